@@ -1,0 +1,36 @@
+use thiserror::Error;
+
+/// Every business refusal the domain can give. Protocol modules map these to their own codes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    #[error("invalid amount: {0}")]
+    InvalidAmount(String),
+    #[error("not enough points: spendable {spendable}, requested {requested}")]
+    InsufficientFunds { spendable: i64, requested: i64 },
+    #[error("the idempotency key was already used for a different request")]
+    IdempotencyConflict,
+    #[error("operation {0} not found")]
+    OperationNotFound(i64),
+    #[error("operation {0} belongs to another merchant")]
+    ForeignOperation(i64),
+    #[error("operation {id} cannot be reversed: {reason}")]
+    NotReversible { id: i64, reason: &'static str },
+    #[error("operation {id} is already fully reversed")]
+    AlreadyReversed { id: i64 },
+    #[error("reversal of {requested} exceeds the {remaining} left of operation {id}")]
+    ReversalTooLarge {
+        id: i64,
+        remaining: i64,
+        requested: i64,
+    },
+    #[error("operation {id} is not a pending hold (status {status})")]
+    HoldNotPending { id: i64, status: &'static str },
+    #[error("the merchant's account cannot return {requested} (balance {balance})")]
+    MerchantFundsShort { balance: i64, requested: i64 },
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("{entity} already exists")]
+    AlreadyExists { entity: &'static str },
+}

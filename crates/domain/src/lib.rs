@@ -1,0 +1,13 @@
+//! kopilka's domain: money, the points ledger's rules and the state machines of the protocols.
+//!
+//! **Architecture invariant:** this crate does no IO and has no async. It decides; the store
+//! persists what it decided and the protocol modules translate wire formats to and from it.
+
+pub mod error;
+pub mod ledger;
+pub mod money;
+pub mod phone;
+pub mod program;
+
+pub use error::DomainError;
+pub use money::{Amount, Rounding};

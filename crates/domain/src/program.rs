@@ -1,0 +1,112 @@
+//! A loyalty program's rules: what a payment earns, how much of an order points may pay.
+
+use crate::money::{apply_bps, rescale, Amount, Rounding};
+use serde::{Deserialize, Serialize};
+
+/// The settings of a program that every protocol reads. Stored as JSON with the program, so
+/// protocol issues can add fields with defaults without a migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProgramRules {
+    /// Code of the bonus currency ("BONUS").
+    pub currency: String,
+    /// Decimal places of the bonus currency.
+    pub decimals: u8,
+    /// Decimal places of the money the program's merchants take (kopecks: 2).
+    pub money_decimals: u8,
+    /// Points earned per money paid, in basis points (2 000 = 20 %).
+    pub earn_bps: u32,
+    /// The largest share of an order payable with points, in basis points (10 000 = all of it).
+    pub max_redeem_bps: u32,
+    /// How computed amounts are rounded.
+    pub rounding: Rounding,
+    /// How long earned points live, in days; `None`: they never expire.
+    pub lifetime_days: Option<u32>,
+    /// IANA time zone used for dates shown to customers and merchants.
+    pub time_zone: String,
+    /// Language of customer messages ("ru", "en").
+    pub language: String,
+    /// Whether an earn for an unknown phone enrols the customer.
+    pub enrol_on_earn: bool,
+}
+
+impl Default for ProgramRules {
+    fn default() -> Self {
+        ProgramRules {
+            currency: "BONUS".into(),
+            decimals: 2,
+            money_decimals: 2,
+            earn_bps: 0,
+            max_redeem_bps: 10_000,
+            rounding: Rounding::HalfUp,
+            lifetime_days: None,
+            time_zone: "UTC".into(),
+            language: "ru".into(),
+            enrol_on_earn: true,
+        }
+    }
+}
+
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+impl ProgramRules {
+    /// Points earned on `paid` money (only the part paid with money, never the points part).
+    pub fn earn_for(&self, paid: Amount) -> Amount {
+        let points_scale = rescale(paid, self.money_decimals, self.decimals, self.rounding);
+        apply_bps(points_scale, self.earn_bps, self.rounding).max(Amount::ZERO)
+    }
+
+    /// The most points that may pay an order of `order` money, given what the customer can spend.
+    pub fn max_redeemable(&self, order: Amount, spendable: Amount) -> Amount {
+        let order_points = rescale(order, self.money_decimals, self.decimals, Rounding::Down);
+        let cap = apply_bps(order_points, self.max_redeem_bps, Rounding::Down);
+        cap.min(spendable).max(Amount::ZERO)
+    }
+
+    /// When points earned at `now_ms` expire.
+    pub fn expiry_for(&self, now_ms: i64) -> Option<i64> {
+        self.lifetime_days
+            .map(|days| now_ms + days as i64 * MS_PER_DAY)
+    }
+
+    pub fn validate(&self) -> Result<(), crate::DomainError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(crate::DomainError::Invalid {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if self.currency.is_empty() || self.currency.len() > 16 {
+            return invalid("currency", "must be 1 to 16 characters");
+        }
+        if self.decimals > 6 || self.money_decimals > 6 {
+            return invalid("decimals", "at most 6 decimal places");
+        }
+        if self.earn_bps > 1_000_000 {
+            return invalid("earn_bps", "at most 1 000 000 (100x)");
+        }
+        if self.max_redeem_bps > 10_000 {
+            return invalid("max_redeem_bps", "at most 10 000 (100 %)");
+        }
+        if !matches!(self.language.as_str(), "ru" | "en") {
+            return invalid("language", "ru or en");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earn_is_a_share_of_money_paid() {
+        let rules = ProgramRules {
+            earn_bps: 2_000,
+            ..Default::default()
+        };
+        assert_eq!(rules.earn_for(Amount(21125)), Amount(4225));
+        assert_eq!(rules.max_redeemable(Amount(5000), Amount(100_000)), Amount(5000));
+        assert_eq!(rules.max_redeemable(Amount(5000), Amount(100)), Amount(100));
+    }
+}
