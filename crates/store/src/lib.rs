@@ -1,1 +1,163 @@
-pub fn x(){}
+//! kopilka's persistence. One [`Store`] trait with two implementations: SQLite (embedded, one
+//! writer committing queued transactions in batches) and PostgreSQL (row locks, several
+//! processes). Both run the same SQL through [`Tx`]; what differs is how a transaction is
+//! scheduled and how rows are locked.
+//!
+//! **Architecture invariant:** a write job runs inside one database transaction and does no
+//! network IO; its ledger rows, idempotency record and outbox messages commit together.
+
+pub mod entities;
+pub mod ledger;
+pub mod model;
+pub mod outbox;
+mod postgres;
+mod sqlite;
+mod tx;
+
+use futures::future::BoxFuture;
+use kopilka_domain::DomainError;
+use std::any::Any;
+use std::sync::Arc;
+use thiserror::Error;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use tx::Tx;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A business refusal; the job's writes are rolled back.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A unique key was taken by a concurrent transaction (an idempotency race on PostgreSQL).
+    #[error("duplicate key: {0}")]
+    Duplicate(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("a store job panicked")]
+    Panicked,
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            if db.is_unique_violation() {
+                return StoreError::Duplicate(db.message().to_string());
+            }
+        }
+        StoreError::Database(error)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+type Erased = Box<dyn Any + Send>;
+
+/// A unit of work: runs against a [`Tx`] and returns a value.
+pub type Job = Box<dyn for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<Erased>> + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A place the ledger lives.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn kind(&self) -> StoreKind;
+    /// Runs `job` in a write transaction: committed if it returns `Ok`, rolled back otherwise.
+    /// The result is returned only once the commit is durable.
+    async fn run_write(&self, job: Job) -> StoreResult<Erased>;
+    /// Runs `job` on a read connection; it sees committed data only.
+    async fn run_read(&self, job: Job) -> StoreResult<Erased>;
+    /// Finishes queued writes and closes connections.
+    async fn close(&self);
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+fn erase<T, F>(f: F) -> Job
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+{
+    Box::new(move |tx| {
+        Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Erased) })
+    })
+}
+
+fn unerase<T: 'static>(value: Erased) -> StoreResult<T> {
+    value
+        .downcast::<T>()
+        .map(|b| *b)
+        .map_err(|_| StoreError::Corrupt("job returned an unexpected type".into()))
+}
+
+impl dyn Store {
+    /// Runs `f` in one write transaction.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        unerase(self.run_write(erase(f)).await?)
+    }
+
+    /// Runs the job `make` builds in a write transaction, building and running it again when
+    /// a concurrent transaction took a unique key first (two processes racing on one
+    /// idempotency key): the second run finds the first one's row and replays it.
+    pub async fn write_retrying<T, F, M>(&self, make: M) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+        M: Fn() -> F,
+    {
+        let mut attempts = 0;
+        loop {
+            match self.write(make()).await {
+                Err(StoreError::Duplicate(_)) if attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs `f` on a read connection.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        unerase(self.run_read(erase(f)).await?)
+    }
+}
+
+/// Opens the store a URL names (`sqlite://PATH`, `sqlite::memory:` is refused, `postgres://…`)
+/// and applies its migrations.
+pub async fn open(url: &str) -> StoreResult<SharedStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url, None).await?))
+    } else {
+        Err(StoreError::BadUrl(
+            "expected sqlite://PATH or postgres://…".into(),
+        ))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,133 @@
+use super::{Id, PageOf, QueryParams};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use kopilka_domain::phone::Phone;
+use kopilka_store::model::{Message, MessageAttempt};
+use kopilka_store::outbox::MessageFilter;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct MessageQuery {
+    /// A phone in any common format, an e-mail address or a URL.
+    pub recipient: Option<String>,
+    /// `pending`, `delivered` or `dead`.
+    pub state: Option<String>,
+    /// `sms`, `email` or `callback`.
+    pub kind: Option<String>,
+    pub operation: Option<i64>,
+    pub customer: Option<i64>,
+    pub cursor: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: i64,
+    pub operation_id: Option<i64>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub attempt_log: Option<Vec<MessageAttempt>>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        MessageView {
+            id: m.id,
+            kind: m.kind,
+            recipient: m.recipient,
+            subject: m.subject,
+            body: m.body,
+            state: m.state,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            next_attempt_at: m.next_attempt_at,
+            operation_id: m.operation_id,
+            created_at: m.created_at,
+            delivered_at: m.delivered_at,
+            attempt_log: None,
+        }
+    }
+}
+
+/// Phones are stored as E.164 digits; e-mails and URLs as given.
+fn normalize_recipient(recipient: &str) -> String {
+    if recipient.contains('@') || recipient.contains("://") {
+        return recipient.trim().to_string();
+    }
+    Phone::parse(recipient)
+        .map(|p| p.digits().to_string())
+        .unwrap_or_else(|_| recipient.trim().to_string())
+}
+
+#[utoipa::path(get, path = "/v1/messages", params(MessageQuery), responses((status = 200, body = PageOf<MessageView>)), security(("admin" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<MessageQuery>,
+) -> ApiResult<Json<PageOf<MessageView>>> {
+    let limit = super::Paging { cursor: query.cursor, limit: query.limit }.limit()?;
+    if query.state.as_deref().is_some_and(|s| !matches!(s, "pending" | "delivered" | "dead")) {
+        return Err(ApiError::invalid("state", "pending, delivered or dead"));
+    }
+    if query.kind.as_deref().is_some_and(|k| !matches!(k, "sms" | "email" | "callback")) {
+        return Err(ApiError::invalid("kind", "sms, email or callback"));
+    }
+    let filter = MessageFilter {
+        recipient: query.recipient.as_deref().map(normalize_recipient),
+        state: query.state,
+        kind: query.kind,
+        operation_id: query.operation,
+        customer_id: query.customer,
+        before_id: query.cursor,
+        limit,
+    };
+    let messages = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.messages(&filter).await }))
+        .await?;
+    let views: Vec<MessageView> = messages.into_iter().map(Into::into).collect();
+    Ok(Json(PageOf::new(views, limit, |m| m.id)))
+}
+
+#[utoipa::path(get, path = "/v1/messages/{id}", responses((status = 200, body = MessageView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<MessageView>> {
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let m = tx.message(id).await?;
+                let attempts = tx.message_attempts(id).await?;
+                Ok(m.map(|m| (m, attempts)))
+            })
+        })
+        .await?;
+    let (message, attempts) = found.ok_or_else(|| ApiError::not_found("message"))?;
+    let mut view = MessageView::from(message);
+    view.attempt_log = Some(attempts);
+    Ok(Json(view))
+}
+
+#[utoipa::path(post, path = "/v1/messages/{id}/resend", responses((status = 202), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn resend(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+    let requeued = state
+        .store
+        .write(move |tx| Box::pin(async move { tx.resend_message(id).await }))
+        .await?;
+    if requeued {
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::new(StatusCode::CONFLICT, "not_dead", "only a dead message can be re-sent"))
+    }
+}

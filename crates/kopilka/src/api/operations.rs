@@ -1,0 +1,450 @@
+use super::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use kopilka_domain::ledger::{fingerprint, OperationKind};
+use kopilka_domain::money::format_decimal;
+use kopilka_domain::Amount;
+use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, OperationFilter, Outcome};
+use kopilka_store::model::{Operation, Posting};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperationInput {
+    /// `earn`, `accrue`, `redeem` or `withdraw`.
+    pub kind: String,
+    pub customer_id: i64,
+    /// Required for `redeem`; the merchant an earn is credited for.
+    #[serde(default)]
+    pub merchant_id: Option<i64>,
+    /// Points, in the currency's units ("42.25" or 42.25). For `earn`, give this or `paid`.
+    #[serde(default)]
+    pub amount: Option<DecimalInput>,
+    /// For `earn`: the money paid; the points follow from the program's earn rate.
+    #[serde(default)]
+    pub paid: Option<DecimalInput>,
+    /// For `redeem` and `withdraw`: reserve the points now, move them on confirm.
+    #[serde(default)]
+    pub hold: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Repeating a request with the same key returns the first result and changes nothing.
+    /// The `Idempotency-Key` header works too.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseInput {
+    /// What to take back; all that remains when absent.
+    #[serde(default)]
+    pub amount: Option<DecimalInput>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OperationView {
+    pub id: i64,
+    pub uuid: String,
+    pub kind: String,
+    pub status: String,
+    pub currency: String,
+    /// Decimal string in the currency's units.
+    pub amount: String,
+    pub amount_minor: i64,
+    /// How much later reversals took back, in minor units.
+    pub reversed_minor: i64,
+    pub customer_id: Option<i64>,
+    pub merchant_id: Option<i64>,
+    pub reverses: Option<i64>,
+    pub protocol: String,
+    pub description: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+    /// The customer's balance right after this request (only in answers to writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<super::customers::BalanceView>,
+    /// True when the request repeated an earlier one and changed nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub postings: Option<Vec<Posting>>,
+}
+
+fn view(op: Operation, decimals: u8) -> OperationView {
+    OperationView {
+        amount: format_decimal(Amount(op.amount), decimals),
+        id: op.id,
+        uuid: op.uuid,
+        kind: op.kind,
+        status: op.status,
+        currency: op.currency,
+        amount_minor: op.amount,
+        reversed_minor: op.reversed,
+        customer_id: op.customer_id,
+        merchant_id: op.merchant_id,
+        reverses: op.reverses,
+        protocol: op.protocol,
+        description: op.description,
+        idempotency_key: op.idem_key,
+        created_at: op.created_at,
+        resolved_at: op.resolved_at,
+        balance: None,
+        replayed: false,
+        postings: None,
+    }
+}
+
+fn outcome_view(outcome: Outcome, decimals: u8) -> (StatusCode, Json<OperationView>) {
+    let currency = outcome.operation.currency.clone();
+    let status = if outcome.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut v = view(outcome.operation, decimals);
+    v.balance = Some(super::customers::balance_view(
+        &currency,
+        outcome.balance,
+        outcome.held,
+        decimals,
+    ));
+    v.replayed = outcome.replayed;
+    (status, Json(v))
+}
+
+fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Option<String>> {
+    let header = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_string))
+        .transpose()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+    let key = body.or(header);
+    if let Some(k) = &key {
+        if k.is_empty() || k.len() > 200 {
+            return Err(ApiError::invalid("idempotency_key", "must be 1 to 200 characters"));
+        }
+    }
+    Ok(key)
+}
+
+#[utoipa::path(post, path = "/v1/operations", request_body = OperationInput,
+    responses((status = 201, body = OperationView), (status = 200, description = "a replay", body = OperationView),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<OperationInput>,
+) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let kind = match OperationKind::parse(&input.kind) {
+        Some(k @ (OperationKind::Earn | OperationKind::Accrue | OperationKind::Redeem | OperationKind::Withdraw)) => k,
+        _ => return Err(ApiError::invalid("kind", "one of earn, accrue, redeem, withdraw")),
+    };
+    if kind == OperationKind::Redeem && input.merchant_id.is_none() {
+        return Err(ApiError::invalid("merchant_id", "a redeem needs a merchant"));
+    }
+    if input.hold && !matches!(kind, OperationKind::Redeem | OperationKind::Withdraw) {
+        return Err(ApiError::invalid("hold", "only redeem and withdraw can be held"));
+    }
+    if input.description.as_ref().is_some_and(|d| d.len() > 500) {
+        return Err(ApiError::invalid("description", "at most 500 characters"));
+    }
+    let key = idempotency_key(&headers, input.idempotency_key.clone())?;
+    let customer_id = input.customer_id;
+    let merchant_id = input.merchant_id;
+    let (customer, merchant) = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let c = tx.customer(customer_id).await?;
+                let m = match merchant_id {
+                    Some(m) => tx.merchant(m).await?,
+                    None => None,
+                };
+                let p = match &c {
+                    Some(c) => tx.program(c.program_id).await?,
+                    None => None,
+                };
+                Ok((c.zip(p), m))
+            })
+        })
+        .await?;
+    let (customer, program) = customer.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
+    if merchant_id.is_some() && merchant.as_ref().is_none_or(|m| m.program_id != program.id) {
+        return Err(ApiError::invalid("merchant_id", "no such merchant in the customer's program"));
+    }
+    let rules = program.rules();
+    let amount = match (&input.amount, &input.paid, kind) {
+        (Some(a), None, _) => a.parse_positive("amount", rules.decimals)?,
+        (None, Some(paid), OperationKind::Earn) => {
+            let paid = paid.parse_positive("paid", rules.money_decimals)?;
+            let points = rules.earn_for(paid);
+            if points.0 <= 0 {
+                return Err(ApiError::invalid("paid", "earns nothing at the program's rate"));
+            }
+            points
+        }
+        (None, Some(_), _) => return Err(ApiError::invalid("paid", "only an earn takes paid")),
+        (Some(_), Some(_), _) => return Err(ApiError::invalid("paid", "give amount or paid, not both")),
+        (None, None, _) => return Err(ApiError::invalid("amount", "required")),
+    };
+    let scope = match merchant_id {
+        Some(m) => format!("merchant:{m}"),
+        None => "admin".to_string(),
+    };
+    let idempotency = key.map(|key| Idempotency {
+        fingerprint: fingerprint(&[
+            kind.as_str(),
+            &customer.id.to_string(),
+            &merchant_id.unwrap_or(0).to_string(),
+            &amount.0.to_string(),
+            &input.hold.to_string(),
+            input.description.as_deref().unwrap_or(""),
+        ]),
+        scope,
+        key,
+    });
+    let action = match kind {
+        OperationKind::Earn | OperationKind::Accrue => Action::Credit {
+            kind,
+            customer_id: customer.id,
+            amount,
+            expires_at: None,
+        },
+        _ => Action::Debit {
+            kind,
+            customer_id: customer.id,
+            amount,
+            hold: input.hold,
+        },
+    };
+    let request = LedgerRequest {
+        program_id: program.id,
+        currency: rules.currency.clone(),
+        merchant_id,
+        protocol: "native".into(),
+        idempotency,
+        description: input.description.clone(),
+        details: serde_json::json!({}),
+        action,
+    };
+    let lifetime = rules.clone();
+    let outcome = state
+        .store
+        .write_retrying(|| {
+            let mut request = request.clone();
+            let lifetime = lifetime.clone();
+            move |tx| {
+                Box::pin(async move {
+                    if let Action::Credit { expires_at, .. } = &mut request.action {
+                        *expires_at = lifetime.expiry_for(tx.now());
+                    }
+                    ledger::execute(tx, request).await
+                })
+            }
+        })
+        .await?;
+    Ok(outcome_view(outcome, rules.decimals))
+}
+
+async fn resolve(
+    state: &AppState,
+    id: i64,
+    make: impl Fn(i64) -> Action,
+    key: Option<String>,
+    amount_text: Option<DecimalInput>,
+) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let op = ledger::operation(tx, id).await?;
+                let program = match &op {
+                    Some(op) => tx.program(op.program_id).await?,
+                    None => None,
+                };
+                Ok(op.zip(program))
+            })
+        })
+        .await?;
+    let (op, program) = found.ok_or_else(|| ApiError::not_found("operation"))?;
+    let rules = program.rules();
+    let amount = match &amount_text {
+        Some(a) => Some(a.parse_positive("amount", rules.decimals)?),
+        None => None,
+    };
+    let mut action = make(id);
+    if let Action::Reverse { amount: a, .. } = &mut action {
+        *a = amount;
+    }
+    let idempotency = key.map(|key| Idempotency {
+        fingerprint: fingerprint(&["resolve", &id.to_string(), &format!("{action:?}")]),
+        scope: "admin".into(),
+        key,
+    });
+    let request = LedgerRequest {
+        program_id: op.program_id,
+        currency: op.currency.clone(),
+        merchant_id: None,
+        protocol: "native".into(),
+        idempotency,
+        description: None,
+        details: serde_json::json!({}),
+        action,
+    };
+    let outcome = state
+        .store
+        .write_retrying(|| {
+            let request = request.clone();
+            move |tx| Box::pin(async move { ledger::execute(tx, request).await })
+        })
+        .await?;
+    let (status, json) = outcome_view(outcome, rules.decimals);
+    Ok((status, json))
+}
+
+#[utoipa::path(post, path = "/v1/operations/{id}/confirm", responses((status = 201, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let (_, json) = resolve(&state, id, |operation_id| Action::Confirm { operation_id }, None, None).await?;
+    Ok((StatusCode::OK, json))
+}
+
+#[utoipa::path(post, path = "/v1/operations/{id}/void", responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn void(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let (_, json) = resolve(&state, id, |operation_id| Action::Void { operation_id }, None, None).await?;
+    Ok((StatusCode::OK, json))
+}
+
+#[utoipa::path(post, path = "/v1/operations/{id}/reverse", request_body = ReverseInput, responses((status = 201, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn reverse(
+    State(state): State<AppState>,
+    Id(id): Id,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let input: ReverseInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ReverseInput::default()
+    } else {
+        super::parse_json(&body)?
+    };
+    let key = idempotency_key(&headers, input.idempotency_key.clone())?;
+    resolve(
+        &state,
+        id,
+        |operation_id| Action::Reverse { operation_id, amount: None },
+        key,
+        input.amount,
+    )
+    .await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct OperationQuery {
+    pub program_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub merchant_id: Option<i64>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub cursor: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/operations", params(OperationQuery), responses((status = 200, body = PageOf<OperationView>)), security(("admin" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<OperationQuery>,
+) -> ApiResult<Json<PageOf<OperationView>>> {
+    let limit = super::Paging { cursor: query.cursor, limit: query.limit }.limit()?;
+    if let Some(k) = &query.kind {
+        if OperationKind::parse(k).is_none() {
+            return Err(ApiError::invalid("kind", "unknown operation kind"));
+        }
+    }
+    if let Some(s) = &query.status {
+        if kopilka_domain::ledger::OperationStatus::parse(s).is_none() {
+            return Err(ApiError::invalid("status", "pending, confirmed or voided"));
+        }
+    }
+    let filter = OperationFilter {
+        program_id: query.program_id,
+        customer_id: query.customer_id,
+        merchant_id: query.merchant_id,
+        kind: query.kind,
+        status: query.status,
+        before_id: query.cursor,
+        limit,
+    };
+    let (ops, programs) = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move { Ok((ledger::operations(tx, &filter).await?, tx.programs().await?)) })
+        })
+        .await?;
+    let decimals = |program_id: i64| {
+        programs
+            .iter()
+            .find(|p| p.id == program_id)
+            .map_or(2, |p| p.rules().decimals)
+    };
+    let views: Vec<OperationView> = ops
+        .into_iter()
+        .map(|op| {
+            let d = decimals(op.program_id);
+            view(op, d)
+        })
+        .collect();
+    Ok(Json(PageOf::new(views, limit, |v| v.id)))
+}
+
+#[utoipa::path(get, path = "/v1/operations/{id}", responses((status = 200, body = OperationView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<OperationView>> {
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(op) = ledger::operation(tx, id).await? else {
+                    return Ok(None);
+                };
+                let program = tx.program(op.program_id).await?;
+                let postings = ledger::postings_of(tx, id).await?;
+                Ok(Some((op, program, postings)))
+            })
+        })
+        .await?;
+    let (op, program, postings) = found.ok_or_else(|| ApiError::not_found("operation"))?;
+    let mut v = view(op, program.map_or(2, |p| p.rules().decimals));
+    v.postings = Some(postings);
+    Ok(Json(v))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditView {
+    /// Member accounts whose balance differs from their postings or lots: always empty.
+    pub mismatched_accounts: Vec<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/ledger/audit", responses((status = 200, body = AuditView)), security(("admin" = [])))]
+pub async fn audit(State(state): State<AppState>) -> ApiResult<Json<AuditView>> {
+    let mismatched = state
+        .store
+        .read(|tx| Box::pin(async move { ledger::audit(tx).await }))
+        .await?;
+    if !mismatched.is_empty() {
+        tracing::error!(accounts = ?mismatched, "ledger audit found mismatched accounts");
+    }
+    Ok(Json(AuditView { mismatched_accounts: mismatched }))
+}

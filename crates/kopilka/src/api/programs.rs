@@ -1,0 +1,123 @@
+use super::{Id, JsonBody};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use kopilka_domain::program::ProgramRules;
+use kopilka_store::model::Program;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramInput {
+    /// Short unique code ("demo").
+    pub code: String,
+    pub name: String,
+    /// Earn rate, redeem cap, rounding, lifetime, time zone, language; defaults where absent.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub rules: Option<ProgramRules>,
+    /// Protocol settings (registration steps, purchase rules…), kept as given.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProgramView {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub rules: ProgramRules,
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    pub created_at: i64,
+}
+
+impl From<Program> for ProgramView {
+    fn from(p: Program) -> Self {
+        ProgramView {
+            rules: p.rules(),
+            settings: p.settings(),
+            id: p.id,
+            code: p.code,
+            name: p.name,
+            created_at: p.created_at,
+        }
+    }
+}
+
+fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
+    if input.code.is_empty() || input.code.len() > 64 {
+        return Err(ApiError::invalid("code", "must be 1 to 64 characters"));
+    }
+    if input.name.is_empty() || input.name.len() > 200 {
+        return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
+    }
+    let rules = input.rules.clone().unwrap_or_default();
+    rules.validate()?;
+    if let Some(settings) = &input.settings {
+        if !settings.is_object() {
+            return Err(ApiError::invalid("settings", "must be an object"));
+        }
+    }
+    Ok(rules)
+}
+
+#[utoipa::path(get, path = "/v1/programs", responses((status = 200, body = [ProgramView])), security(("admin" = [])))]
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ProgramView>>> {
+    let programs = state
+        .store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await?;
+    Ok(Json(programs.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<ProgramInput>,
+) -> ApiResult<(StatusCode, Json<ProgramView>)> {
+    let rules = validate(&input)?;
+    let settings = input.settings.unwrap_or_else(|| serde_json::json!({}));
+    let program = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.create_program(&input.code, &input.name, &rules, &settings)
+                    .await
+            })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(program.into())))
+}
+
+#[utoipa::path(get, path = "/v1/programs/{id}", responses((status = 200, body = ProgramView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProgramView>> {
+    let program = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.program(id).await }))
+        .await?
+        .ok_or_else(|| ApiError::not_found("program"))?;
+    Ok(Json(program.into()))
+}
+
+#[utoipa::path(put, path = "/v1/programs/{id}", request_body = ProgramInput, responses((status = 200, body = ProgramView)), security(("admin" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Id(id): Id,
+    JsonBody(input): JsonBody<ProgramInput>,
+) -> ApiResult<Json<ProgramView>> {
+    let rules = validate(&input)?;
+    let settings = input.settings.unwrap_or_else(|| serde_json::json!({}));
+    let program = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move { tx.update_program(id, &input.name, &rules, &settings).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("program"))?;
+    Ok(Json(program.into()))
+}

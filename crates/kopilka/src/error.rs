@@ -1,0 +1,127 @@
+//! The native API's error: a status and a JSON body naming the code and, for bad input, the field.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kopilka_domain::DomainError;
+use kopilka_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// The request field at fault, for invalid input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid admin token is required (Authorization: Bearer …)",
+        )
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        let id = uuid::Uuid::new_v4();
+        tracing::error!(error_id = %id, "internal error: {error}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error {id}"),
+        )
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            DomainError::InvalidAmount(_) => {
+                return ApiError::invalid("amount", message);
+            }
+            DomainError::Invalid { field, .. } => return ApiError::invalid(*field, message),
+            DomainError::InsufficientFunds { .. } => {
+                (StatusCode::CONFLICT, "insufficient_funds")
+            }
+            DomainError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
+            DomainError::OperationNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            DomainError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            DomainError::ForeignOperation(_) => (StatusCode::FORBIDDEN, "foreign_operation"),
+            DomainError::NotReversible { .. } => (StatusCode::CONFLICT, "not_reversible"),
+            DomainError::AlreadyReversed { .. } => (StatusCode::CONFLICT, "already_reversed"),
+            DomainError::ReversalTooLarge { .. } => {
+                (StatusCode::CONFLICT, "reversal_too_large")
+            }
+            DomainError::HoldNotPending { .. } => (StatusCode::CONFLICT, "hold_not_pending"),
+            DomainError::MerchantFundsShort { .. } => {
+                (StatusCode::CONFLICT, "merchant_funds_short")
+            }
+            DomainError::AlreadyExists { .. } => (StatusCode::CONFLICT, "already_exists"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Domain(e) => e.into(),
+            StoreError::Duplicate(m) => ApiError::new(StatusCode::CONFLICT, "already_exists", m),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                field: self.field,
+                message: self.message,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

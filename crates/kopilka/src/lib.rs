@@ -1,0 +1,15 @@
+//! The `kopilka` server: the native API, the protocol modules, hosted pages and background
+//! workers over the store and the domain.
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod jobs;
+pub mod observability;
+pub mod secrets;
+pub mod server;
+pub mod shutdown;
+pub mod state;

@@ -1,0 +1,360 @@
+//! Programs, merchants, credentials, customers and cards.
+
+use crate::model::{Card, Credential, Customer, Merchant, Program};
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::StoreResult;
+use kopilka_domain::program::ProgramRules;
+
+const PROGRAM: &str = "SELECT id, code, name, rules, settings, created_at FROM programs";
+const MERCHANT: &str = "SELECT id, program_id, name, sms_name, return_hosts, webhook_url, webhook_secret, created_at FROM merchants";
+const CREDENTIAL: &str = "SELECT id, merchant_id, protocol, login, secret_hash, sealed_secret, meta, created_at FROM credentials";
+const CUSTOMER: &str = "SELECT id, program_id, phone, email, password_hash, pin_hash, member_no, state, profile, created_at FROM customers";
+const CARD: &str = "SELECT id, program_id, number, kind, state, customer_id, created_at FROM cards";
+
+impl Tx {
+    pub async fn create_program(
+        &mut self,
+        code: &str,
+        name: &str,
+        rules: &ProgramRules,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Program> {
+        let now = self.now();
+        let id = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO programs (code, name, rules, settings, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            code,
+            name,
+            serde_json::to_string(rules).expect("rules serialize"),
+            settings.to_string(),
+            now,
+        )?;
+        self.program(id).await.map(|p| p.expect("just inserted"))
+    }
+
+    pub async fn update_program(
+        &mut self,
+        id: i64,
+        name: &str,
+        rules: &ProgramRules,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Option<Program>> {
+        execute!(
+            self,
+            "UPDATE programs SET name = $1, rules = $2, settings = $3 WHERE id = $4",
+            name,
+            serde_json::to_string(rules).expect("rules serialize"),
+            settings.to_string(),
+            id,
+        )?;
+        self.program(id).await
+    }
+
+    pub async fn program(&mut self, id: i64) -> StoreResult<Option<Program>> {
+        Ok(fetch!(self, fetch_optional, Program, &format!("{PROGRAM} WHERE id = $1"), id)?)
+    }
+
+    pub async fn program_by_code(&mut self, code: &str) -> StoreResult<Option<Program>> {
+        Ok(fetch!(self, fetch_optional, Program, &format!("{PROGRAM} WHERE code = $1"), code)?)
+    }
+
+    pub async fn programs(&mut self) -> StoreResult<Vec<Program>> {
+        Ok(fetch!(self, fetch_all, Program, &format!("{PROGRAM} ORDER BY id"))?)
+    }
+
+    pub async fn create_merchant(
+        &mut self,
+        program_id: i64,
+        name: &str,
+        sms_name: &str,
+        return_hosts: &[String],
+    ) -> StoreResult<Merchant> {
+        let now = self.now();
+        let id = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO merchants (program_id, name, sms_name, return_hosts, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            program_id,
+            name,
+            sms_name,
+            serde_json::to_string(return_hosts).expect("hosts serialize"),
+            now,
+        )?;
+        self.merchant(id).await.map(|m| m.expect("just inserted"))
+    }
+
+    pub async fn update_merchant(
+        &mut self,
+        id: i64,
+        name: &str,
+        sms_name: &str,
+        return_hosts: &[String],
+        webhook_url: Option<&str>,
+    ) -> StoreResult<Option<Merchant>> {
+        execute!(
+            self,
+            "UPDATE merchants SET name = $1, sms_name = $2, return_hosts = $3, webhook_url = $4 WHERE id = $5",
+            name,
+            sms_name,
+            serde_json::to_string(return_hosts).expect("hosts serialize"),
+            webhook_url,
+            id,
+        )?;
+        self.merchant(id).await
+    }
+
+    pub async fn set_webhook_secret(&mut self, id: i64, sealed: &str) -> StoreResult<()> {
+        execute!(self, "UPDATE merchants SET webhook_secret = $1 WHERE id = $2", sealed, id)?;
+        Ok(())
+    }
+
+    pub async fn merchant(&mut self, id: i64) -> StoreResult<Option<Merchant>> {
+        Ok(fetch!(self, fetch_optional, Merchant, &format!("{MERCHANT} WHERE id = $1"), id)?)
+    }
+
+    pub async fn merchants(&mut self, program_id: Option<i64>) -> StoreResult<Vec<Merchant>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Merchant,
+            &format!("{MERCHANT} WHERE ($1 IS NULL OR program_id = $1) ORDER BY id"),
+            program_id
+        )?)
+    }
+
+    pub async fn add_credential(
+        &mut self,
+        merchant_id: i64,
+        protocol: &str,
+        login: &str,
+        secret_hash: Option<&str>,
+        sealed_secret: Option<&str>,
+        meta: &serde_json::Value,
+    ) -> StoreResult<Credential> {
+        let now = self.now();
+        let id = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO credentials (merchant_id, protocol, login, secret_hash, sealed_secret, meta, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            merchant_id,
+            protocol,
+            login,
+            secret_hash,
+            sealed_secret,
+            meta.to_string(),
+            now,
+        )?;
+        Ok(fetch!(self, fetch_one, Credential, &format!("{CREDENTIAL} WHERE id = $1"), id)?)
+    }
+
+    pub async fn update_credential_secret(
+        &mut self,
+        id: i64,
+        secret_hash: Option<&str>,
+        sealed_secret: Option<&str>,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE credentials SET secret_hash = $1, sealed_secret = $2 WHERE id = $3",
+            secret_hash,
+            sealed_secret,
+            id,
+        )?;
+        Ok(())
+    }
+
+    pub async fn credential(&mut self, protocol: &str, login: &str) -> StoreResult<Option<Credential>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Credential,
+            &format!("{CREDENTIAL} WHERE protocol = $1 AND login = $2"),
+            protocol,
+            login
+        )?)
+    }
+
+    pub async fn credentials_of(&mut self, merchant_id: i64) -> StoreResult<Vec<Credential>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Credential,
+            &format!("{CREDENTIAL} WHERE merchant_id = $1 ORDER BY id"),
+            merchant_id
+        )?)
+    }
+
+    pub async fn create_customer(&mut self, new: &NewCustomer) -> StoreResult<Customer> {
+        let now = self.now();
+        let member_no = new
+            .member_no
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let id = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO customers (program_id, phone, email, password_hash, pin_hash, member_no, state, profile, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            new.program_id,
+            &new.phone,
+            &new.email,
+            &new.password_hash,
+            &new.pin_hash,
+            member_no,
+            &new.state,
+            new.profile.to_string(),
+            now,
+        )?;
+        if new.member_no.is_none() {
+            // Member numbers follow the row id, so concurrent enrolments never collide.
+            execute!(
+                self,
+                "UPDATE customers SET member_no = $1 WHERE id = $2",
+                format!("{}", 1_000_000_000 + id),
+                id,
+            )?;
+        }
+        self.customer(id).await.map(|c| c.expect("just inserted"))
+    }
+
+    pub async fn customer(&mut self, id: i64) -> StoreResult<Option<Customer>> {
+        Ok(fetch!(self, fetch_optional, Customer, &format!("{CUSTOMER} WHERE id = $1"), id)?)
+    }
+
+    pub async fn customer_by_phone(&mut self, program_id: i64, phone: &str) -> StoreResult<Option<Customer>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Customer,
+            &format!("{CUSTOMER} WHERE program_id = $1 AND phone = $2"),
+            program_id,
+            phone
+        )?)
+    }
+
+    pub async fn customers(
+        &mut self,
+        program_id: Option<i64>,
+        phone: Option<&str>,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<Customer>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Customer,
+            &format!("{CUSTOMER} WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR phone = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"),
+            program_id,
+            phone,
+            before_id,
+            limit
+        )?)
+    }
+
+    pub async fn update_customer(&mut self, customer: &Customer) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE customers SET phone = $1, email = $2, password_hash = $3, pin_hash = $4, state = $5, profile = $6 WHERE id = $7",
+            &customer.phone,
+            &customer.email,
+            &customer.password_hash,
+            &customer.pin_hash,
+            &customer.state,
+            &customer.profile,
+            customer.id,
+        )?;
+        Ok(())
+    }
+
+    pub async fn create_card(
+        &mut self,
+        program_id: i64,
+        number: &str,
+        kind: &str,
+        customer_id: Option<i64>,
+    ) -> StoreResult<Card> {
+        let now = self.now();
+        let state = if customer_id.is_some() { "active" } else { "free" };
+        let id = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO cards (program_id, number, kind, state, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            program_id,
+            number,
+            kind,
+            state,
+            customer_id,
+            now,
+        )?;
+        Ok(fetch!(self, fetch_one, Card, &format!("{CARD} WHERE id = $1"), id)?)
+    }
+
+    pub async fn card(&mut self, id: i64) -> StoreResult<Option<Card>> {
+        Ok(fetch!(self, fetch_optional, Card, &format!("{CARD} WHERE id = $1"), id)?)
+    }
+
+    pub async fn card_by_number(&mut self, program_id: i64, number: &str) -> StoreResult<Option<Card>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Card,
+            &format!("{CARD} WHERE program_id = $1 AND number = $2"),
+            program_id,
+            number
+        )?)
+    }
+
+    pub async fn cards(&mut self, program_id: Option<i64>, customer_id: Option<i64>) -> StoreResult<Vec<Card>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Card,
+            &format!("{CARD} WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR customer_id = $2) ORDER BY id"),
+            program_id,
+            customer_id
+        )?)
+    }
+
+    pub async fn update_card(&mut self, id: i64, state: &str, customer_id: Option<i64>) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE cards SET state = $1, customer_id = $2 WHERE id = $3",
+            state,
+            customer_id,
+            id,
+        )?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub program_id: i64,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub pin_hash: Option<String>,
+    pub member_no: Option<String>,
+    pub state: String,
+    pub profile: serde_json::Value,
+}
+
+impl NewCustomer {
+    pub fn active(program_id: i64, phone: Option<String>) -> NewCustomer {
+        NewCustomer {
+            program_id,
+            phone,
+            email: None,
+            password_hash: None,
+            pin_hash: None,
+            member_no: None,
+            state: "active".into(),
+            profile: serde_json::json!({}),
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! The ledger's persistence: lock the customer's account, ask the domain for a plan, write it.
+
+use crate::model::{Account, Lot as LotRow, Operation};
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::{StoreError, StoreResult};
+use kopilka_domain::ledger::{
+    self, check_replay, Lot, OperationKind, Owner, Plan, Position, Target,
+};
+use kopilka_domain::{Amount, DomainError};
+
+/// The idempotency key of a request: `scope` is the caller (a merchant, the admin API), `key`
+/// what the protocol calls the request's identity, `fingerprint` its content.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Earn or accrue points; expiry comes from the program when `expires_at` is `None` and
+    /// `use_program_lifetime` is set.
+    Credit {
+        kind: OperationKind,
+        customer_id: i64,
+        amount: Amount,
+        expires_at: Option<i64>,
+    },
+    /// Redeem (to the request's merchant) or withdraw; `hold` reserves instead of moving.
+    Debit {
+        kind: OperationKind,
+        customer_id: i64,
+        amount: Amount,
+        hold: bool,
+    },
+    Confirm {
+        operation_id: i64,
+    },
+    Void {
+        operation_id: i64,
+    },
+    /// Reverse a confirmed operation; `amount: None` reverses what remains.
+    Reverse {
+        operation_id: i64,
+        amount: Option<Amount>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerRequest {
+    pub program_id: i64,
+    pub currency: String,
+    /// The merchant asking; for confirm, void and reverse it must own the operation.
+    pub merchant_id: Option<i64>,
+    pub protocol: String,
+    pub idempotency: Option<Idempotency>,
+    pub description: Option<String>,
+    /// What the protocol wants to keep with the operation (order number, cheque, amounts).
+    pub details: serde_json::Value,
+    pub action: Action,
+}
+
+/// What a ledger request did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub operation: Operation,
+    /// The customer's balance and held amount after the operation.
+    pub balance: i64,
+    pub held: i64,
+    /// True when the request was a repeat and nothing changed.
+    pub replayed: bool,
+}
+
+impl Outcome {
+    pub fn spendable(&self) -> i64 {
+        self.balance - self.held
+    }
+}
+
+const OPERATION_COLUMNS: &str = "id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at, resolved_at";
+
+pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome> {
+    let original = match &request.action {
+        Action::Confirm { operation_id }
+        | Action::Void { operation_id }
+        | Action::Reverse { operation_id, .. } => {
+            let op = operation(tx, *operation_id)
+                .await?
+                .filter(|op| op.program_id == request.program_id)
+                .ok_or(DomainError::OperationNotFound(*operation_id))?;
+            if request.merchant_id.is_some() && op.merchant_id != request.merchant_id {
+                return Err(DomainError::ForeignOperation(*operation_id).into());
+            }
+            Some(op)
+        }
+        _ => None,
+    };
+    let (customer_id, currency) = match (&request.action, &original) {
+        (Action::Credit { customer_id, .. }, _) | (Action::Debit { customer_id, .. }, _) => {
+            (*customer_id, request.currency.clone())
+        }
+        (_, Some(op)) => (
+            op.customer_id
+                .ok_or_else(|| StoreError::Corrupt(format!("operation {} has no customer", op.id)))?,
+            op.currency.clone(),
+        ),
+        _ => unreachable!("every action without an original names its customer"),
+    };
+    let account = lock_account(tx, request.program_id, &currency, Owner::Customer(customer_id)).await?;
+
+    if let Some(idem) = &request.idempotency {
+        if let Some(existing) = operation_by_key(tx, &idem.scope, &idem.key).await? {
+            check_replay(existing.fingerprint.as_deref().unwrap_or(""), &idem.fingerprint)?;
+            return Ok(Outcome {
+                operation: existing,
+                balance: account.balance,
+                held: account.held,
+                replayed: true,
+            });
+        }
+    }
+
+    // Re-read the original under the customer's lock: a concurrent confirm or reversal of
+    // the same operation has committed by now.
+    let original = match original {
+        Some(op) => Some(
+            operation(tx, op.id)
+                .await?
+                .ok_or(DomainError::OperationNotFound(op.id))?
+                .view()?,
+        ),
+        None => None,
+    };
+    let needs_lots = match &request.action {
+        Action::Debit { hold, .. } => !hold,
+        Action::Confirm { .. } => true,
+        Action::Reverse { .. } => original
+            .as_ref()
+            .is_some_and(|o| matches!(o.kind, OperationKind::Earn | OperationKind::Accrue)),
+        _ => false,
+    };
+    let position = position(tx, &account, needs_lots).await?;
+
+    let plan = match (&request.action, &original) {
+        (
+            Action::Credit {
+                kind,
+                amount,
+                expires_at,
+                ..
+            },
+            _,
+        ) => ledger::plan_credit(*kind, customer_id, *amount, *expires_at)?,
+        (Action::Debit { kind, amount, hold, .. }, _) => ledger::plan_debit(
+            *kind,
+            &position,
+            customer_id,
+            request.merchant_id,
+            *amount,
+            *hold,
+        )?,
+        (Action::Confirm { .. }, Some(hold)) => ledger::plan_confirm(hold, &position)?,
+        (Action::Void { .. }, Some(hold)) => ledger::plan_void(hold)?,
+        (Action::Reverse { amount, .. }, Some(original)) => {
+            let merchant_balance = match original.merchant_id {
+                Some(m) if original.kind == OperationKind::Redeem => {
+                    lock_account(tx, request.program_id, &currency, Owner::Merchant(m))
+                        .await?
+                        .balance
+                }
+                _ => 0,
+            };
+            ledger::plan_reverse(original, &position, merchant_balance, *amount)?
+        }
+        _ => unreachable!("originals are loaded for confirm, void and reverse"),
+    };
+    apply(tx, &request, &currency, customer_id, &account, &position, plan).await
+}
+
+async fn apply(
+    tx: &mut Tx,
+    request: &LedgerRequest,
+    currency: &str,
+    customer_id: i64,
+    account: &Account,
+    position: &Position,
+    plan: Plan,
+) -> StoreResult<Outcome> {
+    debug_assert!(plan.postings_balance());
+    let now = tx.now();
+    let consumed_expiry = consumed_expiry(position, &plan);
+    let operation_id = match plan.target {
+        Target::New { kind, status } => {
+            let (scope, key, fingerprint) = match &request.idempotency {
+                Some(i) => (Some(i.scope.clone()), Some(i.key.clone()), Some(i.fingerprint.clone())),
+                None => (None, None, None),
+            };
+            let merchant_id = match kind {
+                OperationKind::Reversal => {
+                    // A reversal belongs to the merchant of what it reverses.
+                    match plan.reverses {
+                        Some((orig, _)) => operation(tx, orig).await?.and_then(|o| o.merchant_id),
+                        None => request.merchant_id,
+                    }
+                }
+                _ => request.merchant_id,
+            };
+            scalar!(
+                tx,
+                fetch_one,
+                i64,
+                "INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                uuid::Uuid::now_v7().to_string(),
+                request.program_id,
+                currency,
+                kind.as_str(),
+                status.as_str(),
+                plan.amount,
+                customer_id,
+                merchant_id,
+                plan.reverses.map(|r| r.0),
+                consumed_expiry,
+                &request.protocol,
+                scope,
+                key,
+                fingerprint,
+                &request.description,
+                request.details.to_string(),
+                now,
+            )?
+        }
+        Target::Resolve { hold_id, status } => {
+            let updated = execute!(
+                tx,
+                "UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3 WHERE id = $4 AND status = 'pending'",
+                status.as_str(),
+                now,
+                consumed_expiry,
+                hold_id,
+            )?;
+            if updated != 1 {
+                return Err(DomainError::HoldNotPending {
+                    id: hold_id,
+                    status: "resolved",
+                }
+                .into());
+            }
+            hold_id
+        }
+    };
+
+    let mut balance = account.balance;
+    for posting in &plan.postings {
+        let account_id = if posting.owner == Owner::Customer(customer_id) {
+            balance += posting.amount;
+            execute!(
+                tx,
+                "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
+                posting.amount,
+                account.id,
+            )?;
+            account.id
+        } else if posting.owner.may_go_negative() {
+            system_account(tx, request.program_id, currency, posting.owner).await?
+        } else if posting.amount > 0 {
+            scalar!(
+                tx,
+                fetch_one,
+                i64,
+                "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO UPDATE SET balance = accounts.balance + excluded.balance RETURNING id",
+                request.program_id,
+                currency,
+                posting.owner.kind(),
+                posting.owner.id(),
+                posting.amount,
+            )?
+        } else {
+            // A debit of a member account the plan already locked and checked.
+            scalar!(
+                tx,
+                fetch_one,
+                i64,
+                "UPDATE accounts SET balance = balance + $1 WHERE program_id = $2 AND currency = $3 AND owner_kind = $4 AND owner_id = $5 RETURNING id",
+                posting.amount,
+                request.program_id,
+                currency,
+                posting.owner.kind(),
+                posting.owner.id(),
+            )?
+        };
+        execute!(
+            tx,
+            "INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4)",
+            operation_id,
+            account_id,
+            posting.amount,
+            now,
+        )?;
+    }
+    if plan.held_delta != 0 {
+        execute!(
+            tx,
+            "UPDATE accounts SET held = held + $1 WHERE id = $2",
+            plan.held_delta,
+            account.id,
+        )?;
+    }
+    for take in &plan.takes {
+        execute!(
+            tx,
+            "UPDATE lots SET remaining = remaining - $1 WHERE id = $2",
+            take.amount,
+            take.lot_id,
+        )?;
+    }
+    if let Some(lot) = plan.new_lot {
+        execute!(
+            tx,
+            "INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) VALUES ($1, $2, $2, $3, $4, $5)",
+            account.id,
+            plan.amount,
+            lot.expires_at,
+            operation_id,
+            now,
+        )?;
+    }
+    if let Some((original, amount)) = plan.reverses {
+        execute!(
+            tx,
+            "UPDATE operations SET reversed = reversed + $1 WHERE id = $2",
+            amount,
+            original,
+        )?;
+    }
+    let operation = operation(tx, operation_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("operation vanished".into()))?;
+    metrics::counter!("kopilka_ledger_operations_total", "kind" => operation.kind.clone(), "status" => operation.status.clone()).increment(1);
+    Ok(Outcome {
+        operation,
+        balance,
+        held: account.held + plan.held_delta,
+        replayed: false,
+    })
+}
+
+/// The latest expiry among the lots a plan takes (`None` if any of them never expires).
+fn consumed_expiry(position: &Position, plan: &Plan) -> Option<i64> {
+    let mut latest: Option<i64> = None;
+    for take in &plan.takes {
+        let lot = position.lots.iter().find(|l| l.id == take.lot_id)?;
+        let expiry = lot.expires_at?;
+        latest = Some(latest.map_or(expiry, |l| l.max(expiry)));
+    }
+    latest
+}
+
+async fn position(tx: &mut Tx, account: &Account, with_lots: bool) -> StoreResult<Position> {
+    let lots = if with_lots {
+        fetch!(
+            tx,
+            fetch_all,
+            LotRow,
+            "SELECT id, account_id, amount, remaining, expires_at, origin, created_at FROM lots WHERE account_id = $1 AND remaining > 0",
+            account.id,
+        )?
+        .into_iter()
+        .map(|l| Lot {
+            id: l.id,
+            remaining: l.remaining,
+            expires_at: l.expires_at,
+            origin: l.origin,
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let mut position = Position {
+        balance: account.balance,
+        held: account.held,
+        lots,
+    };
+    position.sort_lots();
+    Ok(position)
+}
+
+/// Locks (on PostgreSQL) and returns a member account, creating it empty if it is new.
+pub async fn lock_account(
+    tx: &mut Tx,
+    program_id: i64,
+    currency: &str,
+    owner: Owner,
+) -> StoreResult<Account> {
+    let sql = format!(
+        "SELECT id, program_id, currency, owner_kind, owner_id, balance, held FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4{}",
+        tx.lock_suffix()
+    );
+    if let Some(account) = fetch!(tx, fetch_optional, Account, &sql, program_id, currency, owner.kind(), owner.id())? {
+        return Ok(account);
+    }
+    execute!(
+        tx,
+        "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
+        program_id,
+        currency,
+        owner.kind(),
+        owner.id(),
+    )?;
+    Ok(fetch!(tx, fetch_one, Account, &sql, program_id, currency, owner.kind(), owner.id())?)
+}
+
+/// The id of a system account, which is never locked: its balance is the sum of its postings.
+async fn system_account(tx: &mut Tx, program_id: i64, currency: &str, owner: Owner) -> StoreResult<i64> {
+    const SQL: &str = "SELECT id FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = 0";
+    if let Some(id) = scalar!(tx, fetch_optional, i64, SQL, program_id, currency, owner.kind())? {
+        return Ok(id);
+    }
+    execute!(
+        tx,
+        "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
+        program_id,
+        currency,
+        owner.kind(),
+    )?;
+    Ok(scalar!(tx, fetch_one, i64, SQL, program_id, currency, owner.kind())?)
+}
+
+pub async fn operation(tx: &mut Tx, id: i64) -> StoreResult<Option<Operation>> {
+    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1");
+    Ok(fetch!(tx, fetch_optional, Operation, &sql, id)?)
+}
+
+pub async fn operation_by_uuid(tx: &mut Tx, uuid: &str) -> StoreResult<Option<Operation>> {
+    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE uuid = $1");
+    Ok(fetch!(tx, fetch_optional, Operation, &sql, uuid)?)
+}
+
+pub async fn operation_by_key(tx: &mut Tx, scope: &str, key: &str) -> StoreResult<Option<Operation>> {
+    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE idem_scope = $1 AND idem_key = $2");
+    Ok(fetch!(tx, fetch_optional, Operation, &sql, scope, key)?)
+}
+
+/// Reversals of an operation, oldest first.
+pub async fn reversals_of(tx: &mut Tx, id: i64) -> StoreResult<Vec<Operation>> {
+    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE reverses = $1 ORDER BY id");
+    Ok(fetch!(tx, fetch_all, Operation, &sql, id)?)
+}
+
+/// Filters for listing operations.
+#[derive(Debug, Clone, Default)]
+pub struct OperationFilter {
+    pub program_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub merchant_id: Option<i64>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    /// Only operations with an id below this (keyset paging, newest first).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Vec<Operation>> {
+    let sql = format!(
+        "SELECT {OPERATION_COLUMNS} FROM operations WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR customer_id = $2) AND ($3 IS NULL OR merchant_id = $3) AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR status = $5) AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+    );
+    Ok(fetch!(
+        tx,
+        fetch_all,
+        Operation,
+        &sql,
+        filter.program_id,
+        filter.customer_id,
+        filter.merchant_id,
+        filter.kind.clone(),
+        filter.status.clone(),
+        filter.before_id,
+        filter.limit,
+    )?)
+}
+
+/// Postings of an operation.
+pub async fn postings_of(tx: &mut Tx, operation_id: i64) -> StoreResult<Vec<crate::model::Posting>> {
+    Ok(fetch!(
+        tx,
+        fetch_all,
+        crate::model::Posting,
+        "SELECT id, operation_id, account_id, amount, created_at FROM postings WHERE operation_id = $1 ORDER BY id",
+        operation_id,
+    )?)
+}
+
+/// A customer's accounts, one per currency.
+pub async fn accounts_of(tx: &mut Tx, owner: Owner) -> StoreResult<Vec<Account>> {
+    Ok(fetch!(
+        tx,
+        fetch_all,
+        Account,
+        "SELECT id, program_id, currency, owner_kind, owner_id, balance, held FROM accounts WHERE owner_kind = $1 AND owner_id = $2 ORDER BY currency",
+        owner.kind(),
+        owner.id(),
+    )?)
+}
+
+/// An account's balance: the stored one for members, the sum of postings for system accounts.
+pub async fn balance(tx: &mut Tx, program_id: i64, currency: &str, owner: Owner) -> StoreResult<(i64, i64)> {
+    if owner.may_go_negative() {
+        let sum = scalar!(
+            tx,
+            fetch_one,
+            Option<i64>,
+            "SELECT CAST(SUM(p.amount) AS BIGINT) FROM postings p JOIN accounts a ON a.id = p.account_id WHERE a.program_id = $1 AND a.currency = $2 AND a.owner_kind = $3",
+            program_id,
+            currency,
+            owner.kind(),
+        )?;
+        return Ok((sum.unwrap_or(0), 0));
+    }
+    let row = fetch!(
+        tx,
+        fetch_optional,
+        Account,
+        "SELECT id, program_id, currency, owner_kind, owner_id, balance, held FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4",
+        program_id,
+        currency,
+        owner.kind(),
+        owner.id(),
+    )?;
+    Ok(row.map_or((0, 0), |a| (a.balance, a.held)))
+}
+
+/// Checks that every member account's balance equals the sum of its postings and of its lots
+/// (customers). Returns the ids of accounts that disagree: none, always.
+pub async fn audit(tx: &mut Tx) -> StoreResult<Vec<i64>> {
+    Ok(scalar!(
+        tx,
+        fetch_all,
+        i64,
+        "SELECT a.id FROM accounts a WHERE a.owner_kind IN ('customer', 'merchant') AND (a.balance <> COALESCE((SELECT SUM(p.amount) FROM postings p WHERE p.account_id = a.id), 0) OR (a.owner_kind = 'customer' AND a.balance <> COALESCE((SELECT SUM(l.remaining) FROM lots l WHERE l.account_id = a.id), 0))) ORDER BY a.id",
+    )?)
+}
+
+/// Burns points whose lifetime has ended, at most `limit` accounts per call; each account's
+/// expiry is an operation of its own. Returns the operations written.
+pub async fn expire_due(tx: &mut Tx, now: i64, limit: i64) -> StoreResult<Vec<Operation>> {
+    let due = fetch!(
+        tx,
+        fetch_all,
+        (i64, i64, String, i64),
+        "SELECT DISTINCT a.id, a.program_id, a.currency, a.owner_id FROM lots l JOIN accounts a ON a.id = l.account_id WHERE l.remaining > 0 AND l.expires_at IS NOT NULL AND l.expires_at <= $1 AND a.balance > a.held ORDER BY a.id LIMIT $2",
+        now,
+        limit,
+    )?;
+    let mut written = Vec::new();
+    for (_, program_id, currency, customer_id) in due {
+        let account = lock_account(tx, program_id, &currency, Owner::Customer(customer_id)).await?;
+        let position = position(tx, &account, true).await?;
+        let Some(plan) = ledger::plan_expiry(&position, customer_id, now) else {
+            continue;
+        };
+        let request = LedgerRequest {
+            program_id,
+            currency: currency.clone(),
+            merchant_id: None,
+            protocol: "system".into(),
+            idempotency: None,
+            description: Some("points expired".into()),
+            details: serde_json::json!({}),
+            action: Action::Void { operation_id: 0 },
+        };
+        let outcome = apply(tx, &request, &currency, customer_id, &account, &position, plan).await?;
+        written.push(outcome.operation);
+    }
+    Ok(written)
+}
+
+/// Voids holds that stayed pending longer than their deadline (`created_at` before `cutoff`),
+/// for the programs whose holds expire. Returns the voided operations.
+pub async fn void_stale_holds(tx: &mut Tx, program_id: i64, cutoff: i64, limit: i64) -> StoreResult<Vec<Operation>> {
+    let ids = scalar!(
+        tx,
+        fetch_all,
+        i64,
+        "SELECT id FROM operations WHERE status = 'pending' AND program_id = $1 AND created_at < $2 ORDER BY id LIMIT $3",
+        program_id,
+        cutoff,
+        limit,
+    )?;
+    let mut voided = Vec::new();
+    for id in ids {
+        let request = LedgerRequest {
+            program_id,
+            currency: String::new(),
+            merchant_id: None,
+            protocol: "system".into(),
+            idempotency: None,
+            description: Some("hold expired".into()),
+            details: serde_json::json!({}),
+            action: Action::Void { operation_id: id },
+        };
+        match execute(tx, request).await {
+            Ok(outcome) => voided.push(outcome.operation),
+            Err(StoreError::Domain(DomainError::HoldNotPending { .. })) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(voided)
+}

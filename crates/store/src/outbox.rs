@@ -1,0 +1,156 @@
+//! The outbox: messages written in the same transaction as what caused them, delivered later.
+
+use crate::model::{Message, MessageAttempt};
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::StoreResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Sms,
+    Email,
+    Callback,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Sms => "sms",
+            MessageKind::Email => "email",
+            MessageKind::Callback => "callback",
+        }
+    }
+}
+
+/// A message to send once the transaction that writes it commits.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub kind: MessageKind,
+    /// A phone (E.164 digits), an e-mail address or a URL.
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body: String,
+    /// Extra HTTP headers of a callback.
+    pub headers: Vec<(String, String)>,
+    /// What counts as delivered: `2xx` (default) or `ok` (a body of exactly `OK`).
+    pub accept: String,
+    /// The retry schedule's name (`default`, `ecommpay`).
+    pub schedule: String,
+    pub operation_id: Option<i64>,
+    pub merchant_id: Option<i64>,
+    pub customer_id: Option<i64>,
+}
+
+impl NewMessage {
+    pub fn sms(phone: &str, body: String) -> NewMessage {
+        NewMessage {
+            kind: MessageKind::Sms,
+            recipient: phone.to_string(),
+            subject: None,
+            body,
+            headers: Vec::new(),
+            accept: "2xx".into(),
+            schedule: "default".into(),
+            operation_id: None,
+            merchant_id: None,
+            customer_id: None,
+        }
+    }
+
+    pub fn email(address: &str, subject: String, body: String) -> NewMessage {
+        NewMessage {
+            kind: MessageKind::Email,
+            subject: Some(subject),
+            ..NewMessage::sms(address, body)
+        }
+    }
+
+    pub fn callback(url: &str, body: String, headers: Vec<(String, String)>) -> NewMessage {
+        NewMessage {
+            kind: MessageKind::Callback,
+            headers,
+            ..NewMessage::sms(url, body)
+        }
+    }
+}
+
+const COLUMNS: &str = "id, kind, recipient, destination, subject, body, headers, accept, schedule, state, attempts, next_attempt_at, lease_until, last_error, operation_id, merchant_id, customer_id, created_at, delivered_at";
+
+/// Filters for listing messages, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub recipient: Option<String>,
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub operation_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+impl Tx {
+    /// Queues a message in this transaction. Messages to one destination go out in order.
+    pub async fn enqueue(&mut self, message: &NewMessage) -> StoreResult<i64> {
+        let now = self.now();
+        let destination = format!("{}:{}", message.kind.as_str(), message.recipient);
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO messages (kind, recipient, destination, subject, body, headers, accept, schedule, state, attempts, next_attempt_at, operation_id, merchant_id, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $10, $11, $12, $9) RETURNING id",
+            message.kind.as_str(),
+            &message.recipient,
+            destination,
+            &message.subject,
+            &message.body,
+            serde_json::to_string(&message.headers).expect("headers serialize"),
+            &message.accept,
+            &message.schedule,
+            now,
+            message.operation_id,
+            message.merchant_id,
+            message.customer_id,
+        )?)
+    }
+
+    pub async fn message(&mut self, id: i64) -> StoreResult<Option<Message>> {
+        Ok(fetch!(self, fetch_optional, Message, &format!("SELECT {COLUMNS} FROM messages WHERE id = $1"), id)?)
+    }
+
+    pub async fn messages(&mut self, filter: &MessageFilter) -> StoreResult<Vec<Message>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Message,
+            &format!("SELECT {COLUMNS} FROM messages WHERE ($1 IS NULL OR recipient = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR operation_id = $4) AND ($5 IS NULL OR customer_id = $5) AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"),
+            filter.recipient.clone(),
+            filter.state.clone(),
+            filter.kind.clone(),
+            filter.operation_id,
+            filter.customer_id,
+            filter.before_id,
+            filter.limit,
+        )?)
+    }
+
+    pub async fn message_attempts(&mut self, message_id: i64) -> StoreResult<Vec<MessageAttempt>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            MessageAttempt,
+            "SELECT id, message_id, at, outcome, status_code, error, duration_ms FROM message_attempts WHERE message_id = $1 ORDER BY id",
+            message_id,
+        )?)
+    }
+
+    /// Puts a dead message back in the queue.
+    pub async fn resend_message(&mut self, id: i64) -> StoreResult<bool> {
+        let now = self.now();
+        let changed = execute!(
+            self,
+            "UPDATE messages SET state = 'pending', next_attempt_at = $1, lease_until = NULL WHERE id = $2 AND state = 'dead'",
+            now,
+            id,
+        )?;
+        Ok(changed == 1)
+    }
+}

@@ -1,0 +1,98 @@
+//! PostgreSQL: a pool; each write job is one transaction; balances are guarded by row locks
+//! (`SELECT … FOR UPDATE`) so several kopilka processes can share one database.
+
+use crate::tx::{Conn, Tx};
+use crate::{Erased, Job, Store, StoreError, StoreKind, StoreResult};
+use futures::FutureExt;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Pool, Postgres};
+use std::panic::AssertUnwindSafe;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PgStore {
+    pool: Pool<Postgres>,
+}
+
+impl PgStore {
+    /// Opens the database; with `schema`, everything lives in that schema (created if missing),
+    /// which is how tests get a fresh store each.
+    pub async fn open(url: &str, schema: Option<&str>) -> StoreResult<PgStore> {
+        let mut options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        if let Some(schema) = schema {
+            if !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(StoreError::BadUrl("schema must be [A-Za-z0-9_]".into()));
+            }
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let max = std::env::var("KOPILKA_PG_POOL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24);
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        // Several processes may start together; the advisory lock makes them migrate in turn.
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Postgres
+    }
+
+    async fn run_write(&self, job: Job) -> StoreResult<Erased> {
+        // A task of its own, so a caller that goes away (a client hanging up) never leaves a
+        // transaction half-run on a pooled connection.
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let conn = pool.acquire().await?;
+            let mut tx = Tx::new(Conn::Pg(conn));
+            tx.raw("BEGIN").await?;
+            let outcome = match AssertUnwindSafe(job(&mut tx)).catch_unwind().await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::Panicked),
+            };
+            match outcome {
+                Ok(value) => {
+                    tx.raw("COMMIT").await?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    if tx.raw("ROLLBACK").await.is_err() {
+                        if let Conn::Pg(mut conn) = tx.into_conn() {
+                            conn.close_on_drop();
+                        }
+                    }
+                    Err(error)
+                }
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Panicked)?
+    }
+
+    async fn run_read(&self, job: Job) -> StoreResult<Erased> {
+        let conn = self.pool.acquire().await?;
+        let mut tx = Tx::new(Conn::Pg(conn));
+        job(&mut tx).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,103 @@
+//! One transaction (or read session) on either database, running the same SQL.
+
+use crate::{StoreKind, StoreResult};
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Sqlite};
+
+pub(crate) enum Conn {
+    Sqlite(PoolConnection<Sqlite>),
+    Pg(PoolConnection<Postgres>),
+}
+
+/// A transaction handed to a job. Its methods (in `entities`, `ledger`, `outbox`) are the only
+/// SQL kopilka runs.
+pub struct Tx {
+    pub(crate) conn: Conn,
+    now: i64,
+}
+
+impl Tx {
+    pub(crate) fn new(conn: Conn) -> Tx {
+        Tx {
+            conn,
+            now: crate::now_ms(),
+        }
+    }
+
+    pub(crate) fn into_conn(self) -> Conn {
+        self.conn
+    }
+
+    /// The transaction's clock: one instant for every row it writes.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Overrides the clock (expiry jobs and tests that move time).
+    pub fn set_now(&mut self, now: i64) {
+        self.now = now;
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        match self.conn {
+            Conn::Sqlite(_) => StoreKind::Sqlite,
+            Conn::Pg(_) => StoreKind::Postgres,
+        }
+    }
+
+    /// `FOR UPDATE` on PostgreSQL; SQLite's single writer already serializes.
+    pub(crate) fn lock_suffix(&self) -> &'static str {
+        match self.conn {
+            Conn::Sqlite(_) => "",
+            Conn::Pg(_) => " FOR UPDATE",
+        }
+    }
+
+    pub(crate) async fn raw(&mut self, sql: &str) -> StoreResult<()> {
+        use sqlx::Executor;
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                c.execute(sql).await?;
+            }
+            Conn::Pg(c) => {
+                c.execute(sql).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a statement; evaluates to the number of rows affected.
+macro_rules! execute {
+    ($tx:expr, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        let sql: &str = $sql;
+        match &mut $tx.conn {
+            $crate::tx::Conn::Sqlite(c) => sqlx::query(sql)$(.bind($arg))*.execute(&mut **c).await.map(|r| r.rows_affected()),
+            $crate::tx::Conn::Pg(c) => sqlx::query(sql)$(.bind($arg))*.execute(&mut **c).await.map(|r| r.rows_affected()),
+        }
+    }};
+}
+
+/// Fetches rows as `$ty` (a `FromRow` type) with `$method` (`fetch_one`, `fetch_optional`, `fetch_all`).
+macro_rules! fetch {
+    ($tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        let sql: &str = $sql;
+        match &mut $tx.conn {
+            $crate::tx::Conn::Sqlite(c) => sqlx::query_as::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
+            $crate::tx::Conn::Pg(c) => sqlx::query_as::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
+        }
+    }};
+}
+
+/// Fetches one scalar column with `$method`.
+macro_rules! scalar {
+    ($tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        let sql: &str = $sql;
+        match &mut $tx.conn {
+            $crate::tx::Conn::Sqlite(c) => sqlx::query_scalar::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
+            $crate::tx::Conn::Pg(c) => sqlx::query_scalar::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
+        }
+    }};
+}
+
+pub(crate) use {execute, fetch, scalar};
