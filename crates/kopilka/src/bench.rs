@@ -82,6 +82,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             database,
             admin_token: Some(token.clone()),
             jobs_interval_secs: 3600,
+            seal_key: Some(crate::secrets::Sealer::generate_key()),
             ..Config::default()
         },
         store,

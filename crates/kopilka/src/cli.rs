@@ -78,6 +78,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(t) = admin_token_from_env() {
                 cfg.admin_token = Some(t);
             }
+            if let Ok(key) = std::env::var("KOPILKA_SEAL_KEY") {
+                cfg.seal_key = Some(key);
+            }
             let generated = cfg.admin_token.is_none();
             let running = server::start(cfg).await?;
             println!("kopilka listening on http://{}", running.addr);
@@ -90,15 +93,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo { listen, database } => {
             let dir = tempfile::tempdir()?;
             let database = database.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("kopilka-demo.db").display()));
+            let seal_key = crate::secrets::Sealer::generate_key();
             let cfg = Config {
                 listen,
                 database: database.clone(),
                 admin_token: admin_token_from_env(),
+                seal_key: Some(seal_key.clone()),
                 ..Config::default()
             };
             let store = kopilka_store::open(&database).await?;
             let data = demo::parse(demo::DEMO_TOML)?;
-            demo::seed(&store, &data).await?;
+            demo::seed(&store, &crate::secrets::Sealer::from_hex(&seal_key)?, &data).await?;
             let running = server::start_with_store(cfg, store).await?;
             println!("kopilka demo listening on http://{}", running.addr);
             println!("  database:     {database}");

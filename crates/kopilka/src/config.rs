@@ -18,6 +18,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How often background jobs (expiry, stale holds) run, in seconds.
     pub jobs_interval_secs: u64,
+    /// Master key (64 hex digits) sealing the merchant secrets kopilka signs with. Read from
+    /// `KOPILKA_SEAL_KEY`; when absent, kept in `seal_key_file`, created on first start.
+    pub seal_key: Option<String>,
+    pub seal_key_file: String,
 }
 
 impl Default for Config {
@@ -28,6 +32,8 @@ impl Default for Config {
             admin_token: None,
             public_url: None,
             jobs_interval_secs: 30,
+            seal_key: None,
+            seal_key_file: "kopilka.key".into(),
         }
     }
 }
@@ -38,4 +44,36 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
+}
+
+impl Config {
+    /// The seal key: configured, or read from (or first written to) the key file.
+    pub fn resolve_seal_key(&self) -> anyhow::Result<String> {
+        if let Some(key) = &self.seal_key {
+            return Ok(key.clone());
+        }
+        let path = Path::new(&self.seal_key_file);
+        if let Ok(key) = std::fs::read_to_string(path) {
+            return Ok(key.trim().to_string());
+        }
+        let key = crate::secrets::Sealer::generate_key();
+        write_private(path, &key)?;
+        Ok(key)
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("creating the seal key file {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
 }

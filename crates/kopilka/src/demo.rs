@@ -1,6 +1,6 @@
 //! The demo data set: one readable TOML file (`demo/demo.toml`) seeded into a fresh store.
 
-use crate::secrets;
+use crate::secrets::{self, Sealer};
 use anyhow::{anyhow, Context};
 use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::money::parse_non_negative;
@@ -90,7 +90,8 @@ pub struct Seeded {
     pub customers: Vec<(String, i64)>,
 }
 
-pub async fn seed(store: &SharedStore, data: &DemoData) -> anyhow::Result<Seeded> {
+/// Seeds `data`; `sealer` seals the secrets kopilka must use itself (signing keys).
+pub async fn seed(store: &SharedStore, _sealer: &Sealer, data: &DemoData) -> anyhow::Result<Seeded> {
     let mut seeded = Seeded::default();
     for p in &data.programs {
         p.rules.validate().map_err(|e| anyhow!("program {}: {e}", p.code))?;

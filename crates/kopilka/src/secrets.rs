@@ -55,3 +55,87 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let db = Sha256::digest(b.as_bytes());
     da.ct_eq(&db).into()
 }
+
+/// Seals secrets kopilka must use itself (signing keys of merchants): XChaCha20-Poly1305 under
+/// the server's master key, so a copy of the database alone does not reveal them.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: chacha20poly1305::XChaCha20Poly1305,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("the seal key must be 64 hex digits")]
+    BadKey,
+    #[error("sealed secret is corrupt or was sealed under another key")]
+    Corrupt,
+}
+
+impl Sealer {
+    pub fn from_hex(key: &str) -> Result<Sealer, SealError> {
+        use chacha20poly1305::KeyInit;
+        let bytes = hex::decode(key.trim()).map_err(|_| SealError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(SealError::BadKey);
+        }
+        Ok(Sealer {
+            cipher: chacha20poly1305::XChaCha20Poly1305::new_from_slice(&bytes)
+                .map_err(|_| SealError::BadKey)?,
+        })
+    }
+
+    /// A new random key, hex-encoded.
+    pub fn generate_key() -> String {
+        random_token(32)
+    }
+
+    /// `v1:` + hex(nonce ‖ ciphertext).
+    pub fn seal(&self, secret: &str) -> String {
+        use chacha20poly1305::aead::{Aead, AeadCore};
+        let nonce = chacha20poly1305::XChaCha20Poly1305::generate_nonce(
+            &mut chacha20poly1305::aead::OsRng,
+        );
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, secret.as_bytes())
+            .expect("encryption of a short secret cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend(ciphertext);
+        format!("v1:{}", hex::encode(out))
+    }
+
+    pub fn unseal(&self, sealed: &str) -> Result<String, SealError> {
+        use chacha20poly1305::aead::Aead;
+        let bytes = sealed
+            .strip_prefix("v1:")
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or(SealError::Corrupt)?;
+        if bytes.len() < 24 {
+            return Err(SealError::Corrupt);
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        let plain = self
+            .cipher
+            .decrypt(chacha20poly1305::XNonce::from_slice(nonce), ciphertext)
+            .map_err(|_| SealError::Corrupt)?;
+        String::from_utf8(plain).map_err(|_| SealError::Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_and_unseals() {
+        let sealer = Sealer::from_hex(&Sealer::generate_key()).unwrap();
+        let sealed = sealer.seal("yIKirCvplm8N1D9g");
+        assert_ne!(sealed, "yIKirCvplm8N1D9g");
+        assert_eq!(sealer.unseal(&sealed).unwrap(), "yIKirCvplm8N1D9g");
+        let other = Sealer::from_hex(&Sealer::generate_key()).unwrap();
+        assert!(other.unseal(&sealed).is_err());
+        assert!(hash_secret("0000") != "0000");
+        assert!(verify_secret("0000", &hash_secret("0000")));
+        assert!(!verify_secret("0001", &hash_secret("0000")));
+    }
+}

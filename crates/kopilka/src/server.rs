@@ -78,7 +78,9 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
+    let sealer = secrets::Sealer::from_hex(&config.resolve_seal_key()?)?;
     let state = AppState {
+        sealer: Arc::new(sealer),
         store: store.clone(),
         config: Arc::new(config.clone()),
         admin_token_digest: Arc::new(secrets::token_digest(&admin_token)),

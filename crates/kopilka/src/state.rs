@@ -12,4 +12,5 @@ pub struct AppState {
     pub admin_token_digest: Arc<String>,
     /// The base URL of hosted pages, without a trailing slash.
     pub public_url: Arc<String>,
+    pub sealer: Arc<crate::secrets::Sealer>,
 }

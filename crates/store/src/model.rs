@@ -197,6 +197,7 @@ pub struct Message {
     pub headers: String,
     pub accept: String,
     pub schedule: String,
+    pub purpose: Option<String>,
     pub state: String,
     pub attempts: i64,
     pub next_attempt_at: i64,

@@ -35,6 +35,9 @@ pub struct NewMessage {
     pub accept: String,
     /// The retry schedule's name (`default`, `ecommpay`).
     pub schedule: String,
+    /// Names the hook the outbox worker runs when the message is delivered or dies
+    /// (`kupikupi.notification`); `None` for plain messages.
+    pub purpose: Option<String>,
     pub operation_id: Option<i64>,
     pub merchant_id: Option<i64>,
     pub customer_id: Option<i64>,
@@ -50,6 +53,7 @@ impl NewMessage {
             headers: Vec::new(),
             accept: "2xx".into(),
             schedule: "default".into(),
+            purpose: None,
             operation_id: None,
             merchant_id: None,
             customer_id: None,
@@ -73,7 +77,7 @@ impl NewMessage {
     }
 }
 
-const COLUMNS: &str = "id, kind, recipient, destination, subject, body, headers, accept, schedule, state, attempts, next_attempt_at, lease_until, last_error, operation_id, merchant_id, customer_id, created_at, delivered_at";
+const COLUMNS: &str = "id, kind, recipient, destination, subject, body, headers, accept, schedule, purpose, state, attempts, next_attempt_at, lease_until, last_error, operation_id, merchant_id, customer_id, created_at, delivered_at";
 
 /// Filters for listing messages, newest first.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +100,7 @@ impl Tx {
             self,
             fetch_one,
             i64,
-            "INSERT INTO messages (kind, recipient, destination, subject, body, headers, accept, schedule, state, attempts, next_attempt_at, operation_id, merchant_id, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $10, $11, $12, $9) RETURNING id",
+            "INSERT INTO messages (kind, recipient, destination, subject, body, headers, accept, schedule, purpose, state, attempts, next_attempt_at, operation_id, merchant_id, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $12, $13, $10) RETURNING id",
             message.kind.as_str(),
             &message.recipient,
             destination,
@@ -105,6 +109,7 @@ impl Tx {
             serde_json::to_string(&message.headers).expect("headers serialize"),
             &message.accept,
             &message.schedule,
+            &message.purpose,
             now,
             message.operation_id,
             message.merchant_id,

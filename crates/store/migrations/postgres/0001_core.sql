@@ -135,6 +135,8 @@ CREATE TABLE messages (
     headers TEXT NOT NULL DEFAULT '{}',
     accept TEXT NOT NULL DEFAULT '2xx',
     schedule TEXT NOT NULL DEFAULT 'default',
+    -- What a protocol does once the message is delivered or dead (see the outbox worker's hooks).
+    purpose TEXT,
     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,

@@ -1,0 +1,139 @@
+//! The harness every integration test uses: a real kopilka server on port 0, on a fresh SQLite
+//! file or a fresh PostgreSQL schema, optionally seeded with the demo data.
+#![allow(dead_code)]
+
+use kopilka::config::Config;
+use kopilka::secrets::Sealer;
+use kopilka::server::{self, Running};
+use kopilka_store::{PgStore, SharedStore};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("KOPILKA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema name no other test uses.
+pub fn unique_schema(prefix: &str) -> String {
+    format!("{prefix}_{}", kopilka::secrets::random_token(6))
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: SharedStore,
+    pub seal_key: String,
+    /// Where the database lives: the SQLite URL or the PostgreSQL schema.
+    pub database: String,
+    running: Option<Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend, demo: bool) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, database): (SharedStore, String) = match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("kopilka.db").display());
+                (kopilka_store::open(&url).await.expect("sqlite store"), url)
+            }
+            Backend::Postgres => {
+                let schema = unique_schema("t");
+                let store = PgStore::open(&postgres_url(), Some(&schema))
+                    .await
+                    .expect("postgres store (is PostgreSQL running on 127.0.0.1:5432?)");
+                (Arc::new(store), schema)
+            }
+        };
+        let seal_key = Sealer::generate_key();
+        if demo {
+            let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).expect("demo file");
+            kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
+                .await
+                .expect("demo seed");
+        }
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: database.clone(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            seal_key: Some(seal_key.clone()),
+            jobs_interval_secs: 3600,
+            ..Config::default()
+        };
+        let running = server::start_with_store(config, store.clone())
+            .await
+            .expect("server starts");
+        TestApp {
+            backend,
+            base: running.public_url.clone(),
+            http: reqwest::Client::new(),
+            store,
+            seal_key,
+            database,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    /// Runs the same test on both stores.
+    pub async fn each(demo: bool) -> Vec<TestApp> {
+        vec![
+            TestApp::start(Backend::Sqlite, demo).await,
+            TestApp::start(Backend::Postgres, demo).await,
+        ]
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send_raw(path, "application/json", body.to_string()).await
+    }
+
+    pub async fn send_raw(&self, path: &str, content_type: &str, body: String) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Stops the server gracefully (and closes the store).
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
