@@ -30,3 +30,10 @@ async fn demo_customer_redeems_and_reverses_on_both_stores() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_browser_harness_reaches_the_server() {
+    let app = TestApp::start(common::Backend::Sqlite, false).await;
+    common::run_browser("smoke.mjs", &app.base, &[]).await;
+    app.stop().await;
+}

@@ -137,3 +137,23 @@ impl TestApp {
         }
     }
 }
+
+/// Runs `e2e/<script>` in Node against `base` (headless Chromium through playwright-core) and
+/// panics with its output unless it succeeds.
+pub async fn run_browser(script: &str, base: &str, args: &[&str]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
+    let output = tokio::process::Command::new("node")
+        .arg(root.join(script))
+        .arg(base)
+        .args(args)
+        .current_dir(&root)
+        .output()
+        .await
+        .expect("node runs (./scripts/test installs the e2e dependencies)");
+    assert!(
+        output.status.success(),
+        "browser test {script} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
