@@ -111,7 +111,11 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
 
 fn spawn_workers(store: &SharedStore, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
-    vec![tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown))]
+    vec![tokio::spawn(crate::jobs::run(
+        store.clone(),
+        interval,
+        shutdown,
+    ))]
 }
 
 pub fn router(state: AppState) -> Router {
@@ -121,7 +125,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(move || async move { metrics.render() }))
         .nest("/v1", api::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(16 * 1024 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            16 * 1024 * 1024,
+        ))
         .with_state(state)
 }
 
