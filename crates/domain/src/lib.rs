@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod ledger;
+pub mod message;
 pub mod money;
 pub mod phone;
 pub mod program;

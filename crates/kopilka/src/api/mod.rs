@@ -25,24 +25,41 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/programs", get(programs::list).post(programs::create))
         .route("/programs/{id}", get(programs::get).put(programs::update))
         .route("/merchants", get(merchants::list).post(merchants::create))
-        .route("/merchants/{id}", get(merchants::get).put(merchants::update))
+        .route(
+            "/merchants/{id}",
+            get(merchants::get).put(merchants::update),
+        )
         .route(
             "/merchants/{id}/credentials",
             get(merchants::list_credentials).post(merchants::add_credential),
         )
+        .route(
+            "/merchants/{id}/webhook-secret",
+            post(merchants::rotate_webhook_secret),
+        )
         .route("/customers", get(customers::list).post(customers::create))
         .route("/customers/{id}", get(customers::get))
-        .route("/customers/{id}/pin", axum::routing::put(customers::set_pin))
+        .route(
+            "/customers/{id}/pin",
+            axum::routing::put(customers::set_pin),
+        )
         .route("/customers/{id}/balances", get(customers::balances))
-        .route("/cards", get(customers::list_cards).post(customers::create_card))
+        .route(
+            "/cards",
+            get(customers::list_cards).post(customers::create_card),
+        )
         .route("/cards/{id}", get(customers::get_card))
-        .route("/operations", get(operations::list).post(operations::create))
+        .route(
+            "/operations",
+            get(operations::list).post(operations::create),
+        )
         .route("/operations/{id}", get(operations::get))
         .route("/operations/{id}/confirm", post(operations::confirm))
         .route("/operations/{id}/void", post(operations::void))
         .route("/operations/{id}/reverse", post(operations::reverse))
         .route("/messages", get(messages::list))
         .route("/messages/{id}", get(messages::get))
+        .route("/messages/{id}/attempts", get(messages::attempts))
         .route("/messages/{id}/resend", post(messages::resend))
         .route("/ledger/audit", get(operations::audit))
         .route_layer(middleware::from_fn_with_state(state, require_admin));
@@ -87,7 +104,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             ));
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body_rejected", e.to_string())
+            ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_rejected",
+                e.to_string(),
+            )
         })?;
         parse_json(&bytes).map(JsonBody)
     }
@@ -98,7 +119,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::invalid(field, e.inner().to_string())
     })?;
     deserializer

@@ -1,5 +1,6 @@
 use super::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::error::{ApiError, ApiResult};
+use crate::outbox::webhooks;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -129,7 +130,10 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
     let key = body.or(header);
     if let Some(k) = &key {
         if k.is_empty() || k.len() > 200 {
-            return Err(ApiError::invalid("idempotency_key", "must be 1 to 200 characters"));
+            return Err(ApiError::invalid(
+                "idempotency_key",
+                "must be 1 to 200 characters",
+            ));
         }
     }
     Ok(key)
@@ -145,14 +149,30 @@ pub async fn create(
     JsonBody(input): JsonBody<OperationInput>,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
     let kind = match OperationKind::parse(&input.kind) {
-        Some(k @ (OperationKind::Earn | OperationKind::Accrue | OperationKind::Redeem | OperationKind::Withdraw)) => k,
-        _ => return Err(ApiError::invalid("kind", "one of earn, accrue, redeem, withdraw")),
+        Some(
+            k @ (OperationKind::Earn
+            | OperationKind::Accrue
+            | OperationKind::Redeem
+            | OperationKind::Withdraw),
+        ) => k,
+        _ => {
+            return Err(ApiError::invalid(
+                "kind",
+                "one of earn, accrue, redeem, withdraw",
+            ))
+        }
     };
     if kind == OperationKind::Redeem && input.merchant_id.is_none() {
-        return Err(ApiError::invalid("merchant_id", "a redeem needs a merchant"));
+        return Err(ApiError::invalid(
+            "merchant_id",
+            "a redeem needs a merchant",
+        ));
     }
     if input.hold && !matches!(kind, OperationKind::Redeem | OperationKind::Withdraw) {
-        return Err(ApiError::invalid("hold", "only redeem and withdraw can be held"));
+        return Err(ApiError::invalid(
+            "hold",
+            "only redeem and withdraw can be held",
+        ));
     }
     if input.description.as_ref().is_some_and(|d| d.len() > 500) {
         return Err(ApiError::invalid("description", "at most 500 characters"));
@@ -177,9 +197,13 @@ pub async fn create(
             })
         })
         .await?;
-    let (customer, program) = customer.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
+    let (customer, program) =
+        customer.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
     if merchant_id.is_some() && merchant.as_ref().is_none_or(|m| m.program_id != program.id) {
-        return Err(ApiError::invalid("merchant_id", "no such merchant in the customer's program"));
+        return Err(ApiError::invalid(
+            "merchant_id",
+            "no such merchant in the customer's program",
+        ));
     }
     let rules = program.rules();
     let amount = match (&input.amount, &input.paid, kind) {
@@ -188,12 +212,17 @@ pub async fn create(
             let paid = paid.parse_positive("paid", rules.money_decimals)?;
             let points = rules.earn_for(paid);
             if points.0 <= 0 {
-                return Err(ApiError::invalid("paid", "earns nothing at the program's rate"));
+                return Err(ApiError::invalid(
+                    "paid",
+                    "earns nothing at the program's rate",
+                ));
             }
             points
         }
         (None, Some(_), _) => return Err(ApiError::invalid("paid", "only an earn takes paid")),
-        (Some(_), Some(_), _) => return Err(ApiError::invalid("paid", "give amount or paid, not both")),
+        (Some(_), Some(_), _) => {
+            return Err(ApiError::invalid("paid", "give amount or paid, not both"))
+        }
         (None, None, _) => return Err(ApiError::invalid("amount", "required")),
     };
     let scope = match merchant_id {
@@ -247,7 +276,17 @@ pub async fn create(
                     if let Action::Credit { expires_at, .. } = &mut request.action {
                         *expires_at = lifetime.expiry_for(tx.now());
                     }
-                    ledger::execute(tx, request).await
+                    let outcome = ledger::execute(tx, request).await?;
+                    if !outcome.replayed {
+                        webhooks::operation_event(
+                            tx,
+                            "operation.created",
+                            &outcome.operation,
+                            lifetime.decimals,
+                        )
+                        .await?;
+                    }
+                    Ok(outcome)
                 })
             }
         })
@@ -300,11 +339,25 @@ async fn resolve(
         details: serde_json::json!({}),
         action,
     };
+    let event = match &request.action {
+        Action::Confirm { .. } => "operation.confirmed",
+        Action::Void { .. } => "operation.voided",
+        _ => "operation.reversed",
+    };
+    let decimals = rules.decimals;
     let outcome = state
         .store
         .write_retrying(|| {
             let request = request.clone();
-            move |tx| Box::pin(async move { ledger::execute(tx, request).await })
+            move |tx| {
+                Box::pin(async move {
+                    let outcome = ledger::execute(tx, request).await?;
+                    if !outcome.replayed {
+                        webhooks::operation_event(tx, event, &outcome.operation, decimals).await?;
+                    }
+                    Ok(outcome)
+                })
+            }
         })
         .await?;
     let (status, json) = outcome_view(outcome, rules.decimals);
@@ -316,7 +369,14 @@ pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
-    let (_, json) = resolve(&state, id, |operation_id| Action::Confirm { operation_id }, None, None).await?;
+    let (_, json) = resolve(
+        &state,
+        id,
+        |operation_id| Action::Confirm { operation_id },
+        None,
+        None,
+    )
+    .await?;
     Ok((StatusCode::OK, json))
 }
 
@@ -325,7 +385,14 @@ pub async fn void(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
-    let (_, json) = resolve(&state, id, |operation_id| Action::Void { operation_id }, None, None).await?;
+    let (_, json) = resolve(
+        &state,
+        id,
+        |operation_id| Action::Void { operation_id },
+        None,
+        None,
+    )
+    .await?;
     Ok((StatusCode::OK, json))
 }
 
@@ -345,7 +412,10 @@ pub async fn reverse(
     resolve(
         &state,
         id,
-        |operation_id| Action::Reverse { operation_id, amount: None },
+        |operation_id| Action::Reverse {
+            operation_id,
+            amount: None,
+        },
         key,
         input.amount,
     )
@@ -368,7 +438,11 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<OperationQuery>,
 ) -> ApiResult<Json<PageOf<OperationView>>> {
-    let limit = super::Paging { cursor: query.cursor, limit: query.limit }.limit()?;
+    let limit = super::Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    }
+    .limit()?;
     if let Some(k) = &query.kind {
         if OperationKind::parse(k).is_none() {
             return Err(ApiError::invalid("kind", "unknown operation kind"));
@@ -391,7 +465,9 @@ pub async fn list(
     let (ops, programs) = state
         .store
         .read(move |tx| {
-            Box::pin(async move { Ok((ledger::operations(tx, &filter).await?, tx.programs().await?)) })
+            Box::pin(
+                async move { Ok((ledger::operations(tx, &filter).await?, tx.programs().await?)) },
+            )
         })
         .await?;
     let decimals = |program_id: i64| {
@@ -446,5 +522,7 @@ pub async fn audit(State(state): State<AppState>) -> ApiResult<Json<AuditView>> 
     if !mismatched.is_empty() {
         tracing::error!(accounts = ?mismatched, "ledger audit found mismatched accounts");
     }
-    Ok(Json(AuditView { mismatched_accounts: mismatched }))
+    Ok(Json(AuditView {
+        mismatched_accounts: mismatched,
+    }))
 }
