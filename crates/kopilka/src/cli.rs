@@ -94,6 +94,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Ok(key) = std::env::var("KOPILKA_SEAL_KEY") {
                 cfg.seal_key = Some(key);
             }
+            cfg.outbox
+                .apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
             let generated = cfg.admin_token.is_none();
             let running = server::start(cfg).await?;
             println!("kopilka listening on http://{}", running.addr);

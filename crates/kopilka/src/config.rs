@@ -22,6 +22,8 @@ pub struct Config {
     /// `KOPILKA_SEAL_KEY`; when absent, kept in `seal_key_file`, created on first start.
     pub seal_key: Option<String>,
     pub seal_key_file: String,
+    /// Delivery of SMS, e-mail and callbacks (`[outbox]`; see docs/outbox.md).
+    pub outbox: crate::outbox::OutboxConfig,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             jobs_interval_secs: 30,
             seal_key: None,
             seal_key_file: "kopilka.key".into(),
+            outbox: crate::outbox::OutboxConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod jobs;
 pub mod observability;
+pub mod outbox;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;

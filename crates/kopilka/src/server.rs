@@ -78,9 +78,10 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let sealer = secrets::Sealer::from_hex(&config.resolve_seal_key()?)?;
+    let sealer = Arc::new(secrets::Sealer::from_hex(&config.resolve_seal_key()?)?);
+    let outbox = crate::outbox::Worker::new(store.clone(), &config.outbox, sealer.clone())?;
     let state = AppState {
-        sealer: Arc::new(sealer),
+        sealer,
         store: store.clone(),
         config: Arc::new(config.clone()),
         admin_token_digest: Arc::new(secrets::token_digest(&admin_token)),
@@ -97,7 +98,7 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
             tracing::error!("server stopped: {e}");
         }
     });
-    let workers = spawn_workers(&store, &config, shutdown);
+    let workers = spawn_workers(&store, &config, outbox, shutdown);
     Ok(Running {
         addr,
         admin_token,
@@ -109,13 +110,17 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     })
 }
 
-fn spawn_workers(store: &SharedStore, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
+fn spawn_workers(
+    store: &SharedStore,
+    config: &Config,
+    outbox: crate::outbox::Worker,
+    shutdown: Shutdown,
+) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
-    vec![tokio::spawn(crate::jobs::run(
-        store.clone(),
-        interval,
-        shutdown,
-    ))]
+    vec![
+        tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown.clone())),
+        tokio::spawn(crate::outbox::run(outbox, shutdown)),
+    ]
 }
 
 pub fn router(state: AppState) -> Router {

@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/merchants/{id}/credentials",
             get(merchants::list_credentials).post(merchants::add_credential),
         )
+        .route(
+            "/merchants/{id}/webhook-secret",
+            post(merchants::rotate_webhook_secret),
+        )
         .route("/customers", get(customers::list).post(customers::create))
         .route("/customers/{id}", get(customers::get))
         .route(
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/operations/{id}/reverse", post(operations::reverse))
         .route("/messages", get(messages::list))
         .route("/messages/{id}", get(messages::get))
+        .route("/messages/{id}/attempts", get(messages::attempts))
         .route("/messages/{id}/resend", post(messages::resend))
         .route("/ledger/audit", get(operations::audit))
         .route_layer(middleware::from_fn_with_state(state, require_admin));

@@ -1,5 +1,6 @@
 use super::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::error::{ApiError, ApiResult};
+use crate::outbox::webhooks;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -275,7 +276,17 @@ pub async fn create(
                     if let Action::Credit { expires_at, .. } = &mut request.action {
                         *expires_at = lifetime.expiry_for(tx.now());
                     }
-                    ledger::execute(tx, request).await
+                    let outcome = ledger::execute(tx, request).await?;
+                    if !outcome.replayed {
+                        webhooks::operation_event(
+                            tx,
+                            "operation.created",
+                            &outcome.operation,
+                            lifetime.decimals,
+                        )
+                        .await?;
+                    }
+                    Ok(outcome)
                 })
             }
         })
@@ -328,11 +339,25 @@ async fn resolve(
         details: serde_json::json!({}),
         action,
     };
+    let event = match &request.action {
+        Action::Confirm { .. } => "operation.confirmed",
+        Action::Void { .. } => "operation.voided",
+        _ => "operation.reversed",
+    };
+    let decimals = rules.decimals;
     let outcome = state
         .store
         .write_retrying(|| {
             let request = request.clone();
-            move |tx| Box::pin(async move { ledger::execute(tx, request).await })
+            move |tx| {
+                Box::pin(async move {
+                    let outcome = ledger::execute(tx, request).await?;
+                    if !outcome.replayed {
+                        webhooks::operation_event(tx, event, &outcome.operation, decimals).await?;
+                    }
+                    Ok(outcome)
+                })
+            }
         })
         .await?;
     let (status, json) = outcome_view(outcome, rules.decimals);

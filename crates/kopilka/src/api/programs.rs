@@ -62,6 +62,8 @@ fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
         if !settings.is_object() {
             return Err(ApiError::invalid("settings", "must be an object"));
         }
+        kopilka_domain::message::validate_overrides(settings)
+            .map_err(|e| ApiError::invalid("settings.templates", e.to_string()))?;
     }
     Ok(rules)
 }

@@ -42,6 +42,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(backend: Backend, demo: bool) -> TestApp {
+        TestApp::start_with(backend, demo, |_| {}).await
+    }
+
+    /// Starts a server whose configuration `configure` adjusts first.
+    pub async fn start_with(
+        backend: Backend,
+        demo: bool,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, database): (SharedStore, String) = match backend {
             Backend::Sqlite => {
@@ -63,7 +72,7 @@ impl TestApp {
                 .await
                 .expect("demo seed");
         }
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database: database.clone(),
             admin_token: Some(ADMIN_TOKEN.into()),
@@ -71,6 +80,7 @@ impl TestApp {
             jobs_interval_secs: 3600,
             ..Config::default()
         };
+        configure(&mut config);
         let running = server::start_with_store(config, store.clone())
             .await
             .expect("server starts");
@@ -131,6 +141,23 @@ impl TestApp {
             .bearer_auth(ADMIN_TOKEN)
             .header("content-type", content_type)
             .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn send_put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
             .send()
             .await
             .expect("request");
