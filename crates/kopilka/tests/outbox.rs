@@ -360,10 +360,13 @@ async fn the_http_sms_sender_fills_the_gateway_template() {
     app.stop().await;
 }
 
+/// A mail as the sink received it: MAIL FROM, RCPT TOs, DATA.
+type Mail = (String, Vec<String>, String);
+
 /// A minimal SMTP server: records the envelope and the data of each mail.
 #[derive(Clone, Default)]
 struct SmtpSink {
-    mails: Arc<Mutex<Vec<(String, Vec<String>, String)>>>,
+    mails: Arc<Mutex<Vec<Mail>>>,
 }
 
 impl SmtpSink {

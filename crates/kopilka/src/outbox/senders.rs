@@ -55,7 +55,7 @@ pub struct Senders {
 enum EmailSender {
     Log,
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Mailbox,
     },
 }
@@ -157,7 +157,7 @@ fn email_sender(config: &EmailConfig, timeout: Duration) -> anyhow::Result<Email
         _ => builder,
     };
     Ok(EmailSender::Smtp {
-        transport: builder.timeout(Some(timeout)).build(),
+        transport: Box::new(builder.timeout(Some(timeout)).build()),
         from: config.from.parse()?,
     })
 }
