@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::response::IntoResponse;
 use common::{Backend, TestApp};
 use kopilka::config::Config;
-use kopilka_store::outbox::NewMessage;
+use kopilka_store::outbox::{Attempt, AttemptOutcome, NewMessage, NextStep};
 use kopilka_store::SharedStore;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -560,5 +560,121 @@ async fn native_operations_send_signed_webhooks() {
             .await;
         assert_eq!(listed["items"], json!([]));
         app.stop().await;
+    }
+}
+
+/// The store's queue primitives on both databases, without a worker: claims lease only the
+/// oldest pending message of each destination, and a stale lease settles nothing.
+#[tokio::test]
+async fn claims_follow_destinations_and_leases_fence_stale_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("queue.db").display());
+    let schema = common::unique_schema("queue");
+    let stores: [SharedStore; 2] = [
+        kopilka_store::open(&sqlite).await.unwrap(),
+        Arc::new(
+            kopilka_store::PgStore::open(&common::postgres_url(), Some(&schema))
+                .await
+                .unwrap(),
+        ),
+    ];
+    for store in stores {
+        let cb = |url: &str, body: &str| NewMessage::callback(url, body.into(), Vec::new());
+        let a1 = enqueue(&store, cb("http://a.test/", "a1")).await;
+        let a2 = enqueue(&store, cb("http://a.test/", "a2")).await;
+        let b1 = enqueue(&store, cb("http://b.test/", "b1")).await;
+        let s1 = enqueue(&store, NewMessage::sms("380671111111", "s1".into())).await;
+        let t0 = kopilka_store::now_ms() + 1000;
+        let claim = |at: i64| {
+            let store = store.clone();
+            async move {
+                let mut ids: Vec<i64> = store
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            tx.set_now(at);
+                            tx.claim_due(10, at + 60_000).await
+                        })
+                    })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let finish = |id: i64, lease: i64, next: NextStep| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            let attempt = Attempt {
+                                at: tx.now(),
+                                outcome: AttemptOutcome::Rejected,
+                                status_code: Some(500),
+                                error: Some("HTTP 500".into()),
+                                duration_ms: 1,
+                            };
+                            tx.finish_attempt(id, lease, &attempt, next).await
+                        })
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+
+        assert_eq!(claim(t0).await, [a1, b1, s1]);
+        assert_eq!(
+            claim(t0 + 1).await,
+            Vec::<i64>::new(),
+            "leased, and a2 waits for a1"
+        );
+        assert!(
+            finish(a1, t0 + 1, NextStep::Dead).await.is_none(),
+            "not the claim's lease"
+        );
+        let retried = finish(a1, t0 + 60_000, NextStep::Retry { at: t0 + 3_600_000 })
+            .await
+            .unwrap();
+        assert_eq!((retried.state.as_str(), retried.attempts), ("pending", 1));
+        assert_eq!(retried.last_error.as_deref(), Some("HTTP 500"));
+        assert_eq!(
+            claim(t0 + 2).await,
+            Vec::<i64>::new(),
+            "a1 waits for its retry and holds a2 back"
+        );
+
+        // b1's and s1's leases expire (their worker died): another worker takes them.
+        let t1 = t0 + 60_001;
+        assert_eq!(claim(t1).await, [b1, s1]);
+        assert!(
+            finish(b1, t0 + 60_000, NextStep::Delivered).await.is_none(),
+            "the stale worker writes nothing"
+        );
+        let delivered = finish(b1, t1 + 60_000, NextStep::Delivered).await.unwrap();
+        assert_eq!(delivered.state, "delivered");
+        let release = store
+            .write(move |tx| Box::pin(async move { tx.release_lease(s1, t1 + 60_000).await }))
+            .await;
+        release.unwrap();
+        assert_eq!(claim(t1 + 1).await, [s1]);
+        assert!(finish(s1, t1 + 1 + 60_000, NextStep::Delivered)
+            .await
+            .is_some());
+
+        // a1 dies; then a2 is next for its destination.
+        assert_eq!(claim(t0 + 3_600_000).await, [a1]);
+        let dead = finish(a1, t0 + 3_660_000, NextStep::Dead).await.unwrap();
+        assert_eq!((dead.state.as_str(), dead.attempts), ("dead", 2));
+        assert_eq!(claim(t0 + 3_600_001).await, [a2]);
+        let stats = store
+            .read(|tx| Box::pin(async move { tx.outbox_stats().await }))
+            .await
+            .unwrap();
+        assert_eq!(stats.depth, 1, "a2 is still pending");
+        assert!(stats.oldest_created_at.is_some());
+        store.close().await;
     }
 }
