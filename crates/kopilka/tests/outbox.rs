@@ -22,6 +22,8 @@ enum Reply {
     Status(u16),
     /// Answers 200 too late: past the outbox's request timeout.
     Hang,
+    /// Answers 200 after this many milliseconds.
+    Slow(u64),
     Body(&'static str),
 }
 
@@ -74,6 +76,10 @@ impl Receiver {
                         }
                         Reply::Hang => {
                             tokio::time::sleep(Duration::from_secs(3)).await;
+                            "OK".into_response()
+                        }
+                        Reply::Slow(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
                             "OK".into_response()
                         }
                         Reply::Body(text) => text.into_response(),
@@ -676,5 +682,50 @@ async fn claims_follow_destinations_and_leases_fence_stale_workers() {
         assert_eq!(stats.depth, 1, "a2 is still pending");
         assert!(stats.oldest_created_at.is_some());
         store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_finishes_the_sends_in_flight() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let mut app = TestApp::start_with(backend, false, |config| {
+            fast(config);
+            config.outbox.request_timeout_ms = 5_000;
+            config.outbox.lease_ms = 60_000;
+        })
+        .await;
+        let receiver = Receiver::start(Vec::new(), Reply::Slow(500)).await;
+        let id = enqueue(
+            &app.store,
+            NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while receiver.hits().is_empty() {
+            assert!(Instant::now() < deadline, "the message was never sent");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        app.stop_server().await;
+        let database = app.database.clone();
+        let store: SharedStore = match backend {
+            Backend::Sqlite => kopilka_store::open(&database).await.unwrap(),
+            Backend::Postgres => Arc::new(
+                kopilka_store::PgStore::open(&common::postgres_url(), Some(&database))
+                    .await
+                    .unwrap(),
+            ),
+        };
+        let message = store
+            .read(move |tx| Box::pin(async move { tx.message(id).await }))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            message.state, "delivered",
+            "the send in flight was recorded before the exit"
+        );
+        assert_eq!(message.lease_until, None);
+        store.close().await;
+        drop(app);
     }
 }
