@@ -729,3 +729,44 @@ async fn a_graceful_shutdown_finishes_the_sends_in_flight() {
         drop(app);
     }
 }
+
+#[tokio::test]
+async fn private_addresses_can_be_refused() {
+    let receiver = Receiver::start(Vec::new(), Reply::Status(200)).await;
+    let app = TestApp::start_with(Backend::Sqlite, false, |config| {
+        fast(config);
+        config.outbox.refuse_private_addresses = true;
+    })
+    .await;
+    let port = receiver.url.rsplit(':').next().unwrap().to_string();
+    let by_ip = enqueue(
+        &app.store,
+        NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
+    )
+    .await;
+    let by_name = enqueue(
+        &app.store,
+        NewMessage::callback(
+            &format!("http://localhost:{port}/"),
+            "{}".into(),
+            Vec::new(),
+        ),
+    )
+    .await;
+    for id in [by_ip, by_name] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let message = loop {
+            let (_, m) = app.get(&format!("/v1/messages/{id}")).await;
+            if m["attempts"].as_i64().unwrap() >= 1 {
+                break m;
+            }
+            assert!(Instant::now() < deadline, "no attempt: {m}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(message["state"], "pending");
+        let error = message["last_error"].as_str().unwrap();
+        assert!(error.contains("refused"), "{error}");
+    }
+    assert!(receiver.hits().is_empty());
+    app.stop().await;
+}

@@ -35,6 +35,11 @@ pub struct OutboxConfig {
     /// The length of one second of the retry schedules, in milliseconds: 1 000 in production;
     /// tests set 1 so a schedule of minutes runs in milliseconds.
     pub schedule_unit_ms: u64,
+    /// Refuse callbacks and gateway requests to loopback, private, link-local and other
+    /// non-public addresses (whether written as an IP or resolved from a name), so a callback
+    /// URL a client supplied cannot reach the internal network. Off by default: demo shops and
+    /// tests listen on localhost.
+    pub refuse_private_addresses: bool,
     /// Retry schedules by name, replacing the built-in `default` and `ecommpay` or adding more.
     pub schedules: BTreeMap<String, Schedule>,
     pub sms: SmsConfig,
@@ -50,6 +55,7 @@ impl Default for OutboxConfig {
             request_timeout_ms: 10_000,
             lease_ms: 120_000,
             schedule_unit_ms: 1000,
+            refuse_private_addresses: false,
             schedules: BTreeMap::new(),
             sms: SmsConfig::default(),
             email: EmailConfig::default(),
