@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::response::IntoResponse;
 use common::{Backend, TestApp};
 use kopilka::config::Config;
-use kopilka_store::outbox::NewMessage;
+use kopilka_store::outbox::{Attempt, AttemptOutcome, NewMessage, NextStep};
 use kopilka_store::SharedStore;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -22,6 +22,8 @@ enum Reply {
     Status(u16),
     /// Answers 200 too late: past the outbox's request timeout.
     Hang,
+    /// Answers 200 after this many milliseconds.
+    Slow(u64),
     Body(&'static str),
 }
 
@@ -74,6 +76,10 @@ impl Receiver {
                         }
                         Reply::Hang => {
                             tokio::time::sleep(Duration::from_secs(3)).await;
+                            "OK".into_response()
+                        }
+                        Reply::Slow(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
                             "OK".into_response()
                         }
                         Reply::Body(text) => text.into_response(),
@@ -360,10 +366,13 @@ async fn the_http_sms_sender_fills_the_gateway_template() {
     app.stop().await;
 }
 
+/// A mail as the sink received it: MAIL FROM, RCPT TOs, DATA.
+type Mail = (String, Vec<String>, String);
+
 /// A minimal SMTP server: records the envelope and the data of each mail.
 #[derive(Clone, Default)]
 struct SmtpSink {
-    mails: Arc<Mutex<Vec<(String, Vec<String>, String)>>>,
+    mails: Arc<Mutex<Vec<Mail>>>,
 }
 
 impl SmtpSink {
@@ -558,4 +567,206 @@ async fn native_operations_send_signed_webhooks() {
         assert_eq!(listed["items"], json!([]));
         app.stop().await;
     }
+}
+
+/// The store's queue primitives on both databases, without a worker: claims lease only the
+/// oldest pending message of each destination, and a stale lease settles nothing.
+#[tokio::test]
+async fn claims_follow_destinations_and_leases_fence_stale_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("queue.db").display());
+    let schema = common::unique_schema("queue");
+    let stores: [SharedStore; 2] = [
+        kopilka_store::open(&sqlite).await.unwrap(),
+        Arc::new(
+            kopilka_store::PgStore::open(&common::postgres_url(), Some(&schema))
+                .await
+                .unwrap(),
+        ),
+    ];
+    for store in stores {
+        let cb = |url: &str, body: &str| NewMessage::callback(url, body.into(), Vec::new());
+        let a1 = enqueue(&store, cb("http://a.test/", "a1")).await;
+        let a2 = enqueue(&store, cb("http://a.test/", "a2")).await;
+        let b1 = enqueue(&store, cb("http://b.test/", "b1")).await;
+        let s1 = enqueue(&store, NewMessage::sms("380671111111", "s1".into())).await;
+        let t0 = kopilka_store::now_ms() + 1000;
+        let claim = |at: i64| {
+            let store = store.clone();
+            async move {
+                let mut ids: Vec<i64> = store
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            tx.set_now(at);
+                            tx.claim_due(10, at + 60_000).await
+                        })
+                    })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let finish = |id: i64, lease: i64, next: NextStep| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            let attempt = Attempt {
+                                at: tx.now(),
+                                outcome: AttemptOutcome::Rejected,
+                                status_code: Some(500),
+                                error: Some("HTTP 500".into()),
+                                duration_ms: 1,
+                            };
+                            tx.finish_attempt(id, lease, &attempt, next).await
+                        })
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+
+        assert_eq!(claim(t0).await, [a1, b1, s1]);
+        assert_eq!(
+            claim(t0 + 1).await,
+            Vec::<i64>::new(),
+            "leased, and a2 waits for a1"
+        );
+        assert!(
+            finish(a1, t0 + 1, NextStep::Dead).await.is_none(),
+            "not the claim's lease"
+        );
+        let retried = finish(a1, t0 + 60_000, NextStep::Retry { at: t0 + 3_600_000 })
+            .await
+            .unwrap();
+        assert_eq!((retried.state.as_str(), retried.attempts), ("pending", 1));
+        assert_eq!(retried.last_error.as_deref(), Some("HTTP 500"));
+        assert_eq!(
+            claim(t0 + 2).await,
+            Vec::<i64>::new(),
+            "a1 waits for its retry and holds a2 back"
+        );
+
+        // b1's and s1's leases expire (their worker died): another worker takes them.
+        let t1 = t0 + 60_001;
+        assert_eq!(claim(t1).await, [b1, s1]);
+        assert!(
+            finish(b1, t0 + 60_000, NextStep::Delivered).await.is_none(),
+            "the stale worker writes nothing"
+        );
+        let delivered = finish(b1, t1 + 60_000, NextStep::Delivered).await.unwrap();
+        assert_eq!(delivered.state, "delivered");
+        let release = store
+            .write(move |tx| Box::pin(async move { tx.release_lease(s1, t1 + 60_000).await }))
+            .await;
+        release.unwrap();
+        assert_eq!(claim(t1 + 1).await, [s1]);
+        assert!(finish(s1, t1 + 1 + 60_000, NextStep::Delivered)
+            .await
+            .is_some());
+
+        // a1 dies; then a2 is next for its destination.
+        assert_eq!(claim(t0 + 3_600_000).await, [a1]);
+        let dead = finish(a1, t0 + 3_660_000, NextStep::Dead).await.unwrap();
+        assert_eq!((dead.state.as_str(), dead.attempts), ("dead", 2));
+        assert_eq!(claim(t0 + 3_600_001).await, [a2]);
+        let stats = store
+            .read(|tx| Box::pin(async move { tx.outbox_stats().await }))
+            .await
+            .unwrap();
+        assert_eq!(stats.depth, 1, "a2 is still pending");
+        assert!(stats.oldest_created_at.is_some());
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_finishes_the_sends_in_flight() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let mut app = TestApp::start_with(backend, false, |config| {
+            fast(config);
+            config.outbox.request_timeout_ms = 5_000;
+            config.outbox.lease_ms = 60_000;
+        })
+        .await;
+        let receiver = Receiver::start(Vec::new(), Reply::Slow(500)).await;
+        let id = enqueue(
+            &app.store,
+            NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while receiver.hits().is_empty() {
+            assert!(Instant::now() < deadline, "the message was never sent");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        app.stop_server().await;
+        let database = app.database.clone();
+        let store: SharedStore = match backend {
+            Backend::Sqlite => kopilka_store::open(&database).await.unwrap(),
+            Backend::Postgres => Arc::new(
+                kopilka_store::PgStore::open(&common::postgres_url(), Some(&database))
+                    .await
+                    .unwrap(),
+            ),
+        };
+        let message = store
+            .read(move |tx| Box::pin(async move { tx.message(id).await }))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            message.state, "delivered",
+            "the send in flight was recorded before the exit"
+        );
+        assert_eq!(message.lease_until, None);
+        store.close().await;
+        drop(app);
+    }
+}
+
+#[tokio::test]
+async fn private_addresses_can_be_refused() {
+    let receiver = Receiver::start(Vec::new(), Reply::Status(200)).await;
+    let app = TestApp::start_with(Backend::Sqlite, false, |config| {
+        fast(config);
+        config.outbox.refuse_private_addresses = true;
+    })
+    .await;
+    let port = receiver.url.rsplit(':').next().unwrap().to_string();
+    let by_ip = enqueue(
+        &app.store,
+        NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
+    )
+    .await;
+    let by_name = enqueue(
+        &app.store,
+        NewMessage::callback(
+            &format!("http://localhost:{port}/"),
+            "{}".into(),
+            Vec::new(),
+        ),
+    )
+    .await;
+    for id in [by_ip, by_name] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let message = loop {
+            let (_, m) = app.get(&format!("/v1/messages/{id}")).await;
+            if m["attempts"].as_i64().unwrap() >= 1 {
+                break m;
+            }
+            assert!(Instant::now() < deadline, "no attempt: {m}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(message["state"], "pending");
+        let error = message["last_error"].as_str().unwrap();
+        assert!(error.contains("refused"), "{error}");
+    }
+    assert!(receiver.hits().is_empty());
+    app.stop().await;
 }

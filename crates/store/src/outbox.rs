@@ -194,6 +194,20 @@ impl Tx {
         )?)
     }
 
+    /// Whether any message is due: a read the worker makes before claiming, so an idle queue
+    /// costs no write transactions.
+    pub async fn has_due(&mut self) -> StoreResult<bool> {
+        let now = self.now();
+        Ok(scalar!(
+            self,
+            fetch_optional,
+            i64,
+            "SELECT id FROM messages WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+            now,
+        )?
+        .is_some())
+    }
+
     /// Records one delivery attempt of a message this worker leased and moves the message on.
     /// Returns the updated message, or `None` when the lease was lost (it expired and another
     /// worker claimed the message): then nothing is written.

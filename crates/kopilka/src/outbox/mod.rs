@@ -35,6 +35,11 @@ pub struct OutboxConfig {
     /// The length of one second of the retry schedules, in milliseconds: 1 000 in production;
     /// tests set 1 so a schedule of minutes runs in milliseconds.
     pub schedule_unit_ms: u64,
+    /// Refuse callbacks and gateway requests to loopback, private, link-local and other
+    /// non-public addresses (whether written as an IP or resolved from a name), so a callback
+    /// URL a client supplied cannot reach the internal network. Off by default: demo shops and
+    /// tests listen on localhost.
+    pub refuse_private_addresses: bool,
     /// Retry schedules by name, replacing the built-in `default` and `ecommpay` or adding more.
     pub schedules: BTreeMap<String, Schedule>,
     pub sms: SmsConfig,
@@ -50,6 +55,7 @@ impl Default for OutboxConfig {
             request_timeout_ms: 10_000,
             lease_ms: 120_000,
             schedule_unit_ms: 1000,
+            refuse_private_addresses: false,
             schedules: BTreeMap::new(),
             sms: SmsConfig::default(),
             email: EmailConfig::default(),
@@ -254,5 +260,70 @@ impl Default for EmailConfig {
             password: None,
             from: "kopilka <noreply@localhost>".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_configuration_parses_and_validates() {
+        let doc = include_str!("../../../../docs/outbox.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let config: crate::config::Config = toml::from_str(block).unwrap();
+        config.outbox.validate().unwrap();
+        assert_eq!(config.outbox.sms.sender, SmsSenderKind::Http);
+        assert_eq!(config.outbox.email.tls, SmtpTls::Starttls);
+        assert_eq!(
+            config.outbox.schedule("default"),
+            Schedule::default_schedule()
+        );
+        assert_eq!(config.outbox.schedule("ecommpay"), Schedule::ecommpay());
+        assert_eq!(
+            config.outbox.schedule("unknown"),
+            Schedule::default_schedule()
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_senders_and_secrets() {
+        let env = [
+            ("KOPILKA_EMAIL_SENDER", "smtp"),
+            ("KOPILKA_SMTP_HOST", "relay.local"),
+            ("KOPILKA_SMTP_PORT", "2525"),
+            ("KOPILKA_SMTP_TLS", "plain"),
+            ("KOPILKA_SMTP_PASSWORD", "pw"),
+            ("KOPILKA_SMS_AUTHORIZATION", "Bearer t"),
+        ];
+        let mut config = OutboxConfig::default();
+        config
+            .apply_env(|name| {
+                env.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap();
+        assert_eq!(config.email.sender, EmailSenderKind::Smtp);
+        assert_eq!(
+            (config.email.host.as_str(), config.email.port),
+            ("relay.local", Some(2525))
+        );
+        assert_eq!(config.email.tls, SmtpTls::Plain);
+        assert_eq!(config.email.password.as_deref(), Some("pw"));
+        assert_eq!(config.sms.headers["Authorization"], "Bearer t");
+        config.validate().unwrap();
+        let bad = OutboxConfig {
+            lease_ms: 1000,
+            ..OutboxConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        assert!(config
+            .apply_env(|name| (name == "KOPILKA_SMTP_TLS").then(|| "ssl".into()))
+            .is_err());
     }
 }

@@ -13,6 +13,9 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How much of an answer is read: enough for `OK` and for an error's first words.
@@ -48,6 +51,7 @@ impl Delivery {
 
 pub struct Senders {
     http: reqwest::Client,
+    refuse_private: bool,
     sms: SmsConfig,
     email: EmailSender,
 }
@@ -55,7 +59,7 @@ pub struct Senders {
 enum EmailSender {
     Log,
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Mailbox,
     },
 }
@@ -63,14 +67,17 @@ enum EmailSender {
 impl Senders {
     pub fn new(config: &OutboxConfig) -> anyhow::Result<Senders> {
         let timeout = Duration::from_millis(config.request_timeout_ms);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kopilka/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("kopilka/", env!("CARGO_PKG_VERSION")));
+        if config.refuse_private_addresses {
+            http = http.dns_resolver(Arc::new(PublicOnly));
+        }
         Ok(Senders {
-            http,
+            http: http.build()?,
+            refuse_private: config.refuse_private_addresses,
             sms: config.sms.clone(),
             email: email_sender(&config.email, timeout)?,
         })
@@ -101,6 +108,9 @@ impl Senders {
         {
             headers.push(("Content-Type".into(), "application/json".into()));
         }
+        if let Err(refused) = self.check_host(&message.recipient) {
+            return refused;
+        }
         let mut request = self
             .http
             .post(&message.recipient)
@@ -124,6 +134,9 @@ impl Senders {
             BodyEscape::Form => (url_encode(&message.recipient), url_encode(&message.body)),
             BodyEscape::None => (message.recipient.clone(), message.body.clone()),
         };
+        if let Err(refused) = self.check_host(&url) {
+            return refused;
+        }
         let method = match reqwest::Method::from_bytes(self.sms.method.as_bytes()) {
             Ok(m) => m,
             Err(_) => return Delivery::failed("outbox.sms.method is not an HTTP method"),
@@ -137,6 +150,79 @@ impl Senders {
             request = request.body(body);
         }
         answer(request, "2xx").await
+    }
+}
+
+impl Senders {
+    /// Refuses a URL whose host is a non-public IP literal (names are checked when resolved).
+    fn check_host(&self, url: &str) -> Result<(), Delivery> {
+        if !self.refuse_private {
+            return Ok(());
+        }
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| Delivery::failed(format!("bad URL: {e}")))?;
+        let host = parsed.host_str().unwrap_or_default();
+        let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        else {
+            return Ok(());
+        };
+        if is_public(ip) {
+            Ok(())
+        } else {
+            Err(Delivery::failed(format!(
+                "refused: {ip} is not a public address"
+            )))
+        }
+    }
+}
+
+/// A resolver that drops non-public addresses; a name with none left fails to resolve.
+struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("refused: {host} has no public address").into());
+            }
+            Ok(Box::new(found.into_iter()) as Addrs)
+        })
+    }
+}
+
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
     }
 }
 
@@ -157,7 +243,7 @@ fn email_sender(config: &EmailConfig, timeout: Duration) -> anyhow::Result<Email
         _ => builder,
     };
     Ok(EmailSender::Smtp {
-        transport: builder.timeout(Some(timeout)).build(),
+        transport: Box::new(builder.timeout(Some(timeout)).build()),
         from: config.from.parse()?,
     })
 }
@@ -265,4 +351,32 @@ fn url_encode(text: &str) -> String {
 fn json_escape(text: &str) -> String {
     let quoted = serde_json::Value::String(text.to_string()).to_string();
     quoted[1..quoted.len() - 1].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_public;
+
+    #[test]
+    fn only_public_addresses_pass() {
+        let private = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ];
+        for ip in private {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2a00:1450:4001::1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
 }

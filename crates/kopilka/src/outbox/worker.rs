@@ -98,6 +98,13 @@ pub async fn run(worker: Worker, mut shutdown: Shutdown) {
 
 impl Worker {
     async fn claim(&self, limit: i64) -> kopilka_store::StoreResult<Vec<(Message, i64)>> {
+        let due = self
+            .store
+            .read(|tx| Box::pin(async move { tx.has_due().await }))
+            .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
         let lease_ms = self.config.lease_ms as i64;
         self.store
             .write(move |tx| {

@@ -169,6 +169,14 @@ impl TestApp {
         )
     }
 
+    /// Stops the server gracefully (closing the store) but keeps its database, for tests that
+    /// look at what it left behind.
+    pub async fn stop_server(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
     /// Stops the server gracefully (and closes the store).
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
