@@ -314,6 +314,12 @@ async fn a_repeated_earn_is_one_operation_with_one_answer_and_one_sms() {
         let second = api(&app, &seed_cancel(id)).await;
         assert_eq!(second.status(), Status::AlreadyCancelled.code());
         assert_eq!(second.get("cmd"), "transactioncancel");
+        let earn_again = api(&app, SEED_EARN).await;
+        assert_eq!(
+            earn_again.status(),
+            Status::AlreadyCancelled.code(),
+            "a cancelled order is not answered as if it stood"
+        );
         let race_id = answers[0].get("transactionid").to_string();
         let docs: Vec<String> = (0..5)
             .map(|_| cancel_doc("380501111111", "380670000042", &race_id))

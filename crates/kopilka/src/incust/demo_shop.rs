@@ -20,7 +20,7 @@ use std::time::Duration;
 const LOGIN: &str = "380501111111";
 const PASSWORD: &str = "0000";
 const CARDPHONE: &str = "380671111111";
-const FIRST_ORDER: u32 = 2345;
+const FIRST_ORDER: u32 = 3001;
 const AMOUNT: &str = "251.25";
 
 #[derive(Clone, Default)]

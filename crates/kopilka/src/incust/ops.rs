@@ -18,6 +18,8 @@ use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, Outcome};
 use kopilka_store::model::{Customer, Merchant, Program};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{StoreError, StoreResult, Tx};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use tokio::sync::OnceCell;
 
 /// The protocol name on credentials and operations.
@@ -108,6 +110,33 @@ async fn decoy_hash() -> &'static str {
         .await
 }
 
+/// Passwords already verified against a hash: the hash → SHA-256 of the hash and the password.
+/// Shops send their password with every order; remembering a right one spares argon2 on each
+/// call, while a wrong one always pays for argon2. A changed password has a new hash.
+static VERIFIED: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+const VERIFIED_MAX: usize = 10_000;
+
+async fn verify_password(password: String, hash: String) -> bool {
+    let remembered = secrets::token_digest(&format!("{hash}\n{password}"));
+    let known = VERIFIED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&hash)
+        .cloned();
+    if known.is_some_and(|k| secrets::constant_time_eq(&k, &remembered)) {
+        return true;
+    }
+    if !secrets::verify_secret_async(password, hash.clone()).await {
+        return false;
+    }
+    let mut verified = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    if verified.len() >= VERIFIED_MAX {
+        verified.clear();
+    }
+    verified.insert(hash, remembered);
+    true
+}
+
 /// Finds the shop by its inCust login (the phone it was registered with, in any common
 /// spelling) and checks its password.
 pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Result<Shop, Fault> {
@@ -141,7 +170,7 @@ pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Resu
         return Err(Fault::new(Status::BadCredentials));
     };
     let hash = credential.secret_hash.unwrap_or_default();
-    if !secrets::verify_secret_async(password, hash).await {
+    if !verify_password(password, hash).await {
         return Err(Fault::new(Status::BadCredentials));
     }
     let rules = program.rules();
@@ -174,16 +203,21 @@ async fn card(tx: &mut Tx, shop: &Shop, phone: &str) -> StoreResult<Result<Custo
     })
 }
 
-/// A transaction's first answer, for a repeated request.
-async fn replay(tx: &mut Tx, outcome: &Outcome) -> StoreResult<IncustTransaction> {
-    tx.incust_transaction(outcome.operation.id)
+/// A transaction's first answer, for a repeated request. An order whose transaction was
+/// cancelled is not answered with it as if it stood: the shop needs a new order number.
+async fn replay(tx: &mut Tx, outcome: &Outcome) -> StoreResult<Result<Done, Status>> {
+    if outcome.operation.reversed > 0 {
+        return Ok(Err(Status::AlreadyCancelled));
+    }
+    let id = outcome.operation.id;
+    let transaction = tx
+        .incust_transaction(id)
         .await?
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "operation {} has no inCust answer",
-                outcome.operation.id
-            ))
-        })
+        .ok_or_else(|| StoreError::Corrupt(format!("operation {id} has no inCust answer")))?;
+    Ok(Ok(Done {
+        transaction,
+        replayed: true,
+    }))
 }
 
 /// What an operation did, as the shop and the customer are told.
@@ -223,11 +257,7 @@ pub async fn earn(
     };
     let outcome = ledger::execute(tx, shop.request(Some(idempotency), comment, action)).await?;
     if outcome.replayed {
-        let transaction = replay(tx, &outcome).await?;
-        return Ok(Ok(Done {
-            transaction,
-            replayed: true,
-        }));
+        return replay(tx, &outcome).await;
     }
     let (earned, balance) = (
         shop.points(sale.bonuses_earned.0),
@@ -287,11 +317,7 @@ pub async fn redeem(
     };
     let outcome = ledger::execute(tx, shop.request(Some(idempotency), comment, action)).await?;
     if outcome.replayed {
-        let transaction = replay(tx, &outcome).await?;
-        return Ok(Ok(Done {
-            transaction,
-            replayed: true,
-        }));
+        return replay(tx, &outcome).await;
     }
     let balance = shop.points(outcome.spendable());
     let sms = texts::redeemed(
