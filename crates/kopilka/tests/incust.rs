@@ -775,6 +775,23 @@ async fn hosted_pages_over_http_guard_their_forms() {
         assert_eq!(cancel.get("bonusesearned"), "0.00");
         assert_eq!(cancel.get("cardbonuses"), "1000.00");
 
+        // A second page for the same order: the same redeem is the first one; another amount is
+        // refused; a cancelled order is not redeemed again.
+        let first = redeem_on_page(&app, back, "p-5", "10.00").await;
+        assert_eq!(first["status"], "0000");
+        let again = redeem_on_page(&app, back, "p-5", "10.00").await;
+        assert_eq!(again["transactionid"], first["transactionid"]);
+        assert_eq!(again["cardbonuses"], first["cardbonuses"]);
+        let other = redeem_on_page(&app, back, "p-5", "11.00").await;
+        assert_eq!(other["status"], Status::OrderConflict.code());
+        let cancelled = redeem_on_page(&app, back, "p-1", "40.00").await;
+        assert_eq!(cancelled["status"], Status::AlreadyCancelled.code());
+        assert_eq!(
+            sms_to(&app, "380671111111").await.len(),
+            3,
+            "redeem, cancel, redeem"
+        );
+
         // The customer cancels on the page: status and statusdesc only.
         let (_, html, _) = post_form(&app, "/app/redeem/", &shop_form(back, "251.25", "p-2")).await;
         let token = hidden(&html, "token").unwrap();
@@ -824,6 +841,35 @@ async fn hosted_pages_over_http_guard_their_forms() {
         audit_is_clean(&app).await;
         app.stop().await;
     }
+}
+
+/// Opens a redeem page for `comment` and pays `bonuses` with the right password; returns the
+/// fields posted back to the shop.
+async fn redeem_on_page(
+    app: &TestApp,
+    back: &str,
+    comment: &str,
+    bonuses: &str,
+) -> HashMap<String, String> {
+    let (_, html, _) = post_form(app, "/app/redeem/", &shop_form(back, "251.25", comment)).await;
+    let token = hidden(&html, "token").unwrap_or_else(|| panic!("a page: {html}"));
+    let (_, html, _) = post_form(
+        app,
+        "/app/confirm/",
+        &[("token", &token), ("bonuses", bonuses), ("secret", "0000")],
+    )
+    .await;
+    [
+        "transactionid",
+        "cardphone",
+        "bonusesredeemed",
+        "cardbonuses",
+        "status",
+        "statusdesc",
+    ]
+    .into_iter()
+    .filter_map(|name| hidden(&html, name).map(|v| (name.to_string(), v)))
+    .collect()
 }
 
 #[tokio::test]
@@ -879,4 +925,12 @@ async fn the_earn_page_returns_without_scripts_and_locks_and_refuses_in_a_browse
         common::run_browser("incust-guards.mjs", &app.base, &[]).await;
         app.stop().await;
     }
+}
+
+#[tokio::test]
+async fn the_demo_shop_is_served_by_kopilka_demo_only() {
+    let app = TestApp::start(Backend::Sqlite, false).await;
+    let response = app.http.get(app.url("/demo/shop")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
 }
