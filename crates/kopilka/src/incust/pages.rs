@@ -494,7 +494,7 @@ async fn prepare(
         code_digest: code
             .as_ref()
             .map(|c| code_digest(&secrets::random_token(8), c)),
-        expires_at: 0,
+        expires_at: kopilka_store::now_ms() + rules::PAGE_LIFETIME_MS,
     };
     let sms = code.map(|c| NewMessage {
         merchant_id: Some(shop.merchant.id),
@@ -508,10 +508,6 @@ async fn prepare(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let page = NewIncustPage {
-                    expires_at: tx.now() + rules::PAGE_LIFETIME_MS,
-                    ..page
-                };
                 tx.incust_open_page(&page).await?;
                 if let Some(sms) = &sms {
                     tx.enqueue(sms).await?;
