@@ -5,6 +5,7 @@
 
 pub mod cheque;
 pub mod error;
+pub mod incust;
 pub mod ledger;
 pub mod message;
 pub mod money;

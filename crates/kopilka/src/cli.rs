@@ -119,6 +119,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 database: database.clone(),
                 admin_token: admin_token_from_env(),
                 seal_key: Some(seal_key.clone()),
+                demo_pages: true,
                 ..Config::default()
             };
             let store = kopilka_store::open(&database).await?;
@@ -134,6 +135,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 running.public_url, running.public_url
             );
             println!("  metrics:      {}/metrics", running.public_url);
+            println!("  inCust shop:  {}/demo/shop", running.public_url);
             running.run_until_signal().await;
             drop(dir);
             Ok(())

@@ -24,6 +24,8 @@ pub struct Config {
     pub seal_key_file: String,
     /// Delivery of SMS, e-mail and callbacks (`[outbox]`; see docs/outbox.md).
     pub outbox: crate::outbox::OutboxConfig,
+    /// Serve the demo pages (`/demo/…`, e.g. the inCust demo shop); `kopilka demo` turns this on.
+    pub demo_pages: bool,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             seal_key: None,
             seal_key_file: "kopilka.key".into(),
             outbox: crate::outbox::OutboxConfig::default(),
+            demo_pages: false,
         }
     }
 }

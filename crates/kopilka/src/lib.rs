@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod incust;
 pub mod jobs;
 pub mod observability;
 pub mod outbox;

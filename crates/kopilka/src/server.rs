@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::AppState;
 use crate::{api, observability, secrets};
+use axum::extract::Request;
 use axum::routing::get;
 use axum::Router;
 use kopilka_store::SharedStore;
@@ -88,10 +89,10 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         public_url: Arc::new(public_url.clone()),
     };
     let (trigger, shutdown) = shutdown::channel();
-    let app = router(state);
+    let app = tower::ServiceExt::<Request>::map_request(router(state), canonical_path);
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
+        let result = axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app))
             .with_graceful_shutdown(async move { signal.wait().await })
             .await;
         if let Err(e) = result {
@@ -129,11 +130,40 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
         .nest("/v1", api::router(state.clone()))
+        .merge(crate::incust::router(&state.config))
         .layer(axum::middleware::from_fn(observability::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             16 * 1024 * 1024,
         ))
         .with_state(state)
+}
+
+/// Protocol paths that clients spell in any case and with or without a trailing slash.
+const LENIENT_PATHS: &[&[&str]] = &[crate::incust::PATHS];
+
+/// Rewrites a lenient spelling of a protocol path (`/API/`, `/app/Redeem/`) to the path the
+/// router knows, before routing.
+fn canonical_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    let canonical = LENIENT_PATHS
+        .iter()
+        .flat_map(|paths| paths.iter())
+        .find(|p| p.eq_ignore_ascii_case(trimmed));
+    if let Some(canonical) = canonical.filter(|c| **c != path) {
+        let target = match request.uri().query() {
+            Some(q) => format!("{canonical}?{q}"),
+            None => canonical.to_string(),
+        };
+        let mut parts = request.uri().clone().into_parts();
+        if let Ok(pq) = target.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    request
 }
 
 async fn healthz() -> &'static str {

@@ -78,6 +78,7 @@ impl TestApp {
             admin_token: Some(ADMIN_TOKEN.into()),
             seal_key: Some(seal_key.clone()),
             jobs_interval_secs: 3600,
+            demo_pages: demo,
             ..Config::default()
         };
         configure(&mut config);
