@@ -105,7 +105,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 e.to_string(),
             )
         })?;
-        parse_json(&bytes).map(JsonBody)
+        parse_json_object(&bytes).map(JsonBody)
     }
 }
 
@@ -114,7 +114,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." {
+        // "." is the document itself; "?" where the parser failed before reaching a field.
+        let field = if path == "." || path == "?" {
             "body".to_string()
         } else {
             path
@@ -125,6 +126,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         .end()
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
     Ok(value)
+}
+
+/// Parses a request body that must be a JSON object: serde would otherwise also take a
+/// struct's fields positionally from an array (`[1]` as `{"amount": 1}`).
+pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("body", "expected a JSON object"));
+    }
+    parse_json(bytes)
 }
 
 /// An amount as the client wrote it, a JSON number (76.5) or string ("76.50"); parsed exactly

@@ -216,6 +216,12 @@ pub async fn create(
                     "earns nothing at the program's rate",
                 ));
             }
+            if points.0 > kopilka_domain::money::MAX_AMOUNT {
+                return Err(ApiError::invalid(
+                    "paid",
+                    "earns more points than one operation may carry",
+                ));
+            }
             points
         }
         (None, Some(_), _) => return Err(ApiError::invalid("paid", "only an earn takes paid")),
@@ -381,7 +387,7 @@ pub async fn reverse(
     let input: ReverseInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReverseInput::default()
     } else {
-        super::parse_json(&body)?
+        super::parse_json_object(&body)?
     };
     let key = idempotency_key(&headers, input.idempotency_key.clone())?;
     resolve(
