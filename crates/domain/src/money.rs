@@ -7,6 +7,10 @@ use thiserror::Error;
 /// amounts still fit in i64, and it is far above any real cheque.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 
+/// The most a member account may hold (10^18 minor units), short of i64's limit, so no sum a
+/// store computes overflows (SQLite would silently turn it into a float).
+pub const MAX_BALANCE: i64 = 1_000 * MAX_AMOUNT;
+
 /// An amount in minor units of some currency (kopecks, cents, hundredths of a point).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
