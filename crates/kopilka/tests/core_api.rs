@@ -964,3 +964,50 @@ async fn graceful_shutdown_finishes_what_it_started() {
         store.close().await;
     }
 }
+
+/// Confirm and void take an `Idempotency-Key` header: the repeat replays, another request on
+/// the resolved hold is refused.
+#[tokio::test]
+async fn resolving_a_hold_replays_under_its_key() {
+    for app in TestApp::each(true).await {
+        let customer = customer_with(&app, "50.00").await;
+        let (_, hold) = app
+            .post(
+                "/v1/operations",
+                json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "20.00", "hold": true}),
+            )
+            .await;
+        let confirm = |key: &'static str| {
+            app.http
+                .post(app.url(&format!("/v1/operations/{}/confirm", hold["id"])))
+                .bearer_auth(ADMIN_TOKEN)
+                .header("idempotency-key", key)
+                .send()
+        };
+        let first = confirm("c1").await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let again = confirm("c1").await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(
+            (again["replayed"].as_bool(), again["status"].as_str()),
+            (Some(true), Some("confirmed"))
+        );
+        let other = confirm("c2").await.unwrap();
+        assert_eq!(other.status(), StatusCode::CONFLICT);
+        let (status, void) = app
+            .post(&format!("/v1/operations/{}/void", hold["id"]), json!({}))
+            .await;
+        assert_eq!(
+            (status, void["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("hold_not_pending"))
+        );
+        let b = balance(&app, customer).await;
+        assert_eq!(
+            (b["balance"].as_str(), b["held"].as_str()),
+            (Some("30.00"), Some("0.00"))
+        );
+        audit_is_clean(&app).await;
+        app.stop().await;
+    }
+}

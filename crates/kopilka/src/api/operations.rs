@@ -349,12 +349,14 @@ async fn resolve(
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
+    headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let key = idempotency_key(&headers, None)?;
     let (_, json) = resolve(
         &state,
         id,
         |operation_id| Action::Confirm { operation_id },
-        None,
+        key,
         None,
     )
     .await?;
@@ -365,12 +367,14 @@ pub async fn confirm(
 pub async fn void(
     State(state): State<AppState>,
     Id(id): Id,
+    headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let key = idempotency_key(&headers, None)?;
     let (_, json) = resolve(
         &state,
         id,
         |operation_id| Action::Void { operation_id },
-        None,
+        key,
         None,
     )
     .await?;
