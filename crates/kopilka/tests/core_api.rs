@@ -374,6 +374,21 @@ fn bad_requests(
             S::UNAUTHORIZED,
             None,
         ),
+        (Bad::json("DELETE", ops, ""), S::METHOD_NOT_ALLOWED, None),
+        (
+            Bad::json("PUT", format!("/v1/operations/{op}"), "{}"),
+            S::METHOD_NOT_ALLOWED,
+            None,
+        ),
+        (
+            Bad::json(
+                "POST",
+                ops,
+                format!("{{\"description\": \"{}\"}}", "x".repeat(17 << 20)),
+            ),
+            S::PAYLOAD_TOO_LARGE,
+            None,
+        ),
         // Resolving and reversing.
         (
             Bad::json("POST", "/v1/operations/999999/confirm", ""),
@@ -458,6 +473,15 @@ fn bad_requests(
         (
             Bad::json("POST", format!("/v1/operations/{hold}/reverse"), "{}"),
             S::CONFLICT,
+            None,
+        ),
+        (
+            Bad::json(
+                "POST",
+                format!("/v1/operations/{op}/reverse"),
+                " ".repeat(17 << 20),
+            ),
+            S::PAYLOAD_TOO_LARGE,
             None,
         ),
         // Reading.

@@ -62,6 +62,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
 }
 
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -98,13 +105,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "send Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_rejected",
-                e.to_string(),
-            )
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "body_rejected", e.body_text()))?;
         parse_json_object(&bytes).map(JsonBody)
     }
 }

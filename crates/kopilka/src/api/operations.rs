@@ -386,8 +386,9 @@ pub async fn reverse(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let body = body.map_err(|e| ApiError::new(e.status(), "body_rejected", e.body_text()))?;
     let input: ReverseInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReverseInput::default()
     } else {
