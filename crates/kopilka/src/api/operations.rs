@@ -345,7 +345,7 @@ async fn resolve(
     Ok((status, json))
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/confirm", responses((status = 201, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/confirm", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
@@ -363,7 +363,7 @@ pub async fn confirm(
     Ok((StatusCode::OK, json))
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/void", responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/void", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
 pub async fn void(
     State(state): State<AppState>,
     Id(id): Id,
