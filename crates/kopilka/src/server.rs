@@ -132,9 +132,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", api::router(state.clone()))
         .merge(crate::incust::router(&state.config))
         .layer(axum::middleware::from_fn(observability::track))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            16 * 1024 * 1024,
-        ))
+        // Enforced where a handler reads the body, so each API answers an oversized one in its
+        // own error format (the native API: a JSON 413).
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(state)
 }
 

@@ -161,7 +161,7 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
                 ..
             },
             _,
-        ) => ledger::plan_credit(*kind, customer_id, *amount, *expires_at)?,
+        ) => ledger::plan_credit(*kind, &position, customer_id, *amount, *expires_at)?,
         (
             Action::Debit {
                 kind, amount, hold, ..

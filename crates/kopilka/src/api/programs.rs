@@ -58,6 +58,12 @@ fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
     }
     let rules = input.rules.clone().unwrap_or_default();
     rules.validate()?;
+    if rules.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::invalid(
+            "rules.time_zone",
+            "not an IANA time zone (Europe/Kyiv)",
+        ));
+    }
     if let Some(settings) = &input.settings {
         if !settings.is_object() {
             return Err(ApiError::invalid("settings", "must be an object"));

@@ -143,6 +143,43 @@ async fn a_hold_resolves_once() {
         let (balance, held) = l.balance(Owner::Customer(c)).await;
         assert_eq!(held, 0);
         assert!(balance == 4_000 || balance == 2_000, "{balance}");
+
+        // Racing repeats of one keyed confirm: one confirms, the others replay it.
+        let h = l.redeem(c, 1_000, true).await.unwrap().operation.id;
+        let attempts = (0..10).map(|_| {
+            let store = l.store.clone();
+            let request = keyed(
+                l.request(Action::Confirm { operation_id: h }),
+                "confirm-h",
+                "c",
+            );
+            tokio::spawn(async move {
+                store
+                    .write_retrying(move || {
+                        let request = request.clone();
+                        move |tx| {
+                            Box::pin(
+                                async move { kopilka_store::ledger::execute(tx, request).await },
+                            )
+                        }
+                    })
+                    .await
+            })
+        });
+        let outcomes: Vec<_> = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|a| a.unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| !o.replayed).count(),
+            1,
+            "{}",
+            l.name()
+        );
+        assert!(outcomes
+            .iter()
+            .all(|o| o.operation.id == h && o.operation.status == "confirmed"));
         l.check_invariants().await;
     }
 }
