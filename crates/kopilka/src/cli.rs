@@ -99,6 +99,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 database: database.clone(),
                 admin_token: admin_token_from_env(),
                 seal_key: Some(seal_key.clone()),
+                demo: true,
                 ..Config::default()
             };
             let store = kopilka_store::open(&database).await?;
@@ -111,6 +112,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("  health:       {}/healthz", running.public_url);
             println!("  native API:   {}/v1 (OpenAPI: {}/v1/openapi.json)", running.public_url, running.public_url);
             println!("  metrics:      {}/metrics", running.public_url);
+            println!("  ECommPay:     {}/demo/shop/ecommpay (project 35, secret kopilka-demo-35)", running.public_url);
             running.run_until_signal().await;
             drop(dir);
             Ok(())

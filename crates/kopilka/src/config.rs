@@ -22,6 +22,8 @@ pub struct Config {
     /// `KOPILKA_SEAL_KEY`; when absent, kept in `seal_key_file`, created on first start.
     pub seal_key: Option<String>,
     pub seal_key_file: String,
+    /// Serves the demo shop pages (`kopilka demo` turns this on).
+    pub demo: bool,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             jobs_interval_secs: 30,
             seal_key: None,
             seal_key_file: "kopilka.key".into(),
+            demo: false,
         }
     }
 }

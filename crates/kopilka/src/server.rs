@@ -87,7 +87,7 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         public_url: Arc::new(public_url.clone()),
     };
     let (trigger, shutdown) = shutdown::channel();
-    let app = router(state);
+    let app = router(state.clone());
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
         let result = axum::serve(listener, app)
@@ -97,7 +97,7 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
             tracing::error!("server stopped: {e}");
         }
     });
-    let workers = spawn_workers(&store, &config, shutdown);
+    let workers = spawn_workers(&state, &config, shutdown);
     Ok(Running {
         addr,
         admin_token,
@@ -109,16 +109,26 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     })
 }
 
-fn spawn_workers(store: &SharedStore, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
+fn spawn_workers(state: &AppState, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
-    vec![tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown))]
+    vec![
+        tokio::spawn(crate::jobs::run(state.store.clone(), interval, shutdown.clone())),
+        tokio::spawn(crate::ecommpay::run_expiry(state.clone(), interval, shutdown)),
+    ]
 }
 
 pub fn router(state: AppState) -> Router {
     let metrics = observability::metrics_handle();
+    let demo = if state.config.demo {
+        crate::ecommpay::demo_shop::router()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(demo)
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
+        .merge(crate::ecommpay::router(state.clone()))
         .nest("/v1", api::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(16 * 1024 * 1024))
