@@ -90,6 +90,10 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     let app = router(state.clone());
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
+        let app = axum::ServiceExt::into_make_service(tower::ServiceExt::<axum::extract::Request>::map_request(
+            app,
+            crate::ecommpay::normalize_path,
+        ));
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { signal.wait().await })
             .await;

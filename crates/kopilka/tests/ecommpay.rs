@@ -267,6 +267,8 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
             (Some("error"), Some("3041")),
             "{again}"
         );
+        let (_, upper) = post_json(&app, "/V2/Payment/Cash/CashtoCode/Sale/", &sale_request("gate-1", 2500, "AT")).await;
+        assert_eq!(upper["code"], "3041", "paths match whatever their case: {upper}");
         let (_, unknown) = post_json(
             &app,
             "/v2/payment/cash/paysafecash/sale",

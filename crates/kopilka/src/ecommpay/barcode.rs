@@ -23,8 +23,9 @@ const QUIET_MODULES: usize = 10;
 
 /// The symbol values of `text`, start and check symbol included, stop excluded.
 fn symbols(text: &str) -> Vec<usize> {
-    let numeric =
-        !text.is_empty() && text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_digit());
+    let numeric = !text.is_empty()
+        && text.len().is_multiple_of(2)
+        && text.bytes().all(|b| b.is_ascii_digit());
     let mut values = if numeric {
         let mut v = vec![START_C];
         v.extend(

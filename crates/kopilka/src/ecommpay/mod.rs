@@ -47,6 +47,29 @@ pub fn router(state: AppState) -> Router<AppState> {
     router.nest("/v1/ecommpay", admin::router(state))
 }
 
+/// ECommPay's fixed paths match whatever their case (`/V2/Payment/Status`): clients differ.
+/// Runs before routing; other paths are left alone.
+pub fn normalize_path(mut request: axum::extract::Request) -> axum::extract::Request {
+    const FIXED: [&str; 4] = [
+        "/payment",
+        "/v2/payment/",
+        "/operations/get",
+        "/cashtocode/terminal/",
+    ];
+    let path = request.uri().path();
+    let lower = path.to_ascii_lowercase();
+    if lower != path && FIXED.iter().any(|f| lower.starts_with(f)) {
+        let rebuilt = match request.uri().query() {
+            Some(q) => format!("{lower}?{q}"),
+            None => lower,
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
 /// A project's signing secret, unsealed.
 pub(crate) fn project_secret(
     sealer: &Sealer,
