@@ -267,8 +267,16 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
             (Some("error"), Some("3041")),
             "{again}"
         );
-        let (_, upper) = post_json(&app, "/V2/Payment/Cash/CashtoCode/Sale/", &sale_request("gate-1", 2500, "AT")).await;
-        assert_eq!(upper["code"], "3041", "paths match whatever their case: {upper}");
+        let (_, upper) = post_json(
+            &app,
+            "/V2/Payment/Cash/CashtoCode/Sale/",
+            &sale_request("gate-1", 2500, "AT"),
+        )
+        .await;
+        assert_eq!(
+            upper["code"], "3041",
+            "paths match whatever their case: {upper}"
+        );
         let (_, unknown) = post_json(
             &app,
             "/v2/payment/cash/paysafecash/sale",
@@ -763,5 +771,156 @@ async fn callbacks_reach_a_real_receiver_on_the_third_attempt_once() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["payment"]["status"], "awaiting redirect result");
     assert_signed(&got[0]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_terminal_guessing_codes_is_locked_out() {
+    let app = TestApp::start(common::Backend::Sqlite, true).await;
+    for i in 0..20 {
+        let answer = terminal(&app, "lookup", &format!("{i:016}"), None).await;
+        assert_eq!(answer["result"], "unknown_code");
+    }
+    let body =
+        json!({"terminal_id": TERMINAL.0, "terminal_key": TERMINAL.1, "code": "1111222233334444"});
+    let (status, answer) = post_json(&app, "/cashtocode/terminal/lookup", &body).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    let wrong_key =
+        json!({"terminal_id": TERMINAL.0, "terminal_key": "guess", "code": "1111222233334444"});
+    assert_eq!(
+        post_json(&app, "/cashtocode/terminal/lookup", &wrong_key)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let store = kopilka_store::open(&database).await.unwrap();
+    let seal_key = kopilka::secrets::Sealer::generate_key();
+    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
+    kopilka::demo::seed(
+        &store,
+        &kopilka::secrets::Sealer::from_hex(&seal_key).unwrap(),
+        &data,
+    )
+    .await
+    .unwrap();
+    let config = kopilka::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database,
+        admin_token: Some(common::ADMIN_TOKEN.into()),
+        seal_key: Some(seal_key),
+        jobs_interval_secs: 3600,
+        demo: true,
+        ..kopilka::config::Config::default()
+    };
+    let running = kopilka::server::start_with_store(config, store)
+        .await
+        .unwrap();
+    let base = running.public_url.clone();
+    let http = reqwest::Client::new();
+
+    let shop = http
+        .get(format!("{base}/demo/shop/ecommpay"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shop.contains("id=\"pay-page\"") && shop.contains("id=\"pay-gate\""));
+    let order = http
+        .post(format!("{base}/demo/shop/ecommpay/gate"))
+        .form(&[("amount", "5000"), ("country", "DE")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        order
+            .url()
+            .path()
+            .starts_with("/demo/shop/ecommpay/payments/demo-"),
+        "{}",
+        order.url()
+    );
+    let page = order.text().await.unwrap();
+    assert!(
+        page.contains("awaiting redirect result")
+            && page.contains("signature valid")
+            && page.contains("id=\"voucher\""),
+        "{page}"
+    );
+
+    let messages: Value = http
+        .get(format!("{base}/v1/messages?kind=callback"))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = &messages["items"][0];
+    assert_eq!(
+        message["recipient"],
+        format!("{base}/demo/shop/ecommpay/callback")
+    );
+    let body = message["body"].as_str().unwrap().to_string();
+    let delivered = http
+        .post(message["recipient"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), StatusCode::OK);
+    let forged = body.replace("\"amount\":5000", "\"amount\":1");
+    assert_ne!(forged, body);
+    let refused = http
+        .post(message["recipient"].as_str().unwrap())
+        .body(forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let shop = http
+        .get(format!("{base}/demo/shop/ecommpay"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shop.contains("signature valid") && shop.contains("SIGNATURE INVALID"),
+        "{shop}"
+    );
+    let simulator = http
+        .get(format!("{base}/demo/shop/ecommpay/terminal"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(simulator.contains("demo-terminal-1"));
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_demo_shop_is_served_by_kopilka_demo_only() {
+    let app = TestApp::start(common::Backend::Sqlite, true).await;
+    let r = app
+        .http
+        .get(app.url("/demo/shop/ecommpay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
