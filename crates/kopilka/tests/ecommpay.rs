@@ -721,6 +721,21 @@ async fn amounts_currency_country_and_customer_rules() {
             r.text().await.unwrap().contains("id=\"country\""),
             "the page asks for the country"
         );
+        // The same parameters as a form POST.
+        let mut posted = base.clone();
+        posted.retain(|(k, _)| *k != "payment_id");
+        posted.extend([("payment_id", "pp-post"), ("payment_amount", "2500")]);
+        let form = page(posted).split_once('?').unwrap().1.to_string();
+        let r = app
+            .http
+            .post(app.url("/payment"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(payment_row(&app, "pp-post").await["status"], "processing");
         app.stop().await;
     }
 }
