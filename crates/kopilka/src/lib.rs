@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod ecommpay;
 pub mod error;
 pub mod incust;
 pub mod jobs;
