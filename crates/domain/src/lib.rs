@@ -4,6 +4,7 @@
 //! persists what it decided and the protocol modules translate wire formats to and from it.
 
 pub mod error;
+pub mod kupikupi;
 pub mod ledger;
 pub mod money;
 pub mod phone;

@@ -22,6 +22,9 @@ pub struct Config {
     /// `KOPILKA_SEAL_KEY`; when absent, kept in `seal_key_file`, created on first start.
     pub seal_key: Option<String>,
     pub seal_key_file: String,
+    /// Serve the demo pages (`kopilka demo` sets it).
+    pub demo: bool,
+    pub kupikupi: crate::kupikupi::Settings,
 }
 
 impl Default for Config {
@@ -34,6 +37,8 @@ impl Default for Config {
             jobs_interval_secs: 30,
             seal_key: None,
             seal_key_file: "kopilka.key".into(),
+            demo: false,
+            kupikupi: crate::kupikupi::Settings::default(),
         }
     }
 }

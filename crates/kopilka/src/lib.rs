@@ -3,11 +3,13 @@
 
 pub mod api;
 pub mod bench;
+pub mod cabinet;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod jobs;
+pub mod kupikupi;
 pub mod observability;
 pub mod secrets;
 pub mod server;

@@ -111,17 +111,34 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
 
 fn spawn_workers(store: &SharedStore, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
-    vec![tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown))]
+    vec![
+        tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown.clone())),
+        tokio::spawn(crate::kupikupi::run_expiry(
+            store.clone(),
+            interval,
+            shutdown,
+        )),
+    ]
 }
 
 pub fn router(state: AppState) -> Router {
     let metrics = observability::metrics_handle();
+    let demo = state.config.demo;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
         .nest("/v1", api::router(state.clone()))
+        .merge(crate::kupikupi::router())
+        .merge(crate::cabinet::router())
+        .merge(if demo {
+            crate::kupikupi::demo::shop_router()
+        } else {
+            Router::new()
+        })
         .layer(axum::middleware::from_fn(observability::track))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(16 * 1024 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            16 * 1024 * 1024,
+        ))
         .with_state(state)
 }
 

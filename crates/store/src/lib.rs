@@ -6,7 +6,9 @@
 //! **Architecture invariant:** a write job runs inside one database transaction and does no
 //! network IO; its ledger rows, idempotency record and outbox messages commit together.
 
+pub mod cabinet;
 pub mod entities;
+pub mod kupikupi;
 pub mod ledger;
 pub mod model;
 pub mod outbox;
@@ -90,9 +92,7 @@ where
     T: Send + 'static,
     F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
 {
-    Box::new(move |tx| {
-        Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Erased) })
-    })
+    Box::new(move |tx| Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Erased) }))
 }
 
 fn unerase<T: 'static>(value: Erased) -> StoreResult<T> {
