@@ -305,6 +305,24 @@ mod tests {
     }
 
     #[test]
+    fn php_class_spelling_with_the_seed_keys() {
+        let init = fields(&[
+            ("platformUid", "M2hULcD58iYGkmS7"),
+            ("phone", "79000000000"),
+            ("orderId", "1234"),
+            ("amount", "25000"),
+        ]);
+        assert_eq!(
+            signing_string(&init, "yIKirCvplm8N1D9g"),
+            "25000123479000000000M2hULcD58iYGkmS7yIKirCvplm8N1D9g"
+        );
+        assert_eq!(
+            token(&init, "yIKirCvplm8N1D9g"),
+            "5bc81ae28f1d9c16807c4b0ecb53cb69d4d286b2570eb89fbcb4f9c7b2d226ea"
+        );
+    }
+
+    #[test]
     fn a_wrong_key_gives_another_token() {
         let balance = fields(&[
             ("platformUid", "M2hULcD58iYGkmS7"),

@@ -941,9 +941,9 @@ async fn the_customer_pays_in_a_browser_with_the_code_from_the_cabinet() {
     }
 }
 
-/// Waits until `f` holds, up to ten seconds.
+/// Waits until `f` holds, up to thirty seconds (the retry schedule runs in between).
 async fn eventually<F: std::future::Future<Output = bool>>(mut f: impl FnMut() -> F) -> bool {
-    for _ in 0..100 {
+    for _ in 0..300 {
         if f().await {
             return true;
         }
@@ -984,4 +984,202 @@ async fn the_shop_acknowledges_after_three_failures_and_is_paid_once() {
         assert_eq!(ops["items"].as_array().unwrap().len(), 1);
         app.stop().await;
     }
+}
+
+#[tokio::test]
+async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts() {
+    for app in TestApp::each(true).await {
+        let client = no_redirects();
+        let ask = || {
+            client
+                .post(app.url("/cabinet/code"))
+                .form(&[("phone", "+7 900 000-00-00")])
+                .send()
+        };
+        let sign_in = |code: String| {
+            client
+                .post(app.url("/cabinet/signin"))
+                .form(&[("phone", PHONE.to_string()), ("code", code)])
+                .send()
+        };
+        let page = ask().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"code\""), "{page}");
+        let code = six_digits(&last_sms(&app).await);
+        let wrong = if code == "000000" { "000001" } else { "000000" };
+        for _ in 0..4 {
+            let page = sign_in(wrong.into()).await.unwrap().text().await.unwrap();
+            assert!(page.contains("Неверный код"), "{page}");
+        }
+        let page = sign_in(wrong.into()).await.unwrap().text().await.unwrap();
+        assert!(page.contains("Слишком много попыток"), "{page}");
+        let page = sign_in(code).await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains("Код устарел"),
+            "the fifth wrong code burns the code: {page}"
+        );
+
+        ask().await.unwrap();
+        let code = six_digits(&last_sms(&app).await);
+        let response = sign_in(code).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Lax")
+                && cookie.contains("Path=/cabinet"),
+            "{cookie}"
+        );
+        let session = cookie.split(';').next().unwrap().to_string();
+        let home = client
+            .get(app.url("/cabinet"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            home.contains("id=\"balance\">1000.00<")
+                && home.contains("***0000")
+                && home.contains("demo opening balance"),
+            "{home}"
+        );
+        assert!(!home.contains(PHONE));
+        let out = client
+            .post(app.url("/cabinet/signout"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        let home = client
+            .get(app.url("/cabinet"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(home.contains("id=\"phone\""), "signed out: {home}");
+
+        // Five codes an hour per phone; a stranger's phone gets the same answer and no SMS.
+        for _ in 0..3 {
+            ask().await.unwrap();
+        }
+        let page = ask().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Слишком много кодов"), "{page}");
+        let page = client
+            .post(app.url("/cabinet/code"))
+            .form(&[("phone", "79990001122")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Если этот телефон зарегистрирован"), "{page}");
+        let (_, none) = app.get("/v1/messages?recipient=79990001122").await;
+        assert_eq!(none["items"], json!([]));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_demo_shop_pays_with_kupikupi_points() {
+    let plain = TestApp::start(common::Backend::Sqlite, true).await;
+    let (status, _) = plain.get("/demo/shop/kupikupi").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "demo pages only under `kopilka demo`"
+    );
+    plain.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let store = kopilka_store::open(&url).await.unwrap();
+    let seal_key = Sealer::generate_key();
+    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
+    kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
+        .await
+        .unwrap();
+    let config = kopilka::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: url,
+        admin_token: Some(ADMIN_TOKEN.into()),
+        seal_key: Some(seal_key),
+        demo: true,
+        ..Default::default()
+    };
+    let running = kopilka::server::start_with_store(config, store)
+        .await
+        .unwrap();
+    let base = running.public_url.clone();
+    let client = no_redirects();
+    let shop = client
+        .get(format!("{base}/demo/shop/kupikupi"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shop.contains("Оплатить баллами Купи-Купи"), "{shop}");
+    let paid = client
+        .post(format!("{base}/demo/shop/kupikupi/pay"))
+        .form(&[("phone", PHONE), ("amount", "25000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let form = paid.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        form.starts_with(&format!("{base}/kupikupi/transfer/")),
+        "{form}"
+    );
+    let page = client
+        .get(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Demo Shop") && page.contains("250.00 ₽"),
+        "{page}"
+    );
+    let back = page
+        .split("id=\"back\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(back, format!("{base}/demo/shop/kupikupi/fail"));
+    let answer = client
+        .post(format!("{base}/demo/shop/kupikupi/notify"))
+        .body(r#"{"orderId":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.text().await.unwrap(), "OK");
+    let success = client
+        .get(format!("{base}/demo/shop/kupikupi/success"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        success.contains("&quot;orderId&quot;:&quot;x&quot;"),
+        "{success}"
+    );
+    running.shutdown().await;
 }
