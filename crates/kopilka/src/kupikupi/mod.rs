@@ -378,3 +378,18 @@ pub async fn pending_codes(
     }
     Ok(pending)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_form_lifetime_is_configurable() {
+        let config: crate::config::Config =
+            toml::from_str("[kupikupi]\nform_lifetime_secs = 60").unwrap();
+        assert_eq!(config.kupikupi.form_lifetime_secs, 60);
+        assert_eq!(
+            crate::config::Config::default().kupikupi.form_lifetime_secs,
+            900
+        );
+        assert!(toml::from_str::<crate::config::Config>("[kupikupi]\nlifetime = 1").is_err());
+    }
+}
