@@ -847,6 +847,12 @@ async fn platforms_are_registered_and_keys_rotated() {
             listed.get("SecretKey").is_none() && listed.get("DevSecretKey").is_none(),
             "{listed}"
         );
+        let (_, openapi) = app.get("/v1/openapi.json").await;
+        assert!(
+            openapi["paths"]["/v1/kupikupi/platforms/{uid}/keys"]["post"].is_object(),
+            "{openapi}"
+        );
+        assert!(openapi["paths"]["/v1/messages"]["get"].is_object());
         let unauthenticated = app
             .http
             .get(app.url("/v1/kupikupi/platforms"))

@@ -18,7 +18,7 @@ pub fn routes() -> Router<AppState> {
         .route("/kupikupi/platforms/{uid}/keys", post(rotate))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformInput {
     pub merchant_id: i64,
@@ -34,7 +34,8 @@ pub struct PlatformInput {
     pub dev_secret_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Each an absolute https URL of at most 512 characters (http only on a loopback host).
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct UrlsInput {
     pub site: String,
     pub success_url: String,
@@ -42,7 +43,7 @@ pub struct UrlsInput {
     pub notification_url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PlatformView {
     #[serde(rename = "UidPlatform")]
     pub uid: String,
@@ -143,6 +144,12 @@ fn check_key(field: &'static str, key: &str, min: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// The platforms' part of the native API's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, show, update, rotate))]
+pub struct PlatformsDoc;
+
+#[utoipa::path(post, path = "/v1/kupikupi/platforms", request_body = PlatformInput, responses((status = 201, description = "The platform with its keys, shown this once", body = PlatformView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
 async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<PlatformInput>,
@@ -194,6 +201,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(get, path = "/v1/kupikupi/platforms", responses((status = 200, body = [PlatformView])), security(("admin" = [])))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<PlatformView>>> {
     let platforms = state
         .store
@@ -210,6 +218,7 @@ async fn find(state: &AppState, uid: String) -> ApiResult<Platform> {
         .ok_or_else(|| ApiError::not_found("platform"))
 }
 
+#[utoipa::path(get, path = "/v1/kupikupi/platforms/{uid}", responses((status = 200, body = PlatformView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
 async fn show(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -217,6 +226,7 @@ async fn show(
     Ok(Json(find(&state, uid).await?.into()))
 }
 
+#[utoipa::path(put, path = "/v1/kupikupi/platforms/{uid}", request_body = UrlsInput, responses((status = 200, body = PlatformView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
 async fn update(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -237,15 +247,16 @@ async fn update(
     Ok(Json(updated.into()))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RotateInput {
+pub struct RotateInput {
     /// `secret`, `dev` or `both` (default).
     #[serde(default)]
     which: Option<String>,
 }
 
 /// Issues new keys; the old ones stop working at once.
+#[utoipa::path(post, path = "/v1/kupikupi/platforms/{uid}/keys", request_body(content = Option<RotateInput>), responses((status = 200, description = "The platform with its new keys, shown this once", body = PlatformView)), security(("admin" = [])))]
 async fn rotate(
     State(state): State<AppState>,
     Path(uid): Path<String>,

@@ -25,7 +25,7 @@ use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
 use serde::Deserialize;
 use std::time::Duration;
 
-pub use admin::routes as admin_routes;
+pub use admin::{routes as admin_routes, PlatformsDoc};
 
 /// The outbox purpose of notifications whose fate confirms or voids a hold.
 pub const NOTIFICATION_PURPOSE: &str = "kupikupi.notification";
