@@ -133,6 +133,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 running.public_url, running.public_url
             );
             println!("  metrics:      {}/metrics", running.public_url);
+            println!(
+                "  Kupi-Kupi:    {}/demo/shop/kupikupi (customer 79000000000)",
+                running.public_url
+            );
+            println!("  cabinet:      {}/cabinet", running.public_url);
             running.run_until_signal().await;
             drop(dir);
             Ok(())

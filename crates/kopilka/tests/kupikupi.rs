@@ -804,6 +804,16 @@ async fn tokens_platform_spellings_and_errors() {
         )
         .await;
         assert_eq!(nothing["errorCode"], "6");
+        let raw = call_raw(
+            &app,
+            "balance",
+            json!({"uidPlatform": DEMO_UID, "phone": 79000000000u64, "token": "x"}),
+        )
+        .await;
+        assert_eq!(
+            raw,
+            r#"{"status":false,"errorCode":"1","message":"token: must be 64 hex digits"}"#
+        );
         let garbage = app
             .http
             .post(app.url("/api/v1/transfer/init"))

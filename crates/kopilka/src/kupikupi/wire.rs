@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use kopilka_domain::kupikupi::TokenValue;
 use kopilka_domain::phone::Phone;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// kopilka's error codes (docs/kupikupi.md lists them with their meaning).
@@ -90,11 +90,15 @@ impl From<kopilka_store::StoreError> for KkError {
 
 impl IntoResponse for KkError {
     fn into_response(self) -> Response {
-        let mut body = Map::new();
-        body.insert("status".into(), Value::Bool(false));
-        body.insert("errorCode".into(), Value::String(self.code.as_str().into()));
-        body.insert("message".into(), Value::String(self.message));
-        axum::Json(Value::Object(body)).into_response()
+        axum::Json(Body(vec![
+            ("status".to_string(), raw(&Value::Bool(false))),
+            (
+                "errorCode".to_string(),
+                raw(&Value::String(self.code.as_str().into())),
+            ),
+            ("message".to_string(), raw(&Value::String(self.message))),
+        ]))
+        .into_response()
     }
 }
 
