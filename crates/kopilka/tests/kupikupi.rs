@@ -1202,3 +1202,63 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
     );
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_form_lifetime_comes_from_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("short.db").display());
+    let store = kopilka_store::open(&url).await.unwrap();
+    let seal_key = Sealer::generate_key();
+    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
+    kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
+        .await
+        .unwrap();
+    let mut config = kopilka::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: url,
+        admin_token: Some(ADMIN_TOKEN.into()),
+        seal_key: Some(seal_key),
+        ..Default::default()
+    };
+    config.kupikupi.form_lifetime_secs = 0;
+    let running = kopilka::server::start_with_store(config, store)
+        .await
+        .unwrap();
+    let base = running.public_url.clone();
+    let post = |method: &'static str, body: Value| {
+        let base = base.clone();
+        async move {
+            let body = signed(body, DEMO_SECRET);
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/transfer/{method}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let init =
+        json!({"uidPlatform": DEMO_UID, "phone": 79000000000u64, "orderId": "now", "amount": 100});
+    let first = post("init", init.clone()).await;
+    // Expired at once: `init` cancels it and starts the order afresh, the form says so.
+    let second = post("init", init).await;
+    assert_ne!(first["paymentId"], second["paymentId"], "{second}");
+    let page = reqwest::get(first["transferURL"].as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Время на перевод истекло"), "{page}");
+    let checkout = post(
+        "checkout",
+        json!({"uidPlatform": DEMO_UID, "orderId": "now", "amount": 100}),
+    )
+    .await;
+    assert_eq!(checkout["transferStatus"], "CANCELED");
+    assert_eq!(checkout["paymentId"], second["paymentId"]);
+    running.shutdown().await;
+}

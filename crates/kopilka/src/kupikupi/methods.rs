@@ -156,7 +156,18 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         .kupikupi_transfer_by_order(platform.id, sandbox, &order_id)
                         .await?
                     {
-                        let status = status_of(&existing)?;
+                        // A form past its lifetime is CANCELED first: the order starts afresh.
+                        let mut rules = rules_of(&existing)?;
+                        if rules.expire(tx.now()) == Step::Expired {
+                            tx.update_kupikupi_transfer(
+                                existing.id,
+                                rules.status.as_str(),
+                                rules.attempts,
+                                existing.operation_id,
+                            )
+                            .await?;
+                        }
+                        let status = rules.status;
                         if !matches!(status, TransferStatus::Rejected | TransferStatus::Canceled) {
                             if existing.phone != digits || existing.amount != amount {
                                 return Ok(Err(KkError::new(
