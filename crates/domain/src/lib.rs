@@ -7,6 +7,7 @@ pub mod cheque;
 pub mod ecommpay;
 pub mod error;
 pub mod incust;
+pub mod kupikupi;
 pub mod ledger;
 pub mod message;
 pub mod money;

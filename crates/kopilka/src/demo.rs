@@ -27,6 +27,8 @@ pub struct DemoData {
     pub ecommpay_projects: Vec<DemoEcommpayProject>,
     #[serde(default)]
     pub cashtocode_terminals: Vec<DemoCashTerminal>,
+    #[serde(default)]
+    pub kupikupi: Vec<crate::kupikupi::demo::DemoPlatform>,
 }
 
 /// An ECommPay project; its secret is sealed when seeded.
@@ -183,6 +185,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
         merchants.push((m.name.clone(), merchant.id));
     }
     seeded.merchants = merchants;
+    crate::kupikupi::demo::seed(store, sealer, &data.kupikupi, &seeded.merchants).await?;
     for c in &data.customers {
         let pid = program_id(&c.program)?;
         let phone = match &c.phone {

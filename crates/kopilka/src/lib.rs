@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod cabinet;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -10,6 +11,7 @@ pub mod ecommpay;
 pub mod error;
 pub mod incust;
 pub mod jobs;
+pub mod kupikupi;
 pub mod observability;
 pub mod outbox;
 pub mod secrets;

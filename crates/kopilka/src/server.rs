@@ -126,6 +126,7 @@ fn spawn_workers(
     vec![
         tokio::spawn(crate::jobs::run(state.store.clone(), interval, shutdown.clone())),
         tokio::spawn(crate::ecommpay::run_expiry(state.clone(), interval, shutdown.clone())),
+        tokio::spawn(crate::kupikupi::run_expiry(state.store.clone(), interval, shutdown.clone())),
         tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]
 }
@@ -144,6 +145,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ecommpay::router(state.clone()))
         .nest("/v1", api::router(state.clone()))
         .merge(crate::incust::router(&state.config))
+        .merge(crate::kupikupi::router())
+        .merge(crate::cabinet::router())
+        .merge(if state.config.demo_pages {
+            crate::kupikupi::demo::shop_router()
+        } else {
+            Router::new()
+        })
         .layer(axum::middleware::from_fn(observability::track))
         // Enforced where a handler reads the body, so each API answers an oversized one in its
         // own error format (the native API: a JSON 413).

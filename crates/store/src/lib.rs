@@ -6,9 +6,11 @@
 //! **Architecture invariant:** a write job runs inside one database transaction and does no
 //! network IO; its ledger rows, idempotency record and outbox messages commit together.
 
+pub mod cabinet;
 pub mod ecommpay;
 pub mod entities;
 pub mod incust;
+pub mod kupikupi;
 pub mod ledger;
 pub mod model;
 pub mod outbox;
