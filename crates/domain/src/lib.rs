@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod ledger;
+pub mod loymax;
 pub mod money;
 pub mod phone;
 pub mod program;
