@@ -277,6 +277,15 @@ pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 pub const CODE_ATTEMPTS: i64 = 5;
 pub const HOUR_MS: i64 = 3_600_000;
 
+/// Wrong passwords of one customer allowed per window before sign-in is refused.
+pub const LOGIN_FAILURES: i64 = 10;
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Whether a password may be tried, given the wrong ones in the last window.
+pub fn login_allowed(recent_failures: i64) -> bool {
+    recent_failures < LOGIN_FAILURES
+}
+
 /// A six-digit code from a random number.
 pub fn code_from(random: u32) -> String {
     format!("{:06}", random % 1_000_000)

@@ -1279,3 +1279,69 @@ async fn history_follows_the_seeds_filters_and_shapes() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn code_quotas_per_phone_and_per_ip() {
+    for app in TestApp::each(true).await {
+        configure(
+            &app,
+            json!({"CodesPerPhonePerHour": 2, "CodesPerIpPerHour": 3}),
+        )
+        .await;
+        let token = begin_token(&app, "79220000001").await;
+        success(
+            &app,
+            Method::POST,
+            "/User/PhoneNumber/SendConfirmCode",
+            Some(&token),
+            None,
+        )
+        .await;
+        let refusal = refused(
+            &app,
+            Method::POST,
+            "/User/PhoneNumber/SendConfirmCode",
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(refusal["result"]["messageCode"], "TooManyConfirmCodes");
+        // The third code from this address; the fourth is refused before anything is written.
+        begin_token(&app, "79220000002").await;
+        let blocked = begin(&app, "79220000003", "").await;
+        assert_eq!(blocked["data"]["state"], "RegistrationBlocked", "{blocked}");
+        assert_eq!(blocked["data"]["authToken"], Value::Null);
+        let (_, customers) = app.get("/v1/customers?phone=79220000003").await;
+        assert_eq!(customers["items"], json!([]));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_sign_in_for_a_while() {
+    for app in TestApp::each(true).await {
+        let form = |password: &'static str| {
+            [
+                ("grant_type", "password"),
+                ("username", "79161234567"),
+                ("password", password),
+                ("client_id", "demo-pos"),
+                ("client_secret", "demo-pos-secret"),
+            ]
+        };
+        for _ in 0..10 {
+            let (status, error) = oauth(&app, &form("000000")).await;
+            assert_eq!(
+                (status, error["error_description"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("wrong login or password"))
+            );
+        }
+        let (status, error) = oauth(&app, &form("111111")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            error["error_description"],
+            "too many wrong passwords, try again later"
+        );
+        app.stop().await;
+    }
+}

@@ -96,8 +96,17 @@ async fn history_pages_for_a_customer_with_100k_rows() {
         let customer = customers["items"][0]["id"].as_i64().unwrap();
         let program = customers["items"][0]["program_id"].as_i64().unwrap();
         let (_, merchants) = app.get("/v1/merchants").await;
-        let list = merchants.as_array().cloned().or_else(|| merchants["items"].as_array().cloned()).unwrap();
-        let shop = list.iter().find(|m| m["name"] == "Demo Loymax Shop").unwrap()["id"].as_i64().unwrap();
+        let list = merchants
+            .as_array()
+            .cloned()
+            .or_else(|| merchants["items"].as_array().cloned())
+            .unwrap();
+        let shop = list
+            .iter()
+            .find(|m| m["name"] == "Demo Loymax Shop")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
         let started = Instant::now();
         seed(&app, customer, program, shop).await;
         let seeding = started.elapsed();
@@ -120,37 +129,77 @@ async fn history_pages_for_a_customer_with_100k_rows() {
 
         let mut first = Vec::new();
         for _ in 0..50 {
-            first.push(timed(&app, &token, &format!("{to}&filter.count=20")).await.0);
+            first.push(
+                timed(&app, &token, &format!("{to}&filter.count=20"))
+                    .await
+                    .0,
+            );
         }
         // Walk 200 pages of 20 by keyset (filter.from = the last row's id).
         let mut walk = Vec::new();
         let mut after: Option<String> = None;
         for _ in 0..200 {
-            let from = after.as_ref().map(|a| format!("&filter.from={a}")).unwrap_or_default();
+            let from = after
+                .as_ref()
+                .map(|a| format!("&filter.from={a}"))
+                .unwrap_or_default();
             let (elapsed, body) = timed(&app, &token, &format!("{to}&filter.count=20{from}")).await;
             assert_eq!(body["data"]["allCount"], ROWS + 1);
             after = body["data"]["rows"][19]["id"].as_str().map(str::to_string);
             walk.push(elapsed);
         }
         // Deep pages: keyset from row 90,000 and offset 90,000.
-        let (_, deep) = timed(&app, &token, &format!("{to}&filter.count=1&filter.from=90000")).await;
+        let (_, deep) = timed(
+            &app,
+            &token,
+            &format!("{to}&filter.count=1&filter.from=90000"),
+        )
+        .await;
         let deep_id = deep["data"]["rows"][0]["id"].as_str().unwrap().to_string();
         let mut keyset_deep = Vec::new();
         let mut offset_deep = Vec::new();
         let mut count_only = Vec::new();
         for _ in 0..30 {
-            keyset_deep.push(timed(&app, &token, &format!("{to}&filter.count=20&filter.from={deep_id}")).await.0);
-            offset_deep.push(timed(&app, &token, &format!("{to}&filter.count=20&filter.from=90000")).await.0);
+            keyset_deep.push(
+                timed(
+                    &app,
+                    &token,
+                    &format!("{to}&filter.count=20&filter.from={deep_id}"),
+                )
+                .await
+                .0,
+            );
+            offset_deep.push(
+                timed(
+                    &app,
+                    &token,
+                    &format!("{to}&filter.count=20&filter.from=90000"),
+                )
+                .await
+                .0,
+            );
             count_only.push(timed(&app, &token, to).await.0);
         }
-        println!("\n{backend:?}: seeded {ROWS} operations in {:.1} s", seeding.as_secs_f64());
+        println!(
+            "\n{backend:?}: seeded {ROWS} operations in {:.1} s",
+            seeding.as_secs_f64()
+        );
         println!("| request (page of 20 rows) | requests | median ms | p95 ms | max ms |");
         println!("|---|---|---|---|---|");
         println!("{}", Stats(first).line("first page"));
         println!("{}", Stats(walk).line("keyset walk, pages 1–200"));
-        println!("{}", Stats(keyset_deep).line("keyset page after row 90,000"));
-        println!("{}", Stats(offset_deep).line("offset page `filter.from=90000`"));
-        println!("{}", Stats(count_only).line("count only (`filter.toDate` alone)"));
+        println!(
+            "{}",
+            Stats(keyset_deep).line("keyset page after row 90,000")
+        );
+        println!(
+            "{}",
+            Stats(offset_deep).line("offset page `filter.from=90000`")
+        );
+        println!(
+            "{}",
+            Stats(count_only).line("count only (`filter.toDate` alone)")
+        );
         app.stop().await;
     }
 }

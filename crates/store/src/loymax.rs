@@ -288,6 +288,32 @@ impl Tx {
         Ok((by_target, by_ip))
     }
 
+    pub async fn loymax_login_failed(&mut self, customer_id: i64) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "INSERT INTO loymax_login_failures (customer_id, at) VALUES ($1, $2)",
+            customer_id,
+            now,
+        )?;
+        Ok(())
+    }
+
+    pub async fn loymax_login_failures(
+        &mut self,
+        customer_id: i64,
+        since: i64,
+    ) -> StoreResult<i64> {
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM loymax_login_failures WHERE customer_id = $1 AND at >= $2",
+            customer_id,
+            since
+        )?)
+    }
+
     pub async fn loymax_history_count(&mut self, q: &HistoryQuery) -> StoreResult<i64> {
         let sql = format!("SELECT COUNT(*){}", q.conditions());
         Ok(scalar!(

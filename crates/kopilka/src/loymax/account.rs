@@ -153,9 +153,17 @@ pub async fn change_password(
     let input: Value = wire::body(&bytes)?;
     let (old, new) = (text(&input, "oldPassword"), text(&input, "newPassword"));
     validate_password(&new, "newPassword")?;
-    let hash = session.customer.password_hash.clone().unwrap_or_default();
-    if hash.is_empty() || !secrets::verify_secret_async(old, hash).await {
-        return Err(LmError::coded("InvalidPassword", "Неверный текущий пароль"));
+    match auth::check_password(&state, &session.customer, old).await? {
+        auth::PasswordCheck::Right => {}
+        auth::PasswordCheck::Wrong => {
+            return Err(LmError::coded("InvalidPassword", "Неверный текущий пароль"))
+        }
+        auth::PasswordCheck::Locked => {
+            return Err(LmError::coded(
+                "TooManyAttempts",
+                "Слишком много неверных паролей. Попробуйте позже",
+            ))
+        }
     }
     let new_hash = secrets::hash_secret_async(new).await;
     let id = session.customer.id;

@@ -268,13 +268,26 @@ async fn token_inner(
                 "wrong login or password",
             );
             let customer = customer.filter(|c| c.state == "active").ok_or(invalid)?;
-            let hash = customer.password_hash.clone().unwrap_or_default();
-            if hash.is_empty() || !secrets::verify_secret_async(password, hash).await {
-                return Err(OAuthError(
+            let refusal = |description| {
+                Err(OAuthError(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
-                    "wrong login or password",
-                ));
+                    description,
+                ))
+            };
+            match check_password(state, &customer, password).await {
+                Ok(PasswordCheck::Right) => {}
+                Ok(PasswordCheck::Wrong) => return refusal("wrong login or password"),
+                Ok(PasswordCheck::Locked) => {
+                    return refusal("too many wrong passwords, try again later")
+                }
+                Err(_) => {
+                    return Err(OAuthError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "try again later",
+                    ))
+                }
             }
             let credential_id = credential.id;
             state
@@ -324,6 +337,46 @@ async fn token_inner(
             "password or refresh_token",
         )),
     }
+}
+
+/// What checking a password found; wrong ones are counted, and too many lock the account for a
+/// while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Right,
+    Wrong,
+    Locked,
+}
+
+pub async fn check_password(
+    state: &AppState,
+    customer: &Customer,
+    password: String,
+) -> LmResult<PasswordCheck> {
+    use kopilka_domain::loymax::{login_allowed, LOGIN_WINDOW_MS};
+    let id = customer.id;
+    let failures = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let since = tx.now() - LOGIN_WINDOW_MS;
+                tx.loymax_login_failures(id, since).await
+            })
+        })
+        .await?;
+    if !login_allowed(failures) {
+        tracing::warn!(customer_id = id, "loymax: too many wrong passwords");
+        return Ok(PasswordCheck::Locked);
+    }
+    let hash = customer.password_hash.clone().unwrap_or_default();
+    if !hash.is_empty() && secrets::verify_secret_async(password, hash).await {
+        return Ok(PasswordCheck::Right);
+    }
+    state
+        .store
+        .write(move |tx| Box::pin(async move { tx.loymax_login_failed(id).await }))
+        .await?;
+    Ok(PasswordCheck::Wrong)
 }
 
 /// A customer by the login they sign in with: a card number or a phone.

@@ -471,9 +471,18 @@ async fn continue_registration(
         None => customer.state != "registering",
     };
     let has_password = customer.password_hash.is_some();
-    let password_ok = match (&customer.password_hash, password.is_empty()) {
-        (Some(hash), false) => Some(secrets::verify_secret_async(password, hash.clone()).await),
-        (None, false) => Some(false),
+    let password_ok = match (has_password, password.is_empty()) {
+        (true, false) => match auth::check_password(state, &customer, password).await? {
+            auth::PasswordCheck::Right => Some(true),
+            auth::PasswordCheck::Wrong => Some(false),
+            auth::PasswordCheck::Locked => {
+                return Err(begin_answer(
+                    Begin::RegistrationBlocked,
+                    Some("Слишком много неверных паролей. Попробуйте позже".into()),
+                ))
+            }
+        },
+        (false, false) => Some(false),
         _ => None,
     };
     let answer = rules::begin_existing(

@@ -45,5 +45,13 @@ CREATE INDEX loymax_codes_target ON loymax_codes (target, created_at);
 CREATE INDEX loymax_codes_ip ON loymax_codes (ip, created_at);
 CREATE INDEX loymax_codes_customer ON loymax_codes (customer_id, purpose, id);
 
+-- Wrong passwords, counted to stop guessing (sign-in, continued registration, change).
+CREATE TABLE loymax_login_failures (
+    id BIGSERIAL PRIMARY KEY,
+    customer_id BIGINT NOT NULL REFERENCES customers(id),
+    at BIGINT NOT NULL
+);
+CREATE INDEX loymax_login_failures_customer ON loymax_login_failures (customer_id, at);
+
 -- History: a customer's resolved operations newest first, keyset on (created_at, id).
 CREATE INDEX loymax_history ON operations (customer_id, status, created_at, id);
