@@ -72,9 +72,15 @@ pub struct HistoryQuery {
 
 impl HistoryQuery {
     fn conditions(&self) -> String {
-        let mut sql = String::from(
-            " FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses WHERE op.customer_id = $1 AND op.status = 'confirmed' AND op.created_at >= $2 AND op.created_at <= $3",
-        );
+        // The join to reversed originals is needed only to filter by type: without it a count
+        // reads the history index alone.
+        let mut sql = String::from(match self.kinds {
+            Some(_) => {
+                " FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses WHERE"
+            }
+            None => " FROM operations op WHERE",
+        });
+        sql.push_str(" op.customer_id = $1 AND op.status = 'confirmed' AND op.created_at >= $2 AND op.created_at <= $3");
         if let Some((kinds, reversed)) = self.kinds {
             let list = |names: &[&str]| {
                 names
@@ -330,8 +336,8 @@ impl Tx {
     pub async fn loymax_history(&mut self, q: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {
         let (before_at, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
         let sql = format!(
-            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name{} AND (op.created_at < $4 OR (op.created_at = $4 AND op.id < $5)) ORDER BY op.created_at DESC, op.id DESC LIMIT $6 OFFSET $7",
-            q.conditions().replacen(" WHERE ", " LEFT JOIN merchants m ON m.id = op.merchant_id WHERE ", 1)
+            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND (op.created_at < $4 OR (op.created_at = $4 AND op.id < $5)) ORDER BY op.created_at DESC, op.id DESC LIMIT $6 OFFSET $7) ORDER BY op.created_at DESC, op.id DESC",
+            q.conditions()
         );
         Ok(fetch!(
             self,
