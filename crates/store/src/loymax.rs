@@ -336,7 +336,7 @@ impl Tx {
     pub async fn loymax_history(&mut self, q: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {
         let (before_at, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
         let sql = format!(
-            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND (op.created_at < $4 OR (op.created_at = $4 AND op.id < $5)) ORDER BY op.created_at DESC, op.id DESC LIMIT $6 OFFSET $7) ORDER BY op.created_at DESC, op.id DESC",
+            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND (op.created_at, op.id) < ($4, $5) ORDER BY op.created_at DESC, op.id DESC LIMIT $6 OFFSET $7) ORDER BY op.created_at DESC, op.id DESC",
             q.conditions()
         );
         Ok(fetch!(
