@@ -113,8 +113,13 @@ async fn history_pages_for_a_customer_with_100k_rows() {
         if backend == Backend::Postgres {
             // What autovacuum does after a bulk insert: statistics and the visibility map that
             // lets counts read the index alone.
-            let pool = sqlx::PgPool::connect(&common::postgres_url()).await.unwrap();
-            sqlx::query(&format!("VACUUM ANALYZE {}.operations", app.database)).execute(&pool).await.unwrap();
+            let pool = sqlx::PgPool::connect(&common::postgres_url())
+                .await
+                .unwrap();
+            sqlx::query(&format!("VACUUM ANALYZE {}.operations", app.database))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
         let response = app
             .http
