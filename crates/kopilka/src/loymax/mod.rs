@@ -243,4 +243,30 @@ mod tests {
         );
         assert_eq!(method_path("/v1/programs"), None);
     }
+
+    /// Other protocols' routes under `/api` (inCust's `/api`, Kupi-Kupi's `/api/v1/transfer/…`)
+    /// live next to the alias wildcard: static routes win.
+    #[tokio::test]
+    async fn the_alias_wildcard_leaves_other_protocols_routes_alone() {
+        use axum::body::Body;
+        use axum::routing::{any, post};
+        use tower::ServiceExt;
+        let app: axum::Router = axum::Router::new()
+            .route("/api", any(|| async { "incust" }))
+            .route("/api/v1/transfer/{method}", post(|| async { "kupikupi" }))
+            .route("/api/{*rest}", any(|| async { "loymax" }));
+        for (path, expected) in [
+            ("/api", "incust"),
+            ("/api/v1/transfer/balance", "kupikupi"),
+            ("/api/v1/user/actions", "loymax"),
+            ("/api/v1/transfer", "loymax"),
+        ] {
+            let request = axum::http::Request::post(path).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let body = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap();
+            assert_eq!(body, expected, "{path}");
+        }
+    }
 }
