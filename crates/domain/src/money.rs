@@ -8,9 +8,7 @@ use thiserror::Error;
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 
 /// An amount in minor units of some currency (kopecks, cents, hundredths of a point).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Amount(pub i64);
 
@@ -76,15 +74,10 @@ pub fn parse_decimal(text: &str, decimals: u8) -> Result<Amount, MoneyError> {
     let mut value: i128 = if int_digits.is_empty() {
         0
     } else {
-        int_digits
-            .parse::<i128>()
-            .map_err(|_| MoneyError::TooLarge)?
+        int_digits.parse::<i128>().map_err(|_| MoneyError::TooLarge)?
     };
     for i in 0..decimals as usize {
-        let digit = significant
-            .as_bytes()
-            .get(i)
-            .map_or(0, |b| (b - b'0') as i128);
+        let digit = significant.as_bytes().get(i).map_or(0, |b| (b - b'0') as i128);
         value = value * 10 + digit;
     }
     if value > MAX_AMOUNT as i128 {
@@ -272,10 +265,7 @@ mod tests {
 
     #[test]
     fn rounds_explicitly() {
-        assert_eq!(
-            apply_bps(Amount(21125), 2000, Rounding::HalfUp),
-            Amount(4225)
-        );
+        assert_eq!(apply_bps(Amount(21125), 2000, Rounding::HalfUp), Amount(4225));
         assert_eq!(Rounding::HalfUp.divide(5, 10), 1);
         assert_eq!(Rounding::HalfEven.divide(5, 10), 0);
         assert_eq!(Rounding::HalfEven.divide(15, 10), 2);

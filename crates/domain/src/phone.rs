@@ -72,10 +72,7 @@ mod tests {
 
     #[test]
     fn normalizes_common_formats() {
-        assert_eq!(
-            Phone::parse("380671111111").unwrap().digits(),
-            "380671111111"
-        );
+        assert_eq!(Phone::parse("380671111111").unwrap().digits(), "380671111111");
         assert_eq!(
             Phone::parse("+380 (67) 111-11-11").unwrap().digits(),
             "380671111111"

@@ -106,10 +106,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(rules.earn_for(Amount(21125)), Amount(4225));
-        assert_eq!(
-            rules.max_redeemable(Amount(5000), Amount(100_000)),
-            Amount(5000)
-        );
+        assert_eq!(rules.max_redeemable(Amount(5000), Amount(100_000)), Amount(5000));
         assert_eq!(rules.max_redeemable(Amount(5000), Amount(100)), Amount(100));
     }
 }

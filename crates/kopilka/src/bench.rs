@@ -66,9 +66,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             (kopilka_store::open(&url).await?, url)
         }
         StoreChoice::Postgres => {
-            let url = args.postgres_url.clone().ok_or_else(|| {
-                anyhow!("--postgres-url or KOPILKA_TEST_POSTGRES_URL is required")
-            })?;
+            let url = args
+                .postgres_url
+                .clone()
+                .ok_or_else(|| anyhow!("--postgres-url or KOPILKA_TEST_POSTGRES_URL is required"))?;
             let schema = format!("bench_{}", crate::secrets::random_token(6));
             (Arc::new(PgStore::open(&url, Some(&schema)).await?), url)
         }
@@ -88,15 +89,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     let url = format!("http://{}/v1/operations", running.addr);
-    let (operations, errors, mut latencies) = drive(
-        &url,
-        &token,
-        merchant_id,
-        &customers,
-        args.clients,
-        Duration::from_secs(args.duration),
-    )
-    .await?;
+    let (operations, errors, mut latencies) =
+        drive(&url, &token, merchant_id, &customers, args.clients, Duration::from_secs(args.duration)).await?;
     running.shutdown().await;
     latencies.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -110,11 +104,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let pgbench_tps = if args.no_pgbench {
         None
     } else {
-        let url = args.postgres_url.clone().ok_or_else(|| {
-            anyhow!(
-                "pgbench needs --postgres-url or KOPILKA_TEST_POSTGRES_URL (or pass --no-pgbench)"
-            )
-        })?;
+        let url = args
+            .postgres_url
+            .clone()
+            .ok_or_else(|| anyhow!("pgbench needs --postgres-url or KOPILKA_TEST_POSTGRES_URL (or pass --no-pgbench)"))?;
         Some(pgbench(&url, args.clients, args.duration).await?)
     };
     let report = BenchReport {
@@ -133,14 +126,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
-            "scenario earn on {:?}: {} clients, {} s",
-            report.store, report.clients, report.duration_s
-        );
-        println!(
-            "  kopilka: {} ops ({} errors), {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms",
-            report.operations, report.errors, report.ops_per_s, report.p50_ms, report.p99_ms
-        );
+        println!("scenario earn on {:?}: {} clients, {} s", report.store, report.clients, report.duration_s);
+        println!("  kopilka: {} ops ({} errors), {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms", report.operations, report.errors, report.ops_per_s, report.p50_ms, report.p99_ms);
         if let (Some(tps), Some(ratio)) = (report.pgbench_tps, report.ratio) {
             println!("  pgbench -b simple-update: {tps:.0} tps");
             println!("  ratio kopilka / pgbench: {ratio:.2}");
@@ -161,12 +148,8 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
     let (program, merchant) = store
         .write(move |tx| {
             Box::pin(async move {
-                let p = tx
-                    .create_program("bench", "Bench", &rules, &serde_json::json!({}))
-                    .await?;
-                let m = tx
-                    .create_merchant(p.id, "Bench Shop", "Bench Shop", &[])
-                    .await?;
+                let p = tx.create_program("bench", "Bench", &rules, &serde_json::json!({})).await?;
+                let m = tx.create_merchant(p.id, "Bench Shop", "Bench Shop", &[]).await?;
                 Ok((p.id, m.id))
             })
         })
@@ -182,11 +165,7 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
                     let mut ids = Vec::with_capacity(count);
                     for i in start..start + count {
                         let phone = format!("7900{:07}", i);
-                        ids.push(
-                            tx.create_customer(&NewCustomer::active(program, Some(phone)))
-                                .await?
-                                .id,
-                        );
+                        ids.push(tx.create_customer(&NewCustomer::active(program, Some(phone))).await?.id);
                     }
                     Ok(ids)
                 })
@@ -256,17 +235,12 @@ async fn drive(
 
 /// Runs pgbench's simple-update script in a database of its own and returns its TPS.
 async fn pgbench(url: &str, clients: usize, duration: u64) -> anyhow::Result<f64> {
-    let admin = sqlx::PgPool::connect(url)
-        .await
-        .context("connecting for pgbench")?;
-    let exists: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = 'kopilka_pgbench'")
-            .fetch_optional(&admin)
-            .await?;
+    let admin = sqlx::PgPool::connect(url).await.context("connecting for pgbench")?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = 'kopilka_pgbench'")
+        .fetch_optional(&admin)
+        .await?;
     if exists.is_none() {
-        sqlx::query("CREATE DATABASE kopilka_pgbench")
-            .execute(&admin)
-            .await?;
+        sqlx::query("CREATE DATABASE kopilka_pgbench").execute(&admin).await?;
     }
     admin.close().await;
     let bench_url = replace_database(url, "kopilka_pgbench");
@@ -276,10 +250,7 @@ async fn pgbench(url: &str, clients: usize, duration: u64) -> anyhow::Result<f64
         .await
         .context("running pgbench (install postgresql-client)")?;
     if !init.status.success() {
-        bail!(
-            "pgbench -i failed: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
+        bail!("pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
     }
     let run = tokio::process::Command::new("pgbench")
         .args([

@@ -8,11 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "kopilka",
-    version,
-    about = "Self-hosted loyalty and payment processing"
-)]
+#[command(name = "kopilka", version, about = "Self-hosted loyalty and payment processing")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,10 +42,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     observability::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kopilka: cannot start the runtime: {e}");
@@ -66,18 +59,12 @@ pub fn main() -> ExitCode {
 }
 
 fn admin_token_from_env() -> Option<String> {
-    std::env::var("KOPILKA_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
+    std::env::var("KOPILKA_ADMIN_TOKEN").ok().filter(|t| !t.is_empty())
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve {
-            listen,
-            database,
-            config,
-        } => {
+        Command::Serve { listen, database, config } => {
             let mut cfg = match config {
                 Some(path) => Config::from_file(&path)?,
                 None => Config::default(),
@@ -98,19 +85,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let running = server::start(cfg).await?;
             println!("kopilka listening on http://{}", running.addr);
             if generated {
-                println!(
-                    "admin token (generated, set KOPILKA_ADMIN_TOKEN to fix it): {}",
-                    running.admin_token
-                );
+                println!("admin token (generated, set KOPILKA_ADMIN_TOKEN to fix it): {}", running.admin_token);
             }
             running.run_until_signal().await;
             Ok(())
         }
         Command::Demo { listen, database } => {
             let dir = tempfile::tempdir()?;
-            let database = database.unwrap_or_else(|| {
-                format!("sqlite://{}", dir.path().join("kopilka-demo.db").display())
-            });
+            let database = database.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("kopilka-demo.db").display()));
             let seal_key = crate::secrets::Sealer::generate_key();
             let cfg = Config {
                 listen,
@@ -127,10 +109,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("  database:     {database}");
             println!("  admin token:  {}", running.admin_token);
             println!("  health:       {}/healthz", running.public_url);
-            println!(
-                "  native API:   {}/v1 (OpenAPI: {}/v1/openapi.json)",
-                running.public_url, running.public_url
-            );
+            println!("  native API:   {}/v1 (OpenAPI: {}/v1/openapi.json)", running.public_url, running.public_url);
             println!("  metrics:      {}/metrics", running.public_url);
             running.run_until_signal().await;
             drop(dir);

@@ -102,25 +102,17 @@ pub struct Seeded {
 }
 
 /// Seeds `data`; `sealer` seals the secrets kopilka must use itself (signing keys).
-pub async fn seed(
-    store: &SharedStore,
-    _sealer: &Sealer,
-    data: &DemoData,
-) -> anyhow::Result<Seeded> {
+pub async fn seed(store: &SharedStore, _sealer: &Sealer, data: &DemoData) -> anyhow::Result<Seeded> {
     let mut seeded = Seeded::default();
     for p in &data.programs {
-        p.rules
-            .validate()
-            .map_err(|e| anyhow!("program {}: {e}", p.code))?;
+        p.rules.validate().map_err(|e| anyhow!("program {}: {e}", p.code))?;
         let settings = match &p.settings {
             Some(v) => serde_json::to_value(v)?,
             None => serde_json::json!({}),
         };
         let (code, name, rules) = (p.code.clone(), p.name.clone(), p.rules.clone());
         let program = store
-            .write(move |tx| {
-                Box::pin(async move { tx.create_program(&code, &name, &rules, &settings).await })
-            })
+            .write(move |tx| Box::pin(async move { tx.create_program(&code, &name, &rules, &settings).await }))
             .await?;
         seeded.programs.push((p.code.clone(), program.id));
     }
@@ -137,31 +129,16 @@ pub async fn seed(
         let pid = program_id(&m.program)?;
         let mut hashed = Vec::new();
         for c in &m.credentials {
-            hashed.push((
-                c.protocol.clone(),
-                c.login.clone(),
-                secrets::hash_secret_async(c.secret.clone()).await,
-            ));
+            hashed.push((c.protocol.clone(), c.login.clone(), secrets::hash_secret_async(c.secret.clone()).await));
         }
-        let (name, sms, hosts) = (
-            m.name.clone(),
-            m.sms_name.clone().unwrap_or_else(|| m.name.clone()),
-            m.return_hosts.clone(),
-        );
+        let (name, sms, hosts) = (m.name.clone(), m.sms_name.clone().unwrap_or_else(|| m.name.clone()), m.return_hosts.clone());
         let merchant = store
             .write(move |tx| {
                 Box::pin(async move {
                     let merchant = tx.create_merchant(pid, &name, &sms, &hosts).await?;
                     for (protocol, login, hash) in hashed {
-                        tx.add_credential(
-                            merchant.id,
-                            &protocol,
-                            &login,
-                            Some(&hash),
-                            None,
-                            &serde_json::json!({}),
-                        )
-                        .await?;
+                        tx.add_credential(merchant.id, &protocol, &login, Some(&hash), None, &serde_json::json!({}))
+                            .await?;
                     }
                     Ok(merchant)
                 })
@@ -194,11 +171,7 @@ pub async fn seed(
             state: "active".into(),
             profile: serde_json::json!({}),
         };
-        let cards: Vec<(String, String)> = c
-            .cards
-            .iter()
-            .map(|k| (k.number.clone(), k.kind.clone()))
-            .collect();
+        let cards: Vec<(String, String)> = c.cards.iter().map(|k| (k.number.clone(), k.kind.clone())).collect();
         let balance = c.balance.clone();
         let customer = store
             .write(move |tx| {
@@ -207,15 +180,11 @@ pub async fn seed(
                     let rules = program.rules();
                     let customer = tx.create_customer(&new).await?;
                     for (number, kind) in cards {
-                        tx.create_card(pid, &number, &kind, Some(customer.id))
-                            .await?;
+                        tx.create_card(pid, &number, &kind, Some(customer.id)).await?;
                     }
                     if let Some(text) = balance {
                         let amount = parse_non_negative(&text, rules.decimals).map_err(|e| {
-                            kopilka_domain::DomainError::Invalid {
-                                field: "balance",
-                                reason: e.to_string(),
-                            }
+                            kopilka_domain::DomainError::Invalid { field: "balance", reason: e.to_string() }
                         })?;
                         if amount.0 > 0 {
                             ledger::execute(
@@ -243,18 +212,15 @@ pub async fn seed(
                 })
             })
             .await?;
-        seeded.customers.push((
-            phone.unwrap_or_else(|| customer.member_no.clone()),
-            customer.id,
-        ));
+        seeded
+            .customers
+            .push((phone.unwrap_or_else(|| customer.member_no.clone()), customer.id));
     }
     for card in &data.cards {
         let pid = program_id(&card.program)?;
         let (number, kind) = (card.number.clone(), card.kind.clone());
         store
-            .write(move |tx| {
-                Box::pin(async move { tx.create_card(pid, &number, &kind, None).await })
-            })
+            .write(move |tx| Box::pin(async move { tx.create_card(pid, &number, &kind, None).await }))
             .await?;
     }
     Ok(seeded)

@@ -49,11 +49,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     pub fn unauthorized() -> ApiError {
@@ -83,14 +79,18 @@ impl From<DomainError> for ApiError {
                 return ApiError::invalid("amount", message);
             }
             DomainError::Invalid { field, .. } => return ApiError::invalid(*field, message),
-            DomainError::InsufficientFunds { .. } => (StatusCode::CONFLICT, "insufficient_funds"),
+            DomainError::InsufficientFunds { .. } => {
+                (StatusCode::CONFLICT, "insufficient_funds")
+            }
             DomainError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
             DomainError::OperationNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             DomainError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             DomainError::ForeignOperation(_) => (StatusCode::FORBIDDEN, "foreign_operation"),
             DomainError::NotReversible { .. } => (StatusCode::CONFLICT, "not_reversible"),
             DomainError::AlreadyReversed { .. } => (StatusCode::CONFLICT, "already_reversed"),
-            DomainError::ReversalTooLarge { .. } => (StatusCode::CONFLICT, "reversal_too_large"),
+            DomainError::ReversalTooLarge { .. } => {
+                (StatusCode::CONFLICT, "reversal_too_large")
+            }
             DomainError::HoldNotPending { .. } => (StatusCode::CONFLICT, "hold_not_pending"),
             DomainError::MerchantFundsShort { .. } => {
                 (StatusCode::CONFLICT, "merchant_funds_short")

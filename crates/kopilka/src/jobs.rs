@@ -1,15 +1,12 @@
 //! Background jobs: points expiry. Each pass is a write job of its own; nothing here talks to
 //! the network.
 
-use crate::shutdown::Shutdown;
 use kopilka_store::{ledger, SharedStore};
 use std::time::Duration;
+use crate::shutdown::Shutdown;
 
 /// Burns due lots until none are left or `max_rounds` passes ran.
-pub async fn expire_once(
-    store: &SharedStore,
-    now: i64,
-) -> Result<usize, kopilka_store::StoreError> {
+pub async fn expire_once(store: &SharedStore, now: i64) -> Result<usize, kopilka_store::StoreError> {
     let mut total = 0;
     loop {
         let written = store

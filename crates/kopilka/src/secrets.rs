@@ -92,8 +92,9 @@ impl Sealer {
     /// `v1:` + hex(nonce ‖ ciphertext).
     pub fn seal(&self, secret: &str) -> String {
         use chacha20poly1305::aead::{Aead, AeadCore};
-        let nonce =
-            chacha20poly1305::XChaCha20Poly1305::generate_nonce(&mut chacha20poly1305::aead::OsRng);
+        let nonce = chacha20poly1305::XChaCha20Poly1305::generate_nonce(
+            &mut chacha20poly1305::aead::OsRng,
+        );
         let ciphertext = self
             .cipher
             .encrypt(&nonce, secret.as_bytes())

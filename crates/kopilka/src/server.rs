@@ -91,12 +91,9 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
         // The peer address feeds per-IP quotas (Loymax confirmation codes).
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { signal.wait().await })
-        .await;
+        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { signal.wait().await })
+            .await;
         if let Err(e) = result {
             tracing::error!("server stopped: {e}");
         }
@@ -115,11 +112,7 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
 
 fn spawn_workers(store: &SharedStore, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
-    vec![tokio::spawn(crate::jobs::run(
-        store.clone(),
-        interval,
-        shutdown,
-    ))]
+    vec![tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown))]
 }
 
 pub fn router(state: AppState) -> Router {
@@ -130,9 +123,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", api::router(state.clone()))
         .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            16 * 1024 * 1024,
-        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(16 * 1024 * 1024))
         .with_state(state)
 }
 

@@ -22,9 +22,7 @@ async fn demo_customer_redeems_and_reverses_on_both_stores() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(again["id"], op["id"]);
         assert_eq!(again["replayed"], true);
-        let (status, reversal) = app
-            .post(&format!("/v1/operations/{}/reverse", op["id"]), json!({}))
-            .await;
+        let (status, reversal) = app.post(&format!("/v1/operations/{}/reverse", op["id"]), json!({})).await;
         assert_eq!(status, StatusCode::CREATED, "{reversal}");
         assert_eq!(reversal["balance"]["balance"], "1000.00");
         let (_, audit) = app.get("/v1/ledger/audit").await;

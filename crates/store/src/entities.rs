@@ -53,32 +53,15 @@ impl Tx {
     }
 
     pub async fn program(&mut self, id: i64) -> StoreResult<Option<Program>> {
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Program,
-            &format!("{PROGRAM} WHERE id = $1"),
-            id
-        )?)
+        Ok(fetch!(self, fetch_optional, Program, &format!("{PROGRAM} WHERE id = $1"), id)?)
     }
 
     pub async fn program_by_code(&mut self, code: &str) -> StoreResult<Option<Program>> {
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Program,
-            &format!("{PROGRAM} WHERE code = $1"),
-            code
-        )?)
+        Ok(fetch!(self, fetch_optional, Program, &format!("{PROGRAM} WHERE code = $1"), code)?)
     }
 
     pub async fn programs(&mut self) -> StoreResult<Vec<Program>> {
-        Ok(fetch!(
-            self,
-            fetch_all,
-            Program,
-            &format!("{PROGRAM} ORDER BY id")
-        )?)
+        Ok(fetch!(self, fetch_all, Program, &format!("{PROGRAM} ORDER BY id"))?)
     }
 
     pub async fn create_merchant(
@@ -124,23 +107,12 @@ impl Tx {
     }
 
     pub async fn set_webhook_secret(&mut self, id: i64, sealed: &str) -> StoreResult<()> {
-        execute!(
-            self,
-            "UPDATE merchants SET webhook_secret = $1 WHERE id = $2",
-            sealed,
-            id
-        )?;
+        execute!(self, "UPDATE merchants SET webhook_secret = $1 WHERE id = $2", sealed, id)?;
         Ok(())
     }
 
     pub async fn merchant(&mut self, id: i64) -> StoreResult<Option<Merchant>> {
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Merchant,
-            &format!("{MERCHANT} WHERE id = $1"),
-            id
-        )?)
+        Ok(fetch!(self, fetch_optional, Merchant, &format!("{MERCHANT} WHERE id = $1"), id)?)
     }
 
     pub async fn merchants(&mut self, program_id: Option<i64>) -> StoreResult<Vec<Merchant>> {
@@ -176,13 +148,7 @@ impl Tx {
             meta.to_string(),
             now,
         )?;
-        Ok(fetch!(
-            self,
-            fetch_one,
-            Credential,
-            &format!("{CREDENTIAL} WHERE id = $1"),
-            id
-        )?)
+        Ok(fetch!(self, fetch_one, Credential, &format!("{CREDENTIAL} WHERE id = $1"), id)?)
     }
 
     pub async fn update_credential_secret(
@@ -201,11 +167,7 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn credential(
-        &mut self,
-        protocol: &str,
-        login: &str,
-    ) -> StoreResult<Option<Credential>> {
+    pub async fn credential(&mut self, protocol: &str, login: &str) -> StoreResult<Option<Credential>> {
         Ok(fetch!(
             self,
             fetch_optional,
@@ -260,20 +222,10 @@ impl Tx {
     }
 
     pub async fn customer(&mut self, id: i64) -> StoreResult<Option<Customer>> {
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Customer,
-            &format!("{CUSTOMER} WHERE id = $1"),
-            id
-        )?)
+        Ok(fetch!(self, fetch_optional, Customer, &format!("{CUSTOMER} WHERE id = $1"), id)?)
     }
 
-    pub async fn customer_by_phone(
-        &mut self,
-        program_id: i64,
-        phone: &str,
-    ) -> StoreResult<Option<Customer>> {
+    pub async fn customer_by_phone(&mut self, program_id: i64, phone: &str) -> StoreResult<Option<Customer>> {
         Ok(fetch!(
             self,
             fetch_optional,
@@ -326,11 +278,7 @@ impl Tx {
         customer_id: Option<i64>,
     ) -> StoreResult<Card> {
         let now = self.now();
-        let state = if customer_id.is_some() {
-            "active"
-        } else {
-            "free"
-        };
+        let state = if customer_id.is_some() { "active" } else { "free" };
         let id = scalar!(
             self,
             fetch_one,
@@ -343,30 +291,14 @@ impl Tx {
             customer_id,
             now,
         )?;
-        Ok(fetch!(
-            self,
-            fetch_one,
-            Card,
-            &format!("{CARD} WHERE id = $1"),
-            id
-        )?)
+        Ok(fetch!(self, fetch_one, Card, &format!("{CARD} WHERE id = $1"), id)?)
     }
 
     pub async fn card(&mut self, id: i64) -> StoreResult<Option<Card>> {
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Card,
-            &format!("{CARD} WHERE id = $1"),
-            id
-        )?)
+        Ok(fetch!(self, fetch_optional, Card, &format!("{CARD} WHERE id = $1"), id)?)
     }
 
-    pub async fn card_by_number(
-        &mut self,
-        program_id: i64,
-        number: &str,
-    ) -> StoreResult<Option<Card>> {
+    pub async fn card_by_number(&mut self, program_id: i64, number: &str) -> StoreResult<Option<Card>> {
         Ok(fetch!(
             self,
             fetch_optional,
@@ -377,11 +309,7 @@ impl Tx {
         )?)
     }
 
-    pub async fn cards(
-        &mut self,
-        program_id: Option<i64>,
-        customer_id: Option<i64>,
-    ) -> StoreResult<Vec<Card>> {
+    pub async fn cards(&mut self, program_id: Option<i64>, customer_id: Option<i64>) -> StoreResult<Vec<Card>> {
         Ok(fetch!(
             self,
             fetch_all,
@@ -392,12 +320,7 @@ impl Tx {
         )?)
     }
 
-    pub async fn update_card(
-        &mut self,
-        id: i64,
-        state: &str,
-        customer_id: Option<i64>,
-    ) -> StoreResult<()> {
+    pub async fn update_card(&mut self, id: i64, state: &str, customer_id: Option<i64>) -> StoreResult<()> {
         execute!(
             self,
             "UPDATE cards SET state = $1, customer_id = $2 WHERE id = $3",

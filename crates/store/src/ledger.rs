@@ -101,27 +101,17 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
             (*customer_id, request.currency.clone())
         }
         (_, Some(op)) => (
-            op.customer_id.ok_or_else(|| {
-                StoreError::Corrupt(format!("operation {} has no customer", op.id))
-            })?,
+            op.customer_id
+                .ok_or_else(|| StoreError::Corrupt(format!("operation {} has no customer", op.id)))?,
             op.currency.clone(),
         ),
         _ => unreachable!("every action without an original names its customer"),
     };
-    let account = lock_account(
-        tx,
-        request.program_id,
-        &currency,
-        Owner::Customer(customer_id),
-    )
-    .await?;
+    let account = lock_account(tx, request.program_id, &currency, Owner::Customer(customer_id)).await?;
 
     if let Some(idem) = &request.idempotency {
         if let Some(existing) = operation_by_key(tx, &idem.scope, &idem.key).await? {
-            check_replay(
-                existing.fingerprint.as_deref().unwrap_or(""),
-                &idem.fingerprint,
-            )?;
+            check_replay(existing.fingerprint.as_deref().unwrap_or(""), &idem.fingerprint)?;
             return Ok(Outcome {
                 operation: existing,
                 balance: account.balance,
@@ -162,12 +152,7 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
             },
             _,
         ) => ledger::plan_credit(*kind, customer_id, *amount, *expires_at)?,
-        (
-            Action::Debit {
-                kind, amount, hold, ..
-            },
-            _,
-        ) => ledger::plan_debit(
+        (Action::Debit { kind, amount, hold, .. }, _) => ledger::plan_debit(
             *kind,
             &position,
             customer_id,
@@ -190,16 +175,7 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
         }
         _ => unreachable!("originals are loaded for confirm, void and reverse"),
     };
-    apply(
-        tx,
-        &request,
-        &currency,
-        customer_id,
-        &account,
-        &position,
-        plan,
-    )
-    .await
+    apply(tx, &request, &currency, customer_id, &account, &position, plan).await
 }
 
 async fn apply(
@@ -217,11 +193,7 @@ async fn apply(
     let operation_id = match plan.target {
         Target::New { kind, status } => {
             let (scope, key, fingerprint) = match &request.idempotency {
-                Some(i) => (
-                    Some(i.scope.clone()),
-                    Some(i.key.clone()),
-                    Some(i.fingerprint.clone()),
-                ),
+                Some(i) => (Some(i.scope.clone()), Some(i.key.clone()), Some(i.fingerprint.clone())),
                 None => (None, None, None),
             };
             let merchant_id = match kind {
@@ -424,16 +396,7 @@ pub async fn lock_account(
         "SELECT id, program_id, currency, owner_kind, owner_id, balance, held FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4{}",
         tx.lock_suffix()
     );
-    if let Some(account) = fetch!(
-        tx,
-        fetch_optional,
-        Account,
-        &sql,
-        program_id,
-        currency,
-        owner.kind(),
-        owner.id()
-    )? {
+    if let Some(account) = fetch!(tx, fetch_optional, Account, &sql, program_id, currency, owner.kind(), owner.id())? {
         return Ok(account);
     }
     execute!(
@@ -444,35 +407,13 @@ pub async fn lock_account(
         owner.kind(),
         owner.id(),
     )?;
-    Ok(fetch!(
-        tx,
-        fetch_one,
-        Account,
-        &sql,
-        program_id,
-        currency,
-        owner.kind(),
-        owner.id()
-    )?)
+    Ok(fetch!(tx, fetch_one, Account, &sql, program_id, currency, owner.kind(), owner.id())?)
 }
 
 /// The id of a system account, which is never locked: its balance is the sum of its postings.
-async fn system_account(
-    tx: &mut Tx,
-    program_id: i64,
-    currency: &str,
-    owner: Owner,
-) -> StoreResult<i64> {
+async fn system_account(tx: &mut Tx, program_id: i64, currency: &str, owner: Owner) -> StoreResult<i64> {
     const SQL: &str = "SELECT id FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = 0";
-    if let Some(id) = scalar!(
-        tx,
-        fetch_optional,
-        i64,
-        SQL,
-        program_id,
-        currency,
-        owner.kind()
-    )? {
+    if let Some(id) = scalar!(tx, fetch_optional, i64, SQL, program_id, currency, owner.kind())? {
         return Ok(id);
     }
     execute!(
@@ -482,15 +423,7 @@ async fn system_account(
         currency,
         owner.kind(),
     )?;
-    Ok(scalar!(
-        tx,
-        fetch_one,
-        i64,
-        SQL,
-        program_id,
-        currency,
-        owner.kind()
-    )?)
+    Ok(scalar!(tx, fetch_one, i64, SQL, program_id, currency, owner.kind())?)
 }
 
 pub async fn operation(tx: &mut Tx, id: i64) -> StoreResult<Option<Operation>> {
@@ -503,14 +436,8 @@ pub async fn operation_by_uuid(tx: &mut Tx, uuid: &str) -> StoreResult<Option<Op
     Ok(fetch!(tx, fetch_optional, Operation, &sql, uuid)?)
 }
 
-pub async fn operation_by_key(
-    tx: &mut Tx,
-    scope: &str,
-    key: &str,
-) -> StoreResult<Option<Operation>> {
-    let sql = format!(
-        "SELECT {OPERATION_COLUMNS} FROM operations WHERE idem_scope = $1 AND idem_key = $2"
-    );
+pub async fn operation_by_key(tx: &mut Tx, scope: &str, key: &str) -> StoreResult<Option<Operation>> {
+    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE idem_scope = $1 AND idem_key = $2");
     Ok(fetch!(tx, fetch_optional, Operation, &sql, scope, key)?)
 }
 
@@ -553,10 +480,7 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
 }
 
 /// Postings of an operation.
-pub async fn postings_of(
-    tx: &mut Tx,
-    operation_id: i64,
-) -> StoreResult<Vec<crate::model::Posting>> {
+pub async fn postings_of(tx: &mut Tx, operation_id: i64) -> StoreResult<Vec<crate::model::Posting>> {
     Ok(fetch!(
         tx,
         fetch_all,
@@ -579,12 +503,7 @@ pub async fn accounts_of(tx: &mut Tx, owner: Owner) -> StoreResult<Vec<Account>>
 }
 
 /// An account's balance: the stored one for members, the sum of postings for system accounts.
-pub async fn balance(
-    tx: &mut Tx,
-    program_id: i64,
-    currency: &str,
-    owner: Owner,
-) -> StoreResult<(i64, i64)> {
+pub async fn balance(tx: &mut Tx, program_id: i64, currency: &str, owner: Owner) -> StoreResult<(i64, i64)> {
     if owner.may_go_negative() {
         let sum = scalar!(
             tx,
@@ -649,16 +568,7 @@ pub async fn expire_due(tx: &mut Tx, now: i64, limit: i64) -> StoreResult<Vec<Op
             details: serde_json::json!({}),
             action: Action::Void { operation_id: 0 },
         };
-        let outcome = apply(
-            tx,
-            &request,
-            &currency,
-            customer_id,
-            &account,
-            &position,
-            plan,
-        )
-        .await?;
+        let outcome = apply(tx, &request, &currency, customer_id, &account, &position, plan).await?;
         written.push(outcome.operation);
     }
     Ok(written)
@@ -666,12 +576,7 @@ pub async fn expire_due(tx: &mut Tx, now: i64, limit: i64) -> StoreResult<Vec<Op
 
 /// Voids holds that stayed pending longer than their deadline (`created_at` before `cutoff`),
 /// for the programs whose holds expire. Returns the voided operations.
-pub async fn void_stale_holds(
-    tx: &mut Tx,
-    program_id: i64,
-    cutoff: i64,
-    limit: i64,
-) -> StoreResult<Vec<Operation>> {
+pub async fn void_stale_holds(tx: &mut Tx, program_id: i64, cutoff: i64, limit: i64) -> StoreResult<Vec<Operation>> {
     let ids = scalar!(
         tx,
         fetch_all,

@@ -91,7 +91,9 @@ where
     T: Send + 'static,
     F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
 {
-    Box::new(move |tx| Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Erased) }))
+    Box::new(move |tx| {
+        Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Erased) })
+    })
 }
 
 fn unerase<T: 'static>(value: Erased) -> StoreResult<T> {

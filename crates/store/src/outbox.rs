@@ -118,13 +118,7 @@ impl Tx {
     }
 
     pub async fn message(&mut self, id: i64) -> StoreResult<Option<Message>> {
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Message,
-            &format!("SELECT {COLUMNS} FROM messages WHERE id = $1"),
-            id
-        )?)
+        Ok(fetch!(self, fetch_optional, Message, &format!("SELECT {COLUMNS} FROM messages WHERE id = $1"), id)?)
     }
 
     pub async fn messages(&mut self, filter: &MessageFilter) -> StoreResult<Vec<Message>> {

@@ -21,10 +21,7 @@ impl PgStore {
         let mut options =
             PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
         if let Some(schema) = schema {
-            if !schema
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
+            if !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(StoreError::BadUrl("schema must be [A-Za-z0-9_]".into()));
             }
             let admin = PgPoolOptions::new()

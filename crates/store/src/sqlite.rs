@@ -43,9 +43,7 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer_pool)
-            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer_pool).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))
@@ -69,8 +67,7 @@ async fn write_loop(
     let mut batch: Vec<WriteRequest> = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut tx = Tx::new(conn.take().expect("writer connection"));
-        metrics::histogram!("kopilka_store_batch_size", "store" => "sqlite")
-            .record(batch.len() as f64);
+        metrics::histogram!("kopilka_store_batch_size", "store" => "sqlite").record(batch.len() as f64);
         let results = run_batch(&mut tx, &mut batch).await;
         conn = Some(tx.into_conn());
         for (reply, result) in results {

@@ -24,12 +24,7 @@ impl Book {
         let mut p = Position {
             balance: *self.balances.get(&Owner::Customer(CUSTOMER)).unwrap_or(&0),
             held: self.held,
-            lots: self
-                .lots
-                .iter()
-                .filter(|l| l.remaining > 0)
-                .cloned()
-                .collect(),
+            lots: self.lots.iter().filter(|l| l.remaining > 0).cloned().collect(),
         };
         p.sort_lots();
         p
@@ -106,11 +101,7 @@ impl Book {
             customer,
             "lots must sum to the balance"
         );
-        assert_eq!(
-            self.balances.values().sum::<i64>(),
-            0,
-            "ledger must balance"
-        );
+        assert_eq!(self.balances.values().sum::<i64>(), 0, "ledger must balance");
         for op in &self.ops {
             assert!(op.reversed <= op.amount, "reversed beyond the original");
         }
@@ -192,10 +183,7 @@ fn run(book: &mut Book, step: &Step) {
                 let before = op.amount - op.reversed;
                 let result = plan_reverse(&op, &position, merchant, a.map(Amount));
                 if let Ok(plan) = &result {
-                    assert!(
-                        plan.amount <= before,
-                        "a reversal never exceeds what remains"
-                    );
+                    assert!(plan.amount <= before, "a reversal never exceeds what remains");
                 }
                 result
             }
@@ -206,14 +194,7 @@ fn run(book: &mut Book, step: &Step) {
                 // Oldest-expiring lots burn first: every lot taken expires no later than
                 // any due lot left untouched.
                 let taken: Vec<i64> = plan.takes.iter().map(|t| t.lot_id).collect();
-                let expiry = |id: i64| {
-                    position
-                        .lots
-                        .iter()
-                        .find(|l| l.id == id)
-                        .unwrap()
-                        .expires_at
-                };
+                let expiry = |id: i64| position.lots.iter().find(|l| l.id == id).unwrap().expires_at;
                 for t in &plan.takes {
                     for l in &position.lots {
                         if l.expires_at.is_some_and(|e| e <= *now) && !taken.contains(&l.id) {
@@ -264,25 +245,11 @@ fn expiry_burns_the_earliest_lots_and_spares_holds() {
     book.apply(&plan_credit(OperationKind::Earn, CUSTOMER, Amount(100), Some(10)).unwrap());
     book.apply(&plan_credit(OperationKind::Earn, CUSTOMER, Amount(100), Some(5)).unwrap());
     book.apply(&plan_credit(OperationKind::Earn, CUSTOMER, Amount(100), None).unwrap());
-    let hold = plan_debit(
-        OperationKind::Redeem,
-        &book.position(),
-        CUSTOMER,
-        Some(MERCHANT),
-        Amount(250),
-        true,
-    )
-    .unwrap();
+    let hold = plan_debit(OperationKind::Redeem, &book.position(), CUSTOMER, Some(MERCHANT), Amount(250), true).unwrap();
     book.apply(&hold);
     let plan = plan_expiry(&book.position(), CUSTOMER, 7).unwrap();
     assert_eq!(plan.amount, 50, "only what holds do not reserve");
-    assert_eq!(
-        plan.takes,
-        vec![LotTake {
-            lot_id: 2,
-            amount: 50
-        }]
-    );
+    assert_eq!(plan.takes, vec![LotTake { lot_id: 2, amount: 50 }]);
 }
 
 #[test]
@@ -292,15 +259,9 @@ fn reversal_is_capped_and_final() {
     let r1 = plan_reverse(&book.op(id), &book.position(), 0, Some(Amount(400))).unwrap();
     book.apply(&r1);
     let too_much = plan_reverse(&book.op(id), &book.position(), 0, Some(Amount(601)));
-    assert!(matches!(
-        too_much,
-        Err(DomainError::ReversalTooLarge { remaining: 600, .. })
-    ));
+    assert!(matches!(too_much, Err(DomainError::ReversalTooLarge { remaining: 600, .. })));
     let rest = plan_reverse(&book.op(id), &book.position(), 0, None).unwrap();
     assert_eq!(rest.amount, 600);
     book.apply(&rest);
-    assert_eq!(
-        plan_reverse(&book.op(id), &book.position(), 0, None),
-        Err(DomainError::AlreadyReversed { id })
-    );
+    assert_eq!(plan_reverse(&book.op(id), &book.position(), 0, None), Err(DomainError::AlreadyReversed { id }));
 }

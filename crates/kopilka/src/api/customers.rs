@@ -93,10 +93,7 @@ pub async fn list(
     let customers = state
         .store
         .read(move |tx| {
-            Box::pin(async move {
-                tx.customers(program_id, phone.as_deref(), cursor, limit)
-                    .await
-            })
+            Box::pin(async move { tx.customers(program_id, phone.as_deref(), cursor, limit).await })
         })
         .await?;
     let views: Vec<CustomerView> = customers.into_iter().map(Into::into).collect();
@@ -157,10 +154,7 @@ pub async fn create(
             Box::pin(async move {
                 if let Some(phone) = &new.phone {
                     if tx.customer_by_phone(program_id, phone).await?.is_some() {
-                        return Err(DomainError::AlreadyExists {
-                            entity: "customer with this phone",
-                        }
-                        .into());
+                        return Err(DomainError::AlreadyExists { entity: "customer with this phone" }.into());
                     }
                 }
                 let customer = tx.create_customer(&new).await?;
@@ -249,10 +243,7 @@ pub struct BalanceView {
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}/balances", responses((status = 200, body = [BalanceView])), security(("admin" = [])))]
-pub async fn balances(
-    State(state): State<AppState>,
-    Id(id): Id,
-) -> ApiResult<Json<Vec<BalanceView>>> {
+pub async fn balances(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Vec<BalanceView>>> {
     let (customer, program, accounts) = state
         .store
         .read(move |tx| {
@@ -315,9 +306,7 @@ pub async fn list_cards(
 ) -> ApiResult<Json<Vec<Card>>> {
     let cards = state
         .store
-        .read(move |tx| {
-            Box::pin(async move { tx.cards(query.program_id, query.customer_id).await })
-        })
+        .read(move |tx| Box::pin(async move { tx.cards(query.program_id, query.customer_id).await }))
         .await?;
     Ok(Json(cards))
 }
@@ -330,10 +319,7 @@ pub async fn create_card(
     if !matches!(input.kind.as_str(), "physical" | "virtual") {
         return Err(ApiError::invalid("kind", "physical or virtual"));
     }
-    if input.number.is_empty()
-        || input.number.len() > 32
-        || !input.number.bytes().all(|b| b.is_ascii_digit())
-    {
+    if input.number.is_empty() || input.number.len() > 32 || !input.number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid("number", "1 to 32 digits"));
     }
     let card = state
@@ -341,39 +327,17 @@ pub async fn create_card(
         .write(move |tx| {
             Box::pin(async move {
                 if tx.program(input.program_id).await?.is_none() {
-                    return Err(DomainError::Invalid {
-                        field: "program_id",
-                        reason: "no such program".into(),
-                    }
-                    .into());
+                    return Err(DomainError::Invalid { field: "program_id", reason: "no such program".into() }.into());
                 }
                 if let Some(c) = input.customer_id {
-                    if tx
-                        .customer(c)
-                        .await?
-                        .is_none_or(|c| c.program_id != input.program_id)
-                    {
-                        return Err(DomainError::Invalid {
-                            field: "customer_id",
-                            reason: "no such customer in the program".into(),
-                        }
-                        .into());
+                    if tx.customer(c).await?.is_none_or(|c| c.program_id != input.program_id) {
+                        return Err(DomainError::Invalid { field: "customer_id", reason: "no such customer in the program".into() }.into());
                     }
                 }
-                if tx
-                    .card_by_number(input.program_id, &input.number)
-                    .await?
-                    .is_some()
-                {
+                if tx.card_by_number(input.program_id, &input.number).await?.is_some() {
                     return Err(DomainError::AlreadyExists { entity: "card" }.into());
                 }
-                tx.create_card(
-                    input.program_id,
-                    &input.number,
-                    &input.kind,
-                    input.customer_id,
-                )
-                .await
+                tx.create_card(input.program_id, &input.number, &input.kind, input.customer_id).await
             })
         })
         .await?;

@@ -59,18 +59,12 @@ fn validate(input: &MerchantInput) -> ApiResult<()> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':');
         if !ok {
-            return Err(ApiError::invalid(
-                format!("return_hosts[{i}]"),
-                "not a host name",
-            ));
+            return Err(ApiError::invalid(format!("return_hosts[{i}]"), "not a host name"));
         }
     }
     if let Some(url) = &input.webhook_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 512 {
-            return Err(ApiError::invalid(
-                "webhook_url",
-                "must be an http(s) URL of at most 512 characters",
-            ));
+            return Err(ApiError::invalid("webhook_url", "must be an http(s) URL of at most 512 characters"));
         }
     }
     Ok(())
@@ -107,22 +101,11 @@ pub async fn create(
             Box::pin(async move {
                 let sms_name = input.sms_name.clone().unwrap_or_else(|| input.name.clone());
                 let m = tx
-                    .create_merchant(
-                        input.program_id,
-                        &input.name,
-                        &sms_name,
-                        &input.return_hosts,
-                    )
+                    .create_merchant(input.program_id, &input.name, &sms_name, &input.return_hosts)
                     .await?;
                 if input.webhook_url.is_some() {
                     return Ok(tx
-                        .update_merchant(
-                            m.id,
-                            &m.name,
-                            &m.sms_name,
-                            &input.return_hosts,
-                            input.webhook_url.as_deref(),
-                        )
+                        .update_merchant(m.id, &m.name, &m.sms_name, &input.return_hosts, input.webhook_url.as_deref())
                         .await?
                         .expect("just created"));
                 }
@@ -155,14 +138,8 @@ pub async fn update(
         .write(move |tx| {
             Box::pin(async move {
                 let sms_name = input.sms_name.clone().unwrap_or_else(|| input.name.clone());
-                tx.update_merchant(
-                    id,
-                    &input.name,
-                    &sms_name,
-                    &input.return_hosts,
-                    input.webhook_url.as_deref(),
-                )
-                .await
+                tx.update_merchant(id, &input.name, &sms_name, &input.return_hosts, input.webhook_url.as_deref())
+                    .await
             })
         })
         .await?
@@ -224,23 +201,14 @@ pub async fn add_credential(
     Id(id): Id,
     JsonBody(input): JsonBody<CredentialInput>,
 ) -> ApiResult<(StatusCode, Json<CredentialView>)> {
-    if !matches!(
-        input.protocol.as_str(),
-        "incust" | "loymax" | "kupikupi" | "ecommpay" | "native"
-    ) {
-        return Err(ApiError::invalid(
-            "protocol",
-            "one of incust, loymax, kupikupi, ecommpay, native",
-        ));
+    if !matches!(input.protocol.as_str(), "incust" | "loymax" | "kupikupi" | "ecommpay" | "native") {
+        return Err(ApiError::invalid("protocol", "one of incust, loymax, kupikupi, ecommpay, native"));
     }
     if input.login.is_empty() || input.login.len() > 128 {
         return Err(ApiError::invalid("login", "must be 1 to 128 characters"));
     }
     let generated = input.secret.is_none();
-    let secret = input
-        .secret
-        .clone()
-        .unwrap_or_else(|| secrets::random_token(16));
+    let secret = input.secret.clone().unwrap_or_else(|| secrets::random_token(16));
     let hash = secrets::hash_secret_async(secret.clone()).await;
     let credential = state
         .store
@@ -249,15 +217,8 @@ pub async fn add_credential(
                 if tx.merchant(id).await?.is_none() {
                     return Err(kopilka_domain::DomainError::NotFound { entity: "merchant" }.into());
                 }
-                tx.add_credential(
-                    id,
-                    &input.protocol,
-                    &input.login,
-                    Some(&hash),
-                    None,
-                    &serde_json::json!({}),
-                )
-                .await
+                tx.add_credential(id, &input.protocol, &input.login, Some(&hash), None, &serde_json::json!({}))
+                    .await
             })
         })
         .await?;

@@ -77,23 +77,11 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<MessageQuery>,
 ) -> ApiResult<Json<PageOf<MessageView>>> {
-    let limit = super::Paging {
-        cursor: query.cursor,
-        limit: query.limit,
-    }
-    .limit()?;
-    if query
-        .state
-        .as_deref()
-        .is_some_and(|s| !matches!(s, "pending" | "delivered" | "dead"))
-    {
+    let limit = super::Paging { cursor: query.cursor, limit: query.limit }.limit()?;
+    if query.state.as_deref().is_some_and(|s| !matches!(s, "pending" | "delivered" | "dead")) {
         return Err(ApiError::invalid("state", "pending, delivered or dead"));
     }
-    if query
-        .kind
-        .as_deref()
-        .is_some_and(|k| !matches!(k, "sms" | "email" | "callback"))
-    {
+    if query.kind.as_deref().is_some_and(|k| !matches!(k, "sms" | "email" | "callback")) {
         return Err(ApiError::invalid("kind", "sms, email or callback"));
     }
     let filter = MessageFilter {
@@ -140,10 +128,6 @@ pub async fn resend(State(state): State<AppState>, Id(id): Id) -> ApiResult<Stat
     if requeued {
         Ok(StatusCode::ACCEPTED)
     } else {
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_dead",
-            "only a dead message can be re-sent",
-        ))
+        Err(ApiError::new(StatusCode::CONFLICT, "not_dead", "only a dead message can be re-sent"))
     }
 }

@@ -25,30 +25,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/programs", get(programs::list).post(programs::create))
         .route("/programs/{id}", get(programs::get).put(programs::update))
         .route("/merchants", get(merchants::list).post(merchants::create))
-        .route(
-            "/merchants/{id}",
-            get(merchants::get).put(merchants::update),
-        )
+        .route("/merchants/{id}", get(merchants::get).put(merchants::update))
         .route(
             "/merchants/{id}/credentials",
             get(merchants::list_credentials).post(merchants::add_credential),
         )
         .route("/customers", get(customers::list).post(customers::create))
         .route("/customers/{id}", get(customers::get))
-        .route(
-            "/customers/{id}/pin",
-            axum::routing::put(customers::set_pin),
-        )
+        .route("/customers/{id}/pin", axum::routing::put(customers::set_pin))
         .route("/customers/{id}/balances", get(customers::balances))
-        .route(
-            "/cards",
-            get(customers::list_cards).post(customers::create_card),
-        )
+        .route("/cards", get(customers::list_cards).post(customers::create_card))
         .route("/cards/{id}", get(customers::get_card))
-        .route(
-            "/operations",
-            get(operations::list).post(operations::create),
-        )
+        .route("/operations", get(operations::list).post(operations::create))
         .route("/operations/{id}", get(operations::get))
         .route("/operations/{id}/confirm", post(operations::confirm))
         .route("/operations/{id}/void", post(operations::void))
@@ -99,11 +87,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             ));
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_rejected",
-                e.to_string(),
-            )
+            ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body_rejected", e.to_string())
         })?;
         parse_json(&bytes).map(JsonBody)
     }
@@ -114,11 +98,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
+        let field = if path == "." { "body".to_string() } else { path };
         ApiError::invalid(field, e.inner().to_string())
     })?;
     deserializer

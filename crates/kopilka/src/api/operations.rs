@@ -129,10 +129,7 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
     let key = body.or(header);
     if let Some(k) = &key {
         if k.is_empty() || k.len() > 200 {
-            return Err(ApiError::invalid(
-                "idempotency_key",
-                "must be 1 to 200 characters",
-            ));
+            return Err(ApiError::invalid("idempotency_key", "must be 1 to 200 characters"));
         }
     }
     Ok(key)
@@ -148,30 +145,14 @@ pub async fn create(
     JsonBody(input): JsonBody<OperationInput>,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
     let kind = match OperationKind::parse(&input.kind) {
-        Some(
-            k @ (OperationKind::Earn
-            | OperationKind::Accrue
-            | OperationKind::Redeem
-            | OperationKind::Withdraw),
-        ) => k,
-        _ => {
-            return Err(ApiError::invalid(
-                "kind",
-                "one of earn, accrue, redeem, withdraw",
-            ))
-        }
+        Some(k @ (OperationKind::Earn | OperationKind::Accrue | OperationKind::Redeem | OperationKind::Withdraw)) => k,
+        _ => return Err(ApiError::invalid("kind", "one of earn, accrue, redeem, withdraw")),
     };
     if kind == OperationKind::Redeem && input.merchant_id.is_none() {
-        return Err(ApiError::invalid(
-            "merchant_id",
-            "a redeem needs a merchant",
-        ));
+        return Err(ApiError::invalid("merchant_id", "a redeem needs a merchant"));
     }
     if input.hold && !matches!(kind, OperationKind::Redeem | OperationKind::Withdraw) {
-        return Err(ApiError::invalid(
-            "hold",
-            "only redeem and withdraw can be held",
-        ));
+        return Err(ApiError::invalid("hold", "only redeem and withdraw can be held"));
     }
     if input.description.as_ref().is_some_and(|d| d.len() > 500) {
         return Err(ApiError::invalid("description", "at most 500 characters"));
@@ -196,13 +177,9 @@ pub async fn create(
             })
         })
         .await?;
-    let (customer, program) =
-        customer.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
+    let (customer, program) = customer.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
     if merchant_id.is_some() && merchant.as_ref().is_none_or(|m| m.program_id != program.id) {
-        return Err(ApiError::invalid(
-            "merchant_id",
-            "no such merchant in the customer's program",
-        ));
+        return Err(ApiError::invalid("merchant_id", "no such merchant in the customer's program"));
     }
     let rules = program.rules();
     let amount = match (&input.amount, &input.paid, kind) {
@@ -211,17 +188,12 @@ pub async fn create(
             let paid = paid.parse_positive("paid", rules.money_decimals)?;
             let points = rules.earn_for(paid);
             if points.0 <= 0 {
-                return Err(ApiError::invalid(
-                    "paid",
-                    "earns nothing at the program's rate",
-                ));
+                return Err(ApiError::invalid("paid", "earns nothing at the program's rate"));
             }
             points
         }
         (None, Some(_), _) => return Err(ApiError::invalid("paid", "only an earn takes paid")),
-        (Some(_), Some(_), _) => {
-            return Err(ApiError::invalid("paid", "give amount or paid, not both"))
-        }
+        (Some(_), Some(_), _) => return Err(ApiError::invalid("paid", "give amount or paid, not both")),
         (None, None, _) => return Err(ApiError::invalid("amount", "required")),
     };
     let scope = match merchant_id {
@@ -344,14 +316,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
-    let (_, json) = resolve(
-        &state,
-        id,
-        |operation_id| Action::Confirm { operation_id },
-        None,
-        None,
-    )
-    .await?;
+    let (_, json) = resolve(&state, id, |operation_id| Action::Confirm { operation_id }, None, None).await?;
     Ok((StatusCode::OK, json))
 }
 
@@ -360,14 +325,7 @@ pub async fn void(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
-    let (_, json) = resolve(
-        &state,
-        id,
-        |operation_id| Action::Void { operation_id },
-        None,
-        None,
-    )
-    .await?;
+    let (_, json) = resolve(&state, id, |operation_id| Action::Void { operation_id }, None, None).await?;
     Ok((StatusCode::OK, json))
 }
 
@@ -387,10 +345,7 @@ pub async fn reverse(
     resolve(
         &state,
         id,
-        |operation_id| Action::Reverse {
-            operation_id,
-            amount: None,
-        },
+        |operation_id| Action::Reverse { operation_id, amount: None },
         key,
         input.amount,
     )
@@ -413,11 +368,7 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<OperationQuery>,
 ) -> ApiResult<Json<PageOf<OperationView>>> {
-    let limit = super::Paging {
-        cursor: query.cursor,
-        limit: query.limit,
-    }
-    .limit()?;
+    let limit = super::Paging { cursor: query.cursor, limit: query.limit }.limit()?;
     if let Some(k) = &query.kind {
         if OperationKind::parse(k).is_none() {
             return Err(ApiError::invalid("kind", "unknown operation kind"));
@@ -440,9 +391,7 @@ pub async fn list(
     let (ops, programs) = state
         .store
         .read(move |tx| {
-            Box::pin(
-                async move { Ok((ledger::operations(tx, &filter).await?, tx.programs().await?)) },
-            )
+            Box::pin(async move { Ok((ledger::operations(tx, &filter).await?, tx.programs().await?)) })
         })
         .await?;
     let decimals = |program_id: i64| {
@@ -497,7 +446,5 @@ pub async fn audit(State(state): State<AppState>) -> ApiResult<Json<AuditView>> 
     if !mismatched.is_empty() {
         tracing::error!(accounts = ?mismatched, "ledger audit found mismatched accounts");
     }
-    Ok(Json(AuditView {
-        mismatched_accounts: mismatched,
-    }))
+    Ok(Json(AuditView { mismatched_accounts: mismatched }))
 }

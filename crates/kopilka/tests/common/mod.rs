@@ -108,23 +108,14 @@ impl TestApp {
             .expect("request");
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send_raw(path, "application/json", body.to_string())
-            .await
+        self.send_raw(path, "application/json", body.to_string()).await
     }
 
-    pub async fn send_raw(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: String,
-    ) -> (StatusCode, Value) {
+    pub async fn send_raw(&self, path: &str, content_type: &str, body: String) -> (StatusCode, Value) {
         let response = self
             .http
             .post(self.url(path))
@@ -136,10 +127,7 @@ impl TestApp {
             .expect("request");
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// Stops the server gracefully (and closes the store).
