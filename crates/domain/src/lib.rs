@@ -9,6 +9,7 @@ pub mod error;
 pub mod incust;
 pub mod kupikupi;
 pub mod ledger;
+pub mod loymax;
 pub mod message;
 pub mod money;
 pub mod phone;

@@ -29,6 +29,9 @@ pub struct DemoData {
     pub cashtocode_terminals: Vec<DemoCashTerminal>,
     #[serde(default)]
     pub kupikupi: Vec<crate::kupikupi::demo::DemoPlatform>,
+    /// Cards nobody holds yet (to bind with a protocol's card registration).
+    #[serde(default)]
+    pub cards: Vec<DemoFreeCard>,
 }
 
 /// An ECommPay project; its secret is sealed when seeded.
@@ -53,6 +56,14 @@ pub struct DemoCashTerminal {
     pub terminal_id: String,
     pub name: String,
     pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoFreeCard {
+    pub program: String,
+    pub number: String,
+    pub kind: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,6 +299,13 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
         let (id, name, digest) = (t.terminal_id.clone(), t.name.clone(), secrets::token_digest(&t.key));
         store
             .write(move |tx| Box::pin(async move { tx.create_cash_terminal(&id, &name, &digest).await }))
+            .await?;
+    }
+    for card in &data.cards {
+        let pid = program_id(&card.program)?;
+        let (number, kind) = (card.number.clone(), card.kind.clone());
+        store
+            .write(move |tx| Box::pin(async move { tx.create_card(pid, &number, &kind, None).await }))
             .await?;
     }
     Ok(seeded)

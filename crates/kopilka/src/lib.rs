@@ -12,6 +12,7 @@ pub mod error;
 pub mod incust;
 pub mod jobs;
 pub mod kupikupi;
+pub mod loymax;
 pub mod observability;
 pub mod outbox;
 pub mod secrets;

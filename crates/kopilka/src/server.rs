@@ -92,7 +92,8 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     let app = router(state.clone());
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
-        let app = axum::ServiceExt::<Request>::into_make_service(
+        // The peer address feeds per-IP quotas (Loymax confirmation codes).
+        let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
             tower::ServiceExt::<Request>::map_request(app, |request| {
                 crate::ecommpay::normalize_path(canonical_path(request))
             }),
@@ -152,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         } else {
             Router::new()
         })
+        .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
         // Enforced where a handler reads the body, so each API answers an oversized one in its
         // own error format (the native API: a JSON 413).

@@ -12,6 +12,7 @@ pub mod entities;
 pub mod incust;
 pub mod kupikupi;
 pub mod ledger;
+pub mod loymax;
 pub mod model;
 pub mod outbox;
 mod postgres;
