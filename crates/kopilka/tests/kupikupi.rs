@@ -1111,7 +1111,10 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts() {
 
 #[tokio::test]
 async fn the_demo_shop_pays_with_kupikupi_points() {
-    let plain = TestApp::start(common::Backend::Sqlite, true).await;
+    let plain = TestApp::start_with(common::Backend::Sqlite, true, |config| {
+        config.demo_pages = false;
+    })
+    .await;
     let (status, _) = plain.get("/demo/shop/kupikupi").await;
     assert_eq!(
         status,
