@@ -49,6 +49,8 @@ pub enum StoreError {
     Panicked,
     #[error("invalid database URL: {0}")]
     BadUrl(String),
+    #[error("cannot start the SQLite writer: {0}")]
+    Writer(#[from] std::io::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
