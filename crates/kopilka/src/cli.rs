@@ -136,7 +136,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             println!("  metrics:      {}/metrics", running.public_url);
             println!("  inCust shop:  {}/demo/shop", running.public_url);
-            println!("  ECommPay:     {}/demo/shop/ecommpay (project 35, secret kopilka-demo-35)", running.public_url);
+            println!(
+                "  ECommPay:     {}/demo/shop/ecommpay (project 35, secret kopilka-demo-35)",
+                running.public_url
+            );
             println!(
                 "  Kupi-Kupi:    {}/demo/shop/kupikupi (customer 79000000000)",
                 running.public_url

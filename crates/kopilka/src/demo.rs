@@ -292,20 +292,33 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
         };
         let (id, sealed) = (p.project_id, sealer.seal(&p.secret));
         store
-            .write(move |tx| Box::pin(async move { tx.create_ecommpay_project(Some(id), &settings, &sealed).await }))
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.create_ecommpay_project(Some(id), &settings, &sealed)
+                        .await
+                })
+            })
             .await?;
     }
     for t in &data.cashtocode_terminals {
-        let (id, name, digest) = (t.terminal_id.clone(), t.name.clone(), secrets::token_digest(&t.key));
+        let (id, name, digest) = (
+            t.terminal_id.clone(),
+            t.name.clone(),
+            secrets::token_digest(&t.key),
+        );
         store
-            .write(move |tx| Box::pin(async move { tx.create_cash_terminal(&id, &name, &digest).await }))
+            .write(move |tx| {
+                Box::pin(async move { tx.create_cash_terminal(&id, &name, &digest).await })
+            })
             .await?;
     }
     for card in &data.cards {
         let pid = program_id(&card.program)?;
         let (number, kind) = (card.number.clone(), card.kind.clone());
         store
-            .write(move |tx| Box::pin(async move { tx.create_card(pid, &number, &kind, None).await }))
+            .write(move |tx| {
+                Box::pin(async move { tx.create_card(pid, &number, &kind, None).await })
+            })
             .await?;
     }
     Ok(seeded)

@@ -125,9 +125,21 @@ fn spawn_workers(
 ) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
     vec![
-        tokio::spawn(crate::jobs::run(state.store.clone(), interval, shutdown.clone())),
-        tokio::spawn(crate::ecommpay::run_expiry(state.clone(), interval, shutdown.clone())),
-        tokio::spawn(crate::kupikupi::run_expiry(state.store.clone(), interval, shutdown.clone())),
+        tokio::spawn(crate::jobs::run(
+            state.store.clone(),
+            interval,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::ecommpay::run_expiry(
+            state.clone(),
+            interval,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::kupikupi::run_expiry(
+            state.store.clone(),
+            interval,
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]
 }

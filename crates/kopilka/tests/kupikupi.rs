@@ -975,7 +975,8 @@ async fn eventually<F: std::future::Future<Output = bool>>(mut f: impl FnMut() -
 async fn the_shop_acknowledges_after_three_failures_and_is_paid_once() {
     for backend in [common::Backend::Sqlite, common::Backend::Postgres] {
         // The outbox's schedule in milliseconds instead of seconds, so the retries come quickly.
-        let app = TestApp::start_with(backend, true, |config| config.outbox.schedule_unit_ms = 1).await;
+        let app =
+            TestApp::start_with(backend, true, |config| config.outbox.schedule_unit_ms = 1).await;
         let shop = shop(&app, 3).await;
         let init = shop.init(&app, "retry-1", 25000).await;
         let payment_id = init["paymentId"].as_i64().unwrap();

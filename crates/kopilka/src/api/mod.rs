@@ -77,7 +77,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         })
 }
 
-pub(crate) async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
