@@ -6,6 +6,7 @@
 pub mod cheque;
 pub mod error;
 pub mod ledger;
+pub mod loymax_purchase;
 pub mod money;
 pub mod phone;
 pub mod program;

@@ -23,6 +23,8 @@ pub struct DemoData {
     pub merchants: Vec<DemoMerchant>,
     #[serde(default)]
     pub customers: Vec<DemoCustomer>,
+    #[serde(default)]
+    pub loymax_batch_keys: Vec<crate::loymax_processing::DemoBatchKey>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +161,7 @@ pub async fn seed(
         merchants.push((m.name.clone(), merchant.id));
     }
     seeded.merchants = merchants;
+    crate::loymax_processing::seed_demo(store, &data.loymax_batch_keys, &seeded.merchants).await?;
     for c in &data.customers {
         let pid = program_id(&c.program)?;
         let phone = match &c.phone {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod jobs;
+pub mod loymax_processing;
 pub mod observability;
 pub mod secrets;
 pub mod server;

@@ -123,12 +123,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
+        .merge(crate::loymax_processing::admin_router(state.clone()))
         .nest("/v1", api::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             16 * 1024 * 1024,
         ))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::loymax_processing::batch_router(state))
 }
 
 async fn healthz() -> &'static str {

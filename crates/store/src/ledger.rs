@@ -457,7 +457,7 @@ pub async fn lock_account(
 }
 
 /// The id of a system account, which is never locked: its balance is the sum of its postings.
-async fn system_account(
+pub(crate) async fn system_account(
     tx: &mut Tx,
     program_id: i64,
     currency: &str,

@@ -8,6 +8,7 @@
 
 pub mod entities;
 pub mod ledger;
+pub mod loymax_batch;
 pub mod model;
 pub mod outbox;
 mod postgres;

@@ -64,7 +64,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .fallback(|| async { ApiError::not_found("route") })
 }
 
-async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
