@@ -223,6 +223,9 @@ pub struct Purchase {
     pub refunded: Vec<i64>,
     pub returned: Vec<i64>,
     pub reclaimed: Vec<i64>,
+    /// `operationId`s cancelled one by one (`Operations/{operationId}/Cancel`).
+    #[serde(default)]
+    pub cancelled_operations: Vec<String>,
 }
 
 impl Purchase {
@@ -247,6 +250,7 @@ impl Purchase {
             refunded: vec![0; n],
             returned: vec![0; n],
             reclaimed: vec![0; n],
+            cancelled_operations: Vec::new(),
         })
     }
 

@@ -38,6 +38,12 @@ pub struct BenchArgs {
     pub no_pgbench: bool,
     #[arg(long)]
     pub json: bool,
+    /// earn (native API), purchase (the Loymax purchase cycle) or batch (a Loymax batch accrual).
+    #[arg(long, default_value = "earn")]
+    pub scenario: String,
+    /// Rows of the batch scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +62,12 @@ pub struct BenchReport {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.scenario.as_str() {
+        "earn" => {}
+        "batch" => return crate::bench_loymax::batch(args).await,
+        "purchase" => return crate::bench_loymax::purchase(args).await,
+        other => bail!("unknown scenario {other}: earn, purchase or batch"),
+    }
     if args.clients == 0 || args.duration == 0 {
         bail!("--clients and --duration must be positive");
     }

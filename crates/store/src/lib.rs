@@ -9,6 +9,7 @@
 pub mod entities;
 pub mod ledger;
 pub mod loymax_batch;
+pub mod loymax_purchase;
 pub mod model;
 pub mod outbox;
 mod postgres;
