@@ -39,10 +39,9 @@ pub(crate) async fn fresh_store(
             (kopilka_store::open(&url).await?, url)
         }
         StoreChoice::Postgres => {
-            let url = args
-                .postgres_url
-                .clone()
-                .ok_or_else(|| anyhow!("--postgres-url or KOPILKA_TEST_POSTGRES_URL is required"))?;
+            let url = args.postgres_url.clone().ok_or_else(|| {
+                anyhow!("--postgres-url or KOPILKA_TEST_POSTGRES_URL is required")
+            })?;
             let schema = format!("bench_{}", crate::secrets::random_token(6));
             (Arc::new(PgStore::open(&url, Some(&schema)).await?), url)
         }
@@ -60,8 +59,12 @@ pub(crate) async fn seed(
     let (program, merchant) = store
         .write(move |tx| {
             Box::pin(async move {
-                let p = tx.create_program("bench", "Bench", &rules, &settings).await?;
-                let m = tx.create_merchant(p.id, "Bench Shop", "Bench Shop", &[]).await?;
+                let p = tx
+                    .create_program("bench", "Bench", &rules, &settings)
+                    .await?;
+                let m = tx
+                    .create_merchant(p.id, "Bench Shop", "Bench Shop", &[])
+                    .await?;
                 Ok((p.id, m.id))
             })
         })
@@ -116,10 +119,7 @@ fn member_no(i: usize) -> String {
     format!("M{i:07}")
 }
 
-pub(crate) async fn start(
-    store: SharedStore,
-    database: String,
-) -> anyhow::Result<server::Running> {
+pub(crate) async fn start(store: SharedStore, database: String) -> anyhow::Result<server::Running> {
     server::start_with_store(
         Config {
             listen: "127.0.0.1:0".parse()?,
@@ -208,7 +208,9 @@ async fn send_batch(
     );
     stream.write_all(head.as_bytes()).await?;
     let mut chunk = String::with_capacity(1 << 20);
-    chunk.push_str(r#"{"requestId": "bench-1", "type": 2, "accrueDescription": "bench", "accrue": ["#);
+    chunk.push_str(
+        r#"{"requestId": "bench-1", "type": 2, "accrueDescription": "bench", "accrue": ["#,
+    );
     for i in 0..rows {
         if i > 0 {
             chunk.push(',');

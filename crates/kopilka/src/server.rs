@@ -111,11 +111,14 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
 
 fn spawn_workers(store: &SharedStore, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
-    vec![tokio::spawn(crate::jobs::run(
-        store.clone(),
-        interval,
-        shutdown,
-    ))]
+    vec![
+        tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown.clone())),
+        tokio::spawn(crate::loymax_processing::run_expiry(
+            store.clone(),
+            interval,
+            shutdown,
+        )),
+    ]
 }
 
 pub fn router(state: AppState) -> Router {
@@ -123,7 +126,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
-        .merge(crate::loymax_processing::admin_router(state.clone()))
+        .merge(crate::loymax_processing::router(state.clone()))
         .nest("/v1", api::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(

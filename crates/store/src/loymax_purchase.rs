@@ -46,7 +46,14 @@ impl Tx {
             "{PURCHASE} WHERE merchant_id = $1 AND purchase_id = $2{}",
             self.lock_suffix()
         );
-        Ok(fetch!(self, fetch_optional, PurchaseRow, &sql, merchant_id, purchase_id)?)
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            PurchaseRow,
+            &sql,
+            merchant_id,
+            purchase_id
+        )?)
     }
 
     pub async fn loymax_purchase_by_id(&mut self, id: i64) -> StoreResult<Option<PurchaseRow>> {

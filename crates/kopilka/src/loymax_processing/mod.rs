@@ -2,7 +2,9 @@
 //! Translates the wire formats to the domain's purchase state machine (`loymax_purchase`) and
 //! the store's purchase and batch methods; no rules live here.
 
+mod access;
 pub mod batch;
+mod http;
 pub mod purchases;
 
 use crate::state::AppState;
@@ -32,8 +34,12 @@ pub fn batch_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Admin routes (admin token): `/v1/loymax/batch-keys`.
-pub fn admin_router(state: AppState) -> Router<AppState> {
+/// The processing methods, and the admin routes (admin token): `/v1/loymax/batch-keys`.
+pub fn router(state: AppState) -> Router<AppState> {
+    http::router(state.clone()).merge(admin_routes(state))
+}
+
+fn admin_routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/loymax/batch-keys", post(batch::create_key))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -67,4 +73,50 @@ pub async fn seed_demo(
             .map_err(|e| anyhow::anyhow!("batch key: {e:?}"))?;
     }
     Ok(())
+}
+
+/// Cancels the purchases left unconfirmed past their program's time, each in a job of its own.
+pub async fn expire_once(
+    store: &kopilka_store::SharedStore,
+    now: i64,
+) -> Result<usize, kopilka_store::StoreError> {
+    let mut total = 0;
+    loop {
+        let due = store
+            .read(move |tx| Box::pin(async move { tx.loymax_purchases_due(now, 100).await }))
+            .await?;
+        if due.is_empty() {
+            return Ok(total);
+        }
+        let count = due.len();
+        for id in due {
+            let expired = store
+                .write(move |tx| Box::pin(async move { purchases::expire(tx, id, now).await }))
+                .await?;
+            total += usize::from(expired);
+        }
+        if count < 100 {
+            return Ok(total);
+        }
+    }
+}
+
+/// The expiry worker: runs `expire_once` every `interval` until shutdown.
+pub async fn run_expiry(
+    store: kopilka_store::SharedStore,
+    interval: std::time::Duration,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        match expire_once(&store, kopilka_store::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purchases = n, "cancelled unconfirmed loymax purchases"),
+            Err(e) => tracing::warn!("loymax purchase expiry failed: {e}"),
+        }
+    }
 }

@@ -258,7 +258,13 @@ pub async fn process(
     }
     let settings = match ProcessingSettings::from_program(&caller.program.settings()) {
         Ok(s) => s,
-        Err(e) => return Ok(error(Code::SystemError, "", &format!("program settings: {e}"))),
+        Err(e) => {
+            return Ok(error(
+                Code::SystemError,
+                "",
+                &format!("program settings: {e}"),
+            ))
+        }
     };
     if purchase_id.is_empty() || purchase_id.len() > 128 {
         return Err(invalid("purchaseId", "required, up to 128 characters"));
@@ -274,7 +280,11 @@ pub async fn process(
     if matches!(call, Call::Payment) && settings.pin_required {
         let customer_id = caller.customer_id;
         let hash = store
-            .read(move |tx| Box::pin(async move { Ok(tx.customer(customer_id).await?.and_then(|c| c.pin_hash)) }))
+            .read(move |tx| {
+                Box::pin(
+                    async move { Ok(tx.customer(customer_id).await?.and_then(|c| c.pin_hash)) },
+                )
+            })
             .await
             .ok()
             .flatten();
@@ -337,7 +347,10 @@ impl Job {
     async fn run(self, tx: &mut Tx) -> StoreResult<Answer> {
         let merchant = self.caller.merchant_id;
         let operation_id = self.input.operation_id.clone();
-        if let Some(done) = tx.loymax_purchase_operation(merchant, &operation_id).await? {
+        if let Some(done) = tx
+            .loymax_purchase_operation(merchant, &operation_id)
+            .await?
+        {
             if done.fingerprint == self.fingerprint {
                 let item: Value = serde_json::from_str(&done.answer)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -408,7 +421,10 @@ impl Job {
         let mut messages: Vec<String> = Vec::new();
         let mut extra = serde_json::Map::new();
         let mut show_transaction = true;
-        let mut cheque_view = ChequeView::Priced { pay: false, cashback: false };
+        let mut cheque_view = ChequeView::Priced {
+            pay: false,
+            cashback: false,
+        };
         match &self.call {
             Call::Calculate => {
                 let (known, unknown): (Vec<String>, Vec<String>) =
@@ -460,21 +476,29 @@ impl Job {
                 row.hold_operation = Some(outcome.operation.id);
                 extra.insert("amount".into(), number(amount, decimals));
                 extra.insert("bonusAmount".into(), number(amount, decimals));
-                cheque_view = ChequeView::Priced { pay: true, cashback: false };
+                cheque_view = ChequeView::Priced {
+                    pay: true,
+                    cashback: false,
+                };
             }
             Call::Bonus => {
                 let p = purchase.as_mut().expect("checked: calculated or paid");
                 self.same_cheque(p)?;
-                p.account(self.input.loymax_paid, rules).map_err(|c| {
-                    refused(c, "Сумма оплаты бонусами не совпадает с оплатой")
-                })?;
-                cheque_view = ChequeView::Priced { pay: false, cashback: true };
+                p.account(self.input.loymax_paid, rules)
+                    .map_err(|c| refused(c, "Сумма оплаты бонусами не совпадает с оплатой"))?;
+                cheque_view = ChequeView::Priced {
+                    pay: false,
+                    cashback: true,
+                };
             }
             Call::Confirm => {
                 let p = purchase.as_mut().expect("checked: accounted");
                 if let Some(hold) = row.hold_operation {
-                    ledger::execute(tx, self.ledger(Action::Confirm { operation_id: hold }, "оплата бонусами"))
-                        .await?;
+                    ledger::execute(
+                        tx,
+                        self.ledger(Action::Confirm { operation_id: hold }, "оплата бонусами"),
+                    )
+                    .await?;
                 }
                 let earned = p.earned_total();
                 if earned > 0 {
@@ -509,7 +533,13 @@ impl Job {
                 let requests: Option<Vec<(i64, i64)>> = if self.input.lines.is_empty() {
                     None
                 } else {
-                    Some(self.input.lines.iter().map(|l| (l.position, l.amount)).collect())
+                    Some(
+                        self.input
+                            .lines
+                            .iter()
+                            .map(|l| (l.position, l.amount))
+                            .collect(),
+                    )
                 };
                 let (returned, reclaimed) = p
                     .refund(requests.as_deref())
@@ -534,8 +564,11 @@ impl Job {
                 match (op.method.as_str(), p.state) {
                     ("payment", PurchaseState::Paid | PurchaseState::Accounted) => {
                         if let Some(hold) = row.hold_operation.take() {
-                            ledger::execute(tx, self.ledger(Action::Void { operation_id: hold }, "отмена оплаты"))
-                                .await?;
+                            ledger::execute(
+                                tx,
+                                self.ledger(Action::Void { operation_id: hold }, "отмена оплаты"),
+                            )
+                            .await?;
                         }
                         p.drop_payment();
                     }
@@ -547,7 +580,12 @@ impl Job {
                             "Покупка подтверждена: отмените её целиком",
                         ))
                     }
-                    _ => return Err(refused(Code::IncorrectOperationOrder, "Операцию нельзя отменить")),
+                    _ => {
+                        return Err(refused(
+                            Code::IncorrectOperationOrder,
+                            "Операцию нельзя отменить",
+                        ))
+                    }
                 }
                 p.cancelled_operations.push(target.clone());
                 show_transaction = false;
@@ -579,7 +617,11 @@ impl Job {
         }
         item.insert(
             "transactionId".into(),
-            if show_transaction { json!(transaction_id) } else { Value::Null },
+            if show_transaction {
+                json!(transaction_id)
+            } else {
+                Value::Null
+            },
         );
         item.insert("deviceLogicalId".into(), Value::Null);
         item.insert("operationId".into(), json!(self.input.operation_id));
@@ -587,23 +629,38 @@ impl Job {
         item.insert("errorMessage".into(), Value::Null);
         item.insert(
             "cashierMessage".into(),
-            if messages.is_empty() { Value::Null } else { json!(messages.join("; ")) },
+            if messages.is_empty() {
+                Value::Null
+            } else {
+                json!(messages.join("; "))
+            },
         );
         item.insert(
             "chequeMessage".into(),
-            if p.priced.applied.is_empty() { Value::Null } else { json!(p.priced.applied.join(", ")) },
+            if p.priced.applied.is_empty() {
+                Value::Null
+            } else {
+                json!(p.priced.applied.join(", "))
+            },
         );
         item.insert("cheque".into(), self.cheque(&p, cheque_view, decimals));
         let item = Value::Object(item);
-        tx.loymax_set_answer(transaction_id, &item.to_string()).await?;
-        Ok(Answer { code: Code::Ok, item })
+        tx.loymax_set_answer(transaction_id, &item.to_string())
+            .await?;
+        Ok(Answer {
+            code: Code::Ok,
+            item,
+        })
     }
 
     fn same_cheque(&self, p: &Purchase) -> Result<(), Outcome> {
         if p.same_cheque(&self.input.lines) {
             Ok(())
         } else {
-            Err(refused(Code::DifferentCheque, "Чек изменился после расчёта"))
+            Err(refused(
+                Code::DifferentCheque,
+                "Чек изменился после расчёта",
+            ))
         }
     }
 
@@ -637,8 +694,11 @@ impl Job {
             p.returned = paid;
             p.reclaimed = earned;
         } else if let Some(hold) = row.hold_operation {
-            ledger::execute(tx, self.ledger(Action::Void { operation_id: hold }, "отмена покупки"))
-                .await?;
+            ledger::execute(
+                tx,
+                self.ledger(Action::Void { operation_id: hold }, "отмена покупки"),
+            )
+            .await?;
         }
         p.state = PurchaseState::Cancelled;
         Ok(())
@@ -820,4 +880,48 @@ fn error(code: Code, operation_id: &str, message: &str) -> Answer {
 pub fn number(amount: i64, decimals: u8) -> Value {
     serde_json::from_str(&format_decimal_trimmed(Amount(amount), decimals))
         .expect("a decimal is valid JSON")
+}
+
+/// Cancels one purchase left unconfirmed past its time, releasing its hold. Returns whether
+/// it did (another call may have moved it on first).
+pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
+    let Some(mut row) = tx.loymax_purchase_by_id(id).await? else {
+        return Ok(false);
+    };
+    if row.expires_at.is_none_or(|at| at > now) {
+        return Ok(false);
+    }
+    let mut purchase: Purchase =
+        serde_json::from_str(&row.data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if !purchase.state.is_open() {
+        row.expires_at = None;
+        tx.loymax_save_purchase(&row).await?;
+        return Ok(false);
+    }
+    if let Some(hold) = row.hold_operation {
+        let currency = ledger::operation(tx, hold)
+            .await?
+            .map(|o| o.currency)
+            .unwrap_or_default();
+        ledger::execute(
+            tx,
+            LedgerRequest {
+                program_id: row.program_id,
+                currency,
+                merchant_id: Some(row.merchant_id),
+                protocol: PROTOCOL.into(),
+                idempotency: None,
+                description: Some("покупка не подтверждена вовремя".into()),
+                details: json!({"purchase_id": row.purchase_id}),
+                action: Action::Void { operation_id: hold },
+            },
+        )
+        .await?;
+    }
+    purchase.state = PurchaseState::Cancelled;
+    row.state = purchase.state.as_str().to_string();
+    row.data = serde_json::to_string(&purchase).expect("purchase serializes");
+    row.expires_at = None;
+    tx.loymax_save_purchase(&row).await?;
+    Ok(true)
 }
