@@ -260,6 +260,183 @@ pub(crate) fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-pub async fn purchase(_args: BenchArgs) -> anyhow::Result<()> {
-    bail!("the purchase scenario needs the processing endpoints")
+#[derive(Debug, Serialize)]
+pub struct PurchaseReport {
+    pub scenario: &'static str,
+    pub store: StoreChoice,
+    pub clients: usize,
+    pub customers: usize,
+    pub duration_s: u64,
+    pub cycles: u64,
+    pub errors: u64,
+    pub cycles_per_s: f64,
+    pub requests_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// The demo program's purchase rules: 10 % discount, half payable with points, 10 % earned.
+fn purchase_settings() -> serde_json::Value {
+    serde_json::json!({"loymax_processing": {"rules": {
+        "discounts": [{"name": "10%", "lines": {"by": "all"}, "size": {"percent": 1000}}],
+        "max_bonus_payment_bps": 5000,
+        "earn_bps": 1000
+    }}})
+}
+
+pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
+    if args.clients == 0 || args.duration == 0 {
+        bail!("--clients and --duration must be positive");
+    }
+    let dir = tempfile::tempdir()?;
+    let (store, database) = fresh_store(&args, &dir).await?;
+    // Each customer gets a token over HTTP: a thousand spread the load enough.
+    let customers = args.customers.clamp(1, 1000);
+    let (_, merchant, ids) = seed(
+        &store,
+        ProgramRules::default(),
+        purchase_settings(),
+        customers,
+        100_000_000,
+    )
+    .await?;
+    let running = start(store, database).await?;
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let admin = running.admin_token.clone();
+    let application: serde_json::Value = http
+        .post(format!("{base}/v1/loymax/applications"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"merchant_id": merchant}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = application["client_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no application: {application}"))?
+        .to_string();
+    let mut tokens = Vec::with_capacity(ids.len());
+    for id in ids {
+        let token: serde_json::Value = http
+            .post(format!("{base}/v1/loymax/applications/{client_id}/tokens"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"customer_id": id}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        tokens.push(
+            token["access_token"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no token: {token}"))?
+                .to_string(),
+        );
+    }
+    let duration = std::time::Duration::from_secs(args.duration);
+    let (cycles, errors, mut latencies) =
+        drive_purchases(&base, Arc::new(tokens), args.clients, duration).await?;
+    running.shutdown().await;
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i] as f64 / 1000.0
+    };
+    let cycles_per_s = cycles as f64 / args.duration as f64;
+    let report = PurchaseReport {
+        scenario: "purchase",
+        store: args.store,
+        clients: args.clients,
+        customers,
+        duration_s: args.duration,
+        cycles,
+        errors,
+        cycles_per_s: round2(cycles_per_s),
+        requests_per_s: round2(cycles_per_s * 4.0),
+        p50_ms: round2(pct(0.50)),
+        p99_ms: round2(pct(0.99)),
+        peak_rss_mb: peak_rss_mb(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "scenario purchase on {:?}: {} clients, {} s: {} cycles ({} errors), {:.0} cycles/s ({:.0} requests/s), cycle p50 {:.2} ms, p99 {:.2} ms",
+            report.store, report.clients, report.duration_s, report.cycles, report.errors, report.cycles_per_s, report.requests_per_s, report.p50_ms, report.p99_ms
+        );
+    }
+    Ok(())
+}
+
+/// Runs Calculate → Payment → Bonus → Confirm cycles from `clients` clients; returns the
+/// cycles done, the failed ones and each cycle's latency in microseconds.
+async fn drive_purchases(
+    base: &str,
+    tokens: Arc<Vec<String>>,
+    clients: usize,
+    duration: std::time::Duration,
+) -> anyhow::Result<(u64, u64, Vec<u32>)> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let (base, tokens) = (base.to_string(), tokens.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let (mut ok, mut failed) = (0u64, 0u64);
+            let mut i = client;
+            while Instant::now() < deadline {
+                let token = &tokens[(i * 7919) % tokens.len()];
+                let started = Instant::now();
+                match cycle(&http, &base, token, &format!("b{client}-{i}")).await {
+                    Ok(()) => {
+                        ok += 1;
+                        latencies.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    Err(_) => failed += 1,
+                }
+                i += clients;
+            }
+            (ok, failed, latencies)
+        }));
+    }
+    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
+    for task in tasks {
+        let (o, f, l) = task.await?;
+        ok += o;
+        failed += f;
+        latencies.extend(l);
+    }
+    Ok((ok, failed, latencies))
+}
+
+async fn cycle(http: &reqwest::Client, base: &str, token: &str, id: &str) -> anyhow::Result<()> {
+    let line = |amount: f64| serde_json::json!({"lines": [{"position": 1, "amount": amount, "price": 100, "quantity": 1}]});
+    let steps = [
+        ("Calculate", serde_json::json!({"operationId": format!("{id}-c"), "cheque": line(85.0)})),
+        ("Bonus/Payment", serde_json::json!({"operationId": format!("{id}-p"), "cheque": line(76.5), "amount": 10})),
+        ("Bonus", serde_json::json!({"operationId": format!("{id}-b"), "cheque": line(76.5), "pays": [{"type": "Card", "amount": 66.5}, {"type": "Loymax", "amount": 10}]})),
+        ("Confirm", serde_json::json!({"operationId": format!("{id}-f")})),
+    ];
+    for (method, body) in steps {
+        let answer: serde_json::Value = http
+            .post(format!("{base}/publicapi/v1.2/Processing/Purchases/{id}/{method}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if answer["data"][0]["code"] != "Ok" {
+            bail!("{method}: {answer}");
+        }
+    }
+    Ok(())
 }
