@@ -89,8 +89,20 @@ impl Tx {
         )?)
     }
 
-    /// Stages a chunk of rows in one statement (the chunk travels as one JSON array).
-    pub async fn loymax_batch_stage(&mut self, batch: &str, rows: &[StagedRow]) -> StoreResult<()> {
+    /// Stages a chunk of rows (the chunk travels as one JSON array), resolving each row's
+    /// customer (by member number, else by an active card's number) and account, so the final
+    /// apply only reads the staged rows. Accounts missing for known customers are created
+    /// empty. On PostgreSQL each row also draws its operation id from the sequence.
+    pub async fn loymax_batch_stage(
+        &mut self,
+        batch: &str,
+        program_id: i64,
+        currency: &str,
+        rows: &[StagedRow],
+    ) -> StoreResult<()> {
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(());
+        };
         let uuids: Vec<String> = rows
             .iter()
             .map(|_| uuid::Uuid::now_v7().to_string())
@@ -110,22 +122,42 @@ impl Tx {
             })
             .collect();
         let json = serde_json::to_string(&packed).expect("rows serialize");
+        let customer = "COALESCE((SELECT c.id FROM customers c WHERE c.program_id = $3 AND c.member_no = r.member_no), (SELECT k.customer_id FROM cards k WHERE k.program_id = $3 AND k.number = r.member_no AND k.state = 'active'))";
         let sql = match self.kind() {
-            StoreKind::Sqlite => "INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid) SELECT $1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each($2)",
-            StoreKind::Postgres => "INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid) SELECT $1, (e->>0)::bigint, e->>1, (e->>2)::bigint, e->>3, e->>4, e->>5 FROM json_array_elements($2::json) e",
+            StoreKind::Sqlite => format!("INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid, customer_id) SELECT $1, r.seq, r.member_no, r.points, r.description, r.details, r.uuid, {customer} FROM (SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS member_no, json_extract(value, '$[2]') AS points, json_extract(value, '$[3]') AS description, json_extract(value, '$[4]') AS details, json_extract(value, '$[5]') AS uuid FROM json_each($2)) AS r"),
+            StoreKind::Postgres => format!("INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid, customer_id, operation_id) SELECT $1, r.seq, r.member_no, r.points, r.description, r.details, r.uuid, {customer}, nextval(pg_get_serial_sequence('operations', 'id')) FROM (SELECT (e->>0)::bigint AS seq, e->>1 AS member_no, (e->>2)::bigint AS points, e->>3 AS description, e->>4 AS details, e->>5 AS uuid FROM json_array_elements($2::json) e) AS r"),
         };
-        execute!(self, sql, batch, json)?;
+        execute!(self, &sql, batch, json, program_id)?;
+        execute!(
+            self,
+            "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) SELECT DISTINCT $4, $5, 'customer', customer_id, 0, 0 FROM loymax_batch_rows WHERE batch = $1 AND seq BETWEEN $2 AND $3 AND customer_id IS NOT NULL ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
+            batch,
+            first.seq,
+            last.seq,
+            program_id,
+            currency,
+        )?;
+        execute!(
+            self,
+            "UPDATE loymax_batch_rows SET account_id = (SELECT a.id FROM accounts a WHERE a.program_id = $4 AND a.currency = $5 AND a.owner_kind = 'customer' AND a.owner_id = loymax_batch_rows.customer_id) WHERE batch = $1 AND seq BETWEEN $2 AND $3",
+            batch,
+            first.seq,
+            last.seq,
+            program_id,
+            currency,
+        )?;
         Ok(())
     }
 
-    /// Drops a request's staged rows.
-    pub async fn loymax_batch_discard(&mut self, batch: &str) -> StoreResult<()> {
-        execute!(
+    /// Drops up to `limit` of a request's staged rows; returns how many it dropped. Small
+    /// steps keep each job's undo short.
+    pub async fn loymax_batch_discard(&mut self, batch: &str, limit: i64) -> StoreResult<u64> {
+        Ok(execute!(
             self,
-            "DELETE FROM loymax_batch_rows WHERE batch = $1",
-            batch
-        )?;
-        Ok(())
+            "DELETE FROM loymax_batch_rows WHERE batch = $1 AND seq IN (SELECT seq FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq LIMIT $2)",
+            batch,
+            limit
+        )?)
     }
 
     /// Applies a staged request: all rows or none.
@@ -141,12 +173,6 @@ impl Tx {
         }
         let credit = matches!(req.kind, OperationKind::Earn | OperationKind::Accrue);
         let batch = req.batch.as_str();
-        execute!(
-            self,
-            "UPDATE loymax_batch_rows SET customer_id = COALESCE((SELECT c.id FROM customers c WHERE c.program_id = $2 AND c.member_no = loymax_batch_rows.member_no), (SELECT k.customer_id FROM cards k WHERE k.program_id = $2 AND k.number = loymax_batch_rows.member_no AND k.state = 'active')) WHERE batch = $1",
-            batch,
-            req.program_id,
-        )?;
         let unknown = fetch!(
             self,
             fetch_all,
@@ -158,40 +184,16 @@ impl Tx {
         if !unknown.is_empty() {
             return Ok(rejected(unknown, RejectReason::UnknownMember));
         }
-        execute!(
-            self,
-            "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) SELECT DISTINCT $2, $3, 'customer', customer_id, 0, 0 FROM loymax_batch_rows WHERE batch = $1 ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
-            batch,
-            req.program_id,
-            &req.currency,
-        )?;
-        let account_sql = "UPDATE loymax_batch_rows SET account_id = (SELECT a.id FROM accounts a WHERE a.program_id = $2 AND a.currency = $3 AND a.owner_kind = 'customer' AND a.owner_id = loymax_batch_rows.customer_id), operation_id = ";
-        match self.kind() {
-            StoreKind::Sqlite => {
-                // The single writer owns the id sequence: ids after the largest ever used.
-                let base = scalar!(
-                    self,
-                    fetch_one,
-                    i64,
-                    "SELECT MAX(n) FROM (SELECT COALESCE(MAX(id), 0) AS n FROM operations UNION ALL SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'operations') AS t",
-                )?;
-                execute!(
-                    self,
-                    &format!("{account_sql}$4 + seq WHERE batch = $1"),
-                    batch,
-                    req.program_id,
-                    &req.currency,
-                    base,
-                )?;
-            }
+        // Staged rows carry their operation ids on PostgreSQL (from the sequence); on SQLite
+        // the single writer owns the sequence and numbers them after the largest id used.
+        let base = match self.kind() {
+            StoreKind::Sqlite => scalar!(
+                self,
+                fetch_one,
+                i64,
+                "SELECT MAX(n) FROM (SELECT COALESCE(MAX(id), 0) AS n FROM operations UNION ALL SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'operations') AS t",
+            )?,
             StoreKind::Postgres => {
-                execute!(
-                    self,
-                    &format!("{account_sql}nextval(pg_get_serial_sequence('operations', 'id')) WHERE batch = $1"),
-                    batch,
-                    req.program_id,
-                    &req.currency,
-                )?;
                 // Lock the accounts in id order, as every other writer does.
                 scalar!(
                     self,
@@ -200,8 +202,9 @@ impl Tx {
                     "SELECT COUNT(*) FROM (SELECT id FROM accounts WHERE id IN (SELECT account_id FROM loymax_batch_rows WHERE batch = $1) ORDER BY id FOR UPDATE) AS locked",
                     batch,
                 )?;
+                0
             }
-        }
+        };
         if !credit {
             let short = fetch!(
                 self,
@@ -218,7 +221,7 @@ impl Tx {
         let now = self.now();
         execute!(
             self,
-            "INSERT INTO operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) SELECT operation_id, uuid, $2, $3, $4, 'confirmed', points, 0, customer_id, $5, 'loymax', COALESCE(description, $6), $7 || details, $8 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
+            "INSERT INTO operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) SELECT COALESCE(operation_id, $9 + seq), uuid, $2, $3, $4, 'confirmed', points, 0, customer_id, $5, 'loymax', COALESCE(description, $6), $7 || details, $8 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
             batch,
             req.program_id,
             &req.currency,
@@ -227,6 +230,7 @@ impl Tx {
             &req.description,
             &req.details_prefix,
             now,
+            base,
         )?;
         let (system, sign) = if credit {
             (Owner::Issuance, 1i64)
@@ -237,26 +241,29 @@ impl Tx {
             crate::ledger::system_account(self, req.program_id, &req.currency, system).await?;
         execute!(
             self,
-            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT operation_id, $2, -$3 * points, $4 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
+            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT COALESCE(operation_id, $5 + seq), $2, -$3 * points, $4 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
             batch,
             system_id,
             sign,
             now,
+            base,
         )?;
         execute!(
             self,
-            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT operation_id, account_id, $2 * points, $3 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
+            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT COALESCE(operation_id, $4 + seq), account_id, $2 * points, $3 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
             batch,
             sign,
             now,
+            base,
         )?;
         if credit {
             execute!(
                 self,
-                "INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) SELECT account_id, points, points, $2, operation_id, $3 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
+                "INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) SELECT account_id, points, points, $2, COALESCE(operation_id, $4 + seq), $3 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
                 batch,
                 req.expires_at,
                 now,
+                base,
             )?;
         } else {
             // Each account's total is taken from its lots in spending order: earliest expiry

@@ -31,6 +31,8 @@ use tokio::sync::mpsc;
 pub const KEY_PROTOCOL: &str = "loymax_batch";
 /// Rows per staging job.
 const CHUNK: usize = 10_000;
+/// Staged rows cleared per job once a request is answered.
+const DISCARD_STEP: i64 = 50_000;
 /// Rows at fault listed in an answer.
 const ERRORS_SHOWN: usize = 100;
 /// The largest body accepted (a million rows take about 200 MB).
@@ -147,12 +149,18 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let parser = tokio::task::spawn_blocking(move || parse(file, decimals, money_decimals, sender));
     let mut staged = 0usize;
     let mut staging_error = None;
+    let started = std::time::Instant::now();
     while let Some(chunk) = receiver.recv().await {
         staged += chunk.len();
-        let batch = batch.clone();
+        let (batch, program, currency) = (batch.clone(), partner.program.id, rules.currency.clone());
         let result = state
             .store
-            .write(move |tx| Box::pin(async move { tx.loymax_batch_stage(&batch, &chunk).await }))
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.loymax_batch_stage(&batch, program, &currency, &chunk)
+                        .await
+                })
+            })
             .await;
         if let Err(e) = result {
             staging_error = Some(e);
@@ -168,18 +176,34 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
         (None, Err(r)) => Err(r),
         (None, Ok(Err(message))) => Err(Refusal::new(StatusCode::BAD_REQUEST, message)),
         (None, Ok(Ok(header))) => {
-            apply(&state, &partner, &batch, header, fingerprint, staged).await
+            let staged_in = started.elapsed();
+            let outcome = apply(&state, &partner, &batch, header, fingerprint, staged).await;
+            tracing::info!(
+                rows = staged,
+                staged_ms = staged_in.as_millis() as u64,
+                applied_ms = (started.elapsed() - staged_in).as_millis() as u64,
+                status = outcome.as_ref().map_or(1, |a| a.status),
+                "loymax batch request"
+            );
+            outcome
         }
     };
     if staged > 0 {
         let store = state.store.clone();
         // The answer does not wait for the staging rows to be cleared.
         tokio::spawn(async move {
-            let result = store
-                .write(move |tx| Box::pin(async move { tx.loymax_batch_discard(&batch).await }))
-                .await;
-            if let Err(e) = result {
-                tracing::warn!("clearing staged batch rows failed: {e}");
+            loop {
+                let batch = batch.clone();
+                let result = store
+                    .write(move |tx| {
+                        Box::pin(async move { tx.loymax_batch_discard(&batch, DISCARD_STEP).await })
+                    })
+                    .await;
+                match result {
+                    Ok(n) if n < DISCARD_STEP as u64 => return,
+                    Ok(_) => {}
+                    Err(e) => return tracing::warn!("clearing staged batch rows failed: {e}"),
+                }
             }
         });
     }
