@@ -420,14 +420,28 @@ async fn drive_purchases(
 async fn cycle(http: &reqwest::Client, base: &str, token: &str, id: &str) -> anyhow::Result<()> {
     let line = |amount: f64| serde_json::json!({"lines": [{"position": 1, "amount": amount, "price": 100, "quantity": 1}]});
     let steps = [
-        ("Calculate", serde_json::json!({"operationId": format!("{id}-c"), "cheque": line(85.0)})),
-        ("Bonus/Payment", serde_json::json!({"operationId": format!("{id}-p"), "cheque": line(76.5), "amount": 10})),
-        ("Bonus", serde_json::json!({"operationId": format!("{id}-b"), "cheque": line(76.5), "pays": [{"type": "Card", "amount": 66.5}, {"type": "Loymax", "amount": 10}]})),
-        ("Confirm", serde_json::json!({"operationId": format!("{id}-f")})),
+        (
+            "Calculate",
+            serde_json::json!({"operationId": format!("{id}-c"), "cheque": line(85.0)}),
+        ),
+        (
+            "Bonus/Payment",
+            serde_json::json!({"operationId": format!("{id}-p"), "cheque": line(76.5), "amount": 10}),
+        ),
+        (
+            "Bonus",
+            serde_json::json!({"operationId": format!("{id}-b"), "cheque": line(76.5), "pays": [{"type": "Card", "amount": 66.5}, {"type": "Loymax", "amount": 10}]}),
+        ),
+        (
+            "Confirm",
+            serde_json::json!({"operationId": format!("{id}-f")}),
+        ),
     ];
     for (method, body) in steps {
         let answer: serde_json::Value = http
-            .post(format!("{base}/publicapi/v1.2/Processing/Purchases/{id}/{method}"))
+            .post(format!(
+                "{base}/publicapi/v1.2/Processing/Purchases/{id}/{method}"
+            ))
             .bearer_auth(token)
             .json(&body)
             .send()

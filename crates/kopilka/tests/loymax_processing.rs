@@ -541,3 +541,105 @@ async fn concurrent_payments_never_overspend_on_both_stores() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn payment_checks_the_pin_when_the_program_asks_on_both_stores() {
+    for app in TestApp::each(true).await {
+        let shop = shop(&app).await;
+        let (_, programs) = app.get("/v1/programs").await;
+        let program = programs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "loymax")
+            .unwrap()
+            .clone();
+        let id = program["id"].as_i64().unwrap();
+        let mut settings = json!({"loymax_processing": {"pin_required": true, "rules": {"max_bonus_payment_bps": 5000}}});
+        let response = app.http.put(app.url(&format!("/v1/programs/{id}"))).bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({"code": "loymax", "name": "Demo Loymax", "settings": {"loymax_processing": {"pin_required": "yes"}}}))
+            .send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "settings are validated"
+        );
+        let response = app
+            .http
+            .put(app.url(&format!("/v1/programs/{id}")))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({"code": "loymax", "name": "Demo Loymax", "settings": settings.take()}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+        let response = app
+            .http
+            .put(app.url(&format!("/v1/customers/{}/pin", shop.customer)))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({"pin": "4321"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+
+        call(
+            &app,
+            &shop,
+            &purchase("pin-1", "Calculate"),
+            &cheque_body("n1", "100", json!({})),
+        )
+        .await;
+        let r = call(
+            &app,
+            &shop,
+            &purchase("pin-1", "Bonus/Payment"),
+            &cheque_body("n2", "100", json!({"amount": 10, "pinCode": "0000"})),
+        )
+        .await;
+        assert_eq!(code(&r), "WrongPin", "{r}");
+        let r = call(
+            &app,
+            &shop,
+            &purchase("pin-1", "Bonus/Payment"),
+            &cheque_body("n3", "100", json!({"amount": 10, "pinCode": "4321"})),
+        )
+        .await;
+        assert_eq!(code(&r), "Ok", "{r}");
+        // Past five wrong PINs, even the right one is refused for a while.
+        call(
+            &app,
+            &shop,
+            &purchase("pin-2", "Calculate"),
+            &cheque_body("m1", "100", json!({})),
+        )
+        .await;
+        for i in 0..4 {
+            let r = call(
+                &app,
+                &shop,
+                &purchase("pin-2", "Bonus/Payment"),
+                &cheque_body(
+                    &format!("m2-{i}"),
+                    "100",
+                    json!({"amount": 10, "pinCode": "0000"}),
+                ),
+            )
+            .await;
+            assert_eq!(code(&r), "WrongPin");
+        }
+        let r = call(
+            &app,
+            &shop,
+            &purchase("pin-2", "Bonus/Payment"),
+            &cheque_body("m3", "100", json!({"amount": 10, "pinCode": "4321"})),
+        )
+        .await;
+        assert_eq!(code(&r), "WrongPin", "{r}");
+        app.stop().await;
+    }
+}

@@ -158,4 +158,27 @@ impl Tx {
             limit
         )?)
     }
+
+    /// Wrong PINs a customer sent since `since`.
+    pub async fn loymax_pin_failures(&mut self, customer_id: i64, since: i64) -> StoreResult<i64> {
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM loymax_pin_failures WHERE customer_id = $1 AND at >= $2",
+            customer_id,
+            since
+        )?)
+    }
+
+    pub async fn loymax_record_pin_failure(&mut self, customer_id: i64) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "INSERT INTO loymax_pin_failures (customer_id, at) VALUES ($1, $2)",
+            customer_id,
+            now
+        )?;
+        Ok(())
+    }
 }

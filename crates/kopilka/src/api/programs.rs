@@ -62,6 +62,8 @@ fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
         if !settings.is_object() {
             return Err(ApiError::invalid("settings", "must be an object"));
         }
+        kopilka_domain::loymax_purchase::ProcessingSettings::from_program(settings)
+            .map_err(|e| ApiError::invalid("settings.loymax_processing", e))?;
     }
     Ok(rules)
 }

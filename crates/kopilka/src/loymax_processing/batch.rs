@@ -152,7 +152,8 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let started = std::time::Instant::now();
     while let Some(chunk) = receiver.recv().await {
         staged += chunk.len();
-        let (batch, program, currency) = (batch.clone(), partner.program.id, rules.currency.clone());
+        let (batch, program, currency) =
+            (batch.clone(), partner.program.id, rules.currency.clone());
         let result = state
             .store
             .write(move |tx| {

@@ -278,20 +278,7 @@ pub async fn process(
     // The PIN is checked before the job: hashing is slow and must not hold the writer.
     let mut pin_ok = true;
     if matches!(call, Call::Payment) && settings.pin_required {
-        let customer_id = caller.customer_id;
-        let hash = store
-            .read(move |tx| {
-                Box::pin(
-                    async move { Ok(tx.customer(customer_id).await?.and_then(|c| c.pin_hash)) },
-                )
-            })
-            .await
-            .ok()
-            .flatten();
-        pin_ok = match (hash, &input.pin) {
-            (Some(hash), Some(pin)) => crate::secrets::verify_secret_async(pin.clone(), hash).await,
-            _ => false,
-        };
+        pin_ok = check_pin(store, caller.customer_id, input.pin.clone()).await;
     }
     let job = Job {
         caller,
@@ -315,6 +302,41 @@ pub async fn process(
             error(Code::SystemError, &job.input.operation_id, "system error")
         }),
     })
+}
+
+/// Wrong PINs allowed per customer within `PIN_WINDOW_MS`; past them every PIN is refused.
+const PIN_ATTEMPTS: i64 = 5;
+const PIN_WINDOW_MS: i64 = 15 * 60_000;
+
+/// Checks the spend PIN against the customer's hash, counting failures in the database.
+async fn check_pin(store: &SharedStore, customer_id: i64, pin: Option<String>) -> bool {
+    let since = kopilka_store::now_ms() - PIN_WINDOW_MS;
+    let known = store
+        .read(move |tx| {
+            Box::pin(async move {
+                let failures = tx.loymax_pin_failures(customer_id, since).await?;
+                let hash = tx.customer(customer_id).await?.and_then(|c| c.pin_hash);
+                Ok((failures, hash))
+            })
+        })
+        .await;
+    let ok = match (known, pin) {
+        (Ok((failures, Some(hash))), Some(pin)) if failures < PIN_ATTEMPTS => {
+            crate::secrets::verify_secret_async(pin, hash).await
+        }
+        _ => false,
+    };
+    if !ok {
+        let recorded = store
+            .write(move |tx| {
+                Box::pin(async move { tx.loymax_record_pin_failure(customer_id).await })
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!("recording a wrong PIN failed: {e}");
+        }
+    }
+    ok
 }
 
 #[derive(Debug, Clone)]

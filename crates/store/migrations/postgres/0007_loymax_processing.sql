@@ -57,3 +57,10 @@ CREATE UNLOGGED TABLE loymax_batch_rows (
     operation_id BIGINT,
     PRIMARY KEY (batch, seq)
 );
+
+-- Wrong spend PINs sent with Payment, for the attempt limit.
+CREATE TABLE loymax_pin_failures (
+    customer_id BIGINT NOT NULL REFERENCES customers(id),
+    at BIGINT NOT NULL
+);
+CREATE INDEX loymax_pin_failures_customer ON loymax_pin_failures (customer_id, at);

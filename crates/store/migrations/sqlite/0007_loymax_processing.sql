@@ -57,3 +57,10 @@ CREATE TABLE loymax_batch_rows (
     operation_id INTEGER,
     PRIMARY KEY (batch, seq)
 );
+
+-- Wrong spend PINs sent with Payment, for the attempt limit.
+CREATE TABLE loymax_pin_failures (
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    at INTEGER NOT NULL
+);
+CREATE INDEX loymax_pin_failures_customer ON loymax_pin_failures (customer_id, at);
