@@ -100,9 +100,9 @@ impl Tx {
         currency: &str,
         rows: &[StagedRow],
     ) -> StoreResult<()> {
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        if rows.is_empty() {
             return Ok(());
-        };
+        }
         let uuids: Vec<String> = rows
             .iter()
             .map(|_| uuid::Uuid::now_v7().to_string())
@@ -122,27 +122,37 @@ impl Tx {
             })
             .collect();
         let json = serde_json::to_string(&packed).expect("rows serialize");
-        let customer = "COALESCE((SELECT c.id FROM customers c WHERE c.program_id = $3 AND c.member_no = r.member_no), (SELECT k.customer_id FROM cards k WHERE k.program_id = $3 AND k.number = r.member_no AND k.state = 'active'))";
-        let sql = match self.kind() {
-            StoreKind::Sqlite => format!("INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid, customer_id) SELECT $1, r.seq, r.member_no, r.points, r.description, r.details, r.uuid, {customer} FROM (SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS member_no, json_extract(value, '$[2]') AS points, json_extract(value, '$[3]') AS description, json_extract(value, '$[4]') AS details, json_extract(value, '$[5]') AS uuid FROM json_each($2)) AS r"),
-            StoreKind::Postgres => format!("INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid, customer_id, operation_id) SELECT $1, r.seq, r.member_no, r.points, r.description, r.details, r.uuid, {customer}, nextval(pg_get_serial_sequence('operations', 'id')) FROM (SELECT (e->>0)::bigint AS seq, e->>1 AS member_no, (e->>2)::bigint AS points, e->>3 AS description, e->>4 AS details, e->>5 AS uuid FROM json_array_elements($2::json) e) AS r"),
+        let customer = |program: &str| {
+            format!("COALESCE((SELECT c.id FROM customers c WHERE c.program_id = {program} AND c.member_no = r.member_no), (SELECT k.customer_id FROM cards k WHERE k.program_id = {program} AND k.number = r.member_no AND k.state = 'active'))")
         };
-        execute!(self, &sql, batch, json, program_id)?;
+        let (members, rows_sql) = match self.kind() {
+            StoreKind::Sqlite => (
+                "SELECT DISTINCT json_extract(value, '$[1]') AS member_no FROM json_each($1)",
+                "SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS member_no, json_extract(value, '$[2]') AS points, json_extract(value, '$[3]') AS description, json_extract(value, '$[4]') AS details, json_extract(value, '$[5]') AS uuid FROM json_each($2)",
+            ),
+            StoreKind::Postgres => (
+                "SELECT DISTINCT e->>1 AS member_no FROM json_array_elements($1::json) e",
+                "SELECT (e->>0)::bigint AS seq, e->>1 AS member_no, (e->>2)::bigint AS points, e->>3 AS description, e->>4 AS details, e->>5 AS uuid FROM json_array_elements($2::json) e",
+            ),
+        };
+        // Accounts first (empty ones for known customers who have none), so each row can
+        // name its account as it is staged.
         execute!(
             self,
-            "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) SELECT DISTINCT $4, $5, 'customer', customer_id, 0, 0 FROM loymax_batch_rows WHERE batch = $1 AND seq BETWEEN $2 AND $3 AND customer_id IS NOT NULL ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
-            batch,
-            first.seq,
-            last.seq,
+            &format!("INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) SELECT $2, $3, 'customer', m.customer_id, 0, 0 FROM (SELECT {} AS customer_id FROM ({members}) AS r) AS m WHERE m.customer_id IS NOT NULL ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING", customer("$2")),
+            &json,
             program_id,
             currency,
         )?;
+        let operation_id = match self.kind() {
+            StoreKind::Sqlite => "NULL",
+            StoreKind::Postgres => "nextval(pg_get_serial_sequence('operations', 'id'))",
+        };
         execute!(
             self,
-            "UPDATE loymax_batch_rows SET account_id = (SELECT a.id FROM accounts a WHERE a.program_id = $4 AND a.currency = $5 AND a.owner_kind = 'customer' AND a.owner_id = loymax_batch_rows.customer_id) WHERE batch = $1 AND seq BETWEEN $2 AND $3",
+            &format!("INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid, customer_id, account_id, operation_id) SELECT $1, s.seq, s.member_no, s.points, s.description, s.details, s.uuid, s.customer_id, (SELECT a.id FROM accounts a WHERE a.program_id = $3 AND a.currency = $4 AND a.owner_kind = 'customer' AND a.owner_id = s.customer_id), {operation_id} FROM (SELECT r.*, {} AS customer_id FROM ({rows_sql}) AS r) AS s", customer("$3")),
             batch,
-            first.seq,
-            last.seq,
+            &json,
             program_id,
             currency,
         )?;
