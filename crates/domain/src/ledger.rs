@@ -2,7 +2,7 @@
 //! confirmed or reversed), asks one of the `plan_*` functions what to write, and writes exactly
 //! that plan in one transaction. Every plan's postings sum to zero.
 
-use crate::money::{Amount, MAX_AMOUNT};
+use crate::money::{Amount, MAX_AMOUNT, MAX_BALANCE};
 use crate::DomainError;
 use serde::{Deserialize, Serialize};
 
@@ -238,6 +238,16 @@ fn check_amount(amount: i64) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Refuses what would lift a customer's balance past [`MAX_BALANCE`].
+fn check_room(position: &Position, amount: i64) -> Result<(), DomainError> {
+    if position.balance > MAX_BALANCE - amount {
+        return Err(DomainError::InvalidAmount(
+            "the balance would exceed the most an account may hold".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Takes `amount` from the lots in spending order, starting with `first` if given.
 fn take_lots(lots: &[Lot], amount: i64, first: Option<i64>) -> Vec<LotTake> {
     let mut order: Vec<&Lot> = Vec::with_capacity(lots.len());
@@ -264,12 +274,14 @@ fn take_lots(lots: &[Lot], amount: i64, first: Option<i64>) -> Vec<LotTake> {
 /// Earn or accrue: issuance → customer, as a new lot.
 pub fn plan_credit(
     kind: OperationKind,
+    position: &Position,
     customer: i64,
     amount: Amount,
     expires_at: Option<i64>,
 ) -> Result<Plan, DomainError> {
     assert!(kind.is_credit(), "plan_credit takes earn or accrue");
     check_amount(amount.0)?;
+    check_room(position, amount.0)?;
     Ok(Plan {
         target: Target::New {
             kind,
@@ -491,6 +503,7 @@ pub fn plan_reverse(
         }
         _ => Owner::Burn,
     };
+    check_room(position, amount)?;
     Ok(Plan {
         target,
         amount,

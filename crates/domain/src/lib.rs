@@ -5,8 +5,10 @@
 
 pub mod cheque;
 pub mod error;
+pub mod incust;
 pub mod ledger;
 pub mod loymax_purchase;
+pub mod message;
 pub mod money;
 pub mod phone;
 pub mod program;

@@ -7,6 +7,10 @@ use thiserror::Error;
 /// amounts still fit in i64, and it is far above any real cheque.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 
+/// The most a member account may hold (10^18 minor units), short of i64's limit, so no sum a
+/// store computes overflows (SQLite would silently turn it into a float).
+pub const MAX_BALANCE: i64 = 1_000 * MAX_AMOUNT;
+
 /// An amount in minor units of some currency (kopecks, cents, hundredths of a point).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
@@ -177,9 +181,16 @@ impl Rounding {
     }
 }
 
-/// `amount × bps / 10 000`, rounded. Basis points: 2 000 = 20 %.
+/// `amount × bps / 10 000`, rounded. Basis points: 2 000 = 20 %. A result beyond i64 saturates
+/// (and is then refused as too large), never wraps.
 pub fn apply_bps(amount: Amount, bps: u32, rounding: Rounding) -> Amount {
-    Amount(rounding.divide(amount.0 as i128 * bps as i128, 10_000) as i64)
+    Amount(saturate(
+        rounding.divide(amount.0 as i128 * bps as i128, 10_000),
+    ))
+}
+
+fn saturate(value: i128) -> i64 {
+    value.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 /// Splits `total` over `weights` in proportion, by the largest-remainder method: the parts sum
@@ -227,7 +238,9 @@ pub fn rescale(amount: Amount, from_decimals: u8, to_decimals: u8, rounding: Rou
     use std::cmp::Ordering;
     match from_decimals.cmp(&to_decimals) {
         Ordering::Equal => amount,
-        Ordering::Less => Amount(amount.0 * 10i64.pow((to_decimals - from_decimals) as u32)),
+        Ordering::Less => Amount(saturate(
+            amount.0 as i128 * 10i128.pow((to_decimals - from_decimals) as u32),
+        )),
         Ordering::Greater => Amount(rounding.divide(
             amount.0 as i128,
             10i128.pow((from_decimals - to_decimals) as u32),
@@ -282,6 +295,21 @@ mod tests {
         assert_eq!(Rounding::Down.divide(19, 10), 1);
         assert_eq!(Rounding::Up.divide(11, 10), 2);
         assert_eq!(Rounding::HalfUp.divide(-5, 10), -1);
+    }
+
+    #[test]
+    fn huge_results_saturate_instead_of_wrapping() {
+        let max = Amount(MAX_AMOUNT);
+        assert_eq!(rescale(max, 0, 6, Rounding::HalfUp), Amount(i64::MAX));
+        assert_eq!(
+            rescale(Amount(-MAX_AMOUNT), 0, 6, Rounding::HalfUp),
+            Amount(i64::MIN)
+        );
+        assert_eq!(
+            apply_bps(Amount(i64::MAX), 1_000_000, Rounding::HalfUp),
+            Amount(i64::MAX)
+        );
+        assert_eq!(rescale(Amount(12), 0, 2, Rounding::HalfUp), Amount(1200));
     }
 
     #[test]

@@ -94,6 +94,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Ok(key) = std::env::var("KOPILKA_SEAL_KEY") {
                 cfg.seal_key = Some(key);
             }
+            cfg.outbox
+                .apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
             let generated = cfg.admin_token.is_none();
             let running = server::start(cfg).await?;
             println!("kopilka listening on http://{}", running.addr);
@@ -117,6 +119,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 database: database.clone(),
                 admin_token: admin_token_from_env(),
                 seal_key: Some(seal_key.clone()),
+                demo_pages: true,
                 ..Config::default()
             };
             let store = kopilka_store::open(&database).await?;
@@ -132,6 +135,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 running.public_url, running.public_url
             );
             println!("  metrics:      {}/metrics", running.public_url);
+            println!("  inCust shop:  {}/demo/shop", running.public_url);
             running.run_until_signal().await;
             drop(dir);
             Ok(())

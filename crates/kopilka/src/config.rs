@@ -22,6 +22,10 @@ pub struct Config {
     /// `KOPILKA_SEAL_KEY`; when absent, kept in `seal_key_file`, created on first start.
     pub seal_key: Option<String>,
     pub seal_key_file: String,
+    /// Delivery of SMS, e-mail and callbacks (`[outbox]`; see docs/outbox.md).
+    pub outbox: crate::outbox::OutboxConfig,
+    /// Serve the demo pages (`/demo/…`, e.g. the inCust demo shop); `kopilka demo` turns this on.
+    pub demo_pages: bool,
 }
 
 impl Default for Config {
@@ -34,6 +38,8 @@ impl Default for Config {
             jobs_interval_secs: 30,
             seal_key: None,
             seal_key_file: "kopilka.key".into(),
+            outbox: crate::outbox::OutboxConfig::default(),
+            demo_pages: false,
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::AppState;
 use crate::{api, observability, secrets};
+use axum::extract::Request;
 use axum::routing::get;
 use axum::Router;
 use kopilka_store::SharedStore;
@@ -78,26 +79,30 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let sealer = secrets::Sealer::from_hex(&config.resolve_seal_key()?)?;
+    let sealer = Arc::new(secrets::Sealer::from_hex(&config.resolve_seal_key()?)?);
+    let outbox = crate::outbox::Worker::new(store.clone(), &config.outbox, sealer.clone())?;
     let state = AppState {
-        sealer: Arc::new(sealer),
+        sealer,
         store: store.clone(),
         config: Arc::new(config.clone()),
         admin_token_digest: Arc::new(secrets::token_digest(&admin_token)),
         public_url: Arc::new(public_url.clone()),
     };
     let (trigger, shutdown) = shutdown::channel();
-    let app = router(state);
+    let app = tower::ServiceExt::<Request>::map_request(router(state), canonical_path);
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { signal.wait().await })
-            .await;
+        let result = axum::serve(
+            listener,
+            axum::ServiceExt::<Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(async move { signal.wait().await })
+        .await;
         if let Err(e) = result {
             tracing::error!("server stopped: {e}");
         }
     });
-    let workers = spawn_workers(&store, &config, shutdown);
+    let workers = spawn_workers(&store, &config, outbox, shutdown);
     Ok(Running {
         addr,
         admin_token,
@@ -109,15 +114,21 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     })
 }
 
-fn spawn_workers(store: &SharedStore, config: &Config, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
+fn spawn_workers(
+    store: &SharedStore,
+    config: &Config,
+    outbox: crate::outbox::Worker,
+    shutdown: Shutdown,
+) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
     vec![
         tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown.clone())),
         tokio::spawn(crate::loymax_processing::run_expiry(
             store.clone(),
             interval,
-            shutdown,
+            shutdown.clone(),
         )),
+        tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]
 }
 
@@ -128,12 +139,40 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(move || async move { metrics.render() }))
         .merge(crate::loymax_processing::router(state.clone()))
         .nest("/v1", api::router(state.clone()))
+        .merge(crate::incust::router(&state.config))
         .layer(axum::middleware::from_fn(observability::track))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            16 * 1024 * 1024,
-        ))
-        .with_state(state.clone())
-        .merge(crate::loymax_processing::batch_router(state))
+        // Enforced where a handler reads the body, so each API answers an oversized one in its
+        // own error format (the native API: a JSON 413).
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .with_state(state)
+}
+
+/// Protocol paths that clients spell in any case and with or without a trailing slash.
+const LENIENT_PATHS: &[&[&str]] = &[crate::incust::PATHS, crate::loymax_processing::BATCH_PATHS];
+
+/// Rewrites a lenient spelling of a protocol path (`/API/`, `/app/Redeem/`) to the path the
+/// router knows, before routing.
+fn canonical_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    let canonical = LENIENT_PATHS
+        .iter()
+        .flat_map(|paths| paths.iter())
+        .find(|p| p.eq_ignore_ascii_case(trimmed));
+    if let Some(canonical) = canonical.filter(|c| **c != path) {
+        let target = match request.uri().query() {
+            Some(q) => format!("{canonical}?{q}"),
+            None => canonical.to_string(),
+        };
+        let mut parts = request.uri().clone().into_parts();
+        if let Ok(pq) = target.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    request
 }
 
 async fn healthz() -> &'static str {

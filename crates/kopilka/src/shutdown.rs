@@ -22,4 +22,8 @@ impl Shutdown {
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|v| *v).await;
     }
+
+    pub fn is_fired(&self) -> bool {
+        *self.0.borrow()
+    }
 }

@@ -117,7 +117,7 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
     .await?;
 
     if let Some(idem) = &request.idempotency {
-        if let Some(existing) = operation_by_key(tx, &idem.scope, &idem.key).await? {
+        if let Some(existing) = keyed_request(tx, &idem.scope, &idem.key).await? {
             check_replay(
                 existing.fingerprint.as_deref().unwrap_or(""),
                 &idem.fingerprint,
@@ -161,7 +161,7 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
                 ..
             },
             _,
-        ) => ledger::plan_credit(*kind, customer_id, *amount, *expires_at)?,
+        ) => ledger::plan_credit(*kind, &position, customer_id, *amount, *expires_at)?,
         (
             Action::Debit {
                 kind, amount, hold, ..
@@ -259,12 +259,23 @@ async fn apply(
             )?
         }
         Target::Resolve { hold_id, status } => {
+            let (scope, key, fingerprint) = match &request.idempotency {
+                Some(i) => (
+                    Some(i.scope.clone()),
+                    Some(i.key.clone()),
+                    Some(i.fingerprint.clone()),
+                ),
+                None => (None, None, None),
+            };
             let updated = execute!(
                 tx,
-                "UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3 WHERE id = $4 AND status = 'pending'",
+                "UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending'",
                 status.as_str(),
                 now,
                 consumed_expiry,
+                scope,
+                key,
+                fingerprint,
                 hold_id,
             )?;
             if updated != 1 {
@@ -278,6 +289,16 @@ async fn apply(
         }
     };
 
+    // The held amount changes before the postings: a confirm releases the hold first, or the
+    // balance would dip below what is still held (`CHECK held <= balance`).
+    if plan.held_delta != 0 {
+        execute!(
+            tx,
+            "UPDATE accounts SET held = held + $1 WHERE id = $2",
+            plan.held_delta,
+            account.id,
+        )?;
+    }
     let mut balance = account.balance;
     for posting in &plan.postings {
         let account_id = if posting.owner == Owner::Customer(customer_id) {
@@ -324,14 +345,6 @@ async fn apply(
             account_id,
             posting.amount,
             now,
-        )?;
-    }
-    if plan.held_delta != 0 {
-        execute!(
-            tx,
-            "UPDATE accounts SET held = held + $1 WHERE id = $2",
-            plan.held_delta,
-            account.id,
         )?;
     }
     for take in &plan.takes {
@@ -510,6 +523,19 @@ pub async fn operation_by_key(
 ) -> StoreResult<Option<Operation>> {
     let sql = format!(
         "SELECT {OPERATION_COLUMNS} FROM operations WHERE idem_scope = $1 AND idem_key = $2"
+    );
+    Ok(fetch!(tx, fetch_optional, Operation, &sql, scope, key)?)
+}
+
+/// The operation an idempotency key names: the one its request created, or the hold its
+/// request confirmed or voided. `fingerprint` is that request's.
+async fn keyed_request(tx: &mut Tx, scope: &str, key: &str) -> StoreResult<Option<Operation>> {
+    let columns = OPERATION_COLUMNS.replace(
+        "fingerprint",
+        "CASE WHEN idem_scope = $1 AND idem_key = $2 THEN fingerprint ELSE resolve_fingerprint END AS fingerprint",
+    );
+    let sql = format!(
+        "SELECT {columns} FROM operations WHERE (idem_scope = $1 AND idem_key = $2) OR (resolve_scope = $1 AND resolve_key = $2)"
     );
     Ok(fetch!(tx, fetch_optional, Operation, &sql, scope, key)?)
 }

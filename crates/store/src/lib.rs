@@ -7,6 +7,7 @@
 //! network IO; its ledger rows, idempotency record and outbox messages commit together.
 
 pub mod entities;
+pub mod incust;
 pub mod ledger;
 pub mod loymax_batch;
 pub mod loymax_purchase;

@@ -153,15 +153,173 @@ impl Tx {
         )?)
     }
 
-    /// Puts a dead message back in the queue.
+    /// Puts a dead message back in the queue for a new round of its schedule: `attempts`
+    /// counts the round, the attempt log keeps every attempt.
     pub async fn resend_message(&mut self, id: i64) -> StoreResult<bool> {
         let now = self.now();
         let changed = execute!(
             self,
-            "UPDATE messages SET state = 'pending', next_attempt_at = $1, lease_until = NULL WHERE id = $2 AND state = 'dead'",
+            "UPDATE messages SET state = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL WHERE id = $2 AND state = 'dead'",
             now,
             id,
         )?;
         Ok(changed == 1)
     }
+
+    /// Leases up to `limit` due messages until `lease_until`. Only the oldest pending message
+    /// of a destination is eligible, so each destination receives its messages in order. On
+    /// PostgreSQL, rows another process is claiming are skipped (`FOR UPDATE SKIP LOCKED`);
+    /// SQLite's single writer runs one claim at a time. The lease is the claim's token: a
+    /// worker settles a message only while `lease_until` is still the value it set.
+    pub async fn claim_due(&mut self, limit: i64, lease_until: i64) -> StoreResult<Vec<Message>> {
+        let now = self.now();
+        let lock = match self.kind() {
+            crate::StoreKind::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::StoreKind::Sqlite => "",
+        };
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Message,
+            &format!(
+                "UPDATE messages SET lease_until = $1 WHERE id IN (\
+                 SELECT m.id FROM messages m WHERE m.state = 'pending' AND m.next_attempt_at <= $2 \
+                 AND (m.lease_until IS NULL OR m.lease_until <= $2) \
+                 AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.destination = m.destination AND o.state = 'pending' AND o.id < m.id) \
+                 ORDER BY m.next_attempt_at, m.id LIMIT $3{lock}) RETURNING {COLUMNS}"
+            ),
+            lease_until,
+            now,
+            limit,
+        )?)
+    }
+
+    /// Whether any message is due: a read the worker makes before claiming, so an idle queue
+    /// costs no write transactions.
+    pub async fn has_due(&mut self) -> StoreResult<bool> {
+        let now = self.now();
+        Ok(scalar!(
+            self,
+            fetch_optional,
+            i64,
+            "SELECT id FROM messages WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+            now,
+        )?
+        .is_some())
+    }
+
+    /// Records one delivery attempt of a message this worker leased and moves the message on.
+    /// Returns the updated message, or `None` when the lease was lost (it expired and another
+    /// worker claimed the message): then nothing is written.
+    pub async fn finish_attempt(
+        &mut self,
+        id: i64,
+        lease_until: i64,
+        attempt: &Attempt,
+        next: NextStep,
+    ) -> StoreResult<Option<Message>> {
+        let now = self.now();
+        let (state, next_attempt_at, delivered_at, error) = match next {
+            NextStep::Delivered => ("delivered", now, Some(now), None),
+            NextStep::Retry { at } => ("pending", at, None, attempt.error.clone()),
+            NextStep::Dead => ("dead", now, None, attempt.error.clone()),
+        };
+        let changed = execute!(
+            self,
+            "UPDATE messages SET state = $1, attempts = attempts + 1, next_attempt_at = $2, delivered_at = $3, \
+             last_error = COALESCE($4, last_error), lease_until = NULL \
+             WHERE id = $5 AND state = 'pending' AND lease_until = $6",
+            state,
+            next_attempt_at,
+            delivered_at,
+            error,
+            id,
+            lease_until,
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        execute!(
+            self,
+            "INSERT INTO message_attempts (message_id, at, outcome, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            id,
+            attempt.at,
+            attempt.outcome.as_str(),
+            attempt.status_code,
+            &attempt.error,
+            attempt.duration_ms,
+        )?;
+        self.message(id).await
+    }
+
+    /// Gives a leased message back unsent (the worker is stopping).
+    pub async fn release_lease(&mut self, id: i64, lease_until: i64) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE messages SET lease_until = NULL WHERE id = $1 AND state = 'pending' AND lease_until = $2",
+            id,
+            lease_until,
+        )?;
+        Ok(())
+    }
+
+    /// The queue's depth and the creation time of its oldest pending message.
+    pub async fn outbox_stats(&mut self) -> StoreResult<QueueStats> {
+        let (depth, oldest_created_at) = fetch!(
+            self,
+            fetch_one,
+            (i64, Option<i64>),
+            "SELECT COUNT(*), MIN(created_at) FROM messages WHERE state = 'pending'"
+        )?;
+        Ok(QueueStats {
+            depth,
+            oldest_created_at,
+        })
+    }
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The destination accepted the message.
+    Accepted,
+    /// The destination answered, but not with what counts as delivered.
+    Rejected,
+    /// No answer: connection refused, timeout, TLS or protocol error.
+    Failed,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Accepted => "accepted",
+            AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// One delivery attempt, as recorded in `message_attempts`.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at: i64,
+    pub outcome: AttemptOutcome,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// What happens to a message after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    Retry { at: i64 },
+    Dead,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Pending messages.
+    pub depth: i64,
+    pub oldest_created_at: Option<i64>,
 }

@@ -106,6 +106,7 @@ async fn run_batch(
 }
 
 async fn run_job(tx: &mut Tx, job: Job) -> StoreResult<Erased> {
+    tx.restart_clock();
     tx.raw("SAVEPOINT job").await?;
     let outcome = match AssertUnwindSafe(job(tx)).catch_unwind().await {
         Ok(result) => result,

@@ -33,6 +33,12 @@ impl Tx {
         self.now
     }
 
+    /// Restarts the clock for the next job that shares this connection (SQLite's batches), so
+    /// no job sees the time an earlier one set.
+    pub(crate) fn restart_clock(&mut self) {
+        self.now = crate::now_ms();
+    }
+
     /// Overrides the clock (expiry jobs and tests that move time).
     pub fn set_now(&mut self, now: i64) {
         self.now = now;

@@ -161,7 +161,7 @@ fn run(book: &mut Book, step: &Step) {
         }
     };
     let plan = match step {
-        Step::Earn(a, e) => plan_credit(OperationKind::Earn, CUSTOMER, Amount(*a), *e),
+        Step::Earn(a, e) => plan_credit(OperationKind::Earn, &position, CUSTOMER, Amount(*a), *e),
         Step::Redeem(a, hold) => plan_debit(
             OperationKind::Redeem,
             &position,
@@ -234,7 +234,14 @@ fn run(book: &mut Book, step: &Step) {
                 assert_eq!(before, book.balances, "a replay changes nothing");
                 return;
             }
-            let plan = plan_credit(OperationKind::Accrue, CUSTOMER, Amount(*a), None).unwrap();
+            let plan = plan_credit(
+                OperationKind::Accrue,
+                &book.position(),
+                CUSTOMER,
+                Amount(*a),
+                None,
+            )
+            .unwrap();
             let id = book.apply(&plan);
             book.idempotency.insert(key, (fp, id));
             return;
@@ -261,9 +268,36 @@ proptest! {
 #[test]
 fn expiry_burns_the_earliest_lots_and_spares_holds() {
     let mut book = Book::default();
-    book.apply(&plan_credit(OperationKind::Earn, CUSTOMER, Amount(100), Some(10)).unwrap());
-    book.apply(&plan_credit(OperationKind::Earn, CUSTOMER, Amount(100), Some(5)).unwrap());
-    book.apply(&plan_credit(OperationKind::Earn, CUSTOMER, Amount(100), None).unwrap());
+    book.apply(
+        &plan_credit(
+            OperationKind::Earn,
+            &book.position(),
+            CUSTOMER,
+            Amount(100),
+            Some(10),
+        )
+        .unwrap(),
+    );
+    book.apply(
+        &plan_credit(
+            OperationKind::Earn,
+            &book.position(),
+            CUSTOMER,
+            Amount(100),
+            Some(5),
+        )
+        .unwrap(),
+    );
+    book.apply(
+        &plan_credit(
+            OperationKind::Earn,
+            &book.position(),
+            CUSTOMER,
+            Amount(100),
+            None,
+        )
+        .unwrap(),
+    );
     let hold = plan_debit(
         OperationKind::Redeem,
         &book.position(),
@@ -288,7 +322,16 @@ fn expiry_burns_the_earliest_lots_and_spares_holds() {
 #[test]
 fn reversal_is_capped_and_final() {
     let mut book = Book::default();
-    let id = book.apply(&plan_credit(OperationKind::Earn, CUSTOMER, Amount(1000), None).unwrap());
+    let id = book.apply(
+        &plan_credit(
+            OperationKind::Earn,
+            &book.position(),
+            CUSTOMER,
+            Amount(1000),
+            None,
+        )
+        .unwrap(),
+    );
     let r1 = plan_reverse(&book.op(id), &book.position(), 0, Some(Amount(400))).unwrap();
     book.apply(&r1);
     let too_much = plan_reverse(&book.op(id), &book.position(), 0, Some(Amount(601)));
@@ -303,4 +346,28 @@ fn reversal_is_capped_and_final() {
         plan_reverse(&book.op(id), &book.position(), 0, None),
         Err(DomainError::AlreadyReversed { id })
     );
+}
+
+#[test]
+fn a_balance_stays_below_the_ceiling() {
+    use crate::money::{MAX_AMOUNT, MAX_BALANCE};
+    let full = Position {
+        balance: MAX_BALANCE - 1,
+        ..Position::default()
+    };
+    let refused = plan_credit(OperationKind::Accrue, &full, CUSTOMER, Amount(2), None);
+    assert!(matches!(refused, Err(DomainError::InvalidAmount(_))));
+    assert!(plan_credit(OperationKind::Accrue, &full, CUSTOMER, Amount(1), None).is_ok());
+    let redeem = OperationView {
+        id: 1,
+        kind: OperationKind::Redeem,
+        status: OperationStatus::Confirmed,
+        amount: MAX_AMOUNT,
+        reversed: 0,
+        customer_id: CUSTOMER,
+        merchant_id: Some(MERCHANT),
+        consumed_expiry: None,
+    };
+    let refund = plan_reverse(&redeem, &full, MAX_AMOUNT, None);
+    assert!(matches!(refund, Err(DomainError::InvalidAmount(_))));
 }

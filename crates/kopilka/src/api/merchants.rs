@@ -267,3 +267,36 @@ pub async fn add_credential(
     }
     Ok((StatusCode::CREATED, Json(view)))
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WebhookSecretView {
+    /// Signs the merchant's webhooks from now on (`Kopilka-Signature`); shown only here.
+    pub secret: String,
+}
+
+/// Creates the merchant's webhook secret, or replaces it: webhooks sent from now on are signed
+/// with the new one.
+#[utoipa::path(post, path = "/v1/merchants/{id}/webhook-secret", responses((status = 201, body = WebhookSecretView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<(StatusCode, Json<WebhookSecretView>)> {
+    let secret = format!("whsec_{}", secrets::random_token(24));
+    let sealed = state.sealer.seal(&secret);
+    let found = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if tx.merchant(id).await?.is_none() {
+                    return Ok(false);
+                }
+                tx.set_webhook_secret(id, &sealed).await?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if !found {
+        return Err(ApiError::not_found("merchant"));
+    }
+    Ok((StatusCode::CREATED, Json(WebhookSecretView { secret })))
+}

@@ -31,10 +31,13 @@ pub struct MessageView {
     pub subject: Option<String>,
     pub body: String,
     pub state: String,
+    /// Delivery attempts in the current round (a re-send starts a new one).
     pub attempts: i64,
     pub last_error: Option<String>,
     pub next_attempt_at: i64,
     pub operation_id: Option<i64>,
+    /// What the message is for (`native.webhook`, `kupikupi.notification`); null for plain ones.
+    pub purpose: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +58,7 @@ impl From<Message> for MessageView {
             last_error: m.last_error,
             next_attempt_at: m.next_attempt_at,
             operation_id: m.operation_id,
+            purpose: m.purpose,
             created_at: m.created_at,
             delivered_at: m.delivered_at,
             attempt_log: None,
@@ -129,6 +133,27 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Me
     let mut view = MessageView::from(message);
     view.attempt_log = Some(attempts);
     Ok(Json(view))
+}
+
+#[utoipa::path(get, path = "/v1/messages/{id}/attempts", responses((status = 200, body = [Object]), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+pub async fn attempts(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<Json<Vec<MessageAttempt>>> {
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                if tx.message(id).await?.is_none() {
+                    return Ok(None);
+                }
+                tx.message_attempts(id).await.map(Some)
+            })
+        })
+        .await?;
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("message"))
 }
 
 #[utoipa::path(post, path = "/v1/messages/{id}/resend", responses((status = 202), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]

@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/merchants/{id}/credentials",
             get(merchants::list_credentials).post(merchants::add_credential),
         )
+        .route(
+            "/merchants/{id}/webhook-secret",
+            post(merchants::rotate_webhook_secret),
+        )
         .route("/customers", get(customers::list).post(customers::create))
         .route("/customers/{id}", get(customers::get))
         .route(
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/operations/{id}/reverse", post(operations::reverse))
         .route("/messages", get(messages::list))
         .route("/messages/{id}", get(messages::get))
+        .route("/messages/{id}/attempts", get(messages::attempts))
         .route("/messages/{id}/resend", post(messages::resend))
         .route("/ledger/audit", get(operations::audit))
         .route_layer(middleware::from_fn_with_state(state, require_admin));
@@ -62,6 +67,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
 }
 
 pub(crate) async fn require_admin(
@@ -102,14 +114,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "send Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_rejected",
-                e.to_string(),
-            )
-        })?;
-        parse_json(&bytes).map(JsonBody)
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "body_rejected", e.body_text()))?;
+        parse_json_object(&bytes).map(JsonBody)
     }
 }
 
@@ -118,7 +126,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." {
+        // "." is the document itself; "?" where the parser failed before reaching a field.
+        let field = if path == "." || path == "?" {
             "body".to_string()
         } else {
             path
@@ -129,6 +138,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         .end()
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
     Ok(value)
+}
+
+/// Parses a request body that must be a JSON object: serde would otherwise also take a
+/// struct's fields positionally from an array (`[1]` as `{"amount": 1}`).
+pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("body", "expected a JSON object"));
+    }
+    parse_json(bytes)
 }
 
 /// An amount as the client wrote it, a JSON number (76.5) or string ("76.50"); parsed exactly

@@ -8,12 +8,12 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::programs::list, super::programs::create, super::programs::get, super::programs::update,
         super::merchants::list, super::merchants::create, super::merchants::get, super::merchants::update,
-        super::merchants::list_credentials, super::merchants::add_credential,
+        super::merchants::list_credentials, super::merchants::add_credential, super::merchants::rotate_webhook_secret,
         super::customers::list, super::customers::create, super::customers::get, super::customers::set_pin,
         super::customers::balances, super::customers::list_cards, super::customers::create_card, super::customers::get_card,
         super::operations::list, super::operations::create, super::operations::get,
         super::operations::confirm, super::operations::void, super::operations::reverse, super::operations::audit,
-        super::messages::list, super::messages::get, super::messages::resend,
+        super::messages::list, super::messages::get, super::messages::attempts, super::messages::resend,
     ),
     modifiers(&AdminAuth)
 )]

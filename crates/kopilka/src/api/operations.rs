@@ -1,5 +1,6 @@
 use super::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::error::{ApiError, ApiResult};
+use crate::outbox::webhooks;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -216,6 +217,12 @@ pub async fn create(
                     "earns nothing at the program's rate",
                 ));
             }
+            if points.0 > kopilka_domain::money::MAX_AMOUNT {
+                return Err(ApiError::invalid(
+                    "paid",
+                    "earns more points than one operation may carry",
+                ));
+            }
             points
         }
         (None, Some(_), _) => return Err(ApiError::invalid("paid", "only an earn takes paid")),
@@ -275,7 +282,17 @@ pub async fn create(
                     if let Action::Credit { expires_at, .. } = &mut request.action {
                         *expires_at = lifetime.expiry_for(tx.now());
                     }
-                    ledger::execute(tx, request).await
+                    let outcome = ledger::execute(tx, request).await?;
+                    if !outcome.replayed {
+                        webhooks::operation_event(
+                            tx,
+                            "operation.created",
+                            &outcome.operation,
+                            lifetime.decimals,
+                        )
+                        .await?;
+                    }
+                    Ok(outcome)
                 })
             }
         })
@@ -328,43 +345,61 @@ async fn resolve(
         details: serde_json::json!({}),
         action,
     };
+    let event = match &request.action {
+        Action::Confirm { .. } => "operation.confirmed",
+        Action::Void { .. } => "operation.voided",
+        _ => "operation.reversed",
+    };
+    let decimals = rules.decimals;
     let outcome = state
         .store
         .write_retrying(|| {
             let request = request.clone();
-            move |tx| Box::pin(async move { ledger::execute(tx, request).await })
+            move |tx| {
+                Box::pin(async move {
+                    let outcome = ledger::execute(tx, request).await?;
+                    if !outcome.replayed {
+                        webhooks::operation_event(tx, event, &outcome.operation, decimals).await?;
+                    }
+                    Ok(outcome)
+                })
+            }
         })
         .await?;
     let (status, json) = outcome_view(outcome, rules.decimals);
     Ok((status, json))
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/confirm", responses((status = 201, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/confirm", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
+    headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let key = idempotency_key(&headers, None)?;
     let (_, json) = resolve(
         &state,
         id,
         |operation_id| Action::Confirm { operation_id },
-        None,
+        key,
         None,
     )
     .await?;
     Ok((StatusCode::OK, json))
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/void", responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/void", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
 pub async fn void(
     State(state): State<AppState>,
     Id(id): Id,
+    headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let key = idempotency_key(&headers, None)?;
     let (_, json) = resolve(
         &state,
         id,
         |operation_id| Action::Void { operation_id },
-        None,
+        key,
         None,
     )
     .await?;
@@ -376,12 +411,13 @@ pub async fn reverse(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let body = body.map_err(|e| ApiError::new(e.status(), "body_rejected", e.body_text()))?;
     let input: ReverseInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReverseInput::default()
     } else {
-        super::parse_json(&body)?
+        super::parse_json_object(&body)?
     };
     let key = idempotency_key(&headers, input.idempotency_key.clone())?;
     resolve(

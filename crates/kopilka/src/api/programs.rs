@@ -58,10 +58,18 @@ fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
     }
     let rules = input.rules.clone().unwrap_or_default();
     rules.validate()?;
+    if rules.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::invalid(
+            "rules.time_zone",
+            "not an IANA time zone (Europe/Kyiv)",
+        ));
+    }
     if let Some(settings) = &input.settings {
         if !settings.is_object() {
             return Err(ApiError::invalid("settings", "must be an object"));
         }
+        kopilka_domain::message::validate_overrides(settings)
+            .map_err(|e| ApiError::invalid("settings.templates", e.to_string()))?;
         kopilka_domain::loymax_purchase::ProcessingSettings::from_program(settings)
             .map_err(|e| ApiError::invalid("settings.loymax_processing", e))?;
     }

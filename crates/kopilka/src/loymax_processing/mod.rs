@@ -11,32 +11,21 @@ use crate::state::AppState;
 use axum::routing::post;
 use axum::Router;
 
-/// Batch paths as partners write them; each also with a trailing slash.
-const BATCH_PATHS: [&str; 6] = [
+/// The batch API's paths; any casing, with or without a trailing slash (the server's
+/// lenient paths). Its bodies are streamed to disk, never read whole.
+pub const BATCH_PATHS: &[&str] = &[
     "/batchoperations/v1/requests",
-    "/BatchOperations/v1/requests",
-    "/batchOperations/v1/requests",
     "/loytech.batchoperationsservice/api/requests",
-    "/Loytech.BatchOperationsService/api/requests",
-    "/loytech.BatchOperationsService/api/requests",
 ];
 
-/// The batch API. Merged outside the server's body limit: its requests are streamed to disk.
-pub fn batch_router(state: AppState) -> Router {
-    let mut router = Router::new();
+/// The processing methods, the batch API, and the admin routes (admin token):
+/// `/v1/loymax/batch-keys`.
+pub fn router(state: AppState) -> Router<AppState> {
+    let mut router = http::router(state.clone()).merge(admin_routes(state));
     for path in BATCH_PATHS {
-        router = router
-            .route(path, post(batch::handle))
-            .route(&format!("{path}/"), post(batch::handle));
+        router = router.route(path, post(batch::handle));
     }
     router
-        .layer(axum::middleware::from_fn(crate::observability::track))
-        .with_state(state)
-}
-
-/// The processing methods, and the admin routes (admin token): `/v1/loymax/batch-keys`.
-pub fn router(state: AppState) -> Router<AppState> {
-    http::router(state.clone()).merge(admin_routes(state))
 }
 
 fn admin_routes(state: AppState) -> Router<AppState> {

@@ -42,6 +42,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(backend: Backend, demo: bool) -> TestApp {
+        TestApp::start_with(backend, demo, |_| {}).await
+    }
+
+    /// Starts a server whose configuration `configure` adjusts first.
+    pub async fn start_with(
+        backend: Backend,
+        demo: bool,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, database): (SharedStore, String) = match backend {
             Backend::Sqlite => {
@@ -63,14 +72,16 @@ impl TestApp {
                 .await
                 .expect("demo seed");
         }
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database: database.clone(),
             admin_token: Some(ADMIN_TOKEN.into()),
             seal_key: Some(seal_key.clone()),
             jobs_interval_secs: 3600,
+            demo_pages: demo,
             ..Config::default()
         };
+        configure(&mut config);
         let running = server::start_with_store(config, store.clone())
             .await
             .expect("server starts");
@@ -140,6 +151,31 @@ impl TestApp {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    pub async fn send_put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Stops the server gracefully (closing the store) but keeps its database, for tests that
+    /// look at what it left behind.
+    pub async fn stop_server(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
     }
 
     /// Stops the server gracefully (and closes the store).

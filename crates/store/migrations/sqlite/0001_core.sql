@@ -95,9 +95,14 @@ CREATE TABLE operations (
     details TEXT NOT NULL DEFAULT '{}',
     created_at INTEGER NOT NULL,
     resolved_at INTEGER,
+    -- The idempotency key of the request that confirmed or voided this hold.
+    resolve_scope TEXT,
+    resolve_key TEXT,
+    resolve_fingerprint TEXT,
     CHECK (reversed >= 0 AND reversed <= amount),
     UNIQUE (idem_scope, idem_key)
 );
+CREATE UNIQUE INDEX operations_resolve_key ON operations (resolve_scope, resolve_key) WHERE resolve_key IS NOT NULL;
 CREATE INDEX operations_customer ON operations (customer_id, created_at DESC, id DESC);
 CREATE INDEX operations_merchant ON operations (merchant_id, id DESC);
 CREATE INDEX operations_pending ON operations (status, created_at) WHERE status = 'pending';

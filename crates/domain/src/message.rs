@@ -1,0 +1,268 @@
+//! Texts of customer messages: named templates in Russian and English with `{placeholder}`
+//! substitution. A program may override any of them in its settings JSON:
+//!
+//! ```json
+//! {"templates": {"incust.operation": {"ru": "{shop}: −{redeemed} +{earned} = {balance}"}}}
+//! ```
+//!
+//! Protocol modules render a text here and pass it to the outbox; the outbox sends it as is.
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// The language of a customer message. Anything but English is Russian, the programs' default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Ru,
+    En,
+}
+
+impl Language {
+    pub fn parse(code: &str) -> Language {
+        if code.eq_ignore_ascii_case("en") {
+            Language::En
+        } else {
+            Language::Ru
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Ru => "ru",
+            Language::En => "en",
+        }
+    }
+}
+
+/// A named message with its texts and the placeholders it may use.
+#[derive(Debug)]
+pub struct Template {
+    pub name: &'static str,
+    pub placeholders: &'static [&'static str],
+    pub ru: &'static str,
+    pub en: &'static str,
+}
+
+/// kopilka's built-in templates.
+pub const TEMPLATES: &[Template] = &[
+    Template {
+        name: "incust.operation",
+        placeholders: &["shop", "redeemed", "earned", "balance", "currency"],
+        ru: "{shop}: списано {redeemed}, начислено {earned}, баланс {balance}",
+        en: "{shop}: redeemed {redeemed}, earned {earned}, balance {balance}",
+    },
+    Template {
+        name: "enrolled",
+        placeholders: &["program", "shop"],
+        ru: "Вы участник программы {program}. Бонусы за покупки в {shop} копятся на вашем счёте.",
+        en: "You are a member of {program}. Points for purchases at {shop} go to your account.",
+    },
+    Template {
+        name: "confirmation_code",
+        placeholders: &["code", "minutes"],
+        ru: "Код подтверждения: {code}. Действует {minutes} мин.",
+        en: "Confirmation code: {code}. Valid for {minutes} min.",
+    },
+    Template {
+        name: "confirmation_code.subject",
+        placeholders: &["program"],
+        ru: "{program}: код подтверждения",
+        en: "{program}: confirmation code",
+    },
+    Template {
+        name: "spend_code",
+        placeholders: &["shop", "amount", "code"],
+        ru: "{shop}: код для оплаты {amount} бонусами: {code}",
+        en: "{shop}: code to pay {amount} in points: {code}",
+    },
+];
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("unknown message template {0:?}")]
+    UnknownTemplate(String),
+    #[error("template {template:?} ({language}): unknown placeholder {{{placeholder}}}")]
+    UnknownPlaceholder {
+        template: String,
+        language: &'static str,
+        placeholder: String,
+    },
+    #[error("templates must be an object of {{name: {{\"ru\": text, \"en\": text}}}}")]
+    Shape,
+}
+
+pub fn template(name: &str) -> Option<&'static Template> {
+    TEMPLATES.iter().find(|t| t.name == name)
+}
+
+/// The text of `name` in `language`: the program's override when its settings have one, else
+/// the built-in text.
+pub fn text<'a>(name: &str, language: Language, settings: &'a Value) -> Option<&'a str> {
+    let custom = settings
+        .get("templates")
+        .and_then(|t| t.get(name))
+        .and_then(|t| t.get(language.code()))
+        .and_then(Value::as_str);
+    custom.or_else(|| {
+        template(name).map(|t| match language {
+            Language::Ru => t.ru,
+            Language::En => t.en,
+        })
+    })
+}
+
+/// Renders template `name` for a program (`settings` is its settings JSON). Placeholders
+/// without a value stay as written, so a message always goes out.
+pub fn render(
+    name: &str,
+    language: Language,
+    settings: &Value,
+    values: &[(&str, &str)],
+) -> Result<String, TemplateError> {
+    let text = text(name, language, settings)
+        .ok_or_else(|| TemplateError::UnknownTemplate(name.to_string()))?;
+    Ok(substitute(text, values))
+}
+
+/// Replaces each `{name}` (a name of letters, digits, `_` and `.`) with its value. Other
+/// braces are text, so JSON and other braced formats can be templates too.
+pub fn substitute(text: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while let Some((before, key, after)) = next_placeholder(rest) {
+        out.push_str(before);
+        match values.iter().find(|(k, _)| *k == key) {
+            Some((_, value)) => out.push_str(value),
+            None => {
+                out.push('{');
+                out.push_str(key);
+                out.push('}');
+            }
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits `text` around its first placeholder: (text before, name, text after).
+fn next_placeholder(text: &str) -> Option<(&str, &str, &str)> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find('{').map(|i| i + from) {
+        let tail = &text[i + 1..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(tail.len());
+        if len > 0 && tail[len..].starts_with('}') {
+            return Some((&text[..i], &tail[..len], &tail[len + 1..]));
+        }
+        from = i + 1;
+    }
+    None
+}
+
+/// Checks a program's `templates` settings: known names, and texts that use only their
+/// template's placeholders.
+pub fn validate_overrides(settings: &Value) -> Result<(), TemplateError> {
+    let Some(templates) = settings.get("templates") else {
+        return Ok(());
+    };
+    let templates = templates.as_object().ok_or(TemplateError::Shape)?;
+    for (name, texts) in templates {
+        let known = template(name).ok_or_else(|| TemplateError::UnknownTemplate(name.clone()))?;
+        let texts = texts.as_object().ok_or(TemplateError::Shape)?;
+        for (language, text) in texts {
+            let language = match language.as_str() {
+                "ru" => Language::Ru,
+                "en" => Language::En,
+                _ => return Err(TemplateError::Shape),
+            };
+            let mut rest = text.as_str().ok_or(TemplateError::Shape)?;
+            while let Some((_, key, after)) = next_placeholder(rest) {
+                if !known.placeholders.contains(&key) {
+                    return Err(TemplateError::UnknownPlaceholder {
+                        template: known.name.to_string(),
+                        language: language.code(),
+                        placeholder: key.to_string(),
+                    });
+                }
+                rest = after;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const VALUES: &[(&str, &str)] = &[
+        ("shop", "Кофейня"),
+        ("redeemed", "10.50"),
+        ("earned", "2.00"),
+        ("balance", "991.50"),
+    ];
+
+    #[test]
+    fn renders_the_incust_operation_message_in_both_languages() {
+        let none = json!({});
+        assert_eq!(
+            render("incust.operation", Language::Ru, &none, VALUES).unwrap(),
+            "Кофейня: списано 10.50, начислено 2.00, баланс 991.50"
+        );
+        assert_eq!(
+            render("incust.operation", Language::En, &none, VALUES).unwrap(),
+            "Кофейня: redeemed 10.50, earned 2.00, balance 991.50"
+        );
+    }
+
+    #[test]
+    fn a_program_override_wins_for_its_language_only() {
+        let settings = json!({"templates": {"incust.operation": {"ru": "{shop}: {balance} Б"}}});
+        assert_eq!(
+            render("incust.operation", Language::Ru, &settings, VALUES).unwrap(),
+            "Кофейня: 991.50 Б"
+        );
+        assert!(render("incust.operation", Language::En, &settings, VALUES)
+            .unwrap()
+            .starts_with("Кофейня: redeemed"));
+        assert!(validate_overrides(&settings).is_ok());
+    }
+
+    #[test]
+    fn other_braces_and_unknown_placeholders_stay() {
+        assert_eq!(substitute("{{a}} {b} } {", &[("a", "1")]), "{1} {b} } {");
+        assert_eq!(substitute("{a", &[("a", "1")]), "{a");
+        assert_eq!(substitute("", &[]), "");
+        assert_eq!(
+            substitute(
+                r#"{"to":"{phone}","text":"{text}"}"#,
+                &[("phone", "7900"), ("text", "hi")]
+            ),
+            r#"{"to":"7900","text":"hi"}"#
+        );
+    }
+
+    #[test]
+    fn overrides_are_checked() {
+        let bad = json!({"templates": {"incust.operation": {"ru": "{shop} {oops}"}}});
+        assert!(matches!(
+            validate_overrides(&bad),
+            Err(TemplateError::UnknownPlaceholder { .. })
+        ));
+        let unknown = json!({"templates": {"nope": {"ru": "x"}}});
+        assert_eq!(
+            validate_overrides(&unknown),
+            Err(TemplateError::UnknownTemplate("nope".into()))
+        );
+        let braces = json!({"templates": {"enrolled": {"en": "{program} {"}}});
+        assert!(validate_overrides(&braces).is_ok());
+        assert_eq!(
+            validate_overrides(&json!({"templates": []})),
+            Err(TemplateError::Shape)
+        );
+        assert!(render("nope", Language::Ru, &json!({}), &[]).is_err());
+    }
+}

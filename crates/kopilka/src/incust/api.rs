@@ -1,0 +1,218 @@
+//! `POST /api`: the XML gateway (`transaction` = earn on a paid sale, `transactioncancel`).
+//! Every answer, refusals included, is the seed's XML envelope with HTTP 200.
+
+use super::ops::{self, Done, Shop};
+use super::wire::{self, Fault, Fields, Reply};
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, Method};
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use kopilka_domain::incust::{Lang, Status};
+use kopilka_domain::money::parse_decimal;
+use kopilka_domain::phone::{mask, Phone};
+use std::panic::AssertUnwindSafe;
+
+/// The largest request body taken; the documents are a few hundred bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let xml = match AssertUnwindSafe(answer(&state, request))
+        .catch_unwind()
+        .await
+    {
+        Ok(reply) => reply.render(),
+        Err(_) => {
+            tracing::error!("inCust API handler panicked");
+            Reply::new("", Status::Internal, Status::Internal.text(Lang::Ru).into()).render()
+        }
+    };
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
+}
+
+fn refusal(cmd: &str, fault: Fault, lang: Lang) -> Reply {
+    Reply::new(cmd, fault.status, fault.text(lang))
+}
+
+async fn answer(state: &AppState, request: Request) -> Reply {
+    let fields = match read(request).await {
+        Ok(fields) => fields,
+        Err(fault) => return refusal("", fault, Lang::Ru),
+    };
+    let cmd = fields.get("cmd").unwrap_or("").to_string();
+    let command = cmd.to_ascii_lowercase();
+    if !matches!(command.as_str(), "transaction" | "transactioncancel") {
+        let status = if cmd.is_empty() {
+            Fault::with(Status::MissingField, "cmd")
+        } else {
+            Status::UnknownCmd.into()
+        };
+        return refusal(&cmd, status, Lang::Ru);
+    }
+    let shop = match login(state, &fields).await {
+        Ok(shop) => shop,
+        Err(fault) => return refusal(&cmd, fault, Lang::Ru),
+    };
+    let result = match command.as_str() {
+        "transaction" => transaction(state, &shop, &fields).await,
+        _ => cancel(state, &shop, &fields).await,
+    };
+    match result {
+        Ok(done) => {
+            tracing::info!(
+                merchant = shop.merchant.id,
+                transaction = done.transaction.operation_id,
+                kind = %done.transaction.kind,
+                replayed = done.replayed,
+                "inCust {command}"
+            );
+            success(&cmd, &shop, &done)
+        }
+        Err(fault) => refusal(&cmd, fault, shop.lang),
+    }
+}
+
+/// Reads the body as an XML document. Clients send `text/xml`, `application/xml`, no type at
+/// all, or (PHP's curl with a string body) `application/x-www-form-urlencoded` with the raw
+/// document or a single form field holding it.
+async fn read(request: Request) -> Result<Fields, Fault> {
+    if request.method() != Method::POST {
+        return Err(Fault::with(
+            Status::Malformed,
+            "send the document with POST",
+        ));
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase());
+    let mime = content_type
+        .as_deref()
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+    let form = mime.as_deref() == Some("application/x-www-form-urlencoded");
+    let accepted = match mime.as_deref() {
+        None | Some("") => true,
+        Some(m) => {
+            form || m == "text/xml"
+                || m == "application/xml"
+                || m == "text/plain"
+                || m.ends_with("+xml")
+        }
+    };
+    if !accepted {
+        return Err(Fault::with(
+            Status::ContentType,
+            content_type.unwrap_or_default(),
+        ));
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
+        .await
+        .map_err(|_| Fault::with(Status::TooLarge, format!("at most {MAX_BODY} bytes")))?;
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(&bytes);
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Fault::with(Status::Malformed, "the body is not UTF-8"))?;
+    let document = if form && !text.trim_start().starts_with('<') {
+        form_urlencoded::parse(text.as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .find(|v| v.trim_start().starts_with('<'))
+            .unwrap_or_default()
+    } else {
+        text.to_string()
+    };
+    wire::parse(&document)
+}
+
+async fn login(state: &AppState, fields: &Fields) -> Result<Shop, Fault> {
+    let phone = fields.require("phone")?;
+    let password = fields.require("password")?;
+    ops::authenticate(state, phone, password).await
+}
+
+/// The card's phone as E.164 digits.
+pub fn card_phone(fields: &Fields) -> Result<String, Fault> {
+    let raw = fields.require("cardphone")?;
+    Phone::parse(raw)
+        .map(|p| p.digits().to_string())
+        .map_err(|_| Fault::with(Status::InvalidField, "cardphone"))
+}
+
+/// The order number, the key that makes a repeated request harmless.
+pub fn comment(fields: &Fields) -> Result<String, Fault> {
+    let comment = fields.require("comment")?;
+    if comment.chars().count() > ops::MAX_COMMENT {
+        return Err(Fault::with(
+            Status::InvalidField,
+            format!("comment: at most {} characters", ops::MAX_COMMENT),
+        ));
+    }
+    Ok(comment.to_string())
+}
+
+/// A positive money amount with at most the currency's decimals.
+pub fn money(fields: &Fields, name: &str, decimals: u8) -> Result<kopilka_domain::Amount, Fault> {
+    let text = fields.require(name)?;
+    match parse_decimal(text, decimals) {
+        Ok(a) if a.0 > 0 => Ok(a),
+        Ok(_) => Err(Fault::with(
+            Status::BadAmount,
+            format!("{name} must be greater than zero"),
+        )),
+        Err(e) => Err(Fault::with(Status::BadAmount, format!("{name}: {e}"))),
+    }
+}
+
+async fn transaction(state: &AppState, shop: &Shop, fields: &Fields) -> Result<Done, Fault> {
+    let phone = card_phone(fields)?;
+    let paid = money(fields, "amount", shop.rules.money_decimals)?;
+    let comment = comment(fields)?;
+    let shop = shop.clone();
+    let done = state
+        .store
+        .write_retrying(|| {
+            let (shop, phone, comment) = (shop.clone(), phone.clone(), comment.clone());
+            move |tx| Box::pin(async move { ops::earn(tx, &shop, &phone, paid, &comment).await })
+        })
+        .await
+        .map_err(ops::store_fault)?;
+    done.map_err(Fault::new)
+}
+
+async fn cancel(state: &AppState, shop: &Shop, fields: &Fields) -> Result<Done, Fault> {
+    let phone = card_phone(fields)?;
+    let id = fields
+        .require("transactionid")?
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| Fault::with(Status::InvalidField, "transactionid"))?;
+    let shop = shop.clone();
+    let done = state
+        .store
+        .write(move |tx| Box::pin(async move { ops::cancel(tx, &shop, &phone, id).await }))
+        .await
+        .map_err(ops::store_fault)?;
+    done.map_err(Fault::new)
+}
+
+/// The seed's answer: the transaction as first reported; the cancel answer masks the phone as
+/// the seed's example does.
+fn success(cmd: &str, shop: &Shop, done: &Done) -> Reply {
+    let t = &done.transaction;
+    let cardphone = if t.kind == "cancel" {
+        mask(&t.cardphone)
+    } else {
+        t.cardphone.clone()
+    };
+    Reply::new(cmd, Status::Ok, Status::Ok.text(shop.lang).into())
+        .field("transactionid", t.operation_id.to_string())
+        .field("transactiondate", shop.date(t.created_at))
+        .field("cardphone", cardphone)
+        .field("cardbonuses", shop.points(t.card_bonuses))
+        .field("amount", shop.money(t.amount))
+        .field("bonusesredeemed", shop.points(t.bonuses_redeemed))
+        .field("amounttopay", shop.money(t.amount_to_pay))
+        .field("bonusesearned", shop.points(t.bonuses_earned))
+        .field("message", t.message.clone())
+}

@@ -1,0 +1,921 @@
+//! The hosted pages: `POST /app/redeem/` and `POST /app/earn/` open a page for the shop's
+//! customer, `POST /app/confirm/` takes the page's answer and returns to the shop's
+//! `returnurl` with an auto-submitted form.
+
+use super::api::{card_phone, comment, money};
+use super::ops::{self, Done, Shop};
+use super::wire::{Fault, Fields};
+use crate::secrets;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use kopilka_domain::incust::{self as rules, Lang, Sale, Status};
+use kopilka_domain::ledger::Owner;
+use kopilka_domain::money::parse_decimal;
+use kopilka_domain::phone::mask;
+use kopilka_domain::Amount;
+use kopilka_store::incust::{IncustPage, NewIncustPage};
+use kopilka_store::ledger;
+use kopilka_store::model::Customer;
+use kopilka_store::outbox::NewMessage;
+use kopilka_store::StoreError;
+use rand::Rng;
+use reqwest::Url;
+use std::panic::AssertUnwindSafe;
+
+/// The largest form taken.
+const MAX_FORM: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Redeem,
+    Earn,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Redeem => "redeem",
+            Kind::Earn => "earn",
+        }
+    }
+}
+
+/// The words of the pages, per language.
+pub struct Words {
+    pub redeem: &'static str,
+    pub earn: &'static str,
+    pub shop: &'static str,
+    pub order: &'static str,
+    pub card: &'static str,
+    pub balance: &'static str,
+    pub will_earn: &'static str,
+    pub spend: &'static str,
+    pub at_most: &'static str,
+    pub password: &'static str,
+    pub code: &'static str,
+    pub code_sent: &'static str,
+    pub pay: &'static str,
+    pub confirm_earn: &'static str,
+    pub cancel: &'static str,
+    pub back: &'static str,
+    pub returning: &'static str,
+    pub redeemed: &'static str,
+    pub earned: &'static str,
+    pub attempts_left: &'static str,
+    pub error: &'static str,
+    pub nothing_done: &'static str,
+}
+
+const RU: Words = Words {
+    redeem: "Оплата бонусами",
+    earn: "Начисление бонусов",
+    shop: "Магазин",
+    order: "Сумма заказа",
+    card: "Карточка",
+    balance: "Бонусов на карточке",
+    will_earn: "Будет начислено",
+    spend: "Сколько бонусов потратить",
+    at_most: "Можно потратить не больше",
+    password: "Пароль на трату бонусов",
+    code: "Код из SMS",
+    code_sent: "Код отправлен на номер",
+    pay: "Оплатить бонусами",
+    confirm_earn: "Начислить бонусы",
+    cancel: "Отмена",
+    back: "Вернуться в магазин",
+    returning: "Возвращаемся в магазин…",
+    redeemed: "Оплачено бонусами",
+    earned: "Начислено бонусов",
+    attempts_left: "осталось попыток",
+    error: "Ошибка",
+    nothing_done: "Операция не проведена. Вернитесь на сайт магазина и попробуйте снова.",
+};
+
+const EN: Words = Words {
+    redeem: "Pay with bonuses",
+    earn: "Earn bonuses",
+    shop: "Shop",
+    order: "Order amount",
+    card: "Card",
+    balance: "Bonuses on the card",
+    will_earn: "You will earn",
+    spend: "Bonuses to spend",
+    at_most: "You can spend up to",
+    password: "Spend password",
+    code: "Code from the SMS",
+    code_sent: "The code was sent to",
+    pay: "Pay with bonuses",
+    confirm_earn: "Earn bonuses",
+    cancel: "Cancel",
+    back: "Back to the shop",
+    returning: "Returning to the shop…",
+    redeemed: "Paid with bonuses",
+    earned: "Bonuses earned",
+    attempts_left: "attempts left",
+    error: "Error",
+    nothing_done: "Nothing was done. Go back to the shop's site and try again.",
+};
+
+fn words(lang: Lang) -> &'static Words {
+    match lang {
+        Lang::Ru => &RU,
+        Lang::En => &EN,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "incust/page.html")]
+struct PageView {
+    lang: &'static str,
+    title: String,
+    nonce: String,
+    w: &'static Words,
+    heading: &'static str,
+    confirm: &'static str,
+    redeem: bool,
+    shop: String,
+    order: String,
+    card: String,
+    balance: String,
+    earn: String,
+    max: String,
+    chosen: String,
+    step: String,
+    by_code: bool,
+    token: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "incust/back.html")]
+struct BackView {
+    lang: &'static str,
+    title: String,
+    nonce: String,
+    w: &'static Words,
+    heading: String,
+    message: String,
+    url: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "incust/error.html")]
+struct ErrorView {
+    lang: &'static str,
+    title: String,
+    nonce: String,
+    w: &'static Words,
+    message: String,
+}
+
+/// What a page request ends in.
+enum Page {
+    /// Nothing is posted anywhere: the request cannot be trusted or answered.
+    Error {
+        status: StatusCode,
+        fault: Fault,
+        lang: Lang,
+    },
+    /// The page with its form (again, with an error, after a wrong answer).
+    Form(Box<PageView>),
+    /// Back to the shop with these fields.
+    Back {
+        url: String,
+        fields: Vec<(&'static str, String)>,
+        message: String,
+        lang: Lang,
+    },
+}
+
+impl Page {
+    fn error(status: StatusCode, fault: impl Into<Fault>, lang: Lang) -> Page {
+        Page::Error {
+            status,
+            fault: fault.into(),
+            lang,
+        }
+    }
+
+    /// A refusal posted back: `status` and `statusdesc`, no `transactionid`.
+    fn refusal(url: &str, fault: impl Into<Fault>, lang: Lang) -> Page {
+        let fault = fault.into();
+        Page::Back {
+            url: url.to_string(),
+            message: fault.text(lang),
+            fields: vec![
+                ("status", fault.status.code().to_string()),
+                ("statusdesc", fault.text(lang)),
+            ],
+            lang,
+        }
+    }
+
+    fn render(self) -> Response {
+        let nonce = secrets::random_token(16);
+        let (status, html, form_action) = match self {
+            Page::Error {
+                status,
+                fault,
+                lang,
+            } => {
+                if fault.status == Status::Internal {
+                    tracing::error!("inCust page failed: {}", fault.text(Lang::En));
+                }
+                let w = words(lang);
+                let view = ErrorView {
+                    lang: lang.code(),
+                    title: w.error.to_string(),
+                    nonce: nonce.clone(),
+                    w,
+                    message: fault.text(lang),
+                };
+                (status, view.render(), "'none'")
+            }
+            Page::Form(mut view) => {
+                view.nonce = nonce.clone();
+                (StatusCode::OK, view.render(), "'self'")
+            }
+            Page::Back {
+                url,
+                fields,
+                message,
+                lang,
+            } => {
+                let w = words(lang);
+                let view = BackView {
+                    lang: lang.code(),
+                    title: w.returning.to_string(),
+                    nonce: nonce.clone(),
+                    w,
+                    heading: w.returning.to_string(),
+                    message,
+                    url,
+                    fields,
+                };
+                // No form-action here: the form goes to the shop, whose return page may
+                // redirect further.
+                (StatusCode::OK, view.render(), "")
+            }
+        };
+        let html = match html {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!("inCust page template failed: {e}");
+                return (StatusCode::SERVICE_UNAVAILABLE, "").into_response();
+            }
+        };
+        let mut csp = format!(
+            "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        if !form_action.is_empty() {
+            csp.push_str(&format!("; form-action {form_action}"));
+        }
+        let mut response = (status, html).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&csp) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        response
+    }
+}
+
+pub async fn redeem(State(state): State<AppState>, request: Request) -> Response {
+    guarded(open(state, request, Kind::Redeem)).await
+}
+
+pub async fn earn(State(state): State<AppState>, request: Request) -> Response {
+    guarded(open(state, request, Kind::Earn)).await
+}
+
+pub async fn confirm(State(state): State<AppState>, request: Request) -> Response {
+    guarded(answer(state, request)).await
+}
+
+/// Renders the page a handler ends in; a panic becomes an error page, not a dropped connection.
+async fn guarded(handler: impl std::future::Future<Output = Page>) -> Response {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(page) => page.render(),
+        Err(_) => Page::error(StatusCode::SERVICE_UNAVAILABLE, Status::Internal, Lang::Ru).render(),
+    }
+}
+
+async fn read_form(request: Request) -> Result<Fields, Fault> {
+    if request.method() != axum::http::Method::POST {
+        return Err(Fault::with(
+            Status::Malformed,
+            "the shop's form must use method=post",
+        ));
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if !matches!(
+        content_type.as_deref(),
+        None | Some("application/x-www-form-urlencoded")
+    ) {
+        return Err(Fault::with(
+            Status::ContentType,
+            "send an HTML form (application/x-www-form-urlencoded)",
+        ));
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_FORM)
+        .await
+        .map_err(|_| Fault::new(Status::TooLarge))?;
+    Ok(Fields::from_pairs(
+        form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
+    ))
+}
+
+/// The shop's `returnurl`: an http(s) address on a host the shop registered.
+fn return_url(fields: &Fields) -> Result<Url, Fault> {
+    let raw = fields
+        .require("returnurl")
+        .map_err(|_| Fault::with(Status::ReturnUrlRefused, "returnurl"))?;
+    let url = Url::parse(raw).map_err(|_| Fault::with(Status::ReturnUrlRefused, "returnurl"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(Fault::with(
+            Status::ReturnUrlRefused,
+            "returnurl must be an http(s) address",
+        ));
+    }
+    Ok(url)
+}
+
+/// The card as the page sees it: its owner (none yet for an earn that will enrol), spendable
+/// points and recent wrong attempts.
+struct CardState {
+    customer: Option<Customer>,
+    spendable: i64,
+    failures: i64,
+}
+
+async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardState, Fault> {
+    let (program_id, currency, phone) = (
+        shop.program.id,
+        shop.rules.currency.clone(),
+        phone.to_string(),
+    );
+    state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let since = tx.now() - rules::ATTEMPT_WINDOW_MS;
+                let failures = tx.incust_failures(program_id, &phone, since).await?;
+                let customer = tx.customer_by_phone(program_id, &phone).await?;
+                let spendable = match &customer {
+                    Some(c) => {
+                        let (balance, held) =
+                            ledger::balance(tx, program_id, &currency, Owner::Customer(c.id))
+                                .await?;
+                        balance - held
+                    }
+                    None => 0,
+                };
+                Ok(CardState {
+                    customer,
+                    spendable,
+                    failures,
+                })
+            })
+        })
+        .await
+        .map_err(ops::store_fault)
+}
+
+async fn open(state: AppState, request: Request, kind: Kind) -> Page {
+    let fields = match read_form(request).await {
+        Ok(f) => f,
+        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
+    };
+    let url = match return_url(&fields) {
+        Ok(u) => u,
+        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
+    };
+    let login = fields
+        .require("phone")
+        .and_then(|p| Ok((p, fields.require("password")?)));
+    let shop = match login {
+        Ok((phone, password)) => ops::authenticate(&state, phone, password).await,
+        Err(fault) => Err(fault),
+    };
+    let shop = match shop {
+        Ok(s) => s,
+        Err(fault) => return Page::error(StatusCode::UNAUTHORIZED, fault, Lang::Ru),
+    };
+    let host = url.host_str().unwrap_or_default();
+    if !rules::return_host_allowed(host, &shop.merchant.return_hosts()) {
+        tracing::warn!(
+            merchant = shop.merchant.id,
+            host,
+            "inCust page refused a foreign returnurl"
+        );
+        return Page::error(
+            StatusCode::FORBIDDEN,
+            Fault::with(Status::ReturnUrlRefused, host),
+            shop.lang,
+        );
+    }
+    let url = url.to_string();
+    // From here on the shop is known and its address trusted: refusals go back to it.
+    match prepare(&state, &shop, &fields, &url, kind).await {
+        Ok(page) => page,
+        Err(fault) => Page::refusal(&url, fault, shop.lang),
+    }
+}
+
+async fn prepare(
+    state: &AppState,
+    shop: &Shop,
+    fields: &Fields,
+    url: &str,
+    kind: Kind,
+) -> Result<Page, Fault> {
+    let phone = card_phone(fields)?;
+    let amount = money(fields, "amount", shop.rules.money_decimals)?;
+    let comment = comment(fields)?;
+    let earn = match kind {
+        Kind::Earn => Sale::earn(&shop.rules, amount)?.bonuses_earned,
+        Kind::Redeem => Amount::ZERO,
+    };
+    let card = card_state(state, shop, &phone).await?;
+    match (&card.customer, kind) {
+        (Some(c), _) if c.state == "blocked" => return Err(Status::CardBlocked.into()),
+        (None, Kind::Redeem) => return Err(Status::UnknownCard.into()),
+        (None, Kind::Earn) if !shop.rules.enrol_on_earn => return Err(Status::UnknownCard.into()),
+        _ => {}
+    }
+    if card.failures >= rules::MAX_ATTEMPTS {
+        return Err(Status::TooManyAttempts.into());
+    }
+    let max = shop.rules.max_redeemable(amount, Amount(card.spendable));
+    if kind == Kind::Redeem && max.0 <= 0 {
+        return Err(Status::NotEnoughBonuses.into());
+    }
+    let pin = card.customer.as_ref().and_then(|c| c.pin_hash.clone());
+    let code = pin.is_none().then(one_time_code);
+    let token = secrets::random_token(24);
+    let page = NewIncustPage {
+        form_token: secrets::token_digest(&token),
+        kind: kind.as_str().into(),
+        merchant_id: shop.merchant.id,
+        program_id: shop.program.id,
+        customer_id: card.customer.as_ref().map(|c| c.id),
+        cardphone: phone.clone(),
+        amount: amount.0,
+        comment,
+        return_url: url.to_string(),
+        code_digest: code
+            .as_ref()
+            .map(|c| code_digest(&secrets::random_token(8), c)),
+        expires_at: kopilka_store::now_ms() + rules::PAGE_LIFETIME_MS,
+    };
+    let sms = code.map(|c| NewMessage {
+        merchant_id: Some(shop.merchant.id),
+        customer_id: card.customer.as_ref().map(|c| c.id),
+        ..NewMessage::sms(
+            &phone,
+            super::texts::code(shop.lang, &shop.merchant.sms_name, &c),
+        )
+    });
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.incust_open_page(&page).await?;
+                if let Some(sms) = &sms {
+                    tx.enqueue(sms).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .map_err(ops::store_fault)?;
+    let view = FormData {
+        kind,
+        phone,
+        amount,
+        earn,
+        spendable: card.spendable,
+        max,
+        chosen: max,
+        by_code: pin.is_none(),
+    };
+    Ok(Page::Form(Box::new(view.view(shop, token, None))))
+}
+
+/// What the page form shows.
+struct FormData {
+    kind: Kind,
+    phone: String,
+    amount: Amount,
+    earn: Amount,
+    spendable: i64,
+    max: Amount,
+    chosen: Amount,
+    by_code: bool,
+}
+
+impl FormData {
+    fn view(&self, shop: &Shop, token: String, error: Option<String>) -> PageView {
+        let w = words(shop.lang);
+        let (heading, confirm) = match self.kind {
+            Kind::Redeem => (w.redeem, w.pay),
+            Kind::Earn => (w.earn, w.confirm_earn),
+        };
+        let decimals = shop.rules.decimals;
+        PageView {
+            lang: shop.lang.code(),
+            title: format!("{heading} — {}", shop.merchant.name),
+            nonce: String::new(),
+            w,
+            heading,
+            confirm,
+            redeem: self.kind == Kind::Redeem,
+            shop: shop.merchant.name.clone(),
+            order: shop.money(self.amount.0),
+            card: mask(&self.phone),
+            balance: shop.points(self.spendable),
+            earn: shop.points(self.earn.0),
+            max: kopilka_domain::money::format_decimal(self.max, decimals),
+            chosen: kopilka_domain::money::format_decimal(self.chosen, decimals),
+            step: kopilka_domain::money::format_decimal(Amount(1), decimals),
+            by_code: self.by_code,
+            token,
+            error,
+        }
+    }
+}
+
+fn one_time_code() -> String {
+    let mut rng = rand::thread_rng();
+    (0..rules::CODE_DIGITS)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+/// `salt:sha256(salt:code)`: the code is short-lived and attempts are limited, so a fast hash
+/// is enough to keep it out of the database.
+fn code_digest(salt: &str, code: &str) -> String {
+    format!(
+        "{salt}:{}",
+        secrets::token_digest(&format!("{salt}:{code}"))
+    )
+}
+
+fn code_matches(stored: &str, code: &str) -> bool {
+    match stored.split_once(':') {
+        Some((salt, _)) => secrets::constant_time_eq(&code_digest(salt, code), stored),
+        None => false,
+    }
+}
+
+/// What the customer's answer leads to.
+#[derive(Clone)]
+enum Verdict {
+    Cancel(Status),
+    /// The form again, with a problem that costs no attempt.
+    Again(Fault),
+    Try {
+        right: bool,
+        sale: Sale,
+    },
+}
+
+async fn answer(state: AppState, request: Request) -> Page {
+    let fields = match read_form(request).await {
+        Ok(f) => f,
+        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
+    };
+    let stale = || Page::error(StatusCode::GONE, Status::PageExpired, Lang::Ru);
+    let Some(token) = fields.get("token") else {
+        return stale();
+    };
+    let digest = secrets::token_digest(token);
+    let found = {
+        let digest = digest.clone();
+        state
+            .store
+            .read(move |tx| {
+                Box::pin(async move {
+                    let Some(page) = tx.incust_page_by_token(&digest).await? else {
+                        return Ok(None);
+                    };
+                    let merchant = tx.merchant(page.merchant_id).await?;
+                    let program = tx.program(page.program_id).await?;
+                    Ok(merchant.zip(program).map(|(m, p)| (page, m, p, tx.now())))
+                })
+            })
+            .await
+    };
+    let (page, merchant, program, now) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return stale(),
+        Err(e) => {
+            return Page::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ops::store_fault(e),
+                Lang::Ru,
+            )
+        }
+    };
+    let rules = program.rules();
+    let shop = Shop {
+        lang: Lang::of(&rules),
+        merchant,
+        program,
+        rules,
+    };
+    let kind = if page.kind == "earn" {
+        Kind::Earn
+    } else {
+        Kind::Redeem
+    };
+    let card = match card_state(&state, &shop, &page.cardphone).await {
+        Ok(c) => c,
+        Err(fault) => return Page::error(StatusCode::SERVICE_UNAVAILABLE, fault, shop.lang),
+    };
+    let verdict = judge(&shop, &page, &card, &fields, kind, now).await;
+    let next = secrets::random_token(24);
+    let result = settle(&state, &shop, &page, &digest, &next, &verdict, kind).await;
+    match result {
+        Ok(Settled::Stale) => stale(),
+        Ok(Settled::Back(fields, message)) => Page::Back {
+            url: page.return_url.clone(),
+            fields,
+            message,
+            lang: shop.lang,
+        },
+        Ok(Settled::Again(fault)) => {
+            let max = shop
+                .rules
+                .max_redeemable(Amount(page.amount), Amount(card.spendable));
+            let chosen = fields
+                .get("bonuses")
+                .and_then(|b| parse_decimal(b, shop.rules.decimals).ok())
+                .filter(|b| b.0 > 0 && *b <= max)
+                .unwrap_or(max);
+            let data = FormData {
+                kind,
+                phone: page.cardphone.clone(),
+                amount: Amount(page.amount),
+                earn: Sale::earn(&shop.rules, Amount(page.amount))
+                    .map(|s| s.bonuses_earned)
+                    .unwrap_or_default(),
+                spendable: card.spendable,
+                max,
+                chosen,
+                by_code: page.code_digest.is_some(),
+            };
+            Page::Form(Box::new(data.view(
+                &shop,
+                next,
+                Some(fault.text(shop.lang)),
+            )))
+        }
+        Err(StoreError::Domain(e)) => {
+            // The operation was refused and rolled back; the page closes with the reason.
+            let status = Status::of_domain(&e);
+            match settle(
+                &state,
+                &shop,
+                &page,
+                &digest,
+                &next,
+                &Verdict::Cancel(status),
+                kind,
+            )
+            .await
+            {
+                Ok(Settled::Back(fields, message)) => Page::Back {
+                    url: page.return_url.clone(),
+                    fields,
+                    message,
+                    lang: shop.lang,
+                },
+                Ok(_) => stale(),
+                Err(e) => Page::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ops::store_fault(e),
+                    shop.lang,
+                ),
+            }
+        }
+        Err(e) => Page::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ops::store_fault(e),
+            shop.lang,
+        ),
+    }
+}
+
+/// Decides, before any write, what the answer asks for and whether its secret is right.
+async fn judge(
+    shop: &Shop,
+    page: &IncustPage,
+    card: &CardState,
+    fields: &Fields,
+    kind: Kind,
+    now: i64,
+) -> Verdict {
+    if fields.get("action") == Some("cancel") {
+        return Verdict::Cancel(Status::CancelledByCustomer);
+    }
+    if now > page.expires_at {
+        return Verdict::Cancel(Status::PageExpired);
+    }
+    if card.failures >= rules::MAX_ATTEMPTS {
+        return Verdict::Cancel(Status::TooManyAttempts);
+    }
+    let sale = match kind {
+        Kind::Earn => match Sale::earn(&shop.rules, Amount(page.amount)) {
+            Ok(s) => s,
+            Err(status) => return Verdict::Cancel(status),
+        },
+        Kind::Redeem => {
+            let Some(text) = fields.get("bonuses") else {
+                return Verdict::Again(Fault::with(Status::MissingField, "bonuses"));
+            };
+            let bonuses = match parse_decimal(text, shop.rules.decimals) {
+                Ok(b) if b.0 > 0 => b,
+                _ => return Verdict::Again(Status::BadAmount.into()),
+            };
+            let sale = match Sale::redeem(&shop.rules, Amount(page.amount), bonuses) {
+                Ok(s) => s,
+                Err(status) => return Verdict::Again(status.into()),
+            };
+            if bonuses.0 > card.spendable {
+                return Verdict::Again(Status::NotEnoughBonuses.into());
+            }
+            sale
+        }
+    };
+    let Some(secret) = fields.get("secret") else {
+        return Verdict::Again(Fault::new(Status::MissingField));
+    };
+    let pin = card.customer.as_ref().and_then(|c| c.pin_hash.clone());
+    let right = match (&page.code_digest, pin) {
+        (Some(stored), _) => code_matches(stored, secret),
+        (None, Some(hash)) => secrets::verify_secret_async(secret.to_string(), hash).await,
+        (None, None) => false,
+    };
+    Verdict::Try { right, sale }
+}
+
+enum Settled {
+    Stale,
+    Back(Vec<(&'static str, String)>, String),
+    Again(Fault),
+}
+
+/// Takes the page's form token and does what the verdict says, in one transaction: the wrong
+/// attempt, the refusal, or the operation with its answer and SMS.
+async fn settle(
+    state: &AppState,
+    shop: &Shop,
+    page: &IncustPage,
+    digest: &str,
+    next: &str,
+    verdict: &Verdict,
+    kind: Kind,
+) -> Result<Settled, StoreError> {
+    let next_digest = secrets::token_digest(next);
+    let lang = shop.lang;
+    state
+        .store
+        .write_retrying(|| {
+            let (shop, page, digest, next_digest) = (
+                shop.clone(),
+                page.clone(),
+                digest.to_string(),
+                next_digest.clone(),
+            );
+            let verdict = verdict.clone();
+            move |tx| {
+                Box::pin(async move {
+                    if tx.incust_claim_page(&digest, &next_digest).await?.is_none() {
+                        return Ok(Settled::Stale);
+                    }
+                    let refuse = |status: Status| {
+                        let fault = Fault::new(status);
+                        Settled::Back(
+                            vec![
+                                ("status", status.code().to_string()),
+                                ("statusdesc", fault.text(lang)),
+                            ],
+                            fault.text(lang),
+                        )
+                    };
+                    let (right, sale) = match verdict {
+                        Verdict::Cancel(status) => {
+                            tx.incust_finish_page(page.id, status.code(), None).await?;
+                            return Ok(refuse(status));
+                        }
+                        Verdict::Again(fault) => return Ok(Settled::Again(fault)),
+                        Verdict::Try { right, sale } => (right, sale),
+                    };
+                    let since = tx.now() - rules::ATTEMPT_WINDOW_MS;
+                    let failures = tx
+                        .incust_failures(page.program_id, &page.cardphone, since)
+                        .await?;
+                    let locked = failures >= rules::MAX_ATTEMPTS;
+                    if !right && !locked {
+                        tx.incust_add_failure(page.program_id, &page.cardphone, since)
+                            .await?;
+                        let left = rules::attempts_left(failures + 1);
+                        if left > 0 {
+                            let detail = format!("{} {left}", words(lang).attempts_left);
+                            return Ok(Settled::Again(Fault::with(Status::WrongSecret, detail)));
+                        }
+                    }
+                    if !right || locked {
+                        tx.incust_finish_page(page.id, Status::TooManyAttempts.code(), None)
+                            .await?;
+                        return Ok(refuse(Status::TooManyAttempts));
+                    }
+                    tx.incust_clear_failures(page.program_id, &page.cardphone)
+                        .await?;
+                    let done = match kind {
+                        Kind::Redeem => {
+                            ops::redeem(tx, &shop, &page.cardphone, sale, &page.comment).await?
+                        }
+                        Kind::Earn => {
+                            ops::earn(
+                                tx,
+                                &shop,
+                                &page.cardphone,
+                                sale.amount_to_pay,
+                                &page.comment,
+                            )
+                            .await?
+                        }
+                    };
+                    let done = match done {
+                        Ok(done) => done,
+                        Err(status) => {
+                            tx.incust_finish_page(page.id, status.code(), None).await?;
+                            return Ok(refuse(status));
+                        }
+                    };
+                    tx.incust_finish_page(
+                        page.id,
+                        Status::Ok.code(),
+                        Some(done.transaction.operation_id),
+                    )
+                    .await?;
+                    Ok(success(&shop, kind, &done))
+                })
+            }
+        })
+        .await
+}
+
+/// The seed's answer fields plus `status`.
+fn success(shop: &Shop, kind: Kind, done: &Done) -> Settled {
+    let t = &done.transaction;
+    let w = words(shop.lang);
+    let mut fields = vec![
+        ("transactionid", t.operation_id.to_string()),
+        ("cardphone", t.cardphone.clone()),
+    ];
+    let message = match kind {
+        Kind::Redeem => {
+            fields.push(("bonusesredeemed", shop.points(t.bonuses_redeemed)));
+            format!("{}: {}", w.redeemed, shop.points(t.bonuses_redeemed))
+        }
+        Kind::Earn => {
+            fields.push(("amount", shop.money(t.amount)));
+            fields.push(("bonusesearned", shop.points(t.bonuses_earned)));
+            format!("{}: {}", w.earned, shop.points(t.bonuses_earned))
+        }
+    };
+    fields.push(("cardbonuses", shop.points(t.card_bonuses)));
+    fields.push(("status", Status::Ok.code().to_string()));
+    Settled::Back(fields, message)
+}

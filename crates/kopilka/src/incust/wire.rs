@@ -1,0 +1,269 @@
+//! inCust's XML: a flat `<root>` of named text fields in, the same shape out.
+
+use kopilka_domain::incust::{Lang, Status};
+use quick_xml::escape::{escape, resolve_predefined_entity};
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use std::collections::HashMap;
+
+/// A refusal: the status and, when it helps the integrator, what exactly was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub status: Status,
+    pub detail: Option<String>,
+}
+
+impl Fault {
+    pub fn new(status: Status) -> Fault {
+        Fault {
+            status,
+            detail: None,
+        }
+    }
+
+    pub fn with(status: Status, detail: impl Into<String>) -> Fault {
+        Fault {
+            status,
+            detail: Some(detail.into()),
+        }
+    }
+
+    pub fn text(&self, lang: Lang) -> String {
+        match &self.detail {
+            Some(detail) => format!("{}: {detail}", self.status.text(lang)),
+            None => self.status.text(lang).to_string(),
+        }
+    }
+}
+
+impl From<Status> for Fault {
+    fn from(status: Status) -> Fault {
+        Fault::new(status)
+    }
+}
+
+/// The fields of a request document, names lower-cased, values trimmed; a field given twice
+/// keeps its last value (as the hosted pages do with form fields).
+#[derive(Debug, Default)]
+pub struct Fields(HashMap<String, String>);
+
+impl Fields {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Fields {
+        Fields(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect(),
+        )
+    }
+
+    /// A field's value when present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, Fault> {
+        self.get(name)
+            .ok_or_else(|| Fault::with(Status::MissingField, name))
+    }
+}
+
+/// Parses `<root><name>value</name>…</root>`. A document type declaration is refused (no
+/// entity tricks), as are nested elements inside a field and anything after the root.
+pub fn parse(text: &str) -> Result<Fields, Fault> {
+    let malformed = |detail: String| Fault::with(Status::Malformed, detail);
+    let mut reader = Reader::from_str(text);
+    let mut fields = Vec::new();
+    // 0: before the root, 1: inside the root, 2: inside a field, 3: after the root.
+    let mut depth = 0u8;
+    let mut name = String::new();
+    let mut value = String::new();
+    loop {
+        let event = reader.read_event().map_err(|e| malformed(e.to_string()))?;
+        match event {
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::DocType(_) => return Err(malformed("a DOCTYPE is not accepted".into())),
+            Event::Start(e) if depth == 0 => {
+                check_root(&e)?;
+                depth = 1;
+            }
+            Event::Empty(e) if depth == 0 => {
+                check_root(&e)?;
+                depth = 3;
+            }
+            Event::Start(e) if depth == 1 => {
+                name = e.local_name().as_ref().to_string();
+                value.clear();
+                depth = 2;
+            }
+            Event::Empty(e) if depth == 1 => {
+                let field = e.local_name().as_ref().to_string();
+                fields.push((field, String::new()));
+            }
+            Event::Start(_) | Event::Empty(_) if depth == 2 => {
+                return Err(malformed(format!("<{name}> must hold text, not elements")));
+            }
+            Event::Start(_) | Event::Empty(_) => {
+                return Err(malformed("content after </root>".into()));
+            }
+            Event::Text(t) if depth == 2 => value.push_str(&t.xml10_content()),
+            Event::CData(c) if depth == 2 => {
+                value.push_str(&c.into_inner());
+            }
+            Event::GeneralRef(r) if depth == 2 => {
+                let resolved = match r.resolve_char_ref().map_err(|e| malformed(e.to_string()))? {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let entity = r.xml10_content();
+                        resolve_predefined_entity(&entity)
+                            .ok_or_else(|| malformed(format!("unknown entity &{entity};")))?
+                            .to_string()
+                    }
+                };
+                value.push_str(&resolved);
+            }
+            Event::Text(t) => {
+                if !t.xml10_content().trim().is_empty() {
+                    return Err(malformed("text outside the fields".into()));
+                }
+            }
+            Event::CData(_) | Event::GeneralRef(_) => {
+                return Err(malformed("text outside the fields".into()));
+            }
+            Event::End(_) if depth == 2 => {
+                fields.push((std::mem::take(&mut name), std::mem::take(&mut value)));
+                depth = 1;
+            }
+            Event::End(_) => depth = 3,
+            Event::Eof if depth == 3 => break,
+            Event::Eof => {
+                return Err(malformed(if depth == 0 {
+                    "the body is empty".into()
+                } else {
+                    "the document ends before </root>".into()
+                }))
+            }
+        }
+    }
+    Ok(Fields::from_pairs(fields))
+}
+
+fn check_root(e: &quick_xml::events::BytesStart<'_>) -> Result<(), Fault> {
+    let root = e.local_name().as_ref().to_string();
+    if root.eq_ignore_ascii_case("root") {
+        Ok(())
+    } else {
+        Err(Fault::with(
+            Status::Malformed,
+            format!("the document element must be <root>, not <{root}>"),
+        ))
+    }
+}
+
+/// One answer document, written field by field in the seed's order.
+pub struct Reply {
+    cmd: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    /// `<cmd>`, `<status>`, `<statusdesc>` and `<cmddesc>` (the seed's table names the text
+    /// `cmddesc`, its example `statusdesc`: both are sent).
+    pub fn new(cmd: &str, status: Status, text: String) -> Reply {
+        Reply {
+            cmd: cmd.to_string(),
+            fields: vec![
+                ("status", status.code().to_string()),
+                ("statusdesc", text.clone()),
+                ("cmddesc", text),
+            ],
+        }
+    }
+
+    pub fn field(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.fields.push((name, value.into()));
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::from("<root>\n");
+        element(&mut out, "cmd", &self.cmd);
+        for (name, value) in &self.fields {
+            element(&mut out, name, value);
+        }
+        out.push_str("</root>\n");
+        out
+    }
+}
+
+fn element(out: &mut String, name: &str, value: &str) {
+    if value.is_empty() {
+        out.push_str(&format!("<{name} />\n"));
+    } else {
+        out.push_str(&format!("<{name}>{}</{name}>\n", escape(value)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_seed_request() {
+        let fields = parse(
+            "<root>\n<cmd>transaction</cmd>\n<phone>380501111111</phone>\n<password>0000</password>\n<cardphone>380671111111</cardphone>\n<amount>211.25</amount>\n<comment>12-2345</comment>\n</root>",
+        )
+        .unwrap();
+        assert_eq!(fields.get("cmd"), Some("transaction"));
+        assert_eq!(fields.get("amount"), Some("211.25"));
+        assert_eq!(fields.get("comment"), Some("12-2345"));
+    }
+
+    #[test]
+    fn reads_entities_cdata_and_declarations() {
+        let fields = parse(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><ROOT><Comment>a &amp; b &#x41;<![CDATA[<c>]]></Comment><empty/></ROOT>",
+        )
+        .unwrap();
+        assert_eq!(fields.get("comment"), Some("a & b A<c>"));
+        assert_eq!(fields.get("empty"), None);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_flat_root() {
+        for bad in [
+            "",
+            "   ",
+            "not xml",
+            "<root><cmd>transaction</root>",
+            "<other><cmd>x</cmd></other>",
+            "<root><cmd><x/></cmd></root>",
+            "<root></root><root></root>",
+            "<!DOCTYPE root [<!ENTITY e \"x\">]><root><cmd>&e;</cmd></root>",
+            "<root><cmd>&e;</cmd></root>",
+            "<root><cmd>transaction</cmd>",
+        ] {
+            let fault = parse(bad).unwrap_err();
+            assert_eq!(fault.status, Status::Malformed, "{bad:?}");
+        }
+        assert!(parse("<root/>").is_ok());
+    }
+
+    #[test]
+    fn writes_the_seed_shape() {
+        let xml = Reply::new("transactioncancel", Status::Ok, "Ok".into())
+            .field("cardphone", "***1111")
+            .field("message", "")
+            .render();
+        assert_eq!(
+            xml,
+            "<root>\n<cmd>transactioncancel</cmd>\n<status>0000</status>\n<statusdesc>Ok</statusdesc>\n<cmddesc>Ok</cmddesc>\n<cardphone>***1111</cardphone>\n<message />\n</root>\n"
+        );
+        assert!(Reply::new("x<y", Status::Malformed, "a & b".into())
+            .render()
+            .contains("<cmd>x&lt;y</cmd>"));
+    }
+}

@@ -1,0 +1,329 @@
+//! The outbox worker: delivers the messages write jobs queued (customer SMS and e-mail,
+//! merchant callbacks), at least once, in order per destination, with retries on a schedule.
+//!
+//! A delivery is three steps, none holding a transaction across network IO: a write job
+//! leases due messages (`claim_due`), the message is sent outside any transaction, and a
+//! second write job records the attempt and marks the message delivered, due again or dead —
+//! running the message's purpose hook ([`hooks::on_settled`]) in that same transaction.
+
+pub mod hooks;
+pub mod schedule;
+pub mod senders;
+pub mod webhooks;
+mod worker;
+
+use schedule::Schedule;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub use worker::{run, Worker};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// How long the worker sleeps when nothing is due, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How many messages one claim leases.
+    pub batch: i64,
+    /// How many messages a process sends at once.
+    pub concurrency: usize,
+    /// The limit of one HTTP request (connect, send, answer), in milliseconds.
+    pub request_timeout_ms: u64,
+    /// How long a claimed message stays leased to its worker, in milliseconds. A worker that
+    /// dies leaves its leases to expire, then another takes the messages. Longer than any send.
+    pub lease_ms: u64,
+    /// The length of one second of the retry schedules, in milliseconds: 1 000 in production;
+    /// tests set 1 so a schedule of minutes runs in milliseconds.
+    pub schedule_unit_ms: u64,
+    /// Refuse callbacks and gateway requests to loopback, private, link-local and other
+    /// non-public addresses (whether written as an IP or resolved from a name), so a callback
+    /// URL a client supplied cannot reach the internal network. Off by default: demo shops and
+    /// tests listen on localhost.
+    pub refuse_private_addresses: bool,
+    /// Retry schedules by name, replacing the built-in `default` and `ecommpay` or adding more.
+    pub schedules: BTreeMap<String, Schedule>,
+    pub sms: SmsConfig,
+    pub email: EmailConfig,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            poll_interval_ms: 1000,
+            batch: 64,
+            concurrency: 16,
+            request_timeout_ms: 10_000,
+            lease_ms: 120_000,
+            schedule_unit_ms: 1000,
+            refuse_private_addresses: false,
+            schedules: BTreeMap::new(),
+            sms: SmsConfig::default(),
+            email: EmailConfig::default(),
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The schedule a message names; an unknown name falls back to `default`.
+    pub fn schedule(&self, name: &str) -> Schedule {
+        if let Some(s) = self.schedules.get(name) {
+            return s.clone();
+        }
+        match name {
+            "ecommpay" => Schedule::ecommpay(),
+            _ => self
+                .schedules
+                .get("default")
+                .cloned()
+                .unwrap_or_else(Schedule::default_schedule),
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, schedule) in &self.schedules {
+            schedule.validate(name).map_err(anyhow::Error::msg)?;
+        }
+        anyhow::ensure!(self.batch >= 1, "outbox.batch must be at least 1");
+        anyhow::ensure!(
+            self.concurrency >= 1,
+            "outbox.concurrency must be at least 1"
+        );
+        anyhow::ensure!(
+            self.request_timeout_ms >= 1,
+            "outbox.request_timeout_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.lease_ms > 2 * self.request_timeout_ms,
+            "outbox.lease_ms must be more than twice outbox.request_timeout_ms"
+        );
+        anyhow::ensure!(
+            self.schedule_unit_ms >= 1,
+            "outbox.schedule_unit_ms must be positive"
+        );
+        if self.sms.sender == SmsSenderKind::Http {
+            anyhow::ensure!(
+                self.sms.url.starts_with("http://") || self.sms.url.starts_with("https://"),
+                "outbox.sms.url must be an http(s) URL for the http sender"
+            );
+            reqwest::Method::from_bytes(self.sms.method.as_bytes())
+                .map_err(|_| anyhow::anyhow!("outbox.sms.method is not an HTTP method"))?;
+        }
+        if self.email.sender == EmailSenderKind::Smtp {
+            anyhow::ensure!(
+                !self.email.host.is_empty(),
+                "outbox.email.host is required for the smtp sender"
+            );
+            self.email
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| anyhow::anyhow!("outbox.email.from: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Environment variables over the file: the sender choices and the secrets one would
+    /// rather not keep in a file.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("KOPILKA_SMS_SENDER") {
+            self.sms.sender = match v.as_str() {
+                "log" => SmsSenderKind::Log,
+                "http" => SmsSenderKind::Http,
+                _ => anyhow::bail!("KOPILKA_SMS_SENDER must be log or http"),
+            };
+        }
+        if let Some(v) = var("KOPILKA_SMS_URL") {
+            self.sms.url = v;
+        }
+        if let Some(v) = var("KOPILKA_SMS_AUTHORIZATION") {
+            self.sms.headers.insert("Authorization".into(), v);
+        }
+        if let Some(v) = var("KOPILKA_EMAIL_SENDER") {
+            self.email.sender = match v.as_str() {
+                "log" => EmailSenderKind::Log,
+                "smtp" => EmailSenderKind::Smtp,
+                _ => anyhow::bail!("KOPILKA_EMAIL_SENDER must be log or smtp"),
+            };
+        }
+        if let Some(v) = var("KOPILKA_SMTP_HOST") {
+            self.email.host = v;
+        }
+        if let Some(v) = var("KOPILKA_SMTP_PORT") {
+            self.email.port = Some(
+                v.parse()
+                    .map_err(|_| anyhow::anyhow!("KOPILKA_SMTP_PORT must be a port number"))?,
+            );
+        }
+        if let Some(v) = var("KOPILKA_SMTP_TLS") {
+            self.email.tls = match v.as_str() {
+                "starttls" => SmtpTls::Starttls,
+                "plain" => SmtpTls::Plain,
+                _ => anyhow::bail!("KOPILKA_SMTP_TLS must be starttls or plain"),
+            };
+        }
+        if let Some(v) = var("KOPILKA_SMTP_USERNAME") {
+            self.email.username = Some(v);
+        }
+        if let Some(v) = var("KOPILKA_SMTP_PASSWORD") {
+            self.email.password = Some(v);
+        }
+        if let Some(v) = var("KOPILKA_SMTP_FROM") {
+            self.email.from = v;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsSenderKind {
+    /// Write the text to the log; it stays readable through `GET /v1/messages`.
+    Log,
+    /// An HTTP SMS gateway.
+    Http,
+}
+
+/// How `{phone}` and `{text}` are escaped in the gateway request's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEscape {
+    /// Inside a JSON string.
+    Json,
+    /// As `application/x-www-form-urlencoded` values.
+    Form,
+    /// As they are.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    pub sender: SmsSenderKind,
+    pub method: String,
+    /// The gateway's URL; `{phone}` and `{text}` are replaced, URL-encoded.
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    /// The request body; `{phone}` (E.164 digits) and `{text}` are replaced. Empty: no body.
+    pub body: String,
+    pub body_escape: BodyEscape,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            sender: SmsSenderKind::Log,
+            method: "POST".into(),
+            url: String::new(),
+            headers: BTreeMap::new(),
+            body: String::new(),
+            body_escape: BodyEscape::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailSenderKind {
+    Log,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Upgrade with STARTTLS (refused if the relay does not offer it); port 587 by default.
+    Starttls,
+    /// No TLS, for a relay on the same host or network; port 25 by default.
+    Plain,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    pub sender: EmailSenderKind,
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The From address ("kopilka <noreply@example.com>").
+    pub from: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            sender: EmailSenderKind::Log,
+            host: String::new(),
+            port: None,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "kopilka <noreply@localhost>".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_configuration_parses_and_validates() {
+        let doc = include_str!("../../../../docs/outbox.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let config: crate::config::Config = toml::from_str(block).unwrap();
+        config.outbox.validate().unwrap();
+        assert_eq!(config.outbox.sms.sender, SmsSenderKind::Http);
+        assert_eq!(config.outbox.email.tls, SmtpTls::Starttls);
+        assert_eq!(
+            config.outbox.schedule("default"),
+            Schedule::default_schedule()
+        );
+        assert_eq!(config.outbox.schedule("ecommpay"), Schedule::ecommpay());
+        assert_eq!(
+            config.outbox.schedule("unknown"),
+            Schedule::default_schedule()
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_senders_and_secrets() {
+        let env = [
+            ("KOPILKA_EMAIL_SENDER", "smtp"),
+            ("KOPILKA_SMTP_HOST", "relay.local"),
+            ("KOPILKA_SMTP_PORT", "2525"),
+            ("KOPILKA_SMTP_TLS", "plain"),
+            ("KOPILKA_SMTP_PASSWORD", "pw"),
+            ("KOPILKA_SMS_AUTHORIZATION", "Bearer t"),
+        ];
+        let mut config = OutboxConfig::default();
+        config
+            .apply_env(|name| {
+                env.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap();
+        assert_eq!(config.email.sender, EmailSenderKind::Smtp);
+        assert_eq!(
+            (config.email.host.as_str(), config.email.port),
+            ("relay.local", Some(2525))
+        );
+        assert_eq!(config.email.tls, SmtpTls::Plain);
+        assert_eq!(config.email.password.as_deref(), Some("pw"));
+        assert_eq!(config.sms.headers["Authorization"], "Bearer t");
+        config.validate().unwrap();
+        let bad = OutboxConfig {
+            lease_ms: 1000,
+            ..OutboxConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        assert!(config
+            .apply_env(|name| (name == "KOPILKA_SMTP_TLS").then(|| "ssl".into()))
+            .is_err());
+    }
+}

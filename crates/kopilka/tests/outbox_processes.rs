@@ -1,0 +1,301 @@
+//! The outbox across real kopilka processes: a process killed with SIGKILL while a message waits
+//! for its retry, and two processes sharing one PostgreSQL queue.
+
+mod common;
+
+use axum::body::Bytes;
+use axum::response::IntoResponse;
+use common::{postgres_url, unique_schema, ADMIN_TOKEN};
+use kopilka_store::outbox::NewMessage;
+use kopilka_store::{PgStore, SharedStore};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Fast schedules: a failed message waits 2 s (long enough to kill the process meanwhile).
+const CONFIG: &str = r#"
+[outbox]
+poll_interval_ms = 10
+schedule_unit_ms = 1
+request_timeout_ms = 1000
+lease_ms = 3000
+batch = 32
+concurrency = 16
+
+[outbox.schedules.default]
+delays = [2000]
+growth_percent = 100
+max_delay = 2000
+give_up_after = 100000
+jitter_percent = 0
+"#;
+
+struct Process {
+    child: Child,
+    base: String,
+}
+
+/// Starts `kopilka serve` on port 0 and reads its address from the `kopilka listening on` line.
+async fn spawn(database: &str, dir: &Path) -> Process {
+    let config = dir.join("kopilka.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kopilka"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .arg("--config")
+        .arg(&config)
+        .env("KOPILKA_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("KOPILKA_SEAL_KEY", "11".repeat(32))
+        .env("KOPILKA_LOG", "warn")
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the kopilka binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(addr) = line.strip_prefix("kopilka listening on ") {
+                return addr.trim().to_string();
+            }
+        }
+        panic!("kopilka exited before listening");
+    })
+    .await
+    .expect("kopilka listens within 30 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Process { child, base }
+}
+
+impl Process {
+    async fn message(&self, id: i64) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}/v1/messages/{id}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Callbacks this process delivered, from its Prometheus metrics.
+    async fn delivered(&self) -> u64 {
+        let metrics = reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(
+                    r#"kopilka_outbox_deliveries_total{kind="callback",result="delivered"}"#,
+                )
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0, |n| n.parse().unwrap())
+    }
+
+    /// SIGKILL: no graceful shutdown, leases and all.
+    async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Counts requests by path; the first `fail_first` get a 500.
+#[derive(Clone, Default)]
+struct Counter {
+    bodies: Arc<Mutex<Vec<(String, String)>>>,
+    seen: Arc<AtomicUsize>,
+}
+
+impl Counter {
+    async fn start(fail_first: usize) -> (Counter, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let counter = Counter::default();
+        let state = counter.clone();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: Bytes| {
+            let state = state.clone();
+            async move {
+                let n = state.seen.fetch_add(1, Ordering::SeqCst);
+                if n < fail_first {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+                let body = String::from_utf8_lossy(&body).into_owned();
+                state
+                    .bodies
+                    .lock()
+                    .unwrap()
+                    .push((uri.path().to_string(), body));
+                "OK".into_response()
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (counter, url)
+    }
+}
+
+async fn enqueue_all(store: &SharedStore, messages: Vec<NewMessage>) -> Vec<i64> {
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut ids = Vec::with_capacity(messages.len());
+                for m in &messages {
+                    ids.push(tx.enqueue(m).await?);
+                }
+                Ok(ids)
+            })
+        })
+        .await
+        .unwrap()
+}
+
+async fn pg_schema() -> (String, SharedStore) {
+    let schema = unique_schema("outbox");
+    let store: SharedStore = Arc::new(PgStore::open(&postgres_url(), Some(&schema)).await.unwrap());
+    let separator = if postgres_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!(
+        "{}{separator}options=-c%20search_path%3D{schema}",
+        postgres_url()
+    );
+    (url, store)
+}
+
+#[tokio::test]
+async fn a_message_waiting_for_its_retry_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("kopilka.db").display());
+    let (pg_url, pg_store) = pg_schema().await;
+    for (database, store) in [
+        (sqlite.clone(), kopilka_store::open(&sqlite).await.unwrap()),
+        (pg_url, pg_store),
+    ] {
+        let (counter, url) = Counter::start(1).await;
+        let ids = enqueue_all(
+            &store,
+            vec![NewMessage::callback(&url, "{\"n\":1}".into(), Vec::new())],
+        )
+        .await;
+        store.close().await;
+        let id = ids[0];
+
+        let first = spawn(&database, dir.path()).await;
+        wait_for("the first attempt to be recorded", async || {
+            let m = first.message(id).await;
+            m["attempts"] == 1 && m["state"] == "pending"
+        })
+        .await;
+        first.kill().await;
+        assert!(counter.bodies.lock().unwrap().is_empty());
+
+        let second = spawn(&database, dir.path()).await;
+        wait_for("the retry after the restart", async || {
+            second.message(id).await["state"] == "delivered"
+        })
+        .await;
+        let message = second.message(id).await;
+        assert_eq!(message["attempts"], 2, "{message}");
+        assert_eq!(counter.seen.load(Ordering::SeqCst), 2);
+        assert_eq!(counter.bodies.lock().unwrap().len(), 1);
+        second.kill().await;
+    }
+}
+
+#[tokio::test]
+async fn two_processes_on_one_postgres_deliver_each_message_once_in_order() {
+    const DESTINATIONS: usize = 100;
+    const PER_DESTINATION: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let (database, store) = pg_schema().await;
+    let (counter, url) = Counter::start(0).await;
+    let messages = (0..DESTINATIONS * PER_DESTINATION)
+        .map(|n| {
+            let (destination, seq) = (n % DESTINATIONS, n / DESTINATIONS);
+            NewMessage::callback(
+                &format!("{url}/d{destination}"),
+                format!("{seq}"),
+                Vec::new(),
+            )
+        })
+        .collect();
+    let ids = enqueue_all(&store, messages).await;
+    assert_eq!(ids.len(), 1000);
+
+    let started = Instant::now();
+    let a = spawn(&database, dir.path()).await;
+    let b = spawn(&database, dir.path()).await;
+    wait_for("1 000 deliveries", async || {
+        let pending = store
+            .read(|tx| Box::pin(async move { tx.outbox_stats().await }))
+            .await
+            .unwrap()
+            .depth;
+        pending == 0
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let (by_a, by_b) = (a.delivered().await, b.delivered().await);
+    assert_eq!(by_a + by_b, 1000);
+    assert!(
+        by_a > 0 && by_b > 0,
+        "both processes deliver: {by_a} + {by_b}"
+    );
+    a.kill().await;
+    b.kill().await;
+
+    let bodies = counter.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1000, "each message delivered exactly once");
+    let mut by_destination: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (path, seq) in bodies {
+        by_destination
+            .entry(path)
+            .or_default()
+            .push(seq.parse().unwrap());
+    }
+    assert_eq!(by_destination.len(), DESTINATIONS);
+    for (path, seqs) in by_destination {
+        assert_eq!(
+            seqs,
+            (0..PER_DESTINATION).collect::<Vec<_>>(),
+            "order at {path}"
+        );
+    }
+    let delivered = store
+        .read(|tx| {
+            Box::pin(async move {
+                tx.messages(&kopilka_store::outbox::MessageFilter {
+                    state: Some("delivered".into()),
+                    limit: 2000,
+                    ..Default::default()
+                })
+                .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 1000);
+    assert!(delivered.iter().all(|m| m.attempts == 1));
+    eprintln!("two processes delivered 1 000 messages in {elapsed:?} ({by_a} + {by_b})");
+    store.close().await;
+}

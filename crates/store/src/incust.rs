@@ -1,0 +1,247 @@
+//! The inCust protocol's rows: each transaction's answer, hosted page sessions and wrong
+//! attempts of spend passwords and codes.
+
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::StoreResult;
+use serde::Serialize;
+
+/// What an inCust transaction reported when it was made. Amounts in minor units: `amount` and
+/// `amount_to_pay` money, the bonuses and `card_bonuses` points; negative for a cancellation.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+pub struct IncustTransaction {
+    pub operation_id: i64,
+    pub merchant_id: i64,
+    pub customer_id: i64,
+    /// `earn`, `redeem` or `cancel`.
+    pub kind: String,
+    /// The operation a cancellation cancels.
+    pub cancels: Option<i64>,
+    /// E.164 digits.
+    pub cardphone: String,
+    pub comment: String,
+    pub amount: i64,
+    pub bonuses_redeemed: i64,
+    pub amount_to_pay: i64,
+    pub bonuses_earned: i64,
+    /// The card's balance right after the transaction.
+    pub card_bonuses: i64,
+    /// The message to the card's owner.
+    pub message: String,
+    pub created_at: i64,
+}
+
+/// A hosted redeem or earn page the shop opened.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IncustPage {
+    pub id: i64,
+    /// `earn` or `redeem`.
+    pub kind: String,
+    pub merchant_id: i64,
+    pub program_id: i64,
+    /// `None` until an earn for an unknown phone enrols the customer.
+    pub customer_id: Option<i64>,
+    pub cardphone: String,
+    /// The order's amount, money minor units.
+    pub amount: i64,
+    pub comment: String,
+    pub return_url: String,
+    /// Digest of the one-time SMS code when the card has no spend password.
+    pub code_digest: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub finished_at: Option<i64>,
+    pub status: Option<String>,
+    pub operation_id: Option<i64>,
+}
+
+/// A page to open; `form_token` is the digest of its first form token.
+#[derive(Debug, Clone)]
+pub struct NewIncustPage {
+    pub form_token: String,
+    pub kind: String,
+    pub merchant_id: i64,
+    pub program_id: i64,
+    pub customer_id: Option<i64>,
+    pub cardphone: String,
+    pub amount: i64,
+    pub comment: String,
+    pub return_url: String,
+    pub code_digest: Option<String>,
+    pub expires_at: i64,
+}
+
+const TRANSACTION: &str = "SELECT operation_id, merchant_id, customer_id, kind, cancels, cardphone, comment, amount, bonuses_redeemed, amount_to_pay, bonuses_earned, card_bonuses, message, created_at FROM incust_transactions";
+const PAGE_COLUMNS: &str = "id, kind, merchant_id, program_id, customer_id, cardphone, amount, comment, return_url, code_digest, created_at, expires_at, finished_at, status, operation_id";
+
+/// Finished pages are kept this long after they expire, then deleted.
+const PAGE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+impl Tx {
+    pub async fn incust_record(&mut self, t: &IncustTransaction) -> StoreResult<()> {
+        execute!(
+            self,
+            "INSERT INTO incust_transactions (operation_id, merchant_id, customer_id, kind, cancels, cardphone, comment, amount, bonuses_redeemed, amount_to_pay, bonuses_earned, card_bonuses, message, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            t.operation_id,
+            t.merchant_id,
+            t.customer_id,
+            &t.kind,
+            t.cancels,
+            &t.cardphone,
+            &t.comment,
+            t.amount,
+            t.bonuses_redeemed,
+            t.amount_to_pay,
+            t.bonuses_earned,
+            t.card_bonuses,
+            &t.message,
+            t.created_at,
+        )?;
+        Ok(())
+    }
+
+    pub async fn incust_transaction(
+        &mut self,
+        operation_id: i64,
+    ) -> StoreResult<Option<IncustTransaction>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            IncustTransaction,
+            &format!("{TRANSACTION} WHERE operation_id = $1"),
+            operation_id
+        )?)
+    }
+
+    /// Opens a page, deleting pages that expired more than a day ago.
+    pub async fn incust_open_page(&mut self, page: &NewIncustPage) -> StoreResult<i64> {
+        let now = self.now();
+        execute!(
+            self,
+            "DELETE FROM incust_pages WHERE expires_at < $1",
+            now - PAGE_RETENTION_MS
+        )?;
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO incust_pages (form_token, kind, merchant_id, program_id, customer_id, cardphone, amount, comment, return_url, code_digest, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            &page.form_token,
+            &page.kind,
+            page.merchant_id,
+            page.program_id,
+            page.customer_id,
+            &page.cardphone,
+            page.amount,
+            &page.comment,
+            &page.return_url,
+            &page.code_digest,
+            now,
+            page.expires_at,
+        )?)
+    }
+
+    /// Takes the form token `used` of an unfinished page and puts `next` in its place, so the
+    /// same form is accepted once. `None` when no unfinished page has that token.
+    pub async fn incust_claim_page(
+        &mut self,
+        used: &str,
+        next: &str,
+    ) -> StoreResult<Option<IncustPage>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            IncustPage,
+            &format!("UPDATE incust_pages SET form_token = $1 WHERE form_token = $2 AND finished_at IS NULL RETURNING {PAGE_COLUMNS}"),
+            next,
+            used
+        )?)
+    }
+
+    /// An unfinished page by its current form token, without taking it.
+    pub async fn incust_page_by_token(&mut self, token: &str) -> StoreResult<Option<IncustPage>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            IncustPage,
+            &format!("SELECT {PAGE_COLUMNS} FROM incust_pages WHERE form_token = $1 AND finished_at IS NULL"),
+            token
+        )?)
+    }
+
+    /// Closes a page with the status it returned to the shop.
+    pub async fn incust_finish_page(
+        &mut self,
+        id: i64,
+        status: &str,
+        operation_id: Option<i64>,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE incust_pages SET finished_at = $1, status = $2, operation_id = $3 WHERE id = $4",
+            now,
+            status,
+            operation_id,
+            id,
+        )?;
+        Ok(())
+    }
+
+    /// Wrong attempts for a card since `since` (unix ms).
+    pub async fn incust_failures(
+        &mut self,
+        program_id: i64,
+        cardphone: &str,
+        since: i64,
+    ) -> StoreResult<i64> {
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM incust_attempts WHERE program_id = $1 AND cardphone = $2 AND at > $3",
+            program_id,
+            cardphone,
+            since,
+        )?)
+    }
+
+    /// Records a wrong attempt, forgetting those older than `since`.
+    pub async fn incust_add_failure(
+        &mut self,
+        program_id: i64,
+        cardphone: &str,
+        since: i64,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "DELETE FROM incust_attempts WHERE program_id = $1 AND cardphone = $2 AND at <= $3",
+            program_id,
+            cardphone,
+            since,
+        )?;
+        execute!(
+            self,
+            "INSERT INTO incust_attempts (program_id, cardphone, at) VALUES ($1, $2, $3)",
+            program_id,
+            cardphone,
+            now,
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a card's wrong attempts (after a right one).
+    pub async fn incust_clear_failures(
+        &mut self,
+        program_id: i64,
+        cardphone: &str,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "DELETE FROM incust_attempts WHERE program_id = $1 AND cardphone = $2",
+            program_id,
+            cardphone,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,336 @@
+//! A ledger on a real store for the ledger tests: a fresh SQLite file or a fresh PostgreSQL
+//! schema, one program and two merchants, and helpers that run ledger requests as write jobs.
+#![allow(dead_code)]
+
+use kopilka_domain::ledger::{OperationKind, Owner};
+use kopilka_domain::program::ProgramRules;
+use kopilka_domain::{Amount, DomainError};
+use kopilka_store::entities::NewCustomer;
+use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, OperationFilter, Outcome};
+use kopilka_store::model::Operation;
+use kopilka_store::{PgStore, SharedStore, StoreError, StoreKind, StoreResult};
+use std::sync::Arc;
+
+pub fn postgres_url() -> String {
+    std::env::var("KOPILKA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub const CURRENCY: &str = "BONUS";
+
+pub struct Ledger {
+    pub store: SharedStore,
+    pub program: i64,
+    pub merchant: i64,
+    /// A merchant that owns none of the operations the tests make.
+    pub stranger: i64,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Ledger {
+    pub async fn open(kind: StoreKind) -> Ledger {
+        let (store, dir): (SharedStore, _) = match kind {
+            StoreKind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+                (
+                    kopilka_store::open(&url).await.expect("sqlite store"),
+                    Some(dir),
+                )
+            }
+            StoreKind::Postgres => {
+                let schema = format!("st_{}", uuid::Uuid::new_v4().simple());
+                let store = PgStore::open(&postgres_url(), Some(&schema))
+                    .await
+                    .expect("postgres store (is PostgreSQL running on 127.0.0.1:5432?)");
+                (Arc::new(store), None)
+            }
+        };
+        let (program, merchant, stranger) = store
+            .write(|tx| {
+                Box::pin(async move {
+                    let p = tx
+                        .create_program(
+                            "test",
+                            "Test",
+                            &ProgramRules::default(),
+                            &serde_json::json!({}),
+                        )
+                        .await?;
+                    let m = tx.create_merchant(p.id, "Shop", "Shop", &[]).await?;
+                    let s = tx.create_merchant(p.id, "Other", "Other", &[]).await?;
+                    Ok((p.id, m.id, s.id))
+                })
+            })
+            .await
+            .expect("fixture");
+        Ledger {
+            store,
+            program,
+            merchant,
+            stranger,
+            _dir: dir,
+        }
+    }
+
+    /// Both stores, SQLite first.
+    pub async fn both() -> Vec<Ledger> {
+        vec![
+            Ledger::open(StoreKind::Sqlite).await,
+            Ledger::open(StoreKind::Postgres).await,
+        ]
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.store.kind() {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+
+    pub async fn customer(&self) -> i64 {
+        let program = self.program;
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.create_customer(&NewCustomer::active(program, None))
+                        .await
+                })
+            })
+            .await
+            .expect("customer")
+            .id
+    }
+
+    pub async fn new_merchant(&self) -> i64 {
+        let program = self.program;
+        self.store
+            .write(move |tx| {
+                Box::pin(async move { tx.create_merchant(program, "M", "M", &[]).await })
+            })
+            .await
+            .expect("merchant")
+            .id
+    }
+
+    /// A request from the test merchant, without an idempotency key.
+    pub fn request(&self, action: Action) -> LedgerRequest {
+        LedgerRequest {
+            program_id: self.program,
+            currency: CURRENCY.into(),
+            merchant_id: Some(self.merchant),
+            protocol: "test".into(),
+            idempotency: None,
+            description: None,
+            details: serde_json::json!({}),
+            action,
+        }
+    }
+
+    pub async fn exec(&self, request: LedgerRequest) -> StoreResult<Outcome> {
+        self.store
+            .write_retrying(move || {
+                let request = request.clone();
+                move |tx| Box::pin(async move { ledger::execute(tx, request).await })
+            })
+            .await
+    }
+
+    pub async fn credit(&self, customer: i64, amount: i64, expires_at: Option<i64>) -> Outcome {
+        self.exec(self.request(credit(customer, amount, expires_at)))
+            .await
+            .expect("credit")
+    }
+
+    pub async fn redeem(&self, customer: i64, amount: i64, hold: bool) -> StoreResult<Outcome> {
+        self.exec(self.request(debit(OperationKind::Redeem, customer, amount, hold)))
+            .await
+    }
+
+    pub async fn confirm(&self, id: i64) -> StoreResult<Outcome> {
+        self.exec(self.request(Action::Confirm { operation_id: id }))
+            .await
+    }
+
+    pub async fn void(&self, id: i64) -> StoreResult<Outcome> {
+        self.exec(self.request(Action::Void { operation_id: id }))
+            .await
+    }
+
+    pub async fn reverse(&self, id: i64, amount: Option<i64>) -> StoreResult<Outcome> {
+        self.exec(self.request(Action::Reverse {
+            operation_id: id,
+            amount: amount.map(Amount),
+        }))
+        .await
+    }
+
+    pub async fn expire(&self, now: i64) -> Vec<Operation> {
+        self.store
+            .write(move |tx| Box::pin(async move { ledger::expire_due(tx, now, 100).await }))
+            .await
+            .expect("expiry")
+    }
+
+    /// (balance, held) of a member account, as stored.
+    pub async fn balance(&self, owner: Owner) -> (i64, i64) {
+        let program = self.program;
+        self.store
+            .read(move |tx| {
+                Box::pin(async move { ledger::balance(tx, program, CURRENCY, owner).await })
+            })
+            .await
+            .expect("balance")
+    }
+
+    pub async fn operation(&self, id: i64) -> Operation {
+        self.store
+            .read(move |tx| Box::pin(async move { ledger::operation(tx, id).await }))
+            .await
+            .expect("read")
+            .expect("operation exists")
+    }
+
+    /// Every operation of a customer, newest first.
+    pub async fn operations_of(&self, customer: i64) -> Vec<Operation> {
+        let filter = OperationFilter {
+            customer_id: Some(customer),
+            limit: 500,
+            ..Default::default()
+        };
+        self.store
+            .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
+            .await
+            .expect("operations")
+    }
+
+    /// Every operation in the store, newest first.
+    pub async fn all_operations(&self) -> Vec<Operation> {
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let filter = OperationFilter {
+                before_id: before,
+                limit: 500,
+                ..Default::default()
+            };
+            let page = self
+                .store
+                .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
+                .await
+                .expect("operations");
+            let done = page.len() < 500;
+            before = page.last().map(|o| o.id);
+            all.extend(page);
+            if done {
+                return all;
+            }
+        }
+    }
+
+    /// The ledger's invariants over the whole store: member balances equal their postings and
+    /// their lots, every operation's postings sum to zero, no reversal beyond its original.
+    pub async fn check_invariants(&self) {
+        self.check_invariants_of(None).await;
+    }
+
+    /// The same, for the operations of one customer (and the audit of every account).
+    pub async fn check_invariants_of(&self, customer: Option<i64>) {
+        let store = self.store.clone();
+        let (mismatched, problems) = store
+            .read(move |tx| {
+                Box::pin(async move {
+                    let mismatched = ledger::audit(tx).await?;
+                    let mut problems = Vec::new();
+                    let mut before = None;
+                    loop {
+                        let filter = OperationFilter {
+                            customer_id: customer,
+                            before_id: before,
+                            limit: 500,
+                            ..Default::default()
+                        };
+                        let page = ledger::operations(tx, &filter).await?;
+                        for op in &page {
+                            let postings = ledger::postings_of(tx, op.id).await?;
+                            let sum: i64 = postings.iter().map(|p| p.amount).sum();
+                            if sum != 0 {
+                                problems.push(format!("operation {} postings sum to {sum}", op.id));
+                            }
+                            let moves = !(op.status == "pending" || op.status == "voided");
+                            if moves == postings.is_empty() {
+                                problems.push(format!("operation {} ({}) has {} postings", op.id, op.status, postings.len()));
+                            }
+                            if op.reversed < 0 || op.reversed > op.amount {
+                                problems.push(format!("operation {} reversed {} of {}", op.id, op.reversed, op.amount));
+                            }
+                            let reversals: i64 = ledger::reversals_of(tx, op.id)
+                                .await?
+                                .iter()
+                                .map(|r| r.amount)
+                                .sum();
+                            if reversals != op.reversed {
+                                problems.push(format!("operation {} records {} reversed, its reversals sum to {reversals}", op.id, op.reversed));
+                            }
+                        }
+                        if page.len() < 500 {
+                            break;
+                        }
+                        before = page.last().map(|o| o.id);
+                    }
+                    Ok((mismatched, problems))
+                })
+            })
+            .await
+            .expect("invariants");
+        assert_eq!(
+            mismatched,
+            Vec::<i64>::new(),
+            "{}: audit found mismatched accounts",
+            self.name()
+        );
+        assert!(problems.is_empty(), "{}: {problems:#?}", self.name());
+    }
+}
+
+pub fn credit(customer: i64, amount: i64, expires_at: Option<i64>) -> Action {
+    Action::Credit {
+        kind: OperationKind::Accrue,
+        customer_id: customer,
+        amount: Amount(amount),
+        expires_at,
+    }
+}
+
+pub fn debit(kind: OperationKind, customer: i64, amount: i64, hold: bool) -> Action {
+    Action::Debit {
+        kind,
+        customer_id: customer,
+        amount: Amount(amount),
+        hold,
+    }
+}
+
+pub fn keyed(mut request: LedgerRequest, key: &str, fingerprint: &str) -> LedgerRequest {
+    request.idempotency = Some(Idempotency {
+        scope: format!("merchant:{}", request.merchant_id.unwrap_or(0)),
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+    });
+    request
+}
+
+/// The domain refusal a store error carries; panics on anything else.
+pub fn refusal(result: StoreResult<Outcome>) -> DomainError {
+    match result {
+        Err(StoreError::Domain(e)) => e,
+        Err(other) => panic!("expected a domain refusal, got {other}"),
+        Ok(o) => panic!("expected a refusal, got operation {:?}", o.operation),
+    }
+}
+
+/// A time well ahead of the wall clock, so lots given expiry dates around it are not due
+/// before a test asks.
+pub fn base_time() -> i64 {
+    kopilka_store::now_ms() + 30 * 86_400_000
+}
