@@ -28,24 +28,42 @@ pub struct BatchReport {
     pub status: i64,
 }
 
-/// A fresh store for a bench run, with the program's rules and settings.
+/// A fresh store for a bench run: a SQLite file in `dir`, or a PostgreSQL schema of its own
+/// (its name returned, to drop once the run is over).
 pub(crate) async fn fresh_store(
     args: &BenchArgs,
     dir: &tempfile::TempDir,
-) -> anyhow::Result<(SharedStore, String)> {
+) -> anyhow::Result<(SharedStore, String, Option<String>)> {
     Ok(match args.store {
         StoreChoice::Sqlite => {
             let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            (kopilka_store::open(&url).await?, url)
+            (kopilka_store::open(&url).await?, url, None)
         }
         StoreChoice::Postgres => {
             let url = args.postgres_url.clone().ok_or_else(|| {
                 anyhow!("--postgres-url or KOPILKA_TEST_POSTGRES_URL is required")
             })?;
             let schema = format!("bench_{}", crate::secrets::random_token(6));
-            (Arc::new(PgStore::open(&url, Some(&schema)).await?), url)
+            (
+                Arc::new(PgStore::open(&url, Some(&schema)).await?),
+                url,
+                Some(schema),
+            )
         }
     })
+}
+
+/// Drops a bench run's PostgreSQL schema (a million-row run leaves gigabytes).
+pub(crate) async fn drop_schema(args: &BenchArgs, schema: Option<String>) -> anyhow::Result<()> {
+    let (Some(schema), Some(url)) = (schema, &args.postgres_url) else {
+        return Ok(());
+    };
+    let pool = sqlx::PgPool::connect(url).await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
 }
 
 /// Creates a program with `settings`, a merchant and `customers` members numbered `M0000001`….
@@ -152,7 +170,7 @@ pub async fn batch(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--rows must be positive");
     }
     let dir = tempfile::tempdir()?;
-    let (store, database) = fresh_store(&args, &dir).await?;
+    let (store, database, schema) = fresh_store(&args, &dir).await?;
     let customers = args.customers.max(1);
     let (_, merchant, _) = seed(
         &store,
@@ -170,6 +188,7 @@ pub async fn batch(args: BenchArgs) -> anyhow::Result<()> {
     let answer = send_batch(running.addr, args.rows, customers).await?;
     let seconds = started.elapsed().as_secs_f64();
     running.shutdown().await;
+    drop_schema(&args, schema).await?;
     let status = answer["status"].as_i64().unwrap_or(-1);
     if status != 0 {
         bail!("the batch was refused: {answer}");
@@ -290,7 +309,7 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--clients and --duration must be positive");
     }
     let dir = tempfile::tempdir()?;
-    let (store, database) = fresh_store(&args, &dir).await?;
+    let (store, database, schema) = fresh_store(&args, &dir).await?;
     // Each customer gets a token over HTTP: a thousand spread the load enough.
     let customers = args.customers.clamp(1, 1000);
     let (_, merchant, ids) = seed(
@@ -338,6 +357,7 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
     let (cycles, errors, mut latencies) =
         drive_purchases(&base, Arc::new(tokens), args.clients, duration).await?;
     running.shutdown().await;
+    drop_schema(&args, schema).await?;
     latencies.sort_unstable();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
