@@ -136,6 +136,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             println!("  metrics:      {}/metrics", running.public_url);
             println!("  inCust shop:  {}/demo/shop", running.public_url);
+            println!(
+                "  ECommPay:     {}/demo/shop/ecommpay (project 35, secret kopilka-demo-35)",
+                running.public_url
+            );
             running.run_until_signal().await;
             drop(dir);
             Ok(())

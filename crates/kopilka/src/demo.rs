@@ -25,6 +25,34 @@ pub struct DemoData {
     pub customers: Vec<DemoCustomer>,
     #[serde(default)]
     pub loymax_batch_keys: Vec<crate::loymax_processing::DemoBatchKey>,
+    #[serde(default)]
+    pub ecommpay_projects: Vec<DemoEcommpayProject>,
+    #[serde(default)]
+    pub cashtocode_terminals: Vec<DemoCashTerminal>,
+}
+
+/// An ECommPay project; its secret is sealed when seeded.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoEcommpayProject {
+    pub project_id: i64,
+    /// The merchant's name.
+    pub merchant: String,
+    pub name: String,
+    pub secret: String,
+    /// A path (`/demo/shop/…`) is on this kopilka.
+    pub callback_url: Option<String>,
+    #[serde(default)]
+    pub return_hosts: Vec<String>,
+    pub voucher_ttl_secs: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoCashTerminal {
+    pub terminal_id: String,
+    pub name: String,
+    pub key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,11 +121,7 @@ pub struct Seeded {
 }
 
 /// Seeds `data`; `sealer` seals the secrets kopilka must use itself (signing keys).
-pub async fn seed(
-    store: &SharedStore,
-    _sealer: &Sealer,
-    data: &DemoData,
-) -> anyhow::Result<Seeded> {
+pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyhow::Result<Seeded> {
     let mut seeded = Seeded::default();
     for p in &data.programs {
         p.rules
@@ -239,6 +263,43 @@ pub async fn seed(
             phone.unwrap_or_else(|| customer.member_no.clone()),
             customer.id,
         ));
+    }
+    for p in &data.ecommpay_projects {
+        let merchant_id = seeded
+            .merchants
+            .iter()
+            .find(|(name, _)| name == &p.merchant)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| anyhow!("unknown merchant {}", p.merchant))?;
+        let settings = kopilka_store::ecommpay::ProjectSettings {
+            merchant_id,
+            name: p.name.clone(),
+            callback_url: p.callback_url.clone(),
+            methods: vec![kopilka_domain::ecommpay::CASHTOCODE.to_string()],
+            return_hosts: p.return_hosts.clone(),
+            voucher_ttl_secs: p.voucher_ttl_secs,
+        };
+        let (id, sealed) = (p.project_id, sealer.seal(&p.secret));
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.create_ecommpay_project(Some(id), &settings, &sealed)
+                        .await
+                })
+            })
+            .await?;
+    }
+    for t in &data.cashtocode_terminals {
+        let (id, name, digest) = (
+            t.terminal_id.clone(),
+            t.name.clone(),
+            secrets::token_digest(&t.key),
+        );
+        store
+            .write(move |tx| {
+                Box::pin(async move { tx.create_cash_terminal(&id, &name, &digest).await })
+            })
+            .await?;
     }
     Ok(seeded)
 }

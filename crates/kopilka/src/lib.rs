@@ -7,6 +7,7 @@ pub mod bench_loymax;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod ecommpay;
 pub mod error;
 pub mod incust;
 pub mod jobs;

@@ -89,20 +89,22 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         public_url: Arc::new(public_url.clone()),
     };
     let (trigger, shutdown) = shutdown::channel();
-    let app = tower::ServiceExt::<Request>::map_request(router(state), canonical_path);
+    let app = router(state.clone());
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
-        let result = axum::serve(
-            listener,
-            axum::ServiceExt::<Request>::into_make_service(app),
-        )
-        .with_graceful_shutdown(async move { signal.wait().await })
-        .await;
+        let app = axum::ServiceExt::<Request>::into_make_service(
+            tower::ServiceExt::<Request>::map_request(app, |request| {
+                crate::ecommpay::normalize_path(canonical_path(request))
+            }),
+        );
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { signal.wait().await })
+            .await;
         if let Err(e) = result {
             tracing::error!("server stopped: {e}");
         }
     });
-    let workers = spawn_workers(&store, &config, outbox, shutdown);
+    let workers = spawn_workers(&state, &config, outbox, shutdown);
     Ok(Running {
         addr,
         admin_token,
@@ -115,16 +117,25 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
 }
 
 fn spawn_workers(
-    store: &SharedStore,
+    state: &AppState,
     config: &Config,
     outbox: crate::outbox::Worker,
     shutdown: Shutdown,
 ) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
     vec![
-        tokio::spawn(crate::jobs::run(store.clone(), interval, shutdown.clone())),
+        tokio::spawn(crate::jobs::run(
+            state.store.clone(),
+            interval,
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::loymax_processing::run_expiry(
-            store.clone(),
+            state.store.clone(),
+            interval,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::ecommpay::run_expiry(
+            state.clone(),
             interval,
             shutdown.clone(),
         )),
@@ -134,10 +145,17 @@ fn spawn_workers(
 
 pub fn router(state: AppState) -> Router {
     let metrics = observability::metrics_handle();
+    let demo = if state.config.demo_pages {
+        crate::ecommpay::demo_shop::router()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(demo)
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
         .merge(crate::loymax_processing::router(state.clone()))
+        .merge(crate::ecommpay::router(state.clone()))
         .nest("/v1", api::router(state.clone()))
         .merge(crate::incust::router(&state.config))
         .layer(axum::middleware::from_fn(observability::track))

@@ -1,0 +1,410 @@
+//! ECommPay (seed 003) with the CashtoCode cash method: the request signature, the method's
+//! amount and country rules, and the cash payment's state machine.
+//!
+//! The signature is `base64(HMAC-SHA512(secret, S))` where `S` joins the flattened parameters
+//! with `;`. Where the official SDKs disagree the PHP SDK is the reference: `null` signs as an
+//! empty value and paths are ordered by PHP's natural order (`ksort(…, SORT_NATURAL)`), so
+//! `a:2` comes before `a:10` and `customer2` before `customer:id`.
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha512;
+use std::cmp::Ordering;
+use subtle::ConstantTimeEq;
+
+/// Keys that never take part in a signature, at any depth.
+const IGNORED_KEYS: [&str; 2] = ["signature", "frame_mode"];
+
+/// The string the HMAC is computed over.
+pub fn string_to_sign(params: &Value) -> String {
+    let mut leaves = Vec::new();
+    flatten(params, "", &mut leaves);
+    leaves.sort_by(|a, b| natural_cmp(&a.0, &b.0).then_with(|| a.0.cmp(&b.0)));
+    leaves
+        .into_iter()
+        .map(|(_, leaf)| leaf)
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn flatten(value: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}:{key}")
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if !IGNORED_KEYS.contains(&key.as_str()) {
+                    flatten(v, &child(key), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(v, &child(&i.to_string()), out);
+            }
+        }
+        leaf => {
+            let text = match leaf {
+                Value::Null => String::new(),
+                Value::Bool(true) => "1".into(),
+                Value::Bool(false) => "0".into(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push((path.to_string(), format!("{path}:{text}")));
+        }
+    }
+}
+
+/// The signature of `params` under the project's `secret`.
+pub fn sign(secret: &str, params: &Value) -> String {
+    let mut mac =
+        Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(string_to_sign(params).as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `signature` signs `params`, compared in constant time.
+pub fn verify(secret: &str, params: &Value, signature: &str) -> bool {
+    let expected = sign(secret, params);
+    expected.as_bytes().ct_eq(signature.as_bytes()).into()
+}
+
+/// A Payment Page parameter as the SDKs sign it: they disagree on booleans (`1`, `true`,
+/// `True`), so all spellings sign as `1`/`0`.
+pub fn page_param_value(raw: &str) -> &str {
+    match raw {
+        "true" | "True" => "1",
+        "false" | "False" => "0",
+        other => other,
+    }
+}
+
+/// PHP's `strnatcmp` (ext/standard/strnatcmp.c), byte for byte: runs of digits compare as
+/// numbers (right-aligned, or left-aligned when one starts with `0`), whitespace is skipped.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.is_empty() || b.is_empty() {
+        return a.len().cmp(&b.len());
+    }
+    let at = |s: &[u8], i: usize| s.get(i).copied().unwrap_or(0);
+    let (mut ai, mut bi) = (0usize, 0usize);
+    let mut leading = true;
+    loop {
+        let mut ca = at(a, ai);
+        let mut cb = at(b, bi);
+        while leading && ca == b'0' && ai + 1 < a.len() && a[ai + 1].is_ascii_digit() {
+            ai += 1;
+            ca = a[ai];
+        }
+        while leading && cb == b'0' && bi + 1 < b.len() && b[bi + 1].is_ascii_digit() {
+            bi += 1;
+            cb = b[bi];
+        }
+        leading = false;
+        while is_space(ca) {
+            ai += 1;
+            ca = at(a, ai);
+        }
+        while is_space(cb) {
+            bi += 1;
+            cb = at(b, bi);
+        }
+        if ca.is_ascii_digit() && cb.is_ascii_digit() {
+            let result = if ca == b'0' || cb == b'0' {
+                compare_left(a, &mut ai, b, &mut bi)
+            } else {
+                compare_right(a, &mut ai, b, &mut bi)
+            };
+            if result != Ordering::Equal {
+                return result;
+            }
+            match (ai >= a.len(), bi >= b.len()) {
+                (true, true) => return Ordering::Equal,
+                (true, false) => return Ordering::Less,
+                (false, true) => return Ordering::Greater,
+                _ => {}
+            }
+            ca = a[ai];
+            cb = b[bi];
+        }
+        match ca.cmp(&cb) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+        ai += 1;
+        bi += 1;
+        match (ai >= a.len(), bi >= b.len()) {
+            (true, true) => return Ordering::Equal,
+            (true, false) => return Ordering::Less,
+            (false, true) => return Ordering::Greater,
+            _ => {}
+        }
+    }
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+fn digit_at(s: &[u8], i: usize) -> bool {
+    s.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+fn compare_right(a: &[u8], ai: &mut usize, b: &[u8], bi: &mut usize) -> Ordering {
+    let mut bias = Ordering::Equal;
+    loop {
+        match (digit_at(a, *ai), digit_at(b, *bi)) {
+            (false, false) => return bias,
+            (false, true) => return Ordering::Less,
+            (true, false) => return Ordering::Greater,
+            (true, true) => {
+                if bias == Ordering::Equal {
+                    bias = a[*ai].cmp(&b[*bi]);
+                }
+            }
+        }
+        *ai += 1;
+        *bi += 1;
+    }
+}
+
+fn compare_left(a: &[u8], ai: &mut usize, b: &[u8], bi: &mut usize) -> Ordering {
+    loop {
+        match (digit_at(a, *ai), digit_at(b, *bi)) {
+            (false, false) => return Ordering::Equal,
+            (false, true) => return Ordering::Less,
+            (true, false) => return Ordering::Greater,
+            (true, true) => match a[*ai].cmp(&b[*bi]) {
+                Ordering::Equal => {}
+                other => return other,
+            },
+        }
+        *ai += 1;
+        *bi += 1;
+    }
+}
+
+/// The method's code in `force_payment_method`, callbacks and Gate paths.
+pub const CASHTOCODE: &str = "cashtocode";
+/// The only currency CashtoCode takes.
+pub const CURRENCY: &str = "EUR";
+
+/// The fixed amounts (EUR cents) a CashtoCode voucher can have in `country` (seed 003).
+pub fn allowed_amounts(country: &str) -> Option<&'static [i64]> {
+    const AT: [i64; 8] = [1000, 2500, 5000, 10000, 20000, 30000, 40000, 50000];
+    const DE: [i64; 4] = [1000, 2500, 5000, 10000];
+    match country {
+        "AT" => Some(&AT),
+        "DE" => Some(&DE),
+        _ => None,
+    }
+}
+
+/// ECommPay's response codes kopilka answers with (`operation.code`, Gate `code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Success,
+    /// A required field is missing.
+    FieldMissing,
+    /// A field is present but malformed.
+    FieldInvalid,
+    AmountNotAllowed,
+    CurrencyNotAllowed,
+    CountryNotAllowed,
+    ProjectNotFound,
+    MethodUnknown,
+    PaymentIdExists,
+    PaymentNotFound,
+    SignatureInvalid,
+    SignatureEmpty,
+    GeneralDecline,
+    /// The customer did not pay before the code expired.
+    Timeout,
+}
+
+impl Code {
+    pub fn number(self) -> &'static str {
+        match self {
+            Code::Success => "0",
+            Code::FieldMissing => "2004",
+            Code::FieldInvalid => "2005",
+            Code::AmountNotAllowed => "2123",
+            Code::CurrencyNotAllowed => "2124",
+            Code::CountryNotAllowed => "2125",
+            Code::ProjectNotFound => "2442",
+            Code::MethodUnknown => "2541",
+            Code::PaymentIdExists => "3041",
+            Code::PaymentNotFound => "3061",
+            Code::SignatureInvalid => "3261",
+            Code::SignatureEmpty => "3262",
+            Code::GeneralDecline => "20000",
+            Code::Timeout => "20602",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Code::Success => "Success",
+            Code::FieldMissing => "Required field is missing",
+            Code::FieldInvalid => "Invalid field value",
+            Code::AmountNotAllowed => "Amount is not allowed for the payment method",
+            Code::CurrencyNotAllowed => "Currency is not allowed for the payment method",
+            Code::CountryNotAllowed => "Country is not allowed for the payment method",
+            Code::ProjectNotFound => "Project not found",
+            Code::MethodUnknown => "Unknown payment method",
+            Code::PaymentIdExists => "Payment ID already exists",
+            Code::PaymentNotFound => "Payment not found",
+            Code::SignatureInvalid => "Invalid signature",
+            Code::SignatureEmpty => "Empty signature",
+            Code::GeneralDecline => "General decline",
+            Code::Timeout => "Time-out",
+        }
+    }
+}
+
+/// A refusal with the field at fault, for the page or the Gate answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: Code,
+    pub field: &'static str,
+}
+
+impl Refusal {
+    pub fn new(code: Code, field: &'static str) -> Refusal {
+        Refusal { code, field }
+    }
+}
+
+/// Checks a CashtoCode sale: EUR only, and one of the fixed amounts of the customer's country.
+/// An unknown country (still to be asked on the page) accepts any amount some country allows.
+pub fn check_sale(currency: &str, amount: i64, country: Option<&str>) -> Result<(), Refusal> {
+    if currency != CURRENCY {
+        return Err(Refusal::new(Code::CurrencyNotAllowed, "currency"));
+    }
+    let allowed = match country {
+        Some(c) => allowed_amounts(c).ok_or(Refusal::new(Code::CountryNotAllowed, "country"))?,
+        None => allowed_amounts("AT").expect("AT allows the most amounts"),
+    };
+    if allowed.contains(&amount) {
+        Ok(())
+    } else {
+        Err(Refusal::new(Code::AmountNotAllowed, "amount"))
+    }
+}
+
+/// A cash payment's status (`payment.status` and `operation.status` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Accepted; the customer's personal data may still be missing.
+    Created,
+    /// The voucher exists; the customer is to pay it at a terminal.
+    AwaitingRedirectResult,
+    Success,
+    Decline,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Created => "processing",
+            PaymentStatus::AwaitingRedirectResult => "awaiting redirect result",
+            PaymentStatus::Success => "success",
+            PaymentStatus::Decline => "decline",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PaymentStatus> {
+        [
+            PaymentStatus::Created,
+            PaymentStatus::AwaitingRedirectResult,
+            PaymentStatus::Success,
+            PaymentStatus::Decline,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, PaymentStatus::Success | PaymentStatus::Decline)
+    }
+}
+
+/// What happens to a cash payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The customer's data is complete and CashtoCode issued the voucher.
+    VoucherIssued,
+    /// A terminal took `paid` cents for the voucher.
+    CashPaid { paid: i64 },
+    /// The voucher's time ran out.
+    Expired,
+}
+
+/// A status change and the code the callback carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub status: PaymentStatus,
+    pub code: Code,
+}
+
+/// Why an event does not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("the payment is already final")]
+    AlreadyFinal,
+    #[error("the payment has no voucher yet")]
+    NoVoucher,
+    #[error("the voucher was already issued")]
+    VoucherExists,
+}
+
+/// The state machine: created → awaiting redirect result → success | decline. Cash of the
+/// wrong amount declines (the terminal returns it) and so does expiry, with its own code.
+pub fn transition(
+    status: PaymentStatus,
+    amount: i64,
+    event: Event,
+) -> Result<Transition, TransitionError> {
+    if status.is_final() {
+        return Err(TransitionError::AlreadyFinal);
+    }
+    match (status, event) {
+        (PaymentStatus::Created, Event::VoucherIssued) => Ok(Transition {
+            status: PaymentStatus::AwaitingRedirectResult,
+            code: Code::Success,
+        }),
+        (_, Event::VoucherIssued) => Err(TransitionError::VoucherExists),
+        (PaymentStatus::Created, _) => Err(TransitionError::NoVoucher),
+        (_, Event::CashPaid { paid }) if paid == amount => Ok(Transition {
+            status: PaymentStatus::Success,
+            code: Code::Success,
+        }),
+        (_, Event::CashPaid { .. }) => Ok(Transition {
+            status: PaymentStatus::Decline,
+            code: Code::GeneralDecline,
+        }),
+        (_, Event::Expired) => Ok(Transition {
+            status: PaymentStatus::Decline,
+            code: Code::Timeout,
+        }),
+    }
+}
+
+/// The event a terminal's payment means: after expiry it is an expiry, whatever was paid.
+pub fn terminal_event(expires_at: i64, now: i64, paid: i64) -> Event {
+    if now >= expires_at {
+        Event::Expired
+    } else {
+        Event::CashPaid { paid }
+    }
+}
+
+#[cfg(test)]
+mod tests;

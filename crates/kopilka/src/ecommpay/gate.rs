@@ -1,0 +1,480 @@
+//! The Gate: `POST /v2/payment/cash/{method}/sale`, `POST /v2/payment/status` and the Data API
+//! `POST /operations/get`. Answers are JSON with HTTP 200 for business errors.
+
+use super::{apply_event, payment_document, project_secret, signed, voucher_url};
+use crate::secrets;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus, Refusal};
+use kopilka_store::ecommpay::{CashPaymentFilter, EcommpayProject, NewCashPayment};
+use kopilka_store::StoreError;
+use serde_json::{json, Map, Value};
+
+/// A Gate refusal in ECommPay's error format.
+pub(crate) struct GateError {
+    status: StatusCode,
+    code: Code,
+    field: Option<String>,
+    project_id: Option<i64>,
+    payment_id: Option<String>,
+}
+
+impl GateError {
+    fn new(code: Code, field: impl Into<Option<String>>) -> GateError {
+        GateError {
+            status: StatusCode::OK,
+            code,
+            field: field.into(),
+            project_id: None,
+            payment_id: None,
+        }
+    }
+
+    fn about(mut self, request: &Value) -> GateError {
+        self.project_id = int_field(request, "project_id").ok();
+        self.payment_id = request["general"]["payment_id"]
+            .as_str()
+            .map(str::to_string);
+        self
+    }
+}
+
+impl From<Refusal> for GateError {
+    fn from(r: Refusal) -> Self {
+        let field = match r.field {
+            "amount" | "currency" => format!("payment.{}", r.field),
+            other => format!("customer.{other}"),
+        };
+        GateError::new(r.code, field)
+    }
+}
+
+impl From<StoreError> for GateError {
+    fn from(e: StoreError) -> Self {
+        if let StoreError::Duplicate(_) = e {
+            return GateError::new(Code::PaymentIdExists, "general.payment_id".to_string());
+        }
+        tracing::error!("ecommpay gate: {e}");
+        GateError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            ..GateError::new(Code::GeneralDecline, None)
+        }
+    }
+}
+
+impl IntoResponse for GateError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "status": "error",
+            "request_id": request_id(),
+            "code": self.code.number(),
+            "message": self.code.message(),
+        });
+        if let Some(p) = self.project_id {
+            body["project_id"] = json!(p);
+        }
+        if let Some(p) = self.payment_id {
+            body["payment_id"] = json!(p);
+        }
+        if let Some(f) = self.field {
+            body["field"] = json!(f);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub(crate) fn request_id() -> String {
+    secrets::random_token(15)
+}
+
+fn parse_body(bytes: &[u8]) -> Result<Value, GateError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| GateError {
+        status: StatusCode::BAD_REQUEST,
+        ..GateError::new(Code::FieldInvalid, Some(format!("body: {e}")))
+    })?;
+    if !value.is_object() {
+        return Err(GateError {
+            status: StatusCode::BAD_REQUEST,
+            ..GateError::new(Code::FieldInvalid, "body".to_string())
+        });
+    }
+    Ok(value)
+}
+
+/// `general.project_id`, a JSON integer or a string of digits.
+fn int_field(request: &Value, name: &str) -> Result<i64, GateError> {
+    let field = format!("general.{name}");
+    match &request["general"][name] {
+        Value::Null => Err(GateError::new(Code::FieldMissing, field)),
+        Value::Number(n) => n.as_i64().ok_or(GateError::new(Code::FieldInvalid, field)),
+        Value::String(s) => s
+            .parse()
+            .map_err(|_| GateError::new(Code::FieldInvalid, field)),
+        _ => Err(GateError::new(Code::FieldInvalid, field)),
+    }
+}
+
+fn text_field<'a>(request: &'a Value, object: &str, name: &str) -> Result<&'a str, GateError> {
+    match &request[object][name] {
+        Value::String(s) if !s.trim().is_empty() => Ok(s),
+        Value::Null => Err(GateError::new(
+            Code::FieldMissing,
+            format!("{object}.{name}"),
+        )),
+        Value::String(_) => Err(GateError::new(
+            Code::FieldMissing,
+            format!("{object}.{name}"),
+        )),
+        _ => Err(GateError::new(
+            Code::FieldInvalid,
+            format!("{object}.{name}"),
+        )),
+    }
+}
+
+/// Finds the project and checks the request's signature (`general.signature`).
+async fn authenticate(
+    state: &AppState,
+    request: &Value,
+) -> Result<(EcommpayProject, String), GateError> {
+    let project_id = int_field(request, "project_id")?;
+    let signature = match &request["general"]["signature"] {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err(GateError::new(
+                Code::SignatureEmpty,
+                "general.signature".to_string(),
+            ))
+        }
+    };
+    let project = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
+        .await?
+        .ok_or(GateError::new(
+            Code::ProjectNotFound,
+            "general.project_id".to_string(),
+        ))?;
+    let secret = project_secret(&state.sealer, &project)?;
+    if !domain::verify(&secret, request, &signature) {
+        return Err(GateError::new(
+            Code::SignatureInvalid,
+            "general.signature".to_string(),
+        ));
+    }
+    Ok((project, secret))
+}
+
+/// Whether `url` is an http(s) URL on one of `hosts`.
+pub(crate) fn url_on_hosts(url: &str, hosts: &[String]) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+pub async fn sale(
+    State(state): State<AppState>,
+    Path(method): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let request = match parse_body(&bytes) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match sale_inner(&state, &method, &request).await {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => e.about(&request).into_response(),
+    }
+}
+
+async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<Value, GateError> {
+    let method = method.to_ascii_lowercase();
+    if method != domain::CASHTOCODE {
+        return Err(GateError::new(Code::MethodUnknown, "method".to_string()));
+    }
+    let (project, secret) = authenticate(state, request).await?;
+    if !project.methods().iter().any(|m| m == &method) {
+        return Err(GateError::new(Code::MethodUnknown, "method".to_string()));
+    }
+    let payment_id = text_field(request, "general", "payment_id")?.to_string();
+    let customer_id = text_field(request, "customer", "id")?;
+    let ip_address = text_field(request, "customer", "ip_address")?;
+    let amount = match &request["payment"]["amount"] {
+        Value::Null => {
+            return Err(GateError::new(
+                Code::FieldMissing,
+                "payment.amount".to_string(),
+            ))
+        }
+        Value::Number(n) => n.as_i64().filter(|a| *a > 0).ok_or(GateError::new(
+            Code::FieldInvalid,
+            "payment.amount".to_string(),
+        ))?,
+        _ => {
+            return Err(GateError::new(
+                Code::FieldInvalid,
+                "payment.amount".to_string(),
+            ))
+        }
+    };
+    let currency = text_field(request, "payment", "currency")?.to_string();
+    let country = match &request["customer"]["country"] {
+        Value::String(c) if !c.is_empty() => Some(c.to_ascii_uppercase()),
+        _ => None,
+    };
+    domain::check_sale(&currency, amount, country.as_deref())?;
+    let mut customer = Map::new();
+    customer.insert("id".into(), json!(customer_id));
+    customer.insert("ip_address".into(), json!(ip_address));
+    for key in ["first_name", "last_name", "day_of_birth"] {
+        if let Some(v) = request["customer"][key].as_str() {
+            customer.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(c) = &country {
+        customer.insert("country".into(), json!(c));
+    }
+    let callback_url = match &request["general"]["merchant_callback_url"] {
+        Value::String(u) if is_http_url(u) => Some(u.clone()),
+        Value::Null => None,
+        _ => {
+            return Err(GateError::new(
+                Code::FieldInvalid,
+                "general.merchant_callback_url".to_string(),
+            ))
+        }
+    };
+    let mut return_urls = Map::new();
+    if let Value::Object(urls) = &request["return_url"] {
+        for (k, v) in urls {
+            match v.as_str() {
+                Some(u) if url_on_hosts(u, &project.return_hosts()) => {
+                    return_urls.insert(k.clone(), json!(u));
+                }
+                _ => {
+                    return Err(GateError::new(
+                        Code::FieldInvalid,
+                        format!("return_url.{k}"),
+                    ))
+                }
+            }
+        }
+    }
+    let new = NewCashPayment {
+        project_id: project.id,
+        payment_id: payment_id.clone(),
+        interface: "gate",
+        method: method.clone(),
+        status: PaymentStatus::Created.as_str().into(),
+        amount,
+        currency,
+        description: request["payment"]["description"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        customer: Value::Object(customer),
+        callback_url,
+        return_urls: Value::Object(return_urls),
+        request_id: request_id(),
+        token: secrets::random_token(16),
+        code: Code::Success.number().into(),
+        message: Code::Success.message().into(),
+    };
+    let public_url = state.public_url.to_string();
+    let created = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if tx
+                    .cash_payment(new.project_id, &new.payment_id)
+                    .await?
+                    .is_some()
+                {
+                    return Ok(None);
+                }
+                let payment = tx.create_cash_payment(&new).await?;
+                apply_event(
+                    tx,
+                    &public_url,
+                    &project,
+                    &secret,
+                    payment.id,
+                    Event::VoucherIssued,
+                    None,
+                )
+                .await?;
+                Ok(Some(payment))
+            })
+        })
+        .await?;
+    let payment = created.ok_or(GateError::new(
+        Code::PaymentIdExists,
+        "general.payment_id".to_string(),
+    ))?;
+    Ok(json!({
+        "status": "success",
+        "request_id": payment.request_id,
+        "project_id": payment.project_id,
+        "payment_id": payment.payment_id,
+    }))
+}
+
+pub async fn status(State(state): State<AppState>, bytes: Bytes) -> Response {
+    let request = match parse_body(&bytes) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match status_inner(&state, &request).await {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => e.about(&request).into_response(),
+    }
+}
+
+async fn status_inner(state: &AppState, request: &Value) -> Result<Value, GateError> {
+    let (project, secret) = authenticate(state, request).await?;
+    let payment_id = text_field(request, "general", "payment_id")?.to_string();
+    let project_id = project.id;
+    let payment = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.cash_payment(project_id, &payment_id).await }))
+        .await?
+        .ok_or(GateError::new(
+            Code::PaymentNotFound,
+            "general.payment_id".to_string(),
+        ))?;
+    let document = payment_document(&payment);
+    let mut answer = json!({
+        "project_id": payment.project_id,
+        "payment": document["payment"],
+        "customer": document["customer"],
+        "customer_data": document["customer_data"],
+        "operations": [document["operation"]],
+    });
+    if payment.status == PaymentStatus::AwaitingRedirectResult.as_str() {
+        answer["redirect_data"] =
+            json!({"method": "GET", "body": {}, "url": voucher_url(&state.public_url, &payment)});
+    }
+    Ok(signed(answer, &secret))
+}
+
+/// `2024-05-01 10:00:00` (UTC) as unix ms.
+fn parse_interval(request: &Value, name: &'static str) -> Result<Option<i64>, GateError> {
+    match &request[name] {
+        Value::Null => Ok(None),
+        Value::String(s) => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+            .map(|t| Some(t.and_utc().timestamp_millis()))
+            .map_err(|_| GateError::new(Code::FieldInvalid, name.to_string())),
+        _ => Err(GateError::new(Code::FieldInvalid, name.to_string())),
+    }
+}
+
+pub async fn operations(State(state): State<AppState>, bytes: Bytes) -> Response {
+    let request = match parse_body(&bytes) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match operations_inner(&state, &request).await {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The Data API: the project's operations as JSON, newest first, signed like every request
+/// (`project_id` and `signature` at the top level).
+async fn operations_inner(state: &AppState, request: &Value) -> Result<Value, GateError> {
+    let wrapped = json!({"general": {"project_id": request["project_id"], "signature": request["signature"]}});
+    let project_id = int_field(&wrapped, "project_id").map_err(|e| GateError {
+        field: Some("project_id".into()),
+        ..e
+    })?;
+    let signature = request["signature"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or(GateError::new(
+            Code::SignatureEmpty,
+            "signature".to_string(),
+        ))?;
+    let project = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
+        .await?
+        .ok_or(GateError::new(
+            Code::ProjectNotFound,
+            "project_id".to_string(),
+        ))?;
+    let secret = project_secret(&state.sealer, &project)?;
+    if !domain::verify(&secret, request, signature) {
+        return Err(GateError::new(
+            Code::SignatureInvalid,
+            "signature".to_string(),
+        ));
+    }
+    let limit = match &request["limit"] {
+        Value::Null => 100,
+        v => v
+            .as_i64()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or(GateError::new(Code::FieldInvalid, "limit".to_string()))?,
+    };
+    let status = match &request["status"] {
+        Value::Null => None,
+        Value::String(s) if PaymentStatus::parse(s).is_some() => Some(s.clone()),
+        _ => return Err(GateError::new(Code::FieldInvalid, "status".to_string())),
+    };
+    let filter = CashPaymentFilter {
+        project_id: Some(project_id),
+        status,
+        payment_id: None,
+        created_from: parse_interval(request, "interval_from")?,
+        created_to: parse_interval(request, "interval_to")?,
+        before_id: match &request["cursor"] {
+            Value::Null => None,
+            v => Some(
+                v.as_i64()
+                    .ok_or(GateError::new(Code::FieldInvalid, "cursor".to_string()))?,
+            ),
+        },
+        limit,
+    };
+    let payments = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.cash_payments(&filter).await }))
+        .await?;
+    let next_cursor = if payments.len() as i64 == limit {
+        payments.last().map(|p| p.id)
+    } else {
+        None
+    };
+    let operations: Vec<Value> = payments
+        .iter()
+        .map(|p| {
+            let d = payment_document(p);
+            json!({
+                "payment_id": p.payment_id,
+                "payment_status": p.status,
+                "payment_method": p.method,
+                "customer_id": d["customer"]["id"],
+                "operation": d["operation"],
+            })
+        })
+        .collect();
+    Ok(json!({"project_id": project_id, "operations": operations, "next_cursor": next_cursor}))
+}

@@ -1,0 +1,363 @@
+//! ECommPay (seed 003) with the CashtoCode cash method: the Payment Page, the Gate, signed
+//! callbacks through the outbox, and CashtoCode's side (voucher page, terminal API, expiry).
+//! Wire formats are translated here; the signature, the amount rules and the payment's state
+//! machine live in `kopilka_domain::ecommpay`.
+
+mod admin;
+mod barcode;
+pub mod demo_shop;
+mod gate;
+mod page;
+mod terminal;
+
+use crate::secrets::Sealer;
+use crate::state::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+use kopilka_domain::ecommpay::{self as domain, Event, PaymentStatus, Transition};
+use kopilka_store::ecommpay::{CashPayment, EcommpayProject};
+use kopilka_store::outbox::NewMessage;
+use kopilka_store::{SharedStore, StoreError, Tx};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The outbox retry schedule of ECommPay callbacks.
+pub const SCHEDULE: &str = "ecommpay";
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let mut router = Router::new();
+    for (path, route) in [
+        ("/payment", get(page::open).post(page::open)),
+        ("/payment/cashtocode/{token}", post(page::submit_customer)),
+        ("/cashtocode/voucher/{token}", get(page::voucher)),
+        (
+            "/cashtocode/voucher/{token}/barcode.svg",
+            get(page::barcode),
+        ),
+        ("/v2/payment/cash/{method}/sale", post(gate::sale)),
+        ("/v2/payment/status", post(gate::status)),
+        ("/operations/get", post(gate::operations)),
+        ("/cashtocode/terminal/lookup", post(terminal::lookup)),
+        ("/cashtocode/terminal/pay", post(terminal::pay)),
+    ] {
+        router = router
+            .route(&format!("{path}/"), route.clone())
+            .route(path, route);
+    }
+    router.nest("/v1/ecommpay", admin::router(state))
+}
+
+/// ECommPay's fixed paths match whatever their case (`/V2/Payment/Status`): clients differ.
+/// Runs before routing; other paths are left alone.
+pub fn normalize_path(mut request: axum::extract::Request) -> axum::extract::Request {
+    const FIXED: [&str; 4] = [
+        "/payment",
+        "/v2/payment/",
+        "/operations/get",
+        "/cashtocode/terminal/",
+    ];
+    let path = request.uri().path();
+    let lower = path.to_ascii_lowercase();
+    if lower != path && FIXED.iter().any(|f| lower.starts_with(f)) {
+        let rebuilt = match request.uri().query() {
+            Some(q) => format!("{lower}?{q}"),
+            None => lower,
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// A project's signing secret, unsealed.
+pub(crate) fn project_secret(
+    sealer: &Sealer,
+    project: &EcommpayProject,
+) -> Result<String, StoreError> {
+    sealer
+        .unseal(&project.sealed_secret)
+        .map_err(|e| StoreError::Corrupt(format!("project {}: {e}", project.id)))
+}
+
+/// `2019-06-27T12:21:46+0000`, the documents' date format.
+pub(crate) fn wire_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%z")
+        .to_string()
+}
+
+/// Where a callback goes: the request's own URL, else the project's; one starting with `/` is
+/// on this kopilka (the demo shop).
+pub(crate) fn callback_target(
+    public_url: &str,
+    payment: &CashPayment,
+    project: &EcommpayProject,
+) -> Option<String> {
+    let url = payment
+        .callback_url
+        .clone()
+        .or_else(|| project.callback_url.clone())?;
+    Some(if url.starts_with('/') {
+        format!("{public_url}{url}")
+    } else {
+        url
+    })
+}
+
+pub(crate) fn voucher_url(public_url: &str, payment: &CashPayment) -> String {
+    format!("{public_url}/cashtocode/voucher/{}", payment.token)
+}
+
+/// The payment and its sale operation in the seed's callback structure, unsigned.
+pub(crate) fn payment_document(payment: &CashPayment) -> Value {
+    let customer = payment.customer();
+    let text = |k: &str| {
+        customer
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let sum = json!({"amount": payment.amount, "currency": payment.currency});
+    json!({
+        "project_id": payment.project_id,
+        "payment": {
+            "id": payment.payment_id,
+            "type": "purchase",
+            "status": payment.status,
+            "date": wire_date(payment.updated_at),
+            "method": payment.method,
+            "sum": sum,
+            "is_new_attempts_available": false,
+            "attempts_timeout": 0,
+            "description": payment.description,
+        },
+        "customer": {"id": text("id")},
+        "customer_data": {
+            "day_of_birth": text("day_of_birth"),
+            "first_name": text("first_name"),
+            "last_name": text("last_name"),
+            "country": text("country"),
+            "ip_address": text("ip_address"),
+        },
+        "merchant_account_id": payment.project_id,
+        "operation": {
+            "id": payment.operation_id,
+            "type": "sale",
+            "status": payment.status,
+            "date": wire_date(payment.updated_at),
+            "created_date": wire_date(payment.created_at),
+            "request_id": payment.request_id,
+            "sum_initial": sum,
+            "sum_converted": sum,
+            "provider": {"id": payment.project_id, "payment_id": "", "auth_code": ""},
+            "code": payment.code,
+            "message": payment.message,
+        },
+    })
+}
+
+/// Adds `signature` over everything else.
+pub(crate) fn signed(mut document: Value, secret: &str) -> Value {
+    let signature = domain::sign(secret, &document);
+    document["signature"] = Value::String(signature);
+    document
+}
+
+/// Queues the signed callback for the payment's current state, in the caller's transaction.
+pub(crate) async fn enqueue_callback(
+    tx: &mut Tx,
+    public_url: &str,
+    project: &EcommpayProject,
+    secret: &str,
+    row: i64,
+) -> Result<(), StoreError> {
+    let payment = tx
+        .cash_payment_row(row, false)
+        .await?
+        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    let Some(url) = callback_target(public_url, &payment, project) else {
+        return Ok(());
+    };
+    let mut document = payment_document(&payment);
+    if payment.status == PaymentStatus::AwaitingRedirectResult.as_str() {
+        document["redirect_data"] =
+            json!({"method": "GET", "body": {}, "url": voucher_url(public_url, &payment)});
+    }
+    let body = signed(document, secret).to_string();
+    let mut message = NewMessage::callback(
+        &url,
+        body,
+        vec![("Content-Type".into(), "application/json".into())],
+    );
+    message.schedule = SCHEDULE.into();
+    message.merchant_id = Some(project.merchant_id);
+    tx.enqueue(&message).await?;
+    Ok(())
+}
+
+/// What applying an event did.
+#[derive(Debug)]
+pub(crate) enum Applied {
+    Changed(Transition),
+    Refused(domain::TransitionError),
+}
+
+/// Applies `event` to the locked payment `row`: status, history and callback in one go.
+pub(crate) async fn apply_event(
+    tx: &mut Tx,
+    public_url: &str,
+    project: &EcommpayProject,
+    secret: &str,
+    row: i64,
+    event: Event,
+    terminal_id: Option<&str>,
+) -> Result<Applied, StoreError> {
+    let payment = tx
+        .cash_payment_row(row, true)
+        .await?
+        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    let status = PaymentStatus::parse(&payment.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("payment status {}", payment.status)))?;
+    let transition = match domain::transition(status, payment.amount, event) {
+        Ok(t) => t,
+        Err(e) => return Ok(Applied::Refused(e)),
+    };
+    let voucher = match event {
+        Event::VoucherIssued => {
+            let expires_at = tx.now() + project.voucher_ttl_secs * 1000;
+            Some((voucher_code(), expires_at))
+        }
+        _ => None,
+    };
+    let paid = match (event, terminal_id) {
+        (Event::CashPaid { paid }, Some(t)) => Some((paid, t)),
+        _ => None,
+    };
+    tx.set_cash_status(
+        row,
+        transition.status.as_str(),
+        transition.code.number(),
+        transition.code.message(),
+        voucher.as_ref().map(|(c, at)| (c.as_str(), *at)),
+        paid,
+    )
+    .await?;
+    let gate_redirect =
+        payment.interface == "gate" && transition.status == PaymentStatus::AwaitingRedirectResult;
+    if transition.status.is_final() || gate_redirect {
+        enqueue_callback(tx, public_url, project, secret, row).await?;
+    }
+    Ok(Applied::Changed(transition))
+}
+
+/// A CashtoCode code: 16 random digits, which Code 128 set C packs into 8 symbols.
+fn voucher_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..16)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+/// Declines every voucher whose time ran out (`20602`), one write job each.
+pub async fn expire_vouchers(
+    store: &SharedStore,
+    sealer: &Sealer,
+    public_url: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let due = store
+        .read(move |tx| Box::pin(async move { tx.due_cash_vouchers(now, 500).await }))
+        .await?;
+    let mut expired = 0;
+    for row in due {
+        let project = store
+            .read(move |tx| {
+                Box::pin(async move {
+                    let payment = tx.cash_payment_row(row, false).await?;
+                    match payment {
+                        Some(p) => tx.ecommpay_project(p.project_id).await,
+                        None => Ok(None),
+                    }
+                })
+            })
+            .await?;
+        let Some(project) = project else { continue };
+        let secret = project_secret(sealer, &project)?;
+        let public_url = public_url.to_string();
+        let applied = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.set_now(now.max(tx.now()));
+                    apply_event(
+                        tx,
+                        &public_url,
+                        &project,
+                        &secret,
+                        row,
+                        Event::Expired,
+                        None,
+                    )
+                    .await
+                })
+            })
+            .await?;
+        if matches!(applied, Applied::Changed(_)) {
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}
+
+/// The background job declining expired vouchers, until shutdown.
+pub async fn run_expiry(
+    state: AppState,
+    interval: Duration,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        match expire_vouchers(
+            &state.store,
+            &state.sealer,
+            &state.public_url,
+            kopilka_store::now_ms(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(payments = n, "declined expired CashtoCode vouchers"),
+            Err(e) => tracing::warn!("CashtoCode expiry job failed: {e}"),
+        }
+    }
+}
+
+/// Escapes text for HTML.
+pub(crate) fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// `25.00`, for pages.
+pub(crate) fn euros(cents: i64) -> String {
+    kopilka_domain::money::format_decimal(kopilka_domain::Amount(cents), 2)
+}
+
+/// A small HTML page in kopilka's hosted-page style.
+pub(crate) fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}.box{{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}}.error{{border-color:#c33;background:#fff5f5}}label{{display:block;margin:.5rem 0}}input,select{{font-size:1rem;padding:.3rem}}button{{font-size:1rem;padding:.5rem 1rem}}.code{{font-size:1.6rem;letter-spacing:.15rem;font-family:monospace}}</style></head><body>{}</body></html>",
+        esc(title),
+        body
+    )
+}

@@ -1,0 +1,465 @@
+//! The Payment Page (`GET|POST /payment`) and CashtoCode's voucher page.
+
+use super::gate::{request_id, url_on_hosts};
+use super::{apply_event, barcode, esc, euros, html_page, project_secret, Applied};
+use crate::secrets;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus};
+use kopilka_store::ecommpay::{CashPayment, EcommpayProject, NewCashPayment};
+use kopilka_store::StoreError;
+use serde_json::{json, Map, Value};
+
+/// A refusal shown as a page; nothing was stored and nothing is sent.
+struct PageError {
+    code: Code,
+    field: String,
+}
+
+impl PageError {
+    fn new(code: Code, field: &str) -> PageError {
+        PageError {
+            code,
+            field: field.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        if let StoreError::Duplicate(_) = e {
+            return PageError::new(Code::PaymentIdExists, "payment_id");
+        }
+        tracing::error!("ecommpay payment page: {e}");
+        PageError::new(Code::GeneralDecline, "")
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = if self.code == Code::GeneralDecline {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let body = format!(
+            "<h1>Payment cannot be opened</h1><div class=\"box error\" id=\"error\" data-code=\"{code}\"><p><strong>Error {code}</strong>: {message}</p>{field}</div><p>Please return to the shop and try again.</p>",
+            code = self.code.number(),
+            message = esc(self.code.message()),
+            field = if self.field.is_empty() { String::new() } else { format!("<p>Parameter: <code>{}</code></p>", esc(&self.field)) },
+        );
+        (status, Html(html_page("Payment error", &body))).into_response()
+    }
+}
+
+/// The query (GET) or form body (POST) as decoded strings; the first of repeated keys wins.
+fn parameters(method: &Method, query: Option<String>, body: &[u8]) -> Map<String, Value> {
+    let mut params = Map::new();
+    let mut add = |bytes: &[u8]| {
+        for (k, v) in form_urlencoded::parse(bytes) {
+            params
+                .entry(k.into_owned())
+                .or_insert_with(|| Value::String(v.into_owned()));
+        }
+    };
+    add(query.unwrap_or_default().as_bytes());
+    if method == Method::POST {
+        add(body);
+    }
+    params
+}
+
+fn required<'a>(params: &'a Map<String, Value>, name: &'static str) -> Result<&'a str, PageError> {
+    params
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(PageError::new(Code::FieldMissing, name))
+}
+
+fn optional<'a>(params: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    params
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|v| !v.trim().is_empty())
+}
+
+const RETURN_URLS: [&str; 4] = [
+    "merchant_success_url",
+    "merchant_fail_url",
+    "redirect_success_url",
+    "redirect_fail_url",
+];
+const PERSONAL: [(&str, &str); 4] = [
+    ("customer_first_name", "first_name"),
+    ("customer_last_name", "last_name"),
+    ("customer_day_of_birth", "day_of_birth"),
+    ("customer_country", "country"),
+];
+
+pub async fn open(
+    State(state): State<AppState>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = parameters(&method, query, &body);
+    match open_inner(&state, params).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn open_inner(state: &AppState, params: Map<String, Value>) -> Result<Response, PageError> {
+    let signature = optional(&params, "signature")
+        .ok_or(PageError::new(Code::SignatureEmpty, "signature"))?
+        .to_string();
+    let project_id: i64 = required(&params, "project_id")?
+        .parse()
+        .map_err(|_| PageError::new(Code::FieldInvalid, "project_id"))?;
+    let project = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
+        .await?
+        .ok_or(PageError::new(Code::ProjectNotFound, "project_id"))?;
+    let secret = project_secret(&state.sealer, &project)?;
+    let signable: Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Value::String(domain::page_param_value(v.as_str().unwrap_or("")).to_string()),
+            )
+        })
+        .collect();
+    if !domain::verify(&secret, &Value::Object(signable), &signature) {
+        return Err(PageError::new(Code::SignatureInvalid, "signature"));
+    }
+    let payment_id = required(&params, "payment_id")?.to_string();
+    let currency = required(&params, "payment_currency")?.to_string();
+    let amount: i64 = required(&params, "payment_amount")?
+        .parse()
+        .ok()
+        .filter(|a| *a > 0)
+        .ok_or(PageError::new(Code::FieldInvalid, "payment_amount"))?;
+    let customer_id = required(&params, "customer_id")?.to_string();
+    if optional(&params, "force_payment_method").is_some_and(|m| m != domain::CASHTOCODE)
+        || !project.methods().iter().any(|m| m == domain::CASHTOCODE)
+    {
+        return Err(PageError::new(Code::MethodUnknown, "force_payment_method"));
+    }
+    let country = optional(&params, "customer_country").map(str::to_ascii_uppercase);
+    domain::check_sale(&currency, amount, country.as_deref()).map_err(|r| {
+        let field = match r.field {
+            "amount" => "payment_amount",
+            "currency" => "payment_currency",
+            _ => "customer_country",
+        };
+        PageError::new(r.code, field)
+    })?;
+    let mut return_urls = Map::new();
+    for name in RETURN_URLS {
+        if let Some(url) = optional(&params, name) {
+            if !url_on_hosts(url, &project.return_hosts()) {
+                return Err(PageError::new(Code::FieldInvalid, name));
+            }
+            return_urls.insert(name.to_string(), json!(url));
+        }
+    }
+    if let Some(dob) = optional(&params, "customer_day_of_birth") {
+        if !valid_birth_date(dob) {
+            return Err(PageError::new(Code::FieldInvalid, "customer_day_of_birth"));
+        }
+    }
+    let mut customer = Map::new();
+    customer.insert("id".into(), json!(customer_id));
+    for (param, key) in PERSONAL {
+        if let Some(v) = optional(&params, param) {
+            let v = if key == "country" {
+                v.to_ascii_uppercase()
+            } else {
+                v.to_string()
+            };
+            customer.insert(key.into(), json!(v));
+        }
+    }
+    let new = NewCashPayment {
+        project_id,
+        payment_id: payment_id.clone(),
+        interface: "payment_page",
+        method: domain::CASHTOCODE.into(),
+        status: PaymentStatus::Created.as_str().into(),
+        amount,
+        currency: currency.clone(),
+        description: optional(&params, "payment_description")
+            .unwrap_or("")
+            .to_string(),
+        customer: Value::Object(customer.clone()),
+        callback_url: None,
+        return_urls: Value::Object(return_urls),
+        request_id: request_id(),
+        token: secrets::random_token(16),
+        code: Code::Success.number().into(),
+        message: Code::Success.message().into(),
+    };
+    // Reopening the page for a payment still waiting for the customer continues it; any other
+    // reuse of the payment id is refused.
+    let payment = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if let Some(existing) = tx.cash_payment(new.project_id, &new.payment_id).await? {
+                    let same = existing.interface == "payment_page"
+                        && existing.amount == new.amount
+                        && existing.currency == new.currency
+                        && existing.customer().get("id") == new.customer.get("id")
+                        && !PaymentStatus::parse(&existing.status)
+                            .is_some_and(PaymentStatus::is_final);
+                    return Ok(same.then_some(existing));
+                }
+                tx.create_cash_payment(&new).await.map(Some)
+            })
+        })
+        .await?
+        .ok_or(PageError::new(Code::PaymentIdExists, "payment_id"))?;
+    if payment.status == PaymentStatus::AwaitingRedirectResult.as_str() {
+        return Ok(Redirect::to(&format!("/cashtocode/voucher/{}", payment.token)).into_response());
+    }
+    let forced = optional(&params, "force_payment_method").is_some();
+    if forced && missing_personal(&payment).is_empty() {
+        return issue(state, &project, &payment).await;
+    }
+    Ok(Html(customer_form(&payment, None)).into_response())
+}
+
+fn valid_birth_date(text: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(text, "%d-%m-%Y").is_ok()
+}
+
+fn missing_personal(payment: &CashPayment) -> Vec<&'static str> {
+    let customer = payment.customer();
+    PERSONAL
+        .iter()
+        .map(|(_, key)| *key)
+        .filter(|key| {
+            customer
+                .get(*key)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        })
+        .collect()
+}
+
+/// The method choice with the personal data still missing.
+fn customer_form(payment: &CashPayment, error: Option<&str>) -> String {
+    let customer = payment.customer();
+    let value = |k: &str| esc(customer.get(k).and_then(Value::as_str).unwrap_or(""));
+    let mut fields = String::new();
+    for key in missing_personal(payment) {
+        fields.push_str(&match key {
+            "first_name" => format!("<label>First name <input name=\"first_name\" id=\"first_name\" required value=\"{}\"></label>", value(key)),
+            "last_name" => format!("<label>Last name <input name=\"last_name\" id=\"last_name\" required value=\"{}\"></label>", value(key)),
+            "day_of_birth" => "<label>Date of birth (DD-MM-YYYY) <input name=\"day_of_birth\" id=\"day_of_birth\" required pattern=\"\\d{2}-\\d{2}-\\d{4}\" placeholder=\"31-12-1990\"></label>".to_string(),
+            _ => "<label>Country <select name=\"country\" id=\"country\" required><option value=\"AT\">Austria</option><option value=\"DE\">Germany</option></select></label>".to_string(),
+        });
+    }
+    let error = error
+        .map(|e| format!("<div class=\"box error\" id=\"error\">{}</div>", esc(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Payment {id}</h1><p>Amount: <strong id=\"amount\">{amount} {currency}</strong></p>{error}<form method=\"post\" action=\"/payment/cashtocode/{token}\" class=\"box\"><fieldset><legend>Payment method</legend><label><input type=\"radio\" name=\"method\" value=\"cashtocode\" checked> Cash at a terminal (CashtoCode, Austria and Germany)</label></fieldset>{fields}<p><button type=\"submit\" id=\"pay\">Get my cash code</button></p></form>",
+        id = esc(&payment.payment_id),
+        amount = euros(payment.amount),
+        currency = esc(&payment.currency),
+        token = esc(&payment.token),
+    );
+    html_page("Pay cash with CashtoCode", &body)
+}
+
+pub async fn submit_customer(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    let lookup = token.clone();
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(p) = tx.cash_payment_by_token(&lookup).await? else {
+                    return Ok(None);
+                };
+                let project = tx.ecommpay_project(p.project_id).await?;
+                Ok(project.map(|project| (p, project)))
+            })
+        })
+        .await;
+    let (payment, project) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return PageError::new(Code::PaymentNotFound, "payment").into_response(),
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    if payment.status != PaymentStatus::Created.as_str() {
+        return Redirect::to(&format!("/cashtocode/voucher/{}", payment.token)).into_response();
+    }
+    let mut customer = payment.customer();
+    for (k, v) in form_urlencoded::parse(&body) {
+        let v = v.trim().to_string();
+        let known = PERSONAL.iter().any(|(_, key)| *key == k);
+        let already = customer
+            .get(k.as_ref())
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        if known && !already && !v.is_empty() {
+            let v = if k == "country" {
+                v.to_ascii_uppercase()
+            } else {
+                v
+            };
+            customer.insert(k.into_owned(), json!(v));
+        }
+    }
+    let mut updated = payment.clone();
+    updated.customer = Value::Object(customer.clone()).to_string();
+    let missing = missing_personal(&updated);
+    if !missing.is_empty() {
+        return Html(customer_form(
+            &updated,
+            Some(&format!("Please fill in: {}", missing.join(", "))),
+        ))
+        .into_response();
+    }
+    let dob = customer
+        .get("day_of_birth")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !valid_birth_date(dob) {
+        updated.customer = payment.customer.clone();
+        return Html(customer_form(
+            &updated,
+            Some("The date of birth must be written DD-MM-YYYY."),
+        ))
+        .into_response();
+    }
+    let country = customer
+        .get("country")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if let Err(r) = domain::check_sale(&payment.currency, payment.amount, Some(country)) {
+        updated.customer = payment.customer.clone();
+        let reason = format!(
+            "Error {}: {} ({} {} in {}).",
+            r.code.number(),
+            r.code.message(),
+            euros(payment.amount),
+            payment.currency,
+            country
+        );
+        return Html(customer_form(&updated, Some(&reason))).into_response();
+    }
+    let row = payment.id;
+    let stored = Value::Object(customer);
+    if let Err(e) = state
+        .store
+        .write(move |tx| Box::pin(async move { tx.set_cash_customer(row, &stored).await }))
+        .await
+    {
+        return PageError::from(e).into_response();
+    }
+    match issue(&state, &project, &payment).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Issues the voucher and sends the customer to it.
+async fn issue(
+    state: &AppState,
+    project: &EcommpayProject,
+    payment: &CashPayment,
+) -> Result<Response, PageError> {
+    let secret = project_secret(&state.sealer, project)?;
+    let (public_url, project, row) = (state.public_url.to_string(), project.clone(), payment.id);
+    let applied = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                apply_event(
+                    tx,
+                    &public_url,
+                    &project,
+                    &secret,
+                    row,
+                    Event::VoucherIssued,
+                    None,
+                )
+                .await
+            })
+        })
+        .await?;
+    if let Applied::Refused(e) = applied {
+        tracing::debug!("voucher for payment {row} not issued again: {e}");
+    }
+    Ok(Redirect::to(&format!("/cashtocode/voucher/{}", payment.token)).into_response())
+}
+
+async fn by_token(state: &AppState, token: String) -> Result<CashPayment, PageError> {
+    state
+        .store
+        .read(move |tx| Box::pin(async move { tx.cash_payment_by_token(&token).await }))
+        .await?
+        .ok_or(PageError::new(Code::PaymentNotFound, "voucher"))
+}
+
+pub async fn voucher(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let payment = match by_token(&state, token).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Some(code) = payment.voucher_code.clone() else {
+        return PageError::new(Code::PaymentNotFound, "voucher").into_response();
+    };
+    let expires = super::wire_date(payment.expires_at.unwrap_or_default());
+    let (state_en, state_de) = match payment.status.as_str() {
+        "success" => ("Paid. Thank you!", "Bezahlt. Danke!"),
+        "decline" if payment.code == Code::Timeout.number() => {
+            ("This code has expired.", "Dieser Code ist abgelaufen.")
+        }
+        "decline" => (
+            "This payment was declined.",
+            "Diese Zahlung wurde abgelehnt.",
+        ),
+        _ => (
+            "Waiting for your cash payment.",
+            "Wir warten auf Ihre Barzahlung.",
+        ),
+    };
+    let body = format!(
+        "<h1>CashtoCode</h1><div class=\"box\"><p>Your payment code / Ihr Zahlungscode:</p><p class=\"code\" id=\"code\">{code}</p><img id=\"barcode\" alt=\"Code 128 barcode of {code}\" src=\"/cashtocode/voucher/{token}/barcode.svg\"><p>Amount / Betrag: <strong id=\"amount\">{amount} {currency}</strong></p><p>Valid until / Gültig bis: <strong id=\"expires\" data-expires-at=\"{expires_ms}\">{expires}</strong></p><p id=\"status\" data-status=\"{status}\">{state_en} / {state_de}</p></div><div class=\"box\" lang=\"en\"><h2>How to pay</h2><ol><li>Go to a CashtoCode cash terminal in Austria or Germany.</li><li>Choose CashtoCode and scan the barcode or type in the code.</li><li>Insert exactly {amount} {currency} in cash.</li><li>Keep the receipt. The shop is told as soon as you have paid.</li></ol></div><div class=\"box\" lang=\"de\"><h2>So bezahlen Sie</h2><ol><li>Gehen Sie zu einem CashtoCode-Bargeldterminal in Österreich oder Deutschland.</li><li>Wählen Sie CashtoCode und scannen Sie den Barcode oder geben Sie den Code ein.</li><li>Zahlen Sie genau {amount} {currency} in bar ein.</li><li>Bewahren Sie den Beleg auf. Der Shop wird sofort nach Ihrer Zahlung benachrichtigt.</li></ol></div>",
+        code = esc(&code),
+        token = esc(&payment.token),
+        amount = euros(payment.amount),
+        currency = esc(&payment.currency),
+        expires_ms = payment.expires_at.unwrap_or_default(),
+        status = esc(&payment.status),
+    );
+    Html(html_page("CashtoCode payment code", &body)).into_response()
+}
+
+pub async fn barcode(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match by_token(&state, token).await {
+        Ok(CashPayment {
+            voucher_code: Some(code),
+            ..
+        }) => (
+            [(header::CONTENT_TYPE, "image/svg+xml")],
+            barcode::code128_svg(&code),
+        )
+            .into_response(),
+        Ok(_) => PageError::new(Code::PaymentNotFound, "voucher").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
