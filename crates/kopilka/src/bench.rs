@@ -1,16 +1,25 @@
-//! `kopilka bench`: kopilka on a fresh store driven over HTTP on loopback, side by side with
-//! `pgbench -b simple-update` (the bare database doing comparable work) on the same machine.
+//! `kopilka bench`: kopilka on a fresh store driven with earn operations over HTTP on loopback,
+//! side by side with `pgbench -b simple-update` (the bare database doing comparable work: one
+//! balance update and one history insert per durable transaction) on the same machine.
+//!
+//! The load generator is deliberately light — plain HTTP/1.1 keep-alive connections on one
+//! thread of its own, whose CPU time is measured and reported — so that on a small machine it
+//! takes as little as possible from the server it measures.
 
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
+use kopilka_domain::ledger::Owner;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::entities::NewCustomer;
-use kopilka_store::{PgStore, SharedStore};
+use kopilka_store::{ledger, PgStore, SharedStore};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,8 +34,12 @@ pub struct BenchArgs {
     pub store: StoreChoice,
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
+    /// Seconds measured.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Seconds of the same load before measuring (connections open, caches warm); not counted.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
     /// PostgreSQL for the postgres store and for pgbench.
     #[arg(long, env = "KOPILKA_TEST_POSTGRES_URL")]
     pub postgres_url: Option<String>,
@@ -52,13 +65,24 @@ pub struct BenchReport {
     pub store: StoreChoice,
     pub clients: usize,
     pub duration_s: u64,
+    /// Operations acknowledged within the measured window.
     pub operations: u64,
+    /// Failed requests (non-2xx answers, broken connections, timeouts), warm-up included.
     pub errors: u64,
     pub ops_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU the load generator used during the measured window, in % of one core.
+    pub client_cpu_pct: Option<f64>,
+    /// CPU the rest of the process (kopilka, its store threads) used, in % of one core.
+    pub kopilka_cpu_pct: Option<f64>,
     pub pgbench_tps: Option<f64>,
+    pub pgbench_latency_ms: Option<f64>,
+    pub pgbench_failed: Option<u64>,
     pub ratio: Option<f64>,
+    /// The first error seen, for diagnosis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -68,21 +92,55 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "purchase" => return crate::bench_loymax::purchase(args).await,
         other => bail!("unknown scenario {other}: earn, purchase or batch"),
     }
-    if args.clients == 0 || args.duration == 0 {
-        bail!("--clients and --duration must be positive");
+    let report = measure(&args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "scenario earn on {:?}: {} clients, {} s (after {} s warm-up)",
+            report.store, report.clients, report.duration_s, args.warmup
+        );
+        println!(
+            "  kopilka: {} ops ({} errors), {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms",
+            report.operations, report.errors, report.ops_per_s, report.p50_ms, report.p99_ms
+        );
+        if let (Some(client), Some(server)) = (report.client_cpu_pct, report.kopilka_cpu_pct) {
+            println!("  cpu: load generator {client:.0}% of a core, kopilka {server:.0}%");
+        }
+        if let Some(e) = &report.first_error {
+            println!("  first error: {e}");
+        }
+        if let (Some(tps), Some(ratio)) = (report.pgbench_tps, report.ratio) {
+            println!(
+                "  pgbench -b simple-update: {tps:.0} tps, latency average {:.2} ms, {} failed",
+                report.pgbench_latency_ms.unwrap_or(0.0),
+                report.pgbench_failed.unwrap_or(0)
+            );
+            println!("  ratio kopilka / pgbench: {ratio:.2}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs kopilka under load (and pgbench unless told not to) and reports what it measured.
+/// Fails if the ledger audit finds any account whose balance disagrees with its postings.
+pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
+    if args.clients == 0 || args.duration == 0 || args.customers == 0 {
+        bail!("--clients, --duration and --customers must be positive");
     }
     let dir = tempfile::tempdir()?;
+    let mut schema = None;
     let (store, database): (SharedStore, String) = match args.store {
         StoreChoice::Sqlite => {
             let url = format!("sqlite://{}", dir.path().join("bench.db").display());
             (kopilka_store::open(&url).await?, url)
         }
         StoreChoice::Postgres => {
-            let url = args.postgres_url.clone().ok_or_else(|| {
-                anyhow!("--postgres-url or KOPILKA_TEST_POSTGRES_URL is required")
-            })?;
-            let schema = format!("bench_{}", crate::secrets::random_token(6));
-            (Arc::new(PgStore::open(&url, Some(&schema)).await?), url)
+            let url = postgres_url(args)?;
+            let name = format!("bench_{}", crate::secrets::random_token(6));
+            let store = PgStore::open(&url, Some(&name)).await?;
+            schema = Some(name);
+            (Arc::new(store), url)
         }
     };
     let (merchant_id, customers) = seed(&store, args.customers).await?;
@@ -99,18 +157,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         store,
     )
     .await?;
-    let url = format!("http://{}/v1/operations", running.addr);
-    let (operations, errors, mut latencies) = drive(
-        &url,
-        &token,
+    let load = Load {
+        addr: running.addr,
+        token: token.clone(),
         merchant_id,
-        &customers,
-        args.clients,
-        Duration::from_secs(args.duration),
-    )
-    .await?;
+        customers: Arc::new(customers),
+        clients: args.clients,
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+    };
+    let driven = drive(load).await;
+    let audit = audit(running.addr, &token).await;
     running.shutdown().await;
-    latencies.sort_unstable();
+    if let Some(schema) = schema {
+        drop_schema(&postgres_url(args)?, &schema).await?;
+    }
+    let mut driven = driven?;
+    let mismatched = audit?;
+    if !mismatched.is_empty() {
+        bail!("the ledger audit after the run found mismatched accounts: {mismatched:?}");
+    }
+
+    driven.latencies.sort_unstable();
+    let latencies = &driven.latencies;
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
             return 0.0;
@@ -118,58 +187,54 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i] as f64 / 1000.0
     };
-    let ops_per_s = operations as f64 / args.duration as f64;
-    let pgbench_tps = if args.no_pgbench {
+    let ops_per_s = driven.operations as f64 / args.duration as f64;
+    let window = args.duration as f64;
+    let pgbench = if args.no_pgbench {
         None
     } else {
-        let url = args.postgres_url.clone().ok_or_else(|| {
-            anyhow!(
-                "pgbench needs --postgres-url or KOPILKA_TEST_POSTGRES_URL (or pass --no-pgbench)"
-            )
-        })?;
-        Some(pgbench(&url, args.clients, args.duration).await?)
+        Some(pgbench(&postgres_url(args)?, args.clients, args.duration).await?)
     };
-    let report = BenchReport {
+    Ok(BenchReport {
         scenario: "earn",
         store: args.store,
         clients: args.clients,
         duration_s: args.duration,
-        operations,
-        errors,
+        operations: driven.operations,
+        errors: driven.errors,
         ops_per_s: round2(ops_per_s),
         p50_ms: round2(pct(0.50)),
         p99_ms: round2(pct(0.99)),
-        pgbench_tps: pgbench_tps.map(round2),
-        ratio: pgbench_tps.map(|t| round2(ops_per_s / t)),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "scenario earn on {:?}: {} clients, {} s",
-            report.store, report.clients, report.duration_s
-        );
-        println!(
-            "  kopilka: {} ops ({} errors), {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms",
-            report.operations, report.errors, report.ops_per_s, report.p50_ms, report.p99_ms
-        );
-        if let (Some(tps), Some(ratio)) = (report.pgbench_tps, report.ratio) {
-            println!("  pgbench -b simple-update: {tps:.0} tps");
-            println!("  ratio kopilka / pgbench: {ratio:.2}");
-        }
-    }
-    Ok(())
+        client_cpu_pct: driven.client_cpu_s.map(|c| round2(100.0 * c / window)),
+        kopilka_cpu_pct: driven
+            .process_cpu_s
+            .zip(driven.client_cpu_s)
+            .map(|(p, c)| round2(100.0 * (p - c).max(0.0) / window)),
+        pgbench_tps: pgbench.as_ref().map(|p| round2(p.tps)),
+        pgbench_latency_ms: pgbench.as_ref().and_then(|p| p.latency_ms),
+        pgbench_failed: pgbench.as_ref().map(|p| p.failed),
+        ratio: pgbench.as_ref().map(|p| round2(ops_per_s / p.tps)),
+        first_error: driven.first_error,
+    })
+}
+
+fn postgres_url(args: &BenchArgs) -> anyhow::Result<String> {
+    args.postgres_url.clone().ok_or_else(|| {
+        anyhow!("PostgreSQL is needed: --postgres-url or KOPILKA_TEST_POSTGRES_URL (or --store sqlite --no-pgbench)")
+    })
 }
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// A program, a merchant and `customers` customers, each with an (empty) points account, as
+/// every customer who has earned before has: the run measures earns, not sign-ups.
 async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec<i64>)> {
     let rules = ProgramRules {
         earn_bps: 2000,
         ..ProgramRules::default()
     };
+    let currency = rules.currency.clone();
     let (program, merchant) = store
         .write(move |tx| {
             Box::pin(async move {
@@ -188,17 +253,19 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
     while next < customers {
         let count = (customers - next).min(1000);
         let start = next;
+        let currency = currency.clone();
         let batch = store
             .write(move |tx| {
                 Box::pin(async move {
                     let mut ids = Vec::with_capacity(count);
                     for i in start..start + count {
                         let phone = format!("7900{:07}", i);
-                        ids.push(
-                            tx.create_customer(&NewCustomer::active(program, Some(phone)))
-                                .await?
-                                .id,
-                        );
+                        let customer = tx
+                            .create_customer(&NewCustomer::active(program, Some(phone)))
+                            .await?;
+                        ledger::lock_account(tx, program, &currency, Owner::Customer(customer.id))
+                            .await?;
+                        ids.push(customer.id);
                     }
                     Ok(ids)
                 })
@@ -210,64 +277,262 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
     Ok((merchant, ids))
 }
 
-async fn drive(
-    url: &str,
-    token: &str,
+struct Load {
+    addr: SocketAddr,
+    token: String,
     merchant_id: i64,
-    customers: &[i64],
+    customers: Arc<Vec<i64>>,
     clients: usize,
+    warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<(u64, u64, Vec<u32>)> {
-    let customers = Arc::new(customers.to_vec());
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::with_capacity(clients);
-    for client in 0..clients {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        let (url, token, customers) = (url.to_string(), token.to_string(), customers.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let (mut ok, mut failed) = (0u64, 0u64);
-            let mut i = client;
-            while Instant::now() < deadline {
-                let customer = customers[(i * 7919) % customers.len()];
-                let body = serde_json::json!({
-                    "kind": "earn",
-                    "customer_id": customer,
-                    "merchant_id": merchant_id,
-                    "paid": "100.00",
-                    "idempotency_key": format!("bench-{client}-{i}"),
-                });
-                let started = Instant::now();
-                let result = http.post(&url).bearer_auth(&token).json(&body).send().await;
-                let elapsed = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                match result {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        ok += 1;
-                        latencies.push(elapsed);
-                    }
-                    _ => failed += 1,
-                }
-                i += clients;
-            }
-            (ok, failed, latencies)
-        }));
-    }
-    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
-    for task in tasks {
-        let (o, f, l) = task.await?;
-        ok += o;
-        failed += f;
-        latencies.extend(l);
-    }
-    Ok((ok, failed, latencies))
 }
 
-/// Runs pgbench's simple-update script in a database of its own and returns its TPS.
-async fn pgbench(url: &str, clients: usize, duration: u64) -> anyhow::Result<f64> {
+struct Driven {
+    operations: u64,
+    errors: u64,
+    /// Microseconds.
+    latencies: Vec<u32>,
+    client_cpu_s: Option<f64>,
+    process_cpu_s: Option<f64>,
+    first_error: Option<String>,
+}
+
+/// Runs the clients on a thread and a single-threaded runtime of their own (so their CPU time
+/// can be told apart from kopilka's) and waits for them.
+async fn drive(load: Load) -> anyhow::Result<Driven> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kopilka-bench-client".into())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(clients(load)));
+            let _ = done.send(outcome);
+        })?;
+    result.await.context("the load generator stopped")?
+}
+
+struct ClientTally {
+    operations: u64,
+    errors: u64,
+    latencies: Vec<u32>,
+    first_error: Option<String>,
+}
+
+async fn clients(load: Load) -> anyhow::Result<Driven> {
+    let measure_from = Instant::now() + load.warmup;
+    let deadline = measure_from + load.duration;
+    let load = Arc::new(load);
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..load.clients {
+        tasks.spawn(client_loop(load.clone(), client, measure_from, deadline));
+    }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_start = (thread_cpu_s(), process_cpu_s());
+    let mut driven = Driven {
+        operations: 0,
+        errors: 0,
+        latencies: Vec::new(),
+        client_cpu_s: None,
+        process_cpu_s: None,
+        first_error: None,
+    };
+    tokio::time::sleep_until(deadline.into()).await;
+    let cpu_end = (thread_cpu_s(), process_cpu_s());
+    driven.client_cpu_s = cpu_start.0.zip(cpu_end.0).map(|(a, b)| b - a);
+    driven.process_cpu_s = cpu_start.1.zip(cpu_end.1).map(|(a, b)| b - a);
+    while let Some(tally) = tasks.join_next().await {
+        let tally = tally?;
+        driven.operations += tally.operations;
+        driven.errors += tally.errors;
+        driven.latencies.extend(tally.latencies);
+        if driven.first_error.is_none() {
+            driven.first_error = tally.first_error;
+        }
+    }
+    Ok(driven)
+}
+
+/// One client: earn after earn on one keep-alive connection, each customer in turn.
+async fn client_loop(
+    load: Arc<Load>,
+    client: usize,
+    measure_from: Instant,
+    deadline: Instant,
+) -> ClientTally {
+    let mut tally = ClientTally {
+        operations: 0,
+        errors: 0,
+        latencies: Vec::new(),
+        first_error: None,
+    };
+    let mut connection: Option<TcpStream> = None;
+    let mut buffer = Vec::with_capacity(4096);
+    let mut i = client;
+    while Instant::now() < deadline {
+        let customer = load.customers[(i * 7919) % load.customers.len()];
+        let body = format!(
+            r#"{{"kind":"earn","customer_id":{customer},"merchant_id":{},"paid":"100.00","idempotency_key":"bench-{client}-{i}"}}"#,
+            load.merchant_id
+        );
+        let request = format!(
+            "POST /v1/operations HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            load.addr,
+            load.token,
+            body.len()
+        );
+        let started = Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(30),
+            exchange(&mut connection, load.addr, request.as_bytes(), &mut buffer),
+        )
+        .await;
+        let finished = Instant::now();
+        let failure = match answer {
+            Ok(Ok(status)) if (200..300).contains(&status) => None,
+            Ok(Ok(status)) => Some(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&buffer)
+            )),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => {
+                connection = None;
+                Some("timed out after 30 s".into())
+            }
+        };
+        match failure {
+            None if finished >= measure_from && finished <= deadline => {
+                tally.operations += 1;
+                tally
+                    .latencies
+                    .push((finished - started).as_micros().min(u32::MAX as u128) as u32);
+            }
+            None => {}
+            Some(e) => {
+                tally.errors += 1;
+                tally.first_error.get_or_insert(e);
+            }
+        }
+        i += load.clients;
+    }
+    tally
+}
+
+/// Sends one request and reads the answer (status line, headers, a `content-length` body),
+/// opening the connection if needed and dropping it on any failure. Returns the status.
+async fn exchange(
+    connection: &mut Option<TcpStream>,
+    addr: SocketAddr,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<u16> {
+    if connection.is_none() {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        *connection = Some(stream);
+    }
+    let Some(stream) = connection.as_mut() else {
+        unreachable!("connected above");
+    };
+    let answer = async {
+        stream.write_all(request).await?;
+        read_response(stream, buffer).await
+    }
+    .await;
+    if answer.is_err() {
+        *connection = None;
+    }
+    answer
+}
+
+async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io::Result<u16> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    buffer.clear();
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head =
+                std::str::from_utf8(&buffer[..end]).map_err(|_| bad("header is not UTF-8"))?;
+            let status = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok())
+                .ok_or_else(|| bad("no status line"))?;
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .ok_or_else(|| bad("answer without content-length"))?;
+            while buffer.len() < end + 4 + length {
+                if stream.read_buf(buffer).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            buffer.drain(..end + 4);
+            return Ok(status);
+        }
+        if stream.read_buf(buffer).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// Seconds of CPU the calling thread has used (Linux; `None` elsewhere).
+fn thread_cpu_s() -> Option<f64> {
+    cpu_s("/proc/thread-self/stat")
+}
+
+fn process_cpu_s() -> Option<f64> {
+    cpu_s("/proc/self/stat")
+}
+
+/// utime + stime from a `stat` file, in seconds (the kernel counts them in 1/100 s ticks).
+fn cpu_s(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// `GET /v1/ledger/audit`: the accounts whose balance disagrees with their postings or lots.
+async fn audit(addr: SocketAddr, token: &str) -> anyhow::Result<Vec<i64>> {
+    #[derive(serde::Deserialize)]
+    struct Audit {
+        mismatched_accounts: Vec<i64>,
+    }
+    let answer = reqwest::Client::new()
+        .get(format!("http://{addr}/v1/ledger/audit"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(answer.json::<Audit>().await?.mismatched_accounts)
+}
+
+async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
+    let admin = sqlx::PgPool::connect(url).await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    Ok(())
+}
+
+struct PgbenchRun {
+    tps: f64,
+    latency_ms: Option<f64>,
+    failed: u64,
+}
+
+/// Runs pgbench's simple-update script (with its defaults: simple query protocol, durable
+/// commits) in a database of its own, as many clients for as long as kopilka had.
+async fn pgbench(url: &str, clients: usize, duration: u64) -> anyhow::Result<PgbenchRun> {
     let admin = sqlx::PgPool::connect(url)
         .await
         .context("connecting for pgbench")?;
@@ -293,6 +558,11 @@ async fn pgbench(url: &str, clients: usize, duration: u64) -> anyhow::Result<f64
             String::from_utf8_lossy(&init.stderr)
         );
     }
+    // One pgbench thread per core (at most one per client), so its own client side is never
+    // what limits it.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(clients);
     let run = tokio::process::Command::new("pgbench")
         .args([
             "-b",
@@ -301,7 +571,7 @@ async fn pgbench(url: &str, clients: usize, duration: u64) -> anyhow::Result<f64
             "-c",
             &clients.to_string(),
             "-j",
-            &clients.min(2).to_string(),
+            &threads.to_string(),
             "-T",
             &duration.to_string(),
             &bench_url,
@@ -312,14 +582,21 @@ async fn pgbench(url: &str, clients: usize, duration: u64) -> anyhow::Result<f64
         bail!("pgbench failed: {}", String::from_utf8_lossy(&run.stderr));
     }
     let out = String::from_utf8_lossy(&run.stdout);
-    out.lines()
-        .find_map(|l| {
+    let number_after = |prefix: &str| -> Option<f64> {
+        out.lines().find_map(|l| {
             l.trim()
-                .strip_prefix("tps = ")
+                .strip_prefix(prefix)
                 .and_then(|rest| rest.split_whitespace().next())
                 .and_then(|n| n.parse::<f64>().ok())
         })
-        .ok_or_else(|| anyhow!("no tps line in pgbench output: {out}"))
+    };
+    let tps =
+        number_after("tps = ").ok_or_else(|| anyhow!("no tps line in pgbench output: {out}"))?;
+    Ok(PgbenchRun {
+        tps,
+        latency_ms: number_after("latency average = "),
+        failed: number_after("number of failed transactions: ").map_or(0, |n| n as u64),
+    })
 }
 
 fn replace_database(url: &str, database: &str) -> String {

@@ -140,6 +140,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "  ECommPay:     {}/demo/shop/ecommpay (project 35, secret kopilka-demo-35)",
                 running.public_url
             );
+            println!(
+                "  Kupi-Kupi:    {}/demo/shop/kupikupi (customer 79000000000)",
+                running.public_url
+            );
+            println!("  cabinet:      {}/cabinet", running.public_url);
             running.run_until_signal().await;
             drop(dir);
             Ok(())

@@ -26,6 +26,7 @@ pub struct Config {
     pub outbox: crate::outbox::OutboxConfig,
     /// Serve the demo pages (`/demo/…`, e.g. the inCust demo shop); `kopilka demo` turns this on.
     pub demo_pages: bool,
+    pub kupikupi: crate::kupikupi::Settings,
 }
 
 impl Default for Config {
@@ -40,6 +41,7 @@ impl Default for Config {
             seal_key_file: "kopilka.key".into(),
             outbox: crate::outbox::OutboxConfig::default(),
             demo_pages: false,
+            kupikupi: crate::kupikupi::Settings::default(),
         }
     }
 }

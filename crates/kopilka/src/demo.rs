@@ -29,6 +29,11 @@ pub struct DemoData {
     pub ecommpay_projects: Vec<DemoEcommpayProject>,
     #[serde(default)]
     pub cashtocode_terminals: Vec<DemoCashTerminal>,
+    #[serde(default)]
+    pub kupikupi: Vec<crate::kupikupi::demo::DemoPlatform>,
+    /// Cards nobody holds yet (to bind with a protocol's card registration).
+    #[serde(default)]
+    pub cards: Vec<DemoFreeCard>,
 }
 
 /// An ECommPay project; its secret is sealed when seeded.
@@ -53,6 +58,14 @@ pub struct DemoCashTerminal {
     pub terminal_id: String,
     pub name: String,
     pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoFreeCard {
+    pub program: String,
+    pub number: String,
+    pub kind: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +199,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
     }
     seeded.merchants = merchants;
     crate::loymax_processing::seed_demo(store, &data.loymax_batch_keys, &seeded.merchants).await?;
+    crate::kupikupi::demo::seed(store, sealer, &data.kupikupi, &seeded.merchants).await?;
     for c in &data.customers {
         let pid = program_id(&c.program)?;
         let phone = match &c.phone {
@@ -298,6 +312,15 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
         store
             .write(move |tx| {
                 Box::pin(async move { tx.create_cash_terminal(&id, &name, &digest).await })
+            })
+            .await?;
+    }
+    for card in &data.cards {
+        let pid = program_id(&card.program)?;
+        let (number, kind) = (card.number.clone(), card.kind.clone());
+        store
+            .write(move |tx| {
+                Box::pin(async move { tx.create_card(pid, &number, &kind, None).await })
             })
             .await?;
     }

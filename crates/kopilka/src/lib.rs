@@ -4,6 +4,7 @@
 pub mod api;
 pub mod bench;
 pub mod bench_loymax;
+pub mod cabinet;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -11,6 +12,8 @@ pub mod ecommpay;
 pub mod error;
 pub mod incust;
 pub mod jobs;
+pub mod kupikupi;
+pub mod loymax;
 pub mod loymax_processing;
 pub mod observability;
 pub mod outbox;

@@ -41,7 +41,11 @@ pub fn init_logging() {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_env("KOPILKA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("KOPILKA_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    // Logs go to stderr; stdout carries what a command prints for its user (URLs, reports).
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
     } else {

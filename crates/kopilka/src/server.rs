@@ -92,7 +92,8 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     let app = router(state.clone());
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
-        let app = axum::ServiceExt::<Request>::into_make_service(
+        // The peer address feeds per-IP quotas (Loymax confirmation codes).
+        let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
             tower::ServiceExt::<Request>::map_request(app, |request| {
                 crate::ecommpay::normalize_path(canonical_path(request))
             }),
@@ -139,6 +140,11 @@ fn spawn_workers(
             interval,
             shutdown.clone(),
         )),
+        tokio::spawn(crate::kupikupi::run_expiry(
+            state.store.clone(),
+            interval,
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]
 }
@@ -158,6 +164,14 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ecommpay::router(state.clone()))
         .nest("/v1", api::router(state.clone()))
         .merge(crate::incust::router(&state.config))
+        .merge(crate::kupikupi::router())
+        .merge(crate::cabinet::router())
+        .merge(if state.config.demo_pages {
+            crate::kupikupi::demo::shop_router()
+        } else {
+            Router::new()
+        })
+        .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
         // Enforced where a handler reads the body, so each API answers an oversized one in its
         // own error format (the native API: a JSON 413).

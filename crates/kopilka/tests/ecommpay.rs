@@ -931,7 +931,10 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
 
 #[tokio::test]
 async fn the_demo_shop_is_served_by_kopilka_demo_only() {
-    let app = TestApp::start(common::Backend::Sqlite, true).await;
+    let app = TestApp::start_with(common::Backend::Sqlite, true, |config| {
+        config.demo_pages = false;
+    })
+    .await;
     let r = app
         .http
         .get(app.url("/demo/shop/ecommpay"))

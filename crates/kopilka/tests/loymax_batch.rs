@@ -31,8 +31,7 @@ fn seed_request(request_id: &str, kind: i64, member: &str, points: &str) -> Stri
 }
 
 async fn customer(app: &TestApp) -> (i64, String) {
-    let (_, list) = app.get("/v1/customers?phone=%2B79001234567").await;
-    let id = list["items"][0]["id"].as_i64().unwrap();
+    let id = common::loymax_customer(app).await;
     let (_, balances) = app.get(&format!("/v1/customers/{id}/balances")).await;
     (id, balances[0]["balance"].as_str().unwrap().to_string())
 }

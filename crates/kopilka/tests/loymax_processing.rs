@@ -129,8 +129,7 @@ async fn shop(app: &TestApp) -> Shop {
         .post("/v1/loymax/applications", json!({"merchant_id": merchant}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{application}");
-    let (_, list) = app.get("/v1/customers?phone=%2B79001234567").await;
-    let customer = list["items"][0]["id"].as_i64().unwrap();
+    let customer = common::loymax_customer(app).await;
     let (status, token) = app
         .post(
             &format!(
@@ -482,6 +481,24 @@ async fn order_retries_refunds_and_cancels_on_both_stores() {
         )
         .await;
         assert_eq!(code(&r), "Ok", "{r}");
+        // Ids in the path keep the client's casing under any alias: P-6 is not p-6.
+        let r = call(
+            &app,
+            &shop,
+            "/API/V1/PROCESSING/PURCHASES/P-6/CALCULATE",
+            &cheque_body("l2", "85", json!({})),
+        )
+        .await;
+        assert_eq!(code(&r), "Ok", "{r}");
+        let r = call(
+            &app,
+            &shop,
+            &purchase("p-6", "Confirm"),
+            r#"{"operationId": "l3"}"#,
+        )
+        .await;
+        assert_eq!(code(&r), "PurchaseNotFound", "{r}");
+        assert_eq!(r["result"]["messageCode"], "PurchaseNotFound", "{r}");
         let response = app
             .http
             .post(app.url(&purchase("p-5", "Confirm")))
@@ -551,14 +568,23 @@ async fn payment_checks_the_pin_when_the_program_asks_on_both_stores() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|p| p["code"] == "loymax")
+            .find(|p| p["code"] == "demo-loymax")
             .unwrap()
             .clone();
         let id = program["id"].as_i64().unwrap();
-        let mut settings = json!({"loymax_processing": {"pin_required": true, "rules": {"max_bonus_payment_bps": 5000}}});
-        let response = app.http.put(app.url(&format!("/v1/programs/{id}"))).bearer_auth(common::ADMIN_TOKEN)
-            .json(&json!({"code": "loymax", "name": "Demo Loymax", "settings": {"loymax_processing": {"pin_required": "yes"}}}))
-            .send().await.unwrap();
+        let mut wrong = program["settings"].clone();
+        wrong["loymax_processing"] = json!({"pin_required": "yes"});
+        let mut settings = program["settings"].clone();
+        settings["loymax_processing"] =
+            json!({"pin_required": true, "rules": {"max_bonus_payment_bps": 5000}});
+        let response = app
+            .http
+            .put(app.url(&format!("/v1/programs/{id}")))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": wrong}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(
             response.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -568,7 +594,9 @@ async fn payment_checks_the_pin_when_the_program_asks_on_both_stores() {
             .http
             .put(app.url(&format!("/v1/programs/{id}")))
             .bearer_auth(common::ADMIN_TOKEN)
-            .json(&json!({"code": "loymax", "name": "Demo Loymax", "settings": settings.take()}))
+            .json(
+                &json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": settings.take()}),
+            )
             .send()
             .await
             .unwrap();

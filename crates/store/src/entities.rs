@@ -62,6 +62,31 @@ impl Tx {
         )?)
     }
 
+    /// A customer's program and, when `merchant_id` is given and exists, that merchant's
+    /// program id: what an operation request checks before its write, in one statement.
+    /// `None` when there is no such customer.
+    pub async fn program_of_customer(
+        &mut self,
+        customer_id: i64,
+        merchant_id: Option<i64>,
+    ) -> StoreResult<Option<(Program, Option<i64>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Found {
+            #[sqlx(flatten)]
+            program: Program,
+            merchant_program: Option<i64>,
+        }
+        let found = fetch!(
+            self,
+            fetch_optional,
+            Found,
+            "SELECT p.id, p.code, p.name, p.rules, p.settings, p.created_at, m.program_id AS merchant_program FROM customers c JOIN programs p ON p.id = c.program_id LEFT JOIN merchants m ON m.id = $2 WHERE c.id = $1",
+            customer_id,
+            merchant_id,
+        )?;
+        Ok(found.map(|f| (f.program, f.merchant_program)))
+    }
+
     pub async fn program_by_code(&mut self, code: &str) -> StoreResult<Option<Program>> {
         Ok(fetch!(
             self,

@@ -214,7 +214,7 @@ async fn apply(
     debug_assert!(plan.postings_balance());
     let now = tx.now();
     let consumed_expiry = consumed_expiry(position, &plan);
-    let operation_id = match plan.target {
+    let operation = match plan.target {
         Target::New { kind, status } => {
             let (scope, key, fingerprint) = match &request.idempotency {
                 Some(i) => (
@@ -234,11 +234,12 @@ async fn apply(
                 }
                 _ => request.merchant_id,
             };
-            scalar!(
+            let sql = format!("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {OPERATION_COLUMNS}");
+            fetch!(
                 tx,
                 fetch_one,
-                i64,
-                "INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                Operation,
+                &sql,
                 uuid::Uuid::now_v7().to_string(),
                 request.program_id,
                 currency,
@@ -267,27 +268,28 @@ async fn apply(
                 ),
                 None => (None, None, None),
             };
-            let updated = execute!(
+            let sql = format!("UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending' RETURNING {OPERATION_COLUMNS}");
+            fetch!(
                 tx,
-                "UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending'",
+                fetch_optional,
+                Operation,
+                &sql,
                 status.as_str(),
                 now,
                 consumed_expiry,
                 scope,
                 key,
                 fingerprint,
-                hold_id,
-            )?;
-            if updated != 1 {
-                return Err(DomainError::HoldNotPending {
-                    id: hold_id,
-                    status: "resolved",
-                }
-                .into());
-            }
-            hold_id
+                hold_id
+            )?
+            .ok_or(DomainError::HoldNotPending {
+                id: hold_id,
+                status: "resolved",
+            })?
         }
     };
+    // Nothing below changes the operation's own row: `operation` is what is stored.
+    let operation_id = operation.id;
 
     // The held amount changes before the postings: a confirm releases the hold first, or the
     // balance would dip below what is still held (`CHECK held <= balance`).
@@ -311,7 +313,18 @@ async fn apply(
             )?;
             account.id
         } else if posting.owner.may_go_negative() {
-            system_account(tx, request.program_id, currency, posting.owner).await?
+            // Written below with its posting in one statement.
+            post_to_system_account(
+                tx,
+                operation_id,
+                request.program_id,
+                currency,
+                posting.owner,
+                posting.amount,
+                now,
+            )
+            .await?;
+            continue;
         } else if posting.amount > 0 {
             scalar!(
                 tx,
@@ -374,9 +387,6 @@ async fn apply(
             original,
         )?;
     }
-    let operation = operation(tx, operation_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("operation vanished".into()))?;
     metrics::counter!("kopilka_ledger_operations_total", "kind" => operation.kind.clone(), "status" => operation.status.clone()).increment(1);
     Ok(Outcome {
         operation,
@@ -504,6 +514,57 @@ pub(crate) async fn system_account(
         currency,
         owner.kind()
     )?)
+}
+
+/// Posts to a system account, which is never locked (its balance is the sum of its postings),
+/// creating the account the first time. One statement once the account exists.
+async fn post_to_system_account(
+    tx: &mut Tx,
+    operation_id: i64,
+    program_id: i64,
+    currency: &str,
+    owner: Owner,
+    amount: i64,
+    now: i64,
+) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, id, $2, $3 FROM accounts WHERE program_id = $4 AND currency = $5 AND owner_kind = $6 AND owner_id = 0";
+    if execute!(
+        tx,
+        SQL,
+        operation_id,
+        amount,
+        now,
+        program_id,
+        currency,
+        owner.kind()
+    )? == 1
+    {
+        return Ok(());
+    }
+    execute!(
+        tx,
+        "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
+        program_id,
+        currency,
+        owner.kind(),
+    )?;
+    if execute!(
+        tx,
+        SQL,
+        operation_id,
+        amount,
+        now,
+        program_id,
+        currency,
+        owner.kind()
+    )? != 1
+    {
+        return Err(StoreError::Corrupt(format!(
+            "no {} account for program {program_id}",
+            owner.kind()
+        )));
+    }
+    Ok(())
 }
 
 pub async fn operation(tx: &mut Tx, id: i64) -> StoreResult<Option<Operation>> {
@@ -643,7 +704,9 @@ pub async fn audit(tx: &mut Tx) -> StoreResult<Vec<i64>> {
         tx,
         fetch_all,
         i64,
-        "SELECT a.id FROM accounts a WHERE a.owner_kind IN ('customer', 'merchant') AND (a.balance <> COALESCE((SELECT SUM(p.amount) FROM postings p WHERE p.account_id = a.id), 0) OR (a.owner_kind = 'customer' AND a.balance <> COALESCE((SELECT SUM(l.remaining) FROM lots l WHERE l.account_id = a.id), 0))) ORDER BY a.id",
+        // One pass over postings and lots each (per-account subqueries would scan the lots of
+        // every account once per account: lots has only a partial index on open lots).
+        "SELECT a.id FROM accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM postings GROUP BY account_id) p ON p.account_id = a.id LEFT JOIN (SELECT account_id, SUM(remaining) AS total FROM lots GROUP BY account_id) l ON l.account_id = a.id WHERE a.owner_kind IN ('customer', 'merchant') AND (a.balance <> COALESCE(p.total, 0) OR (a.owner_kind = 'customer' AND a.balance <> COALESCE(l.total, 0))) ORDER BY a.id",
     )?)
 }
 

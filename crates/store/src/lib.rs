@@ -6,10 +6,13 @@
 //! **Architecture invariant:** a write job runs inside one database transaction and does no
 //! network IO; its ledger rows, idempotency record and outbox messages commit together.
 
+pub mod cabinet;
 pub mod ecommpay;
 pub mod entities;
 pub mod incust;
+pub mod kupikupi;
 pub mod ledger;
+pub mod loymax;
 pub mod loymax_batch;
 pub mod loymax_purchase;
 pub mod model;
@@ -48,6 +51,8 @@ pub enum StoreError {
     Panicked,
     #[error("invalid database URL: {0}")]
     BadUrl(String),
+    #[error("cannot start the SQLite writer: {0}")]
+    Writer(#[from] std::io::Error),
 }
 
 impl From<sqlx::Error> for StoreError {

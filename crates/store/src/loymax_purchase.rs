@@ -36,6 +36,20 @@ const PURCHASE: &str = "SELECT id, program_id, merchant_id, customer_id, purchas
 const OPERATION: &str = "SELECT id, purchase, merchant_id, operation_id, method, fingerprint, answer, created_at FROM loymax_purchase_operations";
 
 impl Tx {
+    /// The merchant of a credential (the OAuth application a Loymax token was issued to).
+    pub async fn loymax_credential_merchant(
+        &mut self,
+        credential_id: i64,
+    ) -> StoreResult<Option<i64>> {
+        Ok(scalar!(
+            self,
+            fetch_optional,
+            i64,
+            "SELECT merchant_id FROM credentials WHERE id = $1",
+            credential_id
+        )?)
+    }
+
     /// A merchant's purchase, locked on PostgreSQL.
     pub async fn loymax_purchase(
         &mut self,

@@ -41,8 +41,11 @@ impl PgStore {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(24);
+        // No ping before each use (a round trip per transaction): a connection that broke
+        // fails its job, which the client repeats under its idempotency key.
         let pool = PgPoolOptions::new()
             .max_connections(max)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;

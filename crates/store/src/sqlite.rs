@@ -1,5 +1,9 @@
 //! SQLite: WAL, one writer connection that commits queued jobs in batches (group commit, one
 //! fsync per batch, each job in its own savepoint), and a pool of readers that never wait for it.
+//!
+//! The writer is the one serial part of the system, so it runs on a thread of its own with a
+//! single-task runtime: each statement's answer from SQLite's worker thread wakes it at once
+//! instead of queueing it behind the HTTP tasks on the shared runtime.
 
 use crate::tx::{Conn, Tx};
 use crate::{Erased, Job, Store, StoreError, StoreKind, StoreResult};
@@ -21,7 +25,8 @@ struct WriteRequest {
 
 pub struct SqliteStore {
     sender: std::sync::Mutex<Option<mpsc::Sender<WriteRequest>>>,
-    writer_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Closed (its sender dropped) when the writer thread has drained the queue and stopped.
+    writer_done: Mutex<Option<oneshot::Receiver<()>>>,
     readers: Pool<Sqlite>,
 }
 
@@ -46,16 +51,28 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite")
             .run(&writer_pool)
             .await?;
+        // A file connection cannot go stale, so a reader is not pinged before each use.
         let readers = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         let conn = writer_pool.acquire().await?;
         let (sender, receiver) = mpsc::channel(4096);
-        let handle = tokio::spawn(write_loop(conn, receiver));
+        let (stopped, writer_done) = oneshot::channel::<()>();
+        // Jobs do no network IO (the store's invariant), so the writer's runtime has timers only.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        std::thread::Builder::new()
+            .name("kopilka-sqlite-writer".into())
+            .spawn(move || {
+                runtime.block_on(write_loop(conn, receiver));
+                drop(stopped);
+            })?;
         Ok(SqliteStore {
             sender: std::sync::Mutex::new(Some(sender)),
-            writer_done: Mutex::new(Some(handle)),
+            writer_done: Mutex::new(Some(writer_done)),
             readers,
         })
     }
@@ -79,47 +96,52 @@ async fn write_loop(
     }
 }
 
+/// Runs a batch in one transaction, each job in a savepoint (a failed job is rolled back alone),
+/// and commits once. The statements between jobs go to SQLite in one call each: what bounds the
+/// writer is the number of round trips to SQLite's worker thread. If the transaction itself
+/// fails, every job of the batch gets the error and nothing of it is kept.
 async fn run_batch(
     tx: &mut Tx,
     batch: &mut Vec<WriteRequest>,
 ) -> Vec<(oneshot::Sender<StoreResult<Erased>>, StoreResult<Erased>)> {
     let mut results = Vec::with_capacity(batch.len());
-    if let Err(e) = tx.raw("BEGIN IMMEDIATE").await {
-        let message = e.to_string();
-        return batch
-            .drain(..)
-            .map(|r| (r.reply, Err(StoreError::Corrupt(message.clone()))))
-            .collect();
-    }
+    let mut failure: Option<String> = None;
+    let mut opening = "BEGIN IMMEDIATE; SAVEPOINT job";
     for request in batch.drain(..) {
-        let outcome = run_job(tx, request.job).await;
+        if failure.is_none() {
+            if let Err(e) = tx.raw(opening).await {
+                failure = Some(e.to_string());
+            }
+        }
+        if failure.is_some() {
+            results.push((request.reply, Err(StoreError::Closed)));
+            continue;
+        }
+        opening = "RELEASE job; SAVEPOINT job";
+        tx.restart_clock();
+        let outcome = match AssertUnwindSafe((request.job)(tx)).catch_unwind().await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Panicked),
+        };
+        if outcome.is_err() {
+            if let Err(e) = tx.raw("ROLLBACK TO job").await {
+                failure = Some(e.to_string());
+            }
+        }
         results.push((request.reply, outcome));
     }
-    if let Err(e) = tx.raw("COMMIT").await {
+    if failure.is_none() {
+        if let Err(e) = tx.raw("RELEASE job; COMMIT").await {
+            failure = Some(format!("commit failed: {e}"));
+        }
+    }
+    if let Some(message) = failure {
         let _ = tx.raw("ROLLBACK").await;
-        let message = format!("commit failed: {e}");
         for (_, result) in results.iter_mut() {
             *result = Err(StoreError::Corrupt(message.clone()));
         }
     }
     results
-}
-
-async fn run_job(tx: &mut Tx, job: Job) -> StoreResult<Erased> {
-    tx.restart_clock();
-    tx.raw("SAVEPOINT job").await?;
-    let outcome = match AssertUnwindSafe(job(tx)).catch_unwind().await {
-        Ok(result) => result,
-        Err(_) => Err(StoreError::Panicked),
-    };
-    match &outcome {
-        Ok(_) => tx.raw("RELEASE job").await?,
-        Err(_) => {
-            tx.raw("ROLLBACK TO job").await?;
-            tx.raw("RELEASE job").await?;
-        }
-    }
-    outcome
 }
 
 #[async_trait::async_trait]
@@ -154,8 +176,8 @@ impl Store for SqliteStore {
             sender.take();
         }
         // The writer drains what is queued and stops once the last sender is gone.
-        if let Some(handle) = self.writer_done.lock().await.take() {
-            let _ = handle.await;
+        if let Some(done) = self.writer_done.lock().await.take() {
+            let _ = done.await;
         }
         self.readers.close().await;
     }

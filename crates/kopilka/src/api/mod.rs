@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/messages/{id}/attempts", get(messages::attempts))
         .route("/messages/{id}/resend", post(messages::resend))
         .route("/ledger/audit", get(operations::audit))
+        .merge(crate::kupikupi::admin_routes())
         .route_layer(middleware::from_fn_with_state(state, require_admin));
     Router::new()
         .route("/openapi.json", get(openapi::document))

@@ -32,5 +32,7 @@ impl Modify for AdminAuth {
 }
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut document = ApiDoc::openapi();
+    document.merge(<crate::kupikupi::PlatformsDoc as OpenApi>::openapi());
+    Json(document)
 }

@@ -180,26 +180,15 @@ pub async fn create(
     let key = idempotency_key(&headers, input.idempotency_key.clone())?;
     let customer_id = input.customer_id;
     let merchant_id = input.merchant_id;
-    let (customer, merchant) = state
+    let found = state
         .store
         .read(move |tx| {
-            Box::pin(async move {
-                let c = tx.customer(customer_id).await?;
-                let m = match merchant_id {
-                    Some(m) => tx.merchant(m).await?,
-                    None => None,
-                };
-                let p = match &c {
-                    Some(c) => tx.program(c.program_id).await?,
-                    None => None,
-                };
-                Ok((c.zip(p), m))
-            })
+            Box::pin(async move { tx.program_of_customer(customer_id, merchant_id).await })
         })
         .await?;
-    let (customer, program) =
-        customer.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
-    if merchant_id.is_some() && merchant.as_ref().is_none_or(|m| m.program_id != program.id) {
+    let (program, merchant_program) =
+        found.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
+    if merchant_id.is_some() && merchant_program != Some(program.id) {
         return Err(ApiError::invalid(
             "merchant_id",
             "no such merchant in the customer's program",
@@ -238,7 +227,7 @@ pub async fn create(
     let idempotency = key.map(|key| Idempotency {
         fingerprint: fingerprint(&[
             kind.as_str(),
-            &customer.id.to_string(),
+            &customer_id.to_string(),
             &merchant_id.unwrap_or(0).to_string(),
             &amount.0.to_string(),
             &input.hold.to_string(),
@@ -250,13 +239,13 @@ pub async fn create(
     let action = match kind {
         OperationKind::Earn | OperationKind::Accrue => Action::Credit {
             kind,
-            customer_id: customer.id,
+            customer_id,
             amount,
             expires_at: None,
         },
         _ => Action::Debit {
             kind,
-            customer_id: customer.id,
+            customer_id,
             amount,
             hold: input.hold,
         },

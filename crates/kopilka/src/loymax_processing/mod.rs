@@ -2,7 +2,6 @@
 //! Translates the wire formats to the domain's purchase state machine (`loymax_purchase`) and
 //! the store's purchase and batch methods; no rules live here.
 
-mod access;
 pub mod batch;
 mod http;
 pub mod purchases;
@@ -18,10 +17,12 @@ pub const BATCH_PATHS: &[&str] = &[
     "/loytech.batchoperationsservice/api/requests",
 ];
 
-/// The processing methods, the batch API, and the admin routes (admin token):
-/// `/v1/loymax/batch-keys`.
+pub use http::methods;
+
+/// The batch API and its admin route (admin token) `/v1/loymax/batch-keys`. The processing
+/// methods are served by part 1's router (`crate::loymax`), under its path aliases.
 pub fn router(state: AppState) -> Router<AppState> {
-    let mut router = http::router(state.clone()).merge(admin_routes(state));
+    let mut router = admin_routes(state);
     for path in BATCH_PATHS {
         router = router.route(path, post(batch::handle));
     }

@@ -24,9 +24,13 @@ pub enum Settlement {
     Dead,
 }
 
-pub async fn on_settled(_tx: &mut Tx, message: &Message, settled: Settlement) -> StoreResult<()> {
+pub async fn on_settled(tx: &mut Tx, message: &Message, settled: Settlement) -> StoreResult<()> {
     match message.purpose.as_deref() {
         None | Some(webhooks::PURPOSE) => Ok(()),
+        Some(crate::kupikupi::NOTIFICATION_PURPOSE) => {
+            crate::kupikupi::on_notification_settled(tx, message, settled == Settlement::Delivered)
+                .await
+        }
         Some(other) => {
             tracing::warn!(
                 message = message.id,

@@ -1,0 +1,194 @@
+//! The demo platform (the seed's example keys) and a demo shop that pays with Kupi-Kupi points
+//! at `/demo/shop/kupikupi`, served only by `kopilka demo`.
+
+use crate::cabinet::html::{escape, page};
+use crate::secrets::Sealer;
+use crate::state::AppState;
+use axum::extract::{Form, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kopilka_domain::kupikupi::{token, TokenValue};
+use kopilka_store::kupikupi::PlatformUrls;
+use kopilka_store::SharedStore;
+use serde::Deserialize;
+use std::sync::Mutex;
+
+/// `[[kupikupi]]` in demo.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoPlatform {
+    /// The merchant's name in `[[merchants]]`.
+    pub merchant: String,
+    pub uid: String,
+    pub secret_key: String,
+    pub dev_secret_key: String,
+    /// Paths starting with `/` resolve against kopilka's own address.
+    pub site: String,
+    pub success_url: String,
+    pub fail_url: String,
+    pub notification_url: String,
+}
+
+pub async fn seed(
+    store: &SharedStore,
+    sealer: &Sealer,
+    platforms: &[DemoPlatform],
+    merchants: &[(String, i64)],
+) -> anyhow::Result<()> {
+    for p in platforms {
+        let merchant_id = merchants
+            .iter()
+            .find(|(name, _)| *name == p.merchant)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "kupikupi platform {}: unknown merchant {}",
+                    p.uid,
+                    p.merchant
+                )
+            })?;
+        let urls = PlatformUrls {
+            site: p.site.clone(),
+            success_url: p.success_url.clone(),
+            fail_url: p.fail_url.clone(),
+            notification_url: p.notification_url.clone(),
+        };
+        let (uid, sealed, sealed_dev) = (
+            p.uid.clone(),
+            sealer.seal(&p.secret_key),
+            sealer.seal(&p.dev_secret_key),
+        );
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.create_kupikupi_platform(&uid, merchant_id, &urls, &sealed, &sealed_dev)
+                        .await
+                })
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// The demo shop's platform: the first `[[kupikupi]]` entry of the demo file.
+fn shop_platform() -> Option<DemoPlatform> {
+    crate::demo::parse(crate::demo::DEMO_TOML)
+        .ok()
+        .and_then(|d| d.kupikupi.into_iter().next())
+}
+
+/// Notifications the demo shop received, newest first (the demo is one process).
+static RECEIVED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+pub fn shop_router() -> Router<AppState> {
+    Router::new()
+        .route("/demo/shop/kupikupi", get(shop))
+        .route("/demo/shop/kupikupi/pay", post(pay))
+        .route("/demo/shop/kupikupi/notify", post(notify))
+        .route("/demo/shop/kupikupi/success", get(|| result_page(true)))
+        .route("/demo/shop/kupikupi/fail", get(|| result_page(false)))
+}
+
+fn received_html() -> String {
+    let received = RECEIVED.lock().map(|r| r.clone()).unwrap_or_default();
+    if received.is_empty() {
+        return "<p class=\"note\" id=\"received\">Уведомлений пока не было.</p>".into();
+    }
+    let items: String = received
+        .iter()
+        .map(|body| format!("<li><code>{}</code></li>", escape(body)))
+        .collect();
+    format!("<ul id=\"received\">{items}</ul>")
+}
+
+async fn shop() -> Response {
+    let body = format!(
+        "<h1>Demo Shop</h1><p>Заказ: чайник, 250.00 ₽.</p>\
+         <form method=\"post\" action=\"/demo/shop/kupikupi/pay\">\
+         <p><label>Телефон покупателя<br><input name=\"phone\" value=\"79000000000\"></label></p>\
+         <p><label>Сумма, копеек<br><input name=\"amount\" value=\"25000\"></label></p>\
+         <p><label><input type=\"checkbox\" name=\"test\" value=\"1\"> тестовый режим (DevSecretKey)</label></p>\
+         <button id=\"pay\" type=\"submit\">Оплатить баллами Купи-Купи</button></form>\
+         <h2>Уведомления на NotificationURL</h2>{}",
+        received_html()
+    );
+    page("Demo Shop", &body)
+}
+
+#[derive(Deserialize)]
+struct PayForm {
+    phone: String,
+    amount: String,
+    #[serde(default)]
+    test: Option<String>,
+}
+
+/// What the shop's backend does: sign an `init` and send the customer to `transferURL`.
+async fn pay(State(state): State<AppState>, Form(form): Form<PayForm>) -> Response {
+    let Some(platform) = shop_platform() else {
+        return page("Demo Shop", "<p>No demo platform configured.</p>");
+    };
+    let secret = if form.test.is_some() {
+        &platform.dev_secret_key
+    } else {
+        &platform.secret_key
+    };
+    let order_id = format!("demo-{}", crate::secrets::random_token(4));
+    let fields = vec![
+        ("platformUid".to_string(), TokenValue::text(&platform.uid)),
+        ("phone".to_string(), TokenValue::text(form.phone.trim())),
+        ("orderId".to_string(), TokenValue::text(&order_id)),
+        ("amount".to_string(), TokenValue::text(form.amount.trim())),
+    ];
+    let request = serde_json::json!({
+        "platformUid": platform.uid,
+        "phone": form.phone.trim(),
+        "orderId": order_id,
+        "amount": form.amount.trim(),
+        "token": token(&fields, secret),
+    });
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/v1/transfer/init", state.public_url))
+        .json(&request)
+        .send()
+        .await;
+    let answer: serde_json::Value = match answer {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => serde_json::json!({"message": e.to_string()}),
+    };
+    match answer["transferURL"].as_str() {
+        Some(url) => Redirect::to(url).into_response(),
+        None => page(
+            "Demo Shop",
+            &format!(
+                "<h1>Ошибка</h1><p id=\"error\">{}</p><p><a href=\"/demo/shop/kupikupi\">Назад</a></p>",
+                escape(&answer.to_string())
+            ),
+        ),
+    }
+}
+
+/// The shop's NotificationURL handler: remembers the body and answers exactly `OK`.
+async fn notify(body: String) -> &'static str {
+    if let Ok(mut received) = RECEIVED.lock() {
+        received.insert(0, body);
+        received.truncate(20);
+    }
+    "OK"
+}
+
+async fn result_page(success: bool) -> Response {
+    let title = if success {
+        "Оплата прошла"
+    } else {
+        "Оплата не прошла"
+    };
+    page(
+        title,
+        &format!(
+            "<h1 id=\"result\">{title}</h1><h2>Уведомления на NotificationURL</h2>{}<p><a href=\"/demo/shop/kupikupi\">В магазин</a></p>",
+            received_html()
+        ),
+    )
+}

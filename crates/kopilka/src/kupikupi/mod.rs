@@ -1,0 +1,395 @@
+//! Kupi-Kupi (seed 002): shops ask kopilka to transfer a customer's points to them; the
+//! customer confirms with a code on a hosted form; kopilka tells the shop, whose `OK` confirms
+//! the hold. This module translates the wire format; the rules are in
+//! `kopilka_domain::kupikupi`, the SQL in `kopilka_store::kupikupi`.
+
+mod admin;
+pub mod demo;
+mod form;
+mod methods;
+mod wire;
+
+use crate::secrets::{self, Sealer};
+use crate::shutdown::Shutdown;
+use crate::state::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+use kopilka_domain::kupikupi::{Step, Transfer as Rules, TransferStatus};
+use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
+use kopilka_domain::Amount;
+use kopilka_store::kupikupi::{Platform, Transfer};
+use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
+use kopilka_store::model::Message;
+use kopilka_store::outbox::NewMessage;
+use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
+use serde::Deserialize;
+use std::time::Duration;
+
+pub use admin::{routes as admin_routes, PlatformsDoc};
+
+/// The outbox purpose of notifications whose fate confirms or voids a hold.
+pub const NOTIFICATION_PURPOSE: &str = "kupikupi.notification";
+
+/// `[kupikupi]` in the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// How long a transfer form waits for the code before the transfer is CANCELED.
+    pub form_lifetime_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            form_lifetime_secs: (kopilka_domain::kupikupi::DEFAULT_FORM_LIFETIME_MS / 1000) as u64,
+        }
+    }
+}
+
+/// The protocol's paths: `/api/v1/transfer/{method}` and the `/api/v1/curl/{method}` alias,
+/// method names case-insensitive, trailing slash optional; the hosted form.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/transfer/{method}", post(methods::dispatch))
+        .route("/api/v1/transfer/{method}/", post(methods::dispatch))
+        .route("/api/v1/curl/{method}", post(methods::dispatch))
+        .route("/api/v1/curl/{method}/", post(methods::dispatch))
+        .route(
+            "/kupikupi/transfer/{key}",
+            get(form::show).post(form::submit),
+        )
+}
+
+/// The transfer's status in the rules' terms.
+fn rules_of(transfer: &Transfer) -> StoreResult<Rules> {
+    Ok(Rules {
+        status: status_of(transfer)?,
+        attempts: transfer.attempts,
+        expires_at: transfer.expires_at,
+    })
+}
+
+fn status_of(transfer: &Transfer) -> StoreResult<TransferStatus> {
+    TransferStatus::parse(&transfer.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("kupikupi transfer {} status", transfer.id)))
+}
+
+async fn program_of(
+    tx: &mut Tx,
+    platform: &Platform,
+) -> StoreResult<kopilka_store::model::Program> {
+    let merchant = tx
+        .merchant(platform.merchant_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("platform {} merchant", platform.uid)))?;
+    tx.program(merchant.program_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("merchant {} program", merchant.id)))
+}
+
+/// A platform URL; the demo's relative paths resolve against kopilka's own address.
+pub fn absolute(url: &str, public_url: &str) -> String {
+    if url.starts_with('/') {
+        format!("{public_url}{url}")
+    } else {
+        url.to_string()
+    }
+}
+
+/// The notification the shop gets at NotificationURL (the seed's fields, plus `paymentId` and
+/// `amount` so a shop can match it without a checkout).
+fn notification(
+    platform: &Platform,
+    transfer: &Transfer,
+    status: TransferStatus,
+    code: &str,
+    message: &str,
+    public_url: &str,
+) -> NewMessage {
+    let body = serde_json::json!({
+        "status": status == TransferStatus::Confirmed,
+        "transferStatus": status.wire(),
+        "errorCode": code,
+        "message": message,
+        "uidPlatform": platform.uid,
+        "orderId": transfer.order_id,
+        "paymentId": transfer.id,
+        "amount": transfer.amount,
+    });
+    let mut message = NewMessage::callback(
+        &absolute(&platform.notification_url, public_url),
+        body.to_string(),
+        vec![("Content-Type".into(), "application/json".into())],
+    );
+    message.accept = "ok".into();
+    message.merchant_id = Some(platform.merchant_id);
+    message.customer_id = transfer.customer_id;
+    message
+}
+
+/// What entering a code did.
+pub(crate) struct CodeOutcome {
+    pub step: Step,
+    pub transfer: Transfer,
+}
+
+/// Checks a code against a transfer (locked) and applies what the rules decide: a correct
+/// code holds the points and queues the shop's notification in the same transaction.
+pub(crate) async fn enter_code(
+    tx: &mut Tx,
+    sealer: &Sealer,
+    public_url: &str,
+    transfer_id: i64,
+    code: &str,
+) -> StoreResult<Option<CodeOutcome>> {
+    let Some(transfer) = tx.kupikupi_transfer(transfer_id).await? else {
+        return Ok(None);
+    };
+    let expected = sealer
+        .unseal(&transfer.sealed_code)
+        .map_err(|e| StoreError::Corrupt(format!("transfer {} code: {e}", transfer.id)))?;
+    let correct = secrets::constant_time_eq(&expected, code);
+    let mut rules = rules_of(&transfer)?;
+    let now = tx.now();
+    let mut step = rules.enter_code(correct, now);
+    let mut operation_id = transfer.operation_id;
+    if step == Step::Hold {
+        let platform = tx
+            .kupikupi_platform_by_id(transfer.platform_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
+        let program = program_of(tx, &platform).await?;
+        let currency = program.rules().currency;
+        let customer_id = transfer
+            .customer_id
+            .ok_or_else(|| StoreError::Corrupt(format!("transfer {} customer", transfer.id)))?;
+        let account =
+            ledger::lock_account(tx, program.id, &currency, Owner::Customer(customer_id)).await?;
+        if account.spendable() < transfer.points {
+            rules.hold_failed();
+            step = Step::Moved(TransferStatus::Rejected);
+        } else {
+            let outcome = ledger::execute(
+                tx,
+                LedgerRequest {
+                    program_id: program.id,
+                    currency,
+                    merchant_id: Some(platform.merchant_id),
+                    protocol: "kupikupi".into(),
+                    idempotency: Some(Idempotency {
+                        scope: format!("kupikupi:{}", platform.uid),
+                        key: format!("transfer:{}", transfer.id),
+                        fingerprint: fingerprint(&[&transfer.order_id, &transfer.points.to_string()]),
+                    }),
+                    description: Some(format!("Kupi-Kupi order {}", transfer.order_id)),
+                    details: serde_json::json!({"orderId": transfer.order_id, "paymentId": transfer.id, "amount": transfer.amount}),
+                    action: Action::Debit {
+                        kind: OperationKind::Redeem,
+                        customer_id,
+                        amount: Amount(transfer.points),
+                        hold: true,
+                    },
+                },
+            )
+            .await?;
+            operation_id = Some(outcome.operation.id);
+            let mut message = notification(
+                &platform,
+                &transfer,
+                TransferStatus::Confirmed,
+                "0",
+                "",
+                public_url,
+            );
+            message.purpose = Some(NOTIFICATION_PURPOSE.into());
+            message.operation_id = operation_id;
+            tx.enqueue(&message).await?;
+        }
+    }
+    if rules.status != status_of(&transfer)?
+        || rules.attempts != transfer.attempts
+        || operation_id != transfer.operation_id
+    {
+        tx.update_kupikupi_transfer(
+            transfer.id,
+            rules.status.as_str(),
+            rules.attempts,
+            operation_id,
+        )
+        .await?;
+    }
+    let transfer = tx
+        .kupikupi_transfer(transfer.id)
+        .await?
+        .expect("locked above");
+    Ok(Some(CodeOutcome { step, transfer }))
+}
+
+/// The outbox's hook for [`NOTIFICATION_PURPOSE`]: the shop answered `OK` (`delivered`) and the
+/// hold is confirmed — the points move to the shop — or the notification died and the hold
+/// is voided. Runs in the transaction that marks the message delivered or dead.
+pub async fn on_notification_settled(
+    tx: &mut Tx,
+    message: &Message,
+    delivered: bool,
+) -> StoreResult<()> {
+    let Some(operation_id) = message.operation_id else {
+        return Ok(());
+    };
+    let Some(transfer) = tx.kupikupi_transfer_by_operation(operation_id).await? else {
+        return Ok(());
+    };
+    let mut rules = rules_of(&transfer)?;
+    if rules.settle(delivered) == Step::Unchanged {
+        return Ok(());
+    }
+    let platform = tx
+        .kupikupi_platform_by_id(transfer.platform_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
+    let program = program_of(tx, &platform).await?;
+    let action = if delivered {
+        Action::Confirm { operation_id }
+    } else {
+        Action::Void { operation_id }
+    };
+    ledger::execute(
+        tx,
+        LedgerRequest {
+            program_id: program.id,
+            currency: program.rules().currency,
+            merchant_id: Some(platform.merchant_id),
+            protocol: "kupikupi".into(),
+            idempotency: None,
+            description: Some(format!("Kupi-Kupi order {}", transfer.order_id)),
+            details: serde_json::json!({"orderId": transfer.order_id, "paymentId": transfer.id}),
+            action,
+        },
+    )
+    .await?;
+    tx.update_kupikupi_transfer(
+        transfer.id,
+        rules.status.as_str(),
+        transfer.attempts,
+        transfer.operation_id,
+    )
+    .await
+}
+
+/// Cancels every transfer whose form lived past its lifetime at `now`. Such transfers hold
+/// nothing yet (the hold comes with the correct code), so canceling releases their claim.
+pub async fn expire_forms(store: &SharedStore, now: i64) -> StoreResult<usize> {
+    let mut total = 0;
+    loop {
+        let done = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.set_now(now);
+                    let ids = tx.kupikupi_expired_transfers(now, 100).await?;
+                    let mut done = 0;
+                    for id in &ids {
+                        let Some(transfer) = tx.kupikupi_transfer(*id).await? else {
+                            continue;
+                        };
+                        let mut rules = rules_of(&transfer)?;
+                        if rules.expire(now) == Step::Expired {
+                            tx.update_kupikupi_transfer(
+                                transfer.id,
+                                rules.status.as_str(),
+                                rules.attempts,
+                                transfer.operation_id,
+                            )
+                            .await?;
+                            done += 1;
+                        }
+                    }
+                    Ok((done, ids.len()))
+                })
+            })
+            .await?;
+        total += done.0;
+        if done.1 < 100 {
+            return Ok(total);
+        }
+    }
+}
+
+/// The background job that cancels expired forms, until shutdown.
+pub async fn run_expiry(store: SharedStore, interval: Duration, mut shutdown: Shutdown) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        match expire_forms(&store, kopilka_store::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(transfers = n, "kupikupi: canceled expired transfer forms"),
+            Err(e) => tracing::warn!("kupikupi expiry job failed: {e}"),
+        }
+    }
+}
+
+/// A random 6-digit code.
+fn new_code() -> String {
+    use rand::Rng;
+    format!("{:06}", rand::thread_rng().gen_range(0..1_000_000))
+}
+
+/// A transfer waiting for its code, as the customer cabinet shows it.
+pub struct PendingCode {
+    pub shop: String,
+    /// Kopecks.
+    pub amount: i64,
+    pub code: String,
+    pub url: String,
+}
+
+/// The codes of a customer's transfers that still wait for one.
+pub async fn pending_codes(
+    tx: &mut Tx,
+    sealer: &Sealer,
+    public_url: &str,
+    customer_id: i64,
+) -> StoreResult<Vec<PendingCode>> {
+    let now = tx.now();
+    let mut pending = Vec::new();
+    for transfer in tx.kupikupi_transfers_of_customer(customer_id, 20).await? {
+        if !status_of(&transfer)?.awaits_code() || transfer.expires_at <= now {
+            continue;
+        }
+        let Some(platform) = tx.kupikupi_platform_by_id(transfer.platform_id).await? else {
+            continue;
+        };
+        let shop = tx
+            .merchant(platform.merchant_id)
+            .await?
+            .map(|m| m.name)
+            .unwrap_or_default();
+        let code = sealer
+            .unseal(&transfer.sealed_code)
+            .map_err(|e| StoreError::Corrupt(format!("transfer {} code: {e}", transfer.id)))?;
+        pending.push(PendingCode {
+            shop,
+            amount: transfer.amount,
+            code,
+            url: form::url(public_url, &transfer.form_key),
+        });
+    }
+    Ok(pending)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_form_lifetime_is_configurable() {
+        let config: crate::config::Config =
+            toml::from_str("[kupikupi]\nform_lifetime_secs = 60").unwrap();
+        assert_eq!(config.kupikupi.form_lifetime_secs, 60);
+        assert_eq!(
+            crate::config::Config::default().kupikupi.form_lifetime_secs,
+            900
+        );
+        assert!(toml::from_str::<crate::config::Config>("[kupikupi]\nlifetime = 1").is_err());
+    }
+}

@@ -1,0 +1,527 @@
+//! Sign-in: the OAuth token endpoint (password and refresh-token grants for a partner's
+//! application), bearer sessions, logout, token rotation, and the SystemApi routes where an
+//! administrator registers an application and issues a customer's token to it.
+
+use super::wire::{ok, LmError, LmResult};
+use crate::secrets;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kopilka_domain::loymax::Settings;
+use kopilka_domain::phone::Phone;
+use kopilka_store::model::{Credential, Customer, Program};
+use kopilka_store::{StoreResult, Tx};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Credentials of Loymax OAuth applications use this protocol name.
+pub const PROTOCOL: &str = "loymax";
+
+/// The customer behind a live bearer token.
+pub struct Session {
+    pub token_id: i64,
+    pub credential_id: Option<i64>,
+    pub customer: Customer,
+    pub program: Program,
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = LmError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or(LmError::Unauthorized)?;
+        let digest = secrets::token_digest(&token);
+        let found = state
+            .store
+            .read(move |tx| {
+                Box::pin(async move {
+                    let Some(token) = tx.loymax_token(&digest).await? else {
+                        return Ok(None);
+                    };
+                    if token.kind != "access" || token.expires_at <= tx.now() {
+                        return Ok(None);
+                    }
+                    let Some(customer) = tx.customer(token.customer_id).await? else {
+                        return Ok(None);
+                    };
+                    let program = tx.program(customer.program_id).await?;
+                    Ok(program.map(|p| (token, customer, p)))
+                })
+            })
+            .await?;
+        let (token, customer, program) = found.ok_or(LmError::Unauthorized)?;
+        if customer.state == "blocked" {
+            return Err(LmError::Unauthorized);
+        }
+        Ok(Session {
+            token_id: token.id,
+            credential_id: token.credential_id,
+            customer,
+            program,
+        })
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
+}
+
+/// Issues an access token to a customer (for an application, or for the registration flow).
+pub async fn issue(
+    tx: &mut Tx,
+    customer_id: i64,
+    credential_id: Option<i64>,
+    settings: &Settings,
+) -> StoreResult<String> {
+    let token = secrets::random_token(24);
+    let expires_at = tx.now() + settings.access_ttl_ms;
+    tx.loymax_insert_token(
+        &secrets::token_digest(&token),
+        "access",
+        customer_id,
+        credential_id,
+        expires_at,
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Replaces the session's token with a new one; the old one works for the grace period.
+pub async fn rotate(
+    tx: &mut Tx,
+    session: (i64, i64, Option<i64>),
+    settings: &Settings,
+) -> StoreResult<String> {
+    let (token_id, customer_id, credential_id) = session;
+    let token = issue(tx, customer_id, credential_id, settings).await?;
+    let until = tx.now() + settings.rotation_grace_ms;
+    tx.loymax_end_token(token_id, until).await?;
+    Ok(token)
+}
+
+impl Session {
+    pub fn key(&self) -> (i64, i64, Option<i64>) {
+        (self.token_id, self.customer.id, self.credential_id)
+    }
+}
+
+/// An OAuth error (RFC 6749 §5.2): the token endpoint speaks OAuth, not the envelope.
+struct OAuthError(StatusCode, &'static str, &'static str);
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({"error": self.1, "error_description": self.2})),
+        )
+            .into_response()
+    }
+}
+
+async fn pair(
+    tx: &mut Tx,
+    customer_id: i64,
+    credential_id: i64,
+    settings: &Settings,
+) -> StoreResult<serde_json::Value> {
+    let access = issue(tx, customer_id, Some(credential_id), settings).await?;
+    let refresh = secrets::random_token(24);
+    let expires_at = tx.now() + settings.refresh_ttl_ms;
+    tx.loymax_insert_token(
+        &secrets::token_digest(&refresh),
+        "refresh",
+        customer_id,
+        Some(credential_id),
+        expires_at,
+    )
+    .await?;
+    Ok(json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": settings.access_ttl_ms / 1000,
+        "refresh_token": refresh,
+    }))
+}
+
+/// The application a request names (form fields or HTTP Basic), with its secret checked.
+async fn client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(Credential, Program), OAuthError> {
+    use base64::Engine;
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        });
+    let (id, secret) = match (form.get("client_id"), form.get("client_secret"), basic) {
+        (Some(id), Some(secret), _) => (id.clone(), secret.clone()),
+        (_, _, Some(pair)) => pair,
+        _ => {
+            return Err(OAuthError(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client_id and client_secret are required",
+            ))
+        }
+    };
+    let lookup = id.clone();
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(credential) = tx.credential(PROTOCOL, &lookup).await? else {
+                    return Ok(None);
+                };
+                let Some(merchant) = tx.merchant(credential.merchant_id).await? else {
+                    return Ok(None);
+                };
+                Ok(tx
+                    .program(merchant.program_id)
+                    .await?
+                    .map(|p| (credential, p)))
+            })
+        })
+        .await
+        .map_err(|_| {
+            OAuthError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "try again later",
+            )
+        })?;
+    let bad = OAuthError(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "unknown client or wrong secret",
+    );
+    let (credential, program) = found.ok_or(bad)?;
+    let hash = credential.secret_hash.clone().unwrap_or_default();
+    if !secrets::verify_secret_async(secret, hash).await {
+        return Err(OAuthError(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        ));
+    }
+    Ok((credential, program))
+}
+
+/// `POST /authorizationService/token`, form-encoded.
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match token_inner(&state, &headers, &body).await {
+        Ok(value) => (StatusCode::OK, Json(value)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn token_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, OAuthError> {
+    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let (credential, program) = client(state, headers, &form).await?;
+    let settings = super::settings(&program);
+    let server_error = |_| {
+        OAuthError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "try again later",
+        )
+    };
+    match form.get("grant_type").map(String::as_str) {
+        Some("password") => {
+            let username = form.get("username").cloned().unwrap_or_default();
+            let password = form.get("password").cloned().unwrap_or_default();
+            let program_id = program.id;
+            let customer = state
+                .store
+                .read(move |tx| {
+                    Box::pin(async move { find_by_login(tx, program_id, &username).await })
+                })
+                .await
+                .map_err(server_error)?;
+            let invalid = OAuthError(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "wrong login or password",
+            );
+            let customer = customer.filter(|c| c.state == "active").ok_or(invalid)?;
+            let refusal = |description| {
+                Err(OAuthError(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    description,
+                ))
+            };
+            match check_password(state, &customer, password).await {
+                Ok(PasswordCheck::Right) => {}
+                Ok(PasswordCheck::Wrong) => return refusal("wrong login or password"),
+                Ok(PasswordCheck::Locked) => {
+                    return refusal("too many wrong passwords, try again later")
+                }
+                Err(_) => {
+                    return Err(OAuthError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "try again later",
+                    ))
+                }
+            }
+            let credential_id = credential.id;
+            state
+                .store
+                .write(move |tx| {
+                    Box::pin(async move { pair(tx, customer.id, credential_id, &settings).await })
+                })
+                .await
+                .map_err(server_error)
+        }
+        Some("refresh_token") => {
+            let digest =
+                secrets::token_digest(form.get("refresh_token").map(String::as_str).unwrap_or(""));
+            let credential_id = credential.id;
+            let issued = state
+                .store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let Some(old) = tx.loymax_token(&digest).await? else {
+                            return Ok(None);
+                        };
+                        if old.kind != "refresh"
+                            || old.expires_at <= tx.now()
+                            || old.credential_id != Some(credential_id)
+                        {
+                            return Ok(None);
+                        }
+                        // A refresh token is used once.
+                        let now = tx.now();
+                        tx.loymax_end_token(old.id, now).await?;
+                        pair(tx, old.customer_id, credential_id, &settings)
+                            .await
+                            .map(Some)
+                    })
+                })
+                .await
+                .map_err(server_error)?;
+            issued.ok_or(OAuthError(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "unknown or expired refresh token",
+            ))
+        }
+        _ => Err(OAuthError(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "password or refresh_token",
+        )),
+    }
+}
+
+/// What checking a password found; wrong ones are counted, and too many lock the account for a
+/// while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Right,
+    Wrong,
+    Locked,
+}
+
+pub async fn check_password(
+    state: &AppState,
+    customer: &Customer,
+    password: String,
+) -> LmResult<PasswordCheck> {
+    use kopilka_domain::loymax::{login_allowed, LOGIN_WINDOW_MS};
+    let id = customer.id;
+    let failures = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let since = tx.now() - LOGIN_WINDOW_MS;
+                tx.loymax_login_failures(id, since).await
+            })
+        })
+        .await?;
+    if !login_allowed(failures) {
+        tracing::warn!(customer_id = id, "loymax: too many wrong passwords");
+        return Ok(PasswordCheck::Locked);
+    }
+    let hash = customer.password_hash.clone().unwrap_or_default();
+    if !hash.is_empty() && secrets::verify_secret_async(password, hash).await {
+        return Ok(PasswordCheck::Right);
+    }
+    state
+        .store
+        .write(move |tx| Box::pin(async move { tx.loymax_login_failed(id).await }))
+        .await?;
+    Ok(PasswordCheck::Wrong)
+}
+
+/// A customer by the login they sign in with: a card number or a phone.
+pub async fn find_by_login(
+    tx: &mut Tx,
+    program_id: i64,
+    login: &str,
+) -> StoreResult<Option<Customer>> {
+    let login = login.trim();
+    if let Some(card) = tx.card_by_number(program_id, login).await? {
+        if let Some(id) = card.customer_id {
+            return tx.customer(id).await;
+        }
+    }
+    if let Ok(phone) = Phone::parse(login) {
+        if let Some(c) = tx.customer_by_phone(program_id, phone.digits()).await? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
+}
+
+/// Ends the session's token now, and the customer's refresh tokens for the same application.
+pub async fn logout(State(state): State<AppState>, session: Session) -> LmResult {
+    let (token_id, customer_id, credential_id) = session.key();
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let now = tx.now();
+                tx.loymax_end_token(token_id, now).await?;
+                tx.loymax_end_tokens_of(customer_id, credential_id, "refresh", now)
+                    .await
+            })
+        })
+        .await?;
+    Ok(ok(serde_json::Value::Null))
+}
+
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), crate::error::ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(secrets::token_digest);
+    match presented {
+        Some(d) if secrets::constant_time_eq(&d, &state.admin_token_digest) => Ok(()),
+        _ => Err(crate::error::ApiError::unauthorized()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApplication {
+    pub merchant_id: i64,
+    /// Generated when absent.
+    pub client_id: Option<String>,
+    /// Generated when absent; returned once.
+    pub client_secret: Option<String>,
+}
+
+/// `POST /v1/loymax/applications`: registers a partner's OAuth application.
+pub async fn create_application(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    crate::api::JsonBody(input): crate::api::JsonBody<NewApplication>,
+) -> Result<(StatusCode, Json<serde_json::Value>), crate::error::ApiError> {
+    use crate::error::ApiError;
+    require_admin(&state, &headers)?;
+    let client_id = input.client_id.unwrap_or_else(|| secrets::random_token(8));
+    if client_id.is_empty() || client_id.len() > 100 {
+        return Err(ApiError::invalid("client_id", "1 to 100 characters"));
+    }
+    let secret = input
+        .client_secret
+        .unwrap_or_else(|| secrets::random_token(16));
+    if secret.len() < 8 {
+        return Err(ApiError::invalid("client_secret", "at least 8 characters"));
+    }
+    let hash = secrets::hash_secret_async(secret.clone()).await;
+    let (merchant_id, id) = (input.merchant_id, client_id.clone());
+    let created = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if tx.merchant(merchant_id).await?.is_none() {
+                    return Ok(None);
+                }
+                tx.add_credential(merchant_id, PROTOCOL, &id, Some(&hash), None, &json!({}))
+                    .await
+                    .map(Some)
+            })
+        })
+        .await?;
+    created.ok_or_else(|| ApiError::invalid("merchant_id", "no such merchant"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"client_id": client_id, "client_secret": secret, "merchant_id": merchant_id})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserTokenRequest {
+    pub customer_id: i64,
+}
+
+/// `POST /v1/loymax/applications/{client_id}/tokens`: a customer's token for an application
+/// (the e-shop route of the seed: the shop processes purchases on the customer's behalf).
+pub async fn issue_user_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    crate::api::JsonBody(input): crate::api::JsonBody<UserTokenRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), crate::error::ApiError> {
+    use crate::error::ApiError;
+    require_admin(&state, &headers)?;
+    let issued = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let Some(credential) = tx.credential(PROTOCOL, &client_id).await? else {
+                    return Ok(Err(ApiError::not_found("application")));
+                };
+                let merchant = tx.merchant(credential.merchant_id).await?;
+                let customer = tx.customer(input.customer_id).await?;
+                let (Some(merchant), Some(customer)) = (merchant, customer) else {
+                    return Ok(Err(ApiError::invalid("customer_id", "no such customer")));
+                };
+                if customer.program_id != merchant.program_id {
+                    return Ok(Err(ApiError::invalid(
+                        "customer_id",
+                        "the customer is in another program",
+                    )));
+                }
+                let program = tx
+                    .program(merchant.program_id)
+                    .await?
+                    .expect("merchant's program exists");
+                let settings = super::settings(&program);
+                pair(tx, customer.id, credential.id, &settings)
+                    .await
+                    .map(Ok)
+            })
+        })
+        .await??;
+    Ok((StatusCode::CREATED, Json(issued)))
+}

@@ -1,0 +1,288 @@
+//! The Loymax public API (seed 001), part 1: sign-in, registration, profile, cards, balances
+//! and history. Every method is served under all the path aliases real clients use
+//! (`/publicapi/v1.2/`, `/publicapi/v1.1/`, `/publicapi/v1/`, `/api/v1.1/`, `/api/v1/`, `/api/`),
+//! case-insensitively, with or without a trailing slash: the alias routes hand the request to
+//! an inner router keyed by the lowercased method path.
+
+mod account;
+pub mod auth;
+mod history;
+mod registration;
+pub mod wire;
+
+use crate::state::AppState;
+use axum::extract::Request;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use kopilka_domain::loymax::Settings;
+use kopilka_store::model::Program;
+use tower::ServiceExt;
+use wire::{LmError, LmResult};
+
+/// The method path under any alias: `/api/` or `/publicapi/`, then an optional version segment
+/// (`v1`, `v1.1`, `v1.2`, or any other `v` + digits and dots), lowercased, without a trailing
+/// slash. `None` for paths that are not the Loymax API.
+fn method_path(path: &str) -> Option<String> {
+    let lower = path.to_ascii_lowercase();
+    if lower.starts_with("/authorizationservice/") {
+        return Some(lower.trim_end_matches('/').to_string());
+    }
+    let rest = lower
+        .strip_prefix("/api/")
+        .or_else(|| lower.strip_prefix("/publicapi/"))?;
+    let rest = match rest.split_once('/') {
+        Some((segment, tail)) if is_version(segment) => tail,
+        _ => rest,
+    };
+    Some(format!("/{}", rest.trim_end_matches('/')))
+}
+
+fn is_version(segment: &str) -> bool {
+    segment.strip_prefix('v').is_some_and(|v| {
+        !v.is_empty()
+            && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && v.starts_with(|c: char| c.is_ascii_digit())
+    })
+}
+
+/// Routes of the Loymax API (to merge into the server's router) and its SystemApi part under
+/// `/v1/loymax` (admin token).
+pub fn router(state: AppState) -> Router<AppState> {
+    let mut router = Router::new()
+        .route("/v1/loymax/applications", post(auth::create_application))
+        .route(
+            "/v1/loymax/applications/{client_id}/tokens",
+            post(auth::issue_user_token),
+        );
+    let inner = inner(state);
+    // Prefixes in the casings clients use; whatever follows is matched case-insensitively.
+    for prefix in [
+        "api",
+        "Api",
+        "API",
+        "publicapi",
+        "publicApi",
+        "PublicApi",
+        "PublicAPI",
+        "authorizationService",
+        "authorizationservice",
+        "AuthorizationService",
+    ] {
+        let inner = inner.clone();
+        router = router.route(
+            &format!("/{prefix}/{{*rest}}"),
+            any(move |request: Request| dispatch(inner.clone(), request)),
+        );
+    }
+    router
+}
+
+/// The method path in the client's casing (version prefix and trailing slash stripped), for
+/// handlers whose path segments are the client's identifiers.
+#[derive(Clone, Debug)]
+pub struct MethodPath(pub String);
+
+/// The methods, keyed by lowercased path without version prefix or trailing slash.
+fn inner(state: AppState) -> Router {
+    let router = Router::new()
+        .route("/authorizationservice/token", post(auth::token))
+        .route("/authorizationservice/logout", post(auth::logout))
+        .route("/user/logout", post(auth::logout))
+        .route("/registration/beginregistration", post(registration::begin))
+        .route(
+            "/registration/tryfinishregistration",
+            post(registration::finish),
+        )
+        .route("/user/actions", get(registration::actions))
+        .route("/user/accepttenderoffer", post(registration::accept_offer))
+        .route(
+            "/user/phonenumber",
+            get(registration::phone).post(registration::set_phone),
+        )
+        .route(
+            "/user/phonenumber/confirm",
+            post(registration::confirm_phone),
+        )
+        .route(
+            "/user/phonenumber/sendconfirmcode",
+            post(registration::resend_phone_code),
+        )
+        .route("/user/password/set", post(registration::set_password))
+        .route("/user/password/change", post(account::change_password))
+        .route("/user/password/reset", post(account::reset_password))
+        .route("/user/password/reset/confirm", post(account::confirm_reset))
+        .route(
+            "/user/email",
+            get(registration::email).post(registration::set_email),
+        )
+        .route("/user/email/confirm", post(registration::confirm_email))
+        .route(
+            "/user/email/sendconfirmcode",
+            post(registration::resend_email_code),
+        )
+        .route("/user/questions", get(registration::questions))
+        .route("/user/answers", post(registration::answers))
+        .route(
+            "/cards/emitvirtual",
+            get(registration::emission)
+                .put(registration::emit_virtual)
+                .post(registration::emit_virtual),
+        )
+        .route("/cards/set", post(registration::set_card))
+        .route("/cards", get(account::cards))
+        .route("/user", get(account::profile))
+        .route("/user/balance", get(account::balance))
+        .route("/user/detailedbalance", get(account::detailed_balance))
+        .route("/history", get(history::history));
+    // Part 2: the purchase processing methods (docs/loymax-processing.md).
+    let router = crate::loymax_processing::methods()
+        .into_iter()
+        .fold(router, |r, (path, method)| {
+            r.route(&path.to_lowercase(), method)
+        });
+    router
+        .fallback(|| async { LmError::NotFound })
+        .method_not_allowed_fallback(|| async { LmError::NotFound })
+        .with_state(state)
+}
+
+/// Strips the version prefix and the trailing slash, lowercases the method path and hands the
+/// request to the inner router.
+async fn dispatch(inner: Router, mut request: Request) -> Response {
+    let Some(method_path) = method_path(request.uri().path()) else {
+        return LmError::NotFound.into_response();
+    };
+    // Lowercasing ASCII keeps byte offsets: the method path is the same-length tail.
+    let original = request.uri().path().trim_end_matches('/');
+    let original = original[original.len() - method_path.len()..].to_string();
+    request.extensions_mut().insert(MethodPath(original));
+    let path_and_query = match request.uri().query() {
+        Some(q) => format!("{method_path}?{q}"),
+        None => method_path,
+    };
+    match path_and_query.parse::<Uri>() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return LmError::NotFound.into_response(),
+    }
+    match inner.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// The program the public API serves: the first one whose settings hold a `loymax` object.
+pub(crate) async fn program(state: &AppState) -> LmResult<Program> {
+    let programs = state
+        .store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await?;
+    programs
+        .into_iter()
+        .find(|p| p.settings().get("loymax").is_some_and(|v| v.is_object()))
+        .ok_or_else(|| {
+            LmError::Fail("no program is configured for Loymax (settings.loymax)".into())
+        })
+}
+
+pub(crate) fn settings(program: &Program) -> Settings {
+    Settings::from_program(&program.settings())
+}
+
+/// The client's address, for per-IP quotas.
+pub(crate) fn client_ip(request: &axum::http::request::Parts) -> String {
+    request
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `currencyInfo` of the program's bonus currency (settings `loymax.currency`, with defaults).
+pub(crate) fn currency_info(program: &Program) -> serde_json::Value {
+    let configured = program
+        .settings()
+        .get("loymax")
+        .and_then(|s| s.get("currency"))
+        .cloned()
+        .unwrap_or_default();
+    let get = |key: &str, default: &str| {
+        configured
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or(default)
+            .to_string()
+    };
+    let cases = configured.get("nameCases").cloned().unwrap_or_else(|| {
+        serde_json::json!({"nominative": "бонус", "genitive": "бонуса", "plural": "бонусов", "abbreviation": "бнс"})
+    });
+    serde_json::json!({
+        "id": configured.get("id").and_then(|v| v.as_i64()).unwrap_or(1),
+        "name": get("name", "Бонусы"),
+        "externalId": get("externalId", &entity_uuid(0xB0, program.id)),
+        "description": get("description", "Бонусные баллы"),
+        "isDeleted": false,
+        "nameCases": cases,
+    })
+}
+
+/// A stable UUID for an entity kopilka numbers with integers (partners, locations, brands).
+pub(crate) fn entity_uuid(kind: u8, id: i64) -> String {
+    format!("00000000-0000-4000-80{kind:02x}-{:012x}", id.max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_path;
+
+    #[test]
+    fn aliases_versions_and_casing_reach_one_method() {
+        for path in [
+            "/publicapi/v1.2/User/Actions",
+            "/publicapi/v1.1/user/actions/",
+            "/PublicApi/v1/USER/actions",
+            "/api/v1.1/user/actions",
+            "/api/v1/user/actions/",
+            "/api/user/actions",
+            "/API/V2/user/actions",
+        ] {
+            assert_eq!(
+                method_path(path).as_deref(),
+                Some("/user/actions"),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            method_path("/authorizationService/token/").as_deref(),
+            Some("/authorizationservice/token")
+        );
+        assert_eq!(method_path("/v1/programs"), None);
+    }
+
+    /// Other protocols' routes under `/api` (inCust's `/api`, Kupi-Kupi's `/api/v1/transfer/…`)
+    /// live next to the alias wildcard: static routes win.
+    #[tokio::test]
+    async fn the_alias_wildcard_leaves_other_protocols_routes_alone() {
+        use axum::body::Body;
+        use axum::routing::{any, post};
+        use tower::ServiceExt;
+        let app: axum::Router = axum::Router::new()
+            .route("/api", any(|| async { "incust" }))
+            .route("/api/v1/transfer/{method}", post(|| async { "kupikupi" }))
+            .route("/api/{*rest}", any(|| async { "loymax" }));
+        for (path, expected) in [
+            ("/api", "incust"),
+            ("/api/v1/transfer/balance", "kupikupi"),
+            ("/api/v1/user/actions", "loymax"),
+            ("/api/v1/transfer", "loymax"),
+        ] {
+            let request = axum::http::Request::post(path).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let body = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap();
+            assert_eq!(body, expected, "{path}");
+        }
+    }
+}

@@ -1,0 +1,1121 @@
+//! Registration (seed "Registration. Методы процесса регистрации" and its two flows): the
+//! steps come from the program's settings, each step is taken once, codes go by SMS and e-mail
+//! through the outbox, and tokens rotate where the seed says a response carries a new one.
+
+use super::auth::{self, Session};
+use super::wire::{self, ok, LmError, LmResult};
+use crate::secrets;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::request::Parts;
+use kopilka_domain::loymax::{self as rules, Action, Begin, CodeCheck, Node, Settings, Step};
+use kopilka_domain::phone::{mask, Phone};
+use kopilka_store::entities::NewCustomer;
+use kopilka_store::loymax::LoymaxRegistration;
+use kopilka_store::model::{Card, Customer, Program};
+use kopilka_store::outbox::NewMessage;
+use kopilka_store::{StoreResult, Tx};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// A customer with everything registration decides on, loaded in one transaction.
+pub(super) struct Ctx {
+    pub customer: Customer,
+    pub program: Program,
+    pub settings: Settings,
+    pub tree: Vec<Node>,
+    pub reg: Option<LoymaxRegistration>,
+    pub cards: Vec<Card>,
+}
+
+impl Ctx {
+    pub async fn load(tx: &mut Tx, customer_id: i64) -> StoreResult<Ctx> {
+        let customer = tx
+            .customer(customer_id)
+            .await?
+            .ok_or(kopilka_domain::DomainError::NotFound { entity: "customer" })?;
+        let program = tx
+            .program(customer.program_id)
+            .await?
+            .ok_or(kopilka_domain::DomainError::NotFound { entity: "program" })?;
+        let settings = Settings::from_program(&program.settings());
+        let tree = Settings::questionnaire(&program.settings())
+            .map_err(|e| kopilka_store::StoreError::Corrupt(format!("loymax.questions: {e}")))?;
+        let reg = tx.loymax_registration(customer_id).await?;
+        let cards = tx.cards(None, Some(customer_id)).await?;
+        Ok(Ctx {
+            customer,
+            program,
+            settings,
+            tree,
+            reg,
+            cards,
+        })
+    }
+
+    /// A customer without a registration row registered some other way (the native API, the
+    /// demo, another protocol): nothing is left to do.
+    pub fn registering(&self) -> bool {
+        self.reg.as_ref().is_some_and(|r| r.completed_at.is_none())
+    }
+
+    fn done(&self) -> Vec<Step> {
+        if !self.registering() {
+            return Step::ALL.to_vec();
+        }
+        let mut done: Vec<Step> = self
+            .reg
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.done).ok())
+            .unwrap_or_default();
+        if !self.cards.is_empty() {
+            done.push(Step::AssignCard);
+        }
+        done
+    }
+
+    pub fn actions(&self) -> Vec<Action> {
+        rules::actions(
+            &self.settings,
+            rules::questionnaire_kind(&self.tree),
+            &self.done(),
+        )
+    }
+
+    /// Refuses a step that is done (while registering) or not offered.
+    fn check(&self, step: Step) -> LmResult<()> {
+        if self.registering() {
+            rules::check_step(&self.actions(), step)?;
+        }
+        Ok(())
+    }
+
+    fn mark(&mut self, step: Step) {
+        if let Some(reg) = self.reg.as_mut() {
+            let mut done: Vec<Step> = serde_json::from_str(&reg.done).unwrap_or_default();
+            if !done.contains(&step) {
+                done.push(step);
+            }
+            reg.done = serde_json::to_string(&done).expect("steps serialize");
+        }
+    }
+
+    fn unmark(&mut self, step: Step) {
+        if let Some(reg) = self.reg.as_mut() {
+            let mut done: Vec<Step> = serde_json::from_str(&reg.done).unwrap_or_default();
+            done.retain(|s| *s != step);
+            reg.done = serde_json::to_string(&done).expect("steps serialize");
+        }
+    }
+
+    /// The registration row, created (as completed) for a customer changing a phone or e-mail
+    /// after registering elsewhere.
+    fn reg_mut(&mut self, now: i64) -> &mut LoymaxRegistration {
+        let customer_id = self.customer.id;
+        self.reg.get_or_insert_with(|| LoymaxRegistration {
+            customer_id,
+            done: "[]".into(),
+            flow: "phone".into(),
+            new_phone: None,
+            new_email: None,
+            completed_at: Some(now),
+            created_at: now,
+        })
+    }
+
+    async fn save(&self, tx: &mut Tx) -> StoreResult<()> {
+        if let Some(reg) = &self.reg {
+            tx.loymax_save_registration(reg).await?;
+        }
+        Ok(())
+    }
+
+    fn virtual_cards(&self) -> usize {
+        self.cards.iter().filter(|c| c.kind == "virtual").count()
+    }
+}
+
+/// Runs a write job whose business refusals still commit what the job wrote before refusing
+/// (a wrong code's attempt must count).
+pub(super) async fn job<T, F>(state: &AppState, f: F) -> LmResult<T>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(&'a mut Tx) -> futures::future::BoxFuture<'a, StoreResult<LmResult<T>>>
+        + Send
+        + 'static,
+{
+    state.store.write(f).await?
+}
+
+/// Sends a confirmation code, within the quotas per target and per IP.
+pub(super) async fn send_code(
+    tx: &mut Tx,
+    settings: &Settings,
+    customer_id: Option<i64>,
+    purpose: &str,
+    target: &str,
+    ip: &str,
+) -> StoreResult<LmResult<()>> {
+    if let Some(refusal) = quota_refusal(tx, settings, target, ip).await? {
+        return Ok(Err(LmError::coded("TooManyConfirmCodes", refusal)));
+    }
+    let code = rules::code_from(rand::random());
+    let hash = code_digest(purpose, target, &code);
+    let expires_at = tx.now() + rules::CODE_TTL_MS;
+    tx.loymax_insert_code(customer_id, purpose, target, ip, &hash, expires_at)
+        .await?;
+    let text = format!("Код подтверждения: {code}. Никому его не сообщайте.");
+    let mut message = if purpose == "email" {
+        NewMessage::email(target, "Код подтверждения".into(), text)
+    } else {
+        NewMessage::sms(target, text)
+    };
+    message.customer_id = customer_id;
+    tx.enqueue(&message).await?;
+    Ok(Ok(()))
+}
+
+/// Why one more code may not go to `target` from `ip` now, if it may not.
+async fn quota_refusal(
+    tx: &mut Tx,
+    settings: &Settings,
+    target: &str,
+    ip: &str,
+) -> StoreResult<Option<String>> {
+    let since = tx.now() - rules::HOUR_MS;
+    let (by_target, by_ip) = tx.loymax_codes_sent(target, ip, since).await?;
+    if rules::quota_allows(settings, by_target, by_ip) {
+        return Ok(None);
+    }
+    tracing::warn!(target = %masked(target), ip, "loymax: confirmation code quota exceeded");
+    Ok(Some(
+        "Превышено число запросов кода подтверждения. Попробуйте позже".into(),
+    ))
+}
+
+fn code_digest(purpose: &str, target: &str, code: &str) -> String {
+    secrets::token_digest(&format!("{purpose}:{target}:{}", code.trim()))
+}
+
+fn masked(target: &str) -> String {
+    if target.contains('@') {
+        let (user, domain) = target.split_once('@').unwrap_or((target, ""));
+        format!("{}***@{domain}", user.chars().next().unwrap_or('*'))
+    } else {
+        mask(target)
+    }
+}
+
+/// Checks an entered code, counting the attempt.
+pub(super) async fn check_code(
+    tx: &mut Tx,
+    purpose: &str,
+    target: &str,
+    entered: &str,
+) -> StoreResult<CodeCheck> {
+    let Some(code) = tx.loymax_latest_code(purpose, target).await? else {
+        return Ok(CodeCheck::Missing);
+    };
+    let matches =
+        secrets::constant_time_eq(&code_digest(purpose, target, entered), &code.code_hash);
+    let result = rules::check_code(
+        tx.now(),
+        code.expires_at,
+        code.attempts,
+        code.used_at.is_some(),
+        matches,
+    );
+    if matches!(
+        result,
+        CodeCheck::Accepted | CodeCheck::Wrong { .. } | CodeCheck::Blocked
+    ) && code.attempts < rules::CODE_ATTEMPTS
+    {
+        tx.loymax_code_attempt(code.id, result == CodeCheck::Accepted)
+            .await?;
+    }
+    Ok(result)
+}
+
+pub(super) fn code_error(result: CodeCheck) -> LmError {
+    let code = match result {
+        CodeCheck::Blocked => "ConfirmCodeBlocked",
+        CodeCheck::Expired => "ConfirmCodeExpired",
+        _ => "WrongConfirmCode",
+    };
+    LmError::coded(code, result.message())
+}
+
+/// A virtual card for the customer, numbered with the program's prefix.
+async fn emit(tx: &mut Tx, ctx: &mut Ctx) -> StoreResult<()> {
+    loop {
+        let mut number = ctx.settings.virtual_card_prefix.clone();
+        while number.len() < 16 {
+            number.push(char::from(b'0' + rand::random::<u8>() % 10));
+        }
+        if tx.card_by_number(ctx.program.id, &number).await?.is_none() {
+            let card = tx
+                .create_card(ctx.program.id, &number, "virtual", Some(ctx.customer.id))
+                .await?;
+            ctx.cards.push(card);
+            return Ok(());
+        }
+    }
+}
+
+fn confirm_code(bytes: &[u8]) -> LmResult<String> {
+    let value: Value = wire::body(bytes)?;
+    let code = match value
+        .get("confirmCode")
+        .or_else(|| value.get("ConfirmCode"))
+    {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if code.len() != rules::CODE_LENGTH || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LmError::invalid(
+            "confirmCode",
+            "Код подтверждения — 6 цифр",
+        ));
+    }
+    Ok(code)
+}
+
+/// Query parameters by lowercased name (`filter.onlyRequired` → `filter.onlyrequired`).
+pub(super) fn query(parts: &Parts) -> HashMap<String, String> {
+    form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct BeginBody {
+    #[serde(default)]
+    login: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+enum Login {
+    FreeCard(Card),
+    Customer(Customer),
+    NewPhone(Phone),
+}
+
+/// `POST Registration/BeginRegistration`: a new registration by phone or by card, or the
+/// continuation of an interrupted one.
+pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) -> LmResult {
+    let input: BeginBody = wire::body(&bytes)?;
+    let ip = super::client_ip(&parts);
+    let program = super::program(&state).await?;
+    let settings = super::settings(&program);
+    let login = input.login.unwrap_or_default().trim().to_string();
+    let password = input.password.unwrap_or_default();
+    if login.is_empty() {
+        return Err(LmError::invalid(
+            "login",
+            "Укажите номер телефона или карты",
+        ));
+    }
+    let (program_id, provider_card, lookup) =
+        (program.id, settings.provider_card.is_on(), login.clone());
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                if provider_card {
+                    if let Some(card) = tx.card_by_number(program_id, &lookup).await? {
+                        return Ok(Some(match card.customer_id {
+                            Some(id) => Login::Customer(
+                                tx.customer(id).await?.expect("a card's customer exists"),
+                            ),
+                            None => Login::FreeCard(card),
+                        }));
+                    }
+                }
+                Ok(None)
+            })
+        })
+        .await?;
+    let found = match found {
+        Some(found) => found,
+        None if settings.provider_phone.is_on() => {
+            let phone = Phone::parse(&login)
+                .map_err(|_| LmError::invalid("login", "Неверный номер телефона или карты"))?;
+            let digits = phone.digits().to_string();
+            let existing = state
+                .store
+                .read(move |tx| {
+                    Box::pin(async move { tx.customer_by_phone(program_id, &digits).await })
+                })
+                .await?;
+            match existing {
+                Some(c) => Login::Customer(c),
+                None => Login::NewPhone(phone),
+            }
+        }
+        None => return Err(LmError::invalid("login", "Карта не найдена")),
+    };
+    let token = match found {
+        Login::Customer(customer) => continue_registration(&state, customer, password, ip).await?,
+        Login::FreeCard(card) => {
+            if card.kind != "physical" || card.state != "free" {
+                return Err(LmError::invalid(
+                    "login",
+                    "Карта недоступна для регистрации",
+                ));
+            }
+            job(&state, move |tx| {
+                Box::pin(async move {
+                    let Some(card) = tx
+                        .card(card.id)
+                        .await?
+                        .filter(|c| c.customer_id.is_none() && c.state == "free")
+                    else {
+                        return Ok(Err(LmError::business("Карта уже зарегистрирована")));
+                    };
+                    let customer = tx.create_customer(&registering(program_id, None)).await?;
+                    tx.update_card(card.id, "active", Some(customer.id)).await?;
+                    tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
+                        .await?;
+                    auth::issue(tx, customer.id, None, &settings).await.map(Ok)
+                })
+            })
+            .await?
+        }
+        Login::NewPhone(phone) => {
+            let digits = phone.digits().to_string();
+            job(&state, move |tx| {
+                Box::pin(async move {
+                    if tx.customer_by_phone(program_id, &digits).await?.is_some() {
+                        return Ok(Err(LmError::business(
+                            "Регистрация уже начата, повторите запрос",
+                        )));
+                    }
+                    // Refused before anything is written: BeginRegistration is what SMS bombers call.
+                    if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
+                        return Ok(Err(begin_answer(Begin::RegistrationBlocked, Some(refusal))));
+                    }
+                    let customer = tx
+                        .create_customer(&registering(program_id, Some(digits.clone())))
+                        .await?;
+                    let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
+                    tx.loymax_save_registration(&reg).await?;
+                    if let Err(e) =
+                        send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?
+                    {
+                        return Ok(Err(e));
+                    }
+                    auth::issue(tx, customer.id, None, &settings).await.map(Ok)
+                })
+            })
+            .await?
+        }
+    };
+    Ok(ok(
+        json!({"state": "Success", "errorMessage": null, "authToken": token}),
+    ))
+}
+
+/// A refused BeginRegistration: the seed's `data` with the state, and the envelope's error.
+fn begin_answer(answer: Begin, message: Option<String>) -> LmError {
+    let message = message
+        .or_else(|| answer.message().map(str::to_string))
+        .unwrap_or_default();
+    LmError::with_data(
+        message.clone(),
+        json!({"state": answer.state(), "errorMessage": message, "authToken": null}),
+    )
+}
+
+fn registering(program_id: i64, phone: Option<String>) -> NewCustomer {
+    NewCustomer {
+        state: "registering".into(),
+        ..NewCustomer::active(program_id, phone)
+    }
+}
+
+fn new_registration(
+    tx: &Tx,
+    customer_id: i64,
+    flow: &str,
+    phone: Option<String>,
+) -> LoymaxRegistration {
+    LoymaxRegistration {
+        customer_id,
+        done: "[]".into(),
+        flow: flow.into(),
+        new_phone: phone,
+        new_email: None,
+        completed_at: None,
+        created_at: tx.now(),
+    }
+}
+
+/// BeginRegistration for a login that exists (the seed's "Продолжение регистрации").
+async fn continue_registration(
+    state: &AppState,
+    customer: Customer,
+    password: String,
+    ip: String,
+) -> LmResult<String> {
+    let customer_id = customer.id;
+    let reg = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.loymax_registration(customer_id).await }))
+        .await?;
+    let completed = match &reg {
+        Some(r) => r.completed_at.is_some(),
+        None => customer.state != "registering",
+    };
+    let has_password = customer.password_hash.is_some();
+    let password_ok = match (has_password, password.is_empty()) {
+        (true, false) => match auth::check_password(state, &customer, password).await? {
+            auth::PasswordCheck::Right => Some(true),
+            auth::PasswordCheck::Wrong => Some(false),
+            auth::PasswordCheck::Locked => {
+                return Err(begin_answer(
+                    Begin::RegistrationBlocked,
+                    Some("Слишком много неверных паролей. Попробуйте позже".into()),
+                ))
+            }
+        },
+        (false, false) => Some(false),
+        _ => None,
+    };
+    let answer = rules::begin_existing(
+        completed,
+        customer.state == "blocked",
+        has_password,
+        password_ok,
+    );
+    if answer != Begin::Token {
+        return Err(begin_answer(answer, None));
+    }
+    job(state, move |tx| {
+        Box::pin(async move {
+            let mut ctx = Ctx::load(tx, customer_id).await?;
+            let settings = ctx.settings.clone();
+            // Without a password nothing proves the caller holds the phone: confirm it again.
+            if ctx.customer.password_hash.is_none() {
+                ctx.unmark(Step::ChangePhone);
+                let phone = ctx
+                    .reg
+                    .as_ref()
+                    .and_then(|r| r.new_phone.clone())
+                    .or(ctx.customer.phone.clone());
+                if let Some(phone) = phone {
+                    if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
+                        return Ok(Err(begin_answer(Begin::RegistrationBlocked, Some(refusal))));
+                    }
+                    if let Err(e) =
+                        send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?
+                    {
+                        return Ok(Err(e));
+                    }
+                    if let Some(reg) = ctx.reg.as_mut() {
+                        reg.new_phone = Some(phone);
+                    }
+                }
+                ctx.save(tx).await?;
+            }
+            auth::issue(tx, customer_id, None, &settings).await.map(Ok)
+        })
+    })
+    .await
+}
+
+fn action_view(a: &Action) -> Value {
+    json!({
+        "userActionType": a.step.name(),
+        "actionState": if a.required { "Required" } else { "Custom" },
+        "isDone": a.done,
+    })
+}
+
+/// `GET user/actions`.
+pub async fn actions(State(state): State<AppState>, session: Session) -> LmResult {
+    let id = session.customer.id;
+    let ctx = state
+        .store
+        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
+        .await?;
+    let actions: Vec<Value> = ctx.actions().iter().map(action_view).collect();
+    Ok(ok(json!({"actions": actions})))
+}
+
+/// Loads the session's customer in a write job, runs `f` on it and saves the registration.
+async fn step<T, F>(state: &AppState, session: &Session, f: F) -> LmResult<T>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(
+            &'a mut Tx,
+            &'a mut Ctx,
+        ) -> futures::future::BoxFuture<'a, StoreResult<LmResult<T>>>
+        + Send
+        + 'static,
+{
+    let id = session.customer.id;
+    job(state, move |tx| {
+        Box::pin(async move {
+            let mut ctx = Ctx::load(tx, id).await?;
+            let result = f(tx, &mut ctx).await?;
+            if result.is_ok() {
+                ctx.save(tx).await?;
+            }
+            Ok(result)
+        })
+    })
+    .await
+}
+
+/// `POST User/AcceptTenderOffer`. In the card flow with `EmitVirtualCard` 1 a virtual card is
+/// issued here (the seed).
+pub async fn accept_offer(State(state): State<AppState>, session: Session) -> LmResult {
+    step(&state, &session, |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::AcceptTenderOffer) {
+                return Ok(Err(e));
+            }
+            if !ctx.registering() {
+                return Ok(Err(rules::RegistrationError::Completed.into()));
+            }
+            ctx.mark(Step::AcceptTenderOffer);
+            let card_flow = ctx.reg.as_ref().is_some_and(|r| r.flow == "card");
+            if card_flow
+                && ctx.settings.emit_virtual_card == rules::Mode::Required
+                && ctx.virtual_cards() == 0
+            {
+                emit(tx, ctx).await?;
+            }
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// `GET User/PhoneNumber`: the confirmed number and the one waiting for its code, masked.
+pub async fn phone(State(state): State<AppState>, session: Session) -> LmResult {
+    let id = session.customer.id;
+    let ctx = state
+        .store
+        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
+        .await?;
+    let confirmed = !ctx.registering() || ctx.done().contains(&Step::ChangePhone);
+    let current = match (&ctx.customer.phone, confirmed) {
+        (Some(p), true) => mask(p),
+        _ => String::new(),
+    };
+    let pending = ctx
+        .reg
+        .as_ref()
+        .and_then(|r| r.new_phone.as_deref())
+        .map(|p| json!({"phoneNumber": mask(p)}));
+    Ok(ok(json!({
+        "currentPhoneNumber": current,
+        "newPhoneNumber": pending,
+        "confirmCodeLength": rules::CODE_LENGTH,
+    })))
+}
+
+/// `POST User/PhoneNumber`: a (new) number to confirm; a code goes to it.
+pub async fn set_phone(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    bytes: Bytes,
+) -> LmResult {
+    let value: Value = wire::body(&bytes)?;
+    let text = value
+        .get("phoneNumber")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let phone = Phone::parse(text)
+        .map_err(|_| LmError::invalid("phoneNumber", "Неверный номер телефона"))?;
+    let digits = phone.digits().to_string();
+    let ip = super::client_ip(&parts);
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::ChangePhone) {
+                return Ok(Err(e));
+            }
+            if let Some(other) = tx.customer_by_phone(ctx.program.id, &digits).await? {
+                if other.id != ctx.customer.id {
+                    return Ok(Err(LmError::coded(
+                        "PhoneNumberInUse",
+                        "Номер телефона уже используется",
+                    )));
+                }
+            }
+            let settings = ctx.settings.clone();
+            if let Err(e) =
+                send_code(tx, &settings, Some(ctx.customer.id), "phone", &digits, &ip).await?
+            {
+                return Ok(Err(e));
+            }
+            let now = tx.now();
+            ctx.reg_mut(now).new_phone = Some(digits);
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// `POST User/PhoneNumber/SendConfirmCode`: the code again, within the quotas.
+pub async fn resend_phone_code(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+) -> LmResult {
+    let ip = super::client_ip(&parts);
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::ChangePhone) {
+                return Ok(Err(e));
+            }
+            let Some(phone) = ctx.reg.as_ref().and_then(|r| r.new_phone.clone()) else {
+                return Ok(Err(LmError::business(
+                    "Нет номера телефона, ожидающего подтверждения",
+                )));
+            };
+            let settings = ctx.settings.clone();
+            Ok(
+                send_code(tx, &settings, Some(ctx.customer.id), "phone", &phone, &ip)
+                    .await?
+                    .map(|()| ok(Value::Null)),
+            )
+        })
+    })
+    .await
+}
+
+/// `POST User/PhoneNumber/Confirm`: the number becomes the customer's; the answer carries a
+/// new token.
+pub async fn confirm_phone(
+    State(state): State<AppState>,
+    session: Session,
+    bytes: Bytes,
+) -> LmResult {
+    let code = confirm_code(&bytes)?;
+    let key = session.key();
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::ChangePhone) {
+                return Ok(Err(e));
+            }
+            let Some(phone) = ctx.reg.as_ref().and_then(|r| r.new_phone.clone()) else {
+                return Ok(Err(LmError::business(
+                    "Нет номера телефона, ожидающего подтверждения",
+                )));
+            };
+            let result = check_code(tx, "phone", &phone, &code).await?;
+            if result != CodeCheck::Accepted {
+                return Ok(Err(code_error(result)));
+            }
+            if let Some(other) = tx.customer_by_phone(ctx.program.id, &phone).await? {
+                if other.id != ctx.customer.id {
+                    return Ok(Err(LmError::coded(
+                        "PhoneNumberInUse",
+                        "Номер телефона уже используется",
+                    )));
+                }
+            }
+            ctx.customer.phone = Some(phone);
+            tx.update_customer(&ctx.customer).await?;
+            ctx.mark(Step::ChangePhone);
+            if let Some(reg) = ctx.reg.as_mut() {
+                reg.new_phone = None;
+            }
+            let token = auth::rotate(tx, key, &ctx.settings).await?;
+            Ok(Ok(ok(json!({"authToken": token}))))
+        })
+    })
+    .await
+}
+
+/// `POST User/Password/Set`: the registration's password; the answer carries a new token.
+pub async fn set_password(
+    State(state): State<AppState>,
+    session: Session,
+    bytes: Bytes,
+) -> LmResult {
+    let value: Value = wire::body(&bytes)?;
+    let password = value
+        .get("password")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    validate_password(&password, "password")?;
+    let hash = secrets::hash_secret_async(password).await;
+    let key = session.key();
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if !ctx.registering() {
+                return Ok(Err(LmError::coded(
+                    "PasswordAlreadySet",
+                    "Пароль уже установлен: используйте смену пароля",
+                )));
+            }
+            if let Err(e) = ctx.check(Step::PasswordRequired) {
+                return Ok(Err(e));
+            }
+            ctx.customer.password_hash = Some(hash);
+            tx.update_customer(&ctx.customer).await?;
+            ctx.mark(Step::PasswordRequired);
+            let token = auth::rotate(tx, key, &ctx.settings).await?;
+            Ok(Ok(ok(json!({"authToken": token}))))
+        })
+    })
+    .await
+}
+
+pub(super) fn validate_password(password: &str, field: &str) -> LmResult<()> {
+    let length = password.chars().count();
+    if !(6..=64).contains(&length) {
+        return Err(LmError::invalid(
+            field,
+            "Пароль должен содержать от 6 до 64 символов",
+        ));
+    }
+    Ok(())
+}
+
+/// `GET User/Email`.
+pub async fn email(State(state): State<AppState>, session: Session) -> LmResult {
+    let id = session.customer.id;
+    let ctx = state
+        .store
+        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
+        .await?;
+    let pending = ctx.reg.as_ref().and_then(|r| r.new_email.clone());
+    Ok(ok(json!({
+        "currentEmail": ctx.customer.email,
+        "newEmail": {"email": pending},
+        "confirmCodeLength": rules::CODE_LENGTH,
+    })))
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((user, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !user.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+/// `POST User/Email`: an address to confirm; a code goes to it.
+pub async fn set_email(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    bytes: Bytes,
+) -> LmResult {
+    let value: Value = wire::body(&bytes)?;
+    let address = value
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if !valid_email(&address) {
+        return Err(LmError::invalid(
+            "email",
+            "Неверный адрес электронной почты",
+        ));
+    }
+    let ip = super::client_ip(&parts);
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::ChangeEmail) {
+                return Ok(Err(e));
+            }
+            let settings = ctx.settings.clone();
+            if let Err(e) =
+                send_code(tx, &settings, Some(ctx.customer.id), "email", &address, &ip).await?
+            {
+                return Ok(Err(e));
+            }
+            let now = tx.now();
+            ctx.reg_mut(now).new_email = Some(address);
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// `POST User/Email/SendConfirmCode`.
+pub async fn resend_email_code(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+) -> LmResult {
+    let ip = super::client_ip(&parts);
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::ChangeEmail) {
+                return Ok(Err(e));
+            }
+            let Some(address) = ctx.reg.as_ref().and_then(|r| r.new_email.clone()) else {
+                return Ok(Err(LmError::business(
+                    "Нет адреса, ожидающего подтверждения",
+                )));
+            };
+            let settings = ctx.settings.clone();
+            Ok(
+                send_code(tx, &settings, Some(ctx.customer.id), "email", &address, &ip)
+                    .await?
+                    .map(|()| ok(Value::Null)),
+            )
+        })
+    })
+    .await
+}
+
+/// `POST User/Email/Confirm`.
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    session: Session,
+    bytes: Bytes,
+) -> LmResult {
+    let code = confirm_code(&bytes)?;
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::ChangeEmail) {
+                return Ok(Err(e));
+            }
+            let Some(address) = ctx.reg.as_ref().and_then(|r| r.new_email.clone()) else {
+                return Ok(Err(LmError::business(
+                    "Нет адреса, ожидающего подтверждения",
+                )));
+            };
+            let result = check_code(tx, "email", &address, &code).await?;
+            if result != CodeCheck::Accepted {
+                return Ok(Err(code_error(result)));
+            }
+            ctx.customer.email = Some(address);
+            tx.update_customer(&ctx.customer).await?;
+            ctx.mark(Step::ChangeEmail);
+            if let Some(reg) = ctx.reg.as_mut() {
+                reg.new_email = None;
+            }
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// The customer's stored answers, by question id.
+fn stored_answers(customer: &Customer) -> serde_json::Map<String, Value> {
+    serde_json::from_str::<Value>(&customer.profile)
+        .ok()
+        .and_then(|p| p.get("answers").and_then(Value::as_object).cloned())
+        .unwrap_or_default()
+}
+
+fn fill(nodes: &mut [Node], answers: &serde_json::Map<String, Value>) {
+    for node in nodes {
+        if node.node_type == "Question" {
+            if let Some(value) = node
+                .id
+                .and_then(|id| answers.get(&id.to_string()))
+                .and_then(Value::as_str)
+            {
+                if node.field_type.as_deref() == Some("Choice") {
+                    for option in node.children.iter_mut().flatten() {
+                        option.selected =
+                            Some(option.id.map(|i| i.to_string()).as_deref() == Some(value));
+                    }
+                } else {
+                    node.value = Some(value.to_string());
+                }
+            }
+        } else if let Some(children) = node.children.as_mut() {
+            fill(children, answers);
+        }
+    }
+}
+
+/// `GET User/Questions` (`filter.onlyRequired=true` keeps the required ones).
+pub async fn questions(session: Session, parts: Parts) -> LmResult {
+    let only_required = query(&parts)
+        .get("filter.onlyrequired")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let tree = Settings::questionnaire(&session.program.settings()).map_err(LmError::Fail)?;
+    let mut tree = if only_required {
+        rules::only_required(&tree)
+    } else {
+        tree
+    };
+    fill(&mut tree, &stored_answers(&session.customer));
+    Ok(ok(json!({"questions": tree})))
+}
+
+/// `POST User/Answers`: validated against the tree; errors in the seed's shape.
+pub async fn answers(State(state): State<AppState>, session: Session, bytes: Bytes) -> LmResult {
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        answers: Vec<rules::Answer>,
+    }
+    let input: Body = wire::body(&bytes)?;
+    let today = wire::today(&session.program.rules().time_zone);
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(Step::Questions) {
+                return Ok(Err(e));
+            }
+            let registering = ctx.registering();
+            let kept = match rules::validate_answers(&ctx.tree, &input.answers, today, registering)
+            {
+                Ok(kept) => kept,
+                Err(errors) => {
+                    return Ok(Err(LmError::with_data(
+                        "Ошибка при заполнении анкеты",
+                        json!({"errors": errors}),
+                    )));
+                }
+            };
+            let mut profile: Value =
+                serde_json::from_str(&ctx.customer.profile).unwrap_or_else(|_| json!({}));
+            if !profile.is_object() {
+                profile = json!({});
+            }
+            for answer in kept {
+                profile["answers"][answer.id.to_string()] = json!(answer.value);
+                if let Some(name) = answer.logical_name {
+                    profile[name] = json!(answer.value);
+                }
+            }
+            ctx.customer.profile = profile.to_string();
+            tx.update_customer(&ctx.customer).await?;
+            ctx.mark(Step::Questions);
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// `GET Cards/EmitVirtual`: whether a virtual card may be issued.
+pub async fn emission(State(state): State<AppState>, session: Session) -> LmResult {
+    let id = session.customer.id;
+    let ctx = state
+        .store
+        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
+        .await?;
+    let count = ctx.virtual_cards();
+    Ok(ok(json!({
+        "currentCountOfVirtualCards": count,
+        "isVirtualCardEmissionAllowed": ctx.settings.emit_virtual_card.is_on() && count == 0,
+    })))
+}
+
+/// `PUT` (or `POST`) `Cards/EmitVirtual`: issues the customer's virtual card.
+pub async fn emit_virtual(State(state): State<AppState>, session: Session) -> LmResult {
+    step(&state, &session, |tx, ctx| {
+        Box::pin(async move {
+            if !ctx.settings.emit_virtual_card.is_on() {
+                return Ok(Err(LmError::coded(
+                    "VirtualCardEmissionForbidden",
+                    "Выпуск виртуальных карт запрещён",
+                )));
+            }
+            if ctx.virtual_cards() > 0 {
+                return Ok(Err(LmError::coded(
+                    "VirtualCardAlreadyEmitted",
+                    "Виртуальная карта уже выпущена",
+                )));
+            }
+            emit(tx, ctx).await?;
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// `POST Cards/Set`: binds a free physical card.
+pub async fn set_card(State(state): State<AppState>, session: Session, bytes: Bytes) -> LmResult {
+    let value: Value = wire::body(&bytes)?;
+    let number = match value.get("cardNumber") {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if number.is_empty() || number.len() > 32 {
+        return Err(LmError::invalid("cardNumber", "Укажите номер карты"));
+    }
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if ctx.registering() && ctx.cards.iter().any(|c| c.kind == "physical") {
+                return Ok(Err(rules::RegistrationError::AlreadyDone(
+                    Step::AssignCard.name(),
+                )
+                .into()));
+            }
+            let Some(card) = tx.card_by_number(ctx.program.id, &number).await? else {
+                return Ok(Err(LmError::coded("CardNotFound", "Карта не найдена")));
+            };
+            if card.customer_id == Some(ctx.customer.id) {
+                return Ok(Err(rules::RegistrationError::AlreadyDone(
+                    Step::AssignCard.name(),
+                )
+                .into()));
+            }
+            if card.customer_id.is_some() || card.state != "free" || card.kind != "physical" {
+                return Ok(Err(LmError::coded(
+                    "CardNotAvailable",
+                    "Карта недоступна для привязки",
+                )));
+            }
+            tx.update_card(card.id, "active", Some(ctx.customer.id))
+                .await?;
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// `POST Registration/TryFinishRegistration`: completes a registration whose required steps
+/// are done; with `EmitVirtualCard` 1 a customer without a virtual card gets one here.
+pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult {
+    let key = session.key();
+    step(&state, &session, move |tx, ctx| {
+        Box::pin(async move {
+            if !ctx.registering() {
+                return Ok(Err(rules::RegistrationError::Completed.into()));
+            }
+            let emits =
+                ctx.settings.emit_virtual_card == rules::Mode::Required && ctx.virtual_cards() == 0;
+            let mut actions = ctx.actions();
+            if emits {
+                for a in actions.iter_mut().filter(|a| a.step == Step::AssignCard) {
+                    a.done = true;
+                }
+            }
+            if let Err(e) = rules::check_finish(&actions) {
+                return Ok(Err(LmError::with_data(
+                    e.to_string(),
+                    json!({"registrationCompleted": false, "authToken": null}),
+                )));
+            }
+            if emits {
+                emit(tx, ctx).await?;
+            }
+            ctx.customer.state = "active".into();
+            tx.update_customer(&ctx.customer).await?;
+            let now = tx.now();
+            ctx.reg_mut(now).completed_at = Some(now);
+            let token = auth::rotate(tx, key, &ctx.settings).await?;
+            Ok(Ok(ok(
+                json!({"registrationCompleted": true, "authToken": token}),
+            )))
+        })
+    })
+    .await
+}

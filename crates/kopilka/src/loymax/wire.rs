@@ -1,0 +1,259 @@
+//! Loymax's envelope `{data, result{state, httpCode, message, messageCode, validationErrors}}`,
+//! its errors, lenient JSON bodies, exact amounts and times.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kopilka_domain::money::{format_decimal_trimmed, Amount};
+use kopilka_store::StoreError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// A successful answer: `data` in the envelope with `state: Success`.
+pub struct Success(pub Value);
+
+impl IntoResponse for Success {
+    fn into_response(self) -> Response {
+        envelope(
+            StatusCode::OK,
+            self.0,
+            "Success",
+            200,
+            None,
+            None,
+            Value::Null,
+        )
+    }
+}
+
+pub fn ok(data: impl Serialize) -> Success {
+    Success(serde_json::to_value(data).unwrap_or(Value::Null))
+}
+
+/// A refusal in Loymax's terms.
+#[derive(Debug)]
+pub enum LmError {
+    /// A business error: `state: Error`, HTTP 200, `httpCode` 400; `data` as the seed shows it
+    /// for that error (questionnaire errors, BeginRegistration's state) or null.
+    Business {
+        message: String,
+        code: Option<&'static str>,
+        data: Value,
+    },
+    /// Bad input: `state: ValidationError` with the fields at fault.
+    Validation(Vec<(String, String)>),
+    /// No token, or a dead one: HTTP 401.
+    Unauthorized,
+    /// Unknown method: HTTP 404 in the envelope.
+    NotFound,
+    /// A system failure: `state: Fail` with an error id that is also in the log.
+    Fail(String),
+}
+
+impl LmError {
+    pub fn business(message: impl Into<String>) -> LmError {
+        LmError::Business {
+            message: message.into(),
+            code: None,
+            data: Value::Null,
+        }
+    }
+
+    pub fn coded(code: &'static str, message: impl Into<String>) -> LmError {
+        LmError::Business {
+            message: message.into(),
+            code: Some(code),
+            data: Value::Null,
+        }
+    }
+
+    pub fn with_data(message: impl Into<String>, data: Value) -> LmError {
+        LmError::Business {
+            message: message.into(),
+            code: None,
+            data,
+        }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> LmError {
+        LmError::Validation(vec![(field.to_string(), message.into())])
+    }
+}
+
+impl From<StoreError> for LmError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Domain(e) => LmError::business(e.to_string()),
+            other => LmError::Fail(other.to_string()),
+        }
+    }
+}
+
+impl From<kopilka_domain::loymax::RegistrationError> for LmError {
+    fn from(error: kopilka_domain::loymax::RegistrationError) -> Self {
+        LmError::coded("RegistrationStep", error.to_string())
+    }
+}
+
+impl IntoResponse for LmError {
+    fn into_response(self) -> Response {
+        match self {
+            LmError::Business {
+                message,
+                code,
+                data,
+            } => envelope(
+                StatusCode::OK,
+                data,
+                "Error",
+                400,
+                Some(message),
+                code,
+                Value::Null,
+            ),
+            LmError::Validation(fields) => {
+                let errors: Vec<Value> = fields
+                    .into_iter()
+                    .map(|(field, message)| json!({"field": field, "errorMessages": [message]}))
+                    .collect();
+                envelope(
+                    StatusCode::OK,
+                    Value::Null,
+                    "ValidationError",
+                    400,
+                    Some("Ошибка валидации".into()),
+                    None,
+                    Value::Array(errors),
+                )
+            }
+            LmError::Unauthorized => envelope(
+                StatusCode::UNAUTHORIZED,
+                Value::Null,
+                "Error",
+                401,
+                Some("Требуется авторизация".into()),
+                Some("Unauthorized"),
+                Value::Null,
+            ),
+            LmError::NotFound => envelope(
+                StatusCode::NOT_FOUND,
+                Value::Null,
+                "Error",
+                404,
+                Some("Метод не найден".into()),
+                Some("NotFound"),
+                Value::Null,
+            ),
+            LmError::Fail(cause) => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(error_id = %id, "loymax: {cause}");
+                envelope(
+                    StatusCode::OK,
+                    Value::Null,
+                    "Fail",
+                    500,
+                    Some(format!("Идентификатор ошибки: {id}")),
+                    None,
+                    Value::Null,
+                )
+            }
+        }
+    }
+}
+
+fn envelope(
+    status: StatusCode,
+    data: Value,
+    state: &str,
+    http_code: u16,
+    message: Option<String>,
+    message_code: Option<&str>,
+    validation_errors: Value,
+) -> Response {
+    let body = json!({
+        "data": data,
+        "result": {
+            "state": state,
+            "httpCode": http_code,
+            "message": message,
+            "messageCode": message_code,
+            "validationErrors": validation_errors,
+        }
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+pub type LmResult<T = Success> = Result<T, LmError>;
+
+/// Parses a JSON body whatever its content type (clients differ); an empty body is `{}`.
+pub fn body<T: DeserializeOwned>(bytes: &[u8]) -> LmResult<T> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        LmError::invalid(&field, e.inner().to_string())
+    })
+}
+
+/// Minor units as a JSON number written from the exact decimal text (76.5, 500, -10); exact for
+/// up to 15 significant digits.
+pub fn number(amount: i64, decimals: u8) -> Value {
+    serde_json::from_str(&format_decimal_trimmed(Amount(amount), decimals))
+        .expect("a decimal is valid JSON")
+}
+
+/// `yyyy-MM-ddTHH:mm:ss.sssZ` in UTC.
+pub fn date_time(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Parses an ISO date or date-time (UTC unless it names an offset) to unix ms. A bare date is
+/// its first millisecond, or its last with `end_of_day`.
+pub fn parse_time(text: &str, end_of_day: bool) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(text, "%d.%m.%Y"))
+        .ok()?;
+    let start = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+    Some(if end_of_day {
+        start + 86_400_000 - 1
+    } else {
+        start
+    })
+}
+
+/// Today's date in a time zone.
+pub fn today(time_zone: &str) -> kopilka_domain::loymax::Date {
+    use chrono::Datelike;
+    let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let now = chrono::Utc::now().with_timezone(&tz);
+    kopilka_domain::loymax::Date {
+        year: now.year(),
+        month: now.month(),
+        day: now.day(),
+    }
+}

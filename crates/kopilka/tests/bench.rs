@@ -1,0 +1,67 @@
+//! `kopilka bench --json` on both stores, for a second and without pgbench: it runs, the ledger
+//! audit it ends with passes, and it prints one JSON object of the promised shape.
+
+mod common;
+
+use serde_json::Value;
+use std::process::Command;
+
+fn bench(store: &str) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_kopilka"))
+        .args([
+            "bench",
+            "--store",
+            store,
+            "--no-pgbench",
+            "--duration",
+            "1",
+            "--clients",
+            "4",
+            "--customers",
+            "100",
+            "--json",
+        ])
+        .env("KOPILKA_TEST_POSTGRES_URL", common::postgres_url())
+        .env("KOPILKA_LOG", "warn")
+        .output()
+        .expect("kopilka runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kopilka bench --store {store} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout.lines().last().expect("a line of JSON");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+#[test]
+fn bench_prints_its_report_as_json_on_both_stores() {
+    for store in ["sqlite", "postgres"] {
+        let report = bench(store);
+        assert_eq!(report["store"], store, "{report}");
+        assert_eq!(report["clients"], 4, "{report}");
+        for field in ["ops_per_s", "p50_ms", "p99_ms"] {
+            assert!(
+                report[field].as_f64().is_some_and(|v| v > 0.0),
+                "{field} in {report}"
+            );
+        }
+        assert!(
+            report["p50_ms"].as_f64() <= report["p99_ms"].as_f64(),
+            "{report}"
+        );
+        // Without pgbench there is nothing to compare with, but the fields are there.
+        for field in ["pgbench_tps", "ratio"] {
+            assert!(
+                report.get(field).is_some_and(Value::is_null),
+                "{field} in {report}"
+            );
+        }
+        assert_eq!(report["errors"], 0, "{report}");
+        assert!(
+            report["operations"].as_u64().is_some_and(|n| n > 0),
+            "{report}"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The customer cabinet: sign-in codes sent by SMS and the sessions they open.
+
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::StoreResult;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignInCode {
+    pub id: i64,
+    pub program_id: i64,
+    pub phone: String,
+    pub code_digest: String,
+    pub attempts: i64,
+    pub used: i64,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    pub id: i64,
+    pub customer_id: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl Tx {
+    /// How many sign-in codes `phone` was sent since `since` (the per-phone quota).
+    pub async fn cabinet_codes_sent(
+        &mut self,
+        program_id: i64,
+        phone: &str,
+        since: i64,
+    ) -> StoreResult<i64> {
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM cabinet_codes WHERE program_id = $1 AND phone = $2 AND created_at >= $3",
+            program_id,
+            phone,
+            since
+        )?)
+    }
+
+    pub async fn create_cabinet_code(
+        &mut self,
+        program_id: i64,
+        phone: &str,
+        code_digest: &str,
+        expires_at: i64,
+    ) -> StoreResult<i64> {
+        let now = self.now();
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO cabinet_codes (program_id, phone, code_digest, attempts, used, expires_at, created_at) VALUES ($1, $2, $3, 0, 0, $4, $5) RETURNING id",
+            program_id,
+            phone,
+            code_digest,
+            expires_at,
+            now
+        )?)
+    }
+
+    /// The newest unused, unexpired code of `phone`, locked on PostgreSQL.
+    pub async fn cabinet_current_code(
+        &mut self,
+        program_id: i64,
+        phone: &str,
+    ) -> StoreResult<Option<SignInCode>> {
+        let now = self.now();
+        let sql = format!(
+            "SELECT id, program_id, phone, code_digest, attempts, used, expires_at, created_at FROM cabinet_codes WHERE program_id = $1 AND phone = $2 AND used = 0 AND expires_at > $3 ORDER BY id DESC LIMIT 1{}",
+            self.lock_suffix()
+        );
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            SignInCode,
+            &sql,
+            program_id,
+            phone,
+            now
+        )?)
+    }
+
+    pub async fn update_cabinet_code(
+        &mut self,
+        id: i64,
+        attempts: i64,
+        used: bool,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE cabinet_codes SET attempts = $1, used = $2 WHERE id = $3",
+            attempts,
+            i64::from(used),
+            id
+        )?;
+        Ok(())
+    }
+
+    pub async fn create_cabinet_session(
+        &mut self,
+        customer_id: i64,
+        token_digest: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "INSERT INTO cabinet_sessions (customer_id, token_digest, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            customer_id,
+            token_digest,
+            now,
+            expires_at
+        )?;
+        Ok(())
+    }
+
+    pub async fn cabinet_session(&mut self, token_digest: &str) -> StoreResult<Option<Session>> {
+        let now = self.now();
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Session,
+            "SELECT id, customer_id, created_at, expires_at FROM cabinet_sessions WHERE token_digest = $1 AND expires_at > $2",
+            token_digest,
+            now
+        )?)
+    }
+
+    pub async fn delete_cabinet_session(&mut self, token_digest: &str) -> StoreResult<()> {
+        execute!(
+            self,
+            "DELETE FROM cabinet_sessions WHERE token_digest = $1",
+            token_digest
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! Kupi-Kupi platforms (a shop's site with its keys and URLs) and transfers.
+
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::StoreResult;
+use serde::Serialize;
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Platform {
+    pub id: i64,
+    pub uid: String,
+    pub merchant_id: i64,
+    pub site: String,
+    pub success_url: String,
+    pub fail_url: String,
+    pub notification_url: String,
+    #[serde(skip)]
+    pub sealed_secret: String,
+    #[serde(skip)]
+    pub sealed_dev_secret: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A platform's address book: where the customer returns and where the shop is told.
+#[derive(Debug, Clone)]
+pub struct PlatformUrls {
+    pub site: String,
+    pub success_url: String,
+    pub fail_url: String,
+    pub notification_url: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Transfer {
+    /// The paymentId.
+    pub id: i64,
+    pub platform_id: i64,
+    pub sandbox: i64,
+    pub order_id: String,
+    pub phone: String,
+    pub customer_id: Option<i64>,
+    /// Kopecks, as the shop asked.
+    pub amount: i64,
+    /// The same amount in the program's minor units.
+    pub points: i64,
+    pub status: String,
+    pub attempts: i64,
+    #[serde(skip)]
+    pub sealed_code: String,
+    #[serde(skip)]
+    pub form_key: String,
+    pub operation_id: Option<i64>,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Transfer {
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox != 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTransfer {
+    pub platform_id: i64,
+    pub sandbox: bool,
+    pub order_id: String,
+    pub phone: String,
+    pub customer_id: Option<i64>,
+    pub amount: i64,
+    pub points: i64,
+    pub status: String,
+    pub sealed_code: String,
+    pub form_key: String,
+    pub expires_at: i64,
+}
+
+const PLATFORM: &str = "SELECT id, uid, merchant_id, site, success_url, fail_url, notification_url, sealed_secret, sealed_dev_secret, created_at, updated_at FROM kupikupi_platforms";
+const TRANSFER: &str = "SELECT id, platform_id, sandbox, order_id, phone, customer_id, amount, points, status, attempts, sealed_code, form_key, operation_id, expires_at, created_at, updated_at FROM kupikupi_transfers";
+
+impl Tx {
+    pub async fn create_kupikupi_platform(
+        &mut self,
+        uid: &str,
+        merchant_id: i64,
+        urls: &PlatformUrls,
+        sealed_secret: &str,
+        sealed_dev_secret: &str,
+    ) -> StoreResult<Platform> {
+        let now = self.now();
+        let id = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO kupikupi_platforms (uid, merchant_id, site, success_url, fail_url, notification_url, sealed_secret, sealed_dev_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+            uid,
+            merchant_id,
+            &urls.site,
+            &urls.success_url,
+            &urls.fail_url,
+            &urls.notification_url,
+            sealed_secret,
+            sealed_dev_secret,
+            now,
+        )?;
+        Ok(fetch!(
+            self,
+            fetch_one,
+            Platform,
+            &format!("{PLATFORM} WHERE id = $1"),
+            id
+        )?)
+    }
+
+    pub async fn kupikupi_platform(&mut self, uid: &str) -> StoreResult<Option<Platform>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Platform,
+            &format!("{PLATFORM} WHERE uid = $1"),
+            uid
+        )?)
+    }
+
+    pub async fn kupikupi_platform_by_id(&mut self, id: i64) -> StoreResult<Option<Platform>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Platform,
+            &format!("{PLATFORM} WHERE id = $1"),
+            id
+        )?)
+    }
+
+    pub async fn kupikupi_platforms(&mut self) -> StoreResult<Vec<Platform>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Platform,
+            &format!("{PLATFORM} ORDER BY id")
+        )?)
+    }
+
+    pub async fn update_kupikupi_platform_urls(
+        &mut self,
+        id: i64,
+        urls: &PlatformUrls,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE kupikupi_platforms SET site = $1, success_url = $2, fail_url = $3, notification_url = $4, updated_at = $5 WHERE id = $6",
+            &urls.site,
+            &urls.success_url,
+            &urls.fail_url,
+            &urls.notification_url,
+            now,
+            id,
+        )?;
+        Ok(())
+    }
+
+    pub async fn update_kupikupi_platform_keys(
+        &mut self,
+        id: i64,
+        sealed_secret: &str,
+        sealed_dev_secret: &str,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE kupikupi_platforms SET sealed_secret = $1, sealed_dev_secret = $2, updated_at = $3 WHERE id = $4",
+            sealed_secret,
+            sealed_dev_secret,
+            now,
+            id,
+        )?;
+        Ok(())
+    }
+
+    pub async fn create_kupikupi_transfer(&mut self, new: &NewTransfer) -> StoreResult<Transfer> {
+        let now = self.now();
+        let id = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO kupikupi_transfers (platform_id, sandbox, order_id, phone, customer_id, amount, points, status, attempts, sealed_code, form_key, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $12) RETURNING id",
+            new.platform_id,
+            i64::from(new.sandbox),
+            &new.order_id,
+            &new.phone,
+            new.customer_id,
+            new.amount,
+            new.points,
+            &new.status,
+            &new.sealed_code,
+            &new.form_key,
+            new.expires_at,
+            now,
+        )?;
+        Ok(fetch!(
+            self,
+            fetch_one,
+            Transfer,
+            &format!("{TRANSFER} WHERE id = $1"),
+            id
+        )?)
+    }
+
+    /// Reads a transfer, locking it on PostgreSQL so its state changes one at a time.
+    pub async fn kupikupi_transfer(&mut self, id: i64) -> StoreResult<Option<Transfer>> {
+        let sql = format!("{TRANSFER} WHERE id = $1{}", self.lock_suffix());
+        Ok(fetch!(self, fetch_optional, Transfer, &sql, id)?)
+    }
+
+    pub async fn kupikupi_transfer_by_form(
+        &mut self,
+        form_key: &str,
+    ) -> StoreResult<Option<Transfer>> {
+        let sql = format!("{TRANSFER} WHERE form_key = $1{}", self.lock_suffix());
+        Ok(fetch!(self, fetch_optional, Transfer, &sql, form_key)?)
+    }
+
+    pub async fn kupikupi_transfer_by_operation(
+        &mut self,
+        operation_id: i64,
+    ) -> StoreResult<Option<Transfer>> {
+        let sql = format!("{TRANSFER} WHERE operation_id = $1{}", self.lock_suffix());
+        Ok(fetch!(self, fetch_optional, Transfer, &sql, operation_id)?)
+    }
+
+    /// The order's newest transfer.
+    pub async fn kupikupi_transfer_by_order(
+        &mut self,
+        platform_id: i64,
+        sandbox: bool,
+        order_id: &str,
+    ) -> StoreResult<Option<Transfer>> {
+        let sql = format!(
+            "{TRANSFER} WHERE platform_id = $1 AND sandbox = $2 AND order_id = $3 ORDER BY id DESC LIMIT 1{}",
+            self.lock_suffix()
+        );
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Transfer,
+            &sql,
+            platform_id,
+            i64::from(sandbox),
+            order_id
+        )?)
+    }
+
+    /// The newest transfer of `phone` on a platform that still waits for a code.
+    pub async fn kupikupi_open_transfer_of_phone(
+        &mut self,
+        platform_id: i64,
+        sandbox: bool,
+        phone: &str,
+    ) -> StoreResult<Option<Transfer>> {
+        let sql = format!(
+            "{TRANSFER} WHERE platform_id = $1 AND sandbox = $2 AND phone = $3 AND status IN ('NEW', 'FORM_SHOWED') ORDER BY id DESC LIMIT 1{}",
+            self.lock_suffix()
+        );
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Transfer,
+            &sql,
+            platform_id,
+            i64::from(sandbox),
+            phone
+        )?)
+    }
+
+    /// A customer's transfers, newest first.
+    pub async fn kupikupi_transfers_of_customer(
+        &mut self,
+        customer_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Transfer>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Transfer,
+            &format!("{TRANSFER} WHERE customer_id = $1 ORDER BY id DESC LIMIT $2"),
+            customer_id,
+            limit
+        )?)
+    }
+
+    /// Ids of transfers whose form lifetime passed while they waited for a code.
+    pub async fn kupikupi_expired_transfers(
+        &mut self,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        Ok(scalar!(
+            self,
+            fetch_all,
+            i64,
+            "SELECT id FROM kupikupi_transfers WHERE status IN ('NEW', 'FORM_SHOWED') AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+            now,
+            limit
+        )?)
+    }
+
+    pub async fn update_kupikupi_transfer(
+        &mut self,
+        id: i64,
+        status: &str,
+        attempts: i64,
+        operation_id: Option<i64>,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE kupikupi_transfers SET status = $1, attempts = $2, operation_id = $3, updated_at = $4 WHERE id = $5",
+            status,
+            attempts,
+            operation_id,
+            now,
+            id,
+        )?;
+        Ok(())
+    }
+}

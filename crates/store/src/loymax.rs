@@ -1,0 +1,386 @@
+//! Loymax public API state: bearer tokens (stored as SHA-256 digests), registrations in
+//! progress, confirmation codes with their attempts and quotas, and the history listing.
+
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::StoreResult;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoymaxToken {
+    pub id: i64,
+    pub kind: String,
+    pub customer_id: i64,
+    pub credential_id: Option<i64>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoymaxRegistration {
+    pub customer_id: i64,
+    /// JSON array of step names.
+    pub done: String,
+    pub flow: String,
+    pub new_phone: Option<String>,
+    pub new_email: Option<String>,
+    pub completed_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoymaxCode {
+    pub id: i64,
+    pub customer_id: Option<i64>,
+    pub purpose: String,
+    pub target: String,
+    pub code_hash: String,
+    pub attempts: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// A confirmed operation as history shows it, with the kind of what it reverses and its
+/// merchant's name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub uuid: String,
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub merchant_id: Option<i64>,
+    pub description: Option<String>,
+    pub details: String,
+    pub created_at: i64,
+    pub idem_key: Option<String>,
+    pub reversed_kind: Option<String>,
+    pub merchant_name: Option<String>,
+}
+
+/// Which history rows to list: the customer's confirmed operations between `from` and `to`
+/// (inclusive, unix ms), optionally of some kinds, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub customer_id: i64,
+    pub from: i64,
+    pub to: i64,
+    /// Operation kinds, and kinds of originals whose reversals count too (static names).
+    pub kinds: Option<(&'static [&'static str], &'static [&'static str])>,
+    /// Keyset: rows strictly older than this (created_at, id).
+    pub before: Option<(i64, i64)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl HistoryQuery {
+    fn conditions(&self) -> String {
+        // The join to reversed originals is needed only to filter by type: without it a count
+        // reads the history index alone.
+        let mut sql = String::from(match self.kinds {
+            Some(_) => {
+                " FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses WHERE"
+            }
+            None => " FROM operations op WHERE",
+        });
+        sql.push_str(" op.customer_id = $1 AND op.status = 'confirmed' AND op.created_at >= $2 AND op.created_at <= $3");
+        if let Some((kinds, reversed)) = self.kinds {
+            let list = |names: &[&str]| {
+                names
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            sql.push_str(&format!(
+                " AND (op.kind IN ({}) OR (op.kind = 'reversal' AND orig.kind IN ({})))",
+                list(kinds),
+                list(reversed)
+            ));
+        }
+        sql
+    }
+}
+
+const TOKEN: &str = "SELECT id, kind, customer_id, credential_id, expires_at FROM loymax_tokens";
+const CODE: &str = "SELECT id, customer_id, purpose, target, code_hash, attempts, expires_at, used_at FROM loymax_codes";
+
+impl Tx {
+    pub async fn loymax_insert_token(
+        &mut self,
+        digest: &str,
+        kind: &str,
+        customer_id: i64,
+        credential_id: Option<i64>,
+        expires_at: i64,
+    ) -> StoreResult<i64> {
+        let now = self.now();
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO loymax_tokens (digest, kind, customer_id, credential_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            digest,
+            kind,
+            customer_id,
+            credential_id,
+            expires_at,
+            now,
+        )?)
+    }
+
+    /// A token by its digest, live or not.
+    pub async fn loymax_token(&mut self, digest: &str) -> StoreResult<Option<LoymaxToken>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            LoymaxToken,
+            &format!("{TOKEN} WHERE digest = $1"),
+            digest
+        )?)
+    }
+
+    /// Brings a token's end forward to `until` (rotation grace, logout); never extends it.
+    pub async fn loymax_end_token(&mut self, id: i64, until: i64) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE loymax_tokens SET expires_at = $1 WHERE id = $2 AND expires_at > $1",
+            until,
+            id,
+        )?;
+        Ok(())
+    }
+
+    /// Ends every token of a customer (issued to one application, or to none) at `until`.
+    pub async fn loymax_end_tokens_of(
+        &mut self,
+        customer_id: i64,
+        credential_id: Option<i64>,
+        kind: &str,
+        until: i64,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE loymax_tokens SET expires_at = $1 WHERE customer_id = $2 AND kind = $3 AND expires_at > $1 AND (credential_id = $4 OR ($4 IS NULL AND credential_id IS NULL))",
+            until,
+            customer_id,
+            kind,
+            credential_id,
+        )?;
+        Ok(())
+    }
+
+    /// Ends every token of a customer at `until` (a password reset).
+    pub async fn loymax_end_all_tokens(&mut self, customer_id: i64, until: i64) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE loymax_tokens SET expires_at = $1 WHERE customer_id = $2 AND expires_at > $1",
+            until,
+            customer_id,
+        )?;
+        Ok(())
+    }
+
+    pub async fn loymax_registration(
+        &mut self,
+        customer_id: i64,
+    ) -> StoreResult<Option<LoymaxRegistration>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            LoymaxRegistration,
+            "SELECT customer_id, done, flow, new_phone, new_email, completed_at, created_at FROM loymax_registrations WHERE customer_id = $1",
+            customer_id
+        )?)
+    }
+
+    pub async fn loymax_save_registration(&mut self, r: &LoymaxRegistration) -> StoreResult<()> {
+        execute!(
+            self,
+            "INSERT INTO loymax_registrations (customer_id, done, flow, new_phone, new_email, completed_at, created_at) VALUES ($1, $2, $7, $3, $4, $5, $6) ON CONFLICT (customer_id) DO UPDATE SET done = excluded.done, new_phone = excluded.new_phone, new_email = excluded.new_email, completed_at = excluded.completed_at",
+            r.customer_id,
+            &r.done,
+            &r.new_phone,
+            &r.new_email,
+            r.completed_at,
+            r.created_at,
+            &r.flow,
+        )?;
+        Ok(())
+    }
+
+    pub async fn loymax_insert_code(
+        &mut self,
+        customer_id: Option<i64>,
+        purpose: &str,
+        target: &str,
+        ip: &str,
+        code_hash: &str,
+        expires_at: i64,
+    ) -> StoreResult<i64> {
+        let now = self.now();
+        // A new code replaces the ones before it.
+        execute!(
+            self,
+            "UPDATE loymax_codes SET used_at = $1 WHERE used_at IS NULL AND purpose = $2 AND target = $3",
+            now,
+            purpose,
+            target,
+        )?;
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "INSERT INTO loymax_codes (customer_id, purpose, target, ip, code_hash, attempts, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
+            customer_id,
+            purpose,
+            target,
+            ip,
+            code_hash,
+            expires_at,
+            now,
+        )?)
+    }
+
+    /// The latest code of a purpose sent to a target.
+    pub async fn loymax_latest_code(
+        &mut self,
+        purpose: &str,
+        target: &str,
+    ) -> StoreResult<Option<LoymaxCode>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            LoymaxCode,
+            &format!("{CODE} WHERE purpose = $1 AND target = $2 ORDER BY id DESC LIMIT 1"),
+            purpose,
+            target
+        )?)
+    }
+
+    /// Records one attempt at a code; a right one uses it up.
+    pub async fn loymax_code_attempt(&mut self, id: i64, accepted: bool) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE loymax_codes SET attempts = attempts + 1, used_at = CASE WHEN $1 THEN $2 ELSE used_at END WHERE id = $3",
+            accepted,
+            now,
+            id,
+        )?;
+        Ok(())
+    }
+
+    /// Codes sent since `since` to `target` and from `ip`.
+    pub async fn loymax_codes_sent(
+        &mut self,
+        target: &str,
+        ip: &str,
+        since: i64,
+    ) -> StoreResult<(i64, i64)> {
+        let by_target = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM loymax_codes WHERE target = $1 AND created_at >= $2",
+            target,
+            since
+        )?;
+        let by_ip = scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM loymax_codes WHERE ip = $1 AND created_at >= $2",
+            ip,
+            since
+        )?;
+        Ok((by_target, by_ip))
+    }
+
+    pub async fn loymax_login_failed(&mut self, customer_id: i64) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "INSERT INTO loymax_login_failures (customer_id, at) VALUES ($1, $2)",
+            customer_id,
+            now,
+        )?;
+        Ok(())
+    }
+
+    pub async fn loymax_login_failures(
+        &mut self,
+        customer_id: i64,
+        since: i64,
+    ) -> StoreResult<i64> {
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM loymax_login_failures WHERE customer_id = $1 AND at >= $2",
+            customer_id,
+            since
+        )?)
+    }
+
+    pub async fn loymax_history_count(&mut self, q: &HistoryQuery) -> StoreResult<i64> {
+        let sql = format!("SELECT COUNT(*){}", q.conditions());
+        Ok(scalar!(
+            self,
+            fetch_one,
+            i64,
+            &sql,
+            q.customer_id,
+            q.from,
+            q.to
+        )?)
+    }
+
+    pub async fn loymax_history(&mut self, q: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {
+        let (before_at, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
+        let sql = format!(
+            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND (op.created_at, op.id) < ($4, $5) ORDER BY op.created_at DESC, op.id DESC LIMIT $6 OFFSET $7) ORDER BY op.created_at DESC, op.id DESC",
+            q.conditions()
+        );
+        Ok(fetch!(
+            self,
+            fetch_all,
+            HistoryRow,
+            &sql,
+            q.customer_id,
+            q.from,
+            q.to,
+            before_at,
+            before_id,
+            q.limit,
+            q.offset
+        )?)
+    }
+
+    /// The (created_at, id) of a customer's operation by its UUID: the keyset of `filter.from`.
+    pub async fn loymax_history_key(
+        &mut self,
+        customer_id: i64,
+        uuid: &str,
+    ) -> StoreResult<Option<(i64, i64)>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            (i64, i64),
+            "SELECT created_at, id FROM operations WHERE uuid = $1 AND customer_id = $2",
+            uuid,
+            customer_id
+        )?)
+    }
+
+    /// Open lots of a customer's account with their expiry, soonest first (never-expiring last).
+    pub async fn loymax_open_lots(
+        &mut self,
+        account_id: i64,
+    ) -> StoreResult<Vec<(i64, Option<i64>)>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            (i64, Option<i64>),
+            "SELECT remaining, expires_at FROM lots WHERE account_id = $1 AND remaining > 0 ORDER BY expires_at IS NULL, expires_at, id",
+            account_id
+        )?)
+    }
+}
