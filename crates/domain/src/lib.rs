@@ -10,6 +10,7 @@ pub mod incust;
 pub mod kupikupi;
 pub mod ledger;
 pub mod loymax;
+pub mod loymax_purchase;
 pub mod message;
 pub mod money;
 pub mod phone;

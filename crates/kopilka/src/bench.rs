@@ -51,6 +51,12 @@ pub struct BenchArgs {
     pub no_pgbench: bool,
     #[arg(long)]
     pub json: bool,
+    /// earn (native API), purchase (the Loymax purchase cycle) or batch (a Loymax batch accrual).
+    #[arg(long, default_value = "earn")]
+    pub scenario: String,
+    /// Rows of the batch scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +86,12 @@ pub struct BenchReport {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.scenario.as_str() {
+        "earn" => {}
+        "batch" => return crate::bench_loymax::batch(args).await,
+        "purchase" => return crate::bench_loymax::purchase(args).await,
+        other => bail!("unknown scenario {other}: earn, purchase or batch"),
+    }
     let report = measure(&args).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_loymax;
 pub mod cabinet;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod incust;
 pub mod jobs;
 pub mod kupikupi;
 pub mod loymax;
+pub mod loymax_processing;
 pub mod observability;
 pub mod outbox;
 pub mod secrets;

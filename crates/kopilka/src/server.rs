@@ -130,6 +130,11 @@ fn spawn_workers(
             interval,
             shutdown.clone(),
         )),
+        tokio::spawn(crate::loymax_processing::run_expiry(
+            state.store.clone(),
+            interval,
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::ecommpay::run_expiry(
             state.clone(),
             interval,
@@ -155,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .merge(demo)
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
+        .merge(crate::loymax_processing::router(state.clone()))
         .merge(crate::ecommpay::router(state.clone()))
         .nest("/v1", api::router(state.clone()))
         .merge(crate::incust::router(&state.config))
@@ -174,7 +180,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Protocol paths that clients spell in any case and with or without a trailing slash.
-const LENIENT_PATHS: &[&[&str]] = &[crate::incust::PATHS];
+const LENIENT_PATHS: &[&[&str]] = &[crate::incust::PATHS, crate::loymax_processing::BATCH_PATHS];
 
 /// Rewrites a lenient spelling of a protocol path (`/API/`, `/app/Redeem/`) to the path the
 /// router knows, before routing.

@@ -479,6 +479,43 @@ pub async fn lock_account(
     )?)
 }
 
+/// The id of a system account, which is never locked: its balance is the sum of its postings.
+pub(crate) async fn system_account(
+    tx: &mut Tx,
+    program_id: i64,
+    currency: &str,
+    owner: Owner,
+) -> StoreResult<i64> {
+    const SQL: &str = "SELECT id FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = 0";
+    if let Some(id) = scalar!(
+        tx,
+        fetch_optional,
+        i64,
+        SQL,
+        program_id,
+        currency,
+        owner.kind()
+    )? {
+        return Ok(id);
+    }
+    execute!(
+        tx,
+        "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
+        program_id,
+        currency,
+        owner.kind(),
+    )?;
+    Ok(scalar!(
+        tx,
+        fetch_one,
+        i64,
+        SQL,
+        program_id,
+        currency,
+        owner.kind()
+    )?)
+}
+
 /// Posts to a system account, which is never locked (its balance is the sum of its postings),
 /// creating the account the first time. One statement once the account exists.
 async fn post_to_system_account(

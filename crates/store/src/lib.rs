@@ -13,6 +13,8 @@ pub mod incust;
 pub mod kupikupi;
 pub mod ledger;
 pub mod loymax;
+pub mod loymax_batch;
+pub mod loymax_purchase;
 pub mod model;
 pub mod outbox;
 mod postgres;

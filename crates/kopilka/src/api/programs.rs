@@ -70,6 +70,8 @@ fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
         }
         kopilka_domain::message::validate_overrides(settings)
             .map_err(|e| ApiError::invalid("settings.templates", e.to_string()))?;
+        kopilka_domain::loymax_purchase::ProcessingSettings::from_program(settings)
+            .map_err(|e| ApiError::invalid("settings.loymax_processing", e))?;
     }
     Ok(rules)
 }

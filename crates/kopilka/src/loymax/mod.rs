@@ -5,7 +5,7 @@
 //! an inner router keyed by the lowercased method path.
 
 mod account;
-mod auth;
+pub mod auth;
 mod history;
 mod registration;
 pub mod wire;
@@ -79,9 +79,14 @@ pub fn router(state: AppState) -> Router<AppState> {
     router
 }
 
+/// The method path in the client's casing (version prefix and trailing slash stripped), for
+/// handlers whose path segments are the client's identifiers.
+#[derive(Clone, Debug)]
+pub struct MethodPath(pub String);
+
 /// The methods, keyed by lowercased path without version prefix or trailing slash.
 fn inner(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/authorizationservice/token", post(auth::token))
         .route("/authorizationservice/logout", post(auth::logout))
         .route("/user/logout", post(auth::logout))
@@ -130,7 +135,14 @@ fn inner(state: AppState) -> Router {
         .route("/user", get(account::profile))
         .route("/user/balance", get(account::balance))
         .route("/user/detailedbalance", get(account::detailed_balance))
-        .route("/history", get(history::history))
+        .route("/history", get(history::history));
+    // Part 2: the purchase processing methods (docs/loymax-processing.md).
+    let router = crate::loymax_processing::methods()
+        .into_iter()
+        .fold(router, |r, (path, method)| {
+            r.route(&path.to_lowercase(), method)
+        });
+    router
         .fallback(|| async { LmError::NotFound })
         .method_not_allowed_fallback(|| async { LmError::NotFound })
         .with_state(state)
@@ -142,6 +154,10 @@ async fn dispatch(inner: Router, mut request: Request) -> Response {
     let Some(method_path) = method_path(request.uri().path()) else {
         return LmError::NotFound.into_response();
     };
+    // Lowercasing ASCII keeps byte offsets: the method path is the same-length tail.
+    let original = request.uri().path().trim_end_matches('/');
+    let original = original[original.len() - method_path.len()..].to_string();
+    request.extensions_mut().insert(MethodPath(original));
     let path_and_query = match request.uri().query() {
         Some(q) => format!("{method_path}?{q}"),
         None => method_path,

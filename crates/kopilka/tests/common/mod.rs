@@ -205,3 +205,28 @@ pub async fn run_browser(script: &str, base: &str, args: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The Loymax processing and batch tests' customer in the demo's "Demo Loymax" program
+/// (+79001234567, member 012345, 1000.00 points), created on first use.
+pub async fn loymax_customer(app: &TestApp) -> i64 {
+    let (_, list) = app.get("/v1/customers?phone=%2B79001234567").await;
+    if let Some(id) = list["items"][0]["id"].as_i64() {
+        return id;
+    }
+    let (_, programs) = app.get("/v1/programs").await;
+    let program = programs
+        .as_array()
+        .expect("programs")
+        .iter()
+        .find(|p| p["code"] == "demo-loymax")
+        .expect("the demo's Loymax program")["id"]
+        .clone();
+    let (status, customer) = app
+        .post(
+            "/v1/customers",
+            serde_json::json!({"program_id": program, "phone": "79001234567", "member_no": "012345", "opening_balance": "1000.00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    customer["id"].as_i64().expect("customer id")
+}

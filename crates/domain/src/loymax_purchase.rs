@@ -1,0 +1,528 @@
+//! Loymax purchase processing (seed 001, "Покупка с использованием API"): the state machine of
+//! one purchase — Calculated → Paid (points held) → Accounted (bonus computed) → Confirmed |
+//! Cancelled, then refunds — and the decisions each method takes, in Loymax's `code` names.
+//! Pricing itself is `cheque`'s; this file says which call may come when and what it does to
+//! the purchase.
+
+use crate::cheque::{self, ChequeLine, LineHistory, PricedCheque, PurchaseRules};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A program's processing settings: `settings.loymax_processing` of the program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessingSettings {
+    pub rules: PurchaseRules,
+    /// Whether Payment must carry the customer's spend PIN (`pinCode`).
+    pub pin_required: bool,
+    /// How long a purchase may stay unconfirmed before it is cancelled and its hold released.
+    pub unconfirmed_ttl_minutes: u32,
+    /// Batch API lifetime definitions (`lifeTimeDefinitionExternalId`) → days points live
+    /// (`None`: forever). Absent ids use the program's lifetime.
+    pub lifetimes: BTreeMap<String, Option<u32>>,
+}
+
+impl Default for ProcessingSettings {
+    fn default() -> Self {
+        ProcessingSettings {
+            rules: PurchaseRules::default(),
+            pin_required: false,
+            unconfirmed_ttl_minutes: 60,
+            lifetimes: BTreeMap::new(),
+        }
+    }
+}
+
+impl ProcessingSettings {
+    pub const KEY: &'static str = "loymax_processing";
+
+    /// Reads the settings from a program's settings object; absent means the defaults.
+    pub fn from_program(settings: &serde_json::Value) -> Result<ProcessingSettings, String> {
+        match settings.get(Self::KEY) {
+            None | Some(serde_json::Value::Null) => Ok(ProcessingSettings::default()),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| e.to_string()),
+        }
+    }
+
+    pub fn unconfirmed_ttl_ms(&self) -> i64 {
+        self.unconfirmed_ttl_minutes.max(1) as i64 * 60_000
+    }
+}
+
+/// Loymax's processing answer codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Code {
+    Ok,
+    NotEnoughMoney,
+    LargePaymentAmount,
+    #[serde(rename = "NotUniqueOperationID")]
+    NotUniqueOperationId,
+    OperationNotFound,
+    OperationIsConfirmed,
+    OperationIsCanceled,
+    WrongPin,
+    CardNotFound,
+    CardBlocked,
+    PurchaseNotFound,
+    DifferentCheque,
+    IncorrectOperationOrder,
+    ConfirmedPurchaseOperation,
+    PurchaseExtraPayment,
+    CouponsException,
+    BusinessError,
+    /// Sic: Loymax's spelling.
+    RequereFieldException,
+    SystemError,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "Ok",
+            Code::NotEnoughMoney => "NotEnoughMoney",
+            Code::LargePaymentAmount => "LargePaymentAmount",
+            Code::NotUniqueOperationId => "NotUniqueOperationID",
+            Code::OperationNotFound => "OperationNotFound",
+            Code::OperationIsConfirmed => "OperationIsConfirmed",
+            Code::OperationIsCanceled => "OperationIsCanceled",
+            Code::WrongPin => "WrongPin",
+            Code::CardNotFound => "CardNotFound",
+            Code::CardBlocked => "CardBlocked",
+            Code::PurchaseNotFound => "PurchaseNotFound",
+            Code::DifferentCheque => "DifferentCheque",
+            Code::IncorrectOperationOrder => "IncorrectOperationOrder",
+            Code::ConfirmedPurchaseOperation => "ConfirmedPurchaseOperation",
+            Code::PurchaseExtraPayment => "PurchaseExtraPayment",
+            Code::CouponsException => "CouponsException",
+            Code::BusinessError => "BusinessError",
+            Code::RequereFieldException => "RequereFieldException",
+            Code::SystemError => "SystemError",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseState {
+    /// Priced; nothing held.
+    Calculated,
+    /// Points held for the payment.
+    Paid,
+    /// Bonus computed on the money paid; waiting for Confirm.
+    Accounted,
+    Confirmed,
+    Cancelled,
+}
+
+impl PurchaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurchaseState::Calculated => "calculated",
+            PurchaseState::Paid => "paid",
+            PurchaseState::Accounted => "accounted",
+            PurchaseState::Confirmed => "confirmed",
+            PurchaseState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PurchaseState> {
+        Some(match text {
+            "calculated" => PurchaseState::Calculated,
+            "paid" => PurchaseState::Paid,
+            "accounted" => PurchaseState::Accounted,
+            "confirmed" => PurchaseState::Confirmed,
+            "cancelled" => PurchaseState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Whether the purchase still waits for Confirm (and expires if it never comes).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            PurchaseState::Calculated | PurchaseState::Paid | PurchaseState::Accounted
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Calculate,
+    Available,
+    Payment,
+    Bonus,
+    Confirm,
+    Cancel,
+    Refund,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Calculate => "calculate",
+            Method::Available => "available",
+            Method::Payment => "payment",
+            Method::Bonus => "bonus",
+            Method::Confirm => "confirm",
+            Method::Cancel => "cancel",
+            Method::Refund => "refund",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Method> {
+        Some(match text {
+            "calculate" => Method::Calculate,
+            "available" => Method::Available,
+            "payment" => Method::Payment,
+            "bonus" => Method::Bonus,
+            "confirm" => Method::Confirm,
+            "cancel" => Method::Cancel,
+            "refund" => Method::Refund,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether `method` may run on a purchase in `state` (`None`: no such purchase yet). The
+/// seed's order is Calculate → (Available) → (Payment) → Bonus → Confirm, then Refund; Cancel
+/// any time before it is cancelled.
+pub fn check_order(state: Option<PurchaseState>, method: Method) -> Result<(), Code> {
+    use Method as M;
+    use PurchaseState as S;
+    match (state, method) {
+        (None | Some(S::Calculated), M::Calculate) => Ok(()),
+        (Some(S::Calculated), M::Available | M::Payment) => Ok(()),
+        (Some(S::Calculated | S::Paid), M::Bonus) => Ok(()),
+        (Some(S::Accounted), M::Confirm) => Ok(()),
+        (Some(S::Calculated | S::Paid | S::Accounted | S::Confirmed), M::Cancel) => Ok(()),
+        (Some(S::Confirmed), M::Refund) => Ok(()),
+        (None, M::Available | M::Payment | M::Bonus) => Err(Code::IncorrectOperationOrder),
+        (None, _) => Err(Code::PurchaseNotFound),
+        (Some(S::Cancelled), _) => Err(Code::OperationIsCanceled),
+        (Some(S::Confirmed), M::Confirm) => Err(Code::OperationIsConfirmed),
+        (Some(S::Confirmed), _) => Err(Code::ConfirmedPurchaseOperation),
+        (Some(S::Paid | S::Accounted), M::Payment) => Err(Code::PurchaseExtraPayment),
+        _ => Err(Code::IncorrectOperationOrder),
+    }
+}
+
+/// A purchase as kept between calls: the cheque as calculated, the payment, the bonus, and
+/// what refunds returned per line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub state: PurchaseState,
+    pub lines: Vec<ChequeLine>,
+    pub coupons: Vec<String>,
+    pub priced: PricedCheque,
+    /// Points paid (held, then redeemed), per line.
+    pub paid: Vec<i64>,
+    /// Points earned, per line.
+    pub earned: Vec<i64>,
+    /// Money refunded, points returned and points reclaimed, per line.
+    pub refunded: Vec<i64>,
+    pub returned: Vec<i64>,
+    pub reclaimed: Vec<i64>,
+    /// `operationId`s cancelled one by one (`Operations/{operationId}/Cancel`).
+    #[serde(default)]
+    pub cancelled_operations: Vec<String>,
+}
+
+impl Purchase {
+    /// Prices a cheque: the start of a purchase (or a fresh Calculate of one not yet paid).
+    pub fn calculate(
+        lines: Vec<ChequeLine>,
+        coupons: Vec<String>,
+        rules: &PurchaseRules,
+    ) -> Result<Purchase, Code> {
+        let priced = cheque::price(&lines, rules, &coupons).map_err(|e| match e {
+            cheque::ChequeError::UnknownCoupon(_) => Code::CouponsException,
+            _ => Code::BusinessError,
+        })?;
+        let n = lines.len();
+        Ok(Purchase {
+            state: PurchaseState::Calculated,
+            lines,
+            coupons,
+            priced,
+            paid: vec![0; n],
+            earned: vec![0; n],
+            refunded: vec![0; n],
+            returned: vec![0; n],
+            reclaimed: vec![0; n],
+            cancelled_operations: Vec::new(),
+        })
+    }
+
+    pub fn payment_total(&self) -> i64 {
+        self.paid.iter().sum()
+    }
+
+    pub fn earned_total(&self) -> i64 {
+        self.earned.iter().sum()
+    }
+
+    /// Whether a later call's cheque is the one calculated: the same positions, each line's
+    /// amount either the calculated one (after our discounts) or the one first sent.
+    pub fn same_cheque(&self, sent: &[ChequeLine]) -> bool {
+        sent.len() == self.lines.len()
+            && sent.iter().all(|s| {
+                self.lines.iter().zip(&self.priced.lines).any(|(l, p)| {
+                    l.position == s.position && (s.amount == p.amount || s.amount == l.amount)
+                })
+            })
+    }
+
+    /// Places the payment: `amount` points within the cap and what the customer can spend.
+    pub fn pay(&mut self, amount: i64, spendable: i64) -> Result<(), Code> {
+        if amount <= 0 {
+            return Err(Code::RequereFieldException);
+        }
+        if amount > self.priced.bonus_cap {
+            return Err(Code::LargePaymentAmount);
+        }
+        if amount > spendable {
+            return Err(Code::NotEnoughMoney);
+        }
+        self.paid = cheque::distribute_payment(&self.priced, amount)
+            .map_err(|_| Code::LargePaymentAmount)?;
+        self.state = PurchaseState::Paid;
+        Ok(())
+    }
+
+    /// Computes the bonus on the money paid. `loymax_paid` is what the till says points paid
+    /// (its `pays` of type Loymax): it must be the payment placed.
+    pub fn account(&mut self, loymax_paid: i64, rules: &PurchaseRules) -> Result<(), Code> {
+        if loymax_paid != self.payment_total() {
+            return Err(Code::DifferentCheque);
+        }
+        self.earned = cheque::earn(&self.priced, &self.paid, rules);
+        self.state = PurchaseState::Accounted;
+        Ok(())
+    }
+
+    /// Drops the payment (its hold is voided): back to Calculated.
+    pub fn drop_payment(&mut self) {
+        self.paid = vec![0; self.lines.len()];
+        self.earned = vec![0; self.lines.len()];
+        self.state = PurchaseState::Calculated;
+    }
+
+    /// Drops the computed bonus: back to Paid, or Calculated when nothing was paid.
+    pub fn drop_bonus(&mut self) {
+        self.earned = vec![0; self.lines.len()];
+        self.state = if self.payment_total() > 0 {
+            PurchaseState::Paid
+        } else {
+            PurchaseState::Calculated
+        };
+    }
+
+    /// What remains to reverse on Cancel of a confirmed purchase: points paid not yet
+    /// returned, points earned not yet reclaimed.
+    pub fn unreturned(&self) -> (i64, i64) {
+        (
+            self.payment_total() - self.returned.iter().sum::<i64>(),
+            self.earned_total() - self.reclaimed.iter().sum::<i64>(),
+        )
+    }
+
+    /// Refunds `requests` (position, money amount; `None`: all that remains of every line).
+    /// Returns the points to give back and to take back; never more than was given.
+    pub fn refund(&mut self, requests: Option<&[(i64, i64)]>) -> Result<(i64, i64), Code> {
+        let wanted: Vec<(usize, i64)> = match requests {
+            None => (0..self.lines.len())
+                .filter(|&i| self.priced.lines[i].amount > self.refunded[i])
+                .map(|i| (i, self.priced.lines[i].amount - self.refunded[i]))
+                .collect(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for (position, amount) in list {
+                    let i = self
+                        .lines
+                        .iter()
+                        .position(|l| l.position == *position)
+                        .ok_or(Code::DifferentCheque)?;
+                    out.push((i, *amount));
+                }
+                out
+            }
+        };
+        if wanted.is_empty() {
+            return Err(Code::BusinessError);
+        }
+        let mut next = self.clone();
+        let (mut returned, mut reclaimed) = (0, 0);
+        for (i, amount) in wanted {
+            let history = LineHistory {
+                amount: next.priced.lines[i].amount,
+                paid_with_points: next.paid[i],
+                earned: next.earned[i],
+                refunded: next.refunded[i],
+                returned: next.returned[i],
+                reclaimed: next.reclaimed[i],
+            };
+            let r = cheque::refund_line(next.lines[i].position, &history, amount)
+                .map_err(|_| Code::BusinessError)?;
+            next.refunded[i] += amount;
+            next.returned[i] += r.points_returned;
+            next.reclaimed[i] += r.points_reclaimed;
+            returned += r.points_returned;
+            reclaimed += r.points_reclaimed;
+        }
+        *self = next;
+        Ok((returned, reclaimed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cheque::{CouponRule, DiscountRule, DiscountSize, LineFilter};
+    use crate::money::Rounding;
+    use proptest::prelude::*;
+
+    fn demo_rules() -> PurchaseRules {
+        PurchaseRules {
+            discounts: vec![DiscountRule {
+                name: "Скидка программы 10%".into(),
+                lines: LineFilter::All,
+                size: DiscountSize::Percent(1_000),
+            }],
+            max_bonus_payment_bps: 5_000,
+            earn_bps: 1_000,
+            coupons: vec![CouponRule {
+                code: "WELCOME10".into(),
+                discount: None,
+                bonus_bps: 0,
+            }],
+            rounding: Rounding::HalfUp,
+        }
+    }
+
+    fn seed_line() -> ChequeLine {
+        ChequeLine {
+            position: 1,
+            goods_id: Some("0036961".into()),
+            barcode: Some("8765653477".into()),
+            group: None,
+            price: 10_000,
+            till_discount: 1_500,
+            amount: 8_500,
+        }
+    }
+
+    #[test]
+    fn the_seed_flow() {
+        let rules = demo_rules();
+        let mut p = Purchase::calculate(vec![seed_line()], vec![], &rules).unwrap();
+        assert_eq!(p.priced.total_amount, 7_650);
+        let mut sent = seed_line();
+        sent.amount = 7_650;
+        assert!(p.same_cheque(&[sent.clone()]));
+        sent.amount = 7_000;
+        assert!(!p.same_cheque(&[sent]));
+        assert_eq!(p.pay(3_826, 1_000_000), Err(Code::LargePaymentAmount));
+        assert_eq!(p.pay(3_650, 3_000), Err(Code::NotEnoughMoney));
+        p.pay(3_650, 1_000_000).unwrap();
+        assert_eq!(p.paid, vec![3_650]);
+        assert_eq!(p.account(3_000, &rules), Err(Code::DifferentCheque));
+        p.account(3_650, &rules).unwrap();
+        assert_eq!(p.earned, vec![400]);
+    }
+
+    #[test]
+    fn the_order_is_enforced() {
+        use Method as M;
+        use PurchaseState as S;
+        assert_eq!(
+            check_order(None, M::Payment),
+            Err(Code::IncorrectOperationOrder)
+        );
+        assert_eq!(check_order(None, M::Confirm), Err(Code::PurchaseNotFound));
+        assert_eq!(
+            check_order(Some(S::Calculated), M::Confirm),
+            Err(Code::IncorrectOperationOrder)
+        );
+        assert_eq!(
+            check_order(Some(S::Paid), M::Payment),
+            Err(Code::PurchaseExtraPayment)
+        );
+        assert_eq!(
+            check_order(Some(S::Paid), M::Confirm),
+            Err(Code::IncorrectOperationOrder)
+        );
+        assert_eq!(
+            check_order(Some(S::Accounted), M::Refund),
+            Err(Code::IncorrectOperationOrder)
+        );
+        assert_eq!(
+            check_order(Some(S::Confirmed), M::Confirm),
+            Err(Code::OperationIsConfirmed)
+        );
+        assert_eq!(
+            check_order(Some(S::Confirmed), M::Payment),
+            Err(Code::ConfirmedPurchaseOperation)
+        );
+        assert_eq!(
+            check_order(Some(S::Cancelled), M::Cancel),
+            Err(Code::OperationIsCanceled)
+        );
+        assert_eq!(check_order(Some(S::Accounted), M::Confirm), Ok(()));
+        assert_eq!(check_order(Some(S::Confirmed), M::Refund), Ok(()));
+    }
+
+    fn line(position: i64, price: i64) -> ChequeLine {
+        ChequeLine {
+            position,
+            goods_id: None,
+            barcode: None,
+            group: None,
+            price,
+            till_discount: 0,
+            amount: price,
+        }
+    }
+
+    proptest! {
+        /// However a confirmed purchase is refunded — by lines, in parts, then whole — the
+        /// points returned never exceed those paid and the points reclaimed never exceed those
+        /// earned; a full refund returns and reclaims exactly all of them.
+        #[test]
+        fn refunds_never_give_back_more_than_was_taken(
+            prices in proptest::collection::vec(1i64..100_000, 1..6),
+            pay_share in 0u32..=10_000,
+            parts in proptest::collection::vec((0usize..6, 1u32..=10_000), 0..10),
+        ) {
+            let rules = demo_rules();
+            let lines: Vec<ChequeLine> = prices.iter().enumerate().map(|(i, p)| line(i as i64 + 1, *p)).collect();
+            let mut p = Purchase::calculate(lines, vec![], &rules).unwrap();
+            let pay = (p.priced.bonus_cap as i128 * pay_share as i128 / 10_000) as i64;
+            if pay > 0 {
+                p.pay(pay, i64::MAX).unwrap();
+            }
+            p.account(pay, &rules).unwrap();
+            p.state = PurchaseState::Confirmed;
+            let (paid, earned) = (p.payment_total(), p.earned_total());
+            let (mut returned, mut reclaimed) = (0, 0);
+            for (index, share) in parts {
+                let i = index % p.lines.len();
+                let left = p.priced.lines[i].amount - p.refunded[i];
+                let amount = (left as i128 * share as i128 / 10_000) as i64;
+                if amount == 0 {
+                    continue;
+                }
+                let (r, c) = p.refund(Some(&[(p.lines[i].position, amount)])).unwrap();
+                returned += r;
+                reclaimed += c;
+                prop_assert!(returned <= paid && reclaimed <= earned);
+            }
+            if let Ok((r, c)) = p.refund(None) {
+                returned += r;
+                reclaimed += c;
+            }
+            prop_assert_eq!((returned, reclaimed), (paid, earned));
+            prop_assert!(p.refund(None).is_err());
+        }
+    }
+}

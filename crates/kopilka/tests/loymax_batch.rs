@@ -1,0 +1,213 @@
+//! The Loymax batch balance API on both stores: the seed's requests, all-or-nothing, replays.
+mod common;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const KEY: &str = "kopilka-demo-batch";
+
+async fn batch(app: &TestApp, path: &str, key: &str, body: String) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .post(app.url(path))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn seed_request(request_id: &str, kind: i64, member: &str, points: &str) -> String {
+    let row = format!(
+        r#"{{"memberNo": "{member}", "Description": "string", "operationDate": "2013-08-14 12:26:14", "merchantName": " merchantName", "transactionAmount": 152246.54, "pointsAmount": {points}}}"#
+    );
+    format!(
+        r#"{{"requestId": "{request_id}", "type": {kind}, "accrueDescription": "string", "accrue": [{row}, {row}, {row}]}}"#
+    )
+}
+
+async fn customer(app: &TestApp) -> (i64, String) {
+    let id = common::loymax_customer(app).await;
+    let (_, balances) = app.get(&format!("/v1/customers/{id}/balances")).await;
+    (id, balances[0]["balance"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn the_seed_batch_requests_apply_once_and_all_or_nothing() {
+    for app in TestApp::each(true).await {
+        let (id, before) = customer(&app).await;
+        assert_eq!(before, "1000.00");
+
+        // Type 2 (accrual for purchases), the seed's rows verbatim.
+        let body = seed_request("123", 2, "012345", "1522.46");
+        let (status, answer) = batch(&app, "/batchoperations/v1/requests", KEY, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            answer,
+            json!({"requestId": "123", "type": 2, "status": 0, "message": "Операция выполнена успешно"})
+        );
+        assert_eq!(customer(&app).await.1, "5567.38");
+
+        // The same request again (other path alias): the stored answer, nothing applied twice.
+        let (_, again) = batch(
+            &app,
+            "/Loytech.BatchOperationsService/api/requests/",
+            KEY,
+            body,
+        )
+        .await;
+        assert_eq!(again, answer);
+        assert_eq!(customer(&app).await.1, "5567.38");
+        // The same requestId with another body is refused.
+        let (_, other) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            seed_request("123", 2, "012345", "1"),
+        )
+        .await;
+        assert_eq!(other["status"], 1, "{other}");
+        assert_eq!(customer(&app).await.1, "5567.38");
+
+        // Each row is an operation in the customer's history with its description.
+        let (_, ops) = app
+            .get(&format!("/v1/operations?customer_id={id}&limit=10"))
+            .await;
+        let earned: Vec<&Value> = ops["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == "earn")
+            .collect();
+        assert_eq!(earned.len(), 3, "{ops}");
+        assert_eq!(earned[0]["description"], "string");
+
+        // One bad row (an unknown member; too many decimals) applies nothing.
+        let mut rows: Value =
+            serde_json::from_str(&seed_request("124", 4, "012345", "10")).unwrap();
+        rows["accrue"][1]["memberNo"] = json!("999999");
+        let (_, refused) = batch(&app, "/batchoperations/v1/requests", KEY, rows.to_string()).await;
+        assert_eq!(refused["status"], 1, "{refused}");
+        assert_eq!(refused["errors"][0]["row"], 2);
+        assert_eq!(refused["errors"][0]["memberNo"], "999999");
+        let (_, refused) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            seed_request("125", 4, "012345", "1.001"),
+        )
+        .await;
+        assert_eq!(refused["status"], 1, "{refused}");
+        assert_eq!(
+            refused["errors"].as_array().unwrap().len(),
+            3,
+            "every bad row is listed"
+        );
+        assert_eq!(customer(&app).await.1, "5567.38");
+
+        // Type 4: a manual accrual, kept apart from purchase accruals.
+        let (_, manual) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            seed_request("126", 4, "012345", "1"),
+        )
+        .await;
+        assert_eq!(manual["status"], 0, "{manual}");
+        assert_eq!(customer(&app).await.1, "5570.38");
+        let (_, ops) = app
+            .get(&format!(
+                "/v1/operations?customer_id={id}&kind=accrue&limit=3"
+            ))
+            .await;
+        assert_eq!(ops["items"][0]["description"], "string");
+
+        // Types 3 and 5 take points back; more than the balance applies nothing.
+        let (_, short) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            seed_request("127", 5, "012345", "2000"),
+        )
+        .await;
+        assert_eq!(short["status"], 1, "{short}");
+        assert_eq!(short["errors"].as_array().unwrap().len(), 3);
+        assert_eq!(customer(&app).await.1, "5570.38");
+        let (_, taken) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            seed_request("128", 3, "012345", "1500"),
+        )
+        .await;
+        assert_eq!(taken["status"], 0, "{taken}");
+        assert_eq!(customer(&app).await.1, "1070.38");
+
+        // Unknown type, currency and lifetime are refused whole.
+        let (_, bad) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            seed_request("129", 7, "012345", "1"),
+        )
+        .await;
+        assert_eq!(bad["status"], 1);
+        let mut with_currency: Value =
+            serde_json::from_str(&seed_request("130", 2, "012345", "1")).unwrap();
+        with_currency["currencyExternalId"] = json!("string");
+        let (_, bad) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            with_currency.to_string(),
+        )
+        .await;
+        assert_eq!(bad["status"], 1, "{bad}");
+
+        // Keys: a wrong one is 401; the admin API makes new ones.
+        let (status, _) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            "nope",
+            seed_request("131", 2, "012345", "1"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            KEY,
+            "{\"requestId\": ".into(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (_, merchants) = app.get("/v1/merchants").await;
+        let merchant = merchants
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "Demo Loymax Shop")
+            .unwrap()["id"]
+            .clone();
+        let (status, key) = app
+            .post("/v1/loymax/batch-keys", json!({"merchant_id": merchant}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        let (_, fresh) = batch(
+            &app,
+            "/batchoperations/v1/requests",
+            key["key"].as_str().unwrap(),
+            seed_request("132", 2, "012345", "1"),
+        )
+        .await;
+        assert_eq!(fresh["status"], 0, "{fresh}");
+
+        let (_, audit) = app.get("/v1/ledger/audit").await;
+        assert_eq!(audit["mismatched_accounts"], json!([]));
+        app.stop().await;
+    }
+}

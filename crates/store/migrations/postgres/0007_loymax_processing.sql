@@ -1,0 +1,66 @@
+-- Loymax part 2: purchases (the processing state machine), their operations keyed by the
+-- shop's operationId, and batch balance requests with their staged rows.
+
+CREATE TABLE loymax_purchases (
+    id BIGSERIAL PRIMARY KEY,
+    program_id BIGINT NOT NULL REFERENCES programs(id),
+    merchant_id BIGINT NOT NULL REFERENCES merchants(id),
+    customer_id BIGINT NOT NULL REFERENCES customers(id),
+    purchase_id TEXT NOT NULL,
+    -- The domain's PurchaseState, with the cheque, payment and earn as JSON.
+    state TEXT NOT NULL,
+    data TEXT NOT NULL,
+    hold_operation BIGINT REFERENCES operations(id),
+    earn_operation BIGINT REFERENCES operations(id),
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (merchant_id, purchase_id)
+);
+CREATE INDEX loymax_purchases_open ON loymax_purchases (expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE TABLE loymax_purchase_operations (
+    id BIGSERIAL PRIMARY KEY,
+    purchase BIGINT NOT NULL REFERENCES loymax_purchases(id),
+    merchant_id BIGINT NOT NULL REFERENCES merchants(id),
+    operation_id TEXT NOT NULL,
+    method TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (merchant_id, operation_id)
+);
+
+CREATE TABLE loymax_batch_requests (
+    id BIGSERIAL PRIMARY KEY,
+    merchant_id BIGINT NOT NULL REFERENCES merchants(id),
+    request_id TEXT NOT NULL,
+    type BIGINT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    row_count BIGINT NOT NULL,
+    answer TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (merchant_id, request_id)
+);
+
+-- Rows of a request being received, staged in chunks before one apply; deleted afterwards.
+CREATE UNLOGGED TABLE loymax_batch_rows (
+    batch TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    member_no TEXT NOT NULL,
+    points BIGINT NOT NULL,
+    description TEXT,
+    details TEXT NOT NULL,
+    uuid TEXT NOT NULL,
+    customer_id BIGINT,
+    account_id BIGINT,
+    operation_id BIGINT,
+    PRIMARY KEY (batch, seq)
+);
+
+-- Wrong spend PINs sent with Payment, for the attempt limit.
+CREATE TABLE loymax_pin_failures (
+    customer_id BIGINT NOT NULL REFERENCES customers(id),
+    at BIGINT NOT NULL
+);
+CREATE INDEX loymax_pin_failures_customer ON loymax_pin_failures (customer_id, at);
