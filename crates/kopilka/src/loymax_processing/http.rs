@@ -20,23 +20,35 @@ pub fn methods() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         (
             "/Processing/Purchases/{purchase_id}/Calculate",
-            post(calculate),
+            purchase_call(Call::Calculate),
         ),
         (
             "/Processing/Purchases/{purchase_id}/Bonus/Available",
-            post(available),
+            purchase_call(Call::Available),
         ),
         (
             "/Processing/Purchases/{purchase_id}/Bonus/Payment",
-            post(payment),
+            purchase_call(Call::Payment),
         ),
-        ("/Processing/Purchases/{purchase_id}/Bonus", post(bonus)),
-        ("/Processing/Purchases/{purchase_id}/Confirm", post(confirm)),
-        ("/Processing/Purchases/{purchase_id}/Cancel", post(cancel)),
-        ("/Processing/Purchases/{purchase_id}/Refund", post(refund)),
+        (
+            "/Processing/Purchases/{purchase_id}/Bonus",
+            purchase_call(Call::Bonus),
+        ),
+        (
+            "/Processing/Purchases/{purchase_id}/Confirm",
+            purchase_call(Call::Confirm),
+        ),
+        (
+            "/Processing/Purchases/{purchase_id}/Cancel",
+            purchase_call(Call::Cancel),
+        ),
+        (
+            "/Processing/Purchases/{purchase_id}/Refund",
+            purchase_call(Call::Refund),
+        ),
         (
             "/Processing/Purchases/{purchase_id}/Operations/{operation_id}/Cancel",
-            post(cancel_operation),
+            purchase_call(Call::CancelOperation(String::new())),
         ),
         ("/Processing/Balance", post(balance).get(balance)),
     ]
@@ -110,76 +122,14 @@ async fn run(
     }
 }
 
-async fn calculate(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::Calculate, b).await
-}
-
-async fn available(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::Available, b).await
-}
-
-async fn payment(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::Payment, b).await
-}
-
-async fn bonus(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::Bonus, b).await
-}
-
-async fn confirm(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::Confirm, b).await
-}
-
-async fn cancel(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::Cancel, b).await
-}
-
-async fn refund(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::Refund, b).await
-}
-
-async fn cancel_operation(
-    State(s): State<AppState>,
-    session: Session,
-    Extension(path): Extension<MethodPath>,
-    b: Bytes,
-) -> LmResult<Success> {
-    run(s, session, path, Call::CancelOperation(String::new()), b).await
+/// The handler of one processing method: every one takes the session, the path and the body.
+fn purchase_call(call: Call) -> MethodRouter<AppState> {
+    post(
+        move |State(s): State<AppState>,
+              session: Session,
+              Extension(path): Extension<MethodPath>,
+              b: Bytes| run(s, session, path, call.clone(), b),
+    )
 }
 
 /// The token holder's balance: total, spendable, and held by unconfirmed payments.
