@@ -14,6 +14,16 @@ pub struct SignInCode {
     pub expires_at: i64,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(SignInCode {
+    id,
+    program_id,
+    phone,
+    code_digest,
+    attempts,
+    used,
+    expires_at,
+    created_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Session {
@@ -22,6 +32,12 @@ pub struct Session {
     pub created_at: i64,
     pub expires_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Session {
+    id,
+    customer_id,
+    created_at,
+    expires_at
+});
 
 impl Tx {
     /// How many sign-in codes `phone` was sent since `since` (the per-phone quota).

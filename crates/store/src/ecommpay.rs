@@ -19,6 +19,17 @@ pub struct EcommpayProject {
     pub voucher_ttl_secs: i64,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(EcommpayProject {
+    id,
+    merchant_id,
+    name,
+    sealed_secret,
+    callback_url,
+    methods,
+    return_hosts,
+    voucher_ttl_secs,
+    created_at
+});
 
 impl EcommpayProject {
     pub fn methods(&self) -> Vec<String> {
@@ -71,6 +82,31 @@ pub struct CashPayment {
     pub updated_at: i64,
     pub operation_id: i64,
 }
+crate::sqlite::statement::sqlite_row!(CashPayment {
+    id,
+    project_id,
+    payment_id,
+    interface,
+    method,
+    status,
+    amount,
+    currency,
+    description,
+    customer,
+    callback_url,
+    return_urls,
+    request_id,
+    token,
+    voucher_code,
+    expires_at,
+    code,
+    message,
+    paid_amount,
+    terminal_id,
+    created_at,
+    updated_at,
+    operation_id
+});
 
 impl CashPayment {
     pub fn customer(&self) -> serde_json::Map<String, serde_json::Value> {
@@ -108,6 +144,12 @@ pub struct PaymentHistoryEntry {
     pub message: String,
     pub at: i64,
 }
+crate::sqlite::statement::sqlite_row!(PaymentHistoryEntry {
+    status,
+    code,
+    message,
+    at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CashTerminal {
@@ -118,6 +160,14 @@ pub struct CashTerminal {
     pub failure_window_start: i64,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(CashTerminal {
+    id,
+    name,
+    key_digest,
+    failures,
+    failure_window_start,
+    created_at
+});
 
 /// Filters for listing payments, newest first.
 #[derive(Debug, Clone, Default)]

@@ -76,6 +76,14 @@ impl Tx {
             program: Program,
             merchant_program: Option<i64>,
         }
+        impl crate::sqlite::statement::FromSqliteRow for Found {
+            fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Found {
+                    program: Program::from_row(row)?,
+                    merchant_program: row.get("merchant_program")?,
+                })
+            }
+        }
         let found = fetch!(
             self,
             fetch_optional,

@@ -29,6 +29,22 @@ pub struct IncustTransaction {
     pub message: String,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(IncustTransaction {
+    operation_id,
+    merchant_id,
+    customer_id,
+    kind,
+    cancels,
+    cardphone,
+    comment,
+    amount,
+    bonuses_redeemed,
+    amount_to_pay,
+    bonuses_earned,
+    card_bonuses,
+    message,
+    created_at
+});
 
 /// A hosted redeem or earn page the shop opened.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -53,6 +69,23 @@ pub struct IncustPage {
     pub status: Option<String>,
     pub operation_id: Option<i64>,
 }
+crate::sqlite::statement::sqlite_row!(IncustPage {
+    id,
+    kind,
+    merchant_id,
+    program_id,
+    customer_id,
+    cardphone,
+    amount,
+    comment,
+    return_url,
+    code_digest,
+    created_at,
+    expires_at,
+    finished_at,
+    status,
+    operation_id
+});
 
 /// A page to open; `form_token` is the digest of its first form token.
 #[derive(Debug, Clone)]

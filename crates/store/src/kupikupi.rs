@@ -20,6 +20,19 @@ pub struct Platform {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Platform {
+    id,
+    uid,
+    merchant_id,
+    site,
+    success_url,
+    fail_url,
+    notification_url,
+    sealed_secret,
+    sealed_dev_secret,
+    created_at,
+    updated_at
+});
 
 /// A platform's address book: where the customer returns and where the shop is told.
 #[derive(Debug, Clone)]
@@ -54,6 +67,24 @@ pub struct Transfer {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Transfer {
+    id,
+    platform_id,
+    sandbox,
+    order_id,
+    phone,
+    customer_id,
+    amount,
+    points,
+    status,
+    attempts,
+    sealed_code,
+    form_key,
+    operation_id,
+    expires_at,
+    created_at,
+    updated_at
+});
 
 impl Transfer {
     pub fn is_sandbox(&self) -> bool {

@@ -41,6 +41,8 @@ pub enum StoreError {
     Duplicate(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -63,6 +65,21 @@ impl From<sqlx::Error> for StoreError {
             }
         }
         StoreError::Database(error)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(failure, message) = &error {
+            if matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ) {
+                return StoreError::Duplicate(message.clone().unwrap_or_default());
+            }
+        }
+        StoreError::Sqlite(error)
     }
 }
 

@@ -12,6 +12,13 @@ pub struct LoymaxToken {
     pub credential_id: Option<i64>,
     pub expires_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(LoymaxToken {
+    id,
+    kind,
+    customer_id,
+    credential_id,
+    expires_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LoymaxRegistration {
@@ -24,6 +31,15 @@ pub struct LoymaxRegistration {
     pub completed_at: Option<i64>,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(LoymaxRegistration {
+    customer_id,
+    done,
+    flow,
+    new_phone,
+    new_email,
+    completed_at,
+    created_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LoymaxCode {
@@ -36,6 +52,16 @@ pub struct LoymaxCode {
     pub expires_at: i64,
     pub used_at: Option<i64>,
 }
+crate::sqlite::statement::sqlite_row!(LoymaxCode {
+    id,
+    customer_id,
+    purpose,
+    target,
+    code_hash,
+    attempts,
+    expires_at,
+    used_at
+});
 
 /// A confirmed operation as history shows it, with the kind of what it reverses and its
 /// merchant's name.
@@ -54,6 +80,20 @@ pub struct HistoryRow {
     pub reversed_kind: Option<String>,
     pub merchant_name: Option<String>,
 }
+crate::sqlite::statement::sqlite_row!(HistoryRow {
+    id,
+    uuid,
+    kind,
+    amount,
+    currency,
+    merchant_id,
+    description,
+    details,
+    created_at,
+    idem_key,
+    reversed_kind,
+    merchant_name
+});
 
 /// Which history rows to list: the customer's confirmed operations between `from` and `to`
 /// (inclusive, unix ms), optionally of some kinds, newest first.

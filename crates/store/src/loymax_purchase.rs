@@ -19,6 +19,20 @@ pub struct PurchaseRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(PurchaseRow {
+    id,
+    program_id,
+    merchant_id,
+    customer_id,
+    purchase_id,
+    state,
+    data,
+    hold_operation,
+    earn_operation,
+    expires_at,
+    created_at,
+    updated_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PurchaseOperationRow {
@@ -31,6 +45,16 @@ pub struct PurchaseOperationRow {
     pub answer: String,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(PurchaseOperationRow {
+    id,
+    purchase,
+    merchant_id,
+    operation_id,
+    method,
+    fingerprint,
+    answer,
+    created_at
+});
 
 const PURCHASE: &str = "SELECT id, program_id, merchant_id, customer_id, purchase_id, state, data, hold_operation, earn_operation, expires_at, created_at, updated_at FROM loymax_purchases";
 const OPERATION: &str = "SELECT id, purchase, merchant_id, operation_id, method, fingerprint, answer, created_at FROM loymax_purchase_operations";

@@ -15,6 +15,14 @@ pub struct Program {
     pub settings: String,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Program {
+    id,
+    code,
+    name,
+    rules,
+    settings,
+    created_at
+});
 
 impl Program {
     pub fn rules(&self) -> ProgramRules {
@@ -39,6 +47,16 @@ pub struct Merchant {
     pub webhook_secret: Option<String>,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Merchant {
+    id,
+    program_id,
+    name,
+    sms_name,
+    return_hosts,
+    webhook_url,
+    webhook_secret,
+    created_at
+});
 
 impl Merchant {
     pub fn return_hosts(&self) -> Vec<String> {
@@ -62,6 +80,16 @@ pub struct Credential {
     pub meta: String,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Credential {
+    id,
+    merchant_id,
+    protocol,
+    login,
+    secret_hash,
+    sealed_secret,
+    meta,
+    created_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Customer {
@@ -79,6 +107,18 @@ pub struct Customer {
     pub profile: String,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Customer {
+    id,
+    program_id,
+    phone,
+    email,
+    password_hash,
+    pin_hash,
+    member_no,
+    state,
+    profile,
+    created_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Card {
@@ -90,6 +130,15 @@ pub struct Card {
     pub customer_id: Option<i64>,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Card {
+    id,
+    program_id,
+    number,
+    kind,
+    state,
+    customer_id,
+    created_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Account {
@@ -101,6 +150,15 @@ pub struct Account {
     pub balance: i64,
     pub held: i64,
 }
+crate::sqlite::statement::sqlite_row!(Account {
+    id,
+    program_id,
+    currency,
+    owner_kind,
+    owner_id,
+    balance,
+    held
+});
 
 impl Account {
     pub fn spendable(&self) -> i64 {
@@ -135,6 +193,28 @@ pub struct Operation {
     pub created_at: i64,
     pub resolved_at: Option<i64>,
 }
+crate::sqlite::statement::sqlite_row!(Operation {
+    id,
+    uuid,
+    program_id,
+    currency,
+    kind,
+    status,
+    amount,
+    reversed,
+    customer_id,
+    merchant_id,
+    reverses,
+    consumed_expiry,
+    protocol,
+    idem_scope,
+    idem_key,
+    fingerprint,
+    description,
+    details,
+    created_at,
+    resolved_at
+});
 
 impl Operation {
     pub fn kind(&self) -> Option<OperationKind> {
@@ -172,6 +252,13 @@ pub struct Posting {
     pub amount: i64,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Posting {
+    id,
+    operation_id,
+    account_id,
+    amount,
+    created_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Lot {
@@ -183,6 +270,15 @@ pub struct Lot {
     pub origin: i64,
     pub created_at: i64,
 }
+crate::sqlite::statement::sqlite_row!(Lot {
+    id,
+    account_id,
+    amount,
+    remaining,
+    expires_at,
+    origin,
+    created_at
+});
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Message {
@@ -210,6 +306,28 @@ pub struct Message {
     pub created_at: i64,
     pub delivered_at: Option<i64>,
 }
+crate::sqlite::statement::sqlite_row!(Message {
+    id,
+    kind,
+    recipient,
+    destination,
+    subject,
+    body,
+    headers,
+    accept,
+    schedule,
+    purpose,
+    state,
+    attempts,
+    next_attempt_at,
+    lease_until,
+    last_error,
+    operation_id,
+    merchant_id,
+    customer_id,
+    created_at,
+    delivered_at
+});
 
 impl Message {
     pub fn headers(&self) -> Vec<(String, String)> {
@@ -227,6 +345,15 @@ pub struct MessageAttempt {
     pub error: Option<String>,
     pub duration_ms: i64,
 }
+crate::sqlite::statement::sqlite_row!(MessageAttempt {
+    id,
+    message_id,
+    at,
+    outcome,
+    status_code,
+    error,
+    duration_ms
+});
 
 /// A page of rows, newest first, with the cursor of the next page.
 #[derive(Debug, Clone, Serialize)]

@@ -2,10 +2,12 @@
 
 use crate::{StoreKind, StoreResult};
 use sqlx::pool::PoolConnection;
-use sqlx::{Postgres, Sqlite};
+use sqlx::Postgres;
 
+/// SQLite statements run on the calling thread through rusqlite (the writer's own thread, or
+/// the reading task); PostgreSQL ones through sqlx.
 pub(crate) enum Conn {
-    Sqlite(PoolConnection<Sqlite>),
+    Sqlite(rusqlite::Connection),
     Pg(PoolConnection<Postgres>),
 }
 
@@ -62,9 +64,7 @@ impl Tx {
     pub(crate) async fn raw(&mut self, sql: &str) -> StoreResult<()> {
         use sqlx::Executor;
         match &mut self.conn {
-            Conn::Sqlite(c) => {
-                c.execute(sql).await?;
-            }
+            Conn::Sqlite(c) => c.execute_batch(sql)?,
             Conn::Pg(c) => {
                 c.execute(sql).await?;
             }
@@ -78,8 +78,8 @@ macro_rules! execute {
     ($tx:expr, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let sql: &str = $sql;
         match &mut $tx.conn {
-            $crate::tx::Conn::Sqlite(c) => sqlx::query(sql)$(.bind($arg))*.execute(&mut **c).await.map(|r| r.rows_affected()),
-            $crate::tx::Conn::Pg(c) => sqlx::query(sql)$(.bind($arg))*.execute(&mut **c).await.map(|r| r.rows_affected()),
+            $crate::tx::Conn::Sqlite(c) => $crate::sqlite::statement::execute(c, sql, &[$(&$arg as &dyn rusqlite::ToSql),*]),
+            $crate::tx::Conn::Pg(c) => sqlx::query(sql)$(.bind($arg))*.execute(&mut **c).await.map(|r| r.rows_affected()).map_err($crate::StoreError::from),
         }
     }};
 }
@@ -89,8 +89,8 @@ macro_rules! fetch {
     ($tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let sql: &str = $sql;
         match &mut $tx.conn {
-            $crate::tx::Conn::Sqlite(c) => sqlx::query_as::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
-            $crate::tx::Conn::Pg(c) => sqlx::query_as::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
+            $crate::tx::Conn::Sqlite(c) => $crate::sqlite::statement::$method::<$ty>(c, sql, &[$(&$arg as &dyn rusqlite::ToSql),*]),
+            $crate::tx::Conn::Pg(c) => sqlx::query_as::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await.map_err($crate::StoreError::from),
         }
     }};
 }
@@ -100,8 +100,8 @@ macro_rules! scalar {
     ($tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let sql: &str = $sql;
         match &mut $tx.conn {
-            $crate::tx::Conn::Sqlite(c) => sqlx::query_scalar::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
-            $crate::tx::Conn::Pg(c) => sqlx::query_scalar::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await,
+            $crate::tx::Conn::Sqlite(c) => $crate::sqlite::statement::scalar::$method::<$ty>(c, sql, &[$(&$arg as &dyn rusqlite::ToSql),*]),
+            $crate::tx::Conn::Pg(c) => sqlx::query_scalar::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await.map_err($crate::StoreError::from),
         }
     }};
 }

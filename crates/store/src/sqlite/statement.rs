@@ -1,0 +1,141 @@
+//! The SQLite side of `tx`'s macros: runs the shared `$N`-numbered SQL as a cached prepared
+//! statement on a rusqlite connection, on the calling thread.
+
+use crate::StoreResult;
+use rusqlite::types::{FromSql, ToSql};
+use rusqlite::{CachedStatement, Connection, Row};
+
+/// A row type read from SQLite. Struct rows are mapped by column name with [`sqlite_row`].
+pub(crate) trait FromSqliteRow: Sized {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// Implements [`FromSqliteRow`] for a struct whose fields are named like the columns.
+macro_rules! sqlite_row {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl $crate::sqlite::statement::FromSqliteRow for $ty {
+            fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok($ty { $($field: row.get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+pub(crate) use sqlite_row;
+
+macro_rules! tuple_row {
+    ($($t:ident $i:tt),*) => {
+        impl<$($t: FromSql),*> FromSqliteRow for ($($t,)*) {
+            fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($(row.get::<_, $t>($i)?,)*))
+            }
+        }
+    };
+}
+tuple_row!(A 0, B 1);
+tuple_row!(A 0, B 1, C 2);
+tuple_row!(A 0, B 1, C 2, D 3);
+
+/// Prepares (or takes from the connection's cache) and binds `args` by the number in each
+/// `$N` placeholder, so one SQL text serves both databases.
+fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+) -> StoreResult<CachedStatement<'c>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for index in 1..=statement.parameter_count() {
+        let argument = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|number| number.parse::<usize>().ok())
+            .and_then(|number| args.get(number.checked_sub(1)?))
+            .ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
+        statement.raw_bind_parameter(index, argument)?;
+    }
+    Ok(statement)
+}
+
+/// Runs a statement to its end; the rows it changed.
+pub(crate) fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> StoreResult<u64> {
+    let mut statement = prepare(conn, sql, args)?;
+    let mut rows = statement.raw_query();
+    while rows.next()?.is_some() {}
+    drop(rows);
+    drop(statement);
+    Ok(conn.changes())
+}
+
+fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    limit: usize,
+    map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut statement = prepare(conn, sql, args)?;
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match rows.next()? {
+            Some(row) => out.push(map(row)?),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn fetch_all<T: FromSqliteRow>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+) -> StoreResult<Vec<T>> {
+    rows(conn, sql, args, usize::MAX, T::from_row)
+}
+
+pub(crate) fn fetch_optional<T: FromSqliteRow>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+) -> StoreResult<Option<T>> {
+    Ok(rows(conn, sql, args, 1, T::from_row)?.pop())
+}
+
+pub(crate) fn fetch_one<T: FromSqliteRow>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+) -> StoreResult<T> {
+    Ok(fetch_optional(conn, sql, args)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+}
+
+/// The same three for a single column.
+pub(crate) mod scalar {
+    use super::rows;
+    use crate::StoreResult;
+    use rusqlite::types::{FromSql, ToSql};
+    use rusqlite::Connection;
+
+    pub(crate) fn fetch_all<T: FromSql>(
+        conn: &Connection,
+        sql: &str,
+        args: &[&dyn ToSql],
+    ) -> StoreResult<Vec<T>> {
+        rows(conn, sql, args, usize::MAX, |row| row.get(0))
+    }
+
+    pub(crate) fn fetch_optional<T: FromSql>(
+        conn: &Connection,
+        sql: &str,
+        args: &[&dyn ToSql],
+    ) -> StoreResult<Option<T>> {
+        Ok(rows(conn, sql, args, 1, |row| row.get(0))?.pop())
+    }
+
+    pub(crate) fn fetch_one<T: FromSql>(
+        conn: &Connection,
+        sql: &str,
+        args: &[&dyn ToSql],
+    ) -> StoreResult<T> {
+        Ok(fetch_optional(conn, sql, args)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+    }
+}
