@@ -261,10 +261,16 @@ impl Store for SqliteStore {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let mut tx = Tx::new(Conn::Sqlite(self.readers.take()?));
+        // One read transaction: every statement of the job sees the same snapshot, and the
+        // shared lock is taken once instead of once per statement.
+        let conn = self.readers.take()?;
+        statement::execute(&conn, "BEGIN", &[])?;
+        let mut tx = Tx::new(Conn::Sqlite(conn));
         let result = job(&mut tx).await;
         if let Conn::Sqlite(conn) = tx.into_conn() {
-            self.readers.give_back(conn);
+            if statement::execute(&conn, "COMMIT", &[]).is_ok() {
+                self.readers.give_back(conn);
+            }
         }
         result
     }

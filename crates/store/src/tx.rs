@@ -64,7 +64,12 @@ impl Tx {
     pub(crate) async fn raw(&mut self, sql: &str) -> StoreResult<()> {
         use sqlx::Executor;
         match &mut self.conn {
-            Conn::Sqlite(c) => c.execute_batch(sql)?,
+            // Cached one by one: the writer runs these between every two jobs.
+            Conn::Sqlite(c) => {
+                for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    crate::sqlite::statement::execute(c, statement, &[])?;
+                }
+            }
             Conn::Pg(c) => {
                 c.execute(sql).await?;
             }
