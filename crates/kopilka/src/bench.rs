@@ -159,9 +159,12 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     .await?;
     let load = Load {
         addr: running.addr,
-        token: token.clone(),
-        merchant_id,
-        customers: Arc::new(customers),
+        workload: Arc::new(Earns {
+            addr: running.addr,
+            token: token.clone(),
+            merchant_id,
+            customers,
+        }),
         clients: args.clients,
         warmup: Duration::from_secs(args.warmup),
         duration: Duration::from_secs(args.duration),
@@ -277,29 +280,61 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
     Ok((merchant, ids))
 }
 
-struct Load {
+/// What the clients send. Unit `i` of a client is one request or several in order (a purchase
+/// cycle); it counts, and its latency is measured, once every request of it succeeded.
+pub(crate) trait Workload: Send + Sync + 'static {
+    fn requests(&self, client: usize, i: usize) -> Vec<String>;
+    /// Why a 2xx answer still failed, if it did.
+    fn refusal(&self, _body: &[u8]) -> Option<String> {
+        None
+    }
+}
+
+pub(crate) struct Load {
+    pub addr: SocketAddr,
+    pub clients: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub workload: Arc<dyn Workload>,
+}
+
+/// Earn after earn through the native API, customers in turn.
+struct Earns {
     addr: SocketAddr,
     token: String,
     merchant_id: i64,
-    customers: Arc<Vec<i64>>,
-    clients: usize,
-    warmup: Duration,
-    duration: Duration,
+    customers: Vec<i64>,
 }
 
-struct Driven {
-    operations: u64,
-    errors: u64,
+impl Workload for Earns {
+    fn requests(&self, client: usize, i: usize) -> Vec<String> {
+        let customer = self.customers[(i * 7919) % self.customers.len()];
+        let body = format!(
+            r#"{{"kind":"earn","customer_id":{customer},"merchant_id":{},"paid":"100.00","idempotency_key":"bench-{client}-{i}"}}"#,
+            self.merchant_id
+        );
+        vec![format!(
+            "POST /v1/operations HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            self.addr,
+            self.token,
+            body.len()
+        )]
+    }
+}
+
+pub(crate) struct Driven {
+    pub operations: u64,
+    pub errors: u64,
     /// Microseconds.
-    latencies: Vec<u32>,
-    client_cpu_s: Option<f64>,
-    process_cpu_s: Option<f64>,
-    first_error: Option<String>,
+    pub latencies: Vec<u32>,
+    pub client_cpu_s: Option<f64>,
+    pub process_cpu_s: Option<f64>,
+    pub first_error: Option<String>,
 }
 
 /// Runs the clients on a thread and a single-threaded runtime of their own (so their CPU time
 /// can be told apart from kopilka's) and waits for them.
-async fn drive(load: Load) -> anyhow::Result<Driven> {
+pub(crate) async fn drive(load: Load) -> anyhow::Result<Driven> {
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("kopilka-bench-client".into())
@@ -355,7 +390,7 @@ async fn clients(load: Load) -> anyhow::Result<Driven> {
     Ok(driven)
 }
 
-/// One client: earn after earn on one keep-alive connection, each customer in turn.
+/// One client: unit after unit on one keep-alive connection.
 async fn client_loop(
     load: Arc<Load>,
     client: usize,
@@ -372,36 +407,32 @@ async fn client_loop(
     let mut buffer = Vec::with_capacity(4096);
     let mut i = client;
     while Instant::now() < deadline {
-        let customer = load.customers[(i * 7919) % load.customers.len()];
-        let body = format!(
-            r#"{{"kind":"earn","customer_id":{customer},"merchant_id":{},"paid":"100.00","idempotency_key":"bench-{client}-{i}"}}"#,
-            load.merchant_id
-        );
-        let request = format!(
-            "POST /v1/operations HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            load.addr,
-            load.token,
-            body.len()
-        );
+        let requests = load.workload.requests(client, i);
         let started = Instant::now();
-        let answer = tokio::time::timeout(
-            Duration::from_secs(30),
-            exchange(&mut connection, load.addr, request.as_bytes(), &mut buffer),
-        )
-        .await;
-        let finished = Instant::now();
-        let failure = match answer {
-            Ok(Ok(status)) if (200..300).contains(&status) => None,
-            Ok(Ok(status)) => Some(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&buffer)
-            )),
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => {
-                connection = None;
-                Some("timed out after 30 s".into())
+        let mut failure = None;
+        for request in &requests {
+            let answer = tokio::time::timeout(
+                Duration::from_secs(30),
+                exchange(&mut connection, load.addr, request.as_bytes(), &mut buffer),
+            )
+            .await;
+            failure = match answer {
+                Ok(Ok(status)) if (200..300).contains(&status) => load.workload.refusal(&buffer),
+                Ok(Ok(status)) => Some(format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&buffer)
+                )),
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => {
+                    connection = None;
+                    Some("timed out after 30 s".into())
+                }
+            };
+            if failure.is_some() {
+                break;
             }
-        };
+        }
+        let finished = Instant::now();
         match failure {
             None if finished >= measure_from && finished <= deadline => {
                 tally.operations += 1;

@@ -2,7 +2,7 @@
 //! HTTP: rows per second and the process's peak memory) and `--scenario purchase` (the full
 //! Loymax purchase cycle from `--clients` clients: cycles per second and p99).
 
-use crate::bench::{BenchArgs, StoreChoice};
+use crate::bench::{drive, BenchArgs, Driven, Load, StoreChoice, Workload};
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
@@ -292,7 +292,14 @@ pub struct PurchaseReport {
     pub requests_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU the load generator used during the measured window, in % of one core.
+    pub client_cpu_pct: Option<f64>,
+    /// CPU the rest of the process (kopilka, its store threads) used, in % of one core.
+    pub kopilka_cpu_pct: Option<f64>,
     pub peak_rss_mb: f64,
+    /// The first error seen, for diagnosis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
 /// The demo program's purchase rules: 10 % discount, half payable with points, 10 % earned.
@@ -353,11 +360,27 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
                 .to_string(),
         );
     }
-    let duration = std::time::Duration::from_secs(args.duration);
-    let (cycles, errors, mut latencies) =
-        drive_purchases(&base, Arc::new(tokens), args.clients, duration).await?;
+    let driven = drive(Load {
+        addr: running.addr,
+        clients: args.clients,
+        warmup: std::time::Duration::from_secs(args.warmup),
+        duration: std::time::Duration::from_secs(args.duration),
+        workload: Arc::new(Purchases {
+            addr: running.addr,
+            tokens,
+        }),
+    })
+    .await;
     running.shutdown().await;
     drop_schema(&args, schema).await?;
+    let Driven {
+        operations: cycles,
+        errors,
+        mut latencies,
+        client_cpu_s,
+        process_cpu_s,
+        first_error,
+    } = driven?;
     latencies.sort_unstable();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
@@ -366,7 +389,8 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i] as f64 / 1000.0
     };
-    let cycles_per_s = cycles as f64 / args.duration as f64;
+    let window = args.duration as f64;
+    let cycles_per_s = cycles as f64 / window;
     let report = PurchaseReport {
         scenario: "purchase",
         store: args.store,
@@ -379,7 +403,12 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
         requests_per_s: round2(cycles_per_s * 4.0),
         p50_ms: round2(pct(0.50)),
         p99_ms: round2(pct(0.99)),
+        client_cpu_pct: client_cpu_s.map(|c| round2(100.0 * c / window)),
+        kopilka_cpu_pct: process_cpu_s
+            .zip(client_cpu_s)
+            .map(|(p, c)| round2(100.0 * (p - c).max(0.0) / window)),
         peak_rss_mb: peak_rss_mb(),
+        first_error,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -392,85 +421,49 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs Calculate → Payment → Bonus → Confirm cycles from `clients` clients; returns the
-/// cycles done, the failed ones and each cycle's latency in microseconds.
-async fn drive_purchases(
-    base: &str,
-    tokens: Arc<Vec<String>>,
-    clients: usize,
-    duration: std::time::Duration,
-) -> anyhow::Result<(u64, u64, Vec<u32>)> {
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::with_capacity(clients);
-    for client in 0..clients {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
-        let (base, tokens) = (base.to_string(), tokens.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let (mut ok, mut failed) = (0u64, 0u64);
-            let mut i = client;
-            while Instant::now() < deadline {
-                let token = &tokens[(i * 7919) % tokens.len()];
-                let started = Instant::now();
-                match cycle(&http, &base, token, &format!("b{client}-{i}")).await {
-                    Ok(()) => {
-                        ok += 1;
-                        latencies.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    }
-                    Err(_) => failed += 1,
-                }
-                i += clients;
-            }
-            (ok, failed, latencies)
-        }));
-    }
-    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
-    for task in tasks {
-        let (o, f, l) = task.await?;
-        ok += o;
-        failed += f;
-        latencies.extend(l);
-    }
-    Ok((ok, failed, latencies))
+/// Calculate → Payment → Bonus → Confirm, one purchase per unit, customers in turn.
+struct Purchases {
+    addr: std::net::SocketAddr,
+    tokens: Vec<String>,
 }
 
-async fn cycle(http: &reqwest::Client, base: &str, token: &str, id: &str) -> anyhow::Result<()> {
-    let line = |amount: f64| serde_json::json!({"lines": [{"position": 1, "amount": amount, "price": 100, "quantity": 1}]});
-    let steps = [
-        (
-            "Calculate",
-            serde_json::json!({"operationId": format!("{id}-c"), "cheque": line(85.0)}),
-        ),
-        (
-            "Bonus/Payment",
-            serde_json::json!({"operationId": format!("{id}-p"), "cheque": line(76.5), "amount": 10}),
-        ),
-        (
-            "Bonus",
-            serde_json::json!({"operationId": format!("{id}-b"), "cheque": line(76.5), "pays": [{"type": "Card", "amount": 66.5}, {"type": "Loymax", "amount": 10}]}),
-        ),
-        (
-            "Confirm",
-            serde_json::json!({"operationId": format!("{id}-f")}),
-        ),
-    ];
-    for (method, body) in steps {
-        let answer: serde_json::Value = http
-            .post(format!(
-                "{base}/publicapi/v1.2/Processing/Purchases/{id}/{method}"
-            ))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if answer["data"][0]["code"] != "Ok" {
-            bail!("{method}: {answer}");
-        }
+impl Workload for Purchases {
+    fn requests(&self, client: usize, i: usize) -> Vec<String> {
+        let token = &self.tokens[(i * 7919) % self.tokens.len()];
+        let id = format!("b{client}-{i}");
+        let line = |amount: f64| serde_json::json!({"lines": [{"position": 1, "amount": amount, "price": 100, "quantity": 1}]});
+        [
+            (
+                "Calculate",
+                serde_json::json!({"operationId": format!("{id}-c"), "cheque": line(85.0)}),
+            ),
+            (
+                "Bonus/Payment",
+                serde_json::json!({"operationId": format!("{id}-p"), "cheque": line(76.5), "amount": 10}),
+            ),
+            (
+                "Bonus",
+                serde_json::json!({"operationId": format!("{id}-b"), "cheque": line(76.5), "pays": [{"type": "Card", "amount": 66.5}, {"type": "Loymax", "amount": 10}]}),
+            ),
+            ("Confirm", serde_json::json!({"operationId": format!("{id}-f")})),
+        ]
+        .into_iter()
+        .map(|(method, body)| {
+            let body = body.to_string();
+            format!(
+                "POST /publicapi/v1.2/Processing/Purchases/{id}/{method} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                self.addr,
+                body.len()
+            )
+        })
+        .collect()
     }
-    Ok(())
+
+    fn refusal(&self, body: &[u8]) -> Option<String> {
+        let answer: serde_json::Value = match serde_json::from_slice(body) {
+            Ok(answer) => answer,
+            Err(e) => return Some(format!("not JSON: {e}")),
+        };
+        (answer["data"][0]["code"] != "Ok").then(|| answer.to_string())
+    }
 }
