@@ -108,13 +108,6 @@ impl HistoryQuery {
             self.kinds_sql("op.kind", "orig.kind")
         )
     }
-
-    fn conditions(&self) -> String {
-        format!(
-            "{} AND op.created_at >= $2 AND op.created_at <= $3",
-            self.rows()
-        )
-    }
 }
 
 const TOKEN: &str = "SELECT id, kind, customer_id, credential_id, expires_at FROM loymax_tokens";
@@ -372,7 +365,10 @@ impl Tx {
         if before < OUTSIDE_LIMIT && after < OUTSIDE_LIMIT {
             return Ok(total - before - after);
         }
-        let sql = format!("SELECT COUNT(*){}", q.conditions());
+        let sql = format!(
+            "SELECT COUNT(*){} AND op.created_at >= $2 AND op.created_at <= $3",
+            q.rows()
+        );
         Ok(scalar!(
             self,
             fetch_one,
@@ -392,7 +388,12 @@ impl Tx {
         q: &HistoryQuery,
         all: i64,
     ) -> StoreResult<Vec<HistoryRow>> {
-        let (before_at, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
+        // One upper bound, the keyset's or `to`'s: beside `created_at <= to` SQLite's planner
+        // left the keyset out of the index range and scanned down from `to`.
+        let (before_at, before_id) = match q.before {
+            Some(key) if key < (q.to, i64::MAX) => key,
+            _ => (q.to, i64::MAX),
+        };
         let from_oldest = q.before.is_none() && q.offset > all / 2;
         let (order, limit, offset) = if from_oldest {
             let end = all - q.offset;
@@ -401,8 +402,8 @@ impl Tx {
             ("DESC", q.limit, q.offset)
         };
         let sql = format!(
-            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND (op.created_at, op.id) < ($4, $5) ORDER BY op.created_at {order}, op.id {order} LIMIT $6 OFFSET $7) ORDER BY op.created_at DESC, op.id DESC",
-            q.conditions()
+            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND op.created_at >= $2 AND (op.created_at, op.id) < ($3, $4) ORDER BY op.created_at {order}, op.id {order} LIMIT $5 OFFSET $6) ORDER BY op.created_at DESC, op.id DESC",
+            q.rows()
         );
         Ok(fetch!(
             self,
@@ -411,7 +412,6 @@ impl Tx {
             &sql,
             q.customer_id,
             q.from,
-            q.to,
             before_at,
             before_id,
             limit,

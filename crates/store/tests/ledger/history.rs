@@ -332,6 +332,34 @@ async fn counts_and_offset_pages_of_a_long_history() {
                 );
             }
         }
+        // Keyset pages, with `to` after the key and before it.
+        let full = rows(&l, c, None).await;
+        for (k, to) in [
+            (10, i64::MAX),
+            (600, i64::MAX),
+            (600, full[500].created_at),
+            (600, full[700].created_at),
+        ] {
+            let key = (full[k].created_at, full[k].id);
+            let mut q = history_query(c, None, 0, to);
+            q.before = Some(key);
+            q.limit = 20;
+            let page: Vec<i64> = l
+                .store
+                .read(move |tx| Box::pin(async move { tx.loymax_history(&q, 0).await }))
+                .await
+                .expect("page")
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            let want: Vec<i64> = full
+                .iter()
+                .filter(|r| (r.created_at, r.id) < key && r.created_at <= to)
+                .take(20)
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(page, want, "{}: after row {k}, to {to}", l.name());
+        }
         l.check_invariants_of(Some(c)).await;
     }
 }
