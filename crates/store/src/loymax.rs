@@ -110,32 +110,43 @@ pub struct HistoryQuery {
     pub limit: i64,
 }
 
+/// Past this many rows outside a count's dates, the rows inside are counted instead.
+const OUTSIDE_LIMIT: i64 = 1000;
+
 impl HistoryQuery {
-    fn conditions(&self) -> String {
+    /// The kinds condition on a kind column and the reversed original's kind column.
+    fn kinds_sql(&self, kind: &str, reversed: &str) -> String {
+        let Some((kinds, reversed_kinds)) = self.kinds else {
+            return String::new();
+        };
+        let list = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            " AND ({kind} IN ({}) OR ({kind} = 'reversal' AND {reversed} IN ({})))",
+            list(kinds),
+            list(reversed_kinds)
+        )
+    }
+
+    /// The customer's confirmed operations of the query's kinds, any date.
+    fn rows(&self) -> String {
         // The join to reversed originals is needed only to filter by type: without it a count
         // reads the history index alone.
-        let mut sql = String::from(match self.kinds {
+        let from = match self.kinds {
             Some(_) => {
                 " FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses WHERE"
             }
             None => " FROM operations op WHERE",
-        });
-        sql.push_str(" op.customer_id = $1 AND op.status = 'confirmed' AND op.created_at >= $2 AND op.created_at <= $3");
-        if let Some((kinds, reversed)) = self.kinds {
-            let list = |names: &[&str]| {
-                names
-                    .iter()
-                    .map(|n| format!("'{n}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            sql.push_str(&format!(
-                " AND (op.kind IN ({}) OR (op.kind = 'reversal' AND orig.kind IN ({})))",
-                list(kinds),
-                list(reversed)
-            ));
-        }
-        sql
+        };
+        format!(
+            "{from} op.customer_id = $1 AND op.status = 'confirmed'{}",
+            self.kinds_sql("op.kind", "orig.kind")
+        )
     }
 }
 
@@ -360,8 +371,44 @@ impl Tx {
         )?)
     }
 
+    /// How many rows the query lists (keyset and offset aside). The customer's counter
+    /// (`operation_counts`, kept by triggers) less the rows outside the dates while those are
+    /// few — no dates, or only recent rows after `to` — so a page never counts the customer's
+    /// whole history; else the rows inside the dates.
     pub async fn loymax_history_count(&mut self, q: &HistoryQuery) -> StoreResult<i64> {
-        let sql = format!("SELECT COUNT(*){}", q.conditions());
+        // Rows before `from` and after `to` would overlap.
+        if q.from > q.to {
+            return Ok(0);
+        }
+        let outside = |dates: &str| {
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1{} AND {dates} LIMIT $4) AS r",
+                q.rows()
+            )
+        };
+        let sql = format!(
+            "SELECT (SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) FROM operation_counts c WHERE c.customer_id = $1{}), ({}), ({})",
+            q.kinds_sql("c.kind", "c.reversed_kind"),
+            outside("op.created_at < $2"),
+            outside("op.created_at > $3"),
+        );
+        let (total, before, after) = fetch!(
+            self,
+            fetch_one,
+            (i64, i64, i64),
+            &sql,
+            q.customer_id,
+            q.from,
+            q.to,
+            OUTSIDE_LIMIT
+        )?;
+        if before < OUTSIDE_LIMIT && after < OUTSIDE_LIMIT {
+            return Ok(total - before - after);
+        }
+        let sql = format!(
+            "SELECT COUNT(*){} AND op.created_at >= $2 AND op.created_at <= $3",
+            q.rows()
+        );
         Ok(scalar!(
             self,
             fetch_one,
@@ -373,11 +420,30 @@ impl Tx {
         )?)
     }
 
-    pub async fn loymax_history(&mut self, q: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {
-        let (before_at, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
+    /// A page of the query's rows, newest first. `all` is how many rows the query lists
+    /// (`loymax_history_count`): an offset past the middle is read from the oldest end, so a
+    /// deep page skips the fewer rows.
+    pub async fn loymax_history(
+        &mut self,
+        q: &HistoryQuery,
+        all: i64,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        // One upper bound, the keyset's or `to`'s: beside `created_at <= to` SQLite's planner
+        // left the keyset out of the index range and scanned down from `to`.
+        let (before_at, before_id) = match q.before {
+            Some(key) if key < (q.to, i64::MAX) => key,
+            _ => (q.to, i64::MAX),
+        };
+        let from_oldest = q.before.is_none() && q.offset > all / 2;
+        let (order, limit, offset) = if from_oldest {
+            let end = all - q.offset;
+            ("ASC", q.limit.min(end).max(0), (end - q.limit).max(0))
+        } else {
+            ("DESC", q.limit, q.offset)
+        };
         let sql = format!(
-            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND (op.created_at, op.id) < ($4, $5) ORDER BY op.created_at DESC, op.id DESC LIMIT $6 OFFSET $7) ORDER BY op.created_at DESC, op.id DESC",
-            q.conditions()
+            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND op.created_at >= $2 AND (op.created_at, op.id) < ($3, $4) ORDER BY op.created_at {order}, op.id {order} LIMIT $5 OFFSET $6) ORDER BY op.created_at DESC, op.id DESC",
+            q.rows()
         );
         Ok(fetch!(
             self,
@@ -386,11 +452,10 @@ impl Tx {
             &sql,
             q.customer_id,
             q.from,
-            q.to,
             before_at,
             before_id,
-            q.limit,
-            q.offset
+            limit,
+            offset
         )?)
     }
 

@@ -118,7 +118,7 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
                 }
                 let all = tx.loymax_history_count(&history_query).await?;
                 let rows = if answer == HistoryAnswer::Rows && history_query.limit > 0 {
-                    tx.loymax_history(&history_query).await?
+                    tx.loymax_history(&history_query, all).await?
                 } else {
                     Vec::new()
                 };

@@ -1,6 +1,7 @@
 //! The ledger's conformance suite: every test runs the same requests through `ledger::execute`
 //! on SQLite and on PostgreSQL and expects the same answers.
 
+mod history;
 mod props;
 mod support;
 

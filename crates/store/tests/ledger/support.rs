@@ -3,12 +3,16 @@
 #![allow(dead_code)]
 
 use kopilka_domain::ledger::{OperationKind, Owner};
+use kopilka_domain::loymax::HistoryType;
 use kopilka_domain::program::ProgramRules;
 use kopilka_domain::{Amount, DomainError};
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, OperationFilter, Outcome};
+use kopilka_store::loymax::HistoryQuery;
 use kopilka_store::model::Operation;
+use kopilka_store::Tx;
 use kopilka_store::{PgStore, SharedStore, StoreError, StoreKind, StoreResult};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub fn postgres_url() -> String {
@@ -243,6 +247,8 @@ impl Ledger {
                     let mismatched = ledger::audit(tx).await?;
                     let mut problems = Vec::new();
                     let mut before = None;
+                    // (customer, kind, status, reversed id) of every operation, by id.
+                    let mut seen = HashMap::new();
                     loop {
                         let filter = OperationFilter {
                             customer_id: customer,
@@ -252,6 +258,7 @@ impl Ledger {
                         };
                         let page = ledger::operations(tx, &filter).await?;
                         for op in &page {
+                            seen.insert(op.id, (op.customer_id, op.kind.clone(), op.status.clone(), op.reverses));
                             let postings = ledger::postings_of(tx, op.id).await?;
                             let sum: i64 = postings.iter().map(|p| p.amount).sum();
                             if sum != 0 {
@@ -278,6 +285,7 @@ impl Ledger {
                         }
                         before = page.last().map(|o| o.id);
                     }
+                    problems.extend(history_count_problems(tx, &seen).await?);
                     Ok((mismatched, problems))
                 })
             })
@@ -290,6 +298,63 @@ impl Ledger {
             self.name()
         );
         assert!(problems.is_empty(), "{}: {problems:#?}", self.name());
+    }
+}
+
+/// Loymax history's counts (which read the per-customer counter) against the operations
+/// seen: every customer's confirmed operations, in all and by history type.
+async fn history_count_problems(
+    tx: &mut Tx,
+    seen: &HashMap<i64, (Option<i64>, String, String, Option<i64>)>,
+) -> StoreResult<Vec<String>> {
+    let mut expected: BTreeMap<(i64, Option<&str>), i64> = BTreeMap::new();
+    for (customer, kind, status, reverses) in seen.values() {
+        let Some(customer) = customer else { continue };
+        expected.entry((*customer, None)).or_default();
+        if status != "confirmed" {
+            continue;
+        }
+        let reversed = reverses.and_then(|id| seen.get(&id)).map(|o| o.1.as_str());
+        let kind = HistoryType::of(kind, reversed);
+        *expected.entry((*customer, None)).or_default() += 1;
+        *expected.entry((*customer, Some(kind.name()))).or_default() += 1;
+    }
+    let customers: BTreeSet<i64> = expected.keys().map(|k| k.0).collect();
+    let mut problems = Vec::new();
+    for customer in customers {
+        for kind in [
+            None,
+            Some(HistoryType::Purchase),
+            Some(HistoryType::RewardData),
+            Some(HistoryType::WithdrawData),
+        ] {
+            let want = expected
+                .get(&(customer, kind.map(HistoryType::name)))
+                .copied()
+                .unwrap_or(0);
+            let got = tx
+                .loymax_history_count(&history_query(customer, kind, 0, i64::MAX))
+                .await?;
+            if got != want {
+                problems.push(format!(
+                    "customer {customer}: history counts {got} {kind:?} rows, the ledger has {want}"
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// A history query of a customer's rows between two times, of one type or all.
+pub fn history_query(customer: i64, kind: Option<HistoryType>, from: i64, to: i64) -> HistoryQuery {
+    HistoryQuery {
+        customer_id: customer,
+        from,
+        to,
+        kinds: kind.map(HistoryType::kinds),
+        before: None,
+        offset: 0,
+        limit: 0,
     }
 }
 
