@@ -527,18 +527,22 @@ async fn post_to_system_account(
     amount: i64,
     now: i64,
 ) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, id, $2, $3 FROM accounts WHERE program_id = $4 AND currency = $5 AND owner_kind = $6 AND owner_id = 0";
-    if execute!(
-        tx,
-        SQL,
-        operation_id,
-        amount,
-        now,
-        program_id,
-        currency,
-        owner.kind()
-    )? == 1
-    {
+    // The posting; 0 rows while the account does not exist.
+    macro_rules! post {
+        () => {
+            execute!(
+                tx,
+                "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, id, $2, $3 FROM accounts WHERE program_id = $4 AND currency = $5 AND owner_kind = $6 AND owner_id = 0",
+                operation_id,
+                amount,
+                now,
+                program_id,
+                currency,
+                owner.kind()
+            )
+        };
+    }
+    if post!()? == 1 {
         return Ok(());
     }
     execute!(
@@ -548,17 +552,7 @@ async fn post_to_system_account(
         currency,
         owner.kind(),
     )?;
-    if execute!(
-        tx,
-        SQL,
-        operation_id,
-        amount,
-        now,
-        program_id,
-        currency,
-        owner.kind()
-    )? != 1
-    {
+    if post!()? != 1 {
         return Err(StoreError::Corrupt(format!(
             "no {} account for program {program_id}",
             owner.kind()
