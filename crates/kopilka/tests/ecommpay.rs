@@ -420,12 +420,8 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         );
 
         let csv = app
-            .http
-            .get(app.url("/v1/ecommpay/payments/export.csv?status=success"))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+            .get_response("/v1/ecommpay/payments/export.csv?status=success")
+            .await;
         assert_eq!(csv.status(), StatusCode::OK);
         let csv = csv.text().await.unwrap();
         assert!(csv.starts_with("id,project_id,payment_id"), "{csv}");
@@ -433,13 +429,7 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
             csv.contains(",gate-1,") && csv.contains(",25.00,EUR,"),
             "{csv}"
         );
-        let xlsx = app
-            .http
-            .get(app.url("/v1/ecommpay/payments/export.xlsx"))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let xlsx = app.get_response("/v1/ecommpay/payments/export.xlsx").await;
         assert_eq!(xlsx.status(), StatusCode::OK);
         assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"));
         app.stop().await;
@@ -686,15 +676,7 @@ async fn amounts_currency_country_and_customer_rules() {
             let mut params = base.clone();
             params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
             params.extend(extra);
-            let body = app
-                .http
-                .get(page(params))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let body = common::text(&app.http, page(params)).await;
             assert!(
                 body.contains(&format!("data-code=\"{code}\"")),
                 "{code}: {body}"
@@ -703,15 +685,7 @@ async fn amounts_currency_country_and_customer_rules() {
         let mut no_customer = base.clone();
         no_customer.retain(|(k, _)| *k != "customer_id");
         no_customer.push(("payment_amount", "1000"));
-        let body = app
-            .http
-            .get(page(no_customer))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = common::text(&app.http, page(no_customer)).await;
         assert!(body.contains("data-code=\"2004\""), "{body}");
         let mut ok = base.clone();
         ok.push(("payment_amount", "50000"));
@@ -842,14 +816,7 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
     let base = running.public_url.clone();
     let http = reqwest::Client::new();
 
-    let shop = http
-        .get(format!("{base}/demo/shop/ecommpay"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shop = common::text(&http, format!("{base}/demo/shop/ecommpay")).await;
     assert!(shop.contains("id=\"pay-page\"") && shop.contains("id=\"pay-gate\""));
     let order = http
         .post(format!("{base}/demo/shop/ecommpay/gate"))
@@ -905,26 +872,12 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let shop = http
-        .get(format!("{base}/demo/shop/ecommpay"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shop = common::text(&http, format!("{base}/demo/shop/ecommpay")).await;
     assert!(
         shop.contains("signature valid") && shop.contains("SIGNATURE INVALID"),
         "{shop}"
     );
-    let simulator = http
-        .get(format!("{base}/demo/shop/ecommpay/terminal"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let simulator = common::text(&http, format!("{base}/demo/shop/ecommpay/terminal")).await;
     assert!(simulator.contains("demo-terminal-1"));
     running.shutdown().await;
 }

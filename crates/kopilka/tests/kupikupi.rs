@@ -145,6 +145,26 @@ impl Shop {
         .await
     }
 
+    /// Starts a transfer and opens its form as the customer would: its payment id and form URL.
+    async fn opened(&self, app: &TestApp, order: &str, amount: i64) -> (i64, String) {
+        let init = self.init(app, order, amount).await;
+        let payment_id = init["paymentId"].as_i64().unwrap();
+        let form = init["transferURL"].as_str().unwrap().to_string();
+        app.http.get(&form).send().await.unwrap();
+        (payment_id, form)
+    }
+
+    /// The shop's own confirmation of the demo customer's transfer with `code`.
+    async fn confirm(&self, app: &TestApp, code: &str) -> Value {
+        self.call(
+            app,
+            "confirmation",
+            json!({"phone": 79000000000u64, "code": code}),
+            false,
+        )
+        .await
+    }
+
     async fn checkout(&self, app: &TestApp, order: &str, amount: i64, dev: bool) -> Value {
         self.call(
             app,
@@ -178,6 +198,15 @@ async fn submit_code(url: &str, code: &str) -> (StatusCode, String, String) {
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     (status, location, response.text().await.unwrap())
+}
+
+/// A code that is not `code`.
+fn wrong_code(code: &str) -> &'static str {
+    if code == "123456" {
+        "654321"
+    } else {
+        "123456"
+    }
 }
 
 /// The code of a transfer, as the customer sees it in the cabinet.
@@ -293,15 +322,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
             "NEW"
         );
 
-        let page = app
-            .http
-            .get(&form)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = common::text(&app.http, &form).await;
         assert!(
             page.contains("Demo Shop") && page.contains("250.00 ₽") && page.contains("***0000"),
             "{page}"
@@ -388,10 +409,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
 async fn a_dead_notification_voids_the_hold() {
     for app in TestApp::each(true).await {
         let shop = shop(&app, NEVER_OK).await;
-        let init = shop.init(&app, "dead-1", 10000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
+        let (payment_id, _) = shop.opened(&app, "dead-1", 10000).await;
         let code = code_of(&app, payment_id).await;
         // The shop's own page may confirm with the code instead of the form.
         let confirmed = shop
@@ -427,21 +445,18 @@ async fn a_dead_notification_voids_the_hold() {
 async fn five_wrong_codes_reject_the_transfer() {
     for app in TestApp::each(true).await {
         let shop = shop(&app, 0).await;
-        let init = shop.init(&app, "wrong", 10000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
+        let (payment_id, form) = shop.opened(&app, "wrong", 10000).await;
         let code = code_of(&app, payment_id).await;
-        let wrong = if code == "123456" { "654321" } else { "123456" };
+        let wrong = wrong_code(&code);
         for left in (1..5).rev() {
-            let (status, _, page) = submit_code(form, wrong).await;
+            let (status, _, page) = submit_code(&form, wrong).await;
             assert_eq!(status, StatusCode::OK);
             assert!(
                 page.contains(&format!("Осталось попыток: {left}")),
                 "{page}"
             );
         }
-        let (status, location, _) = submit_code(form, wrong).await;
+        let (status, location, _) = submit_code(&form, wrong).await;
         assert_eq!(
             (status, location),
             (
@@ -454,49 +469,23 @@ async fn five_wrong_codes_reject_the_transfer() {
             "REJECTED"
         );
         // The right code is too late now.
-        let (_, location, _) = submit_code(form, &code).await;
+        let (_, location, _) = submit_code(&form, &code).await;
         assert_eq!(location, format!("{}/fail", shop.receiver.base));
         assert_eq!(
             customer_balance(&app).await,
             ("1000.00".into(), "0.00".into())
         );
         // Through the API the same limit answers with its own codes.
-        let init = shop.init(&app, "wrong-api", 10000).await;
-        app.http
-            .get(init["transferURL"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let code = code_of(&app, init["paymentId"].as_i64().unwrap()).await;
-        let wrong = if code == "123456" { "654321" } else { "123456" };
+        let (payment_id, _) = shop.opened(&app, "wrong-api", 10000).await;
+        let code = code_of(&app, payment_id).await;
+        let wrong = wrong_code(&code);
         for _ in 0..4 {
-            let answer = shop
-                .call(
-                    &app,
-                    "confirmation",
-                    json!({"phone": 79000000000u64, "code": wrong}),
-                    false,
-                )
-                .await;
+            let answer = shop.confirm(&app, &wrong).await;
             assert_eq!(answer["errorCode"], "8", "{answer}");
         }
-        let answer = shop
-            .call(
-                &app,
-                "confirmation",
-                json!({"phone": 79000000000u64, "code": wrong}),
-                false,
-            )
-            .await;
+        let answer = shop.confirm(&app, &wrong).await;
         assert_eq!(answer["errorCode"], "9");
-        let answer = shop
-            .call(
-                &app,
-                "confirmation",
-                json!({"phone": 79000000000u64, "code": code}),
-                false,
-            )
-            .await;
+        let answer = shop.confirm(&app, &code).await;
         assert_eq!(answer["errorCode"], "6");
         app.stop().await;
     }
@@ -506,18 +495,10 @@ async fn five_wrong_codes_reject_the_transfer() {
 async fn an_expired_form_is_canceled() {
     for app in TestApp::each(true).await {
         let shop = shop(&app, NEVER_OK).await;
-        let init = shop.init(&app, "late", 10000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
-        let other = shop.init(&app, "late-held", 20000).await;
-        app.http
-            .get(other["transferURL"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let code = code_of(&app, other["paymentId"].as_i64().unwrap()).await;
-        submit_code(other["transferURL"].as_str().unwrap(), &code).await;
+        let (payment_id, form) = shop.opened(&app, "late", 10000).await;
+        let (other, other_form) = shop.opened(&app, "late-held", 20000).await;
+        let code = code_of(&app, other).await;
+        submit_code(&other_form, &code).await;
         assert_eq!(
             customer_balance(&app).await,
             ("1000.00".into(), "200.00".into())
@@ -545,19 +526,11 @@ async fn an_expired_form_is_canceled() {
             shop.checkout(&app, "late-held", 20000, false).await["transferStatus"],
             "FORM_SHOWED"
         );
-        let (_, location, _) = submit_code(form, &code_of(&app, payment_id).await).await;
+        let (_, location, _) = submit_code(&form, &code_of(&app, payment_id).await).await;
         assert_eq!(location, format!("{}/fail", shop.receiver.base));
-        let page = app
-            .http
-            .get(form)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = common::text(&app.http, form).await;
         assert!(page.contains("Время на перевод истекло"), "{page}");
-        settle(&app, other["paymentId"].as_i64().unwrap(), false).await;
+        settle(&app, other, false).await;
         assert_eq!(
             customer_balance(&app).await,
             ("1000.00".into(), "0.00".into())
@@ -675,15 +648,7 @@ async fn sandbox_phones_behave_as_the_seed_says() {
                 shop.checkout(&app, &order, 50000, false).await["errorCode"],
                 "6"
             );
-            let page = app
-                .http
-                .get(init["transferURL"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let page = common::text(&app.http, init["transferURL"].as_str().unwrap()).await;
             assert!(page.contains("Тестовый перевод"), "{page}");
             assert_eq!(
                 shop.checkout(&app, &order, 50000, true).await["transferStatus"],
@@ -978,12 +943,9 @@ async fn the_shop_acknowledges_after_three_failures_and_is_paid_once() {
         let app =
             TestApp::start_with(backend, true, |config| config.outbox.schedule_unit_ms = 1).await;
         let shop = shop(&app, 3).await;
-        let init = shop.init(&app, "retry-1", 25000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
+        let (payment_id, form) = shop.opened(&app, "retry-1", 25000).await;
         let code = six_digits(&last_sms(&app).await);
-        submit_code(form, &code).await;
+        submit_code(&form, &code).await;
         let confirmed = eventually(|| async {
             shop.checkout(&app, "retry-1", 25000, false).await["transferStatus"] == "CONFIRMED"
         })
@@ -1145,14 +1107,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         .unwrap();
     let base = running.public_url.clone();
     let client = no_redirects();
-    let shop = client
-        .get(format!("{base}/demo/shop/kupikupi"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shop = common::text(&client, format!("{base}/demo/shop/kupikupi")).await;
     assert!(shop.contains("Оплатить баллами Купи-Купи"), "{shop}");
     let paid = client
         .post(format!("{base}/demo/shop/kupikupi/pay"))
@@ -1166,14 +1121,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         form.starts_with(&format!("{base}/kupikupi/transfer/")),
         "{form}"
     );
-    let page = client
-        .get(&form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::text(&client, &form).await;
     assert!(
         page.contains("Demo Shop") && page.contains("250.00 ₽"),
         "{page}"
@@ -1193,14 +1141,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         .await
         .unwrap();
     assert_eq!(answer.text().await.unwrap(), "OK");
-    let success = client
-        .get(format!("{base}/demo/shop/kupikupi/success"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let success = common::text(&client, format!("{base}/demo/shop/kupikupi/success")).await;
     assert!(
         success.contains("&quot;orderId&quot;:&quot;x&quot;"),
         "{success}"

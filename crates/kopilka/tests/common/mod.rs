@@ -109,14 +109,18 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
+    /// An admin GET whose body the caller reads as it needs (JSON, CSV, XLSX).
+    pub async fn get_response(&self, path: &str) -> reqwest::Response {
+        self.http
             .get(self.url(path))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
-            .expect("request");
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.get_response(path).await;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         (
@@ -188,6 +192,11 @@ impl TestApp {
 
 /// Runs `e2e/<script>` in Node against `base` (headless Chromium through playwright-core) and
 /// panics with its output unless it succeeds.
+/// The body of the page at `url`.
+pub async fn text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 pub async fn run_browser(script: &str, base: &str, args: &[&str]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
     let output = tokio::process::Command::new("node")
