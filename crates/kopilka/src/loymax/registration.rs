@@ -665,13 +665,14 @@ fn phone_in_use() -> LmError {
     LmError::coded("PhoneNumberInUse", "Номер телефона уже используется")
 }
 
-/// `POST User/PhoneNumber` and `POST User/Email`: a code goes to `target`, which waits for it.
-async fn request_code(
+/// A code for `contact`: to `new`, which then waits for it (`POST User/PhoneNumber`,
+/// `POST User/Email`), or again to the one waiting (`…/SendConfirmCode`); within the quotas.
+async fn send_contact_code(
     state: &AppState,
     session: &Session,
     parts: &Parts,
     contact: Contact,
-    target: String,
+    new: Option<String>,
 ) -> LmResult {
     let ip = super::client_ip(parts);
     step(state, session, move |tx, ctx| {
@@ -679,47 +680,36 @@ async fn request_code(
             if let Err(e) = ctx.check(contact.step()) {
                 return Ok(Err(e));
             }
-            if contact == Contact::Phone && phone_taken(tx, ctx, &target).await? {
-                return Ok(Err(phone_in_use()));
-            }
-            let settings = ctx.settings.clone();
+            let target = match &new {
+                Some(new) => {
+                    if contact == Contact::Phone && phone_taken(tx, ctx, new).await? {
+                        return Ok(Err(phone_in_use()));
+                    }
+                    new.clone()
+                }
+                None => match contact.waiting(ctx) {
+                    Some(waiting) => waiting,
+                    None => return Ok(Err(contact.nothing_pending())),
+                },
+            };
             let purpose = contact.purpose();
-            if let Err(e) =
-                send_code(tx, &settings, Some(ctx.customer.id), purpose, &target, &ip).await?
+            if let Err(e) = send_code(
+                tx,
+                &ctx.settings,
+                Some(ctx.customer.id),
+                purpose,
+                &target,
+                &ip,
+            )
+            .await?
             {
                 return Ok(Err(e));
             }
-            let now = tx.now();
-            *contact.pending(ctx.reg_mut(now)) = Some(target);
-            Ok(Ok(ok(Value::Null)))
-        })
-    })
-    .await
-}
-
-/// The code again to the contact waiting for it, within the quotas.
-async fn resend_code(
-    state: &AppState,
-    session: &Session,
-    parts: &Parts,
-    contact: Contact,
-) -> LmResult {
-    let ip = super::client_ip(parts);
-    step(state, session, move |tx, ctx| {
-        Box::pin(async move {
-            if let Err(e) = ctx.check(contact.step()) {
-                return Ok(Err(e));
+            if new.is_some() {
+                let now = tx.now();
+                *contact.pending(ctx.reg_mut(now)) = Some(target);
             }
-            let Some(target) = contact.waiting(ctx) else {
-                return Ok(Err(contact.nothing_pending()));
-            };
-            let settings = ctx.settings.clone();
-            let purpose = contact.purpose();
-            Ok(
-                send_code(tx, &settings, Some(ctx.customer.id), purpose, &target, &ip)
-                    .await?
-                    .map(|()| ok(Value::Null)),
-            )
+            Ok(Ok(ok(Value::Null)))
         })
     })
     .await
@@ -789,7 +779,7 @@ pub async fn set_phone(
     let phone = Phone::parse(text)
         .map_err(|_| LmError::invalid("phoneNumber", "Неверный номер телефона"))?;
     let digits = phone.digits().to_string();
-    request_code(&state, &session, &parts, Contact::Phone, digits).await
+    send_contact_code(&state, &session, &parts, Contact::Phone, Some(digits)).await
 }
 
 /// `POST User/PhoneNumber/SendConfirmCode`.
@@ -798,7 +788,7 @@ pub async fn resend_phone_code(
     session: Session,
     parts: Parts,
 ) -> LmResult {
-    resend_code(&state, &session, &parts, Contact::Phone).await
+    send_contact_code(&state, &session, &parts, Contact::Phone, None).await
 }
 
 /// `POST User/PhoneNumber/Confirm`: the number becomes the customer's; the answer carries a
@@ -913,7 +903,7 @@ pub async fn set_email(
             "Неверный адрес электронной почты",
         ));
     }
-    request_code(&state, &session, &parts, Contact::Email, address).await
+    send_contact_code(&state, &session, &parts, Contact::Email, Some(address)).await
 }
 
 /// `POST User/Email/SendConfirmCode`.
@@ -922,7 +912,7 @@ pub async fn resend_email_code(
     session: Session,
     parts: Parts,
 ) -> LmResult {
-    resend_code(&state, &session, &parts, Contact::Email).await
+    send_contact_code(&state, &session, &parts, Contact::Email, None).await
 }
 
 /// `POST User/Email/Confirm`.
