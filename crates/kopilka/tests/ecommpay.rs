@@ -86,6 +86,11 @@ fn sale_request(payment_id: &str, amount: i64, country: &str) -> Value {
     )
 }
 
+/// A Gate sale request.
+async fn sale(app: &TestApp, request: &Value) -> (StatusCode, Value) {
+    post_json(app, "/v2/payment/cash/cashtocode/sale", request).await
+}
+
 async fn post_json(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
     let r = app
         .http
@@ -243,12 +248,7 @@ async fn the_payment_page_asks_for_missing_personal_data_in_the_browser() {
 #[tokio::test]
 async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
     for app in TestApp::each(true).await {
-        let (status, answer) = post_json(
-            &app,
-            "/v2/payment/cash/cashtocode/sale",
-            &sale_request("gate-1", 2500, "AT"),
-        )
-        .await;
+        let (status, answer) = sale(&app, &sale_request("gate-1", 2500, "AT")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(answer["status"], "success", "{answer}");
         assert_eq!(answer["project_id"], PROJECT);
@@ -256,12 +256,7 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         assert!(answer["request_id"].as_str().is_some_and(|r| r.len() == 30));
 
         // The same payment id again, and an unknown method.
-        let (_, again) = post_json(
-            &app,
-            "/v2/payment/cash/cashtocode/sale",
-            &sale_request("gate-1", 2500, "AT"),
-        )
-        .await;
+        let (_, again) = sale(&app, &sale_request("gate-1", 2500, "AT")).await;
         assert_eq!(
             (again["status"].as_str(), again["code"].as_str()),
             (Some("error"), Some("3041")),
@@ -286,28 +281,13 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         assert_eq!(unknown["code"], "2541", "{unknown}");
         let mut tampered = sale_request("gate-y", 2500, "AT");
         tampered["payment"]["amount"] = json!(5000);
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &tampered)
-                .await
-                .1["code"],
-            "3261"
-        );
+        assert_eq!(sale(&app, &tampered).await.1["code"], "3261");
         let mut unsigned = sale_request("gate-y", 2500, "AT");
         unsigned["general"]["signature"] = json!("");
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &unsigned)
-                .await
-                .1["code"],
-            "3262"
-        );
+        assert_eq!(sale(&app, &unsigned).await.1["code"], "3262");
         let mut foreign = sale_request("gate-y", 2500, "AT");
         foreign["general"]["project_id"] = json!(999);
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &foreign)
-                .await
-                .1["code"],
-            "2442"
-        );
+        assert_eq!(sale(&app, &foreign).await.1["code"], "2442");
 
         // The redirect callback, signed, in the seed's structure.
         let sent = callbacks(&app, "gate-1").await;
@@ -460,12 +440,7 @@ async fn an_expired_code_declines_with_20602() {
         let mut request = sale_request("exp-1", 1000, "DE");
         request["general"]["project_id"] = json!(project);
         let request = signed_request(request, &secret);
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &request)
-                .await
-                .1["status"],
-            "success"
-        );
+        assert_eq!(sale(&app, &request).await.1["status"], "success");
         let code = payment_row(&app, "exp-1").await["voucher_code"]
             .as_str()
             .unwrap()
@@ -518,13 +493,7 @@ async fn an_expired_code_declines_with_20602() {
 async fn the_wrong_amount_at_the_terminal_declines() {
     for app in TestApp::each(true).await {
         assert_eq!(
-            post_json(
-                &app,
-                "/v2/payment/cash/cashtocode/sale",
-                &sale_request("wrong-1", 5000, "AT")
-            )
-            .await
-            .1["status"],
+            sale(&app, &sale_request("wrong-1", 5000, "AT")).await.1["status"],
             "success"
         );
         let code = payment_row(&app, "wrong-1").await["voucher_code"]
@@ -555,74 +524,36 @@ async fn amounts_currency_country_and_customer_rules() {
         ] {
             for amount in amounts {
                 let id = format!("rule-{country}-{amount}");
-                let (_, answer) = post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request(&id, *amount, country),
-                )
-                .await;
+                let (_, answer) = sale(&app, &sale_request(&id, *amount, country)).await;
                 assert_eq!(answer["status"], "success", "{country} {amount}: {answer}");
             }
         }
         let refused = |answer: &Value| answer["code"].as_str().unwrap_or("").to_string();
         assert_eq!(
             refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request("rule-de-200", 20000, "DE")
-                )
-                .await
-                .1
+                &sale(&app, &sale_request("rule-de-200", 20000, "DE"))
+                    .await
+                    .1
             ),
             "2123"
         );
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request("rule-at-15", 1500, "AT")
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &sale_request("rule-at-15", 1500, "AT")).await.1),
             "2123"
         );
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request("rule-fr", 1000, "FR")
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &sale_request("rule-fr", 1000, "FR")).await.1),
             "2125"
         );
         let mut usd = sale_request("rule-usd", 1000, "AT");
         usd["payment"]["currency"] = json!("USD");
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &signed_request(usd, SECRET)
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &signed_request(usd, SECRET)).await.1),
             "2124"
         );
         let mut anonymous = sale_request("rule-anon", 1000, "AT");
         anonymous["customer"].as_object_mut().unwrap().remove("id");
-        let (_, answer) = post_json(
-            &app,
-            "/v2/payment/cash/cashtocode/sale",
-            &signed_request(anonymous, SECRET),
-        )
-        .await;
+        let (_, answer) = sale(&app, &signed_request(anonymous, SECRET)).await;
         assert_eq!(
             (refused(&answer), answer["field"].as_str()),
             ("2004".to_string(), Some("customer.id"))
@@ -630,15 +561,7 @@ async fn amounts_currency_country_and_customer_rules() {
         let mut fractional = sale_request("rule-frac", 1000, "AT");
         fractional["payment"]["amount"] = json!(10.5);
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &signed_request(fractional, SECRET)
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &signed_request(fractional, SECRET)).await.1),
             "2005"
         );
 
@@ -746,12 +669,7 @@ async fn callbacks_reach_a_real_receiver_on_the_third_attempt_once() {
     let mut request = sale_request("recv-1", 2500, "AT");
     request["general"]["merchant_callback_url"] = json!(url);
     let request = signed_request(request, SECRET);
-    assert_eq!(
-        post_json(&app, "/v2/payment/cash/cashtocode/sale", &request)
-            .await
-            .1["status"],
-        "success"
-    );
+    assert_eq!(sale(&app, &request).await.1["status"], "success");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while received.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

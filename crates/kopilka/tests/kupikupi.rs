@@ -250,6 +250,13 @@ async fn customer_balance(app: &TestApp) -> (String, String) {
     )
 }
 
+async fn assert_balance(app: &TestApp, balance: &str, held: &str) {
+    assert_eq!(
+        customer_balance(app).await,
+        (balance.to_string(), held.to_string())
+    );
+}
+
 /// Settles the notification of a transfer as the outbox worker will: `delivered` when the shop
 /// answered `OK`, otherwise it died.
 async fn settle(app: &TestApp, payment_id: i64, delivered: bool) {
@@ -350,10 +357,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
         assert_eq!(status, StatusCode::SEE_OTHER);
         assert_eq!(location, format!("{}/success", shop.receiver.base));
         // Held, waiting for the shop's OK.
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "250.00".into())
-        );
+        assert_balance(&app, "1000.00", "250.00").await;
         assert_eq!(
             shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
             "FORM_SHOWED"
@@ -376,10 +380,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
             shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
             "CONFIRMED"
         );
-        assert_eq!(
-            customer_balance(&app).await,
-            ("750.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "750.00", "0.00").await;
         let (_, merchant) = app.get("/v1/operations?merchant_id=1").await;
         let redeems: Vec<&Value> = merchant["items"]
             .as_array()
@@ -421,19 +422,13 @@ async fn a_dead_notification_voids_the_hold() {
             )
             .await;
         assert_eq!(confirmed["status"], true, "{confirmed}");
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "100.00".into())
-        );
+        assert_balance(&app, "1000.00", "100.00").await;
         settle(&app, payment_id, false).await;
         assert_eq!(
             shop.checkout(&app, "dead-1", 10000, false).await["transferStatus"],
             "REJECTED"
         );
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "1000.00", "0.00").await;
         // A rejected order id may start again.
         let again = shop.init(&app, "dead-1", 10000).await;
         assert_ne!(again["paymentId"], payment_id);
@@ -471,10 +466,7 @@ async fn five_wrong_codes_reject_the_transfer() {
         // The right code is too late now.
         let (_, location, _) = submit_code(&form, &code).await;
         assert_eq!(location, format!("{}/fail", shop.receiver.base));
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "1000.00", "0.00").await;
         // Through the API the same limit answers with its own codes.
         let (payment_id, _) = shop.opened(&app, "wrong-api", 10000).await;
         let code = code_of(&app, payment_id).await;
@@ -499,10 +491,7 @@ async fn an_expired_form_is_canceled() {
         let (other, other_form) = shop.opened(&app, "late-held", 20000).await;
         let code = code_of(&app, other).await;
         submit_code(&other_form, &code).await;
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "200.00".into())
-        );
+        assert_balance(&app, "1000.00", "200.00").await;
 
         let later = kopilka_store::now_ms() + 15 * 60 * 1000 + 1000;
         assert_eq!(
@@ -531,10 +520,7 @@ async fn an_expired_form_is_canceled() {
         let page = common::text(&app.http, form).await;
         assert!(page.contains("Время на перевод истекло"), "{page}");
         settle(&app, other, false).await;
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "1000.00", "0.00").await;
         // The order id is free again.
         assert_ne!(
             shop.init(&app, "late", 10000).await["paymentId"],
@@ -572,10 +558,7 @@ async fn concurrent_transfers_never_overspend() {
             .filter(|(_, l, _)| l.ends_with("/success"))
             .count();
         assert_eq!(succeeded, 3, "{results:?}");
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "900.00".into())
-        );
+        assert_balance(&app, "1000.00", "900.00").await;
         // One order id asked for concurrently is one transfer.
         let same = futures::future::join_all((0..4).map(|_| {
             let (app, shop) = (app.clone(), shop.clone());
@@ -908,19 +891,13 @@ async fn the_customer_pays_in_a_browser_with_the_code_from_the_cabinet() {
             ],
         )
         .await;
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "123.45".into())
-        );
+        assert_balance(&app, "1000.00", "123.45").await;
         settle(&app, payment_id, true).await;
         assert_eq!(
             shop.checkout(&app, "browser-1", 12345, false).await["transferStatus"],
             "CONFIRMED"
         );
-        assert_eq!(
-            customer_balance(&app).await,
-            ("876.55".into(), "0.00".into())
-        );
+        assert_balance(&app, "876.55", "0.00").await;
         app.stop().await;
     }
 }
@@ -959,10 +936,7 @@ async fn the_shop_acknowledges_after_three_failures_and_is_paid_once() {
         assert!(bodies.iter().all(|b| *b == bodies[0]));
         let body: Value = serde_json::from_str(&bodies[0]).unwrap();
         assert_eq!(body["paymentId"], payment_id);
-        assert_eq!(
-            customer_balance(&app).await,
-            ("750.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "750.00", "0.00").await;
         let (_, ops) = app.get("/v1/operations?kind=redeem").await;
         assert_eq!(ops["items"].as_array().unwrap().len(), 1);
         app.stop().await;

@@ -120,13 +120,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.get_response(path).await;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(self.get_response(path).await).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -149,12 +143,7 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(response).await
     }
 
     pub async fn send_put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
@@ -166,12 +155,7 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(response).await
     }
 
     /// Stops the server gracefully (closing the store) but keeps its database, for tests that
@@ -192,6 +176,16 @@ impl TestApp {
 
 /// Runs `e2e/<script>` in Node against `base` (headless Chromium through playwright-core) and
 /// panics with its output unless it succeeds.
+/// A response's status and its body as JSON (a string where it is not JSON).
+async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// The body of the page at `url`.
 pub async fn text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
