@@ -91,6 +91,12 @@ async fn sale(app: &TestApp, request: &Value) -> (StatusCode, Value) {
     post_json(app, "/v2/payment/cash/cashtocode/sale", request).await
 }
 
+/// A signed Gate status request for the demo project's payment.
+async fn payment_status(app: &TestApp, payment_id: &str) -> (StatusCode, Value) {
+    let request = json!({"general": {"project_id": PROJECT, "payment_id": payment_id}});
+    post_json(app, "/v2/payment/status", &signed_request(request, SECRET)).await
+}
+
 async fn post_json(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
     let r = app
         .http
@@ -347,27 +353,11 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         assert_eq!(success["customer_data"]["country"], "AT");
 
         // Status, with its signature; history; the Data API; exports.
-        let (_, state) = post_json(
-            &app,
-            "/v2/payment/status",
-            &signed_request(
-                json!({"general": {"project_id": PROJECT, "payment_id": "gate-1"}}),
-                SECRET,
-            ),
-        )
-        .await;
+        let (_, state) = payment_status(&app, "gate-1").await;
         assert_eq!(state["payment"]["status"], "success", "{state}");
         assert_eq!(state["operations"][0]["type"], "sale");
         assert_signed(&state);
-        let (_, missing) = post_json(
-            &app,
-            "/v2/payment/status",
-            &signed_request(
-                json!({"general": {"project_id": PROJECT, "payment_id": "nope"}}),
-                SECRET,
-            ),
-        )
-        .await;
+        let (_, missing) = payment_status(&app, "nope").await;
         assert_eq!(missing["code"], "3061");
 
         let row = payment_row(&app, "gate-1").await;
