@@ -472,10 +472,10 @@ async fn five_wrong_codes_reject_the_transfer() {
         let code = code_of(&app, payment_id).await;
         let wrong = wrong_code(&code);
         for _ in 0..4 {
-            let answer = shop.confirm(&app, &wrong).await;
+            let answer = shop.confirm(&app, wrong).await;
             assert_eq!(answer["errorCode"], "8", "{answer}");
         }
-        let answer = shop.confirm(&app, &wrong).await;
+        let answer = shop.confirm(&app, wrong).await;
         assert_eq!(answer["errorCode"], "9");
         let answer = shop.confirm(&app, &code).await;
         assert_eq!(answer["errorCode"], "6");
