@@ -327,11 +327,12 @@ pub fn refund_line(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn seed_line() -> ChequeLine {
+    /// The seed's example line (Loymax processing prices the same cheque).
+    pub(crate) fn seed_line() -> ChequeLine {
         ChequeLine {
             position: 1,
             goods_id: Some("0036961".into()),
@@ -343,7 +344,7 @@ mod tests {
         }
     }
 
-    fn demo_rules() -> PurchaseRules {
+    pub(crate) fn demo_rules() -> PurchaseRules {
         PurchaseRules {
             discounts: vec![DiscountRule {
                 name: "Скидка программы 10%".into(),

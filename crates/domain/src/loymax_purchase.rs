@@ -378,37 +378,19 @@ impl Purchase {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cheque::{CouponRule, DiscountRule, DiscountSize, LineFilter};
-    use crate::money::Rounding;
+    use crate::cheque::tests::seed_line;
+    use crate::cheque::CouponRule;
     use proptest::prelude::*;
 
+    /// The cheque tests' rules with a coupon that grants nothing itself.
     fn demo_rules() -> PurchaseRules {
         PurchaseRules {
-            discounts: vec![DiscountRule {
-                name: "Скидка программы 10%".into(),
-                lines: LineFilter::All,
-                size: DiscountSize::Percent(1_000),
-            }],
-            max_bonus_payment_bps: 5_000,
-            earn_bps: 1_000,
             coupons: vec![CouponRule {
                 code: "WELCOME10".into(),
                 discount: None,
                 bonus_bps: 0,
             }],
-            rounding: Rounding::HalfUp,
-        }
-    }
-
-    fn seed_line() -> ChequeLine {
-        ChequeLine {
-            position: 1,
-            goods_id: Some("0036961".into()),
-            barcode: Some("8765653477".into()),
-            group: None,
-            price: 10_000,
-            till_discount: 1_500,
-            amount: 8_500,
+            ..crate::cheque::tests::demo_rules()
         }
     }
 

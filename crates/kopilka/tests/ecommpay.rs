@@ -86,6 +86,17 @@ fn sale_request(payment_id: &str, amount: i64, country: &str) -> Value {
     )
 }
 
+/// A Gate sale request.
+async fn sale(app: &TestApp, request: &Value) -> (StatusCode, Value) {
+    post_json(app, "/v2/payment/cash/cashtocode/sale", request).await
+}
+
+/// A signed Gate status request for the demo project's payment.
+async fn payment_status(app: &TestApp, payment_id: &str) -> (StatusCode, Value) {
+    let request = json!({"general": {"project_id": PROJECT, "payment_id": payment_id}});
+    post_json(app, "/v2/payment/status", &signed_request(request, SECRET)).await
+}
+
 async fn post_json(app: &TestApp, path: &str, body: &Value) -> (StatusCode, Value) {
     let r = app
         .http
@@ -243,12 +254,7 @@ async fn the_payment_page_asks_for_missing_personal_data_in_the_browser() {
 #[tokio::test]
 async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
     for app in TestApp::each(true).await {
-        let (status, answer) = post_json(
-            &app,
-            "/v2/payment/cash/cashtocode/sale",
-            &sale_request("gate-1", 2500, "AT"),
-        )
-        .await;
+        let (status, answer) = sale(&app, &sale_request("gate-1", 2500, "AT")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(answer["status"], "success", "{answer}");
         assert_eq!(answer["project_id"], PROJECT);
@@ -256,12 +262,7 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         assert!(answer["request_id"].as_str().is_some_and(|r| r.len() == 30));
 
         // The same payment id again, and an unknown method.
-        let (_, again) = post_json(
-            &app,
-            "/v2/payment/cash/cashtocode/sale",
-            &sale_request("gate-1", 2500, "AT"),
-        )
-        .await;
+        let (_, again) = sale(&app, &sale_request("gate-1", 2500, "AT")).await;
         assert_eq!(
             (again["status"].as_str(), again["code"].as_str()),
             (Some("error"), Some("3041")),
@@ -286,28 +287,13 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         assert_eq!(unknown["code"], "2541", "{unknown}");
         let mut tampered = sale_request("gate-y", 2500, "AT");
         tampered["payment"]["amount"] = json!(5000);
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &tampered)
-                .await
-                .1["code"],
-            "3261"
-        );
+        assert_eq!(sale(&app, &tampered).await.1["code"], "3261");
         let mut unsigned = sale_request("gate-y", 2500, "AT");
         unsigned["general"]["signature"] = json!("");
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &unsigned)
-                .await
-                .1["code"],
-            "3262"
-        );
+        assert_eq!(sale(&app, &unsigned).await.1["code"], "3262");
         let mut foreign = sale_request("gate-y", 2500, "AT");
         foreign["general"]["project_id"] = json!(999);
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &foreign)
-                .await
-                .1["code"],
-            "2442"
-        );
+        assert_eq!(sale(&app, &foreign).await.1["code"], "2442");
 
         // The redirect callback, signed, in the seed's structure.
         let sent = callbacks(&app, "gate-1").await;
@@ -367,27 +353,11 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         assert_eq!(success["customer_data"]["country"], "AT");
 
         // Status, with its signature; history; the Data API; exports.
-        let (_, state) = post_json(
-            &app,
-            "/v2/payment/status",
-            &signed_request(
-                json!({"general": {"project_id": PROJECT, "payment_id": "gate-1"}}),
-                SECRET,
-            ),
-        )
-        .await;
+        let (_, state) = payment_status(&app, "gate-1").await;
         assert_eq!(state["payment"]["status"], "success", "{state}");
         assert_eq!(state["operations"][0]["type"], "sale");
         assert_signed(&state);
-        let (_, missing) = post_json(
-            &app,
-            "/v2/payment/status",
-            &signed_request(
-                json!({"general": {"project_id": PROJECT, "payment_id": "nope"}}),
-                SECRET,
-            ),
-        )
-        .await;
+        let (_, missing) = payment_status(&app, "nope").await;
         assert_eq!(missing["code"], "3061");
 
         let row = payment_row(&app, "gate-1").await;
@@ -420,12 +390,8 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
         );
 
         let csv = app
-            .http
-            .get(app.url("/v1/ecommpay/payments/export.csv?status=success"))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+            .get_response("/v1/ecommpay/payments/export.csv?status=success")
+            .await;
         assert_eq!(csv.status(), StatusCode::OK);
         let csv = csv.text().await.unwrap();
         assert!(csv.starts_with("id,project_id,payment_id"), "{csv}");
@@ -433,13 +399,7 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback() {
             csv.contains(",gate-1,") && csv.contains(",25.00,EUR,"),
             "{csv}"
         );
-        let xlsx = app
-            .http
-            .get(app.url("/v1/ecommpay/payments/export.xlsx"))
-            .bearer_auth(common::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let xlsx = app.get_response("/v1/ecommpay/payments/export.xlsx").await;
         assert_eq!(xlsx.status(), StatusCode::OK);
         assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"));
         app.stop().await;
@@ -470,12 +430,7 @@ async fn an_expired_code_declines_with_20602() {
         let mut request = sale_request("exp-1", 1000, "DE");
         request["general"]["project_id"] = json!(project);
         let request = signed_request(request, &secret);
-        assert_eq!(
-            post_json(&app, "/v2/payment/cash/cashtocode/sale", &request)
-                .await
-                .1["status"],
-            "success"
-        );
+        assert_eq!(sale(&app, &request).await.1["status"], "success");
         let code = payment_row(&app, "exp-1").await["voucher_code"]
             .as_str()
             .unwrap()
@@ -528,13 +483,7 @@ async fn an_expired_code_declines_with_20602() {
 async fn the_wrong_amount_at_the_terminal_declines() {
     for app in TestApp::each(true).await {
         assert_eq!(
-            post_json(
-                &app,
-                "/v2/payment/cash/cashtocode/sale",
-                &sale_request("wrong-1", 5000, "AT")
-            )
-            .await
-            .1["status"],
+            sale(&app, &sale_request("wrong-1", 5000, "AT")).await.1["status"],
             "success"
         );
         let code = payment_row(&app, "wrong-1").await["voucher_code"]
@@ -565,74 +514,36 @@ async fn amounts_currency_country_and_customer_rules() {
         ] {
             for amount in amounts {
                 let id = format!("rule-{country}-{amount}");
-                let (_, answer) = post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request(&id, *amount, country),
-                )
-                .await;
+                let (_, answer) = sale(&app, &sale_request(&id, *amount, country)).await;
                 assert_eq!(answer["status"], "success", "{country} {amount}: {answer}");
             }
         }
         let refused = |answer: &Value| answer["code"].as_str().unwrap_or("").to_string();
         assert_eq!(
             refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request("rule-de-200", 20000, "DE")
-                )
-                .await
-                .1
+                &sale(&app, &sale_request("rule-de-200", 20000, "DE"))
+                    .await
+                    .1
             ),
             "2123"
         );
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request("rule-at-15", 1500, "AT")
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &sale_request("rule-at-15", 1500, "AT")).await.1),
             "2123"
         );
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &sale_request("rule-fr", 1000, "FR")
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &sale_request("rule-fr", 1000, "FR")).await.1),
             "2125"
         );
         let mut usd = sale_request("rule-usd", 1000, "AT");
         usd["payment"]["currency"] = json!("USD");
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &signed_request(usd, SECRET)
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &signed_request(usd, SECRET)).await.1),
             "2124"
         );
         let mut anonymous = sale_request("rule-anon", 1000, "AT");
         anonymous["customer"].as_object_mut().unwrap().remove("id");
-        let (_, answer) = post_json(
-            &app,
-            "/v2/payment/cash/cashtocode/sale",
-            &signed_request(anonymous, SECRET),
-        )
-        .await;
+        let (_, answer) = sale(&app, &signed_request(anonymous, SECRET)).await;
         assert_eq!(
             (refused(&answer), answer["field"].as_str()),
             ("2004".to_string(), Some("customer.id"))
@@ -640,15 +551,7 @@ async fn amounts_currency_country_and_customer_rules() {
         let mut fractional = sale_request("rule-frac", 1000, "AT");
         fractional["payment"]["amount"] = json!(10.5);
         assert_eq!(
-            refused(
-                &post_json(
-                    &app,
-                    "/v2/payment/cash/cashtocode/sale",
-                    &signed_request(fractional, SECRET)
-                )
-                .await
-                .1
-            ),
+            refused(&sale(&app, &signed_request(fractional, SECRET)).await.1),
             "2005"
         );
 
@@ -686,15 +589,7 @@ async fn amounts_currency_country_and_customer_rules() {
             let mut params = base.clone();
             params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
             params.extend(extra);
-            let body = app
-                .http
-                .get(page(params))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let body = common::text(&app.http, page(params)).await;
             assert!(
                 body.contains(&format!("data-code=\"{code}\"")),
                 "{code}: {body}"
@@ -703,15 +598,7 @@ async fn amounts_currency_country_and_customer_rules() {
         let mut no_customer = base.clone();
         no_customer.retain(|(k, _)| *k != "customer_id");
         no_customer.push(("payment_amount", "1000"));
-        let body = app
-            .http
-            .get(page(no_customer))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = common::text(&app.http, page(no_customer)).await;
         assert!(body.contains("data-code=\"2004\""), "{body}");
         let mut ok = base.clone();
         ok.push(("payment_amount", "50000"));
@@ -772,12 +659,7 @@ async fn callbacks_reach_a_real_receiver_on_the_third_attempt_once() {
     let mut request = sale_request("recv-1", 2500, "AT");
     request["general"]["merchant_callback_url"] = json!(url);
     let request = signed_request(request, SECRET);
-    assert_eq!(
-        post_json(&app, "/v2/payment/cash/cashtocode/sale", &request)
-            .await
-            .1["status"],
-        "success"
-    );
+    assert_eq!(sale(&app, &request).await.1["status"], "success");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while received.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -842,14 +724,7 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
     let base = running.public_url.clone();
     let http = reqwest::Client::new();
 
-    let shop = http
-        .get(format!("{base}/demo/shop/ecommpay"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shop = common::text(&http, format!("{base}/demo/shop/ecommpay")).await;
     assert!(shop.contains("id=\"pay-page\"") && shop.contains("id=\"pay-gate\""));
     let order = http
         .post(format!("{base}/demo/shop/ecommpay/gate"))
@@ -905,26 +780,12 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let shop = http
-        .get(format!("{base}/demo/shop/ecommpay"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shop = common::text(&http, format!("{base}/demo/shop/ecommpay")).await;
     assert!(
         shop.contains("signature valid") && shop.contains("SIGNATURE INVALID"),
         "{shop}"
     );
-    let simulator = http
-        .get(format!("{base}/demo/shop/ecommpay/terminal"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let simulator = common::text(&http, format!("{base}/demo/shop/ecommpay/terminal")).await;
     assert!(simulator.contains("demo-terminal-1"));
     running.shutdown().await;
 }

@@ -145,6 +145,26 @@ impl Shop {
         .await
     }
 
+    /// Starts a transfer and opens its form as the customer would: its payment id and form URL.
+    async fn opened(&self, app: &TestApp, order: &str, amount: i64) -> (i64, String) {
+        let init = self.init(app, order, amount).await;
+        let payment_id = init["paymentId"].as_i64().unwrap();
+        let form = init["transferURL"].as_str().unwrap().to_string();
+        app.http.get(&form).send().await.unwrap();
+        (payment_id, form)
+    }
+
+    /// The shop's own confirmation of the demo customer's transfer with `code`.
+    async fn confirm(&self, app: &TestApp, code: &str) -> Value {
+        self.call(
+            app,
+            "confirmation",
+            json!({"phone": 79000000000u64, "code": code}),
+            false,
+        )
+        .await
+    }
+
     async fn checkout(&self, app: &TestApp, order: &str, amount: i64, dev: bool) -> Value {
         self.call(
             app,
@@ -178,6 +198,15 @@ async fn submit_code(url: &str, code: &str) -> (StatusCode, String, String) {
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     (status, location, response.text().await.unwrap())
+}
+
+/// A code that is not `code`.
+fn wrong_code(code: &str) -> &'static str {
+    if code == "123456" {
+        "654321"
+    } else {
+        "123456"
+    }
 }
 
 /// The code of a transfer, as the customer sees it in the cabinet.
@@ -219,6 +248,13 @@ async fn customer_balance(app: &TestApp) -> (String, String) {
         b["balance"].as_str().unwrap_or_default().to_string(),
         b["held"].as_str().unwrap_or_default().to_string(),
     )
+}
+
+async fn assert_balance(app: &TestApp, balance: &str, held: &str) {
+    assert_eq!(
+        customer_balance(app).await,
+        (balance.to_string(), held.to_string())
+    );
 }
 
 /// Settles the notification of a transfer as the outbox worker will: `delivered` when the shop
@@ -293,15 +329,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
             "NEW"
         );
 
-        let page = app
-            .http
-            .get(&form)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = common::text(&app.http, &form).await;
         assert!(
             page.contains("Demo Shop") && page.contains("250.00 ₽") && page.contains("***0000"),
             "{page}"
@@ -329,10 +357,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
         assert_eq!(status, StatusCode::SEE_OTHER);
         assert_eq!(location, format!("{}/success", shop.receiver.base));
         // Held, waiting for the shop's OK.
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "250.00".into())
-        );
+        assert_balance(&app, "1000.00", "250.00").await;
         assert_eq!(
             shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
             "FORM_SHOWED"
@@ -355,10 +380,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
             shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
             "CONFIRMED"
         );
-        assert_eq!(
-            customer_balance(&app).await,
-            ("750.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "750.00", "0.00").await;
         let (_, merchant) = app.get("/v1/operations?merchant_id=1").await;
         let redeems: Vec<&Value> = merchant["items"]
             .as_array()
@@ -388,10 +410,7 @@ async fn a_transfer_goes_from_init_to_confirmed() {
 async fn a_dead_notification_voids_the_hold() {
     for app in TestApp::each(true).await {
         let shop = shop(&app, NEVER_OK).await;
-        let init = shop.init(&app, "dead-1", 10000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
+        let (payment_id, _) = shop.opened(&app, "dead-1", 10000).await;
         let code = code_of(&app, payment_id).await;
         // The shop's own page may confirm with the code instead of the form.
         let confirmed = shop
@@ -403,19 +422,13 @@ async fn a_dead_notification_voids_the_hold() {
             )
             .await;
         assert_eq!(confirmed["status"], true, "{confirmed}");
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "100.00".into())
-        );
+        assert_balance(&app, "1000.00", "100.00").await;
         settle(&app, payment_id, false).await;
         assert_eq!(
             shop.checkout(&app, "dead-1", 10000, false).await["transferStatus"],
             "REJECTED"
         );
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "1000.00", "0.00").await;
         // A rejected order id may start again.
         let again = shop.init(&app, "dead-1", 10000).await;
         assert_ne!(again["paymentId"], payment_id);
@@ -427,21 +440,18 @@ async fn a_dead_notification_voids_the_hold() {
 async fn five_wrong_codes_reject_the_transfer() {
     for app in TestApp::each(true).await {
         let shop = shop(&app, 0).await;
-        let init = shop.init(&app, "wrong", 10000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
+        let (payment_id, form) = shop.opened(&app, "wrong", 10000).await;
         let code = code_of(&app, payment_id).await;
-        let wrong = if code == "123456" { "654321" } else { "123456" };
+        let wrong = wrong_code(&code);
         for left in (1..5).rev() {
-            let (status, _, page) = submit_code(form, wrong).await;
+            let (status, _, page) = submit_code(&form, wrong).await;
             assert_eq!(status, StatusCode::OK);
             assert!(
                 page.contains(&format!("Осталось попыток: {left}")),
                 "{page}"
             );
         }
-        let (status, location, _) = submit_code(form, wrong).await;
+        let (status, location, _) = submit_code(&form, wrong).await;
         assert_eq!(
             (status, location),
             (
@@ -454,49 +464,20 @@ async fn five_wrong_codes_reject_the_transfer() {
             "REJECTED"
         );
         // The right code is too late now.
-        let (_, location, _) = submit_code(form, &code).await;
+        let (_, location, _) = submit_code(&form, &code).await;
         assert_eq!(location, format!("{}/fail", shop.receiver.base));
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "1000.00", "0.00").await;
         // Through the API the same limit answers with its own codes.
-        let init = shop.init(&app, "wrong-api", 10000).await;
-        app.http
-            .get(init["transferURL"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let code = code_of(&app, init["paymentId"].as_i64().unwrap()).await;
-        let wrong = if code == "123456" { "654321" } else { "123456" };
+        let (payment_id, _) = shop.opened(&app, "wrong-api", 10000).await;
+        let code = code_of(&app, payment_id).await;
+        let wrong = wrong_code(&code);
         for _ in 0..4 {
-            let answer = shop
-                .call(
-                    &app,
-                    "confirmation",
-                    json!({"phone": 79000000000u64, "code": wrong}),
-                    false,
-                )
-                .await;
+            let answer = shop.confirm(&app, wrong).await;
             assert_eq!(answer["errorCode"], "8", "{answer}");
         }
-        let answer = shop
-            .call(
-                &app,
-                "confirmation",
-                json!({"phone": 79000000000u64, "code": wrong}),
-                false,
-            )
-            .await;
+        let answer = shop.confirm(&app, wrong).await;
         assert_eq!(answer["errorCode"], "9");
-        let answer = shop
-            .call(
-                &app,
-                "confirmation",
-                json!({"phone": 79000000000u64, "code": code}),
-                false,
-            )
-            .await;
+        let answer = shop.confirm(&app, &code).await;
         assert_eq!(answer["errorCode"], "6");
         app.stop().await;
     }
@@ -506,22 +487,11 @@ async fn five_wrong_codes_reject_the_transfer() {
 async fn an_expired_form_is_canceled() {
     for app in TestApp::each(true).await {
         let shop = shop(&app, NEVER_OK).await;
-        let init = shop.init(&app, "late", 10000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
-        let other = shop.init(&app, "late-held", 20000).await;
-        app.http
-            .get(other["transferURL"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let code = code_of(&app, other["paymentId"].as_i64().unwrap()).await;
-        submit_code(other["transferURL"].as_str().unwrap(), &code).await;
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "200.00".into())
-        );
+        let (payment_id, form) = shop.opened(&app, "late", 10000).await;
+        let (other, other_form) = shop.opened(&app, "late-held", 20000).await;
+        let code = code_of(&app, other).await;
+        submit_code(&other_form, &code).await;
+        assert_balance(&app, "1000.00", "200.00").await;
 
         let later = kopilka_store::now_ms() + 15 * 60 * 1000 + 1000;
         assert_eq!(
@@ -545,23 +515,12 @@ async fn an_expired_form_is_canceled() {
             shop.checkout(&app, "late-held", 20000, false).await["transferStatus"],
             "FORM_SHOWED"
         );
-        let (_, location, _) = submit_code(form, &code_of(&app, payment_id).await).await;
+        let (_, location, _) = submit_code(&form, &code_of(&app, payment_id).await).await;
         assert_eq!(location, format!("{}/fail", shop.receiver.base));
-        let page = app
-            .http
-            .get(form)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = common::text(&app.http, form).await;
         assert!(page.contains("Время на перевод истекло"), "{page}");
-        settle(&app, other["paymentId"].as_i64().unwrap(), false).await;
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "0.00".into())
-        );
+        settle(&app, other, false).await;
+        assert_balance(&app, "1000.00", "0.00").await;
         // The order id is free again.
         assert_ne!(
             shop.init(&app, "late", 10000).await["paymentId"],
@@ -599,10 +558,7 @@ async fn concurrent_transfers_never_overspend() {
             .filter(|(_, l, _)| l.ends_with("/success"))
             .count();
         assert_eq!(succeeded, 3, "{results:?}");
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "900.00".into())
-        );
+        assert_balance(&app, "1000.00", "900.00").await;
         // One order id asked for concurrently is one transfer.
         let same = futures::future::join_all((0..4).map(|_| {
             let (app, shop) = (app.clone(), shop.clone());
@@ -675,15 +631,7 @@ async fn sandbox_phones_behave_as_the_seed_says() {
                 shop.checkout(&app, &order, 50000, false).await["errorCode"],
                 "6"
             );
-            let page = app
-                .http
-                .get(init["transferURL"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let page = common::text(&app.http, init["transferURL"].as_str().unwrap()).await;
             assert!(page.contains("Тестовый перевод"), "{page}");
             assert_eq!(
                 shop.checkout(&app, &order, 50000, true).await["transferStatus"],
@@ -943,19 +891,13 @@ async fn the_customer_pays_in_a_browser_with_the_code_from_the_cabinet() {
             ],
         )
         .await;
-        assert_eq!(
-            customer_balance(&app).await,
-            ("1000.00".into(), "123.45".into())
-        );
+        assert_balance(&app, "1000.00", "123.45").await;
         settle(&app, payment_id, true).await;
         assert_eq!(
             shop.checkout(&app, "browser-1", 12345, false).await["transferStatus"],
             "CONFIRMED"
         );
-        assert_eq!(
-            customer_balance(&app).await,
-            ("876.55".into(), "0.00".into())
-        );
+        assert_balance(&app, "876.55", "0.00").await;
         app.stop().await;
     }
 }
@@ -978,12 +920,9 @@ async fn the_shop_acknowledges_after_three_failures_and_is_paid_once() {
         let app =
             TestApp::start_with(backend, true, |config| config.outbox.schedule_unit_ms = 1).await;
         let shop = shop(&app, 3).await;
-        let init = shop.init(&app, "retry-1", 25000).await;
-        let payment_id = init["paymentId"].as_i64().unwrap();
-        let form = init["transferURL"].as_str().unwrap();
-        app.http.get(form).send().await.unwrap();
+        let (payment_id, form) = shop.opened(&app, "retry-1", 25000).await;
         let code = six_digits(&last_sms(&app).await);
-        submit_code(form, &code).await;
+        submit_code(&form, &code).await;
         let confirmed = eventually(|| async {
             shop.checkout(&app, "retry-1", 25000, false).await["transferStatus"] == "CONFIRMED"
         })
@@ -997,10 +936,7 @@ async fn the_shop_acknowledges_after_three_failures_and_is_paid_once() {
         assert!(bodies.iter().all(|b| *b == bodies[0]));
         let body: Value = serde_json::from_str(&bodies[0]).unwrap();
         assert_eq!(body["paymentId"], payment_id);
-        assert_eq!(
-            customer_balance(&app).await,
-            ("750.00".into(), "0.00".into())
-        );
+        assert_balance(&app, "750.00", "0.00").await;
         let (_, ops) = app.get("/v1/operations?kind=redeem").await;
         assert_eq!(ops["items"].as_array().unwrap().len(), 1);
         app.stop().await;
@@ -1145,14 +1081,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         .unwrap();
     let base = running.public_url.clone();
     let client = no_redirects();
-    let shop = client
-        .get(format!("{base}/demo/shop/kupikupi"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shop = common::text(&client, format!("{base}/demo/shop/kupikupi")).await;
     assert!(shop.contains("Оплатить баллами Купи-Купи"), "{shop}");
     let paid = client
         .post(format!("{base}/demo/shop/kupikupi/pay"))
@@ -1166,14 +1095,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         form.starts_with(&format!("{base}/kupikupi/transfer/")),
         "{form}"
     );
-    let page = client
-        .get(&form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::text(&client, &form).await;
     assert!(
         page.contains("Demo Shop") && page.contains("250.00 ₽"),
         "{page}"
@@ -1193,14 +1115,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         .await
         .unwrap();
     assert_eq!(answer.text().await.unwrap(), "OK");
-    let success = client
-        .get(format!("{base}/demo/shop/kupikupi/success"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let success = common::text(&client, format!("{base}/demo/shop/kupikupi/success")).await;
     assert!(
         success.contains("&quot;orderId&quot;:&quot;x&quot;"),
         "{success}"

@@ -268,19 +268,8 @@ impl Tx {
         sandbox: bool,
         order_id: &str,
     ) -> StoreResult<Option<Transfer>> {
-        let sql = format!(
-            "{TRANSFER} WHERE platform_id = $1 AND sandbox = $2 AND order_id = $3 ORDER BY id DESC LIMIT 1{}",
-            self.lock_suffix()
-        );
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Transfer,
-            &sql,
-            platform_id,
-            i64::from(sandbox),
-            order_id
-        )?)
+        self.kupikupi_newest_transfer(platform_id, sandbox, "order_id = $3", order_id)
+            .await
     }
 
     /// The newest transfer of `phone` on a platform that still waits for a code.
@@ -290,8 +279,25 @@ impl Tx {
         sandbox: bool,
         phone: &str,
     ) -> StoreResult<Option<Transfer>> {
+        self.kupikupi_newest_transfer(
+            platform_id,
+            sandbox,
+            "phone = $3 AND status IN ('NEW', 'FORM_SHOWED')",
+            phone,
+        )
+        .await
+    }
+
+    /// The newest transfer on a platform that matches `filter`, in which `$3` is `value`.
+    async fn kupikupi_newest_transfer(
+        &mut self,
+        platform_id: i64,
+        sandbox: bool,
+        filter: &str,
+        value: &str,
+    ) -> StoreResult<Option<Transfer>> {
         let sql = format!(
-            "{TRANSFER} WHERE platform_id = $1 AND sandbox = $2 AND phone = $3 AND status IN ('NEW', 'FORM_SHOWED') ORDER BY id DESC LIMIT 1{}",
+            "{TRANSFER} WHERE platform_id = $1 AND sandbox = $2 AND {filter} ORDER BY id DESC LIMIT 1{}",
             self.lock_suffix()
         );
         Ok(fetch!(
@@ -301,7 +307,7 @@ impl Tx {
             &sql,
             platform_id,
             i64::from(sandbox),
-            phone
+            value
         )?)
     }
 

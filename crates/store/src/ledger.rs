@@ -214,16 +214,17 @@ async fn apply(
     debug_assert!(plan.postings_balance());
     let now = tx.now();
     let consumed_expiry = consumed_expiry(position, &plan);
+    // A new operation stores its idempotency key as its own, a resolution as the resolve's.
+    let (scope, key, fingerprint) = match &request.idempotency {
+        Some(i) => (
+            Some(i.scope.clone()),
+            Some(i.key.clone()),
+            Some(i.fingerprint.clone()),
+        ),
+        None => (None, None, None),
+    };
     let operation = match plan.target {
         Target::New { kind, status } => {
-            let (scope, key, fingerprint) = match &request.idempotency {
-                Some(i) => (
-                    Some(i.scope.clone()),
-                    Some(i.key.clone()),
-                    Some(i.fingerprint.clone()),
-                ),
-                None => (None, None, None),
-            };
             let merchant_id = match kind {
                 OperationKind::Reversal => {
                     // A reversal belongs to the merchant of what it reverses.
@@ -260,14 +261,6 @@ async fn apply(
             )?
         }
         Target::Resolve { hold_id, status } => {
-            let (scope, key, fingerprint) = match &request.idempotency {
-                Some(i) => (
-                    Some(i.scope.clone()),
-                    Some(i.key.clone()),
-                    Some(i.fingerprint.clone()),
-                ),
-                None => (None, None, None),
-            };
             let sql = format!("UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending' RETURNING {OPERATION_COLUMNS}");
             fetch!(
                 tx,
@@ -527,18 +520,22 @@ async fn post_to_system_account(
     amount: i64,
     now: i64,
 ) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, id, $2, $3 FROM accounts WHERE program_id = $4 AND currency = $5 AND owner_kind = $6 AND owner_id = 0";
-    if execute!(
-        tx,
-        SQL,
-        operation_id,
-        amount,
-        now,
-        program_id,
-        currency,
-        owner.kind()
-    )? == 1
-    {
+    // The posting; 0 rows while the account does not exist.
+    macro_rules! post {
+        () => {
+            execute!(
+                tx,
+                "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, id, $2, $3 FROM accounts WHERE program_id = $4 AND currency = $5 AND owner_kind = $6 AND owner_id = 0",
+                operation_id,
+                amount,
+                now,
+                program_id,
+                currency,
+                owner.kind()
+            )
+        };
+    }
+    if post!()? == 1 {
         return Ok(());
     }
     execute!(
@@ -548,17 +545,7 @@ async fn post_to_system_account(
         currency,
         owner.kind(),
     )?;
-    if execute!(
-        tx,
-        SQL,
-        operation_id,
-        amount,
-        now,
-        program_id,
-        currency,
-        owner.kind()
-    )? != 1
-    {
+    if post!()? != 1 {
         return Err(StoreError::Corrupt(format!(
             "no {} account for program {program_id}",
             owner.kind()

@@ -359,22 +359,28 @@ async fn resolve(
     Ok((status, json))
 }
 
+/// Confirm and void: no body, and 200 whether the call is the first or a replay.
+async fn settle(
+    state: &AppState,
+    id: i64,
+    headers: &HeaderMap,
+    make: impl Fn(i64) -> Action,
+) -> ApiResult<(StatusCode, Json<OperationView>)> {
+    let key = idempotency_key(headers, None)?;
+    let (_, json) = resolve(state, id, make, key, None).await?;
+    Ok((StatusCode::OK, json))
+}
+
 #[utoipa::path(post, path = "/v1/operations/{id}/confirm", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
-    let key = idempotency_key(&headers, None)?;
-    let (_, json) = resolve(
-        &state,
-        id,
-        |operation_id| Action::Confirm { operation_id },
-        key,
-        None,
-    )
-    .await?;
-    Ok((StatusCode::OK, json))
+    settle(&state, id, &headers, |operation_id| Action::Confirm {
+        operation_id,
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/operations/{id}/void", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
@@ -383,16 +389,10 @@ pub async fn void(
     Id(id): Id,
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
-    let key = idempotency_key(&headers, None)?;
-    let (_, json) = resolve(
-        &state,
-        id,
-        |operation_id| Action::Void { operation_id },
-        key,
-        None,
-    )
-    .await?;
-    Ok((StatusCode::OK, json))
+    settle(&state, id, &headers, |operation_id| Action::Void {
+        operation_id,
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/operations/{id}/reverse", request_body = ReverseInput, responses((status = 201, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]

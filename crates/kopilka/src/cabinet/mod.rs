@@ -19,7 +19,7 @@ use kopilka_domain::phone::Phone;
 use kopilka_domain::Amount;
 use kopilka_store::ledger::{self, OperationFilter};
 use kopilka_store::outbox::NewMessage;
-use kopilka_store::StoreError;
+use kopilka_store::{StoreError, Tx};
 use serde::Deserialize;
 
 const COOKIE: &str = "kopilka_cabinet";
@@ -112,6 +112,18 @@ struct PhoneForm {
 }
 
 /// Sends a sign-in code. The answer is the same whether or not the phone is known.
+/// The customer the cabinet signs in by `digits`, in whichever program has them.
+async fn customer_by_phone(
+    tx: &mut Tx,
+    digits: &str,
+) -> kopilka_store::StoreResult<Option<kopilka_store::model::Customer>> {
+    Ok(tx
+        .customers(None, Some(digits), None, 1)
+        .await?
+        .into_iter()
+        .next())
+}
+
 async fn send_code(State(state): State<AppState>, Form(form): Form<PhoneForm>) -> Response {
     let Ok(phone) = Phone::parse(&form.phone) else {
         return sign_in_page(None, Some("Введите телефон с кодом страны: 79000000000"));
@@ -127,12 +139,7 @@ async fn send_code(State(state): State<AppState>, Form(form): Form<PhoneForm>) -
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let Some(customer) = tx
-                    .customers(None, Some(&lookup), None, 1)
-                    .await?
-                    .into_iter()
-                    .next()
-                else {
+                let Some(customer) = customer_by_phone(tx, &lookup).await? else {
                     return Ok(true);
                 };
                 let now = tx.now();
@@ -184,12 +191,7 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let Some(customer) = tx
-                    .customers(None, Some(&lookup), None, 1)
-                    .await?
-                    .into_iter()
-                    .next()
-                else {
+                let Some(customer) = customer_by_phone(tx, &lookup).await? else {
                     return Ok(Err("Неверный код."));
                 };
                 let Some(code) = tx

@@ -151,19 +151,31 @@ async fn authenticate(
             ))
         }
     };
+    signed_project(state, request, project_id, &signature, "general.").await
+}
+
+/// The project `project_id` names, once `signature` checks out against its secret; `at` is
+/// where the request keeps both fields (`general.` or the top level).
+async fn signed_project(
+    state: &AppState,
+    request: &Value,
+    project_id: i64,
+    signature: &str,
+    at: &str,
+) -> Result<(EcommpayProject, String), GateError> {
     let project = state
         .store
         .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
         .await?
         .ok_or(GateError::new(
             Code::ProjectNotFound,
-            "general.project_id".to_string(),
+            format!("{at}project_id"),
         ))?;
     let secret = project_secret(&state.sealer, &project)?;
-    if !domain::verify(&secret, request, &signature) {
+    if !domain::verify(&secret, request, signature) {
         return Err(GateError::new(
             Code::SignatureInvalid,
-            "general.signature".to_string(),
+            format!("{at}signature"),
         ));
     }
     Ok((project, secret))
@@ -412,21 +424,7 @@ async fn operations_inner(state: &AppState, request: &Value) -> Result<Value, Ga
             Code::SignatureEmpty,
             "signature".to_string(),
         ))?;
-    let project = state
-        .store
-        .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
-        .await?
-        .ok_or(GateError::new(
-            Code::ProjectNotFound,
-            "project_id".to_string(),
-        ))?;
-    let secret = project_secret(&state.sealer, &project)?;
-    if !domain::verify(&secret, request, signature) {
-        return Err(GateError::new(
-            Code::SignatureInvalid,
-            "signature".to_string(),
-        ));
-    }
+    signed_project(state, request, project_id, signature, "").await?;
     let limit = match &request["limit"] {
         Value::Null => 100,
         v => v

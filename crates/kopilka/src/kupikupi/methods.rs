@@ -1,7 +1,7 @@
 //! `balance`, `init`, `checkout`, `confirmation`, `receipt`.
 
 use super::wire::{decimal_number, field, success, ErrorCode, Fields, KkError};
-use super::{enter_code, new_code, program_of, rules_of, status_of};
+use super::{enter_code, expire, new_code, program_of, status_of};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -157,17 +157,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         .await?
                     {
                         // A form past its lifetime is CANCELED first: the order starts afresh.
-                        let mut rules = rules_of(&existing)?;
-                        if rules.expire(tx.now()) == Step::Expired {
-                            tx.update_kupikupi_transfer(
-                                existing.id,
-                                rules.status.as_str(),
-                                rules.attempts,
-                                existing.operation_id,
-                            )
-                            .await?;
-                        }
-                        let status = rules.status;
+                        let (status, _) = expire(tx, &existing).await?;
                         if !matches!(status, TransferStatus::Rejected | TransferStatus::Canceled) {
                             if existing.phone != digits || existing.amount != amount {
                                 return Ok(Err(KkError::new(
@@ -258,15 +248,7 @@ async fn checkout(state: &AppState, caller: &Caller, fields: &Fields) -> Result<
                     return Ok(None);
                 };
                 // A form past its lifetime is CANCELED now, even before the job's next pass.
-                let mut rules = rules_of(&transfer)?;
-                if rules.expire(tx.now()) == Step::Expired {
-                    tx.update_kupikupi_transfer(
-                        transfer.id,
-                        rules.status.as_str(),
-                        rules.attempts,
-                        transfer.operation_id,
-                    )
-                    .await?;
+                if expire(tx, &transfer).await?.1 {
                     return tx.kupikupi_transfer(transfer.id).await;
                 }
                 Ok(Some(transfer))

@@ -69,6 +69,23 @@ fn rules_of(transfer: &Transfer) -> StoreResult<Rules> {
     })
 }
 
+/// Cancels the transfer if its form has outlived `tx.now()`: its status after, and whether
+/// this call canceled it.
+async fn expire(tx: &mut Tx, transfer: &Transfer) -> StoreResult<(TransferStatus, bool)> {
+    let mut rules = rules_of(transfer)?;
+    if rules.expire(tx.now()) != Step::Expired {
+        return Ok((rules.status, false));
+    }
+    tx.update_kupikupi_transfer(
+        transfer.id,
+        rules.status.as_str(),
+        rules.attempts,
+        transfer.operation_id,
+    )
+    .await?;
+    Ok((rules.status, true))
+}
+
 fn status_of(transfer: &Transfer) -> StoreResult<TransferStatus> {
     TransferStatus::parse(&transfer.status)
         .ok_or_else(|| StoreError::Corrupt(format!("kupikupi transfer {} status", transfer.id)))
@@ -291,15 +308,7 @@ pub async fn expire_forms(store: &SharedStore, now: i64) -> StoreResult<usize> {
                         let Some(transfer) = tx.kupikupi_transfer(*id).await? else {
                             continue;
                         };
-                        let mut rules = rules_of(&transfer)?;
-                        if rules.expire(now) == Step::Expired {
-                            tx.update_kupikupi_transfer(
-                                transfer.id,
-                                rules.status.as_str(),
-                                rules.attempts,
-                                transfer.operation_id,
-                            )
-                            .await?;
+                        if expire(tx, &transfer).await?.1 {
                             done += 1;
                         }
                     }

@@ -537,11 +537,7 @@ fn action_view(a: &Action) -> Value {
 
 /// `GET user/actions`.
 pub async fn actions(State(state): State<AppState>, session: Session) -> LmResult {
-    let id = session.customer.id;
-    let ctx = state
-        .store
-        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
-        .await?;
+    let ctx = read_ctx(&state, &session).await?;
     let actions: Vec<Value> = ctx.actions().iter().map(action_view).collect();
     Ok(ok(json!({"actions": actions})))
 }
@@ -596,13 +592,161 @@ pub async fn accept_offer(State(state): State<AppState>, session: Session) -> Lm
     .await
 }
 
-/// `GET User/PhoneNumber`: the confirmed number and the one waiting for its code, masked.
-pub async fn phone(State(state): State<AppState>, session: Session) -> LmResult {
+/// The two contacts registration confirms by code; their handlers differ only in these.
+#[derive(Clone, Copy, PartialEq)]
+enum Contact {
+    Phone,
+    Email,
+}
+
+impl Contact {
+    fn step(self) -> Step {
+        match self {
+            Contact::Phone => Step::ChangePhone,
+            Contact::Email => Step::ChangeEmail,
+        }
+    }
+
+    /// The code's purpose, which also picks SMS or e-mail.
+    fn purpose(self) -> &'static str {
+        match self {
+            Contact::Phone => "phone",
+            Contact::Email => "email",
+        }
+    }
+
+    /// The value waiting for its code.
+    fn waiting(self, ctx: &Ctx) -> Option<String> {
+        let reg = ctx.reg.as_ref()?;
+        match self {
+            Contact::Phone => reg.new_phone.clone(),
+            Contact::Email => reg.new_email.clone(),
+        }
+    }
+
+    fn pending(self, reg: &mut LoymaxRegistration) -> &mut Option<String> {
+        match self {
+            Contact::Phone => &mut reg.new_phone,
+            Contact::Email => &mut reg.new_email,
+        }
+    }
+
+    fn current(self, customer: &mut Customer) -> &mut Option<String> {
+        match self {
+            Contact::Phone => &mut customer.phone,
+            Contact::Email => &mut customer.email,
+        }
+    }
+
+    fn nothing_pending(self) -> LmError {
+        LmError::business(match self {
+            Contact::Phone => "Нет номера телефона, ожидающего подтверждения",
+            Contact::Email => "Нет адреса, ожидающего подтверждения",
+        })
+    }
+}
+
+/// The session's customer, read for a GET.
+async fn read_ctx(state: &AppState, session: &Session) -> LmResult<Ctx> {
     let id = session.customer.id;
-    let ctx = state
+    Ok(state
         .store
         .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
-        .await?;
+        .await?)
+}
+
+/// Whether another customer of the program has `phone`.
+async fn phone_taken(tx: &mut Tx, ctx: &Ctx, phone: &str) -> StoreResult<bool> {
+    let other = tx.customer_by_phone(ctx.program.id, phone).await?;
+    Ok(other.is_some_and(|other| other.id != ctx.customer.id))
+}
+
+fn phone_in_use() -> LmError {
+    LmError::coded("PhoneNumberInUse", "Номер телефона уже используется")
+}
+
+/// A code for `contact`: to `new`, which then waits for it (`POST User/PhoneNumber`,
+/// `POST User/Email`), or again to the one waiting (`…/SendConfirmCode`); within the quotas.
+async fn send_contact_code(
+    state: &AppState,
+    session: &Session,
+    parts: &Parts,
+    contact: Contact,
+    new: Option<String>,
+) -> LmResult {
+    let ip = super::client_ip(parts);
+    step(state, session, move |tx, ctx| {
+        Box::pin(async move {
+            if let Err(e) = ctx.check(contact.step()) {
+                return Ok(Err(e));
+            }
+            let target = match &new {
+                Some(new) => {
+                    if contact == Contact::Phone && phone_taken(tx, ctx, new).await? {
+                        return Ok(Err(phone_in_use()));
+                    }
+                    new.clone()
+                }
+                None => match contact.waiting(ctx) {
+                    Some(waiting) => waiting,
+                    None => return Ok(Err(contact.nothing_pending())),
+                },
+            };
+            let purpose = contact.purpose();
+            if let Err(e) = send_code(
+                tx,
+                &ctx.settings,
+                Some(ctx.customer.id),
+                purpose,
+                &target,
+                &ip,
+            )
+            .await?
+            {
+                return Ok(Err(e));
+            }
+            if new.is_some() {
+                let now = tx.now();
+                *contact.pending(ctx.reg_mut(now)) = Some(target);
+            }
+            Ok(Ok(ok(Value::Null)))
+        })
+    })
+    .await
+}
+
+/// The waiting contact becomes the customer's once `code` matches.
+async fn confirm(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    contact: Contact,
+    code: &str,
+) -> StoreResult<LmResult<()>> {
+    if let Err(e) = ctx.check(contact.step()) {
+        return Ok(Err(e));
+    }
+    let Some(target) = contact.waiting(ctx) else {
+        return Ok(Err(contact.nothing_pending()));
+    };
+    let result = check_code(tx, contact.purpose(), &target, code).await?;
+    if result != CodeCheck::Accepted {
+        return Ok(Err(code_error(result)));
+    }
+    if contact == Contact::Phone && phone_taken(tx, ctx, &target).await? {
+        return Ok(Err(phone_in_use()));
+    }
+    *contact.current(&mut ctx.customer) = Some(target);
+    tx.update_customer(&ctx.customer).await?;
+    ctx.mark(contact.step());
+    if let Some(reg) = ctx.reg.as_mut() {
+        *contact.pending(reg) = None;
+    }
+    Ok(Ok(()))
+}
+
+/// `GET User/PhoneNumber`: the confirmed number and the one waiting for its code, masked.
+pub async fn phone(State(state): State<AppState>, session: Session) -> LmResult {
+    let ctx = read_ctx(&state, &session).await?;
     let confirmed = !ctx.registering() || ctx.done().contains(&Step::ChangePhone);
     let current = match (&ctx.customer.phone, confirmed) {
         (Some(p), true) => mask(p),
@@ -635,60 +779,16 @@ pub async fn set_phone(
     let phone = Phone::parse(text)
         .map_err(|_| LmError::invalid("phoneNumber", "Неверный номер телефона"))?;
     let digits = phone.digits().to_string();
-    let ip = super::client_ip(&parts);
-    step(&state, &session, move |tx, ctx| {
-        Box::pin(async move {
-            if let Err(e) = ctx.check(Step::ChangePhone) {
-                return Ok(Err(e));
-            }
-            if let Some(other) = tx.customer_by_phone(ctx.program.id, &digits).await? {
-                if other.id != ctx.customer.id {
-                    return Ok(Err(LmError::coded(
-                        "PhoneNumberInUse",
-                        "Номер телефона уже используется",
-                    )));
-                }
-            }
-            let settings = ctx.settings.clone();
-            if let Err(e) =
-                send_code(tx, &settings, Some(ctx.customer.id), "phone", &digits, &ip).await?
-            {
-                return Ok(Err(e));
-            }
-            let now = tx.now();
-            ctx.reg_mut(now).new_phone = Some(digits);
-            Ok(Ok(ok(Value::Null)))
-        })
-    })
-    .await
+    send_contact_code(&state, &session, &parts, Contact::Phone, Some(digits)).await
 }
 
-/// `POST User/PhoneNumber/SendConfirmCode`: the code again, within the quotas.
+/// `POST User/PhoneNumber/SendConfirmCode`.
 pub async fn resend_phone_code(
     State(state): State<AppState>,
     session: Session,
     parts: Parts,
 ) -> LmResult {
-    let ip = super::client_ip(&parts);
-    step(&state, &session, move |tx, ctx| {
-        Box::pin(async move {
-            if let Err(e) = ctx.check(Step::ChangePhone) {
-                return Ok(Err(e));
-            }
-            let Some(phone) = ctx.reg.as_ref().and_then(|r| r.new_phone.clone()) else {
-                return Ok(Err(LmError::business(
-                    "Нет номера телефона, ожидающего подтверждения",
-                )));
-            };
-            let settings = ctx.settings.clone();
-            Ok(
-                send_code(tx, &settings, Some(ctx.customer.id), "phone", &phone, &ip)
-                    .await?
-                    .map(|()| ok(Value::Null)),
-            )
-        })
-    })
-    .await
+    send_contact_code(&state, &session, &parts, Contact::Phone, None).await
 }
 
 /// `POST User/PhoneNumber/Confirm`: the number becomes the customer's; the answer carries a
@@ -702,31 +802,8 @@ pub async fn confirm_phone(
     let key = session.key();
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            if let Err(e) = ctx.check(Step::ChangePhone) {
+            if let Err(e) = confirm(tx, ctx, Contact::Phone, &code).await? {
                 return Ok(Err(e));
-            }
-            let Some(phone) = ctx.reg.as_ref().and_then(|r| r.new_phone.clone()) else {
-                return Ok(Err(LmError::business(
-                    "Нет номера телефона, ожидающего подтверждения",
-                )));
-            };
-            let result = check_code(tx, "phone", &phone, &code).await?;
-            if result != CodeCheck::Accepted {
-                return Ok(Err(code_error(result)));
-            }
-            if let Some(other) = tx.customer_by_phone(ctx.program.id, &phone).await? {
-                if other.id != ctx.customer.id {
-                    return Ok(Err(LmError::coded(
-                        "PhoneNumberInUse",
-                        "Номер телефона уже используется",
-                    )));
-                }
-            }
-            ctx.customer.phone = Some(phone);
-            tx.update_customer(&ctx.customer).await?;
-            ctx.mark(Step::ChangePhone);
-            if let Some(reg) = ctx.reg.as_mut() {
-                reg.new_phone = None;
             }
             let token = auth::rotate(tx, key, &ctx.settings).await?;
             Ok(Ok(ok(json!({"authToken": token}))))
@@ -784,11 +861,7 @@ pub(super) fn validate_password(password: &str, field: &str) -> LmResult<()> {
 
 /// `GET User/Email`.
 pub async fn email(State(state): State<AppState>, session: Session) -> LmResult {
-    let id = session.customer.id;
-    let ctx = state
-        .store
-        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
-        .await?;
+    let ctx = read_ctx(&state, &session).await?;
     let pending = ctx.reg.as_ref().and_then(|r| r.new_email.clone());
     Ok(ok(json!({
         "currentEmail": ctx.customer.email,
@@ -830,24 +903,7 @@ pub async fn set_email(
             "Неверный адрес электронной почты",
         ));
     }
-    let ip = super::client_ip(&parts);
-    step(&state, &session, move |tx, ctx| {
-        Box::pin(async move {
-            if let Err(e) = ctx.check(Step::ChangeEmail) {
-                return Ok(Err(e));
-            }
-            let settings = ctx.settings.clone();
-            if let Err(e) =
-                send_code(tx, &settings, Some(ctx.customer.id), "email", &address, &ip).await?
-            {
-                return Ok(Err(e));
-            }
-            let now = tx.now();
-            ctx.reg_mut(now).new_email = Some(address);
-            Ok(Ok(ok(Value::Null)))
-        })
-    })
-    .await
+    send_contact_code(&state, &session, &parts, Contact::Email, Some(address)).await
 }
 
 /// `POST User/Email/SendConfirmCode`.
@@ -856,26 +912,7 @@ pub async fn resend_email_code(
     session: Session,
     parts: Parts,
 ) -> LmResult {
-    let ip = super::client_ip(&parts);
-    step(&state, &session, move |tx, ctx| {
-        Box::pin(async move {
-            if let Err(e) = ctx.check(Step::ChangeEmail) {
-                return Ok(Err(e));
-            }
-            let Some(address) = ctx.reg.as_ref().and_then(|r| r.new_email.clone()) else {
-                return Ok(Err(LmError::business(
-                    "Нет адреса, ожидающего подтверждения",
-                )));
-            };
-            let settings = ctx.settings.clone();
-            Ok(
-                send_code(tx, &settings, Some(ctx.customer.id), "email", &address, &ip)
-                    .await?
-                    .map(|()| ok(Value::Null)),
-            )
-        })
-    })
-    .await
+    send_contact_code(&state, &session, &parts, Contact::Email, None).await
 }
 
 /// `POST User/Email/Confirm`.
@@ -887,25 +924,9 @@ pub async fn confirm_email(
     let code = confirm_code(&bytes)?;
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            if let Err(e) = ctx.check(Step::ChangeEmail) {
-                return Ok(Err(e));
-            }
-            let Some(address) = ctx.reg.as_ref().and_then(|r| r.new_email.clone()) else {
-                return Ok(Err(LmError::business(
-                    "Нет адреса, ожидающего подтверждения",
-                )));
-            };
-            let result = check_code(tx, "email", &address, &code).await?;
-            if result != CodeCheck::Accepted {
-                return Ok(Err(code_error(result)));
-            }
-            ctx.customer.email = Some(address);
-            tx.update_customer(&ctx.customer).await?;
-            ctx.mark(Step::ChangeEmail);
-            if let Some(reg) = ctx.reg.as_mut() {
-                reg.new_email = None;
-            }
-            Ok(Ok(ok(Value::Null)))
+            Ok(confirm(tx, ctx, Contact::Email, &code)
+                .await?
+                .map(|()| ok(Value::Null)))
         })
     })
     .await
@@ -1004,11 +1025,7 @@ pub async fn answers(State(state): State<AppState>, session: Session, bytes: Byt
 
 /// `GET Cards/EmitVirtual`: whether a virtual card may be issued.
 pub async fn emission(State(state): State<AppState>, session: Session) -> LmResult {
-    let id = session.customer.id;
-    let ctx = state
-        .store
-        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
-        .await?;
+    let ctx = read_ctx(&state, &session).await?;
     let count = ctx.virtual_cards();
     Ok(ok(json!({
         "currentCountOfVirtualCards": count,

@@ -109,20 +109,18 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
+    /// An admin GET whose body the caller reads as it needs (JSON, CSV, XLSX).
+    pub async fn get_response(&self, path: &str) -> reqwest::Response {
+        self.http
             .get(self.url(path))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
-            .expect("request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        answer(self.get_response(path).await).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -145,12 +143,7 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(response).await
     }
 
     pub async fn send_put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
@@ -162,12 +155,7 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(response).await
     }
 
     /// Stops the server gracefully (closing the store) but keeps its database, for tests that
@@ -188,6 +176,21 @@ impl TestApp {
 
 /// Runs `e2e/<script>` in Node against `base` (headless Chromium through playwright-core) and
 /// panics with its output unless it succeeds.
+/// A response's status and its body as JSON (a string where it is not JSON).
+async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The body of the page at `url`.
+pub async fn text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 pub async fn run_browser(script: &str, base: &str, args: &[&str]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
     let output = tokio::process::Command::new("node")
