@@ -13,6 +13,9 @@
 //! syncs the last, and no job is answered before its commit is on disk. (A reader may see a
 //! committed batch during those few milliseconds; a write that depends on it, such as a replay
 //! of the same idempotency key, is answered only after a later fsync.)
+//!
+//! Checkpoints (copying the WAL back into the database file) run on a checkpointer thread with
+//! a connection of its own, nudged by the syncer, instead of inside the writer's commits.
 
 pub(crate) mod statement;
 
@@ -29,6 +32,8 @@ use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 256;
+/// WAL fsyncs between two checkpoints.
+const CHECKPOINT_EVERY: usize = 64;
 /// Read connections open at once.
 const READERS: usize = 8;
 /// Prepared statements kept per connection: every statement kopilka runs, with room to spare.
@@ -102,7 +107,8 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&migrator).await?;
         migrator.close().await;
         let conn = open_connection(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")?;
+        let checkpointer = open_connection(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         let mut wal = path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -116,9 +122,16 @@ impl SqliteStore {
             .name("kopilka-sqlite-writer".into())
             .spawn(move || {
                 let (durable, committed) = std::sync::mpsc::channel();
+                let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+                let checkpoints = std::thread::Builder::new()
+                    .name("kopilka-sqlite-checkpoint".into())
+                    .spawn(move || checkpoint_loop(checkpointer, nudged));
+                if let Err(e) = &checkpoints {
+                    tracing::error!(error = %e, "cannot start the SQLite checkpointer");
+                }
                 let syncer = std::thread::Builder::new()
                     .name("kopilka-sqlite-sync".into())
-                    .spawn(move || sync_loop(&wal, committed));
+                    .spawn(move || sync_loop(&wal, committed, nudge));
                 match syncer {
                     Ok(syncer) => {
                         runtime.block_on(write_loop(conn, receiver, durable));
@@ -162,11 +175,22 @@ async fn write_loop(
 /// Fsyncs the WAL for every batch committed since the last fsync, then answers their jobs. A
 /// failed fsync leaves the batches' fate unknown, so their jobs get an error (a retry with the
 /// same idempotency key finds out what happened).
-fn sync_loop(wal: &Path, committed: std::sync::mpsc::Receiver<Vec<Answer>>) {
+fn sync_loop(
+    wal: &Path,
+    committed: std::sync::mpsc::Receiver<Vec<Answer>>,
+    nudge: std::sync::mpsc::SyncSender<()>,
+) {
     let mut file: Option<std::fs::File> = None;
+    let mut since_checkpoint = 0usize;
     while let Ok(mut answers) = committed.recv() {
         while let Ok(more) = committed.try_recv() {
             answers.extend(more);
+        }
+        since_checkpoint += 1;
+        if since_checkpoint >= CHECKPOINT_EVERY {
+            // A full channel means a checkpoint is already due; this nudge joins it.
+            let _ = nudge.try_send(());
+            since_checkpoint = 0;
         }
         let started = std::time::Instant::now();
         let synced = match &file {
@@ -187,6 +211,20 @@ fn sync_loop(wal: &Path, committed: std::sync::mpsc::Receiver<Vec<Answer>>) {
             let _ = reply.send(result);
         }
     }
+}
+
+/// Copies committed WAL frames into the database file when nudged (a passive checkpoint:
+/// it never blocks the writer or readers), and once more when the store closes.
+fn checkpoint_loop(conn: Connection, nudged: std::sync::mpsc::Receiver<()>) {
+    let checkpoint = || {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "SQLite checkpoint failed");
+        }
+    };
+    while nudged.recv().is_ok() {
+        checkpoint();
+    }
+    checkpoint();
 }
 
 /// Runs a batch in one transaction, each job in a savepoint (a failed job is rolled back alone),
