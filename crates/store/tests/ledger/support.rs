@@ -301,11 +301,14 @@ impl Ledger {
     }
 }
 
+/// An operation as the invariant checks see it: customer, kind, status and what it reverses.
+type SeenOperation = (Option<i64>, String, String, Option<i64>);
+
 /// Loymax history's counts (which read the per-customer counter) against the operations
 /// seen: every customer's confirmed operations, in all and by history type.
 async fn history_count_problems(
     tx: &mut Tx,
-    seen: &HashMap<i64, (Option<i64>, String, String, Option<i64>)>,
+    seen: &HashMap<i64, SeenOperation>,
 ) -> StoreResult<Vec<String>> {
     let mut expected: BTreeMap<(i64, Option<&str>), i64> = BTreeMap::new();
     for (customer, kind, status, reverses) in seen.values() {
