@@ -27,8 +27,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
 
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 256;
@@ -129,15 +131,22 @@ impl SqliteStore {
                 if let Err(e) = &checkpoints {
                     tracing::error!(error = %e, "cannot start the SQLite checkpointer");
                 }
-                let syncer = std::thread::Builder::new()
-                    .name("kopilka-sqlite-sync".into())
-                    .spawn(move || sync_loop(&wal, committed, nudge));
+                let syncing = Arc::new(Syncing::default());
+                let syncer = {
+                    let syncing = syncing.clone();
+                    std::thread::Builder::new()
+                        .name("kopilka-sqlite-sync".into())
+                        .spawn(move || sync_loop(&wal, committed, nudge, &syncing))
+                };
                 match syncer {
                     Ok(syncer) => {
-                        runtime.block_on(write_loop(conn, receiver, durable));
+                        runtime.block_on(write_loop(conn, receiver, durable, &syncing));
                         let _ = syncer.join();
                     }
                     Err(e) => tracing::error!(error = %e, "cannot start the SQLite syncer"),
+                }
+                if let Ok(checkpoints) = checkpoints {
+                    let _ = checkpoints.join();
                 }
                 drop(stopped);
             })?;
@@ -153,21 +162,47 @@ impl SqliteStore {
     }
 }
 
+/// Whether the syncer has committed batches it has not answered yet, and a wake-up for the
+/// writer when it has none.
+#[derive(Default)]
+struct Syncing {
+    busy: AtomicBool,
+    idle: Notify,
+}
+
+/// Runs jobs as they come, in one open transaction, and commits it when the syncer is idle (or
+/// the transaction is full): one commit per fsync, so batches grow with the disk's latency and
+/// the pages a batch rewrites are written once for all its jobs.
 async fn write_loop(
     conn: Connection,
     mut receiver: mpsc::Receiver<WriteRequest>,
     durable: std::sync::mpsc::Sender<Vec<Answer>>,
+    syncing: &Syncing,
 ) {
-    let mut conn = Some(Conn::Sqlite(conn));
-    let mut batch: Vec<WriteRequest> = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut tx = Tx::new(conn.take().expect("writer connection"));
-        metrics::histogram!("kopilka_store_batch_size", "store" => "sqlite")
-            .record(batch.len() as f64);
-        let results = run_batch(&mut tx, &mut batch).await;
-        conn = Some(tx.into_conn());
-        if durable.send(results).is_err() {
-            return;
+    let mut tx = Tx::new(Conn::Sqlite(conn));
+    let mut open = OpenBatch::default();
+    let mut jobs: Vec<WriteRequest> = Vec::with_capacity(MAX_BATCH);
+    let mut closed = false;
+    while !closed {
+        let room = MAX_BATCH - open.answers.len();
+        if open.answers.is_empty() {
+            closed = receiver.recv_many(&mut jobs, room).await == 0;
+        } else {
+            tokio::select! {
+                received = receiver.recv_many(&mut jobs, room) => closed = received == 0,
+                _ = syncing.idle.notified() => {}
+            }
+        }
+        run_jobs(&mut tx, &mut open, &mut jobs).await;
+        let full = open.answers.len() >= MAX_BATCH;
+        if !open.answers.is_empty() && (closed || full || !syncing.busy.load(Ordering::Acquire)) {
+            metrics::histogram!("kopilka_store_batch_size", "store" => "sqlite")
+                .record(open.answers.len() as f64);
+            let answers = commit(&mut tx, std::mem::take(&mut open)).await;
+            syncing.busy.store(true, Ordering::Release);
+            if durable.send(answers).is_err() {
+                return;
+            }
         }
     }
 }
@@ -179,10 +214,13 @@ fn sync_loop(
     wal: &Path,
     committed: std::sync::mpsc::Receiver<Vec<Answer>>,
     nudge: std::sync::mpsc::SyncSender<()>,
+    syncing: &Syncing,
 ) {
+    use std::sync::mpsc::TryRecvError;
     let mut file: Option<std::fs::File> = None;
     let mut since_checkpoint = 0usize;
-    while let Ok(mut answers) = committed.recv() {
+    let mut next = committed.recv().ok();
+    while let Some(mut answers) = next.take() {
         while let Ok(more) = committed.try_recv() {
             answers.extend(more);
         }
@@ -210,6 +248,17 @@ fn sync_loop(
             };
             let _ = reply.send(result);
         }
+        next = match committed.try_recv() {
+            Ok(more) => Some(more),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => {
+                // The writer may commit now; it waits for this while it has jobs run but
+                // not committed.
+                syncing.busy.store(false, Ordering::Release);
+                syncing.idle.notify_one();
+                committed.recv().ok()
+            }
+        };
     }
 }
 
@@ -227,24 +276,34 @@ fn checkpoint_loop(conn: Connection, nudged: std::sync::mpsc::Receiver<()>) {
     checkpoint();
 }
 
-/// Runs a batch in one transaction, each job in a savepoint (a failed job is rolled back alone),
-/// and commits once. If the transaction itself fails, every job of the batch gets the error and
-/// nothing of it is kept.
-async fn run_batch(tx: &mut Tx, batch: &mut Vec<WriteRequest>) -> Vec<Answer> {
-    let mut results = Vec::with_capacity(batch.len());
-    let mut failure: Option<String> = None;
-    let mut opening = "BEGIN IMMEDIATE; SAVEPOINT job";
-    for request in batch.drain(..) {
-        if failure.is_none() {
-            if let Err(e) = tx.raw(opening).await {
-                failure = Some(e.to_string());
+/// The writer's open transaction: the answers of the jobs run in it so far, and whether it has
+/// failed as a whole (then none of it is kept and every job gets the error).
+#[derive(Default)]
+struct OpenBatch {
+    answers: Vec<Answer>,
+    begun: bool,
+    failure: Option<String>,
+}
+
+/// Runs each job in a savepoint of the open transaction (begun if needed); a failed job is
+/// rolled back alone.
+async fn run_jobs(tx: &mut Tx, open: &mut OpenBatch, jobs: &mut Vec<WriteRequest>) {
+    for request in jobs.drain(..) {
+        if open.failure.is_none() {
+            let opening = if open.begun {
+                "RELEASE job; SAVEPOINT job"
+            } else {
+                "BEGIN IMMEDIATE; SAVEPOINT job"
+            };
+            match tx.raw(opening).await {
+                Ok(()) => open.begun = true,
+                Err(e) => open.failure = Some(e.to_string()),
             }
         }
-        if failure.is_some() {
-            results.push((request.reply, Err(StoreError::Closed)));
+        if open.failure.is_some() {
+            open.answers.push((request.reply, Err(StoreError::Closed)));
             continue;
         }
-        opening = "RELEASE job; SAVEPOINT job";
         tx.restart_clock();
         let outcome = match AssertUnwindSafe((request.job)(tx)).catch_unwind().await {
             Ok(result) => result,
@@ -252,23 +311,30 @@ async fn run_batch(tx: &mut Tx, batch: &mut Vec<WriteRequest>) -> Vec<Answer> {
         };
         if outcome.is_err() {
             if let Err(e) = tx.raw("ROLLBACK TO job").await {
-                failure = Some(e.to_string());
+                open.failure = Some(e.to_string());
             }
         }
-        results.push((request.reply, outcome));
+        open.answers.push((request.reply, outcome));
     }
-    if failure.is_none() {
+}
+
+/// Commits the open transaction (without syncing it); if it failed as a whole, rolls it back
+/// and every job of it gets the error.
+async fn commit(tx: &mut Tx, mut open: OpenBatch) -> Vec<Answer> {
+    if open.begun && open.failure.is_none() {
         if let Err(e) = tx.raw("RELEASE job; COMMIT").await {
-            failure = Some(format!("commit failed: {e}"));
+            open.failure = Some(format!("commit failed: {e}"));
         }
     }
-    if let Some(message) = failure {
-        let _ = tx.raw("ROLLBACK").await;
-        for (_, result) in results.iter_mut() {
+    if let Some(message) = open.failure {
+        if open.begun {
+            let _ = tx.raw("ROLLBACK").await;
+        }
+        for (_, result) in open.answers.iter_mut() {
             *result = Err(StoreError::Corrupt(message.clone()));
         }
     }
-    results
+    open.answers
 }
 
 #[async_trait::async_trait]
