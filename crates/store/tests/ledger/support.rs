@@ -77,6 +77,11 @@ impl Ledger {
         }
     }
 
+    /// The SQLite database file, for tests of the file itself.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|dir| dir.path().join("ledger.db"))
+    }
+
     /// Both stores, SQLite first.
     pub async fn both() -> Vec<Ledger> {
         vec![
