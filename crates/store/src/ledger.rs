@@ -482,9 +482,15 @@ async fn write_postings(
     }
     let other_account = member_posting_account(tx, program_id, currency, other).await?;
     let (first, second) = if customer_first {
-        ((customer_account, mine.amount), (other_account, other.amount))
+        (
+            (customer_account, mine.amount),
+            (other_account, other.amount),
+        )
     } else {
-        ((other_account, other.amount), (customer_account, mine.amount))
+        (
+            (other_account, other.amount),
+            (customer_account, mine.amount),
+        )
     };
     execute!(
         tx,
