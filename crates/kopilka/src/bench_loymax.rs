@@ -2,7 +2,7 @@
 //! HTTP: rows per second and the process's peak memory) and `--scenario purchase` (the full
 //! Loymax purchase cycle from `--clients` clients: cycles per second and p99).
 
-use crate::bench::{BenchArgs, StoreChoice};
+use crate::bench::{self, BenchArgs, StoreChoice};
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
@@ -10,9 +10,11 @@ use kopilka_domain::program::ProgramRules;
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::{PgStore, SharedStore};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 pub const BATCH_KEY: &str = "kopilka-bench-batch-key";
 
@@ -286,13 +288,21 @@ pub struct PurchaseReport {
     pub clients: usize,
     pub customers: usize,
     pub duration_s: u64,
+    /// Cycles finished within the measured window.
     pub cycles: u64,
+    /// Failed cycles (a refusal, a non-2xx answer, a broken connection), warm-up included.
     pub errors: u64,
     pub cycles_per_s: f64,
     pub requests_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU the load generator used during the measured window, in % of one core.
+    pub client_cpu_pct: Option<f64>,
+    /// CPU the rest of the process (kopilka, its store threads) used, in % of one core.
+    pub kopilka_cpu_pct: Option<f64>,
     pub peak_rss_mb: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
 /// The demo program's purchase rules: 10 % discount, half payable with points, 10 % earned.
@@ -353,11 +363,17 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
                 .to_string(),
         );
     }
-    let duration = std::time::Duration::from_secs(args.duration);
-    let (cycles, errors, mut latencies) =
-        drive_purchases(&base, Arc::new(tokens), args.clients, duration).await?;
+    let load = PurchaseLoad {
+        addr: running.addr,
+        tokens,
+        clients: args.clients,
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+    };
+    let driven = drive_purchases(load).await?;
     running.shutdown().await;
     drop_schema(&args, schema).await?;
+    let mut latencies = driven.latencies;
     latencies.sort_unstable();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
@@ -366,20 +382,28 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i] as f64 / 1000.0
     };
-    let cycles_per_s = cycles as f64 / args.duration as f64;
+    let seconds = args.duration as f64;
+    let cycles_per_s = driven.cycles as f64 / seconds;
+    let cpu_pct = |s: f64| round2(s / seconds * 100.0);
     let report = PurchaseReport {
         scenario: "purchase",
         store: args.store,
         clients: args.clients,
         customers,
         duration_s: args.duration,
-        cycles,
-        errors,
+        cycles: driven.cycles,
+        errors: driven.errors,
         cycles_per_s: round2(cycles_per_s),
         requests_per_s: round2(cycles_per_s * 4.0),
         p50_ms: round2(pct(0.50)),
         p99_ms: round2(pct(0.99)),
+        client_cpu_pct: driven.client_cpu_s.map(cpu_pct),
+        kopilka_cpu_pct: driven
+            .process_cpu_s
+            .zip(driven.client_cpu_s)
+            .map(|(all, client)| cpu_pct(all - client)),
         peak_rss_mb: peak_rss_mb(),
+        first_error: driven.first_error,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -388,88 +412,178 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
             "scenario purchase on {:?}: {} clients, {} s: {} cycles ({} errors), {:.0} cycles/s ({:.0} requests/s), cycle p50 {:.2} ms, p99 {:.2} ms",
             report.store, report.clients, report.duration_s, report.cycles, report.errors, report.cycles_per_s, report.requests_per_s, report.p50_ms, report.p99_ms
         );
+        if let (Some(client), Some(server)) = (report.client_cpu_pct, report.kopilka_cpu_pct) {
+            println!("  cpu: load generator {client:.0}% of a core, kopilka {server:.0}%");
+        }
+        if let Some(e) = &report.first_error {
+            println!("  first error: {e}");
+        }
     }
     Ok(())
 }
 
-/// Runs Calculate → Payment → Bonus → Confirm cycles from `clients` clients; returns the
-/// cycles done, the failed ones and each cycle's latency in microseconds.
-async fn drive_purchases(
-    base: &str,
-    tokens: Arc<Vec<String>>,
+struct PurchaseLoad {
+    addr: SocketAddr,
+    tokens: Vec<String>,
     clients: usize,
-    duration: std::time::Duration,
-) -> anyhow::Result<(u64, u64, Vec<u32>)> {
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::with_capacity(clients);
-    for client in 0..clients {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
-        let (base, tokens) = (base.to_string(), tokens.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let (mut ok, mut failed) = (0u64, 0u64);
-            let mut i = client;
-            while Instant::now() < deadline {
-                let token = &tokens[(i * 7919) % tokens.len()];
-                let started = Instant::now();
-                match cycle(&http, &base, token, &format!("b{client}-{i}")).await {
-                    Ok(()) => {
-                        ok += 1;
-                        latencies.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    }
-                    Err(_) => failed += 1,
-                }
-                i += clients;
-            }
-            (ok, failed, latencies)
-        }));
-    }
-    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
-    for task in tasks {
-        let (o, f, l) = task.await?;
-        ok += o;
-        failed += f;
-        latencies.extend(l);
-    }
-    Ok((ok, failed, latencies))
+    warmup: Duration,
+    duration: Duration,
 }
 
-async fn cycle(http: &reqwest::Client, base: &str, token: &str, id: &str) -> anyhow::Result<()> {
-    let line = |amount: f64| serde_json::json!({"lines": [{"position": 1, "amount": amount, "price": 100, "quantity": 1}]});
+#[derive(Default)]
+struct PurchasesDriven {
+    cycles: u64,
+    errors: u64,
+    /// Microseconds per cycle.
+    latencies: Vec<u32>,
+    client_cpu_s: Option<f64>,
+    process_cpu_s: Option<f64>,
+    first_error: Option<String>,
+}
+
+/// Runs the clients on a thread and a single-threaded runtime of their own (plain HTTP/1.1
+/// keep-alive, as the earn scenario's), so their CPU time is told apart from kopilka's.
+async fn drive_purchases(load: PurchaseLoad) -> anyhow::Result<PurchasesDriven> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kopilka-bench-client".into())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(purchase_clients(load)));
+            let _ = done.send(outcome);
+        })?;
+    result.await.context("the load generator stopped")?
+}
+
+async fn purchase_clients(load: PurchaseLoad) -> anyhow::Result<PurchasesDriven> {
+    let measure_from = Instant::now() + load.warmup;
+    let deadline = measure_from + load.duration;
+    let load = Arc::new(load);
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..load.clients {
+        tasks.spawn(purchase_client(
+            load.clone(),
+            client,
+            measure_from,
+            deadline,
+        ));
+    }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_start = (bench::thread_cpu_s(), bench::process_cpu_s());
+    tokio::time::sleep_until(deadline.into()).await;
+    let cpu_end = (bench::thread_cpu_s(), bench::process_cpu_s());
+    let mut driven = PurchasesDriven {
+        client_cpu_s: cpu_start.0.zip(cpu_end.0).map(|(a, b)| b - a),
+        process_cpu_s: cpu_start.1.zip(cpu_end.1).map(|(a, b)| b - a),
+        ..PurchasesDriven::default()
+    };
+    while let Some(tally) = tasks.join_next().await {
+        let tally = tally?;
+        driven.cycles += tally.cycles;
+        driven.errors += tally.errors;
+        driven.latencies.extend(tally.latencies);
+        if driven.first_error.is_none() {
+            driven.first_error = tally.first_error;
+        }
+    }
+    Ok(driven)
+}
+
+/// One client: Calculate → Payment → Bonus → Confirm, cycle after cycle on one keep-alive
+/// connection, customers in turn.
+async fn purchase_client(
+    load: Arc<PurchaseLoad>,
+    client: usize,
+    measure_from: Instant,
+    deadline: Instant,
+) -> PurchasesDriven {
+    let mut tally = PurchasesDriven::default();
+    let mut connection: Option<TcpStream> = None;
+    let mut buffer = Vec::with_capacity(4096);
+    let mut i = client;
+    while Instant::now() < deadline {
+        let token = &load.tokens[(i * 7919) % load.tokens.len()];
+        let id = format!("b{client}-{i}");
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            cycle(&load, &mut connection, &mut buffer, token, &id),
+        )
+        .await;
+        let finished = Instant::now();
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => {
+                connection = None;
+                Some("timed out after 30 s".into())
+            }
+        };
+        match failure {
+            None if finished >= measure_from && finished <= deadline => {
+                tally.cycles += 1;
+                tally
+                    .latencies
+                    .push((finished - started).as_micros().min(u32::MAX as u128) as u32);
+            }
+            None => {}
+            Some(e) => {
+                tally.errors += 1;
+                tally.first_error.get_or_insert(e);
+            }
+        }
+        i += load.clients;
+    }
+    tally
+}
+
+async fn cycle(
+    load: &PurchaseLoad,
+    connection: &mut Option<TcpStream>,
+    buffer: &mut Vec<u8>,
+    token: &str,
+    id: &str,
+) -> Result<(), String> {
+    const LINE: &str =
+        r#"{"lines": [{"position": 1, "amount": AMOUNT, "price": 100, "quantity": 1}]}"#;
+    let cheque = |amount: &str| LINE.replace("AMOUNT", amount);
     let steps = [
         (
             "Calculate",
-            serde_json::json!({"operationId": format!("{id}-c"), "cheque": line(85.0)}),
+            format!(r#"{{"operationId": "{id}-c", "cheque": {}}}"#, cheque("85")),
         ),
         (
             "Bonus/Payment",
-            serde_json::json!({"operationId": format!("{id}-p"), "cheque": line(76.5), "amount": 10}),
+            format!(
+                r#"{{"operationId": "{id}-p", "cheque": {}, "amount": 10}}"#,
+                cheque("76.5")
+            ),
         ),
         (
             "Bonus",
-            serde_json::json!({"operationId": format!("{id}-b"), "cheque": line(76.5), "pays": [{"type": "Card", "amount": 66.5}, {"type": "Loymax", "amount": 10}]}),
+            format!(
+                r#"{{"operationId": "{id}-b", "cheque": {}, "pays": [{{"type": "Card", "amount": 66.5}}, {{"type": "Loymax", "amount": 10}}]}}"#,
+                cheque("76.5")
+            ),
         ),
-        (
-            "Confirm",
-            serde_json::json!({"operationId": format!("{id}-f")}),
-        ),
+        ("Confirm", format!(r#"{{"operationId": "{id}-f"}}"#)),
     ];
     for (method, body) in steps {
-        let answer: serde_json::Value = http
-            .post(format!(
-                "{base}/publicapi/v1.2/Processing/Purchases/{id}/{method}"
-            ))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if answer["data"][0]["code"] != "Ok" {
-            bail!("{method}: {answer}");
+        let request = format!(
+            "POST /publicapi/v1.2/Processing/Purchases/{id}/{method} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            load.addr,
+            body.len()
+        );
+        let status = bench::exchange(connection, load.addr, request.as_bytes(), buffer)
+            .await
+            .map_err(|e| format!("{method}: {e}"))?;
+        let answer: serde_json::Value =
+            serde_json::from_slice(buffer).map_err(|e| format!("{method}: HTTP {status}, {e}"))?;
+        if status != 200 || answer["data"][0]["code"] != "Ok" {
+            return Err(format!("{method}: HTTP {status}, {answer}"));
         }
     }
     Ok(())
