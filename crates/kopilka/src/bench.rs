@@ -453,7 +453,7 @@ async fn client_loop(
 
 /// Sends one request and reads the answer (status line, headers, a `content-length` body),
 /// opening the connection if needed and dropping it on any failure. Returns the status.
-async fn exchange(
+pub(crate) async fn exchange(
     connection: &mut Option<TcpStream>,
     addr: SocketAddr,
     request: &[u8],
@@ -513,11 +513,11 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io:
 }
 
 /// Seconds of CPU the calling thread has used (Linux; `None` elsewhere).
-fn thread_cpu_s() -> Option<f64> {
+pub(crate) fn thread_cpu_s() -> Option<f64> {
     cpu_s("/proc/thread-self/stat")
 }
 
-fn process_cpu_s() -> Option<f64> {
+pub(crate) fn process_cpu_s() -> Option<f64> {
     cpu_s("/proc/self/stat")
 }
 

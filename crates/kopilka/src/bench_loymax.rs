@@ -417,6 +417,12 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
             "scenario purchase on {:?}: {} clients, {} s: {} cycles ({} errors), {:.0} cycles/s ({:.0} requests/s), cycle p50 {:.2} ms, p99 {:.2} ms",
             report.store, report.clients, report.duration_s, report.cycles, report.errors, report.cycles_per_s, report.requests_per_s, report.p50_ms, report.p99_ms
         );
+        if let (Some(client), Some(server)) = (report.client_cpu_pct, report.kopilka_cpu_pct) {
+            println!("  cpu: load generator {client:.0}% of a core, kopilka {server:.0}%");
+        }
+        if let Some(e) = &report.first_error {
+            println!("  first error: {e}");
+        }
     }
     Ok(())
 }

@@ -87,6 +87,7 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         config: Arc::new(config.clone()),
         admin_token_digest: Arc::new(secrets::token_digest(&admin_token)),
         public_url: Arc::new(public_url.clone()),
+        loymax_callers: Arc::default(),
     };
     let (trigger, shutdown) = shutdown::channel();
     let app = router(state.clone());

@@ -671,3 +671,87 @@ async fn payment_checks_the_pin_when_the_program_asks_on_both_stores() {
         app.stop().await;
     }
 }
+
+/// The caller behind a token is remembered between calls; its token, customer and program are
+/// still checked on every call.
+#[tokio::test]
+async fn a_remembered_caller_is_checked_again_on_both_stores() {
+    for app in TestApp::each(true).await {
+        let shop = shop(&app).await;
+        let first = call(
+            &app,
+            &shop,
+            &purchase("seen-1", "Calculate"),
+            &cheque_body("s1", "100", json!({})),
+        )
+        .await;
+        assert_eq!(code(&first), "Ok", "{first}");
+        assert_eq!(first["data"][0]["availableAmount"], json!(45));
+        let paid = call(
+            &app,
+            &shop,
+            &purchase("seen-1", "Bonus/Payment"),
+            &cheque_body("s2", "90", json!({"amount": 10})),
+        )
+        .await;
+        assert!(paid["data"][0]["transactionId"].is_i64(), "{paid}");
+        let again = call(
+            &app,
+            &shop,
+            &purchase("seen-1", "Bonus/Payment"),
+            &cheque_body("s2", "90", json!({"amount": 10})),
+        )
+        .await;
+        assert_eq!(again, paid, "a replay shows the same transactionId");
+
+        // The program's rules change: the next call prices with the new ones.
+        let (_, programs) = app.get("/v1/programs").await;
+        let program = programs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "demo-loymax")
+            .unwrap()
+            .clone();
+        let mut settings = program["settings"].clone();
+        settings["loymax_processing"] = json!({"rules": {"max_bonus_payment_bps": 1000}});
+        let response = app
+            .http
+            .put(app.url(&format!("/v1/programs/{}", program["id"])))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": settings}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        let second = call(
+            &app,
+            &shop,
+            &purchase("seen-2", "Calculate"),
+            &cheque_body("s3", "100", json!({})),
+        )
+        .await;
+        assert_eq!(second["data"][0]["availableAmount"], json!(10), "{second}");
+
+        // Logout ends the token: the remembered caller is refused from the next call on.
+        let response = app
+            .http
+            .post(app.url("/api/User/Logout"))
+            .bearer_auth(&shop.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = app
+            .http
+            .post(app.url(&purchase("seen-2", "Calculate")))
+            .bearer_auth(&shop.token)
+            .header("content-type", "application/json")
+            .body(cheque_body("s4", "100", json!({})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        app.stop().await;
+    }
+}

@@ -81,21 +81,7 @@ impl Outcome {
 const OPERATION_COLUMNS: &str = "id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at, resolved_at";
 
 pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome> {
-    let original = match &request.action {
-        Action::Confirm { operation_id }
-        | Action::Void { operation_id }
-        | Action::Reverse { operation_id, .. } => {
-            let op = operation(tx, *operation_id)
-                .await?
-                .filter(|op| op.program_id == request.program_id)
-                .ok_or(DomainError::OperationNotFound(*operation_id))?;
-            if request.merchant_id.is_some() && op.merchant_id != request.merchant_id {
-                return Err(DomainError::ForeignOperation(*operation_id).into());
-            }
-            Some(op)
-        }
-        _ => None,
-    };
+    let original = original(tx, &request).await?;
     let (customer_id, currency) = match (&request.action, &original) {
         (Action::Credit { customer_id, .. }, _) | (Action::Debit { customer_id, .. }, _) => {
             (*customer_id, request.currency.clone())
@@ -115,7 +101,75 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
         Owner::Customer(customer_id),
     )
     .await?;
+    // Re-read the original under the customer's lock: a concurrent confirm or reversal of
+    // the same operation has committed by now.
+    let original = match original {
+        Some(op) => Some(
+            operation(tx, op.id)
+                .await?
+                .ok_or(DomainError::OperationNotFound(op.id))?,
+        ),
+        None => None,
+    };
+    run(tx, &request, account, original).await
+}
 
+/// [`execute`] for a caller that already holds the customer's account, locked (on
+/// PostgreSQL) before anything about the operation was read, as `account`: the account is
+/// neither locked nor read again, and an original is read once.
+pub async fn execute_locked(
+    tx: &mut Tx,
+    request: LedgerRequest,
+    account: &Account,
+) -> StoreResult<Outcome> {
+    let original = original(tx, &request).await?;
+    let customer_id = match (&request.action, &original) {
+        (Action::Credit { customer_id, .. }, _) | (Action::Debit { customer_id, .. }, _) => {
+            *customer_id
+        }
+        (_, Some(op)) => op.customer_id.unwrap_or(0),
+        _ => unreachable!("every action without an original names its customer"),
+    };
+    let currency = original.as_ref().map_or(&request.currency, |o| &o.currency);
+    if account.owner_kind != Owner::Customer(customer_id).kind()
+        || account.owner_id != customer_id
+        || account.program_id != request.program_id
+        || account.currency != *currency
+    {
+        return Err(StoreError::Corrupt(format!(
+            "account {} is not the one the operation moves",
+            account.id
+        )));
+    }
+    run(tx, &request, account.clone(), original).await
+}
+
+/// The operation a confirm, void or reversal acts on, checked against the request.
+async fn original(tx: &mut Tx, request: &LedgerRequest) -> StoreResult<Option<Operation>> {
+    match &request.action {
+        Action::Confirm { operation_id }
+        | Action::Void { operation_id }
+        | Action::Reverse { operation_id, .. } => {
+            let op = operation(tx, *operation_id)
+                .await?
+                .filter(|op| op.program_id == request.program_id)
+                .ok_or(DomainError::OperationNotFound(*operation_id))?;
+            if request.merchant_id.is_some() && op.merchant_id != request.merchant_id {
+                return Err(DomainError::ForeignOperation(*operation_id).into());
+            }
+            Ok(Some(op))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Replays a keyed request, or plans and writes it; the customer's account is locked.
+async fn run(
+    tx: &mut Tx,
+    request: &LedgerRequest,
+    account: Account,
+    original: Option<Operation>,
+) -> StoreResult<Outcome> {
     if let Some(idem) = &request.idempotency {
         if let Some(existing) = keyed_request(tx, &idem.scope, &idem.key).await? {
             check_replay(
@@ -130,16 +184,10 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
             });
         }
     }
-
-    // Re-read the original under the customer's lock: a concurrent confirm or reversal of
-    // the same operation has committed by now.
+    let customer_id = account.owner_id;
+    let currency = account.currency.clone();
     let original = match original {
-        Some(op) => Some(
-            operation(tx, op.id)
-                .await?
-                .ok_or(DomainError::OperationNotFound(op.id))?
-                .view()?,
-        ),
+        Some(op) => Some(op.view()?),
         None => None,
     };
     let needs_lots = match &request.action {
@@ -192,7 +240,7 @@ pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome
     };
     apply(
         tx,
-        &request,
+        request,
         &currency,
         customer_id,
         &account,
@@ -284,75 +332,35 @@ async fn apply(
     // Nothing below changes the operation's own row: `operation` is what is stored.
     let operation_id = operation.id;
 
-    // The held amount changes before the postings: a confirm releases the hold first, or the
-    // balance would dip below what is still held (`CHECK held <= balance`).
-    if plan.held_delta != 0 {
+    // The customer's held amount and balance change in one statement: `CHECK held <= balance`
+    // holds for the row it leaves (a confirm releases the hold as it takes the points).
+    let customer = Owner::Customer(customer_id);
+    let balance_delta: i64 = plan
+        .postings
+        .iter()
+        .filter(|p| p.owner == customer)
+        .map(|p| p.amount)
+        .sum();
+    if plan.held_delta != 0 || balance_delta != 0 {
         execute!(
             tx,
-            "UPDATE accounts SET held = held + $1 WHERE id = $2",
+            "UPDATE accounts SET held = held + $1, balance = balance + $2 WHERE id = $3",
             plan.held_delta,
+            balance_delta,
             account.id,
         )?;
     }
-    let mut balance = account.balance;
-    for posting in &plan.postings {
-        let account_id = if posting.owner == Owner::Customer(customer_id) {
-            balance += posting.amount;
-            execute!(
-                tx,
-                "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
-                posting.amount,
-                account.id,
-            )?;
-            account.id
-        } else if posting.owner.may_go_negative() {
-            // Written below with its posting in one statement.
-            post_to_system_account(
-                tx,
-                operation_id,
-                request.program_id,
-                currency,
-                posting.owner,
-                posting.amount,
-                now,
-            )
-            .await?;
-            continue;
-        } else if posting.amount > 0 {
-            scalar!(
-                tx,
-                fetch_one,
-                i64,
-                "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO UPDATE SET balance = accounts.balance + excluded.balance RETURNING id",
-                request.program_id,
-                currency,
-                posting.owner.kind(),
-                posting.owner.id(),
-                posting.amount,
-            )?
-        } else {
-            // A debit of a member account the plan already locked and checked.
-            scalar!(
-                tx,
-                fetch_one,
-                i64,
-                "UPDATE accounts SET balance = balance + $1 WHERE program_id = $2 AND currency = $3 AND owner_kind = $4 AND owner_id = $5 RETURNING id",
-                posting.amount,
-                request.program_id,
-                currency,
-                posting.owner.kind(),
-                posting.owner.id(),
-            )?
-        };
-        execute!(
-            tx,
-            "INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4)",
-            operation_id,
-            account_id,
-            posting.amount,
-            now,
-        )?;
-    }
+    write_postings(
+        tx,
+        request.program_id,
+        currency,
+        operation_id,
+        customer,
+        account.id,
+        &plan.postings,
+        now,
+    )
+    .await?;
     for take in &plan.takes {
         execute!(
             tx,
@@ -383,10 +391,165 @@ async fn apply(
     metrics::counter!("kopilka_ledger_operations_total", "kind" => operation.kind.clone(), "status" => operation.status.clone()).increment(1);
     Ok(Outcome {
         operation,
-        balance,
+        balance: account.balance + balance_delta,
         held: account.held + plan.held_delta,
         replayed: false,
     })
+}
+
+/// Writes a plan's postings: the customer's (whose balance the caller moved) and the other
+/// side's, a merchant's (its balance moved here) or a system account's, in one statement
+/// when the plan is the usual pair.
+#[allow(clippy::too_many_arguments)]
+async fn write_postings(
+    tx: &mut Tx,
+    program_id: i64,
+    currency: &str,
+    operation_id: i64,
+    customer: Owner,
+    customer_account: i64,
+    postings: &[kopilka_domain::ledger::Posting],
+    now: i64,
+) -> StoreResult<()> {
+    let (mine, other) = match postings {
+        [a, b] if a.owner == customer && b.owner != customer => (a, b),
+        [a, b] if b.owner == customer && a.owner != customer => (b, a),
+        _ => {
+            for posting in postings {
+                let account_id = if posting.owner == customer {
+                    customer_account
+                } else if posting.owner.may_go_negative() {
+                    post_to_system_account(
+                        tx,
+                        operation_id,
+                        program_id,
+                        currency,
+                        posting.owner,
+                        posting.amount,
+                        now,
+                    )
+                    .await?;
+                    continue;
+                } else {
+                    member_posting_account(tx, program_id, currency, posting).await?
+                };
+                insert_posting(tx, operation_id, account_id, posting.amount, now).await?;
+            }
+            return Ok(());
+        }
+    };
+    let customer_first = postings[0].owner == customer;
+    if other.owner.may_go_negative() {
+        // The system account's id comes from its unique key inside the statement; the first
+        // operation of a program and currency finds no account and creates it.
+        let sql = if customer_first {
+            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, $2, $3, $4 UNION ALL SELECT $1, id, $5, $4 FROM accounts WHERE program_id = $6 AND currency = $7 AND owner_kind = $8 AND owner_id = 0"
+        } else {
+            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, id, $5, $4 FROM accounts WHERE program_id = $6 AND currency = $7 AND owner_kind = $8 AND owner_id = 0 UNION ALL SELECT $1, $2, $3, $4"
+        };
+        let written = execute!(
+            tx,
+            sql,
+            operation_id,
+            customer_account,
+            mine.amount,
+            now,
+            other.amount,
+            program_id,
+            currency,
+            other.owner.kind(),
+        )?;
+        if written != 2 {
+            post_to_system_account(
+                tx,
+                operation_id,
+                program_id,
+                currency,
+                other.owner,
+                other.amount,
+                now,
+            )
+            .await?;
+        }
+        return Ok(());
+    }
+    let other_account = member_posting_account(tx, program_id, currency, other).await?;
+    let (first, second) = if customer_first {
+        (
+            (customer_account, mine.amount),
+            (other_account, other.amount),
+        )
+    } else {
+        (
+            (other_account, other.amount),
+            (customer_account, mine.amount),
+        )
+    };
+    execute!(
+        tx,
+        "INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4), ($1, $5, $6, $4)",
+        operation_id,
+        first.0,
+        first.1,
+        now,
+        second.0,
+        second.1,
+    )?;
+    Ok(())
+}
+
+/// Moves the balance of a member account other than the customer's (a merchant's) by its
+/// posting and returns the account's id. A credit creates the account if it is new; a debit
+/// is of an account the plan already locked and checked.
+async fn member_posting_account(
+    tx: &mut Tx,
+    program_id: i64,
+    currency: &str,
+    posting: &kopilka_domain::ledger::Posting,
+) -> StoreResult<i64> {
+    Ok(if posting.amount > 0 {
+        scalar!(
+            tx,
+            fetch_one,
+            i64,
+            "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO UPDATE SET balance = accounts.balance + excluded.balance RETURNING id",
+            program_id,
+            currency,
+            posting.owner.kind(),
+            posting.owner.id(),
+            posting.amount,
+        )?
+    } else {
+        scalar!(
+            tx,
+            fetch_one,
+            i64,
+            "UPDATE accounts SET balance = balance + $1 WHERE program_id = $2 AND currency = $3 AND owner_kind = $4 AND owner_id = $5 RETURNING id",
+            posting.amount,
+            program_id,
+            currency,
+            posting.owner.kind(),
+            posting.owner.id(),
+        )?
+    })
+}
+
+async fn insert_posting(
+    tx: &mut Tx,
+    operation_id: i64,
+    account_id: i64,
+    amount: i64,
+    now: i64,
+) -> StoreResult<()> {
+    execute!(
+        tx,
+        "INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4)",
+        operation_id,
+        account_id,
+        amount,
+        now,
+    )?;
+    Ok(())
 }
 
 /// The latest expiry among the lots a plan takes (`None` if any of them never expires).

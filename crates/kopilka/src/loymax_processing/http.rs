@@ -1,13 +1,14 @@
 //! The processing methods' HTTP side: paths, bodies, answers in part 1's envelope
 //! (`crate::loymax::wire`), the caller from part 1's `Session`.
 
-use super::purchases::{self, Call, Caller, RequestIn};
-use crate::loymax::auth::Session;
+use super::purchases::{self, Call, Caller, Processed, RequestIn};
+use crate::loymax::auth::{bearer, Session};
 use crate::loymax::wire::{ok, LmError, LmResult, Success};
 use crate::loymax::MethodPath;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::{post, MethodRouter};
 use axum::Extension;
 use kopilka_domain::ledger::Owner;
@@ -54,20 +55,15 @@ pub fn methods() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// The caller: the session's customer and program, the merchant of the OAuth application the
-/// token was issued to. A token without an application (the registration flow's) cannot process.
-async fn caller(state: &AppState, session: Session) -> LmResult<Caller> {
+/// The merchant of the OAuth application the session's token was issued to. A token without
+/// an application (the registration flow's) cannot process.
+async fn session_merchant(state: &AppState, session: &Session) -> LmResult<i64> {
     let credential = session.credential_id.ok_or(LmError::Unauthorized)?;
-    let merchant = state
+    state
         .store
         .read(move |tx| Box::pin(async move { tx.loymax_credential_merchant(credential).await }))
         .await?
-        .ok_or(LmError::Unauthorized)?;
-    Ok(Caller {
-        merchant_id: merchant,
-        customer_id: session.customer.id,
-        program: session.program,
-    })
+        .ok_or(LmError::Unauthorized)
 }
 
 /// A path segment in the client's own casing (the inner router sees the path lowercased, and
@@ -92,14 +88,19 @@ fn answer(answer: purchases::Answer) -> LmResult<Success> {
     })
 }
 
+/// One processing call. The caller comes from `state.loymax_callers` (no read once the token is
+/// known); the job checks the token and the program again and may send the call back here: a
+/// token found ended is forgotten and refused, a program found changed is read again.
 async fn run(
     state: AppState,
-    session: Session,
+    headers: HeaderMap,
     path: MethodPath,
     call: Call,
     bytes: Bytes,
 ) -> LmResult<Success> {
-    let caller = caller(&state, session).await?;
+    let digest = crate::secrets::token_digest(&bearer(&headers).ok_or(LmError::Unauthorized)?);
+    let callers = &state.loymax_callers;
+    let mut caller: Caller = callers.resolve(&state.store, &digest).await?;
     let purchase_id = segment(&path, 3);
     let call = match call {
         Call::CancelOperation(_) => Call::CancelOperation(segment(&path, 5)),
@@ -116,30 +117,53 @@ async fn run(
         let field = if path == "." { "body".into() } else { path };
         LmError::Validation(vec![(field, e.inner().to_string())])
     })?;
-    match purchases::process(&state.store, caller, purchase_id, call, text, body).await {
-        Ok(a) => answer(a),
-        Err(invalid) => Err(LmError::Validation(vec![(invalid.field, invalid.message)])),
+    for _ in 0..3 {
+        let program_id = caller.program.program.id;
+        let processed = purchases::process(
+            &state.store,
+            caller,
+            purchase_id.clone(),
+            call.clone(),
+            text,
+            &body,
+        )
+        .await
+        .map_err(|invalid| LmError::Validation(vec![(invalid.field, invalid.message)]))?;
+        match processed {
+            Processed::Answer(a) => return answer(a),
+            Processed::Unauthorized => {
+                callers.forget_token(&digest);
+                return Err(LmError::Unauthorized);
+            }
+            Processed::StaleProgram => {
+                callers.forget_program(program_id);
+                caller = callers.resolve(&state.store, &digest).await?;
+            }
+        }
     }
+    Err(LmError::Fail(
+        "the program keeps changing; try again".into(),
+    ))
 }
 
-/// The handler of one processing method: every one takes the session, the path and the body.
+/// The handler of one processing method: every one takes the token, the path and the body.
 fn purchase_call(call: Call) -> MethodRouter<AppState> {
     post(
         move |State(s): State<AppState>,
-              session: Session,
+              headers: HeaderMap,
               Extension(path): Extension<MethodPath>,
-              b: Bytes| run(s, session, path, call.clone(), b),
+              b: Bytes| run(s, headers, path, call.clone(), b),
     )
 }
 
 /// The token holder's balance: total, spendable, and held by unconfirmed payments.
 async fn balance(State(state): State<AppState>, session: Session) -> LmResult<Success> {
-    let caller = caller(&state, session).await?;
-    let rules = caller.program.rules();
+    session_merchant(&state, &session).await?;
+    let rules = session.program.rules();
     let (program, currency, customer) = (
-        caller.program.id,
+        session.program.id,
         rules.currency.clone(),
-        caller.customer_id,
+        session.customer.id,
     );
     let (balance, held) = state
         .store

@@ -3,6 +3,7 @@
 //! the store's purchase and batch methods; no rules live here.
 
 pub mod batch;
+pub mod callers;
 mod http;
 pub mod purchases;
 

@@ -12,12 +12,13 @@ use kopilka_domain::loymax_purchase::{
 use kopilka_domain::money::{format_decimal_trimmed, parse_decimal, Amount};
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
-use kopilka_store::loymax_purchase::PurchaseRow;
-use kopilka_store::model::Program;
+use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
+use kopilka_store::model::Account;
 use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub const PROTOCOL: &str = "loymax";
 /// Marks a rolled-back refusal carried out of a job: `code` U+001F `message`.
@@ -26,9 +27,11 @@ const REFUSAL: &str = "loymax_refusal";
 /// Who calls: the token's customer, at the merchant its application belongs to.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub program: Program,
+    pub program: Arc<super::callers::ProgramEntry>,
     pub merchant_id: i64,
     pub customer_id: i64,
+    /// The token the call came with, checked again inside the job.
+    pub token_id: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +111,16 @@ impl Call {
             other => other.method().as_str(),
         }
     }
+}
+
+/// What a call came to.
+#[derive(Debug, Clone)]
+pub enum Processed {
+    Answer(Answer),
+    /// The token ended or its customer was blocked since the caller was remembered.
+    Unauthorized,
+    /// The program's rules or settings changed since they were parsed: run the call again.
+    StaleProgram,
 }
 
 /// One operation result (`data[0]`) and its code.
@@ -246,30 +259,30 @@ pub async fn process(
     purchase_id: String,
     call: Call,
     raw_body: &[u8],
-    body: RequestIn,
-) -> Result<Answer, Invalid> {
-    let rules = caller.program.rules();
+    body: &RequestIn,
+) -> Result<Processed, Invalid> {
+    let rules = &caller.program.rules;
     if rules.decimals != rules.money_decimals {
-        return Ok(error(
+        return Ok(Processed::Answer(error(
             Code::SystemError,
             "",
             "points and money must have the same decimals",
-        ));
+        )));
     }
-    let settings = match ProcessingSettings::from_program(&caller.program.settings()) {
-        Ok(s) => s,
+    let settings = match &caller.program.settings {
+        Ok(s) => s.clone(),
         Err(e) => {
-            return Ok(error(
+            return Ok(Processed::Answer(error(
                 Code::SystemError,
                 "",
                 &format!("program settings: {e}"),
-            ))
+            )))
         }
     };
     if purchase_id.is_empty() || purchase_id.len() > 128 {
         return Err(invalid("purchaseId", "required, up to 128 characters"));
     }
-    let input = parse_input(&call, &body, rules.decimals)?;
+    let input = parse_input(&call, body, rules.decimals)?;
     let fingerprint = fingerprint(&[
         &purchase_id,
         call.name(),
@@ -296,11 +309,13 @@ pub async fn process(
         })
         .await;
     Ok(match result {
-        Ok(answer) => answer,
-        Err(e) => refusal_answer(&job.input.operation_id, &e).unwrap_or_else(|| {
-            tracing::error!("loymax processing failed: {e}");
-            error(Code::SystemError, &job.input.operation_id, "system error")
-        }),
+        Ok(processed) => processed,
+        Err(e) => Processed::Answer(refusal_answer(&job.input.operation_id, &e).unwrap_or_else(
+            || {
+                tracing::error!("loymax processing failed: {e}");
+                error(Code::SystemError, &job.input.operation_id, "system error")
+            },
+        )),
     })
 }
 
@@ -366,32 +381,51 @@ impl From<StoreError> for Refused {
 }
 
 impl Job {
-    async fn run(self, tx: &mut Tx) -> StoreResult<Answer> {
+    async fn run(self, tx: &mut Tx) -> StoreResult<Processed> {
         let merchant = self.caller.merchant_id;
+        let program = &self.caller.program;
+        let key = ContextKey {
+            program_id: program.program.id,
+            currency: &program.rules.currency,
+            customer_id: self.caller.customer_id,
+            token_id: self.caller.token_id,
+            merchant_id: merchant,
+            purchase_id: &self.purchase_id,
+            operation_id: &self.input.operation_id,
+        };
+        let Some(context) = tx.loymax_purchase_context(&key).await? else {
+            return Ok(Processed::Unauthorized);
+        };
+        if !context.token_live || context.customer_state == "blocked" {
+            return Ok(Processed::Unauthorized);
+        }
+        if !program.is_current(&context.program_rules, &context.program_settings) {
+            return Ok(Processed::StaleProgram);
+        }
         let operation_id = self.input.operation_id.clone();
-        if let Some(done) = tx
-            .loymax_purchase_operation(merchant, &operation_id)
-            .await?
-        {
+        if let Some(done) = &context.operation {
             if done.fingerprint == self.fingerprint {
-                let item: Value = serde_json::from_str(&done.answer)
+                let mut item: Value = serde_json::from_str(&done.answer)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                return Ok(Answer {
+                if shows_transaction(&done.method) {
+                    item["transactionId"] = json!(done.id);
+                }
+                return Ok(Processed::Answer(Answer {
                     code: Code::Ok,
                     item,
-                });
+                }));
             }
-            return Ok(error(
+            return Ok(Processed::Answer(error(
                 Code::NotUniqueOperationId,
                 &operation_id,
                 "operationId уже использован для другой операции",
-            ));
+            )));
         }
         // A refusal may come after the job wrote (a reversal the customer cannot cover): it
         // leaves the job as an error so the transaction rolls back, and `process` turns it
         // back into its answer.
-        match self.decide(tx).await {
-            Ok(answer) => Ok(answer),
+        match self.decide(tx, context).await {
+            Ok(answer) => Ok(Processed::Answer(answer)),
             Err(Outcome::Refused(Refused(code, message))) => {
                 Err(StoreError::Domain(DomainError::Invalid {
                     field: REFUSAL,
@@ -402,9 +436,10 @@ impl Job {
         }
     }
 
-    async fn decide(&self, tx: &mut Tx) -> Result<Answer, Outcome> {
+    async fn decide(&self, tx: &mut Tx, context: PurchaseContext) -> Result<Answer, Outcome> {
         let merchant = self.caller.merchant_id;
-        let row = tx.loymax_purchase(merchant, &self.purchase_id).await?;
+        let mut account = context.account;
+        let row = context.purchase;
         if let Some(r) = &row {
             if r.customer_id != self.caller.customer_id {
                 return Err(refused(Code::PurchaseNotFound, "Покупка не найдена"));
@@ -424,11 +459,11 @@ impl Job {
             return Err(refused(code, order_message(code)));
         }
         let rules = &self.settings.rules;
-        let decimals = self.caller.program.rules().decimals;
-        let spendable = spendable(tx, &self.caller).await?;
+        let decimals = self.caller.program.rules.decimals;
+        let spendable = account.spendable();
         let mut row = row.unwrap_or_else(|| PurchaseRow {
             id: 0,
-            program_id: self.caller.program.id,
+            program_id: self.caller.program.program.id,
             merchant_id: merchant,
             customer_id: self.caller.customer_id,
             purchase_id: self.purchase_id.clone(),
@@ -442,7 +477,6 @@ impl Job {
         });
         let mut messages: Vec<String> = Vec::new();
         let mut extra = serde_json::Map::new();
-        let mut show_transaction = true;
         let mut cheque_view = ChequeView::Priced {
             pay: false,
             cashback: false,
@@ -461,7 +495,6 @@ impl Job {
                 let available = p.priced.available(spendable);
                 extra.insert("availableAmount".into(), number(available, decimals));
                 extra.insert("availableBonusAmount".into(), number(available, decimals));
-                show_transaction = false;
                 purchase = Some(p);
                 row.expires_at = Some(tx.now() + self.settings.unconfirmed_ttl_ms());
             }
@@ -471,7 +504,6 @@ impl Job {
                 let available = p.priced.available(spendable);
                 extra.insert("availableAmount".into(), number(available, decimals));
                 extra.insert("availableBonusAmount".into(), number(available, decimals));
-                show_transaction = false;
             }
             Call::Payment => {
                 let p = purchase.as_mut().expect("checked: calculated");
@@ -482,9 +514,10 @@ impl Job {
                 let amount = self.input.amount.unwrap_or(0);
                 p.pay(amount, spendable)
                     .map_err(|c| refused(c, payment_message(c)))?;
-                let outcome = ledger::execute(
-                    tx,
-                    self.ledger(
+                let outcome = self
+                    .book(
+                        tx,
+                        &mut account,
                         Action::Debit {
                             kind: OperationKind::Redeem,
                             customer_id: self.caller.customer_id,
@@ -492,9 +525,8 @@ impl Job {
                             hold: true,
                         },
                         "оплата бонусами",
-                    ),
-                )
-                .await?;
+                    )
+                    .await?;
                 row.hold_operation = Some(outcome.operation.id);
                 extra.insert("amount".into(), number(amount, decimals));
                 extra.insert("bonusAmount".into(), number(amount, decimals));
@@ -516,18 +548,21 @@ impl Job {
             Call::Confirm => {
                 let p = purchase.as_mut().expect("checked: accounted");
                 if let Some(hold) = row.hold_operation {
-                    ledger::execute(
+                    self.book(
                         tx,
-                        self.ledger(Action::Confirm { operation_id: hold }, "оплата бонусами"),
+                        &mut account,
+                        Action::Confirm { operation_id: hold },
+                        "оплата бонусами",
                     )
                     .await?;
                 }
                 let earned = p.earned_total();
                 if earned > 0 {
-                    let expires_at = self.caller.program.rules().expiry_for(tx.now());
-                    let outcome = ledger::execute(
-                        tx,
-                        self.ledger(
+                    let expires_at = self.caller.program.rules.expiry_for(tx.now());
+                    let outcome = self
+                        .book(
+                            tx,
+                            &mut account,
                             Action::Credit {
                                 kind: OperationKind::Earn,
                                 customer_id: self.caller.customer_id,
@@ -535,19 +570,16 @@ impl Job {
                                 expires_at,
                             },
                             "начисление за покупку",
-                        ),
-                    )
-                    .await?;
+                        )
+                        .await?;
                     row.earn_operation = Some(outcome.operation.id);
                 }
                 p.state = PurchaseState::Confirmed;
-                show_transaction = false;
                 cheque_view = ChequeView::None;
             }
             Call::Cancel => {
                 let p = purchase.as_mut().expect("checked: exists");
-                self.cancel_purchase(tx, &row, p).await?;
-                show_transaction = false;
+                self.cancel_purchase(tx, &mut account, &row, p).await?;
                 cheque_view = ChequeView::None;
             }
             Call::Refund => {
@@ -566,7 +598,9 @@ impl Job {
                 let (returned, reclaimed) = p
                     .refund(requests.as_deref())
                     .map_err(|c| refused(c, "Возврат превышает сумму покупки"))?;
-                let reclaimed = self.reverse(tx, &row, returned, reclaimed).await?;
+                let reclaimed = self
+                    .reverse(tx, &mut account, &row, returned, reclaimed)
+                    .await?;
                 extra.insert("bonusAmount".into(), number(returned, decimals));
                 extra.insert("cashbackAmount".into(), number(reclaimed, decimals));
                 cheque_view = ChequeView::None;
@@ -586,16 +620,20 @@ impl Job {
                 match (op.method.as_str(), p.state) {
                     ("payment", PurchaseState::Paid | PurchaseState::Accounted) => {
                         if let Some(hold) = row.hold_operation.take() {
-                            ledger::execute(
+                            self.book(
                                 tx,
-                                self.ledger(Action::Void { operation_id: hold }, "отмена оплаты"),
+                                &mut account,
+                                Action::Void { operation_id: hold },
+                                "отмена оплаты",
                             )
                             .await?;
                         }
                         p.drop_payment();
                     }
                     ("bonus", PurchaseState::Accounted) => p.drop_bonus(),
-                    ("calculate" | "confirm", _) => self.cancel_purchase(tx, &row, p).await?,
+                    ("calculate" | "confirm", _) => {
+                        self.cancel_purchase(tx, &mut account, &row, p).await?
+                    }
                     (_, PurchaseState::Confirmed) => {
                         return Err(refused(
                             Code::ConfirmedPurchaseOperation,
@@ -610,7 +648,6 @@ impl Job {
                     }
                 }
                 p.cancelled_operations.push(target.clone());
-                show_transaction = false;
                 cheque_view = ChequeView::None;
             }
         }
@@ -620,16 +657,6 @@ impl Job {
         }
         row.state = p.state.as_str().to_string();
         row.data = serde_json::to_string(&p).expect("purchase serializes");
-        let purchase_pk = tx.loymax_save_purchase(&row).await?;
-        let transaction_id = tx
-            .loymax_record_operation(
-                purchase_pk,
-                merchant,
-                &self.input.operation_id,
-                self.call.name(),
-                &self.fingerprint,
-            )
-            .await?;
         if !p.priced.applied.is_empty() && matches!(self.call, Call::Calculate) {
             messages.insert(0, format!("Применено: {}", p.priced.applied.join(", ")));
         }
@@ -637,14 +664,8 @@ impl Job {
         for (k, v) in extra {
             item.insert(k, v);
         }
-        item.insert(
-            "transactionId".into(),
-            if show_transaction {
-                json!(transaction_id)
-            } else {
-                Value::Null
-            },
-        );
+        // Filled in below from the operation's row, which stores the answer without it.
+        item.insert("transactionId".into(), Value::Null);
         item.insert("deviceLogicalId".into(), Value::Null);
         item.insert("operationId".into(), json!(self.input.operation_id));
         item.insert("code".into(), json!(Code::Ok.as_str()));
@@ -666,9 +687,21 @@ impl Job {
             },
         );
         item.insert("cheque".into(), self.cheque(&p, cheque_view, decimals));
-        let item = Value::Object(item);
-        tx.loymax_set_answer(transaction_id, &item.to_string())
+        let mut item = Value::Object(item);
+        let purchase_pk = tx.loymax_save_purchase(&row).await?;
+        let transaction_id = tx
+            .loymax_record_operation(
+                purchase_pk,
+                merchant,
+                &self.input.operation_id,
+                self.call.name(),
+                &self.fingerprint,
+                &item.to_string(),
+            )
             .await?;
+        if shows_transaction(self.call.name()) {
+            item["transactionId"] = json!(transaction_id);
+        }
         Ok(Answer {
             code: Code::Ok,
             item,
@@ -687,10 +720,10 @@ impl Job {
     }
 
     fn ledger(&self, action: Action, description: &str) -> LedgerRequest {
-        let rules = self.caller.program.rules();
+        let program = &self.caller.program;
         LedgerRequest {
-            program_id: self.caller.program.id,
-            currency: rules.currency,
+            program_id: program.program.id,
+            currency: program.rules.currency.clone(),
             merchant_id: Some(self.caller.merchant_id),
             protocol: PROTOCOL.into(),
             idempotency: None,
@@ -700,25 +733,43 @@ impl Job {
         }
     }
 
+    /// Runs a ledger action on the customer's account the job locked first, keeping
+    /// `account` as the action leaves it.
+    async fn book(
+        &self,
+        tx: &mut Tx,
+        account: &mut Account,
+        action: Action,
+        description: &str,
+    ) -> StoreResult<ledger::Outcome> {
+        let outcome = ledger::execute_locked(tx, self.ledger(action, description), account).await?;
+        account.balance = outcome.balance;
+        account.held = outcome.held;
+        Ok(outcome)
+    }
+
     /// Cancels a purchase: an open one releases its hold; a confirmed one gives back what
     /// remains of its payment and takes back what remains of its bonus.
     async fn cancel_purchase(
         &self,
         tx: &mut Tx,
+        account: &mut Account,
         row: &PurchaseRow,
         p: &mut Purchase,
     ) -> Result<(), Outcome> {
         if p.state == PurchaseState::Confirmed {
             let (returned, reclaimed) = p.unreturned();
-            self.reverse(tx, row, returned, reclaimed).await?;
+            self.reverse(tx, account, row, returned, reclaimed).await?;
             let paid = p.paid.clone();
             let earned = p.earned.clone();
             p.returned = paid;
             p.reclaimed = earned;
         } else if let Some(hold) = row.hold_operation {
-            ledger::execute(
+            self.book(
                 tx,
-                self.ledger(Action::Void { operation_id: hold }, "отмена покупки"),
+                account,
+                Action::Void { operation_id: hold },
+                "отмена покупки",
             )
             .await?;
         }
@@ -731,21 +782,21 @@ impl Job {
     async fn reverse(
         &self,
         tx: &mut Tx,
+        account: &mut Account,
         row: &PurchaseRow,
         returned: i64,
         reclaimed: i64,
     ) -> Result<i64, Outcome> {
         if returned > 0 {
             if let Some(hold) = row.hold_operation {
-                ledger::execute(
+                self.book(
                     tx,
-                    self.ledger(
-                        Action::Reverse {
-                            operation_id: hold,
-                            amount: Some(Amount(returned)),
-                        },
-                        "возврат оплаты бонусами",
-                    ),
+                    account,
+                    Action::Reverse {
+                        operation_id: hold,
+                        amount: Some(Amount(returned)),
+                    },
+                    "возврат оплаты бонусами",
                 )
                 .await?;
             }
@@ -753,17 +804,16 @@ impl Job {
         let mut taken = 0;
         if reclaimed > 0 {
             if let Some(earn) = row.earn_operation {
-                taken = reclaimed.min(spendable(tx, &self.caller).await?);
+                taken = reclaimed.min(account.spendable());
                 if taken > 0 {
-                    ledger::execute(
+                    self.book(
                         tx,
-                        self.ledger(
-                            Action::Reverse {
-                                operation_id: earn,
-                                amount: Some(Amount(taken)),
-                            },
-                            "списание начисленных за покупку бонусов",
-                        ),
+                        account,
+                        Action::Reverse {
+                            operation_id: earn,
+                            amount: Some(Amount(taken)),
+                        },
+                        "списание начисленных за покупку бонусов",
                     )
                     .await?;
                 }
@@ -847,16 +897,9 @@ pub fn refusal_answer(operation_id: &str, error: &StoreError) -> Option<Answer> 
     None
 }
 
-async fn spendable(tx: &mut Tx, caller: &Caller) -> StoreResult<i64> {
-    let rules = caller.program.rules();
-    let account = ledger::lock_account(
-        tx,
-        caller.program.id,
-        &rules.currency,
-        kopilka_domain::ledger::Owner::Customer(caller.customer_id),
-    )
-    .await?;
-    Ok(account.spendable())
+/// Whether a method's answer shows its `transactionId` (the operation row's id).
+fn shows_transaction(method: &str) -> bool {
+    matches!(method, "payment" | "bonus" | "refund")
 }
 
 fn order_message(code: Code) -> &'static str {
@@ -907,6 +950,26 @@ pub fn number(amount: i64, decimals: u8) -> Value {
 /// Cancels one purchase left unconfirmed past its time, releasing its hold. Returns whether
 /// it did (another call may have moved it on first).
 pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
+    let Some(found) = tx.loymax_purchase_by_id(id).await? else {
+        return Ok(false);
+    };
+    // The customer's account is locked before the purchase is read for good, as every
+    // processing call does (`loymax_purchase_context`).
+    let currency = match found.hold_operation {
+        Some(hold) => ledger::operation(tx, hold).await?.map(|o| o.currency),
+        None => tx
+            .program(found.program_id)
+            .await?
+            .map(|p| p.rules().currency),
+    }
+    .unwrap_or_default();
+    let account = ledger::lock_account(
+        tx,
+        found.program_id,
+        &currency,
+        kopilka_domain::ledger::Owner::Customer(found.customer_id),
+    )
+    .await?;
     let Some(mut row) = tx.loymax_purchase_by_id(id).await? else {
         return Ok(false);
     };
@@ -921,11 +984,7 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
         return Ok(false);
     }
     if let Some(hold) = row.hold_operation {
-        let currency = ledger::operation(tx, hold)
-            .await?
-            .map(|o| o.currency)
-            .unwrap_or_default();
-        ledger::execute(
+        ledger::execute_locked(
             tx,
             LedgerRequest {
                 program_id: row.program_id,
@@ -937,6 +996,7 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
                 details: json!({"purchase_id": row.purchase_id}),
                 action: Action::Void { operation_id: hold },
             },
+            &account,
         )
         .await?;
     }
