@@ -188,6 +188,18 @@ impl Tx {
         )?)
     }
 
+    /// The access token with this digest, if it has not expired: what authenticates a call.
+    pub async fn loymax_live_access_token(
+        &mut self,
+        digest: &str,
+    ) -> StoreResult<Option<LoymaxToken>> {
+        let now = self.now();
+        Ok(self
+            .loymax_token(digest)
+            .await?
+            .filter(|token| token.kind == "access" && token.expires_at > now))
+    }
+
     /// Brings a token's end forward to `until` (rotation grace, logout); never extends it.
     pub async fn loymax_end_token(&mut self, id: i64, until: i64) -> StoreResult<()> {
         execute!(

@@ -168,13 +168,7 @@ impl Tx {
         // snapshot taken after the lock, so a call that waited sees what the one before it
         // wrote. SQLite's single writer needs no lock.
         if self.kind() == StoreKind::Postgres {
-            crate::ledger::lock_account(
-                self,
-                key.program_id,
-                key.currency,
-                kopilka_domain::ledger::Owner::Customer(key.customer_id),
-            )
-            .await?;
+            self.lock_purchase_account(key).await?;
         }
         for _ in 0..2 {
             if let Some(row) = fetch!(
@@ -199,15 +193,21 @@ impl Tx {
             if self.customer(key.customer_id).await?.is_none() {
                 return Ok(None);
             }
-            crate::ledger::lock_account(
-                self,
-                key.program_id,
-                key.currency,
-                kopilka_domain::ledger::Owner::Customer(key.customer_id),
-            )
-            .await?;
+            self.lock_purchase_account(key).await?;
         }
         Ok(None)
+    }
+
+    /// The customer's account of the program's currency, locked (created empty if new).
+    async fn lock_purchase_account(&mut self, key: &ContextKey<'_>) -> StoreResult<()> {
+        crate::ledger::lock_account(
+            self,
+            key.program_id,
+            key.currency,
+            kopilka_domain::ledger::Owner::Customer(key.customer_id),
+        )
+        .await?;
+        Ok(())
     }
 
     pub async fn loymax_purchase_by_id(&mut self, id: i64) -> StoreResult<Option<PurchaseRow>> {

@@ -42,12 +42,9 @@ impl FromRequestParts<AppState> for Session {
             .store
             .read(move |tx| {
                 Box::pin(async move {
-                    let Some(token) = tx.loymax_token(&digest).await? else {
+                    let Some(token) = tx.loymax_live_access_token(&digest).await? else {
                         return Ok(None);
                     };
-                    if token.kind != "access" || token.expires_at <= tx.now() {
-                        return Ok(None);
-                    }
                     let Some(customer) = tx.customer(token.customer_id).await? else {
                         return Ok(None);
                     };

@@ -120,12 +120,9 @@ async fn read_token(store: &SharedStore, digest: String) -> LmResult<Option<Toke
     Ok(store
         .read(move |tx| {
             Box::pin(async move {
-                let Some(token) = tx.loymax_token(&digest).await? else {
+                let Some(token) = tx.loymax_live_access_token(&digest).await? else {
                     return Ok(None);
                 };
-                if token.kind != "access" || token.expires_at <= tx.now() {
-                    return Ok(None);
-                }
                 let Some(credential) = token.credential_id else {
                     return Ok(None);
                 };
