@@ -90,7 +90,7 @@ impl OperationKind {
         })
     }
 
-    fn is_credit(self) -> bool {
+    pub fn is_credit(self) -> bool {
         matches!(self, OperationKind::Earn | OperationKind::Accrue)
     }
 
@@ -249,7 +249,7 @@ fn check_room(position: &Position, amount: i64) -> Result<(), DomainError> {
 }
 
 /// Takes `amount` from the lots in spending order, starting with `first` if given.
-fn take_lots(lots: &[Lot], amount: i64, first: Option<i64>) -> Vec<LotTake> {
+pub fn take_lots(lots: &[Lot], amount: i64, first: Option<i64>) -> Vec<LotTake> {
     let mut order: Vec<&Lot> = Vec::with_capacity(lots.len());
     order.extend(lots.iter().filter(|l| Some(l.origin) == first));
     order.extend(lots.iter().filter(|l| Some(l.origin) != first));

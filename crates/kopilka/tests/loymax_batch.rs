@@ -126,7 +126,8 @@ async fn the_seed_batch_requests_apply_once_and_all_or_nothing() {
             .await;
         assert_eq!(ops["items"][0]["description"], "string");
 
-        // Types 3 and 5 take points back; more than the balance applies nothing.
+        // Types 3 and 5 take points back; more than the balance applies nothing. The row at
+        // fault is the one the balance no longer covers.
         let (_, short) = batch(
             &app,
             "/batchoperations/v1/requests",
@@ -135,7 +136,8 @@ async fn the_seed_batch_requests_apply_once_and_all_or_nothing() {
         )
         .await;
         assert_eq!(short["status"], 1, "{short}");
-        assert_eq!(short["errors"].as_array().unwrap().len(), 3);
+        assert_eq!(short["errors"].as_array().unwrap().len(), 1, "{short}");
+        assert_eq!(short["errors"][0]["row"], 3, "{short}");
         assert_eq!(customer(&app).await.1, "5570.38");
         let (_, taken) = batch(
             &app,
@@ -205,6 +207,77 @@ async fn the_seed_batch_requests_apply_once_and_all_or_nothing() {
         )
         .await;
         assert_eq!(fresh["status"], 0, "{fresh}");
+
+        let (_, audit) = app.get("/v1/ledger/audit").await;
+        assert_eq!(audit["mismatched_accounts"], json!([]));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_read_whole_before_it_applies() {
+    for app in TestApp::each(true).await {
+        let (id, before) = customer(&app).await;
+        assert_eq!(before, "1000.00");
+        let row = r#"{"memberNo": "012345", "pointsAmount": 1}"#;
+
+        // The header after the rows: the rows are read again under it.
+        let late = format!(
+            r#"{{"accrue": [{row}, {row}], "requestId": "140", "type": 4, "accrueDescription": "late"}}"#
+        );
+        let (_, answer) = batch(&app, "/batchoperations/v1/requests", KEY, late).await;
+        assert_eq!(answer["status"], 0, "{answer}");
+        assert_eq!(customer(&app).await.1, "1002.00");
+        let (_, ops) = app
+            .get(&format!(
+                "/v1/operations?customer_id={id}&kind=accrue&limit=2"
+            ))
+            .await;
+        assert_eq!(ops["items"][0]["description"], "late", "{ops}");
+        assert_eq!(ops["items"][1]["description"], "late", "{ops}");
+
+        // A field of the header that changes after the rows were sent: read again too.
+        let changed = format!(
+            r#"{{"requestId": "141", "type": 4, "accrue": [{row}], "accrueDescription": "after"}}"#
+        );
+        let (_, answer) = batch(&app, "/batchoperations/v1/requests", KEY, changed).await;
+        assert_eq!(answer["status"], 0, "{answer}");
+        let (_, ops) = app
+            .get(&format!(
+                "/v1/operations?customer_id={id}&kind=accrue&limit=1"
+            ))
+            .await;
+        assert_eq!(ops["items"][0]["description"], "after", "{ops}");
+
+        // A body cut short after its rows, or with trailing garbage: nothing applies.
+        let cut = format!(r#"{{"requestId": "142", "type": 2, "accrue": [{row}, {row}"#);
+        let (status, _) = batch(&app, "/batchoperations/v1/requests", KEY, cut).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let trailing = format!(r#"{{"requestId": "143", "type": 2, "accrue": [{row}]}} x"#);
+        let (status, _) = batch(&app, "/batchoperations/v1/requests", KEY, trailing).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(customer(&app).await.1, "1003.00");
+
+        // Many rows over chunks, one of them at fault near the end: nothing applies, and
+        // the fault is named.
+        let mut rows: Vec<String> = (0..12_000).map(|_| row.to_string()).collect();
+        rows[11_500] = r#"{"memberNo": "nobody", "pointsAmount": 1}"#.into();
+        let big = format!(
+            r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,
+            rows.join(",")
+        );
+        let (_, refused) = batch(&app, "/batchoperations/v1/requests", KEY, big).await;
+        assert_eq!(refused["status"], 1, "{refused}");
+        assert_eq!(refused["errors"][0]["row"], 11_501, "{refused}");
+        assert_eq!(customer(&app).await.1, "1003.00");
+        rows[11_500] = row.to_string();
+        let big = format!(
+            r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,
+            rows.join(",")
+        );
+        let (_, applied) = batch(&app, "/batchoperations/v1/requests", KEY, big).await;
+        assert_eq!(applied["status"], 0, "{applied}");
+        assert_eq!(customer(&app).await.1, "13003.00");
 
         let (_, audit) = app.get("/v1/ledger/audit").await;
         assert_eq!(audit["mismatched_accounts"], json!([]));

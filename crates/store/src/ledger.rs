@@ -4,7 +4,8 @@ use crate::model::{Account, Lot as LotRow, Operation};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::{StoreError, StoreResult};
 use kopilka_domain::ledger::{
-    self, check_replay, Lot, OperationKind, Owner, Plan, Position, Target,
+    self, check_replay, Lot, LotTake, OperationKind, OperationStatus, OperationView, Owner, Plan,
+    Position, Target,
 };
 use kopilka_domain::{Amount, DomainError};
 
@@ -246,10 +247,13 @@ async fn run(
         &account,
         &position,
         plan,
+        original.as_ref(),
     )
     .await
 }
 
+/// Writes a plan. `original` is the operation confirmed, voided or reversed, if any.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     tx: &mut Tx,
     request: &LedgerRequest,
@@ -258,6 +262,7 @@ async fn apply(
     account: &Account,
     position: &Position,
     plan: Plan,
+    original: Option<&OperationView>,
 ) -> StoreResult<Outcome> {
     debug_assert!(plan.postings_balance());
     let now = tx.now();
@@ -273,14 +278,9 @@ async fn apply(
     };
     let operation = match plan.target {
         Target::New { kind, status } => {
-            let merchant_id = match kind {
-                OperationKind::Reversal => {
-                    // A reversal belongs to the merchant of what it reverses.
-                    match plan.reverses {
-                        Some((orig, _)) => operation(tx, orig).await?.and_then(|o| o.merchant_id),
-                        None => request.merchant_id,
-                    }
-                }
+            let merchant_id = match (kind, original) {
+                // A reversal belongs to the merchant of what it reverses.
+                (OperationKind::Reversal, Some(original)) => original.merchant_id,
                 _ => request.merchant_id,
             };
             let sql = format!("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {OPERATION_COLUMNS}");
@@ -331,6 +331,13 @@ async fn apply(
     };
     // Nothing below changes the operation's own row: `operation` is what is stored.
     let operation_id = operation.id;
+    if operation.status == OperationStatus::Confirmed.as_str() {
+        let reversed_kind = match (plan.reverses, original) {
+            (Some(_), Some(original)) => original.kind.as_str(),
+            _ => "",
+        };
+        count_confirmed(tx, customer_id, &operation.kind, reversed_kind, 1).await?;
+    }
 
     // The customer's held amount and balance change in one statement: `CHECK held <= balance`
     // holds for the row it leaves (a confirm releases the hold as it takes the points).
@@ -361,14 +368,7 @@ async fn apply(
         now,
     )
     .await?;
-    for take in &plan.takes {
-        execute!(
-            tx,
-            "UPDATE lots SET remaining = remaining - $1 WHERE id = $2",
-            take.amount,
-            take.lot_id,
-        )?;
-    }
+    take_from_lots(tx, &plan.takes).await?;
     if let Some(lot) = plan.new_lot {
         execute!(
             tx,
@@ -395,6 +395,27 @@ async fn apply(
         held: account.held + plan.held_delta,
         replayed: false,
     })
+}
+
+/// Adds `n` confirmed operations of a kind (and, for reversals, of the kind reversed) to a
+/// customer's history counts, which Loymax history reads instead of counting rows. Every
+/// writer of operations calls it in the transaction that confirms them.
+pub(crate) async fn count_confirmed(
+    tx: &mut Tx,
+    customer_id: i64,
+    kind: &str,
+    reversed_kind: &str,
+    n: i64,
+) -> StoreResult<()> {
+    execute!(
+        tx,
+        "INSERT INTO operation_counts (customer_id, kind, reversed_kind, n) VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id, kind, reversed_kind) DO UPDATE SET n = operation_counts.n + excluded.n",
+        customer_id,
+        kind,
+        reversed_kind,
+        n,
+    )?;
+    Ok(())
 }
 
 /// Writes a plan's postings: the customer's (whose balance the caller moved) and the other
@@ -565,12 +586,39 @@ fn consumed_expiry(position: &Position, plan: &Plan) -> Option<i64> {
 
 async fn position(tx: &mut Tx, account: &Account, with_lots: bool) -> StoreResult<Position> {
     let lots = if with_lots {
-        fetch!(
+        open_lots(tx, account.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Position {
+        balance: account.balance,
+        held: account.held,
+        lots,
+    })
+}
+
+/// Lowers the lots by what a plan takes from them.
+pub(crate) async fn take_from_lots(tx: &mut Tx, takes: &[LotTake]) -> StoreResult<()> {
+    for take in takes {
+        execute!(
+            tx,
+            "UPDATE lots SET remaining = remaining - $1 WHERE id = $2",
+            take.amount,
+            take.lot_id,
+        )?;
+    }
+    Ok(())
+}
+
+/// An account's lots with points left, in spending order.
+pub(crate) async fn open_lots(tx: &mut Tx, account_id: i64) -> StoreResult<Vec<Lot>> {
+    let mut position = Position {
+        lots: fetch!(
             tx,
             fetch_all,
             LotRow,
             "SELECT id, account_id, amount, remaining, expires_at, origin, created_at FROM lots WHERE account_id = $1 AND remaining > 0",
-            account.id,
+            account_id,
         )?
         .into_iter()
         .map(|l| Lot {
@@ -579,17 +627,11 @@ async fn position(tx: &mut Tx, account: &Account, with_lots: bool) -> StoreResul
             expires_at: l.expires_at,
             origin: l.origin,
         })
-        .collect()
-    } else {
-        Vec::new()
-    };
-    let mut position = Position {
-        balance: account.balance,
-        held: account.held,
-        lots,
+        .collect(),
+        ..Position::default()
     };
     position.sort_lots();
-    Ok(position)
+    Ok(position.lots)
 }
 
 /// Locks (on PostgreSQL) and returns a member account, creating it empty if it is new.
@@ -896,6 +938,7 @@ pub async fn expire_due(tx: &mut Tx, now: i64, limit: i64) -> StoreResult<Vec<Op
             &account,
             &position,
             plan,
+            None,
         )
         .await?;
         written.push(outcome.operation);

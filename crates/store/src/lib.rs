@@ -51,6 +51,13 @@ pub enum StoreError {
     Closed,
     #[error("a store job panicked")]
     Panicked,
+    /// Rows of a Loymax batch request at fault (the first of them); nothing was written.
+    #[error("{} rows of the batch are at fault", .0.len())]
+    RowsRejected(Vec<loymax_batch::RejectedRow>),
+    /// A job's input stopped before its end (a request body cut short or malformed); nothing
+    /// was written.
+    #[error("the job's input ended early")]
+    Abandoned,
     #[error("invalid database URL: {0}")]
     BadUrl(String),
     #[error("cannot start the SQLite writer: {0}")]

@@ -1,28 +1,62 @@
-//! Loymax batch balance requests: rows are staged in chunks (each chunk its own short write
-//! job), then applied in one transaction with set-based SQL: every row becomes an operation
-//! with its postings (and a lot for credits, lot takes for withdrawals), balances move once per
-//! account, and the request's answer is stored for replays. All rows or none.
+//! Loymax batch balance requests, applied in one pass while the request is parsed: rows come
+//! in chunks through a channel and each becomes a confirmed operation with its two postings as
+//! it arrives. What is per account (its balance, a lot for credits, lot takes for withdrawals)
+//! is summed in memory and written once per account when the request ends, or earlier when
+//! many accounts are pending, so memory stays bounded whatever the request's size. All rows or
+//! none: a row at fault, or input that stops before its end, fails the job and its writes roll
+//! back.
 
-use crate::tx::{execute, fetch, scalar, Tx};
-use crate::{StoreKind, StoreResult};
-use kopilka_domain::ledger::{OperationKind, Owner};
+use crate::ledger::{count_confirmed, lock_account, open_lots, system_account, take_from_lots};
+use crate::tx::{execute, fetch, scalar, Conn, Tx};
+use crate::{StoreError, StoreResult};
+use kopilka_domain::ledger::{take_lots, OperationKind, Owner};
+use std::collections::HashMap;
+use tokio::sync::mpsc;
 
-/// One row as staged: `details` is a JSON object's members without the opening brace, so the
-/// apply can prefix the request's own members.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StagedRow {
+/// One row of `accrue`, checked by the protocol: its member still has to be found.
+#[derive(Debug, Clone)]
+pub struct BatchRow {
+    /// 1-based position in `accrue`.
     pub seq: i64,
     pub member_no: String,
     pub points: i64,
     pub description: Option<String>,
+    /// The operation's details, a JSON object.
     pub details: String,
+    /// The operation's UUID, made with the row (on the parser's thread, not the writer's).
+    pub uuid: String,
 }
 
-/// What the apply needs besides the staged rows.
+impl BatchRow {
+    pub fn new(
+        seq: i64,
+        member_no: String,
+        points: i64,
+        description: Option<String>,
+        details: String,
+    ) -> BatchRow {
+        BatchRow {
+            seq,
+            member_no,
+            points,
+            description,
+            details,
+            uuid: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+}
+
+/// What the request's parser sends: rows as they are read, then `End` once the whole body
+/// was read and found well-formed. A channel closed without `End` abandons the request.
+#[derive(Debug)]
+pub enum BatchInput {
+    Rows(Vec<BatchRow>),
+    End,
+}
+
+/// The request's own fields.
 #[derive(Debug, Clone)]
 pub struct BatchApply {
-    /// The staging key of this request's rows.
-    pub batch: String,
     pub program_id: i64,
     pub merchant_id: i64,
     pub currency: String,
@@ -33,10 +67,7 @@ pub struct BatchApply {
     pub expires_at: Option<i64>,
     /// Used for rows without a description of their own.
     pub description: Option<String>,
-    /// Opening members of every row's details (`{"source":"loymax_batch",…,`).
-    pub details_prefix: String,
     pub fingerprint: String,
-    pub row_count: i64,
     /// The answer stored for replays when the request applies.
     pub answer: String,
 }
@@ -57,20 +88,45 @@ pub enum RejectReason {
 
 #[derive(Debug)]
 pub enum BatchOutcome {
-    Applied,
-    /// Nothing was written; the first rows at fault.
-    Rejected(Vec<RejectedRow>),
+    /// Every row was written; how many.
+    Applied { rows: i64 },
     /// The request id was already used: its fingerprint and stored answer.
-    Replay {
-        fingerprint: String,
-        answer: String,
-    },
+    Replay { fingerprint: String, answer: String },
 }
 
-const REJECTED_SHOWN: i64 = 100;
+/// Rows at fault listed in a refusal.
+const REJECTED_SHOWN: usize = 100;
+/// Accounts summed in memory before their sums are written.
+const PENDING_ACCOUNTS: usize = 100_000;
+/// Member numbers remembered with their accounts.
+const MEMBERS_KEPT: usize = 200_000;
 
-/// A staged row as it travels to the database: seq, member, points, description, details, uuid.
-type PackedRow<'a> = (i64, &'a str, i64, Option<&'a str>, &'a str, &'a str);
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    customer_id: i64,
+    account_id: i64,
+}
+
+/// An account's rows so far: their number and total, what is left to spend (withdrawals),
+/// and the first of its operations (the origin of the lot a credit makes).
+struct Pending {
+    customer_id: i64,
+    rows: i64,
+    total: i64,
+    available: i64,
+    first_operation: Option<i64>,
+}
+
+struct Run<'r> {
+    request: &'r BatchApply,
+    /// +1 for credits (issuance → customer), -1 for withdrawals (customer → burn).
+    sign: i64,
+    system_account: i64,
+    members: HashMap<String, Option<Member>>,
+    pending: HashMap<i64, Pending>,
+    rejected: Vec<RejectedRow>,
+    rows: i64,
+}
 
 impl Tx {
     /// The stored answer of an applied request, with its body's fingerprint.
@@ -89,91 +145,16 @@ impl Tx {
         )?)
     }
 
-    /// Stages a chunk of rows (the chunk travels as one JSON array), resolving each row's
-    /// customer (by member number, else by an active card's number) and account, so the final
-    /// apply only reads the staged rows. Accounts missing for known customers are created
-    /// empty. On PostgreSQL each row also draws its operation id from the sequence.
-    pub async fn loymax_batch_stage(
+    /// Applies a request as its rows arrive: all rows or none. Rows at fault fail the job with
+    /// [`StoreError::RowsRejected`] (the first of them, after reading every row); input that
+    /// ends without [`BatchInput::End`] fails it with [`StoreError::Abandoned`].
+    pub async fn loymax_batch_apply(
         &mut self,
-        batch: &str,
-        program_id: i64,
-        currency: &str,
-        rows: &[StagedRow],
-    ) -> StoreResult<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let uuids: Vec<String> = rows
-            .iter()
-            .map(|_| uuid::Uuid::now_v7().to_string())
-            .collect();
-        let packed: Vec<PackedRow> = rows
-            .iter()
-            .zip(&uuids)
-            .map(|(r, u)| {
-                (
-                    r.seq,
-                    r.member_no.as_str(),
-                    r.points,
-                    r.description.as_deref(),
-                    r.details.as_str(),
-                    u.as_str(),
-                )
-            })
-            .collect();
-        let json = serde_json::to_string(&packed).expect("rows serialize");
-        let customer = |program: &str| {
-            format!("COALESCE((SELECT c.id FROM customers c WHERE c.program_id = {program} AND c.member_no = r.member_no), (SELECT k.customer_id FROM cards k WHERE k.program_id = {program} AND k.number = r.member_no AND k.state = 'active'))")
-        };
-        let (members, rows_sql) = match self.kind() {
-            StoreKind::Sqlite => (
-                "SELECT DISTINCT json_extract(value, '$[1]') AS member_no FROM json_each($1)",
-                "SELECT json_extract(value, '$[0]') AS seq, json_extract(value, '$[1]') AS member_no, json_extract(value, '$[2]') AS points, json_extract(value, '$[3]') AS description, json_extract(value, '$[4]') AS details, json_extract(value, '$[5]') AS uuid FROM json_each($2)",
-            ),
-            StoreKind::Postgres => (
-                "SELECT DISTINCT e->>1 AS member_no FROM json_array_elements($1::json) e",
-                "SELECT (e->>0)::bigint AS seq, e->>1 AS member_no, (e->>2)::bigint AS points, e->>3 AS description, e->>4 AS details, e->>5 AS uuid FROM json_array_elements($2::json) e",
-            ),
-        };
-        // Accounts first (empty ones for known customers who have none), so each row can
-        // name its account as it is staged.
-        execute!(
-            self,
-            &format!("INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) SELECT $2, $3, 'customer', m.customer_id, 0, 0 FROM (SELECT {} AS customer_id FROM ({members}) AS r) AS m WHERE m.customer_id IS NOT NULL ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING", customer("$2")),
-            &json,
-            program_id,
-            currency,
-        )?;
-        let operation_id = match self.kind() {
-            StoreKind::Sqlite => "NULL",
-            StoreKind::Postgres => "nextval(pg_get_serial_sequence('operations', 'id'))",
-        };
-        execute!(
-            self,
-            &format!("INSERT INTO loymax_batch_rows (batch, seq, member_no, points, description, details, uuid, customer_id, account_id, operation_id) SELECT $1, s.seq, s.member_no, s.points, s.description, s.details, s.uuid, s.customer_id, (SELECT a.id FROM accounts a WHERE a.program_id = $3 AND a.currency = $4 AND a.owner_kind = 'customer' AND a.owner_id = s.customer_id), {operation_id} FROM (SELECT r.*, {} AS customer_id FROM ({rows_sql}) AS r) AS s", customer("$3")),
-            batch,
-            &json,
-            program_id,
-            currency,
-        )?;
-        Ok(())
-    }
-
-    /// Drops up to `limit` of a request's staged rows; returns how many it dropped. Small
-    /// steps keep each job's undo short.
-    pub async fn loymax_batch_discard(&mut self, batch: &str, limit: i64) -> StoreResult<u64> {
-        Ok(execute!(
-            self,
-            "DELETE FROM loymax_batch_rows WHERE batch = $1 AND seq IN (SELECT seq FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq LIMIT $2)",
-            batch,
-            limit
-        )?)
-    }
-
-    /// Applies a staged request: all rows or none.
-    pub async fn loymax_batch_apply(&mut self, req: &BatchApply) -> StoreResult<BatchOutcome> {
+        request: &BatchApply,
+        input: &mut mpsc::Receiver<BatchInput>,
+    ) -> StoreResult<BatchOutcome> {
         if let Some((fingerprint, answer)) = self
-            .loymax_batch_answer(req.merchant_id, &req.request_id)
+            .loymax_batch_answer(request.merchant_id, &request.request_id)
             .await?
         {
             return Ok(BatchOutcome::Replay {
@@ -181,139 +162,281 @@ impl Tx {
                 answer,
             });
         }
-        let credit = matches!(req.kind, OperationKind::Earn | OperationKind::Accrue);
-        let batch = req.batch.as_str();
-        let unknown = fetch!(
-            self,
-            fetch_all,
-            (i64, String),
-            "SELECT seq, member_no FROM loymax_batch_rows WHERE batch = $1 AND customer_id IS NULL ORDER BY seq LIMIT $2",
-            batch,
-            REJECTED_SHOWN,
-        )?;
-        if !unknown.is_empty() {
-            return Ok(rejected(unknown, RejectReason::UnknownMember));
-        }
-        // Staged rows carry their operation ids on PostgreSQL (from the sequence); on SQLite
-        // the single writer owns the sequence and numbers them after the largest id used.
-        let base = match self.kind() {
-            StoreKind::Sqlite => scalar!(
-                self,
-                fetch_one,
-                i64,
-                "SELECT MAX(n) FROM (SELECT COALESCE(MAX(id), 0) AS n FROM operations UNION ALL SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'operations') AS t",
-            )?,
-            StoreKind::Postgres => {
-                // Lock the accounts in id order, as every other writer does.
-                scalar!(
-                    self,
-                    fetch_one,
-                    i64,
-                    "SELECT COUNT(*) FROM (SELECT id FROM accounts WHERE id IN (SELECT account_id FROM loymax_batch_rows WHERE batch = $1) ORDER BY id FOR UPDATE) AS locked",
-                    batch,
-                )?;
-                0
-            }
+        let (system, sign) = if request.kind.is_credit() {
+            (Owner::Issuance, 1)
+        } else {
+            (Owner::Burn, -1)
         };
-        if !credit {
-            let short = fetch!(
-                self,
-                fetch_all,
-                (i64, String),
-                "SELECT r.seq, r.member_no FROM loymax_batch_rows r JOIN (SELECT account_id, SUM(points) AS total FROM loymax_batch_rows WHERE batch = $1 GROUP BY account_id) t ON t.account_id = r.account_id JOIN accounts a ON a.id = r.account_id WHERE r.batch = $1 AND t.total > a.balance - a.held ORDER BY r.seq LIMIT $2",
-                batch,
-                REJECTED_SHOWN,
-            )?;
-            if !short.is_empty() {
-                return Ok(rejected(short, RejectReason::NotEnoughPoints));
+        let mut run = Run {
+            request,
+            sign,
+            system_account: system_account(self, request.program_id, &request.currency, system)
+                .await?,
+            members: HashMap::new(),
+            pending: HashMap::new(),
+            rejected: Vec::new(),
+            rows: 0,
+        };
+        loop {
+            match input.recv().await {
+                Some(BatchInput::Rows(rows)) => run.take(self, rows).await?,
+                Some(BatchInput::End) => break,
+                None => return Err(StoreError::Abandoned),
             }
         }
+        if !run.rejected.is_empty() {
+            return Err(StoreError::RowsRejected(run.rejected));
+        }
+        run.settle(self).await?;
         let now = self.now();
         execute!(
             self,
-            "INSERT INTO operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) SELECT COALESCE(operation_id, $9 + seq), uuid, $2, $3, $4, 'confirmed', points, 0, customer_id, $5, 'loymax', COALESCE(description, $6), $7 || details, $8 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
-            batch,
-            req.program_id,
-            &req.currency,
-            req.kind.as_str(),
-            req.merchant_id,
-            &req.description,
-            &req.details_prefix,
-            now,
-            base,
-        )?;
-        let (system, sign) = if credit {
-            (Owner::Issuance, 1i64)
-        } else {
-            (Owner::Burn, -1i64)
-        };
-        let system_id =
-            crate::ledger::system_account(self, req.program_id, &req.currency, system).await?;
-        execute!(
-            self,
-            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT COALESCE(operation_id, $5 + seq), $2, -$3 * points, $4 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
-            batch,
-            system_id,
-            sign,
-            now,
-            base,
-        )?;
-        execute!(
-            self,
-            "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT COALESCE(operation_id, $4 + seq), account_id, $2 * points, $3 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
-            batch,
-            sign,
-            now,
-            base,
-        )?;
-        if credit {
-            execute!(
-                self,
-                "INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) SELECT account_id, points, points, $2, COALESCE(operation_id, $4 + seq), $3 FROM loymax_batch_rows WHERE batch = $1 ORDER BY seq",
-                batch,
-                req.expires_at,
-                now,
-                base,
-            )?;
-        } else {
-            // Each account's total is taken from its lots in spending order: earliest expiry
-            // first, never-expiring last, older first among equals.
-            execute!(
-                self,
-                "WITH totals AS (SELECT account_id, SUM(points) AS total FROM loymax_batch_rows WHERE batch = $1 GROUP BY account_id), ordered AS (SELECT l.id, l.remaining, t.total, COALESCE(SUM(l.remaining) OVER (PARTITION BY l.account_id ORDER BY CASE WHEN l.expires_at IS NULL THEN 1 ELSE 0 END, l.expires_at, l.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before FROM lots l JOIN totals t ON t.account_id = l.account_id WHERE l.remaining > 0), takes AS (SELECT id, CASE WHEN total - before >= remaining THEN remaining ELSE total - before END AS take FROM ordered WHERE total > before) UPDATE lots SET remaining = remaining - takes.take FROM takes WHERE lots.id = takes.id",
-                batch,
-            )?;
-        }
-        execute!(
-            self,
-            "UPDATE accounts SET balance = accounts.balance + $2 * t.total FROM (SELECT account_id, SUM(points) AS total FROM loymax_batch_rows WHERE batch = $1 GROUP BY account_id) AS t WHERE accounts.id = t.account_id",
-            batch,
-            sign,
-        )?;
-        execute!(
-            self,
             "INSERT INTO loymax_batch_requests (merchant_id, request_id, type, fingerprint, row_count, answer, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            req.merchant_id,
-            &req.request_id,
-            req.request_type,
-            &req.fingerprint,
-            req.row_count,
-            &req.answer,
+            request.merchant_id,
+            &request.request_id,
+            request.request_type,
+            &request.fingerprint,
+            run.rows,
+            &request.answer,
             now,
         )?;
-        metrics::counter!("kopilka_ledger_operations_total", "kind" => req.kind.as_str(), "status" => "confirmed").increment(req.row_count as u64);
-        Ok(BatchOutcome::Applied)
+        metrics::counter!("kopilka_ledger_operations_total", "kind" => request.kind.as_str(), "status" => "confirmed").increment(run.rows as u64);
+        Ok(BatchOutcome::Applied { rows: run.rows })
     }
 }
 
-fn rejected(rows: Vec<(i64, String)>, reason: RejectReason) -> BatchOutcome {
-    BatchOutcome::Rejected(
-        rows.into_iter()
-            .map(|(seq, member_no)| RejectedRow {
-                seq,
-                member_no,
+impl Run<'_> {
+    /// Checks a chunk's rows and, while none has been at fault, writes them.
+    async fn take(&mut self, tx: &mut Tx, rows: Vec<BatchRow>) -> StoreResult<()> {
+        if self.members.len() > MEMBERS_KEPT {
+            self.members.clear();
+        }
+        let mut accepted = Vec::with_capacity(rows.len());
+        for row in rows {
+            self.rows += 1;
+            let member = match self.members.get(&row.member_no) {
+                Some(known) => *known,
+                None => {
+                    let found = self.member(tx, &row.member_no).await?;
+                    self.members.insert(row.member_no.clone(), found);
+                    found
+                }
+            };
+            let Some(member) = member else {
+                self.reject(row, RejectReason::UnknownMember);
+                continue;
+            };
+            if !self.pending.contains_key(&member.account_id) {
+                let available = if self.sign < 0 {
+                    scalar!(
+                        tx,
+                        fetch_one,
+                        i64,
+                        "SELECT balance - held FROM accounts WHERE id = $1",
+                        member.account_id
+                    )?
+                } else {
+                    0
+                };
+                self.pending.insert(
+                    member.account_id,
+                    Pending {
+                        customer_id: member.customer_id,
+                        rows: 0,
+                        total: 0,
+                        available,
+                        first_operation: None,
+                    },
+                );
+            }
+            let pending = self
+                .pending
+                .get_mut(&member.account_id)
+                .expect("inserted above");
+            if self.sign < 0 {
+                if pending.available < row.points {
+                    self.reject(row, RejectReason::NotEnoughPoints);
+                    continue;
+                }
+                pending.available -= row.points;
+            }
+            pending.total += row.points;
+            pending.rows += 1;
+            if self.rejected.is_empty() {
+                accepted.push((row, member));
+            }
+        }
+        if !self.rejected.is_empty() {
+            return Ok(());
+        }
+        let ids = self.write(tx, &accepted).await?;
+        for ((_, member), id) in accepted.iter().zip(ids) {
+            if let Some(pending) = self.pending.get_mut(&member.account_id) {
+                pending.first_operation.get_or_insert(id);
+            }
+        }
+        if self.pending.len() > PENDING_ACCOUNTS {
+            self.settle(tx).await?;
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, row: BatchRow, reason: RejectReason) {
+        if self.rejected.len() < REJECTED_SHOWN {
+            self.rejected.push(RejectedRow {
+                seq: row.seq,
+                member_no: row.member_no,
                 reason,
-            })
-            .collect(),
-    )
+            });
+        }
+    }
+
+    /// The customer with this member number (else an active card's owner) and their account
+    /// (created empty if they have none; locked on PostgreSQL).
+    async fn member(&self, tx: &mut Tx, member_no: &str) -> StoreResult<Option<Member>> {
+        let program = self.request.program_id;
+        let Some(customer_id) = scalar!(
+            tx,
+            fetch_optional,
+            Option<i64>,
+            "SELECT COALESCE((SELECT id FROM customers WHERE program_id = $1 AND member_no = $2), (SELECT customer_id FROM cards WHERE program_id = $1 AND number = $2 AND state = 'active'))",
+            program,
+            member_no,
+        )?
+        .flatten() else {
+            return Ok(None);
+        };
+        let account = lock_account(
+            tx,
+            program,
+            &self.request.currency,
+            Owner::Customer(customer_id),
+        )
+        .await?;
+        Ok(Some(Member {
+            customer_id,
+            account_id: account.id,
+        }))
+    }
+
+    /// Writes each row's operation and its two postings; returns the operations' ids.
+    async fn write(&self, tx: &mut Tx, rows: &[(BatchRow, Member)]) -> StoreResult<Vec<i64>> {
+        let request = self.request;
+        let now = tx.now();
+        fn description<'a>(row: &'a BatchRow, request: &'a BatchApply) -> Option<&'a String> {
+            row.description.as_ref().or(request.description.as_ref())
+        }
+        match &mut tx.conn {
+            // Row by row through two cached statements: no round trips to save.
+            Conn::Sqlite(c) => {
+                let mut operation = c.prepare_cached("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) VALUES (?1, ?2, ?3, ?4, 'confirmed', ?5, 0, ?6, ?7, 'loymax', ?8, ?9, ?10)")?;
+                // One row per statement: SQLite journals every page a multi-row statement
+                // touches, in case it fails half-way.
+                let mut posting = c.prepare_cached("INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES (?1, ?2, ?3, ?4)")?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for (row, member) in rows {
+                    operation.execute(rusqlite::params![
+                        row.uuid,
+                        request.program_id,
+                        request.currency,
+                        request.kind.as_str(),
+                        row.points,
+                        member.customer_id,
+                        request.merchant_id,
+                        description(row, request),
+                        row.details,
+                        now,
+                    ])?;
+                    let id = c.last_insert_rowid();
+                    let points = self.sign * row.points;
+                    posting.execute(rusqlite::params![id, member.account_id, points, now])?;
+                    posting.execute(rusqlite::params![id, self.system_account, -points, now])?;
+                    ids.push(id);
+                }
+                Ok(ids)
+            }
+            // A chunk in three statements over arrays, with ids drawn from the sequence first.
+            Conn::Pg(c) => {
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT nextval(pg_get_serial_sequence('operations', 'id')) FROM generate_series(1, $1)",
+                )
+                .bind(rows.len() as i64)
+                .fetch_all(&mut **c)
+                .await?;
+                let uuids: Vec<&str> = rows.iter().map(|(r, _)| r.uuid.as_str()).collect();
+                let points: Vec<i64> = rows.iter().map(|(r, _)| self.sign * r.points).collect();
+                let customers: Vec<i64> = rows.iter().map(|(_, m)| m.customer_id).collect();
+                let accounts: Vec<i64> = rows.iter().map(|(_, m)| m.account_id).collect();
+                let descriptions: Vec<Option<&String>> =
+                    rows.iter().map(|(r, _)| description(r, request)).collect();
+                let details: Vec<&str> = rows.iter().map(|(r, _)| r.details.as_str()).collect();
+                sqlx::query("INSERT INTO operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) SELECT t.id, t.uuid, $1, $2, $3, 'confirmed', abs(t.points), 0, t.customer, $4, 'loymax', t.description, t.details, $5 FROM unnest($6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) AS t(id, uuid, points, customer, description, details)")
+                    .bind(request.program_id)
+                    .bind(&request.currency)
+                    .bind(request.kind.as_str())
+                    .bind(request.merchant_id)
+                    .bind(now)
+                    .bind(&ids)
+                    .bind(&uuids)
+                    .bind(&points)
+                    .bind(&customers)
+                    .bind(&descriptions)
+                    .bind(&details)
+                    .execute(&mut **c)
+                    .await?;
+                sqlx::query("INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT t.id, t.account, t.points, $1 FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS t(id, account, points) UNION ALL SELECT t.id, $5, -t.points, $1 FROM unnest($2::bigint[], $4::bigint[]) AS t(id, points)")
+                    .bind(now)
+                    .bind(&ids)
+                    .bind(&accounts)
+                    .bind(&points)
+                    .bind(self.system_account)
+                    .execute(&mut **c)
+                    .await?;
+                Ok(ids)
+            }
+        }
+    }
+
+    /// Writes the pending accounts' sums, in account order: balances and history counts, then
+    /// a lot per credited account or the withdrawn points taken from each account's lots in
+    /// spending order.
+    async fn settle(&mut self, tx: &mut Tx) -> StoreResult<()> {
+        let mut accounts: Vec<(i64, Pending)> = self.pending.drain().collect();
+        accounts.sort_unstable_by_key(|(id, _)| *id);
+        let now = tx.now();
+        for (account_id, pending) in accounts {
+            execute!(
+                tx,
+                "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
+                self.sign * pending.total,
+                account_id,
+            )?;
+            count_confirmed(
+                tx,
+                pending.customer_id,
+                self.request.kind.as_str(),
+                "",
+                pending.rows,
+            )
+            .await?;
+            if self.sign > 0 {
+                let origin = pending
+                    .first_operation
+                    .ok_or_else(|| StoreError::Corrupt("a credited account without rows".into()))?;
+                execute!(
+                    tx,
+                    "INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) VALUES ($1, $2, $2, $3, $4, $5)",
+                    account_id,
+                    pending.total,
+                    self.request.expires_at,
+                    origin,
+                    now,
+                )?;
+            } else {
+                let lots = open_lots(tx, account_id).await?;
+                take_from_lots(tx, &take_lots(&lots, pending.total, None)).await?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -3,9 +3,10 @@
 //! authenticated with a partner API key sent as `Authorization: Bearer <key>`.
 //!
 //! A request may hold a million rows, so it is never held in memory whole: the body is spooled
-//! to a temporary file (hashed on the way for the replay check), parsed on a blocking thread by
-//! a streaming serde visitor that hands rows over in chunks, each chunk staged by a short write
-//! job; one final job applies the request with set-based SQL, all rows or none.
+//! to a temporary file (hashed on the way for the replay check), then parsed on a blocking
+//! thread by a streaming serde visitor that hands rows over in chunks to one store job, which
+//! writes them as they come and commits all rows or none. The header goes to the store job
+//! when `accrue` begins; a body whose header comes after `accrue` is read twice.
 
 use crate::error::{ApiError, ApiResult};
 use crate::secrets;
@@ -19,20 +20,21 @@ use futures::StreamExt;
 use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::loymax_purchase::ProcessingSettings;
 use kopilka_domain::money::{format_decimal, parse_decimal};
-use kopilka_store::loymax_batch::{BatchApply, BatchOutcome, RejectReason, StagedRow};
+use kopilka_store::loymax_batch::{
+    BatchApply, BatchInput, BatchOutcome, BatchRow, RejectReason, RejectedRow,
+};
+use kopilka_store::StoreError;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::io::{Seek, SeekFrom, Write};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The credential protocol of batch keys; the credential's login is the key's SHA-256.
 pub const KEY_PROTOCOL: &str = "loymax_batch";
-/// Rows per staging job.
-const CHUNK: usize = 10_000;
-/// Staged rows cleared per job once a request is answered.
-const DISCARD_STEP: i64 = 50_000;
+/// Rows per chunk sent to the store job.
+const CHUNK: usize = 5_000;
 /// Rows at fault listed in an answer.
 const ERRORS_SHOWN: usize = 100;
 /// The largest body accepted (a million rows take about 200 MB).
@@ -141,139 +143,96 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
 
 async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let partner = authenticate(&state, request.headers()).await?;
-    let (file, fingerprint) = spool(request.into_body()).await?;
+    let (mut file, fingerprint) = spool(request.into_body()).await?;
     let rules = partner.program.rules();
-    let batch = uuid::Uuid::now_v7().to_string();
-    let (sender, mut receiver) = mpsc::channel::<Vec<StagedRow>>(2);
     let (decimals, money_decimals) = (rules.decimals, rules.money_decimals);
-    let parser = tokio::task::spawn_blocking(move || parse(file, decimals, money_decimals, sender));
-    let mut staged = 0usize;
-    let mut staging_error = None;
     let started = std::time::Instant::now();
-    while let Some(chunk) = receiver.recv().await {
-        staged += chunk.len();
-        let (batch, program, currency) =
-            (batch.clone(), partner.program.id, rules.currency.clone());
-        let result = state
-            .store
-            .write(move |tx| {
-                Box::pin(async move {
-                    tx.loymax_batch_stage(&batch, program, &currency, &chunk)
-                        .await
-                })
-            })
-            .await;
-        if let Err(e) = result {
-            staging_error = Some(e);
-            break;
-        }
-    }
-    drop(receiver);
-    let parsed = parser
-        .await
-        .map_err(|_| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "parser stopped"));
-    let outcome = match (staging_error, parsed) {
-        (Some(e), _) => Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
-        (None, Err(r)) => Err(r),
-        (None, Ok(Err(message))) => Err(Refusal::new(StatusCode::BAD_REQUEST, message)),
-        (None, Ok(Ok(header))) => {
-            let staged_in = started.elapsed();
-            let outcome = apply(&state, &partner, &batch, header, fingerprint, staged).await;
-            tracing::info!(
-                rows = staged,
-                staged_ms = staged_in.as_millis() as u64,
-                applied_ms = (started.elapsed() - staged_in).as_millis() as u64,
-                status = outcome.as_ref().map_or(1, |a| a.status),
-                "loymax batch request"
-            );
-            outcome
-        }
-    };
-    if staged > 0 {
-        let store = state.store.clone();
-        // The answer does not wait for the staging rows to be cleared.
-        tokio::spawn(async move {
-            loop {
-                let batch = batch.clone();
-                let result = store
-                    .write(move |tx| {
-                        Box::pin(async move { tx.loymax_batch_discard(&batch, DISCARD_STEP).await })
-                    })
-                    .await;
-                match result {
-                    Ok(n) if n < DISCARD_STEP as u64 => return,
-                    Ok(_) => {}
-                    Err(e) => return tracing::warn!("clearing staged batch rows failed: {e}"),
-                }
-            }
+    // The rows are read under the header seen before `accrue`; read again when the header
+    // came (or changed) after it.
+    let mut known: Option<Header> = None;
+    loop {
+        let (header_in, header_out) = oneshot::channel();
+        let (rows_in, mut rows_out) = mpsc::channel::<BatchInput>(2);
+        let reread = known.clone();
+        let parser = tokio::task::spawn_blocking(move || {
+            parse(file, decimals, money_decimals, reread, header_in, rows_in)
         });
+        let applied = match header_out.await {
+            Ok(header) => {
+                let (apply, _) = store_request(&partner, &header, &fingerprint)?;
+                Some(
+                    state
+                        .store
+                        .write(move |tx| {
+                            Box::pin(
+                                async move { tx.loymax_batch_apply(&apply, &mut rows_out).await },
+                            )
+                        })
+                        .await,
+                )
+            }
+            Err(_) => None,
+        };
+        let (returned, pass) = parser
+            .await
+            .map_err(|_| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "parser stopped"))?;
+        file = returned.map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        let answer = match pass {
+            Pass::Again(header) => {
+                known = Some(header);
+                continue;
+            }
+            Pass::Malformed(message) => Err(Refusal::new(StatusCode::BAD_REQUEST, message)),
+            Pass::Stopped => answer(&partner, None, &fingerprint, applied),
+            Pass::Streamed(read) => answer(&partner, Some(read), &fingerprint, applied),
+        };
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            status = answer.as_ref().map_or(1, |a| a.status),
+            "loymax batch request"
+        );
+        return answer;
     }
-    outcome
 }
 
-async fn apply(
-    state: &AppState,
+/// The store's request, and the answer it gives when it applies, from the request's header.
+fn store_request(
     partner: &Partner,
-    batch: &str,
-    header: Parsed,
-    fingerprint: String,
-    staged: usize,
-) -> Result<Answer, Refusal> {
-    let refuse = |message: String, errors: Vec<RowError>| Refusal {
-        http: StatusCode::OK,
-        answer: Answer {
-            request_id: header.request_id.clone(),
-            request_type: header.request_type,
-            status: 1,
-            message,
-            errors,
-        },
-    };
+    header: &Header,
+    fingerprint: &str,
+) -> Result<(BatchApply, Answer), Refusal> {
+    let refuse = |message: String| header.refusal(message, Vec::new());
     let Some(request_id) = header.request_id.clone().filter(|r| !r.is_empty()) else {
-        return Err(refuse("requestId: обязательное поле".into(), Vec::new()));
+        return Err(refuse("requestId: обязательное поле".into()));
     };
     let kind = match header.request_type {
         Some(2) => OperationKind::Earn,
         Some(4) => OperationKind::Accrue,
         Some(3) | Some(5) => OperationKind::Withdraw,
-        _ => return Err(refuse("type: ожидается 2, 3, 4 или 5".into(), Vec::new())),
+        _ => return Err(refuse("type: ожидается 2, 3, 4 или 5".into())),
     };
     let request_type = header.request_type.unwrap_or_default();
     let rules = partner.program.rules();
     if let Some(currency) = &header.currency {
         if !currency.is_empty() && !currency.eq_ignore_ascii_case(&rules.currency) {
-            return Err(refuse(
-                format!("currencyExternalId: неизвестная валюта {currency}"),
-                Vec::new(),
-            ));
+            return Err(refuse(format!(
+                "currencyExternalId: неизвестная валюта {currency}"
+            )));
         }
     }
     let settings = ProcessingSettings::from_program(&partner.program.settings())
-        .map_err(|e| refuse(format!("настройки программы: {e}"), Vec::new()))?;
+        .map_err(|e| refuse(format!("настройки программы: {e}")))?;
     let lifetime_days = match header.lifetime.as_deref().filter(|l| !l.is_empty()) {
         None => rules.lifetime_days,
         Some(id) => match settings.lifetimes.get(id) {
             Some(days) => *days,
             None => {
-                return Err(refuse(
-                    format!("lifeTimeDefinitionExternalId: неизвестное время жизни {id}"),
-                    Vec::new(),
-                ))
+                return Err(refuse(format!(
+                    "lifeTimeDefinitionExternalId: неизвестное время жизни {id}"
+                )))
             }
         },
     };
-    if header.rows == 0 {
-        return Err(refuse("accrue: нет строк".into(), Vec::new()));
-    }
-    if !header.errors.is_empty() {
-        return Err(refuse(
-            format!(
-                "Строк с ошибками: {}; ничего не применено",
-                header.error_count
-            ),
-            header.errors,
-        ));
-    }
     let ok = Answer {
         request_id: Some(request_id.clone()),
         request_type: Some(request_type),
@@ -281,17 +240,7 @@ async fn apply(
         message: OK_MESSAGE.into(),
         errors: Vec::new(),
     };
-    let purpose = if request_type <= 3 {
-        "purchase"
-    } else {
-        "manual"
-    };
-    let details_prefix = format!(
-        "{{\"source\":\"loymax_batch\",\"request_id\":{},\"type\":{request_type},\"purpose\":\"{purpose}\",",
-        serde_json::Value::String(request_id.clone())
-    );
     let apply = BatchApply {
-        batch: batch.to_string(),
         program_id: partner.program.id,
         merchant_id: partner.merchant_id,
         currency: rules.currency.clone(),
@@ -301,21 +250,56 @@ async fn apply(
         expires_at: lifetime_days
             .map(|d| kopilka_store::now_ms() + d as i64 * kopilka_domain::program::MS_PER_DAY),
         description: header.description.clone(),
-        details_prefix,
-        fingerprint: fingerprint.clone(),
-        row_count: staged as i64,
+        fingerprint: fingerprint.to_string(),
         answer: serde_json::to_string(&ok).expect("answer serializes"),
     };
-    let outcome = state
-        .store
-        .write(move |tx| Box::pin(async move { tx.loymax_batch_apply(&apply).await }))
-        .await;
-    match outcome {
-        Ok(BatchOutcome::Applied) => Ok(ok),
-        Ok(BatchOutcome::Replay {
+    Ok((apply, ok))
+}
+
+/// The answer from what the parser read (`None` when it stopped early because the store
+/// job had decided) and what the store job did (`None` when it never ran).
+fn answer(
+    partner: &Partner,
+    read: Option<Read>,
+    fingerprint: &str,
+    applied: Option<kopilka_store::StoreResult<BatchOutcome>>,
+) -> Result<Answer, Refusal> {
+    let header = read.as_ref().map(|r| r.header.clone()).unwrap_or_default();
+    let refuse = |message: String, errors: Vec<RowError>| header.refusal(message, errors);
+    if let Some(read) = &read {
+        let (_, ok) = store_request(partner, &read.header, fingerprint)?;
+        if !read.errors.is_empty() {
+            // The store checked the rows before the first malformed one: its finds go too.
+            let mut errors = read.errors.clone();
+            if let Some(Err(StoreError::RowsRejected(rows))) = &applied {
+                errors.extend(rows.iter().map(row_error));
+                errors.sort_by_key(|e| e.row);
+                errors.truncate(ERRORS_SHOWN);
+            }
+            return Err(refuse(
+                format!(
+                    "Строк с ошибками: {}; ничего не применено",
+                    read.error_count
+                ),
+                errors,
+            ));
+        }
+        if read.rows == 0 {
+            return Err(refuse("accrue: нет строк".into(), Vec::new()));
+        }
+        if let Some(Ok(BatchOutcome::Applied { .. })) = &applied {
+            return Ok(ok);
+        }
+    }
+    match applied {
+        Some(Ok(BatchOutcome::Applied { .. })) | None => Err(Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request was not read to its end",
+        )),
+        Some(Ok(BatchOutcome::Replay {
             fingerprint: stored,
             answer,
-        }) => {
+        })) => {
             if stored != fingerprint {
                 return Err(refuse(
                     "requestId уже использован для другого запроса".into(),
@@ -325,29 +309,27 @@ async fn apply(
             serde_json::from_str(&answer)
                 .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
         }
-        Ok(BatchOutcome::Rejected(rows)) => {
-            let errors: Vec<RowError> = rows
-                .into_iter()
-                .map(|r| RowError {
-                    row: r.seq,
-                    member_no: Some(r.member_no),
-                    message: match r.reason {
-                        RejectReason::UnknownMember => "Участник не найден".into(),
-                        RejectReason::NotEnoughPoints => "Недостаточно баллов на счёте".into(),
-                    },
-                })
-                .collect();
-            Err(refuse(
-                "Есть строки с ошибками; ничего не применено".into(),
-                errors,
-            ))
-        }
+        Some(Err(StoreError::RowsRejected(rows))) => Err(refuse(
+            "Есть строки с ошибками; ничего не применено".into(),
+            rows.iter().map(row_error).collect(),
+        )),
         // A race on the request id: the other request applied it; its answer is the one.
-        Err(kopilka_store::StoreError::Duplicate(_)) => Err(refuse(
+        Some(Err(StoreError::Duplicate(_))) => Err(refuse(
             "requestId обрабатывается другим запросом".into(),
             Vec::new(),
         )),
-        Err(e) => Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Some(Err(e)) => Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
+}
+
+fn row_error(row: &RejectedRow) -> RowError {
+    RowError {
+        row: row.seq,
+        member_no: Some(row.member_no.clone()),
+        message: match row.reason {
+            RejectReason::UnknownMember => "Участник не найден".into(),
+            RejectReason::NotEnoughPoints => "Недостаточно баллов на счёте".into(),
+        },
     }
 }
 
@@ -371,89 +353,187 @@ async fn spool(body: Body) -> Result<(std::fs::File, String), Refusal> {
         hasher.update(&chunk);
         writer.write_all(&chunk).map_err(fail)?;
     }
-    let mut file = writer.into_inner().map_err(|e| fail(e.into_error()))?;
-    file.seek(SeekFrom::Start(0)).map_err(fail)?;
+    let file = writer.into_inner().map_err(|e| fail(e.into_error()))?;
     Ok((file, hex::encode(hasher.finalize())))
 }
 
-/// The request's own fields, known once the whole body is read, and the rows at fault.
-#[derive(Debug, Default)]
-struct Parsed {
+/// The request's own fields.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Header {
     request_id: Option<String>,
     request_type: Option<i64>,
     description: Option<String>,
     currency: Option<String>,
     lifetime: Option<String>,
+}
+
+impl Header {
+    fn refusal(&self, message: String, errors: Vec<RowError>) -> Refusal {
+        Refusal {
+            http: StatusCode::OK,
+            answer: Answer {
+                request_id: self.request_id.clone(),
+                request_type: self.request_type,
+                status: 1,
+                message,
+                errors,
+            },
+        }
+    }
+}
+
+/// A body read to its end: its header, its rows, and the rows at fault.
+#[derive(Debug, Default)]
+struct Read {
+    header: Header,
     rows: usize,
     errors: Vec<RowError>,
     error_count: usize,
 }
 
-/// Parses the spooled body, sending rows in chunks while none is at fault. Returns the
-/// request's fields, or the message of a malformed body.
+/// How one reading of the body went.
+enum Pass {
+    /// Read to its end; the rows were sent (and `End` after them when none was at fault).
+    Streamed(Read),
+    /// The rows must be read again under this header, which came or changed after them.
+    Again(Header),
+    Malformed(String),
+    /// The store job stopped taking rows: it decided without them.
+    Stopped,
+}
+
+/// Reads the spooled body from its start. The header goes out when `accrue` begins (under
+/// `known`, when given), then the rows in chunks, while none is at fault. Gives the file back.
 fn parse(
     file: std::fs::File,
     decimals: u8,
     money_decimals: u8,
-    sender: mpsc::Sender<Vec<StagedRow>>,
-) -> Result<Parsed, String> {
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    known: Option<Header>,
+    header: oneshot::Sender<Header>,
+    rows: mpsc::Sender<BatchInput>,
+) -> (Result<std::fs::File, String>, Pass) {
+    if let Err(e) = (&file).seek(SeekFrom::Start(0)) {
+        return (Err(e.to_string()), Pass::Stopped);
+    }
+    let reader = std::io::BufReader::with_capacity(1 << 20, &file);
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
-    let mut rows = RowSink {
+    let mut sink = RowSink {
         decimals,
         money_decimals,
-        sender,
+        known,
+        header_out: Some(header),
+        announced: None,
+        details_prefix: String::new(),
+        skipped: false,
+        sender: rows,
         chunk: Vec::with_capacity(CHUNK),
-        parsed: Parsed::default(),
-        closed: false,
+        read: Read::default(),
+        stopped: false,
     };
-    serde::Deserializer::deserialize_map(&mut deserializer, RequestVisitor { sink: &mut rows })
-        .map_err(|e| format!("Неверный JSON: {e}"))?;
-    deserializer
-        .end()
-        .map_err(|e| format!("Неверный JSON: {e}"))?;
-    rows.flush();
-    Ok(rows.parsed)
+    let parsed =
+        serde::Deserializer::deserialize_map(&mut deserializer, RequestVisitor { sink: &mut sink })
+            .and_then(|()| deserializer.end());
+    drop(deserializer);
+    let pass = match parsed {
+        _ if sink.stopped => Pass::Stopped,
+        Err(e) => Pass::Malformed(format!("Неверный JSON: {e}")),
+        Ok(()) => sink.finish(),
+    };
+    (Ok(file), pass)
 }
 
 struct RowSink {
     decimals: u8,
     money_decimals: u8,
-    sender: mpsc::Sender<Vec<StagedRow>>,
-    chunk: Vec<StagedRow>,
-    parsed: Parsed,
-    /// The receiver went away (staging failed): stop sending.
-    closed: bool,
+    /// The header to read the rows under (a second reading).
+    known: Option<Header>,
+    header_out: Option<oneshot::Sender<Header>>,
+    /// The header the rows were sent under.
+    announced: Option<Header>,
+    /// Opening members of every row's details, from that header.
+    details_prefix: String,
+    /// `accrue` came before the header and was skipped.
+    skipped: bool,
+    sender: mpsc::Sender<BatchInput>,
+    chunk: Vec<BatchRow>,
+    read: Read,
+    /// The receiver went away.
+    stopped: bool,
 }
 
 impl RowSink {
-    fn flush(&mut self) {
-        if self.chunk.is_empty() || self.closed {
-            return;
+    /// Whether the rows can be sent now: the header is known, and has gone out.
+    fn announce(&mut self) -> bool {
+        let header = match &self.known {
+            Some(known) => known.clone(),
+            None if self.read.header.request_id.is_some()
+                && self.read.header.request_type.is_some() =>
+            {
+                self.read.header.clone()
+            }
+            None => return false,
+        };
+        if let Some(out) = self.header_out.take() {
+            if out.send(header.clone()).is_err() {
+                self.stopped = true;
+            }
         }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
-        if self.sender.blocking_send(chunk).is_err() {
-            self.closed = true;
+        self.details_prefix = details_prefix(&header);
+        self.announced = Some(header);
+        true
+    }
+
+    fn send(&mut self, input: BatchInput) {
+        if !self.stopped && self.sender.blocking_send(input).is_err() {
+            self.stopped = true;
         }
     }
 
+    fn flush(&mut self) {
+        if self.chunk.is_empty() || !self.read.errors.is_empty() {
+            return;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.send(BatchInput::Rows(chunk));
+    }
+
+    fn finish(mut self) -> Pass {
+        if let Some(known) = self.known.take() {
+            self.read.header = known;
+        }
+        let changed = self
+            .announced
+            .as_ref()
+            .is_some_and(|sent| *sent != self.read.header);
+        if self.skipped || changed {
+            return Pass::Again(self.read.header);
+        }
+        self.flush();
+        if self.read.errors.is_empty() && self.read.rows > 0 {
+            self.send(BatchInput::End);
+        }
+        if self.stopped {
+            return Pass::Stopped;
+        }
+        Pass::Streamed(self.read)
+    }
+
     fn fail(&mut self, row: i64, member_no: Option<String>, message: String) {
-        self.parsed.error_count += 1;
-        if self.parsed.errors.len() < ERRORS_SHOWN {
-            self.parsed.errors.push(RowError {
+        self.read.error_count += 1;
+        if self.read.errors.len() < ERRORS_SHOWN {
+            self.read.errors.push(RowError {
                 row,
                 member_no,
                 message,
             });
         }
-        // Nothing of a request with a bad row is applied: staging more is wasted work.
+        // Nothing of a request with a bad row is applied: sending more is wasted work.
         self.chunk.clear();
-        self.closed = true;
     }
 
     fn push(&mut self, row: RowIn) {
-        self.parsed.rows += 1;
-        let seq = self.parsed.rows as i64;
+        self.read.rows += 1;
+        let seq = self.read.rows as i64;
         let member_no = row.member_no.as_deref().map(raw_text);
         let Some(member) = member_no.clone().filter(|m| !m.is_empty()) else {
             return self.fail(seq, None, "memberNo: обязательное поле".into());
@@ -486,7 +566,7 @@ impl RowSink {
                 Err(e) => return self.fail(seq, member_no, format!("transactionAmount: {e}")),
             },
         };
-        if self.closed {
+        if !self.read.errors.is_empty() || self.stopped {
             return;
         }
         let details = serde_json::to_string(&RowDetails {
@@ -496,17 +576,35 @@ impl RowSink {
             transaction_amount,
         })
         .expect("details serialize");
-        self.chunk.push(StagedRow {
+        let mut full = String::with_capacity(self.details_prefix.len() + details.len());
+        full.push_str(&self.details_prefix);
+        full.push_str(&details[1..]);
+        self.chunk.push(BatchRow::new(
             seq,
-            member_no: member,
+            member,
             points,
-            description: row.description.filter(|d| !d.is_empty()),
-            details: details[1..].to_string(),
-        });
+            row.description.filter(|d| !d.is_empty()),
+            full,
+        ));
         if self.chunk.len() >= CHUNK {
             self.flush();
         }
     }
+}
+
+/// Opening members of every row's details (`{"source":"loymax_batch",…,`): where the row
+/// came from, and whether it is a purchase-related or a manual change.
+fn details_prefix(header: &Header) -> String {
+    let request_type = header.request_type.unwrap_or_default();
+    let purpose = if request_type <= 3 {
+        "purchase"
+    } else {
+        "manual"
+    };
+    format!(
+        "{{\"source\":\"loymax_batch\",\"request_id\":{},\"type\":{request_type},\"purpose\":\"{purpose}\",",
+        serde_json::Value::String(header.request_id.clone().unwrap_or_default())
+    )
 }
 
 #[derive(Serialize)]
@@ -561,18 +659,29 @@ impl<'de> Visitor<'de> for RequestVisitor<'_> {
             match key.as_str() {
                 "requestId" => {
                     let raw: Box<RawValue> = map.next_value()?;
-                    self.sink.parsed.request_id = Some(raw_text(&raw));
+                    self.sink.read.header.request_id = Some(raw_text(&raw));
                 }
-                "type" => self.sink.parsed.request_type = map.next_value()?,
-                "accrueDescription" => self.sink.parsed.description = map.next_value()?,
-                "currencyExternalId" => self.sink.parsed.currency = map.next_value()?,
-                "lifeTimeDefinitionExternalId" => self.sink.parsed.lifetime = map.next_value()?,
-                "accrue" => map.next_value_seed(RowsSeed {
+                "type" => self.sink.read.header.request_type = map.next_value()?,
+                "accrueDescription" => self.sink.read.header.description = map.next_value()?,
+                "currencyExternalId" => self.sink.read.header.currency = map.next_value()?,
+                "lifeTimeDefinitionExternalId" => {
+                    self.sink.read.header.lifetime = map.next_value()?
+                }
+                "accrue" if self.sink.announce() => map.next_value_seed(RowsSeed {
                     sink: &mut *self.sink,
                 })?,
+                "accrue" => {
+                    self.sink.skipped = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
+            }
+            if self.sink.stopped {
+                return Err(serde::de::Error::custom(
+                    "the store job stopped taking rows",
+                ));
             }
         }
         Ok(())
@@ -601,6 +710,11 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(row) = seq.next_element::<RowIn>()? {
             self.sink.push(row);
+            if self.sink.stopped {
+                return Err(serde::de::Error::custom(
+                    "the store job stopped taking rows",
+                ));
+            }
         }
         Ok(())
     }

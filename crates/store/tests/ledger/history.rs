@@ -9,7 +9,7 @@ use kopilka_domain::Amount;
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::ledger::{self, Action, Outcome};
 use kopilka_store::loymax::HistoryRow;
-use kopilka_store::loymax_batch::{BatchApply, BatchOutcome, StagedRow};
+use kopilka_store::loymax_batch::{BatchApply, BatchInput, BatchOutcome, BatchRow};
 
 const MINUTE: i64 = 60_000;
 
@@ -48,19 +48,20 @@ async fn at(l: &Ledger, at: i64, action: Action) -> Outcome {
 
 /// A Loymax batch of `(member, points)` rows of one kind, applied at `at`.
 async fn batch(l: &Ledger, at: i64, id: &str, kind: OperationKind, rows: &[(&str, i64)]) {
-    let staged: Vec<StagedRow> = rows
+    let rows: Vec<BatchRow> = rows
         .iter()
         .enumerate()
-        .map(|(i, (member_no, points))| StagedRow {
-            seq: i as i64 + 1,
-            member_no: member_no.to_string(),
-            points: *points,
-            description: None,
-            details: format!("\"row\":{}}}", i + 1),
+        .map(|(i, (member_no, points))| {
+            BatchRow::new(
+                i as i64 + 1,
+                member_no.to_string(),
+                *points,
+                None,
+                format!("{{\"source\":\"test\",\"row\":{}}}", i + 1),
+            )
         })
         .collect();
     let apply = BatchApply {
-        batch: id.into(),
         program_id: l.program,
         merchant_id: l.merchant,
         currency: CURRENCY.into(),
@@ -69,25 +70,26 @@ async fn batch(l: &Ledger, at: i64, id: &str, kind: OperationKind, rows: &[(&str
         kind,
         expires_at: None,
         description: None,
-        details_prefix: "{\"source\":\"test\",".into(),
         fingerprint: id.into(),
-        row_count: rows.len() as i64,
         answer: "{}".into(),
     };
-    let program = l.program;
+    let (sender, mut input) = tokio::sync::mpsc::channel(2);
+    sender.send(BatchInput::Rows(rows)).await.expect("rows");
+    sender.send(BatchInput::End).await.expect("end");
     let outcome = l
         .store
         .write(move |tx| {
             Box::pin(async move {
                 tx.set_now(at);
-                tx.loymax_batch_stage(&apply.batch, program, CURRENCY, &staged)
-                    .await?;
-                tx.loymax_batch_apply(&apply).await
+                tx.loymax_batch_apply(&apply, &mut input).await
             })
         })
         .await
         .expect("batch");
-    assert!(matches!(outcome, BatchOutcome::Applied), "{outcome:?}");
+    assert!(
+        matches!(outcome, BatchOutcome::Applied { .. }),
+        "{outcome:?}"
+    );
 }
 
 /// Every history row of a customer, newest first.
