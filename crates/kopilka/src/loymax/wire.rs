@@ -10,24 +10,55 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A successful answer: `data` in the envelope with `state: Success`.
-pub struct Success(pub Value);
+pub struct Success(Data);
+
+enum Data {
+    Value(Value),
+    /// Already JSON text.
+    Json(String),
+}
 
 impl IntoResponse for Success {
     fn into_response(self) -> Response {
-        envelope(
-            StatusCode::OK,
-            self.0,
-            "Success",
-            200,
-            None,
-            None,
-            Value::Null,
-        )
+        match self.0 {
+            Data::Value(data) => envelope(
+                StatusCode::OK,
+                data,
+                "Success",
+                200,
+                None,
+                None,
+                Value::Null,
+            ),
+            // The envelope `envelope` writes, around text that needs no second pass.
+            Data::Json(data) => {
+                const RESULT: &str = r#","result":{"httpCode":200,"message":null,"messageCode":null,"state":"Success","validationErrors":null}}"#;
+                let mut body = String::with_capacity(data.len() + 9 + RESULT.len());
+                body.push_str(r#"{"data":"#);
+                body.push_str(&data);
+                body.push_str(RESULT);
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        axum::http::HeaderValue::from_static("application/json"),
+                    )],
+                    body,
+                )
+                    .into_response()
+            }
+        }
     }
 }
 
 pub fn ok(data: impl Serialize) -> Success {
-    Success(serde_json::to_value(data).unwrap_or(Value::Null))
+    Success(Data::Value(
+        serde_json::to_value(data).unwrap_or(Value::Null),
+    ))
+}
+
+/// [`ok`] for `data` that is JSON text already.
+pub fn ok_json(data: String) -> Success {
+    Success(Data::Json(data))
 }
 
 /// A refusal in Loymax's terms.
