@@ -725,7 +725,11 @@ async fn post_to_system_account(
 }
 
 pub async fn operation(tx: &mut Tx, id: i64) -> StoreResult<Option<Operation>> {
-    const SQL: &str = concat!("SELECT ", operation_columns!(), " FROM operations WHERE id = $1");
+    const SQL: &str = concat!(
+        "SELECT ",
+        operation_columns!(),
+        " FROM operations WHERE id = $1"
+    );
     Ok(fetch!(tx, fetch_optional, Operation, SQL, id)?)
 }
 

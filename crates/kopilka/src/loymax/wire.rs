@@ -14,8 +14,8 @@ pub struct Success(Data);
 
 enum Data {
     Value(Value),
-    /// Already JSON text.
-    Json(String),
+    /// `[item]`, the item already JSON text.
+    One(String),
 }
 
 impl IntoResponse for Success {
@@ -31,11 +31,12 @@ impl IntoResponse for Success {
                 Value::Null,
             ),
             // The envelope `envelope` writes, around text that needs no second pass.
-            Data::Json(data) => {
-                const RESULT: &str = r#","result":{"httpCode":200,"message":null,"messageCode":null,"state":"Success","validationErrors":null}}"#;
-                let mut body = String::with_capacity(data.len() + 9 + RESULT.len());
-                body.push_str(r#"{"data":"#);
-                body.push_str(&data);
+            Data::One(item) => {
+                const HEAD: &str = r#"{"data":["#;
+                const RESULT: &str = r#"],"result":{"httpCode":200,"message":null,"messageCode":null,"state":"Success","validationErrors":null}}"#;
+                let mut body = String::with_capacity(HEAD.len() + item.len() + RESULT.len());
+                body.push_str(HEAD);
+                body.push_str(&item);
                 body.push_str(RESULT);
                 (
                     [(
@@ -56,9 +57,9 @@ pub fn ok(data: impl Serialize) -> Success {
     ))
 }
 
-/// [`ok`] for `data` that is JSON text already.
-pub fn ok_json(data: String) -> Success {
-    Success(Data::Json(data))
+/// [`ok`] of `[item]` for an item that is JSON text already.
+pub fn ok_one(item: String) -> Success {
+    Success(Data::One(item))
 }
 
 /// A refusal in Loymax's terms.

@@ -3,7 +3,7 @@
 
 use super::purchases::{self, Call, Caller, Processed, RequestIn};
 use crate::loymax::auth::{bearer, Session};
-use crate::loymax::wire::{ok, ok_json, LmError, LmResult, Success};
+use crate::loymax::wire::{ok, ok_one, LmError, LmResult, Success};
 use crate::loymax::MethodPath;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -126,7 +126,7 @@ async fn run(
         .await
         .map_err(|invalid| LmError::Validation(vec![(invalid.field, invalid.message)]))?;
         match processed {
-            Processed::Done(item) => return Ok(ok_json(format!("[{item}]"))),
+            Processed::Done(item) => return Ok(ok_one(item)),
             Processed::Answer(a) => return Err(refusal(a)),
             Processed::Unauthorized => {
                 callers.forget_token(&digest);
