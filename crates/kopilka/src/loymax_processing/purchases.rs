@@ -1059,3 +1059,55 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
     tx.loymax_save_purchase(&row).await?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The item is written as `serde_json::Map` wrote it (keys sorted, `transactionId` last),
+    /// so stored answers old and new read the same and take their id without a parse.
+    #[test]
+    fn an_item_reads_as_a_sorted_map_and_takes_its_transaction_id() {
+        let item = Item {
+            amounts: Amounts {
+                amount: Some(number(1000, 2)),
+                bonus_amount: Some(number(1000, 2)),
+                ..Amounts::default()
+            },
+            cashier_message: None,
+            cheque: Some(ChequeOut {
+                lines: vec![LineOut {
+                    amount: number(7650, 2),
+                    barcode: None,
+                    cashback: None,
+                    discount: number(850, 2),
+                    goods_id: Some("g1"),
+                    message: (),
+                    pay_amount: Some(number(1000, 2)),
+                    position: 1,
+                    quantity: json!(1),
+                }],
+                total_amount: number(7650, 2),
+                total_cashback: number(0, 2),
+                total_discount: number(850, 2),
+            }),
+            cheque_message: Some("10%".into()),
+            code: Code::Ok.as_str(),
+            device_logical_id: (),
+            error_message: (),
+            operation_id: "op-1",
+            transaction_id: None,
+        };
+        let text = serde_json::to_string(&item).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value.to_string(), text);
+        let mut expected = value.clone();
+        expected["transactionId"] = json!(42);
+        assert_eq!(with_transaction(&text, 42).unwrap(), expected.to_string());
+        let reordered = r#"{"transactionId":null,"code":"Ok"}"#;
+        assert_eq!(
+            with_transaction(reordered, 7).unwrap(),
+            r#"{"code":"Ok","transactionId":7}"#
+        );
+    }
+}
