@@ -79,7 +79,14 @@ impl Outcome {
     }
 }
 
-const OPERATION_COLUMNS: &str = "id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at, resolved_at";
+/// The columns of [`Operation`], as a literal so the statements every operation runs are
+/// `concat!`ed once instead of formatted on each run.
+macro_rules! operation_columns {
+    () => {
+        "id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at, resolved_at"
+    };
+}
+const OPERATION_COLUMNS: &str = operation_columns!();
 
 pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome> {
     let original = original(tx, &request).await?;
@@ -283,12 +290,12 @@ async fn apply(
                 (OperationKind::Reversal, Some(original)) => original.merchant_id,
                 _ => request.merchant_id,
             };
-            let sql = format!("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {OPERATION_COLUMNS}");
+            const SQL: &str = concat!("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING ", operation_columns!());
             fetch!(
                 tx,
                 fetch_one,
                 Operation,
-                &sql,
+                SQL,
                 uuid::Uuid::now_v7().to_string(),
                 request.program_id,
                 currency,
@@ -309,12 +316,12 @@ async fn apply(
             )?
         }
         Target::Resolve { hold_id, status } => {
-            let sql = format!("UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending' RETURNING {OPERATION_COLUMNS}");
+            const SQL: &str = concat!("UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending' RETURNING ", operation_columns!());
             fetch!(
                 tx,
                 fetch_optional,
                 Operation,
-                &sql,
+                SQL,
                 status.as_str(),
                 now,
                 consumed_expiry,
@@ -760,8 +767,12 @@ async fn post_to_system_account(
 }
 
 pub async fn operation(tx: &mut Tx, id: i64) -> StoreResult<Option<Operation>> {
-    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1");
-    Ok(fetch!(tx, fetch_optional, Operation, &sql, id)?)
+    const SQL: &str = concat!(
+        "SELECT ",
+        operation_columns!(),
+        " FROM operations WHERE id = $1"
+    );
+    Ok(fetch!(tx, fetch_optional, Operation, SQL, id)?)
 }
 
 pub async fn operation_by_uuid(tx: &mut Tx, uuid: &str) -> StoreResult<Option<Operation>> {

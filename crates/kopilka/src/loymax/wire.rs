@@ -10,24 +10,56 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A successful answer: `data` in the envelope with `state: Success`.
-pub struct Success(pub Value);
+pub struct Success(Data);
+
+enum Data {
+    Value(Value),
+    /// `[item]`, the item already JSON text.
+    One(String),
+}
 
 impl IntoResponse for Success {
     fn into_response(self) -> Response {
-        envelope(
-            StatusCode::OK,
-            self.0,
-            "Success",
-            200,
-            None,
-            None,
-            Value::Null,
-        )
+        match self.0 {
+            Data::Value(data) => envelope(
+                StatusCode::OK,
+                data,
+                "Success",
+                200,
+                None,
+                None,
+                Value::Null,
+            ),
+            // The envelope `envelope` writes, around text that needs no second pass.
+            Data::One(item) => {
+                const HEAD: &str = r#"{"data":["#;
+                const RESULT: &str = r#"],"result":{"httpCode":200,"message":null,"messageCode":null,"state":"Success","validationErrors":null}}"#;
+                let mut body = String::with_capacity(HEAD.len() + item.len() + RESULT.len());
+                body.push_str(HEAD);
+                body.push_str(&item);
+                body.push_str(RESULT);
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        axum::http::HeaderValue::from_static("application/json"),
+                    )],
+                    body,
+                )
+                    .into_response()
+            }
+        }
     }
 }
 
 pub fn ok(data: impl Serialize) -> Success {
-    Success(serde_json::to_value(data).unwrap_or(Value::Null))
+    Success(Data::Value(
+        serde_json::to_value(data).unwrap_or(Value::Null),
+    ))
+}
+
+/// [`ok`] of `[item]` for an item that is JSON text already.
+pub fn ok_one(item: String) -> Success {
+    Success(Data::One(item))
 }
 
 /// A refusal in Loymax's terms.

@@ -3,7 +3,7 @@
 
 use super::purchases::{self, Call, Caller, Processed, RequestIn};
 use crate::loymax::auth::{bearer, Session};
-use crate::loymax::wire::{ok, LmError, LmResult, Success};
+use crate::loymax::wire::{ok, ok_one, LmError, LmResult, Success};
 use crate::loymax::MethodPath;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -12,7 +12,6 @@ use axum::http::HeaderMap;
 use axum::routing::{post, MethodRouter};
 use axum::Extension;
 use kopilka_domain::ledger::Owner;
-use kopilka_domain::loymax_purchase::Code;
 use serde_json::{json, Value};
 
 /// The processing methods, by path below the version prefix (canonical casing; part 1's inner
@@ -72,20 +71,17 @@ fn segment(path: &MethodPath, index: usize) -> String {
     path.0.split('/').nth(index).unwrap_or_default().to_string()
 }
 
-/// `data: [item]`; a refusal is a business error carrying its code and the same `data`.
-fn answer(answer: purchases::Answer) -> LmResult<Success> {
-    if answer.code == Code::Ok {
-        return Ok(ok(json!([answer.item])));
-    }
+/// A refusal: a business error carrying its code and `data: [item]`.
+fn refusal(answer: purchases::Answer) -> LmError {
     let message = answer.item["errorMessage"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    Err(LmError::Business {
+    LmError::Business {
         message,
         code: Some(answer.code.as_str()),
         data: json!([answer.item]),
-    })
+    }
 }
 
 /// One processing call. The caller comes from `state.loymax_callers` (no read once the token is
@@ -130,7 +126,8 @@ async fn run(
         .await
         .map_err(|invalid| LmError::Validation(vec![(invalid.field, invalid.message)]))?;
         match processed {
-            Processed::Answer(a) => return answer(a),
+            Processed::Done(item) => return Ok(ok_one(item)),
+            Processed::Answer(a) => return Err(refusal(a)),
             Processed::Unauthorized => {
                 callers.forget_token(&digest);
                 return Err(LmError::Unauthorized);

@@ -15,7 +15,7 @@ use kopilka_store::ledger::{self, Action, LedgerRequest};
 use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
 use kopilka_store::model::Account;
 use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -116,6 +116,9 @@ impl Call {
 /// What a call came to.
 #[derive(Debug, Clone)]
 pub enum Processed {
+    /// The operation's result (`data[0]`) as JSON text, new or replayed.
+    Done(String),
+    /// A refusal.
     Answer(Answer),
     /// The token ended or its customer was blocked since the caller was remembered.
     Unauthorized,
@@ -123,7 +126,7 @@ pub enum Processed {
     StaleProgram,
 }
 
-/// One operation result (`data[0]`) and its code.
+/// A refused operation (`data[0]`) and its code.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub code: Code,
@@ -293,7 +296,7 @@ pub async fn process(
     if matches!(call, Call::Payment) && settings.pin_required {
         pin_ok = check_pin(store, caller.customer_id, input.pin.clone()).await;
     }
-    let job = Job {
+    let job = Arc::new(Job {
         caller,
         purchase_id,
         call,
@@ -301,7 +304,7 @@ pub async fn process(
         fingerprint,
         settings,
         pin_ok,
-    };
+    });
     let result = store
         .write_retrying(|| {
             let job = job.clone();
@@ -381,7 +384,7 @@ impl From<StoreError> for Refused {
 }
 
 impl Job {
-    async fn run(self, tx: &mut Tx) -> StoreResult<Processed> {
+    async fn run(&self, tx: &mut Tx) -> StoreResult<Processed> {
         let merchant = self.caller.merchant_id;
         let program = &self.caller.program;
         let key = ContextKey {
@@ -405,15 +408,12 @@ impl Job {
         let operation_id = self.input.operation_id.clone();
         if let Some(done) = &context.operation {
             if done.fingerprint == self.fingerprint {
-                let mut item: Value = serde_json::from_str(&done.answer)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if shows_transaction(&done.method) {
-                    item["transactionId"] = json!(done.id);
-                }
-                return Ok(Processed::Answer(Answer {
-                    code: Code::Ok,
-                    item,
-                }));
+                let item = if shows_transaction(&done.method) {
+                    with_transaction(&done.answer, done.id)?
+                } else {
+                    done.answer.clone()
+                };
+                return Ok(Processed::Done(item));
             }
             return Ok(Processed::Answer(error(
                 Code::NotUniqueOperationId,
@@ -425,7 +425,7 @@ impl Job {
         // leaves the job as an error so the transaction rolls back, and `process` turns it
         // back into its answer.
         match self.decide(tx, context).await {
-            Ok(answer) => Ok(Processed::Answer(answer)),
+            Ok(item) => Ok(Processed::Done(item)),
             Err(Outcome::Refused(Refused(code, message))) => {
                 Err(StoreError::Domain(DomainError::Invalid {
                     field: REFUSAL,
@@ -436,7 +436,7 @@ impl Job {
         }
     }
 
-    async fn decide(&self, tx: &mut Tx, context: PurchaseContext) -> Result<Answer, Outcome> {
+    async fn decide(&self, tx: &mut Tx, context: PurchaseContext) -> Result<String, Outcome> {
         let merchant = self.caller.merchant_id;
         let mut account = context.account;
         let row = context.purchase;
@@ -476,7 +476,7 @@ impl Job {
             updated_at: 0,
         });
         let mut messages: Vec<String> = Vec::new();
-        let mut extra = serde_json::Map::new();
+        let mut amounts = Amounts::default();
         let mut cheque_view = ChequeView::Priced {
             pay: false,
             cashback: false,
@@ -493,8 +493,8 @@ impl Job {
                 let p = Purchase::calculate(self.input.lines.clone(), known, rules)
                     .map_err(|c| refused(c, "Чек не может быть рассчитан"))?;
                 let available = p.priced.available(spendable);
-                extra.insert("availableAmount".into(), number(available, decimals));
-                extra.insert("availableBonusAmount".into(), number(available, decimals));
+                amounts.available_amount = Some(number(available, decimals));
+                amounts.available_bonus_amount = Some(number(available, decimals));
                 purchase = Some(p);
                 row.expires_at = Some(tx.now() + self.settings.unconfirmed_ttl_ms());
             }
@@ -502,8 +502,8 @@ impl Job {
                 let p = purchase.as_ref().expect("checked: calculated");
                 self.same_cheque(p)?;
                 let available = p.priced.available(spendable);
-                extra.insert("availableAmount".into(), number(available, decimals));
-                extra.insert("availableBonusAmount".into(), number(available, decimals));
+                amounts.available_amount = Some(number(available, decimals));
+                amounts.available_bonus_amount = Some(number(available, decimals));
             }
             Call::Payment => {
                 let p = purchase.as_mut().expect("checked: calculated");
@@ -528,8 +528,8 @@ impl Job {
                     )
                     .await?;
                 row.hold_operation = Some(outcome.operation.id);
-                extra.insert("amount".into(), number(amount, decimals));
-                extra.insert("bonusAmount".into(), number(amount, decimals));
+                amounts.amount = Some(number(amount, decimals));
+                amounts.bonus_amount = Some(number(amount, decimals));
                 cheque_view = ChequeView::Priced {
                     pay: true,
                     cashback: false,
@@ -601,8 +601,8 @@ impl Job {
                 let reclaimed = self
                     .reverse(tx, &mut account, &row, returned, reclaimed)
                     .await?;
-                extra.insert("bonusAmount".into(), number(returned, decimals));
-                extra.insert("cashbackAmount".into(), number(reclaimed, decimals));
+                amounts.bonus_amount = Some(number(returned, decimals));
+                amounts.cashback_amount = Some(number(reclaimed, decimals));
                 cheque_view = ChequeView::None;
             }
             Call::CancelOperation(target) => {
@@ -660,34 +660,19 @@ impl Job {
         if !p.priced.applied.is_empty() && matches!(self.call, Call::Calculate) {
             messages.insert(0, format!("Применено: {}", p.priced.applied.join(", ")));
         }
-        let mut item = serde_json::Map::new();
-        for (k, v) in extra {
-            item.insert(k, v);
-        }
-        // Filled in below from the operation's row, which stores the answer without it.
-        item.insert("transactionId".into(), Value::Null);
-        item.insert("deviceLogicalId".into(), Value::Null);
-        item.insert("operationId".into(), json!(self.input.operation_id));
-        item.insert("code".into(), json!(Code::Ok.as_str()));
-        item.insert("errorMessage".into(), Value::Null);
-        item.insert(
-            "cashierMessage".into(),
-            if messages.is_empty() {
-                Value::Null
-            } else {
-                json!(messages.join("; "))
-            },
-        );
-        item.insert(
-            "chequeMessage".into(),
-            if p.priced.applied.is_empty() {
-                Value::Null
-            } else {
-                json!(p.priced.applied.join(", "))
-            },
-        );
-        item.insert("cheque".into(), self.cheque(&p, cheque_view, decimals));
-        let mut item = Value::Object(item);
+        let item = Item {
+            amounts,
+            cashier_message: (!messages.is_empty()).then(|| messages.join("; ")),
+            cheque: self.cheque(&p, cheque_view, decimals),
+            cheque_message: (!p.priced.applied.is_empty()).then(|| p.priced.applied.join(", ")),
+            code: Code::Ok.as_str(),
+            device_logical_id: (),
+            error_message: (),
+            operation_id: &self.input.operation_id,
+            // Filled in below from the operation's row, which stores the answer without it.
+            transaction_id: None,
+        };
+        let mut item = serde_json::to_string(&item).expect("an answer serializes");
         let purchase_pk = tx.loymax_save_purchase(&row).await?;
         let transaction_id = tx
             .loymax_record_operation(
@@ -696,16 +681,13 @@ impl Job {
                 &self.input.operation_id,
                 self.call.name(),
                 &self.fingerprint,
-                &item.to_string(),
+                &item,
             )
             .await?;
         if shows_transaction(self.call.name()) {
-            item["transactionId"] = json!(transaction_id);
+            item = with_transaction(&item, transaction_id)?;
         }
-        Ok(Answer {
-            code: Code::Ok,
-            item,
-        })
+        Ok(item)
     }
 
     fn same_cheque(&self, p: &Purchase) -> Result<(), Outcome> {
@@ -822,38 +804,108 @@ impl Job {
         Ok(taken)
     }
 
-    fn cheque(&self, p: &Purchase, view: ChequeView, decimals: u8) -> Value {
+    fn cheque<'a>(&'a self, p: &Purchase, view: ChequeView, decimals: u8) -> Option<ChequeOut<'a>> {
         let (pay, cashback) = match view {
-            ChequeView::None => return Value::Null,
+            ChequeView::None => return None,
             ChequeView::Priced { pay, cashback } => (pay, cashback),
         };
-        let lines: Vec<Value> = p
+        let lines = p
             .priced
             .lines
             .iter()
             .enumerate()
             .map(|(i, l)| {
                 let echo = self.input.echo.iter().find(|e| e.0 == l.position);
-                json!({
-                    "payAmount": if pay { number(p.paid[i], decimals) } else { Value::Null },
-                    "message": Value::Null,
-                    "position": l.position,
-                    "amount": number(l.amount, decimals),
-                    "goodsId": echo.and_then(|e| e.1.clone()),
-                    "barcode": echo.and_then(|e| e.2.clone()),
-                    "quantity": echo.map_or(json!(1), |e| e.3.clone()),
-                    "cashback": if cashback { number(p.earned[i], decimals) } else { Value::Null },
-                    "discount": number(l.discount, decimals),
-                })
+                LineOut {
+                    amount: number(l.amount, decimals),
+                    barcode: echo.and_then(|e| e.2.as_deref()),
+                    cashback: cashback.then(|| number(p.earned[i], decimals)),
+                    discount: number(l.discount, decimals),
+                    goods_id: echo.and_then(|e| e.1.as_deref()),
+                    message: (),
+                    pay_amount: pay.then(|| number(p.paid[i], decimals)),
+                    position: l.position,
+                    quantity: echo.map_or_else(|| json!(1), |e| e.3.clone()),
+                }
             })
             .collect();
-        json!({
-            "totalAmount": number(p.priced.total_amount, decimals),
-            "totalDiscount": number(p.priced.total_discount, decimals),
-            "totalCashback": number(if cashback { p.earned_total() } else { 0 }, decimals),
-            "lines": lines,
+        Some(ChequeOut {
+            lines,
+            total_amount: number(p.priced.total_amount, decimals),
+            total_cashback: number(if cashback { p.earned_total() } else { 0 }, decimals),
+            total_discount: number(p.priced.total_discount, decimals),
         })
     }
+}
+
+/// `data[0]` of an answer. Fields in alphabetical order, as the stored answers have always had
+/// them (`serde_json::Map` sorts its keys): `transactionId` comes last, where
+/// [`with_transaction`] finds it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Item<'a> {
+    #[serde(flatten)]
+    amounts: Amounts,
+    cashier_message: Option<String>,
+    cheque: Option<ChequeOut<'a>>,
+    cheque_message: Option<String>,
+    code: &'static str,
+    device_logical_id: (),
+    error_message: (),
+    operation_id: &'a str,
+    transaction_id: Option<i64>,
+}
+
+/// The amounts a method shows, each only when it shows it.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Amounts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_amount: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_bonus_amount: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bonus_amount: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cashback_amount: Option<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChequeOut<'a> {
+    lines: Vec<LineOut<'a>>,
+    total_amount: Value,
+    total_cashback: Value,
+    total_discount: Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LineOut<'a> {
+    amount: Value,
+    barcode: Option<&'a str>,
+    cashback: Option<Value>,
+    discount: Value,
+    goods_id: Option<&'a str>,
+    message: (),
+    pay_amount: Option<Value>,
+    position: i64,
+    quantity: Value,
+}
+
+/// A stored answer with its `transactionId`: stored answers end with `"transactionId":null}`
+/// (see [`Item`]); one that does not is parsed and the key set.
+fn with_transaction(answer: &str, id: i64) -> StoreResult<String> {
+    const UNSET: &str = "\"transactionId\":null}";
+    if let Some(head) = answer.strip_suffix(UNSET) {
+        return Ok(format!("{head}\"transactionId\":{id}}}"));
+    }
+    let mut item: Value =
+        serde_json::from_str(answer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item["transactionId"] = json!(id);
+    Ok(item.to_string())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -1006,4 +1058,56 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
     row.expires_at = None;
     tx.loymax_save_purchase(&row).await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The item is written as `serde_json::Map` wrote it (keys sorted, `transactionId` last),
+    /// so stored answers old and new read the same and take their id without a parse.
+    #[test]
+    fn an_item_reads_as_a_sorted_map_and_takes_its_transaction_id() {
+        let item = Item {
+            amounts: Amounts {
+                amount: Some(number(1000, 2)),
+                bonus_amount: Some(number(1000, 2)),
+                ..Amounts::default()
+            },
+            cashier_message: None,
+            cheque: Some(ChequeOut {
+                lines: vec![LineOut {
+                    amount: number(7650, 2),
+                    barcode: None,
+                    cashback: None,
+                    discount: number(850, 2),
+                    goods_id: Some("g1"),
+                    message: (),
+                    pay_amount: Some(number(1000, 2)),
+                    position: 1,
+                    quantity: json!(1),
+                }],
+                total_amount: number(7650, 2),
+                total_cashback: number(0, 2),
+                total_discount: number(850, 2),
+            }),
+            cheque_message: Some("10%".into()),
+            code: Code::Ok.as_str(),
+            device_logical_id: (),
+            error_message: (),
+            operation_id: "op-1",
+            transaction_id: None,
+        };
+        let text = serde_json::to_string(&item).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value.to_string(), text);
+        let mut expected = value.clone();
+        expected["transactionId"] = json!(42);
+        assert_eq!(with_transaction(&text, 42).unwrap(), expected.to_string());
+        let reordered = r#"{"transactionId":null,"code":"Ok"}"#;
+        assert_eq!(
+            with_transaction(reordered, 7).unwrap(),
+            r#"{"code":"Ok","transactionId":7}"#
+        );
+    }
 }

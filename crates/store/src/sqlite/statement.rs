@@ -15,12 +15,28 @@ macro_rules! sqlite_row {
     ($ty:ident { $($field:ident),* $(,)? }) => {
         impl $crate::sqlite::statement::FromSqliteRow for $ty {
             fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                Ok($ty { $($field: row.get(stringify!($field))?),* })
+                let mut index = 0;
+                // Fields are initialised in the order written, so `index` is the field's own.
+                Ok($ty { $($field: {
+                    index += 1;
+                    $crate::sqlite::statement::column(row, index - 1, stringify!($field))?
+                }),* })
             }
         }
     };
 }
 pub(crate) use sqlite_row;
+
+/// A column by name. SELECTs mostly list the columns in the struct's order, so the column at
+/// the field's own index is tried first: a lookup by name scans every column's name.
+pub(crate) fn column<T: FromSql>(row: &Row<'_>, index: usize, name: &str) -> rusqlite::Result<T> {
+    let statement: &rusqlite::Statement<'_> = row.as_ref();
+    if statement.column_name(index).is_ok_and(|n| n == name) {
+        row.get(index)
+    } else {
+        row.get(name)
+    }
+}
 
 macro_rules! tuple_row {
     ($($t:ident $i:tt),*) => {
