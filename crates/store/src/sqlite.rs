@@ -37,8 +37,10 @@ use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
 const MAX_BATCH: usize = 256;
 /// Read connections open at once.
 const READERS: usize = 8;
-/// WAL pages after which a commit checkpoints (SQLite's default is 1000).
-const CHECKPOINT_PAGES: u32 = 4000;
+/// WAL pages after which a commit checkpoints (SQLite's default). The checkpoint runs on the
+/// writer: 4000 gave the purchase cycle about 10 % more throughput but put earn's p99 above
+/// 25 ms, so the jobs behind a checkpoint wait less at this size.
+const CHECKPOINT_PAGES: u32 = 1000;
 /// Prepared statements kept per connection: every statement kopilka runs, with room to spare.
 const STATEMENT_CACHE: usize = 512;
 
