@@ -270,6 +270,18 @@ async fn a_batch_is_read_whole_before_it_applies() {
         assert_eq!(refused["status"], 1, "{refused}");
         assert_eq!(refused["errors"][0]["row"], 11_501, "{refused}");
         assert_eq!(customer(&app).await.1, "1003.00");
+        // A member unknown to the store and, in a later chunk, an amount the parser refuses:
+        // both are listed.
+        rows[1] = r#"{"memberNo": "nobody", "pointsAmount": 1}"#.into();
+        rows[11_500] = r#"{"memberNo": "012345", "pointsAmount": -1}"#.into();
+        let both = format!(
+            r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,
+            rows.join(",")
+        );
+        let (_, refused) = batch(&app, "/batchoperations/v1/requests", KEY, both).await;
+        assert_eq!(refused["errors"][0]["row"], 2, "{refused}");
+        assert_eq!(refused["errors"][1]["row"], 11_501, "{refused}");
+        rows[1] = row.to_string();
         rows[11_500] = row.to_string();
         let big = format!(
             r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,

@@ -147,7 +147,8 @@ impl Tx {
 
     /// Applies a request as its rows arrive: all rows or none. Rows at fault fail the job with
     /// [`StoreError::RowsRejected`] (the first of them, after reading every row); input that
-    /// ends without [`BatchInput::End`] fails it with [`StoreError::Abandoned`].
+    /// ends without [`BatchInput::End`] fails it with [`StoreError::Abandoned`] (or with the
+    /// rows at fault before it ended).
     pub async fn loymax_batch_apply(
         &mut self,
         request: &BatchApply,
@@ -181,7 +182,9 @@ impl Tx {
             match input.recv().await {
                 Some(BatchInput::Rows(rows)) => run.take(self, rows).await?,
                 Some(BatchInput::End) => break,
-                None => return Err(StoreError::Abandoned),
+                // The rows at fault so far still go back, for the list of errors.
+                None if run.rejected.is_empty() => return Err(StoreError::Abandoned),
+                None => break,
             }
         }
         if !run.rejected.is_empty() {
