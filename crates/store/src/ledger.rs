@@ -823,9 +823,25 @@ pub struct OperationFilter {
     pub limit: i64,
 }
 
+/// Operations newest first. Only the filters given become conditions on columns (the others
+/// are `$n IS NULL`), so a customer's listing reads their rows through the `loymax_history`
+/// index instead of walking every operation.
 pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Vec<Operation>> {
+    let condition = |given: bool, column: &str, n: usize| {
+        if given {
+            format!("{column} ${n}")
+        } else {
+            format!("${n} IS NULL")
+        }
+    };
     let sql = format!(
-        "SELECT {OPERATION_COLUMNS} FROM operations WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR customer_id = $2) AND ($3 IS NULL OR merchant_id = $3) AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR status = $5) AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+        "SELECT {OPERATION_COLUMNS} FROM operations WHERE {} AND {} AND {} AND {} AND {} AND {} ORDER BY id DESC LIMIT $7",
+        condition(filter.program_id.is_some(), "program_id =", 1),
+        condition(filter.customer_id.is_some(), "customer_id =", 2),
+        condition(filter.merchant_id.is_some(), "merchant_id =", 3),
+        condition(filter.kind.is_some(), "kind =", 4),
+        condition(filter.status.is_some(), "status =", 5),
+        condition(filter.before_id.is_some(), "id <", 6),
     );
     Ok(fetch!(
         tx,
