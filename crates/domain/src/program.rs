@@ -65,8 +65,7 @@ impl ProgramRules {
 
     /// When points earned at `now_ms` expire.
     pub fn expiry_for(&self, now_ms: i64) -> Option<i64> {
-        self.lifetime_days
-            .map(|days| now_ms + days as i64 * MS_PER_DAY)
+        expiry_after(self.lifetime_days, now_ms)
     }
 
     pub fn validate(&self) -> Result<(), crate::DomainError> {
@@ -93,6 +92,11 @@ impl ProgramRules {
         }
         Ok(())
     }
+}
+
+/// When points credited at `now_ms` expire under a lifetime of `days` (`None`: never).
+pub fn expiry_after(days: Option<u32>, now_ms: i64) -> Option<i64> {
+    days.map(|days| now_ms + days as i64 * MS_PER_DAY)
 }
 
 #[cfg(test)]

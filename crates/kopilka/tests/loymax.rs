@@ -99,16 +99,7 @@ fn steps(list: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
 
 /// Replaces keys of the demo Loymax program's `loymax` settings.
 async fn configure(app: &TestApp, patch: Value) {
-    let (_, programs) = app.get("/v1/programs").await;
-    let list = programs
-        .as_array()
-        .cloned()
-        .or_else(|| programs["items"].as_array().cloned())
-        .unwrap();
-    let program = list
-        .into_iter()
-        .find(|p| p["code"] == "demo-loymax")
-        .expect("demo-loymax");
+    let program = common::demo_loymax_program(app).await;
     let mut settings = program["settings"].clone();
     for (k, v) in patch.as_object().unwrap() {
         settings["loymax"][k] = v.clone();

@@ -563,14 +563,7 @@ async fn concurrent_payments_never_overspend_on_both_stores() {
 async fn payment_checks_the_pin_when_the_program_asks_on_both_stores() {
     for app in TestApp::each(true).await {
         let shop = shop(&app).await;
-        let (_, programs) = app.get("/v1/programs").await;
-        let program = programs
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["code"] == "demo-loymax")
-            .unwrap()
-            .clone();
+        let program = common::demo_loymax_program(&app).await;
         let id = program["id"].as_i64().unwrap();
         let mut wrong = program["settings"].clone();
         wrong["loymax_processing"] = json!({"pin_required": "yes"});
@@ -705,14 +698,7 @@ async fn a_remembered_caller_is_checked_again_on_both_stores() {
         assert_eq!(again, paid, "a replay shows the same transactionId");
 
         // The program's rules change: the next call prices with the new ones.
-        let (_, programs) = app.get("/v1/programs").await;
-        let program = programs
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["code"] == "demo-loymax")
-            .unwrap()
-            .clone();
+        let program = common::demo_loymax_program(&app).await;
         let mut settings = program["settings"].clone();
         settings["loymax_processing"] = json!({"rules": {"max_bonus_payment_bps": 1000}});
         let response = app

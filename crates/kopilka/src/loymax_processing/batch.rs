@@ -247,8 +247,7 @@ fn store_request(
         request_id,
         request_type,
         kind,
-        expires_at: lifetime_days
-            .map(|d| kopilka_store::now_ms() + d as i64 * kopilka_domain::program::MS_PER_DAY),
+        expires_at: kopilka_domain::program::expiry_after(lifetime_days, kopilka_store::now_ms()),
         description: header.description.clone(),
         fingerprint: fingerprint.to_string(),
         answer: serde_json::to_string(&ok).expect("answer serializes"),

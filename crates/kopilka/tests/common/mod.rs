@@ -209,6 +209,18 @@ pub async fn run_browser(script: &str, base: &str, args: &[&str]) {
     );
 }
 
+/// The demo's "Demo Loymax" program, as the admin API lists it.
+pub async fn demo_loymax_program(app: &TestApp) -> serde_json::Value {
+    let (_, programs) = app.get("/v1/programs").await;
+    programs
+        .as_array()
+        .expect("programs")
+        .iter()
+        .find(|p| p["code"] == "demo-loymax")
+        .expect("the demo's Loymax program")
+        .clone()
+}
+
 /// The Loymax processing and batch tests' customer in the demo's "Demo Loymax" program
 /// (+79001234567, member 012345, 1000.00 points), created on first use.
 pub async fn loymax_customer(app: &TestApp) -> i64 {
@@ -216,14 +228,7 @@ pub async fn loymax_customer(app: &TestApp) -> i64 {
     if let Some(id) = list["items"][0]["id"].as_i64() {
         return id;
     }
-    let (_, programs) = app.get("/v1/programs").await;
-    let program = programs
-        .as_array()
-        .expect("programs")
-        .iter()
-        .find(|p| p["code"] == "demo-loymax")
-        .expect("the demo's Loymax program")["id"]
-        .clone();
+    let program = demo_loymax_program(app).await["id"].clone();
     let (status, customer) = app
         .post(
             "/v1/customers",
