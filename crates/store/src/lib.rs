@@ -110,6 +110,12 @@ pub trait Store: Send + Sync + 'static {
     /// Runs `job` in a write transaction: committed if it returns `Ok`, rolled back otherwise.
     /// The result is returned only once the commit is durable.
     async fn run_write(&self, job: Job) -> StoreResult<Erased>;
+    /// Runs `job` like [`Store::run_write`], for a job that writes many rows and has resolved
+    /// every reference it writes itself (ids it has just read or inserted): SQLite runs it
+    /// alone, in a transaction of its own, without checking foreign keys row by row.
+    async fn run_bulk_write(&self, job: Job) -> StoreResult<Erased> {
+        self.run_write(job).await
+    }
     /// Runs `job` on a read connection; it sees committed data only.
     async fn run_read(&self, job: Job) -> StoreResult<Erased>;
     /// Finishes queued writes and closes connections.
@@ -141,6 +147,15 @@ impl dyn Store {
         F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
         unerase(self.run_write(erase(f)).await?)
+    }
+
+    /// Runs `f` in one write transaction, as [`Store::run_bulk_write`] does.
+    pub async fn write_bulk<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        unerase(self.run_bulk_write(erase(f)).await?)
     }
 
     /// Runs the job `make` builds in a write transaction, building and running it again when

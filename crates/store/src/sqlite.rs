@@ -47,6 +47,8 @@ type Answer = (oneshot::Sender<StoreResult<Erased>>, StoreResult<Erased>);
 struct WriteRequest {
     job: Job,
     reply: oneshot::Sender<StoreResult<Erased>>,
+    /// Run alone and without foreign-key checks ([`Store::run_bulk_write`]).
+    bulk: bool,
 }
 
 pub struct SqliteStore {
@@ -98,7 +100,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
+            // Rebuilding a table, SQLite's way to change a constraint, needs foreign keys off;
+            // whether a migration left a reference dangling is checked once it has run.
+            .foreign_keys(false)
             .busy_timeout(Duration::from_secs(10));
         let path = options.get_filename().to_path_buf();
         // sqlx creates the file, switches it to WAL (a property of the file) and migrates it.
@@ -182,18 +186,81 @@ async fn write_loop(
                 _ = syncing.idle.notified() => {}
             }
         }
-        run_jobs(&mut tx, &mut open, &mut jobs).await;
-        let full = open.answers.len() >= MAX_BATCH;
-        if !open.answers.is_empty() && (closed || full || !syncing.busy.load(Ordering::Acquire)) {
-            metrics::histogram!("kopilka_store_batch_size", "store" => "sqlite")
-                .record(open.answers.len() as f64);
-            let answers = commit(&mut tx, std::mem::take(&mut open)).await;
+        for request in jobs.drain(..) {
+            if !request.bulk {
+                run_job(&mut tx, &mut open, request).await;
+                continue;
+            }
+            // Whatever is open commits first: the bulk job's transaction is its own.
+            if !open.answers.is_empty()
+                && send_commit(&mut tx, std::mem::take(&mut open), &durable, syncing)
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            let answers = run_bulk_job(&mut tx, request).await;
             syncing.busy.store(true, Ordering::Release);
             if durable.send(answers).is_err() {
                 return;
             }
         }
+        let full = open.answers.len() >= MAX_BATCH;
+        if !open.answers.is_empty()
+            && (closed || full || !syncing.busy.load(Ordering::Acquire))
+            && send_commit(&mut tx, std::mem::take(&mut open), &durable, syncing)
+                .await
+                .is_err()
+        {
+            return;
+        }
     }
+}
+
+/// Commits the open transaction and hands its answers to the syncer; `Err` when the syncer
+/// is gone.
+async fn send_commit(
+    tx: &mut Tx,
+    open: OpenBatch,
+    durable: &std::sync::mpsc::Sender<Vec<Answer>>,
+    syncing: &Syncing,
+) -> Result<(), ()> {
+    metrics::histogram!("kopilka_store_batch_size", "store" => "sqlite")
+        .record(open.answers.len() as f64);
+    let answers = commit(tx, open).await;
+    syncing.busy.store(true, Ordering::Release);
+    durable.send(answers).map_err(|_| ())
+}
+
+/// Runs a bulk job in a transaction of its own with foreign keys off (the pragma is a no-op
+/// inside a transaction, so it is set between transactions).
+async fn run_bulk_job(tx: &mut Tx, request: WriteRequest) -> Vec<Answer> {
+    let outcome = match tx.raw("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE").await {
+        Ok(()) => {
+            tx.restart_clock();
+            let outcome = match AssertUnwindSafe((request.job)(tx)).catch_unwind().await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::Panicked),
+            };
+            let end = if outcome.is_ok() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            match (tx.raw(end).await, outcome) {
+                (Err(e), Ok(_)) => {
+                    let _ = tx.raw("ROLLBACK").await;
+                    Err(StoreError::Corrupt(format!("commit failed: {e}")))
+                }
+                (_, outcome) => outcome,
+            }
+        }
+        Err(e) => Err(StoreError::Corrupt(e.to_string())),
+    };
+    if let Err(e) = tx.raw("PRAGMA foreign_keys = ON").await {
+        tracing::error!(error = %e, "cannot turn SQLite's foreign keys back on");
+    }
+    vec![(request.reply, outcome)]
 }
 
 /// Fsyncs the WAL for every batch committed since the last fsync, then answers their jobs. A
@@ -248,37 +315,35 @@ struct OpenBatch {
     failure: Option<String>,
 }
 
-/// Runs each job in a savepoint of the open transaction (begun if needed); a failed job is
+/// Runs a job in a savepoint of the open transaction (begun if needed); a failed job is
 /// rolled back alone.
-async fn run_jobs(tx: &mut Tx, open: &mut OpenBatch, jobs: &mut Vec<WriteRequest>) {
-    for request in jobs.drain(..) {
-        if open.failure.is_none() {
-            let opening = if open.begun {
-                "RELEASE job; SAVEPOINT job"
-            } else {
-                "BEGIN IMMEDIATE; SAVEPOINT job"
-            };
-            match tx.raw(opening).await {
-                Ok(()) => open.begun = true,
-                Err(e) => open.failure = Some(e.to_string()),
-            }
-        }
-        if open.failure.is_some() {
-            open.answers.push((request.reply, Err(StoreError::Closed)));
-            continue;
-        }
-        tx.restart_clock();
-        let outcome = match AssertUnwindSafe((request.job)(tx)).catch_unwind().await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Panicked),
+async fn run_job(tx: &mut Tx, open: &mut OpenBatch, request: WriteRequest) {
+    if open.failure.is_none() {
+        let opening = if open.begun {
+            "RELEASE job; SAVEPOINT job"
+        } else {
+            "BEGIN IMMEDIATE; SAVEPOINT job"
         };
-        if outcome.is_err() {
-            if let Err(e) = tx.raw("ROLLBACK TO job").await {
-                open.failure = Some(e.to_string());
-            }
+        match tx.raw(opening).await {
+            Ok(()) => open.begun = true,
+            Err(e) => open.failure = Some(e.to_string()),
         }
-        open.answers.push((request.reply, outcome));
     }
+    if open.failure.is_some() {
+        open.answers.push((request.reply, Err(StoreError::Closed)));
+        return;
+    }
+    tx.restart_clock();
+    let outcome = match AssertUnwindSafe((request.job)(tx)).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Panicked),
+    };
+    if outcome.is_err() {
+        if let Err(e) = tx.raw("ROLLBACK TO job").await {
+            open.failure = Some(e.to_string());
+        }
+    }
+    open.answers.push((request.reply, outcome));
 }
 
 /// Commits the open transaction (without syncing it); if it failed as a whole, rolls it back
@@ -300,13 +365,9 @@ async fn commit(tx: &mut Tx, mut open: OpenBatch) -> Vec<Answer> {
     open.answers
 }
 
-#[async_trait::async_trait]
-impl Store for SqliteStore {
-    fn kind(&self) -> StoreKind {
-        StoreKind::Sqlite
-    }
-
-    async fn run_write(&self, job: Job) -> StoreResult<Erased> {
+impl SqliteStore {
+    /// Queues a write job for the writer thread and waits for its durable answer.
+    async fn send_write(&self, job: Job, bulk: bool) -> StoreResult<Erased> {
         let (reply, answer) = oneshot::channel();
         let sender = self
             .sender
@@ -315,10 +376,25 @@ impl Store for SqliteStore {
             .clone()
             .ok_or(StoreError::Closed)?;
         sender
-            .send(WriteRequest { job, reply })
+            .send(WriteRequest { job, reply, bulk })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Sqlite
+    }
+
+    async fn run_write(&self, job: Job) -> StoreResult<Erased> {
+        self.send_write(job, false).await
+    }
+
+    async fn run_bulk_write(&self, job: Job) -> StoreResult<Erased> {
+        self.send_write(job, true).await
     }
 
     async fn run_read(&self, job: Job) -> StoreResult<Erased> {

@@ -163,7 +163,7 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
                 Some(
                     state
                         .store
-                        .write(move |tx| {
+                        .write_bulk(move |tx| {
                             Box::pin(
                                 async move { tx.loymax_batch_apply(&apply, &mut rows_out).await },
                             )

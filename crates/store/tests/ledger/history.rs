@@ -78,7 +78,7 @@ async fn batch(l: &Ledger, at: i64, id: &str, kind: OperationKind, rows: &[(&str
     sender.send(BatchInput::End).await.expect("end");
     let outcome = l
         .store
-        .write(move |tx| {
+        .write_bulk(move |tx| {
             Box::pin(async move {
                 tx.set_now(at);
                 tx.loymax_batch_apply(&apply, &mut input).await

@@ -698,3 +698,57 @@ async fn sqlite_wal_stays_bounded_under_continuous_writes() {
     assert!(size < 16 << 20, "the WAL grew to {size} bytes");
     l.check_invariants().await;
 }
+
+/// A bulk job runs alone: the jobs queued around it commit, its failure keeps nothing, and
+/// the references of the jobs after it are checked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_job_runs_alone_and_references_are_checked_after_it() {
+    for l in Ledger::both().await {
+        let c = l.customer().await;
+        let credits: Vec<_> = (0..40)
+            .map(|_| {
+                let store = l.store.clone();
+                let request = l.request(credit(c, 100, None));
+                tokio::spawn(async move {
+                    store
+                        .write(move |tx| {
+                            Box::pin(
+                                async move { kopilka_store::ledger::execute(tx, request).await },
+                            )
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let failing = l.request(credit(c, 5_000, None));
+        let failed = l
+            .store
+            .write_bulk(move |tx| {
+                Box::pin(async move {
+                    kopilka_store::ledger::execute(tx, failing).await?;
+                    Err::<(), _>(StoreError::Abandoned)
+                })
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Abandoned)), "{}", l.name());
+        let kept = l.request(credit(c, 1_000, None));
+        l.store
+            .write_bulk(move |tx| {
+                Box::pin(async move { kopilka_store::ledger::execute(tx, kept).await })
+            })
+            .await
+            .expect("bulk credit");
+        for done in futures::future::join_all(credits).await {
+            done.unwrap().expect("credit");
+        }
+        assert_eq!(
+            l.balance(Owner::Customer(c)).await,
+            (5_000, 0),
+            "{}",
+            l.name()
+        );
+        let dangling = l.exec(l.request(credit(999_999_999, 100, None))).await;
+        assert!(dangling.is_err(), "{}: {dangling:?}", l.name());
+        l.check_invariants().await;
+    }
+}
