@@ -62,6 +62,29 @@ impl Store for PgStore {
     }
 
     async fn run_write(&self, job: Job) -> StoreResult<Erased> {
+        self.write(job, false).await
+    }
+
+    async fn run_bulk_write(&self, job: Job) -> StoreResult<Erased> {
+        self.write(job, true).await
+    }
+
+    async fn run_read(&self, job: Job) -> StoreResult<Erased> {
+        let conn = self.pool.acquire().await?;
+        let mut tx = Tx::new(Conn::Pg(conn));
+        job(&mut tx).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl PgStore {
+    /// Runs a write job in a transaction of its own. A bulk job runs without PostgreSQL's
+    /// per-row foreign-key triggers where the role may turn them off (a superuser, or one
+    /// granted `SET` on `session_replication_role`); elsewhere with them.
+    async fn write(&self, job: Job, bulk: bool) -> StoreResult<Erased> {
         // A task of its own, so a caller that goes away (a client hanging up) never leaves a
         // transaction half-run on a pooled connection.
         let pool = self.pool.clone();
@@ -69,6 +92,14 @@ impl Store for PgStore {
             let conn = pool.acquire().await?;
             let mut tx = Tx::new(Conn::Pg(conn));
             tx.raw("BEGIN").await?;
+            if bulk
+                && tx
+                    .raw("SAVEPOINT bulk; SET LOCAL session_replication_role = replica; RELEASE SAVEPOINT bulk")
+                    .await
+                    .is_err()
+            {
+                tx.raw("ROLLBACK TO SAVEPOINT bulk; RELEASE SAVEPOINT bulk").await?;
+            }
             let outcome = match AssertUnwindSafe(job(&mut tx)).catch_unwind().await {
                 Ok(result) => result,
                 Err(_) => Err(StoreError::Panicked),
@@ -90,15 +121,5 @@ impl Store for PgStore {
         })
         .await
         .map_err(|_| StoreError::Panicked)?
-    }
-
-    async fn run_read(&self, job: Job) -> StoreResult<Erased> {
-        let conn = self.pool.acquire().await?;
-        let mut tx = Tx::new(Conn::Pg(conn));
-        job(&mut tx).await
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 }

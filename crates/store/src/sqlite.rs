@@ -34,6 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
 
+/// The writer's settings a bulk job changes: SQLite's default checkpoint interval (see the
+/// module's notes) and foreign keys.
+const RESTORE_AFTER_BULK: &str = "PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON";
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 256;
 /// Read connections open at once.
@@ -204,6 +207,11 @@ async fn write_loop(
             if durable.send(answers).is_err() {
                 return;
             }
+            // The bulk job's pages go into the database while the syncer makes its WAL
+            // durable: its answer waits for the fsync only.
+            if let Err(e) = tx.raw("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::warn!(error = %e, "checkpoint after a bulk job failed");
+            }
         }
         let full = open.answers.len() >= MAX_BATCH;
         if !open.answers.is_empty()
@@ -242,8 +250,9 @@ async fn run_bulk_job(tx: &mut Tx, request: WriteRequest) -> Vec<Answer> {
                 Ok(result) => result,
                 Err(_) => Err(StoreError::Panicked),
             };
+            // No checkpoint in the commit: the writer runs it once the answer is on its way.
             let end = if outcome.is_ok() {
-                "COMMIT"
+                "PRAGMA wal_autocheckpoint = 0; COMMIT"
             } else {
                 "ROLLBACK"
             };
@@ -257,8 +266,8 @@ async fn run_bulk_job(tx: &mut Tx, request: WriteRequest) -> Vec<Answer> {
         }
         Err(e) => Err(StoreError::Corrupt(e.to_string())),
     };
-    if let Err(e) = tx.raw("PRAGMA foreign_keys = ON").await {
-        tracing::error!(error = %e, "cannot turn SQLite's foreign keys back on");
+    if let Err(e) = tx.raw(RESTORE_AFTER_BULK).await {
+        tracing::error!(error = %e, "cannot restore the writer's settings after a bulk job");
     }
     vec![(request.reply, outcome)]
 }

@@ -752,3 +752,52 @@ async fn a_bulk_job_runs_alone_and_references_are_checked_after_it() {
         l.check_invariants().await;
     }
 }
+
+/// On PostgreSQL a role that may not turn the foreign-key triggers off still runs bulk jobs,
+/// with the triggers on: a dangling reference is refused there too.
+#[tokio::test]
+async fn postgres_bulk_jobs_of_a_plain_role_keep_foreign_keys() {
+    use sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr;
+    let url = support::postgres_url();
+    let admin = sqlx::PgPool::connect(&url).await.expect("postgres");
+    sqlx::raw_sql(
+        "DO $$ BEGIN
+             CREATE ROLE kopilka_plain LOGIN;
+         EXCEPTION WHEN duplicate_object THEN NULL;
+         END $$;
+         DO $$ BEGIN
+             EXECUTE format('GRANT CREATE ON DATABASE %I TO kopilka_plain', current_database());
+         END $$;",
+    )
+    .execute(&admin)
+    .await
+    .expect("a plain role");
+    admin.close().await;
+    let options = PgConnectOptions::from_str(&url).expect("url");
+    let plain = format!(
+        "postgres://kopilka_plain@{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("postgres")
+    );
+    let l = Ledger::open_postgres(&plain).await;
+    let c = l.customer().await;
+    let kept = l.request(credit(c, 1_000, None));
+    l.store
+        .write_bulk(move |tx| {
+            Box::pin(async move { kopilka_store::ledger::execute(tx, kept).await })
+        })
+        .await
+        .expect("bulk credit");
+    let dangling = l.request(credit(999_999_999, 100, None));
+    let refused = l
+        .store
+        .write_bulk(move |tx| {
+            Box::pin(async move { kopilka_store::ledger::execute(tx, dangling).await })
+        })
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(l.balance(Owner::Customer(c)).await, (1_000, 0));
+    l.check_invariants().await;
+}

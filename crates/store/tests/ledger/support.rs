@@ -42,14 +42,21 @@ impl Ledger {
                     Some(dir),
                 )
             }
-            StoreKind::Postgres => {
-                let schema = format!("st_{}", uuid::Uuid::new_v4().simple());
-                let store = PgStore::open(&postgres_url(), Some(&schema))
-                    .await
-                    .expect("postgres store (is PostgreSQL running on 127.0.0.1:5432?)");
-                (Arc::new(store), None)
-            }
+            StoreKind::Postgres => return Ledger::open_postgres(&postgres_url()).await,
         };
+        Ledger::with_store(store, dir).await
+    }
+
+    /// A ledger in a fresh schema of the PostgreSQL database `url` names (its role included).
+    pub async fn open_postgres(url: &str) -> Ledger {
+        let schema = format!("st_{}", uuid::Uuid::new_v4().simple());
+        let store = PgStore::open(url, Some(&schema))
+            .await
+            .expect("postgres store (is PostgreSQL running on 127.0.0.1:5432?)");
+        Ledger::with_store(Arc::new(store), None).await
+    }
+
+    async fn with_store(store: SharedStore, dir: Option<tempfile::TempDir>) -> Ledger {
         let (program, merchant, stranger) = store
             .write(|tx| {
                 Box::pin(async move {
