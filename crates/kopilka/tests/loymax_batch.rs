@@ -296,3 +296,73 @@ async fn a_batch_is_read_whole_before_it_applies() {
         app.stop().await;
     }
 }
+
+/// A batch over many members and more than one chunk of rows: member numbers and a card's
+/// number, customers with no account yet, and the card's owner; every row lands once.
+#[tokio::test]
+async fn a_batch_across_members_and_chunks_lands_every_row_once() {
+    for app in TestApp::each(true).await {
+        let program = common::demo_loymax_program(&app).await["id"].clone();
+        let mut members = Vec::new();
+        for i in 0..12 {
+            let (status, customer) = app
+                .post(
+                    "/v1/customers",
+                    json!({"program_id": program, "member_no": format!("bulk-{i}")}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{customer}");
+            members.push((format!("bulk-{i}"), customer["id"].as_i64().unwrap()));
+        }
+        let (_, card_owner) = app.get("/v1/customers?phone=%2B79161234567").await;
+        let card_owner = card_owner["items"][0]["id"].as_i64().unwrap();
+        members.push(("2770000000000017".into(), card_owner));
+        let balance = |id: i64| {
+            let app = &app;
+            async move {
+                let (_, b) = app.get(&format!("/v1/customers/{id}/balances")).await;
+                b[0]["balance"].as_str().unwrap_or("0.00").to_string()
+            }
+        };
+        let owner_before = balance(card_owner).await;
+        assert_eq!(owner_before, "500.00");
+
+        // 13 members × 1,000 rows of 0.01, interleaved: three chunks of the parser's 5,000.
+        let rows: Vec<String> = (0..13_000)
+            .map(|i| {
+                format!(
+                    r#"{{"memberNo": "{}", "Description": "row {i}", "pointsAmount": 0.01}}"#,
+                    members[i % members.len()].0
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"requestId": "bulk-1", "type": 4, "accrue": [{}]}}"#,
+            rows.join(",")
+        );
+        let (status, answer) = batch(&app, "/batchoperations/v1/requests", KEY, body.clone()).await;
+        assert_eq!(
+            (status, answer["status"].clone()),
+            (StatusCode::OK, json!(0)),
+            "{answer}"
+        );
+        let (_, again) = batch(&app, "/batchoperations/v1/requests", KEY, body).await;
+        assert_eq!(again, answer);
+
+        for (number, id) in &members[..12] {
+            assert_eq!(balance(*id).await, "10.00", "{number}");
+        }
+        assert_eq!(balance(card_owner).await, "510.00");
+        let (_, ops) = app
+            .get(&format!(
+                "/v1/operations?customer_id={}&limit=500",
+                members[3].1
+            ))
+            .await;
+        assert_eq!(ops["items"].as_array().unwrap().len(), 500);
+        assert_eq!(ops["items"][0]["description"], "row 12990");
+        let (_, audit) = app.get("/v1/ledger/audit").await;
+        assert_eq!(audit["mismatched_accounts"], json!([]));
+        app.stop().await;
+    }
+}

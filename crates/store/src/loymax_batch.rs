@@ -214,17 +214,21 @@ impl Run<'_> {
         if self.members.len() > MEMBERS_KEPT {
             self.members.clear();
         }
+        let mut unknown: Vec<String> = rows
+            .iter()
+            .filter(|row| !self.members.contains_key(&row.member_no))
+            .map(|row| row.member_no.clone())
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            let found = self.members_of(tx, unknown).await?;
+            self.members.extend(found);
+        }
         let mut accepted = Vec::with_capacity(rows.len());
         for row in rows {
             self.rows += 1;
-            let member = match self.members.get(&row.member_no) {
-                Some(known) => *known,
-                None => {
-                    let found = self.member(tx, &row.member_no).await?;
-                    self.members.insert(row.member_no.clone(), found);
-                    found
-                }
-            };
+            let member = self.members.get(&row.member_no).copied().flatten();
             let Some(member) = member else {
                 self.reject(row, RejectReason::UnknownMember);
                 continue;
@@ -294,8 +298,69 @@ impl Run<'_> {
         }
     }
 
+    /// The customers with these member numbers (else an active card's owners) and their
+    /// accounts (created empty if they have none; locked on PostgreSQL, in account order).
+    async fn members_of(
+        &self,
+        tx: &mut Tx,
+        numbers: Vec<String>,
+    ) -> StoreResult<Vec<(String, Option<Member>)>> {
+        let program = self.request.program_id;
+        let currency = &self.request.currency;
+        let Conn::Pg(c) = &mut tx.conn else {
+            // Statements cost no round trips on SQLite: one member at a time.
+            let mut found = Vec::with_capacity(numbers.len());
+            for number in numbers {
+                let member = self.member(tx, &number).await?;
+                found.push((number, member));
+            }
+            return Ok(found);
+        };
+        // A few statements for the whole chunk, not a few round trips per member.
+        let customers: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT t.no, COALESCE(c.id, k.customer_id) FROM unnest($2::text[]) AS t(no) LEFT JOIN customers c ON c.program_id = $1 AND c.member_no = t.no LEFT JOIN cards k ON k.program_id = $1 AND k.number = t.no AND k.state = 'active'",
+        )
+        .bind(program)
+        .bind(&numbers)
+        .fetch_all(&mut **c)
+        .await?;
+        let mut ids: Vec<i64> = customers.iter().filter_map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        sqlx::query(
+            "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) SELECT $1, $2, 'customer', t.id, 0, 0 FROM unnest($3::bigint[]) AS t(id) ORDER BY t.id ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
+        )
+        .bind(program)
+        .bind(currency)
+        .bind(&ids)
+        .execute(&mut **c)
+        .await?;
+        let accounts: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT owner_id, id FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = 'customer' AND owner_id = ANY($3) ORDER BY id FOR UPDATE",
+        )
+        .bind(program)
+        .bind(currency)
+        .bind(&ids)
+        .fetch_all(&mut **c)
+        .await?
+        .into_iter()
+        .collect();
+        Ok(customers
+            .into_iter()
+            .map(|(number, customer)| {
+                let member = customer.and_then(|customer_id| {
+                    accounts.get(&customer_id).map(|&account_id| Member {
+                        customer_id,
+                        account_id,
+                    })
+                });
+                (number, member)
+            })
+            .collect())
+    }
+
     /// The customer with this member number (else an active card's owner) and their account
-    /// (created empty if they have none; locked on PostgreSQL).
+    /// (created empty if they have none).
     async fn member(&self, tx: &mut Tx, member_no: &str) -> StoreResult<Option<Member>> {
         let program = self.request.program_id;
         let Some(customer_id) = scalar!(
@@ -407,6 +472,11 @@ impl Run<'_> {
         let mut accounts: Vec<(i64, Pending)> = self.pending.drain().collect();
         accounts.sort_unstable_by_key(|(id, _)| *id);
         let now = tx.now();
+        if let Conn::Pg(c) = &mut tx.conn {
+            if self.sign > 0 {
+                return self.settle_credits_pg(c, &accounts, now).await;
+            }
+        }
         for (account_id, pending) in accounts {
             execute!(
                 tx,
@@ -440,6 +510,46 @@ impl Run<'_> {
                 take_from_lots(tx, &take_lots(&lots, pending.total, None)).await?;
             }
         }
+        Ok(())
+    }
+
+    /// The same for credited accounts on PostgreSQL, in three statements over arrays.
+    async fn settle_credits_pg(
+        &self,
+        c: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+        accounts: &[(i64, Pending)],
+        now: i64,
+    ) -> StoreResult<()> {
+        let ids: Vec<i64> = accounts.iter().map(|(id, _)| *id).collect();
+        let totals: Vec<i64> = accounts.iter().map(|(_, p)| p.total).collect();
+        let customers: Vec<i64> = accounts.iter().map(|(_, p)| p.customer_id).collect();
+        let rows: Vec<i64> = accounts.iter().map(|(_, p)| p.rows).collect();
+        let origins = accounts
+            .iter()
+            .map(|(_, p)| {
+                p.first_operation
+                    .ok_or_else(|| StoreError::Corrupt("a credited account without rows".into()))
+            })
+            .collect::<StoreResult<Vec<i64>>>()?;
+        sqlx::query("UPDATE accounts a SET balance = a.balance + t.total FROM unnest($1::bigint[], $2::bigint[]) AS t(id, total) WHERE a.id = t.id")
+            .bind(&ids)
+            .bind(&totals)
+            .execute(&mut **c)
+            .await?;
+        sqlx::query("INSERT INTO operation_counts (customer_id, kind, reversed_kind, n) SELECT t.customer, $1, '', t.n FROM unnest($2::bigint[], $3::bigint[]) AS t(customer, n) ON CONFLICT (customer_id, kind, reversed_kind) DO UPDATE SET n = operation_counts.n + excluded.n")
+            .bind(self.request.kind.as_str())
+            .bind(&customers)
+            .bind(&rows)
+            .execute(&mut **c)
+            .await?;
+        sqlx::query("INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) SELECT t.id, t.total, t.total, $1, t.origin, $2 FROM unnest($3::bigint[], $4::bigint[], $5::bigint[]) AS t(id, total, origin)")
+            .bind(self.request.expires_at)
+            .bind(now)
+            .bind(&ids)
+            .bind(&totals)
+            .bind(&origins)
+            .execute(&mut **c)
+            .await?;
         Ok(())
     }
 }
