@@ -19,6 +19,11 @@
 //! transaction open, and the WAL grows without end. A larger interval (4000 pages) gave the
 //! purchase cycle about 10 % more throughput but put earn's p99 above 25 ms.
 
+//! A bulk job (the Loymax batch) is the exception to group commit: whatever is open commits
+//! first, then the job runs alone, in a transaction of its own begun with foreign keys off and a
+//! larger page cache, and its commit skips the checkpoint, which the writer runs once the answer
+//! is with the syncer.
+
 pub(crate) mod statement;
 
 use crate::tx::{Conn, Tx};
@@ -34,9 +39,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
 
-/// The writer's settings a bulk job changes: SQLite's default checkpoint interval (see the
-/// module's notes) and foreign keys.
-const RESTORE_AFTER_BULK: &str = "PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON";
+/// How a bulk job's transaction starts: no foreign-key lookups, and twice the page cache, so
+/// the pages its rows hit at random (a customer's place in the history index) stay in memory
+/// instead of going to the WAL and back (1,000,000 batch rows: 129k rows/s with 32 MB,
+/// 155k with 64 MB; peak memory 67 → 99 MB).
+const BEGIN_BULK: &str = "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -64000; BEGIN IMMEDIATE";
+/// The writer's settings a bulk job changes, back: SQLite's default checkpoint interval (see
+/// the module's notes), foreign keys, and every connection's page cache (32 MB).
+const RESTORE_AFTER_BULK: &str =
+    "PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000";
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 256;
 /// Read connections open at once.
@@ -243,7 +254,7 @@ async fn send_commit(
 /// Runs a bulk job in a transaction of its own with foreign keys off (the pragma is a no-op
 /// inside a transaction, so it is set between transactions).
 async fn run_bulk_job(tx: &mut Tx, request: WriteRequest) -> Vec<Answer> {
-    let outcome = match tx.raw("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE").await {
+    let outcome = match tx.raw(BEGIN_BULK).await {
         Ok(()) => {
             tx.restart_clock();
             let outcome = match AssertUnwindSafe((request.job)(tx)).catch_unwind().await {
