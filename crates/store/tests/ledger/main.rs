@@ -731,11 +731,7 @@ async fn a_bulk_job_runs_alone_and_references_are_checked_after_it() {
             })
             .await;
         assert!(matches!(failed, Err(StoreError::Abandoned)), "{}", l.name());
-        let kept = l.request(credit(c, 1_000, None));
-        l.store
-            .write_bulk(move |tx| {
-                Box::pin(async move { kopilka_store::ledger::execute(tx, kept).await })
-            })
+        l.exec_bulk(l.request(credit(c, 1_000, None)))
             .await
             .expect("bulk credit");
         for done in futures::future::join_all(credits).await {
@@ -783,20 +779,10 @@ async fn postgres_bulk_jobs_of_a_plain_role_keep_foreign_keys() {
     );
     let l = Ledger::open_postgres(&plain).await;
     let c = l.customer().await;
-    let kept = l.request(credit(c, 1_000, None));
-    l.store
-        .write_bulk(move |tx| {
-            Box::pin(async move { kopilka_store::ledger::execute(tx, kept).await })
-        })
+    l.exec_bulk(l.request(credit(c, 1_000, None)))
         .await
         .expect("bulk credit");
-    let dangling = l.request(credit(999_999_999, 100, None));
-    let refused = l
-        .store
-        .write_bulk(move |tx| {
-            Box::pin(async move { kopilka_store::ledger::execute(tx, dangling).await })
-        })
-        .await;
+    let refused = l.exec_bulk(l.request(credit(999_999_999, 100, None))).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(l.balance(Owner::Customer(c)).await, (1_000, 0));
     l.check_invariants().await;

@@ -152,6 +152,13 @@ impl Ledger {
             .await
     }
 
+    /// A ledger request run as a bulk job.
+    pub async fn exec_bulk(&self, request: LedgerRequest) -> StoreResult<Outcome> {
+        self.store
+            .write_bulk(move |tx| Box::pin(async move { ledger::execute(tx, request).await }))
+            .await
+    }
+
     pub async fn credit(&self, customer: i64, amount: i64, expires_at: Option<i64>) -> Outcome {
         self.exec(self.request(credit(customer, amount, expires_at)))
             .await
