@@ -46,7 +46,7 @@ pub struct BenchArgs {
     /// Customers the operations are spread over.
     #[arg(long, default_value_t = 10_000)]
     pub customers: usize,
-    /// Skip the pgbench reference run.
+    /// Skip the reference run: pgbench (earn), the bare database doing the same writes (batch).
     #[arg(long)]
     pub no_pgbench: bool,
     #[arg(long)]

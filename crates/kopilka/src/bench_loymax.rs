@@ -26,6 +26,10 @@ pub struct BatchReport {
     pub rows_per_s: f64,
     pub peak_rss_mb: f64,
     pub status: i64,
+    /// The bare database doing the same writes (`reference_batch`); null with `--no-pgbench`.
+    pub reference_rows_per_s: Option<f64>,
+    /// rows_per_s ÷ reference_rows_per_s.
+    pub ratio: Option<f64>,
 }
 
 /// A fresh store for a bench run: a SQLite file in `dir`, or a PostgreSQL schema of its own
@@ -193,22 +197,32 @@ pub async fn batch(args: BenchArgs) -> anyhow::Result<()> {
     if status != 0 {
         bail!("the batch was refused: {answer}");
     }
+    let rows_per_s = (args.rows as f64 / seconds).round();
+    let peak_rss_mb = peak_rss_mb();
+    let reference_rows_per_s = if args.no_pgbench {
+        None
+    } else {
+        Some(reference_batch(&args, args.rows, customers).await?)
+    };
     let report = BatchReport {
         scenario: "batch",
         store: args.store,
         rows: args.rows,
         customers,
         seconds: round2(seconds),
-        rows_per_s: (args.rows as f64 / seconds).round(),
-        peak_rss_mb: peak_rss_mb(),
+        rows_per_s,
+        peak_rss_mb,
         status,
+        reference_rows_per_s,
+        ratio: reference_rows_per_s.map(|r| round2(rows_per_s / r)),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "scenario batch on {:?}: {} rows over {} customers in {:.2} s: {:.0} rows/s, peak RSS {:.1} MB",
-            report.store, report.rows, report.customers, report.seconds, report.rows_per_s, report.peak_rss_mb
+            "scenario batch on {:?}: {} rows over {} customers in {:.2} s: {:.0} rows/s, peak RSS {:.1} MB; the bare database: {}",
+            report.store, report.rows, report.customers, report.seconds, report.rows_per_s, report.peak_rss_mb,
+            report.reference_rows_per_s.map_or("not run".into(), |r| format!("{r:.0} rows/s"))
         );
     }
     Ok(())
@@ -472,4 +486,264 @@ impl Workload for Purchases {
         };
         (answer["data"][0]["code"] != "Ok").then(|| answer.to_string())
     }
+}
+
+/// The bare database doing the batch's writes, for reference: the same rows (an operation and
+/// its two postings each, with the same columns and sizes), one balance update and one lot per
+/// account, in one durable transaction without foreign-key checks, as kopilka's bulk job runs.
+/// No HTTP, no parsing, no checks: what the store alone costs. Returns rows per second.
+async fn reference_batch(args: &BenchArgs, rows: usize, customers: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let (store, url, schema) = fresh_store(args, &dir).await?;
+    let (program, merchant, ids) = seed(
+        &store,
+        ProgramRules::default(),
+        serde_json::json!({}),
+        customers,
+        0,
+    )
+    .await?;
+    store.close().await;
+    let seconds = match schema.clone() {
+        None => {
+            let path = url.trim_start_matches("sqlite://").to_string();
+            tokio::task::spawn_blocking(move || {
+                reference_sqlite(&path, program, merchant, &ids, rows)
+            })
+            .await??
+        }
+        Some(schema) => reference_postgres(&url, &schema, program, merchant, &ids, rows).await?,
+    };
+    drop_schema(args, schema).await?;
+    Ok((rows as f64 / seconds).round())
+}
+
+/// Row `i` of the reference (as `send_batch` makes it): its customer's position and points.
+fn reference_row(i: usize, customers: usize) -> (usize, i64) {
+    ((i * 7919) % customers, (100 + i % 900) as i64)
+}
+
+/// Row `i`'s description and details, as kopilka stores them.
+fn reference_text(i: usize, customer: usize) -> (String, String) {
+    let details = format!(
+        r#"{{"source":"loymax_batch","request_id":"bench-1","type":2,"purpose":"purchase","member_no":"{}","operation_date":"2013-08-14 12:26:14","merchant_name":"Bench Shop","transaction_amount":"{}.{:02}"}}"#,
+        member_no(customer),
+        100 + i % 900,
+        i % 100
+    );
+    (format!("bench row {i}"), details)
+}
+
+const REFERENCE_ACCOUNTS: &str = "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) SELECT program_id, 'BONUS', 'customer', id, 0, 0 FROM customers UNION ALL SELECT $1, 'BONUS', 'issuance', 0, 0, 0 ON CONFLICT DO NOTHING";
+const REFERENCE_ACCOUNT_IDS: &str =
+    "SELECT owner_kind, owner_id, id FROM accounts WHERE program_id = $1";
+
+fn reference_sqlite(
+    path: &str,
+    program: i64,
+    merchant: i64,
+    customers: &[i64],
+    rows: usize,
+) -> anyhow::Result<f64> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -64000; \
+         PRAGMA wal_autocheckpoint = 0;",
+    )?;
+    conn.execute(&REFERENCE_ACCOUNTS.replace("$1", "?1"), [program])?;
+    let (issuance, accounts) = {
+        let mut statement = conn.prepare(&REFERENCE_ACCOUNT_IDS.replace("$1", "?1"))?;
+        let found = statement
+            .query_map([program], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        reference_accounts(found, customers)?
+    };
+    let started = Instant::now();
+    let now = kopilka_store::now_ms();
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut totals = vec![(0i64, None::<i64>); customers.len()];
+    {
+        let mut operation = conn.prepare("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) VALUES (?1, ?2, 'BONUS', 'earn', 'confirmed', ?3, 0, ?4, ?5, 'loymax', ?6, ?7, ?8)")?;
+        let mut posting = conn.prepare(
+            "INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for i in 0..rows {
+            let (customer, points) = reference_row(i, customers.len());
+            let (description, details) = reference_text(i, customer);
+            operation.execute(rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                program,
+                points,
+                customers[customer],
+                merchant,
+                description,
+                details,
+                now
+            ])?;
+            let id = conn.last_insert_rowid();
+            posting.execute(rusqlite::params![id, accounts[customer], points, now])?;
+            posting.execute(rusqlite::params![id, issuance, -points, now])?;
+            totals[customer].0 += points;
+            totals[customer].1.get_or_insert(id);
+        }
+        let mut balance =
+            conn.prepare("UPDATE accounts SET balance = balance + ?1 WHERE id = ?2")?;
+        let mut lot = conn.prepare("INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) VALUES (?1, ?2, ?2, NULL, ?3, ?4)")?;
+        for (customer, (total, origin)) in totals.iter().enumerate() {
+            if let Some(origin) = origin {
+                balance.execute(rusqlite::params![total, accounts[customer]])?;
+                lot.execute(rusqlite::params![accounts[customer], total, origin, now])?;
+            }
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The issuance account and each customer's account, in `customers`' order.
+fn reference_accounts(
+    found: Vec<(String, i64, i64)>,
+    customers: &[i64],
+) -> anyhow::Result<(i64, Vec<i64>)> {
+    let mut by_owner = std::collections::HashMap::new();
+    let mut issuance = None;
+    for (kind, owner, id) in found {
+        match kind.as_str() {
+            "issuance" => issuance = Some(id),
+            "customer" => {
+                by_owner.insert(owner, id);
+            }
+            _ => {}
+        }
+    }
+    let accounts = customers
+        .iter()
+        .map(|c| {
+            by_owner
+                .get(c)
+                .copied()
+                .ok_or_else(|| anyhow!("no account"))
+        })
+        .collect::<anyhow::Result<Vec<i64>>>()?;
+    Ok((
+        issuance.ok_or_else(|| anyhow!("no issuance account"))?,
+        accounts,
+    ))
+}
+
+/// The same on PostgreSQL through COPY, its fastest way in, with the foreign-key triggers off
+/// as in kopilka's bulk job (when the role may turn them off).
+async fn reference_postgres(
+    url: &str,
+    schema: &str,
+    program: i64,
+    merchant: i64,
+    customers: &[i64],
+    rows: usize,
+) -> anyhow::Result<f64> {
+    use sqlx::{Connection, Executor};
+    let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)?
+        .options([("search_path", schema)]);
+    let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+    sqlx::query(REFERENCE_ACCOUNTS)
+        .bind(program)
+        .execute(&mut conn)
+        .await?;
+    let found: Vec<(String, i64, i64)> = sqlx::query_as(REFERENCE_ACCOUNT_IDS)
+        .bind(program)
+        .fetch_all(&mut conn)
+        .await?;
+    let (issuance, accounts) = reference_accounts(found, customers)?;
+    let started = Instant::now();
+    let now = kopilka_store::now_ms();
+    conn.execute("BEGIN").await?;
+    if conn
+        .execute(
+            "SAVEPOINT bulk; SET LOCAL session_replication_role = replica; RELEASE SAVEPOINT bulk",
+        )
+        .await
+        .is_err()
+    {
+        conn.execute("ROLLBACK TO SAVEPOINT bulk; RELEASE SAVEPOINT bulk")
+            .await?;
+    }
+    let first: i64 =
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('operations', 'id'))")
+            .fetch_one(&mut conn)
+            .await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('operations', 'id'), $1)")
+        .bind(first + rows as i64)
+        .execute(&mut conn)
+        .await?;
+    let mut totals = vec![(0i64, None::<i64>); customers.len()];
+    let mut copy = conn
+        .copy_in_raw("COPY operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) FROM STDIN")
+        .await?;
+    let mut buffer = String::with_capacity(1 << 20);
+    for i in 0..rows {
+        let (customer, points) = reference_row(i, customers.len());
+        let (description, details) = reference_text(i, customer);
+        let id = first + i as i64;
+        buffer.push_str(&format!(
+            "{id}\t{}\t{program}\tBONUS\tearn\tconfirmed\t{points}\t0\t{}\t{merchant}\tloymax\t{description}\t{details}\t{now}\n",
+            uuid::Uuid::now_v7(),
+            customers[customer]
+        ));
+        totals[customer].0 += points;
+        totals[customer].1.get_or_insert(id);
+        if buffer.len() > (1 << 20) - 1024 {
+            copy.send(buffer.as_bytes()).await?;
+            buffer.clear();
+        }
+    }
+    copy.send(buffer.as_bytes()).await?;
+    copy.finish().await?;
+    buffer.clear();
+    let mut copy = conn
+        .copy_in_raw("COPY postings (operation_id, account_id, amount, created_at) FROM STDIN")
+        .await?;
+    for i in 0..rows {
+        let (customer, points) = reference_row(i, customers.len());
+        let id = first + i as i64;
+        buffer.push_str(&format!(
+            "{id}\t{}\t{points}\t{now}\n{id}\t{issuance}\t{}\t{now}\n",
+            accounts[customer], -points
+        ));
+        if buffer.len() > (1 << 20) - 1024 {
+            copy.send(buffer.as_bytes()).await?;
+            buffer.clear();
+        }
+    }
+    copy.send(buffer.as_bytes()).await?;
+    copy.finish().await?;
+    let credited: Vec<(i64, i64, i64)> = totals
+        .iter()
+        .enumerate()
+        .filter_map(|(c, (total, origin))| origin.map(|o| (accounts[c], *total, o)))
+        .collect();
+    let ids: Vec<i64> = credited.iter().map(|c| c.0).collect();
+    let sums: Vec<i64> = credited.iter().map(|c| c.1).collect();
+    let origins: Vec<i64> = credited.iter().map(|c| c.2).collect();
+    sqlx::query("UPDATE accounts a SET balance = a.balance + t.total FROM unnest($1::bigint[], $2::bigint[]) AS t(id, total) WHERE a.id = t.id")
+        .bind(&ids)
+        .bind(&sums)
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) SELECT t.id, t.total, t.total, NULL, t.origin, $1 FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS t(id, total, origin)")
+        .bind(now)
+        .bind(&ids)
+        .bind(&sums)
+        .bind(&origins)
+        .execute(&mut conn)
+        .await?;
+    conn.execute("COMMIT").await?;
+    let seconds = started.elapsed().as_secs_f64();
+    conn.close().await?;
+    Ok(seconds)
 }

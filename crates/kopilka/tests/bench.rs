@@ -7,11 +7,9 @@ use serde_json::Value;
 use std::process::Command;
 
 fn bench(store: &str) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_kopilka"))
-        .args([
-            "bench",
-            "--store",
-            store,
+    run(
+        store,
+        &[
             "--no-pgbench",
             "--duration",
             "1",
@@ -19,8 +17,14 @@ fn bench(store: &str) -> Value {
             "4",
             "--customers",
             "100",
-            "--json",
-        ])
+        ],
+    )
+}
+
+fn run(store: &str, args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_kopilka"))
+        .args(["bench", "--store", store, "--json"])
+        .args(args)
         .env("KOPILKA_TEST_POSTGRES_URL", common::postgres_url())
         .env("KOPILKA_LOG", "warn")
         .output()
@@ -63,5 +67,24 @@ fn bench_prints_its_report_as_json_on_both_stores() {
             report["operations"].as_u64().is_some_and(|n| n > 0),
             "{report}"
         );
+    }
+}
+
+/// The batch scenario, small, with its reference run: the bare database doing the same writes.
+#[test]
+fn bench_batch_reports_rows_per_second_next_to_the_bare_database() {
+    for store in ["sqlite", "postgres"] {
+        let report = run(
+            store,
+            &["--scenario", "batch", "--rows", "3000", "--customers", "50"],
+        );
+        assert_eq!(report["status"], 0, "{report}");
+        assert_eq!(report["rows"], 3000, "{report}");
+        for field in ["rows_per_s", "peak_rss_mb", "reference_rows_per_s", "ratio"] {
+            assert!(
+                report[field].as_f64().is_some_and(|v| v > 0.0),
+                "{field} in {report}"
+            );
+        }
     }
 }
