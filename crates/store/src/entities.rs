@@ -95,16 +95,6 @@ impl Tx {
         Ok(found.map(|f| (f.program, f.merchant_program)))
     }
 
-    pub async fn program_by_code(&mut self, code: &str) -> StoreResult<Option<Program>> {
-        Ok(fetch!(
-            self,
-            fetch_optional,
-            Program,
-            &format!("{PROGRAM} WHERE code = $1"),
-            code
-        )?)
-    }
-
     pub async fn programs(&mut self) -> StoreResult<Vec<Program>> {
         Ok(fetch!(
             self,
@@ -216,22 +206,6 @@ impl Tx {
             &format!("{CREDENTIAL} WHERE id = $1"),
             id
         )?)
-    }
-
-    pub async fn update_credential_secret(
-        &mut self,
-        id: i64,
-        secret_hash: Option<&str>,
-        sealed_secret: Option<&str>,
-    ) -> StoreResult<()> {
-        execute!(
-            self,
-            "UPDATE credentials SET secret_hash = $1, sealed_secret = $2 WHERE id = $3",
-            secret_hash,
-            sealed_secret,
-            id,
-        )?;
-        Ok(())
     }
 
     pub async fn credential(

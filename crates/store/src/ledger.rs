@@ -775,22 +775,6 @@ pub async fn operation(tx: &mut Tx, id: i64) -> StoreResult<Option<Operation>> {
     Ok(fetch!(tx, fetch_optional, Operation, SQL, id)?)
 }
 
-pub async fn operation_by_uuid(tx: &mut Tx, uuid: &str) -> StoreResult<Option<Operation>> {
-    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE uuid = $1");
-    Ok(fetch!(tx, fetch_optional, Operation, &sql, uuid)?)
-}
-
-pub async fn operation_by_key(
-    tx: &mut Tx,
-    scope: &str,
-    key: &str,
-) -> StoreResult<Option<Operation>> {
-    let sql = format!(
-        "SELECT {OPERATION_COLUMNS} FROM operations WHERE idem_scope = $1 AND idem_key = $2"
-    );
-    Ok(fetch!(tx, fetch_optional, Operation, &sql, scope, key)?)
-}
-
 /// The operation an idempotency key names: the one its request created, or the hold its
 /// request confirmed or voided. `fingerprint` is that request's.
 async fn keyed_request(tx: &mut Tx, scope: &str, key: &str) -> StoreResult<Option<Operation>> {
@@ -971,42 +955,4 @@ pub async fn expire_due(tx: &mut Tx, now: i64, limit: i64) -> StoreResult<Vec<Op
         written.push(outcome.operation);
     }
     Ok(written)
-}
-
-/// Voids holds that stayed pending longer than their deadline (`created_at` before `cutoff`),
-/// for the programs whose holds expire. Returns the voided operations.
-pub async fn void_stale_holds(
-    tx: &mut Tx,
-    program_id: i64,
-    cutoff: i64,
-    limit: i64,
-) -> StoreResult<Vec<Operation>> {
-    let ids = scalar!(
-        tx,
-        fetch_all,
-        i64,
-        "SELECT id FROM operations WHERE status = 'pending' AND program_id = $1 AND created_at < $2 ORDER BY id LIMIT $3",
-        program_id,
-        cutoff,
-        limit,
-    )?;
-    let mut voided = Vec::new();
-    for id in ids {
-        let request = LedgerRequest {
-            program_id,
-            currency: String::new(),
-            merchant_id: None,
-            protocol: "system".into(),
-            idempotency: None,
-            description: Some("hold expired".into()),
-            details: serde_json::json!({}),
-            action: Action::Void { operation_id: id },
-        };
-        match execute(tx, request).await {
-            Ok(outcome) => voided.push(outcome.operation),
-            Err(StoreError::Domain(DomainError::HoldNotPending { .. })) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(voided)
 }
