@@ -108,6 +108,21 @@ async fn the_seed_batch_requests_apply_once_and_all_or_nothing() {
             "every bad row is listed"
         );
         assert_eq!(customer(&app).await.1, "5567.38");
+        // A NUL character, which no text column takes, is the client's mistake in a row or in
+        // the header, not the server's.
+        let clean: Value = serde_json::from_str(&seed_request("125n", 4, "012345", "1")).unwrap();
+        let mut in_row = clean.clone();
+        in_row["accrue"][2]["Description"] = json!("a\u{0}b");
+        let mut in_header = clean;
+        in_header["requestId"] = json!("12\u{0}5");
+        for (body, row) in [(in_row, json!(3)), (in_header, Value::Null)] {
+            let (status, refused) =
+                batch(&app, "/batchoperations/v1/requests", KEY, body.to_string()).await;
+            assert_eq!(status, StatusCode::OK, "{refused}");
+            assert_eq!(refused["status"], 1, "{refused}");
+            assert_eq!(refused["errors"][0]["row"], row, "{refused}");
+        }
+        assert_eq!(customer(&app).await.1, "5567.38");
 
         // Type 4: a manual accrual, kept apart from purchase accruals.
         let (_, manual) = batch(
@@ -328,10 +343,16 @@ async fn a_batch_across_members_and_chunks_lands_every_row_once() {
         assert_eq!(owner_before, "500.00");
 
         // 13 members × 1,000 rows of 0.01, interleaved: three chunks of the parser's 5,000.
+        // The last row's description holds what a database's bulk format must escape.
         let rows: Vec<String> = (0..13_000)
             .map(|i| {
+                let description = if i == 12_999 {
+                    r#"tab\there, back\\slash,\nnew line, \\N"#.to_string()
+                } else {
+                    format!("row {i}")
+                };
                 format!(
-                    r#"{{"memberNo": "{}", "Description": "row {i}", "pointsAmount": 0.01}}"#,
+                    r#"{{"memberNo": "{}", "Description": "{description}", "pointsAmount": 0.01}}"#,
                     members[i % members.len()].0
                 )
             })
@@ -361,6 +382,16 @@ async fn a_batch_across_members_and_chunks_lands_every_row_once() {
             .await;
         assert_eq!(ops["items"].as_array().unwrap().len(), 500);
         assert_eq!(ops["items"][0]["description"], "row 12990");
+        let (_, ops) = app
+            .get(&format!(
+                "/v1/operations?customer_id={}&limit=1",
+                members[12].1
+            ))
+            .await;
+        assert_eq!(
+            ops["items"][0]["description"],
+            "tab\there, back\\slash,\nnew line, \\N"
+        );
         let (_, audit) = app.get("/v1/ledger/audit").await;
         assert_eq!(audit["mismatched_accounts"], json!([]));
         app.stop().await;

@@ -424,42 +424,55 @@ impl Run<'_> {
                 Ok(ids)
             }
             // A chunk in three statements over arrays, with ids drawn from the sequence first.
+            // A chunk through two COPYs (PostgreSQL's fastest way in), with ids drawn from
+            // the sequence first so the postings can name their operations.
             Conn::Pg(c) => {
+                use std::fmt::Write;
                 let ids: Vec<i64> = sqlx::query_scalar(
                     "SELECT nextval(pg_get_serial_sequence('operations', 'id')) FROM generate_series(1, $1)",
                 )
                 .bind(rows.len() as i64)
                 .fetch_all(&mut **c)
                 .await?;
-                let uuids: Vec<&str> = rows.iter().map(|(r, _)| r.uuid.as_str()).collect();
-                let points: Vec<i64> = rows.iter().map(|(r, _)| self.sign * r.points).collect();
-                let customers: Vec<i64> = rows.iter().map(|(_, m)| m.customer_id).collect();
-                let accounts: Vec<i64> = rows.iter().map(|(_, m)| m.account_id).collect();
-                let descriptions: Vec<Option<&String>> =
-                    rows.iter().map(|(r, _)| description(r, request)).collect();
-                let details: Vec<&str> = rows.iter().map(|(r, _)| r.details.as_str()).collect();
-                sqlx::query("INSERT INTO operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) SELECT t.id, t.uuid, $1, $2, $3, 'confirmed', abs(t.points), 0, t.customer, $4, 'loymax', t.description, t.details, $5 FROM unnest($6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) AS t(id, uuid, points, customer, description, details)")
-                    .bind(request.program_id)
-                    .bind(&request.currency)
-                    .bind(request.kind.as_str())
-                    .bind(request.merchant_id)
-                    .bind(now)
-                    .bind(&ids)
-                    .bind(&uuids)
-                    .bind(&points)
-                    .bind(&customers)
-                    .bind(&descriptions)
-                    .bind(&details)
-                    .execute(&mut **c)
+                let mut operations = String::with_capacity(rows.len() * 384);
+                let mut postings = String::with_capacity(rows.len() * 64);
+                for ((row, member), id) in rows.iter().zip(&ids) {
+                    let points = self.sign * row.points;
+                    let _ = write!(operations, "{id}\t{}\t{}\t", row.uuid, request.program_id);
+                    copy_text(&mut operations, Some(&request.currency));
+                    let _ = write!(
+                        operations,
+                        "\t{}\tconfirmed\t{}\t0\t{}\t{}\tloymax\t",
+                        request.kind.as_str(),
+                        row.points,
+                        member.customer_id,
+                        request.merchant_id
+                    );
+                    copy_text(
+                        &mut operations,
+                        description(row, request).map(String::as_str),
+                    );
+                    operations.push('\t');
+                    copy_text(&mut operations, Some(&row.details));
+                    let _ = writeln!(operations, "\t{now}");
+                    let _ = writeln!(
+                        postings,
+                        "{id}\t{}\t{points}\t{now}\n{id}\t{}\t{}\t{now}",
+                        member.account_id, self.system_account, -points
+                    );
+                }
+                let mut copy = c
+                    .copy_in_raw("COPY operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) FROM STDIN")
                     .await?;
-                sqlx::query("INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT t.id, t.account, t.points, $1 FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS t(id, account, points) UNION ALL SELECT t.id, $5, -t.points, $1 FROM unnest($2::bigint[], $4::bigint[]) AS t(id, points)")
-                    .bind(now)
-                    .bind(&ids)
-                    .bind(&accounts)
-                    .bind(&points)
-                    .bind(self.system_account)
-                    .execute(&mut **c)
+                copy.send(operations.into_bytes()).await?;
+                copy.finish().await?;
+                let mut copy = c
+                    .copy_in_raw(
+                        "COPY postings (operation_id, account_id, amount, created_at) FROM STDIN",
+                    )
                     .await?;
+                copy.send(postings.into_bytes()).await?;
+                copy.finish().await?;
                 Ok(ids)
             }
         }
@@ -551,5 +564,23 @@ impl Run<'_> {
             .execute(&mut **c)
             .await?;
         Ok(())
+    }
+}
+
+/// Appends a text field in COPY's text format: `\N` for NULL, and backslash, tab, newline and
+/// carriage return escaped.
+fn copy_text(out: &mut String, value: Option<&str>) {
+    let Some(value) = value else {
+        out.push_str("\\N");
+        return;
+    };
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            ch => out.push(ch),
+        }
     }
 }

@@ -202,6 +202,15 @@ fn store_request(
     fingerprint: &str,
 ) -> Result<(BatchApply, Answer), Refusal> {
     let refuse = |message: String| header.refusal(message, Vec::new());
+    let texts = [
+        ("requestId", &header.request_id),
+        ("accrueDescription", &header.description),
+        ("currencyExternalId", &header.currency),
+        ("lifeTimeDefinitionExternalId", &header.lifetime),
+    ];
+    if let Some((field, _)) = texts.iter().find(|(_, text)| has_nul(text.as_deref())) {
+        return Err(refuse(format!("{field}: {NUL_MESSAGE}")));
+    }
     let Some(request_id) = header.request_id.clone().filter(|r| !r.is_empty()) else {
         return Err(refuse("requestId: обязательное поле".into()));
     };
@@ -537,6 +546,15 @@ impl RowSink {
         let Some(member) = member_no.clone().filter(|m| !m.is_empty()) else {
             return self.fail(seq, None, "memberNo: обязательное поле".into());
         };
+        let texts = [
+            ("memberNo", Some(member.as_str())),
+            ("Description", row.description.as_deref()),
+            ("operationDate", row.operation_date.as_deref()),
+            ("merchantName", row.merchant_name.as_deref()),
+        ];
+        if let Some((field, _)) = texts.iter().find(|(_, text)| has_nul(*text)) {
+            return self.fail(seq, member_no, format!("{field}: {NUL_MESSAGE}"));
+        }
         let points = match row.points_amount.as_deref().map(raw_text) {
             None => return self.fail(seq, member_no, "pointsAmount: обязательное поле".into()),
             Some(text) => match parse_decimal(&text, self.decimals) {
@@ -624,6 +642,13 @@ fn raw_text(raw: &RawValue) -> String {
         Ok(s) => s,
         Err(_) => text.to_string(),
     }
+}
+
+/// Text no database column can hold (PostgreSQL refuses the NUL character in text).
+const NUL_MESSAGE: &str = "недопустимый символ U+0000";
+
+fn has_nul(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.contains('\0'))
 }
 
 #[derive(Deserialize)]
