@@ -154,6 +154,12 @@ fn bad_requests(
         Bad::json("POST", ops, text)
     };
     let mut cases = vec![
+        // Text with the NUL character, which no store keeps.
+        (
+            redeem("description", "\"a\\u0000b\""),
+            UNPROCESSABLE,
+            Some("text"),
+        ),
         // Wrong types.
         (
             redeem("customer_id", "\"1\""),

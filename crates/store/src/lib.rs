@@ -70,6 +70,14 @@ impl From<sqlx::Error> for StoreError {
             if db.is_unique_violation() {
                 return StoreError::Duplicate(db.message().to_string());
             }
+            // Text with the NUL character, which PostgreSQL's text cannot hold: the client's
+            // input, refused like any invalid field (the transaction rolls back whole).
+            if db.code().as_deref() == Some("22021") {
+                return StoreError::Domain(DomainError::Invalid {
+                    field: "text",
+                    reason: sqlite::statement::NUL_REFUSED.into(),
+                });
+            }
         }
         StoreError::Database(error)
     }

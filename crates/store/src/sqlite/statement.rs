@@ -66,10 +66,35 @@ fn prepare<'c>(
             .and_then(|number| number.parse::<usize>().ok())
             .and_then(|number| args.get(number.checked_sub(1)?))
             .ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
-        statement.raw_bind_parameter(index, argument)?;
+        let value = argument.to_sql()?;
+        refuse_nul(&value)?;
+        statement.raw_bind_parameter(index, value)?;
     }
     Ok(statement)
 }
+
+/// Refuses text with the NUL character, as PostgreSQL does, so that both stores take the same
+/// input (SQLite would store it).
+fn refuse_nul(value: &rusqlite::types::ToSqlOutput<'_>) -> StoreResult<()> {
+    use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+    let text = match value {
+        ToSqlOutput::Borrowed(ValueRef::Text(text)) => text.contains(&0),
+        ToSqlOutput::Owned(Value::Text(text)) => text.contains('\0'),
+        _ => false,
+    };
+    if text {
+        return Err(crate::StoreError::Domain(
+            kopilka_domain::DomainError::Invalid {
+                field: "text",
+                reason: NUL_REFUSED.into(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Why text with the NUL character is refused, on either store.
+pub(crate) const NUL_REFUSED: &str = "the NUL character (U+0000) is not accepted";
 
 /// Runs a statement to its end; the rows it changed.
 pub(crate) fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> StoreResult<u64> {
