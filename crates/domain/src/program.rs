@@ -28,6 +28,10 @@ pub struct ProgramRules {
     pub language: String,
     /// Whether an earn for an unknown phone enrols the customer.
     pub enrol_on_earn: bool,
+    /// How long a hold made through the native API stays pending, in minutes, before it is
+    /// voided and its points are spendable again; `None`: until it is confirmed or voided.
+    /// (The protocols' own holds end with their purchases, transfers and pages.)
+    pub hold_lifetime_minutes: Option<u32>,
 }
 
 impl Default for ProgramRules {
@@ -43,11 +47,13 @@ impl Default for ProgramRules {
             time_zone: "UTC".into(),
             language: "ru".into(),
             enrol_on_earn: true,
+            hold_lifetime_minutes: None,
         }
     }
 }
 
 pub const MS_PER_DAY: i64 = 86_400_000;
+pub const MS_PER_MINUTE: i64 = 60_000;
 
 impl ProgramRules {
     /// Points earned on `paid` money (only the part paid with money, never the points part).
@@ -66,6 +72,12 @@ impl ProgramRules {
     /// When points earned at `now_ms` expire.
     pub fn expiry_for(&self, now_ms: i64) -> Option<i64> {
         expiry_after(self.lifetime_days, now_ms)
+    }
+
+    /// Native holds made before this instant have outlived `hold_lifetime_minutes`.
+    pub fn stale_hold_cutoff(&self, now_ms: i64) -> Option<i64> {
+        self.hold_lifetime_minutes
+            .map(|minutes| now_ms - minutes as i64 * MS_PER_MINUTE)
     }
 
     pub fn validate(&self) -> Result<(), crate::DomainError> {
@@ -89,6 +101,9 @@ impl ProgramRules {
         }
         if !matches!(self.language.as_str(), "ru" | "en") {
             return invalid("language", "ru or en");
+        }
+        if self.hold_lifetime_minutes == Some(0) {
+            return invalid("hold_lifetime_minutes", "at least 1, or null for no limit");
         }
         Ok(())
     }

@@ -1,9 +1,16 @@
-//! Background jobs: points expiry. Each pass is a write job of its own; nothing here talks to
-//! the network.
+//! Background jobs: points expiry, and the voiding of native holds that outlived their
+//! program's `hold_lifetime_minutes`. Each pass is a write job of its own; nothing here talks
+//! to the network (a voided hold's webhook goes through the outbox).
 
+use crate::outbox::webhooks;
 use crate::shutdown::Shutdown;
-use kopilka_store::{ledger, SharedStore};
+use kopilka_domain::DomainError;
+use kopilka_store::ledger::{self, Action, LedgerRequest};
+use kopilka_store::{SharedStore, StoreError};
 use std::time::Duration;
+
+/// Holds voided per write job.
+const HOLDS_PER_PASS: i64 = 100;
 
 /// Burns due lots until none are left or `max_rounds` passes ran.
 pub async fn expire_once(
@@ -22,6 +29,66 @@ pub async fn expire_once(
     }
 }
 
+/// Voids the native holds made before their program's hold lifetime ended, as a void through
+/// the API would (with its `operation.voided` webhook). Returns how many.
+pub async fn void_stale_holds(store: &SharedStore, now: i64) -> Result<usize, StoreError> {
+    let programs = store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await?;
+    let mut total = 0;
+    for program in programs {
+        let rules = program.rules();
+        let Some(cutoff) = rules.stale_hold_cutoff(now) else {
+            continue;
+        };
+        let (program_id, decimals) = (program.id, rules.decimals);
+        loop {
+            let voided = store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let ids =
+                            ledger::stale_holds(tx, program_id, "native", cutoff, HOLDS_PER_PASS)
+                                .await?;
+                        let found = ids.len();
+                        for id in ids {
+                            let request = LedgerRequest {
+                                program_id,
+                                currency: String::new(),
+                                merchant_id: None,
+                                protocol: "system".into(),
+                                idempotency: None,
+                                description: Some("hold expired".into()),
+                                details: serde_json::json!({}),
+                                action: Action::Void { operation_id: id },
+                            };
+                            match ledger::execute(tx, request).await {
+                                Ok(outcome) => {
+                                    webhooks::operation_event(
+                                        tx,
+                                        "operation.voided",
+                                        &outcome.operation,
+                                        decimals,
+                                    )
+                                    .await?
+                                }
+                                // Confirmed or voided since it was listed: nothing to do.
+                                Err(StoreError::Domain(DomainError::HoldNotPending { .. })) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Ok(found)
+                    })
+                })
+                .await?;
+            total += voided;
+            if (voided as i64) < HOLDS_PER_PASS {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
+
 pub async fn run(store: SharedStore, interval: Duration, mut shutdown: Shutdown) {
     let mut ticker = tokio::time::interval(interval);
     loop {
@@ -33,6 +100,11 @@ pub async fn run(store: SharedStore, interval: Duration, mut shutdown: Shutdown)
             Ok(0) => {}
             Ok(n) => tracing::info!(operations = n, "expired points"),
             Err(e) => tracing::warn!("expiry job failed: {e}"),
+        }
+        match void_stale_holds(&store, kopilka_store::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(operations = n, "voided holds past their lifetime"),
+            Err(e) => tracing::warn!("hold expiry job failed: {e}"),
         }
     }
 }

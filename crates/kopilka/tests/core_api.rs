@@ -1041,3 +1041,68 @@ async fn resolving_a_hold_replays_under_its_key() {
         app.stop().await;
     }
 }
+
+/// A program may give native holds a lifetime: the job voids those that outlive it (and only
+/// those), and their points are spendable again.
+#[tokio::test]
+async fn native_holds_past_their_programs_lifetime_are_voided() {
+    for app in TestApp::each(true).await {
+        let (status, refused) = app
+            .post(
+                "/v1/programs",
+                json!({"code": "hold0", "name": "Zero", "rules": {"hold_lifetime_minutes": 0}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        let (status, program) = app
+            .post(
+                "/v1/programs",
+                json!({"code": "holds", "name": "Holds", "rules": {"hold_lifetime_minutes": 30}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{program}");
+        let (_, merchant) = app
+            .post(
+                "/v1/merchants",
+                json!({"program_id": program["id"], "name": "Shop"}),
+            )
+            .await;
+        let (_, customer) = app
+            .post(
+                "/v1/customers",
+                json!({"program_id": program["id"], "opening_balance": "100.00"}),
+            )
+            .await;
+        let hold = |amount: &str| json!({"kind": "redeem", "customer_id": customer["id"], "merchant_id": merchant["id"], "amount": amount, "hold": true});
+        let (status, first) = app.post("/v1/operations", hold("30.00")).await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        // A hold in a program without a lifetime (the demo's) stays whatever its age.
+        let other = customer_with(&app, "50.00").await;
+        let (_, kept) = app
+            .post(
+                "/v1/operations",
+                json!({"kind": "redeem", "customer_id": other, "merchant_id": 1, "amount": "5.00", "hold": true}),
+            )
+            .await;
+
+        let now = kopilka_store::now_ms();
+        let voided = kopilka::jobs::void_stale_holds(&app.store, now + 29 * 60_000)
+            .await
+            .unwrap();
+        assert_eq!(voided, 0, "{:?}", app.backend);
+        let voided = kopilka::jobs::void_stale_holds(&app.store, now + 31 * 60_000)
+            .await
+            .unwrap();
+        assert_eq!(voided, 1, "{:?}", app.backend);
+        let (_, first) = app.get(&format!("/v1/operations/{}", first["id"])).await;
+        assert_eq!(first["status"], "voided", "{first}");
+        let (_, kept) = app.get(&format!("/v1/operations/{}", kept["id"])).await;
+        assert_eq!(kept["status"], "pending", "{kept}");
+        let customer = customer["id"].as_i64().unwrap();
+        assert_eq!(balance(&app, customer).await["held"], "0.00");
+        let (status, _) = app.post("/v1/operations", hold("100.00")).await;
+        assert_eq!(status, StatusCode::CREATED, "all 100.00 is spendable again");
+        audit_is_clean(&app).await;
+        app.stop().await;
+    }
+}

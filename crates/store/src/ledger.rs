@@ -913,6 +913,28 @@ pub async fn audit(tx: &mut Tx) -> StoreResult<Vec<i64>> {
     )?)
 }
 
+/// Holds made through `protocol` that are still pending and were made before `cutoff`, in
+/// the order of their customers' accounts (the order every job that locks several accounts
+/// takes them in, so two jobs never wait on each other).
+pub async fn stale_holds(
+    tx: &mut Tx,
+    program_id: i64,
+    protocol: &str,
+    cutoff: i64,
+    limit: i64,
+) -> StoreResult<Vec<i64>> {
+    Ok(scalar!(
+        tx,
+        fetch_all,
+        i64,
+        "SELECT o.id FROM operations o JOIN accounts a ON a.program_id = o.program_id AND a.currency = o.currency AND a.owner_kind = 'customer' AND a.owner_id = o.customer_id WHERE o.status = 'pending' AND o.program_id = $1 AND o.protocol = $2 AND o.created_at < $3 ORDER BY a.id, o.id LIMIT $4",
+        program_id,
+        protocol,
+        cutoff,
+        limit,
+    )?)
+}
+
 /// Burns points whose lifetime has ended, at most `limit` accounts per call; each account's
 /// expiry is an operation of its own. Returns the operations written.
 pub async fn expire_due(tx: &mut Tx, now: i64, limit: i64) -> StoreResult<Vec<Operation>> {
