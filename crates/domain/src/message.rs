@@ -2,7 +2,7 @@
 //! substitution. A program may override any of them in its settings JSON:
 //!
 //! ```json
-//! {"templates": {"incust.operation": {"ru": "{shop}: −{redeemed} +{earned} = {balance}"}}}
+//! {"templates": {"incust.earned": {"ru": "{shop}: +{earned}, итого {balance}"}}}
 //! ```
 //!
 //! Protocol modules render a text here and pass it to the outbox; the outbox sends it as is.
@@ -46,10 +46,52 @@ pub struct Template {
 /// kopilka's built-in templates.
 pub const TEMPLATES: &[Template] = &[
     Template {
-        name: "incust.operation",
-        placeholders: &["shop", "redeemed", "earned", "balance", "currency"],
-        ru: "{shop}: списано {redeemed}, начислено {earned}, баланс {balance}",
-        en: "{shop}: redeemed {redeemed}, earned {earned}, balance {balance}",
+        name: "incust.earned",
+        placeholders: &["shop", "earned", "balance"],
+        ru: "{shop}: начислено {earned} бонусов. Баланс: {balance}",
+        en: "{shop}: {earned} bonuses earned. Balance: {balance}",
+    },
+    Template {
+        name: "incust.enrolled",
+        placeholders: &["shop", "program", "earned", "balance"],
+        ru: "{shop}: вы стали участником программы «{program}», начислено {earned} бонусов. Баланс: {balance}",
+        en: "{shop}: welcome to {program}; {earned} bonuses earned. Balance: {balance}",
+    },
+    Template {
+        name: "incust.redeemed",
+        placeholders: &["shop", "redeemed", "balance"],
+        ru: "{shop}: оплачено бонусами {redeemed}. Баланс: {balance}",
+        en: "{shop}: {redeemed} paid with bonuses. Balance: {balance}",
+    },
+    Template {
+        name: "incust.cancelled",
+        placeholders: &["shop", "transaction", "balance"],
+        ru: "{shop}: операция {transaction} отменена. Баланс: {balance}",
+        en: "{shop}: transaction {transaction} cancelled. Balance: {balance}",
+    },
+    Template {
+        name: "incust.cancelled.returned",
+        placeholders: &["shop", "transaction", "returned", "balance"],
+        ru: "{shop}: операция {transaction} отменена, возвращено {returned} бонусов. Баланс: {balance}",
+        en: "{shop}: transaction {transaction} cancelled; {returned} bonuses returned. Balance: {balance}",
+    },
+    Template {
+        name: "incust.cancelled.taken",
+        placeholders: &["shop", "transaction", "taken", "balance"],
+        ru: "{shop}: операция {transaction} отменена, списано {taken} бонусов. Баланс: {balance}",
+        en: "{shop}: transaction {transaction} cancelled; {taken} bonuses taken back. Balance: {balance}",
+    },
+    Template {
+        name: "incust.earn_answer",
+        placeholders: &["earned", "balance"],
+        ru: "Операция успешна. Начислено {earned} бонусов, баланс {balance}",
+        en: "Success. {earned} bonuses earned, balance {balance}",
+    },
+    Template {
+        name: "incust.code",
+        placeholders: &["shop", "code"],
+        ru: "{shop}: код подтверждения {code}. Никому его не сообщайте",
+        en: "{shop}: your confirmation code is {code}. Do not share it",
     },
     Template {
         name: "enrolled",
@@ -201,34 +243,46 @@ mod tests {
     const VALUES: &[(&str, &str)] = &[
         ("shop", "Кофейня"),
         ("redeemed", "10.50"),
-        ("earned", "2.00"),
         ("balance", "991.50"),
     ];
 
     #[test]
-    fn renders_the_incust_operation_message_in_both_languages() {
+    fn renders_an_incust_message_in_both_languages() {
         let none = json!({});
         assert_eq!(
-            render("incust.operation", Language::Ru, &none, VALUES).unwrap(),
-            "Кофейня: списано 10.50, начислено 2.00, баланс 991.50"
+            render("incust.redeemed", Language::Ru, &none, VALUES).unwrap(),
+            "Кофейня: оплачено бонусами 10.50. Баланс: 991.50"
         );
         assert_eq!(
-            render("incust.operation", Language::En, &none, VALUES).unwrap(),
-            "Кофейня: redeemed 10.50, earned 2.00, balance 991.50"
+            render("incust.redeemed", Language::En, &none, VALUES).unwrap(),
+            "Кофейня: 10.50 paid with bonuses. Balance: 991.50"
         );
     }
 
     #[test]
     fn a_program_override_wins_for_its_language_only() {
-        let settings = json!({"templates": {"incust.operation": {"ru": "{shop}: {balance} Б"}}});
+        let settings = json!({"templates": {"incust.redeemed": {"ru": "{shop}: {balance} Б"}}});
         assert_eq!(
-            render("incust.operation", Language::Ru, &settings, VALUES).unwrap(),
+            render("incust.redeemed", Language::Ru, &settings, VALUES).unwrap(),
             "Кофейня: 991.50 Б"
         );
-        assert!(render("incust.operation", Language::En, &settings, VALUES)
+        assert!(render("incust.redeemed", Language::En, &settings, VALUES)
             .unwrap()
-            .starts_with("Кофейня: redeemed"));
+            .starts_with("Кофейня: 10.50 paid"));
         assert!(validate_overrides(&settings).is_ok());
+    }
+
+    #[test]
+    fn every_template_uses_only_its_placeholders() {
+        for template in TEMPLATES {
+            let texts = json!({template.name: {"ru": template.ru, "en": template.en}});
+            assert_eq!(
+                validate_overrides(&json!({"templates": texts})),
+                Ok(()),
+                "{}",
+                template.name
+            );
+        }
     }
 
     #[test]
@@ -247,7 +301,7 @@ mod tests {
 
     #[test]
     fn overrides_are_checked() {
-        let bad = json!({"templates": {"incust.operation": {"ru": "{shop} {oops}"}}});
+        let bad = json!({"templates": {"incust.earned": {"ru": "{shop} {oops}"}}});
         assert!(matches!(
             validate_overrides(&bad),
             Err(TemplateError::UnknownPlaceholder { .. })

@@ -264,17 +264,11 @@ pub async fn earn(
         shop.points(outcome.spendable()),
     );
     let sms = if enrolled {
-        texts::enrolled(
-            shop.lang,
-            &shop.merchant.sms_name,
-            &shop.program.name,
-            &earned,
-            &balance,
-        )
+        texts::enrolled(shop, &earned, &balance)
     } else {
-        texts::earned(shop.lang, &shop.merchant.sms_name, &earned, &balance)
+        texts::earned(shop, &earned, &balance)
     };
-    let message = texts::earn_answer(shop.lang, &earned, &balance);
+    let message = texts::earn_answer(shop, &earned, &balance);
     let entry = Entry {
         kind: "earn",
         cancels: None,
@@ -320,12 +314,7 @@ pub async fn redeem(
         return replay(tx, &outcome).await;
     }
     let balance = shop.points(outcome.spendable());
-    let sms = texts::redeemed(
-        shop.lang,
-        &shop.merchant.sms_name,
-        &shop.points(sale.bonuses_redeemed.0),
-        &balance,
-    );
+    let sms = texts::redeemed(shop, &shop.points(sale.bonuses_redeemed.0), &balance);
     let entry = Entry {
         kind: "redeem",
         cancels: None,
@@ -383,14 +372,7 @@ pub async fn cancel(
     let balance = shop.points(outcome.spendable());
     let returned = (original.bonuses_redeemed > 0).then(|| shop.points(original.bonuses_redeemed));
     let taken = (original.bonuses_earned > 0).then(|| shop.points(original.bonuses_earned));
-    let sms = texts::cancelled(
-        shop.lang,
-        &shop.merchant.sms_name,
-        id,
-        returned.as_deref(),
-        taken.as_deref(),
-        &balance,
-    );
+    let sms = texts::cancelled(shop, id, returned.as_deref(), taken.as_deref(), &balance);
     let entry = Entry {
         kind: "cancel",
         cancels: Some(id),

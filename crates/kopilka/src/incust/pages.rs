@@ -499,10 +499,7 @@ async fn prepare(
     let sms = code.map(|c| NewMessage {
         merchant_id: Some(shop.merchant.id),
         customer_id: card.customer.as_ref().map(|c| c.id),
-        ..NewMessage::sms(
-            &phone,
-            super::texts::code(shop.lang, &shop.merchant.sms_name, &c),
-        )
+        ..NewMessage::sms(&phone, super::texts::code(shop, &c))
     });
     state
         .store

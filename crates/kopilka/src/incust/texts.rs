@@ -1,71 +1,86 @@
-//! What inCust operations tell the card's owner, by SMS and in the API's `message` field, in
-//! the program's language. Amounts arrive formatted.
+//! What inCust operations tell the card's owner, by SMS and in the API's `message` field: the
+//! domain's `incust.*` templates in the program's language, with the program's overrides
+//! (`settings.templates`). Amounts arrive formatted.
 
-use kopilka_domain::incust::Lang;
+use super::ops::Shop;
+use kopilka_domain::message::{self, Language};
 
-pub fn earned(lang: Lang, shop: &str, earned: &str, balance: &str) -> String {
-    match lang {
-        Lang::Ru => format!("{shop}: начислено {earned} бонусов. Баланс: {balance}"),
-        Lang::En => format!("{shop}: {earned} bonuses earned. Balance: {balance}"),
-    }
+/// Template `name` for the shop's program. The names are the built-in ones, so there is always
+/// a text; an empty one would only come from a name missing from the domain's list.
+fn render(shop: &Shop, name: &str, values: &[(&str, &str)]) -> String {
+    let language = Language::parse(&shop.rules.language);
+    message::render(name, language, &shop.program.settings(), values).unwrap_or_default()
+}
+
+pub fn earned(shop: &Shop, earned: &str, balance: &str) -> String {
+    let values = [
+        ("shop", shop.merchant.sms_name.as_str()),
+        ("earned", earned),
+        ("balance", balance),
+    ];
+    render(shop, "incust.earned", &values)
 }
 
 /// The earn of a customer the earn just enrolled.
-pub fn enrolled(lang: Lang, shop: &str, program: &str, earned: &str, balance: &str) -> String {
-    match lang {
-        Lang::Ru => format!(
-            "{shop}: вы стали участником программы «{program}», начислено {earned} бонусов. Баланс: {balance}"
-        ),
-        Lang::En => format!(
-            "{shop}: welcome to {program}; {earned} bonuses earned. Balance: {balance}"
-        ),
-    }
+pub fn enrolled(shop: &Shop, earned: &str, balance: &str) -> String {
+    let values = [
+        ("shop", shop.merchant.sms_name.as_str()),
+        ("program", shop.program.name.as_str()),
+        ("earned", earned),
+        ("balance", balance),
+    ];
+    render(shop, "incust.enrolled", &values)
 }
 
-pub fn redeemed(lang: Lang, shop: &str, redeemed: &str, balance: &str) -> String {
-    match lang {
-        Lang::Ru => format!("{shop}: оплачено бонусами {redeemed}. Баланс: {balance}"),
-        Lang::En => format!("{shop}: {redeemed} paid with bonuses. Balance: {balance}"),
-    }
+pub fn redeemed(shop: &Shop, redeemed: &str, balance: &str) -> String {
+    let values = [
+        ("shop", shop.merchant.sms_name.as_str()),
+        ("redeemed", redeemed),
+        ("balance", balance),
+    ];
+    render(shop, "incust.redeemed", &values)
 }
 
 /// A cancellation: `returned` bonuses came back (a cancelled redeem) or `taken` went (a
 /// cancelled earn).
 pub fn cancelled(
-    lang: Lang,
-    shop: &str,
+    shop: &Shop,
     transaction: i64,
     returned: Option<&str>,
     taken: Option<&str>,
     balance: &str,
 ) -> String {
-    let change = match (lang, returned, taken) {
-        (Lang::Ru, Some(r), _) => format!(", возвращено {r} бонусов"),
-        (Lang::Ru, None, Some(t)) => format!(", списано {t} бонусов"),
-        (Lang::En, Some(r), _) => format!("; {r} bonuses returned"),
-        (Lang::En, None, Some(t)) => format!("; {t} bonuses taken back"),
-        (_, None, None) => String::new(),
-    };
-    match lang {
-        Lang::Ru => format!("{shop}: операция {transaction} отменена{change}. Баланс: {balance}"),
-        Lang::En => {
-            format!("{shop}: transaction {transaction} cancelled{change}. Balance: {balance}")
+    let transaction = transaction.to_string();
+    let mut values = vec![
+        ("shop", shop.merchant.sms_name.as_str()),
+        ("transaction", transaction.as_str()),
+        ("balance", balance),
+    ];
+    let name = match (returned, taken) {
+        (Some(returned), _) => {
+            values.push(("returned", returned));
+            "incust.cancelled.returned"
         }
-    }
+        (None, Some(taken)) => {
+            values.push(("taken", taken));
+            "incust.cancelled.taken"
+        }
+        (None, None) => "incust.cancelled",
+    };
+    render(shop, name, &values)
 }
 
 /// The `<message>` of a successful earn.
-pub fn earn_answer(lang: Lang, earned: &str, balance: &str) -> String {
-    match lang {
-        Lang::Ru => format!("Операция успешна. Начислено {earned} бонусов, баланс {balance}"),
-        Lang::En => format!("Success. {earned} bonuses earned, balance {balance}"),
-    }
+pub fn earn_answer(shop: &Shop, earned: &str, balance: &str) -> String {
+    render(
+        shop,
+        "incust.earn_answer",
+        &[("earned", earned), ("balance", balance)],
+    )
 }
 
 /// The one-time code that confirms a hosted page when the card has no spend password.
-pub fn code(lang: Lang, shop: &str, code: &str) -> String {
-    match lang {
-        Lang::Ru => format!("{shop}: код подтверждения {code}. Никому его не сообщайте"),
-        Lang::En => format!("{shop}: your confirmation code is {code}. Do not share it"),
-    }
+pub fn code(shop: &Shop, code: &str) -> String {
+    let values = [("shop", shop.merchant.sms_name.as_str()), ("code", code)];
+    render(shop, "incust.code", &values)
 }
