@@ -64,19 +64,26 @@ pub enum StoreError {
     Writer(#[from] std::io::Error),
 }
 
+impl StoreError {
+    /// Text with the NUL character: the client's input, refused like any invalid field, on
+    /// either store (the transaction rolls back whole).
+    pub(crate) fn nul_in_text() -> StoreError {
+        StoreError::Domain(DomainError::Invalid {
+            field: "text",
+            reason: "the NUL character (U+0000) is not accepted".into(),
+        })
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
             if db.is_unique_violation() {
                 return StoreError::Duplicate(db.message().to_string());
             }
-            // Text with the NUL character, which PostgreSQL's text cannot hold: the client's
-            // input, refused like any invalid field (the transaction rolls back whole).
+            // Text with the NUL character, which PostgreSQL's text cannot hold.
             if db.code().as_deref() == Some("22021") {
-                return StoreError::Domain(DomainError::Invalid {
-                    field: "text",
-                    reason: sqlite::statement::NUL_REFUSED.into(),
-                });
+                return StoreError::nul_in_text();
             }
         }
         StoreError::Database(error)

@@ -18,7 +18,7 @@
 //! writer): run from another thread they never catch up with a writer that always has a
 //! transaction open, and the WAL grows without end. A larger interval (4000 pages) gave the
 //! purchase cycle about 10 % more throughput but put earn's p99 above 25 ms.
-
+//!
 //! A bulk job (the Loymax batch) is the exception to group commit: whatever is open commits
 //! first, then the job runs alone, in a transaction of its own begun with foreign keys off and a
 //! larger page cache, and its commit skips the checkpoint, which the writer runs once the answer
@@ -44,10 +44,8 @@ use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
 /// instead of going to the WAL and back (1,000,000 batch rows: 129k rows/s with 32 MB,
 /// 155k with 64 MB; peak memory 67 → 99 MB).
 const BEGIN_BULK: &str = "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -64000; BEGIN IMMEDIATE";
-/// The writer's settings a bulk job changes, back: SQLite's default checkpoint interval (see
-/// the module's notes), foreign keys, and every connection's page cache (32 MB).
-const RESTORE_AFTER_BULK: &str =
-    "PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000";
+/// Every connection's page cache, in KiB.
+const PAGE_CACHE_KIB: u32 = 32_000;
 /// The most jobs one commit carries.
 const MAX_BATCH: usize = 256;
 /// Read connections open at once.
@@ -99,10 +97,10 @@ fn open_connection(path: &Path, access: OpenFlags) -> StoreResult<Connection> {
     let flags = access | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
-    )?;
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{PAGE_CACHE_KIB};"
+    ))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -277,7 +275,12 @@ async fn run_bulk_job(tx: &mut Tx, request: WriteRequest) -> Vec<Answer> {
         }
         Err(e) => Err(StoreError::Corrupt(e.to_string())),
     };
-    if let Err(e) = tx.raw(RESTORE_AFTER_BULK).await {
+    // Back to the writer's settings: SQLite's default checkpoint interval (see the module's
+    // notes), foreign keys, and the page cache every connection has.
+    let restore = format!(
+        "PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{PAGE_CACHE_KIB}"
+    );
+    if let Err(e) = tx.raw(&restore).await {
         tracing::error!(error = %e, "cannot restore the writer's settings after a bulk job");
     }
     vec![(request.reply, outcome)]

@@ -83,18 +83,10 @@ fn refuse_nul(value: &rusqlite::types::ToSqlOutput<'_>) -> StoreResult<()> {
         _ => false,
     };
     if text {
-        return Err(crate::StoreError::Domain(
-            kopilka_domain::DomainError::Invalid {
-                field: "text",
-                reason: NUL_REFUSED.into(),
-            },
-        ));
+        return Err(crate::StoreError::nul_in_text());
     }
     Ok(())
 }
-
-/// Why text with the NUL character is refused, on either store.
-pub(crate) const NUL_REFUSED: &str = "the NUL character (U+0000) is not accepted";
 
 /// Runs a statement to its end; the rows it changed.
 pub(crate) fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> StoreResult<u64> {
