@@ -26,7 +26,7 @@ pub struct Config {
     pub outbox: crate::outbox::OutboxConfig,
     /// Serve the demo pages (`/demo/…`, e.g. the inCust demo shop); `kopilka demo` turns this on.
     pub demo_pages: bool,
-    pub kupikupi: crate::kupikupi::Settings,
+    pub kupikupi: KupiKupiSettings,
 }
 
 impl Default for Config {
@@ -41,7 +41,7 @@ impl Default for Config {
             seal_key_file: "kopilka.key".into(),
             outbox: crate::outbox::OutboxConfig::default(),
             demo_pages: false,
-            kupikupi: crate::kupikupi::Settings::default(),
+            kupikupi: KupiKupiSettings::default(),
         }
     }
 }
@@ -84,4 +84,58 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("creating the seal key file {}: {e}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
+}
+
+/// `[kupikupi]` in the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KupiKupiSettings {
+    /// How long a transfer form waits for the code before the transfer is CANCELED.
+    pub form_lifetime_secs: u64,
+}
+
+impl Default for KupiKupiSettings {
+    fn default() -> Self {
+        KupiKupiSettings {
+            form_lifetime_secs: (kopilka_domain::kupikupi::DEFAULT_FORM_LIFETIME_MS / 1000) as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::schedule::Schedule;
+    use crate::outbox::{SmsSenderKind, SmtpTls};
+
+    #[test]
+    fn the_documented_configuration_parses_and_validates() {
+        let doc = include_str!("../../../docs/outbox.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let config: Config = toml::from_str(block).unwrap();
+        config.outbox.validate().unwrap();
+        assert_eq!(config.outbox.sms.sender, SmsSenderKind::Http);
+        assert_eq!(config.outbox.email.tls, SmtpTls::Starttls);
+        assert_eq!(
+            config.outbox.schedule("default"),
+            Schedule::default_schedule()
+        );
+        assert_eq!(config.outbox.schedule("ecommpay"), Schedule::ecommpay());
+        assert_eq!(
+            config.outbox.schedule("unknown"),
+            Schedule::default_schedule()
+        );
+    }
+
+    #[test]
+    fn the_form_lifetime_is_configurable() {
+        let config: Config = toml::from_str("[kupikupi]\nform_lifetime_secs = 60").unwrap();
+        assert_eq!(config.kupikupi.form_lifetime_secs, 60);
+        assert_eq!(Config::default().kupikupi.form_lifetime_secs, 900);
+        assert!(toml::from_str::<Config>("[kupikupi]\nlifetime = 1").is_err());
+    }
 }

@@ -24,7 +24,7 @@ pub struct DemoData {
     #[serde(default)]
     pub customers: Vec<DemoCustomer>,
     #[serde(default)]
-    pub loymax_batch_keys: Vec<crate::loymax_processing::DemoBatchKey>,
+    pub loymax_batch_keys: Vec<crate::loymax::processing::DemoBatchKey>,
     #[serde(default)]
     pub ecommpay_projects: Vec<DemoEcommpayProject>,
     #[serde(default)]
@@ -198,7 +198,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
         merchants.push((m.name.clone(), merchant.id));
     }
     seeded.merchants = merchants;
-    crate::loymax_processing::seed_demo(store, &data.loymax_batch_keys, &seeded.merchants).await?;
+    crate::loymax::processing::seed_demo(store, &data.loymax_batch_keys, &seeded.merchants).await?;
     crate::kupikupi::demo::seed(store, sealer, &data.kupikupi, &seeded.merchants).await?;
     for c in &data.customers {
         let pid = program_id(&c.program)?;

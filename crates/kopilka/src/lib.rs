@@ -3,18 +3,16 @@
 
 pub mod api;
 pub mod bench;
-pub mod bench_loymax;
 pub mod cabinet;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod ecommpay;
-pub mod error;
+pub mod http;
 pub mod incust;
 pub mod jobs;
 pub mod kupikupi;
 pub mod loymax;
-pub mod loymax_processing;
 pub mod observability;
 pub mod outbox;
 pub mod secrets;

@@ -80,14 +80,18 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         .trim_end_matches('/')
         .to_string();
     let sealer = Arc::new(secrets::Sealer::from_hex(&config.resolve_seal_key()?)?);
-    let outbox = crate::outbox::Worker::new(store.clone(), &config.outbox, sealer.clone())?;
+    let outbox = crate::outbox::Worker::new(
+        store.clone(),
+        &config.outbox,
+        sealer.clone(),
+        settlement_hooks(),
+    )?;
     let state = AppState {
         sealer,
         store: store.clone(),
         config: Arc::new(config.clone()),
         admin_token_digest: Arc::new(secrets::token_digest(&admin_token)),
         public_url: Arc::new(public_url.clone()),
-        loymax_callers: Arc::default(),
     };
     let (trigger, shutdown) = shutdown::channel();
     let app = router(state.clone());
@@ -118,6 +122,14 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     })
 }
 
+/// What each protocol does when one of its messages is delivered or dies.
+fn settlement_hooks() -> crate::outbox::hooks::Hooks {
+    crate::outbox::hooks::Hooks::new([(
+        crate::kupikupi::NOTIFICATION_PURPOSE,
+        crate::kupikupi::notification_hook as crate::outbox::hooks::Hook,
+    )])
+}
+
 fn spawn_workers(
     state: &AppState,
     config: &Config,
@@ -131,7 +143,7 @@ fn spawn_workers(
             interval,
             shutdown.clone(),
         )),
-        tokio::spawn(crate::loymax_processing::run_expiry(
+        tokio::spawn(crate::loymax::processing::run_expiry(
             state.store.clone(),
             interval,
             shutdown.clone(),
@@ -161,14 +173,13 @@ pub fn router(state: AppState) -> Router {
         .merge(demo)
         .route("/healthz", get(healthz))
         .route("/metrics", get(move || async move { metrics.render() }))
-        .merge(crate::loymax_processing::router(state.clone()))
         .merge(crate::ecommpay::router(state.clone()))
-        .nest("/v1", api::router(state.clone()))
+        .nest("/v1", native_api(&state))
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
         .merge(if state.config.demo_pages {
-            crate::kupikupi::demo::shop_router()
+            crate::kupikupi::demo::shop_router(demo_kupikupi_platform())
         } else {
             Router::new()
         })
@@ -180,8 +191,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The Kupi-Kupi demo shop's platform: the first `[[kupikupi]]` entry of the demo file.
+fn demo_kupikupi_platform() -> Option<crate::kupikupi::demo::DemoPlatform> {
+    crate::demo::parse(crate::demo::DEMO_TOML)
+        .ok()
+        .and_then(|d| d.kupikupi.into_iter().next())
+}
+
+/// The native API with the protocols' admin routes that live under `/v1`, and one OpenAPI
+/// document for all of them.
+fn native_api(state: &AppState) -> Router<AppState> {
+    let mut document = api::document();
+    document.merge(<crate::kupikupi::PlatformsDoc as utoipa::OpenApi>::openapi());
+    api::router(state.clone(), document).merge(crate::kupikupi::admin_routes(state.clone()))
+}
+
 /// Protocol paths that clients spell in any case and with or without a trailing slash.
-const LENIENT_PATHS: &[&[&str]] = &[crate::incust::PATHS, crate::loymax_processing::BATCH_PATHS];
+const LENIENT_PATHS: &[&[&str]] = &[crate::incust::PATHS, crate::loymax::processing::BATCH_PATHS];
 
 /// Rewrites a lenient spelling of a protocol path (`/API/`, `/app/Redeem/`) to the path the
 /// router knows, before routing.

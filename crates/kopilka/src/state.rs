@@ -13,6 +13,4 @@ pub struct AppState {
     /// The base URL of hosted pages, without a trailing slash.
     pub public_url: Arc<String>,
     pub sealer: Arc<crate::secrets::Sealer>,
-    /// Loymax processing callers remembered by token (`loymax_processing::callers`).
-    pub loymax_callers: Arc<crate::loymax_processing::callers::Callers>,
 }

@@ -456,14 +456,14 @@ async fn order_retries_refunds_and_cancels_on_both_stores() {
         assert_eq!(balance(&app, &shop).await, (json!(1000), json!(980)));
         let now = kopilka_store::now_ms();
         assert_eq!(
-            kopilka::loymax_processing::expire_once(&app.store, now)
+            kopilka::loymax::processing::expire_once(&app.store, now)
                 .await
                 .unwrap(),
             0
         );
         let later = now + 61 * 60_000;
         assert_eq!(
-            kopilka::loymax_processing::expire_once(&app.store, later)
+            kopilka::loymax::processing::expire_once(&app.store, later)
                 .await
                 .unwrap(),
             1

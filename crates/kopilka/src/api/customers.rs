@@ -1,5 +1,5 @@
-use super::{DecimalInput, Id, JsonBody, PageOf, Paging, QueryParams};
-use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
+use crate::http::{DecimalInput, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;
@@ -103,7 +103,7 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |c| c.id)))
 }
 
-#[utoipa::path(post, path = "/v1/customers", request_body = CustomerInput, responses((status = 201, body = CustomerView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/customers", request_body = CustomerInput, responses((status = 201, body = CustomerView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<CustomerInput>,
@@ -192,7 +192,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(customer.into())))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}", responses((status = 200, body = CustomerView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/customers/{id}", responses((status = 200, body = CustomerView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<CustomerView>> {
     let customer = state
         .store

@@ -1,5 +1,5 @@
-use super::{Id, JsonBody};
-use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
+use crate::http::{Id, JsonBody};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;
@@ -94,7 +94,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<MerchantV
     Ok(Json(merchants.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(post, path = "/v1/merchants", request_body = MerchantInput, responses((status = 201, body = MerchantView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/merchants", request_body = MerchantInput, responses((status = 201, body = MerchantView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<MerchantInput>,
@@ -133,7 +133,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(merchant.into())))
 }
 
-#[utoipa::path(get, path = "/v1/merchants/{id}", responses((status = 200, body = MerchantView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/merchants/{id}", responses((status = 200, body = MerchantView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<MerchantView>> {
     let merchant = state
         .store
@@ -276,7 +276,7 @@ pub struct WebhookSecretView {
 
 /// Creates the merchant's webhook secret, or replaces it: webhooks sent from now on are signed
 /// with the new one.
-#[utoipa::path(post, path = "/v1/merchants/{id}/webhook-secret", responses((status = 201, body = WebhookSecretView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/merchants/{id}/webhook-secret", responses((status = 201, body = WebhookSecretView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn rotate_webhook_secret(
     State(state): State<AppState>,
     Id(id): Id,

@@ -1,5 +1,5 @@
-use super::{Id, PageOf, QueryParams};
-use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
+use crate::http::{Id, PageOf, QueryParams};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -81,7 +81,7 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<MessageQuery>,
 ) -> ApiResult<Json<PageOf<MessageView>>> {
-    let limit = super::Paging {
+    let limit = crate::http::Paging {
         cursor: query.cursor,
         limit: query.limit,
     }
@@ -117,7 +117,7 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |m| m.id)))
 }
 
-#[utoipa::path(get, path = "/v1/messages/{id}", responses((status = 200, body = MessageView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/messages/{id}", responses((status = 200, body = MessageView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<MessageView>> {
     let found = state
         .store
@@ -135,7 +135,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Me
     Ok(Json(view))
 }
 
-#[utoipa::path(get, path = "/v1/messages/{id}/attempts", responses((status = 200, body = [Object]), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/messages/{id}/attempts", responses((status = 200, body = [Object]), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn attempts(
     State(state): State<AppState>,
     Id(id): Id,
@@ -156,7 +156,7 @@ pub async fn attempts(
         .ok_or_else(|| ApiError::not_found("message"))
 }
 
-#[utoipa::path(post, path = "/v1/messages/{id}/resend", responses((status = 202), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/messages/{id}/resend", responses((status = 202), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn resend(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
     let requeued = state
         .store

@@ -1,5 +1,5 @@
-use super::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
-use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
+use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::outbox::webhooks;
 use crate::state::AppState;
 use axum::extract::State;
@@ -141,7 +141,7 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
 
 #[utoipa::path(post, path = "/v1/operations", request_body = OperationInput,
     responses((status = 201, body = OperationView), (status = 200, description = "a replay", body = OperationView),
-        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+        (status = 409, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)),
     security(("admin" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -371,7 +371,7 @@ async fn settle(
     Ok((StatusCode::OK, json))
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/confirm", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/confirm", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
@@ -383,7 +383,7 @@ pub async fn confirm(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/void", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/void", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn void(
     State(state): State<AppState>,
     Id(id): Id,
@@ -395,7 +395,7 @@ pub async fn void(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/reverse", request_body = ReverseInput, responses((status = 201, body = OperationView), (status = 409, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/reverse", request_body = ReverseInput, responses((status = 201, body = OperationView), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn reverse(
     State(state): State<AppState>,
     Id(id): Id,
@@ -406,7 +406,7 @@ pub async fn reverse(
     let input: ReverseInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReverseInput::default()
     } else {
-        super::parse_json_object(&body)?
+        crate::http::parse_json_object(&body)?
     };
     let key = idempotency_key(&headers, input.idempotency_key.clone())?;
     resolve(
@@ -438,7 +438,7 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<OperationQuery>,
 ) -> ApiResult<Json<PageOf<OperationView>>> {
-    let limit = super::Paging {
+    let limit = crate::http::Paging {
         cursor: query.cursor,
         limit: query.limit,
     }
@@ -486,7 +486,7 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |v| v.id)))
 }
 
-#[utoipa::path(get, path = "/v1/operations/{id}", responses((status = 200, body = OperationView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/operations/{id}", responses((status = 200, body = OperationView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<OperationView>> {
     let found = state
         .store

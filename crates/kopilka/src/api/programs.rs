@@ -1,5 +1,5 @@
-use super::{Id, JsonBody};
-use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
+use crate::http::{Id, JsonBody};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -85,7 +85,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ProgramVi
     Ok(Json(programs.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<ProgramInput>,
@@ -104,7 +104,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(program.into())))
 }
 
-#[utoipa::path(get, path = "/v1/programs/{id}", responses((status = 200, body = ProgramView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/programs/{id}", responses((status = 200, body = ProgramView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProgramView>> {
     let program = state
         .store

@@ -2,8 +2,7 @@
 //! balance, the codes of transfers waiting for confirmation, and the history. Minimal on
 //! purpose; the full cabinet adds its pages to [`router`] and reuses [`Customer`] sessions.
 
-pub mod html;
-
+use crate::http::html::{escape, page};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::{Form, FromRequestParts, State};
@@ -11,7 +10,6 @@ use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use html::{escape, page};
 use kopilka_domain::kupikupi::MAX_CODE_ATTEMPTS;
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::money::format_decimal;

@@ -1,8 +1,8 @@
 //! Admin API under `/v1/ecommpay`: projects, CashtoCode terminals, payments and their exports.
 
 use super::{euros, wire_date};
-use crate::api::{require_admin, Id, JsonBody, PageOf, Paging, QueryParams};
-use crate::error::{ApiError, ApiResult};
+use crate::http::{require_admin, Id, JsonBody, PageOf, Paging, QueryParams};
+use crate::http::{ApiError, ApiResult};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;

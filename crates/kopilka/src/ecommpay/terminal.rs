@@ -5,7 +5,7 @@
 //! `{"result": "…", …}` with HTTP 200 for every business outcome.
 
 use super::{apply_event, project_secret, Applied};
-use crate::api::JsonBody;
+use crate::http::JsonBody;
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;

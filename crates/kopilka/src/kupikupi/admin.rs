@@ -1,7 +1,7 @@
 //! Platform registration under the native admin API: `/v1/kupikupi/platforms`.
 
-use crate::api::JsonBody;
-use crate::error::{ApiError, ApiResult};
+use crate::http::JsonBody;
+use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,11 +11,16 @@ use kopilka_store::kupikupi::{Platform, PlatformUrls};
 use serde::{Deserialize, Serialize};
 
 /// Mounted inside the admin-token-protected `/v1` router.
-pub fn routes() -> Router<AppState> {
+/// Platform administration under `/v1` (admin token).
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/kupikupi/platforms", get(list).post(create))
         .route("/kupikupi/platforms/{uid}", get(show).put(update))
         .route("/kupikupi/platforms/{uid}/keys", post(rotate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::http::require_admin,
+        ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -149,7 +154,7 @@ fn check_key(field: &'static str, key: &str, min: usize) -> ApiResult<()> {
 #[openapi(paths(create, list, show, update, rotate))]
 pub struct PlatformsDoc;
 
-#[utoipa::path(post, path = "/v1/kupikupi/platforms", request_body = PlatformInput, responses((status = 201, description = "The platform with its keys, shown this once", body = PlatformView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/kupikupi/platforms", request_body = PlatformInput, responses((status = 201, description = "The platform with its keys, shown this once", body = PlatformView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
 async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<PlatformInput>,
@@ -218,7 +223,7 @@ async fn find(state: &AppState, uid: String) -> ApiResult<Platform> {
         .ok_or_else(|| ApiError::not_found("platform"))
 }
 
-#[utoipa::path(get, path = "/v1/kupikupi/platforms/{uid}", responses((status = 200, body = PlatformView), (status = 404, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/kupikupi/platforms/{uid}", responses((status = 200, body = PlatformView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
 async fn show(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -226,7 +231,7 @@ async fn show(
     Ok(Json(find(&state, uid).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v1/kupikupi/platforms/{uid}", request_body = UrlsInput, responses((status = 200, body = PlatformView), (status = 422, body = crate::error::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(put, path = "/v1/kupikupi/platforms/{uid}", request_body = UrlsInput, responses((status = 200, body = PlatformView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
 async fn update(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -265,7 +270,7 @@ async fn rotate(
     let input: RotateInput = if body.is_empty() {
         RotateInput::default()
     } else {
-        crate::api::parse_json(&body)?
+        crate::http::parse_json(&body)?
     };
     let (production, dev) = match input.which.as_deref().unwrap_or("both") {
         "both" => (true, true),

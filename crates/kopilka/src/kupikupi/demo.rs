@@ -1,17 +1,19 @@
 //! The demo platform (the seed's example keys) and a demo shop that pays with Kupi-Kupi points
 //! at `/demo/shop/kupikupi`, served only by `kopilka demo`.
 
-use crate::cabinet::html::{escape, page};
+use crate::http::html::{escape, page};
 use crate::secrets::Sealer;
 use crate::state::AppState;
 use axum::extract::{Form, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use kopilka_domain::kupikupi::{token, TokenValue};
 use kopilka_store::kupikupi::PlatformUrls;
 use kopilka_store::SharedStore;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 /// `[[kupikupi]]` in demo.toml.
@@ -71,23 +73,18 @@ pub async fn seed(
     Ok(())
 }
 
-/// The demo shop's platform: the first `[[kupikupi]]` entry of the demo file.
-fn shop_platform() -> Option<DemoPlatform> {
-    crate::demo::parse(crate::demo::DEMO_TOML)
-        .ok()
-        .and_then(|d| d.kupikupi.into_iter().next())
-}
-
 /// Notifications the demo shop received, newest first (the demo is one process).
 static RECEIVED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-pub fn shop_router() -> Router<AppState> {
+/// The demo shop, signing with `platform` (the first `[[kupikupi]]` entry of the demo file).
+pub fn shop_router(platform: Option<DemoPlatform>) -> Router<AppState> {
     Router::new()
         .route("/demo/shop/kupikupi", get(shop))
         .route("/demo/shop/kupikupi/pay", post(pay))
         .route("/demo/shop/kupikupi/notify", post(notify))
         .route("/demo/shop/kupikupi/success", get(|| result_page(true)))
         .route("/demo/shop/kupikupi/fail", get(|| result_page(false)))
+        .layer(Extension(Arc::new(platform)))
 }
 
 fn received_html() -> String {
@@ -125,8 +122,12 @@ struct PayForm {
 }
 
 /// What the shop's backend does: sign an `init` and send the customer to `transferURL`.
-async fn pay(State(state): State<AppState>, Form(form): Form<PayForm>) -> Response {
-    let Some(platform) = shop_platform() else {
+async fn pay(
+    State(state): State<AppState>,
+    Extension(platform): Extension<Arc<Option<DemoPlatform>>>,
+    Form(form): Form<PayForm>,
+) -> Response {
+    let Some(platform) = platform.as_ref() else {
         return page("Demo Shop", "<p>No demo platform configured.</p>");
     };
     let secret = if form.test.is_some() {

@@ -2,7 +2,7 @@
 //! field for the 6-digit code.
 
 use super::{absolute, enter_code, notification, rules_of, status_of};
-use crate::cabinet::html::{escape, page};
+use crate::http::html::{escape, page};
 use crate::state::AppState;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;

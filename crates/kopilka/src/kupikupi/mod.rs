@@ -22,29 +22,12 @@ use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
 use kopilka_store::model::Message;
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
-use serde::Deserialize;
 use std::time::Duration;
 
 pub use admin::{routes as admin_routes, PlatformsDoc};
 
 /// The outbox purpose of notifications whose fate confirms or voids a hold.
 pub const NOTIFICATION_PURPOSE: &str = "kupikupi.notification";
-
-/// `[kupikupi]` in the configuration file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// How long a transfer form waits for the code before the transfer is CANCELED.
-    pub form_lifetime_secs: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            form_lifetime_secs: (kopilka_domain::kupikupi::DEFAULT_FORM_LIFETIME_MS / 1000) as u64,
-        }
-    }
-}
 
 /// The protocol's paths: `/api/v1/transfer/{method}` and the `/api/v1/curl/{method}` alias,
 /// method names case-insensitive, trailing slash optional; the hosted form.
@@ -242,7 +225,17 @@ pub(crate) async fn enter_code(
     Ok(Some(CodeOutcome { step, transfer }))
 }
 
-/// The outbox's hook for [`NOTIFICATION_PURPOSE`]: the shop answered `OK` (`delivered`) and the
+/// The outbox's hook for [`NOTIFICATION_PURPOSE`], as the server registers it.
+pub fn notification_hook<'t>(
+    tx: &'t mut Tx,
+    message: &'t Message,
+    settled: crate::outbox::hooks::Settlement,
+) -> futures::future::BoxFuture<'t, StoreResult<()>> {
+    let delivered = settled == crate::outbox::hooks::Settlement::Delivered;
+    Box::pin(on_notification_settled(tx, message, delivered))
+}
+
+/// What the shop's answer to a notification does: the shop answered `OK` (`delivered`) and the
 /// hold is confirmed — the points move to the shop — or the notification died and the hold
 /// is voided. Runs in the transaction that marks the message delivered or dead.
 pub async fn on_notification_settled(
@@ -386,19 +379,4 @@ pub async fn pending_codes(
         });
     }
     Ok(pending)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_form_lifetime_is_configurable() {
-        let config: crate::config::Config =
-            toml::from_str("[kupikupi]\nform_lifetime_secs = 60").unwrap();
-        assert_eq!(config.kupikupi.form_lifetime_secs, 60);
-        assert_eq!(
-            crate::config::Config::default().kupikupi.form_lifetime_secs,
-            900
-        );
-        assert!(toml::from_str::<crate::config::Config>("[kupikupi]\nlifetime = 1").is_err());
-    }
 }

@@ -3,10 +3,11 @@
 //! administrator registers an application and issues a customer's token to it.
 
 use super::wire::{ok, LmError, LmResult};
+use crate::http::admin::check_admin;
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,13 +30,17 @@ pub struct Session {
     pub program: Program,
 }
 
-impl FromRequestParts<AppState> for Session {
+impl<S: Send + Sync> FromRequestParts<S> for Session
+where
+    AppState: FromRef<S>,
+{
     type Rejection = LmError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        state: &AppState,
+        state: &S,
     ) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
         let token = bearer(&parts.headers).ok_or(LmError::Unauthorized)?;
         let digest = secrets::token_digest(&token);
         let found = state
@@ -413,18 +418,6 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> LmResult
     Ok(ok(serde_json::Value::Null))
 }
 
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), crate::error::ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(secrets::token_digest);
-    match presented {
-        Some(d) if secrets::constant_time_eq(&d, &state.admin_token_digest) => Ok(()),
-        _ => Err(crate::error::ApiError::unauthorized()),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
@@ -439,10 +432,10 @@ pub struct NewApplication {
 pub async fn create_application(
     State(state): State<AppState>,
     headers: HeaderMap,
-    crate::api::JsonBody(input): crate::api::JsonBody<NewApplication>,
-) -> Result<(StatusCode, Json<serde_json::Value>), crate::error::ApiError> {
-    use crate::error::ApiError;
-    require_admin(&state, &headers)?;
+    crate::http::JsonBody(input): crate::http::JsonBody<NewApplication>,
+) -> Result<(StatusCode, Json<serde_json::Value>), crate::http::ApiError> {
+    use crate::http::ApiError;
+    check_admin(&state, &headers)?;
     let client_id = input.client_id.unwrap_or_else(|| secrets::random_token(8));
     if client_id.is_empty() || client_id.len() > 100 {
         return Err(ApiError::invalid("client_id", "1 to 100 characters"));
@@ -487,10 +480,10 @@ pub async fn issue_user_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(client_id): Path<String>,
-    crate::api::JsonBody(input): crate::api::JsonBody<UserTokenRequest>,
-) -> Result<(StatusCode, Json<serde_json::Value>), crate::error::ApiError> {
-    use crate::error::ApiError;
-    require_admin(&state, &headers)?;
+    crate::http::JsonBody(input): crate::http::JsonBody<UserTokenRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), crate::http::ApiError> {
+    use crate::http::ApiError;
+    check_admin(&state, &headers)?;
     let issued = state
         .store
         .write(move |tx| {

@@ -7,17 +7,19 @@
 mod account;
 pub mod auth;
 mod history;
+pub mod processing;
 mod registration;
 pub mod wire;
 
 use crate::state::AppState;
-use axum::extract::Request;
+use axum::extract::{FromRef, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 use kopilka_domain::loymax::Settings;
 use kopilka_store::model::Program;
+use std::sync::Arc;
 use tower::ServiceExt;
 use wire::{LmError, LmResult};
 
@@ -55,7 +57,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/v1/loymax/applications/{client_id}/tokens",
             post(auth::issue_user_token),
-        );
+        )
+        .merge(processing::router(state.clone()));
     let inner = inner(state);
     // Prefixes in the casings clients use; whatever follows is matched case-insensitively.
     for prefix in [
@@ -137,7 +140,7 @@ fn inner(state: AppState) -> Router {
         .route("/user/detailedbalance", get(account::detailed_balance))
         .route("/history", get(history::history));
     // Part 2: the purchase processing methods (docs/loymax-processing.md).
-    let router = crate::loymax_processing::methods()
+    let router = processing::methods()
         .into_iter()
         .fold(router, |r, (path, method)| {
             r.route(&path.to_lowercase(), method)
@@ -145,7 +148,30 @@ fn inner(state: AppState) -> Router {
     router
         .fallback(|| async { LmError::NotFound })
         .method_not_allowed_fallback(|| async { LmError::NotFound })
-        .with_state(state)
+        .with_state(MethodState {
+            app: state,
+            callers: Arc::default(),
+        })
+}
+
+/// What the methods share: the server's state and the processing callers remembered by
+/// token (`processing::callers`), which live as long as the router.
+#[derive(Clone)]
+pub(crate) struct MethodState {
+    app: AppState,
+    callers: Arc<processing::callers::Callers>,
+}
+
+impl FromRef<MethodState> for AppState {
+    fn from_ref(state: &MethodState) -> AppState {
+        state.app.clone()
+    }
+}
+
+impl FromRef<MethodState> for Arc<processing::callers::Callers> {
+    fn from_ref(state: &MethodState) -> Self {
+        state.callers.clone()
+    }
 }
 
 /// Strips the version prefix and the trailing slash, lowercases the method path and hands the

@@ -4,7 +4,8 @@
 //! or `dead`, so whatever a hook writes (confirming a hold when a shop answered `OK`, voiding
 //! it when the notification died) commits together with the message's new state, exactly
 //! once per settlement. A hook:
-//! - dispatches on `message.purpose`, set by the protocol when it queued the message;
+//! - is registered for one `message.purpose` (the protocol sets it when it queues the message)
+//!   by the server, which knows every protocol (the outbox knows none);
 //! - does no network IO (it is inside a transaction) and may queue further messages;
 //! - returns an error only when the settlement must not happen: the whole job rolls back,
 //!   the attempt is recorded as failed and the message is retried (so it is sent again);
@@ -12,8 +13,11 @@
 //!   second settlement of one message.
 
 use super::webhooks;
+use futures::future::BoxFuture;
 use kopilka_store::model::Message;
 use kopilka_store::{StoreResult, Tx};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How a message ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,21 +28,39 @@ pub enum Settlement {
     Dead,
 }
 
-pub async fn on_settled(tx: &mut Tx, message: &Message, settled: Settlement) -> StoreResult<()> {
-    match message.purpose.as_deref() {
-        None | Some(webhooks::PURPOSE) => Ok(()),
-        Some(crate::kupikupi::NOTIFICATION_PURPOSE) => {
-            crate::kupikupi::on_notification_settled(tx, message, settled == Settlement::Delivered)
-                .await
-        }
-        Some(other) => {
-            tracing::warn!(
-                message = message.id,
-                purpose = other,
-                ?settled,
-                "no hook for this message purpose"
-            );
-            Ok(())
+/// A protocol's hook for the messages of one purpose.
+pub type Hook = for<'t> fn(&'t mut Tx, &'t Message, Settlement) -> BoxFuture<'t, StoreResult<()>>;
+
+/// The hooks by purpose.
+#[derive(Clone, Default)]
+pub struct Hooks(Arc<HashMap<&'static str, Hook>>);
+
+impl Hooks {
+    pub fn new(hooks: impl IntoIterator<Item = (&'static str, Hook)>) -> Hooks {
+        Hooks(Arc::new(hooks.into_iter().collect()))
+    }
+
+    pub async fn on_settled(
+        &self,
+        tx: &mut Tx,
+        message: &Message,
+        settled: Settlement,
+    ) -> StoreResult<()> {
+        let Some(purpose) = message.purpose.as_deref() else {
+            return Ok(());
+        };
+        match self.0.get(purpose) {
+            Some(hook) => hook(tx, message, settled).await,
+            None if purpose == webhooks::PURPOSE => Ok(()),
+            None => {
+                tracing::warn!(
+                    message = message.id,
+                    purpose,
+                    ?settled,
+                    "no hook for this message purpose"
+                );
+                Ok(())
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //! A delivery is three steps, none holding a transaction across network IO: a write job
 //! leases due messages (`claim_due`), the message is sent outside any transaction, and a
 //! second write job records the attempt and marks the message delivered, due again or dead —
-//! running the message's purpose hook ([`hooks::on_settled`]) in that same transaction.
+//! running the message's purpose hook ([`hooks::Hooks::on_settled`]) in that same transaction.
 
 pub mod hooks;
 pub mod schedule;
@@ -266,29 +266,6 @@ impl Default for EmailConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_documented_configuration_parses_and_validates() {
-        let doc = include_str!("../../../../docs/outbox.md");
-        let block = doc
-            .split("```toml\n")
-            .nth(1)
-            .and_then(|b| b.split("```").next())
-            .unwrap();
-        let config: crate::config::Config = toml::from_str(block).unwrap();
-        config.outbox.validate().unwrap();
-        assert_eq!(config.outbox.sms.sender, SmsSenderKind::Http);
-        assert_eq!(config.outbox.email.tls, SmtpTls::Starttls);
-        assert_eq!(
-            config.outbox.schedule("default"),
-            Schedule::default_schedule()
-        );
-        assert_eq!(config.outbox.schedule("ecommpay"), Schedule::ecommpay());
-        assert_eq!(
-            config.outbox.schedule("unknown"),
-            Schedule::default_schedule()
-        );
-    }
 
     #[test]
     fn the_environment_overrides_senders_and_secrets() {

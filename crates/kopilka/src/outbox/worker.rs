@@ -1,6 +1,6 @@
 //! The delivery loop: claim (one write job), send (no transaction), settle (another write job).
 
-use super::hooks::{self, Settlement};
+use super::hooks::{Hooks, Settlement};
 use super::senders::{Delivery, Senders};
 use super::{webhooks, OutboxConfig};
 use crate::secrets::Sealer;
@@ -22,6 +22,7 @@ pub struct Worker {
     config: Arc<OutboxConfig>,
     senders: Arc<Senders>,
     sealer: Arc<Sealer>,
+    hooks: Hooks,
 }
 
 impl Worker {
@@ -29,6 +30,7 @@ impl Worker {
         store: SharedStore,
         config: &OutboxConfig,
         sealer: Arc<Sealer>,
+        hooks: Hooks,
     ) -> anyhow::Result<Worker> {
         config.validate()?;
         Ok(Worker {
@@ -36,6 +38,7 @@ impl Worker {
             store,
             config: Arc::new(config.clone()),
             sealer,
+            hooks,
         })
     }
 }
@@ -207,19 +210,19 @@ impl Worker {
         attempt: Attempt,
         next: NextStep,
     ) -> kopilka_store::StoreResult<bool> {
+        let hooks = self.hooks.clone();
         self.store
             .write(move |tx| {
                 Box::pin(async move {
                     let Some(message) = tx.finish_attempt(id, lease, &attempt, next).await? else {
                         return Ok(false);
                     };
-                    match next {
-                        NextStep::Delivered => {
-                            hooks::on_settled(tx, &message, Settlement::Delivered).await?
-                        }
-                        NextStep::Dead => hooks::on_settled(tx, &message, Settlement::Dead).await?,
-                        NextStep::Retry { .. } => {}
-                    }
+                    let settled = match next {
+                        NextStep::Delivered => Settlement::Delivered,
+                        NextStep::Dead => Settlement::Dead,
+                        NextStep::Retry { .. } => return Ok(true),
+                    };
+                    hooks.on_settled(tx, &message, settled).await?;
                     Ok(true)
                 })
             })

@@ -3,7 +3,7 @@
 //! runs the ledger actions (hold, confirm, earn, void, reversals) and stores the purchase and
 //! the answer together. The wire shapes are the seed's.
 
-use crate::api::DecimalInput;
+use crate::http::DecimalInput;
 use kopilka_domain::cheque::ChequeLine;
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::loymax_purchase::{

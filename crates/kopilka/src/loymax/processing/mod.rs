@@ -4,8 +4,8 @@
 
 pub mod batch;
 pub mod callers;
-mod http;
 pub mod purchases;
+mod routes;
 
 use crate::state::AppState;
 use axum::routing::post;
@@ -18,7 +18,7 @@ pub const BATCH_PATHS: &[&str] = &[
     "/loytech.batchoperationsservice/api/requests",
 ];
 
-pub use http::methods;
+pub(super) use routes::methods;
 
 /// The batch API and its admin route (admin token) `/v1/loymax/batch-keys`. The processing
 /// methods are served by part 1's router (`crate::loymax`), under its path aliases.
@@ -35,7 +35,7 @@ fn admin_routes(state: AppState) -> Router<AppState> {
         .route("/v1/loymax/batch-keys", post(batch::create_key))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
-            crate::api::require_admin,
+            crate::http::require_admin,
         ))
 }
 

@@ -6,6 +6,8 @@
 //! thread of its own, whose CPU time is measured and reported — so that on a small machine it
 //! takes as little as possible from the server it measures.
 
+mod loymax;
+
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
@@ -88,8 +90,8 @@ pub struct BenchReport {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario.as_str() {
         "earn" => {}
-        "batch" => return crate::bench_loymax::batch(args).await,
-        "purchase" => return crate::bench_loymax::purchase(args).await,
+        "batch" => return loymax::batch(args).await,
+        "purchase" => return loymax::purchase(args).await,
         other => bail!("unknown scenario {other}: earn, purchase or batch"),
     }
     let report = measure(&args).await?;

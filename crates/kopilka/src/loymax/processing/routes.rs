@@ -4,7 +4,7 @@
 use super::purchases::{self, Call, Caller, Processed, RequestIn};
 use crate::loymax::auth::{bearer, Session};
 use crate::loymax::wire::{ok, ok_one, LmError, LmResult, Success};
-use crate::loymax::MethodPath;
+use crate::loymax::{MethodPath, MethodState};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 /// The processing methods, by path below the version prefix (canonical casing; part 1's inner
 /// router serves them lowercased).
-pub fn methods() -> Vec<(&'static str, MethodRouter<AppState>)> {
+pub(in crate::loymax) fn methods() -> Vec<(&'static str, MethodRouter<MethodState>)> {
     vec![
         (
             "/Processing/Purchases/{purchase_id}/Calculate",
@@ -84,19 +84,19 @@ fn refusal(answer: purchases::Answer) -> LmError {
     }
 }
 
-/// One processing call. The caller comes from `state.loymax_callers` (no read once the token is
+/// One processing call. The caller comes from `state.callers` (no read once the token is
 /// known); the job checks the token and the program again and may send the call back here: a
 /// token found ended is forgotten and refused, a program found changed is read again.
 async fn run(
-    state: AppState,
+    state: MethodState,
     headers: HeaderMap,
     path: MethodPath,
     call: Call,
     bytes: Bytes,
 ) -> LmResult<Success> {
     let digest = crate::secrets::token_digest(&bearer(&headers).ok_or(LmError::Unauthorized)?);
-    let callers = &state.loymax_callers;
-    let mut caller: Caller = callers.resolve(&state.store, &digest).await?;
+    let (store, callers) = (&state.app.store, &state.callers);
+    let mut caller: Caller = callers.resolve(store, &digest).await?;
     let purchase_id = segment(&path, 3);
     let call = match call {
         Call::CancelOperation(_) => Call::CancelOperation(segment(&path, 5)),
@@ -116,7 +116,7 @@ async fn run(
     for _ in 0..3 {
         let program_id = caller.program.program.id;
         let processed = purchases::process(
-            &state.store,
+            store,
             caller,
             purchase_id.clone(),
             call.clone(),
@@ -134,7 +134,7 @@ async fn run(
             }
             Processed::StaleProgram => {
                 callers.forget_program(program_id);
-                caller = callers.resolve(&state.store, &digest).await?;
+                caller = callers.resolve(store, &digest).await?;
             }
         }
     }
@@ -144,9 +144,9 @@ async fn run(
 }
 
 /// The handler of one processing method: every one takes the token, the path and the body.
-fn purchase_call(call: Call) -> MethodRouter<AppState> {
+fn purchase_call(call: Call) -> MethodRouter<MethodState> {
     post(
-        move |State(s): State<AppState>,
+        move |State(s): State<MethodState>,
               headers: HeaderMap,
               Extension(path): Extension<MethodPath>,
               b: Bytes| run(s, headers, path, call.clone(), b),

@@ -2,7 +2,7 @@
 //! HTTP: rows per second and the process's peak memory) and `--scenario purchase` (the full
 //! Loymax purchase cycle from `--clients` clients: cycles per second and p99).
 
-use crate::bench::{drive, BenchArgs, Driven, Load, StoreChoice, Workload};
+use super::{drive, BenchArgs, Driven, Load, StoreChoice, Workload};
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
@@ -184,7 +184,7 @@ pub async fn batch(args: BenchArgs) -> anyhow::Result<()> {
         0,
     )
     .await?;
-    crate::loymax_processing::batch::add_key(&store, merchant, BATCH_KEY)
+    crate::loymax::processing::batch::add_key(&store, merchant, BATCH_KEY)
         .await
         .map_err(|e| anyhow!("batch key: {e:?}"))?;
     let running = start(store, database).await?;

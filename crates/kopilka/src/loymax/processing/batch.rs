@@ -8,7 +8,7 @@
 //! writes them as they come and commits all rows or none. The header goes to the store job
 //! when `accrue` begins; a body whose header comes after `accrue` is read twice.
 
-use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Body;
@@ -762,7 +762,7 @@ pub struct KeyView {
 
 pub async fn create_key(
     State(state): State<AppState>,
-    crate::api::JsonBody(input): crate::api::JsonBody<KeyInput>,
+    crate::http::JsonBody(input): crate::http::JsonBody<KeyInput>,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
     let key = match input.key {
         Some(k) if k.len() >= 16 && k.len() <= 256 => k,

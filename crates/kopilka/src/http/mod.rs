@@ -1,0 +1,17 @@
+//! The HTTP toolkit every surface shares: the native JSON error and its mapping from domain and
+//! store errors, extractors that answer in it, the admin token check, keyset paging and the
+//! hosted pages' HTML helpers.
+//!
+//! **Architecture invariant:** this module imports no surface (`api`, protocols, `cabinet`,
+//! `outbox`); they all import it.
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod html;
+pub mod paging;
+
+pub use admin::require_admin;
+pub use error::{ApiError, ApiResult, ErrorBody};
+pub use extract::{parse_json, parse_json_object, DecimalInput, Id, JsonBody, QueryParams};
+pub use paging::{PageOf, Paging};
