@@ -1,13 +1,48 @@
-//! Background jobs: points expiry, and the voiding of native holds that outlived their
-//! program's `hold_lifetime_minutes`. Each pass is a write job of its own; nothing here talks
-//! to the network (a voided hold's webhook goes through the outbox).
+//! Background jobs: the loop every periodic job runs in ([`every`]), points expiry, and the
+//! voiding of native holds that outlived their program's `hold_lifetime_minutes`. Each pass is
+//! a write job of its own; nothing here talks to the network (a voided hold's webhook goes
+//! through the outbox).
 
 use crate::outbox::webhooks;
 use crate::shutdown::Shutdown;
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
 use kopilka_store::{SharedStore, StoreError};
+use std::future::Future;
 use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Runs `round` every `interval` until shutdown, in a task of its own. A round gets its own
+/// copy of `context` and the time, and answers how many things it changed; `done` says what
+/// it did to them, for the log.
+pub fn spawn_every<C, F, Fut, E>(
+    interval: Duration,
+    mut shutdown: Shutdown,
+    done: &'static str,
+    context: C,
+    round: F,
+) -> JoinHandle<()>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, i64) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<usize, E>> + Send,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.wait() => return,
+            }
+            match round(context.clone(), kopilka_store::now_ms()).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "{done}"),
+                Err(e) => tracing::warn!("background job failed ({done}): {e}"),
+            }
+        }
+    })
+}
 
 /// Holds voided per write job.
 const HOLDS_PER_PASS: i64 = 100;
@@ -87,24 +122,4 @@ pub async fn void_stale_holds(store: &SharedStore, now: i64) -> Result<usize, St
         }
     }
     Ok(total)
-}
-
-pub async fn run(store: SharedStore, interval: Duration, mut shutdown: Shutdown) {
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.wait() => return,
-        }
-        match expire_once(&store, kopilka_store::now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(operations = n, "expired points"),
-            Err(e) => tracing::warn!("expiry job failed: {e}"),
-        }
-        match void_stale_holds(&store, kopilka_store::now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(operations = n, "voided holds past their lifetime"),
-            Err(e) => tracing::warn!("hold expiry job failed: {e}"),
-        }
-    }
 }

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::AppState;
-use crate::{api, observability, secrets};
+use crate::{api, jobs, observability, secrets};
 use axum::extract::Request;
 use axum::routing::get;
 use axum::Router;
@@ -137,27 +137,51 @@ fn spawn_workers(
     shutdown: Shutdown,
 ) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
+    let store = state.store.clone();
     vec![
-        tokio::spawn(crate::jobs::run(
-            state.store.clone(),
+        jobs::spawn_every(
             interval,
             shutdown.clone(),
-        )),
-        tokio::spawn(crate::loymax::processing::run_expiry(
-            state.store.clone(),
+            "expired points",
+            store.clone(),
+            |store, now| async move { jobs::expire_once(&store, now).await },
+        ),
+        jobs::spawn_every(
             interval,
             shutdown.clone(),
-        )),
-        tokio::spawn(crate::ecommpay::run_expiry(
+            "voided holds past their lifetime",
+            store.clone(),
+            |store, now| async move { jobs::void_stale_holds(&store, now).await },
+        ),
+        jobs::spawn_every(
+            interval,
+            shutdown.clone(),
+            "cancelled unconfirmed Loymax purchases",
+            store.clone(),
+            |store, now| async move { crate::loymax::processing::expire_once(&store, now).await },
+        ),
+        jobs::spawn_every(
+            interval,
+            shutdown.clone(),
+            "declined expired CashtoCode vouchers",
             state.clone(),
+            |state, now| async move {
+                crate::ecommpay::expire_vouchers(
+                    &state.store,
+                    &state.sealer,
+                    &state.public_url,
+                    now,
+                )
+                .await
+            },
+        ),
+        jobs::spawn_every(
             interval,
             shutdown.clone(),
-        )),
-        tokio::spawn(crate::kupikupi::run_expiry(
-            state.store.clone(),
-            interval,
-            shutdown.clone(),
-        )),
+            "canceled expired Kupi-Kupi transfer forms",
+            store,
+            |store, now| async move { crate::kupikupi::expire_forms(&store, now).await },
+        ),
         tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]
 }

@@ -2,12 +2,11 @@
 //! HTTP: rows per second and the process's peak memory) and `--scenario purchase` (the full
 //! Loymax purchase cycle from `--clients` clients: cycles per second and p99).
 
-use super::{drive, BenchArgs, Driven, Load, StoreChoice, Workload};
+use super::{drive, member_no, seed, BenchArgs, Driven, Load, StoreChoice, Workload};
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
 use kopilka_domain::program::ProgramRules;
-use kopilka_store::entities::NewCustomer;
 use kopilka_store::{PgStore, SharedStore};
 use serde::Serialize;
 use std::sync::Arc;
@@ -68,77 +67,6 @@ pub(crate) async fn drop_schema(args: &BenchArgs, schema: Option<String>) -> any
         .await?;
     pool.close().await;
     Ok(())
-}
-
-/// Creates a program with `settings`, a merchant and `customers` members numbered `M0000001`….
-pub(crate) async fn seed(
-    store: &SharedStore,
-    rules: ProgramRules,
-    settings: serde_json::Value,
-    customers: usize,
-    opening_balance: i64,
-) -> anyhow::Result<(i64, i64, Vec<i64>)> {
-    let (program, merchant) = store
-        .write(move |tx| {
-            Box::pin(async move {
-                let p = tx
-                    .create_program("bench", "Bench", &rules, &settings)
-                    .await?;
-                let m = tx
-                    .create_merchant(p.id, "Bench Shop", "Bench Shop", &[])
-                    .await?;
-                Ok((p.id, m.id))
-            })
-        })
-        .await?;
-    let mut ids = Vec::with_capacity(customers);
-    let mut next = 0usize;
-    while next < customers {
-        let count = (customers - next).min(1000);
-        let start = next;
-        let batch = store
-            .write(move |tx| {
-                Box::pin(async move {
-                    let mut ids = Vec::with_capacity(count);
-                    for i in start..start + count {
-                        let mut new = NewCustomer::active(program, Some(format!("7900{i:07}")));
-                        new.member_no = Some(member_no(i));
-                        let id = tx.create_customer(&new).await?.id;
-                        if opening_balance > 0 {
-                            kopilka_store::ledger::execute(
-                                tx,
-                                kopilka_store::ledger::LedgerRequest {
-                                    program_id: program,
-                                    currency: "BONUS".into(),
-                                    merchant_id: None,
-                                    protocol: "bench".into(),
-                                    idempotency: None,
-                                    description: None,
-                                    details: serde_json::json!({}),
-                                    action: kopilka_store::ledger::Action::Credit {
-                                        kind: kopilka_domain::ledger::OperationKind::Accrue,
-                                        customer_id: id,
-                                        amount: kopilka_domain::Amount(opening_balance),
-                                        expires_at: None,
-                                    },
-                                },
-                            )
-                            .await?;
-                        }
-                        ids.push(id);
-                    }
-                    Ok(ids)
-                })
-            })
-            .await?;
-        ids.extend(batch);
-        next += count;
-    }
-    Ok((program, merchant, ids))
-}
-
-fn member_no(i: usize) -> String {
-    format!("M{i:07}")
 }
 
 pub(crate) async fn start(store: SharedStore, database: String) -> anyhow::Result<server::Running> {

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
-use kopilka_domain::ledger::Owner;
+use kopilka_domain::ledger::{OperationKind, Owner};
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::{ledger, PgStore, SharedStore};
@@ -145,7 +145,12 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
             (Arc::new(store), url)
         }
     };
-    let (merchant_id, customers) = seed(&store, args.customers).await?;
+    let rules = ProgramRules {
+        earn_bps: 2000,
+        ..ProgramRules::default()
+    };
+    let (_, merchant_id, customers) =
+        seed(&store, rules, serde_json::json!({}), args.customers, 0).await?;
     let token = crate::secrets::random_token(16);
     let running = server::start_with_store(
         Config {
@@ -232,19 +237,23 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// A program, a merchant and `customers` customers, each with an (empty) points account, as
-/// every customer who has earned before has: the run measures earns, not sign-ups.
-async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec<i64>)> {
-    let rules = ProgramRules {
-        earn_bps: 2000,
-        ..ProgramRules::default()
-    };
+/// Creates a program with `rules` and `settings`, a merchant and `customers` members
+/// (phones `7900…`, member numbers `M0000001`…), each with a points account holding
+/// `opening_balance`, as every customer who has earned before has one: a run measures its
+/// operations, not sign-ups.
+pub(crate) async fn seed(
+    store: &SharedStore,
+    rules: ProgramRules,
+    settings: serde_json::Value,
+    customers: usize,
+    opening_balance: i64,
+) -> anyhow::Result<(i64, i64, Vec<i64>)> {
     let currency = rules.currency.clone();
     let (program, merchant) = store
         .write(move |tx| {
             Box::pin(async move {
                 let p = tx
-                    .create_program("bench", "Bench", &rules, &serde_json::json!({}))
+                    .create_program("bench", "Bench", &rules, &settings)
                     .await?;
                 let m = tx
                     .create_merchant(p.id, "Bench Shop", "Bench Shop", &[])
@@ -264,13 +273,34 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
                 Box::pin(async move {
                     let mut ids = Vec::with_capacity(count);
                     for i in start..start + count {
-                        let phone = format!("7900{:07}", i);
-                        let customer = tx
-                            .create_customer(&NewCustomer::active(program, Some(phone)))
+                        let mut new = NewCustomer::active(program, Some(format!("7900{i:07}")));
+                        new.member_no = Some(member_no(i));
+                        let id = tx.create_customer(&new).await?.id;
+                        if opening_balance > 0 {
+                            ledger::execute(
+                                tx,
+                                ledger::LedgerRequest {
+                                    program_id: program,
+                                    currency: currency.clone(),
+                                    merchant_id: None,
+                                    protocol: "bench".into(),
+                                    idempotency: None,
+                                    description: None,
+                                    details: serde_json::json!({}),
+                                    action: ledger::Action::Credit {
+                                        kind: OperationKind::Accrue,
+                                        customer_id: id,
+                                        amount: kopilka_domain::Amount(opening_balance),
+                                        expires_at: None,
+                                    },
+                                },
+                            )
                             .await?;
-                        ledger::lock_account(tx, program, &currency, Owner::Customer(customer.id))
-                            .await?;
-                        ids.push(customer.id);
+                        } else {
+                            ledger::lock_account(tx, program, &currency, Owner::Customer(id))
+                                .await?;
+                        }
+                        ids.push(id);
                     }
                     Ok(ids)
                 })
@@ -279,7 +309,12 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
         ids.extend(batch);
         next += count;
     }
-    Ok((merchant, ids))
+    Ok((program, merchant, ids))
+}
+
+/// The member number of bench customer `i`.
+pub(crate) fn member_no(i: usize) -> String {
+    format!("M{i:07}")
 }
 
 /// What the clients send. Unit `i` of a client is one request or several in order (a purchase

@@ -1,6 +1,7 @@
 //! Admin API under `/v1/ecommpay`: projects, CashtoCode terminals, payments and their exports.
 
-use super::{euros, wire_date};
+use super::euros;
+use super::wire::wire_date;
 use crate::http::{require_admin, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::http::{ApiError, ApiResult};
 use crate::secrets;

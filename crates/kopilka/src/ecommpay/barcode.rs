@@ -83,7 +83,7 @@ pub fn code128_svg(text: &str) -> String {
         h = HEIGHT + 20,
         mid = width / 2,
         ty = HEIGHT + 16,
-        label = super::esc(text),
+        label = crate::http::html::escape(text),
     )
 }
 

@@ -2,8 +2,9 @@
 //! it plays the merchant of project 35 (pay cash through the Payment Page or the Gate), checks
 //! the signatures of the callbacks it receives, and offers a cash terminal simulator.
 
-use super::{esc, euros, html_page};
+use super::{euros, html_page};
 use crate::demo::{self, DemoData};
+use crate::http::html::escape;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -97,9 +98,9 @@ async fn shop(State(state): State<AppState>) -> Html<String> {
         callbacks.push_str(&format!(
             "<li>{} — payment <a href=\"/demo/shop/ecommpay/payments/{id}\">{id}</a>: <strong>{}</strong> (code {})</li>",
             if *ok { "signature valid" } else { "SIGNATURE INVALID" },
-            esc(body["payment"]["status"].as_str().unwrap_or("")),
-            esc(body["operation"]["code"].as_str().unwrap_or("")),
-            id = esc(body["payment"]["id"].as_str().unwrap_or("")),
+            escape(body["payment"]["status"].as_str().unwrap_or("")),
+            escape(body["operation"]["code"].as_str().unwrap_or("")),
+            id = escape(body["payment"]["id"].as_str().unwrap_or("")),
         ));
     }
     let amounts: String = domain::allowed_amounts("AT")
@@ -150,7 +151,7 @@ async fn gate_sale(State(state): State<AppState>, body: Bytes) -> Response {
     if answer["status"] == "success" {
         return Redirect::to(&format!("/demo/shop/ecommpay/payments/{payment_id}")).into_response();
     }
-    let body = format!("<h1>The Gate refused</h1><pre id=\"answer\">{}</pre><p><a href=\"/demo/shop/ecommpay\">Back</a></p>", esc(&answer.to_string()));
+    let body = format!("<h1>The Gate refused</h1><pre id=\"answer\">{}</pre><p><a href=\"/demo/shop/ecommpay\">Back</a></p>", escape(&answer.to_string()));
     Html(html_page("Demo shop — refused", &body)).into_response()
 }
 
@@ -175,7 +176,7 @@ async fn payment(State(state): State<AppState>, Path(payment_id): Path<String>) 
         .map(|u| {
             format!(
                 "<p><a id=\"voucher\" href=\"{}\">Open your CashtoCode code</a></p>",
-                esc(u)
+                escape(u)
             )
         })
         .unwrap_or_default();
@@ -188,15 +189,15 @@ async fn payment(State(state): State<AppState>, Path(payment_id): Path<String>) 
             format!(
                 "<li>{} {} (code {})</li>",
                 if *ok { "✔" } else { "✘ bad signature" },
-                esc(b["payment"]["status"].as_str().unwrap_or("")),
-                esc(b["operation"]["code"].as_str().unwrap_or(""))
+                escape(b["payment"]["status"].as_str().unwrap_or("")),
+                escape(b["operation"]["code"].as_str().unwrap_or(""))
             )
         })
         .collect();
     let body = format!(
         "<h1>Order {id}</h1><div class=\"box\"><p>Status from ECommPay: <strong id=\"status\">{status}</strong> ({sig})</p>{voucher}</div><div class=\"box\"><h2>Callbacks for this order</h2><ul>{callbacks}</ul></div><p><a href=\"/demo/shop/ecommpay\">Back to the shop</a></p>",
-        id = esc(&payment_id),
-        status = esc(answer["payment"]["status"].as_str().unwrap_or("unknown")),
+        id = escape(&payment_id),
+        status = escape(answer["payment"]["status"].as_str().unwrap_or("unknown")),
         sig = if verified { "signature valid" } else { "not verified" },
     );
     Html(html_page("Demo shop — order", &body))

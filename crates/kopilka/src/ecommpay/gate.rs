@@ -1,140 +1,20 @@
 //! The Gate: `POST /v2/payment/cash/{method}/sale`, `POST /v2/payment/status` and the Data API
 //! `POST /operations/get`. Answers are JSON with HTTP 200 for business errors.
 
-use super::{apply_event, payment_document, project_secret, signed, voucher_url};
+use super::wire::{
+    int_field, parse_body, parse_interval, payment_document, request_id, signed, text_field,
+    GateError,
+};
+use super::{apply_event, project_secret, voucher_url};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus, Refusal};
+use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus};
 use kopilka_store::ecommpay::{CashPaymentFilter, EcommpayProject, NewCashPayment};
-use kopilka_store::StoreError;
 use serde_json::{json, Map, Value};
-
-/// A Gate refusal in ECommPay's error format.
-pub(crate) struct GateError {
-    status: StatusCode,
-    code: Code,
-    field: Option<String>,
-    project_id: Option<i64>,
-    payment_id: Option<String>,
-}
-
-impl GateError {
-    fn new(code: Code, field: impl Into<Option<String>>) -> GateError {
-        GateError {
-            status: StatusCode::OK,
-            code,
-            field: field.into(),
-            project_id: None,
-            payment_id: None,
-        }
-    }
-
-    fn about(mut self, request: &Value) -> GateError {
-        self.project_id = int_field(request, "project_id").ok();
-        self.payment_id = request["general"]["payment_id"]
-            .as_str()
-            .map(str::to_string);
-        self
-    }
-}
-
-impl From<Refusal> for GateError {
-    fn from(r: Refusal) -> Self {
-        let field = match r.field {
-            "amount" | "currency" => format!("payment.{}", r.field),
-            other => format!("customer.{other}"),
-        };
-        GateError::new(r.code, field)
-    }
-}
-
-impl From<StoreError> for GateError {
-    fn from(e: StoreError) -> Self {
-        if let StoreError::Duplicate(_) = e {
-            return GateError::new(Code::PaymentIdExists, "general.payment_id".to_string());
-        }
-        tracing::error!("ecommpay gate: {e}");
-        GateError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            ..GateError::new(Code::GeneralDecline, None)
-        }
-    }
-}
-
-impl IntoResponse for GateError {
-    fn into_response(self) -> Response {
-        let mut body = json!({
-            "status": "error",
-            "request_id": request_id(),
-            "code": self.code.number(),
-            "message": self.code.message(),
-        });
-        if let Some(p) = self.project_id {
-            body["project_id"] = json!(p);
-        }
-        if let Some(p) = self.payment_id {
-            body["payment_id"] = json!(p);
-        }
-        if let Some(f) = self.field {
-            body["field"] = json!(f);
-        }
-        (self.status, Json(body)).into_response()
-    }
-}
-
-pub(crate) fn request_id() -> String {
-    secrets::random_token(15)
-}
-
-fn parse_body(bytes: &[u8]) -> Result<Value, GateError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| GateError {
-        status: StatusCode::BAD_REQUEST,
-        ..GateError::new(Code::FieldInvalid, Some(format!("body: {e}")))
-    })?;
-    if !value.is_object() {
-        return Err(GateError {
-            status: StatusCode::BAD_REQUEST,
-            ..GateError::new(Code::FieldInvalid, "body".to_string())
-        });
-    }
-    Ok(value)
-}
-
-/// `general.project_id`, a JSON integer or a string of digits.
-fn int_field(request: &Value, name: &str) -> Result<i64, GateError> {
-    let field = format!("general.{name}");
-    match &request["general"][name] {
-        Value::Null => Err(GateError::new(Code::FieldMissing, field)),
-        Value::Number(n) => n.as_i64().ok_or(GateError::new(Code::FieldInvalid, field)),
-        Value::String(s) => s
-            .parse()
-            .map_err(|_| GateError::new(Code::FieldInvalid, field)),
-        _ => Err(GateError::new(Code::FieldInvalid, field)),
-    }
-}
-
-fn text_field<'a>(request: &'a Value, object: &str, name: &str) -> Result<&'a str, GateError> {
-    match &request[object][name] {
-        Value::String(s) if !s.trim().is_empty() => Ok(s),
-        Value::Null => Err(GateError::new(
-            Code::FieldMissing,
-            format!("{object}.{name}"),
-        )),
-        Value::String(_) => Err(GateError::new(
-            Code::FieldMissing,
-            format!("{object}.{name}"),
-        )),
-        _ => Err(GateError::new(
-            Code::FieldInvalid,
-            format!("{object}.{name}"),
-        )),
-    }
-}
 
 /// Finds the project and checks the request's signature (`general.signature`).
 async fn authenticate(
@@ -385,17 +265,6 @@ async fn status_inner(state: &AppState, request: &Value) -> Result<Value, GateEr
             json!({"method": "GET", "body": {}, "url": voucher_url(&state.public_url, &payment)});
     }
     Ok(signed(answer, &secret))
-}
-
-/// `2024-05-01 10:00:00` (UTC) as unix ms.
-fn parse_interval(request: &Value, name: &'static str) -> Result<Option<i64>, GateError> {
-    match &request[name] {
-        Value::Null => Ok(None),
-        Value::String(s) => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
-            .map(|t| Some(t.and_utc().timestamp_millis()))
-            .map_err(|_| GateError::new(Code::FieldInvalid, name.to_string())),
-        _ => Err(GateError::new(Code::FieldInvalid, name.to_string())),
-    }
 }
 
 pub async fn operations(State(state): State<AppState>, bytes: Bytes) -> Response {

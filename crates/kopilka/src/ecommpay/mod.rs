@@ -9,6 +9,7 @@ pub mod demo_shop;
 mod gate;
 mod page;
 mod terminal;
+mod wire;
 
 use crate::secrets::Sealer;
 use crate::state::AppState;
@@ -18,8 +19,8 @@ use kopilka_domain::ecommpay::{self as domain, Event, PaymentStatus, Transition}
 use kopilka_store::ecommpay::{CashPayment, EcommpayProject};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{SharedStore, StoreError, Tx};
-use serde_json::{json, Value};
-use std::time::Duration;
+use serde_json::json;
+use wire::{payment_document, signed};
 
 /// The outbox retry schedule of ECommPay callbacks.
 pub const SCHEDULE: &str = "ecommpay";
@@ -80,14 +81,6 @@ pub(crate) fn project_secret(
         .map_err(|e| StoreError::Corrupt(format!("project {}: {e}", project.id)))
 }
 
-/// `2019-06-27T12:21:46+0000`, the documents' date format.
-pub(crate) fn wire_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%z")
-        .to_string()
-}
-
 /// Where a callback goes: the request's own URL, else the project's; one starting with `/` is
 /// on this kopilka (the demo shop).
 pub(crate) fn callback_target(
@@ -108,62 +101,6 @@ pub(crate) fn callback_target(
 
 pub(crate) fn voucher_url(public_url: &str, payment: &CashPayment) -> String {
     format!("{public_url}/cashtocode/voucher/{}", payment.token)
-}
-
-/// The payment and its sale operation in the seed's callback structure, unsigned.
-pub(crate) fn payment_document(payment: &CashPayment) -> Value {
-    let customer = payment.customer();
-    let text = |k: &str| {
-        customer
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let sum = json!({"amount": payment.amount, "currency": payment.currency});
-    json!({
-        "project_id": payment.project_id,
-        "payment": {
-            "id": payment.payment_id,
-            "type": "purchase",
-            "status": payment.status,
-            "date": wire_date(payment.updated_at),
-            "method": payment.method,
-            "sum": sum,
-            "is_new_attempts_available": false,
-            "attempts_timeout": 0,
-            "description": payment.description,
-        },
-        "customer": {"id": text("id")},
-        "customer_data": {
-            "day_of_birth": text("day_of_birth"),
-            "first_name": text("first_name"),
-            "last_name": text("last_name"),
-            "country": text("country"),
-            "ip_address": text("ip_address"),
-        },
-        "merchant_account_id": payment.project_id,
-        "operation": {
-            "id": payment.operation_id,
-            "type": "sale",
-            "status": payment.status,
-            "date": wire_date(payment.updated_at),
-            "created_date": wire_date(payment.created_at),
-            "request_id": payment.request_id,
-            "sum_initial": sum,
-            "sum_converted": sum,
-            "provider": {"id": payment.project_id, "payment_id": "", "auth_code": ""},
-            "code": payment.code,
-            "message": payment.message,
-        },
-    })
-}
-
-/// Adds `signature` over everything else.
-pub(crate) fn signed(mut document: Value, secret: &str) -> Value {
-    let signature = domain::sign(secret, &document);
-    document["signature"] = Value::String(signature);
-    document
 }
 
 /// Queues the signed callback for the payment's current state, in the caller's transaction.
@@ -312,42 +249,6 @@ pub async fn expire_vouchers(
     Ok(expired)
 }
 
-/// The background job declining expired vouchers, until shutdown.
-pub async fn run_expiry(
-    state: AppState,
-    interval: Duration,
-    mut shutdown: crate::shutdown::Shutdown,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.wait() => return,
-        }
-        match expire_vouchers(
-            &state.store,
-            &state.sealer,
-            &state.public_url,
-            kopilka_store::now_ms(),
-        )
-        .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(payments = n, "declined expired CashtoCode vouchers"),
-            Err(e) => tracing::warn!("CashtoCode expiry job failed: {e}"),
-        }
-    }
-}
-
-/// Escapes text for HTML.
-pub(crate) fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// `25.00`, for pages.
 pub(crate) fn euros(cents: i64) -> String {
     kopilka_domain::money::format_decimal(kopilka_domain::Amount(cents), 2)
@@ -357,7 +258,7 @@ pub(crate) fn euros(cents: i64) -> String {
 pub(crate) fn html_page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}.box{{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}}.error{{border-color:#c33;background:#fff5f5}}label{{display:block;margin:.5rem 0}}input,select{{font-size:1rem;padding:.3rem}}button{{font-size:1rem;padding:.5rem 1rem}}.code{{font-size:1.6rem;letter-spacing:.15rem;font-family:monospace}}</style></head><body>{}</body></html>",
-        esc(title),
+        crate::http::html::escape(title),
         body
     )
 }

@@ -1,7 +1,9 @@
 //! The Payment Page (`GET|POST /payment`) and CashtoCode's voucher page.
 
-use super::gate::{request_id, url_on_hosts};
-use super::{apply_event, barcode, esc, euros, html_page, project_secret, Applied};
+use super::gate::url_on_hosts;
+use super::wire::request_id;
+use super::{apply_event, barcode, euros, html_page, project_secret, Applied};
+use crate::http::html::escape;
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -48,8 +50,8 @@ impl IntoResponse for PageError {
         let body = format!(
             "<h1>Payment cannot be opened</h1><div class=\"box error\" id=\"error\" data-code=\"{code}\"><p><strong>Error {code}</strong>: {message}</p>{field}</div><p>Please return to the shop and try again.</p>",
             code = self.code.number(),
-            message = esc(self.code.message()),
-            field = if self.field.is_empty() { String::new() } else { format!("<p>Parameter: <code>{}</code></p>", esc(&self.field)) },
+            message = escape(self.code.message()),
+            field = if self.field.is_empty() { String::new() } else { format!("<p>Parameter: <code>{}</code></p>", escape(&self.field)) },
         );
         (status, Html(html_page("Payment error", &body))).into_response()
     }
@@ -256,7 +258,7 @@ fn missing_personal(payment: &CashPayment) -> Vec<&'static str> {
 /// The method choice with the personal data still missing.
 fn customer_form(payment: &CashPayment, error: Option<&str>) -> String {
     let customer = payment.customer();
-    let value = |k: &str| esc(customer.get(k).and_then(Value::as_str).unwrap_or(""));
+    let value = |k: &str| escape(customer.get(k).and_then(Value::as_str).unwrap_or(""));
     let mut fields = String::new();
     for key in missing_personal(payment) {
         fields.push_str(&match key {
@@ -267,14 +269,14 @@ fn customer_form(payment: &CashPayment, error: Option<&str>) -> String {
         });
     }
     let error = error
-        .map(|e| format!("<div class=\"box error\" id=\"error\">{}</div>", esc(e)))
+        .map(|e| format!("<div class=\"box error\" id=\"error\">{}</div>", escape(e)))
         .unwrap_or_default();
     let body = format!(
         "<h1>Payment {id}</h1><p>Amount: <strong id=\"amount\">{amount} {currency}</strong></p>{error}<form method=\"post\" action=\"/payment/cashtocode/{token}\" class=\"box\"><fieldset><legend>Payment method</legend><label><input type=\"radio\" name=\"method\" value=\"cashtocode\" checked> Cash at a terminal (CashtoCode, Austria and Germany)</label></fieldset>{fields}<p><button type=\"submit\" id=\"pay\">Get my cash code</button></p></form>",
-        id = esc(&payment.payment_id),
+        id = escape(&payment.payment_id),
         amount = euros(payment.amount),
-        currency = esc(&payment.currency),
-        token = esc(&payment.token),
+        currency = escape(&payment.currency),
+        token = escape(&payment.token),
     );
     html_page("Pay cash with CashtoCode", &body)
 }
@@ -422,7 +424,7 @@ pub async fn voucher(State(state): State<AppState>, Path(token): Path<String>) -
     let Some(code) = payment.voucher_code.clone() else {
         return PageError::new(Code::PaymentNotFound, "voucher").into_response();
     };
-    let expires = super::wire_date(payment.expires_at.unwrap_or_default());
+    let expires = super::wire::wire_date(payment.expires_at.unwrap_or_default());
     let (state_en, state_de) = match payment.status.as_str() {
         "success" => ("Paid. Thank you!", "Bezahlt. Danke!"),
         "decline" if payment.code == Code::Timeout.number() => {
@@ -439,12 +441,12 @@ pub async fn voucher(State(state): State<AppState>, Path(token): Path<String>) -
     };
     let body = format!(
         "<h1>CashtoCode</h1><div class=\"box\"><p>Your payment code / Ihr Zahlungscode:</p><p class=\"code\" id=\"code\">{code}</p><img id=\"barcode\" alt=\"Code 128 barcode of {code}\" src=\"/cashtocode/voucher/{token}/barcode.svg\"><p>Amount / Betrag: <strong id=\"amount\">{amount} {currency}</strong></p><p>Valid until / Gültig bis: <strong id=\"expires\" data-expires-at=\"{expires_ms}\">{expires}</strong></p><p id=\"status\" data-status=\"{status}\">{state_en} / {state_de}</p></div><div class=\"box\" lang=\"en\"><h2>How to pay</h2><ol><li>Go to a CashtoCode cash terminal in Austria or Germany.</li><li>Choose CashtoCode and scan the barcode or type in the code.</li><li>Insert exactly {amount} {currency} in cash.</li><li>Keep the receipt. The shop is told as soon as you have paid.</li></ol></div><div class=\"box\" lang=\"de\"><h2>So bezahlen Sie</h2><ol><li>Gehen Sie zu einem CashtoCode-Bargeldterminal in Österreich oder Deutschland.</li><li>Wählen Sie CashtoCode und scannen Sie den Barcode oder geben Sie den Code ein.</li><li>Zahlen Sie genau {amount} {currency} in bar ein.</li><li>Bewahren Sie den Beleg auf. Der Shop wird sofort nach Ihrer Zahlung benachrichtigt.</li></ol></div>",
-        code = esc(&code),
-        token = esc(&payment.token),
+        code = escape(&code),
+        token = escape(&payment.token),
         amount = euros(payment.amount),
-        currency = esc(&payment.currency),
+        currency = escape(&payment.currency),
         expires_ms = payment.expires_at.unwrap_or_default(),
-        status = esc(&payment.status),
+        status = escape(&payment.status),
     );
     Html(html_page("CashtoCode payment code", &body)).into_response()
 }

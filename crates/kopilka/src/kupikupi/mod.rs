@@ -10,7 +10,6 @@ mod methods;
 mod wire;
 
 use crate::secrets::{self, Sealer};
-use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,7 +21,6 @@ use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
 use kopilka_store::model::Message;
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
-use std::time::Duration;
 
 pub use admin::{routes as admin_routes, PlatformsDoc};
 
@@ -312,22 +310,6 @@ pub async fn expire_forms(store: &SharedStore, now: i64) -> StoreResult<usize> {
         total += done.0;
         if done.1 < 100 {
             return Ok(total);
-        }
-    }
-}
-
-/// The background job that cancels expired forms, until shutdown.
-pub async fn run_expiry(store: SharedStore, interval: Duration, mut shutdown: Shutdown) {
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.wait() => return,
-        }
-        match expire_forms(&store, kopilka_store::now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(transfers = n, "kupikupi: canceled expired transfer forms"),
-            Err(e) => tracing::warn!("kupikupi expiry job failed: {e}"),
         }
     }
 }

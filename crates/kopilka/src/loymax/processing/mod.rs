@@ -91,23 +91,3 @@ pub async fn expire_once(
         }
     }
 }
-
-/// The expiry worker: runs `expire_once` every `interval` until shutdown.
-pub async fn run_expiry(
-    store: kopilka_store::SharedStore,
-    interval: std::time::Duration,
-    mut shutdown: crate::shutdown::Shutdown,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.wait() => return,
-        }
-        match expire_once(&store, kopilka_store::now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purchases = n, "cancelled unconfirmed loymax purchases"),
-            Err(e) => tracing::warn!("loymax purchase expiry failed: {e}"),
-        }
-    }
-}
