@@ -12,6 +12,8 @@ pub mod http;
 pub mod incust;
 pub mod jobs;
 pub mod kupikupi;
+#[cfg(test)]
+mod layering;
 pub mod loymax;
 pub mod observability;
 pub mod outbox;
