@@ -189,7 +189,7 @@ fn spawn_workers(
 pub fn router(state: AppState) -> Router {
     let metrics = observability::metrics_handle();
     let demo = if state.config.demo_pages {
-        crate::ecommpay::demo_shop::router()
+        demo_shops()
     } else {
         Router::new()
     };
@@ -202,11 +202,6 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
-        .merge(if state.config.demo_pages {
-            crate::kupikupi::demo::shop_router(demo_kupikupi_platform())
-        } else {
-            Router::new()
-        })
         .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
         // Enforced where a handler reads the body, so each API answers an oversized one in its
@@ -215,11 +210,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The Kupi-Kupi demo shop's platform: the first `[[kupikupi]]` entry of the demo file.
-fn demo_kupikupi_platform() -> Option<crate::kupikupi::demo::DemoPlatform> {
-    crate::demo::parse(crate::demo::DEMO_TOML)
-        .ok()
-        .and_then(|d| d.kupikupi.into_iter().next())
+/// The demo shops (`kopilka demo`), playing the first merchant of each protocol in the demo
+/// file.
+fn demo_shops() -> Router<AppState> {
+    let data =
+        crate::demo::parse(crate::demo::DEMO_TOML).expect("the compiled-in demo data parses");
+    let project = data
+        .ecommpay_projects
+        .first()
+        .expect("demo.toml has an ECommPay project");
+    let terminal = data
+        .cashtocode_terminals
+        .first()
+        .expect("demo.toml has a CashtoCode terminal");
+    let ecommpay = crate::ecommpay::demo_shop::DemoMerchant {
+        project_id: project.project_id,
+        secret: project.secret.clone(),
+        terminal_id: terminal.terminal_id.clone(),
+        terminal_key: terminal.key.clone(),
+    };
+    crate::ecommpay::demo_shop::router(ecommpay).merge(crate::kupikupi::demo::shop_router(
+        data.kupikupi.into_iter().next(),
+    ))
 }
 
 /// The native API with the protocols' admin routes that live under `/v1`, and one OpenAPI

@@ -3,7 +3,6 @@
 //! the signatures of the callbacks it receives, and offers a cash terminal simulator.
 
 use super::{euros, html_page};
-use crate::demo::{self, DemoData};
 use crate::http::html::escape;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -11,48 +10,30 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use kopilka_domain::ecommpay as domain;
 use serde_json::{json, Value};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-pub fn router() -> Router<AppState> {
+pub fn router(merchant: DemoMerchant) -> Router<AppState> {
     Router::new()
         .route("/demo/shop/ecommpay", get(shop))
         .route("/demo/shop/ecommpay/gate", post(gate_sale))
         .route("/demo/shop/ecommpay/payments/{payment_id}", get(payment))
         .route("/demo/shop/ecommpay/callback", post(callback))
         .route("/demo/shop/ecommpay/terminal", get(terminal))
+        .layer(Extension(Arc::new(merchant)))
 }
 
-/// The demo merchant's project, secret and terminal, from `demo/demo.toml`.
-struct DemoMerchant {
-    project_id: i64,
-    secret: String,
-    terminal_id: String,
-    terminal_key: String,
-}
+type Merchant = Extension<Arc<DemoMerchant>>;
 
-fn merchant() -> &'static DemoMerchant {
-    static MERCHANT: OnceLock<DemoMerchant> = OnceLock::new();
-    MERCHANT.get_or_init(|| {
-        let data: DemoData =
-            demo::parse(demo::DEMO_TOML).expect("the compiled-in demo data parses");
-        let project = data
-            .ecommpay_projects
-            .first()
-            .expect("demo.toml has an ECommPay project");
-        let terminal = data
-            .cashtocode_terminals
-            .first()
-            .expect("demo.toml has a CashtoCode terminal");
-        DemoMerchant {
-            project_id: project.project_id,
-            secret: project.secret.clone(),
-            terminal_id: terminal.terminal_id.clone(),
-            terminal_key: terminal.key.clone(),
-        }
-    })
+/// The demo merchant's project, secret and terminal (the first of each in `demo/demo.toml`).
+pub struct DemoMerchant {
+    pub project_id: i64,
+    pub secret: String,
+    pub terminal_id: String,
+    pub terminal_key: String,
 }
 
 /// Callbacks received, newest last, with whether their signature held.
@@ -65,8 +46,7 @@ fn order_id() -> String {
     format!("demo-{}", crate::secrets::random_token(4))
 }
 
-async fn shop(State(state): State<AppState>) -> Html<String> {
-    let m = merchant();
+async fn shop(State(state): State<AppState>, Extension(m): Merchant) -> Html<String> {
     let params = [
         ("project_id", m.project_id.to_string()),
         ("payment_id", order_id()),
@@ -120,8 +100,7 @@ async fn shop(State(state): State<AppState>) -> Html<String> {
     Html(html_page("Demo shop — CashtoCode", &body))
 }
 
-async fn gate_sale(State(state): State<AppState>, body: Bytes) -> Response {
-    let m = merchant();
+async fn gate_sale(State(state): State<AppState>, Extension(m): Merchant, body: Bytes) -> Response {
     let form: std::collections::HashMap<String, String> =
         form_urlencoded::parse(&body).into_owned().collect();
     let amount: i64 = form
@@ -155,8 +134,11 @@ async fn gate_sale(State(state): State<AppState>, body: Bytes) -> Response {
     Html(html_page("Demo shop — refused", &body)).into_response()
 }
 
-async fn payment(State(state): State<AppState>, Path(payment_id): Path<String>) -> Html<String> {
-    let m = merchant();
+async fn payment(
+    State(state): State<AppState>,
+    Extension(m): Merchant,
+    Path(payment_id): Path<String>,
+) -> Html<String> {
     let mut request = json!({"general": {"project_id": m.project_id, "payment_id": payment_id}});
     request["general"]["signature"] = json!(domain::sign(&m.secret, &request));
     let answer: Value = match reqwest::Client::new()
@@ -204,12 +186,12 @@ async fn payment(State(state): State<AppState>, Path(payment_id): Path<String>) 
 }
 
 /// Verifies and records a callback; `200` acknowledges it, a bad signature gets `400`.
-async fn callback(body: Bytes) -> Response {
+async fn callback(Extension(m): Merchant, body: Bytes) -> Response {
     let Ok(document) = serde_json::from_slice::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "not JSON").into_response();
     };
     let signature = document["signature"].as_str().unwrap_or("").to_string();
-    let ok = domain::verify(&merchant().secret, &document, &signature);
+    let ok = domain::verify(&m.secret, &document, &signature);
     received()
         .lock()
         .expect("demo callbacks lock")
@@ -221,8 +203,7 @@ async fn callback(body: Bytes) -> Response {
     }
 }
 
-async fn terminal() -> Html<String> {
-    let m = merchant();
+async fn terminal(Extension(m): Merchant) -> Html<String> {
     let body = format!(
         "<h1>CashtoCode terminal simulator</h1><div class=\"box\"><label>Code <input id=\"code\" inputmode=\"numeric\"></label><button id=\"lookup\">Look up</button><label>Cash inserted (cents) <input id=\"amount\" inputmode=\"numeric\"></label><button id=\"pay\">Pay</button><pre id=\"result\"></pre></div>\
          <script>\
