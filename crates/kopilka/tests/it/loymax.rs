@@ -315,7 +315,7 @@ async fn wrong_codes_block_and_interrupted_registration_continues(app: TestApp) 
     for attempt in 1..=5 {
         let answer = app
             .loymax()
-            .confirm_phone_code(&token, &wrong)
+            .confirm_phone_code(&token, wrong)
             .await
             .refused();
         let expected = if attempt < 5 {
