@@ -1,17 +1,14 @@
 //! The real `kopilka` binary: two processes sharing one PostgreSQL schema never overspend,
 //! and a server killed with SIGKILL under load keeps every operation it acknowledged.
 
-mod common;
-
-use common::ADMIN_TOKEN;
+use crate::common;
+use crate::common::{process, ADMIN_TOKEN};
 use kopilka_store::PgStore;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// A `kopilka serve` process on port 0.
@@ -23,30 +20,7 @@ struct Server {
 
 impl Server {
     async fn start(database: &str, dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kopilka"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .env("KOPILKA_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("KOPILKA_SEAL_KEY", "00".repeat(32))
-            .env("KOPILKA_LOG", "warn")
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kopilka starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(base) = line.strip_prefix("kopilka listening on ") {
-                    return base.trim().to_string();
-                }
-            }
-            panic!("kopilka exited before listening");
-        })
-        .await
-        .expect("kopilka listens within 30 s");
-        // Keep reading, so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (child, base) = process::spawn_serve(database, dir, &[]).await;
         Server {
             child: tokio::sync::Mutex::new(child),
             base,
@@ -149,25 +123,11 @@ impl Server {
     }
 }
 
-/// A fresh schema, migrated, and a URL whose connection options select it.
-async fn postgres_schema(prefix: &str) -> (String, String) {
-    let schema = common::unique_schema(prefix);
-    let store = PgStore::open(&common::postgres_url(), Some(&schema))
-        .await
-        .unwrap();
-    kopilka_store::Store::close(&store).await;
-    let base = common::postgres_url();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    (
-        format!("{base}{separator}options=-csearch_path%3D{schema}"),
-        schema,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_never_overspend() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, schema) = postgres_schema("two").await;
+    let (url, schema, store) = process::postgres_schema("two").await;
+    store.close().await;
     let a = Server::start(&url, dir.path()).await;
     let b = Server::start(&url, dir.path()).await;
     let (merchant, customers) = a.seed(1, "100.00").await;
@@ -332,6 +292,7 @@ async fn sqlite_survives_kill_9_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_kill_9_under_load() {
-    let (url, _) = postgres_schema("kill").await;
+    let (url, _, store) = process::postgres_schema("kill").await;
+    store.close().await;
     survives_kill_9(&url).await;
 }

@@ -2,9 +2,8 @@
 //! bad input is a 4xx naming the field and writes nothing, and a graceful shutdown finishes
 //! what it started.
 
-mod common;
-
-use common::{Backend, TestApp, ADMIN_TOKEN};
+use crate::common;
+use crate::common::{Backend, TestApp, ADMIN_TOKEN};
 use kopilka::config::Config;
 use kopilka::secrets::Sealer;
 use kopilka::server;
@@ -13,64 +12,36 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// A customer of the demo program holding `balance` (a decimal string).
-async fn customer_with(app: &TestApp, balance: &str) -> i64 {
-    let (status, body) = app
-        .post(
-            "/v1/customers",
-            json!({"program_id": 1, "opening_balance": balance}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["id"].as_i64().unwrap()
-}
-
-async fn balance(app: &TestApp, customer: i64) -> Value {
-    let (status, body) = app.get(&format!("/v1/customers/{customer}/balances")).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body[0].clone()
-}
-
-async fn audit_is_clean(app: &TestApp) {
-    let (status, audit) = app.get("/v1/ledger/audit").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(audit["mismatched_accounts"], json!([]), "{:?}", app.backend);
-}
-
+both_stores!(multi_thread concurrent_redeems_over_http_never_overspend);
 /// 200 concurrent redeems of 10.00 on 100.00 over HTTP: exactly ten succeed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_redeems_over_http_never_overspend() {
-    for app in TestApp::each(true).await {
-        let customer = customer_with(&app, "100.00").await;
-        let app = Arc::new(app);
-        let redeems = (0..200).map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                app.post(
-                    "/v1/operations",
-                    json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "10.00"}),
-                )
-                .await
-            })
-        });
-        let mut created = 0;
-        for answer in futures::future::join_all(redeems).await {
-            let (status, body) = answer.unwrap();
-            match status {
-                StatusCode::CREATED => created += 1,
-                StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "insufficient_funds"),
-                other => panic!("{:?}: {other} {body}", app.backend),
-            }
+async fn concurrent_redeems_over_http_never_overspend(app: TestApp) {
+    let customer = app.customer_with("100.00").await;
+    let app = Arc::new(app);
+    let redeems = (0..200).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.operation(json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "10.00"}),
+            )
+            .await
+        })
+    });
+    let mut created = 0;
+    for answer in futures::future::join_all(redeems).await {
+        let (status, body) = answer.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "insufficient_funds"),
+            other => panic!("{:?}: {other} {body}", app.backend),
         }
-        assert_eq!(created, 10, "{:?}", app.backend);
-        let b = balance(&app, customer).await;
-        assert_eq!(
-            (b["balance"].as_str(), b["held"].as_str()),
-            (Some("0.00"), Some("0.00"))
-        );
-        audit_is_clean(&app).await;
-        Arc::into_inner(app).unwrap().stop().await;
     }
+    assert_eq!(created, 10, "{:?}", app.backend);
+    let b = app.balance(customer).await;
+    assert_eq!(
+        (b["balance"].as_str(), b["held"].as_str()),
+        (Some("0.00"), Some("0.00"))
+    );
+    app.audit_is_clean().await;
+    Arc::into_inner(app).unwrap().stop().await;
 }
 
 /// What the store holds, counted, to show a refused request wrote nothing.
@@ -84,7 +55,7 @@ async fn snapshot(app: &TestApp, customer: i64) -> Value {
         let (_, body) = app.get(path).await;
         counts.insert(path.into(), json!(body["items"].as_array().map(Vec::len)));
     }
-    counts.insert("balance".into(), balance(app, customer).await);
+    counts.insert("balance".into(), app.balance(customer).await);
     Value::Object(counts)
 }
 
@@ -829,280 +800,246 @@ fn bad_requests(
     cases
 }
 
-#[tokio::test]
-async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing() {
-    for app in TestApp::each(true).await {
-        let customer = customer_with(&app, "100.00").await;
-        let (status, op) = app
-            .post(
-                "/v1/operations",
-                json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "5.00"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{op}");
-        let (_, hold) = app
-            .post(
-                "/v1/operations",
-                json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "1.00", "hold": true}),
-            )
-            .await;
-        let (op, hold) = (op["id"].as_i64().unwrap(), hold["id"].as_i64().unwrap());
-        let rules =
-            json!({"currency": "FINE", "decimals": 6, "money_decimals": 0, "earn_bps": 1_000_000});
-        let (status, fine) = app
-            .post(
-                "/v1/programs",
-                json!({"code": "fine", "name": "Fine", "rules": rules}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{fine}");
-        let (status, fine_customer) = app
-            .post("/v1/customers", json!({"program_id": fine["id"]}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{fine_customer}");
-        let fine_customer = fine_customer["id"].as_i64().unwrap();
-        let before = snapshot(&app, customer).await;
-        let mut wrong = Vec::new();
-        for (request, want_status, want_field) in bad_requests(customer, op, hold, fine_customer) {
-            let (status, body) = request.send(&app).await;
-            let named = want_field.is_none_or(|f| body["error"]["field"] == f);
-            if status != want_status || !body["error"]["code"].is_string() || !named {
-                let body_text: String = request.body.chars().take(100).collect();
-                wrong.push(format!(
-                    "{} {} {body_text} → {status} {body}",
-                    request.method, request.path
-                ));
-            }
+both_stores!(bad_input_is_a_4xx_naming_the_field_and_writes_nothing);
+async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing(app: TestApp) {
+    let customer = app.customer_with("100.00").await;
+    let op = app
+        .create(
+            "/v1/operations",
+            json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "5.00"}),
+        )
+        .await;
+    let (_, hold) = app.operation(json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "1.00", "hold": true}),
+        )
+        .await;
+    let (op, hold) = (op["id"].as_i64().unwrap(), hold["id"].as_i64().unwrap());
+    let rules =
+        json!({"currency": "FINE", "decimals": 6, "money_decimals": 0, "earn_bps": 1_000_000});
+    let fine = app
+        .create_program(json!({"code": "fine", "name": "Fine", "rules": rules}))
+        .await;
+    let fine_customer = app.create_customer(json!({"program_id": fine["id"]})).await;
+    let fine_customer = fine_customer["id"].as_i64().unwrap();
+    let before = snapshot(&app, customer).await;
+    let mut wrong = Vec::new();
+    for (request, want_status, want_field) in bad_requests(customer, op, hold, fine_customer) {
+        let (status, body) = request.send(&app).await;
+        let named = want_field.is_none_or(|f| body["error"]["field"] == f);
+        if status != want_status || !body["error"]["code"].is_string() || !named {
+            let body_text: String = request.body.chars().take(100).collect();
+            wrong.push(format!(
+                "{} {} {body_text} → {status} {body}",
+                request.method, request.path
+            ));
         }
-        assert!(wrong.is_empty(), "{:?}: {wrong:#?}", app.backend);
-        assert_eq!(snapshot(&app, customer).await, before, "{:?}", app.backend);
-        audit_is_clean(&app).await;
-        app.stop().await;
     }
+    assert!(wrong.is_empty(), "{:?}: {wrong:#?}", app.backend);
+    assert_eq!(snapshot(&app, customer).await, before, "{:?}", app.backend);
+    app.audit_is_clean().await;
+    app.stop().await;
 }
 
+both_stores!(multi_thread graceful_shutdown_finishes_what_it_started, Backend);
 /// Earn requests racing a graceful shutdown: each one either finished with 201 or was refused
 /// before it started, and what the store holds is exactly what was acknowledged.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_shutdown_finishes_what_it_started() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite_url = format!("sqlite://{}", dir.path().join("kopilka.db").display());
-        let schema = common::unique_schema("shut");
-        let open = || async {
-            match backend {
-                Backend::Sqlite => kopilka_store::open(&sqlite_url).await.unwrap(),
-                Backend::Postgres => Arc::new(
-                    PgStore::open(&common::postgres_url(), Some(&schema))
-                        .await
-                        .unwrap(),
-                ) as SharedStore,
-            }
-        };
-        let store = open().await;
-        let seal_key = Sealer::generate_key();
-        let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
-        kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
+async fn graceful_shutdown_finishes_what_it_started(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("kopilka.db").display());
+    let schema = common::unique_schema("shut");
+    let open = || async {
+        match backend {
+            Backend::Sqlite => kopilka_store::open(&sqlite_url).await.unwrap(),
+            Backend::Postgres => Arc::new(
+                PgStore::open(&common::postgres_url(), Some(&schema))
+                    .await
+                    .unwrap(),
+            ) as SharedStore,
+        }
+    };
+    let store = open().await;
+    let seal_key = Sealer::generate_key();
+    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
+    kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
+        .await
+        .unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        seal_key: Some(seal_key),
+        jobs_interval_secs: 3600,
+        ..Config::default()
+    };
+    let running = server::start_with_store(config, store).await.unwrap();
+    let base = running.public_url.clone();
+    let http = reqwest::Client::new();
+    // Several customers, so PostgreSQL's row locks do not queue every earn behind one.
+    let mut customers = Vec::new();
+    for _ in 0..10 {
+        let created = http
+            .post(format!("{base}/v1/customers"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"program_id": 1}))
+            .send()
             .await
             .unwrap();
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: Some(ADMIN_TOKEN.into()),
-            seal_key: Some(seal_key),
-            jobs_interval_secs: 3600,
-            ..Config::default()
-        };
-        let running = server::start_with_store(config, store).await.unwrap();
-        let base = running.public_url.clone();
-        let http = reqwest::Client::new();
-        // Several customers, so PostgreSQL's row locks do not queue every earn behind one.
-        let mut customers = Vec::new();
-        for _ in 0..10 {
-            let created = http
-                .post(format!("{base}/v1/customers"))
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"program_id": 1}))
-                .send()
-                .await
-                .unwrap();
-            let body: Value = created.json().await.unwrap();
-            customers.push(body["id"].as_i64().unwrap());
-        }
-        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let earns: Vec<_> = (0..150)
-            .map(|i| {
-                let (http, base, answered) = (http.clone(), base.clone(), answered.clone());
-                let customer = customers[i % customers.len()];
-                tokio::spawn(async move {
-                    let sent = http
-                        .post(format!("{base}/v1/operations"))
-                        .bearer_auth(ADMIN_TOKEN)
-                        .json(&json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": format!("e{i}")}))
-                        .send()
-                        .await;
-                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    match sent {
-                        Ok(response) => Some(response.status()),
-                        // Refused: the server was no longer taking connections.
-                        Err(_) => None,
-                    }
-                })
-            })
-            .collect();
-        // Shut down while most requests are still on their way.
-        while answered.load(std::sync::atomic::Ordering::SeqCst) < 10 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        running.shutdown().await;
-        let mut acknowledged = Vec::new();
-        for (i, earn) in earns.into_iter().enumerate() {
-            match earn.await.unwrap() {
-                Some(StatusCode::CREATED) => acknowledged.push(format!("e{i}")),
-                Some(other) => panic!("{backend:?}: request {i} answered {other} during shutdown"),
-                None => {}
-            }
-        }
-        assert!(
-            !acknowledged.is_empty(),
-            "{backend:?}: the shutdown came before any request"
-        );
-
-        let store = open().await;
-        let (keys, audit) = store
-            .read(|tx| {
-                Box::pin(async move {
-                    let filter = kopilka_store::ledger::OperationFilter {
-                        kind: Some("accrue".into()),
-                        limit: 1000,
-                        ..Default::default()
-                    };
-                    let ops = kopilka_store::ledger::operations(tx, &filter).await?;
-                    let keys: Vec<String> = ops.into_iter().filter_map(|o| o.idem_key).collect();
-                    Ok((keys, kopilka_store::ledger::audit(tx).await?))
-                })
-            })
-            .await
-            .unwrap();
-        let mut keys = keys;
-        keys.sort();
-        acknowledged.sort();
-        assert_eq!(
-            keys, acknowledged,
-            "{backend:?}: stored earns differ from acknowledged ones"
-        );
-        assert_eq!(audit, Vec::<i64>::new());
-        store.close().await;
+        let body: Value = created.json().await.unwrap();
+        customers.push(body["id"].as_i64().unwrap());
     }
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let earns: Vec<_> = (0..150)
+        .map(|i| {
+            let (http, base, answered) = (http.clone(), base.clone(), answered.clone());
+            let customer = customers[i % customers.len()];
+            tokio::spawn(async move {
+                let sent = http
+                    .post(format!("{base}/v1/operations"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": format!("e{i}")}))
+                    .send()
+                    .await;
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                match sent {
+                    Ok(response) => Some(response.status()),
+                    // Refused: the server was no longer taking connections.
+                    Err(_) => None,
+                }
+            })
+        })
+        .collect();
+    // Shut down while most requests are still on their way.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    running.shutdown().await;
+    let mut acknowledged = Vec::new();
+    for (i, earn) in earns.into_iter().enumerate() {
+        match earn.await.unwrap() {
+            Some(StatusCode::CREATED) => acknowledged.push(format!("e{i}")),
+            Some(other) => panic!("{backend:?}: request {i} answered {other} during shutdown"),
+            None => {}
+        }
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "{backend:?}: the shutdown came before any request"
+    );
+
+    let store = open().await;
+    let (keys, audit) = store
+        .read(|tx| {
+            Box::pin(async move {
+                let filter = kopilka_store::ledger::OperationFilter {
+                    kind: Some("accrue".into()),
+                    limit: 1000,
+                    ..Default::default()
+                };
+                let ops = kopilka_store::ledger::operations(tx, &filter).await?;
+                let keys: Vec<String> = ops.into_iter().filter_map(|o| o.idem_key).collect();
+                Ok((keys, kopilka_store::ledger::audit(tx).await?))
+            })
+        })
+        .await
+        .unwrap();
+    let mut keys = keys;
+    keys.sort();
+    acknowledged.sort();
+    assert_eq!(
+        keys, acknowledged,
+        "{backend:?}: stored earns differ from acknowledged ones"
+    );
+    assert_eq!(audit, Vec::<i64>::new());
+    store.close().await;
 }
 
+both_stores!(resolving_a_hold_replays_under_its_key);
 /// Confirm and void take an `Idempotency-Key` header: the repeat replays, another request on
 /// the resolved hold is refused.
-#[tokio::test]
-async fn resolving_a_hold_replays_under_its_key() {
-    for app in TestApp::each(true).await {
-        let customer = customer_with(&app, "50.00").await;
-        let (_, hold) = app
-            .post(
-                "/v1/operations",
-                json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "20.00", "hold": true}),
-            )
-            .await;
-        let confirm = |key: &'static str| {
-            app.http
-                .post(app.url(&format!("/v1/operations/{}/confirm", hold["id"])))
-                .bearer_auth(ADMIN_TOKEN)
-                .header("idempotency-key", key)
-                .send()
-        };
-        let first = confirm("c1").await.unwrap();
-        assert_eq!(first.status(), StatusCode::OK);
-        let again = confirm("c1").await.unwrap();
-        assert_eq!(again.status(), StatusCode::OK);
-        let again: Value = again.json().await.unwrap();
-        assert_eq!(
-            (again["replayed"].as_bool(), again["status"].as_str()),
-            (Some(true), Some("confirmed"))
-        );
-        let other = confirm("c2").await.unwrap();
-        assert_eq!(other.status(), StatusCode::CONFLICT);
-        let (status, void) = app
-            .post(&format!("/v1/operations/{}/void", hold["id"]), json!({}))
-            .await;
-        assert_eq!(
-            (status, void["error"]["code"].as_str()),
-            (StatusCode::CONFLICT, Some("hold_not_pending"))
-        );
-        let b = balance(&app, customer).await;
-        assert_eq!(
-            (b["balance"].as_str(), b["held"].as_str()),
-            (Some("30.00"), Some("0.00"))
-        );
-        audit_is_clean(&app).await;
-        app.stop().await;
-    }
+async fn resolving_a_hold_replays_under_its_key(app: TestApp) {
+    let customer = app.customer_with("50.00").await;
+    let (_, hold) = app.operation(json!({"kind": "redeem", "customer_id": customer, "merchant_id": 1, "amount": "20.00", "hold": true}),
+        )
+        .await;
+    let confirm = |key: &'static str| app.resolve_with_key(&hold["id"], "confirm", key);
+    let first = confirm("c1").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let again = confirm("c1").await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(
+        (again["replayed"].as_bool(), again["status"].as_str()),
+        (Some(true), Some("confirmed"))
+    );
+    let other = confirm("c2").await;
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    let (status, void) = app
+        .post(&format!("/v1/operations/{}/void", hold["id"]), json!({}))
+        .await;
+    assert_eq!(
+        (status, void["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("hold_not_pending"))
+    );
+    let b = app.balance(customer).await;
+    assert_eq!(
+        (b["balance"].as_str(), b["held"].as_str()),
+        (Some("30.00"), Some("0.00"))
+    );
+    app.audit_is_clean().await;
+    app.stop().await;
 }
 
+both_stores!(native_holds_past_their_programs_lifetime_are_voided);
 /// A program may give native holds a lifetime: the job voids those that outlive it (and only
 /// those), and their points are spendable again.
-#[tokio::test]
-async fn native_holds_past_their_programs_lifetime_are_voided() {
-    for app in TestApp::each(true).await {
-        let (status, refused) = app
-            .post(
-                "/v1/programs",
-                json!({"code": "hold0", "name": "Zero", "rules": {"hold_lifetime_minutes": 0}}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
-        let (status, program) = app
-            .post(
-                "/v1/programs",
-                json!({"code": "holds", "name": "Holds", "rules": {"hold_lifetime_minutes": 30}}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{program}");
-        let (_, merchant) = app
-            .post(
-                "/v1/merchants",
-                json!({"program_id": program["id"], "name": "Shop"}),
-            )
-            .await;
-        let (_, customer) = app
-            .post(
-                "/v1/customers",
-                json!({"program_id": program["id"], "opening_balance": "100.00"}),
-            )
-            .await;
-        let hold = |amount: &str| json!({"kind": "redeem", "customer_id": customer["id"], "merchant_id": merchant["id"], "amount": amount, "hold": true});
-        let (status, first) = app.post("/v1/operations", hold("30.00")).await;
-        assert_eq!(status, StatusCode::CREATED, "{first}");
-        // A hold in a program without a lifetime (the demo's) stays whatever its age.
-        let other = customer_with(&app, "50.00").await;
-        let (_, kept) = app
-            .post(
-                "/v1/operations",
-                json!({"kind": "redeem", "customer_id": other, "merchant_id": 1, "amount": "5.00", "hold": true}),
-            )
-            .await;
+async fn native_holds_past_their_programs_lifetime_are_voided(app: TestApp) {
+    let (status, refused) = app
+        .post(
+            "/v1/programs",
+            json!({"code": "hold0", "name": "Zero", "rules": {"hold_lifetime_minutes": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let program = app
+        .create_program(
+            json!({"code": "holds", "name": "Holds", "rules": {"hold_lifetime_minutes": 30}}),
+        )
+        .await;
+    let (_, merchant) = app
+        .post(
+            "/v1/merchants",
+            json!({"program_id": program["id"], "name": "Shop"}),
+        )
+        .await;
+    let (_, customer) = app
+        .post(
+            "/v1/customers",
+            json!({"program_id": program["id"], "opening_balance": "100.00"}),
+        )
+        .await;
+    let hold = |amount: &str| json!({"kind": "redeem", "customer_id": customer["id"], "merchant_id": merchant["id"], "amount": amount, "hold": true});
+    let first = app.create("/v1/operations", hold("30.00")).await;
+    // A hold in a program without a lifetime (the demo's) stays whatever its age.
+    let other = app.customer_with("50.00").await;
+    let (_, kept) = app.operation(json!({"kind": "redeem", "customer_id": other, "merchant_id": 1, "amount": "5.00", "hold": true}),
+        )
+        .await;
 
-        let now = kopilka_store::now_ms();
-        let voided = kopilka::jobs::void_stale_holds(&app.store, now + 29 * 60_000)
-            .await
-            .unwrap();
-        assert_eq!(voided, 0, "{:?}", app.backend);
-        let voided = kopilka::jobs::void_stale_holds(&app.store, now + 31 * 60_000)
-            .await
-            .unwrap();
-        assert_eq!(voided, 1, "{:?}", app.backend);
-        let (_, first) = app.get(&format!("/v1/operations/{}", first["id"])).await;
-        assert_eq!(first["status"], "voided", "{first}");
-        let (_, kept) = app.get(&format!("/v1/operations/{}", kept["id"])).await;
-        assert_eq!(kept["status"], "pending", "{kept}");
-        let customer = customer["id"].as_i64().unwrap();
-        assert_eq!(balance(&app, customer).await["held"], "0.00");
-        let (status, _) = app.post("/v1/operations", hold("100.00")).await;
-        assert_eq!(status, StatusCode::CREATED, "all 100.00 is spendable again");
-        audit_is_clean(&app).await;
-        app.stop().await;
-    }
+    let now = kopilka_store::now_ms();
+    let voided = kopilka::jobs::void_stale_holds(&app.store, now + 29 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(voided, 0, "{:?}", app.backend);
+    let voided = kopilka::jobs::void_stale_holds(&app.store, now + 31 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(voided, 1, "{:?}", app.backend);
+    let (_, first) = app.get(&format!("/v1/operations/{}", first["id"])).await;
+    assert_eq!(first["status"], "voided", "{first}");
+    let (_, kept) = app.get(&format!("/v1/operations/{}", kept["id"])).await;
+    assert_eq!(kept["status"], "pending", "{kept}");
+    let customer = customer["id"].as_i64().unwrap();
+    assert_eq!(app.balance(customer).await["held"], "0.00");
+    let (status, _) = app.operation(hold("100.00")).await;
+    assert_eq!(status, StatusCode::CREATED, "all 100.00 is spendable again");
+    app.audit_is_clean().await;
+    app.stop().await;
 }

@@ -1,6 +1,15 @@
 //! The harness every integration test uses: a real kopilka server on port 0, on a fresh SQLite
-//! file or a fresh PostgreSQL schema, optionally seeded with the demo data.
-#![allow(dead_code)]
+//! file or a fresh PostgreSQL schema, optionally seeded with the demo data, and typed clients
+//! for the protocols it speaks.
+
+#[macro_use]
+mod macros;
+pub mod ecommpay;
+pub mod incust;
+pub mod kupikupi;
+pub mod loymax;
+pub mod native;
+pub mod process;
 
 use kopilka::config::Config;
 use kopilka::secrets::Sealer;
@@ -16,6 +25,16 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The store's name on the command line (`--store`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
 }
 
 pub fn postgres_url() -> String {
@@ -97,14 +116,6 @@ impl TestApp {
         }
     }
 
-    /// Runs the same test on both stores.
-    pub async fn each(demo: bool) -> Vec<TestApp> {
-        vec![
-            TestApp::start(Backend::Sqlite, demo).await,
-            TestApp::start(Backend::Postgres, demo).await,
-        ]
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -174,10 +185,8 @@ impl TestApp {
     }
 }
 
-/// Runs `e2e/<script>` in Node against `base` (headless Chromium through playwright-core) and
-/// panics with its output unless it succeeds.
 /// A response's status and its body as JSON (a string where it is not JSON).
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     (
@@ -191,6 +200,8 @@ pub async fn text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> Strin
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// Runs `e2e/<script>` in Node against `base` (headless Chromium through playwright-core) and
+/// panics with its output unless it succeeds.
 pub async fn run_browser(script: &str, base: &str, args: &[&str]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
     let output = tokio::process::Command::new("node")
@@ -207,34 +218,4 @@ pub async fn run_browser(script: &str, base: &str, args: &[&str]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// The demo's "Demo Loymax" program, as the admin API lists it.
-pub async fn demo_loymax_program(app: &TestApp) -> serde_json::Value {
-    let (_, programs) = app.get("/v1/programs").await;
-    programs
-        .as_array()
-        .expect("programs")
-        .iter()
-        .find(|p| p["code"] == "demo-loymax")
-        .expect("the demo's Loymax program")
-        .clone()
-}
-
-/// The Loymax processing and batch tests' customer in the demo's "Demo Loymax" program
-/// (+79001234567, member 012345, 1000.00 points), created on first use.
-pub async fn loymax_customer(app: &TestApp) -> i64 {
-    let (_, list) = app.get("/v1/customers?phone=%2B79001234567").await;
-    if let Some(id) = list["items"][0]["id"].as_i64() {
-        return id;
-    }
-    let program = demo_loymax_program(app).await["id"].clone();
-    let (status, customer) = app
-        .post(
-            "/v1/customers",
-            serde_json::json!({"program_id": program, "phone": "79001234567", "member_no": "012345", "opening_balance": "1000.00"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{customer}");
-    customer["id"].as_i64().expect("customer id")
 }

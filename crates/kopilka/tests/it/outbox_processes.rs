@@ -1,21 +1,18 @@
 //! The outbox across real kopilka processes: a process killed with SIGKILL while a message waits
 //! for its retry, and two processes sharing one PostgreSQL queue.
 
-mod common;
-
+use crate::common::{process, Backend, ADMIN_TOKEN};
 use axum::body::Bytes;
 use axum::response::IntoResponse;
-use common::{postgres_url, unique_schema, ADMIN_TOKEN};
 use kopilka_store::outbox::NewMessage;
-use kopilka_store::{PgStore, SharedStore};
+use kopilka_store::SharedStore;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// Fast schedules: a failed message waits 2 s (long enough to kill the process meanwhile).
 const CONFIG: &str = r#"
@@ -44,30 +41,8 @@ struct Process {
 async fn spawn(database: &str, dir: &Path) -> Process {
     let config = dir.join("kopilka.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kopilka"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-        .arg("--config")
-        .arg(&config)
-        .env("KOPILKA_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("KOPILKA_SEAL_KEY", "11".repeat(32))
-        .env("KOPILKA_LOG", "warn")
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the kopilka binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(addr) = line.strip_prefix("kopilka listening on ") {
-                return addr.trim().to_string();
-            }
-        }
-        panic!("kopilka exited before listening");
-    })
-    .await
-    .expect("kopilka listens within 30 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let config = config.to_str().unwrap();
+    let (child, base) = process::spawn_serve(database, dir, &["--config", config]).await;
     Process { child, base }
 }
 
@@ -167,59 +142,48 @@ async fn enqueue_all(store: &SharedStore, messages: Vec<NewMessage>) -> Vec<i64>
         .unwrap()
 }
 
-async fn pg_schema() -> (String, SharedStore) {
-    let schema = unique_schema("outbox");
-    let store: SharedStore = Arc::new(PgStore::open(&postgres_url(), Some(&schema)).await.unwrap());
-    let separator = if postgres_url().contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let url = format!(
-        "{}{separator}options=-c%20search_path%3D{schema}",
-        postgres_url()
-    );
-    (url, store)
-}
-
-#[tokio::test]
-async fn a_message_waiting_for_its_retry_survives_kill_9() {
+both_stores!(a_message_waiting_for_its_retry_survives_kill_9, Backend);
+async fn a_message_waiting_for_its_retry_survives_kill_9(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("kopilka.db").display());
-    let (pg_url, pg_store) = pg_schema().await;
-    for (database, store) in [
-        (sqlite.clone(), kopilka_store::open(&sqlite).await.unwrap()),
-        (pg_url, pg_store),
-    ] {
-        let (counter, url) = Counter::start(1).await;
-        let ids = enqueue_all(
-            &store,
-            vec![NewMessage::callback(&url, "{\"n\":1}".into(), Vec::new())],
-        )
-        .await;
-        store.close().await;
-        let id = ids[0];
+    let (database, store) = match backend {
+        Backend::Sqlite => {
+            let sqlite = format!("sqlite://{}", dir.path().join("kopilka.db").display());
+            let store = kopilka_store::open(&sqlite).await.unwrap();
+            (sqlite, store)
+        }
+        Backend::Postgres => {
+            let (url, _, store) = process::postgres_schema("outbox").await;
+            (url, store)
+        }
+    };
+    let (counter, url) = Counter::start(1).await;
+    let ids = enqueue_all(
+        &store,
+        vec![NewMessage::callback(&url, "{\"n\":1}".into(), Vec::new())],
+    )
+    .await;
+    store.close().await;
+    let id = ids[0];
 
-        let first = spawn(&database, dir.path()).await;
-        wait_for("the first attempt to be recorded", async || {
-            let m = first.message(id).await;
-            m["attempts"] == 1 && m["state"] == "pending"
-        })
-        .await;
-        first.kill().await;
-        assert!(counter.bodies.lock().unwrap().is_empty());
+    let first = spawn(&database, dir.path()).await;
+    wait_for("the first attempt to be recorded", async || {
+        let m = first.message(id).await;
+        m["attempts"] == 1 && m["state"] == "pending"
+    })
+    .await;
+    first.kill().await;
+    assert!(counter.bodies.lock().unwrap().is_empty());
 
-        let second = spawn(&database, dir.path()).await;
-        wait_for("the retry after the restart", async || {
-            second.message(id).await["state"] == "delivered"
-        })
-        .await;
-        let message = second.message(id).await;
-        assert_eq!(message["attempts"], 2, "{message}");
-        assert_eq!(counter.seen.load(Ordering::SeqCst), 2);
-        assert_eq!(counter.bodies.lock().unwrap().len(), 1);
-        second.kill().await;
-    }
+    let second = spawn(&database, dir.path()).await;
+    wait_for("the retry after the restart", async || {
+        second.message(id).await["state"] == "delivered"
+    })
+    .await;
+    let message = second.message(id).await;
+    assert_eq!(message["attempts"], 2, "{message}");
+    assert_eq!(counter.seen.load(Ordering::SeqCst), 2);
+    assert_eq!(counter.bodies.lock().unwrap().len(), 1);
+    second.kill().await;
 }
 
 #[tokio::test]
@@ -227,7 +191,7 @@ async fn two_processes_on_one_postgres_deliver_each_message_once_in_order() {
     const DESTINATIONS: usize = 100;
     const PER_DESTINATION: usize = 10;
     let dir = tempfile::tempdir().unwrap();
-    let (database, store) = pg_schema().await;
+    let (database, _, store) = process::postgres_schema("outbox").await;
     let (counter, url) = Counter::start(0).await;
     let messages = (0..DESTINATIONS * PER_DESTINATION)
         .map(|n| {

@@ -1,12 +1,11 @@
 //! The outbox against real receivers on loopback: an HTTP server that fails on purpose, an SMTP
 //! sink, webhook signatures, and real kopilka processes killed and restarted.
 
-mod common;
-
+use crate::common;
+use crate::common::{Backend, TestApp};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::response::IntoResponse;
-use common::{Backend, TestApp};
 use kopilka::config::Config;
 use kopilka_store::outbox::{Attempt, AttemptOutcome, NewMessage, NextStep};
 use kopilka_store::SharedStore;
@@ -141,198 +140,194 @@ fn outcomes(message: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_callback_is_delivered_once_the_receiver_accepts() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = TestApp::start_with(backend, false, fast).await;
-        // Kupi-Kupi style: only a body of exactly OK counts.
-        let receiver = Receiver::start(
-            vec![Reply::Status(500), Reply::Hang, Reply::Body("NOT OK")],
-            Reply::Body("OK"),
-        )
-        .await;
-        let mut message = NewMessage::callback(
-            &format!("{}/notify", receiver.url),
-            r#"{"orderId":"1234"}"#.into(),
-            Vec::new(),
-        );
-        message.accept = "ok".into();
-        let id = enqueue(&app.store, message).await;
-        let message = settled(&app, id).await;
-        assert_eq!(message["state"], "delivered", "{message}");
-        assert_eq!(message["attempts"], 4);
-        assert_eq!(
-            outcomes(&message),
-            ["rejected", "failed", "rejected", "accepted"]
-        );
-        let log = message["attempt_log"].as_array().unwrap();
-        assert_eq!(log[0]["status_code"], 500);
-        assert_eq!(log[1]["error"], "timed out");
-        assert!(
-            log[2]["error"]
-                .as_str()
-                .unwrap()
-                .contains("expected the body OK"),
-            "{message}"
-        );
-        assert_eq!(message["last_error"], log[2]["error"]);
-        assert_eq!(receiver.hits().len(), 4);
-        assert_eq!(receiver.hits()[3].body, r#"{"orderId":"1234"}"#);
-        assert_eq!(
-            receiver.hits()[3].headers["content-type"],
-            "application/json"
-        );
+both_stores!(a_callback_is_delivered_once_the_receiver_accepts, Backend);
+async fn a_callback_is_delivered_once_the_receiver_accepts(backend: Backend) {
+    let app = TestApp::start_with(backend, false, fast).await;
+    // Kupi-Kupi style: only a body of exactly OK counts.
+    let receiver = Receiver::start(
+        vec![Reply::Status(500), Reply::Hang, Reply::Body("NOT OK")],
+        Reply::Body("OK"),
+    )
+    .await;
+    let mut message = NewMessage::callback(
+        &format!("{}/notify", receiver.url),
+        r#"{"orderId":"1234"}"#.into(),
+        Vec::new(),
+    );
+    message.accept = "ok".into();
+    let id = enqueue(&app.store, message).await;
+    let message = settled(&app, id).await;
+    assert_eq!(message["state"], "delivered", "{message}");
+    assert_eq!(message["attempts"], 4);
+    assert_eq!(
+        outcomes(&message),
+        ["rejected", "failed", "rejected", "accepted"]
+    );
+    let log = message["attempt_log"].as_array().unwrap();
+    assert_eq!(log[0]["status_code"], 500);
+    assert_eq!(log[1]["error"], "timed out");
+    assert!(
+        log[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("expected the body OK"),
+        "{message}"
+    );
+    assert_eq!(message["last_error"], log[2]["error"]);
+    assert_eq!(receiver.hits().len(), 4);
+    assert_eq!(receiver.hits()[3].body, r#"{"orderId":"1234"}"#);
+    assert_eq!(
+        receiver.hits()[3].headers["content-type"],
+        "application/json"
+    );
 
-        // The default acceptance: any 2xx.
-        let receiver = Receiver::start(
-            vec![Reply::Status(503), Reply::Status(302)],
-            Reply::Status(204),
-        )
-        .await;
-        let id = enqueue(
-            &app.store,
-            NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
-        )
-        .await;
-        let message = settled(&app, id).await;
-        assert_eq!(message["state"], "delivered", "{message}");
-        assert_eq!(message["attempts"], 3);
-        assert_eq!(receiver.hits().len(), 3);
-        app.stop().await;
-    }
+    // The default acceptance: any 2xx.
+    let receiver = Receiver::start(
+        vec![Reply::Status(503), Reply::Status(302)],
+        Reply::Status(204),
+    )
+    .await;
+    let id = enqueue(
+        &app.store,
+        NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
+    )
+    .await;
+    let message = settled(&app, id).await;
+    assert_eq!(message["state"], "delivered", "{message}");
+    assert_eq!(message["attempts"], 3);
+    assert_eq!(receiver.hits().len(), 3);
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn messages_to_one_destination_arrive_in_order() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = TestApp::start_with(backend, false, fast).await;
-        let receiver = Receiver::start(
-            vec![Reply::Status(500), Reply::Status(500)],
-            Reply::Status(200),
-        )
-        .await;
-        let url = format!("{}/orders", receiver.url);
-        let mut ids = Vec::new();
-        for n in 0..5 {
-            ids.push(
-                enqueue(
-                    &app.store,
-                    NewMessage::callback(&url, format!("{n}"), Vec::new()),
-                )
-                .await,
-            );
-        }
-        for id in &ids {
-            assert_eq!(settled(&app, *id).await["state"], "delivered");
-        }
-        let bodies: Vec<String> = receiver.hits().into_iter().map(|h| h.body).collect();
-        assert_eq!(bodies, ["0", "0", "0", "1", "2", "3", "4"]);
-        app.stop().await;
+both_stores!(messages_to_one_destination_arrive_in_order, Backend);
+async fn messages_to_one_destination_arrive_in_order(backend: Backend) {
+    let app = TestApp::start_with(backend, false, fast).await;
+    let receiver = Receiver::start(
+        vec![Reply::Status(500), Reply::Status(500)],
+        Reply::Status(200),
+    )
+    .await;
+    let url = format!("{}/orders", receiver.url);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            enqueue(
+                &app.store,
+                NewMessage::callback(&url, format!("{n}"), Vec::new()),
+            )
+            .await,
+        );
     }
+    for id in &ids {
+        assert_eq!(settled(&app, *id).await["state"], "delivered");
+    }
+    let bodies: Vec<String> = receiver.hits().into_iter().map(|h| h.body).collect();
+    assert_eq!(bodies, ["0", "0", "0", "1", "2", "3", "4"]);
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn a_message_dies_with_its_last_error_and_a_resend_delivers_it() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = TestApp::start_with(backend, false, |config| {
-            fast(config);
-            config.outbox.schedules.insert(
-                "default".into(),
-                toml::from_str("delays = [10, 10]\ngrowth_percent = 100\nmax_delay = 10\ngive_up_after = 30\njitter_percent = 0").unwrap(),
-            );
-        })
-        .await;
-        let receiver = Receiver::start(Vec::new(), Reply::Status(500)).await;
-        let url = format!("{}/hook?shop=1", receiver.url);
-        let id = enqueue(
-            &app.store,
-            NewMessage::callback(&url, "{}".into(), Vec::new()),
-        )
-        .await;
-        let message = settled(&app, id).await;
-        assert_eq!(message["state"], "dead", "{message}");
-        assert_eq!(message["attempts"], 4);
-        assert_eq!(message["last_error"], "HTTP 500: receiver says no");
+both_stores!(
+    a_message_dies_with_its_last_error_and_a_resend_delivers_it,
+    Backend
+);
+async fn a_message_dies_with_its_last_error_and_a_resend_delivers_it(backend: Backend) {
+    let app = TestApp::start_with(backend, false, |config| {
+        fast(config);
+        config.outbox.schedules.insert(
+            "default".into(),
+            toml::from_str("delays = [10, 10]\ngrowth_percent = 100\nmax_delay = 10\ngive_up_after = 30\njitter_percent = 0").unwrap(),
+        );
+    })
+    .await;
+    let receiver = Receiver::start(Vec::new(), Reply::Status(500)).await;
+    let url = format!("{}/hook?shop=1", receiver.url);
+    let id = enqueue(
+        &app.store,
+        NewMessage::callback(&url, "{}".into(), Vec::new()),
+    )
+    .await;
+    let message = settled(&app, id).await;
+    assert_eq!(message["state"], "dead", "{message}");
+    assert_eq!(message["attempts"], 4);
+    assert_eq!(message["last_error"], "HTTP 500: receiver says no");
 
-        let (_, dead) = app
-            .get(&format!(
-                "/v1/messages?state=dead&kind=callback&recipient={}",
-                urlencode(&url)
-            ))
-            .await;
-        assert_eq!(dead["items"].as_array().unwrap().len(), 1, "{dead}");
-        assert_eq!(dead["items"][0]["id"], id);
-        let (status, attempts) = app.get(&format!("/v1/messages/{id}/attempts")).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(attempts.as_array().unwrap().len(), 4);
+    let (_, dead) = app
+        .get(&format!(
+            "/v1/messages?state=dead&kind=callback&recipient={}",
+            urlencode(&url)
+        ))
+        .await;
+    assert_eq!(dead["items"].as_array().unwrap().len(), 1, "{dead}");
+    assert_eq!(dead["items"][0]["id"], id);
+    let (status, attempts) = app.get(&format!("/v1/messages/{id}/attempts")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(attempts.as_array().unwrap().len(), 4);
 
-        receiver.answer(Reply::Status(200));
-        let (status, _) = app
-            .post(&format!("/v1/messages/{id}/resend"), json!({}))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-        let message = settled(&app, id).await;
-        assert_eq!(message["state"], "delivered", "{message}");
-        assert_eq!(message["attempts"], 1);
-        assert_eq!(message["attempt_log"].as_array().unwrap().len(), 5);
-        let (status, _) = app
-            .post(&format!("/v1/messages/{id}/resend"), json!({}))
-            .await;
-        assert_eq!(status, StatusCode::CONFLICT);
-        app.stop().await;
-    }
+    receiver.answer(Reply::Status(200));
+    let (status, _) = app
+        .post(&format!("/v1/messages/{id}/resend"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let message = settled(&app, id).await;
+    assert_eq!(message["state"], "delivered", "{message}");
+    assert_eq!(message["attempts"], 1);
+    assert_eq!(message["attempt_log"].as_array().unwrap().len(), 5);
+    let (status, _) = app
+        .post(&format!("/v1/messages/{id}/resend"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    app.stop().await;
 }
 
 fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-#[tokio::test]
-async fn the_log_sender_delivers_sms_and_email_at_once_and_metrics_count_them() {
-    for app in [
-        TestApp::start_with(Backend::Sqlite, false, fast).await,
-        TestApp::start_with(Backend::Postgres, false, fast).await,
-    ] {
-        let sms = enqueue(
-            &app.store,
-            NewMessage::sms("380671111111", "Код подтверждения: 123456".into()),
-        )
+both_stores!(
+    the_log_sender_delivers_sms_and_email_at_once_and_metrics_count_them,
+    Backend
+);
+async fn the_log_sender_delivers_sms_and_email_at_once_and_metrics_count_them(backend: Backend) {
+    let app = TestApp::start_with(backend, false, fast).await;
+    let sms = enqueue(
+        &app.store,
+        NewMessage::sms("380671111111", "Код подтверждения: 123456".into()),
+    )
+    .await;
+    let email = enqueue(
+        &app.store,
+        NewMessage::email("anna@example.com", "Код".into(), "Ваш код: 654321".into()),
+    )
+    .await;
+    assert_eq!(settled(&app, sms).await["state"], "delivered");
+    assert_eq!(settled(&app, email).await["state"], "delivered");
+    let (_, found) = app
+        .get("/v1/messages?recipient=%2B38%20(067)%20111-11-11&kind=sms")
         .await;
-        let email = enqueue(
-            &app.store,
-            NewMessage::email("anna@example.com", "Код".into(), "Ваш код: 654321".into()),
-        )
-        .await;
-        assert_eq!(settled(&app, sms).await["state"], "delivered");
-        assert_eq!(settled(&app, email).await["state"], "delivered");
-        let (_, found) = app
-            .get("/v1/messages?recipient=%2B38%20(067)%20111-11-11&kind=sms")
-            .await;
-        assert_eq!(
-            found["items"][0]["body"], "Код подтверждения: 123456",
-            "{found}"
-        );
-        let (_, found) = app.get("/v1/messages?recipient=anna@example.com").await;
-        assert_eq!(found["items"][0]["id"], email);
-        assert_eq!(found["items"][0]["attempts"], 1);
+    assert_eq!(
+        found["items"][0]["body"], "Код подтверждения: 123456",
+        "{found}"
+    );
+    let (_, found) = app.get("/v1/messages?recipient=anna@example.com").await;
+    assert_eq!(found["items"][0]["id"], email);
+    assert_eq!(found["items"][0]["attempts"], 1);
 
-        let metrics = reqwest::get(app.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            metrics.contains("kopilka_outbox_deliveries_total{kind=\"sms\",result=\"delivered\"}"),
-            "{metrics}"
-        );
-        assert!(metrics.contains("kopilka_outbox_queue_depth"), "{metrics}");
-        assert!(
-            metrics.contains("kopilka_outbox_oldest_pending_age_seconds"),
-            "{metrics}"
-        );
-        app.stop().await;
-    }
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kopilka_outbox_deliveries_total{kind=\"sms\",result=\"delivered\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kopilka_outbox_queue_depth"), "{metrics}");
+    assert!(
+        metrics.contains("kopilka_outbox_oldest_pending_age_seconds"),
+        "{metrics}"
+    );
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -454,119 +449,114 @@ fn mail_text(data: &str) -> (String, String) {
     (headers.to_string(), text)
 }
 
-#[tokio::test]
-async fn smtp_delivers_the_email_to_a_real_listener() {
+both_stores!(smtp_delivers_the_email_to_a_real_listener, Backend);
+async fn smtp_delivers_the_email_to_a_real_listener(backend: Backend) {
     let (sink, port) = SmtpSink::start().await;
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = TestApp::start_with(backend, false, move |config| {
-            fast(config);
-            let email = &mut config.outbox.email;
-            email.sender = kopilka::outbox::EmailSenderKind::Smtp;
-            email.host = "127.0.0.1".into();
-            email.port = Some(port);
-            email.tls = kopilka::outbox::SmtpTls::Plain;
-            email.from = "Kopilka <noreply@kopilka.test>".into();
-        })
-        .await;
-        let id = enqueue(
-            &app.store,
-            NewMessage::email(
-                "anna@example.com",
-                "Confirmation code".into(),
-                "Ваш код: 654321".into(),
-            ),
-        )
-        .await;
-        let message = settled(&app, id).await;
-        assert_eq!(message["state"], "delivered", "{message}");
-        assert_eq!(message["attempt_log"][0]["status_code"], 250);
-        let (from, to, data) = sink.mails.lock().unwrap().pop().unwrap();
-        assert_eq!(from, "<noreply@kopilka.test>");
-        assert_eq!(to, ["<anna@example.com>"]);
-        let (headers, text) = mail_text(&data);
-        assert!(headers.contains("Subject: Confirmation code"), "{headers}");
-        assert!(headers.contains("To: anna@example.com"), "{headers}");
-        assert_eq!(text, "Ваш код: 654321");
-        app.stop().await;
-    }
+    let app = TestApp::start_with(backend, false, move |config| {
+        fast(config);
+        let email = &mut config.outbox.email;
+        email.sender = kopilka::outbox::EmailSenderKind::Smtp;
+        email.host = "127.0.0.1".into();
+        email.port = Some(port);
+        email.tls = kopilka::outbox::SmtpTls::Plain;
+        email.from = "Kopilka <noreply@kopilka.test>".into();
+    })
+    .await;
+    let id = enqueue(
+        &app.store,
+        NewMessage::email(
+            "anna@example.com",
+            "Confirmation code".into(),
+            "Ваш код: 654321".into(),
+        ),
+    )
+    .await;
+    let message = settled(&app, id).await;
+    assert_eq!(message["state"], "delivered", "{message}");
+    assert_eq!(message["attempt_log"][0]["status_code"], 250);
+    let (from, to, data) = sink.mails.lock().unwrap().pop().unwrap();
+    assert_eq!(from, "<noreply@kopilka.test>");
+    assert_eq!(to, ["<anna@example.com>"]);
+    let (headers, text) = mail_text(&data);
+    assert!(headers.contains("Subject: Confirmation code"), "{headers}");
+    assert!(headers.contains("To: anna@example.com"), "{headers}");
+    assert_eq!(text, "Ваш код: 654321");
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn native_operations_send_signed_webhooks() {
+both_stores!(native_operations_send_signed_webhooks, Backend);
+async fn native_operations_send_signed_webhooks(backend: Backend) {
     use hmac::{Hmac, Mac};
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = TestApp::start_with(backend, true, fast).await;
-        let receiver = Receiver::start(Vec::new(), Reply::Status(200)).await;
-        let (_, merchant) = app.get("/v1/merchants/1").await;
-        let mut update = json!({
-            "program_id": merchant["program_id"], "name": merchant["name"],
-            "sms_name": merchant["sms_name"], "return_hosts": merchant["return_hosts"],
-            "webhook_url": format!("{}/kopilka", receiver.url),
-        });
-        let (status, _) = app.send_put("/v1/merchants/1", &update).await;
-        assert_eq!(status, StatusCode::OK);
-        let (status, created) = app.post("/v1/merchants/1/webhook-secret", json!({})).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        let secret = created["secret"].as_str().unwrap().to_string();
-        assert!(secret.starts_with("whsec_"));
-        let (status, missing) = app
-            .post("/v1/merchants/999/webhook-secret", json!({}))
-            .await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    let app = TestApp::start_with(backend, true, fast).await;
+    let receiver = Receiver::start(Vec::new(), Reply::Status(200)).await;
+    let (_, merchant) = app.get("/v1/merchants/1").await;
+    let mut update = json!({
+        "program_id": merchant["program_id"], "name": merchant["name"],
+        "sms_name": merchant["sms_name"], "return_hosts": merchant["return_hosts"],
+        "webhook_url": format!("{}/kopilka", receiver.url),
+    });
+    let (status, _) = app.send_put("/v1/merchants/1", &update).await;
+    assert_eq!(status, StatusCode::OK);
+    let created = app
+        .create("/v1/merchants/1/webhook-secret", json!({}))
+        .await;
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let (status, missing) = app
+        .post("/v1/merchants/999/webhook-secret", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 
-        let earn = json!({"kind": "earn", "customer_id": 1, "merchant_id": 1, "paid": "100.00", "idempotency_key": "wh-1"});
-        let (status, op) = app.post("/v1/operations", earn.clone()).await;
-        assert_eq!(status, StatusCode::CREATED, "{op}");
-        let (status, _) = app.post("/v1/operations", earn).await;
-        assert_eq!(status, StatusCode::OK, "a replay sends nothing");
-        let (_, listed) = app
-            .get(&format!(
-                "/v1/messages?operation={}&kind=callback",
-                op["id"]
-            ))
-            .await;
-        let items = listed["items"].as_array().unwrap();
-        assert_eq!(items.len(), 1, "{listed}");
-        assert_eq!(items[0]["purpose"], "native.webhook");
-        assert_eq!(
-            settled(&app, items[0]["id"].as_i64().unwrap()).await["state"],
-            "delivered"
-        );
+    let earn = json!({"kind": "earn", "customer_id": 1, "merchant_id": 1, "paid": "100.00", "idempotency_key": "wh-1"});
+    let op = app.create("/v1/operations", earn.clone()).await;
+    let (status, _) = app.operation(earn).await;
+    assert_eq!(status, StatusCode::OK, "a replay sends nothing");
+    let (_, listed) = app
+        .get(&format!(
+            "/v1/messages?operation={}&kind=callback",
+            op["id"]
+        ))
+        .await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["purpose"], "native.webhook");
+    assert_eq!(
+        settled(&app, items[0]["id"].as_i64().unwrap()).await["state"],
+        "delivered"
+    );
 
-        let hits = receiver.hits();
-        assert_eq!(hits.len(), 1);
-        let hit = &hits[0];
-        assert_eq!(hit.path, "/kopilka");
-        let header = hit.headers["kopilka-signature"].to_str().unwrap();
-        let (t, v1) = header.split_once(',').unwrap();
-        let t: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();
-        assert!((kopilka_store::now_ms() / 1000 - t).abs() < 60);
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{t}.{}", hit.body).as_bytes());
-        mac.verify_slice(&hex::decode(v1.strip_prefix("v1=").unwrap()).unwrap())
-            .expect("the signature verifies with the merchant's secret");
-        let event: Value = serde_json::from_str(&hit.body).unwrap();
-        assert!(event["id"].as_str().unwrap().starts_with("evt_"));
-        assert_eq!(event["type"], "operation.created");
-        assert_eq!(event["data"]["operation"]["id"], op["id"]);
-        assert_eq!(event["data"]["operation"]["amount"], "20.00");
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1);
+    let hit = &hits[0];
+    assert_eq!(hit.path, "/kopilka");
+    let header = hit.headers["kopilka-signature"].to_str().unwrap();
+    let (t, v1) = header.split_once(',').unwrap();
+    let t: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();
+    assert!((kopilka_store::now_ms() / 1000 - t).abs() < 60);
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", hit.body).as_bytes());
+    mac.verify_slice(&hex::decode(v1.strip_prefix("v1=").unwrap()).unwrap())
+        .expect("the signature verifies with the merchant's secret");
+    let event: Value = serde_json::from_str(&hit.body).unwrap();
+    assert!(event["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(event["type"], "operation.created");
+    assert_eq!(event["data"]["operation"]["id"], op["id"]);
+    assert_eq!(event["data"]["operation"]["amount"], "20.00");
 
-        // A merchant without a webhook URL gets nothing.
-        update["webhook_url"] = Value::Null;
-        app.send_put("/v1/merchants/1", &update).await;
-        let (status, op) = app
-            .post(
-                "/v1/operations",
-                json!({"kind": "redeem", "customer_id": 1, "merchant_id": 1, "amount": "1.00"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{op}");
-        let (_, listed) = app
-            .get(&format!("/v1/messages?operation={}", op["id"]))
-            .await;
-        assert_eq!(listed["items"], json!([]));
-        app.stop().await;
-    }
+    // A merchant without a webhook URL gets nothing.
+    update["webhook_url"] = Value::Null;
+    app.send_put("/v1/merchants/1", &update).await;
+    let op = app
+        .create(
+            "/v1/operations",
+            json!({"kind": "redeem", "customer_id": 1, "merchant_id": 1, "amount": "1.00"}),
+        )
+        .await;
+    let (_, listed) = app
+        .get(&format!("/v1/messages?operation={}", op["id"]))
+        .await;
+    assert_eq!(listed["items"], json!([]));
+    app.stop().await;
 }
 
 /// The store's queue primitives on both databases, without a worker: claims lease only the
@@ -685,49 +675,47 @@ async fn claims_follow_destinations_and_leases_fence_stale_workers() {
     }
 }
 
-#[tokio::test]
-async fn a_graceful_shutdown_finishes_the_sends_in_flight() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let mut app = TestApp::start_with(backend, false, |config| {
-            fast(config);
-            config.outbox.request_timeout_ms = 5_000;
-            config.outbox.lease_ms = 60_000;
-        })
-        .await;
-        let receiver = Receiver::start(Vec::new(), Reply::Slow(500)).await;
-        let id = enqueue(
-            &app.store,
-            NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
-        )
-        .await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while receiver.hits().is_empty() {
-            assert!(Instant::now() < deadline, "the message was never sent");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        app.stop_server().await;
-        let database = app.database.clone();
-        let store: SharedStore = match backend {
-            Backend::Sqlite => kopilka_store::open(&database).await.unwrap(),
-            Backend::Postgres => Arc::new(
-                kopilka_store::PgStore::open(&common::postgres_url(), Some(&database))
-                    .await
-                    .unwrap(),
-            ),
-        };
-        let message = store
-            .read(move |tx| Box::pin(async move { tx.message(id).await }))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            message.state, "delivered",
-            "the send in flight was recorded before the exit"
-        );
-        assert_eq!(message.lease_until, None);
-        store.close().await;
-        drop(app);
+both_stores!(a_graceful_shutdown_finishes_the_sends_in_flight, Backend);
+async fn a_graceful_shutdown_finishes_the_sends_in_flight(backend: Backend) {
+    let mut app = TestApp::start_with(backend, false, |config| {
+        fast(config);
+        config.outbox.request_timeout_ms = 5_000;
+        config.outbox.lease_ms = 60_000;
+    })
+    .await;
+    let receiver = Receiver::start(Vec::new(), Reply::Slow(500)).await;
+    let id = enqueue(
+        &app.store,
+        NewMessage::callback(&receiver.url, "{}".into(), Vec::new()),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.hits().is_empty() {
+        assert!(Instant::now() < deadline, "the message was never sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    app.stop_server().await;
+    let database = app.database.clone();
+    let store: SharedStore = match backend {
+        Backend::Sqlite => kopilka_store::open(&database).await.unwrap(),
+        Backend::Postgres => Arc::new(
+            kopilka_store::PgStore::open(&common::postgres_url(), Some(&database))
+                .await
+                .unwrap(),
+        ),
+    };
+    let message = store
+        .read(move |tx| Box::pin(async move { tx.message(id).await }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        message.state, "delivered",
+        "the send in flight was recorded before the exit"
+    );
+    assert_eq!(message.lease_until, None);
+    store.close().await;
+    drop(app);
 }
 
 #[tokio::test]
