@@ -51,9 +51,10 @@ pub enum StoreError {
     Closed,
     #[error("a store job panicked")]
     Panicked,
-    /// Rows of a Loymax batch request at fault (the first of them); nothing was written.
-    #[error("{} rows of the batch are at fault", .0.len())]
-    RowsRejected(Vec<loymax_batch::RejectedRow>),
+    /// A job's [`JobError::Refused`] on its way through the [`Store`], which rolls the job
+    /// back; `write_refusing` hands it back typed.
+    #[error("the job refused")]
+    Refused(Box<dyn Any + Send + Sync>),
     /// A job's input stopped before its end (a request body cut short or malformed); nothing
     /// was written.
     #[error("the job's input ended early")]
@@ -154,6 +155,94 @@ fn unerase<T: 'static>(value: Erased) -> StoreResult<T> {
         .map_err(|_| StoreError::Corrupt("job returned an unexpected type".into()))
 }
 
+/// How a job that may refuse ends without its value. A job that refuses after writing says
+/// whether its writes stay: they roll back unless the refusal itself is a fact to keep (a wrong
+/// code's attempt counted, a quota spent).
+#[derive(Debug)]
+pub enum JobError<R> {
+    /// Refused: everything the job wrote rolls back; the caller answers `R`.
+    Refused(R),
+    /// Refused after recording what must stay: the job's writes commit; the caller answers `R`.
+    RefusedKeeping(R),
+    Store(StoreError),
+}
+
+impl<R> JobError<R> {
+    /// The refusal, whichever way the job's writes went, or the store's failure.
+    pub fn refusal(self) -> Result<R, StoreError> {
+        match self {
+            JobError::Refused(r) | JobError::RefusedKeeping(r) => Ok(r),
+            JobError::Store(e) => Err(e),
+        }
+    }
+}
+
+impl<R> From<StoreError> for JobError<R> {
+    fn from(error: StoreError) -> Self {
+        JobError::Store(error)
+    }
+}
+
+impl<R> From<DomainError> for JobError<R> {
+    fn from(error: DomainError) -> Self {
+        JobError::Store(error.into())
+    }
+}
+
+/// A refusing job as a plain one: a kept refusal is a value the transaction commits, a
+/// rolled-back one an error carrying it.
+fn plain<T, R, F>(
+    f: F,
+) -> impl for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<Result<T, R>>>
+where
+    T: Send + 'static,
+    R: Send + Sync + 'static,
+    F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T, JobError<R>>> + Send + 'static,
+{
+    move |tx| {
+        Box::pin(async move {
+            match f(tx).await {
+                Ok(value) => Ok(Ok(value)),
+                Err(JobError::RefusedKeeping(r)) => Ok(Err(r)),
+                Err(JobError::Refused(r)) => Err(StoreError::Refused(Box::new(r))),
+                Err(JobError::Store(e)) => Err(e),
+            }
+        })
+    }
+}
+
+/// What [`plain`]'s job ended with, typed again.
+fn typed<T, R: 'static>(ended: StoreResult<Result<T, R>>) -> Result<T, JobError<R>> {
+    match ended {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(r)) => Err(JobError::RefusedKeeping(r)),
+        Err(StoreError::Refused(r)) => match r.downcast::<R>() {
+            Ok(r) => Err(JobError::Refused(*r)),
+            Err(_) => Err(JobError::Store(StoreError::Corrupt(
+                "job refused with an unexpected type".into(),
+            ))),
+        },
+        Err(e) => Err(JobError::Store(e)),
+    }
+}
+
+/// Runs `run`, and again (three times at most) while it fails as `duplicate` says.
+async fn retrying<T, E, Fut>(
+    mut run: impl FnMut() -> Fut,
+    duplicate: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempts = 0;
+    loop {
+        match run().await {
+            Err(e) if attempts < 3 && duplicate(&e) => attempts += 1,
+            other => return other,
+        }
+    }
+}
+
 impl dyn Store {
     /// Runs `f` in one write transaction.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
@@ -162,6 +251,17 @@ impl dyn Store {
         F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
         unerase(self.run_write(erase(f)).await?)
+    }
+
+    /// Runs `f`, a job that may refuse, in one write transaction: committed when it returns
+    /// its value or [`JobError::RefusedKeeping`], rolled back otherwise.
+    pub async fn write_refusing<T, R, F>(&self, f: F) -> Result<T, JobError<R>>
+    where
+        T: Send + 'static,
+        R: Send + Sync + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T, JobError<R>>> + Send + 'static,
+    {
+        typed(self.write(plain(f)).await)
     }
 
     /// Runs `f` in one write transaction, as [`Store::run_bulk_write`] does.
@@ -173,6 +273,16 @@ impl dyn Store {
         unerase(self.run_bulk_write(erase(f)).await?)
     }
 
+    /// `write_refusing` as [`Store::run_bulk_write`] runs a job.
+    pub async fn write_bulk_refusing<T, R, F>(&self, f: F) -> Result<T, JobError<R>>
+    where
+        T: Send + 'static,
+        R: Send + Sync + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T, JobError<R>>> + Send + 'static,
+    {
+        typed(self.write_bulk(plain(f)).await)
+    }
+
     /// Runs the job `make` builds in a write transaction, building and running it again when
     /// a concurrent transaction took a unique key first (two processes racing on one
     /// idempotency key): the second run finds the first one's row and replays it.
@@ -182,13 +292,27 @@ impl dyn Store {
         F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
         M: Fn() -> F,
     {
-        let mut attempts = 0;
-        loop {
-            match self.write(make()).await {
-                Err(StoreError::Duplicate(_)) if attempts < 3 => attempts += 1,
-                other => return other,
-            }
-        }
+        retrying(
+            || self.write(make()),
+            |e| matches!(e, StoreError::Duplicate(_)),
+        )
+        .await
+    }
+
+    /// `write_retrying` for a job that may refuse, as `write_refusing`
+    /// runs one.
+    pub async fn write_refusing_retrying<T, R, F, M>(&self, make: M) -> Result<T, JobError<R>>
+    where
+        T: Send + 'static,
+        R: Send + Sync + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T, JobError<R>>> + Send + 'static,
+        M: Fn() -> F,
+    {
+        retrying(
+            || self.write_refusing(make()),
+            |e| matches!(e, JobError::Store(StoreError::Duplicate(_))),
+        )
+        .await
     }
 
     /// Runs `f` on a read connection.
@@ -198,6 +322,16 @@ impl dyn Store {
         F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
         unerase(self.run_read(erase(f)).await?)
+    }
+
+    /// Runs `f`, a read job that may refuse, on a read connection.
+    pub async fn read_refusing<T, R, F>(&self, f: F) -> Result<T, JobError<R>>
+    where
+        T: Send + 'static,
+        R: Send + Sync + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T, JobError<R>>> + Send + 'static,
+    {
+        typed(self.read(plain(f)).await)
     }
 }
 

@@ -8,7 +8,7 @@
 
 use crate::ledger::{count_confirmed, lock_account, open_lots, system_account, take_from_lots};
 use crate::tx::{execute, fetch, scalar, Conn, Tx};
-use crate::{StoreError, StoreResult};
+use crate::{JobError, StoreError, StoreResult};
 use kopilka_domain::ledger::{take_lots, OperationKind, Owner};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
@@ -145,15 +145,15 @@ impl Tx {
         )?)
     }
 
-    /// Applies a request as its rows arrive: all rows or none. Rows at fault fail the job with
-    /// [`StoreError::RowsRejected`] (the first of them, after reading every row); input that
-    /// ends without [`BatchInput::End`] fails it with [`StoreError::Abandoned`] (or with the
-    /// rows at fault before it ended).
+    /// Applies a request as its rows arrive: all rows or none. Rows at fault refuse the job
+    /// (the first of them, after reading every row); input that ends without
+    /// [`BatchInput::End`] fails it with [`StoreError::Abandoned`] (or refuses it with the rows
+    /// at fault before it ended).
     pub async fn loymax_batch_apply(
         &mut self,
         request: &BatchApply,
         input: &mut mpsc::Receiver<BatchInput>,
-    ) -> StoreResult<BatchOutcome> {
+    ) -> Result<BatchOutcome, JobError<Vec<RejectedRow>>> {
         if let Some((fingerprint, answer)) = self
             .loymax_batch_answer(request.merchant_id, &request.request_id)
             .await?
@@ -183,12 +183,12 @@ impl Tx {
                 Some(BatchInput::Rows(rows)) => run.take(self, rows).await?,
                 Some(BatchInput::End) => break,
                 // The rows at fault so far still go back, for the list of errors.
-                None if run.rejected.is_empty() => return Err(StoreError::Abandoned),
+                None if run.rejected.is_empty() => return Err(StoreError::Abandoned.into()),
                 None => break,
             }
         }
         if !run.rejected.is_empty() {
-            return Err(StoreError::RowsRejected(run.rejected));
+            return Err(JobError::Refused(run.rejected));
         }
         run.settle(self).await?;
         let now = self.now();

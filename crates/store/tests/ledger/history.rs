@@ -78,14 +78,14 @@ async fn batch(l: &Ledger, at: i64, id: &str, kind: OperationKind, rows: &[(&str
     sender.send(BatchInput::End).await.expect("end");
     let outcome = l
         .store
-        .write_bulk(move |tx| {
+        .write_bulk_refusing(move |tx| {
             Box::pin(async move {
                 tx.set_now(at);
                 tx.loymax_batch_apply(&apply, &mut input).await
             })
         })
         .await
-        .expect("batch");
+        .unwrap_or_else(|e| panic!("batch: {e:?}"));
     assert!(
         matches!(outcome, BatchOutcome::Applied { .. }),
         "{outcome:?}"
