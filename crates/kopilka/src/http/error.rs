@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::DomainError;
-use kopilka_store::StoreError;
+use kopilka_store::{JobError, StoreError};
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -108,6 +108,19 @@ impl From<StoreError> for ApiError {
             StoreError::Duplicate(m) => ApiError::new(StatusCode::CONFLICT, "already_exists", m),
             other => ApiError::internal(other),
         }
+    }
+}
+
+impl From<JobError<ApiError>> for ApiError {
+    fn from(error: JobError<ApiError>) -> Self {
+        error.refusal().unwrap_or_else(ApiError::from)
+    }
+}
+
+/// A refusal raised with `?` inside a job rolls the job back.
+impl From<ApiError> for JobError<ApiError> {
+    fn from(error: ApiError) -> Self {
+        JobError::Refused(error)
     }
 }
 

@@ -13,6 +13,7 @@ use kopilka_domain::money::{format_decimal, rescale};
 use kopilka_domain::{Amount, Rounding};
 use kopilka_store::kupikupi::{NewTransfer, Platform};
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
+use kopilka_store::JobError;
 
 pub async fn dispatch(
     State(state): State<AppState>,
@@ -147,7 +148,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
     let digits = phone.digits().to_string();
     let transfer = state
         .store
-        .write_retrying(move || {
+        .write_refusing_retrying(move || {
             let (platform, digits, order_id) = (platform.clone(), digits.clone(), order_id.clone());
             let (sealed_code, form_key) = (sealed_code.clone(), form_key.clone());
             move |tx: &mut kopilka_store::Tx| {
@@ -160,18 +161,20 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         let (status, _) = expire(tx, &existing).await?;
                         if !matches!(status, TransferStatus::Rejected | TransferStatus::Canceled) {
                             if existing.phone != digits || existing.amount != amount {
-                                return Ok(Err(KkError::new(
+                                return Err(KkError::new(
                                     ErrorCode::OrderReused,
                                     "the order was registered with other data",
-                                )));
+                                )
+                                .into());
                             }
                             if status == TransferStatus::Confirmed {
-                                return Ok(Err(KkError::new(
+                                return Err(KkError::new(
                                     ErrorCode::AlreadyPaid,
                                     "the order is already paid",
-                                )));
+                                )
+                                .into());
                             }
-                            return Ok(Ok(existing));
+                            return Ok(existing);
                         }
                     }
                     let program = program_of(tx, &platform).await?;
@@ -179,12 +182,16 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                     // One point is one rouble; a fraction of a point the program cannot hold
                     // rounds up so the shop is never paid less than it asked.
                     let points = rescale(Amount(amount), 2, rules.decimals, Rounding::Up).0;
+                    // The order's expired form, if any, was cancelled above: that stays.
                     let customer_id = if sandbox {
                         None
                     } else {
                         let Some(customer) = tx.customer_by_phone(program.id, &digits).await?
                         else {
-                            return Ok(Err(KkError::new(ErrorCode::UnknownPhone, "unknown phone")));
+                            return Err(JobError::RefusedKeeping(KkError::new(
+                                ErrorCode::UnknownPhone,
+                                "unknown phone",
+                            )));
                         };
                         let (balance, held) = ledger::balance(
                             tx,
@@ -194,7 +201,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         )
                         .await?;
                         if balance - held < points {
-                            return Ok(Err(KkError::new(
+                            return Err(JobError::RefusedKeeping(KkError::new(
                                 ErrorCode::NotEnoughPoints,
                                 "Не достаточно средств",
                             )));
@@ -217,11 +224,11 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                             expires_at: now + lifetime,
                         })
                         .await?;
-                    Ok(Ok(transfer))
+                    Ok(transfer)
                 })
             }
         })
-        .await??;
+        .await?;
     Ok(success(vec![
         ("paymentId", field(transfer.id)),
         ("orderId", field(transfer.order_id.clone())),
@@ -370,7 +377,7 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
     let digits = phone.digits().to_string();
     let outcome = state
         .store
-        .write_retrying(move || {
+        .write_refusing_retrying(move || {
             let (platform, digits) = (platform.clone(), digits.clone());
             let (fiscal_fn, fiscal_fd, fiscal_fp, pay_date) =
                 (fiscal_fn.clone(), fiscal_fd.clone(), fiscal_fp.clone(), pay_date.clone());
@@ -379,12 +386,12 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
                     let program = program_of(tx, &platform).await?;
                     let rules = program.rules();
                     let Some(customer) = tx.customer_by_phone(program.id, &digits).await? else {
-                        return Ok(Err(KkError::new(ErrorCode::UnknownPhone, "unknown phone")));
+                        return Err(KkError::new(ErrorCode::UnknownPhone, "unknown phone").into());
                     };
                     let money = rescale(Amount(amount), 2, rules.money_decimals, Rounding::Down);
                     let cashback = rules.earn_for(money);
                     if cashback.0 == 0 {
-                        return Ok(Ok((None, cashback, rules.decimals)));
+                        return Ok((None, cashback, rules.decimals));
                     }
                     let outcome = ledger::execute(
                         tx,
@@ -409,11 +416,11 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
                         },
                     )
                     .await?;
-                    Ok(Ok((Some(outcome.operation.id), Amount(outcome.operation.amount), rules.decimals)))
+                    Ok((Some(outcome.operation.id), Amount(outcome.operation.amount), rules.decimals))
                 })
             }
         })
-        .await??;
+        .await?;
     let (operation, cashback, decimals) = outcome;
     let rubles = rescale(cashback, decimals, 2, Rounding::Down);
     Ok(success(vec![

@@ -4,6 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::kupikupi::TokenValue;
 use kopilka_domain::phone::Phone;
+use kopilka_store::JobError;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -85,6 +86,19 @@ impl From<kopilka_store::StoreError> for KkError {
                 KkError::new(ErrorCode::Internal, format!("internal error {id}"))
             }
         }
+    }
+}
+
+impl From<JobError<KkError>> for KkError {
+    fn from(error: JobError<KkError>) -> Self {
+        error.refusal().unwrap_or_else(KkError::from)
+    }
+}
+
+/// A refusal raised with `?` inside a job rolls the job back.
+impl From<KkError> for JobError<KkError> {
+    fn from(error: KkError) -> Self {
+        JobError::Refused(error)
     }
 }
 

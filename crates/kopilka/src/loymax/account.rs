@@ -1,7 +1,7 @@
 //! The signed-in customer: profile, cards, balances (with what expires when) and passwords.
 
 use super::auth::{self, Session};
-use super::registration::{check_code, code_error, job, send_code, validate_password};
+use super::registration::{check_code, code_error, send_code, validate_password};
 use super::wire::{self, date_time, number, ok, LmError, LmResult};
 use crate::secrets;
 use crate::state::AppState;
@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::loymax::CodeCheck;
 use kopilka_domain::phone::mask;
-use kopilka_store::ledger;
 use kopilka_store::model::Program;
+use kopilka_store::{ledger, JobError};
 use serde_json::{json, Value};
 
 /// An amount of the program's bonus currency in the seed's shape.
@@ -167,17 +167,20 @@ pub async fn change_password(
     }
     let new_hash = secrets::hash_secret_async(new).await;
     let id = session.customer.id;
-    job(&state, move |tx| {
-        Box::pin(async move {
-            let Some(mut customer) = tx.customer(id).await? else {
-                return Ok(Err(LmError::Unauthorized));
-            };
-            customer.password_hash = Some(new_hash);
-            tx.update_customer(&customer).await?;
-            Ok(Ok(ok(Value::Null)))
+    let answer = state
+        .store
+        .write_refusing(move |tx| {
+            Box::pin(async move {
+                let Some(mut customer) = tx.customer(id).await? else {
+                    return Err(LmError::Unauthorized.into());
+                };
+                customer.password_hash = Some(new_hash);
+                tx.update_customer(&customer).await?;
+                Ok(ok(Value::Null))
+            })
         })
-    })
-    .await
+        .await?;
+    Ok(answer)
 }
 
 /// `POST User/Password/Reset` `{login}`: a code by SMS to the customer's phone. The answer is
@@ -194,23 +197,22 @@ pub async fn reset_password(State(state): State<AppState>, parts: Parts, bytes: 
     let ip = super::client_ip(&parts);
     let program = super::program(&state).await?;
     let settings = super::settings(&program);
-    job(&state, move |tx| {
-        Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id, &login).await?;
-            let Some((customer, phone)) = customer
-                .filter(|c| c.state == "active")
-                .and_then(|c| c.phone.clone().map(|p| (c, p)))
-            else {
-                return Ok(Ok(ok(Value::Null)));
-            };
-            Ok(
-                send_code(tx, &settings, Some(customer.id), "reset", &phone, &ip)
-                    .await?
-                    .map(|()| ok(Value::Null)),
-            )
+    state
+        .store
+        .write_refusing(move |tx| {
+            Box::pin(async move {
+                let customer = auth::find_by_login(tx, program.id, &login).await?;
+                if let Some((customer, phone)) = customer
+                    .filter(|c| c.state == "active")
+                    .and_then(|c| c.phone.clone().map(|p| (c, p)))
+                {
+                    send_code(tx, &settings, Some(customer.id), "reset", &phone, &ip).await?;
+                }
+                Ok(())
+            })
         })
-    })
-    .await
+        .await?;
+    Ok(ok(Value::Null))
 }
 
 /// `POST User/Password/Reset/Confirm` `{login, confirmCode, newPassword}`: sets the password
@@ -225,24 +227,28 @@ pub async fn confirm_reset(State(state): State<AppState>, bytes: Bytes) -> LmRes
     validate_password(&new, "newPassword")?;
     let hash = secrets::hash_secret_async(new).await;
     let program = super::program(&state).await?;
-    job(&state, move |tx| {
-        Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id, &login).await?;
-            let Some((mut customer, phone)) =
-                customer.and_then(|c| c.phone.clone().map(|p| (c, p)))
-            else {
-                return Ok(Err(code_error(CodeCheck::Missing)));
-            };
-            let result = check_code(tx, "reset", &phone, &code).await?;
-            if result != CodeCheck::Accepted {
-                return Ok(Err(code_error(result)));
-            }
-            customer.password_hash = Some(hash);
-            tx.update_customer(&customer).await?;
-            let now = tx.now();
-            tx.loymax_end_all_tokens(customer.id, now).await?;
-            Ok(Ok(ok(Value::Null)))
+    state
+        .store
+        .write_refusing(move |tx| {
+            Box::pin(async move {
+                let customer = auth::find_by_login(tx, program.id, &login).await?;
+                let Some((mut customer, phone)) =
+                    customer.and_then(|c| c.phone.clone().map(|p| (c, p)))
+                else {
+                    return Err(code_error(CodeCheck::Missing).into());
+                };
+                let result = check_code(tx, "reset", &phone, &code).await?;
+                if result != CodeCheck::Accepted {
+                    // The wrong attempt counts.
+                    return Err(JobError::RefusedKeeping(code_error(result)));
+                }
+                customer.password_hash = Some(hash);
+                tx.update_customer(&customer).await?;
+                let now = tx.now();
+                tx.loymax_end_all_tokens(customer.id, now).await?;
+                Ok(())
+            })
         })
-    })
-    .await
+        .await?;
+    Ok(ok(Value::Null))
 }

@@ -486,32 +486,31 @@ pub async fn issue_user_token(
     check_admin(&state, &headers)?;
     let issued = state
         .store
-        .write(move |tx| {
+        .write_refusing(move |tx| {
             Box::pin(async move {
                 let Some(credential) = tx.credential(PROTOCOL, &client_id).await? else {
-                    return Ok(Err(ApiError::not_found("application")));
+                    return Err(ApiError::not_found("application").into());
                 };
                 let merchant = tx.merchant(credential.merchant_id).await?;
                 let customer = tx.customer(input.customer_id).await?;
                 let (Some(merchant), Some(customer)) = (merchant, customer) else {
-                    return Ok(Err(ApiError::invalid("customer_id", "no such customer")));
+                    return Err(ApiError::invalid("customer_id", "no such customer").into());
                 };
                 if customer.program_id != merchant.program_id {
-                    return Ok(Err(ApiError::invalid(
+                    return Err(ApiError::invalid(
                         "customer_id",
                         "the customer is in another program",
-                    )));
+                    )
+                    .into());
                 }
                 let program = tx
                     .program(merchant.program_id)
                     .await?
                     .expect("merchant's program exists");
                 let settings = super::settings(&program);
-                pair(tx, customer.id, credential.id, &settings)
-                    .await
-                    .map(Ok)
+                Ok(pair(tx, customer.id, credential.id, &settings).await?)
             })
         })
-        .await??;
+        .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }

@@ -97,24 +97,19 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
     };
     let found = state
         .store
-        .read(move |tx| {
+        .read_refusing(move |tx| {
             Box::pin(async move {
                 let cards = tx.cards(None, Some(customer_id)).await?;
                 if let Some(id) = card_id {
                     if !cards.iter().any(|c| c.id == id) {
-                        return Ok(Err(LmError::coded("CardNotFound", "Карта не найдена")));
+                        return Err(LmError::coded("CardNotFound", "Карта не найдена").into());
                     }
                 }
                 if let Some(uuid) = after {
-                    match tx.loymax_history_key(customer_id, &uuid).await? {
-                        Some(key) => history_query.before = Some(key),
-                        None => {
-                            return Ok(Err(LmError::invalid(
-                                "filter.from",
-                                "Строка истории не найдена",
-                            )))
-                        }
-                    }
+                    let key = tx.loymax_history_key(customer_id, &uuid).await?;
+                    history_query.before = Some(key.ok_or_else(|| {
+                        LmError::invalid("filter.from", "Строка истории не найдена")
+                    })?);
                 }
                 let all = tx.loymax_history_count(&history_query).await?;
                 let rows = if answer == HistoryAnswer::Rows && history_query.limit > 0 {
@@ -123,10 +118,10 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
                     Vec::new()
                 };
                 let identity = cards.first().map(|c| c.number.clone());
-                Ok(Ok((all, rows, identity)))
+                Ok((all, rows, identity))
             })
         })
-        .await??;
+        .await?;
     let (all, rows, identity) = found;
     let identity = identity
         .or_else(|| session.customer.phone.as_deref().map(mask))

@@ -15,7 +15,7 @@ use kopilka_store::entities::NewCustomer;
 use kopilka_store::loymax::LoymaxRegistration;
 use kopilka_store::model::{Card, Customer, Program};
 use kopilka_store::outbox::NewMessage;
-use kopilka_store::{StoreResult, Tx};
+use kopilka_store::{JobError, StoreResult, Tx};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -137,18 +137,6 @@ impl Ctx {
     }
 }
 
-/// Runs a write job whose business refusals still commit what the job wrote before refusing
-/// (a wrong code's attempt must count).
-pub(super) async fn job<T, F>(state: &AppState, f: F) -> LmResult<T>
-where
-    T: Send + 'static,
-    F: for<'a> FnOnce(&'a mut Tx) -> futures::future::BoxFuture<'a, StoreResult<LmResult<T>>>
-        + Send
-        + 'static,
-{
-    state.store.write(f).await?
-}
-
 /// Sends a confirmation code, within the quotas per target and per IP.
 pub(super) async fn send_code(
     tx: &mut Tx,
@@ -157,9 +145,9 @@ pub(super) async fn send_code(
     purpose: &str,
     target: &str,
     ip: &str,
-) -> StoreResult<LmResult<()>> {
+) -> Result<(), JobError<LmError>> {
     if let Some(refusal) = quota_refusal(tx, settings, target, ip).await? {
-        return Ok(Err(LmError::coded("TooManyConfirmCodes", refusal)));
+        return Err(LmError::coded("TooManyConfirmCodes", refusal).into());
     }
     let code = rules::code_from(rand::random());
     let hash = code_digest(purpose, target, &code);
@@ -174,7 +162,7 @@ pub(super) async fn send_code(
     };
     message.customer_id = customer_id;
     tx.enqueue(&message).await?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Why one more code may not go to `target` from `ip` now, if it may not.
@@ -367,51 +355,59 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                     "Карта недоступна для регистрации",
                 ));
             }
-            job(&state, move |tx| {
-                Box::pin(async move {
-                    let Some(card) = tx
-                        .card(card.id)
-                        .await?
-                        .filter(|c| c.customer_id.is_none() && c.state == "free")
-                    else {
-                        return Ok(Err(LmError::business("Карта уже зарегистрирована")));
-                    };
-                    let customer = tx.create_customer(&registering(program_id, None)).await?;
-                    tx.update_card(card.id, "active", Some(customer.id)).await?;
-                    tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
+            state
+                .store
+                .write_refusing(move |tx| {
+                    Box::pin(async move {
+                        let Some(card) = tx
+                            .card(card.id)
+                            .await?
+                            .filter(|c| c.customer_id.is_none() && c.state == "free")
+                        else {
+                            return Err(LmError::business("Карта уже зарегистрирована").into());
+                        };
+                        let customer = tx.create_customer(&registering(program_id, None)).await?;
+                        tx.update_card(card.id, "active", Some(customer.id)).await?;
+                        tx.loymax_save_registration(&new_registration(
+                            tx,
+                            customer.id,
+                            "card",
+                            None,
+                        ))
                         .await?;
-                    auth::issue(tx, customer.id, None, &settings).await.map(Ok)
+                        Ok(auth::issue(tx, customer.id, None, &settings).await?)
+                    })
                 })
-            })
-            .await?
+                .await?
         }
         Login::NewPhone(phone) => {
             let digits = phone.digits().to_string();
-            job(&state, move |tx| {
-                Box::pin(async move {
-                    if tx.customer_by_phone(program_id, &digits).await?.is_some() {
-                        return Ok(Err(LmError::business(
-                            "Регистрация уже начата, повторите запрос",
-                        )));
-                    }
-                    // Refused before anything is written: BeginRegistration is what SMS bombers call.
-                    if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
-                        return Ok(Err(begin_answer(Begin::RegistrationBlocked, Some(refusal))));
-                    }
-                    let customer = tx
-                        .create_customer(&registering(program_id, Some(digits.clone())))
-                        .await?;
-                    let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
-                    tx.loymax_save_registration(&reg).await?;
-                    if let Err(e) =
-                        send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?
-                    {
-                        return Ok(Err(e));
-                    }
-                    auth::issue(tx, customer.id, None, &settings).await.map(Ok)
+            state
+                .store
+                .write_refusing(move |tx| {
+                    Box::pin(async move {
+                        if tx.customer_by_phone(program_id, &digits).await?.is_some() {
+                            return Err(LmError::business(
+                                "Регистрация уже начата, повторите запрос",
+                            )
+                            .into());
+                        }
+                        // Refused before anything is written: BeginRegistration is what SMS bombers call.
+                        if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
+                            return Err(
+                                begin_answer(Begin::RegistrationBlocked, Some(refusal)).into()
+                            );
+                        }
+                        let customer = tx
+                            .create_customer(&registering(program_id, Some(digits.clone())))
+                            .await?;
+                        let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
+                        tx.loymax_save_registration(&reg).await?;
+                        send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?;
+                        Ok(auth::issue(tx, customer.id, None, &settings).await?)
+                    })
                 })
-            })
-            .await?
+                .await?
         }
     };
     Ok(ok(
@@ -494,37 +490,38 @@ async fn continue_registration(
     if answer != Begin::Token {
         return Err(begin_answer(answer, None));
     }
-    job(state, move |tx| {
-        Box::pin(async move {
-            let mut ctx = Ctx::load(tx, customer_id).await?;
-            let settings = ctx.settings.clone();
-            // Without a password nothing proves the caller holds the phone: confirm it again.
-            if ctx.customer.password_hash.is_none() {
-                ctx.unmark(Step::ChangePhone);
-                let phone = ctx
-                    .reg
-                    .as_ref()
-                    .and_then(|r| r.new_phone.clone())
-                    .or(ctx.customer.phone.clone());
-                if let Some(phone) = phone {
-                    if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
-                        return Ok(Err(begin_answer(Begin::RegistrationBlocked, Some(refusal))));
+    let token = state
+        .store
+        .write_refusing(move |tx| {
+            Box::pin(async move {
+                let mut ctx = Ctx::load(tx, customer_id).await?;
+                let settings = ctx.settings.clone();
+                // Without a password nothing proves the caller holds the phone: confirm it again.
+                if ctx.customer.password_hash.is_none() {
+                    ctx.unmark(Step::ChangePhone);
+                    let phone = ctx
+                        .reg
+                        .as_ref()
+                        .and_then(|r| r.new_phone.clone())
+                        .or(ctx.customer.phone.clone());
+                    if let Some(phone) = phone {
+                        if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
+                            return Err(
+                                begin_answer(Begin::RegistrationBlocked, Some(refusal)).into()
+                            );
+                        }
+                        send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?;
+                        if let Some(reg) = ctx.reg.as_mut() {
+                            reg.new_phone = Some(phone);
+                        }
                     }
-                    if let Err(e) =
-                        send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?
-                    {
-                        return Ok(Err(e));
-                    }
-                    if let Some(reg) = ctx.reg.as_mut() {
-                        reg.new_phone = Some(phone);
-                    }
+                    ctx.save(tx).await?;
                 }
-                ctx.save(tx).await?;
-            }
-            auth::issue(tx, customer_id, None, &settings).await.map(Ok)
+                Ok(auth::issue(tx, customer_id, None, &settings).await?)
+            })
         })
-    })
-    .await
+        .await?;
+    Ok(token)
 }
 
 fn action_view(a: &Action) -> Value {
@@ -542,29 +539,31 @@ pub async fn actions(State(state): State<AppState>, session: Session) -> LmResul
     Ok(ok(json!({"actions": actions})))
 }
 
-/// Loads the session's customer in a write job, runs `f` on it and saves the registration.
+/// Loads the session's customer in a write job, runs `f` on it and saves the registration
+/// unless `f` refuses.
 async fn step<T, F>(state: &AppState, session: &Session, f: F) -> LmResult<T>
 where
     T: Send + 'static,
     F: for<'a> FnOnce(
             &'a mut Tx,
             &'a mut Ctx,
-        ) -> futures::future::BoxFuture<'a, StoreResult<LmResult<T>>>
+        ) -> futures::future::BoxFuture<'a, Result<T, JobError<LmError>>>
         + Send
         + 'static,
 {
     let id = session.customer.id;
-    job(state, move |tx| {
-        Box::pin(async move {
-            let mut ctx = Ctx::load(tx, id).await?;
-            let result = f(tx, &mut ctx).await?;
-            if result.is_ok() {
+    let value = state
+        .store
+        .write_refusing(move |tx| {
+            Box::pin(async move {
+                let mut ctx = Ctx::load(tx, id).await?;
+                let value = f(tx, &mut ctx).await?;
                 ctx.save(tx).await?;
-            }
-            Ok(result)
+                Ok(value)
+            })
         })
-    })
-    .await
+        .await?;
+    Ok(value)
 }
 
 /// `POST User/AcceptTenderOffer`. In the card flow with `EmitVirtualCard` 1 a virtual card is
@@ -572,11 +571,9 @@ where
 pub async fn accept_offer(State(state): State<AppState>, session: Session) -> LmResult {
     step(&state, &session, |tx, ctx| {
         Box::pin(async move {
-            if let Err(e) = ctx.check(Step::AcceptTenderOffer) {
-                return Ok(Err(e));
-            }
+            ctx.check(Step::AcceptTenderOffer)?;
             if !ctx.registering() {
-                return Ok(Err(rules::RegistrationError::Completed.into()));
+                return Err(LmError::from(rules::RegistrationError::Completed).into());
             }
             ctx.mark(Step::AcceptTenderOffer);
             let card_flow = ctx.reg.as_ref().is_some_and(|r| r.flow == "card");
@@ -586,7 +583,7 @@ pub async fn accept_offer(State(state): State<AppState>, session: Session) -> Lm
             {
                 emit(tx, ctx).await?;
             }
-            Ok(Ok(ok(Value::Null)))
+            Ok(ok(Value::Null))
         })
     })
     .await
@@ -677,23 +674,20 @@ async fn send_contact_code(
     let ip = super::client_ip(parts);
     step(state, session, move |tx, ctx| {
         Box::pin(async move {
-            if let Err(e) = ctx.check(contact.step()) {
-                return Ok(Err(e));
-            }
+            ctx.check(contact.step())?;
             let target = match &new {
                 Some(new) => {
                     if contact == Contact::Phone && phone_taken(tx, ctx, new).await? {
-                        return Ok(Err(phone_in_use()));
+                        return Err(phone_in_use().into());
                     }
                     new.clone()
                 }
-                None => match contact.waiting(ctx) {
-                    Some(waiting) => waiting,
-                    None => return Ok(Err(contact.nothing_pending())),
-                },
+                None => contact
+                    .waiting(ctx)
+                    .ok_or_else(|| contact.nothing_pending())?,
             };
             let purpose = contact.purpose();
-            if let Err(e) = send_code(
+            send_code(
                 tx,
                 &ctx.settings,
                 Some(ctx.customer.id),
@@ -701,39 +695,35 @@ async fn send_contact_code(
                 &target,
                 &ip,
             )
-            .await?
-            {
-                return Ok(Err(e));
-            }
+            .await?;
             if new.is_some() {
                 let now = tx.now();
                 *contact.pending(ctx.reg_mut(now)) = Some(target);
             }
-            Ok(Ok(ok(Value::Null)))
+            Ok(ok(Value::Null))
         })
     })
     .await
 }
 
-/// The waiting contact becomes the customer's once `code` matches.
+/// The waiting contact becomes the customer's once `code` matches. Refusals after the code is
+/// checked keep its attempt (or its use).
 async fn confirm(
     tx: &mut Tx,
     ctx: &mut Ctx,
     contact: Contact,
     code: &str,
-) -> StoreResult<LmResult<()>> {
-    if let Err(e) = ctx.check(contact.step()) {
-        return Ok(Err(e));
-    }
-    let Some(target) = contact.waiting(ctx) else {
-        return Ok(Err(contact.nothing_pending()));
-    };
+) -> Result<(), JobError<LmError>> {
+    ctx.check(contact.step())?;
+    let target = contact
+        .waiting(ctx)
+        .ok_or_else(|| contact.nothing_pending())?;
     let result = check_code(tx, contact.purpose(), &target, code).await?;
     if result != CodeCheck::Accepted {
-        return Ok(Err(code_error(result)));
+        return Err(JobError::RefusedKeeping(code_error(result)));
     }
     if contact == Contact::Phone && phone_taken(tx, ctx, &target).await? {
-        return Ok(Err(phone_in_use()));
+        return Err(JobError::RefusedKeeping(phone_in_use()));
     }
     *contact.current(&mut ctx.customer) = Some(target);
     tx.update_customer(&ctx.customer).await?;
@@ -741,7 +731,7 @@ async fn confirm(
     if let Some(reg) = ctx.reg.as_mut() {
         *contact.pending(reg) = None;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// `GET User/PhoneNumber`: the confirmed number and the one waiting for its code, masked.
@@ -802,11 +792,9 @@ pub async fn confirm_phone(
     let key = session.key();
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            if let Err(e) = confirm(tx, ctx, Contact::Phone, &code).await? {
-                return Ok(Err(e));
-            }
+            confirm(tx, ctx, Contact::Phone, &code).await?;
             let token = auth::rotate(tx, key, &ctx.settings).await?;
-            Ok(Ok(ok(json!({"authToken": token}))))
+            Ok(ok(json!({"authToken": token})))
         })
     })
     .await
@@ -830,19 +818,18 @@ pub async fn set_password(
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
             if !ctx.registering() {
-                return Ok(Err(LmError::coded(
+                return Err(LmError::coded(
                     "PasswordAlreadySet",
                     "Пароль уже установлен: используйте смену пароля",
-                )));
+                )
+                .into());
             }
-            if let Err(e) = ctx.check(Step::PasswordRequired) {
-                return Ok(Err(e));
-            }
+            ctx.check(Step::PasswordRequired)?;
             ctx.customer.password_hash = Some(hash);
             tx.update_customer(&ctx.customer).await?;
             ctx.mark(Step::PasswordRequired);
             let token = auth::rotate(tx, key, &ctx.settings).await?;
-            Ok(Ok(ok(json!({"authToken": token}))))
+            Ok(ok(json!({"authToken": token})))
         })
     })
     .await
@@ -924,9 +911,8 @@ pub async fn confirm_email(
     let code = confirm_code(&bytes)?;
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            Ok(confirm(tx, ctx, Contact::Email, &code)
-                .await?
-                .map(|()| ok(Value::Null)))
+            confirm(tx, ctx, Contact::Email, &code).await?;
+            Ok(ok(Value::Null))
         })
     })
     .await
@@ -989,20 +975,12 @@ pub async fn answers(State(state): State<AppState>, session: Session, bytes: Byt
     let today = wire::today(&session.program.rules().time_zone);
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            if let Err(e) = ctx.check(Step::Questions) {
-                return Ok(Err(e));
-            }
+            ctx.check(Step::Questions)?;
             let registering = ctx.registering();
-            let kept = match rules::validate_answers(&ctx.tree, &input.answers, today, registering)
-            {
-                Ok(kept) => kept,
-                Err(errors) => {
-                    return Ok(Err(LmError::with_data(
-                        "Ошибка при заполнении анкеты",
-                        json!({"errors": errors}),
-                    )));
-                }
-            };
+            let kept = rules::validate_answers(&ctx.tree, &input.answers, today, registering)
+                .map_err(|errors| {
+                    LmError::with_data("Ошибка при заполнении анкеты", json!({"errors": errors}))
+                })?;
             let mut profile: Value =
                 serde_json::from_str(&ctx.customer.profile).unwrap_or_else(|_| json!({}));
             if !profile.is_object() {
@@ -1017,7 +995,7 @@ pub async fn answers(State(state): State<AppState>, session: Session, bytes: Byt
             ctx.customer.profile = profile.to_string();
             tx.update_customer(&ctx.customer).await?;
             ctx.mark(Step::Questions);
-            Ok(Ok(ok(Value::Null)))
+            Ok(ok(Value::Null))
         })
     })
     .await
@@ -1038,19 +1016,21 @@ pub async fn emit_virtual(State(state): State<AppState>, session: Session) -> Lm
     step(&state, &session, |tx, ctx| {
         Box::pin(async move {
             if !ctx.settings.emit_virtual_card.is_on() {
-                return Ok(Err(LmError::coded(
+                return Err(LmError::coded(
                     "VirtualCardEmissionForbidden",
                     "Выпуск виртуальных карт запрещён",
-                )));
+                )
+                .into());
             }
             if ctx.virtual_cards() > 0 {
-                return Ok(Err(LmError::coded(
+                return Err(LmError::coded(
                     "VirtualCardAlreadyEmitted",
                     "Виртуальная карта уже выпущена",
-                )));
+                )
+                .into());
             }
             emit(tx, ctx).await?;
-            Ok(Ok(ok(Value::Null)))
+            Ok(ok(Value::Null))
         })
     })
     .await
@@ -1069,30 +1049,28 @@ pub async fn set_card(State(state): State<AppState>, session: Session, bytes: By
     }
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            if ctx.registering() && ctx.cards.iter().any(|c| c.kind == "physical") {
-                return Ok(Err(rules::RegistrationError::AlreadyDone(
+            let assigned = || {
+                LmError::from(rules::RegistrationError::AlreadyDone(
                     Step::AssignCard.name(),
-                )
-                .into()));
+                ))
+            };
+            if ctx.registering() && ctx.cards.iter().any(|c| c.kind == "physical") {
+                return Err(assigned().into());
             }
             let Some(card) = tx.card_by_number(ctx.program.id, &number).await? else {
-                return Ok(Err(LmError::coded("CardNotFound", "Карта не найдена")));
+                return Err(LmError::coded("CardNotFound", "Карта не найдена").into());
             };
             if card.customer_id == Some(ctx.customer.id) {
-                return Ok(Err(rules::RegistrationError::AlreadyDone(
-                    Step::AssignCard.name(),
-                )
-                .into()));
+                return Err(assigned().into());
             }
             if card.customer_id.is_some() || card.state != "free" || card.kind != "physical" {
-                return Ok(Err(LmError::coded(
-                    "CardNotAvailable",
-                    "Карта недоступна для привязки",
-                )));
+                return Err(
+                    LmError::coded("CardNotAvailable", "Карта недоступна для привязки").into(),
+                );
             }
             tx.update_card(card.id, "active", Some(ctx.customer.id))
                 .await?;
-            Ok(Ok(ok(Value::Null)))
+            Ok(ok(Value::Null))
         })
     })
     .await
@@ -1105,7 +1083,7 @@ pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
             if !ctx.registering() {
-                return Ok(Err(rules::RegistrationError::Completed.into()));
+                return Err(LmError::from(rules::RegistrationError::Completed).into());
             }
             let emits =
                 ctx.settings.emit_virtual_card == rules::Mode::Required && ctx.virtual_cards() == 0;
@@ -1115,12 +1093,12 @@ pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult
                     a.done = true;
                 }
             }
-            if let Err(e) = rules::check_finish(&actions) {
-                return Ok(Err(LmError::with_data(
+            rules::check_finish(&actions).map_err(|e| {
+                LmError::with_data(
                     e.to_string(),
                     json!({"registrationCompleted": false, "authToken": null}),
-                )));
-            }
+                )
+            })?;
             if emits {
                 emit(tx, ctx).await?;
             }
@@ -1129,9 +1107,9 @@ pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult
             let now = tx.now();
             ctx.reg_mut(now).completed_at = Some(now);
             let token = auth::rotate(tx, key, &ctx.settings).await?;
-            Ok(Ok(ok(
+            Ok(ok(
                 json!({"registrationCompleted": true, "authToken": token}),
-            )))
+            ))
         })
     })
     .await

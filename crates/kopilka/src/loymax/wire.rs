@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::money::{format_decimal_trimmed, Amount};
-use kopilka_store::StoreError;
+use kopilka_store::{JobError, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -118,6 +118,19 @@ impl From<StoreError> for LmError {
             StoreError::Domain(e) => LmError::business(e.to_string()),
             other => LmError::Fail(other.to_string()),
         }
+    }
+}
+
+impl From<JobError<LmError>> for LmError {
+    fn from(error: JobError<LmError>) -> Self {
+        error.refusal().unwrap_or_else(LmError::from)
+    }
+}
+
+/// A refusal raised with `?` inside a job rolls the job back.
+impl From<LmError> for JobError<LmError> {
+    fn from(error: LmError) -> Self {
+        JobError::Refused(error)
     }
 }
 

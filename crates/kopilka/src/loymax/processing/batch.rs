@@ -23,7 +23,7 @@ use kopilka_domain::money::{format_decimal, parse_decimal};
 use kopilka_store::loymax_batch::{
     BatchApply, BatchInput, BatchOutcome, BatchRow, RejectReason, RejectedRow,
 };
-use kopilka_store::StoreError;
+use kopilka_store::{JobError, StoreError};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -163,7 +163,7 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
                 Some(
                     state
                         .store
-                        .write_bulk(move |tx| {
+                        .write_bulk_refusing(move |tx| {
                             Box::pin(
                                 async move { tx.loymax_batch_apply(&apply, &mut rows_out).await },
                             )
@@ -270,7 +270,7 @@ fn answer(
     partner: &Partner,
     read: Option<Read>,
     fingerprint: &str,
-    applied: Option<kopilka_store::StoreResult<BatchOutcome>>,
+    applied: Option<Result<BatchOutcome, JobError<Vec<RejectedRow>>>>,
 ) -> Result<Answer, Refusal> {
     let header = read.as_ref().map(|r| r.header.clone()).unwrap_or_default();
     let refuse = |message: String, errors: Vec<RowError>| header.refusal(message, errors);
@@ -279,7 +279,7 @@ fn answer(
         if !read.errors.is_empty() {
             // The store checked the rows before the first malformed one: its finds go too.
             let mut errors = read.errors.clone();
-            if let Some(Err(StoreError::RowsRejected(rows))) = &applied {
+            if let Some(Err(JobError::Refused(rows))) = &applied {
                 errors.extend(rows.iter().map(row_error));
                 errors.sort_by_key(|e| e.row);
                 errors.truncate(ERRORS_SHOWN);
@@ -317,16 +317,18 @@ fn answer(
             serde_json::from_str(&answer)
                 .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
         }
-        Some(Err(StoreError::RowsRejected(rows))) => Err(refuse(
+        Some(Err(JobError::Refused(rows) | JobError::RefusedKeeping(rows))) => Err(refuse(
             "Есть строки с ошибками; ничего не применено".into(),
             rows.iter().map(row_error).collect(),
         )),
         // A race on the request id: the other request applied it; its answer is the one.
-        Some(Err(StoreError::Duplicate(_))) => Err(refuse(
+        Some(Err(JobError::Store(StoreError::Duplicate(_)))) => Err(refuse(
             "requestId обрабатывается другим запросом".into(),
             Vec::new(),
         )),
-        Some(Err(e)) => Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Some(Err(JobError::Store(e))) => {
+            Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+        }
     }
 }
 
