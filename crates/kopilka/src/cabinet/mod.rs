@@ -17,7 +17,7 @@ use kopilka_domain::phone::Phone;
 use kopilka_domain::Amount;
 use kopilka_store::ledger::{self, OperationFilter};
 use kopilka_store::outbox::NewMessage;
-use kopilka_store::{StoreError, Tx};
+use kopilka_store::{JobError, StoreError, Tx};
 use serde::Deserialize;
 
 const COOKIE: &str = "kopilka_cabinet";
@@ -187,22 +187,23 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
     let lookup = digits.clone();
     let outcome = state
         .store
-        .write(move |tx| {
+        .write_refusing(move |tx| {
             Box::pin(async move {
                 let Some(customer) = customer_by_phone(tx, &lookup).await? else {
-                    return Ok(Err("Неверный код."));
+                    return Err(JobError::Refused("Неверный код."));
                 };
                 let Some(code) = tx
                     .cabinet_current_code(customer.program_id, &lookup)
                     .await?
                 else {
-                    return Ok(Err("Код устарел: запросите новый."));
+                    return Err(JobError::Refused("Код устарел: запросите новый."));
                 };
                 if !secrets::constant_time_eq(&presented, &code.code_digest) {
                     let attempts = code.attempts + 1;
                     tx.update_cabinet_code(code.id, attempts, attempts >= MAX_CODE_ATTEMPTS)
                         .await?;
-                    return Ok(Err(if attempts >= MAX_CODE_ATTEMPTS {
+                    // The wrong attempt counts.
+                    return Err(JobError::RefusedKeeping(if attempts >= MAX_CODE_ATTEMPTS {
                         "Слишком много попыток: запросите новый код."
                     } else {
                         "Неверный код."
@@ -212,12 +213,12 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
                 let now = tx.now();
                 tx.create_cabinet_session(customer.id, &session_digest, now + SESSION_MS)
                     .await?;
-                Ok(Ok(()))
+                Ok(())
             })
         })
         .await;
     match outcome {
-        Ok(Ok(())) => {
+        Ok(()) => {
             let secure = if state.public_url.starts_with("https://") {
                 "; Secure"
             } else {
@@ -229,8 +230,10 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to("/cabinet")).into_response()
         }
-        Ok(Err(note)) => sign_in_page(Some(&digits), Some(note)),
-        Err(e) => failure(e),
+        Err(JobError::Refused(note) | JobError::RefusedKeeping(note)) => {
+            sign_in_page(Some(&digits), Some(note))
+        }
+        Err(JobError::Store(e)) => failure(e),
     }
 }
 

@@ -170,13 +170,12 @@ async fn transaction(state: &AppState, shop: &Shop, fields: &Fields) -> Result<D
     let shop = shop.clone();
     let done = state
         .store
-        .write_retrying(|| {
+        .write_refusing_retrying(|| {
             let (shop, phone, comment) = (shop.clone(), phone.clone(), comment.clone());
             move |tx| Box::pin(async move { ops::earn(tx, &shop, &phone, paid, &comment).await })
         })
-        .await
-        .map_err(ops::store_fault)?;
-    done.map_err(Fault::new)
+        .await?;
+    Ok(done)
 }
 
 async fn cancel(state: &AppState, shop: &Shop, fields: &Fields) -> Result<Done, Fault> {
@@ -190,10 +189,9 @@ async fn cancel(state: &AppState, shop: &Shop, fields: &Fields) -> Result<Done, 
     let shop = shop.clone();
     let done = state
         .store
-        .write(move |tx| Box::pin(async move { ops::cancel(tx, &shop, &phone, id).await }))
-        .await
-        .map_err(ops::store_fault)?;
-    done.map_err(Fault::new)
+        .write_refusing(move |tx| Box::pin(async move { ops::cancel(tx, &shop, &phone, id).await }))
+        .await?;
+    Ok(done)
 }
 
 /// The seed's answer: the transaction as first reported; the cancel answer masks the phone as

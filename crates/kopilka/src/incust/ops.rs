@@ -17,7 +17,7 @@ use kopilka_store::incust::IncustTransaction;
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, Outcome};
 use kopilka_store::model::{Customer, Merchant, Program};
 use kopilka_store::outbox::NewMessage;
-use kopilka_store::{StoreError, StoreResult, Tx};
+use kopilka_store::{JobError, StoreError, Tx};
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use tokio::sync::OnceCell;
@@ -194,30 +194,36 @@ pub fn store_fault(error: StoreError) -> Fault {
     }
 }
 
-/// The card's owner, refused when unknown or blocked.
-async fn card(tx: &mut Tx, shop: &Shop, phone: &str) -> StoreResult<Result<Customer, Status>> {
-    Ok(match tx.customer_by_phone(shop.program.id, phone).await? {
-        Some(c) if c.state == "blocked" => Err(Status::CardBlocked),
-        Some(c) => Ok(c),
-        None => Err(Status::UnknownCard),
-    })
+impl From<JobError<Status>> for Fault {
+    fn from(error: JobError<Status>) -> Self {
+        error.refusal().map_or_else(store_fault, Fault::new)
+    }
+}
+
+/// The card's owner if the card is known, refused when blocked.
+async fn card(tx: &mut Tx, shop: &Shop, phone: &str) -> Result<Option<Customer>, JobError<Status>> {
+    match tx.customer_by_phone(shop.program.id, phone).await? {
+        Some(c) if c.state == "blocked" => Err(JobError::Refused(Status::CardBlocked)),
+        found => Ok(found),
+    }
 }
 
 /// A transaction's first answer, for a repeated request. An order whose transaction was
-/// cancelled is not answered with it as if it stood: the shop needs a new order number.
-async fn replay(tx: &mut Tx, outcome: &Outcome) -> StoreResult<Result<Done, Status>> {
+/// cancelled is not answered with it as if it stood: the shop needs a new order number (a
+/// card enrolled on the way stays, as it does when the replay answers).
+async fn replay(tx: &mut Tx, outcome: &Outcome) -> Result<Done, JobError<Status>> {
     if outcome.operation.reversed > 0 {
-        return Ok(Err(Status::AlreadyCancelled));
+        return Err(JobError::RefusedKeeping(Status::AlreadyCancelled));
     }
     let id = outcome.operation.id;
     let transaction = tx
         .incust_transaction(id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("operation {id} has no inCust answer")))?;
-    Ok(Ok(Done {
+    Ok(Done {
         transaction,
         replayed: true,
-    }))
+    })
 }
 
 /// What an operation did, as the shop and the customer are told.
@@ -235,18 +241,15 @@ pub async fn earn(
     phone: &str,
     paid: Amount,
     comment: &str,
-) -> StoreResult<Result<Done, Status>> {
-    let sale = match Sale::earn(&shop.rules, paid) {
-        Ok(s) => s,
-        Err(status) => return Ok(Err(status)),
-    };
+) -> Result<Done, JobError<Status>> {
+    let sale = Sale::earn(&shop.rules, paid).map_err(JobError::Refused)?;
     let (customer, enrolled) = match card(tx, shop, phone).await? {
-        Ok(c) => (c, false),
-        Err(Status::UnknownCard) if shop.rules.enrol_on_earn => {
+        Some(c) => (c, false),
+        None if shop.rules.enrol_on_earn => {
             let new = NewCustomer::active(shop.program.id, Some(phone.to_string()));
             (tx.create_customer(&new).await?, true)
         }
-        Err(status) => return Ok(Err(status)),
+        None => return Err(JobError::Refused(Status::UnknownCard)),
     };
     let idempotency = shop.idempotency("earn", comment, &[phone, &paid.0.to_string()]);
     let action = Action::Credit {
@@ -289,11 +292,10 @@ pub async fn redeem(
     phone: &str,
     sale: Sale,
     comment: &str,
-) -> StoreResult<Result<Done, Status>> {
-    let customer = match card(tx, shop, phone).await? {
-        Ok(c) => c,
-        Err(status) => return Ok(Err(status)),
-    };
+) -> Result<Done, JobError<Status>> {
+    let customer = card(tx, shop, phone)
+        .await?
+        .ok_or(JobError::Refused(Status::UnknownCard))?;
     let idempotency = shop.idempotency(
         "redeem",
         comment,
@@ -334,28 +336,28 @@ pub async fn cancel(
     shop: &Shop,
     phone: &str,
     id: i64,
-) -> StoreResult<Result<Done, Status>> {
+) -> Result<Done, JobError<Status>> {
+    let refuse = |status| Err(JobError::Refused(status));
     let Some(op) = ledger::operation(tx, id)
         .await?
         .filter(|op| op.program_id == shop.program.id)
     else {
-        return Ok(Err(Status::UnknownTransaction));
+        return refuse(Status::UnknownTransaction);
     };
     if op.merchant_id != Some(shop.merchant.id) {
-        return Ok(Err(Status::ForeignTransaction));
+        return refuse(Status::ForeignTransaction);
     }
     let Some(original) = tx.incust_transaction(id).await? else {
-        return Ok(Err(Status::UnknownTransaction));
+        return refuse(Status::UnknownTransaction);
     };
     if original.kind == "cancel" {
-        return Ok(Err(Status::NotCancellable));
+        return refuse(Status::NotCancellable);
     }
     if original.cardphone != phone {
-        return Ok(Err(Status::OtherCard));
+        return refuse(Status::OtherCard);
     }
-    let customer = match tx.customer(original.customer_id).await? {
-        Some(c) => c,
-        None => return Ok(Err(Status::UnknownCard)),
+    let Some(customer) = tx.customer(original.customer_id).await? else {
+        return refuse(Status::UnknownCard);
     };
     let action = Action::Reverse {
         operation_id: id,
@@ -402,7 +404,7 @@ async fn record(
     customer: &Customer,
     outcome: &Outcome,
     entry: Entry<'_>,
-) -> StoreResult<Result<Done, Status>> {
+) -> Result<Done, JobError<Status>> {
     let transaction = IncustTransaction {
         operation_id: outcome.operation.id,
         merchant_id: shop.merchant.id,
@@ -423,8 +425,8 @@ async fn record(
     if let Some(message) = shop.sms(customer, outcome.operation.id, entry.sms) {
         tx.enqueue(&message).await?;
     }
-    Ok(Ok(Done {
+    Ok(Done {
         transaction,
         replayed: false,
-    }))
+    })
 }

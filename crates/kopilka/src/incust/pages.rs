@@ -860,7 +860,7 @@ async fn settle(
                         .await?;
                     let done = match kind {
                         Kind::Redeem => {
-                            ops::redeem(tx, &shop, &page.cardphone, sale, &page.comment).await?
+                            ops::redeem(tx, &shop, &page.cardphone, sale, &page.comment).await
                         }
                         Kind::Earn => {
                             ops::earn(
@@ -870,12 +870,15 @@ async fn settle(
                                 sale.amount_to_pay,
                                 &page.comment,
                             )
-                            .await?
+                            .await
                         }
                     };
+                    // A refused operation wrote nothing (or only what it keeps): the page
+                    // closes with its status.
                     let done = match done {
                         Ok(done) => done,
-                        Err(status) => {
+                        Err(e) => {
+                            let status = e.refusal()?;
                             tx.incust_finish_page(page.id, status.code(), None).await?;
                             return Ok(refuse(status));
                         }

@@ -14,15 +14,13 @@ use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
 use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
 use kopilka_store::model::Account;
-use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
+use kopilka_store::{JobError, SharedStore, StoreError, StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub const PROTOCOL: &str = "loymax";
-/// Marks a rolled-back refusal carried out of a job: `code` U+001F `message`.
-const REFUSAL: &str = "loymax_refusal";
 
 /// Who calls: the token's customer, at the merchant its application belongs to.
 #[derive(Debug, Clone)]
@@ -306,19 +304,22 @@ pub async fn process(
         pin_ok,
     });
     let result = store
-        .write_retrying(|| {
+        .write_refusing_retrying(|| {
             let job = job.clone();
             move |tx: &mut Tx| Box::pin(async move { job.run(tx).await })
         })
         .await;
+    let operation_id = &job.input.operation_id;
     Ok(match result {
         Ok(processed) => processed,
-        Err(e) => Processed::Answer(refusal_answer(&job.input.operation_id, &e).unwrap_or_else(
-            || {
-                tracing::error!("loymax processing failed: {e}");
-                error(Code::SystemError, &job.input.operation_id, "system error")
-            },
-        )),
+        Err(
+            JobError::Refused(Refused(code, message))
+            | JobError::RefusedKeeping(Refused(code, message)),
+        ) => Processed::Answer(error(code, operation_id, &message)),
+        Err(JobError::Store(e)) => {
+            tracing::error!("loymax processing failed: {e}");
+            Processed::Answer(error(Code::SystemError, operation_id, "system error"))
+        }
     })
 }
 
@@ -384,7 +385,7 @@ impl From<StoreError> for Refused {
 }
 
 impl Job {
-    async fn run(&self, tx: &mut Tx) -> StoreResult<Processed> {
+    async fn run(&self, tx: &mut Tx) -> Result<Processed, JobError<Refused>> {
         let merchant = self.caller.merchant_id;
         let program = &self.caller.program;
         let key = ContextKey {
@@ -421,18 +422,12 @@ impl Job {
                 "operationId уже использован для другой операции",
             )));
         }
-        // A refusal may come after the job wrote (a reversal the customer cannot cover): it
-        // leaves the job as an error so the transaction rolls back, and `process` turns it
-        // back into its answer.
+        // A refusal may come after the job wrote (a reversal the customer cannot cover): its
+        // writes roll back.
         match self.decide(tx, context).await {
             Ok(item) => Ok(Processed::Done(item)),
-            Err(Outcome::Refused(Refused(code, message))) => {
-                Err(StoreError::Domain(DomainError::Invalid {
-                    field: REFUSAL,
-                    reason: format!("{}\u{1f}{message}", code.as_str()),
-                }))
-            }
-            Err(Outcome::Store(e)) => Err(e),
+            Err(Outcome::Refused(refused)) => Err(JobError::Refused(refused)),
+            Err(Outcome::Store(e)) => Err(e.into()),
         }
     }
 
@@ -933,20 +928,6 @@ impl From<StoreError> for Outcome {
 
 fn refused(code: Code, message: &str) -> Outcome {
     Outcome::Refused(Refused(code, message.into()))
-}
-
-/// Turns a refusal raised inside the job (and rolled back) into its answer.
-pub fn refusal_answer(operation_id: &str, error: &StoreError) -> Option<Answer> {
-    if let StoreError::Domain(DomainError::Invalid {
-        field: REFUSAL,
-        reason,
-    }) = error
-    {
-        let (code, message) = reason.split_once('\u{1f}')?;
-        let code: Code = serde_json::from_value(json!(code)).ok()?;
-        return Some(error_answer(code, operation_id, message));
-    }
-    None
 }
 
 /// Whether a method's answer shows its `transactionId` (the operation row's id).
