@@ -1,11 +1,12 @@
 //! The HTTP toolkit every surface shares: the native JSON error and its mapping from domain and
-//! store errors, extractors that answer in it, the admin token check, keyset paging and the
-//! hosted pages' HTML helpers.
+//! store errors, extractors that answer in it, the admin token check, merchant credentials,
+//! keyset paging and the hosted pages' HTML helpers.
 //!
 //! **Architecture invariant:** this module imports no surface (`api`, protocols, `cabinet`,
 //! `outbox`); they all import it.
 
 pub mod admin;
+pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod html;

@@ -4,7 +4,7 @@
 
 use super::texts;
 use super::wire::Fault;
-use crate::secrets;
+use crate::http::credentials::{self, Proof};
 use crate::state::AppState;
 use kopilka_domain::incust::{Lang, Sale, Status};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
@@ -18,9 +18,6 @@ use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, Outcome};
 use kopilka_store::model::{Customer, Merchant, Program};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{JobError, StoreError, Tx};
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-use tokio::sync::OnceCell;
 
 /// The protocol name on credentials and operations.
 pub const PROTOCOL: &str = "incust";
@@ -101,78 +98,24 @@ fn two_decimals(minor: i64, decimals: u8) -> String {
     }
 }
 
-/// The hash unknown logins are checked against, so a wrong login takes as long as a wrong
-/// password.
-async fn decoy_hash() -> &'static str {
-    static DECOY: OnceCell<String> = OnceCell::const_new();
-    DECOY
-        .get_or_init(|| secrets::hash_secret_async(secrets::random_token(16)))
-        .await
-}
-
-/// Passwords already verified against a hash: the hash → SHA-256 of the hash and the password.
-/// Shops send their password with every order; remembering a right one spares argon2 on each
-/// call, while a wrong one always pays for argon2. A changed password has a new hash.
-static VERIFIED: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
-const VERIFIED_MAX: usize = 10_000;
-
-async fn verify_password(password: String, hash: String) -> bool {
-    let remembered = secrets::token_digest(&format!("{hash}\n{password}"));
-    let known = VERIFIED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&hash)
-        .cloned();
-    if known.is_some_and(|k| secrets::constant_time_eq(&k, &remembered)) {
-        return true;
-    }
-    if !secrets::verify_secret_async(password, hash.clone()).await {
-        return false;
-    }
-    let mut verified = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-    if verified.len() >= VERIFIED_MAX {
-        verified.clear();
-    }
-    verified.insert(hash, remembered);
-    true
-}
-
 /// Finds the shop by its inCust login (the phone it was registered with, in any common
 /// spelling) and checks its password.
 pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Result<Shop, Fault> {
     let raw = login.trim().to_string();
-    let digits = Phone::parse(&raw).map(|p| p.digits().to_string()).ok();
-    let found = state
-        .store
-        .read(move |tx| {
-            Box::pin(async move {
-                let mut credential = tx.credential(PROTOCOL, &raw).await?;
-                if credential.is_none() {
-                    if let Some(d) = digits.filter(|d| *d != raw) {
-                        credential = tx.credential(PROTOCOL, &d).await?;
-                    }
-                }
-                let Some(credential) = credential else {
-                    return Ok(None);
-                };
-                let Some(merchant) = tx.merchant(credential.merchant_id).await? else {
-                    return Ok(None);
-                };
-                let program = tx.program(merchant.program_id).await?;
-                Ok(program.map(|p| (credential, merchant, p)))
-            })
-        })
+    let mut logins = vec![raw.clone()];
+    logins.extend(
+        Phone::parse(&raw)
+            .map(|p| p.digits().to_string())
+            .ok()
+            .filter(|d| *d != raw),
+    );
+    let proof = Proof::Password(password.to_string());
+    let found = credentials::authenticate(&state.store, PROTOCOL, logins, proof)
         .await
         .map_err(store_fault)?;
-    let password = password.to_string();
-    let Some((credential, merchant, program)) = found else {
-        secrets::verify_secret_async(password, decoy_hash().await.to_string()).await;
-        return Err(Fault::new(Status::BadCredentials));
-    };
-    let hash = credential.secret_hash.unwrap_or_default();
-    if !verify_password(password, hash).await {
-        return Err(Fault::new(Status::BadCredentials));
-    }
+    let credentials::Holder {
+        merchant, program, ..
+    } = found.ok_or(Fault::new(Status::BadCredentials))?;
     let rules = program.rules();
     Ok(Shop {
         lang: Lang::of(&rules),

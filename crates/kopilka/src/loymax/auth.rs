@@ -4,6 +4,7 @@
 
 use super::wire::{ok, LmError, LmResult};
 use crate::http::admin::check_admin;
+use crate::http::credentials::{self, Proof};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -187,46 +188,22 @@ async fn client(
             ))
         }
     };
-    let lookup = id.clone();
-    let found = state
-        .store
-        .read(move |tx| {
-            Box::pin(async move {
-                let Some(credential) = tx.credential(PROTOCOL, &lookup).await? else {
-                    return Ok(None);
-                };
-                let Some(merchant) = tx.merchant(credential.merchant_id).await? else {
-                    return Ok(None);
-                };
-                Ok(tx
-                    .program(merchant.program_id)
-                    .await?
-                    .map(|p| (credential, p)))
-            })
-        })
-        .await
-        .map_err(|_| {
-            OAuthError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "try again later",
-            )
-        })?;
-    let bad = OAuthError(
+    let found =
+        credentials::authenticate(&state.store, PROTOCOL, vec![id], Proof::Password(secret))
+            .await
+            .map_err(|_| {
+                OAuthError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "try again later",
+                )
+            })?;
+    let holder = found.ok_or(OAuthError(
         StatusCode::UNAUTHORIZED,
         "invalid_client",
         "unknown client or wrong secret",
-    );
-    let (credential, program) = found.ok_or(bad)?;
-    let hash = credential.secret_hash.clone().unwrap_or_default();
-    if !secrets::verify_secret_async(secret, hash).await {
-        return Err(OAuthError(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "unknown client or wrong secret",
-        ));
-    }
-    Ok((credential, program))
+    ))?;
+    Ok((holder.credential, holder.program))
 }
 
 /// `POST /authorizationService/token`, form-encoded.
@@ -488,27 +465,21 @@ pub async fn issue_user_token(
         .store
         .write_refusing(move |tx| {
             Box::pin(async move {
-                let Some(credential) = tx.credential(PROTOCOL, &client_id).await? else {
+                let Some(holder) = credentials::find(tx, PROTOCOL, &[client_id]).await? else {
                     return Err(ApiError::not_found("application").into());
                 };
-                let merchant = tx.merchant(credential.merchant_id).await?;
-                let customer = tx.customer(input.customer_id).await?;
-                let (Some(merchant), Some(customer)) = (merchant, customer) else {
+                let Some(customer) = tx.customer(input.customer_id).await? else {
                     return Err(ApiError::invalid("customer_id", "no such customer").into());
                 };
-                if customer.program_id != merchant.program_id {
+                if customer.program_id != holder.merchant.program_id {
                     return Err(ApiError::invalid(
                         "customer_id",
                         "the customer is in another program",
                     )
                     .into());
                 }
-                let program = tx
-                    .program(merchant.program_id)
-                    .await?
-                    .expect("merchant's program exists");
-                let settings = super::settings(&program);
-                Ok(pair(tx, customer.id, credential.id, &settings).await?)
+                let settings = super::settings(&holder.program);
+                Ok(pair(tx, customer.id, holder.credential.id, &settings).await?)
             })
         })
         .await?;

@@ -8,6 +8,7 @@
 //! writes them as they come and commits all rows or none. The header goes to the store job
 //! when `accrue` begins; a body whose header comes after `accrue` is read twice.
 
+use crate::http::credentials::{self, Proof};
 use crate::http::{ApiError, ApiResult};
 use crate::secrets;
 use crate::state::AppState;
@@ -108,29 +109,14 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, 
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(unauthorized)?;
-    let digest = secrets::token_digest(key);
-    let found = state
-        .store
-        .read(move |tx| {
-            Box::pin(async move {
-                let Some(credential) = tx.credential(KEY_PROTOCOL, &digest).await? else {
-                    return Ok(None);
-                };
-                let Some(merchant) = tx.merchant(credential.merchant_id).await? else {
-                    return Ok(None);
-                };
-                Ok(tx
-                    .program(merchant.program_id)
-                    .await?
-                    .map(|p| (merchant.id, p)))
-            })
-        })
+    let logins = vec![secrets::token_digest(key)];
+    let found = credentials::authenticate(&state.store, KEY_PROTOCOL, logins, Proof::KeyDigest)
         .await
         .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let (merchant_id, program) = found.ok_or_else(unauthorized)?;
+    let holder = found.ok_or_else(unauthorized)?;
     Ok(Partner {
-        merchant_id,
-        program,
+        merchant_id: holder.merchant.id,
+        program: holder.program,
     })
 }
 
