@@ -301,7 +301,7 @@ impl dyn Store {
 
     /// `write_retrying` for a job that may refuse, as `write_refusing`
     /// runs one.
-    pub async fn write_refusing_retrying<T, R, F, M>(&self, make: M) -> Result<T, JobError<R>>
+    pub async fn write_retrying_refusing<T, R, F, M>(&self, make: M) -> Result<T, JobError<R>>
     where
         T: Send + 'static,
         R: Send + Sync + 'static,

@@ -170,7 +170,7 @@ async fn transaction(state: &AppState, shop: &Shop, fields: &Fields) -> Result<D
     let shop = shop.clone();
     let done = state
         .store
-        .write_refusing_retrying(|| {
+        .write_retrying_refusing(|| {
             let (shop, phone, comment) = (shop.clone(), phone.clone(), comment.clone());
             move |tx| Box::pin(async move { ops::earn(tx, &shop, &phone, paid, &comment).await })
         })

@@ -148,7 +148,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
     let digits = phone.digits().to_string();
     let transfer = state
         .store
-        .write_refusing_retrying(move || {
+        .write_retrying_refusing(move || {
             let (platform, digits, order_id) = (platform.clone(), digits.clone(), order_id.clone());
             let (sealed_code, form_key) = (sealed_code.clone(), form_key.clone());
             move |tx: &mut kopilka_store::Tx| {
@@ -377,7 +377,7 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
     let digits = phone.digits().to_string();
     let outcome = state
         .store
-        .write_refusing_retrying(move || {
+        .write_retrying_refusing(move || {
             let (platform, digits) = (platform.clone(), digits.clone());
             let (fiscal_fn, fiscal_fd, fiscal_fp, pay_date) =
                 (fiscal_fn.clone(), fiscal_fd.clone(), fiscal_fp.clone(), pay_date.clone());

@@ -304,7 +304,7 @@ pub async fn process(
         pin_ok,
     });
     let result = store
-        .write_refusing_retrying(|| {
+        .write_retrying_refusing(|| {
             let job = job.clone();
             move |tx: &mut Tx| Box::pin(async move { job.run(tx).await })
         })
