@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::DomainError;
-use kopilka_store::{JobError, StoreError};
+use kopilka_store::StoreError;
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -111,18 +111,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<JobError<ApiError>> for ApiError {
-    fn from(error: JobError<ApiError>) -> Self {
-        error.refusal().unwrap_or_else(ApiError::from)
-    }
-}
+/// Makes `$error`, an error that a `StoreError` converts to, the refusal of jobs that may
+/// refuse: `?` on it inside a job refuses the job (its writes roll back), and `?` on the job's
+/// end answers its refusal or failure as `$error`.
+macro_rules! job_refusal {
+    ($error:ty) => {
+        impl From<kopilka_store::JobError<$error>> for $error {
+            fn from(error: kopilka_store::JobError<$error>) -> Self {
+                error.refusal().unwrap_or_else(<$error>::from)
+            }
+        }
 
-/// A refusal raised with `?` inside a job rolls the job back.
-impl From<ApiError> for JobError<ApiError> {
-    fn from(error: ApiError) -> Self {
-        JobError::Refused(error)
-    }
+        impl From<$error> for kopilka_store::JobError<$error> {
+            fn from(error: $error) -> Self {
+                kopilka_store::JobError::Refused(error)
+            }
+        }
+    };
 }
+pub(crate) use job_refusal;
+
+job_refusal!(ApiError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

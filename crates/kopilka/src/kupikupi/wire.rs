@@ -4,7 +4,6 @@
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::kupikupi::TokenValue;
 use kopilka_domain::phone::Phone;
-use kopilka_store::JobError;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -89,18 +88,7 @@ impl From<kopilka_store::StoreError> for KkError {
     }
 }
 
-impl From<JobError<KkError>> for KkError {
-    fn from(error: JobError<KkError>) -> Self {
-        error.refusal().unwrap_or_else(KkError::from)
-    }
-}
-
-/// A refusal raised with `?` inside a job rolls the job back.
-impl From<KkError> for JobError<KkError> {
-    fn from(error: KkError) -> Self {
-        JobError::Refused(error)
-    }
-}
+crate::http::error::job_refusal!(KkError);
 
 impl IntoResponse for KkError {
     fn into_response(self) -> Response {

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::money::{format_decimal_trimmed, Amount};
-use kopilka_store::{JobError, StoreError};
+use kopilka_store::StoreError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -121,18 +121,7 @@ impl From<StoreError> for LmError {
     }
 }
 
-impl From<JobError<LmError>> for LmError {
-    fn from(error: JobError<LmError>) -> Self {
-        error.refusal().unwrap_or_else(LmError::from)
-    }
-}
-
-/// A refusal raised with `?` inside a job rolls the job back.
-impl From<LmError> for JobError<LmError> {
-    fn from(error: LmError) -> Self {
-        JobError::Refused(error)
-    }
-}
+crate::http::error::job_refusal!(LmError);
 
 impl From<kopilka_domain::loymax::RegistrationError> for LmError {
     fn from(error: kopilka_domain::loymax::RegistrationError) -> Self {
