@@ -1,7 +1,7 @@
 //! The signed-in customer: profile, cards, balances (with what expires when) and passwords.
 
 use super::auth::{self, Session};
-use super::registration::{check_code, code_error, send_code, validate_password};
+use super::registration::{check_code, code_error, job, send_code, validate_password};
 use super::wire::{self, date_time, number, ok, LmError, LmResult};
 use crate::secrets;
 use crate::state::AppState;
@@ -167,20 +167,17 @@ pub async fn change_password(
     }
     let new_hash = secrets::hash_secret_async(new).await;
     let id = session.customer.id;
-    let answer = state
-        .store
-        .write_refusing(move |tx| {
-            Box::pin(async move {
-                let Some(mut customer) = tx.customer(id).await? else {
-                    return Err(LmError::Unauthorized.into());
-                };
-                customer.password_hash = Some(new_hash);
-                tx.update_customer(&customer).await?;
-                Ok(ok(Value::Null))
-            })
+    job(&state, move |tx| {
+        Box::pin(async move {
+            let Some(mut customer) = tx.customer(id).await? else {
+                return Err(LmError::Unauthorized.into());
+            };
+            customer.password_hash = Some(new_hash);
+            tx.update_customer(&customer).await?;
+            Ok(ok(Value::Null))
         })
-        .await?;
-    Ok(answer)
+    })
+    .await
 }
 
 /// `POST User/Password/Reset` `{login}`: a code by SMS to the customer's phone. The answer is
@@ -197,22 +194,19 @@ pub async fn reset_password(State(state): State<AppState>, parts: Parts, bytes: 
     let ip = super::client_ip(&parts);
     let program = super::program(&state).await?;
     let settings = super::settings(&program);
-    state
-        .store
-        .write_refusing(move |tx| {
-            Box::pin(async move {
-                let customer = auth::find_by_login(tx, program.id, &login).await?;
-                if let Some((customer, phone)) = customer
-                    .filter(|c| c.state == "active")
-                    .and_then(|c| c.phone.clone().map(|p| (c, p)))
-                {
-                    send_code(tx, &settings, Some(customer.id), "reset", &phone, &ip).await?;
-                }
-                Ok(())
-            })
+    job(&state, move |tx| {
+        Box::pin(async move {
+            let customer = auth::find_by_login(tx, program.id, &login).await?;
+            if let Some((customer, phone)) = customer
+                .filter(|c| c.state == "active")
+                .and_then(|c| c.phone.clone().map(|p| (c, p)))
+            {
+                send_code(tx, &settings, Some(customer.id), "reset", &phone, &ip).await?;
+            }
+            Ok(ok(Value::Null))
         })
-        .await?;
-    Ok(ok(Value::Null))
+    })
+    .await
 }
 
 /// `POST User/Password/Reset/Confirm` `{login, confirmCode, newPassword}`: sets the password
@@ -227,28 +221,25 @@ pub async fn confirm_reset(State(state): State<AppState>, bytes: Bytes) -> LmRes
     validate_password(&new, "newPassword")?;
     let hash = secrets::hash_secret_async(new).await;
     let program = super::program(&state).await?;
-    state
-        .store
-        .write_refusing(move |tx| {
-            Box::pin(async move {
-                let customer = auth::find_by_login(tx, program.id, &login).await?;
-                let Some((mut customer, phone)) =
-                    customer.and_then(|c| c.phone.clone().map(|p| (c, p)))
-                else {
-                    return Err(code_error(CodeCheck::Missing).into());
-                };
-                let result = check_code(tx, "reset", &phone, &code).await?;
-                if result != CodeCheck::Accepted {
-                    // The wrong attempt counts.
-                    return Err(JobError::RefusedKeeping(code_error(result)));
-                }
-                customer.password_hash = Some(hash);
-                tx.update_customer(&customer).await?;
-                let now = tx.now();
-                tx.loymax_end_all_tokens(customer.id, now).await?;
-                Ok(())
-            })
+    job(&state, move |tx| {
+        Box::pin(async move {
+            let customer = auth::find_by_login(tx, program.id, &login).await?;
+            let Some((mut customer, phone)) =
+                customer.and_then(|c| c.phone.clone().map(|p| (c, p)))
+            else {
+                return Err(code_error(CodeCheck::Missing).into());
+            };
+            let result = check_code(tx, "reset", &phone, &code).await?;
+            if result != CodeCheck::Accepted {
+                // The wrong attempt counts.
+                return Err(JobError::RefusedKeeping(code_error(result)));
+            }
+            customer.password_hash = Some(hash);
+            tx.update_customer(&customer).await?;
+            let now = tx.now();
+            tx.loymax_end_all_tokens(customer.id, now).await?;
+            Ok(ok(Value::Null))
         })
-        .await?;
-    Ok(ok(Value::Null))
+    })
+    .await
 }

@@ -137,6 +137,17 @@ impl Ctx {
     }
 }
 
+/// Runs a write job that may refuse, answering its refusal or failure in Loymax's terms.
+pub(super) async fn job<T, F>(state: &AppState, f: F) -> LmResult<T>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(&'a mut Tx) -> futures::future::BoxFuture<'a, Result<T, JobError<LmError>>>
+        + Send
+        + 'static,
+{
+    Ok(state.store.write_refusing(f).await?)
+}
+
 /// Sends a confirmation code, within the quotas per target and per IP.
 pub(super) async fn send_code(
     tx: &mut Tx,
@@ -355,59 +366,47 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                     "Карта недоступна для регистрации",
                 ));
             }
-            state
-                .store
-                .write_refusing(move |tx| {
-                    Box::pin(async move {
-                        let Some(card) = tx
-                            .card(card.id)
-                            .await?
-                            .filter(|c| c.customer_id.is_none() && c.state == "free")
-                        else {
-                            return Err(LmError::business("Карта уже зарегистрирована").into());
-                        };
-                        let customer = tx.create_customer(&registering(program_id, None)).await?;
-                        tx.update_card(card.id, "active", Some(customer.id)).await?;
-                        tx.loymax_save_registration(&new_registration(
-                            tx,
-                            customer.id,
-                            "card",
-                            None,
-                        ))
+            job(&state, move |tx| {
+                Box::pin(async move {
+                    let Some(card) = tx
+                        .card(card.id)
+                        .await?
+                        .filter(|c| c.customer_id.is_none() && c.state == "free")
+                    else {
+                        return Err(LmError::business("Карта уже зарегистрирована").into());
+                    };
+                    let customer = tx.create_customer(&registering(program_id, None)).await?;
+                    tx.update_card(card.id, "active", Some(customer.id)).await?;
+                    tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
                         .await?;
-                        Ok(auth::issue(tx, customer.id, None, &settings).await?)
-                    })
+                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
                 })
-                .await?
+            })
+            .await?
         }
         Login::NewPhone(phone) => {
             let digits = phone.digits().to_string();
-            state
-                .store
-                .write_refusing(move |tx| {
-                    Box::pin(async move {
-                        if tx.customer_by_phone(program_id, &digits).await?.is_some() {
-                            return Err(LmError::business(
-                                "Регистрация уже начата, повторите запрос",
-                            )
-                            .into());
-                        }
-                        // Refused before anything is written: BeginRegistration is what SMS bombers call.
-                        if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
-                            return Err(
-                                begin_answer(Begin::RegistrationBlocked, Some(refusal)).into()
-                            );
-                        }
-                        let customer = tx
-                            .create_customer(&registering(program_id, Some(digits.clone())))
-                            .await?;
-                        let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
-                        tx.loymax_save_registration(&reg).await?;
-                        send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?;
-                        Ok(auth::issue(tx, customer.id, None, &settings).await?)
-                    })
+            job(&state, move |tx| {
+                Box::pin(async move {
+                    if tx.customer_by_phone(program_id, &digits).await?.is_some() {
+                        return Err(
+                            LmError::business("Регистрация уже начата, повторите запрос").into(),
+                        );
+                    }
+                    // Refused before anything is written: BeginRegistration is what SMS bombers call.
+                    if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
+                        return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
+                    }
+                    let customer = tx
+                        .create_customer(&registering(program_id, Some(digits.clone())))
+                        .await?;
+                    let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
+                    tx.loymax_save_registration(&reg).await?;
+                    send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?;
+                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
                 })
-                .await?
+            })
+            .await?
         }
     };
     Ok(ok(
@@ -490,38 +489,33 @@ async fn continue_registration(
     if answer != Begin::Token {
         return Err(begin_answer(answer, None));
     }
-    let token = state
-        .store
-        .write_refusing(move |tx| {
-            Box::pin(async move {
-                let mut ctx = Ctx::load(tx, customer_id).await?;
-                let settings = ctx.settings.clone();
-                // Without a password nothing proves the caller holds the phone: confirm it again.
-                if ctx.customer.password_hash.is_none() {
-                    ctx.unmark(Step::ChangePhone);
-                    let phone = ctx
-                        .reg
-                        .as_ref()
-                        .and_then(|r| r.new_phone.clone())
-                        .or(ctx.customer.phone.clone());
-                    if let Some(phone) = phone {
-                        if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
-                            return Err(
-                                begin_answer(Begin::RegistrationBlocked, Some(refusal)).into()
-                            );
-                        }
-                        send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?;
-                        if let Some(reg) = ctx.reg.as_mut() {
-                            reg.new_phone = Some(phone);
-                        }
+    job(state, move |tx| {
+        Box::pin(async move {
+            let mut ctx = Ctx::load(tx, customer_id).await?;
+            let settings = ctx.settings.clone();
+            // Without a password nothing proves the caller holds the phone: confirm it again.
+            if ctx.customer.password_hash.is_none() {
+                ctx.unmark(Step::ChangePhone);
+                let phone = ctx
+                    .reg
+                    .as_ref()
+                    .and_then(|r| r.new_phone.clone())
+                    .or(ctx.customer.phone.clone());
+                if let Some(phone) = phone {
+                    if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
+                        return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
                     }
-                    ctx.save(tx).await?;
+                    send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?;
+                    if let Some(reg) = ctx.reg.as_mut() {
+                        reg.new_phone = Some(phone);
+                    }
                 }
-                Ok(auth::issue(tx, customer_id, None, &settings).await?)
-            })
+                ctx.save(tx).await?;
+            }
+            Ok(auth::issue(tx, customer_id, None, &settings).await?)
         })
-        .await?;
-    Ok(token)
+    })
+    .await
 }
 
 fn action_view(a: &Action) -> Value {
@@ -552,18 +546,15 @@ where
         + 'static,
 {
     let id = session.customer.id;
-    let value = state
-        .store
-        .write_refusing(move |tx| {
-            Box::pin(async move {
-                let mut ctx = Ctx::load(tx, id).await?;
-                let value = f(tx, &mut ctx).await?;
-                ctx.save(tx).await?;
-                Ok(value)
-            })
+    job(state, move |tx| {
+        Box::pin(async move {
+            let mut ctx = Ctx::load(tx, id).await?;
+            let value = f(tx, &mut ctx).await?;
+            ctx.save(tx).await?;
+            Ok(value)
         })
-        .await?;
-    Ok(value)
+    })
+    .await
 }
 
 /// `POST User/AcceptTenderOffer`. In the card flow with `EmitVirtualCard` 1 a virtual card is
