@@ -17,7 +17,7 @@ use kopilka_store::incust::IncustTransaction;
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, Outcome};
 use kopilka_store::model::{Customer, Merchant, Program};
 use kopilka_store::outbox::NewMessage;
-use kopilka_store::{JobError, StoreError, Tx};
+use kopilka_store::{JobError, StoreError, StoreResult, Tx};
 
 /// The protocol name on credentials and operations.
 pub const PROTOCOL: &str = "incust";
@@ -224,7 +224,7 @@ pub async fn earn(
         message,
         sms,
     };
-    record(tx, shop, &customer, &outcome, entry).await
+    Ok(record(tx, shop, &customer, &outcome, entry).await?)
 }
 
 /// Pays `sale.bonuses_redeemed` of the order `comment` from the card. Repeating it returns the
@@ -269,7 +269,7 @@ pub async fn redeem(
         message: String::new(),
         sms,
     };
-    record(tx, shop, &customer, &outcome, entry).await
+    Ok(record(tx, shop, &customer, &outcome, entry).await?)
 }
 
 /// Cancels the shop's transaction `id` made with the card `phone`: a reversal of its own, whose
@@ -327,7 +327,7 @@ pub async fn cancel(
         message: String::new(),
         sms,
     };
-    record(tx, shop, &customer, &outcome, entry).await
+    Ok(record(tx, shop, &customer, &outcome, entry).await?)
 }
 
 /// What a new transaction reports and texts.
@@ -347,7 +347,7 @@ async fn record(
     customer: &Customer,
     outcome: &Outcome,
     entry: Entry<'_>,
-) -> Result<Done, JobError<Status>> {
+) -> StoreResult<Done> {
     let transaction = IncustTransaction {
         operation_id: outcome.operation.id,
         merchant_id: shop.merchant.id,
