@@ -8,7 +8,7 @@ mod support;
 use kopilka_domain::ledger::{OperationKind, Owner};
 use kopilka_domain::{Amount, DomainError};
 use kopilka_store::ledger::Action;
-use kopilka_store::StoreError;
+use kopilka_store::{JobError, StoreError};
 use support::{base_time, credit, debit, keyed, refusal, Ledger};
 
 #[tokio::test]
@@ -745,6 +745,43 @@ async fn a_bulk_job_runs_alone_and_references_are_checked_after_it() {
         );
         let dangling = l.exec(l.request(credit(999_999_999, 100, None))).await;
         assert!(dangling.is_err(), "{}: {dangling:?}", l.name());
+        l.check_invariants().await;
+    }
+}
+
+/// A refused job's writes roll back; a job refused keeping commits them; either way the
+/// refusal comes back as the job raised it.
+#[tokio::test]
+async fn a_refused_job_keeps_nothing_unless_it_refuses_keeping() {
+    for l in Ledger::both().await {
+        let c = l.customer().await;
+        for (keeping, balance) in [(false, 0), (true, 100)] {
+            let request = l.request(credit(c, 100, None));
+            let refused = l
+                .store
+                .write_refusing(move |tx| {
+                    Box::pin(async move {
+                        kopilka_store::ledger::execute(tx, request).await?;
+                        Err::<(), _>(if keeping {
+                            JobError::RefusedKeeping("no")
+                        } else {
+                            JobError::Refused("no")
+                        })
+                    })
+                })
+                .await;
+            match refused {
+                Err(JobError::Refused("no")) => assert!(!keeping, "{}", l.name()),
+                Err(JobError::RefusedKeeping("no")) => assert!(keeping, "{}", l.name()),
+                other => panic!("{}: {other:?}", l.name()),
+            }
+            assert_eq!(
+                l.balance(Owner::Customer(c)).await,
+                (balance, 0),
+                "{}",
+                l.name()
+            );
+        }
         l.check_invariants().await;
     }
 }
