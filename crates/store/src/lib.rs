@@ -168,6 +168,14 @@ pub enum JobError<R> {
 }
 
 impl<R> JobError<R> {
+    /// The same refusal, keeping what the job wrote.
+    pub fn keeping_writes(self) -> Self {
+        match self {
+            JobError::Refused(r) => JobError::RefusedKeeping(r),
+            other => other,
+        }
+    }
+
     /// The refusal, whichever way the job's writes went, or the store's failure.
     pub fn refusal(self) -> Result<R, StoreError> {
         match self {

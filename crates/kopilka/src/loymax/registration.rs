@@ -402,7 +402,10 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                         .await?;
                     let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
                     tx.loymax_save_registration(&reg).await?;
-                    send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?;
+                    // A quota spent meanwhile by a concurrent request: the new member stays.
+                    send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip)
+                        .await
+                        .map_err(JobError::keeping_writes)?;
                     Ok(auth::issue(tx, customer.id, None, &settings).await?)
                 })
             })
