@@ -15,7 +15,10 @@ pub enum DomainError {
     #[error("operation {0} belongs to another merchant")]
     ForeignOperation(OperationId),
     #[error("operation {id} cannot be reversed: {reason}")]
-    NotReversible { id: OperationId, reason: &'static str },
+    NotReversible {
+        id: OperationId,
+        reason: &'static str,
+    },
     #[error("operation {id} is already fully reversed")]
     AlreadyReversed { id: OperationId },
     #[error("reversal of {requested} exceeds the {remaining} left of operation {id}")]
@@ -25,7 +28,10 @@ pub enum DomainError {
         requested: i64,
     },
     #[error("operation {id} is not a pending hold (status {status})")]
-    HoldNotPending { id: OperationId, status: &'static str },
+    HoldNotPending {
+        id: OperationId,
+        status: &'static str,
+    },
     #[error("the merchant's account cannot return {requested} (balance {balance})")]
     MerchantFundsShort { balance: i64, requested: i64 },
     #[error("{entity} not found")]
