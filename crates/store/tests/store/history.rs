@@ -103,7 +103,13 @@ async fn rows(l: &Ledger, customer: CustomerId, kind: Option<HistoryType>) -> Ve
         .expect("history")
 }
 
-async fn count(l: &Ledger, customer: CustomerId, kind: Option<HistoryType>, from: i64, to: i64) -> i64 {
+async fn count(
+    l: &Ledger,
+    customer: CustomerId,
+    kind: Option<HistoryType>,
+    from: i64,
+    to: i64,
+) -> i64 {
     let q = history_query(customer, kind, from, to);
     l.store
         .read(move |tx| Box::pin(async move { tx.loymax_history_count(&q).await }))
@@ -121,9 +127,7 @@ async fn check_windows(l: &Ledger, customer: CustomerId, times: &[i64]) {
     for kind in TYPES {
         let of_kind: Vec<i64> = all
             .iter()
-            .filter(|r| {
-                kind.is_none_or(|k| HistoryType::of(r.kind, r.reversed_kind) == k)
-            })
+            .filter(|r| kind.is_none_or(|k| HistoryType::of(r.kind, r.reversed_kind) == k))
             .map(|r| r.created_at)
             .collect();
         for from in &bounds {

@@ -1,12 +1,12 @@
 //! The ledger's conformance suite: every scenario runs the same requests through
 //! `ledger::execute` on SQLite and on PostgreSQL and expects the same answers.
 
+use crate::support::{base_time, credit, debit, joined, keyed, refusal, succeeded, Ledger};
 use kopilka_domain::ids::{CustomerId, OperationId};
 use kopilka_domain::ledger::{OperationKind, OperationStatus, Owner};
 use kopilka_domain::{Amount, DomainError};
 use kopilka_store::ledger::Action;
 use kopilka_store::StoreError;
-use crate::support::{base_time, credit, debit, keyed, refusal, Ledger};
 
 async fn credit_debit_hold_confirm_void(l: Ledger) {
     let c = l.customer().await;
@@ -84,24 +84,13 @@ async fn a_hold_resolves_once(l: Ledger) {
     l.credit(c, 5_000, None).await;
     let a = l.redeem(c, 1_000, true).await.unwrap().operation.id;
     l.confirm(a).await.unwrap();
-    assert!(matches!(
-        refusal(l.confirm(a).await),
-        DomainError::HoldNotPending { .. }
-    ));
-    assert!(matches!(
-        refusal(l.void(a).await),
-        DomainError::HoldNotPending { .. }
-    ));
     let b = l.redeem(c, 1_000, true).await.unwrap().operation.id;
     l.void(b).await.unwrap();
-    assert!(matches!(
-        refusal(l.void(b).await),
-        DomainError::HoldNotPending { .. }
-    ));
-    assert!(matches!(
-        refusal(l.confirm(b).await),
-        DomainError::HoldNotPending { .. }
-    ));
+    for resolved in [a, b] {
+        for again in [l.confirm(resolved).await, l.void(resolved).await] {
+            assert!(matches!(refusal(again), DomainError::HoldNotPending { .. }));
+        }
+    }
     assert!(matches!(
         refusal(l.reverse(b, None).await),
         DomainError::NotReversible { .. }
@@ -110,28 +99,15 @@ async fn a_hold_resolves_once(l: Ledger) {
     // Racing confirms and voids of one hold: exactly one wins.
     let h = l.redeem(c, 2_000, true).await.unwrap().operation.id;
     let attempts = (0..20).map(|i| {
-        let store = l.store.clone();
-        let request = l.request(if i % 2 == 0 {
+        l.spawn(l.request(if i % 2 == 0 {
             Action::Confirm { operation_id: h }
         } else {
             Action::Void { operation_id: h }
-        });
-        tokio::spawn(async move {
-            store
-                .write(move |tx| {
-                    Box::pin(async move { kopilka_store::ledger::execute(tx, request).await })
-                })
-                .await
-        })
+        }))
     });
-    let mut won = 0;
-    for attempt in futures::future::join_all(attempts).await {
-        match attempt.unwrap() {
-            Ok(_) => won += 1,
-            Err(StoreError::Domain(DomainError::HoldNotPending { .. })) => {}
-            Err(e) => panic!("{}: {e}", l.name()),
-        }
-    }
+    let won = succeeded(joined(attempts).await, |e| {
+        matches!(e, DomainError::HoldNotPending { .. })
+    });
     assert_eq!(won, 1, "{}", l.name());
     let (balance, held) = l.balance(Owner::Customer(c)).await;
     assert_eq!(held, 0);
@@ -140,29 +116,16 @@ async fn a_hold_resolves_once(l: Ledger) {
     // Racing repeats of one keyed confirm: one confirms, the others replay it.
     let h = l.redeem(c, 1_000, true).await.unwrap().operation.id;
     let attempts = (0..10).map(|_| {
-        let store = l.store.clone();
-        let request = keyed(
+        l.spawn_retrying(keyed(
             l.request(Action::Confirm { operation_id: h }),
             "confirm-h",
             "c",
-        );
-        tokio::spawn(async move {
-            store
-                .write_retrying(move || {
-                    let request = request.clone();
-                    move |tx| {
-                        Box::pin(
-                            async move { kopilka_store::ledger::execute(tx, request).await },
-                        )
-                    }
-                })
-                .await
-        })
+        ))
     });
-    let outcomes: Vec<_> = futures::future::join_all(attempts)
+    let outcomes: Vec<_> = joined(attempts)
         .await
         .into_iter()
-        .map(|a| a.unwrap().unwrap())
+        .map(Result::unwrap)
         .collect();
     assert_eq!(
         outcomes.iter().filter(|o| !o.replayed).count(),
@@ -270,11 +233,11 @@ async fn reversals_full_partial_and_capped(l: Ledger) {
 async fn idempotent_requests_replay_and_conflicts_change_nothing(l: Ledger) {
     let c = l.customer().await;
     let first = l
-        .exec(keyed(l.request(credit(c, 10_000, None)), "earn-1", "a"))
+        .exec_keyed(credit(c, 10_000, None), "earn-1", "a")
         .await
         .unwrap();
     let again = l
-        .exec(keyed(l.request(credit(c, 10_000, None)), "earn-1", "a"))
+        .exec_keyed(credit(c, 10_000, None), "earn-1", "a")
         .await
         .unwrap();
     assert!(again.replayed && !first.replayed);
@@ -283,58 +246,46 @@ async fn idempotent_requests_replay_and_conflicts_change_nothing(l: Ledger) {
     assert_eq!(again.balance, 10_000);
 
     let redeem = l
-        .exec(keyed(
-            l.request(debit(OperationKind::Redeem, c, 1_000, false)),
-            "r-1",
-            "b",
-        ))
+        .exec_keyed(debit(OperationKind::Redeem, c, 1_000, false), "r-1", "b")
         .await
         .unwrap();
     let hold = l
-        .exec(keyed(
-            l.request(debit(OperationKind::Redeem, c, 2_000, true)),
-            "h-1",
-            "c",
-        ))
+        .exec_keyed(debit(OperationKind::Redeem, c, 2_000, true), "h-1", "c")
         .await
         .unwrap();
     let hold2 = l
-        .exec(keyed(
-            l.request(debit(OperationKind::Redeem, c, 500, true)),
-            "h-2",
-            "d",
-        ))
+        .exec_keyed(debit(OperationKind::Redeem, c, 500, true), "h-2", "d")
         .await
         .unwrap();
     let confirm = l
-        .exec(keyed(
-            l.request(Action::Confirm {
+        .exec_keyed(
+            Action::Confirm {
                 operation_id: hold.operation.id,
-            }),
+            },
             "conf-1",
             "e",
-        ))
+        )
         .await
         .unwrap();
     let void = l
-        .exec(keyed(
-            l.request(Action::Void {
+        .exec_keyed(
+            Action::Void {
                 operation_id: hold2.operation.id,
-            }),
+            },
             "void-1",
             "f",
-        ))
+        )
         .await
         .unwrap();
     let reverse = l
-        .exec(keyed(
-            l.request(Action::Reverse {
+        .exec_keyed(
+            Action::Reverse {
                 operation_id: redeem.operation.id,
                 amount: Some(Amount(400)),
-            }),
+            },
             "rev-1",
             "g",
-        ))
+        )
         .await
         .unwrap();
     assert!(!confirm.replayed && !void.replayed && !reverse.replayed);
@@ -384,14 +335,12 @@ async fn idempotent_requests_replay_and_conflicts_change_nothing(l: Ledger) {
         ),
     ];
     for (key, fingerprint, action, id) in requests {
-        let replay = l
-            .exec(keyed(l.request(action.clone()), key, fingerprint))
-            .await;
+        let replay = l.exec_keyed(action.clone(), key, fingerprint).await;
         let replay = replay.unwrap_or_else(|e| panic!("{}: replay of {key}: {e}", l.name()));
         assert!(replay.replayed, "{}: {key}", l.name());
         assert_eq!(replay.operation.id, id, "{}: {key}", l.name());
         assert_eq!(
-            refusal(l.exec(keyed(l.request(action), key, "other content")).await),
+            refusal(l.exec_keyed(action, key, "other content").await),
             DomainError::IdempotencyConflict,
             "{}: {key}",
             l.name()
@@ -400,24 +349,20 @@ async fn idempotent_requests_replay_and_conflicts_change_nothing(l: Ledger) {
     // A key names one request whatever it was used for first.
     assert_eq!(
         refusal(
-            l.exec(keyed(
-                l.request(debit(OperationKind::Redeem, c, 1, false)),
-                "conf-1",
-                "x"
-            ))
-            .await
+            l.exec_keyed(debit(OperationKind::Redeem, c, 1, false), "conf-1", "x")
+                .await
         ),
         DomainError::IdempotencyConflict
     );
     assert_eq!(
         refusal(
-            l.exec(keyed(
-                l.request(Action::Void {
+            l.exec_keyed(
+                Action::Void {
                     operation_id: hold.operation.id
-                }),
+                },
                 "earn-1",
                 "x"
-            ))
+            )
             .await
         ),
         DomainError::IdempotencyConflict
@@ -431,27 +376,9 @@ async fn idempotent_requests_replay_and_conflicts_change_nothing(l: Ledger) {
     assert_eq!(l.balance(Owner::Customer(c)).await.0, before.1 .0 + 100);
 
     // Concurrent repeats of one new request: one operation, the rest replays.
-    let runs = (0..30).map(|_| {
-        let l_store = l.store.clone();
-        let request = keyed(l.request(credit(c, 7, None)), "burst", "z");
-        tokio::spawn(async move {
-            l_store
-                .write_retrying(move || {
-                    let request = request.clone();
-                    move |tx| {
-                        Box::pin(
-                            async move { kopilka_store::ledger::execute(tx, request).await },
-                        )
-                    }
-                })
-                .await
-        })
-    });
-    let outcomes: Vec<_> = futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().unwrap())
-        .collect();
+    let runs =
+        (0..30).map(|_| l.spawn_retrying(keyed(l.request(credit(c, 7, None)), "burst", "z")));
+    let outcomes: Vec<_> = joined(runs).await.into_iter().map(Result::unwrap).collect();
     assert_eq!(
         outcomes.iter().filter(|o| !o.replayed).count(),
         1,
@@ -548,7 +475,10 @@ async fn expiry_burns_the_earliest_expiring_lots_first(l: Ledger) {
         .map(|o| o.kind)
         .collect();
     assert_eq!(
-        kinds.iter().filter(|k| **k == OperationKind::Expire).count(),
+        kinds
+            .iter()
+            .filter(|k| **k == OperationKind::Expire)
+            .count(),
         3,
         "{kinds:?}"
     );
@@ -559,26 +489,12 @@ async fn expiry_burns_the_earliest_expiring_lots_first(l: Ledger) {
 async fn concurrent_redeems_never_overspend(l: Ledger) {
     let c = l.customer().await;
     l.credit(c, 10_000, None).await;
-    let attempts = (0..200).map(|_| {
-        let store = l.store.clone();
-        let request = l.request(debit(OperationKind::Redeem, c, 1_000, false));
-        tokio::spawn(async move {
-            store
-                .write(move |tx| {
-                    Box::pin(async move { kopilka_store::ledger::execute(tx, request).await })
-                })
-                .await
-        })
+    let attempts =
+        (0..200).map(|_| l.spawn(l.request(debit(OperationKind::Redeem, c, 1_000, false))));
+    let redeemed = succeeded(joined(attempts).await, |e| {
+        matches!(e, DomainError::InsufficientFunds { .. })
     });
-    let mut succeeded = 0;
-    for attempt in futures::future::join_all(attempts).await {
-        match attempt.unwrap() {
-            Ok(_) => succeeded += 1,
-            Err(StoreError::Domain(DomainError::InsufficientFunds { .. })) => {}
-            Err(e) => panic!("{}: {e}", l.name()),
-        }
-    }
-    assert_eq!(succeeded, 10, "{}", l.name());
+    assert_eq!(redeemed, 10, "{}", l.name());
     assert_eq!(l.balance(Owner::Customer(c)).await, (0, 0));
     assert_eq!(l.balance(Owner::Merchant(l.merchant)).await, (10_000, 0));
 
@@ -587,27 +503,14 @@ async fn concurrent_redeems_never_overspend(l: Ledger) {
     l.credit(c2, 10_000, None).await;
     let redeem = l.redeem(c2, 10_000, false).await.unwrap().operation.id;
     let attempts = (0..40).map(|_| {
-        let store = l.store.clone();
-        let request = l.request(Action::Reverse {
+        l.spawn(l.request(Action::Reverse {
             operation_id: redeem,
             amount: Some(Amount(1_000)),
-        });
-        tokio::spawn(async move {
-            store
-                .write(move |tx| {
-                    Box::pin(async move { kopilka_store::ledger::execute(tx, request).await })
-                })
-                .await
-        })
+        }))
     });
-    let mut reversed = 0;
-    for attempt in futures::future::join_all(attempts).await {
-        match attempt.unwrap() {
-            Ok(_) => reversed += 1,
-            Err(StoreError::Domain(DomainError::AlreadyReversed { .. })) => {}
-            Err(e) => panic!("{}: {e}", l.name()),
-        }
-    }
+    let reversed = succeeded(joined(attempts).await, |e| {
+        matches!(e, DomainError::AlreadyReversed { .. })
+    });
     assert_eq!(reversed, 10, "{}", l.name());
     assert_eq!(l.balance(Owner::Customer(c2)).await, (10_000, 0));
     l.check_invariants().await;
@@ -680,19 +583,7 @@ async fn sqlite_wal_stays_bounded_under_continuous_writes() {
 async fn a_bulk_job_runs_alone_and_references_are_checked_after_it(l: Ledger) {
     let c = l.customer().await;
     let credits: Vec<_> = (0..40)
-        .map(|_| {
-            let store = l.store.clone();
-            let request = l.request(credit(c, 100, None));
-            tokio::spawn(async move {
-                store
-                    .write(move |tx| {
-                        Box::pin(
-                            async move { kopilka_store::ledger::execute(tx, request).await },
-                        )
-                    })
-                    .await
-            })
-        })
+        .map(|_| l.spawn(l.request(credit(c, 100, None))))
         .collect();
     let failing = l.request(credit(c, 5_000, None));
     let failed = l
@@ -708,8 +599,8 @@ async fn a_bulk_job_runs_alone_and_references_are_checked_after_it(l: Ledger) {
     l.exec_bulk(l.request(credit(c, 1_000, None)))
         .await
         .expect("bulk credit");
-    for done in futures::future::join_all(credits).await {
-        done.unwrap().expect("credit");
+    for done in joined(credits).await {
+        done.expect("credit");
     }
     assert_eq!(
         l.balance(Owner::Customer(c)).await,
@@ -717,7 +608,9 @@ async fn a_bulk_job_runs_alone_and_references_are_checked_after_it(l: Ledger) {
         "{}",
         l.name()
     );
-    let dangling = l.exec(l.request(credit(CustomerId(999_999_999), 100, None))).await;
+    let dangling = l
+        .exec(l.request(credit(CustomerId(999_999_999), 100, None)))
+        .await;
     assert!(dangling.is_err(), "{}: {dangling:?}", l.name());
     l.check_invariants().await;
 }
@@ -755,7 +648,9 @@ async fn postgres_bulk_jobs_of_a_plain_role_keep_foreign_keys() {
     l.exec_bulk(l.request(credit(c, 1_000, None)))
         .await
         .expect("bulk credit");
-    let refused = l.exec_bulk(l.request(credit(CustomerId(999_999_999), 100, None))).await;
+    let refused = l
+        .exec_bulk(l.request(credit(CustomerId(999_999_999), 100, None)))
+        .await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(l.balance(Owner::Customer(c)).await, (1_000, 0));
     l.check_invariants().await;

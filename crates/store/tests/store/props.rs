@@ -94,7 +94,12 @@ impl Model {
 
     /// Takes `amount` from the lots in spending order (`first`'s own lot first); returns the
     /// latest expiry taken from, `None` when a taken lot never expires.
-    fn take(&mut self, amount: i64, first: Option<OperationId>, due_at: Option<i64>) -> Option<i64> {
+    fn take(
+        &mut self,
+        amount: i64,
+        first: Option<OperationId>,
+        due_at: Option<i64>,
+    ) -> Option<i64> {
         let mut order: Vec<usize> = (0..self.lots.len())
             .filter(|&i| self.lots[i].remaining > 0)
             .filter(|&i| due_at.is_none_or(|now| self.lots[i].expires_at.is_some_and(|e| e <= now)))

@@ -13,6 +13,7 @@ use kopilka_store::Tx;
 use kopilka_store::{PgStore, SharedStore, StoreError, StoreKind, StoreResult};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 pub fn postgres_url() -> String {
     std::env::var("KOPILKA_TEST_POSTGRES_URL")
@@ -161,13 +162,32 @@ impl Ledger {
         }
     }
 
+    /// Runs a request as a write job, again if it lost a race on a unique key.
     pub async fn exec(&self, request: LedgerRequest) -> StoreResult<Outcome> {
-        self.store
-            .write_retrying(move || {
-                let request = request.clone();
-                move |tx| Box::pin(async move { ledger::execute(tx, request).await })
-            })
+        exec_retrying(&self.store, request).await
+    }
+
+    /// Runs the test merchant's request for `action` under an idempotency key.
+    pub async fn exec_keyed(
+        &self,
+        action: Action,
+        key: &str,
+        fingerprint: &str,
+    ) -> StoreResult<Outcome> {
+        self.exec(keyed(self.request(action), key, fingerprint))
             .await
+    }
+
+    /// Runs a request as a write job in a task of its own; a job that loses a race fails.
+    pub fn spawn(&self, request: LedgerRequest) -> JoinHandle<StoreResult<Outcome>> {
+        let store = self.store.clone();
+        tokio::spawn(async move { exec_once(&store, request).await })
+    }
+
+    /// [`Ledger::spawn`], running the job again if it lost a race on a unique key.
+    pub fn spawn_retrying(&self, request: LedgerRequest) -> JoinHandle<StoreResult<Outcome>> {
+        let store = self.store.clone();
+        tokio::spawn(async move { exec_retrying(&store, request).await })
     }
 
     /// A ledger request run as a bulk job.
@@ -177,13 +197,23 @@ impl Ledger {
             .await
     }
 
-    pub async fn credit(&self, customer: CustomerId, amount: i64, expires_at: Option<i64>) -> Outcome {
+    pub async fn credit(
+        &self,
+        customer: CustomerId,
+        amount: i64,
+        expires_at: Option<i64>,
+    ) -> Outcome {
         self.exec(self.request(credit(customer, amount, expires_at)))
             .await
             .expect("credit")
     }
 
-    pub async fn redeem(&self, customer: CustomerId, amount: i64, hold: bool) -> StoreResult<Outcome> {
+    pub async fn redeem(
+        &self,
+        customer: CustomerId,
+        amount: i64,
+        hold: bool,
+    ) -> StoreResult<Outcome> {
         self.exec(self.request(debit(OperationKind::Redeem, customer, amount, hold)))
             .await
     }
@@ -314,6 +344,48 @@ impl Ledger {
     }
 }
 
+async fn exec_once(store: &SharedStore, request: LedgerRequest) -> StoreResult<Outcome> {
+    store
+        .write(move |tx| Box::pin(async move { ledger::execute(tx, request).await }))
+        .await
+}
+
+async fn exec_retrying(store: &SharedStore, request: LedgerRequest) -> StoreResult<Outcome> {
+    store
+        .write_retrying(move || {
+            let request = request.clone();
+            move |tx| Box::pin(async move { ledger::execute(tx, request).await })
+        })
+        .await
+}
+
+/// How many of `results` succeeded; each failure must be a refusal that `expected` accepts.
+pub fn succeeded(
+    results: Vec<StoreResult<Outcome>>,
+    expected: impl Fn(&DomainError) -> bool,
+) -> usize {
+    let mut succeeded = 0;
+    for result in results {
+        match result {
+            Ok(_) => succeeded += 1,
+            Err(StoreError::Domain(e)) if expected(&e) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    }
+    succeeded
+}
+
+/// What the spawned requests did, in the order given.
+pub async fn joined(
+    tasks: impl IntoIterator<Item = JoinHandle<StoreResult<Outcome>>>,
+) -> Vec<StoreResult<Outcome>> {
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|task| task.expect("the request's task"))
+        .collect()
+}
+
 /// An operation as the invariant checks see it: customer, kind, status and what it reverses.
 type SeenOperation = (
     Option<CustomerId>,
@@ -367,7 +439,12 @@ async fn history_count_problems(
 }
 
 /// A history query of a customer's rows between two times, of one type or all.
-pub fn history_query(customer: CustomerId, kind: Option<HistoryType>, from: i64, to: i64) -> HistoryQuery {
+pub fn history_query(
+    customer: CustomerId,
+    kind: Option<HistoryType>,
+    from: i64,
+    to: i64,
+) -> HistoryQuery {
     HistoryQuery {
         customer_id: customer,
         from,
