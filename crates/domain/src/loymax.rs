@@ -875,7 +875,10 @@ mod tests {
             HistoryType::of(OperationKind::Reversal, Some(OperationKind::Earn)),
             HistoryType::Purchase
         );
-        assert_eq!(HistoryType::of(OperationKind::Expire, None), HistoryType::WithdrawData);
+        assert_eq!(
+            HistoryType::of(OperationKind::Expire, None),
+            HistoryType::WithdrawData
+        );
         assert_eq!(
             HistoryType::of(OperationKind::Reversal, Some(OperationKind::Accrue)),
             HistoryType::WithdrawData

@@ -50,7 +50,7 @@ pub struct ProjectSettings {
 }
 
 /// A cash payment, with the id of its sale operation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CashPayment {
     pub id: i64,
     pub project_id: i64,
@@ -61,10 +61,13 @@ pub struct CashPayment {
     pub amount: i64,
     pub currency: String,
     pub description: String,
+    #[serde(skip)]
     pub customer: serde_json::Map<String, serde_json::Value>,
     pub callback_url: Option<String>,
+    #[serde(skip)]
     pub return_urls: serde_json::Map<String, serde_json::Value>,
     pub request_id: String,
+    #[serde(skip)]
     pub token: String,
     pub voucher_code: Option<String>,
     pub expires_at: Option<i64>,
@@ -126,7 +129,7 @@ pub struct NewCashPayment {
     pub message: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PaymentHistoryEntry {
     pub status: PaymentStatus,
     pub code: String,

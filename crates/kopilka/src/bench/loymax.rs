@@ -6,6 +6,7 @@ use super::{drive, BenchArgs, Driven, Load, StoreChoice, Workload};
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
+use kopilka_domain::ids::CustomerId;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::{PgStore, SharedStore};
@@ -131,10 +132,10 @@ pub(crate) async fn seed(
                 })
             })
             .await?;
-        ids.extend(batch);
+        ids.extend(batch.into_iter().map(|id: CustomerId| id.0));
         next += count;
     }
-    Ok((program, merchant, ids))
+    Ok((program.0, merchant.0, ids))
 }
 
 fn member_no(i: usize) -> String {

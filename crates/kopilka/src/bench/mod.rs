@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
+use kopilka_domain::ids::CustomerId;
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::entities::NewCustomer;
@@ -276,10 +277,10 @@ async fn seed(store: &SharedStore, customers: usize) -> anyhow::Result<(i64, Vec
                 })
             })
             .await?;
-        ids.extend(batch);
+        ids.extend(batch.into_iter().map(|id: CustomerId| id.0));
         next += count;
     }
-    Ok((merchant, ids))
+    Ok((merchant.0, ids))
 }
 
 /// What the clients send. Unit `i` of a client is one request or several in order (a purchase

@@ -112,7 +112,7 @@ pub(crate) fn voucher_url(public_url: &str, payment: &CashPayment) -> String {
 
 /// The payment and its sale operation in the seed's callback structure, unsigned.
 pub(crate) fn payment_document(payment: &CashPayment) -> Value {
-    let customer = payment.customer();
+    let customer = payment.customer.clone();
     let text = |k: &str| {
         customer
             .get(k)
@@ -182,7 +182,7 @@ pub(crate) async fn enqueue_callback(
         return Ok(());
     };
     let mut document = payment_document(&payment);
-    if payment.status == PaymentStatus::AwaitingRedirectResult.as_str() {
+    if payment.status == PaymentStatus::AwaitingRedirectResult {
         document["redirect_data"] =
             json!({"method": "GET", "body": {}, "url": voucher_url(public_url, &payment)});
     }
@@ -219,9 +219,7 @@ pub(crate) async fn apply_event(
         .cash_payment_row(row, true)
         .await?
         .ok_or(StoreError::Corrupt("payment vanished".into()))?;
-    let status = PaymentStatus::parse(&payment.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("payment status {}", payment.status)))?;
-    let transition = match domain::transition(status, payment.amount, event) {
+    let transition = match domain::transition(payment.status, payment.amount, event) {
         Ok(t) => t,
         Err(e) => return Ok(Applied::Refused(e)),
     };
@@ -238,7 +236,7 @@ pub(crate) async fn apply_event(
     };
     tx.set_cash_status(
         row,
-        transition.status.as_str(),
+        transition.status,
         transition.code.number(),
         transition.code.message(),
         voucher.as_ref().map(|(c, at)| (c.as_str(), *at)),

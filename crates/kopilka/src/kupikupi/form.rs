@@ -73,7 +73,7 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Res
                     let message = if test.outcome == TransferStatus::Confirmed { "" } else { test.message };
                     tx.enqueue(&notification(&platform, &transfer, test.outcome, code, message, &public_url))
                         .await?;
-                    tx.update_kupikupi_transfer(transfer.id, test.outcome.as_str(), 0, None).await?;
+                    tx.update_kupikupi_transfer(transfer.id, test.outcome, 0, None).await?;
                 } else {
                     match rules.open_form(now) {
                         Step::Moved(TransferStatus::FormShowed) => {
@@ -89,11 +89,11 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Res
                             sms.customer_id = transfer.customer_id;
                             sms.merchant_id = Some(platform.merchant_id);
                             tx.enqueue(&sms).await?;
-                            tx.update_kupikupi_transfer(transfer.id, rules.status.as_str(), rules.attempts, None)
+                            tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, None)
                                 .await?;
                         }
                         Step::Expired => {
-                            tx.update_kupikupi_transfer(transfer.id, rules.status.as_str(), rules.attempts, None)
+                            tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, None)
                                 .await?;
                         }
                         _ => {}

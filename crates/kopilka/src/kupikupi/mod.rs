@@ -14,6 +14,7 @@ use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
+use kopilka_domain::ids::CustomerId;
 use kopilka_domain::kupikupi::{Step, Transfer as Rules, TransferStatus};
 use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
 use kopilka_domain::Amount;
@@ -61,7 +62,7 @@ async fn expire(tx: &mut Tx, transfer: &Transfer) -> StoreResult<(TransferStatus
     }
     tx.update_kupikupi_transfer(
         transfer.id,
-        rules.status.as_str(),
+        rules.status,
         rules.attempts,
         transfer.operation_id,
     )
@@ -70,7 +71,7 @@ async fn expire(tx: &mut Tx, transfer: &Transfer) -> StoreResult<(TransferStatus
 }
 
 fn status_of(transfer: &Transfer) -> StoreResult<TransferStatus> {
-    TransferStatus::parse(&transfer.status)
+    TransferStatus::parse(transfer.status.as_str())
         .ok_or_else(|| StoreError::Corrupt(format!("kupikupi transfer {} status", transfer.id)))
 }
 
@@ -159,7 +160,7 @@ pub(crate) async fn enter_code(
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
         let program = program_of(tx, &platform).await?;
-        let currency = program.rules().currency;
+        let currency = program.rules.currency.clone();
         let customer_id = transfer
             .customer_id
             .ok_or_else(|| StoreError::Corrupt(format!("transfer {} customer", transfer.id)))?;
@@ -210,13 +211,8 @@ pub(crate) async fn enter_code(
         || rules.attempts != transfer.attempts
         || operation_id != transfer.operation_id
     {
-        tx.update_kupikupi_transfer(
-            transfer.id,
-            rules.status.as_str(),
-            rules.attempts,
-            operation_id,
-        )
-        .await?;
+        tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, operation_id)
+            .await?;
     }
     let transfer = tx
         .kupikupi_transfer(transfer.id)
@@ -267,7 +263,7 @@ pub async fn on_notification_settled(
         tx,
         LedgerRequest {
             program_id: program.id,
-            currency: program.rules().currency,
+            currency: program.rules.currency.clone(),
             merchant_id: Some(platform.merchant_id),
             protocol: "kupikupi".into(),
             idempotency: None,
@@ -279,7 +275,7 @@ pub async fn on_notification_settled(
     .await?;
     tx.update_kupikupi_transfer(
         transfer.id,
-        rules.status.as_str(),
+        rules.status,
         transfer.attempts,
         transfer.operation_id,
     )
@@ -356,7 +352,10 @@ pub async fn pending_codes(
 ) -> StoreResult<Vec<PendingCode>> {
     let now = tx.now();
     let mut pending = Vec::new();
-    for transfer in tx.kupikupi_transfers_of_customer(customer_id, 20).await? {
+    for transfer in tx
+        .kupikupi_transfers_of_customer(CustomerId(customer_id), 20)
+        .await?
+    {
         if !status_of(&transfer)?.awaits_code() || transfer.expires_at <= now {
             continue;
         }
