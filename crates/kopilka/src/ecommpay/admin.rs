@@ -367,7 +367,7 @@ fn row(p: &CashPayment) -> [String; 14] {
         p.operation_id.to_string(),
         p.interface.clone(),
         p.method.clone(),
-        p.status.clone().as_str().to_string(),
+        p.status.to_string(),
         p.code.clone(),
         p.message.clone(),
         euros(p.amount),

@@ -216,8 +216,7 @@ async fn open_inner(state: &AppState, params: Map<String, Value>) -> Result<Resp
                         && existing.amount == new.amount
                         && existing.currency == new.currency
                         && existing.customer.get("id") == new.customer.get("id")
-                        && !PaymentStatus::parse(existing.status.as_str())
-                            .is_some_and(PaymentStatus::is_final);
+                        && !existing.status.is_final();
                     return Ok(same.then_some(existing));
                 }
                 tx.create_cash_payment(&new).await.map(Some)

@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
 /// The transfer's status in the rules' terms.
 fn rules_of(transfer: &Transfer) -> StoreResult<Rules> {
     Ok(Rules {
-        status: status_of(transfer)?,
+        status: transfer.status,
         attempts: transfer.attempts,
         expires_at: transfer.expires_at,
     })
@@ -68,11 +68,6 @@ async fn expire(tx: &mut Tx, transfer: &Transfer) -> StoreResult<(TransferStatus
     )
     .await?;
     Ok((rules.status, true))
-}
-
-fn status_of(transfer: &Transfer) -> StoreResult<TransferStatus> {
-    TransferStatus::parse(transfer.status.as_str())
-        .ok_or_else(|| StoreError::Corrupt(format!("kupikupi transfer {} status", transfer.id)))
 }
 
 async fn program_of(
@@ -207,7 +202,7 @@ pub(crate) async fn enter_code(
             tx.enqueue(&message).await?;
         }
     }
-    if rules.status != status_of(&transfer)?
+    if rules.status != transfer.status
         || rules.attempts != transfer.attempts
         || operation_id != transfer.operation_id
     {
@@ -356,7 +351,7 @@ pub async fn pending_codes(
         .kupikupi_transfers_of_customer(CustomerId(customer_id), 20)
         .await?
     {
-        if !status_of(&transfer)?.awaits_code() || transfer.expires_at <= now {
+        if !transfer.status.awaits_code() || transfer.expires_at <= now {
             continue;
         }
         let Some(platform) = tx.kupikupi_platform_by_id(transfer.platform_id).await? else {
