@@ -1,3 +1,4 @@
+use crate::ids::OperationId;
 use thiserror::Error;
 
 /// Every business refusal the domain can give. Protocol modules map these to their own codes.
@@ -10,21 +11,27 @@ pub enum DomainError {
     #[error("the idempotency key was already used for a different request")]
     IdempotencyConflict,
     #[error("operation {0} not found")]
-    OperationNotFound(i64),
+    OperationNotFound(OperationId),
     #[error("operation {0} belongs to another merchant")]
-    ForeignOperation(i64),
+    ForeignOperation(OperationId),
     #[error("operation {id} cannot be reversed: {reason}")]
-    NotReversible { id: i64, reason: &'static str },
+    NotReversible {
+        id: OperationId,
+        reason: &'static str,
+    },
     #[error("operation {id} is already fully reversed")]
-    AlreadyReversed { id: i64 },
+    AlreadyReversed { id: OperationId },
     #[error("reversal of {requested} exceeds the {remaining} left of operation {id}")]
     ReversalTooLarge {
-        id: i64,
+        id: OperationId,
         remaining: i64,
         requested: i64,
     },
     #[error("operation {id} is not a pending hold (status {status})")]
-    HoldNotPending { id: i64, status: &'static str },
+    HoldNotPending {
+        id: OperationId,
+        status: &'static str,
+    },
     #[error("the merchant's account cannot return {requested} (balance {balance})")]
     MerchantFundsShort { balance: i64, requested: i64 },
     #[error("{entity} not found")]

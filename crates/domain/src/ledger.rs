@@ -2,6 +2,7 @@
 //! confirmed or reversed), asks one of the `plan_*` functions what to write, and writes exactly
 //! that plan in one transaction. Every plan's postings sum to zero.
 
+use crate::ids::{CustomerId, MerchantId, OperationId};
 use crate::money::{Amount, MAX_AMOUNT, MAX_BALANCE};
 use crate::DomainError;
 use serde::{Deserialize, Serialize};
@@ -12,8 +13,8 @@ use serde::{Deserialize, Serialize};
 pub enum Owner {
     Issuance,
     Burn,
-    Customer(i64),
-    Merchant(i64),
+    Customer(CustomerId),
+    Merchant(MerchantId),
 }
 
 impl Owner {
@@ -29,7 +30,7 @@ impl Owner {
     pub fn id(self) -> i64 {
         match self {
             Owner::Issuance | Owner::Burn => 0,
-            Owner::Customer(id) | Owner::Merchant(id) => id,
+            Owner::Customer(CustomerId(id)) | Owner::Merchant(MerchantId(id)) => id,
         }
     }
 
@@ -37,8 +38,8 @@ impl Owner {
         match kind {
             "issuance" => Some(Owner::Issuance),
             "burn" => Some(Owner::Burn),
-            "customer" => Some(Owner::Customer(id)),
-            "merchant" => Some(Owner::Merchant(id)),
+            "customer" => Some(Owner::Customer(CustomerId(id))),
+            "merchant" => Some(Owner::Merchant(MerchantId(id))),
             _ => None,
         }
     }
@@ -135,7 +136,7 @@ pub struct Lot {
     /// Unix milliseconds; `None` never expires.
     pub expires_at: Option<i64>,
     /// The operation that created the lot.
-    pub origin: i64,
+    pub origin: OperationId,
 }
 
 /// A customer's account in one currency as the store loaded it (locked) for a plan.
@@ -164,14 +165,14 @@ impl Position {
 /// The operation being confirmed, voided or reversed, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationView {
-    pub id: i64,
+    pub id: OperationId,
     pub kind: OperationKind,
     pub status: OperationStatus,
     pub amount: i64,
     /// How much of it earlier reversals already took back.
     pub reversed: i64,
-    pub customer_id: i64,
-    pub merchant_id: Option<i64>,
+    pub customer_id: CustomerId,
+    pub merchant_id: Option<MerchantId>,
     /// The latest expiry among the lots a debit consumed (`None`: some never expired, or none).
     pub consumed_expiry: Option<i64>,
 }
@@ -196,7 +197,7 @@ pub enum Target {
         status: OperationStatus,
     },
     Resolve {
-        hold_id: i64,
+        hold_id: OperationId,
         status: OperationStatus,
     },
 }
@@ -214,7 +215,7 @@ pub struct Plan {
     /// Lots reduced by the plan, in order.
     pub takes: Vec<LotTake>,
     /// The operation reversed and by how much.
-    pub reverses: Option<(i64, i64)>,
+    pub reverses: Option<(OperationId, i64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +250,7 @@ fn check_room(position: &Position, amount: i64) -> Result<(), DomainError> {
 }
 
 /// Takes `amount` from the lots in spending order, starting with `first` if given.
-pub fn take_lots(lots: &[Lot], amount: i64, first: Option<i64>) -> Vec<LotTake> {
+pub fn take_lots(lots: &[Lot], amount: i64, first: Option<OperationId>) -> Vec<LotTake> {
     let mut order: Vec<&Lot> = Vec::with_capacity(lots.len());
     order.extend(lots.iter().filter(|l| Some(l.origin) == first));
     order.extend(lots.iter().filter(|l| Some(l.origin) != first));
@@ -275,7 +276,7 @@ pub fn take_lots(lots: &[Lot], amount: i64, first: Option<i64>) -> Vec<LotTake> 
 pub fn plan_credit(
     kind: OperationKind,
     position: &Position,
-    customer: i64,
+    customer: CustomerId,
     amount: Amount,
     expires_at: Option<i64>,
 ) -> Result<Plan, DomainError> {
@@ -310,8 +311,8 @@ pub fn plan_credit(
 pub fn plan_debit(
     kind: OperationKind,
     position: &Position,
-    customer: i64,
-    merchant: Option<i64>,
+    customer: CustomerId,
+    merchant: Option<MerchantId>,
     amount: Amount,
     hold: bool,
 ) -> Result<Plan, DomainError> {
@@ -361,7 +362,7 @@ pub fn plan_debit(
     })
 }
 
-fn debit_postings(customer: i64, to: Owner, amount: i64) -> Vec<Posting> {
+fn debit_postings(customer: CustomerId, to: Owner, amount: i64) -> Vec<Posting> {
     vec![
         Posting {
             owner: Owner::Customer(customer),
@@ -528,7 +529,7 @@ pub fn plan_reverse(
 
 /// Burns what is due at `now` (unix ms), oldest-expiring first. Points reserved by pending
 /// holds are left until the holds resolve, so a hold can always be confirmed.
-pub fn plan_expiry(position: &Position, customer: i64, now: i64) -> Option<Plan> {
+pub fn plan_expiry(position: &Position, customer: CustomerId, now: i64) -> Option<Plan> {
     let due: Vec<Lot> = position
         .lots
         .iter()

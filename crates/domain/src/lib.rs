@@ -6,6 +6,7 @@
 pub mod cheque;
 pub mod ecommpay;
 pub mod error;
+pub mod ids;
 pub mod incust;
 pub mod kupikupi;
 pub mod ledger;

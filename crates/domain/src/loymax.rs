@@ -2,6 +2,7 @@
 //! confirmation codes and their quotas, the questionnaire and its validation, and how ledger
 //! operations read as history rows.
 
+use crate::ledger::OperationKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -682,14 +683,15 @@ impl HistoryType {
 
     /// How an operation kind reads in history; a reversal reads by what it reverses (a refund
     /// of a purchase is a purchase row with `isRefund`).
-    pub fn of(kind: &str, reversed_kind: Option<&str>) -> HistoryType {
+    pub fn of(kind: OperationKind, reversed_kind: Option<OperationKind>) -> HistoryType {
+        use OperationKind::{Accrue, Earn, Expire, Redeem, Reversal, Withdraw};
         match (kind, reversed_kind) {
-            ("earn" | "redeem", _) => HistoryType::Purchase,
-            ("accrue", _) => HistoryType::RewardData,
-            ("reversal", Some("accrue")) => HistoryType::WithdrawData,
-            ("reversal", Some("withdraw" | "expire")) => HistoryType::RewardData,
-            ("reversal", _) => HistoryType::Purchase,
-            _ => HistoryType::WithdrawData,
+            (Earn | Redeem, _) => HistoryType::Purchase,
+            (Accrue, _) => HistoryType::RewardData,
+            (Reversal, Some(Accrue)) => HistoryType::WithdrawData,
+            (Reversal, Some(Withdraw | Expire)) => HistoryType::RewardData,
+            (Reversal, _) => HistoryType::Purchase,
+            (Withdraw | Expire, _) => HistoryType::WithdrawData,
         }
     }
 
@@ -870,12 +872,15 @@ mod tests {
         assert_eq!(history_answer(false, true), HistoryAnswer::Nothing);
         assert_eq!(history_answer(true, false), HistoryAnswer::CountOnly);
         assert_eq!(
-            HistoryType::of("reversal", Some("earn")),
+            HistoryType::of(OperationKind::Reversal, Some(OperationKind::Earn)),
             HistoryType::Purchase
         );
-        assert_eq!(HistoryType::of("expire", None), HistoryType::WithdrawData);
         assert_eq!(
-            HistoryType::of("reversal", Some("accrue")),
+            HistoryType::of(OperationKind::Expire, None),
+            HistoryType::WithdrawData
+        );
+        assert_eq!(
+            HistoryType::of(OperationKind::Reversal, Some(OperationKind::Accrue)),
             HistoryType::WithdrawData
         );
     }

@@ -2,12 +2,14 @@
 
 use crate::secrets::{self, Sealer};
 use anyhow::{anyhow, Context};
+use kopilka_domain::ids::{MerchantId, ProgramId};
 use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::money::parse_non_negative;
 use kopilka_domain::phone::Phone;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
+use kopilka_store::model::{CardKind, CustomerState};
 use kopilka_store::SharedStore;
 use serde::Deserialize;
 
@@ -150,7 +152,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
                 Box::pin(async move { tx.create_program(&code, &name, &rules, &settings).await })
             })
             .await?;
-        seeded.programs.push((p.code.clone(), program.id));
+        seeded.programs.push((p.code.clone(), program.id.0));
     }
     let program_id = |code: &str| {
         seeded
@@ -179,7 +181,9 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
         let merchant = store
             .write(move |tx| {
                 Box::pin(async move {
-                    let merchant = tx.create_merchant(pid, &name, &sms, &hosts).await?;
+                    let merchant = tx
+                        .create_merchant(ProgramId(pid), &name, &sms, &hosts)
+                        .await?;
                     for (protocol, login, hash) in hashed {
                         tx.add_credential(
                             merchant.id,
@@ -195,7 +199,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
                 })
             })
             .await?;
-        merchants.push((m.name.clone(), merchant.id));
+        merchants.push((m.name.clone(), merchant.id.0));
     }
     seeded.merchants = merchants;
     crate::loymax::processing::seed_demo(store, &data.loymax_batch_keys, &seeded.merchants).await?;
@@ -215,29 +219,32 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
             None => None,
         };
         let new = NewCustomer {
-            program_id: pid,
+            program_id: ProgramId(pid),
             phone: phone.clone(),
             email: c.email.clone(),
             password_hash,
             pin_hash,
             member_no: c.member_no.clone(),
-            state: "active".into(),
+            state: CustomerState::Active,
             profile: serde_json::json!({}),
         };
-        let cards: Vec<(String, String)> = c
+        let cards = c
             .cards
             .iter()
-            .map(|k| (k.number.clone(), k.kind.clone()))
-            .collect();
+            .map(|k| Ok((k.number.clone(), card_kind(&k.kind)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let balance = c.balance.clone();
         let customer = store
             .write(move |tx| {
                 Box::pin(async move {
-                    let program = tx.program(pid).await?.expect("program seeded above");
-                    let rules = program.rules();
+                    let program = tx
+                        .program(ProgramId(pid))
+                        .await?
+                        .expect("program seeded above");
+                    let rules = program.rules.clone();
                     let customer = tx.create_customer(&new).await?;
                     for (number, kind) in cards {
-                        tx.create_card(pid, &number, &kind, Some(customer.id))
+                        tx.create_card(ProgramId(pid), &number, kind, Some(customer.id))
                             .await?;
                     }
                     if let Some(text) = balance {
@@ -251,7 +258,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
                             ledger::execute(
                                 tx,
                                 LedgerRequest {
-                                    program_id: pid,
+                                    program_id: ProgramId(pid),
                                     currency: rules.currency.clone(),
                                     merchant_id: None,
                                     protocol: "demo".into(),
@@ -275,7 +282,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
             .await?;
         seeded.customers.push((
             phone.unwrap_or_else(|| customer.member_no.clone()),
-            customer.id,
+            customer.id.0,
         ));
     }
     for p in &data.ecommpay_projects {
@@ -286,7 +293,7 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
             .map(|(_, id)| *id)
             .ok_or_else(|| anyhow!("unknown merchant {}", p.merchant))?;
         let settings = kopilka_store::ecommpay::ProjectSettings {
-            merchant_id,
+            merchant_id: MerchantId(merchant_id),
             name: p.name.clone(),
             callback_url: p.callback_url.clone(),
             methods: vec![kopilka_domain::ecommpay::CASHTOCODE.to_string()],
@@ -317,12 +324,16 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
     }
     for card in &data.cards {
         let pid = program_id(&card.program)?;
-        let (number, kind) = (card.number.clone(), card.kind.clone());
+        let (number, kind) = (card.number.clone(), card_kind(&card.kind)?);
         store
             .write(move |tx| {
-                Box::pin(async move { tx.create_card(pid, &number, &kind, None).await })
+                Box::pin(async move { tx.create_card(ProgramId(pid), &number, kind, None).await })
             })
             .await?;
     }
     Ok(seeded)
+}
+
+fn card_kind(kind: &str) -> anyhow::Result<CardKind> {
+    CardKind::parse(kind).ok_or_else(|| anyhow::anyhow!("card kind {kind}: physical or virtual"))
 }

@@ -72,7 +72,7 @@ pub async fn void_stale_holds(store: &SharedStore, now: i64) -> Result<usize, St
         .await?;
     let mut total = 0;
     for program in programs {
-        let rules = program.rules();
+        let rules = program.rules.clone();
         let Some(cutoff) = rules.stale_hold_cutoff(now) else {
             continue;
         };

@@ -1,12 +1,14 @@
 //! The customer cabinet: sign-in codes sent by SMS and the sessions they open.
 
+use crate::row::{row, select};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
+use kopilka_domain::ids::{CustomerId, ProgramId};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct SignInCode {
     pub id: i64,
-    pub program_id: i64,
+    pub program_id: ProgramId,
     pub phone: String,
     pub code_digest: String,
     pub attempts: i64,
@@ -14,36 +16,44 @@ pub struct SignInCode {
     pub expires_at: i64,
     pub created_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(SignInCode {
-    id,
-    program_id,
-    phone,
-    code_digest,
-    attempts,
-    used,
-    expires_at,
-    created_at
-});
+row!(
+    SignInCode,
+    "cabinet_codes.id, cabinet_codes.program_id, cabinet_codes.phone, cabinet_codes.code_digest, cabinet_codes.attempts, cabinet_codes.used, cabinet_codes.expires_at, cabinet_codes.created_at",
+    |c| SignInCode {
+        id: c.next()?,
+        program_id: ProgramId(c.next()?),
+        phone: c.next()?,
+        code_digest: c.next()?,
+        attempts: c.next()?,
+        used: c.next()?,
+        expires_at: c.next()?,
+        created_at: c.next()?,
+    }
+);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Session {
     pub id: i64,
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     pub created_at: i64,
     pub expires_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(Session {
-    id,
-    customer_id,
-    created_at,
-    expires_at
-});
+row!(
+    Session,
+    "cabinet_sessions.id, cabinet_sessions.customer_id, cabinet_sessions.created_at, cabinet_sessions.expires_at",
+    |c| Session {
+        id: c.next()?,
+        customer_id: CustomerId(c.next()?),
+        created_at: c.next()?,
+        expires_at: c.next()?,
+    }
+);
 
 impl Tx {
     /// How many sign-in codes `phone` was sent since `since` (the per-phone quota).
     pub async fn cabinet_codes_sent(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         phone: &str,
         since: i64,
     ) -> StoreResult<i64> {
@@ -52,7 +62,7 @@ impl Tx {
             fetch_one,
             i64,
             "SELECT COUNT(*) FROM cabinet_codes WHERE program_id = $1 AND phone = $2 AND created_at >= $3",
-            program_id,
+            program_id.0,
             phone,
             since
         )?)
@@ -60,7 +70,7 @@ impl Tx {
 
     pub async fn create_cabinet_code(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         phone: &str,
         code_digest: &str,
         expires_at: i64,
@@ -71,7 +81,7 @@ impl Tx {
             fetch_one,
             i64,
             "INSERT INTO cabinet_codes (program_id, phone, code_digest, attempts, used, expires_at, created_at) VALUES ($1, $2, $3, 0, 0, $4, $5) RETURNING id",
-            program_id,
+            program_id.0,
             phone,
             code_digest,
             expires_at,
@@ -82,12 +92,13 @@ impl Tx {
     /// The newest unused, unexpired code of `phone`, locked on PostgreSQL.
     pub async fn cabinet_current_code(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         phone: &str,
     ) -> StoreResult<Option<SignInCode>> {
         let now = self.now();
         let sql = format!(
-            "SELECT id, program_id, phone, code_digest, attempts, used, expires_at, created_at FROM cabinet_codes WHERE program_id = $1 AND phone = $2 AND used = 0 AND expires_at > $3 ORDER BY id DESC LIMIT 1{}",
+            "{}{}",
+                select::<SignInCode>("cabinet_codes WHERE program_id = $1 AND phone = $2 AND used = 0 AND expires_at > $3 ORDER BY id DESC LIMIT 1"),
             self.lock_suffix()
         );
         Ok(fetch!(
@@ -95,7 +106,7 @@ impl Tx {
             fetch_optional,
             SignInCode,
             &sql,
-            program_id,
+            program_id.0,
             phone,
             now
         )?)
@@ -119,7 +130,7 @@ impl Tx {
 
     pub async fn create_cabinet_session(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         token_digest: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
@@ -127,7 +138,7 @@ impl Tx {
         execute!(
             self,
             "INSERT INTO cabinet_sessions (customer_id, token_digest, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-            customer_id,
+            customer_id.0,
             token_digest,
             now,
             expires_at
@@ -141,7 +152,7 @@ impl Tx {
             self,
             fetch_optional,
             Session,
-            "SELECT id, customer_id, created_at, expires_at FROM cabinet_sessions WHERE token_digest = $1 AND expires_at > $2",
+            &select::<Session>("cabinet_sessions WHERE token_digest = $1 AND expires_at > $2"),
             token_digest,
             now
         )?)

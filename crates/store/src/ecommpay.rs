@@ -1,50 +1,47 @@
 //! ECommPay projects, CashtoCode cash payments with their status history, and cash terminals.
 
+use crate::row::{row, select};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
+use kopilka_domain::ecommpay::PaymentStatus;
+use kopilka_domain::ids::{MerchantId, OperationId};
 use serde::Serialize;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EcommpayProject {
     pub id: i64,
-    pub merchant_id: i64,
+    pub merchant_id: MerchantId,
     pub name: String,
     #[serde(skip)]
     pub sealed_secret: String,
     pub callback_url: Option<String>,
     #[serde(skip)]
-    pub methods: String,
+    pub methods: Vec<String>,
     #[serde(skip)]
-    pub return_hosts: String,
+    pub return_hosts: Vec<String>,
     pub voucher_ttl_secs: i64,
     pub created_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(EcommpayProject {
-    id,
-    merchant_id,
-    name,
-    sealed_secret,
-    callback_url,
-    methods,
-    return_hosts,
-    voucher_ttl_secs,
-    created_at
-});
-
-impl EcommpayProject {
-    pub fn methods(&self) -> Vec<String> {
-        serde_json::from_str(&self.methods).unwrap_or_default()
+row!(
+    EcommpayProject,
+    "ecommpay_projects.id, ecommpay_projects.merchant_id, ecommpay_projects.name, ecommpay_projects.sealed_secret, ecommpay_projects.callback_url, ecommpay_projects.methods, ecommpay_projects.return_hosts, ecommpay_projects.voucher_ttl_secs, ecommpay_projects.created_at",
+    |c| EcommpayProject {
+        id: c.next()?,
+        merchant_id: MerchantId(c.next()?),
+        name: c.next()?,
+        sealed_secret: c.next()?,
+        callback_url: c.next()?,
+        methods: c.json("ecommpay project methods")?,
+        return_hosts: c.json("ecommpay project return hosts")?,
+        voucher_ttl_secs: c.next()?,
+        created_at: c.next()?,
     }
-
-    pub fn return_hosts(&self) -> Vec<String> {
-        serde_json::from_str(&self.return_hosts).unwrap_or_default()
-    }
-}
+);
 
 /// A project's settings as the admin API writes them.
 #[derive(Debug, Clone)]
 pub struct ProjectSettings {
-    pub merchant_id: i64,
+    pub merchant_id: MerchantId,
     pub name: String,
     pub callback_url: Option<String>,
     pub methods: Vec<String>,
@@ -53,22 +50,22 @@ pub struct ProjectSettings {
 }
 
 /// A cash payment, with the id of its sale operation.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CashPayment {
     pub id: i64,
     pub project_id: i64,
     pub payment_id: String,
     pub interface: String,
     pub method: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount: i64,
     pub currency: String,
     pub description: String,
     #[serde(skip)]
-    pub customer: String,
+    pub customer: serde_json::Map<String, serde_json::Value>,
     pub callback_url: Option<String>,
     #[serde(skip)]
-    pub return_urls: String,
+    pub return_urls: serde_json::Map<String, serde_json::Value>,
     pub request_id: String,
     #[serde(skip)]
     pub token: String,
@@ -80,43 +77,38 @@ pub struct CashPayment {
     pub terminal_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-    pub operation_id: i64,
+    pub operation_id: OperationId,
 }
-crate::sqlite::statement::sqlite_row!(CashPayment {
-    id,
-    project_id,
-    payment_id,
-    interface,
-    method,
-    status,
-    amount,
-    currency,
-    description,
-    customer,
-    callback_url,
-    return_urls,
-    request_id,
-    token,
-    voucher_code,
-    expires_at,
-    code,
-    message,
-    paid_amount,
-    terminal_id,
-    created_at,
-    updated_at,
-    operation_id
-});
-
-impl CashPayment {
-    pub fn customer(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(&self.customer).unwrap_or_default()
+row!(
+    CashPayment,
+    // A payment (p) with its sale operation (o).
+    "p.id, p.project_id, p.payment_id, p.interface, p.method, p.status, p.amount, p.currency, p.description, p.customer, p.callback_url, p.return_urls, p.request_id, p.token, p.voucher_code, p.expires_at, p.code, p.message, p.paid_amount, p.terminal_id, p.created_at, p.updated_at, o.id",
+    |c| CashPayment {
+        id: c.next()?,
+        project_id: c.next()?,
+        payment_id: c.next()?,
+        interface: c.next()?,
+        method: c.next()?,
+        status: c.parse("cash payment status", |s: &String| PaymentStatus::parse(s))?,
+        amount: c.next()?,
+        currency: c.next()?,
+        description: c.next()?,
+        customer: c.json("cash payment customer")?,
+        callback_url: c.next()?,
+        return_urls: c.json("cash payment return urls")?,
+        request_id: c.next()?,
+        token: c.next()?,
+        voucher_code: c.next()?,
+        expires_at: c.next()?,
+        code: c.next()?,
+        message: c.next()?,
+        paid_amount: c.next()?,
+        terminal_id: c.next()?,
+        created_at: c.next()?,
+        updated_at: c.next()?,
+        operation_id: OperationId(c.next()?),
     }
-
-    pub fn return_urls(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(&self.return_urls).unwrap_or_default()
-    }
-}
+);
 
 #[derive(Debug, Clone)]
 pub struct NewCashPayment {
@@ -124,7 +116,7 @@ pub struct NewCashPayment {
     pub payment_id: String,
     pub interface: &'static str,
     pub method: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount: i64,
     pub currency: String,
     pub description: String,
@@ -137,21 +129,25 @@ pub struct NewCashPayment {
     pub message: String,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PaymentHistoryEntry {
-    pub status: String,
+    pub status: PaymentStatus,
     pub code: String,
     pub message: String,
     pub at: i64,
 }
-crate::sqlite::statement::sqlite_row!(PaymentHistoryEntry {
-    status,
-    code,
-    message,
-    at
-});
+row!(
+    PaymentHistoryEntry,
+    "ecommpay_payment_history.status, ecommpay_payment_history.code, ecommpay_payment_history.message, ecommpay_payment_history.at",
+    |c| PaymentHistoryEntry {
+        status: c.parse("cash payment history status", |s: &String| PaymentStatus::parse(s))?,
+        code: c.next()?,
+        message: c.next()?,
+        at: c.next()?,
+    }
+);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CashTerminal {
     pub id: String,
     pub name: String,
@@ -160,14 +156,18 @@ pub struct CashTerminal {
     pub failure_window_start: i64,
     pub created_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(CashTerminal {
-    id,
-    name,
-    key_digest,
-    failures,
-    failure_window_start,
-    created_at
-});
+row!(
+    CashTerminal,
+    "cashtocode_terminals.id, cashtocode_terminals.name, cashtocode_terminals.key_digest, cashtocode_terminals.failures, cashtocode_terminals.failure_window_start, cashtocode_terminals.created_at",
+    |c| CashTerminal {
+        id: c.next()?,
+        name: c.next()?,
+        key_digest: c.next()?,
+        failures: c.next()?,
+        failure_window_start: c.next()?,
+        created_at: c.next()?,
+    }
+);
 
 /// Filters for listing payments, newest first.
 #[derive(Debug, Clone, Default)]
@@ -181,8 +181,7 @@ pub struct CashPaymentFilter {
     pub limit: i64,
 }
 
-const PROJECT: &str = "SELECT id, merchant_id, name, sealed_secret, callback_url, methods, return_hosts, voucher_ttl_secs, created_at FROM ecommpay_projects";
-const PAYMENT: &str = "SELECT p.id, p.project_id, p.payment_id, p.interface, p.method, p.status, p.amount, p.currency, p.description, p.customer, p.callback_url, p.return_urls, p.request_id, p.token, p.voucher_code, p.expires_at, p.code, p.message, p.paid_amount, p.terminal_id, p.created_at, p.updated_at, o.id AS operation_id FROM ecommpay_payments p JOIN ecommpay_operations o ON o.payment_row = p.id";
+const PAYMENT: &str = "ecommpay_payments p JOIN ecommpay_operations o ON o.payment_row = p.id";
 
 impl Tx {
     /// Creates a project; `id` is the `project_id` merchants sign with (the next free one when
@@ -207,7 +206,7 @@ impl Tx {
             self,
             "INSERT INTO ecommpay_projects (id, merchant_id, name, sealed_secret, callback_url, methods, return_hosts, voucher_ttl_secs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             id,
-            settings.merchant_id,
+            settings.merchant_id.0,
             &settings.name,
             sealed_secret,
             &settings.callback_url,
@@ -229,7 +228,7 @@ impl Tx {
         execute!(
             self,
             "UPDATE ecommpay_projects SET merchant_id = $1, name = $2, callback_url = $3, methods = $4, return_hosts = $5, voucher_ttl_secs = $6 WHERE id = $7",
-            settings.merchant_id,
+            settings.merchant_id.0,
             &settings.name,
             &settings.callback_url,
             serde_json::to_string(&settings.methods).expect("methods serialize"),
@@ -255,7 +254,7 @@ impl Tx {
             self,
             fetch_optional,
             EcommpayProject,
-            &format!("{PROJECT} WHERE id = $1"),
+            &select::<EcommpayProject>("ecommpay_projects WHERE id = $1"),
             id
         )?)
     }
@@ -265,7 +264,7 @@ impl Tx {
             self,
             fetch_all,
             EcommpayProject,
-            &format!("{PROJECT} ORDER BY id")
+            &select::<EcommpayProject>("ecommpay_projects ORDER BY id")
         )?)
     }
 
@@ -281,7 +280,7 @@ impl Tx {
             &new.payment_id,
             new.interface,
             &new.method,
-            &new.status,
+            new.status.as_str(),
             new.amount,
             &new.currency,
             &new.description,
@@ -300,7 +299,7 @@ impl Tx {
             row,
             now
         )?;
-        self.record_cash_history(row, &new.status, &new.code, &new.message)
+        self.record_cash_history(row, new.status, &new.code, &new.message)
             .await?;
         self.cash_payment_row(row, false)
             .await
@@ -310,7 +309,7 @@ impl Tx {
     async fn record_cash_history(
         &mut self,
         row: i64,
-        status: &str,
+        status: PaymentStatus,
         code: &str,
         message: &str,
     ) -> StoreResult<()> {
@@ -319,7 +318,7 @@ impl Tx {
             self,
             "INSERT INTO ecommpay_payment_history (payment_row, status, code, message, at) VALUES ($1, $2, $3, $4, $5)",
             row,
-            status,
+            status.as_str(),
             code,
             message,
             now,
@@ -338,7 +337,7 @@ impl Tx {
             self,
             fetch_optional,
             CashPayment,
-            &format!("{PAYMENT} WHERE p.id = $1{suffix}"),
+            &format!("{} WHERE p.id = $1{suffix}", select::<CashPayment>(PAYMENT)),
             row
         )?)
     }
@@ -359,7 +358,10 @@ impl Tx {
             self,
             fetch_optional,
             CashPayment,
-            &format!("{PAYMENT} WHERE p.project_id = $1 AND p.payment_id = $2"),
+            &format!(
+                "{} WHERE p.project_id = $1 AND p.payment_id = $2",
+                select::<CashPayment>(PAYMENT)
+            ),
             project_id,
             payment_id
         )?)
@@ -370,7 +372,7 @@ impl Tx {
             self,
             fetch_optional,
             CashPayment,
-            &format!("{PAYMENT} WHERE p.token = $1"),
+            &format!("{} WHERE p.token = $1", select::<CashPayment>(PAYMENT)),
             token
         )?)
     }
@@ -381,7 +383,10 @@ impl Tx {
             self,
             fetch_optional,
             CashPayment,
-            &format!("{PAYMENT} WHERE p.voucher_code = $1{suffix}"),
+            &format!(
+                "{} WHERE p.voucher_code = $1{suffix}",
+                select::<CashPayment>(PAYMENT)
+            ),
             code
         )?)
     }
@@ -409,7 +414,7 @@ impl Tx {
     pub async fn set_cash_status(
         &mut self,
         row: i64,
-        status: &str,
+        status: PaymentStatus,
         code: &str,
         message: &str,
         voucher: Option<(&str, i64)>,
@@ -419,7 +424,7 @@ impl Tx {
         execute!(
             self,
             "UPDATE ecommpay_payments SET status = $1, code = $2, message = $3, voucher_code = COALESCE($4, voucher_code), expires_at = COALESCE($5, expires_at), paid_amount = COALESCE($6, paid_amount), terminal_id = COALESCE($7, terminal_id), updated_at = $8 WHERE id = $9",
-            status,
+            status.as_str(),
             code,
             message,
             voucher.map(|v| v.0.to_string()),
@@ -440,7 +445,9 @@ impl Tx {
             self,
             fetch_all,
             PaymentHistoryEntry,
-            "SELECT status, code, message, at FROM ecommpay_payment_history WHERE payment_row = $1 ORDER BY id",
+            &select::<PaymentHistoryEntry>(
+                "ecommpay_payment_history WHERE payment_row = $1 ORDER BY id"
+            ),
             row
         )?)
     }
@@ -453,7 +460,7 @@ impl Tx {
             self,
             fetch_all,
             CashPayment,
-            &format!("{PAYMENT} WHERE ($1 IS NULL OR p.project_id = $1) AND ($2 IS NULL OR p.status = $2) AND ($3 IS NULL OR p.payment_id = $3) AND ($4 IS NULL OR p.created_at >= $4) AND ($5 IS NULL OR p.created_at < $5) AND ($6 IS NULL OR p.id < $6) ORDER BY p.id DESC LIMIT $7"),
+            &format!("{} WHERE ($1 IS NULL OR p.project_id = $1) AND ($2 IS NULL OR p.status = $2) AND ($3 IS NULL OR p.payment_id = $3) AND ($4 IS NULL OR p.created_at >= $4) AND ($5 IS NULL OR p.created_at < $5) AND ($6 IS NULL OR p.id < $6) ORDER BY p.id DESC LIMIT $7", select::<CashPayment>(PAYMENT)),
             filter.project_id,
             filter.status.clone(),
             filter.payment_id.clone(),
@@ -499,7 +506,7 @@ impl Tx {
             self,
             fetch_optional,
             CashTerminal,
-            "SELECT id, name, key_digest, failures, failure_window_start, created_at FROM cashtocode_terminals WHERE id = $1",
+            &select::<CashTerminal>("cashtocode_terminals WHERE id = $1"),
             id
         )?)
     }

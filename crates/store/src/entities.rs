@@ -1,15 +1,13 @@
 //! Programs, merchants, credentials, customers and cards.
 
-use crate::model::{Card, Credential, Customer, Merchant, Program};
+use crate::model::{
+    Card, CardKind, CardState, Credential, Customer, CustomerState, Merchant, Program,
+};
+use crate::row::{select, Columns, FromColumns, Row};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
+use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::program::ProgramRules;
-
-const PROGRAM: &str = "SELECT id, code, name, rules, settings, created_at FROM programs";
-const MERCHANT: &str = "SELECT id, program_id, name, sms_name, return_hosts, webhook_url, webhook_secret, created_at FROM merchants";
-const CREDENTIAL: &str = "SELECT id, merchant_id, protocol, login, secret_hash, sealed_secret, meta, created_at FROM credentials";
-const CUSTOMER: &str = "SELECT id, program_id, phone, email, password_hash, pin_hash, member_no, state, profile, created_at FROM customers";
-const CARD: &str = "SELECT id, program_id, number, kind, state, customer_id, created_at FROM cards";
 
 impl Tx {
     pub async fn create_program(
@@ -31,12 +29,14 @@ impl Tx {
             settings.to_string(),
             now,
         )?;
-        self.program(id).await.map(|p| p.expect("just inserted"))
+        self.program(ProgramId(id))
+            .await
+            .map(|p| p.expect("just inserted"))
     }
 
     pub async fn update_program(
         &mut self,
-        id: i64,
+        id: ProgramId,
         name: &str,
         rules: &ProgramRules,
         settings: &serde_json::Value,
@@ -47,18 +47,18 @@ impl Tx {
             name,
             serde_json::to_string(rules).expect("rules serialize"),
             settings.to_string(),
-            id,
+            id.0,
         )?;
         self.program(id).await
     }
 
-    pub async fn program(&mut self, id: i64) -> StoreResult<Option<Program>> {
+    pub async fn program(&mut self, id: ProgramId) -> StoreResult<Option<Program>> {
         Ok(fetch!(
             self,
             fetch_optional,
             Program,
-            &format!("{PROGRAM} WHERE id = $1"),
-            id
+            &select::<Program>("programs WHERE id = $1"),
+            id.0
         )?)
     }
 
@@ -67,32 +67,34 @@ impl Tx {
     /// `None` when there is no such customer.
     pub async fn program_of_customer(
         &mut self,
-        customer_id: i64,
-        merchant_id: Option<i64>,
-    ) -> StoreResult<Option<(Program, Option<i64>)>> {
-        #[derive(sqlx::FromRow)]
+        customer_id: CustomerId,
+        merchant_id: Option<MerchantId>,
+    ) -> StoreResult<Option<(Program, Option<ProgramId>)>> {
         struct Found {
-            #[sqlx(flatten)]
             program: Program,
             merchant_program: Option<i64>,
         }
-        impl crate::sqlite::statement::FromSqliteRow for Found {
-            fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        impl FromColumns for Found {
+            fn decode(c: &mut Columns<'_>) -> StoreResult<Found> {
                 Ok(Found {
-                    program: Program::from_row(row)?,
-                    merchant_program: row.get("merchant_program")?,
+                    program: Program::decode(c)?,
+                    merchant_program: c.next()?,
                 })
             }
         }
+        let sql = format!(
+            "SELECT {}, merchants.program_id FROM customers c JOIN programs ON programs.id = c.program_id LEFT JOIN merchants ON merchants.id = $2 WHERE c.id = $1",
+            Program::COLUMNS
+        );
         let found = fetch!(
             self,
             fetch_optional,
             Found,
-            "SELECT p.id, p.code, p.name, p.rules, p.settings, p.created_at, m.program_id AS merchant_program FROM customers c JOIN programs p ON p.id = c.program_id LEFT JOIN merchants m ON m.id = $2 WHERE c.id = $1",
-            customer_id,
-            merchant_id,
+            &sql,
+            customer_id.0,
+            merchant_id.map(|id| id.0),
         )?;
-        Ok(found.map(|f| (f.program, f.merchant_program)))
+        Ok(found.map(|f| (f.program, f.merchant_program.map(ProgramId))))
     }
 
     pub async fn programs(&mut self) -> StoreResult<Vec<Program>> {
@@ -100,13 +102,13 @@ impl Tx {
             self,
             fetch_all,
             Program,
-            &format!("{PROGRAM} ORDER BY id")
+            &select::<Program>("programs ORDER BY id")
         )?)
     }
 
     pub async fn create_merchant(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         name: &str,
         sms_name: &str,
         return_hosts: &[String],
@@ -117,18 +119,20 @@ impl Tx {
             fetch_one,
             i64,
             "INSERT INTO merchants (program_id, name, sms_name, return_hosts, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            program_id,
+            program_id.0,
             name,
             sms_name,
             serde_json::to_string(return_hosts).expect("hosts serialize"),
             now,
         )?;
-        self.merchant(id).await.map(|m| m.expect("just inserted"))
+        self.merchant(MerchantId(id))
+            .await
+            .map(|m| m.expect("just inserted"))
     }
 
     pub async fn update_merchant(
         &mut self,
-        id: i64,
+        id: MerchantId,
         name: &str,
         sms_name: &str,
         return_hosts: &[String],
@@ -141,44 +145,44 @@ impl Tx {
             sms_name,
             serde_json::to_string(return_hosts).expect("hosts serialize"),
             webhook_url,
-            id,
+            id.0,
         )?;
         self.merchant(id).await
     }
 
-    pub async fn set_webhook_secret(&mut self, id: i64, sealed: &str) -> StoreResult<()> {
+    pub async fn set_webhook_secret(&mut self, id: MerchantId, sealed: &str) -> StoreResult<()> {
         execute!(
             self,
             "UPDATE merchants SET webhook_secret = $1 WHERE id = $2",
             sealed,
-            id
+            id.0
         )?;
         Ok(())
     }
 
-    pub async fn merchant(&mut self, id: i64) -> StoreResult<Option<Merchant>> {
+    pub async fn merchant(&mut self, id: MerchantId) -> StoreResult<Option<Merchant>> {
         Ok(fetch!(
             self,
             fetch_optional,
             Merchant,
-            &format!("{MERCHANT} WHERE id = $1"),
-            id
+            &select::<Merchant>("merchants WHERE id = $1"),
+            id.0
         )?)
     }
 
-    pub async fn merchants(&mut self, program_id: Option<i64>) -> StoreResult<Vec<Merchant>> {
+    pub async fn merchants(&mut self, program_id: Option<ProgramId>) -> StoreResult<Vec<Merchant>> {
         Ok(fetch!(
             self,
             fetch_all,
             Merchant,
-            &format!("{MERCHANT} WHERE ($1 IS NULL OR program_id = $1) ORDER BY id"),
-            program_id
+            &select::<Merchant>("merchants WHERE ($1 IS NULL OR program_id = $1) ORDER BY id"),
+            program_id.map(|id| id.0)
         )?)
     }
 
     pub async fn add_credential(
         &mut self,
-        merchant_id: i64,
+        merchant_id: MerchantId,
         protocol: &str,
         login: &str,
         secret_hash: Option<&str>,
@@ -191,7 +195,7 @@ impl Tx {
             fetch_one,
             i64,
             "INSERT INTO credentials (merchant_id, protocol, login, secret_hash, sealed_secret, meta, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            merchant_id,
+            merchant_id.0,
             protocol,
             login,
             secret_hash,
@@ -203,7 +207,7 @@ impl Tx {
             self,
             fetch_one,
             Credential,
-            &format!("{CREDENTIAL} WHERE id = $1"),
+            &select::<Credential>("credentials WHERE id = $1"),
             id
         )?)
     }
@@ -217,19 +221,22 @@ impl Tx {
             self,
             fetch_optional,
             Credential,
-            &format!("{CREDENTIAL} WHERE protocol = $1 AND login = $2"),
+            &select::<Credential>("credentials WHERE protocol = $1 AND login = $2"),
             protocol,
             login
         )?)
     }
 
-    pub async fn credentials_of(&mut self, merchant_id: i64) -> StoreResult<Vec<Credential>> {
+    pub async fn credentials_of(
+        &mut self,
+        merchant_id: MerchantId,
+    ) -> StoreResult<Vec<Credential>> {
         Ok(fetch!(
             self,
             fetch_all,
             Credential,
-            &format!("{CREDENTIAL} WHERE merchant_id = $1 ORDER BY id"),
-            merchant_id
+            &select::<Credential>("credentials WHERE merchant_id = $1 ORDER BY id"),
+            merchant_id.0
         )?)
     }
 
@@ -244,13 +251,13 @@ impl Tx {
             fetch_one,
             i64,
             "INSERT INTO customers (program_id, phone, email, password_hash, pin_hash, member_no, state, profile, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-            new.program_id,
+            new.program_id.0,
             &new.phone,
             &new.email,
             &new.password_hash,
             &new.pin_hash,
             member_no,
-            &new.state,
+            new.state.as_str(),
             new.profile.to_string(),
             now,
         )?;
@@ -263,49 +270,51 @@ impl Tx {
                 id,
             )?;
         }
-        self.customer(id).await.map(|c| c.expect("just inserted"))
+        self.customer(CustomerId(id))
+            .await
+            .map(|c| c.expect("just inserted"))
     }
 
-    pub async fn customer(&mut self, id: i64) -> StoreResult<Option<Customer>> {
+    pub async fn customer(&mut self, id: CustomerId) -> StoreResult<Option<Customer>> {
         Ok(fetch!(
             self,
             fetch_optional,
             Customer,
-            &format!("{CUSTOMER} WHERE id = $1"),
-            id
+            &select::<Customer>("customers WHERE id = $1"),
+            id.0
         )?)
     }
 
     pub async fn customer_by_phone(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         phone: &str,
     ) -> StoreResult<Option<Customer>> {
         Ok(fetch!(
             self,
             fetch_optional,
             Customer,
-            &format!("{CUSTOMER} WHERE program_id = $1 AND phone = $2"),
-            program_id,
+            &select::<Customer>("customers WHERE program_id = $1 AND phone = $2"),
+            program_id.0,
             phone
         )?)
     }
 
     pub async fn customers(
         &mut self,
-        program_id: Option<i64>,
+        program_id: Option<ProgramId>,
         phone: Option<&str>,
-        before_id: Option<i64>,
+        before_id: Option<CustomerId>,
         limit: i64,
     ) -> StoreResult<Vec<Customer>> {
         Ok(fetch!(
             self,
             fetch_all,
             Customer,
-            &format!("{CUSTOMER} WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR phone = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"),
-            program_id,
+            &select::<Customer>("customers WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR phone = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"),
+            program_id.map(|id| id.0),
             phone,
-            before_id,
+            before_id.map(|id| id.0),
             limit
         )?)
     }
@@ -318,43 +327,43 @@ impl Tx {
             &customer.email,
             &customer.password_hash,
             &customer.pin_hash,
-            &customer.state,
-            &customer.profile,
-            customer.id,
+            customer.state.as_str(),
+            customer.profile.to_string(),
+            customer.id.0,
         )?;
         Ok(())
     }
 
     pub async fn create_card(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         number: &str,
-        kind: &str,
-        customer_id: Option<i64>,
+        kind: CardKind,
+        customer_id: Option<CustomerId>,
     ) -> StoreResult<Card> {
         let now = self.now();
         let state = if customer_id.is_some() {
-            "active"
+            CardState::Active
         } else {
-            "free"
+            CardState::Free
         };
         let id = scalar!(
             self,
             fetch_one,
             i64,
             "INSERT INTO cards (program_id, number, kind, state, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            program_id,
+            program_id.0,
             number,
-            kind,
-            state,
-            customer_id,
+            kind.as_str(),
+            state.as_str(),
+            customer_id.map(|id| id.0),
             now,
         )?;
         Ok(fetch!(
             self,
             fetch_one,
             Card,
-            &format!("{CARD} WHERE id = $1"),
+            &select::<Card>("cards WHERE id = $1"),
             id
         )?)
     }
@@ -364,52 +373,52 @@ impl Tx {
             self,
             fetch_optional,
             Card,
-            &format!("{CARD} WHERE id = $1"),
+            &select::<Card>("cards WHERE id = $1"),
             id
         )?)
     }
 
     pub async fn card_by_number(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         number: &str,
     ) -> StoreResult<Option<Card>> {
         Ok(fetch!(
             self,
             fetch_optional,
             Card,
-            &format!("{CARD} WHERE program_id = $1 AND number = $2"),
-            program_id,
+            &select::<Card>("cards WHERE program_id = $1 AND number = $2"),
+            program_id.0,
             number
         )?)
     }
 
     pub async fn cards(
         &mut self,
-        program_id: Option<i64>,
-        customer_id: Option<i64>,
+        program_id: Option<ProgramId>,
+        customer_id: Option<CustomerId>,
     ) -> StoreResult<Vec<Card>> {
         Ok(fetch!(
             self,
             fetch_all,
             Card,
-            &format!("{CARD} WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR customer_id = $2) ORDER BY id"),
-            program_id,
-            customer_id
+            &select::<Card>("cards WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR customer_id = $2) ORDER BY id"),
+            program_id.map(|id| id.0),
+            customer_id.map(|id| id.0)
         )?)
     }
 
     pub async fn update_card(
         &mut self,
         id: i64,
-        state: &str,
-        customer_id: Option<i64>,
+        state: CardState,
+        customer_id: Option<CustomerId>,
     ) -> StoreResult<()> {
         execute!(
             self,
             "UPDATE cards SET state = $1, customer_id = $2 WHERE id = $3",
-            state,
-            customer_id,
+            state.as_str(),
+            customer_id.map(|id| id.0),
             id,
         )?;
         Ok(())
@@ -418,18 +427,18 @@ impl Tx {
 
 #[derive(Debug, Clone)]
 pub struct NewCustomer {
-    pub program_id: i64,
+    pub program_id: ProgramId,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub password_hash: Option<String>,
     pub pin_hash: Option<String>,
     pub member_no: Option<String>,
-    pub state: String,
+    pub state: CustomerState,
     pub profile: serde_json::Value,
 }
 
 impl NewCustomer {
-    pub fn active(program_id: i64, phone: Option<String>) -> NewCustomer {
+    pub fn active(program_id: ProgramId, phone: Option<String>) -> NewCustomer {
         NewCustomer {
             program_id,
             phone,
@@ -437,7 +446,7 @@ impl NewCustomer {
             password_hash: None,
             pin_hash: None,
             member_no: None,
-            state: "active".into(),
+            state: CustomerState::Active,
             profile: serde_json::json!({}),
         }
     }

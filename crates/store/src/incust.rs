@@ -1,21 +1,23 @@
 //! The inCust protocol's rows: each transaction's answer, hosted page sessions and wrong
 //! attempts of spend passwords and codes.
 
+use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use serde::Serialize;
 
 /// What an inCust transaction reported when it was made. Amounts in minor units: `amount` and
 /// `amount_to_pay` money, the bonuses and `card_bonuses` points; negative for a cancellation.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IncustTransaction {
-    pub operation_id: i64,
-    pub merchant_id: i64,
-    pub customer_id: i64,
+    pub operation_id: OperationId,
+    pub merchant_id: MerchantId,
+    pub customer_id: CustomerId,
     /// `earn`, `redeem` or `cancel`.
     pub kind: String,
     /// The operation a cancellation cancels.
-    pub cancels: Option<i64>,
+    pub cancels: Option<OperationId>,
     /// E.164 digits.
     pub cardphone: String,
     pub comment: String,
@@ -29,33 +31,37 @@ pub struct IncustTransaction {
     pub message: String,
     pub created_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(IncustTransaction {
-    operation_id,
-    merchant_id,
-    customer_id,
-    kind,
-    cancels,
-    cardphone,
-    comment,
-    amount,
-    bonuses_redeemed,
-    amount_to_pay,
-    bonuses_earned,
-    card_bonuses,
-    message,
-    created_at
-});
+row!(
+    IncustTransaction,
+    "incust_transactions.operation_id, incust_transactions.merchant_id, incust_transactions.customer_id, incust_transactions.kind, incust_transactions.cancels, incust_transactions.cardphone, incust_transactions.comment, incust_transactions.amount, incust_transactions.bonuses_redeemed, incust_transactions.amount_to_pay, incust_transactions.bonuses_earned, incust_transactions.card_bonuses, incust_transactions.message, incust_transactions.created_at",
+    |c| IncustTransaction {
+        operation_id: OperationId(c.next()?),
+        merchant_id: MerchantId(c.next()?),
+        customer_id: CustomerId(c.next()?),
+        kind: c.next()?,
+        cancels: c.next::<Option<i64>>()?.map(OperationId),
+        cardphone: c.next()?,
+        comment: c.next()?,
+        amount: c.next()?,
+        bonuses_redeemed: c.next()?,
+        amount_to_pay: c.next()?,
+        bonuses_earned: c.next()?,
+        card_bonuses: c.next()?,
+        message: c.next()?,
+        created_at: c.next()?,
+    }
+);
 
 /// A hosted redeem or earn page the shop opened.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncustPage {
     pub id: i64,
     /// `earn` or `redeem`.
     pub kind: String,
-    pub merchant_id: i64,
-    pub program_id: i64,
+    pub merchant_id: MerchantId,
+    pub program_id: ProgramId,
     /// `None` until an earn for an unknown phone enrols the customer.
-    pub customer_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
     pub cardphone: String,
     /// The order's amount, money minor units.
     pub amount: i64,
@@ -67,34 +73,38 @@ pub struct IncustPage {
     pub expires_at: i64,
     pub finished_at: Option<i64>,
     pub status: Option<String>,
-    pub operation_id: Option<i64>,
+    pub operation_id: Option<OperationId>,
 }
-crate::sqlite::statement::sqlite_row!(IncustPage {
-    id,
-    kind,
-    merchant_id,
-    program_id,
-    customer_id,
-    cardphone,
-    amount,
-    comment,
-    return_url,
-    code_digest,
-    created_at,
-    expires_at,
-    finished_at,
-    status,
-    operation_id
-});
+row!(
+    IncustPage,
+    "incust_pages.id, incust_pages.kind, incust_pages.merchant_id, incust_pages.program_id, incust_pages.customer_id, incust_pages.cardphone, incust_pages.amount, incust_pages.comment, incust_pages.return_url, incust_pages.code_digest, incust_pages.created_at, incust_pages.expires_at, incust_pages.finished_at, incust_pages.status, incust_pages.operation_id",
+    |c| IncustPage {
+        id: c.next()?,
+        kind: c.next()?,
+        merchant_id: MerchantId(c.next()?),
+        program_id: ProgramId(c.next()?),
+        customer_id: c.next::<Option<i64>>()?.map(CustomerId),
+        cardphone: c.next()?,
+        amount: c.next()?,
+        comment: c.next()?,
+        return_url: c.next()?,
+        code_digest: c.next()?,
+        created_at: c.next()?,
+        expires_at: c.next()?,
+        finished_at: c.next()?,
+        status: c.next()?,
+        operation_id: c.next::<Option<i64>>()?.map(OperationId),
+    }
+);
 
 /// A page to open; `form_token` is the digest of its first form token.
 #[derive(Debug, Clone)]
 pub struct NewIncustPage {
     pub form_token: String,
     pub kind: String,
-    pub merchant_id: i64,
-    pub program_id: i64,
-    pub customer_id: Option<i64>,
+    pub merchant_id: MerchantId,
+    pub program_id: ProgramId,
+    pub customer_id: Option<CustomerId>,
     pub cardphone: String,
     pub amount: i64,
     pub comment: String,
@@ -102,9 +112,6 @@ pub struct NewIncustPage {
     pub code_digest: Option<String>,
     pub expires_at: i64,
 }
-
-const TRANSACTION: &str = "SELECT operation_id, merchant_id, customer_id, kind, cancels, cardphone, comment, amount, bonuses_redeemed, amount_to_pay, bonuses_earned, card_bonuses, message, created_at FROM incust_transactions";
-const PAGE_COLUMNS: &str = "id, kind, merchant_id, program_id, customer_id, cardphone, amount, comment, return_url, code_digest, created_at, expires_at, finished_at, status, operation_id";
 
 /// Finished pages are kept this long after they expire, then deleted.
 const PAGE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
@@ -114,11 +121,11 @@ impl Tx {
         execute!(
             self,
             "INSERT INTO incust_transactions (operation_id, merchant_id, customer_id, kind, cancels, cardphone, comment, amount, bonuses_redeemed, amount_to_pay, bonuses_earned, card_bonuses, message, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            t.operation_id,
-            t.merchant_id,
-            t.customer_id,
+            t.operation_id.0,
+            t.merchant_id.0,
+            t.customer_id.0,
             &t.kind,
-            t.cancels,
+            t.cancels.map(|id| id.0),
             &t.cardphone,
             &t.comment,
             t.amount,
@@ -140,7 +147,7 @@ impl Tx {
             self,
             fetch_optional,
             IncustTransaction,
-            &format!("{TRANSACTION} WHERE operation_id = $1"),
+            &select::<IncustTransaction>("incust_transactions WHERE operation_id = $1"),
             operation_id
         )?)
     }
@@ -160,9 +167,9 @@ impl Tx {
             "INSERT INTO incust_pages (form_token, kind, merchant_id, program_id, customer_id, cardphone, amount, comment, return_url, code_digest, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             &page.form_token,
             &page.kind,
-            page.merchant_id,
-            page.program_id,
-            page.customer_id,
+            page.merchant_id.0,
+            page.program_id.0,
+            page.customer_id.map(|id| id.0),
             &page.cardphone,
             page.amount,
             &page.comment,
@@ -184,7 +191,7 @@ impl Tx {
             self,
             fetch_optional,
             IncustPage,
-            &format!("UPDATE incust_pages SET form_token = $1 WHERE form_token = $2 AND finished_at IS NULL RETURNING {PAGE_COLUMNS}"),
+            &format!("UPDATE incust_pages SET form_token = $1 WHERE form_token = $2 AND finished_at IS NULL RETURNING {}", IncustPage::COLUMNS),
             next,
             used
         )?)
@@ -196,7 +203,7 @@ impl Tx {
             self,
             fetch_optional,
             IncustPage,
-            &format!("SELECT {PAGE_COLUMNS} FROM incust_pages WHERE form_token = $1 AND finished_at IS NULL"),
+            &select::<IncustPage>("incust_pages WHERE form_token = $1 AND finished_at IS NULL"),
             token
         )?)
     }
@@ -223,7 +230,7 @@ impl Tx {
     /// Wrong attempts for a card since `since` (unix ms).
     pub async fn incust_failures(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         cardphone: &str,
         since: i64,
     ) -> StoreResult<i64> {
@@ -232,7 +239,7 @@ impl Tx {
             fetch_one,
             i64,
             "SELECT COUNT(*) FROM incust_attempts WHERE program_id = $1 AND cardphone = $2 AND at > $3",
-            program_id,
+            program_id.0,
             cardphone,
             since,
         )?)
@@ -241,7 +248,7 @@ impl Tx {
     /// Records a wrong attempt, forgetting those older than `since`.
     pub async fn incust_add_failure(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         cardphone: &str,
         since: i64,
     ) -> StoreResult<()> {
@@ -249,14 +256,14 @@ impl Tx {
         execute!(
             self,
             "DELETE FROM incust_attempts WHERE program_id = $1 AND cardphone = $2 AND at <= $3",
-            program_id,
+            program_id.0,
             cardphone,
             since,
         )?;
         execute!(
             self,
             "INSERT INTO incust_attempts (program_id, cardphone, at) VALUES ($1, $2, $3)",
-            program_id,
+            program_id.0,
             cardphone,
             now,
         )?;
@@ -266,13 +273,13 @@ impl Tx {
     /// Forgets a card's wrong attempts (after a right one).
     pub async fn incust_clear_failures(
         &mut self,
-        program_id: i64,
+        program_id: ProgramId,
         cardphone: &str,
     ) -> StoreResult<()> {
         execute!(
             self,
             "DELETE FROM incust_attempts WHERE program_id = $1 AND cardphone = $2",
-            program_id,
+            program_id.0,
             cardphone,
         )?;
         Ok(())

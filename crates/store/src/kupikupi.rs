@@ -1,14 +1,17 @@
 //! Kupi-Kupi platforms (a shop's site with its keys and URLs) and transfers.
 
+use crate::row::{row, select};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
+use kopilka_domain::kupikupi::TransferStatus;
 use serde::Serialize;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Platform {
     pub id: i64,
     pub uid: String,
-    pub merchant_id: i64,
+    pub merchant_id: MerchantId,
     pub site: String,
     pub success_url: String,
     pub fail_url: String,
@@ -20,19 +23,23 @@ pub struct Platform {
     pub created_at: i64,
     pub updated_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(Platform {
-    id,
-    uid,
-    merchant_id,
-    site,
-    success_url,
-    fail_url,
-    notification_url,
-    sealed_secret,
-    sealed_dev_secret,
-    created_at,
-    updated_at
-});
+row!(
+    Platform,
+    "kupikupi_platforms.id, kupikupi_platforms.uid, kupikupi_platforms.merchant_id, kupikupi_platforms.site, kupikupi_platforms.success_url, kupikupi_platforms.fail_url, kupikupi_platforms.notification_url, kupikupi_platforms.sealed_secret, kupikupi_platforms.sealed_dev_secret, kupikupi_platforms.created_at, kupikupi_platforms.updated_at",
+    |c| Platform {
+        id: c.next()?,
+        uid: c.next()?,
+        merchant_id: MerchantId(c.next()?),
+        site: c.next()?,
+        success_url: c.next()?,
+        fail_url: c.next()?,
+        notification_url: c.next()?,
+        sealed_secret: c.next()?,
+        sealed_dev_secret: c.next()?,
+        created_at: c.next()?,
+        updated_at: c.next()?,
+    }
+);
 
 /// A platform's address book: where the customer returns and where the shop is told.
 #[derive(Debug, Clone)]
@@ -43,7 +50,7 @@ pub struct PlatformUrls {
     pub notification_url: String,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Transfer {
     /// The paymentId.
     pub id: i64,
@@ -51,40 +58,42 @@ pub struct Transfer {
     pub sandbox: i64,
     pub order_id: String,
     pub phone: String,
-    pub customer_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
     /// Kopecks, as the shop asked.
     pub amount: i64,
     /// The same amount in the program's minor units.
     pub points: i64,
-    pub status: String,
+    pub status: TransferStatus,
     pub attempts: i64,
-    #[serde(skip)]
     pub sealed_code: String,
-    #[serde(skip)]
     pub form_key: String,
-    pub operation_id: Option<i64>,
+    pub operation_id: Option<OperationId>,
     pub expires_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(Transfer {
-    id,
-    platform_id,
-    sandbox,
-    order_id,
-    phone,
-    customer_id,
-    amount,
-    points,
-    status,
-    attempts,
-    sealed_code,
-    form_key,
-    operation_id,
-    expires_at,
-    created_at,
-    updated_at
-});
+row!(
+    Transfer,
+    "kupikupi_transfers.id, kupikupi_transfers.platform_id, kupikupi_transfers.sandbox, kupikupi_transfers.order_id, kupikupi_transfers.phone, kupikupi_transfers.customer_id, kupikupi_transfers.amount, kupikupi_transfers.points, kupikupi_transfers.status, kupikupi_transfers.attempts, kupikupi_transfers.sealed_code, kupikupi_transfers.form_key, kupikupi_transfers.operation_id, kupikupi_transfers.expires_at, kupikupi_transfers.created_at, kupikupi_transfers.updated_at",
+    |c| Transfer {
+        id: c.next()?,
+        platform_id: c.next()?,
+        sandbox: c.next()?,
+        order_id: c.next()?,
+        phone: c.next()?,
+        customer_id: c.next::<Option<i64>>()?.map(CustomerId),
+        amount: c.next()?,
+        points: c.next()?,
+        status: c.parse("kupikupi transfer status", |s: &String| TransferStatus::parse(s))?,
+        attempts: c.next()?,
+        sealed_code: c.next()?,
+        form_key: c.next()?,
+        operation_id: c.next::<Option<i64>>()?.map(OperationId),
+        expires_at: c.next()?,
+        created_at: c.next()?,
+        updated_at: c.next()?,
+    }
+);
 
 impl Transfer {
     pub fn is_sandbox(&self) -> bool {
@@ -98,23 +107,20 @@ pub struct NewTransfer {
     pub sandbox: bool,
     pub order_id: String,
     pub phone: String,
-    pub customer_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
     pub amount: i64,
     pub points: i64,
-    pub status: String,
+    pub status: TransferStatus,
     pub sealed_code: String,
     pub form_key: String,
     pub expires_at: i64,
 }
 
-const PLATFORM: &str = "SELECT id, uid, merchant_id, site, success_url, fail_url, notification_url, sealed_secret, sealed_dev_secret, created_at, updated_at FROM kupikupi_platforms";
-const TRANSFER: &str = "SELECT id, platform_id, sandbox, order_id, phone, customer_id, amount, points, status, attempts, sealed_code, form_key, operation_id, expires_at, created_at, updated_at FROM kupikupi_transfers";
-
 impl Tx {
     pub async fn create_kupikupi_platform(
         &mut self,
         uid: &str,
-        merchant_id: i64,
+        merchant_id: MerchantId,
         urls: &PlatformUrls,
         sealed_secret: &str,
         sealed_dev_secret: &str,
@@ -126,7 +132,7 @@ impl Tx {
             i64,
             "INSERT INTO kupikupi_platforms (uid, merchant_id, site, success_url, fail_url, notification_url, sealed_secret, sealed_dev_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
             uid,
-            merchant_id,
+            merchant_id.0,
             &urls.site,
             &urls.success_url,
             &urls.fail_url,
@@ -139,7 +145,7 @@ impl Tx {
             self,
             fetch_one,
             Platform,
-            &format!("{PLATFORM} WHERE id = $1"),
+            &select::<Platform>("kupikupi_platforms WHERE id = $1"),
             id
         )?)
     }
@@ -149,7 +155,7 @@ impl Tx {
             self,
             fetch_optional,
             Platform,
-            &format!("{PLATFORM} WHERE uid = $1"),
+            &select::<Platform>("kupikupi_platforms WHERE uid = $1"),
             uid
         )?)
     }
@@ -159,7 +165,7 @@ impl Tx {
             self,
             fetch_optional,
             Platform,
-            &format!("{PLATFORM} WHERE id = $1"),
+            &select::<Platform>("kupikupi_platforms WHERE id = $1"),
             id
         )?)
     }
@@ -169,7 +175,7 @@ impl Tx {
             self,
             fetch_all,
             Platform,
-            &format!("{PLATFORM} ORDER BY id")
+            &select::<Platform>("kupikupi_platforms ORDER BY id")
         )?)
     }
 
@@ -221,10 +227,10 @@ impl Tx {
             i64::from(new.sandbox),
             &new.order_id,
             &new.phone,
-            new.customer_id,
+            new.customer_id.map(|id| id.0),
             new.amount,
             new.points,
-            &new.status,
+            new.status.as_str(),
             &new.sealed_code,
             &new.form_key,
             new.expires_at,
@@ -234,14 +240,18 @@ impl Tx {
             self,
             fetch_one,
             Transfer,
-            &format!("{TRANSFER} WHERE id = $1"),
+            &select::<Transfer>("kupikupi_transfers WHERE id = $1"),
             id
         )?)
     }
 
     /// Reads a transfer, locking it on PostgreSQL so its state changes one at a time.
     pub async fn kupikupi_transfer(&mut self, id: i64) -> StoreResult<Option<Transfer>> {
-        let sql = format!("{TRANSFER} WHERE id = $1{}", self.lock_suffix());
+        let sql = format!(
+            "{}{}",
+            select::<Transfer>("kupikupi_transfers WHERE id = $1"),
+            self.lock_suffix()
+        );
         Ok(fetch!(self, fetch_optional, Transfer, &sql, id)?)
     }
 
@@ -249,16 +259,30 @@ impl Tx {
         &mut self,
         form_key: &str,
     ) -> StoreResult<Option<Transfer>> {
-        let sql = format!("{TRANSFER} WHERE form_key = $1{}", self.lock_suffix());
+        let sql = format!(
+            "{}{}",
+            select::<Transfer>("kupikupi_transfers WHERE form_key = $1"),
+            self.lock_suffix()
+        );
         Ok(fetch!(self, fetch_optional, Transfer, &sql, form_key)?)
     }
 
     pub async fn kupikupi_transfer_by_operation(
         &mut self,
-        operation_id: i64,
+        operation_id: OperationId,
     ) -> StoreResult<Option<Transfer>> {
-        let sql = format!("{TRANSFER} WHERE operation_id = $1{}", self.lock_suffix());
-        Ok(fetch!(self, fetch_optional, Transfer, &sql, operation_id)?)
+        let sql = format!(
+            "{}{}",
+            select::<Transfer>("kupikupi_transfers WHERE operation_id = $1"),
+            self.lock_suffix()
+        );
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Transfer,
+            &sql,
+            operation_id.0
+        )?)
     }
 
     /// The order's newest transfer.
@@ -297,7 +321,10 @@ impl Tx {
         value: &str,
     ) -> StoreResult<Option<Transfer>> {
         let sql = format!(
-            "{TRANSFER} WHERE platform_id = $1 AND sandbox = $2 AND {filter} ORDER BY id DESC LIMIT 1{}",
+            "{}{}",
+            select::<Transfer>(&format!(
+                "kupikupi_transfers WHERE platform_id = $1 AND sandbox = $2 AND {filter} ORDER BY id DESC LIMIT 1"
+            )),
             self.lock_suffix()
         );
         Ok(fetch!(
@@ -314,15 +341,17 @@ impl Tx {
     /// A customer's transfers, newest first.
     pub async fn kupikupi_transfers_of_customer(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         limit: i64,
     ) -> StoreResult<Vec<Transfer>> {
         Ok(fetch!(
             self,
             fetch_all,
             Transfer,
-            &format!("{TRANSFER} WHERE customer_id = $1 ORDER BY id DESC LIMIT $2"),
-            customer_id,
+            &select::<Transfer>(
+                "kupikupi_transfers WHERE customer_id = $1 ORDER BY id DESC LIMIT $2"
+            ),
+            customer_id.0,
             limit
         )?)
     }
@@ -346,17 +375,17 @@ impl Tx {
     pub async fn update_kupikupi_transfer(
         &mut self,
         id: i64,
-        status: &str,
+        status: TransferStatus,
         attempts: i64,
-        operation_id: Option<i64>,
+        operation_id: Option<OperationId>,
     ) -> StoreResult<()> {
         let now = self.now();
         execute!(
             self,
             "UPDATE kupikupi_transfers SET status = $1, attempts = $2, operation_id = $3, updated_at = $4 WHERE id = $5",
-            status,
+            status.as_str(),
             attempts,
-            operation_id,
+            operation_id.map(|id| id.0),
             now,
             id,
         )?;

@@ -1,13 +1,16 @@
 //! The ledger's persistence: lock the customer's account, ask the domain for a plan, write it.
 
-use crate::model::{Account, Lot as LotRow, Operation};
+use crate::model::{Account, Operation};
+use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::{StoreError, StoreResult};
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{
     self, check_replay, Lot, LotTake, OperationKind, OperationStatus, OperationView, Owner, Plan,
     Position, Target,
 };
 use kopilka_domain::{Amount, DomainError};
+use std::sync::LazyLock;
 
 /// The idempotency key of a request: `scope` is the caller (a merchant, the admin API), `key`
 /// what the protocol calls the request's identity, `fingerprint` its content.
@@ -24,36 +27,36 @@ pub enum Action {
     /// `use_program_lifetime` is set.
     Credit {
         kind: OperationKind,
-        customer_id: i64,
+        customer_id: CustomerId,
         amount: Amount,
         expires_at: Option<i64>,
     },
     /// Redeem (to the request's merchant) or withdraw; `hold` reserves instead of moving.
     Debit {
         kind: OperationKind,
-        customer_id: i64,
+        customer_id: CustomerId,
         amount: Amount,
         hold: bool,
     },
     Confirm {
-        operation_id: i64,
+        operation_id: OperationId,
     },
     Void {
-        operation_id: i64,
+        operation_id: OperationId,
     },
     /// Reverse a confirmed operation; `amount: None` reverses what remains.
     Reverse {
-        operation_id: i64,
+        operation_id: OperationId,
         amount: Option<Amount>,
     },
 }
 
 #[derive(Debug, Clone)]
 pub struct LedgerRequest {
-    pub program_id: i64,
+    pub program_id: ProgramId,
     pub currency: String,
     /// The merchant asking; for confirm, void and reverse it must own the operation.
-    pub merchant_id: Option<i64>,
+    pub merchant_id: Option<MerchantId>,
     pub protocol: String,
     pub idempotency: Option<Idempotency>,
     pub description: Option<String>,
@@ -79,36 +82,10 @@ impl Outcome {
     }
 }
 
-/// The columns of [`Operation`], as a literal so the statements every operation runs are
-/// `concat!`ed once instead of formatted on each run.
-macro_rules! operation_columns {
-    () => {
-        "id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at, resolved_at"
-    };
-}
-const OPERATION_COLUMNS: &str = operation_columns!();
-
 pub async fn execute(tx: &mut Tx, request: LedgerRequest) -> StoreResult<Outcome> {
     let original = original(tx, &request).await?;
-    let (customer_id, currency) = match (&request.action, &original) {
-        (Action::Credit { customer_id, .. }, _) | (Action::Debit { customer_id, .. }, _) => {
-            (*customer_id, request.currency.clone())
-        }
-        (_, Some(op)) => (
-            op.customer_id.ok_or_else(|| {
-                StoreError::Corrupt(format!("operation {} has no customer", op.id))
-            })?,
-            op.currency.clone(),
-        ),
-        _ => unreachable!("every action without an original names its customer"),
-    };
-    let account = lock_account(
-        tx,
-        request.program_id,
-        &currency,
-        Owner::Customer(customer_id),
-    )
-    .await?;
+    let (customer, currency) = moved_account(&request, original.as_ref())?;
+    let account = lock_account(tx, request.program_id, currency, Owner::Customer(customer)).await?;
     // Re-read the original under the customer's lock: a concurrent confirm or reversal of
     // the same operation has committed by now.
     let original = match original {
@@ -131,18 +108,10 @@ pub async fn execute_locked(
     account: &Account,
 ) -> StoreResult<Outcome> {
     let original = original(tx, &request).await?;
-    let customer_id = match (&request.action, &original) {
-        (Action::Credit { customer_id, .. }, _) | (Action::Debit { customer_id, .. }, _) => {
-            *customer_id
-        }
-        (_, Some(op)) => op.customer_id.unwrap_or(0),
-        _ => unreachable!("every action without an original names its customer"),
-    };
-    let currency = original.as_ref().map_or(&request.currency, |o| &o.currency);
-    if account.owner_kind != Owner::Customer(customer_id).kind()
-        || account.owner_id != customer_id
+    let (customer, currency) = moved_account(&request, original.as_ref())?;
+    if account.owner != Owner::Customer(customer)
         || account.program_id != request.program_id
-        || account.currency != *currency
+        || account.currency != currency
     {
         return Err(StoreError::Corrupt(format!(
             "account {} is not the one the operation moves",
@@ -150,6 +119,21 @@ pub async fn execute_locked(
         )));
     }
     run(tx, &request, account.clone(), original).await
+}
+
+/// The customer and currency of the account a request moves: the request's for a credit or
+/// debit, the original operation's for a confirm, void or reversal.
+fn moved_account<'a>(
+    request: &'a LedgerRequest,
+    original: Option<&'a Operation>,
+) -> StoreResult<(CustomerId, &'a str)> {
+    match (&request.action, original) {
+        (Action::Credit { customer_id, .. }, _) | (Action::Debit { customer_id, .. }, _) => {
+            Ok((*customer_id, &request.currency))
+        }
+        (_, Some(op)) => Ok((op.view()?.customer_id, &op.currency)),
+        _ => unreachable!("every action without an original names its customer"),
+    }
 }
 
 /// The operation a confirm, void or reversal acts on, checked against the request.
@@ -192,8 +176,7 @@ async fn run(
             });
         }
     }
-    let customer_id = account.owner_id;
-    let currency = account.currency.clone();
+    let customer_id = customer_of(&account)?;
     let original = match original {
         Some(op) => Some(op.view()?),
         None => None,
@@ -236,9 +219,14 @@ async fn run(
         (Action::Reverse { amount, .. }, Some(original)) => {
             let merchant_balance = match original.merchant_id {
                 Some(m) if original.kind == OperationKind::Redeem => {
-                    lock_account(tx, request.program_id, &currency, Owner::Merchant(m))
-                        .await?
-                        .balance
+                    lock_account(
+                        tx,
+                        request.program_id,
+                        &account.currency,
+                        Owner::Merchant(m),
+                    )
+                    .await?
+                    .balance
                 }
                 _ => 0,
             };
@@ -246,26 +234,42 @@ async fn run(
         }
         _ => unreachable!("originals are loaded for confirm, void and reverse"),
     };
-    apply(
-        tx,
-        request,
-        &currency,
-        customer_id,
-        &account,
-        &position,
-        plan,
-        original.as_ref(),
-    )
-    .await
+    let entry = Entry {
+        merchant_id: request.merchant_id,
+        protocol: &request.protocol,
+        idempotency: request.idempotency.as_ref(),
+        description: request.description.as_deref(),
+        details: &request.details,
+    };
+    apply(tx, &entry, &account, &position, plan, original.as_ref()).await
 }
 
-/// Writes a plan. `original` is the operation confirmed, voided or reversed, if any.
-#[allow(clippy::too_many_arguments)]
+/// The customer a customer's account belongs to.
+fn customer_of(account: &Account) -> StoreResult<CustomerId> {
+    match account.owner {
+        Owner::Customer(customer) => Ok(customer),
+        _ => Err(StoreError::Corrupt(format!(
+            "account {} is not a customer's",
+            account.id
+        ))),
+    }
+}
+
+/// What an operation records besides its plan.
+struct Entry<'a> {
+    /// The merchant asking (a reversal belongs to the merchant of what it reverses).
+    merchant_id: Option<MerchantId>,
+    protocol: &'a str,
+    idempotency: Option<&'a Idempotency>,
+    description: Option<&'a str>,
+    details: &'a serde_json::Value,
+}
+
+/// Writes a plan that moves the customer's `account` (locked). `original` is the operation
+/// confirmed, voided or reversed, if any.
 async fn apply(
     tx: &mut Tx,
-    request: &LedgerRequest,
-    currency: &str,
-    customer_id: i64,
+    entry: &Entry<'_>,
     account: &Account,
     position: &Position,
     plan: Plan,
@@ -273,9 +277,11 @@ async fn apply(
 ) -> StoreResult<Outcome> {
     debug_assert!(plan.postings_balance());
     let now = tx.now();
+    let customer_id = customer_of(account)?;
+    let (program_id, currency) = (account.program_id, account.currency.as_str());
     let consumed_expiry = consumed_expiry(position, &plan);
     // A new operation stores its idempotency key as its own, a resolution as the resolve's.
-    let (scope, key, fingerprint) = match &request.idempotency {
+    let (scope, key, fingerprint) = match entry.idempotency {
         Some(i) => (
             Some(i.scope.clone()),
             Some(i.key.clone()),
@@ -288,47 +294,51 @@ async fn apply(
             let merchant_id = match (kind, original) {
                 // A reversal belongs to the merchant of what it reverses.
                 (OperationKind::Reversal, Some(original)) => original.merchant_id,
-                _ => request.merchant_id,
+                _ => entry.merchant_id,
             };
-            const SQL: &str = concat!("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING ", operation_columns!());
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!("INSERT INTO operations (uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, reverses, consumed_expiry, protocol, idem_scope, idem_key, fingerprint, description, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {}", Operation::COLUMNS)
+            });
             fetch!(
                 tx,
                 fetch_one,
                 Operation,
-                SQL,
+                &SQL,
                 uuid::Uuid::now_v7().to_string(),
-                request.program_id,
+                program_id.0,
                 currency,
                 kind.as_str(),
                 status.as_str(),
                 plan.amount,
-                customer_id,
-                merchant_id,
-                plan.reverses.map(|r| r.0),
+                customer_id.0,
+                merchant_id.map(|id| id.0),
+                plan.reverses.map(|r| r.0 .0),
                 consumed_expiry,
-                &request.protocol,
+                entry.protocol,
                 scope,
                 key,
                 fingerprint,
-                &request.description,
-                request.details.to_string(),
+                entry.description,
+                entry.details.to_string(),
                 now,
             )?
         }
         Target::Resolve { hold_id, status } => {
-            const SQL: &str = concat!("UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending' RETURNING ", operation_columns!());
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!("UPDATE operations SET status = $1, resolved_at = $2, consumed_expiry = $3, resolve_scope = $4, resolve_key = $5, resolve_fingerprint = $6 WHERE id = $7 AND status = 'pending' RETURNING {}", Operation::COLUMNS)
+            });
             fetch!(
                 tx,
                 fetch_optional,
                 Operation,
-                SQL,
+                &SQL,
                 status.as_str(),
                 now,
                 consumed_expiry,
                 scope,
                 key,
                 fingerprint,
-                hold_id
+                hold_id.0
             )?
             .ok_or(DomainError::HoldNotPending {
                 id: hold_id,
@@ -338,12 +348,12 @@ async fn apply(
     };
     // Nothing below changes the operation's own row: `operation` is what is stored.
     let operation_id = operation.id;
-    if operation.status == OperationStatus::Confirmed.as_str() {
+    if operation.status == OperationStatus::Confirmed {
         let reversed_kind = match (plan.reverses, original) {
-            (Some(_), Some(original)) => original.kind.as_str(),
-            _ => "",
+            (Some(_), Some(original)) => Some(original.kind),
+            _ => None,
         };
-        count_confirmed(tx, customer_id, &operation.kind, reversed_kind, 1).await?;
+        count_confirmed(tx, customer_id, operation.kind, reversed_kind, 1).await?;
     }
 
     // The customer's held amount and balance change in one statement: `CHECK held <= balance`
@@ -366,7 +376,7 @@ async fn apply(
     }
     write_postings(
         tx,
-        request.program_id,
+        program_id,
         currency,
         operation_id,
         customer,
@@ -383,7 +393,7 @@ async fn apply(
             account.id,
             plan.amount,
             lot.expires_at,
-            operation_id,
+            operation_id.0,
             now,
         )?;
     }
@@ -392,10 +402,10 @@ async fn apply(
             tx,
             "UPDATE operations SET reversed = reversed + $1 WHERE id = $2",
             amount,
-            original,
+            original.0,
         )?;
     }
-    metrics::counter!("kopilka_ledger_operations_total", "kind" => operation.kind.clone(), "status" => operation.status.clone()).increment(1);
+    metrics::counter!("kopilka_ledger_operations_total", "kind" => operation.kind.as_str(), "status" => operation.status.as_str()).increment(1);
     Ok(Outcome {
         operation,
         balance: account.balance + balance_delta,
@@ -409,17 +419,18 @@ async fn apply(
 /// writer of operations calls it in the transaction that confirms them.
 pub(crate) async fn count_confirmed(
     tx: &mut Tx,
-    customer_id: i64,
-    kind: &str,
-    reversed_kind: &str,
+    customer_id: CustomerId,
+    kind: OperationKind,
+    reversed_kind: Option<OperationKind>,
     n: i64,
 ) -> StoreResult<()> {
     execute!(
         tx,
         "INSERT INTO operation_counts (customer_id, kind, reversed_kind, n) VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id, kind, reversed_kind) DO UPDATE SET n = operation_counts.n + excluded.n",
-        customer_id,
-        kind,
-        reversed_kind,
+        customer_id.0,
+        kind.as_str(),
+        // Stored as '' when the operation reverses nothing: part of the table's key.
+        reversed_kind.map_or("", OperationKind::as_str),
         n,
     )?;
     Ok(())
@@ -431,9 +442,9 @@ pub(crate) async fn count_confirmed(
 #[allow(clippy::too_many_arguments)]
 async fn write_postings(
     tx: &mut Tx,
-    program_id: i64,
+    program_id: ProgramId,
     currency: &str,
-    operation_id: i64,
+    operation_id: OperationId,
     customer: Owner,
     customer_account: i64,
     postings: &[kopilka_domain::ledger::Posting],
@@ -478,12 +489,12 @@ async fn write_postings(
         let written = execute!(
             tx,
             sql,
-            operation_id,
+            operation_id.0,
             customer_account,
             mine.amount,
             now,
             other.amount,
-            program_id,
+            program_id.0,
             currency,
             other.owner.kind(),
         )?;
@@ -516,7 +527,7 @@ async fn write_postings(
     execute!(
         tx,
         "INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4), ($1, $5, $6, $4)",
-        operation_id,
+        operation_id.0,
         first.0,
         first.1,
         now,
@@ -531,7 +542,7 @@ async fn write_postings(
 /// is of an account the plan already locked and checked.
 async fn member_posting_account(
     tx: &mut Tx,
-    program_id: i64,
+    program_id: ProgramId,
     currency: &str,
     posting: &kopilka_domain::ledger::Posting,
 ) -> StoreResult<i64> {
@@ -541,7 +552,7 @@ async fn member_posting_account(
             fetch_one,
             i64,
             "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO UPDATE SET balance = accounts.balance + excluded.balance RETURNING id",
-            program_id,
+            program_id.0,
             currency,
             posting.owner.kind(),
             posting.owner.id(),
@@ -554,7 +565,7 @@ async fn member_posting_account(
             i64,
             "UPDATE accounts SET balance = balance + $1 WHERE program_id = $2 AND currency = $3 AND owner_kind = $4 AND owner_id = $5 RETURNING id",
             posting.amount,
-            program_id,
+            program_id.0,
             currency,
             posting.owner.kind(),
             posting.owner.id(),
@@ -564,7 +575,7 @@ async fn member_posting_account(
 
 async fn insert_posting(
     tx: &mut Tx,
-    operation_id: i64,
+    operation_id: OperationId,
     account_id: i64,
     amount: i64,
     now: i64,
@@ -572,7 +583,7 @@ async fn insert_posting(
     execute!(
         tx,
         "INSERT INTO postings (operation_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4)",
-        operation_id,
+        operation_id.0,
         account_id,
         amount,
         now,
@@ -617,24 +628,23 @@ pub(crate) async fn take_from_lots(tx: &mut Tx, takes: &[LotTake]) -> StoreResul
     Ok(())
 }
 
+row!(
+    Lot,
+    "lots.id, lots.remaining, lots.expires_at, lots.origin",
+    |c| Lot {
+        id: c.next()?,
+        remaining: c.next()?,
+        expires_at: c.next()?,
+        origin: OperationId(c.next()?),
+    }
+);
+
 /// An account's lots with points left, in spending order.
 pub(crate) async fn open_lots(tx: &mut Tx, account_id: i64) -> StoreResult<Vec<Lot>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| select::<Lot>("lots WHERE account_id = $1 AND remaining > 0"));
     let mut position = Position {
-        lots: fetch!(
-            tx,
-            fetch_all,
-            LotRow,
-            "SELECT id, account_id, amount, remaining, expires_at, origin, created_at FROM lots WHERE account_id = $1 AND remaining > 0",
-            account_id,
-        )?
-        .into_iter()
-        .map(|l| Lot {
-            id: l.id,
-            remaining: l.remaining,
-            expires_at: l.expires_at,
-            origin: l.origin,
-        })
-        .collect(),
+        lots: fetch!(tx, fetch_all, Lot, &SQL, account_id)?,
         ..Position::default()
     };
     position.sort_lots();
@@ -644,12 +654,15 @@ pub(crate) async fn open_lots(tx: &mut Tx, account_id: i64) -> StoreResult<Vec<L
 /// Locks (on PostgreSQL) and returns a member account, creating it empty if it is new.
 pub async fn lock_account(
     tx: &mut Tx,
-    program_id: i64,
+    program_id: ProgramId,
     currency: &str,
     owner: Owner,
 ) -> StoreResult<Account> {
     let sql = format!(
-        "SELECT id, program_id, currency, owner_kind, owner_id, balance, held FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4{}",
+        "{}{}",
+        select::<Account>(
+            "accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4"
+        ),
         tx.lock_suffix()
     );
     if let Some(account) = fetch!(
@@ -657,7 +670,7 @@ pub async fn lock_account(
         fetch_optional,
         Account,
         &sql,
-        program_id,
+        program_id.0,
         currency,
         owner.kind(),
         owner.id()
@@ -667,7 +680,7 @@ pub async fn lock_account(
     execute!(
         tx,
         "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
-        program_id,
+        program_id.0,
         currency,
         owner.kind(),
         owner.id(),
@@ -677,7 +690,7 @@ pub async fn lock_account(
         fetch_one,
         Account,
         &sql,
-        program_id,
+        program_id.0,
         currency,
         owner.kind(),
         owner.id()
@@ -687,7 +700,7 @@ pub async fn lock_account(
 /// The id of a system account, which is never locked: its balance is the sum of its postings.
 pub(crate) async fn system_account(
     tx: &mut Tx,
-    program_id: i64,
+    program_id: ProgramId,
     currency: &str,
     owner: Owner,
 ) -> StoreResult<i64> {
@@ -697,7 +710,7 @@ pub(crate) async fn system_account(
         fetch_optional,
         i64,
         SQL,
-        program_id,
+        program_id.0,
         currency,
         owner.kind()
     )? {
@@ -706,7 +719,7 @@ pub(crate) async fn system_account(
     execute!(
         tx,
         "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
-        program_id,
+        program_id.0,
         currency,
         owner.kind(),
     )?;
@@ -715,7 +728,7 @@ pub(crate) async fn system_account(
         fetch_one,
         i64,
         SQL,
-        program_id,
+        program_id.0,
         currency,
         owner.kind()
     )?)
@@ -725,8 +738,8 @@ pub(crate) async fn system_account(
 /// creating the account the first time. One statement once the account exists.
 async fn post_to_system_account(
     tx: &mut Tx,
-    operation_id: i64,
-    program_id: i64,
+    operation_id: OperationId,
+    program_id: ProgramId,
     currency: &str,
     owner: Owner,
     amount: i64,
@@ -738,10 +751,10 @@ async fn post_to_system_account(
             execute!(
                 tx,
                 "INSERT INTO postings (operation_id, account_id, amount, created_at) SELECT $1, id, $2, $3 FROM accounts WHERE program_id = $4 AND currency = $5 AND owner_kind = $6 AND owner_id = 0",
-                operation_id,
+                operation_id.0,
                 amount,
                 now,
-                program_id,
+                program_id.0,
                 currency,
                 owner.kind()
             )
@@ -753,7 +766,7 @@ async fn post_to_system_account(
     execute!(
         tx,
         "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
-        program_id,
+        program_id.0,
         currency,
         owner.kind(),
     )?;
@@ -766,44 +779,41 @@ async fn post_to_system_account(
     Ok(())
 }
 
-pub async fn operation(tx: &mut Tx, id: i64) -> StoreResult<Option<Operation>> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        operation_columns!(),
-        " FROM operations WHERE id = $1"
-    );
-    Ok(fetch!(tx, fetch_optional, Operation, SQL, id)?)
+pub async fn operation(tx: &mut Tx, id: OperationId) -> StoreResult<Option<Operation>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| select::<Operation>("operations WHERE id = $1"));
+    Ok(fetch!(tx, fetch_optional, Operation, &SQL, id.0)?)
 }
 
 /// The operation an idempotency key names: the one its request created, or the hold its
 /// request confirmed or voided. `fingerprint` is that request's.
 async fn keyed_request(tx: &mut Tx, scope: &str, key: &str) -> StoreResult<Option<Operation>> {
-    let columns = OPERATION_COLUMNS.replace(
-        "fingerprint",
-        "CASE WHEN idem_scope = $1 AND idem_key = $2 THEN fingerprint ELSE resolve_fingerprint END AS fingerprint",
-    );
-    let sql = format!(
-        "SELECT {columns} FROM operations WHERE (idem_scope = $1 AND idem_key = $2) OR (resolve_scope = $1 AND resolve_key = $2)"
-    );
-    Ok(fetch!(tx, fetch_optional, Operation, &sql, scope, key)?)
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let columns = Operation::COLUMNS.replace(
+            "operations.fingerprint",
+            "CASE WHEN idem_scope = $1 AND idem_key = $2 THEN fingerprint ELSE resolve_fingerprint END",
+        );
+        format!("SELECT {columns} FROM operations WHERE (idem_scope = $1 AND idem_key = $2) OR (resolve_scope = $1 AND resolve_key = $2)")
+    });
+    Ok(fetch!(tx, fetch_optional, Operation, &SQL, scope, key)?)
 }
 
 /// Reversals of an operation, oldest first.
-pub async fn reversals_of(tx: &mut Tx, id: i64) -> StoreResult<Vec<Operation>> {
-    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE reverses = $1 ORDER BY id");
-    Ok(fetch!(tx, fetch_all, Operation, &sql, id)?)
+pub async fn reversals_of(tx: &mut Tx, id: OperationId) -> StoreResult<Vec<Operation>> {
+    let sql = select::<Operation>("operations WHERE reverses = $1 ORDER BY id");
+    Ok(fetch!(tx, fetch_all, Operation, &sql, id.0)?)
 }
 
 /// Filters for listing operations.
 #[derive(Debug, Clone, Default)]
 pub struct OperationFilter {
-    pub program_id: Option<i64>,
-    pub customer_id: Option<i64>,
-    pub merchant_id: Option<i64>,
+    pub program_id: Option<ProgramId>,
+    pub customer_id: Option<CustomerId>,
+    pub merchant_id: Option<MerchantId>,
     pub kind: Option<String>,
     pub status: Option<String>,
     /// Only operations with an id below this (keyset paging, newest first).
-    pub before_id: Option<i64>,
+    pub before_id: Option<OperationId>,
     pub limit: i64,
 }
 
@@ -819,7 +829,8 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
         }
     };
     let sql = format!(
-        "SELECT {OPERATION_COLUMNS} FROM operations WHERE {} AND {} AND {} AND {} AND {} AND {} ORDER BY id DESC LIMIT $7",
+        "SELECT {} FROM operations WHERE {} AND {} AND {} AND {} AND {} AND {} ORDER BY id DESC LIMIT $7",
+        Operation::COLUMNS,
         condition(filter.program_id.is_some(), "program_id =", 1),
         condition(filter.customer_id.is_some(), "customer_id =", 2),
         condition(filter.merchant_id.is_some(), "merchant_id =", 3),
@@ -832,12 +843,12 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
         fetch_all,
         Operation,
         &sql,
-        filter.program_id,
-        filter.customer_id,
-        filter.merchant_id,
+        filter.program_id.map(|id| id.0),
+        filter.customer_id.map(|id| id.0),
+        filter.merchant_id.map(|id| id.0),
         filter.kind.clone(),
         filter.status.clone(),
-        filter.before_id,
+        filter.before_id.map(|id| id.0),
         filter.limit,
     )?)
 }
@@ -845,14 +856,14 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
 /// Postings of an operation.
 pub async fn postings_of(
     tx: &mut Tx,
-    operation_id: i64,
+    operation_id: OperationId,
 ) -> StoreResult<Vec<crate::model::Posting>> {
     Ok(fetch!(
         tx,
         fetch_all,
         crate::model::Posting,
-        "SELECT id, operation_id, account_id, amount, created_at FROM postings WHERE operation_id = $1 ORDER BY id",
-        operation_id,
+        &select::<crate::model::Posting>("postings WHERE operation_id = $1 ORDER BY id"),
+        operation_id.0,
     )?)
 }
 
@@ -862,7 +873,7 @@ pub async fn accounts_of(tx: &mut Tx, owner: Owner) -> StoreResult<Vec<Account>>
         tx,
         fetch_all,
         Account,
-        "SELECT id, program_id, currency, owner_kind, owner_id, balance, held FROM accounts WHERE owner_kind = $1 AND owner_id = $2 ORDER BY currency",
+        &select::<Account>("accounts WHERE owner_kind = $1 AND owner_id = $2 ORDER BY currency"),
         owner.kind(),
         owner.id(),
     )?)
@@ -871,7 +882,7 @@ pub async fn accounts_of(tx: &mut Tx, owner: Owner) -> StoreResult<Vec<Account>>
 /// An account's balance: the stored one for members, the sum of postings for system accounts.
 pub async fn balance(
     tx: &mut Tx,
-    program_id: i64,
+    program_id: ProgramId,
     currency: &str,
     owner: Owner,
 ) -> StoreResult<(i64, i64)> {
@@ -881,7 +892,7 @@ pub async fn balance(
             fetch_one,
             Option<i64>,
             "SELECT CAST(SUM(p.amount) AS BIGINT) FROM postings p JOIN accounts a ON a.id = p.account_id WHERE a.program_id = $1 AND a.currency = $2 AND a.owner_kind = $3",
-            program_id,
+            program_id.0,
             currency,
             owner.kind(),
         )?;
@@ -891,8 +902,10 @@ pub async fn balance(
         tx,
         fetch_optional,
         Account,
-        "SELECT id, program_id, currency, owner_kind, owner_id, balance, held FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4",
-        program_id,
+        &select::<Account>(
+            "accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4"
+        ),
+        program_id.0,
         currency,
         owner.kind(),
         owner.id(),
@@ -918,21 +931,22 @@ pub async fn audit(tx: &mut Tx) -> StoreResult<Vec<i64>> {
 /// takes them in, so two jobs never wait on each other).
 pub async fn stale_holds(
     tx: &mut Tx,
-    program_id: i64,
+    program_id: ProgramId,
     protocol: &str,
     cutoff: i64,
     limit: i64,
-) -> StoreResult<Vec<i64>> {
-    Ok(scalar!(
+) -> StoreResult<Vec<OperationId>> {
+    let holds = scalar!(
         tx,
         fetch_all,
         i64,
         "SELECT o.id FROM operations o JOIN accounts a ON a.program_id = o.program_id AND a.currency = o.currency AND a.owner_kind = 'customer' AND a.owner_id = o.customer_id WHERE o.status = 'pending' AND o.program_id = $1 AND o.protocol = $2 AND o.created_at < $3 ORDER BY a.id, o.id LIMIT $4",
-        program_id,
+        program_id.0,
         protocol,
         cutoff,
         limit,
-    )?)
+    )?;
+    Ok(holds.into_iter().map(OperationId).collect())
 }
 
 /// Burns points whose lifetime has ended, at most `limit` accounts per call; each account's
@@ -946,34 +960,28 @@ pub async fn expire_due(tx: &mut Tx, now: i64, limit: i64) -> StoreResult<Vec<Op
         now,
         limit,
     )?;
+    let entry = Entry {
+        merchant_id: None,
+        protocol: "system",
+        idempotency: None,
+        description: Some("points expired"),
+        details: &serde_json::json!({}),
+    };
     let mut written = Vec::new();
     for (_, program_id, currency, customer_id) in due {
-        let account = lock_account(tx, program_id, &currency, Owner::Customer(customer_id)).await?;
-        let position = position(tx, &account, true).await?;
-        let Some(plan) = ledger::plan_expiry(&position, customer_id, now) else {
-            continue;
-        };
-        let request = LedgerRequest {
-            program_id,
-            currency: currency.clone(),
-            merchant_id: None,
-            protocol: "system".into(),
-            idempotency: None,
-            description: Some("points expired".into()),
-            details: serde_json::json!({}),
-            action: Action::Void { operation_id: 0 },
-        };
-        let outcome = apply(
+        let customer = CustomerId(customer_id);
+        let account = lock_account(
             tx,
-            &request,
+            ProgramId(program_id),
             &currency,
-            customer_id,
-            &account,
-            &position,
-            plan,
-            None,
+            Owner::Customer(customer),
         )
         .await?;
+        let position = position(tx, &account, true).await?;
+        let Some(plan) = ledger::plan_expiry(&position, customer, now) else {
+            continue;
+        };
+        let outcome = apply(tx, &entry, &account, &position, plan, None).await?;
         written.push(outcome.operation);
     }
     Ok(written)

@@ -18,6 +18,7 @@ pub mod loymax_purchase;
 pub mod model;
 pub mod outbox;
 mod postgres;
+mod row;
 mod sqlite;
 mod tx;
 

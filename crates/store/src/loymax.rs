@@ -1,28 +1,35 @@
 //! Loymax public API state: bearer tokens (stored as SHA-256 digests), registrations in
 //! progress, confirmation codes with their attempts and quotas, and the history listing.
 
+use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
+use kopilka_domain::ledger::OperationKind;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct LoymaxToken {
     pub id: i64,
     pub kind: String,
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     pub credential_id: Option<i64>,
     pub expires_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(LoymaxToken {
-    id,
-    kind,
-    customer_id,
-    credential_id,
-    expires_at
-});
+row!(
+    LoymaxToken,
+    "loymax_tokens.id, loymax_tokens.kind, loymax_tokens.customer_id, loymax_tokens.credential_id, loymax_tokens.expires_at",
+    |c| LoymaxToken {
+        id: c.next()?,
+        kind: c.next()?,
+        customer_id: CustomerId(c.next()?),
+        credential_id: c.next()?,
+        expires_at: c.next()?,
+    }
+);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct LoymaxRegistration {
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// JSON array of step names.
     pub done: String,
     pub flow: String,
@@ -31,20 +38,24 @@ pub struct LoymaxRegistration {
     pub completed_at: Option<i64>,
     pub created_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(LoymaxRegistration {
-    customer_id,
-    done,
-    flow,
-    new_phone,
-    new_email,
-    completed_at,
-    created_at
-});
+row!(
+    LoymaxRegistration,
+    "loymax_registrations.customer_id, loymax_registrations.done, loymax_registrations.flow, loymax_registrations.new_phone, loymax_registrations.new_email, loymax_registrations.completed_at, loymax_registrations.created_at",
+    |c| LoymaxRegistration {
+        customer_id: CustomerId(c.next()?),
+        done: c.next()?,
+        flow: c.next()?,
+        new_phone: c.next()?,
+        new_email: c.next()?,
+        completed_at: c.next()?,
+        created_at: c.next()?,
+    }
+);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct LoymaxCode {
     pub id: i64,
-    pub customer_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
     pub purpose: String,
     pub target: String,
     pub code_hash: String,
@@ -52,54 +63,66 @@ pub struct LoymaxCode {
     pub expires_at: i64,
     pub used_at: Option<i64>,
 }
-crate::sqlite::statement::sqlite_row!(LoymaxCode {
-    id,
-    customer_id,
-    purpose,
-    target,
-    code_hash,
-    attempts,
-    expires_at,
-    used_at
-});
+row!(
+    LoymaxCode,
+    "loymax_codes.id, loymax_codes.customer_id, loymax_codes.purpose, loymax_codes.target, loymax_codes.code_hash, loymax_codes.attempts, loymax_codes.expires_at, loymax_codes.used_at",
+    |c| LoymaxCode {
+        id: c.next()?,
+        customer_id: c.next::<Option<i64>>()?.map(CustomerId),
+        purpose: c.next()?,
+        target: c.next()?,
+        code_hash: c.next()?,
+        attempts: c.next()?,
+        expires_at: c.next()?,
+        used_at: c.next()?,
+    }
+);
 
 /// A confirmed operation as history shows it, with the kind of what it reverses and its
 /// merchant's name.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct HistoryRow {
-    pub id: i64,
+    pub id: OperationId,
     pub uuid: String,
-    pub kind: String,
+    pub kind: OperationKind,
     pub amount: i64,
     pub currency: String,
-    pub merchant_id: Option<i64>,
+    pub merchant_id: Option<MerchantId>,
     pub description: Option<String>,
-    pub details: String,
+    pub details: serde_json::Value,
     pub created_at: i64,
     pub idem_key: Option<String>,
-    pub reversed_kind: Option<String>,
+    pub reversed_kind: Option<OperationKind>,
     pub merchant_name: Option<String>,
 }
-crate::sqlite::statement::sqlite_row!(HistoryRow {
-    id,
-    uuid,
-    kind,
-    amount,
-    currency,
-    merchant_id,
-    description,
-    details,
-    created_at,
-    idem_key,
-    reversed_kind,
-    merchant_name
-});
+row!(
+    HistoryRow,
+    // An operation (op), the original it reverses (orig) and its merchant (m).
+    "op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind, m.name",
+    |c| HistoryRow {
+        id: OperationId(c.next()?),
+        uuid: c.next()?,
+        kind: c.parse("operation kind", |s: &String| OperationKind::parse(s))?,
+        amount: c.next()?,
+        currency: c.next()?,
+        merchant_id: c.next::<Option<i64>>()?.map(MerchantId),
+        description: c.next()?,
+        details: c.json("operation details")?,
+        created_at: c.next()?,
+        idem_key: c.next()?,
+        reversed_kind: c.parse("operation kind", |s: &Option<String>| match s {
+            Some(s) => OperationKind::parse(s).map(Some),
+            None => Some(None),
+        })?,
+        merchant_name: c.next()?,
+    }
+);
 
 /// Which history rows to list: the customer's confirmed operations between `from` and `to`
 /// (inclusive, unix ms), optionally of some kinds, newest first.
 #[derive(Debug, Clone)]
 pub struct HistoryQuery {
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     pub from: i64,
     pub to: i64,
     /// Operation kinds, and kinds of originals whose reversals count too (static names).
@@ -150,15 +173,12 @@ impl HistoryQuery {
     }
 }
 
-const TOKEN: &str = "SELECT id, kind, customer_id, credential_id, expires_at FROM loymax_tokens";
-const CODE: &str = "SELECT id, customer_id, purpose, target, code_hash, attempts, expires_at, used_at FROM loymax_codes";
-
 impl Tx {
     pub async fn loymax_insert_token(
         &mut self,
         digest: &str,
         kind: &str,
-        customer_id: i64,
+        customer_id: CustomerId,
         credential_id: Option<i64>,
         expires_at: i64,
     ) -> StoreResult<i64> {
@@ -170,7 +190,7 @@ impl Tx {
             "INSERT INTO loymax_tokens (digest, kind, customer_id, credential_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             digest,
             kind,
-            customer_id,
+            customer_id.0,
             credential_id,
             expires_at,
             now,
@@ -183,7 +203,7 @@ impl Tx {
             self,
             fetch_optional,
             LoymaxToken,
-            &format!("{TOKEN} WHERE digest = $1"),
+            &select::<LoymaxToken>("loymax_tokens WHERE digest = $1"),
             digest
         )?)
     }
@@ -214,7 +234,7 @@ impl Tx {
     /// Ends every token of a customer (issued to one application, or to none) at `until`.
     pub async fn loymax_end_tokens_of(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         credential_id: Option<i64>,
         kind: &str,
         until: i64,
@@ -223,7 +243,7 @@ impl Tx {
             self,
             "UPDATE loymax_tokens SET expires_at = $1 WHERE customer_id = $2 AND kind = $3 AND expires_at > $1 AND (credential_id = $4 OR ($4 IS NULL AND credential_id IS NULL))",
             until,
-            customer_id,
+            customer_id.0,
             kind,
             credential_id,
         )?;
@@ -231,26 +251,30 @@ impl Tx {
     }
 
     /// Ends every token of a customer at `until` (a password reset).
-    pub async fn loymax_end_all_tokens(&mut self, customer_id: i64, until: i64) -> StoreResult<()> {
+    pub async fn loymax_end_all_tokens(
+        &mut self,
+        customer_id: CustomerId,
+        until: i64,
+    ) -> StoreResult<()> {
         execute!(
             self,
             "UPDATE loymax_tokens SET expires_at = $1 WHERE customer_id = $2 AND expires_at > $1",
             until,
-            customer_id,
+            customer_id.0,
         )?;
         Ok(())
     }
 
     pub async fn loymax_registration(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
     ) -> StoreResult<Option<LoymaxRegistration>> {
         Ok(fetch!(
             self,
             fetch_optional,
             LoymaxRegistration,
-            "SELECT customer_id, done, flow, new_phone, new_email, completed_at, created_at FROM loymax_registrations WHERE customer_id = $1",
-            customer_id
+            &select::<LoymaxRegistration>("loymax_registrations WHERE customer_id = $1"),
+            customer_id.0
         )?)
     }
 
@@ -258,7 +282,7 @@ impl Tx {
         execute!(
             self,
             "INSERT INTO loymax_registrations (customer_id, done, flow, new_phone, new_email, completed_at, created_at) VALUES ($1, $2, $7, $3, $4, $5, $6) ON CONFLICT (customer_id) DO UPDATE SET done = excluded.done, new_phone = excluded.new_phone, new_email = excluded.new_email, completed_at = excluded.completed_at",
-            r.customer_id,
+            r.customer_id.0,
             &r.done,
             &r.new_phone,
             &r.new_email,
@@ -271,7 +295,7 @@ impl Tx {
 
     pub async fn loymax_insert_code(
         &mut self,
-        customer_id: Option<i64>,
+        customer_id: Option<CustomerId>,
         purpose: &str,
         target: &str,
         ip: &str,
@@ -292,7 +316,7 @@ impl Tx {
             fetch_one,
             i64,
             "INSERT INTO loymax_codes (customer_id, purpose, target, ip, code_hash, attempts, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
-            customer_id,
+            customer_id.map(|id| id.0),
             purpose,
             target,
             ip,
@@ -312,7 +336,9 @@ impl Tx {
             self,
             fetch_optional,
             LoymaxCode,
-            &format!("{CODE} WHERE purpose = $1 AND target = $2 ORDER BY id DESC LIMIT 1"),
+            &select::<LoymaxCode>(
+                "loymax_codes WHERE purpose = $1 AND target = $2 ORDER BY id DESC LIMIT 1"
+            ),
             purpose,
             target
         )?)
@@ -357,12 +383,12 @@ impl Tx {
         Ok((by_target, by_ip))
     }
 
-    pub async fn loymax_login_failed(&mut self, customer_id: i64) -> StoreResult<()> {
+    pub async fn loymax_login_failed(&mut self, customer_id: CustomerId) -> StoreResult<()> {
         let now = self.now();
         execute!(
             self,
             "INSERT INTO loymax_login_failures (customer_id, at) VALUES ($1, $2)",
-            customer_id,
+            customer_id.0,
             now,
         )?;
         Ok(())
@@ -370,7 +396,7 @@ impl Tx {
 
     pub async fn loymax_login_failures(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         since: i64,
     ) -> StoreResult<i64> {
         Ok(scalar!(
@@ -378,7 +404,7 @@ impl Tx {
             fetch_one,
             i64,
             "SELECT COUNT(*) FROM loymax_login_failures WHERE customer_id = $1 AND at >= $2",
-            customer_id,
+            customer_id.0,
             since
         )?)
     }
@@ -409,7 +435,7 @@ impl Tx {
             fetch_one,
             (i64, i64, i64),
             &sql,
-            q.customer_id,
+            q.customer_id.0,
             q.from,
             q.to,
             OUTSIDE_LIMIT
@@ -426,7 +452,7 @@ impl Tx {
             fetch_one,
             i64,
             &sql,
-            q.customer_id,
+            q.customer_id.0,
             q.from,
             q.to
         )?)
@@ -454,7 +480,8 @@ impl Tx {
             ("DESC", q.limit, q.offset)
         };
         let sql = format!(
-            "SELECT op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind AS reversed_kind, m.name AS merchant_name FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND op.created_at >= $2 AND (op.created_at, op.id) < ($3, $4) ORDER BY op.created_at {order}, op.id {order} LIMIT $5 OFFSET $6) ORDER BY op.created_at DESC, op.id DESC",
+            "SELECT {} FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND op.created_at >= $2 AND (op.created_at, op.id) < ($3, $4) ORDER BY op.created_at {order}, op.id {order} LIMIT $5 OFFSET $6) ORDER BY op.created_at DESC, op.id DESC",
+            HistoryRow::COLUMNS,
             q.rows()
         );
         Ok(fetch!(
@@ -462,7 +489,7 @@ impl Tx {
             fetch_all,
             HistoryRow,
             &sql,
-            q.customer_id,
+            q.customer_id.0,
             q.from,
             before_at,
             before_id,
@@ -474,7 +501,7 @@ impl Tx {
     /// The (created_at, id) of a customer's operation by its UUID: the keyset of `filter.from`.
     pub async fn loymax_history_key(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         uuid: &str,
     ) -> StoreResult<Option<(i64, i64)>> {
         Ok(fetch!(
@@ -483,7 +510,7 @@ impl Tx {
             (i64, i64),
             "SELECT created_at, id FROM operations WHERE uuid = $1 AND customer_id = $2",
             uuid,
-            customer_id
+            customer_id.0
         )?)
     }
 

@@ -9,6 +9,7 @@
 use crate::ledger::{count_confirmed, lock_account, open_lots, system_account, take_from_lots};
 use crate::tx::{execute, fetch, scalar, Conn, Tx};
 use crate::{JobError, StoreError, StoreResult};
+use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::ledger::{take_lots, OperationKind, Owner};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
@@ -57,8 +58,8 @@ pub enum BatchInput {
 /// The request's own fields.
 #[derive(Debug, Clone)]
 pub struct BatchApply {
-    pub program_id: i64,
-    pub merchant_id: i64,
+    pub program_id: ProgramId,
+    pub merchant_id: MerchantId,
     pub currency: String,
     pub request_id: String,
     pub request_type: i64,
@@ -132,7 +133,7 @@ impl Tx {
     /// The stored answer of an applied request, with its body's fingerprint.
     pub async fn loymax_batch_answer(
         &mut self,
-        merchant_id: i64,
+        merchant_id: MerchantId,
         request_id: &str,
     ) -> StoreResult<Option<(String, String)>> {
         Ok(fetch!(
@@ -140,7 +141,7 @@ impl Tx {
             fetch_optional,
             (String, String),
             "SELECT fingerprint, answer FROM loymax_batch_requests WHERE merchant_id = $1 AND request_id = $2",
-            merchant_id,
+            merchant_id.0,
             request_id,
         )?)
     }
@@ -195,7 +196,7 @@ impl Tx {
         execute!(
             self,
             "INSERT INTO loymax_batch_requests (merchant_id, request_id, type, fingerprint, row_count, answer, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            request.merchant_id,
+            request.merchant_id.0,
             &request.request_id,
             request.request_type,
             &request.fingerprint,
@@ -305,7 +306,7 @@ impl Run<'_> {
         tx: &mut Tx,
         numbers: Vec<String>,
     ) -> StoreResult<Vec<(String, Option<Member>)>> {
-        let program = self.request.program_id;
+        let program = self.request.program_id.0;
         let currency = &self.request.currency;
         let Conn::Pg(c) = &mut tx.conn else {
             // Statements cost no round trips on SQLite: one member at a time.
@@ -368,7 +369,7 @@ impl Run<'_> {
             fetch_optional,
             Option<i64>,
             "SELECT COALESCE((SELECT id FROM customers WHERE program_id = $1 AND member_no = $2), (SELECT customer_id FROM cards WHERE program_id = $1 AND number = $2 AND state = 'active'))",
-            program,
+            program.0,
             member_no,
         )?
         .flatten() else {
@@ -378,7 +379,7 @@ impl Run<'_> {
             tx,
             program,
             &self.request.currency,
-            Owner::Customer(customer_id),
+            Owner::Customer(CustomerId(customer_id)),
         )
         .await?;
         Ok(Some(Member {
@@ -405,12 +406,12 @@ impl Run<'_> {
                 for (row, member) in rows {
                     operation.execute(rusqlite::params![
                         row.uuid,
-                        request.program_id,
+                        request.program_id.0,
                         request.currency,
                         request.kind.as_str(),
                         row.points,
                         member.customer_id,
-                        request.merchant_id,
+                        request.merchant_id.0,
                         description(row, request),
                         row.details,
                         now,
@@ -499,9 +500,9 @@ impl Run<'_> {
             )?;
             count_confirmed(
                 tx,
-                pending.customer_id,
-                self.request.kind.as_str(),
-                "",
+                CustomerId(pending.customer_id),
+                self.request.kind,
+                None,
                 pending.rows,
             )
             .await?;

@@ -1,127 +1,149 @@
 //! Loymax purchases and their operations (the shop's `operationId`s with stored answers).
 
-use crate::model::Account;
+use crate::model::{Account, CustomerState};
+use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::{StoreKind, StoreResult};
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
+use kopilka_domain::ledger::Owner;
+use kopilka_domain::loymax_purchase::PurchaseState;
+use std::sync::LazyLock;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PurchaseRow {
     pub id: i64,
-    pub program_id: i64,
-    pub merchant_id: i64,
-    pub customer_id: i64,
+    pub program_id: ProgramId,
+    pub merchant_id: MerchantId,
+    pub customer_id: CustomerId,
     pub purchase_id: String,
-    pub state: String,
+    pub state: PurchaseState,
     /// The domain's `Purchase` as JSON.
     pub data: String,
-    pub hold_operation: Option<i64>,
-    pub earn_operation: Option<i64>,
+    pub hold_operation: Option<OperationId>,
+    pub earn_operation: Option<OperationId>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(PurchaseRow {
-    id,
-    program_id,
-    merchant_id,
-    customer_id,
-    purchase_id,
-    state,
-    data,
-    hold_operation,
-    earn_operation,
-    expires_at,
-    created_at,
-    updated_at
-});
+row!(
+    PurchaseRow,
+    "loymax_purchases.id, loymax_purchases.program_id, loymax_purchases.merchant_id, loymax_purchases.customer_id, loymax_purchases.purchase_id, loymax_purchases.state, loymax_purchases.data, loymax_purchases.hold_operation, loymax_purchases.earn_operation, loymax_purchases.expires_at, loymax_purchases.created_at, loymax_purchases.updated_at",
+    |c| PurchaseRow {
+        id: c.next()?,
+        program_id: ProgramId(c.next()?),
+        merchant_id: MerchantId(c.next()?),
+        customer_id: CustomerId(c.next()?),
+        purchase_id: c.next()?,
+        state: c.parse("loymax purchase state", |s: &String| PurchaseState::parse(s))?,
+        data: c.next()?,
+        hold_operation: c.next::<Option<i64>>()?.map(OperationId),
+        earn_operation: c.next::<Option<i64>>()?.map(OperationId),
+        expires_at: c.next()?,
+        created_at: c.next()?,
+        updated_at: c.next()?,
+    }
+);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PurchaseOperationRow {
     pub id: i64,
     pub purchase: i64,
-    pub merchant_id: i64,
+    pub merchant_id: MerchantId,
     pub operation_id: String,
     pub method: String,
     pub fingerprint: String,
     pub answer: String,
     pub created_at: i64,
 }
-crate::sqlite::statement::sqlite_row!(PurchaseOperationRow {
-    id,
-    purchase,
-    merchant_id,
-    operation_id,
-    method,
-    fingerprint,
-    answer,
-    created_at
-});
+row!(
+    PurchaseOperationRow,
+    "loymax_purchase_operations.id, loymax_purchase_operations.purchase, loymax_purchase_operations.merchant_id, loymax_purchase_operations.operation_id, loymax_purchase_operations.method, loymax_purchase_operations.fingerprint, loymax_purchase_operations.answer, loymax_purchase_operations.created_at",
+    |c| PurchaseOperationRow {
+        id: c.next()?,
+        purchase: c.next()?,
+        merchant_id: MerchantId(c.next()?),
+        operation_id: c.next()?,
+        method: c.next()?,
+        fingerprint: c.next()?,
+        answer: c.next()?,
+        created_at: c.next()?,
+    }
+);
 
 /// What a processing call names: its caller (token, customer, merchant, program) and the
 /// purchase and operation ids it sent.
 #[derive(Debug, Clone)]
 pub struct ContextKey<'a> {
-    pub program_id: i64,
+    pub program_id: ProgramId,
     pub currency: &'a str,
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     pub token_id: i64,
-    pub merchant_id: i64,
+    pub merchant_id: MerchantId,
     pub purchase_id: &'a str,
     pub operation_id: &'a str,
 }
 
 /// Everything a processing call reads before it decides, from one statement.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PurchaseContextRow {
-    pub account_id: i64,
-    pub balance: i64,
-    pub held: i64,
-    pub token_kind: Option<String>,
-    pub token_expires_at: Option<i64>,
-    pub customer_state: String,
-    pub program_rules: String,
-    pub program_settings: String,
-    pub p_id: Option<i64>,
-    pub p_customer_id: Option<i64>,
-    pub p_state: Option<String>,
-    pub p_data: Option<String>,
-    pub p_hold_operation: Option<i64>,
-    pub p_earn_operation: Option<i64>,
-    pub p_expires_at: Option<i64>,
-    pub p_created_at: Option<i64>,
-    pub p_updated_at: Option<i64>,
-    pub o_id: Option<i64>,
-    pub o_purchase: Option<i64>,
-    pub o_method: Option<String>,
-    pub o_fingerprint: Option<String>,
-    pub o_answer: Option<String>,
-    pub o_created_at: Option<i64>,
+#[derive(Debug, Clone)]
+struct PurchaseContextRow {
+    account_id: i64,
+    balance: i64,
+    held: i64,
+    token_kind: Option<String>,
+    token_expires_at: Option<i64>,
+    customer_state: CustomerState,
+    program_rules: String,
+    program_settings: String,
+    p_id: Option<i64>,
+    p_customer_id: Option<CustomerId>,
+    p_state: Option<PurchaseState>,
+    p_data: Option<String>,
+    p_hold_operation: Option<OperationId>,
+    p_earn_operation: Option<OperationId>,
+    p_expires_at: Option<i64>,
+    p_created_at: Option<i64>,
+    p_updated_at: Option<i64>,
+    o_id: Option<i64>,
+    o_purchase: Option<i64>,
+    o_method: Option<String>,
+    o_fingerprint: Option<String>,
+    o_answer: Option<String>,
+    o_created_at: Option<i64>,
 }
-crate::sqlite::statement::sqlite_row!(PurchaseContextRow {
-    account_id,
-    balance,
-    held,
-    token_kind,
-    token_expires_at,
-    customer_state,
-    program_rules,
-    program_settings,
-    p_id,
-    p_customer_id,
-    p_state,
-    p_data,
-    p_hold_operation,
-    p_earn_operation,
-    p_expires_at,
-    p_created_at,
-    p_updated_at,
-    o_id,
-    o_purchase,
-    o_method,
-    o_fingerprint,
-    o_answer,
-    o_created_at,
-});
+// The customer's account (a), token (t), customer (c), program (pr), purchase (p) and the
+// operation under the call's `operationId` (o).
+row!(
+    PurchaseContextRow,
+    "a.id, a.balance, a.held, t.kind, t.expires_at, c.state, pr.rules, pr.settings, p.id, p.customer_id, p.state, p.data, p.hold_operation, p.earn_operation, p.expires_at, p.created_at, p.updated_at, o.id, o.purchase, o.method, o.fingerprint, o.answer, o.created_at",
+    |c| PurchaseContextRow {
+        account_id: c.next()?,
+        balance: c.next()?,
+        held: c.next()?,
+        token_kind: c.next()?,
+        token_expires_at: c.next()?,
+        customer_state: c.parse("customer state", |s: &String| CustomerState::parse(s))?,
+        program_rules: c.next()?,
+        program_settings: c.next()?,
+        p_id: c.next()?,
+        p_customer_id: c.next::<Option<i64>>()?.map(CustomerId),
+        p_state: c.parse("loymax purchase state", |s: &Option<String>| match s {
+            Some(s) => PurchaseState::parse(s).map(Some),
+            None => Some(None),
+        })?,
+        p_data: c.next()?,
+        p_hold_operation: c.next::<Option<i64>>()?.map(OperationId),
+        p_earn_operation: c.next::<Option<i64>>()?.map(OperationId),
+        p_expires_at: c.next()?,
+        p_created_at: c.next()?,
+        p_updated_at: c.next()?,
+        o_id: c.next()?,
+        o_purchase: c.next()?,
+        o_method: c.next()?,
+        o_fingerprint: c.next()?,
+        o_answer: c.next()?,
+        o_created_at: c.next()?,
+    }
+);
 
 /// A processing call's view: the customer's account (locked on PostgreSQL), whether the
 /// token and the customer may still act, the program as stored, the purchase and the
@@ -131,29 +153,28 @@ pub struct PurchaseContext {
     pub account: Account,
     /// The token is a live access token.
     pub token_live: bool,
-    pub customer_state: String,
+    pub customer_state: CustomerState,
+    /// The program's rules and settings as stored, to tell whether a cached copy is current.
     pub program_rules: String,
     pub program_settings: String,
     pub purchase: Option<PurchaseRow>,
     pub operation: Option<PurchaseOperationRow>,
 }
 
-const PURCHASE: &str = "SELECT id, program_id, merchant_id, customer_id, purchase_id, state, data, hold_operation, earn_operation, expires_at, created_at, updated_at FROM loymax_purchases";
-const OPERATION: &str = "SELECT id, purchase, merchant_id, operation_id, method, fingerprint, answer, created_at FROM loymax_purchase_operations";
-
 impl Tx {
     /// The merchant of a credential (the OAuth application a Loymax token was issued to).
     pub async fn loymax_credential_merchant(
         &mut self,
         credential_id: i64,
-    ) -> StoreResult<Option<i64>> {
-        Ok(scalar!(
+    ) -> StoreResult<Option<MerchantId>> {
+        let merchant = scalar!(
             self,
             fetch_optional,
             i64,
             "SELECT merchant_id FROM credentials WHERE id = $1",
             credential_id
-        )?)
+        )?;
+        Ok(merchant.map(MerchantId))
     }
 
     /// Reads what a processing call needs, locking the customer's account first: every call
@@ -170,17 +191,20 @@ impl Tx {
         if self.kind() == StoreKind::Postgres {
             self.lock_purchase_account(key).await?;
         }
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {} FROM accounts a JOIN customers c ON c.id = a.owner_id JOIN programs pr ON pr.id = a.program_id LEFT JOIN loymax_tokens t ON t.id = $4 AND t.customer_id = a.owner_id LEFT JOIN loymax_purchases p ON p.merchant_id = $5 AND p.purchase_id = $6 LEFT JOIN loymax_purchase_operations o ON o.merchant_id = $5 AND o.operation_id = $7 WHERE a.program_id = $1 AND a.currency = $2 AND a.owner_kind = 'customer' AND a.owner_id = $3", PurchaseContextRow::COLUMNS)
+        });
         for _ in 0..2 {
             if let Some(row) = fetch!(
                 self,
                 fetch_optional,
                 PurchaseContextRow,
-                "SELECT a.id AS account_id, a.balance, a.held, t.kind AS token_kind, t.expires_at AS token_expires_at, c.state AS customer_state, pr.rules AS program_rules, pr.settings AS program_settings, p.id AS p_id, p.customer_id AS p_customer_id, p.state AS p_state, p.data AS p_data, p.hold_operation AS p_hold_operation, p.earn_operation AS p_earn_operation, p.expires_at AS p_expires_at, p.created_at AS p_created_at, p.updated_at AS p_updated_at, o.id AS o_id, o.purchase AS o_purchase, o.method AS o_method, o.fingerprint AS o_fingerprint, o.answer AS o_answer, o.created_at AS o_created_at FROM accounts a JOIN customers c ON c.id = a.owner_id JOIN programs pr ON pr.id = a.program_id LEFT JOIN loymax_tokens t ON t.id = $4 AND t.customer_id = a.owner_id LEFT JOIN loymax_purchases p ON p.merchant_id = $5 AND p.purchase_id = $6 LEFT JOIN loymax_purchase_operations o ON o.merchant_id = $5 AND o.operation_id = $7 WHERE a.program_id = $1 AND a.currency = $2 AND a.owner_kind = 'customer' AND a.owner_id = $3",
-                key.program_id,
+                &SQL,
+                key.program_id.0,
                 key.currency,
-                key.customer_id,
+                key.customer_id.0,
                 key.token_id,
-                key.merchant_id,
+                key.merchant_id.0,
                 key.purchase_id,
                 key.operation_id,
             )? {
@@ -204,7 +228,7 @@ impl Tx {
             self,
             key.program_id,
             key.currency,
-            kopilka_domain::ledger::Owner::Customer(key.customer_id),
+            Owner::Customer(key.customer_id),
         )
         .await?;
         Ok(())
@@ -215,7 +239,7 @@ impl Tx {
             self,
             fetch_optional,
             PurchaseRow,
-            &format!("{PURCHASE} WHERE id = $1"),
+            &select::<PurchaseRow>("loymax_purchases WHERE id = $1"),
             id
         )?)
     }
@@ -229,14 +253,14 @@ impl Tx {
                 fetch_one,
                 i64,
                 "INSERT INTO loymax_purchases (program_id, merchant_id, customer_id, purchase_id, state, data, hold_operation, earn_operation, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-                p.program_id,
-                p.merchant_id,
-                p.customer_id,
+                p.program_id.0,
+                p.merchant_id.0,
+                p.customer_id.0,
                 &p.purchase_id,
-                &p.state,
+                p.state.as_str(),
                 &p.data,
-                p.hold_operation,
-                p.earn_operation,
+                p.hold_operation.map(|id| id.0),
+                p.earn_operation.map(|id| id.0),
                 p.expires_at,
                 now,
             )?);
@@ -244,10 +268,10 @@ impl Tx {
         execute!(
             self,
             "UPDATE loymax_purchases SET state = $1, data = $2, hold_operation = $3, earn_operation = $4, expires_at = $5, updated_at = $6 WHERE id = $7",
-            &p.state,
+            p.state.as_str(),
             &p.data,
-            p.hold_operation,
-            p.earn_operation,
+            p.hold_operation.map(|id| id.0),
+            p.earn_operation.map(|id| id.0),
             p.expires_at,
             now,
             p.id,
@@ -258,15 +282,17 @@ impl Tx {
     /// An operation a merchant already sent, by its `operationId`.
     pub async fn loymax_purchase_operation(
         &mut self,
-        merchant_id: i64,
+        merchant_id: MerchantId,
         operation_id: &str,
     ) -> StoreResult<Option<PurchaseOperationRow>> {
         Ok(fetch!(
             self,
             fetch_optional,
             PurchaseOperationRow,
-            &format!("{OPERATION} WHERE merchant_id = $1 AND operation_id = $2"),
-            merchant_id,
+            &select::<PurchaseOperationRow>(
+                "loymax_purchase_operations WHERE merchant_id = $1 AND operation_id = $2"
+            ),
+            merchant_id.0,
             operation_id
         )?)
     }
@@ -276,7 +302,7 @@ impl Tx {
     pub async fn loymax_record_operation(
         &mut self,
         purchase: i64,
-        merchant_id: i64,
+        merchant_id: MerchantId,
         operation_id: &str,
         method: &str,
         fingerprint: &str,
@@ -289,7 +315,7 @@ impl Tx {
             i64,
             "INSERT INTO loymax_purchase_operations (purchase, merchant_id, operation_id, method, fingerprint, answer, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             purchase,
-            merchant_id,
+            merchant_id.0,
             operation_id,
             method,
             fingerprint,
@@ -311,23 +337,27 @@ impl Tx {
     }
 
     /// Wrong PINs a customer sent since `since`.
-    pub async fn loymax_pin_failures(&mut self, customer_id: i64, since: i64) -> StoreResult<i64> {
+    pub async fn loymax_pin_failures(
+        &mut self,
+        customer_id: CustomerId,
+        since: i64,
+    ) -> StoreResult<i64> {
         Ok(scalar!(
             self,
             fetch_one,
             i64,
             "SELECT COUNT(*) FROM loymax_pin_failures WHERE customer_id = $1 AND at >= $2",
-            customer_id,
+            customer_id.0,
             since
         )?)
     }
 
-    pub async fn loymax_record_pin_failure(&mut self, customer_id: i64) -> StoreResult<()> {
+    pub async fn loymax_record_pin_failure(&mut self, customer_id: CustomerId) -> StoreResult<()> {
         let now = self.now();
         execute!(
             self,
             "INSERT INTO loymax_pin_failures (customer_id, at) VALUES ($1, $2)",
-            customer_id,
+            customer_id.0,
             now
         )?;
         Ok(())
@@ -370,8 +400,7 @@ fn context(row: PurchaseContextRow, key: &ContextKey<'_>, now: i64) -> PurchaseC
             id: row.account_id,
             program_id: key.program_id,
             currency: key.currency.to_string(),
-            owner_kind: "customer".into(),
-            owner_id: key.customer_id,
+            owner: Owner::Customer(key.customer_id),
             balance: row.balance,
             held: row.held,
         },

@@ -1,25 +1,18 @@
 //! The outbox: messages written in the same transaction as what caused them, delivered later.
 
-use crate::model::{Message, MessageAttempt};
+use crate::model::{stored_names, Message, MessageAttempt, MessageState};
+use crate::row::Row;
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    Sms,
-    Email,
-    Callback,
-}
-
-impl MessageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Sms => "sms",
-            MessageKind::Email => "email",
-            MessageKind::Callback => "callback",
-        }
+stored_names!(
+    MessageKind {
+        Sms = "sms",
+        Email = "email",
+        Callback = "callback",
     }
-}
+);
 
 /// A message to send once the transaction that writes it commits.
 #[derive(Debug, Clone)]
@@ -38,9 +31,9 @@ pub struct NewMessage {
     /// Names the hook the outbox worker runs when the message is delivered or dies
     /// (`kupikupi.notification`); `None` for plain messages.
     pub purpose: Option<String>,
-    pub operation_id: Option<i64>,
-    pub merchant_id: Option<i64>,
-    pub customer_id: Option<i64>,
+    pub operation_id: Option<OperationId>,
+    pub merchant_id: Option<MerchantId>,
+    pub customer_id: Option<CustomerId>,
 }
 
 impl NewMessage {
@@ -77,16 +70,14 @@ impl NewMessage {
     }
 }
 
-const COLUMNS: &str = "id, kind, recipient, destination, subject, body, headers, accept, schedule, purpose, state, attempts, next_attempt_at, lease_until, last_error, operation_id, merchant_id, customer_id, created_at, delivered_at";
-
 /// Filters for listing messages, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     pub recipient: Option<String>,
     pub state: Option<String>,
     pub kind: Option<String>,
-    pub operation_id: Option<i64>,
-    pub customer_id: Option<i64>,
+    pub operation_id: Option<OperationId>,
+    pub customer_id: Option<CustomerId>,
     pub before_id: Option<i64>,
     pub limit: i64,
 }
@@ -111,9 +102,9 @@ impl Tx {
             &message.schedule,
             &message.purpose,
             now,
-            message.operation_id,
-            message.merchant_id,
-            message.customer_id,
+            message.operation_id.map(|id| id.0),
+            message.merchant_id.map(|id| id.0),
+            message.customer_id.map(|id| id.0),
         )?)
     }
 
@@ -122,7 +113,7 @@ impl Tx {
             self,
             fetch_optional,
             Message,
-            &format!("SELECT {COLUMNS} FROM messages WHERE id = $1"),
+            &format!("SELECT {} FROM messages WHERE id = $1", Message::COLUMNS),
             id
         )?)
     }
@@ -132,12 +123,12 @@ impl Tx {
             self,
             fetch_all,
             Message,
-            &format!("SELECT {COLUMNS} FROM messages WHERE ($1 IS NULL OR recipient = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR operation_id = $4) AND ($5 IS NULL OR customer_id = $5) AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"),
+            &format!("SELECT {} FROM messages WHERE ($1 IS NULL OR recipient = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR operation_id = $4) AND ($5 IS NULL OR customer_id = $5) AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7", Message::COLUMNS),
             filter.recipient.clone(),
             filter.state.clone(),
             filter.kind.clone(),
-            filter.operation_id,
-            filter.customer_id,
+            filter.operation_id.map(|id| id.0),
+            filter.customer_id.map(|id| id.0),
             filter.before_id,
             filter.limit,
         )?)
@@ -148,7 +139,10 @@ impl Tx {
             self,
             fetch_all,
             MessageAttempt,
-            "SELECT id, message_id, at, outcome, status_code, error, duration_ms FROM message_attempts WHERE message_id = $1 ORDER BY id",
+            &format!(
+                "SELECT {} FROM message_attempts WHERE message_id = $1 ORDER BY id",
+                MessageAttempt::COLUMNS
+            ),
             message_id,
         )?)
     }
@@ -186,7 +180,8 @@ impl Tx {
                  SELECT m.id FROM messages m WHERE m.state = 'pending' AND m.next_attempt_at <= $2 \
                  AND (m.lease_until IS NULL OR m.lease_until <= $2) \
                  AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.destination = m.destination AND o.state = 'pending' AND o.id < m.id) \
-                 ORDER BY m.next_attempt_at, m.id LIMIT $3{lock}) RETURNING {COLUMNS}"
+                 ORDER BY m.next_attempt_at, m.id LIMIT $3{lock}) RETURNING {}",
+                Message::COLUMNS
             ),
             lease_until,
             now,
@@ -220,16 +215,16 @@ impl Tx {
     ) -> StoreResult<Option<Message>> {
         let now = self.now();
         let (state, next_attempt_at, delivered_at, error) = match next {
-            NextStep::Delivered => ("delivered", now, Some(now), None),
-            NextStep::Retry { at } => ("pending", at, None, attempt.error.clone()),
-            NextStep::Dead => ("dead", now, None, attempt.error.clone()),
+            NextStep::Delivered => (MessageState::Delivered, now, Some(now), None),
+            NextStep::Retry { at } => (MessageState::Pending, at, None, attempt.error.clone()),
+            NextStep::Dead => (MessageState::Dead, now, None, attempt.error.clone()),
         };
         let changed = execute!(
             self,
             "UPDATE messages SET state = $1, attempts = attempts + 1, next_attempt_at = $2, delivered_at = $3, \
              last_error = COALESCE($4, last_error), lease_until = NULL \
              WHERE id = $5 AND state = 'pending' AND lease_until = $6",
-            state,
+            state.as_str(),
             next_attempt_at,
             delivered_at,
             error,
@@ -278,26 +273,17 @@ impl Tx {
     }
 }
 
-/// How one delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// The destination accepted the message.
-    Accepted,
-    /// The destination answered, but not with what counts as delivered.
-    Rejected,
-    /// No answer: connection refused, timeout, TLS or protocol error.
-    Failed,
-}
-
-impl AttemptOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Accepted => "accepted",
-            AttemptOutcome::Rejected => "rejected",
-            AttemptOutcome::Failed => "failed",
-        }
+stored_names!(
+    /// How one delivery attempt ended.
+    AttemptOutcome {
+        /// The destination accepted the message.
+        Accepted = "accepted",
+        /// The destination answered, but not with what counts as delivered.
+        Rejected = "rejected",
+        /// No answer: connection refused, timeout, TLS or protocol error.
+        Failed = "failed",
     }
-}
+);
 
 /// One delivery attempt, as recorded in `message_attempts`.
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@ pub(crate) enum Conn {
     Pg(PoolConnection<Postgres>),
 }
 
-/// A transaction handed to a job. Its methods (in `entities`, `ledger`, `outbox`) are the only
-/// SQL kopilka runs.
+/// A transaction handed to a job. The SQL kopilka runs is in its methods, which each store
+/// module adds in an `impl Tx` of its own (`entities`, `outbox`, `incust`, `loymax`, …), and in
+/// the functions of `ledger` and `loymax_batch`, which take one.
 pub struct Tx {
     pub(crate) conn: Conn,
     now: i64,
@@ -89,13 +90,14 @@ macro_rules! execute {
     }};
 }
 
-/// Fetches rows as `$ty` (a `FromRow` type) with `$method` (`fetch_one`, `fetch_optional`, `fetch_all`).
+/// Fetches rows as `$ty` (a [`Row`](crate::row::Row) or a tuple) with `$method` (`fetch_one`,
+/// `fetch_optional`, `fetch_all`).
 macro_rules! fetch {
     ($tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let sql: &str = $sql;
         match &mut $tx.conn {
             $crate::tx::Conn::Sqlite(c) => $crate::sqlite::statement::$method::<$ty>(c, sql, &[$(&$arg as &dyn rusqlite::ToSql),*]),
-            $crate::tx::Conn::Pg(c) => sqlx::query_as::<_, $ty>(sql)$(.bind($arg))*.$method(&mut **c).await.map_err($crate::StoreError::from),
+            $crate::tx::Conn::Pg(c) => sqlx::query(sql)$(.bind($arg))*.$method(&mut **c).await.map_err($crate::StoreError::from).and_then(|rows| $crate::row::PgFetched::decode::<$ty>(rows)),
         }
     }};
 }

@@ -2,11 +2,12 @@
 //! stores do.
 
 use super::*;
+use crate::ids::{CustomerId, MerchantId, OperationId};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
-const CUSTOMER: i64 = 1;
-const MERCHANT: i64 = 7;
+const CUSTOMER: CustomerId = CustomerId(1);
+const MERCHANT: MerchantId = MerchantId(7);
 
 #[derive(Default)]
 struct Book {
@@ -14,8 +15,8 @@ struct Book {
     held: i64,
     lots: Vec<Lot>,
     ops: Vec<OperationView>,
-    postings_of: HashMap<i64, Vec<Posting>>,
-    idempotency: HashMap<String, (String, i64)>,
+    postings_of: HashMap<OperationId, Vec<Posting>>,
+    idempotency: HashMap<String, (String, OperationId)>,
     next_lot: i64,
 }
 
@@ -35,15 +36,15 @@ impl Book {
         p
     }
 
-    fn op(&self, id: i64) -> OperationView {
-        self.ops[id as usize].clone()
+    fn op(&self, id: OperationId) -> OperationView {
+        self.ops[id.0 as usize].clone()
     }
 
-    fn apply(&mut self, plan: &Plan) -> i64 {
+    fn apply(&mut self, plan: &Plan) -> OperationId {
         assert!(plan.postings_balance(), "postings must sum to zero");
         let id = match plan.target {
             Target::New { kind, status } => {
-                let id = self.ops.len() as i64;
+                let id = OperationId(self.ops.len() as i64);
                 self.ops.push(OperationView {
                     id,
                     kind,
@@ -57,7 +58,7 @@ impl Book {
                 id
             }
             Target::Resolve { hold_id, status } => {
-                self.ops[hold_id as usize].status = status;
+                self.ops[hold_id.0 as usize].status = status;
                 hold_id
             }
         };
@@ -78,7 +79,7 @@ impl Book {
             });
         }
         if !plan.takes.is_empty() {
-            self.ops[id as usize].consumed_expiry = latest.flatten();
+            self.ops[id.0 as usize].consumed_expiry = latest.flatten();
         }
         if let Some(lot) = plan.new_lot {
             self.next_lot += 1;
@@ -90,7 +91,7 @@ impl Book {
             });
         }
         if let Some((orig, amount)) = plan.reverses {
-            self.ops[orig as usize].reversed += amount;
+            self.ops[orig.0 as usize].reversed += amount;
         }
         id
     }
@@ -157,7 +158,7 @@ fn run(book: &mut Book, step: &Step) {
         if book.ops.is_empty() {
             None
         } else {
-            Some(book.op((i % book.ops.len()) as i64))
+            Some(book.op(OperationId((i % book.ops.len()) as i64)))
         }
     };
     let plan = match step {
@@ -359,7 +360,7 @@ fn a_balance_stays_below_the_ceiling() {
     assert!(matches!(refused, Err(DomainError::InvalidAmount(_))));
     assert!(plan_credit(OperationKind::Accrue, &full, CUSTOMER, Amount(1), None).is_ok());
     let redeem = OperationView {
-        id: 1,
+        id: OperationId(1),
         kind: OperationKind::Redeem,
         status: OperationStatus::Confirmed,
         amount: MAX_AMOUNT,

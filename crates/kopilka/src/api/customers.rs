@@ -5,13 +5,14 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::ledger::{OperationKind, Owner};
 use kopilka_domain::money::format_decimal;
 use kopilka_domain::phone::Phone;
 use kopilka_domain::{Amount, DomainError};
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
-use kopilka_store::model::{Card, Customer};
+use kopilka_store::model::{Card, CardKind, Customer, CustomerState};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -55,11 +56,11 @@ impl From<Customer> for CustomerView {
             phone: c.phone.as_deref().map(kopilka_domain::phone::mask),
             has_pin: c.pin_hash.is_some(),
             has_password: c.password_hash.is_some(),
-            id: c.id,
-            program_id: c.program_id,
+            id: c.id.0,
+            program_id: c.program_id.0,
             email: c.email,
             member_no: c.member_no,
-            state: c.state,
+            state: c.state.as_str().to_string(),
             created_at: c.created_at,
         }
     }
@@ -94,8 +95,13 @@ pub async fn list(
         .store
         .read(move |tx| {
             Box::pin(async move {
-                tx.customers(program_id, phone.as_deref(), cursor, limit)
-                    .await
+                tx.customers(
+                    program_id.map(ProgramId),
+                    phone.as_deref(),
+                    cursor.map(CustomerId),
+                    limit,
+                )
+                .await
             })
         })
         .await?;
@@ -125,10 +131,10 @@ pub async fn create(
     let program_id = input.program_id;
     let program = state
         .store
-        .read(move |tx| Box::pin(async move { tx.program(program_id).await }))
+        .read(move |tx| Box::pin(async move { tx.program(ProgramId(program_id)).await }))
         .await?
         .ok_or_else(|| ApiError::invalid("program_id", "no such program"))?;
-    let rules = program.rules();
+    let rules = program.rules.clone();
     let opening = match &input.opening_balance {
         Some(d) => Some(d.parse_positive("opening_balance", rules.decimals)?),
         None => None,
@@ -142,13 +148,13 @@ pub async fn create(
         None => None,
     };
     let new = NewCustomer {
-        program_id,
+        program_id: ProgramId(program_id),
         phone,
         email: input.email.clone(),
         password_hash,
         pin_hash,
         member_no: input.member_no.clone(),
-        state: "active".into(),
+        state: CustomerState::Active,
         profile: serde_json::json!({}),
     };
     let customer = state
@@ -156,7 +162,11 @@ pub async fn create(
         .write(move |tx| {
             Box::pin(async move {
                 if let Some(phone) = &new.phone {
-                    if tx.customer_by_phone(program_id, phone).await?.is_some() {
+                    if tx
+                        .customer_by_phone(ProgramId(program_id), phone)
+                        .await?
+                        .is_some()
+                    {
                         return Err(DomainError::AlreadyExists {
                             entity: "customer with this phone",
                         }
@@ -168,7 +178,7 @@ pub async fn create(
                     ledger::execute(
                         tx,
                         LedgerRequest {
-                            program_id,
+                            program_id: ProgramId(program_id),
                             currency: rules.currency.clone(),
                             merchant_id: None,
                             protocol: "native".into(),
@@ -196,7 +206,7 @@ pub async fn create(
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<CustomerView>> {
     let customer = state
         .store
-        .read(move |tx| Box::pin(async move { tx.customer(id).await }))
+        .read(move |tx| Box::pin(async move { tx.customer(CustomerId(id)).await }))
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
     Ok(Json(customer.into()))
@@ -223,7 +233,7 @@ pub async fn set_pin(
         .write(move |tx| {
             Box::pin(async move {
                 let mut customer = tx
-                    .customer(id)
+                    .customer(CustomerId(id))
                     .await?
                     .ok_or(DomainError::NotFound { entity: "customer" })?;
                 customer.pin_hash = Some(hash);
@@ -257,18 +267,18 @@ pub async fn balances(
         .store
         .read(move |tx| {
             Box::pin(async move {
-                let customer = tx.customer(id).await?;
+                let customer = tx.customer(CustomerId(id)).await?;
                 let program = match &customer {
                     Some(c) => tx.program(c.program_id).await?,
                     None => None,
                 };
-                let accounts = ledger::accounts_of(tx, Owner::Customer(id)).await?;
+                let accounts = ledger::accounts_of(tx, Owner::Customer(CustomerId(id))).await?;
                 Ok((customer, program, accounts))
             })
         })
         .await?;
     customer.ok_or_else(|| ApiError::not_found("customer"))?;
-    let rules = program.map(|p| p.rules()).unwrap_or_default();
+    let rules = program.map(|p| p.rules.clone()).unwrap_or_default();
     let mut views: Vec<BalanceView> = accounts
         .into_iter()
         .map(|a| balance_view(&a.currency, a.balance, a.held, rules.decimals))
@@ -316,7 +326,13 @@ pub async fn list_cards(
     let cards = state
         .store
         .read(move |tx| {
-            Box::pin(async move { tx.cards(query.program_id, query.customer_id).await })
+            Box::pin(async move {
+                tx.cards(
+                    query.program_id.map(ProgramId),
+                    query.customer_id.map(CustomerId),
+                )
+                .await
+            })
         })
         .await?;
     Ok(Json(cards))
@@ -327,9 +343,9 @@ pub async fn create_card(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<CardInput>,
 ) -> ApiResult<(StatusCode, Json<Card>)> {
-    if !matches!(input.kind.as_str(), "physical" | "virtual") {
+    let Some(kind) = CardKind::parse(&input.kind) else {
         return Err(ApiError::invalid("kind", "physical or virtual"));
-    }
+    };
     if input.number.is_empty()
         || input.number.len() > 32
         || !input.number.bytes().all(|b| b.is_ascii_digit())
@@ -340,7 +356,7 @@ pub async fn create_card(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.program(input.program_id).await?.is_none() {
+                if tx.program(ProgramId(input.program_id)).await?.is_none() {
                     return Err(DomainError::Invalid {
                         field: "program_id",
                         reason: "no such program".into(),
@@ -349,9 +365,9 @@ pub async fn create_card(
                 }
                 if let Some(c) = input.customer_id {
                     if tx
-                        .customer(c)
+                        .customer(CustomerId(c))
                         .await?
-                        .is_none_or(|c| c.program_id != input.program_id)
+                        .is_none_or(|c| c.program_id != ProgramId(input.program_id))
                     {
                         return Err(DomainError::Invalid {
                             field: "customer_id",
@@ -361,17 +377,17 @@ pub async fn create_card(
                     }
                 }
                 if tx
-                    .card_by_number(input.program_id, &input.number)
+                    .card_by_number(ProgramId(input.program_id), &input.number)
                     .await?
                     .is_some()
                 {
                     return Err(DomainError::AlreadyExists { entity: "card" }.into());
                 }
                 tx.create_card(
-                    input.program_id,
+                    ProgramId(input.program_id),
                     &input.number,
-                    &input.kind,
-                    input.customer_id,
+                    kind,
+                    input.customer_id.map(CustomerId),
                 )
                 .await
             })

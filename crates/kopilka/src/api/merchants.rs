@@ -5,6 +5,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use kopilka_domain::ids::{MerchantId, ProgramId};
 use kopilka_store::model::{Credential, Merchant};
 use serde::{Deserialize, Serialize};
 
@@ -37,9 +38,9 @@ pub struct MerchantView {
 impl From<Merchant> for MerchantView {
     fn from(m: Merchant) -> Self {
         MerchantView {
-            return_hosts: m.return_hosts(),
-            id: m.id,
-            program_id: m.program_id,
+            return_hosts: m.return_hosts.clone(),
+            id: m.id.0,
+            program_id: m.program_id.0,
             name: m.name,
             sms_name: m.sms_name,
             webhook_url: m.webhook_url,
@@ -79,7 +80,7 @@ fn validate(input: &MerchantInput) -> ApiResult<()> {
 async fn program_exists(state: &AppState, program_id: i64) -> ApiResult<()> {
     state
         .store
-        .read(move |tx| Box::pin(async move { tx.program(program_id).await }))
+        .read(move |tx| Box::pin(async move { tx.program(ProgramId(program_id)).await }))
         .await?
         .map(|_| ())
         .ok_or_else(|| ApiError::invalid("program_id", "no such program"))
@@ -108,7 +109,7 @@ pub async fn create(
                 let sms_name = input.sms_name.clone().unwrap_or_else(|| input.name.clone());
                 let m = tx
                     .create_merchant(
-                        input.program_id,
+                        ProgramId(input.program_id),
                         &input.name,
                         &sms_name,
                         &input.return_hosts,
@@ -137,7 +138,7 @@ pub async fn create(
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<MerchantView>> {
     let merchant = state
         .store
-        .read(move |tx| Box::pin(async move { tx.merchant(id).await }))
+        .read(move |tx| Box::pin(async move { tx.merchant(MerchantId(id)).await }))
         .await?
         .ok_or_else(|| ApiError::not_found("merchant"))?;
     Ok(Json(merchant.into()))
@@ -156,7 +157,7 @@ pub async fn update(
             Box::pin(async move {
                 let sms_name = input.sms_name.clone().unwrap_or_else(|| input.name.clone());
                 tx.update_merchant(
-                    id,
+                    MerchantId(id),
                     &input.name,
                     &sms_name,
                     &input.return_hosts,
@@ -197,7 +198,7 @@ impl From<Credential> for CredentialView {
     fn from(c: Credential) -> Self {
         CredentialView {
             id: c.id,
-            merchant_id: c.merchant_id,
+            merchant_id: c.merchant_id.0,
             protocol: c.protocol,
             login: c.login,
             secret: None,
@@ -213,7 +214,7 @@ pub async fn list_credentials(
 ) -> ApiResult<Json<Vec<CredentialView>>> {
     let creds = state
         .store
-        .read(move |tx| Box::pin(async move { tx.credentials_of(id).await }))
+        .read(move |tx| Box::pin(async move { tx.credentials_of(MerchantId(id)).await }))
         .await?;
     Ok(Json(creds.into_iter().map(Into::into).collect()))
 }
@@ -246,11 +247,11 @@ pub async fn add_credential(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(id).await?.is_none() {
+                if tx.merchant(MerchantId(id)).await?.is_none() {
                     return Err(kopilka_domain::DomainError::NotFound { entity: "merchant" }.into());
                 }
                 tx.add_credential(
-                    id,
+                    MerchantId(id),
                     &input.protocol,
                     &input.login,
                     Some(&hash),
@@ -287,10 +288,10 @@ pub async fn rotate_webhook_secret(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(id).await?.is_none() {
+                if tx.merchant(MerchantId(id)).await?.is_none() {
                     return Ok(false);
                 }
-                tx.set_webhook_secret(id, &sealed).await?;
+                tx.set_webhook_secret(MerchantId(id), &sealed).await?;
                 Ok(true)
             })
         })

@@ -4,6 +4,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use kopilka_domain::ids::{CustomerId, OperationId};
 use kopilka_domain::phone::Phone;
 use kopilka_store::model::{Message, MessageAttempt};
 use kopilka_store::outbox::MessageFilter;
@@ -49,15 +50,15 @@ impl From<Message> for MessageView {
     fn from(m: Message) -> Self {
         MessageView {
             id: m.id,
-            kind: m.kind,
+            kind: m.kind.as_str().to_string(),
             recipient: m.recipient,
             subject: m.subject,
             body: m.body,
-            state: m.state,
+            state: m.state.as_str().to_string(),
             attempts: m.attempts,
             last_error: m.last_error,
             next_attempt_at: m.next_attempt_at,
-            operation_id: m.operation_id,
+            operation_id: m.operation_id.map(|id| id.0),
             purpose: m.purpose,
             created_at: m.created_at,
             delivered_at: m.delivered_at,
@@ -104,8 +105,8 @@ pub async fn list(
         recipient: query.recipient.as_deref().map(normalize_recipient),
         state: query.state,
         kind: query.kind,
-        operation_id: query.operation,
-        customer_id: query.customer,
+        operation_id: query.operation.map(OperationId),
+        customer_id: query.customer.map(CustomerId),
         before_id: query.cursor,
         limit,
     };

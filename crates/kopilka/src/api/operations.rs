@@ -5,6 +5,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::money::format_decimal;
 use kopilka_domain::Amount;
@@ -82,16 +83,16 @@ pub struct OperationView {
 fn view(op: Operation, decimals: u8) -> OperationView {
     OperationView {
         amount: format_decimal(Amount(op.amount), decimals),
-        id: op.id,
+        id: op.id.0,
         uuid: op.uuid,
-        kind: op.kind,
-        status: op.status,
+        kind: op.kind.as_str().to_string(),
+        status: op.status.as_str().to_string(),
         currency: op.currency,
         amount_minor: op.amount,
         reversed_minor: op.reversed,
-        customer_id: op.customer_id,
-        merchant_id: op.merchant_id,
-        reverses: op.reverses,
+        customer_id: op.customer_id.map(|id| id.0),
+        merchant_id: op.merchant_id.map(|id| id.0),
+        reverses: op.reverses.map(|id| id.0),
         protocol: op.protocol,
         description: op.description,
         idempotency_key: op.idem_key,
@@ -183,7 +184,10 @@ pub async fn create(
     let found = state
         .store
         .read(move |tx| {
-            Box::pin(async move { tx.program_of_customer(customer_id, merchant_id).await })
+            Box::pin(async move {
+                tx.program_of_customer(CustomerId(customer_id), merchant_id.map(MerchantId))
+                    .await
+            })
         })
         .await?;
     let (program, merchant_program) =
@@ -194,7 +198,7 @@ pub async fn create(
             "no such merchant in the customer's program",
         ));
     }
-    let rules = program.rules();
+    let rules = program.rules.clone();
     let amount = match (&input.amount, &input.paid, kind) {
         (Some(a), None, _) => a.parse_positive("amount", rules.decimals)?,
         (None, Some(paid), OperationKind::Earn) => {
@@ -239,13 +243,13 @@ pub async fn create(
     let action = match kind {
         OperationKind::Earn | OperationKind::Accrue => Action::Credit {
             kind,
-            customer_id,
+            customer_id: CustomerId(customer_id),
             amount,
             expires_at: None,
         },
         _ => Action::Debit {
             kind,
-            customer_id,
+            customer_id: CustomerId(customer_id),
             amount,
             hold: input.hold,
         },
@@ -253,7 +257,7 @@ pub async fn create(
     let request = LedgerRequest {
         program_id: program.id,
         currency: rules.currency.clone(),
-        merchant_id,
+        merchant_id: merchant_id.map(MerchantId),
         protocol: "native".into(),
         idempotency,
         description: input.description.clone(),
@@ -300,7 +304,7 @@ async fn resolve(
         .store
         .read(move |tx| {
             Box::pin(async move {
-                let op = ledger::operation(tx, id).await?;
+                let op = ledger::operation(tx, OperationId(id)).await?;
                 let program = match &op {
                     Some(op) => tx.program(op.program_id).await?,
                     None => None,
@@ -310,7 +314,7 @@ async fn resolve(
         })
         .await?;
     let (op, program) = found.ok_or_else(|| ApiError::not_found("operation"))?;
-    let rules = program.rules();
+    let rules = program.rules.clone();
     let amount = match &amount_text {
         Some(a) => Some(a.parse_positive("amount", rules.decimals)?),
         None => None,
@@ -378,7 +382,7 @@ pub async fn confirm(
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
     settle(&state, id, &headers, |operation_id| Action::Confirm {
-        operation_id,
+        operation_id: OperationId(operation_id),
     })
     .await
 }
@@ -390,7 +394,7 @@ pub async fn void(
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<OperationView>)> {
     settle(&state, id, &headers, |operation_id| Action::Void {
-        operation_id,
+        operation_id: OperationId(operation_id),
     })
     .await
 }
@@ -413,7 +417,7 @@ pub async fn reverse(
         &state,
         id,
         |operation_id| Action::Reverse {
-            operation_id,
+            operation_id: OperationId(operation_id),
             amount: None,
         },
         key,
@@ -454,12 +458,12 @@ pub async fn list(
         }
     }
     let filter = OperationFilter {
-        program_id: query.program_id,
-        customer_id: query.customer_id,
-        merchant_id: query.merchant_id,
+        program_id: query.program_id.map(ProgramId),
+        customer_id: query.customer_id.map(CustomerId),
+        merchant_id: query.merchant_id.map(MerchantId),
         kind: query.kind,
         status: query.status,
-        before_id: query.cursor,
+        before_id: query.cursor.map(OperationId),
         limit,
     };
     let (ops, programs) = state
@@ -473,13 +477,13 @@ pub async fn list(
     let decimals = |program_id: i64| {
         programs
             .iter()
-            .find(|p| p.id == program_id)
-            .map_or(2, |p| p.rules().decimals)
+            .find(|p| p.id == ProgramId(program_id))
+            .map_or(2, |p| p.rules.decimals)
     };
     let views: Vec<OperationView> = ops
         .into_iter()
         .map(|op| {
-            let d = decimals(op.program_id);
+            let d = decimals(op.program_id.0);
             view(op, d)
         })
         .collect();
@@ -492,17 +496,17 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Op
         .store
         .read(move |tx| {
             Box::pin(async move {
-                let Some(op) = ledger::operation(tx, id).await? else {
+                let Some(op) = ledger::operation(tx, OperationId(id)).await? else {
                     return Ok(None);
                 };
                 let program = tx.program(op.program_id).await?;
-                let postings = ledger::postings_of(tx, id).await?;
+                let postings = ledger::postings_of(tx, OperationId(id)).await?;
                 Ok(Some((op, program, postings)))
             })
         })
         .await?;
     let (op, program, postings) = found.ok_or_else(|| ApiError::not_found("operation"))?;
-    let mut v = view(op, program.map_or(2, |p| p.rules().decimals));
+    let mut v = view(op, program.map_or(2, |p| p.rules.decimals));
     v.postings = Some(postings);
     Ok(Json(v))
 }

@@ -4,6 +4,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use kopilka_domain::ids::ProgramId;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::model::Program;
 use serde::{Deserialize, Serialize};
@@ -39,9 +40,9 @@ pub struct ProgramView {
 impl From<Program> for ProgramView {
     fn from(p: Program) -> Self {
         ProgramView {
-            rules: p.rules(),
-            settings: p.settings(),
-            id: p.id,
+            rules: p.rules.clone(),
+            settings: p.settings.clone(),
+            id: p.id.0,
             code: p.code,
             name: p.name,
             created_at: p.created_at,
@@ -108,7 +109,7 @@ pub async fn create(
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProgramView>> {
     let program = state
         .store
-        .read(move |tx| Box::pin(async move { tx.program(id).await }))
+        .read(move |tx| Box::pin(async move { tx.program(ProgramId(id)).await }))
         .await?
         .ok_or_else(|| ApiError::not_found("program"))?;
     Ok(Json(program.into()))
@@ -125,7 +126,10 @@ pub async fn update(
     let program = state
         .store
         .write(move |tx| {
-            Box::pin(async move { tx.update_program(id, &input.name, &rules, &settings).await })
+            Box::pin(async move {
+                tx.update_program(ProgramId(id), &input.name, &rules, &settings)
+                    .await
+            })
         })
         .await?
         .ok_or_else(|| ApiError::not_found("program"))?;

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
+use kopilka_domain::ids::CustomerId;
 use kopilka_domain::ledger::{OperationKind, Owner};
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::entities::NewCustomer;
@@ -306,7 +307,7 @@ pub(crate) async fn seed(
                 })
             })
             .await?;
-        ids.extend(batch);
+        ids.extend(batch.into_iter().map(|id: CustomerId| id.0));
         next += count;
     }
     Ok((program, merchant, ids))

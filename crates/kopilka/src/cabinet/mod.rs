@@ -264,7 +264,7 @@ async fn home(State(state): State<AppState>, customer: Result<Customer, Response
         .read(move |tx| {
             Box::pin(async move {
                 let program = tx.program(customer.program_id).await?;
-                let rules = program.map(|p| p.rules()).unwrap_or_default();
+                let rules = program.map(|p| p.rules.clone()).unwrap_or_default();
                 let (balance, held) = ledger::balance(
                     tx,
                     customer.program_id,
@@ -273,7 +273,7 @@ async fn home(State(state): State<AppState>, customer: Result<Customer, Response
                 )
                 .await?;
                 let pending =
-                    crate::kupikupi::pending_codes(tx, &sealer, &public_url, customer.id).await?;
+                    crate::kupikupi::pending_codes(tx, &sealer, &public_url, customer.id.0).await?;
                 let history = ledger::operations(
                     tx,
                     &OperationFilter {
@@ -326,9 +326,9 @@ async fn home(State(state): State<AppState>, customer: Result<Customer, Response
             .unwrap_or_default();
         body.push_str(&format!(
             "<tr><td>{when}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(op.description.as_deref().unwrap_or(&op.kind)),
+            escape(op.description.as_deref().unwrap_or(op.kind.as_str())),
             points(op.amount),
-            escape(&op.status)
+            escape(op.status.as_str())
         ));
     }
     body.push_str("</table><form method=\"post\" action=\"/cabinet/signout\"><button type=\"submit\">Выйти</button></form>");

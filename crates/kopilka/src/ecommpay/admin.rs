@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kopilka_domain::ecommpay::{self as domain, PaymentStatus};
+use kopilka_domain::ids::MerchantId;
 use kopilka_store::ecommpay::{
     CashPayment, CashPaymentFilter, EcommpayProject, PaymentHistoryEntry, ProjectSettings,
 };
@@ -69,9 +70,9 @@ impl From<EcommpayProject> for ProjectView {
     fn from(p: EcommpayProject) -> Self {
         ProjectView {
             project_id: p.id,
-            merchant_id: p.merchant_id,
-            methods: p.methods(),
-            return_hosts: p.return_hosts(),
+            merchant_id: p.merchant_id.0,
+            methods: p.methods.clone(),
+            return_hosts: p.return_hosts.clone(),
             name: p.name,
             callback_url: p.callback_url,
             voucher_ttl_secs: p.voucher_ttl_secs,
@@ -109,7 +110,7 @@ pub(crate) fn settings(input: &ProjectInput) -> ApiResult<ProjectSettings> {
         ));
     }
     Ok(ProjectSettings {
-        merchant_id: input.merchant_id,
+        merchant_id: MerchantId(input.merchant_id),
         name: input.name.trim().to_string(),
         callback_url: input.callback_url.clone(),
         methods,
@@ -298,7 +299,7 @@ pub struct PaymentView {
 impl From<CashPayment> for PaymentView {
     fn from(p: CashPayment) -> Self {
         PaymentView {
-            customer: Value::Object(p.customer()),
+            customer: Value::Object(p.customer.clone()),
             payment: p,
             history: None,
         }
@@ -367,12 +368,13 @@ fn row(p: &CashPayment) -> [String; 14] {
         p.operation_id.to_string(),
         p.interface.clone(),
         p.method.clone(),
-        p.status.clone(),
+        p.status.to_string(),
         p.code.clone(),
         p.message.clone(),
         euros(p.amount),
         p.currency.clone(),
-        p.customer()
+        p.customer
+            .clone()
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or("")

@@ -103,7 +103,7 @@ async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<V
         return Err(GateError::new(Code::MethodUnknown, "method".to_string()));
     }
     let (project, secret) = authenticate(state, request).await?;
-    if !project.methods().iter().any(|m| m == &method) {
+    if !project.methods.iter().any(|m| m == &method) {
         return Err(GateError::new(Code::MethodUnknown, "method".to_string()));
     }
     let payment_id = text_field(request, "general", "payment_id")?.to_string();
@@ -158,7 +158,7 @@ async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<V
     if let Value::Object(urls) = &request["return_url"] {
         for (k, v) in urls {
             match v.as_str() {
-                Some(u) if url_on_hosts(u, &project.return_hosts()) => {
+                Some(u) if url_on_hosts(u, &project.return_hosts) => {
                     return_urls.insert(k.clone(), json!(u));
                 }
                 _ => {
@@ -175,7 +175,7 @@ async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<V
         payment_id: payment_id.clone(),
         interface: "gate",
         method: method.clone(),
-        status: PaymentStatus::Created.as_str().into(),
+        status: PaymentStatus::Created,
         amount,
         currency,
         description: request["payment"]["description"]
@@ -260,7 +260,7 @@ async fn status_inner(state: &AppState, request: &Value) -> Result<Value, GateEr
         "customer_data": document["customer_data"],
         "operations": [document["operation"]],
     });
-    if payment.status == PaymentStatus::AwaitingRedirectResult.as_str() {
+    if payment.status == PaymentStatus::AwaitingRedirectResult {
         answer["redirect_data"] =
             json!({"method": "GET", "body": {}, "url": voucher_url(&state.public_url, &payment)});
     }

@@ -119,7 +119,7 @@ pub(crate) async fn enqueue_callback(
         return Ok(());
     };
     let mut document = payment_document(&payment);
-    if payment.status == PaymentStatus::AwaitingRedirectResult.as_str() {
+    if payment.status == PaymentStatus::AwaitingRedirectResult {
         document["redirect_data"] =
             json!({"method": "GET", "body": {}, "url": voucher_url(public_url, &payment)});
     }
@@ -156,9 +156,7 @@ pub(crate) async fn apply_event(
         .cash_payment_row(row, true)
         .await?
         .ok_or(StoreError::Corrupt("payment vanished".into()))?;
-    let status = PaymentStatus::parse(&payment.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("payment status {}", payment.status)))?;
-    let transition = match domain::transition(status, payment.amount, event) {
+    let transition = match domain::transition(payment.status, payment.amount, event) {
         Ok(t) => t,
         Err(e) => return Ok(Applied::Refused(e)),
     };
@@ -175,7 +173,7 @@ pub(crate) async fn apply_event(
     };
     tx.set_cash_status(
         row,
-        transition.status.as_str(),
+        transition.status,
         transition.code.number(),
         transition.code.message(),
         voucher.as_ref().map(|(c, at)| (c.as_str(), *at)),

@@ -149,7 +149,7 @@ async fn open_inner(state: &AppState, params: Map<String, Value>) -> Result<Resp
         .ok_or(PageError::new(Code::FieldInvalid, "payment_amount"))?;
     let customer_id = required(&params, "customer_id")?.to_string();
     if optional(&params, "force_payment_method").is_some_and(|m| m != domain::CASHTOCODE)
-        || !project.methods().iter().any(|m| m == domain::CASHTOCODE)
+        || !project.methods.iter().any(|m| m == domain::CASHTOCODE)
     {
         return Err(PageError::new(Code::MethodUnknown, "force_payment_method"));
     }
@@ -165,7 +165,7 @@ async fn open_inner(state: &AppState, params: Map<String, Value>) -> Result<Resp
     let mut return_urls = Map::new();
     for name in RETURN_URLS {
         if let Some(url) = optional(&params, name) {
-            if !url_on_hosts(url, &project.return_hosts()) {
+            if !url_on_hosts(url, &project.return_hosts) {
                 return Err(PageError::new(Code::FieldInvalid, name));
             }
             return_urls.insert(name.to_string(), json!(url));
@@ -193,7 +193,7 @@ async fn open_inner(state: &AppState, params: Map<String, Value>) -> Result<Resp
         payment_id: payment_id.clone(),
         interface: "payment_page",
         method: domain::CASHTOCODE.into(),
-        status: PaymentStatus::Created.as_str().into(),
+        status: PaymentStatus::Created,
         amount,
         currency: currency.clone(),
         description: optional(&params, "payment_description")
@@ -217,9 +217,8 @@ async fn open_inner(state: &AppState, params: Map<String, Value>) -> Result<Resp
                     let same = existing.interface == "payment_page"
                         && existing.amount == new.amount
                         && existing.currency == new.currency
-                        && existing.customer().get("id") == new.customer.get("id")
-                        && !PaymentStatus::parse(&existing.status)
-                            .is_some_and(PaymentStatus::is_final);
+                        && existing.customer.get("id") == new.customer.get("id")
+                        && !existing.status.is_final();
                     return Ok(same.then_some(existing));
                 }
                 tx.create_cash_payment(&new).await.map(Some)
@@ -227,7 +226,7 @@ async fn open_inner(state: &AppState, params: Map<String, Value>) -> Result<Resp
         })
         .await?
         .ok_or(PageError::new(Code::PaymentIdExists, "payment_id"))?;
-    if payment.status == PaymentStatus::AwaitingRedirectResult.as_str() {
+    if payment.status == PaymentStatus::AwaitingRedirectResult {
         return Ok(Redirect::to(&format!("/cashtocode/voucher/{}", payment.token)).into_response());
     }
     let forced = optional(&params, "force_payment_method").is_some();
@@ -242,7 +241,7 @@ fn valid_birth_date(text: &str) -> bool {
 }
 
 fn missing_personal(payment: &CashPayment) -> Vec<&'static str> {
-    let customer = payment.customer();
+    let customer = payment.customer.clone();
     PERSONAL
         .iter()
         .map(|(_, key)| *key)
@@ -257,7 +256,7 @@ fn missing_personal(payment: &CashPayment) -> Vec<&'static str> {
 
 /// The method choice with the personal data still missing.
 fn customer_form(payment: &CashPayment, error: Option<&str>) -> String {
-    let customer = payment.customer();
+    let customer = payment.customer.clone();
     let value = |k: &str| escape(customer.get(k).and_then(Value::as_str).unwrap_or(""));
     let mut fields = String::new();
     for key in missing_personal(payment) {
@@ -304,10 +303,10 @@ pub async fn submit_customer(
         Ok(None) => return PageError::new(Code::PaymentNotFound, "payment").into_response(),
         Err(e) => return PageError::from(e).into_response(),
     };
-    if payment.status != PaymentStatus::Created.as_str() {
+    if payment.status != PaymentStatus::Created {
         return Redirect::to(&format!("/cashtocode/voucher/{}", payment.token)).into_response();
     }
-    let mut customer = payment.customer();
+    let mut customer = payment.customer.clone();
     for (k, v) in form_urlencoded::parse(&body) {
         let v = v.trim().to_string();
         let known = PERSONAL.iter().any(|(_, key)| *key == k);
@@ -325,7 +324,7 @@ pub async fn submit_customer(
         }
     }
     let mut updated = payment.clone();
-    updated.customer = Value::Object(customer.clone()).to_string();
+    updated.customer = customer.clone();
     let missing = missing_personal(&updated);
     if !missing.is_empty() {
         return Html(customer_form(
@@ -446,7 +445,7 @@ pub async fn voucher(State(state): State<AppState>, Path(token): Path<String>) -
         amount = euros(payment.amount),
         currency = escape(&payment.currency),
         expires_ms = payment.expires_at.unwrap_or_default(),
-        status = escape(&payment.status),
+        status = escape(payment.status.as_str()),
     );
     Html(html_page("CashtoCode payment code", &body)).into_response()
 }

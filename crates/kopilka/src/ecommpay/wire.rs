@@ -160,7 +160,7 @@ pub(crate) fn wire_date(ms: i64) -> String {
 
 /// The payment and its sale operation in the seed's callback structure, unsigned.
 pub(crate) fn payment_document(payment: &CashPayment) -> Value {
-    let customer = payment.customer();
+    let customer = payment.customer.clone();
     let text = |k: &str| {
         customer
             .get(k)

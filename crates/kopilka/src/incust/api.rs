@@ -60,8 +60,8 @@ async fn answer(state: &AppState, request: Request) -> Reply {
     match result {
         Ok(done) => {
             tracing::info!(
-                merchant = shop.merchant.id,
-                transaction = done.transaction.operation_id,
+                merchant = shop.merchant.id.0,
+                transaction = done.transaction.operation_id.0,
                 kind = %done.transaction.kind,
                 replayed = done.replayed,
                 "inCust {command}"

@@ -6,6 +6,7 @@ use super::texts;
 use super::wire::Fault;
 use crate::http::credentials::{self, Proof};
 use crate::state::AppState;
+use kopilka_domain::ids::OperationId;
 use kopilka_domain::incust::{Lang, Sale, Status};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::money::{format_decimal, rescale};
@@ -15,7 +16,7 @@ use kopilka_domain::{Amount, Rounding};
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::incust::IncustTransaction;
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, Outcome};
-use kopilka_store::model::{Customer, Merchant, Program};
+use kopilka_store::model::{Customer, CustomerState, Merchant, Program};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{JobError, StoreError, StoreResult, Tx};
 
@@ -82,7 +83,7 @@ impl Shop {
 
     fn sms(&self, customer: &Customer, operation_id: i64, body: String) -> Option<NewMessage> {
         customer.phone.as_ref().map(|phone| NewMessage {
-            operation_id: Some(operation_id),
+            operation_id: Some(OperationId(operation_id)),
             merchant_id: Some(self.merchant.id),
             customer_id: Some(customer.id),
             ..NewMessage::sms(phone, body)
@@ -116,7 +117,7 @@ pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Resu
     let credentials::Holder {
         merchant, program, ..
     } = found.ok_or(Fault::new(Status::BadCredentials))?;
-    let rules = program.rules();
+    let rules = program.rules.clone();
     Ok(Shop {
         lang: Lang::of(&rules),
         merchant,
@@ -146,7 +147,7 @@ impl From<JobError<Status>> for Fault {
 /// The card's owner if the card is known, refused when blocked.
 async fn card(tx: &mut Tx, shop: &Shop, phone: &str) -> Result<Option<Customer>, JobError<Status>> {
     match tx.customer_by_phone(shop.program.id, phone).await? {
-        Some(c) if c.state == "blocked" => Err(JobError::Refused(Status::CardBlocked)),
+        Some(c) if c.state == CustomerState::Blocked => Err(JobError::Refused(Status::CardBlocked)),
         found => Ok(found),
     }
 }
@@ -160,7 +161,7 @@ async fn replay(tx: &mut Tx, outcome: &Outcome) -> Result<Done, JobError<Status>
     }
     let id = outcome.operation.id;
     let transaction = tx
-        .incust_transaction(id)
+        .incust_transaction(id.0)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("operation {id} has no inCust answer")))?;
     Ok(Done {
@@ -281,7 +282,7 @@ pub async fn cancel(
     id: i64,
 ) -> Result<Done, JobError<Status>> {
     let refuse = |status| Err(JobError::Refused(status));
-    let Some(op) = ledger::operation(tx, id)
+    let Some(op) = ledger::operation(tx, OperationId(id))
         .await?
         .filter(|op| op.program_id == shop.program.id)
     else {
@@ -303,7 +304,7 @@ pub async fn cancel(
         return refuse(Status::UnknownCard);
     };
     let action = Action::Reverse {
-        operation_id: id,
+        operation_id: OperationId(id),
         amount: None,
     };
     let outcome = ledger::execute(tx, shop.request(None, &original.comment, action)).await?;
@@ -353,7 +354,7 @@ async fn record(
         merchant_id: shop.merchant.id,
         customer_id: customer.id,
         kind: entry.kind.to_string(),
-        cancels: entry.cancels,
+        cancels: entry.cancels.map(OperationId),
         cardphone: entry.phone.to_string(),
         comment: entry.comment.to_string(),
         amount: entry.sale.amount.0,
@@ -365,7 +366,7 @@ async fn record(
         created_at: outcome.operation.created_at,
     };
     tx.incust_record(&transaction).await?;
-    if let Some(message) = shop.sms(customer, outcome.operation.id, entry.sms) {
+    if let Some(message) = shop.sms(customer, outcome.operation.id.0, entry.sms) {
         tx.enqueue(&message).await?;
     }
     Ok(Done {

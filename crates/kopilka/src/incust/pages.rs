@@ -19,7 +19,7 @@ use kopilka_domain::phone::mask;
 use kopilka_domain::Amount;
 use kopilka_store::incust::{IncustPage, NewIncustPage};
 use kopilka_store::ledger;
-use kopilka_store::model::Customer;
+use kopilka_store::model::{Customer, CustomerState};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::StoreError;
 use rand::Rng;
@@ -430,9 +430,9 @@ async fn open(state: AppState, request: Request, kind: Kind) -> Page {
         Err(fault) => return Page::error(StatusCode::UNAUTHORIZED, fault, Lang::Ru),
     };
     let host = url.host_str().unwrap_or_default();
-    if !rules::return_host_allowed(host, &shop.merchant.return_hosts()) {
+    if !rules::return_host_allowed(host, &shop.merchant.return_hosts) {
         tracing::warn!(
-            merchant = shop.merchant.id,
+            merchant = shop.merchant.id.0,
             host,
             "inCust page refused a foreign returnurl"
         );
@@ -466,7 +466,7 @@ async fn prepare(
     };
     let card = card_state(state, shop, &phone).await?;
     match (&card.customer, kind) {
-        (Some(c), _) if c.state == "blocked" => return Err(Status::CardBlocked.into()),
+        (Some(c), _) if c.state == CustomerState::Blocked => return Err(Status::CardBlocked.into()),
         (None, Kind::Redeem) => return Err(Status::UnknownCard.into()),
         (None, Kind::Earn) if !shop.rules.enrol_on_earn => return Err(Status::UnknownCard.into()),
         _ => {}
@@ -642,7 +642,7 @@ async fn answer(state: AppState, request: Request) -> Page {
             )
         }
     };
-    let rules = program.rules();
+    let rules = program.rules.clone();
     let shop = Shop {
         lang: Lang::of(&rules),
         merchant,
@@ -886,7 +886,7 @@ async fn settle(
                     tx.incust_finish_page(
                         page.id,
                         Status::Ok.code(),
-                        Some(done.transaction.operation_id),
+                        Some(done.transaction.operation_id.0),
                     )
                     .await?;
                     Ok(success(&shop, kind, &done))

@@ -9,7 +9,7 @@ use kopilka_domain::message::{self, Language};
 /// a text; an empty one would only come from a name missing from the domain's list.
 fn render(shop: &Shop, name: &str, values: &[(&str, &str)]) -> String {
     let language = Language::parse(&shop.rules.language);
-    message::render(name, language, &shop.program.settings(), values).unwrap_or_default()
+    message::render(name, language, &shop.program.settings, values).unwrap_or_default()
 }
 
 pub fn earned(shop: &Shop, earned: &str, balance: &str) -> String {

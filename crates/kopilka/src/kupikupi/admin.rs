@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use kopilka_domain::ids::MerchantId;
 use kopilka_store::kupikupi::{Platform, PlatformUrls};
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +71,7 @@ impl From<Platform> for PlatformView {
     fn from(p: Platform) -> Self {
         PlatformView {
             uid: p.uid,
-            merchant_id: p.merchant_id,
+            merchant_id: p.merchant_id.0,
             site: p.site,
             success_url: p.success_url,
             fail_url: p.fail_url,
@@ -183,7 +184,7 @@ async fn create(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(merchant_id).await?.is_none() {
+                if tx.merchant(MerchantId(merchant_id)).await?.is_none() {
                     return Err(kopilka_domain::DomainError::Invalid {
                         field: "merchant_id",
                         reason: "no such merchant".into(),
@@ -195,8 +196,14 @@ async fn create(
                         kopilka_domain::DomainError::AlreadyExists { entity: "platform" }.into(),
                     );
                 }
-                tx.create_kupikupi_platform(&uid, merchant_id, &urls, &sealed, &sealed_dev)
-                    .await
+                tx.create_kupikupi_platform(
+                    &uid,
+                    MerchantId(merchant_id),
+                    &urls,
+                    &sealed,
+                    &sealed_dev,
+                )
+                .await
             })
         })
         .await?;

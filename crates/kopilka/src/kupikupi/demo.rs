@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
+use kopilka_domain::ids::MerchantId;
 use kopilka_domain::kupikupi::{token, TokenValue};
 use kopilka_store::kupikupi::PlatformUrls;
 use kopilka_store::SharedStore;
@@ -64,8 +65,14 @@ pub async fn seed(
         store
             .write(move |tx| {
                 Box::pin(async move {
-                    tx.create_kupikupi_platform(&uid, merchant_id, &urls, &sealed, &sealed_dev)
-                        .await
+                    tx.create_kupikupi_platform(
+                        &uid,
+                        MerchantId(merchant_id),
+                        &urls,
+                        &sealed,
+                        &sealed_dev,
+                    )
+                    .await
                 })
             })
             .await?;

@@ -1,7 +1,7 @@
 //! The hosted transfer form at `transferURL`: shop, amount in roubles, the masked phone and a
 //! field for the 6-digit code.
 
-use super::{absolute, enter_code, notification, rules_of, status_of};
+use super::{absolute, enter_code, notification, rules_of};
 use crate::http::html::{escape, page};
 use crate::state::AppState;
 use axum::extract::{Form, Path, State};
@@ -73,7 +73,7 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Res
                     let message = if test.outcome == TransferStatus::Confirmed { "" } else { test.message };
                     tx.enqueue(&notification(&platform, &transfer, test.outcome, code, message, &public_url))
                         .await?;
-                    tx.update_kupikupi_transfer(transfer.id, test.outcome.as_str(), 0, None).await?;
+                    tx.update_kupikupi_transfer(transfer.id, test.outcome, 0, None).await?;
                 } else {
                     match rules.open_form(now) {
                         Step::Moved(TransferStatus::FormShowed) => {
@@ -89,11 +89,11 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Res
                             sms.customer_id = transfer.customer_id;
                             sms.merchant_id = Some(platform.merchant_id);
                             tx.enqueue(&sms).await?;
-                            tx.update_kupikupi_transfer(transfer.id, rules.status.as_str(), rules.attempts, None)
+                            tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, None)
                                 .await?;
                         }
                         Step::Expired => {
-                            tx.update_kupikupi_transfer(transfer.id, rules.status.as_str(), rules.attempts, None)
+                            tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, None)
                                 .await?;
                         }
                         _ => {}
@@ -161,11 +161,11 @@ pub async fn submit(
             &view,
             Some(&format!("Неверный код. Осталось попыток: {left}")),
         ),
-        _ => match status_of(&view.transfer) {
-            Ok(TransferStatus::Held | TransferStatus::Confirmed) => {
+        _ => match view.transfer.status {
+            TransferStatus::Held | TransferStatus::Confirmed => {
                 Redirect::to(&success).into_response()
             }
-            Ok(s) if s.awaits_code() => render(&state, &view, None),
+            s if s.awaits_code() => render(&state, &view, None),
             _ => Redirect::to(&fail).into_response(),
         },
     }
@@ -184,8 +184,7 @@ fn render(state: &AppState, view: &View, error: Option<&str>) -> Response {
     if t.is_sandbox() {
         body.push_str("<p class=\"note\">Тестовый перевод: баллы не списываются.</p>");
     }
-    let status = status_of(t).unwrap_or(TransferStatus::Rejected);
-    match status {
+    match t.status {
         s if s.awaits_code() => {
             if let Some(error) = error {
                 body.push_str(&format!("<p class=\"error\" id=\"error\">{}</p>", escape(error)));

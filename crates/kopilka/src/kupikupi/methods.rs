@@ -1,7 +1,7 @@
 //! `balance`, `init`, `checkout`, `confirmation`, `receipt`.
 
 use super::wire::{decimal_number, field, success, ErrorCode, Fields, KkError};
-use super::{enter_code, expire, new_code, program_of, status_of};
+use super::{enter_code, expire, new_code, program_of};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -113,7 +113,7 @@ async fn balance(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
                 let Some(customer) = tx.customer_by_phone(program.id, &digits).await? else {
                     return Ok(None);
                 };
-                let rules = program.rules();
+                let rules = program.rules.clone();
                 let (balance, held) = ledger::balance(
                     tx,
                     program.id,
@@ -178,7 +178,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         }
                     }
                     let program = program_of(tx, &platform).await?;
-                    let rules = program.rules();
+                    let rules = program.rules.clone();
                     // One point is one rouble; a fraction of a point the program cannot hold
                     // rounds up so the shop is never paid less than it asked.
                     let points = rescale(Amount(amount), 2, rules.decimals, Rounding::Up).0;
@@ -218,7 +218,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                             customer_id,
                             amount,
                             points,
-                            status: TransferStatus::New.as_str().into(),
+                            status: TransferStatus::New,
                             sealed_code,
                             form_key,
                             expires_at: now + lifetime,
@@ -269,7 +269,7 @@ async fn checkout(state: &AppState, caller: &Caller, fields: &Fields) -> Result<
             "the order was registered with another amount",
         ));
     }
-    let status = status_of(&transfer)?;
+    let status = transfer.status;
     Ok(success(vec![
         ("transferStatus", field(status.wire())),
         ("paymentId", field(transfer.id)),
@@ -384,7 +384,7 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
             move |tx: &mut kopilka_store::Tx| {
                 Box::pin(async move {
                     let program = program_of(tx, &platform).await?;
-                    let rules = program.rules();
+                    let rules = program.rules.clone();
                     let Some(customer) = tx.customer_by_phone(program.id, &digits).await? else {
                         return Err(KkError::new(ErrorCode::UnknownPhone, "unknown phone").into());
                     };
@@ -424,7 +424,7 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
     let (operation, cashback, decimals) = outcome;
     let rubles = rescale(cashback, decimals, 2, Rounding::Down);
     Ok(success(vec![
-        ("paymentId", field(operation.unwrap_or(0))),
+        ("paymentId", field(operation.map_or(0, |id| id.0))),
         ("cashback", decimal_number(&format_decimal(rubles, 2))),
     ]))
 }

@@ -13,6 +13,7 @@ use crate::secrets::{self, Sealer};
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
+use kopilka_domain::ids::CustomerId;
 use kopilka_domain::kupikupi::{Step, Transfer as Rules, TransferStatus};
 use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
 use kopilka_domain::Amount;
@@ -44,7 +45,7 @@ pub fn router() -> Router<AppState> {
 /// The transfer's status in the rules' terms.
 fn rules_of(transfer: &Transfer) -> StoreResult<Rules> {
     Ok(Rules {
-        status: status_of(transfer)?,
+        status: transfer.status,
         attempts: transfer.attempts,
         expires_at: transfer.expires_at,
     })
@@ -59,17 +60,12 @@ async fn expire(tx: &mut Tx, transfer: &Transfer) -> StoreResult<(TransferStatus
     }
     tx.update_kupikupi_transfer(
         transfer.id,
-        rules.status.as_str(),
+        rules.status,
         rules.attempts,
         transfer.operation_id,
     )
     .await?;
     Ok((rules.status, true))
-}
-
-fn status_of(transfer: &Transfer) -> StoreResult<TransferStatus> {
-    TransferStatus::parse(&transfer.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("kupikupi transfer {} status", transfer.id)))
 }
 
 async fn program_of(
@@ -157,7 +153,7 @@ pub(crate) async fn enter_code(
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
         let program = program_of(tx, &platform).await?;
-        let currency = program.rules().currency;
+        let currency = program.rules.currency.clone();
         let customer_id = transfer
             .customer_id
             .ok_or_else(|| StoreError::Corrupt(format!("transfer {} customer", transfer.id)))?;
@@ -204,17 +200,12 @@ pub(crate) async fn enter_code(
             tx.enqueue(&message).await?;
         }
     }
-    if rules.status != status_of(&transfer)?
+    if rules.status != transfer.status
         || rules.attempts != transfer.attempts
         || operation_id != transfer.operation_id
     {
-        tx.update_kupikupi_transfer(
-            transfer.id,
-            rules.status.as_str(),
-            rules.attempts,
-            operation_id,
-        )
-        .await?;
+        tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, operation_id)
+            .await?;
     }
     let transfer = tx
         .kupikupi_transfer(transfer.id)
@@ -265,7 +256,7 @@ pub async fn on_notification_settled(
         tx,
         LedgerRequest {
             program_id: program.id,
-            currency: program.rules().currency,
+            currency: program.rules.currency.clone(),
             merchant_id: Some(platform.merchant_id),
             protocol: "kupikupi".into(),
             idempotency: None,
@@ -277,7 +268,7 @@ pub async fn on_notification_settled(
     .await?;
     tx.update_kupikupi_transfer(
         transfer.id,
-        rules.status.as_str(),
+        rules.status,
         transfer.attempts,
         transfer.operation_id,
     )
@@ -338,8 +329,11 @@ pub async fn pending_codes(
 ) -> StoreResult<Vec<PendingCode>> {
     let now = tx.now();
     let mut pending = Vec::new();
-    for transfer in tx.kupikupi_transfers_of_customer(customer_id, 20).await? {
-        if !status_of(&transfer)?.awaits_code() || transfer.expires_at <= now {
+    for transfer in tx
+        .kupikupi_transfers_of_customer(CustomerId(customer_id), 20)
+        .await?
+    {
+        if !transfer.status.awaits_code() || transfer.expires_at <= now {
             continue;
         }
         let Some(platform) = tx.kupikupi_platform_by_id(transfer.platform_id).await? else {

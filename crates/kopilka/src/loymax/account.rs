@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::loymax::CodeCheck;
 use kopilka_domain::phone::mask;
-use kopilka_store::model::Program;
+use kopilka_store::model::{CardKind, CardState, CustomerState, Program};
 use kopilka_store::{ledger, JobError};
 use serde_json::{json, Value};
 
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 pub(super) fn bonus_amount(program: &Program, minor: i64) -> Value {
     let info = super::currency_info(program);
     json!({
-        "amount": number(minor, program.rules().decimals),
+        "amount": number(minor, program.rules.decimals),
         "currency": info["name"].clone(),
         "currencyInfo": info,
     })
@@ -28,8 +28,7 @@ pub(super) fn bonus_amount(program: &Program, minor: i64) -> Value {
 /// `GET User`: the profile.
 pub async fn profile(session: Session) -> LmResult {
     let c = &session.customer;
-    let profile: Value = serde_json::from_str(&c.profile).unwrap_or_else(|_| json!({}));
-    let field = |name: &str| profile.get(name).cloned().unwrap_or(Value::Null);
+    let field = |name: &str| c.profile.get(name).cloned().unwrap_or(Value::Null);
     Ok(ok(json!({
         "id": c.id,
         "phoneNumber": c.phone.as_deref().map(mask),
@@ -38,7 +37,7 @@ pub async fn profile(session: Session) -> LmResult {
         "firstName": field("FirstName"),
         "patronymicName": field("PatronymicName"),
         "birthDate": field("BirthDate"),
-        "registrationCompleted": c.state != "registering",
+        "registrationCompleted": c.state != CustomerState::Registering,
         "state": match c.state.as_str() {
             "registering" => "Registering",
             "blocked" => "Blocked",
@@ -61,8 +60,8 @@ pub async fn cards(State(state): State<AppState>, session: Session) -> LmResult 
                 "id": c.id,
                 "number": c.number,
                 "barCode": c.number,
-                "state": if c.state == "blocked" { "Blocked" } else { "Activated" },
-                "isVirtual": c.kind == "virtual",
+                "state": if c.state == CardState::Blocked { "Blocked" } else { "Activated" },
+                "isVirtual": c.kind == CardKind::Virtual,
                 "createdAt": date_time(c.created_at),
             })
         })
@@ -78,7 +77,7 @@ async fn position(
     let (customer_id, program_id, currency) = (
         session.customer.id,
         session.program.id,
-        session.program.rules().currency,
+        session.program.rules.currency.clone(),
     );
     Ok(state
         .store
@@ -108,7 +107,7 @@ pub async fn balance(State(state): State<AppState>, session: Session) -> LmResul
 /// their dates (soonest first; what never expires is `notExpiring`).
 pub async fn detailed_balance(State(state): State<AppState>, session: Session) -> LmResult {
     let (balance, held, lots) = position(&state, &session).await?;
-    let decimals = session.program.rules().decimals;
+    let decimals = session.program.rules.decimals;
     let info = super::currency_info(&session.program);
     let mut expirations: Vec<(i64, i64)> = Vec::new();
     let mut not_expiring = 0;
@@ -196,12 +195,12 @@ pub async fn reset_password(State(state): State<AppState>, parts: Parts, bytes: 
     let settings = super::settings(&program);
     job(&state, move |tx| {
         Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id, &login).await?;
+            let customer = auth::find_by_login(tx, program.id.0, &login).await?;
             if let Some((customer, phone)) = customer
-                .filter(|c| c.state == "active")
+                .filter(|c| c.state == CustomerState::Active)
                 .and_then(|c| c.phone.clone().map(|p| (c, p)))
             {
-                send_code(tx, &settings, Some(customer.id), "reset", &phone, &ip).await?;
+                send_code(tx, &settings, Some(customer.id.0), "reset", &phone, &ip).await?;
             }
             Ok(ok(Value::Null))
         })
@@ -223,7 +222,7 @@ pub async fn confirm_reset(State(state): State<AppState>, bytes: Bytes) -> LmRes
     let program = super::program(&state).await?;
     job(&state, move |tx| {
         Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id, &login).await?;
+            let customer = auth::find_by_login(tx, program.id.0, &login).await?;
             let Some((mut customer, phone)) =
                 customer.and_then(|c| c.phone.clone().map(|p| (c, p)))
             else {

@@ -12,9 +12,10 @@ use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::loymax::Settings;
 use kopilka_domain::phone::Phone;
-use kopilka_store::model::{Credential, Customer, Program};
+use kopilka_store::model::{Credential, Customer, CustomerState, Program};
 use kopilka_store::{StoreResult, Tx};
 use serde::Deserialize;
 use serde_json::json;
@@ -60,7 +61,7 @@ where
             })
             .await?;
         let (token, customer, program) = found.ok_or(LmError::Unauthorized)?;
-        if customer.state == "blocked" {
+        if customer.state == CustomerState::Blocked {
             return Err(LmError::Unauthorized);
         }
         Ok(Session {
@@ -91,7 +92,7 @@ pub async fn issue(
     tx.loymax_insert_token(
         &secrets::token_digest(&token),
         "access",
-        customer_id,
+        CustomerId(customer_id),
         credential_id,
         expires_at,
     )
@@ -114,7 +115,7 @@ pub async fn rotate(
 
 impl Session {
     pub fn key(&self) -> (i64, i64, Option<i64>) {
-        (self.token_id, self.customer.id, self.credential_id)
+        (self.token_id, self.customer.id.0, self.credential_id)
     }
 }
 
@@ -143,7 +144,7 @@ async fn pair(
     tx.loymax_insert_token(
         &secrets::token_digest(&refresh),
         "refresh",
-        customer_id,
+        CustomerId(customer_id),
         Some(credential_id),
         expires_at,
     )
@@ -237,7 +238,7 @@ async fn token_inner(
             let customer = state
                 .store
                 .read(move |tx| {
-                    Box::pin(async move { find_by_login(tx, program_id, &username).await })
+                    Box::pin(async move { find_by_login(tx, program_id.0, &username).await })
                 })
                 .await
                 .map_err(server_error)?;
@@ -246,7 +247,9 @@ async fn token_inner(
                 "invalid_grant",
                 "wrong login or password",
             );
-            let customer = customer.filter(|c| c.state == "active").ok_or(invalid)?;
+            let customer = customer
+                .filter(|c| c.state == CustomerState::Active)
+                .ok_or(invalid)?;
             let refusal = |description| {
                 Err(OAuthError(
                     StatusCode::BAD_REQUEST,
@@ -272,7 +275,7 @@ async fn token_inner(
             state
                 .store
                 .write(move |tx| {
-                    Box::pin(async move { pair(tx, customer.id, credential_id, &settings).await })
+                    Box::pin(async move { pair(tx, customer.id.0, credential_id, &settings).await })
                 })
                 .await
                 .map_err(server_error)
@@ -297,7 +300,7 @@ async fn token_inner(
                         // A refresh token is used once.
                         let now = tx.now();
                         tx.loymax_end_token(old.id, now).await?;
-                        pair(tx, old.customer_id, credential_id, &settings)
+                        pair(tx, old.customer_id.0, credential_id, &settings)
                             .await
                             .map(Some)
                     })
@@ -344,7 +347,7 @@ pub async fn check_password(
         })
         .await?;
     if !login_allowed(failures) {
-        tracing::warn!(customer_id = id, "loymax: too many wrong passwords");
+        tracing::warn!(customer_id = id.0, "loymax: too many wrong passwords");
         return Ok(PasswordCheck::Locked);
     }
     let hash = customer.password_hash.clone().unwrap_or_default();
@@ -365,13 +368,16 @@ pub async fn find_by_login(
     login: &str,
 ) -> StoreResult<Option<Customer>> {
     let login = login.trim();
-    if let Some(card) = tx.card_by_number(program_id, login).await? {
+    if let Some(card) = tx.card_by_number(ProgramId(program_id), login).await? {
         if let Some(id) = card.customer_id {
             return tx.customer(id).await;
         }
     }
     if let Ok(phone) = Phone::parse(login) {
-        if let Some(c) = tx.customer_by_phone(program_id, phone.digits()).await? {
+        if let Some(c) = tx
+            .customer_by_phone(ProgramId(program_id), phone.digits())
+            .await?
+        {
             return Ok(Some(c));
         }
     }
@@ -387,7 +393,7 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> LmResult
             Box::pin(async move {
                 let now = tx.now();
                 tx.loymax_end_token(token_id, now).await?;
-                tx.loymax_end_tokens_of(customer_id, credential_id, "refresh", now)
+                tx.loymax_end_tokens_of(CustomerId(customer_id), credential_id, "refresh", now)
                     .await
             })
         })
@@ -429,12 +435,19 @@ pub async fn create_application(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(merchant_id).await?.is_none() {
+                if tx.merchant(MerchantId(merchant_id)).await?.is_none() {
                     return Ok(None);
                 }
-                tx.add_credential(merchant_id, PROTOCOL, &id, Some(&hash), None, &json!({}))
-                    .await
-                    .map(Some)
+                tx.add_credential(
+                    MerchantId(merchant_id),
+                    PROTOCOL,
+                    &id,
+                    Some(&hash),
+                    None,
+                    &json!({}),
+                )
+                .await
+                .map(Some)
             })
         })
         .await?;
@@ -468,7 +481,7 @@ pub async fn issue_user_token(
                 let Some(holder) = credentials::find(tx, PROTOCOL, &[client_id]).await? else {
                     return Err(ApiError::not_found("application").into());
                 };
-                let Some(customer) = tx.customer(input.customer_id).await? else {
+                let Some(customer) = tx.customer(CustomerId(input.customer_id)).await? else {
                     return Err(ApiError::invalid("customer_id", "no such customer").into());
                 };
                 if customer.program_id != holder.merchant.program_id {
@@ -479,7 +492,7 @@ pub async fn issue_user_token(
                     .into());
                 }
                 let settings = super::settings(&holder.program);
-                Ok(pair(tx, customer.id, holder.credential.id, &settings).await?)
+                Ok(pair(tx, customer.id.0, holder.credential.id, &settings).await?)
             })
         })
         .await?;

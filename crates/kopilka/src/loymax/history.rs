@@ -8,6 +8,7 @@ use super::wire::{date_time, number, ok, parse_time, LmError, LmResult};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;
+use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::loymax::{history_answer, HistoryAnswer, HistoryType};
 use kopilka_domain::phone::mask;
 use kopilka_store::loymax::{HistoryQuery, HistoryRow};
@@ -128,20 +129,20 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
         .unwrap_or_default();
     let rows: Vec<Value> = rows
         .iter()
-        .map(|r| row(&session.program, customer_id, &identity, r))
+        .map(|r| row(&session.program, customer_id.0, &identity, r))
         .collect();
     Ok(ok(json!({"allCount": all, "rows": rows})))
 }
 
 /// The bonus movement of a row, signed from the customer's side.
 fn signed(r: &HistoryRow) -> i64 {
-    let credit = match r.kind.as_str() {
-        "earn" | "accrue" => true,
-        "reversal" => matches!(
-            r.reversed_kind.as_deref(),
-            Some("redeem" | "withdraw" | "expire")
+    let credit = match r.kind {
+        OperationKind::Earn | OperationKind::Accrue => true,
+        OperationKind::Reversal => matches!(
+            r.reversed_kind,
+            Some(OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire)
         ),
-        _ => false,
+        OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire => false,
     };
     if credit {
         r.amount
@@ -162,18 +163,17 @@ fn money_currency() -> Value {
 }
 
 fn row(program: &Program, customer_id: i64, identity: &str, r: &HistoryRow) -> Value {
-    let details: Value = serde_json::from_str(&r.details).unwrap_or_else(|_| json!({}));
-    let detail = |key: &str| details.get(key).cloned().filter(|v| !v.is_null());
-    let kind = HistoryType::of(&r.kind, r.reversed_kind.as_deref());
+    let detail = |key: &str| r.details.get(key).cloned().filter(|v| !v.is_null());
+    let kind = HistoryType::of(r.kind, r.reversed_kind);
     let amount = signed(r);
     let bonus = bonus_amount(program, amount);
-    let refund = r.kind == "reversal";
-    let original = r.reversed_kind.as_deref().unwrap_or(r.kind.as_str());
+    let refund = r.kind == OperationKind::Reversal;
+    let original = r.reversed_kind.unwrap_or(r.kind).as_str();
     let (location, partner, brand_id, brand) = match (r.merchant_id, &r.merchant_name) {
         (Some(id), Some(name)) => (
             json!({
                 "id": id,
-                "locationId": super::entity_uuid(0x10, id),
+                "locationId": super::entity_uuid(0x10, id.0),
                 "description": name,
                 "latitude": 0,
                 "longitude": 0,
@@ -184,9 +184,9 @@ fn row(program: &Program, customer_id: i64, identity: &str, r: &HistoryRow) -> V
                 "building": null,
                 "office": null,
             }),
-            json!(super::entity_uuid(0x20, id)),
-            json!(super::entity_uuid(0x30, id)),
-            json!({"externalId": super::entity_uuid(0x30, id), "name": name, "images": []}),
+            json!(super::entity_uuid(0x20, id.0)),
+            json!(super::entity_uuid(0x30, id.0)),
+            json!({"externalId": super::entity_uuid(0x30, id.0), "name": name, "images": []}),
         ),
         _ => (Value::Null, Value::Null, Value::Null, Value::Null),
     };
@@ -221,7 +221,8 @@ fn row(program: &Program, customer_id: i64, identity: &str, r: &HistoryRow) -> V
                 });
                 (Vec::new(), vec![withdraw])
             };
-            let cheque_amount = details
+            let cheque_amount = r
+                .details
                 .get("chequeAmount")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
@@ -233,7 +234,7 @@ fn row(program: &Program, customer_id: i64, identity: &str, r: &HistoryRow) -> V
                 "isRefund": refund,
                 "chequeNumber": detail("chequeNumber"),
                 "amount": {
-                    "amount": number(if refund { -cheque_amount } else { cheque_amount }, program.rules().money_decimals),
+                    "amount": number(if refund { -cheque_amount } else { cheque_amount }, program.rules.money_decimals),
                     "currency": "руб.",
                     "currencyInfo": money_currency(),
                 },

@@ -206,14 +206,14 @@ pub(crate) async fn program(state: &AppState) -> LmResult<Program> {
         .await?;
     programs
         .into_iter()
-        .find(|p| p.settings().get("loymax").is_some_and(|v| v.is_object()))
+        .find(|p| p.settings.get("loymax").is_some_and(|v| v.is_object()))
         .ok_or_else(|| {
             LmError::Fail("no program is configured for Loymax (settings.loymax)".into())
         })
 }
 
 pub(crate) fn settings(program: &Program) -> Settings {
-    Settings::from_program(&program.settings())
+    Settings::from_program(&program.settings)
 }
 
 /// The client's address, for per-IP quotas.
@@ -228,7 +228,7 @@ pub(crate) fn client_ip(request: &axum::http::request::Parts) -> String {
 /// `currencyInfo` of the program's bonus currency (settings `loymax.currency`, with defaults).
 pub(crate) fn currency_info(program: &Program) -> serde_json::Value {
     let configured = program
-        .settings()
+        .settings
         .get("loymax")
         .and_then(|s| s.get("currency"))
         .cloned()
@@ -246,7 +246,7 @@ pub(crate) fn currency_info(program: &Program) -> serde_json::Value {
     serde_json::json!({
         "id": configured.get("id").and_then(|v| v.as_i64()).unwrap_or(1),
         "name": get("name", "Бонусы"),
-        "externalId": get("externalId", &entity_uuid(0xB0, program.id)),
+        "externalId": get("externalId", &entity_uuid(0xB0, program.id.0)),
         "description": get("description", "Бонусные баллы"),
         "isDeleted": false,
         "nameCases": cases,

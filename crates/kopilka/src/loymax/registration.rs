@@ -9,11 +9,12 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::request::Parts;
+use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::loymax::{self as rules, Action, Begin, CodeCheck, Node, Settings, Step};
 use kopilka_domain::phone::{mask, Phone};
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::loymax::LoymaxRegistration;
-use kopilka_store::model::{Card, Customer, Program};
+use kopilka_store::model::{Card, CardKind, CardState, Customer, CustomerState, Program};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{JobError, StoreResult, Tx};
 use serde::Deserialize;
@@ -33,18 +34,18 @@ pub(super) struct Ctx {
 impl Ctx {
     pub async fn load(tx: &mut Tx, customer_id: i64) -> StoreResult<Ctx> {
         let customer = tx
-            .customer(customer_id)
+            .customer(CustomerId(customer_id))
             .await?
             .ok_or(kopilka_domain::DomainError::NotFound { entity: "customer" })?;
         let program = tx
             .program(customer.program_id)
             .await?
             .ok_or(kopilka_domain::DomainError::NotFound { entity: "program" })?;
-        let settings = Settings::from_program(&program.settings());
-        let tree = Settings::questionnaire(&program.settings())
+        let settings = Settings::from_program(&program.settings);
+        let tree = Settings::questionnaire(&program.settings)
             .map_err(|e| kopilka_store::StoreError::Corrupt(format!("loymax.questions: {e}")))?;
-        let reg = tx.loymax_registration(customer_id).await?;
-        let cards = tx.cards(None, Some(customer_id)).await?;
+        let reg = tx.loymax_registration(CustomerId(customer_id)).await?;
+        let cards = tx.cards(None, Some(CustomerId(customer_id))).await?;
         Ok(Ctx {
             customer,
             program,
@@ -133,7 +134,10 @@ impl Ctx {
     }
 
     fn virtual_cards(&self) -> usize {
-        self.cards.iter().filter(|c| c.kind == "virtual").count()
+        self.cards
+            .iter()
+            .filter(|c| c.kind == CardKind::Virtual)
+            .count()
     }
 }
 
@@ -163,15 +167,22 @@ pub(super) async fn send_code(
     let code = rules::code_from(rand::random());
     let hash = code_digest(purpose, target, &code);
     let expires_at = tx.now() + rules::CODE_TTL_MS;
-    tx.loymax_insert_code(customer_id, purpose, target, ip, &hash, expires_at)
-        .await?;
+    tx.loymax_insert_code(
+        customer_id.map(CustomerId),
+        purpose,
+        target,
+        ip,
+        &hash,
+        expires_at,
+    )
+    .await?;
     let text = format!("Код подтверждения: {code}. Никому его не сообщайте.");
     let mut message = if purpose == "email" {
         NewMessage::email(target, "Код подтверждения".into(), text)
     } else {
         NewMessage::sms(target, text)
     };
-    message.customer_id = customer_id;
+    message.customer_id = customer_id.map(CustomerId);
     tx.enqueue(&message).await?;
     Ok(())
 }
@@ -255,7 +266,12 @@ async fn emit(tx: &mut Tx, ctx: &mut Ctx) -> StoreResult<()> {
         }
         if tx.card_by_number(ctx.program.id, &number).await?.is_none() {
             let card = tx
-                .create_card(ctx.program.id, &number, "virtual", Some(ctx.customer.id))
+                .create_card(
+                    ctx.program.id,
+                    &number,
+                    CardKind::Virtual,
+                    Some(ctx.customer.id),
+                )
                 .await?;
             ctx.cards.push(card);
             return Ok(());
@@ -360,7 +376,7 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
     let token = match found {
         Login::Customer(customer) => continue_registration(&state, customer, password, ip).await?,
         Login::FreeCard(card) => {
-            if card.kind != "physical" || card.state != "free" {
+            if card.kind != CardKind::Physical || card.state != CardState::Free {
                 return Err(LmError::invalid(
                     "login",
                     "Карта недоступна для регистрации",
@@ -371,15 +387,16 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                     let Some(card) = tx
                         .card(card.id)
                         .await?
-                        .filter(|c| c.customer_id.is_none() && c.state == "free")
+                        .filter(|c| c.customer_id.is_none() && c.state == CardState::Free)
                     else {
                         return Err(LmError::business("Карта уже зарегистрирована").into());
                     };
-                    let customer = tx.create_customer(&registering(program_id, None)).await?;
-                    tx.update_card(card.id, "active", Some(customer.id)).await?;
-                    tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
+                    let customer = tx.create_customer(&registering(program_id.0, None)).await?;
+                    tx.update_card(card.id, CardState::Active, Some(customer.id))
                         .await?;
-                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
+                    tx.loymax_save_registration(&new_registration(tx, customer.id.0, "card", None))
+                        .await?;
+                    Ok(auth::issue(tx, customer.id.0, None, &settings).await?)
                 })
             })
             .await?
@@ -398,15 +415,15 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                         return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
                     }
                     let customer = tx
-                        .create_customer(&registering(program_id, Some(digits.clone())))
+                        .create_customer(&registering(program_id.0, Some(digits.clone())))
                         .await?;
-                    let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
+                    let reg = new_registration(tx, customer.id.0, "phone", Some(digits.clone()));
                     tx.loymax_save_registration(&reg).await?;
                     // A quota spent meanwhile by a concurrent request: the new member stays.
-                    send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip)
+                    send_code(tx, &settings, Some(customer.id.0), "phone", &digits, &ip)
                         .await
                         .map_err(JobError::keeping_writes)?;
-                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
+                    Ok(auth::issue(tx, customer.id.0, None, &settings).await?)
                 })
             })
             .await?
@@ -430,8 +447,8 @@ fn begin_answer(answer: Begin, message: Option<String>) -> LmError {
 
 fn registering(program_id: i64, phone: Option<String>) -> NewCustomer {
     NewCustomer {
-        state: "registering".into(),
-        ..NewCustomer::active(program_id, phone)
+        state: CustomerState::Registering,
+        ..NewCustomer::active(ProgramId(program_id), phone)
     }
 }
 
@@ -442,7 +459,7 @@ fn new_registration(
     phone: Option<String>,
 ) -> LoymaxRegistration {
     LoymaxRegistration {
-        customer_id,
+        customer_id: CustomerId(customer_id),
         done: "[]".into(),
         flow: flow.into(),
         new_phone: phone,
@@ -466,7 +483,7 @@ async fn continue_registration(
         .await?;
     let completed = match &reg {
         Some(r) => r.completed_at.is_some(),
-        None => customer.state != "registering",
+        None => customer.state != CustomerState::Registering,
     };
     let has_password = customer.password_hash.is_some();
     let password_ok = match (has_password, password.is_empty()) {
@@ -485,7 +502,7 @@ async fn continue_registration(
     };
     let answer = rules::begin_existing(
         completed,
-        customer.state == "blocked",
+        customer.state == CustomerState::Blocked,
         has_password,
         password_ok,
     );
@@ -494,7 +511,7 @@ async fn continue_registration(
     }
     job(state, move |tx| {
         Box::pin(async move {
-            let mut ctx = Ctx::load(tx, customer_id).await?;
+            let mut ctx = Ctx::load(tx, customer_id.0).await?;
             let settings = ctx.settings.clone();
             // Without a password nothing proves the caller holds the phone: confirm it again.
             if ctx.customer.password_hash.is_none() {
@@ -508,14 +525,14 @@ async fn continue_registration(
                     if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
                         return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
                     }
-                    send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?;
+                    send_code(tx, &settings, Some(customer_id.0), "phone", &phone, &ip).await?;
                     if let Some(reg) = ctx.reg.as_mut() {
                         reg.new_phone = Some(phone);
                     }
                 }
                 ctx.save(tx).await?;
             }
-            Ok(auth::issue(tx, customer_id, None, &settings).await?)
+            Ok(auth::issue(tx, customer_id.0, None, &settings).await?)
         })
     })
     .await
@@ -551,7 +568,7 @@ where
     let id = session.customer.id;
     job(state, move |tx| {
         Box::pin(async move {
-            let mut ctx = Ctx::load(tx, id).await?;
+            let mut ctx = Ctx::load(tx, id.0).await?;
             let value = f(tx, &mut ctx).await?;
             ctx.save(tx).await?;
             Ok(value)
@@ -642,7 +659,7 @@ async fn read_ctx(state: &AppState, session: &Session) -> LmResult<Ctx> {
     let id = session.customer.id;
     Ok(state
         .store
-        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
+        .read(move |tx| Box::pin(async move { Ctx::load(tx, id.0).await }))
         .await?)
 }
 
@@ -684,7 +701,7 @@ async fn send_contact_code(
             send_code(
                 tx,
                 &ctx.settings,
-                Some(ctx.customer.id),
+                Some(ctx.customer.id.0),
                 purpose,
                 &target,
                 &ip,
@@ -914,9 +931,11 @@ pub async fn confirm_email(
 
 /// The customer's stored answers, by question id.
 fn stored_answers(customer: &Customer) -> serde_json::Map<String, Value> {
-    serde_json::from_str::<Value>(&customer.profile)
-        .ok()
-        .and_then(|p| p.get("answers").and_then(Value::as_object).cloned())
+    customer
+        .profile
+        .get("answers")
+        .and_then(Value::as_object)
+        .cloned()
         .unwrap_or_default()
 }
 
@@ -948,7 +967,7 @@ pub async fn questions(session: Session, parts: Parts) -> LmResult {
     let only_required = query(&parts)
         .get("filter.onlyrequired")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let tree = Settings::questionnaire(&session.program.settings()).map_err(LmError::Fail)?;
+    let tree = Settings::questionnaire(&session.program.settings).map_err(LmError::Fail)?;
     let mut tree = if only_required {
         rules::only_required(&tree)
     } else {
@@ -966,7 +985,7 @@ pub async fn answers(State(state): State<AppState>, session: Session, bytes: Byt
         answers: Vec<rules::Answer>,
     }
     let input: Body = wire::body(&bytes)?;
-    let today = wire::today(&session.program.rules().time_zone);
+    let today = wire::today(&session.program.rules.time_zone);
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
             ctx.check(Step::Questions)?;
@@ -975,8 +994,7 @@ pub async fn answers(State(state): State<AppState>, session: Session, bytes: Byt
                 .map_err(|errors| {
                     LmError::with_data("Ошибка при заполнении анкеты", json!({"errors": errors}))
                 })?;
-            let mut profile: Value =
-                serde_json::from_str(&ctx.customer.profile).unwrap_or_else(|_| json!({}));
+            let mut profile = ctx.customer.profile.clone();
             if !profile.is_object() {
                 profile = json!({});
             }
@@ -986,7 +1004,7 @@ pub async fn answers(State(state): State<AppState>, session: Session, bytes: Byt
                     profile[name] = json!(answer.value);
                 }
             }
-            ctx.customer.profile = profile.to_string();
+            ctx.customer.profile = profile;
             tx.update_customer(&ctx.customer).await?;
             ctx.mark(Step::Questions);
             Ok(ok(Value::Null))
@@ -1048,7 +1066,7 @@ pub async fn set_card(State(state): State<AppState>, session: Session, bytes: By
                     Step::AssignCard.name(),
                 ))
             };
-            if ctx.registering() && ctx.cards.iter().any(|c| c.kind == "physical") {
+            if ctx.registering() && ctx.cards.iter().any(|c| c.kind == CardKind::Physical) {
                 return Err(assigned().into());
             }
             let Some(card) = tx.card_by_number(ctx.program.id, &number).await? else {
@@ -1057,12 +1075,12 @@ pub async fn set_card(State(state): State<AppState>, session: Session, bytes: By
             if card.customer_id == Some(ctx.customer.id) {
                 return Err(assigned().into());
             }
-            if card.customer_id.is_some() || card.state != "free" || card.kind != "physical" {
+            if card.customer_id.is_some() || card.state != CardState::Free || card.kind != CardKind::Physical {
                 return Err(
                     LmError::coded("CardNotAvailable", "Карта недоступна для привязки").into(),
                 );
             }
-            tx.update_card(card.id, "active", Some(ctx.customer.id))
+            tx.update_card(card.id, CardState::Active, Some(ctx.customer.id))
                 .await?;
             Ok(ok(Value::Null))
         })
@@ -1096,7 +1114,7 @@ pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult
             if emits {
                 emit(tx, ctx).await?;
             }
-            ctx.customer.state = "active".into();
+            ctx.customer.state = CustomerState::Active;
             tx.update_customer(&ctx.customer).await?;
             let now = tx.now();
             ctx.reg_mut(now).completed_at = Some(now);

@@ -8,7 +8,7 @@ use super::{
 use kopilka_domain::message::substitute;
 use kopilka_domain::phone::mask;
 use kopilka_store::model::Message;
-use kopilka_store::outbox::AttemptOutcome;
+use kopilka_store::outbox::{AttemptOutcome, MessageKind};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -100,7 +100,7 @@ impl Senders {
     }
 
     async fn callback(&self, message: &Message, extra_headers: &[(String, String)]) -> Delivery {
-        let mut headers = message.headers();
+        let mut headers = message.headers.clone();
         headers.extend_from_slice(extra_headers);
         if !headers
             .iter()
@@ -251,7 +251,7 @@ fn email_sender(config: &EmailConfig, timeout: Duration) -> anyhow::Result<Email
 /// The `log` sender: the message is "delivered" to the log and stays readable through the
 /// admin API (and the customer cabinet), which is how the demo and tests read codes.
 fn log(message: &Message) -> Delivery {
-    let recipient = if message.kind == "sms" {
+    let recipient = if message.kind == MessageKind::Sms {
         mask(&message.recipient)
     } else {
         message.recipient.clone()

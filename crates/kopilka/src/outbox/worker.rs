@@ -165,7 +165,7 @@ impl Worker {
             }
         };
         match self.settle(message.id, lease, attempt.clone(), next).await {
-            Ok(true) => record_metric(&message.kind, next),
+            Ok(true) => record_metric(message.kind.as_str(), next),
             Ok(false) => {
                 tracing::warn!(
                     message = message.id,
@@ -193,7 +193,7 @@ impl Worker {
                 if let Err(e) = self.settle(message.id, lease, attempt, retry).await {
                     tracing::error!(message = message.id, "outbox: recording the attempt failed (the lease expires, then it is retried): {e}");
                 }
-                record_metric(&message.kind, retry);
+                record_metric(message.kind.as_str(), retry);
             }
             Err(e) => {
                 tracing::error!(message = message.id, "outbox: recording the attempt failed (the lease expires, then it is retried): {e}");

@@ -1,55 +1,10 @@
 //! The SQLite side of `tx`'s macros: runs the shared `$N`-numbered SQL as a cached prepared
 //! statement on a rusqlite connection, on the calling thread.
 
+use crate::row::{Columns, FromColumns};
 use crate::StoreResult;
-use rusqlite::types::{FromSql, ToSql};
+use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, Connection, Row};
-
-/// A row type read from SQLite. Struct rows are mapped by column name with [`sqlite_row`].
-pub(crate) trait FromSqliteRow: Sized {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
-}
-
-/// Implements [`FromSqliteRow`] for a struct whose fields are named like the columns.
-macro_rules! sqlite_row {
-    ($ty:ident { $($field:ident),* $(,)? }) => {
-        impl $crate::sqlite::statement::FromSqliteRow for $ty {
-            fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                let mut index = 0;
-                // Fields are initialised in the order written, so `index` is the field's own.
-                Ok($ty { $($field: {
-                    index += 1;
-                    $crate::sqlite::statement::column(row, index - 1, stringify!($field))?
-                }),* })
-            }
-        }
-    };
-}
-pub(crate) use sqlite_row;
-
-/// A column by name. SELECTs mostly list the columns in the struct's order, so the column at
-/// the field's own index is tried first: a lookup by name scans every column's name.
-pub(crate) fn column<T: FromSql>(row: &Row<'_>, index: usize, name: &str) -> rusqlite::Result<T> {
-    let statement: &rusqlite::Statement<'_> = row.as_ref();
-    if statement.column_name(index).is_ok_and(|n| n == name) {
-        row.get(index)
-    } else {
-        row.get(name)
-    }
-}
-
-macro_rules! tuple_row {
-    ($($t:ident $i:tt),*) => {
-        impl<$($t: FromSql),*> FromSqliteRow for ($($t,)*) {
-            fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-                Ok(($(row.get::<_, $t>($i)?,)*))
-            }
-        }
-    };
-}
-tuple_row!(A 0, B 1);
-tuple_row!(A 0, B 1, C 2);
-tuple_row!(A 0, B 1, C 2, D 3);
 
 /// Prepares (or takes from the connection's cache) and binds `args` by the number in each
 /// `$N` placeholder, so one SQL text serves both databases.
@@ -103,7 +58,7 @@ fn rows<T>(
     sql: &str,
     args: &[&dyn ToSql],
     limit: usize,
-    map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+    map: impl Fn(&Row<'_>) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     let mut statement = prepare(conn, sql, args)?;
     let mut rows = statement.raw_query();
@@ -117,23 +72,27 @@ fn rows<T>(
     Ok(out)
 }
 
-pub(crate) fn fetch_all<T: FromSqliteRow>(
+fn decode<T: FromColumns>(row: &Row<'_>) -> StoreResult<T> {
+    T::decode(&mut Columns::Sqlite(row, 0))
+}
+
+pub(crate) fn fetch_all<T: FromColumns>(
     conn: &Connection,
     sql: &str,
     args: &[&dyn ToSql],
 ) -> StoreResult<Vec<T>> {
-    rows(conn, sql, args, usize::MAX, T::from_row)
+    rows(conn, sql, args, usize::MAX, decode)
 }
 
-pub(crate) fn fetch_optional<T: FromSqliteRow>(
+pub(crate) fn fetch_optional<T: FromColumns>(
     conn: &Connection,
     sql: &str,
     args: &[&dyn ToSql],
 ) -> StoreResult<Option<T>> {
-    Ok(rows(conn, sql, args, 1, T::from_row)?.pop())
+    Ok(rows(conn, sql, args, 1, decode)?.pop())
 }
 
-pub(crate) fn fetch_one<T: FromSqliteRow>(
+pub(crate) fn fetch_one<T: FromColumns>(
     conn: &Connection,
     sql: &str,
     args: &[&dyn ToSql],
@@ -153,7 +112,7 @@ pub(crate) mod scalar {
         sql: &str,
         args: &[&dyn ToSql],
     ) -> StoreResult<Vec<T>> {
-        rows(conn, sql, args, usize::MAX, |row| row.get(0))
+        rows(conn, sql, args, usize::MAX, |row| Ok(row.get(0)?))
     }
 
     pub(crate) fn fetch_optional<T: FromSql>(
@@ -161,7 +120,7 @@ pub(crate) mod scalar {
         sql: &str,
         args: &[&dyn ToSql],
     ) -> StoreResult<Option<T>> {
-        Ok(rows(conn, sql, args, 1, |row| row.get(0))?.pop())
+        Ok(rows(conn, sql, args, 1, |row| Ok(row.get(0)?))?.pop())
     }
 
     pub(crate) fn fetch_one<T: FromSql>(

@@ -18,6 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
+use kopilka_domain::ids::MerchantId;
 use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::loymax_purchase::ProcessingSettings;
 use kopilka_domain::money::{format_decimal, parse_decimal};
@@ -115,7 +116,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, 
         .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let holder = found.ok_or_else(unauthorized)?;
     Ok(Partner {
-        merchant_id: holder.merchant.id,
+        merchant_id: holder.merchant.id.0,
         program: holder.program,
     })
 }
@@ -130,7 +131,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
 async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let partner = authenticate(&state, request.headers()).await?;
     let (mut file, fingerprint) = spool(request.into_body()).await?;
-    let rules = partner.program.rules();
+    let rules = partner.program.rules.clone();
     let (decimals, money_decimals) = (rules.decimals, rules.money_decimals);
     let started = std::time::Instant::now();
     // The rows are read under the header seen before `accrue`; read again when the header
@@ -207,7 +208,7 @@ fn store_request(
         _ => return Err(refuse("type: ожидается 2, 3, 4 или 5".into())),
     };
     let request_type = header.request_type.unwrap_or_default();
-    let rules = partner.program.rules();
+    let rules = partner.program.rules.clone();
     if let Some(currency) = &header.currency {
         if !currency.is_empty() && !currency.eq_ignore_ascii_case(&rules.currency) {
             return Err(refuse(format!(
@@ -215,7 +216,7 @@ fn store_request(
             )));
         }
     }
-    let settings = ProcessingSettings::from_program(&partner.program.settings())
+    let settings = ProcessingSettings::from_program(&partner.program.settings)
         .map_err(|e| refuse(format!("настройки программы: {e}")))?;
     let lifetime_days = match header.lifetime.as_deref().filter(|l| !l.is_empty()) {
         None => rules.lifetime_days,
@@ -237,7 +238,7 @@ fn store_request(
     };
     let apply = BatchApply {
         program_id: partner.program.id,
-        merchant_id: partner.merchant_id,
+        merchant_id: MerchantId(partner.merchant_id),
         currency: rules.currency.clone(),
         request_id,
         request_type,
@@ -778,11 +779,11 @@ pub async fn add_key(
     let credential = store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(merchant_id).await?.is_none() {
+                if tx.merchant(MerchantId(merchant_id)).await?.is_none() {
                     return Err(kopilka_domain::DomainError::NotFound { entity: "merchant" }.into());
                 }
                 tx.add_credential(
-                    merchant_id,
+                    MerchantId(merchant_id),
                     KEY_PROTOCOL,
                     &digest,
                     None,

@@ -10,9 +10,10 @@
 
 use super::purchases::Caller;
 use crate::loymax::wire::{LmError, LmResult};
+use kopilka_domain::ids::ProgramId;
 use kopilka_domain::loymax_purchase::ProcessingSettings;
 use kopilka_domain::program::ProgramRules;
-use kopilka_store::model::Program;
+use kopilka_store::model::{CustomerState, Program};
 use kopilka_store::SharedStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,15 +32,15 @@ pub struct ProgramEntry {
 impl ProgramEntry {
     fn new(program: Program) -> ProgramEntry {
         ProgramEntry {
-            rules: program.rules(),
-            settings: ProcessingSettings::from_program(&program.settings()),
+            rules: program.rules.clone(),
+            settings: ProcessingSettings::from_program(&program.settings),
             program,
         }
     }
 
     /// The stored text this copy was parsed from is still the program's.
     pub fn is_current(&self, rules: &str, settings: &str) -> bool {
-        self.program.rules == rules && self.program.settings == settings
+        self.program.is_stored_as(rules, settings)
     }
 }
 
@@ -105,7 +106,7 @@ impl Callers {
             return Ok(entry);
         }
         let program = store
-            .read(move |tx| Box::pin(async move { tx.program(id).await }))
+            .read(move |tx| Box::pin(async move { tx.program(ProgramId(id)).await }))
             .await?
             .ok_or(LmError::Unauthorized)?;
         let entry = Arc::new(ProgramEntry::new(program));
@@ -129,15 +130,15 @@ async fn read_token(store: &SharedStore, digest: String) -> LmResult<Option<Toke
                 let Some(customer) = tx.customer(token.customer_id).await? else {
                     return Ok(None);
                 };
-                if customer.state == "blocked" {
+                if customer.state == CustomerState::Blocked {
                     return Ok(None);
                 }
                 let merchant = tx.loymax_credential_merchant(credential).await?;
                 Ok(merchant.map(|merchant_id| TokenEntry {
                     token_id: token.id,
-                    customer_id: customer.id,
-                    merchant_id,
-                    program_id: customer.program_id,
+                    customer_id: customer.id.0,
+                    merchant_id: merchant_id.0,
+                    program_id: customer.program_id.0,
                 }))
             })
         })

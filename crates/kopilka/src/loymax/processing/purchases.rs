@@ -5,6 +5,7 @@
 
 use crate::http::DecimalInput;
 use kopilka_domain::cheque::ChequeLine;
+use kopilka_domain::ids::{CustomerId, MerchantId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::loymax_purchase::{
     check_order, Code, Method, ProcessingSettings, Purchase, PurchaseState,
@@ -13,7 +14,7 @@ use kopilka_domain::money::{format_decimal_trimmed, parse_decimal, Amount};
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
 use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
-use kopilka_store::model::Account;
+use kopilka_store::model::{Account, CustomerState};
 use kopilka_store::{JobError, SharedStore, StoreError, StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -333,8 +334,13 @@ async fn check_pin(store: &SharedStore, customer_id: i64, pin: Option<String>) -
     let known = store
         .read(move |tx| {
             Box::pin(async move {
-                let failures = tx.loymax_pin_failures(customer_id, since).await?;
-                let hash = tx.customer(customer_id).await?.and_then(|c| c.pin_hash);
+                let failures = tx
+                    .loymax_pin_failures(CustomerId(customer_id), since)
+                    .await?;
+                let hash = tx
+                    .customer(CustomerId(customer_id))
+                    .await?
+                    .and_then(|c| c.pin_hash);
                 Ok((failures, hash))
             })
         })
@@ -348,7 +354,7 @@ async fn check_pin(store: &SharedStore, customer_id: i64, pin: Option<String>) -
     if !ok {
         let recorded = store
             .write(move |tx| {
-                Box::pin(async move { tx.loymax_record_pin_failure(customer_id).await })
+                Box::pin(async move { tx.loymax_record_pin_failure(CustomerId(customer_id)).await })
             })
             .await;
         if let Err(e) = recorded {
@@ -391,16 +397,16 @@ impl Job {
         let key = ContextKey {
             program_id: program.program.id,
             currency: &program.rules.currency,
-            customer_id: self.caller.customer_id,
+            customer_id: CustomerId(self.caller.customer_id),
             token_id: self.caller.token_id,
-            merchant_id: merchant,
+            merchant_id: MerchantId(merchant),
             purchase_id: &self.purchase_id,
             operation_id: &self.input.operation_id,
         };
         let Some(context) = tx.loymax_purchase_context(&key).await? else {
             return Ok(Processed::Unauthorized);
         };
-        if !context.token_live || context.customer_state == "blocked" {
+        if !context.token_live || context.customer_state == CustomerState::Blocked {
             return Ok(Processed::Unauthorized);
         }
         if !program.is_current(&context.program_rules, &context.program_settings) {
@@ -436,7 +442,7 @@ impl Job {
         let mut account = context.account;
         let row = context.purchase;
         if let Some(r) = &row {
-            if r.customer_id != self.caller.customer_id {
+            if r.customer_id != CustomerId(self.caller.customer_id) {
                 return Err(refused(Code::PurchaseNotFound, "Покупка не найдена"));
             }
         }
@@ -459,10 +465,11 @@ impl Job {
         let mut row = row.unwrap_or_else(|| PurchaseRow {
             id: 0,
             program_id: self.caller.program.program.id,
-            merchant_id: merchant,
-            customer_id: self.caller.customer_id,
+            merchant_id: MerchantId(merchant),
+            customer_id: CustomerId(self.caller.customer_id),
             purchase_id: self.purchase_id.clone(),
-            state: String::new(),
+            // Set from the purchase before the row is saved.
+            state: PurchaseState::Calculated,
             data: String::new(),
             hold_operation: None,
             earn_operation: None,
@@ -515,7 +522,7 @@ impl Job {
                         &mut account,
                         Action::Debit {
                             kind: OperationKind::Redeem,
-                            customer_id: self.caller.customer_id,
+                            customer_id: CustomerId(self.caller.customer_id),
                             amount: Amount(amount),
                             hold: true,
                         },
@@ -560,7 +567,7 @@ impl Job {
                             &mut account,
                             Action::Credit {
                                 kind: OperationKind::Earn,
-                                customer_id: self.caller.customer_id,
+                                customer_id: CustomerId(self.caller.customer_id),
                                 amount: Amount(earned),
                                 expires_at,
                             },
@@ -605,7 +612,7 @@ impl Job {
                     .as_mut()
                     .ok_or_else(|| refused(Code::OperationNotFound, "Операция не найдена"))?;
                 let op = tx
-                    .loymax_purchase_operation(merchant, target)
+                    .loymax_purchase_operation(MerchantId(merchant), target)
                     .await?
                     .filter(|o| o.purchase == row.id)
                     .ok_or_else(|| refused(Code::OperationNotFound, "Операция не найдена"))?;
@@ -650,7 +657,7 @@ impl Job {
         if !p.state.is_open() {
             row.expires_at = None;
         }
-        row.state = p.state.as_str().to_string();
+        row.state = p.state;
         row.data = serde_json::to_string(&p).expect("purchase serializes");
         if !p.priced.applied.is_empty() && matches!(self.call, Call::Calculate) {
             messages.insert(0, format!("Применено: {}", p.priced.applied.join(", ")));
@@ -672,7 +679,7 @@ impl Job {
         let transaction_id = tx
             .loymax_record_operation(
                 purchase_pk,
-                merchant,
+                MerchantId(merchant),
                 &self.input.operation_id,
                 self.call.name(),
                 &self.fingerprint,
@@ -701,7 +708,7 @@ impl Job {
         LedgerRequest {
             program_id: program.program.id,
             currency: program.rules.currency.clone(),
-            merchant_id: Some(self.caller.merchant_id),
+            merchant_id: Some(MerchantId(self.caller.merchant_id)),
             protocol: PROTOCOL.into(),
             idempotency: None,
             description: Some(description.into()),
@@ -993,7 +1000,7 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
         None => tx
             .program(found.program_id)
             .await?
-            .map(|p| p.rules().currency),
+            .map(|p| p.rules.currency.clone()),
     }
     .unwrap_or_default();
     let account = ledger::lock_account(
@@ -1034,7 +1041,7 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
         .await?;
     }
     purchase.state = PurchaseState::Cancelled;
-    row.state = purchase.state.as_str().to_string();
+    row.state = purchase.state;
     row.data = serde_json::to_string(&purchase).expect("purchase serializes");
     row.expires_at = None;
     tx.loymax_save_purchase(&row).await?;

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{post, MethodRouter};
 use axum::Extension;
+use kopilka_domain::ids::MerchantId;
 use kopilka_domain::ledger::Owner;
 use serde_json::{json, Value};
 
@@ -56,7 +57,7 @@ pub(in crate::loymax) fn methods() -> Vec<(&'static str, MethodRouter<MethodStat
 
 /// The merchant of the OAuth application the session's token was issued to. A token without
 /// an application (the registration flow's) cannot process.
-async fn session_merchant(state: &AppState, session: &Session) -> LmResult<i64> {
+async fn session_merchant(state: &AppState, session: &Session) -> LmResult<MerchantId> {
     let credential = session.credential_id.ok_or(LmError::Unauthorized)?;
     state
         .store
@@ -133,7 +134,7 @@ async fn run(
                 return Err(LmError::Unauthorized);
             }
             Processed::StaleProgram => {
-                callers.forget_program(program_id);
+                callers.forget_program(program_id.0);
                 caller = callers.resolve(store, &digest).await?;
             }
         }
@@ -156,7 +157,7 @@ fn purchase_call(call: Call) -> MethodRouter<MethodState> {
 /// The token holder's balance: total, spendable, and held by unconfirmed payments.
 async fn balance(State(state): State<AppState>, session: Session) -> LmResult<Success> {
     session_merchant(&state, &session).await?;
-    let rules = session.program.rules();
+    let rules = session.program.rules.clone();
     let (program, currency, customer) = (
         session.program.id,
         rules.currency.clone(),

@@ -1,8 +1,7 @@
 //! A ledger on a real store for the ledger tests: a fresh SQLite file or a fresh PostgreSQL
 //! schema, one program and two merchants, and helpers that run ledger requests as write jobs.
-#![allow(dead_code)]
-
-use kopilka_domain::ledger::{OperationKind, Owner};
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
+use kopilka_domain::ledger::{OperationKind, OperationStatus, Owner};
 use kopilka_domain::loymax::HistoryType;
 use kopilka_domain::program::ProgramRules;
 use kopilka_domain::{Amount, DomainError};
@@ -14,6 +13,7 @@ use kopilka_store::Tx;
 use kopilka_store::{PgStore, SharedStore, StoreError, StoreKind, StoreResult};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 pub fn postgres_url() -> String {
     std::env::var("KOPILKA_TEST_POSTGRES_URL")
@@ -24,27 +24,30 @@ pub const CURRENCY: &str = "BONUS";
 
 pub struct Ledger {
     pub store: SharedStore,
-    pub program: i64,
-    pub merchant: i64,
+    pub program: ProgramId,
+    pub merchant: MerchantId,
     /// A merchant that owns none of the operations the tests make.
-    pub stranger: i64,
-    _dir: Option<tempfile::TempDir>,
+    pub stranger: MerchantId,
+    /// Where the store is: its SQLite file's directory, or its PostgreSQL URL and schema.
+    place: Place,
+}
+
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres { url: String, schema: String },
 }
 
 impl Ledger {
     pub async fn open(kind: StoreKind) -> Ledger {
-        let (store, dir): (SharedStore, _) = match kind {
+        match kind {
             StoreKind::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
-                (
-                    kopilka_store::open(&url).await.expect("sqlite store"),
-                    Some(dir),
-                )
+                let store = kopilka_store::open(&url).await.expect("sqlite store");
+                Ledger::with_store(store, Place::Sqlite(dir)).await
             }
-            StoreKind::Postgres => return Ledger::open_postgres(&postgres_url()).await,
-        };
-        Ledger::with_store(store, dir).await
+            StoreKind::Postgres => Ledger::open_postgres(&postgres_url()).await,
+        }
     }
 
     /// A ledger in a fresh schema of the PostgreSQL database `url` names (its role included).
@@ -53,10 +56,14 @@ impl Ledger {
         let store = PgStore::open(url, Some(&schema))
             .await
             .expect("postgres store (is PostgreSQL running on 127.0.0.1:5432?)");
-        Ledger::with_store(Arc::new(store), None).await
+        let place = Place::Postgres {
+            url: url.to_string(),
+            schema,
+        };
+        Ledger::with_store(Arc::new(store), place).await
     }
 
-    async fn with_store(store: SharedStore, dir: Option<tempfile::TempDir>) -> Ledger {
+    async fn with_store(store: SharedStore, place: Place) -> Ledger {
         let (program, merchant, stranger) = store
             .write(|tx| {
                 Box::pin(async move {
@@ -80,21 +87,33 @@ impl Ledger {
             program,
             merchant,
             stranger,
-            _dir: dir,
+            place,
         }
     }
 
     /// The SQLite database file, for tests of the file itself.
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
-        self._dir.as_ref().map(|dir| dir.path().join("ledger.db"))
+        match &self.place {
+            Place::Sqlite(dir) => Some(dir.path().join("ledger.db")),
+            Place::Postgres { .. } => None,
+        }
     }
 
-    /// Both stores, SQLite first.
-    pub async fn both() -> Vec<Ledger> {
-        vec![
-            Ledger::open(StoreKind::Sqlite).await,
-            Ledger::open(StoreKind::Postgres).await,
-        ]
+    /// Runs SQL on the database itself, past the store (to damage what it stored).
+    pub async fn raw_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+                let mut db = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
+                sqlx::raw_sql(sql).execute(&mut db).await.expect("sql");
+            }
+            Place::Postgres { url, schema } => {
+                let mut db = sqlx::PgConnection::connect(url).await.expect("postgres");
+                let sql = format!("SET search_path TO {schema}; {sql}");
+                sqlx::raw_sql(&sql).execute(&mut db).await.expect("sql");
+            }
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -104,7 +123,7 @@ impl Ledger {
         }
     }
 
-    pub async fn customer(&self) -> i64 {
+    pub async fn customer(&self) -> CustomerId {
         let program = self.program;
         self.store
             .write(move |tx| {
@@ -118,7 +137,7 @@ impl Ledger {
             .id
     }
 
-    pub async fn new_merchant(&self) -> i64 {
+    pub async fn new_merchant(&self) -> MerchantId {
         let program = self.program;
         self.store
             .write(move |tx| {
@@ -143,13 +162,32 @@ impl Ledger {
         }
     }
 
+    /// Runs a request as a write job, again if it lost a race on a unique key.
     pub async fn exec(&self, request: LedgerRequest) -> StoreResult<Outcome> {
-        self.store
-            .write_retrying(move || {
-                let request = request.clone();
-                move |tx| Box::pin(async move { ledger::execute(tx, request).await })
-            })
+        exec_retrying(&self.store, request).await
+    }
+
+    /// Runs the test merchant's request for `action` under an idempotency key.
+    pub async fn exec_keyed(
+        &self,
+        action: Action,
+        key: &str,
+        fingerprint: &str,
+    ) -> StoreResult<Outcome> {
+        self.exec(keyed(self.request(action), key, fingerprint))
             .await
+    }
+
+    /// Runs a request as a write job in a task of its own; a job that loses a race fails.
+    pub fn spawn(&self, request: LedgerRequest) -> JoinHandle<StoreResult<Outcome>> {
+        let store = self.store.clone();
+        tokio::spawn(async move { exec_once(&store, request).await })
+    }
+
+    /// [`Ledger::spawn`], running the job again if it lost a race on a unique key.
+    pub fn spawn_retrying(&self, request: LedgerRequest) -> JoinHandle<StoreResult<Outcome>> {
+        let store = self.store.clone();
+        tokio::spawn(async move { exec_retrying(&store, request).await })
     }
 
     /// A ledger request run as a bulk job.
@@ -159,28 +197,38 @@ impl Ledger {
             .await
     }
 
-    pub async fn credit(&self, customer: i64, amount: i64, expires_at: Option<i64>) -> Outcome {
+    pub async fn credit(
+        &self,
+        customer: CustomerId,
+        amount: i64,
+        expires_at: Option<i64>,
+    ) -> Outcome {
         self.exec(self.request(credit(customer, amount, expires_at)))
             .await
             .expect("credit")
     }
 
-    pub async fn redeem(&self, customer: i64, amount: i64, hold: bool) -> StoreResult<Outcome> {
+    pub async fn redeem(
+        &self,
+        customer: CustomerId,
+        amount: i64,
+        hold: bool,
+    ) -> StoreResult<Outcome> {
         self.exec(self.request(debit(OperationKind::Redeem, customer, amount, hold)))
             .await
     }
 
-    pub async fn confirm(&self, id: i64) -> StoreResult<Outcome> {
+    pub async fn confirm(&self, id: OperationId) -> StoreResult<Outcome> {
         self.exec(self.request(Action::Confirm { operation_id: id }))
             .await
     }
 
-    pub async fn void(&self, id: i64) -> StoreResult<Outcome> {
+    pub async fn void(&self, id: OperationId) -> StoreResult<Outcome> {
         self.exec(self.request(Action::Void { operation_id: id }))
             .await
     }
 
-    pub async fn reverse(&self, id: i64, amount: Option<i64>) -> StoreResult<Outcome> {
+    pub async fn reverse(&self, id: OperationId, amount: Option<i64>) -> StoreResult<Outcome> {
         self.exec(self.request(Action::Reverse {
             operation_id: id,
             amount: amount.map(Amount),
@@ -206,7 +254,7 @@ impl Ledger {
             .expect("balance")
     }
 
-    pub async fn operation(&self, id: i64) -> Operation {
+    pub async fn operation(&self, id: OperationId) -> Operation {
         self.store
             .read(move |tx| Box::pin(async move { ledger::operation(tx, id).await }))
             .await
@@ -215,7 +263,7 @@ impl Ledger {
     }
 
     /// Every operation of a customer, newest first.
-    pub async fn operations_of(&self, customer: i64) -> Vec<Operation> {
+    pub async fn operations_of(&self, customer: CustomerId) -> Vec<Operation> {
         let filter = OperationFilter {
             customer_id: Some(customer),
             limit: 500,
@@ -227,30 +275,6 @@ impl Ledger {
             .expect("operations")
     }
 
-    /// Every operation in the store, newest first.
-    pub async fn all_operations(&self) -> Vec<Operation> {
-        let mut all = Vec::new();
-        let mut before = None;
-        loop {
-            let filter = OperationFilter {
-                before_id: before,
-                limit: 500,
-                ..Default::default()
-            };
-            let page = self
-                .store
-                .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
-                .await
-                .expect("operations");
-            let done = page.len() < 500;
-            before = page.last().map(|o| o.id);
-            all.extend(page);
-            if done {
-                return all;
-            }
-        }
-    }
-
     /// The ledger's invariants over the whole store: member balances equal their postings and
     /// their lots, every operation's postings sum to zero, no reversal beyond its original.
     pub async fn check_invariants(&self) {
@@ -258,7 +282,7 @@ impl Ledger {
     }
 
     /// The same, for the operations of one customer (and the audit of every account).
-    pub async fn check_invariants_of(&self, customer: Option<i64>) {
+    pub async fn check_invariants_of(&self, customer: Option<CustomerId>) {
         let store = self.store.clone();
         let (mismatched, problems) = store
             .read(move |tx| {
@@ -277,15 +301,15 @@ impl Ledger {
                         };
                         let page = ledger::operations(tx, &filter).await?;
                         for op in &page {
-                            seen.insert(op.id, (op.customer_id, op.kind.clone(), op.status.clone(), op.reverses));
+                            seen.insert(op.id, (op.customer_id, op.kind, op.status, op.reverses));
                             let postings = ledger::postings_of(tx, op.id).await?;
                             let sum: i64 = postings.iter().map(|p| p.amount).sum();
                             if sum != 0 {
                                 problems.push(format!("operation {} postings sum to {sum}", op.id));
                             }
-                            let moves = !(op.status == "pending" || op.status == "voided");
+                            let moves = op.status == OperationStatus::Confirmed;
                             if moves == postings.is_empty() {
-                                problems.push(format!("operation {} ({}) has {} postings", op.id, op.status, postings.len()));
+                                problems.push(format!("operation {} ({}) has {} postings", op.id, op.status.as_str(), postings.len()));
                             }
                             if op.reversed < 0 || op.reversed > op.amount {
                                 problems.push(format!("operation {} reversed {} of {}", op.id, op.reversed, op.amount));
@@ -320,28 +344,75 @@ impl Ledger {
     }
 }
 
+async fn exec_once(store: &SharedStore, request: LedgerRequest) -> StoreResult<Outcome> {
+    store
+        .write(move |tx| Box::pin(async move { ledger::execute(tx, request).await }))
+        .await
+}
+
+async fn exec_retrying(store: &SharedStore, request: LedgerRequest) -> StoreResult<Outcome> {
+    store
+        .write_retrying(move || {
+            let request = request.clone();
+            move |tx| Box::pin(async move { ledger::execute(tx, request).await })
+        })
+        .await
+}
+
+/// How many of `results` succeeded; each failure must be a refusal that `expected` accepts.
+pub fn succeeded(
+    results: Vec<StoreResult<Outcome>>,
+    expected: impl Fn(&DomainError) -> bool,
+) -> usize {
+    let mut succeeded = 0;
+    for result in results {
+        match result {
+            Ok(_) => succeeded += 1,
+            Err(StoreError::Domain(e)) if expected(&e) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    }
+    succeeded
+}
+
+/// What the spawned requests did, in the order given.
+pub async fn joined(
+    tasks: impl IntoIterator<Item = JoinHandle<StoreResult<Outcome>>>,
+) -> Vec<StoreResult<Outcome>> {
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|task| task.expect("the request's task"))
+        .collect()
+}
+
 /// An operation as the invariant checks see it: customer, kind, status and what it reverses.
-type SeenOperation = (Option<i64>, String, String, Option<i64>);
+type SeenOperation = (
+    Option<CustomerId>,
+    OperationKind,
+    OperationStatus,
+    Option<OperationId>,
+);
 
 /// Loymax history's counts (which read the per-customer counter) against the operations
 /// seen: every customer's confirmed operations, in all and by history type.
 async fn history_count_problems(
     tx: &mut Tx,
-    seen: &HashMap<i64, SeenOperation>,
+    seen: &HashMap<OperationId, SeenOperation>,
 ) -> StoreResult<Vec<String>> {
-    let mut expected: BTreeMap<(i64, Option<&str>), i64> = BTreeMap::new();
+    let mut expected: BTreeMap<(CustomerId, Option<&str>), i64> = BTreeMap::new();
     for (customer, kind, status, reverses) in seen.values() {
         let Some(customer) = customer else { continue };
         expected.entry((*customer, None)).or_default();
-        if status != "confirmed" {
+        if *status != OperationStatus::Confirmed {
             continue;
         }
-        let reversed = reverses.and_then(|id| seen.get(&id)).map(|o| o.1.as_str());
-        let kind = HistoryType::of(kind, reversed);
+        let reversed = reverses.and_then(|id| seen.get(&id)).map(|o| o.1);
+        let kind = HistoryType::of(*kind, reversed);
         *expected.entry((*customer, None)).or_default() += 1;
         *expected.entry((*customer, Some(kind.name()))).or_default() += 1;
     }
-    let customers: BTreeSet<i64> = expected.keys().map(|k| k.0).collect();
+    let customers: BTreeSet<CustomerId> = expected.keys().map(|k| k.0).collect();
     let mut problems = Vec::new();
     for customer in customers {
         for kind in [
@@ -368,7 +439,12 @@ async fn history_count_problems(
 }
 
 /// A history query of a customer's rows between two times, of one type or all.
-pub fn history_query(customer: i64, kind: Option<HistoryType>, from: i64, to: i64) -> HistoryQuery {
+pub fn history_query(
+    customer: CustomerId,
+    kind: Option<HistoryType>,
+    from: i64,
+    to: i64,
+) -> HistoryQuery {
     HistoryQuery {
         customer_id: customer,
         from,
@@ -380,7 +456,7 @@ pub fn history_query(customer: i64, kind: Option<HistoryType>, from: i64, to: i6
     }
 }
 
-pub fn credit(customer: i64, amount: i64, expires_at: Option<i64>) -> Action {
+pub fn credit(customer: CustomerId, amount: i64, expires_at: Option<i64>) -> Action {
     Action::Credit {
         kind: OperationKind::Accrue,
         customer_id: customer,
@@ -389,7 +465,7 @@ pub fn credit(customer: i64, amount: i64, expires_at: Option<i64>) -> Action {
     }
 }
 
-pub fn debit(kind: OperationKind, customer: i64, amount: i64, hold: bool) -> Action {
+pub fn debit(kind: OperationKind, customer: CustomerId, amount: i64, hold: bool) -> Action {
     Action::Debit {
         kind,
         customer_id: customer,
@@ -400,7 +476,7 @@ pub fn debit(kind: OperationKind, customer: i64, amount: i64, hold: bool) -> Act
 
 pub fn keyed(mut request: LedgerRequest, key: &str, fingerprint: &str) -> LedgerRequest {
     request.idempotency = Some(Idempotency {
-        scope: format!("merchant:{}", request.merchant_id.unwrap_or(0)),
+        scope: format!("merchant:{}", request.merchant_id.unwrap_or_default()),
         key: key.into(),
         fingerprint: fingerprint.into(),
     });
