@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 pub const API: &str = "/api/v1.1";
 /// The demo's batch API key.
 pub const BATCH_KEY: &str = "kopilka-demo-batch";
+/// The batch API's main path.
+pub const BATCH_PATH: &str = "/batchoperations/v1/requests";
 
 #[derive(Clone, Copy)]
 pub struct Loymax<'a> {
@@ -270,6 +272,11 @@ impl<'a> Loymax<'a> {
             token: token["access_token"].as_str().unwrap().to_string(),
             customer,
         }
+    }
+
+    /// A batch request to [`BATCH_PATH`] with the demo key.
+    pub async fn send_batch(self, body: impl ToString) -> (StatusCode, Value) {
+        self.batch(BATCH_PATH, BATCH_KEY, body.to_string()).await
     }
 
     /// A batch request with API key `key`.
