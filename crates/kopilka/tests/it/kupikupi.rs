@@ -3,6 +3,7 @@
 
 use crate::common;
 use crate::common::kupikupi::*;
+use crate::common::native::of_kind;
 use crate::common::{Backend, TestApp, ADMIN_TOKEN};
 use kopilka::secrets::Sealer;
 use kopilka_store::outbox::MessageFilter;
@@ -146,12 +147,7 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
     );
     assert_balance(&app, "750.00", "0.00").await;
     let (_, merchant) = app.get("/v1/operations?merchant_id=1").await;
-    let redeems: Vec<&Value> = merchant["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["kind"] == "redeem")
-        .collect();
+    let redeems = of_kind(&merchant, "redeem");
     assert_eq!(redeems.len(), 1, "{merchant}");
     assert_eq!(redeems[0]["status"], "confirmed");
     // A paid order cannot be started again; the form now only shows the result.

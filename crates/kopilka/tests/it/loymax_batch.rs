@@ -1,6 +1,7 @@
 //! The Loymax batch balance API on both stores: the seed's requests, all-or-nothing, replays.
 
 use crate::common::loymax::{BATCH_KEY, BATCH_PATH};
+use crate::common::native::of_kind;
 use crate::common::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -70,12 +71,7 @@ async fn the_seed_batch_requests_apply_once_and_all_or_nothing(app: TestApp) {
 
     // Each row is an operation in the customer's history with its description.
     let ops = operations(&app, id, "limit=10").await;
-    let earned: Vec<&Value> = ops["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["kind"] == "earn")
-        .collect();
+    let earned = of_kind(&ops, "earn");
     assert_eq!(earned.len(), 3, "{ops}");
     assert_eq!(earned[0]["description"], "string");
 
