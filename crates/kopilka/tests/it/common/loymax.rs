@@ -67,6 +67,23 @@ impl<'a> Loymax<'a> {
         super::answer(request.send().await.expect("request")).await
     }
 
+    /// A public API method under [`API`], its status and body as they come.
+    pub async fn api_raw(
+        self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, &format!("{API}{path}"), token, body)
+            .await
+    }
+
+    /// The status and body of a GET under [`API`], whatever they are.
+    pub async fn get_raw(self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        self.api_raw(Method::GET, path, token, None).await
+    }
+
     /// A public API method under [`API`].
     pub async fn api(
         self,
@@ -75,9 +92,7 @@ impl<'a> Loymax<'a> {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let (status, body) = self
-            .call(method, &format!("{API}{path}"), token, body)
-            .await;
+        let (status, body) = self.api_raw(method, path, token, body).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         Answer {
             path: path.into(),
@@ -91,6 +106,11 @@ impl<'a> Loymax<'a> {
 
     pub async fn post(self, token: &str, path: &str, body: Value) -> Answer {
         self.api(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// A POST without a token (password reset).
+    pub async fn post_anonymous(self, path: &str, body: Value) -> Answer {
+        self.api(Method::POST, path, None, Some(body)).await
     }
 
     pub async fn post_empty(self, token: &str, path: &str) -> Answer {
@@ -120,6 +140,12 @@ impl<'a> Loymax<'a> {
             (text(&a["userActionType"]), text(&a["actionState"]), done)
         })
         .collect()
+    }
+
+    /// Which of `user/actions` are done, in order.
+    pub async fn done(self, token: &str) -> Vec<bool> {
+        let actions = self.actions(token).await;
+        actions.into_iter().map(|a| a.2).collect()
     }
 
     pub async fn accept_tender_offer(self, token: &str) -> Answer {
@@ -228,6 +254,22 @@ impl<'a> Loymax<'a> {
             ("username", username),
             ("password", password),
             ("client_id", "demo-pos"),
+            ("client_secret", client_secret),
+        ])
+        .await
+    }
+
+    /// A refresh grant for application `client_id`.
+    pub async fn refresh_grant(
+        self,
+        refresh_token: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> (StatusCode, Value) {
+        self.oauth(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
             ("client_secret", client_secret),
         ])
         .await
