@@ -67,21 +67,10 @@ impl<'a> Loymax<'a> {
         super::answer(request.send().await.expect("request")).await
     }
 
-    /// A public API method under [`API`], its status and body as they come.
-    pub async fn api_raw(
-        self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.call(method, &format!("{API}{path}"), token, body)
-            .await
-    }
-
     /// The status and body of a GET under [`API`], whatever they are.
     pub async fn get_raw(self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
-        self.api_raw(Method::GET, path, token, None).await
+        let path = format!("{API}{path}");
+        self.call(Method::GET, &path, token, None).await
     }
 
     /// A public API method under [`API`].
@@ -92,7 +81,8 @@ impl<'a> Loymax<'a> {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let (status, body) = self.api_raw(method, path, token, body).await;
+        let full = format!("{API}{path}");
+        let (status, body) = self.call(method, &full, token, body).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         Answer {
             path: path.into(),
