@@ -266,80 +266,40 @@ both_stores!(every_refusal_has_its_code_in_the_same_envelope);
 async fn every_refusal_has_its_code_in_the_same_envelope(app: TestApp) {
     more_shops(&app).await;
     let code = |s: Status| s.code();
+    use Status as S;
+    let (shop, card) = ("380501111111", "380671111111");
+    let with = |login: &str, password: &str, cardphone: &str| {
+        earn_doc(login, password, cardphone, "1.00", "e1")
+    };
+    let amount = |amount: &str| earn_doc(shop, "0000", card, amount, "e1");
+    let comment = |comment: &str| earn_doc(shop, "0000", card, "1.00", comment);
+    let cancel = |id: &str| cancel_doc(shop, card, id);
     let cases: Vec<(String, Status)> = vec![
-        ("not xml".into(), Status::Malformed),
-        (
-            "<other><cmd>transaction</cmd></other>".into(),
-            Status::Malformed,
-        ),
-        ("<root><cmd>transaction</cmd>".into(), Status::Malformed),
+        ("not xml".into(), S::Malformed),
+        ("<other><cmd>transaction</cmd></other>".into(), S::Malformed),
+        ("<root><cmd>transaction</cmd>".into(), S::Malformed),
         (
             "<root><phone>380501111111</phone></root>".into(),
-            Status::MissingField,
+            S::MissingField,
         ),
-        ("<root><cmd>balance</cmd></root>".into(), Status::UnknownCmd),
+        ("<root><cmd>balance</cmd></root>".into(), S::UnknownCmd),
         (
             "<root><cmd>transaction</cmd><phone>380501111111</phone></root>".into(),
-            Status::MissingField,
+            S::MissingField,
         ),
-        (
-            earn_doc("380501111111", "0001", "380671111111", "1.00", "e1"),
-            Status::BadCredentials,
-        ),
-        (
-            earn_doc("380509999999", "0000", "380671111111", "1.00", "e1"),
-            Status::BadCredentials,
-        ),
-        (
-            earn_doc("380501111111", "0000", "not-a-phone", "1.00", "e1"),
-            Status::InvalidField,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "1.00", ""),
-            Status::MissingField,
-        ),
-        (
-            earn_doc(
-                "380501111111",
-                "0000",
-                "380671111111",
-                "1.00",
-                &"x".repeat(101),
-            ),
-            Status::InvalidField,
-        ),
-        (
-            earn_doc("380503333333", "3333", "380670000077", "1.00", "e1"),
-            Status::UnknownCard,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "211.255", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "-5", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "0", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "1e3", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "0.02", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            cancel_doc("380501111111", "380671111111", "999999"),
-            Status::UnknownTransaction,
-        ),
-        (
-            cancel_doc("380501111111", "380671111111", "abc"),
-            Status::InvalidField,
-        ),
+        (with(shop, "0001", card), S::BadCredentials),
+        (with("380509999999", "0000", card), S::BadCredentials),
+        (with(shop, "0000", "not-a-phone"), S::InvalidField),
+        (comment(""), S::MissingField),
+        (comment(&"x".repeat(101)), S::InvalidField),
+        (with("380503333333", "3333", "380670000077"), S::UnknownCard),
+        (amount("211.255"), S::BadAmount),
+        (amount("-5"), S::BadAmount),
+        (amount("0"), S::BadAmount),
+        (amount("1e3"), S::BadAmount),
+        (amount("0.02"), S::BadAmount),
+        (cancel("999999"), S::UnknownTransaction),
+        (cancel("abc"), S::InvalidField),
     ];
     for (doc, status) in &cases {
         let answer = app.incust().api(doc).await;
