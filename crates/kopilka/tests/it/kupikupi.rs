@@ -5,7 +5,7 @@ use crate::common;
 use crate::common::kupikupi::*;
 use crate::common::native::of_kind;
 use crate::common::{Backend, TestApp, ADMIN_TOKEN};
-use kopilka::secrets::Sealer;
+use kopilka::config::Config;
 use kopilka_store::outbox::MessageFilter;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -728,15 +728,11 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
         "{cookie}"
     );
     let session = cookie.split(';').next().unwrap().to_string();
-    let home = client
-        .get(app.url("/cabinet"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let cabinet = || async {
+        let request = client.get(app.url("/cabinet")).header("cookie", &session);
+        request.send().await.unwrap().text().await.unwrap()
+    };
+    let home = cabinet().await;
     assert!(
         home.contains("id=\"balance\">1000.00<")
             && home.contains("***0000")
@@ -751,15 +747,7 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let home = client
-        .get(app.url("/cabinet"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = cabinet().await;
     assert!(home.contains("id=\"phone\""), "signed out: {home}");
 
     // Five codes an hour per phone; a stranger's phone gets the same answer and no SMS.
@@ -768,15 +756,10 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
     }
     let page = ask().await.unwrap().text().await.unwrap();
     assert!(page.contains("Слишком много кодов"), "{page}");
-    let page = client
+    let stranger = client
         .post(app.url("/cabinet/code"))
-        .form(&[("phone", "79990001122")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .form(&[("phone", "79990001122")]);
+    let page = stranger.send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Если этот телефон зарегистрирован"), "{page}");
     let (_, none) = app.get("/v1/messages?recipient=79990001122").await;
     assert_eq!(none["items"], json!([]));
@@ -785,38 +768,14 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
 
 #[tokio::test]
 async fn the_demo_shop_pays_with_kupikupi_points() {
-    let plain = TestApp::start_with(common::Backend::Sqlite, true, |config| {
-        config.demo_pages = false;
+    common::demo_pages_are_off_outside_demo_mode("/demo/shop/kupikupi").await;
+
+    // The demo pages on, the background jobs at their usual pace.
+    let app = TestApp::start_with(common::Backend::Sqlite, true, |config| {
+        config.jobs_interval_secs = Config::default().jobs_interval_secs;
     })
     .await;
-    let (status, _) = plain.get("/demo/shop/kupikupi").await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "demo pages only under `kopilka demo`"
-    );
-    plain.stop().await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let store = kopilka_store::open(&url).await.unwrap();
-    let seal_key = Sealer::generate_key();
-    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
-    kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
-        .await
-        .unwrap();
-    let config = kopilka::config::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: url,
-        admin_token: Some(ADMIN_TOKEN.into()),
-        seal_key: Some(seal_key),
-        demo_pages: true,
-        ..Default::default()
-    };
-    let running = kopilka::server::start_with_store(config, store)
-        .await
-        .unwrap();
-    let base = running.public_url.clone();
+    let base = app.base.clone();
     let client = no_redirects();
     let shop = common::text(&client, format!("{base}/demo/shop/kupikupi")).await;
     assert!(shop.contains("Оплатить баллами Купи-Купи"), "{shop}");
@@ -857,31 +816,19 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         success.contains("&quot;orderId&quot;:&quot;x&quot;"),
         "{success}"
     );
-    running.shutdown().await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_form_lifetime_comes_from_the_configuration() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("short.db").display());
-    let store = kopilka_store::open(&url).await.unwrap();
-    let seal_key = Sealer::generate_key();
-    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
-    kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
-        .await
-        .unwrap();
-    let mut config = kopilka::config::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: url,
-        admin_token: Some(ADMIN_TOKEN.into()),
-        seal_key: Some(seal_key),
-        ..Default::default()
-    };
-    config.kupikupi.form_lifetime_secs = 0;
-    let running = kopilka::server::start_with_store(config, store)
-        .await
-        .unwrap();
-    let base = running.public_url.clone();
+    let app = TestApp::start_with(common::Backend::Sqlite, true, |config| {
+        let usual = Config::default();
+        config.jobs_interval_secs = usual.jobs_interval_secs;
+        config.demo_pages = usual.demo_pages;
+        config.kupikupi.form_lifetime_secs = 0;
+    })
+    .await;
+    let base = app.base.clone();
     let post = |method: &'static str, body: Value| {
         let base = base.clone();
         async move {
@@ -917,5 +864,5 @@ async fn the_form_lifetime_comes_from_the_configuration() {
     .await;
     assert_eq!(checkout["transferStatus"], "CANCELED");
     assert_eq!(checkout["paymentId"], second["paymentId"]);
-    running.shutdown().await;
+    app.stop().await;
 }

@@ -185,6 +185,19 @@ impl TestApp {
     }
 }
 
+/// Asserts that a demo-seeded server with its demo pages off (as `kopilka serve` runs) answers
+/// `path` with 404.
+pub async fn demo_pages_are_off_outside_demo_mode(path: &str) {
+    let app = TestApp::start_with(Backend::Sqlite, true, |config| {
+        config.demo_pages = false;
+    })
+    .await;
+    let (status, _) = app.get(path).await;
+    let why = "demo pages only under `kopilka demo`";
+    assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {why}");
+    app.stop().await;
+}
+
 /// A response's status and its body as JSON (a string where it is not JSON).
 pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
