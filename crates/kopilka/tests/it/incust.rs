@@ -3,7 +3,7 @@
 
 use crate::common;
 use crate::common::incust::{
-    cancel_doc, earn_doc, hidden, parse_answer, seed_cancel, shop_form, SEED_EARN,
+    assert_hidden, cancel_doc, earn_doc, hidden, parse_answer, seed_cancel, shop_form, SEED_EARN,
 };
 use crate::common::{Backend, TestApp};
 use kopilka_domain::incust::{Status, MAX_ATTEMPTS};
@@ -451,26 +451,15 @@ both_stores!(hosted_pages_over_http_guard_their_forms);
 async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     let back = "http://127.0.0.1:9/shop/return?x=1";
     // A foreign return address: an error page, nothing to post anywhere.
-    let (status, html, headers) = app
-        .incust()
-        .post_form(
-            "/app/redeem/",
-            &shop_form("https://evil.example/steal", "251.25", "p-1"),
-        )
-        .await;
+    let redeem = |back, comment| app.incust().open("/app/redeem/", back, "251.25", comment);
+    let (status, html, headers) = redeem("https://evil.example/steal", "p-1").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         !html.contains("evil.example/steal") && !html.contains("<form"),
         "{html}"
     );
     assert_eq!(headers["x-frame-options"], "DENY");
-    let (status, html, _) = app
-        .incust()
-        .post_form(
-            "/app/redeem/",
-            &shop_form("javascript:alert(1)", "251.25", "p-1"),
-        )
-        .await;
+    let (status, html, _) = redeem("javascript:alert(1)", "p-1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!html.contains("<form"));
     let mut wrong = shop_form(back, "251.25", "p-1");
@@ -482,7 +471,7 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     // The page: shop, order, masked phone, balance, the most the program allows.
     let (status, html, headers) = app
         .incust()
-        .post_form("/App/Redeem", &shop_form(back, "251.25", "p-1"))
+        .open("/App/Redeem", back, "251.25", "p-1")
         .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert_eq!(headers["x-frame-options"], "DENY");
@@ -508,42 +497,16 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     let token = hidden(&html, "token").unwrap();
 
     // More than the order allows: the form again, no attempt spent, a new token.
-    let (_, html, _) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[
-                ("token", &token),
-                ("bonuses", "251.26"),
-                ("secret", "0000"),
-                ("action", "confirm"),
-            ],
-        )
-        .await;
+    let confirm = [("action", "confirm")];
+    let pay = |token, extra| app.incust().pay(token, "40.00", "0000", extra);
+    let (_, html, _) = app.incust().pay(&token, "251.26", "0000", &confirm).await;
     assert!(html.contains("id=\"error\""), "{html}");
     let token2 = hidden(&html, "token").unwrap();
     assert_ne!(token, token2);
-    let (status, _, _) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[("token", &token), ("bonuses", "40.00"), ("secret", "0000")],
-        )
-        .await;
+    let (status, _, _) = pay(&token, &[]).await;
     assert_eq!(status, StatusCode::GONE, "a used form is refused");
 
-    let (status, html, headers) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[
-                ("token", &token2),
-                ("bonuses", "40.00"),
-                ("secret", "0000"),
-                ("action", "confirm"),
-            ],
-        )
-        .await;
+    let (status, html, headers) = pay(&token2, &confirm).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-security-policy"]
         .to_str()
@@ -553,18 +516,15 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
         html.contains(&format!("action=\"{}\"", back.replace('&', "&#38;"))),
         "{html}"
     );
-    assert_eq!(hidden(&html, "status").as_deref(), Some("0000"));
-    assert_eq!(hidden(&html, "cardphone").as_deref(), Some("380671111111"));
-    assert_eq!(hidden(&html, "bonusesredeemed").as_deref(), Some("40.00"));
-    assert_eq!(hidden(&html, "cardbonuses").as_deref(), Some("960.00"));
+    let paid = [
+        ("status", "0000"),
+        ("cardphone", "380671111111"),
+        ("bonusesredeemed", "40.00"),
+        ("cardbonuses", "960.00"),
+    ];
+    assert_hidden(&html, &paid);
     let id = hidden(&html, "transactionid").unwrap();
-    let (status, _, _) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[("token", &token2), ("bonuses", "40.00"), ("secret", "0000")],
-        )
-        .await;
+    let (status, _, _) = pay(&token2, &[]).await;
     assert_eq!(status, StatusCode::GONE, "a replayed answer does nothing");
     let sms = app.sms_to("380671111111").await;
     assert_eq!(sms.len(), 1);
@@ -597,19 +557,13 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     );
 
     // The customer cancels on the page: status and statusdesc only.
-    let (_, html, _) = app
-        .incust()
-        .post_form("/app/redeem/", &shop_form(back, "251.25", "p-2"))
-        .await;
+    let (_, html, _) = redeem(back, "p-2").await;
     let token = hidden(&html, "token").unwrap();
     let (_, html, _) = app
         .incust()
         .post_form("/app/confirm/", &[("token", &token), ("action", "cancel")])
         .await;
-    assert_eq!(
-        hidden(&html, "status").as_deref(),
-        Some(Status::CancelledByCustomer.code())
-    );
+    assert_hidden(&html, &[("status", Status::CancelledByCustomer.code())]);
     assert!(hidden(&html, "statusdesc").is_some());
     assert!(hidden(&html, "transactionid").is_none());
 
@@ -617,10 +571,7 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     let mut unknown = shop_form(back, "251.25", "p-3");
     unknown[3] = ("cardphone", "380670000099");
     let (_, html, _) = app.incust().post_form("/app/redeem/", &unknown).await;
-    assert_eq!(
-        hidden(&html, "status").as_deref(),
-        Some(Status::UnknownCard.code())
-    );
+    assert_hidden(&html, &[("status", Status::UnknownCard.code())]);
 
     // An earn page for a phone with no spend password asks for the SMS code.
     let mut enrol = shop_form(back, "100.00", "p-4");
@@ -636,10 +587,13 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
         .incust()
         .post_form("/app/confirm/", &[("token", &token), ("secret", &code)])
         .await;
-    assert_eq!(hidden(&html, "status").as_deref(), Some("0000"), "{html}");
-    assert_eq!(hidden(&html, "amount").as_deref(), Some("100.00"));
-    assert_eq!(hidden(&html, "bonusesearned").as_deref(), Some("20.00"));
-    assert_eq!(hidden(&html, "cardbonuses").as_deref(), Some("20.00"));
+    let earned = [
+        ("status", "0000"),
+        ("amount", "100.00"),
+        ("bonusesearned", "20.00"),
+        ("cardbonuses", "20.00"),
+    ];
+    assert_hidden(&html, &earned);
     assert_eq!(app.sms_to("380670000088").await.len(), 2);
     app.audit_is_clean().await;
     app.stop().await;
@@ -648,19 +602,11 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
 both_stores!(five_wrong_passwords_lock_the_card_for_the_window);
 async fn five_wrong_passwords_lock_the_card_for_the_window(app: TestApp) {
     let back = "http://localhost:9/return";
-    let (_, html, _) = app
-        .incust()
-        .post_form("/app/redeem/", &shop_form(back, "251.25", "l-1"))
-        .await;
+    let redeem = |comment| app.incust().open("/app/redeem/", back, "251.25", comment);
+    let (_, html, _) = redeem("l-1").await;
     let mut token = hidden(&html, "token").unwrap();
     for attempt in 1..=MAX_ATTEMPTS {
-        let (_, html, _) = app
-            .incust()
-            .post_form(
-                "/app/confirm/",
-                &[("token", &token), ("bonuses", "10.00"), ("secret", "1234")],
-            )
-            .await;
+        let (_, html, _) = app.incust().pay(&token, "10.00", "1234", &[]).await;
         if attempt < MAX_ATTEMPTS {
             assert!(
                 html.contains(&format!("осталось попыток {}", MAX_ATTEMPTS - attempt)),
@@ -668,22 +614,12 @@ async fn five_wrong_passwords_lock_the_card_for_the_window(app: TestApp) {
             );
             token = hidden(&html, "token").unwrap();
         } else {
-            assert_eq!(
-                hidden(&html, "status").as_deref(),
-                Some(Status::TooManyAttempts.code()),
-                "{html}"
-            );
+            assert_hidden(&html, &[("status", Status::TooManyAttempts.code())]);
         }
     }
     // Within the window even a new page with the right password is refused.
-    let (_, html, _) = app
-        .incust()
-        .post_form("/app/redeem/", &shop_form(back, "251.25", "l-2"))
-        .await;
-    assert_eq!(
-        hidden(&html, "status").as_deref(),
-        Some(Status::TooManyAttempts.code())
-    );
+    let (_, html, _) = redeem("l-2").await;
+    assert_hidden(&html, &[("status", Status::TooManyAttempts.code())]);
     assert_eq!(operation_count(&app, "redeem").await, 0);
     app.stop().await;
 }
