@@ -43,6 +43,13 @@ impl Answer {
     pub fn status(&self) -> &str {
         self.get("status")
     }
+
+    /// Asserts the fields hold `expected`.
+    pub fn has(&self, expected: &[(&str, &str)]) {
+        for (name, value) in expected {
+            assert_eq!(self.get(name), *value, "{name}: {}", self.raw);
+        }
+    }
 }
 
 pub fn parse_answer(raw: String) -> Answer {
