@@ -83,16 +83,7 @@ async fn the_payment_page_asks_for_missing_personal_data_in_the_browser() {
         ("payment_currency", "EUR"),
         ("customer_id", "customer1"),
     ];
-    let signable = Value::Object(
-        params
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect(),
-    );
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .append_pair("signature", &domain::sign(SECRET, &signable))
-        .finish();
+    let query = signed_query(&params);
     common::run_browser(
         "ecommpay-payment-page.mjs",
         &app.base,
@@ -395,19 +386,7 @@ async fn amounts_currency_country_and_customer_rules(app: TestApp) {
     );
 
     // The Payment Page refuses the same way, on a page.
-    let page = |params: Vec<(&str, &str)>| {
-        let signable = Value::Object(
-            params
-                .iter()
-                .map(|(k, v)| (k.to_string(), json!(v)))
-                .collect(),
-        );
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter().copied())
-            .append_pair("signature", &domain::sign(SECRET, &signable))
-            .finish();
-        app.url(&format!("/payment?{query}"))
-    };
+    let page = |params: Vec<(&str, &str)>| app.url(&format!("/payment?{}", signed_query(&params)));
     let base = vec![
         ("project_id", "35"),
         ("payment_id", "pp-rule"),

@@ -63,13 +63,8 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
         balance,
         json!({"status": true, "errorCode": "0", "message": "", "balance": 1000.00})
     );
-    let body = signed(
-        json!({"platformUid": shop.uid, "phone": 79000000000u64}),
-        &shop.secret,
-    );
-    assert!(call_raw(&app, "balance", body)
-        .await
-        .ends_with(r#""balance":1000.00}"#));
+    let text = shop.balance_text(&app, 79000000000, false).await;
+    assert!(text.ends_with(r#""balance":1000.00}"#), "{text}");
 
     let init = shop.init(&app, "1234", 25000).await;
     assert_eq!(init["status"], true, "{init}");
@@ -89,10 +84,8 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
         (reused["status"].clone(), reused["errorCode"].clone()),
         (json!(false), json!("7"))
     );
-    assert_eq!(
-        shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
-        "NEW"
-    );
+    shop.assert_transfer(&app, "1234", 25000, false, "NEW")
+        .await;
 
     let page = common::text(&app.http, &form).await;
     assert!(
@@ -123,10 +116,8 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
     assert_eq!(location, format!("{}/success", shop.receiver.base));
     // Held, waiting for the shop's OK.
     assert_balance(&app, "1000.00", "250.00").await;
-    assert_eq!(
-        shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
-        "FORM_SHOWED"
-    );
+    shop.assert_transfer(&app, "1234", 25000, false, "FORM_SHOWED")
+        .await;
     let (_, callbacks) = app.get("/v1/messages?kind=callback").await;
     let body: Value =
         serde_json::from_str(callbacks["items"][0]["body"].as_str().unwrap()).unwrap();
@@ -141,10 +132,8 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
 
     settle(&app, payment_id, true).await;
     settle(&app, payment_id, true).await;
-    assert_eq!(
-        shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
-        "CONFIRMED"
-    );
+    shop.assert_transfer(&app, "1234", 25000, false, "CONFIRMED")
+        .await;
     assert_balance(&app, "750.00", "0.00").await;
     let (_, merchant) = app.get("/v1/operations?merchant_id=1").await;
     let redeems = of_kind(&merchant, "redeem");
@@ -181,10 +170,8 @@ async fn a_dead_notification_voids_the_hold(app: TestApp) {
     assert_eq!(confirmed["status"], true, "{confirmed}");
     assert_balance(&app, "1000.00", "100.00").await;
     settle(&app, payment_id, false).await;
-    assert_eq!(
-        shop.checkout(&app, "dead-1", 10000, false).await["transferStatus"],
-        "REJECTED"
-    );
+    shop.assert_transfer(&app, "dead-1", 10000, false, "REJECTED")
+        .await;
     assert_balance(&app, "1000.00", "0.00").await;
     // A rejected order id may start again.
     let again = shop.init(&app, "dead-1", 10000).await;
@@ -214,10 +201,8 @@ async fn five_wrong_codes_reject_the_transfer(app: TestApp) {
             format!("{}/fail", shop.receiver.base)
         )
     );
-    assert_eq!(
-        shop.checkout(&app, "wrong", 10000, false).await["transferStatus"],
-        "REJECTED"
-    );
+    shop.assert_transfer(&app, "wrong", 10000, false, "REJECTED")
+        .await;
     // The right code is too late now.
     let (_, location, _) = submit_code(&form, &code).await;
     assert_eq!(location, format!("{}/fail", shop.receiver.base));
@@ -259,15 +244,11 @@ async fn an_expired_form_is_canceled(app: TestApp) {
             .unwrap(),
         0
     );
-    assert_eq!(
-        shop.checkout(&app, "late", 10000, false).await["transferStatus"],
-        "CANCELED"
-    );
+    shop.assert_transfer(&app, "late", 10000, false, "CANCELED")
+        .await;
     // The held transfer waits for its notification, not for the form.
-    assert_eq!(
-        shop.checkout(&app, "late-held", 20000, false).await["transferStatus"],
-        "FORM_SHOWED"
-    );
+    shop.assert_transfer(&app, "late-held", 20000, false, "FORM_SHOWED")
+        .await;
     let (_, location, _) = submit_code(&form, &code_of(&app, payment_id).await).await;
     assert_eq!(location, format!("{}/fail", shop.receiver.base));
     let page = common::text(&app.http, form).await;
@@ -331,13 +312,8 @@ async fn sandbox_phones_behave_as_the_seed_says(app: TestApp) {
     let (_, before) = app.get("/v1/operations").await;
     let balance = |phone: u64| shop.call(&app, "balance", json!({"phone": phone}), true);
     assert_eq!(balance(79000000001).await["balance"], json!(1000000.00));
-    let body = signed(
-        json!({"platformUid": shop.uid, "phone": 79000000001u64}),
-        &shop.dev,
-    );
-    assert!(call_raw(&app, "balance", body)
-        .await
-        .contains(r#""balance":1000000.00"#));
+    let text = shop.balance_text(&app, 79000000001, true).await;
+    assert!(text.contains(r#""balance":1000000.00"#), "{text}");
     assert_eq!(balance(79000000002).await["balance"], json!(0.00));
     let unknown = balance(79000000000).await;
     assert_eq!(
@@ -370,10 +346,7 @@ async fn sandbox_phones_behave_as_the_seed_says(app: TestApp) {
             )
             .await;
         assert_eq!(init["status"], true, "{init}");
-        assert_eq!(
-            shop.checkout(&app, &order, 50000, true).await["transferStatus"],
-            "NEW"
-        );
+        shop.assert_transfer(&app, &order, 50000, true, "NEW").await;
         // Production keys do not see test orders.
         assert_eq!(
             shop.checkout(&app, &order, 50000, false).await["errorCode"],
@@ -381,10 +354,8 @@ async fn sandbox_phones_behave_as_the_seed_says(app: TestApp) {
         );
         let page = common::text(&app.http, init["transferURL"].as_str().unwrap()).await;
         assert!(page.contains("Тестовый перевод"), "{page}");
-        assert_eq!(
-            shop.checkout(&app, &order, 50000, true).await["transferStatus"],
-            status
-        );
+        shop.assert_transfer(&app, &order, 50000, true, status)
+            .await;
         let (_, callbacks) = app.get("/v1/messages?kind=callback").await;
         let body: Value =
             serde_json::from_str(callbacks["items"][0]["body"].as_str().unwrap()).unwrap();
@@ -633,10 +604,8 @@ async fn the_customer_pays_in_a_browser_with_the_code_from_the_cabinet(app: Test
     .await;
     assert_balance(&app, "1000.00", "123.45").await;
     settle(&app, payment_id, true).await;
-    assert_eq!(
-        shop.checkout(&app, "browser-1", 12345, false).await["transferStatus"],
-        "CONFIRMED"
-    );
+    shop.assert_transfer(&app, "browser-1", 12345, false, "CONFIRMED")
+        .await;
     assert_balance(&app, "876.55", "0.00").await;
     app.stop().await;
 }

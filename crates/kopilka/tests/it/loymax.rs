@@ -18,6 +18,15 @@ fn adult_answers() -> Value {
     ]})
 }
 
+/// Takes the required steps in turn (offer, phone, password, questions): the last token.
+async fn required_steps(app: &TestApp, token: &str, phone: &str) -> String {
+    app.loymax().accept_tender_offer(token).await.ok();
+    let token = app.loymax().confirm_phone(token, phone).await;
+    let token = app.loymax().set_test_password(&token).await;
+    app.loymax().answers(&token, adult_answers()).await.ok();
+    token
+}
+
 both_stores!(registration_by_phone_with_virtual_and_physical_cards);
 async fn registration_by_phone_with_virtual_and_physical_cards(app: TestApp) {
     let phone = "79123487979";
@@ -228,10 +237,7 @@ async fn settings_change_the_steps(app: TestApp) {
     let emission = app.loymax().virtual_card_emission(&token).await.ok();
     assert_eq!(emission["isVirtualCardEmissionAllowed"], false);
     app.loymax().emit_virtual_card(&token).await.refused();
-    app.loymax().accept_tender_offer(&token).await.ok();
-    let token = app.loymax().confirm_phone(&token, "79001110001").await;
-    let token = app.loymax().set_test_password(&token).await;
-    app.loymax().answers(&token, adult_answers()).await.ok();
+    let token = required_steps(&app, &token, "79001110001").await;
     // The e-mail is required now: finishing without it is refused.
     let refusal = app.loymax().try_finish_registration(&token).await.refused();
     assert_eq!(refusal["data"]["registrationCompleted"], false);
@@ -265,10 +271,7 @@ async fn settings_change_the_steps(app: TestApp) {
         .configure(json!({"MainCardAssigningRequired": 1, "EmitVirtualCard": 0}))
         .await;
     let token = app.loymax().begin_token("79001110002").await;
-    app.loymax().accept_tender_offer(&token).await.ok();
-    let token = app.loymax().confirm_phone(&token, "79001110002").await;
-    let token = app.loymax().set_test_password(&token).await;
-    app.loymax().answers(&token, adult_answers()).await.ok();
+    let token = required_steps(&app, &token, "79001110002").await;
     app.loymax().try_finish_registration(&token).await.refused();
     app.loymax().set_card(&token, "9116580844911085").await.ok();
     app.loymax()
