@@ -557,13 +557,8 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
         format!("{base}/demo/shop/ecommpay/callback")
     );
     let body = message["body"].as_str().unwrap().to_string();
-    let delivered = http
-        .post(message["recipient"].as_str().unwrap())
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let recipient = message["recipient"].as_str().unwrap();
+    let delivered = common::post_json_text(&http, recipient, None, body.clone()).await;
     assert_eq!(delivered.status(), StatusCode::OK);
     let forged = body.replace("\"amount\":5000", "\"amount\":1");
     assert_ne!(forged, body);

@@ -313,13 +313,8 @@ impl<'a> Loymax<'a> {
 
     /// A batch request with API key `key`.
     pub async fn batch(self, path: &str, key: &str, body: String) -> (StatusCode, Value) {
-        let request = self.app.http.post(self.app.url(path)).bearer_auth(key);
-        let response = request
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let url = self.app.url(path);
+        let response = super::post_json_text(&self.app.http, url, Some(key), body).await;
         let status = response.status();
         (status, response.json().await.unwrap())
     }
@@ -336,15 +331,9 @@ pub struct Shop {
 impl Shop {
     /// A processing call: HTTP 200 and the answer.
     pub async fn call(&self, path: &str, body: &str) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{path}", self.base);
+        let token = Some(self.token.as_str());
+        let response = super::post_json_text(&self.http, url, token, body.into()).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
     }

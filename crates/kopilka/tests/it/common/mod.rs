@@ -198,6 +198,20 @@ pub async fn demo_pages_are_off_outside_demo_mode(path: &str) {
     app.stop().await;
 }
 
+/// POSTs `body`, JSON text sent as it is, with a bearer `token` if any.
+pub async fn post_json_text(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    token: Option<&str>,
+    body: String,
+) -> reqwest::Response {
+    let mut request = http.post(url).header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.body(body).send().await.expect("request")
+}
+
 /// A response's status and its body as JSON (a string where it is not JSON).
 pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
