@@ -96,15 +96,49 @@ impl Bad {
     }
 }
 
-/// Every case: the request, the status it must get, and the field its error must name.
-fn bad_requests(
-    customer: i64,
-    op: i64,
-    hold: i64,
-    fine_customer: i64,
-) -> Vec<(Bad, StatusCode, Option<&'static str>)> {
+/// A case: the request, the status it must get, and the field its error must name.
+type Case = (Bad, StatusCode, Option<&'static str>);
+
+impl Bad {
+    fn get(path: impl Into<String>) -> Bad {
+        Bad::json("GET", path, "")
+    }
+
+    fn post(path: impl Into<String>, body: impl Into<String>) -> Bad {
+        Bad::json("POST", path, body)
+    }
+
+    fn put(path: impl Into<String>, body: impl Into<String>) -> Bad {
+        Bad::json("PUT", path, body)
+    }
+
+    /// Refused with `status`, whatever field.
+    fn is(self, status: StatusCode) -> Case {
+        (self, status, None)
+    }
+
+    /// Refused with 422, the error naming `field`.
+    fn names(self, field: &'static str) -> Case {
+        (self, StatusCode::UNPROCESSABLE_ENTITY, Some(field))
+    }
+
+    /// Another content type.
+    fn typed(self, content_type: Option<&'static str>) -> Bad {
+        Bad {
+            content_type,
+            ..self
+        }
+    }
+
+    /// Another admin token, or none.
+    fn token(self, token: Option<&'static str>) -> Bad {
+        Bad { token, ..self }
+    }
+}
+
+/// Every case.
+fn bad_requests(customer: i64, op: i64, hold: i64, fine_customer: i64) -> Vec<Case> {
     use StatusCode as S;
-    const UNPROCESSABLE: S = S::UNPROCESSABLE_ENTITY;
     let ops = "/v1/operations";
     let redeem = |field: &str, value: &str| {
         let mut body = serde_json::Map::new();
@@ -122,682 +156,185 @@ fn bad_requests(
         } else {
             text = format!("{},\"{field}\":{value}}}", &text[..text.len() - 1]);
         }
-        Bad::json("POST", ops, text)
+        Bad::post(ops, text)
     };
-    let mut cases = vec![
+    // A redeem with `field` set to `value`, refused naming that field.
+    let wrong = |field: &'static str, value: &str| redeem(field, value).names(field);
+    // An operation of `kind` for the customer with `fields` besides.
+    let operation = |kind: &str, customer: i64, fields: Value| {
+        let mut body = json!({"kind": kind, "customer_id": customer});
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        Bad::post(ops, body.to_string())
+    };
+    let reverse = |body: &str| Bad::post(format!("/v1/operations/{op}/reverse"), body);
+    let new_customer =
+        |fields: &str| Bad::post("/v1/customers", format!(r#"{{"program_id": 1, {fields}}}"#));
+    let new_program = |rules: &str| {
+        let body = format!(r#"{{"code": "x", "name": "X", "rules": {{{rules}}}}}"#);
+        Bad::post("/v1/programs", body)
+    };
+    let new_merchant = |fields: &str| {
+        let body = format!(r#"{{"program_id": 1, "name": "M", {fields}}}"#);
+        Bad::post("/v1/merchants", body)
+    };
+    let new_card = |body: &str| Bad::post("/v1/cards", body);
+    let good = || redeem("amount", "\"1.00\"");
+    let huge = |body: String| Bad::post(ops, body).is(S::PAYLOAD_TOO_LARGE);
+    vec![
         // Text with the NUL character, which no store keeps.
-        (
-            redeem("description", "\"a\\u0000b\""),
-            UNPROCESSABLE,
-            Some("text"),
-        ),
+        redeem("description", "\"a\\u0000b\"").names("text"),
         // Wrong types.
-        (
-            redeem("customer_id", "\"1\""),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            redeem("customer_id", "1.5"),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            redeem("customer_id", "null"),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            redeem("merchant_id", "\"one\""),
-            UNPROCESSABLE,
-            Some("merchant_id"),
-        ),
-        (redeem("kind", "5"), UNPROCESSABLE, Some("kind")),
-        (redeem("kind", "\"steal\""), UNPROCESSABLE, Some("kind")),
-        (redeem("hold", "\"yes\""), UNPROCESSABLE, Some("hold")),
-        (redeem("amount", "true"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "[1]"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "{}"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "null"), UNPROCESSABLE, Some("amount")),
-        (
-            redeem("description", "7"),
-            UNPROCESSABLE,
-            Some("description"),
-        ),
-        (
-            redeem("idempotency_key", "1"),
-            UNPROCESSABLE,
-            Some("idempotency_key"),
-        ),
+        wrong("customer_id", "\"1\""),
+        wrong("customer_id", "1.5"),
+        wrong("customer_id", "null"),
+        wrong("merchant_id", "\"one\""),
+        wrong("kind", "5"),
+        wrong("kind", "\"steal\""),
+        wrong("hold", "\"yes\""),
+        wrong("amount", "true"),
+        wrong("amount", "[1]"),
+        wrong("amount", "{}"),
+        wrong("amount", "null"),
+        wrong("description", "7"),
+        wrong("idempotency_key", "1"),
         // Huge numbers.
-        (
-            redeem("customer_id", "1e30"),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            redeem("customer_id", "99999999999999999999"),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            redeem("merchant_id", "-99999999999999999999"),
-            UNPROCESSABLE,
-            Some("merchant_id"),
-        ),
-        (redeem("amount", "1e30"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "1E2"), UNPROCESSABLE, Some("amount")),
-        (
-            redeem("amount", "99999999999999999999"),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
-        (
-            redeem("amount", "\"99999999999999999999\""),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
-        (
-            redeem("amount", "10000000000000.01"),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
-        (
-            redeem("amount", &format!("1{}", "0".repeat(400))),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
+        wrong("customer_id", "1e30"),
+        wrong("customer_id", "99999999999999999999"),
+        wrong("merchant_id", "-99999999999999999999"),
+        wrong("amount", "1e30"),
+        wrong("amount", "1E2"),
+        wrong("amount", "99999999999999999999"),
+        wrong("amount", "\"99999999999999999999\""),
+        wrong("amount", "10000000000000.01"),
+        wrong("amount", &format!("1{}", "0".repeat(400))),
         // Negative, zero and over-precise.
-        (redeem("amount", "-5"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "\"-5.00\""), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "0"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "\"0.00\""), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "-0.0"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "10.001"), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "\"0.005\""), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "\"1,50\""), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "\" 1.50\""), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "\"\""), UNPROCESSABLE, Some("amount")),
-        (redeem("amount", "\"NaN\""), UNPROCESSABLE, Some("amount")),
+        wrong("amount", "-5"),
+        wrong("amount", "\"-5.00\""),
+        wrong("amount", "0"),
+        wrong("amount", "\"0.00\""),
+        wrong("amount", "-0.0"),
+        wrong("amount", "10.001"),
+        wrong("amount", "\"0.005\""),
+        wrong("amount", "\"1,50\""),
+        wrong("amount", "\" 1.50\""),
+        wrong("amount", "\"\""),
+        wrong("amount", "\"NaN\""),
         // Unknown ids.
-        (
-            redeem("customer_id", "999999"),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            redeem("customer_id", "-1"),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            redeem("merchant_id", "999999"),
-            UNPROCESSABLE,
-            Some("merchant_id"),
-        ),
+        wrong("customer_id", "999999"),
+        wrong("customer_id", "-1"),
+        wrong("merchant_id", "999999"),
         // Unknown fields and contradictions.
-        (redeem("amout", "1"), UNPROCESSABLE, Some("amout")),
-        (redeem("paid", "\"10.00\""), UNPROCESSABLE, Some("paid")),
-        (
-            redeem("merchant_id", "null"),
-            UNPROCESSABLE,
-            Some("merchant_id"),
-        ),
-        (
-            redeem("idempotency_key", "\"\""),
-            UNPROCESSABLE,
-            Some("idempotency_key"),
-        ),
-        (
-            redeem("idempotency_key", &format!("\"{}\"", "k".repeat(201))),
-            UNPROCESSABLE,
-            Some("idempotency_key"),
-        ),
-        (
-            redeem("description", &format!("\"{}\"", "d".repeat(501))),
-            UNPROCESSABLE,
-            Some("description"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                ops,
-                json!({"kind": "earn", "customer_id": customer, "paid": "0.01"}).to_string(),
-            ),
-            UNPROCESSABLE,
-            Some("paid"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                ops,
-                json!({"kind": "earn", "customer_id": customer, "paid": "1e3"}).to_string(),
-            ),
-            UNPROCESSABLE,
-            Some("paid"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                ops,
-                json!({"kind": "accrue", "customer_id": customer, "amount": "1", "hold": true})
-                    .to_string(),
-            ),
-            UNPROCESSABLE,
-            Some("hold"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                ops,
-                json!({"kind": "earn", "customer_id": customer}).to_string(),
-            ),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
+        wrong("amout", "1"),
+        wrong("paid", "\"10.00\""),
+        wrong("merchant_id", "null"),
+        wrong("idempotency_key", "\"\""),
+        wrong("idempotency_key", &format!("\"{}\"", "k".repeat(201))),
+        wrong("description", &format!("\"{}\"", "d".repeat(501))),
+        operation("earn", customer, json!({"paid": "0.01"})).names("paid"),
+        operation("earn", customer, json!({"paid": "1e3"})).names("paid"),
+        operation("accrue", customer, json!({"amount": "1", "hold": true})).names("hold"),
+        operation("earn", customer, json!({})).names("amount"),
         // Not JSON, or not an object.
-        (Bad::json("POST", ops, "{"), UNPROCESSABLE, Some("body")),
-        (Bad::json("POST", ops, "hello"), UNPROCESSABLE, Some("body")),
-        (Bad::json("POST", ops, ""), UNPROCESSABLE, Some("body")),
-        (Bad::json("POST", ops, "[]"), UNPROCESSABLE, Some("body")),
-        (Bad::json("POST", ops, "{} {}"), UNPROCESSABLE, Some("body")),
-        (Bad::json("POST", ops, "\u{0}"), UNPROCESSABLE, Some("body")),
+        Bad::post(ops, "{").names("body"),
+        Bad::post(ops, "hello").names("body"),
+        Bad::post(ops, "").names("body"),
+        Bad::post(ops, "[]").names("body"),
+        Bad::post(ops, "{} {}").names("body"),
+        Bad::post(ops, "\u{0}").names("body"),
         // Wrong content type, missing or wrong authentication.
-        (
-            Bad {
-                content_type: Some("text/plain"),
-                ..redeem("amount", "\"1.00\"")
-            },
-            S::UNSUPPORTED_MEDIA_TYPE,
-            None,
-        ),
-        (
-            Bad {
-                content_type: None,
-                ..redeem("amount", "\"1.00\"")
-            },
-            S::UNSUPPORTED_MEDIA_TYPE,
-            None,
-        ),
-        (
-            Bad {
-                content_type: Some("application/x-www-form-urlencoded"),
-                ..Bad::json("POST", ops, "kind=redeem")
-            },
-            S::UNSUPPORTED_MEDIA_TYPE,
-            None,
-        ),
-        (
-            Bad {
-                token: None,
-                ..redeem("amount", "\"1.00\"")
-            },
-            S::UNAUTHORIZED,
-            None,
-        ),
-        (
-            Bad {
-                token: Some("wrong"),
-                ..redeem("amount", "\"1.00\"")
-            },
-            S::UNAUTHORIZED,
-            None,
-        ),
-        (
-            Bad {
-                token: None,
-                ..Bad::json("GET", "/v1/ledger/audit", "")
-            },
-            S::UNAUTHORIZED,
-            None,
-        ),
-        (Bad::json("DELETE", ops, ""), S::METHOD_NOT_ALLOWED, None),
-        (
-            Bad::json("PUT", format!("/v1/operations/{op}"), "{}"),
-            S::METHOD_NOT_ALLOWED,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                ops,
-                format!("{{\"description\": \"{}\"}}", "x".repeat(17 << 20)),
-            ),
-            S::PAYLOAD_TOO_LARGE,
-            None,
-        ),
+        good()
+            .typed(Some("text/plain"))
+            .is(S::UNSUPPORTED_MEDIA_TYPE),
+        good().typed(None).is(S::UNSUPPORTED_MEDIA_TYPE),
+        Bad::post(ops, "kind=redeem")
+            .typed(Some("application/x-www-form-urlencoded"))
+            .is(S::UNSUPPORTED_MEDIA_TYPE),
+        good().token(None).is(S::UNAUTHORIZED),
+        good().token(Some("wrong")).is(S::UNAUTHORIZED),
+        Bad::get("/v1/ledger/audit").token(None).is(S::UNAUTHORIZED),
+        Bad::json("DELETE", ops, "").is(S::METHOD_NOT_ALLOWED),
+        Bad::put(format!("/v1/operations/{op}"), "{}").is(S::METHOD_NOT_ALLOWED),
+        huge(format!("{{\"description\": \"{}\"}}", "x".repeat(17 << 20))),
         // Resolving and reversing.
-        (
-            Bad::json("POST", "/v1/operations/999999/confirm", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("POST", "/v1/operations/999999/void", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("POST", "/v1/operations/999999/reverse", "{}"),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("POST", "/v1/operations/abc/reverse", "{}"),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("POST", "/v1/operations/99999999999999999999/confirm", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("POST", format!("/v1/operations/{op}/confirm"), ""),
-            S::CONFLICT,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                format!("/v1/operations/{op}/reverse"),
-                r#"{"amount": "10.001"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                format!("/v1/operations/{op}/reverse"),
-                r#"{"amount": -1}"#,
-            ),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                format!("/v1/operations/{op}/reverse"),
-                r#"{"amount": 1e30}"#,
-            ),
-            UNPROCESSABLE,
-            Some("amount"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                format!("/v1/operations/{op}/reverse"),
-                r#"{"amount": "5.01"}"#,
-            ),
-            S::CONFLICT,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                format!("/v1/operations/{op}/reverse"),
-                r#"{"amont": 1}"#,
-            ),
-            UNPROCESSABLE,
-            Some("amont"),
-        ),
-        (
-            Bad::json("POST", format!("/v1/operations/{op}/reverse"), "[1]"),
-            UNPROCESSABLE,
-            Some("body"),
-        ),
-        (
-            Bad::json("POST", format!("/v1/operations/{hold}/reverse"), "{}"),
-            S::CONFLICT,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                format!("/v1/operations/{op}/reverse"),
-                " ".repeat(17 << 20),
-            ),
-            S::PAYLOAD_TOO_LARGE,
-            None,
-        ),
+        Bad::post("/v1/operations/999999/confirm", "").is(S::NOT_FOUND),
+        Bad::post("/v1/operations/999999/void", "").is(S::NOT_FOUND),
+        Bad::post("/v1/operations/999999/reverse", "{}").is(S::NOT_FOUND),
+        Bad::post("/v1/operations/abc/reverse", "{}").is(S::NOT_FOUND),
+        Bad::post("/v1/operations/99999999999999999999/confirm", "").is(S::NOT_FOUND),
+        Bad::post(format!("/v1/operations/{op}/confirm"), "").is(S::CONFLICT),
+        reverse(r#"{"amount": "10.001"}"#).names("amount"),
+        reverse(r#"{"amount": -1}"#).names("amount"),
+        reverse(r#"{"amount": 1e30}"#).names("amount"),
+        reverse(r#"{"amount": "5.01"}"#).is(S::CONFLICT),
+        reverse(r#"{"amont": 1}"#).names("amont"),
+        reverse("[1]").names("body"),
+        Bad::post(format!("/v1/operations/{hold}/reverse"), "{}").is(S::CONFLICT),
+        reverse(&" ".repeat(17 << 20)).is(S::PAYLOAD_TOO_LARGE),
         // Reading.
-        (
-            Bad::json("GET", "/v1/operations/999999", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("GET", "/v1/customers/999999", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("GET", "/v1/customers/999999/balances", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("GET", "/v1/customers/x/balances", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("GET", "/v1/programs/999999", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("GET", "/v1/merchants/999999", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (Bad::json("GET", "/v1/cards/999999", ""), S::NOT_FOUND, None),
-        (
-            Bad::json("GET", "/v1/no-such-route", ""),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json("GET", "/v1/operations?limit=0", ""),
-            UNPROCESSABLE,
-            Some("limit"),
-        ),
-        (
-            Bad::json("GET", "/v1/operations?limit=1e30", ""),
-            UNPROCESSABLE,
-            Some("limit"),
-        ),
-        (
-            Bad::json("GET", "/v1/operations?cursor=99999999999999999999", ""),
-            UNPROCESSABLE,
-            Some("cursor"),
-        ),
-        (
-            Bad::json("GET", "/v1/operations?kind=steal", ""),
-            UNPROCESSABLE,
-            Some("kind"),
-        ),
-        (
-            Bad::json("GET", "/v1/operations?customer_id=x", ""),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-        (
-            Bad::json("GET", "/v1/customers?phone=abc", ""),
-            UNPROCESSABLE,
-            Some("phone"),
-        ),
+        Bad::get("/v1/operations/999999").is(S::NOT_FOUND),
+        Bad::get("/v1/customers/999999").is(S::NOT_FOUND),
+        Bad::get("/v1/customers/999999/balances").is(S::NOT_FOUND),
+        Bad::get("/v1/customers/x/balances").is(S::NOT_FOUND),
+        Bad::get("/v1/programs/999999").is(S::NOT_FOUND),
+        Bad::get("/v1/merchants/999999").is(S::NOT_FOUND),
+        Bad::get("/v1/cards/999999").is(S::NOT_FOUND),
+        Bad::get("/v1/no-such-route").is(S::NOT_FOUND),
+        Bad::get("/v1/operations?limit=0").names("limit"),
+        Bad::get("/v1/operations?limit=1e30").names("limit"),
+        Bad::get("/v1/operations?cursor=99999999999999999999").names("cursor"),
+        Bad::get("/v1/operations?kind=steal").names("kind"),
+        Bad::get("/v1/operations?customer_id=x").names("customer_id"),
+        Bad::get("/v1/customers?phone=abc").names("phone"),
         // Entities.
-        (
-            Bad::json("POST", "/v1/customers", r#"{"program_id": "1"}"#),
-            UNPROCESSABLE,
-            Some("program_id"),
-        ),
-        (
-            Bad::json("POST", "/v1/customers", r#"{"program_id": 999999}"#),
-            UNPROCESSABLE,
-            Some("program_id"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/customers",
-                r#"{"program_id": 1, "phone": "call me"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("phone"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/customers",
-                r#"{"program_id": 1, "phone": "380671111111"}"#,
-            ),
-            S::CONFLICT,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/customers",
-                r#"{"program_id": 1, "email": "nobody"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("email"),
-        ),
-        (
-            Bad::json("POST", "/v1/customers", r#"{"program_id": 1, "pin": "1"}"#),
-            UNPROCESSABLE,
-            Some("pin"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/customers",
-                r#"{"program_id": 1, "opening_balance": 1e30}"#,
-            ),
-            UNPROCESSABLE,
-            Some("opening_balance"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/customers",
-                r#"{"program_id": 1, "opening_balance": "0.001"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("opening_balance"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/customers",
-                r#"{"program_id": 1, "opening_balance": -3}"#,
-            ),
-            UNPROCESSABLE,
-            Some("opening_balance"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/customers",
-                r#"{"program_id": 1, "nickname": "x"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("nickname"),
-        ),
-        (
-            Bad::json("PUT", "/v1/customers/999999/pin", r#"{"pin": "1234"}"#),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json(
-                "PUT",
-                format!("/v1/customers/{customer}/pin"),
-                r#"{"pin": 1234}"#,
-            ),
-            UNPROCESSABLE,
-            Some("pin"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/programs",
-                r#"{"code": "x", "name": "X", "rules": {"decimals": 7}}"#,
-            ),
-            UNPROCESSABLE,
-            Some("decimals"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/programs",
-                r#"{"code": "x", "name": "X", "rules": {"earn_bps": -1}}"#,
-            ),
-            UNPROCESSABLE,
-            Some("rules.earn_bps"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/programs",
-                r#"{"code": "x", "name": "X", "rules": {"earn_bps": 1e30}}"#,
-            ),
-            UNPROCESSABLE,
-            Some("rules.earn_bps"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/programs",
-                r#"{"code": "x", "name": "X", "rules": {"time_zone": "Mars/Base"}}"#,
-            ),
-            UNPROCESSABLE,
-            Some("rules.time_zone"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/programs",
-                r#"{"code": "x", "name": "X", "rules": {"colour": "red"}}"#,
-            ),
-            UNPROCESSABLE,
-            Some("rules.colour"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/programs",
-                r#"{"code": "demo", "name": "Again"}"#,
-            ),
-            S::CONFLICT,
-            None,
-        ),
-        (
-            Bad::json("POST", "/v1/programs", r#"{"code": "", "name": "X"}"#),
-            UNPROCESSABLE,
-            Some("code"),
-        ),
-        (
-            Bad::json(
-                "PUT",
-                "/v1/programs/999999",
-                r#"{"code": "x", "name": "X"}"#,
-            ),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/merchants",
-                r#"{"program_id": 999999, "name": "M"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("program_id"),
-        ),
-        (
-            Bad::json("POST", "/v1/merchants", r#"{"program_id": 1, "name": " "}"#),
-            UNPROCESSABLE,
-            Some("name"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/merchants",
-                r#"{"program_id": 1, "name": "M", "return_hosts": ["a/b"]}"#,
-            ),
-            UNPROCESSABLE,
-            Some("return_hosts[0]"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/merchants",
-                r#"{"program_id": 1, "name": "M", "webhook_url": "ftp://x"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("webhook_url"),
-        ),
-        (
-            Bad::json(
-                "PUT",
-                "/v1/merchants/999999",
-                r#"{"program_id": 1, "name": "M"}"#,
-            ),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/merchants/999999/credentials",
-                r#"{"protocol": "native", "login": "x", "secret": "s"}"#,
-            ),
-            S::NOT_FOUND,
-            None,
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/merchants/1/credentials",
-                r#"{"protocol": "smtp", "login": "x"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("protocol"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/cards",
-                r#"{"program_id": 1, "number": "12ab", "kind": "virtual"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("number"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/cards",
-                r#"{"program_id": 1, "number": "1234", "kind": "plastic"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("kind"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/cards",
-                r#"{"program_id": 999999, "number": "1234", "kind": "virtual"}"#,
-            ),
-            UNPROCESSABLE,
-            Some("program_id"),
-        ),
-        (
-            Bad::json(
-                "POST",
-                "/v1/cards",
-                r#"{"program_id": 1, "number": "1234", "kind": "virtual", "customer_id": 999999}"#,
-            ),
-            UNPROCESSABLE,
-            Some("customer_id"),
-        ),
-    ];
-    // In a program whose points are finer than its money, and generous, the points an earn
-    // computes overflow any amount: refused, never wrapped.
-    cases.push((
-        Bad::json(
-            "POST",
-            ops,
-            json!({"kind": "earn", "customer_id": fine_customer, "paid": "1000000000000000"})
-                .to_string(),
-        ),
-        UNPROCESSABLE,
-        Some("paid"),
-    ));
-    cases
+        Bad::post("/v1/customers", r#"{"program_id": "1"}"#).names("program_id"),
+        Bad::post("/v1/customers", r#"{"program_id": 999999}"#).names("program_id"),
+        new_customer(r#""phone": "call me""#).names("phone"),
+        new_customer(r#""phone": "380671111111""#).is(S::CONFLICT),
+        new_customer(r#""email": "nobody""#).names("email"),
+        new_customer(r#""pin": "1""#).names("pin"),
+        new_customer(r#""opening_balance": 1e30"#).names("opening_balance"),
+        new_customer(r#""opening_balance": "0.001""#).names("opening_balance"),
+        new_customer(r#""opening_balance": -3"#).names("opening_balance"),
+        new_customer(r#""nickname": "x""#).names("nickname"),
+        Bad::put("/v1/customers/999999/pin", r#"{"pin": "1234"}"#).is(S::NOT_FOUND),
+        Bad::put(format!("/v1/customers/{customer}/pin"), r#"{"pin": 1234}"#).names("pin"),
+        new_program(r#""decimals": 7"#).names("decimals"),
+        new_program(r#""earn_bps": -1"#).names("rules.earn_bps"),
+        new_program(r#""earn_bps": 1e30"#).names("rules.earn_bps"),
+        new_program(r#""time_zone": "Mars/Base""#).names("rules.time_zone"),
+        new_program(r#""colour": "red""#).names("rules.colour"),
+        Bad::post("/v1/programs", r#"{"code": "demo", "name": "Again"}"#).is(S::CONFLICT),
+        Bad::post("/v1/programs", r#"{"code": "", "name": "X"}"#).names("code"),
+        Bad::put("/v1/programs/999999", r#"{"code": "x", "name": "X"}"#).is(S::NOT_FOUND),
+        Bad::post("/v1/merchants", r#"{"program_id": 999999, "name": "M"}"#).names("program_id"),
+        Bad::post("/v1/merchants", r#"{"program_id": 1, "name": " "}"#).names("name"),
+        new_merchant(r#""return_hosts": ["a/b"]"#).names("return_hosts[0]"),
+        new_merchant(r#""webhook_url": "ftp://x""#).names("webhook_url"),
+        Bad::put("/v1/merchants/999999", r#"{"program_id": 1, "name": "M"}"#).is(S::NOT_FOUND),
+        Bad::post(
+            "/v1/merchants/999999/credentials",
+            r#"{"protocol": "native", "login": "x", "secret": "s"}"#,
+        )
+        .is(S::NOT_FOUND),
+        Bad::post(
+            "/v1/merchants/1/credentials",
+            r#"{"protocol": "smtp", "login": "x"}"#,
+        )
+        .names("protocol"),
+        new_card(r#"{"program_id": 1, "number": "12ab", "kind": "virtual"}"#).names("number"),
+        new_card(r#"{"program_id": 1, "number": "1234", "kind": "plastic"}"#).names("kind"),
+        new_card(r#"{"program_id": 999999, "number": "1234", "kind": "virtual"}"#)
+            .names("program_id"),
+        new_card(
+            r#"{"program_id": 1, "number": "1234", "kind": "virtual", "customer_id": 999999}"#,
+        )
+        .names("customer_id"),
+        // In a program whose points are finer than its money, and generous, the points an
+        // earn computes overflow any amount: refused, never wrapped.
+        operation("earn", fine_customer, json!({"paid": "1000000000000000"})).names("paid"),
+    ]
 }
 
 both_stores!(bad_input_is_a_4xx_naming_the_field_and_writes_nothing);

@@ -83,16 +83,7 @@ async fn the_payment_page_asks_for_missing_personal_data_in_the_browser() {
         ("payment_currency", "EUR"),
         ("customer_id", "customer1"),
     ];
-    let signable = Value::Object(
-        params
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect(),
-    );
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .append_pair("signature", &domain::sign(SECRET, &signable))
-        .finish();
+    let query = signed_query(&params);
     common::run_browser(
         "ecommpay-payment-page.mjs",
         &app.base,
@@ -122,32 +113,34 @@ async fn gate_sale_voucher_in_chromium_terminal_payment_and_success_callback(app
         (Some("error"), Some("3041")),
         "{again}"
     );
-    let (_, upper) = post_json(
-        &app,
-        "/V2/Payment/Cash/CashtoCode/Sale/",
-        &sale_request("gate-1", 2500, "AT"),
-    )
-    .await;
-    assert_eq!(
-        upper["code"], "3041",
-        "paths match whatever their case: {upper}"
-    );
-    let (_, unknown) = post_json(
-        &app,
-        "/v2/payment/cash/paysafecash/sale",
-        &sale_request("gate-x", 2500, "AT"),
-    )
-    .await;
-    assert_eq!(unknown["code"], "2541", "{unknown}");
-    let mut tampered = sale_request("gate-y", 2500, "AT");
-    tampered["payment"]["amount"] = json!(5000);
-    assert_eq!(sale(&app, &tampered).await.1["code"], "3261");
-    let mut unsigned = sale_request("gate-y", 2500, "AT");
-    unsigned["general"]["signature"] = json!("");
-    assert_eq!(sale(&app, &unsigned).await.1["code"], "3262");
-    let mut foreign = sale_request("gate-y", 2500, "AT");
-    foreign["general"]["project_id"] = json!(999);
-    assert_eq!(sale(&app, &foreign).await.1["code"], "2442");
+    for (path, id, code, why) in [
+        (
+            "/V2/Payment/Cash/CashtoCode/Sale/",
+            "gate-1",
+            "3041",
+            "paths match whatever their case",
+        ),
+        (
+            "/v2/payment/cash/paysafecash/sale",
+            "gate-x",
+            "2541",
+            "an unknown method",
+        ),
+    ] {
+        let (_, answer) = post_json(&app, path, &sale_request(id, 2500, "AT")).await;
+        assert_eq!(answer["code"], code, "{why}: {answer}");
+    }
+    // Tampered, unsigned, another project's.
+    for (field, value, code) in [
+        ("/payment/amount", json!(5000), "3261"),
+        ("/general/signature", json!(""), "3262"),
+        ("/general/project_id", json!(999), "2442"),
+    ] {
+        let mut request = sale_request("gate-y", 2500, "AT");
+        *request.pointer_mut(field).unwrap() = value;
+        let (_, answer) = sale(&app, &request).await;
+        assert_eq!(answer["code"], code, "{field}: {answer}");
+    }
 
     // The redirect callback, signed, in the seed's structure.
     let sent = callbacks(&app, "gate-1").await;
@@ -393,19 +386,7 @@ async fn amounts_currency_country_and_customer_rules(app: TestApp) {
     );
 
     // The Payment Page refuses the same way, on a page.
-    let page = |params: Vec<(&str, &str)>| {
-        let signable = Value::Object(
-            params
-                .iter()
-                .map(|(k, v)| (k.to_string(), json!(v)))
-                .collect(),
-        );
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter().copied())
-            .append_pair("signature", &domain::sign(SECRET, &signable))
-            .finish();
-        app.url(&format!("/payment?{query}"))
-    };
+    let page = |params: Vec<(&str, &str)>| app.url(&format!("/payment?{}", signed_query(&params)));
     let base = vec![
         ("project_id", "35"),
         ("payment_id", "pp-rule"),
@@ -533,31 +514,8 @@ async fn a_terminal_guessing_codes_is_locked_out() {
 
 #[tokio::test]
 async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let store = kopilka_store::open(&database).await.unwrap();
-    let seal_key = kopilka::secrets::Sealer::generate_key();
-    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
-    kopilka::demo::seed(
-        &store,
-        &kopilka::secrets::Sealer::from_hex(&seal_key).unwrap(),
-        &data,
-    )
-    .await
-    .unwrap();
-    let config = kopilka::config::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database,
-        admin_token: Some(common::ADMIN_TOKEN.into()),
-        seal_key: Some(seal_key),
-        jobs_interval_secs: 3600,
-        demo_pages: true,
-        ..kopilka::config::Config::default()
-    };
-    let running = kopilka::server::start_with_store(config, store)
-        .await
-        .unwrap();
-    let base = running.public_url.clone();
+    let app = TestApp::start(common::Backend::Sqlite, true).await;
+    let base = app.base.clone();
     let http = reqwest::Client::new();
 
     let shop = common::text(&http, format!("{base}/demo/shop/ecommpay")).await;
@@ -599,13 +557,8 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
         format!("{base}/demo/shop/ecommpay/callback")
     );
     let body = message["body"].as_str().unwrap().to_string();
-    let delivered = http
-        .post(message["recipient"].as_str().unwrap())
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let recipient = message["recipient"].as_str().unwrap();
+    let delivered = common::post_json_text(&http, recipient, None, body.clone()).await;
     assert_eq!(delivered.status(), StatusCode::OK);
     let forged = body.replace("\"amount\":5000", "\"amount\":1");
     assert_ne!(forged, body);
@@ -623,21 +576,10 @@ async fn the_demo_shop_pays_through_the_gate_and_checks_callback_signatures() {
     );
     let simulator = common::text(&http, format!("{base}/demo/shop/ecommpay/terminal")).await;
     assert!(simulator.contains("demo-terminal-1"));
-    running.shutdown().await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_demo_shop_is_served_by_kopilka_demo_only() {
-    let app = TestApp::start_with(common::Backend::Sqlite, true, |config| {
-        config.demo_pages = false;
-    })
-    .await;
-    let r = app
-        .http
-        .get(app.url("/demo/shop/ecommpay"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    app.stop().await;
+    common::demo_pages_are_off_outside_demo_mode("/demo/shop/ecommpay").await;
 }

@@ -3,7 +3,7 @@
 
 use crate::common;
 use crate::common::incust::{
-    cancel_doc, earn_doc, hidden, parse_answer, seed_cancel, shop_form, SEED_EARN,
+    assert_hidden, cancel_doc, earn_doc, hidden, parse_answer, seed_cancel, shop_form, SEED_EARN,
 };
 use crate::common::{Backend, TestApp};
 use kopilka_domain::incust::{Status, MAX_ATTEMPTS};
@@ -29,19 +29,20 @@ fn assert_recent_kyiv_date(text: &str) {
 both_stores!(the_seeds_earn_and_cancel_examples_answer_field_for_field);
 async fn the_seeds_earn_and_cancel_examples_answer_field_for_field(app: TestApp) {
     let earn = app.incust().api(SEED_EARN).await;
-    assert_eq!(earn.get("cmd"), "transaction");
-    assert_eq!(earn.status(), "0000");
-    assert_eq!(earn.get("statusdesc"), "Ok");
-    assert_eq!(earn.get("cmddesc"), "Ok");
+    let ok = [("status", "0000"), ("statusdesc", "Ok"), ("cmddesc", "Ok")];
+    earn.has(&[("cmd", "transaction")]);
+    earn.has(&ok);
     let id = earn.get("transactionid").to_string();
     assert!(id.parse::<i64>().unwrap() > 0);
     assert_recent_kyiv_date(earn.get("transactiondate"));
-    assert_eq!(earn.get("cardphone"), "380671111111");
-    assert_eq!(earn.get("cardbonuses"), "1042.25");
-    assert_eq!(earn.get("amount"), "211.25");
-    assert_eq!(earn.get("bonusesredeemed"), "0.00");
-    assert_eq!(earn.get("amounttopay"), "211.25");
-    assert_eq!(earn.get("bonusesearned"), "42.25");
+    earn.has(&[
+        ("cardphone", "380671111111"),
+        ("cardbonuses", "1042.25"),
+        ("amount", "211.25"),
+        ("bonusesredeemed", "0.00"),
+        ("amounttopay", "211.25"),
+        ("bonusesearned", "42.25"),
+    ]);
     assert!(
         earn.get("message").starts_with("Операция успешна"),
         "{}",
@@ -75,22 +76,22 @@ async fn the_seeds_earn_and_cancel_examples_answer_field_for_field(app: TestApp)
     );
 
     let cancel = app.incust().api(&seed_cancel(&id)).await;
-    assert_eq!(cancel.get("cmd"), "transactioncancel");
-    assert_eq!(cancel.status(), "0000", "{}", cancel.raw);
-    assert_eq!(cancel.get("statusdesc"), "Ok");
-    assert_eq!(cancel.get("cmddesc"), "Ok");
+    cancel.has(&[("cmd", "transactioncancel")]);
+    cancel.has(&ok);
     assert_ne!(
         cancel.get("transactionid"),
         id,
         "the compensation is an operation of its own"
     );
     assert_recent_kyiv_date(cancel.get("transactiondate"));
-    assert_eq!(cancel.get("cardphone"), "***1111");
-    assert_eq!(cancel.get("cardbonuses"), "1000.00");
-    assert_eq!(cancel.get("amount"), "-211.25");
-    assert_eq!(cancel.get("bonusesredeemed"), "0.00");
-    assert_eq!(cancel.get("amounttopay"), "-211.25");
-    assert_eq!(cancel.get("bonusesearned"), "-42.25");
+    cancel.has(&[
+        ("cardphone", "***1111"),
+        ("cardbonuses", "1000.00"),
+        ("amount", "-211.25"),
+        ("bonusesredeemed", "0.00"),
+        ("amounttopay", "-211.25"),
+        ("bonusesearned", "-42.25"),
+    ]);
     assert!(cancel.raw.contains("<message />"));
 
     let sms = app.sms_to("380671111111").await;
@@ -266,80 +267,40 @@ both_stores!(every_refusal_has_its_code_in_the_same_envelope);
 async fn every_refusal_has_its_code_in_the_same_envelope(app: TestApp) {
     more_shops(&app).await;
     let code = |s: Status| s.code();
+    use Status as S;
+    let (shop, card) = ("380501111111", "380671111111");
+    let with = |login: &str, password: &str, cardphone: &str| {
+        earn_doc(login, password, cardphone, "1.00", "e1")
+    };
+    let amount = |amount: &str| earn_doc(shop, "0000", card, amount, "e1");
+    let comment = |comment: &str| earn_doc(shop, "0000", card, "1.00", comment);
+    let cancel = |id: &str| cancel_doc(shop, card, id);
     let cases: Vec<(String, Status)> = vec![
-        ("not xml".into(), Status::Malformed),
-        (
-            "<other><cmd>transaction</cmd></other>".into(),
-            Status::Malformed,
-        ),
-        ("<root><cmd>transaction</cmd>".into(), Status::Malformed),
+        ("not xml".into(), S::Malformed),
+        ("<other><cmd>transaction</cmd></other>".into(), S::Malformed),
+        ("<root><cmd>transaction</cmd>".into(), S::Malformed),
         (
             "<root><phone>380501111111</phone></root>".into(),
-            Status::MissingField,
+            S::MissingField,
         ),
-        ("<root><cmd>balance</cmd></root>".into(), Status::UnknownCmd),
+        ("<root><cmd>balance</cmd></root>".into(), S::UnknownCmd),
         (
             "<root><cmd>transaction</cmd><phone>380501111111</phone></root>".into(),
-            Status::MissingField,
+            S::MissingField,
         ),
-        (
-            earn_doc("380501111111", "0001", "380671111111", "1.00", "e1"),
-            Status::BadCredentials,
-        ),
-        (
-            earn_doc("380509999999", "0000", "380671111111", "1.00", "e1"),
-            Status::BadCredentials,
-        ),
-        (
-            earn_doc("380501111111", "0000", "not-a-phone", "1.00", "e1"),
-            Status::InvalidField,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "1.00", ""),
-            Status::MissingField,
-        ),
-        (
-            earn_doc(
-                "380501111111",
-                "0000",
-                "380671111111",
-                "1.00",
-                &"x".repeat(101),
-            ),
-            Status::InvalidField,
-        ),
-        (
-            earn_doc("380503333333", "3333", "380670000077", "1.00", "e1"),
-            Status::UnknownCard,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "211.255", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "-5", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "0", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "1e3", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            earn_doc("380501111111", "0000", "380671111111", "0.02", "e1"),
-            Status::BadAmount,
-        ),
-        (
-            cancel_doc("380501111111", "380671111111", "999999"),
-            Status::UnknownTransaction,
-        ),
-        (
-            cancel_doc("380501111111", "380671111111", "abc"),
-            Status::InvalidField,
-        ),
+        (with(shop, "0001", card), S::BadCredentials),
+        (with("380509999999", "0000", card), S::BadCredentials),
+        (with(shop, "0000", "not-a-phone"), S::InvalidField),
+        (comment(""), S::MissingField),
+        (comment(&"x".repeat(101)), S::InvalidField),
+        (with("380503333333", "3333", "380670000077"), S::UnknownCard),
+        (amount("211.255"), S::BadAmount),
+        (amount("-5"), S::BadAmount),
+        (amount("0"), S::BadAmount),
+        (amount("1e3"), S::BadAmount),
+        (amount("0.02"), S::BadAmount),
+        (cancel("999999"), S::UnknownTransaction),
+        (cancel("abc"), S::InvalidField),
     ];
     for (doc, status) in &cases {
         let answer = app.incust().api(doc).await;
@@ -491,26 +452,15 @@ both_stores!(hosted_pages_over_http_guard_their_forms);
 async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     let back = "http://127.0.0.1:9/shop/return?x=1";
     // A foreign return address: an error page, nothing to post anywhere.
-    let (status, html, headers) = app
-        .incust()
-        .post_form(
-            "/app/redeem/",
-            &shop_form("https://evil.example/steal", "251.25", "p-1"),
-        )
-        .await;
+    let redeem = |back, comment| app.incust().open("/app/redeem/", back, "251.25", comment);
+    let (status, html, headers) = redeem("https://evil.example/steal", "p-1").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         !html.contains("evil.example/steal") && !html.contains("<form"),
         "{html}"
     );
     assert_eq!(headers["x-frame-options"], "DENY");
-    let (status, html, _) = app
-        .incust()
-        .post_form(
-            "/app/redeem/",
-            &shop_form("javascript:alert(1)", "251.25", "p-1"),
-        )
-        .await;
+    let (status, html, _) = redeem("javascript:alert(1)", "p-1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!html.contains("<form"));
     let mut wrong = shop_form(back, "251.25", "p-1");
@@ -522,7 +472,7 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     // The page: shop, order, masked phone, balance, the most the program allows.
     let (status, html, headers) = app
         .incust()
-        .post_form("/App/Redeem", &shop_form(back, "251.25", "p-1"))
+        .open("/App/Redeem", back, "251.25", "p-1")
         .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert_eq!(headers["x-frame-options"], "DENY");
@@ -548,42 +498,16 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     let token = hidden(&html, "token").unwrap();
 
     // More than the order allows: the form again, no attempt spent, a new token.
-    let (_, html, _) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[
-                ("token", &token),
-                ("bonuses", "251.26"),
-                ("secret", "0000"),
-                ("action", "confirm"),
-            ],
-        )
-        .await;
+    let confirm = [("action", "confirm")];
+    let pay = |token, extra| app.incust().pay(token, "40.00", "0000", extra);
+    let (_, html, _) = app.incust().pay(&token, "251.26", "0000", &confirm).await;
     assert!(html.contains("id=\"error\""), "{html}");
     let token2 = hidden(&html, "token").unwrap();
     assert_ne!(token, token2);
-    let (status, _, _) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[("token", &token), ("bonuses", "40.00"), ("secret", "0000")],
-        )
-        .await;
+    let (status, _, _) = pay(&token, &[]).await;
     assert_eq!(status, StatusCode::GONE, "a used form is refused");
 
-    let (status, html, headers) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[
-                ("token", &token2),
-                ("bonuses", "40.00"),
-                ("secret", "0000"),
-                ("action", "confirm"),
-            ],
-        )
-        .await;
+    let (status, html, headers) = pay(&token2, &confirm).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-security-policy"]
         .to_str()
@@ -593,18 +517,15 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
         html.contains(&format!("action=\"{}\"", back.replace('&', "&#38;"))),
         "{html}"
     );
-    assert_eq!(hidden(&html, "status").as_deref(), Some("0000"));
-    assert_eq!(hidden(&html, "cardphone").as_deref(), Some("380671111111"));
-    assert_eq!(hidden(&html, "bonusesredeemed").as_deref(), Some("40.00"));
-    assert_eq!(hidden(&html, "cardbonuses").as_deref(), Some("960.00"));
+    let paid = [
+        ("status", "0000"),
+        ("cardphone", "380671111111"),
+        ("bonusesredeemed", "40.00"),
+        ("cardbonuses", "960.00"),
+    ];
+    assert_hidden(&html, &paid);
     let id = hidden(&html, "transactionid").unwrap();
-    let (status, _, _) = app
-        .incust()
-        .post_form(
-            "/app/confirm/",
-            &[("token", &token2), ("bonuses", "40.00"), ("secret", "0000")],
-        )
-        .await;
+    let (status, _, _) = pay(&token2, &[]).await;
     assert_eq!(status, StatusCode::GONE, "a replayed answer does nothing");
     let sms = app.sms_to("380671111111").await;
     assert_eq!(sms.len(), 1);
@@ -612,12 +533,14 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
 
     // The redeem is cancelled through the API: the bonuses come back.
     let cancel = app.incust().api(&seed_cancel(&id)).await;
-    assert_eq!(cancel.status(), "0000", "{}", cancel.raw);
-    assert_eq!(cancel.get("amount"), "-251.25");
-    assert_eq!(cancel.get("bonusesredeemed"), "-40.00");
-    assert_eq!(cancel.get("amounttopay"), "-211.25");
-    assert_eq!(cancel.get("bonusesearned"), "0.00");
-    assert_eq!(cancel.get("cardbonuses"), "1000.00");
+    cancel.has(&[
+        ("status", "0000"),
+        ("amount", "-251.25"),
+        ("bonusesredeemed", "-40.00"),
+        ("amounttopay", "-211.25"),
+        ("bonusesearned", "0.00"),
+        ("cardbonuses", "1000.00"),
+    ]);
 
     // A second page for the same order: the same redeem is the first one; another amount is
     // refused; a cancelled order is not redeemed again.
@@ -637,19 +560,13 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     );
 
     // The customer cancels on the page: status and statusdesc only.
-    let (_, html, _) = app
-        .incust()
-        .post_form("/app/redeem/", &shop_form(back, "251.25", "p-2"))
-        .await;
+    let (_, html, _) = redeem(back, "p-2").await;
     let token = hidden(&html, "token").unwrap();
     let (_, html, _) = app
         .incust()
         .post_form("/app/confirm/", &[("token", &token), ("action", "cancel")])
         .await;
-    assert_eq!(
-        hidden(&html, "status").as_deref(),
-        Some(Status::CancelledByCustomer.code())
-    );
+    assert_hidden(&html, &[("status", Status::CancelledByCustomer.code())]);
     assert!(hidden(&html, "statusdesc").is_some());
     assert!(hidden(&html, "transactionid").is_none());
 
@@ -657,10 +574,7 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     let mut unknown = shop_form(back, "251.25", "p-3");
     unknown[3] = ("cardphone", "380670000099");
     let (_, html, _) = app.incust().post_form("/app/redeem/", &unknown).await;
-    assert_eq!(
-        hidden(&html, "status").as_deref(),
-        Some(Status::UnknownCard.code())
-    );
+    assert_hidden(&html, &[("status", Status::UnknownCard.code())]);
 
     // An earn page for a phone with no spend password asks for the SMS code.
     let mut enrol = shop_form(back, "100.00", "p-4");
@@ -676,10 +590,13 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
         .incust()
         .post_form("/app/confirm/", &[("token", &token), ("secret", &code)])
         .await;
-    assert_eq!(hidden(&html, "status").as_deref(), Some("0000"), "{html}");
-    assert_eq!(hidden(&html, "amount").as_deref(), Some("100.00"));
-    assert_eq!(hidden(&html, "bonusesearned").as_deref(), Some("20.00"));
-    assert_eq!(hidden(&html, "cardbonuses").as_deref(), Some("20.00"));
+    let earned = [
+        ("status", "0000"),
+        ("amount", "100.00"),
+        ("bonusesearned", "20.00"),
+        ("cardbonuses", "20.00"),
+    ];
+    assert_hidden(&html, &earned);
     assert_eq!(app.sms_to("380670000088").await.len(), 2);
     app.audit_is_clean().await;
     app.stop().await;
@@ -688,19 +605,11 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
 both_stores!(five_wrong_passwords_lock_the_card_for_the_window);
 async fn five_wrong_passwords_lock_the_card_for_the_window(app: TestApp) {
     let back = "http://localhost:9/return";
-    let (_, html, _) = app
-        .incust()
-        .post_form("/app/redeem/", &shop_form(back, "251.25", "l-1"))
-        .await;
+    let redeem = |comment| app.incust().open("/app/redeem/", back, "251.25", comment);
+    let (_, html, _) = redeem("l-1").await;
     let mut token = hidden(&html, "token").unwrap();
     for attempt in 1..=MAX_ATTEMPTS {
-        let (_, html, _) = app
-            .incust()
-            .post_form(
-                "/app/confirm/",
-                &[("token", &token), ("bonuses", "10.00"), ("secret", "1234")],
-            )
-            .await;
+        let (_, html, _) = app.incust().pay(&token, "10.00", "1234", &[]).await;
         if attempt < MAX_ATTEMPTS {
             assert!(
                 html.contains(&format!("осталось попыток {}", MAX_ATTEMPTS - attempt)),
@@ -708,22 +617,12 @@ async fn five_wrong_passwords_lock_the_card_for_the_window(app: TestApp) {
             );
             token = hidden(&html, "token").unwrap();
         } else {
-            assert_eq!(
-                hidden(&html, "status").as_deref(),
-                Some(Status::TooManyAttempts.code()),
-                "{html}"
-            );
+            assert_hidden(&html, &[("status", Status::TooManyAttempts.code())]);
         }
     }
     // Within the window even a new page with the right password is refused.
-    let (_, html, _) = app
-        .incust()
-        .post_form("/app/redeem/", &shop_form(back, "251.25", "l-2"))
-        .await;
-    assert_eq!(
-        hidden(&html, "status").as_deref(),
-        Some(Status::TooManyAttempts.code())
-    );
+    let (_, html, _) = redeem("l-2").await;
+    assert_hidden(&html, &[("status", Status::TooManyAttempts.code())]);
     assert_eq!(operation_count(&app, "redeem").await, 0);
     app.stop().await;
 }

@@ -3,8 +3,9 @@
 
 use crate::common;
 use crate::common::kupikupi::*;
+use crate::common::native::of_kind;
 use crate::common::{Backend, TestApp, ADMIN_TOKEN};
-use kopilka::secrets::Sealer;
+use kopilka::config::Config;
 use kopilka_store::outbox::MessageFilter;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -62,13 +63,8 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
         balance,
         json!({"status": true, "errorCode": "0", "message": "", "balance": 1000.00})
     );
-    let body = signed(
-        json!({"platformUid": shop.uid, "phone": 79000000000u64}),
-        &shop.secret,
-    );
-    assert!(call_raw(&app, "balance", body)
-        .await
-        .ends_with(r#""balance":1000.00}"#));
+    let text = shop.balance_text(&app, 79000000000, false).await;
+    assert!(text.ends_with(r#""balance":1000.00}"#), "{text}");
 
     let init = shop.init(&app, "1234", 25000).await;
     assert_eq!(init["status"], true, "{init}");
@@ -88,10 +84,8 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
         (reused["status"].clone(), reused["errorCode"].clone()),
         (json!(false), json!("7"))
     );
-    assert_eq!(
-        shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
-        "NEW"
-    );
+    shop.assert_transfer(&app, "1234", 25000, false, "NEW")
+        .await;
 
     let page = common::text(&app.http, &form).await;
     assert!(
@@ -122,10 +116,8 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
     assert_eq!(location, format!("{}/success", shop.receiver.base));
     // Held, waiting for the shop's OK.
     assert_balance(&app, "1000.00", "250.00").await;
-    assert_eq!(
-        shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
-        "FORM_SHOWED"
-    );
+    shop.assert_transfer(&app, "1234", 25000, false, "FORM_SHOWED")
+        .await;
     let (_, callbacks) = app.get("/v1/messages?kind=callback").await;
     let body: Value =
         serde_json::from_str(callbacks["items"][0]["body"].as_str().unwrap()).unwrap();
@@ -140,18 +132,11 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
 
     settle(&app, payment_id, true).await;
     settle(&app, payment_id, true).await;
-    assert_eq!(
-        shop.checkout(&app, "1234", 25000, false).await["transferStatus"],
-        "CONFIRMED"
-    );
+    shop.assert_transfer(&app, "1234", 25000, false, "CONFIRMED")
+        .await;
     assert_balance(&app, "750.00", "0.00").await;
     let (_, merchant) = app.get("/v1/operations?merchant_id=1").await;
-    let redeems: Vec<&Value> = merchant["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["kind"] == "redeem")
-        .collect();
+    let redeems = of_kind(&merchant, "redeem");
     assert_eq!(redeems.len(), 1, "{merchant}");
     assert_eq!(redeems[0]["status"], "confirmed");
     // A paid order cannot be started again; the form now only shows the result.
@@ -185,10 +170,8 @@ async fn a_dead_notification_voids_the_hold(app: TestApp) {
     assert_eq!(confirmed["status"], true, "{confirmed}");
     assert_balance(&app, "1000.00", "100.00").await;
     settle(&app, payment_id, false).await;
-    assert_eq!(
-        shop.checkout(&app, "dead-1", 10000, false).await["transferStatus"],
-        "REJECTED"
-    );
+    shop.assert_transfer(&app, "dead-1", 10000, false, "REJECTED")
+        .await;
     assert_balance(&app, "1000.00", "0.00").await;
     // A rejected order id may start again.
     let again = shop.init(&app, "dead-1", 10000).await;
@@ -218,10 +201,8 @@ async fn five_wrong_codes_reject_the_transfer(app: TestApp) {
             format!("{}/fail", shop.receiver.base)
         )
     );
-    assert_eq!(
-        shop.checkout(&app, "wrong", 10000, false).await["transferStatus"],
-        "REJECTED"
-    );
+    shop.assert_transfer(&app, "wrong", 10000, false, "REJECTED")
+        .await;
     // The right code is too late now.
     let (_, location, _) = submit_code(&form, &code).await;
     assert_eq!(location, format!("{}/fail", shop.receiver.base));
@@ -263,15 +244,11 @@ async fn an_expired_form_is_canceled(app: TestApp) {
             .unwrap(),
         0
     );
-    assert_eq!(
-        shop.checkout(&app, "late", 10000, false).await["transferStatus"],
-        "CANCELED"
-    );
+    shop.assert_transfer(&app, "late", 10000, false, "CANCELED")
+        .await;
     // The held transfer waits for its notification, not for the form.
-    assert_eq!(
-        shop.checkout(&app, "late-held", 20000, false).await["transferStatus"],
-        "FORM_SHOWED"
-    );
+    shop.assert_transfer(&app, "late-held", 20000, false, "FORM_SHOWED")
+        .await;
     let (_, location, _) = submit_code(&form, &code_of(&app, payment_id).await).await;
     assert_eq!(location, format!("{}/fail", shop.receiver.base));
     let page = common::text(&app.http, form).await;
@@ -335,13 +312,8 @@ async fn sandbox_phones_behave_as_the_seed_says(app: TestApp) {
     let (_, before) = app.get("/v1/operations").await;
     let balance = |phone: u64| shop.call(&app, "balance", json!({"phone": phone}), true);
     assert_eq!(balance(79000000001).await["balance"], json!(1000000.00));
-    let body = signed(
-        json!({"platformUid": shop.uid, "phone": 79000000001u64}),
-        &shop.dev,
-    );
-    assert!(call_raw(&app, "balance", body)
-        .await
-        .contains(r#""balance":1000000.00"#));
+    let text = shop.balance_text(&app, 79000000001, true).await;
+    assert!(text.contains(r#""balance":1000000.00"#), "{text}");
     assert_eq!(balance(79000000002).await["balance"], json!(0.00));
     let unknown = balance(79000000000).await;
     assert_eq!(
@@ -374,10 +346,7 @@ async fn sandbox_phones_behave_as_the_seed_says(app: TestApp) {
             )
             .await;
         assert_eq!(init["status"], true, "{init}");
-        assert_eq!(
-            shop.checkout(&app, &order, 50000, true).await["transferStatus"],
-            "NEW"
-        );
+        shop.assert_transfer(&app, &order, 50000, true, "NEW").await;
         // Production keys do not see test orders.
         assert_eq!(
             shop.checkout(&app, &order, 50000, false).await["errorCode"],
@@ -385,10 +354,8 @@ async fn sandbox_phones_behave_as_the_seed_says(app: TestApp) {
         );
         let page = common::text(&app.http, init["transferURL"].as_str().unwrap()).await;
         assert!(page.contains("Тестовый перевод"), "{page}");
-        assert_eq!(
-            shop.checkout(&app, &order, 50000, true).await["transferStatus"],
-            status
-        );
+        shop.assert_transfer(&app, &order, 50000, true, status)
+            .await;
         let (_, callbacks) = app.get("/v1/messages?kind=callback").await;
         let body: Value =
             serde_json::from_str(callbacks["items"][0]["body"].as_str().unwrap()).unwrap();
@@ -637,10 +604,8 @@ async fn the_customer_pays_in_a_browser_with_the_code_from_the_cabinet(app: Test
     .await;
     assert_balance(&app, "1000.00", "123.45").await;
     settle(&app, payment_id, true).await;
-    assert_eq!(
-        shop.checkout(&app, "browser-1", 12345, false).await["transferStatus"],
-        "CONFIRMED"
-    );
+    shop.assert_transfer(&app, "browser-1", 12345, false, "CONFIRMED")
+        .await;
     assert_balance(&app, "876.55", "0.00").await;
     app.stop().await;
 }
@@ -732,15 +697,11 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
         "{cookie}"
     );
     let session = cookie.split(';').next().unwrap().to_string();
-    let home = client
-        .get(app.url("/cabinet"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let cabinet = || async {
+        let request = client.get(app.url("/cabinet")).header("cookie", &session);
+        request.send().await.unwrap().text().await.unwrap()
+    };
+    let home = cabinet().await;
     assert!(
         home.contains("id=\"balance\">1000.00<")
             && home.contains("***0000")
@@ -755,15 +716,7 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let home = client
-        .get(app.url("/cabinet"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = cabinet().await;
     assert!(home.contains("id=\"phone\""), "signed out: {home}");
 
     // Five codes an hour per phone; a stranger's phone gets the same answer and no SMS.
@@ -772,15 +725,10 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
     }
     let page = ask().await.unwrap().text().await.unwrap();
     assert!(page.contains("Слишком много кодов"), "{page}");
-    let page = client
+    let stranger = client
         .post(app.url("/cabinet/code"))
-        .form(&[("phone", "79990001122")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .form(&[("phone", "79990001122")]);
+    let page = stranger.send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Если этот телефон зарегистрирован"), "{page}");
     let (_, none) = app.get("/v1/messages?recipient=79990001122").await;
     assert_eq!(none["items"], json!([]));
@@ -789,38 +737,14 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
 
 #[tokio::test]
 async fn the_demo_shop_pays_with_kupikupi_points() {
-    let plain = TestApp::start_with(common::Backend::Sqlite, true, |config| {
-        config.demo_pages = false;
+    common::demo_pages_are_off_outside_demo_mode("/demo/shop/kupikupi").await;
+
+    // The demo pages on, the background jobs at their usual pace.
+    let app = TestApp::start_with(common::Backend::Sqlite, true, |config| {
+        config.jobs_interval_secs = Config::default().jobs_interval_secs;
     })
     .await;
-    let (status, _) = plain.get("/demo/shop/kupikupi").await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "demo pages only under `kopilka demo`"
-    );
-    plain.stop().await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let store = kopilka_store::open(&url).await.unwrap();
-    let seal_key = Sealer::generate_key();
-    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
-    kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
-        .await
-        .unwrap();
-    let config = kopilka::config::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: url,
-        admin_token: Some(ADMIN_TOKEN.into()),
-        seal_key: Some(seal_key),
-        demo_pages: true,
-        ..Default::default()
-    };
-    let running = kopilka::server::start_with_store(config, store)
-        .await
-        .unwrap();
-    let base = running.public_url.clone();
+    let base = app.base.clone();
     let client = no_redirects();
     let shop = common::text(&client, format!("{base}/demo/shop/kupikupi")).await;
     assert!(shop.contains("Оплатить баллами Купи-Купи"), "{shop}");
@@ -861,31 +785,19 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
         success.contains("&quot;orderId&quot;:&quot;x&quot;"),
         "{success}"
     );
-    running.shutdown().await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_form_lifetime_comes_from_the_configuration() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("short.db").display());
-    let store = kopilka_store::open(&url).await.unwrap();
-    let seal_key = Sealer::generate_key();
-    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
-    kopilka::demo::seed(&store, &Sealer::from_hex(&seal_key).unwrap(), &data)
-        .await
-        .unwrap();
-    let mut config = kopilka::config::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: url,
-        admin_token: Some(ADMIN_TOKEN.into()),
-        seal_key: Some(seal_key),
-        ..Default::default()
-    };
-    config.kupikupi.form_lifetime_secs = 0;
-    let running = kopilka::server::start_with_store(config, store)
-        .await
-        .unwrap();
-    let base = running.public_url.clone();
+    let app = TestApp::start_with(common::Backend::Sqlite, true, |config| {
+        let usual = Config::default();
+        config.jobs_interval_secs = usual.jobs_interval_secs;
+        config.demo_pages = usual.demo_pages;
+        config.kupikupi.form_lifetime_secs = 0;
+    })
+    .await;
+    let base = app.base.clone();
     let post = |method: &'static str, body: Value| {
         let base = base.clone();
         async move {
@@ -921,5 +833,5 @@ async fn the_form_lifetime_comes_from_the_configuration() {
     .await;
     assert_eq!(checkout["transferStatus"], "CANCELED");
     assert_eq!(checkout["paymentId"], second["paymentId"]);
-    running.shutdown().await;
+    app.stop().await;
 }

@@ -1,6 +1,5 @@
 //! Loymax public API, part 1 (seed 001): registration flows, codes, tokens, paths, history.
 
-use crate::common::loymax::API;
 use crate::common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -17,6 +16,15 @@ fn adult_answers() -> Value {
         {"groupID": null, "id": 7, "value": "1990-05-01", "selected": false},
         {"groupID": 5, "id": 1, "value": null, "selected": true}
     ]})
+}
+
+/// Takes the required steps in turn (offer, phone, password, questions): the last token.
+async fn required_steps(app: &TestApp, token: &str, phone: &str) -> String {
+    app.loymax().accept_tender_offer(token).await.ok();
+    let token = app.loymax().confirm_phone(token, phone).await;
+    let token = app.loymax().set_test_password(&token).await;
+    app.loymax().answers(&token, adult_answers()).await.ok();
+    token
 }
 
 both_stores!(registration_by_phone_with_virtual_and_physical_cards);
@@ -51,13 +59,7 @@ async fn registration_by_phone_with_virtual_and_physical_cards(app: TestApp) {
         json!({"currentPhoneNumber": "", "newPhoneNumber": {"phoneNumber": "***7979"}, "confirmCodeLength": 6})
     );
     let token = app.loymax().confirm_phone(&token, phone).await;
-    let done: Vec<bool> = app
-        .loymax()
-        .actions(&token)
-        .await
-        .iter()
-        .map(|a| a.2)
-        .collect();
+    let done = app.loymax().done(&token).await;
     assert_eq!(done, [true, true, false, false, false, false]);
     let number = app.loymax().get(&token, "/User/PhoneNumber").await.ok();
     assert_eq!(number["currentPhoneNumber"], "***7979");
@@ -146,13 +148,7 @@ async fn registration_by_phone_with_virtual_and_physical_cards(app: TestApp) {
     assert_eq!(again["data"]["state"], "RegistrationAlreadyCompleted");
     let (status, tokens) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "password"),
-            ("username", phone),
-            ("password", "352678"),
-            ("client_id", "demo-pos"),
-            ("client_secret", "demo-pos-secret"),
-        ])
+        .password_grant(phone, "352678", "demo-pos-secret")
         .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["token_type"], "bearer");
@@ -241,10 +237,7 @@ async fn settings_change_the_steps(app: TestApp) {
     let emission = app.loymax().virtual_card_emission(&token).await.ok();
     assert_eq!(emission["isVirtualCardEmissionAllowed"], false);
     app.loymax().emit_virtual_card(&token).await.refused();
-    app.loymax().accept_tender_offer(&token).await.ok();
-    let token = app.loymax().confirm_phone(&token, "79001110001").await;
-    let token = app.loymax().set_test_password(&token).await;
-    app.loymax().answers(&token, adult_answers()).await.ok();
+    let token = required_steps(&app, &token, "79001110001").await;
     // The e-mail is required now: finishing without it is refused.
     let refusal = app.loymax().try_finish_registration(&token).await.refused();
     assert_eq!(refusal["data"]["registrationCompleted"], false);
@@ -278,10 +271,7 @@ async fn settings_change_the_steps(app: TestApp) {
         .configure(json!({"MainCardAssigningRequired": 1, "EmitVirtualCard": 0}))
         .await;
     let token = app.loymax().begin_token("79001110002").await;
-    app.loymax().accept_tender_offer(&token).await.ok();
-    let token = app.loymax().confirm_phone(&token, "79001110002").await;
-    let token = app.loymax().set_test_password(&token).await;
-    app.loymax().answers(&token, adult_answers()).await.ok();
+    let token = required_steps(&app, &token, "79001110002").await;
     app.loymax().try_finish_registration(&token).await.refused();
     app.loymax().set_card(&token, "9116580844911085").await.ok();
     app.loymax()
@@ -351,26 +341,11 @@ async fn wrong_codes_block_and_interrupted_registration_continues(app: TestApp) 
     let answer = app.loymax().begin_registration(phone, "352678").await;
     assert_eq!(answer["data"]["state"], "Success");
     let token = answer["data"]["authToken"].as_str().unwrap().to_string();
-    let done: Vec<bool> = app
-        .loymax()
-        .actions(&token)
-        .await
-        .iter()
-        .map(|a| a.2)
-        .collect();
+    let done = app.loymax().done(&token).await;
     assert_eq!(done, [true, true, false, true, false, false]);
 
     // Invalid input is a validation error naming the field.
-    let (status, invalid) = app
-        .loymax()
-        .call(
-            Method::POST,
-            &format!("{API}/User/PhoneNumber/Confirm"),
-            Some(&token),
-            Some(json!({"confirmCode": "12"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let invalid = app.loymax().confirm_phone_code(&token, "12").await.body;
     assert_eq!(invalid["result"]["state"], "ValidationError");
     assert_eq!(
         invalid["result"]["validationErrors"][0]["field"],
@@ -391,22 +366,11 @@ async fn a_rotated_token_dies_after_the_grace_period(app: TestApp) {
     // Within the grace period both work.
     app.loymax().get(&old, "/user/actions").await.ok();
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
-    let (status, answer) = app
-        .loymax()
-        .call(
-            Method::GET,
-            &format!("{API}/user/actions"),
-            Some(&old),
-            None,
-        )
-        .await;
+    let (status, answer) = app.loymax().get_raw(Some(&old), "/user/actions").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     assert_eq!(answer["result"]["httpCode"], 401);
     app.loymax().get(&new, "/user/actions").await.ok();
-    let (status, _) = app
-        .loymax()
-        .call(Method::GET, &format!("{API}/user/actions"), None, None)
-        .await;
+    let (status, _) = app.loymax().get_raw(None, "/user/actions").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
@@ -449,59 +413,31 @@ both_stores!(sign_in_refresh_logout_and_system_api);
 async fn sign_in_refresh_logout_and_system_api(app: TestApp) {
     let (status, error) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "password"),
-            ("username", "79161234567"),
-            ("password", "111111"),
-            ("client_id", "demo-pos"),
-            ("client_secret", "wrong"),
-        ])
+        .password_grant("79161234567", "111111", "wrong")
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(error["error"], "invalid_client");
     let (status, error) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "password"),
-            ("username", "79161234567"),
-            ("password", "222222"),
-            ("client_id", "demo-pos"),
-            ("client_secret", "demo-pos-secret"),
-        ])
+        .password_grant("79161234567", "222222", "demo-pos-secret")
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"], "invalid_grant");
     let (_, tokens) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "password"),
-            ("username", "+7 916 123-45-67"),
-            ("password", "111111"),
-            ("client_id", "demo-pos"),
-            ("client_secret", "demo-pos-secret"),
-        ])
+        .password_grant("+7 916 123-45-67", "111111", "demo-pos-secret")
         .await;
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     assert!(tokens["expires_in"].as_i64().unwrap() > 0);
     let (status, renewed) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", "demo-pos"),
-            ("client_secret", "demo-pos-secret"),
-        ])
+        .refresh_grant(refresh, "demo-pos", "demo-pos-secret")
         .await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
     let (status, _) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", "demo-pos"),
-            ("client_secret", "demo-pos-secret"),
-        ])
+        .refresh_grant(refresh, "demo-pos", "demo-pos-secret")
         .await;
     assert_eq!(
         status,
@@ -509,10 +445,7 @@ async fn sign_in_refresh_logout_and_system_api(app: TestApp) {
         "a refresh token works once"
     );
     app.loymax().post_empty(access, "/User/Logout").await.ok();
-    let (status, _) = app
-        .loymax()
-        .call(Method::GET, &format!("{API}/User"), Some(access), None)
-        .await;
+    let (status, _) = app.loymax().get_raw(Some(access), "/User").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // SystemApi: an application for the shop and a user token issued to it.
@@ -540,12 +473,7 @@ async fn sign_in_refresh_logout_and_system_api(app: TestApp) {
     assert_eq!(profile["id"], customer_id);
     let (status, _) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", issued["refresh_token"].as_str().unwrap()),
-            ("client_id", "e-shop"),
-            ("client_secret", &secret),
-        ])
+        .refresh_grant(issued["refresh_token"].as_str().unwrap(), "e-shop", &secret)
         .await;
     assert_eq!(status, StatusCode::OK);
     let response = app
@@ -593,48 +521,27 @@ async fn balances_and_passwords(app: TestApp) {
         .ok();
 
     app.loymax()
-        .api(
-            Method::POST,
-            "/User/Password/Reset",
-            None,
-            Some(json!({"login": "79161234567"})),
-        )
+        .post_anonymous("/User/Password/Reset", json!({"login": "79161234567"}))
         .await
         .ok();
     // An unknown login gets the same answer and no code.
     app.loymax()
-        .api(
-            Method::POST,
-            "/User/Password/Reset",
-            None,
-            Some(json!({"login": "79990000000"})),
-        )
+        .post_anonymous("/User/Password/Reset", json!({"login": "79990000000"}))
         .await
         .ok();
     let reset = app.loymax().code("79161234567").await;
     app.loymax()
-        .api(
-            Method::POST,
+        .post_anonymous(
             "/User/Password/Reset/Confirm",
-            None,
-            Some(json!({"login": "79161234567", "confirmCode": reset, "newPassword": "333333"})),
+            json!({"login": "79161234567", "confirmCode": reset, "newPassword": "333333"}),
         )
         .await
         .ok();
-    let (status, _) = app
-        .loymax()
-        .call(Method::GET, &format!("{API}/User"), Some(&token), None)
-        .await;
+    let (status, _) = app.loymax().get_raw(Some(&token), "/User").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a reset ends every token");
     let (status, _) = app
         .loymax()
-        .oauth(&[
-            ("grant_type", "password"),
-            ("username", "79161234567"),
-            ("password", "333333"),
-            ("client_id", "demo-pos"),
-            ("client_secret", "demo-pos-secret"),
-        ])
+        .password_grant("79161234567", "333333", "demo-pos-secret")
         .await;
     assert_eq!(status, StatusCode::OK);
     app.stop().await;
@@ -668,32 +575,22 @@ async fn history_follows_the_seeds_filters_and_shapes(app: TestApp) {
         .await;
     assert_eq!(s4, StatusCode::CREATED, "{refund}");
 
+    let history = {
+        let (app, token) = (&app, &token);
+        move |query: &str| {
+            let path = format!("/History{query}");
+            async move { app.loymax().get(token, &path).await }
+        }
+    };
     // No parameters, or only the count: no rows.
-    let none = app.loymax().get(&token, "/History").await.ok();
-    assert_eq!(none, json!({"allCount": 0, "rows": []}));
-    let count_only = app
-        .loymax()
-        .get(&token, "/History?filter.count=10")
-        .await
-        .ok();
-    assert_eq!(count_only, json!({"allCount": 0, "rows": []}));
+    let nothing = json!({"allCount": 0, "rows": []});
+    assert_eq!(history("").await.ok(), nothing);
+    assert_eq!(history("?filter.count=10").await.ok(), nothing);
     // Only toDate: the number of rows without them.
-    let to = "2100-01-01T00:00:00.000Z";
-    let counted = app
-        .loymax()
-        .get(&token, &format!("/History?filter.toDate={to}"))
-        .await
-        .ok();
-    assert_eq!(counted, json!({"allCount": 5, "rows": []}));
+    let to = "?filter.toDate=2100-01-01T00:00:00.000Z";
+    assert_eq!(history(to).await.ok(), json!({"allCount": 5, "rows": []}));
     // Both: count and rows, newest first.
-    let all = app
-        .loymax()
-        .get(
-            &token,
-            &format!("/History?filter.toDate={to}&filter.count=10"),
-        )
-        .await
-        .ok();
+    let all = history(&format!("{to}&filter.count=10")).await.ok();
     assert_eq!(all["allCount"], 5);
     let rows = all["rows"].as_array().unwrap();
     let types: Vec<&str> = rows.iter().map(|r| r["type"].as_str().unwrap()).collect();
@@ -789,33 +686,31 @@ async fn history_follows_the_seeds_filters_and_shapes(app: TestApp) {
     assert_eq!(reward["data"]["amount"]["amount"], json!(500));
 
     // Type filter, offset and keyset paging, dates, cards.
-    let purchases = app
-        .loymax()
-        .get(
-            &token,
-            &format!("/History?filter.toDate={to}&filter.count=10&filter.historyItemType=Purchase"),
-        )
-        .await
-        .ok();
-    assert_eq!(purchases["allCount"], 3);
-    let page = app
-        .loymax()
-        .get(
-            &token,
-            &format!("/History?filter.toDate={to}&filter.count=2&filter.from=2"),
-        )
+    let card = app.loymax().cards(&token).await.ok()[0]["id"]
+        .as_i64()
+        .unwrap();
+    let counts = [
+        (
+            format!("{to}&filter.count=10&filter.historyItemType=Purchase"),
+            3,
+        ),
+        ("?filter.toDate=2000-01-01&filter.count=10".into(), 0),
+        (
+            format!("{to}&filter.count=10&filter.fromDate=2099-01-01"),
+            0,
+        ),
+        (format!("{to}&filter.count=10&filter.cardId={card}"), 5),
+    ];
+    for (query, count) in counts {
+        assert_eq!(history(&query).await.ok()["allCount"], count, "{query}");
+    }
+    let page = history(&format!("{to}&filter.count=2&filter.from=2"))
         .await
         .ok();
     assert_eq!(page["rows"][0]["id"], rows[2]["id"]);
     let after = rows[1]["id"].as_str().unwrap();
-    let page = app
-        .loymax()
-        .get(
-            &token,
-            &format!("/History?filter.toDate={to}&filter.count=2&filter.from={after}"),
-        )
-        .await
-        .ok();
+    let page = history(&format!("{to}&filter.count=2&filter.from={after}")).await;
+    let page = page.ok();
     let ids: Vec<&Value> = page["rows"]
         .as_array()
         .unwrap()
@@ -823,46 +718,14 @@ async fn history_follows_the_seeds_filters_and_shapes(app: TestApp) {
         .map(|r| &r["id"])
         .collect();
     assert_eq!(ids, [&rows[2]["id"], &rows[3]["id"]]);
-    let early = app
-        .loymax()
-        .get(&token, "/History?filter.toDate=2000-01-01&filter.count=10")
-        .await
-        .ok();
-    assert_eq!(early["allCount"], 0);
-    let late = app
-        .loymax()
-        .get(
-            &token,
-            &format!("/History?filter.toDate={to}&filter.count=10&filter.fromDate=2099-01-01"),
-        )
-        .await
-        .ok();
-    assert_eq!(late["allCount"], 0);
-    let cards = app.loymax().cards(&token).await.ok();
-    let card = cards[0]["id"].as_i64().unwrap();
-    let by_card = app
-        .loymax()
-        .get(
-            &token,
-            &format!("/History?filter.toDate={to}&filter.count=10&filter.cardId={card}"),
-        )
-        .await
-        .ok();
-    assert_eq!(by_card["allCount"], 5);
-    app.loymax()
-        .get(
-            &token,
-            &format!("/History?filter.toDate={to}&filter.count=10&filter.cardId=999999"),
-        )
+    history(&format!("{to}&filter.count=10&filter.cardId=999999"))
         .await
         .refused();
     let (_, invalid) = app
         .loymax()
-        .call(
-            Method::GET,
-            &format!("{API}/History?filter.toDate=yesterday&filter.count=1"),
+        .get_raw(
             Some(&token),
-            None,
+            "/History?filter.toDate=yesterday&filter.count=1",
         )
         .await;
     assert_eq!(invalid["result"]["state"], "ValidationError");
@@ -890,23 +753,18 @@ async fn code_quotas_per_phone_and_per_ip(app: TestApp) {
 
 both_stores!(wrong_passwords_lock_sign_in_for_a_while);
 async fn wrong_passwords_lock_sign_in_for_a_while(app: TestApp) {
-    let form = |password: &'static str| {
-        [
-            ("grant_type", "password"),
-            ("username", "79161234567"),
-            ("password", password),
-            ("client_id", "demo-pos"),
-            ("client_secret", "demo-pos-secret"),
-        ]
+    let sign_in = |password| {
+        app.loymax()
+            .password_grant("79161234567", password, "demo-pos-secret")
     };
     for _ in 0..10 {
-        let (status, error) = app.loymax().oauth(&form("000000")).await;
+        let (status, error) = sign_in("000000").await;
         assert_eq!(
             (status, error["error_description"].as_str()),
             (StatusCode::BAD_REQUEST, Some("wrong login or password"))
         );
     }
-    let (status, error) = app.loymax().oauth(&form("111111")).await;
+    let (status, error) = sign_in("111111").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         error["error_description"],

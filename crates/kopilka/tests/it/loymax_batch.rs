@@ -1,6 +1,7 @@
 //! The Loymax batch balance API on both stores: the seed's requests, all-or-nothing, replays.
 
-use crate::common::loymax::BATCH_KEY;
+use crate::common::loymax::{BATCH_KEY, BATCH_PATH};
+use crate::common::native::of_kind;
 use crate::common::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -14,10 +15,34 @@ fn seed_request(request_id: &str, kind: i64, member: &str, points: &str) -> Stri
     )
 }
 
+/// [`seed_request`] for the demo member, as JSON to alter.
+fn seed_value(request_id: &str, kind: i64, points: &str) -> Value {
+    serde_json::from_str(&seed_request(request_id, kind, "012345", points)).unwrap()
+}
+
 async fn customer(app: &TestApp) -> (i64, String) {
     let id = app.loymax().customer().await;
     let (_, balances) = app.get(&format!("/v1/customers/{id}/balances")).await;
     (id, balances[0]["balance"].as_str().unwrap().to_string())
+}
+
+async fn balance(app: &TestApp) -> String {
+    customer(app).await.1
+}
+
+/// A batch with the demo key whose answer has `status` `expected` (0 applied, 1 refused).
+async fn batch(app: &TestApp, body: impl ToString, expected: i64) -> Value {
+    let (_, answer) = app.loymax().send_batch(body).await;
+    assert_eq!(answer["status"], expected, "{answer}");
+    answer
+}
+
+/// The customer's operations, newest first; `query` adds to the customer filter.
+async fn operations(app: &TestApp, id: i64, query: &str) -> Value {
+    let (_, ops) = app
+        .get(&format!("/v1/operations?customer_id={id}&{query}"))
+        .await;
+    ops
 }
 
 both_stores!(the_seed_batch_requests_apply_once_and_all_or_nothing);
@@ -27,200 +52,88 @@ async fn the_seed_batch_requests_apply_once_and_all_or_nothing(app: TestApp) {
 
     // Type 2 (accrual for purchases), the seed's rows verbatim.
     let body = seed_request("123", 2, "012345", "1522.46");
-    let (status, answer) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, body.clone())
-        .await;
+    let (status, answer) = app.loymax().send_batch(&body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(
         answer,
         json!({"requestId": "123", "type": 2, "status": 0, "message": "Операция выполнена успешно"})
     );
-    assert_eq!(customer(&app).await.1, "5567.38");
+    assert_eq!(balance(&app).await, "5567.38");
 
     // The same request again (other path alias): the stored answer, nothing applied twice.
-    let (_, again) = app
-        .loymax()
-        .batch(
-            "/Loytech.BatchOperationsService/api/requests/",
-            BATCH_KEY,
-            body,
-        )
-        .await;
+    let alias = "/Loytech.BatchOperationsService/api/requests/";
+    let (_, again) = app.loymax().batch(alias, BATCH_KEY, body).await;
     assert_eq!(again, answer);
-    assert_eq!(customer(&app).await.1, "5567.38");
+    assert_eq!(balance(&app).await, "5567.38");
     // The same requestId with another body is refused.
-    let (_, other) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            seed_request("123", 2, "012345", "1"),
-        )
-        .await;
-    assert_eq!(other["status"], 1, "{other}");
-    assert_eq!(customer(&app).await.1, "5567.38");
+    batch(&app, seed_request("123", 2, "012345", "1"), 1).await;
+    assert_eq!(balance(&app).await, "5567.38");
 
     // Each row is an operation in the customer's history with its description.
-    let (_, ops) = app
-        .get(&format!("/v1/operations?customer_id={id}&limit=10"))
-        .await;
-    let earned: Vec<&Value> = ops["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["kind"] == "earn")
-        .collect();
+    let ops = operations(&app, id, "limit=10").await;
+    let earned = of_kind(&ops, "earn");
     assert_eq!(earned.len(), 3, "{ops}");
     assert_eq!(earned[0]["description"], "string");
 
     // One bad row (an unknown member; too many decimals) applies nothing.
-    let mut rows: Value = serde_json::from_str(&seed_request("124", 4, "012345", "10")).unwrap();
+    let mut rows = seed_value("124", 4, "10");
     rows["accrue"][1]["memberNo"] = json!("999999");
-    let (_, refused) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, rows.to_string())
-        .await;
-    assert_eq!(refused["status"], 1, "{refused}");
+    let refused = batch(&app, rows, 1).await;
     assert_eq!(refused["errors"][0]["row"], 2);
     assert_eq!(refused["errors"][0]["memberNo"], "999999");
-    let (_, refused) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            seed_request("125", 4, "012345", "1.001"),
-        )
-        .await;
-    assert_eq!(refused["status"], 1, "{refused}");
-    assert_eq!(
-        refused["errors"].as_array().unwrap().len(),
-        3,
-        "every bad row is listed"
-    );
-    assert_eq!(customer(&app).await.1, "5567.38");
+    let refused = batch(&app, seed_request("125", 4, "012345", "1.001"), 1).await;
+    let errors = refused["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3, "every bad row is listed");
+    assert_eq!(balance(&app).await, "5567.38");
     // A NUL character, which no text column takes, is the client's mistake in a row or in
     // the header, not the server's.
-    let clean: Value = serde_json::from_str(&seed_request("125n", 4, "012345", "1")).unwrap();
+    let clean = seed_value("125n", 4, "1");
     let mut in_row = clean.clone();
     in_row["accrue"][2]["Description"] = json!("a\u{0}b");
     let mut in_header = clean;
     in_header["requestId"] = json!("12\u{0}5");
     for (body, row) in [(in_row, json!(3)), (in_header, Value::Null)] {
-        let (status, refused) = app
-            .loymax()
-            .batch("/batchoperations/v1/requests", BATCH_KEY, body.to_string())
-            .await;
+        let (status, refused) = app.loymax().send_batch(body).await;
         assert_eq!(status, StatusCode::OK, "{refused}");
         assert_eq!(refused["status"], 1, "{refused}");
         assert_eq!(refused["errors"][0]["row"], row, "{refused}");
     }
-    assert_eq!(customer(&app).await.1, "5567.38");
+    assert_eq!(balance(&app).await, "5567.38");
 
     // Type 4: a manual accrual, kept apart from purchase accruals.
-    let (_, manual) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            seed_request("126", 4, "012345", "1"),
-        )
-        .await;
-    assert_eq!(manual["status"], 0, "{manual}");
-    assert_eq!(customer(&app).await.1, "5570.38");
-    let (_, ops) = app
-        .get(&format!(
-            "/v1/operations?customer_id={id}&kind=accrue&limit=3"
-        ))
-        .await;
+    batch(&app, seed_request("126", 4, "012345", "1"), 0).await;
+    assert_eq!(balance(&app).await, "5570.38");
+    let ops = operations(&app, id, "kind=accrue&limit=3").await;
     assert_eq!(ops["items"][0]["description"], "string");
 
     // Types 3 and 5 take points back; more than the balance applies nothing. The row at
     // fault is the one the balance no longer covers.
-    let (_, short) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            seed_request("127", 5, "012345", "2000"),
-        )
-        .await;
-    assert_eq!(short["status"], 1, "{short}");
+    let short = batch(&app, seed_request("127", 5, "012345", "2000"), 1).await;
     assert_eq!(short["errors"].as_array().unwrap().len(), 1, "{short}");
     assert_eq!(short["errors"][0]["row"], 3, "{short}");
-    assert_eq!(customer(&app).await.1, "5570.38");
-    let (_, taken) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            seed_request("128", 3, "012345", "1500"),
-        )
-        .await;
-    assert_eq!(taken["status"], 0, "{taken}");
-    assert_eq!(customer(&app).await.1, "1070.38");
+    assert_eq!(balance(&app).await, "5570.38");
+    batch(&app, seed_request("128", 3, "012345", "1500"), 0).await;
+    assert_eq!(balance(&app).await, "1070.38");
 
     // Unknown type, currency and lifetime are refused whole.
-    let (_, bad) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            seed_request("129", 7, "012345", "1"),
-        )
-        .await;
-    assert_eq!(bad["status"], 1);
-    let mut with_currency: Value =
-        serde_json::from_str(&seed_request("130", 2, "012345", "1")).unwrap();
+    batch(&app, seed_request("129", 7, "012345", "1"), 1).await;
+    let mut with_currency = seed_value("130", 2, "1");
     with_currency["currencyExternalId"] = json!("string");
-    let (_, bad) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            with_currency.to_string(),
-        )
-        .await;
-    assert_eq!(bad["status"], 1, "{bad}");
+    batch(&app, with_currency, 1).await;
 
     // Keys: a wrong one is 401; the admin API makes new ones.
-    let (status, _) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            "nope",
-            seed_request("131", 2, "012345", "1"),
-        )
-        .await;
+    let wrong_key = seed_request("131", 2, "012345", "1");
+    let (status, _) = app.loymax().batch(BATCH_PATH, "nope", wrong_key).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            BATCH_KEY,
-            "{\"requestId\": ".into(),
-        )
-        .await;
+    let (status, _) = app.loymax().send_batch("{\"requestId\": ").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (_, merchants) = app.get("/v1/merchants").await;
-    let merchant = merchants
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "Demo Loymax Shop")
-        .unwrap()["id"]
-        .clone();
+    let merchant = app.merchant_named("Demo Loymax Shop").await;
     let key = app
         .create("/v1/loymax/batch-keys", json!({"merchant_id": merchant}))
         .await;
-    let (_, fresh) = app
-        .loymax()
-        .batch(
-            "/batchoperations/v1/requests",
-            key["key"].as_str().unwrap(),
-            seed_request("132", 2, "012345", "1"),
-        )
-        .await;
+    let fresh = seed_request("132", 2, "012345", "1");
+    let key = key["key"].as_str().unwrap();
+    let (_, fresh) = app.loymax().batch(BATCH_PATH, key, fresh).await;
     assert_eq!(fresh["status"], 0, "{fresh}");
 
     app.audit_is_clean().await;
@@ -237,17 +150,9 @@ async fn a_batch_is_read_whole_before_it_applies(app: TestApp) {
     let late = format!(
         r#"{{"accrue": [{row}, {row}], "requestId": "140", "type": 4, "accrueDescription": "late"}}"#
     );
-    let (_, answer) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, late)
-        .await;
-    assert_eq!(answer["status"], 0, "{answer}");
-    assert_eq!(customer(&app).await.1, "1002.00");
-    let (_, ops) = app
-        .get(&format!(
-            "/v1/operations?customer_id={id}&kind=accrue&limit=2"
-        ))
-        .await;
+    batch(&app, late, 0).await;
+    assert_eq!(balance(&app).await, "1002.00");
+    let ops = operations(&app, id, "kind=accrue&limit=2").await;
     assert_eq!(ops["items"][0]["description"], "late", "{ops}");
     assert_eq!(ops["items"][1]["description"], "late", "{ops}");
 
@@ -255,74 +160,43 @@ async fn a_batch_is_read_whole_before_it_applies(app: TestApp) {
     let changed = format!(
         r#"{{"requestId": "141", "type": 4, "accrue": [{row}], "accrueDescription": "after"}}"#
     );
-    let (_, answer) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, changed)
-        .await;
-    assert_eq!(answer["status"], 0, "{answer}");
-    let (_, ops) = app
-        .get(&format!(
-            "/v1/operations?customer_id={id}&kind=accrue&limit=1"
-        ))
-        .await;
+    batch(&app, changed, 0).await;
+    let ops = operations(&app, id, "kind=accrue&limit=1").await;
     assert_eq!(ops["items"][0]["description"], "after", "{ops}");
 
     // A body cut short after its rows, or with trailing garbage: nothing applies.
     let cut = format!(r#"{{"requestId": "142", "type": 2, "accrue": [{row}, {row}"#);
-    let (status, _) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, cut)
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
     let trailing = format!(r#"{{"requestId": "143", "type": 2, "accrue": [{row}]}} x"#);
-    let (status, _) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, trailing)
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(customer(&app).await.1, "1003.00");
+    for body in [cut, trailing] {
+        let (status, _) = app.loymax().send_batch(&body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    assert_eq!(balance(&app).await, "1003.00");
 
     // Many rows over chunks, one of them at fault near the end: nothing applies, and
     // the fault is named.
+    let big = |rows: &[String]| {
+        format!(
+            r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,
+            rows.join(",")
+        )
+    };
     let mut rows: Vec<String> = (0..12_000).map(|_| row.to_string()).collect();
     rows[11_500] = r#"{"memberNo": "nobody", "pointsAmount": 1}"#.into();
-    let big = format!(
-        r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,
-        rows.join(",")
-    );
-    let (_, refused) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, big)
-        .await;
-    assert_eq!(refused["status"], 1, "{refused}");
+    let refused = batch(&app, big(&rows), 1).await;
     assert_eq!(refused["errors"][0]["row"], 11_501, "{refused}");
-    assert_eq!(customer(&app).await.1, "1003.00");
+    assert_eq!(balance(&app).await, "1003.00");
     // A member unknown to the store and, in a later chunk, an amount the parser refuses:
     // both are listed.
     rows[1] = r#"{"memberNo": "nobody", "pointsAmount": 1}"#.into();
     rows[11_500] = r#"{"memberNo": "012345", "pointsAmount": -1}"#.into();
-    let both = format!(
-        r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,
-        rows.join(",")
-    );
-    let (_, refused) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, both)
-        .await;
+    let (_, refused) = app.loymax().send_batch(big(&rows)).await;
     assert_eq!(refused["errors"][0]["row"], 2, "{refused}");
     assert_eq!(refused["errors"][1]["row"], 11_501, "{refused}");
     rows[1] = row.to_string();
     rows[11_500] = row.to_string();
-    let big = format!(
-        r#"{{"requestId": "144", "type": 2, "accrue": [{}]}}"#,
-        rows.join(",")
-    );
-    let (_, applied) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, big)
-        .await;
-    assert_eq!(applied["status"], 0, "{applied}");
-    assert_eq!(customer(&app).await.1, "13003.00");
+    batch(&app, big(&rows), 0).await;
+    assert_eq!(balance(&app).await, "13003.00");
 
     app.audit_is_clean().await;
     app.stop().await;
@@ -372,39 +246,23 @@ async fn a_batch_across_members_and_chunks_lands_every_row_once(app: TestApp) {
         r#"{{"requestId": "bulk-1", "type": 4, "accrue": [{}]}}"#,
         rows.join(",")
     );
-    let (status, answer) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, body.clone())
-        .await;
+    let (status, answer) = app.loymax().send_batch(&body).await;
     assert_eq!(
         (status, answer["status"].clone()),
         (StatusCode::OK, json!(0)),
         "{answer}"
     );
-    let (_, again) = app
-        .loymax()
-        .batch("/batchoperations/v1/requests", BATCH_KEY, body)
-        .await;
+    let (_, again) = app.loymax().send_batch(body).await;
     assert_eq!(again, answer);
 
     for (number, id) in &members[..12] {
         assert_eq!(balance(*id).await, "10.00", "{number}");
     }
     assert_eq!(balance(card_owner).await, "510.00");
-    let (_, ops) = app
-        .get(&format!(
-            "/v1/operations?customer_id={}&limit=500",
-            members[3].1
-        ))
-        .await;
+    let ops = operations(&app, members[3].1, "limit=500").await;
     assert_eq!(ops["items"].as_array().unwrap().len(), 500);
     assert_eq!(ops["items"][0]["description"], "row 12990");
-    let (_, ops) = app
-        .get(&format!(
-            "/v1/operations?customer_id={}&limit=1",
-            members[12].1
-        ))
-        .await;
+    let ops = operations(&app, members[12].1, "limit=1").await;
     assert_eq!(
         ops["items"][0]["description"],
         "tab\there, back\\slash,\nnew line, \\N"

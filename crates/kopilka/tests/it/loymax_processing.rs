@@ -1,10 +1,9 @@
 //! Loymax purchase processing on both stores: the seed's requests verbatim, the operation
 //! order, retries and replays, refunds, cancels, expiry and concurrent payments.
 
-use crate::common;
-use crate::common::loymax::{code, purchase_path};
+use crate::common::loymax::{code, purchase_path, Shop};
 use crate::common::TestApp;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const CALCULATE: &str = include_str!("fixtures/loymax/calculate.json");
@@ -76,218 +75,212 @@ fn cheque_body(operation: &str, amount: &str, extra: Value) -> String {
     body.to_string()
 }
 
+/// A one-line cheque and nothing else.
+fn cheque(operation: &str, amount: &str) -> String {
+    cheque_body(operation, amount, json!({}))
+}
+
+/// A one-line cheque paying `points` (a JSON number) with points.
+fn pay(operation: &str, amount: &str, points: &str) -> String {
+    let points: Value = serde_json::from_str(points).unwrap();
+    cheque_body(operation, amount, json!({"amount": points}))
+}
+
+/// A one-line cheque paid 40 by card and `points` (a JSON number) with points.
+fn card_and(operation: &str, points: &str) -> String {
+    let points: Value = serde_json::from_str(points).unwrap();
+    let pays =
+        json!({"pays": [{"type": "Card", "amount": 40}, {"type": "Loymax", "amount": points}]});
+    cheque_body(operation, "76.5", pays)
+}
+
+const PAY: &str = "Bonus/Payment";
+
+/// A body with an operation id alone (confirm, cancel, refund).
+fn op(operation: &str) -> String {
+    format!(r#"{{"operationId": "{operation}"}}"#)
+}
+
+/// A step of a purchase: a method and its body, with the code its answer must have.
+enum Step {
+    Expect(&'static str, String, &'static str),
+    /// A call whose answer is not looked at.
+    Send(&'static str, String),
+    /// The customer's balance and available amount after the steps before.
+    Balance(Value, Value),
+}
+use Step::{Balance, Expect, Send};
+
+/// One purchase of a shop.
+struct Purchase<'a> {
+    shop: &'a Shop,
+    id: &'a str,
+}
+
+impl<'a> Purchase<'a> {
+    fn of(shop: &'a Shop, id: &'a str) -> Self {
+        Purchase { shop, id }
+    }
+
+    async fn call(&self, method: &str, body: &str) -> Value {
+        self.shop.purchase(self.id, method, body).await
+    }
+
+    /// Runs `steps` in order.
+    async fn run(&self, steps: &[Step]) {
+        let (shop, id) = (self.shop, self.id);
+        for step in steps {
+            match step {
+                Expect(method, body, expected) => {
+                    let r = shop.purchase(id, method, body).await;
+                    assert_eq!(code(&r), *expected, "{id} {method} {body}: {r}");
+                }
+                Send(method, body) => {
+                    shop.purchase(id, method, body).await;
+                }
+                Balance(balance, available) => {
+                    let after = (balance.clone(), available.clone());
+                    assert_eq!(shop.balance().await, after, "{id}");
+                }
+            }
+        }
+    }
+}
+
+/// Sets the demo Loymax program's `loymax_processing` settings: the admin API's status.
+async fn set_processing(app: &TestApp, processing: Value) -> StatusCode {
+    let program = app.demo_loymax_program().await;
+    let mut settings = program["settings"].clone();
+    settings["loymax_processing"] = processing;
+    let body = json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": settings});
+    let path = format!("/v1/programs/{}", program["id"]);
+    app.send_put(&path, &body).await.0
+}
+
+/// The status of a POST to `path` under `token`.
+async fn post_as(app: &TestApp, token: &str, path: &str, body: Option<String>) -> StatusCode {
+    let body = body.map(|b| serde_json::from_str(&b).unwrap());
+    let (status, _) = app
+        .loymax()
+        .call(Method::POST, path, Some(token), body)
+        .await;
+    status
+}
+
 both_stores!(order_retries_refunds_and_cancels_on_both_stores);
 async fn order_retries_refunds_and_cancels_on_both_stores(app: TestApp) {
     let shop = app.loymax().shop().await;
-    let p = |method: &str| purchase_path("p-2", method);
+    let p2 = Purchase::of(&shop, "p-2");
+    let p3 = Purchase::of(&shop, "p-3");
+    let p4 = Purchase::of(&shop, "p-4");
     // Out of order: nothing calculated yet.
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o1", "76.5", json!({"amount": 10})),
-        )
-        .await;
+    let r = p2.call(PAY, &pay("o1", "76.5", "10")).await;
     assert_eq!(code(&r), "IncorrectOperationOrder", "{r}");
     assert_eq!(r["result"]["state"], "Error");
     assert_eq!(r["result"]["httpCode"], 400);
-    let r = shop.call(&p("Confirm"), r#"{"operationId": "o2"}"#).await;
-    assert_eq!(code(&r), "PurchaseNotFound");
-
-    let r = shop
-        .call(&p("Calculate"), &cheque_body("o3", "85", json!({})))
-        .await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    let r = shop.call(&p("Confirm"), r#"{"operationId": "o4"}"#).await;
-    assert_eq!(code(&r), "IncorrectOperationOrder");
-    let r = shop
-        .call(&p("Bonus/Available"), &cheque_body("o5", "76.5", json!({})))
-        .await;
+    p2.run(&[
+        Expect("Confirm", op("o2"), "PurchaseNotFound"),
+        Expect("Calculate", cheque("o3", "85"), "Ok"),
+        Expect("Confirm", op("o4"), "IncorrectOperationOrder"),
+    ])
+    .await;
+    let r = p2.call("Bonus/Available", &cheque("o5", "76.5")).await;
     assert_eq!(r["data"][0]["availableBonusAmount"], json!(38.25), "{r}");
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o6", "76.5", json!({"amount": 38.26})),
-        )
-        .await;
-    assert_eq!(code(&r), "LargePaymentAmount");
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o7", "70", json!({"amount": 10})),
-        )
-        .await;
-    assert_eq!(code(&r), "DifferentCheque");
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o8", "76.5", json!({"amount": 10.001})),
-        )
-        .await;
+    p2.run(&[
+        Expect(PAY, pay("o6", "76.5", "38.26"), "LargePaymentAmount"),
+        Expect(PAY, pay("o7", "70", "10"), "DifferentCheque"),
+    ])
+    .await;
+    let r = p2.call(PAY, &pay("o8", "76.5", "10.001")).await;
     assert_eq!(r["result"]["state"], "ValidationError", "{r}");
 
-    let body = cheque_body("o9", "76.5", json!({"amount": 36.5}));
-    let paid = shop.call(&p("Bonus/Payment"), &body).await;
+    let body = pay("o9", "76.5", "36.5");
+    let paid = p2.call(PAY, &body).await;
     assert_eq!(code(&paid), "Ok", "{paid}");
     // The same operation again: the first answer; with another body: refused.
-    assert_eq!(shop.call(&p("Bonus/Payment"), &body).await, paid);
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o9", "76.5", json!({"amount": 30})),
-        )
-        .await;
-    assert_eq!(code(&r), "NotUniqueOperationID");
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o10", "76.5", json!({"amount": 1})),
-        )
-        .await;
-    assert_eq!(code(&r), "PurchaseExtraPayment");
-    assert_eq!(shop.balance().await, (json!(1000), json!(963.5)));
-
-    // Cancelling the payment operation releases its hold; the purchase can be paid again.
-    let r = shop
-        .call(&p("Operations/o9/Cancel"), r#"{"operationId": "o11"}"#)
-        .await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    assert_eq!(shop.balance().await, (json!(1000), json!(1000)));
-    let r = shop
-        .call(&p("Operations/o9/Cancel"), r#"{"operationId": "o12"}"#)
-        .await;
-    assert_eq!(code(&r), "OperationIsCanceled");
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o13", "76.5", json!({"amount": 36.5})),
-        )
-        .await;
-    assert_eq!(code(&r), "Ok", "{r}");
-
-    let pays = json!({"pays": [{"type": "Card", "amount": 40}, {"type": "Loymax", "amount": 30}]});
-    let r = shop
-        .call(&p("Bonus"), &cheque_body("o14", "76.5", pays))
-        .await;
-    assert_eq!(code(&r), "DifferentCheque");
-    let pays =
-        json!({"pays": [{"type": "Card", "amount": 40}, {"type": "Loymax", "amount": 36.5}]});
-    let r = shop
-        .call(&p("Bonus"), &cheque_body("o15", "76.5", pays))
-        .await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    let r = shop.call(&p("Confirm"), r#"{"operationId": "o16"}"#).await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    assert_eq!(shop.balance().await, (json!(967.5), json!(967.5)));
-    let r = shop.call(&p("Confirm"), r#"{"operationId": "o17"}"#).await;
-    assert_eq!(code(&r), "OperationIsConfirmed");
-    let r = shop
-        .call(
-            &p("Bonus/Payment"),
-            &cheque_body("o18", "76.5", json!({"amount": 1})),
-        )
-        .await;
-    assert_eq!(code(&r), "ConfirmedPurchaseOperation");
+    assert_eq!(p2.call(PAY, &body).await, paid);
+    p2.run(&[
+        Expect(PAY, pay("o9", "76.5", "30"), "NotUniqueOperationID"),
+        Expect(PAY, pay("o10", "76.5", "1"), "PurchaseExtraPayment"),
+        Balance(json!(1000), json!(963.5)),
+        // Cancelling the payment operation releases its hold; the purchase can be paid
+        // again.
+        Expect("Operations/o9/Cancel", op("o11"), "Ok"),
+        Balance(json!(1000), json!(1000)),
+        Expect("Operations/o9/Cancel", op("o12"), "OperationIsCanceled"),
+        Expect(PAY, pay("o13", "76.5", "36.5"), "Ok"),
+        Expect("Bonus", card_and("o14", "30"), "DifferentCheque"),
+        Expect("Bonus", card_and("o15", "36.5"), "Ok"),
+        Expect("Confirm", op("o16"), "Ok"),
+        Balance(json!(967.5), json!(967.5)),
+        Expect("Confirm", op("o17"), "OperationIsConfirmed"),
+        Expect(PAY, pay("o18", "76.5", "1"), "ConfirmedPurchaseOperation"),
+    ])
+    .await;
 
     // Refund half the line: half the points paid come back, half the bonus goes.
-    let r = shop
-        .call(&p("Refund"), &cheque_body("o19", "38.25", json!({})))
-        .await;
+    let r = p2.call("Refund", &cheque("o19", "38.25")).await;
     assert_eq!(code(&r), "Ok", "{r}");
     assert_eq!(r["data"][0]["bonusAmount"], json!(18.25));
     assert_eq!(r["data"][0]["cashbackAmount"], json!(2));
-    assert_eq!(shop.balance().await, (json!(983.75), json!(983.75)));
-    let r = shop
-        .call(&p("Refund"), &cheque_body("o20", "38.26", json!({})))
-        .await;
-    assert_eq!(code(&r), "BusinessError", "more than remains: {r}");
-    let r = shop.call(&p("Refund"), r#"{"operationId": "o21"}"#).await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    assert_eq!(shop.balance().await, (json!(1000), json!(1000)));
-    let r = shop.call(&p("Refund"), r#"{"operationId": "o22"}"#).await;
-    assert_eq!(code(&r), "BusinessError");
-    let r = shop.call(&p("Cancel"), r#"{"operationId": "o23"}"#).await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    assert_eq!(shop.balance().await, (json!(1000), json!(1000)));
-    let r = shop.call(&p("Cancel"), r#"{"operationId": "o24"}"#).await;
-    assert_eq!(code(&r), "OperationIsCanceled");
+    p2.run(&[
+        Balance(json!(983.75), json!(983.75)),
+        // More than remains.
+        Expect("Refund", cheque("o20", "38.26"), "BusinessError"),
+        Expect("Refund", op("o21"), "Ok"),
+        Balance(json!(1000), json!(1000)),
+        Expect("Refund", op("o22"), "BusinessError"),
+        Expect("Cancel", op("o23"), "Ok"),
+        Balance(json!(1000), json!(1000)),
+        Expect("Cancel", op("o24"), "OperationIsCanceled"),
+    ])
+    .await;
 
     // A confirmed purchase cancelled whole gives back its payment and takes back its bonus.
-    let q = |method: &str| purchase_path("p-3", method);
-    shop.call(&q("Calculate"), &cheque_body("q1", "85", json!({})))
-        .await;
-    shop.call(
-        &q("Bonus/Payment"),
-        &cheque_body("q2", "76.5", json!({"amount": 10})),
-    )
+    let points = json!({"pays": [{"type": "Loymax", "amount": 10}]});
+    p3.run(&[
+        Send("Calculate", cheque("q1", "85")),
+        Send("Bonus/Payment", pay("q2", "76.5", "10")),
+        Send("Bonus", cheque_body("q3", "76.5", points)),
+        Expect("Confirm", op("q4"), "Ok"),
+        Balance(json!(996.65), json!(996.65)),
+        Expect("Cancel", op("q5"), "Ok"),
+        Balance(json!(1000), json!(1000)),
+    ])
     .await;
-    let pays = json!({"pays": [{"type": "Loymax", "amount": 10}]});
-    shop.call(&q("Bonus"), &cheque_body("q3", "76.5", pays))
-        .await;
-    let r = shop.call(&q("Confirm"), r#"{"operationId": "q4"}"#).await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    assert_eq!(shop.balance().await, (json!(996.65), json!(996.65)));
-    let r = shop.call(&q("Cancel"), r#"{"operationId": "q5"}"#).await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    assert_eq!(shop.balance().await, (json!(1000), json!(1000)));
 
     // An unconfirmed purchase expires and releases its hold.
-    let e = |method: &str| purchase_path("p-4", method);
-    shop.call(&e("Calculate"), &cheque_body("e1", "85", json!({})))
-        .await;
-    shop.call(
-        &e("Bonus/Payment"),
-        &cheque_body("e2", "76.5", json!({"amount": 20})),
-    )
+    p4.run(&[
+        Send("Calculate", cheque("e1", "85")),
+        Send("Bonus/Payment", pay("e2", "76.5", "20")),
+        Balance(json!(1000), json!(980)),
+    ])
     .await;
-    assert_eq!(shop.balance().await, (json!(1000), json!(980)));
+    let expire = |at| kopilka::loymax::processing::expire_once(&app.store, at);
     let now = kopilka_store::now_ms();
-    assert_eq!(
-        kopilka::loymax::processing::expire_once(&app.store, now)
-            .await
-            .unwrap(),
-        0
-    );
-    let later = now + 61 * 60_000;
-    assert_eq!(
-        kopilka::loymax::processing::expire_once(&app.store, later)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(shop.balance().await, (json!(1000), json!(1000)));
-    let r = shop.call(&e("Confirm"), r#"{"operationId": "e3"}"#).await;
-    assert_eq!(code(&r), "OperationIsCanceled");
+    assert_eq!(expire(now).await.unwrap(), 0);
+    assert_eq!(expire(now + 61 * 60_000).await.unwrap(), 1);
+    p4.run(&[
+        Balance(json!(1000), json!(1000)),
+        Expect("Confirm", op("e3"), "OperationIsCanceled"),
+    ])
+    .await;
 
-    // Lowercase paths, other prefixes, a trailing slash; a dead token is 401.
-    let r = shop
-        .call(
-            "/api/v1/processing/purchases/p-5/calculate/",
-            &cheque_body("l1", "85", json!({})),
-        )
-        .await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    // Ids in the path keep the client's casing under any alias: P-6 is not p-6.
-    let r = shop
-        .call(
-            "/API/V1/PROCESSING/PURCHASES/P-6/CALCULATE",
-            &cheque_body("l2", "85", json!({})),
-        )
-        .await;
-    assert_eq!(code(&r), "Ok", "{r}");
-    let r = shop
-        .purchase("p-6", "Confirm", r#"{"operationId": "l3"}"#)
-        .await;
+    // Lowercase paths, other prefixes, a trailing slash; a dead token is 401. Ids in the path
+    // keep the client's casing under any alias: P-6 is not p-6.
+    for (path, operation) in [
+        ("/api/v1/processing/purchases/p-5/calculate/", "l1"),
+        ("/API/V1/PROCESSING/PURCHASES/P-6/CALCULATE", "l2"),
+    ] {
+        let r = shop.call(path, &cheque(operation, "85")).await;
+        assert_eq!(code(&r), "Ok", "{path}: {r}");
+    }
+    let r = shop.purchase("p-6", "Confirm", &op("l3")).await;
     assert_eq!(code(&r), "PurchaseNotFound", "{r}");
     assert_eq!(r["result"]["messageCode"], "PurchaseNotFound", "{r}");
-    let response = app
-        .http
-        .post(app.url(&purchase_path("p-5", "Confirm")))
-        .bearer_auth("nope")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let confirm = purchase_path("p-5", "Confirm");
+    let status = post_as(&app, "nope", &confirm, Some("{}".into())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     app.audit_is_clean().await;
     app.stop().await;
@@ -303,20 +296,11 @@ async fn concurrent_payments_never_overspend_on_both_stores(app: TestApp) {
         tasks.push(tokio::spawn(async move {
             let id = format!("c-{i}");
             let r = shop
-                .purchase(
-                    &id,
-                    "Calculate",
-                    &cheque_body(&format!("c{i}-1"), "85", json!({})),
-                )
+                .purchase(&id, "Calculate", &cheque(&format!("c{i}-1"), "85"))
                 .await;
             assert_eq!(code(&r), "Ok", "{r}");
-            let r = shop
-                .purchase(
-                    &id,
-                    "Bonus/Payment",
-                    &cheque_body(&format!("c{i}-2"), "76.5", json!({"amount": 30})),
-                )
-                .await;
+            let body = pay(&format!("c{i}-2"), "76.5", "30");
+            let r = shop.purchase(&id, "Bonus/Payment", &body).await;
             code(&r).to_string()
         }));
     }
@@ -338,92 +322,38 @@ async fn concurrent_payments_never_overspend_on_both_stores(app: TestApp) {
 both_stores!(payment_checks_the_pin_when_the_program_asks_on_both_stores);
 async fn payment_checks_the_pin_when_the_program_asks_on_both_stores(app: TestApp) {
     let shop = app.loymax().shop().await;
-    let program = app.demo_loymax_program().await;
-    let id = program["id"].as_i64().unwrap();
-    let mut wrong = program["settings"].clone();
-    wrong["loymax_processing"] = json!({"pin_required": "yes"});
-    let mut settings = program["settings"].clone();
-    settings["loymax_processing"] =
-        json!({"pin_required": true, "rules": {"max_bonus_payment_bps": 5000}});
-    let response = app
-        .http
-        .put(app.url(&format!("/v1/programs/{id}")))
-        .bearer_auth(common::ADMIN_TOKEN)
-        .json(&json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": wrong}))
-        .send()
-        .await
-        .unwrap();
+    let wrong = set_processing(&app, json!({"pin_required": "yes"})).await;
     assert_eq!(
-        response.status(),
+        wrong,
         StatusCode::UNPROCESSABLE_ENTITY,
         "settings are validated"
     );
-    let response = app
-        .http
-        .put(app.url(&format!("/v1/programs/{id}")))
-        .bearer_auth(common::ADMIN_TOKEN)
-        .json(&json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": settings.take()}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
-    let response = app
-        .http
-        .put(app.url(&format!("/v1/customers/{}/pin", shop.customer)))
-        .bearer_auth(common::ADMIN_TOKEN)
-        .json(&json!({"pin": "4321"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    let rules = json!({"pin_required": true, "rules": {"max_bonus_payment_bps": 5000}});
+    let status = set_processing(&app, rules).await;
+    assert!(status.is_success(), "{status}");
+    let pin = format!("/v1/customers/{}/pin", shop.customer);
+    let (status, _) = app.send_put(&pin, &json!({"pin": "4321"})).await;
+    assert!(status.is_success());
 
-    shop.purchase("pin-1", "Calculate", &cheque_body("n1", "100", json!({})))
-        .await;
-    let r = shop
-        .purchase(
-            "pin-1",
-            "Bonus/Payment",
-            &cheque_body("n2", "100", json!({"amount": 10, "pinCode": "0000"})),
-        )
-        .await;
-    assert_eq!(code(&r), "WrongPin", "{r}");
-    let r = shop
-        .purchase(
-            "pin-1",
-            "Bonus/Payment",
-            &cheque_body("n3", "100", json!({"amount": 10, "pinCode": "4321"})),
-        )
-        .await;
-    assert_eq!(code(&r), "Ok", "{r}");
+    let pin1 = Purchase::of(&shop, "pin-1");
+    let pin2 = Purchase::of(&shop, "pin-2");
+    let pin_pay = |operation: &str, pin: &str| {
+        cheque_body(operation, "100", json!({"amount": 10, "pinCode": pin}))
+    };
+    pin1.run(&[
+        Send("Calculate", cheque("n1", "100")),
+        Expect(PAY, pin_pay("n2", "0000"), "WrongPin"),
+        Expect(PAY, pin_pay("n3", "4321"), "Ok"),
+    ])
+    .await;
     // Past five wrong PINs, even the right one is refused for a while.
-    shop.purchase("pin-2", "Calculate", &cheque_body("m1", "100", json!({})))
-        .await;
+    let mut steps = vec![Send("Calculate", cheque("m1", "100"))];
     for i in 0..4 {
-        let r = shop
-            .purchase(
-                "pin-2",
-                "Bonus/Payment",
-                &cheque_body(
-                    &format!("m2-{i}"),
-                    "100",
-                    json!({"amount": 10, "pinCode": "0000"}),
-                ),
-            )
-            .await;
-        assert_eq!(code(&r), "WrongPin");
+        let body = pin_pay(&format!("m2-{i}"), "0000");
+        steps.push(Expect(PAY, body, "WrongPin"));
     }
-    let r = shop
-        .purchase(
-            "pin-2",
-            "Bonus/Payment",
-            &cheque_body("m3", "100", json!({"amount": 10, "pinCode": "4321"})),
-        )
-        .await;
-    assert_eq!(code(&r), "WrongPin", "{r}");
+    steps.push(Expect(PAY, pin_pay("m3", "4321"), "WrongPin"));
+    pin2.run(&steps).await;
     app.stop().await;
 }
 
@@ -433,63 +363,30 @@ both_stores!(a_remembered_caller_is_checked_again_on_both_stores);
 async fn a_remembered_caller_is_checked_again_on_both_stores(app: TestApp) {
     let shop = app.loymax().shop().await;
     let first = shop
-        .purchase("seen-1", "Calculate", &cheque_body("s1", "100", json!({})))
+        .purchase("seen-1", "Calculate", &cheque("s1", "100"))
         .await;
     assert_eq!(code(&first), "Ok", "{first}");
     assert_eq!(first["data"][0]["availableAmount"], json!(45));
-    let paid = shop
-        .purchase(
-            "seen-1",
-            "Bonus/Payment",
-            &cheque_body("s2", "90", json!({"amount": 10})),
-        )
-        .await;
+    let body = pay("s2", "90", "10");
+    let paid = shop.purchase("seen-1", "Bonus/Payment", &body).await;
     assert!(paid["data"][0]["transactionId"].is_i64(), "{paid}");
-    let again = shop
-        .purchase(
-            "seen-1",
-            "Bonus/Payment",
-            &cheque_body("s2", "90", json!({"amount": 10})),
-        )
-        .await;
+    let again = shop.purchase("seen-1", "Bonus/Payment", &body).await;
     assert_eq!(again, paid, "a replay shows the same transactionId");
 
     // The program's rules change: the next call prices with the new ones.
-    let program = app.demo_loymax_program().await;
-    let mut settings = program["settings"].clone();
-    settings["loymax_processing"] = json!({"rules": {"max_bonus_payment_bps": 1000}});
-    let response = app
-        .http
-        .put(app.url(&format!("/v1/programs/{}", program["id"])))
-        .bearer_auth(common::ADMIN_TOKEN)
-        .json(&json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": settings}))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    let status = set_processing(&app, json!({"rules": {"max_bonus_payment_bps": 1000}})).await;
+    assert!(status.is_success());
     let second = shop
-        .purchase("seen-2", "Calculate", &cheque_body("s3", "100", json!({})))
+        .purchase("seen-2", "Calculate", &cheque("s3", "100"))
         .await;
     assert_eq!(second["data"][0]["availableAmount"], json!(10), "{second}");
 
     // Logout ends the token: the remembered caller is refused from the next call on.
-    let response = app
-        .http
-        .post(app.url("/api/User/Logout"))
-        .bearer_auth(&shop.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let response = app
-        .http
-        .post(app.url(&purchase_path("seen-2", "Calculate")))
-        .bearer_auth(&shop.token)
-        .header("content-type", "application/json")
-        .body(cheque_body("s4", "100", json!({})))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let status = post_as(&app, &shop.token, "/api/User/Logout", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let calculate = purchase_path("seen-2", "Calculate");
+    let body = Some(cheque("s4", "100"));
+    let status = post_as(&app, &shop.token, &calculate, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

@@ -74,6 +74,19 @@ pub fn signed_request(mut request: Value, secret: &str) -> Value {
     request
 }
 
+/// A Payment Page query string with `params` signed with the demo project's secret.
+pub fn signed_query(params: &[(&str, &str)]) -> String {
+    let signable: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let signature = domain::sign(SECRET, &Value::Object(signable));
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .append_pair("signature", &signature)
+        .finish()
+}
+
 pub fn sale_request(payment_id: &str, amount: i64, country: &str) -> Value {
     signed_request(
         json!({

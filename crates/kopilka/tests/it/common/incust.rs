@@ -43,6 +43,13 @@ impl Answer {
     pub fn status(&self) -> &str {
         self.get("status")
     }
+
+    /// Asserts the fields hold `expected`.
+    pub fn has(&self, expected: &[(&str, &str)]) {
+        for (name, value) in expected {
+            assert_eq!(self.get(name), *value, "{name}: {}", self.raw);
+        }
+    }
 }
 
 pub fn parse_answer(raw: String) -> Answer {
@@ -79,6 +86,20 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
     let end = html[start..].find('"')?;
     Some(html[start..start + end].to_string())
 }
+
+/// Asserts the page's hidden fields hold `expected`.
+pub fn assert_hidden(html: &str, expected: &[(&str, &str)]) {
+    for (name, value) in expected {
+        assert_eq!(
+            hidden(html, name).as_deref(),
+            Some(*value),
+            "{name}: {html}"
+        );
+    }
+}
+
+/// A hosted page's answer: its status, HTML and headers.
+pub type Page = (StatusCode, String, reqwest::header::HeaderMap);
 
 pub fn shop_form<'a>(
     returnurl: &'a str,
@@ -152,11 +173,7 @@ impl InCust<'_> {
     }
 
     /// Posts a form; returns the status, the HTML and the headers.
-    pub async fn post_form(
-        self,
-        path: &str,
-        fields: &[(&str, &str)],
-    ) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    pub async fn post_form(self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -174,6 +191,25 @@ impl InCust<'_> {
         (status, response.text().await.unwrap(), headers)
     }
 
+    /// Opens the page at `path` (`/app/redeem/`, `/app/earn/`) as the shop's form does.
+    pub async fn open(self, path: &str, back: &str, amount: &str, comment: &str) -> Page {
+        self.post_form(path, &shop_form(back, amount, comment))
+            .await
+    }
+
+    /// Posts a page's form back paying `bonuses` with `secret`, `extra` fields after them.
+    pub async fn pay(
+        self,
+        token: &str,
+        bonuses: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> Page {
+        let mut fields = vec![("token", token), ("bonuses", bonuses), ("secret", secret)];
+        fields.extend_from_slice(extra);
+        self.post_form("/app/confirm/", &fields).await
+    }
+
     /// Opens a redeem page for `comment` and pays `bonuses` with the right password; returns the
     /// fields posted back to the shop.
     pub async fn redeem_on_page(
@@ -182,16 +218,9 @@ impl InCust<'_> {
         comment: &str,
         bonuses: &str,
     ) -> HashMap<String, String> {
-        let (_, html, _) = self
-            .post_form("/app/redeem/", &shop_form(back, "251.25", comment))
-            .await;
+        let (_, html, _) = self.open("/app/redeem/", back, "251.25", comment).await;
         let token = hidden(&html, "token").unwrap_or_else(|| panic!("a page: {html}"));
-        let (_, html, _) = self
-            .post_form(
-                "/app/confirm/",
-                &[("token", &token), ("bonuses", bonuses), ("secret", "0000")],
-            )
-            .await;
+        let (_, html, _) = self.pay(&token, bonuses, "0000", &[]).await;
         [
             "transactionid",
             "cardphone",

@@ -132,6 +132,26 @@ impl Shop {
         .await
     }
 
+    /// Asserts that the shop's `checkout` of `order` finds its transfer `expected`.
+    pub async fn assert_transfer(
+        &self,
+        app: &TestApp,
+        order: &str,
+        amount: i64,
+        dev: bool,
+        expected: &str,
+    ) {
+        let answer = self.checkout(app, order, amount, dev).await;
+        assert_eq!(answer["transferStatus"], expected, "{order}: {answer}");
+    }
+
+    /// `balance` for `phone`, the answer's text as sent (to see how its numbers are written).
+    pub async fn balance_text(&self, app: &TestApp, phone: u64, dev: bool) -> String {
+        let body = json!({"platformUid": self.uid, "phone": phone});
+        let secret = if dev { &self.dev } else { &self.secret };
+        call_raw(app, "balance", signed(body, secret)).await
+    }
+
     pub async fn init(&self, app: &TestApp, order: &str, amount: i64) -> Value {
         self.call(
             app,

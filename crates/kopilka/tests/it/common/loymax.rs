@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 pub const API: &str = "/api/v1.1";
 /// The demo's batch API key.
 pub const BATCH_KEY: &str = "kopilka-demo-batch";
+/// The batch API's main path.
+pub const BATCH_PATH: &str = "/batchoperations/v1/requests";
 
 #[derive(Clone, Copy)]
 pub struct Loymax<'a> {
@@ -65,6 +67,12 @@ impl<'a> Loymax<'a> {
         super::answer(request.send().await.expect("request")).await
     }
 
+    /// The status and body of a GET under [`API`], whatever they are.
+    pub async fn get_raw(self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let path = format!("{API}{path}");
+        self.call(Method::GET, &path, token, None).await
+    }
+
     /// A public API method under [`API`].
     pub async fn api(
         self,
@@ -73,9 +81,8 @@ impl<'a> Loymax<'a> {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let (status, body) = self
-            .call(method, &format!("{API}{path}"), token, body)
-            .await;
+        let full = format!("{API}{path}");
+        let (status, body) = self.call(method, &full, token, body).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         Answer {
             path: path.into(),
@@ -89,6 +96,11 @@ impl<'a> Loymax<'a> {
 
     pub async fn post(self, token: &str, path: &str, body: Value) -> Answer {
         self.api(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// A POST without a token (password reset).
+    pub async fn post_anonymous(self, path: &str, body: Value) -> Answer {
+        self.api(Method::POST, path, None, Some(body)).await
     }
 
     pub async fn post_empty(self, token: &str, path: &str) -> Answer {
@@ -118,6 +130,12 @@ impl<'a> Loymax<'a> {
             (text(&a["userActionType"]), text(&a["actionState"]), done)
         })
         .collect()
+    }
+
+    /// Which of `user/actions` are done, in order.
+    pub async fn done(self, token: &str) -> Vec<bool> {
+        let actions = self.actions(token).await;
+        actions.into_iter().map(|a| a.2).collect()
     }
 
     pub async fn accept_tender_offer(self, token: &str) -> Answer {
@@ -231,6 +249,22 @@ impl<'a> Loymax<'a> {
         .await
     }
 
+    /// A refresh grant for application `client_id`.
+    pub async fn refresh_grant(
+        self,
+        refresh_token: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> (StatusCode, Value) {
+        self.oauth(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ])
+        .await
+    }
+
     /// The demo customer's access token.
     pub async fn demo_token(self) -> String {
         let (status, tokens) = self
@@ -272,15 +306,15 @@ impl<'a> Loymax<'a> {
         }
     }
 
+    /// A batch request to [`BATCH_PATH`] with the demo key.
+    pub async fn send_batch(self, body: impl ToString) -> (StatusCode, Value) {
+        self.batch(BATCH_PATH, BATCH_KEY, body.to_string()).await
+    }
+
     /// A batch request with API key `key`.
     pub async fn batch(self, path: &str, key: &str, body: String) -> (StatusCode, Value) {
-        let request = self.app.http.post(self.app.url(path)).bearer_auth(key);
-        let response = request
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let url = self.app.url(path);
+        let response = super::post_json_text(&self.app.http, url, Some(key), body).await;
         let status = response.status();
         (status, response.json().await.unwrap())
     }
@@ -297,15 +331,9 @@ pub struct Shop {
 impl Shop {
     /// A processing call: HTTP 200 and the answer.
     pub async fn call(&self, path: &str, body: &str) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{path}", self.base);
+        let token = Some(self.token.as_str());
+        let response = super::post_json_text(&self.http, url, token, body.into()).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
     }

@@ -185,6 +185,33 @@ impl TestApp {
     }
 }
 
+/// Asserts that a demo-seeded server with its demo pages off (as `kopilka serve` runs) answers
+/// `path` with 404.
+pub async fn demo_pages_are_off_outside_demo_mode(path: &str) {
+    let app = TestApp::start_with(Backend::Sqlite, true, |config| {
+        config.demo_pages = false;
+    })
+    .await;
+    let (status, _) = app.get(path).await;
+    let why = "demo pages only under `kopilka demo`";
+    assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {why}");
+    app.stop().await;
+}
+
+/// POSTs `body`, JSON text sent as it is, with a bearer `token` if any.
+pub async fn post_json_text(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    token: Option<&str>,
+    body: String,
+) -> reqwest::Response {
+    let mut request = http.post(url).header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.body(body).send().await.expect("request")
+}
+
 /// A response's status and its body as JSON (a string where it is not JSON).
 pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();

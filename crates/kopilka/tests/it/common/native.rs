@@ -120,3 +120,9 @@ impl TestApp {
         program.expect("the demo's Loymax program").clone()
     }
 }
+
+/// The items of an operations page that are of `kind`.
+pub fn of_kind<'a>(page: &'a Value, kind: &str) -> Vec<&'a Value> {
+    let items = page["items"].as_array().expect("items");
+    items.iter().filter(|o| o["kind"] == kind).collect()
+}
