@@ -6,7 +6,6 @@ use super::{drive, member_no, seed, BenchArgs, Driven, Load, StoreChoice, Worklo
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
-use kopilka_domain::ids::CustomerId;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::{PgStore, SharedStore};
 use serde::Serialize;

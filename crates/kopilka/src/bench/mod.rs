@@ -310,7 +310,7 @@ pub(crate) async fn seed(
         ids.extend(batch.into_iter().map(|id: CustomerId| id.0));
         next += count;
     }
-    Ok((program, merchant, ids))
+    Ok((program.0, merchant.0, ids))
 }
 
 /// The member number of bench customer `i`.

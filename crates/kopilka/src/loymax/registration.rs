@@ -1075,7 +1075,10 @@ pub async fn set_card(State(state): State<AppState>, session: Session, bytes: By
             if card.customer_id == Some(ctx.customer.id) {
                 return Err(assigned().into());
             }
-            if card.customer_id.is_some() || card.state != CardState::Free || card.kind != CardKind::Physical {
+            if card.customer_id.is_some()
+                || card.state != CardState::Free
+                || card.kind != CardKind::Physical
+            {
                 return Err(
                     LmError::coded("CardNotAvailable", "Карта недоступна для привязки").into(),
                 );

@@ -6,7 +6,9 @@ use crate::common::incust::{
     assert_hidden, cancel_doc, earn_doc, hidden, parse_answer, seed_cancel, shop_form, SEED_EARN,
 };
 use crate::common::{Backend, TestApp};
+use kopilka_domain::ids::CustomerId;
 use kopilka_domain::incust::{Status, MAX_ATTEMPTS};
+use kopilka_store::model::CustomerState;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -400,8 +402,11 @@ async fn block(app: &TestApp, customer_id: i64) {
     app.store
         .write(move |tx| {
             Box::pin(async move {
-                let mut customer = tx.customer(customer_id).await?.expect("customer");
-                customer.state = "blocked".into();
+                let mut customer = tx
+                    .customer(CustomerId(customer_id))
+                    .await?
+                    .expect("customer");
+                customer.state = CustomerState::Blocked;
                 tx.update_customer(&customer).await
             })
         })

@@ -4,6 +4,7 @@
 //! and record the numbers in BENCHMARKS.md ("Loymax history").
 use crate::common;
 use crate::common::{Backend, TestApp};
+use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::Amount;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
@@ -30,16 +31,16 @@ async fn seed(app: &TestApp, customer_id: i64, program_id: i64, merchant_id: i64
                         ledger::execute(
                             tx,
                             LedgerRequest {
-                                program_id,
+                                program_id: ProgramId(program_id),
                                 currency: "BONUS".into(),
-                                merchant_id: merchant,
+                                merchant_id: merchant.map(MerchantId),
                                 protocol: "bench".into(),
                                 idempotency: None,
                                 description: None,
                                 details: serde_json::json!({}),
                                 action: Action::Credit {
                                     kind,
-                                    customer_id,
+                                    customer_id: CustomerId(customer_id),
                                     amount: Amount(100 + i % 900),
                                     expires_at: None,
                                 },

@@ -3,6 +3,7 @@
 
 use crate::common;
 use crate::common::{process, ADMIN_TOKEN};
+use kopilka_domain::ids::CustomerId;
 use kopilka_store::PgStore;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -193,7 +194,7 @@ async fn two_processes_on_one_postgres_never_overspend() {
 
 async fn store_customer_exists(store: kopilka_store::SharedStore, customer: i64) -> bool {
     let found = store
-        .read(move |tx| Box::pin(async move { tx.customer(customer).await }))
+        .read(move |tx| Box::pin(async move { tx.customer(CustomerId(customer)).await }))
         .await
         .unwrap()
         .is_some();
