@@ -559,8 +559,11 @@ async fn block(app: &TestApp, customer_id: i64) {
     app.store
         .write(move |tx| {
             Box::pin(async move {
-                let mut customer = tx.customer(customer_id).await?.expect("customer");
-                customer.state = "blocked".into();
+                let mut customer = tx
+                    .customer(kopilka_domain::ids::CustomerId(customer_id))
+                    .await?
+                    .expect("customer");
+                customer.state = kopilka_store::model::CustomerState::Blocked;
                 tx.update_customer(&customer).await
             })
         })

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Backend, TestApp};
+use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::Amount;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
@@ -15,6 +16,11 @@ const ROWS: i64 = 100_000;
 const BATCH: i64 = 5_000;
 
 async fn seed(app: &TestApp, customer_id: i64, program_id: i64, merchant_id: i64) {
+    let (customer_id, program_id, merchant_id) = (
+        CustomerId(customer_id),
+        ProgramId(program_id),
+        MerchantId(merchant_id),
+    );
     let start = kopilka_store::now_ms() - ROWS * 60_000;
     for batch in 0..ROWS / BATCH {
         app.store

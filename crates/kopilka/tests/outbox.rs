@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::response::IntoResponse;
 use common::{Backend, TestApp};
 use kopilka::config::Config;
+use kopilka_store::model::MessageState;
 use kopilka_store::outbox::{Attempt, AttemptOutcome, NewMessage, NextStep};
 use kopilka_store::SharedStore;
 use reqwest::StatusCode;
@@ -660,7 +661,7 @@ async fn claims_follow_destinations_and_leases_fence_stale_workers() {
             "the stale worker writes nothing"
         );
         let delivered = finish(b1, t1 + 60_000, NextStep::Delivered).await.unwrap();
-        assert_eq!(delivered.state, "delivered");
+        assert_eq!(delivered.state, MessageState::Delivered);
         let release = store
             .write(move |tx| Box::pin(async move { tx.release_lease(s1, t1 + 60_000).await }))
             .await;
@@ -721,7 +722,8 @@ async fn a_graceful_shutdown_finishes_the_sends_in_flight() {
             .unwrap()
             .unwrap();
         assert_eq!(
-            message.state, "delivered",
+            message.state,
+            MessageState::Delivered,
             "the send in flight was recorded before the exit"
         );
         assert_eq!(message.lease_until, None);

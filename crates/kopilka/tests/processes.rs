@@ -233,7 +233,9 @@ async fn two_processes_on_one_postgres_never_overspend() {
 
 async fn store_customer_exists(store: kopilka_store::SharedStore, customer: i64) -> bool {
     let found = store
-        .read(move |tx| Box::pin(async move { tx.customer(customer).await }))
+        .read(move |tx| {
+            Box::pin(async move { tx.customer(kopilka_domain::ids::CustomerId(customer)).await })
+        })
         .await
         .unwrap()
         .is_some();
