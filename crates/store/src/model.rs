@@ -94,12 +94,12 @@ impl Program {
 
 /// A program's rules as stored. Money rules never fall back to defaults: text that does not
 /// parse is corrupt.
-pub(crate) fn program_rules(id: ProgramId, text: &str) -> crate::StoreResult<ProgramRules> {
+fn program_rules(id: ProgramId, text: &str) -> crate::StoreResult<ProgramRules> {
     json_text(text, || format!("program {id} rules"))
 }
 
 /// Stored JSON text, decoded; `what` names it when it does not decode.
-pub(crate) fn json_text<T: serde::de::DeserializeOwned>(
+fn json_text<T: serde::de::DeserializeOwned>(
     text: &str,
     what: impl FnOnce() -> String,
 ) -> crate::StoreResult<T> {

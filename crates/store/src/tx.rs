@@ -12,8 +12,8 @@ pub(crate) enum Conn {
 }
 
 /// A transaction handed to a job. The SQL kopilka runs is in its methods, which each store
-/// module adds in an `impl Tx` of its own (`entities`, `outbox`, `incust`, `loymax`, …), and in
-/// the functions of `ledger` and `loymax_batch`, which take one.
+/// module adds in an `impl Tx` of its own (`entities`, `outbox`, `incust`, `loymax_batch`, …),
+/// and in `ledger`'s functions, which take one.
 pub struct Tx {
     pub(crate) conn: Conn,
     now: i64,
