@@ -50,7 +50,8 @@ impl From<Program> for ProgramView {
     }
 }
 
-fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
+/// The input's rules and settings (an empty object when absent), checked.
+fn validate(input: &ProgramInput) -> ApiResult<(ProgramRules, serde_json::Value)> {
     if input.code.is_empty() || input.code.len() > 64 {
         return Err(ApiError::invalid("code", "must be 1 to 64 characters"));
     }
@@ -74,7 +75,11 @@ fn validate(input: &ProgramInput) -> ApiResult<ProgramRules> {
         kopilka_domain::loymax_purchase::ProcessingSettings::from_program(settings)
             .map_err(|e| ApiError::invalid("settings.loymax_processing", e))?;
     }
-    Ok(rules)
+    let settings = input
+        .settings
+        .clone()
+        .unwrap_or_else(|| serde_json::json!({}));
+    Ok((rules, settings))
 }
 
 #[utoipa::path(get, path = "/v1/programs", responses((status = 200, body = [ProgramView])), security(("admin" = [])))]
@@ -91,8 +96,7 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<ProgramInput>,
 ) -> ApiResult<(StatusCode, Json<ProgramView>)> {
-    let rules = validate(&input)?;
-    let settings = input.settings.unwrap_or_else(|| serde_json::json!({}));
+    let (rules, settings) = validate(&input)?;
     let program = state
         .store
         .write(move |tx| {
@@ -121,8 +125,7 @@ pub async fn update(
     Id(id): Id,
     JsonBody(input): JsonBody<ProgramInput>,
 ) -> ApiResult<Json<ProgramView>> {
-    let rules = validate(&input)?;
-    let settings = input.settings.unwrap_or_else(|| serde_json::json!({}));
+    let (rules, settings) = validate(&input)?;
     let program = state
         .store
         .write(move |tx| {

@@ -17,6 +17,7 @@ use kopilka_domain::ids::MerchantId;
 use kopilka_store::ecommpay::{
     CashPayment, CashPaymentFilter, EcommpayProject, PaymentHistoryEntry, ProjectSettings,
 };
+use kopilka_store::{StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -119,6 +120,14 @@ pub(crate) fn settings(input: &ProjectInput) -> ApiResult<ProjectSettings> {
     })
 }
 
+/// The project's merchant must exist.
+async fn merchant_exists(tx: &mut Tx, settings: &ProjectSettings) -> StoreResult<()> {
+    match tx.merchant(settings.merchant_id).await? {
+        Some(_) => Ok(()),
+        None => Err(kopilka_domain::DomainError::NotFound { entity: "merchant" }.into()),
+    }
+}
+
 async fn create_project(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<ProjectInput>,
@@ -137,9 +146,7 @@ async fn create_project(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(settings.merchant_id).await?.is_none() {
-                    return Err(kopilka_domain::DomainError::NotFound { entity: "merchant" }.into());
-                }
+                merchant_exists(tx, &settings).await?;
                 if let Some(id) = requested {
                     if tx.ecommpay_project(id).await?.is_some() {
                         return Err(kopilka_domain::DomainError::AlreadyExists {
@@ -188,9 +195,7 @@ async fn update_project(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(settings.merchant_id).await?.is_none() {
-                    return Err(kopilka_domain::DomainError::NotFound { entity: "merchant" }.into());
-                }
+                merchant_exists(tx, &settings).await?;
                 tx.update_ecommpay_project(id, &settings).await
             })
         })

@@ -1,7 +1,7 @@
 //! Platform registration under the native admin API: `/v1/kupikupi/platforms`.
 
-use crate::http::JsonBody;
-use crate::http::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult, JsonBody};
+use crate::secrets::Sealer;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kopilka_domain::ids::MerchantId;
 use kopilka_store::kupikupi::{Platform, PlatformUrls};
+use kopilka_store::{SharedStore, StoreResult};
 use serde::{Deserialize, Serialize};
 
 /// Mounted inside the admin-token-protected `/v1` router.
@@ -178,13 +179,35 @@ async fn create(
             "must differ from secret_key",
         ));
     }
-    let (sealed, sealed_dev) = (state.sealer.seal(&secret), state.sealer.seal(&dev_secret));
-    let merchant_id = input.merchant_id;
-    let platform = state
-        .store
+    let platform = register(
+        &state.store,
+        &state.sealer,
+        MerchantId(input.merchant_id),
+        uid,
+        urls,
+        (&secret, &dev_secret),
+    )
+    .await?;
+    let mut view = PlatformView::from(platform);
+    view.secret_key = Some(secret);
+    view.dev_secret_key = Some(dev_secret);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Registers a platform of a merchant, its keys (live, test) sealed.
+pub(super) async fn register(
+    store: &SharedStore,
+    sealer: &Sealer,
+    merchant_id: MerchantId,
+    uid: String,
+    urls: PlatformUrls,
+    (secret, dev_secret): (&str, &str),
+) -> StoreResult<Platform> {
+    let (sealed, sealed_dev) = (sealer.seal(secret), sealer.seal(dev_secret));
+    store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.merchant(MerchantId(merchant_id)).await?.is_none() {
+                if tx.merchant(merchant_id).await?.is_none() {
                     return Err(kopilka_domain::DomainError::Invalid {
                         field: "merchant_id",
                         reason: "no such merchant".into(),
@@ -196,21 +219,11 @@ async fn create(
                         kopilka_domain::DomainError::AlreadyExists { entity: "platform" }.into(),
                     );
                 }
-                tx.create_kupikupi_platform(
-                    &uid,
-                    MerchantId(merchant_id),
-                    &urls,
-                    &sealed,
-                    &sealed_dev,
-                )
-                .await
+                tx.create_kupikupi_platform(&uid, merchant_id, &urls, &sealed, &sealed_dev)
+                    .await
             })
         })
-        .await?;
-    let mut view = PlatformView::from(platform);
-    view.secret_key = Some(secret);
-    view.dev_secret_key = Some(dev_secret);
-    Ok((StatusCode::CREATED, Json(view)))
+        .await
 }
 
 #[utoipa::path(get, path = "/v1/kupikupi/platforms", responses((status = 200, body = [PlatformView])), security(("admin" = [])))]

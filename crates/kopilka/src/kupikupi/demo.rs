@@ -57,25 +57,15 @@ pub async fn seed(
             fail_url: p.fail_url.clone(),
             notification_url: p.notification_url.clone(),
         };
-        let (uid, sealed, sealed_dev) = (
+        super::admin::register(
+            store,
+            sealer,
+            MerchantId(merchant_id),
             p.uid.clone(),
-            sealer.seal(&p.secret_key),
-            sealer.seal(&p.dev_secret_key),
-        );
-        store
-            .write(move |tx| {
-                Box::pin(async move {
-                    tx.create_kupikupi_platform(
-                        &uid,
-                        MerchantId(merchant_id),
-                        &urls,
-                        &sealed,
-                        &sealed_dev,
-                    )
-                    .await
-                })
-            })
-            .await?;
+            urls,
+            (&p.secret_key, &p.dev_secret_key),
+        )
+        .await?;
     }
     Ok(())
 }
