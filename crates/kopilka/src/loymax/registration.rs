@@ -28,6 +28,8 @@ pub(super) struct Ctx {
     pub settings: Settings,
     pub tree: Vec<Node>,
     pub reg: Option<LoymaxRegistration>,
+    /// The registration's steps done, decoded from `reg.done` once.
+    steps_done: Vec<Step>,
     pub cards: Vec<Card>,
 }
 
@@ -45,6 +47,14 @@ impl Ctx {
         let tree = Settings::questionnaire(&program.settings)
             .map_err(|e| kopilka_store::StoreError::Corrupt(format!("loymax.questions: {e}")))?;
         let reg = tx.loymax_registration(CustomerId(customer_id)).await?;
+        let steps_done = match &reg {
+            Some(reg) => serde_json::from_str(&reg.done).map_err(|e| {
+                kopilka_store::StoreError::Corrupt(format!(
+                    "registration of customer {customer_id}: done: {e}"
+                ))
+            })?,
+            None => Vec::new(),
+        };
         let cards = tx.cards(None, Some(CustomerId(customer_id))).await?;
         Ok(Ctx {
             customer,
@@ -52,6 +62,7 @@ impl Ctx {
             settings,
             tree,
             reg,
+            steps_done,
             cards,
         })
     }
@@ -66,11 +77,7 @@ impl Ctx {
         if !self.registering() {
             return Step::ALL.to_vec();
         }
-        let mut done: Vec<Step> = self
-            .reg
-            .as_ref()
-            .and_then(|r| serde_json::from_str(&r.done).ok())
-            .unwrap_or_default();
+        let mut done = self.steps_done.clone();
         if !self.cards.is_empty() {
             done.push(Step::AssignCard);
         }
@@ -94,21 +101,13 @@ impl Ctx {
     }
 
     fn mark(&mut self, step: Step) {
-        if let Some(reg) = self.reg.as_mut() {
-            let mut done: Vec<Step> = serde_json::from_str(&reg.done).unwrap_or_default();
-            if !done.contains(&step) {
-                done.push(step);
-            }
-            reg.done = serde_json::to_string(&done).expect("steps serialize");
+        if self.reg.is_some() && !self.steps_done.contains(&step) {
+            self.steps_done.push(step);
         }
     }
 
     fn unmark(&mut self, step: Step) {
-        if let Some(reg) = self.reg.as_mut() {
-            let mut done: Vec<Step> = serde_json::from_str(&reg.done).unwrap_or_default();
-            done.retain(|s| *s != step);
-            reg.done = serde_json::to_string(&done).expect("steps serialize");
-        }
+        self.steps_done.retain(|s| *s != step);
     }
 
     /// The registration row, created (as completed) for a customer changing a phone or e-mail
@@ -126,8 +125,9 @@ impl Ctx {
         })
     }
 
-    async fn save(&self, tx: &mut Tx) -> StoreResult<()> {
-        if let Some(reg) = &self.reg {
+    async fn save(&mut self, tx: &mut Tx) -> StoreResult<()> {
+        if let Some(reg) = self.reg.as_mut() {
+            reg.done = serde_json::to_string(&self.steps_done).expect("steps serialize");
             tx.loymax_save_registration(reg).await?;
         }
         Ok(())
