@@ -1,7 +1,7 @@
 //! The customer cabinet: sign-in codes sent by SMS and the sessions they open.
 
 use crate::row::{row, select};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, Tx};
 use crate::StoreResult;
 use kopilka_domain::ids::{CustomerId, ProgramId};
 
@@ -57,10 +57,8 @@ impl Tx {
         phone: &str,
         since: i64,
     ) -> StoreResult<i64> {
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "SELECT COUNT(*) FROM cabinet_codes WHERE program_id = $1 AND phone = $2 AND created_at >= $3",
             program_id.0,
             phone,
@@ -76,10 +74,8 @@ impl Tx {
         expires_at: i64,
     ) -> StoreResult<i64> {
         let now = self.now();
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO cabinet_codes (program_id, phone, code_digest, attempts, used, expires_at, created_at) VALUES ($1, $2, $3, 0, 0, $4, $5) RETURNING id",
             program_id.0,
             phone,
@@ -96,11 +92,7 @@ impl Tx {
         phone: &str,
     ) -> StoreResult<Option<SignInCode>> {
         let now = self.now();
-        let sql = format!(
-            "{}{}",
-                select::<SignInCode>("cabinet_codes WHERE program_id = $1 AND phone = $2 AND used = 0 AND expires_at > $3 ORDER BY id DESC LIMIT 1"),
-            self.lock_suffix()
-        );
+        let sql = self.select_locked::<SignInCode>("cabinet_codes WHERE program_id = $1 AND phone = $2 AND used = 0 AND expires_at > $3 ORDER BY id DESC LIMIT 1");
         Ok(fetch!(
             self,
             fetch_optional,

@@ -1,7 +1,7 @@
 //! ECommPay projects, CashtoCode cash payments with their status history, and cash terminals.
 
 use crate::row::{row, select};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::StoreResult;
 use kopilka_domain::ecommpay::PaymentStatus;
 use kopilka_domain::ids::{MerchantId, OperationId};
@@ -194,10 +194,8 @@ impl Tx {
     ) -> StoreResult<EcommpayProject> {
         let id = match id {
             Some(id) => id,
-            None => scalar!(
+            None => int!(
                 self,
-                fetch_one,
-                i64,
                 "SELECT COALESCE(MAX(id), 0) + 1 FROM ecommpay_projects"
             )?,
         };
@@ -271,10 +269,8 @@ impl Tx {
     /// Inserts a payment, its sale operation and the first history entry.
     pub async fn create_cash_payment(&mut self, new: &NewCashPayment) -> StoreResult<CashPayment> {
         let now = self.now();
-        let row = scalar!(
+        let row = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO ecommpay_payments (project_id, payment_id, interface, method, status, amount, currency, description, customer, callback_url, return_urls, request_id, token, code, message, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) RETURNING id",
             new.project_id,
             &new.payment_id,
@@ -522,10 +518,8 @@ impl Tx {
             now,
             id
         )?;
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "SELECT failures FROM cashtocode_terminals WHERE id = $1",
             id
         )?)

@@ -4,7 +4,7 @@ use crate::model::{
     Card, CardKind, CardState, Credential, Customer, CustomerState, Merchant, Program,
 };
 use crate::row::{select, Columns, FromColumns, Row};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, Tx};
 use crate::StoreResult;
 use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::program::ProgramRules;
@@ -18,10 +18,8 @@ impl Tx {
         settings: &serde_json::Value,
     ) -> StoreResult<Program> {
         let now = self.now();
-        let id = scalar!(
+        let id = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO programs (code, name, rules, settings, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             code,
             name,
@@ -114,10 +112,8 @@ impl Tx {
         return_hosts: &[String],
     ) -> StoreResult<Merchant> {
         let now = self.now();
-        let id = scalar!(
+        let id = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO merchants (program_id, name, sms_name, return_hosts, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             program_id.0,
             name,
@@ -190,10 +186,8 @@ impl Tx {
         meta: &serde_json::Value,
     ) -> StoreResult<Credential> {
         let now = self.now();
-        let id = scalar!(
+        let id = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO credentials (merchant_id, protocol, login, secret_hash, sealed_secret, meta, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             merchant_id.0,
             protocol,
@@ -246,10 +240,8 @@ impl Tx {
             .member_no
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let id = scalar!(
+        let id = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO customers (program_id, phone, email, password_hash, pin_hash, member_no, state, profile, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             new.program_id.0,
             &new.phone,
@@ -347,10 +339,8 @@ impl Tx {
         } else {
             CardState::Free
         };
-        let id = scalar!(
+        let id = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO cards (program_id, number, kind, state, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             program_id.0,
             number,

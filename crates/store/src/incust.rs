@@ -2,7 +2,7 @@
 //! attempts of spend passwords and codes.
 
 use crate::row::{row, select, Row};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, Tx};
 use crate::StoreResult;
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use serde::Serialize;
@@ -160,10 +160,8 @@ impl Tx {
             "DELETE FROM incust_pages WHERE expires_at < $1",
             now - PAGE_RETENTION_MS
         )?;
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO incust_pages (form_token, kind, merchant_id, program_id, customer_id, cardphone, amount, comment, return_url, code_digest, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             &page.form_token,
             &page.kind,
@@ -234,10 +232,8 @@ impl Tx {
         cardphone: &str,
         since: i64,
     ) -> StoreResult<i64> {
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "SELECT COUNT(*) FROM incust_attempts WHERE program_id = $1 AND cardphone = $2 AND at > $3",
             program_id.0,
             cardphone,

@@ -1,7 +1,7 @@
 //! Kupi-Kupi platforms (a shop's site with its keys and URLs) and transfers.
 
 use crate::row::{row, select};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::StoreResult;
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 use kopilka_domain::kupikupi::TransferStatus;
@@ -126,10 +126,8 @@ impl Tx {
         sealed_dev_secret: &str,
     ) -> StoreResult<Platform> {
         let now = self.now();
-        let id = scalar!(
+        let id = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO kupikupi_platforms (uid, merchant_id, site, success_url, fail_url, notification_url, sealed_secret, sealed_dev_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
             uid,
             merchant_id.0,
@@ -218,10 +216,8 @@ impl Tx {
 
     pub async fn create_kupikupi_transfer(&mut self, new: &NewTransfer) -> StoreResult<Transfer> {
         let now = self.now();
-        let id = scalar!(
+        let id = int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO kupikupi_transfers (platform_id, sandbox, order_id, phone, customer_id, amount, points, status, attempts, sealed_code, form_key, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $12) RETURNING id",
             new.platform_id,
             i64::from(new.sandbox),
@@ -247,11 +243,7 @@ impl Tx {
 
     /// Reads a transfer, locking it on PostgreSQL so its state changes one at a time.
     pub async fn kupikupi_transfer(&mut self, id: i64) -> StoreResult<Option<Transfer>> {
-        let sql = format!(
-            "{}{}",
-            select::<Transfer>("kupikupi_transfers WHERE id = $1"),
-            self.lock_suffix()
-        );
+        let sql = self.select_locked::<Transfer>("kupikupi_transfers WHERE id = $1");
         Ok(fetch!(self, fetch_optional, Transfer, &sql, id)?)
     }
 
@@ -259,11 +251,7 @@ impl Tx {
         &mut self,
         form_key: &str,
     ) -> StoreResult<Option<Transfer>> {
-        let sql = format!(
-            "{}{}",
-            select::<Transfer>("kupikupi_transfers WHERE form_key = $1"),
-            self.lock_suffix()
-        );
+        let sql = self.select_locked::<Transfer>("kupikupi_transfers WHERE form_key = $1");
         Ok(fetch!(self, fetch_optional, Transfer, &sql, form_key)?)
     }
 
@@ -271,11 +259,7 @@ impl Tx {
         &mut self,
         operation_id: OperationId,
     ) -> StoreResult<Option<Transfer>> {
-        let sql = format!(
-            "{}{}",
-            select::<Transfer>("kupikupi_transfers WHERE operation_id = $1"),
-            self.lock_suffix()
-        );
+        let sql = self.select_locked::<Transfer>("kupikupi_transfers WHERE operation_id = $1");
         Ok(fetch!(
             self,
             fetch_optional,
@@ -320,13 +304,9 @@ impl Tx {
         filter: &str,
         value: &str,
     ) -> StoreResult<Option<Transfer>> {
-        let sql = format!(
-            "{}{}",
-            select::<Transfer>(&format!(
+        let sql = self.select_locked::<Transfer>(&format!(
                 "kupikupi_transfers WHERE platform_id = $1 AND sandbox = $2 AND {filter} ORDER BY id DESC LIMIT 1"
-            )),
-            self.lock_suffix()
-        );
+            ));
         Ok(fetch!(
             self,
             fetch_optional,

@@ -2,7 +2,7 @@
 
 use crate::model::{Account, Operation};
 use crate::row::{row, select, Row};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::{StoreError, StoreResult};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{
@@ -547,10 +547,8 @@ async fn member_posting_account(
     posting: &kopilka_domain::ledger::Posting,
 ) -> StoreResult<i64> {
     Ok(if posting.amount > 0 {
-        scalar!(
+        int!(
             tx,
-            fetch_one,
-            i64,
             "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO UPDATE SET balance = accounts.balance + excluded.balance RETURNING id",
             program_id.0,
             currency,
@@ -559,10 +557,8 @@ async fn member_posting_account(
             posting.amount,
         )?
     } else {
-        scalar!(
+        int!(
             tx,
-            fetch_one,
-            i64,
             "UPDATE accounts SET balance = balance + $1 WHERE program_id = $2 AND currency = $3 AND owner_kind = $4 AND owner_id = $5 RETURNING id",
             posting.amount,
             program_id.0,
@@ -658,23 +654,25 @@ pub async fn lock_account(
     currency: &str,
     owner: Owner,
 ) -> StoreResult<Account> {
-    let sql = format!(
-        "{}{}",
-        select::<Account>(
-            "accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4"
-        ),
-        tx.lock_suffix()
+    let sql = tx.select_locked::<Account>(
+        "accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4",
     );
-    if let Some(account) = fetch!(
-        tx,
-        fetch_optional,
-        Account,
-        &sql,
-        program_id.0,
-        currency,
-        owner.kind(),
-        owner.id()
-    )? {
+    // The account, read with `fetch_optional` before it may be created, `fetch_one` after.
+    macro_rules! account {
+        ($method:ident) => {
+            fetch!(
+                tx,
+                $method,
+                Account,
+                &sql,
+                program_id.0,
+                currency,
+                owner.kind(),
+                owner.id()
+            )
+        };
+    }
+    if let Some(account) = account!(fetch_optional)? {
         return Ok(account);
     }
     execute!(
@@ -685,16 +683,7 @@ pub async fn lock_account(
         owner.kind(),
         owner.id(),
     )?;
-    Ok(fetch!(
-        tx,
-        fetch_one,
-        Account,
-        &sql,
-        program_id.0,
-        currency,
-        owner.kind(),
-        owner.id()
-    )?)
+    Ok(account!(fetch_one)?)
 }
 
 /// The id of a system account, which is never locked: its balance is the sum of its postings.
@@ -716,6 +705,16 @@ pub(crate) async fn system_account(
     )? {
         return Ok(id);
     }
+    create_system_account(tx, program_id, currency, owner).await?;
+    Ok(int!(tx, SQL, program_id.0, currency, owner.kind())?)
+}
+
+async fn create_system_account(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    currency: &str,
+    owner: Owner,
+) -> StoreResult<()> {
     execute!(
         tx,
         "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
@@ -723,15 +722,7 @@ pub(crate) async fn system_account(
         currency,
         owner.kind(),
     )?;
-    Ok(scalar!(
-        tx,
-        fetch_one,
-        i64,
-        SQL,
-        program_id.0,
-        currency,
-        owner.kind()
-    )?)
+    Ok(())
 }
 
 /// Posts to a system account, which is never locked (its balance is the sum of its postings),
@@ -763,13 +754,7 @@ async fn post_to_system_account(
     if post!()? == 1 {
         return Ok(());
     }
-    execute!(
-        tx,
-        "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
-        program_id.0,
-        currency,
-        owner.kind(),
-    )?;
+    create_system_account(tx, program_id, currency, owner).await?;
     if post!()? != 1 {
         return Err(StoreError::Corrupt(format!(
             "no {} account for program {program_id}",

@@ -2,7 +2,7 @@
 //! progress, confirmation codes with their attempts and quotas, and the history listing.
 
 use crate::row::{row, select, Row};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, Tx};
 use crate::StoreResult;
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 use kopilka_domain::ledger::OperationKind;
@@ -183,10 +183,8 @@ impl Tx {
         expires_at: i64,
     ) -> StoreResult<i64> {
         let now = self.now();
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO loymax_tokens (digest, kind, customer_id, credential_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             digest,
             kind,
@@ -311,10 +309,8 @@ impl Tx {
             purpose,
             target,
         )?;
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO loymax_codes (customer_id, purpose, target, ip, code_hash, attempts, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
             customer_id.map(|id| id.0),
             purpose,
@@ -364,18 +360,14 @@ impl Tx {
         ip: &str,
         since: i64,
     ) -> StoreResult<(i64, i64)> {
-        let by_target = scalar!(
+        let by_target = int!(
             self,
-            fetch_one,
-            i64,
             "SELECT COUNT(*) FROM loymax_codes WHERE target = $1 AND created_at >= $2",
             target,
             since
         )?;
-        let by_ip = scalar!(
+        let by_ip = int!(
             self,
-            fetch_one,
-            i64,
             "SELECT COUNT(*) FROM loymax_codes WHERE ip = $1 AND created_at >= $2",
             ip,
             since
@@ -384,14 +376,8 @@ impl Tx {
     }
 
     pub async fn loymax_login_failed(&mut self, customer_id: CustomerId) -> StoreResult<()> {
-        let now = self.now();
-        execute!(
-            self,
-            "INSERT INTO loymax_login_failures (customer_id, at) VALUES ($1, $2)",
-            customer_id.0,
-            now,
-        )?;
-        Ok(())
+        self.record_customer_failure("loymax_login_failures", customer_id)
+            .await
     }
 
     pub async fn loymax_login_failures(
@@ -399,14 +385,39 @@ impl Tx {
         customer_id: CustomerId,
         since: i64,
     ) -> StoreResult<i64> {
-        Ok(scalar!(
+        self.customer_failures("loymax_login_failures", customer_id, since)
+            .await
+    }
+
+    /// Wrong attempts of a customer since `since` in `table` (`loymax_login_failures`,
+    /// `loymax_pin_failures`).
+    pub(crate) async fn customer_failures(
+        &mut self,
+        table: &str,
+        customer_id: CustomerId,
+        since: i64,
+    ) -> StoreResult<i64> {
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
-            "SELECT COUNT(*) FROM loymax_login_failures WHERE customer_id = $1 AND at >= $2",
+            &format!("SELECT COUNT(*) FROM {table} WHERE customer_id = $1 AND at >= $2"),
             customer_id.0,
             since
         )?)
+    }
+
+    pub(crate) async fn record_customer_failure(
+        &mut self,
+        table: &str,
+        customer_id: CustomerId,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            &format!("INSERT INTO {table} (customer_id, at) VALUES ($1, $2)"),
+            customer_id.0,
+            now,
+        )?;
+        Ok(())
     }
 
     /// How many rows the query lists (keyset and offset aside). The customer's counter
@@ -447,15 +458,7 @@ impl Tx {
             "SELECT COUNT(*){} AND op.created_at >= $2 AND op.created_at <= $3",
             q.rows()
         );
-        Ok(scalar!(
-            self,
-            fetch_one,
-            i64,
-            &sql,
-            q.customer_id.0,
-            q.from,
-            q.to
-        )?)
+        Ok(int!(self, &sql, q.customer_id.0, q.from, q.to)?)
     }
 
     /// A page of the query's rows, newest first. `all` is how many rows the query lists

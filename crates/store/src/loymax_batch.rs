@@ -7,7 +7,7 @@
 //! back.
 
 use crate::ledger::{count_confirmed, lock_account, open_lots, system_account, take_from_lots};
-use crate::tx::{execute, fetch, scalar, Conn, Tx};
+use crate::tx::{execute, fetch, int, scalar, Conn, Tx};
 use crate::{JobError, StoreError, StoreResult};
 use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::ledger::{take_lots, OperationKind, Owner};
@@ -236,10 +236,8 @@ impl Run<'_> {
             };
             if !self.pending.contains_key(&member.account_id) {
                 let available = if self.sign < 0 {
-                    scalar!(
+                    int!(
                         tx,
-                        fetch_one,
-                        i64,
                         "SELECT balance - held FROM accounts WHERE id = $1",
                         member.account_id
                     )?

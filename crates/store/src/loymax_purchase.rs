@@ -2,7 +2,7 @@
 
 use crate::model::{Account, CustomerState};
 use crate::row::{row, select, Row};
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::{StoreKind, StoreResult};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::Owner;
@@ -247,34 +247,33 @@ impl Tx {
     /// Inserts a purchase (`id` 0) or updates it; returns its id.
     pub async fn loymax_save_purchase(&mut self, p: &PurchaseRow) -> StoreResult<i64> {
         let now = self.now();
+        // What both statements write, bound as $1 to $6 ahead of `$arg`s.
+        macro_rules! saving {
+            ($run:ident!($($head:tt)*) $(, $arg:expr)*) => {
+                $run!(
+                    $($head)*,
+                    p.state.as_str(),
+                    &p.data,
+                    p.hold_operation.map(|id| id.0),
+                    p.earn_operation.map(|id| id.0),
+                    p.expires_at,
+                    now
+                    $(, $arg)*
+                )
+            };
+        }
         if p.id == 0 {
-            return Ok(scalar!(
-                self,
-                fetch_one,
-                i64,
-                "INSERT INTO loymax_purchases (program_id, merchant_id, customer_id, purchase_id, state, data, hold_operation, earn_operation, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+            return Ok(saving!(
+                int!(self, "INSERT INTO loymax_purchases (program_id, merchant_id, customer_id, purchase_id, state, data, hold_operation, earn_operation, expires_at, created_at, updated_at) VALUES ($7, $8, $9, $10, $1, $2, $3, $4, $5, $6, $6) RETURNING id"),
                 p.program_id.0,
                 p.merchant_id.0,
                 p.customer_id.0,
-                &p.purchase_id,
-                p.state.as_str(),
-                &p.data,
-                p.hold_operation.map(|id| id.0),
-                p.earn_operation.map(|id| id.0),
-                p.expires_at,
-                now,
+                &p.purchase_id
             )?);
         }
-        execute!(
-            self,
-            "UPDATE loymax_purchases SET state = $1, data = $2, hold_operation = $3, earn_operation = $4, expires_at = $5, updated_at = $6 WHERE id = $7",
-            p.state.as_str(),
-            &p.data,
-            p.hold_operation.map(|id| id.0),
-            p.earn_operation.map(|id| id.0),
-            p.expires_at,
-            now,
-            p.id,
+        saving!(
+            execute!(self, "UPDATE loymax_purchases SET state = $1, data = $2, hold_operation = $3, earn_operation = $4, expires_at = $5, updated_at = $6 WHERE id = $7"),
+            p.id
         )?;
         Ok(p.id)
     }
@@ -309,10 +308,8 @@ impl Tx {
         answer: &str,
     ) -> StoreResult<i64> {
         let now = self.now();
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO loymax_purchase_operations (purchase, merchant_id, operation_id, method, fingerprint, answer, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             purchase,
             merchant_id.0,
@@ -342,25 +339,13 @@ impl Tx {
         customer_id: CustomerId,
         since: i64,
     ) -> StoreResult<i64> {
-        Ok(scalar!(
-            self,
-            fetch_one,
-            i64,
-            "SELECT COUNT(*) FROM loymax_pin_failures WHERE customer_id = $1 AND at >= $2",
-            customer_id.0,
-            since
-        )?)
+        self.customer_failures("loymax_pin_failures", customer_id, since)
+            .await
     }
 
     pub async fn loymax_record_pin_failure(&mut self, customer_id: CustomerId) -> StoreResult<()> {
-        let now = self.now();
-        execute!(
-            self,
-            "INSERT INTO loymax_pin_failures (customer_id, at) VALUES ($1, $2)",
-            customer_id.0,
-            now
-        )?;
-        Ok(())
+        self.record_customer_failure("loymax_pin_failures", customer_id)
+            .await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::model::{stored_names, Message, MessageAttempt, MessageState};
 use crate::row::Row;
-use crate::tx::{execute, fetch, scalar, Tx};
+use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::StoreResult;
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 
@@ -87,10 +87,8 @@ impl Tx {
     pub async fn enqueue(&mut self, message: &NewMessage) -> StoreResult<i64> {
         let now = self.now();
         let destination = format!("{}:{}", message.kind.as_str(), message.recipient);
-        Ok(scalar!(
+        Ok(int!(
             self,
-            fetch_one,
-            i64,
             "INSERT INTO messages (kind, recipient, destination, subject, body, headers, accept, schedule, purpose, state, attempts, next_attempt_at, operation_id, merchant_id, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $12, $13, $10) RETURNING id",
             message.kind.as_str(),
             &message.recipient,

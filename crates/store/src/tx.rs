@@ -62,6 +62,11 @@ impl Tx {
         }
     }
 
+    /// `select` of a row, locked on PostgreSQL.
+    pub(crate) fn select_locked<R: crate::row::Row>(&self, from: &str) -> String {
+        format!("{}{}", crate::row::select::<R>(from), self.lock_suffix())
+    }
+
     pub(crate) async fn raw(&mut self, sql: &str) -> StoreResult<()> {
         use sqlx::Executor;
         match &mut self.conn {
@@ -113,4 +118,11 @@ macro_rules! scalar {
     }};
 }
 
-pub(crate) use {execute, fetch, scalar};
+/// Fetches one `i64`: a count, or the id of an `INSERT … RETURNING id`.
+macro_rules! int {
+    ($tx:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        $crate::tx::scalar!($tx, fetch_one, i64, $sql $(, $arg)*)
+    };
+}
+
+pub(crate) use {execute, fetch, int, scalar};
