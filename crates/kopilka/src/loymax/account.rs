@@ -195,12 +195,12 @@ pub async fn reset_password(State(state): State<AppState>, parts: Parts, bytes: 
     let settings = super::settings(&program);
     job(&state, move |tx| {
         Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id.0, &login).await?;
+            let customer = auth::find_by_login(tx, program.id, &login).await?;
             if let Some((customer, phone)) = customer
                 .filter(|c| c.state == CustomerState::Active)
                 .and_then(|c| c.phone.clone().map(|p| (c, p)))
             {
-                send_code(tx, &settings, Some(customer.id.0), "reset", &phone, &ip).await?;
+                send_code(tx, &settings, Some(customer.id), "reset", &phone, &ip).await?;
             }
             Ok(ok(Value::Null))
         })
@@ -222,7 +222,7 @@ pub async fn confirm_reset(State(state): State<AppState>, bytes: Bytes) -> LmRes
     let program = super::program(&state).await?;
     job(&state, move |tx| {
         Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id.0, &login).await?;
+            let customer = auth::find_by_login(tx, program.id, &login).await?;
             let Some((mut customer, phone)) =
                 customer.and_then(|c| c.phone.clone().map(|p| (c, p)))
             else {

@@ -83,7 +83,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 /// Issues an access token to a customer (for an application, or for the registration flow).
 pub async fn issue(
     tx: &mut Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     credential_id: Option<i64>,
     settings: &Settings,
 ) -> StoreResult<String> {
@@ -92,7 +92,7 @@ pub async fn issue(
     tx.loymax_insert_token(
         &secrets::token_digest(&token),
         "access",
-        CustomerId(customer_id),
+        customer_id,
         credential_id,
         expires_at,
     )
@@ -103,7 +103,7 @@ pub async fn issue(
 /// Replaces the session's token with a new one; the old one works for the grace period.
 pub async fn rotate(
     tx: &mut Tx,
-    session: (i64, i64, Option<i64>),
+    session: (i64, CustomerId, Option<i64>),
     settings: &Settings,
 ) -> StoreResult<String> {
     let (token_id, customer_id, credential_id) = session;
@@ -114,8 +114,8 @@ pub async fn rotate(
 }
 
 impl Session {
-    pub fn key(&self) -> (i64, i64, Option<i64>) {
-        (self.token_id, self.customer.id.0, self.credential_id)
+    pub fn key(&self) -> (i64, CustomerId, Option<i64>) {
+        (self.token_id, self.customer.id, self.credential_id)
     }
 }
 
@@ -134,7 +134,7 @@ impl IntoResponse for OAuthError {
 
 async fn pair(
     tx: &mut Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     credential_id: i64,
     settings: &Settings,
 ) -> StoreResult<serde_json::Value> {
@@ -144,7 +144,7 @@ async fn pair(
     tx.loymax_insert_token(
         &secrets::token_digest(&refresh),
         "refresh",
-        CustomerId(customer_id),
+        customer_id,
         Some(credential_id),
         expires_at,
     )
@@ -238,7 +238,7 @@ async fn token_inner(
             let customer = state
                 .store
                 .read(move |tx| {
-                    Box::pin(async move { find_by_login(tx, program_id.0, &username).await })
+                    Box::pin(async move { find_by_login(tx, program_id, &username).await })
                 })
                 .await
                 .map_err(server_error)?;
@@ -275,7 +275,7 @@ async fn token_inner(
             state
                 .store
                 .write(move |tx| {
-                    Box::pin(async move { pair(tx, customer.id.0, credential_id, &settings).await })
+                    Box::pin(async move { pair(tx, customer.id, credential_id, &settings).await })
                 })
                 .await
                 .map_err(server_error)
@@ -300,7 +300,7 @@ async fn token_inner(
                         // A refresh token is used once.
                         let now = tx.now();
                         tx.loymax_end_token(old.id, now).await?;
-                        pair(tx, old.customer_id.0, credential_id, &settings)
+                        pair(tx, old.customer_id, credential_id, &settings)
                             .await
                             .map(Some)
                     })
@@ -364,20 +364,17 @@ pub async fn check_password(
 /// A customer by the login they sign in with: a card number or a phone.
 pub async fn find_by_login(
     tx: &mut Tx,
-    program_id: i64,
+    program_id: ProgramId,
     login: &str,
 ) -> StoreResult<Option<Customer>> {
     let login = login.trim();
-    if let Some(card) = tx.card_by_number(ProgramId(program_id), login).await? {
+    if let Some(card) = tx.card_by_number(program_id, login).await? {
         if let Some(id) = card.customer_id {
             return tx.customer(id).await;
         }
     }
     if let Ok(phone) = Phone::parse(login) {
-        if let Some(c) = tx
-            .customer_by_phone(ProgramId(program_id), phone.digits())
-            .await?
-        {
+        if let Some(c) = tx.customer_by_phone(program_id, phone.digits()).await? {
             return Ok(Some(c));
         }
     }
@@ -393,7 +390,7 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> LmResult
             Box::pin(async move {
                 let now = tx.now();
                 tx.loymax_end_token(token_id, now).await?;
-                tx.loymax_end_tokens_of(CustomerId(customer_id), credential_id, "refresh", now)
+                tx.loymax_end_tokens_of(customer_id, credential_id, "refresh", now)
                     .await
             })
         })
@@ -492,7 +489,7 @@ pub async fn issue_user_token(
                     .into());
                 }
                 let settings = super::settings(&holder.program);
-                Ok(pair(tx, customer.id.0, holder.credential.id, &settings).await?)
+                Ok(pair(tx, customer.id, holder.credential.id, &settings).await?)
             })
         })
         .await?;

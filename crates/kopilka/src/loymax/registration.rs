@@ -34,9 +34,9 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    pub async fn load(tx: &mut Tx, customer_id: i64) -> StoreResult<Ctx> {
+    pub async fn load(tx: &mut Tx, customer_id: CustomerId) -> StoreResult<Ctx> {
         let customer = tx
-            .customer(CustomerId(customer_id))
+            .customer(customer_id)
             .await?
             .ok_or(kopilka_domain::DomainError::NotFound { entity: "customer" })?;
         let program = tx
@@ -46,7 +46,7 @@ impl Ctx {
         let settings = Settings::from_program(&program.settings);
         let tree = Settings::questionnaire(&program.settings)
             .map_err(|e| kopilka_store::StoreError::Corrupt(format!("loymax.questions: {e}")))?;
-        let reg = tx.loymax_registration(CustomerId(customer_id)).await?;
+        let reg = tx.loymax_registration(customer_id).await?;
         let steps_done = match &reg {
             Some(reg) => serde_json::from_str(&reg.done).map_err(|e| {
                 kopilka_store::StoreError::Corrupt(format!(
@@ -55,7 +55,7 @@ impl Ctx {
             })?,
             None => Vec::new(),
         };
-        let cards = tx.cards(None, Some(CustomerId(customer_id))).await?;
+        let cards = tx.cards(None, Some(customer_id)).await?;
         Ok(Ctx {
             customer,
             program,
@@ -156,7 +156,7 @@ where
 pub(super) async fn send_code(
     tx: &mut Tx,
     settings: &Settings,
-    customer_id: Option<i64>,
+    customer_id: Option<CustomerId>,
     purpose: &str,
     target: &str,
     ip: &str,
@@ -167,22 +167,15 @@ pub(super) async fn send_code(
     let code = rules::code_from(rand::random());
     let hash = code_digest(purpose, target, &code);
     let expires_at = tx.now() + rules::CODE_TTL_MS;
-    tx.loymax_insert_code(
-        customer_id.map(CustomerId),
-        purpose,
-        target,
-        ip,
-        &hash,
-        expires_at,
-    )
-    .await?;
+    tx.loymax_insert_code(customer_id, purpose, target, ip, &hash, expires_at)
+        .await?;
     let text = format!("Код подтверждения: {code}. Никому его не сообщайте.");
     let mut message = if purpose == "email" {
         NewMessage::email(target, "Код подтверждения".into(), text)
     } else {
         NewMessage::sms(target, text)
     };
-    message.customer_id = customer_id.map(CustomerId);
+    message.customer_id = customer_id;
     tx.enqueue(&message).await?;
     Ok(())
 }
@@ -391,12 +384,12 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                     else {
                         return Err(LmError::business("Карта уже зарегистрирована").into());
                     };
-                    let customer = tx.create_customer(&registering(program_id.0, None)).await?;
+                    let customer = tx.create_customer(&registering(program_id, None)).await?;
                     tx.update_card(card.id, CardState::Active, Some(customer.id))
                         .await?;
-                    tx.loymax_save_registration(&new_registration(tx, customer.id.0, "card", None))
+                    tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
                         .await?;
-                    Ok(auth::issue(tx, customer.id.0, None, &settings).await?)
+                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
                 })
             })
             .await?
@@ -415,15 +408,15 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                         return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
                     }
                     let customer = tx
-                        .create_customer(&registering(program_id.0, Some(digits.clone())))
+                        .create_customer(&registering(program_id, Some(digits.clone())))
                         .await?;
-                    let reg = new_registration(tx, customer.id.0, "phone", Some(digits.clone()));
+                    let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
                     tx.loymax_save_registration(&reg).await?;
                     // A quota spent meanwhile by a concurrent request: the new member stays.
-                    send_code(tx, &settings, Some(customer.id.0), "phone", &digits, &ip)
+                    send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip)
                         .await
                         .map_err(JobError::keeping_writes)?;
-                    Ok(auth::issue(tx, customer.id.0, None, &settings).await?)
+                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
                 })
             })
             .await?
@@ -445,21 +438,21 @@ fn begin_answer(answer: Begin, message: Option<String>) -> LmError {
     )
 }
 
-fn registering(program_id: i64, phone: Option<String>) -> NewCustomer {
+fn registering(program_id: ProgramId, phone: Option<String>) -> NewCustomer {
     NewCustomer {
         state: CustomerState::Registering,
-        ..NewCustomer::active(ProgramId(program_id), phone)
+        ..NewCustomer::active(program_id, phone)
     }
 }
 
 fn new_registration(
     tx: &Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     flow: &str,
     phone: Option<String>,
 ) -> LoymaxRegistration {
     LoymaxRegistration {
-        customer_id: CustomerId(customer_id),
+        customer_id,
         done: "[]".into(),
         flow: flow.into(),
         new_phone: phone,
@@ -511,7 +504,7 @@ async fn continue_registration(
     }
     job(state, move |tx| {
         Box::pin(async move {
-            let mut ctx = Ctx::load(tx, customer_id.0).await?;
+            let mut ctx = Ctx::load(tx, customer_id).await?;
             let settings = ctx.settings.clone();
             // Without a password nothing proves the caller holds the phone: confirm it again.
             if ctx.customer.password_hash.is_none() {
@@ -525,14 +518,14 @@ async fn continue_registration(
                     if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
                         return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
                     }
-                    send_code(tx, &settings, Some(customer_id.0), "phone", &phone, &ip).await?;
+                    send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?;
                     if let Some(reg) = ctx.reg.as_mut() {
                         reg.new_phone = Some(phone);
                     }
                 }
                 ctx.save(tx).await?;
             }
-            Ok(auth::issue(tx, customer_id.0, None, &settings).await?)
+            Ok(auth::issue(tx, customer_id, None, &settings).await?)
         })
     })
     .await
@@ -568,7 +561,7 @@ where
     let id = session.customer.id;
     job(state, move |tx| {
         Box::pin(async move {
-            let mut ctx = Ctx::load(tx, id.0).await?;
+            let mut ctx = Ctx::load(tx, id).await?;
             let value = f(tx, &mut ctx).await?;
             ctx.save(tx).await?;
             Ok(value)
@@ -659,7 +652,7 @@ async fn read_ctx(state: &AppState, session: &Session) -> LmResult<Ctx> {
     let id = session.customer.id;
     Ok(state
         .store
-        .read(move |tx| Box::pin(async move { Ctx::load(tx, id.0).await }))
+        .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
         .await?)
 }
 
@@ -701,7 +694,7 @@ async fn send_contact_code(
             send_code(
                 tx,
                 &ctx.settings,
-                Some(ctx.customer.id.0),
+                Some(ctx.customer.id),
                 purpose,
                 &target,
                 &ip,
