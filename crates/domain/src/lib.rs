@@ -16,6 +16,7 @@ pub mod message;
 pub mod money;
 pub mod phone;
 pub mod program;
+pub mod throttle;
 
 pub use error::DomainError;
 pub use money::{Amount, Rounding};

@@ -278,13 +278,15 @@ pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 pub const CODE_ATTEMPTS: i64 = 5;
 pub const HOUR_MS: i64 = 3_600_000;
 
-/// Wrong passwords of one customer allowed per window before sign-in is refused.
-pub const LOGIN_FAILURES: i64 = 10;
-pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
-
-/// Whether a password may be tried, given the wrong ones in the last window.
-pub fn login_allowed(recent_failures: i64) -> bool {
-    recent_failures < LOGIN_FAILURES
+/// Whether a card's holder is anonymous: a participant the till gave the card to, with no
+/// phone, e-mail or password (`RegistrationProviderAnonymous` lets them register by the card).
+pub fn anonymous_holder(
+    active: bool,
+    has_phone: bool,
+    has_email: bool,
+    has_password: bool,
+) -> bool {
+    active && !has_phone && !has_email && !has_password
 }
 
 /// A six-digit code from a random number.

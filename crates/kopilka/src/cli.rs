@@ -65,6 +65,11 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// An environment variable's value; empty counts as unset.
+fn env_setting(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 fn admin_token_from_env() -> Option<String> {
     std::env::var("KOPILKA_ADMIN_TOKEN")
         .ok()
@@ -94,8 +99,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Ok(key) = std::env::var("KOPILKA_SEAL_KEY") {
                 cfg.seal_key = Some(key);
             }
-            cfg.outbox
-                .apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+            cfg.apply_env(env_setting)?;
+            cfg.outbox.apply_env(env_setting)?;
             let generated = cfg.admin_token.is_none();
             let running = server::start(cfg).await?;
             println!("kopilka listening on http://{}", running.addr);
@@ -114,7 +119,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 format!("sqlite://{}", dir.path().join("kopilka-demo.db").display())
             });
             let seal_key = crate::secrets::Sealer::generate_key();
-            let cfg = Config {
+            let mut cfg = Config {
                 listen,
                 database: database.clone(),
                 admin_token: admin_token_from_env(),
@@ -122,6 +127,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 demo_pages: true,
                 ..Config::default()
             };
+            cfg.apply_env(env_setting)?;
             let store = kopilka_store::open(&database).await?;
             let data = demo::parse(demo::DEMO_TOML)?;
             demo::seed(&store, &crate::secrets::Sealer::from_hex(&seal_key)?, &data).await?;

@@ -1,7 +1,8 @@
 //! Settings: defaults, then a TOML file, then environment variables, then flags.
 
+use ipnet::IpNet;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +28,10 @@ pub struct Config {
     /// Serve the demo pages (`/demo/…`, e.g. the inCust demo shop); `kopilka demo` turns this on.
     pub demo_pages: bool,
     pub kupikupi: KupiKupiSettings,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` / `Forwarded` is
+    /// believed when they are the peer: per-address quotas and throttles count the client behind
+    /// them. `KOPILKA_TRUSTED_PROXIES` (comma-separated). Empty: the peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Config {
@@ -42,6 +47,7 @@ impl Default for Config {
             outbox: crate::outbox::OutboxConfig::default(),
             demo_pages: false,
             kupikupi: KupiKupiSettings::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -55,6 +61,16 @@ impl Config {
 }
 
 impl Config {
+    /// Settings given by environment variables (`var` reads one; empty counts as unset), over
+    /// the file's.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(list) = var("KOPILKA_TRUSTED_PROXIES") {
+            self.trusted_proxies = TrustedProxies::parse_list(list.split(','))
+                .map_err(|e| anyhow::anyhow!("KOPILKA_TRUSTED_PROXIES: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// The seal key: configured, or read from (or first written to) the key file.
     pub fn resolve_seal_key(&self) -> anyhow::Result<String> {
         if let Some(key) = &self.seal_key {
@@ -84,6 +100,46 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("creating the seal key file {}: {e}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
+}
+
+/// The reverse proxies kopilka believes about the client's address (`trusted_proxies`: a list of
+/// addresses and CIDR networks, `["127.0.0.1", "10.0.0.0/8", "::1"]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Addresses (`10.0.0.1`, `::1`) and networks (`10.0.0.0/8`); blank entries are skipped.
+    pub fn parse_list<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for entry in entries.into_iter().map(str::trim).filter(|e| !e.is_empty()) {
+            let net = match entry.parse::<IpNet>() {
+                Ok(net) => net.trunc(),
+                Err(_) => entry.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                    format!("{entry:?} is neither an IP address nor a CIDR network")
+                })?,
+            };
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    /// Whether `addr` is one of the trusted proxies (an IPv4-mapped IPv6 address as its IPv4).
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(deserializer)?;
+        TrustedProxies::parse_list(entries.iter().map(String::as_str))
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// `[kupikupi]` in the configuration file.
@@ -129,6 +185,39 @@ mod tests {
             config.outbox.schedule("unknown"),
             Schedule::default_schedule()
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_from_the_file_or_the_environment() {
+        let config: Config =
+            toml::from_str("trusted_proxies = [\"10.0.0.0/8\", \"192.168.1.7\", \"::1\"]").unwrap();
+        let proxies = &config.trusted_proxies;
+        assert!(proxies.contains("10.200.3.4".parse().unwrap()));
+        assert!(proxies.contains("192.168.1.7".parse().unwrap()));
+        assert!(!proxies.contains("192.168.1.8".parse().unwrap()));
+        assert!(proxies.contains("::1".parse().unwrap()));
+        assert!(proxies.contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(toml::from_str::<Config>("trusted_proxies = [\"proxy.local\"]").is_err());
+        assert!(Config::default().trusted_proxies.is_empty());
+
+        let mut config = Config::default();
+        config
+            .apply_env(|name| {
+                (name == "KOPILKA_TRUSTED_PROXIES").then(|| " 127.0.0.1, 172.16.0.0/12".into())
+            })
+            .unwrap();
+        assert!(config
+            .trusted_proxies
+            .contains("172.20.0.1".parse().unwrap()));
+        assert!(config
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap()));
+        let mut config = Config::default();
+        let bad = config.apply_env(|_| Some("10.0.0.0/33".into()));
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("KOPILKA_TRUSTED_PROXIES"));
     }
 
     #[test]

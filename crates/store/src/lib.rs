@@ -20,6 +20,7 @@ pub mod outbox;
 mod postgres;
 mod row;
 mod sqlite;
+pub mod throttle;
 mod tx;
 
 use futures::future::BoxFuture;

@@ -14,16 +14,19 @@ pub struct LoymaxToken {
     pub customer_id: CustomerId,
     pub credential_id: Option<i64>,
     pub expires_at: i64,
+    /// A registration token issued before its holder confirmed the phone.
+    pub phone_unconfirmed: bool,
 }
 row!(
     LoymaxToken,
-    "loymax_tokens.id, loymax_tokens.kind, loymax_tokens.customer_id, loymax_tokens.credential_id, loymax_tokens.expires_at",
+    "loymax_tokens.id, loymax_tokens.kind, loymax_tokens.customer_id, loymax_tokens.credential_id, loymax_tokens.expires_at, loymax_tokens.phone_unconfirmed",
     |c| LoymaxToken {
         id: c.next()?,
         kind: c.next()?,
         customer_id: CustomerId(c.next()?),
         credential_id: c.next()?,
         expires_at: c.next()?,
+        phone_unconfirmed: c.next::<i64>()? != 0,
     }
 );
 
@@ -181,18 +184,38 @@ impl Tx {
         customer_id: CustomerId,
         credential_id: Option<i64>,
         expires_at: i64,
+        phone_unconfirmed: bool,
     ) -> StoreResult<i64> {
         let now = self.now();
         Ok(int!(
             self,
-            "INSERT INTO loymax_tokens (digest, kind, customer_id, credential_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO loymax_tokens (digest, kind, customer_id, credential_id, expires_at, created_at, phone_unconfirmed) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             digest,
             kind,
             customer_id.0,
             credential_id,
             expires_at,
             now,
+            i64::from(phone_unconfirmed),
         )?)
+    }
+
+    /// Ends a customer's tokens still waiting for the phone's confirmation, but `keep`: the
+    /// phone is confirmed, and whoever else asked for them never will.
+    pub async fn loymax_end_unconfirmed_tokens(
+        &mut self,
+        customer_id: CustomerId,
+        keep: i64,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE loymax_tokens SET expires_at = $1 WHERE customer_id = $2 AND phone_unconfirmed = 1 AND id <> $3 AND expires_at > $1",
+            now,
+            customer_id.0,
+            keep,
+        )?;
+        Ok(())
     }
 
     /// A token by its digest, live or not.
@@ -373,51 +396,6 @@ impl Tx {
             since
         )?;
         Ok((by_target, by_ip))
-    }
-
-    pub async fn loymax_login_failed(&mut self, customer_id: CustomerId) -> StoreResult<()> {
-        self.record_customer_failure("loymax_login_failures", customer_id)
-            .await
-    }
-
-    pub async fn loymax_login_failures(
-        &mut self,
-        customer_id: CustomerId,
-        since: i64,
-    ) -> StoreResult<i64> {
-        self.customer_failures("loymax_login_failures", customer_id, since)
-            .await
-    }
-
-    /// Wrong attempts of a customer since `since` in `table` (`loymax_login_failures`,
-    /// `loymax_pin_failures`).
-    pub(crate) async fn customer_failures(
-        &mut self,
-        table: &str,
-        customer_id: CustomerId,
-        since: i64,
-    ) -> StoreResult<i64> {
-        Ok(int!(
-            self,
-            &format!("SELECT COUNT(*) FROM {table} WHERE customer_id = $1 AND at >= $2"),
-            customer_id.0,
-            since
-        )?)
-    }
-
-    pub(crate) async fn record_customer_failure(
-        &mut self,
-        table: &str,
-        customer_id: CustomerId,
-    ) -> StoreResult<()> {
-        let now = self.now();
-        execute!(
-            self,
-            &format!("INSERT INTO {table} (customer_id, at) VALUES ($1, $2)"),
-            customer_id.0,
-            now,
-        )?;
-        Ok(())
     }
 
     /// How many rows the query lists (keyset and offset aside). The customer's counter

@@ -332,21 +332,6 @@ impl Tx {
             limit
         )?)
     }
-
-    /// Wrong PINs a customer sent since `since`.
-    pub async fn loymax_pin_failures(
-        &mut self,
-        customer_id: CustomerId,
-        since: i64,
-    ) -> StoreResult<i64> {
-        self.customer_failures("loymax_pin_failures", customer_id, since)
-            .await
-    }
-
-    pub async fn loymax_record_pin_failure(&mut self, customer_id: CustomerId) -> StoreResult<()> {
-        self.record_customer_failure("loymax_pin_failures", customer_id)
-            .await
-    }
 }
 
 fn context(row: PurchaseContextRow, key: &ContextKey<'_>, now: i64) -> PurchaseContext {

@@ -1,11 +1,13 @@
 //! The HTTP toolkit every surface shares: the native JSON error and its mapping from domain and
 //! store errors, extractors that answer in it, the admin token check, merchant credentials,
-//! keyset paging and the hosted pages' HTML helpers.
+//! the client's address behind trusted proxies, keyset paging and the hosted pages' HTML
+//! helpers.
 //!
 //! **Architecture invariant:** this module imports no surface (`api`, protocols, `cabinet`,
 //! `outbox`); they all import it.
 
 pub mod admin;
+pub mod client_addr;
 pub mod credentials;
 pub mod error;
 pub mod extract;
@@ -13,6 +15,7 @@ pub mod html;
 pub mod paging;
 
 pub use admin::require_admin;
+pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use extract::{parse_json, parse_json_object, DecimalInput, Id, JsonBody, QueryParams};
 pub use paging::{PageOf, Paging};

@@ -147,17 +147,19 @@ fn text(value: &Value, key: &str) -> String {
 pub async fn change_password(
     State(state): State<AppState>,
     session: Session,
+    parts: Parts,
     bytes: Bytes,
 ) -> LmResult {
     let input: Value = wire::body(&bytes)?;
     let (old, new) = (text(&input, "oldPassword"), text(&input, "newPassword"));
     validate_password(&new, "newPassword")?;
-    match auth::check_password(&state, &session.customer, old).await? {
-        auth::PasswordCheck::Right => {}
-        auth::PasswordCheck::Wrong => {
+    let client = super::client_ip(&state, &parts);
+    match auth::check_password(&state, &session.customer, old, &client).await? {
+        auth::SecretCheck::Right => {}
+        auth::SecretCheck::Wrong => {
             return Err(LmError::coded("InvalidPassword", "Неверный текущий пароль"))
         }
-        auth::PasswordCheck::Locked => {
+        auth::SecretCheck::TooSoon => {
             return Err(LmError::coded(
                 "TooManyAttempts",
                 "Слишком много неверных паролей. Попробуйте позже",
@@ -190,7 +192,7 @@ pub async fn reset_password(State(state): State<AppState>, parts: Parts, bytes: 
             "Укажите номер телефона или карты",
         ));
     }
-    let ip = super::client_ip(&parts);
+    let ip = super::client_ip(&state, &parts);
     let program = super::program(&state).await?;
     let settings = super::settings(&program);
     job(&state, move |tx| {

@@ -5,6 +5,7 @@
 use super::wire::{ok, LmError, LmResult};
 use crate::http::admin::check_admin;
 use crate::http::credentials::{self, Proof};
+use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -15,8 +16,10 @@ use axum::Json;
 use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::loymax::Settings;
 use kopilka_domain::phone::Phone;
+use kopilka_domain::throttle::{self, Failures, Secret, Verdict};
 use kopilka_store::model::{Credential, Customer, CustomerState, Program};
-use kopilka_store::{StoreResult, Tx};
+use kopilka_store::throttle::FailureKey;
+use kopilka_store::{SharedStore, StoreResult, Tx};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -24,15 +27,42 @@ use std::collections::HashMap;
 /// Credentials of Loymax OAuth applications use this protocol name.
 pub const PROTOCOL: &str = "loymax";
 
-/// The customer behind a live bearer token.
+/// The customer behind a live bearer token whose holder has proved the phone (or never had to:
+/// a card registration before its phone, a password, an application's token).
 pub struct Session {
     pub token_id: i64,
     pub credential_id: Option<i64>,
     pub customer: Customer,
     pub program: Program,
+    /// The token was handed out before its holder confirmed the phone: only
+    /// [`ConfirmingSession`] methods take it.
+    pub phone_unconfirmed: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = LmError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let session = ConfirmingSession::from_request_parts(parts, state).await?.0;
+        if session.phone_unconfirmed {
+            return Err(kopilka_domain::loymax::RegistrationError::PhoneFirst.into());
+        }
+        Ok(session)
+    }
+}
+
+/// A session of the methods a token waiting for its phone's confirmation may call: the
+/// registration's steps list, the offer, and the phone's number, code and confirmation. A
+/// stranger who began a registration for someone else's phone gets no further.
+pub struct ConfirmingSession(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConfirmingSession
 where
     AppState: FromRef<S>,
 {
@@ -64,12 +94,13 @@ where
         if customer.state == CustomerState::Blocked {
             return Err(LmError::Unauthorized);
         }
-        Ok(Session {
+        Ok(ConfirmingSession(Session {
             token_id: token.id,
             credential_id: token.credential_id,
             customer,
             program,
-        })
+            phone_unconfirmed: token.phone_unconfirmed,
+        }))
     }
 }
 
@@ -87,6 +118,25 @@ pub async fn issue(
     credential_id: Option<i64>,
     settings: &Settings,
 ) -> StoreResult<String> {
+    issue_access(tx, customer_id, credential_id, settings, false).await
+}
+
+/// Issues a registration token that waits for the phone's confirmation ([`ConfirmingSession`]).
+pub async fn issue_phone_unconfirmed(
+    tx: &mut Tx,
+    customer_id: CustomerId,
+    settings: &Settings,
+) -> StoreResult<String> {
+    issue_access(tx, customer_id, None, settings, true).await
+}
+
+async fn issue_access(
+    tx: &mut Tx,
+    customer_id: CustomerId,
+    credential_id: Option<i64>,
+    settings: &Settings,
+    phone_unconfirmed: bool,
+) -> StoreResult<String> {
     let token = secrets::random_token(24);
     let expires_at = tx.now() + settings.access_ttl_ms;
     tx.loymax_insert_token(
@@ -95,6 +145,7 @@ pub async fn issue(
         customer_id,
         credential_id,
         expires_at,
+        phone_unconfirmed,
     )
     .await?;
     Ok(token)
@@ -147,6 +198,7 @@ async fn pair(
         customer_id,
         Some(credential_id),
         expires_at,
+        false,
     )
     .await?;
     Ok(json!({
@@ -208,8 +260,13 @@ async fn client(
 }
 
 /// `POST /authorizationService/token`, form-encoded.
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match token_inner(&state, &headers, &body).await {
+pub async fn token(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match token_inner(&state, &headers, &body, &client.to_string()).await {
         Ok(value) => (StatusCode::OK, Json(value)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -219,6 +276,7 @@ async fn token_inner(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
+    client_addr: &str,
 ) -> Result<serde_json::Value, OAuthError> {
     let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let (credential, program) = client(state, headers, &form).await?;
@@ -257,10 +315,10 @@ async fn token_inner(
                     description,
                 ))
             };
-            match check_password(state, &customer, password).await {
-                Ok(PasswordCheck::Right) => {}
-                Ok(PasswordCheck::Wrong) => return refusal("wrong login or password"),
-                Ok(PasswordCheck::Locked) => {
+            match check_password(state, &customer, password, client_addr).await {
+                Ok(SecretCheck::Right) => {}
+                Ok(SecretCheck::Wrong) => return refusal("wrong login or password"),
+                Ok(SecretCheck::TooSoon) => {
                     return refusal("too many wrong passwords, try again later")
                 }
                 Err(_) => {
@@ -321,44 +379,106 @@ async fn token_inner(
     }
 }
 
-/// What checking a password found; wrong ones are counted, and too many lock the account for a
-/// while.
+/// What checking a password or PIN found (the policy: `kopilka_domain::throttle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordCheck {
+pub enum SecretCheck {
     Right,
     Wrong,
-    Locked,
+    /// Refused unchecked: too many wrong attempts from this address lately.
+    TooSoon,
 }
 
+/// Checks a customer's password, throttled per client address and per account.
 pub async fn check_password(
     state: &AppState,
     customer: &Customer,
     password: String,
-) -> LmResult<PasswordCheck> {
-    use kopilka_domain::loymax::{login_allowed, LOGIN_WINDOW_MS};
-    let id = customer.id;
-    let failures = state
-        .store
-        .read(move |tx| {
+    client: &str,
+) -> LmResult<SecretCheck> {
+    let hash = customer.password_hash.clone();
+    Ok(check_secret(
+        &state.store,
+        Secret::Password,
+        customer.id,
+        hash,
+        password,
+        client,
+    )
+    .await?)
+}
+
+/// Checks a password or PIN against its hash. The attempt is written (as wrong) before the
+/// check, in a job serialized on the account and the address, so concurrent guesses from any
+/// process count exactly; a right one is taken back.
+pub async fn check_secret(
+    store: &SharedStore,
+    secret: Secret,
+    customer_id: CustomerId,
+    hash: Option<String>,
+    presented: String,
+    client: &str,
+) -> StoreResult<SecretCheck> {
+    let address = client.to_string();
+    let reserved = store
+        .write(move |tx| {
             Box::pin(async move {
-                let since = tx.now() - LOGIN_WINDOW_MS;
-                tx.loymax_login_failures(id, since).await
+                // Account before address, everywhere: no two jobs wait on each other.
+                tx.serialize_on(&format!("secret:account:{}", customer_id.0))
+                    .await?;
+                let since = tx.now() - throttle::WINDOW_MS;
+                let by_address = match secret {
+                    Secret::Password => {
+                        tx.serialize_on(&format!("secret:address:{address}"))
+                            .await?;
+                        tx.secret_failures(secret, FailureKey::Address(&address), since)
+                            .await?
+                    }
+                    Secret::Pin => Failures::default(),
+                };
+                let key = FailureKey::AccountAddress(customer_id, &address);
+                let by_account_address = tx.secret_failures(secret, key, since).await?;
+                let key = FailureKey::Account(customer_id);
+                let by_account = tx.secret_failures(secret, key, since).await?;
+                let now = tx.now();
+                match throttle::verdict(secret, now, by_address, by_account_address, by_account) {
+                    Verdict::Wait { retry_after_ms } => Ok(Err(retry_after_ms)),
+                    Verdict::Check { hold_ms } => {
+                        let attempt = tx
+                            .record_secret_attempt(secret, customer_id, &address, since)
+                            .await?;
+                        Ok(Ok((attempt, hold_ms)))
+                    }
+                }
             })
         })
         .await?;
-    if !login_allowed(failures) {
-        tracing::warn!(customer_id = id.0, "loymax: too many wrong passwords");
-        return Ok(PasswordCheck::Locked);
+    let (attempt, hold_ms) = match reserved {
+        Ok(reserved) => reserved,
+        Err(retry_after_ms) => {
+            tracing::warn!(
+                customer_id = customer_id.0,
+                address = client,
+                secret = secret.name(),
+                retry_after_ms,
+                "loymax: wrong secrets from this address, refused unchecked"
+            );
+            return Ok(SecretCheck::TooSoon);
+        }
+    };
+    if hold_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(hold_ms.unsigned_abs())).await;
     }
-    let hash = customer.password_hash.clone().unwrap_or_default();
-    if !hash.is_empty() && secrets::verify_secret_async(password, hash).await {
-        return Ok(PasswordCheck::Right);
+    let right = match hash.filter(|h| !h.is_empty()) {
+        Some(hash) => secrets::verify_secret_async(presented, hash).await,
+        None => false,
+    };
+    if !right {
+        return Ok(SecretCheck::Wrong);
     }
-    state
-        .store
-        .write(move |tx| Box::pin(async move { tx.loymax_login_failed(id).await }))
+    store
+        .write(move |tx| Box::pin(async move { tx.secret_was_right(attempt).await }))
         .await?;
-    Ok(PasswordCheck::Wrong)
+    Ok(SecretCheck::Right)
 }
 
 /// A customer by the login they sign in with: a card number or a phone.
@@ -382,7 +502,10 @@ pub async fn find_by_login(
 }
 
 /// Ends the session's token now, and the customer's refresh tokens for the same application.
-pub async fn logout(State(state): State<AppState>, session: Session) -> LmResult {
+pub async fn logout(
+    State(state): State<AppState>,
+    ConfirmingSession(session): ConfirmingSession,
+) -> LmResult {
     let (token_id, customer_id, credential_id) = session.key();
     state
         .store

@@ -216,13 +216,9 @@ pub(crate) fn settings(program: &Program) -> Settings {
     Settings::from_program(&program.settings)
 }
 
-/// The client's address, for per-IP quotas.
-pub(crate) fn client_ip(request: &axum::http::request::Parts) -> String {
-    request
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+/// The client's address behind the trusted proxies, for per-address quotas.
+pub(crate) fn client_ip(state: &AppState, request: &axum::http::request::Parts) -> String {
+    crate::http::ClientAddr::of(request, &state.config.trusted_proxies).to_string()
 }
 
 /// `currencyInfo` of the program's bonus currency (settings `loymax.currency`, with defaults).

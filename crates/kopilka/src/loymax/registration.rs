@@ -2,7 +2,7 @@
 //! steps come from the program's settings, each step is taken once, codes go by SMS and e-mail
 //! through the outbox, and tokens rotate where the seed says a response carries a new one.
 
-use super::auth::{self, Session};
+use super::auth::{self, ConfirmingSession, Session};
 use super::wire::{self, ok, LmError, LmResult};
 use crate::secrets;
 use crate::state::AppState;
@@ -31,6 +31,9 @@ pub(super) struct Ctx {
     /// The registration's steps done, decoded from `reg.done` once.
     steps_done: Vec<Step>,
     pub cards: Vec<Card>,
+    /// The session's token waits for the phone's confirmation: to it the phone is not
+    /// confirmed, whatever the registration says.
+    phone_unconfirmed: bool,
 }
 
 impl Ctx {
@@ -64,7 +67,27 @@ impl Ctx {
             reg,
             steps_done,
             cards,
+            phone_unconfirmed: false,
         })
+    }
+
+    /// Whether the registration's phone was confirmed (by anyone).
+    fn phone_confirmed(&self) -> bool {
+        !self.registering() || self.steps_done.contains(&Step::ChangePhone)
+    }
+
+    /// The phone whose code proves a caller without a password: the confirmed one, or in a
+    /// phone registration the one it began with (or was corrected to). A card registration
+    /// before its phone is confirmed has none: the card is its credential.
+    fn phone_to_prove(&self) -> Option<String> {
+        let reg = self.reg.as_ref()?;
+        if self.phone_confirmed() {
+            return self.customer.phone.clone();
+        }
+        match reg.flow.as_str() {
+            "phone" => reg.new_phone.clone().or(self.customer.phone.clone()),
+            _ => None,
+        }
     }
 
     /// A customer without a registration row registered some other way (the native API, the
@@ -80,6 +103,9 @@ impl Ctx {
         let mut done = self.steps_done.clone();
         if !self.cards.is_empty() {
             done.push(Step::AssignCard);
+        }
+        if self.phone_unconfirmed {
+            done.retain(|s| *s != Step::ChangePhone);
         }
         done
     }
@@ -104,10 +130,6 @@ impl Ctx {
         if self.reg.is_some() && !self.steps_done.contains(&step) {
             self.steps_done.push(step);
         }
-    }
-
-    fn unmark(&mut self, step: Step) {
-        self.steps_done.retain(|s| *s != step);
     }
 
     /// The registration row, created (as completed) for a customer changing a phone or e-mail
@@ -187,6 +209,10 @@ async fn quota_refusal(
     target: &str,
     ip: &str,
 ) -> StoreResult<Option<String>> {
+    // Requests for one target or from one address count one after the other, in every
+    // process: target first, then address, everywhere.
+    tx.serialize_on(&format!("codes:target:{target}")).await?;
+    tx.serialize_on(&format!("codes:ip:{ip}")).await?;
     let since = tx.now() - rules::HOUR_MS;
     let (by_target, by_ip) = tx.loymax_codes_sent(target, ip, since).await?;
     if rules::quota_allows(settings, by_target, by_ip) {
@@ -308,15 +334,67 @@ struct BeginBody {
 
 enum Login {
     FreeCard(Card),
-    Customer(Customer),
+    Customer { customer: Customer, by_card: bool },
     NewPhone(Phone),
 }
 
+/// What `login` names: a card (when cards register), else a phone (when phones do).
+async fn find_login(
+    state: &AppState,
+    program_id: ProgramId,
+    settings: &Settings,
+    login: &str,
+) -> LmResult<Login> {
+    if settings.provider_card.is_on() {
+        let number = login.to_string();
+        let card = state
+            .store
+            .read(move |tx| Box::pin(async move { tx.card_by_number(program_id, &number).await }))
+            .await?;
+        if let Some(card) = card {
+            let Some(holder) = card.customer_id else {
+                return Ok(Login::FreeCard(card));
+            };
+            let customer = state
+                .store
+                .read(move |tx| Box::pin(async move { tx.customer(holder).await }))
+                .await?
+                .ok_or_else(|| LmError::Fail(format!("card {} has no customer", card.id)))?;
+            return Ok(Login::Customer {
+                customer,
+                by_card: true,
+            });
+        }
+    }
+    if !settings.provider_phone.is_on() {
+        return Err(LmError::invalid("login", "Карта не найдена"));
+    }
+    let phone = Phone::parse(login)
+        .map_err(|_| LmError::invalid("login", "Неверный номер телефона или карты"))?;
+    let digits = phone.digits().to_string();
+    let existing = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.customer_by_phone(program_id, &digits).await }))
+        .await?;
+    Ok(match existing {
+        Some(customer) => Login::Customer {
+            customer,
+            by_card: false,
+        },
+        None => Login::NewPhone(phone),
+    })
+}
+
+/// How many times BeginRegistration looks its login up again when a concurrent request
+/// registered it between the look-up and the write.
+const BEGIN_LOOKUPS: usize = 3;
+
 /// `POST Registration/BeginRegistration`: a new registration by phone or by card, or the
-/// continuation of an interrupted one.
+/// continuation of an interrupted one. Concurrent calls for one login all get an answer: the
+/// one that creates the registration, the others its continuation.
 pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) -> LmResult {
     let input: BeginBody = wire::body(&bytes)?;
-    let ip = super::client_ip(&parts);
+    let ip = super::client_ip(&state, &parts);
     let program = super::program(&state).await?;
     let settings = super::settings(&program);
     let login = input.login.unwrap_or_default().trim().to_string();
@@ -327,104 +405,97 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
             "Укажите номер телефона или карты",
         ));
     }
-    let (program_id, provider_card, lookup) =
-        (program.id, settings.provider_card.is_on(), login.clone());
-    let found = state
-        .store
-        .read(move |tx| {
-            Box::pin(async move {
-                if provider_card {
-                    if let Some(card) = tx.card_by_number(program_id, &lookup).await? {
-                        return Ok(Some(match card.customer_id {
-                            Some(id) => Login::Customer(
-                                tx.customer(id).await?.expect("a card's customer exists"),
-                            ),
-                            None => Login::FreeCard(card),
-                        }));
-                    }
-                }
-                Ok(None)
-            })
-        })
-        .await?;
-    let found = match found {
-        Some(found) => found,
-        None if settings.provider_phone.is_on() => {
-            let phone = Phone::parse(&login)
-                .map_err(|_| LmError::invalid("login", "Неверный номер телефона или карты"))?;
-            let digits = phone.digits().to_string();
-            let existing = state
-                .store
-                .read(move |tx| {
-                    Box::pin(async move { tx.customer_by_phone(program_id, &digits).await })
-                })
-                .await?;
-            match existing {
-                Some(c) => Login::Customer(c),
-                None => Login::NewPhone(phone),
+    for _ in 0..BEGIN_LOOKUPS {
+        let started = match find_login(&state, program.id, &settings, &login).await? {
+            Login::Customer { customer, by_card } => Some(
+                continue_registration(&state, customer, by_card, password.clone(), ip.clone())
+                    .await?,
+            ),
+            Login::FreeCard(card) => begin_by_card(&state, card, &settings).await?,
+            Login::NewPhone(phone) => {
+                begin_by_phone(&state, program.id, &phone, &settings, &ip).await?
             }
+        };
+        if let Some(token) = started {
+            return Ok(ok(
+                json!({"state": "Success", "errorMessage": null, "authToken": token}),
+            ));
         }
-        None => return Err(LmError::invalid("login", "Карта не найдена")),
-    };
-    let token = match found {
-        Login::Customer(customer) => continue_registration(&state, customer, password, ip).await?,
-        Login::FreeCard(card) => {
-            if card.kind != CardKind::Physical || card.state != CardState::Free {
-                return Err(LmError::invalid(
-                    "login",
-                    "Карта недоступна для регистрации",
-                ));
-            }
-            job(&state, move |tx| {
-                Box::pin(async move {
-                    let Some(card) = tx
-                        .card(card.id)
-                        .await?
-                        .filter(|c| c.customer_id.is_none() && c.state == CardState::Free)
-                    else {
-                        return Err(LmError::business("Карта уже зарегистрирована").into());
-                    };
-                    let customer = tx.create_customer(&registering(program_id, None)).await?;
-                    tx.update_card(card.id, CardState::Active, Some(customer.id))
-                        .await?;
-                    tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
-                        .await?;
-                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
-                })
-            })
-            .await?
-        }
-        Login::NewPhone(phone) => {
-            let digits = phone.digits().to_string();
-            job(&state, move |tx| {
-                Box::pin(async move {
-                    if tx.customer_by_phone(program_id, &digits).await?.is_some() {
-                        return Err(
-                            LmError::business("Регистрация уже начата, повторите запрос").into(),
-                        );
-                    }
-                    // Refused before anything is written: BeginRegistration is what SMS bombers call.
-                    if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
-                        return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
-                    }
-                    let customer = tx
-                        .create_customer(&registering(program_id, Some(digits.clone())))
-                        .await?;
-                    let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
-                    tx.loymax_save_registration(&reg).await?;
-                    // A quota spent meanwhile by a concurrent request: the new member stays.
-                    send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip)
-                        .await
-                        .map_err(JobError::keeping_writes)?;
-                    Ok(auth::issue(tx, customer.id, None, &settings).await?)
-                })
-            })
-            .await?
-        }
-    };
-    Ok(ok(
-        json!({"state": "Success", "errorMessage": null, "authToken": token}),
+    }
+    Err(LmError::business(
+        "Регистрация уже начата, повторите запрос",
     ))
+}
+
+/// A registration by a free physical card: the card is the credential, so its token needs no
+/// phone. `None` when a concurrent request took the card first.
+async fn begin_by_card(
+    state: &AppState,
+    card: Card,
+    settings: &Settings,
+) -> LmResult<Option<String>> {
+    if card.kind != CardKind::Physical || card.state != CardState::Free {
+        return Err(LmError::invalid(
+            "login",
+            "Карта недоступна для регистрации",
+        ));
+    }
+    let settings = settings.clone();
+    job(state, move |tx| {
+        Box::pin(async move {
+            let Some(card) = tx
+                .card(card.id)
+                .await?
+                .filter(|c| c.customer_id.is_none() && c.state == CardState::Free)
+            else {
+                return Ok(None);
+            };
+            let customer = tx
+                .create_customer(&registering(card.program_id, None))
+                .await?;
+            tx.update_card(card.id, CardState::Active, Some(customer.id))
+                .await?;
+            tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
+                .await?;
+            Ok(Some(auth::issue(tx, customer.id, None, &settings).await?))
+        })
+    })
+    .await
+}
+
+/// A registration by phone: the customer waits for the phone's code, and so does the token.
+/// `None` when a concurrent request registered the phone first.
+async fn begin_by_phone(
+    state: &AppState,
+    program_id: ProgramId,
+    phone: &Phone,
+    settings: &Settings,
+    ip: &str,
+) -> LmResult<Option<String>> {
+    let settings = settings.clone();
+    let (digits, ip) = (phone.digits().to_string(), ip.to_string());
+    job(state, move |tx| {
+        Box::pin(async move {
+            // Refused before anything is written: BeginRegistration is what SMS bombers call.
+            // The quota's keys also make the requests for this phone wait for each other.
+            if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
+                return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
+            }
+            if tx.customer_by_phone(program_id, &digits).await?.is_some() {
+                return Ok(None);
+            }
+            let customer = tx
+                .create_customer(&registering(program_id, Some(digits.clone())))
+                .await?;
+            let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
+            tx.loymax_save_registration(&reg).await?;
+            send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?;
+            Ok(Some(
+                auth::issue_phone_unconfirmed(tx, customer.id, &settings).await?,
+            ))
+        })
+    })
+    .await
 }
 
 /// A refused BeginRegistration: the seed's `data` with the state, and the envelope's error.
@@ -462,10 +533,15 @@ fn new_registration(
     }
 }
 
-/// BeginRegistration for a login that exists (the seed's "Продолжение регистрации").
+/// BeginRegistration for a login that exists (the seed's "Продолжение регистрации"). Only a
+/// password proves who the caller is; without one, a registration whose phone is known hands
+/// out a token that waits for that phone's code (a new one is sent), so a stranger who knows
+/// the number can neither read the person's data nor act for them. An anonymous card holder's
+/// registration starts on the card's own account.
 async fn continue_registration(
     state: &AppState,
     customer: Customer,
+    by_card: bool,
     password: String,
     ip: String,
 ) -> LmResult<String> {
@@ -474,16 +550,19 @@ async fn continue_registration(
         .store
         .read(move |tx| Box::pin(async move { tx.loymax_registration(customer_id).await }))
         .await?;
+    if by_card && reg.is_none() && anonymous_holder(&customer) {
+        return begin_anonymous(state, &customer).await;
+    }
     let completed = match &reg {
         Some(r) => r.completed_at.is_some(),
         None => customer.state != CustomerState::Registering,
     };
     let has_password = customer.password_hash.is_some();
     let password_ok = match (has_password, password.is_empty()) {
-        (true, false) => match auth::check_password(state, &customer, password).await? {
-            auth::PasswordCheck::Right => Some(true),
-            auth::PasswordCheck::Wrong => Some(false),
-            auth::PasswordCheck::Locked => {
+        (true, false) => match auth::check_password(state, &customer, password, &ip).await? {
+            auth::SecretCheck::Right => Some(true),
+            auth::SecretCheck::Wrong => Some(false),
+            auth::SecretCheck::TooSoon => {
                 return Err(begin_answer(
                     Begin::RegistrationBlocked,
                     Some("Слишком много неверных паролей. Попробуйте позже".into()),
@@ -502,28 +581,59 @@ async fn continue_registration(
     if answer != Begin::Token {
         return Err(begin_answer(answer, None));
     }
+    let proved = password_ok == Some(true);
     job(state, move |tx| {
         Box::pin(async move {
-            let mut ctx = Ctx::load(tx, customer_id).await?;
+            let ctx = Ctx::load(tx, customer_id).await?;
             let settings = ctx.settings.clone();
-            // Without a password nothing proves the caller holds the phone: confirm it again.
-            if ctx.customer.password_hash.is_none() {
-                ctx.unmark(Step::ChangePhone);
-                let phone = ctx
-                    .reg
-                    .as_ref()
-                    .and_then(|r| r.new_phone.clone())
-                    .or(ctx.customer.phone.clone());
-                if let Some(phone) = phone {
-                    if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
-                        return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
-                    }
-                    send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?;
-                    if let Some(reg) = ctx.reg.as_mut() {
-                        reg.new_phone = Some(phone);
-                    }
-                }
-                ctx.save(tx).await?;
+            if !ctx.registering() {
+                return Err(begin_answer(Begin::RegistrationAlreadyCompleted, None).into());
+            }
+            let phone = if proved { None } else { ctx.phone_to_prove() };
+            let Some(phone) = phone else {
+                return Ok(auth::issue(tx, customer_id, None, &settings).await?);
+            };
+            if let Some(refusal) = quota_refusal(tx, &settings, &phone, &ip).await? {
+                return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
+            }
+            send_code(tx, &settings, Some(customer_id), "phone", &phone, &ip).await?;
+            Ok(auth::issue_phone_unconfirmed(tx, customer_id, &settings).await?)
+        })
+    })
+    .await
+}
+
+/// A holder the till gave a card to and nothing else: no phone, e-mail or password, and no
+/// registration begun.
+fn anonymous_holder(customer: &Customer) -> bool {
+    rules::anonymous_holder(
+        customer.state == CustomerState::Active,
+        customer.phone.is_some(),
+        customer.email.is_some(),
+        customer.password_hash.is_some(),
+    )
+}
+
+/// BeginRegistration by the card of an anonymous holder (`RegistrationProviderAnonymous`):
+/// the card registration starts on the holder's own account, so the points the card earned at
+/// the till stay, and the card keeps working meanwhile. Refused when the program does not
+/// register anonymous holders.
+async fn begin_anonymous(state: &AppState, customer: &Customer) -> LmResult<String> {
+    let program = super::program(state).await?;
+    let settings = super::settings(&program);
+    if !settings.provider_anonymous.is_on() {
+        return Err(LmError::invalid(
+            "login",
+            "Карта недоступна для регистрации",
+        ));
+    }
+    let customer_id = customer.id;
+    job(state, move |tx| {
+        Box::pin(async move {
+            // A concurrent request may have begun it: then this is its continuation.
+            if tx.loymax_registration(customer_id).await?.is_none() {
+                let reg = new_registration(tx, customer_id, "card", None);
+                tx.loymax_save_registration(&reg).await?;
             }
             Ok(auth::issue(tx, customer_id, None, &settings).await?)
         })
@@ -540,7 +650,10 @@ fn action_view(a: &Action) -> Value {
 }
 
 /// `GET user/actions`.
-pub async fn actions(State(state): State<AppState>, session: Session) -> LmResult {
+pub async fn actions(
+    State(state): State<AppState>,
+    ConfirmingSession(session): ConfirmingSession,
+) -> LmResult {
     let ctx = read_ctx(&state, &session).await?;
     let actions: Vec<Value> = ctx.actions().iter().map(action_view).collect();
     Ok(ok(json!({"actions": actions})))
@@ -558,10 +671,11 @@ where
         + Send
         + 'static,
 {
-    let id = session.customer.id;
+    let (id, phone_unconfirmed) = (session.customer.id, session.phone_unconfirmed);
     job(state, move |tx| {
         Box::pin(async move {
             let mut ctx = Ctx::load(tx, id).await?;
+            ctx.phone_unconfirmed = phone_unconfirmed;
             let value = f(tx, &mut ctx).await?;
             ctx.save(tx).await?;
             Ok(value)
@@ -572,7 +686,10 @@ where
 
 /// `POST User/AcceptTenderOffer`. In the card flow with `EmitVirtualCard` 1 a virtual card is
 /// issued here (the seed).
-pub async fn accept_offer(State(state): State<AppState>, session: Session) -> LmResult {
+pub async fn accept_offer(
+    State(state): State<AppState>,
+    ConfirmingSession(session): ConfirmingSession,
+) -> LmResult {
     step(&state, &session, |tx, ctx| {
         Box::pin(async move {
             ctx.check(Step::AcceptTenderOffer)?;
@@ -616,10 +733,14 @@ impl Contact {
         }
     }
 
-    /// The value waiting for its code.
+    /// The value waiting for its code: for a token that waits for the phone's confirmation,
+    /// the confirmed phone itself.
     fn waiting(self, ctx: &Ctx) -> Option<String> {
         let reg = ctx.reg.as_ref()?;
         match self {
+            Contact::Phone if ctx.phone_unconfirmed && ctx.phone_confirmed() => {
+                ctx.customer.phone.clone()
+            }
             Contact::Phone => reg.new_phone.clone(),
             Contact::Email => reg.new_email.clone(),
         }
@@ -649,11 +770,13 @@ impl Contact {
 
 /// The session's customer, read for a GET.
 async fn read_ctx(state: &AppState, session: &Session) -> LmResult<Ctx> {
-    let id = session.customer.id;
-    Ok(state
+    let (id, phone_unconfirmed) = (session.customer.id, session.phone_unconfirmed);
+    let mut ctx = state
         .store
         .read(move |tx| Box::pin(async move { Ctx::load(tx, id).await }))
-        .await?)
+        .await?;
+    ctx.phone_unconfirmed = phone_unconfirmed;
+    Ok(ctx)
 }
 
 /// Whether another customer of the program has `phone`.
@@ -675,11 +798,19 @@ async fn send_contact_code(
     contact: Contact,
     new: Option<String>,
 ) -> LmResult {
-    let ip = super::client_ip(parts);
+    let ip = super::client_ip(state, parts);
     step(state, session, move |tx, ctx| {
         Box::pin(async move {
             ctx.check(contact.step())?;
             let target = match &new {
+                // Only the confirmed phone's code makes such a token the registration's.
+                Some(_)
+                    if contact == Contact::Phone
+                        && ctx.phone_unconfirmed
+                        && ctx.phone_confirmed() =>
+                {
+                    return Err(LmError::from(rules::RegistrationError::PhoneFirst).into());
+                }
                 Some(new) => {
                     if contact == Contact::Phone && phone_taken(tx, ctx, new).await? {
                         return Err(phone_in_use().into());
@@ -739,18 +870,19 @@ async fn confirm(
 }
 
 /// `GET User/PhoneNumber`: the confirmed number and the one waiting for its code, masked.
-pub async fn phone(State(state): State<AppState>, session: Session) -> LmResult {
+pub async fn phone(
+    State(state): State<AppState>,
+    ConfirmingSession(session): ConfirmingSession,
+) -> LmResult {
     let ctx = read_ctx(&state, &session).await?;
-    let confirmed = !ctx.registering() || ctx.done().contains(&Step::ChangePhone);
+    let confirmed = ctx.phone_confirmed() && !ctx.phone_unconfirmed;
     let current = match (&ctx.customer.phone, confirmed) {
         (Some(p), true) => mask(p),
         _ => String::new(),
     };
-    let pending = ctx
-        .reg
-        .as_ref()
-        .and_then(|r| r.new_phone.as_deref())
-        .map(|p| json!({"phoneNumber": mask(p)}));
+    let pending = Contact::Phone
+        .waiting(&ctx)
+        .map(|p| json!({"phoneNumber": mask(&p)}));
     Ok(ok(json!({
         "currentPhoneNumber": current,
         "newPhoneNumber": pending,
@@ -761,7 +893,7 @@ pub async fn phone(State(state): State<AppState>, session: Session) -> LmResult 
 /// `POST User/PhoneNumber`: a (new) number to confirm; a code goes to it.
 pub async fn set_phone(
     State(state): State<AppState>,
-    session: Session,
+    ConfirmingSession(session): ConfirmingSession,
     parts: Parts,
     bytes: Bytes,
 ) -> LmResult {
@@ -779,17 +911,17 @@ pub async fn set_phone(
 /// `POST User/PhoneNumber/SendConfirmCode`.
 pub async fn resend_phone_code(
     State(state): State<AppState>,
-    session: Session,
+    ConfirmingSession(session): ConfirmingSession,
     parts: Parts,
 ) -> LmResult {
     send_contact_code(&state, &session, &parts, Contact::Phone, None).await
 }
 
 /// `POST User/PhoneNumber/Confirm`: the number becomes the customer's; the answer carries a
-/// new token.
+/// new token, which no longer waits for the phone. Other tokens still waiting for it end.
 pub async fn confirm_phone(
     State(state): State<AppState>,
-    session: Session,
+    ConfirmingSession(session): ConfirmingSession,
     bytes: Bytes,
 ) -> LmResult {
     let code = confirm_code(&bytes)?;
@@ -797,6 +929,8 @@ pub async fn confirm_phone(
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
             confirm(tx, ctx, Contact::Phone, &code).await?;
+            tx.loymax_end_unconfirmed_tokens(ctx.customer.id, key.0)
+                .await?;
             let token = auth::rotate(tx, key, &ctx.settings).await?;
             Ok(ok(json!({"authToken": token})))
         })

@@ -293,7 +293,7 @@ pub async fn process(
     // The PIN is checked before the job: hashing is slow and must not hold the writer.
     let mut pin_ok = true;
     if matches!(call, Call::Payment) && settings.pin_required {
-        pin_ok = check_pin(store, caller.customer_id, input.pin.clone()).await;
+        pin_ok = check_pin(store, &caller, input.pin.clone()).await;
     }
     let job = Arc::new(Job {
         caller,
@@ -324,44 +324,35 @@ pub async fn process(
     })
 }
 
-/// Wrong PINs allowed per customer within `PIN_WINDOW_MS`; past them every PIN is refused.
-const PIN_ATTEMPTS: i64 = 5;
-const PIN_WINDOW_MS: i64 = 15 * 60_000;
-
-/// Checks the spend PIN against the customer's hash, counting failures in the database.
-async fn check_pin(store: &SharedStore, customer_id: i64, pin: Option<String>) -> bool {
-    let since = kopilka_store::now_ms() - PIN_WINDOW_MS;
-    let known = store
-        .read(move |tx| {
-            Box::pin(async move {
-                let failures = tx
-                    .loymax_pin_failures(CustomerId(customer_id), since)
-                    .await?;
-                let hash = tx
-                    .customer(CustomerId(customer_id))
-                    .await?
-                    .and_then(|c| c.pin_hash);
-                Ok((failures, hash))
-            })
-        })
-        .await;
-    let ok = match (known, pin) {
-        (Ok((failures, Some(hash))), Some(pin)) if failures < PIN_ATTEMPTS => {
-            crate::secrets::verify_secret_async(pin, hash).await
-        }
-        _ => false,
+/// Checks the spend PIN against the customer's hash, throttled as passwords are
+/// (`kopilka_domain::throttle`), the shop standing for the address: its server makes every
+/// customer's calls.
+async fn check_pin(store: &SharedStore, caller: &Caller, pin: Option<String>) -> bool {
+    let customer_id = CustomerId(caller.customer_id);
+    let hash = store
+        .read(move |tx| Box::pin(async move { Ok(tx.customer(customer_id).await?) }))
+        .await
+        .map(|c| c.and_then(|c| c.pin_hash));
+    let (Ok(hash), Some(pin)) = (hash, pin) else {
+        return false;
     };
-    if !ok {
-        let recorded = store
-            .write(move |tx| {
-                Box::pin(async move { tx.loymax_record_pin_failure(CustomerId(customer_id)).await })
-            })
-            .await;
-        if let Err(e) = recorded {
-            tracing::warn!("recording a wrong PIN failed: {e}");
+    let shop = format!("merchant:{}", caller.merchant_id);
+    let checked = crate::loymax::auth::check_secret(
+        store,
+        kopilka_domain::throttle::Secret::Pin,
+        customer_id,
+        hash,
+        pin,
+        &shop,
+    )
+    .await;
+    match checked {
+        Ok(check) => check == crate::loymax::auth::SecretCheck::Right,
+        Err(e) => {
+            tracing::warn!("checking a PIN failed: {e}");
+            false
         }
     }
-    ok
 }
 
 #[derive(Debug, Clone)]
