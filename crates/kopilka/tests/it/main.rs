@@ -13,6 +13,8 @@ mod loymax;
 mod loymax_batch;
 mod loymax_history_bench;
 mod loymax_processing;
+mod loymax_registration_processes;
+mod loymax_registration_safety;
 mod native_api;
 mod outbox;
 mod outbox_processes;

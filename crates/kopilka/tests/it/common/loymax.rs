@@ -67,6 +67,69 @@ impl<'a> Loymax<'a> {
         super::answer(request.send().await.expect("request")).await
     }
 
+    /// [`Loymax::call`] with extra headers (`X-Forwarded-For`, `Forwarded`).
+    pub async fn call_with(
+        self,
+        headers: &[(&str, &str)],
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.app.http.request(method, self.app.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        super::answer(request.send().await.expect("request")).await
+    }
+
+    /// BeginRegistration sent with `headers`: the whole answer.
+    pub async fn begin_registration_with(
+        self,
+        headers: &[(&str, &str)],
+        login: &str,
+        password: &str,
+    ) -> Value {
+        let body = json!({"login": login, "password": password});
+        let path = format!("{API}/Registration/BeginRegistration");
+        let (status, answer) = self
+            .call_with(headers, Method::POST, &path, None, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer
+    }
+
+    /// A password grant for the demo POS application from a client behind the proxy
+    /// (`X-Forwarded-For: client`).
+    pub async fn password_grant_from(
+        self,
+        client: &str,
+        username: &str,
+        password: &str,
+    ) -> (StatusCode, Value) {
+        let form = [
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+            ("client_id", "demo-pos"),
+            ("client_secret", "demo-pos-secret"),
+        ];
+        let url = self.app.url("/authorizationService/token");
+        let request = self.app.http.post(url).form(&form);
+        let response = request.header("x-forwarded-for", client).send();
+        let response = response.await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
     /// The status and body of a GET under [`API`], whatever they are.
     pub async fn get_raw(self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
         let path = format!("{API}{path}");
