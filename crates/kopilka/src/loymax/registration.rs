@@ -20,6 +20,7 @@ use kopilka_store::{JobError, StoreResult, Tx};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A customer with everything registration decides on, loaded in one transaction.
 pub(super) struct Ctx {
@@ -472,30 +473,36 @@ async fn begin_by_phone(
     settings: &Settings,
     ip: &str,
 ) -> LmResult<Option<String>> {
-    let settings = settings.clone();
+    let settings = Arc::new(settings.clone());
     let (digits, ip) = (phone.digits().to_string(), ip.to_string());
-    job(state, move |tx| {
-        Box::pin(async move {
-            // Refused before anything is written: BeginRegistration is what SMS bombers call.
-            // The quota's keys also make the requests for this phone wait for each other.
-            if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
-                return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
-            }
-            if tx.customer_by_phone(program_id, &digits).await?.is_some() {
-                return Ok(None);
-            }
-            let customer = tx
-                .create_customer(&registering(program_id, Some(digits.clone())))
-                .await?;
-            let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
-            tx.loymax_save_registration(&reg).await?;
-            send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?;
-            Ok(Some(
-                auth::issue_phone_unconfirmed(tx, customer.id, &settings).await?,
-            ))
-        })
-    })
-    .await
+    // A phone taken by a concurrent writer other than BeginRegistration: run again, and find it.
+    let begun = state.store.write_retrying_refusing(|| {
+        let (settings, digits, ip) = (settings.clone(), digits.clone(), ip.clone());
+        move |tx: &mut Tx| {
+            Box::pin(async move {
+                // Refused before anything is written: BeginRegistration is what SMS bombers
+                // call. The quota's keys also make the requests for this phone wait for each
+                // other.
+                if let Some(refusal) = quota_refusal(tx, &settings, &digits, &ip).await? {
+                    return Err(begin_answer(Begin::RegistrationBlocked, Some(refusal)).into());
+                }
+                if tx.customer_by_phone(program_id, &digits).await?.is_some() {
+                    return Ok(None);
+                }
+                let customer = tx
+                    .create_customer(&registering(program_id, Some(digits.clone())))
+                    .await?;
+                let reg = new_registration(tx, customer.id, "phone", Some(digits.clone()));
+                tx.loymax_save_registration(&reg).await?;
+                send_code(tx, &settings, Some(customer.id), "phone", &digits, &ip).await?;
+                Ok(Some(
+                    auth::issue_phone_unconfirmed(tx, customer.id, &settings).await?,
+                ))
+            })
+                as futures::future::BoxFuture<'_, Result<Option<String>, JobError<LmError>>>
+        }
+    });
+    Ok(begun.await?)
 }
 
 /// A refused BeginRegistration: the seed's `data` with the state, and the envelope's error.
@@ -634,6 +641,12 @@ async fn begin_anonymous(state: &AppState, customer: &Customer) -> LmResult<Stri
             if tx.loymax_registration(customer_id).await?.is_none() {
                 let reg = new_registration(tx, customer_id, "card", None);
                 tx.loymax_save_registration(&reg).await?;
+                // Signs in once registered, as every registering customer; the till's
+                // operations do not look at it.
+                if let Some(mut customer) = tx.customer(customer_id).await? {
+                    customer.state = CustomerState::Registering;
+                    tx.update_customer(&customer).await?;
+                }
             }
             Ok(auth::issue(tx, customer_id, None, &settings).await?)
         })

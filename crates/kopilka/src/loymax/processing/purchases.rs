@@ -330,7 +330,7 @@ pub async fn process(
 async fn check_pin(store: &SharedStore, caller: &Caller, pin: Option<String>) -> bool {
     let customer_id = CustomerId(caller.customer_id);
     let hash = store
-        .read(move |tx| Box::pin(async move { Ok(tx.customer(customer_id).await?) }))
+        .read(move |tx| Box::pin(async move { tx.customer(customer_id).await }))
         .await
         .map(|c| c.and_then(|c| c.pin_hash));
     let (Ok(hash), Some(pin)) = (hash, pin) else {
