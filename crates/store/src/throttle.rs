@@ -99,6 +99,19 @@ impl Tx {
         )?)
     }
 
+    /// The attempt was wrong: it counts from now, when its answer goes out (a slow check
+    /// does not eat into the delay that follows it).
+    pub async fn secret_was_wrong(&mut self, attempt_id: i64) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE secret_failures SET at = $1 WHERE id = $2",
+            now,
+            attempt_id
+        )?;
+        Ok(())
+    }
+
     /// The attempt was right: it and the account's earlier failures from the same address
     /// (the owner's own typos) no longer count.
     pub async fn secret_was_right(&mut self, attempt_id: i64) -> StoreResult<()> {

@@ -409,7 +409,7 @@ pub async fn check_password(
 
 /// Checks a password or PIN against its hash. The attempt is written (as wrong) before the
 /// check, in a job serialized on the account and the address, so concurrent guesses from any
-/// process count exactly; a right one is taken back.
+/// process count exactly; a right one is taken back, a wrong one dated when it is answered.
 pub async fn check_secret(
     store: &SharedStore,
     secret: Secret,
@@ -472,13 +472,20 @@ pub async fn check_secret(
         Some(hash) => secrets::verify_secret_async(presented, hash).await,
         None => false,
     };
-    if !right {
-        return Ok(SecretCheck::Wrong);
-    }
     store
-        .write(move |tx| Box::pin(async move { tx.secret_was_right(attempt).await }))
+        .write(move |tx| {
+            Box::pin(async move {
+                match right {
+                    true => tx.secret_was_right(attempt).await,
+                    false => tx.secret_was_wrong(attempt).await,
+                }
+            })
+        })
         .await?;
-    Ok(SecretCheck::Right)
+    Ok(match right {
+        true => SecretCheck::Right,
+        false => SecretCheck::Wrong,
+    })
 }
 
 /// A customer by the login they sign in with: a card number or a phone.

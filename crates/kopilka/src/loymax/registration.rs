@@ -709,6 +709,10 @@ pub async fn accept_offer(
             if !ctx.registering() {
                 return Err(LmError::from(rules::RegistrationError::Completed).into());
             }
+            // Nobody accepts the offer for the holder of a confirmed phone but the holder.
+            if ctx.phone_unconfirmed && ctx.phone_confirmed() {
+                return Err(LmError::from(rules::RegistrationError::PhoneFirst).into());
+            }
             ctx.mark(Step::AcceptTenderOffer);
             let card_flow = ctx.reg.as_ref().is_some_and(|r| r.flow == "card");
             if card_flow

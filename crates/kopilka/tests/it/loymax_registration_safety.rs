@@ -58,7 +58,6 @@ async fn a_stranger_continuing_a_registration_gets_nothing_before_the_code(app: 
     let phone = "79265550101";
     // The owner begins, confirms the phone and answers the questions, then stops.
     let first = lm.begin_token(phone).await;
-    lm.accept_tender_offer(&first).await.ok();
     let owner = lm.confirm_phone(&first, phone).await;
     lm.answers(&owner, surname_answers()).await.ok();
 
@@ -98,6 +97,7 @@ async fn a_stranger_continuing_a_registration_gets_nothing_before_the_code(app: 
             Some(json!({"email": "thief@example.com"})),
         ),
         (Method::POST, "/Registration/TryFinishRegistration", None),
+        (Method::POST, "/User/AcceptTenderOffer", None),
         // Nor may it swap the confirmed number for its own.
         (
             Method::POST,
@@ -114,7 +114,13 @@ async fn a_stranger_continuing_a_registration_gets_nothing_before_the_code(app: 
     // Nothing changed for the owner: the card is free, the answers and the phone stay.
     let questions = lm.get(&owner, "/User/Questions").await.ok();
     assert_eq!(questions["questions"][0]["children"][0]["value"], "Иванова");
-    assert!(lm.done(&owner).await[1]);
+    let done = lm.done(&owner).await;
+    assert_eq!(
+        done[..2],
+        [false, true],
+        "the offer is the owner's to accept"
+    );
+    lm.accept_tender_offer(&owner).await.ok();
     let program = app.demo_loymax_program().await["id"].clone();
     let (_, cards) = app.get(&format!("/v1/cards?program_id={program}")).await;
     let card = cards
