@@ -359,3 +359,59 @@ async fn an_anonymous_card_holder_registers_by_the_card_keeping_its_points(app: 
     assert_eq!(refused["result"]["validationErrors"][0]["field"], "login");
     app.stop().await;
 }
+
+both_stores!(wrong_pins_slow_that_shop_for_a_while_and_no_other);
+async fn wrong_pins_slow_that_shop_for_a_while_and_no_other(app: TestApp) {
+    use crate::common::loymax::code;
+    let lm = app.loymax();
+    let program = app.demo_loymax_program().await;
+    let mut settings = program["settings"].clone();
+    settings["loymax_processing"]["pin_required"] = json!(true);
+    let body = json!({"code": "demo-loymax", "name": "Demo Loymax", "settings": settings});
+    let (status, answer) = app
+        .send_put(&format!("/v1/programs/{}", program["id"]), &body)
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let here = lm.shop().await;
+    let pin = format!("/v1/customers/{}/pin", here.customer);
+    let (status, _) = app.send_put(&pin, &json!({"pin": "4321"})).await;
+    assert!(status.is_success());
+    let body = json!({"program_id": program["id"], "name": "Another Loymax Shop"});
+    let elsewhere = lm
+        .shop_of(app.create_merchant(body).await["id"].as_i64().unwrap())
+        .await;
+    let cheque = |operation: &str, pin: Option<&str>| {
+        let mut body = json!({"operationId": operation, "cheque": {"lines": [{"position": 1, "amount": 100, "barcode": "8765653477", "quantity": 1, "price": 100}]}});
+        if let Some(pin) = pin {
+            body["amount"] = json!(10);
+            body["pinCode"] = json!(pin);
+        }
+        body.to_string()
+    };
+    let pay = async |shop: &crate::common::loymax::Shop, purchase: &str, operation: &str, pin| {
+        let answer = shop
+            .purchase(purchase, "Bonus/Payment", &cheque(operation, Some(pin)))
+            .await;
+        code(&answer).to_string()
+    };
+    here.purchase("pin-a", "Calculate", &cheque("a0", None))
+        .await;
+    for i in 0..4 {
+        assert_eq!(
+            pay(&here, "pin-a", &format!("a{}", i + 1), "0000").await,
+            "WrongPin"
+        );
+    }
+    // A stranger's wrong PINs at this shop hold the right one back here, for a while…
+    assert_eq!(pay(&here, "pin-a", "a5", "4321").await, "WrongPin");
+    // …and nowhere else.
+    elsewhere
+        .purchase("pin-b", "Calculate", &cheque("b0", None))
+        .await;
+    assert_eq!(pay(&elsewhere, "pin-b", "b1", "4321").await, "Ok");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    here.purchase("pin-c", "Calculate", &cheque("c0", None))
+        .await;
+    assert_eq!(pay(&here, "pin-c", "c1", "4321").await, "Ok");
+    app.stop().await;
+}

@@ -369,6 +369,24 @@ impl<'a> Loymax<'a> {
         }
     }
 
+    /// A shop of merchant `merchant` (a new application of it) with a processing token for
+    /// [`Loymax::customer`].
+    pub async fn shop_of(self, merchant: i64) -> Shop {
+        let body = json!({"merchant_id": merchant});
+        let application = self.app.create("/v1/loymax/applications", body).await;
+        let customer = self.customer().await;
+        let client = application["client_id"].as_str().unwrap();
+        let path = format!("/v1/loymax/applications/{client}/tokens");
+        let body = json!({"customer_id": customer});
+        let token = self.app.create(&path, body).await;
+        Shop {
+            http: self.app.http.clone(),
+            base: self.app.base.clone(),
+            token: token["access_token"].as_str().unwrap().to_string(),
+            customer,
+        }
+    }
+
     /// A batch request to [`BATCH_PATH`] with the demo key.
     pub async fn send_batch(self, body: impl ToString) -> (StatusCode, Value) {
         self.batch(BATCH_PATH, BATCH_KEY, body.to_string()).await
