@@ -97,7 +97,7 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
     let app = router(state.clone());
     let mut signal = shutdown.clone();
     let served = tokio::spawn(async move {
-        // The peer address feeds per-IP quotas (Loymax confirmation codes).
+        // The peer address feeds `http::ClientAddr` (per-address quotas and throttles).
         let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
             tower::ServiceExt::<Request>::map_request(app, |request| {
                 crate::ecommpay::normalize_path(canonical_path(request))
