@@ -134,11 +134,20 @@ impl TrustedProxies {
     }
 }
 
+/// A list, or one string of comma-separated entries as the environment variable takes them.
 impl<'de> Deserialize<'de> for TrustedProxies {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let entries = Vec::<String>::deserialize(deserializer)?;
-        TrustedProxies::parse_list(entries.iter().map(String::as_str))
-            .map_err(serde::de::Error::custom)
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Entries {
+            List(Vec<String>),
+            Text(String),
+        }
+        let parsed = match Entries::deserialize(deserializer)? {
+            Entries::List(list) => TrustedProxies::parse_list(list.iter().map(String::as_str)),
+            Entries::Text(text) => TrustedProxies::parse_list(text.split(',')),
+        };
+        parsed.map_err(serde::de::Error::custom)
     }
 }
 
@@ -198,6 +207,8 @@ mod tests {
         assert!(proxies.contains("::1".parse().unwrap()));
         assert!(proxies.contains("::ffff:10.1.1.1".parse().unwrap()));
         assert!(toml::from_str::<Config>("trusted_proxies = [\"proxy.local\"]").is_err());
+        let config: Config = toml::from_str("trusted_proxies = \"10.0.0.1, ::1\"").unwrap();
+        assert!(config.trusted_proxies.contains("::1".parse().unwrap()));
         assert!(Config::default().trusted_proxies.is_empty());
 
         let mut config = Config::default();
