@@ -450,6 +450,7 @@ pub fn history_query(
         from,
         to,
         kinds: kind.map(HistoryType::kinds),
+        card: None,
         before: None,
         offset: 0,
         limit: 0,

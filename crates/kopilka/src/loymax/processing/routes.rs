@@ -116,19 +116,13 @@ async fn run(
     })?;
     for _ in 0..3 {
         let program_id = caller.program.program.id;
-        let processed = purchases::process(
-            store,
-            caller,
-            purchase_id.clone(),
-            call.clone(),
-            text,
-            &body,
-        )
-        .await
-        .map_err(|invalid| LmError::Validation(vec![(invalid.field, invalid.message)]))?;
+        let processed = purchases::process(store, caller, purchase_id.clone(), call.clone(), &body)
+            .await
+            .map_err(|invalid| LmError::Validation(vec![(invalid.field, invalid.message)]))?;
         match processed {
             Processed::Done(item) => return Ok(ok_one(item)),
             Processed::Answer(a) => return Err(refusal(a)),
+            Processed::Failed(cause) => return Err(LmError::Fail(cause)),
             Processed::Unauthorized => {
                 callers.forget_token(&digest);
                 return Err(LmError::Unauthorized);
