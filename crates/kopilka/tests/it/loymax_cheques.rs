@@ -434,3 +434,38 @@ async fn processing_failures_are_fail_and_texts_follow_the_programs_language(app
     assert_eq!(id.len(), 32, "{message}");
     app.stop().await;
 }
+
+both_stores!(a_batch_purchase_row_is_a_purchase_with_its_sum);
+async fn a_batch_purchase_row_is_a_purchase_with_its_sum(app: TestApp) {
+    let loymax = app.loymax();
+    let shop = loymax.shop().await;
+    let batch = json!({"requestId": "p-1", "type": 2, "accrue": [
+        {"memberNo": "012345", "Description": "Покупка в магазине", "transactionAmount": 152246.54, "pointsAmount": 1522.46},
+    ]});
+    let (_, answer) = loymax.send_batch(batch).await;
+    assert_eq!(answer["status"], 0, "{answer}");
+    let history = shop
+        .history(
+            "/api/v1.1",
+            "filter.toDate=2100-01-01&filter.count=10&filter.historyItemType=Purchase",
+        )
+        .await;
+    assert_eq!(history["data"]["allCount"], json!(1), "{history}");
+    let data = &history["data"]["rows"][0]["data"];
+    assert_eq!(data["amount"]["amount"], json!(152246.54));
+    assert_eq!(data["rewards"][0]["amount"]["amount"], json!(1522.46));
+    assert_eq!(data["withdraws"], json!([]));
+    assert_eq!(data["isRefund"], false);
+    // A processing body past the server's limit is refused in Loymax's envelope.
+    let huge = format!(
+        "{{\"operationId\": \"big\", \"pad\": \"{}\"}}",
+        "x".repeat(17 << 20)
+    );
+    let refused = shop.purchase("big", "Calculate", &huge).await;
+    assert_eq!(
+        refused["result"]["state"], "ValidationError",
+        "{}",
+        refused["result"]
+    );
+    app.stop().await;
+}

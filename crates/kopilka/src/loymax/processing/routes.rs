@@ -7,6 +7,7 @@ use crate::loymax::wire::{ok, ok_one, LmError, LmResult, Success};
 use crate::loymax::{MethodPath, MethodState};
 use crate::state::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{post, MethodRouter};
@@ -144,7 +145,19 @@ fn purchase_call(call: Call) -> MethodRouter<MethodState> {
         move |State(s): State<MethodState>,
               headers: HeaderMap,
               Extension(path): Extension<MethodPath>,
-              b: Bytes| run(s, headers, path, call.clone(), b),
+              b: Result<Bytes, BytesRejection>| async move {
+            // A body past the server's limit is answered in Loymax's envelope.
+            let b = b.map_err(|e| {
+                let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+                let message = if too_large {
+                    "Запрос слишком велик"
+                } else {
+                    "Тело запроса не прочитано"
+                };
+                LmError::invalid("body", message)
+            })?;
+            run(s, headers, path, call.clone(), b).await
+        },
     )
 }
 
