@@ -395,6 +395,7 @@ impl View<'_> {
         // Processing writes the cheque's sum in minor units; a batch row its `transactionAmount`.
         let cheque_amount = cheque
             .and_then(|c| c.get("amount"))
+            .or_else(|| r.details.get("chequeAmount"))
             .and_then(Value::as_i64)
             .or_else(|| {
                 r.details
@@ -404,11 +405,19 @@ impl View<'_> {
                     .map(|a| a.0)
             })
             .unwrap_or(0);
-        let items: Vec<Value> = cheque
+        // Other protocols may write `chequeItems` ready to show.
+        let items: Value = match cheque
             .and_then(|c| c.get("items"))
             .and_then(Value::as_array)
-            .map(|items| items.iter().map(|i| self.cheque_item(i)).collect())
-            .unwrap_or_default();
+        {
+            Some(items) => items.iter().map(|i| self.cheque_item(i)).collect(),
+            None => r.details.get("chequeItems").cloned().unwrap_or(json!([])),
+        };
+        let number = cheque
+            .and_then(|c| c.get("number"))
+            .or_else(|| r.details.get("chequeNumber"))
+            .cloned()
+            .unwrap_or(Value::Null);
         let purchase_id = r
             .details
             .get("purchase_id")
@@ -422,7 +431,7 @@ impl View<'_> {
             "withdraws": withdraws,
             "rewards": rewards,
             "isRefund": refund,
-            "chequeNumber": cheque.and_then(|c| c.get("number")).cloned().unwrap_or(Value::Null),
+            "chequeNumber": number,
             "amount": self.money(if refund { -cheque_amount } else { cheque_amount }),
         })
     }
