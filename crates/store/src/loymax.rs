@@ -146,6 +146,17 @@ row!(
     }
 );
 
+/// A customer's operations of one kind (and reversed kind) summed: points, and, of those
+/// shown in a row of their own, how many and the money of their cheques (minor units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryTotal {
+    pub kind: OperationKind,
+    pub reversed_kind: Option<OperationKind>,
+    pub points: i64,
+    pub rows: i64,
+    pub money: i64,
+}
+
 /// Which history rows to list: the customer's confirmed operations between `from` and `to`
 /// (inclusive, unix ms), optionally of some kinds and of one card, newest first.
 #[derive(Debug, Clone)]
@@ -561,6 +572,55 @@ impl Tx {
             limit,
             offset
         )?)
+    }
+
+    /// A customer's confirmed operations between `from` and `to` summed by kind and reversed
+    /// kind: points, and, of those shown in a row of their own, how many and the money of their
+    /// cheques (`details.cheque.amount`, or the batch's `transaction_amount`, which is written
+    /// with exactly the money's decimals). Loymax's `History/AggregateWithdrawRewardPurchase`.
+    pub async fn loymax_history_totals(
+        &mut self,
+        customer_id: CustomerId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<HistoryTotal>> {
+        let (cheque, batch) = match self.kind() {
+            StoreKind::Sqlite => (
+                "json_extract(op.details, '$.cheque.amount')",
+                "CAST(REPLACE(json_extract(op.details, '$.transaction_amount'), '.', '') AS INTEGER)",
+            ),
+            StoreKind::Postgres => (
+                "(op.details::jsonb #>> '{cheque,amount}')::bigint",
+                "REPLACE(op.details::jsonb ->> 'transaction_amount', '.', '')::bigint",
+            ),
+        };
+        let sql = format!(
+            "SELECT op.kind, orig.kind, CAST(SUM(op.amount) AS BIGINT), CAST(SUM(CASE WHEN hp.part IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN hp.part IS NULL THEN COALESCE({cheque}, {batch}, 0) ELSE 0 END), 0) AS BIGINT) FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN loymax_history_parts hp ON hp.part = op.id WHERE op.customer_id = $1 AND op.status = 'confirmed' AND op.created_at >= $2 AND op.created_at <= $3 GROUP BY op.kind, orig.kind"
+        );
+        let rows = fetch!(
+            self,
+            fetch_all,
+            (String, Option<String>, i64, i64, i64),
+            &sql,
+            customer_id.0,
+            from,
+            to
+        )?;
+        let kind = |k: &str| {
+            OperationKind::parse(k)
+                .ok_or_else(|| crate::StoreError::Corrupt(format!("operation kind {k}")))
+        };
+        rows.into_iter()
+            .map(|(k, reversed, points, rows, money)| {
+                Ok(HistoryTotal {
+                    kind: kind(&k)?,
+                    reversed_kind: reversed.as_deref().map(kind).transpose()?,
+                    points,
+                    rows,
+                    money,
+                })
+            })
+            .collect()
     }
 
     /// The (created_at, id) of a customer's operation by its UUID: the keyset of `filter.from`.

@@ -184,6 +184,93 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
     Ok(ok(json!({"allCount": all, "rows": rows})))
 }
 
+/// `GET History/AggregateWithdrawRewardPurchase` (v1.2, the SDK's): over the dates and type,
+/// the money of purchases (refunds taken off), the points withdrawn and rewarded, and how many
+/// purchases.
+pub async fn aggregate(State(state): State<AppState>, session: Session, parts: Parts) -> LmResult {
+    let q = query(&parts);
+    let param = |name: &str| {
+        q.get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let date = |name: &str, field: &str, end_of_day: bool| -> LmResult<Option<i64>> {
+        match param(name) {
+            Some(v) => parse_time(&plus_restored(&v), end_of_day)
+                .map(Some)
+                .ok_or_else(|| LmError::invalid(field, "Неверный формат даты")),
+            None => Ok(None),
+        }
+    };
+    let from = date("filter.fromdate", "filter.fromDate", false)?.unwrap_or(0);
+    let to = date("filter.todate", "filter.toDate", true)?.unwrap_or(i64::MAX);
+    let only = match param("filter.historyitemtype") {
+        Some(v) => HistoryType::parse_filter(&v).ok_or_else(|| {
+            LmError::invalid(
+                "filter.historyItemType",
+                "All, Purchase, RewardData или WithdrawData",
+            )
+        })?,
+        None => None,
+    };
+    let customer_id = session.customer.id;
+    let totals = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move { tx.loymax_history_totals(customer_id, from, to).await })
+        })
+        .await?;
+    let (mut money, mut purchases, mut rewarded, mut withdrawn) = (0i64, 0i64, 0i64, 0i64);
+    for t in totals {
+        let kind = HistoryType::of(t.kind, t.reversed_kind);
+        if only.is_some_and(|o| o != kind) {
+            continue;
+        }
+        let movement = Movement {
+            kind: t.kind,
+            reversed_kind: t.reversed_kind,
+            amount: t.points,
+        };
+        if movement.signed() > 0 {
+            rewarded += movement.signed();
+        } else {
+            withdrawn += movement.signed();
+        }
+        if kind == HistoryType::Purchase {
+            if t.kind == OperationKind::Reversal {
+                money -= t.money;
+            } else {
+                money += t.money;
+                purchases += t.rows;
+            }
+        }
+    }
+    let view = View {
+        program: &session.program,
+        shape: Shape::V12,
+        customer_id: customer_id.0,
+        identity: "",
+    };
+    let purchase_amount: Vec<Value> = (money != 0 || purchases > 0)
+        .then(|| json!({"amount": view.money(money)}))
+        .into_iter()
+        .collect();
+    let withdraws: Vec<Value> = (withdrawn != 0)
+        .then(|| json!({"withdrawType": "Bonus", "amount": view.points(withdrawn)}))
+        .into_iter()
+        .collect();
+    let rewards: Vec<Value> = (rewarded != 0)
+        .then(|| json!({"rewardType": "Bonus", "amount": view.points(rewarded)}))
+        .into_iter()
+        .collect();
+    Ok(ok(json!({
+        "purchaseAmount": purchase_amount,
+        "withdraws": withdraws,
+        "rewards": rewards,
+        "purchaseCount": purchases,
+    })))
+}
+
 /// A query string's `+` (an offset such as `+03:00`) arrives as a space when the client did
 /// not encode it.
 fn plus_restored(text: &str) -> String {

@@ -153,7 +153,11 @@ fn inner(state: AppState) -> Router {
         .route("/user", get(account::profile))
         .route("/user/balance", get(account::balance))
         .route("/user/detailedbalance", get(account::detailed_balance))
-        .route("/history", get(history::history));
+        .route("/history", get(history::history))
+        .route(
+            "/history/aggregatewithdrawrewardpurchase",
+            get(history::aggregate),
+        );
     // Part 2: the purchase processing methods (docs/loymax-processing.md).
     let router = processing::methods()
         .into_iter()

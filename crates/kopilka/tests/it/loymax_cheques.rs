@@ -305,6 +305,31 @@ async fn history_v1_2_speaks_the_sdk_shape(app: TestApp) {
         "{brand}"
     );
     assert!(purchase["location"]["id"].is_i64());
+    // The SDK's totals: the purchase's money, the points paid and earned (the opening 1000
+    // is a reward too), the purchases counted.
+    let aggregate = "/publicapi/v1.2/History/AggregateWithdrawRewardPurchase";
+    let totals = shop.get_with_token(aggregate).await;
+    assert_eq!(totals["result"]["state"], "Success", "{totals}");
+    let data = &totals["data"];
+    assert_eq!(
+        data["purchaseAmount"][0]["amount"]["amount"],
+        json!(306.9),
+        "{data}"
+    );
+    assert_eq!(
+        data["purchaseAmount"][0]["amount"]["currencyInfo"]["code"],
+        "Currency2"
+    );
+    assert_eq!(data["withdraws"][0]["amount"]["amount"], json!(-100));
+    assert_eq!(data["rewards"][0]["amount"]["amount"], json!(1020.69));
+    assert_eq!(data["purchaseCount"], json!(1));
+    let purchases = shop
+        .get_with_token(&format!("{aggregate}?filter.historyItemType=Purchase"))
+        .await;
+    assert_eq!(
+        purchases["data"]["rewards"][0]["amount"]["amount"],
+        json!(20.69)
+    );
     // The seed's path keeps the seed's shape.
     let seed = shop
         .history("/api/v1", "filter.toDate=2100-01-01&filter.count=10")

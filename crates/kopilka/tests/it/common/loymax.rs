@@ -389,7 +389,13 @@ impl Loymax<'_> {
 impl Shop {
     /// `GET {prefix}/History?{query}` with the shop's customer token: the whole answer.
     pub async fn history(&self, prefix: &str, query: &str) -> Value {
-        let url = format!("{}{prefix}/History?{query}", self.base);
+        self.get_with_token(&format!("{prefix}/History?{query}"))
+            .await
+    }
+
+    /// `GET path` with the shop's customer token: the whole answer.
+    pub async fn get_with_token(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.base);
         let response = self.http.get(url).bearer_auth(&self.token).send();
         response.await.unwrap().json().await.unwrap()
     }
