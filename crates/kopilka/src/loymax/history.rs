@@ -325,6 +325,11 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// Texts in English where the program's language is English, else Russian.
+    fn english(&self) -> bool {
+        self.program.rules.language == "en"
+    }
+
     /// An amount in a currency: the seed's `currencyInfo`, with v1.2's `code` and `uid`.
     fn amount(&self, mut amount: Value, code: &str) -> Value {
         if self.shape == Shape::V12 {
@@ -391,14 +396,19 @@ impl View<'_> {
             }
             _ => (Value::Null, Value::Null, Value::Null, Value::Null),
         };
+        let pick = |ru, en| if self.english() { en } else { ru };
         let default_description = match (kind, original, refund) {
-            (HistoryType::Purchase, _, true) => "Возврат покупки",
-            (HistoryType::Purchase, _, false) => "Покупка",
-            (_, OperationKind::Expire, false) => "Сгорание бонусов",
-            (HistoryType::RewardData, _, true) => "Отмена списания бонусов",
-            (HistoryType::RewardData, _, false) => "Начисление бонусов",
-            (HistoryType::WithdrawData, _, true) => "Отмена начисления бонусов",
-            (HistoryType::WithdrawData, _, false) => "Списание бонусов",
+            (HistoryType::Purchase, _, true) => pick("Возврат покупки", "Purchase refund"),
+            (HistoryType::Purchase, _, false) => pick("Покупка", "Purchase"),
+            (_, OperationKind::Expire, false) => pick("Сгорание бонусов", "Points expired"),
+            (HistoryType::RewardData, _, true) => {
+                pick("Отмена списания бонусов", "Withdrawal cancelled")
+            }
+            (HistoryType::RewardData, _, false) => pick("Начисление бонусов", "Points earned"),
+            (HistoryType::WithdrawData, _, true) => {
+                pick("Отмена начисления бонусов", "Reward cancelled")
+            }
+            (HistoryType::WithdrawData, _, false) => pick("Списание бонусов", "Points withdrawn"),
         };
         let description = r
             .description
@@ -467,13 +477,13 @@ impl View<'_> {
                 rewards.push(json!({
                     "offerExternalId": r.details.get("offerExternalId").cloned().unwrap_or(Value::Null),
                     "rewardType": r.details.get("rewardType").cloned().unwrap_or(json!("Bonus")),
-                    "description": "Начисление бонусов",
+                    "description": if self.english() { "Points earned" } else { "Начисление бонусов" },
                     "amount": self.points(m.signed()),
                 }));
             } else {
                 withdraws.push(json!({
                     "withdrawType": "Bonus",
-                    "description": "Оплата бонусами",
+                    "description": if self.english() { "Paid with points" } else { "Оплата бонусами" },
                     "amount": self.points(m.signed()),
                 }));
             }
@@ -533,7 +543,13 @@ impl View<'_> {
             .and_then(Value::as_str)
             .map(str::to_string)
             .or_else(|| goods_id.map(str::to_string))
-            .unwrap_or_else(|| format!("Позиция {position}"));
+            .unwrap_or_else(|| {
+                if self.english() {
+                    format!("Item {position}")
+                } else {
+                    format!("Позиция {position}")
+                }
+            });
         let count = number(
             item.get("quantity")
                 .and_then(Value::as_i64)

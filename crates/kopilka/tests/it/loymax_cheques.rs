@@ -444,6 +444,27 @@ async fn processing_failures_are_fail_and_texts_follow_the_programs_language(app
         .await;
     let message = &invalid["result"]["validationErrors"][0]["errorMessages"][0];
     assert_eq!(message, "required, up to 128 characters", "{invalid}");
+    let malformed = shop
+        .purchase(
+            "e-1",
+            "Calculate",
+            r#"{"operationId": "e-1-c", "amount": true}"#,
+        )
+        .await;
+    let error = &malformed["result"]["validationErrors"][0];
+    assert_eq!(error["field"], "amount", "{malformed}");
+    assert_eq!(error["errorMessages"][0], "invalid value");
+    // What history shows of an English program's purchase is English too.
+    buy(&shop, "e-3", "100").await;
+    let history = shop
+        .history("/api/v1.1", "filter.toDate=2100-01-01&filter.count=1")
+        .await;
+    let row = &history["data"]["rows"][0];
+    assert_eq!(row["description"], "points for a purchase", "{row}");
+    assert_eq!(
+        row["data"]["withdraws"][0]["description"],
+        "Paid with points"
+    );
     // Rules processing cannot use (points and money of other decimals): a system failure,
     // not a business answer.
     loymax

@@ -823,19 +823,20 @@ impl Job {
                         amount: Amount(amount),
                         hold: true,
                     },
-                    "оплата бонусами",
+                    self.t.pick("оплата бонусами", "payment with points"),
                 ),
                 Booking::ConfirmHold => (
                     Action::Confirm {
                         operation_id: hold(row)?,
                     },
-                    "оплата бонусами",
+                    self.t.pick("оплата бонусами", "payment with points"),
                 ),
                 Booking::VoidHold => (
                     Action::Void {
                         operation_id: hold(row)?,
                     },
-                    "отмена оплаты бонусами",
+                    self.t
+                        .pick("отмена оплаты бонусами", "payment with points cancelled"),
                 ),
                 Booking::Earn(amount) => (
                     Action::Credit {
@@ -844,14 +845,16 @@ impl Job {
                         amount: Amount(amount),
                         expires_at: self.caller.program.rules.expiry_for(tx.now()),
                     },
-                    "начисление за покупку",
+                    self.t
+                        .pick("начисление за покупку", "points for a purchase"),
                 ),
                 Booking::ReturnPayment(amount) => (
                     Action::Reverse {
                         operation_id: hold(row)?,
                         amount: Some(Amount(amount)),
                     },
-                    "возврат оплаты бонусами",
+                    self.t
+                        .pick("возврат оплаты бонусами", "payment with points returned"),
                 ),
                 Booking::ReclaimBonus(amount) => (
                     Action::Reverse {
@@ -863,7 +866,10 @@ impl Job {
                         })?,
                         amount: Some(Amount(amount)),
                     },
-                    "списание начисленных за покупку бонусов",
+                    self.t.pick(
+                        "списание начисленных за покупку бонусов",
+                        "points for a purchase taken back",
+                    ),
                 ),
             };
             let outcome = ledger::execute_locked(

@@ -2,6 +2,7 @@
 //! (`crate::loymax::wire`), the caller from part 1's `Session`.
 
 use super::purchases::{self, Call, Caller, Processed, RequestIn};
+use super::texts::Texts;
 use crate::loymax::auth::{bearer, Session};
 use crate::loymax::wire::{ok, ok_one, LmError, LmResult, Success};
 use crate::loymax::{MethodPath, MethodState};
@@ -110,10 +111,22 @@ async fn run(
         &bytes
     };
     let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let t = Texts::of(&caller.program.rules);
     let body: RequestIn = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".into() } else { path };
-        LmError::Validation(vec![(field, e.inner().to_string())])
+        // serde's own words are English: the field is named, the message in the program's
+        // language.
+        let (field, message) = if path == "." {
+            let message = t.pick(
+                "тело запроса — не объект JSON метода",
+                "the body is not the method's JSON object",
+            );
+            ("body".into(), message)
+        } else {
+            let message = t.pick("неверное значение", "invalid value");
+            (path, message)
+        };
+        LmError::Validation(vec![(field, message.into())])
     })?;
     for _ in 0..3 {
         let program_id = caller.program.program.id;
