@@ -200,6 +200,34 @@ impl Default for PurchaseRules {
     }
 }
 
+impl PurchaseRules {
+    /// The coupons a customer presents, each once (compared case-insensitively, as sent
+    /// first): those the program knows, and those it does not (ignored, and named to the
+    /// cashier).
+    pub fn presented_coupons(&self, presented: &[String]) -> (Vec<String>, Vec<String>) {
+        let (mut known, mut unknown): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+        for code in presented {
+            if known
+                .iter()
+                .chain(&unknown)
+                .any(|c| c.eq_ignore_ascii_case(code))
+            {
+                continue;
+            }
+            if self
+                .coupons
+                .iter()
+                .any(|c| c.code.eq_ignore_ascii_case(code))
+            {
+                known.push(code.clone());
+            } else {
+                unknown.push(code.clone());
+            }
+        }
+        (known, unknown)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ChequeError {
     #[error("the cheque has no lines")]
@@ -496,6 +524,13 @@ pub(crate) mod tests {
             cheque
         );
         assert!(price(&[seed_line()], &demo_rules(), &["NOPE".into()]).is_err());
+        let presented: Vec<String> = ["welcome10", "X", "WELCOME10", "x"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            demo_rules().presented_coupons(&presented),
+            (vec!["welcome10".to_string()], vec!["X".to_string()])
+        );
     }
 
     fn till(

@@ -143,6 +143,15 @@ async fn a_coupon_listed_twice_applies_once(app: TestApp) {
     assert_eq!(a["data"][0]["chequeMessage"], b["data"][0]["chequeMessage"]);
     // 306.9 less a further 10 %.
     assert_eq!(b["data"][0]["cheque"]["totalAmount"], json!(276.21));
+    // An unknown coupon listed twice is named once.
+    let unknown = json!({"coupons": [{"number": "NOPE"}, {"number": "nope"}]});
+    let c = shop
+        .purchase("c-3", "Calculate", &real_cheque("c-3-c", unknown))
+        .await;
+    assert_eq!(
+        c["data"][0]["cashierMessage"], "Применено: Скидка программы 10%; Купон NOPE не найден",
+        "{c}"
+    );
     app.stop().await;
 }
 

@@ -597,17 +597,8 @@ impl Job {
         let mut shown = Shown::Purchase;
         match &self.call {
             Call::Calculate => {
-                let (known, unknown): (Vec<String>, Vec<String>) =
-                    self.input.coupons.iter().cloned().partition(|c| {
-                        rules.coupons.iter().any(|r| r.code.eq_ignore_ascii_case(c))
-                    });
-                let mut unknown_named: Vec<String> = Vec::new();
-                for c in unknown {
-                    if !unknown_named.iter().any(|n| n.eq_ignore_ascii_case(&c)) {
-                        messages.push(t.unknown_coupon(&c));
-                        unknown_named.push(c);
-                    }
-                }
+                let (known, unknown) = rules.presented_coupons(&self.input.coupons);
+                messages.extend(unknown.iter().map(|c| t.unknown_coupon(c)));
                 let mut p =
                     Purchase::calculate(self.input.lines.clone(), known, rules).map_err(|c| {
                         refused(
