@@ -100,6 +100,7 @@ pub struct HistoryRow {
 /// An operation shown inside another's history row: its kind, amount and what it reverses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryPart {
+    pub id: OperationId,
     pub kind: OperationKind,
     pub amount: i64,
     pub reversed_kind: Option<OperationKind>,
@@ -116,7 +117,7 @@ row!(
     HistoryRow,
     // An operation (op), the original it reverses (orig), its merchant (m), and its part
     // (part) with the original the part reverses (part_orig).
-    "op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind, m.name, part.kind, part.amount, part_orig.kind",
+    "op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind, m.name, part.id, part.kind, part.amount, part_orig.kind",
     |c| HistoryRow {
         id: OperationId(c.next()?),
         uuid: c.next()?,
@@ -131,11 +132,13 @@ row!(
         reversed_kind: c.parse("operation kind", operation_kind)?,
         merchant_name: c.next()?,
         part: {
+            let id: Option<i64> = c.next()?;
             let kind = c.parse("operation kind", operation_kind)?;
             let amount: Option<i64> = c.next()?;
             let reversed_kind = c.parse("operation kind", operation_kind)?;
-            match (kind, amount) {
-                (Some(kind), Some(amount)) => Some(HistoryPart {
+            match (id, kind, amount) {
+                (Some(id), Some(kind), Some(amount)) => Some(HistoryPart {
+                    id: OperationId(id),
                     kind,
                     amount,
                     reversed_kind,

@@ -463,6 +463,7 @@ impl View<'_> {
             kind,
             amount,
             reversed_kind,
+            ..
         }) = r.part
         {
             movements.push(Movement {
