@@ -47,6 +47,23 @@ async fn keys_in_any_casing_and_the_type_as_a_string(app: TestApp) {
         "{message}"
     );
     assert_eq!(balance(&app).await, "1007.50");
+
+    // An English program's answers are English, the amount's problem included.
+    app.loymax()
+        .change_program(|rules, _| rules["language"] = json!("en"))
+        .await;
+    let bad = json!({"requestId": "f-2", "type": 4, "accrue": [{"memberNo": "012345", "pointsAmount": "1.234"}]});
+    let refused = send(&app, bad).await;
+    assert_eq!(
+        refused["message"], "Rows at fault: 1; nothing applied",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["errors"][0]["message"],
+        "pointsAmount: a number above zero with at most 2 decimals"
+    );
+    let good = json!({"requestId": "f-3", "type": 4, "accrue": [{"memberNo": "012345", "pointsAmount": 1}]});
+    assert_eq!(send(&app, good).await["message"], "The operation succeeded");
     app.stop().await;
 }
 

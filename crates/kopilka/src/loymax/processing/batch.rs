@@ -8,6 +8,7 @@
 //! writes them as they come and commits all rows or none. The header goes to the store job
 //! when `accrue` begins; a body whose header comes after `accrue` is read twice.
 
+use super::texts::Texts;
 use crate::http::credentials::{self, Proof};
 use crate::http::{ApiError, ApiResult};
 use crate::secrets;
@@ -53,7 +54,6 @@ const MAX_MERCHANT_NAME: usize = 255;
 /// field fits in it, so the field's own limit names the field; a longer token is refused while
 /// the body is spooled, named by its row and field, before anything holds it.
 const MAX_TOKEN: usize = 16 * 1024;
-const OK_MESSAGE: &str = "Операция выполнена успешно";
 
 /// The seed's answer, plus the rows at fault when a request is refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +98,18 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// A system failure: HTTP 500, the cause in the log under an error id the answer gives.
+    fn system(cause: impl std::fmt::Display) -> Refusal {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        tracing::error!(error_id = %id, "loymax batch: {cause}");
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Системная ошибка. Идентификатор ошибки: {id}"),
+        )
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         (self.http, Json(self.answer)).into_response()
@@ -125,7 +137,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, 
     let logins = vec![secrets::token_digest(key)];
     let found = credentials::authenticate(&state.store, KEY_PROTOCOL, logins, Proof::KeyDigest)
         .await
-        .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(|e| Refusal::system(e.to_string()))?;
     let holder = found.ok_or_else(unauthorized)?;
     Ok(Partner {
         merchant_id: holder.merchant.id.0,
@@ -142,7 +154,8 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
 
 async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let partner = authenticate(&state, request.headers()).await?;
-    let (mut file, fingerprint) = spool(request.into_body()).await?;
+    let t = Texts::of(&partner.program.rules);
+    let (mut file, fingerprint) = spool(request.into_body(), t).await?;
     let rules = partner.program.rules.clone();
     let (decimals, money_decimals) = (rules.decimals, rules.money_decimals);
     let started = std::time::Instant::now();
@@ -154,7 +167,15 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
         let (rows_in, mut rows_out) = mpsc::channel::<BatchInput>(2);
         let reread = known.clone();
         let parser = tokio::task::spawn_blocking(move || {
-            parse(file, decimals, money_decimals, reread, header_in, rows_in)
+            parse(
+                file,
+                decimals,
+                money_decimals,
+                t,
+                reread,
+                header_in,
+                rows_in,
+            )
         });
         let mut announced = None;
         let applied = match header_out.await {
@@ -176,8 +197,8 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
         };
         let (returned, pass) = parser
             .await
-            .map_err(|_| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "parser stopped"))?;
-        file = returned.map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            .map_err(|_| Refusal::system("parser stopped"))?;
+        file = returned.map_err(|e| Refusal::system(e))?;
         let answer = match pass {
             Pass::Again(header) => {
                 known = Some(header);
@@ -202,6 +223,7 @@ fn store_request(
     header: &Header,
     fingerprint: &str,
 ) -> Result<(BatchApply, Answer), Refusal> {
+    let t = Texts::of(&partner.program.rules);
     let refuse = |message: String| header.refusal(message, Vec::new());
     let texts = [
         ("requestId", &header.request_id, MAX_REQUEST_ID),
@@ -214,38 +236,44 @@ fn store_request(
         ),
     ];
     for (field, text, max) in texts {
-        if let Some(problem) = text_problem(text.as_deref(), max) {
+        if let Some(problem) = text_problem(text.as_deref(), max, t) {
             return Err(refuse(format!("{field}: {problem}")));
         }
     }
     let Some(request_id) = header.request_id.clone().filter(|r| !r.is_empty()) else {
-        return Err(refuse("requestId: обязательное поле".into()));
+        return Err(refuse(format!(
+            "requestId: {}",
+            t.pick("обязательное поле", "required")
+        )));
     };
     let kind = match header.request_type {
         Some(2) => OperationKind::Earn,
         Some(4) => OperationKind::Accrue,
         Some(3) | Some(5) => OperationKind::Withdraw,
-        _ => return Err(refuse("type: ожидается 2, 3, 4 или 5".into())),
+        _ => {
+            let expected = t.pick("ожидается 2, 3, 4 или 5", "expected 2, 3, 4 or 5");
+            return Err(refuse(format!("type: {expected}")));
+        }
     };
     let request_type = header.request_type.unwrap_or_default();
     let rules = partner.program.rules.clone();
     if let Some(currency) = &header.currency {
         if !currency.is_empty() && !currency.eq_ignore_ascii_case(&rules.currency) {
-            return Err(refuse(format!(
-                "currencyExternalId: неизвестная валюта {currency}"
-            )));
+            let unknown = t.pick("неизвестная валюта", "unknown currency");
+            return Err(refuse(format!("currencyExternalId: {unknown} {currency}")));
         }
     }
     let settings = ProcessingSettings::from_program(&partner.program.settings)
-        .map_err(|e| refuse(format!("настройки программы: {e}")))?;
+        .map_err(|e| Refusal::system(format!("settings.loymax_processing: {e}")))?;
     let lifetime_days = match header.lifetime.as_deref().filter(|l| !l.is_empty()) {
         None => rules.lifetime_days,
         Some(id) => match settings.lifetimes.get(id) {
             Some(days) => *days,
             None => {
+                let unknown = t.pick("неизвестное время жизни", "unknown lifetime");
                 return Err(refuse(format!(
-                    "lifeTimeDefinitionExternalId: неизвестное время жизни {id}"
-                )))
+                    "lifeTimeDefinitionExternalId: {unknown} {id}"
+                )));
             }
         },
     };
@@ -253,7 +281,9 @@ fn store_request(
         request_id: Some(request_id.clone()),
         request_type: Some(request_type),
         status: 0,
-        message: OK_MESSAGE.into(),
+        message: t
+            .pick("Операция выполнена успешно", "The operation succeeded")
+            .into(),
         errors: Vec::new(),
     };
     let apply = BatchApply {
@@ -286,6 +316,7 @@ fn answer(
         .map(|r| r.header.clone())
         .or(announced)
         .unwrap_or_default();
+    let t = Texts::of(&partner.program.rules);
     let refuse = |message: String, errors: Vec<RowError>| header.refusal(message, errors);
     if let Some(read) = &read {
         let (_, ok) = store_request(partner, &read.header, fingerprint)?;
@@ -293,85 +324,91 @@ fn answer(
             // The store checked the rows before the first malformed one: its finds go too.
             let mut errors = read.errors.clone();
             if let Some(Err(JobError::Refused(rows))) = &applied {
-                errors.extend(rows.iter().map(row_error));
+                errors.extend(rows.iter().map(|r| row_error(r, t)));
                 errors.sort_by_key(|e| e.row);
                 errors.truncate(ERRORS_SHOWN);
             }
-            return Err(refuse(
-                format!(
-                    "Строк с ошибками: {}; ничего не применено",
-                    read.error_count
-                ),
-                errors,
-            ));
+            return Err(refuse(t.rows_at_fault(read.error_count), errors));
         }
         if read.rows == 0 {
-            return Err(refuse("accrue: нет строк".into(), Vec::new()));
+            let empty = t.pick("нет строк", "no rows");
+            return Err(refuse(format!("accrue: {empty}"), Vec::new()));
         }
         if let Some(Ok(BatchOutcome::Applied { .. })) = &applied {
             return Ok(ok);
         }
     }
     match applied {
-        Some(Ok(BatchOutcome::Applied { .. })) | None => Err(Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the request was not read to its end",
-        )),
+        Some(Ok(BatchOutcome::Applied { .. })) | None => {
+            Err(Refusal::system("the request was not read to its end"))
+        }
         Some(Ok(BatchOutcome::Replay {
             fingerprint: stored,
             answer,
         })) => {
             if stored != fingerprint {
+                let used = t.pick(
+                    "уже использован для другого запроса",
+                    "was used for another request",
+                );
                 return Err(refuse(
                     format!(
-                        "requestId {} (type {}) уже использован для другого запроса",
+                        "requestId {} (type {}) {used}",
                         header.request_id.as_deref().unwrap_or_default(),
                         header.request_type.unwrap_or_default()
                     ),
                     Vec::new(),
                 ));
             }
-            serde_json::from_str(&answer)
-                .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            serde_json::from_str(&answer).map_err(|e| Refusal::system(e.to_string()))
         }
         Some(Err(JobError::Refused(rows) | JobError::RefusedKeeping(rows))) => Err(refuse(
-            "Есть строки с ошибками; ничего не применено".into(),
-            rows.iter().map(row_error).collect(),
+            t.rows_at_fault(rows.len()),
+            rows.iter().map(|r| row_error(r, t)).collect(),
         )),
         // A race on the request id: the other request applied it; its answer is the one.
         Some(Err(JobError::Store(StoreError::Duplicate(_)))) => Err(refuse(
             format!(
-                "requestId {} (type {}) обрабатывается другим запросом",
+                "requestId {} (type {}) {}",
                 header.request_id.as_deref().unwrap_or_default(),
-                header.request_type.unwrap_or_default()
+                header.request_type.unwrap_or_default(),
+                t.pick(
+                    "обрабатывается другим запросом",
+                    "is being applied by another request"
+                )
             ),
             Vec::new(),
         )),
-        Some(Err(JobError::Store(e))) => {
-            Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-        }
+        Some(Err(JobError::Store(e))) => Err(Refusal::system(e.to_string())),
     }
 }
 
-fn row_error(row: &RejectedRow) -> RowError {
+fn row_error(row: &RejectedRow, t: Texts) -> RowError {
     RowError {
         row: row.seq,
         member_no: Some(row.member_no.clone()),
         message: match row.reason {
-            RejectReason::UnknownMember => "Участник не найден".into(),
-            RejectReason::NotEnoughPoints => "Недостаточно баллов на счёте".into(),
-        },
+            RejectReason::UnknownMember => t.pick("Участник не найден", "Member not found"),
+            RejectReason::NotEnoughPoints => t.pick(
+                "Недостаточно баллов на счёте",
+                "Not enough points in the account",
+            ),
+        }
+        .into(),
     }
 }
 
 /// Writes the body to an anonymous temporary file, returning it rewound with the body's hash.
-async fn spool(body: Body) -> Result<(std::fs::File, String), Refusal> {
-    let fail = |e: std::io::Error| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+async fn spool(body: Body, t: Texts) -> Result<(std::fs::File, String), Refusal> {
+    let fail = |e: std::io::Error| Refusal::system(e.to_string());
     let file = tempfile::tempfile().map_err(fail)?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
     let mut total = 0u64;
-    let mut tokens = TokenBound::default();
+    let mut tokens = TokenBound {
+        texts: Some(t),
+        ..TokenBound::default()
+    };
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -379,7 +416,11 @@ async fn spool(body: Body) -> Result<(std::fs::File, String), Refusal> {
         if total > MAX_BODY {
             return Err(Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Запрос больше {} ГиБ", MAX_BODY >> 30),
+                format!(
+                    "{} {} GiB",
+                    t.pick("Запрос больше", "The request is larger than"),
+                    MAX_BODY >> 30
+                ),
             ));
         }
         tokens.scan(&chunk)?;
@@ -404,6 +445,8 @@ struct TokenBound {
     key: Vec<u8>,
     /// Bytes of the token being read.
     token: usize,
+    /// The program's language for the refusal (Russian when none).
+    texts: Option<Texts>,
 }
 
 enum Container {
@@ -488,8 +531,9 @@ impl TokenBound {
             Container::Object { key, .. } => Some(String::from_utf8_lossy(key).into_owned()),
             Container::Array { .. } => None,
         };
+        let t = self.texts.unwrap_or_default();
         let field = if self.in_key {
-            "имя поля".to_string()
+            t.pick("имя поля", "field name").to_string()
         } else {
             self.open.last().and_then(key_of).unwrap_or_default()
         };
@@ -505,10 +549,7 @@ impl TokenBound {
         ]
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(&field))
-        .map_or_else(
-            || format!("не длиннее {MAX_TOKEN} байт"),
-            |(_, max)| format!("не длиннее {max} символов"),
-        );
+        .map_or_else(|| t.too_long_bytes(MAX_TOKEN), |(_, max)| t.too_long(*max));
         let message = format!("{field}: {limit}");
         // A row: the root object's `accrue`, one of its elements, a field of that.
         let row = match &self.open[..] {
@@ -521,7 +562,7 @@ impl TokenBound {
         };
         let mut refusal = Refusal::new(StatusCode::OK, message.clone());
         if let Some(row) = row {
-            refusal.answer.message = "Строк с ошибками: 1; ничего не применено".into();
+            refusal.answer.message = t.rows_at_fault(1);
             refusal.answer.errors.push(RowError {
                 row,
                 member_no: None,
@@ -583,6 +624,7 @@ fn parse(
     file: std::fs::File,
     decimals: u8,
     money_decimals: u8,
+    t: Texts,
     known: Option<Header>,
     header: oneshot::Sender<Header>,
     rows: mpsc::Sender<BatchInput>,
@@ -595,6 +637,7 @@ fn parse(
     let mut sink = RowSink {
         decimals,
         money_decimals,
+        t,
         known,
         header_out: Some(header),
         announced: None,
@@ -611,7 +654,16 @@ fn parse(
     drop(deserializer);
     let pass = match parsed {
         _ if sink.stopped => Pass::Stopped,
-        Err(e) => Pass::Malformed(format!("Неверный JSON: {e}")),
+        // serde's own words are English: where, in the program's language.
+        Err(e) => Pass::Malformed(format!(
+            "{} {}:{}",
+            t.pick(
+                "Неверный JSON: строка:столбец",
+                "Malformed JSON at line:column"
+            ),
+            e.line(),
+            e.column()
+        )),
         Ok(()) => sink.finish(),
     };
     (Ok(file), pass)
@@ -620,6 +672,7 @@ fn parse(
 struct RowSink {
     decimals: u8,
     money_decimals: u8,
+    t: Texts,
     /// The header to read the rows under (a second reading).
     known: Option<Header>,
     header_out: Option<oneshot::Sender<Header>>,
@@ -711,7 +764,8 @@ impl RowSink {
         let seq = self.read.rows as i64;
         let member_no = row.member_no.as_deref().map(raw_text);
         let Some(member) = member_no.clone().filter(|m| !m.is_empty()) else {
-            return self.fail(seq, None, "memberNo: обязательное поле".into());
+            let required = self.t.pick("обязательное поле", "required");
+            return self.fail(seq, None, format!("memberNo: {required}"));
         };
         let texts = [
             ("memberNo", Some(member.as_str()), MAX_MEMBER_NO),
@@ -728,37 +782,33 @@ impl RowSink {
             ),
         ];
         for (field, text, max) in texts {
-            if let Some(problem) = text_problem(text, max) {
+            if let Some(problem) = text_problem(text, max, self.t) {
                 let member_no = member_no.filter(|m| m.chars().count() <= MAX_MEMBER_NO);
                 return self.fail(seq, member_no, format!("{field}: {problem}"));
             }
         }
+        let t = self.t;
         let points = match row.points_amount.as_deref().map(raw_text) {
-            None => return self.fail(seq, member_no, "pointsAmount: обязательное поле".into()),
+            None => {
+                let required = t.pick("обязательное поле", "required");
+                return self.fail(seq, member_no, format!("pointsAmount: {required}"));
+            }
             Some(text) => match parse_decimal(&text, self.decimals) {
                 Ok(a) if a.0 > 0 => a.0,
-                Ok(_) => {
-                    return self.fail(
-                        seq,
-                        member_no,
-                        "pointsAmount: должно быть больше нуля".into(),
-                    )
+                _ => {
+                    let bad = t.positive_amount(self.decimals);
+                    return self.fail(seq, member_no, format!("pointsAmount: {bad}"));
                 }
-                Err(e) => return self.fail(seq, member_no, format!("pointsAmount: {e}")),
             },
         };
         let transaction_amount = match row.transaction_amount.as_deref().map(raw_text) {
             None => None,
             Some(text) => match parse_decimal(&text, self.money_decimals) {
                 Ok(a) if a.0 >= 0 => Some(format_decimal(a, self.money_decimals)),
-                Ok(_) => {
-                    return self.fail(
-                        seq,
-                        member_no,
-                        "transactionAmount: не может быть отрицательной".into(),
-                    )
+                _ => {
+                    let bad = t.bad_amount(self.money_decimals);
+                    return self.fail(seq, member_no, format!("transactionAmount: {bad}"));
                 }
-                Err(e) => return self.fail(seq, member_no, format!("transactionAmount: {e}")),
             },
         };
         if !self.read.errors.is_empty() || self.stopped {
@@ -822,17 +872,15 @@ fn raw_text(raw: &RawValue) -> String {
     }
 }
 
-/// Text no database column can hold (PostgreSQL refuses the NUL character in text).
-const NUL_MESSAGE: &str = "недопустимый символ U+0000";
-
 /// What is wrong with a text field, if anything: the NUL character, or more than `max`
 /// characters.
-fn text_problem(text: Option<&str>, max: usize) -> Option<String> {
+fn text_problem(text: Option<&str>, max: usize, t: Texts) -> Option<String> {
     let text = text?;
+    // No database column can hold it (PostgreSQL refuses the NUL character in text).
     if text.contains('\0') {
-        return Some(NUL_MESSAGE.into());
+        return Some(t.nul().into());
     }
-    (text.chars().count() > max).then(|| format!("не длиннее {max} символов"))
+    (text.chars().count() > max).then(|| t.too_long(max))
 }
 
 /// A row of `accrue`; its keys in any casing (`Description` and `description` alike).

@@ -219,13 +219,7 @@ fn money(d: &DecimalInput, field: &str, decimals: u8, t: Texts) -> Result<i64, I
 fn text(value: &Option<String>, field: &str, t: Texts) -> Result<Option<String>, Invalid> {
     match value {
         Some(v) if v.chars().count() > MAX_TEXT => Err(invalid(field, t.too_long(MAX_TEXT))),
-        Some(v) if v.contains('\0') => Err(invalid(
-            field,
-            t.pick(
-                "недопустимый символ U+0000",
-                "the character U+0000 is not allowed",
-            ),
-        )),
+        Some(v) if v.contains('\0') => Err(invalid(field, t.nul())),
         other => Ok(other.clone().filter(|v| !v.is_empty())),
     }
 }

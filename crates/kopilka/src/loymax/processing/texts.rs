@@ -4,7 +4,7 @@
 use kopilka_domain::loymax_purchase::Code;
 use kopilka_domain::program::ProgramRules;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Texts {
     english: bool,
 }
@@ -37,6 +37,38 @@ impl Texts {
             format!("at most {max} characters")
         } else {
             format!("не длиннее {max} символов")
+        }
+    }
+
+    pub fn positive_amount(self, decimals: u8) -> String {
+        if self.english {
+            format!("a number above zero with at most {decimals} decimals")
+        } else {
+            format!("число больше нуля, не более {decimals} знаков после запятой")
+        }
+    }
+
+    pub fn too_long_bytes(self, max: usize) -> String {
+        if self.english {
+            format!("at most {max} bytes")
+        } else {
+            format!("не длиннее {max} байт")
+        }
+    }
+
+    pub fn nul(self) -> &'static str {
+        self.pick(
+            "недопустимый символ U+0000",
+            "the character U+0000 is not allowed",
+        )
+    }
+
+    /// A batch request refused for its rows.
+    pub fn rows_at_fault(self, count: usize) -> String {
+        if self.english {
+            format!("Rows at fault: {count}; nothing applied")
+        } else {
+            format!("Строк с ошибками: {count}; ничего не применено")
         }
     }
 
