@@ -198,7 +198,7 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
         let (returned, pass) = parser
             .await
             .map_err(|_| Refusal::system("parser stopped"))?;
-        file = returned.map_err(|e| Refusal::system(e))?;
+        file = returned.map_err(Refusal::system)?;
         let answer = match pass {
             Pass::Again(header) => {
                 known = Some(header);
