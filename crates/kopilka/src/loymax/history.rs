@@ -413,6 +413,7 @@ impl View<'_> {
         let description = r
             .description
             .clone()
+            .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| default_description.to_string());
         let data = match kind {
             HistoryType::Purchase => self.purchase(r, own, refund),
