@@ -7,20 +7,119 @@ use crate::money::{allocate, Rounding};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// One line of a cheque as the till sends it, amounts in minor units.
+/// One line of a cheque as priced, amounts in minor units: the till's own numbers
+/// ([`TillLine::to_line`]), so `price = till_discount + amount` exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChequeLine {
     pub position: i64,
     pub goods_id: Option<String>,
     pub barcode: Option<String>,
     pub group: Option<String>,
+    /// The goods' name, for history's `chequeItems`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// How many units, in thousandths (weighed goods).
+    #[serde(default = "Quantity::one")]
+    pub quantity: Quantity,
     /// Catalogue price of the whole line (before any discount).
     pub price: i64,
     /// The till's own discount on the line.
     pub till_discount: i64,
-    /// What the line costs after the till's discount; `price - till_discount` when absent.
+    /// What the line costs after the till's discount.
     pub amount: i64,
 }
+
+/// A quantity in thousandths of a unit: weighed goods come with up to three decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Quantity(pub i64);
+
+impl Quantity {
+    pub const DECIMALS: u8 = 3;
+
+    pub fn one() -> Quantity {
+        Quantity(1_000)
+    }
+}
+
+/// A line as the till describes it: one unit's catalogue price, the quantity, the till's own
+/// discount and the line's sum after that discount (`amount`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TillLine {
+    pub position: i64,
+    pub goods_id: Option<String>,
+    pub barcode: Option<String>,
+    pub group: Option<String>,
+    pub name: Option<String>,
+    /// One unit's catalogue price; absent or zero when the till leaves it out (later calls
+    /// of a purchase send it as 0).
+    pub unit_price: Option<i64>,
+    pub quantity: Quantity,
+    /// The till's own discount on the whole line; absent: whatever the price leaves.
+    pub discount: Option<i64>,
+    pub amount: i64,
+}
+
+impl TillLine {
+    /// The line as priced. The till's `amount` and `discount` are the line's truth (the money
+    /// the customer is charged); `unit_price × quantity` must agree with their sum, to within
+    /// the till's own rounding of an inexact product (less than one minor unit).
+    pub fn to_line(self) -> Result<ChequeLine, ChequeError> {
+        let bad = |reason| ChequeError::BadLine {
+            position: self.position,
+            reason,
+        };
+        if self.amount < 0 || self.discount.is_some_and(|d| d < 0) {
+            return Err(bad("amounts must not be negative"));
+        }
+        if self.unit_price.is_some_and(|p| p < 0) {
+            return Err(bad("price must not be negative"));
+        }
+        if self.quantity.0 <= 0 {
+            return Err(bad("quantity must be positive"));
+        }
+        // The catalogue sum in thousandths of a minor unit: exact.
+        let catalogue_milli = self
+            .unit_price
+            .filter(|p| *p > 0)
+            .map(|p| p as i128 * self.quantity.0 as i128);
+        let discount = match (self.discount, catalogue_milli) {
+            (Some(d), _) => d,
+            (None, None) => 0,
+            (None, Some(milli)) => {
+                let catalogue = Rounding::HalfUp.divide(milli, 1_000);
+                let d = catalogue - self.amount as i128;
+                if d < 0 {
+                    return Err(bad("amount exceeds price × quantity"));
+                }
+                d as i64
+            }
+        };
+        let price = self
+            .amount
+            .checked_add(discount)
+            .filter(|p| *p <= MAX_LINE)
+            .ok_or_else(|| bad("amount too large"))?;
+        if let Some(milli) = catalogue_milli {
+            if (price as i128 * 1_000 - milli).abs() >= 1_000 {
+                return Err(bad("amount + discount differs from price × quantity"));
+            }
+        }
+        Ok(ChequeLine {
+            position: self.position,
+            goods_id: self.goods_id,
+            barcode: self.barcode,
+            group: self.group,
+            name: self.name,
+            quantity: self.quantity,
+            price,
+            till_discount: discount,
+            amount: self.amount,
+        })
+    }
+}
+
+/// The largest line sum, in minor units: the sums of a cheque's lines never overflow.
+pub const MAX_LINE: i64 = 1_000_000_000_000_000;
 
 /// Which lines a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +200,34 @@ impl Default for PurchaseRules {
     }
 }
 
+impl PurchaseRules {
+    /// The coupons a customer presents, each once (compared case-insensitively, as sent
+    /// first): those the program knows, and those it does not (ignored, and named to the
+    /// cashier).
+    pub fn presented_coupons(&self, presented: &[String]) -> (Vec<String>, Vec<String>) {
+        let (mut known, mut unknown): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+        for code in presented {
+            if known
+                .iter()
+                .chain(&unknown)
+                .any(|c| c.eq_ignore_ascii_case(code))
+            {
+                continue;
+            }
+            if self
+                .coupons
+                .iter()
+                .any(|c| c.code.eq_ignore_ascii_case(code))
+            {
+                known.push(code.clone());
+            } else {
+                unknown.push(code.clone());
+            }
+        }
+        (known, unknown)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ChequeError {
     #[error("the cheque has no lines")]
@@ -162,6 +289,9 @@ fn validate(lines: &[ChequeLine]) -> Result<(), ChequeError> {
         if line.amount > line.price {
             return Err(bad("amount exceeds price"));
         }
+        if line.price > MAX_LINE {
+            return Err(bad("amount too large"));
+        }
     }
     Ok(())
 }
@@ -210,12 +340,18 @@ pub fn price(
         }
     }
     let mut coupon_bonus_bps = 0u32;
+    let mut presented: Vec<&str> = Vec::new();
     for code in coupons {
         let coupon = rules
             .coupons
             .iter()
             .find(|c| c.code.eq_ignore_ascii_case(code))
             .ok_or_else(|| ChequeError::UnknownCoupon(code.clone()))?;
+        // A coupon listed twice (in any casing) applies once.
+        if presented.contains(&coupon.code.as_str()) {
+            continue;
+        }
+        presented.push(&coupon.code);
         if let Some(rule) = &coupon.discount {
             apply_discount(&mut amounts, lines, rule, rules.rounding);
         }
@@ -338,6 +474,8 @@ pub(crate) mod tests {
             goods_id: Some("0036961".into()),
             barcode: Some("8765653477".into()),
             group: None,
+            name: Some("Товар100".into()),
+            quantity: Quantity::one(),
             price: 10_000,
             till_discount: 1_500,
             amount: 8_500,
@@ -377,10 +515,76 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn coupons_add_their_discount() {
+    fn coupons_add_their_discount_once() {
         let cheque = price(&[seed_line()], &demo_rules(), &["welcome10".into()]).unwrap();
         assert_eq!(cheque.total_amount, 6_885);
+        let twice = ["WELCOME10".into(), "welcome10".into()];
+        assert_eq!(
+            price(&[seed_line()], &demo_rules(), &twice).unwrap(),
+            cheque
+        );
         assert!(price(&[seed_line()], &demo_rules(), &["NOPE".into()]).is_err());
+        let presented: Vec<String> = ["welcome10", "X", "WELCOME10", "x"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            demo_rules().presented_coupons(&presented),
+            (vec!["welcome10".to_string()], vec!["X".to_string()])
+        );
+    }
+
+    fn till(
+        unit_price: Option<i64>,
+        quantity: i64,
+        discount: Option<i64>,
+        amount: i64,
+    ) -> TillLine {
+        TillLine {
+            position: 1,
+            goods_id: None,
+            barcode: None,
+            group: None,
+            name: None,
+            unit_price,
+            quantity: Quantity(quantity),
+            discount,
+            amount,
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_units_price_times_its_quantity() {
+        // 2 × 100 with the till's discount of 30: 170.
+        let two = till(Some(10_000), 2_000, Some(3_000), 17_000)
+            .to_line()
+            .unwrap();
+        assert_eq!(
+            (two.price, two.till_discount, two.amount),
+            (20_000, 3_000, 17_000)
+        );
+        // 0.342 kg at 500, no discount: 171, and the program's 10 % is 17.1.
+        let weighed = till(Some(50_000), 342, Some(0), 17_100).to_line().unwrap();
+        let cheque = price(&[weighed], &demo_rules(), &[]).unwrap();
+        assert_eq!(
+            (cheque.total_amount, cheque.total_discount),
+            (15_390, 1_710)
+        );
+        // The discount left out is what the price leaves.
+        let implied = till(Some(10_000), 2_000, None, 17_000).to_line().unwrap();
+        assert_eq!(implied.till_discount, 3_000);
+        // Later calls send the price as 0: the line is amount + discount.
+        let later = till(Some(0), 1_000, None, 7_650).to_line().unwrap();
+        assert_eq!((later.price, later.till_discount), (7_650, 0));
+        // An inexact product may be rounded either way by the till, no further.
+        assert!(till(Some(199), 333, Some(0), 66).to_line().is_ok());
+        assert!(till(Some(199), 333, Some(0), 67).to_line().is_ok());
+        assert!(till(Some(199), 333, Some(0), 65).to_line().is_err());
+        assert!(till(Some(10_000), 2_000, Some(3_000), 17_001)
+            .to_line()
+            .is_err());
+        assert!(till(Some(10_000), 2_000, None, 20_001).to_line().is_err());
+        assert!(till(Some(10_000), 0, None, 0).to_line().is_err());
+        assert!(till(None, 1_000, Some(i64::MAX), 1).to_line().is_err());
     }
 
     #[test]
@@ -411,6 +615,8 @@ pub(crate) mod tests {
                 goods_id: None,
                 barcode: None,
                 group: Some(if pct % 2 == 0 { "even" } else { "odd" }.into()),
+                name: None,
+                quantity: Quantity::one(),
                 price,
                 till_discount: till,
                 amount: price - till,
@@ -419,6 +625,51 @@ pub(crate) mod tests {
     }
 
     proptest! {
+        /// A line of any unit price and quantity, with any discount of the till's, prices
+        /// exactly: the till's amount is kept, every discount is accounted for, and the
+        /// cheque's totals are the sums of its lines.
+        #[test]
+        fn any_quantity_prices_exactly(
+            lines in proptest::collection::vec(
+                (0i64..10_000_000, 1i64..1_000_000, 0u32..=10_000, any::<bool>(), any::<bool>()),
+                1..8,
+            ),
+            pct in 0u32..=10_000,
+        ) {
+            let mut sent = Vec::new();
+            for (i, (unit, qty, share, round_down, send_discount)) in lines.into_iter().enumerate() {
+                let exact = unit as i128 * qty as i128;
+                let catalogue = if round_down {
+                    Rounding::Down.divide(exact, 1_000)
+                } else {
+                    Rounding::HalfUp.divide(exact, 1_000)
+                } as i64;
+                let discount = (catalogue as i128 * share as i128 / 10_000) as i64;
+                let line = TillLine {
+                    position: i as i64 + 1,
+                    discount: send_discount.then_some(discount),
+                    amount: catalogue - discount,
+                    ..till(Some(unit), qty, None, 0)
+                }
+                .to_line()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(line.amount, catalogue - discount);
+                prop_assert_eq!(line.price, line.amount + line.till_discount);
+                sent.push(line);
+            }
+            let rules = PurchaseRules {
+                discounts: vec![DiscountRule { name: "p".into(), lines: LineFilter::All, size: DiscountSize::Percent(pct) }],
+                ..PurchaseRules::default()
+            };
+            let cheque = price(&sent, &rules, &[]).unwrap();
+            prop_assert_eq!(cheque.lines.iter().map(|l| l.amount).sum::<i64>(), cheque.total_amount);
+            prop_assert_eq!(cheque.lines.iter().map(|l| l.discount).sum::<i64>(), cheque.total_discount);
+            for (line, priced) in sent.iter().zip(&cheque.lines) {
+                prop_assert_eq!(priced.amount + priced.discount, line.price);
+                prop_assert!(priced.discount >= line.till_discount);
+            }
+        }
+
         #[test]
         fn lines_always_add_up(
             lines in proptest::collection::vec(line_strategy(), 1..12),

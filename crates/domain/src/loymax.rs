@@ -676,11 +676,20 @@ impl HistoryType {
 
     pub fn parse(text: &str) -> Option<HistoryType> {
         match text.to_ascii_lowercase().as_str() {
-            "purchase" => Some(HistoryType::Purchase),
-            "rewarddata" => Some(HistoryType::RewardData),
-            "withdrawdata" => Some(HistoryType::WithdrawData),
+            "purchase" | "purchasedata" => Some(HistoryType::Purchase),
+            "rewarddata" | "reward" => Some(HistoryType::RewardData),
+            "withdrawdata" | "withdraw" => Some(HistoryType::WithdrawData),
             _ => None,
         }
+    }
+
+    /// `filter.historyItemType` as clients send it: a type (the seed's names, v1.2's
+    /// `PurchaseData`, any casing), or `All` for every type (`Some(None)`).
+    pub fn parse_filter(text: &str) -> Option<Option<HistoryType>> {
+        if text.eq_ignore_ascii_case("all") {
+            return Some(None);
+        }
+        HistoryType::parse(text).map(Some)
     }
 
     /// How an operation kind reads in history; a reversal reads by what it reverses (a refund
@@ -871,6 +880,16 @@ mod tests {
 
     #[test]
     fn history_semantics() {
+        assert_eq!(HistoryType::parse_filter("All"), Some(None));
+        assert_eq!(
+            HistoryType::parse_filter("PurchaseData"),
+            Some(Some(HistoryType::Purchase))
+        );
+        assert_eq!(
+            HistoryType::parse_filter("withdrawData"),
+            Some(Some(HistoryType::WithdrawData))
+        );
+        assert_eq!(HistoryType::parse_filter("Everything"), None);
         assert_eq!(history_answer(false, true), HistoryAnswer::Nothing);
         assert_eq!(history_answer(true, false), HistoryAnswer::CountOnly);
         assert_eq!(

@@ -226,6 +226,9 @@ pub struct Purchase {
     /// `operationId`s cancelled one by one (`Operations/{operationId}/Cancel`).
     #[serde(default)]
     pub cancelled_operations: Vec<String>,
+    /// The cheque's number at the till, as the Calculate sent it.
+    #[serde(default)]
+    pub cheque_number: Option<String>,
 }
 
 impl Purchase {
@@ -251,6 +254,7 @@ impl Purchase {
             returned: vec![0; n],
             reclaimed: vec![0; n],
             cancelled_operations: Vec::new(),
+            cheque_number: None,
         })
     }
 
@@ -274,7 +278,7 @@ impl Purchase {
     }
 
     /// Places the payment: `amount` points within the cap and what the customer can spend.
-    pub fn pay(&mut self, amount: i64, spendable: i64) -> Result<(), Code> {
+    pub fn pay(&mut self, amount: i64, spendable: i64) -> Result<Vec<Booking>, Code> {
         if amount <= 0 {
             return Err(Code::RequereFieldException);
         }
@@ -287,7 +291,7 @@ impl Purchase {
         self.paid = cheque::distribute_payment(&self.priced, amount)
             .map_err(|_| Code::LargePaymentAmount)?;
         self.state = PurchaseState::Paid;
-        Ok(())
+        Ok(vec![Booking::Hold(amount)])
     }
 
     /// Computes the bonus on the money paid. `loymax_paid` is what the till says points paid
@@ -301,35 +305,96 @@ impl Purchase {
         Ok(())
     }
 
-    /// Drops the payment (its hold is voided): back to Calculated.
-    pub fn drop_payment(&mut self) {
-        self.paid = vec![0; self.lines.len()];
-        self.earned = vec![0; self.lines.len()];
-        self.state = PurchaseState::Calculated;
+    /// Confirms the purchase: the payment's hold is committed and the bonus credited.
+    pub fn confirm(&mut self) -> Vec<Booking> {
+        let mut bookings = Vec::new();
+        if self.payment_total() > 0 {
+            bookings.push(Booking::ConfirmHold);
+        }
+        if self.earned_total() > 0 {
+            bookings.push(Booking::Earn(self.earned_total()));
+        }
+        self.state = PurchaseState::Confirmed;
+        bookings
     }
 
-    /// Drops the computed bonus: back to Paid, or Calculated when nothing was paid.
-    pub fn drop_bonus(&mut self) {
-        self.earned = vec![0; self.lines.len()];
-        self.state = if self.payment_total() > 0 {
-            PurchaseState::Paid
+    /// Cancels the purchase: an open one releases its hold; a confirmed one gives back what
+    /// remains of its payment and takes back what remains of its bonus, as far as the
+    /// customer can still spend it (`spendable` before anything is given back).
+    pub fn cancel(&mut self, spendable: i64) -> Vec<Booking> {
+        let bookings = if self.state == PurchaseState::Confirmed {
+            let returned: Vec<i64> = (0..self.lines.len())
+                .map(|i| self.paid[i] - self.returned[i])
+                .collect();
+            let reclaimed: Vec<i64> = (0..self.lines.len())
+                .map(|i| self.earned[i] - self.reclaimed[i])
+                .collect();
+            for (refunded, line) in self.refunded.iter_mut().zip(&self.priced.lines) {
+                *refunded = line.amount;
+            }
+            self.reverse(&returned, &reclaimed, spendable)
+        } else if self.payment_total() > 0 {
+            vec![Booking::VoidHold]
         } else {
-            PurchaseState::Calculated
+            Vec::new()
         };
+        self.state = PurchaseState::Cancelled;
+        bookings
     }
 
-    /// What remains to reverse on Cancel of a confirmed purchase: points paid not yet
-    /// returned, points earned not yet reclaimed.
-    pub fn unreturned(&self) -> (i64, i64) {
-        (
-            self.payment_total() - self.returned.iter().sum::<i64>(),
-            self.earned_total() - self.reclaimed.iter().sum::<i64>(),
-        )
+    /// Cancels one earlier operation of the purchase (`Operations/{operationId}/Cancel`),
+    /// named by its `operationId` and the method it was.
+    pub fn cancel_operation(
+        &mut self,
+        operation_id: &str,
+        method: Method,
+        spendable: i64,
+    ) -> Result<Vec<Booking>, Code> {
+        if self.state == PurchaseState::Cancelled
+            || self.cancelled_operations.iter().any(|o| o == operation_id)
+        {
+            return Err(Code::OperationIsCanceled);
+        }
+        let bookings = match (method, self.state) {
+            (Method::Payment, PurchaseState::Paid | PurchaseState::Accounted) => {
+                let bookings = if self.payment_total() > 0 {
+                    vec![Booking::VoidHold]
+                } else {
+                    Vec::new()
+                };
+                self.paid = vec![0; self.lines.len()];
+                self.earned = vec![0; self.lines.len()];
+                self.state = PurchaseState::Calculated;
+                bookings
+            }
+            (Method::Bonus, PurchaseState::Accounted) => {
+                self.earned = vec![0; self.lines.len()];
+                self.state = if self.payment_total() > 0 {
+                    PurchaseState::Paid
+                } else {
+                    PurchaseState::Calculated
+                };
+                Vec::new()
+            }
+            (Method::Calculate | Method::Confirm, _) => self.cancel(spendable),
+            (_, PurchaseState::Confirmed) => return Err(Code::ConfirmedPurchaseOperation),
+            _ => return Err(Code::IncorrectOperationOrder),
+        };
+        self.cancelled_operations.push(operation_id.to_string());
+        Ok(bookings)
     }
 
-    /// Refunds `requests` (position, money amount; `None`: all that remains of every line).
-    /// Returns the points to give back and to take back; never more than was given.
-    pub fn refund(&mut self, requests: Option<&[(i64, i64)]>) -> Result<(i64, i64), Code> {
+    /// Refunds `requests` (position, money amount; `None`: all that remains of every line):
+    /// per line, the points paid come back and the points earned are taken back in
+    /// proportion, never more than was given; of the points earned, only what the customer
+    /// can still spend (`spendable` before the refund, plus what it gives back) is taken
+    /// back, and only what is taken is recorded as reclaimed: a later refund or cancel of
+    /// the purchase may take the rest.
+    pub fn refund(
+        &mut self,
+        requests: Option<&[(i64, i64)]>,
+        spendable: i64,
+    ) -> Result<Vec<Booking>, Code> {
         let wanted: Vec<(usize, i64)> = match requests {
             None => (0..self.lines.len())
                 .filter(|&i| self.priced.lines[i].amount > self.refunded[i])
@@ -352,27 +417,85 @@ impl Purchase {
             return Err(Code::BusinessError);
         }
         let mut next = self.clone();
-        let (mut returned, mut reclaimed) = (0, 0);
+        let mut returned = vec![0; self.lines.len()];
+        let mut reclaimed = vec![0; self.lines.len()];
         for (i, amount) in wanted {
             let history = LineHistory {
                 amount: next.priced.lines[i].amount,
                 paid_with_points: next.paid[i],
                 earned: next.earned[i],
                 refunded: next.refunded[i],
-                returned: next.returned[i],
-                reclaimed: next.reclaimed[i],
+                returned: next.returned[i] + returned[i],
+                reclaimed: next.reclaimed[i] + reclaimed[i],
             };
             let r = cheque::refund_line(next.lines[i].position, &history, amount)
                 .map_err(|_| Code::BusinessError)?;
             next.refunded[i] += amount;
-            next.returned[i] += r.points_returned;
-            next.reclaimed[i] += r.points_reclaimed;
-            returned += r.points_returned;
-            reclaimed += r.points_reclaimed;
+            returned[i] += r.points_returned;
+            reclaimed[i] += r.points_reclaimed;
         }
+        let bookings = next.reverse(&returned, &reclaimed, spendable);
         *self = next;
-        Ok((returned, reclaimed))
+        Ok(bookings)
     }
+
+    /// Gives back `returned` of the payment and takes back up to `reclaimed` of the bonus
+    /// (per line), the bonus capped at what the customer can spend once the payment is back;
+    /// records what is actually moved.
+    fn reverse(&mut self, returned: &[i64], reclaimed: &[i64], spendable: i64) -> Vec<Booking> {
+        let returned_total: i64 = returned.iter().sum();
+        let wanted: i64 = reclaimed.iter().sum();
+        let taken = wanted.min((spendable + returned_total).max(0));
+        let taken_by_line = crate::money::allocate(taken, reclaimed);
+        for i in 0..self.lines.len() {
+            self.returned[i] += returned[i];
+            self.reclaimed[i] += taken_by_line[i];
+        }
+        let mut bookings = Vec::new();
+        if returned_total > 0 {
+            bookings.push(Booking::ReturnPayment(returned_total));
+        }
+        if taken > 0 {
+            bookings.push(Booking::ReclaimBonus(taken));
+        }
+        bookings
+    }
+
+    /// Money not yet refunded, per line: what a cancel of the confirmed purchase refunds.
+    pub fn unrefunded(&self) -> Vec<i64> {
+        if self.state != PurchaseState::Confirmed {
+            return vec![0; self.lines.len()];
+        }
+        self.priced
+            .lines
+            .iter()
+            .zip(&self.refunded)
+            .map(|(l, r)| l.amount - r)
+            .collect()
+    }
+
+    /// Points given back (paid) and taken back (earned) so far.
+    pub fn reversed_totals(&self) -> (i64, i64) {
+        (self.returned.iter().sum(), self.reclaimed.iter().sum())
+    }
+}
+
+/// A points movement a transition asks for; the processing module books it in the ledger on
+/// the purchase's own operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Booking {
+    /// Hold the payment (points set aside until Confirm).
+    Hold(i64),
+    /// Commit the payment's hold.
+    ConfirmHold,
+    /// Release the payment's hold.
+    VoidHold,
+    /// Credit the bonus.
+    Earn(i64),
+    /// Give back this much of the confirmed payment.
+    ReturnPayment(i64),
+    /// Take back this much of the credited bonus.
+    ReclaimBonus(i64),
 }
 
 #[cfg(test)]
@@ -460,51 +583,136 @@ mod tests {
             goods_id: None,
             barcode: None,
             group: None,
+            name: None,
+            quantity: crate::cheque::Quantity::one(),
             price,
             till_discount: 0,
             amount: price,
         }
     }
 
+    /// A confirmed purchase of `prices` paid `pay_share` of its cap with points.
+    fn confirmed(prices: &[i64], pay_share: u32) -> Purchase {
+        let rules = demo_rules();
+        let lines = prices
+            .iter()
+            .enumerate()
+            .map(|(i, p)| line(i as i64 + 1, *p))
+            .collect();
+        let mut p = Purchase::calculate(lines, vec![], &rules).unwrap();
+        let pay = (p.priced.bonus_cap as i128 * pay_share as i128 / 10_000) as i64;
+        if pay > 0 {
+            assert_eq!(p.pay(pay, i64::MAX).unwrap(), vec![Booking::Hold(pay)]);
+        }
+        p.account(pay, &rules).unwrap();
+        p.confirm();
+        p
+    }
+
+    /// Sums what bookings give back and take back.
+    fn booked(bookings: &[Booking]) -> (i64, i64) {
+        bookings.iter().fold((0, 0), |(r, c), b| match b {
+            Booking::ReturnPayment(n) => (r + n, c),
+            Booking::ReclaimBonus(n) => (r, c + n),
+            _ => (r, c),
+        })
+    }
+
+    #[test]
+    fn confirm_commits_the_hold_and_credits_the_bonus() {
+        let rules = demo_rules();
+        let mut p = Purchase::calculate(vec![seed_line()], vec![], &rules).unwrap();
+        p.pay(3_650, 1_000_000).unwrap();
+        p.account(3_650, &rules).unwrap();
+        assert_eq!(p.confirm(), vec![Booking::ConfirmHold, Booking::Earn(400)]);
+        assert_eq!(p.state, PurchaseState::Confirmed);
+    }
+
+    #[test]
+    fn cancelling_operations_one_by_one() {
+        let rules = demo_rules();
+        let mut p = Purchase::calculate(vec![seed_line()], vec![], &rules).unwrap();
+        p.pay(3_650, 1_000_000).unwrap();
+        p.account(3_650, &rules).unwrap();
+        assert_eq!(p.cancel_operation("b", Method::Bonus, 0), Ok(vec![]));
+        assert_eq!(p.state, PurchaseState::Paid);
+        assert_eq!(
+            p.cancel_operation("b", Method::Bonus, 0),
+            Err(Code::OperationIsCanceled)
+        );
+        assert_eq!(
+            p.cancel_operation("p", Method::Payment, 0),
+            Ok(vec![Booking::VoidHold])
+        );
+        assert_eq!((p.state, p.payment_total()), (PurchaseState::Calculated, 0));
+        assert_eq!(p.cancel_operation("c", Method::Calculate, 0), Ok(vec![]));
+        assert_eq!(p.state, PurchaseState::Cancelled);
+        let mut done = confirmed(&[10_000], 10_000);
+        assert_eq!(
+            done.cancel_operation("p", Method::Payment, 0),
+            Err(Code::ConfirmedPurchaseOperation)
+        );
+    }
+
+    #[test]
+    fn a_bonus_already_spent_is_taken_back_only_as_far_as_it_can_be() {
+        // Paid 3 825 of the cap, earned 383; the customer then spent all but 100 points.
+        let mut p = confirmed(&[8_500], 10_000);
+        let (paid, earned) = (p.payment_total(), p.earned_total());
+        assert_eq!((paid, earned), (3_825, 383));
+        let bookings = p.refund(None, 100 - paid).unwrap();
+        // The payment comes back first; of the bonus, what the customer then has.
+        assert_eq!(
+            bookings,
+            vec![Booking::ReturnPayment(paid), Booking::ReclaimBonus(100)]
+        );
+        assert_eq!(p.reversed_totals(), (paid, 100));
+        // The record says what moved; a cancel later takes what it can of the rest.
+        assert_eq!(p.cancel(1_000), vec![Booking::ReclaimBonus(earned - 100)]);
+        assert_eq!(p.reversed_totals(), (paid, earned));
+    }
+
     proptest! {
-        /// However a confirmed purchase is refunded — by lines, in parts, then whole — the
-        /// points returned never exceed those paid and the points reclaimed never exceed those
-        /// earned; a full refund returns and reclaims exactly all of them.
+        /// However a confirmed purchase is refunded — by lines, in parts, then whole, then
+        /// cancelled — with whatever the customer can spend at each step: the points given
+        /// back never exceed those paid, those taken back never exceed those earned nor what
+        /// the customer can spend, and the purchase's record is exactly what the bookings
+        /// moved. With enough points, a full refund returns and reclaims everything.
         #[test]
-        fn refunds_never_give_back_more_than_was_taken(
+        fn refunds_and_the_record_agree_with_the_bookings(
             prices in proptest::collection::vec(1i64..100_000, 1..6),
             pay_share in 0u32..=10_000,
-            parts in proptest::collection::vec((0usize..6, 1u32..=10_000), 0..10),
+            parts in proptest::collection::vec((0usize..6, 1u32..=10_000, 0i64..2_000), 0..10),
+            last_spendable in prop_oneof![Just(i64::MAX / 4), 0i64..2_000],
         ) {
-            let rules = demo_rules();
-            let lines: Vec<ChequeLine> = prices.iter().enumerate().map(|(i, p)| line(i as i64 + 1, *p)).collect();
-            let mut p = Purchase::calculate(lines, vec![], &rules).unwrap();
-            let pay = (p.priced.bonus_cap as i128 * pay_share as i128 / 10_000) as i64;
-            if pay > 0 {
-                p.pay(pay, i64::MAX).unwrap();
-            }
-            p.account(pay, &rules).unwrap();
-            p.state = PurchaseState::Confirmed;
+            let mut p = confirmed(&prices, pay_share);
             let (paid, earned) = (p.payment_total(), p.earned_total());
             let (mut returned, mut reclaimed) = (0, 0);
-            for (index, share) in parts {
+            for (index, share, spendable) in parts {
                 let i = index % p.lines.len();
                 let left = p.priced.lines[i].amount - p.refunded[i];
                 let amount = (left as i128 * share as i128 / 10_000) as i64;
                 if amount == 0 {
                     continue;
                 }
-                let (r, c) = p.refund(Some(&[(p.lines[i].position, amount)])).unwrap();
+                let (r, c) = booked(&p.refund(Some(&[(p.lines[i].position, amount)]), spendable).unwrap());
+                prop_assert!(c <= spendable + r);
                 returned += r;
                 reclaimed += c;
                 prop_assert!(returned <= paid && reclaimed <= earned);
+                prop_assert_eq!(p.reversed_totals(), (returned, reclaimed));
             }
-            if let Ok((r, c)) = p.refund(None) {
+            if let Ok(bookings) = p.refund(None, last_spendable) {
+                let (r, c) = booked(&bookings);
                 returned += r;
                 reclaimed += c;
             }
-            prop_assert_eq!((returned, reclaimed), (paid, earned));
-            prop_assert!(p.refund(None).is_err());
+            prop_assert_eq!(p.reversed_totals(), (returned, reclaimed));
+            prop_assert_eq!(returned, paid);
+            prop_assert!(p.refund(None, i64::MAX / 4).is_err());
+            let (r, c) = booked(&p.cancel(i64::MAX / 4));
+            prop_assert_eq!((returned + r, reclaimed + c), (paid, earned));
+            prop_assert_eq!(p.reversed_totals(), (paid, earned));
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, int, Tx};
-use crate::StoreResult;
+use crate::{StoreKind, StoreResult};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 use kopilka_domain::ledger::OperationKind;
 
@@ -81,8 +81,8 @@ row!(
     }
 );
 
-/// A confirmed operation as history shows it, with the kind of what it reverses and its
-/// merchant's name.
+/// A confirmed operation as history shows it, with the kind of what it reverses, its
+/// merchant's name, and the operation shown inside its row (`loymax_history_parts`), if any.
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
     pub id: OperationId,
@@ -97,11 +97,30 @@ pub struct HistoryRow {
     pub idem_key: Option<String>,
     pub reversed_kind: Option<OperationKind>,
     pub merchant_name: Option<String>,
+    pub part: Option<HistoryPart>,
 }
+
+/// An operation shown inside another's history row: its kind, amount and what it reverses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryPart {
+    pub id: OperationId,
+    pub kind: OperationKind,
+    pub amount: i64,
+    pub reversed_kind: Option<OperationKind>,
+}
+
+fn operation_kind(s: &Option<String>) -> Option<Option<OperationKind>> {
+    match s {
+        Some(s) => OperationKind::parse(s).map(Some),
+        None => Some(None),
+    }
+}
+
 row!(
     HistoryRow,
-    // An operation (op), the original it reverses (orig) and its merchant (m).
-    "op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind, m.name",
+    // An operation (op), the original it reverses (orig), its merchant (m), and its part
+    // (part) with the original the part reverses (part_orig).
+    "op.id, op.uuid, op.kind, op.amount, op.currency, op.merchant_id, op.description, op.details, op.created_at, op.idem_key, orig.kind, m.name, part.id, part.kind, part.amount, part_orig.kind",
     |c| HistoryRow {
         id: OperationId(c.next()?),
         uuid: c.next()?,
@@ -113,16 +132,39 @@ row!(
         details: c.json("operation details")?,
         created_at: c.next()?,
         idem_key: c.next()?,
-        reversed_kind: c.parse("operation kind", |s: &Option<String>| match s {
-            Some(s) => OperationKind::parse(s).map(Some),
-            None => Some(None),
-        })?,
+        reversed_kind: c.parse("operation kind", operation_kind)?,
         merchant_name: c.next()?,
+        part: {
+            let id: Option<i64> = c.next()?;
+            let kind = c.parse("operation kind", operation_kind)?;
+            let amount: Option<i64> = c.next()?;
+            let reversed_kind = c.parse("operation kind", operation_kind)?;
+            match (id, kind, amount) {
+                (Some(id), Some(kind), Some(amount)) => Some(HistoryPart {
+                    id: OperationId(id),
+                    kind,
+                    amount,
+                    reversed_kind,
+                }),
+                _ => None,
+            }
+        },
     }
 );
 
+/// A customer's operations of one kind (and reversed kind) summed: points, and, of those
+/// shown in a row of their own, how many and the money of their cheques (minor units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryTotal {
+    pub kind: OperationKind,
+    pub reversed_kind: Option<OperationKind>,
+    pub points: i64,
+    pub rows: i64,
+    pub money: i64,
+}
+
 /// Which history rows to list: the customer's confirmed operations between `from` and `to`
-/// (inclusive, unix ms), optionally of some kinds, newest first.
+/// (inclusive, unix ms), optionally of some kinds and of one card, newest first.
 #[derive(Debug, Clone)]
 pub struct HistoryQuery {
     pub customer_id: CustomerId,
@@ -130,10 +172,21 @@ pub struct HistoryQuery {
     pub to: i64,
     /// Operation kinds, and kinds of originals whose reversals count too (static names).
     pub kinds: Option<(&'static [&'static str], &'static [&'static str])>,
+    /// Only the history of this card of the customer's.
+    pub card: Option<CardHistory>,
     /// Keyset: rows strictly older than this (created_at, id).
     pub before: Option<(i64, i64)>,
     pub offset: i64,
     pub limit: i64,
+}
+
+/// A card's history: the operations made with it (a batch row naming its number), and, for
+/// the customer's main card (their first), the operations made with no card of theirs (a
+/// token's purchase, a batch row naming the member number).
+#[derive(Debug, Clone)]
+pub struct CardHistory {
+    pub card_id: i64,
+    pub main: bool,
 }
 
 /// Past this many rows outside a count's dates, the rows inside are counted instead.
@@ -159,8 +212,28 @@ impl HistoryQuery {
         )
     }
 
-    /// The customer's confirmed operations of the query's kinds, any date.
-    fn rows(&self) -> String {
+    /// The card condition: the card an operation names is the `member_no` of a batch row.
+    fn card_sql(&self, store: StoreKind) -> String {
+        let Some(card) = &self.card else {
+            return String::new();
+        };
+        let member_no = match store {
+            StoreKind::Sqlite => "json_extract(op.details, '$.member_no')",
+            StoreKind::Postgres => "(op.details::jsonb ->> 'member_no')",
+        };
+        let id = card.card_id;
+        if card.main {
+            format!(
+                " AND ({member_no} IS NULL OR {member_no} NOT IN (SELECT number FROM cards WHERE customer_id = $1 AND id <> {id}))"
+            )
+        } else {
+            format!(" AND {member_no} IN (SELECT number FROM cards WHERE id = {id})")
+        }
+    }
+
+    /// The customer's confirmed operations of the query's kinds, any date, each shown in a
+    /// row of its own (not a part of another's).
+    fn rows(&self, store: StoreKind) -> String {
         // The join to reversed originals is needed only to filter by type: without it a count
         // reads the history index alone.
         let from = match self.kinds {
@@ -170,8 +243,9 @@ impl HistoryQuery {
             None => " FROM operations op WHERE",
         };
         format!(
-            "{from} op.customer_id = $1 AND op.status = 'confirmed'{}",
-            self.kinds_sql("op.kind", "orig.kind")
+            "{from} op.customer_id = $1 AND op.status = 'confirmed' AND NOT EXISTS (SELECT 1 FROM loymax_history_parts hp WHERE hp.part = op.id){}{}",
+            self.kinds_sql("op.kind", "orig.kind"),
+            self.card_sql(store)
         )
     }
 }
@@ -399,7 +473,7 @@ impl Tx {
     }
 
     /// How many rows the query lists (keyset and offset aside). The customer's counter
-    /// (`operation_counts`, kept by triggers) less the rows outside the dates while those are
+    /// (`operation_counts`, kept by every writer of operations) less the rows outside the dates while those are
     /// few — no dates, or only recent rows after `to` — so a page never counts the customer's
     /// whole history; else the rows inside the dates.
     pub async fn loymax_history_count(&mut self, q: &HistoryQuery) -> StoreResult<i64> {
@@ -407,10 +481,12 @@ impl Tx {
         if q.from > q.to {
             return Ok(0);
         }
+        let store = self.kind();
+        // A card's rows are not counted apart: they are counted inside the dates.
         let outside = |dates: &str| {
             format!(
                 "SELECT COUNT(*) FROM (SELECT 1{} AND {dates} LIMIT $4) AS r",
-                q.rows()
+                q.rows(store)
             )
         };
         let sql = format!(
@@ -429,12 +505,12 @@ impl Tx {
             q.to,
             OUTSIDE_LIMIT
         )?;
-        if before < OUTSIDE_LIMIT && after < OUTSIDE_LIMIT {
+        if q.card.is_none() && before < OUTSIDE_LIMIT && after < OUTSIDE_LIMIT {
             return Ok(total - before - after);
         }
         let sql = format!(
             "SELECT COUNT(*){} AND op.created_at >= $2 AND op.created_at <= $3",
-            q.rows()
+            q.rows(store)
         );
         Ok(int!(self, &sql, q.customer_id.0, q.from, q.to)?)
     }
@@ -461,9 +537,9 @@ impl Tx {
             ("DESC", q.limit, q.offset)
         };
         let sql = format!(
-            "SELECT {} FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id WHERE op.id IN (SELECT op.id{} AND op.created_at >= $2 AND (op.created_at, op.id) < ($3, $4) ORDER BY op.created_at {order}, op.id {order} LIMIT $5 OFFSET $6) ORDER BY op.created_at DESC, op.id DESC",
+            "SELECT {} FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN merchants m ON m.id = op.merchant_id LEFT JOIN loymax_history_parts hr ON hr.row_operation = op.id LEFT JOIN operations part ON part.id = hr.part LEFT JOIN operations part_orig ON part_orig.id = part.reverses WHERE op.id IN (SELECT op.id{} AND op.created_at >= $2 AND (op.created_at, op.id) < ($3, $4) ORDER BY op.created_at {order}, op.id {order} LIMIT $5 OFFSET $6) ORDER BY op.created_at DESC, op.id DESC",
             HistoryRow::COLUMNS,
-            q.rows()
+            q.rows(self.kind())
         );
         Ok(fetch!(
             self,
@@ -477,6 +553,55 @@ impl Tx {
             limit,
             offset
         )?)
+    }
+
+    /// A customer's confirmed operations between `from` and `to` summed by kind and reversed
+    /// kind: points, and, of those shown in a row of their own, how many and the money of their
+    /// cheques (`details.cheque.amount`, or the batch's `transaction_amount`, which is written
+    /// with exactly the money's decimals). Loymax's `History/AggregateWithdrawRewardPurchase`.
+    pub async fn loymax_history_totals(
+        &mut self,
+        customer_id: CustomerId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<HistoryTotal>> {
+        let (cheque, batch) = match self.kind() {
+            StoreKind::Sqlite => (
+                "json_extract(op.details, '$.cheque.amount')",
+                "CAST(REPLACE(json_extract(op.details, '$.transaction_amount'), '.', '') AS INTEGER)",
+            ),
+            StoreKind::Postgres => (
+                "(op.details::jsonb #>> '{cheque,amount}')::bigint",
+                "REPLACE(op.details::jsonb ->> 'transaction_amount', '.', '')::bigint",
+            ),
+        };
+        let sql = format!(
+            "SELECT op.kind, orig.kind, CAST(SUM(op.amount) AS BIGINT), CAST(SUM(CASE WHEN hp.part IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN hp.part IS NULL THEN COALESCE({cheque}, {batch}, 0) ELSE 0 END), 0) AS BIGINT) FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses LEFT JOIN loymax_history_parts hp ON hp.part = op.id WHERE op.customer_id = $1 AND op.status = 'confirmed' AND op.created_at >= $2 AND op.created_at <= $3 GROUP BY op.kind, orig.kind"
+        );
+        let rows = fetch!(
+            self,
+            fetch_all,
+            (String, Option<String>, i64, i64, i64),
+            &sql,
+            customer_id.0,
+            from,
+            to
+        )?;
+        let kind = |k: &str| {
+            OperationKind::parse(k)
+                .ok_or_else(|| crate::StoreError::Corrupt(format!("operation kind {k}")))
+        };
+        rows.into_iter()
+            .map(|(k, reversed, points, rows, money)| {
+                Ok(HistoryTotal {
+                    kind: kind(&k)?,
+                    reversed_kind: reversed.as_deref().map(kind).transpose()?,
+                    points,
+                    rows,
+                    money,
+                })
+            })
+            .collect()
     }
 
     /// The (created_at, id) of a customer's operation by its UUID: the keyset of `filter.from`.

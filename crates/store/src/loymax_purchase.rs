@@ -1,11 +1,12 @@
 //! Loymax purchases and their operations (the shop's `operationId`s with stored answers).
 
+use crate::ledger::count_confirmed;
 use crate::model::{Account, CustomerState};
 use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::{StoreKind, StoreResult};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
-use kopilka_domain::ledger::Owner;
+use kopilka_domain::ledger::{OperationKind, Owner};
 use kopilka_domain::loymax_purchase::PurchaseState;
 use std::sync::LazyLock;
 
@@ -319,6 +320,39 @@ impl Tx {
             answer,
             now,
         )?)
+    }
+
+    /// Shows the confirmed operation `part` inside `row`'s Loymax history row (a purchase's
+    /// payment beside its bonus, a refund's points given back beside those taken back):
+    /// history lists `row` alone, and the customer's history counts lose `part`'s.
+    pub async fn loymax_history_part(
+        &mut self,
+        row: OperationId,
+        part: OperationId,
+    ) -> StoreResult<()> {
+        let (customer, kind, reversed_kind) = fetch!(
+            self,
+            fetch_one,
+            (Option<i64>, String, Option<String>),
+            "SELECT op.customer_id, op.kind, orig.kind FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses WHERE op.id = $1 AND op.status = 'confirmed'",
+            part.0
+        )?;
+        let parse = |kind: &str| {
+            OperationKind::parse(kind)
+                .ok_or_else(|| crate::StoreError::Corrupt(format!("operation kind {kind}")))
+        };
+        let kind = parse(&kind)?;
+        let reversed_kind = reversed_kind.as_deref().map(parse).transpose()?;
+        let customer = customer.ok_or_else(|| {
+            crate::StoreError::Corrupt("a history part without a customer".into())
+        })?;
+        execute!(
+            self,
+            "INSERT INTO loymax_history_parts (part, row_operation) VALUES ($1, $2)",
+            part.0,
+            row.0
+        )?;
+        count_confirmed(self, CustomerId(customer), kind, reversed_kind, -1).await
     }
 
     /// Ids of open purchases whose time to be confirmed has passed.

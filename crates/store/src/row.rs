@@ -92,6 +92,7 @@ macro_rules! tuple_row {
 tuple_row!(A, B);
 tuple_row!(A, B, C);
 tuple_row!(A, B, C, D);
+tuple_row!(A, B, C, D, E);
 
 /// What a PostgreSQL fetch returned (one row, maybe one, all), decoded into the same shape.
 pub(crate) trait PgFetched {

@@ -1,37 +1,73 @@
 //! `GET History`: the customer's purchases, rewards and withdrawals, built from the ledger's
-//! confirmed operations of every protocol, newest first.
+//! confirmed operations of every protocol, newest first. A purchase processed through part 2
+//! is one row: its bonus with its payment beside it (`loymax_history_parts`), the cheque in the
+//! operations' details. Two shapes: the seed's (`/api/v1.1/`, `/api/v1/`, no version) and
+//! v1.2's, which the public SDK parses (`/publicapi/v1.2/` and any later version).
 
 use super::account::bonus_amount;
 use super::auth::Session;
 use super::registration::query;
 use super::wire::{date_time, number, ok, parse_time, LmError, LmResult};
+use super::PathVersion;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;
+use kopilka_domain::cheque::Quantity;
 use kopilka_domain::ledger::OperationKind;
 use kopilka_domain::loymax::{history_answer, HistoryAnswer, HistoryType};
+use kopilka_domain::money::parse_decimal;
 use kopilka_domain::phone::mask;
-use kopilka_store::loymax::{HistoryQuery, HistoryRow};
+use kopilka_store::loymax::{CardHistory, HistoryPart, HistoryQuery, HistoryRow};
 use kopilka_store::model::Program;
 use serde_json::{json, Value};
 
 /// The largest page.
 const MAX_COUNT: i64 = 1000;
+/// A v1.2 page when the client names no count.
+const DEFAULT_COUNT: i64 = 10;
+
+/// Which answer shape a path speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The seed's: `type: Purchase`, `chequeItems` of `{description, count, amount}`.
+    Seed,
+    /// v1.2's: `type: PurchaseData`, `chequeItems` with `positionId`, currencies with `code`.
+    V12,
+}
+
+impl Shape {
+    fn of(version: Option<&PathVersion>) -> Shape {
+        let Some(version) = version.and_then(|v| v.0.strip_prefix('v')) else {
+            return Shape::Seed;
+        };
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let major = parts.next().unwrap_or(0);
+        let minor = parts.next().unwrap_or(0);
+        if (major, minor) >= (1, 2) {
+            Shape::V12
+        } else {
+            Shape::Seed
+        }
+    }
+}
 
 pub async fn history(State(state): State<AppState>, session: Session, parts: Parts) -> LmResult {
+    let shape = Shape::of(parts.extensions.get::<PathVersion>());
     let q = query(&parts);
     let param = |name: &str| {
         q.get(name)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let to = match param("filter.todate") {
-        Some(v) => Some(
-            parse_time(&v, true)
-                .ok_or_else(|| LmError::invalid("filter.toDate", "Неверный формат даты"))?,
-        ),
-        None => None,
+    let date = |name: &str, field: &str, end_of_day: bool| -> LmResult<Option<i64>> {
+        match param(name) {
+            Some(v) => parse_time(&plus_restored(&v), end_of_day)
+                .map(Some)
+                .ok_or_else(|| LmError::invalid(field, "Неверный формат даты")),
+            None => Ok(None),
+        }
     };
+    let to = date("filter.todate", "filter.toDate", true)?;
     let count = match param("filter.count") {
         Some(v) => Some(
             v.parse::<i64>()
@@ -43,24 +79,17 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
         ),
         None => None,
     };
-    let from_date = match param("filter.fromdate") {
-        Some(v) => parse_time(&v, false)
-            .ok_or_else(|| LmError::invalid("filter.fromDate", "Неверный формат даты"))?,
-        None => 0,
-    };
+    let from_date = date("filter.fromdate", "filter.fromDate", false)?.unwrap_or(0);
     let kinds = match param("filter.historyitemtype") {
-        Some(v) => Some(
-            HistoryType::parse(&v)
-                .ok_or_else(|| {
-                    LmError::invalid(
-                        "filter.historyItemType",
-                        "Purchase, RewardData или WithdrawData",
-                    )
-                })?
-                .kinds(),
-        ),
+        Some(v) => HistoryType::parse_filter(&v).ok_or_else(|| {
+            LmError::invalid(
+                "filter.historyItemType",
+                "All, Purchase, RewardData или WithdrawData",
+            )
+        })?,
         None => None,
-    };
+    }
+    .map(HistoryType::kinds);
     let card_id = match param("filter.cardid") {
         Some(v) => Some(
             v.parse::<i64>()
@@ -82,7 +111,16 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
         },
         None => (0, None),
     };
-    let answer = history_answer(to.is_some(), count.is_some());
+    // The seed: nothing without `toDate`, only the count without `count`. v1.2 (the SDK
+    // sends neither date unless asked): up to now, a page of ten.
+    let (answer, to, count) = match shape {
+        Shape::Seed => (history_answer(to.is_some(), count.is_some()), to, count),
+        Shape::V12 => (
+            HistoryAnswer::Rows,
+            to,
+            Some(count.unwrap_or(DEFAULT_COUNT)),
+        ),
+    };
     if answer == HistoryAnswer::Nothing {
         return Ok(ok(json!({"allCount": 0, "rows": []})));
     }
@@ -92,6 +130,7 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
         from: from_date,
         to: to.unwrap_or(i64::MAX),
         kinds,
+        card: None,
         before: None,
         offset,
         limit: count.unwrap_or(0),
@@ -105,6 +144,10 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
                     if !cards.iter().any(|c| c.id == id) {
                         return Err(LmError::coded("CardNotFound", "Карта не найдена").into());
                     }
+                    history_query.card = Some(CardHistory {
+                        card_id: id,
+                        main: cards.first().is_some_and(|c| c.id == id),
+                    });
                 }
                 if let Some(uuid) = after {
                     let key = tx.loymax_history_key(customer_id, &uuid).await?;
@@ -118,7 +161,11 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
                 } else {
                     Vec::new()
                 };
-                let identity = cards.first().map(|c| c.number.clone());
+                let identity = match card_id {
+                    Some(id) => cards.iter().find(|c| c.id == id),
+                    None => cards.first(),
+                }
+                .map(|c| c.number.clone());
                 Ok((all, rows, identity))
             })
         })
@@ -127,142 +174,437 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
     let identity = identity
         .or_else(|| session.customer.phone.as_deref().map(mask))
         .unwrap_or_default();
-    let rows: Vec<Value> = rows
-        .iter()
-        .map(|r| row(&session.program, customer_id.0, &identity, r))
-        .collect();
+    let view = View {
+        program: &session.program,
+        shape,
+        customer_id: customer_id.0,
+        identity: &identity,
+    };
+    let rows: Vec<Value> = rows.iter().map(|r| view.row(r)).collect();
     Ok(ok(json!({"allCount": all, "rows": rows})))
 }
 
-/// The bonus movement of a row, signed from the customer's side.
-fn signed(r: &HistoryRow) -> i64 {
-    let credit = match r.kind {
-        OperationKind::Earn | OperationKind::Accrue => true,
-        OperationKind::Reversal => matches!(
-            r.reversed_kind,
-            Some(OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire)
-        ),
-        OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire => false,
+/// `GET History/AggregateWithdrawRewardPurchase` (v1.2, the SDK's): over the dates and type,
+/// the money of purchases (refunds taken off), the points withdrawn and rewarded, and how many
+/// purchases.
+pub async fn aggregate(State(state): State<AppState>, session: Session, parts: Parts) -> LmResult {
+    let q = query(&parts);
+    let param = |name: &str| {
+        q.get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     };
-    if credit {
-        r.amount
-    } else {
-        -r.amount
+    let date = |name: &str, field: &str, end_of_day: bool| -> LmResult<Option<i64>> {
+        match param(name) {
+            Some(v) => parse_time(&plus_restored(&v), end_of_day)
+                .map(Some)
+                .ok_or_else(|| LmError::invalid(field, "Неверный формат даты")),
+            None => Ok(None),
+        }
+    };
+    let from = date("filter.fromdate", "filter.fromDate", false)?.unwrap_or(0);
+    let to = date("filter.todate", "filter.toDate", true)?.unwrap_or(i64::MAX);
+    let only = match param("filter.historyitemtype") {
+        Some(v) => HistoryType::parse_filter(&v).ok_or_else(|| {
+            LmError::invalid(
+                "filter.historyItemType",
+                "All, Purchase, RewardData или WithdrawData",
+            )
+        })?,
+        None => None,
+    };
+    let customer_id = session.customer.id;
+    let totals = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move { tx.loymax_history_totals(customer_id, from, to).await })
+        })
+        .await?;
+    let (mut money, mut purchases, mut rewarded, mut withdrawn) = (0i64, 0i64, 0i64, 0i64);
+    for t in totals {
+        let kind = HistoryType::of(t.kind, t.reversed_kind);
+        if only.is_some_and(|o| o != kind) {
+            continue;
+        }
+        let movement = Movement {
+            kind: t.kind,
+            reversed_kind: t.reversed_kind,
+            amount: t.points,
+        };
+        if movement.signed() > 0 {
+            rewarded += movement.signed();
+        } else {
+            withdrawn += movement.signed();
+        }
+        if kind == HistoryType::Purchase {
+            if t.kind == OperationKind::Reversal {
+                money -= t.money;
+            } else {
+                money += t.money;
+                purchases += t.rows;
+            }
+        }
+    }
+    let view = View {
+        program: &session.program,
+        shape: Shape::V12,
+        customer_id: customer_id.0,
+        identity: "",
+    };
+    let purchase_amount: Vec<Value> = (money != 0 || purchases > 0)
+        .then(|| json!({"amount": view.money(money)}))
+        .into_iter()
+        .collect();
+    let withdraws: Vec<Value> = (withdrawn != 0)
+        .then(|| json!({"withdrawType": "Bonus", "amount": view.points(withdrawn)}))
+        .into_iter()
+        .collect();
+    let rewards: Vec<Value> = (rewarded != 0)
+        .then(|| json!({"rewardType": "Bonus", "amount": view.points(rewarded)}))
+        .into_iter()
+        .collect();
+    Ok(ok(json!({
+        "purchaseAmount": purchase_amount,
+        "withdraws": withdraws,
+        "rewards": rewards,
+        "purchaseCount": purchases,
+    })))
+}
+
+/// A query string's `+` (an offset such as `+03:00`) arrives as a space when the client did
+/// not encode it.
+fn plus_restored(text: &str) -> String {
+    match text.rsplit_once(' ') {
+        Some((head, tail)) if tail.len() == 5 && tail.as_bytes()[2] == b':' => {
+            format!("{head}+{tail}")
+        }
+        _ => text.to_string(),
     }
 }
 
-fn money_currency() -> Value {
-    json!({
-        "id": 0,
-        "name": "Рубль",
-        "externalId": super::entity_uuid(0xC0, 643),
-        "description": "Российский рубль",
-        "isDeleted": false,
-        "nameCases": {"nominative": "рубль", "genitive": "рубля", "plural": "рублей", "abbreviation": "руб."},
-    })
+/// One points movement of a row, signed from the customer's side.
+#[derive(Debug, Clone, Copy)]
+struct Movement {
+    kind: OperationKind,
+    reversed_kind: Option<OperationKind>,
+    amount: i64,
 }
 
-fn row(program: &Program, customer_id: i64, identity: &str, r: &HistoryRow) -> Value {
-    let detail = |key: &str| r.details.get(key).cloned().filter(|v| !v.is_null());
-    let kind = HistoryType::of(r.kind, r.reversed_kind);
-    let amount = signed(r);
-    let bonus = bonus_amount(program, amount);
-    let refund = r.kind == OperationKind::Reversal;
-    let original = r.reversed_kind.unwrap_or(r.kind).as_str();
-    let (location, partner, brand_id, brand) = match (r.merchant_id, &r.merchant_name) {
-        (Some(id), Some(name)) => (
-            json!({
-                "id": id,
-                "locationId": super::entity_uuid(0x10, id.0),
-                "description": name,
-                "latitude": 0,
-                "longitude": 0,
-                "region": null,
-                "city": null,
-                "street": null,
-                "house": null,
-                "building": null,
-                "office": null,
-            }),
-            json!(super::entity_uuid(0x20, id.0)),
-            json!(super::entity_uuid(0x30, id.0)),
-            json!({"externalId": super::entity_uuid(0x30, id.0), "name": name, "images": []}),
-        ),
-        _ => (Value::Null, Value::Null, Value::Null, Value::Null),
-    };
-    let default_description = match (kind, original, refund) {
-        (HistoryType::Purchase, _, true) => "Возврат покупки",
-        (HistoryType::Purchase, _, false) => "Покупка",
-        (_, "expire", false) => "Сгорание бонусов",
-        (HistoryType::RewardData, _, true) => "Отмена списания бонусов",
-        (HistoryType::RewardData, _, false) => "Начисление бонусов",
-        (HistoryType::WithdrawData, _, true) => "Отмена начисления бонусов",
-        (HistoryType::WithdrawData, _, false) => "Списание бонусов",
-    };
-    let description = r
-        .description
-        .clone()
-        .unwrap_or_else(|| default_description.to_string());
-    let data = match kind {
-        HistoryType::Purchase => {
-            let (rewards, withdraws) = if original == "earn" {
-                let reward = json!({
-                    "offerExternalId": detail("offerExternalId"),
-                    "rewardType": detail("rewardType").unwrap_or(json!("Bonus")),
-                    "description": "Начисление бонусов",
-                    "amount": bonus,
-                });
-                (vec![reward], Vec::new())
-            } else {
-                let withdraw = json!({
-                    "withdrawType": "Bonus",
-                    "description": "Оплата бонусами",
-                    "amount": bonus,
-                });
-                (Vec::new(), vec![withdraw])
-            };
-            let cheque_amount = r
-                .details
-                .get("chequeAmount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            json!({
-                "externalPurchaseId": detail("purchaseId").or_else(|| r.idem_key.clone().map(Value::String)),
-                "chequeItems": detail("chequeItems").unwrap_or(json!([])),
-                "withdraws": withdraws,
-                "rewards": rewards,
-                "isRefund": refund,
-                "chequeNumber": detail("chequeNumber"),
-                "amount": {
-                    "amount": number(if refund { -cheque_amount } else { cheque_amount }, program.rules.money_decimals),
-                    "currency": "руб.",
-                    "currencyInfo": money_currency(),
-                },
-            })
+impl Movement {
+    fn signed(self) -> i64 {
+        let credit = match self.kind {
+            OperationKind::Earn | OperationKind::Accrue => true,
+            OperationKind::Reversal => matches!(
+                self.reversed_kind,
+                Some(OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire)
+            ),
+            OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire => false,
+        };
+        if credit {
+            self.amount
+        } else {
+            -self.amount
         }
-        HistoryType::RewardData => json!({
-            "offerExternalId": detail("offerExternalId"),
-            "rewardType": detail("rewardType").unwrap_or(json!("Bonus")),
-            "description": r.description,
-            "amount": bonus,
-        }),
-        HistoryType::WithdrawData => json!({
-            "withdrawType": detail("withdrawType").unwrap_or(json!(if original == "expire" { "Bonus" } else { "Withdraw" })),
-            "description": r.description,
-            "amount": bonus,
-        }),
-    };
-    json!({
-        "id": r.uuid,
-        "dateTime": date_time(r.created_at),
-        "type": kind.name(),
-        "userId": customer_id,
-        "identity": detail("identity").unwrap_or(json!(identity)),
-        "description": description,
-        "location": location,
-        "partnerId": partner,
-        "brandId": brand_id,
-        "brand": brand,
-        "data": data,
-    })
+    }
+
+    /// Whether it is a reward (earned, or taking earned points back) rather than a withdrawal
+    /// (paid, or giving paid points back).
+    fn is_reward(self) -> bool {
+        matches!(
+            self.reversed_kind.unwrap_or(self.kind),
+            OperationKind::Earn | OperationKind::Accrue
+        )
+    }
+}
+
+struct View<'a> {
+    program: &'a Program,
+    shape: Shape,
+    customer_id: i64,
+    identity: &'a str,
+}
+
+impl View<'_> {
+    /// Texts in English where the program's language is English, else Russian.
+    fn english(&self) -> bool {
+        self.program.rules.language == "en"
+    }
+
+    /// An amount in a currency: the seed's `currencyInfo`, with v1.2's `code` and `uid`.
+    fn amount(&self, mut amount: Value, code: &str) -> Value {
+        if self.shape == Shape::V12 {
+            let info = &mut amount["currencyInfo"];
+            info["code"] = json!(code);
+            info["uid"] = info["externalId"].clone();
+        }
+        amount
+    }
+
+    fn points(&self, minor: i64) -> Value {
+        self.amount(bonus_amount(self.program, minor), "Currency1")
+    }
+
+    fn money(&self, minor: i64) -> Value {
+        self.amount(
+            json!({
+                "amount": number(minor, self.program.rules.money_decimals),
+                "currency": "руб.",
+                "currencyInfo": {
+                    "id": 2,
+                    "name": "Рубли",
+                    "externalId": super::entity_uuid(0xC0, 643),
+                    "description": "Российский рубль",
+                    "isDeleted": false,
+                    "nameCases": {"nominative": "рубль", "genitive": "рубля", "plural": "рублей", "abbreviation": "руб."},
+                },
+            }),
+            "Currency2",
+        )
+    }
+
+    fn row(&self, r: &HistoryRow) -> Value {
+        let detail = |key: &str| r.details.get(key).cloned().filter(|v| !v.is_null());
+        let kind = HistoryType::of(r.kind, r.reversed_kind);
+        let refund = r.kind == OperationKind::Reversal;
+        let original = r.reversed_kind.unwrap_or(r.kind);
+        let own = Movement {
+            kind: r.kind,
+            reversed_kind: r.reversed_kind,
+            amount: r.amount,
+        };
+        let (location, partner, brand_id, brand) = match (r.merchant_id, &r.merchant_name) {
+            (Some(id), Some(name)) => {
+                let brand_uuid = super::entity_uuid(0x30, id.0);
+                (
+                    json!({
+                        "id": id,
+                        "locationId": super::entity_uuid(0x10, id.0),
+                        "description": name,
+                        "latitude": 0,
+                        "longitude": 0,
+                        "region": null,
+                        "city": null,
+                        "street": null,
+                        "house": null,
+                        "building": null,
+                        "office": null,
+                    }),
+                    json!(super::entity_uuid(0x20, id.0)),
+                    json!(brand_uuid),
+                    json!({"externalId": brand_uuid, "uid": brand_uuid, "name": name, "images": []}),
+                )
+            }
+            _ => (Value::Null, Value::Null, Value::Null, Value::Null),
+        };
+        let pick = |ru, en| if self.english() { en } else { ru };
+        let default_description = match (kind, original, refund) {
+            (HistoryType::Purchase, _, true) => pick("Возврат покупки", "Purchase refund"),
+            (HistoryType::Purchase, _, false) => pick("Покупка", "Purchase"),
+            (_, OperationKind::Expire, false) => pick("Сгорание бонусов", "Points expired"),
+            (HistoryType::RewardData, _, true) => {
+                pick("Отмена списания бонусов", "Withdrawal cancelled")
+            }
+            (HistoryType::RewardData, _, false) => pick("Начисление бонусов", "Points earned"),
+            (HistoryType::WithdrawData, _, true) => {
+                pick("Отмена начисления бонусов", "Reward cancelled")
+            }
+            (HistoryType::WithdrawData, _, false) => pick("Списание бонусов", "Points withdrawn"),
+        };
+        let description = r
+            .description
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| default_description.to_string());
+        let data = match kind {
+            HistoryType::Purchase => self.purchase(r, own, refund),
+            HistoryType::RewardData => json!({
+                "offerExternalId": detail("offerExternalId"),
+                "rewardType": detail("rewardType").unwrap_or(json!("Bonus")),
+                "description": r.description,
+                "amount": self.points(own.signed()),
+            }),
+            HistoryType::WithdrawData => json!({
+                "withdrawType": detail("withdrawType").unwrap_or(json!(if original == OperationKind::Expire { "Bonus" } else { "Withdraw" })),
+                "description": r.description,
+                "amount": self.points(own.signed()),
+            }),
+        };
+        let (type_name, date) = match self.shape {
+            Shape::Seed => (kind.name(), date_time(r.created_at)),
+            Shape::V12 => (
+                match kind {
+                    HistoryType::Purchase => "PurchaseData",
+                    other => other.name(),
+                },
+                date_time_offset(r.created_at),
+            ),
+        };
+        json!({
+            "id": r.uuid,
+            "dateTime": date,
+            "type": type_name,
+            "userId": self.customer_id,
+            "identity": detail("identity").unwrap_or(json!(self.identity)),
+            "description": description,
+            "location": location,
+            "partnerId": partner,
+            "brandId": brand_id,
+            "brand": brand,
+            "data": data,
+        })
+    }
+
+    /// A purchase (or its refund): the cheque and its sum, the points paid (`withdraws`) and
+    /// earned (`rewards`) — the row's own operation and the one shown inside it. A refund
+    /// gives paid points back (a positive withdrawal) and takes earned ones back (a negative
+    /// reward).
+    fn purchase(&self, r: &HistoryRow, own: Movement, refund: bool) -> Value {
+        let mut movements = vec![own];
+        if let Some(HistoryPart {
+            kind,
+            amount,
+            reversed_kind,
+            ..
+        }) = r.part
+        {
+            movements.push(Movement {
+                kind,
+                reversed_kind,
+                amount,
+            });
+        }
+        let (mut rewards, mut withdraws) = (Vec::new(), Vec::new());
+        for m in movements {
+            if m.is_reward() {
+                rewards.push(json!({
+                    "offerExternalId": r.details.get("offerExternalId").cloned().unwrap_or(Value::Null),
+                    "rewardType": r.details.get("rewardType").cloned().unwrap_or(json!("Bonus")),
+                    "description": if self.english() { "Points earned" } else { "Начисление бонусов" },
+                    "amount": self.points(m.signed()),
+                }));
+            } else {
+                withdraws.push(json!({
+                    "withdrawType": "Bonus",
+                    "description": if self.english() { "Paid with points" } else { "Оплата бонусами" },
+                    "amount": self.points(m.signed()),
+                }));
+            }
+        }
+        let cheque = r.details.get("cheque");
+        // Processing writes the cheque's sum in minor units; a batch row its `transactionAmount`.
+        let cheque_amount = cheque
+            .and_then(|c| c.get("amount"))
+            .or_else(|| r.details.get("chequeAmount"))
+            .and_then(Value::as_i64)
+            .or_else(|| {
+                r.details
+                    .get("transaction_amount")
+                    .and_then(Value::as_str)
+                    .and_then(|t| parse_decimal(t, self.program.rules.money_decimals).ok())
+                    .map(|a| a.0)
+            })
+            .unwrap_or(0);
+        // Other protocols may write `chequeItems` ready to show.
+        let items: Value = match cheque
+            .and_then(|c| c.get("items"))
+            .and_then(Value::as_array)
+        {
+            Some(items) => items.iter().map(|i| self.cheque_item(i)).collect(),
+            None => r.details.get("chequeItems").cloned().unwrap_or(json!([])),
+        };
+        let number = cheque
+            .and_then(|c| c.get("number"))
+            .or_else(|| r.details.get("chequeNumber"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let purchase_id = r
+            .details
+            .get("purchase_id")
+            .or_else(|| r.details.get("purchaseId"))
+            .cloned()
+            .filter(|v| !v.is_null())
+            .or_else(|| r.idem_key.clone().map(Value::String));
+        json!({
+            "externalPurchaseId": purchase_id,
+            "chequeItems": items,
+            "withdraws": withdraws,
+            "rewards": rewards,
+            "isRefund": refund,
+            "chequeNumber": number,
+            "amount": self.money(if refund { -cheque_amount } else { cheque_amount }),
+        })
+    }
+
+    /// A cheque line as the details keep it (`position`, `name`, `goods_id`, `quantity` in
+    /// thousandths, `amount` in minor units).
+    fn cheque_item(&self, item: &Value) -> Value {
+        let position = item.get("position").and_then(Value::as_i64).unwrap_or(0);
+        let goods_id = item.get("goods_id").and_then(Value::as_str);
+        let description = item
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| goods_id.map(str::to_string))
+            .unwrap_or_else(|| {
+                if self.english() {
+                    format!("Item {position}")
+                } else {
+                    format!("Позиция {position}")
+                }
+            });
+        let count = number(
+            item.get("quantity")
+                .and_then(Value::as_i64)
+                .unwrap_or(1_000),
+            Quantity::DECIMALS,
+        );
+        let amount = number(
+            item.get("amount").and_then(Value::as_i64).unwrap_or(0),
+            self.program.rules.money_decimals,
+        );
+        match self.shape {
+            Shape::Seed => json!({"description": description, "count": count, "amount": amount}),
+            Shape::V12 => json!({
+                "positionId": position,
+                "description": description,
+                "count": count,
+                "unit": null,
+                "amount": amount,
+                "itemId": goods_id,
+                "commonCode": null,
+            }),
+        }
+    }
+}
+
+/// v1.2's `dateTime`: `yyyy-MM-ddTHH:mm:ss+00:00`.
+fn date_time_offset(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_pick_the_shape() {
+        let shape = |v: &str| Shape::of(Some(&PathVersion(v.into())));
+        assert_eq!(Shape::of(None), Shape::Seed);
+        assert_eq!(shape("v1"), Shape::Seed);
+        assert_eq!(shape("v1.1"), Shape::Seed);
+        assert_eq!(shape("v1.2"), Shape::V12);
+        assert_eq!(shape("v2"), Shape::V12);
+    }
+
+    #[test]
+    fn an_unencoded_plus_of_an_offset_is_restored() {
+        assert_eq!(
+            plus_restored("2024-06-18T14:21:29 03:00"),
+            "2024-06-18T14:21:29+03:00"
+        );
+        assert_eq!(plus_restored("2024-06-18"), "2024-06-18");
+    }
 }

@@ -41,6 +41,16 @@ fn method_path(path: &str) -> Option<String> {
     Some(format!("/{}", rest.trim_end_matches('/')))
 }
 
+/// The version segment of a Loymax path (`/publicapi/v1.2/History` → `v1.2`).
+fn path_version(path: &str) -> Option<String> {
+    let lower = path.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("/api/")
+        .or_else(|| lower.strip_prefix("/publicapi/"))?;
+    let segment = rest.split('/').next()?;
+    is_version(segment).then(|| segment.to_string())
+}
+
 fn is_version(segment: &str) -> bool {
     segment.strip_prefix('v').is_some_and(|v| {
         !v.is_empty()
@@ -81,6 +91,11 @@ pub fn router(state: AppState) -> Router<AppState> {
     }
     router
 }
+
+/// The version segment of the path (`v1.2`), lowercased; absent when the path names none.
+/// Methods whose answer changed shape between versions read it (`history`).
+#[derive(Clone, Debug)]
+pub struct PathVersion(pub String);
 
 /// The method path in the client's casing (version prefix and trailing slash stripped), for
 /// handlers whose path segments are the client's identifiers.
@@ -138,7 +153,11 @@ fn inner(state: AppState) -> Router {
         .route("/user", get(account::profile))
         .route("/user/balance", get(account::balance))
         .route("/user/detailedbalance", get(account::detailed_balance))
-        .route("/history", get(history::history));
+        .route("/history", get(history::history))
+        .route(
+            "/history/aggregatewithdrawrewardpurchase",
+            get(history::aggregate),
+        );
     // Part 2: the purchase processing methods (docs/loymax-processing.md).
     let router = processing::methods()
         .into_iter()
@@ -184,6 +203,9 @@ async fn dispatch(inner: Router, mut request: Request) -> Response {
     let original = request.uri().path().trim_end_matches('/');
     let original = original[original.len() - method_path.len()..].to_string();
     request.extensions_mut().insert(MethodPath(original));
+    if let Some(version) = path_version(request.uri().path()) {
+        request.extensions_mut().insert(PathVersion(version));
+    }
     let path_and_query = match request.uri().query() {
         Some(q) => format!("{method_path}?{q}"),
         None => method_path,

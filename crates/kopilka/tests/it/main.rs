@@ -11,6 +11,8 @@ mod incust;
 mod kupikupi;
 mod loymax;
 mod loymax_batch;
+mod loymax_batch_fields;
+mod loymax_cheques;
 mod loymax_history_bench;
 mod loymax_processing;
 mod loymax_registration_processes;

@@ -365,7 +365,69 @@ async fn counts_and_offset_pages_of_a_long_history(l: Ledger) {
     l.check_invariants_of(Some(c)).await;
 }
 
+/// A purchase's payment shown inside its bonus's row: one row, counted once, with the part's
+/// points beside its own; the totals still sum every operation's points.
+async fn a_part_shows_inside_its_row(l: Ledger) {
+    let c = member(&l, "M-P").await;
+    let t0 = kopilka_store::now_ms() - 86_400_000;
+    at(&l, t0, credit(c, 100_000, None)).await;
+    let paid = at(
+        &l,
+        t0 + MINUTE,
+        debit(OperationKind::Redeem, c, 3_650, false),
+    )
+    .await;
+    let earned = Action::Credit {
+        kind: OperationKind::Earn,
+        customer_id: c,
+        amount: Amount(400),
+        expires_at: None,
+    };
+    let earned = at(&l, t0 + 2 * MINUTE, earned).await;
+    let (row, part) = (earned.operation.id, paid.operation.id);
+    l.store
+        .write(move |tx| Box::pin(async move { tx.loymax_history_part(row, part).await }))
+        .await
+        .expect("a history part");
+    assert_eq!(count(&l, c, None, 0, i64::MAX).await, 2, "{}", l.name());
+    assert_eq!(
+        count(&l, c, Some(HistoryType::Purchase), 0, i64::MAX).await,
+        1
+    );
+    let listed = rows(&l, c, None).await;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, row);
+    let shown = listed[0].part.expect("the payment inside the row");
+    assert_eq!((shown.kind, shown.amount), (OperationKind::Redeem, 3_650));
+    check_windows(&l, c, &[t0, t0 + MINUTE, t0 + 2 * MINUTE]).await;
+    let totals = l
+        .store
+        .read(move |tx| Box::pin(async move { tx.loymax_history_totals(c, 0, i64::MAX).await }))
+        .await
+        .expect("totals");
+    let of = |kind| {
+        totals
+            .iter()
+            .find(|t| t.kind == kind)
+            .copied()
+            .expect("a total")
+    };
+    assert_eq!(
+        (
+            of(OperationKind::Redeem).points,
+            of(OperationKind::Redeem).rows
+        ),
+        (3_650, 0)
+    );
+    assert_eq!(
+        (of(OperationKind::Earn).points, of(OperationKind::Earn).rows),
+        (400, 1)
+    );
+    l.check_invariants_of(Some(c)).await;
+}
+
 on_both_stores!(
     history_counts_follow_every_kind_of_write,
     counts_and_offset_pages_of_a_long_history,
+    a_part_shows_inside_its_row,
 );

@@ -400,11 +400,20 @@ async fn history_count_problems(
     tx: &mut Tx,
     seen: &HashMap<OperationId, SeenOperation>,
 ) -> StoreResult<Vec<String>> {
+    // Operations shown inside another's row (a purchase's payment) are not rows of their own.
+    let mut parts = BTreeSet::new();
+    let customers: BTreeSet<CustomerId> = seen.values().filter_map(|o| o.0).collect();
+    for customer in &customers {
+        let mut q = history_query(*customer, None, 0, i64::MAX);
+        q.limit = i64::MAX;
+        let rows = tx.loymax_history(&q, 0).await?;
+        parts.extend(rows.iter().filter_map(|r| r.part.map(|p| p.id)));
+    }
     let mut expected: BTreeMap<(CustomerId, Option<&str>), i64> = BTreeMap::new();
-    for (customer, kind, status, reverses) in seen.values() {
+    for (id, (customer, kind, status, reverses)) in seen {
         let Some(customer) = customer else { continue };
         expected.entry((*customer, None)).or_default();
-        if *status != OperationStatus::Confirmed {
+        if *status != OperationStatus::Confirmed || parts.contains(id) {
             continue;
         }
         let reversed = reverses.and_then(|id| seen.get(&id)).map(|o| o.1);
@@ -450,6 +459,7 @@ pub fn history_query(
         from,
         to,
         kinds: kind.map(HistoryType::kinds),
+        card: None,
         before: None,
         offset: 0,
         limit: 0,

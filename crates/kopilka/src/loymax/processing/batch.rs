@@ -8,6 +8,7 @@
 //! writes them as they come and commits all rows or none. The header goes to the store job
 //! when `accrue` begins; a body whose header comes after `accrue` is read twice.
 
+use super::texts::Texts;
 use crate::http::credentials::{self, Proof};
 use crate::http::{ApiError, ApiResult};
 use crate::secrets;
@@ -41,7 +42,18 @@ const CHUNK: usize = 5_000;
 const ERRORS_SHOWN: usize = 100;
 /// The largest body accepted (a million rows take about 200 MB).
 const MAX_BODY: u64 = 4 << 30;
-const OK_MESSAGE: &str = "Операция выполнена успешно";
+/// The longest texts, in characters (docs/loymax-processing.md).
+const MAX_REQUEST_ID: usize = 100;
+const MAX_DESCRIPTION: usize = 1_000;
+const MAX_EXTERNAL_ID: usize = 100;
+const MAX_MEMBER_NO: usize = 64;
+const MAX_OPERATION_DATE: usize = 64;
+const MAX_MERCHANT_NAME: usize = 255;
+/// The longest single JSON token (a string as written, escapes included, or a number) the
+/// spooler lets through to the parser, which holds one token in memory at a time: every text
+/// field fits in it, so the field's own limit names the field; a longer token is refused while
+/// the body is spooled, named by its row and field, before anything holds it.
+const MAX_TOKEN: usize = 16 * 1024;
 
 /// The seed's answer, plus the rows at fault when a request is refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +98,18 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// A system failure: HTTP 500, the cause in the log under an error id the answer gives.
+    fn system(cause: impl std::fmt::Display) -> Refusal {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        tracing::error!(error_id = %id, "loymax batch: {cause}");
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Системная ошибка. Идентификатор ошибки: {id}"),
+        )
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         (self.http, Json(self.answer)).into_response()
@@ -113,7 +137,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, 
     let logins = vec![secrets::token_digest(key)];
     let found = credentials::authenticate(&state.store, KEY_PROTOCOL, logins, Proof::KeyDigest)
         .await
-        .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(|e| Refusal::system(e.to_string()))?;
     let holder = found.ok_or_else(unauthorized)?;
     Ok(Partner {
         merchant_id: holder.merchant.id.0,
@@ -130,7 +154,8 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
 
 async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let partner = authenticate(&state, request.headers()).await?;
-    let (mut file, fingerprint) = spool(request.into_body()).await?;
+    let t = Texts::of(&partner.program.rules);
+    let (mut file, fingerprint) = spool(request.into_body(), t).await?;
     let rules = partner.program.rules.clone();
     let (decimals, money_decimals) = (rules.decimals, rules.money_decimals);
     let started = std::time::Instant::now();
@@ -142,11 +167,21 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
         let (rows_in, mut rows_out) = mpsc::channel::<BatchInput>(2);
         let reread = known.clone();
         let parser = tokio::task::spawn_blocking(move || {
-            parse(file, decimals, money_decimals, reread, header_in, rows_in)
+            parse(
+                file,
+                decimals,
+                money_decimals,
+                t,
+                reread,
+                header_in,
+                rows_in,
+            )
         });
+        let mut announced = None;
         let applied = match header_out.await {
             Ok(header) => {
                 let (apply, _) = store_request(&partner, &header, &fingerprint)?;
+                announced = Some(header);
                 Some(
                     state
                         .store
@@ -162,16 +197,16 @@ async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
         };
         let (returned, pass) = parser
             .await
-            .map_err(|_| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "parser stopped"))?;
-        file = returned.map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            .map_err(|_| Refusal::system("parser stopped"))?;
+        file = returned.map_err(Refusal::system)?;
         let answer = match pass {
             Pass::Again(header) => {
                 known = Some(header);
                 continue;
             }
             Pass::Malformed(message) => Err(Refusal::new(StatusCode::BAD_REQUEST, message)),
-            Pass::Stopped => answer(&partner, None, &fingerprint, applied),
-            Pass::Streamed(read) => answer(&partner, Some(read), &fingerprint, applied),
+            Pass::Stopped => answer(&partner, None, announced, &fingerprint, applied),
+            Pass::Streamed(read) => answer(&partner, Some(read), announced, &fingerprint, applied),
         };
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
@@ -188,44 +223,57 @@ fn store_request(
     header: &Header,
     fingerprint: &str,
 ) -> Result<(BatchApply, Answer), Refusal> {
+    let t = Texts::of(&partner.program.rules);
     let refuse = |message: String| header.refusal(message, Vec::new());
     let texts = [
-        ("requestId", &header.request_id),
-        ("accrueDescription", &header.description),
-        ("currencyExternalId", &header.currency),
-        ("lifeTimeDefinitionExternalId", &header.lifetime),
+        ("requestId", &header.request_id, MAX_REQUEST_ID),
+        ("accrueDescription", &header.description, MAX_DESCRIPTION),
+        ("currencyExternalId", &header.currency, MAX_EXTERNAL_ID),
+        (
+            "lifeTimeDefinitionExternalId",
+            &header.lifetime,
+            MAX_EXTERNAL_ID,
+        ),
     ];
-    if let Some((field, _)) = texts.iter().find(|(_, text)| has_nul(text.as_deref())) {
-        return Err(refuse(format!("{field}: {NUL_MESSAGE}")));
+    for (field, text, max) in texts {
+        if let Some(problem) = text_problem(text.as_deref(), max, t) {
+            return Err(refuse(format!("{field}: {problem}")));
+        }
     }
     let Some(request_id) = header.request_id.clone().filter(|r| !r.is_empty()) else {
-        return Err(refuse("requestId: обязательное поле".into()));
+        return Err(refuse(format!(
+            "requestId: {}",
+            t.pick("обязательное поле", "required")
+        )));
     };
     let kind = match header.request_type {
         Some(2) => OperationKind::Earn,
         Some(4) => OperationKind::Accrue,
         Some(3) | Some(5) => OperationKind::Withdraw,
-        _ => return Err(refuse("type: ожидается 2, 3, 4 или 5".into())),
+        _ => {
+            let expected = t.pick("ожидается 2, 3, 4 или 5", "expected 2, 3, 4 or 5");
+            return Err(refuse(format!("type: {expected}")));
+        }
     };
     let request_type = header.request_type.unwrap_or_default();
     let rules = partner.program.rules.clone();
     if let Some(currency) = &header.currency {
         if !currency.is_empty() && !currency.eq_ignore_ascii_case(&rules.currency) {
-            return Err(refuse(format!(
-                "currencyExternalId: неизвестная валюта {currency}"
-            )));
+            let unknown = t.pick("неизвестная валюта", "unknown currency");
+            return Err(refuse(format!("currencyExternalId: {unknown} {currency}")));
         }
     }
     let settings = ProcessingSettings::from_program(&partner.program.settings)
-        .map_err(|e| refuse(format!("настройки программы: {e}")))?;
+        .map_err(|e| Refusal::system(format!("settings.loymax_processing: {e}")))?;
     let lifetime_days = match header.lifetime.as_deref().filter(|l| !l.is_empty()) {
         None => rules.lifetime_days,
         Some(id) => match settings.lifetimes.get(id) {
             Some(days) => *days,
             None => {
+                let unknown = t.pick("неизвестное время жизни", "unknown lifetime");
                 return Err(refuse(format!(
-                    "lifeTimeDefinitionExternalId: неизвестное время жизни {id}"
-                )))
+                    "lifeTimeDefinitionExternalId: {unknown} {id}"
+                )));
             }
         },
     };
@@ -233,7 +281,9 @@ fn store_request(
         request_id: Some(request_id.clone()),
         request_type: Some(request_type),
         status: 0,
-        message: OK_MESSAGE.into(),
+        message: t
+            .pick("Операция выполнена успешно", "The operation succeeded")
+            .into(),
         errors: Vec::new(),
     };
     let apply = BatchApply {
@@ -252,14 +302,21 @@ fn store_request(
 }
 
 /// The answer from what the parser read (`None` when it stopped early because the store
-/// job had decided) and what the store job did (`None` when it never ran).
+/// job had decided), the header the store job ran under, and what the store job did (`None`
+/// when it never ran).
 fn answer(
     partner: &Partner,
     read: Option<Read>,
+    announced: Option<Header>,
     fingerprint: &str,
     applied: Option<Result<BatchOutcome, JobError<Vec<RejectedRow>>>>,
 ) -> Result<Answer, Refusal> {
-    let header = read.as_ref().map(|r| r.header.clone()).unwrap_or_default();
+    let header = read
+        .as_ref()
+        .map(|r| r.header.clone())
+        .or(announced)
+        .unwrap_or_default();
+    let t = Texts::of(&partner.program.rules);
     let refuse = |message: String, errors: Vec<RowError>| header.refusal(message, errors);
     if let Some(read) = &read {
         let (_, ok) = store_request(partner, &read.header, fingerprint)?;
@@ -267,76 +324,91 @@ fn answer(
             // The store checked the rows before the first malformed one: its finds go too.
             let mut errors = read.errors.clone();
             if let Some(Err(JobError::Refused(rows))) = &applied {
-                errors.extend(rows.iter().map(row_error));
+                errors.extend(rows.iter().map(|r| row_error(r, t)));
                 errors.sort_by_key(|e| e.row);
                 errors.truncate(ERRORS_SHOWN);
             }
-            return Err(refuse(
-                format!(
-                    "Строк с ошибками: {}; ничего не применено",
-                    read.error_count
-                ),
-                errors,
-            ));
+            return Err(refuse(t.rows_at_fault(read.error_count), errors));
         }
         if read.rows == 0 {
-            return Err(refuse("accrue: нет строк".into(), Vec::new()));
+            let empty = t.pick("нет строк", "no rows");
+            return Err(refuse(format!("accrue: {empty}"), Vec::new()));
         }
         if let Some(Ok(BatchOutcome::Applied { .. })) = &applied {
             return Ok(ok);
         }
     }
     match applied {
-        Some(Ok(BatchOutcome::Applied { .. })) | None => Err(Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the request was not read to its end",
-        )),
+        Some(Ok(BatchOutcome::Applied { .. })) | None => {
+            Err(Refusal::system("the request was not read to its end"))
+        }
         Some(Ok(BatchOutcome::Replay {
             fingerprint: stored,
             answer,
         })) => {
             if stored != fingerprint {
+                let used = t.pick(
+                    "уже использован для другого запроса",
+                    "was used for another request",
+                );
                 return Err(refuse(
-                    "requestId уже использован для другого запроса".into(),
+                    format!(
+                        "requestId {} (type {}) {used}",
+                        header.request_id.as_deref().unwrap_or_default(),
+                        header.request_type.unwrap_or_default()
+                    ),
                     Vec::new(),
                 ));
             }
-            serde_json::from_str(&answer)
-                .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            serde_json::from_str(&answer).map_err(|e| Refusal::system(e.to_string()))
         }
         Some(Err(JobError::Refused(rows) | JobError::RefusedKeeping(rows))) => Err(refuse(
-            "Есть строки с ошибками; ничего не применено".into(),
-            rows.iter().map(row_error).collect(),
+            t.rows_at_fault(rows.len()),
+            rows.iter().map(|r| row_error(r, t)).collect(),
         )),
         // A race on the request id: the other request applied it; its answer is the one.
         Some(Err(JobError::Store(StoreError::Duplicate(_)))) => Err(refuse(
-            "requestId обрабатывается другим запросом".into(),
+            format!(
+                "requestId {} (type {}) {}",
+                header.request_id.as_deref().unwrap_or_default(),
+                header.request_type.unwrap_or_default(),
+                t.pick(
+                    "обрабатывается другим запросом",
+                    "is being applied by another request"
+                )
+            ),
             Vec::new(),
         )),
-        Some(Err(JobError::Store(e))) => {
-            Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-        }
+        Some(Err(JobError::Store(e))) => Err(Refusal::system(e.to_string())),
     }
 }
 
-fn row_error(row: &RejectedRow) -> RowError {
+fn row_error(row: &RejectedRow, t: Texts) -> RowError {
     RowError {
         row: row.seq,
         member_no: Some(row.member_no.clone()),
         message: match row.reason {
-            RejectReason::UnknownMember => "Участник не найден".into(),
-            RejectReason::NotEnoughPoints => "Недостаточно баллов на счёте".into(),
-        },
+            RejectReason::UnknownMember => t.pick("Участник не найден", "Member not found"),
+            RejectReason::NotEnoughPoints => t.pick(
+                "Недостаточно баллов на счёте",
+                "Not enough points in the account",
+            ),
+        }
+        .into(),
     }
 }
 
 /// Writes the body to an anonymous temporary file, returning it rewound with the body's hash.
-async fn spool(body: Body) -> Result<(std::fs::File, String), Refusal> {
-    let fail = |e: std::io::Error| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+async fn spool(body: Body, t: Texts) -> Result<(std::fs::File, String), Refusal> {
+    let fail = |e: std::io::Error| Refusal::system(e.to_string());
     let file = tempfile::tempfile().map_err(fail)?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
     let mut total = 0u64;
+    let mut tokens = TokenBound {
+        texts: Some(t),
+        ..TokenBound::default()
+    };
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -344,14 +416,161 @@ async fn spool(body: Body) -> Result<(std::fs::File, String), Refusal> {
         if total > MAX_BODY {
             return Err(Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "Запрос слишком велик",
+                format!(
+                    "{} {} GiB",
+                    t.pick("Запрос больше", "The request is larger than"),
+                    MAX_BODY >> 30
+                ),
             ));
         }
+        tokens.scan(&chunk)?;
         hasher.update(&chunk);
         writer.write_all(&chunk).map_err(fail)?;
     }
     let file = writer.into_inner().map_err(|e| fail(e.into_error()))?;
     Ok((file, hex::encode(hasher.finalize())))
+}
+
+/// Watches the body's JSON as it is spooled for a token longer than [`MAX_TOKEN`], and
+/// knows where it is (a header field, or a row's field) to name it.
+#[derive(Default)]
+struct TokenBound {
+    /// The open objects (each with its current key, the first bytes of it) and arrays (each
+    /// with the index of its current element).
+    open: Vec<Container>,
+    in_string: bool,
+    escaped: bool,
+    /// The string being read is a key.
+    in_key: bool,
+    key: Vec<u8>,
+    /// Bytes of the token being read.
+    token: usize,
+    /// The program's language for the refusal (Russian when none).
+    texts: Option<Texts>,
+}
+
+enum Container {
+    Object { key: Vec<u8>, expects_key: bool },
+    Array { index: usize },
+}
+
+/// The bytes of a key kept to name it: every field name is shorter.
+const KEY_KEPT: usize = 64;
+
+impl TokenBound {
+    fn scan(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        for &b in bytes {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    if self.in_key {
+                        if let Some(Container::Object { key, .. }) = self.open.last_mut() {
+                            *key = std::mem::take(&mut self.key);
+                        }
+                    }
+                    self.token = 0;
+                    continue;
+                }
+                if self.in_key && self.key.len() < KEY_KEPT {
+                    self.key.push(b);
+                }
+                self.token += 1;
+            } else {
+                match b {
+                    b'"' => {
+                        self.in_string = true;
+                        self.in_key = matches!(
+                            self.open.last(),
+                            Some(Container::Object {
+                                expects_key: true,
+                                ..
+                            })
+                        );
+                        self.key.clear();
+                        self.token = 0;
+                    }
+                    b'{' => self.open.push(Container::Object {
+                        key: Vec::new(),
+                        expects_key: true,
+                    }),
+                    b'[' => self.open.push(Container::Array { index: 0 }),
+                    b'}' | b']' => {
+                        self.open.pop();
+                    }
+                    b':' => {
+                        if let Some(Container::Object { expects_key, .. }) = self.open.last_mut() {
+                            *expects_key = false;
+                        }
+                    }
+                    b',' => match self.open.last_mut() {
+                        Some(Container::Object { expects_key, .. }) => *expects_key = true,
+                        Some(Container::Array { index }) => *index += 1,
+                        None => {}
+                    },
+                    b' ' | b'\t' | b'\r' | b'\n' => self.token = 0,
+                    _ => self.token += 1,
+                }
+                if matches!(b, b'{' | b'[' | b'}' | b']' | b':' | b',') {
+                    self.token = 0;
+                }
+            }
+            if self.token > MAX_TOKEN {
+                return Err(self.refusal());
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal of the token being read, named by its row (1-based) and field.
+    fn refusal(&self) -> Refusal {
+        let key_of = |c: &Container| match c {
+            Container::Object { key, .. } => Some(String::from_utf8_lossy(key).into_owned()),
+            Container::Array { .. } => None,
+        };
+        let t = self.texts.unwrap_or_default();
+        let field = if self.in_key {
+            t.pick("имя поля", "field name").to_string()
+        } else {
+            self.open.last().and_then(key_of).unwrap_or_default()
+        };
+        let limit = [
+            ("requestId", MAX_REQUEST_ID),
+            ("accrueDescription", MAX_DESCRIPTION),
+            ("currencyExternalId", MAX_EXTERNAL_ID),
+            ("lifeTimeDefinitionExternalId", MAX_EXTERNAL_ID),
+            ("memberNo", MAX_MEMBER_NO),
+            ("Description", MAX_DESCRIPTION),
+            ("operationDate", MAX_OPERATION_DATE),
+            ("merchantName", MAX_MERCHANT_NAME),
+        ]
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&field))
+        .map_or_else(|| t.too_long_bytes(MAX_TOKEN), |(_, max)| t.too_long(*max));
+        let message = format!("{field}: {limit}");
+        // A row: the root object's `accrue`, one of its elements, a field of that.
+        let row = match &self.open[..] {
+            [Container::Object { key, .. }, Container::Array { index }, _, ..]
+                if key.eq_ignore_ascii_case(b"accrue") =>
+            {
+                Some(*index as i64 + 1)
+            }
+            _ => None,
+        };
+        let mut refusal = Refusal::new(StatusCode::OK, message.clone());
+        if let Some(row) = row {
+            refusal.answer.message = t.rows_at_fault(1);
+            refusal.answer.errors.push(RowError {
+                row,
+                member_no: None,
+                message,
+            });
+        }
+        refusal
+    }
 }
 
 /// The request's own fields.
@@ -405,6 +624,7 @@ fn parse(
     file: std::fs::File,
     decimals: u8,
     money_decimals: u8,
+    t: Texts,
     known: Option<Header>,
     header: oneshot::Sender<Header>,
     rows: mpsc::Sender<BatchInput>,
@@ -417,6 +637,7 @@ fn parse(
     let mut sink = RowSink {
         decimals,
         money_decimals,
+        t,
         known,
         header_out: Some(header),
         announced: None,
@@ -433,7 +654,16 @@ fn parse(
     drop(deserializer);
     let pass = match parsed {
         _ if sink.stopped => Pass::Stopped,
-        Err(e) => Pass::Malformed(format!("Неверный JSON: {e}")),
+        // serde's own words are English: where, in the program's language.
+        Err(e) => Pass::Malformed(format!(
+            "{} {}:{}",
+            t.pick(
+                "Неверный JSON: строка:столбец",
+                "Malformed JSON at line:column"
+            ),
+            e.line(),
+            e.column()
+        )),
         Ok(()) => sink.finish(),
     };
     (Ok(file), pass)
@@ -442,6 +672,7 @@ fn parse(
 struct RowSink {
     decimals: u8,
     money_decimals: u8,
+    t: Texts,
     /// The header to read the rows under (a second reading).
     known: Option<Header>,
     header_out: Option<oneshot::Sender<Header>>,
@@ -533,43 +764,51 @@ impl RowSink {
         let seq = self.read.rows as i64;
         let member_no = row.member_no.as_deref().map(raw_text);
         let Some(member) = member_no.clone().filter(|m| !m.is_empty()) else {
-            return self.fail(seq, None, "memberNo: обязательное поле".into());
+            let required = self.t.pick("обязательное поле", "required");
+            return self.fail(seq, None, format!("memberNo: {required}"));
         };
         let texts = [
-            ("memberNo", Some(member.as_str())),
-            ("Description", row.description.as_deref()),
-            ("operationDate", row.operation_date.as_deref()),
-            ("merchantName", row.merchant_name.as_deref()),
+            ("memberNo", Some(member.as_str()), MAX_MEMBER_NO),
+            ("Description", row.description.as_deref(), MAX_DESCRIPTION),
+            (
+                "operationDate",
+                row.operation_date.as_deref(),
+                MAX_OPERATION_DATE,
+            ),
+            (
+                "merchantName",
+                row.merchant_name.as_deref(),
+                MAX_MERCHANT_NAME,
+            ),
         ];
-        if let Some((field, _)) = texts.iter().find(|(_, text)| has_nul(*text)) {
-            return self.fail(seq, member_no, format!("{field}: {NUL_MESSAGE}"));
+        for (field, text, max) in texts {
+            if let Some(problem) = text_problem(text, max, self.t) {
+                let member_no = member_no.filter(|m| m.chars().count() <= MAX_MEMBER_NO);
+                return self.fail(seq, member_no, format!("{field}: {problem}"));
+            }
         }
+        let t = self.t;
         let points = match row.points_amount.as_deref().map(raw_text) {
-            None => return self.fail(seq, member_no, "pointsAmount: обязательное поле".into()),
+            None => {
+                let required = t.pick("обязательное поле", "required");
+                return self.fail(seq, member_no, format!("pointsAmount: {required}"));
+            }
             Some(text) => match parse_decimal(&text, self.decimals) {
                 Ok(a) if a.0 > 0 => a.0,
-                Ok(_) => {
-                    return self.fail(
-                        seq,
-                        member_no,
-                        "pointsAmount: должно быть больше нуля".into(),
-                    )
+                _ => {
+                    let bad = t.positive_amount(self.decimals);
+                    return self.fail(seq, member_no, format!("pointsAmount: {bad}"));
                 }
-                Err(e) => return self.fail(seq, member_no, format!("pointsAmount: {e}")),
             },
         };
         let transaction_amount = match row.transaction_amount.as_deref().map(raw_text) {
             None => None,
             Some(text) => match parse_decimal(&text, self.money_decimals) {
                 Ok(a) if a.0 >= 0 => Some(format_decimal(a, self.money_decimals)),
-                Ok(_) => {
-                    return self.fail(
-                        seq,
-                        member_no,
-                        "transactionAmount: не может быть отрицательной".into(),
-                    )
+                _ => {
+                    let bad = t.bad_amount(self.money_decimals);
+                    return self.fail(seq, member_no, format!("transactionAmount: {bad}"));
                 }
-                Err(e) => return self.fail(seq, member_no, format!("transactionAmount: {e}")),
             },
         };
         if !self.read.errors.is_empty() || self.stopped {
@@ -633,27 +872,98 @@ fn raw_text(raw: &RawValue) -> String {
     }
 }
 
-/// Text no database column can hold (PostgreSQL refuses the NUL character in text).
-const NUL_MESSAGE: &str = "недопустимый символ U+0000";
-
-fn has_nul(text: Option<&str>) -> bool {
-    text.is_some_and(|t| t.contains('\0'))
+/// What is wrong with a text field, if anything: the NUL character, or more than `max`
+/// characters.
+fn text_problem(text: Option<&str>, max: usize, t: Texts) -> Option<String> {
+    let text = text?;
+    // No database column can hold it (PostgreSQL refuses the NUL character in text).
+    if text.contains('\0') {
+        return Some(t.nul().into());
+    }
+    (text.chars().count() > max).then(|| t.too_long(max))
 }
 
-#[derive(Deserialize)]
+/// A row of `accrue`; its keys in any casing (`Description` and `description` alike).
+#[derive(Default)]
 struct RowIn {
-    #[serde(rename = "memberNo")]
     member_no: Option<Box<RawValue>>,
-    #[serde(rename = "Description", alias = "description")]
     description: Option<String>,
-    #[serde(rename = "operationDate")]
     operation_date: Option<String>,
-    #[serde(rename = "merchantName")]
     merchant_name: Option<String>,
-    #[serde(rename = "transactionAmount")]
     transaction_amount: Option<Box<RawValue>>,
-    #[serde(rename = "pointsAmount")]
     points_amount: Option<Box<RawValue>>,
+}
+
+/// A row's field, its key matched without regard to case.
+enum RowField {
+    MemberNo,
+    Description,
+    OperationDate,
+    MerchantName,
+    TransactionAmount,
+    PointsAmount,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for RowField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = RowField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a row field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<RowField, E> {
+                let is = |name: &str| key.eq_ignore_ascii_case(name);
+                Ok(if is("memberNo") {
+                    RowField::MemberNo
+                } else if is("Description") {
+                    RowField::Description
+                } else if is("operationDate") {
+                    RowField::OperationDate
+                } else if is("merchantName") {
+                    RowField::MerchantName
+                } else if is("transactionAmount") {
+                    RowField::TransactionAmount
+                } else if is("pointsAmount") {
+                    RowField::PointsAmount
+                } else {
+                    RowField::Other
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RowIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RowVisitor;
+        impl<'de> Visitor<'de> for RowVisitor {
+            type Value = RowIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a row object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RowIn, A::Error> {
+                let mut row = RowIn::default();
+                while let Some(field) = map.next_key::<RowField>()? {
+                    match field {
+                        RowField::MemberNo => row.member_no = map.next_value()?,
+                        RowField::Description => row.description = map.next_value()?,
+                        RowField::OperationDate => row.operation_date = map.next_value()?,
+                        RowField::MerchantName => row.merchant_name = map.next_value()?,
+                        RowField::TransactionAmount => row.transaction_amount = map.next_value()?,
+                        RowField::PointsAmount => row.points_amount = map.next_value()?,
+                        RowField::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(row)
+            }
+        }
+        deserializer.deserialize_map(RowVisitor)
+    }
 }
 
 struct RequestVisitor<'a> {
@@ -669,15 +979,21 @@ impl<'de> Visitor<'de> for RequestVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "requestId" => {
+            // Keys in any casing (`RequestId`, `TYPE`).
+            match key.to_ascii_lowercase().as_str() {
+                "requestid" => {
                     let raw: Box<RawValue> = map.next_value()?;
                     self.sink.read.header.request_id = Some(raw_text(&raw));
                 }
-                "type" => self.sink.read.header.request_type = map.next_value()?,
-                "accrueDescription" => self.sink.read.header.description = map.next_value()?,
-                "currencyExternalId" => self.sink.read.header.currency = map.next_value()?,
-                "lifeTimeDefinitionExternalId" => {
+                "type" => {
+                    // A number, or a string holding one (`"4"`); anything else is no type.
+                    let raw: Option<Box<RawValue>> = map.next_value()?;
+                    self.sink.read.header.request_type =
+                        raw.map(|r| raw_text(&r).trim().parse::<i64>().unwrap_or(0));
+                }
+                "accruedescription" => self.sink.read.header.description = map.next_value()?,
+                "currencyexternalid" => self.sink.read.header.currency = map.next_value()?,
+                "lifetimedefinitionexternalid" => {
                     self.sink.read.header.lifetime = map.next_value()?
                 }
                 "accrue" if self.sink.announce() => map.next_value_seed(RowsSeed {
@@ -795,4 +1111,53 @@ pub async fn add_key(
         })
         .await?;
     Ok(credential.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scans `body` in chunks of `size` bytes; the refusal's message and rows at fault.
+    fn scan(body: &str, size: usize) -> Option<(String, Vec<i64>)> {
+        let mut bound = TokenBound::default();
+        for chunk in body.as_bytes().chunks(size) {
+            if let Err(r) = bound.scan(chunk) {
+                let rows = r.answer.errors.iter().map(|e| e.row).collect();
+                let message = r
+                    .answer
+                    .errors
+                    .first()
+                    .map_or(r.answer.message, |e| e.message.clone());
+                return Some((message, rows));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn an_overlong_token_is_named_by_row_and_field_in_any_chunking() {
+        let long = "x".repeat(MAX_TOKEN + 1);
+        let body = format!(
+            r#"{{"requestId": "1", "accrue": [{{"memberNo": "1", "pointsAmount": 1}}, {{"memberNo": "2", "description": "a\"{long}"}}]}}"#
+        );
+        for size in [1, 7, 4096, body.len()] {
+            let (message, rows) = scan(&body, size).expect("refused");
+            assert_eq!(message, "description: не длиннее 1000 символов");
+            assert_eq!(rows, vec![2]);
+        }
+        let header = format!(r#"{{"accrueDescription": "{long}"}}"#);
+        let (message, rows) = scan(&header, 100).expect("refused");
+        assert_eq!(message, "accrueDescription: не длиннее 1000 символов");
+        assert!(rows.is_empty());
+        let number = format!(
+            r#"{{"accrue": [{{"pointsAmount": 1{}}}]}}"#,
+            "0".repeat(MAX_TOKEN)
+        );
+        assert_eq!(scan(&number, 10).unwrap().1, vec![1]);
+        let fine = format!(
+            r#"{{"accrue": [{{"Description": "{}"}}]}}"#,
+            "я".repeat(MAX_DESCRIPTION)
+        );
+        assert!(scan(&fine, 3).is_none());
+    }
 }

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod callers;
 pub mod purchases;
 mod routes;
+mod texts;
 
 use crate::state::AppState;
 use axum::routing::post;

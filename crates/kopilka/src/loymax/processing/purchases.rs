@@ -3,12 +3,13 @@
 //! runs the ledger actions (hold, confirm, earn, void, reversals) and stores the purchase and
 //! the answer together. The wire shapes are the seed's.
 
+use super::texts::Texts;
 use crate::http::DecimalInput;
-use kopilka_domain::cheque::ChequeLine;
-use kopilka_domain::ids::{CustomerId, MerchantId};
+use kopilka_domain::cheque::{ChequeLine, Quantity, TillLine};
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::loymax_purchase::{
-    check_order, Code, Method, ProcessingSettings, Purchase, PurchaseState,
+    check_order, Booking, Code, Method, ProcessingSettings, Purchase, PurchaseState,
 };
 use kopilka_domain::money::{format_decimal_trimmed, parse_decimal, Amount};
 use kopilka_domain::DomainError;
@@ -17,7 +18,6 @@ use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
 use kopilka_store::model::{Account, CustomerState};
 use kopilka_store::{JobError, SharedStore, StoreError, StoreResult, Tx};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -42,13 +42,16 @@ pub struct LineIn {
     pub barcode: Option<String>,
     /// kopilka's own: the goods group discounts may target.
     pub group: Option<String>,
-    pub quantity: Option<Box<RawValue>>,
+    pub name: Option<String>,
+    pub quantity: Option<DecimalInput>,
     pub discount: Option<DecimalInput>,
     pub price: Option<DecimalInput>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChequeIn {
+    /// The cheque's number at the till (history's `chequeNumber`).
+    pub number: Option<String>,
     #[serde(default)]
     pub lines: Vec<LineIn>,
 }
@@ -123,6 +126,9 @@ pub enum Processed {
     Unauthorized,
     /// The program's rules or settings changed since they were parsed: run the call again.
     StaleProgram,
+    /// A system error (the store failed, the program's settings are unusable): answered as
+    /// `state: Fail` with an error id that is also in the log.
+    Failed(String),
 }
 
 /// A refused operation (`data[0]`) and its code.
@@ -150,104 +156,199 @@ fn invalid(field: &str, message: impl Into<String>) -> Invalid {
 #[derive(Debug, Clone)]
 struct Input {
     operation_id: String,
+    cheque_number: Option<String>,
     lines: Vec<ChequeLine>,
-    /// The lines as sent, for echoing `goodsId`, `barcode` and `quantity`.
-    echo: Vec<(i64, Option<String>, Option<String>, Value)>,
     coupons: Vec<String>,
     amount: Option<i64>,
     pin: Option<String>,
     loymax_paid: i64,
 }
 
-fn money(d: &DecimalInput, field: &str, decimals: u8) -> Result<i64, Invalid> {
-    let a = parse_decimal(&d.0, decimals).map_err(|e| invalid(field, e.to_string()))?;
+/// The most lines a cheque may have, and the longest text of a line or coupon.
+const MAX_LINES: usize = 1_000;
+const MAX_TEXT: usize = 256;
+
+impl Input {
+    /// What the call means, for telling a retry from a different call under the same
+    /// `operationId`: the purchase, the method and every field as parsed (not the bytes:
+    /// whitespace, key order, number spelling and `operationDate` do not count, nor the PIN,
+    /// which proves who pays and is no part of what is paid).
+    fn meaning(&self, purchase_id: &str, call: &Call) -> String {
+        #[derive(Serialize)]
+        struct Meaning<'a> {
+            purchase_id: &'a str,
+            call: &'a str,
+            target: Option<&'a str>,
+            cheque_number: Option<&'a str>,
+            lines: &'a [ChequeLine],
+            coupons: Vec<String>,
+            amount: Option<i64>,
+            loymax_paid: i64,
+        }
+        let mut coupons: Vec<String> = self.coupons.iter().map(|c| c.to_uppercase()).collect();
+        coupons.sort();
+        coupons.dedup();
+        let meaning = Meaning {
+            purchase_id,
+            call: call.name(),
+            target: match call {
+                Call::CancelOperation(target) => Some(target),
+                _ => None,
+            },
+            cheque_number: self.cheque_number.as_deref(),
+            lines: &self.lines,
+            coupons,
+            amount: self.amount,
+            loymax_paid: self.loymax_paid,
+        };
+        fingerprint(&[&serde_json::to_string(&meaning).expect("a meaning serializes")])
+    }
+}
+
+fn money(d: &DecimalInput, field: &str, decimals: u8, t: Texts) -> Result<i64, Invalid> {
+    let a = parse_decimal(&d.0, decimals).map_err(|_| invalid(field, t.bad_amount(decimals)))?;
     if a.0 < 0 {
-        return Err(invalid(field, "must not be negative"));
+        return Err(invalid(
+            field,
+            t.pick("не может быть отрицательной", "must not be negative"),
+        ));
     }
     Ok(a.0)
 }
 
-fn parse_input(call: &Call, body: &RequestIn, decimals: u8) -> Result<Input, Invalid> {
+fn text(value: &Option<String>, field: &str, t: Texts) -> Result<Option<String>, Invalid> {
+    match value {
+        Some(v) if v.chars().count() > MAX_TEXT => Err(invalid(field, t.too_long(MAX_TEXT))),
+        Some(v) if v.contains('\0') => Err(invalid(field, t.nul())),
+        other => Ok(other.clone().filter(|v| !v.is_empty())),
+    }
+}
+
+fn parse_input(call: &Call, body: &RequestIn, decimals: u8, t: Texts) -> Result<Input, Invalid> {
     let operation_id = body
         .operation_id
         .clone()
-        .filter(|o| !o.is_empty() && o.len() <= 128)
-        .ok_or_else(|| invalid("operationId", "required, up to 128 characters"))?;
+        .filter(|o| !o.is_empty() && o.len() <= 128 && !o.contains('\0'))
+        .ok_or_else(|| {
+            invalid(
+                "operationId",
+                t.pick(
+                    "обязательное поле, до 128 символов",
+                    "required, up to 128 characters",
+                ),
+            )
+        })?;
     let needs_cheque = matches!(
         call,
         Call::Calculate | Call::Available | Call::Payment | Call::Bonus
     );
     let mut lines = Vec::new();
-    let mut echo = Vec::new();
+    let mut cheque_number = None;
     if let Some(cheque) = &body.cheque {
+        cheque_number = text(&cheque.number, "cheque.number", t)?;
+        if cheque.lines.len() > MAX_LINES {
+            return Err(invalid("cheque.lines", t.too_many_lines(MAX_LINES)));
+        }
         for (i, l) in cheque.lines.iter().enumerate() {
             let f = |name: &str| format!("cheque.lines[{i}].{name}");
-            let amount = money(&l.amount, &f("amount"), decimals)?;
-            let discount = match &l.discount {
-                Some(d) => money(d, &f("discount"), decimals)?,
-                None => 0,
+            let quantity = match &l.quantity {
+                Some(q) => match parse_decimal(&q.0, Quantity::DECIMALS) {
+                    Ok(q) if q.0 > 0 => Quantity(q.0),
+                    _ => {
+                        return Err(invalid(
+                            &f("quantity"),
+                            t.pick(
+                                "положительное число, до 3 знаков после запятой",
+                                "a positive number, up to 3 decimals",
+                            ),
+                        ))
+                    }
+                },
+                None => Quantity::one(),
             };
-            let price = match &l.price {
-                Some(p) => money(p, &f("price"), decimals)?,
-                None => 0,
-            };
-            // Tills leave the price out (or 0) once discounts are applied.
-            let price = if price == 0 { amount + discount } else { price };
-            if amount > price {
-                return Err(invalid(&f("amount"), "exceeds the price"));
-            }
-            lines.push(ChequeLine {
+            let till = TillLine {
                 position: l.position,
-                goods_id: l.goods_id.clone(),
-                barcode: l.barcode.clone(),
-                group: l.group.clone(),
-                price,
-                till_discount: price - amount,
-                amount,
-            });
-            let quantity = l
-                .quantity
-                .as_deref()
-                .and_then(|q| serde_json::from_str(q.get()).ok())
-                .unwrap_or(json!(1));
-            echo.push((l.position, l.goods_id.clone(), l.barcode.clone(), quantity));
+                goods_id: text(&l.goods_id, &f("goodsId"), t)?,
+                barcode: text(&l.barcode, &f("barcode"), t)?,
+                group: text(&l.group, &f("group"), t)?,
+                name: text(&l.name, &f("name"), t)?,
+                unit_price: l
+                    .price
+                    .as_ref()
+                    .map(|p| money(p, &f("price"), decimals, t))
+                    .transpose()?,
+                quantity,
+                discount: l
+                    .discount
+                    .as_ref()
+                    .map(|d| money(d, &f("discount"), decimals, t))
+                    .transpose()?,
+                amount: money(&l.amount, &f("amount"), decimals, t)?,
+            };
+            let line = till.to_line().map_err(|_| {
+                invalid(
+                    &f("amount"),
+                    t.pick(
+                        "сумма позиции не равна цене × количество − скидка",
+                        "amount is not price × quantity − discount",
+                    ),
+                )
+            })?;
+            lines.push(line);
         }
     }
     if needs_cheque && lines.is_empty() {
-        return Err(invalid("cheque.lines", "required"));
+        return Err(invalid(
+            "cheque.lines",
+            t.pick("обязательное поле", "required"),
+        ));
     }
     let mut positions: Vec<i64> = lines.iter().map(|l| l.position).collect();
     positions.sort_unstable();
     positions.dedup();
     if positions.len() != lines.len() {
-        return Err(invalid("cheque.lines", "positions must be unique"));
+        return Err(invalid(
+            "cheque.lines",
+            t.pick(
+                "номера позиций должны быть разными",
+                "positions must be unique",
+            ),
+        ));
     }
     let amount = match (&body.amount, call) {
-        (Some(a), _) => Some(money(a, "amount", decimals)?),
-        (None, Call::Payment) => return Err(invalid("amount", "required")),
+        (Some(a), _) => Some(money(a, "amount", decimals, t)?),
+        (None, Call::Payment) => {
+            return Err(invalid("amount", t.pick("обязательное поле", "required")))
+        }
         (None, _) => None,
     };
-    let mut loymax_paid = 0;
+    let mut loymax_paid: i64 = 0;
     for (i, pay) in body.pays.iter().flatten().enumerate() {
         if pay
             .kind
             .as_deref()
             .is_some_and(|k| k.eq_ignore_ascii_case("loymax"))
         {
-            loymax_paid += money(&pay.amount, &format!("pays[{i}].amount"), decimals)?;
+            let field = format!("pays[{i}].amount");
+            loymax_paid = loymax_paid
+                .checked_add(money(&pay.amount, &field, decimals, t)?)
+                .ok_or_else(|| invalid(&field, t.bad_amount(decimals)))?;
         }
+    }
+    let mut coupons = Vec::new();
+    for (i, c) in body.coupons.iter().flatten().enumerate() {
+        if let Some(number) = text(&c.number, &format!("coupons[{i}].number"), t)? {
+            coupons.push(number);
+        }
+    }
+    if coupons.len() > MAX_LINES {
+        return Err(invalid("coupons", t.too_many_lines(MAX_LINES)));
     }
     Ok(Input {
         operation_id,
+        cheque_number,
         lines,
-        echo,
-        coupons: body
-            .coupons
-            .iter()
-            .flatten()
-            .filter_map(|c| c.number.clone())
-            .filter(|n| !n.is_empty())
-            .collect(),
+        coupons,
         amount,
         pin: body.pin_code.clone(),
         loymax_paid,
@@ -260,36 +361,36 @@ pub async fn process(
     caller: Caller,
     purchase_id: String,
     call: Call,
-    raw_body: &[u8],
     body: &RequestIn,
 ) -> Result<Processed, Invalid> {
     let rules = &caller.program.rules;
+    let t = Texts::of(rules);
     if rules.decimals != rules.money_decimals {
-        return Ok(Processed::Answer(error(
-            Code::SystemError,
-            "",
-            "points and money must have the same decimals",
+        return Ok(Processed::Failed(format!(
+            "program {}: points and money must have the same decimals",
+            caller.program.program.id
         )));
     }
     let settings = match &caller.program.settings {
         Ok(s) => s.clone(),
         Err(e) => {
-            return Ok(Processed::Answer(error(
-                Code::SystemError,
-                "",
-                &format!("program settings: {e}"),
+            return Ok(Processed::Failed(format!(
+                "program {}: settings.loymax_processing: {e}",
+                caller.program.program.id
             )))
         }
     };
-    if purchase_id.is_empty() || purchase_id.len() > 128 {
-        return Err(invalid("purchaseId", "required, up to 128 characters"));
+    if purchase_id.is_empty() || purchase_id.len() > 128 || purchase_id.contains('\0') {
+        return Err(invalid(
+            "purchaseId",
+            t.pick(
+                "обязательное поле, до 128 символов",
+                "required, up to 128 characters",
+            ),
+        ));
     }
-    let input = parse_input(&call, body, rules.decimals)?;
-    let fingerprint = fingerprint(&[
-        &purchase_id,
-        call.name(),
-        &String::from_utf8_lossy(raw_body),
-    ]);
+    let input = parse_input(&call, body, rules.decimals, t)?;
+    let fingerprint = input.meaning(&purchase_id, &call);
     // The PIN is checked before the job: hashing is slow and must not hold the writer.
     let mut pin_ok = true;
     if matches!(call, Call::Payment) && settings.pin_required {
@@ -303,6 +404,7 @@ pub async fn process(
         fingerprint,
         settings,
         pin_ok,
+        t,
     });
     let result = store
         .write_retrying_refusing(|| {
@@ -314,13 +416,13 @@ pub async fn process(
     Ok(match result {
         Ok(processed) => processed,
         Err(
-            JobError::Refused(Refused(code, message))
-            | JobError::RefusedKeeping(Refused(code, message)),
+            JobError::Refused(Refused::Business(code, message))
+            | JobError::RefusedKeeping(Refused::Business(code, message)),
         ) => Processed::Answer(error(code, operation_id, &message)),
-        Err(JobError::Store(e)) => {
-            tracing::error!("loymax processing failed: {e}");
-            Processed::Answer(error(Code::SystemError, operation_id, "system error"))
-        }
+        Err(
+            JobError::Refused(Refused::System(e)) | JobError::RefusedKeeping(Refused::System(e)),
+        ) => Processed::Failed(format!("loymax processing: {e}")),
+        Err(JobError::Store(e)) => Processed::Failed(format!("loymax processing: {e}")),
     })
 }
 
@@ -364,21 +466,15 @@ struct Job {
     fingerprint: String,
     settings: ProcessingSettings,
     pin_ok: bool,
+    t: Texts,
 }
 
-/// A business refusal inside the job: rolls the job back (nothing it wrote stays).
-struct Refused(Code, String);
-
-impl From<StoreError> for Refused {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Domain(DomainError::InsufficientFunds { .. }) => {
-                Refused(Code::NotEnoughMoney, "Недостаточно бонусов".into())
-            }
-            StoreError::Domain(d) => Refused(Code::BusinessError, d.to_string()),
-            other => Refused(Code::SystemError, other.to_string()),
-        }
-    }
+/// A refusal inside the job: rolls the job back (nothing it wrote stays). A business one is
+/// answered with its code; a system one (a ledger action the domain planned but the ledger
+/// refused for a reason no code names) is a failure.
+enum Refused {
+    Business(Code, String),
+    System(String),
 }
 
 impl Job {
@@ -416,7 +512,10 @@ impl Job {
             return Ok(Processed::Answer(error(
                 Code::NotUniqueOperationId,
                 &operation_id,
-                "operationId уже использован для другой операции",
+                self.t.pick(
+                    "operationId уже использован для другой операции",
+                    "the operationId was used for another operation",
+                ),
             )));
         }
         // A refusal may come after the job wrote (a reversal the customer cannot cover): its
@@ -429,12 +528,16 @@ impl Job {
     }
 
     async fn decide(&self, tx: &mut Tx, context: PurchaseContext) -> Result<String, Outcome> {
+        let t = self.t;
         let merchant = self.caller.merchant_id;
         let mut account = context.account;
         let row = context.purchase;
         if let Some(r) = &row {
             if r.customer_id != CustomerId(self.caller.customer_id) {
-                return Err(refused(Code::PurchaseNotFound, "Покупка не найдена"));
+                return Err(refused(
+                    Code::PurchaseNotFound,
+                    t.order(Code::PurchaseNotFound),
+                ));
             }
         }
         let mut purchase: Option<Purchase> = match &row {
@@ -448,7 +551,7 @@ impl Job {
         if let Call::CancelOperation(_) = &self.call {
             // Checked against the operation's own method below.
         } else if let Err(code) = check_order(state, self.call.method()) {
-            return Err(refused(code, order_message(code)));
+            return Err(refused(code, t.order(code)));
         }
         let rules = &self.settings.rules;
         let decimals = self.caller.program.rules.decimals;
@@ -474,17 +577,24 @@ impl Job {
             pay: false,
             cashback: false,
         };
+        // What the call asks the ledger for, and the cheque its history row shows.
+        let mut bookings = Vec::new();
+        let mut shown = Shown::Purchase;
         match &self.call {
             Call::Calculate => {
-                let (known, unknown): (Vec<String>, Vec<String>) =
-                    self.input.coupons.iter().cloned().partition(|c| {
-                        rules.coupons.iter().any(|r| r.code.eq_ignore_ascii_case(c))
-                    });
-                for c in unknown {
-                    messages.push(format!("Купон {c} не найден"));
-                }
-                let p = Purchase::calculate(self.input.lines.clone(), known, rules)
-                    .map_err(|c| refused(c, "Чек не может быть рассчитан"))?;
+                let (known, unknown) = rules.presented_coupons(&self.input.coupons);
+                messages.extend(unknown.iter().map(|c| t.unknown_coupon(c)));
+                let mut p =
+                    Purchase::calculate(self.input.lines.clone(), known, rules).map_err(|c| {
+                        refused(
+                            c,
+                            t.pick(
+                                "Чек не может быть рассчитан",
+                                "The cheque cannot be calculated",
+                            ),
+                        )
+                    })?;
+                p.cheque_number = self.input.cheque_number.clone();
                 let available = p.priced.available(spendable);
                 amounts.available_amount = Some(number(available, decimals));
                 amounts.available_bonus_amount = Some(number(available, decimals));
@@ -502,25 +612,15 @@ impl Job {
                 let p = purchase.as_mut().expect("checked: calculated");
                 self.same_cheque(p)?;
                 if !self.pin_ok {
-                    return Err(refused(Code::WrongPin, "Неверный PIN-код"));
+                    return Err(refused(
+                        Code::WrongPin,
+                        t.pick("Неверный PIN-код", "Wrong PIN"),
+                    ));
                 }
                 let amount = self.input.amount.unwrap_or(0);
-                p.pay(amount, spendable)
-                    .map_err(|c| refused(c, payment_message(c)))?;
-                let outcome = self
-                    .book(
-                        tx,
-                        &mut account,
-                        Action::Debit {
-                            kind: OperationKind::Redeem,
-                            customer_id: CustomerId(self.caller.customer_id),
-                            amount: Amount(amount),
-                            hold: true,
-                        },
-                        "оплата бонусами",
-                    )
-                    .await?;
-                row.hold_operation = Some(outcome.operation.id);
+                bookings = p
+                    .pay(amount, spendable)
+                    .map_err(|c| refused(c, t.payment(c)))?;
                 amounts.amount = Some(number(amount, decimals));
                 amounts.bonus_amount = Some(number(amount, decimals));
                 cheque_view = ChequeView::Priced {
@@ -531,8 +631,15 @@ impl Job {
             Call::Bonus => {
                 let p = purchase.as_mut().expect("checked: calculated or paid");
                 self.same_cheque(p)?;
-                p.account(self.input.loymax_paid, rules)
-                    .map_err(|c| refused(c, "Сумма оплаты бонусами не совпадает с оплатой"))?;
+                p.account(self.input.loymax_paid, rules).map_err(|c| {
+                    refused(
+                        c,
+                        t.pick(
+                            "Сумма оплаты бонусами не совпадает с оплатой",
+                            "The points paid differ from the payment",
+                        ),
+                    )
+                })?;
                 cheque_view = ChequeView::Priced {
                     pay: false,
                     cashback: true,
@@ -540,39 +647,13 @@ impl Job {
             }
             Call::Confirm => {
                 let p = purchase.as_mut().expect("checked: accounted");
-                if let Some(hold) = row.hold_operation {
-                    self.book(
-                        tx,
-                        &mut account,
-                        Action::Confirm { operation_id: hold },
-                        "оплата бонусами",
-                    )
-                    .await?;
-                }
-                let earned = p.earned_total();
-                if earned > 0 {
-                    let expires_at = self.caller.program.rules.expiry_for(tx.now());
-                    let outcome = self
-                        .book(
-                            tx,
-                            &mut account,
-                            Action::Credit {
-                                kind: OperationKind::Earn,
-                                customer_id: CustomerId(self.caller.customer_id),
-                                amount: Amount(earned),
-                                expires_at,
-                            },
-                            "начисление за покупку",
-                        )
-                        .await?;
-                    row.earn_operation = Some(outcome.operation.id);
-                }
-                p.state = PurchaseState::Confirmed;
+                bookings = p.confirm();
                 cheque_view = ChequeView::None;
             }
             Call::Cancel => {
                 let p = purchase.as_mut().expect("checked: exists");
-                self.cancel_purchase(tx, &mut account, &row, p).await?;
+                shown = Shown::Refund(p.unrefunded());
+                bookings = p.cancel(spendable);
                 cheque_view = ChequeView::None;
             }
             Call::Refund => {
@@ -588,70 +669,62 @@ impl Job {
                             .collect(),
                     )
                 };
-                let (returned, reclaimed) = p
-                    .refund(requests.as_deref())
-                    .map_err(|c| refused(c, "Возврат превышает сумму покупки"))?;
-                let reclaimed = self
-                    .reverse(tx, &mut account, &row, returned, reclaimed)
-                    .await?;
-                amounts.bonus_amount = Some(number(returned, decimals));
-                amounts.cashback_amount = Some(number(reclaimed, decimals));
+                let before = p.refunded.clone();
+                let (returned_before, reclaimed_before) = p.reversed_totals();
+                bookings = p.refund(requests.as_deref(), spendable).map_err(|c| {
+                    refused(
+                        c,
+                        t.pick(
+                            "Возврат превышает сумму покупки",
+                            "The refund exceeds the purchase",
+                        ),
+                    )
+                })?;
+                let (returned, reclaimed) = p.reversed_totals();
+                shown = Shown::Refund(
+                    p.refunded
+                        .iter()
+                        .zip(&before)
+                        .map(|(now, then)| now - then)
+                        .collect(),
+                );
+                amounts.bonus_amount = Some(number(returned - returned_before, decimals));
+                amounts.cashback_amount = Some(number(reclaimed - reclaimed_before, decimals));
                 cheque_view = ChequeView::None;
             }
             Call::CancelOperation(target) => {
-                let p = purchase
-                    .as_mut()
-                    .ok_or_else(|| refused(Code::OperationNotFound, "Операция не найдена"))?;
+                let not_found = || {
+                    refused(
+                        Code::OperationNotFound,
+                        t.pick("Операция не найдена", "Operation not found"),
+                    )
+                };
+                let p = purchase.as_mut().ok_or_else(not_found)?;
                 let op = tx
                     .loymax_purchase_operation(MerchantId(merchant), target)
                     .await?
                     .filter(|o| o.purchase == row.id)
-                    .ok_or_else(|| refused(Code::OperationNotFound, "Операция не найдена"))?;
-                if p.cancelled_operations.contains(target) || p.state == PurchaseState::Cancelled {
-                    return Err(refused(Code::OperationIsCanceled, "Операция уже отменена"));
-                }
-                match (op.method.as_str(), p.state) {
-                    ("payment", PurchaseState::Paid | PurchaseState::Accounted) => {
-                        if let Some(hold) = row.hold_operation.take() {
-                            self.book(
-                                tx,
-                                &mut account,
-                                Action::Void { operation_id: hold },
-                                "отмена оплаты",
-                            )
-                            .await?;
-                        }
-                        p.drop_payment();
-                    }
-                    ("bonus", PurchaseState::Accounted) => p.drop_bonus(),
-                    ("calculate" | "confirm", _) => {
-                        self.cancel_purchase(tx, &mut account, &row, p).await?
-                    }
-                    (_, PurchaseState::Confirmed) => {
-                        return Err(refused(
-                            Code::ConfirmedPurchaseOperation,
-                            "Покупка подтверждена: отмените её целиком",
-                        ))
-                    }
-                    _ => {
-                        return Err(refused(
-                            Code::IncorrectOperationOrder,
-                            "Операцию нельзя отменить",
-                        ))
-                    }
-                }
-                p.cancelled_operations.push(target.clone());
+                    .ok_or_else(not_found)?;
+                // An operation that is not a purchase method (an earlier cancel) cannot be
+                // cancelled: the domain's order refuses it as any other.
+                let method = Method::parse(&op.method).unwrap_or(Method::Cancel);
+                shown = Shown::Refund(p.unrefunded());
+                bookings = p
+                    .cancel_operation(target, method, spendable)
+                    .map_err(|c| refused(c, t.cancel_operation(c)))?;
                 cheque_view = ChequeView::None;
             }
         }
         let p = purchase.expect("every call that gets here has a purchase");
+        self.book_all(tx, &mut account, &mut row, &p, &bookings, &shown)
+            .await?;
         if !p.state.is_open() {
             row.expires_at = None;
         }
         row.state = p.state;
         row.data = serde_json::to_string(&p).expect("purchase serializes");
         if !p.priced.applied.is_empty() && matches!(self.call, Call::Calculate) {
-            messages.insert(0, format!("Применено: {}", p.priced.applied.join(", ")));
+            messages.insert(0, t.applied(&p.priced.applied.join(", ")));
         }
         let item = Item {
             amounts,
@@ -689,12 +762,171 @@ impl Job {
         } else {
             Err(refused(
                 Code::DifferentCheque,
-                "Чек изменился после расчёта",
+                self.t.pick(
+                    "Чек изменился после расчёта",
+                    "The cheque changed after it was calculated",
+                ),
             ))
         }
     }
 
-    fn ledger(&self, action: Action, description: &str) -> LedgerRequest {
+    /// Books what the domain asked for on the purchase's own ledger operations, and makes the
+    /// points of one call one history row (a purchase: its bonus with its payment; a refund:
+    /// the points given back with those taken back), with the cheque in its details.
+    async fn book_all(
+        &self,
+        tx: &mut Tx,
+        account: &mut Account,
+        row: &mut PurchaseRow,
+        p: &Purchase,
+        bookings: &[Booking],
+        shown: &Shown,
+    ) -> Result<(), Outcome> {
+        let customer_id = CustomerId(self.caller.customer_id);
+        let details = self.history_details(p, shown);
+        let hold = |row: &PurchaseRow| {
+            row.hold_operation.ok_or_else(|| {
+                Outcome::Store(StoreError::Corrupt(format!("purchase {}: no hold", row.id)))
+            })
+        };
+        let mut shown_operations: Vec<OperationId> = Vec::new();
+        for booking in bookings {
+            let (action, description) = match *booking {
+                Booking::Hold(amount) => (
+                    Action::Debit {
+                        kind: OperationKind::Redeem,
+                        customer_id,
+                        amount: Amount(amount),
+                        hold: true,
+                    },
+                    self.t.pick("оплата бонусами", "payment with points"),
+                ),
+                Booking::ConfirmHold => (
+                    Action::Confirm {
+                        operation_id: hold(row)?,
+                    },
+                    self.t.pick("оплата бонусами", "payment with points"),
+                ),
+                Booking::VoidHold => (
+                    Action::Void {
+                        operation_id: hold(row)?,
+                    },
+                    self.t
+                        .pick("отмена оплаты бонусами", "payment with points cancelled"),
+                ),
+                Booking::Earn(amount) => (
+                    Action::Credit {
+                        kind: OperationKind::Earn,
+                        customer_id,
+                        amount: Amount(amount),
+                        expires_at: self.caller.program.rules.expiry_for(tx.now()),
+                    },
+                    self.t
+                        .pick("начисление за покупку", "points for a purchase"),
+                ),
+                Booking::ReturnPayment(amount) => (
+                    Action::Reverse {
+                        operation_id: hold(row)?,
+                        amount: Some(Amount(amount)),
+                    },
+                    self.t
+                        .pick("возврат оплаты бонусами", "payment with points returned"),
+                ),
+                Booking::ReclaimBonus(amount) => (
+                    Action::Reverse {
+                        operation_id: row.earn_operation.ok_or_else(|| {
+                            Outcome::Store(StoreError::Corrupt(format!(
+                                "purchase {}: no earn",
+                                row.id
+                            )))
+                        })?,
+                        amount: Some(Amount(amount)),
+                    },
+                    self.t.pick(
+                        "списание начисленных за покупку бонусов",
+                        "points for a purchase taken back",
+                    ),
+                ),
+            };
+            let outcome = ledger::execute_locked(
+                tx,
+                self.ledger(action, description, details.clone()),
+                account,
+            )
+            .await
+            .map_err(|e| self.ledger_refusal(e))?;
+            account.balance = outcome.balance;
+            account.held = outcome.held;
+            match booking {
+                Booking::Hold(_) => row.hold_operation = Some(outcome.operation.id),
+                Booking::VoidHold => row.hold_operation = None,
+                Booking::Earn(_) => row.earn_operation = Some(outcome.operation.id),
+                _ => {}
+            }
+            if !matches!(booking, Booking::Hold(_) | Booking::VoidHold) {
+                shown_operations.push(outcome.operation.id);
+            }
+        }
+        // The last operation (the bonus, the points taken back) is the row; the first shows
+        // inside it.
+        if let [part, row_operation] = shown_operations[..] {
+            tx.loymax_history_part(row_operation, part).await?;
+        }
+        Ok(())
+    }
+
+    /// A ledger refusal of what the domain planned within the customer's balance.
+    fn ledger_refusal(&self, e: StoreError) -> Outcome {
+        match e {
+            StoreError::Domain(DomainError::InsufficientFunds { .. }) => {
+                refused(Code::NotEnoughMoney, self.t.payment(Code::NotEnoughMoney))
+            }
+            StoreError::Domain(d) => Outcome::Refused(Refused::System(d.to_string())),
+            other => Outcome::Store(other),
+        }
+    }
+
+    /// What history shows of the call's operations: the purchase, its cheque and its number
+    /// (`externalPurchaseId`, `chequeNumber`, `chequeItems`, the cheque's sum); a refund
+    /// shows the lines and sums refunded.
+    fn history_details(&self, p: &Purchase, shown: &Shown) -> Value {
+        let items: Vec<Value> = p
+            .lines
+            .iter()
+            .zip(&p.priced.lines)
+            .enumerate()
+            .filter_map(|(i, (line, priced))| {
+                let amount = match shown {
+                    Shown::Purchase => priced.amount,
+                    Shown::Refund(refunded) => refunded[i],
+                };
+                (matches!(shown, Shown::Purchase) || amount > 0).then(|| {
+                    json!({
+                        "position": line.position,
+                        "name": line.name,
+                        "goods_id": line.goods_id,
+                        "quantity": line.quantity.0,
+                        "amount": amount,
+                    })
+                })
+            })
+            .collect();
+        let amount: i64 = match shown {
+            Shown::Purchase => p.priced.total_amount,
+            Shown::Refund(refunded) => refunded.iter().sum(),
+        };
+        json!({
+            "purchase_id": self.purchase_id,
+            "operation_id": self.input.operation_id,
+            "cheque": {
+                "number": p.cheque_number,
+                "amount": amount,
+                "items": items,
+            },
+        })
+    }
+
+    fn ledger(&self, action: Action, description: &str, details: Value) -> LedgerRequest {
         let program = &self.caller.program;
         LedgerRequest {
             program_id: program.program.id,
@@ -703,98 +935,9 @@ impl Job {
             protocol: PROTOCOL.into(),
             idempotency: None,
             description: Some(description.into()),
-            details: json!({"purchase_id": self.purchase_id, "operation_id": self.input.operation_id}),
+            details,
             action,
         }
-    }
-
-    /// Runs a ledger action on the customer's account the job locked first, keeping
-    /// `account` as the action leaves it.
-    async fn book(
-        &self,
-        tx: &mut Tx,
-        account: &mut Account,
-        action: Action,
-        description: &str,
-    ) -> StoreResult<ledger::Outcome> {
-        let outcome = ledger::execute_locked(tx, self.ledger(action, description), account).await?;
-        account.balance = outcome.balance;
-        account.held = outcome.held;
-        Ok(outcome)
-    }
-
-    /// Cancels a purchase: an open one releases its hold; a confirmed one gives back what
-    /// remains of its payment and takes back what remains of its bonus.
-    async fn cancel_purchase(
-        &self,
-        tx: &mut Tx,
-        account: &mut Account,
-        row: &PurchaseRow,
-        p: &mut Purchase,
-    ) -> Result<(), Outcome> {
-        if p.state == PurchaseState::Confirmed {
-            let (returned, reclaimed) = p.unreturned();
-            self.reverse(tx, account, row, returned, reclaimed).await?;
-            let paid = p.paid.clone();
-            let earned = p.earned.clone();
-            p.returned = paid;
-            p.reclaimed = earned;
-        } else if let Some(hold) = row.hold_operation {
-            self.book(
-                tx,
-                account,
-                Action::Void { operation_id: hold },
-                "отмена покупки",
-            )
-            .await?;
-        }
-        p.state = PurchaseState::Cancelled;
-        Ok(())
-    }
-
-    /// Reverses `returned` of the payment and up to `reclaimed` of the bonus (no more than
-    /// the customer can still spend). Returns the bonus actually taken back.
-    async fn reverse(
-        &self,
-        tx: &mut Tx,
-        account: &mut Account,
-        row: &PurchaseRow,
-        returned: i64,
-        reclaimed: i64,
-    ) -> Result<i64, Outcome> {
-        if returned > 0 {
-            if let Some(hold) = row.hold_operation {
-                self.book(
-                    tx,
-                    account,
-                    Action::Reverse {
-                        operation_id: hold,
-                        amount: Some(Amount(returned)),
-                    },
-                    "возврат оплаты бонусами",
-                )
-                .await?;
-            }
-        }
-        let mut taken = 0;
-        if reclaimed > 0 {
-            if let Some(earn) = row.earn_operation {
-                taken = reclaimed.min(account.spendable());
-                if taken > 0 {
-                    self.book(
-                        tx,
-                        account,
-                        Action::Reverse {
-                            operation_id: earn,
-                            amount: Some(Amount(taken)),
-                        },
-                        "списание начисленных за покупку бонусов",
-                    )
-                    .await?;
-                }
-            }
-        }
-        Ok(taken)
     }
 
     fn cheque<'a>(&'a self, p: &Purchase, view: ChequeView, decimals: u8) -> Option<ChequeOut<'a>> {
@@ -808,17 +951,19 @@ impl Job {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                let echo = self.input.echo.iter().find(|e| e.0 == l.position);
+                // The line as this call sent it (goods id and barcode echoed), else as calculated.
+                let sent = self.input.lines.iter().find(|s| s.position == l.position);
+                let line = sent.unwrap_or(&p.lines[i]);
                 LineOut {
                     amount: number(l.amount, decimals),
-                    barcode: echo.and_then(|e| e.2.as_deref()),
+                    barcode: sent.and_then(|s| s.barcode.as_deref()),
                     cashback: cashback.then(|| number(p.earned[i], decimals)),
                     discount: number(l.discount, decimals),
-                    goods_id: echo.and_then(|e| e.1.as_deref()),
+                    goods_id: sent.and_then(|s| s.goods_id.as_deref()),
                     message: (),
                     pay_amount: pay.then(|| number(p.paid[i], decimals)),
                     position: l.position,
-                    quantity: echo.map_or_else(|| json!(1), |e| e.3.clone()),
+                    quantity: number(line.quantity.0, Quantity::DECIMALS),
                 }
             })
             .collect();
@@ -914,42 +1059,24 @@ enum Outcome {
 
 impl From<StoreError> for Outcome {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Domain(DomainError::InsufficientFunds { .. }) => {
-                Outcome::Refused(Refused::from(e))
-            }
-            StoreError::Domain(_) => Outcome::Refused(Refused::from(e)),
-            other => Outcome::Store(other),
-        }
+        Outcome::Store(e)
     }
 }
 
 fn refused(code: Code, message: &str) -> Outcome {
-    Outcome::Refused(Refused(code, message.into()))
+    Outcome::Refused(Refused::Business(code, message.into()))
+}
+
+/// Which cheque a call's history row shows: the purchase's, or the money a refund (or a
+/// cancel of a confirmed purchase) returns, per line.
+enum Shown {
+    Purchase,
+    Refund(Vec<i64>),
 }
 
 /// Whether a method's answer shows its `transactionId` (the operation row's id).
 fn shows_transaction(method: &str) -> bool {
     matches!(method, "payment" | "bonus" | "refund")
-}
-
-fn order_message(code: Code) -> &'static str {
-    match code {
-        Code::PurchaseNotFound => "Покупка не найдена",
-        Code::OperationIsCanceled => "Покупка отменена",
-        Code::OperationIsConfirmed => "Покупка уже подтверждена",
-        Code::ConfirmedPurchaseOperation => "Покупка подтверждена",
-        Code::PurchaseExtraPayment => "Покупка уже оплачена",
-        _ => "Неверный порядок операций",
-    }
-}
-
-fn payment_message(code: Code) -> &'static str {
-    match code {
-        Code::LargePaymentAmount => "Сумма оплаты больше доступной",
-        Code::NotEnoughMoney => "Недостаточно бонусов",
-        _ => "Сумма оплаты не указана",
-    }
 }
 
 fn error_answer(code: Code, operation_id: &str, message: &str) -> Answer {
@@ -1014,12 +1141,18 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
         tx.loymax_save_purchase(&row).await?;
         return Ok(false);
     }
-    if let Some(hold) = row.hold_operation {
+    for booking in purchase.cancel(account.spendable()) {
+        // An open purchase's cancel only releases its hold.
+        let (Booking::VoidHold, Some(hold)) = (booking, row.hold_operation) else {
+            return Err(StoreError::Corrupt(format!(
+                "purchase {id}: expiry asked for {booking:?}"
+            )));
+        };
         ledger::execute_locked(
             tx,
             LedgerRequest {
                 program_id: row.program_id,
-                currency,
+                currency: currency.clone(),
                 merchant_id: Some(row.merchant_id),
                 protocol: PROTOCOL.into(),
                 idempotency: None,
@@ -1030,8 +1163,8 @@ pub async fn expire(tx: &mut Tx, id: i64, now: i64) -> StoreResult<bool> {
             &account,
         )
         .await?;
+        row.hold_operation = None;
     }
-    purchase.state = PurchaseState::Cancelled;
     row.state = purchase.state;
     row.data = serde_json::to_string(&purchase).expect("purchase serializes");
     row.expires_at = None;

@@ -2,11 +2,13 @@
 //! (`crate::loymax::wire`), the caller from part 1's `Session`.
 
 use super::purchases::{self, Call, Caller, Processed, RequestIn};
+use super::texts::Texts;
 use crate::loymax::auth::{bearer, Session};
 use crate::loymax::wire::{ok, ok_one, LmError, LmResult, Success};
 use crate::loymax::{MethodPath, MethodState};
 use crate::state::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{post, MethodRouter};
@@ -109,26 +111,32 @@ async fn run(
         &bytes
     };
     let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let t = Texts::of(&caller.program.rules);
     let body: RequestIn = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".into() } else { path };
-        LmError::Validation(vec![(field, e.inner().to_string())])
+        // serde's own words are English: the field is named, the message in the program's
+        // language.
+        let (field, message) = if path == "." {
+            let message = t.pick(
+                "тело запроса — не объект JSON метода",
+                "the body is not the method's JSON object",
+            );
+            ("body".into(), message)
+        } else {
+            let message = t.pick("неверное значение", "invalid value");
+            (path, message)
+        };
+        LmError::Validation(vec![(field, message.into())])
     })?;
     for _ in 0..3 {
         let program_id = caller.program.program.id;
-        let processed = purchases::process(
-            store,
-            caller,
-            purchase_id.clone(),
-            call.clone(),
-            text,
-            &body,
-        )
-        .await
-        .map_err(|invalid| LmError::Validation(vec![(invalid.field, invalid.message)]))?;
+        let processed = purchases::process(store, caller, purchase_id.clone(), call.clone(), &body)
+            .await
+            .map_err(|invalid| LmError::Validation(vec![(invalid.field, invalid.message)]))?;
         match processed {
             Processed::Done(item) => return Ok(ok_one(item)),
             Processed::Answer(a) => return Err(refusal(a)),
+            Processed::Failed(cause) => return Err(LmError::Fail(cause)),
             Processed::Unauthorized => {
                 callers.forget_token(&digest);
                 return Err(LmError::Unauthorized);
@@ -150,7 +158,19 @@ fn purchase_call(call: Call) -> MethodRouter<MethodState> {
         move |State(s): State<MethodState>,
               headers: HeaderMap,
               Extension(path): Extension<MethodPath>,
-              b: Bytes| run(s, headers, path, call.clone(), b),
+              b: Result<Bytes, BytesRejection>| async move {
+            // A body past the server's limit is answered in Loymax's envelope.
+            let b = b.map_err(|e| {
+                let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+                let message = if too_large {
+                    "Запрос слишком велик"
+                } else {
+                    "Тело запроса не прочитано"
+                };
+                LmError::invalid("body", message)
+            })?;
+            run(s, headers, path, call.clone(), b).await
+        },
     )
 }
 

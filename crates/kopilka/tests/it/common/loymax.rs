@@ -442,3 +442,42 @@ pub fn purchase_path(id: &str, method: &str) -> String {
 pub fn code(answer: &Value) -> &str {
     answer["data"][0]["code"].as_str().unwrap_or("?")
 }
+
+/// Cheques, history and the program's processing settings (issue 15's cheque part).
+impl Loymax<'_> {
+    /// Replaces the demo Loymax program's rules and settings with what `change` makes of them.
+    pub async fn change_program(self, change: impl FnOnce(&mut Value, &mut Value)) {
+        let program = self.app.demo_loymax_program().await;
+        let (mut rules, mut settings) = (program["rules"].clone(), program["settings"].clone());
+        change(&mut rules, &mut settings);
+        let body = json!({"code": "demo-loymax", "name": program["name"], "rules": rules, "settings": settings});
+        let path = format!("/v1/programs/{}", program["id"]);
+        let (status, answer) = self.app.send_put(&path, &body).await;
+        assert!(status.is_success(), "{answer}");
+    }
+
+    /// A card of the processing tests' customer.
+    pub async fn add_card(self, number: &str) -> i64 {
+        let program = self.app.demo_loymax_program().await["id"].clone();
+        let customer = self.customer().await;
+        let body = json!({"program_id": program, "number": number, "kind": "physical", "customer_id": customer});
+        self.app.create("/v1/cards", body).await["id"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+impl Shop {
+    /// `GET {prefix}/History?{query}` with the shop's customer token: the whole answer.
+    pub async fn history(&self, prefix: &str, query: &str) -> Value {
+        self.get_with_token(&format!("{prefix}/History?{query}"))
+            .await
+    }
+
+    /// `GET path` with the shop's customer token: the whole answer.
+    pub async fn get_with_token(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.get(url).bearer_auth(&self.token).send();
+        response.await.unwrap().json().await.unwrap()
+    }
+}
