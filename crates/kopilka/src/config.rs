@@ -27,6 +27,7 @@ pub struct Config {
     /// Serve the demo pages (`/demo/…`, e.g. the inCust demo shop); `kopilka demo` turns this on.
     pub demo_pages: bool,
     pub kupikupi: KupiKupiSettings,
+    pub loymax: LoymaxSettings,
 }
 
 impl Default for Config {
@@ -42,6 +43,7 @@ impl Default for Config {
             outbox: crate::outbox::OutboxConfig::default(),
             demo_pages: false,
             kupikupi: KupiKupiSettings::default(),
+            loymax: LoymaxSettings::default(),
         }
     }
 }
@@ -100,6 +102,15 @@ impl Default for KupiKupiSettings {
             form_lifetime_secs: (kopilka_domain::kupikupi::DEFAULT_FORM_LIFETIME_MS / 1000) as u64,
         }
     }
+}
+
+/// `[loymax]` in the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoymaxSettings {
+    /// Origins (`https://shop.example`) whose browser front ends may call the Loymax public API
+    /// (CORS); `"*"` allows any. None by default; `kopilka demo` allows any.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[cfg(test)]
