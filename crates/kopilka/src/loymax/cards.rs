@@ -16,6 +16,7 @@ use kopilka_store::ledger;
 use kopilka_store::model::{Card, CardKind, CardState, Customer, Program};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// How long a card's QR code is good for, in seconds (what 1.2 answers as `lifeTime`).
 const QR_LIFETIME_SECS: i64 = 86_400;
@@ -152,10 +153,11 @@ fn amount(program: &Program, minor: i64) -> Value {
 pub async fn qr_code(
     State(state): State<AppState>,
     session: Session,
-    Path(card_id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> LmResult {
     let not_found = || LmError::coded("CardNotFound", "Не найдена карта.");
-    let card_id: i64 = card_id.trim().parse().map_err(|_| not_found())?;
+    let card_id = params.get("card_id").and_then(|id| id.trim().parse::<i64>().ok());
+    let card_id = card_id.ok_or_else(not_found)?;
     let card = state
         .store
         .read(move |tx| Box::pin(async move { tx.card(card_id).await }))

@@ -15,6 +15,7 @@ use kopilka_domain::ids::CustomerId;
 use kopilka_store::loymax_app::LoymaxNotification;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// The longest page a client may ask for.
 const MAX_PAGE: i64 = 1000;
@@ -80,10 +81,11 @@ pub async fn read_all(State(state): State<AppState>, session: Session) -> LmResu
 pub async fn read_one(
     State(state): State<AppState>,
     session: Session,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> LmResult {
     let not_found = || LmError::coded("NotificationNotFound", "Оповещение не найдено");
-    let id: i64 = id.trim().parse().map_err(|_| not_found())?;
+    let id = params.get("id").and_then(|id| id.trim().parse::<i64>().ok());
+    let id = id.ok_or_else(not_found)?;
     let customer = session.customer.id;
     let read = state
         .store
