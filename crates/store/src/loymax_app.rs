@@ -92,7 +92,10 @@ impl Tx {
         )?)
     }
 
-    pub async fn loymax_unread_notifications(&mut self, customer_id: CustomerId) -> StoreResult<i64> {
+    pub async fn loymax_unread_notifications(
+        &mut self,
+        customer_id: CustomerId,
+    ) -> StoreResult<i64> {
         Ok(int!(
             self,
             "SELECT COUNT(*) FROM loymax_notifications WHERE customer_id = $1 AND read_at IS NULL",
@@ -119,14 +122,19 @@ impl Tx {
             self,
             fetch_optional,
             LoymaxNotification,
-            &select::<LoymaxNotification>("loymax_notifications WHERE id = $1 AND customer_id = $2"),
+            &select::<LoymaxNotification>(
+                "loymax_notifications WHERE id = $1 AND customer_id = $2"
+            ),
             id,
             customer_id.0
         )?)
     }
 
     /// Marks every unread notification of the customer read: how many were.
-    pub async fn loymax_read_all_notifications(&mut self, customer_id: CustomerId) -> StoreResult<u64> {
+    pub async fn loymax_read_all_notifications(
+        &mut self,
+        customer_id: CustomerId,
+    ) -> StoreResult<u64> {
         let now = self.now();
         Ok(execute!(
             self,

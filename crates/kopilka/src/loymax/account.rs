@@ -170,7 +170,11 @@ async fn position(
 
 /// `GET User/Balance`: what the customer can spend, per currency; 1.2 adds what was ever
 /// accumulated and paid.
-pub async fn balance(State(state): State<AppState>, version: Version, session: Session) -> LmResult {
+pub async fn balance(
+    State(state): State<AppState>,
+    version: Version,
+    session: Session,
+) -> LmResult {
     let (balance, held, _) = position(&state, &session).await?;
     let program = &session.program;
     if version == Version::Seed {
@@ -290,7 +294,10 @@ pub async fn balance_operations(
                 .ok_or_else(|| LmError::invalid(key, "Неверная дата")),
         }
     };
-    let (from_date, to_date) = (time("filter.fromdate", false)?, time("filter.todate", true)?);
+    let (from_date, to_date) = (
+        time("filter.fromdate", false)?,
+        time("filter.todate", true)?,
+    );
     let number_of = |key: &str, default: usize| -> LmResult<usize> {
         match query.get(key).filter(|v| !v.trim().is_empty()) {
             None => Ok(default),
@@ -300,7 +307,10 @@ pub async fn balance_operations(
                 .map_err(|_| LmError::invalid(key, "Ожидается целое неотрицательное число")),
         }
     };
-    let (skip, count) = (number_of("filter.from", 0)?, number_of("filter.count", 100)?);
+    let (skip, count) = (
+        number_of("filter.from", 0)?,
+        number_of("filter.count", 100)?,
+    );
     if count > 1000 {
         return Err(LmError::invalid("filter.count", "Не больше 1000"));
     }
@@ -430,7 +440,9 @@ pub async fn start_reset(State(state): State<AppState>, parts: Parts, bytes: Byt
     let input: Value = wire::body(&bytes)?;
     let login = text(&input, "notifierIdentity");
     start(&state, &parts, login, "notifierIdentity").await?;
-    Ok(ok(json!({"codeLength": kopilka_domain::loymax::CODE_LENGTH})))
+    Ok(ok(
+        json!({"codeLength": kopilka_domain::loymax::CODE_LENGTH}),
+    ))
 }
 
 async fn start(state: &AppState, parts: &Parts, login: String, field: &str) -> LmResult<()> {

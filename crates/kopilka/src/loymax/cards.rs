@@ -156,7 +156,9 @@ pub async fn qr_code(
     Path(params): Path<HashMap<String, String>>,
 ) -> LmResult {
     let not_found = || LmError::coded("CardNotFound", "Не найдена карта.");
-    let card_id = params.get("card_id").and_then(|id| id.trim().parse::<i64>().ok());
+    let card_id = params
+        .get("card_id")
+        .and_then(|id| id.trim().parse::<i64>().ok());
     let card_id = card_id.ok_or_else(not_found)?;
     let card = state
         .store

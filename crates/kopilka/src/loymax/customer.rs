@@ -225,15 +225,16 @@ pub async fn register_device(
     let token = text("token").filter(|t| !t.is_empty() && t.len() <= 4096);
     let token = token.ok_or_else(|| LmError::invalid("token", "Укажите push-токен устройства"))?;
     let platform = text("platformType").filter(|p| PLATFORMS.contains(p));
-    let platform = platform.ok_or_else(|| {
-        LmError::invalid("platformType", "Ожидается Android, Ios или Harmony")
-    })?;
+    let platform = platform
+        .ok_or_else(|| LmError::invalid("platformType", "Ожидается Android, Ios или Harmony"))?;
     let service = match input.get("pushServiceType") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
             v.as_str()
                 .filter(|s| PUSH_SERVICES.contains(s))
-                .ok_or_else(|| LmError::invalid("pushServiceType", "Ожидается Fcm, Apns или HMS"))?,
+                .ok_or_else(|| {
+                    LmError::invalid("pushServiceType", "Ожидается Fcm, Apns или HMS")
+                })?,
         ),
     };
     let header = |name: &str| {

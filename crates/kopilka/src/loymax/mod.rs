@@ -59,7 +59,9 @@ fn is_version(segment: &str) -> bool {
 
 /// 1.2 and later speak the 1.2 shapes; 1 and 1.1 the seed's.
 fn version_of(segment: &str) -> wire::Version {
-    let mut numbers = segment[1..].split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+    let mut numbers = segment[1..]
+        .split('.')
+        .map(|n| n.parse::<u32>().unwrap_or(0));
     let major = numbers.next().unwrap_or(0);
     let minor = numbers.next().unwrap_or(0);
     if (major, minor) >= (1, 2) {
@@ -90,10 +92,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/loymax/applications/{client_id}/tokens",
             post(auth::issue_user_token),
         )
-        .route(
-            "/v1/loymax/notifications",
-            post(notifications::create),
-        )
+        .route("/v1/loymax/notifications", post(notifications::create))
         .route("/v1/loymax/cards/{card_id}/cvc", put(cards::set_cvc))
         .route(
             registration::EMAIL_LINK_PATH,
@@ -219,7 +218,10 @@ fn inner(state: AppState) -> Router {
             get(account::balance_operations),
         )
         .route("/resetpassword/start", post(account::start_reset))
-        .route("/resetpassword/confirm", post(account::confirm_reset_by_code))
+        .route(
+            "/resetpassword/confirm",
+            post(account::confirm_reset_by_code),
+        )
         .route("/user/logins", get(customer::logins))
         .route("/user/status", get(customer::status))
         .route(
@@ -392,7 +394,9 @@ mod tests {
             );
         }
         assert_eq!(
-            method_path("/authorizationService/token/").map(|m| m.0).as_deref(),
+            method_path("/authorizationService/token/")
+                .map(|m| m.0)
+                .as_deref(),
             Some("/authorizationservice/token")
         );
         assert_eq!(method_path("/v1/programs"), None);
@@ -423,7 +427,10 @@ mod tests {
             canonical_prefix("/PUBLICAPI/v1.2/User").as_deref(),
             Some("/publicapi/v1.2/User")
         );
-        assert_eq!(canonical_prefix("/Api/v1.1/User").as_deref(), Some("/api/v1.1/User"));
+        assert_eq!(
+            canonical_prefix("/Api/v1.1/User").as_deref(),
+            Some("/api/v1.1/User")
+        );
         assert_eq!(
             canonical_prefix("/AUTHORIZATIONSERVICE/token").as_deref(),
             Some("/authorizationService/token")

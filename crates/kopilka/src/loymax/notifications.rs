@@ -84,7 +84,9 @@ pub async fn read_one(
     Path(params): Path<HashMap<String, String>>,
 ) -> LmResult {
     let not_found = || LmError::coded("NotificationNotFound", "Оповещение не найдено");
-    let id = params.get("id").and_then(|id| id.trim().parse::<i64>().ok());
+    let id = params
+        .get("id")
+        .and_then(|id| id.trim().parse::<i64>().ok());
     let id = id.ok_or_else(not_found)?;
     let customer = session.customer.id;
     let read = state

@@ -1037,11 +1037,15 @@ pub async fn confirm_email_link(
     let done = job(&state, move |tx| {
         Box::pin(async move {
             let target = email_link_target(&email);
-            let Some(code) = tx.loymax_latest_code(Contact::Email.purpose(), &target).await?
+            let Some(code) = tx
+                .loymax_latest_code(Contact::Email.purpose(), &target)
+                .await?
             else {
                 return Err(code_error(CodeCheck::Missing).into());
             };
-            let customer_id = code.customer_id.ok_or_else(|| code_error(CodeCheck::Missing))?;
+            let customer_id = code
+                .customer_id
+                .ok_or_else(|| code_error(CodeCheck::Missing))?;
             let result = check_code(tx, Contact::Email.purpose(), &target, &token).await?;
             if result != CodeCheck::Accepted {
                 return Err(JobError::RefusedKeeping(code_error(result)));
@@ -1302,8 +1306,10 @@ pub async fn set_card(
             }
             if let Some(cvc_hash) = tx.loymax_card_cvc(card.id).await? {
                 let entered = cvc.as_deref().unwrap_or("");
-                if !secrets::constant_time_eq(&super::cards::cvc_digest(card.id, entered), &cvc_hash)
-                {
+                if !secrets::constant_time_eq(
+                    &super::cards::cvc_digest(card.id, entered),
+                    &cvc_hash,
+                ) {
                     return Err(LmError::coded("InvalidCvc", "Неверный CVC-код карты").into());
                 }
             }

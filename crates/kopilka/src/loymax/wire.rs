@@ -235,7 +235,11 @@ pub fn body<T: DeserializeOwned>(bytes: &[u8]) -> LmResult<T> {
         if error.is_syntax() || error.is_eof() {
             return LmError::invalid("body", not_json(bytes, &error));
         }
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         LmError::invalid(&field, data_error(&error))
     })
 }

@@ -761,14 +761,14 @@ async fn wrong_passwords_lock_sign_in_for_a_while(app: TestApp) {
         let (status, error) = sign_in("000000").await;
         assert_eq!(
             (status, error["error_description"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("wrong login or password"))
+            (StatusCode::BAD_REQUEST, Some("Неверный логин или пароль"))
         );
     }
     let (status, error) = sign_in("111111").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         error["error_description"],
-        "too many wrong passwords, try again later"
+        "Слишком много неверных паролей, попробуйте позже"
     );
     app.stop().await;
 }

@@ -13,6 +13,7 @@ mod loymax;
 mod loymax_batch;
 mod loymax_history_bench;
 mod loymax_processing;
+mod loymax_sdk;
 mod native_api;
 mod outbox;
 mod outbox_processes;
