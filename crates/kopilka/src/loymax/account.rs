@@ -62,11 +62,19 @@ pub async fn profile(
         let (balance, held, _) = position(&state, &session).await?;
         let (accumulated, paid) = turnover(&state, &session).await?;
         let program = &session.program;
+        let amount = |minor| {
+            let info = super::currency_info_1_2(program);
+            json!({
+                "amount": number(minor, program.rules.decimals),
+                "currency": info["code"].clone(),
+                "currencyInfo": info,
+            })
+        };
         json!({
-            "balance": bonus_amount(program, balance - held),
-            "notActivated": bonus_amount(program, 0),
-            "accumulated": bonus_amount(program, accumulated),
-            "paid": bonus_amount(program, paid),
+            "balance": amount(balance - held),
+            "notActivated": amount(0),
+            "accumulated": amount(accumulated),
+            "paid": amount(paid),
         })
     } else {
         Value::Null
@@ -183,7 +191,7 @@ pub async fn balance(
     let (accumulated, paid) = turnover(&state, &session).await?;
     let decimals = program.rules.decimals;
     Ok(ok(json!([{
-        "currency": super::currency_info(program),
+        "currency": super::currency_info_1_2(program),
         "balance": number(balance - held, decimals),
         "notActivated": 0,
         "accumulated": number(accumulated, decimals),
@@ -266,7 +274,7 @@ fn detailed_balance_1_2(program: &Program, available: i64, expirations: &[(i64, 
         })
         .collect();
     json!({"items": [{
-        "currency": super::currency_info(program),
+        "currency": super::currency_info_1_2(program),
         "amount": number(available, decimals),
         "notActivatedAmount": 0,
         "accountIsBlocked": false,

@@ -140,7 +140,7 @@ pub async fn cards(State(state): State<AppState>, version: Version, session: Ses
 
 /// An amount of the program's bonuses as 1.2's cards show it (`currency` is the abbreviation).
 fn amount(program: &Program, minor: i64) -> Value {
-    let info = super::currency_info(program);
+    let info = super::currency_info_1_2(program);
     json!({
         "amount": number(minor, program.rules.decimals),
         "currency": info["nameCases"]["abbreviation"].clone(),

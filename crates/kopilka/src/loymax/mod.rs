@@ -357,14 +357,28 @@ pub(crate) fn currency_info(program: &Program) -> serde_json::Value {
     serde_json::json!({
         "id": configured.get("id").and_then(|v| v.as_i64()).unwrap_or(1),
         "name": get("name", "Бонусы"),
-        "code": get("code", &program.rules.currency),
-        "uid": entity_uuid(0xB1, program.id.0),
-        "imageId": null,
         "externalId": get("externalId", &entity_uuid(0xB0, program.id.0)),
         "description": get("description", "Бонусные баллы"),
         "isDeleted": false,
         "nameCases": cases,
     })
+}
+
+/// [`currency_info`] as 1.2 shows it: with the currency's `code`, `uid` and `imageId`.
+pub(crate) fn currency_info_1_2(program: &Program) -> serde_json::Value {
+    let mut info = currency_info(program);
+    let code = program
+        .settings
+        .get("loymax")
+        .and_then(|s| s.get("currency"))
+        .and_then(|c| c.get("code"))
+        .and_then(|c| c.as_str())
+        .unwrap_or(&program.rules.currency)
+        .to_string();
+    info["code"] = serde_json::json!(code);
+    info["uid"] = serde_json::json!(entity_uuid(0xB1, program.id.0));
+    info["imageId"] = serde_json::Value::Null;
+    info
 }
 
 /// A stable UUID for an entity kopilka numbers with integers (partners, locations, brands).

@@ -940,21 +940,24 @@ pub(super) fn validate_password(password: &str, field: &str) -> LmResult<()> {
 }
 
 /// `GET User/Email`.
-pub async fn email(State(state): State<AppState>, session: Session) -> LmResult {
+pub async fn email(State(state): State<AppState>, version: Version, session: Session) -> LmResult {
     let ctx = read_ctx(&state, &session).await?;
     let pending = ctx.reg.as_ref().and_then(|r| r.new_email.clone());
-    let status = if ctx.customer.email.is_some() {
-        "Verified"
-    } else {
-        "Unverified"
-    };
-    Ok(ok(json!({
+    let mut answer = json!({
         "currentEmail": ctx.customer.email,
         "newEmail": {"email": pending},
         "confirmCodeLength": rules::CODE_LENGTH,
-        "currentNotifierStatus": status,
-        "notifierMask": ctx.customer.email.as_deref().map(masked),
-    })))
+    });
+    if version == Version::V12 {
+        let status = if ctx.customer.email.is_some() {
+            "Verified"
+        } else {
+            "Unverified"
+        };
+        answer["currentNotifierStatus"] = json!(status);
+        answer["notifierMask"] = json!(ctx.customer.email.as_deref().map(masked));
+    }
+    Ok(ok(answer))
 }
 
 fn valid_email(email: &str) -> bool {
