@@ -10,6 +10,7 @@ mod cards;
 mod catalog;
 mod customer;
 mod history;
+mod language;
 mod notifications;
 pub mod processing;
 mod registration;
@@ -19,7 +20,7 @@ use crate::state::AppState;
 use axum::extract::{FromRef, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, get, post, put, MethodRouter};
 use axum::Router;
 use kopilka_domain::loymax::Settings;
 use kopilka_store::model::Program;
@@ -100,12 +101,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .merge(processing::router(state.clone()));
     let cors = cors(&state.config.loymax.cors_allowed_origins);
+    let localize = axum::middleware::from_fn_with_state(state.clone(), language::localize);
     let inner = inner(state);
     // Prefixes in the casings clients use; whatever follows is matched case-insensitively.
     // Other casings are rewritten to these before routing (`canonical_prefix`).
     for prefix in ["api", "publicapi", "authorizationService"] {
         let inner = inner.clone();
-        let route = any(move |request: Request| dispatch(inner.clone(), request));
+        let route: MethodRouter<AppState> =
+            any(move |request: Request| dispatch(inner.clone(), request));
+        let route: MethodRouter<AppState> = route.layer(localize.clone());
+        let route: MethodRouter<AppState> = route.layer(fail_on_panic());
         let route = match &cors {
             Some(cors) => route.layer(cors.clone()),
             None => route,
@@ -113,6 +118,22 @@ pub fn router(state: AppState) -> Router<AppState> {
         router = router.route(&format!("/{prefix}/{{*rest}}"), route);
     }
     router
+}
+
+/// A handler that panics answers `state: Fail` with an error id that is also in the log, as
+/// every other system error does, instead of a bare 500.
+fn fail_on_panic(
+) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response>
+{
+    fn fail(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        let cause = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a handler panicked");
+        LmError::Fail(format!("panic: {cause}")).into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(fail as fn(_) -> Response)
 }
 
 /// CORS for browser front ends calling the public API (`[loymax] cors_allowed_origins`; `*`
@@ -452,6 +473,33 @@ mod tests {
         assert_eq!(canonical_prefix("/publicapi/v1.2/User"), None);
         assert_eq!(canonical_prefix("/API"), None);
         assert_eq!(canonical_prefix("/v1/programs"), None);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_fail_with_an_error_id() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let app: axum::Router = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                let answer: Option<()> = None;
+                answer.expect("a bug");
+            })
+            .layer(super::fail_on_panic()),
+        );
+        let request = axum::http::Request::get("/boom")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["result"]["state"], "Fail");
+        assert_eq!(answer["result"]["httpCode"], 500);
+        let message = answer["result"]["message"].as_str().unwrap();
+        assert!(message.starts_with("Идентификатор ошибки: "), "{message}");
     }
 
     /// Other protocols' routes under `/api` (inCust's `/api`, Kupi-Kupi's `/api/v1/transfer/…`)

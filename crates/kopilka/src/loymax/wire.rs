@@ -115,9 +115,38 @@ impl LmError {
 impl From<StoreError> for LmError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Domain(e) => LmError::business(e.to_string()),
+            StoreError::Domain(e) => domain_refusal(e),
             other => LmError::Fail(other.to_string()),
         }
+    }
+}
+
+/// A domain refusal in Loymax's terms, in Russian like every other message of the API.
+fn domain_refusal(error: kopilka_domain::DomainError) -> LmError {
+    use kopilka_domain::DomainError as E;
+    match error {
+        E::Invalid { field, .. } => LmError::invalid(field, "Неверное значение"),
+        E::InvalidAmount(_) => LmError::invalid("amount", "Неверная сумма"),
+        E::InsufficientFunds { .. } => {
+            LmError::coded("NotEnoughBonuses", "Недостаточно бонусов на счёте")
+        }
+        E::IdempotencyConflict => LmError::coded(
+            "NotUniqueOperationID",
+            "Идентификатор операции уже использован для другого запроса",
+        ),
+        E::OperationNotFound(_) | E::ForeignOperation(_) => {
+            LmError::coded("OperationNotFound", "Операция не найдена")
+        }
+        E::NotReversible { .. } | E::HoldNotPending { .. } => {
+            LmError::coded("OperationNotCancelable", "Операцию нельзя отменить")
+        }
+        E::AlreadyReversed { .. } => LmError::coded("OperationCanceled", "Операция уже отменена"),
+        E::ReversalTooLarge { .. } | E::MerchantFundsShort { .. } => LmError::coded(
+            "RefundTooLarge",
+            "Возврат превышает то, что осталось от операции",
+        ),
+        E::NotFound { .. } => LmError::coded("NotFound", "Не найдено"),
+        E::AlreadyExists { .. } => LmError::coded("AlreadyExists", "Уже существует"),
     }
 }
 

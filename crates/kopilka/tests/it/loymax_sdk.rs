@@ -704,3 +704,57 @@ async fn cors_allows_the_configured_origins_only() {
         toml::from_str("[loymax]\ncors_allowed_origins = [\"*\"]").unwrap();
     assert_eq!(config.loymax.cors_allowed_origins, ["*"]);
 }
+
+both_stores!(an_english_program_refuses_in_english_only);
+async fn an_english_program_refuses_in_english_only(app: TestApp) {
+    // Russian by default.
+    let (status, answer) = app
+        .public_sdk()
+        .call(Method::GET, "/User", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer["result"]["message"], "Требуется авторизация");
+    let mut program = app.demo_loymax_program().await;
+    program["rules"]["language"] = json!("en");
+    let body = json!({"code": "demo-loymax", "name": program["name"], "rules": program["rules"], "settings": program["settings"]});
+    let (status, answer) = app
+        .send_put(&format!("/v1/programs/{}", program["id"]), &body)
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let sdk = app.public_sdk();
+    let (status, answer) = sdk.call(Method::GET, "/User", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer["result"]["message"], "Authorization required");
+    let (_, answer) = sdk.call(Method::GET, "/No/Such/Method", None, None).await;
+    assert_eq!(answer["result"]["message"], "Method not found");
+    let request = app
+        .http
+        .post(app.url("/api/v1/Registration/BeginRegistration"))
+        .header("content-type", "application/json")
+        .body("{ login: \"79123487979\" }");
+    let answer: Value = request.send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["result"]["message"], "Validation error");
+    let message = answer["result"]["validationErrors"][0]["errorMessages"][0]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.starts_with(
+            "The request body is not JSON: key login is not quoted (line 1, column 3)"
+        ),
+        "{message}"
+    );
+    let (status, error) = sdk
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "79161234567"),
+            ("password", "0"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error_description"], "Wrong login or password");
+    // Successes pass untouched.
+    let token = sdk.demo_token().await;
+    let balance = sdk.get(&token, "/User/Balance").await;
+    assert_eq!(balance[0]["currency"]["name"], "Бонусы");
+    app.stop().await;
+}
