@@ -1,8 +1,8 @@
-//! What the Loymax customer app (public API 1.2) keeps besides registration: physical cards'
-//! CVCs and the customer's notifications with their read marks.
+//! What the Loymax customer app (public API 1.2) keeps besides registration: the secrets of
+//! physical cards and the customer's notifications with their read marks.
 
 use crate::row::{row, select};
-use crate::tx::{execute, fetch, int, scalar, Tx};
+use crate::tx::{execute, fetch, int, Tx};
 use crate::StoreResult;
 use kopilka_domain::ids::CustomerId;
 
@@ -30,25 +30,81 @@ row!(
     }
 );
 
+/// The secrets printed on a physical card (argon2 hashes) and the wrong entries counted.
+#[derive(Debug, Clone)]
+pub struct CardSecrets {
+    pub card_id: i64,
+    pub cvc_hash: Option<String>,
+    pub activation_hash: Option<String>,
+    pub failures: i64,
+    pub blocked_until: Option<i64>,
+}
+row!(
+    CardSecrets,
+    "loymax_card_secrets.card_id, loymax_card_secrets.cvc_hash, loymax_card_secrets.activation_hash, loymax_card_secrets.failures, loymax_card_secrets.blocked_until",
+    |c| CardSecrets {
+        card_id: c.next()?,
+        cvc_hash: c.next()?,
+        activation_hash: c.next()?,
+        failures: c.next()?,
+        blocked_until: c.next()?,
+    }
+);
+
 impl Tx {
-    /// The digest of a card's CVC, when it has one.
-    pub async fn loymax_card_cvc(&mut self, card_id: i64) -> StoreResult<Option<String>> {
-        Ok(scalar!(
+    /// A card's secrets, when it has any.
+    pub async fn loymax_card_secrets(&mut self, card_id: i64) -> StoreResult<Option<CardSecrets>> {
+        Ok(fetch!(
             self,
             fetch_optional,
-            String,
-            "SELECT cvc_hash FROM loymax_card_cvcs WHERE card_id = $1",
+            CardSecrets,
+            &select::<CardSecrets>("loymax_card_secrets WHERE card_id = $1"),
             card_id
         )?)
     }
 
-    /// Sets (or replaces) a card's CVC digest.
-    pub async fn loymax_set_card_cvc(&mut self, card_id: i64, cvc_hash: &str) -> StoreResult<()> {
+    /// Sets a card's CVC and activation password hashes; `None` keeps the one there. Setting
+    /// them lifts a block.
+    pub async fn loymax_set_card_secrets(
+        &mut self,
+        card_id: i64,
+        cvc_hash: Option<&str>,
+        activation_hash: Option<&str>,
+    ) -> StoreResult<()> {
         execute!(
             self,
-            "INSERT INTO loymax_card_cvcs (card_id, cvc_hash) VALUES ($1, $2) ON CONFLICT (card_id) DO UPDATE SET cvc_hash = excluded.cvc_hash",
+            "INSERT INTO loymax_card_secrets (card_id, cvc_hash, activation_hash) VALUES ($1, $2, $3) ON CONFLICT (card_id) DO UPDATE SET cvc_hash = COALESCE(excluded.cvc_hash, loymax_card_secrets.cvc_hash), activation_hash = COALESCE(excluded.activation_hash, loymax_card_secrets.activation_hash), failures = 0, blocked_until = NULL",
             card_id,
             cvc_hash,
+            activation_hash,
+        )?;
+        Ok(())
+    }
+
+    /// Counts a wrong secret entered for a card; the `limit`-th in a row blocks its secrets
+    /// until `blocked_until` (and starts the count again).
+    pub async fn loymax_card_secret_failed(
+        &mut self,
+        card_id: i64,
+        limit: i64,
+        blocked_until: i64,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE loymax_card_secrets SET failures = CASE WHEN failures + 1 >= $1 THEN 0 ELSE failures + 1 END, blocked_until = CASE WHEN failures + 1 >= $1 THEN $2 ELSE blocked_until END WHERE card_id = $3",
+            limit,
+            blocked_until,
+            card_id,
+        )?;
+        Ok(())
+    }
+
+    /// A right secret entered: the count of wrong ones starts again.
+    pub async fn loymax_card_secret_passed(&mut self, card_id: i64) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE loymax_card_secrets SET failures = 0 WHERE card_id = $1",
+            card_id,
         )?;
         Ok(())
     }

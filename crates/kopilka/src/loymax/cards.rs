@@ -1,6 +1,6 @@
 //! The customer's cards: the list (the seed's shape and 1.2's), a card as 1.2 answers it after
-//! emission or binding, the card's QR code, and the CVCs of physical cards
-//! (`/v1/loymax/cards/{id}/cvc`).
+//! emission or binding, the card's QR code, and the secrets printed on physical cards (CVC,
+//! activation password; `/v1/loymax/cards/{id}/secrets`).
 
 use super::auth::Session;
 use super::wire::{date_time, number, ok, LmError, LmResult, Version};
@@ -21,9 +21,72 @@ use std::collections::HashMap;
 /// How long a card's QR code is good for, in seconds (what 1.2 answers as `lifeTime`).
 const QR_LIFETIME_SECS: i64 = 86_400;
 
-/// The digest a card's CVC is kept as: bound to the card, so equal CVCs differ.
-pub(super) fn cvc_digest(card_id: i64, cvc: &str) -> String {
-    secrets::token_digest(&format!("cvc:{card_id}:{}", cvc.trim()))
+/// Wrong secrets in a row that block a card's secrets, and for how long.
+const SECRET_ATTEMPTS: i64 = 5;
+const SECRET_BLOCK_MS: i64 = 3_600_000;
+
+/// A secret printed on a physical card.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Secret {
+    /// Asked by `Cards/Set` (`cvcCode`).
+    Cvc,
+    /// Asked by `BeginRegistration` with the card's number (`password`).
+    Activation,
+}
+
+/// Checks what the customer entered against the card's secret of that kind, when the card has
+/// one (argon2, verified outside any transaction); wrong entries are counted, and a card whose
+/// secrets are blocked refuses even the right one until the block ends.
+pub(super) async fn check_secret(
+    state: &AppState,
+    card_id: i64,
+    secret: Secret,
+    entered: Option<String>,
+) -> LmResult<()> {
+    let (found, now) = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move { Ok((tx.loymax_card_secrets(card_id).await?, tx.now())) })
+        })
+        .await?;
+    let Some(found) = found else {
+        return Ok(());
+    };
+    let hash = match secret {
+        Secret::Cvc => found.cvc_hash,
+        Secret::Activation => found.activation_hash,
+    };
+    let Some(hash) = hash else {
+        return Ok(());
+    };
+    if found.blocked_until.is_some_and(|until| until > now) {
+        return Err(LmError::coded(
+            "CardSecretBlocked",
+            "Слишком много неверных попыток. Попробуйте через час",
+        ));
+    }
+    let right = secrets::verify_secret_async(entered.unwrap_or_default(), hash).await;
+    state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if right {
+                    return tx.loymax_card_secret_passed(card_id).await;
+                }
+                let until = tx.now() + SECRET_BLOCK_MS;
+                tx.loymax_card_secret_failed(card_id, SECRET_ATTEMPTS, until)
+                    .await
+            })
+        })
+        .await?;
+    match (right, secret) {
+        (true, _) => Ok(()),
+        (false, Secret::Cvc) => Err(LmError::coded("InvalidCvc", "Неверный CVC-код карты")),
+        (false, Secret::Activation) => Err(LmError::coded(
+            "InvalidActivationPassword",
+            "Неверный пароль активации карты",
+        )),
+    }
 }
 
 fn category(card: &Card, count: usize) -> Value {
@@ -184,24 +247,49 @@ pub async fn qr_code(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewCvc {
-    pub cvc: String,
+pub struct CardSecretsInput {
+    pub cvc: Option<String>,
+    pub activation_password: Option<String>,
 }
 
-/// `PUT /v1/loymax/cards/{card_id}/cvc` `{cvc}` (admin): the CVC printed on a physical card,
-/// which `Cards/Set` then asks for.
-pub async fn set_cvc(
+/// `PUT /v1/loymax/cards/{card_id}/secrets` `{cvc?, activation_password?}` (admin): what is
+/// printed on a physical card; `Cards/Set` then asks for the CVC and `BeginRegistration` with
+/// the card's number for the activation password. A secret left out stays as it was.
+pub async fn set_secrets(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(card_id): Path<i64>,
-    JsonBody(input): JsonBody<NewCvc>,
+    JsonBody(input): JsonBody<CardSecretsInput>,
 ) -> Result<StatusCode, ApiError> {
     check_admin(&state, &headers)?;
-    let cvc = input.cvc.trim().to_string();
-    if !(3..=8).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+    let cvc = input.cvc.map(|c| c.trim().to_string());
+    if cvc
+        .as_ref()
+        .is_some_and(|c| !(3..=8).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(ApiError::invalid("cvc", "3 to 8 digits"));
     }
-    let digest = cvc_digest(card_id, &cvc);
+    let activation = input.activation_password;
+    if activation
+        .as_ref()
+        .is_some_and(|p| !(4..=64).contains(&p.chars().count()))
+    {
+        return Err(ApiError::invalid(
+            "activation_password",
+            "4 to 64 characters",
+        ));
+    }
+    if cvc.is_none() && activation.is_none() {
+        return Err(ApiError::invalid("cvc", "cvc or activation_password"));
+    }
+    let cvc = match cvc {
+        Some(c) => Some(secrets::hash_secret_async(c).await),
+        None => None,
+    };
+    let activation = match activation {
+        Some(p) => Some(secrets::hash_secret_async(p).await),
+        None => None,
+    };
     let found = state
         .store
         .write(move |tx| {
@@ -209,13 +297,17 @@ pub async fn set_cvc(
                 let Some(card) = tx.card(card_id).await? else {
                     return Ok(false);
                 };
-                tx.loymax_set_card_cvc(card.id, &digest).await?;
+                if card.kind != CardKind::Physical {
+                    return Ok(false);
+                }
+                tx.loymax_set_card_secrets(card.id, cvc.as_deref(), activation.as_deref())
+                    .await?;
                 Ok(true)
             })
         })
         .await?;
     if !found {
-        return Err(ApiError::not_found("card"));
+        return Err(ApiError::not_found("physical card"));
     }
     Ok(StatusCode::NO_CONTENT)
 }

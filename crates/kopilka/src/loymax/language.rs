@@ -121,6 +121,11 @@ const TEXTS: &[(&str, &str)] = &[
     ("Не найдена карта.", "Card not found."),
     ("Карта недоступна для привязки", "The card cannot be bound"),
     ("Неверный CVC-код карты", "Wrong card CVC"),
+    ("Неверный пароль активации карты", "Wrong card activation password"),
+    (
+        "Слишком много неверных попыток. Попробуйте через час",
+        "Too many wrong attempts. Try again in an hour",
+    ),
     ("Выпуск виртуальных карт запрещён", "Virtual cards are not issued"),
     ("Виртуальная карта уже выпущена", "The virtual card is already issued"),
     ("Ошибка при заполнении анкеты", "The questionnaire has errors"),

@@ -94,7 +94,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(auth::issue_user_token),
         )
         .route("/v1/loymax/notifications", post(notifications::create))
-        .route("/v1/loymax/cards/{card_id}/cvc", put(cards::set_cvc))
+        .route(
+            "/v1/loymax/cards/{card_id}/secrets",
+            put(cards::set_secrets),
+        )
         .route(
             registration::EMAIL_LINK_PATH,
             get(registration::confirm_email_link),

@@ -413,6 +413,14 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                     "Карта недоступна для регистрации",
                 ));
             }
+            let activation = Some(password.clone());
+            super::cards::check_secret(
+                &state,
+                card.id,
+                super::cards::Secret::Activation,
+                activation,
+            )
+            .await?;
             job(&state, move |tx| {
                 Box::pin(async move {
                     let Some(card) = tx
@@ -1262,7 +1270,7 @@ pub async fn emit_virtual(
 }
 
 /// `POST Cards/Set`: binds a free physical card; `cvcCode` must match the card's CVC when it
-/// has one.
+/// has one (checked before the job: argon2 is slow).
 pub async fn set_card(
     State(state): State<AppState>,
     version: Version,
@@ -1283,6 +1291,14 @@ pub async fn set_card(
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
+    let (program_id, lookup) = (session.program.id, number.clone());
+    let card = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.card_by_number(program_id, &lookup).await }))
+        .await?;
+    if let Some(card) = card.filter(|c| c.customer_id.is_none()) {
+        super::cards::check_secret(&state, card.id, super::cards::Secret::Cvc, cvc).await?;
+    }
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
             let assigned = || {
@@ -1306,15 +1322,6 @@ pub async fn set_card(
                 return Err(
                     LmError::coded("CardNotAvailable", "Карта недоступна для привязки").into(),
                 );
-            }
-            if let Some(cvc_hash) = tx.loymax_card_cvc(card.id).await? {
-                let entered = cvc.as_deref().unwrap_or("");
-                if !secrets::constant_time_eq(
-                    &super::cards::cvc_digest(card.id, entered),
-                    &cvc_hash,
-                ) {
-                    return Err(LmError::coded("InvalidCvc", "Неверный CVC-код карты").into());
-                }
             }
             tx.update_card(card.id, CardState::Active, Some(ctx.customer.id))
                 .await?;

@@ -298,14 +298,8 @@ async fn email_link(app: &TestApp, address: &str) -> String {
 
 both_stores!(binding_a_card_asks_for_its_cvc_when_it_has_one);
 async fn binding_a_card_asks_for_its_cvc_when_it_has_one(app: TestApp) {
-    let program = app.demo_loymax_program().await["id"].clone();
-    let card = app
-        .create(
-            "/v1/cards",
-            json!({"program_id": program, "number": "9116580844990001", "kind": "physical"}),
-        )
-        .await;
-    let path = format!("/v1/loymax/cards/{}/cvc", card["id"]);
+    let card = physical_card(&app, "9116580844990001").await;
+    let path = format!("/v1/loymax/cards/{card}/secrets");
     let (status, _) = app.send_put(&path, &json!({"cvc": "12a"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = app.send_put(&path, &json!({"cvc": "123"})).await;
@@ -319,7 +313,7 @@ async fn binding_a_card_asks_for_its_cvc_when_it_has_one(app: TestApp) {
             .await;
         assert_eq!(refused["result"]["messageCode"], "InvalidCvc", "{refused}");
     }
-    let (_, listed) = app.get(&format!("/v1/cards/{}", card["id"])).await;
+    let (_, listed) = app.get(&format!("/v1/cards/{card}")).await;
     assert_eq!(listed["state"], "free");
     let body = json!({"cardNumber": "9116580844990001", "cvcCode": "123"});
     let bound = sdk.post(&token, "/Cards/Set", body).await;
@@ -332,6 +326,83 @@ async fn binding_a_card_asks_for_its_cvc_when_it_has_one(app: TestApp) {
     assert_eq!(cards.as_array().unwrap().len(), 3, "{cards}");
     assert_eq!(cards[0]["cardOwnerInfo"]["phoneNumber"], "***4567");
     assert_eq!(cards[0]["accumulated"]["amount"], json!(500));
+    app.stop().await;
+}
+
+async fn physical_card(app: &TestApp, number: &str) -> i64 {
+    let program = app.demo_loymax_program().await["id"].clone();
+    let body = json!({"program_id": program, "number": number, "kind": "physical"});
+    app.create("/v1/cards", body).await["id"].as_i64().unwrap()
+}
+
+both_stores!(guessing_a_cards_cvc_stops_after_five_tries);
+async fn guessing_a_cards_cvc_stops_after_five_tries(app: TestApp) {
+    let card = physical_card(&app, "9116580844990003").await;
+    let path = format!("/v1/loymax/cards/{card}/secrets");
+    app.send_put(&path, &json!({"cvc": "4821"})).await;
+    let token = app.public_sdk().demo_token().await;
+    let sdk = app.public_sdk();
+    let try_cvc = |cvc: &'static str| {
+        let body = json!({"cardNumber": "9116580844990003", "cvcCode": cvc});
+        sdk.envelope(Method::POST, "/Cards/Set", Some(&token), Some(body))
+    };
+    for _ in 0..5 {
+        assert_eq!(try_cvc("0000").await["result"]["messageCode"], "InvalidCvc");
+    }
+    // Blocked: even the right one waits.
+    let blocked = try_cvc("4821").await;
+    assert_eq!(
+        blocked["result"]["messageCode"], "CardSecretBlocked",
+        "{blocked}"
+    );
+    // Setting the secrets again lifts the block.
+    app.send_put(&path, &json!({"cvc": "4821"})).await;
+    assert_eq!(try_cvc("4821").await["result"]["state"], "Success");
+    app.stop().await;
+}
+
+both_stores!(registering_by_a_card_asks_for_its_activation_password_when_it_has_one);
+async fn registering_by_a_card_asks_for_its_activation_password_when_it_has_one(app: TestApp) {
+    app.loymax()
+        .configure(json!({"RegistrationProviderCard": 1}))
+        .await;
+    let card = physical_card(&app, "9116580844990004").await;
+    let path = format!("/v1/loymax/cards/{card}/secrets");
+    let (status, _) = app
+        .send_put(&path, &json!({"activation_password": "scratch-7F3K"}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let sdk = app.public_sdk();
+    let begin = |password: &'static str| {
+        let body = json!({"login": "9116580844990004", "password": password});
+        sdk.envelope(
+            Method::POST,
+            "/Registration/BeginRegistration",
+            None,
+            Some(body),
+        )
+    };
+    let refused = begin("guess").await;
+    assert_eq!(
+        refused["result"]["messageCode"], "InvalidActivationPassword",
+        "{refused}"
+    );
+    let (_, listed) = app.get(&format!("/v1/cards/{card}")).await;
+    assert_eq!(listed["state"], "free");
+    let begun = begin("scratch-7F3K").await;
+    assert_eq!(begun["data"]["state"], "Success", "{begun}");
+    assert!(begun["data"]["authToken"].is_string());
+    // A card without an activation password registers by number alone (the seed's flow).
+    let body = json!({"login": "9116580844911085", "password": ""});
+    let begun = sdk
+        .envelope(
+            Method::POST,
+            "/Registration/BeginRegistration",
+            None,
+            Some(body),
+        )
+        .await;
+    assert_eq!(begun["data"]["state"], "Success", "{begun}");
     app.stop().await;
 }
 

@@ -1,11 +1,15 @@
--- Loymax public API 1.2 (the public SDK): card CVCs checked when a customer binds a card, and
--- the notifications a customer reads in the app.
+-- Loymax public API 1.2 (the public SDK): the secrets printed on physical cards, checked when a
+-- customer binds or registers one, and the notifications a customer reads in the app.
 
--- A physical card's CVC, as a SHA-256 digest bound to the card; cards without one bind by
--- number alone.
-CREATE TABLE loymax_card_cvcs (
+-- A physical card's CVC and activation password, as argon2 hashes; cards without one bind and
+-- register by number alone. Wrong entries are counted: five in a row block the card's secrets
+-- for an hour.
+CREATE TABLE loymax_card_secrets (
     card_id BIGINT PRIMARY KEY REFERENCES cards(id),
-    cvc_hash TEXT NOT NULL
+    cvc_hash TEXT,
+    activation_hash TEXT,
+    failures BIGINT NOT NULL DEFAULT 0,
+    blocked_until BIGINT
 );
 
 CREATE TABLE loymax_notifications (
