@@ -478,17 +478,17 @@ mod tests {
         assert_eq!(canonical_prefix("/v1/programs"), None);
     }
 
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
     #[tokio::test]
     async fn a_panicking_handler_answers_fail_with_an_error_id() {
         use axum::body::Body;
         use tower::ServiceExt;
         let app: axum::Router = axum::Router::new().route(
             "/boom",
-            axum::routing::get(|| async {
-                let answer: Option<()> = None;
-                answer.expect("a bug");
-            })
-            .layer(super::fail_on_panic()),
+            axum::routing::get(boom).layer(super::fail_on_panic()),
         );
         let request = axum::http::Request::get("/boom")
             .body(Body::empty())

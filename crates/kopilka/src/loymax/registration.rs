@@ -1065,7 +1065,7 @@ pub async fn confirm_email_link(
             if Contact::Email.waiting(&ctx).as_deref() != Some(email.as_str()) {
                 return Err(JobError::RefusedKeeping(Contact::Email.nothing_pending()));
             }
-            ctx.check(Step::ChangeEmail).map_err(LmError::from)?;
+            ctx.check(Step::ChangeEmail)?;
             take_waiting(tx, &mut ctx, Contact::Email, email).await?;
             ctx.save(tx).await?;
             Ok(())
