@@ -42,6 +42,8 @@ const TEXTS: &[(&str, &str)] = &[
     ),
     ("строка {}, столбец {}", "line {}, column {}"),
     ("Неверная сумма", "Invalid amount"),
+    ("Тело запроса слишком велико", "The request body is too large"),
+    ("Неверный запрос", "Invalid request"),
     ("Недостаточно бонусов на счёте", "Not enough bonuses on the account"),
     ("Недостаточно бонусов", "Not enough bonuses"),
     (

@@ -327,9 +327,31 @@ async fn dispatch(inner: Router, mut request: Request) -> Response {
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return LmError::NotFound.into_response(),
     }
-    match inner.oneshot(request).await {
+    let response = match inner.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
+    };
+    in_envelope(response)
+}
+
+/// A refusal the framework wrote before a handler ran (a body over the size limit, say) is
+/// not in the envelope: it is answered in it.
+fn in_envelope(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    match status {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            LmError::invalid("body", "Тело запроса слишком велико").into_response()
+        }
+        s if s.is_server_error() => LmError::Fail(format!("HTTP {s}")).into_response(),
+        _ => LmError::invalid("body", "Неверный запрос").into_response(),
     }
 }
 

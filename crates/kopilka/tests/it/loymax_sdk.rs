@@ -829,3 +829,23 @@ async fn an_english_program_refuses_in_english_only(app: TestApp) {
     assert_eq!(balance[0]["currency"]["name"], "Бонусы");
     app.stop().await;
 }
+
+both_stores!(a_body_over_the_limit_is_refused_in_the_envelope);
+async fn a_body_over_the_limit_is_refused_in_the_envelope(app: TestApp) {
+    let token = app.public_sdk().demo_token().await;
+    let body = format!("[\"{}\"]", "x".repeat(17 * 1024 * 1024));
+    let response = app
+        .http
+        .post(app.url(&format!("{API_1_2}/User/Answers")))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["result"]["state"], "ValidationError", "{answer}");
+    assert_eq!(answer["result"]["validationErrors"][0]["field"], "body");
+    app.stop().await;
+}
