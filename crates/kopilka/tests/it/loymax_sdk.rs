@@ -18,6 +18,15 @@ async fn the_public_sdk_replay_passes_against_the_demo(app: TestApp) {
     app.stop().await;
 }
 
+/// The script as docs/loymax.md tells a user to run it: against the real `kopilka demo`.
+#[tokio::test]
+async fn the_public_sdk_replay_passes_against_kopilka_demo() {
+    let (mut demo, base) = crate::common::loymax_sdk::spawn_demo().await;
+    let (passed, output) = crate::common::loymax_sdk::replay(&base, PENDING).await;
+    demo.kill().await.unwrap();
+    assert!(passed, "{output}");
+}
+
 both_stores!(one_path_speaks_1_2_and_the_seeds_paths_their_own_shapes);
 async fn one_path_speaks_1_2_and_the_seeds_paths_their_own_shapes(app: TestApp) {
     let token = app.public_sdk().demo_token().await;

@@ -83,24 +83,58 @@ impl<'a> PublicSdk<'a> {
         tokens["access_token"].as_str().unwrap().to_string()
     }
 
-    /// Runs `scripts/loymax-sdk-replay.py` against this server (on a blocking thread, the
-    /// server answering meanwhile): whether it passed, and what it printed.
+    /// Runs `scripts/loymax-sdk-replay.py` against this server: whether it passed, and what it
+    /// printed.
     pub async fn replay(self, pending: &[&str]) -> (bool, String) {
-        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../scripts/loymax-sdk-replay.py");
-        let mut command = std::process::Command::new("python3");
-        command.arg(script).arg(&self.app.base).arg(ADMIN_TOKEN);
-        for name in pending {
-            command.args(["--pending", name]);
-        }
-        let out = tokio::task::spawn_blocking(move || command.output().expect("python3 runs"))
-            .await
-            .expect("the replay finishes");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        replay(&self.app.base, pending).await
     }
+}
+
+/// Runs `scripts/loymax-sdk-replay.py` against `base` (on a blocking thread, the server
+/// answering meanwhile): whether it passed, and what it printed.
+pub async fn replay(base: &str, pending: &[&str]) -> (bool, String) {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/loymax-sdk-replay.py");
+    let mut command = std::process::Command::new("python3");
+    command.arg(script).arg(base).arg(ADMIN_TOKEN);
+    for name in pending {
+        command.args(["--pending", name]);
+    }
+    let out = tokio::task::spawn_blocking(move || command.output().expect("python3 runs"))
+        .await
+        .expect("the replay finishes");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Starts the real `kopilka demo` on port 0 (its own temporary database): the child and its
+/// address.
+pub async fn spawn_demo() -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kopilka"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("KOPILKA_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("KOPILKA_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the kopilka binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(addr) = line.strip_prefix("kopilka demo listening on ") {
+                return addr.trim().to_string();
+            }
+        }
+        panic!("kopilka demo exited before listening");
+    })
+    .await
+    .expect("kopilka demo listens within 60 s");
+    // Keep reading, so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
 }
