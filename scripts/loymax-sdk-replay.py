@@ -489,6 +489,9 @@ def profile(server, ctx):
     sdk.parse("GET", "/User/RegistrationActions", REGISTRATION_ACTIONS)
     sdk.parse("GET", "/User/PhoneNumber", PHONE_STATE)
     sdk.parse("GET", "/User/Email", EMAIL)
+    # An e-mail change started and cancelled.
+    sdk.parse("POST", "/User/Email", CODE_LENGTH, body={"email": "replay-cancelled@example.com"})
+    sdk.send("POST", "/User/Email/CancelChange")
     subscriptions = sdk.parse(
         "GET", "/User/Subscriptions", [SUBSCRIPTION], query={"subscriptionExternalIds[]": ["DiscountOperation"]}
     )

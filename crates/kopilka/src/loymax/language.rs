@@ -165,7 +165,13 @@ pub async fn localize(State(state): State<AppState>, request: Request, next: Nex
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REFUSAL_BYTES as usize).await else {
         return Response::from_parts(parts, Body::empty());
     };
-    let has = |text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    // `result` closes the envelope: searched from the end, a success is found at once.
+    let has = |text: &str| {
+        bytes
+            .windows(text.len())
+            .rev()
+            .any(|w| w == text.as_bytes())
+    };
     // An envelope that is not a success, or an OAuth error.
     let refusal = bytes.starts_with(b"{")
         && !has(SUCCESS)
