@@ -748,6 +748,19 @@ mod tests {
     }
 
     #[test]
+    fn a_public_client_is_served_only_where_the_program_says_so() {
+        let public = |loymax: serde_json::Value| {
+            Settings::from_program(&json!({ "loymax": loymax })).public_client
+        };
+        assert!(public(json!({"PublicClient": true})));
+        assert!(public(json!({"PublicClient": 1})));
+        assert!(!public(json!({"PublicClient": false})));
+        assert!(!public(json!({"PublicClient": 0})));
+        assert!(!public(json!({"PublicClient": "yes"})));
+        assert!(!public(json!({})));
+    }
+
+    #[test]
     fn settings_shape_the_steps() {
         let phone = Settings::from_program(
             &json!({"loymax": {"MainCardAssigningRequired": 2, "EmailRequired": 0}}),
