@@ -51,6 +51,9 @@ pub struct Settings {
     pub refresh_ttl_ms: i64,
     /// How long a token replaced by a newer one keeps working (requests in flight).
     pub rotation_grace_ms: i64,
+    /// Whether the token endpoint serves clients that send no client credentials (a site's or
+    /// an app's front end, the public SDK): `PublicClient`, off unless set.
+    pub public_client: bool,
 }
 
 impl Settings {
@@ -87,6 +90,9 @@ impl Settings {
             access_ttl_ms: int("AccessTokenLifetimeSeconds", 86_400) * 1000,
             refresh_ttl_ms: int("RefreshTokenLifetimeSeconds", 30 * 86_400) * 1000,
             rotation_grace_ms: int("TokenRotationGraceMs", 30_000),
+            public_client: s
+                .get("PublicClient")
+                .is_some_and(|v| v.as_bool() == Some(true) || v.as_i64().is_some_and(|n| n > 0)),
         }
     }
 
@@ -750,6 +756,19 @@ mod tests {
             ]
         }]))
         .unwrap()
+    }
+
+    #[test]
+    fn a_public_client_is_served_only_where_the_program_says_so() {
+        let public = |loymax: serde_json::Value| {
+            Settings::from_program(&json!({ "loymax": loymax })).public_client
+        };
+        assert!(public(json!({"PublicClient": true})));
+        assert!(public(json!({"PublicClient": 1})));
+        assert!(!public(json!({"PublicClient": false})));
+        assert!(!public(json!({"PublicClient": 0})));
+        assert!(!public(json!({"PublicClient": "yes"})));
+        assert!(!public(json!({})));
     }
 
     #[test]

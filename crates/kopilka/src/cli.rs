@@ -125,6 +125,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 admin_token: admin_token_from_env(),
                 seal_key: Some(seal_key.clone()),
                 demo_pages: true,
+                loymax: crate::config::LoymaxSettings {
+                    cors_allowed_origins: vec!["*".into()],
+                },
                 ..Config::default()
             };
             cfg.apply_env(env_setting)?;

@@ -32,6 +32,7 @@ pub struct Config {
     /// believed when they are the peer: per-address quotas and throttles count the client behind
     /// them. `KOPILKA_TRUSTED_PROXIES` (comma-separated). Empty: the peer is the client.
     pub trusted_proxies: TrustedProxies,
+    pub loymax: LoymaxSettings,
 }
 
 impl Default for Config {
@@ -48,6 +49,7 @@ impl Default for Config {
             demo_pages: false,
             kupikupi: KupiKupiSettings::default(),
             trusted_proxies: TrustedProxies::default(),
+            loymax: LoymaxSettings::default(),
         }
     }
 }
@@ -165,6 +167,15 @@ impl Default for KupiKupiSettings {
             form_lifetime_secs: (kopilka_domain::kupikupi::DEFAULT_FORM_LIFETIME_MS / 1000) as u64,
         }
     }
+}
+
+/// `[loymax]` in the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoymaxSettings {
+    /// Origins (`https://shop.example`) whose browser front ends may call the Loymax public API
+    /// (CORS); `"*"` allows any. None by default; `kopilka demo` allows any.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[cfg(test)]

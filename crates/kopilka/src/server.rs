@@ -245,19 +245,22 @@ fn native_api(state: &AppState) -> Router<AppState> {
 /// Protocol paths that clients spell in any case and with or without a trailing slash.
 const LENIENT_PATHS: &[&[&str]] = &[crate::incust::PATHS, crate::loymax::processing::BATCH_PATHS];
 
-/// Rewrites a lenient spelling of a protocol path (`/API/`, `/app/Redeem/`) to the path the
-/// router knows, before routing.
+/// Rewrites a lenient spelling of a protocol path (`/API/`, `/app/Redeem/`, `/PUBLICAPI/…`) to
+/// the path the router knows, before routing.
 fn canonical_path(mut request: Request) -> Request {
     let path = request.uri().path();
     let trimmed = path.trim_end_matches('/');
     let canonical = LENIENT_PATHS
         .iter()
         .flat_map(|paths| paths.iter())
-        .find(|p| p.eq_ignore_ascii_case(trimmed));
-    if let Some(canonical) = canonical.filter(|c| **c != path) {
+        .find(|p| p.eq_ignore_ascii_case(trimmed))
+        .filter(|c| **c != path)
+        .map(|c| c.to_string())
+        .or_else(|| crate::loymax::canonical_prefix(path));
+    if let Some(canonical) = canonical {
         let target = match request.uri().query() {
             Some(q) => format!("{canonical}?{q}"),
-            None => canonical.to_string(),
+            None => canonical,
         };
         let mut parts = request.uri().clone().into_parts();
         if let Ok(pq) = target.parse() {

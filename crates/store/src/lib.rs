@@ -13,6 +13,7 @@ pub mod incust;
 pub mod kupikupi;
 pub mod ledger;
 pub mod loymax;
+pub mod loymax_app;
 pub mod loymax_batch;
 pub mod loymax_purchase;
 pub mod model;

@@ -183,20 +183,22 @@ impl IntoResponse for OAuthError {
     }
 }
 
-async fn pair(
+/// An OAuth token pair `{access_token, token_type, expires_in, refresh_token}` for a customer,
+/// of an application or (`None`) of the public client.
+pub(super) async fn pair(
     tx: &mut Tx,
     customer_id: CustomerId,
-    credential_id: i64,
+    credential_id: Option<i64>,
     settings: &Settings,
 ) -> StoreResult<serde_json::Value> {
-    let access = issue(tx, customer_id, Some(credential_id), settings).await?;
+    let access = issue(tx, customer_id, credential_id, settings).await?;
     let refresh = secrets::random_token(24);
     let expires_at = tx.now() + settings.refresh_ttl_ms;
     tx.loymax_insert_token(
         &secrets::token_digest(&refresh),
         "refresh",
         customer_id,
-        Some(credential_id),
+        credential_id,
         expires_at,
         false,
     )
@@ -209,12 +211,27 @@ async fn pair(
     }))
 }
 
-/// The application a request names (form fields or HTTP Basic), with its secret checked.
+/// Replaces the session's token with a new pair (the 1.2 answers of the steps that rotate it);
+/// the old token works for the grace period.
+pub(super) async fn rotate_pair(
+    tx: &mut Tx,
+    session: (i64, CustomerId, Option<i64>),
+    settings: &Settings,
+) -> StoreResult<serde_json::Value> {
+    let (token_id, customer_id, credential_id) = session;
+    let tokens = pair(tx, customer_id, credential_id, settings).await?;
+    let until = tx.now() + settings.rotation_grace_ms;
+    tx.loymax_end_token(token_id, until).await?;
+    Ok(tokens)
+}
+
+/// The application a request names (form fields or HTTP Basic), with its secret checked; or,
+/// when it names none and the public API's program allows a public client, no application.
 async fn client(
     state: &AppState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<(Credential, Program), OAuthError> {
+) -> Result<(Option<Credential>, Program), OAuthError> {
     use base64::Engine;
     let basic = headers
         .get(header::AUTHORIZATION)
@@ -230,33 +247,43 @@ async fn client(
             s.split_once(':')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
         });
+    let server_error = OAuthError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "Внутренняя ошибка, повторите запрос позже",
+    );
     let (id, secret) = match (form.get("client_id"), form.get("client_secret"), basic) {
         (Some(id), Some(secret), _) => (id.clone(), secret.clone()),
         (_, _, Some(pair)) => pair,
+        (None, None, None) => {
+            let program = super::program(state).await.map_err(|_| server_error)?;
+            if super::settings(&program).public_client {
+                return Ok((None, program));
+            }
+            return Err(OAuthError(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Требуются client_id и client_secret",
+            ));
+        }
         _ => {
             return Err(OAuthError(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
-                "client_id and client_secret are required",
+                "Требуются client_id и client_secret",
             ))
         }
     };
     let found =
         credentials::authenticate(&state.store, PROTOCOL, vec![id], Proof::Password(secret))
             .await
-            .map_err(|_| {
-                OAuthError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "try again later",
-                )
-            })?;
+            .map_err(|_| server_error)?;
     let holder = found.ok_or(OAuthError(
         StatusCode::UNAUTHORIZED,
         "invalid_client",
-        "unknown client or wrong secret",
+        "Неизвестный клиент или неверный секрет",
     ))?;
-    Ok((holder.credential, holder.program))
+    Ok((Some(holder.credential), holder.program))
 }
 
 /// `POST /authorizationService/token`, form-encoded.
@@ -285,9 +312,10 @@ async fn token_inner(
         OAuthError(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
-            "try again later",
+            "Внутренняя ошибка, повторите запрос позже",
         )
     };
+    let credential_id = credential.map(|c| c.id);
     match form.get("grant_type").map(String::as_str) {
         Some("password") => {
             let username = form.get("username").cloned().unwrap_or_default();
@@ -303,7 +331,7 @@ async fn token_inner(
             let invalid = OAuthError(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",
-                "wrong login or password",
+                "Неверный логин или пароль",
             );
             let customer = customer
                 .filter(|c| c.state == CustomerState::Active)
@@ -317,19 +345,18 @@ async fn token_inner(
             };
             match check_password(state, &customer, password, client_addr).await {
                 Ok(SecretCheck::Right) => {}
-                Ok(SecretCheck::Wrong) => return refusal("wrong login or password"),
+                Ok(SecretCheck::Wrong) => return refusal("Неверный логин или пароль"),
                 Ok(SecretCheck::TooSoon) => {
-                    return refusal("too many wrong passwords, try again later")
+                    return refusal("Слишком много неверных паролей, попробуйте позже")
                 }
                 Err(_) => {
                     return Err(OAuthError(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "server_error",
-                        "try again later",
+                        "Внутренняя ошибка, повторите запрос позже",
                     ))
                 }
             }
-            let credential_id = credential.id;
             state
                 .store
                 .write(move |tx| {
@@ -341,7 +368,6 @@ async fn token_inner(
         Some("refresh_token") => {
             let digest =
                 secrets::token_digest(form.get("refresh_token").map(String::as_str).unwrap_or(""));
-            let credential_id = credential.id;
             let issued = state
                 .store
                 .write(move |tx| {
@@ -351,7 +377,7 @@ async fn token_inner(
                         };
                         if old.kind != "refresh"
                             || old.expires_at <= tx.now()
-                            || old.credential_id != Some(credential_id)
+                            || old.credential_id != credential_id
                         {
                             return Ok(None);
                         }
@@ -368,13 +394,13 @@ async fn token_inner(
             issued.ok_or(OAuthError(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",
-                "unknown or expired refresh token",
+                "Неизвестный или истёкший токен обновления",
             ))
         }
         _ => Err(OAuthError(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "password or refresh_token",
+            "Поддерживаются grant_type password и refresh_token",
         )),
     }
 }
@@ -619,7 +645,7 @@ pub async fn issue_user_token(
                     .into());
                 }
                 let settings = super::settings(&holder.program);
-                Ok(pair(tx, customer.id, holder.credential.id, &settings).await?)
+                Ok(pair(tx, customer.id, Some(holder.credential.id), &settings).await?)
             })
         })
         .await?;

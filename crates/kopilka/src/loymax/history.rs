@@ -7,8 +7,7 @@
 use super::account::bonus_amount;
 use super::auth::Session;
 use super::registration::query;
-use super::wire::{date_time, number, ok, parse_time, LmError, LmResult};
-use super::PathVersion;
+use super::wire::{date_time, number, ok, parse_time, LmError, LmResult, Version};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -26,33 +25,12 @@ const MAX_COUNT: i64 = 1000;
 /// A v1.2 page when the client names no count.
 const DEFAULT_COUNT: i64 = 10;
 
-/// Which answer shape a path speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// The seed's: `type: Purchase`, `chequeItems` of `{description, count, amount}`.
-    Seed,
-    /// v1.2's: `type: PurchaseData`, `chequeItems` with `positionId`, currencies with `code`.
-    V12,
-}
-
-impl Shape {
-    fn of(version: Option<&PathVersion>) -> Shape {
-        let Some(version) = version.and_then(|v| v.0.strip_prefix('v')) else {
-            return Shape::Seed;
-        };
-        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        let major = parts.next().unwrap_or(0);
-        let minor = parts.next().unwrap_or(0);
-        if (major, minor) >= (1, 2) {
-            Shape::V12
-        } else {
-            Shape::Seed
-        }
-    }
-}
-
-pub async fn history(State(state): State<AppState>, session: Session, parts: Parts) -> LmResult {
-    let shape = Shape::of(parts.extensions.get::<PathVersion>());
+pub async fn history(
+    State(state): State<AppState>,
+    shape: Version,
+    session: Session,
+    parts: Parts,
+) -> LmResult {
     let q = query(&parts);
     let param = |name: &str| {
         q.get(name)
@@ -114,8 +92,8 @@ pub async fn history(State(state): State<AppState>, session: Session, parts: Par
     // The seed: nothing without `toDate`, only the count without `count`. v1.2 (the SDK
     // sends neither date unless asked): up to now, a page of ten.
     let (answer, to, count) = match shape {
-        Shape::Seed => (history_answer(to.is_some(), count.is_some()), to, count),
-        Shape::V12 => (
+        Version::Seed => (history_answer(to.is_some(), count.is_some()), to, count),
+        Version::V12 => (
             HistoryAnswer::Rows,
             to,
             Some(count.unwrap_or(DEFAULT_COUNT)),
@@ -247,7 +225,7 @@ pub async fn aggregate(State(state): State<AppState>, session: Session, parts: P
     }
     let view = View {
         program: &session.program,
-        shape: Shape::V12,
+        shape: Version::V12,
         customer_id: customer_id.0,
         identity: "",
     };
@@ -319,7 +297,7 @@ impl Movement {
 
 struct View<'a> {
     program: &'a Program,
-    shape: Shape,
+    shape: Version,
     customer_id: i64,
     identity: &'a str,
 }
@@ -332,7 +310,7 @@ impl View<'_> {
 
     /// An amount in a currency: the seed's `currencyInfo`, with v1.2's `code` and `uid`.
     fn amount(&self, mut amount: Value, code: &str) -> Value {
-        if self.shape == Shape::V12 {
+        if self.shape == Version::V12 {
             let info = &mut amount["currencyInfo"];
             info["code"] = json!(code);
             info["uid"] = info["externalId"].clone();
@@ -430,8 +408,8 @@ impl View<'_> {
             }),
         };
         let (type_name, date) = match self.shape {
-            Shape::Seed => (kind.name(), date_time(r.created_at)),
-            Shape::V12 => (
+            Version::Seed => (kind.name(), date_time(r.created_at)),
+            Version::V12 => (
                 match kind {
                     HistoryType::Purchase => "PurchaseData",
                     other => other.name(),
@@ -563,8 +541,8 @@ impl View<'_> {
             self.program.rules.money_decimals,
         );
         match self.shape {
-            Shape::Seed => json!({"description": description, "count": count, "amount": amount}),
-            Shape::V12 => json!({
+            Version::Seed => json!({"description": description, "count": count, "amount": amount}),
+            Version::V12 => json!({
                 "positionId": position,
                 "description": description,
                 "count": count,
@@ -588,16 +566,6 @@ fn date_time_offset(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_pick_the_shape() {
-        let shape = |v: &str| Shape::of(Some(&PathVersion(v.into())));
-        assert_eq!(Shape::of(None), Shape::Seed);
-        assert_eq!(shape("v1"), Shape::Seed);
-        assert_eq!(shape("v1.1"), Shape::Seed);
-        assert_eq!(shape("v1.2"), Shape::V12);
-        assert_eq!(shape("v2"), Shape::V12);
-    }
 
     #[test]
     fn an_unencoded_plus_of_an_offset_is_restored() {

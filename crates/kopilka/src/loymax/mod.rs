@@ -6,7 +6,12 @@
 
 mod account;
 pub mod auth;
+mod cards;
+mod catalog;
+mod customer;
 mod history;
+mod language;
+mod notifications;
 pub mod processing;
 mod registration;
 pub mod wire;
@@ -15,7 +20,7 @@ use crate::state::AppState;
 use axum::extract::{FromRef, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put, MethodRouter};
 use axum::Router;
 use kopilka_domain::loymax::Settings;
 use kopilka_store::model::Program;
@@ -25,30 +30,24 @@ use wire::{LmError, LmResult};
 
 /// The method path under any alias: `/api/` or `/publicapi/`, then an optional version segment
 /// (`v1`, `v1.1`, `v1.2`, or any other `v` + digits and dots), lowercased, without a trailing
-/// slash. `None` for paths that are not the Loymax API.
-fn method_path(path: &str) -> Option<String> {
+/// slash; and the version whose shapes it answers in. `None` for paths that are not the Loymax
+/// API.
+fn method_path(path: &str) -> Option<(String, wire::Version)> {
     let lower = path.to_ascii_lowercase();
     if lower.starts_with("/authorizationservice/") {
-        return Some(lower.trim_end_matches('/').to_string());
+        return Some((lower.trim_end_matches('/').to_string(), wire::Version::V12));
     }
-    let rest = lower
-        .strip_prefix("/api/")
-        .or_else(|| lower.strip_prefix("/publicapi/"))?;
-    let rest = match rest.split_once('/') {
-        Some((segment, tail)) if is_version(segment) => tail,
-        _ => rest,
+    let (rest, public) = match lower.strip_prefix("/api/") {
+        Some(rest) => (rest, false),
+        None => (lower.strip_prefix("/publicapi/")?, true),
     };
-    Some(format!("/{}", rest.trim_end_matches('/')))
-}
-
-/// The version segment of a Loymax path (`/publicapi/v1.2/History` → `v1.2`).
-fn path_version(path: &str) -> Option<String> {
-    let lower = path.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("/api/")
-        .or_else(|| lower.strip_prefix("/publicapi/"))?;
-    let segment = rest.split('/').next()?;
-    is_version(segment).then(|| segment.to_string())
+    let (rest, version) = match rest.split_once('/') {
+        Some((segment, tail)) if is_version(segment) => (tail, version_of(segment)),
+        // `/publicapi/` is the public API of today; `/api/` is the seed's.
+        _ if public => (rest, wire::Version::V12),
+        _ => (rest, wire::Version::Seed),
+    };
+    Some((format!("/{}", rest.trim_end_matches('/')), version))
 }
 
 fn is_version(segment: &str) -> bool {
@@ -57,6 +56,32 @@ fn is_version(segment: &str) -> bool {
             && v.chars().all(|c| c.is_ascii_digit() || c == '.')
             && v.starts_with(|c: char| c.is_ascii_digit())
     })
+}
+
+/// 1.2 and later speak the 1.2 shapes; 1 and 1.1 the seed's.
+fn version_of(segment: &str) -> wire::Version {
+    let mut numbers = segment[1..]
+        .split('.')
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let major = numbers.next().unwrap_or(0);
+    let minor = numbers.next().unwrap_or(0);
+    if (major, minor) >= (1, 2) {
+        wire::Version::V12
+    } else {
+        wire::Version::Seed
+    }
+}
+
+/// The first segment of a Loymax path in any casing (`/PUBLICAPI/…`, `/Api/…`,
+/// `/AUTHORIZATIONSERVICE/…`) spelled as the router knows it, the rest as sent; `None` when the
+/// path is not one or is spelled so already. The server applies it before routing.
+pub fn canonical_prefix(path: &str) -> Option<String> {
+    let rest = path.strip_prefix('/')?;
+    let (first, tail) = rest.split_once('/')?;
+    let canonical = ["api", "publicapi", "authorizationService"]
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(first))?;
+    (first != canonical).then(|| format!("/{canonical}/{tail}"))
 }
 
 /// Routes of the Loymax API (to merge into the server's router) and its SystemApi part under
@@ -68,34 +93,83 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/loymax/applications/{client_id}/tokens",
             post(auth::issue_user_token),
         )
+        .route("/v1/loymax/notifications", post(notifications::create))
+        .route(
+            "/v1/loymax/cards/{card_id}/secrets",
+            put(cards::set_secrets),
+        )
+        .route(
+            registration::EMAIL_LINK_PATH,
+            get(registration::confirm_email_link),
+        )
         .merge(processing::router(state.clone()));
+    let cors = cors(&state.config.loymax.cors_allowed_origins);
+    let localize = axum::middleware::from_fn_with_state(state.clone(), language::localize);
     let inner = inner(state);
     // Prefixes in the casings clients use; whatever follows is matched case-insensitively.
-    for prefix in [
-        "api",
-        "Api",
-        "API",
-        "publicapi",
-        "publicApi",
-        "PublicApi",
-        "PublicAPI",
-        "authorizationService",
-        "authorizationservice",
-        "AuthorizationService",
-    ] {
+    // Other casings are rewritten to these before routing (`canonical_prefix`).
+    for prefix in ["api", "publicapi", "authorizationService"] {
         let inner = inner.clone();
-        router = router.route(
-            &format!("/{prefix}/{{*rest}}"),
-            any(move |request: Request| dispatch(inner.clone(), request)),
-        );
+        let route: MethodRouter<AppState> =
+            any(move |request: Request| dispatch(inner.clone(), request));
+        let route: MethodRouter<AppState> = route.layer(localize.clone());
+        let route: MethodRouter<AppState> = route.layer(fail_on_panic());
+        let route = match &cors {
+            Some(cors) => route.layer(cors.clone()),
+            None => route,
+        };
+        router = router.route(&format!("/{prefix}/{{*rest}}"), route);
     }
     router
 }
 
-/// The version segment of the path (`v1.2`), lowercased; absent when the path names none.
-/// Methods whose answer changed shape between versions read it (`history`).
-#[derive(Clone, Debug)]
-pub struct PathVersion(pub String);
+/// A handler that panics answers `state: Fail` with an error id that is also in the log, as
+/// every other system error does, instead of a bare 500.
+fn fail_on_panic(
+) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response>
+{
+    fn fail(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        let cause = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a handler panicked");
+        LmError::Fail(format!("panic: {cause}")).into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(fail as fn(_) -> Response)
+}
+
+/// CORS for browser front ends calling the public API (`[loymax] cors_allowed_origins`; `*`
+/// allows any origin); none when no origin is configured.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-deviceid"),
+                HeaderName::from_static("x-platformtype"),
+                HeaderName::from_static("x-platformversion"),
+            ])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
+}
 
 /// The method path in the client's casing (version prefix and trailing slash stripped), for
 /// handlers whose path segments are the client's identifiers.
@@ -114,6 +188,7 @@ fn inner(state: AppState) -> Router {
             post(registration::finish),
         )
         .route("/user/actions", get(registration::actions))
+        .route("/user/registrationactions", get(registration::actions))
         .route("/user/accepttenderoffer", post(registration::accept_offer))
         .route(
             "/user/phonenumber",
@@ -126,6 +201,10 @@ fn inner(state: AppState) -> Router {
         .route(
             "/user/phonenumber/sendconfirmcode",
             post(registration::resend_phone_code),
+        )
+        .route(
+            "/user/phonenumber/cancelchange",
+            post(registration::cancel_phone_change),
         )
         .route("/user/password/set", post(registration::set_password))
         .route("/user/password/change", post(account::change_password))
@@ -140,6 +219,10 @@ fn inner(state: AppState) -> Router {
             "/user/email/sendconfirmcode",
             post(registration::resend_email_code),
         )
+        .route(
+            "/user/email/cancelchange",
+            post(registration::cancel_email_change),
+        )
         .route("/user/questions", get(registration::questions))
         .route("/user/answers", post(registration::answers))
         .route(
@@ -149,10 +232,46 @@ fn inner(state: AppState) -> Router {
                 .post(registration::emit_virtual),
         )
         .route("/cards/set", post(registration::set_card))
-        .route("/cards", get(account::cards))
+        .route("/cards", get(cards::cards))
+        .route("/cards/{card_id}/qrcode", get(cards::qr_code))
         .route("/user", get(account::profile))
         .route("/user/balance", get(account::balance))
         .route("/user/detailedbalance", get(account::detailed_balance))
+        .route(
+            "/user/detailedbalance/{currency_id}/operations",
+            get(account::balance_operations),
+        )
+        .route("/resetpassword/start", post(account::start_reset))
+        .route(
+            "/resetpassword/confirm",
+            post(account::confirm_reset_by_code),
+        )
+        .route("/user/logins", get(customer::logins))
+        .route("/user/status", get(customer::status))
+        .route(
+            "/user/subscriptions",
+            get(customer::subscriptions).post(customer::update_subscriptions),
+        )
+        .route(
+            "/user/subscriptions/confirm",
+            post(customer::confirm_subscriptions),
+        )
+        .route(
+            "/user/subscriptions/reject",
+            post(customer::reject_subscriptions),
+        )
+        .route("/pushes", post(customer::register_device))
+        .route("/notification", get(notifications::list))
+        .route("/notification/count", get(notifications::count))
+        .route("/notification/read", post(notifications::read_all))
+        .route("/notification/{id}/read", post(notifications::read_one))
+        .route("/merchants", get(catalog::merchants_by_ids))
+        .route("/merchants/byuids", get(catalog::merchants_by_uids))
+        .route("/offer", get(catalog::offers))
+        .route("/offer/{offer_id}", get(catalog::offer))
+        .route("/offer/{offer_id}/merchants", get(catalog::offer_merchants))
+        .route("/coupons", get(catalog::coupons))
+        .route("/coupons/number/{number}", get(catalog::coupon_by_number))
         .route("/history", get(history::history))
         .route(
             "/history/aggregatewithdrawrewardpurchase",
@@ -196,16 +315,14 @@ impl FromRef<MethodState> for Arc<processing::callers::Callers> {
 /// Strips the version prefix and the trailing slash, lowercases the method path and hands the
 /// request to the inner router.
 async fn dispatch(inner: Router, mut request: Request) -> Response {
-    let Some(method_path) = method_path(request.uri().path()) else {
+    let Some((method_path, version)) = method_path(request.uri().path()) else {
         return LmError::NotFound.into_response();
     };
     // Lowercasing ASCII keeps byte offsets: the method path is the same-length tail.
     let original = request.uri().path().trim_end_matches('/');
     let original = original[original.len() - method_path.len()..].to_string();
     request.extensions_mut().insert(MethodPath(original));
-    if let Some(version) = path_version(request.uri().path()) {
-        request.extensions_mut().insert(PathVersion(version));
-    }
+    request.extensions_mut().insert(version);
     let path_and_query = match request.uri().query() {
         Some(q) => format!("{method_path}?{q}"),
         None => method_path,
@@ -214,9 +331,31 @@ async fn dispatch(inner: Router, mut request: Request) -> Response {
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return LmError::NotFound.into_response(),
     }
-    match inner.oneshot(request).await {
+    let response = match inner.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
+    };
+    in_envelope(response)
+}
+
+/// A refusal the framework wrote before a handler ran (a body over the size limit, say) is
+/// not in the envelope: it is answered in it.
+fn in_envelope(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    match status {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            LmError::invalid("body", "Тело запроса слишком велико").into_response()
+        }
+        s if s.is_server_error() => LmError::Fail(format!("HTTP {s}")).into_response(),
+        _ => LmError::invalid("body", "Неверный запрос").into_response(),
     }
 }
 
@@ -271,6 +410,23 @@ pub(crate) fn currency_info(program: &Program) -> serde_json::Value {
     })
 }
 
+/// [`currency_info`] as 1.2 shows it: with the currency's `code`, `uid` and `imageId`.
+pub(crate) fn currency_info_1_2(program: &Program) -> serde_json::Value {
+    let mut info = currency_info(program);
+    let code = program
+        .settings
+        .get("loymax")
+        .and_then(|s| s.get("currency"))
+        .and_then(|c| c.get("code"))
+        .and_then(|c| c.as_str())
+        .unwrap_or(&program.rules.currency)
+        .to_string();
+    info["code"] = serde_json::json!(code);
+    info["uid"] = serde_json::json!(entity_uuid(0xB1, program.id.0));
+    info["imageId"] = serde_json::Value::Null;
+    info
+}
+
 /// A stable UUID for an entity kopilka numbers with integers (partners, locations, brands).
 pub(crate) fn entity_uuid(kind: u8, id: i64) -> String {
     format!("00000000-0000-4000-80{kind:02x}-{:012x}", id.max(0))
@@ -292,16 +448,83 @@ mod tests {
             "/API/V2/user/actions",
         ] {
             assert_eq!(
-                method_path(path).as_deref(),
+                method_path(path).map(|m| m.0).as_deref(),
                 Some("/user/actions"),
                 "{path}"
             );
         }
         assert_eq!(
-            method_path("/authorizationService/token/").as_deref(),
+            method_path("/authorizationService/token/")
+                .map(|m| m.0)
+                .as_deref(),
             Some("/authorizationservice/token")
         );
         assert_eq!(method_path("/v1/programs"), None);
+    }
+
+    #[test]
+    fn the_public_api_of_today_speaks_1_2_and_the_seeds_paths_their_own() {
+        use super::wire::Version::{Seed, V12};
+        for (path, version) in [
+            ("/publicapi/v1.2/User", V12),
+            ("/publicapi/v2/User", V12),
+            ("/publicapi/v1.10/User", V12),
+            ("/publicapi/User", V12),
+            ("/api/v1.2/User", V12),
+            ("/publicapi/v1.1/User", Seed),
+            ("/api/v1.1/User", Seed),
+            ("/api/v1/User", Seed),
+            ("/api/User", Seed),
+        ] {
+            assert_eq!(method_path(path).map(|m| m.1), Some(version), "{path}");
+        }
+    }
+
+    #[test]
+    fn prefixes_in_any_casing_are_spelled_as_routed() {
+        use super::canonical_prefix;
+        assert_eq!(
+            canonical_prefix("/PUBLICAPI/v1.2/User").as_deref(),
+            Some("/publicapi/v1.2/User")
+        );
+        assert_eq!(
+            canonical_prefix("/Api/v1.1/User").as_deref(),
+            Some("/api/v1.1/User")
+        );
+        assert_eq!(
+            canonical_prefix("/AUTHORIZATIONSERVICE/token").as_deref(),
+            Some("/authorizationService/token")
+        );
+        assert_eq!(canonical_prefix("/publicapi/v1.2/User"), None);
+        assert_eq!(canonical_prefix("/API"), None);
+        assert_eq!(canonical_prefix("/v1/programs"), None);
+    }
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_fail_with_an_error_id() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let app: axum::Router = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(boom).layer(super::fail_on_panic()),
+        );
+        let request = axum::http::Request::get("/boom")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["result"]["state"], "Fail");
+        assert_eq!(answer["result"]["httpCode"], 500);
+        let message = answer["result"]["message"].as_str().unwrap();
+        assert!(message.starts_with("Идентификатор ошибки: "), "{message}");
     }
 
     /// Other protocols' routes under `/api` (inCust's `/api`, Kupi-Kupi's `/api/v1/transfer/…`)

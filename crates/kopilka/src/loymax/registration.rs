@@ -3,7 +3,7 @@
 //! through the outbox, and tokens rotate where the seed says a response carries a new one.
 
 use super::auth::{self, ConfirmingSession, Session};
-use super::wire::{self, ok, LmError, LmResult};
+use super::wire::{self, ok, LmError, LmResult, Version};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -184,6 +184,21 @@ pub(super) async fn send_code(
     target: &str,
     ip: &str,
 ) -> Result<(), JobError<LmError>> {
+    send_code_with_link(tx, settings, customer_id, purpose, target, ip, None).await
+}
+
+/// [`send_code`], and for an e-mail with `link_base` (the server's public URL) a link that
+/// confirms the address too: its token is a code of its own (`link:` + the address), so either
+/// confirms and the other then finds nothing waiting.
+async fn send_code_with_link(
+    tx: &mut Tx,
+    settings: &Settings,
+    customer_id: Option<CustomerId>,
+    purpose: &str,
+    target: &str,
+    ip: &str,
+    link_base: Option<&str>,
+) -> Result<(), JobError<LmError>> {
     if let Some(refusal) = quota_refusal(tx, settings, target, ip).await? {
         return Err(LmError::coded("TooManyConfirmCodes", refusal).into());
     }
@@ -192,7 +207,22 @@ pub(super) async fn send_code(
     let expires_at = tx.now() + rules::CODE_TTL_MS;
     tx.loymax_insert_code(customer_id, purpose, target, ip, &hash, expires_at)
         .await?;
-    let text = format!("Код подтверждения: {code}. Никому его не сообщайте.");
+    let mut text = format!("Код подтверждения: {code}. Никому его не сообщайте.");
+    if let Some(base) = link_base {
+        let token = secrets::random_token(24);
+        let link_target = email_link_target(target);
+        let hash = code_digest(purpose, &link_target, &token);
+        // Not counted against the client's address: it is part of the same sending.
+        tx.loymax_insert_code(customer_id, purpose, &link_target, "", &hash, expires_at)
+            .await?;
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", target)
+            .append_pair("token", &token)
+            .finish();
+        text.push_str(&format!(
+            "\nИли подтвердите адрес по ссылке: {base}{EMAIL_LINK_PATH}?{query}"
+        ));
+    }
     let mut message = if purpose == "email" {
         NewMessage::email(target, "Код подтверждения".into(), text)
     } else {
@@ -223,6 +253,14 @@ async fn quota_refusal(
     Ok(Some(
         "Превышено число запросов кода подтверждения. Попробуйте позже".into(),
     ))
+}
+
+/// Where the e-mail confirmation link leads (served by [`confirm_email_link`]).
+pub(super) const EMAIL_LINK_PATH: &str = "/loymax/email/confirm";
+
+/// The code target of an address's confirmation link.
+fn email_link_target(email: &str) -> String {
+    format!("link:{email}")
 }
 
 fn code_digest(purpose: &str, target: &str, code: &str) -> String {
@@ -412,7 +450,7 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
                 continue_registration(&state, customer, by_card, password.clone(), ip.clone())
                     .await?,
             ),
-            Login::FreeCard(card) => begin_by_card(&state, card, &settings).await?,
+            Login::FreeCard(card) => begin_by_card(&state, card, &settings, &password).await?,
             Login::NewPhone(phone) => {
                 begin_by_phone(&state, program.id, &phone, &settings, &ip).await?
             }
@@ -434,6 +472,7 @@ async fn begin_by_card(
     state: &AppState,
     card: Card,
     settings: &Settings,
+    activation_password: &str,
 ) -> LmResult<Option<String>> {
     if card.kind != CardKind::Physical || card.state != CardState::Free {
         return Err(LmError::invalid(
@@ -441,6 +480,13 @@ async fn begin_by_card(
             "Карта недоступна для регистрации",
         ));
     }
+    super::cards::check_secret(
+        state,
+        card.id,
+        super::cards::Secret::Activation,
+        Some(activation_password.to_string()),
+    )
+    .await?;
     let settings = settings.clone();
     job(state, move |tx| {
         Box::pin(async move {
@@ -816,6 +862,7 @@ async fn send_contact_code(
     new: Option<String>,
 ) -> LmResult {
     let ip = super::client_ip(state, parts);
+    let link_base = (contact == Contact::Email).then(|| state.public_url.to_string());
     step(state, session, move |tx, ctx| {
         Box::pin(async move {
             ctx.check(contact.step())?;
@@ -839,20 +886,21 @@ async fn send_contact_code(
                     .ok_or_else(|| contact.nothing_pending())?,
             };
             let purpose = contact.purpose();
-            send_code(
+            send_code_with_link(
                 tx,
                 &ctx.settings,
                 Some(ctx.customer.id),
                 purpose,
                 &target,
                 &ip,
+                link_base.as_deref(),
             )
             .await?;
             if new.is_some() {
                 let now = tx.now();
                 *contact.pending(ctx.reg_mut(now)) = Some(target);
             }
-            Ok(ok(Value::Null))
+            Ok(ok(json!({"codeLength": rules::CODE_LENGTH})))
         })
     })
     .await
@@ -874,6 +922,16 @@ async fn confirm(
     if result != CodeCheck::Accepted {
         return Err(JobError::RefusedKeeping(code_error(result)));
     }
+    take_waiting(tx, ctx, contact, target).await
+}
+
+/// The waiting contact, its code accepted, becomes the customer's.
+async fn take_waiting(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    contact: Contact,
+    target: String,
+) -> Result<(), JobError<LmError>> {
     if contact == Contact::Phone && phone_taken(tx, ctx, &target).await? {
         return Err(JobError::RefusedKeeping(phone_in_use()));
     }
@@ -938,6 +996,7 @@ pub async fn resend_phone_code(
 /// new token, which no longer waits for the phone. Other tokens still waiting for it end.
 pub async fn confirm_phone(
     State(state): State<AppState>,
+    version: Version,
     ConfirmingSession(session): ConfirmingSession,
     bytes: Bytes,
 ) -> LmResult {
@@ -948,8 +1007,46 @@ pub async fn confirm_phone(
             confirm(tx, ctx, Contact::Phone, &code).await?;
             tx.loymax_end_unconfirmed_tokens(ctx.customer.id, key.0)
                 .await?;
-            let token = auth::rotate(tx, key, &ctx.settings).await?;
-            Ok(ok(json!({"authToken": token})))
+            Ok(ok(new_token(tx, key, &ctx.settings, version).await?))
+        })
+    })
+    .await
+}
+
+/// The answer of a step that replaces the token: the seed's `{authToken}`, or in 1.2 an OAuth
+/// pair (`access_token`, `refresh_token`, …) as the public SDK reads it.
+async fn new_token(
+    tx: &mut Tx,
+    key: (i64, CustomerId, Option<i64>),
+    settings: &Settings,
+    version: Version,
+) -> StoreResult<Value> {
+    Ok(match version {
+        Version::Seed => json!({"authToken": auth::rotate(tx, key, settings).await?}),
+        Version::V12 => auth::rotate_pair(tx, key, settings).await?,
+    })
+}
+
+/// `POST User/PhoneNumber/CancelChange`: the number waiting for its code is dropped.
+pub async fn cancel_phone_change(State(state): State<AppState>, session: Session) -> LmResult {
+    cancel_change(&state, &session, Contact::Phone).await
+}
+
+/// `POST User/Email/CancelChange`.
+pub async fn cancel_email_change(State(state): State<AppState>, session: Session) -> LmResult {
+    cancel_change(&state, &session, Contact::Email).await
+}
+
+async fn cancel_change(state: &AppState, session: &Session, contact: Contact) -> LmResult {
+    step(state, session, move |_, ctx| {
+        Box::pin(async move {
+            if contact.waiting(ctx).is_none() {
+                return Err(contact.nothing_pending().into());
+            }
+            if let Some(reg) = ctx.reg.as_mut() {
+                *contact.pending(reg) = None;
+            }
+            Ok(ok(Value::Null))
         })
     })
     .await
@@ -958,6 +1055,7 @@ pub async fn confirm_phone(
 /// `POST User/Password/Set`: the registration's password; the answer carries a new token.
 pub async fn set_password(
     State(state): State<AppState>,
+    version: Version,
     session: Session,
     bytes: Bytes,
 ) -> LmResult {
@@ -983,8 +1081,7 @@ pub async fn set_password(
             ctx.customer.password_hash = Some(hash);
             tx.update_customer(&ctx.customer).await?;
             ctx.mark(Step::PasswordRequired);
-            let token = auth::rotate(tx, key, &ctx.settings).await?;
-            Ok(ok(json!({"authToken": token})))
+            Ok(ok(new_token(tx, key, &ctx.settings, version).await?))
         })
     })
     .await
@@ -1002,14 +1099,24 @@ pub(super) fn validate_password(password: &str, field: &str) -> LmResult<()> {
 }
 
 /// `GET User/Email`.
-pub async fn email(State(state): State<AppState>, session: Session) -> LmResult {
+pub async fn email(State(state): State<AppState>, version: Version, session: Session) -> LmResult {
     let ctx = read_ctx(&state, &session).await?;
     let pending = ctx.reg.as_ref().and_then(|r| r.new_email.clone());
-    Ok(ok(json!({
+    let mut answer = json!({
         "currentEmail": ctx.customer.email,
         "newEmail": {"email": pending},
         "confirmCodeLength": rules::CODE_LENGTH,
-    })))
+    });
+    if version == Version::V12 {
+        let status = if ctx.customer.email.is_some() {
+            "Verified"
+        } else {
+            "Unverified"
+        };
+        answer["currentNotifierStatus"] = json!(status);
+        answer["notifierMask"] = json!(ctx.customer.email.as_deref().map(masked));
+    }
+    Ok(ok(answer))
 }
 
 fn valid_email(email: &str) -> bool {
@@ -1073,6 +1180,62 @@ pub async fn confirm_email(
     .await
 }
 
+/// `GET /loymax/email/confirm?email=…&token=…`, the link of the e-mail confirmation: the
+/// address waiting for its code becomes the customer's, as `User/Email/Confirm` with the code
+/// does. Answers a small page for the browser.
+pub async fn confirm_email_link(
+    State(state): State<AppState>,
+    parts: Parts,
+) -> axum::response::Response {
+    use crate::http::html::page;
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let (Some(email), Some(token)) = (query.get("email"), query.get("token")) else {
+        return page("Ссылка неполна", "<p>В ссылке нет адреса или ключа.</p>");
+    };
+    let (email, token) = (email.clone(), token.clone());
+    let done = job(&state, move |tx| {
+        Box::pin(async move {
+            let target = email_link_target(&email);
+            let Some(code) = tx
+                .loymax_latest_code(Contact::Email.purpose(), &target)
+                .await?
+            else {
+                return Err(code_error(CodeCheck::Missing).into());
+            };
+            let customer_id = code
+                .customer_id
+                .ok_or_else(|| code_error(CodeCheck::Missing))?;
+            let result = check_code(tx, Contact::Email.purpose(), &target, &token).await?;
+            if result != CodeCheck::Accepted {
+                return Err(JobError::RefusedKeeping(code_error(result)));
+            }
+            let mut ctx = Ctx::load(tx, customer_id).await?;
+            if Contact::Email.waiting(&ctx).as_deref() != Some(email.as_str()) {
+                return Err(JobError::RefusedKeeping(Contact::Email.nothing_pending()));
+            }
+            ctx.check(Step::ChangeEmail)?;
+            take_waiting(tx, &mut ctx, Contact::Email, email).await?;
+            ctx.save(tx).await?;
+            Ok(())
+        })
+    })
+    .await;
+    match done {
+        Ok(()) => page(
+            "Адрес подтверждён",
+            "<p>Адрес электронной почты подтверждён.</p>",
+        ),
+        Err(LmError::Business { message, .. }) => page(
+            "Адрес не подтверждён",
+            &format!("<p>{}</p>", crate::http::html::escape(&message)),
+        ),
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
 /// The customer's stored answers, by question id.
 fn stored_answers(customer: &Customer) -> serde_json::Map<String, Value> {
     customer
@@ -1122,13 +1285,23 @@ pub async fn questions(session: Session, parts: Parts) -> LmResult {
 }
 
 /// `POST User/Answers`: validated against the tree; errors in the seed's shape.
-pub async fn answers(State(state): State<AppState>, session: Session, bytes: Bytes) -> LmResult {
+pub async fn answers(
+    State(state): State<AppState>,
+    version: Version,
+    session: Session,
+    bytes: Bytes,
+) -> LmResult {
     #[derive(Deserialize)]
     struct Body {
         #[serde(default)]
         answers: Vec<rules::Answer>,
     }
-    let input: Body = wire::body(&bytes)?;
+    let input = match version {
+        Version::Seed => wire::body::<Body>(&bytes)?,
+        Version::V12 => Body {
+            answers: answers_of_1_2(wire::body(&bytes)?),
+        },
+    };
     let today = wire::today(&session.program.rules.time_zone);
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
@@ -1157,6 +1330,54 @@ pub async fn answers(State(state): State<AppState>, session: Session, bytes: Byt
     .await
 }
 
+/// An answer of the 1.2 questionnaire (`[{questionId, questionGroupId, value, fixedAnswerIds,
+/// tag}]`, the public SDK's body).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Answer12 {
+    question_id: i64,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    fixed_answer_ids: Vec<Value>,
+}
+
+/// The seed's answers for 1.2 ones: a value answers its question; chosen options name the
+/// question in `groupID` and the option in `id`.
+fn answers_of_1_2(answers: Vec<Answer12>) -> Vec<rules::Answer> {
+    let mut seed = Vec::new();
+    for answer in answers {
+        if answer.fixed_answer_ids.is_empty() {
+            let value = match answer.value {
+                Some(Value::String(s)) => Some(s),
+                Some(Value::Null) | None => None,
+                Some(other) => Some(other.to_string()),
+            };
+            seed.push(rules::Answer {
+                group_id: None,
+                id: answer.question_id,
+                value,
+                selected: false,
+            });
+        }
+        for option in answer.fixed_answer_ids {
+            let id = match &option {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            seed.push(rules::Answer {
+                group_id: Some(answer.question_id),
+                // An option that is not a number matches none, and validation names it.
+                id: id.unwrap_or(-1),
+                value: None,
+                selected: true,
+            });
+        }
+    }
+    seed
+}
+
 /// `GET Cards/EmitVirtual`: whether a virtual card may be issued.
 pub async fn emission(State(state): State<AppState>, session: Session) -> LmResult {
     let ctx = read_ctx(&state, &session).await?;
@@ -1168,8 +1389,12 @@ pub async fn emission(State(state): State<AppState>, session: Session) -> LmResu
 }
 
 /// `PUT` (or `POST`) `Cards/EmitVirtual`: issues the customer's virtual card.
-pub async fn emit_virtual(State(state): State<AppState>, session: Session) -> LmResult {
-    step(&state, &session, |tx, ctx| {
+pub async fn emit_virtual(
+    State(state): State<AppState>,
+    version: Version,
+    session: Session,
+) -> LmResult {
+    step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
             if !ctx.settings.emit_virtual_card.is_on() {
                 return Err(LmError::coded(
@@ -1186,14 +1411,23 @@ pub async fn emit_virtual(State(state): State<AppState>, session: Session) -> Lm
                 .into());
             }
             emit(tx, ctx).await?;
-            Ok(ok(Value::Null))
+            Ok(match (version, ctx.cards.last()) {
+                (Version::V12, Some(card)) => ok(super::cards::emitted(card)),
+                _ => ok(Value::Null),
+            })
         })
     })
     .await
 }
 
-/// `POST Cards/Set`: binds a free physical card.
-pub async fn set_card(State(state): State<AppState>, session: Session, bytes: Bytes) -> LmResult {
+/// `POST Cards/Set`: binds a free physical card; `cvcCode` must match the card's CVC when it
+/// has one (checked before the job: argon2 is slow).
+pub async fn set_card(
+    State(state): State<AppState>,
+    version: Version,
+    session: Session,
+    bytes: Bytes,
+) -> LmResult {
     let value: Value = wire::body(&bytes)?;
     let number = match value.get("cardNumber") {
         Some(Value::String(s)) => s.trim().to_string(),
@@ -1202,6 +1436,19 @@ pub async fn set_card(State(state): State<AppState>, session: Session, bytes: By
     };
     if number.is_empty() || number.len() > 32 {
         return Err(LmError::invalid("cardNumber", "Укажите номер карты"));
+    }
+    let cvc = match value.get("cvcCode") {
+        Some(Value::String(s)) => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let (program_id, lookup) = (session.program.id, number.clone());
+    let card = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.card_by_number(program_id, &lookup).await }))
+        .await?;
+    if let Some(card) = card.filter(|c| c.customer_id.is_none()) {
+        super::cards::check_secret(&state, card.id, super::cards::Secret::Cvc, cvc).await?;
     }
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
@@ -1229,7 +1476,15 @@ pub async fn set_card(State(state): State<AppState>, session: Session, bytes: By
             }
             tx.update_card(card.id, CardState::Active, Some(ctx.customer.id))
                 .await?;
-            Ok(ok(Value::Null))
+            Ok(match version {
+                Version::Seed => ok(Value::Null),
+                Version::V12 => {
+                    let mut card = card;
+                    card.state = CardState::Active;
+                    card.customer_id = Some(ctx.customer.id);
+                    ok(super::cards::emitted(&card))
+                }
+            })
         })
     })
     .await
@@ -1237,7 +1492,7 @@ pub async fn set_card(State(state): State<AppState>, session: Session, bytes: By
 
 /// `POST Registration/TryFinishRegistration`: completes a registration whose required steps
 /// are done; with `EmitVirtualCard` 1 a customer without a virtual card gets one here.
-pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult {
+pub async fn finish(State(state): State<AppState>, version: Version, session: Session) -> LmResult {
     let key = session.key();
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
@@ -1252,12 +1507,29 @@ pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult
                     a.done = true;
                 }
             }
-            rules::check_finish(&actions).map_err(|e| {
-                LmError::with_data(
+            if let Err(e) = rules::check_finish(&actions) {
+                if version == Version::V12 {
+                    // 1.2 answers the steps still open as data, as the public SDK reads it.
+                    let open: Vec<Value> = actions
+                        .iter()
+                        .filter(|a| a.required && !a.done)
+                        .map(action_view)
+                        .collect();
+                    return Ok(ok(json!({
+                        "token_type": "bearer",
+                        "access_token": null,
+                        "refresh_token": null,
+                        "expires_in": null,
+                        "registrationCompleted": false,
+                        "uncompletedActions": open,
+                    })));
+                }
+                return Err(LmError::with_data(
                     e.to_string(),
                     json!({"registrationCompleted": false, "authToken": null}),
                 )
-            })?;
+                .into());
+            }
             if emits {
                 emit(tx, ctx).await?;
             }
@@ -1265,10 +1537,12 @@ pub async fn finish(State(state): State<AppState>, session: Session) -> LmResult
             tx.update_customer(&ctx.customer).await?;
             let now = tx.now();
             ctx.reg_mut(now).completed_at = Some(now);
-            let token = auth::rotate(tx, key, &ctx.settings).await?;
-            Ok(ok(
-                json!({"registrationCompleted": true, "authToken": token}),
-            ))
+            let mut answer = new_token(tx, key, &ctx.settings, version).await?;
+            answer["registrationCompleted"] = json!(true);
+            if version == Version::V12 {
+                answer["uncompletedActions"] = json!([]);
+            }
+            Ok(ok(answer))
         })
     })
     .await

@@ -115,9 +115,38 @@ impl LmError {
 impl From<StoreError> for LmError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Domain(e) => LmError::business(e.to_string()),
+            StoreError::Domain(e) => domain_refusal(e),
             other => LmError::Fail(other.to_string()),
         }
+    }
+}
+
+/// A domain refusal in Loymax's terms, in Russian like every other message of the API.
+fn domain_refusal(error: kopilka_domain::DomainError) -> LmError {
+    use kopilka_domain::DomainError as E;
+    match error {
+        E::Invalid { field, .. } => LmError::invalid(field, "Неверное значение"),
+        E::InvalidAmount(_) => LmError::invalid("amount", "Неверная сумма"),
+        E::InsufficientFunds { .. } => {
+            LmError::coded("NotEnoughBonuses", "Недостаточно бонусов на счёте")
+        }
+        E::IdempotencyConflict => LmError::coded(
+            "NotUniqueOperationID",
+            "Идентификатор операции уже использован для другого запроса",
+        ),
+        E::OperationNotFound(_) | E::ForeignOperation(_) => {
+            LmError::coded("OperationNotFound", "Операция не найдена")
+        }
+        E::NotReversible { .. } | E::HoldNotPending { .. } => {
+            LmError::coded("OperationNotCancelable", "Операцию нельзя отменить")
+        }
+        E::AlreadyReversed { .. } => LmError::coded("OperationCanceled", "Операция уже отменена"),
+        E::ReversalTooLarge { .. } | E::MerchantFundsShort { .. } => LmError::coded(
+            "RefundTooLarge",
+            "Возврат превышает то, что осталось от операции",
+        ),
+        E::NotFound { .. } => LmError::coded("NotFound", "Не найдено"),
+        E::AlreadyExists { .. } => LmError::coded("AlreadyExists", "Уже существует"),
     }
 }
 
@@ -220,6 +249,8 @@ fn envelope(
 pub type LmResult<T = Success> = Result<T, LmError>;
 
 /// Parses a JSON body whatever its content type (clients differ); an empty body is `{}`.
+/// A body that is not JSON is a `ValidationError` on `body` saying where and why, in Russian
+/// (the seed prints its examples with unquoted keys, which clients copy).
 pub fn body<T: DeserializeOwned>(bytes: &[u8]) -> LmResult<T> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
@@ -229,13 +260,93 @@ pub fn body<T: DeserializeOwned>(bytes: &[u8]) -> LmResult<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
+        let error = e.into_inner();
+        if error.is_syntax() || error.is_eof() {
+            return LmError::invalid("body", not_json(bytes, &error));
+        }
         let field = if path == "." {
             "body".to_string()
         } else {
             path
         };
-        LmError::invalid(&field, e.inner().to_string())
+        LmError::invalid(&field, data_error(&error))
     })
+}
+
+/// Why a body is not JSON, naming an unquoted key when that is the cause.
+fn not_json(bytes: &[u8], error: &serde_json::Error) -> String {
+    let at = format!("строка {}, столбец {}", error.line(), error.column());
+    if error.is_eof() {
+        return format!("Тело запроса не является JSON: оно обрывается ({at})");
+    }
+    if let Some(key) = unquoted_key(bytes, error) {
+        return format!(
+            "Тело запроса не является JSON: ключ {key} без кавычек ({at}); ключи пишутся в двойных кавычках: \"{key}\""
+        );
+    }
+    if bytes.contains(&b'\'') {
+        return format!(
+            "Тело запроса не является JSON: строки и ключи пишутся в двойных кавычках, не в одинарных ({at})"
+        );
+    }
+    format!("Тело запроса не является JSON: синтаксическая ошибка ({at})")
+}
+
+/// The identifier at the place a syntax error points to, when one stands there unquoted.
+fn unquoted_key(bytes: &[u8], error: &serde_json::Error) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let line = text.lines().nth(error.line().checked_sub(1)?)?;
+    let start = line
+        .char_indices()
+        .nth(error.column().saturating_sub(1))
+        .map_or(line.len(), |(i, _)| i);
+    let key: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+        .collect();
+    let after = line[start + key.len()..].trim_start();
+    (!key.is_empty() && after.starts_with(':')).then_some(key)
+}
+
+/// A field of the wrong type or value, in Russian.
+fn data_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if let Some(rest) = text.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return format!("Не указано обязательное поле {name}");
+    }
+    if let Some(rest) = text.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return format!("Неизвестное поле {name}");
+    }
+    if text.starts_with("invalid type") {
+        return "Неверный тип значения".into();
+    }
+    "Неверное значение".into()
+}
+
+/// The API version a request's path names: `/publicapi/v1.2/` (and later, or `/publicapi/`
+/// alone) speaks the shapes of Loymax's public API 1.2 that the public SDK reads; `/api/v1/`,
+/// `/api/v1.1/` and `/api/` speak the seed's older shapes (docs/loymax.md, "Versions").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    Seed,
+    V12,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Version {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Version>()
+            .copied()
+            .unwrap_or(Version::Seed))
+    }
 }
 
 /// Minor units as a JSON number written from the exact decimal text (76.5, 500, -10); exact for

@@ -188,8 +188,11 @@ async fn wrong_passwords_slow_the_guesser_not_the_owner(backend: Backend) {
             })
             .count()
     };
-    assert_eq!(described("wrong login or password"), 4, "{answers:?}");
-    assert_eq!(described("too many wrong passwords, try again later"), 16);
+    assert_eq!(described("Неверный логин или пароль"), 4, "{answers:?}");
+    assert_eq!(
+        described("Слишком много неверных паролей, попробуйте позже"),
+        16
+    );
     // Even the right password waits from there…
     let (status, _) = lm.password_grant_from(thief, login, password).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -17,6 +17,7 @@ mod loymax_history_bench;
 mod loymax_processing;
 mod loymax_registration_processes;
 mod loymax_registration_safety;
+mod loymax_sdk;
 mod native_api;
 mod outbox;
 mod outbox_processes;

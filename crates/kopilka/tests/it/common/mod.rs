@@ -8,6 +8,7 @@ pub mod ecommpay;
 pub mod incust;
 pub mod kupikupi;
 pub mod loymax;
+pub mod loymax_sdk;
 pub mod native;
 pub mod process;
 
