@@ -281,12 +281,12 @@ async fn an_expired_code_declines_with_20602(app: TestApp) {
 
     let sealer = kopilka::secrets::Sealer::from_hex(&app.seal_key).unwrap();
     let expired =
-        kopilka::ecommpay::expire_vouchers(&app.store, &sealer, &app.base, kopilka_store::now_ms())
+        kopilka::ecommpay::expire_cash_payments(&app.store, &sealer, &app.base, kopilka_store::now_ms())
             .await
             .unwrap();
     assert_eq!(expired, 1);
     let again =
-        kopilka::ecommpay::expire_vouchers(&app.store, &sealer, &app.base, kopilka_store::now_ms())
+        kopilka::ecommpay::expire_cash_payments(&app.store, &sealer, &app.base, kopilka_store::now_ms())
             .await
             .unwrap();
     assert_eq!(again, 0);
