@@ -16,4 +16,5 @@ mod loymax_processing;
 mod native_api;
 mod outbox;
 mod outbox_processes;
+mod outbox_subjects;
 mod processes;
