@@ -84,7 +84,10 @@ fn flatten(value: &Value, path: &str, form: SdkForm, out: &mut Vec<(String, Stri
                 flatten(v, &child(&i.to_string()), form, out);
             }
         }
-        leaf => out.push((path.to_string(), format!("{path}:{}", leaf_text(leaf, form)))),
+        leaf => out.push((
+            path.to_string(),
+            format!("{path}:{}", leaf_text(leaf, form)),
+        )),
     }
 }
 

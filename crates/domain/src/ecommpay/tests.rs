@@ -188,7 +188,10 @@ fn sdk_forms(name: &str) {
         let signature = case[sdk].as_str().unwrap();
         assert!(verify(secret, &case["params"], signature), "{name}: {sdk}");
         assert!(!verify(secret, &tampered, signature), "{name}: {sdk}");
-        assert!(!verify("other", &case["params"], signature), "{name}: {sdk}");
+        assert!(
+            !verify("other", &case["params"], signature),
+            "{name}: {sdk}"
+        );
     }
 }
 
@@ -247,9 +250,18 @@ fn every_sdk_forms_case_is_covered() {
 #[test]
 fn the_sdks_forms_differ_where_the_vectors_say() {
     let prefix = json!({"customer": {"id": "c1"}, "customer2": "y"});
-    assert_eq!(string_to_sign_as(&prefix, SdkForm::Php), "customer2:y;customer:id:c1");
-    assert_eq!(string_to_sign_as(&prefix, SdkForm::Python), "customer2:y;customer:id:c1");
-    assert_eq!(string_to_sign_as(&prefix, SdkForm::JavaScript), "customer:id:c1;customer2:y");
+    assert_eq!(
+        string_to_sign_as(&prefix, SdkForm::Php),
+        "customer2:y;customer:id:c1"
+    );
+    assert_eq!(
+        string_to_sign_as(&prefix, SdkForm::Python),
+        "customer2:y;customer:id:c1"
+    );
+    assert_eq!(
+        string_to_sign_as(&prefix, SdkForm::JavaScript),
+        "customer:id:c1;customer2:y"
+    );
     let array = json!({"a": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]});
     assert!(string_to_sign_as(&array, SdkForm::Python).starts_with("a:0:1;a:1:2;a:10:11;a:2:3"));
     assert!(string_to_sign_as(&array, SdkForm::JavaScript).ends_with("a:9:10;a:10:11"));
@@ -257,10 +269,16 @@ fn the_sdks_forms_differ_where_the_vectors_say() {
     let null = json!({"d": null});
     assert_eq!(string_to_sign_as(&null, SdkForm::Python), "d:None");
     assert_eq!(string_to_sign_as(&null, SdkForm::JavaScript), "d:");
-    assert_eq!(string_to_sign_as(&json!({"a:b": "c"}), SdkForm::Php), "a::b:c");
+    assert_eq!(
+        string_to_sign_as(&json!({"a:b": "c"}), SdkForm::Php),
+        "a::b:c"
+    );
     // JavaScript objects enumerate integer keys first, in numeric order.
     let keys = json!({"b": 1, "10": 2, "2": 3, "02": 4});
-    assert_eq!(string_to_sign_as(&keys, SdkForm::JavaScript), "2:3;10:2;02:4;b:1");
+    assert_eq!(
+        string_to_sign_as(&keys, SdkForm::JavaScript),
+        "2:3;10:2;02:4;b:1"
+    );
 }
 
 #[test]
@@ -291,10 +309,22 @@ fn amounts_follow_the_country() {
     for a in [1000, 2500, 5000, 10000] {
         assert_eq!(check_sale("EUR", a, Some("DE")), Ok(()));
     }
-    assert_eq!(check_sale("EUR", 20000, Some("DE")), Err(SaleDecline::Amount));
-    assert_eq!(check_sale("EUR", 1500, Some("AT")), Err(SaleDecline::Amount));
-    assert_eq!(check_sale("USD", 1000, Some("AT")), Err(SaleDecline::Currency));
-    assert_eq!(check_sale("EUR", 1000, Some("FR")), Err(SaleDecline::Country));
+    assert_eq!(
+        check_sale("EUR", 20000, Some("DE")),
+        Err(SaleDecline::Amount)
+    );
+    assert_eq!(
+        check_sale("EUR", 1500, Some("AT")),
+        Err(SaleDecline::Amount)
+    );
+    assert_eq!(
+        check_sale("USD", 1000, Some("AT")),
+        Err(SaleDecline::Currency)
+    );
+    assert_eq!(
+        check_sale("EUR", 1000, Some("FR")),
+        Err(SaleDecline::Country)
+    );
     assert_eq!(check_sale("EUR", 50000, None), Ok(()));
 }
 

@@ -115,7 +115,12 @@ pub(crate) fn back_to_shop(payment: &CashPayment) -> Option<&str> {
         "success",
         "default",
     ];
-    const DECLINED: [&str; 4] = ["merchant_fail_url", "redirect_fail_url", "decline", "default"];
+    const DECLINED: [&str; 4] = [
+        "merchant_fail_url",
+        "redirect_fail_url",
+        "decline",
+        "default",
+    ];
     const WAITING: [&str; 6] = [
         "merchant_return_url",
         "return",

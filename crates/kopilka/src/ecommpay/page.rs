@@ -281,8 +281,8 @@ async fn checked_open(
                         existing.id
                     }
                     None => {
-                        let deadline = deadline
-                            .unwrap_or_else(|| tx.now() + project.voucher_ttl_secs * 1000);
+                        let deadline =
+                            deadline.unwrap_or_else(|| tx.now() + project.voucher_ttl_secs * 1000);
                         let created = tx
                             .create_cash_payment(&NewCashPayment {
                                 expires_at: Some(deadline),
@@ -290,8 +290,7 @@ async fn checked_open(
                             })
                             .await?;
                         let country = created.customer.get("country").and_then(Value::as_str);
-                        if domain::check_sale(&created.currency, created.amount, country).is_err()
-                        {
+                        if domain::check_sale(&created.currency, created.amount, country).is_err() {
                             apply_event(
                                 tx,
                                 public_url,
@@ -419,7 +418,8 @@ fn customer_form(payment: &CashPayment, error: Option<&str>) -> String {
 /// what the chosen country means for this payment before the form is sent.
 fn country_choice(payment: &CashPayment) -> String {
     let amount = format!("{} {}", euros(payment.amount), payment.currency);
-    let mut options = String::from("<option value=\"\" selected disabled>Choose your country</option>");
+    let mut options =
+        String::from("<option value=\"\" selected disabled>Choose your country</option>");
     let mut notes = String::new();
     for (code, name) in domain::COUNTRIES {
         let takes = domain::check_sale(&payment.currency, payment.amount, Some(code)).is_ok();
@@ -428,7 +428,10 @@ fn country_choice(payment: &CashPayment) -> String {
             limits(code)
         ));
         let note = if takes {
-            format!("In {name} CashtoCode takes {}: {amount} can be paid there.", limits(code))
+            format!(
+                "In {name} CashtoCode takes {}: {amount} can be paid there.",
+                limits(code)
+            )
         } else {
             format!(
                 "In {name} CashtoCode takes {}: {amount} cannot be paid there, and choosing {name} declines this payment.",

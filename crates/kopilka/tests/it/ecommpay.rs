@@ -280,15 +280,23 @@ async fn an_expired_code_declines_with_20602(app: TestApp) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let sealer = kopilka::secrets::Sealer::from_hex(&app.seal_key).unwrap();
-    let expired =
-        kopilka::ecommpay::expire_cash_payments(&app.store, &sealer, &app.base, kopilka_store::now_ms())
-            .await
-            .unwrap();
+    let expired = kopilka::ecommpay::expire_cash_payments(
+        &app.store,
+        &sealer,
+        &app.base,
+        kopilka_store::now_ms(),
+    )
+    .await
+    .unwrap();
     assert_eq!(expired, 1);
-    let again =
-        kopilka::ecommpay::expire_cash_payments(&app.store, &sealer, &app.base, kopilka_store::now_ms())
-            .await
-            .unwrap();
+    let again = kopilka::ecommpay::expire_cash_payments(
+        &app.store,
+        &sealer,
+        &app.base,
+        kopilka_store::now_ms(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again, 0);
 
     let sent = callbacks(&app, "exp-1").await;
