@@ -1,5 +1,5 @@
 // The official ECommPay JavaScript SDK (npm ecommpay) as a merchant's client of kopilka.
-// usage: node ecommpay-sdk.mjs url BASE_URL SECRET PROJECT_ID PAYMENT_ID AMOUNT [NAME=VALUE …]
+// usage: node ecommpay-sdk.mjs url BASE_URL SECRET PROJECT_ID PAYMENT_ID AMOUNT [NAME=TEXT|NAME:=JSON …]
 //        node ecommpay-sdk.mjs sign SECRET < request.json      (a Gate request's signature)
 //        node ecommpay-sdk.mjs callback SECRET < body.json     (prints the payment's status)
 import { readFileSync } from 'node:fs';
@@ -16,11 +16,10 @@ if (command === 'url') {
   payment.paymentAmount = Number(amount);
   payment.paymentCurrency = 'EUR';
   payment.customerId = 'customer1';
+  // `NAME:=true` sets a typed value (a boolean, as a shop's code would), `NAME=true` a string.
   for (const pair of extra) {
-    const at = pair.indexOf('=');
-    const value = pair.slice(at + 1);
-    // A boolean stays a boolean, as a shop's code would set it.
-    payment.params[pair.slice(0, at)] = value === 'true' ? true : value === 'false' ? false : value;
+    const [, name, typed, value] = pair.match(/^([^:=]+)(:?)=(.*)$/s);
+    payment.params[name] = typed ? JSON.parse(value) : value;
   }
   console.log(payment.getUrl());
 } else if (command === 'sign') {

@@ -171,28 +171,43 @@ pub fn verify(secret: &str, params: &Value, signature: &str) -> bool {
     verify_any(secret, std::slice::from_ref(params), signature)
 }
 
+/// The Payment Page parameters the SDKs document as booleans.
+const PAGE_BOOLEANS: [&str; 6] = [
+    "cashier_manual_input",
+    "close_on_missclick",
+    "force_acs_new_window",
+    "recurring_register",
+    "redirect",
+    "redirect_on_mobile",
+];
+
 /// Whether `signature` signs the Payment Page's `params` (decoded strings). A value spelled
 /// `true`/`True`/`false`/`False` is a boolean the SDK signed as `1`/`0`, or a string signed as
-/// written: both readings are tried (six forms at most).
+/// written: three readings are tried — every such value as written, the documented boolean
+/// parameters as booleans and the rest as written, and every such value as a boolean — each in
+/// every SDK's form, distinct strings only.
 pub fn verify_page(secret: &str, params: &Map<String, Value>, signature: &str) -> bool {
-    let literal = Value::Object(params.clone());
-    let as_booleans: Map<String, Value> = params
-        .iter()
-        .map(|(k, v)| {
-            let v = match v.as_str() {
-                Some("true" | "True") => Value::Bool(true),
-                Some("false" | "False") => Value::Bool(false),
-                _ => v.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect();
-    let as_booleans = Value::Object(as_booleans);
-    if as_booleans == literal {
-        verify(secret, &literal, signature)
-    } else {
-        verify_any(secret, &[literal, as_booleans], signature)
-    }
+    let reading = |booleans: &dyn Fn(&str) -> bool| {
+        let read: Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| {
+                let v = match v.as_str() {
+                    Some("true" | "True") if booleans(k) => Value::Bool(true),
+                    Some("false" | "False") if booleans(k) => Value::Bool(false),
+                    _ => v.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        Value::Object(read)
+    };
+    let mut readings = vec![
+        reading(&|_| false),
+        reading(&|k| PAGE_BOOLEANS.contains(&k)),
+        reading(&|_| true),
+    ];
+    readings.dedup();
+    verify_any(secret, &readings, signature)
 }
 
 fn verify_any(secret: &str, readings: &[Value], signature: &str) -> bool {

@@ -299,6 +299,14 @@ fn page_booleans_verify_as_booleans_or_as_text() {
     let as_text = sign(secret, &json!({"payment_id": "p", "redirect": "true"}));
     assert!(verify_page(secret, &text("true"), &as_text));
     assert!(!verify_page(secret, &text("True"), &as_text));
+    // Both in one request: a documented boolean, and a description that reads `true`.
+    let mixed = sign(
+        secret,
+        &json!({"payment_id": "p", "redirect": true, "payment_description": "true"}),
+    );
+    let mut params = text("true");
+    params.insert("payment_description".into(), json!("true"));
+    assert!(verify_page(secret, &params, &mixed));
 }
 
 #[test]

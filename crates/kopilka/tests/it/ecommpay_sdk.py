@@ -1,6 +1,6 @@
 """The official ECommPay SDK (PyPI ecommpay-sdk) as a merchant's client of kopilka.
 
-usage: ecommpay_sdk.py url BASE_URL SECRET PROJECT_ID PAYMENT_ID AMOUNT COUNTRY [NAME=VALUE ...]
+usage: ecommpay_sdk.py url BASE_URL SECRET PROJECT_ID PAYMENT_ID AMOUNT COUNTRY [NAME=TEXT|NAME:=JSON ...]
        ecommpay_sdk.py sign SECRET < request.json     (a Gate request's signature)
        ecommpay_sdk.py callback SECRET < body.json    (prints the payment's status)
 """
@@ -26,12 +26,15 @@ def url(base, secret, project_id, payment_id, amount, country, *extra):
     if country:
         payment.customer_country = country
     payment.payment_description = "SDK order"
+    # `NAME:=true` sets a typed value (a boolean, as a shop's code would), `NAME=true` a string;
+    # `best_before` is a datetime, as the SDK wants it.
     for pair in extra:
         name, value = pair.split("=", 1)
-        # A boolean stays a boolean and a deadline a datetime, as a shop's code would set them.
-        if name == "best_before":
+        if name.endswith(":"):
+            name, value = name[:-1], json.loads(value)
+        elif name == "best_before":
             value = datetime.fromisoformat(value)
-        setattr(payment, name, {"True": True, "False": False}.get(value, value))
+        setattr(payment, name, value)
     print(gate.get_purchase_payment_page_url(payment))
 
 

@@ -7,6 +7,7 @@ mod common;
 mod bench;
 mod core_api;
 mod ecommpay;
+mod ecommpay_shops;
 mod incust;
 mod kupikupi;
 mod loymax;

@@ -43,11 +43,31 @@ pub fn sdk_python() -> &'static PathBuf {
     })
 }
 
+/// Runs the Python SDK's script (`tests/it/ecommpay_sdk.py`): whether it succeeded, and what
+/// it printed.
 pub fn sdk(args: &[&str], stdin: Option<&str>) -> (bool, String) {
-    use std::io::Write;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/ecommpay_sdk.py");
-    let mut child = std::process::Command::new(sdk_python())
-        .arg(script)
+    let mut command = std::process::Command::new(sdk_python());
+    command.arg(script);
+    run_sdk(command, args, stdin)
+}
+
+/// Runs the JavaScript SDK's script (`e2e/ecommpay-sdk.mjs`, npm `ecommpay` installed by
+/// `npm ci --prefix e2e`): whether it succeeded, and what it printed.
+pub fn js_sdk(args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
+    let mut command = std::process::Command::new("node");
+    command.arg(e2e.join("ecommpay-sdk.mjs")).current_dir(&e2e);
+    run_sdk(command, args, stdin)
+}
+
+fn run_sdk(
+    mut command: std::process::Command,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String) {
+    use std::io::Write;
+    let mut child = command
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
