@@ -515,3 +515,21 @@ async fn payment_page_urls_of_either_official_sdk_open(app: TestApp) {
     assert_eq!(payment["description"], "true");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_country_choice_in_chromium_is_explained_final_and_leads_back() {
+    let app = TestApp::start(common::Backend::Sqlite, true).await;
+    let fail = app.url("/demo/shop/ecommpay?order=chromium-de");
+    let params = [
+        ("project_id", "35"),
+        ("payment_id", "chromium-de"),
+        ("payment_amount", "20000"),
+        ("payment_currency", "EUR"),
+        ("customer_id", "customer1"),
+        ("merchant_fail_url", fail.as_str()),
+    ];
+    let url = app.url(&format!("/payment?{}", signed_query(&params)));
+    common::run_browser("ecommpay-country.mjs", &app.base, &[&url, &fail]).await;
+    assert_eq!(payment_row(&app, "chromium-de").await["status"], "decline");
+    app.stop().await;
+}
