@@ -43,14 +43,12 @@ fn refusal(result: &str, message: &str) -> Response {
     )
 }
 
-/// The request, or the refusal of a malformed one in the API's own format.
-fn parse(bytes: &[u8]) -> Result<TerminalRequest, Response> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        answer(
-            StatusCode::BAD_REQUEST,
-            json!({"result": "invalid", "message": format!("malformed request: {e}")}),
-        )
-    })
+/// The refusal of a malformed request, in the API's own format.
+fn malformed(e: serde_json::Error) -> Response {
+    answer(
+        StatusCode::BAD_REQUEST,
+        json!({"result": "invalid", "message": format!("malformed request: {e}")}),
+    )
 }
 
 fn internal(e: StoreError) -> Response {
@@ -141,9 +139,9 @@ fn unpayable(payment: &CashPayment, now: i64) -> Option<Response> {
 }
 
 pub async fn lookup(State(state): State<AppState>, bytes: Bytes) -> Response {
-    let request = match parse(&bytes) {
+    let request: TerminalRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(e) => return malformed(e),
     };
     if let Err(r) = authenticate(&state, &request).await {
         return r;
@@ -168,9 +166,9 @@ pub async fn lookup(State(state): State<AppState>, bytes: Bytes) -> Response {
 }
 
 pub async fn pay(State(state): State<AppState>, bytes: Bytes) -> Response {
-    let request = match parse(&bytes) {
+    let request: TerminalRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(e) => return malformed(e),
     };
     if let Err(r) = authenticate(&state, &request).await {
         return r;
