@@ -1,7 +1,8 @@
 //! The outbox orders messages per subject at a shared destination: a merchant refusing one
 //! payment's callbacks forever holds back none of its other payments' callbacks, while each
 //! payment's own callbacks still arrive in order. Only HTTP 200 acknowledges an ECommPay
-//! callback. Native webhooks are ordered per operation the same way.
+//! callback. Native webhooks are ordered per operation and Kupi-Kupi notifications per transfer
+//! the same way.
 use crate::common::ecommpay::*;
 use crate::common::{Backend, TestApp};
 use kopilka_store::outbox::{Attempt, AttemptOutcome, NewMessage, NextStep};
@@ -297,4 +298,37 @@ async fn claims_take_the_oldest_message_of_each_subject(backend: Backend) {
     finish(p1a, t0 + 3_660_000, NextStep::Delivered).await;
     assert_eq!(claim(t0 + 3_600_001).await, [p1b]);
     store.close().await;
+}
+
+both_stores!(one_refused_transfer_holds_back_no_other_kupikupi_transfer);
+async fn one_refused_transfer_holds_back_no_other_kupikupi_transfer(app: TestApp) {
+    use crate::common::kupikupi::{code_of, shop, submit_code};
+    // The shop fails the first notification; `default` retries it after 10 s at the earliest.
+    let shop = shop(&app, 1).await;
+    let (first, form) = shop.opened(&app, "order-a", 10000).await;
+    submit_code(&form, &code_of(&app, first).await).await;
+    let bodies = shop.receiver.bodies.clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bodies.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (second, form) = shop.opened(&app, "order-b", 5000).await;
+    submit_code(&form, &code_of(&app, second).await).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let notified = |id: i64| {
+        bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| serde_json::from_str::<Value>(b).is_ok_and(|b| b["paymentId"] == id))
+    };
+    while !notified(second) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        notified(second),
+        "the second transfer's notification passes the first one waiting for its retry: {:?}",
+        bodies.lock().unwrap()
+    );
+    app.stop().await;
 }
