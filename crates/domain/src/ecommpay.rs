@@ -556,6 +556,34 @@ pub fn transition(
     }
 }
 
+/// What a payment whose customer data is complete comes to: past its deadline it expires, a
+/// sale CashtoCode does not take is refused, else the voucher is issued.
+pub fn on_complete(
+    deadline: Option<i64>,
+    now: i64,
+    currency: &str,
+    amount: i64,
+    country: Option<&str>,
+) -> Event {
+    if is_past(deadline, now) {
+        Event::Expired
+    } else if check_sale(currency, amount, country).is_err() {
+        Event::Refused
+    } else {
+        Event::VoucherIssued
+    }
+}
+
+/// Whether a payment in `status` with this deadline (the page's, then the voucher's) has run
+/// out of time and is to expire.
+pub fn is_due(status: PaymentStatus, deadline: Option<i64>, now: i64) -> bool {
+    !status.is_final() && is_past(deadline, now)
+}
+
+fn is_past(deadline: Option<i64>, now: i64) -> bool {
+    deadline.is_some_and(|at| at <= now)
+}
+
 /// The event a terminal's payment means: after expiry it is an expiry, whatever was paid.
 pub fn terminal_event(expires_at: i64, now: i64, paid: i64) -> Event {
     if now >= expires_at {

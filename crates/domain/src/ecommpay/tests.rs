@@ -406,3 +406,32 @@ fn the_cash_payment_state_machine() {
         assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
     }
 }
+
+#[test]
+fn a_complete_payment_expires_is_refused_or_gets_its_voucher() {
+    assert_eq!(
+        on_complete(None, 5, "EUR", 2500, Some("DE")),
+        Event::VoucherIssued
+    );
+    assert_eq!(
+        on_complete(Some(6), 5, "EUR", 2500, None),
+        Event::VoucherIssued
+    );
+    assert_eq!(
+        on_complete(Some(5), 5, "EUR", 2500, Some("DE")),
+        Event::Expired
+    );
+    assert_eq!(
+        on_complete(None, 5, "EUR", 20000, Some("DE")),
+        Event::Refused
+    );
+    assert_eq!(
+        on_complete(None, 5, "USD", 2500, Some("AT")),
+        Event::Refused
+    );
+    assert!(is_due(PaymentStatus::Created, Some(5), 5));
+    assert!(is_due(PaymentStatus::AwaitingRedirectResult, Some(4), 5));
+    assert!(!is_due(PaymentStatus::Created, Some(6), 5));
+    assert!(!is_due(PaymentStatus::Created, None, 5));
+    assert!(!is_due(PaymentStatus::Decline, Some(4), 5));
+}

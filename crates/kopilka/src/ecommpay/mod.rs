@@ -256,14 +256,13 @@ pub(crate) async fn proceed(
         .cash_payment_row(row, true)
         .await?
         .ok_or(StoreError::Corrupt("payment vanished".into()))?;
-    let country = payment.customer.get("country").and_then(Value::as_str);
-    let event = if payment.expires_at.is_some_and(|at| at <= tx.now()) {
-        Event::Expired
-    } else if domain::check_sale(&payment.currency, payment.amount, country).is_err() {
-        Event::Refused
-    } else {
-        Event::VoucherIssued
-    };
+    let event = domain::on_complete(
+        payment.expires_at,
+        tx.now(),
+        &payment.currency,
+        payment.amount,
+        payment.customer.get("country").and_then(Value::as_str),
+    );
     apply_event(tx, public_url, project, secret, row, event, None).await
 }
 
@@ -280,7 +279,7 @@ pub(crate) async fn expire_if_due(
         .cash_payment_row(row, true)
         .await?
         .ok_or(StoreError::Corrupt("payment vanished".into()))?;
-    if !payment.status.is_final() && payment.expires_at.is_some_and(|at| at <= tx.now()) {
+    if domain::is_due(payment.status, payment.expires_at, tx.now()) {
         apply_event(tx, public_url, project, secret, row, Event::Expired, None).await?;
     }
     Ok(())
