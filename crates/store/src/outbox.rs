@@ -34,7 +34,7 @@ pub struct NewMessage {
     pub purpose: Option<String>,
     /// The subject whose messages to this destination go out in order (`ecommpay.payment:7`,
     /// `kupikupi.transfer:12`, `operation:42`); messages about other subjects pass them by.
-    /// `None` orders the message with every other message to its destination.
+    /// `None` orders the message with every other message to its destination that names none.
     pub ordered_by: Option<String>,
     pub operation_id: Option<OperationId>,
     pub merchant_id: Option<MerchantId>,
