@@ -196,7 +196,9 @@ async fn two_processes_on_one_postgres_deliver_each_message_once_in_order() {
     // Every other destination's messages are about two subjects (even and odd), ordered each
     // on its own; the others name none.
     let subject = |destination: usize, seq: usize| {
-        (destination % 2 == 0).then(|| format!("subject:{}", seq % 2))
+        destination
+            .is_multiple_of(2)
+            .then(|| format!("subject:{}", seq % 2))
     };
     let messages = (0..DESTINATIONS * PER_DESTINATION)
         .map(|n| {
