@@ -163,10 +163,10 @@ fn spawn_workers(
         jobs::spawn_every(
             interval,
             shutdown.clone(),
-            "declined expired CashtoCode vouchers",
+            "declined expired CashtoCode vouchers and abandoned payment pages",
             state.clone(),
             |state, now| async move {
-                crate::ecommpay::expire_vouchers(
+                crate::ecommpay::expire_cash_payments(
                     &state.store,
                     &state.sealer,
                     &state.public_url,

@@ -127,6 +127,8 @@ pub struct NewCashPayment {
     pub token: String,
     pub code: String,
     pub message: String,
+    /// When a Payment Page payment still without a voucher ends (the page's deadline).
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -271,7 +273,7 @@ impl Tx {
         let now = self.now();
         let row = int!(
             self,
-            "INSERT INTO ecommpay_payments (project_id, payment_id, interface, method, status, amount, currency, description, customer, callback_url, return_urls, request_id, token, code, message, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) RETURNING id",
+            "INSERT INTO ecommpay_payments (project_id, payment_id, interface, method, status, amount, currency, description, customer, callback_url, return_urls, request_id, token, code, message, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17) RETURNING id",
             new.project_id,
             &new.payment_id,
             new.interface,
@@ -288,6 +290,7 @@ impl Tx {
             &new.code,
             &new.message,
             now,
+            new.expires_at,
         )?;
         execute!(
             self,
@@ -467,13 +470,14 @@ impl Tx {
         )?)
     }
 
-    /// Row ids of vouchers whose time ran out, oldest first.
-    pub async fn due_cash_vouchers(&mut self, now: i64, limit: i64) -> StoreResult<Vec<i64>> {
+    /// Row ids of payments whose time ran out — a voucher not paid, a page not completed —
+    /// oldest first.
+    pub async fn due_cash_payments(&mut self, now: i64, limit: i64) -> StoreResult<Vec<i64>> {
         Ok(scalar!(
             self,
             fetch_all,
             i64,
-            "SELECT id FROM ecommpay_payments WHERE status = 'awaiting redirect result' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
+            "SELECT id FROM ecommpay_payments WHERE status IN ('processing', 'awaiting redirect result') AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
             now,
             limit
         )?)

@@ -24,13 +24,18 @@ pub struct NewMessage {
     pub body: String,
     /// Extra HTTP headers of a callback.
     pub headers: Vec<(String, String)>,
-    /// What counts as delivered: `2xx` (default) or `ok` (a body of exactly `OK`).
+    /// What counts as delivered: `2xx` (default), `200` (that status only) or `ok` (a 2xx and
+    /// a body of exactly `OK`).
     pub accept: String,
     /// The retry schedule's name (`default`, `ecommpay`).
     pub schedule: String,
     /// Names the hook the outbox worker runs when the message is delivered or dies
     /// (`kupikupi.notification`); `None` for plain messages.
     pub purpose: Option<String>,
+    /// The subject whose messages to this destination go out in order (`ecommpay.payment:7`,
+    /// `kupikupi.transfer:12`, `operation:42`); messages about other subjects pass them by.
+    /// `None` orders the message with every other message to its destination that names none.
+    pub ordered_by: Option<String>,
     pub operation_id: Option<OperationId>,
     pub merchant_id: Option<MerchantId>,
     pub customer_id: Option<CustomerId>,
@@ -47,6 +52,7 @@ impl NewMessage {
             accept: "2xx".into(),
             schedule: "default".into(),
             purpose: None,
+            ordered_by: None,
             operation_id: None,
             merchant_id: None,
             customer_id: None,
@@ -83,13 +89,19 @@ pub struct MessageFilter {
 }
 
 impl Tx {
-    /// Queues a message in this transaction. Messages to one destination go out in order.
+    /// Queues a message in this transaction. Messages of one sequence — one destination, and
+    /// one subject there when the message names one (`ordered_by`) — go out in order.
     pub async fn enqueue(&mut self, message: &NewMessage) -> StoreResult<i64> {
         let now = self.now();
         let destination = format!("{}:{}", message.kind.as_str(), message.recipient);
+        // The subject (ours, without spaces) comes first: a recipient may hold any character.
+        let sequence = match &message.ordered_by {
+            Some(subject) => format!("{subject} {destination}"),
+            None => destination.clone(),
+        };
         Ok(int!(
             self,
-            "INSERT INTO messages (kind, recipient, destination, subject, body, headers, accept, schedule, purpose, state, attempts, next_attempt_at, operation_id, merchant_id, customer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $12, $13, $10) RETURNING id",
+            "INSERT INTO messages (kind, recipient, destination, sequence, subject, body, headers, accept, schedule, purpose, state, attempts, next_attempt_at, operation_id, merchant_id, customer_id, created_at) VALUES ($1, $2, $3, $14, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $12, $13, $10) RETURNING id",
             message.kind.as_str(),
             &message.recipient,
             destination,
@@ -103,6 +115,7 @@ impl Tx {
             message.operation_id.map(|id| id.0),
             message.merchant_id.map(|id| id.0),
             message.customer_id.map(|id| id.0),
+            sequence,
         )?)
     }
 
@@ -159,7 +172,8 @@ impl Tx {
     }
 
     /// Leases up to `limit` due messages until `lease_until`. Only the oldest pending message
-    /// of a destination is eligible, so each destination receives its messages in order. On
+    /// of a sequence is eligible, so each destination receives the messages of one subject in
+    /// order, and a subject waiting for a retry holds back no other subject. On
     /// PostgreSQL, rows another process is claiming are skipped (`FOR UPDATE SKIP LOCKED`);
     /// SQLite's single writer runs one claim at a time. The lease is the claim's token: a
     /// worker settles a message only while `lease_until` is still the value it set.
@@ -177,7 +191,7 @@ impl Tx {
                 "UPDATE messages SET lease_until = $1 WHERE id IN (\
                  SELECT m.id FROM messages m WHERE m.state = 'pending' AND m.next_attempt_at <= $2 \
                  AND (m.lease_until IS NULL OR m.lease_until <= $2) \
-                 AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.destination = m.destination AND o.state = 'pending' AND o.id < m.id) \
+                 AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.sequence = m.sequence AND o.state = 'pending' AND o.id < m.id) \
                  ORDER BY m.next_attempt_at, m.id LIMIT $3{lock}) RETURNING {}",
                 Message::COLUMNS
             ),

@@ -46,16 +46,42 @@ fn order_id() -> String {
     format!("demo-{}", crate::secrets::random_token(4))
 }
 
+/// The order's page on the demo shop, where the customer returns to: when this kopilka's host is
+/// one of the project's return hosts (a demo served under another name links back nowhere).
+async fn order_page(state: &AppState, project_id: i64, payment_id: &str) -> Option<String> {
+    let project = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
+        .await
+        .ok()??;
+    let url = format!(
+        "{}/demo/shop/ecommpay/payments/{payment_id}",
+        state.public_url
+    );
+    super::gate::url_on_hosts(&url, &project.return_hosts).then_some(url)
+}
+
 async fn shop(State(state): State<AppState>, Extension(m): Merchant) -> Html<String> {
-    let params = [
+    let payment_id = order_id();
+    let order = order_page(&state, m.project_id, &payment_id).await;
+    let mut params = vec![
         ("project_id", m.project_id.to_string()),
-        ("payment_id", order_id()),
+        ("payment_id", payment_id.clone()),
         ("payment_amount", "2500".to_string()),
         ("payment_currency", "EUR".to_string()),
         ("customer_id", "demo-customer".to_string()),
         ("force_payment_method", domain::CASHTOCODE.to_string()),
         ("payment_description", "Demo order".to_string()),
     ];
+    if let Some(order) = order {
+        for name in [
+            "merchant_success_url",
+            "merchant_fail_url",
+            "merchant_return_url",
+        ] {
+            params.push((name, order.clone()));
+        }
+    }
     let signable = Value::Object(
         params
             .iter()
@@ -114,6 +140,9 @@ async fn gate_sale(State(state): State<AppState>, Extension(m): Merchant, body: 
         "customer": {"id": "demo-customer", "ip_address": "127.0.0.1", "first_name": "Max", "last_name": "Muster", "day_of_birth": "01-01-1990", "country": country},
         "payment": {"amount": amount, "currency": "EUR", "description": "Demo order"},
     });
+    if let Some(order) = order_page(&state, m.project_id, &payment_id).await {
+        request["return_url"] = json!({ "default": order });
+    }
     request["general"]["signature"] = json!(domain::sign(&m.secret, &request));
     let answer = reqwest::Client::new()
         .post(format!(

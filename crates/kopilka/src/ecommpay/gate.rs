@@ -5,14 +5,14 @@ use super::wire::{
     int_field, parse_body, parse_interval, payment_document, request_id, signed, text_field,
     GateError,
 };
-use super::{apply_event, project_secret, voucher_url};
+use super::{proceed, project_secret, voucher_url};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus};
+use kopilka_domain::ecommpay::{self as domain, Code, PaymentStatus};
 use kopilka_store::ecommpay::{CashPaymentFilter, EcommpayProject, NewCashPayment};
 use serde_json::{json, Map, Value};
 
@@ -128,21 +128,32 @@ async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<V
         }
     };
     let currency = text_field(request, "payment", "currency")?.to_string();
-    let country = match &request["customer"]["country"] {
-        Value::String(c) if !c.is_empty() => Some(c.to_ascii_uppercase()),
-        _ => None,
-    };
-    domain::check_sale(&currency, amount, country.as_deref())?;
+    // The personal data the seed lists for the method; the country may be left to the IP.
     let mut customer = Map::new();
     customer.insert("id".into(), json!(customer_id));
     customer.insert("ip_address".into(), json!(ip_address));
-    for key in ["first_name", "last_name", "day_of_birth"] {
-        if let Some(v) = request["customer"][key].as_str() {
-            customer.insert(key.into(), json!(v));
-        }
+    for key in ["first_name", "last_name"] {
+        customer.insert(key.into(), json!(text_field(request, "customer", key)?));
     }
-    if let Some(c) = &country {
-        customer.insert("country".into(), json!(c));
+    let birth_date = text_field(request, "customer", "day_of_birth")?;
+    customer.insert("day_of_birth".into(), json!(birth_date));
+    if chrono::NaiveDate::parse_from_str(birth_date, "%d-%m-%Y").is_err() {
+        return Err(GateError::new(
+            Code::FieldInvalid,
+            "customer.day_of_birth".to_string(),
+        ));
+    }
+    match &request["customer"]["country"] {
+        Value::String(c) if !c.trim().is_empty() => {
+            customer.insert("country".into(), json!(c.trim().to_ascii_uppercase()));
+        }
+        Value::Null | Value::String(_) => {}
+        _ => {
+            return Err(GateError::new(
+                Code::FieldInvalid,
+                "customer.country".to_string(),
+            ))
+        }
     }
     let callback_url = match &request["general"]["merchant_callback_url"] {
         Value::String(u) if is_http_url(u) => Some(u.clone()),
@@ -189,6 +200,7 @@ async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<V
         token: secrets::random_token(16),
         code: Code::Success.number().into(),
         message: Code::Success.message().into(),
+        expires_at: None,
     };
     let public_url = state.public_url.to_string();
     let created = state
@@ -202,17 +214,10 @@ async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<V
                 {
                     return Ok(None);
                 }
+                // Accepted: CashtoCode issues the voucher (the redirect callback), or declines a
+                // sale it does not take by the final callback.
                 let payment = tx.create_cash_payment(&new).await?;
-                apply_event(
-                    tx,
-                    &public_url,
-                    &project,
-                    &secret,
-                    payment.id,
-                    Event::VoucherIssued,
-                    None,
-                )
-                .await?;
+                proceed(tx, &public_url, &project, &secret, payment.id).await?;
                 Ok(Some(payment))
             })
         })
@@ -227,6 +232,15 @@ async fn sale_inner(state: &AppState, method: &str, request: &Value) -> Result<V
         "project_id": payment.project_id,
         "payment_id": payment.payment_id,
     }))
+}
+
+/// Any other Gate path (`/v2/payment/card/sale`, `/v2/payment/cash/other/sale` …): a method
+/// kopilka does not serve, answered in ECommPay's error format.
+pub async fn unserved(bytes: Bytes) -> Response {
+    let request = parse_body(&bytes).unwrap_or(Value::Null);
+    GateError::new(Code::MethodUnknown, "method".to_string())
+        .about(&request)
+        .into_response()
 }
 
 pub async fn status(State(state): State<AppState>, bytes: Bytes) -> Response {

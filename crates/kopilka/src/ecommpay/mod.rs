@@ -13,13 +13,13 @@ mod wire;
 
 use crate::secrets::Sealer;
 use crate::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use kopilka_domain::ecommpay::{self as domain, Event, PaymentStatus, Transition};
 use kopilka_store::ecommpay::{CashPayment, EcommpayProject};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{SharedStore, StoreError, Tx};
-use serde_json::json;
+use serde_json::{json, Value};
 use wire::{payment_document, signed};
 
 /// The outbox retry schedule of ECommPay callbacks.
@@ -38,6 +38,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         ("/v2/payment/cash/{method}/sale", post(gate::sale)),
         ("/v2/payment/status", post(gate::status)),
         ("/operations/get", post(gate::operations)),
+        // The path merchants use with ECommPay's Data API host.
+        ("/v1/operations/get", post(gate::operations)),
         ("/cashtocode/terminal/lookup", post(terminal::lookup)),
         ("/cashtocode/terminal/pay", post(terminal::pay)),
     ] {
@@ -45,16 +47,19 @@ pub fn router(state: AppState) -> Router<AppState> {
             .route(&format!("{path}/"), route.clone())
             .route(path, route);
     }
-    router.nest("/v1/ecommpay", admin::router(state))
+    router
+        .route("/v2/payment/{*rest}", any(gate::unserved))
+        .nest("/v1/ecommpay", admin::router(state))
 }
 
 /// ECommPay's fixed paths match whatever their case (`/V2/Payment/Status`): clients differ.
 /// Runs before routing; other paths are left alone.
 pub fn normalize_path(mut request: axum::extract::Request) -> axum::extract::Request {
-    const FIXED: [&str; 4] = [
+    const FIXED: [&str; 5] = [
         "/payment",
         "/v2/payment/",
         "/operations/get",
+        "/v1/operations/get",
         "/cashtocode/terminal/",
     ];
     let path = request.uri().path();
@@ -99,6 +104,52 @@ pub(crate) fn callback_target(
     })
 }
 
+/// The shop's page a customer goes back to from a payment in its current state: the success
+/// URL once paid, the fail URL once declined, and while the payment waits for the customer the
+/// return URL (else the default, else the success URL: the order is placed and its payment under
+/// way). Payment Page names first, then the Gate's `return_url` keys.
+pub(crate) fn back_to_shop(payment: &CashPayment) -> Option<&str> {
+    const PAID: [&str; 4] = [
+        "merchant_success_url",
+        "redirect_success_url",
+        "success",
+        "default",
+    ];
+    const DECLINED: [&str; 4] = [
+        "merchant_fail_url",
+        "redirect_fail_url",
+        "decline",
+        "default",
+    ];
+    const WAITING: [&str; 6] = [
+        "merchant_return_url",
+        "return",
+        "default",
+        "merchant_success_url",
+        "redirect_success_url",
+        "success",
+    ];
+    let names: &[&str] = match payment.status {
+        PaymentStatus::Success => &PAID,
+        PaymentStatus::Decline => &DECLINED,
+        _ => &WAITING,
+    };
+    names
+        .iter()
+        .find_map(|name| payment.return_urls.get(*name).and_then(Value::as_str))
+}
+
+/// The link back to the shop on a hosted page, when the shop gave one.
+pub(crate) fn shop_link(url: Option<&str>) -> String {
+    url.map(|u| {
+        format!(
+            "<p><a id=\"back-to-shop\" href=\"{}\">Back to the shop / Zurück zum Shop</a></p>",
+            crate::http::html::escape(u)
+        )
+    })
+    .unwrap_or_default()
+}
+
 pub(crate) fn voucher_url(public_url: &str, payment: &CashPayment) -> String {
     format!("{public_url}/cashtocode/voucher/{}", payment.token)
 }
@@ -130,6 +181,9 @@ pub(crate) async fn enqueue_callback(
         vec![("Content-Type".into(), "application/json".into())],
     );
     message.schedule = SCHEDULE.into();
+    // ECommPay acknowledges a callback with HTTP 200 only.
+    message.accept = "200".into();
+    message.ordered_by = Some(format!("ecommpay.payment:{}", payment.id));
     message.merchant_id = Some(project.merchant_id);
     tx.enqueue(&message).await?;
     Ok(())
@@ -188,6 +242,49 @@ pub(crate) async fn apply_event(
     Ok(Applied::Changed(transition))
 }
 
+/// Moves a payment waiting for the customer's data on, once it is complete: CashtoCode issues
+/// the voucher, or declines a sale it does not take (`20000`, with the final callback). A
+/// payment past its page's deadline ends instead (`20602`).
+pub(crate) async fn proceed(
+    tx: &mut Tx,
+    public_url: &str,
+    project: &EcommpayProject,
+    secret: &str,
+    row: i64,
+) -> Result<Applied, StoreError> {
+    let payment = tx
+        .cash_payment_row(row, true)
+        .await?
+        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    let event = domain::on_complete(
+        payment.expires_at,
+        tx.now(),
+        &payment.currency,
+        payment.amount,
+        payment.customer.get("country").and_then(Value::as_str),
+    );
+    apply_event(tx, public_url, project, secret, row, event, None).await
+}
+
+/// Ends a payment whose deadline passed before the expiry job came to it, so a page shows it
+/// as it is.
+pub(crate) async fn expire_if_due(
+    tx: &mut Tx,
+    public_url: &str,
+    project: &EcommpayProject,
+    secret: &str,
+    row: i64,
+) -> Result<(), StoreError> {
+    let payment = tx
+        .cash_payment_row(row, true)
+        .await?
+        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    if domain::is_due(payment.status, payment.expires_at, tx.now()) {
+        apply_event(tx, public_url, project, secret, row, Event::Expired, None).await?;
+    }
+    Ok(())
+}
+
 /// A CashtoCode code: 16 random digits, which Code 128 set C packs into 8 symbols.
 fn voucher_code() -> String {
     use rand::Rng;
@@ -197,15 +294,16 @@ fn voucher_code() -> String {
         .collect()
 }
 
-/// Declines every voucher whose time ran out (`20602`), one write job each.
-pub async fn expire_vouchers(
+/// Declines every voucher whose time ran out, and every Payment Page payment whose page the
+/// customer abandoned (`20602`), one write job each.
+pub async fn expire_cash_payments(
     store: &SharedStore,
     sealer: &Sealer,
     public_url: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
     let due = store
-        .read(move |tx| Box::pin(async move { tx.due_cash_vouchers(now, 500).await }))
+        .read(move |tx| Box::pin(async move { tx.due_cash_payments(now, 500).await }))
         .await?;
     let mut expired = 0;
     for row in due {
@@ -255,7 +353,7 @@ pub(crate) fn euros(cents: i64) -> String {
 /// A small HTML page in kopilka's hosted-page style.
 pub(crate) fn html_page(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}.box{{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}}.error{{border-color:#c33;background:#fff5f5}}label{{display:block;margin:.5rem 0}}input,select{{font-size:1rem;padding:.3rem}}button{{font-size:1rem;padding:.5rem 1rem}}.code{{font-size:1.6rem;letter-spacing:.15rem;font-family:monospace}}</style></head><body>{}</body></html>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}.box{{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}}.error{{border-color:#c33;background:#fff5f5}}label{{display:block;margin:.5rem 0}}input,select{{font-size:1rem;padding:.3rem;max-width:100%}}button{{font-size:1rem;padding:.5rem 1rem}}.code{{font-size:1.6rem;letter-spacing:.15rem;font-family:monospace}}</style></head><body>{}</body></html>",
         crate::http::html::escape(title),
         body
     )

@@ -2,12 +2,13 @@
 //!
 //! `POST /cashtocode/terminal/lookup {terminal_id, terminal_key, code}` and
 //! `POST /cashtocode/terminal/pay {terminal_id, terminal_key, code, amount}` (cents). Answers are
-//! `{"result": "…", …}` with HTTP 200 for every business outcome.
+//! `{"result": "…", …}` with HTTP 200 for every business outcome; every refusal, a malformed
+//! request included, is `{"result": "…", "message": "…"}`.
 
 use super::{apply_event, project_secret, Applied};
-use crate::http::JsonBody;
 use crate::secrets;
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,14 @@ fn refusal(result: &str, message: &str) -> Response {
     answer(
         StatusCode::OK,
         json!({"result": result, "message": message}),
+    )
+}
+
+/// The refusal of a malformed request, in the API's own format.
+fn malformed(e: serde_json::Error) -> Response {
+    answer(
+        StatusCode::BAD_REQUEST,
+        json!({"result": "invalid", "message": format!("malformed request: {e}")}),
     )
 }
 
@@ -85,10 +94,11 @@ async fn authenticate(state: &AppState, request: &TerminalRequest) -> Result<(),
 }
 
 async fn find(state: &AppState, request: &TerminalRequest) -> Result<CashPayment, Response> {
+    // Codes are read out and typed in groups: `1234 5678-9012 3456`.
     let code: String = request
         .code
         .chars()
-        .filter(|c| !c.is_whitespace())
+        .filter(|c| !c.is_whitespace() && *c != '-')
         .collect();
     let found = state
         .store
@@ -128,10 +138,11 @@ fn unpayable(payment: &CashPayment, now: i64) -> Option<Response> {
     }
 }
 
-pub async fn lookup(
-    State(state): State<AppState>,
-    JsonBody(request): JsonBody<TerminalRequest>,
-) -> Response {
+pub async fn lookup(State(state): State<AppState>, bytes: Bytes) -> Response {
+    let request: TerminalRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return malformed(e),
+    };
     if let Err(r) = authenticate(&state, &request).await {
         return r;
     }
@@ -154,10 +165,11 @@ pub async fn lookup(
     )
 }
 
-pub async fn pay(
-    State(state): State<AppState>,
-    JsonBody(request): JsonBody<TerminalRequest>,
-) -> Response {
+pub async fn pay(State(state): State<AppState>, bytes: Bytes) -> Response {
+    let request: TerminalRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return malformed(e),
+    };
     if let Err(r) = authenticate(&state, &request).await {
         return r;
     }

@@ -5,7 +5,7 @@ use crate::secrets;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kopilka_domain::ecommpay::{self as domain, Code, Refusal};
+use kopilka_domain::ecommpay::{self as domain, Code};
 use kopilka_store::ecommpay::CashPayment;
 use kopilka_store::StoreError;
 use serde_json::{json, Value};
@@ -36,16 +36,6 @@ impl GateError {
             .as_str()
             .map(str::to_string);
         self
-    }
-}
-
-impl From<Refusal> for GateError {
-    fn from(r: Refusal) -> Self {
-        let field = match r.field {
-            "amount" | "currency" => format!("payment.{}", r.field),
-            other => format!("customer.{other}"),
-        };
-        GateError::new(r.code, field)
     }
 }
 

@@ -116,6 +116,7 @@ fn notification(
         vec![("Content-Type".into(), "application/json".into())],
     );
     message.accept = "ok".into();
+    message.ordered_by = Some(format!("kupikupi.transfer:{}", transfer.id));
     message.merchant_id = Some(platform.merchant_id);
     message.customer_id = transfer.customer_id;
     message

@@ -1,5 +1,6 @@
 //! The outbox worker: delivers the messages write jobs queued (customer SMS and e-mail,
-//! merchant callbacks), at least once, in order per destination, with retries on a schedule.
+//! merchant callbacks), at least once, in order per subject at a destination, with retries on a
+//! schedule.
 //!
 //! A delivery is three steps, none holding a transaction across network IO: a write job
 //! leases due messages (`claim_due`), the message is sent outside any transaction, and a

@@ -285,8 +285,8 @@ async fn smtp(
     }
 }
 
-/// Sends a request and judges the answer: `2xx` accepts any 2xx status; `ok` also wants a
-/// body of exactly `OK` (surrounding whitespace ignored).
+/// Sends a request and judges the answer: `2xx` accepts any 2xx status, `200` only that one;
+/// `ok` also wants a body of exactly `OK` (surrounding whitespace ignored).
 async fn answer(request: reqwest::RequestBuilder, accept: &str) -> Delivery {
     let mut response = match request.send().await {
         Ok(r) => r,
@@ -308,12 +308,16 @@ async fn answer(request: reqwest::RequestBuilder, accept: &str) -> Delivery {
     }
     let code = Some(i64::from(status.as_u16()));
     let text = String::from_utf8_lossy(&body);
-    let accepted = status.is_success() && (accept != "ok" || text.trim() == "OK");
+    let accepted = match accept {
+        "ok" => status.is_success() && text.trim() == "OK",
+        "200" => status == reqwest::StatusCode::OK,
+        _ => status.is_success(),
+    };
     if accepted {
         return Delivery::accepted(code);
     }
     let snippet: String = text.trim().chars().take(ERROR_LIMIT).collect();
-    let error = if status.is_success() {
+    let error = if status.is_success() && accept == "ok" {
         format!(
             "HTTP {}: expected the body OK, got {snippet:?}",
             status.as_u16()

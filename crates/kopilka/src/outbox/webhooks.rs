@@ -55,6 +55,11 @@ pub async fn operation_event(
     });
     let mut message = NewMessage::callback(&url, body.to_string(), Vec::new());
     message.purpose = Some(PURPOSE.into());
+    // A reversal's event follows the events of the operation it reverses.
+    message.ordered_by = Some(format!(
+        "operation:{}",
+        operation.reverses.unwrap_or(operation.id).0
+    ));
     message.operation_id = Some(operation.id);
     message.merchant_id = Some(merchant_id);
     message.customer_id = operation.customer_id;

@@ -280,15 +280,23 @@ async fn an_expired_code_declines_with_20602(app: TestApp) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let sealer = kopilka::secrets::Sealer::from_hex(&app.seal_key).unwrap();
-    let expired =
-        kopilka::ecommpay::expire_vouchers(&app.store, &sealer, &app.base, kopilka_store::now_ms())
-            .await
-            .unwrap();
+    let expired = kopilka::ecommpay::expire_cash_payments(
+        &app.store,
+        &sealer,
+        &app.base,
+        kopilka_store::now_ms(),
+    )
+    .await
+    .unwrap();
     assert_eq!(expired, 1);
-    let again =
-        kopilka::ecommpay::expire_vouchers(&app.store, &sealer, &app.base, kopilka_store::now_ms())
-            .await
-            .unwrap();
+    let again = kopilka::ecommpay::expire_cash_payments(
+        &app.store,
+        &sealer,
+        &app.base,
+        kopilka_store::now_ms(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again, 0);
 
     let sent = callbacks(&app, "exp-1").await;
@@ -348,29 +356,29 @@ async fn amounts_currency_country_and_customer_rules(app: TestApp) {
             assert_eq!(answer["status"], "success", "{country} {amount}: {answer}");
         }
     }
-    let refused = |answer: &Value| answer["code"].as_str().unwrap_or("").to_string();
-    assert_eq!(
-        refused(
-            &sale(&app, &sale_request("rule-de-200", 20000, "DE"))
-                .await
-                .1
-        ),
-        "2123"
-    );
-    assert_eq!(
-        refused(&sale(&app, &sale_request("rule-at-15", 1500, "AT")).await.1),
-        "2123"
-    );
-    assert_eq!(
-        refused(&sale(&app, &sale_request("rule-fr", 1000, "FR")).await.1),
-        "2125"
-    );
+    // What CashtoCode does not take is accepted, then declined by callback (the seed's decline
+    // example): 20000 General decline, the sum as asked.
     let mut usd = sale_request("rule-usd", 1000, "AT");
     usd["payment"]["currency"] = json!("USD");
-    assert_eq!(
-        refused(&sale(&app, &signed_request(usd, SECRET)).await.1),
-        "2124"
-    );
+    for request in [
+        sale_request("rule-de-200", 20000, "DE"),
+        sale_request("rule-at-15", 1500, "AT"),
+        sale_request("rule-fr", 1000, "FR"),
+        signed_request(usd, SECRET),
+    ] {
+        let id = request["general"]["payment_id"].as_str().unwrap();
+        let (_, answer) = sale(&app, &request).await;
+        assert_eq!(answer["status"], "success", "{id}: {answer}");
+        assert_eq!(payment_row(&app, id).await["status"], "decline", "{id}");
+        let sent = callbacks(&app, id).await;
+        assert_eq!(sent.len(), 1, "{id}: the final callback only: {sent:?}");
+        assert_signed(&sent[0]);
+        assert_eq!(sent[0]["payment"]["status"], "decline");
+        assert_eq!(sent[0]["operation"]["code"], "20000");
+        assert_eq!(sent[0]["operation"]["message"], "General decline");
+        assert_eq!(sent[0]["payment"]["sum"], request["payment"]);
+    }
+    let refused = |answer: &Value| answer["code"].as_str().unwrap_or("").to_string();
     let mut anonymous = sale_request("rule-anon", 1000, "AT");
     anonymous["customer"].as_object_mut().unwrap().remove("id");
     let (_, answer) = sale(&app, &signed_request(anonymous, SECRET)).await;
@@ -393,25 +401,28 @@ async fn amounts_currency_country_and_customer_rules(app: TestApp) {
         ("payment_currency", "EUR"),
         ("customer_id", "c1"),
     ];
-    for (extra, code) in [
+    for (id, extra) in [
         (
+            "pp-rule-de",
             vec![("payment_amount", "20000"), ("customer_country", "DE")],
-            "2123",
         ),
-        (vec![("payment_amount", "1234")], "2123"),
+        ("pp-rule-1234", vec![("payment_amount", "1234")]),
         (
+            "pp-rule-usd",
             vec![("payment_amount", "1000"), ("payment_currency", "USD")],
-            "2124",
         ),
     ] {
         let mut params = base.clone();
-        params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        params.retain(|(k, _)| *k != "payment_id" && !extra.iter().any(|(e, _)| e == k));
+        params.push(("payment_id", id));
         params.extend(extra);
         let body = common::text(&app.http, page(params)).await;
         assert!(
-            body.contains(&format!("data-code=\"{code}\"")),
-            "{code}: {body}"
+            body.contains("data-status=\"decline\" data-code=\"20000\""),
+            "{id}: {body}"
         );
+        assert_eq!(payment_row(&app, id).await["status"], "decline");
+        assert_eq!(callbacks(&app, id).await[0]["operation"]["code"], "20000");
     }
     let mut no_customer = base.clone();
     no_customer.retain(|(k, _)| *k != "customer_id");

@@ -193,14 +193,24 @@ async fn two_processes_on_one_postgres_deliver_each_message_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let (database, _, store) = process::postgres_schema("outbox").await;
     let (counter, url) = Counter::start(0).await;
+    // Every other destination's messages are about two subjects (even and odd), ordered each
+    // on its own; the others name none.
+    let subject = |destination: usize, seq: usize| {
+        destination
+            .is_multiple_of(2)
+            .then(|| format!("subject:{}", seq % 2))
+    };
     let messages = (0..DESTINATIONS * PER_DESTINATION)
         .map(|n| {
             let (destination, seq) = (n % DESTINATIONS, n / DESTINATIONS);
-            NewMessage::callback(
-                &format!("{url}/d{destination}"),
-                format!("{seq}"),
-                Vec::new(),
-            )
+            NewMessage {
+                ordered_by: subject(destination, seq),
+                ..NewMessage::callback(
+                    &format!("{url}/d{destination}"),
+                    format!("{seq}"),
+                    Vec::new(),
+                )
+            }
         })
         .collect();
     let ids = enqueue_all(&store, messages).await;
@@ -239,11 +249,17 @@ async fn two_processes_on_one_postgres_deliver_each_message_once_in_order() {
     }
     assert_eq!(by_destination.len(), DESTINATIONS);
     for (path, seqs) in by_destination {
-        assert_eq!(
-            seqs,
-            (0..PER_DESTINATION).collect::<Vec<_>>(),
-            "order at {path}"
-        );
+        let destination: usize = path.trim_start_matches("/d").parse().unwrap();
+        let mut sorted = seqs.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..PER_DESTINATION).collect::<Vec<_>>(), "{path}");
+        for parity in 0..2 {
+            let of_subject =
+                |seq: &&usize| subject(destination, **seq) == subject(destination, parity);
+            let order: Vec<&usize> = seqs.iter().filter(of_subject).collect();
+            let expected: Vec<&usize> = sorted.iter().filter(of_subject).collect();
+            assert_eq!(order, expected, "order of a subject at {path}");
+        }
     }
     let delivered = store
         .read(|tx| {

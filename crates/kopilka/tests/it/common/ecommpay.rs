@@ -43,11 +43,31 @@ pub fn sdk_python() -> &'static PathBuf {
     })
 }
 
+/// Runs the Python SDK's script (`tests/it/ecommpay_sdk.py`): whether it succeeded, and what
+/// it printed.
 pub fn sdk(args: &[&str], stdin: Option<&str>) -> (bool, String) {
-    use std::io::Write;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/ecommpay_sdk.py");
-    let mut child = std::process::Command::new(sdk_python())
-        .arg(script)
+    let mut command = std::process::Command::new(sdk_python());
+    command.arg(script);
+    run_sdk(command, args, stdin)
+}
+
+/// Runs the JavaScript SDK's script (`e2e/ecommpay-sdk.mjs`, npm `ecommpay` installed by
+/// `npm ci --prefix e2e`): whether it succeeded, and what it printed.
+pub fn js_sdk(args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e");
+    let mut command = std::process::Command::new("node");
+    command.arg(e2e.join("ecommpay-sdk.mjs")).current_dir(&e2e);
+    run_sdk(command, args, stdin)
+}
+
+fn run_sdk(
+    mut command: std::process::Command,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String) {
+    use std::io::Write;
+    let mut child = command
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -160,4 +180,83 @@ pub fn assert_signed(callback: &Value) {
         domain::verify(SECRET, callback, signature),
         "callback signature: {callback}"
     );
+}
+
+/// A merchant's callback receiver on loopback: answers each callback with what `answer` says
+/// about its body, and records what came (payment id, payment status, the answer's status).
+pub struct CallbackReceiver {
+    pub url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, u16)>>>,
+}
+
+impl CallbackReceiver {
+    pub async fn start(answer: fn(&Value) -> StatusCode) -> CallbackReceiver {
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, u16)>>> = Default::default();
+        let log = seen.clone();
+        let app = axum::Router::new().route(
+            "/callback",
+            axum::routing::post(move |body: String| {
+                let log = log.clone();
+                async move {
+                    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    let status = answer(&body);
+                    log.lock().unwrap().push((
+                        body["payment"]["id"].as_str().unwrap_or("").to_string(),
+                        body["payment"]["status"].as_str().unwrap_or("").to_string(),
+                        status.as_u16(),
+                    ));
+                    status
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/callback", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        CallbackReceiver { url, seen }
+    }
+
+    /// Every callback received so far, in order.
+    pub fn seen(&self) -> Vec<(String, String, u16)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The statuses of `payment_id`'s callbacks this receiver acknowledged, in order.
+    pub fn accepted(&self, payment_id: &str) -> Vec<String> {
+        self.seen()
+            .into_iter()
+            .filter(|(id, _, answered)| id == payment_id && *answered == 200)
+            .map(|(_, status, _)| status)
+            .collect()
+    }
+
+    /// Waits up to `within` for `done` to hold of what was received.
+    pub async fn wait_for(
+        &self,
+        within: std::time::Duration,
+        done: impl Fn(&CallbackReceiver) -> bool,
+    ) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if done(self) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        done(self)
+    }
+}
+
+/// A Gate sale whose callbacks go to `url`.
+pub fn sale_request_to(payment_id: &str, amount: i64, country: &str, url: &str) -> Value {
+    let mut request = sale_request(payment_id, amount, country);
+    request["general"]["merchant_callback_url"] = json!(url);
+    signed_request(request, SECRET)
+}
+
+/// The voucher code of the demo project's payment.
+pub async fn voucher_code(app: &TestApp, payment_id: &str) -> String {
+    payment_row(app, payment_id).await["voucher_code"]
+        .as_str()
+        .expect("a voucher")
+        .to_string()
 }
