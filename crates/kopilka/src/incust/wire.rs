@@ -10,7 +10,17 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub status: Status,
-    pub detail: Option<String>,
+    pub detail: Option<Detail>,
+}
+
+/// What exactly was wrong, in every language the texts exist in, so `statusdesc` and `cmddesc`
+/// never mix two languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    /// A name the same in every language: a field, a host, an error id.
+    Name(String),
+    /// Words, per language.
+    Words { ru: String, en: String },
 }
 
 impl Fault {
@@ -21,18 +31,33 @@ impl Fault {
         }
     }
 
-    pub fn with(status: Status, detail: impl Into<String>) -> Fault {
+    /// The status with a name (a field, a host, an id) after it.
+    pub fn with(status: Status, name: impl Into<String>) -> Fault {
         Fault {
             status,
-            detail: Some(detail.into()),
+            detail: Some(Detail::Name(name.into())),
+        }
+    }
+
+    /// The status with words after it, in Russian and English.
+    pub fn said(status: Status, ru: impl Into<String>, en: impl Into<String>) -> Fault {
+        Fault {
+            status,
+            detail: Some(Detail::Words {
+                ru: ru.into(),
+                en: en.into(),
+            }),
         }
     }
 
     pub fn text(&self, lang: Lang) -> String {
-        match &self.detail {
-            Some(detail) => format!("{}: {detail}", self.status.text(lang)),
-            None => self.status.text(lang).to_string(),
-        }
+        let detail = match (&self.detail, lang) {
+            (None, _) => return self.status.text(lang).to_string(),
+            (Some(Detail::Name(name)), _) => name,
+            (Some(Detail::Words { ru, .. }), Lang::Ru) => ru,
+            (Some(Detail::Words { en, .. }), Lang::En) => en,
+        };
+        format!("{}: {detail}", self.status.text(lang))
     }
 }
 
@@ -74,18 +99,34 @@ impl Fields {
 /// Parses `<root><name>value</name>…</root>`. A document type declaration is refused (no
 /// entity tricks), as are nested elements inside a field and anything after the root.
 pub fn parse(text: &str) -> Result<Fields, Fault> {
-    let malformed = |detail: String| Fault::with(Status::Malformed, detail);
     let mut reader = Reader::from_str(text);
+    let syntax = |reader: &Reader<&[u8]>, e: quick_xml::Error| {
+        let at = reader.error_position();
+        Fault::said(
+            Status::Malformed,
+            format!("ошибка синтаксиса в позиции {at}"),
+            format!("syntax error at {at}: {e}"),
+        )
+    };
     let mut fields = Vec::new();
     // 0: before the root, 1: inside the root, 2: inside a field, 3: after the root.
     let mut depth = 0u8;
     let mut name = String::new();
     let mut value = String::new();
     loop {
-        let event = reader.read_event().map_err(|e| malformed(e.to_string()))?;
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(e) => return Err(syntax(&reader, e)),
+        };
         match event {
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-            Event::DocType(_) => return Err(malformed("a DOCTYPE is not accepted".into())),
+            Event::DocType(_) => {
+                return Err(Fault::said(
+                    Status::Malformed,
+                    "DOCTYPE не принимается",
+                    "a DOCTYPE is not accepted",
+                ))
+            }
             Event::Start(e) if depth == 0 => {
                 check_root(&e)?;
                 depth = 1;
@@ -104,51 +145,77 @@ pub fn parse(text: &str) -> Result<Fields, Fault> {
                 fields.push((field, String::new()));
             }
             Event::Start(_) | Event::Empty(_) if depth == 2 => {
-                return Err(malformed(format!("<{name}> must hold text, not elements")));
+                return Err(Fault::said(
+                    Status::Malformed,
+                    format!("<{name}> должно содержать текст, а не элементы"),
+                    format!("<{name}> must hold text, not elements"),
+                ));
             }
             Event::Start(_) | Event::Empty(_) => {
-                return Err(malformed("content after </root>".into()));
+                return Err(Fault::said(
+                    Status::Malformed,
+                    "содержимое после </root>",
+                    "content after </root>",
+                ));
             }
             Event::Text(t) if depth == 2 => value.push_str(&t.xml10_content()),
             Event::CData(c) if depth == 2 => {
                 value.push_str(&c.into_inner());
             }
             Event::GeneralRef(r) if depth == 2 => {
-                let resolved = match r.resolve_char_ref().map_err(|e| malformed(e.to_string()))? {
+                let entity = r.xml10_content();
+                let unknown = || {
+                    Fault::said(
+                        Status::Malformed,
+                        format!("неизвестная сущность &{entity};"),
+                        format!("unknown entity &{entity};"),
+                    )
+                };
+                let resolved = match r.resolve_char_ref().map_err(|_| unknown())? {
                     Some(c) => c.to_string(),
-                    None => {
-                        let entity = r.xml10_content();
-                        resolve_predefined_entity(&entity)
-                            .ok_or_else(|| malformed(format!("unknown entity &{entity};")))?
-                            .to_string()
-                    }
+                    None => resolve_predefined_entity(&entity)
+                        .ok_or_else(unknown)?
+                        .to_string(),
                 };
                 value.push_str(&resolved);
             }
             Event::Text(t) => {
                 if !t.xml10_content().trim().is_empty() {
-                    return Err(malformed("text outside the fields".into()));
+                    return Err(outside_fields());
                 }
             }
-            Event::CData(_) | Event::GeneralRef(_) => {
-                return Err(malformed("text outside the fields".into()));
-            }
+            Event::CData(_) | Event::GeneralRef(_) => return Err(outside_fields()),
             Event::End(_) if depth == 2 => {
                 fields.push((std::mem::take(&mut name), std::mem::take(&mut value)));
                 depth = 1;
             }
             Event::End(_) => depth = 3,
             Event::Eof if depth == 3 => break,
+            Event::Eof if depth == 0 => {
+                return Err(Fault::said(
+                    Status::Malformed,
+                    "тело запроса пустое",
+                    "the body is empty",
+                ))
+            }
             Event::Eof => {
-                return Err(malformed(if depth == 0 {
-                    "the body is empty".into()
-                } else {
-                    "the document ends before </root>".into()
-                }))
+                return Err(Fault::said(
+                    Status::Malformed,
+                    "документ кончается до </root>",
+                    "the document ends before </root>",
+                ))
             }
         }
     }
     Ok(Fields::from_pairs(fields))
+}
+
+fn outside_fields() -> Fault {
+    Fault::said(
+        Status::Malformed,
+        "текст вне полей",
+        "text outside the fields",
+    )
 }
 
 fn check_root(e: &quick_xml::events::BytesStart<'_>) -> Result<(), Fault> {
@@ -156,8 +223,9 @@ fn check_root(e: &quick_xml::events::BytesStart<'_>) -> Result<(), Fault> {
     if root.eq_ignore_ascii_case("root") {
         Ok(())
     } else {
-        Err(Fault::with(
+        Err(Fault::said(
             Status::Malformed,
+            format!("корневой элемент должен быть <root>, а не <{root}>"),
             format!("the document element must be <root>, not <{root}>"),
         ))
     }
