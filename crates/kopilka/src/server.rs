@@ -180,7 +180,10 @@ fn spawn_workers(
             shutdown.clone(),
             "canceled expired Kupi-Kupi transfer forms",
             state.clone(),
-            |state, now| async move { crate::kupikupi::expire_forms(&state, now).await },
+            |state, now| async move {
+                crate::kupikupi::expire_forms(&state.store, &state.sealer, &state.public_url, now)
+                    .await
+            },
         ),
         tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]

@@ -25,7 +25,7 @@ use kopilka_store::kupikupi::{Platform, Transfer};
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
 use kopilka_store::model::Message;
 use kopilka_store::outbox::NewMessage;
-use kopilka_store::{StoreError, StoreResult, Tx};
+use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
 use std::sync::Arc;
 use wire::ErrorCode;
 
@@ -441,13 +441,20 @@ async fn settle_hold(tx: &mut Tx, transfer: &Transfer, delivered: bool) -> Store
 /// Cancels every transfer whose form lived past its lifetime at `now` and tells its shop. Such
 /// transfers hold nothing yet (the hold comes with the correct code), so canceling releases
 /// their claim.
-pub async fn expire_forms(state: &AppState, now: i64) -> StoreResult<usize> {
-    let signer = Signer::of(state);
+pub async fn expire_forms(
+    store: &SharedStore,
+    sealer: &Sealer,
+    public_url: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let signer = Signer {
+        sealer: Arc::new(sealer.clone()),
+        public_url: Arc::new(public_url.to_string()),
+    };
     let mut total = 0;
     loop {
         let signer = signer.clone();
-        let done = state
-            .store
+        let done = store
             .write(move |tx| {
                 Box::pin(async move {
                     tx.set_now(now);

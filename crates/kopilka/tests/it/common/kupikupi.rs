@@ -255,3 +255,34 @@ pub fn six_digits(text: &str) -> String {
         .unwrap_or_else(|| panic!("no code in {text}"))
         .to_string()
 }
+
+/// Runs the form-expiry job's pass at `now`: how many transfers it canceled.
+pub async fn expire_forms(app: &TestApp, now: i64) -> usize {
+    let sealer = Sealer::from_hex(&app.seal_key).unwrap();
+    kopilka::kupikupi::expire_forms(&app.store, &sealer, &app.base, now)
+        .await
+        .unwrap()
+}
+
+/// A transfer's status as kopilka keeps it (`HELD` while the points wait for the shop).
+pub async fn stored_status(app: &TestApp, payment_id: i64) -> &'static str {
+    app.store
+        .read(move |tx| Box::pin(async move { tx.kupikupi_transfer(payment_id).await }))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+        .as_str()
+}
+
+/// A notification's body without its `token`, after checking the token signs it with `key`.
+pub fn verified_notification(body: &str, key: &str) -> Value {
+    let mut body: Value = serde_json::from_str(body).unwrap();
+    let token = body
+        .as_object_mut()
+        .unwrap()
+        .remove("token")
+        .expect("the notification is signed");
+    assert_eq!(signed(body.clone(), key)["token"], token, "{body}");
+    body
+}
