@@ -485,10 +485,10 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
     let phone = fields.phone()?;
     let request = ReceiptRequest::parse(fields)?;
     if caller.sandbox {
+        request.paid_at("Europe/Moscow", kopilka_store::now_ms())?;
         if sandbox_phone(phone.digits()).is_none() {
             return Err(unknown_sandbox_phone());
         }
-        request.paid_at("Europe/Moscow", kopilka_store::now_ms())?;
         return Ok(success(vec![
             ("paymentId", field(0)),
             ("cashback", decimal_number("0.00")),

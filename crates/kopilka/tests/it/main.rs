@@ -9,6 +9,7 @@ mod core_api;
 mod ecommpay;
 mod incust;
 mod kupikupi;
+mod kupikupi_shops;
 mod loymax;
 mod loymax_batch;
 mod loymax_history_bench;
