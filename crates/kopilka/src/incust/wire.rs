@@ -96,6 +96,92 @@ impl Fields {
     }
 }
 
+/// The text of a request document: read in the encoding its XML declaration names (old PHP
+/// shops write `<?xml version="1.0" encoding="windows-1251"?>`), else the one the content
+/// type's `charset` names, else UTF-8. A byte-order mark is dropped.
+pub fn decode_document(bytes: &[u8], http_charset: Option<&str>) -> Result<String, Fault> {
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    let label = declared_encoding(bytes).or(http_charset).unwrap_or("utf-8");
+    let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+        Fault::said(
+            Status::Malformed,
+            format!("неизвестная кодировка {label}"),
+            format!("unknown encoding {label}"),
+        )
+    })?;
+    encoding
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|text| text.into_owned())
+        .ok_or_else(|| {
+            Fault::said(
+                Status::Malformed,
+                format!("тело запроса не в кодировке {}", encoding.name()),
+                format!("the body is not {}", encoding.name()),
+            )
+        })
+}
+
+/// The `encoding` of a leading `<?xml …?>` declaration (ASCII in every encoding read here).
+fn declared_encoding(bytes: &[u8]) -> Option<&str> {
+    let head = &bytes[..bytes.len().min(256)];
+    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &head[start..];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let declaration = std::str::from_utf8(&head[..end]).ok()?;
+    let after = &declaration[declaration.find("encoding")? + "encoding".len()..];
+    let after = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &after[1..];
+    Some(&value[..value.find(quote)?])
+}
+
+/// The fields of an urlencoded form, percent-decoded as bytes and read as UTF-8; a form whose
+/// bytes are not UTF-8 comes from a windows-1251 page (old Russian and Ukrainian PHP shops;
+/// browsers submit a form in its page's encoding and do not say which).
+pub fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+    let raw = raw_form_pairs(bytes);
+    let utf8 = raw
+        .iter()
+        .all(|(k, v)| std::str::from_utf8(k).is_ok() && std::str::from_utf8(v).is_ok());
+    let text = |bytes: &[u8]| {
+        if utf8 {
+            String::from_utf8_lossy(bytes).into_owned()
+        } else {
+            encoding_rs::WINDOWS_1251
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned()
+        }
+    };
+    raw.iter().map(|(k, v)| (text(k), text(v))).collect()
+}
+
+/// An urlencoded form's names and values, percent-decoded to the bytes the client encoded.
+pub fn raw_form_pairs(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let decode = |part: &[u8]| -> Vec<u8> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced).collect()
+    };
+    bytes
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut parts = pair.splitn(2, |&b| b == b'=');
+            let name = decode(parts.next().unwrap_or_default());
+            let value = decode(parts.next().unwrap_or_default());
+            (name, value)
+        })
+        .collect()
+}
+
 /// Parses `<root><name>value</name>…</root>`. A document type declaration is refused (no
 /// entity tricks), as are nested elements inside a field and anything after the root.
 pub fn parse(text: &str) -> Result<Fields, Fault> {
@@ -318,6 +404,42 @@ mod tests {
             assert_eq!(fault.status, Status::Malformed, "{bad:?}");
         }
         assert!(parse("<root/>").is_ok());
+    }
+
+    #[test]
+    fn reads_windows_1251_documents_and_forms() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(
+            "<?xml version='1.0' encoding='windows-1251'?><root><comment>Заказ №5</comment></root>",
+        );
+        let text = decode_document(&bytes, None).unwrap();
+        assert_eq!(parse(&text).unwrap().get("comment"), Some("Заказ №5"));
+        let (plain, _, _) =
+            encoding_rs::WINDOWS_1251.encode("<root><comment>Заказ</comment></root>");
+        assert_eq!(
+            decode_document(&plain, Some("cp1251")).unwrap(),
+            "<root><comment>Заказ</comment></root>"
+        );
+        assert_eq!(
+            decode_document(&plain, None).unwrap_err().status,
+            Status::Malformed
+        );
+        assert_eq!(
+            decode_document(b"<?xml version=\"1.0\" encoding=\"x-nope\"?><root/>", None)
+                .unwrap_err()
+                .status,
+            Status::Malformed
+        );
+        assert_eq!(
+            form_pairs(b"comment=%C7%E0%EA%E0%E7+1&a=b"),
+            vec![
+                ("comment".into(), "Заказ 1".into()),
+                ("a".into(), "b".into())
+            ]
+        );
+        assert_eq!(
+            form_pairs("comment=%D0%97%D0%B0%D0%BA%D0%B0%D0%B7".as_bytes()),
+            vec![("comment".into(), "Заказ".into())]
+        );
     }
 
     #[test]
