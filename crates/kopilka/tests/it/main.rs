@@ -8,6 +8,7 @@ mod bench;
 mod core_api;
 mod ecommpay;
 mod incust;
+mod incust_shops;
 mod kupikupi;
 mod kupikupi_shops;
 mod loymax;
