@@ -475,3 +475,52 @@ async fn the_seeds_first_example_works_on_the_demo(app: TestApp) {
     );
     app.stop().await;
 }
+
+both_stores!(a_php_shop_pays_as_the_public_class_asks);
+async fn a_php_shop_pays_as_the_public_class_asks(app: TestApp) {
+    // The seed's first example, then its init example, on a platform of the shop's own.
+    let balance = php(&app, DEMO_UID, DEMO_SECRET, &["balance", "79000000001"]).await;
+    assert_eq!(balance["balance"], json!(1000000.0), "{balance}");
+    let shop = shop(&app, NEVER_OK).await;
+    let (uid, key) = (shop.uid.as_str(), shop.secret.as_str());
+    let init = php(&app, uid, key, &["init", "79000000000", "1234", "25000"]).await;
+    assert_eq!(
+        (&init["status"], &init["orderId"]),
+        (&json!(true), &json!("1234")),
+        "{init}"
+    );
+    let payment_id = init["paymentId"].as_i64().unwrap();
+    // The shop's own code field: the customer got the code by SMS at init.
+    let code = six_digits(&last_sms(&app).await);
+    assert_eq!(code, code_of(&app, payment_id).await);
+    let confirmed = php(&app, uid, key, &["confirmation", "79000000000", &code]).await;
+    assert_eq!(confirmed["transferStatus"], "CONFIRMED", "{confirmed}");
+    let checkout = php(&app, uid, key, &["checkout", "1234", "25000"]).await;
+    assert_eq!(checkout["transferStatus"], "CONFIRMED", "{checkout}");
+    assert_eq!(balance_and_held(&app, PHONE).await, pair("750.00", "0.00"));
+    // 19.99*100 in PHP is not 1999: an amount error the shop can act on.
+    let float = php(&app, uid, key, &["init-float", "79000000000", "f-1"]).await;
+    assert_eq!(float["errorCode"], "3", "{float}");
+    assert!(
+        float["message"].as_str().unwrap().starts_with("amount"),
+        "{float}"
+    );
+    let receipt = php(
+        &app,
+        uid,
+        key,
+        &[
+            "receipt",
+            "79000000000",
+            "50000",
+            "9999078900004312",
+            "77",
+            "4000623456",
+            "23.11.2025 14:05:00",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(receipt["cashback"], json!(100.0), "{receipt}");
+    app.stop().await;
+}

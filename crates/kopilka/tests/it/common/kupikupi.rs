@@ -286,3 +286,24 @@ pub fn verified_notification(body: &str, key: &str) -> Value {
     assert_eq!(signed(body.clone(), key)["token"], token, "{body}");
     body
 }
+
+/// Runs `tests/it/kupikupi_shop.php` (a shop's PHP backend making requests as the public
+/// KupiKupiPayApi class makes them) against the app: the decoded answer.
+pub async fn php(app: &TestApp, uid: &str, key: &str, args: &[&str]) -> Value {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/kupikupi_shop.php");
+    let output = tokio::process::Command::new("php")
+        .arg(script)
+        .args([app.base.as_str(), uid, key])
+        .args(args)
+        .output()
+        .await
+        .expect("php-cli with curl is installed (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "php {args:?}: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("php {args:?}: {e}: {stdout}"))
+}
