@@ -28,11 +28,9 @@ pub async fn dispatch(
     body: Bytes,
 ) -> Response {
     let method = method.to_ascii_lowercase();
-    let result = match answer(&state, &method, &http_method, &body).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
-    result
+    answer(&state, &method, &http_method, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn answer(
