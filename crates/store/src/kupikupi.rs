@@ -283,31 +283,16 @@ impl Tx {
             .await
     }
 
-    /// The newest transfer of `phone` on a platform that still waits for a code.
-    pub async fn kupikupi_open_transfer_of_phone(
-        &mut self,
-        platform_id: i64,
-        sandbox: bool,
-        phone: &str,
-    ) -> StoreResult<Option<Transfer>> {
-        self.kupikupi_newest_transfer(
-            platform_id,
-            sandbox,
-            "phone = $3 AND status IN ('NEW', 'FORM_SHOWED')",
-            phone,
-        )
-        .await
-    }
-
     /// The production transfers of `phone` on a platform that wait for a code and whose form
-    /// still lives at `now`, newest first.
+    /// still lives at `now`, newest first. Not locked: the caller locks the one it acts on
+    /// (locking them all would hold rows the expiry job takes in another order).
     pub async fn kupikupi_waiting_transfers_of_phone(
         &mut self,
         platform_id: i64,
         phone: &str,
         now: i64,
     ) -> StoreResult<Vec<Transfer>> {
-        let sql = self.select_locked::<Transfer>(
+        let sql = select::<Transfer>(
             "kupikupi_transfers WHERE platform_id = $1 AND sandbox = 0 AND phone = $2 AND status IN ('NEW', 'FORM_SHOWED') AND expires_at > $3 ORDER BY id DESC LIMIT 20",
         );
         Ok(fetch!(

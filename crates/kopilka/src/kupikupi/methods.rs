@@ -349,8 +349,9 @@ async fn confirmation(
                         target = transfer.id;
                     }
                 }
-                for transfer in &waiting {
-                    send_code(tx, &signer.sealer, transfer).await?;
+                // The first touch of a transfer whose code the quota held back texts it.
+                if let Some(locked) = tx.kupikupi_transfer(target).await? {
+                    send_code(tx, &signer.sealer, &locked).await?;
                 }
                 let Some(mut outcome) = enter_code(tx, &signer, target, &code).await? else {
                     return Ok(None);
