@@ -103,6 +103,35 @@ async fn a_second_page_for_a_paid_order_says_so_at_once(app: TestApp) {
     let (_, html, _) = incust.open("/app/redeem/", BACK, "300.00", "twice-1").await;
     assert_hidden(&html, &[("status", Status::OrderConflict.code())]);
     assert_eq!(app.sms_to("380671111111").await.len(), 1);
+    // An order earned through the XML API: its earn page says so and returns that earn.
+    let earned = incust
+        .earn("380501111111", "0000", "380671111111", "100.00", "earned-1")
+        .await;
+    let (_, html, _) = incust.open("/app/earn/", BACK, "100.00", "earned-1").await;
+    assert!(hidden(&html, "token").is_none(), "{html}");
+    assert!(
+        html.contains("Бонусы за этот заказ уже начислены: 20.00"),
+        "{html}"
+    );
+    assert_hidden(
+        &html,
+        &[
+            ("status", "0000"),
+            ("transactionid", earned.get("transactionid")),
+            ("bonusesearned", "20.00"),
+        ],
+    );
+    // A cancelled order is not paid again.
+    incust
+        .cancel(
+            "380501111111",
+            "380671111111",
+            paid["transactionid"].as_str(),
+        )
+        .await
+        .has(&[("status", "0000")]);
+    let (_, html, _) = incust.open("/app/redeem/", BACK, "251.25", "twice-1").await;
+    assert_hidden(&html, &[("status", Status::AlreadyCancelled.code())]);
     app.stop().await;
 }
 
