@@ -49,7 +49,9 @@ async function foreignReturnUrl(browser, baseUrl) {
     <button id="go">pay</button></form>`);
   const [response] = await Promise.all([page.waitForNavigation(), page.click('#go')]);
   expectEqual(response.status(), 403, 'status of the refusal');
-  if (!(await text(page, '#error')).includes('evil.example')) throw new Error('the error names the refused host');
+  // The customer reads what to do, not the shop's misconfiguration (that is in kopilka's log).
+  const refusal = await text(page, '#error');
+  if (!refusal.includes('Магазин передал неверные данные') || /[A-Za-z]/.test(refusal)) throw new Error(`the error speaks to the customer: ${refusal}`);
   expectEqual(await page.locator('form').count(), 0, 'forms on the error page');
   await page.waitForTimeout(300);
   expectEqual(new URL(page.url()).pathname, '/app/redeem/', 'still on kopilka');

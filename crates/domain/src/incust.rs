@@ -149,6 +149,10 @@ impl Status {
         }
     }
 
+    pub fn from_code(code: &str) -> Option<Status> {
+        Status::ALL.iter().copied().find(|s| s.code() == code)
+    }
+
     /// The human-readable text sent as `statusdesc`/`cmddesc`.
     pub fn text(self, lang: Lang) -> &'static str {
         match lang {
@@ -357,6 +361,7 @@ mod tests {
             assert_eq!(status.code().len(), 4);
             assert!(status.code().bytes().all(|b| b.is_ascii_digit()));
             assert!(seen.insert(status.code()), "{status:?}");
+            assert_eq!(Status::from_code(status.code()), Some(status));
             assert!(!status.text(Lang::Ru).is_empty() && !status.text(Lang::En).is_empty());
         }
     }

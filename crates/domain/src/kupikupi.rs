@@ -1,15 +1,20 @@
 //! Kupi-Kupi: the request token and the transfer state machine.
 //!
 //! A shop asks for a transfer (`init`, status NEW); the customer opens the form (FORM_SHOWED) and
-//! enters the code kopilka gave them; a correct code holds the points (HELD, still FORM_SHOWED on
-//! the wire) and the shop is notified; the shop's `OK` confirms the hold (CONFIRMED). Five wrong
-//! codes reject the transfer (REJECTED), a form nobody finished in time is CANCELED, and a
-//! notification the shop never acknowledged voids the hold (REJECTED).
+//! enters the code kopilka gave them; a correct code holds the points (HELD, CONFIRMED on the
+//! wire, as the notification says) and the shop is notified; the shop's `OK` — or any signed
+//! answer that told the shop CONFIRMED — confirms the hold (CONFIRMED). Five wrong codes reject
+//! the transfer (REJECTED), a form nobody finished in time is CANCELED, and a notification the
+//! shop never acknowledged in any way voids the hold (REJECTED).
 
 use sha2::{Digest, Sha256};
 
 /// Wrong codes a transfer (or a cabinet sign-in code) tolerates; the fifth closes it.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
+/// Code SMS a phone may be sent per [`CODE_SMS_WINDOW_MS`] (the cabinet's sign-in quota): a
+/// shop's `init`s alone cannot flood a customer with texts.
+pub const MAX_CODE_SMS: i64 = 5;
+pub const CODE_SMS_WINDOW_MS: i64 = 60 * 60 * 1000;
 /// How long a transfer form lives unless configured otherwise.
 pub const DEFAULT_FORM_LIFETIME_MS: i64 = 15 * 60 * 1000;
 /// The key the secret is added under before signing (the public PHP class's spelling).
@@ -96,11 +101,11 @@ impl TransferStatus {
         })
     }
 
-    /// The status the protocol shows: a hold waiting for the shop's `OK` is still FORM_SHOWED,
-    /// because the seed has no status for it and the shop has not registered the payment yet.
+    /// The status the protocol shows: a hold waiting for the shop's `OK` is CONFIRMED, what the
+    /// notification says, so a shop that checks the notification with `checkout` sees the same.
     pub fn wire(self) -> &'static str {
         match self {
-            TransferStatus::Held => "FORM_SHOWED",
+            TransferStatus::Held => "CONFIRMED",
             other => other.as_str(),
         }
     }
@@ -207,7 +212,8 @@ impl Transfer {
         }
     }
 
-    /// The notification was acknowledged with `OK` (`delivered`) or died: confirm or void.
+    /// The notification was acknowledged with `OK` (`delivered`) or died: confirm or void. A
+    /// signed answer that reported the hold as CONFIRMED acknowledges it as `OK` does.
     pub fn settle(&mut self, delivered: bool) -> Step {
         if self.status != TransferStatus::Held {
             return Step::Unchanged;
@@ -254,6 +260,72 @@ pub const SANDBOX_PHONES: [SandboxPhone; 3] = [
 
 pub fn sandbox_phone(phone: &str) -> Option<SandboxPhone> {
     SANDBOX_PHONES.iter().copied().find(|p| p.phone == phone)
+}
+
+/// A fiscal receipt's `receipt_type`, numbered as fiscal documents number them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptType {
+    /// 1, приход: the customer paid; the money part earns cashback.
+    Sale,
+    /// 2, возврат прихода: money went back to the customer; it earns nothing and takes back
+    /// what its sale earned.
+    Refund,
+}
+
+impl ReceiptType {
+    pub fn parse(code: i64) -> Option<ReceiptType> {
+        match code {
+            1 => Some(ReceiptType::Sale),
+            2 => Some(ReceiptType::Refund),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> i64 {
+        match self {
+            ReceiptType::Sale => 1,
+            ReceiptType::Refund => 2,
+        }
+    }
+}
+
+/// How far a receipt's `pay_date` may lie ahead of kopilka's clock (clocks of tills drift).
+pub const PAY_DATE_LEEWAY_MS: i64 = 5 * 60 * 1000;
+
+/// Whether a receipt paid at `pay_date` (unix ms) lies in the future at `now`.
+pub fn pay_date_in_future(pay_date: i64, now: i64) -> bool {
+    pay_date > now.saturating_add(PAY_DATE_LEEWAY_MS)
+}
+
+/// A sale receipt as its refunds see it. `amount` and `refunded` are kopecks, `cashback` and
+/// `taken_back` the program's points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaleReceipt {
+    pub amount: i64,
+    pub refunded: i64,
+    pub cashback: i64,
+    pub taken_back: i64,
+}
+
+impl SaleReceipt {
+    /// Whether a refund of `amount` kopecks fits what is left of the sale.
+    pub fn fits(&self, amount: i64) -> bool {
+        amount > 0 && amount <= self.amount - self.refunded
+    }
+
+    /// The points a refund of `amount` kopecks takes back: the sale's cashback in proportion to
+    /// all money refunded so far, rounded down, less what earlier refunds took; the refund that
+    /// completes the sale takes the rest. Refunds never take back more than the sale earned.
+    pub fn take_back(&self, amount: i64) -> i64 {
+        let refunded = self.refunded + amount;
+        let due = if refunded >= self.amount {
+            self.cashback
+        } else {
+            // Rounding::Down: the customer keeps a fraction until the last refund.
+            (i128::from(self.cashback) * i128::from(refunded) / i128::from(self.amount)) as i64
+        };
+        (due - self.taken_back).clamp(0, self.cashback - self.taken_back)
+    }
 }
 
 #[cfg(test)]
@@ -354,7 +426,7 @@ mod tests {
         assert_eq!(t.open_form(2), Step::Unchanged);
         assert_eq!(t.enter_code(false, 3), Step::WrongCode { left: 4 });
         assert_eq!(t.enter_code(true, 4), Step::Hold);
-        assert_eq!(t.status.wire(), "FORM_SHOWED");
+        assert_eq!(t.status.wire(), "CONFIRMED");
         assert_eq!(t.enter_code(true, 5), Step::Closed(TransferStatus::Held));
         assert_eq!(t.expire(DEFAULT_FORM_LIFETIME_MS + 1), Step::Unchanged);
         assert_eq!(t.settle(true), Step::Moved(TransferStatus::Confirmed));
@@ -385,6 +457,37 @@ mod tests {
         let mut held = Transfer::new(0, 1000);
         held.enter_code(true, 1);
         assert_eq!(held.settle(false), Step::Moved(TransferStatus::Rejected));
+    }
+
+    #[test]
+    fn refunds_take_back_in_proportion_and_never_more() {
+        let sale = SaleReceipt {
+            amount: 10_000,
+            refunded: 0,
+            cashback: 333,
+            taken_back: 0,
+        };
+        assert!(sale.fits(10_000) && !sale.fits(10_001) && !sale.fits(0));
+        assert_eq!(sale.take_back(10_000), 333);
+        assert_eq!(sale.take_back(5_000), 166);
+        let half = SaleReceipt {
+            refunded: 5_000,
+            taken_back: 166,
+            ..sale
+        };
+        assert_eq!(half.take_back(5_000), 167);
+        assert!(!half.fits(5_001));
+        // Nothing could be taken the first time (the points were spent): the next takes it.
+        let missed = SaleReceipt {
+            refunded: 5_000,
+            taken_back: 0,
+            ..sale
+        };
+        assert_eq!(missed.take_back(1_000), 199);
+        assert_eq!(ReceiptType::parse(2), Some(ReceiptType::Refund));
+        assert_eq!(ReceiptType::parse(3), None);
+        assert!(pay_date_in_future(PAY_DATE_LEEWAY_MS + 1, 0));
+        assert!(!pay_date_in_future(PAY_DATE_LEEWAY_MS, 0));
     }
 
     #[test]

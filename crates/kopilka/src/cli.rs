@@ -150,9 +150,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 running.public_url
             );
             println!(
-                "  Kupi-Kupi:    {}/demo/shop/kupikupi (customer 79000000000)",
+                "  Kupi-Kupi:    {}/demo/shop/kupikupi (customers 79000000000, 79000000001)",
                 running.public_url
             );
+            for platform in &data.kupikupi {
+                println!(
+                    "                API {}/api/v1/transfer/: UidPlatform {}, SecretKey {}, DevSecretKey {}",
+                    running.public_url, platform.uid, platform.secret_key, platform.dev_secret_key
+                );
+            }
             println!("  cabinet:      {}/cabinet", running.public_url);
             running.run_until_signal().await;
             drop(dir);

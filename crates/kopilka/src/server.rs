@@ -179,8 +179,11 @@ fn spawn_workers(
             interval,
             shutdown.clone(),
             "canceled expired Kupi-Kupi transfer forms",
-            store,
-            |store, now| async move { crate::kupikupi::expire_forms(&store, now).await },
+            state.clone(),
+            |state, now| async move {
+                crate::kupikupi::expire_forms(&state.store, &state.sealer, &state.public_url, now)
+                    .await
+            },
         ),
         tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]

@@ -157,10 +157,15 @@ impl Tx {
         let now = self.now();
         execute!(
             self,
+            "DELETE FROM incust_page_tokens WHERE page_id IN (SELECT id FROM incust_pages WHERE expires_at < $1)",
+            now - PAGE_RETENTION_MS
+        )?;
+        execute!(
+            self,
             "DELETE FROM incust_pages WHERE expires_at < $1",
             now - PAGE_RETENTION_MS
         )?;
-        Ok(int!(
+        let id = int!(
             self,
             "INSERT INTO incust_pages (form_token, kind, merchant_id, program_id, customer_id, cardphone, amount, comment, return_url, code_digest, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             &page.form_token,
@@ -175,6 +180,71 @@ impl Tx {
             &page.code_digest,
             now,
             page.expires_at,
+        )?;
+        self.incust_remember_token(id, &page.form_token).await?;
+        Ok(id)
+    }
+
+    /// Keeps every form token a page carried, so a form submitted again finds its page.
+    async fn incust_remember_token(&mut self, page_id: i64, token: &str) -> StoreResult<()> {
+        execute!(
+            self,
+            "INSERT INTO incust_page_tokens (form_token, page_id) VALUES ($1, $2)",
+            token,
+            page_id
+        )?;
+        Ok(())
+    }
+
+    /// The page that carried the form token `token` at any time, finished or not.
+    pub async fn incust_page_by_any_token(
+        &mut self,
+        token: &str,
+    ) -> StoreResult<Option<IncustPage>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            IncustPage,
+            &select::<IncustPage>(
+                "incust_page_tokens JOIN incust_pages ON incust_pages.id = incust_page_tokens.page_id WHERE incust_page_tokens.form_token = $1"
+            ),
+            token
+        )?)
+    }
+
+    /// Gives an unfinished page the form token `next` in place of its current one (a form
+    /// from before the last answer came back). False when the page is finished.
+    pub async fn incust_reissue_page(&mut self, page_id: i64, next: &str) -> StoreResult<bool> {
+        let changed = execute!(
+            self,
+            "UPDATE incust_pages SET form_token = $1 WHERE id = $2 AND finished_at IS NULL",
+            next,
+            page_id
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        self.incust_remember_token(page_id, next).await?;
+        Ok(true)
+    }
+
+    /// The shop's newest transaction of `kind` (`earn`, `redeem`) for the order `comment`.
+    pub async fn incust_order_transaction(
+        &mut self,
+        merchant_id: MerchantId,
+        kind: &str,
+        comment: &str,
+    ) -> StoreResult<Option<IncustTransaction>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            IncustTransaction,
+            &select::<IncustTransaction>(
+                "incust_transactions WHERE merchant_id = $1 AND kind = $2 AND comment = $3 ORDER BY operation_id DESC LIMIT 1"
+            ),
+            merchant_id.0,
+            kind,
+            comment
         )?)
     }
 
@@ -185,14 +255,18 @@ impl Tx {
         used: &str,
         next: &str,
     ) -> StoreResult<Option<IncustPage>> {
-        Ok(fetch!(
+        let page = fetch!(
             self,
             fetch_optional,
             IncustPage,
             &format!("UPDATE incust_pages SET form_token = $1 WHERE form_token = $2 AND finished_at IS NULL RETURNING {}", IncustPage::COLUMNS),
             next,
             used
-        )?)
+        )?;
+        if let Some(page) = &page {
+            self.incust_remember_token(page.id, next).await?;
+        }
+        Ok(page)
     }
 
     /// An unfinished page by its current form token, without taking it.

@@ -69,12 +69,14 @@ pub struct Transfer {
     pub form_key: String,
     pub operation_id: Option<OperationId>,
     pub expires_at: i64,
+    /// When the code's SMS went out; `None` while the per-phone quota held it back.
+    pub code_sent_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 row!(
     Transfer,
-    "kupikupi_transfers.id, kupikupi_transfers.platform_id, kupikupi_transfers.sandbox, kupikupi_transfers.order_id, kupikupi_transfers.phone, kupikupi_transfers.customer_id, kupikupi_transfers.amount, kupikupi_transfers.points, kupikupi_transfers.status, kupikupi_transfers.attempts, kupikupi_transfers.sealed_code, kupikupi_transfers.form_key, kupikupi_transfers.operation_id, kupikupi_transfers.expires_at, kupikupi_transfers.created_at, kupikupi_transfers.updated_at",
+    "kupikupi_transfers.id, kupikupi_transfers.platform_id, kupikupi_transfers.sandbox, kupikupi_transfers.order_id, kupikupi_transfers.phone, kupikupi_transfers.customer_id, kupikupi_transfers.amount, kupikupi_transfers.points, kupikupi_transfers.status, kupikupi_transfers.attempts, kupikupi_transfers.sealed_code, kupikupi_transfers.form_key, kupikupi_transfers.operation_id, kupikupi_transfers.expires_at, kupikupi_transfers.code_sent_at, kupikupi_transfers.created_at, kupikupi_transfers.updated_at",
     |c| Transfer {
         id: c.next()?,
         platform_id: c.next()?,
@@ -90,6 +92,7 @@ row!(
         form_key: c.next()?,
         operation_id: c.next::<Option<i64>>()?.map(OperationId),
         expires_at: c.next()?,
+        code_sent_at: c.next()?,
         created_at: c.next()?,
         updated_at: c.next()?,
     }
@@ -280,20 +283,48 @@ impl Tx {
             .await
     }
 
-    /// The newest transfer of `phone` on a platform that still waits for a code.
-    pub async fn kupikupi_open_transfer_of_phone(
+    /// The production transfers of `phone` on a platform that wait for a code and whose form
+    /// still lives at `now`, newest first. Not locked: the caller locks the one it acts on
+    /// (locking them all would hold rows the expiry job takes in another order).
+    pub async fn kupikupi_waiting_transfers_of_phone(
         &mut self,
         platform_id: i64,
-        sandbox: bool,
         phone: &str,
-    ) -> StoreResult<Option<Transfer>> {
-        self.kupikupi_newest_transfer(
+        now: i64,
+    ) -> StoreResult<Vec<Transfer>> {
+        let sql = select::<Transfer>(
+            "kupikupi_transfers WHERE platform_id = $1 AND sandbox = 0 AND phone = $2 AND status IN ('NEW', 'FORM_SHOWED') AND expires_at > $3 ORDER BY id DESC LIMIT 20",
+        );
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Transfer,
+            &sql,
             platform_id,
-            sandbox,
-            "phone = $3 AND status IN ('NEW', 'FORM_SHOWED')",
             phone,
-        )
-        .await
+            now
+        )?)
+    }
+
+    /// How many transfer codes were texted to `phone` since `since` (the per-phone quota).
+    pub async fn kupikupi_codes_sent_since(&mut self, phone: &str, since: i64) -> StoreResult<i64> {
+        Ok(int!(
+            self,
+            "SELECT COUNT(*) FROM kupikupi_transfers WHERE phone = $1 AND code_sent_at > $2",
+            phone,
+            since
+        )?)
+    }
+
+    pub async fn kupikupi_mark_code_sent(&mut self, id: i64) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE kupikupi_transfers SET code_sent_at = $1 WHERE id = $2",
+            now,
+            id
+        )?;
+        Ok(())
     }
 
     /// The newest transfer on a platform that matches `filter`, in which `$3` is `value`.
@@ -368,6 +399,149 @@ impl Tx {
             operation_id.map(|id| id.0),
             now,
             id,
+        )?;
+        Ok(())
+    }
+}
+
+/// A fiscal receipt the shop registered. Kopecks for `amount`, `discount` and `refunded`;
+/// the program's points for `cashback` and `taken_back`.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub id: i64,
+    pub platform_id: i64,
+    pub customer_id: CustomerId,
+    /// `fn:fd:fp`.
+    pub fiscal_key: String,
+    pub receipt_type: i64,
+    pub amount: i64,
+    pub discount: i64,
+    /// Unix ms.
+    pub pay_date: i64,
+    /// A sale's cashback earned; a refund's points taken back.
+    pub cashback: i64,
+    /// A sale's earn, a refund's reversal; `None` when no points moved.
+    pub operation_id: Option<OperationId>,
+    /// The sale a refund was matched to.
+    pub refund_of: Option<i64>,
+    /// A sale's money refunded so far.
+    pub refunded: i64,
+    /// A sale's points its refunds took back so far.
+    pub taken_back: i64,
+    pub created_at: i64,
+}
+row!(
+    Receipt,
+    "kupikupi_receipts.id, kupikupi_receipts.platform_id, kupikupi_receipts.customer_id, kupikupi_receipts.fiscal_key, kupikupi_receipts.receipt_type, kupikupi_receipts.amount, kupikupi_receipts.discount, kupikupi_receipts.pay_date, kupikupi_receipts.cashback, kupikupi_receipts.operation_id, kupikupi_receipts.refund_of, kupikupi_receipts.refunded, kupikupi_receipts.taken_back, kupikupi_receipts.created_at",
+    |c| Receipt {
+        id: c.next()?,
+        platform_id: c.next()?,
+        customer_id: CustomerId(c.next()?),
+        fiscal_key: c.next()?,
+        receipt_type: c.next()?,
+        amount: c.next()?,
+        discount: c.next()?,
+        pay_date: c.next()?,
+        cashback: c.next()?,
+        operation_id: c.next::<Option<i64>>()?.map(OperationId),
+        refund_of: c.next()?,
+        refunded: c.next()?,
+        taken_back: c.next()?,
+        created_at: c.next()?,
+    }
+);
+
+#[derive(Debug, Clone)]
+pub struct NewReceipt {
+    pub platform_id: i64,
+    pub customer_id: CustomerId,
+    pub fiscal_key: String,
+    pub receipt_type: i64,
+    pub amount: i64,
+    pub discount: i64,
+    pub pay_date: i64,
+    pub cashback: i64,
+    pub operation_id: Option<OperationId>,
+    pub refund_of: Option<i64>,
+}
+
+impl Tx {
+    pub async fn kupikupi_receipt(
+        &mut self,
+        platform_id: i64,
+        fiscal_key: &str,
+    ) -> StoreResult<Option<Receipt>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Receipt,
+            &select::<Receipt>("kupikupi_receipts WHERE platform_id = $1 AND fiscal_key = $2"),
+            platform_id,
+            fiscal_key
+        )?)
+    }
+
+    pub async fn create_kupikupi_receipt(&mut self, new: &NewReceipt) -> StoreResult<Receipt> {
+        let now = self.now();
+        let id = int!(
+            self,
+            "INSERT INTO kupikupi_receipts (platform_id, customer_id, fiscal_key, receipt_type, amount, discount, pay_date, cashback, operation_id, refund_of, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            new.platform_id,
+            new.customer_id.0,
+            &new.fiscal_key,
+            new.receipt_type,
+            new.amount,
+            new.discount,
+            new.pay_date,
+            new.cashback,
+            new.operation_id.map(|id| id.0),
+            new.refund_of,
+            now,
+        )?;
+        Ok(fetch!(
+            self,
+            fetch_one,
+            Receipt,
+            &select::<Receipt>("kupikupi_receipts WHERE id = $1"),
+            id
+        )?)
+    }
+
+    /// A customer's sale receipts on a platform paid no later than `until`, newest first,
+    /// locked on PostgreSQL so concurrent refunds of one sale take turns.
+    pub async fn kupikupi_sales_of_customer(
+        &mut self,
+        platform_id: i64,
+        customer_id: CustomerId,
+        until: i64,
+    ) -> StoreResult<Vec<Receipt>> {
+        let sql = self.select_locked::<Receipt>(
+            "kupikupi_receipts WHERE platform_id = $1 AND customer_id = $2 AND receipt_type = 1 AND pay_date <= $3 AND refunded < amount ORDER BY pay_date DESC, id DESC LIMIT 100",
+        );
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Receipt,
+            &sql,
+            platform_id,
+            customer_id.0,
+            until
+        )?)
+    }
+
+    /// Adds a refund of `amount` kopecks that took back `taken` points to its sale.
+    pub async fn kupikupi_refund_sale(
+        &mut self,
+        sale_id: i64,
+        amount: i64,
+        taken: i64,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE kupikupi_receipts SET refunded = refunded + $1, taken_back = taken_back + $2 WHERE id = $3",
+            amount,
+            taken,
+            sale_id
         )?;
         Ok(())
     }

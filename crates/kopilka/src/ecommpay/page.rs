@@ -8,11 +8,12 @@ use super::{
     shop_link,
 };
 use crate::http::html::escape;
+use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, Extensions, Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus, SaleDecline};
 use kopilka_store::ecommpay::{CashPayment, EcommpayProject, NewCashPayment};
@@ -119,22 +120,15 @@ const PERSONAL: [(&str, &str); 4] = [
     ("customer_country", "country"),
 ];
 
-/// The customer's address as this server sees it (the peer).
-fn client_ip(extensions: &Extensions) -> Option<String> {
-    extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-}
-
 pub async fn open(
     State(state): State<AppState>,
     method: Method,
     RawQuery(query): RawQuery,
-    extensions: Extensions,
+    client: ClientAddr,
     body: Bytes,
 ) -> Response {
     let params = parameters(&method, query, &body);
-    match open_inner(&state, params, client_ip(&extensions)).await {
+    match open_inner(&state, params, Some(client.to_string())).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

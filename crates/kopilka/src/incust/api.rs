@@ -77,8 +77,9 @@ async fn answer(state: &AppState, request: Request) -> Reply {
 /// document or a single form field holding it.
 async fn read(request: Request) -> Result<Fields, Fault> {
     if request.method() != Method::POST {
-        return Err(Fault::with(
+        return Err(Fault::said(
             Status::Malformed,
+            "отправьте документ POST-запросом",
             "send the document with POST",
         ));
     }
@@ -86,9 +87,14 @@ async fn read(request: Request) -> Result<Fields, Fault> {
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase());
+    let mut params = content_type.as_deref().unwrap_or("").split(';');
     let mime = content_type
         .as_deref()
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+        .map(|_| params.next().unwrap_or("").trim().to_string());
+    let charset = params
+        .filter_map(|p| p.trim().strip_prefix("charset="))
+        .map(|c| c.trim_matches('"').to_string())
+        .next();
     let form = mime.as_deref() == Some("application/x-www-form-urlencoded");
     let accepted = match mime.as_deref() {
         None | Some("") => true,
@@ -107,21 +113,26 @@ async fn read(request: Request) -> Result<Fields, Fault> {
     }
     let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
         .await
-        .map_err(|_| Fault::with(Status::TooLarge, format!("at most {MAX_BODY} bytes")))?;
-    let bytes = bytes
-        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(&bytes);
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Fault::with(Status::Malformed, "the body is not UTF-8"))?;
-    let document = if form && !text.trim_start().starts_with('<') {
-        form_urlencoded::parse(text.as_bytes())
-            .map(|(_, v)| v.into_owned())
-            .find(|v| v.trim_start().starts_with('<'))
+        .map_err(|_| {
+            Fault::said(
+                Status::TooLarge,
+                format!("не больше {MAX_BODY} байт"),
+                format!("at most {MAX_BODY} bytes"),
+            )
+        })?;
+    let raw = bytes.trim_ascii_start();
+    let document = if form && !raw.starts_with(b"<") {
+        // The document in a form field, percent-encoded in whatever encoding it declares.
+        wire::raw_form_pairs(raw)
+            .into_iter()
+            .map(|(_, value)| value)
+            .find(|value| value.trim_ascii_start().starts_with(b"<"))
             .unwrap_or_default()
     } else {
-        text.to_string()
+        bytes.to_vec()
     };
-    wire::parse(&document)
+    let text = wire::decode_document(&document, charset.as_deref())?;
+    wire::parse(&text)
 }
 
 async fn login(state: &AppState, fields: &Fields) -> Result<Shop, Fault> {
@@ -142,8 +153,9 @@ pub fn card_phone(fields: &Fields) -> Result<String, Fault> {
 pub fn comment(fields: &Fields) -> Result<String, Fault> {
     let comment = fields.require("comment")?;
     if comment.chars().count() > ops::MAX_COMMENT {
-        return Err(Fault::with(
+        return Err(Fault::said(
             Status::InvalidField,
+            format!("comment: не больше {} символов", ops::MAX_COMMENT),
             format!("comment: at most {} characters", ops::MAX_COMMENT),
         ));
     }
@@ -155,11 +167,16 @@ pub fn money(fields: &Fields, name: &str, decimals: u8) -> Result<kopilka_domain
     let text = fields.require(name)?;
     match parse_decimal(text, decimals) {
         Ok(a) if a.0 > 0 => Ok(a),
-        Ok(_) => Err(Fault::with(
+        Ok(_) => Err(Fault::said(
             Status::BadAmount,
+            format!("{name}: должна быть больше нуля"),
             format!("{name} must be greater than zero"),
         )),
-        Err(e) => Err(Fault::with(Status::BadAmount, format!("{name}: {e}"))),
+        Err(_) => Err(Fault::said(
+            Status::BadAmount,
+            format!("{name}: число с точкой, не больше {decimals} знаков после неё"),
+            format!("{name}: a number with a dot and at most {decimals} decimals"),
+        )),
     }
 }
 

@@ -68,6 +68,12 @@ pub struct Words {
     pub attempts_left: &'static str,
     pub error: &'static str,
     pub nothing_done: &'static str,
+    pub check_order: &'static str,
+    pub shop_mistake: &'static str,
+    pub unavailable: &'static str,
+    pub already_paid: &'static str,
+    pub already_earned: &'static str,
+    pub fill_in: &'static str,
 }
 
 const RU: Words = Words {
@@ -93,6 +99,12 @@ const RU: Words = Words {
     attempts_left: "осталось попыток",
     error: "Ошибка",
     nothing_done: "Операция не проведена. Вернитесь на сайт магазина и попробуйте снова.",
+    check_order: "Проверьте состояние заказа на сайте магазина, прежде чем платить снова.",
+    shop_mistake: "Магазин передал неверные данные для оплаты. Сообщите об этом магазину.",
+    unavailable: "Сервис временно недоступен. Попробуйте позже.",
+    already_paid: "Заказ уже оплачен бонусами",
+    already_earned: "Бонусы за этот заказ уже начислены",
+    fill_in: "Заполните все поля формы",
 };
 
 const EN: Words = Words {
@@ -118,12 +130,42 @@ const EN: Words = Words {
     attempts_left: "attempts left",
     error: "Error",
     nothing_done: "Nothing was done. Go back to the shop's site and try again.",
+    check_order: "Check the order on the shop's site before paying again.",
+    shop_mistake: "The shop sent wrong payment data. Please tell the shop.",
+    unavailable: "The service is unavailable for a moment. Please try again later.",
+    already_paid: "The order is already paid with bonuses",
+    already_earned: "Bonuses for this order were already earned",
+    fill_in: "Fill in every field of the form",
 };
 
 fn words(lang: Lang) -> &'static Words {
     match lang {
         Lang::Ru => &RU,
         Lang::En => &EN,
+    }
+}
+
+/// What the customer reads about a refusal: never XML, field names or the words meant for the
+/// shop's developer (those go to `statusdesc` and the log).
+fn customer_text(fault: &Fault, lang: Lang) -> String {
+    let w = words(lang);
+    match fault.status {
+        Status::Malformed
+        | Status::MissingField
+        | Status::InvalidField
+        | Status::ContentType
+        | Status::TooLarge
+        | Status::UnknownCmd
+        | Status::BadCredentials
+        | Status::ReturnUrlRefused
+        | Status::UnknownTransaction
+        | Status::ForeignTransaction
+        | Status::NotCancellable
+        | Status::OtherCard => w.shop_mistake.to_string(),
+        Status::Internal => w.unavailable.to_string(),
+        // The number of attempts left is the customer's business.
+        Status::WrongSecret => fault.text(lang),
+        other => other.text(lang).to_string(),
     }
 }
 
@@ -171,6 +213,16 @@ struct ErrorView {
     nonce: String,
     w: &'static Words,
     message: String,
+    hint: &'static str,
+}
+
+/// What the customer is told to do after an error page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// Nothing could have happened: try again from the shop.
+    NothingDone,
+    /// Something may have happened (a form from an unknown or forgotten page): check first.
+    CheckOrder,
 }
 
 /// What a page request ends in.
@@ -180,6 +232,7 @@ enum Page {
         status: StatusCode,
         fault: Fault,
         lang: Lang,
+        hint: Hint,
     },
     /// The page with its form (again, with an error, after a wrong answer).
     Form(Box<PageView>),
@@ -198,6 +251,18 @@ impl Page {
             status,
             fault: fault.into(),
             lang,
+            hint: Hint::NothingDone,
+        }
+    }
+
+    /// A form whose page kopilka no longer knows (or a page it cannot read now): whatever that
+    /// page did stands, so the customer checks the order rather than pays again.
+    fn stale(status: StatusCode, fault: impl Into<Fault>, lang: Lang) -> Page {
+        Page::Error {
+            status,
+            fault: fault.into(),
+            lang,
+            hint: Hint::CheckOrder,
         }
     }
 
@@ -206,7 +271,7 @@ impl Page {
         let fault = fault.into();
         Page::Back {
             url: url.to_string(),
-            message: fault.text(lang),
+            message: customer_text(&fault, lang),
             fields: vec![
                 ("status", fault.status.code().to_string()),
                 ("statusdesc", fault.text(lang)),
@@ -222,9 +287,12 @@ impl Page {
                 status,
                 fault,
                 lang,
+                hint,
             } => {
                 if fault.status == Status::Internal {
                     tracing::error!("inCust page failed: {}", fault.text(Lang::En));
+                } else {
+                    tracing::info!("inCust page refused: {}", fault.text(Lang::En));
                 }
                 let w = words(lang);
                 let view = ErrorView {
@@ -232,7 +300,11 @@ impl Page {
                     title: w.error.to_string(),
                     nonce: nonce.clone(),
                     w,
-                    message: fault.text(lang),
+                    message: customer_text(&fault, lang),
+                    hint: match hint {
+                        Hint::NothingDone => w.nothing_done,
+                        Hint::CheckOrder => w.check_order,
+                    },
                 };
                 (status, view.render(), "'none'")
             }
@@ -320,8 +392,9 @@ async fn guarded(handler: impl std::future::Future<Output = Page>) -> Response {
 
 async fn read_form(request: Request) -> Result<Fields, Fault> {
     if request.method() != axum::http::Method::POST {
-        return Err(Fault::with(
+        return Err(Fault::said(
             Status::Malformed,
+            "форма магазина должна отправляться методом post",
             "the shop's form must use method=post",
         ));
     }
@@ -340,17 +413,16 @@ async fn read_form(request: Request) -> Result<Fields, Fault> {
         content_type.as_deref(),
         None | Some("application/x-www-form-urlencoded")
     ) {
-        return Err(Fault::with(
+        return Err(Fault::said(
             Status::ContentType,
+            "отправьте HTML-форму (application/x-www-form-urlencoded)",
             "send an HTML form (application/x-www-form-urlencoded)",
         ));
     }
     let bytes = axum::body::to_bytes(request.into_body(), MAX_FORM)
         .await
         .map_err(|_| Fault::new(Status::TooLarge))?;
-    Ok(Fields::from_pairs(
-        form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
-    ))
+    Ok(Fields::from_pairs(super::wire::form_pairs(&bytes)))
 }
 
 /// The shop's `returnurl`: an http(s) address on a host the shop registered.
@@ -360,8 +432,9 @@ fn return_url(fields: &Fields) -> Result<Url, Fault> {
         .map_err(|_| Fault::with(Status::ReturnUrlRefused, "returnurl"))?;
     let url = Url::parse(raw).map_err(|_| Fault::with(Status::ReturnUrlRefused, "returnurl"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Fault::with(
+        return Err(Fault::said(
             Status::ReturnUrlRefused,
+            "returnurl должен быть адресом http(s)",
             "returnurl must be an http(s) address",
         ));
     }
@@ -464,6 +537,9 @@ async fn prepare(
         Kind::Earn => Sale::earn(&shop.rules, amount)?.bonuses_earned,
         Kind::Redeem => Amount::ZERO,
     };
+    if let Some(page) = already_done(state, shop, kind, &phone, amount, &comment, url).await? {
+        return Ok(page);
+    }
     let card = card_state(state, shop, &phone).await?;
     match (&card.customer, kind) {
         (Some(c), _) if c.state == CustomerState::Blocked => return Err(Status::CardBlocked.into()),
@@ -525,6 +601,66 @@ async fn prepare(
         by_code: pin.is_none(),
     };
     Ok(Page::Form(Box::new(view.view(shop, token, None))))
+}
+
+/// An order this shop already paid with bonuses (or earned on) through a page or the API: the
+/// customer is told so at once and goes back to the shop with that transaction's answer,
+/// instead of being offered to pay again. A cancelled one, or one with another card or amount,
+/// is refused as the XML API refuses it.
+async fn already_done(
+    state: &AppState,
+    shop: &Shop,
+    kind: Kind,
+    phone: &str,
+    amount: Amount,
+    comment: &str,
+    url: &str,
+) -> Result<Option<Page>, Fault> {
+    let (merchant_id, comment) = (shop.merchant.id, comment.to_string());
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(transaction) = tx
+                    .incust_order_transaction(merchant_id, kind.as_str(), &comment)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let cancelled = ledger::operation(tx, transaction.operation_id)
+                    .await?
+                    .is_some_and(|op| op.reversed > 0);
+                Ok(Some((transaction, cancelled)))
+            })
+        })
+        .await
+        .map_err(ops::store_fault)?;
+    let Some((transaction, cancelled)) = found else {
+        return Ok(None);
+    };
+    if cancelled {
+        return Err(Status::AlreadyCancelled.into());
+    }
+    if transaction.cardphone != phone || transaction.amount != amount.0 {
+        return Err(Status::OrderConflict.into());
+    }
+    let w = words(shop.lang);
+    let done = Done {
+        transaction,
+        replayed: true,
+    };
+    let (fields, _) = success(shop, kind, &done);
+    let t = &done.transaction;
+    let message = match kind {
+        Kind::Redeem => format!("{}: {}", w.already_paid, shop.points(t.bonuses_redeemed)),
+        Kind::Earn => format!("{}: {}", w.already_earned, shop.points(t.bonuses_earned)),
+    };
+    Ok(Some(Page::Back {
+        url: url.to_string(),
+        fields,
+        message,
+        lang: shop.lang,
+    }))
 }
 
 /// What the page form shows.
@@ -605,97 +741,129 @@ enum Verdict {
     },
 }
 
+/// A page found by a form token, with its shop.
+struct Found {
+    page: IncustPage,
+    shop: Shop,
+    now: i64,
+    /// The token is the page's current one (not a form from before its last answer).
+    current: bool,
+}
+
+async fn find(state: &AppState, digest: &str) -> Result<Option<Found>, StoreError> {
+    let digest = digest.to_string();
+    state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(page) = tx.incust_page_by_any_token(&digest).await? else {
+                    return Ok(None);
+                };
+                let current = tx.incust_page_by_token(&digest).await?.is_some();
+                let merchant = tx.merchant(page.merchant_id).await?;
+                let program = tx.program(page.program_id).await?;
+                let now = tx.now();
+                Ok(merchant.zip(program).map(|(merchant, program)| {
+                    let rules = program.rules.clone();
+                    Found {
+                        page,
+                        shop: Shop {
+                            lang: Lang::of(&rules),
+                            merchant,
+                            program,
+                            rules,
+                        },
+                        now,
+                        current,
+                    }
+                }))
+            })
+        })
+        .await
+}
+
+fn kind_of(page: &IncustPage) -> Kind {
+    if page.kind == "earn" {
+        Kind::Earn
+    } else {
+        Kind::Redeem
+    }
+}
+
 async fn answer(state: AppState, request: Request) -> Page {
     let fields = match read_form(request).await {
         Ok(f) => f,
         Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
     };
-    let stale = || Page::error(StatusCode::GONE, Status::PageExpired, Lang::Ru);
+    let stale = || Page::stale(StatusCode::GONE, Status::PageExpired, Lang::Ru);
     let Some(token) = fields.get("token") else {
         return stale();
     };
     let digest = secrets::token_digest(token);
-    let found = {
-        let digest = digest.clone();
-        state
-            .store
-            .read(move |tx| {
-                Box::pin(async move {
-                    let Some(page) = tx.incust_page_by_token(&digest).await? else {
-                        return Ok(None);
-                    };
-                    let merchant = tx.merchant(page.merchant_id).await?;
-                    let program = tx.program(page.program_id).await?;
-                    Ok(merchant.zip(program).map(|(m, p)| (page, m, p, tx.now())))
-                })
-            })
-            .await
+    let unavailable = |e: StoreError, lang| {
+        Page::stale(StatusCode::SERVICE_UNAVAILABLE, ops::store_fault(e), lang)
     };
-    let (page, merchant, program, now) = match found {
+    let Found {
+        page,
+        shop,
+        now,
+        current,
+    } = match find(&state, &digest).await {
         Ok(Some(found)) => found,
         Ok(None) => return stale(),
-        Err(e) => {
-            return Page::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ops::store_fault(e),
-                Lang::Ru,
-            )
-        }
+        Err(e) => return unavailable(e, Lang::Ru),
     };
-    let rules = program.rules.clone();
-    let shop = Shop {
-        lang: Lang::of(&rules),
-        merchant,
-        program,
-        rules,
-    };
-    let kind = if page.kind == "earn" {
-        Kind::Earn
-    } else {
-        Kind::Redeem
-    };
+    // The same form again (refresh, back button): what the page did stands and is shown.
+    if page.finished_at.is_some() {
+        return completed(&state, &shop, &page).await;
+    }
+    let kind = kind_of(&page);
     let card = match card_state(&state, &shop, &page.cardphone).await {
         Ok(c) => c,
-        Err(fault) => return Page::error(StatusCode::SERVICE_UNAVAILABLE, fault, shop.lang),
+        Err(fault) => return Page::stale(StatusCode::SERVICE_UNAVAILABLE, fault, shop.lang),
     };
-    let verdict = judge(&shop, &page, &card, &fields, kind, now).await;
     let next = secrets::random_token(24);
+    if !current {
+        // A form from before the page's last answer: the page again, as it is now.
+        let reissued = {
+            let (id, next) = (page.id, secrets::token_digest(&next));
+            state
+                .store
+                .write(move |tx| Box::pin(async move { tx.incust_reissue_page(id, &next).await }))
+                .await
+        };
+        return match reissued {
+            Ok(true) => form_again(&shop, &page, &card, &fields, kind, next, None),
+            Ok(false) => completed(&state, &shop, &page).await,
+            Err(e) => unavailable(e, shop.lang),
+        };
+    }
+    let verdict = judge(&shop, &page, &card, &fields, kind, now).await;
     let result = settle(&state, &shop, &page, &digest, &next, &verdict, kind).await;
     match result {
-        Ok(Settled::Stale) => stale(),
+        // Another submission of this form took it first.
+        Ok(Settled::Stale) => match find(&state, &digest).await {
+            Ok(Some(found)) if found.page.finished_at.is_some() => {
+                completed(&state, &shop, &found.page).await
+            }
+            Ok(_) => stale(),
+            Err(e) => unavailable(e, shop.lang),
+        },
         Ok(Settled::Back(fields, message)) => Page::Back {
             url: page.return_url.clone(),
             fields,
             message,
             lang: shop.lang,
         },
-        Ok(Settled::Again(fault)) => {
-            let max = shop
-                .rules
-                .max_redeemable(Amount(page.amount), Amount(card.spendable));
-            let chosen = fields
-                .get("bonuses")
-                .and_then(|b| parse_decimal(b, shop.rules.decimals).ok())
-                .filter(|b| b.0 > 0 && *b <= max)
-                .unwrap_or(max);
-            let data = FormData {
-                kind,
-                phone: page.cardphone.clone(),
-                amount: Amount(page.amount),
-                earn: Sale::earn(&shop.rules, Amount(page.amount))
-                    .map(|s| s.bonuses_earned)
-                    .unwrap_or_default(),
-                spendable: card.spendable,
-                max,
-                chosen,
-                by_code: page.code_digest.is_some(),
-            };
-            Page::Form(Box::new(data.view(
-                &shop,
-                next,
-                Some(fault.text(shop.lang)),
-            )))
-        }
+        Ok(Settled::Again(fault)) => form_again(
+            &shop,
+            &page,
+            &card,
+            &fields,
+            kind,
+            next,
+            Some(form_error(&fault, shop.lang)),
+        ),
         Err(StoreError::Domain(e)) => {
             // The operation was refused and rolled back; the page closes with the reason.
             let status = Status::of_domain(&e);
@@ -717,19 +885,110 @@ async fn answer(state: AppState, request: Request) -> Page {
                     lang: shop.lang,
                 },
                 Ok(_) => stale(),
-                Err(e) => Page::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ops::store_fault(e),
-                    shop.lang,
-                ),
+                Err(e) => unavailable(e, shop.lang),
             }
         }
-        Err(e) => Page::error(
+        Err(e) => unavailable(e, shop.lang),
+    }
+}
+
+/// What a problem with the customer's own answer says on the form.
+fn form_error(fault: &Fault, lang: Lang) -> String {
+    match fault.status {
+        Status::MissingField => words(lang).fill_in.to_string(),
+        _ => customer_text(fault, lang),
+    }
+}
+
+/// The page's form again, with a fresh token.
+fn form_again(
+    shop: &Shop,
+    page: &IncustPage,
+    card: &CardState,
+    fields: &Fields,
+    kind: Kind,
+    next: String,
+    error: Option<String>,
+) -> Page {
+    let max = shop
+        .rules
+        .max_redeemable(Amount(page.amount), Amount(card.spendable));
+    let chosen = fields
+        .get("bonuses")
+        .and_then(|b| parse_decimal(b, shop.rules.decimals).ok())
+        .filter(|b| b.0 > 0 && *b <= max)
+        .unwrap_or(max);
+    let data = FormData {
+        kind,
+        phone: page.cardphone.clone(),
+        amount: Amount(page.amount),
+        earn: Sale::earn(&shop.rules, Amount(page.amount))
+            .map(|s| s.bonuses_earned)
+            .unwrap_or_default(),
+        spendable: card.spendable,
+        max,
+        chosen,
+        by_code: page.code_digest.is_some(),
+    };
+    Page::Form(Box::new(data.view(shop, next, error)))
+}
+
+/// A finished page shown again: back to the shop with what it returned the first time.
+async fn completed(state: &AppState, shop: &Shop, page: &IncustPage) -> Page {
+    let status = page
+        .status
+        .as_deref()
+        .and_then(Status::from_code)
+        .unwrap_or(Status::PageExpired);
+    let back = |fields, message| Page::Back {
+        url: page.return_url.clone(),
+        fields,
+        message,
+        lang: shop.lang,
+    };
+    let Some(operation_id) = page.operation_id.filter(|_| status == Status::Ok) else {
+        let (fields, message) = refused(status, shop.lang);
+        return back(fields, message);
+    };
+    let transaction = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.incust_transaction(operation_id.0).await }))
+        .await;
+    match transaction {
+        Ok(Some(transaction)) => {
+            let done = Done {
+                transaction,
+                replayed: true,
+            };
+            let (fields, message) = success(shop, kind_of(page), &done);
+            back(fields, message)
+        }
+        Ok(None) => Page::stale(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ops::store_fault(StoreError::Corrupt(format!(
+                "page {} operation {operation_id} has no inCust answer",
+                page.id
+            ))),
+            shop.lang,
+        ),
+        Err(e) => Page::stale(
             StatusCode::SERVICE_UNAVAILABLE,
             ops::store_fault(e),
             shop.lang,
         ),
     }
+}
+
+/// A refusal going back to the shop: `status` and `statusdesc`, and what the customer reads.
+fn refused(status: Status, lang: Lang) -> (Vec<(&'static str, String)>, String) {
+    let fault = Fault::new(status);
+    (
+        vec![
+            ("status", status.code().to_string()),
+            ("statusdesc", fault.text(lang)),
+        ],
+        customer_text(&fault, lang),
+    )
 }
 
 /// Decides, before any write, what the answer asks for and whether its secret is right.
@@ -820,14 +1079,8 @@ async fn settle(
                         return Ok(Settled::Stale);
                     }
                     let refuse = |status: Status| {
-                        let fault = Fault::new(status);
-                        Settled::Back(
-                            vec![
-                                ("status", status.code().to_string()),
-                                ("statusdesc", fault.text(lang)),
-                            ],
-                            fault.text(lang),
-                        )
+                        let (fields, message) = refused(status, lang);
+                        Settled::Back(fields, message)
                     };
                     let (right, sale) = match verdict {
                         Verdict::Cancel(status) => {
@@ -889,7 +1142,8 @@ async fn settle(
                         Some(done.transaction.operation_id.0),
                     )
                     .await?;
-                    Ok(success(&shop, kind, &done))
+                    let (fields, message) = success(&shop, kind, &done);
+                    Ok(Settled::Back(fields, message))
                 })
             }
         })
@@ -897,7 +1151,7 @@ async fn settle(
 }
 
 /// The seed's answer fields plus `status`.
-fn success(shop: &Shop, kind: Kind, done: &Done) -> Settled {
+fn success(shop: &Shop, kind: Kind, done: &Done) -> (Vec<(&'static str, String)>, String) {
     let t = &done.transaction;
     let w = words(shop.lang);
     let mut fields = vec![
@@ -917,5 +1171,5 @@ fn success(shop: &Shop, kind: Kind, done: &Done) -> Settled {
     };
     fields.push(("cardbonuses", shop.points(t.card_bonuses)));
     fields.push(("status", Status::Ok.code().to_string()));
-    Settled::Back(fields, message)
+    (fields, message)
 }

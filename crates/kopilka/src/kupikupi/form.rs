@@ -1,7 +1,7 @@
 //! The hosted transfer form at `transferURL`: shop, amount in roubles, the masked phone and a
 //! field for the 6-digit code.
 
-use super::{absolute, enter_code, notification, rules_of};
+use super::{absolute, enter_code, notify, rules_of, send_code, Ending, Signer};
 use crate::http::html::{escape, page};
 use crate::state::AppState;
 use axum::extract::{Form, Path, State};
@@ -12,7 +12,6 @@ use kopilka_domain::money::format_decimal;
 use kopilka_domain::phone::mask;
 use kopilka_domain::Amount;
 use kopilka_store::kupikupi::{Platform, Transfer};
-use kopilka_store::outbox::NewMessage;
 use kopilka_store::{StoreError, StoreResult, Tx};
 use serde::Deserialize;
 
@@ -45,8 +44,7 @@ async fn view(tx: &mut Tx, transfer: Transfer) -> StoreResult<View> {
 }
 
 pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Response {
-    let sealer = state.sealer.clone();
-    let public_url = state.public_url.clone();
+    let signer = Signer::of(&state);
     let opened = state
         .store
         .write(move |tx| {
@@ -56,50 +54,45 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Res
                 };
                 let mut rules = rules_of(&transfer)?;
                 let now = tx.now();
-                let platform = tx
-                    .kupikupi_platform_by_id(transfer.platform_id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
                 if transfer.is_sandbox() && rules.status == TransferStatus::New {
                     // Test transfers are decided by their phone the moment the form opens, and the
                     // shop is told so it can test its handler.
-                    let test = sandbox_phone(&transfer.phone)
-                        .ok_or_else(|| StoreError::Corrupt(format!("sandbox transfer {} phone", transfer.id)))?;
-                    let code = match test.outcome {
-                        TransferStatus::Confirmed => "0",
-                        TransferStatus::Rejected => super::wire::ErrorCode::NotEnoughPoints.as_str(),
-                        _ => super::wire::ErrorCode::Expired.as_str(),
-                    };
-                    let message = if test.outcome == TransferStatus::Confirmed { "" } else { test.message };
-                    tx.enqueue(&notification(&platform, &transfer, test.outcome, code, message, &public_url))
+                    let test = sandbox_phone(&transfer.phone).ok_or_else(|| {
+                        StoreError::Corrupt(format!("sandbox transfer {} phone", transfer.id))
+                    })?;
+                    tx.update_kupikupi_transfer(transfer.id, test.outcome, 0, None)
                         .await?;
-                    tx.update_kupikupi_transfer(transfer.id, test.outcome, 0, None).await?;
+                    notify(tx, &signer, &transfer, Ending::Sandbox(test)).await?;
                 } else {
                     match rules.open_form(now) {
                         Step::Moved(TransferStatus::FormShowed) => {
-                            let code = sealer
-                                .unseal(&transfer.sealed_code)
-                                .map_err(|e| StoreError::Corrupt(format!("transfer {} code: {e}", transfer.id)))?;
-                            let shop = tx.merchant(platform.merchant_id).await?.map(|m| m.sms_name).unwrap_or_default();
-                            let text = format!(
-                                "Код {code} для перевода {} баллов в {shop}. Никому его не сообщайте.",
-                                format_decimal(Amount(transfer.amount), 2)
-                            );
-                            let mut sms = NewMessage::sms(&transfer.phone, text);
-                            sms.customer_id = transfer.customer_id;
-                            sms.merchant_id = Some(platform.merchant_id);
-                            tx.enqueue(&sms).await?;
-                            tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, None)
-                                .await?;
+                            tx.update_kupikupi_transfer(
+                                transfer.id,
+                                rules.status,
+                                rules.attempts,
+                                None,
+                            )
+                            .await?;
                         }
                         Step::Expired => {
-                            tx.update_kupikupi_transfer(transfer.id, rules.status, rules.attempts, None)
-                                .await?;
+                            tx.update_kupikupi_transfer(
+                                transfer.id,
+                                rules.status,
+                                rules.attempts,
+                                None,
+                            )
+                            .await?;
+                            notify(tx, &signer, &transfer, Ending::Expired).await?;
                         }
                         _ => {}
                     }
                 }
-                let transfer = tx.kupikupi_transfer(transfer.id).await?.expect("read above");
+                let transfer = tx
+                    .kupikupi_transfer(transfer.id)
+                    .await?
+                    .expect("read above");
+                // The code was texted at init unless the quota held it back: then now.
+                send_code(tx, &signer.sealer, &transfer).await?;
                 Ok(Some(view(tx, transfer).await?))
             })
         })
@@ -124,8 +117,7 @@ pub async fn submit(
 ) -> Response {
     let code = form.code.trim().to_string();
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
-    let sealer = state.sealer.clone();
-    let public_url = state.public_url.clone();
+    let signer = Signer::of(&state);
     let result = state
         .store
         .write(move |tx| {
@@ -136,7 +128,7 @@ pub async fn submit(
                 if !well_formed || transfer.is_sandbox() {
                     return Ok(Some((None, view(tx, transfer).await?)));
                 }
-                let outcome = enter_code(tx, &sealer, &public_url, transfer.id, &code)
+                let outcome = enter_code(tx, &signer, transfer.id, &code)
                     .await?
                     .expect("the transfer was read above");
                 Ok(Some((

@@ -1,44 +1,64 @@
 //! `balance`, `init`, `checkout`, `confirmation`, `receipt`.
 
-use super::wire::{decimal_number, field, success, ErrorCode, Fields, KkError};
-use super::{enter_code, expire, new_code, program_of};
+use super::wire::{
+    decimal_number, field, success, ErrorCode, Fields, KkError, FORM_EXPIRED, NOT_ENOUGH_POINTS,
+    ORDER_REUSED, TOO_MANY_CODES,
+};
+use super::{acknowledge, enter_code, expire, new_code, program_of, send_code, Signer};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use kopilka_domain::kupikupi::{sandbox_phone, Step, TransferStatus};
+use kopilka_domain::kupikupi::{
+    pay_date_in_future, sandbox_phone, ReceiptType, SaleReceipt, Step, TransferStatus,
+};
 use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
 use kopilka_domain::money::{format_decimal, rescale};
 use kopilka_domain::{Amount, Rounding};
-use kopilka_store::kupikupi::{NewTransfer, Platform};
+use kopilka_store::kupikupi::{NewReceipt, NewTransfer, Platform, Receipt};
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
 use kopilka_store::JobError;
 
 pub async fn dispatch(
     State(state): State<AppState>,
     Path(method): Path<String>,
+    http_method: Method,
     body: Bytes,
 ) -> Response {
     let method = method.to_ascii_lowercase();
-    let result = match Fields::parse(&body) {
-        Err(e) => Err(e),
-        Ok(fields) => match authenticate(&state, &fields).await {
-            Err(e) => Err(e),
-            Ok(caller) => match method.as_str() {
-                "balance" => balance(&state, &caller, &fields).await,
-                "init" => init(&state, &caller, &fields).await,
-                "checkout" => checkout(&state, &caller, &fields).await,
-                "confirmation" => confirmation(&state, &caller, &fields).await,
-                "receipt" => receipt(&state, &caller, &fields).await,
-                _ => Err(KkError::new(
-                    ErrorCode::BadField,
-                    "unknown method: balance, init, checkout, confirmation or receipt",
-                )),
-            },
-        },
-    };
-    result.unwrap_or_else(IntoResponse::into_response)
+    answer(&state, &method, &http_method, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn answer(
+    state: &AppState,
+    method: &str,
+    http_method: &Method,
+    body: &[u8],
+) -> Result<Response, KkError> {
+    if http_method != Method::POST {
+        return Err(KkError::new(
+            ErrorCode::BadField,
+            "Методы API вызываются POST-запросом с JSON-объектом",
+        ));
+    }
+    let fields = Fields::parse(body)?;
+    fields.whole_numbers()?;
+    let caller = authenticate(state, &fields).await?;
+    match method {
+        "balance" => balance(state, &caller, &fields).await,
+        "init" => init(state, &caller, &fields).await,
+        "checkout" => checkout(state, &caller, &fields).await,
+        "confirmation" => confirmation(state, &caller, &fields).await,
+        "receipt" => receipt(state, &caller, &fields).await,
+        _ => Err(KkError::new(
+            ErrorCode::BadField,
+            "Неизвестный метод: balance, init, checkout, confirmation или receipt",
+        )),
+    }
 }
 
 /// The platform a request comes from and whether it was signed with the DevSecretKey.
@@ -58,7 +78,7 @@ async fn authenticate(state: &AppState, fields: &Fields) -> Result<Caller, KkErr
         .ok_or_else(|| {
             KkError::new(
                 ErrorCode::UnknownPlatform,
-                format!("unknown platform {uid}"),
+                format!("Неизвестная платформа {uid}"),
             )
         })?;
     let unseal = |sealed: &str| {
@@ -83,14 +103,24 @@ async fn authenticate(state: &AppState, fields: &Fields) -> Result<Caller, KkErr
             platform,
             sandbox: true,
         }),
-        _ => Err(KkError::new(ErrorCode::BadToken, "invalid token")),
+        _ => Err(KkError::new(
+            ErrorCode::BadToken,
+            "Неверная подпись запроса (token)",
+        )),
     }
+}
+
+fn unknown_phone() -> KkError {
+    KkError::new(
+        ErrorCode::UnknownPhone,
+        "Пользователь с таким телефоном не найден",
+    )
 }
 
 fn unknown_sandbox_phone() -> KkError {
     KkError::new(
         ErrorCode::UnknownPhone,
-        "test mode: only 79000000001, 79000000002 and 79000000003 are known",
+        "Тестовый режим: известны только телефоны 79000000001, 79000000002 и 79000000003",
     )
 }
 
@@ -125,8 +155,7 @@ async fn balance(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
             })
         })
         .await?;
-    let (spendable, decimals) =
-        found.ok_or_else(|| KkError::new(ErrorCode::UnknownPhone, "unknown phone"))?;
+    let (spendable, decimals) = found.ok_or_else(unknown_phone)?;
     let rubles = rescale(Amount(spendable), decimals, 2, Rounding::Down);
     Ok(success(vec![(
         "balance",
@@ -146,11 +175,13 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
     let form_key = secrets::random_token(16);
     let (platform, sandbox) = (caller.platform.clone(), caller.sandbox);
     let digits = phone.digits().to_string();
+    let signer = Signer::of(state);
     let transfer = state
         .store
         .write_retrying_refusing(move || {
             let (platform, digits, order_id) = (platform.clone(), digits.clone(), order_id.clone());
             let (sealed_code, form_key) = (sealed_code.clone(), form_key.clone());
+            let signer = signer.clone();
             move |tx: &mut kopilka_store::Tx| {
                 Box::pin(async move {
                     if let Some(existing) = tx
@@ -158,19 +189,17 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         .await?
                     {
                         // A form past its lifetime is CANCELED first: the order starts afresh.
-                        let (status, _) = expire(tx, &existing).await?;
+                        let (status, _) = expire(tx, &signer, &existing).await?;
                         if !matches!(status, TransferStatus::Rejected | TransferStatus::Canceled) {
                             if existing.phone != digits || existing.amount != amount {
-                                return Err(KkError::new(
-                                    ErrorCode::OrderReused,
-                                    "the order was registered with other data",
-                                )
-                                .into());
+                                return Err(
+                                    KkError::new(ErrorCode::OrderReused, ORDER_REUSED).into()
+                                );
                             }
-                            if status == TransferStatus::Confirmed {
+                            if matches!(status, TransferStatus::Confirmed | TransferStatus::Held) {
                                 return Err(KkError::new(
                                     ErrorCode::AlreadyPaid,
-                                    "the order is already paid",
+                                    "Заказ уже оплачен",
                                 )
                                 .into());
                             }
@@ -188,10 +217,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                     } else {
                         let Some(customer) = tx.customer_by_phone(program.id, &digits).await?
                         else {
-                            return Err(JobError::RefusedKeeping(KkError::new(
-                                ErrorCode::UnknownPhone,
-                                "unknown phone",
-                            )));
+                            return Err(JobError::RefusedKeeping(unknown_phone()));
                         };
                         let (balance, held) = ledger::balance(
                             tx,
@@ -203,7 +229,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         if balance - held < points {
                             return Err(JobError::RefusedKeeping(KkError::new(
                                 ErrorCode::NotEnoughPoints,
-                                "Не достаточно средств",
+                                NOT_ENOUGH_POINTS,
                             )));
                         }
                         Some(customer.id)
@@ -224,6 +250,9 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                             expires_at: now + lifetime,
                         })
                         .await?;
+                    // The code goes out now, so a shop confirming with `confirmation` from
+                    // its own page has it to ask for.
+                    send_code(tx, &signer.sealer, &transfer).await?;
                     Ok(transfer)
                 })
             }
@@ -244,34 +273,38 @@ async fn checkout(state: &AppState, caller: &Caller, fields: &Fields) -> Result<
     let order_id = fields.text("orderId", 36)?;
     let amount = fields.kopecks("amount")?;
     let (platform_id, sandbox) = (caller.platform.id, caller.sandbox);
+    let signer = Signer::of(state);
     let transfer = state
         .store
-        .write(move |tx| {
+        .write_refusing(move |tx| {
             Box::pin(async move {
                 let Some(transfer) = tx
                     .kupikupi_transfer_by_order(platform_id, sandbox, &order_id)
                     .await?
                 else {
-                    return Ok(None);
+                    return Err(KkError::new(ErrorCode::UnknownOrder, "Заказ не найден").into());
                 };
-                // A form past its lifetime is CANCELED now, even before the job's next pass.
-                if expire(tx, &transfer).await?.1 {
-                    return tx.kupikupi_transfer(transfer.id).await;
+                if transfer.amount != amount {
+                    return Err(KkError::new(
+                        ErrorCode::OrderReused,
+                        "Заказ зарегистрирован с другой суммой",
+                    )
+                    .into());
                 }
-                Ok(Some(transfer))
+                // A form past its lifetime is CANCELED now, even before the job's next pass.
+                if expire(tx, &signer, &transfer).await?.1 {
+                    return Ok(tx
+                        .kupikupi_transfer(transfer.id)
+                        .await?
+                        .expect("read above"));
+                }
+                // The answer says CONFIRMED, as the notification did: the shop knows now.
+                Ok(acknowledge(tx, transfer).await?)
             })
         })
-        .await?
-        .ok_or_else(|| KkError::new(ErrorCode::UnknownOrder, "unknown order"))?;
-    if transfer.amount != amount {
-        return Err(KkError::new(
-            ErrorCode::OrderReused,
-            "the order was registered with another amount",
-        ));
-    }
-    let status = transfer.status;
+        .await?;
     Ok(success(vec![
-        ("transferStatus", field(status.wire())),
+        ("transferStatus", field(transfer.status.wire())),
         ("paymentId", field(transfer.id)),
         ("orderId", field(transfer.order_id.clone())),
     ]))
@@ -287,30 +320,54 @@ async fn confirmation(
     if caller.sandbox {
         return Err(KkError::new(
             ErrorCode::TransferClosed,
-            "test mode: test transfers are decided when their form opens",
+            "Тестовый режим: тестовый перевод решается при открытии формы",
         ));
     }
     let (platform_id, digits) = (caller.platform.id, phone.digits().to_string());
-    let sealer = state.sealer.clone();
-    let public_url = state.public_url.clone();
+    let signer = Signer::of(state);
     let outcome = state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let Some(open) = tx
-                    .kupikupi_open_transfer_of_phone(platform_id, false, &digits)
-                    .await?
-                else {
+                let waiting = tx
+                    .kupikupi_waiting_transfers_of_phone(platform_id, &digits, tx.now())
+                    .await?;
+                let Some(newest) = waiting.first() else {
                     return Ok(None);
                 };
-                enter_code(tx, &sealer, &public_url, open.id, &code).await
+                // The code of any waiting transfer confirms that one; a code that fits none
+                // counts against the newest, the one the customer is most likely paying.
+                let mut target = newest.id;
+                for transfer in &waiting {
+                    let expected = signer.sealer.unseal(&transfer.sealed_code).map_err(|e| {
+                        kopilka_store::StoreError::Corrupt(format!(
+                            "transfer {} code: {e}",
+                            transfer.id
+                        ))
+                    })?;
+                    if secrets::constant_time_eq(&expected, &code) {
+                        target = transfer.id;
+                    }
+                }
+                // The first touch of a transfer whose code the quota held back texts it.
+                if let Some(locked) = tx.kupikupi_transfer(target).await? {
+                    send_code(tx, &signer.sealer, &locked).await?;
+                }
+                let Some(mut outcome) = enter_code(tx, &signer, target, &code).await? else {
+                    return Ok(None);
+                };
+                if outcome.step == Step::Hold {
+                    // The answer says CONFIRMED: the shop knows now.
+                    outcome.transfer = acknowledge(tx, outcome.transfer).await?;
+                }
+                Ok(Some(outcome))
             })
         })
         .await?
         .ok_or_else(|| {
             KkError::new(
                 ErrorCode::UnknownOrder,
-                "no transfer of this phone waits for a code",
+                "Нет перевода этого телефона, ожидающего код",
             )
         })?;
     step_response(outcome.step, &outcome.transfer)
@@ -323,48 +380,111 @@ fn step_response(
 ) -> Result<Response, KkError> {
     match step {
         Step::Hold => Ok(success(vec![
-            ("transferStatus", field(TransferStatus::Held.wire())),
+            ("transferStatus", field(transfer.status.wire())),
             ("paymentId", field(transfer.id)),
             ("orderId", field(transfer.order_id.clone())),
         ])),
         Step::WrongCode { left } if left > 0 => Err(KkError::new(
             ErrorCode::WrongCode,
-            format!("wrong code, {left} attempts left"),
+            format!("Неверный код, осталось попыток: {left}"),
         )),
-        Step::WrongCode { .. } => Err(KkError::new(
-            ErrorCode::TooManyAttempts,
-            "too many wrong codes: the transfer is rejected",
-        )),
-        Step::Expired => Err(KkError::new(
-            ErrorCode::Expired,
-            "the transfer form expired",
-        )),
-        Step::Moved(TransferStatus::Rejected) => Err(KkError::new(
-            ErrorCode::NotEnoughPoints,
-            "Не достаточно средств",
-        )),
+        Step::WrongCode { .. } => Err(KkError::new(ErrorCode::TooManyAttempts, TOO_MANY_CODES)),
+        Step::Expired => Err(KkError::new(ErrorCode::Expired, FORM_EXPIRED)),
+        Step::Moved(TransferStatus::Rejected) => {
+            Err(KkError::new(ErrorCode::NotEnoughPoints, NOT_ENOUGH_POINTS))
+        }
         _ => Err(KkError::new(
             ErrorCode::TransferClosed,
-            "the transfer takes no code",
+            "Перевод не ожидает кода",
         )),
     }
 }
 
-/// Registers a fiscal receipt and accrues the program's cashback on it, once per receipt.
+/// A receipt as the request gives it.
+#[derive(Clone)]
+struct ReceiptRequest {
+    receipt_type: ReceiptType,
+    amount: i64,
+    discount: i64,
+    fiscal_key: String,
+    /// As written, `d.m.Y H:i:s`.
+    pay_date: String,
+}
+
+impl ReceiptRequest {
+    fn parse(fields: &Fields) -> Result<ReceiptRequest, KkError> {
+        let receipt_type =
+            ReceiptType::parse(fields.integer("receipt_type")?).ok_or_else(|| {
+                KkError::field(
+                    "receipt_type",
+                    "должен быть 1 (приход) или 2 (возврат прихода)",
+                )
+            })?;
+        let amount = fields.kopecks("amount")?;
+        let discount = fields.kopecks_or_zero("discount")?;
+        if discount > amount {
+            return Err(KkError::field("discount", "не может быть больше amount"));
+        }
+        let fiscal_fn = fields.text("fn", 32)?;
+        let fiscal_fd = fields.text("fd", 32)?;
+        let fiscal_fp = fields.text("fp", 32)?;
+        let pay_date = fields.text("pay_date", 19)?;
+        Ok(ReceiptRequest {
+            receipt_type,
+            amount,
+            discount,
+            fiscal_key: format!("{fiscal_fn}:{fiscal_fd}:{fiscal_fp}"),
+            pay_date,
+        })
+    }
+
+    /// `pay_date` in unix ms, read in the program's time zone; a date in the future is refused.
+    fn paid_at(&self, time_zone: &str, now: i64) -> Result<i64, KkError> {
+        let format = || {
+            KkError::field(
+                "pay_date",
+                "должна быть в формате d.m.Y H:i:s (23.11.2026 14:05:00)",
+            )
+        };
+        let local = chrono::NaiveDateTime::parse_from_str(&self.pay_date, "%d.%m.%Y %H:%M:%S")
+            .map_err(|_| format())?;
+        let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+        let paid_at = local
+            .and_local_timezone(tz)
+            .earliest()
+            .ok_or_else(format)?
+            .timestamp_millis();
+        if pay_date_in_future(paid_at, now) {
+            return Err(KkError::field("pay_date", "не может быть в будущем"));
+        }
+        Ok(paid_at)
+    }
+
+    /// The same receipt sent again, or another one under its fiscal numbers.
+    fn matches(&self, stored: &Receipt, customer: i64, paid_at: i64) -> bool {
+        stored.customer_id.0 == customer
+            && stored.receipt_type == self.receipt_type.code()
+            && stored.amount == self.amount
+            && stored.discount == self.discount
+            && stored.pay_date == paid_at
+    }
+}
+
+/// What a receipt did: the operation that moved points (0: none) and the cashback it earned.
+struct Registered {
+    operation_id: i64,
+    cashback: Amount,
+    decimals: u8,
+}
+
+/// Registers a fiscal receipt, once per receipt (`fn`, `fd`, `fp`): a sale earns the program's
+/// cashback on the money paid (`amount` less `discount`); a refund earns nothing and takes back
+/// what its sale earned, in proportion to the money refunded.
 async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Response, KkError> {
     let phone = fields.phone()?;
-    let amount = fields.kopecks("amount")?;
-    let fiscal_fn = fields.text("fn", 32)?;
-    let fiscal_fd = fields.text("fd", 32)?;
-    let fiscal_fp = fields.text("fp", 32)?;
-    let pay_date = fields.text("pay_date", 19)?;
-    if chrono::NaiveDateTime::parse_from_str(&pay_date, "%d.%m.%Y %H:%M:%S").is_err() {
-        return Err(KkError::field(
-            "pay_date",
-            "must be d.m.Y H:i:s (23.11.2026 14:05:00)",
-        ));
-    }
+    let request = ReceiptRequest::parse(fields)?;
     if caller.sandbox {
+        request.paid_at("Europe/Moscow", kopilka_store::now_ms())?;
         if sandbox_phone(phone.digits()).is_none() {
             return Err(unknown_sandbox_phone());
         }
@@ -375,56 +495,130 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
     }
     let platform = caller.platform.clone();
     let digits = phone.digits().to_string();
-    let outcome = state
+    let done = state
         .store
         .write_retrying_refusing(move || {
-            let (platform, digits) = (platform.clone(), digits.clone());
-            let (fiscal_fn, fiscal_fd, fiscal_fp, pay_date) =
-                (fiscal_fn.clone(), fiscal_fd.clone(), fiscal_fp.clone(), pay_date.clone());
+            let (platform, digits, request) = (platform.clone(), digits.clone(), request.clone());
             move |tx: &mut kopilka_store::Tx| {
                 Box::pin(async move {
                     let program = program_of(tx, &platform).await?;
                     let rules = program.rules.clone();
+                    let paid_at = request.paid_at(&rules.time_zone, tx.now())?;
                     let Some(customer) = tx.customer_by_phone(program.id, &digits).await? else {
-                        return Err(KkError::new(ErrorCode::UnknownPhone, "unknown phone").into());
+                        return Err(unknown_phone().into());
                     };
-                    let money = rescale(Amount(amount), 2, rules.money_decimals, Rounding::Down);
-                    let cashback = rules.earn_for(money);
-                    if cashback.0 == 0 {
-                        return Ok((None, cashback, rules.decimals));
+                    let registered = |operation_id: Option<kopilka_domain::ids::OperationId>, cashback: i64| Registered {
+                        operation_id: operation_id.map_or(0, |id| id.0),
+                        cashback: Amount(cashback),
+                        decimals: rules.decimals,
+                    };
+                    if let Some(stored) = tx.kupikupi_receipt(platform.id, &request.fiscal_key).await? {
+                        if !request.matches(&stored, customer.id.0, paid_at) {
+                            return Err(KkError::new(ErrorCode::OrderReused, "Чек уже зарегистрирован с другими данными").into());
+                        }
+                        let earned = if stored.receipt_type == ReceiptType::Sale.code() { stored.cashback } else { 0 };
+                        return Ok(registered(stored.operation_id, earned));
                     }
-                    let outcome = ledger::execute(
-                        tx,
-                        LedgerRequest {
-                            program_id: program.id,
-                            currency: rules.currency.clone(),
-                            merchant_id: Some(platform.merchant_id),
-                            protocol: "kupikupi".into(),
-                            idempotency: Some(Idempotency {
-                                scope: format!("kupikupi:{}", platform.uid),
-                                key: format!("receipt:{fiscal_fn}:{fiscal_fd}:{fiscal_fp}"),
-                                fingerprint: fingerprint(&[&digits, &amount.to_string(), &pay_date]),
-                            }),
-                            description: Some(format!("Kupi-Kupi receipt {fiscal_fd}")),
-                            details: serde_json::json!({"fn": fiscal_fn, "fd": fiscal_fd, "fp": fiscal_fp, "pay_date": pay_date, "amount": amount}),
-                            action: Action::Credit {
-                                kind: OperationKind::Earn,
-                                customer_id: customer.id,
-                                amount: cashback,
-                                expires_at: rules.expiry_for(tx.now()),
-                            },
-                        },
-                    )
-                    .await?;
-                    Ok((Some(outcome.operation.id), Amount(outcome.operation.amount), rules.decimals))
+                    let new = NewReceipt {
+                        platform_id: platform.id,
+                        customer_id: customer.id,
+                        fiscal_key: request.fiscal_key.clone(),
+                        receipt_type: request.receipt_type.code(),
+                        amount: request.amount,
+                        discount: request.discount,
+                        pay_date: paid_at,
+                        cashback: 0,
+                        operation_id: None,
+                        refund_of: None,
+                    };
+                    let request_for = |action: Action, idempotency: Option<Idempotency>| LedgerRequest {
+                        program_id: program.id,
+                        currency: rules.currency.clone(),
+                        merchant_id: Some(platform.merchant_id),
+                        protocol: "kupikupi".into(),
+                        idempotency,
+                        description: Some(format!("Kupi-Kupi receipt {}", request.fiscal_key)),
+                        details: serde_json::json!({"receipt": request.fiscal_key, "receipt_type": request.receipt_type.code(), "pay_date": request.pay_date, "amount": request.amount, "discount": request.discount}),
+                        action,
+                    };
+                    match request.receipt_type {
+                        ReceiptType::Sale => {
+                            let money = rescale(Amount(request.amount - request.discount), 2, rules.money_decimals, Rounding::Down);
+                            let cashback = rules.earn_for(money);
+                            if cashback.0 == 0 {
+                                tx.create_kupikupi_receipt(&new).await?;
+                                return Ok(registered(None, 0));
+                            }
+                            let outcome = ledger::execute(
+                                tx,
+                                request_for(
+                                    Action::Credit {
+                                        kind: OperationKind::Earn,
+                                        customer_id: customer.id,
+                                        amount: cashback,
+                                        expires_at: rules.expiry_for(tx.now()),
+                                    },
+                                    // The key receipts had before they were kept: one sent
+                                    // again answers its first operation.
+                                    Some(Idempotency {
+                                        scope: format!("kupikupi:{}", platform.uid),
+                                        key: format!("receipt:{}", request.fiscal_key),
+                                        fingerprint: fingerprint(&[&digits, &request.amount.to_string(), &request.pay_date]),
+                                    }),
+                                ),
+                            )
+                            .await?;
+                            let earned = outcome.operation.amount;
+                            tx.create_kupikupi_receipt(&NewReceipt {
+                                cashback: earned,
+                                operation_id: Some(outcome.operation.id),
+                                ..new
+                            })
+                            .await?;
+                            Ok(registered(Some(outcome.operation.id), earned))
+                        }
+                        ReceiptType::Refund => {
+                            let sales = tx.kupikupi_sales_of_customer(platform.id, customer.id, paid_at).await?;
+                            let sale = sales.into_iter().find(|s| {
+                                SaleReceipt { amount: s.amount, refunded: s.refunded, cashback: s.cashback, taken_back: s.taken_back }.fits(request.amount)
+                            });
+                            let Some(sale) = sale else {
+                                // No sale to match: the refund is kept, and takes nothing.
+                                tx.create_kupikupi_receipt(&new).await?;
+                                return Ok(registered(None, 0));
+                            };
+                            let rules_of_sale = SaleReceipt { amount: sale.amount, refunded: sale.refunded, cashback: sale.cashback, taken_back: sale.taken_back };
+                            let (balance, held) = ledger::balance(tx, program.id, &rules.currency, Owner::Customer(customer.id)).await?;
+                            // What the customer still has: points already spent stay spent.
+                            let take = rules_of_sale.take_back(request.amount).min((balance - held).max(0));
+                            let mut operation_id = None;
+                            if let (true, Some(earn)) = (take > 0, sale.operation_id) {
+                                let outcome = ledger::execute(
+                                    tx,
+                                    request_for(Action::Reverse { operation_id: earn, amount: Some(Amount(take)) }, None),
+                                )
+                                .await?;
+                                operation_id = Some(outcome.operation.id);
+                            }
+                            let taken = if operation_id.is_some() { take } else { 0 };
+                            tx.kupikupi_refund_sale(sale.id, request.amount, taken).await?;
+                            tx.create_kupikupi_receipt(&NewReceipt {
+                                cashback: taken,
+                                operation_id,
+                                refund_of: Some(sale.id),
+                                ..new
+                            })
+                            .await?;
+                            Ok(registered(operation_id, 0))
+                        }
+                    }
                 })
             }
         })
         .await?;
-    let (operation, cashback, decimals) = outcome;
-    let rubles = rescale(cashback, decimals, 2, Rounding::Down);
+    let rubles = rescale(done.cashback, done.decimals, 2, Rounding::Down);
     Ok(success(vec![
-        ("paymentId", field(operation.map_or(0, |id| id.0))),
+        ("paymentId", field(done.operation_id)),
         ("cashback", decimal_number(&format_decimal(rubles, 2))),
     ]))
 }

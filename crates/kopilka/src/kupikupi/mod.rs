@@ -1,6 +1,7 @@
 //! Kupi-Kupi (seed 002): shops ask kopilka to transfer a customer's points to them; the
-//! customer confirms with a code on a hosted form; kopilka tells the shop, whose `OK` confirms
-//! the hold. This module translates the wire format; the rules are in
+//! customer confirms with a code on a hosted form (or the shop's `confirmation`); kopilka tells
+//! the shop how the transfer ended, and the shop's `OK` (or a signed answer saying CONFIRMED)
+//! confirms the hold. This module translates the wire format; the rules are in
 //! `kopilka_domain::kupikupi`, the SQL in `kopilka_store::kupikupi`.
 
 mod admin;
@@ -11,17 +12,22 @@ mod wire;
 
 use crate::secrets::{self, Sealer};
 use crate::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 use axum::Router;
 use kopilka_domain::ids::CustomerId;
-use kopilka_domain::kupikupi::{Step, Transfer as Rules, TransferStatus};
+use kopilka_domain::kupikupi::{
+    SandboxPhone, Step, Transfer as Rules, TransferStatus, CODE_SMS_WINDOW_MS, MAX_CODE_SMS,
+};
 use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
+use kopilka_domain::money::format_decimal;
 use kopilka_domain::Amount;
 use kopilka_store::kupikupi::{Platform, Transfer};
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
 use kopilka_store::model::Message;
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
+use std::sync::Arc;
+use wire::ErrorCode;
 
 pub use admin::{routes as admin_routes, PlatformsDoc};
 
@@ -29,13 +35,14 @@ pub use admin::{routes as admin_routes, PlatformsDoc};
 pub const NOTIFICATION_PURPOSE: &str = "kupikupi.notification";
 
 /// The protocol's paths: `/api/v1/transfer/{method}` and the `/api/v1/curl/{method}` alias,
-/// method names case-insensitive, trailing slash optional; the hosted form.
+/// method names case-insensitive, trailing slash optional (any HTTP method, so a GET is
+/// answered in the protocol's JSON); the hosted form.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/transfer/{method}", post(methods::dispatch))
-        .route("/api/v1/transfer/{method}/", post(methods::dispatch))
-        .route("/api/v1/curl/{method}", post(methods::dispatch))
-        .route("/api/v1/curl/{method}/", post(methods::dispatch))
+        .route("/api/v1/transfer/{method}", any(methods::dispatch))
+        .route("/api/v1/transfer/{method}/", any(methods::dispatch))
+        .route("/api/v1/curl/{method}", any(methods::dispatch))
+        .route("/api/v1/curl/{method}/", any(methods::dispatch))
         .route(
             "/kupikupi/transfer/{key}",
             get(form::show).post(form::submit),
@@ -51,9 +58,13 @@ fn rules_of(transfer: &Transfer) -> StoreResult<Rules> {
     })
 }
 
-/// Cancels the transfer if its form has outlived `tx.now()`: its status after, and whether
-/// this call canceled it.
-async fn expire(tx: &mut Tx, transfer: &Transfer) -> StoreResult<(TransferStatus, bool)> {
+/// Cancels the transfer if its form has outlived `tx.now()` and tells the shop: its status
+/// after, and whether this call canceled it.
+async fn expire(
+    tx: &mut Tx,
+    signer: &Signer,
+    transfer: &Transfer,
+) -> StoreResult<(TransferStatus, bool)> {
     let mut rules = rules_of(transfer)?;
     if rules.expire(tx.now()) != Step::Expired {
         return Ok((rules.status, false));
@@ -65,6 +76,7 @@ async fn expire(tx: &mut Tx, transfer: &Transfer) -> StoreResult<(TransferStatus
         transfer.operation_id,
     )
     .await?;
+    notify(tx, signer, transfer, Ending::Expired).await?;
     Ok((rules.status, true))
 }
 
@@ -90,28 +102,100 @@ pub fn absolute(url: &str, public_url: &str) -> String {
     }
 }
 
-/// The notification the shop gets at NotificationURL (the seed's fields, plus `paymentId` and
-/// `amount` so a shop can match it without a checkout).
+/// What kopilka needs to tell a shop about its transfers: the key that signs the notification
+/// and the address the demo's relative URLs resolve against.
+#[derive(Clone)]
+pub(crate) struct Signer {
+    pub sealer: Arc<Sealer>,
+    pub public_url: Arc<String>,
+}
+
+impl Signer {
+    pub fn of(state: &AppState) -> Signer {
+        Signer {
+            sealer: state.sealer.clone(),
+            public_url: state.public_url.clone(),
+        }
+    }
+
+    /// The key a transfer is signed with: SecretKey in production, DevSecretKey in sandbox.
+    fn key(&self, platform: &Platform, sandbox: bool) -> StoreResult<String> {
+        let sealed = if sandbox {
+            &platform.sealed_dev_secret
+        } else {
+            &platform.sealed_secret
+        };
+        self.sealer
+            .unseal(sealed)
+            .map_err(|e| StoreError::Corrupt(format!("platform {} key: {e}", platform.uid)))
+    }
+}
+
+/// How a transfer ended, as its notification tells the shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The code was right and the points are held for the shop.
+    Confirmed,
+    /// Five wrong codes.
+    TooManyCodes,
+    /// The points were spent elsewhere before the code came.
+    NotEnoughPoints,
+    /// The form outlived its lifetime.
+    Expired,
+    /// A sandbox transfer, decided by its test phone.
+    Sandbox(SandboxPhone),
+}
+
+impl Ending {
+    fn status(self) -> TransferStatus {
+        match self {
+            Ending::Confirmed => TransferStatus::Confirmed,
+            Ending::TooManyCodes | Ending::NotEnoughPoints => TransferStatus::Rejected,
+            Ending::Expired => TransferStatus::Canceled,
+            Ending::Sandbox(test) => test.outcome,
+        }
+    }
+
+    fn error(self) -> (ErrorCode, &'static str) {
+        match self {
+            Ending::Confirmed => (ErrorCode::Ok, ""),
+            Ending::TooManyCodes => (ErrorCode::TooManyAttempts, wire::TOO_MANY_CODES),
+            Ending::NotEnoughPoints => (ErrorCode::NotEnoughPoints, wire::NOT_ENOUGH_POINTS),
+            Ending::Expired => (ErrorCode::Expired, wire::FORM_EXPIRED),
+            Ending::Sandbox(test) => match test.outcome {
+                TransferStatus::Confirmed => (ErrorCode::Ok, ""),
+                TransferStatus::Rejected => (ErrorCode::NotEnoughPoints, test.message),
+                _ => (ErrorCode::Expired, test.message),
+            },
+        }
+    }
+}
+
+/// The notification the shop gets at NotificationURL: the seed's fields, `paymentId` and
+/// `amount` so a shop can match it without a checkout, and `token`, signed as the shop signs
+/// its requests (with the key of the transfer's mode).
 fn notification(
+    signer: &Signer,
     platform: &Platform,
     transfer: &Transfer,
-    status: TransferStatus,
-    code: &str,
-    message: &str,
-    public_url: &str,
-) -> NewMessage {
-    let body = serde_json::json!({
+    ending: Ending,
+) -> StoreResult<NewMessage> {
+    let status = ending.status();
+    let (code, text) = ending.error();
+    let mut body = serde_json::json!({
         "status": status == TransferStatus::Confirmed,
         "transferStatus": status.wire(),
-        "errorCode": code,
-        "message": message,
+        "errorCode": code.as_str(),
+        "message": text,
         "uidPlatform": platform.uid,
         "orderId": transfer.order_id,
         "paymentId": transfer.id,
         "amount": transfer.amount,
     });
+    let key = signer.key(platform, transfer.is_sandbox())?;
+    body["token"] = wire::sign(&body, &key).into();
     let mut message = NewMessage::callback(
-        &absolute(&platform.notification_url, public_url),
+        &absolute(&platform.notification_url, &signer.public_url),
         body.to_string(),
         vec![("Content-Type".into(), "application/json".into())],
     );
@@ -119,7 +203,66 @@ fn notification(
     message.ordered_by = Some(format!("kupikupi.transfer:{}", transfer.id));
     message.merchant_id = Some(platform.merchant_id);
     message.customer_id = transfer.customer_id;
-    message
+    Ok(message)
+}
+
+/// Queues the shop's notification of how `transfer` ended. A confirmation carries the
+/// settlement hook's purpose and the hold: its fate confirms or voids the hold.
+pub(crate) async fn notify(
+    tx: &mut Tx,
+    signer: &Signer,
+    transfer: &Transfer,
+    ending: Ending,
+) -> StoreResult<()> {
+    let platform = platform_of(tx, transfer).await?;
+    let mut message = notification(signer, &platform, transfer, ending)?;
+    if ending == Ending::Confirmed {
+        message.purpose = Some(NOTIFICATION_PURPOSE.into());
+        message.operation_id = transfer.operation_id;
+    }
+    tx.enqueue(&message).await?;
+    Ok(())
+}
+
+async fn platform_of(tx: &mut Tx, transfer: &Transfer) -> StoreResult<Platform> {
+    tx.kupikupi_platform_by_id(transfer.platform_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))
+}
+
+/// Texts the transfer's code to the customer once, within the per-phone quota; a transfer
+/// the quota held back is texted at its next touch (the form, `confirmation`). Sandbox
+/// transfers have no code to send.
+pub(crate) async fn send_code(
+    tx: &mut Tx,
+    sealer: &Sealer,
+    transfer: &Transfer,
+) -> StoreResult<()> {
+    if transfer.is_sandbox() || transfer.code_sent_at.is_some() || !transfer.status.awaits_code() {
+        return Ok(());
+    }
+    let since = tx.now() - CODE_SMS_WINDOW_MS;
+    if tx.kupikupi_codes_sent_since(&transfer.phone, since).await? >= MAX_CODE_SMS {
+        return Ok(());
+    }
+    let platform = platform_of(tx, transfer).await?;
+    let code = sealer
+        .unseal(&transfer.sealed_code)
+        .map_err(|e| StoreError::Corrupt(format!("transfer {} code: {e}", transfer.id)))?;
+    let shop = tx
+        .merchant(platform.merchant_id)
+        .await?
+        .map(|m| m.sms_name)
+        .unwrap_or_default();
+    let text = format!(
+        "Код {code} для перевода {} баллов в {shop}. Никому его не сообщайте.",
+        format_decimal(Amount(transfer.amount), 2)
+    );
+    let mut sms = NewMessage::sms(&transfer.phone, text);
+    sms.customer_id = transfer.customer_id;
+    sms.merchant_id = Some(platform.merchant_id);
+    tx.enqueue(&sms).await?;
+    tx.kupikupi_mark_code_sent(transfer.id).await
 }
 
 /// What entering a code did.
@@ -129,18 +272,19 @@ pub(crate) struct CodeOutcome {
 }
 
 /// Checks a code against a transfer (locked) and applies what the rules decide: a correct
-/// code holds the points and queues the shop's notification in the same transaction.
+/// code holds the points and queues the shop's notification in the same transaction; a
+/// transfer that ends here (too many codes, points gone, form expired) is notified too.
 pub(crate) async fn enter_code(
     tx: &mut Tx,
-    sealer: &Sealer,
-    public_url: &str,
+    signer: &Signer,
     transfer_id: i64,
     code: &str,
 ) -> StoreResult<Option<CodeOutcome>> {
     let Some(transfer) = tx.kupikupi_transfer(transfer_id).await? else {
         return Ok(None);
     };
-    let expected = sealer
+    let expected = signer
+        .sealer
         .unseal(&transfer.sealed_code)
         .map_err(|e| StoreError::Corrupt(format!("transfer {} code: {e}", transfer.id)))?;
     let correct = secrets::constant_time_eq(&expected, code);
@@ -148,11 +292,13 @@ pub(crate) async fn enter_code(
     let now = tx.now();
     let mut step = rules.enter_code(correct, now);
     let mut operation_id = transfer.operation_id;
+    let mut ending = match step {
+        Step::WrongCode { left: 0 } => Some(Ending::TooManyCodes),
+        Step::Expired => Some(Ending::Expired),
+        _ => None,
+    };
     if step == Step::Hold {
-        let platform = tx
-            .kupikupi_platform_by_id(transfer.platform_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
+        let platform = platform_of(tx, &transfer).await?;
         let program = program_of(tx, &platform).await?;
         let currency = program.rules.currency.clone();
         let customer_id = transfer
@@ -163,6 +309,7 @@ pub(crate) async fn enter_code(
         if account.spendable() < transfer.points {
             rules.hold_failed();
             step = Step::Moved(TransferStatus::Rejected);
+            ending = Some(Ending::NotEnoughPoints);
         } else {
             let outcome = ledger::execute(
                 tx,
@@ -188,17 +335,7 @@ pub(crate) async fn enter_code(
             )
             .await?;
             operation_id = Some(outcome.operation.id);
-            let mut message = notification(
-                &platform,
-                &transfer,
-                TransferStatus::Confirmed,
-                "0",
-                "",
-                public_url,
-            );
-            message.purpose = Some(NOTIFICATION_PURPOSE.into());
-            message.operation_id = operation_id;
-            tx.enqueue(&message).await?;
+            ending = Some(Ending::Confirmed);
         }
     }
     if rules.status != transfer.status
@@ -212,7 +349,24 @@ pub(crate) async fn enter_code(
         .kupikupi_transfer(transfer.id)
         .await?
         .expect("locked above");
+    if let Some(ending) = ending {
+        notify(tx, signer, &transfer, ending).await?;
+    }
     Ok(Some(CodeOutcome { step, transfer }))
+}
+
+/// A signed answer is about to tell the shop its held transfer is CONFIRMED: that counts as
+/// the shop's acknowledgement, as an `OK` to the notification does, so the hold is confirmed
+/// now and the status never goes back. The transfer as it is after.
+pub(crate) async fn acknowledge(tx: &mut Tx, transfer: Transfer) -> StoreResult<Transfer> {
+    if transfer.status != TransferStatus::Held {
+        return Ok(transfer);
+    }
+    settle_hold(tx, &transfer, true).await?;
+    Ok(tx
+        .kupikupi_transfer(transfer.id)
+        .await?
+        .expect("locked by the caller"))
 }
 
 /// The outbox's hook for [`NOTIFICATION_PURPOSE`], as the server registers it.
@@ -239,14 +393,23 @@ pub async fn on_notification_settled(
     let Some(transfer) = tx.kupikupi_transfer_by_operation(operation_id).await? else {
         return Ok(());
     };
-    let mut rules = rules_of(&transfer)?;
+    settle_hold(tx, &transfer, delivered).await
+}
+
+/// Confirms (`delivered`) or voids a held transfer's hold; a transfer no longer held is left
+/// as it is.
+async fn settle_hold(tx: &mut Tx, transfer: &Transfer, delivered: bool) -> StoreResult<()> {
+    let mut rules = rules_of(transfer)?;
     if rules.settle(delivered) == Step::Unchanged {
         return Ok(());
     }
-    let platform = tx
-        .kupikupi_platform_by_id(transfer.platform_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
+    let Some(operation_id) = transfer.operation_id else {
+        return Err(StoreError::Corrupt(format!(
+            "held transfer {} has no operation",
+            transfer.id
+        )));
+    };
+    let platform = platform_of(tx, transfer).await?;
     let program = program_of(tx, &platform).await?;
     let action = if delivered {
         Action::Confirm { operation_id }
@@ -276,11 +439,22 @@ pub async fn on_notification_settled(
     .await
 }
 
-/// Cancels every transfer whose form lived past its lifetime at `now`. Such transfers hold
-/// nothing yet (the hold comes with the correct code), so canceling releases their claim.
-pub async fn expire_forms(store: &SharedStore, now: i64) -> StoreResult<usize> {
+/// Cancels every transfer whose form lived past its lifetime at `now` and tells its shop. Such
+/// transfers hold nothing yet (the hold comes with the correct code), so canceling releases
+/// their claim.
+pub async fn expire_forms(
+    store: &SharedStore,
+    sealer: &Sealer,
+    public_url: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let signer = Signer {
+        sealer: Arc::new(sealer.clone()),
+        public_url: Arc::new(public_url.to_string()),
+    };
     let mut total = 0;
     loop {
+        let signer = signer.clone();
         let done = store
             .write(move |tx| {
                 Box::pin(async move {
@@ -291,7 +465,7 @@ pub async fn expire_forms(store: &SharedStore, now: i64) -> StoreResult<usize> {
                         let Some(transfer) = tx.kupikupi_transfer(*id).await? else {
                             continue;
                         };
-                        if expire(tx, &transfer).await?.1 {
+                        if expire(tx, &signer, &transfer).await?.1 {
                             done += 1;
                         }
                     }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 /// kopilka's error codes (docs/kupikupi.md lists them with their meaning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
+    Ok,
     BadToken,
     UnknownPlatform,
     BadField,
@@ -29,6 +30,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
+            ErrorCode::Ok => "0",
             ErrorCode::BadToken => "1",
             ErrorCode::UnknownPlatform => "2",
             ErrorCode::BadField => "3",
@@ -45,6 +47,12 @@ impl ErrorCode {
         }
     }
 }
+
+/// The seed's own wording where it has one; kopilka's texts follow it in Russian.
+pub const NOT_ENOUGH_POINTS: &str = "Не достаточно средств";
+pub const TOO_MANY_CODES: &str = "Слишком много неверных кодов: перевод отклонён";
+pub const FORM_EXPIRED: &str = "Время формы перевода истекло: перевод отменён";
+pub const ORDER_REUSED: &str = "Заказ уже зарегистрирован с другими данными";
 
 /// A refusal in the protocol's own format: HTTP 200, `status: false`.
 #[derive(Debug)]
@@ -72,17 +80,22 @@ impl From<kopilka_store::StoreError> for KkError {
         use kopilka_store::StoreError;
         match error {
             StoreError::Domain(DomainError::InsufficientFunds { .. }) => {
-                KkError::new(ErrorCode::NotEnoughPoints, "Не достаточно средств")
+                KkError::new(ErrorCode::NotEnoughPoints, NOT_ENOUGH_POINTS)
             }
-            StoreError::Domain(DomainError::IdempotencyConflict) => KkError::new(
-                ErrorCode::OrderReused,
-                "the order was registered with other data",
-            ),
-            StoreError::Domain(e) => KkError::new(ErrorCode::BadField, e.to_string()),
+            StoreError::Domain(DomainError::IdempotencyConflict) => {
+                KkError::new(ErrorCode::OrderReused, ORDER_REUSED)
+            }
+            StoreError::Domain(DomainError::Invalid { field, .. }) => {
+                KkError::field(field, "недопустимое значение")
+            }
+            StoreError::Domain(e) => {
+                tracing::info!("kupikupi: refused: {e}");
+                KkError::new(ErrorCode::BadField, "Запрос отклонён: неверные данные")
+            }
             other => {
                 let id = uuid::Uuid::new_v4();
                 tracing::error!(error_id = %id, "kupikupi: {other}");
-                KkError::new(ErrorCode::Internal, format!("internal error {id}"))
+                KkError::new(ErrorCode::Internal, format!("Внутренняя ошибка {id}"))
             }
         }
     }
@@ -145,6 +158,32 @@ pub fn decimal_number(text: &str) -> Box<RawValue> {
         .unwrap_or_else(|_| raw(&Value::String(text.to_string())))
 }
 
+/// The token of a JSON object kopilka sends (the notification), computed as a shop computes
+/// a request's: every field but `token`, PHP's string forms.
+pub fn sign(body: &Value, key: &str) -> String {
+    let fields: Vec<(String, TokenValue)> = body
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(s) => TokenValue::text(s.clone()),
+                Value::Bool(b) => TokenValue::boolean(*b),
+                Value::Null => TokenValue::null(),
+                Value::Array(_) | Value::Object(_) => TokenValue::Skip,
+                Value::Number(n) => TokenValue::text(n.to_string()),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    kopilka_domain::kupikupi::token(&fields, key)
+}
+
+const REQUIRED: &str = "обязательное поле";
+const PHONE_FORMAT: &str = "должен быть из 11 цифр: 79999999999";
+const KOPECKS: &str = "должна быть целым числом копеек (не больше 10 цифр)";
+const CODE_FORMAT: &str = "должен быть из 6 цифр";
+
 /// A request's fields, each as the client wrote it.
 pub struct Fields {
     raw: HashMap<String, Box<RawValue>>,
@@ -159,12 +198,35 @@ enum Scalar {
 impl Fields {
     pub fn parse(body: &[u8]) -> Result<Fields, KkError> {
         let raw: HashMap<String, Box<RawValue>> = serde_json::from_slice(body).map_err(|e| {
+            tracing::debug!("kupikupi: body is not a JSON object: {e}");
             KkError::new(
                 ErrorCode::BadField,
-                format!("the body must be a JSON object: {e}"),
+                "Тело запроса должно быть JSON-объектом",
             )
         })?;
         Ok(Fields { raw })
+    }
+
+    /// Refuses a number with a fraction or an exponent in any field. Every number of the
+    /// protocol is whole, and such a request cannot be signed faithfully: PHP signs a float as
+    /// it prints it (`19.99*100` is sent as `1998.9999999999998` and signed as `1999`), so it
+    /// must be answered as the bad amount it is, not as a bad token.
+    pub fn whole_numbers(&self) -> Result<(), KkError> {
+        let mut names: Vec<&String> = self.raw.keys().collect();
+        names.sort();
+        for name in names {
+            if let Some(Scalar::Number(n)) = self.scalar(name) {
+                if n.contains(['.', 'e', 'E']) {
+                    let problem = if name == "amount" || name == "discount" {
+                        "должна быть целым числом копеек (без дробной части)"
+                    } else {
+                        "должно быть целым числом"
+                    };
+                    return Err(KkError::field(name, problem));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn scalar(&self, name: &str) -> Option<Scalar> {
@@ -209,7 +271,7 @@ impl Fields {
                 return self.text(name, 20);
             }
         }
-        Err(KkError::field("uidPlatform", "is required"))
+        Err(KkError::field("uidPlatform", REQUIRED))
     }
 
     pub fn token(&self) -> Result<String, KkError> {
@@ -217,9 +279,9 @@ impl Fields {
             Some(Scalar::Text(t)) if t.len() == 64 => Ok(t.to_ascii_lowercase()),
             Some(_) => Err(KkError::new(
                 ErrorCode::BadToken,
-                "token: must be 64 hex digits",
+                "token: должен быть из 64 шестнадцатеричных цифр",
             )),
-            None => Err(KkError::field("token", "is required")),
+            None => Err(KkError::field("token", REQUIRED)),
         }
     }
 
@@ -228,13 +290,13 @@ impl Fields {
         let value = match self.scalar(name) {
             Some(Scalar::Text(t)) => t,
             Some(Scalar::Number(n)) if n.bytes().all(|b| b.is_ascii_digit()) => n,
-            Some(_) => return Err(KkError::field(name, "must be a string")),
-            None => return Err(KkError::field(name, "is required")),
+            Some(_) => return Err(KkError::field(name, "должно быть строкой")),
+            None => return Err(KkError::field(name, REQUIRED)),
         };
         if value.trim().is_empty() || value.chars().count() > max {
             return Err(KkError::field(
                 name,
-                &format!("must be 1 to {max} characters"),
+                &format!("должно быть от 1 до {max} символов"),
             ));
         }
         Ok(value)
@@ -246,39 +308,57 @@ impl Fields {
             Some(Scalar::Number(n)) => n,
             Some(Scalar::Text(t)) => Phone::parse(&t)
                 .map(|p| p.digits().to_string())
-                .map_err(|_| KkError::field("phone", "must be 11 digits: 79999999999"))?,
-            Some(Scalar::Other) => {
-                return Err(KkError::field("phone", "must be 11 digits: 79999999999"))
-            }
-            None => return Err(KkError::field("phone", "is required")),
+                .map_err(|_| KkError::field("phone", PHONE_FORMAT))?,
+            Some(Scalar::Other) => return Err(KkError::field("phone", PHONE_FORMAT)),
+            None => return Err(KkError::field("phone", REQUIRED)),
         };
         if digits.len() != 11
             || !digits.bytes().all(|b| b.is_ascii_digit())
             || digits.starts_with('0')
         {
-            return Err(KkError::field("phone", "must be 11 digits: 79999999999"));
+            return Err(KkError::field("phone", PHONE_FORMAT));
         }
-        Phone::parse(&digits).map_err(|_| KkError::field("phone", "must be 11 digits: 79999999999"))
+        Phone::parse(&digits).map_err(|_| KkError::field("phone", PHONE_FORMAT))
     }
 
     /// An amount in kopecks: a positive integer of at most 10 digits, number or digit string.
     pub fn kopecks(&self, name: &str) -> Result<i64, KkError> {
         let text = match self.scalar(name) {
             Some(Scalar::Number(n)) | Some(Scalar::Text(n)) => n,
-            Some(Scalar::Other) => {
-                return Err(KkError::field(name, "must be an integer number of kopecks"))
-            }
-            None => return Err(KkError::field(name, "is required")),
+            Some(Scalar::Other) => return Err(KkError::field(name, KOPECKS)),
+            None => return Err(KkError::field(name, REQUIRED)),
         };
         if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(KkError::field(
-                name,
-                "must be an integer number of kopecks (at most 10 digits)",
-            ));
+            return Err(KkError::field(name, KOPECKS));
         }
         match text.parse::<i64>() {
             Ok(v) if v > 0 => Ok(v),
-            _ => Err(KkError::field(name, "must be greater than zero")),
+            _ => Err(KkError::field(name, "должна быть больше нуля")),
+        }
+    }
+
+    /// An optional amount in kopecks that may be zero; absent is zero.
+    pub fn kopecks_or_zero(&self, name: &str) -> Result<i64, KkError> {
+        match self.scalar(name) {
+            None => Ok(0),
+            Some(Scalar::Number(n) | Scalar::Text(n))
+                if n.bytes().all(|b| b == b'0') && !n.is_empty() =>
+            {
+                Ok(0)
+            }
+            Some(_) => self.kopecks(name),
+        }
+    }
+
+    /// A whole number field, number or digit string.
+    pub fn integer(&self, name: &str) -> Result<i64, KkError> {
+        match self.scalar(name) {
+            Some(Scalar::Number(n) | Scalar::Text(n)) => n
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| KkError::field(name, "должно быть целым числом")),
+            Some(Scalar::Other) => Err(KkError::field(name, "должно быть целым числом")),
+            None => Err(KkError::field(name, REQUIRED)),
         }
     }
 
@@ -289,11 +369,11 @@ impl Fields {
             Some(Scalar::Number(n)) if n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit()) => {
                 format!("{n:0>6}")
             }
-            Some(_) => return Err(KkError::field("code", "must be 6 digits")),
-            None => return Err(KkError::field("code", "is required")),
+            Some(_) => return Err(KkError::field("code", CODE_FORMAT)),
+            None => return Err(KkError::field("code", REQUIRED)),
         };
         if text.len() != 6 || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(KkError::field("code", "must be 6 digits"));
+            return Err(KkError::field("code", CODE_FORMAT));
         }
         Ok(text)
     }

@@ -116,11 +116,12 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
     assert_eq!(location, format!("{}/success", shop.receiver.base));
     // Held, waiting for the shop's OK.
     assert_balance(&app, "1000.00", "250.00").await;
-    shop.assert_transfer(&app, "1234", 25000, false, "FORM_SHOWED")
-        .await;
+    assert_eq!(stored_status(&app, payment_id).await, "HELD");
     let (_, callbacks) = app.get("/v1/messages?kind=callback").await;
-    let body: Value =
-        serde_json::from_str(callbacks["items"][0]["body"].as_str().unwrap()).unwrap();
+    let body = verified_notification(
+        callbacks["items"][0]["body"].as_str().unwrap(),
+        &shop.secret,
+    );
     assert_eq!(
         body,
         json!({"status": true, "transferStatus": "CONFIRMED", "errorCode": "0", "message": "", "uidPlatform": shop.uid, "orderId": "1234", "paymentId": payment_id, "amount": 25000})
@@ -156,18 +157,9 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
 both_stores!(a_dead_notification_voids_the_hold);
 async fn a_dead_notification_voids_the_hold(app: TestApp) {
     let shop = shop(&app, NEVER_OK).await;
-    let (payment_id, _) = shop.opened(&app, "dead-1", 10000).await;
+    let (payment_id, form) = shop.opened(&app, "dead-1", 10000).await;
     let code = code_of(&app, payment_id).await;
-    // The shop's own page may confirm with the code instead of the form.
-    let confirmed = shop
-        .call(
-            &app,
-            "confirmation",
-            json!({"phone": PHONE, "code": code}),
-            false,
-        )
-        .await;
-    assert_eq!(confirmed["status"], true, "{confirmed}");
+    submit_code(&form, &code).await;
     assert_balance(&app, "1000.00", "100.00").await;
     settle(&app, payment_id, false).await;
     shop.assert_transfer(&app, "dead-1", 10000, false, "REJECTED")
@@ -232,23 +224,12 @@ async fn an_expired_form_is_canceled(app: TestApp) {
     assert_balance(&app, "1000.00", "200.00").await;
 
     let later = kopilka_store::now_ms() + 15 * 60 * 1000 + 1000;
-    assert_eq!(
-        kopilka::kupikupi::expire_forms(&app.store, later)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        kopilka::kupikupi::expire_forms(&app.store, later)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(expire_forms(&app, later).await, 1);
+    assert_eq!(expire_forms(&app, later).await, 0);
     shop.assert_transfer(&app, "late", 10000, false, "CANCELED")
         .await;
     // The held transfer waits for its notification, not for the form.
-    shop.assert_transfer(&app, "late-held", 20000, false, "FORM_SHOWED")
-        .await;
+    assert_eq!(stored_status(&app, other).await, "HELD");
     let (_, location, _) = submit_code(&form, &code_of(&app, payment_id).await).await;
     assert_eq!(location, format!("{}/fail", shop.receiver.base));
     let page = common::text(&app.http, form).await;
@@ -386,7 +367,7 @@ async fn tokens_platform_spellings_and_errors(app: TestApp) {
         let wrong = call(&app, "balance", signed(body, "not-the-key")).await;
         assert_eq!(
             wrong,
-            json!({"status": false, "errorCode": "1", "message": "invalid token"})
+            json!({"status": false, "errorCode": "1", "message": "Неверная подпись запроса (token)"})
         );
     }
     // The alias path, any case, with a trailing slash.
@@ -477,7 +458,7 @@ async fn tokens_platform_spellings_and_errors(app: TestApp) {
     .await;
     assert_eq!(
         raw,
-        r#"{"status":false,"errorCode":"1","message":"token: must be 64 hex digits"}"#
+        r#"{"status":false,"errorCode":"1","message":"token: должен быть из 64 шестнадцатеричных цифр"}"#
     );
     let garbage = app
         .http
@@ -563,7 +544,7 @@ async fn platforms_are_registered_and_keys_rotated(app: TestApp) {
 both_stores!(a_receipt_earns_cashback_once);
 async fn a_receipt_earns_cashback_once(app: TestApp) {
     let shop = shop(&app, 0).await;
-    let receipt = json!({"phone": 79000000000u64, "amount": 50000, "fn": "9999078900004312", "fd": "1234", "fp": "4000623456", "pay_date": "23.11.2026 14:05:00"});
+    let receipt = json!({"phone": 79000000000u64, "amount": 50000, "fn": "9999078900004312", "fd": "1234", "fp": "4000623456", "pay_date": "23.11.2026 14:05:00", "receipt_type": 1});
     let first = shop.call(&app, "receipt", receipt.clone(), false).await;
     assert_eq!(first["status"], true, "{first}");
     // The demo program earns 20 %: 500.00 ₽ → 100.00 points.
@@ -632,10 +613,8 @@ async fn the_shop_acknowledges_after_three_failures_and_is_paid_once(backend: Ba
     let (payment_id, form) = shop.opened(&app, "retry-1", 25000).await;
     let code = six_digits(&last_sms(&app).await);
     submit_code(&form, &code).await;
-    let confirmed = eventually(|| async {
-        shop.checkout(&app, "retry-1", 25000, false).await["transferStatus"] == "CONFIRMED"
-    })
-    .await;
+    let confirmed =
+        eventually(|| async { stored_status(&app, payment_id).await == "CONFIRMED" }).await;
     assert!(
         confirmed,
         "the shop's OK after three 500s confirms the transfer"

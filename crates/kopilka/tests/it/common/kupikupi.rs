@@ -255,3 +255,55 @@ pub fn six_digits(text: &str) -> String {
         .unwrap_or_else(|| panic!("no code in {text}"))
         .to_string()
 }
+
+/// Runs the form-expiry job's pass at `now`: how many transfers it canceled.
+pub async fn expire_forms(app: &TestApp, now: i64) -> usize {
+    let sealer = Sealer::from_hex(&app.seal_key).unwrap();
+    kopilka::kupikupi::expire_forms(&app.store, &sealer, &app.base, now)
+        .await
+        .unwrap()
+}
+
+/// A transfer's status as kopilka keeps it (`HELD` while the points wait for the shop).
+pub async fn stored_status(app: &TestApp, payment_id: i64) -> &'static str {
+    app.store
+        .read(move |tx| Box::pin(async move { tx.kupikupi_transfer(payment_id).await }))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+        .as_str()
+}
+
+/// A notification's body without its `token`, after checking the token signs it with `key`.
+pub fn verified_notification(body: &str, key: &str) -> Value {
+    let mut body: Value = serde_json::from_str(body).unwrap();
+    let token = body
+        .as_object_mut()
+        .unwrap()
+        .remove("token")
+        .expect("the notification is signed");
+    assert_eq!(signed(body.clone(), key)["token"], token, "{body}");
+    body
+}
+
+/// Runs `tests/it/kupikupi_shop.php` (a shop's PHP backend making requests as the public
+/// KupiKupiPayApi class makes them) against the app: the decoded answer.
+pub async fn php(app: &TestApp, uid: &str, key: &str, args: &[&str]) -> Value {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/kupikupi_shop.php");
+    let output = tokio::process::Command::new("php")
+        .arg(script)
+        .args([app.base.as_str(), uid, key])
+        .args(args)
+        .output()
+        .await
+        .expect("php-cli with curl is installed (scripts/test installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "php {args:?}: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("php {args:?}: {e}: {stdout}"))
+}
