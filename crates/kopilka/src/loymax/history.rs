@@ -19,11 +19,46 @@ use kopilka_domain::phone::mask;
 use kopilka_store::loymax::{CardHistory, HistoryPart, HistoryQuery, HistoryRow};
 use kopilka_store::model::Program;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// The largest page.
 const MAX_COUNT: i64 = 1000;
 /// A v1.2 page when the client names no count.
 const DEFAULT_COUNT: i64 = 10;
+
+/// The `filter.…` query parameters of both history methods, keys lowercased.
+struct Filter(HashMap<String, String>);
+
+impl Filter {
+    /// A parameter's trimmed value; an empty one is absent.
+    fn param(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn date(&self, name: &str, field: &str, end_of_day: bool) -> LmResult<Option<i64>> {
+        match self.param(name) {
+            Some(v) => parse_time(&plus_restored(&v), end_of_day)
+                .map(Some)
+                .ok_or_else(|| LmError::invalid(field, "Неверный формат даты")),
+            None => Ok(None),
+        }
+    }
+
+    fn history_type(&self) -> LmResult<Option<HistoryType>> {
+        match self.param("filter.historyitemtype") {
+            Some(v) => HistoryType::parse_filter(&v).ok_or_else(|| {
+                LmError::invalid(
+                    "filter.historyItemType",
+                    "All, Purchase, RewardData или WithdrawData",
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+}
 
 pub async fn history(
     State(state): State<AppState>,
@@ -31,20 +66,9 @@ pub async fn history(
     session: Session,
     parts: Parts,
 ) -> LmResult {
-    let q = query(&parts);
-    let param = |name: &str| {
-        q.get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let date = |name: &str, field: &str, end_of_day: bool| -> LmResult<Option<i64>> {
-        match param(name) {
-            Some(v) => parse_time(&plus_restored(&v), end_of_day)
-                .map(Some)
-                .ok_or_else(|| LmError::invalid(field, "Неверный формат даты")),
-            None => Ok(None),
-        }
-    };
+    let filter = Filter(query(&parts));
+    let param = |name: &str| filter.param(name);
+    let date = |name: &str, field: &str, end_of_day: bool| filter.date(name, field, end_of_day);
     let to = date("filter.todate", "filter.toDate", true)?;
     let count = match param("filter.count") {
         Some(v) => Some(
@@ -58,16 +82,7 @@ pub async fn history(
         None => None,
     };
     let from_date = date("filter.fromdate", "filter.fromDate", false)?.unwrap_or(0);
-    let kinds = match param("filter.historyitemtype") {
-        Some(v) => HistoryType::parse_filter(&v).ok_or_else(|| {
-            LmError::invalid(
-                "filter.historyItemType",
-                "All, Purchase, RewardData или WithdrawData",
-            )
-        })?,
-        None => None,
-    }
-    .map(HistoryType::kinds);
+    let kinds = filter.history_type()?.map(HistoryType::kinds);
     let card_id = match param("filter.cardid") {
         Some(v) => Some(
             v.parse::<i64>()
@@ -166,31 +181,11 @@ pub async fn history(
 /// the money of purchases (refunds taken off), the points withdrawn and rewarded, and how many
 /// purchases.
 pub async fn aggregate(State(state): State<AppState>, session: Session, parts: Parts) -> LmResult {
-    let q = query(&parts);
-    let param = |name: &str| {
-        q.get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let date = |name: &str, field: &str, end_of_day: bool| -> LmResult<Option<i64>> {
-        match param(name) {
-            Some(v) => parse_time(&plus_restored(&v), end_of_day)
-                .map(Some)
-                .ok_or_else(|| LmError::invalid(field, "Неверный формат даты")),
-            None => Ok(None),
-        }
-    };
+    let filter = Filter(query(&parts));
+    let date = |name: &str, field: &str, end_of_day: bool| filter.date(name, field, end_of_day);
     let from = date("filter.fromdate", "filter.fromDate", false)?.unwrap_or(0);
     let to = date("filter.todate", "filter.toDate", true)?.unwrap_or(i64::MAX);
-    let only = match param("filter.historyitemtype") {
-        Some(v) => HistoryType::parse_filter(&v).ok_or_else(|| {
-            LmError::invalid(
-                "filter.historyItemType",
-                "All, Purchase, RewardData или WithdrawData",
-            )
-        })?,
-        None => None,
-    };
+    let only = filter.history_type()?;
     let customer_id = session.customer.id;
     let totals = state
         .store
