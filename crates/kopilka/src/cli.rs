@@ -150,6 +150,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 running.public_url
             );
             println!(
+                "  Loymax:       {}/publicapi/v1.2/ (the public SDK's base URL; customer 79161234567, password 111111)",
+                running.public_url
+            );
+            println!(
+                "                processing and token: client demo-pos, secret demo-pos-secret; batch key kopilka-demo-batch"
+            );
+            println!(
                 "  Kupi-Kupi:    {}/demo/shop/kupikupi (customers 79000000000, 79000000001)",
                 running.public_url
             );
