@@ -18,6 +18,7 @@ pub mod loymax_batch;
 pub mod loymax_purchase;
 pub mod model;
 pub mod outbox;
+mod sealed;
 mod postgres;
 mod row;
 mod sqlite;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use postgres::PgStore;
+pub use sealed::{SealedColumn, SEALED_COLUMNS};
 pub use sqlite::SqliteStore;
 pub use tx::Tx;
 
