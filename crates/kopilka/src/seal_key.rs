@@ -27,7 +27,9 @@ impl std::fmt::Display for KeySource {
 /// The key file when none is named: next to the SQLite database (`kopilka.db` → `kopilka.key`),
 /// so the server finds it whatever directory it starts in. None on PostgreSQL.
 pub fn default_key_file(database: &str) -> Option<PathBuf> {
-    let path = database.strip_prefix("sqlite://").or(database.strip_prefix("sqlite:"))?;
+    let path = database
+        .strip_prefix("sqlite://")
+        .or(database.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or(path);
     Some(Path::new(path).with_extension("key"))
 }
@@ -59,7 +61,10 @@ async fn read_key(config: &Config, store: &SharedStore) -> anyhow::Result<(Seale
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let sealer = Sealer::from_hex(&text).map_err(|_| {
-                anyhow::anyhow!("the seal key file {} must hold 64 hex digits", path.display())
+                anyhow::anyhow!(
+                    "the seal key file {} must hold 64 hex digits",
+                    path.display()
+                )
             })?;
             Ok((sealer, source))
         }

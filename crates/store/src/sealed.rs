@@ -13,12 +13,30 @@ pub struct SealedColumn {
 
 /// Every sealed column. A new one must be added here, or rotating the key leaves it unreadable.
 pub const SEALED_COLUMNS: &[SealedColumn] = &[
-    SealedColumn { table: "merchants", column: "webhook_secret" },
-    SealedColumn { table: "credentials", column: "sealed_secret" },
-    SealedColumn { table: "ecommpay_projects", column: "sealed_secret" },
-    SealedColumn { table: "kupikupi_platforms", column: "sealed_secret" },
-    SealedColumn { table: "kupikupi_platforms", column: "sealed_dev_secret" },
-    SealedColumn { table: "kupikupi_transfers", column: "sealed_code" },
+    SealedColumn {
+        table: "merchants",
+        column: "webhook_secret",
+    },
+    SealedColumn {
+        table: "credentials",
+        column: "sealed_secret",
+    },
+    SealedColumn {
+        table: "ecommpay_projects",
+        column: "sealed_secret",
+    },
+    SealedColumn {
+        table: "kupikupi_platforms",
+        column: "sealed_secret",
+    },
+    SealedColumn {
+        table: "kupikupi_platforms",
+        column: "sealed_dev_secret",
+    },
+    SealedColumn {
+        table: "kupikupi_transfers",
+        column: "sealed_code",
+    },
 ];
 
 impl Tx {

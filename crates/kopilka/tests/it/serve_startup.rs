@@ -188,12 +188,21 @@ async fn a_seal_key_that_does_not_match_the_database_is_refused(backend: Backend
     let other = run(dir.path(), &args, &[("KOPILKA_SEAL_KEY", Some(&b))]).await;
     assert_refused(
         &other,
-        &["is not the key this database's secrets are sealed with", "KOPILKA_SEAL_KEY"],
+        &[
+            "is not the key this database's secrets are sealed with",
+            "KOPILKA_SEAL_KEY",
+        ],
     );
-    assert!(!other.stderr.contains(&a) && !other.stderr.contains(&b), "no key in the message");
+    assert!(
+        !other.stderr.contains(&a) && !other.stderr.contains(&b),
+        "no key in the message"
+    );
     assert_listened(&run(dir.path(), &args, &[("KOPILKA_SEAL_KEY", Some(&a))]).await);
 }
-both_stores!(a_seal_key_that_does_not_match_the_database_is_refused, Backend);
+both_stores!(
+    a_seal_key_that_does_not_match_the_database_is_refused,
+    Backend
+);
 
 /// A database sealed before the check value existed: its sealed secrets are the check.
 async fn sealed_secrets_check_the_key_of_a_database_without_a_check_value(backend: Backend) {
@@ -202,12 +211,18 @@ async fn sealed_secrets_check_the_key_of_a_database_without_a_check_value(backen
     let url = sealed_database(backend, dir.path(), &a).await;
     let args = serve_args(&url);
     let wrong = run(dir.path(), &args, &[("KOPILKA_SEAL_KEY", Some(&key("1b")))]).await;
-    assert_refused(&wrong, &["is not the key this database's secrets are sealed with"]);
+    assert_refused(
+        &wrong,
+        &["is not the key this database's secrets are sealed with"],
+    );
     assert_listened(&run(dir.path(), &args, &[("KOPILKA_SEAL_KEY", Some(&a))]).await);
     let wrong = run(dir.path(), &args, &[("KOPILKA_SEAL_KEY", Some(&key("1b")))]).await;
     assert_refused(&wrong, &["kopilka seal-key rotate"]);
 }
-both_stores!(sealed_secrets_check_the_key_of_a_database_without_a_check_value, Backend);
+both_stores!(
+    sealed_secrets_check_the_key_of_a_database_without_a_check_value,
+    Backend
+);
 
 #[tokio::test]
 async fn the_default_key_file_lives_next_to_the_sqlite_database() {
@@ -220,7 +235,10 @@ async fn the_default_key_file_lives_next_to_the_sqlite_database() {
     assert_listened(&run(dir.path(), &args, &[]).await);
     let key_file = data.join("kopilka.key");
     assert!(key_file.exists(), "created next to the database");
-    assert!(!dir.path().join("kopilka.key").exists(), "not in the working directory");
+    assert!(
+        !dir.path().join("kopilka.key").exists(),
+        "not in the working directory"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -245,7 +263,11 @@ async fn postgres_requires_the_seal_key_to_be_given() {
     let no_key = run(dir.path(), &args, &[]).await;
     assert_refused(
         &no_key,
-        &["on PostgreSQL the seal key must be given", "KOPILKA_SEAL_KEY", "KOPILKA_SEAL_KEY_FILE"],
+        &[
+            "on PostgreSQL the seal key must be given",
+            "KOPILKA_SEAL_KEY",
+            "KOPILKA_SEAL_KEY_FILE",
+        ],
     );
     assert!(!dir.path().join("kopilka.key").exists());
     let key_file = dir.path().join("seal.key");
@@ -260,7 +282,10 @@ async fn rotating_the_seal_key_reseals_every_secret(backend: Backend) {
     let old = key("3a");
     let url = sealed_database(backend, dir.path(), &old).await;
     let sealed = unseal_all(&url, &old).await;
-    assert!(sealed >= 3, "an ECommPay project's secret, a Kupi-Kupi platform's two keys");
+    assert!(
+        sealed >= 3,
+        "an ECommPay project's secret, a Kupi-Kupi platform's two keys"
+    );
     let new_key_file = dir.path().join("new.key");
     let rotate = [
         "seal-key",
@@ -272,17 +297,31 @@ async fn rotating_the_seal_key_reseals_every_secret(backend: Backend) {
     ];
     let rotated = run(dir.path(), &rotate, &[("KOPILKA_SEAL_KEY", Some(&old))]).await;
     assert!(rotated.success, "{}", rotated.stderr);
-    assert!(rotated.stdout.contains(&format!("re-sealed {sealed} secrets")), "{}", rotated.stdout);
+    assert!(
+        rotated
+            .stdout
+            .contains(&format!("re-sealed {sealed} secrets")),
+        "{}",
+        rotated.stdout
+    );
     let new = std::fs::read_to_string(&new_key_file).unwrap();
     assert_ne!(new, old);
     assert_eq!(unseal_all(&url, &new).await, sealed);
     let args = serve_args(&url);
     let stale = run(dir.path(), &args, &[("KOPILKA_SEAL_KEY", Some(&old))]).await;
-    assert_refused(&stale, &["is not the key this database's secrets are sealed with"]);
+    assert_refused(
+        &stale,
+        &["is not the key this database's secrets are sealed with"],
+    );
     let file = new_key_file.to_str().unwrap();
     assert_listened(&run(dir.path(), &args, &[("KOPILKA_SEAL_KEY_FILE", Some(file))]).await);
     // The old key rotates nothing.
-    let again = run(dir.path(), &rotate[..4], &[("KOPILKA_SEAL_KEY", Some(&old))]).await;
+    let again = run(
+        dir.path(),
+        &rotate[..4],
+        &[("KOPILKA_SEAL_KEY", Some(&old))],
+    )
+    .await;
     assert_refused(&again, &["is not the key"]);
 }
 both_stores!(rotating_the_seal_key_reseals_every_secret, Backend);
@@ -304,7 +343,10 @@ async fn rotating_replaces_the_key_file_the_key_came_from() {
     let from_env = run(
         dir.path(),
         &["seal-key", "rotate", "--database", &url],
-        &[("KOPILKA_SEAL_KEY", Some(&std::fs::read_to_string(&key_file).unwrap()))],
+        &[(
+            "KOPILKA_SEAL_KEY",
+            Some(&std::fs::read_to_string(&key_file).unwrap()),
+        )],
     )
     .await;
     assert_refused(&from_env, &["--new-key-file"]);
@@ -325,11 +367,18 @@ async fn demo_honours_the_seal_key_it_is_given() {
     let ran = run(
         dir.path(),
         &demo,
-        &[("KOPILKA_SEAL_KEY", Some(&given)), ("KOPILKA_ADMIN_TOKEN", None)],
+        &[
+            ("KOPILKA_SEAL_KEY", Some(&given)),
+            ("KOPILKA_ADMIN_TOKEN", None),
+        ],
     )
     .await;
     assert_listened(&ran);
-    assert!(ran.stdout.contains("admin token:"), "demo generates one: {}", ran.stdout);
+    assert!(
+        ran.stdout.contains("admin token:"),
+        "demo generates one: {}",
+        ran.stdout
+    );
     assert!(unseal_all(&url, &given).await >= 3);
 }
 
@@ -340,10 +389,21 @@ async fn serve_requires_an_admin_token_of_32_characters() {
     let args = serve_args(&url);
     let none = run(dir.path(), &args, &[("KOPILKA_ADMIN_TOKEN", None)]).await;
     assert_refused(&none, &["no admin token", "KOPILKA_ADMIN_TOKEN", "32"]);
-    let short = run(dir.path(), &args, &[("KOPILKA_ADMIN_TOKEN", Some("short-token"))]).await;
+    let short = run(
+        dir.path(),
+        &args,
+        &[("KOPILKA_ADMIN_TOKEN", Some("short-token"))],
+    )
+    .await;
     assert_refused(&short, &["at least 32"]);
-    assert!(!short.stderr.contains("short-token"), "the token stays out of the message");
-    assert!(!dir.path().join("kopilka.db").exists(), "refused before opening the database");
+    assert!(
+        !short.stderr.contains("short-token"),
+        "the token stays out of the message"
+    );
+    assert!(
+        !dir.path().join("kopilka.db").exists(),
+        "refused before opening the database"
+    );
     let config = dir.path().join("kopilka.toml");
     std::fs::write(&config, format!("admin_token = \"{}\"\n", "t".repeat(32))).unwrap();
     let mut from_file = args.clone();
@@ -359,13 +419,30 @@ async fn serve_takes_the_log_sender_only_when_it_is_chosen_and_warns() {
     let sms = run(dir.path(), &args, &[("KOPILKA_SMS_SENDER", None)]).await;
     assert_refused(&sms, &["no SMS sender chosen", "KOPILKA_SMS_SENDER=log"]);
     let email = run(dir.path(), &args, &[("KOPILKA_EMAIL_SENDER", None)]).await;
-    assert_refused(&email, &["no e-mail sender chosen", "KOPILKA_EMAIL_SENDER=log"]);
+    assert_refused(
+        &email,
+        &["no e-mail sender chosen", "KOPILKA_EMAIL_SENDER=log"],
+    );
     let chosen = run(dir.path(), &args, &[]).await;
     assert_listened(&chosen);
-    assert!(chosen.stderr.contains("the log sender is chosen for SMS"), "{}", chosen.stderr);
-    assert!(chosen.stderr.contains("the log sender is chosen for e-mail"), "{}", chosen.stderr);
+    assert!(
+        chosen.stderr.contains("the log sender is chosen for SMS"),
+        "{}",
+        chosen.stderr
+    );
+    assert!(
+        chosen
+            .stderr
+            .contains("the log sender is chosen for e-mail"),
+        "{}",
+        chosen.stderr
+    );
     let config = dir.path().join("kopilka.toml");
-    std::fs::write(&config, "[outbox.sms]\nsender = \"log\"\n[outbox.email]\nsender = \"log\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[outbox.sms]\nsender = \"log\"\n[outbox.email]\nsender = \"log\"\n",
+    )
+    .unwrap();
     let mut from_file = args.clone();
     from_file.extend(["--config", config.to_str().unwrap()]);
     let unset = [("KOPILKA_SMS_SENDER", None), ("KOPILKA_EMAIL_SENDER", None)];
@@ -378,8 +455,16 @@ async fn an_unreachable_postgresql_fails_fast_naming_host_port_and_cause() {
     // Nothing listens on port 1.
     let url = "postgres://postgres@127.0.0.1:1/test";
     let started = std::time::Instant::now();
-    let outcome = run(dir.path(), &serve_args(url), &[("KOPILKA_SEAL_KEY", Some(&key("5a")))]).await;
-    assert_refused(&outcome, &["cannot connect to PostgreSQL at 127.0.0.1:1", "refused"]);
+    let outcome = run(
+        dir.path(),
+        &serve_args(url),
+        &[("KOPILKA_SEAL_KEY", Some(&key("5a")))],
+    )
+    .await;
+    assert_refused(
+        &outcome,
+        &["cannot connect to PostgreSQL at 127.0.0.1:1", "refused"],
+    );
     assert!(started.elapsed() < Duration::from_secs(15), "fails fast");
 }
 
@@ -390,7 +475,12 @@ async fn a_missing_postgresql_schema_says_how_to_create_it() {
     let separator = if base.contains('?') { '&' } else { '?' };
     let schema = crate::common::unique_schema("missing");
     let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    let outcome = run(dir.path(), &serve_args(&url), &[("KOPILKA_SEAL_KEY", Some(&key("5b")))]).await;
+    let outcome = run(
+        dir.path(),
+        &serve_args(&url),
+        &[("KOPILKA_SEAL_KEY", Some(&key("5b")))],
+    )
+    .await;
     assert_refused(&outcome, &[&schema, "does not exist", "CREATE SCHEMA"]);
 }
 
@@ -400,7 +490,10 @@ async fn a_missing_sqlite_directory_says_so() {
     let missing = dir.path().join("no-such-dir");
     let url = format!("sqlite://{}", missing.join("kopilka.db").display());
     let outcome = run(dir.path(), &serve_args(&url), &[]).await;
-    assert_refused(&outcome, &[missing.to_str().unwrap(), "does not exist", "mkdir -p"]);
+    assert_refused(
+        &outcome,
+        &[missing.to_str().unwrap(), "does not exist", "mkdir -p"],
+    );
 }
 
 #[tokio::test]
@@ -410,19 +503,38 @@ async fn the_port_is_bound_before_the_database_is_opened() {
     let addr = taken.local_addr().unwrap().to_string();
     let database: PathBuf = dir.path().join("kopilka.db");
     let url = format!("sqlite://{}", database.display());
-    let args = ["serve", "--listen", addr.as_str(), "--database", url.as_str()];
+    let args = [
+        "serve",
+        "--listen",
+        addr.as_str(),
+        "--database",
+        url.as_str(),
+    ];
     let outcome = run(dir.path(), &args, &[]).await;
     assert_refused(&outcome, &[&format!("cannot listen on {addr}")]);
-    assert!(!database.exists(), "the database was not created nor migrated");
+    assert!(
+        !database.exists(),
+        "the database was not created nor migrated"
+    );
 }
 
 #[tokio::test]
 async fn a_log_filter_that_does_not_parse_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("kopilka.db").display());
-    let outcome = run(dir.path(), &serve_args(&url), &[("KOPILKA_LOG", Some("kopilka=loud"))]).await;
+    let outcome = run(
+        dir.path(),
+        &serve_args(&url),
+        &[("KOPILKA_LOG", Some("kopilka=loud"))],
+    )
+    .await;
     assert_refused(&outcome, &["KOPILKA_LOG", "does not parse"]);
-    let format = run(dir.path(), &serve_args(&url), &[("KOPILKA_LOG_FORMAT", Some("yaml"))]).await;
+    let format = run(
+        dir.path(),
+        &serve_args(&url),
+        &[("KOPILKA_LOG_FORMAT", Some("yaml"))],
+    )
+    .await;
     assert_refused(&format, &["KOPILKA_LOG_FORMAT must be text or json"]);
 }
 
