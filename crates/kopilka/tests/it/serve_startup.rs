@@ -31,6 +31,16 @@ const SERVE_ENV: &[(&str, &str)] = &[
 /// Runs `kopilka ARGS` in `dir` with [`SERVE_ENV`] changed by `env`, until it listens (then
 /// stops it) or exits by itself.
 async fn run(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Outcome {
+    run_with(dir, args, env, async |_| {}).await
+}
+
+/// [`run`], calling `meanwhile` with the server's address once it listens.
+async fn run_with(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+    meanwhile: impl AsyncFnOnce(String),
+) -> Outcome {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kopilka"));
     command.args(args).current_dir(dir);
     for name in [
@@ -70,15 +80,16 @@ async fn run(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Outcome
         while let Ok(Some(line)) = lines.next_line().await {
             stdout.push_str(&line);
             stdout.push('\n');
-            if line.contains(" listening on http://") {
-                return true;
+            if let Some((_, base)) = line.split_once(" listening on ") {
+                return Some(base.trim().to_string());
             }
         }
-        false
+        None
     })
     .await
     .expect("kopilka listens or exits within 60 s");
-    if listened {
+    if let Some(base) = &listened {
+        meanwhile(base.clone()).await;
         child.start_kill().expect("kill");
     }
     let status = child.wait().await.expect("kopilka ends");
@@ -87,7 +98,7 @@ async fn run(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Outcome
         stdout.push('\n');
     }
     Outcome {
-        listened,
+        listened: listened.is_some(),
         success: status.success(),
         stdout,
         stderr: errors.await.unwrap(),
@@ -546,5 +557,68 @@ async fn version_prints_the_version() {
     assert_eq!(
         outcome.stdout.trim(),
         format!("kopilka {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test]
+async fn the_log_sender_keeps_codes_and_phones_out_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let args = [
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        url.as_str(),
+    ];
+    let phone = "380671111111";
+    let code = std::sync::Mutex::new(String::new());
+    let ran = run_with(
+        dir.path(),
+        &args,
+        &[("KOPILKA_LOG", Some("info"))],
+        async |base| {
+            let http = reqwest::Client::new();
+            let sent = http
+                .post(format!("{base}/cabinet/code"))
+                .form(&[("phone", phone)])
+                .send()
+                .await
+                .unwrap();
+            assert!(sent.status().is_success(), "{}", sent.status());
+            for _ in 0..100 {
+                let page: serde_json::Value = http
+                    .get(format!("{base}/v1/messages?kind=sms&recipient={phone}"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let message = &page["items"][0];
+                if message["state"] == "delivered" {
+                    let body = message["body"].as_str().unwrap();
+                    *code.lock().unwrap() = body.chars().filter(char::is_ascii_digit).collect();
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the sign-in code is delivered to the log");
+        },
+    )
+    .await;
+    let code = code.into_inner().unwrap();
+    assert!(code.len() >= 4, "a code: {code:?}");
+    assert!(ran.stderr.contains("outbox (log sender)"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr.contains(&code),
+        "no code in the log: {}",
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr.contains(phone),
+        "no phone in the log: {}",
+        ran.stderr
     );
 }
