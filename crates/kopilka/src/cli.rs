@@ -1,6 +1,7 @@
-//! `kopilka serve | demo | bench`.
+//! `kopilka serve | demo | seal-key rotate | bench`.
 
 use crate::config::Config;
+use crate::outbox::{EmailSenderKind, SmsSenderKind};
 use crate::{demo, observability, server};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -39,13 +40,37 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Manage the seal key (docs/deployment.md).
+    SealKey {
+        #[command(subcommand)]
+        command: SealKeyCommand,
+    },
     /// Measure throughput and latency (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
 }
 
+#[derive(Subcommand)]
+enum SealKeyCommand {
+    /// Re-seal every sealed secret with a new key, in one transaction. Stop every server first.
+    Rotate {
+        /// sqlite://PATH (default sqlite://kopilka.db) or postgres://…
+        #[arg(long, env = "KOPILKA_DATABASE_URL")]
+        database: Option<String>,
+        #[arg(long, env = "KOPILKA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where to write the new key (a new file). Default: over the key file the current key
+        /// came from.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    observability::init_logging();
+    if let Err(e) = observability::init_logging() {
+        eprintln!("kopilka: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,10 +95,25 @@ fn env_setting(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn admin_token_from_env() -> Option<String> {
-    std::env::var("KOPILKA_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
+/// The settings file (if any), then the environment, then the flags given.
+fn settings(
+    config: Option<PathBuf>,
+    database: Option<String>,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<Config> {
+    let mut cfg = match config {
+        Some(path) => Config::from_file(&path)?,
+        None => Config::default(),
+    };
+    cfg.apply_env(env_setting)?;
+    cfg.outbox.apply_env(env_setting)?;
+    if let Some(l) = listen {
+        cfg.listen = l;
+    }
+    if let Some(d) = database {
+        cfg.database = d;
+    }
+    Ok(cfg)
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -83,33 +123,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             database,
             config,
         } => {
-            let mut cfg = match config {
-                Some(path) => Config::from_file(&path)?,
-                None => Config::default(),
-            };
-            if let Some(l) = listen {
-                cfg.listen = l;
-            }
-            if let Some(d) = database {
-                cfg.database = d;
-            }
-            if let Some(t) = admin_token_from_env() {
-                cfg.admin_token = Some(t);
-            }
-            if let Ok(key) = std::env::var("KOPILKA_SEAL_KEY") {
-                cfg.seal_key = Some(key);
-            }
-            cfg.apply_env(env_setting)?;
-            cfg.outbox.apply_env(env_setting)?;
-            let generated = cfg.admin_token.is_none();
+            let cfg = settings(config, database, listen)?;
+            cfg.check_for_serve()?;
+            let logged = [
+                ("SMS", cfg.outbox.sms.sender() == SmsSenderKind::Log),
+                ("e-mail", cfg.outbox.email.sender() == EmailSenderKind::Log),
+            ];
             let running = server::start(cfg).await?;
-            println!("kopilka listening on http://{}", running.addr);
-            if generated {
-                println!(
-                    "admin token (generated, set KOPILKA_ADMIN_TOKEN to fix it): {}",
-                    running.admin_token
+            for (kind, _) in logged.iter().filter(|(_, log)| *log) {
+                tracing::warn!(
+                    "the log sender is chosen for {kind}: messages are written to the log (codes \
+                     masked), not sent; for development only"
                 );
             }
+            println!("kopilka listening on http://{}", running.addr);
             running.run_until_signal().await;
             Ok(())
         }
@@ -118,12 +145,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let database = database.unwrap_or_else(|| {
                 format!("sqlite://{}", dir.path().join("kopilka-demo.db").display())
             });
-            let seal_key = crate::secrets::Sealer::generate_key();
             let mut cfg = Config {
                 listen,
                 database: database.clone(),
-                admin_token: admin_token_from_env(),
-                seal_key: Some(seal_key.clone()),
                 demo_pages: true,
                 loymax: crate::config::LoymaxSettings {
                     cors_allowed_origins: vec!["*".into()],
@@ -131,9 +155,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ..Config::default()
             };
             cfg.apply_env(env_setting)?;
+            if cfg.seal_key.is_none() && cfg.seal_key_file.is_none() {
+                cfg.seal_key = Some(crate::secrets::Sealer::generate_key());
+            }
             let store = kopilka_store::open(&database).await?;
+            let (sealer, _) = crate::seal_key::unlock(&cfg, &store).await?;
             let data = demo::parse(demo::DEMO_TOML)?;
-            demo::seed(&store, &crate::secrets::Sealer::from_hex(&seal_key)?, &data).await?;
+            demo::seed(&store, &sealer, &data).await?;
             let running = server::start_with_store(cfg, store).await?;
             println!("kopilka demo listening on http://{}", running.addr);
             println!("  database:     {database}");
@@ -169,6 +197,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("  cabinet:      {}/cabinet", running.public_url);
             running.run_until_signal().await;
             drop(dir);
+            Ok(())
+        }
+        Command::SealKey {
+            command:
+                SealKeyCommand::Rotate {
+                    database,
+                    config,
+                    new_key_file,
+                },
+        } => {
+            let cfg = settings(config, database, None)?;
+            let store = kopilka_store::open(&cfg.database).await?;
+            let rotated = crate::seal_key::rotate(&cfg, &store, new_key_file).await;
+            store.close().await;
+            let rotated = rotated?;
+            println!(
+                "re-sealed {} secrets; the new key is in {}: start every server with it",
+                rotated.resealed,
+                rotated.new_key_file.display()
+            );
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,

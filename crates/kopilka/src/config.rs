@@ -12,17 +12,21 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://PATH` or `postgres://…`.
     pub database: String,
-    /// Bearer token of the native admin API. Generated at start when absent.
+    /// Bearer token of the native admin API (`KOPILKA_ADMIN_TOKEN`). `serve` requires one of
+    /// at least [`MIN_ADMIN_TOKEN_LEN`] characters; `demo` generates one when absent.
     pub admin_token: Option<String>,
     /// The address customers' browsers reach kopilka at, for hosted page URLs. Defaults to
     /// `http://` + the listen address.
     pub public_url: Option<String>,
     /// How often background jobs (expiry, stale holds) run, in seconds.
     pub jobs_interval_secs: u64,
-    /// Master key (64 hex digits) sealing the merchant secrets kopilka signs with. Read from
-    /// `KOPILKA_SEAL_KEY`; when absent, kept in `seal_key_file`, created on first start.
+    /// Master key (64 hex digits) sealing the secrets kopilka must use itself (`KOPILKA_SEAL_KEY`).
+    /// When absent, read from `seal_key_file` (see `seal_key.rs`).
     pub seal_key: Option<String>,
-    pub seal_key_file: String,
+    /// A file holding the seal key (`KOPILKA_SEAL_KEY_FILE`). Default on SQLite: the database's
+    /// path with the extension `.key`, created for a database that has no sealed secret yet;
+    /// none on PostgreSQL, where every node must be given the same key.
+    pub seal_key_file: Option<String>,
     /// Delivery of SMS, e-mail and callbacks (`[outbox]`; see docs/outbox.md).
     pub outbox: crate::outbox::OutboxConfig,
     /// Serve the demo pages (`/demo/…`, e.g. the inCust demo shop); `kopilka demo` turns this on.
@@ -44,7 +48,7 @@ impl Default for Config {
             public_url: None,
             jobs_interval_secs: 30,
             seal_key: None,
-            seal_key_file: "kopilka.key".into(),
+            seal_key_file: None,
             outbox: crate::outbox::OutboxConfig::default(),
             demo_pages: false,
             kupikupi: KupiKupiSettings::default(),
@@ -66,42 +70,58 @@ impl Config {
     /// Settings given by environment variables (`var` reads one; empty counts as unset), over
     /// the file's.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(token) = var("KOPILKA_ADMIN_TOKEN") {
+            self.admin_token = Some(token);
+        }
+        if let Some(key) = var("KOPILKA_SEAL_KEY") {
+            self.seal_key = Some(key);
+        }
+        if let Some(path) = var("KOPILKA_SEAL_KEY_FILE") {
+            self.seal_key_file = Some(path);
+        }
         if let Some(list) = var("KOPILKA_TRUSTED_PROXIES") {
             self.trusted_proxies = TrustedProxies::parse_list(list.split(','))
                 .map_err(|e| anyhow::anyhow!("KOPILKA_TRUSTED_PROXIES: {e}"))?;
         }
         Ok(())
     }
-
-    /// The seal key: configured, or read from (or first written to) the key file.
-    pub fn resolve_seal_key(&self) -> anyhow::Result<String> {
-        if let Some(key) = &self.seal_key {
-            return Ok(key.clone());
-        }
-        let path = Path::new(&self.seal_key_file);
-        if let Ok(key) = std::fs::read_to_string(path) {
-            return Ok(key.trim().to_string());
-        }
-        let key = crate::secrets::Sealer::generate_key();
-        write_private(path, &key)?;
-        Ok(key)
-    }
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// The shortest admin token `serve` accepts.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+impl Config {
+    /// What `serve` requires that `demo` and tests do without: an admin token long enough to
+    /// resist guessing, and SMS and e-mail senders chosen on purpose (the `log` sender only when
+    /// named, as it sends nothing).
+    pub fn check_for_serve(&self) -> anyhow::Result<()> {
+        match &self.admin_token {
+            None => anyhow::bail!(
+                "no admin token: set KOPILKA_ADMIN_TOKEN (or admin_token in the config file) to a \
+                 random string of at least {MIN_ADMIN_TOKEN_LEN} characters, e.g. the output of \
+                 `openssl rand -hex 32`"
+            ),
+            Some(token) if token.chars().count() < MIN_ADMIN_TOKEN_LEN => anyhow::bail!(
+                "the admin token is {} characters long; it must have at least \
+                 {MIN_ADMIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)",
+                token.chars().count()
+            ),
+            Some(_) => {}
+        }
+        anyhow::ensure!(
+            self.outbox.sms.sender.is_some(),
+            "no SMS sender chosen: set [outbox.sms] sender = \"http\" with its url \
+             (docs/outbox.md), or, for development only, sender = \"log\" or \
+             KOPILKA_SMS_SENDER=log (texts, codes masked, go to the log and are not sent)"
+        );
+        anyhow::ensure!(
+            self.outbox.email.sender.is_some(),
+            "no e-mail sender chosen: set [outbox.email] sender = \"smtp\" with its host \
+             (docs/outbox.md), or, for development only, sender = \"log\" or \
+             KOPILKA_EMAIL_SENDER=log (e-mails go to the log and are not sent)"
+        );
+        Ok(())
     }
-    let mut file = options
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("creating the seal key file {}: {e}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    Ok(())
 }
 
 /// The reverse proxies kopilka believes about the client's address (`trusted_proxies`: a list of
@@ -194,7 +214,7 @@ mod tests {
             .unwrap();
         let config: Config = toml::from_str(block).unwrap();
         config.outbox.validate().unwrap();
-        assert_eq!(config.outbox.sms.sender, SmsSenderKind::Http);
+        assert_eq!(config.outbox.sms.sender(), SmsSenderKind::Http);
         assert_eq!(config.outbox.email.tls, SmtpTls::Starttls);
         assert_eq!(
             config.outbox.schedule("default"),

@@ -106,7 +106,9 @@ const COMPOSITION: [&str; 5] = ["jobs", "demo", "server", "bench", "cli"];
 #[test]
 fn the_toolkit_settings_and_state_import_no_surface() {
     let graph = imports();
-    for low in ["http", "config", "state", "outbox", "secrets", "shutdown"] {
+    for low in [
+        "http", "config", "seal_key", "state", "outbox", "secrets", "shutdown",
+    ] {
         let named = graph.get(low).cloned().unwrap_or_default();
         for high in SURFACES.iter().chain(&COMPOSITION) {
             assert!(!named.contains(*high), "{low} imports {high}");

@@ -17,6 +17,7 @@ mod layering;
 pub mod loymax;
 pub mod observability;
 pub mod outbox;
+pub mod seal_key;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;

@@ -37,10 +37,21 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-pub fn init_logging() {
+/// Logs to stderr, filtered by `KOPILKA_LOG` (default `info`; one that does not parse is an
+/// error, not silently `info`), as text or as JSON (`KOPILKA_LOG_FORMAT=json`).
+pub fn init_logging() -> anyhow::Result<()> {
     use tracing_subscriber::{fmt, EnvFilter};
-    let filter = EnvFilter::try_from_env("KOPILKA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("KOPILKA_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let filter = match std::env::var("KOPILKA_LOG").ok().filter(|v| !v.is_empty()) {
+        Some(directives) => EnvFilter::builder()
+            .parse(&directives)
+            .map_err(|e| anyhow::anyhow!("KOPILKA_LOG={directives:?} does not parse: {e}"))?,
+        None => EnvFilter::new("info"),
+    };
+    let json = match std::env::var("KOPILKA_LOG_FORMAT").ok().as_deref() {
+        None | Some("" | "text") => false,
+        Some("json") => true,
+        Some(other) => anyhow::bail!("KOPILKA_LOG_FORMAT must be text or json, not {other:?}"),
+    };
     // Logs go to stderr; stdout carries what a command prints for its user (URLs, reports).
     let builder = fmt()
         .with_env_filter(filter)
@@ -51,6 +62,7 @@ pub fn init_logging() {
     } else {
         builder.try_init()
     };
+    Ok(())
 }
 
 /// Counts requests and records their latency by route and status.

@@ -61,7 +61,11 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: chacha20poly1305::XChaCha20Poly1305,
+    check_value: String,
 }
+
+/// What the key's check value is an HMAC of.
+const CHECK_LABEL: &[u8] = b"kopilka seal key check v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -78,10 +82,25 @@ impl Sealer {
         if bytes.len() != 32 {
             return Err(SealError::BadKey);
         }
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&bytes)
+            .map_err(|_| SealError::BadKey)?;
+        hmac::Mac::update(&mut mac, CHECK_LABEL);
         Ok(Sealer {
             cipher: chacha20poly1305::XChaCha20Poly1305::new_from_slice(&bytes)
                 .map_err(|_| SealError::BadKey)?,
+            check_value: hex::encode(hmac::Mac::finalize(mac).into_bytes()),
         })
+    }
+
+    /// The key's check value, stored in the database: an HMAC of a fixed label under the key,
+    /// which tells whether a key is the one without revealing it.
+    pub fn check_value(&self) -> &str {
+        &self.check_value
+    }
+
+    /// Whether `stored` is this key's check value (compared in constant time).
+    pub fn matches_check(&self, stored: &str) -> bool {
+        constant_time_eq(&self.check_value, stored)
     }
 
     /// A new random key, hex-encoded.
@@ -133,6 +152,10 @@ mod tests {
         assert_eq!(sealer.unseal(&sealed).unwrap(), "yIKirCvplm8N1D9g");
         let other = Sealer::from_hex(&Sealer::generate_key()).unwrap();
         assert!(other.unseal(&sealed).is_err());
+        assert!(sealer.matches_check(sealer.check_value()));
+        assert!(!other.matches_check(sealer.check_value()));
+        let key = "11".repeat(32);
+        assert!(!Sealer::from_hex(&key).unwrap().check_value().contains(&key));
         assert!(hash_secret("0000") != "0000");
         assert!(verify_secret("0000", &hash_secret("0000")));
         assert!(!verify_secret("0001", &hash_secret("0000")));

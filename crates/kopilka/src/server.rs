@@ -61,13 +61,30 @@ async fn wait_for_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// Binds the port, then opens (and migrates) the store: a port already taken fails at once,
+/// before a migration that may take minutes.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let listener = bind(config.listen).await?;
     let store = kopilka_store::open(&config.database).await?;
-    start_with_store(config, store).await
+    serve(config, store, listener).await
 }
 
 pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = bind(config.listen).await?;
+    serve(config, store, listener).await
+}
+
+async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))
+}
+
+async fn serve(
+    config: Config,
+    store: SharedStore,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let admin_token = config
         .admin_token
@@ -79,7 +96,8 @@ pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Res
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let sealer = Arc::new(secrets::Sealer::from_hex(&config.resolve_seal_key()?)?);
+    let (sealer, _) = crate::seal_key::unlock(&config, &store).await?;
+    let sealer = Arc::new(sealer);
     let outbox = crate::outbox::Worker::new(
         store.clone(),
         &config.outbox,

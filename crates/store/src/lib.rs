@@ -20,6 +20,7 @@ pub mod model;
 pub mod outbox;
 mod postgres;
 mod row;
+mod sealed;
 mod sqlite;
 pub mod throttle;
 mod tx;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use postgres::PgStore;
+pub use sealed::{SealedColumn, SEALED_COLUMNS};
 pub use sqlite::SqliteStore;
 pub use tx::Tx;
 
@@ -64,6 +66,23 @@ pub enum StoreError {
     Abandoned,
     #[error("invalid database URL: {0}")]
     BadUrl(String),
+    #[error("cannot connect to PostgreSQL at {host}:{port}: {cause}")]
+    Unreachable {
+        host: String,
+        port: u16,
+        cause: String,
+    },
+    #[error(
+        "the schema the database URL names (search_path {search_path}) does not exist in the \
+         database: create it first (CREATE SCHEMA name; as a role that may, owned by kopilka's \
+         role) or fix the URL"
+    )]
+    NoSchema { search_path: String },
+    #[error(
+        "the SQLite database's directory {} does not exist: create it (mkdir -p) or fix the path",
+        .0.display()
+    )]
+    NoDirectory(std::path::PathBuf),
     #[error("cannot start the SQLite writer: {0}")]
     Writer(#[from] std::io::Error),
 }

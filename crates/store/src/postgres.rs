@@ -5,7 +5,7 @@ use crate::tx::{Conn, Tx};
 use crate::{Erased, Job, Store, StoreError, StoreKind, StoreResult};
 use futures::FutureExt;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Pool, Postgres};
+use sqlx::{ConnectOptions, Connection, Pool, Postgres};
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,12 +14,33 @@ pub struct PgStore {
     pool: Pool<Postgres>,
 }
 
+/// How long opening the store waits for PostgreSQL before it says it cannot reach it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `Unreachable`, naming where kopilka tried to connect.
+fn unreachable(options: &PgConnectOptions, cause: impl std::fmt::Display) -> StoreError {
+    StoreError::Unreachable {
+        host: options.get_host().to_string(),
+        port: options.get_port(),
+        cause: cause.to_string(),
+    }
+}
+
 impl PgStore {
     /// Opens the database; with `schema`, everything lives in that schema (created if missing),
     /// which is how tests get a fresh store each.
     pub async fn open(url: &str, schema: Option<&str>) -> StoreResult<PgStore> {
         let mut options =
             PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        // One connection first: its error names the cause, where a pool would retry until its
+        // timeout and say only that it timed out.
+        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+            }
+            Ok(Err(e)) => return Err(unreachable(&options, e)),
+            Err(_) => return Err(unreachable(&options, "no answer within 10 s")),
+        }
         if let Some(schema) = schema {
             if !schema
                 .bytes()
@@ -49,6 +70,18 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
+        // A search_path naming no existing schema leaves nowhere to create the tables in.
+        if sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?
+            .is_none()
+        {
+            let search_path = sqlx::query_scalar::<_, String>("SHOW search_path")
+                .fetch_one(&pool)
+                .await?;
+            pool.close().await;
+            return Err(StoreError::NoSchema { search_path });
+        }
         // Several processes may start together; the advisory lock makes them migrate in turn.
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore { pool })

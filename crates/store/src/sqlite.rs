@@ -117,6 +117,11 @@ impl SqliteStore {
             .foreign_keys(false)
             .busy_timeout(Duration::from_secs(10));
         let path = options.get_filename().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(StoreError::NoDirectory(dir.to_path_buf()));
+            }
+        }
         // sqlx creates the file, switches it to WAL (a property of the file) and migrates it.
         let migrator = SqlitePoolOptions::new()
             .max_connections(1)

@@ -101,7 +101,7 @@ impl OutboxConfig {
             self.schedule_unit_ms >= 1,
             "outbox.schedule_unit_ms must be positive"
         );
-        if self.sms.sender == SmsSenderKind::Http {
+        if self.sms.sender() == SmsSenderKind::Http {
             anyhow::ensure!(
                 self.sms.url.starts_with("http://") || self.sms.url.starts_with("https://"),
                 "outbox.sms.url must be an http(s) URL for the http sender"
@@ -109,7 +109,7 @@ impl OutboxConfig {
             reqwest::Method::from_bytes(self.sms.method.as_bytes())
                 .map_err(|_| anyhow::anyhow!("outbox.sms.method is not an HTTP method"))?;
         }
-        if self.email.sender == EmailSenderKind::Smtp {
+        if self.email.sender() == EmailSenderKind::Smtp {
             anyhow::ensure!(
                 !self.email.host.is_empty(),
                 "outbox.email.host is required for the smtp sender"
@@ -126,11 +126,11 @@ impl OutboxConfig {
     /// rather not keep in a file.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(v) = var("KOPILKA_SMS_SENDER") {
-            self.sms.sender = match v.as_str() {
+            self.sms.sender = Some(match v.as_str() {
                 "log" => SmsSenderKind::Log,
                 "http" => SmsSenderKind::Http,
                 _ => anyhow::bail!("KOPILKA_SMS_SENDER must be log or http"),
-            };
+            });
         }
         if let Some(v) = var("KOPILKA_SMS_URL") {
             self.sms.url = v;
@@ -139,11 +139,11 @@ impl OutboxConfig {
             self.sms.headers.insert("Authorization".into(), v);
         }
         if let Some(v) = var("KOPILKA_EMAIL_SENDER") {
-            self.email.sender = match v.as_str() {
+            self.email.sender = Some(match v.as_str() {
                 "log" => EmailSenderKind::Log,
                 "smtp" => EmailSenderKind::Smtp,
                 _ => anyhow::bail!("KOPILKA_EMAIL_SENDER must be log or smtp"),
-            };
+            });
         }
         if let Some(v) = var("KOPILKA_SMTP_HOST") {
             self.email.host = v;
@@ -198,7 +198,8 @@ pub enum BodyEscape {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsConfig {
-    pub sender: SmsSenderKind,
+    /// None: not chosen, which `serve` refuses and `demo` and tests take as `log`.
+    pub sender: Option<SmsSenderKind>,
     pub method: String,
     /// The gateway's URL; `{phone}` and `{text}` are replaced, URL-encoded.
     pub url: String,
@@ -208,10 +209,16 @@ pub struct SmsConfig {
     pub body_escape: BodyEscape,
 }
 
+impl SmsConfig {
+    pub fn sender(&self) -> SmsSenderKind {
+        self.sender.unwrap_or(SmsSenderKind::Log)
+    }
+}
+
 impl Default for SmsConfig {
     fn default() -> Self {
         SmsConfig {
-            sender: SmsSenderKind::Log,
+            sender: None,
             method: "POST".into(),
             url: String::new(),
             headers: BTreeMap::new(),
@@ -240,7 +247,8 @@ pub enum SmtpTls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
-    pub sender: EmailSenderKind,
+    /// None: not chosen, which `serve` refuses and `demo` and tests take as `log`.
+    pub sender: Option<EmailSenderKind>,
     pub host: String,
     pub port: Option<u16>,
     pub tls: SmtpTls,
@@ -250,10 +258,16 @@ pub struct EmailConfig {
     pub from: String,
 }
 
+impl EmailConfig {
+    pub fn sender(&self) -> EmailSenderKind {
+        self.sender.unwrap_or(EmailSenderKind::Log)
+    }
+}
+
 impl Default for EmailConfig {
     fn default() -> Self {
         EmailConfig {
-            sender: EmailSenderKind::Log,
+            sender: None,
             host: String::new(),
             port: None,
             tls: SmtpTls::Starttls,
@@ -286,7 +300,7 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             })
             .unwrap();
-        assert_eq!(config.email.sender, EmailSenderKind::Smtp);
+        assert_eq!(config.email.sender(), EmailSenderKind::Smtp);
         assert_eq!(
             (config.email.host.as_str(), config.email.port),
             ("relay.local", Some(2525))

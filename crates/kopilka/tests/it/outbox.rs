@@ -342,7 +342,7 @@ async fn the_http_sms_sender_fills_the_gateway_template() {
     let app = TestApp::start_with(Backend::Sqlite, false, move |config| {
         fast(config);
         let sms = &mut config.outbox.sms;
-        sms.sender = kopilka::outbox::SmsSenderKind::Http;
+        sms.sender = Some(kopilka::outbox::SmsSenderKind::Http);
         sms.url = format!("{url}/send?to={{phone}}");
         sms.headers
             .insert("Authorization".into(), "Bearer gw-token".into());
@@ -456,7 +456,7 @@ async fn smtp_delivers_the_email_to_a_real_listener(backend: Backend) {
     let app = TestApp::start_with(backend, false, move |config| {
         fast(config);
         let email = &mut config.outbox.email;
-        email.sender = kopilka::outbox::EmailSenderKind::Smtp;
+        email.sender = Some(kopilka::outbox::EmailSenderKind::Smtp);
         email.host = "127.0.0.1".into();
         email.port = Some(port);
         email.tls = kopilka::outbox::SmtpTls::Plain;

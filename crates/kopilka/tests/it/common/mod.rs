@@ -20,7 +20,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-32-characters";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -16,6 +16,8 @@ pub async fn spawn_serve(database: &str, dir: &Path, args: &[&str]) -> (Child, S
         .args(args)
         .env("KOPILKA_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("KOPILKA_SEAL_KEY", "00".repeat(32))
+        .env("KOPILKA_SMS_SENDER", "log")
+        .env("KOPILKA_EMAIL_SENDER", "log")
         .env("KOPILKA_LOG", "warn")
         .current_dir(dir)
         .stdout(std::process::Stdio::piped())
