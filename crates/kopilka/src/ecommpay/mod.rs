@@ -11,6 +11,7 @@ mod page;
 mod terminal;
 mod wire;
 
+use crate::http::edge::{self, Refusal, Refused};
 use crate::secrets::Sealer;
 use crate::state::AppState;
 use axum::routing::{any, get, post};
@@ -49,7 +50,24 @@ pub fn router(state: AppState) -> Router<AppState> {
     }
     router
         .route("/v2/payment/{*rest}", any(gate::unserved))
+        .layer(axum::middleware::from_fn_with_state(
+            edge_refusal as Refusal,
+            edge::guard,
+        ))
         .nest("/v1/ecommpay", admin::router(state))
+}
+
+/// The edge's refusals (`crate::http::edge`) as each part answers: the terminal API's JSON,
+/// the customer's pages, the Gate's error JSON.
+fn edge_refusal(refused: &Refused) -> axum::response::Response {
+    let path = refused.path.to_ascii_lowercase();
+    if path.starts_with("/cashtocode/terminal/") {
+        terminal::edge_refusal(refused)
+    } else if path.starts_with("/payment") || path.starts_with("/cashtocode/voucher/") {
+        page::edge_refusal(refused)
+    } else {
+        wire::edge_refusal(refused)
+    }
 }
 
 /// ECommPay's fixed paths match whatever their case (`/V2/Payment/Status`): clients differ.

@@ -44,6 +44,15 @@ fn refusal(result: &str, message: &str) -> Response {
 }
 
 /// The refusal of a malformed request, in the API's own format.
+/// A terminal request refused at the edge, in the terminal API's format.
+pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
+    let message = format!("{}: {}", refused.place, refused.message);
+    answer(
+        refused.status,
+        json!({"result": "invalid", "message": message}),
+    )
+}
+
 fn malformed(e: serde_json::Error) -> Response {
     answer(
         StatusCode::BAD_REQUEST,

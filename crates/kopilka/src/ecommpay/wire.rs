@@ -77,6 +77,19 @@ pub(crate) fn request_id() -> String {
     secrets::random_token(15)
 }
 
+/// A Gate request refused at the edge: an invalid field (the part of the request at fault).
+pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
+    let code = match refused.status {
+        StatusCode::NOT_FOUND => Code::MethodUnknown,
+        _ => Code::FieldInvalid,
+    };
+    GateError {
+        status: refused.status,
+        ..GateError::new(code, format!("{}: {}", refused.place, refused.message))
+    }
+    .into_response()
+}
+
 pub(super) fn parse_body(bytes: &[u8]) -> Result<Value, GateError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| GateError {
         status: StatusCode::BAD_REQUEST,

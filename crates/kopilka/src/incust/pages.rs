@@ -225,6 +225,12 @@ enum Hint {
     CheckOrder,
 }
 
+/// A page request refused at the edge: the error page with the envelope's `status`.
+pub(super) fn edge_refusal(refused: &crate::http::edge::Refused, status: Status) -> Response {
+    let fault = Fault::with(status, refused.place);
+    Page::error(refused.status, fault, Lang::Ru).render()
+}
+
 /// What a page request ends in.
 enum Page {
     /// Nothing is posted anywhere: the request cannot be trusted or answered.

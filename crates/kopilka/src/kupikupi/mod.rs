@@ -10,6 +10,7 @@ mod form;
 mod methods;
 mod wire;
 
+use crate::http::edge::{self, Refusal, Refused};
 use crate::secrets::{self, Sealer};
 use crate::state::AppState;
 use axum::routing::{any, get};
@@ -47,6 +48,26 @@ pub fn router() -> Router<AppState> {
             "/kupikupi/transfer/{key}",
             get(form::show).post(form::submit),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            edge_refusal as Refusal,
+            edge::guard,
+        ))
+}
+
+/// The edge's refusals (`crate::http::edge`): on the customer's form a page, elsewhere the
+/// protocol's field error.
+fn edge_refusal(refused: &Refused) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if refused.path.starts_with("/kupikupi/") {
+        let body = format!(
+            "<h1>Запрос отклонён</h1><p class=\"error\">{}</p>",
+            crate::http::html::escape(refused.message)
+        );
+        let mut page = crate::http::html::page("Перевод баллов", &body);
+        *page.status_mut() = refused.status;
+        return page;
+    }
+    wire::KkError::field(refused.place, refused.message).into_response()
 }
 
 /// The transfer's status in the rules' terms.

@@ -26,3 +26,4 @@ mod outbox;
 mod outbox_processes;
 mod outbox_subjects;
 mod processes;
+mod protocol_errors;
