@@ -27,12 +27,13 @@ const CODE_MS: i64 = 10 * 60 * 1000;
 const CODES_PER_HOUR: i64 = 5;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let pages = Router::new()
         .route("/cabinet", get(home))
         .route("/cabinet/", get(home))
         .route("/cabinet/code", post(send_code))
         .route("/cabinet/signin", post(sign_in))
-        .route("/cabinet/signout", post(sign_out))
+        .route("/cabinet/signout", post(sign_out));
+    crate::http::html::customer_pages(pages)
 }
 
 /// The signed-in customer of a request (from the session cookie).

@@ -27,8 +27,7 @@ use wire::{payment_document, signed};
 pub const SCHEDULE: &str = "ecommpay";
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let mut router = Router::new();
-    for (path, route) in [
+    let pages = with_slashes([
         ("/payment", get(page::open).post(page::open)),
         ("/payment/cashtocode/{token}", post(page::submit_customer)),
         ("/cashtocode/voucher/{token}", get(page::voucher)),
@@ -36,6 +35,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/cashtocode/voucher/{token}/barcode.svg",
             get(page::barcode),
         ),
+    ]);
+    let api = with_slashes([
         ("/v2/payment/cash/{method}/sale", post(gate::sale)),
         ("/v2/payment/status", post(gate::status)),
         ("/operations/get", post(gate::operations)),
@@ -43,18 +44,28 @@ pub fn router(state: AppState) -> Router<AppState> {
         ("/v1/operations/get", post(gate::operations)),
         ("/cashtocode/terminal/lookup", post(terminal::lookup)),
         ("/cashtocode/terminal/pay", post(terminal::pay)),
-    ] {
-        router = router
-            .route(&format!("{path}/"), route.clone())
-            .route(path, route);
-    }
-    router
+    ]);
+    crate::http::html::customer_pages(pages)
+        .merge(api)
         .route("/v2/payment/{*rest}", any(gate::unserved))
         .layer(axum::middleware::from_fn_with_state(
             edge_refusal as Refusal,
             edge::guard,
         ))
         .nest("/v1/ecommpay", admin::router(state))
+}
+
+/// Routes at their paths with and without a trailing slash.
+fn with_slashes<const N: usize>(
+    routes: [(&str, axum::routing::MethodRouter<AppState>); N],
+) -> Router<AppState> {
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router
+                .route(&format!("{path}/"), route.clone())
+                .route(path, route)
+        })
 }
 
 /// The edge's refusals (`crate::http::edge`) as each part answers: the terminal API's JSON,

@@ -6,6 +6,7 @@
 //! request included, is `{"result": "…", "message": "…"}`.
 
 use super::{apply_event, project_secret, Applied};
+use crate::http::edge::{clip, ECHO_MAX_CHARS};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -56,7 +57,7 @@ pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
 fn malformed(e: serde_json::Error) -> Response {
     answer(
         StatusCode::BAD_REQUEST,
-        json!({"result": "invalid", "message": format!("malformed request: {e}")}),
+        json!({"result": "invalid", "message": format!("malformed request: {}", clip(&e.to_string(), ECHO_MAX_CHARS))}),
     )
 }
 

@@ -37,6 +37,19 @@ pub enum Cause {
 /// How a surface words a refusal of the edge.
 pub type Refusal = fn(&Refused) -> Response;
 
+/// The most characters of a message made of client input (a parser's complaint quoting a
+/// value, a field path) that an error answer echoes.
+pub const ECHO_MAX_CHARS: usize = 1024;
+
+/// At most `max` characters of `text`: what an error answer echoes of client input, so a
+/// 10 MB field never comes back.
+pub fn clip(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 const NUL_REFUSED: &str = "the NUL character (U+0000) is not accepted";
 
 /// The middleware: `axum::middleware::from_fn_with_state(refusal as Refusal, guard)`.
@@ -183,6 +196,12 @@ fn xml_referenced_nul(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clips_by_characters() {
+        assert_eq!(clip("абвг", 2), "аб");
+        assert_eq!(clip("ab", 5), "ab");
+    }
 
     #[test]
     fn finds_the_nul_character_however_it_is_spelled() {

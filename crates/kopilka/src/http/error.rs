@@ -135,11 +135,12 @@ job_refusal!(ApiError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        use super::edge::{clip, ECHO_MAX_CHARS};
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),
-                field: self.field,
-                message: self.message,
+                field: self.field.map(|f| clip(&f, ECHO_MAX_CHARS).to_string()),
+                message: clip(&self.message, ECHO_MAX_CHARS).to_string(),
             },
         };
         (self.status, axum::Json(body)).into_response()

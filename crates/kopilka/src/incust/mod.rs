@@ -37,11 +37,12 @@ fn edge_refusal(refused: &Refused) -> axum::response::Response {
 }
 
 pub fn router(config: &Config) -> Router<AppState> {
-    let router = Router::new()
-        .route("/api", any(api::handle))
+    let pages = Router::new()
         .route("/app/redeem", any(pages::redeem))
         .route("/app/earn", any(pages::earn))
-        .route("/app/confirm", any(pages::confirm))
+        .route("/app/confirm", any(pages::confirm));
+    let router = crate::http::html::customer_pages(pages)
+        .route("/api", any(api::handle))
         .layer(axum::middleware::from_fn_with_state(
             edge_refusal as Refusal,
             edge::guard,

@@ -39,15 +39,15 @@ pub const NOTIFICATION_PURPOSE: &str = "kupikupi.notification";
 /// method names case-insensitive, trailing slash optional (any HTTP method, so a GET is
 /// answered in the protocol's JSON); the hosted form.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let form = Router::new().route(
+        "/kupikupi/transfer/{key}",
+        get(form::show).post(form::submit),
+    );
+    crate::http::html::customer_pages(form)
         .route("/api/v1/transfer/{method}", any(methods::dispatch))
         .route("/api/v1/transfer/{method}/", any(methods::dispatch))
         .route("/api/v1/curl/{method}", any(methods::dispatch))
         .route("/api/v1/curl/{method}/", any(methods::dispatch))
-        .route(
-            "/kupikupi/transfer/{key}",
-            get(form::show).post(form::submit),
-        )
         .layer(axum::middleware::from_fn_with_state(
             edge_refusal as Refusal,
             edge::guard,

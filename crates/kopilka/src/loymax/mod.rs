@@ -99,11 +99,12 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/loymax/cards/{card_id}/secrets",
             put(cards::set_secrets),
         );
+    let email_link = Router::new().route(
+        registration::EMAIL_LINK_PATH,
+        get(registration::confirm_email_link),
+    );
     let mut router = crate::http::admin_routes(admin, state.clone())
-        .route(
-            registration::EMAIL_LINK_PATH,
-            get(registration::confirm_email_link),
-        )
+        .merge(crate::http::html::customer_pages(email_link))
         .merge(processing::router(state.clone()));
     let cors = cors(&state.config.loymax.cors_allowed_origins);
     let localize = axum::middleware::from_fn_with_state(state.clone(), language::localize);

@@ -241,3 +241,270 @@ async fn nul_in_every_text_field_is_a_validation_error_in_the_protocols_format(a
     app.audit_is_clean().await;
     app.stop().await;
 }
+
+/// A body over the server's 16 MB limit.
+fn oversized_body() -> Vec<u8> {
+    vec![b' '; 17 * 1024 * 1024]
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> (StatusCode, String, String) {
+    let mut request = app.http.request(method, app.url(path));
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+both_stores!(framework_refusals_come_in_each_protocols_format);
+async fn framework_refusals_come_in_each_protocols_format(app: TestApp) {
+    use reqwest::Method;
+    let json = |surface: &str, (status, content_type, body): (StatusCode, String, String)| {
+        assert!(
+            content_type.starts_with("application/json"),
+            "{surface}: {status} {content_type} {body}"
+        );
+        serde_json::from_str::<Value>(&body).expect(&body)
+    };
+    // ECommPay's Gate: a method it does not take, a body over the limit.
+    let answer = json(
+        "Gate 405",
+        send(&app, Method::GET, "/v2/payment/status", None).await,
+    );
+    assert_eq!(answer["status"], "error", "{answer}");
+    let big = send(
+        &app,
+        Method::POST,
+        "/v2/payment/status",
+        Some(oversized_body()),
+    )
+    .await;
+    assert_eq!(big.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let answer = json("Gate 413", big);
+    assert_eq!(answer["status"], "error", "{answer}");
+    // CashtoCode's terminal API.
+    let path = "/cashtocode/terminal/lookup";
+    let answer = json("terminal 405", send(&app, Method::GET, path, None).await);
+    assert_eq!(answer["result"], "invalid", "{answer}");
+    // Kupi-Kupi: a body over the limit; the customer's form with a method it does not take.
+    let path = "/api/v1/transfer/init";
+    let answer = json(
+        "Kupi-Kupi 413",
+        send(&app, Method::POST, path, Some(oversized_body())).await,
+    );
+    assert_eq!(answer["status"], false, "{answer}");
+    assert_eq!(answer["errorCode"], "3", "{answer}");
+    let (status, content_type, body) =
+        send(&app, Method::PUT, "/kupikupi/transfer/some-key", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        content_type.starts_with("text/html"),
+        "{content_type} {body}"
+    );
+    // Loymax: an admin route's path that is not a number (native JSON); a public method with a
+    // method it does not take (the envelope).
+    let response = app
+        .http
+        .put(app.url("/v1/loymax/cards/not-a-number/secrets"))
+        .bearer_auth(crate::common::ADMIN_TOKEN)
+        .json(&json!({"cvc": "123"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["error"]["code"].is_string(), "{answer}");
+    let path = "/api/Registration/BeginRegistration";
+    let answer = json("Loymax 405", send(&app, Method::GET, path, None).await);
+    assert!(answer["result"]["state"].is_string(), "{answer}");
+    app.stop().await;
+}
+
+both_stores!(admin_routes_ask_for_the_token_before_reading_the_body);
+async fn admin_routes_ask_for_the_token_before_reading_the_body(app: TestApp) {
+    use reqwest::Method;
+    let routes = [
+        (Method::POST, "/v1/loymax/applications"),
+        (Method::POST, "/v1/loymax/applications/demo-pos/tokens"),
+        (Method::POST, "/v1/loymax/notifications"),
+        (Method::PUT, "/v1/loymax/cards/1/secrets"),
+        (Method::POST, "/v1/loymax/batch-keys"),
+        (Method::POST, "/v1/kupikupi/platforms"),
+        (Method::POST, "/v1/ecommpay/projects"),
+        (Method::POST, "/v1/ecommpay/terminals"),
+        (Method::POST, "/v1/customers"),
+        (Method::POST, "/v1/operations"),
+    ];
+    for (method, path) in routes {
+        for body in [
+            &b"not json"[..],
+            b"{\"unknown\": 1}",
+            b"{\"a\": \"\\u0000\"}",
+        ] {
+            let response = app
+                .http
+                .request(method.clone(), app.url(path))
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}: {answer}"
+            );
+            assert_eq!(answer["error"]["code"], "unauthorized", "{path}: {answer}");
+        }
+    }
+    app.stop().await;
+}
+
+both_stores!(error_answers_echo_at_most_a_fields_maximum);
+async fn error_answers_echo_at_most_a_fields_maximum(app: TestApp) {
+    let huge = "7".repeat(10 * 1024 * 1024);
+    let small = |surface: &str, text: &str| {
+        assert!(text.len() < 8 * 1024, "{surface}: {} bytes", text.len());
+    };
+    // ECommPay: an unknown signature for a 10 MB payment_id.
+    let sale = json!({
+        "general": {"project_id": PROJECT, "payment_id": huge, "signature": "wrong"},
+        "customer": {"id": "customer1"},
+        "payment": {"amount": 1000, "currency": "EUR"},
+    });
+    let path = "/v2/payment/cash/cashtocode/sale";
+    let (status, text) = post_json(&app, path, None, &sale).await;
+    small("Gate", &text);
+    let answer: Value = serde_json::from_str(&text).expect(&text);
+    assert_eq!(answer["status"], "error", "{status} {answer}");
+    assert_eq!(answer["payment_id"].as_str().unwrap().len(), 255);
+    let status_request = json!({"general": {"project_id": PROJECT, "payment_id": huge}});
+    let status_request = signed_request(status_request, SECRET);
+    let (_, text) = post_json(&app, "/v2/payment/status", None, &status_request).await;
+    small("Gate status", &text);
+    // Parsers quoting the value they could not take.
+    let terminal =
+        json!({"terminal_id": TERMINAL.0, "terminal_key": TERMINAL.1, "code": "1", "amount": huge});
+    let (_, text) = post_json(&app, "/cashtocode/terminal/pay", None, &terminal).await;
+    small("terminal", &text);
+    let shop = app.loymax().shop().await;
+    let calculate = json!({"operationId": "1", "cheque": huge});
+    let path = purchase_path("echo", "Calculate");
+    let (_, text) = post_json(&app, &path, Some(&shop.token), &calculate).await;
+    small("Loymax", &text);
+    let (_, answer) = app.post("/v1/customers", json!({"program_id": huge})).await;
+    small("native", &answer.to_string());
+    let platform = crate::common::kupikupi::shop(&app, 0).await;
+    let init = json!({"platformUid": platform.uid, "phone": huge, "orderId": huge, "amount": 100});
+    let (_, text) = post_json(
+        &app,
+        "/api/v1/transfer/init",
+        None,
+        &signed(init, &platform.secret),
+    )
+    .await;
+    small("Kupi-Kupi", &text);
+    app.stop().await;
+}
+
+both_stores!(every_page_a_customer_sees_sends_the_security_headers);
+async fn every_page_a_customer_sees_sends_the_security_headers(app: TestApp) {
+    let project = PROJECT.to_string();
+    let page = signed_query(&[
+        ("project_id", project.as_str()),
+        ("payment_id", "headers-page"),
+        ("payment_amount", "1000"),
+        ("payment_currency", "EUR"),
+        ("customer_id", "customer1"),
+    ]);
+    let pages = [
+        format!("/payment?{page}"),
+        "/payment?project_id=1".into(),
+        "/cashtocode/voucher/unknown-token".into(),
+        "/kupikupi/transfer/unknown-key".into(),
+        "/cabinet".into(),
+        "/app/redeem".into(),
+        "/loymax/email/confirm".into(),
+        "/demo/shop".into(),
+        "/demo/shop/ecommpay".into(),
+        "/demo/shop/kupikupi".into(),
+    ];
+    for path in pages {
+        let response = app.http.get(app.url(&path)).send().await.unwrap();
+        let headers = response.headers();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_else(|| panic!("{path}: no {name} ({:?})", headers))
+        };
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+    }
+    app.stop().await;
+}
+
+both_stores!(metric_labels_come_from_a_closed_set);
+async fn metric_labels_come_from_a_closed_set(app: TestApp) {
+    let metrics = || async {
+        let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    };
+    // Warm up the labels a random method may reach (`other` at each route and status).
+    let send = |i: u32| {
+        let method = reqwest::Method::from_bytes(format!("RND{i:05}X").as_bytes()).unwrap();
+        let path = format!("/no/such/path/{i}");
+        app.http.request(method, app.url(&path)).send()
+    };
+    for i in 0..10 {
+        send(i).await.unwrap();
+        app.http
+            .request(
+                reqwest::Method::from_bytes(format!("RND{i:05}Y").as_bytes()).unwrap(),
+                app.url("/healthz"),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let before = metrics().await.len();
+    for i in 10..1010 {
+        send(i).await.unwrap();
+        let method = reqwest::Method::from_bytes(format!("RND{i:05}Y").as_bytes()).unwrap();
+        app.http
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let after = metrics().await;
+    assert!(!after.contains("RND0"), "a client's method became a label");
+    assert!(
+        !after.contains("/no/such/path"),
+        "a client's path became a label"
+    );
+    // Other tests in this process may add a few labels of their own meanwhile.
+    let grown = after.len().saturating_sub(before);
+    assert!(grown < 64 * 1024, "/metrics grew by {grown} bytes");
+    app.stop().await;
+}
