@@ -82,10 +82,10 @@ pub async fn guard(State(refusal): State<Refusal>, request: Request, next: Next)
             &too_large,
         );
     };
-    if nul_in_body(&parts.headers, &bytes) {
+    if let Some(place) = nul_in_body(&parts.headers, &bytes) {
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "body",
+            place,
             Cause::Nul,
             NUL_REFUSED,
         );
@@ -145,20 +145,23 @@ fn nul_in_uri(uri: &Uri) -> Option<&'static str> {
     uri.query().filter(|q| escaped_nul(q)).map(|_| "query")
 }
 
-/// Whether the body holds the NUL character: raw, percent-escaped in a form, or as a JSON
-/// escape (`\u0000`) or an XML character reference (`&#0;`, `&#x0;`) elsewhere.
-fn nul_in_body(headers: &HeaderMap, body: &Bytes) -> bool {
+/// Where the body holds the NUL character, if it does: raw in the `body` (no text format
+/// takes it), or in a `text` — percent-escaped in a form, a JSON escape (`\u0000`) or an XML
+/// character reference (`&#0;`, `&#x0;`) elsewhere; `text` is also how the stores name it.
+fn nul_in_body(headers: &HeaderMap, body: &Bytes) -> Option<&'static str> {
     if body.contains(&0) {
-        return true;
+        return Some("body");
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.as_bytes().to_ascii_lowercase())
         .unwrap_or_default();
-    if content_type.starts_with(b"application/x-www-form-urlencoded") {
-        return body.windows(3).any(|w| w == b"%00");
-    }
-    json_escaped_nul(body) || xml_referenced_nul(body)
+    let in_text = if content_type.starts_with(b"application/x-www-form-urlencoded") {
+        body.windows(3).any(|w| w == b"%00")
+    } else {
+        json_escaped_nul(body) || xml_referenced_nul(body)
+    };
+    in_text.then_some("text")
 }
 
 /// `\u0000` as a JSON escape (not the text after an escaped backslash, `\\u0000`).

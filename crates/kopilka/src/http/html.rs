@@ -61,3 +61,14 @@ pub fn page(title: &str, body: &str) -> Response {
     );
     Html(html).into_response()
 }
+
+/// A page saying why the edge refused the request (`super::edge`), with the refusal's status.
+pub fn refused_page(title: &str, refused: &super::edge::Refused) -> Response {
+    let body = format!(
+        "<h1>Запрос отклонён</h1><p class=\"error\">{}</p>",
+        escape(refused.message)
+    );
+    let mut page = page(title, &body);
+    *page.status_mut() = refused.status;
+    page
+}

@@ -24,7 +24,8 @@ pub const PATHS: &[&str] = &["/api", "/app/redeem", "/app/earn", "/app/confirm"]
 fn edge_refusal(refused: &Refused) -> axum::response::Response {
     use kopilka_domain::incust::Status;
     let status = match (refused.cause, refused.status) {
-        (Cause::Nul, _) => Status::InvalidField,
+        // Raw in the body, it is no document; inside a text, that field is invalid.
+        (Cause::Nul, _) if refused.place != "body" => Status::InvalidField,
         (_, axum::http::StatusCode::PAYLOAD_TOO_LARGE) => Status::TooLarge,
         (_, axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE) => Status::ContentType,
         _ => Status::Malformed,

@@ -59,13 +59,7 @@ pub fn router() -> Router<AppState> {
 fn edge_refusal(refused: &Refused) -> axum::response::Response {
     use axum::response::IntoResponse;
     if refused.path.starts_with("/kupikupi/") {
-        let body = format!(
-            "<h1>Запрос отклонён</h1><p class=\"error\">{}</p>",
-            crate::http::html::escape(refused.message)
-        );
-        let mut page = crate::http::html::page("Перевод баллов", &body);
-        *page.status_mut() = refused.status;
-        return page;
+        return crate::http::html::refused_page("Перевод баллов", refused);
     }
     wire::KkError::field(refused.place, refused.message).into_response()
 }
