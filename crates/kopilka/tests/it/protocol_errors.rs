@@ -1,5 +1,8 @@
-//! Bad input answered in each protocol's own format (issue 17, "Errors"): the NUL character in
-//! every text field of one request per protocol surface, on both stores.
+//! Bad input answered in each protocol's own format (issue 17, "Errors" and "Metric labels";
+//! docs/errors.md), on both stores: the NUL character in every text field of one request per
+//! protocol surface, control characters, invalid UTF-8 and lone surrogates, the framework's
+//! refusals, the admin token before the body, bounded echoes, the customer pages' headers and
+//! the metric labels.
 
 use crate::common::ecommpay::{signed_query, signed_request, PROJECT, SECRET, TERMINAL};
 use crate::common::kupikupi::signed;
@@ -506,5 +509,63 @@ async fn metric_labels_come_from_a_closed_set(app: TestApp) {
     // Other tests in this process may add a few labels of their own meanwhile.
     let grown = after.len().saturating_sub(before);
     assert!(grown < 64 * 1024, "/metrics grew by {grown} bytes");
+    app.stop().await;
+}
+
+both_stores!(control_characters_invalid_utf8_and_lone_surrogates_never_fail);
+async fn control_characters_invalid_utf8_and_lone_surrogates_never_fail(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    let calculate = purchase_path("hostile-text", "Calculate");
+    let loymax_body = |text: &str| {
+        format!(r#"{{"operationId": "{text}", "cheque": {{"number": "{text}", "lines": []}}}}"#)
+    };
+    let gate_body = |text: &str| {
+        format!(
+            r#"{{"general": {{"project_id": {PROJECT}, "payment_id": "{text}", "signature": "x"}}}}"#
+        )
+    };
+    let terminal_body = |text: &str| {
+        format!(r#"{{"terminal_id": "{text}", "terminal_key": "k", "code": "{text}"}}"#)
+    };
+    let native_body = |text: &str| format!(r#"{{"program_id": 1, "email": "{text}"}}"#);
+    let incust_body = |text: &str| {
+        format!("<root><cmd>transaction</cmd><phone>{text}</phone><comment>{text}</comment></root>")
+    };
+    type Body = fn(&str) -> String;
+    let surfaces: [(&str, Option<&str>, Body); 5] = [
+        (&calculate, Some(&shop.token), loymax_body),
+        ("/v2/payment/status", None, gate_body),
+        ("/cashtocode/terminal/lookup", None, terminal_body),
+        (
+            "/v1/customers",
+            Some(crate::common::ADMIN_TOKEN),
+            native_body,
+        ),
+        ("/api", None, incust_body),
+    ];
+    for (path, token, body) in surfaces {
+        for text in ["a\\ud800b", "a\\udfffb", "a\u{1}\u{1f}\u{7f}b", "a\\u0001b"] {
+            let mut bytes = body(text).into_bytes();
+            let response = |bytes: Vec<u8>| {
+                let mut request = app.http.post(app.url(path)).body(bytes);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                request.header("content-type", "application/json").send()
+            };
+            let answer = response(bytes.clone()).await.unwrap();
+            let status = answer.status();
+            let text_answer = answer.text().await.unwrap();
+            assert_refused_not_failed(path, text, status, &text_answer);
+            // Invalid UTF-8 in place of the first text.
+            let at = bytes.iter().position(|b| *b == b'a').unwrap();
+            bytes[at] = 0xff;
+            let answer = response(bytes).await.unwrap();
+            let status = answer.status();
+            let text_answer = answer.text().await.unwrap();
+            assert_refused_not_failed(path, "invalid UTF-8", status, &text_answer);
+        }
+    }
+    app.audit_is_clean().await;
     app.stop().await;
 }
