@@ -13,7 +13,8 @@ use axum::response::Response;
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// What the edge refuses: the HTTP status the framework would answer, the part of the
-/// request at fault (`body`, `query`, `path`, `method`) and why.
+/// request at fault (`body`, `text` — a text inside the body —, `query`, `path`, `method`) and
+/// why.
 #[derive(Debug)]
 pub struct Refused<'a> {
     /// The request's path, for surfaces whose format differs by path.
@@ -73,6 +74,7 @@ pub async fn guard(State(refusal): State<Refusal>, request: Request, next: Next)
         );
     }
     let (parts, body) = request.into_parts();
+    // A body cut short fails here too; its client is gone and never reads the answer.
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         let too_large = format!("the request body is over {} MB", BODY_LIMIT >> 20);
         return refuse(
