@@ -339,6 +339,9 @@ pub const CASHTOCODE: &str = "cashtocode";
 /// The only currency CashtoCode takes.
 pub const CURRENCY: &str = "EUR";
 
+/// The longest `payment_id` ECommPay takes (its field is `string(255)`).
+pub const PAYMENT_ID_MAX_CHARS: usize = 255;
+
 /// The fixed amounts (EUR cents) a CashtoCode voucher can have in `country` (seed 003).
 pub fn allowed_amounts(country: &str) -> Option<&'static [i64]> {
     const AT: [i64; 8] = [1000, 2500, 5000, 10000, 20000, 30000, 40000, 50000];

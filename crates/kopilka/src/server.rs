@@ -227,7 +227,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(observability::track))
         // Enforced where a handler reads the body, so each API answers an oversized one in its
         // own error format (the native API: a JSON 413).
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::http::edge::BODY_LIMIT,
+        ))
         .with_state(state)
 }
 

@@ -9,9 +9,8 @@ pub use openapi::document;
 mod operations;
 mod programs;
 
-use crate::http::{require_admin, ApiError};
+use crate::http::{admin_routes, ApiError};
 use crate::state::AppState;
-use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -58,8 +57,8 @@ pub fn router(state: AppState, document: utoipa::openapi::OpenApi) -> Router<App
         .route("/messages/{id}", get(messages::get))
         .route("/messages/{id}/attempts", get(messages::attempts))
         .route("/messages/{id}/resend", post(messages::resend))
-        .route("/ledger/audit", get(operations::audit))
-        .route_layer(middleware::from_fn_with_state(state, require_admin));
+        .route("/ledger/audit", get(operations::audit));
+    let protected = admin_routes(protected, state);
     Router::new()
         .route(
             "/openapi.json",

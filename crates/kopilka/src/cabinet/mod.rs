@@ -2,6 +2,7 @@
 //! balance, the codes of transfers waiting for confirmation, and the history. Minimal on
 //! purpose; the full cabinet adds its pages to [`router`] and reuses [`Customer`] sessions.
 
+use crate::http::edge::{self, Refusal, Refused};
 use crate::http::html::{escape, page};
 use crate::secrets;
 use crate::state::AppState;
@@ -27,12 +28,22 @@ const CODE_MS: i64 = 10 * 60 * 1000;
 const CODES_PER_HOUR: i64 = 5;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let pages = Router::new()
         .route("/cabinet", get(home))
         .route("/cabinet/", get(home))
         .route("/cabinet/code", post(send_code))
         .route("/cabinet/signin", post(sign_in))
         .route("/cabinet/signout", post(sign_out))
+        .layer(axum::middleware::from_fn_with_state(
+            edge_refusal as Refusal,
+            edge::guard,
+        ));
+    crate::http::html::customer_pages(pages)
+}
+
+/// The edge's refusals (`crate::http::edge`) as a page.
+fn edge_refusal(refused: &Refused) -> Response {
+    crate::http::html::refused_page("Личный кабинет", refused)
 }
 
 /// The signed-in customer of a request (from the session cookie).

@@ -2,13 +2,12 @@
 
 use super::euros;
 use super::wire::wire_date;
-use crate::http::{require_admin, Id, JsonBody, PageOf, Paging, QueryParams};
+use crate::http::{admin_routes, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::http::{ApiError, ApiResult};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .route("/projects", get(list_projects).post(create_project))
         .route("/projects/{id}", get(get_project).put(update_project))
         .route("/projects/{id}/secret", post(rotate_secret))
@@ -30,8 +29,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/payments", get(list_payments))
         .route("/payments/export.csv", get(export_csv))
         .route("/payments/export.xlsx", get(export_xlsx))
-        .route("/payments/{id}", get(get_payment))
-        .route_layer(middleware::from_fn_with_state(state, require_admin))
+        .route("/payments/{id}", get(get_payment));
+    admin_routes(routes, state)
 }
 
 /// Default lifetime of a CashtoCode code: 7 days.

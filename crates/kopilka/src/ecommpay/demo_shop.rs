@@ -17,13 +17,14 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub fn router(merchant: DemoMerchant) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .route("/demo/shop/ecommpay", get(shop))
         .route("/demo/shop/ecommpay/gate", post(gate_sale))
         .route("/demo/shop/ecommpay/payments/{payment_id}", get(payment))
         .route("/demo/shop/ecommpay/callback", post(callback))
         .route("/demo/shop/ecommpay/terminal", get(terminal))
-        .layer(Extension(Arc::new(merchant)))
+        .layer(Extension(Arc::new(merchant)));
+    crate::http::html::customer_pages(routes)
 }
 
 type Merchant = Extension<Arc<DemoMerchant>>;

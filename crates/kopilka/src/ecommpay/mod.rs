@@ -11,6 +11,7 @@ mod page;
 mod terminal;
 mod wire;
 
+use crate::http::edge::{self, Refusal, Refused};
 use crate::secrets::Sealer;
 use crate::state::AppState;
 use axum::routing::{any, get, post};
@@ -26,8 +27,7 @@ use wire::{payment_document, signed};
 pub const SCHEDULE: &str = "ecommpay";
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let mut router = Router::new();
-    for (path, route) in [
+    let pages = with_slashes([
         ("/payment", get(page::open).post(page::open)),
         ("/payment/cashtocode/{token}", post(page::submit_customer)),
         ("/cashtocode/voucher/{token}", get(page::voucher)),
@@ -35,6 +35,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/cashtocode/voucher/{token}/barcode.svg",
             get(page::barcode),
         ),
+    ]);
+    let api = with_slashes([
         ("/v2/payment/cash/{method}/sale", post(gate::sale)),
         ("/v2/payment/status", post(gate::status)),
         ("/operations/get", post(gate::operations)),
@@ -42,14 +44,41 @@ pub fn router(state: AppState) -> Router<AppState> {
         ("/v1/operations/get", post(gate::operations)),
         ("/cashtocode/terminal/lookup", post(terminal::lookup)),
         ("/cashtocode/terminal/pay", post(terminal::pay)),
-    ] {
-        router = router
-            .route(&format!("{path}/"), route.clone())
-            .route(path, route);
-    }
-    router
+    ]);
+    crate::http::html::customer_pages(pages)
+        .merge(api)
         .route("/v2/payment/{*rest}", any(gate::unserved))
+        .layer(axum::middleware::from_fn_with_state(
+            edge_refusal as Refusal,
+            edge::guard,
+        ))
         .nest("/v1/ecommpay", admin::router(state))
+}
+
+/// Routes at their paths with and without a trailing slash.
+fn with_slashes<const N: usize>(
+    routes: [(&str, axum::routing::MethodRouter<AppState>); N],
+) -> Router<AppState> {
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router
+                .route(&format!("{path}/"), route.clone())
+                .route(path, route)
+        })
+}
+
+/// The edge's refusals (`crate::http::edge`) as each part answers: the terminal API's JSON,
+/// the customer's pages, the Gate's error JSON.
+fn edge_refusal(refused: &Refused) -> axum::response::Response {
+    let path = refused.path.to_ascii_lowercase();
+    if path.starts_with("/cashtocode/terminal/") {
+        terminal::edge_refusal(refused)
+    } else if path.starts_with("/payment") || path.starts_with("/cashtocode/voucher/") {
+        page::edge_refusal(refused)
+    } else {
+        wire::edge_refusal(refused)
+    }
 }
 
 /// ECommPay's fixed paths match whatever their case (`/V2/Payment/Status`): clients differ.

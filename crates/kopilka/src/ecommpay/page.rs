@@ -53,6 +53,13 @@ impl From<StoreError> for PageError {
     }
 }
 
+/// A page request refused at the edge: the error page naming the part at fault.
+pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
+    let mut response = PageError::new(Code::FieldInvalid, refused.place).into_response();
+    *response.status_mut() = refused.status;
+    response
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let status = if self.code == Code::GeneralDecline {

@@ -6,6 +6,7 @@
 //! request included, is `{"result": "…", "message": "…"}`.
 
 use super::{apply_event, project_secret, Applied};
+use crate::http::edge::{clip, ECHO_MAX_CHARS};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -44,10 +45,19 @@ fn refusal(result: &str, message: &str) -> Response {
 }
 
 /// The refusal of a malformed request, in the API's own format.
+/// A terminal request refused at the edge, in the terminal API's format.
+pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
+    let message = format!("{}: {}", refused.place, refused.message);
+    answer(
+        refused.status,
+        json!({"result": "invalid", "message": message}),
+    )
+}
+
 fn malformed(e: serde_json::Error) -> Response {
     answer(
         StatusCode::BAD_REQUEST,
-        json!({"result": "invalid", "message": format!("malformed request: {e}")}),
+        json!({"result": "invalid", "message": format!("malformed request: {}", clip(&e.to_string(), ECHO_MAX_CHARS))}),
     )
 }
 

@@ -1,6 +1,7 @@
 //! ECommPay's wire format: the Gate's JSON fields and error answers, the payment document of
 //! callbacks and status answers, its dates and its signature.
 
+use crate::http::edge::{clip, ECHO_MAX_CHARS};
 use crate::secrets;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,10 +65,10 @@ impl IntoResponse for GateError {
             body["project_id"] = json!(p);
         }
         if let Some(p) = self.payment_id {
-            body["payment_id"] = json!(p);
+            body["payment_id"] = json!(clip(&p, domain::PAYMENT_ID_MAX_CHARS));
         }
         if let Some(f) = self.field {
-            body["field"] = json!(f);
+            body["field"] = json!(clip(&f, ECHO_MAX_CHARS));
         }
         (self.status, Json(body)).into_response()
     }
@@ -75,6 +76,19 @@ impl IntoResponse for GateError {
 
 pub(crate) fn request_id() -> String {
     secrets::random_token(15)
+}
+
+/// A Gate request refused at the edge: an invalid field (the part of the request at fault).
+pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
+    let code = match refused.status {
+        StatusCode::NOT_FOUND => Code::MethodUnknown,
+        _ => Code::FieldInvalid,
+    };
+    GateError {
+        status: refused.status,
+        ..GateError::new(code, format!("{}: {}", refused.place, refused.message))
+    }
+    .into_response()
 }
 
 pub(super) fn parse_body(bytes: &[u8]) -> Result<Value, GateError> {

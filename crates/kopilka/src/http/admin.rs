@@ -1,4 +1,5 @@
-//! The admin token check every admin route (native `/v1` and the protocols' admin routes) uses.
+//! The admin token check every admin route (native `/v1` and the protocols' admin routes) uses,
+//! before anything else.
 
 use super::error::ApiError;
 use crate::secrets;
@@ -7,9 +8,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 
 /// The admin bearer token of the request, checked in constant time.
-pub fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -31,4 +33,15 @@ pub async fn require_admin(
         Ok(()) => next.run(request).await,
         Err(refused) => refused.into_response(),
     }
+}
+
+/// Admin routes as every surface mounts them: the token checked first (before any extractor
+/// reads the body), then the edge in the native error format.
+pub fn admin_routes(routes: Router<AppState>, state: AppState) -> Router<AppState> {
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            super::error::native_refusal as super::edge::Refusal,
+            super::edge::guard,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
 }

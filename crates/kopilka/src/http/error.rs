@@ -135,11 +135,12 @@ job_refusal!(ApiError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        use super::edge::{clip, ECHO_MAX_CHARS};
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),
-                field: self.field,
-                message: self.message,
+                field: self.field.map(|f| clip(&f, ECHO_MAX_CHARS).to_string()),
+                message: clip(&self.message, ECHO_MAX_CHARS).to_string(),
             },
         };
         (self.status, axum::Json(body)).into_response()
@@ -147,3 +148,21 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The native API's words for a refusal of the edge ([`super::edge`]).
+pub fn native_refusal(refused: &super::edge::Refused) -> Response {
+    let code = match refused.status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid_field",
+    };
+    ApiError {
+        status: refused.status,
+        code,
+        field: Some(refused.place.to_string()),
+        message: refused.message.to_string(),
+    }
+    .into_response()
+}

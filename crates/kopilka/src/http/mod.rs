@@ -1,5 +1,6 @@
 //! The HTTP toolkit every surface shares: the native JSON error and its mapping from domain and
-//! store errors, extractors that answer in it, the admin token check, merchant credentials,
+//! store errors, the edge every protocol router is guarded by (docs/errors.md), extractors that
+//! answer in it, the admin token check, merchant credentials,
 //! the client's address behind trusted proxies, keyset paging and the hosted pages' HTML
 //! helpers.
 //!
@@ -9,12 +10,13 @@
 pub mod admin;
 pub mod client_addr;
 pub mod credentials;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod html;
 pub mod paging;
 
-pub use admin::require_admin;
+pub use admin::admin_routes;
 pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use extract::{parse_json, parse_json_object, DecimalInput, Id, JsonBody, QueryParams};

@@ -30,6 +30,12 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
 }
 
+/// A request refused at the edge, in the envelope.
+pub(super) fn edge_refusal(status: Status) -> Response {
+    let xml = Reply::new("", status, status.text(Lang::Ru).into()).render();
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
+}
+
 fn refusal(cmd: &str, fault: Fault, lang: Lang) -> Reply {
     Reply::new(cmd, fault.status, fault.text(lang))
 }

@@ -97,13 +97,14 @@ struct ShopView<'a> {
 
 pub fn router() -> Router<AppState> {
     let book: Shared = Arc::new(Mutex::new(Book::new()));
-    Router::new()
+    let routes = Router::new()
         .route("/demo/shop", get(show))
         .route("/demo/shop/order", post(new_order))
         .route("/demo/shop/return", post(returned))
         .route("/demo/shop/paid", post(paid))
         .route("/demo/shop/cancel", post(cancel))
-        .layer(Extension(book))
+        .layer(Extension(book));
+    crate::http::html::customer_pages(routes)
 }
 
 fn lock(book: &Shared) -> std::sync::MutexGuard<'_, Book> {

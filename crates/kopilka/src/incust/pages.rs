@@ -225,6 +225,12 @@ enum Hint {
     CheckOrder,
 }
 
+/// A page request refused at the edge: the error page with the envelope's `status`.
+pub(super) fn edge_refusal(refused: &crate::http::edge::Refused, status: Status) -> Response {
+    let fault = Fault::with(status, refused.place);
+    Page::error(refused.status, fault, Lang::Ru).render()
+}
+
 /// What a page request ends in.
 enum Page {
     /// Nothing is posted anywhere: the request cannot be trusted or answered.
@@ -353,16 +359,7 @@ impl Page {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
+        // The other security headers: `crate::http::html::customer_pages`.
         if let Ok(value) = HeaderValue::from_str(&csp) {
             headers.insert(header::CONTENT_SECURITY_POLICY, value);
         }

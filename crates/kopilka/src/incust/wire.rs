@@ -1,5 +1,6 @@
 //! inCust's XML: a flat `<root>` of named text fields in, the same shape out.
 
+use crate::http::edge::{clip, ECHO_MAX_CHARS};
 use kopilka_domain::incust::{Lang, Status};
 use quick_xml::escape::{escape, resolve_predefined_entity};
 use quick_xml::events::Event;
@@ -328,7 +329,8 @@ impl Reply {
     /// `cmddesc`, its example `statusdesc`: both are sent).
     pub fn new(cmd: &str, status: Status, text: String) -> Reply {
         Reply {
-            cmd: cmd.to_string(),
+            // An unknown `cmd` is echoed: at most what an error echoes of client input.
+            cmd: clip(cmd, ECHO_MAX_CHARS).to_string(),
             fields: vec![
                 ("status", status.code().to_string()),
                 ("statusdesc", text.clone()),

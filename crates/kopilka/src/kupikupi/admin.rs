@@ -15,14 +15,11 @@ use serde::{Deserialize, Serialize};
 /// Mounted inside the admin-token-protected `/v1` router.
 /// Platform administration under `/v1` (admin token).
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .route("/kupikupi/platforms", get(list).post(create))
         .route("/kupikupi/platforms/{uid}", get(show).put(update))
-        .route("/kupikupi/platforms/{uid}/keys", post(rotate))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            crate::http::require_admin,
-        ))
+        .route("/kupikupi/platforms/{uid}/keys", post(rotate));
+    crate::http::admin_routes(routes, state)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -75,13 +75,14 @@ static RECEIVED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// The demo shop, signing with `platform` (the first `[[kupikupi]]` entry of the demo file).
 pub fn shop_router(platform: Option<DemoPlatform>) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .route("/demo/shop/kupikupi", get(shop))
         .route("/demo/shop/kupikupi/pay", post(pay))
         .route("/demo/shop/kupikupi/notify", post(notify))
         .route("/demo/shop/kupikupi/success", get(|| result_page(true)))
         .route("/demo/shop/kupikupi/fail", get(|| result_page(false)))
-        .layer(Extension(Arc::new(platform)))
+        .layer(Extension(Arc::new(platform)));
+    crate::http::html::customer_pages(routes)
 }
 
 fn received_html() -> String {

@@ -10,6 +10,7 @@ mod form;
 mod methods;
 mod wire;
 
+use crate::http::edge::{self, Refusal, Refused};
 use crate::secrets::{self, Sealer};
 use crate::state::AppState;
 use axum::routing::{any, get};
@@ -38,15 +39,29 @@ pub const NOTIFICATION_PURPOSE: &str = "kupikupi.notification";
 /// method names case-insensitive, trailing slash optional (any HTTP method, so a GET is
 /// answered in the protocol's JSON); the hosted form.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let form = Router::new().route(
+        "/kupikupi/transfer/{key}",
+        get(form::show).post(form::submit),
+    );
+    crate::http::html::customer_pages(form)
         .route("/api/v1/transfer/{method}", any(methods::dispatch))
         .route("/api/v1/transfer/{method}/", any(methods::dispatch))
         .route("/api/v1/curl/{method}", any(methods::dispatch))
         .route("/api/v1/curl/{method}/", any(methods::dispatch))
-        .route(
-            "/kupikupi/transfer/{key}",
-            get(form::show).post(form::submit),
-        )
+        .layer(axum::middleware::from_fn_with_state(
+            edge_refusal as Refusal,
+            edge::guard,
+        ))
+}
+
+/// The edge's refusals (`crate::http::edge`): on the customer's form a page, elsewhere the
+/// protocol's field error.
+fn edge_refusal(refused: &Refused) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if refused.path.starts_with("/kupikupi/") {
+        return crate::http::html::refused_page("Перевод баллов", refused);
+    }
+    wire::KkError::field(refused.place, refused.message).into_response()
 }
 
 /// The transfer's status in the rules' terms.

@@ -1,6 +1,7 @@
 //! The wire format: a JSON object of fields in, `status`/`errorCode`/`message` plus the method's
 //! fields out. Numbers are read from the raw JSON text, never through a float.
 
+use crate::http::edge::{clip, ECHO_MAX_CHARS};
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::kupikupi::TokenValue;
 use kopilka_domain::phone::Phone;
@@ -111,7 +112,10 @@ impl IntoResponse for KkError {
                 "errorCode".to_string(),
                 raw(&Value::String(self.code.as_str().into())),
             ),
-            ("message".to_string(), raw(&Value::String(self.message))),
+            (
+                "message".to_string(),
+                raw(&Value::String(clip(&self.message, ECHO_MAX_CHARS).into())),
+            ),
         ]))
         .into_response()
     }

@@ -44,6 +44,10 @@ const TEXTS: &[(&str, &str)] = &[
     ("Неверная сумма", "Invalid amount"),
     ("Тело запроса слишком велико", "The request body is too large"),
     ("Неверный запрос", "Invalid request"),
+    (
+        "Недопустимый символ NUL (U+0000)",
+        "The NUL character (U+0000) is not accepted",
+    ),
     ("Недостаточно бонусов на счёте", "Not enough bonuses on the account"),
     ("Недостаточно бонусов", "Not enough bonuses"),
     (

@@ -16,9 +16,10 @@ pub mod processing;
 mod registration;
 pub mod wire;
 
+use crate::http::edge::{self, Cause, Refusal, Refused};
 use crate::state::AppState;
 use axum::extract::{FromRef, Request};
-use axum::http::Uri;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put, MethodRouter};
 use axum::Router;
@@ -87,7 +88,7 @@ pub fn canonical_prefix(path: &str) -> Option<String> {
 /// Routes of the Loymax API (to merge into the server's router) and its SystemApi part under
 /// `/v1/loymax` (admin token).
 pub fn router(state: AppState) -> Router<AppState> {
-    let mut router = Router::new()
+    let admin = Router::new()
         .route("/v1/loymax/applications", post(auth::create_application))
         .route(
             "/v1/loymax/applications/{client_id}/tokens",
@@ -97,14 +98,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/v1/loymax/cards/{card_id}/secrets",
             put(cards::set_secrets),
-        )
-        .route(
-            registration::EMAIL_LINK_PATH,
-            get(registration::confirm_email_link),
-        )
+        );
+    let email_link = Router::new().route(
+        registration::EMAIL_LINK_PATH,
+        get(registration::confirm_email_link),
+    );
+    let mut router = crate::http::admin_routes(admin, state.clone())
+        .merge(crate::http::html::customer_pages(email_link))
         .merge(processing::router(state.clone()));
     let cors = cors(&state.config.loymax.cors_allowed_origins);
     let localize = axum::middleware::from_fn_with_state(state.clone(), language::localize);
+    let edge = axum::middleware::from_fn_with_state(edge_refusal as Refusal, edge::guard);
     let inner = inner(state);
     // Prefixes in the casings clients use; whatever follows is matched case-insensitively.
     // Other casings are rewritten to these before routing (`canonical_prefix`).
@@ -112,6 +116,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         let inner = inner.clone();
         let route: MethodRouter<AppState> =
             any(move |request: Request| dispatch(inner.clone(), request));
+        let route: MethodRouter<AppState> = route.layer(edge.clone());
         let route: MethodRouter<AppState> = route.layer(localize.clone());
         let route: MethodRouter<AppState> = route.layer(fail_on_panic());
         let route = match &cors {
@@ -331,32 +336,28 @@ async fn dispatch(inner: Router, mut request: Request) -> Response {
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return LmError::NotFound.into_response(),
     }
-    let response = match inner.oneshot(request).await {
+    match inner.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
-    };
-    in_envelope(response)
+    }
 }
 
-/// A refusal the framework wrote before a handler ran (a body over the size limit, say) is
-/// not in the envelope: it is answered in it.
-fn in_envelope(response: Response) -> Response {
-    let status = response.status();
-    let json = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if json || !(status.is_client_error() || status.is_server_error()) {
-        return response;
+/// The edge's refusals (`crate::http::edge`) in the envelope, or as an OAuth error on the
+/// token endpoint.
+fn edge_refusal(refused: &Refused) -> Response {
+    let path = refused.path.trim_end_matches('/').to_ascii_lowercase();
+    if path.ends_with("/authorizationservice/token") {
+        return auth::request_refused(refused.cause == Cause::Nul);
     }
-    match status {
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-            LmError::invalid("body", "Тело запроса слишком велико").into_response()
+    match (refused.cause, refused.status) {
+        (Cause::Nul, _) => LmError::invalid(refused.place, "Недопустимый символ NUL (U+0000)"),
+        (_, StatusCode::NOT_FOUND) => LmError::NotFound,
+        (_, StatusCode::PAYLOAD_TOO_LARGE) => {
+            LmError::invalid("body", "Тело запроса слишком велико")
         }
-        s if s.is_server_error() => LmError::Fail(format!("HTTP {s}")).into_response(),
-        _ => LmError::invalid("body", "Неверный запрос").into_response(),
+        _ => LmError::invalid(refused.place, "Неверный запрос"),
     }
+    .into_response()
 }
 
 /// The program the public API serves: the first one whose settings hold a `loymax` object.

@@ -1,6 +1,7 @@
 //! Loymax's envelope `{data, result{state, httpCode, message, messageCode, validationErrors}}`,
 //! its errors, lenient JSON bodies, exact amounts and times.
 
+use crate::http::edge::{clip, ECHO_MAX_CHARS};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::money::{format_decimal_trimmed, Amount};
@@ -170,14 +171,18 @@ impl IntoResponse for LmError {
                 data,
                 "Error",
                 400,
-                Some(message),
+                Some(clip(&message, ECHO_MAX_CHARS).to_string()),
                 code,
                 Value::Null,
             ),
             LmError::Validation(fields) => {
                 let errors: Vec<Value> = fields
                     .into_iter()
-                    .map(|(field, message)| json!({"field": field, "errorMessages": [message]}))
+                    .map(|(field, message)| {
+                        let (field, message) =
+                            (clip(&field, ECHO_MAX_CHARS), clip(&message, ECHO_MAX_CHARS));
+                        json!({"field": field, "errorMessages": [message]})
+                    })
                     .collect();
                 envelope(
                     StatusCode::OK,

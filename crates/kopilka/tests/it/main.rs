@@ -27,3 +27,4 @@ mod outbox_processes;
 mod outbox_subjects;
 mod processes;
 mod serve_startup;
+mod protocol_errors;

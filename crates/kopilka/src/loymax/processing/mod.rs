@@ -32,12 +32,8 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 fn admin_routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/v1/loymax/batch-keys", post(batch::create_key))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            crate::http::require_admin,
-        ))
+    let routes = Router::new().route("/v1/loymax/batch-keys", post(batch::create_key));
+    crate::http::admin_routes(routes, state)
 }
 
 /// A batch API key of the demo data (`[[loymax_batch_keys]]`).
