@@ -82,6 +82,8 @@ pub enum Status {
     WrongSecret,
     /// Too many wrong passwords or codes for this card; it is locked for the window.
     TooManyAttempts,
+    /// The phone, the customer's address or the shop asked for too many SMS codes this hour.
+    TooManyCodes,
     /// The page was open too long, or was already used.
     PageExpired,
     /// The customer cancelled on the page.
@@ -93,7 +95,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 24] = [
+    pub const ALL: [Status; 25] = [
         Status::Ok,
         Status::Malformed,
         Status::MissingField,
@@ -114,6 +116,7 @@ impl Status {
         Status::OtherCard,
         Status::WrongSecret,
         Status::TooManyAttempts,
+        Status::TooManyCodes,
         Status::PageExpired,
         Status::CancelledByCustomer,
         Status::ReturnUrlRefused,
@@ -145,6 +148,7 @@ impl Status {
             Status::PageExpired => "6003",
             Status::CancelledByCustomer => "6004",
             Status::ReturnUrlRefused => "6005",
+            Status::TooManyCodes => "6006",
             Status::Internal => "9999",
         }
     }
@@ -183,6 +187,7 @@ impl Status {
                 Status::TooManyAttempts => {
                     "Слишком много неверных попыток, карточка заблокирована на 15 минут"
                 }
+                Status::TooManyCodes => "Слишком много запросов кода, попробуйте позже",
                 Status::PageExpired => "Страница устарела или уже использована",
                 Status::CancelledByCustomer => "Операция отменена покупателем",
                 Status::ReturnUrlRefused => "Адрес возврата не зарегистрирован для магазина",
@@ -215,6 +220,7 @@ impl Status {
                 Status::TooManyAttempts => {
                     "Too many wrong attempts; the card is locked for 15 minutes"
                 }
+                Status::TooManyCodes => "Too many codes requested; try again later",
                 Status::PageExpired => "The page has expired or was already used",
                 Status::CancelledByCustomer => "Cancelled by the customer",
                 Status::ReturnUrlRefused => "The return address is not registered for the shop",

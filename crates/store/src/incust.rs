@@ -185,6 +185,25 @@ impl Tx {
         Ok(id)
     }
 
+    /// The code of the shop's unfinished page for `cardphone` that is still valid at `now`:
+    /// its digest and when it expires. A page opened again for the card reuses it.
+    pub async fn incust_valid_code(
+        &mut self,
+        merchant_id: MerchantId,
+        cardphone: &str,
+        now: i64,
+    ) -> StoreResult<Option<(String, i64)>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            (String, i64),
+            "SELECT code_digest, expires_at FROM incust_pages WHERE merchant_id = $1 AND cardphone = $2 AND expires_at > $3 AND code_digest IS NOT NULL AND finished_at IS NULL ORDER BY expires_at DESC LIMIT 1",
+            merchant_id.0,
+            cardphone,
+            now
+        )?)
+    }
+
     /// Keeps every form token a page carried, so a form submitted again finds its page.
     async fn incust_remember_token(&mut self, page_id: i64, token: &str) -> StoreResult<()> {
         execute!(

@@ -5,6 +5,7 @@
 use super::api::{card_phone, comment, money};
 use super::ops::{self, Done, Shop};
 use super::wire::{Fault, Fields};
+use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
 use askama::Template;
@@ -12,11 +13,13 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
+use kopilka_domain::code_quota::Surface;
 use kopilka_domain::incust::{self as rules, Lang, Sale, Status};
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::money::parse_decimal;
 use kopilka_domain::phone::mask;
 use kopilka_domain::Amount;
+use kopilka_store::code_quota::CodeSending;
 use kopilka_store::incust::{IncustPage, NewIncustPage};
 use kopilka_store::ledger;
 use kopilka_store::model::{Customer, CustomerState};
@@ -370,12 +373,16 @@ impl Page {
     }
 }
 
-pub async fn redeem(State(state): State<AppState>, request: Request) -> Response {
-    guarded(open(state, request, Kind::Redeem)).await
+pub async fn redeem(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    request: Request,
+) -> Response {
+    guarded(open(state, client, request, Kind::Redeem)).await
 }
 
-pub async fn earn(State(state): State<AppState>, request: Request) -> Response {
-    guarded(open(state, request, Kind::Earn)).await
+pub async fn earn(State(state): State<AppState>, client: ClientAddr, request: Request) -> Response {
+    guarded(open(state, client, request, Kind::Earn)).await
 }
 
 pub async fn confirm(State(state): State<AppState>, request: Request) -> Response {
@@ -482,7 +489,7 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
         .map_err(ops::store_fault)
 }
 
-async fn open(state: AppState, request: Request, kind: Kind) -> Page {
+async fn open(state: AppState, client: ClientAddr, request: Request, kind: Kind) -> Page {
     let fields = match read_form(request).await {
         Ok(f) => f,
         Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
@@ -517,7 +524,7 @@ async fn open(state: AppState, request: Request, kind: Kind) -> Page {
     }
     let url = url.to_string();
     // From here on the shop is known and its address trusted: refusals go back to it.
-    match prepare(&state, &shop, &fields, &url, kind).await {
+    match prepare(&state, &shop, &fields, &url, kind, client).await {
         Ok(page) => page,
         Err(fault) => Page::refusal(&url, fault, shop.lang),
     }
@@ -529,6 +536,7 @@ async fn prepare(
     fields: &Fields,
     url: &str,
     kind: Kind,
+    client: ClientAddr,
 ) -> Result<Page, Fault> {
     let phone = card_phone(fields)?;
     let amount = money(fields, "amount", shop.rules.money_decimals)?;
@@ -557,7 +565,7 @@ async fn prepare(
     let pin = card.customer.as_ref().and_then(|c| c.pin_hash.clone());
     let code = pin.is_none().then(one_time_code);
     let token = secrets::random_token(24);
-    let page = NewIncustPage {
+    let mut page = NewIncustPage {
         form_token: secrets::token_digest(&token),
         kind: kind.as_str().into(),
         merchant_id: shop.merchant.id,
@@ -577,19 +585,53 @@ async fn prepare(
         customer_id: card.customer.as_ref().map(|c| c.id),
         ..NewMessage::sms(&phone, super::texts::code(shop, &c))
     });
-    state
+    let address = client.to_string();
+    let opened = state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                tx.incust_open_page(&page).await?;
-                if let Some(sms) = &sms {
-                    tx.enqueue(sms).await?;
+                let Some(sms) = &sms else {
+                    tx.incust_open_page(&page).await?;
+                    return Ok(Ok(()));
+                };
+                let sending = CodeSending {
+                    surface: Surface::IncustPage,
+                    phone: &page.cardphone,
+                    address: &address,
+                    sender: &format!("merchant:{}", page.merchant_id.0),
+                };
+                tx.serialize_code_sending(sending).await?;
+                // A page opened again while the shop's last code for the card is valid
+                // takes that code, and lives as long as it: no new SMS.
+                let now = tx.now();
+                if let Some((digest, expires_at)) = tx
+                    .incust_valid_code(page.merchant_id, &page.cardphone, now)
+                    .await?
+                {
+                    page.code_digest = Some(digest);
+                    page.expires_at = expires_at;
+                    tx.incust_open_page(&page).await?;
+                    return Ok(Ok(()));
                 }
-                Ok(())
+                if let Err(exceeded) = tx.spend_code_quota(sending).await? {
+                    return Ok(Err(exceeded));
+                }
+                tx.incust_open_page(&page).await?;
+                tx.enqueue(sms).await?;
+                Ok(Ok(()))
             })
         })
         .await
         .map_err(ops::store_fault)?;
+    if let Err(exceeded) = opened {
+        tracing::warn!(
+            merchant = shop.merchant.id.0,
+            %client,
+            ?exceeded,
+            "inCust page refused: code SMS quota spent"
+        );
+        return Err(Status::TooManyCodes.into());
+    }
     let view = FormData {
         kind,
         phone,

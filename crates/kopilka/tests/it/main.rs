@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod abuse_limits;
 mod bench;
 mod core_api;
 mod ecommpay;

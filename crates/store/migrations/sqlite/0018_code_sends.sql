@@ -1,0 +1,16 @@
+-- Confirmation codes sent (or asked for) by SMS, counted for the quotas per phone, per client
+-- address and per shop or platform (docs/abuse.md); a row counts for an hour.
+CREATE TABLE code_sends (
+    id INTEGER PRIMARY KEY,
+    surface TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    address TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX code_sends_phone ON code_sends (surface, phone, at);
+CREATE INDEX code_sends_address ON code_sends (surface, address, at);
+CREATE INDEX code_sends_sender ON code_sends (surface, sender, at);
+
+-- An inCust page opened again for a card finds the shop's code still valid for it.
+CREATE INDEX incust_pages_card ON incust_pages (merchant_id, cardphone, expires_at);
