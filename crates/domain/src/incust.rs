@@ -66,10 +66,9 @@ pub enum Status {
     BadAmount,
     /// The card has fewer bonuses than asked, or the order allows fewer.
     NotEnoughBonuses,
-    /// No transaction has this number.
+    /// No transaction of this shop has this number (another shop's is not told apart: its
+    /// numbers are no business of this one).
     UnknownTransaction,
-    /// The transaction was made by another shop.
-    ForeignTransaction,
     /// The transaction was already cancelled.
     AlreadyCancelled,
     /// The transaction cannot be cancelled (it is itself a cancellation, or the bonuses are gone).
@@ -95,7 +94,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 25] = [
+    pub const ALL: [Status; 24] = [
         Status::Ok,
         Status::Malformed,
         Status::MissingField,
@@ -109,7 +108,6 @@ impl Status {
         Status::BadAmount,
         Status::NotEnoughBonuses,
         Status::UnknownTransaction,
-        Status::ForeignTransaction,
         Status::AlreadyCancelled,
         Status::NotCancellable,
         Status::OrderConflict,
@@ -138,7 +136,6 @@ impl Status {
             Status::BadAmount => "4001",
             Status::NotEnoughBonuses => "4002",
             Status::UnknownTransaction => "5001",
-            Status::ForeignTransaction => "5002",
             Status::AlreadyCancelled => "5003",
             Status::NotCancellable => "5004",
             Status::OrderConflict => "5005",
@@ -176,7 +173,6 @@ impl Status {
                 Status::BadAmount => "Неверная сумма",
                 Status::NotEnoughBonuses => "Недостаточно бонусов",
                 Status::UnknownTransaction => "Транзакция не найдена",
-                Status::ForeignTransaction => "Транзакция проведена другим магазином",
                 Status::AlreadyCancelled => "Транзакция уже отменена",
                 Status::NotCancellable => "Транзакцию нельзя отменить",
                 Status::OrderConflict => {
@@ -209,7 +205,6 @@ impl Status {
                 Status::BadAmount => "Invalid amount",
                 Status::NotEnoughBonuses => "Not enough bonuses",
                 Status::UnknownTransaction => "Transaction not found",
-                Status::ForeignTransaction => "The transaction was made by another shop",
                 Status::AlreadyCancelled => "The transaction is already cancelled",
                 Status::NotCancellable => "The transaction cannot be cancelled",
                 Status::OrderConflict => {
@@ -236,7 +231,7 @@ impl Status {
             DomainError::InsufficientFunds { .. } => Status::NotEnoughBonuses,
             DomainError::IdempotencyConflict => Status::OrderConflict,
             DomainError::OperationNotFound(_) => Status::UnknownTransaction,
-            DomainError::ForeignOperation(_) => Status::ForeignTransaction,
+            DomainError::ForeignOperation(_) => Status::UnknownTransaction,
             DomainError::AlreadyReversed { .. } => Status::AlreadyCancelled,
             DomainError::NotReversible { .. }
             | DomainError::ReversalTooLarge { .. }

@@ -282,14 +282,14 @@ pub async fn cancel(
     id: i64,
 ) -> Result<Done, JobError<Status>> {
     let refuse = |status| Err(JobError::Refused(status));
-    let Some(op) = ledger::operation(tx, OperationId(id))
+    // Another shop's transaction answers as an unknown one: no shop learns another's numbers.
+    if ledger::operation(tx, OperationId(id))
         .await?
         .filter(|op| op.program_id == shop.program.id)
-    else {
+        .filter(|op| op.merchant_id == Some(shop.merchant.id))
+        .is_none()
+    {
         return refuse(Status::UnknownTransaction);
-    };
-    if op.merchant_id != Some(shop.merchant.id) {
-        return refuse(Status::ForeignTransaction);
     }
     let Some(original) = tx.incust_transaction(id).await? else {
         return refuse(Status::UnknownTransaction);

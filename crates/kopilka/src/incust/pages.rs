@@ -162,7 +162,6 @@ fn customer_text(fault: &Fault, lang: Lang) -> String {
         | Status::BadCredentials
         | Status::ReturnUrlRefused
         | Status::UnknownTransaction
-        | Status::ForeignTransaction
         | Status::NotCancellable
         | Status::OtherCard => w.shop_mistake.to_string(),
         Status::Internal => w.unavailable.to_string(),

@@ -335,7 +335,7 @@ async fn every_refusal_has_its_code_in_the_same_envelope(app: TestApp) {
     let refusals = [
         (
             cancel_doc("380501111111", "380671111111", &other_id),
-            Status::ForeignTransaction,
+            Status::UnknownTransaction,
         ),
         (
             cancel_doc("380501111111", "380670000001", &id),
