@@ -58,6 +58,9 @@ pub enum Status {
     UnknownCmd,
     /// The shop's login or password is wrong.
     BadCredentials,
+    /// Too many wrong shop passwords from this address lately (or the server is busy checking
+    /// passwords): nothing was checked, try again later.
+    TryLater,
     /// No card has this phone (and the program does not enrol on earn, or it is a redeem).
     UnknownCard,
     /// The card or its owner is blocked.
@@ -94,7 +97,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 24] = [
+    pub const ALL: [Status; 25] = [
         Status::Ok,
         Status::Malformed,
         Status::MissingField,
@@ -103,6 +106,7 @@ impl Status {
         Status::TooLarge,
         Status::UnknownCmd,
         Status::BadCredentials,
+        Status::TryLater,
         Status::UnknownCard,
         Status::CardBlocked,
         Status::BadAmount,
@@ -131,6 +135,7 @@ impl Status {
             Status::TooLarge => "1005",
             Status::UnknownCmd => "1006",
             Status::BadCredentials => "2001",
+            Status::TryLater => "2002",
             Status::UnknownCard => "3001",
             Status::CardBlocked => "3002",
             Status::BadAmount => "4001",
@@ -168,6 +173,7 @@ impl Status {
                 Status::TooLarge => "Запрос слишком большой",
                 Status::UnknownCmd => "Неизвестная команда",
                 Status::BadCredentials => "Неверный логин или пароль магазина",
+                Status::TryLater => "Слишком много попыток входа, повторите позже",
                 Status::UnknownCard => "Карточка с таким номером телефона не найдена",
                 Status::CardBlocked => "Карточка заблокирована",
                 Status::BadAmount => "Неверная сумма",
@@ -200,6 +206,7 @@ impl Status {
                 Status::TooLarge => "The request is too large",
                 Status::UnknownCmd => "Unknown command",
                 Status::BadCredentials => "Wrong shop login or password",
+                Status::TryLater => "Too many sign-in attempts; try again later",
                 Status::UnknownCard => "No card has this phone number",
                 Status::CardBlocked => "The card is blocked",
                 Status::BadAmount => "Invalid amount",

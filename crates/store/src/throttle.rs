@@ -112,6 +112,16 @@ impl Tx {
         Ok(())
     }
 
+    /// The attempt could not be checked (the server was busy): it does not count.
+    pub async fn forget_secret_attempt(&mut self, attempt_id: i64) -> StoreResult<()> {
+        execute!(
+            self,
+            "DELETE FROM secret_failures WHERE id = $1",
+            attempt_id
+        )?;
+        Ok(())
+    }
+
     /// The attempt was right: it and the account's earlier failures from the same address
     /// (the owner's own typos) no longer count.
     pub async fn secret_was_right(&mut self, attempt_id: i64) -> StoreResult<()> {
@@ -120,6 +130,117 @@ impl Tx {
             "DELETE FROM secret_failures WHERE id IN (SELECT f.id FROM secret_failures f JOIN secret_failures a ON a.id = $1 WHERE f.customer_id = a.customer_id AND f.secret = a.secret AND f.address = a.address)",
             attempt_id
         )?;
+        Ok(())
+    }
+}
+
+/// What wrong merchant passwords are counted by (`credential_failures`).
+#[derive(Debug, Clone, Copy)]
+pub enum CredentialKey<'a> {
+    /// One login of a protocol, from anywhere.
+    Login(&'a str, &'a str),
+    /// Every login tried from one address.
+    Address(&'a str),
+    /// One login from one address.
+    LoginAddress(&'a str, &'a str, &'a str),
+}
+
+impl Tx {
+    /// Wrong attempts at a merchant password on one key since `since`.
+    pub async fn credential_failures(
+        &mut self,
+        key: CredentialKey<'_>,
+        since: i64,
+    ) -> StoreResult<Failures> {
+        const SELECT: &str = "SELECT COUNT(*), MAX(at) FROM credential_failures WHERE at >= $1";
+        let (count, last_at) = match key {
+            CredentialKey::Login(protocol, login) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND protocol = $2 AND login = $3"),
+                since,
+                protocol,
+                login
+            )?,
+            CredentialKey::Address(address) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND address = $2"),
+                since,
+                address
+            )?,
+            CredentialKey::LoginAddress(protocol, login, address) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND protocol = $2 AND login = $3 AND address = $4"),
+                since,
+                protocol,
+                login,
+                address
+            )?,
+        };
+        Ok(Failures { count, last_at })
+    }
+
+    /// Records an attempt at a merchant password as wrong until it is settled; the login's
+    /// attempts older than `expired_before` go.
+    pub async fn record_credential_attempt(
+        &mut self,
+        protocol: &str,
+        login: &str,
+        address: &str,
+        expired_before: i64,
+    ) -> StoreResult<i64> {
+        execute!(
+            self,
+            "DELETE FROM credential_failures WHERE protocol = $1 AND login = $2 AND at < $3",
+            protocol,
+            login,
+            expired_before
+        )?;
+        let now = self.now();
+        Ok(int!(
+            self,
+            "INSERT INTO credential_failures (protocol, login, address, at) VALUES ($1, $2, $3, $4) RETURNING id",
+            protocol,
+            login,
+            address,
+            now
+        )?)
+    }
+
+    /// Settles an attempt: `Some(false)` wrong (it counts from now), `Some(true)` right (it
+    /// and the login's earlier failures from the same address go), `None` not checked (it
+    /// goes).
+    pub async fn settle_credential_attempt(
+        &mut self,
+        attempt_id: i64,
+        right: Option<bool>,
+    ) -> StoreResult<()> {
+        match right {
+            Some(false) => {
+                let now = self.now();
+                execute!(
+                    self,
+                    "UPDATE credential_failures SET at = $1 WHERE id = $2",
+                    now,
+                    attempt_id
+                )?
+            }
+            Some(true) => execute!(
+                self,
+                "DELETE FROM credential_failures WHERE id IN (SELECT f.id FROM credential_failures f JOIN credential_failures a ON a.id = $1 WHERE f.protocol = a.protocol AND f.login = a.login AND f.address = a.address)",
+                attempt_id
+            )?,
+            None => execute!(
+                self,
+                "DELETE FROM credential_failures WHERE id = $1",
+                attempt_id
+            )?,
+        };
         Ok(())
     }
 }

@@ -4,7 +4,8 @@
 
 use super::texts;
 use super::wire::Fault;
-use crate::http::credentials::{self, Proof};
+use crate::http::credentials::{self, Proof, Refusal};
+use crate::http::ClientAddr;
 use crate::state::AppState;
 use kopilka_domain::ids::OperationId;
 use kopilka_domain::incust::{Lang, Sale, Status};
@@ -101,7 +102,12 @@ fn two_decimals(minor: i64, decimals: u8) -> String {
 
 /// Finds the shop by its inCust login (the phone it was registered with, in any common
 /// spelling) and checks its password.
-pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Result<Shop, Fault> {
+pub async fn authenticate(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    client: ClientAddr,
+) -> Result<Shop, Fault> {
     let raw = login.trim().to_string();
     let mut logins = vec![raw.clone()];
     logins.extend(
@@ -111,12 +117,16 @@ pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Resu
             .filter(|d| *d != raw),
     );
     let proof = Proof::Password(password.to_string());
-    let found = credentials::authenticate(&state.store, PROTOCOL, logins, proof)
+    let address = client.to_string();
+    let found = credentials::authenticate(&state.store, PROTOCOL, logins, proof, &address)
         .await
         .map_err(store_fault)?;
     let credentials::Holder {
         merchant, program, ..
-    } = found.ok_or(Fault::new(Status::BadCredentials))?;
+    } = found.map_err(|refusal| match refusal {
+        Refusal::Wrong => Fault::new(Status::BadCredentials),
+        Refusal::TooSoon | Refusal::Busy => Fault::new(Status::TryLater),
+    })?;
     let rules = program.rules.clone();
     Ok(Shop {
         lang: Lang::of(&rules),

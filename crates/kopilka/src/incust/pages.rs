@@ -501,7 +501,7 @@ async fn open(state: AppState, client: ClientAddr, request: Request, kind: Kind)
         .require("phone")
         .and_then(|p| Ok((p, fields.require("password")?)));
     let shop = match login {
-        Ok((phone, password)) => ops::authenticate(&state, phone, password).await,
+        Ok((phone, password)) => ops::authenticate(&state, phone, password, client).await,
         Err(fault) => Err(fault),
     };
     let shop = match shop {
@@ -1079,7 +1079,11 @@ async fn judge(
     let pin = card.customer.as_ref().and_then(|c| c.pin_hash.clone());
     let right = match (&page.code_digest, pin) {
         (Some(stored), _) => code_matches(stored, secret),
-        (None, Some(hash)) => secrets::verify_secret_async(secret.to_string(), hash).await,
+        (None, Some(hash)) => match secrets::verify_secret_async(secret.to_string(), hash).await {
+            Ok(right) => right,
+            // Every argon2 thread is taken: try again, no attempt counted.
+            Err(secrets::Busy) => return Verdict::Again(Status::Internal.into()),
+        },
         (None, None) => false,
     };
     Verdict::Try { right, sale }

@@ -4,7 +4,7 @@
 
 use super::wire::{ok, LmError, LmResult};
 use crate::http::admin::check_admin;
-use crate::http::credentials::{self, Proof};
+use crate::http::credentials::{self, Proof, Refusal};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
@@ -231,6 +231,7 @@ async fn client(
     state: &AppState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
+    client_addr: &str,
 ) -> Result<(Option<Credential>, Program), OAuthError> {
     use base64::Engine;
     let basic = headers
@@ -274,15 +275,22 @@ async fn client(
             ))
         }
     };
-    let found =
-        credentials::authenticate(&state.store, PROTOCOL, vec![id], Proof::Password(secret))
-            .await
-            .map_err(|_| server_error)?;
-    let holder = found.ok_or(OAuthError(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "Неизвестный клиент или неверный секрет",
-    ))?;
+    let proof = Proof::Password(secret);
+    let found = credentials::authenticate(&state.store, PROTOCOL, vec![id], proof, client_addr)
+        .await
+        .map_err(|_| server_error)?;
+    let holder = found.map_err(|refusal| match refusal {
+        Refusal::Wrong => OAuthError(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Неизвестный клиент или неверный секрет",
+        ),
+        Refusal::TooSoon | Refusal::Busy => OAuthError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_client",
+            "Слишком много попыток, повторите позже",
+        ),
+    })?;
     Ok((Some(holder.credential), holder.program))
 }
 
@@ -306,7 +314,7 @@ async fn token_inner(
     client_addr: &str,
 ) -> Result<serde_json::Value, OAuthError> {
     let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-    let (credential, program) = client(state, headers, &form).await?;
+    let (credential, program) = client(state, headers, &form, client_addr).await?;
     let settings = super::settings(&program);
     let server_error = |_| {
         OAuthError(
@@ -496,21 +504,24 @@ pub async fn check_secret(
     }
     let right = match hash.filter(|h| !h.is_empty()) {
         Some(hash) => secrets::verify_secret_async(presented, hash).await,
-        None => false,
+        None => Ok(false),
     };
     store
         .write(move |tx| {
             Box::pin(async move {
                 match right {
-                    true => tx.secret_was_right(attempt).await,
-                    false => tx.secret_was_wrong(attempt).await,
+                    Ok(true) => tx.secret_was_right(attempt).await,
+                    Ok(false) => tx.secret_was_wrong(attempt).await,
+                    // Nothing was checked: the attempt does not count.
+                    Err(secrets::Busy) => tx.forget_secret_attempt(attempt).await,
                 }
             })
         })
         .await?;
     Ok(match right {
-        true => SecretCheck::Right,
-        false => SecretCheck::Wrong,
+        Ok(true) => SecretCheck::Right,
+        Ok(false) => SecretCheck::Wrong,
+        Err(secrets::Busy) => SecretCheck::TooSoon,
     })
 }
 

@@ -219,3 +219,88 @@ async fn code_quotas_hold_exactly_on_two_processes() {
     assert_eq!(refused, 10, "{statuses:?}");
     store.close().await;
 }
+
+/// The peak resident memory of process `pid`, in MiB (`VmHWM` of /proc).
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+/// The peak memory a server may reach under 64 concurrent wrong passwords: its own ~50 MiB,
+/// and 19 MiB for each of at most four argon2 threads, with room to spare. Without the pool
+/// each check took its own 19 MiB: 1.2 GiB for 64.
+const PEAK_RSS_BOUND_MIB: u64 = 250;
+
+both_stores!(multi_thread wrong_passwords_in_a_flood_keep_the_memory_flat, Backend);
+async fn wrong_passwords_in_a_flood_keep_the_memory_flat(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
+    let sealer = Sealer::from_hex(&"00".repeat(32)).unwrap();
+    let url = match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.path().join("kopilka.db").display());
+            let store = kopilka_store::open(&url).await.unwrap();
+            kopilka::demo::seed(&store, &sealer, &data).await.unwrap();
+            store.close().await;
+            url
+        }
+        Backend::Postgres => {
+            let (url, _, store) = process::postgres_schema("argon").await;
+            kopilka::demo::seed(&store, &sealer, &data).await.unwrap();
+            store.close().await;
+            url
+        }
+    };
+    let config = dir.path().join("kopilka.toml");
+    std::fs::write(&config, "trusted_proxies = [\"127.0.0.1\"]\n").unwrap();
+    let (child, base) =
+        process::spawn_serve(&url, dir.path(), &["--config", config.to_str().unwrap()]).await;
+    let pid = child.id().unwrap();
+    let http = reqwest::Client::new();
+    let earn = |password: &'static str, client: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let body = crate::common::incust::earn_doc(
+                "380501111111",
+                password,
+                "380671111111",
+                "10.00",
+                &format!("flood-{client}"),
+            );
+            let xml = http
+                .post(format!("{base}/api"))
+                .header("content-type", "text/xml")
+                .header("x-forwarded-for", client)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            crate::common::incust::parse_answer(xml).status().to_string()
+        }
+    };
+    // 64 wrong passwords at once, each from an address of its own (no address is throttled).
+    let flood = (0..64).map(|i| earn("9999", format!("198.51.100.{i}")));
+    let statuses = futures::future::join_all(flood).await;
+    assert!(
+        statuses.iter().all(|s| s == "2001" || s == "2002"),
+        "{statuses:?}"
+    );
+    let peak = peak_rss_mib(pid);
+    eprintln!("TMP peak {peak} {:?}", statuses.iter().filter(|s| *s == "2002").count());
+    assert!(peak < PEAK_RSS_BOUND_MIB, "peak RSS {peak} MiB");
+    // The shop's own password still works, from anywhere.
+    assert_eq!(earn("0000", "203.0.113.50".into()).await, "0000");
+    drop(child);
+}
