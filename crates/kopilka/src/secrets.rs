@@ -52,12 +52,7 @@ fn verify_with(memory: &mut Vec<Block>, secret: &str, hash: &str) -> bool {
     let mut out = vec![0u8; expected.len()];
     let argon2 = Argon2::new(algorithm, version, params);
     argon2
-        .hash_password_into_with_memory(
-            secret.as_bytes(),
-            salt,
-            &mut out,
-            &mut memory[..blocks],
-        )
+        .hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, &mut memory[..blocks])
         .is_ok()
         && bool::from(out.ct_eq(expected.as_bytes()))
 }

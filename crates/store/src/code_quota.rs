@@ -47,7 +47,9 @@ impl Tx {
             since
         )?;
         let count = |column: &'static str| {
-            format!("SELECT COUNT(*) FROM code_sends WHERE surface = $1 AND {column} = $2 AND at >= $3")
+            format!(
+                "SELECT COUNT(*) FROM code_sends WHERE surface = $1 AND {column} = $2 AND at >= $3"
+            )
         };
         let sent = CodesSent {
             by_phone: int!(self, &count("phone"), surface, sending.phone, since)?,

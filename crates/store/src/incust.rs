@@ -318,7 +318,30 @@ impl Tx {
         Ok(())
     }
 
-    /// Wrong attempts for a card since `since` (unix ms).
+    /// Closes every unfinished page that shows the code `code_digest` (its attempts are
+    /// spent) with `status`.
+    pub async fn incust_finish_code_pages(
+        &mut self,
+        merchant_id: MerchantId,
+        cardphone: &str,
+        code_digest: &str,
+        status: &str,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE incust_pages SET finished_at = $1, status = $2 WHERE merchant_id = $3 AND cardphone = $4 AND code_digest = $5 AND finished_at IS NULL",
+            now,
+            status,
+            merchant_id.0,
+            cardphone,
+            code_digest,
+        )?;
+        Ok(())
+    }
+
+    /// Wrong attempts at one SMS code (`code:` and its digest, the `cardphone` column) since
+    /// `since` (unix ms).
     pub async fn incust_failures(
         &mut self,
         program_id: ProgramId,

@@ -4,7 +4,7 @@
 
 use crate::tx::{execute, fetch, int, Conn, Tx};
 use crate::StoreResult;
-use kopilka_domain::ids::CustomerId;
+use kopilka_domain::ids::{CustomerId, MerchantId};
 use kopilka_domain::throttle::{Failures, Secret};
 
 /// What wrong attempts are counted by.
@@ -13,6 +13,8 @@ pub enum FailureKey<'a> {
     Account(CustomerId),
     Address(&'a str),
     AccountAddress(CustomerId, &'a str),
+    /// Every account tried at one shop.
+    Shop(MerchantId),
 }
 
 impl Tx {
@@ -58,6 +60,15 @@ impl Tx {
                 since,
                 address
             )?,
+            FailureKey::Shop(merchant_id) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND merchant_id = $3"),
+                secret.name(),
+                since,
+                merchant_id.0
+            )?,
             FailureKey::AccountAddress(customer_id, address) => fetch!(
                 self,
                 fetch_one,
@@ -79,6 +90,7 @@ impl Tx {
         secret: Secret,
         customer_id: CustomerId,
         address: &str,
+        shop: Option<MerchantId>,
         expired_before: i64,
     ) -> StoreResult<i64> {
         execute!(
@@ -91,10 +103,11 @@ impl Tx {
         let now = self.now();
         Ok(int!(
             self,
-            "INSERT INTO secret_failures (secret, customer_id, address, at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO secret_failures (secret, customer_id, address, merchant_id, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             secret.name(),
             customer_id.0,
             address,
+            shop.map(|m| m.0),
             now
         )?)
     }
@@ -185,15 +198,15 @@ impl Tx {
         Ok(Failures { count, last_at })
     }
 
-    /// Records an attempt at a merchant password as wrong until it is settled; the login's
-    /// attempts older than `expired_before` go.
-    pub async fn record_credential_attempt(
+    /// Records a wrong merchant password; the login's failures older than `expired_before`
+    /// go.
+    pub async fn record_credential_failure(
         &mut self,
         protocol: &str,
         login: &str,
         address: &str,
         expired_before: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<()> {
         execute!(
             self,
             "DELETE FROM credential_failures WHERE protocol = $1 AND login = $2 AND at < $3",
@@ -202,45 +215,31 @@ impl Tx {
             expired_before
         )?;
         let now = self.now();
-        Ok(int!(
+        execute!(
             self,
-            "INSERT INTO credential_failures (protocol, login, address, at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO credential_failures (protocol, login, address, at) VALUES ($1, $2, $3, $4)",
             protocol,
             login,
             address,
             now
-        )?)
+        )?;
+        Ok(())
     }
 
-    /// Settles an attempt: `Some(false)` wrong (it counts from now), `Some(true)` right (it
-    /// and the login's earlier failures from the same address go), `None` not checked (it
-    /// goes).
-    pub async fn settle_credential_attempt(
+    /// A right password: the login's failures from this address (the owner's typos) go.
+    pub async fn clear_credential_failures(
         &mut self,
-        attempt_id: i64,
-        right: Option<bool>,
+        protocol: &str,
+        login: &str,
+        address: &str,
     ) -> StoreResult<()> {
-        match right {
-            Some(false) => {
-                let now = self.now();
-                execute!(
-                    self,
-                    "UPDATE credential_failures SET at = $1 WHERE id = $2",
-                    now,
-                    attempt_id
-                )?
-            }
-            Some(true) => execute!(
-                self,
-                "DELETE FROM credential_failures WHERE id IN (SELECT f.id FROM credential_failures f JOIN credential_failures a ON a.id = $1 WHERE f.protocol = a.protocol AND f.login = a.login AND f.address = a.address)",
-                attempt_id
-            )?,
-            None => execute!(
-                self,
-                "DELETE FROM credential_failures WHERE id = $1",
-                attempt_id
-            )?,
-        };
+        execute!(
+            self,
+            "DELETE FROM credential_failures WHERE protocol = $1 AND login = $2 AND address = $3",
+            protocol,
+            login,
+            address
+        )?;
         Ok(())
     }
 }

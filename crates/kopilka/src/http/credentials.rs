@@ -1,7 +1,7 @@
 //! Merchant credentials: the merchant a protocol knows by a login, and the check of its secret.
 
 use crate::secrets;
-use kopilka_domain::throttle::{self, Secret, Verdict};
+use kopilka_domain::throttle::{self, Verdict};
 use kopilka_store::model::{Credential, Merchant, Program};
 use kopilka_store::throttle::CredentialKey;
 use kopilka_store::{SharedStore, StoreResult, Tx};
@@ -80,8 +80,8 @@ pub async fn authenticate(
     let login = found
         .as_ref()
         .map_or(login, |holder| holder.credential.login.clone());
-    let (attempt, hold_ms) = match reserve(store, protocol, &login, address).await? {
-        Ok(reserved) => reserved,
+    let (hold_ms, owner_typos) = match throttled(store, protocol, &login, address).await? {
+        Ok(verdict) => verdict,
         Err(retry_after_ms) => {
             tracing::warn!(
                 protocol,
@@ -104,12 +104,31 @@ pub async fn authenticate(
             .await
             .map(|_| false),
     };
-    let right = checked.ok();
-    store
-        .write(move |tx| {
-            Box::pin(async move { tx.settle_credential_attempt(attempt, right).await })
-        })
-        .await?;
+    let (login, address) = (login.clone(), address.to_string());
+    match checked {
+        Ok(false) => {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let since = tx.now() - throttle::WINDOW_MS;
+                        tx.record_credential_failure(protocol, &login, &address, since)
+                            .await
+                    })
+                })
+                .await?
+        }
+        Ok(true) if owner_typos => {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.clear_credential_failures(protocol, &login, &address)
+                            .await
+                    })
+                })
+                .await?
+        }
+        _ => {}
+    }
     Ok(match (checked, found) {
         (Ok(true), Some(holder)) => Ok(holder),
         (Err(secrets::Busy), _) => Err(Refusal::Busy),
@@ -117,23 +136,21 @@ pub async fn authenticate(
     })
 }
 
-/// Counts an attempt at `login`'s password from `address` before its check: the attempt's
-/// id and how long to hold it, or how long the address must wait.
-async fn reserve(
+/// What the wrong passwords counted for `login` and `address` allow now: how long to hold
+/// the check and whether this login failed from this address (to clear when it is right),
+/// or how long the address must wait. Failures are written after their check, so a shop's
+/// right password sent many times at once is never taken for a guess; concurrent wrong
+/// ones cost argon2's bounded pool until they are counted.
+async fn throttled(
     store: &SharedStore,
     protocol: &'static str,
     login: &str,
     address: &str,
-) -> StoreResult<Result<(i64, i64), i64>> {
+) -> StoreResult<Result<(i64, bool), i64>> {
     let (login, address) = (login.to_string(), address.to_string());
     store
-        .write(move |tx| {
+        .read(move |tx| {
             Box::pin(async move {
-                // Login before address, everywhere: no two jobs wait on each other.
-                tx.serialize_on(&format!("credential:login:{protocol}:{login}"))
-                    .await?;
-                tx.serialize_on(&format!("credential:address:{address}"))
-                    .await?;
                 let since = tx.now() - throttle::WINDOW_MS;
                 let by_address = tx
                     .credential_failures(CredentialKey::Address(&address), since)
@@ -142,23 +159,16 @@ async fn reserve(
                 let by_login_address = tx.credential_failures(key, since).await?;
                 let key = CredentialKey::Login(protocol, &login);
                 let by_login = tx.credential_failures(key, since).await?;
-                let now = tx.now();
-                let verdict = throttle::verdict(
-                    Secret::Password,
-                    now,
-                    by_address,
-                    by_login_address,
-                    by_login,
-                );
-                match verdict {
-                    Verdict::Wait { retry_after_ms } => Ok(Err(retry_after_ms)),
-                    Verdict::Check { hold_ms } => {
-                        let attempt = tx
-                            .record_credential_attempt(protocol, &login, &address, since)
-                            .await?;
-                        Ok(Ok((attempt, hold_ms)))
-                    }
-                }
+                let counts = throttle::Counts {
+                    by_address: Some(by_address),
+                    by_account_address: by_login_address,
+                    by_account: by_login,
+                    by_shop: Default::default(),
+                };
+                Ok(match throttle::verdict(tx.now(), counts) {
+                    Verdict::Wait { retry_after_ms } => Err(retry_after_ms),
+                    Verdict::Check { hold_ms } => Ok((hold_ms, by_login_address.count > 0)),
+                })
             })
         })
         .await

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod html;
 pub mod paging;
+pub mod secret_check;
 
 pub use admin::require_admin;
 pub use client_addr::ClientAddr;

@@ -5,6 +5,7 @@
 use super::api::{card_phone, comment, money};
 use super::ops::{self, Done, Shop};
 use super::wire::{Fault, Fields};
+use crate::http::secret_check::{check_secret, Attempt, SecretCheck};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
@@ -18,6 +19,7 @@ use kopilka_domain::incust::{self as rules, Lang, Sale, Status};
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::money::parse_decimal;
 use kopilka_domain::phone::mask;
+use kopilka_domain::throttle::Secret;
 use kopilka_domain::Amount;
 use kopilka_store::code_quota::CodeSending;
 use kopilka_store::incust::{IncustPage, NewIncustPage};
@@ -384,8 +386,12 @@ pub async fn earn(State(state): State<AppState>, client: ClientAddr, request: Re
     guarded(open(state, client, request, Kind::Earn)).await
 }
 
-pub async fn confirm(State(state): State<AppState>, request: Request) -> Response {
-    guarded(answer(state, request)).await
+pub async fn confirm(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    request: Request,
+) -> Response {
+    guarded(answer(state, client, request)).await
 }
 
 /// Renders the page a handler ends in; a panic becomes an error page, not a dropped connection.
@@ -447,12 +453,11 @@ fn return_url(fields: &Fields) -> Result<Url, Fault> {
     Ok(url)
 }
 
-/// The card as the page sees it: its owner (none yet for an earn that will enrol), spendable
-/// points and recent wrong attempts.
+/// The card as the page sees it: its owner (none yet for an earn that will enrol) and
+/// spendable points.
 struct CardState {
     customer: Option<Customer>,
     spendable: i64,
-    failures: i64,
 }
 
 async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardState, Fault> {
@@ -465,8 +470,6 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
         .store
         .read(move |tx| {
             Box::pin(async move {
-                let since = tx.now() - rules::ATTEMPT_WINDOW_MS;
-                let failures = tx.incust_failures(program_id, &phone, since).await?;
                 let customer = tx.customer_by_phone(program_id, &phone).await?;
                 let spendable = match &customer {
                     Some(c) => {
@@ -480,7 +483,6 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
                 Ok(CardState {
                     customer,
                     spendable,
-                    failures,
                 })
             })
         })
@@ -553,9 +555,6 @@ async fn prepare(
         (None, Kind::Redeem) => return Err(Status::UnknownCard.into()),
         (None, Kind::Earn) if !shop.rules.enrol_on_earn => return Err(Status::UnknownCard.into()),
         _ => {}
-    }
-    if card.failures >= rules::MAX_ATTEMPTS {
-        return Err(Status::TooManyAttempts.into());
     }
     let max = shop.rules.max_redeemable(amount, Amount(card.spendable));
     if kind == Kind::Redeem && max.0 <= 0 {
@@ -831,7 +830,7 @@ fn kind_of(page: &IncustPage) -> Kind {
     }
 }
 
-async fn answer(state: AppState, request: Request) -> Page {
+async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
     let fields = match read_form(request).await {
         Ok(f) => f,
         Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
@@ -879,7 +878,7 @@ async fn answer(state: AppState, request: Request) -> Page {
             Err(e) => unavailable(e, shop.lang),
         };
     }
-    let verdict = judge(&shop, &page, &card, &fields, kind, now).await;
+    let verdict = judge(&state, client, &shop, &page, &card, &fields, kind, now).await;
     let result = settle(&state, &shop, &page, &digest, &next, &verdict, kind).await;
     match result {
         // Another submission of this form took it first.
@@ -1032,8 +1031,13 @@ fn refused(status: Status, lang: Lang) -> (Vec<(&'static str, String)>, String) 
     )
 }
 
-/// Decides, before any write, what the answer asks for and whether its secret is right.
+/// Decides, before any write, what the answer asks for and whether its secret is right. A
+/// spend password is checked under the growing delays of `kopilka_domain::throttle` (per
+/// client address, per card, per shop): nobody locks a card by failing it.
+#[allow(clippy::too_many_arguments)]
 async fn judge(
+    state: &AppState,
+    client: ClientAddr,
     shop: &Shop,
     page: &IncustPage,
     card: &CardState,
@@ -1046,9 +1050,6 @@ async fn judge(
     }
     if now > page.expires_at {
         return Verdict::Cancel(Status::PageExpired);
-    }
-    if card.failures >= rules::MAX_ATTEMPTS {
-        return Verdict::Cancel(Status::TooManyAttempts);
     }
     let sale = match kind {
         Kind::Earn => match Sale::earn(&shop.rules, Amount(page.amount)) {
@@ -1076,14 +1077,25 @@ async fn judge(
     let Some(secret) = fields.get("secret") else {
         return Verdict::Again(Fault::new(Status::MissingField));
     };
-    let pin = card.customer.as_ref().and_then(|c| c.pin_hash.clone());
-    let right = match (&page.code_digest, pin) {
+    let right = match (&page.code_digest, &card.customer) {
         (Some(stored), _) => code_matches(stored, secret),
-        (None, Some(hash)) => match secrets::verify_secret_async(secret.to_string(), hash).await {
-            Ok(right) => right,
-            // Every argon2 thread is taken: try again, no attempt counted.
-            Err(secrets::Busy) => return Verdict::Again(Status::Internal.into()),
-        },
+        (None, Some(customer)) => {
+            let address = client.to_string();
+            let attempt = Attempt {
+                secret: Secret::Pin,
+                customer_id: customer.id,
+                address: &address,
+                address_is_client: true,
+                shop: Some(shop.merchant.id),
+            };
+            let hash = customer.pin_hash.clone();
+            match check_secret(&state.store, attempt, hash, secret.to_string()).await {
+                Ok(SecretCheck::Right) => true,
+                Ok(SecretCheck::Wrong) => false,
+                Ok(SecretCheck::TooSoon) => return Verdict::Again(Status::TryLater.into()),
+                Err(e) => return Verdict::Again(ops::store_fault(e)),
+            }
+        }
         (None, None) => false,
     };
     Verdict::Try { right, sale }
@@ -1135,13 +1147,22 @@ async fn settle(
                         Verdict::Again(fault) => return Ok(Settled::Again(fault)),
                         Verdict::Try { right, sale } => (right, sale),
                     };
+                    // A code allows five wrong entries, on every page that shows it; a spend
+                    // password was throttled as it was checked.
+                    let Some(code) = &page.code_digest else {
+                        if !right {
+                            return Ok(Settled::Again(Status::WrongSecret.into()));
+                        }
+                        return settle_operation(tx, &shop, &page, kind, sale, lang).await;
+                    };
+                    let attempts = format!("code:{code}");
                     let since = tx.now() - rules::ATTEMPT_WINDOW_MS;
                     let failures = tx
-                        .incust_failures(page.program_id, &page.cardphone, since)
+                        .incust_failures(page.program_id, &attempts, since)
                         .await?;
-                    let locked = failures >= rules::MAX_ATTEMPTS;
-                    if !right && !locked {
-                        tx.incust_add_failure(page.program_id, &page.cardphone, since)
+                    let spent = failures >= rules::MAX_ATTEMPTS;
+                    if !right && !spent {
+                        tx.incust_add_failure(page.program_id, &attempts, since)
                             .await?;
                         let left = rules::attempts_left(failures + 1);
                         if left > 0 {
@@ -1149,50 +1170,58 @@ async fn settle(
                             return Ok(Settled::Again(Fault::with(Status::WrongSecret, detail)));
                         }
                     }
-                    if !right || locked {
-                        tx.incust_finish_page(page.id, Status::TooManyAttempts.code(), None)
-                            .await?;
+                    if !right || spent {
+                        // Every page showing the code closes: the card's next page texts a
+                        // new one (within the phone's quota).
+                        tx.incust_finish_code_pages(
+                            page.merchant_id,
+                            &page.cardphone,
+                            code,
+                            Status::TooManyAttempts.code(),
+                        )
+                        .await?;
                         return Ok(refuse(Status::TooManyAttempts));
                     }
-                    tx.incust_clear_failures(page.program_id, &page.cardphone)
-                        .await?;
-                    let done = match kind {
-                        Kind::Redeem => {
-                            ops::redeem(tx, &shop, &page.cardphone, sale, &page.comment).await
-                        }
-                        Kind::Earn => {
-                            ops::earn(
-                                tx,
-                                &shop,
-                                &page.cardphone,
-                                sale.amount_to_pay,
-                                &page.comment,
-                            )
-                            .await
-                        }
-                    };
-                    // A refused operation wrote nothing (or only what it keeps): the page
-                    // closes with its status.
-                    let done = match done {
-                        Ok(done) => done,
-                        Err(e) => {
-                            let status = e.refusal()?;
-                            tx.incust_finish_page(page.id, status.code(), None).await?;
-                            return Ok(refuse(status));
-                        }
-                    };
-                    tx.incust_finish_page(
-                        page.id,
-                        Status::Ok.code(),
-                        Some(done.transaction.operation_id.0),
-                    )
-                    .await?;
-                    let (fields, message) = success(&shop, kind, &done);
-                    Ok(Settled::Back(fields, message))
+                    tx.incust_clear_failures(page.program_id, &attempts).await?;
+                    settle_operation(tx, &shop, &page, kind, sale, lang).await
                 })
             }
         })
         .await
+}
+
+/// The page's operation, its answer and SMS, and the page finished with its status.
+async fn settle_operation(
+    tx: &mut kopilka_store::Tx,
+    shop: &Shop,
+    page: &IncustPage,
+    kind: Kind,
+    sale: Sale,
+    lang: Lang,
+) -> Result<Settled, StoreError> {
+    let done = match kind {
+        Kind::Redeem => ops::redeem(tx, shop, &page.cardphone, sale, &page.comment).await,
+        Kind::Earn => ops::earn(tx, shop, &page.cardphone, sale.amount_to_pay, &page.comment).await,
+    };
+    // A refused operation wrote nothing (or only what it keeps): the page
+    // closes with its status.
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => {
+            let status = e.refusal()?;
+            tx.incust_finish_page(page.id, status.code(), None).await?;
+            let (fields, message) = refused(status, lang);
+            return Ok(Settled::Back(fields, message));
+        }
+    };
+    tx.incust_finish_page(
+        page.id,
+        Status::Ok.code(),
+        Some(done.transaction.operation_id.0),
+    )
+    .await?;
+    let (fields, message) = success(shop, kind, &done);
+    Ok(Settled::Back(fields, message))
 }
 
 /// The seed's answer fields plus `status`.

@@ -265,8 +265,9 @@ async fn init(
                         .await?
                         .is_err()
                     {
-                        return Err(KkError::new(ErrorCode::TooManyAttempts, TOO_MANY_CODE_SMS)
-                            .into());
+                        return Err(
+                            KkError::new(ErrorCode::TooManyAttempts, TOO_MANY_CODE_SMS).into()
+                        );
                     }
                     Ok(transfer)
                 })

@@ -61,7 +61,14 @@ async fn incust_pages_reuse_a_valid_code_and_keep_quotas(backend: Backend) {
     // The same page opened again and again (the 5,545 SMS): one code, valid for all.
     let phone = "380670000001";
     for i in 0..12 {
-        let html = open_earn(&http, &app.base, phone, "again-1", format!("198.51.100.{i}")).await;
+        let html = open_earn(
+            &http,
+            &app.base,
+            phone,
+            "again-1",
+            format!("198.51.100.{i}"),
+        )
+        .await;
         assert!(hidden(&html, "token").is_some(), "{html}");
     }
     assert_eq!(sms_count(&app, phone).await, 1);
@@ -86,13 +93,27 @@ async fn incust_pages_reuse_a_valid_code_and_keep_quotas(backend: Backend) {
     let opens = (0..40).map(|i| {
         let (http, base) = (http.clone(), app.base.clone());
         async move {
-            let html = open_earn(&http, &base, &format!("3806710{i:05}"), &format!("a-{i}"), "203.0.113.5").await;
+            let html = open_earn(
+                &http,
+                &base,
+                &format!("3806710{i:05}"),
+                &format!("a-{i}"),
+                "203.0.113.5",
+            )
+            .await;
             hidden(&html, "status")
         }
     });
     let statuses = futures::future::join_all(opens).await;
-    let refused = statuses.iter().filter(|s| s.as_deref() == Some("6006")).count();
-    assert_eq!((statuses.len() - refused, refused), (30, 10), "{statuses:?}");
+    let refused = statuses
+        .iter()
+        .filter(|s| s.as_deref() == Some("6006"))
+        .count();
+    assert_eq!(
+        (statuses.len() - refused, refused),
+        (30, 10),
+        "{statuses:?}"
+    );
     // Another address still gets its code.
     let html = open_earn(&http, &app.base, "380672000000", "b-0", "203.0.113.6").await;
     assert!(hidden(&html, "token").is_some(), "{html}");
@@ -123,13 +144,20 @@ async fn the_cabinet_limits_codes_per_phone_and_per_address(backend: Backend) {
     // One customer's phone from twelve addresses at once: five codes.
     let asks = (0..12).map(|i| cabinet_code(&http, &app.base, PHONE, format!("198.51.100.{i}")));
     let statuses = futures::future::join_all(asks).await;
-    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
     assert_eq!(refused, 7, "{statuses:?}");
     assert_eq!(sms_count(&app, PHONE).await, 5);
     // Thirty phones from one address (the 150 SMS to 30 phones): twenty asks an hour.
-    let asks = (0..30).map(|i| cabinet_code(&http, &app.base, format!("7900100{i:04}"), "203.0.113.7"));
+    let asks =
+        (0..30).map(|i| cabinet_code(&http, &app.base, format!("7900100{i:04}"), "203.0.113.7"));
     let statuses = futures::future::join_all(asks).await;
-    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
     assert_eq!(refused, 10, "{statuses:?}");
     assert_eq!(
         cabinet_code(&http, &app.base, "79001009999", "203.0.113.8").await,
@@ -148,7 +176,10 @@ async fn kupikupi_init_over_the_code_quota_is_refused_in_its_json(app: TestApp) 
     let answer: Value = shop.init(&app, "quota-5", 100).await;
     assert_eq!(answer["status"], false, "{answer}");
     assert_eq!(answer["errorCode"], "9", "{answer}");
-    assert_eq!(answer["message"], "Слишком много запросов кода: попробуйте позже");
+    assert_eq!(
+        answer["message"],
+        "Слишком много запросов кода: попробуйте позже"
+    );
     // Nothing was created for the refused order.
     let checkout = shop.checkout(&app, "quota-5", 100, false).await;
     assert_eq!(checkout["errorCode"], "6", "{checkout}");
@@ -195,14 +226,26 @@ async fn code_quotas_hold_exactly_on_two_processes() {
     futures::future::join_all(asks).await;
     assert_eq!(sms_to(PHONE.to_string()).await, 5);
     // 40 phones from one address: 20.
-    let asks = (0..40).map(|i| cabinet_code(&http, bases[i % 2], format!("7900200{i:04}"), "203.0.113.1"));
+    let asks =
+        (0..40).map(|i| cabinet_code(&http, bases[i % 2], format!("7900200{i:04}"), "203.0.113.1"));
     let statuses = futures::future::join_all(asks).await;
-    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
     assert_eq!(refused, 20, "{statuses:?}");
 
     // One inCust page opened 40 times at once on both processes: one code.
     let phone = "380673000001";
-    let opens = (0..40).map(|i| open_earn(&http, bases[i % 2], phone, "twice", format!("198.51.100.{i}")));
+    let opens = (0..40).map(|i| {
+        open_earn(
+            &http,
+            bases[i % 2],
+            phone,
+            "twice",
+            format!("198.51.100.{i}"),
+        )
+    });
     futures::future::join_all(opens).await;
     assert_eq!(sms_to(phone.to_string()).await, 1);
     // 40 phones from one address: 30 pages with a code.
@@ -210,12 +253,22 @@ async fn code_quotas_hold_exactly_on_two_processes() {
         let http = http.clone();
         let base = bases[i % 2].to_string();
         async move {
-            let html = open_earn(&http, &base, &format!("3806740{i:05}"), &format!("p-{i}"), "203.0.113.2").await;
+            let html = open_earn(
+                &http,
+                &base,
+                &format!("3806740{i:05}"),
+                &format!("p-{i}"),
+                "203.0.113.2",
+            )
+            .await;
             hidden(&html, "status")
         }
     });
     let statuses = futures::future::join_all(opens).await;
-    let refused = statuses.iter().filter(|s| s.as_deref() == Some("6006")).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| s.as_deref() == Some("6006"))
+        .count();
     assert_eq!(refused, 10, "{statuses:?}");
     store.close().await;
 }
@@ -287,7 +340,9 @@ async fn wrong_passwords_in_a_flood_keep_the_memory_flat(backend: Backend) {
                 .text()
                 .await
                 .unwrap();
-            crate::common::incust::parse_answer(xml).status().to_string()
+            crate::common::incust::parse_answer(xml)
+                .status()
+                .to_string()
         }
     };
     // 64 wrong passwords at once, each from an address of its own (no address is throttled).
@@ -298,9 +353,91 @@ async fn wrong_passwords_in_a_flood_keep_the_memory_flat(backend: Backend) {
         "{statuses:?}"
     );
     let peak = peak_rss_mib(pid);
-    eprintln!("TMP peak {peak} {:?}", statuses.iter().filter(|s| *s == "2002").count());
     assert!(peak < PEAK_RSS_BOUND_MIB, "peak RSS {peak} MiB");
     // The shop's own password still works, from anywhere.
     assert_eq!(earn("0000", "203.0.113.50".into()).await, "0000");
     drop(child);
+}
+
+/// Answers a page's form with `secret` from `client`: the HTML.
+async fn answer_page(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    secret: &str,
+    client: &str,
+) -> String {
+    http.post(format!("{base}/app/confirm/"))
+        .header("x-forwarded-for", client)
+        .form(&[("token", token), ("secret", secret)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+const WRONG: &str = "Неверный пароль или код";
+const LATER: &str = "Слишком много попыток входа";
+
+both_stores!(
+    wrong_spend_passwords_slow_the_guesser_and_never_lock_the_card,
+    Backend
+);
+async fn wrong_spend_passwords_slow_the_guesser_and_never_lock_the_card(backend: Backend) {
+    let app = behind_proxy(backend).await;
+    let http = reqwest::Client::new();
+    let card = |i: usize| format!("38067500{i:04}");
+    for i in 0..12 {
+        let (status, body) = app
+            .post(
+                "/v1/customers",
+                serde_json::json!({"program_id": 1, "phone": card(i), "pin": "4321"}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+    // One PIN sprayed over twelve cards from one address: eleven wrong answers (ten free), then
+    // the address waits (refused unchecked), whatever the card.
+    let thief = "203.0.113.66";
+    let mut answers = Vec::new();
+    for i in 0..12 {
+        let html = open_earn(&http, &app.base, &card(i), &format!("s-{i}"), thief).await;
+        let token = hidden(&html, "token").expect("a form");
+        let html = answer_page(&http, &app.base, &token, "0000", thief).await;
+        answers.push(if html.contains(LATER) {
+            "later"
+        } else if html.contains(WRONG) {
+            "wrong"
+        } else {
+            "other"
+        });
+    }
+    assert_eq!(answers, [["wrong"; 11].as_slice(), &["later"]].concat());
+    // One card from another address: four wrong answers (three free), then that address waits
+    // for it.
+    let guesser = "203.0.113.67";
+    let html = open_earn(&http, &app.base, &card(11), "g-1", guesser).await;
+    let mut token = hidden(&html, "token").unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let html = answer_page(&http, &app.base, &token, "1111", guesser).await;
+        answers.push(if html.contains(LATER) {
+            "later"
+        } else if html.contains(WRONG) {
+            "wrong"
+        } else {
+            "other"
+        });
+        token = hidden(&html, "token").expect("the form again, not a locked card");
+    }
+    assert_eq!(answers, ["wrong", "wrong", "wrong", "wrong", "later"]);
+    // The card's owner, from home, earns at once: nothing locked the card.
+    let owner = "198.51.100.9";
+    let html = open_earn(&http, &app.base, &card(11), "own-1", owner).await;
+    let token = hidden(&html, "token").expect("a form");
+    let html = answer_page(&http, &app.base, &token, "4321", owner).await;
+    assert_eq!(hidden(&html, "status").as_deref(), Some("0000"), "{html}");
+    app.stop().await;
 }

@@ -18,8 +18,8 @@ CREATE INDEX code_sends_sender ON code_sends (surface, sender, at);
 CREATE INDEX incust_pages_card ON incust_pages (merchant_id, cardphone, expires_at);
 
 -- Wrong passwords of shops and partners (merchant credentials) by login and by client
--- address, for the growing delays of kopilka_domain::throttle; written before the check, as
--- secret_failures is.
+-- address, for the growing delays of kopilka_domain::throttle; written after the check, so a
+-- right password sent many times at once is never counted as a guess.
 CREATE TABLE credential_failures (
     id BIGSERIAL PRIMARY KEY,
     protocol TEXT NOT NULL,
@@ -29,3 +29,8 @@ CREATE TABLE credential_failures (
 );
 CREATE INDEX credential_failures_login ON credential_failures (protocol, login, at);
 CREATE INDEX credential_failures_address ON credential_failures (address, at);
+
+-- The shop a wrong PIN was typed at, so one PIN sprayed over many cards slows that shop's
+-- checks (kopilka_domain::throttle::PER_SHOP).
+ALTER TABLE secret_failures ADD COLUMN merchant_id BIGINT REFERENCES merchants(id);
+CREATE INDEX secret_failures_shop ON secret_failures (merchant_id, secret, at);
