@@ -620,8 +620,10 @@ async fn the_demo_shop_redeems_earns_and_cancels_in_a_browser(app: TestApp) {
     app.stop().await;
 }
 
-both_stores!(the_earn_page_returns_without_scripts_and_locks_and_refuses_in_a_browser);
-async fn the_earn_page_returns_without_scripts_and_locks_and_refuses_in_a_browser(app: TestApp) {
+both_stores!(the_earn_page_returns_without_scripts_slows_guessers_and_refuses_in_a_browser);
+async fn the_earn_page_returns_without_scripts_slows_guessers_and_refuses_in_a_browser(
+    app: TestApp,
+) {
     common::run_browser("incust-guards.mjs", &app.base, &[]).await;
     app.stop().await;
 }
