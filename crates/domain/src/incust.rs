@@ -6,7 +6,8 @@ use crate::money::{rescale, Amount, MAX_AMOUNT};
 use crate::program::ProgramRules;
 use crate::{DomainError, Rounding};
 
-/// How many wrong spend passwords or codes a card may send within [`ATTEMPT_WINDOW_MS`].
+/// How many wrong entries one SMS code takes within [`ATTEMPT_WINDOW_MS`] (spend passwords are
+/// throttled by `throttle`, never counted to a lock).
 pub const MAX_ATTEMPTS: i64 = 5;
 /// The window wrong attempts are counted in: 15 minutes.
 pub const ATTEMPT_WINDOW_MS: i64 = 15 * 60 * 1000;
@@ -82,7 +83,7 @@ pub enum Status {
     OtherCard,
     /// The spend password or SMS code is wrong.
     WrongSecret,
-    /// Too many wrong passwords or codes for this card; it is locked for the window.
+    /// Five wrong entries of a page's SMS code: the code is spent.
     TooManyAttempts,
     /// The phone, the customer's address or the shop asked for too many SMS codes this hour.
     TooManyCodes,
@@ -186,9 +187,7 @@ impl Status {
                 }
                 Status::OtherCard => "Транзакция проведена по другой карточке",
                 Status::WrongSecret => "Неверный пароль или код",
-                Status::TooManyAttempts => {
-                    "Слишком много неверных попыток, карточка заблокирована на 15 минут"
-                }
+                Status::TooManyAttempts => "Слишком много неверных кодов, запросите новый код",
                 Status::TooManyCodes => "Слишком много запросов кода, попробуйте позже",
                 Status::PageExpired => "Страница устарела или уже использована",
                 Status::CancelledByCustomer => "Операция отменена покупателем",
@@ -219,9 +218,7 @@ impl Status {
                 }
                 Status::OtherCard => "The transaction was made with another card",
                 Status::WrongSecret => "Wrong password or code",
-                Status::TooManyAttempts => {
-                    "Too many wrong attempts; the card is locked for 15 minutes"
-                }
+                Status::TooManyAttempts => "Too many wrong codes; ask for a new one",
                 Status::TooManyCodes => "Too many codes requested; try again later",
                 Status::PageExpired => "The page has expired or was already used",
                 Status::CancelledByCustomer => "Cancelled by the customer",
