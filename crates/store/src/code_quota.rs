@@ -31,7 +31,8 @@ impl Tx {
 
     /// Counts the code against its quotas and records it when every quota allows it,
     /// serialized per key ([`Tx::serialize_code_sending`]) so concurrent requests never exceed
-    /// a quota. Rows past the window go as the phone's count is taken.
+    /// a quota. The sender's rows past the window go as its count is taken (every row has a
+    /// sender, and senders are few).
     pub async fn spend_code_quota(
         &mut self,
         sending: CodeSending<'_>,
@@ -41,9 +42,9 @@ impl Tx {
         let since = self.now() - code_quota::WINDOW_MS;
         execute!(
             self,
-            "DELETE FROM code_sends WHERE surface = $1 AND phone = $2 AND at < $3",
+            "DELETE FROM code_sends WHERE surface = $1 AND sender = $2 AND at < $3",
             surface,
-            sending.phone,
+            sending.sender,
             since
         )?;
         let count = |column: &'static str| {

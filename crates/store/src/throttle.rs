@@ -198,8 +198,8 @@ impl Tx {
         Ok(Failures { count, last_at })
     }
 
-    /// Records a wrong merchant password; the login's failures older than `expired_before`
-    /// go.
+    /// Records a wrong merchant password; the address's failures older than `expired_before`
+    /// go (a guesser's made-up logins are never tried again, its address is).
     pub async fn record_credential_failure(
         &mut self,
         protocol: &str,
@@ -209,9 +209,8 @@ impl Tx {
     ) -> StoreResult<()> {
         execute!(
             self,
-            "DELETE FROM credential_failures WHERE protocol = $1 AND login = $2 AND at < $3",
-            protocol,
-            login,
+            "DELETE FROM credential_failures WHERE address = $1 AND at < $2",
+            address,
             expired_before
         )?;
         let now = self.now();
