@@ -6,7 +6,8 @@ use crate::money::{rescale, Amount, MAX_AMOUNT};
 use crate::program::ProgramRules;
 use crate::{DomainError, Rounding};
 
-/// How many wrong spend passwords or codes a card may send within [`ATTEMPT_WINDOW_MS`].
+/// How many wrong entries one SMS code takes within [`ATTEMPT_WINDOW_MS`] (spend passwords are
+/// throttled by `throttle`, never counted to a lock).
 pub const MAX_ATTEMPTS: i64 = 5;
 /// The window wrong attempts are counted in: 15 minutes.
 pub const ATTEMPT_WINDOW_MS: i64 = 15 * 60 * 1000;
@@ -58,6 +59,9 @@ pub enum Status {
     UnknownCmd,
     /// The shop's login or password is wrong.
     BadCredentials,
+    /// Too many wrong shop passwords from this address lately (or the server is busy checking
+    /// passwords): nothing was checked, try again later.
+    TryLater,
     /// No card has this phone (and the program does not enrol on earn, or it is a redeem).
     UnknownCard,
     /// The card or its owner is blocked.
@@ -66,10 +70,9 @@ pub enum Status {
     BadAmount,
     /// The card has fewer bonuses than asked, or the order allows fewer.
     NotEnoughBonuses,
-    /// No transaction has this number.
+    /// No transaction of this shop has this number (another shop's is not told apart: its
+    /// numbers are no business of this one).
     UnknownTransaction,
-    /// The transaction was made by another shop.
-    ForeignTransaction,
     /// The transaction was already cancelled.
     AlreadyCancelled,
     /// The transaction cannot be cancelled (it is itself a cancellation, or the bonuses are gone).
@@ -80,8 +83,10 @@ pub enum Status {
     OtherCard,
     /// The spend password or SMS code is wrong.
     WrongSecret,
-    /// Too many wrong passwords or codes for this card; it is locked for the window.
+    /// Five wrong entries of a page's SMS code: the code is spent.
     TooManyAttempts,
+    /// The phone, the customer's address or the shop asked for too many SMS codes this hour.
+    TooManyCodes,
     /// The page was open too long, or was already used.
     PageExpired,
     /// The customer cancelled on the page.
@@ -93,7 +98,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 24] = [
+    pub const ALL: [Status; 25] = [
         Status::Ok,
         Status::Malformed,
         Status::MissingField,
@@ -102,18 +107,19 @@ impl Status {
         Status::TooLarge,
         Status::UnknownCmd,
         Status::BadCredentials,
+        Status::TryLater,
         Status::UnknownCard,
         Status::CardBlocked,
         Status::BadAmount,
         Status::NotEnoughBonuses,
         Status::UnknownTransaction,
-        Status::ForeignTransaction,
         Status::AlreadyCancelled,
         Status::NotCancellable,
         Status::OrderConflict,
         Status::OtherCard,
         Status::WrongSecret,
         Status::TooManyAttempts,
+        Status::TooManyCodes,
         Status::PageExpired,
         Status::CancelledByCustomer,
         Status::ReturnUrlRefused,
@@ -130,12 +136,12 @@ impl Status {
             Status::TooLarge => "1005",
             Status::UnknownCmd => "1006",
             Status::BadCredentials => "2001",
+            Status::TryLater => "2002",
             Status::UnknownCard => "3001",
             Status::CardBlocked => "3002",
             Status::BadAmount => "4001",
             Status::NotEnoughBonuses => "4002",
             Status::UnknownTransaction => "5001",
-            Status::ForeignTransaction => "5002",
             Status::AlreadyCancelled => "5003",
             Status::NotCancellable => "5004",
             Status::OrderConflict => "5005",
@@ -145,6 +151,7 @@ impl Status {
             Status::PageExpired => "6003",
             Status::CancelledByCustomer => "6004",
             Status::ReturnUrlRefused => "6005",
+            Status::TooManyCodes => "6006",
             Status::Internal => "9999",
         }
     }
@@ -167,12 +174,12 @@ impl Status {
                 Status::TooLarge => "Запрос слишком большой",
                 Status::UnknownCmd => "Неизвестная команда",
                 Status::BadCredentials => "Неверный логин или пароль магазина",
+                Status::TryLater => "Слишком много попыток входа, повторите позже",
                 Status::UnknownCard => "Карточка с таким номером телефона не найдена",
                 Status::CardBlocked => "Карточка заблокирована",
                 Status::BadAmount => "Неверная сумма",
                 Status::NotEnoughBonuses => "Недостаточно бонусов",
                 Status::UnknownTransaction => "Транзакция не найдена",
-                Status::ForeignTransaction => "Транзакция проведена другим магазином",
                 Status::AlreadyCancelled => "Транзакция уже отменена",
                 Status::NotCancellable => "Транзакцию нельзя отменить",
                 Status::OrderConflict => {
@@ -180,9 +187,8 @@ impl Status {
                 }
                 Status::OtherCard => "Транзакция проведена по другой карточке",
                 Status::WrongSecret => "Неверный пароль или код",
-                Status::TooManyAttempts => {
-                    "Слишком много неверных попыток, карточка заблокирована на 15 минут"
-                }
+                Status::TooManyAttempts => "Слишком много неверных кодов, запросите новый код",
+                Status::TooManyCodes => "Слишком много запросов кода, попробуйте позже",
                 Status::PageExpired => "Страница устарела или уже использована",
                 Status::CancelledByCustomer => "Операция отменена покупателем",
                 Status::ReturnUrlRefused => "Адрес возврата не зарегистрирован для магазина",
@@ -199,12 +205,12 @@ impl Status {
                 Status::TooLarge => "The request is too large",
                 Status::UnknownCmd => "Unknown command",
                 Status::BadCredentials => "Wrong shop login or password",
+                Status::TryLater => "Too many sign-in attempts; try again later",
                 Status::UnknownCard => "No card has this phone number",
                 Status::CardBlocked => "The card is blocked",
                 Status::BadAmount => "Invalid amount",
                 Status::NotEnoughBonuses => "Not enough bonuses",
                 Status::UnknownTransaction => "Transaction not found",
-                Status::ForeignTransaction => "The transaction was made by another shop",
                 Status::AlreadyCancelled => "The transaction is already cancelled",
                 Status::NotCancellable => "The transaction cannot be cancelled",
                 Status::OrderConflict => {
@@ -212,9 +218,8 @@ impl Status {
                 }
                 Status::OtherCard => "The transaction was made with another card",
                 Status::WrongSecret => "Wrong password or code",
-                Status::TooManyAttempts => {
-                    "Too many wrong attempts; the card is locked for 15 minutes"
-                }
+                Status::TooManyAttempts => "Too many wrong codes; ask for a new one",
+                Status::TooManyCodes => "Too many codes requested; try again later",
                 Status::PageExpired => "The page has expired or was already used",
                 Status::CancelledByCustomer => "Cancelled by the customer",
                 Status::ReturnUrlRefused => "The return address is not registered for the shop",
@@ -230,7 +235,7 @@ impl Status {
             DomainError::InsufficientFunds { .. } => Status::NotEnoughBonuses,
             DomainError::IdempotencyConflict => Status::OrderConflict,
             DomainError::OperationNotFound(_) => Status::UnknownTransaction,
-            DomainError::ForeignOperation(_) => Status::ForeignTransaction,
+            DomainError::ForeignOperation(_) => Status::UnknownTransaction,
             DomainError::AlreadyReversed { .. } => Status::AlreadyCancelled,
             DomainError::NotReversible { .. }
             | DomainError::ReversalTooLarge { .. }

@@ -4,6 +4,7 @@
 //! persists what it decided and the protocol modules translate wire formats to and from it.
 
 pub mod cheque;
+pub mod code_quota;
 pub mod ecommpay;
 pub mod error;
 pub mod ids;

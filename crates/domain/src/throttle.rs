@@ -9,7 +9,10 @@
 //!   it are refused unchecked;
 //! - **per account and address**: the same, sooner ([`PER_ACCOUNT_ADDRESS`]);
 //! - **per account** (every address): past [`PER_ACCOUNT`]'s free attempts each check of the
-//!   account is held a doubling moment, at most [`PER_ACCOUNT`]'s cap, then made.
+//!   account is held a doubling moment, at most [`PER_ACCOUNT`]'s cap, then made;
+//! - **per shop** (every account tried at one shop, from any address: one PIN sprayed over
+//!   many cards): the same kind of hold, later ([`PER_SHOP`]); never a refusal, so no stranger
+//!   stops a shop's customers paying.
 
 /// How long wrong attempts count.
 pub const WINDOW_MS: i64 = 24 * 3_600_000;
@@ -66,6 +69,13 @@ pub const PER_ACCOUNT: Backoff = Backoff {
     max_ms: 2_000,
 };
 
+/// Every account tried at one shop: a hold before the check, never a refusal.
+pub const PER_SHOP: Backoff = Backoff {
+    free: 20,
+    first_ms: 250,
+    max_ms: 2_000,
+};
+
 /// Wrong attempts within the window on one key, and when the last one was.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Failures {
@@ -73,8 +83,7 @@ pub struct Failures {
     pub last_at: Option<i64>,
 }
 
-/// Which secret is tried; a PIN comes from a shop's till or server, whose address is every
-/// customer's, so addresses do not count for it.
+/// Which secret is tried (they are counted apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secret {
     Password,
@@ -90,6 +99,17 @@ impl Secret {
     }
 }
 
+/// The failures counted on each key of one attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Every account from the client's address; `None` when the address is a shop's server,
+    /// which speaks for every customer (a till's PIN).
+    pub by_address: Option<Failures>,
+    pub by_account_address: Failures,
+    pub by_account: Failures,
+    pub by_shop: Failures,
+}
+
 /// What to do with one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -99,32 +119,37 @@ pub enum Verdict {
     Wait { retry_after_ms: i64 },
 }
 
-/// Decides an attempt at `secret` from the failures counted on its keys.
-pub fn verdict(
-    secret: Secret,
-    now: i64,
-    by_address: Failures,
-    by_account_address: Failures,
-    by_account: Failures,
-) -> Verdict {
-    let address_wait = match secret {
-        Secret::Password => PER_ADDRESS.wait_ms(by_address, now),
-        Secret::Pin => 0,
-    };
-    let wait = address_wait.max(PER_ACCOUNT_ADDRESS.wait_ms(by_account_address, now));
+/// Decides an attempt from the failures counted on its keys.
+pub fn verdict(now: i64, counts: Counts) -> Verdict {
+    let address_wait = counts
+        .by_address
+        .map_or(0, |failures| PER_ADDRESS.wait_ms(failures, now));
+    let wait = address_wait.max(PER_ACCOUNT_ADDRESS.wait_ms(counts.by_account_address, now));
     if wait > 0 {
         return Verdict::Wait {
             retry_after_ms: wait,
         };
     }
     Verdict::Check {
-        hold_ms: PER_ACCOUNT.delay_ms(by_account.count),
+        hold_ms: PER_ACCOUNT
+            .delay_ms(counts.by_account.count)
+            .max(PER_SHOP.delay_ms(counts.by_shop.count)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An attempt from a client's own address.
+    fn client(by_address: Failures, by_account_address: Failures, by_account: Failures) -> Counts {
+        Counts {
+            by_address: Some(by_address),
+            by_account_address,
+            by_account,
+            by_shop: Failures::default(),
+        }
+    }
 
     fn failures(count: i64, last_at: i64) -> Failures {
         Failures {
@@ -148,17 +173,17 @@ mod tests {
         let none = Failures::default();
         let now = 1_000_000;
         // The fourth failure on this account from this address: two seconds.
-        let v = verdict(Secret::Password, now, none, failures(4, now - 500), none);
+        let v = verdict(now, client(none, failures(4, now - 500), none));
         assert_eq!(
             v,
             Verdict::Wait {
                 retry_after_ms: 1_500
             }
         );
-        let v = verdict(Secret::Password, now, none, failures(4, now - 2_000), none);
+        let v = verdict(now, client(none, failures(4, now - 2_000), none));
         assert_eq!(v, Verdict::Check { hold_ms: 0 });
         // Eleven failures from the address, on any accounts.
-        let v = verdict(Secret::Password, now, failures(11, now), none, none);
+        let v = verdict(now, client(failures(11, now), none, none));
         assert_eq!(
             v,
             Verdict::Wait {
@@ -172,42 +197,52 @@ mod tests {
         let none = Failures::default();
         let now = 5_000;
         for count in [6, 20, 10_000] {
-            let v = verdict(Secret::Password, now, none, none, failures(count, now));
+            let v = verdict(now, client(none, none, failures(count, now)));
             assert!(
                 matches!(v, Verdict::Check { hold_ms } if hold_ms <= 2_000),
                 "{v:?}"
             );
         }
         assert_eq!(
-            verdict(Secret::Password, now, none, none, failures(5, now)),
+            verdict(now, client(none, none, failures(5, now))),
             Verdict::Check { hold_ms: 0 }
         );
     }
 
     #[test]
-    fn a_pin_ignores_the_shops_address() {
+    fn a_shops_server_counts_per_account_only() {
         let now = 5_000;
-        let busy_shop = failures(1_000, now);
-        let v = verdict(
-            Secret::Pin,
-            now,
-            busy_shop,
-            Failures::default(),
-            Failures::default(),
-        );
-        assert_eq!(v, Verdict::Check { hold_ms: 0 });
-        let v = verdict(
-            Secret::Pin,
-            now,
-            busy_shop,
-            failures(4, now),
-            Failures::default(),
-        );
+        let none = Failures::default();
+        let relayed = |by_account_address| Counts {
+            by_address: None,
+            by_account_address,
+            ..Counts::default()
+        };
+        assert_eq!(verdict(now, relayed(none)), Verdict::Check { hold_ms: 0 });
         assert_eq!(
-            v,
+            verdict(now, relayed(failures(4, now))),
             Verdict::Wait {
                 retry_after_ms: 2_000
             }
+        );
+    }
+
+    #[test]
+    fn one_pin_sprayed_over_a_shops_cards_is_held_never_refused() {
+        let now = 5_000;
+        let sprayed = |count| Counts {
+            by_shop: failures(count, now),
+            ..client(
+                Failures::default(),
+                Failures::default(),
+                Failures::default(),
+            )
+        };
+        assert_eq!(verdict(now, sprayed(20)), Verdict::Check { hold_ms: 0 });
+        assert_eq!(verdict(now, sprayed(21)), Verdict::Check { hold_ms: 250 });
+        assert_eq!(
+            verdict(now, sprayed(10_000)),
+            Verdict::Check { hold_ms: 2_000 }
         );
     }
 }

@@ -1,11 +1,15 @@
-//! Password and PIN hashes (argon2, on a blocking thread), random tokens, constant-time checks.
+//! Password and PIN hashes (argon2, on a pool of its own), random tokens, constant-time checks.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::Rng;
 use sha2::{Digest, Sha256};
+use std::sync::mpsc;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 use subtle::ConstantTimeEq;
+use tokio::sync::{oneshot, Semaphore};
 
 /// An argon2id hash of a password or PIN, in PHC string form.
 pub fn hash_secret(secret: &str) -> String {
@@ -16,25 +20,144 @@ pub fn hash_secret(secret: &str) -> String {
         .to_string()
 }
 
-pub fn verify_secret(secret: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+/// Whether `secret` is the one `hash` was made of. The argon2 state lives in `memory`, which
+/// the pool's thread keeps from one check to the next: a wrong password costs time, never
+/// fresh memory. A hash asking for more memory than [`MAX_BLOCKS`] is refused.
+fn verify_with(memory: &mut Vec<Block>, secret: &str, hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_BLOCKS {
+        return false;
     }
+    memory.resize(blocks, Block::default());
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    argon2
+        .hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_ok()
+        && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
+pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    verify_with(&mut Vec::new(), secret, hash)
+}
+
+/// The most argon2 memory one check may take: 64 MiB (the default hash takes 19 MiB).
+const MAX_BLOCKS: usize = 64 * 1024;
+
+/// How long a check waits for a free argon2 thread before it is refused as [`Busy`].
+const ARGON2_WAIT: Duration = Duration::from_secs(5);
+
+/// Every argon2 thread was busy for [`ARGON2_WAIT`]: the caller answers "try again later" in
+/// its protocol's words, and counts no wrong attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Argon2's own threads, one per core (at most four), each keeping its memory for the next
+/// job, and a permit per thread: at most that many hashes and checks run at once, whatever
+/// the number of requests, so the memory they take is flat (19 MiB a thread).
+struct Pool {
+    permits: Semaphore,
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+pub fn argon2_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+static POOL: LazyLock<Pool> = LazyLock::new(|| {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = std::sync::Arc::new(Mutex::new(receiver));
+    for i in 0..argon2_threads() {
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || {
+                let mut memory = Vec::new();
+                loop {
+                    let job = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        // A job that panics drops its answer (the caller sees `Busy`);
+                        // the thread lives on.
+                        Ok(job) => {
+                            let run = std::panic::AssertUnwindSafe(|| job(&mut memory));
+                            let _ = std::panic::catch_unwind(run);
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+            .expect("argon2 threads start");
+    }
+    Pool {
+        permits: Semaphore::new(argon2_threads()),
+        jobs: Mutex::new(sender),
+    }
+});
+
+/// Runs `work` on an argon2 thread once one is free, waiting at most `wait`.
+async fn on_pool<T: Send + 'static>(
+    wait: Option<Duration>,
+    work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+) -> Result<T, Busy> {
+    let permit = match wait {
+        Some(wait) => tokio::time::timeout(wait, POOL.permits.acquire())
+            .await
+            .map_err(|_| Busy)?,
+        None => POOL.permits.acquire().await,
+    }
+    .expect("the argon2 pool is never closed");
+    let (answer, answered) = oneshot::channel();
+    let job: Job = Box::new(move |memory| {
+        let _ = answer.send(work(memory));
+    });
+    POOL.jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(job)
+        .expect("argon2 threads run as long as the process");
+    let result = answered.await.map_err(|_| Busy);
+    drop(permit);
+    result
+}
+
+/// Hashes on the argon2 pool; a new secret waits for its turn however long it takes.
 pub async fn hash_secret_async(secret: String) -> String {
-    tokio::task::spawn_blocking(move || hash_secret(&secret))
+    on_pool(None, move |_| hash_secret(&secret))
         .await
         .expect("hashing does not panic")
 }
 
-pub async fn verify_secret_async(secret: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
-        .await
-        .unwrap_or(false)
+/// Checks on the argon2 pool, or [`Busy`] when no thread was free within [`ARGON2_WAIT`].
+pub async fn verify_secret_async(secret: String, hash: String) -> Result<bool, Busy> {
+    on_pool(Some(ARGON2_WAIT), move |memory| {
+        verify_with(memory, &secret, &hash)
+    })
+    .await
 }
 
 /// A random URL-safe token of `bytes` random bytes, hex-encoded.

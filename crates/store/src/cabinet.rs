@@ -50,22 +50,6 @@ row!(
 );
 
 impl Tx {
-    /// How many sign-in codes `phone` was sent since `since` (the per-phone quota).
-    pub async fn cabinet_codes_sent(
-        &mut self,
-        program_id: ProgramId,
-        phone: &str,
-        since: i64,
-    ) -> StoreResult<i64> {
-        Ok(int!(
-            self,
-            "SELECT COUNT(*) FROM cabinet_codes WHERE program_id = $1 AND phone = $2 AND created_at >= $3",
-            program_id.0,
-            phone,
-            since
-        )?)
-    }
-
     pub async fn create_cabinet_code(
         &mut self,
         program_id: ProgramId,

@@ -185,6 +185,25 @@ impl Tx {
         Ok(id)
     }
 
+    /// The code of the shop's unfinished page for `cardphone` that is still valid at `now`:
+    /// its digest and when it expires. A page opened again for the card reuses it.
+    pub async fn incust_valid_code(
+        &mut self,
+        merchant_id: MerchantId,
+        cardphone: &str,
+        now: i64,
+    ) -> StoreResult<Option<(String, i64)>> {
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            (String, i64),
+            "SELECT code_digest, expires_at FROM incust_pages WHERE merchant_id = $1 AND cardphone = $2 AND expires_at > $3 AND code_digest IS NOT NULL AND finished_at IS NULL ORDER BY expires_at DESC LIMIT 1",
+            merchant_id.0,
+            cardphone,
+            now
+        )?)
+    }
+
     /// Keeps every form token a page carried, so a form submitted again finds its page.
     async fn incust_remember_token(&mut self, page_id: i64, token: &str) -> StoreResult<()> {
         execute!(
@@ -299,7 +318,30 @@ impl Tx {
         Ok(())
     }
 
-    /// Wrong attempts for a card since `since` (unix ms).
+    /// Closes every unfinished page that shows the code `code_digest` (its attempts are
+    /// spent) with `status`.
+    pub async fn incust_finish_code_pages(
+        &mut self,
+        merchant_id: MerchantId,
+        cardphone: &str,
+        code_digest: &str,
+        status: &str,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE incust_pages SET finished_at = $1, status = $2 WHERE merchant_id = $3 AND cardphone = $4 AND code_digest = $5 AND finished_at IS NULL",
+            now,
+            status,
+            merchant_id.0,
+            cardphone,
+            code_digest,
+        )?;
+        Ok(())
+    }
+
+    /// Wrong attempts at one SMS code (`code:` and its digest, the `cardphone` column) since
+    /// `since` (unix ms).
     pub async fn incust_failures(
         &mut self,
         program_id: ProgramId,

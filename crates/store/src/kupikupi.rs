@@ -306,16 +306,6 @@ impl Tx {
         )?)
     }
 
-    /// How many transfer codes were texted to `phone` since `since` (the per-phone quota).
-    pub async fn kupikupi_codes_sent_since(&mut self, phone: &str, since: i64) -> StoreResult<i64> {
-        Ok(int!(
-            self,
-            "SELECT COUNT(*) FROM kupikupi_transfers WHERE phone = $1 AND code_sent_at > $2",
-            phone,
-            since
-        )?)
-    }
-
     pub async fn kupikupi_mark_code_sent(&mut self, id: i64) -> StoreResult<()> {
         let now = self.now();
         execute!(

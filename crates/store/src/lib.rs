@@ -7,6 +7,7 @@
 //! network IO; its ledger rows, idempotency record and outbox messages commit together.
 
 pub mod cabinet;
+pub mod code_quota;
 pub mod ecommpay;
 pub mod entities;
 pub mod incust;

@@ -4,7 +4,7 @@
 
 use crate::tx::{execute, fetch, int, Conn, Tx};
 use crate::StoreResult;
-use kopilka_domain::ids::CustomerId;
+use kopilka_domain::ids::{CustomerId, MerchantId};
 use kopilka_domain::throttle::{Failures, Secret};
 
 /// What wrong attempts are counted by.
@@ -13,6 +13,8 @@ pub enum FailureKey<'a> {
     Account(CustomerId),
     Address(&'a str),
     AccountAddress(CustomerId, &'a str),
+    /// Every account tried at one shop.
+    Shop(MerchantId),
 }
 
 impl Tx {
@@ -58,6 +60,15 @@ impl Tx {
                 since,
                 address
             )?,
+            FailureKey::Shop(merchant_id) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND merchant_id = $3"),
+                secret.name(),
+                since,
+                merchant_id.0
+            )?,
             FailureKey::AccountAddress(customer_id, address) => fetch!(
                 self,
                 fetch_one,
@@ -79,6 +90,7 @@ impl Tx {
         secret: Secret,
         customer_id: CustomerId,
         address: &str,
+        shop: Option<MerchantId>,
         expired_before: i64,
     ) -> StoreResult<i64> {
         execute!(
@@ -91,10 +103,11 @@ impl Tx {
         let now = self.now();
         Ok(int!(
             self,
-            "INSERT INTO secret_failures (secret, customer_id, address, at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO secret_failures (secret, customer_id, address, merchant_id, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             secret.name(),
             customer_id.0,
             address,
+            shop.map(|m| m.0),
             now
         )?)
     }
@@ -112,6 +125,16 @@ impl Tx {
         Ok(())
     }
 
+    /// The attempt could not be checked (the server was busy): it does not count.
+    pub async fn forget_secret_attempt(&mut self, attempt_id: i64) -> StoreResult<()> {
+        execute!(
+            self,
+            "DELETE FROM secret_failures WHERE id = $1",
+            attempt_id
+        )?;
+        Ok(())
+    }
+
     /// The attempt was right: it and the account's earlier failures from the same address
     /// (the owner's own typos) no longer count.
     pub async fn secret_was_right(&mut self, attempt_id: i64) -> StoreResult<()> {
@@ -119,6 +142,102 @@ impl Tx {
             self,
             "DELETE FROM secret_failures WHERE id IN (SELECT f.id FROM secret_failures f JOIN secret_failures a ON a.id = $1 WHERE f.customer_id = a.customer_id AND f.secret = a.secret AND f.address = a.address)",
             attempt_id
+        )?;
+        Ok(())
+    }
+}
+
+/// What wrong merchant passwords are counted by (`credential_failures`).
+#[derive(Debug, Clone, Copy)]
+pub enum CredentialKey<'a> {
+    /// One login of a protocol, from anywhere.
+    Login(&'a str, &'a str),
+    /// Every login tried from one address.
+    Address(&'a str),
+    /// One login from one address.
+    LoginAddress(&'a str, &'a str, &'a str),
+}
+
+impl Tx {
+    /// Wrong attempts at a merchant password on one key since `since`.
+    pub async fn credential_failures(
+        &mut self,
+        key: CredentialKey<'_>,
+        since: i64,
+    ) -> StoreResult<Failures> {
+        const SELECT: &str = "SELECT COUNT(*), MAX(at) FROM credential_failures WHERE at >= $1";
+        let (count, last_at) = match key {
+            CredentialKey::Login(protocol, login) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND protocol = $2 AND login = $3"),
+                since,
+                protocol,
+                login
+            )?,
+            CredentialKey::Address(address) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND address = $2"),
+                since,
+                address
+            )?,
+            CredentialKey::LoginAddress(protocol, login, address) => fetch!(
+                self,
+                fetch_one,
+                (i64, Option<i64>),
+                &format!("{SELECT} AND protocol = $2 AND login = $3 AND address = $4"),
+                since,
+                protocol,
+                login,
+                address
+            )?,
+        };
+        Ok(Failures { count, last_at })
+    }
+
+    /// Records a wrong merchant password; the address's failures older than `expired_before`
+    /// go (a guesser's made-up logins are never tried again, its address is).
+    pub async fn record_credential_failure(
+        &mut self,
+        protocol: &str,
+        login: &str,
+        address: &str,
+        expired_before: i64,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "DELETE FROM credential_failures WHERE address = $1 AND at < $2",
+            address,
+            expired_before
+        )?;
+        let now = self.now();
+        execute!(
+            self,
+            "INSERT INTO credential_failures (protocol, login, address, at) VALUES ($1, $2, $3, $4)",
+            protocol,
+            login,
+            address,
+            now
+        )?;
+        Ok(())
+    }
+
+    /// A right password: the login's failures from this address (the owner's typos) go.
+    pub async fn clear_credential_failures(
+        &mut self,
+        protocol: &str,
+        login: &str,
+        address: &str,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "DELETE FROM credential_failures WHERE protocol = $1 AND login = $2 AND address = $3",
+            protocol,
+            login,
+            address
         )?;
         Ok(())
     }

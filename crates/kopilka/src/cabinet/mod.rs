@@ -4,6 +4,7 @@
 
 use crate::http::edge::{self, Refusal, Refused};
 use crate::http::html::{escape, page};
+use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::{Form, FromRequestParts, State};
@@ -11,11 +12,13 @@ use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use kopilka_domain::code_quota::Surface;
 use kopilka_domain::kupikupi::MAX_CODE_ATTEMPTS;
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::money::format_decimal;
 use kopilka_domain::phone::Phone;
 use kopilka_domain::Amount;
+use kopilka_store::code_quota::CodeSending;
 use kopilka_store::ledger::{self, OperationFilter};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{JobError, StoreError, Tx};
@@ -24,8 +27,6 @@ use serde::Deserialize;
 const COOKIE: &str = "kopilka_cabinet";
 const SESSION_MS: i64 = 24 * 3600 * 1000;
 const CODE_MS: i64 = 10 * 60 * 1000;
-/// Sign-in codes one phone may be sent per hour.
-const CODES_PER_HOUR: i64 = 5;
 
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
@@ -133,7 +134,11 @@ async fn customer_by_phone(
         .next())
 }
 
-async fn send_code(State(state): State<AppState>, Form(form): Form<PhoneForm>) -> Response {
+async fn send_code(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Form(form): Form<PhoneForm>,
+) -> Response {
     let Ok(phone) = Phone::parse(&form.phone) else {
         return sign_in_page(None, Some("Введите телефон с кодом страны: 79000000000"));
     };
@@ -143,22 +148,26 @@ async fn send_code(State(state): State<AppState>, Form(form): Form<PhoneForm>) -
         rand::Rng::gen_range(&mut rand::thread_rng(), 0..1_000_000)
     );
     let digest = secrets::token_digest(&format!("{digits}:{code}"));
-    let lookup = digits.clone();
+    let (lookup, address) = (digits.clone(), client.to_string());
     let sent = state
         .store
         .write(move |tx| {
             Box::pin(async move {
+                // Every request counts, known phone or not, so the quota's answer tells
+                // nothing about who is a customer.
+                let sending = CodeSending {
+                    surface: Surface::Cabinet,
+                    phone: &lookup,
+                    address: &address,
+                    sender: "cabinet",
+                };
+                if tx.spend_code_quota(sending).await?.is_err() {
+                    return Ok(false);
+                }
                 let Some(customer) = customer_by_phone(tx, &lookup).await? else {
                     return Ok(true);
                 };
                 let now = tx.now();
-                if tx
-                    .cabinet_codes_sent(customer.program_id, &lookup, now - 3600 * 1000)
-                    .await?
-                    >= CODES_PER_HOUR
-                {
-                    return Ok(false);
-                }
                 tx.create_cabinet_code(customer.program_id, &lookup, &digest, now + CODE_MS)
                     .await?;
                 let mut sms =
@@ -174,9 +183,16 @@ async fn send_code(State(state): State<AppState>, Form(form): Form<PhoneForm>) -
             Some(&digits),
             Some("Если этот телефон зарегистрирован, мы отправили на него код."),
         ),
-        Ok(false) => sign_in_page(None, Some("Слишком много кодов: попробуйте через час.")),
+        Ok(false) => too_many_codes(),
         Err(e) => failure(e),
     }
+}
+
+/// The quota's answer: a page that says so, with 429 for clients that read statuses.
+fn too_many_codes() -> Response {
+    let mut response = sign_in_page(None, Some("Слишком много кодов: попробуйте через час."));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,9 @@
 //! Merchant credentials: the merchant a protocol knows by a login, and the check of its secret.
 
 use crate::secrets;
+use kopilka_domain::throttle::{self, Verdict};
 use kopilka_store::model::{Credential, Merchant, Program};
+use kopilka_store::throttle::CredentialKey;
 use kopilka_store::{SharedStore, StoreResult, Tx};
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -41,26 +43,135 @@ pub async fn find(tx: &mut Tx, protocol: &str, logins: &[String]) -> StoreResult
     Ok(None)
 }
 
-/// The holder of the credential `protocol` knows by one of `logins`, if `proof` proves it:
-/// `None` for an unknown login and a wrong secret alike, which take about as long.
+/// Why a credential was not proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// An unknown login or a wrong secret, not told apart.
+    Wrong,
+    /// Refused unchecked: too many wrong passwords from this address (or for this login
+    /// from it) lately.
+    TooSoon,
+    /// Every argon2 thread was busy: try again later.
+    Busy,
+}
+
+/// The holder of the credential `protocol` knows by one of `logins`, if `proof` proves it.
+/// An unknown login and a wrong secret take about as long. A password is throttled as
+/// customers' are (`kopilka_domain::throttle`): per client `address`, per login from it, and
+/// per login (held, never refused), counted in the database before the check.
 pub async fn authenticate(
     store: &SharedStore,
     protocol: &'static str,
     logins: Vec<String>,
     proof: Proof,
-) -> StoreResult<Option<Holder>> {
+    address: &str,
+) -> StoreResult<Result<Holder, Refusal>> {
+    let login = logins.first().cloned().unwrap_or_default();
     let found = store
         .read(move |tx| Box::pin(async move { find(tx, protocol, &logins).await }))
         .await?;
     let Proof::Password(password) = proof else {
-        return Ok(found);
+        return Ok(found.ok_or(Refusal::Wrong));
     };
-    let Some(holder) = found else {
-        secrets::verify_secret_async(password, decoy_hash().await.to_string()).await;
-        return Ok(None);
+    // A password already proven against this hash spares argon2 and the throttle's writes.
+    if found.as_ref().is_some_and(|h| remembered(&password, h)) {
+        return Ok(found.ok_or(Refusal::Wrong));
+    }
+    let login = found
+        .as_ref()
+        .map_or(login, |holder| holder.credential.login.clone());
+    let (hold_ms, owner_typos) = match throttled(store, protocol, &login, address).await? {
+        Ok(verdict) => verdict,
+        Err(retry_after_ms) => {
+            tracing::warn!(
+                protocol,
+                address,
+                retry_after_ms,
+                "wrong merchant passwords from this address, refused unchecked"
+            );
+            return Ok(Err(Refusal::TooSoon));
+        }
     };
-    let hash = holder.credential.secret_hash.clone().unwrap_or_default();
-    Ok(verify_password(password, hash).await.then_some(holder))
+    if hold_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(hold_ms.unsigned_abs())).await;
+    }
+    let checked = match &found {
+        Some(holder) => {
+            let hash = holder.credential.secret_hash.clone().unwrap_or_default();
+            verify_password(password, hash).await
+        }
+        None => secrets::verify_secret_async(password, decoy_hash().await.to_string())
+            .await
+            .map(|_| false),
+    };
+    let (login, address) = (login.clone(), address.to_string());
+    match checked {
+        Ok(false) => {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let since = tx.now() - throttle::WINDOW_MS;
+                        tx.record_credential_failure(protocol, &login, &address, since)
+                            .await
+                    })
+                })
+                .await?
+        }
+        Ok(true) if owner_typos => {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.clear_credential_failures(protocol, &login, &address)
+                            .await
+                    })
+                })
+                .await?
+        }
+        _ => {}
+    }
+    Ok(match (checked, found) {
+        (Ok(true), Some(holder)) => Ok(holder),
+        (Err(secrets::Busy), _) => Err(Refusal::Busy),
+        _ => Err(Refusal::Wrong),
+    })
+}
+
+/// What the wrong passwords counted for `login` and `address` allow now: how long to hold
+/// the check and whether this login failed from this address (to clear when it is right),
+/// or how long the address must wait. Failures are written after their check, so a shop's
+/// right password sent many times at once is never taken for a guess; concurrent wrong
+/// ones cost argon2's bounded pool until they are counted.
+async fn throttled(
+    store: &SharedStore,
+    protocol: &'static str,
+    login: &str,
+    address: &str,
+) -> StoreResult<Result<(i64, bool), i64>> {
+    let (login, address) = (login.to_string(), address.to_string());
+    store
+        .read(move |tx| {
+            Box::pin(async move {
+                let since = tx.now() - throttle::WINDOW_MS;
+                let by_address = tx
+                    .credential_failures(CredentialKey::Address(&address), since)
+                    .await?;
+                let key = CredentialKey::LoginAddress(protocol, &login, &address);
+                let by_login_address = tx.credential_failures(key, since).await?;
+                let key = CredentialKey::Login(protocol, &login);
+                let by_login = tx.credential_failures(key, since).await?;
+                let counts = throttle::Counts {
+                    by_address: Some(by_address),
+                    by_account_address: by_login_address,
+                    by_account: by_login,
+                    by_shop: Default::default(),
+                };
+                Ok(match throttle::verdict(tx.now(), counts) {
+                    Verdict::Wait { retry_after_ms } => Err(retry_after_ms),
+                    Verdict::Check { hold_ms } => Ok((hold_ms, by_login_address.count > 0)),
+                })
+            })
+        })
+        .await
 }
 
 /// The hash unknown logins are checked against, so a wrong login takes as long as a wrong
@@ -78,23 +189,29 @@ async fn decoy_hash() -> &'static str {
 static VERIFIED: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
 const VERIFIED_MAX: usize = 10_000;
 
-async fn verify_password(password: String, hash: String) -> bool {
-    let remembered = secrets::token_digest(&format!("{hash}\n{password}"));
-    let known = VERIFIED
+/// Whether `password` was proven right against the holder's current hash before.
+fn remembered(password: &str, holder: &Holder) -> bool {
+    let Some(hash) = holder.credential.secret_hash.as_deref() else {
+        return false;
+    };
+    let digest = secrets::token_digest(&format!("{hash}\n{password}"));
+    VERIFIED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .get(&hash)
-        .cloned();
-    if known.is_some_and(|k| secrets::constant_time_eq(&k, &remembered)) {
-        return true;
-    }
-    if !secrets::verify_secret_async(password, hash.clone()).await {
-        return false;
+        .get(hash)
+        .is_some_and(|known| secrets::constant_time_eq(known, &digest))
+}
+
+/// Checks with argon2 and remembers a right password.
+async fn verify_password(password: String, hash: String) -> Result<bool, secrets::Busy> {
+    let remembered = secrets::token_digest(&format!("{hash}\n{password}"));
+    if !secrets::verify_secret_async(password, hash.clone()).await? {
+        return Ok(false);
     }
     let mut verified = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
     if verified.len() >= VERIFIED_MAX {
         verified.clear();
     }
     verified.insert(hash, remembered);
-    true
+    Ok(true)
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod html;
 pub mod paging;
+pub mod secret_check;
 
 pub use admin::admin_routes;
 pub use client_addr::ClientAddr;

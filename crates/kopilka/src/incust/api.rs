@@ -3,6 +3,7 @@
 
 use super::ops::{self, Done, Shop};
 use super::wire::{self, Fault, Fields, Reply};
+use crate::http::ClientAddr;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
@@ -16,8 +17,12 @@ use std::panic::AssertUnwindSafe;
 /// The largest request body taken; the documents are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
 
-pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    let xml = match AssertUnwindSafe(answer(&state, request))
+pub async fn handle(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    request: Request,
+) -> Response {
+    let xml = match AssertUnwindSafe(answer(&state, client, request))
         .catch_unwind()
         .await
     {
@@ -40,7 +45,7 @@ fn refusal(cmd: &str, fault: Fault, lang: Lang) -> Reply {
     Reply::new(cmd, fault.status, fault.text(lang))
 }
 
-async fn answer(state: &AppState, request: Request) -> Reply {
+async fn answer(state: &AppState, client: ClientAddr, request: Request) -> Reply {
     let fields = match read(request).await {
         Ok(fields) => fields,
         Err(fault) => return refusal("", fault, Lang::Ru),
@@ -55,7 +60,7 @@ async fn answer(state: &AppState, request: Request) -> Reply {
         };
         return refusal(&cmd, status, Lang::Ru);
     }
-    let shop = match login(state, &fields).await {
+    let shop = match login(state, &fields, client).await {
         Ok(shop) => shop,
         Err(fault) => return refusal(&cmd, fault, Lang::Ru),
     };
@@ -141,10 +146,10 @@ async fn read(request: Request) -> Result<Fields, Fault> {
     wire::parse(&text)
 }
 
-async fn login(state: &AppState, fields: &Fields) -> Result<Shop, Fault> {
+async fn login(state: &AppState, fields: &Fields, client: ClientAddr) -> Result<Shop, Fault> {
     let phone = fields.require("phone")?;
     let password = fields.require("password")?;
-    ops::authenticate(state, phone, password).await
+    ops::authenticate(state, phone, password, client).await
 }
 
 /// The card's phone as E.164 digits.

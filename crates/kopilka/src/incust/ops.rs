@@ -4,7 +4,8 @@
 
 use super::texts;
 use super::wire::Fault;
-use crate::http::credentials::{self, Proof};
+use crate::http::credentials::{self, Proof, Refusal};
+use crate::http::ClientAddr;
 use crate::state::AppState;
 use kopilka_domain::ids::OperationId;
 use kopilka_domain::incust::{Lang, Sale, Status};
@@ -101,7 +102,12 @@ fn two_decimals(minor: i64, decimals: u8) -> String {
 
 /// Finds the shop by its inCust login (the phone it was registered with, in any common
 /// spelling) and checks its password.
-pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Result<Shop, Fault> {
+pub async fn authenticate(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    client: ClientAddr,
+) -> Result<Shop, Fault> {
     let raw = login.trim().to_string();
     let mut logins = vec![raw.clone()];
     logins.extend(
@@ -111,12 +117,16 @@ pub async fn authenticate(state: &AppState, login: &str, password: &str) -> Resu
             .filter(|d| *d != raw),
     );
     let proof = Proof::Password(password.to_string());
-    let found = credentials::authenticate(&state.store, PROTOCOL, logins, proof)
+    let address = client.to_string();
+    let found = credentials::authenticate(&state.store, PROTOCOL, logins, proof, &address)
         .await
         .map_err(store_fault)?;
     let credentials::Holder {
         merchant, program, ..
-    } = found.ok_or(Fault::new(Status::BadCredentials))?;
+    } = found.map_err(|refusal| match refusal {
+        Refusal::Wrong => Fault::new(Status::BadCredentials),
+        Refusal::TooSoon | Refusal::Busy => Fault::new(Status::TryLater),
+    })?;
     let rules = program.rules.clone();
     Ok(Shop {
         lang: Lang::of(&rules),
@@ -282,14 +292,14 @@ pub async fn cancel(
     id: i64,
 ) -> Result<Done, JobError<Status>> {
     let refuse = |status| Err(JobError::Refused(status));
-    let Some(op) = ledger::operation(tx, OperationId(id))
+    // Another shop's transaction answers as an unknown one: no shop learns another's numbers.
+    if ledger::operation(tx, OperationId(id))
         .await?
         .filter(|op| op.program_id == shop.program.id)
-    else {
+        .filter(|op| op.merchant_id == Some(shop.merchant.id))
+        .is_none()
+    {
         return refuse(Status::UnknownTransaction);
-    };
-    if op.merchant_id != Some(shop.merchant.id) {
-        return refuse(Status::ForeignTransaction);
     }
     let Some(original) = tx.incust_transaction(id).await? else {
         return refuse(Status::UnknownTransaction);

@@ -5,6 +5,8 @@
 use super::api::{card_phone, comment, money};
 use super::ops::{self, Done, Shop};
 use super::wire::{Fault, Fields};
+use crate::http::secret_check::{check_secret, Attempt, SecretCheck};
+use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
 use askama::Template;
@@ -12,11 +14,14 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
+use kopilka_domain::code_quota::Surface;
 use kopilka_domain::incust::{self as rules, Lang, Sale, Status};
 use kopilka_domain::ledger::Owner;
 use kopilka_domain::money::parse_decimal;
 use kopilka_domain::phone::mask;
+use kopilka_domain::throttle::Secret;
 use kopilka_domain::Amount;
+use kopilka_store::code_quota::CodeSending;
 use kopilka_store::incust::{IncustPage, NewIncustPage};
 use kopilka_store::ledger;
 use kopilka_store::model::{Customer, CustomerState};
@@ -159,7 +164,6 @@ fn customer_text(fault: &Fault, lang: Lang) -> String {
         | Status::BadCredentials
         | Status::ReturnUrlRefused
         | Status::UnknownTransaction
-        | Status::ForeignTransaction
         | Status::NotCancellable
         | Status::OtherCard => w.shop_mistake.to_string(),
         Status::Internal => w.unavailable.to_string(),
@@ -367,16 +371,24 @@ impl Page {
     }
 }
 
-pub async fn redeem(State(state): State<AppState>, request: Request) -> Response {
-    guarded(open(state, request, Kind::Redeem)).await
+pub async fn redeem(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    request: Request,
+) -> Response {
+    guarded(open(state, client, request, Kind::Redeem)).await
 }
 
-pub async fn earn(State(state): State<AppState>, request: Request) -> Response {
-    guarded(open(state, request, Kind::Earn)).await
+pub async fn earn(State(state): State<AppState>, client: ClientAddr, request: Request) -> Response {
+    guarded(open(state, client, request, Kind::Earn)).await
 }
 
-pub async fn confirm(State(state): State<AppState>, request: Request) -> Response {
-    guarded(answer(state, request)).await
+pub async fn confirm(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    request: Request,
+) -> Response {
+    guarded(answer(state, client, request)).await
 }
 
 /// Renders the page a handler ends in; a panic becomes an error page, not a dropped connection.
@@ -438,12 +450,11 @@ fn return_url(fields: &Fields) -> Result<Url, Fault> {
     Ok(url)
 }
 
-/// The card as the page sees it: its owner (none yet for an earn that will enrol), spendable
-/// points and recent wrong attempts.
+/// The card as the page sees it: its owner (none yet for an earn that will enrol) and
+/// spendable points.
 struct CardState {
     customer: Option<Customer>,
     spendable: i64,
-    failures: i64,
 }
 
 async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardState, Fault> {
@@ -456,8 +467,6 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
         .store
         .read(move |tx| {
             Box::pin(async move {
-                let since = tx.now() - rules::ATTEMPT_WINDOW_MS;
-                let failures = tx.incust_failures(program_id, &phone, since).await?;
                 let customer = tx.customer_by_phone(program_id, &phone).await?;
                 let spendable = match &customer {
                     Some(c) => {
@@ -471,7 +480,6 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
                 Ok(CardState {
                     customer,
                     spendable,
-                    failures,
                 })
             })
         })
@@ -479,7 +487,7 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
         .map_err(ops::store_fault)
 }
 
-async fn open(state: AppState, request: Request, kind: Kind) -> Page {
+async fn open(state: AppState, client: ClientAddr, request: Request, kind: Kind) -> Page {
     let fields = match read_form(request).await {
         Ok(f) => f,
         Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
@@ -492,7 +500,7 @@ async fn open(state: AppState, request: Request, kind: Kind) -> Page {
         .require("phone")
         .and_then(|p| Ok((p, fields.require("password")?)));
     let shop = match login {
-        Ok((phone, password)) => ops::authenticate(&state, phone, password).await,
+        Ok((phone, password)) => ops::authenticate(&state, phone, password, client).await,
         Err(fault) => Err(fault),
     };
     let shop = match shop {
@@ -514,7 +522,7 @@ async fn open(state: AppState, request: Request, kind: Kind) -> Page {
     }
     let url = url.to_string();
     // From here on the shop is known and its address trusted: refusals go back to it.
-    match prepare(&state, &shop, &fields, &url, kind).await {
+    match prepare(&state, &shop, &fields, &url, kind, client).await {
         Ok(page) => page,
         Err(fault) => Page::refusal(&url, fault, shop.lang),
     }
@@ -526,6 +534,7 @@ async fn prepare(
     fields: &Fields,
     url: &str,
     kind: Kind,
+    client: ClientAddr,
 ) -> Result<Page, Fault> {
     let phone = card_phone(fields)?;
     let amount = money(fields, "amount", shop.rules.money_decimals)?;
@@ -544,9 +553,6 @@ async fn prepare(
         (None, Kind::Earn) if !shop.rules.enrol_on_earn => return Err(Status::UnknownCard.into()),
         _ => {}
     }
-    if card.failures >= rules::MAX_ATTEMPTS {
-        return Err(Status::TooManyAttempts.into());
-    }
     let max = shop.rules.max_redeemable(amount, Amount(card.spendable));
     if kind == Kind::Redeem && max.0 <= 0 {
         return Err(Status::NotEnoughBonuses.into());
@@ -554,7 +560,7 @@ async fn prepare(
     let pin = card.customer.as_ref().and_then(|c| c.pin_hash.clone());
     let code = pin.is_none().then(one_time_code);
     let token = secrets::random_token(24);
-    let page = NewIncustPage {
+    let mut page = NewIncustPage {
         form_token: secrets::token_digest(&token),
         kind: kind.as_str().into(),
         merchant_id: shop.merchant.id,
@@ -574,19 +580,53 @@ async fn prepare(
         customer_id: card.customer.as_ref().map(|c| c.id),
         ..NewMessage::sms(&phone, super::texts::code(shop, &c))
     });
-    state
+    let address = client.to_string();
+    let opened = state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                tx.incust_open_page(&page).await?;
-                if let Some(sms) = &sms {
-                    tx.enqueue(sms).await?;
+                let Some(sms) = &sms else {
+                    tx.incust_open_page(&page).await?;
+                    return Ok(Ok(()));
+                };
+                let sending = CodeSending {
+                    surface: Surface::IncustPage,
+                    phone: &page.cardphone,
+                    address: &address,
+                    sender: &format!("merchant:{}", page.merchant_id.0),
+                };
+                tx.serialize_code_sending(sending).await?;
+                // A page opened again while the shop's last code for the card is valid
+                // takes that code, and lives as long as it: no new SMS.
+                let now = tx.now();
+                if let Some((digest, expires_at)) = tx
+                    .incust_valid_code(page.merchant_id, &page.cardphone, now)
+                    .await?
+                {
+                    page.code_digest = Some(digest);
+                    page.expires_at = expires_at;
+                    tx.incust_open_page(&page).await?;
+                    return Ok(Ok(()));
                 }
-                Ok(())
+                if let Err(exceeded) = tx.spend_code_quota(sending).await? {
+                    return Ok(Err(exceeded));
+                }
+                tx.incust_open_page(&page).await?;
+                tx.enqueue(sms).await?;
+                Ok(Ok(()))
             })
         })
         .await
         .map_err(ops::store_fault)?;
+    if let Err(exceeded) = opened {
+        tracing::warn!(
+            merchant = shop.merchant.id.0,
+            %client,
+            ?exceeded,
+            "inCust page refused: code SMS quota spent"
+        );
+        return Err(Status::TooManyCodes.into());
+    }
     let view = FormData {
         kind,
         phone,
@@ -787,7 +827,7 @@ fn kind_of(page: &IncustPage) -> Kind {
     }
 }
 
-async fn answer(state: AppState, request: Request) -> Page {
+async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
     let fields = match read_form(request).await {
         Ok(f) => f,
         Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
@@ -835,7 +875,7 @@ async fn answer(state: AppState, request: Request) -> Page {
             Err(e) => unavailable(e, shop.lang),
         };
     }
-    let verdict = judge(&shop, &page, &card, &fields, kind, now).await;
+    let verdict = judge(&state, client, &shop, &page, &card, &fields, kind, now).await;
     let result = settle(&state, &shop, &page, &digest, &next, &verdict, kind).await;
     match result {
         // Another submission of this form took it first.
@@ -988,8 +1028,13 @@ fn refused(status: Status, lang: Lang) -> (Vec<(&'static str, String)>, String) 
     )
 }
 
-/// Decides, before any write, what the answer asks for and whether its secret is right.
+/// Decides, before any write, what the answer asks for and whether its secret is right. A
+/// spend password is checked under the growing delays of `kopilka_domain::throttle` (per
+/// client address, per card, per shop): nobody locks a card by failing it.
+#[allow(clippy::too_many_arguments)]
 async fn judge(
+    state: &AppState,
+    client: ClientAddr,
     shop: &Shop,
     page: &IncustPage,
     card: &CardState,
@@ -1002,9 +1047,6 @@ async fn judge(
     }
     if now > page.expires_at {
         return Verdict::Cancel(Status::PageExpired);
-    }
-    if card.failures >= rules::MAX_ATTEMPTS {
-        return Verdict::Cancel(Status::TooManyAttempts);
     }
     let sale = match kind {
         Kind::Earn => match Sale::earn(&shop.rules, Amount(page.amount)) {
@@ -1032,10 +1074,25 @@ async fn judge(
     let Some(secret) = fields.get("secret") else {
         return Verdict::Again(Fault::new(Status::MissingField));
     };
-    let pin = card.customer.as_ref().and_then(|c| c.pin_hash.clone());
-    let right = match (&page.code_digest, pin) {
+    let right = match (&page.code_digest, &card.customer) {
         (Some(stored), _) => code_matches(stored, secret),
-        (None, Some(hash)) => secrets::verify_secret_async(secret.to_string(), hash).await,
+        (None, Some(customer)) => {
+            let address = client.to_string();
+            let attempt = Attempt {
+                secret: Secret::Pin,
+                customer_id: customer.id,
+                address: &address,
+                address_is_client: true,
+                shop: Some(shop.merchant.id),
+            };
+            let hash = customer.pin_hash.clone();
+            match check_secret(&state.store, attempt, hash, secret.to_string()).await {
+                Ok(SecretCheck::Right) => true,
+                Ok(SecretCheck::Wrong) => false,
+                Ok(SecretCheck::TooSoon) => return Verdict::Again(Status::TryLater.into()),
+                Err(e) => return Verdict::Again(ops::store_fault(e)),
+            }
+        }
         (None, None) => false,
     };
     Verdict::Try { right, sale }
@@ -1087,13 +1144,22 @@ async fn settle(
                         Verdict::Again(fault) => return Ok(Settled::Again(fault)),
                         Verdict::Try { right, sale } => (right, sale),
                     };
+                    // A code allows five wrong entries, on every page that shows it; a spend
+                    // password was throttled as it was checked.
+                    let Some(code) = &page.code_digest else {
+                        if !right {
+                            return Ok(Settled::Again(Status::WrongSecret.into()));
+                        }
+                        return settle_operation(tx, &shop, &page, kind, sale, lang).await;
+                    };
+                    let attempts = format!("code:{code}");
                     let since = tx.now() - rules::ATTEMPT_WINDOW_MS;
                     let failures = tx
-                        .incust_failures(page.program_id, &page.cardphone, since)
+                        .incust_failures(page.program_id, &attempts, since)
                         .await?;
-                    let locked = failures >= rules::MAX_ATTEMPTS;
-                    if !right && !locked {
-                        tx.incust_add_failure(page.program_id, &page.cardphone, since)
+                    let spent = failures >= rules::MAX_ATTEMPTS;
+                    if !right && !spent {
+                        tx.incust_add_failure(page.program_id, &attempts, since)
                             .await?;
                         let left = rules::attempts_left(failures + 1);
                         if left > 0 {
@@ -1101,50 +1167,58 @@ async fn settle(
                             return Ok(Settled::Again(Fault::with(Status::WrongSecret, detail)));
                         }
                     }
-                    if !right || locked {
-                        tx.incust_finish_page(page.id, Status::TooManyAttempts.code(), None)
-                            .await?;
+                    if !right || spent {
+                        // Every page showing the code closes: the card's next page texts a
+                        // new one (within the phone's quota).
+                        tx.incust_finish_code_pages(
+                            page.merchant_id,
+                            &page.cardphone,
+                            code,
+                            Status::TooManyAttempts.code(),
+                        )
+                        .await?;
                         return Ok(refuse(Status::TooManyAttempts));
                     }
-                    tx.incust_clear_failures(page.program_id, &page.cardphone)
-                        .await?;
-                    let done = match kind {
-                        Kind::Redeem => {
-                            ops::redeem(tx, &shop, &page.cardphone, sale, &page.comment).await
-                        }
-                        Kind::Earn => {
-                            ops::earn(
-                                tx,
-                                &shop,
-                                &page.cardphone,
-                                sale.amount_to_pay,
-                                &page.comment,
-                            )
-                            .await
-                        }
-                    };
-                    // A refused operation wrote nothing (or only what it keeps): the page
-                    // closes with its status.
-                    let done = match done {
-                        Ok(done) => done,
-                        Err(e) => {
-                            let status = e.refusal()?;
-                            tx.incust_finish_page(page.id, status.code(), None).await?;
-                            return Ok(refuse(status));
-                        }
-                    };
-                    tx.incust_finish_page(
-                        page.id,
-                        Status::Ok.code(),
-                        Some(done.transaction.operation_id.0),
-                    )
-                    .await?;
-                    let (fields, message) = success(&shop, kind, &done);
-                    Ok(Settled::Back(fields, message))
+                    tx.incust_clear_failures(page.program_id, &attempts).await?;
+                    settle_operation(tx, &shop, &page, kind, sale, lang).await
                 })
             }
         })
         .await
+}
+
+/// The page's operation, its answer and SMS, and the page finished with its status.
+async fn settle_operation(
+    tx: &mut kopilka_store::Tx,
+    shop: &Shop,
+    page: &IncustPage,
+    kind: Kind,
+    sale: Sale,
+    lang: Lang,
+) -> Result<Settled, StoreError> {
+    let done = match kind {
+        Kind::Redeem => ops::redeem(tx, shop, &page.cardphone, sale, &page.comment).await,
+        Kind::Earn => ops::earn(tx, shop, &page.cardphone, sale.amount_to_pay, &page.comment).await,
+    };
+    // A refused operation wrote nothing (or only what it keeps): the page
+    // closes with its status.
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => {
+            let status = e.refusal()?;
+            tx.incust_finish_page(page.id, status.code(), None).await?;
+            let (fields, message) = refused(status, lang);
+            return Ok(Settled::Back(fields, message));
+        }
+    };
+    tx.incust_finish_page(
+        page.id,
+        Status::Ok.code(),
+        Some(done.transaction.operation_id.0),
+    )
+    .await?;
+    let (fields, message) = success(shop, kind, &done);
+    Ok(Settled::Back(fields, message))
 }
 
 /// The seed's answer fields plus `status`.

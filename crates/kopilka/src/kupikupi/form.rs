@@ -1,7 +1,7 @@
 //! The hosted transfer form at `transferURL`: shop, amount in roubles, the masked phone and a
 //! field for the 6-digit code.
 
-use super::{absolute, enter_code, notify, rules_of, send_code, Ending, Signer};
+use super::{absolute, enter_code, notify, rules_of, Ending, Signer};
 use crate::http::html::{escape, page};
 use crate::state::AppState;
 use axum::extract::{Form, Path, State};
@@ -91,8 +91,6 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Res
                     .kupikupi_transfer(transfer.id)
                     .await?
                     .expect("read above");
-                // The code was texted at init unless the quota held it back: then now.
-                send_code(tx, &signer.sealer, &transfer).await?;
                 Ok(Some(view(tx, transfer).await?))
             })
         })

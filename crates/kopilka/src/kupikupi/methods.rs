@@ -2,9 +2,10 @@
 
 use super::wire::{
     decimal_number, field, success, ErrorCode, Fields, KkError, FORM_EXPIRED, NOT_ENOUGH_POINTS,
-    ORDER_REUSED, TOO_MANY_CODES,
+    ORDER_REUSED, TOO_MANY_CODES, TOO_MANY_CODE_SMS,
 };
 use super::{acknowledge, enter_code, expire, new_code, program_of, send_code, Signer};
+use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -24,11 +25,12 @@ use kopilka_store::JobError;
 pub async fn dispatch(
     State(state): State<AppState>,
     Path(method): Path<String>,
+    client: ClientAddr,
     http_method: Method,
     body: Bytes,
 ) -> Response {
     let method = method.to_ascii_lowercase();
-    answer(&state, &method, &http_method, &body)
+    answer(&state, &method, client, &http_method, &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -36,6 +38,7 @@ pub async fn dispatch(
 async fn answer(
     state: &AppState,
     method: &str,
+    client: ClientAddr,
     http_method: &Method,
     body: &[u8],
 ) -> Result<Response, KkError> {
@@ -50,7 +53,7 @@ async fn answer(
     let caller = authenticate(state, &fields).await?;
     match method {
         "balance" => balance(state, &caller, &fields).await,
-        "init" => init(state, &caller, &fields).await,
+        "init" => init(state, &caller, &fields, client.to_string()).await,
         "checkout" => checkout(state, &caller, &fields).await,
         "confirmation" => confirmation(state, &caller, &fields).await,
         "receipt" => receipt(state, &caller, &fields).await,
@@ -163,7 +166,12 @@ async fn balance(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
     )]))
 }
 
-async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Response, KkError> {
+async fn init(
+    state: &AppState,
+    caller: &Caller,
+    fields: &Fields,
+    address: String,
+) -> Result<Response, KkError> {
     let phone = fields.phone()?;
     let order_id = fields.text("orderId", 36)?;
     let amount = fields.kopecks("amount")?;
@@ -180,6 +188,7 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
         .store
         .write_retrying_refusing(move || {
             let (platform, digits, order_id) = (platform.clone(), digits.clone(), order_id.clone());
+            let address = address.clone();
             let (sealed_code, form_key) = (sealed_code.clone(), form_key.clone());
             let signer = signer.clone();
             move |tx: &mut kopilka_store::Tx| {
@@ -251,8 +260,15 @@ async fn init(state: &AppState, caller: &Caller, fields: &Fields) -> Result<Resp
                         })
                         .await?;
                     // The code goes out now, so a shop confirming with `confirmation` from
-                    // its own page has it to ask for.
-                    send_code(tx, &signer.sealer, &transfer).await?;
+                    // its own page has it to ask for; over a quota nothing is created.
+                    if send_code(tx, &signer.sealer, &transfer, &address)
+                        .await?
+                        .is_err()
+                    {
+                        return Err(
+                            KkError::new(ErrorCode::TooManyAttempts, TOO_MANY_CODE_SMS).into()
+                        );
+                    }
                     Ok(transfer)
                 })
             }
@@ -348,10 +364,6 @@ async fn confirmation(
                     if secrets::constant_time_eq(&expected, &code) {
                         target = transfer.id;
                     }
-                }
-                // The first touch of a transfer whose code the quota held back texts it.
-                if let Some(locked) = tx.kupikupi_transfer(target).await? {
-                    send_code(tx, &signer.sealer, &locked).await?;
                 }
                 let Some(mut outcome) = enter_code(tx, &signer, target, &code).await? else {
                     return Ok(None);

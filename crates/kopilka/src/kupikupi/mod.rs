@@ -15,13 +15,13 @@ use crate::secrets::{self, Sealer};
 use crate::state::AppState;
 use axum::routing::{any, get};
 use axum::Router;
+use kopilka_domain::code_quota::{Exceeded, Surface};
 use kopilka_domain::ids::CustomerId;
-use kopilka_domain::kupikupi::{
-    SandboxPhone, Step, Transfer as Rules, TransferStatus, CODE_SMS_WINDOW_MS, MAX_CODE_SMS,
-};
+use kopilka_domain::kupikupi::{SandboxPhone, Step, Transfer as Rules, TransferStatus};
 use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
 use kopilka_domain::money::format_decimal;
 use kopilka_domain::Amount;
+use kopilka_store::code_quota::CodeSending;
 use kopilka_store::kupikupi::{Platform, Transfer};
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest};
 use kopilka_store::model::Message;
@@ -245,20 +245,26 @@ async fn platform_of(tx: &mut Tx, transfer: &Transfer) -> StoreResult<Platform> 
         .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))
 }
 
-/// Texts the transfer's code to the customer once, within the per-phone quota; a transfer
-/// the quota held back is texted at its next touch (the form, `confirmation`). Sandbox
-/// transfers have no code to send.
+/// Texts the transfer's code to the customer, within the quotas per phone, per the caller's
+/// `address` and per platform (`Err` when one is spent: nothing is sent). Sandbox transfers
+/// have no code to send.
 pub(crate) async fn send_code(
     tx: &mut Tx,
     sealer: &Sealer,
     transfer: &Transfer,
-) -> StoreResult<()> {
+    address: &str,
+) -> StoreResult<Result<(), Exceeded>> {
     if transfer.is_sandbox() || transfer.code_sent_at.is_some() || !transfer.status.awaits_code() {
-        return Ok(());
+        return Ok(Ok(()));
     }
-    let since = tx.now() - CODE_SMS_WINDOW_MS;
-    if tx.kupikupi_codes_sent_since(&transfer.phone, since).await? >= MAX_CODE_SMS {
-        return Ok(());
+    let sending = CodeSending {
+        surface: Surface::KupiKupi,
+        phone: &transfer.phone,
+        address,
+        sender: &format!("platform:{}", transfer.platform_id),
+    };
+    if let Err(exceeded) = tx.spend_code_quota(sending).await? {
+        return Ok(Err(exceeded));
     }
     let platform = platform_of(tx, transfer).await?;
     let code = sealer
@@ -277,7 +283,8 @@ pub(crate) async fn send_code(
     sms.customer_id = transfer.customer_id;
     sms.merchant_id = Some(platform.merchant_id);
     tx.enqueue(&sms).await?;
-    tx.kupikupi_mark_code_sent(transfer.id).await
+    tx.kupikupi_mark_code_sent(transfer.id).await?;
+    Ok(Ok(()))
 }
 
 /// What entering a code did.

@@ -52,6 +52,7 @@ impl ErrorCode {
 /// The seed's own wording where it has one; kopilka's texts follow it in Russian.
 pub const NOT_ENOUGH_POINTS: &str = "Не достаточно средств";
 pub const TOO_MANY_CODES: &str = "Слишком много неверных кодов: перевод отклонён";
+pub const TOO_MANY_CODE_SMS: &str = "Слишком много запросов кода: попробуйте позже";
 pub const FORM_EXPIRED: &str = "Время формы перевода истекло: перевод отменён";
 pub const ORDER_REUSED: &str = "Заказ уже зарегистрирован с другими данными";
 

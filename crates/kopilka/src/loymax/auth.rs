@@ -3,7 +3,8 @@
 //! administrator registers an application and issues a customer's token to it.
 
 use super::wire::{ok, LmError, LmResult};
-use crate::http::credentials::{self, Proof};
+use crate::http::credentials::{self, Proof, Refusal};
+pub use crate::http::secret_check::{check_secret, Attempt, SecretCheck};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
@@ -15,10 +16,9 @@ use axum::Json;
 use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
 use kopilka_domain::loymax::Settings;
 use kopilka_domain::phone::Phone;
-use kopilka_domain::throttle::{self, Failures, Secret, Verdict};
+use kopilka_domain::throttle::Secret;
 use kopilka_store::model::{Credential, Customer, CustomerState, Program};
-use kopilka_store::throttle::FailureKey;
-use kopilka_store::{SharedStore, StoreResult, Tx};
+use kopilka_store::{StoreResult, Tx};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -241,6 +241,7 @@ async fn client(
     state: &AppState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
+    client_addr: &str,
 ) -> Result<(Option<Credential>, Program), OAuthError> {
     use base64::Engine;
     let basic = headers
@@ -284,15 +285,22 @@ async fn client(
             ))
         }
     };
-    let found =
-        credentials::authenticate(&state.store, PROTOCOL, vec![id], Proof::Password(secret))
-            .await
-            .map_err(|_| server_error)?;
-    let holder = found.ok_or(OAuthError(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "Неизвестный клиент или неверный секрет",
-    ))?;
+    let proof = Proof::Password(secret);
+    let found = credentials::authenticate(&state.store, PROTOCOL, vec![id], proof, client_addr)
+        .await
+        .map_err(|_| server_error)?;
+    let holder = found.map_err(|refusal| match refusal {
+        Refusal::Wrong => OAuthError(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Неизвестный клиент или неверный секрет",
+        ),
+        Refusal::TooSoon | Refusal::Busy => OAuthError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_client",
+            "Слишком много попыток, повторите позже",
+        ),
+    })?;
     Ok((Some(holder.credential), holder.program))
 }
 
@@ -316,7 +324,7 @@ async fn token_inner(
     client_addr: &str,
 ) -> Result<serde_json::Value, OAuthError> {
     let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-    let (credential, program) = client(state, headers, &form).await?;
+    let (credential, program) = client(state, headers, &form, client_addr).await?;
     let settings = super::settings(&program);
     let server_error = |_| {
         OAuthError(
@@ -415,15 +423,6 @@ async fn token_inner(
     }
 }
 
-/// What checking a password or PIN found (the policy: `kopilka_domain::throttle`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretCheck {
-    Right,
-    Wrong,
-    /// Refused unchecked: too many wrong attempts from this address lately.
-    TooSoon,
-}
-
 /// Checks a customer's password, throttled per client address and per account.
 pub async fn check_password(
     state: &AppState,
@@ -432,96 +431,14 @@ pub async fn check_password(
     client: &str,
 ) -> LmResult<SecretCheck> {
     let hash = customer.password_hash.clone();
-    Ok(check_secret(
-        &state.store,
-        Secret::Password,
-        customer.id,
-        hash,
-        password,
-        client,
-    )
-    .await?)
-}
-
-/// Checks a password or PIN against its hash. The attempt is written (as wrong) before the
-/// check, in a job serialized on the account and the address, so concurrent guesses from any
-/// process count exactly; a right one is taken back, a wrong one dated when it is answered.
-pub async fn check_secret(
-    store: &SharedStore,
-    secret: Secret,
-    customer_id: CustomerId,
-    hash: Option<String>,
-    presented: String,
-    client: &str,
-) -> StoreResult<SecretCheck> {
-    let address = client.to_string();
-    let reserved = store
-        .write(move |tx| {
-            Box::pin(async move {
-                // Account before address, everywhere: no two jobs wait on each other.
-                tx.serialize_on(&format!("secret:account:{}", customer_id.0))
-                    .await?;
-                let since = tx.now() - throttle::WINDOW_MS;
-                let by_address = match secret {
-                    Secret::Password => {
-                        tx.serialize_on(&format!("secret:address:{address}"))
-                            .await?;
-                        tx.secret_failures(secret, FailureKey::Address(&address), since)
-                            .await?
-                    }
-                    Secret::Pin => Failures::default(),
-                };
-                let key = FailureKey::AccountAddress(customer_id, &address);
-                let by_account_address = tx.secret_failures(secret, key, since).await?;
-                let key = FailureKey::Account(customer_id);
-                let by_account = tx.secret_failures(secret, key, since).await?;
-                let now = tx.now();
-                match throttle::verdict(secret, now, by_address, by_account_address, by_account) {
-                    Verdict::Wait { retry_after_ms } => Ok(Err(retry_after_ms)),
-                    Verdict::Check { hold_ms } => {
-                        let attempt = tx
-                            .record_secret_attempt(secret, customer_id, &address, since)
-                            .await?;
-                        Ok(Ok((attempt, hold_ms)))
-                    }
-                }
-            })
-        })
-        .await?;
-    let (attempt, hold_ms) = match reserved {
-        Ok(reserved) => reserved,
-        Err(retry_after_ms) => {
-            tracing::warn!(
-                customer_id = customer_id.0,
-                address = client,
-                secret = secret.name(),
-                retry_after_ms,
-                "loymax: wrong secrets from this address, refused unchecked"
-            );
-            return Ok(SecretCheck::TooSoon);
-        }
+    let attempt = Attempt {
+        secret: Secret::Password,
+        customer_id: customer.id,
+        address: client,
+        address_is_client: true,
+        shop: None,
     };
-    if hold_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(hold_ms.unsigned_abs())).await;
-    }
-    let right = match hash.filter(|h| !h.is_empty()) {
-        Some(hash) => secrets::verify_secret_async(presented, hash).await,
-        None => false,
-    };
-    store
-        .write(move |tx| {
-            Box::pin(async move {
-                match right {
-                    true => tx.secret_was_right(attempt).await,
-                    false => tx.secret_was_wrong(attempt).await,
-                }
-            })
-        })
-        .await?;
-    Ok(match right {
-        true => SecretCheck::Right,
-        false => SecretCheck::Wrong,
-    })
+    Ok(check_secret(&state.store, attempt, hash, password).await?)
 }
 
 /// A customer by the login they sign in with: a card number or a phone.

@@ -64,7 +64,11 @@ pub(super) async fn check_secret(
             "Слишком много неверных попыток. Попробуйте через час",
         ));
     }
-    let right = secrets::verify_secret_async(entered.unwrap_or_default(), hash).await;
+    let right = secrets::verify_secret_async(entered.unwrap_or_default(), hash)
+        .await
+        .map_err(|secrets::Busy| {
+            LmError::coded("TooManyAttempts", "Сервер занят, повторите попытку позже")
+        })?;
     state
         .store
         .write(move |tx| {

@@ -266,11 +266,11 @@ async fn customers_never_read_xml_or_developer_english(app: TestApp) {
     let (_, html, _) = incust.open("/app/redeem/", BACK, "abc", "c-3").await;
     assert_hidden(&html, &[("status", Status::BadAmount.code())]);
     assert_russian_for_customers(&html);
-    // On the form: a wrong password says how many attempts are left, in Russian.
+    // On the form: a wrong password says so, in Russian.
     let (_, html, _) = incust.open("/app/redeem/", BACK, "10.00", "c-4").await;
     let token = hidden(&html, "token").unwrap();
     let (_, html, _) = incust.pay(&token, "5.00", "9999", &[]).await;
-    assert!(html.contains("осталось попыток 4"), "{html}");
+    assert!(html.contains("Неверный пароль или код"), "{html}");
     let token = hidden(&html, "token").unwrap();
     let (_, html, _) = incust
         .post_form("/app/confirm/", &[("token", &token), ("bonuses", "5.00")])

@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod abuse_limits;
 mod bench;
 mod core_api;
 mod ecommpay;
@@ -26,5 +27,5 @@ mod outbox;
 mod outbox_processes;
 mod outbox_subjects;
 mod processes;
-mod serve_startup;
 mod protocol_errors;
+mod serve_startup;

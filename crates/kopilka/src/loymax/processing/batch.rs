@@ -135,10 +135,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Partner, 
         .filter(|k| !k.is_empty())
         .ok_or_else(unauthorized)?;
     let logins = vec![secrets::token_digest(key)];
-    let found = credentials::authenticate(&state.store, KEY_PROTOCOL, logins, Proof::KeyDigest)
+    // A key is found by its digest: nothing to throttle, no address needed.
+    let found = credentials::authenticate(&state.store, KEY_PROTOCOL, logins, Proof::KeyDigest, "")
         .await
         .map_err(|e| Refusal::system(e.to_string()))?;
-    let holder = found.ok_or_else(unauthorized)?;
+    let holder = found.map_err(|_| unauthorized())?;
     Ok(Partner {
         merchant_id: holder.merchant.id.0,
         program: holder.program,

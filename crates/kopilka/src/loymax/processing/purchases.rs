@@ -439,15 +439,14 @@ async fn check_pin(store: &SharedStore, caller: &Caller, pin: Option<String>) ->
         return false;
     };
     let shop = format!("merchant:{}", caller.merchant_id);
-    let checked = crate::loymax::auth::check_secret(
-        store,
-        kopilka_domain::throttle::Secret::Pin,
+    let attempt = crate::loymax::auth::Attempt {
+        secret: kopilka_domain::throttle::Secret::Pin,
         customer_id,
-        hash,
-        pin,
-        &shop,
-    )
-    .await;
+        address: &shop,
+        address_is_client: false,
+        shop: Some(kopilka_domain::ids::MerchantId(caller.merchant_id)),
+    };
+    let checked = crate::loymax::auth::check_secret(store, attempt, hash, pin).await;
     match checked {
         Ok(check) => check == crate::loymax::auth::SecretCheck::Right,
         Err(e) => {
