@@ -7,14 +7,13 @@
 //! the transfer (REJECTED), a form nobody finished in time is CANCELED, and a notification the
 //! shop never acknowledged in any way voids the hold (REJECTED).
 
+use crate::money::rescale;
+use crate::program::ProgramRules;
+use crate::{Amount, Rounding};
 use sha2::{Digest, Sha256};
 
 /// Wrong codes a transfer (or a cabinet sign-in code) tolerates; the fifth closes it.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
-/// Code SMS a phone may be sent per [`CODE_SMS_WINDOW_MS`] (the cabinet's sign-in quota): a
-/// shop's `init`s alone cannot flood a customer with texts.
-pub const MAX_CODE_SMS: i64 = 5;
-pub const CODE_SMS_WINDOW_MS: i64 = 60 * 60 * 1000;
 /// How long a transfer form lives unless configured otherwise.
 pub const DEFAULT_FORM_LIFETIME_MS: i64 = 15 * 60 * 1000;
 /// The key the secret is added under before signing (the public PHP class's spelling).
@@ -297,6 +296,18 @@ pub fn pay_date_in_future(pay_date: i64, now: i64) -> bool {
     pay_date > now.saturating_add(PAY_DATE_LEEWAY_MS)
 }
 
+/// The cashback a sale receipt earns: the program's earn on the money paid, `amount − discount`
+/// kopecks (the discount is what was not paid with money), rounded down to the program's money.
+pub fn receipt_cashback(rules: &ProgramRules, amount: i64, discount: i64) -> Amount {
+    let money = rescale(
+        Amount(amount - discount),
+        2,
+        rules.money_decimals,
+        Rounding::Down,
+    );
+    rules.earn_for(money)
+}
+
 /// A sale receipt as its refunds see it. `amount` and `refunded` are kopecks, `cashback` and
 /// `taken_back` the program's points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,8 +326,9 @@ impl SaleReceipt {
 
     /// The points a refund of `amount` kopecks takes back: the sale's cashback in proportion to
     /// all money refunded so far, rounded down, less what earlier refunds took; the refund that
-    /// completes the sale takes the rest. Refunds never take back more than the sale earned.
-    pub fn take_back(&self, amount: i64) -> i64 {
+    /// completes the sale takes the rest. Refunds never take back more than the sale earned,
+    /// nor more than the customer can still `spendable` (points already spent stay spent).
+    pub fn take_back(&self, amount: i64, spendable: i64) -> i64 {
         let refunded = self.refunded + amount;
         let due = if refunded >= self.amount {
             self.cashback
@@ -324,7 +336,9 @@ impl SaleReceipt {
             // Rounding::Down: the customer keeps a fraction until the last refund.
             (i128::from(self.cashback) * i128::from(refunded) / i128::from(self.amount)) as i64
         };
-        (due - self.taken_back).clamp(0, self.cashback - self.taken_back)
+        (due - self.taken_back)
+            .clamp(0, self.cashback - self.taken_back)
+            .min(spendable.max(0))
     }
 }
 
@@ -468,14 +482,17 @@ mod tests {
             taken_back: 0,
         };
         assert!(sale.fits(10_000) && !sale.fits(10_001) && !sale.fits(0));
-        assert_eq!(sale.take_back(10_000), 333);
-        assert_eq!(sale.take_back(5_000), 166);
+        assert_eq!(sale.take_back(10_000, i64::MAX), 333);
+        assert_eq!(sale.take_back(5_000, i64::MAX), 166);
+        // Points already spent stay spent: no more than the customer can still spend.
+        assert_eq!(sale.take_back(10_000, 100), 100);
+        assert_eq!(sale.take_back(10_000, -5), 0);
         let half = SaleReceipt {
             refunded: 5_000,
             taken_back: 166,
             ..sale
         };
-        assert_eq!(half.take_back(5_000), 167);
+        assert_eq!(half.take_back(5_000, i64::MAX), 167);
         assert!(!half.fits(5_001));
         // Nothing could be taken the first time (the points were spent): the next takes it.
         let missed = SaleReceipt {
@@ -483,7 +500,7 @@ mod tests {
             taken_back: 0,
             ..sale
         };
-        assert_eq!(missed.take_back(1_000), 199);
+        assert_eq!(missed.take_back(1_000, i64::MAX), 199);
         assert_eq!(ReceiptType::parse(2), Some(ReceiptType::Refund));
         assert_eq!(ReceiptType::parse(3), None);
         assert!(pay_date_in_future(PAY_DATE_LEEWAY_MS + 1, 0));

@@ -280,6 +280,15 @@ pub fn begin_existing(
 }
 
 pub const CODE_LENGTH: usize = 6;
+/// A customer's password, in characters.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 6..=64;
+/// A physical card's CVC, in digits, and its activation password, in characters.
+pub const CVC_DIGITS: std::ops::RangeInclusive<usize> = 3..=8;
+pub const ACTIVATION_PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 4..=64;
+/// Wrong card secrets in a row that block the card's secrets, and for how long: a 3-digit CVC
+/// must not be walkable, so this is a block, not the growing delay of passwords.
+pub const CARD_SECRET_ATTEMPTS: i64 = 5;
+pub const CARD_SECRET_BLOCK_MS: i64 = 3_600_000;
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 pub const CODE_ATTEMPTS: i64 = 5;
 pub const HOUR_MS: i64 = 3_600_000;

@@ -441,6 +441,17 @@ row!(
     }
 );
 
+impl From<&Receipt> for kopilka_domain::kupikupi::SaleReceipt {
+    fn from(sale: &Receipt) -> Self {
+        Self {
+            amount: sale.amount,
+            refunded: sale.refunded,
+            cashback: sale.cashback,
+            taken_back: sale.taken_back,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewReceipt {
     pub platform_id: i64,

@@ -183,6 +183,18 @@ pub(crate) fn voucher_url(public_url: &str, payment: &CashPayment) -> String {
     format!("{public_url}/cashtocode/voucher/{}", payment.token)
 }
 
+/// A payment row the caller already knows exists (`lock`: for update on PostgreSQL); gone is
+/// corrupt, not a refusal.
+pub(crate) async fn stored_payment(
+    tx: &mut Tx,
+    row: i64,
+    lock: bool,
+) -> Result<CashPayment, StoreError> {
+    tx.cash_payment_row(row, lock)
+        .await?
+        .ok_or(StoreError::Corrupt("payment vanished".into()))
+}
+
 /// Queues the signed callback for the payment's current state, in the caller's transaction.
 pub(crate) async fn enqueue_callback(
     tx: &mut Tx,
@@ -191,10 +203,7 @@ pub(crate) async fn enqueue_callback(
     secret: &str,
     row: i64,
 ) -> Result<(), StoreError> {
-    let payment = tx
-        .cash_payment_row(row, false)
-        .await?
-        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    let payment = stored_payment(tx, row, false).await?;
     let Some(url) = callback_target(public_url, &payment, project) else {
         return Ok(());
     };
@@ -235,10 +244,7 @@ pub(crate) async fn apply_event(
     event: Event,
     terminal_id: Option<&str>,
 ) -> Result<Applied, StoreError> {
-    let payment = tx
-        .cash_payment_row(row, true)
-        .await?
-        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    let payment = stored_payment(tx, row, true).await?;
     let transition = match domain::transition(payment.status, payment.amount, event) {
         Ok(t) => t,
         Err(e) => return Ok(Applied::Refused(e)),
@@ -281,10 +287,7 @@ pub(crate) async fn proceed(
     secret: &str,
     row: i64,
 ) -> Result<Applied, StoreError> {
-    let payment = tx
-        .cash_payment_row(row, true)
-        .await?
-        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    let payment = stored_payment(tx, row, true).await?;
     let event = domain::on_complete(
         payment.expires_at,
         tx.now(),
@@ -304,10 +307,7 @@ pub(crate) async fn expire_if_due(
     secret: &str,
     row: i64,
 ) -> Result<(), StoreError> {
-    let payment = tx
-        .cash_payment_row(row, true)
-        .await?
-        .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+    let payment = stored_payment(tx, row, true).await?;
     if domain::is_due(payment.status, payment.expires_at, tx.now()) {
         apply_event(tx, public_url, project, secret, row, Event::Expired, None).await?;
     }

@@ -216,10 +216,7 @@ pub async fn pay(State(state): State<AppState>, bytes: Bytes) -> Response {
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let locked = tx
-                    .cash_payment_row(row, true)
-                    .await?
-                    .ok_or(StoreError::Corrupt("payment vanished".into()))?;
+                let locked = super::stored_payment(tx, row, true).await?;
                 let event =
                     domain::terminal_event(locked.expires_at.unwrap_or(i64::MAX), tx.now(), paid);
                 let applied = apply_event(

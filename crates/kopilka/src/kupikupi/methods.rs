@@ -13,7 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use kopilka_domain::kupikupi::{
-    pay_date_in_future, sandbox_phone, ReceiptType, SaleReceipt, Step, TransferStatus,
+    pay_date_in_future, receipt_cashback, sandbox_phone, ReceiptType, SaleReceipt, Step,
+    TransferStatus,
 };
 use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
 use kopilka_domain::money::{format_decimal, rescale};
@@ -555,8 +556,7 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
                     };
                     match request.receipt_type {
                         ReceiptType::Sale => {
-                            let money = rescale(Amount(request.amount - request.discount), 2, rules.money_decimals, Rounding::Down);
-                            let cashback = rules.earn_for(money);
+                            let cashback = receipt_cashback(&rules, request.amount, request.discount);
                             if cashback.0 == 0 {
                                 tx.create_kupikupi_receipt(&new).await?;
                                 return Ok(registered(None, 0));
@@ -592,17 +592,16 @@ async fn receipt(state: &AppState, caller: &Caller, fields: &Fields) -> Result<R
                         ReceiptType::Refund => {
                             let sales = tx.kupikupi_sales_of_customer(platform.id, customer.id, paid_at).await?;
                             let sale = sales.into_iter().find(|s| {
-                                SaleReceipt { amount: s.amount, refunded: s.refunded, cashback: s.cashback, taken_back: s.taken_back }.fits(request.amount)
+                                SaleReceipt::from(s).fits(request.amount)
                             });
                             let Some(sale) = sale else {
                                 // No sale to match: the refund is kept, and takes nothing.
                                 tx.create_kupikupi_receipt(&new).await?;
                                 return Ok(registered(None, 0));
                             };
-                            let rules_of_sale = SaleReceipt { amount: sale.amount, refunded: sale.refunded, cashback: sale.cashback, taken_back: sale.taken_back };
+                            let rules_of_sale = SaleReceipt::from(&sale);
                             let (balance, held) = ledger::balance(tx, program.id, &rules.currency, Owner::Customer(customer.id)).await?;
-                            // What the customer still has: points already spent stay spent.
-                            let take = rules_of_sale.take_back(request.amount).min((balance - held).max(0));
+                            let take = rules_of_sale.take_back(request.amount, balance - held);
                             let mut operation_id = None;
                             if let (true, Some(earn)) = (take > 0, sale.operation_id) {
                                 let outcome = ledger::execute(

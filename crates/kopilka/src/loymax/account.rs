@@ -293,7 +293,7 @@ pub async fn balance_operations(
     session: Session,
     parts: Parts,
 ) -> LmResult {
-    let query = super::registration::query(&parts);
+    let query = super::wire::query(&parts);
     let time = |key: &str, end: bool| -> LmResult<Option<i64>> {
         match query.get(key).filter(|v| !v.trim().is_empty()) {
             None => Ok(None),

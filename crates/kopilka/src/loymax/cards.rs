@@ -20,10 +20,6 @@ use std::collections::HashMap;
 /// How long a card's QR code is good for, in seconds (what 1.2 answers as `lifeTime`).
 const QR_LIFETIME_SECS: i64 = 86_400;
 
-/// Wrong secrets in a row that block a card's secrets, and for how long.
-const SECRET_ATTEMPTS: i64 = 5;
-const SECRET_BLOCK_MS: i64 = 3_600_000;
-
 /// A secret printed on a physical card.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Secret {
@@ -76,9 +72,13 @@ pub(super) async fn check_secret(
                 if right {
                     return tx.loymax_card_secret_passed(card_id).await;
                 }
-                let until = tx.now() + SECRET_BLOCK_MS;
-                tx.loymax_card_secret_failed(card_id, SECRET_ATTEMPTS, until)
-                    .await
+                let until = tx.now() + kopilka_domain::loymax::CARD_SECRET_BLOCK_MS;
+                tx.loymax_card_secret_failed(
+                    card_id,
+                    kopilka_domain::loymax::CARD_SECRET_ATTEMPTS,
+                    until,
+                )
+                .await
             })
         })
         .await?;
@@ -264,17 +264,16 @@ pub async fn set_secrets(
     JsonBody(input): JsonBody<CardSecretsInput>,
 ) -> Result<StatusCode, ApiError> {
     let cvc = input.cvc.map(|c| c.trim().to_string());
-    if cvc
-        .as_ref()
-        .is_some_and(|c| !(3..=8).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if cvc.as_ref().is_some_and(|c| {
+        !kopilka_domain::loymax::CVC_DIGITS.contains(&c.len())
+            || !c.bytes().all(|b| b.is_ascii_digit())
+    }) {
         return Err(ApiError::invalid("cvc", "3 to 8 digits"));
     }
     let activation = input.activation_password;
-    if activation
-        .as_ref()
-        .is_some_and(|p| !(4..=64).contains(&p.chars().count()))
-    {
+    if activation.as_ref().is_some_and(|p| {
+        !kopilka_domain::loymax::ACTIVATION_PASSWORD_CHARS.contains(&p.chars().count())
+    }) {
         return Err(ApiError::invalid(
             "activation_password",
             "4 to 64 characters",

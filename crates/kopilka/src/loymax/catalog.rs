@@ -122,7 +122,7 @@ const OFFER_TYPES: [&str; 4] = ["Original", "PersonalGoods", "PersonalOffer", "A
 
 /// `GET Offer?filter.type=…`: the program's offers; none until kopilka has an offers engine.
 pub async fn offers(parts: Parts) -> LmResult {
-    let query = super::registration::query(&parts);
+    let query = super::wire::query(&parts);
     if let Some(kind) = query.get("filter.type").filter(|t| !t.is_empty()) {
         if !OFFER_TYPES.contains(&kind.as_str()) {
             return Err(LmError::invalid(

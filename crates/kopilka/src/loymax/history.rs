@@ -6,8 +6,7 @@
 
 use super::account::bonus_amount;
 use super::auth::Session;
-use super::registration::query;
-use super::wire::{date_time, number, ok, parse_time, LmError, LmResult, Version};
+use super::wire::{date_time, number, ok, parse_time, query, LmError, LmResult, Version};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;

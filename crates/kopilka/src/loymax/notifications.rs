@@ -32,7 +32,7 @@ fn view(n: &LoymaxNotification) -> Value {
 
 /// `GET Notification?from=&count=`: a page, newest first (count 100 unless given).
 pub async fn list(State(state): State<AppState>, session: Session, parts: Parts) -> LmResult {
-    let query = super::registration::query(&parts);
+    let query = super::wire::query(&parts);
     let number = |key: &str, default: i64| -> LmResult<i64> {
         match query.get(key).filter(|v| !v.trim().is_empty()) {
             None => Ok(default),

@@ -356,13 +356,6 @@ fn confirm_code(bytes: &[u8]) -> LmResult<String> {
     Ok(code)
 }
 
-/// Query parameters by lowercased name (`filter.onlyRequired` → `filter.onlyrequired`).
-pub(super) fn query(parts: &Parts) -> HashMap<String, String> {
-    form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
-        .collect()
-}
-
 #[derive(Deserialize)]
 struct BeginBody {
     #[serde(default)]
@@ -1089,7 +1082,7 @@ pub async fn set_password(
 
 pub(super) fn validate_password(password: &str, field: &str) -> LmResult<()> {
     let length = password.chars().count();
-    if !(6..=64).contains(&length) {
+    if !kopilka_domain::loymax::PASSWORD_CHARS.contains(&length) {
         return Err(LmError::invalid(
             field,
             "Пароль должен содержать от 6 до 64 символов",
@@ -1271,7 +1264,7 @@ fn fill(nodes: &mut [Node], answers: &serde_json::Map<String, Value>) {
 
 /// `GET User/Questions` (`filter.onlyRequired=true` keeps the required ones).
 pub async fn questions(session: Session, parts: Parts) -> LmResult {
-    let only_required = query(&parts)
+    let only_required = wire::query(&parts)
         .get("filter.onlyrequired")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let tree = Settings::questionnaire(&session.program.settings).map_err(LmError::Fail)?;

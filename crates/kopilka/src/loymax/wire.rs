@@ -332,7 +332,7 @@ fn data_error(error: &serde_json::Error) -> String {
 
 /// The API version a request's path names: `/publicapi/v1.2/` (and later, or `/publicapi/`
 /// alone) speaks the shapes of Loymax's public API 1.2 that the public SDK reads; `/api/v1/`,
-/// `/api/v1.1/` and `/api/` speak the seed's older shapes (docs/loymax.md, "Versions").
+/// `/api/v1.1/` and `/api/` speak the seed's older shapes (docs/loymax.md, "Paths and versions").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     Seed,
@@ -406,4 +406,11 @@ pub fn today(time_zone: &str) -> kopilka_domain::loymax::Date {
         month: now.month(),
         day: now.day(),
     }
+}
+
+/// Query parameters by lowercased name (`filter.onlyRequired` → `filter.onlyrequired`).
+pub fn query(parts: &axum::http::request::Parts) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect()
 }
