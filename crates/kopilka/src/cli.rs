@@ -1,4 +1,4 @@
-//! `kopilka serve | demo | seal-key rotate | bench`.
+//! `kopilka serve | demo | migrate | backup | healthcheck | seal-key rotate | bench`.
 
 use crate::config::Config;
 use crate::outbox::{EmailSenderKind, SmsSenderKind};
@@ -39,6 +39,35 @@ enum Command {
         /// Where the demo database lives; a fresh temporary SQLite file by default.
         #[arg(long)]
         database: Option<String>,
+    },
+    /// Apply the database's pending migrations (`serve` does too), or list them with --status.
+    Migrate {
+        /// sqlite://PATH (default sqlite://kopilka.db) or postgres://…
+        #[arg(long, env = "KOPILKA_DATABASE_URL")]
+        database: Option<String>,
+        #[arg(long, env = "KOPILKA_CONFIG")]
+        config: Option<PathBuf>,
+        /// List every migration, applied (when) or pending, and change nothing.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Copy a running server's SQLite database to a new file, checked (docs/deployment.md;
+    /// PostgreSQL: pg_dump).
+    Backup {
+        /// The new file; an existing one is never replaced.
+        #[arg(long)]
+        to: PathBuf,
+        /// sqlite://PATH (default sqlite://kopilka.db)
+        #[arg(long, env = "KOPILKA_DATABASE_URL")]
+        database: Option<String>,
+        #[arg(long, env = "KOPILKA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Exit 0 if the server on this machine answers /healthz (the container's health check).
+    Healthcheck {
+        /// The server's listen address; an unspecified IP (0.0.0.0, ::) is asked on loopback.
+        #[arg(long, env = "KOPILKA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
     },
     /// Manage the seal key (docs/deployment.md).
     SealKey {
@@ -216,6 +245,82 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "re-sealed {} secrets; the new key is in {}: start every server with it",
                 rotated.resealed,
                 rotated.new_key_file.display()
+            );
+            Ok(())
+        }
+        Command::Migrate {
+            database,
+            config,
+            status,
+        } => {
+            let cfg = settings(config, database, None)?;
+            if !status {
+                kopilka_store::open(&cfg.database).await?.close().await;
+            }
+            let states = kopilka_store::migration::status(&cfg.database).await?;
+            for state in &states {
+                let applied = match (&state.applied_at, state.unknown) {
+                    (Some(at), false) => format!("applied {at}"),
+                    (Some(at), true) => format!("applied {at} by a newer kopilka"),
+                    (None, _) => "pending".into(),
+                };
+                println!("{:04} {:<40} {applied}", state.version, state.name);
+            }
+            let pending = states.iter().filter(|s| s.applied_at.is_none()).count();
+            println!("{pending} pending");
+            Ok(())
+        }
+        Command::Backup {
+            to,
+            database,
+            config,
+        } => {
+            let cfg = settings(config, database, None)?;
+            let url = cfg.database.clone();
+            let destination = to.clone();
+            let staged = tokio::task::spawn_blocking(move || {
+                kopilka_store::backup::stage(&url, &destination)
+            })
+            .await??;
+            let (sealer, source) = crate::seal_key::configured(&cfg)?;
+            match staged.seal_key_check() {
+                Some(check) => anyhow::ensure!(
+                    sealer.matches_check(check),
+                    "the seal key from {source} is not the key this database is sealed with: \
+                     the copy would be unreadable with it; back up with the server's key"
+                ),
+                None => tracing::warn!(
+                    "the database holds no seal key check value yet (never served): the key \
+                     could not be checked"
+                ),
+            }
+            let size = staged.finish()?;
+            println!(
+                "backed up {} to {} ({size} bytes); the seal key is not in it: keep {source} \
+                 with the backup",
+                cfg.database,
+                to.display()
+            );
+            Ok(())
+        }
+        Command::Healthcheck { listen } => {
+            let mut addr = listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let response = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()?
+                .get(format!("http://{addr}/healthz"))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "http://{addr}/healthz answered {}",
+                response.status()
             );
             Ok(())
         }

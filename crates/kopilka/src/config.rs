@@ -18,7 +18,9 @@ pub struct Config {
     /// The address customers' browsers reach kopilka at, for hosted page URLs. Defaults to
     /// `http://` + the listen address.
     pub public_url: Option<String>,
-    /// How often background jobs (expiry, stale holds) run, in seconds.
+    /// How often background jobs (expiry, stale holds) run, in seconds
+    /// (`KOPILKA_JOBS_INTERVAL_SECS`). Nodes sharing a database run each job once: a job's
+    /// lease outlives its last renewal by three intervals (docs/deployment.md).
     pub jobs_interval_secs: u64,
     /// Master key (64 hex digits) sealing the secrets kopilka must use itself (`KOPILKA_SEAL_KEY`).
     /// When absent, read from `seal_key_file` (see `seal_key.rs`).
@@ -78,6 +80,11 @@ impl Config {
         }
         if let Some(path) = var("KOPILKA_SEAL_KEY_FILE") {
             self.seal_key_file = Some(path);
+        }
+        if let Some(secs) = var("KOPILKA_JOBS_INTERVAL_SECS") {
+            self.jobs_interval_secs = secs.parse().map_err(|_| {
+                anyhow::anyhow!("KOPILKA_JOBS_INTERVAL_SECS must be a whole number of seconds")
+            })?;
         }
         if let Some(list) = var("KOPILKA_TRUSTED_PROXIES") {
             self.trusted_proxies = TrustedProxies::parse_list(list.split(','))

@@ -42,11 +42,17 @@ pub async fn unlock(config: &Config, store: &SharedStore) -> anyhow::Result<(Sea
     Ok((sealer, source))
 }
 
-async fn read_key(config: &Config, store: &SharedStore) -> anyhow::Result<(Sealer, KeySource)> {
+/// The key the settings give, or the key file they name that does not exist yet.
+enum Configured {
+    Key(Sealer, KeySource),
+    MissingFile(PathBuf),
+}
+
+fn configured_key(config: &Config) -> anyhow::Result<Configured> {
     if let Some(key) = &config.seal_key {
         let sealer = Sealer::from_hex(key)
             .map_err(|_| anyhow::anyhow!("KOPILKA_SEAL_KEY (seal_key) must be 64 hex digits"))?;
-        return Ok((sealer, KeySource::Setting));
+        return Ok(Configured::Key(sealer, KeySource::Setting));
     }
     let path = match (&config.seal_key_file, default_key_file(&config.database)) {
         (Some(path), _) => PathBuf::from(path),
@@ -57,7 +63,6 @@ async fn read_key(config: &Config, store: &SharedStore) -> anyhow::Result<(Seale
              KOPILKA_SEAL_KEY_FILE (seal_key_file) to a file holding them"
         ),
     };
-    let source = KeySource::File(path.clone());
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let sealer = Sealer::from_hex(&text).map_err(|_| {
@@ -66,24 +71,42 @@ async fn read_key(config: &Config, store: &SharedStore) -> anyhow::Result<(Seale
                     path.display()
                 )
             })?;
-            Ok((sealer, source))
+            Ok(Configured::Key(sealer, KeySource::File(path)))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if holds_sealed_data(store).await? {
-                anyhow::bail!(
-                    "the seal key file {} does not exist, but this database holds secrets sealed \
-                     with a key: restore the file (or give the key in KOPILKA_SEAL_KEY); a new \
-                     key would leave those secrets unreadable",
-                    path.display()
-                );
-            }
-            let key = Sealer::generate_key();
-            write_private(&path, &key)?;
-            tracing::info!("created the seal key file {}; back it up", path.display());
-            Ok((Sealer::from_hex(&key)?, source))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Configured::MissingFile(path)),
         Err(e) => anyhow::bail!("reading the seal key file {}: {e}", path.display()),
     }
+}
+
+/// The key the settings give, never creating one: what a backup is checked against.
+pub fn configured(config: &Config) -> anyhow::Result<(Sealer, KeySource)> {
+    match configured_key(config)? {
+        Configured::Key(sealer, source) => Ok((sealer, source)),
+        Configured::MissingFile(path) => anyhow::bail!(
+            "the seal key file {} does not exist: give the key the database is sealed with \
+             (KOPILKA_SEAL_KEY or KOPILKA_SEAL_KEY_FILE)",
+            path.display()
+        ),
+    }
+}
+
+async fn read_key(config: &Config, store: &SharedStore) -> anyhow::Result<(Sealer, KeySource)> {
+    let path = match configured_key(config)? {
+        Configured::Key(sealer, source) => return Ok((sealer, source)),
+        Configured::MissingFile(path) => path,
+    };
+    if holds_sealed_data(store).await? {
+        anyhow::bail!(
+            "the seal key file {} does not exist, but this database holds secrets sealed \
+             with a key: restore the file (or give the key in KOPILKA_SEAL_KEY); a new \
+             key would leave those secrets unreadable",
+            path.display()
+        );
+    }
+    let key = Sealer::generate_key();
+    write_private(&path, &key)?;
+    tracing::info!("created the seal key file {}; back it up", path.display());
+    Ok((Sealer::from_hex(&key)?, KeySource::File(path)))
 }
 
 /// Whether the database has a key check value or any sealed secret.

@@ -156,8 +156,11 @@ fn spawn_workers(
 ) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_secs(config.jobs_interval_secs.max(1));
     let store = state.store.clone();
+    let leases = jobs::JobLeases::new(store.clone());
     vec![
         jobs::spawn_every(
+            leases.clone(),
+            "points_expiry",
             interval,
             shutdown.clone(),
             "expired points",
@@ -165,6 +168,8 @@ fn spawn_workers(
             |store, now| async move { jobs::expire_once(&store, now).await },
         ),
         jobs::spawn_every(
+            leases.clone(),
+            "stale_holds",
             interval,
             shutdown.clone(),
             "voided holds past their lifetime",
@@ -172,6 +177,8 @@ fn spawn_workers(
             |store, now| async move { jobs::void_stale_holds(&store, now).await },
         ),
         jobs::spawn_every(
+            leases.clone(),
+            "loymax_purchase_expiry",
             interval,
             shutdown.clone(),
             "cancelled unconfirmed Loymax purchases",
@@ -179,6 +186,8 @@ fn spawn_workers(
             |store, now| async move { crate::loymax::processing::expire_once(&store, now).await },
         ),
         jobs::spawn_every(
+            leases.clone(),
+            "ecommpay_expiry",
             interval,
             shutdown.clone(),
             "declined expired CashtoCode vouchers and abandoned payment pages",
@@ -194,6 +203,8 @@ fn spawn_workers(
             },
         ),
         jobs::spawn_every(
+            leases,
+            "kupikupi_form_expiry",
             interval,
             shutdown.clone(),
             "canceled expired Kupi-Kupi transfer forms",
@@ -203,6 +214,7 @@ fn spawn_workers(
                     .await
             },
         ),
+        // Not leased: every node delivers, each message claimed by one (docs/outbox.md).
         tokio::spawn(crate::outbox::run(outbox, shutdown)),
     ]
 }

@@ -6,17 +6,20 @@
 //! **Architecture invariant:** a write job runs inside one database transaction and does no
 //! network IO; its ledger rows, idempotency record and outbox messages commit together.
 
+pub mod backup;
 pub mod cabinet;
 pub mod code_quota;
 pub mod ecommpay;
 pub mod entities;
 pub mod incust;
+pub mod job_lease;
 pub mod kupikupi;
 pub mod ledger;
 pub mod loymax;
 pub mod loymax_app;
 pub mod loymax_batch;
 pub mod loymax_purchase;
+pub mod migration;
 pub mod model;
 pub mod outbox;
 mod postgres;
@@ -84,6 +87,11 @@ pub enum StoreError {
         .0.display()
     )]
     NoDirectory(std::path::PathBuf),
+    #[error("no SQLite database at {}", .0.display())]
+    NoDatabase(std::path::PathBuf),
+    /// `kopilka backup` refused or failed; the message says why and what to do.
+    #[error("{0}")]
+    Backup(String),
     #[error("cannot start the SQLite writer: {0}")]
     Writer(#[from] std::io::Error),
 }

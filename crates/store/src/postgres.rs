@@ -83,7 +83,7 @@ impl PgStore {
             return Err(StoreError::NoSchema { search_path });
         }
         // Several processes may start together; the advisory lock makes them migrate in turn.
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        crate::migration::POSTGRES.run(&pool).await?;
         Ok(PgStore { pool })
     }
 }

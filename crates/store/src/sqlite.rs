@@ -127,7 +127,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&migrator).await?;
+        crate::migration::SQLITE.run(&migrator).await?;
         migrator.close().await;
         let conn = open_connection(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         conn.execute_batch("PRAGMA synchronous = NORMAL")?;

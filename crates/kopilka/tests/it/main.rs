@@ -5,12 +5,14 @@
 mod common;
 
 mod abuse_limits;
+mod backup;
 mod bench;
 mod core_api;
 mod ecommpay;
 mod ecommpay_shops;
 mod incust;
 mod incust_shops;
+mod job_leases;
 mod kupikupi;
 mod kupikupi_shops;
 mod loymax;
@@ -22,10 +24,12 @@ mod loymax_processing;
 mod loymax_registration_processes;
 mod loymax_registration_safety;
 mod loymax_sdk;
+mod migrate;
 mod native_api;
 mod outbox;
 mod outbox_processes;
 mod outbox_subjects;
+mod packaging;
 mod processes;
 mod protocol_errors;
 mod serve_startup;

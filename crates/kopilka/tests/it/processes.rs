@@ -2,127 +2,14 @@
 //! and a server killed with SIGKILL under load keeps every operation it acknowledged.
 
 use crate::common;
-use crate::common::{process, ADMIN_TOKEN};
+use crate::common::process::{self, Server};
 use kopilka_domain::ids::CustomerId;
 use kopilka_store::PgStore;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::process::{Child, Command};
-
-/// A `kopilka serve` process on port 0.
-struct Server {
-    child: tokio::sync::Mutex<Child>,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Server {
-    async fn start(database: &str, dir: &std::path::Path) -> Server {
-        let (child, base) = process::spawn_serve(database, dir, &[]).await;
-        Server {
-            child: tokio::sync::Mutex::new(child),
-            base,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Result<(StatusCode, Value)> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(body))
-            .await
-            .expect("request")
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, None)
-            .await
-            .expect("request")
-    }
-
-    /// A program, a merchant and `customers` customers holding `balance` each, through the
-    /// native API.
-    async fn seed(&self, customers: usize, balance: &str) -> (i64, Vec<i64>) {
-        let (status, program) = self
-            .post(
-                "/v1/programs",
-                json!({"code": "p", "name": "P", "rules": {"earn_bps": 1000}}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{program}");
-        let (status, merchant) = self
-            .post(
-                "/v1/merchants",
-                json!({"program_id": program["id"], "name": "Shop"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{merchant}");
-        let mut ids = Vec::new();
-        for _ in 0..customers {
-            let (status, customer) = self
-                .post(
-                    "/v1/customers",
-                    json!({"program_id": program["id"], "opening_balance": balance}),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{customer}");
-            ids.push(customer["id"].as_i64().unwrap());
-        }
-        (merchant["id"].as_i64().unwrap(), ids)
-    }
-
-    async fn audit_is_clean(&self) {
-        let (status, audit) = self.get("/v1/ledger/audit").await;
-        assert_eq!(status, StatusCode::OK, "{audit}");
-        assert_eq!(audit["mismatched_accounts"], json!([]));
-    }
-
-    async fn kill_9(&self) {
-        let mut child = self.child.lock().await;
-        child.start_kill().unwrap();
-        child.wait().await.unwrap();
-    }
-
-    /// SIGTERM: a graceful stop, which must end with a successful exit.
-    async fn terminate(&self) {
-        let mut child = self.child.lock().await;
-        let pid = child.id().unwrap().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success());
-        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-            .await
-            .expect("kopilka stops within 20 s of SIGTERM")
-            .unwrap();
-        assert!(status.success(), "kopilka exited with {status}");
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_never_overspend() {

@@ -45,6 +45,7 @@ macro_rules! on_both_stores {
 
 mod corrupt;
 mod history;
+mod job_lease;
 mod ledger;
 mod migrations;
 mod props;
