@@ -69,7 +69,7 @@ async fn two_nodes_run_each_job_once_and_the_survivor_takes_over() {
     .await;
     // For six periods each lease stays with one node and is renewed: the other never runs it.
     let first = leases(&store).await;
-    for (_, (pid, _)) in &first {
+    for (pid, _) in first.values() {
         assert!([pid_a, pid_b].contains(pid), "{first:?}");
     }
     let watch = Instant::now();

@@ -1,5 +1,7 @@
-//! `packaging/`: the systemd unit passes `systemd-analyze verify` without a warning.
+//! `packaging/`: the systemd unit passes `systemd-analyze verify` without a warning; the
+//! container's health check asks the server.
 
+use crate::common::process::{self, Server};
 use std::process::Command;
 
 #[test]
@@ -23,4 +25,24 @@ fn systemd_unit_verifies_cleanly() {
     assert!(output.status.success(), "{said}");
     // An unknown or misspelt setting is only a warning, which the unit must not have either.
     assert_eq!(said, "", "systemd-analyze verify warned");
+}
+
+/// The container's health check: `kopilka healthcheck` succeeds while the server answers
+/// `/healthz` and fails once it is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_asks_the_local_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("kopilka.db").display());
+    let server = Server::start(&database, dir.path()).await;
+    let listen = server.base.strip_prefix("http://").unwrap().to_string();
+    let healthcheck = || async {
+        process::kopilka(dir.path())
+            .args(["healthcheck", "--listen", &listen])
+            .status()
+            .await
+            .unwrap()
+    };
+    assert!(healthcheck().await.success());
+    server.terminate().await;
+    assert!(!healthcheck().await.success());
 }

@@ -1,5 +1,6 @@
 //! The store's tests in one binary: the ledger's conformance suite, Loymax history's counts,
-//! property tests against a model, corrupt stored values, and migrations over existing data.
+//! property tests against a model, corrupt stored values, migrations over existing data, and
+//! leases on periodic jobs.
 //! A scenario that runs on both stores is an `async fn(Ledger)` listed in [`on_both_stores!`].
 
 /// Runs each scenario named as two tests, `scenario::sqlite` and `scenario::postgres`, each on
