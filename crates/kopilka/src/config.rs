@@ -81,14 +81,14 @@ impl Config {
         if let Some(path) = var("KOPILKA_SEAL_KEY_FILE") {
             self.seal_key_file = Some(path);
         }
+        if let Some(list) = var("KOPILKA_TRUSTED_PROXIES") {
+            self.trusted_proxies = TrustedProxies::parse_list(list.split(','))
+                .map_err(|e| anyhow::anyhow!("KOPILKA_TRUSTED_PROXIES: {e}"))?;
+        }
         if let Some(secs) = var("KOPILKA_JOBS_INTERVAL_SECS") {
             self.jobs_interval_secs = secs.parse().map_err(|_| {
                 anyhow::anyhow!("KOPILKA_JOBS_INTERVAL_SECS must be a whole number of seconds")
             })?;
-        }
-        if let Some(list) = var("KOPILKA_TRUSTED_PROXIES") {
-            self.trusted_proxies = TrustedProxies::parse_list(list.split(','))
-                .map_err(|e| anyhow::anyhow!("KOPILKA_TRUSTED_PROXIES: {e}"))?;
         }
         Ok(())
     }
@@ -267,6 +267,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("KOPILKA_TRUSTED_PROXIES"));
+    }
+
+    #[test]
+    fn the_jobs_interval_comes_from_the_environment() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| (name == "KOPILKA_JOBS_INTERVAL_SECS").then(|| "5".into()))
+            .unwrap();
+        assert_eq!(config.jobs_interval_secs, 5);
+        let bad =
+            config.apply_env(|name| (name == "KOPILKA_JOBS_INTERVAL_SECS").then(|| "1.5".into()));
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("KOPILKA_JOBS_INTERVAL_SECS"));
     }
 
     #[test]
