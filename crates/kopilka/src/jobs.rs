@@ -44,7 +44,7 @@ impl JobLeases {
         }
     }
 
-    pub fn holder(&self) -> &str {
+    fn holder(&self) -> &str {
         &self.holder
     }
 
