@@ -48,4 +48,5 @@ mod history;
 mod ledger;
 mod migrations;
 mod props;
+mod servers;
 mod support;
