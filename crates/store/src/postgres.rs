@@ -202,6 +202,8 @@ impl Servers {
         let servers = Arc::clone(self);
         let pool = pool.clone();
         tokio::spawn(async move {
+            let started = Instant::now();
+            let mut rounds = 0;
             while !pool.is_closed() {
                 match servers.target.first_usable().await {
                     Ok(found) => {
@@ -215,6 +217,7 @@ impl Servers {
                             tracing::warn!(
                                 host = options.get_host(),
                                 port = options.get_port(),
+                                searched_ms = started.elapsed().as_millis() as u64,
                                 "PostgreSQL: connecting to another server, the primary now"
                             );
                             pool.set_connect_options(options);
@@ -222,7 +225,14 @@ impl Servers {
                         break;
                     }
                     Err(causes) => {
-                        tracing::warn!(?causes, "PostgreSQL: no usable server yet");
+                        if rounds == 0 {
+                            tracing::warn!(
+                                ?causes,
+                                "PostgreSQL: no usable server; trying again every {} ms",
+                                SEARCH_INTERVAL.as_millis()
+                            );
+                        }
+                        rounds += 1;
                         tokio::time::sleep(SEARCH_INTERVAL).await;
                     }
                 }
