@@ -14,6 +14,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 pub struct PgStore {
     pool: Pool<Postgres>,
@@ -180,6 +181,8 @@ struct Servers {
     /// instead of used.
     found_at: Mutex<Instant>,
     searching: AtomicBool,
+    /// Wakes the jobs waiting for a connection when a search has found the server again.
+    found: Notify,
 }
 
 impl Servers {
@@ -208,10 +211,6 @@ impl Servers {
                 match servers.target.first_usable().await {
                     Ok(found) => {
                         let moved = servers.current.swap(found, Ordering::SeqCst) != found;
-                        if moved || after_failure {
-                            *servers.found_at.lock().unwrap_or_else(|e| e.into_inner()) =
-                                Instant::now();
-                        }
                         if moved {
                             let options = servers.target.servers[found].clone();
                             tracing::warn!(
@@ -221,6 +220,11 @@ impl Servers {
                                 "PostgreSQL: connecting to another server, the primary now"
                             );
                             pool.set_connect_options(options);
+                        }
+                        if moved || after_failure {
+                            *servers.found_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Instant::now();
+                            servers.found.notify_waiters();
                         }
                         break;
                     }
@@ -286,6 +290,7 @@ impl PgStore {
             current: AtomicUsize::new(current),
             found_at: Mutex::new(Instant::now()),
             searching: AtomicBool::new(false),
+            found: Notify::new(),
         });
         let pooled = Arc::clone(&servers);
         // No ping before each use (a round trip per transaction): a connection that broke
@@ -328,20 +333,30 @@ impl PgStore {
 
     /// A connection from the pool. With several servers, a wait longer than `SLOW_ACQUIRE`
     /// starts a search for the primary: the pool keeps trying the server it knows, which may
-    /// be gone.
+    /// be gone. When a search finds the server again the wait starts over, so it connects
+    /// there at once instead of after the pool's back-off from the failed server (up to 6 s).
     async fn acquire(
         pool: &Pool<Postgres>,
         servers: &Arc<Servers>,
     ) -> StoreResult<PoolConnection<Postgres>> {
-        let acquiring = pool.acquire();
-        tokio::pin!(acquiring);
-        if servers.target.servers.len() > 1 {
+        let mut acquiring = Box::pin(pool.acquire());
+        let mut found = Box::pin(servers.found.notified());
+        let slow = tokio::time::sleep(SLOW_ACQUIRE);
+        tokio::pin!(slow);
+        let mut searched = servers.target.servers.len() == 1;
+        loop {
             tokio::select! {
                 acquired = &mut acquiring => return Ok(acquired?),
-                _ = tokio::time::sleep(SLOW_ACQUIRE) => servers.search(pool, false),
+                () = &mut found => {
+                    acquiring = Box::pin(pool.acquire());
+                    found = Box::pin(servers.found.notified());
+                }
+                () = &mut slow, if !searched => {
+                    searched = true;
+                    servers.search(pool, false);
+                }
             }
         }
-        Ok(acquiring.await?)
     }
 }
 
@@ -490,7 +505,10 @@ mod tests {
                 .unwrap()
                 .read_write
         );
-        for refused in ["target_session_attrs=standby", "target_session_attrs=read-only"] {
+        for refused in [
+            "target_session_attrs=standby",
+            "target_session_attrs=read-only",
+        ] {
             assert!(
                 matches!(named(refused), Err(StoreError::BadUrl(m)) if m.contains("read-write or any")),
                 "{refused}"
@@ -504,11 +522,16 @@ mod tests {
             ("postgres://h1,,h2/db", "empty host"),
             ("postgres://h1,h2:notaport/db", ""),
             ("postgres://h1/db?connect_timeout=0", "connect_timeout=0"),
-            ("postgres://h1/db?connect_timeout=2.5", "connect_timeout=2.5"),
+            (
+                "postgres://h1/db?connect_timeout=2.5",
+                "connect_timeout=2.5",
+            ),
             ("h1:5432/db", "postgres://"),
         ] {
             match Target::parse(url) {
-                Err(StoreError::BadUrl(message)) => assert!(message.contains(names), "{url}: {message}"),
+                Err(StoreError::BadUrl(message)) => {
+                    assert!(message.contains(names), "{url}: {message}")
+                }
                 other => panic!("{url}: {other:?}"),
             }
         }

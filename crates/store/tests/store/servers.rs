@@ -56,7 +56,9 @@ async fn connections_the_server_ended_are_replaced_and_a_repeat_applies_once() {
     let l = Ledger::open_postgres(&url_with("", &format!("application_name={name}"))).await;
     let c = l.customer().await;
     l.credit(c, 1_000, None).await;
-    let admin = sqlx::PgPool::connect(&postgres_url()).await.expect("postgres");
+    let admin = sqlx::PgPool::connect(&postgres_url())
+        .await
+        .expect("postgres");
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
     )
@@ -68,7 +70,10 @@ async fn connections_the_server_ended_are_replaced_and_a_repeat_applies_once() {
     assert!(!ended.is_empty() && ended.iter().all(|&e| e), "{ended:?}");
     let mut unavailable = 0;
     let applied = loop {
-        match l.exec_keyed(credit(c, 500, None), "after-restart", "500").await {
+        match l
+            .exec_keyed(credit(c, 500, None), "after-restart", "500")
+            .await
+        {
             Ok(outcome) => break outcome,
             Err(StoreError::Unavailable(_)) if unavailable < 20 => {
                 unavailable += 1;
