@@ -206,7 +206,7 @@ impl Servers {
         let pool = pool.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let mut rounds = 0;
+            let mut warned = false;
             while !pool.is_closed() {
                 match servers.target.first_usable().await {
                     Ok(found) => {
@@ -229,14 +229,14 @@ impl Servers {
                         break;
                     }
                     Err(causes) => {
-                        if rounds == 0 {
+                        if !warned {
                             tracing::warn!(
                                 ?causes,
                                 "PostgreSQL: no usable server; trying again every {} ms",
                                 SEARCH_INTERVAL.as_millis()
                             );
+                            warned = true;
                         }
-                        rounds += 1;
                         tokio::time::sleep(SEARCH_INTERVAL).await;
                     }
                 }
