@@ -70,12 +70,15 @@ pub enum StoreError {
     Abandoned,
     #[error("invalid database URL: {0}")]
     BadUrl(String),
-    #[error("cannot connect to PostgreSQL at {host}:{port}: {cause}")]
-    Unreachable {
-        host: String,
-        port: u16,
-        cause: String,
-    },
+    /// No server the URL names could be used at start; `servers` lists them as `host:port`.
+    #[error("cannot connect to PostgreSQL at {servers}: {cause}")]
+    Unreachable { servers: String, cause: String },
+    /// The database went away under a job (a lost connection, a server shutting down or taking
+    /// no writes: a restart or a failover), or no connection came free in time. The job's
+    /// transaction did not commit, or its answer was lost with the connection; the same
+    /// request, repeated under its idempotency key, either applies it once or replays it.
+    #[error("the database is unavailable, retry: {0}")]
+    Unavailable(sqlx::Error),
     #[error(
         "the schema the database URL names (search_path {search_path}) does not exist in the \
          database: create it first (CREATE SCHEMA name; as a role that may, owned by kopilka's \
@@ -107,8 +110,25 @@ impl StoreError {
     }
 }
 
+/// Whether `error` says the server is gone or takes no writes, so the request may succeed
+/// again on another connection or server: a broken connection, no connection in time,
+/// SQLSTATE class 08 (connection exception), 25006 (read-only transaction: a standby),
+/// 57P01–57P03 (shutting down, crashed, starting).
+fn server_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "25006" | "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        if server_unavailable(&error) {
+            return StoreError::Unavailable(error);
+        }
         if let sqlx::Error::Database(db) = &error {
             if db.is_unique_violation() {
                 return StoreError::Duplicate(db.message().to_string());

@@ -46,8 +46,12 @@ impl From<StoreError> for GateError {
             return GateError::new(Code::PaymentIdExists, "general.payment_id".to_string());
         }
         tracing::error!("ecommpay gate: {e}");
+        let status = match e {
+            StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
         GateError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
+            status,
             ..GateError::new(Code::GeneralDecline, None)
         }
     }

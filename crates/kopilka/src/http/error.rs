@@ -106,6 +106,15 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Domain(e) => e.into(),
             StoreError::Duplicate(m) => ApiError::new(StatusCode::CONFLICT, "already_exists", m),
+            StoreError::Unavailable(e) => {
+                tracing::warn!("database unavailable: {e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable for a moment (a restart or failover); \
+                     repeat the request with the same idempotency key",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

@@ -50,4 +50,5 @@ mod job_lease;
 mod ledger;
 mod migrations;
 mod props;
+mod servers;
 mod support;
