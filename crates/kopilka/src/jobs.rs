@@ -36,8 +36,12 @@ where
                 _ = shutdown.wait() => return,
             }
             match round(context.clone(), kopilka_store::now_ms()).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "{done}"),
+                Ok(count) => {
+                    crate::observability::record_job_success(done);
+                    if count > 0 {
+                        tracing::info!(count, "{done}");
+                    }
+                }
                 Err(e) => tracing::warn!("background job failed ({done}): {e}"),
             }
         }

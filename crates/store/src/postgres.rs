@@ -4,11 +4,12 @@
 use crate::tx::{Conn, Tx};
 use crate::{Erased, Job, Store, StoreError, StoreKind, StoreResult};
 use futures::FutureExt;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Pool, Postgres};
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct PgStore {
     pool: Pool<Postgres>,
@@ -103,7 +104,7 @@ impl Store for PgStore {
     }
 
     async fn run_read(&self, job: Job) -> StoreResult<Erased> {
-        let conn = self.pool.acquire().await?;
+        let conn = acquire(&self.pool).await?;
         let mut tx = Tx::new(Conn::Pg(conn));
         job(&mut tx).await
     }
@@ -111,6 +112,19 @@ impl Store for PgStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A connection from the pool, recording the wait and the pool's size and use.
+async fn acquire(pool: &Pool<Postgres>) -> StoreResult<PoolConnection<Postgres>> {
+    let started = Instant::now();
+    let conn = pool.acquire().await;
+    metrics::histogram!("kopilka_store_pool_acquire_seconds")
+        .record(started.elapsed().as_secs_f64());
+    let (open, idle) = (pool.size() as f64, pool.num_idle() as f64);
+    metrics::gauge!("kopilka_store_pool_connections", "state" => "open").set(open);
+    metrics::gauge!("kopilka_store_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("kopilka_store_pool_connections", "state" => "in_use").set(open - idle);
+    Ok(conn?)
 }
 
 impl PgStore {
@@ -122,7 +136,7 @@ impl PgStore {
         // transaction half-run on a pooled connection.
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            let conn = pool.acquire().await?;
+            let conn = acquire(&pool).await?;
             let mut tx = Tx::new(Conn::Pg(conn));
             tx.raw("BEGIN").await?;
             if bulk
