@@ -328,6 +328,10 @@ async fn dispatch(inner: Router, mut request: Request) -> Response {
     let original = request.uri().path().trim_end_matches('/');
     let original = original[original.len() - method_path.len()..].to_string();
     request.extensions_mut().insert(MethodPath(original));
+    // The inner router's route template alone names the method (`observability::label_routes`).
+    request
+        .extensions_mut()
+        .remove::<axum::extract::MatchedPath>();
     request.extensions_mut().insert(version);
     let path_and_query = match request.uri().query() {
         Some(q) => format!("{method_path}?{q}"),

@@ -23,6 +23,7 @@ mod loymax_registration_processes;
 mod loymax_registration_safety;
 mod loymax_sdk;
 mod native_api;
+mod observability;
 mod outbox;
 mod outbox_processes;
 mod outbox_subjects;
