@@ -712,4 +712,46 @@ mod tests {
         assert_eq!(Config::default().kupikupi.form_lifetime_secs, 900);
         assert!(toml::from_str::<Config>("[kupikupi]\nlifetime = 1").is_err());
     }
+
+    #[test]
+    fn the_environment_overrides_senders_and_secrets() {
+        let env = [
+            ("KOPILKA_EMAIL_SENDER", "smtp"),
+            ("KOPILKA_SMTP_HOST", "relay.local"),
+            ("KOPILKA_SMTP_PORT", "2525"),
+            ("KOPILKA_SMTP_TLS", "plain"),
+            ("KOPILKA_SMTP_PASSWORD", "pw"),
+            ("KOPILKA_SMS_AUTHORIZATION", "Bearer t"),
+        ];
+        let mut whole = Config::default();
+        whole
+            .apply_env(|name| {
+                env.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap();
+        let config = whole.outbox.clone();
+        assert_eq!(config.email.sender(), crate::outbox::EmailSenderKind::Smtp);
+        assert_eq!(
+            (config.email.host.as_str(), config.email.port),
+            ("relay.local", Some(2525))
+        );
+        assert_eq!(config.email.tls, SmtpTls::Plain);
+        assert_eq!(config.email.password.as_deref(), Some("pw"));
+        assert_eq!(config.sms.headers["Authorization"], "Bearer t");
+        config.validate().unwrap();
+        let bad = crate::outbox::OutboxConfig {
+            lease_ms: 1000,
+            ..crate::outbox::OutboxConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let refused = whole
+            .apply_env(|name| (name == "KOPILKA_SMTP_TLS").then(|| "ssl".into()))
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("KOPILKA_SMTP_TLS"),
+            "{refused}"
+        );
+    }
 }
