@@ -37,7 +37,7 @@ pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
 }
 
 /// Whether a client's request id is kept: short, and of characters safe in any log format.
-pub fn fit_request_id(id: &[u8]) -> bool {
+fn fit_request_id(id: &[u8]) -> bool {
     (1..=MAX_REQUEST_ID).contains(&id.len())
         && id
             .iter()
@@ -46,15 +46,11 @@ pub fn fit_request_id(id: &[u8]) -> bool {
 
 /// A client's request id that is not fit is dropped, so a new one replaces it.
 async fn drop_unfit_request_id(mut request: Request) -> Request {
-    let fit = match request
-        .headers()
-        .get_all(&X_REQUEST_ID)
-        .iter()
-        .collect::<Vec<_>>()[..]
-    {
-        [] => true,
-        [one] => fit_request_id(one.as_bytes()),
-        _ => false,
+    let mut ids = request.headers().get_all(&X_REQUEST_ID).iter();
+    let fit = match (ids.next(), ids.next()) {
+        (Some(one), None) => fit_request_id(one.as_bytes()),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
     };
     if !fit {
         request.headers_mut().remove(&X_REQUEST_ID);
