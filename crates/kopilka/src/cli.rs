@@ -135,7 +135,6 @@ fn settings(
         None => Config::default(),
     };
     cfg.apply_env(env_setting)?;
-    cfg.outbox.apply_env(env_setting)?;
     if let Some(l) = listen {
         cfg.listen = l;
     }
@@ -184,6 +183,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ..Config::default()
             };
             cfg.apply_env(env_setting)?;
+            // The flags win over the environment (clap already took the variables for them).
+            cfg.listen = listen;
+            cfg.database = database.clone();
             if cfg.seal_key.is_none() && cfg.seal_key_file.is_none() {
                 cfg.seal_key = Some(crate::secrets::Sealer::generate_key());
             }

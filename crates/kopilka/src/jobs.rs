@@ -121,8 +121,12 @@ where
                 continue;
             }
             match round(context.clone(), now).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "{done}"),
+                Ok(count) => {
+                    crate::observability::record_job_success(job);
+                    if count > 0 {
+                        tracing::info!(count, "{done}");
+                    }
+                }
                 Err(e) => tracing::warn!("background job failed ({done}): {e}"),
             }
         }

@@ -1,10 +1,13 @@
 //! Boots kopilka: opens the store, binds, serves until told to stop, then drains.
 
 use crate::config::Config;
+use crate::http::ApiError;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::state::AppState;
 use crate::{api, jobs, observability, secrets};
-use axum::extract::Request;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use kopilka_store::SharedStore;
@@ -16,6 +19,8 @@ use tokio::task::JoinHandle;
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin listener's address (`admin_listen`), when there is one.
+    pub admin_addr: Option<SocketAddr>,
     pub admin_token: String,
     pub public_url: String,
     pub store: SharedStore,
@@ -64,28 +69,53 @@ async fn wait_for_signal() {
 /// Binds the port, then opens (and migrates) the store: a port already taken fails at once,
 /// before a migration that may take minutes.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let listener = bind(config.listen).await?;
+    let listeners = bind(&config).await?;
     let store = kopilka_store::open(&config.database).await?;
-    serve(config, store, listener).await
+    serve(config, store, listeners).await
 }
 
 pub async fn start_with_store(config: Config, store: SharedStore) -> anyhow::Result<Running> {
-    let listener = bind(config.listen).await?;
-    serve(config, store, listener).await
+    let listeners = bind(&config).await?;
+    serve(config, store, listeners).await
 }
 
-async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))
+/// The public listener and the admin one (`admin_listen`), if set.
+struct Listeners {
+    public: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
+}
+
+async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+    let listen = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+    };
+    let public = listen(config.listen).await?;
+    let admin = match config.admin_listen {
+        Some(addr) => Some(listen(addr).await?),
+        None => None,
+    };
+    Ok(Listeners { public, admin })
+}
+
+/// Which listener a request came in on; with an admin listener, each serves only its paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Public,
+    Admin,
 }
 
 async fn serve(
     config: Config,
     store: SharedStore,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
 ) -> anyhow::Result<Running> {
-    let addr = listener.local_addr()?;
+    let addr = listeners.public.local_addr()?;
+    let admin_addr = match &listeners.admin {
+        Some(admin) => Some(admin.local_addr()?),
+        None => None,
+    };
     let admin_token = config
         .admin_token
         .clone()
@@ -113,12 +143,48 @@ async fn serve(
     };
     let (trigger, shutdown) = shutdown::channel();
     let app = router(state.clone());
-    let mut signal = shutdown.clone();
+    let public = serve_on(
+        listeners.public,
+        app.clone(),
+        Listener::Public,
+        shutdown.clone(),
+    );
+    let admin = listeners
+        .admin
+        .map(|admin| serve_on(admin, app, Listener::Admin, shutdown.clone()));
     let served = tokio::spawn(async move {
+        let _ = public.await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
+    });
+    let workers = spawn_workers(&state, &config, outbox, shutdown);
+    Ok(Running {
+        addr,
+        admin_addr,
+        admin_token,
+        public_url,
+        store,
+        trigger,
+        served,
+        workers,
+    })
+}
+
+/// Serves `app` on `listener` until shutdown, in a task of its own.
+fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    which: Listener,
+    mut signal: Shutdown,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
         // The peer address feeds `http::ClientAddr` (per-address quotas and throttles).
         let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
-            tower::ServiceExt::<Request>::map_request(app, |request| {
-                crate::ecommpay::normalize_path(canonical_path(request))
+            tower::ServiceExt::<Request>::map_request(app, move |request| {
+                let mut request = crate::ecommpay::normalize_path(canonical_path(request));
+                request.extensions_mut().insert(which);
+                request
             }),
         );
         let result = axum::serve(listener, app)
@@ -127,16 +193,6 @@ async fn serve(
         if let Err(e) = result {
             tracing::error!("server stopped: {e}");
         }
-    });
-    let workers = spawn_workers(&state, &config, outbox, shutdown);
-    Ok(Running {
-        addr,
-        admin_token,
-        public_url,
-        store,
-        trigger,
-        served,
-        workers,
     })
 }
 
@@ -226,17 +282,25 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new()
     };
-    Router::new()
+    let routes = Router::new()
         .merge(demo)
         .route("/healthz", get(healthz))
-        .route("/metrics", get(move || async move { metrics.render() }))
+        .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(move || async move { observability::render_metrics(&metrics) }),
+        )
         .merge(crate::ecommpay::router(state.clone()))
         .nest("/v1", native_api(&state))
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
         .merge(crate::loymax::router(state.clone()))
-        .layer(axum::middleware::from_fn(observability::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            listener_paths,
+        ));
+    crate::http::access_log::wrap(routes, &state)
         // Enforced where a handler reads the body, so each API answers an oversized one in its
         // own error format (the native API: a JSON 413).
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -310,4 +374,75 @@ fn canonical_path(mut request: Request) -> Request {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Whether a path belongs on the admin listener: `/metrics` and the admin API under `/v1`
+/// (but ECommPay's `/v1/operations/get`, a protocol method).
+fn is_admin_path(path: &str) -> bool {
+    path == "/metrics"
+        || ((path == "/v1" || path.starts_with("/v1/"))
+            && path.trim_end_matches('/') != "/v1/operations/get")
+}
+
+/// With an admin listener (`admin_listen`), the public one answers 404 on the admin paths and
+/// the admin one on every other path.
+async fn listener_paths(
+    State(state): State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let which = request
+        .extensions()
+        .get::<Listener>()
+        .copied()
+        .unwrap_or(Listener::Public);
+    let admin_path = is_admin_path(request.uri().path());
+    let served = match which {
+        Listener::Public => state.config.admin_listen.is_none() || !admin_path,
+        Listener::Admin => admin_path,
+    };
+    if served {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "not served on this listener",
+        )
+        .into_response()
+    }
+}
+
+/// How long `/readyz` waits for the store before it answers 503.
+const READY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Ready: a read on the store and a no-op write through the writer (SQLite's writer thread,
+/// a PostgreSQL transaction) both answer within [`READY_DEADLINE`]. 503 names what failed.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    let check = async move {
+        store
+            .read(|tx| Box::pin(async move { tx.ping().await }))
+            .await
+            .map_err(|e| ("store", e))?;
+        store
+            .write(|_| Box::pin(async move { Ok(()) }))
+            .await
+            .map_err(|e| ("writer", e))
+    };
+    let failed = match tokio::time::timeout(READY_DEADLINE, check).await {
+        Ok(Ok(())) => {
+            return axum::Json(serde_json::json!({"status": "ready"})).into_response();
+        }
+        Ok(Err((failed, e))) => {
+            tracing::warn!(failed, "not ready: {e}");
+            failed
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the store did not answer within 2 s");
+            "deadline"
+        }
+    };
+    let body = serde_json::json!({"status": "unready", "failed": failed});
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }

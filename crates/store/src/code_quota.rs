@@ -58,6 +58,13 @@ impl Tx {
             by_sender: int!(self, &count("sender"), surface, sending.sender, since)?,
         };
         if let Err(exceeded) = code_quota::check(sending.surface.quota(), sent) {
+            let key = match exceeded {
+                Exceeded::Phone => "phone",
+                Exceeded::Address => "address",
+                Exceeded::Sender => "sender",
+            };
+            metrics::counter!("kopilka_code_quota_refusals_total", "surface" => surface, "key" => key)
+                .increment(1);
             return Ok(Err(exceeded));
         }
         let now = self.now();

@@ -344,9 +344,13 @@ impl PgStore {
         let slow = tokio::time::sleep(SLOW_ACQUIRE);
         tokio::pin!(slow);
         let mut searched = servers.target.servers.len() == 1;
+        let started = Instant::now();
         loop {
             tokio::select! {
-                acquired = &mut acquiring => return Ok(acquired?),
+                acquired = &mut acquiring => {
+                    record_pool(pool, started);
+                    return Ok(acquired?);
+                }
                 () = &mut found => {
                     acquiring = Box::pin(pool.acquire());
                     found = Box::pin(servers.found.notified());
@@ -446,6 +450,15 @@ impl PgStore {
             }
         }
     }
+}
+
+/// The pool's gauges and how long this acquisition waited.
+fn record_pool(pool: &Pool<Postgres>, started: Instant) {
+    metrics::histogram!("kopilka_store_pool_acquire_seconds").record(started.elapsed().as_secs_f64());
+    let (open, idle) = (pool.size() as f64, pool.num_idle() as f64);
+    metrics::gauge!("kopilka_store_pool_connections", "state" => "open").set(open);
+    metrics::gauge!("kopilka_store_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("kopilka_store_pool_connections", "state" => "in_use").set(open - idle);
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify, Semaphore};
 
 /// How a bulk job's transaction starts: no foreign-key lookups, and twice the page cache, so
@@ -61,6 +61,8 @@ struct WriteRequest {
     reply: oneshot::Sender<StoreResult<Erased>>,
     /// Run alone and without foreign-key checks ([`Store::run_bulk_write`]).
     bulk: bool,
+    /// When the job was queued, for `kopilka_store_writer_wait_seconds`.
+    queued: Instant,
 }
 
 pub struct SqliteStore {
@@ -203,7 +205,10 @@ async fn write_loop(
                 _ = syncing.idle.notified() => {}
             }
         }
+        metrics::gauge!("kopilka_store_writer_queue_depth").set(receiver.len() as f64);
         for request in jobs.drain(..) {
+            metrics::histogram!("kopilka_store_writer_wait_seconds")
+                .record(request.queued.elapsed().as_secs_f64());
             if !request.bulk {
                 run_job(&mut tx, &mut open, request).await;
                 continue;
@@ -403,10 +408,18 @@ impl SqliteStore {
             .map_err(|_| StoreError::Closed)?
             .clone()
             .ok_or(StoreError::Closed)?;
+        let queued = Instant::now();
         sender
-            .send(WriteRequest { job, reply, bulk })
+            .send(WriteRequest {
+                job,
+                reply,
+                bulk,
+                queued,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
+        let depth = sender.max_capacity() - sender.capacity();
+        metrics::gauge!("kopilka_store_writer_queue_depth").set(depth as f64);
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }

@@ -67,6 +67,11 @@ impl Tx {
         format!("{}{}", crate::row::select::<R>(from), self.lock_suffix())
     }
 
+    /// A read of one table: whether the database answers (the readiness check).
+    pub async fn ping(&mut self) -> StoreResult<()> {
+        self.raw("SELECT 1 FROM programs LIMIT 1").await
+    }
+
     pub(crate) async fn raw(&mut self, sql: &str) -> StoreResult<()> {
         use sqlx::Executor;
         match &mut self.conn {

@@ -62,6 +62,7 @@ pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        crate::observability::record_refusal("ecommpay", self.code.number());
         let status = if self.code == Code::GeneralDecline {
             StatusCode::INTERNAL_SERVER_ERROR
         } else {

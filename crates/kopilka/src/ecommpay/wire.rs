@@ -59,6 +59,7 @@ impl From<StoreError> for GateError {
 
 impl IntoResponse for GateError {
     fn into_response(self) -> Response {
+        crate::observability::record_refusal("ecommpay", self.code.number());
         let mut body = json!({
             "status": "error",
             "request_id": request_id(),

@@ -7,7 +7,7 @@ use crate::config::TrustedProxies;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{Extensions, HeaderMap, HeaderName};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -22,12 +22,20 @@ impl ClientAddr {
     /// The client of a request, behind `trusted` proxies. A request without a peer address
     /// (served in-process, not through the listener) is `0.0.0.0`.
     pub fn of(parts: &Parts, trusted: &TrustedProxies) -> ClientAddr {
-        let peer = parts
-            .extensions
+        ClientAddr::found(&parts.extensions, &parts.headers, trusted)
+    }
+
+    /// The client of a request not yet taken apart (the access log's).
+    pub fn of_request<B>(request: &axum::http::Request<B>, trusted: &TrustedProxies) -> ClientAddr {
+        ClientAddr::found(request.extensions(), request.headers(), trusted)
+    }
+
+    fn found(extensions: &Extensions, headers: &HeaderMap, trusted: &TrustedProxies) -> ClientAddr {
+        let peer = extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        ClientAddr(client_addr(peer, &parts.headers, trusted))
+        ClientAddr(client_addr(peer, headers, trusted))
     }
 }
 

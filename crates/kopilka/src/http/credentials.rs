@@ -89,6 +89,8 @@ pub async fn authenticate(
                 retry_after_ms,
                 "wrong merchant passwords from this address, refused unchecked"
             );
+            metrics::counter!("kopilka_lockouts_total", "secret" => "merchant_password")
+                .increment(1);
             return Ok(Err(Refusal::TooSoon));
         }
     };

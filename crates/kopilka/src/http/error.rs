@@ -145,6 +145,7 @@ job_refusal!(ApiError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use super::edge::{clip, ECHO_MAX_CHARS};
+        crate::observability::record_refusal("native", self.code);
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),

@@ -7,6 +7,7 @@
 //! **Architecture invariant:** this module imports no surface (`api`, protocols, `cabinet`,
 //! `outbox`); they all import it.
 
+pub mod access_log;
 pub mod admin;
 pub mod client_addr;
 pub mod credentials;

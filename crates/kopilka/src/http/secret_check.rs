@@ -105,6 +105,7 @@ pub async fn check_secret(
                 retry_after_ms,
                 "wrong secrets from this address, refused unchecked"
             );
+            metrics::counter!("kopilka_lockouts_total", "secret" => secret.name()).increment(1);
             return Ok(SecretCheck::TooSoon);
         }
     };

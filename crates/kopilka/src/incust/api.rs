@@ -22,21 +22,39 @@ pub async fn handle(
     client: ClientAddr,
     request: Request,
 ) -> Response {
-    let xml = match AssertUnwindSafe(answer(&state, client, request))
+    let reply = match AssertUnwindSafe(answer(&state, client, request))
         .catch_unwind()
         .await
     {
-        Ok(reply) => reply.render(),
+        Ok(reply) => reply,
         Err(_) => {
             tracing::error!("inCust API handler panicked");
-            Reply::new("", Status::Internal, Status::Internal.text(Lang::Ru).into()).render()
+            Reply::new("", Status::Internal, Status::Internal.text(Lang::Ru).into())
         }
     };
-    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
+    if let Some(status) = reply.refused() {
+        crate::observability::record_refusal("incust", status.code());
+    }
+    // The `cmd` names the method; a closed set, whatever the client sent.
+    let route = match reply.cmd().to_ascii_lowercase().as_str() {
+        "transaction" => "incust:transaction",
+        "transactioncancel" => "incust:transactioncancel",
+        _ => "incust:other",
+    };
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        reply.render(),
+    )
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(crate::observability::RouteLabel(route.into()));
+    response
 }
 
 /// A request refused at the edge, in the envelope.
 pub(super) fn edge_refusal(status: Status) -> Response {
+    crate::observability::record_refusal("incust", status.code());
     let xml = Reply::new("", status, status.text(Lang::Ru).into()).render();
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
 }

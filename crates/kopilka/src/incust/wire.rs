@@ -321,6 +321,7 @@ fn check_root(e: &quick_xml::events::BytesStart<'_>) -> Result<(), Fault> {
 /// One answer document, written field by field in the seed's order.
 pub struct Reply {
     cmd: String,
+    status: Status,
     fields: Vec<(&'static str, String)>,
 }
 
@@ -331,12 +332,23 @@ impl Reply {
         Reply {
             // An unknown `cmd` is echoed: at most what an error echoes of client input.
             cmd: clip(cmd, ECHO_MAX_CHARS).to_string(),
+            status,
             fields: vec![
                 ("status", status.code().to_string()),
                 ("statusdesc", text.clone()),
                 ("cmddesc", text),
             ],
         }
+    }
+
+    /// The `cmd` echoed.
+    pub fn cmd(&self) -> &str {
+        &self.cmd
+    }
+
+    /// The status of a refusal; `None` for a success.
+    pub fn refused(&self) -> Option<Status> {
+        (self.status != Status::Ok).then_some(self.status)
     }
 
     pub fn field(mut self, name: &'static str, value: impl Into<String>) -> Reply {

@@ -107,6 +107,7 @@ crate::http::error::job_refusal!(KkError);
 
 impl IntoResponse for KkError {
     fn into_response(self) -> Response {
+        crate::observability::record_refusal("kupikupi", self.code.as_str());
         axum::Json(Body(vec![
             ("status".to_string(), raw(&Value::Bool(false))),
             (

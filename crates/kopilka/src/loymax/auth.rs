@@ -174,6 +174,7 @@ struct OAuthError(StatusCode, &'static str, &'static str);
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        crate::observability::record_refusal("loymax", self.1);
         (
             self.0,
             Json(json!({"error": self.1, "error_description": self.2})),

@@ -17,6 +17,7 @@ mod registration;
 pub mod wire;
 
 use crate::http::edge::{self, Cause, Refusal, Refused};
+use crate::observability::RouteLabel;
 use crate::state::AppState;
 use axum::extract::{FromRef, Request};
 use axum::http::{StatusCode, Uri};
@@ -288,7 +289,7 @@ fn inner(state: AppState) -> Router {
         .fold(router, |r, (path, method)| {
             r.route(&path.to_lowercase(), method)
         });
-    router
+    crate::observability::label_routes(router, "loymax")
         .fallback(|| async { LmError::NotFound })
         .method_not_allowed_fallback(|| async { LmError::NotFound })
         .with_state(MethodState {
@@ -321,12 +322,16 @@ impl FromRef<MethodState> for Arc<processing::callers::Callers> {
 /// request to the inner router.
 async fn dispatch(inner: Router, mut request: Request) -> Response {
     let Some((method_path, version)) = method_path(request.uri().path()) else {
-        return LmError::NotFound.into_response();
+        return unmatched(LmError::NotFound.into_response());
     };
     // Lowercasing ASCII keeps byte offsets: the method path is the same-length tail.
     let original = request.uri().path().trim_end_matches('/');
     let original = original[original.len() - method_path.len()..].to_string();
     request.extensions_mut().insert(MethodPath(original));
+    // The inner router's route template alone names the method (`observability::label_routes`).
+    request
+        .extensions_mut()
+        .remove::<axum::extract::MatchedPath>();
     request.extensions_mut().insert(version);
     let path_and_query = match request.uri().query() {
         Some(q) => format!("{method_path}?{q}"),
@@ -334,12 +339,20 @@ async fn dispatch(inner: Router, mut request: Request) -> Response {
     };
     match path_and_query.parse::<Uri>() {
         Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => return LmError::NotFound.into_response(),
+        Err(_) => return unmatched(LmError::NotFound.into_response()),
     }
     match inner.oneshot(request).await {
-        Ok(response) => response,
+        Ok(response) if response.extensions().get::<RouteLabel>().is_some() => response,
+        Ok(response) => unmatched(response),
         Err(never) => match never {},
     }
+}
+
+/// An answer no Loymax method gave: one route label for all of them.
+fn unmatched(mut response: Response) -> Response {
+    let label = RouteLabel("loymax:unmatched".into());
+    response.extensions_mut().insert(label);
+    response
 }
 
 /// The edge's refusals (`crate::http::edge`) in the envelope, or as an OAuth error on the

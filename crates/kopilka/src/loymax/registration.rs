@@ -250,6 +250,8 @@ async fn quota_refusal(
         return Ok(None);
     }
     tracing::warn!(target = %masked(target), ip, "loymax: confirmation code quota exceeded");
+    metrics::counter!("kopilka_code_quota_refusals_total", "surface" => "loymax", "key" => "phone_or_address")
+        .increment(1);
     Ok(Some(
         "Превышено число запросов кода подтверждения. Попробуйте позже".into(),
     ))

@@ -161,6 +161,14 @@ impl From<kopilka_domain::loymax::RegistrationError> for LmError {
 
 impl IntoResponse for LmError {
     fn into_response(self) -> Response {
+        let code = match &self {
+            LmError::Business { code, .. } => code.unwrap_or("Error"),
+            LmError::Validation(_) => "ValidationError",
+            LmError::Unauthorized => "Unauthorized",
+            LmError::NotFound => "NotFound",
+            LmError::Fail(_) => "Fail",
+        };
+        crate::observability::record_refusal("loymax", code);
         match self {
             LmError::Business {
                 message,

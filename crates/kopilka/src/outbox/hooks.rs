@@ -54,7 +54,7 @@ impl Hooks {
             None if purpose == webhooks::PURPOSE => Ok(()),
             None => {
                 tracing::warn!(
-                    message = message.id,
+                    message_id = message.id,
                     purpose,
                     ?settled,
                     "no hook for this message purpose"

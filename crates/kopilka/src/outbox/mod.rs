@@ -14,12 +14,12 @@ pub mod webhooks;
 mod worker;
 
 use schedule::Schedule;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use worker::{run, Worker};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
     /// How long the worker sleeps when nothing is due, in milliseconds.
@@ -121,60 +121,9 @@ impl OutboxConfig {
         }
         Ok(())
     }
-
-    /// Environment variables over the file: the sender choices and the secrets one would
-    /// rather not keep in a file.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        if let Some(v) = var("KOPILKA_SMS_SENDER") {
-            self.sms.sender = Some(match v.as_str() {
-                "log" => SmsSenderKind::Log,
-                "http" => SmsSenderKind::Http,
-                _ => anyhow::bail!("KOPILKA_SMS_SENDER must be log or http"),
-            });
-        }
-        if let Some(v) = var("KOPILKA_SMS_URL") {
-            self.sms.url = v;
-        }
-        if let Some(v) = var("KOPILKA_SMS_AUTHORIZATION") {
-            self.sms.headers.insert("Authorization".into(), v);
-        }
-        if let Some(v) = var("KOPILKA_EMAIL_SENDER") {
-            self.email.sender = Some(match v.as_str() {
-                "log" => EmailSenderKind::Log,
-                "smtp" => EmailSenderKind::Smtp,
-                _ => anyhow::bail!("KOPILKA_EMAIL_SENDER must be log or smtp"),
-            });
-        }
-        if let Some(v) = var("KOPILKA_SMTP_HOST") {
-            self.email.host = v;
-        }
-        if let Some(v) = var("KOPILKA_SMTP_PORT") {
-            self.email.port = Some(
-                v.parse()
-                    .map_err(|_| anyhow::anyhow!("KOPILKA_SMTP_PORT must be a port number"))?,
-            );
-        }
-        if let Some(v) = var("KOPILKA_SMTP_TLS") {
-            self.email.tls = match v.as_str() {
-                "starttls" => SmtpTls::Starttls,
-                "plain" => SmtpTls::Plain,
-                _ => anyhow::bail!("KOPILKA_SMTP_TLS must be starttls or plain"),
-            };
-        }
-        if let Some(v) = var("KOPILKA_SMTP_USERNAME") {
-            self.email.username = Some(v);
-        }
-        if let Some(v) = var("KOPILKA_SMTP_PASSWORD") {
-            self.email.password = Some(v);
-        }
-        if let Some(v) = var("KOPILKA_SMTP_FROM") {
-            self.email.from = v;
-        }
-        Ok(())
-    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmsSenderKind {
     /// Write the text to the log; it stays readable through `GET /v1/messages`.
@@ -184,7 +133,7 @@ pub enum SmsSenderKind {
 }
 
 /// How `{phone}` and `{text}` are escaped in the gateway request's body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyEscape {
     /// Inside a JSON string.
@@ -195,7 +144,7 @@ pub enum BodyEscape {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsConfig {
     /// None: not chosen, which `serve` refuses and `demo` and tests take as `log`.
@@ -228,14 +177,14 @@ impl Default for SmsConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmailSenderKind {
     Log,
     Smtp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Upgrade with STARTTLS (refused if the relay does not offer it); port 587 by default.
@@ -244,7 +193,7 @@ pub enum SmtpTls {
     Plain,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
     /// None: not chosen, which `serve` refuses and `demo` and tests take as `log`.
@@ -275,47 +224,5 @@ impl Default for EmailConfig {
             password: None,
             from: "kopilka <noreply@localhost>".into(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_environment_overrides_senders_and_secrets() {
-        let env = [
-            ("KOPILKA_EMAIL_SENDER", "smtp"),
-            ("KOPILKA_SMTP_HOST", "relay.local"),
-            ("KOPILKA_SMTP_PORT", "2525"),
-            ("KOPILKA_SMTP_TLS", "plain"),
-            ("KOPILKA_SMTP_PASSWORD", "pw"),
-            ("KOPILKA_SMS_AUTHORIZATION", "Bearer t"),
-        ];
-        let mut config = OutboxConfig::default();
-        config
-            .apply_env(|name| {
-                env.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            })
-            .unwrap();
-        assert_eq!(config.email.sender(), EmailSenderKind::Smtp);
-        assert_eq!(
-            (config.email.host.as_str(), config.email.port),
-            ("relay.local", Some(2525))
-        );
-        assert_eq!(config.email.tls, SmtpTls::Plain);
-        assert_eq!(config.email.password.as_deref(), Some("pw"));
-        assert_eq!(config.sms.headers["Authorization"], "Bearer t");
-        config.validate().unwrap();
-        let bad = OutboxConfig {
-            lease_ms: 1000,
-            ..OutboxConfig::default()
-        };
-        assert!(bad.validate().is_err());
-        assert!(config
-            .apply_env(|name| (name == "KOPILKA_SMTP_TLS").then(|| "ssl".into()))
-            .is_err());
     }
 }

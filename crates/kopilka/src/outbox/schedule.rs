@@ -1,11 +1,11 @@
 //! Retry schedules: how long to wait after each failed attempt, and when to give up.
 
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A retry schedule. Durations are in schedule seconds (`outbox.schedule_unit_ms` long each:
 /// 1 000 in production, 1 in tests).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// The waits after the first failed attempts, in order.

@@ -258,7 +258,7 @@ fn log(message: &Message) -> Delivery {
         mask_email(&message.recipient)
     };
     let text = mask_codes(&message.body);
-    tracing::info!(message = message.id, kind = %message.kind, %recipient, "outbox (log sender): {text}");
+    tracing::info!(message_id = message.id, kind = %message.kind, %recipient, "outbox (log sender): {text}");
     Delivery::accepted(None)
 }
 

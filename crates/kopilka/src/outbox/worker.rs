@@ -127,7 +127,7 @@ impl Worker {
             .await;
         if let Err(e) = released {
             tracing::warn!(
-                message = id,
+                message_id = id,
                 "outbox: releasing a lease failed (it expires by itself): {e}"
             );
         }
@@ -165,10 +165,13 @@ impl Worker {
             }
         };
         match self.settle(message.id, lease, attempt.clone(), next).await {
-            Ok(true) => record_metric(message.kind.as_str(), next),
+            Ok(true) => {
+                log_failure(&message, &attempt, next);
+                record_metric(message.kind.as_str(), next);
+            }
             Ok(false) => {
                 tracing::warn!(
-                    message = message.id,
+                    message_id = message.id,
                     "outbox: the lease expired during the attempt; another worker has the message"
                 );
             }
@@ -176,7 +179,7 @@ impl Worker {
                 // The settlement (or its hook) failed: the message must not settle without its
                 // hook, so the attempt counts as failed and the message is tried again.
                 tracing::error!(
-                    message = message.id,
+                    message_id = message.id,
                     "outbox: settling failed, retrying the message: {e}"
                 );
                 let delay = schedule
@@ -191,12 +194,12 @@ impl Worker {
                     ..attempt
                 };
                 if let Err(e) = self.settle(message.id, lease, attempt, retry).await {
-                    tracing::error!(message = message.id, "outbox: recording the attempt failed (the lease expires, then it is retried): {e}");
+                    tracing::error!(message_id = message.id, "outbox: recording the attempt failed (the lease expires, then it is retried): {e}");
                 }
                 record_metric(message.kind.as_str(), retry);
             }
             Err(e) => {
-                tracing::error!(message = message.id, "outbox: recording the attempt failed (the lease expires, then it is retried): {e}");
+                tracing::error!(message_id = message.id, "outbox: recording the attempt failed (the lease expires, then it is retried): {e}");
             }
         }
     }
@@ -269,6 +272,32 @@ impl Worker {
             }
             Err(e) => tracing::warn!("outbox: reading queue statistics failed: {e}"),
         }
+    }
+}
+
+/// A failed attempt is a warning; a message given up on (dead) is an error.
+fn log_failure(message: &Message, attempt: &Attempt, next: NextStep) {
+    let error = attempt.error.as_deref().unwrap_or("");
+    let (id, kind, attempts) = (message.id, message.kind.as_str(), message.attempts + 1);
+    match next {
+        NextStep::Delivered => {}
+        NextStep::Retry { at } => tracing::warn!(
+            message_id = id,
+            kind,
+            attempts,
+            status_code = attempt.status_code,
+            retry_at_ms = at,
+            error,
+            "outbox: delivery failed; retrying"
+        ),
+        NextStep::Dead => tracing::error!(
+            message_id = id,
+            kind,
+            attempts,
+            status_code = attempt.status_code,
+            error,
+            "outbox: delivery failed; the message is dead"
+        ),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::common::incust::hidden;
 use crate::common::kupikupi::{shop, NEVER_OK, PHONE};
-use crate::common::{process, Backend, TestApp};
+use crate::common::{self, process, Backend, TestApp};
 use kopilka::secrets::Sealer;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -184,6 +184,9 @@ async fn kupikupi_init_over_the_code_quota_is_refused_in_its_json(app: TestApp) 
     let checkout = shop.checkout(&app, "quota-5", 100, false).await;
     assert_eq!(checkout["errorCode"], "6", "{checkout}");
     assert_eq!(sms_count(&app, PHONE).await, 5);
+    let metrics = common::text(&app.http, app.url("/metrics")).await;
+    let refusals = "kopilka_code_quota_refusals_total{surface=\"kupikupi\",key=\"phone\"}";
+    assert!(metrics.contains(refusals), "{metrics}");
     app.stop().await;
 }
 
@@ -415,6 +418,11 @@ async fn wrong_spend_passwords_slow_the_guesser_and_never_lock_the_card(backend:
         });
     }
     assert_eq!(answers, [["wrong"; 11].as_slice(), &["later"]].concat());
+    let metrics = common::text(&http, app.url("/metrics")).await;
+    assert!(
+        metrics.contains("kopilka_lockouts_total{secret=\""),
+        "{metrics}"
+    );
     // One card from another address: four wrong answers (three free), then that address waits
     // for it.
     let guesser = "203.0.113.67";

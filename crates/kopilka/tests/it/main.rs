@@ -26,6 +26,7 @@ mod loymax_registration_safety;
 mod loymax_sdk;
 mod migrate;
 mod native_api;
+mod observability;
 mod outbox;
 mod outbox_processes;
 mod outbox_subjects;

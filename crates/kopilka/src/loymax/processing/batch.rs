@@ -112,6 +112,8 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        // The batch API answers by HTTP status alone.
+        crate::observability::record_refusal("loymax", format!("batch_{}", self.http.as_u16()));
         (self.http, Json(self.answer)).into_response()
     }
 }

@@ -51,6 +51,8 @@ pub fn unique_schema(prefix: &str) -> String {
 pub struct TestApp {
     pub backend: Backend,
     pub base: String,
+    /// The admin listener's base URL, when the configuration set `admin_listen`.
+    pub admin_base: Option<String>,
     pub http: reqwest::Client,
     pub store: SharedStore,
     pub seal_key: String,
@@ -108,6 +110,7 @@ impl TestApp {
         TestApp {
             backend,
             base: running.public_url.clone(),
+            admin_base: running.admin_addr.map(|addr| format!("http://{addr}")),
             http: reqwest::Client::new(),
             store,
             seal_key,
