@@ -37,6 +37,7 @@ pub struct Config {
     /// them. `KOPILKA_TRUSTED_PROXIES` (comma-separated). Empty: the peer is the client.
     pub trusted_proxies: TrustedProxies,
     pub loymax: LoymaxSettings,
+    pub connections: ConnectionSettings,
 }
 
 impl Default for Config {
@@ -54,6 +55,7 @@ impl Default for Config {
             kupikupi: KupiKupiSettings::default(),
             trusted_proxies: TrustedProxies::default(),
             loymax: LoymaxSettings::default(),
+            connections: ConnectionSettings::default(),
         }
     }
 }
@@ -83,7 +85,26 @@ impl Config {
             self.trusted_proxies = TrustedProxies::parse_list(list.split(','))
                 .map_err(|e| anyhow::anyhow!("KOPILKA_TRUSTED_PROXIES: {e}"))?;
         }
-        Ok(())
+        let number = |name: &str| -> anyhow::Result<Option<u64>> {
+            var(name)
+                .map(|v| v.trim().parse::<u64>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+        };
+        let c = &mut self.connections;
+        if let Some(secs) = number("KOPILKA_HEADER_READ_TIMEOUT_SECS")? {
+            c.header_read_timeout_secs = secs;
+        }
+        if let Some(secs) = number("KOPILKA_BODY_READ_TIMEOUT_SECS")? {
+            c.body_read_timeout_secs = secs;
+        }
+        if let Some(count) = number("KOPILKA_MAX_CONNECTIONS")? {
+            c.max_connections = count as usize;
+        }
+        if let Some(bytes) = number("KOPILKA_BODY_BUDGET_BYTES")? {
+            c.body_budget_bytes = bytes as usize;
+        }
+        self.connections.validate()
     }
 }
 
@@ -196,6 +217,61 @@ pub struct LoymaxSettings {
     /// Origins (`https://shop.example`) whose browser front ends may call the Loymax public API
     /// (CORS); `"*"` allows any. None by default; `kopilka demo` allows any.
     pub cors_allowed_origins: Vec<String>,
+}
+
+/// The smallest body budget: the largest body one route takes whole (`http::edge`'s limits).
+pub const MIN_BODY_BUDGET_BYTES: usize = 1 << 20;
+
+/// `[connections]` in the configuration file: what one client may hold of the server
+/// (docs/abuse.md, "Connections and bodies").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionSettings {
+    /// How long a connection may take to send a request's head, counted from the moment the
+    /// server waits for it: a new connection, or one kept alive after an answer
+    /// (`KOPILKA_HEADER_READ_TIMEOUT_SECS`). So it is also how long an idle connection stays.
+    pub header_read_timeout_secs: u64,
+    /// The longest wait for the next piece of a request body (`KOPILKA_BODY_READ_TIMEOUT_SECS`).
+    pub body_read_timeout_secs: u64,
+    /// Connections served at once (`KOPILKA_MAX_CONNECTIONS`); past it, an idle one is closed
+    /// for each newcomer.
+    pub max_connections: usize,
+    /// Bytes of request bodies held in memory at once, over all requests
+    /// (`KOPILKA_BODY_BUDGET_BYTES`).
+    pub body_budget_bytes: usize,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections: 512,
+            body_budget_bytes: 64 << 20,
+        }
+    }
+}
+
+impl ConnectionSettings {
+    /// Zero would refuse everything (or, for a timeout, nothing would ever arrive in time); a
+    /// budget under one largest body refuses it always; one over 4 GiB cannot be counted.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.header_read_timeout_secs > 0 && self.body_read_timeout_secs > 0,
+            "[connections] timeouts must be at least 1 second"
+        );
+        anyhow::ensure!(
+            self.max_connections > 0,
+            "[connections] max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            (MIN_BODY_BUDGET_BYTES..=u32::MAX as usize).contains(&self.body_budget_bytes),
+            "[connections] body_budget_bytes must be between {MIN_BODY_BUDGET_BYTES} (the \
+             largest body a route takes) and {} (4 GiB)",
+            u32::MAX
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -113,20 +113,13 @@ async fn serve(
     };
     let (trigger, shutdown) = shutdown::channel();
     let app = router(state.clone());
-    let mut signal = shutdown.clone();
+    let limits = crate::http::connections::Limits::from(&config.connections);
+    let signal = shutdown.clone();
     let served = tokio::spawn(async move {
-        // The peer address feeds `http::ClientAddr` (per-address quotas and throttles).
-        let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
-            tower::ServiceExt::<Request>::map_request(app, |request| {
-                crate::ecommpay::normalize_path(canonical_path(request))
-            }),
-        );
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { signal.wait().await })
-            .await;
-        if let Err(e) = result {
-            tracing::error!("server stopped: {e}");
-        }
+        let app = tower::ServiceExt::<Request>::map_request(app, |request| {
+            crate::ecommpay::normalize_path(canonical_path(request))
+        });
+        crate::http::connections::serve(listener, app, &limits, signal).await;
     });
     let workers = spawn_workers(&state, &config, outbox, shutdown);
     Ok(Running {
@@ -225,11 +218,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::cabinet::router())
         .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn(observability::track))
-        // Enforced where a handler reads the body, so each API answers an oversized one in its
-        // own error format (the native API: a JSON 413).
+        // Extractors behind the edge take at most what it let through.
         .layer(axum::extract::DefaultBodyLimit::max(
-            crate::http::edge::BODY_LIMIT,
+            crate::http::edge::JSON_BODY_LIMIT,
         ))
+        .layer(axum::Extension(crate::http::edge::BodyBudget::new(
+            state.config.connections.body_budget_bytes,
+        )))
         .with_state(state)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod client_addr;
+pub mod connections;
 pub mod credentials;
 pub mod edge;
 pub mod error;

@@ -16,7 +16,8 @@ pub mod processing;
 mod registration;
 pub mod wire;
 
-use crate::http::edge::{self, Cause, Refusal, Refused};
+use crate::http::edge::{self, Cause, Refused};
+use kopilka_domain::text::MAX_TEXT_CHARS;
 use crate::state::AppState;
 use axum::extract::{FromRef, Request};
 use axum::http::{StatusCode, Uri};
@@ -108,7 +109,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(processing::router(state.clone()));
     let cors = cors(&state.config.loymax.cors_allowed_origins);
     let localize = axum::middleware::from_fn_with_state(state.clone(), language::localize);
-    let edge = axum::middleware::from_fn_with_state(edge_refusal as Refusal, edge::guard);
+    let edge = axum::middleware::from_fn_with_state(
+        edge::Edge::new(edge_refusal, edge::JSON_BODY_LIMIT),
+        edge::guard,
+    );
     let inner = inner(state);
     // Prefixes in the casings clients use; whatever follows is matched case-insensitively.
     // Other casings are rewritten to these before routing (`canonical_prefix`).
@@ -351,6 +355,13 @@ fn edge_refusal(refused: &Refused) -> Response {
     }
     match (refused.cause, refused.status) {
         (Cause::Nul, _) => LmError::invalid(refused.place, "Недопустимый символ NUL (U+0000)"),
+        (Cause::TooLong, _) => LmError::invalid(
+            refused.place,
+            format!("Не больше {MAX_TEXT_CHARS} символов"),
+        ),
+        (Cause::Busy | Cause::Unread, _) => {
+            LmError::invalid("body", "Тело запроса не получено: повторите запрос позже")
+        }
         (_, StatusCode::NOT_FOUND) => LmError::NotFound,
         (_, StatusCode::PAYLOAD_TOO_LARGE) => {
             LmError::invalid("body", "Тело запроса слишком велико")

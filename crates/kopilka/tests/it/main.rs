@@ -6,6 +6,7 @@ mod common;
 
 mod abuse_limits;
 mod bench;
+mod connections;
 mod core_api;
 mod ecommpay;
 mod ecommpay_shops;
