@@ -339,6 +339,41 @@ mod tests {
     }
 
     #[test]
+    fn connection_settings_come_from_the_file_or_the_environment() {
+        let defaults = ConnectionSettings::default();
+        assert_eq!(defaults.header_read_timeout_secs, 10);
+        assert_eq!(defaults.max_connections, 512);
+        let mut config: Config =
+            toml::from_str("[connections]\nmax_connections = 64\nbody_read_timeout_secs = 5")
+                .unwrap();
+        assert_eq!(config.connections.max_connections, 64);
+        config
+            .apply_env(|name| match name {
+                "KOPILKA_HEADER_READ_TIMEOUT_SECS" => Some("3".into()),
+                "KOPILKA_BODY_BUDGET_BYTES" => Some("8388608".into()),
+                _ => None,
+            })
+            .unwrap();
+        let c = &config.connections;
+        assert_eq!(
+            (c.header_read_timeout_secs, c.body_read_timeout_secs),
+            (3, 5)
+        );
+        assert_eq!((c.max_connections, c.body_budget_bytes), (64, 8 << 20));
+        let refused = |name: &'static str, value: &'static str| {
+            let mut config = Config::default();
+            let error = config
+                .apply_env(|n| (n == name).then(|| value.to_string()))
+                .unwrap_err();
+            error.to_string()
+        };
+        assert!(refused("KOPILKA_MAX_CONNECTIONS", "many").contains("KOPILKA_MAX_CONNECTIONS"));
+        assert!(refused("KOPILKA_MAX_CONNECTIONS", "0").contains("max_connections"));
+        assert!(refused("KOPILKA_BODY_BUDGET_BYTES", "1000").contains("body_budget_bytes"));
+        assert!(toml::from_str::<Config>("[connections]\nidle = 1").is_err());
+    }
+
+    #[test]
     fn the_form_lifetime_is_configurable() {
         let config: Config = toml::from_str("[kupikupi]\nform_lifetime_secs = 60").unwrap();
         assert_eq!(config.kupikupi.form_lifetime_secs, 60);

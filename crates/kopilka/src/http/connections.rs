@@ -156,7 +156,9 @@ struct IdleConnections(Mutex<BTreeMap<u64, Arc<Notify>>>);
 
 impl IdleConnections {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Notify>>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn insert(&self, id: u64, close: Arc<Notify>) {

@@ -373,7 +373,11 @@ fn json_long_text(body: &[u8]) -> Option<String> {
         let (mut end, mut chars) = (start, 0usize);
         while end < body.len() && body[end] != b'"' {
             if body[end] == b'\\' {
-                end += if body.get(end + 1) == Some(&b'u') { 6 } else { 2 };
+                end += if body.get(end + 1) == Some(&b'u') {
+                    6
+                } else {
+                    2
+                };
                 chars += 1;
             } else {
                 if (body[end] & 0xC0) != 0x80 {
@@ -479,7 +483,10 @@ mod tests {
         let long = "я".repeat(MAX_TEXT_CHARS + 1);
         let fits = "я".repeat(MAX_TEXT_CHARS);
         let json = |text: &str| format!(r#"{{"a": {{"b": 1}}, "description" : "{text}"}}"#);
-        assert_eq!(json_long_text(json(&long).as_bytes()).as_deref(), Some("description"));
+        assert_eq!(
+            json_long_text(json(&long).as_bytes()).as_deref(),
+            Some("description")
+        );
         assert_eq!(json_long_text(json(&fits).as_bytes()), None);
         let escaped = format!(r#"{{"d": "{}"}}"#, r"\u044f".repeat(MAX_TEXT_CHARS));
         assert_eq!(json_long_text(escaped.as_bytes()), None);
@@ -498,7 +505,10 @@ mod tests {
             "application/x-www-form-urlencoded".parse().unwrap(),
         );
         let body = format!("phone=1&comment={}", "x".repeat(MAX_TEXT_CHARS + 1));
-        assert_eq!(long_text(&form, body.as_bytes()).as_deref(), Some("comment"));
+        assert_eq!(
+            long_text(&form, body.as_bytes()).as_deref(),
+            Some("comment")
+        );
         let body = format!("xml=<a><c>{}</c></a>", "x".repeat(MAX_TEXT_CHARS + 1));
         assert_eq!(long_text(&form, body.as_bytes()).as_deref(), Some("c"));
     }

@@ -17,7 +17,6 @@ mod registration;
 pub mod wire;
 
 use crate::http::edge::{self, Cause, Refused};
-use kopilka_domain::text::MAX_TEXT_CHARS;
 use crate::state::AppState;
 use axum::extract::{FromRef, Request};
 use axum::http::{StatusCode, Uri};
@@ -25,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put, MethodRouter};
 use axum::Router;
 use kopilka_domain::loymax::Settings;
+use kopilka_domain::text::MAX_TEXT_CHARS;
 use kopilka_store::model::Program;
 use std::sync::Arc;
 use tower::ServiceExt;

@@ -76,7 +76,11 @@ async fn idle_connections_past_the_cap_never_lock_a_client_out() {
     // oldest idle connection, so the cap never waits for the header timeout.
     let started = Instant::now();
     assert_eq!(healthz(&base).await, reqwest::StatusCode::OK);
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     // Every idle connection is closed by the header timeout at the latest.
     let deadline = Duration::from_secs(HEADER_TIMEOUT_SECS + 3);
     for (i, stream) in idle.iter_mut().enumerate() {
@@ -141,7 +145,12 @@ async fn a_body_trickled_slower_than_the_body_timeout_is_refused() {
     let answer = closed_within(&mut slow, Duration::from_secs(BODY_TIMEOUT_SECS + 5))
         .await
         .expect("the connection is answered and closed");
-    assert_eq!(status_of(&answer), 408, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(
+        status_of(&answer),
+        408,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     assert!(String::from_utf8_lossy(&answer).contains("body_timeout"));
 }
 
@@ -169,14 +178,20 @@ async fn bodies_past_the_budget_are_refused_while_small_requests_pass() {
     let mut holding = Vec::new();
     for _ in 0..2 {
         let mut upload = TcpStream::connect(&addr).await.unwrap();
-        upload.write_all(post_head(900_000).as_bytes()).await.unwrap();
+        upload
+            .write_all(post_head(900_000).as_bytes())
+            .await
+            .unwrap();
         upload.write_all(&[b' '; 1000]).await.unwrap();
         holding.push(upload);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A third cannot fit: refused at once, in the native format.
     let mut third = TcpStream::connect(&addr).await.unwrap();
-    third.write_all(post_head(900_000).as_bytes()).await.unwrap();
+    third
+        .write_all(post_head(900_000).as_bytes())
+        .await
+        .unwrap();
     let mut answer = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(2), third.read(&mut answer))
         .await
@@ -208,7 +223,11 @@ async fn bodies_past_the_budget_are_refused_while_small_requests_pass() {
                  Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
             );
             let mut sent = stream.write_all(head.as_bytes()).await;
-            let chunk = [format!("{:x}\r\n", 1 << 20).into_bytes(), vec![b' '; 1 << 20]].concat();
+            let chunk = [
+                format!("{:x}\r\n", 1 << 20).into_bytes(),
+                vec![b' '; 1 << 20],
+            ]
+            .concat();
             for _ in 0..15 {
                 if sent.is_err() {
                     break;
@@ -222,7 +241,9 @@ async fn bodies_past_the_budget_are_refused_while_small_requests_pass() {
                 let _ = stream.write_all(b"0\r\n\r\n").await;
             }
             let answer = closed_within(&mut stream, Duration::from_secs(10)).await;
-            answer.filter(|a| !a.is_empty()).map_or(0, |a| status_of(&a))
+            answer
+                .filter(|a| !a.is_empty())
+                .map_or(0, |a| status_of(&a))
         }
     };
     let bounded = |i| async move {
@@ -238,6 +259,9 @@ async fn bodies_past_the_budget_are_refused_while_small_requests_pass() {
         "{statuses:?}"
     );
     let (now, peak) = rss_mib(pid);
-    assert!(peak < PEAK_RSS_BOUND_MIB, "peak RSS {peak} MiB (now {now} MiB)");
+    assert!(
+        peak < PEAK_RSS_BOUND_MIB,
+        "peak RSS {peak} MiB (now {now} MiB)"
+    );
     assert_eq!(healthz(&base).await, reqwest::StatusCode::OK);
 }
