@@ -9,7 +9,8 @@
 //! - at most `max_connections` are served at once. A newcomer past the cap closes the oldest
 //!   idle connection (one waiting for a request's head); with none idle, it is closed itself.
 //!   So idle attackers never lock out a client that sends its request, and the descriptors in
-//!   use stay bounded;
+//!   use stay bounded (a closed connection still writing an answer nobody reads is dropped
+//!   after the header timeout);
 //! - an accept error (descriptors exhausted) waits before the next accept instead of spinning.
 //!
 //! HTTP/1 only, as before: HTTP/2 would need limits of its own (streams, header lists).
@@ -23,6 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -91,7 +93,7 @@ where
             continue;
         }
         next_id += 1;
-        let (id, close) = (next_id, Arc::new(Notify::new()));
+        let (id, close) = (next_id, Arc::new(Closing::default()));
         let service = {
             let (app, idle, close) = (app.clone(), idle.clone(), close.clone());
             let body_read_timeout = limits.body_read_timeout;
@@ -111,10 +113,11 @@ where
         };
         let served = http.serve_connection(TokioIo::new(stream), service);
         let (idle, mut shutdown) = (idle.clone(), shutdown.clone());
+        let grace = limits.header_read_timeout;
         idle.insert(id, close.clone());
         connections.spawn(async move {
             let mut served = std::pin::pin!(served);
-            let mut closing = false;
+            let (mut closing, mut evicted) = (false, false);
             loop {
                 tokio::select! {
                     result = served.as_mut() => {
@@ -128,9 +131,16 @@ where
                         served.as_mut().graceful_shutdown();
                         closing = true;
                     }
-                    _ = close.notified(), if !closing => {
+                    _ = close.told.notified(), if !closing => {
                         served.as_mut().graceful_shutdown();
-                        closing = true;
+                        (closing, evicted) = (true, true);
+                    }
+                    // Evicted with no request in flight, it may still be writing an answer
+                    // its client does not read: that gets the header timeout, no more.
+                    _ = tokio::time::sleep(grace), if evicted => {
+                        if !close.busy.load(Ordering::Relaxed) {
+                            break;
+                        }
                     }
                 }
             }
@@ -150,18 +160,25 @@ fn is_connection_error(e: &std::io::Error) -> bool {
     )
 }
 
-/// The connections waiting for a request's head, by age (ids grow), each with its close signal.
+/// A connection's close signal, and whether a request is in flight on it.
 #[derive(Default)]
-struct IdleConnections(Mutex<BTreeMap<u64, Arc<Notify>>>);
+struct Closing {
+    told: Notify,
+    busy: AtomicBool,
+}
+
+/// The connections waiting for a request's head, by age (ids grow).
+#[derive(Default)]
+struct IdleConnections(Mutex<BTreeMap<u64, Arc<Closing>>>);
 
 impl IdleConnections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Notify>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Closing>>> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn insert(&self, id: u64, close: Arc<Notify>) {
+    fn insert(&self, id: u64, close: Arc<Closing>) {
         self.lock().insert(id, close);
     }
 
@@ -170,8 +187,9 @@ impl IdleConnections {
     }
 
     /// Marks the connection busy until the guard drops (HTTP/1 handles one request at a time).
-    fn busy(self: &Arc<Self>, id: u64, close: Arc<Notify>) -> Busy {
+    fn busy(self: &Arc<Self>, id: u64, close: Arc<Closing>) -> Busy {
         self.remove(id);
+        close.busy.store(true, Ordering::Relaxed);
         Busy {
             id,
             close,
@@ -183,7 +201,7 @@ impl IdleConnections {
     fn close_oldest(&self) -> bool {
         match self.lock().pop_first() {
             Some((_, close)) => {
-                close.notify_one();
+                close.told.notify_one();
                 true
             }
             None => false,
@@ -193,12 +211,13 @@ impl IdleConnections {
 
 struct Busy {
     id: u64,
-    close: Arc<Notify>,
+    close: Arc<Closing>,
     idle: Arc<IdleConnections>,
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
+        self.close.busy.store(false, Ordering::Relaxed);
         self.idle.insert(self.id, self.close.clone());
     }
 }
