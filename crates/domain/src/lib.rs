@@ -17,6 +17,7 @@ pub mod message;
 pub mod money;
 pub mod phone;
 pub mod program;
+pub mod text;
 pub mod throttle;
 
 pub use error::DomainError;

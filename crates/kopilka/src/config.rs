@@ -42,6 +42,7 @@ pub struct Config {
     /// them. `KOPILKA_TRUSTED_PROXIES` (comma-separated). Empty: the peer is the client.
     pub trusted_proxies: TrustedProxies,
     pub loymax: LoymaxSettings,
+    pub connections: ConnectionSettings,
 }
 
 impl Default for Config {
@@ -60,6 +61,7 @@ impl Default for Config {
             kupikupi: KupiKupiSettings::default(),
             trusted_proxies: TrustedProxies::default(),
             loymax: LoymaxSettings::default(),
+            connections: ConnectionSettings::default(),
         }
     }
 }
@@ -95,7 +97,7 @@ impl Config {
             insert_at(&mut merged, key, value);
         }
         *self = merged.try_into()?;
-        Ok(())
+        self.connections.validate()
     }
 }
 
@@ -247,6 +249,14 @@ pub const SETTINGS: &[Setting] = &[
     setting("trusted_proxies", "KOPILKA_TRUSTED_PROXIES", Kind::List)
         .default("none: the peer is the client")
         .means("Reverse proxies (addresses, CIDR networks) whose `X-Forwarded-For` / `Forwarded` is believed; comma-separated in the variable."),
+    setting("connections.header_read_timeout_secs", "KOPILKA_HEADER_READ_TIMEOUT_SECS", Kind::Integer)
+        .means("Seconds a connection may take to send a request's head; also how long an idle keep-alive connection stays open (docs/abuse.md)."),
+    setting("connections.body_read_timeout_secs", "KOPILKA_BODY_READ_TIMEOUT_SECS", Kind::Integer)
+        .means("Seconds a request's body may take to arrive; slower bodies are refused (408 in the protocol's format)."),
+    setting("connections.max_connections", "KOPILKA_MAX_CONNECTIONS", Kind::Integer)
+        .means("Open connections per listener; past it a newcomer closes the oldest idle connection, or is closed when every connection is busy."),
+    setting("connections.body_budget_bytes", "KOPILKA_BODY_BUDGET_BYTES", Kind::Integer)
+        .means("Bytes of request bodies held in memory at once across all requests (1 MiB – 4 GiB); past it a body is refused as busy (503 in the protocol's format)."),
     setting("kupikupi.form_lifetime_secs", "KOPILKA_KUPIKUPI_FORM_LIFETIME_SECS", Kind::Integer)
         .means("How long a Kupi-Kupi transfer form waits for the code before the transfer is CANCELED."),
     setting("loymax.cors_allowed_origins", "KOPILKA_LOYMAX_CORS_ALLOWED_ORIGINS", Kind::List)
@@ -443,6 +453,61 @@ pub struct LoymaxSettings {
     /// Origins (`https://shop.example`) whose browser front ends may call the Loymax public API
     /// (CORS); `"*"` allows any. None by default; `kopilka demo` allows any.
     pub cors_allowed_origins: Vec<String>,
+}
+
+/// The smallest body budget: the largest body one route takes whole (`http::edge`'s limits).
+pub const MIN_BODY_BUDGET_BYTES: usize = 1 << 20;
+
+/// `[connections]` in the configuration file: what one client may hold of the server
+/// (docs/abuse.md, "Connections and bodies").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionSettings {
+    /// How long a connection may take to send a request's head, counted from the moment the
+    /// server waits for it: a new connection, or one kept alive after an answer
+    /// (`KOPILKA_HEADER_READ_TIMEOUT_SECS`). So it is also how long an idle connection stays.
+    pub header_read_timeout_secs: u64,
+    /// The longest wait for the next piece of a request body (`KOPILKA_BODY_READ_TIMEOUT_SECS`).
+    pub body_read_timeout_secs: u64,
+    /// Connections served at once (`KOPILKA_MAX_CONNECTIONS`); past it, an idle one is closed
+    /// for each newcomer.
+    pub max_connections: usize,
+    /// Bytes of request bodies held in memory at once, over all requests
+    /// (`KOPILKA_BODY_BUDGET_BYTES`).
+    pub body_budget_bytes: usize,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections: 512,
+            body_budget_bytes: 64 << 20,
+        }
+    }
+}
+
+impl ConnectionSettings {
+    /// Zero would refuse everything (or, for a timeout, nothing would ever arrive in time); a
+    /// budget under one largest body refuses it always; one over 4 GiB cannot be counted.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.header_read_timeout_secs > 0 && self.body_read_timeout_secs > 0,
+            "[connections] timeouts must be at least 1 second"
+        );
+        anyhow::ensure!(
+            self.max_connections > 0,
+            "[connections] max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            (MIN_BODY_BUDGET_BYTES..=u32::MAX as usize).contains(&self.body_budget_bytes),
+            "[connections] body_budget_bytes must be between {MIN_BODY_BUDGET_BYTES} (the \
+             largest body a route takes) and {} (4 GiB)",
+            u32::MAX
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -720,6 +785,41 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("KOPILKA_JOBS_INTERVAL_SECS"));
+    }
+
+    #[test]
+    fn connection_settings_come_from_the_file_or_the_environment() {
+        let defaults = ConnectionSettings::default();
+        assert_eq!(defaults.header_read_timeout_secs, 10);
+        assert_eq!(defaults.max_connections, 512);
+        let mut config: Config =
+            toml::from_str("[connections]\nmax_connections = 64\nbody_read_timeout_secs = 5")
+                .unwrap();
+        assert_eq!(config.connections.max_connections, 64);
+        config
+            .apply_env(|name| match name {
+                "KOPILKA_HEADER_READ_TIMEOUT_SECS" => Some("3".into()),
+                "KOPILKA_BODY_BUDGET_BYTES" => Some("8388608".into()),
+                _ => None,
+            })
+            .unwrap();
+        let c = &config.connections;
+        assert_eq!(
+            (c.header_read_timeout_secs, c.body_read_timeout_secs),
+            (3, 5)
+        );
+        assert_eq!((c.max_connections, c.body_budget_bytes), (64, 8 << 20));
+        let refused = |name: &'static str, value: &'static str| {
+            let mut config = Config::default();
+            let error = config
+                .apply_env(|n| (n == name).then(|| value.to_string()))
+                .unwrap_err();
+            error.to_string()
+        };
+        assert!(refused("KOPILKA_MAX_CONNECTIONS", "many").contains("KOPILKA_MAX_CONNECTIONS"));
+        assert!(refused("KOPILKA_MAX_CONNECTIONS", "0").contains("max_connections"));
+        assert!(refused("KOPILKA_BODY_BUDGET_BYTES", "1000").contains("body_budget_bytes"));
+        assert!(toml::from_str::<Config>("[connections]\nidle = 1").is_err());
     }
 
     #[test]

@@ -143,15 +143,17 @@ async fn serve(
     };
     let (trigger, shutdown) = shutdown::channel();
     let app = router(state.clone());
+    let limits = crate::http::connections::Limits::from(&config.connections);
     let public = serve_on(
         listeners.public,
         app.clone(),
         Listener::Public,
+        limits.clone(),
         shutdown.clone(),
     );
     let admin = listeners
         .admin
-        .map(|admin| serve_on(admin, app, Listener::Admin, shutdown.clone()));
+        .map(|admin| serve_on(admin, app, Listener::Admin, limits, shutdown.clone()));
     let served = tokio::spawn(async move {
         let _ = public.await;
         if let Some(admin) = admin {
@@ -176,23 +178,16 @@ fn serve_on(
     listener: tokio::net::TcpListener,
     app: Router,
     which: Listener,
-    mut signal: Shutdown,
+    limits: crate::http::connections::Limits,
+    signal: Shutdown,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // The peer address feeds `http::ClientAddr` (per-address quotas and throttles).
-        let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
-            tower::ServiceExt::<Request>::map_request(app, move |request| {
-                let mut request = crate::ecommpay::normalize_path(canonical_path(request));
-                request.extensions_mut().insert(which);
-                request
-            }),
-        );
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { signal.wait().await })
-            .await;
-        if let Err(e) = result {
-            tracing::error!("server stopped: {e}");
-        }
+        let app = tower::ServiceExt::<Request>::map_request(app, move |request| {
+            let mut request = crate::ecommpay::normalize_path(canonical_path(request));
+            request.extensions_mut().insert(which);
+            request
+        });
+        crate::http::connections::serve(listener, app, &limits, signal).await;
     })
 }
 
@@ -301,11 +296,13 @@ pub fn router(state: AppState) -> Router {
             listener_paths,
         ));
     crate::http::access_log::wrap(routes, &state)
-        // Enforced where a handler reads the body, so each API answers an oversized one in its
-        // own error format (the native API: a JSON 413).
+        // Extractors behind the edge take at most what it let through.
         .layer(axum::extract::DefaultBodyLimit::max(
-            crate::http::edge::BODY_LIMIT,
+            crate::http::edge::JSON_BODY_LIMIT,
         ))
+        .layer(axum::Extension(crate::http::edge::BodyBudget::new(
+            state.config.connections.body_budget_bytes,
+        )))
         .with_state(state)
 }
 

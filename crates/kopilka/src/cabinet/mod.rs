@@ -2,7 +2,7 @@
 //! balance, the codes of transfers waiting for confirmation, and the history. Minimal on
 //! purpose; the full cabinet adds its pages to [`router`] and reuses [`Customer`] sessions.
 
-use crate::http::edge::{self, Refusal, Refused};
+use crate::http::edge::{self, Refused};
 use crate::http::html::{escape, page};
 use crate::http::ClientAddr;
 use crate::secrets;
@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/cabinet/signin", post(sign_in))
         .route("/cabinet/signout", post(sign_out))
         .layer(axum::middleware::from_fn_with_state(
-            edge_refusal as Refusal,
+            edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
         ));
     crate::http::html::customer_pages(pages)

@@ -11,7 +11,7 @@ mod page;
 mod terminal;
 mod wire;
 
-use crate::http::edge::{self, Refusal, Refused};
+use crate::http::edge::{self, Refused};
 use crate::secrets::Sealer;
 use crate::state::AppState;
 use axum::routing::{any, get, post};
@@ -49,7 +49,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(api)
         .route("/v2/payment/{*rest}", any(gate::unserved))
         .layer(axum::middleware::from_fn_with_state(
-            edge_refusal as Refusal,
+            edge::Edge::new(edge_refusal, edge::JSON_BODY_LIMIT),
             edge::guard,
         ))
         .nest("/v1/ecommpay", admin::router(state))

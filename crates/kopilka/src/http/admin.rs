@@ -40,7 +40,7 @@ pub async fn require_admin(
 pub fn admin_routes(routes: Router<AppState>, state: AppState) -> Router<AppState> {
     routes
         .layer(axum::middleware::from_fn_with_state(
-            super::error::native_refusal as super::edge::Refusal,
+            super::edge::Edge::new(super::error::native_refusal, super::edge::JSON_BODY_LIMIT),
             super::edge::guard,
         ))
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin))

@@ -1,26 +1,65 @@
 //! The edge of a protocol's router: input no store can keep (the NUL character) is refused
 //! before a handler runs, and the refusals the framework writes as bare text (a bad body, a
 //! wrong content type, an unknown method or path) come in the protocol's own format. Each
-//! surface layers [`guard`] once, with the [`Refusal`] that words its errors.
+//! surface layers [`guard`] once, with the [`Edge`] that words its errors and bounds its
+//! bodies: the route's largest body, the process-wide [`BodyBudget`] of bodies in memory, and
+//! the longest text ([`kopilka_domain::text::MAX_TEXT_CHARS`]) — docs/abuse.md.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
+use futures::StreamExt;
+use kopilka_domain::text::MAX_TEXT_CHARS;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The largest body a guarded route takes whole (the server's body limit).
-pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The largest body of an HTML form or an inCust XML document: a few fields, kilobytes.
+pub const FORM_BODY_LIMIT: usize = 64 << 10;
+/// The largest body of a JSON API (Loymax, Kupi-Kupi, ECommPay, the admin routes): a cheque
+/// or receipt of a thousand lines fits with room to spare. The Loymax batch, which may hold a
+/// million rows, is not taken whole: it streams to disk (`loymax::processing::batch`).
+pub const JSON_BODY_LIMIT: usize = 1 << 20;
+
+/// What a surface's edge refuses and how it words it: the [`guard`]'s state.
+#[derive(Clone, Copy)]
+pub struct Edge {
+    pub refusal: Refusal,
+    /// The largest body the surface's routes take.
+    pub body_limit: usize,
+}
+
+impl Edge {
+    pub fn new(refusal: Refusal, body_limit: usize) -> Edge {
+        Edge {
+            refusal,
+            body_limit,
+        }
+    }
+}
+
+/// The bytes of request bodies every guarded route together may hold in memory at once
+/// (`[connections] body_budget_bytes`): a request extension the server adds, so one budget
+/// covers every surface. A body that finds it spent is refused at once, never queued.
+#[derive(Clone)]
+pub struct BodyBudget(Arc<Semaphore>);
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> BodyBudget {
+        BodyBudget(Arc::new(Semaphore::new(bytes)))
+    }
+}
 
 /// What the edge refuses: the HTTP status the framework would answer, the part of the
-/// request at fault (`body`, `text` — a text inside the body —, `query`, `path`, `method`) and
-/// why.
+/// request at fault (`body`, `text` — a text inside the body —, `query`, `path`, `method`, or
+/// the name of a field) and why.
 #[derive(Debug)]
 pub struct Refused<'a> {
     /// The request's path, for surfaces whose format differs by path.
     pub path: &'a str,
     pub status: StatusCode,
-    pub place: &'static str,
+    pub place: &'a str,
     pub cause: Cause,
     pub message: &'a str,
 }
@@ -29,8 +68,14 @@ pub struct Refused<'a> {
 pub enum Cause {
     /// The NUL character in the path, query or body.
     Nul,
-    /// A body over [`BODY_LIMIT`].
+    /// A body over the route's limit.
     TooLarge,
+    /// A text over [`MAX_TEXT_CHARS`]; the place is its field.
+    TooLong,
+    /// The [`BodyBudget`] is spent: try again later (503).
+    Busy,
+    /// The body stopped coming (the body-read timeout, or the client went away): 408.
+    Unread,
     /// A refusal the framework wrote (status and text as it wrote them).
     Framework,
 }
@@ -53,11 +98,11 @@ pub fn clip(text: &str, max: usize) -> &str {
 
 const NUL_REFUSED: &str = "the NUL character (U+0000) is not accepted";
 
-/// The middleware: `axum::middleware::from_fn_with_state(refusal as Refusal, guard)`.
-pub async fn guard(State(refusal): State<Refusal>, request: Request, next: Next) -> Response {
+/// The middleware: `axum::middleware::from_fn_with_state(Edge::new(…), guard)`.
+pub async fn guard(State(edge): State<Edge>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
-    let refuse = |status, place, cause, message: &str| {
-        refusal(&Refused {
+    let refuse = |status, place: &str, cause, message: &str| {
+        (edge.refusal)(&Refused {
             path: &path,
             status,
             place,
@@ -73,16 +118,28 @@ pub async fn guard(State(refusal): State<Refusal>, request: Request, next: Next)
             NUL_REFUSED,
         );
     }
+    let budget = request.extensions().get::<BodyBudget>().cloned();
     let (parts, body) = request.into_parts();
-    // A body cut short fails here too; its client is gone and never reads the answer.
-    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
-        let too_large = format!("the request body is over {} MB", BODY_LIMIT >> 20);
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body",
-            Cause::TooLarge,
-            &too_large,
-        );
+    // Held until the answer is made: the body's bytes count against the budget till then.
+    let (bytes, _held) = match read_body(&parts.headers, body, edge.body_limit, budget).await {
+        Ok(read) => read,
+        Err(cause) => {
+            let (status, message) = match cause {
+                Cause::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is over {} KiB", edge.body_limit >> 10),
+                ),
+                Cause::Busy => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is receiving too many request bodies; try again later".into(),
+                ),
+                _ => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time".into(),
+                ),
+            };
+            return refuse(status, "body", cause, &message);
+        }
     };
     if let Some(place) = nul_in_body(&parts.headers, &bytes) {
         return refuse(
@@ -90,6 +147,15 @@ pub async fn guard(State(refusal): State<Refusal>, request: Request, next: Next)
             place,
             Cause::Nul,
             NUL_REFUSED,
+        );
+    }
+    if let Some(field) = long_text(&parts.headers, &bytes) {
+        let message = format!("{field}: at most {MAX_TEXT_CHARS} characters");
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &field,
+            Cause::TooLong,
+            &message,
         );
     }
     let response = next
@@ -117,6 +183,73 @@ pub async fn guard(State(refusal): State<Refusal>, request: Request, next: Next)
         None => message.to_string(),
     };
     refuse(status, place, Cause::Framework, &message)
+}
+
+/// The body whole, within `limit`, its bytes counted against `budget` as they arrive (a
+/// declared length at once, so a body that cannot fit is refused before it is read). The
+/// permit holds the bytes' share of the budget. Errors: `TooLarge`, `Busy`, `Unread`.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    budget: Option<BodyBudget>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Cause> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Cause::TooLarge);
+    }
+    let mut counted = Counted {
+        budget,
+        permit: None,
+        bytes: 0,
+    };
+    let declared = declared.unwrap_or(0) as usize;
+    counted.grow_to(declared)?;
+    let mut buffer = Vec::with_capacity(declared);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Cause::Unread)?;
+        let length = buffer.len() + chunk.len();
+        if length > limit {
+            return Err(Cause::TooLarge);
+        }
+        counted.grow_to(length)?;
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok((Bytes::from(buffer), counted.permit))
+}
+
+/// The share of the body budget a body holds.
+struct Counted {
+    budget: Option<BodyBudget>,
+    permit: Option<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+impl Counted {
+    fn grow_to(&mut self, bytes: usize) -> Result<(), Cause> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        if bytes <= self.bytes {
+            return Ok(());
+        }
+        let more = u32::try_from(bytes - self.bytes).map_err(|_| Cause::TooLarge)?;
+        let permit = budget
+            .0
+            .clone()
+            .try_acquire_many_owned(more)
+            .map_err(|_| Cause::Busy)?;
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+        self.bytes = bytes;
+        Ok(())
+    }
 }
 
 /// A refusal written as bare text or with no body at all: the framework's, not a handler's.
@@ -198,6 +331,131 @@ fn xml_referenced_nul(body: &[u8]) -> bool {
         })
 }
 
+/// The field of the first text longer than [`MAX_TEXT_CHARS`] in the body, if any: in a form
+/// (a value that is itself an XML document is read as one), an XML document or JSON.
+fn long_text(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.as_bytes().to_ascii_lowercase())
+        .is_some_and(|t| t.starts_with(b"application/x-www-form-urlencoded"));
+    let raw = body.trim_ascii_start();
+    if form && !raw.starts_with(b"<") {
+        return form_urlencoded::parse(body).find_map(|(name, value)| {
+            if value.trim_start().starts_with('<') {
+                return xml_long_text(value.as_bytes());
+            }
+            (value.chars().count() > MAX_TEXT_CHARS).then(|| name.into_owned())
+        });
+    }
+    if raw.starts_with(b"<") {
+        xml_long_text(raw)
+    } else {
+        json_long_text(raw)
+    }
+}
+
+/// Characters of UTF-8 text: bytes that do not continue a character.
+fn chars_in(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| (**b & 0xC0) != 0x80).count()
+}
+
+/// The key of the first JSON string over the maximum (an escape counts as one character); a
+/// string with no key before it is `text`.
+fn json_long_text(body: &[u8]) -> Option<String> {
+    let mut key: Option<&[u8]> = None;
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let (mut end, mut chars) = (start, 0usize);
+        while end < body.len() && body[end] != b'"' {
+            if body[end] == b'\\' {
+                end += if body.get(end + 1) == Some(&b'u') {
+                    6
+                } else {
+                    2
+                };
+                chars += 1;
+            } else {
+                if (body[end] & 0xC0) != 0x80 {
+                    chars += 1;
+                }
+                end += 1;
+            }
+        }
+        let text = &body[start..end.min(body.len())];
+        let is_key = body
+            .get(end + 1..)
+            .and_then(|rest| rest.iter().find(|b| !b.is_ascii_whitespace()))
+            == Some(&b':');
+        if chars > MAX_TEXT_CHARS {
+            let field = if is_key { None } else { key };
+            return Some(field_name(field));
+        }
+        if is_key {
+            key = Some(text);
+        }
+        i = end + 1;
+    }
+    None
+}
+
+/// The element of the first XML text or attribute value over the maximum.
+fn xml_long_text(body: &[u8]) -> Option<String> {
+    let mut element: Option<&[u8]> = None;
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'<' {
+            let name_end = body[i + 1..]
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
+                .map_or(body.len(), |p| i + 1 + p);
+            let name = &body[i + 1..name_end];
+            if !name.is_empty() {
+                element = Some(name);
+            }
+            // The tag, its attribute values one by one.
+            let mut j = name_end;
+            while j < body.len() && body[j] != b'>' {
+                if matches!(body[j], b'"' | b'\'') {
+                    let quote = body[j];
+                    let end = body[j + 1..]
+                        .iter()
+                        .position(|b| *b == quote)
+                        .map_or(body.len(), |p| j + 1 + p);
+                    if chars_in(&body[j + 1..end]) > MAX_TEXT_CHARS {
+                        return Some(field_name(element));
+                    }
+                    j = end;
+                }
+                j += 1;
+            }
+            i = j + 1;
+        } else {
+            let end = body[i..]
+                .iter()
+                .position(|b| *b == b'<')
+                .map_or(body.len(), |p| i + p);
+            if chars_in(&body[i..end]) > MAX_TEXT_CHARS {
+                return Some(field_name(element));
+            }
+            i = end;
+        }
+    }
+    None
+}
+
+/// A field's name as the client wrote it, clipped; `text` when there is none.
+fn field_name(name: Option<&[u8]>) -> String {
+    match name {
+        Some(name) => clip(&String::from_utf8_lossy(name), 64).to_string(),
+        None => "text".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +476,40 @@ mod tests {
         assert!(xml_referenced_nul(b"<a>&#x000;</a>"));
         assert!(!xml_referenced_nul(b"<a>&#10;</a>"));
         assert!(!xml_referenced_nul(b"<a>&#x;</a>"));
+    }
+
+    #[test]
+    fn names_the_field_of_a_text_over_the_maximum() {
+        let long = "я".repeat(MAX_TEXT_CHARS + 1);
+        let fits = "я".repeat(MAX_TEXT_CHARS);
+        let json = |text: &str| format!(r#"{{"a": {{"b": 1}}, "description" : "{text}"}}"#);
+        assert_eq!(
+            json_long_text(json(&long).as_bytes()).as_deref(),
+            Some("description")
+        );
+        assert_eq!(json_long_text(json(&fits).as_bytes()), None);
+        let escaped = format!(r#"{{"d": "{}"}}"#, r"\u044f".repeat(MAX_TEXT_CHARS));
+        assert_eq!(json_long_text(escaped.as_bytes()), None);
+        let listed = format!(r#"{{"items": ["x", "{long}"]}}"#);
+        assert_eq!(json_long_text(listed.as_bytes()).as_deref(), Some("items"));
+        let bare = format!(r#""{long}""#);
+        assert_eq!(json_long_text(bare.as_bytes()).as_deref(), Some("text"));
+        let xml = format!("<root><comment>{long}</comment></root>");
+        assert_eq!(xml_long_text(xml.as_bytes()).as_deref(), Some("comment"));
+        let attribute = format!("<root><item name='{long}'/></root>");
+        assert_eq!(xml_long_text(attribute.as_bytes()).as_deref(), Some("item"));
+        assert_eq!(xml_long_text(format!("<a>{fits}</a>").as_bytes()), None);
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let body = format!("phone=1&comment={}", "x".repeat(MAX_TEXT_CHARS + 1));
+        assert_eq!(
+            long_text(&form, body.as_bytes()).as_deref(),
+            Some("comment")
+        );
+        let body = format!("xml=<a><c>{}</c></a>", "x".repeat(MAX_TEXT_CHARS + 1));
+        assert_eq!(long_text(&form, body.as_bytes()).as_deref(), Some("c"));
     }
 }

@@ -165,6 +165,8 @@ pub fn native_refusal(refused: &super::edge::Refused) -> Response {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "busy",
+        StatusCode::REQUEST_TIMEOUT => "body_timeout",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         _ => "invalid_field",
     };

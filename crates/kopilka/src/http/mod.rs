@@ -10,6 +10,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod client_addr;
+pub mod connections;
 pub mod credentials;
 pub mod edge;
 pub mod error;

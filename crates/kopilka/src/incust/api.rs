@@ -14,8 +14,9 @@ use kopilka_domain::money::parse_decimal;
 use kopilka_domain::phone::{mask, Phone};
 use std::panic::AssertUnwindSafe;
 
-/// The largest request body taken; the documents are a few hundred bytes.
-pub const MAX_BODY: usize = 64 * 1024;
+/// The largest request body taken (the edge's, which reads it first); the documents are a few
+/// hundred bytes.
+const MAX_BODY: usize = crate::http::edge::FORM_BODY_LIMIT;
 
 pub async fn handle(
     State(state): State<AppState>,

@@ -10,7 +10,7 @@ mod texts;
 mod wire;
 
 use crate::config::Config;
-use crate::http::edge::{self, Cause, Refusal, Refused};
+use crate::http::edge::{self, Cause, Refused};
 use crate::state::AppState;
 use axum::routing::any;
 use axum::Router;
@@ -26,6 +26,8 @@ fn edge_refusal(refused: &Refused) -> axum::response::Response {
     let status = match (refused.cause, refused.status) {
         // Raw in the body, it is no document; inside a text, that field is invalid.
         (Cause::Nul, _) if refused.place != "body" => Status::InvalidField,
+        (Cause::TooLong, _) => Status::InvalidField,
+        (Cause::Busy | Cause::Unread, _) => Status::TryLater,
         (_, axum::http::StatusCode::PAYLOAD_TOO_LARGE) => Status::TooLarge,
         (_, axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE) => Status::ContentType,
         _ => Status::Malformed,
@@ -45,7 +47,7 @@ pub fn router(config: &Config) -> Router<AppState> {
     let router = crate::http::html::customer_pages(pages)
         .route("/api", any(api::handle))
         .layer(axum::middleware::from_fn_with_state(
-            edge_refusal as Refusal,
+            edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
         ));
     if config.demo_pages {

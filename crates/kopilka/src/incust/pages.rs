@@ -31,8 +31,8 @@ use rand::Rng;
 use reqwest::Url;
 use std::panic::AssertUnwindSafe;
 
-/// The largest form taken.
-const MAX_FORM: usize = 64 * 1024;
+/// The largest form taken (the edge's, which reads it first).
+const MAX_FORM: usize = crate::http::edge::FORM_BODY_LIMIT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -10,7 +10,7 @@ mod form;
 mod methods;
 mod wire;
 
-use crate::http::edge::{self, Refusal, Refused};
+use crate::http::edge::{self, Refused};
 use crate::secrets::{self, Sealer};
 use crate::state::AppState;
 use axum::routing::{any, get};
@@ -49,7 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/curl/{method}", any(methods::dispatch))
         .route("/api/v1/curl/{method}/", any(methods::dispatch))
         .layer(axum::middleware::from_fn_with_state(
-            edge_refusal as Refusal,
+            edge::Edge::new(edge_refusal, edge::JSON_BODY_LIMIT),
             edge::guard,
         ))
 }

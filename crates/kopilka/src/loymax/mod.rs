@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put, MethodRouter};
 use axum::Router;
 use kopilka_domain::loymax::Settings;
+use kopilka_domain::text::MAX_TEXT_CHARS;
 use kopilka_store::model::Program;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -109,7 +110,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(processing::router(state.clone()));
     let cors = cors(&state.config.loymax.cors_allowed_origins);
     let localize = axum::middleware::from_fn_with_state(state.clone(), language::localize);
-    let edge = axum::middleware::from_fn_with_state(edge_refusal as Refusal, edge::guard);
+    let edge = axum::middleware::from_fn_with_state(
+        edge::Edge::new(edge_refusal, edge::JSON_BODY_LIMIT),
+        edge::guard,
+    );
     let inner = inner(state);
     // Prefixes in the casings clients use; whatever follows is matched case-insensitively.
     // Other casings are rewritten to these before routing (`canonical_prefix`).
@@ -364,6 +368,13 @@ fn edge_refusal(refused: &Refused) -> Response {
     }
     match (refused.cause, refused.status) {
         (Cause::Nul, _) => LmError::invalid(refused.place, "Недопустимый символ NUL (U+0000)"),
+        (Cause::TooLong, _) => LmError::invalid(
+            refused.place,
+            format!("Не больше {MAX_TEXT_CHARS} символов"),
+        ),
+        (Cause::Busy | Cause::Unread, _) => {
+            LmError::invalid("body", "Тело запроса не получено: повторите запрос позже")
+        }
         (_, StatusCode::NOT_FOUND) => LmError::NotFound,
         (_, StatusCode::PAYLOAD_TOO_LARGE) => {
             LmError::invalid("body", "Тело запроса слишком велико")

@@ -7,6 +7,7 @@ mod common;
 mod abuse_limits;
 mod backup;
 mod bench;
+mod connections;
 mod core_api;
 mod ecommpay;
 mod ecommpay_shops;

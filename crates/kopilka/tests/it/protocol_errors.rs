@@ -2,7 +2,7 @@
 //! docs/errors.md), on both stores: the NUL character in every text field of one request per
 //! protocol surface, control characters, invalid UTF-8 and lone surrogates, the framework's
 //! refusals, the admin token before the body, bounded echoes, the customer pages' headers and
-//! the metric labels.
+//! the metric labels, and texts over the maximum length.
 
 use crate::common::ecommpay::{signed_query, signed_request, PROJECT, SECRET, TERMINAL};
 use crate::common::kupikupi::signed;
@@ -245,7 +245,7 @@ async fn nul_in_every_text_field_is_a_validation_error_in_the_protocols_format(a
     app.stop().await;
 }
 
-/// A body over the server's 16 MB limit.
+/// A body over every route's limit.
 fn oversized_body() -> Vec<u8> {
     vec![b' '; 17 * 1024 * 1024]
 }
@@ -381,11 +381,12 @@ async fn admin_routes_ask_for_the_token_before_reading_the_body(app: TestApp) {
 
 both_stores!(error_answers_echo_at_most_a_fields_maximum);
 async fn error_answers_echo_at_most_a_fields_maximum(app: TestApp) {
-    let huge = "7".repeat(10 * 1024 * 1024);
+    // The longest text the edge lets through; every echo of it is clipped.
+    let huge = "7".repeat(kopilka_domain::text::MAX_TEXT_CHARS);
     let small = |surface: &str, text: &str| {
-        assert!(text.len() < 8 * 1024, "{surface}: {} bytes", text.len());
+        assert!(text.len() < 4 * 1024, "{surface}: {} bytes", text.len());
     };
-    // ECommPay: an unknown signature for a 10 MB payment_id.
+    // ECommPay: an unknown signature for a payment_id of 4,096 characters.
     let sale = json!({
         "general": {"project_id": PROJECT, "payment_id": huge, "signature": "wrong"},
         "customer": {"id": "customer1"},
@@ -567,5 +568,62 @@ async fn control_characters_invalid_utf8_and_lone_surrogates_never_fail(app: Tes
         }
     }
     app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(a_text_over_the_maximum_is_refused_naming_its_field);
+async fn a_text_over_the_maximum_is_refused_naming_its_field(app: TestApp) {
+    // 300 kB: a description stored and served back whole once took 600 MB of a History answer.
+    let long = "д".repeat(150_000);
+    let named = |surface: &str, status: StatusCode, text: &str, field: &str| {
+        assert_refused_not_failed(surface, field, status, text);
+        assert!(text.len() < 4096, "{surface}: {} bytes", text.len());
+        assert!(text.contains(field), "{surface}: {status} {text}");
+    };
+    // ECommPay: the payment's description.
+    let sale = json!({
+        "general": {"project_id": PROJECT, "payment_id": "long-sale"},
+        "customer": {"id": "customer1"},
+        "payment": {"amount": 1000, "currency": "EUR", "description": long},
+    });
+    let body = signed_request(sale, SECRET);
+    let (status, text) = post_json(&app, "/v2/payment/cash/cashtocode/sale", None, &body).await;
+    named("ECommPay Gate", status, &text, "description");
+    let answer: Value = serde_json::from_str(&text).expect(&text);
+    assert_eq!(answer["status"], "error", "{answer}");
+    // Loymax processing: a cheque line's name.
+    let shop = app.loymax().shop().await;
+    let mut calculate: Value =
+        serde_json::from_str(include_str!("fixtures/loymax/calculate.json")).unwrap();
+    calculate["cheque"]["lines"][0]["name"] = json!(long);
+    let path = purchase_path("long-purchase", "Calculate");
+    let (status, text) = post_json(&app, &path, Some(&shop.token), &calculate).await;
+    named("Loymax Calculate", status, &text, "name");
+    let answer: Value = serde_json::from_str(&text).expect(&text);
+    assert_eq!(answer["result"]["state"], "ValidationError", "{answer}");
+    // Kupi-Kupi: the shop's order id.
+    let platform = crate::common::kupikupi::shop(&app, 0).await;
+    let init = json!({"platformUid": platform.uid, "phone": "79000000000", "orderId": long, "amount": 100});
+    let body = signed(init, &platform.secret);
+    let (status, text) = post_json(&app, "/api/v1/transfer/init", None, &body).await;
+    named("Kupi-Kupi init", status, &text, "orderId");
+    // The native API: an operation's description.
+    let (status, answer) = app
+        .post("/v1/operations", json!({"kind": "earn", "customer_id": 1, "merchant_id": 1, "amount": "1.00", "description": long}))
+        .await;
+    named("native", status, &answer.to_string(), "description");
+    assert_eq!(answer["error"]["field"], "description", "{answer}");
+    // inCust: over its 64 KiB body, the document is refused whole.
+    let doc = format!("<root><cmd>transaction</cmd><comment>{long}</comment></root>");
+    let response = app
+        .http
+        .post(app.url("/api"))
+        .header("content-type", "text/xml")
+        .body(doc)
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    assert!(body.contains("<status>1005</status>"), "{body}");
     app.stop().await;
 }
