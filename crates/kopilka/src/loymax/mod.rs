@@ -16,7 +16,7 @@ pub mod processing;
 mod registration;
 pub mod wire;
 
-use crate::http::edge::{self, Cause, Refusal, Refused};
+use crate::http::edge::{self, Cause, Refused};
 use crate::observability::RouteLabel;
 use crate::state::AppState;
 use axum::extract::{FromRef, Request};

@@ -104,7 +104,7 @@ async fn metrics_name_each_protocol_method_and_describe_every_series(app: TestAp
     let deadline = Instant::now() + Duration::from_secs(10);
     let page = loop {
         let page = metrics_page(&app.http, &app.base).await;
-        if page.contains("kopilka_job_last_success_timestamp_seconds{job=\"expired points\"}")
+        if page.contains("kopilka_job_last_success_timestamp_seconds{job=\"points_expiry\"}")
             || Instant::now() > deadline
         {
             break page;
@@ -112,7 +112,7 @@ async fn metrics_name_each_protocol_method_and_describe_every_series(app: TestAp
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     for expected in [
-        "kopilka_job_last_success_timestamp_seconds{job=\"expired points\"}",
+        "kopilka_job_last_success_timestamp_seconds{job=\"points_expiry\"}",
         "kopilka_http_requests_total{route=\"incust:transaction\",method=\"POST\",status=\"200\"}",
         "route=\"incust:other\"",
         "kopilka_http_request_duration_seconds_bucket{route=\"loymax:/user/balance\",method=\"GET\",status=\"401\"",
