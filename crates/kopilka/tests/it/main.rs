@@ -7,6 +7,7 @@ mod common;
 mod abuse_limits;
 mod bench;
 mod core_api;
+mod fuzz;
 mod ecommpay;
 mod ecommpay_shops;
 mod incust;
