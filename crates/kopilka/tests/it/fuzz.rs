@@ -37,8 +37,13 @@ async fn every_parser_answers_hostile_input_in_its_format(backend: Backend) {
             kopilka::config::TrustedProxies::parse_list(["127.0.0.1"]).unwrap();
     })
     .await;
-    // A redirect is an answer: the page the shop is sent back to is the shop's, not ours.
-    app.http = crate::common::kupikupi::no_redirects();
+    // A redirect is an answer: the page the shop is sent back to is the shop's, not ours. A
+    // connection per request: a server closing a connection it answered on is no finding.
+    app.http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let credentials = Seeded::new(&app).await;
     if let Ok(case) = std::env::var("KOPILKA_FUZZ_CASE") {
         replay(&app, &credentials.credentials, &case).await;
@@ -63,7 +68,10 @@ async fn every_parser_answers_hostile_input_in_its_format(backend: Backend) {
         cases += tally.cases;
         findings += tally.findings;
     }
-    report.push_str(&format!("  {:<20} {cases:>7} cases {findings:>4} findings\n", "total"));
+    report.push_str(&format!(
+        "  {:<20} {cases:>7} cases {findings:>4} findings\n",
+        "total"
+    ));
     println!("{report}");
     for tally in &tallies {
         for reproduction in tally.kept.values() {
@@ -82,7 +90,11 @@ async fn every_parser_answers_hostile_input_in_its_format(backend: Backend) {
 
 fn env_number(name: &str) -> Option<u64> {
     let text = std::env::var(name).ok()?;
-    Some(text.trim().parse().unwrap_or_else(|_| panic!("{name}: {text}")))
+    Some(
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: {text}")),
+    )
 }
 
 /// What the cases use of the demo program, and the customers they move.
@@ -136,7 +148,8 @@ impl Seeded {
             for row in balances.as_array().unwrap() {
                 let minor = |field: &str| {
                     let text = row[field].as_str().unwrap_or("0").replace('.', "");
-                    text.parse::<i128>().unwrap_or_else(|_| panic!("{field}: {row}"))
+                    text.parse::<i128>()
+                        .unwrap_or_else(|_| panic!("{field}: {row}"))
                 };
                 let (balance, held) = (minor("balance"), minor("held"));
                 assert!(balance >= 0 && held >= 0 && held <= balance, "{row}");
@@ -247,7 +260,9 @@ async fn shrink(
     mut failed: Failed,
 ) -> String {
     let mut dropped = BTreeSet::new();
-    let again = attempt(app, credentials, surface, seed, &dropped).await.is_err();
+    let again = attempt(app, credentials, surface, seed, &dropped)
+        .await
+        .is_err();
     for number in 0..failed.drawn.min(24) {
         if !again {
             break;
@@ -297,7 +312,9 @@ fn clipped(text: &str) -> String {
 
 /// Sends the case named `surface:seed` and prints it with its answer.
 async fn replay(app: &TestApp, credentials: &Credentials, case: &str) {
-    let (name, seed) = case.split_once(':').expect("KOPILKA_FUZZ_CASE=surface:seed");
+    let (name, seed) = case
+        .split_once(':')
+        .expect("KOPILKA_FUZZ_CASE=surface:seed");
     let surface = SURFACES
         .iter()
         .find(|s| s.name == name)
@@ -308,7 +325,12 @@ async fn replay(app: &TestApp, credentials: &Credentials, case: &str) {
     println!("{}\n  mutations: {:?}", reproduction(&request), g.applied);
     match send(app, &request, "10.0.0.1").await {
         Ok(answer) => {
-            println!("answer: {} {} {}", answer.status, answer.content_type, answer.text());
+            println!(
+                "answer: {} {} {}",
+                answer.status,
+                answer.content_type,
+                answer.text()
+            );
             if let Err(problem) = check(surface.format, &answer) {
                 panic!("{problem}");
             }
@@ -341,14 +363,20 @@ async fn send(app: &TestApp, request: &Request, address: &str) -> Result<Answer,
         builder = builder.header(name, value);
     }
     let exchange = async {
-        let response = builder.send().await.map_err(|e| format!("no answer: {e}"))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {}", causes(&e)))?;
         let status = response.status();
         let content_type = response
             .headers()
             .get("content-type")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
-        let body = response.bytes().await.map_err(|e| format!("answer cut: {e}"))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("answer cut: {}", causes(&e)))?;
         Ok(Answer {
             status,
             content_type,
@@ -359,6 +387,17 @@ async fn send(app: &TestApp, request: &Request, address: &str) -> Result<Answer,
         Ok(answer) => answer,
         Err(_) => Err(format!("no answer within {DEADLINE:?}")),
     }
+}
+
+/// An error and its sources, the transport's cause last.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// The oracle: below 500, and in the surface's format.

@@ -79,6 +79,7 @@ impl Gen {
             "{phone}{code}%s%n{0}",
             "../../../etc/passwd",
             "\u{1}\u{7}\u{1b}[31m\u{7f}",
+            "nul\u{0}inside",
             "line\r\nbreak\ttab",
             "\u{202e}gnp.exe",
             "\u{200b}\u{feff}\u{2028}\u{2029}",
@@ -106,7 +107,9 @@ impl Gen {
         ];
         match self.below(10) {
             0 => {
-                let unit = self.pick(&["7", "я", "😀", "<", "&", "\"", "\\", "%"]).to_string();
+                let unit = self
+                    .pick(&["7", "я", "😀", "<", "&", "\"", "\\", "%"])
+                    .to_string();
                 let len = self.rng.gen_range(1..LONG_MAX / unit.len());
                 unit.repeat(len)
             }
@@ -122,7 +125,7 @@ impl Gen {
                 number
             }
             2 => {
-                let c = char::from_u32(self.rng.gen_range(1..0x20)).unwrap();
+                let c = char::from_u32(self.rng.gen_range(0..0x20)).unwrap();
                 format!("a{c}b")
             }
             _ => self.pick(TEXTS).to_string(),
@@ -169,6 +172,7 @@ impl Gen {
             "\"\\ud800\\ud800\"",
             "\"\\udbff\\udfff\"",
             "\"\\u0001\\u001f\"",
+            "\"\\u0000\"",
             "\"\\\\u0000\"",
             "\"\\uZZZZ\"",
             "\"\\x41\"",
@@ -202,7 +206,13 @@ impl Gen {
         let kind = self.below(5);
         let at = self.below(body.len() + 1);
         let byte = *self.pick(&[0xff_u8, 0xc0, 0xed, 0x80, 0xfe]);
-        let what = ["cut short", "invalid UTF-8", "emptied", "garbage", "doubled"][kind];
+        let what = [
+            "cut short",
+            "invalid UTF-8",
+            "emptied",
+            "garbage",
+            "doubled",
+        ][kind];
         if !self.apply(format!("body {what} at {at}")) {
             return false;
         }
@@ -317,7 +327,11 @@ impl Doc {
             return None;
         };
         let quoted = quoted(key);
-        fields.iter_mut().rev().find(|(k, _)| *k == quoted).map(|(_, d)| d)
+        fields
+            .iter_mut()
+            .rev()
+            .find(|(k, _)| *k == quoted)
+            .map(|(_, d)| d)
     }
 
     /// Sets (or adds) the top-level field `key` to `value`.
@@ -480,7 +494,16 @@ pub fn encode_pairs(g: &mut Gen, pairs: &[(String, String)]) -> String {
         .finish();
     // The HTTP client sends no URI over 64 KiB; the long values stay long enough.
     out.truncate(URI_MAX);
-    let odd = *g.pick(&["%", "%FF%FE", "&&", "&name", "=%zz", "%C0%80", "%ED%A0%80", ";a=b"]);
+    let odd = *g.pick(&[
+        "%",
+        "%FF%FE",
+        "&&",
+        "&name",
+        "=%zz",
+        "%C0%80",
+        "%ED%A0%80",
+        ";a=b",
+    ]);
     if g.chance(0.2) && g.apply(format!("raw {odd:?} in the encoding")) {
         out.push_str(odd);
     }
