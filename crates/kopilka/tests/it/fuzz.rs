@@ -73,6 +73,16 @@ async fn every_parser_answers_hostile_input_in_its_format(backend: Backend) {
         "total"
     ));
     println!("{report}");
+    for (surface, tally) in SURFACES.iter().zip(&tallies) {
+        let mut common: Vec<(&String, &u64)> = tally.answers.iter().collect();
+        common.sort_by(|a, b| b.1.cmp(a.1));
+        let common: Vec<String> = common
+            .iter()
+            .take(8)
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect();
+        println!("  {}: {}", surface.name, common.join(", "));
+    }
     for tally in &tallies {
         for reproduction in tally.kept.values() {
             println!("{reproduction}");
@@ -165,6 +175,9 @@ struct Tally {
     findings: u64,
     /// A shrunk reproduction per kind of problem.
     kept: BTreeMap<String, String>,
+    /// How many answers of each kind (HTTP status and the protocol's code) came: how deep
+    /// the cases reach.
+    answers: BTreeMap<String, u64>,
 }
 
 /// A case's own seed: the run's, the surface's number and the case's number mixed (SplitMix64).
@@ -196,8 +209,12 @@ async fn fuzz_surface(
         }
         let seed = case_seed(run, number, case);
         tally.cases += 1;
-        let Err(failed) = attempt(app, credentials, surface, seed, &BTreeSet::new()).await else {
-            continue;
+        let failed = match attempt(app, credentials, surface, seed, &BTreeSet::new()).await {
+            Ok(kind) => {
+                *tally.answers.entry(kind).or_default() += 1;
+                continue;
+            }
+            Err(failed) => failed,
         };
         tally.findings += 1;
         let kind = failed.problem.chars().take(60).collect::<String>();
@@ -226,7 +243,7 @@ async fn attempt(
     surface: &Surface,
     seed: u64,
     dropped: &BTreeSet<usize>,
-) -> Result<(), Failed> {
+) -> Result<String, Failed> {
     let mut g = Gen::new(seed, dropped.clone());
     let request = (surface.case)(&mut g, credentials);
     let address = format!(
@@ -237,7 +254,7 @@ async fn attempt(
     );
     let problem = match send(app, &request, &address).await {
         Ok(answer) => match check(surface.format, &answer) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(answer_kind(&answer)),
             Err(problem) => problem,
         },
         Err(problem) => problem,
@@ -270,7 +287,7 @@ async fn shrink(
         dropped.insert(number);
         match attempt(app, credentials, surface, seed, &dropped).await {
             Err(smaller) => failed = smaller,
-            Ok(()) => {
+            Ok(_) => {
                 dropped.remove(&number);
             }
         }
@@ -386,6 +403,35 @@ async fn send(app: &TestApp, request: &Request, address: &str) -> Result<Answer,
     match tokio::time::timeout(DEADLINE, exchange).await {
         Ok(answer) => answer,
         Err(_) => Err(format!("no answer within {DEADLINE:?}")),
+    }
+}
+
+/// An answer's HTTP status and the protocol's code in it, if any.
+fn answer_kind(answer: &Answer) -> String {
+    let status = answer.status.as_u16();
+    if let Some(code) = incust_status(answer) {
+        return format!("{status} status {code}");
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&answer.body) else {
+        return status.to_string();
+    };
+    let codes = [
+        "/data/0/code",
+        "/result/messageCode",
+        "/errorCode",
+        "/error/code",
+        "/code",
+        "/result",
+        "/error",
+        "/status",
+    ];
+    let code = codes
+        .iter()
+        .filter_map(|pointer| body.pointer(pointer))
+        .find(|code| !code.is_null() && !code.is_object());
+    match code {
+        Some(code) => format!("{status} {code}"),
+        None => status.to_string(),
     }
 }
 
