@@ -392,12 +392,12 @@ impl Doc {
             return;
         };
         match (kind, parent) {
-            (0 | 1 | 2, Doc::Array(items)) => {
+            (0..=2, Doc::Array(items)) => {
                 if g.apply(format!("{at} = {}", preview(&token))) {
                     items[i] = Doc::Raw(token);
                 }
             }
-            (0 | 1 | 2, Doc::Object(fields)) => {
+            (0..=2, Doc::Object(fields)) => {
                 if g.apply(format!("{at} = {}", preview(&token))) {
                     fields[i].1 = Doc::Raw(token);
                 }
