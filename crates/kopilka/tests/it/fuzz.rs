@@ -11,6 +11,7 @@
 mod hostile;
 mod surfaces;
 
+use crate::common::loymax::BATCH_PATH;
 use crate::common::{Backend, TestApp};
 use hostile::Gen;
 use reqwest::StatusCode;
@@ -45,9 +46,9 @@ async fn every_parser_answers_hostile_input_in_its_format(backend: Backend) {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let credentials = Seeded::new(&app).await;
+    let seeded = Seeded::new(&app).await;
     if let Ok(case) = std::env::var("KOPILKA_FUZZ_CASE") {
-        replay(&app, &credentials.credentials, &case).await;
+        replay(&app, &seeded.credentials, &case).await;
         app.stop().await;
         return;
     }
@@ -55,7 +56,7 @@ async fn every_parser_answers_hostile_input_in_its_format(backend: Backend) {
     let until = env_number("KOPILKA_FUZZ_MINUTES")
         .map(|minutes| Instant::now() + Duration::from_secs(minutes * 60));
     let runs = SURFACES.iter().enumerate().map(|(number, surface)| {
-        fuzz_surface(&app, &credentials.credentials, seed, number, surface, until)
+        fuzz_surface(&app, &seeded.credentials, seed, number, surface, until)
     });
     let tallies = futures::future::join_all(runs).await;
 
@@ -94,8 +95,53 @@ async fn every_parser_answers_hostile_input_in_its_format(backend: Backend) {
     let healthy = matches!(&health, Ok(Ok(r)) if r.status() == StatusCode::OK);
     assert!(healthy, "the server no longer answers after the run");
     app.audit_is_clean().await;
-    credentials.balances_are_sound(&app).await;
+    seeded.balances_are_sound(&app).await;
     assert_eq!(findings, 0, "{report}(reproductions above)");
+    app.stop().await;
+}
+
+both_stores!(findings_stay_fixed);
+/// What the fuzzer found, each request as it found it (docs/fuzz.md, "Findings").
+async fn findings_stay_fixed(app: TestApp) {
+    let request = |method: &str, target: &str, headers: &[(&str, &str)], body: &str| Request {
+        method: method.into(),
+        target: target.into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    };
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let grant = "grant_type=password&username=79161234567&password=111111&client_id=demo-pos&client_secret=demo-pos-secret";
+    let batch_key = [("authorization", "Bearer kopilka-demo-batch")];
+    let terminal = r#"{"terminal_id": "demo-terminal-1", "terminal_key": "kopilka-demo-terminal", "code": "1234567890"}"#;
+    let found = [
+        // A method other than POST: the envelope's NotFound, not OAuth's error.
+        (Format::OAuth, request("FUZZ", "/authorizationService/token", &form, grant)),
+        // The form read without its content type, NUL escaped: HTTP 500.
+        (
+            Format::OAuth,
+            request(
+                "POST",
+                "/authorizationService/token",
+                &[],
+                "grant_type=refresh_token&refresh_token=x&client_id=demo-pos&client_secret=demo-pos-secret&client_id=a%00b",
+            ),
+        ),
+        // Outside the edge: the framework's bare 405.
+        (Format::LoymaxBatch, request("PATCH", BATCH_PATH, &batch_key, "{}")),
+        // A path naming no method: the native API's 404.
+        (
+            Format::Terminal,
+            request("POST", "/cashtocode/terminal/%20", &[("content-type", "application/json")], terminal),
+        ),
+    ];
+    for (format, request) in found {
+        let answer = send(&app, &request, "10.0.0.1").await;
+        let checked = answer.and_then(|answer| check(format, &answer));
+        assert_eq!(checked, Ok(()), "{}", reproduction(&request));
+    }
     app.stop().await;
 }
 
