@@ -116,6 +116,13 @@ async fn findings_stay_fixed(app: TestApp) {
     let grant = "grant_type=password&username=79161234567&password=111111&client_id=demo-pos&client_secret=demo-pos-secret";
     let batch_key = [("authorization", "Bearer kopilka-demo-batch")];
     let terminal = r#"{"terminal_id": "demo-terminal-1", "terminal_key": "kopilka-demo-terminal", "code": "1234567890"}"#;
+    let page = crate::common::ecommpay::signed_query(&[
+        ("project_id", "35"),
+        ("payment_id", "fz-nul"),
+        ("payment_amount", "1000"),
+        ("payment_currency", "a\0b"),
+        ("customer_id", "customer1"),
+    ]);
     let found = [
         // A method other than POST: the envelope's NotFound, not OAuth's error.
         (Format::OAuth, request("FUZZ", "/authorizationService/token", &form, grant)),
@@ -127,6 +134,16 @@ async fn findings_stay_fixed(app: TestApp) {
                 "/authorizationService/token",
                 &[],
                 "grant_type=refresh_token&refresh_token=x&client_id=demo-pos&client_secret=demo-pos-secret&client_id=a%00b",
+            ),
+        ),
+        // The Payment Page reads a form whatever its type says, NUL escaped: HTTP 500.
+        (
+            Format::Page,
+            request(
+                "POST",
+                "/payment",
+                &[("content-type", "multipart/form-data; boundary=x")],
+                &page,
             ),
         ),
         // Outside the edge: the framework's bare 405.
