@@ -123,10 +123,19 @@ async fn findings_stay_fixed(app: TestApp) {
         ("payment_currency", "a\0b"),
         ("customer_id", "customer1"),
     ]);
+    let status = crate::common::ecommpay::signed_request(
+        json!({"general": {"project_id": crate::common::ecommpay::PROJECT, "payment_id": "\u{0}"}}),
+        crate::common::ecommpay::SECRET,
+    );
     let found = [
+        // JSON sent as a form: the edge looked for `%00` only, the store met the NUL: HTTP 500.
+        (
+            Format::Gate,
+            request("POST", "/v2/payment/status", &form, &status.to_string()),
+        ),
         // A method other than POST: the envelope's NotFound, not OAuth's error.
         (Format::OAuth, request("FUZZ", "/authorizationService/token", &form, grant)),
-        // The form read without its content type, NUL escaped: HTTP 500.
+        // A form sent untyped, the NUL escaped: the edge looked for JSON and XML spellings only.
         (
             Format::OAuth,
             request(
@@ -136,7 +145,7 @@ async fn findings_stay_fixed(app: TestApp) {
                 "grant_type=refresh_token&refresh_token=x&client_id=demo-pos&client_secret=demo-pos-secret&client_id=a%00b",
             ),
         ),
-        // The Payment Page reads a form whatever its type says, NUL escaped: HTTP 500.
+        // The Payment Page reads a form whatever its type: the same, as multipart.
         (
             Format::Page,
             request(
