@@ -48,6 +48,10 @@ pub fn router(state: AppState) -> Router<AppState> {
     crate::http::html::customer_pages(pages)
         .merge(api)
         .route("/v2/payment/{*rest}", any(gate::unserved))
+        .route(
+            "/cashtocode/terminal/{*rest}",
+            any(terminal::unknown_method),
+        )
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::JSON_BODY_LIMIT),
             edge::guard,

@@ -54,6 +54,14 @@ pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
     )
 }
 
+/// A path under the terminal API that names no method, in the terminal's format.
+pub(super) async fn unknown_method() -> Response {
+    answer(
+        StatusCode::NOT_FOUND,
+        json!({"result": "invalid", "message": "no such method: lookup or pay"}),
+    )
+}
+
 fn malformed(e: serde_json::Error) -> Response {
     answer(
         StatusCode::BAD_REQUEST,

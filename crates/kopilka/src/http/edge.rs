@@ -7,7 +7,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures::StreamExt;
@@ -141,7 +141,7 @@ pub async fn guard(State(edge): State<Edge>, request: Request, next: Next) -> Re
             return refuse(status, "body", cause, &message);
         }
     };
-    if let Some(place) = nul_in_body(&parts.headers, &bytes) {
+    if let Some(place) = nul_in_body(&bytes) {
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             place,
@@ -281,21 +281,16 @@ fn nul_in_uri(uri: &Uri) -> Option<&'static str> {
 }
 
 /// Where the body holds the NUL character, if it does: raw in the `body` (no text format
-/// takes it), or in a `text` — percent-escaped in a form, a JSON escape (`\u0000`) or an XML
-/// character reference (`&#0;`, `&#x0;`) elsewhere; `text` is also how the stores name it.
-fn nul_in_body(headers: &HeaderMap, body: &Bytes) -> Option<&'static str> {
+/// takes it), or in a `text` — percent-escaped (a form), a JSON escape (`\u0000`) or an XML
+/// character reference (`&#0;`, `&#x0;`); `text` is also how the stores name it. Every
+/// spelling is looked for whatever the content type says: handlers read their own format
+/// whatever the type (the Gate JSON sent as a form, the token endpoint a form sent untyped).
+fn nul_in_body(body: &Bytes) -> Option<&'static str> {
     if body.contains(&0) {
         return Some("body");
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.as_bytes().to_ascii_lowercase())
-        .unwrap_or_default();
-    let in_text = if content_type.starts_with(b"application/x-www-form-urlencoded") {
-        body.windows(3).any(|w| w == b"%00")
-    } else {
-        json_escaped_nul(body) || xml_referenced_nul(body)
-    };
+    let percent_escaped = body.windows(3).any(|w| w == b"%00");
+    let in_text = percent_escaped || json_escaped_nul(body) || xml_referenced_nul(body);
     in_text.then_some("text")
 }
 
@@ -476,6 +471,15 @@ mod tests {
         assert!(xml_referenced_nul(b"<a>&#x000;</a>"));
         assert!(!xml_referenced_nul(b"<a>&#10;</a>"));
         assert!(!xml_referenced_nul(b"<a>&#x;</a>"));
+        // Whatever the content type: a body may be read in a format its type does not name.
+        for body in [
+            &b"client_id=a%00b"[..],
+            br#"{"a":"\u0000"}"#,
+            b"<a>&#0;</a>",
+        ] {
+            assert_eq!(nul_in_body(&Bytes::from(body)), Some("text"));
+        }
+        assert_eq!(nul_in_body(&Bytes::from_static(b"a=%2500")), None);
     }
 
     #[test]

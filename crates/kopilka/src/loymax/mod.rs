@@ -189,7 +189,11 @@ pub struct MethodPath(pub String);
 /// The methods, keyed by lowercased path without version prefix or trailing slash.
 fn inner(state: AppState) -> Router {
     let router = Router::new()
-        .route("/authorizationservice/token", post(auth::token))
+        .route(
+            "/authorizationservice/token",
+            // Another method is refused as OAuth refuses, not in the envelope.
+            post(auth::token).fallback(|| async { auth::request_refused(false) }),
+        )
         .route("/authorizationservice/logout", post(auth::logout))
         .route("/user/logout", post(auth::logout))
         .route("/registration/beginregistration", post(registration::begin))

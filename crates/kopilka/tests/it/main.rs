@@ -11,6 +11,7 @@ mod connections;
 mod core_api;
 mod ecommpay;
 mod ecommpay_shops;
+mod fuzz;
 mod incust;
 mod incust_shops;
 mod job_leases;

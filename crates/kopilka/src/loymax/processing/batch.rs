@@ -155,6 +155,13 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     }
 }
 
+/// Any method but POST, in the batch API's answer (the route is outside the edge, which
+/// rewords the framework's bare 405 elsewhere).
+pub async fn wrong_method() -> Response {
+    let message = "Запрос отправляется методом POST";
+    Refusal::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
+}
+
 async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let partner = authenticate(&state, request.headers()).await?;
     let t = Texts::of(&partner.program.rules);

@@ -26,7 +26,7 @@ pub(super) use routes::methods;
 pub fn router(state: AppState) -> Router<AppState> {
     let mut router = admin_routes(state);
     for path in BATCH_PATHS {
-        router = router.route(path, post(batch::handle));
+        router = router.route(path, post(batch::handle).fallback(batch::wrong_method));
     }
     router
 }
