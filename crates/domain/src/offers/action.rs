@@ -122,11 +122,13 @@ impl Action {
                 {
                     bad("bps must be 1 to 1 000 000")
                 }
+                // A tier of nothing would never count as an occurrence, so the next never comes.
                 Points::Tiered { first, then, .. }
-                    if !first.iter().chain([then]).all(|p| (0..=MAX_AMOUNT).contains(p))
+                    if !first.iter().all(|p| amount(*p))
+                        || !(0..=MAX_AMOUNT).contains(then)
                         || (first.is_empty() && *then == 0) =>
                 {
-                    bad("tiers must not be negative and must give something")
+                    bad("tiers must be positive; `then` may be 0 after them")
                 }
                 _ => Ok(()),
             },

@@ -9,6 +9,8 @@ mod action;
 mod condition;
 mod evaluate;
 mod limit;
+#[cfg(test)]
+mod tests;
 
 pub use action::{Action, Channel, Discount, Points};
 pub use condition::{Condition, Weekday};
