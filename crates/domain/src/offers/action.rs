@@ -142,7 +142,9 @@ impl Action {
                 }
                 _ => Ok(()),
             },
-            Action::Message { template, .. } if !named(template) => bad("a message needs a template"),
+            Action::Message { template, .. } if !named(template) => {
+                bad("a message needs a template")
+            }
             Action::Counter { name, by } if !named(name) || *by == 0 || by.abs() > MAX_AMOUNT => {
                 bad("a counter needs a name and a non-zero change")
             }

@@ -10,13 +10,24 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Condition {
     /// A social event on one of these networks.
-    Network { any_of: Vec<Network> },
+    Network {
+        any_of: Vec<Network>,
+    },
     /// A social event in one of these groups.
-    Group { any_of: Vec<String> },
-    InSegment { segment: String },
-    NotInSegment { segment: String },
+    Group {
+        any_of: Vec<String>,
+    },
+    InSegment {
+        segment: String,
+    },
+    NotInSegment {
+        segment: String,
+    },
     /// A customer attribute (questionnaire answer, gender, city…) equal to a value.
-    Attribute { name: String, equals: String },
+    Attribute {
+        name: String,
+        equals: String,
+    },
     /// A cheque with at least `min_quantity` (thousandths) of matching goods.
     Lines {
         lines: LineFilter,
@@ -24,7 +35,9 @@ pub enum Condition {
         min_quantity: Quantity,
     },
     /// A cheque presenting this coupon (case-insensitive).
-    Coupon { code: String },
+    Coupon {
+        code: String,
+    },
     /// On these local weekdays, from `from_minute` (inclusive) to `to_minute` (exclusive) of the
     /// local day; a window with `from_minute > to_minute` runs past midnight.
     TimeWindow {

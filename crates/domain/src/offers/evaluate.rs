@@ -169,7 +169,11 @@ fn in_force<'a>(versions: &[&'a Offer], at: i64) -> Result<&'a Offer, (Option<u3
         None => Err((
             None,
             Outcome::NotYetEffective {
-                from: versions.iter().map(|o| o.effective_from).min().unwrap_or(at),
+                from: versions
+                    .iter()
+                    .map(|o| o.effective_from)
+                    .min()
+                    .unwrap_or(at),
             },
         )),
         Some(offer) => match offer.effective_to {
@@ -564,7 +568,10 @@ impl<'a> Run<'a> {
         let counted_in = counted_in(offer, self.customer.id, &self.local);
         let accrued = draft.accrued();
         for effect in &mut draft.effects {
-            if let EffectKind::Accrue { counted_in: keys, .. } = &mut effect.kind {
+            if let EffectKind::Accrue {
+                counted_in: keys, ..
+            } = &mut effect.kind
+            {
                 keys.extend(counted_in.iter().cloned());
             }
         }

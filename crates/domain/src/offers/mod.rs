@@ -72,7 +72,10 @@ impl Offer {
         if self.name.trim().is_empty() {
             return invalid("name", "must not be empty");
         }
-        if self.effective_to.is_some_and(|to| to <= self.effective_from) {
+        if self
+            .effective_to
+            .is_some_and(|to| to <= self.effective_from)
+        {
             return invalid("effective_to", "must be after effective_from");
         }
         if self.triggers.is_empty() {

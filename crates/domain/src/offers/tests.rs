@@ -78,7 +78,11 @@ fn seed_offers() -> Vec<Offer> {
         cap: Cap::Points(15),
     }];
     vec![
-        offer(LINKING, &[social(SocialKind::ProfileLinked)], vec![fixed(100)]),
+        offer(
+            LINKING,
+            &[social(SocialKind::ProfileLinked)],
+            vec![fixed(100)],
+        ),
         joining,
         offer(
             LEAVING,
@@ -268,12 +272,21 @@ fn joining_the_group_gives_bonuses_and_leaving_takes_them_back_once() {
     let mut book = Book::default();
     let joined = book.process(
         &offers,
-        &trigger("join-1", "2026-01-10T12:00:00Z", vk(SocialKind::GroupJoined)),
+        &trigger(
+            "join-1",
+            "2026-01-10T12:00:00Z",
+            vk(SocialKind::GroupJoined),
+        ),
         &customer(0),
     );
     assert_eq!(accrued(&joined, JOINING), 50);
 
-    let leave = book.undo("leave-1", "join-1", "2026-01-11T12:00:00Z", SocialKind::GroupLeft);
+    let leave = book.undo(
+        "leave-1",
+        "join-1",
+        "2026-01-11T12:00:00Z",
+        SocialKind::GroupLeft,
+    );
     let left = book.process(&offers, &leave, &customer(0));
     assert_eq!(
         left.effects,
@@ -294,7 +307,12 @@ fn joining_the_group_gives_bonuses_and_leaving_takes_them_back_once() {
     assert_eq!(book.balance, 0);
 
     // A second leave (a repeated webhook under another id) finds the join taken back.
-    let again = book.undo("leave-2", "join-1", "2026-01-11T12:05:00Z", SocialKind::GroupLeft);
+    let again = book.undo(
+        "leave-2",
+        "join-1",
+        "2026-01-11T12:05:00Z",
+        SocialKind::GroupLeft,
+    );
     let left_again = book.process(&offers, &again, &customer(0));
     assert!(left_again.effects.is_empty());
     assert_eq!(outcome(&left_again, LEAVING), &Outcome::NothingToApply);
@@ -447,8 +465,16 @@ fn removing_a_repost_takes_back_only_what_was_given_once() {
     }];
     let mut book = Book::default();
     let at = "2026-01-10T12:00:00Z";
-    book.process(&offers, &trigger("repost-1", at, vk(SocialKind::Repost)), &customer(0));
-    let second = book.process(&offers, &trigger("repost-2", at, vk(SocialKind::Repost)), &customer(0));
+    book.process(
+        &offers,
+        &trigger("repost-1", at, vk(SocialKind::Repost)),
+        &customer(0),
+    );
+    let second = book.process(
+        &offers,
+        &trigger("repost-2", at, vk(SocialKind::Repost)),
+        &customer(0),
+    );
     assert_eq!(accrued(&second, ACTIVITY), 5);
     assert_eq!(
         outcome(&second, ACTIVITY),
@@ -473,9 +499,16 @@ fn removing_a_repost_takes_back_only_what_was_given_once() {
     assert_eq!((month.points, month.count), (-5, 0));
 
     let again = book.undo("unrepost-2b", "repost-2", at, SocialKind::RepostRemoved);
-    assert!(book.process(&offers, &again, &customer(0)).effects.is_empty());
+    assert!(book
+        .process(&offers, &again, &customer(0))
+        .effects
+        .is_empty());
     assert_eq!(book.balance, 10);
-    let third = book.process(&offers, &trigger("repost-3", at, vk(SocialKind::Repost)), &customer(0));
+    let third = book.process(
+        &offers,
+        &trigger("repost-3", at, vk(SocialKind::Repost)),
+        &customer(0),
+    );
     assert_eq!(accrued(&third, ACTIVITY), 5);
 }
 
@@ -494,7 +527,10 @@ fn a_duplicate_trigger_has_the_same_effect_keys_and_does_nothing() {
     assert_eq!(keys(&first), keys(&replayed));
     assert_eq!(keys(&first).len(), 2);
     let balance = book.balance;
-    assert!(book.process(&offers, &like, &customer(0)).effects.is_empty());
+    assert!(book
+        .process(&offers, &like, &customer(0))
+        .effects
+        .is_empty());
     assert_eq!(book.balance, balance);
 }
 
@@ -551,7 +587,14 @@ fn discounts(evaluation: &Evaluation) -> Vec<(OfferId, Option<i64>, i64)> {
 
 fn price(offers: &[Offer], event: Event, at: &str) -> Evaluation {
     let trigger = trigger("cheque-1", at, event);
-    evaluate(offers, &trigger, &customer(0), &Usage::default(), trigger.at).expect("valid")
+    evaluate(
+        offers,
+        &trigger,
+        &customer(0),
+        &Usage::default(),
+        trigger.at,
+    )
+    .expect("valid")
 }
 
 #[test]
@@ -585,7 +628,17 @@ fn a_tie_of_non_cumulative_offers_goes_to_the_better_then_to_the_lower_id() {
     let evaluation = price(&[preferred, fifteen.clone()], lines(), at);
     assert_eq!(outcome(&evaluation, OfferId(10)), &APPLIED);
     let urgent = Offer { priority: 1, ..ten };
-    let evaluation = price(&[Offer { weight: 5, ..fifteen }, urgent], lines(), at);
+    let evaluation = price(
+        &[
+            Offer {
+                weight: 5,
+                ..fifteen
+            },
+            urgent,
+        ],
+        lines(),
+        at,
+    );
     assert_eq!(outcome(&evaluation, OfferId(10)), &APPLIED);
 }
 
@@ -809,7 +862,10 @@ fn time_windows_counters_and_the_other_actions() {
         let inside = n % 2 == 0;
         // The counter reads 9 from the ninth evening comment (n = 16) until the tenth (n = 18).
         let coupon = usize::from(n == 17 || n == 18);
-        assert_eq!(evaluation.effects.len(), (if inside { 3 } else { 0 }) + coupon);
+        assert_eq!(
+            evaluation.effects.len(),
+            (if inside { 3 } else { 0 }) + coupon
+        );
         if !inside {
             assert_eq!(
                 outcome(&evaluation, OfferId(70)),
@@ -850,7 +906,10 @@ fn offers_read_and_validate_as_the_admin_api_will_send_them() {
     assert!(refused(|o| o.limits[0].cap = Cap::Count(0)));
     assert!(refused(|o| o.actions = vec![Action::LineDiscount {
         lines: LineFilter::All,
-        discount: Discount::Percent { bps: 10_001, rounding: Rounding::HalfUp },
+        discount: Discount::Percent {
+            bps: 10_001,
+            rounding: Rounding::HalfUp
+        },
     }]));
 }
 
@@ -858,7 +917,14 @@ fn offers_read_and_validate_as_the_admin_api_will_send_them() {
 fn bad_input_is_refused_not_panicked_on() {
     let offers = seed_offers();
     let like = trigger("like", "2026-01-10T12:00:00Z", vk(SocialKind::Like));
-    assert!(evaluate(&offers, &like, &customer(24 * 60), &Usage::default(), like.at).is_err());
+    assert!(evaluate(
+        &offers,
+        &like,
+        &customer(24 * 60),
+        &Usage::default(),
+        like.at
+    )
+    .is_err());
     let far = Trigger {
         at: i64::MAX,
         ..like.clone()
@@ -866,7 +932,14 @@ fn bad_input_is_refused_not_panicked_on() {
     assert!(evaluate(&offers, &far, &customer(0), &Usage::default(), i64::MAX).is_err());
     let doubled = cheque(vec![line(1, "milk", 100), line(1, "milk", 100)]);
     let cheque_trigger = trigger("cheque", "2026-01-10T12:00:00Z", doubled);
-    assert!(evaluate(&offers, &cheque_trigger, &customer(0), &Usage::default(), cheque_trigger.at).is_err());
+    assert!(evaluate(
+        &offers,
+        &cheque_trigger,
+        &customer(0),
+        &Usage::default(),
+        cheque_trigger.at
+    )
+    .is_err());
 }
 
 proptest! {
