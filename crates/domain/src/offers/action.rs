@@ -23,10 +23,16 @@ pub enum Action {
         offer: OfferId,
         action: u16,
     },
-    /// Money off each matching line, never below zero.
+    /// Money off the matching lines, never below zero.
     LineDiscount {
         lines: LineFilter,
         discount: Discount,
+    },
+    /// The most points may pay of each matching line: `bps` of what it costs, rounded down.
+    /// When several offers cap a line, the smallest cap holds.
+    PointsPaymentCap {
+        lines: LineFilter,
+        bps: u32,
     },
     Message {
         channel: Channel,
@@ -55,16 +61,20 @@ pub enum Points {
     Fixed {
         points: i64,
     },
-    /// A share of the cheque's amount (after discounts so far), in basis points, once.
+    /// A share of the whole cheque, in basis points, rounded once.
     PercentOfCheque {
         bps: u32,
         #[serde(default)]
+        of: Base,
+        #[serde(default)]
         rounding: Rounding,
     },
-    /// A share of each matching line's amount, one effect per line.
+    /// A share of each matching line, one effect per line.
     PercentOfLines {
         lines: LineFilter,
         bps: u32,
+        #[serde(default)]
+        of: Base,
         #[serde(default)]
         rounding: Rounding,
     },
@@ -78,17 +88,30 @@ pub enum Points {
     },
 }
 
-/// A line discount's size.
+/// What a percentage accrual is a share of: a line's amount as the offers applied before
+/// left it, or the part of it paid with money (known once the points payment is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Base {
+    #[default]
+    Amount,
+    PaidWithMoney,
+}
+
+/// A line discount's size. Shares of several lines are rounded once, over their sum, and
+/// spread by largest remainder, as `cheque::price` does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "by")]
 pub enum Discount {
-    /// A share of the line's amount (after discounts so far), in basis points.
+    /// A share of the matching lines' amounts, in basis points.
     Percent {
         bps: u32,
         #[serde(default)]
         rounding: Rounding,
     },
-    /// A sum off each matching line, at most what the line still costs.
+    /// A sum spread over the matching lines in proportion, at most what they cost.
+    Fixed { amount: i64 },
+    /// A sum off each matching line, at most what the line costs.
     FixedPerLine { amount: i64 },
 }
 
@@ -137,11 +160,16 @@ impl Action {
                 Discount::Percent { bps, .. } if *bps == 0 || *bps > 10_000 => {
                     bad("a discount is 1 to 10 000 bps")
                 }
-                Discount::FixedPerLine { amount: sum } if !amount(*sum) => {
+                Discount::Fixed { amount: sum } | Discount::FixedPerLine { amount: sum }
+                    if !amount(*sum) =>
+                {
                     bad("a discount must be positive")
                 }
                 _ => Ok(()),
             },
+            Action::PointsPaymentCap { bps, .. } if *bps > 10_000 => {
+                bad("a payment cap is 0 to 10 000 bps")
+            }
             Action::Message { template, .. } if !named(template) => {
                 bad("a message needs a template")
             }

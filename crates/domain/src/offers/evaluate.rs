@@ -4,14 +4,14 @@
 //! customer over the whole cheque, then id — and each cheque line (or a non-cheque event as a
 //! whole) goes to one of them. Cumulative offers then stack on what is left.
 
-use super::action::{Action, Discount, Points};
+use super::action::{Action, Base, Discount, Points};
 use super::limit::{Cap, Period, Usage, UsageChange, UsageKey, UsageOwner, Used};
 use super::{
     ChequeFacts, CounterChange, Customer, Effect, EffectKey, EffectKind, Evaluation, Event,
     LocalTime, Offer, Outcome, TraceEntry, Trigger,
 };
 use crate::ids::{CustomerId, OfferId};
-use crate::money::{Rounding, MAX_AMOUNT};
+use crate::money::{allocate, Rounding, MAX_AMOUNT};
 use crate::DomainError;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -295,6 +295,18 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// What a percentage of line `i`, which now costs `amount`, is of.
+    fn base(&self, of: Base, i: usize, amount: i64) -> i64 {
+        match (of, self.cheque) {
+            (Base::PaidWithMoney, Some(cheque)) => {
+                let position = cheque.lines[i].position;
+                let paid = cheque.paid_with_points.get(&position).copied();
+                (amount - paid.unwrap_or(0)).max(0)
+            }
+            _ => amount,
+        }
+    }
+
     /// What the offer alone would give the customer over the whole cheque, in a unit fine
     /// enough for both points and money.
     fn benefit(&self, offer: &Offer) -> i128 {
@@ -381,6 +393,7 @@ impl<'a> Run<'a> {
                         Points::PercentOfLines {
                             lines: filter,
                             bps,
+                            of,
                             rounding,
                         },
                 } => {
@@ -392,7 +405,8 @@ impl<'a> Run<'a> {
                             draft.lost_to.get_or_insert(other);
                             continue;
                         }
-                        let points = share(draft.amounts[i], *bps, cheque, *rounding);
+                        let base = self.base(*of, i, draft.amounts[i]);
+                        let points = share(base, *bps, cheque, *rounding);
                         draft.lines.insert(i);
                         if points > 0 {
                             draft
@@ -422,9 +436,12 @@ impl<'a> Run<'a> {
                                 .copied()
                                 .unwrap_or(*then)
                         }
-                        Points::PercentOfCheque { bps, rounding } => match self.cheque {
+                        Points::PercentOfCheque { bps, of, rounding } => match self.cheque {
                             Some(cheque) => {
-                                share(draft.amounts.iter().sum(), *bps, cheque, *rounding)
+                                let base = (draft.amounts.iter().enumerate())
+                                    .map(|(i, amount)| self.base(*of, i, *amount))
+                                    .sum();
+                                share(base, *bps, cheque, *rounding)
                             }
                             None => continue,
                         },
@@ -475,28 +492,52 @@ impl<'a> Run<'a> {
                     lines: filter,
                     discount,
                 } => {
-                    for (i, line) in lines.iter().enumerate().filter(|(_, l)| filter.matches(l)) {
-                        if let Some(other) = holder(i) {
-                            draft.lost_to.get_or_insert(other);
-                            continue;
-                        }
-                        let left = draft.amounts[i];
-                        let amount = match discount {
-                            Discount::Percent { bps, rounding } => {
-                                rounding.divide(left as i128 * *bps as i128, 10_000) as i64
+                    let mut matching = Vec::new();
+                    for (i, _) in lines.iter().enumerate().filter(|(_, l)| filter.matches(l)) {
+                        match holder(i) {
+                            Some(other) => {
+                                draft.lost_to.get_or_insert(other);
                             }
-                            Discount::FixedPerLine { amount } => *amount,
+                            None => matching.push(i),
                         }
-                        .clamp(0, left);
+                    }
+                    let left: Vec<i64> = matching.iter().map(|i| draft.amounts[*i]).collect();
+                    let base: i64 = left.iter().sum();
+                    // Parts of a total no larger than `base`, spread by amount, never exceed
+                    // their line's amount.
+                    let parts = match discount {
+                        Discount::Percent { bps, rounding } => allocate(
+                            rounding.divide(base as i128 * *bps as i128, 10_000) as i64,
+                            &left,
+                        ),
+                        Discount::Fixed { amount } => allocate((*amount).min(base), &left),
+                        Discount::FixedPerLine { amount } => {
+                            left.iter().map(|l| (*amount).min(*l)).collect()
+                        }
+                    };
+                    for (i, amount) in matching.into_iter().zip(parts) {
                         draft.lines.insert(i);
                         if amount > 0 {
                             draft.amounts[i] -= amount;
                             draft.effects.push(effect(
                                 index,
-                                Some(line.position),
+                                Some(lines[i].position),
                                 EffectKind::LineDiscount { amount },
                             ));
                         }
+                    }
+                }
+                Action::PointsPaymentCap { lines: filter, bps } => {
+                    for (i, line) in lines.iter().enumerate().filter(|(_, l)| filter.matches(l)) {
+                        let amount =
+                            Rounding::Down.divide(draft.amounts[i] as i128 * *bps as i128, 10_000);
+                        draft.effects.push(effect(
+                            index,
+                            Some(line.position),
+                            EffectKind::PointsPaymentCap {
+                                amount: amount as i64,
+                            },
+                        ));
                     }
                 }
                 Action::Message { channel, template } => draft.effects.push(effect(

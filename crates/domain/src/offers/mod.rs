@@ -12,7 +12,7 @@ mod limit;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, Channel, Discount, Points};
+pub use action::{Action, Base, Channel, Discount, Points};
 pub use condition::{Condition, Weekday};
 pub use evaluate::{evaluate, usage_keys};
 pub use limit::{
@@ -190,6 +190,10 @@ pub struct ChequeFacts {
     pub lines: Vec<ChequeLine>,
     #[serde(default)]
     pub coupons: Vec<String>,
+    /// Points paying each line, by position: known after the points payment (Loymax's Bonus
+    /// step), empty before it.
+    #[serde(default)]
+    pub paid_with_points: BTreeMap<i64, i64>,
     pub money_decimals: u8,
     pub points_decimals: u8,
 }
@@ -206,6 +210,7 @@ impl ChequeFacts {
             return invalid("decimals", "at most 6 decimal places");
         }
         let mut positions = BTreeSet::new();
+        let mut total: i64 = 0;
         for line in &self.lines {
             if !(0..=crate::cheque::MAX_LINE).contains(&line.amount) {
                 return invalid("lines", "a line's amount is negative or too large");
@@ -213,6 +218,16 @@ impl ChequeFacts {
             // Effects on a line are keyed by its position.
             if !positions.insert(line.position) {
                 return invalid("lines", "two lines with the same position");
+            }
+            // Sums over the lines never overflow.
+            total = match total.checked_add(line.amount) {
+                Some(sum) if sum <= crate::money::MAX_BALANCE => sum,
+                _ => return invalid("lines", "the cheque's total is too large"),
+            };
+        }
+        for (position, points) in &self.paid_with_points {
+            if !positions.contains(position) || *points < 0 {
+                return invalid("paid_with_points", "a line of the cheque, not negative");
             }
         }
         Ok(())
@@ -272,6 +287,10 @@ pub enum EffectKind {
     },
     /// Money off the line named in the key.
     LineDiscount {
+        amount: i64,
+    },
+    /// The most points may pay of the line named in the key.
+    PointsPaymentCap {
         amount: i64,
     },
     Message {

@@ -552,6 +552,7 @@ fn cheque(lines: Vec<crate::cheque::ChequeLine>) -> Event {
     Event::Cheque(ChequeFacts {
         lines,
         coupons: Vec::new(),
+        paid_with_points: BTreeMap::new(),
         money_decimals: 2,
         points_decimals: 2,
     })
@@ -654,6 +655,7 @@ fn a_non_cumulative_offer_takes_only_the_lines_left_and_cumulative_ones_stack() 
             vec![Action::Accrue {
                 points: Points::PercentOfCheque {
                     bps: 500,
+                    of: Base::Amount,
                     rounding: Rounding::Down,
                 },
             }],
@@ -707,6 +709,131 @@ fn a_line_is_never_discounted_below_zero() {
         [(OfferId(30), Some(1), 700), (OfferId(31), Some(1), 300)]
     );
     assert_eq!(outcome(&evaluation, OfferId(32)), &Outcome::NothingToApply);
+
+    // A fixed sum over several lines is spread by amount and stops at what they cost.
+    let spread = Offer {
+        cumulative: true,
+        ..offer(
+            OfferId(33),
+            &[TriggerKind::Cheque],
+            vec![Action::LineDiscount {
+                lines: LineFilter::All,
+                discount: Discount::Fixed { amount: 10_000 },
+            }],
+        )
+    };
+    let evaluation = price(
+        &[spread],
+        cheque(vec![line(1, "milk", 1_000), line(2, "bread", 500)]),
+        "2026-01-10T12:00:00Z",
+    );
+    assert_eq!(
+        discounts(&evaluation),
+        [(OfferId(33), Some(1), 1_000), (OfferId(33), Some(2), 500)]
+    );
+}
+
+/// The Loymax demo program's cheque rules (`cheque::tests::demo_rules`) as offers, ordered by
+/// priority as `cheque::price` applies them: the program's discount, coupons, then the cap on
+/// paying with points and the earn on money paid.
+fn loymax_offers() -> Vec<Offer> {
+    let cheque_offer = |id, priority, actions| Offer {
+        priority,
+        ..offer(OfferId(id), &[TriggerKind::Cheque], actions)
+    };
+    let ten_percent_off = || Action::LineDiscount {
+        lines: LineFilter::All,
+        discount: Discount::Percent {
+            bps: 1_000,
+            rounding: Rounding::HalfUp,
+        },
+    };
+    let mut coupon = cheque_offer(91, 20, vec![ten_percent_off()]);
+    coupon.conditions = vec![Condition::Coupon {
+        code: "WELCOME10".into(),
+    }];
+    vec![
+        cheque_offer(90, 30, vec![ten_percent_off()]),
+        coupon,
+        cheque_offer(
+            92,
+            10,
+            vec![
+                Action::PointsPaymentCap {
+                    lines: LineFilter::All,
+                    bps: 5_000,
+                },
+                Action::Accrue {
+                    points: Points::PercentOfCheque {
+                        bps: 1_000,
+                        of: Base::PaidWithMoney,
+                        rounding: Rounding::HalfUp,
+                    },
+                },
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn loymax_cheque_rules_as_offers_keep_the_seed_vector() {
+    use crate::cheque::tests::{demo_rules, seed_line};
+    let offers = loymax_offers();
+    let facts = |coupons: &[&str], paid: &[(i64, i64)]| {
+        Event::Cheque(ChequeFacts {
+            lines: vec![seed_line()],
+            coupons: coupons.iter().map(|c| c.to_string()).collect(),
+            paid_with_points: paid.iter().copied().collect(),
+            money_decimals: 2,
+            points_decimals: 2,
+        })
+    };
+    let kinds = |evaluation: &Evaluation| {
+        evaluation
+            .effects
+            .iter()
+            .map(|e| (e.key.offer.0, e.kind.clone()))
+            .collect::<Vec<_>>()
+    };
+    let calculated = price(&offers, facts(&[], &[]), "2026-01-10T12:00:00Z");
+    let priced = crate::cheque::price(&[seed_line()], &demo_rules(), &[]).expect("seed");
+    assert_eq!(priced.total_amount, 8_500 - 850);
+    assert_eq!(
+        kinds(&calculated),
+        [
+            (90, EffectKind::LineDiscount { amount: 850 }),
+            (
+                92,
+                EffectKind::PointsPaymentCap {
+                    amount: priced.bonus_cap
+                }
+            ),
+            (
+                92,
+                EffectKind::Accrue {
+                    points: 765,
+                    counted_in: Vec::new()
+                }
+            ),
+        ]
+    );
+    assert_eq!(
+        outcome(&calculated, OfferId(91)),
+        &Outcome::ConditionFalse { condition: 0 }
+    );
+
+    // Loymax's Bonus step: 36.50 paid with points, 10 % earned on the 40.00 paid with money.
+    let accounted = price(&offers, facts(&[], &[(1, 3_650)]), "2026-01-10T12:00:00Z");
+    assert_eq!(
+        accrued(&accounted, OfferId(92)),
+        crate::cheque::earn(&priced, &[3_650], &demo_rules())[0]
+    );
+
+    let with_coupon = price(&offers, facts(&["welcome10"], &[]), "2026-01-10T12:00:00Z");
+    let priced =
+        crate::cheque::price(&[seed_line()], &demo_rules(), &["welcome10".into()]).expect("seed");
+    let discounted: i64 = discounts(&with_coupon).iter().map(|d| d.2).sum();
+    assert_eq!(8_500 - discounted, priced.total_amount);
 }
 
 #[test]
