@@ -26,7 +26,7 @@ impl Limit {
             })
         };
         match (&self.scope, self.cap) {
-            (LimitScope::Pool { name, .. }, _) if name.trim().is_empty() => {
+            (LimitScope::Global { pool, .. }, _) if pool.trim().is_empty() => {
                 bad("a pool needs a name")
             }
             (_, Cap::Points(points)) if !(1..=MAX_AMOUNT).contains(&points) => {
@@ -42,17 +42,17 @@ impl Limit {
         let owner = match &self.scope {
             LimitScope::Customer => UsageOwner::CustomerOffer { customer, offer },
             LimitScope::Offer => UsageOwner::Offer { offer },
-            LimitScope::Pool {
-                name,
+            LimitScope::Global {
+                pool,
                 per_customer: true,
             } => UsageOwner::CustomerPool {
                 customer,
-                pool: name.clone(),
+                pool: pool.clone(),
             },
-            LimitScope::Pool {
-                name,
+            LimitScope::Global {
+                pool,
                 per_customer: false,
-            } => UsageOwner::Pool { pool: name.clone() },
+            } => UsageOwner::Pool { pool: pool.clone() },
         };
         UsageKey {
             owner,
@@ -69,8 +69,9 @@ pub enum LimitScope {
     Customer,
     /// Every customer's use of this offer together: the offer's budget.
     Offer,
-    /// Every offer naming the pool together: one customer's use, or everyone's.
-    Pool { name: String, per_customer: bool },
+    /// Global: every offer naming the pool together, one customer's use or everyone's ("at
+    /// most 100 social bonuses a month per customer", "10 000 for the whole campaign").
+    Global { pool: String, per_customer: bool },
 }
 
 /// Periods are the customer's local days, months and years.

@@ -513,6 +513,63 @@ fn removing_a_repost_takes_back_only_what_was_given_once() {
 }
 
 #[test]
+fn a_global_pool_is_shared_by_offers_and_a_count_cap_counts_applications() {
+    let social_pool = |per_customer| Limit {
+        scope: LimitScope::Global {
+            pool: "social".into(),
+            per_customer,
+        },
+        period: Period::Month,
+        cap: Cap::Points(15),
+    };
+    let mut comments = offer(OfferId(80), &[social(SocialKind::Comment)], vec![fixed(10)]);
+    comments.limits = vec![social_pool(true)];
+    let mut reposts = offer(OfferId(81), &[social(SocialKind::Repost)], vec![fixed(10)]);
+    reposts.limits = vec![
+        Limit {
+            scope: LimitScope::Offer,
+            period: Period::AllTime,
+            cap: Cap::Count(2),
+        },
+        social_pool(true),
+    ];
+    let offers = [comments, reposts];
+    let at = "2026-01-10T12:00:00Z";
+    let mut book = Book::default();
+    let comment = book.process(
+        &offers,
+        &trigger("c1", at, vk(SocialKind::Comment)),
+        &customer(0),
+    );
+    assert_eq!(accrued(&comment, OfferId(80)), 10);
+    let repost = book.process(
+        &offers,
+        &trigger("r1", at, vk(SocialKind::Repost)),
+        &customer(0),
+    );
+    assert_eq!(accrued(&repost, OfferId(81)), 5);
+    assert_eq!(
+        outcome(&repost, OfferId(81)),
+        &Outcome::Applied {
+            cut_by_limit: Some(1),
+            lines_lost_to: None
+        }
+    );
+    // Another customer has their own pool, but the offer's two applications are everyone's.
+    let other = Customer {
+        id: CustomerId(8),
+        ..customer(0)
+    };
+    let repost = book.process(&offers, &trigger("r2", at, vk(SocialKind::Repost)), &other);
+    assert_eq!(accrued(&repost, OfferId(81)), 10);
+    let repost = book.process(&offers, &trigger("r3", at, vk(SocialKind::Repost)), &other);
+    assert_eq!(
+        outcome(&repost, OfferId(81)),
+        &Outcome::LimitReached { limit: 0 }
+    );
+}
+
+#[test]
 fn a_duplicate_trigger_has_the_same_effect_keys_and_does_nothing() {
     let offers = seed_offers();
     let like = trigger("vk-event-42", "2026-01-10T12:00:00Z", vk(SocialKind::Like));
