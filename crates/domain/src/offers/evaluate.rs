@@ -240,7 +240,7 @@ impl Draft {
                 EffectKind::Accrue { points, .. } => points,
                 _ => 0,
             })
-            .sum()
+            .fold(0, i64::saturating_add)
     }
 }
 
@@ -289,9 +289,10 @@ impl<'a> Run<'a> {
     fn used(&self, key: &UsageKey) -> Used {
         let stored = self.usage.buckets.get(key).copied().unwrap_or_default();
         let added = self.pending.get(key).copied().unwrap_or_default();
+        // Saturating: a stored value out of any real range must not panic.
         Used {
-            points: stored.points + added.points,
-            count: stored.count + added.count,
+            points: stored.points.saturating_add(added.points),
+            count: stored.count.saturating_add(added.count),
         }
     }
 
@@ -581,7 +582,7 @@ impl<'a> Run<'a> {
                     return Err(Outcome::LimitReached { limit: index })
                 }
                 Cap::Points(cap) if accrued > 0 => {
-                    let left = (cap - used.points).max(0);
+                    let left = cap.saturating_sub(used.points).max(0);
                     if room.is_none_or(|(smallest, _)| left < smallest) {
                         room = Some((left, index));
                     }
@@ -643,11 +644,12 @@ impl<'a> Run<'a> {
         self.amounts = draft.amounts;
         for change in draft.usage {
             let used = self.pending.entry(change.key).or_default();
-            used.points += change.points;
-            used.count += change.count;
+            used.points = used.points.saturating_add(change.points);
+            used.count = used.count.saturating_add(change.count);
         }
         for (name, by) in draft.counters {
-            *self.counters.entry(name).or_default() += by;
+            let counter = self.counters.entry(name).or_default();
+            *counter = counter.saturating_add(by);
         }
         self.effects.extend(draft.effects);
     }
