@@ -1178,3 +1178,60 @@ proptest! {
         }
     }
 }
+
+fn discount_offer_strategy() -> impl Strategy<Value = (bool, i32, Option<u8>, Discount)> {
+    let size = prop_oneof![
+        (1u32..=10_000).prop_map(|bps| Discount::Percent {
+            bps,
+            rounding: Rounding::HalfUp
+        }),
+        (1i64..200_000).prop_map(|amount| Discount::Fixed { amount }),
+        (1i64..50_000).prop_map(|amount| Discount::FixedPerLine { amount }),
+    ];
+    (any::<bool>(), 0i32..3, proptest::option::of(0u8..3), size)
+}
+
+proptest! {
+    /// However discounts are mixed, no line goes below zero and no line has two
+    /// non-cumulative offers.
+    #[test]
+    fn lines_never_go_below_zero_nor_take_two_exclusive_offers(
+        amounts in proptest::collection::vec((0u8..3, 0i64..100_000), 1..6),
+        specs in proptest::collection::vec(discount_offer_strategy(), 1..8),
+    ) {
+        let lines: Vec<_> = (1i64..)
+            .zip(&amounts)
+            .map(|(position, (group, amount))| line(position, &format!("g{group}"), *amount))
+            .collect();
+        let offers: Vec<Offer> = (1i64..)
+            .zip(specs)
+            .map(|(id, (cumulative, priority, group, discount))| Offer {
+                cumulative,
+                priority,
+                ..offer(
+                    OfferId(id),
+                    &[TriggerKind::Cheque],
+                    vec![Action::LineDiscount {
+                        lines: group.map_or(LineFilter::All, |g| LineFilter::Group(format!("g{g}"))),
+                        discount,
+                    }],
+                )
+            })
+            .collect();
+        let evaluation = price(&offers, cheque(lines.clone()), "2026-01-10T12:00:00Z");
+        for line in &lines {
+            let on_line: Vec<_> = discounts(&evaluation)
+                .into_iter()
+                .filter(|d| d.1 == Some(line.position))
+                .collect();
+            let total: i64 = on_line.iter().map(|d| d.2).sum();
+            prop_assert!(total <= line.amount, "line {}: {total} > {}", line.position, line.amount);
+            let exclusive: BTreeSet<OfferId> = on_line
+                .iter()
+                .map(|d| d.0)
+                .filter(|id| !offers[(id.0 - 1) as usize].cumulative)
+                .collect();
+            prop_assert!(exclusive.len() <= 1, "line {}: {exclusive:?}", line.position);
+        }
+    }
+}
