@@ -132,7 +132,7 @@ pub enum LineFilter {
 }
 
 impl LineFilter {
-    fn matches(&self, line: &ChequeLine) -> bool {
+    pub fn matches(&self, line: &ChequeLine) -> bool {
         match self {
             LineFilter::All => true,
             LineFilter::GoodsId(g) => line.goods_id.as_deref() == Some(g),

@@ -37,3 +37,7 @@ id!(
     /// A ledger operation: the monotonic number protocols show.
     OperationId
 );
+id!(
+    /// An offer ("акция"): the same id across its versions.
+    OfferId
+);

@@ -15,6 +15,7 @@ pub mod loymax;
 pub mod loymax_purchase;
 pub mod message;
 pub mod money;
+pub mod offers;
 pub mod phone;
 pub mod program;
 pub mod text;
