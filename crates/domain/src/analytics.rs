@@ -143,12 +143,11 @@ impl PointValue {
         let Some(value) = settings.get("point_value") else {
             return Ok(None);
         };
-        let point_value: PointValue = serde_json::from_value(value.clone()).map_err(|e| {
-            DomainError::Invalid {
+        let point_value: PointValue =
+            serde_json::from_value(value.clone()).map_err(|e| DomainError::Invalid {
                 field: "settings.point_value",
                 reason: format!("{{\"money_minor\": integer, \"points_minor\": integer}}: {e}"),
-            }
-        })?;
+            })?;
         if point_value.money_minor < 0 || point_value.points_minor <= 0 {
             return Err(DomainError::Invalid {
                 field: "settings.point_value",
@@ -319,7 +318,13 @@ mod tests {
     #[test]
     fn previous_period_has_equal_length_and_ends_where_it_begins() {
         let period = Period::new(1_000, 4_000).unwrap();
-        assert_eq!(period.previous(), Period { from: -2_000, to: 1_000 });
+        assert_eq!(
+            period.previous(),
+            Period {
+                from: -2_000,
+                to: 1_000
+            }
+        );
         assert!(Period::new(5, 5).is_err());
         assert!(Period::new(6, 5).is_err());
         assert!(Period::new(0, MAX_PERIOD_MS + 1).is_err());

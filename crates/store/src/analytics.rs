@@ -104,7 +104,11 @@ impl Tx {
     }
 
     /// The program's CashtoCode vouchers whose payments were created in `period`.
-    pub async fn vouchers(&mut self, program: ProgramId, period: Period) -> StoreResult<Vec<Voucher>> {
+    pub async fn vouchers(
+        &mut self,
+        program: ProgramId,
+        period: Period,
+    ) -> StoreResult<Vec<Voucher>> {
         let rows = fetch!(
             self,
             fetch_all,
@@ -132,7 +136,11 @@ impl Tx {
     }
 
     /// The program's outstanding points and those expiring soon, as of `now_ms`.
-    pub async fn outstanding(&mut self, program: ProgramId, now_ms: i64) -> StoreResult<Outstanding> {
+    pub async fn outstanding(
+        &mut self,
+        program: ProgramId,
+        now_ms: i64,
+    ) -> StoreResult<Outstanding> {
         let liability = int!(
             self,
             "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts WHERE program_id = $1 AND owner_kind = 'customer'",

@@ -454,7 +454,8 @@ impl PgStore {
 
 /// The pool's gauges and how long this acquisition waited.
 fn record_pool(pool: &Pool<Postgres>, started: Instant) {
-    metrics::histogram!("kopilka_store_pool_acquire_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("kopilka_store_pool_acquire_seconds")
+        .record(started.elapsed().as_secs_f64());
     let (open, idle) = (pool.size() as f64, pool.num_idle() as f64);
     metrics::gauge!("kopilka_store_pool_connections", "state" => "open").set(open);
     metrics::gauge!("kopilka_store_pool_connections", "state" => "idle").set(idle);

@@ -296,7 +296,12 @@ fn instant(field: &str, text: &str, zone: chrono_tz::Tz, days_after: u64) -> Api
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.timestamp_millis());
     }
-    let invalid = || ApiError::invalid(field, "expected RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01)");
+    let invalid = || {
+        ApiError::invalid(
+            field,
+            "expected RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01)",
+        )
+    };
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| invalid())?
         .checked_add_days(Days::new(days_after))
@@ -340,7 +345,10 @@ mod tests {
         assert_eq!(day.from, 1_793_484_000_000);
         assert_eq!(day.to - day.from, 24 * 3_600_000);
         let exact = parse_period(
-            &query(Some("2026-11-01T00:00:00Z"), Some("2026-11-01T00:00:00.250Z")),
+            &query(
+                Some("2026-11-01T00:00:00Z"),
+                Some("2026-11-01T00:00:00.250Z"),
+            ),
             kyiv,
             now,
         )
