@@ -4,7 +4,9 @@
 //! over the year before (a program a year old, asked for the default last 30 days beside the 30
 //! before).
 
-use super::loymax::{drop_schema, fresh_store, peak_rss_mb, round2, send_batch, start_with_token, BATCH_KEY};
+use super::loymax::{
+    drop_schema, fresh_store, peak_rss_mb, round2, send_batch, start_with_token, BATCH_KEY,
+};
 use super::{seed, BenchArgs, StoreChoice};
 use anyhow::{anyhow, bail};
 use kopilka_domain::program::ProgramRules;
@@ -59,8 +61,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("the batch was refused: {answer}");
     }
     let url = format!("http://{}/v1/programs/{program}/analytics", running.addr);
+    beside_the_server(&args, &database, schema.as_deref(), None).await?;
     let all_in_period = timed(&url, &token).await?;
-    spread_over_a_year(&args, &database, schema.as_deref()).await?;
+    let spread = format!("UPDATE operations SET created_at = created_at - (id % 365) * {DAY_MS}");
+    beside_the_server(&args, &database, schema.as_deref(), Some(&spread)).await?;
     let spread = timed(&url, &token).await?;
     running.shutdown().await;
     drop_schema(&args, schema).await?;
@@ -113,31 +117,39 @@ async fn timed(url: &str, token: &str) -> anyhow::Result<(f64, f64)> {
     Ok((round2(pct(50)), round2(pct(99))))
 }
 
-/// Moves each operation back by `id mod 365` days, beside the server (which only reads now),
-/// and refreshes the planner's statistics as autovacuum would after a bulk change.
-async fn spread_over_a_year(
+/// Runs `statement` on the database beside the server (which only reads meanwhile), then on
+/// PostgreSQL refreshes the planner's statistics and visibility map as autovacuum would after a
+/// bulk change.
+async fn beside_the_server(
     args: &BenchArgs,
     database: &str,
     schema: Option<&str>,
+    statement: Option<&str>,
 ) -> anyhow::Result<()> {
-    let update = format!("UPDATE operations SET created_at = created_at - (id % 365) * {DAY_MS}");
     match (args.store, schema) {
         (StoreChoice::Postgres, Some(schema)) => {
-            let pool = sqlx::PgPool::connect(database).await?;
-            sqlx::query(&update.replace("operations", &format!("{schema}.operations")))
-                .execute(&pool)
-                .await?;
-            sqlx::query(&format!("VACUUM ANALYZE {schema}.operations"))
-                .execute(&pool)
-                .await?;
+            let separator = if database.contains('?') { '&' } else { '?' };
+            let url = format!("{database}{separator}options=-c%20search_path%3D{schema}");
+            let pool = sqlx::PgPool::connect(&url).await?;
+            if let Some(statement) = statement {
+                sqlx::query(statement).execute(&pool).await?;
+            }
+            for table in ["operations", "customers", "accounts", "lots"] {
+                sqlx::query(&format!("VACUUM ANALYZE {table}"))
+                    .execute(&pool)
+                    .await?;
+            }
             pool.close().await;
         }
         _ => {
+            let Some(statement) = statement.map(str::to_string) else {
+                return Ok(());
+            };
             let path = database.trim_start_matches("sqlite://").to_string();
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                 let connection = rusqlite::Connection::open(path)?;
                 connection.busy_timeout(Duration::from_secs(30))?;
-                connection.execute(&update, [])?;
+                connection.execute(&statement, [])?;
                 Ok(())
             })
             .await??;
