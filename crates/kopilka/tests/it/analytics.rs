@@ -227,6 +227,15 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
         refused["error"]["field"], "settings.point_value",
         "{refused}"
     );
+    let (_, document) = app.get("/v1/openapi.json").await;
+    let documented = &document["paths"]["/v1/programs/{id}/analytics"]["get"];
+    let parameters: Vec<&str> = documented["parameters"]
+        .as_array()
+        .expect("the analytics route is documented")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(parameters, ["id", "from", "to"], "{documented}");
     app.audit_is_clean().await;
     app.stop().await;
 }
