@@ -3,6 +3,7 @@
 //! **Architecture invariant:** this crate does no IO and has no async. It decides; the store
 //! persists what it decided and the protocol modules translate wire formats to and from it.
 
+pub mod analytics;
 pub mod cheque;
 pub mod code_quota;
 pub mod ecommpay;

@@ -6,6 +6,7 @@
 //! **Architecture invariant:** a write job runs inside one database transaction and does no
 //! network IO; its ledger rows, idempotency record and outbox messages commit together.
 
+pub mod analytics;
 pub mod backup;
 pub mod cabinet;
 pub mod code_quota;

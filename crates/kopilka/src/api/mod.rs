@@ -1,5 +1,6 @@
 //! The native JSON API under `/v1`, for administration and for kopilka's own tools.
 
+mod analytics;
 mod customers;
 mod merchants;
 mod messages;
@@ -20,6 +21,7 @@ pub fn router(state: AppState, document: utoipa::openapi::OpenApi) -> Router<App
     let protected = Router::new()
         .route("/programs", get(programs::list).post(programs::create))
         .route("/programs/{id}", get(programs::get).put(programs::update))
+        .route("/programs/{id}/analytics", get(analytics::get))
         .route("/merchants", get(merchants::list).post(merchants::create))
         .route(
             "/merchants/{id}",

@@ -19,7 +19,8 @@ pub struct ProgramInput {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub rules: Option<ProgramRules>,
-    /// Protocol settings (registration steps, purchase rules…), kept as given.
+    /// Protocol settings (registration steps, purchase rules…), kept as given; `point_value`
+    /// (`{"money_minor": 1, "points_minor": 1}`) prices points for analytics' liability.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub settings: Option<serde_json::Value>,
@@ -74,6 +75,7 @@ fn validate(input: &ProgramInput) -> ApiResult<(ProgramRules, serde_json::Value)
             .map_err(|e| ApiError::invalid("settings.templates", e.to_string()))?;
         kopilka_domain::loymax_purchase::ProcessingSettings::from_program(settings)
             .map_err(|e| ApiError::invalid("settings.loymax_processing", e))?;
+        kopilka_domain::analytics::PointValue::from_settings(settings)?;
     }
     let settings = input
         .settings

@@ -70,11 +70,20 @@ pub(crate) async fn drop_schema(args: &BenchArgs, schema: Option<String>) -> any
 }
 
 pub(crate) async fn start(store: SharedStore, database: String) -> anyhow::Result<server::Running> {
+    start_with_token(store, database, crate::secrets::random_token(16)).await
+}
+
+/// A server whose admin token is `admin_token`.
+pub(crate) async fn start_with_token(
+    store: SharedStore,
+    database: String,
+    admin_token: String,
+) -> anyhow::Result<server::Running> {
     server::start_with_store(
         Config {
             listen: "127.0.0.1:0".parse()?,
             database,
-            admin_token: Some(crate::secrets::random_token(16)),
+            admin_token: Some(admin_token),
             jobs_interval_secs: 3600,
             seal_key: Some(crate::secrets::Sealer::generate_key()),
             ..Config::default()
@@ -158,7 +167,7 @@ pub async fn batch(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Streams a generated request of `rows` rows with chunked transfer encoding (never held in
 /// memory whole) and returns the answer.
-async fn send_batch(
+pub(crate) async fn send_batch(
     addr: std::net::SocketAddr,
     rows: usize,
     customers: usize,

@@ -6,6 +6,7 @@
 //! thread of its own, whose CPU time is measured and reported — so that on a small machine it
 //! takes as little as possible from the server it measures.
 
+mod analytics;
 mod loymax;
 
 use crate::config::Config;
@@ -54,10 +55,11 @@ pub struct BenchArgs {
     pub no_pgbench: bool,
     #[arg(long)]
     pub json: bool,
-    /// earn (native API), purchase (the Loymax purchase cycle) or batch (a Loymax batch accrual).
+    /// earn (native API), purchase (the Loymax purchase cycle), batch (a Loymax batch accrual)
+    /// or analytics (a program's analytics over `--rows` operations).
     #[arg(long, default_value = "earn")]
     pub scenario: String,
-    /// Rows of the batch scenario.
+    /// Rows of the batch scenario; operations of the analytics scenario.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: usize,
 }
@@ -93,7 +95,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "earn" => {}
         "batch" => return loymax::batch(args).await,
         "purchase" => return loymax::purchase(args).await,
-        other => bail!("unknown scenario {other}: earn, purchase or batch"),
+        "analytics" => return analytics::run(args).await,
+        other => bail!("unknown scenario {other}: earn, purchase, batch or analytics"),
     }
     let report = measure(&args).await?;
     if args.json {

@@ -5,6 +5,7 @@
 mod common;
 
 mod abuse_limits;
+mod analytics;
 mod backup;
 mod bench;
 mod connections;
