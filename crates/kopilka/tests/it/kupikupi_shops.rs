@@ -106,6 +106,8 @@ async fn a_shop_that_checks_the_notification_with_checkout_is_paid(backend: Back
     let (payment_id, form) = shop.opened(&app, "checked-1", 25000).await;
     submit_code(&form, &code_of(&app, payment_id).await).await;
     let paid = eventually(|| async { stored_status(&app, payment_id).await == "CONFIRMED" }).await;
+    // The notification goes through the outbox after the transfer is confirmed.
+    eventually(|| async { !checkouts.lock().unwrap().is_empty() }).await;
     let seen = checkouts.lock().unwrap().clone();
     assert!(paid, "checkout during the notification: {seen:?}");
     assert_eq!(seen[0]["transferStatus"], "CONFIRMED", "{seen:?}");
