@@ -285,8 +285,8 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(move || async move { observability::render_metrics(&metrics) }),
         )
-        .merge(crate::ecommpay::router(state.clone()))
-        .nest("/v1", native_api(&state))
+        .merge(crate::ecommpay::router())
+        .merge(api::router(state.clone()))
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
@@ -328,14 +328,6 @@ fn demo_shops() -> Router<AppState> {
     crate::ecommpay::demo_shop::router(ecommpay).merge(crate::kupikupi::demo::shop_router(
         data.kupikupi.into_iter().next(),
     ))
-}
-
-/// The native API with the protocols' admin routes that live under `/v1`, and one OpenAPI
-/// document for all of them.
-fn native_api(state: &AppState) -> Router<AppState> {
-    let mut document = api::document();
-    document.merge(<crate::kupikupi::PlatformsDoc as utoipa::OpenApi>::openapi());
-    api::router(state.clone(), document).merge(crate::kupikupi::admin_routes(state.clone()))
 }
 
 /// Protocol paths that clients spell in any case and with or without a trailing slash.

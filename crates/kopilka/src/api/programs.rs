@@ -82,7 +82,7 @@ fn validate(input: &ProgramInput) -> ApiResult<(ProgramRules, serde_json::Value)
     Ok((rules, settings))
 }
 
-#[utoipa::path(get, path = "/v1/programs", responses((status = 200, body = [ProgramView])), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/programs", responses((status = 200, body = [ProgramView])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ProgramView>>> {
     let programs = state
         .store
@@ -91,7 +91,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ProgramVi
     Ok(Json(programs.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<ProgramInput>,
@@ -109,7 +109,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(program.into())))
 }
 
-#[utoipa::path(get, path = "/v1/programs/{id}", responses((status = 200, body = ProgramView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/programs/{id}", responses((status = 200, body = ProgramView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProgramView>> {
     let program = state
         .store
@@ -119,7 +119,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Pr
     Ok(Json(program.into()))
 }
 
-#[utoipa::path(put, path = "/v1/programs/{id}", request_body = ProgramInput, responses((status = 200, body = ProgramView)), security(("admin" = [])))]
+#[utoipa::path(put, path = "/v1/programs/{id}", request_body = ProgramInput, responses((status = 200, body = ProgramView)))]
 pub async fn update(
     State(state): State<AppState>,
     Id(id): Id,
