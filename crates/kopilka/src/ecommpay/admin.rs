@@ -479,7 +479,7 @@ async fn export_csv(
 }
 
 /// The payments the filter selects, as an XLSX workbook.
-#[utoipa::path(get, path = "/v1/ecommpay/payments/export.xlsx", params(PaymentQuery), responses((status = 200, description = "An XLSX workbook, one payment a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)))]
+#[utoipa::path(get, path = "/v1/ecommpay/payments/export.xlsx", params(PaymentQuery), responses((status = 200, description = "An XLSX workbook, one payment a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
 async fn export_xlsx(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<PaymentQuery>,
