@@ -286,7 +286,7 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { observability::render_metrics(&metrics) }),
         )
         .merge(crate::ecommpay::router())
-        .merge(api::router(state.clone()))
+        .merge(api::router(state.clone(), admin_api()))
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
@@ -328,6 +328,15 @@ fn demo_shops() -> Router<AppState> {
     crate::ecommpay::demo_shop::router(ecommpay).merge(crate::kupikupi::demo::shop_router(
         data.kupikupi.into_iter().next(),
     ))
+}
+
+/// Every admin route under `/v1` with its documentation: the native API's and each protocol's,
+/// tagged by area. A protocol's admin routes are added here.
+fn admin_api() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    api::routes()
+        .merge(api::area("ecommpay", crate::ecommpay::admin_routes()))
+        .merge(api::area("loymax", crate::loymax::admin_routes()))
+        .merge(api::area("kupikupi", crate::kupikupi::admin_routes()))
 }
 
 /// Protocol paths that clients spell in any case and with or without a trailing slash.

@@ -1,5 +1,6 @@
-//! The admin API under `/v1`: the native routes, the protocols' admin routes, their OpenAPI
-//! document (`/v1/openapi.json`) and its reference page (`/v1/docs`).
+//! The admin API under `/v1`: the native routes, and for every admin route (the server adds
+//! the protocols') the token check, the OpenAPI document (`/v1/openapi.json`) and its reference
+//! page (`/v1/docs`).
 
 mod customers;
 mod docs;
@@ -13,13 +14,13 @@ use crate::http::{admin_routes, ApiError};
 use crate::state::AppState;
 use axum::routing::{any, get};
 use axum::Router;
-use openapi::area;
+pub use openapi::area;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Every admin route, each registered with its documentation by `routes!`, grouped by area
-/// (the document's tags). Handlers on one path go in one `routes!`.
-fn admin_api() -> OpenApiRouter<AppState> {
+/// The native admin routes, each registered with its documentation by `routes!`, grouped by
+/// area (the document's tags). Handlers on one path go in one `routes!`.
+pub fn routes() -> OpenApiRouter<AppState> {
     let programs = OpenApiRouter::new()
         .routes(routes!(programs::list, programs::create))
         .routes(routes!(programs::get, programs::update));
@@ -56,20 +57,12 @@ fn admin_api() -> OpenApiRouter<AppState> {
         .merge(area("customers", customers))
         .merge(area("operations", operations))
         .merge(area("messages", messages))
-        .merge(area("ecommpay", crate::ecommpay::admin_routes()))
-        .merge(area("loymax", crate::loymax::admin_routes()))
-        .merge(area("kupikupi", crate::kupikupi::admin_routes()))
 }
 
-/// The complete OpenAPI document of the admin API.
-pub fn document() -> utoipa::openapi::OpenApi {
-    openapi::document(admin_api().into_openapi())
-}
-
-/// The admin API at its full paths (`/v1/…`), behind the admin token; the document and its
-/// reference page are open. Unknown paths under `/v1` answer in the native error format.
-pub fn router(state: AppState) -> Router<AppState> {
-    let (routes, document) = admin_api().split_for_parts();
+/// Every admin route (`admin`) at its full path (`/v1/…`), behind the admin token; the document
+/// and its reference page are open. Unknown paths under `/v1` answer in the native error format.
+pub fn router(state: AppState, admin: OpenApiRouter<AppState>) -> Router<AppState> {
+    let (routes, document) = admin.split_for_parts();
     let document = openapi::document(document);
     let not_found = || async { ApiError::not_found("route") };
     admin_routes(routes, state)

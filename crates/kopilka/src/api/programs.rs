@@ -17,7 +17,6 @@ pub struct ProgramInput {
     pub name: String,
     /// Earn rate, redeem cap, rounding, lifetime, time zone, language; defaults where absent.
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub rules: Option<ProgramRules>,
     /// Protocol settings (registration steps, purchase rules…), kept as given.
     #[serde(default)]
@@ -30,7 +29,6 @@ pub struct ProgramView {
     pub id: i64,
     pub code: String,
     pub name: String,
-    #[schema(value_type = Object)]
     pub rules: ProgramRules,
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,

@@ -21,7 +21,8 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The admin routes, each with its documentation; the admin API (`crate::api`) protects them.
+/// The admin routes, each with its documentation; the server adds them to the
+/// admin API, which protects them.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_projects, create_project))

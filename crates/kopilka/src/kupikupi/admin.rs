@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Platform administration under `/v1`, each route with its documentation; the admin API
-/// (`crate::api`) protects them.
+/// Platform administration under `/v1`, each route with its documentation; the server adds
+/// them to the admin API, which protects them.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))

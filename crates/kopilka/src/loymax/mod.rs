@@ -89,8 +89,8 @@ pub fn canonical_prefix(path: &str) -> Option<String> {
     (first != canonical).then(|| format!("/{canonical}/{tail}"))
 }
 
-/// The SystemApi part under `/v1/loymax`, each route with its documentation; the admin API
-/// (`crate::api`) protects them.
+/// The SystemApi part under `/v1/loymax`, each route with its documentation; the server adds
+/// them to the admin API, which protects them.
 pub fn admin_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(auth::create_application))
