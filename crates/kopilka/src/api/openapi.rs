@@ -9,7 +9,8 @@ use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi, Ref, Required, SecurityRequirement};
+use utoipa::openapi::tag::Tag;
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, SecurityRequirement};
 use utoipa::{OpenApi as _, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -25,8 +26,11 @@ struct Info;
 
 /// An area's routes: each operation tagged `area` and its operationId `{area}_{handler}`, so
 /// operationIds are unique across the document while handlers keep short names.
+/// Areas are listed in the document in the order they are added.
 pub fn area(area: &str, mut routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    for (_, _, operation) in operations(&mut routes.get_openapi_mut().paths) {
+    let document = routes.get_openapi_mut();
+    document.tags = Some(vec![Tag::new(area)]);
+    for (_, _, operation) in operations(&mut document.paths) {
         operation.tags = Some(vec![area.to_string()]);
         let handler = operation.operation_id.take().unwrap_or_default();
         operation.operation_id = Some(format!("{area}_{handler}"));
@@ -59,6 +63,13 @@ pub fn document(routes: OpenApi) -> OpenApi {
                 .iter()
                 .flatten()
                 .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+        for (status, response) in operation.responses.responses.iter_mut() {
+            if let RefOr::T(response) = response {
+                if response.description.is_empty() {
+                    response.description = success(status).to_string();
+                }
+            }
+        }
         add_error(operation, "401", "No or a wrong admin token");
         if path.contains('{') {
             add_error(operation, "404", "No such resource");
@@ -120,6 +131,15 @@ fn declare_path_parameters(path: &str, operation: &mut Operation) {
                 .schema(Some(schema))
                 .build(),
         );
+    }
+}
+
+/// The description of a success answer its handler leaves undescribed.
+fn success(status: &str) -> &'static str {
+    match status {
+        "201" => "Created",
+        "204" => "Done",
+        _ => "OK",
     }
 }
 

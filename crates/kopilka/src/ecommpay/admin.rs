@@ -2,8 +2,8 @@
 
 use super::euros;
 use super::wire::wire_date;
-use crate::http::{ErrorBody, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::http::{ApiError, ApiResult};
+use crate::http::{ErrorBody, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;

@@ -94,8 +94,17 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_admin_route_is_documented_and_protected() {
     let app = TestApp::start(Backend::Sqlite, true).await;
-    let response = app.http.get(app.url("/v1/openapi.json")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "the document needs no token");
+    let response = app
+        .http
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the document needs no token"
+    );
     let document: Value = response.json().await.unwrap();
     let documented: BTreeSet<(String, String)> = operations(&document)
         .into_iter()
@@ -106,7 +115,9 @@ async fn every_admin_route_is_documented_and_protected() {
         .map(|(method, path)| (method.to_string(), path.to_string()))
         .collect();
     assert_eq!(
-        documented.symmetric_difference(&expected).collect::<Vec<_>>(),
+        documented
+            .symmetric_difference(&expected)
+            .collect::<Vec<_>>(),
         Vec::<&(String, String)>::new(),
         "documented and expected admin routes differ"
     );
@@ -140,7 +151,10 @@ async fn every_admin_route_is_documented_and_protected() {
         for parameter in operation["parameters"].as_array().into_iter().flatten() {
             if parameter["in"] == "path" {
                 let name = parameter["name"].as_str().unwrap();
-                assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: {name}");
+                assert!(
+                    path.contains(&format!("{{{name}}}")),
+                    "{method} {path}: {name}"
+                );
             }
         }
 
@@ -150,7 +164,11 @@ async fn every_admin_route_is_documented_and_protected() {
             app.url(&concrete(&path)),
         );
         let refused = request.send().await.unwrap();
-        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
         let body: Value = refused.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
     }
@@ -202,10 +220,17 @@ async fn the_validator_accepts_the_document_and_its_generated_client_works(app: 
     // The workbook export is a file download to the client, like any binary answer.
     let config = dir.path().join("client.json");
     let xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-    let overrides = serde_json::json!({"content_type_overrides": {xlsx: "application/octet-stream"}});
+    let overrides =
+        serde_json::json!({"content_type_overrides": {xlsx: "application/octet-stream"}});
     std::fs::write(&config, overrides.to_string()).unwrap();
     run(std::process::Command::new("openapi-python-client")
-        .args(["generate", "--meta", "none", "--fail-on-warning", "--config"])
+        .args([
+            "generate",
+            "--meta",
+            "none",
+            "--fail-on-warning",
+            "--config",
+        ])
         .arg(&config)
         .arg("--path")
         .arg(&file)
