@@ -136,6 +136,7 @@ pub fn format_decimal_trimmed(amount: Amount, decimals: u8) -> String {
 
 /// How a computed amount (a percentage, a proportional share) is brought to whole minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Rounding {
     /// Half away from zero: 0.5 → 1.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The settings of a program that every protocol reads. Stored as JSON with the program, so
 /// protocol issues can add fields with defaults without a migration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ProgramRules {
     /// Code of the bonus currency ("BONUS").

@@ -285,8 +285,8 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(move || async move { observability::render_metrics(&metrics) }),
         )
-        .merge(crate::ecommpay::router(state.clone()))
-        .nest("/v1", native_api(&state))
+        .merge(crate::ecommpay::router())
+        .merge(api::router(state.clone(), admin_api()))
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
@@ -330,12 +330,13 @@ fn demo_shops() -> Router<AppState> {
     ))
 }
 
-/// The native API with the protocols' admin routes that live under `/v1`, and one OpenAPI
-/// document for all of them.
-fn native_api(state: &AppState) -> Router<AppState> {
-    let mut document = api::document();
-    document.merge(<crate::kupikupi::PlatformsDoc as utoipa::OpenApi>::openapi());
-    api::router(state.clone(), document).merge(crate::kupikupi::admin_routes(state.clone()))
+/// Every admin route under `/v1` with its documentation: the native API's and each protocol's,
+/// tagged by area. A protocol's admin routes are added here.
+fn admin_api() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    api::routes()
+        .merge(api::area("ecommpay", crate::ecommpay::admin_routes()))
+        .merge(api::area("loymax", crate::loymax::admin_routes()))
+        .merge(api::area("kupikupi", crate::kupikupi::admin_routes()))
 }
 
 /// Protocol paths that clients spell in any case and with or without a trailing slash.

@@ -67,6 +67,7 @@ impl From<Customer> for CustomerView {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
     pub program_id: Option<i64>,
     /// Any common format.
@@ -75,7 +76,7 @@ pub struct CustomerQuery {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/customers", params(CustomerQuery), responses((status = 200, body = PageOf<CustomerView>)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/customers", params(CustomerQuery), responses((status = 200, body = PageOf<CustomerView>)))]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<CustomerQuery>,
@@ -109,7 +110,7 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |c| c.id)))
 }
 
-#[utoipa::path(post, path = "/v1/customers", request_body = CustomerInput, responses((status = 201, body = CustomerView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/customers", request_body = CustomerInput, responses((status = 201, body = CustomerView), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<CustomerInput>,
@@ -202,7 +203,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(customer.into())))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}", responses((status = 200, body = CustomerView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/customers/{id}", responses((status = 200, body = CustomerView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<CustomerView>> {
     let customer = state
         .store
@@ -218,7 +219,7 @@ pub struct PinInput {
     pub pin: String,
 }
 
-#[utoipa::path(put, path = "/v1/customers/{id}/pin", request_body = PinInput, responses((status = 204)), security(("admin" = [])))]
+#[utoipa::path(put, path = "/v1/customers/{id}/pin", request_body = PinInput, responses((status = 204)))]
 pub async fn set_pin(
     State(state): State<AppState>,
     Id(id): Id,
@@ -258,7 +259,7 @@ pub struct BalanceView {
     pub spendable_minor: i64,
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/balances", responses((status = 200, body = [BalanceView])), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/customers/{id}/balances", responses((status = 200, body = [BalanceView])))]
 pub async fn balances(
     State(state): State<AppState>,
     Id(id): Id,
@@ -313,12 +314,13 @@ pub struct CardInput {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CardQuery {
     pub program_id: Option<i64>,
     pub customer_id: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/cards", params(CardQuery), responses((status = 200, body = [Object])), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/cards", params(CardQuery), responses((status = 200, body = [Object])))]
 pub async fn list_cards(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<CardQuery>,
@@ -338,7 +340,7 @@ pub async fn list_cards(
     Ok(Json(cards))
 }
 
-#[utoipa::path(post, path = "/v1/cards", request_body = CardInput, responses((status = 201, body = Object)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/cards", request_body = CardInput, responses((status = 201, body = Object)))]
 pub async fn create_card(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<CardInput>,
@@ -396,7 +398,7 @@ pub async fn create_card(
     Ok((StatusCode::CREATED, Json(card)))
 }
 
-#[utoipa::path(get, path = "/v1/cards/{id}", responses((status = 200, body = Object)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/cards/{id}", responses((status = 200, body = Object)))]
 pub async fn get_card(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Card>> {
     let card = state
         .store

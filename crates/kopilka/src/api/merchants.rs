@@ -86,7 +86,7 @@ async fn program_exists(state: &AppState, program_id: i64) -> ApiResult<()> {
         .ok_or_else(|| ApiError::invalid("program_id", "no such program"))
 }
 
-#[utoipa::path(get, path = "/v1/merchants", responses((status = 200, body = [MerchantView])), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/merchants", responses((status = 200, body = [MerchantView])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<MerchantView>>> {
     let merchants = state
         .store
@@ -95,7 +95,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<MerchantV
     Ok(Json(merchants.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(post, path = "/v1/merchants", request_body = MerchantInput, responses((status = 201, body = MerchantView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/merchants", request_body = MerchantInput, responses((status = 201, body = MerchantView), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<MerchantInput>,
@@ -134,7 +134,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(merchant.into())))
 }
 
-#[utoipa::path(get, path = "/v1/merchants/{id}", responses((status = 200, body = MerchantView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/merchants/{id}", responses((status = 200, body = MerchantView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<MerchantView>> {
     let merchant = state
         .store
@@ -144,7 +144,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Me
     Ok(Json(merchant.into()))
 }
 
-#[utoipa::path(put, path = "/v1/merchants/{id}", request_body = MerchantInput, responses((status = 200, body = MerchantView)), security(("admin" = [])))]
+#[utoipa::path(put, path = "/v1/merchants/{id}", request_body = MerchantInput, responses((status = 200, body = MerchantView)))]
 pub async fn update(
     State(state): State<AppState>,
     Id(id): Id,
@@ -207,7 +207,7 @@ impl From<Credential> for CredentialView {
     }
 }
 
-#[utoipa::path(get, path = "/v1/merchants/{id}/credentials", responses((status = 200, body = [CredentialView])), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/merchants/{id}/credentials", responses((status = 200, body = [CredentialView])))]
 pub async fn list_credentials(
     State(state): State<AppState>,
     Id(id): Id,
@@ -219,7 +219,7 @@ pub async fn list_credentials(
     Ok(Json(creds.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(post, path = "/v1/merchants/{id}/credentials", request_body = CredentialInput, responses((status = 201, body = CredentialView)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/merchants/{id}/credentials", request_body = CredentialInput, responses((status = 201, body = CredentialView)))]
 pub async fn add_credential(
     State(state): State<AppState>,
     Id(id): Id,
@@ -277,7 +277,7 @@ pub struct WebhookSecretView {
 
 /// Creates the merchant's webhook secret, or replaces it: webhooks sent from now on are signed
 /// with the new one.
-#[utoipa::path(post, path = "/v1/merchants/{id}/webhook-secret", responses((status = 201, body = WebhookSecretView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/merchants/{id}/webhook-secret", responses((status = 201, body = WebhookSecretView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn rotate_webhook_secret(
     State(state): State<AppState>,
     Id(id): Id,

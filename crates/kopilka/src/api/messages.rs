@@ -11,6 +11,7 @@ use kopilka_store::outbox::MessageFilter;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageQuery {
     /// A phone in any common format, an e-mail address or a URL.
     pub recipient: Option<String>,
@@ -77,7 +78,7 @@ fn normalize_recipient(recipient: &str) -> String {
         .unwrap_or_else(|_| recipient.trim().to_string())
 }
 
-#[utoipa::path(get, path = "/v1/messages", params(MessageQuery), responses((status = 200, body = PageOf<MessageView>)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/messages", params(MessageQuery), responses((status = 200, body = PageOf<MessageView>)))]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<MessageQuery>,
@@ -118,7 +119,7 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |m| m.id)))
 }
 
-#[utoipa::path(get, path = "/v1/messages/{id}", responses((status = 200, body = MessageView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/messages/{id}", responses((status = 200, body = MessageView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<MessageView>> {
     let found = state
         .store
@@ -136,7 +137,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Me
     Ok(Json(view))
 }
 
-#[utoipa::path(get, path = "/v1/messages/{id}/attempts", responses((status = 200, body = [Object]), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/messages/{id}/attempts", responses((status = 200, body = [Object]), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn attempts(
     State(state): State<AppState>,
     Id(id): Id,
@@ -157,7 +158,7 @@ pub async fn attempts(
         .ok_or_else(|| ApiError::not_found("message"))
 }
 
-#[utoipa::path(post, path = "/v1/messages/{id}/resend", responses((status = 202), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/messages/{id}/resend", responses((status = 202), (status = 409, body = crate::http::ErrorBody)))]
 pub async fn resend(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
     let requeued = state
         .store

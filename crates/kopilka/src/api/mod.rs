@@ -1,73 +1,81 @@
-//! The native JSON API under `/v1`, for administration and for kopilka's own tools.
+//! The admin API under `/v1`: the native routes, and for every admin route (the server adds
+//! the protocols') the token check, the OpenAPI document (`/v1/openapi.json`) and its reference
+//! page (`/v1/docs`).
 
 mod analytics;
 mod customers;
+mod docs;
 mod merchants;
 mod messages;
 mod openapi;
-
-pub use openapi::document;
 mod operations;
 mod programs;
 
 use crate::http::{admin_routes, ApiError};
 use crate::state::AppState;
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 use axum::Router;
+pub use openapi::area;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The native API; `document` is the OpenAPI document served at `/openapi.json` (the server
-/// merges in the protocols' admin routes that live under `/v1`).
-pub fn router(state: AppState, document: utoipa::openapi::OpenApi) -> Router<AppState> {
-    let protected = Router::new()
-        .route("/programs", get(programs::list).post(programs::create))
-        .route("/programs/{id}", get(programs::get).put(programs::update))
-        .route("/programs/{id}/analytics", get(analytics::get))
-        .route("/merchants", get(merchants::list).post(merchants::create))
+/// The native admin routes, each registered with its documentation by `routes!`, grouped by
+/// area (the document's tags). Handlers on one path go in one `routes!`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let programs = OpenApiRouter::new()
+        .routes(routes!(programs::list, programs::create))
+        .routes(routes!(programs::get, programs::update));
+    let analytics = OpenApiRouter::new().routes(routes!(analytics::get));
+    let merchants = OpenApiRouter::new()
+        .routes(routes!(merchants::list, merchants::create))
+        .routes(routes!(merchants::get, merchants::update))
+        .routes(routes!(
+            merchants::list_credentials,
+            merchants::add_credential
+        ))
+        .routes(routes!(merchants::rotate_webhook_secret));
+    let customers = OpenApiRouter::new()
+        .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::get))
+        .routes(routes!(customers::set_pin))
+        .routes(routes!(customers::balances))
+        .routes(routes!(customers::list_cards, customers::create_card))
+        .routes(routes!(customers::get_card));
+    let operations = OpenApiRouter::new()
+        .routes(routes!(operations::list, operations::create))
+        .routes(routes!(operations::get))
+        .routes(routes!(operations::confirm))
+        .routes(routes!(operations::void))
+        .routes(routes!(operations::reverse))
+        .routes(routes!(operations::audit));
+    let messages = OpenApiRouter::new()
+        .routes(routes!(messages::list))
+        .routes(routes!(messages::get))
+        .routes(routes!(messages::attempts))
+        .routes(routes!(messages::resend));
+    OpenApiRouter::default()
+        .merge(area("programs", programs))
+        .merge(area("analytics", analytics))
+        .merge(area("merchants", merchants))
+        .merge(area("customers", customers))
+        .merge(area("operations", operations))
+        .merge(area("messages", messages))
+}
+
+/// Every admin route (`admin`) at its full path (`/v1/…`), behind the admin token; the document
+/// and its reference page are open. Unknown paths under `/v1` answer in the native error format.
+pub fn router(state: AppState, admin: OpenApiRouter<AppState>) -> Router<AppState> {
+    let (routes, document) = admin.split_for_parts();
+    let document = openapi::document(document);
+    let not_found = || async { ApiError::not_found("route") };
+    admin_routes(routes, state)
         .route(
-            "/merchants/{id}",
-            get(merchants::get).put(merchants::update),
-        )
-        .route(
-            "/merchants/{id}/credentials",
-            get(merchants::list_credentials).post(merchants::add_credential),
-        )
-        .route(
-            "/merchants/{id}/webhook-secret",
-            post(merchants::rotate_webhook_secret),
-        )
-        .route("/customers", get(customers::list).post(customers::create))
-        .route("/customers/{id}", get(customers::get))
-        .route(
-            "/customers/{id}/pin",
-            axum::routing::put(customers::set_pin),
-        )
-        .route("/customers/{id}/balances", get(customers::balances))
-        .route(
-            "/cards",
-            get(customers::list_cards).post(customers::create_card),
-        )
-        .route("/cards/{id}", get(customers::get_card))
-        .route(
-            "/operations",
-            get(operations::list).post(operations::create),
-        )
-        .route("/operations/{id}", get(operations::get))
-        .route("/operations/{id}/confirm", post(operations::confirm))
-        .route("/operations/{id}/void", post(operations::void))
-        .route("/operations/{id}/reverse", post(operations::reverse))
-        .route("/messages", get(messages::list))
-        .route("/messages/{id}", get(messages::get))
-        .route("/messages/{id}/attempts", get(messages::attempts))
-        .route("/messages/{id}/resend", post(messages::resend))
-        .route("/ledger/audit", get(operations::audit));
-    let protected = admin_routes(protected, state);
-    Router::new()
-        .route(
-            "/openapi.json",
+            "/v1/openapi.json",
             get(move || std::future::ready(axum::Json(document.clone()))),
         )
-        .merge(protected)
-        .fallback(|| async { ApiError::not_found("route") })
+        .merge(docs::router())
+        .route("/v1", any(not_found))
+        .route("/v1/{*rest}", any(not_found))
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -142,8 +142,7 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
 
 #[utoipa::path(post, path = "/v1/operations", request_body = OperationInput,
     responses((status = 201, body = OperationView), (status = 200, description = "a replay", body = OperationView),
-        (status = 409, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)),
-    security(("admin" = [])))]
+        (status = 409, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -375,7 +374,7 @@ async fn settle(
     Ok((StatusCode::OK, json))
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/confirm", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/confirm", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::http::ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
     Id(id): Id,
@@ -387,7 +386,7 @@ pub async fn confirm(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/void", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/void", params(("Idempotency-Key" = Option<String>, Header, description = "a repeat with the same key replays")), responses((status = 200, body = OperationView), (status = 409, body = crate::http::ErrorBody)))]
 pub async fn void(
     State(state): State<AppState>,
     Id(id): Id,
@@ -399,7 +398,7 @@ pub async fn void(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/operations/{id}/reverse", request_body = ReverseInput, responses((status = 201, body = OperationView), (status = 409, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/reverse", request_body = ReverseInput, responses((status = 201, body = OperationView), (status = 409, body = crate::http::ErrorBody)))]
 pub async fn reverse(
     State(state): State<AppState>,
     Id(id): Id,
@@ -427,6 +426,7 @@ pub async fn reverse(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OperationQuery {
     pub program_id: Option<i64>,
     pub customer_id: Option<i64>,
@@ -437,7 +437,7 @@ pub struct OperationQuery {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/operations", params(OperationQuery), responses((status = 200, body = PageOf<OperationView>)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/operations", params(OperationQuery), responses((status = 200, body = PageOf<OperationView>)))]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<OperationQuery>,
@@ -490,7 +490,7 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |v| v.id)))
 }
 
-#[utoipa::path(get, path = "/v1/operations/{id}", responses((status = 200, body = OperationView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/operations/{id}", responses((status = 200, body = OperationView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<OperationView>> {
     let found = state
         .store
@@ -517,7 +517,7 @@ pub struct AuditView {
     pub mismatched_accounts: Vec<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/ledger/audit", responses((status = 200, body = AuditView)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/ledger/audit", responses((status = 200, body = AuditView)))]
 pub async fn audit(State(state): State<AppState>) -> ApiResult<Json<AuditView>> {
     let mismatched = state
         .store

@@ -17,7 +17,6 @@ pub struct ProgramInput {
     pub name: String,
     /// Earn rate, redeem cap, rounding, lifetime, time zone, language; defaults where absent.
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub rules: Option<ProgramRules>,
     /// Protocol settings (registration steps, purchase rules…), kept as given; `point_value`
     /// (`{"money_minor": 1, "points_minor": 1}`) prices points for analytics' liability.
@@ -31,7 +30,6 @@ pub struct ProgramView {
     pub id: i64,
     pub code: String,
     pub name: String,
-    #[schema(value_type = Object)]
     pub rules: ProgramRules,
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
@@ -84,7 +82,7 @@ fn validate(input: &ProgramInput) -> ApiResult<(ProgramRules, serde_json::Value)
     Ok((rules, settings))
 }
 
-#[utoipa::path(get, path = "/v1/programs", responses((status = 200, body = [ProgramView])), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/programs", responses((status = 200, body = [ProgramView])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ProgramView>>> {
     let programs = state
         .store
@@ -93,7 +91,7 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ProgramVi
     Ok(Json(programs.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<ProgramInput>,
@@ -111,7 +109,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(program.into())))
 }
 
-#[utoipa::path(get, path = "/v1/programs/{id}", responses((status = 200, body = ProgramView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/programs/{id}", responses((status = 200, body = ProgramView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProgramView>> {
     let program = state
         .store
@@ -121,7 +119,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Pr
     Ok(Json(program.into()))
 }
 
-#[utoipa::path(put, path = "/v1/programs/{id}", request_body = ProgramInput, responses((status = 200, body = ProgramView)), security(("admin" = [])))]
+#[utoipa::path(put, path = "/v1/programs/{id}", request_body = ProgramInput, responses((status = 200, body = ProgramView)))]
 pub async fn update(
     State(state): State<AppState>,
     Id(id): Id,

@@ -2,15 +2,14 @@
 
 use super::euros;
 use super::wire::wire_date;
-use crate::http::{admin_routes, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::http::{ApiError, ApiResult};
+use crate::http::{ErrorBody, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use kopilka_domain::ecommpay::{self as domain, PaymentStatus};
 use kopilka_domain::ids::MerchantId;
 use kopilka_store::ecommpay::{
@@ -19,24 +18,27 @@ use kopilka_store::ecommpay::{
 use kopilka_store::{StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    let routes = Router::new()
-        .route("/projects", get(list_projects).post(create_project))
-        .route("/projects/{id}", get(get_project).put(update_project))
-        .route("/projects/{id}/secret", post(rotate_secret))
-        .route("/terminals", post(create_terminal))
-        .route("/payments", get(list_payments))
-        .route("/payments/export.csv", get(export_csv))
-        .route("/payments/export.xlsx", get(export_xlsx))
-        .route("/payments/{id}", get(get_payment));
-    admin_routes(routes, state)
+/// The admin routes, each with its documentation; the server adds them to the
+/// admin API, which protects them.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, update_project))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(create_terminal))
+        .routes(routes!(list_payments))
+        .routes(routes!(export_csv))
+        .routes(routes!(export_xlsx))
+        .routes(routes!(get_payment))
 }
 
 /// Default lifetime of a CashtoCode code: 7 days.
 const DEFAULT_TTL_SECS: i64 = 7 * 24 * 3600;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectInput {
     /// The `project_id` merchants sign with; the next free one when absent (create only).
@@ -51,7 +53,7 @@ pub struct ProjectInput {
     voucher_ttl_secs: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     project_id: i64,
     merchant_id: i64,
@@ -127,6 +129,7 @@ async fn merchant_exists(tx: &mut Tx, settings: &ProjectSettings) -> StoreResult
     }
 }
 
+#[utoipa::path(post, path = "/v1/ecommpay/projects", request_body = ProjectInput, responses((status = 201, description = "The project with its secret, shown this once", body = ProjectView), (status = 404, description = "No such merchant", body = ErrorBody), (status = 409, description = "The project_id is taken", body = ErrorBody)))]
 async fn create_project(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<ProjectInput>,
@@ -164,6 +167,7 @@ async fn create_project(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[utoipa::path(get, path = "/v1/ecommpay/projects", responses((status = 200, body = [ProjectView])))]
 async fn list_projects(State(state): State<AppState>) -> ApiResult<Json<Vec<ProjectView>>> {
     let projects = state
         .store
@@ -172,6 +176,7 @@ async fn list_projects(State(state): State<AppState>) -> ApiResult<Json<Vec<Proj
     Ok(Json(projects.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(get, path = "/v1/ecommpay/projects/{id}", params(("id" = i64, Path, description = "The project_id")), responses((status = 200, body = ProjectView)))]
 async fn get_project(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProjectView>> {
     let project = state
         .store
@@ -184,6 +189,7 @@ async fn get_project(State(state): State<AppState>, Id(id): Id) -> ApiResult<Jso
     ))
 }
 
+#[utoipa::path(put, path = "/v1/ecommpay/projects/{id}", params(("id" = i64, Path, description = "The project_id")), request_body = ProjectInput, responses((status = 200, body = ProjectView)))]
 async fn update_project(
     State(state): State<AppState>,
     Id(id): Id,
@@ -206,6 +212,8 @@ async fn update_project(
     ))
 }
 
+/// Issues a new secret; the old one stops working at once.
+#[utoipa::path(post, path = "/v1/ecommpay/projects/{id}/secret", params(("id" = i64, Path, description = "The project_id")), responses((status = 200, description = "The project with its new secret, shown this once", body = ProjectView)))]
 async fn rotate_secret(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProjectView>> {
     let secret = secrets::random_token(24);
     let sealed = state.sealer.seal(&secret);
@@ -223,17 +231,25 @@ async fn rotate_secret(State(state): State<AppState>, Id(id): Id) -> ApiResult<J
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TerminalInput {
     terminal_id: Option<String>,
     name: String,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TerminalView {
+    terminal_id: String,
+    terminal_key: String,
+}
+
+/// A CashtoCode terminal; its key is shown this once.
+#[utoipa::path(post, path = "/v1/ecommpay/terminals", request_body = TerminalInput, responses((status = 201, body = TerminalView), (status = 409, description = "The terminal_id is taken", body = ErrorBody)))]
 async fn create_terminal(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<TerminalInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TerminalView>)> {
     let id = input
         .terminal_id
         .unwrap_or_else(|| format!("T{}", secrets::random_token(6)));
@@ -250,11 +266,15 @@ async fn create_terminal(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"terminal_id": id, "terminal_key": key})),
+        Json(TerminalView {
+            terminal_id: id,
+            terminal_key: key,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PaymentQuery {
     project_id: Option<i64>,
     status: Option<String>,
@@ -291,12 +311,17 @@ impl PaymentQuery {
     }
 }
 
-#[derive(Serialize)]
+/// A CashtoCode payment: its row's fields, the customer as the merchant sent it, and (for one
+/// payment) its status history.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     payment: CashPayment,
+    #[schema(value_type = Object)]
     customer: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     history: Option<Vec<PaymentHistoryEntry>>,
 }
 
@@ -310,6 +335,7 @@ impl From<CashPayment> for PaymentView {
     }
 }
 
+#[utoipa::path(get, path = "/v1/ecommpay/payments", params(PaymentQuery), responses((status = 200, body = PageOf<PaymentView>)))]
 async fn list_payments(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<PaymentQuery>,
@@ -328,6 +354,8 @@ async fn list_payments(
     Ok(Json(PageOf::new(views, limit, |v| v.payment.id)))
 }
 
+/// A payment with its status history.
+#[utoipa::path(get, path = "/v1/ecommpay/payments/{id}", responses((status = 200, body = PaymentView)))]
 async fn get_payment(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<PaymentView>> {
     let found = state
         .store
@@ -419,6 +447,8 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// The payments the filter selects, as CSV.
+#[utoipa::path(get, path = "/v1/ecommpay/payments/export.csv", params(PaymentQuery), responses((status = 200, description = "CSV, one payment a row", content_type = "text/csv", body = String)))]
 async fn export_csv(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<PaymentQuery>,
@@ -449,6 +479,8 @@ async fn export_csv(
         .into_response())
 }
 
+/// The payments the filter selects, as an XLSX workbook.
+#[utoipa::path(get, path = "/v1/ecommpay/payments/export.xlsx", params(PaymentQuery), responses((status = 200, description = "An XLSX workbook, one payment a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
 async fn export_xlsx(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<PaymentQuery>,

@@ -4,6 +4,7 @@
 //! machine live in `kopilka_domain::ecommpay`.
 
 mod admin;
+pub use admin::routes as admin_routes;
 mod barcode;
 pub mod demo_shop;
 mod gate;
@@ -26,7 +27,7 @@ use wire::{payment_document, signed};
 /// The outbox retry schedule of ECommPay callbacks.
 pub const SCHEDULE: &str = "ecommpay";
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router() -> Router<AppState> {
     let pages = with_slashes([
         ("/payment", get(page::open).post(page::open)),
         ("/payment/cashtocode/{token}", post(page::submit_customer)),
@@ -56,7 +57,6 @@ pub fn router(state: AppState) -> Router<AppState> {
             edge::Edge::new(edge_refusal, edge::JSON_BODY_LIMIT),
             edge::guard,
         ))
-        .nest("/v1/ecommpay", admin::router(state))
 }
 
 /// Routes at their paths with and without a trailing slash.

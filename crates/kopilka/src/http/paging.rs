@@ -4,7 +4,7 @@ use super::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 
 /// Keyset paging: `cursor` is the id to continue below, `limit` 1–500 (default 50).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize)]
 pub struct Paging {
     pub cursor: Option<i64>,
     pub limit: Option<i64>,

@@ -5,21 +5,21 @@ use crate::secrets::Sealer;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use kopilka_domain::ids::MerchantId;
 use kopilka_store::kupikupi::{Platform, PlatformUrls};
 use kopilka_store::{SharedStore, StoreResult};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// Mounted inside the admin-token-protected `/v1` router.
-/// Platform administration under `/v1` (admin token).
-pub fn routes(state: AppState) -> Router<AppState> {
-    let routes = Router::new()
-        .route("/kupikupi/platforms", get(list).post(create))
-        .route("/kupikupi/platforms/{uid}", get(show).put(update))
-        .route("/kupikupi/platforms/{uid}/keys", post(rotate));
-    crate::http::admin_routes(routes, state)
+/// Platform administration under `/v1`, each route with its documentation; the server adds
+/// them to the admin API, which protects them.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(rotate))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -49,7 +49,7 @@ pub struct UrlsInput {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PlatformView {
-    #[serde(rename = "UidPlatform")]
+    /// The platform's UidPlatform.
     pub uid: String,
     pub merchant_id: i64,
     pub site: String,
@@ -57,9 +57,9 @@ pub struct PlatformView {
     pub fail_url: String,
     pub notification_url: String,
     /// Present only in the answer that created or rotated it.
-    #[serde(rename = "SecretKey", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key: Option<String>,
-    #[serde(rename = "DevSecretKey", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_secret_key: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -148,12 +148,7 @@ fn check_key(field: &'static str, key: &str, min: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// The platforms' part of the native API's OpenAPI document.
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(create, list, show, update, rotate))]
-pub struct PlatformsDoc;
-
-#[utoipa::path(post, path = "/v1/kupikupi/platforms", request_body = PlatformInput, responses((status = 201, description = "The platform with its keys, shown this once", body = PlatformView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/kupikupi/platforms", request_body = PlatformInput, responses((status = 201, description = "The platform with its keys, shown this once", body = PlatformView), (status = 422, body = crate::http::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<PlatformInput>,
@@ -223,7 +218,7 @@ pub(super) async fn register(
         .await
 }
 
-#[utoipa::path(get, path = "/v1/kupikupi/platforms", responses((status = 200, body = [PlatformView])), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/kupikupi/platforms", responses((status = 200, body = [PlatformView])))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<PlatformView>>> {
     let platforms = state
         .store
@@ -240,7 +235,7 @@ async fn find(state: &AppState, uid: String) -> ApiResult<Platform> {
         .ok_or_else(|| ApiError::not_found("platform"))
 }
 
-#[utoipa::path(get, path = "/v1/kupikupi/platforms/{uid}", responses((status = 200, body = PlatformView), (status = 404, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(get, path = "/v1/kupikupi/platforms/{uid}", responses((status = 200, body = PlatformView), (status = 404, body = crate::http::ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -248,7 +243,7 @@ async fn show(
     Ok(Json(find(&state, uid).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v1/kupikupi/platforms/{uid}", request_body = UrlsInput, responses((status = 200, body = PlatformView), (status = 422, body = crate::http::ErrorBody)), security(("admin" = [])))]
+#[utoipa::path(put, path = "/v1/kupikupi/platforms/{uid}", request_body = UrlsInput, responses((status = 200, body = PlatformView), (status = 422, body = crate::http::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -278,7 +273,7 @@ pub struct RotateInput {
 }
 
 /// Issues new keys; the old ones stop working at once.
-#[utoipa::path(post, path = "/v1/kupikupi/platforms/{uid}/keys", request_body(content = Option<RotateInput>), responses((status = 200, description = "The platform with its new keys, shown this once", body = PlatformView)), security(("admin" = [])))]
+#[utoipa::path(post, path = "/v1/kupikupi/platforms/{uid}/keys", request_body(content = Option<RotateInput>), responses((status = 200, description = "The platform with its new keys, shown this once", body = PlatformView)))]
 async fn rotate(
     State(state): State<AppState>,
     Path(uid): Path<String>,

@@ -30,7 +30,7 @@ use kopilka_store::{SharedStore, StoreError, StoreResult, Tx};
 use std::sync::Arc;
 use wire::ErrorCode;
 
-pub use admin::{routes as admin_routes, PlatformsDoc};
+pub use admin::routes as admin_routes;
 
 /// The outbox purpose of notifications whose fate confirms or voids a hold.
 pub const NOTIFICATION_PURPOSE: &str = "kupikupi.notification";

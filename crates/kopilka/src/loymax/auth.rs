@@ -482,7 +482,7 @@ pub async fn logout(
     Ok(ok(serde_json::Value::Null))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
     pub merchant_id: i64,
@@ -492,11 +492,20 @@ pub struct NewApplication {
     pub client_secret: Option<String>,
 }
 
-/// `POST /v1/loymax/applications`: registers a partner's OAuth application.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ApplicationView {
+    pub client_id: String,
+    /// Shown this once.
+    pub client_secret: String,
+    pub merchant_id: i64,
+}
+
+/// Registers a partner's OAuth application.
+#[utoipa::path(post, path = "/v1/loymax/applications", request_body = NewApplication, responses((status = 201, body = ApplicationView)))]
 pub async fn create_application(
     State(state): State<AppState>,
     crate::http::JsonBody(input): crate::http::JsonBody<NewApplication>,
-) -> Result<(StatusCode, Json<serde_json::Value>), crate::http::ApiError> {
+) -> Result<(StatusCode, Json<ApplicationView>), crate::http::ApiError> {
     use crate::http::ApiError;
     let client_id = input.client_id.unwrap_or_else(|| secrets::random_token(8));
     if client_id.is_empty() || client_id.len() > 100 {
@@ -533,18 +542,23 @@ pub async fn create_application(
     created.ok_or_else(|| ApiError::invalid("merchant_id", "no such merchant"))?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"client_id": client_id, "client_secret": secret, "merchant_id": merchant_id})),
+        Json(ApplicationView {
+            client_id,
+            client_secret: secret,
+            merchant_id,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserTokenRequest {
     pub customer_id: i64,
 }
 
-/// `POST /v1/loymax/applications/{client_id}/tokens`: a customer's token for an application
-/// (the e-shop route of the seed: the shop processes purchases on the customer's behalf).
+/// A customer's token for an application (the e-shop route of the seed: the shop processes
+/// purchases on the customer's behalf).
+#[utoipa::path(post, path = "/v1/loymax/applications/{client_id}/tokens", params(("client_id" = String, Path, description = "The application's client_id")), request_body = UserTokenRequest, responses((status = 201, description = "`access_token`, `token_type`, `expires_in` (seconds) and `refresh_token`", body = serde_json::Value)))]
 pub async fn issue_user_token(
     State(state): State<AppState>,
     Path(client_id): Path<String>,

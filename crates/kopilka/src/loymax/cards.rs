@@ -248,16 +248,17 @@ pub async fn qr_code(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardSecretsInput {
     pub cvc: Option<String>,
     pub activation_password: Option<String>,
 }
 
-/// `PUT /v1/loymax/cards/{card_id}/secrets` `{cvc?, activation_password?}` (admin): what is
-/// printed on a physical card; `Cards/Set` then asks for the CVC and `BeginRegistration` with
-/// the card's number for the activation password. A secret left out stays as it was.
+/// What is printed on a physical card; `Cards/Set` then asks for the CVC and
+/// `BeginRegistration` with the card's number for the activation password. A secret left out
+/// stays as it was.
+#[utoipa::path(put, path = "/v1/loymax/cards/{card_id}/secrets", params(("card_id" = i64, Path, description = "The card's id")), request_body = CardSecretsInput, responses((status = 204, description = "Set")))]
 pub async fn set_secrets(
     State(state): State<AppState>,
     Path(card_id): Path<i64>,

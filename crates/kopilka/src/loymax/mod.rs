@@ -22,13 +22,15 @@ use crate::state::AppState;
 use axum::extract::{FromRef, Request};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put, MethodRouter};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 use kopilka_domain::loymax::Settings;
 use kopilka_domain::text::MAX_TEXT_CHARS;
 use kopilka_store::model::Program;
 use std::sync::Arc;
 use tower::ServiceExt;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{LmError, LmResult};
 
 /// The method path under any alias: `/api/` or `/publicapi/`, then an optional version segment
@@ -87,27 +89,24 @@ pub fn canonical_prefix(path: &str) -> Option<String> {
     (first != canonical).then(|| format!("/{canonical}/{tail}"))
 }
 
-/// Routes of the Loymax API (to merge into the server's router) and its SystemApi part under
-/// `/v1/loymax` (admin token).
+/// The SystemApi part under `/v1/loymax`, each route with its documentation; the server adds
+/// them to the admin API, which protects them.
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::create_application))
+        .routes(routes!(auth::issue_user_token))
+        .routes(routes!(notifications::create))
+        .routes(routes!(cards::set_secrets))
+        .routes(routes!(processing::batch::create_key))
+}
+
+/// Routes of the Loymax API, to merge into the server's router.
 pub fn router(state: AppState) -> Router<AppState> {
-    let admin = Router::new()
-        .route("/v1/loymax/applications", post(auth::create_application))
-        .route(
-            "/v1/loymax/applications/{client_id}/tokens",
-            post(auth::issue_user_token),
-        )
-        .route("/v1/loymax/notifications", post(notifications::create))
-        .route(
-            "/v1/loymax/cards/{card_id}/secrets",
-            put(cards::set_secrets),
-        );
     let email_link = Router::new().route(
         registration::EMAIL_LINK_PATH,
         get(registration::confirm_email_link),
     );
-    let mut router = crate::http::admin_routes(admin, state.clone())
-        .merge(crate::http::html::customer_pages(email_link))
-        .merge(processing::router(state.clone()));
+    let mut router = crate::http::html::customer_pages(email_link).merge(processing::router());
     let cors = cors(&state.config.loymax.cors_allowed_origins);
     let localize = axum::middleware::from_fn_with_state(state.clone(), language::localize);
     let edge = axum::middleware::from_fn_with_state(

@@ -95,7 +95,7 @@ pub async fn read_one(
     Ok(ok(view(&read.ok_or_else(not_found)?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNotification {
     pub customer_id: i64,
@@ -104,11 +104,17 @@ pub struct NewNotification {
     pub summary: Option<String>,
 }
 
-/// `POST /v1/loymax/notifications` (admin): a notification for a customer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct NotificationCreated {
+    pub id: i64,
+}
+
+/// A notification for a customer, shown in the Loymax app.
+#[utoipa::path(post, path = "/v1/loymax/notifications", request_body = NewNotification, responses((status = 201, body = NotificationCreated)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<NewNotification>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NotificationCreated>), ApiError> {
     let long = |text: &str, max: usize| text.chars().count() > max;
     if input.title.trim().is_empty() || long(&input.title, 200) {
         return Err(ApiError::invalid("title", "1 to 200 characters"));
@@ -135,5 +141,5 @@ pub async fn create(
         })
         .await?;
     let id = id.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+    Ok((StatusCode::CREATED, Json(NotificationCreated { id })))
 }

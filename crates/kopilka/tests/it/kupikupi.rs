@@ -499,7 +499,7 @@ async fn platforms_are_registered_and_keys_rotated(app: TestApp) {
         .get(&format!("/v1/kupikupi/platforms/{}", shop.uid))
         .await;
     assert!(
-        listed.get("SecretKey").is_none() && listed.get("DevSecretKey").is_none(),
+        listed.get("secret_key").is_none() && listed.get("dev_secret_key").is_none(),
         "{listed}"
     );
     let (_, openapi) = app.get("/v1/openapi.json").await;
@@ -523,8 +523,8 @@ async fn platforms_are_registered_and_keys_rotated(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
-    let new_secret = rotated["SecretKey"].as_str().unwrap();
-    assert!(rotated.get("DevSecretKey").is_none());
+    let new_secret = rotated["secret_key"].as_str().unwrap();
+    assert!(rotated.get("dev_secret_key").is_none());
     let old = shop
         .call(&app, "balance", json!({"phone": 79000000000u64}), false)
         .await;

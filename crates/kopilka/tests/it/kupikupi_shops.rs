@@ -61,9 +61,9 @@ async fn checking_shop(app: &TestApp) -> (Shop, Arc<Mutex<Vec<Value>>>) {
         .await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
     let shop = Shop {
-        uid: created["UidPlatform"].as_str().unwrap().into(),
-        secret: created["SecretKey"].as_str().unwrap().into(),
-        dev: created["DevSecretKey"].as_str().unwrap().into(),
+        uid: created["uid"].as_str().unwrap().into(),
+        secret: created["secret_key"].as_str().unwrap().into(),
+        dev: created["dev_secret_key"].as_str().unwrap().into(),
         receiver: Receiver {
             base,
             bodies: Arc::default(),

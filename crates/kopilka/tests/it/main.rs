@@ -30,6 +30,7 @@ mod loymax_sdk;
 mod migrate;
 mod native_api;
 mod observability;
+mod openapi;
 mod outbox;
 mod outbox_processes;
 mod outbox_subjects;

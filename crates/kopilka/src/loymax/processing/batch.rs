@@ -1059,8 +1059,7 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
     }
 }
 
-/// Creates a batch API key for a merchant (admin): the key is shown once, stored as its SHA-256.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyInput {
     pub merchant_id: i64,
@@ -1068,13 +1067,15 @@ pub struct KeyInput {
     pub key: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: i64,
     pub merchant_id: i64,
     pub key: String,
 }
 
+/// A batch API key for a merchant: shown this once, stored as its SHA-256.
+#[utoipa::path(post, path = "/v1/loymax/batch-keys", request_body = KeyInput, responses((status = 201, body = KeyView)))]
 pub async fn create_key(
     State(state): State<AppState>,
     crate::http::JsonBody(input): crate::http::JsonBody<KeyInput>,

@@ -21,19 +21,12 @@ pub const BATCH_PATHS: &[&str] = &[
 
 pub(super) use routes::methods;
 
-/// The batch API and its admin route (admin token) `/v1/loymax/batch-keys`. The processing
-/// methods are served by part 1's router (`crate::loymax`), under its path aliases.
-pub fn router(state: AppState) -> Router<AppState> {
-    let mut router = admin_routes(state);
-    for path in BATCH_PATHS {
-        router = router.route(path, post(batch::handle).fallback(batch::wrong_method));
-    }
-    router
-}
-
-fn admin_routes(state: AppState) -> Router<AppState> {
-    let routes = Router::new().route("/v1/loymax/batch-keys", post(batch::create_key));
-    crate::http::admin_routes(routes, state)
+/// The batch API. The processing methods are served by part 1's router (`crate::loymax`),
+/// under its path aliases; the batch keys' admin route is in `crate::loymax::admin_routes`.
+pub fn router() -> Router<AppState> {
+    BATCH_PATHS.iter().fold(Router::new(), |router, path| {
+        router.route(path, post(batch::handle).fallback(batch::wrong_method))
+    })
 }
 
 /// A batch API key of the demo data (`[[loymax_batch_keys]]`).

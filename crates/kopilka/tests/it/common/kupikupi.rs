@@ -97,9 +97,9 @@ pub async fn shop(app: &TestApp, failures: usize) -> Shop {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     Shop {
-        uid: created["UidPlatform"].as_str().unwrap().into(),
-        secret: created["SecretKey"].as_str().unwrap().into(),
-        dev: created["DevSecretKey"].as_str().unwrap().into(),
+        uid: created["uid"].as_str().unwrap().into(),
+        secret: created["secret_key"].as_str().unwrap().into(),
+        dev: created["dev_secret_key"].as_str().unwrap().into(),
         receiver,
     }
 }
