@@ -113,8 +113,8 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
             &event_id,
         )?;
         check_replay(&fingerprint, &request.fingerprint)?;
-        let result = result
-            .ok_or_else(|| StoreError::Corrupt(format!("event {event_id} has no result")))?;
+        let result =
+            result.ok_or_else(|| StoreError::Corrupt(format!("event {event_id} has no result")))?;
         let result = serde_json::from_str(&result)
             .map_err(|e| StoreError::Corrupt(format!("event result: {e}")))?;
         return Ok(Applied {
@@ -183,9 +183,9 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
             ),
             // The accrual's own operation reversed: its lot first, and History shows which.
             EffectKind::TakeBack { original, points } => {
-                let operation_id = *operations_of.get(original).ok_or_else(|| {
-                    StoreError::Corrupt(format!("no operation for {original:?}"))
-                })?;
+                let operation_id = *operations_of
+                    .get(original)
+                    .ok_or_else(|| StoreError::Corrupt(format!("no operation for {original:?}")))?;
                 (
                     Some(Action::Reverse {
                         operation_id,

@@ -3,6 +3,7 @@
 mod customers;
 mod merchants;
 mod messages;
+mod offers;
 mod openapi;
 
 pub use openapi::document;
@@ -20,6 +21,11 @@ pub fn router(state: AppState, document: utoipa::openapi::OpenApi) -> Router<App
     let protected = Router::new()
         .route("/programs", get(programs::list).post(programs::create))
         .route("/programs/{id}", get(programs::get).put(programs::update))
+        .route(
+            "/programs/{id}/offers",
+            get(offers::list).post(offers::create),
+        )
+        .route("/programs/{id}/events", post(offers::event))
         .route("/merchants", get(merchants::list).post(merchants::create))
         .route(
             "/merchants/{id}",

@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "kopilka native API", description = "Administration of programs, merchants, customers, cards and the points ledger. Amounts are decimal strings (or JSON numbers) in the currency's units, parsed exactly; every `*_minor` field is the same amount in integer minor units."),
     paths(
         super::programs::list, super::programs::create, super::programs::get, super::programs::update,
+        super::offers::create, super::offers::list, super::offers::event,
         super::merchants::list, super::merchants::create, super::merchants::get, super::merchants::update,
         super::merchants::list_credentials, super::merchants::add_credential, super::merchants::rotate_webhook_secret,
         super::customers::list, super::customers::create, super::customers::get, super::customers::set_pin,

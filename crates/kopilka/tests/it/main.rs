@@ -29,6 +29,7 @@ mod loymax_sdk;
 mod migrate;
 mod native_api;
 mod observability;
+mod offers;
 mod outbox;
 mod outbox_processes;
 mod outbox_subjects;
