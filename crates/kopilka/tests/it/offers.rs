@@ -1,20 +1,18 @@
 //! Offers and social-network events through the native API (docs/offers.md), on both stores:
 //! the seed's examples, a limit under concurrent likes, repeats and take-backs exactly once.
 
+use crate::common::process::{self, Server};
 use crate::common::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// 2026-01-10T12:00:00Z: every event of a test happens in January, in the program's UTC.
 const JANUARY: i64 = 1_768_046_400_000;
 
-/// A program with the seed's social offers (docs/offers.md) and one customer of it.
-async fn program_with_offers(app: &TestApp) -> (i64, i64) {
-    let program = app
-        .create_program(json!({"code": "social", "name": "Social", "rules": {"decimals": 0}}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
+/// The seed's social offers (docs/offers.md): joining, leaving, reposts and their removal, and
+/// "5 bonuses for the first like, 1 for each next, not more than 15 a month".
+fn seed_offers() -> Vec<Value> {
     let offer = |id: i64, triggers: Value, actions: Value, limits: Value| {
         json!({
             "id": id, "version": 1, "name": format!("offer {id}"), "effective_from": 0,
@@ -24,7 +22,7 @@ async fn program_with_offers(app: &TestApp) -> (i64, i64) {
     let fixed =
         |points: i64| json!([{"type": "accrue", "points": {"by": "fixed", "points": points}}]);
     let take_back = |offer: i64| json!([{"type": "take_back", "offer": offer, "action": 0}]);
-    for body in [
+    vec![
         offer(2, json!([{"social": "group_joined"}]), fixed(50), json!([])),
         offer(
             3,
@@ -45,7 +43,19 @@ async fn program_with_offers(app: &TestApp) -> (i64, i64) {
             take_back(4),
             json!([]),
         ),
-    ] {
+    ]
+}
+
+const PROGRAM: &str = r#"{"code": "social", "name": "Social", "rules": {"decimals": 0}}"#;
+
+/// A program with the seed's social offers and one customer of it.
+async fn program_with_offers(app: &TestApp) -> (i64, i64) {
+    let program = app
+        .create_program(serde_json::from_str(PROGRAM).unwrap())
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    for body in seed_offers() {
         app.create(&format!("/v1/programs/{program}/offers"), body)
             .await;
     }
@@ -240,3 +250,61 @@ async fn bad_offers_and_events_are_refused(app: TestApp) {
     app.stop().await;
 }
 both_stores!(bad_offers_and_events_are_refused);
+
+/// Two `kopilka serve` processes on one PostgreSQL schema: likes sent to both at once still give
+/// exactly 15, as the bucket row each event locks serializes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_give_fifteen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _schema, store) = process::postgres_schema("offers").await;
+    store.close().await;
+    let servers = Arc::new([
+        Server::start(&url, dir.path()).await,
+        Server::start(&url, dir.path()).await,
+    ]);
+    let created = |(status, body): (StatusCode, Value)| {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_i64().unwrap()
+    };
+    let program = created(
+        servers[0]
+            .post("/v1/programs", serde_json::from_str(PROGRAM).unwrap())
+            .await,
+    );
+    for body in seed_offers() {
+        let (status, answer) = servers[1]
+            .post(&format!("/v1/programs/{program}/offers"), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let customer = created(
+        servers[0]
+            .post("/v1/customers", json!({"program_id": program}))
+            .await,
+    );
+    let likes = (0..40).map(|n| {
+        let servers = servers.clone();
+        tokio::spawn(async move {
+            servers[n % 2]
+                .post(
+                    &format!("/v1/programs/{program}/events"),
+                    event(customer, &format!("like-{n}"), "like", None),
+                )
+                .await
+        })
+    });
+    for answer in futures::future::join_all(likes).await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    for server in servers.iter() {
+        let (_, balances) = server
+            .get(&format!("/v1/customers/{customer}/balances"))
+            .await;
+        assert_eq!(balances[0]["balance_minor"], 15, "{balances}");
+        server.audit_is_clean().await;
+    }
+    for server in servers.iter() {
+        server.terminate().await;
+    }
+}
