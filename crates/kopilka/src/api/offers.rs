@@ -10,9 +10,8 @@ use axum::Json;
 use chrono::{Offset, TimeZone};
 use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::ledger::fingerprint;
-use kopilka_domain::offers::Effect;
 use kopilka_domain::offers::{
-    Customer, Event, Network, Offer, SocialEvent, SocialKind, TraceEntry, Trigger,
+    Customer, Effect, Event, Network, Offer, SocialEvent, SocialKind, TraceEntry, Trigger,
 };
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::offers::{apply_event, Applied, EventRequest};
