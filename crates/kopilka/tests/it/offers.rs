@@ -137,6 +137,18 @@ async fn a_repeated_event_changes_nothing(app: TestApp) {
     assert_eq!(again["effects"], first["effects"]);
     assert_eq!(again["operations"], first["operations"]);
     assert_eq!(balance(&app, customer).await, 50);
+    // The same event sent twice at once is applied once: the second waits for the first.
+    let join = event(customer, "join-2", "group_joined", None);
+    let (one, two) = tokio::join!(app.post(&path, join.clone()), app.post(&path, join));
+    let mut statuses = [one.0, two.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CREATED],
+        "{one:?} {two:?}"
+    );
+    assert_eq!(one.1["operations"], two.1["operations"]);
+    assert_eq!(balance(&app, customer).await, 100);
     // The same id with other content is refused.
     let (status, refused) = app
         .post(&path, event(customer, "join-1", "like", None))
@@ -146,11 +158,11 @@ async fn a_repeated_event_changes_nothing(app: TestApp) {
         refused["error"]["code"], "idempotency_conflict",
         "{refused}"
     );
-    assert_eq!(balance(&app, customer).await, 50);
+    assert_eq!(balance(&app, customer).await, 100);
     app.audit_is_clean().await;
     app.stop().await;
 }
-both_stores!(a_repeated_event_changes_nothing);
+both_stores!(multi_thread a_repeated_event_changes_nothing);
 
 async fn removals_take_back_once(app: TestApp) {
     let (program, customer) = program_with_offers(&app).await;
