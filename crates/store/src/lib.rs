@@ -22,6 +22,7 @@ pub mod loymax_batch;
 pub mod loymax_purchase;
 pub mod migration;
 pub mod model;
+pub mod offers;
 pub mod outbox;
 mod postgres;
 mod row;

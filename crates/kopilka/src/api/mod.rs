@@ -7,6 +7,7 @@ mod customers;
 mod docs;
 mod merchants;
 mod messages;
+mod offers;
 mod openapi;
 mod operations;
 mod programs;
@@ -26,6 +27,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(programs::list, programs::create))
         .routes(routes!(programs::get, programs::update));
     let analytics = OpenApiRouter::new().routes(routes!(analytics::get));
+    let offers = OpenApiRouter::new()
+        .routes(routes!(offers::list, offers::create))
+        .routes(routes!(offers::event));
     let merchants = OpenApiRouter::new()
         .routes(routes!(merchants::list, merchants::create))
         .routes(routes!(merchants::get, merchants::update))
@@ -56,6 +60,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .merge(area("programs", programs))
         .merge(area("analytics", analytics))
+        .merge(area("offers", offers))
         .merge(area("merchants", merchants))
         .merge(area("customers", customers))
         .merge(area("operations", operations))

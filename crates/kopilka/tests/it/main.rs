@@ -31,6 +31,7 @@ mod migrate;
 mod native_api;
 mod observability;
 mod openapi;
+mod offers;
 mod outbox;
 mod outbox_processes;
 mod outbox_subjects;

@@ -707,7 +707,7 @@ fn cashtocode_terminal(g: &mut Gen, _: &Credentials) -> Request {
 
 fn native(g: &mut Gen, c: &Credentials) -> Request {
     let customer = c.native_customer;
-    let (path, body) = match g.below(6) {
+    let (path, body) = match g.below(8) {
         0 => (
             "/v1/customers".to_string(),
             json!({"program_id": 1, "phone": "+79000000003", "email": "ann@example.com", "pin": "1234", "password": "ann-password", "member_no": "ann-1", "opening_balance": "10.00"}),
@@ -725,6 +725,14 @@ fn native(g: &mut Gen, c: &Credentials) -> Request {
             program["code"] = json!(format!("fz-{}", g.below(1_000_000)));
             ("/v1/programs".to_string(), program)
         }
+        5 => (
+            "/v1/programs/1/events".to_string(),
+            json!({"event_id": format!("fz-{}", g.below(100)), "network": *g.pick(&["vk", "facebook"]), "kind": *g.pick(&["like", "like_removed", "group_joined"]), "customer_id": customer, "group": "club1", "occurred_at": 1_768_046_400_000_i64, "undoes": format!("fz-{}", g.below(100))}),
+        ),
+        6 => (
+            "/v1/programs/1/offers".to_string(),
+            json!({"id": g.below(5), "version": g.below(3), "name": "fz", "effective_from": 0, "cumulative": true, "triggers": [{"social": "like"}], "actions": [{"type": "accrue", "points": {"by": "tiered", "first": [5], "then": 1, "period": "month"}}], "limits": [{"scope": {"type": "customer"}, "period": "month", "cap": {"points": 15}}]}),
+        ),
         _ => {
             let id = segment(g, &["1", "2", "999999"]);
             let action = *g.pick(&["confirm", "void", "reverse"]);

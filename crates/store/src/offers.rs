@@ -1,0 +1,360 @@
+//! Offers (migration 0023, docs/offers.md): their versions, and applying one event — the usage
+//! buckets the engine names locked, the evaluation written whole with its ledger operations —
+//! in one transaction, once per event id.
+
+use crate::ledger::{self, Action, LedgerRequest};
+use crate::tx::{execute, fetch, scalar, Tx};
+use crate::{StoreError, StoreResult};
+use kopilka_domain::ids::{CustomerId, OfferId, OperationId, ProgramId};
+use kopilka_domain::ledger::{check_replay, OperationKind, Owner};
+use kopilka_domain::offers::{
+    evaluate, usage_keys, Customer, Effect, EffectKey, EffectKind, Offer, PastEffect, TraceEntry,
+    Trigger, Usage, UsageKey, Used,
+};
+use kopilka_domain::program::ProgramRules;
+use kopilka_domain::{Amount, DomainError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One event to apply: `trigger.undoes` is filled here, from `undoes` (the event id it undoes).
+#[derive(Debug, Clone)]
+pub struct EventRequest {
+    pub program_id: ProgramId,
+    pub rules: ProgramRules,
+    pub customer: Customer,
+    pub trigger: Trigger,
+    pub undoes: Option<String>,
+    /// The request's content: a repeat of the event id with other content is refused.
+    pub fingerprint: String,
+}
+
+/// What an event gave, as recorded and answered again to its repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventResult {
+    pub effects: Vec<Effect>,
+    pub trace: Vec<TraceEntry>,
+    /// The ledger operations the effects posted, in the effects' order.
+    pub operations: Vec<OperationId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub result: EventResult,
+    /// True when the event id was applied before and nothing changed.
+    pub replayed: bool,
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("offers' types serialize")
+}
+
+impl Tx {
+    /// Stores a version of an offer; a version already stored is `StoreError::Duplicate`.
+    pub async fn create_offer(&mut self, program_id: ProgramId, offer: &Offer) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "INSERT INTO offers (program_id, offer_id, version, effective_from, effective_to, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            program_id.0,
+            offer.id.0,
+            i64::from(offer.version),
+            offer.effective_from,
+            offer.effective_to,
+            json(offer),
+            now,
+        )?;
+        Ok(())
+    }
+
+    /// Every version of every offer of the program, by id and version.
+    pub async fn offers(&mut self, program_id: ProgramId) -> StoreResult<Vec<Offer>> {
+        let bodies = scalar!(
+            self,
+            fetch_all,
+            String,
+            "SELECT body FROM offers WHERE program_id = $1 ORDER BY offer_id, version",
+            program_id.0,
+        )?;
+        bodies
+            .iter()
+            .map(|body| {
+                serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("offer: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// Applies an event in the caller's write transaction: records it (a repeat answers what was
+/// recorded), locks the customer's account — which serializes the customer's counters and
+/// take-backs — and the usage buckets the engine names, in key order, evaluates, and writes the
+/// effects, their ledger operations, usage and counters.
+pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Applied> {
+    let program_id = request.program_id;
+    let customer_id = request.customer.id;
+    let event_id = request.trigger.event_id.clone();
+    let now = tx.now();
+    // On PostgreSQL a concurrent insert of the same id waits here for the first to end.
+    let inserted = execute!(
+        tx,
+        "INSERT INTO offer_events (program_id, event_id, customer_id, fingerprint, result, created_at) VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (program_id, event_id) DO NOTHING",
+        program_id.0,
+        &event_id,
+        customer_id.0,
+        &request.fingerprint,
+        now,
+    )?;
+    if inserted == 0 {
+        let (fingerprint, result) = fetch!(
+            tx,
+            fetch_one,
+            (String, Option<String>),
+            "SELECT fingerprint, result FROM offer_events WHERE program_id = $1 AND event_id = $2",
+            program_id.0,
+            &event_id,
+        )?;
+        check_replay(&fingerprint, &request.fingerprint)?;
+        let result =
+            result.ok_or_else(|| StoreError::Corrupt(format!("event {event_id} has no result")))?;
+        let result = serde_json::from_str(&result)
+            .map_err(|e| StoreError::Corrupt(format!("event result: {e}")))?;
+        return Ok(Applied {
+            result,
+            replayed: true,
+        });
+    }
+    let currency = request.rules.currency.clone();
+    ledger::lock_account(tx, program_id, &currency, Owner::Customer(customer_id)).await?;
+
+    let mut trigger = request.trigger;
+    let mut operations_of: BTreeMap<EffectKey, OperationId> = BTreeMap::new();
+    if let Some(undone) = &request.undoes {
+        for (past, operation) in past_effects(tx, program_id, customer_id, undone).await? {
+            if let Some(operation) = operation {
+                operations_of.insert(past.key.clone(), operation);
+            }
+            trigger.undoes.push(past);
+        }
+    }
+    let offers = tx.offers(program_id).await?;
+    let keys = usage_keys(&offers, &trigger, &request.customer, now)?;
+    let mut usage = Usage {
+        counters: counters(tx, program_id, customer_id).await?,
+        buckets: BTreeMap::new(),
+    };
+    for key in keys {
+        let used = lock_bucket(tx, program_id, &key).await?;
+        usage.buckets.insert(key, used);
+    }
+    let evaluation = evaluate(&offers, &trigger, &request.customer, &usage, now)?;
+
+    let names: BTreeMap<OfferId, &str> = offers.iter().map(|o| (o.id, o.name.as_str())).collect();
+    let mut operations = Vec::new();
+    for effect in &evaluation.effects {
+        let description = format!(
+            "offer {} \"{}\"",
+            effect.key.offer,
+            names.get(&effect.key.offer).copied().unwrap_or_default()
+        );
+        let details = serde_json::json!({
+            "offer": effect.key.offer,
+            "offer_version": effect.version,
+            "event_id": effect.key.event_id,
+        });
+        let (action, points, original) = match &effect.kind {
+            EffectKind::Accrue { points, .. } => (
+                Some(Action::Credit {
+                    kind: OperationKind::Accrue,
+                    customer_id,
+                    amount: Amount(*points),
+                    expires_at: request.rules.expiry_for(now),
+                }),
+                *points,
+                None,
+            ),
+            EffectKind::Withdraw { points } => (
+                Some(Action::Debit {
+                    kind: OperationKind::Withdraw,
+                    customer_id,
+                    amount: Amount(*points),
+                    hold: false,
+                }),
+                *points,
+                None,
+            ),
+            // The accrual's own operation reversed: its lot first, and History shows which.
+            EffectKind::TakeBack { original, points } => {
+                let operation_id = *operations_of
+                    .get(original)
+                    .ok_or_else(|| StoreError::Corrupt(format!("no operation for {original:?}")))?;
+                (
+                    Some(Action::Reverse {
+                        operation_id,
+                        amount: Some(Amount(*points)),
+                    }),
+                    *points,
+                    Some(json(original)),
+                )
+            }
+            _ => (None, 0, None),
+        };
+        let operation = match action {
+            Some(action) => {
+                let outcome = ledger::execute(
+                    tx,
+                    LedgerRequest {
+                        program_id,
+                        currency: currency.clone(),
+                        merchant_id: None,
+                        protocol: "offers".into(),
+                        idempotency: None,
+                        description: Some(description),
+                        details,
+                        action,
+                    },
+                )
+                .await?;
+                operations.push(outcome.operation.id);
+                Some(outcome.operation.id)
+            }
+            None => None,
+        };
+        execute!(
+            tx,
+            "INSERT INTO offer_effects (program_id, effect_key, event_id, offer_id, version, customer_id, points, effect, operation_id, original, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            program_id.0,
+            json(&effect.key),
+            &event_id,
+            effect.key.offer.0,
+            i64::from(effect.version),
+            customer_id.0,
+            points,
+            json(effect),
+            operation.map(|id| id.0),
+            original,
+            now,
+        )?;
+    }
+    for change in &evaluation.usage_changes {
+        execute!(
+            tx,
+            "UPDATE offer_usage SET points = points + $1, uses = uses + $2 WHERE program_id = $3 AND owner = $4 AND period = $5",
+            change.points,
+            change.count,
+            program_id.0,
+            json(&change.key.owner),
+            change.key.bucket.to_string(),
+        )?;
+    }
+    for change in &evaluation.counter_changes {
+        execute!(
+            tx,
+            "INSERT INTO offer_counters (program_id, customer_id, name, value) VALUES ($1, $2, $3, $4) ON CONFLICT (program_id, customer_id, name) DO UPDATE SET value = offer_counters.value + excluded.value",
+            program_id.0,
+            customer_id.0,
+            &change.counter,
+            change.by,
+        )?;
+    }
+    let result = EventResult {
+        effects: evaluation.effects,
+        trace: evaluation.trace,
+        operations,
+    };
+    execute!(
+        tx,
+        "UPDATE offer_events SET result = $1 WHERE program_id = $2 AND event_id = $3",
+        json(&result),
+        program_id.0,
+        &event_id,
+    )?;
+    Ok(Applied {
+        result,
+        replayed: false,
+    })
+}
+
+/// The accruals recorded for `event_id`, with whether each is taken back and the operation
+/// that posted it. An event not recorded undoes nothing; another customer's is refused.
+async fn past_effects(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    customer_id: CustomerId,
+    event_id: &str,
+) -> StoreResult<Vec<(PastEffect, Option<OperationId>)>> {
+    let rows = fetch!(
+        tx,
+        fetch_all,
+        (i64, String, Option<i64>, i64),
+        "SELECT e.customer_id, e.effect, e.operation_id, (SELECT COUNT(*) FROM offer_effects t WHERE t.program_id = e.program_id AND t.original = e.effect_key) FROM offer_effects e WHERE e.program_id = $1 AND e.event_id = $2 ORDER BY e.effect_key",
+        program_id.0,
+        event_id,
+    )?;
+    let mut past = Vec::new();
+    for (customer, effect, operation, take_backs) in rows {
+        if customer != customer_id.0 {
+            return Err(DomainError::Invalid {
+                field: "undoes",
+                reason: "an event of another customer".into(),
+            }
+            .into());
+        }
+        let effect: Effect = serde_json::from_str(&effect)
+            .map_err(|e| StoreError::Corrupt(format!("offer effect: {e}")))?;
+        if let EffectKind::Accrue { points, counted_in } = effect.kind {
+            past.push((
+                PastEffect {
+                    key: effect.key,
+                    points,
+                    taken_back: take_backs > 0,
+                    counted_in,
+                },
+                operation.map(OperationId),
+            ));
+        }
+    }
+    Ok(past)
+}
+
+async fn counters(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    customer_id: CustomerId,
+) -> StoreResult<BTreeMap<String, i64>> {
+    let rows = fetch!(
+        tx,
+        fetch_all,
+        (String, i64),
+        "SELECT name, value FROM offer_counters WHERE program_id = $1 AND customer_id = $2",
+        program_id.0,
+        customer_id.0,
+    )?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Creates the bucket if it is new and locks it (on PostgreSQL; SQLite's single writer already
+/// serializes). Callers lock buckets in key order, so two events never wait on each other.
+async fn lock_bucket(tx: &mut Tx, program_id: ProgramId, key: &UsageKey) -> StoreResult<Used> {
+    let owner = json(&key.owner);
+    let period = key.bucket.to_string();
+    execute!(
+        tx,
+        "INSERT INTO offer_usage (program_id, owner, period, points, uses) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (program_id, owner, period) DO NOTHING",
+        program_id.0,
+        &owner,
+        &period,
+    )?;
+    let sql = format!(
+        "SELECT points, uses FROM offer_usage WHERE program_id = $1 AND owner = $2 AND period = $3{}",
+        tx.lock_suffix()
+    );
+    let (points, count) = fetch!(
+        tx,
+        fetch_one,
+        (i64, i64),
+        &sql,
+        program_id.0,
+        &owner,
+        &period
+    )?;
+    Ok(Used { points, count })
+}
