@@ -199,8 +199,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("  admin token:  {}", running.admin_token);
             println!("  health:       {}/healthz", running.public_url);
             println!(
-                "  native API:   {}/v1 (OpenAPI: {}/v1/openapi.json)",
-                running.public_url, running.public_url
+                "  native API:   {0}/v1 (reference: {0}/v1/docs, OpenAPI: {0}/v1/openapi.json)",
+                running.public_url
             );
             println!("  metrics:      {}/metrics", running.public_url);
             println!("  inCust shop:  {}/demo/shop", running.public_url);
