@@ -3,7 +3,6 @@
 
 use crate::{StoreError, StoreResult};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
@@ -47,9 +46,7 @@ pub async fn status(url: &str) -> StoreResult<Vec<MigrationState>> {
         let _ = conn.close().await;
         (&SQLITE, applied)
     } else {
-        let options =
-            PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
-        let mut conn = options.connect().await?;
+        let mut conn = crate::postgres::connect(url).await?;
         let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
             .fetch_one(&mut conn)
             .await?;

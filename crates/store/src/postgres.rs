@@ -148,6 +148,18 @@ impl Target {
         }
     }
 
+    /// The first usable server's options, or `Unreachable` naming every server and why.
+    async fn usable(&self) -> StoreResult<(usize, PgConnectOptions)> {
+        let index = self
+            .first_usable()
+            .await
+            .map_err(|causes| StoreError::Unreachable {
+                servers: self.names(),
+                cause: causes.join("; "),
+            })?;
+        Ok((index, self.servers[index].clone()))
+    }
+
     /// The servers as `host:port`, comma-separated.
     fn names(&self) -> String {
         self.servers
@@ -246,6 +258,13 @@ impl Servers {
     }
 }
 
+/// One connection to the server the URL (one host or libpq's list) names for kopilka: the
+/// primary when it asks for read-write.
+pub(crate) async fn connect(url: &str) -> StoreResult<PgConnection> {
+    let (_, options) = Target::parse(url)?.usable().await?;
+    Ok(options.connect().await?)
+}
+
 impl PgStore {
     /// Opens the database; with `schema`, everything lives in that schema (created if missing),
     /// which is how tests get a fresh store each.
@@ -253,13 +272,7 @@ impl PgStore {
         let mut target = Target::parse(url)?;
         // One connection per server first: its error names the cause, where a pool would retry
         // until its timeout and say only that it timed out.
-        let current = target
-            .first_usable()
-            .await
-            .map_err(|causes| StoreError::Unreachable {
-                servers: target.names(),
-                cause: causes.join("; "),
-            })?;
+        let (current, _) = target.usable().await?;
         if let Some(schema) = schema {
             if !schema
                 .bytes()
