@@ -21,4 +21,5 @@ pub mod seal_key;
 pub mod secrets;
 pub mod server;
 pub mod shutdown;
+pub mod social;
 pub mod state;

@@ -290,6 +290,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
+        .merge(crate::social::router())
         .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -337,6 +338,7 @@ fn admin_api() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(api::area("ecommpay", crate::ecommpay::admin_routes()))
         .merge(api::area("loymax", crate::loymax::admin_routes()))
         .merge(api::area("kupikupi", crate::kupikupi::admin_routes()))
+        .merge(api::area("social", crate::social::admin_routes()))
 }
 
 /// Protocol paths that clients spell in any case and with or without a trailing slash.

@@ -27,6 +27,7 @@ pub mod outbox;
 mod postgres;
 mod row;
 mod sealed;
+pub mod social;
 mod sqlite;
 pub mod throttle;
 mod tx;

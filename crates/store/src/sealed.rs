@@ -37,6 +37,26 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         table: "kupikupi_transfers",
         column: "sealed_code",
     },
+    SealedColumn {
+        table: "social_settings",
+        column: "sealed_vk_secret",
+    },
+    SealedColumn {
+        table: "social_settings",
+        column: "sealed_facebook_app_secret",
+    },
+    SealedColumn {
+        table: "social_settings",
+        column: "sealed_facebook_verify_token",
+    },
+    SealedColumn {
+        table: "social_oauth_clients",
+        column: "sealed_client_secret",
+    },
+    SealedColumn {
+        table: "social_oauth_flows",
+        column: "sealed_code_verifier",
+    },
 ];
 
 impl Tx {

@@ -25,7 +25,7 @@ use kopilka_store::{JobError, StoreError, Tx};
 use serde::Deserialize;
 
 const COOKIE: &str = "kopilka_cabinet";
-const SESSION_MS: i64 = 24 * 3600 * 1000;
+pub(crate) const SESSION_MS: i64 = 24 * 3600 * 1000;
 const CODE_MS: i64 = 10 * 60 * 1000;
 
 pub fn router() -> Router<AppState> {
@@ -50,7 +50,7 @@ fn edge_refusal(refused: &Refused) -> Response {
 /// The signed-in customer of a request (from the session cookie).
 pub struct Customer(pub kopilka_store::model::Customer);
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -245,23 +245,29 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
         })
         .await;
     match outcome {
-        Ok(()) => {
-            let secure = if state.public_url.starts_with("https://") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{COOKIE}={session}; Path=/cabinet; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                SESSION_MS / 1000
-            );
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/cabinet")).into_response()
-        }
+        Ok(()) => (
+            [(header::SET_COOKIE, session_cookie(&state, &session))],
+            Redirect::to("/cabinet"),
+        )
+            .into_response(),
         Err(JobError::Refused(note) | JobError::RefusedKeeping(note)) => {
             sign_in_page(Some(&digits), Some(note))
         }
         Err(JobError::Store(e)) => failure(e),
     }
+}
+
+/// The cookie of a new cabinet session (also set by signing in through a social network).
+pub(crate) fn session_cookie(state: &AppState, session: &str) -> String {
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{COOKIE}={session}; Path=/cabinet; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        SESSION_MS / 1000
+    )
 }
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -358,6 +364,6 @@ async fn home(State(state): State<AppState>, customer: Result<Customer, Response
             escape(op.status.as_str())
         ));
     }
-    body.push_str("</table><form method=\"post\" action=\"/cabinet/signout\"><button type=\"submit\">Выйти</button></form>");
+    body.push_str("</table><p><a id=\"social\" href=\"/cabinet/social\">Социальные сети</a></p><form method=\"post\" action=\"/cabinet/signout\"><button type=\"submit\">Выйти</button></form>");
     page("Личный кабинет", &body)
 }

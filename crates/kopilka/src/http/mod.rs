@@ -18,9 +18,11 @@ pub mod extract;
 pub mod html;
 pub mod paging;
 pub mod secret_check;
+pub mod urls;
 
 pub use admin::admin_routes;
 pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use extract::{parse_json, parse_json_object, DecimalInput, Id, JsonBody, QueryParams};
 pub use paging::{PageOf, Paging};
+pub use urls::check_url;

@@ -39,3 +39,4 @@ mod packaging;
 mod processes;
 mod protocol_errors;
 mod serve_startup;
+mod social;

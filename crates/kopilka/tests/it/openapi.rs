@@ -20,6 +20,8 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/programs/{id}/offers"),
     ("post", "/v1/programs/{id}/offers"),
     ("post", "/v1/programs/{id}/events"),
+    ("get", "/v1/programs/{id}/social"),
+    ("put", "/v1/programs/{id}/social"),
     ("get", "/v1/merchants"),
     ("post", "/v1/merchants"),
     ("get", "/v1/merchants/{id}"),
