@@ -192,7 +192,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let store = kopilka_store::open(&database).await?;
             let (sealer, _) = crate::seal_key::unlock(&cfg, &store).await?;
             let data = demo::parse(demo::DEMO_TOML)?;
-            demo::seed(&store, &sealer, &data).await?;
+            let seeded = demo::seed(&store, &sealer, &data).await?;
             let running = server::start_with_store(cfg, store).await?;
             println!("kopilka demo listening on http://{}", running.addr);
             println!("  database:     {database}");
@@ -226,6 +226,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 );
             }
             println!("  cabinet:      {}/cabinet", running.public_url);
+            for social in &data.social {
+                let Some((_, program)) = seeded.programs.iter().find(|(c, _)| *c == social.program)
+                else {
+                    continue;
+                };
+                println!(
+                    "  social:       VK Callback API {}/social/{program}/vk (community {}, secret {}); Facebook {0}/social/{program}/facebook; docs/social-demo.sh",
+                    running.public_url, social.vk_group_id, social.vk_secret
+                );
+            }
             running.run_until_signal().await;
             drop(dir);
             Ok(())

@@ -36,6 +36,9 @@ pub struct DemoData {
     /// Cards nobody holds yet (to bind with a protocol's card registration).
     #[serde(default)]
     pub cards: Vec<DemoFreeCard>,
+    /// Programs' VK communities and Facebook pages, their social offers and linked accounts.
+    #[serde(default)]
+    pub social: Vec<crate::social::demo::DemoSocial>,
 }
 
 /// An ECommPay project; its secret is sealed when seeded.
@@ -331,6 +334,14 @@ pub async fn seed(store: &SharedStore, sealer: &Sealer, data: &DemoData) -> anyh
             })
             .await?;
     }
+    crate::social::demo::seed(
+        store,
+        sealer,
+        &data.social,
+        &seeded.programs,
+        &seeded.customers,
+    )
+    .await?;
     Ok(seeded)
 }
 

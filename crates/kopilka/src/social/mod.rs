@@ -7,6 +7,7 @@
 
 mod admin;
 mod cabinet;
+pub mod demo;
 mod facebook;
 mod oauth;
 mod vk;
