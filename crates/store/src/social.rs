@@ -398,36 +398,23 @@ pub async fn apply_network_event(tx: &mut Tx, event: NetworkEvent) -> StoreResul
     let network = network_name(event.network);
     let mut undone: Option<(String, CustomerId)> = None;
     if undoing {
-        let user_filter = if event.undo_by_object {
+        // A comment's deletion may be an admin's: found by the comment alone ('' matches all).
+        let user = if event.undo_by_object {
             ""
         } else {
-            " AND network_user_id = $5"
+            event.network_user_id.as_str()
         };
-        let sql = format!("SELECT event_id, customer_id FROM social_activity WHERE program_id = $1 AND network = $2 AND activity = $3 AND object = $4{user_filter} ORDER BY id DESC LIMIT 1");
-        undone = if event.undo_by_object {
-            fetch!(
-                tx,
-                fetch_optional,
-                (String, i64),
-                &sql,
-                event.program_id.0,
-                &network,
-                activity,
-                &event.object,
-            )?
-        } else {
-            fetch!(
-                tx,
-                fetch_optional,
-                (String, i64),
-                &sql,
-                event.program_id.0,
-                &network,
-                activity,
-                &event.object,
-                &event.network_user_id,
-            )?
-        }
+        undone = fetch!(
+            tx,
+            fetch_optional,
+            (String, i64),
+            "SELECT event_id, customer_id FROM social_activity WHERE program_id = $1 AND network = $2 AND activity = $3 AND object = $4 AND ($5 = '' OR network_user_id = $5) ORDER BY id DESC LIMIT 1",
+            event.program_id.0,
+            &network,
+            activity,
+            &event.object,
+            user,
+        )?
         .map(|(id, customer)| (id, CustomerId(customer)));
     }
     let customer_id = match &undone {

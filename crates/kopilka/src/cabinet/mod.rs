@@ -51,14 +51,7 @@ fn edge_refusal(refused: &Refused) -> Response {
 pub struct Customer(pub kopilka_store::model::Customer);
 
 pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string())
+    crate::http::html::cookie(headers, COOKIE)
 }
 
 impl FromRequestParts<AppState> for Customer {

@@ -1,7 +1,7 @@
 //! Hosted pages' HTML: escaping, one shared layout (no scripts, no external assets) and the
 //! security headers of every page a customer sees.
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -30,6 +30,18 @@ pub fn customer_pages<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Ro
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(DEFAULT_CSP),
     ))
+}
+
+/// The value of the request's cookie `name` (the cabinet's session, a flow's binding).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_string())
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

@@ -138,17 +138,6 @@ fn failure(error: impl std::fmt::Display) -> Response {
     )
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_string())
-}
-
 fn secure(state: &AppState) -> &'static str {
     if state.public_url.starts_with("https://") {
         "; Secure"
@@ -383,7 +372,7 @@ async fn callback(
     };
     let binding = match flow.purpose.as_str() {
         LINK => cabinet::session_token(&headers),
-        _ => cookie(&headers, FLOW_COOKIE),
+        _ => crate::http::html::cookie(&headers, FLOW_COOKIE),
     };
     let bound = match (&binding, &flow.session_digest) {
         (Some(binding), Some(expected)) => {

@@ -200,6 +200,13 @@ impl Seeded {
         let (_, programs) = app.get("/v1/programs").await;
         let program = &programs[0];
         let native_program = json!({"code": "fz", "name": program["name"], "rules": program["rules"], "settings": program["settings"]});
+        let social_program = programs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "demo-social")
+            .and_then(|p| p["id"].as_i64())
+            .expect("the demo's social program");
         let mut customers = vec![native_customer, shop.customer];
         for phone in ["+79161234567", "+380671111111", "+79000000000"] {
             if let Some(id) = app.customer_by_phone(phone).await["id"].as_i64() {
@@ -216,6 +223,7 @@ impl Seeded {
                 kupikupi_form,
                 native_customer,
                 native_program,
+                social_program,
             },
             customers,
             _kupikupi: kupikupi,
@@ -579,6 +587,13 @@ fn check(format: Format, answer: &Answer) -> Result<(), String> {
             Some(body) if body["result"].is_string() => Ok(()),
             _ => fail("not the terminal API's answer"),
         },
+        Format::Text => {
+            if answer.content_type.starts_with("text/plain") {
+                Ok(())
+            } else {
+                fail("not plain text")
+            }
+        }
         Format::Native => match json().filter(|_| is_json) {
             Some(_) if status.is_success() => Ok(()),
             Some(body) if body["error"]["code"] == "internal" => fail("the native internal error"),

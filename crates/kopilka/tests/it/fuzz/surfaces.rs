@@ -103,6 +103,8 @@ pub enum Format {
     Terminal,
     /// The native API: JSON; an error has `error.code`.
     Native,
+    /// The social networks' webhooks: plain text (`ok`, a challenge, a refusal).
+    Text,
 }
 
 /// What the cases need from the seeded program.
@@ -115,6 +117,8 @@ pub struct Credentials {
     pub kupikupi_form: String,
     pub native_customer: i64,
     pub native_program: Value,
+    /// The demo's social program (`demo-social`).
+    pub social_program: i64,
 }
 
 pub struct Surface {
@@ -193,6 +197,16 @@ pub const SURFACES: &[Surface] = &[
         name: "native-query",
         format: Format::Native,
         case: native_query,
+    },
+    Surface {
+        name: "social-vk",
+        format: Format::Text,
+        case: social_vk,
+    },
+    Surface {
+        name: "social-facebook",
+        format: Format::Text,
+        case: social_facebook,
     },
 ];
 
@@ -786,4 +800,90 @@ fn native_query(g: &mut Gen, c: &Credentials) -> Request {
     Request::new("GET", format!("{path}?{encoded}"))
         .bearer(ADMIN_TOKEN)
         .odd(g)
+}
+
+/// The demo's VK community and its secret (demo.toml `[[social]]`).
+const VK_GROUP: i64 = 218_000_001;
+const VK_SECRET: &str = "demo-vk-secret-0001";
+const FACEBOOK_APP_SECRET: &str = "demo-facebook-app-secret";
+const FACEBOOK_PAGE: &str = "104000000000001";
+
+/// VK's Callback API as VK sends it, for the demo's linked account.
+fn social_vk(g: &mut Gen, c: &Credentials) -> Request {
+    let post = json!({"liker_id": 1001, "object_type": "post", "object_owner_id": -VK_GROUP, "object_id": 3});
+    let (kind, object) = match g.below(7) {
+        0 => ("group_join", json!({"user_id": 1001, "join_type": "join"})),
+        1 => ("group_leave", json!({"user_id": 1001, "self": 1})),
+        2 => ("like_add", post.clone()),
+        3 => ("like_remove", post),
+        4 => (
+            "wall_reply_new",
+            json!({"id": 9, "from_id": 1001, "date": 1_767_000_000, "text": "fz", "post_id": 3, "owner_id": -VK_GROUP, "post_owner_id": -VK_GROUP}),
+        ),
+        5 => (
+            "wall_repost",
+            json!({"id": 7, "owner_id": 1001, "from_id": 1001, "copy_history": [{"id": 3, "owner_id": -VK_GROUP}]}),
+        ),
+        _ => ("confirmation", Value::Null),
+    };
+    let body = json!({"type": kind, "event_id": format!("fz-{}", g.below(50)), "v": "5.199",
+        "object": object, "group_id": VK_GROUP, "secret": VK_SECRET});
+    let mut doc = Doc::from_value(&body);
+    mutate_doc(g, &mut doc, &["secret", "group_id"]);
+    let program = c.social_program.to_string();
+    let program = segment(g, &[program.as_str()]);
+    Request::new("POST", format!("/social/{program}/vk"))
+        .json(doc.render())
+        .odd(g)
+}
+
+/// Facebook's page and Instagram webhooks, signed over the hostile body, and the verification.
+fn social_facebook(g: &mut Gen, c: &Credentials) -> Request {
+    use hmac::Mac;
+    let program = c.social_program.to_string();
+    let path = format!("/social/{}/facebook", segment(g, &[program.as_str()]));
+    if g.below(5) == 0 {
+        let mut query = pairs(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "demo-facebook-verify"),
+            ("hub.challenge", "1158201444"),
+        ]);
+        mutate_pairs_some(g, &mut query, &[]);
+        let encoded = encode_pairs(g, &query);
+        return Request::new("GET", format!("{path}?{encoded}")).odd(g);
+    }
+    let from = json!({"id": "7701", "name": "fz"});
+    let value = match g.below(4) {
+        0 => {
+            json!({"item": "comment", "verb": "add", "comment_id": "1_9", "post_id": "1_1", "from": from, "created_time": 1_767_000_000})
+        }
+        1 => {
+            json!({"item": "reaction", "verb": "remove", "reaction_type": "like", "post_id": "1_1", "from": from})
+        }
+        2 => {
+            json!({"item": "share", "verb": "add", "share_id": "1_5", "post_id": "1_5", "from": from})
+        }
+        _ => json!({"item": "comment", "verb": "remove", "comment_id": "1_9", "from": from}),
+    };
+    let (object, field) = if g.below(4) == 0 {
+        ("instagram", "comments")
+    } else {
+        ("page", "feed")
+    };
+    let body = json!({"object": object, "entry": [{"id": FACEBOOK_PAGE, "time": 1_767_000_000,
+        "changes": [{"field": field, "value": value}]}]});
+    let mut doc = Doc::from_value(&body);
+    mutate_doc(g, &mut doc, &[]);
+    let body = doc.render();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(FACEBOOK_APP_SECRET.as_bytes())
+        .expect("any key length");
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let request = Request::new("POST", path).json(body);
+    let request = if g.chance(0.05) && g.apply("unsigned") {
+        request
+    } else {
+        request.header("x-hub-signature-256", signature)
+    };
+    request.odd(g)
 }
