@@ -121,7 +121,12 @@ pub async fn account(
             form.push(("device_id", device_id));
         }
     }
-    let token = json_of(http.post(&client.token_url).form(&form).send().await?).await?;
+    // VK ID takes a form; Graph API's `oauth/access_token` is documented as a GET.
+    let exchange = match client.network {
+        Network::Vk => http.post(&client.token_url).form(&form),
+        _ => http.get(&client.token_url).query(&form),
+    };
+    let token = json_of(exchange.send().await?).await?;
     let access_token = token
         .get("access_token")
         .and_then(Value::as_str)
