@@ -1,8 +1,9 @@
 //! Social networks (docs/social.md), on both stores: VK's Callback API sent as VK sends it for
 //! each of the seed's examples, Facebook's and Instagram's webhooks with their verification and
 //! signatures, and linking, signing in and registering through a network's OAuth against a
-//! stand-in OAuth server on loopback.
+//! stand-in OAuth server on loopback; on PostgreSQL, two processes receiving every VK event.
 
+use crate::common::process::{self, Server};
 use crate::common::TestApp;
 use base64::Engine;
 use hmac::Mac;
@@ -156,6 +157,24 @@ fn seed_offers() -> Vec<Value> {
     ]
 }
 
+/// The social settings of the tests' program: its VK community, Facebook app and OAuth
+/// clients pointing at the stand-in.
+fn settings_body(oauth: &OAuthServer) -> Value {
+    let base = &oauth.base;
+    json!({
+        "vk": {"group_id": GROUP, "confirmation": "a1b2c3d4", "secret": VK_SECRET},
+        "facebook": {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "page_ids": [PAGE], "instagram_account_ids": ["17841400000000001"]},
+        "oauth": [
+            {"network": "vk", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+             "authorize_url": format!("{base}/vk/authorize"), "token_url": format!("{base}/vk/token"),
+             "user_info_url": format!("{base}/vk/user_info")},
+            {"network": "facebook", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+             "authorize_url": format!("{base}/fb/authorize"), "token_url": format!("{base}/fb/token"),
+             "user_info_url": format!("{base}/fb/me")},
+        ],
+    })
+}
+
 /// A program with the seed's offers and its VK community, Facebook app and OAuth clients
 /// pointing at the stand-in.
 async fn social_program(app: &TestApp, oauth: &OAuthServer) -> i64 {
@@ -168,22 +187,10 @@ async fn social_program(app: &TestApp, oauth: &OAuthServer) -> i64 {
         app.create(&format!("/v1/programs/{program}/offers"), body)
             .await;
     }
-    let base = &oauth.base;
     let (status, settings) = app
         .send_put(
             &format!("/v1/programs/{program}/social"),
-            &json!({
-                "vk": {"group_id": GROUP, "confirmation": "a1b2c3d4", "secret": VK_SECRET},
-                "facebook": {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "page_ids": [PAGE], "instagram_account_ids": ["17841400000000001"]},
-                "oauth": [
-                    {"network": "vk", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                     "authorize_url": format!("{base}/vk/authorize"), "token_url": format!("{base}/vk/token"),
-                     "user_info_url": format!("{base}/vk/user_info")},
-                    {"network": "facebook", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                     "authorize_url": format!("{base}/fb/authorize"), "token_url": format!("{base}/fb/token"),
-                     "user_info_url": format!("{base}/fb/me")},
-                ],
-            }),
+            &settings_body(oauth),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{settings}");
@@ -221,14 +228,14 @@ async fn authorize(oauth: &OAuthServer, authorize_url: &str, user: &str) -> Stri
 
 /// Registers (or signs in) through `network` as `user`: the cabinet session cookie.
 async fn sign_in_with(
-    app: &TestApp,
+    base: &str,
     oauth: &OAuthServer,
     program: i64,
     network: &str,
     user: &str,
 ) -> String {
     let page = browser()
-        .get(app.url(&format!("/cabinet/social/signin/{program}")))
+        .get(format!("{base}/cabinet/social/signin/{program}"))
         .send()
         .await
         .unwrap()
@@ -237,7 +244,7 @@ async fn sign_in_with(
         .unwrap();
     assert!(page.contains(&format!("id=\"signin-{network}\"")), "{page}");
     let started = browser()
-        .post(app.url(&format!("/cabinet/social/signin/{program}/{network}")))
+        .post(format!("{base}/cabinet/social/signin/{program}/{network}"))
         .send()
         .await
         .unwrap();
@@ -276,8 +283,12 @@ async fn balance(app: &TestApp, customer: i64) -> i64 {
 
 /// Sends a Callback API request as VK does: the answer's status and text.
 async fn vk(app: &TestApp, program: i64, body: Value) -> (StatusCode, String) {
+    vk_at(&app.base, program, body).await
+}
+
+async fn vk_at(base: &str, program: i64, body: Value) -> (StatusCode, String) {
     let response = reqwest::Client::new()
-        .post(app.url(&format!("/social/{program}/vk")))
+        .post(format!("{base}/social/{program}/vk"))
         .json(&body)
         .send()
         .await
@@ -305,7 +316,7 @@ async fn the_seed_examples_through_vk(app: TestApp) {
     let program = social_program(&app, &oauth).await;
     const USER: i64 = 1001;
     // Registration through VK ID links the profile: its bonus at once.
-    sign_in_with(&app, &oauth, program, "vk", &USER.to_string()).await;
+    sign_in_with(&app.base, &oauth, program, "vk", &USER.to_string()).await;
     let customer = customers_of(&app, program).await[0];
     assert_eq!(balance(&app, customer).await, 100);
 
@@ -476,7 +487,7 @@ async fn facebook_webhooks_verify_and_sign(app: TestApp) {
     let oauth = oauth_server().await;
     let program = social_program(&app, &oauth).await;
     const USER: &str = "7701";
-    sign_in_with(&app, &oauth, program, "facebook", USER).await;
+    sign_in_with(&app.base, &oauth, program, "facebook", USER).await;
     let customer = customers_of(&app, program).await[0];
     assert_eq!(balance(&app, customer).await, 100);
 
@@ -691,7 +702,7 @@ async fn linking_refuses_a_foreign_state_and_a_used_code(app: TestApp) {
     assert_eq!(balance(&app, customer).await, 100);
 
     // The VK account, now linked, signs in to the same customer; no second bonus.
-    let signed_in = sign_in_with(&app, &oauth, program, "vk", "2002").await;
+    let signed_in = sign_in_with(&app.base, &oauth, program, "vk", "2002").await;
     let (_, page) = open(&app.url("/cabinet"), Some(&signed_in)).await;
     assert!(page.contains("id=\"balance\">100<"), "{page}");
     assert_eq!(customers_of(&app, program).await, vec![customer]);
@@ -717,7 +728,7 @@ both_stores!(linking_refuses_a_foreign_state_and_a_used_code);
 async fn registration_through_a_network(app: TestApp) {
     let oauth = oauth_server().await;
     let program = social_program(&app, &oauth).await;
-    let session = sign_in_with(&app, &oauth, program, "vk", "3003").await;
+    let session = sign_in_with(&app.base, &oauth, program, "vk", "3003").await;
     let customers = customers_of(&app, program).await;
     assert_eq!(customers.len(), 1);
     let (status, page) = open(&app.url("/cabinet"), Some(&session)).await;
@@ -726,7 +737,7 @@ async fn registration_through_a_network(app: TestApp) {
     let (_, page) = open(&app.url("/cabinet/social"), Some(&session)).await;
     assert!(page.contains("привязан (3003)"), "{page}");
     // Signing in again finds the same customer, with no second linking bonus.
-    sign_in_with(&app, &oauth, program, "vk", "3003").await;
+    sign_in_with(&app.base, &oauth, program, "vk", "3003").await;
     assert_eq!(customers_of(&app, program).await, customers);
     assert_eq!(balance(&app, customers[0]).await, 100);
     // A sign-in finished without the browser's flow cookie is refused.
@@ -794,3 +805,74 @@ async fn settings_keep_secrets_sealed(app: TestApp) {
     app.stop().await;
 }
 both_stores!(settings_keep_secrets_sealed);
+
+/// Two `kopilka serve` processes on one PostgreSQL schema: VK delivering every event to both at
+/// once (a retry landing on the other node) still applies each once, and likes stop at 15.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_apply_each_vk_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _schema, store) = process::postgres_schema("social").await;
+    store.close().await;
+    let servers = Arc::new([
+        Server::start(&url, dir.path()).await,
+        Server::start(&url, dir.path()).await,
+    ]);
+    let oauth = oauth_server().await;
+    let (status, program) = servers[0]
+        .post(
+            "/v1/programs",
+            json!({"code": "social", "name": "Social", "rules": {"decimals": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{program}");
+    let program = program["id"].as_i64().unwrap();
+    for body in seed_offers() {
+        let (status, answer) = servers[1]
+            .post(&format!("/v1/programs/{program}/offers"), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let (status, answer) = servers[0]
+        .send(
+            reqwest::Method::PUT,
+            &format!("/v1/programs/{program}/social"),
+            Some(settings_body(&oauth)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    sign_in_with(&servers[1].base, &oauth, program, "vk", "1001").await;
+    let (_, customers) = servers[0]
+        .get(&format!("/v1/customers?program_id={program}"))
+        .await;
+    let customer = customers["items"][0]["id"].as_i64().unwrap();
+
+    let mut events = vec![vk_event(
+        "group_join",
+        "e-join",
+        json!({"user_id": 1001, "join_type": "join"}),
+    )];
+    events.extend(
+        (1..=20).map(|post| vk_event("like_add", &format!("e-like-{post}"), like(1001, post))),
+    );
+    let deliveries = events.into_iter().flat_map(|event| {
+        servers.iter().map(move |server| {
+            let (base, event) = (server.base.clone(), event.clone());
+            tokio::spawn(async move { vk_at(&base, program, event).await })
+        })
+    });
+    for answer in futures::future::join_all(deliveries.collect::<Vec<_>>()).await {
+        assert_eq!(answer.unwrap(), (StatusCode::OK, "ok".to_string()));
+    }
+    for server in servers.iter() {
+        let (_, balances) = server
+            .get(&format!("/v1/customers/{customer}/balances"))
+            .await;
+        // 100 for linking, 50 for joining, 15 for twenty likes.
+        assert_eq!(balances[0]["balance_minor"], 165, "{balances}");
+        server.audit_is_clean().await;
+    }
+    for server in servers.iter() {
+        server.terminate().await;
+    }
+}
