@@ -121,8 +121,8 @@ pub enum NetworkOutcome {
 /// What linking an account did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Linked {
-    /// Newly linked; `profile_linked` applied (its operations).
-    New { operations: Vec<i64> },
+    /// Newly linked; `profile_linked` applied.
+    New,
     /// That account was already this customer's.
     Already,
     /// The account is another customer's.
@@ -357,7 +357,7 @@ pub async fn link_identity(
         return Ok(Linked::TakenByAnother);
     }
     let name = network_name(network);
-    let applied = apply_event(
+    apply_event(
         tx,
         EventRequest {
             program_id,
@@ -382,9 +382,7 @@ pub async fn link_identity(
         },
     )
     .await?;
-    Ok(Linked::New {
-        operations: applied.result.operations.iter().map(|o| o.0).collect(),
-    })
+    Ok(Linked::New)
 }
 
 /// Applies a network's event in the caller's write transaction: finds the customer (through
@@ -495,7 +493,7 @@ pub async fn register_with_identity(
     )
     .await?
     {
-        Linked::New { .. } => Ok(customer.id),
+        Linked::New => Ok(customer.id),
         // Someone registered with that account at the same moment: roll back and let the
         // caller sign in again.
         _ => Err(StoreError::Duplicate("social identity".into())),

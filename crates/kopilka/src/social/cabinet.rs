@@ -460,7 +460,7 @@ async fn callback(
                 })
                 .await;
             let text = match linked {
-                Ok(Linked::New { .. }) => "Профиль привязан.",
+                Ok(Linked::New) => "Профиль привязан.",
                 Ok(Linked::Already) => "Этот профиль уже привязан.",
                 Ok(Linked::TakenByAnother) => "Этот профиль привязан к другому участнику.",
                 Ok(Linked::CustomerHasAnother) => "У вас уже привязан другой профиль этой сети.",
