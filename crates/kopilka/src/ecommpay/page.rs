@@ -718,6 +718,7 @@ struct VoucherView {
     reason: Option<String>,
     back: Option<String>,
     refreshes: String,
+    refresh_ms: u32,
 }
 
 impl Page for VoucherView {
@@ -753,12 +754,9 @@ pub async fn voucher(
     let waiting = state_id == "cash-waiting";
     let code = payment.voucher_code.clone().unwrap_or_default();
     let expires_at = payment.expires_at.unwrap_or_default();
-    let mut page = Chrome::titled(lang, "cash-voucher-title")
+    let page = Chrome::titled(lang, "cash-voucher-title")
         .brand(shop.clone())
         .switch(&asked, &format!("/cashtocode/voucher/{}", payment.token), CASH);
-    if waiting {
-        page.refresh = Some(VOUCHER_REFRESH_SECS);
-    }
     let values = [("seconds", FluentValue::from(VOUCHER_REFRESH_SECS))];
     let view = VoucherView {
         page,
@@ -791,6 +789,7 @@ pub async fn voucher(
             .flatten(),
         back: back_to_shop(&payment).map(str::to_string),
         refreshes: i18n::text(lang, "cash-refreshes", Some(&i18n::args(&values))),
+        refresh_ms: VOUCHER_REFRESH_SECS * 1000,
     };
     render(StatusCode::OK, &view)
 }

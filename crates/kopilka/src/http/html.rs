@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The content policy of an answer that sets none of its own (an image, a redirect, a page a
-/// test asserts nothing about): nothing but its own origin, never framed.
-const DEFAULT_CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+/// The content policy of an answer that sets none of its own (the API reference's vendored
+/// Swagger UI, an image, a redirect): its own origin only, never framed.
+const DEFAULT_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The one stylesheet of every page, inlined under the page's nonce.
 const STYLESHEET: &str = include_str!("../../assets/pages.css");
@@ -54,8 +54,7 @@ pub struct Link {
     pub current: bool,
 }
 
-/// What the layout needs of a page: its language, title, nonce, header links, and whether it
-/// refreshes itself.
+/// What the layout needs of a page: its language, title, nonce and header links.
 pub struct Chrome {
     pub lang: Lang,
     pub title: String,
@@ -67,8 +66,6 @@ pub struct Chrome {
     pub languages: Vec<Link>,
     /// Sections (the cabinet's); a page of another module adds its own link here.
     pub nav: Vec<Link>,
-    /// Seconds after which the page loads itself again (a voucher waiting for its payment).
-    pub refresh: Option<u32>,
     /// Keep the switch's choice in a cookie.
     remember: bool,
     /// `form-action` sources beyond none (`'self'`); `None`: forms may go anywhere (the shop).
@@ -84,7 +81,6 @@ impl Chrome {
             nonce: crate::secrets::random_token(16),
             languages: Vec::new(),
             nav: Vec::new(),
-            refresh: None,
             remember: false,
             form_action: Some("'self'"),
         }
