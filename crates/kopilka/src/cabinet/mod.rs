@@ -159,7 +159,6 @@ pub fn chrome(customer: &Customer, path: &str, title: &str) -> Chrome {
 struct SignInView {
     page: Chrome,
     phone: Option<String>,
-    masked: String,
     note: Option<String>,
     error: Option<String>,
 }
@@ -181,13 +180,12 @@ fn sign_in_page(asked: &Asked, lang: Lang, step: SignIn) -> Response {
     let page = Chrome::titled(lang, "cabinet-title").switch(asked, "/cabinet", CUSTOMER);
     let masked = step.phone.map(mask).unwrap_or_default();
     let note = step.note.map(|id| {
-        let values = [("phone", FluentValue::from(masked.clone()))];
+        let values = [("phone", FluentValue::from(masked))];
         i18n::text(lang, id, Some(&i18n::args(&values)))
     });
     let view = SignInView {
         page,
         phone: step.phone.map(str::to_string),
-        masked,
         note,
         error: step.error.map(|id| i18n::text(lang, id, None)),
     };

@@ -751,7 +751,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
     );
     let page = common::text(&client, &form).await;
     assert!(
-        page.contains("Demo Shop") && page.contains("250.00 ₽"),
+        page.contains("Demo Shop") && page.contains("250,00 ₽"),
         "{page}"
     );
     let back = page
