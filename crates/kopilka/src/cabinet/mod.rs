@@ -28,6 +28,7 @@ use kopilka_store::ledger::{self, OperationFilter};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{JobError, StoreError, Tx};
 use serde::Deserialize;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 const COOKIE: &str = "kopilka_cabinet";
@@ -112,9 +113,7 @@ impl FromRequestParts<AppState> for Customer {
         let Some((customer, program)) = found else {
             return Err(sign_in_page(&asked, lang, SignIn::default()));
         };
-        let (program, rules) = program
-            .map(|p| (p.name, p.rules))
-            .unwrap_or_default();
+        let (program, rules) = program.map(|p| (p.name, p.rules)).unwrap_or_default();
         let lang = asked.pick(Some(&rules.language), CUSTOMER);
         Ok(Customer {
             customer,
@@ -472,7 +471,12 @@ async fn home(State(state): State<AppState>, customer: Result<Customer, Response
     let when = |ms| i18n::datetime(ms, &rules.time_zone, lang);
     let view = HomeView {
         page: chrome(&customer, "/cabinet", "cabinet-title"),
-        phone: customer.customer.phone.as_deref().map(mask).unwrap_or_default(),
+        phone: customer
+            .customer
+            .phone
+            .as_deref()
+            .map(mask)
+            .unwrap_or_default(),
         spendable: i18n::number(balance - held, rules.decimals, lang),
         held: (held > 0).then(|| {
             let values = [("points", FluentValue::from(points(held)))];
@@ -566,9 +570,9 @@ async fn history(
                 let mut reversed = HashMap::new();
                 for op in &operations {
                     if let Some(merchant) = op.merchant_id {
-                        if !shops.contains_key(&merchant) {
+                        if let Entry::Vacant(shop) = shops.entry(merchant) {
                             let name = tx.merchant(merchant).await?.map(|m| m.name);
-                            shops.insert(merchant, name.unwrap_or_default());
+                            shop.insert(name.unwrap_or_default());
                         }
                     }
                     if let Some(original) = op.reverses {
@@ -617,7 +621,11 @@ async fn history(
         rows,
         newest: query.before.map(|_| "/cabinet/history".to_string()),
         older: more
-            .then(|| operations.last().map(|op| format!("/cabinet/history?before={}", op.id.0)))
+            .then(|| {
+                operations
+                    .last()
+                    .map(|op| format!("/cabinet/history?before={}", op.id.0))
+            })
             .flatten(),
     };
     render(StatusCode::OK, &view)

@@ -141,7 +141,9 @@ impl Callback {
 
 /// The demo shop's pages are English, as ECommPay's documentation is.
 fn demo_chrome(title: &str) -> Chrome {
-    Chrome::new(Lang::En, title).brand("Demo shop").forms_anywhere()
+    Chrome::new(Lang::En, title)
+        .brand("Demo shop")
+        .forms_anywhere()
 }
 
 #[derive(Template)]

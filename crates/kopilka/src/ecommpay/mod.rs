@@ -372,4 +372,3 @@ pub async fn expire_cash_payments(
 pub(crate) fn euros(cents: i64) -> String {
     kopilka_domain::money::format_decimal(kopilka_domain::Amount(cents), 2)
 }
-

@@ -9,10 +9,10 @@ use crate::http::i18n::{self, Asked, Lang, CASH};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, Method, StatusCode};
-use askama::Template;
 use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
 use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus, SaleDecline};
@@ -510,7 +510,11 @@ fn customer_form(
         .iter()
         .map(|(code, _)| {
             let payable = domain::check_sale(&payment.currency, payment.amount, Some(code)).is_ok();
-            let id = if payable { "cash-takes" } else { "cash-takes-not" };
+            let id = if payable {
+                "cash-takes"
+            } else {
+                "cash-takes-not"
+            };
             CountryOption {
                 code,
                 label: format!("{} ({})", country_name(code, lang), limits(code, lang)),
@@ -604,7 +608,10 @@ pub async fn submit_customer(
             .get(key)
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty());
-        let given = typed.get(key).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let given = typed
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty());
         if let (false, Some(v)) = (already, given) {
             customer.insert(key.into(), json!(v));
         }
@@ -756,7 +763,11 @@ pub async fn voucher(
     let expires_at = payment.expires_at.unwrap_or_default();
     let page = Chrome::titled(lang, "cash-voucher-title")
         .brand(shop.clone())
-        .switch(&asked, &format!("/cashtocode/voucher/{}", payment.token), CASH);
+        .switch(
+            &asked,
+            &format!("/cashtocode/voucher/{}", payment.token),
+            CASH,
+        );
     let values = [("seconds", FluentValue::from(VOUCHER_REFRESH_SECS))];
     let view = VoucherView {
         page,

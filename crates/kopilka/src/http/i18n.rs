@@ -99,7 +99,9 @@ pub fn text(lang: Lang, id: &str, args: Option<&FluentArgs>) -> String {
         let bundle = &BUNDLES[lang.index()];
         if let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) {
             let mut errors = Vec::new();
-            return bundle.format_pattern(pattern, args, &mut errors).into_owned();
+            return bundle
+                .format_pattern(pattern, args, &mut errors)
+                .into_owned();
         }
     }
     id.to_string()
@@ -350,15 +352,27 @@ mod tests {
             header::ACCEPT_LANGUAGE,
             HeaderValue::from_static("fr, en;q=0.5, ru-RU;q=0.8"),
         );
-        assert_eq!(Asked::of(&headers, None).pick(Some("uk"), CUSTOMER), Lang::Ru);
+        assert_eq!(
+            Asked::of(&headers, None).pick(Some("uk"), CUSTOMER),
+            Lang::Ru
+        );
         assert_eq!(Asked::of(&headers, None).pick(None, CASH), Lang::En);
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=b; kopilka_lang=uk"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; kopilka_lang=uk"),
+        );
         assert_eq!(Asked::of(&headers, None).pick(None, CUSTOMER), Lang::Uk);
         let switched = Asked::of(&headers, Some("x=1&lang=en"));
         assert_eq!(switched.switched, Some(Lang::En));
         assert_eq!(switched.pick(None, CUSTOMER), Lang::En);
-        assert_eq!(Asked::of(&headers, None).pick_given(Some("de"), CASH), Lang::De);
+        assert_eq!(
+            Asked::of(&headers, None).pick_given(Some("de"), CASH),
+            Lang::De
+        );
         // A language the page lacks falls through to the next choice.
-        assert_eq!(Asked::of(&headers, Some("lang=de")).pick(None, CUSTOMER), Lang::Uk);
+        assert_eq!(
+            Asked::of(&headers, Some("lang=de")).pick(None, CUSTOMER),
+            Lang::Uk
+        );
     }
 }

@@ -5,9 +5,9 @@
 use super::api::{card_phone, comment, money};
 use super::ops::{self, Done, Shop};
 use super::wire::{Fault, Fields};
-use crate::http::secret_check::{check_secret, Attempt, SecretCheck};
 use crate::http::html::{self, Chrome};
 use crate::http::i18n;
+use crate::http::secret_check::{check_secret, Attempt, SecretCheck};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
@@ -710,8 +710,11 @@ impl FormData {
         };
         let decimals = shop.rules.decimals;
         PageView {
-            page: Chrome::new(reader(shop.lang), format!("{heading} — {}", shop.merchant.name))
-                .brand(shop.merchant.name.clone()),
+            page: Chrome::new(
+                reader(shop.lang),
+                format!("{heading} — {}", shop.merchant.name),
+            )
+            .brand(shop.merchant.name.clone()),
             w,
             heading,
             confirm,

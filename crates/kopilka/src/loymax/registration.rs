@@ -1228,10 +1228,7 @@ pub async fn confirm_email_link(
     })
     .await;
     match done {
-        Ok(()) => page(
-            "Адрес подтверждён",
-            "Адрес электронной почты подтверждён.",
-        ),
+        Ok(()) => page("Адрес подтверждён", "Адрес электронной почты подтверждён."),
         Err(LmError::Business { message, .. }) => page("Адрес не подтверждён", &message),
         Err(e) => axum::response::IntoResponse::into_response(e),
     }

@@ -565,7 +565,10 @@ async fn the_payment_page_keeps_what_was_typed_and_takes_a_date_input(app: TestA
             && again.contains("value=\"AT\" selected"),
         "{again}"
     );
-    assert_eq!(payment_row(&app, "typed").await["customer"]["first_name"], Value::Null);
+    assert_eq!(
+        payment_row(&app, "typed").await["customer"]["first_name"],
+        Value::Null
+    );
     // The date input's value is stored as CashtoCode writes it.
     let done = post(vec![
         ("first_name", "Erika"),
@@ -575,7 +578,11 @@ async fn the_payment_page_keeps_what_was_typed_and_takes_a_date_input(app: TestA
     ])
     .await
     .unwrap();
-    assert!(done.url().path().starts_with("/cashtocode/voucher/"), "{}", done.url());
+    assert!(
+        done.url().path().starts_with("/cashtocode/voucher/"),
+        "{}",
+        done.url()
+    );
     let payment = payment_row(&app, "typed").await;
     assert_eq!(payment["customer"]["day_of_birth"], "24-12-1985");
     assert_eq!(payment["customer"]["last_name"], "Musterfrau");

@@ -771,7 +771,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
     assert_eq!(answer.text().await.unwrap(), "OK");
     let success = common::text(&client, format!("{base}/demo/shop/kupikupi/success")).await;
     assert!(
-        success.contains("&quot;orderId&quot;:&quot;x&quot;"),
+        success.contains("&#34;orderId&#34;:&#34;x&#34;"),
         "{success}"
     );
     app.stop().await;

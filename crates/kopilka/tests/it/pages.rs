@@ -15,7 +15,10 @@ async fn every_customer_page_passes_axe_in_each_language_on_a_phone_and_a_deskto
     app.stop().await;
 }
 
-both_stores!(a_page_speaks_the_switch_then_the_browser_then_the_program, Backend);
+both_stores!(
+    a_page_speaks_the_switch_then_the_browser_then_the_program,
+    Backend
+);
 async fn a_page_speaks_the_switch_then_the_browser_then_the_program(backend: Backend) {
     let app = TestApp::start(backend, true).await;
     let client = reqwest::Client::new();
@@ -39,7 +42,10 @@ async fn a_page_speaks_the_switch_then_the_browser_then_the_program(backend: Bac
         .nth(1)
         .and_then(|rest| rest.split('\'').next())
         .unwrap();
-    assert!(html.contains(&format!("<style nonce=\"{nonce}\">")), "{csp}");
+    assert!(
+        html.contains(&format!("<style nonce=\"{nonce}\">")),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
@@ -50,25 +56,39 @@ async fn a_page_speaks_the_switch_then_the_browser_then_the_program(backend: Bac
         "a nonce serves one answer"
     );
 
-    let html = get("/cabinet", &[("accept-language", "de-AT, en;q=0.8, ru;q=0.5")])
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get(
+        "/cabinet",
+        &[("accept-language", "de-AT, en;q=0.8, ru;q=0.5")],
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     assert!(html.contains("<html lang=\"en\">") && html.contains("Personal account"));
 
     // The switch: kept in a cookie, and ahead of the browser's wish.
-    let switched = get("/cabinet?lang=ru", &[("accept-language", "en")]).await.unwrap();
-    let cookie = switched.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("kopilka_lang=ru;") && cookie.contains("Path=/"), "{cookie}");
-    assert!(switched.text().await.unwrap().contains("Личный кабинет"));
-    let kept = get("/cabinet", &[("accept-language", "en"), ("cookie", "kopilka_lang=ru")])
-        .await
-        .unwrap()
-        .text()
+    let switched = get("/cabinet?lang=ru", &[("accept-language", "en")])
         .await
         .unwrap();
+    let cookie = switched.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.starts_with("kopilka_lang=ru;") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(switched.text().await.unwrap().contains("Личный кабинет"));
+    let kept = get(
+        "/cabinet",
+        &[("accept-language", "en"), ("cookie", "kopilka_lang=ru")],
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     assert!(kept.contains("<html lang=\"ru\">"));
     assert!(kept.contains("href=\"/cabinet?lang=uk\"") && kept.contains("aria-current=\"true\""));
 
@@ -86,6 +106,9 @@ async fn a_page_speaks_the_switch_then_the_browser_then_the_program(backend: Bac
         .text()
         .await
         .unwrap();
-    assert!(html.contains("<html lang=\"de\">") && html.contains("Fehler"), "{html}");
+    assert!(
+        html.contains("<html lang=\"de\">") && html.contains("Fehler"),
+        "{html}"
+    );
     app.stop().await;
 }
