@@ -18,7 +18,7 @@ await run(async (page, _baseUrl, [pageUrl, failUrl]) => {
   if ((await page.inputValue('#country')) !== '') throw new Error('a country is chosen for the customer');
   await page.fill('#first_name', 'Max');
   await page.fill('#last_name', 'Muster');
-  await page.fill('#day_of_birth', '01-02-1980');
+  await page.fill('#day_of_birth', '1980-02-01');
   await page.selectOption('#country', 'DE');
   const note = page.locator('.country-note[data-country="DE"]');
   if (!(await note.isVisible())) throw new Error('the chosen country is not explained');

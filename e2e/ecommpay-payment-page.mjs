@@ -6,7 +6,7 @@ await run(async (page, _baseUrl, [pageUrl, amount]) => {
   await page.goto(pageUrl);
   await page.fill('#first_name', 'Erika');
   await page.fill('#last_name', 'Musterfrau');
-  await page.fill('#day_of_birth', '24-12-1985');
+  await page.fill('#day_of_birth', '1985-12-24');
   await page.selectOption('#country', 'DE');
   await Promise.all([page.waitForNavigation(), page.click('#pay')]);
   const code = (await page.textContent('#code')).trim();

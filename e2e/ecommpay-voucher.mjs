@@ -1,5 +1,5 @@
 // The CashtoCode voucher page a Gate payment redirects to: code, Code 128 barcode, amount,
-// expiry and instructions in English and German.
+// expiry and instructions in English, and in German after the switch.
 // usage: node ecommpay-voucher.mjs BASE_URL VOUCHER_URL CODE AMOUNT
 import { run } from './browser.mjs';
 
@@ -15,7 +15,10 @@ await run(async (page, _baseUrl, [voucherUrl, code, amount]) => {
   const barcode = await page.$('#barcode');
   const loaded = await barcode.evaluate((img) => img.complete && img.naturalWidth > 100);
   if (!loaded) throw new Error('the barcode image did not load');
-  for (const text of ['How to pay', 'So bezahlen Sie', 'Bargeldterminal']) {
+  if (!(await page.content()).includes('How to pay')) throw new Error('no instructions');
+  // The switch: the same voucher in German.
+  await page.click('a[hreflang="de"]');
+  for (const text of ['So bezahlen Sie', 'Bargeldterminal']) {
     if (!(await page.content()).includes(text)) throw new Error(`instructions lack "${text}"`);
   }
 });

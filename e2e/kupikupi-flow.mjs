@@ -22,7 +22,8 @@ await run(async (page, baseUrl, [transferUrl, adminToken, phone, successUrl]) =>
   await page.click('#signin');
   await page.waitForSelector('#balance');
   const balance = await page.textContent('#balance');
-  if (balance.trim() !== '1000.00') throw new Error(`cabinet balance ${balance}`);
+  // Written as the page's language writes it: 1,000.00 or 1 000,00.
+  if (balance.replace(/\D/g, '') !== '100000') throw new Error(`cabinet balance ${balance}`);
   const code = (await page.textContent('#codes .code')).trim();
   if (!/^\d{6}$/.test(code)) throw new Error(`cabinet shows no code: ${code}`);
 

@@ -25,7 +25,8 @@ pub struct ProgramRules {
     pub lifetime_days: Option<u32>,
     /// IANA time zone used for dates shown to customers and merchants.
     pub time_zone: String,
-    /// Language of customer messages ("ru", "en").
+    /// Language of customer messages and pages ("ru", "en", "uk"). The protocols' texts and SMS
+    /// templates are Russian or English: a Ukrainian program's are Russian (docs/pages.md).
     pub language: String,
     /// Whether an earn for an unknown phone enrols the customer.
     pub enrol_on_earn: bool,
@@ -100,8 +101,8 @@ impl ProgramRules {
         if self.max_redeem_bps > 10_000 {
             return invalid("max_redeem_bps", "at most 10 000 (100 %)");
         }
-        if !matches!(self.language.as_str(), "ru" | "en") {
-            return invalid("language", "ru or en");
+        if !matches!(self.language.as_str(), "ru" | "en" | "uk") {
+            return invalid("language", "ru, en or uk");
         }
         if self.hold_lifetime_minutes == Some(0) {
             return invalid("hold_lifetime_minutes", "at least 1, or null for no limit");

@@ -1,37 +1,50 @@
 //! The customer cabinet at `/cabinet`: sign-in with the phone and a code sent by SMS, then the
-//! balance, the codes of transfers waiting for confirmation, and the history. Minimal on
-//! purpose; the full cabinet adds its pages to [`router`] and reuses [`Customer`] sessions.
+//! balance (points expiring soonest first, the codes of transfers waiting for one), the history
+//! and the profile. Each section is a page on the shared layout (`templates/cabinet/`); a
+//! module adding a section routes it under `/cabinet/…`, takes a [`Customer`], and builds its
+//! page's header with [`chrome`] (docs/pages.md).
 
 use crate::http::edge::{self, Refused};
-use crate::http::html::{escape, page};
+use crate::http::html::{self, render, Chrome, Link, Message, Page};
+use crate::http::i18n::{self, Asked, Lang, CUSTOMER};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
-use axum::extract::{Form, FromRequestParts, State};
+use askama::Template;
+use axum::extract::{Form, FromRequestParts, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use fluent_bundle::FluentValue;
 use kopilka_domain::code_quota::Surface;
+use kopilka_domain::ids::OperationId;
 use kopilka_domain::kupikupi::MAX_CODE_ATTEMPTS;
-use kopilka_domain::ledger::Owner;
-use kopilka_domain::money::format_decimal;
-use kopilka_domain::phone::Phone;
-use kopilka_domain::Amount;
+use kopilka_domain::ledger::{OperationKind, OperationStatus, Owner};
+use kopilka_domain::phone::{mask, Phone};
+use kopilka_domain::program::ProgramRules;
 use kopilka_store::code_quota::CodeSending;
 use kopilka_store::ledger::{self, OperationFilter};
 use kopilka_store::outbox::NewMessage;
 use kopilka_store::{JobError, StoreError, Tx};
 use serde::Deserialize;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
 const COOKIE: &str = "kopilka_cabinet";
 pub(crate) const SESSION_MS: i64 = 24 * 3600 * 1000;
 const CODE_MS: i64 = 10 * 60 * 1000;
+/// Operations on a page of the history.
+const HISTORY_PAGE: i64 = 20;
+/// Lots shown under "expiring soon".
+const EXPIRING_SHOWN: usize = 5;
 
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
         .route("/cabinet", get(home))
         .route("/cabinet/", get(home))
+        .route("/cabinet/history", get(history))
+        .route("/cabinet/profile", get(profile))
         .route("/cabinet/code", post(send_code))
         .route("/cabinet/signin", post(sign_in))
         .route("/cabinet/signout", post(sign_out))
@@ -39,19 +52,26 @@ pub fn router() -> Router<AppState> {
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
         ));
-    crate::http::html::customer_pages(pages)
+    html::customer_pages(pages)
 }
 
 /// The edge's refusals (`crate::http::edge`) as a page.
 fn edge_refusal(refused: &Refused) -> Response {
-    crate::http::html::refused_page("Личный кабинет", refused)
+    html::refused_page(CUSTOMER[0], refused)
 }
 
-/// The signed-in customer of a request (from the session cookie).
-pub struct Customer(pub kopilka_store::model::Customer);
+/// The signed-in customer of a request (from the session cookie), the program's rules and the
+/// language of the answer.
+pub struct Customer {
+    pub customer: kopilka_store::model::Customer,
+    pub program: String,
+    pub rules: ProgramRules,
+    pub lang: Lang,
+    pub asked: Asked,
+}
 
 pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
-    crate::http::html::cookie(headers, COOKIE)
+    html::cookie(headers, COOKIE)
 }
 
 impl FromRequestParts<AppState> for Customer {
@@ -61,51 +81,118 @@ impl FromRequestParts<AppState> for Customer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let asked = Asked::of(&parts.headers, parts.uri.query());
+        let lang = asked.pick(None, CUSTOMER);
         let Some(token) = session_token(&parts.headers) else {
-            return Err(sign_in_page(None, None));
+            return Err(sign_in_page(&asked, lang, SignIn::default()));
         };
         let digest = secrets::token_digest(&token);
         let found = state
             .store
             .read(move |tx| {
                 Box::pin(async move {
-                    match tx.cabinet_session(&digest).await? {
-                        Some(session) => tx.customer(session.customer_id).await,
-                        None => Ok(None),
-                    }
+                    let Some(session) = tx.cabinet_session(&digest).await? else {
+                        return Ok(None);
+                    };
+                    let Some(customer) = tx.customer(session.customer_id).await? else {
+                        return Ok(None);
+                    };
+                    let program = tx.program(customer.program_id).await?;
+                    Ok(Some((customer, program)))
                 })
             })
             .await
-            .map_err(failure)?;
-        found.map(Customer).ok_or_else(|| sign_in_page(None, None))
+            .map_err(|e| failure(lang, e))?;
+        let Some((customer, program)) = found else {
+            return Err(sign_in_page(&asked, lang, SignIn::default()));
+        };
+        let (program, rules) = program.map(|p| (p.name, p.rules)).unwrap_or_default();
+        let lang = asked.pick(Some(&rules.language), CUSTOMER);
+        Ok(Customer {
+            customer,
+            program,
+            rules,
+            lang,
+            asked,
+        })
     }
 }
 
-fn sign_in_page(phone: Option<&str>, note: Option<&str>) -> Response {
-    let note = note.map_or(String::new(), |n| {
-        format!("<p class=\"note\" id=\"note\">{}</p>", escape(n))
-    });
-    let body = match phone {
-        None => format!(
-            "<h1>Личный кабинет</h1>{note}<form method=\"post\" action=\"/cabinet/code\"><p><label>Телефон<br><input id=\"phone\" name=\"phone\" inputmode=\"tel\" required autofocus></label></p><button id=\"send\" type=\"submit\">Получить код</button></form>"
-        ),
-        Some(phone) => format!(
-            "<h1>Личный кабинет</h1>{note}<form method=\"post\" action=\"/cabinet/signin\"><input type=\"hidden\" name=\"phone\" value=\"{}\"><p><label>Код из SMS<br><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"6\" required autofocus></label></p><button id=\"signin\" type=\"submit\">Войти</button></form>",
-            escape(phone)
-        ),
-    };
-    page("Личный кабинет", &body)
+/// The cabinet's sections, `current` marked.
+fn sections(lang: Lang, current: &str) -> Vec<Link> {
+    [
+        ("/cabinet", "cabinet-nav-balance"),
+        ("/cabinet/history", "cabinet-nav-history"),
+        ("/cabinet/profile", "cabinet-nav-profile"),
+        ("/cabinet/social", "cabinet-nav-social"),
+    ]
+    .into_iter()
+    .map(|(href, id)| Link {
+        label: i18n::text(lang, id, None),
+        lang: "",
+        href: href.to_string(),
+        current: href == current,
+    })
+    .collect()
 }
 
-fn failure(error: StoreError) -> Response {
+/// The header of a signed-in page at `path`: the program's name, the sections, the switch.
+pub fn chrome(customer: &Customer, path: &str, title: &str) -> Chrome {
+    let lang = customer.lang;
+    let mut page = Chrome::titled(lang, title)
+        .brand(customer.program.clone())
+        .switch(&customer.asked, path, CUSTOMER);
+    page.nav = sections(lang, path);
+    page
+}
+
+/// The sign-in form: the phone, or (once a code went out) the code for `phone`.
+#[derive(Template)]
+#[template(path = "cabinet/signin.html")]
+struct SignInView {
+    page: Chrome,
+    phone: Option<String>,
+    note: Option<String>,
+    error: Option<String>,
+}
+
+impl Page for SignInView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+#[derive(Default)]
+struct SignIn<'a> {
+    phone: Option<&'a str>,
+    note: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+fn sign_in_page(asked: &Asked, lang: Lang, step: SignIn) -> Response {
+    let page = Chrome::titled(lang, "cabinet-title").switch(asked, "/cabinet", CUSTOMER);
+    let masked = step.phone.map(mask).unwrap_or_default();
+    let note = step.note.map(|id| {
+        let values = [("phone", FluentValue::from(masked))];
+        i18n::text(lang, id, Some(&i18n::args(&values)))
+    });
+    let view = SignInView {
+        page,
+        phone: step.phone.map(str::to_string),
+        note,
+        error: step.error.map(|id| i18n::text(lang, id, None)),
+    };
+    render(StatusCode::OK, &view)
+}
+
+fn failure(lang: Lang, error: StoreError) -> Response {
     let id = uuid::Uuid::new_v4();
     tracing::error!(error_id = %id, "cabinet: {error}");
-    let mut response = page(
-        "Ошибка",
-        &format!("<h1>Ошибка</h1><p>Попробуйте ещё раз. Код ошибки {id}.</p>"),
-    );
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+    let values = [("id", FluentValue::from(id.to_string()))];
+    let text = i18n::text(lang, "common-error-text", Some(&i18n::args(&values)));
+    let mut message = Message::new(lang, "common-error", text);
+    message.text_id = "error";
+    message.answer(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 #[derive(Deserialize)]
@@ -114,26 +201,41 @@ struct PhoneForm {
     phone: String,
 }
 
-/// Sends a sign-in code. The answer is the same whether or not the phone is known.
 /// The customer the cabinet signs in by `digits`, in whichever program has them.
 async fn customer_by_phone(
     tx: &mut Tx,
     digits: &str,
-) -> kopilka_store::StoreResult<Option<kopilka_store::model::Customer>> {
-    Ok(tx
+) -> kopilka_store::StoreResult<Option<(kopilka_store::model::Customer, String)>> {
+    let Some(customer) = tx
         .customers(None, Some(digits), None, 1)
         .await?
         .into_iter()
-        .next())
+        .next()
+    else {
+        return Ok(None);
+    };
+    let language = tx
+        .program(customer.program_id)
+        .await?
+        .map(|p| p.rules.language)
+        .unwrap_or_default();
+    Ok(Some((customer, language)))
 }
 
+/// Sends a sign-in code. The answer is the same whether or not the phone is known.
 async fn send_code(
     State(state): State<AppState>,
     client: ClientAddr,
+    asked: Asked,
     Form(form): Form<PhoneForm>,
 ) -> Response {
+    let lang = asked.pick(None, CUSTOMER);
     let Ok(phone) = Phone::parse(&form.phone) else {
-        return sign_in_page(None, Some("Введите телефон с кодом страны: 79000000000"));
+        let step = SignIn {
+            error: Some("cabinet-phone-invalid"),
+            ..SignIn::default()
+        };
+        return sign_in_page(&asked, lang, step);
     };
     let digits = phone.digits().to_string();
     let code = format!(
@@ -157,14 +259,19 @@ async fn send_code(
                 if tx.spend_code_quota(sending).await?.is_err() {
                     return Ok(false);
                 }
-                let Some(customer) = customer_by_phone(tx, &lookup).await? else {
+                let Some((customer, language)) = customer_by_phone(tx, &lookup).await? else {
                     return Ok(true);
                 };
                 let now = tx.now();
                 tx.create_cabinet_code(customer.program_id, &lookup, &digest, now + CODE_MS)
                     .await?;
-                let mut sms =
-                    NewMessage::sms(&lookup, format!("Код для входа в личный кабинет: {code}"));
+                // The SMS in the program's language: the page's may be a stranger's choice.
+                let sms_lang = Lang::parse(&language)
+                    .filter(|l| CUSTOMER.contains(l))
+                    .unwrap_or(Lang::Ru);
+                let values = [("code", FluentValue::from(code))];
+                let text = i18n::text(sms_lang, "cabinet-sms-code", Some(&i18n::args(&values)));
+                let mut sms = NewMessage::sms(&lookup, text);
                 sms.customer_id = Some(customer.id);
                 tx.enqueue(&sms).await?;
                 Ok(true)
@@ -172,20 +279,26 @@ async fn send_code(
         })
         .await;
     match sent {
-        Ok(true) => sign_in_page(
-            Some(&digits),
-            Some("Если этот телефон зарегистрирован, мы отправили на него код."),
-        ),
-        Ok(false) => too_many_codes(),
-        Err(e) => failure(e),
+        Ok(true) => {
+            let step = SignIn {
+                phone: Some(&digits),
+                note: Some("cabinet-code-sent"),
+                ..SignIn::default()
+            };
+            sign_in_page(&asked, lang, step)
+        }
+        Ok(false) => {
+            // The quota's answer, with 429 for clients that read statuses.
+            let step = SignIn {
+                error: Some("cabinet-too-many-codes"),
+                ..SignIn::default()
+            };
+            let mut response = sign_in_page(&asked, lang, step);
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+        }
+        Err(e) => failure(lang, e),
     }
-}
-
-/// The quota's answer: a page that says so, with 429 for clients that read statuses.
-fn too_many_codes() -> Response {
-    let mut response = sign_in_page(None, Some("Слишком много кодов: попробуйте через час."));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    response
 }
 
 #[derive(Deserialize)]
@@ -196,9 +309,14 @@ struct SignInForm {
     code: String,
 }
 
-async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) -> Response {
+async fn sign_in(
+    State(state): State<AppState>,
+    asked: Asked,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let lang = asked.pick(None, CUSTOMER);
     let Ok(phone) = Phone::parse(&form.phone) else {
-        return sign_in_page(None, None);
+        return sign_in_page(&asked, lang, SignIn::default());
     };
     let digits = phone.digits().to_string();
     let presented = secrets::token_digest(&format!("{digits}:{}", form.code.trim()));
@@ -209,14 +327,14 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
         .store
         .write_refusing(move |tx| {
             Box::pin(async move {
-                let Some(customer) = customer_by_phone(tx, &lookup).await? else {
-                    return Err(JobError::Refused("Неверный код."));
+                let Some((customer, _)) = customer_by_phone(tx, &lookup).await? else {
+                    return Err(JobError::Refused("cabinet-code-wrong"));
                 };
                 let Some(code) = tx
                     .cabinet_current_code(customer.program_id, &lookup)
                     .await?
                 else {
-                    return Err(JobError::Refused("Код устарел: запросите новый."));
+                    return Err(JobError::Refused("cabinet-code-stale"));
                 };
                 if !secrets::constant_time_eq(&presented, &code.code_digest) {
                     let attempts = code.attempts + 1;
@@ -224,9 +342,9 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
                         .await?;
                     // The wrong attempt counts.
                     return Err(JobError::RefusedKeeping(if attempts >= MAX_CODE_ATTEMPTS {
-                        "Слишком много попыток: запросите новый код."
+                        "cabinet-code-spent"
                     } else {
-                        "Неверный код."
+                        "cabinet-code-wrong"
                     }));
                 }
                 tx.update_cabinet_code(code.id, code.attempts, true).await?;
@@ -243,10 +361,15 @@ async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) ->
             Redirect::to("/cabinet"),
         )
             .into_response(),
-        Err(JobError::Refused(note) | JobError::RefusedKeeping(note)) => {
-            sign_in_page(Some(&digits), Some(note))
+        Err(JobError::Refused(error) | JobError::RefusedKeeping(error)) => {
+            let step = SignIn {
+                phone: Some(&digits),
+                error: Some(error),
+                ..SignIn::default()
+            };
+            sign_in_page(&asked, lang, step)
         }
-        Err(JobError::Store(e)) => failure(e),
+        Err(JobError::Store(e)) => failure(lang, e),
     }
 }
 
@@ -263,7 +386,7 @@ pub(crate) fn session_cookie(state: &AppState, session: &str) -> String {
     )
 }
 
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn sign_out(State(state): State<AppState>, asked: Asked, headers: HeaderMap) -> Response {
     if let Some(token) = session_token(&headers) {
         let digest = secrets::token_digest(&token);
         if let Err(e) = state
@@ -271,92 +394,296 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response
             .write(move |tx| Box::pin(async move { tx.delete_cabinet_session(&digest).await }))
             .await
         {
-            return failure(e);
+            return failure(asked.pick(None, CUSTOMER), e);
         }
     }
     let cookie = format!("{COOKIE}=; Path=/cabinet; HttpOnly; SameSite=Lax; Max-Age=0");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/cabinet")).into_response()
 }
 
+/// A transfer's code as the balance page shows it.
+struct CodeRow {
+    shop: String,
+    amount: String,
+    code: String,
+    url: String,
+    /// Unix ms.
+    expires_at: i64,
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "cabinet/home.html")]
+struct HomeView {
+    page: Chrome,
+    phone: String,
+    spendable: String,
+    held: Option<String>,
+    /// (points, until) soonest first.
+    expiring: Vec<(String, String)>,
+    codes: Vec<CodeRow>,
+}
+
+impl Page for HomeView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
 async fn home(State(state): State<AppState>, customer: Result<Customer, Response>) -> Response {
-    let Customer(customer) = match customer {
+    let customer = match customer {
         Ok(c) => c,
         Err(page) => return page,
     };
     let sealer = state.sealer.clone();
     let public_url = state.public_url.clone();
+    let (id, program_id, currency) = (
+        customer.customer.id,
+        customer.customer.program_id,
+        customer.rules.currency.clone(),
+    );
     let loaded = state
         .store
         .read(move |tx| {
             Box::pin(async move {
-                let program = tx.program(customer.program_id).await?;
-                let rules = program.map(|p| p.rules.clone()).unwrap_or_default();
-                let (balance, held) = ledger::balance(
-                    tx,
-                    customer.program_id,
-                    &rules.currency,
-                    Owner::Customer(customer.id),
-                )
-                .await?;
+                let (balance, held) =
+                    ledger::balance(tx, program_id, &currency, Owner::Customer(id)).await?;
+                let account = ledger::accounts_of(tx, Owner::Customer(id))
+                    .await?
+                    .into_iter()
+                    .find(|a| a.program_id == program_id && a.currency == currency);
+                let lots = match account {
+                    Some(account) => tx.loymax_open_lots(account.id).await?,
+                    None => Vec::new(),
+                };
                 let pending =
-                    crate::kupikupi::pending_codes(tx, &sealer, &public_url, customer.id.0).await?;
-                let history = ledger::operations(
-                    tx,
-                    &OperationFilter {
-                        customer_id: Some(customer.id),
-                        limit: 30,
-                        ..OperationFilter::default()
-                    },
-                )
-                .await?;
-                Ok((customer, rules, balance, held, pending, history))
+                    crate::kupikupi::pending_codes(tx, &sealer, &public_url, id.0).await?;
+                Ok((balance, held, lots, pending))
             })
         })
         .await;
-    let (customer, rules, balance, held, pending, history) = match loaded {
+    let (lang, rules) = (customer.lang, &customer.rules);
+    let (balance, held, lots, pending) = match loaded {
         Ok(v) => v,
-        Err(e) => return failure(e),
+        Err(e) => return failure(lang, e),
     };
-    let points = |minor: i64| format_decimal(Amount(minor), rules.decimals);
-    let mut body = format!(
-        "<h1>Личный кабинет</h1><p>Телефон: {}</p><p>Баланс: <span class=\"amount\" id=\"balance\">{}</span> баллов</p>",
-        escape(&customer.phone.as_deref().map(kopilka_domain::phone::mask).unwrap_or_default()),
-        points(balance - held),
-    );
-    if held > 0 {
-        body.push_str(&format!(
-            "<p class=\"note\">Ещё {} баллов ждут подтверждения магазина.</p>",
-            points(held)
-        ));
+    let points = |minor| i18n::points(minor, rules.decimals, lang);
+    let when = |ms| i18n::datetime(ms, &rules.time_zone, lang);
+    let view = HomeView {
+        page: chrome(&customer, "/cabinet", "cabinet-title"),
+        phone: customer
+            .customer
+            .phone
+            .as_deref()
+            .map(mask)
+            .unwrap_or_default(),
+        spendable: i18n::number(balance - held, rules.decimals, lang),
+        held: (held > 0).then(|| {
+            let values = [("points", FluentValue::from(points(held)))];
+            i18n::text(lang, "cabinet-held", Some(&i18n::args(&values)))
+        }),
+        expiring: lots
+            .into_iter()
+            .filter_map(|(remaining, expires)| Some((points(remaining), when(expires?))))
+            .take(EXPIRING_SHOWN)
+            .collect(),
+        codes: pending
+            .into_iter()
+            .map(|p| CodeRow {
+                shop: p.shop,
+                // Kupi-Kupi's amounts are roubles and kopecks.
+                amount: format!("{} ₽", i18n::number(p.amount, 2, lang)),
+                code: p.code,
+                url: p.url,
+                expires_at: p.expires_at,
+                until: when(p.expires_at),
+            })
+            .collect(),
+    };
+    render(StatusCode::OK, &view)
+}
+
+/// An operation as the history shows it.
+struct HistoryRow {
+    when: String,
+    kind: String,
+    /// `earn` (points came) or `spend` (points went): the sign and the colour.
+    class: &'static str,
+    sign: &'static str,
+    points: String,
+    shop: String,
+    note: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "cabinet/history.html")]
+struct HistoryView {
+    page: Chrome,
+    rows: Vec<HistoryRow>,
+    /// The newest page, when this is not it.
+    newest: Option<String>,
+    older: Option<String>,
+}
+
+impl Page for HistoryView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
     }
-    body.push_str("<h2>Коды для переводов</h2>");
-    if pending.is_empty() {
-        body.push_str("<p class=\"note\" id=\"no-codes\">Нет переводов, ждущих подтверждения.</p>");
-    } else {
-        body.push_str("<table id=\"codes\"><tr><th>Магазин</th><th>Сумма, ₽</th><th>Код</th></tr>");
-        for p in &pending {
-            body.push_str(&format!(
-                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td><code class=\"code\">{}</code></td></tr>",
-                escape(&p.url),
-                escape(&p.shop),
-                format_decimal(Amount(p.amount), 2),
-                escape(&p.code)
-            ));
-        }
-        body.push_str("</table>");
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    before: Option<i64>,
+}
+
+/// Whether an operation of `kind` brings points (a reversal: the opposite of what it reverses).
+fn brings_points(kind: OperationKind, reversed: Option<OperationKind>) -> bool {
+    match kind {
+        OperationKind::Earn | OperationKind::Accrue => true,
+        OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire => false,
+        OperationKind::Reversal => reversed.is_some_and(|k| !brings_points(k, None)),
     }
-    body.push_str("<h2>История</h2><table id=\"history\"><tr><th>Дата</th><th>Операция</th><th>Баллы</th><th>Статус</th></tr>");
-    for op in &history {
-        let when = chrono::DateTime::from_timestamp_millis(op.created_at)
-            .map(|d| d.format("%d.%m.%Y %H:%M").to_string())
-            .unwrap_or_default();
-        body.push_str(&format!(
-            "<tr><td>{when}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(op.description.as_deref().unwrap_or(op.kind.as_str())),
-            points(op.amount),
-            escape(op.status.as_str())
-        ));
+}
+
+async fn history(
+    State(state): State<AppState>,
+    customer: Result<Customer, Response>,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    let customer = match customer {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let filter = OperationFilter {
+        customer_id: Some(customer.customer.id),
+        before_id: query.before.map(OperationId),
+        limit: HISTORY_PAGE + 1,
+        ..OperationFilter::default()
+    };
+    let loaded = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let operations = ledger::operations(tx, &filter).await?;
+                let mut shops = HashMap::new();
+                let mut reversed = HashMap::new();
+                for op in &operations {
+                    if let Some(merchant) = op.merchant_id {
+                        if let Entry::Vacant(shop) = shops.entry(merchant) {
+                            let name = tx.merchant(merchant).await?.map(|m| m.name);
+                            shop.insert(name.unwrap_or_default());
+                        }
+                    }
+                    if let Some(original) = op.reverses {
+                        if let Some(o) = ledger::operation(tx, original).await? {
+                            reversed.insert(original, o.kind);
+                        }
+                    }
+                }
+                Ok((operations, shops, reversed))
+            })
+        })
+        .await;
+    let (lang, rules) = (customer.lang, &customer.rules);
+    let (mut operations, shops, reversed) = match loaded {
+        Ok(v) => v,
+        Err(e) => return failure(lang, e),
+    };
+    let more = operations.len() as i64 > HISTORY_PAGE;
+    operations.truncate(HISTORY_PAGE as usize);
+    let rows = operations
+        .iter()
+        .map(|op| {
+            let original = op.reverses.and_then(|id| reversed.get(&id).copied());
+            let plus = brings_points(op.kind, original);
+            HistoryRow {
+                when: i18n::datetime(op.created_at, &rules.time_zone, lang),
+                kind: i18n::text(lang, &format!("kind-{}", op.kind.as_str()), None),
+                class: if plus { "earn" } else { "spend" },
+                sign: if plus { "+" } else { "−" },
+                points: i18n::number(op.amount.abs(), rules.decimals, lang),
+                shop: op
+                    .merchant_id
+                    .and_then(|m| shops.get(&m).cloned())
+                    .unwrap_or_default(),
+                note: op.description.clone(),
+                status: match op.status {
+                    OperationStatus::Confirmed => None,
+                    OperationStatus::Pending => Some(i18n::text(lang, "status-pending", None)),
+                    OperationStatus::Voided => Some(i18n::text(lang, "status-voided", None)),
+                },
+            }
+        })
+        .collect();
+    let view = HistoryView {
+        page: chrome(&customer, "/cabinet/history", "cabinet-history"),
+        rows,
+        newest: query.before.map(|_| "/cabinet/history".to_string()),
+        older: more
+            .then(|| {
+                operations
+                    .last()
+                    .map(|op| format!("/cabinet/history?before={}", op.id.0))
+            })
+            .flatten(),
+    };
+    render(StatusCode::OK, &view)
+}
+
+#[derive(Template)]
+#[template(path = "cabinet/profile.html")]
+struct ProfileView {
+    page: Chrome,
+    phone: String,
+    email: String,
+    member: String,
+    since: String,
+    subscriptions: Vec<String>,
+}
+
+impl Page for ProfileView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
     }
-    body.push_str("</table><p><a id=\"social\" href=\"/cabinet/social\">Социальные сети</a></p><form method=\"post\" action=\"/cabinet/signout\"><button type=\"submit\">Выйти</button></form>");
-    page("Личный кабинет", &body)
+}
+
+/// The channels the customer subscribed to (`profile.subscriptions`: type → channel → bool).
+fn subscriptions(profile: &serde_json::Value, lang: Lang) -> Vec<String> {
+    let mut channels: Vec<&str> = profile
+        .get("subscriptions")
+        .and_then(|s| s.as_object())
+        .into_iter()
+        .flat_map(|types| types.values())
+        .filter_map(|t| t.as_object())
+        .flat_map(|t| t.iter())
+        .filter(|(_, on)| on.as_bool() == Some(true))
+        .map(|(channel, _)| channel.as_str())
+        .collect();
+    channels.sort_unstable();
+    channels.dedup();
+    channels
+        .into_iter()
+        .map(|channel| {
+            let values = [("channel", FluentValue::from(channel))];
+            i18n::text(lang, "cabinet-subscription", Some(&i18n::args(&values)))
+        })
+        .collect()
+}
+
+async fn profile(customer: Result<Customer, Response>) -> Response {
+    let customer = match customer {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let (lang, c) = (customer.lang, &customer.customer);
+    let view = ProfileView {
+        page: chrome(&customer, "/cabinet/profile", "cabinet-profile"),
+        phone: c.phone.as_deref().map(mask).unwrap_or_default(),
+        email: c.email.clone().unwrap_or_default(),
+        member: c.member_no.clone(),
+        since: i18n::datetime(c.created_at, &customer.rules.time_zone, lang),
+        subscriptions: subscriptions(&c.profile, lang),
+    };
+    render(StatusCode::OK, &view)
 }

@@ -2,13 +2,15 @@
 //! it plays the merchant of project 35 (pay cash through the Payment Page or the Gate), checks
 //! the signatures of the callbacks it receives, and offers a cash terminal simulator.
 
-use super::{euros, html_page};
-use crate::http::html::escape;
+use super::euros;
+use crate::http::html::{render, Chrome, Page};
+use crate::http::i18n::Lang;
 use crate::state::AppState;
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
@@ -62,7 +64,7 @@ async fn order_page(state: &AppState, project_id: i64, payment_id: &str) -> Opti
     super::gate::url_on_hosts(&url, &project.return_hosts).then_some(url)
 }
 
-async fn shop(State(state): State<AppState>, Extension(m): Merchant) -> Html<String> {
+async fn shop(State(state): State<AppState>, Extension(m): Merchant) -> Response {
     let payment_id = order_id();
     let order = order_page(&state, m.project_id, &payment_id).await;
     let mut params = vec![
@@ -94,37 +96,117 @@ async fn shop(State(state): State<AppState>, Extension(m): Merchant) -> Html<Str
         .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
         .append_pair("signature", &signature)
         .finish();
-    let mut callbacks = String::new();
-    for (ok, body) in received()
+    let callbacks = received()
         .lock()
         .expect("demo callbacks lock")
         .iter()
         .rev()
         .take(20)
-    {
-        callbacks.push_str(&format!(
-            "<li>{} — payment <a href=\"/demo/shop/ecommpay/payments/{id}\">{id}</a>: <strong>{}</strong> (code {})</li>",
-            if *ok { "signature valid" } else { "SIGNATURE INVALID" },
-            escape(body["payment"]["status"].as_str().unwrap_or("")),
-            escape(body["operation"]["code"].as_str().unwrap_or("")),
-            id = escape(body["payment"]["id"].as_str().unwrap_or("")),
-        ));
-    }
-    let amounts: String = domain::allowed_amounts("AT")
+        .map(|(valid, body)| Callback::of(*valid, body))
+        .collect();
+    let amounts = domain::allowed_amounts("AT")
         .unwrap_or_default()
         .iter()
-        .map(|a| format!("<option value=\"{a}\">{} EUR</option>", euros(*a)))
+        .map(|a| (*a, format!("{} EUR", euros(*a))))
         .collect();
-    let body = format!(
-        "<h1>Demo shop — cash payments</h1><p>Project {project} pays with ECommPay's CashtoCode method.</p>\
-         <div class=\"box\"><h2>Payment Page</h2><p>25.00 EUR; the page asks for your name, birth date and country.</p><p><a id=\"pay-page\" href=\"{base}/payment?{query}\">Pay cash (CashtoCode) on the Payment Page</a></p></div>\
-         <div class=\"box\"><h2>Gate</h2><form method=\"post\" action=\"/demo/shop/ecommpay/gate\"><label>Amount <select name=\"amount\">{amounts}</select></label><label>Country <select name=\"country\"><option>AT</option><option>DE</option></select></label><button id=\"pay-gate\" type=\"submit\">Pay cash (CashtoCode) through the Gate</button></form></div>\
-         <div class=\"box\"><h2>Cash terminal</h2><p><a href=\"/demo/shop/ecommpay/terminal\">Terminal simulator</a>: pay a code in cash.</p></div>\
-         <div class=\"box\"><h2>Callbacks received</h2><ul id=\"callbacks\">{callbacks}</ul></div>",
-        project = m.project_id,
-        base = state.public_url,
-    );
-    Html(html_page("Demo shop — CashtoCode", &body))
+    let view = ShopView {
+        page: demo_chrome("Demo shop — CashtoCode"),
+        project: m.project_id,
+        page_url: format!("{}/payment?{query}", state.public_url),
+        amounts,
+        callbacks,
+    };
+    render(StatusCode::OK, &view)
+}
+
+/// A callback as the demo shop lists it.
+struct Callback {
+    valid: bool,
+    id: String,
+    status: String,
+    code: String,
+}
+
+impl Callback {
+    fn of(valid: bool, body: &Value) -> Callback {
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+        Callback {
+            valid,
+            id: text(&body["payment"]["id"]),
+            status: text(&body["payment"]["status"]),
+            code: text(&body["operation"]["code"]),
+        }
+    }
+}
+
+/// The demo shop's pages are English, as ECommPay's documentation is.
+fn demo_chrome(title: &str) -> Chrome {
+    Chrome::new(Lang::En, title)
+        .brand("Demo shop")
+        .forms_anywhere()
+}
+
+#[derive(Template)]
+#[template(path = "demo/ecommpay.html")]
+struct ShopView {
+    page: Chrome,
+    project: i64,
+    page_url: String,
+    amounts: Vec<(i64, String)>,
+    callbacks: Vec<Callback>,
+}
+
+#[derive(Template)]
+#[template(path = "demo/ecommpay_order.html")]
+struct OrderView {
+    page: Chrome,
+    id: String,
+    status: String,
+    verified: bool,
+    voucher: Option<String>,
+    callbacks: Vec<Callback>,
+}
+
+#[derive(Template)]
+#[template(path = "demo/answer.html")]
+struct AnswerView {
+    page: Chrome,
+    heading: &'static str,
+    answer: String,
+    back: &'static str,
+    back_label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "demo/terminal.html")]
+struct TerminalView {
+    page: Chrome,
+    terminal_id: String,
+    terminal_key: String,
+}
+
+impl Page for ShopView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+impl Page for OrderView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+impl Page for AnswerView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+impl Page for TerminalView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
 }
 
 async fn gate_sale(State(state): State<AppState>, Extension(m): Merchant, body: Bytes) -> Response {
@@ -160,15 +242,21 @@ async fn gate_sale(State(state): State<AppState>, Extension(m): Merchant, body: 
     if answer["status"] == "success" {
         return Redirect::to(&format!("/demo/shop/ecommpay/payments/{payment_id}")).into_response();
     }
-    let body = format!("<h1>The Gate refused</h1><pre id=\"answer\">{}</pre><p><a href=\"/demo/shop/ecommpay\">Back</a></p>", escape(&answer.to_string()));
-    Html(html_page("Demo shop — refused", &body)).into_response()
+    let view = AnswerView {
+        page: demo_chrome("Demo shop — refused"),
+        heading: "The Gate refused",
+        answer: answer.to_string(),
+        back: "/demo/shop/ecommpay",
+        back_label: "Back",
+    };
+    render(StatusCode::OK, &view)
 }
 
 async fn payment(
     State(state): State<AppState>,
     Extension(m): Merchant,
     Path(payment_id): Path<String>,
-) -> Html<String> {
+) -> Response {
     let mut request = json!({"general": {"project_id": m.project_id, "payment_id": payment_id}});
     request["general"]["signature"] = json!(domain::sign(&m.secret, &request));
     let answer: Value = match reqwest::Client::new()
@@ -183,36 +271,24 @@ async fn payment(
     let verified = answer["signature"]
         .as_str()
         .is_some_and(|s| domain::verify(&m.secret, &answer, s));
-    let voucher = answer["redirect_data"]["url"]
-        .as_str()
-        .map(|u| {
-            format!(
-                "<p><a id=\"voucher\" href=\"{}\">Open your CashtoCode code</a></p>",
-                escape(u)
-            )
-        })
-        .unwrap_or_default();
-    let callbacks: String = received()
-        .lock()
-        .expect("demo callbacks lock")
-        .iter()
-        .filter(|(_, b)| b["payment"]["id"] == payment_id.as_str())
-        .map(|(ok, b)| {
-            format!(
-                "<li>{} {} (code {})</li>",
-                if *ok { "✔" } else { "✘ bad signature" },
-                escape(b["payment"]["status"].as_str().unwrap_or("")),
-                escape(b["operation"]["code"].as_str().unwrap_or(""))
-            )
-        })
-        .collect();
-    let body = format!(
-        "<h1>Order {id}</h1><div class=\"box\"><p>Status from ECommPay: <strong id=\"status\">{status}</strong> ({sig})</p>{voucher}</div><div class=\"box\"><h2>Callbacks for this order</h2><ul>{callbacks}</ul></div><p><a href=\"/demo/shop/ecommpay\">Back to the shop</a></p>",
-        id = escape(&payment_id),
-        status = escape(answer["payment"]["status"].as_str().unwrap_or("unknown")),
-        sig = if verified { "signature valid" } else { "not verified" },
-    );
-    Html(html_page("Demo shop — order", &body))
+    let view = OrderView {
+        page: demo_chrome("Demo shop — order"),
+        status: answer["payment"]["status"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+        voucher: answer["redirect_data"]["url"].as_str().map(str::to_string),
+        callbacks: received()
+            .lock()
+            .expect("demo callbacks lock")
+            .iter()
+            .filter(|(_, b)| b["payment"]["id"] == payment_id.as_str())
+            .map(|(valid, body)| Callback::of(*valid, body))
+            .collect(),
+        id: payment_id,
+        verified,
+    };
+    render(StatusCode::OK, &view)
 }
 
 /// Verifies and records a callback; `200` acknowledges it, a bad signature gets `400`.
@@ -233,20 +309,11 @@ async fn callback(Extension(m): Merchant, body: Bytes) -> Response {
     }
 }
 
-async fn terminal(Extension(m): Merchant) -> Html<String> {
-    let body = format!(
-        "<h1>CashtoCode terminal simulator</h1><div class=\"box\"><label>Code <input id=\"code\" inputmode=\"numeric\"></label><button id=\"lookup\">Look up</button><label>Cash inserted (cents) <input id=\"amount\" inputmode=\"numeric\"></label><button id=\"pay\">Pay</button><pre id=\"result\"></pre></div>\
-         <script>\
-         const creds = {{terminal_id: {tid}, terminal_key: {tkey}}};\
-         async function call(path, extra) {{\
-           const r = await fetch(path, {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{...creds, code: document.getElementById('code').value, ...extra}})}});\
-           const j = await r.json(); document.getElementById('result').textContent = JSON.stringify(j, null, 2); return j;\
-         }}\
-         document.getElementById('lookup').onclick = async () => {{ const j = await call('/cashtocode/terminal/lookup', {{}}); if (j.amount) document.getElementById('amount').value = j.amount; }};\
-         document.getElementById('pay').onclick = () => call('/cashtocode/terminal/pay', {{amount: Number(document.getElementById('amount').value)}});\
-         </script>",
-        tid = json!(m.terminal_id),
-        tkey = json!(m.terminal_key),
-    );
-    Html(html_page("CashtoCode terminal simulator", &body))
+async fn terminal(Extension(m): Merchant) -> Response {
+    let view = TerminalView {
+        page: demo_chrome("CashtoCode terminal simulator"),
+        terminal_id: m.terminal_id.clone(),
+        terminal_key: m.terminal_key.clone(),
+    };
+    render(StatusCode::OK, &view)
 }

@@ -173,16 +173,6 @@ pub(crate) fn back_to_shop(payment: &CashPayment) -> Option<&str> {
 }
 
 /// The link back to the shop on a hosted page, when the shop gave one.
-pub(crate) fn shop_link(url: Option<&str>) -> String {
-    url.map(|u| {
-        format!(
-            "<p><a id=\"back-to-shop\" href=\"{}\">Back to the shop / Zurück zum Shop</a></p>",
-            crate::http::html::escape(u)
-        )
-    })
-    .unwrap_or_default()
-}
-
 pub(crate) fn voucher_url(public_url: &str, payment: &CashPayment) -> String {
     format!("{public_url}/cashtocode/voucher/{}", payment.token)
 }
@@ -381,13 +371,4 @@ pub async fn expire_cash_payments(
 /// `25.00`, for pages.
 pub(crate) fn euros(cents: i64) -> String {
     kopilka_domain::money::format_decimal(kopilka_domain::Amount(cents), 2)
-}
-
-/// A small HTML page in kopilka's hosted-page style.
-pub(crate) fn html_page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}.box{{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}}.error{{border-color:#c33;background:#fff5f5}}label{{display:block;margin:.5rem 0}}input,select{{font-size:1rem;padding:.3rem;max-width:100%}}button{{font-size:1rem;padding:.5rem 1rem}}.code{{font-size:1.6rem;letter-spacing:.15rem;font-family:monospace}}</style></head><body>{}</body></html>",
-        crate::http::html::escape(title),
-        body
-    )
 }

@@ -3,18 +3,18 @@
 
 use super::gate::url_on_hosts;
 use super::wire::request_id;
-use super::{
-    apply_event, back_to_shop, barcode, euros, expire_if_due, html_page, proceed, project_secret,
-    shop_link,
-};
-use crate::http::html::escape;
+use super::{apply_event, back_to_shop, barcode, expire_if_due, proceed, project_secret};
+use crate::http::html::{render, Chrome, Page};
+use crate::http::i18n::{self, Asked, Lang, CASH};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
+use fluent_bundle::FluentValue;
 use kopilka_domain::ecommpay::{self as domain, Code, Event, PaymentStatus, SaleDecline};
 use kopilka_store::ecommpay::{CashPayment, EcommpayProject, NewCashPayment};
 use kopilka_store::StoreError;
@@ -62,23 +62,43 @@ pub(super) fn edge_refusal(refused: &crate::http::edge::Refused) -> Response {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        self.answer(Lang::En)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ecommpay/error.html")]
+struct ErrorView {
+    page: Chrome,
+    code: &'static str,
+    message: &'static str,
+    field: String,
+    back: Option<String>,
+}
+
+impl Page for ErrorView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+impl PageError {
+    /// The refusal in `lang`; the Gate's message stays as the Gate words it.
+    fn answer(self, lang: Lang) -> Response {
         crate::observability::record_refusal("ecommpay", self.code.number());
         let status = if self.code == Code::GeneralDecline {
             StatusCode::INTERNAL_SERVER_ERROR
         } else {
             StatusCode::BAD_REQUEST
         };
-        let body = format!(
-            "<h1>Payment cannot be opened</h1><div class=\"box error\" id=\"error\" data-code=\"{code}\"><p><strong>Error {code}</strong>: {message}</p>{field}</div>{back}",
-            code = self.code.number(),
-            message = escape(self.code.message()),
-            field = if self.field.is_empty() { String::new() } else { format!("<p>Parameter: <code>{}</code></p>", escape(&self.field)) },
-            back = match &self.back {
-                Some(url) => shop_link(Some(url)),
-                None => "<p>Please return to the shop and try again.</p>".into(),
-            },
-        );
-        (status, Html(html_page("Payment error", &body))).into_response()
+        let view = ErrorView {
+            page: Chrome::titled(lang, "cash-error-title").forms_anywhere(),
+            code: self.code.number(),
+            message: self.code.message(),
+            field: self.field,
+            back: self.back,
+        };
+        render(status, &view)
     }
 }
 
@@ -133,12 +153,15 @@ pub async fn open(
     method: Method,
     RawQuery(query): RawQuery,
     client: ClientAddr,
+    asked: Asked,
     body: Bytes,
 ) -> Response {
     let params = parameters(&method, query, &body);
-    match open_inner(&state, params, Some(client.to_string())).await {
+    // The shop's `language_code` unless the customer switched.
+    let lang = asked.pick_given(optional(&params, "language_code"), CASH);
+    match open_inner(&state, params, Some(client.to_string()), lang).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.answer(lang),
     }
 }
 
@@ -163,6 +186,7 @@ async fn open_inner(
     state: &AppState,
     params: Map<String, Value>,
     ip: Option<String>,
+    lang: Lang,
 ) -> Result<Response, PageError> {
     let signature = optional(&params, "signature")
         .ok_or(PageError::new(Code::SignatureEmpty, "signature"))?
@@ -184,7 +208,7 @@ async fn open_inner(
         .into_iter()
         .filter_map(|name| optional(&params, name))
         .find(|url| url_on_hosts(url, &project.return_hosts));
-    checked_open(state, &project, &secret, &params, ip)
+    checked_open(state, &project, &secret, &params, ip, lang)
         .await
         .map_err(|e| e.back(fail_url))
 }
@@ -195,6 +219,7 @@ async fn checked_open(
     secret: &str,
     params: &Map<String, Value>,
     ip: Option<String>,
+    lang: Lang,
 ) -> Result<Response, PageError> {
     let payment_id = required(params, "payment_id")?.to_string();
     let currency = required(params, "payment_currency")?.to_string();
@@ -314,22 +339,35 @@ async fn checked_open(
         .await?
         .ok_or(PageError::new(Code::PaymentIdExists, "payment_id"))?;
     if payment.status != PaymentStatus::Created {
-        return Ok(to_payment(&payment));
+        return Ok(to_payment(&payment, lang));
     }
     let forced = optional(params, "force_payment_method").is_some();
     if forced && missing_personal(&payment).is_empty() {
-        return issue(state, project, &payment).await;
+        return issue(state, project, &payment, lang).await;
     }
-    Ok(Html(customer_form(&payment, None)).into_response())
+    let shop = shop_name(state, project.id).await;
+    Ok(customer_form(&payment, &shop, &Map::new(), None, lang))
 }
 
-/// CashtoCode's page for the payment: its voucher, or how it ended.
-fn to_payment(payment: &CashPayment) -> Response {
-    Redirect::to(&format!("/cashtocode/voucher/{}", payment.token)).into_response()
+/// CashtoCode's page for the payment, in `lang`: its voucher, or how it ended.
+fn to_payment(payment: &CashPayment, lang: Lang) -> Response {
+    Redirect::to(&format!(
+        "/cashtocode/voucher/{}?lang={}",
+        payment.token,
+        lang.code()
+    ))
+    .into_response()
 }
 
 fn valid_birth_date(text: &str) -> bool {
     chrono::NaiveDate::parse_from_str(text, "%d-%m-%Y").is_ok()
+}
+
+/// A date input's `YYYY-MM-DD` as CashtoCode's `DD-MM-YYYY`; other text as it came.
+fn birth_date_from_input(text: &str) -> String {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.format("%d-%m-%Y").to_string())
+        .unwrap_or_else(|_| text.to_string())
 }
 
 fn missing_personal(payment: &CashPayment) -> Vec<&'static str> {
@@ -347,114 +385,192 @@ fn missing_personal(payment: &CashPayment) -> Vec<&'static str> {
 }
 
 /// `10, 25, 50 or 100 EUR`: the amounts CashtoCode takes in `country`.
-fn limits(country: &str) -> String {
+fn limits(country: &str, lang: Lang) -> String {
     let amounts: Vec<String> = domain::allowed_amounts(country)
         .unwrap_or_default()
         .iter()
         .map(|a| (a / 100).to_string())
         .collect();
+    let or = i18n::text(lang, "cash-or", None);
     match amounts.split_last() {
         Some((last, rest)) if !rest.is_empty() => {
-            format!("{} or {last} {}", rest.join(", "), domain::CURRENCY)
+            format!("{} {or} {last} {}", rest.join(", "), domain::CURRENCY)
         }
         Some((last, _)) => format!("{last} {}", domain::CURRENCY),
         None => String::new(),
     }
 }
 
-fn country_name(code: &str) -> &str {
-    domain::COUNTRIES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(code, |(_, name)| *name)
+fn country_name(code: &str, lang: Lang) -> String {
+    if domain::COUNTRIES.iter().any(|(c, _)| *c == code) {
+        i18n::text(lang, &format!("cash-country-{code}"), None)
+    } else {
+        code.to_string()
+    }
+}
+
+/// `amount currency` as `lang` writes the amount.
+fn money(payment: &CashPayment, lang: Lang) -> String {
+    format!(
+        "{} {}",
+        i18n::number(payment.amount, 2, lang),
+        payment.currency
+    )
+}
+
+/// A message about a country: `cash-takes`, `cash-takes-not`, `cash-declined-amount`.
+fn country_text(id: &str, country: &str, amount: &str, lang: Lang) -> String {
+    let values = [
+        ("country", FluentValue::from(country_name(country, lang))),
+        ("limits", FluentValue::from(limits(country, lang))),
+        ("amount", FluentValue::from(amount.to_string())),
+    ];
+    i18n::text(lang, id, Some(&i18n::args(&values)))
 }
 
 /// Why CashtoCode declined a sale it does not take, in the customer's words.
-fn decline_reason(payment: &CashPayment) -> Option<String> {
+fn decline_reason(payment: &CashPayment, lang: Lang) -> Option<String> {
     let country = payment.customer.get("country").and_then(Value::as_str);
-    let amount = format!("{} {}", euros(payment.amount), payment.currency);
+    let amount = money(payment, lang);
+    let with = |id: &str, name: &str, value: String| {
+        let values = [(name, FluentValue::from(value))];
+        i18n::text(lang, id, Some(&i18n::args(&values)))
+    };
     let reason = match domain::check_sale(&payment.currency, payment.amount, country).err()? {
-        SaleDecline::Currency => format!("CashtoCode takes payments in {} only.", domain::CURRENCY),
-        SaleDecline::Country => "CashtoCode serves customers in Austria and Germany only.".into(),
+        SaleDecline::Currency => with(
+            "cash-declined-currency",
+            "currency",
+            domain::CURRENCY.to_string(),
+        ),
+        SaleDecline::Country => i18n::text(lang, "cash-declined-country", None),
         SaleDecline::Amount => match country {
-            Some(c) => format!(
-                "In {} CashtoCode takes {}: {amount} cannot be paid there.",
-                country_name(c),
-                limits(c)
-            ),
-            None => format!("CashtoCode takes fixed amounts only: {amount} is not one of them."),
+            Some(c) => country_text("cash-declined-amount", c, &amount, lang),
+            None => with("cash-declined-fixed", "amount", amount),
         },
     };
     Some(reason)
 }
 
-/// The method choice with the personal data still missing. No country is chosen for the
-/// customer: each one's amounts are shown, and the one chosen is explained before it counts.
-fn customer_form(payment: &CashPayment, error: Option<&str>) -> String {
-    let customer = payment.customer.clone();
-    let value = |k: &str| escape(customer.get(k).and_then(Value::as_str).unwrap_or(""));
-    let mut fields = String::new();
-    for key in missing_personal(payment) {
-        fields.push_str(&match key {
-            "first_name" => format!("<label>First name <input name=\"first_name\" id=\"first_name\" required value=\"{}\"></label>", value(key)),
-            "last_name" => format!("<label>Last name <input name=\"last_name\" id=\"last_name\" required value=\"{}\"></label>", value(key)),
-            "day_of_birth" => "<label>Date of birth (DD-MM-YYYY) <input name=\"day_of_birth\" id=\"day_of_birth\" required pattern=\"\\d{2}-\\d{2}-\\d{4}\" placeholder=\"31-12-1990\"></label>".to_string(),
-            _ => country_choice(payment),
-        });
-    }
-    let error = error
-        .map(|e| format!("<div class=\"box error\" id=\"error\">{}</div>", escape(e)))
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Payment {id}</h1><p>Amount: <strong id=\"amount\">{amount} {currency}</strong></p>{error}<form method=\"post\" action=\"/payment/cashtocode/{token}\" class=\"box\"><fieldset><legend>Payment method</legend><label><input type=\"radio\" name=\"method\" value=\"cashtocode\" checked> Cash at a terminal (CashtoCode, Austria and Germany)</label></fieldset>{fields}<p><button type=\"submit\" id=\"pay\">Get my cash code</button></p></form>{back}",
-        id = escape(&payment.payment_id),
-        amount = euros(payment.amount),
-        currency = escape(&payment.currency),
-        token = escape(&payment.token),
-        back = shop_link(back_to_shop(payment)),
-    );
-    html_page("Pay cash with CashtoCode", &body)
+/// A country of the select, with what choosing it means for this payment.
+struct CountryOption {
+    code: &'static str,
+    label: String,
+    payable: bool,
+    note: String,
 }
 
-/// The country select: nothing chosen, each country with its amounts, and a note that says
-/// what the chosen country means for this payment before the form is sent.
-fn country_choice(payment: &CashPayment) -> String {
-    let amount = format!("{} {}", euros(payment.amount), payment.currency);
-    let mut options =
-        String::from("<option value=\"\" selected disabled>Choose your country</option>");
-    let mut notes = String::new();
-    for (code, name) in domain::COUNTRIES {
-        let takes = domain::check_sale(&payment.currency, payment.amount, Some(code)).is_ok();
-        options.push_str(&format!(
-            "<option value=\"{code}\">{name} ({})</option>",
-            limits(code)
-        ));
-        let note = if takes {
-            format!(
-                "In {name} CashtoCode takes {}: {amount} can be paid there.",
-                limits(code)
-            )
-        } else {
-            format!(
-                "In {name} CashtoCode takes {}: {amount} cannot be paid there, and choosing {name} declines this payment.",
-                limits(code)
-            )
-        };
-        notes.push_str(&format!(
-            "<p class=\"country-note\" data-country=\"{code}\" data-payable=\"{takes}\" hidden>{}</p>",
-            escape(&note)
-        ));
+#[derive(Template)]
+#[template(path = "ecommpay/customer.html")]
+struct CustomerView {
+    page: Chrome,
+    shop: String,
+    payment_id: String,
+    description: String,
+    amount: String,
+    action: String,
+    error: Option<String>,
+    /// The fields still missing (`first_name`, …) with what the customer typed.
+    first_name: Option<String>,
+    last_name: Option<String>,
+    /// `YYYY-MM-DD`, a date input's value.
+    day_of_birth: Option<String>,
+    country: Option<String>,
+    countries: Vec<CountryOption>,
+    back: Option<String>,
+}
+
+impl Page for CustomerView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
     }
-    format!(
-        "<label>Country of residence <select name=\"country\" id=\"country\" required>{options}</select></label><p>CashtoCode takes fixed amounts, set by country; choose the country you live in.</p><div id=\"country-limits\">{notes}</div><script>document.getElementById('country').addEventListener('change',function(e){{document.querySelectorAll('.country-note').forEach(function(n){{n.hidden=n.dataset.country!==e.target.value;}});}});</script>"
-    )
+}
+
+/// The method choice with the personal data still missing, filled with what the customer typed
+/// (`typed`). No country is chosen for the customer: each one's amounts are shown, and the one
+/// chosen is explained before it counts.
+fn customer_form(
+    payment: &CashPayment,
+    shop: &str,
+    typed: &Map<String, Value>,
+    error: Option<String>,
+    lang: Lang,
+) -> Response {
+    let missing = missing_personal(payment);
+    let value = |key: &str| {
+        missing.contains(&key).then(|| {
+            typed
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
+    };
+    let amount = money(payment, lang);
+    let countries = domain::COUNTRIES
+        .iter()
+        .map(|(code, _)| {
+            let payable = domain::check_sale(&payment.currency, payment.amount, Some(code)).is_ok();
+            let id = if payable {
+                "cash-takes"
+            } else {
+                "cash-takes-not"
+            };
+            CountryOption {
+                code,
+                label: format!("{} ({})", country_name(code, lang), limits(code, lang)),
+                payable,
+                note: country_text(id, code, &amount, lang),
+            }
+        })
+        .collect();
+    let path = format!("/payment/cashtocode/{}", payment.token);
+    let view = CustomerView {
+        page: Chrome::titled(lang, "cash-payment-title")
+            .brand(shop.to_string())
+            .forms_anywhere(),
+        shop: shop.to_string(),
+        payment_id: payment.payment_id.clone(),
+        description: payment.description.clone(),
+        amount,
+        action: format!("{path}?lang={}", lang.code()),
+        error,
+        first_name: value("first_name"),
+        last_name: value("last_name"),
+        day_of_birth: value("day_of_birth").map(|d| {
+            chrono::NaiveDate::parse_from_str(&d, "%d-%m-%Y")
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or(d)
+        }),
+        country: value("country"),
+        countries,
+        back: back_to_shop(payment).map(str::to_string),
+    };
+    render(StatusCode::OK, &view)
+}
+
+/// The name of the shop behind `project_id` (its merchant's).
+async fn shop_name(state: &AppState, project_id: i64) -> String {
+    let name = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(project) = tx.ecommpay_project(project_id).await? else {
+                    return Ok(None);
+                };
+                Ok(tx.merchant(project.merchant_id).await?.map(|m| m.name))
+            })
+        })
+        .await;
+    name.ok().flatten().unwrap_or_default()
 }
 
 pub async fn submit_customer(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    asked: Asked,
     body: Bytes,
 ) -> Response {
+    let lang = asked.pick_given(None, CASH);
     let lookup = token.clone();
     let found = state
         .store
@@ -470,54 +586,63 @@ pub async fn submit_customer(
         .await;
     let (payment, project) = match found {
         Ok(Some(found)) => found,
-        Ok(None) => return PageError::new(Code::PaymentNotFound, "payment").into_response(),
-        Err(e) => return PageError::from(e).into_response(),
+        Ok(None) => return PageError::new(Code::PaymentNotFound, "payment").answer(lang),
+        Err(e) => return PageError::from(e).answer(lang),
     };
     if payment.status != PaymentStatus::Created {
-        return to_payment(&payment);
+        return to_payment(&payment, lang);
     }
-    let mut customer = payment.customer.clone();
+    let mut typed = Map::new();
     for (k, v) in form_urlencoded::parse(&body) {
         let v = v.trim().to_string();
-        let known = PERSONAL.iter().any(|(_, key)| *key == k);
+        let v = match k.as_ref() {
+            "country" => v.to_ascii_uppercase(),
+            "day_of_birth" => birth_date_from_input(&v),
+            _ => v,
+        };
+        typed.entry(k.into_owned()).or_insert(json!(v));
+    }
+    let mut customer = payment.customer.clone();
+    for (_, key) in PERSONAL {
         let already = customer
-            .get(k.as_ref())
+            .get(key)
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty());
-        if known && !already && !v.is_empty() {
-            let v = if k == "country" {
-                v.to_ascii_uppercase()
-            } else {
-                v
-            };
-            customer.insert(k.into_owned(), json!(v));
+        let given = typed
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty());
+        if let (false, Some(v)) = (already, given) {
+            customer.insert(key.into(), json!(v));
         }
     }
     let mut updated = payment.clone();
     updated.customer = customer.clone();
     let missing = missing_personal(&updated);
-    if !missing.is_empty() {
-        return Html(customer_form(
-            &updated,
-            Some(&format!("Please fill in: {}", missing.join(", "))),
-        ))
-        .into_response();
-    }
     let dob = customer
         .get("day_of_birth")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if !valid_birth_date(dob) {
-        updated.customer = payment.customer.clone();
-        return Html(customer_form(
-            &updated,
-            Some("The date of birth must be written DD-MM-YYYY."),
-        ))
-        .into_response();
+    let error = if !missing.is_empty() {
+        let labels: Vec<String> = missing
+            .iter()
+            .map(|key| i18n::text(lang, &format!("cash-field-{key}"), None))
+            .collect();
+        let values = [("fields", FluentValue::from(labels.join(", ")))];
+        Some(i18n::text(lang, "cash-fill-in", Some(&i18n::args(&values))))
+    } else if !valid_birth_date(dob) {
+        Some(i18n::text(lang, "cash-birth-invalid", None))
+    } else {
+        None
+    };
+    if let Some(error) = error {
+        // The form again with what was typed; nothing is stored until all of it holds.
+        let shop = shop_name(&state, payment.project_id).await;
+        return customer_form(&payment, &shop, &typed, Some(error), lang);
     }
     let secret = match project_secret(&state.sealer, &project) {
         Ok(s) => s,
-        Err(e) => return PageError::from(e).into_response(),
+        Err(e) => return PageError::from(e).answer(lang),
     };
     // The data and what CashtoCode makes of it (a voucher, or a decline the chosen country's
     // amounts call for) commit together; a second submission finds the payment moved on.
@@ -540,8 +665,8 @@ pub async fn submit_customer(
         })
         .await;
     match moved {
-        Ok(()) => to_payment(&payment),
-        Err(e) => PageError::from(e).into_response(),
+        Ok(()) => to_payment(&payment, lang),
+        Err(e) => PageError::from(e).answer(lang),
     }
 }
 
@@ -550,6 +675,7 @@ async fn issue(
     state: &AppState,
     project: &EcommpayProject,
     payment: &CashPayment,
+    lang: Lang,
 ) -> Result<Response, PageError> {
     let secret = project_secret(&state.sealer, project)?;
     let (public_url, project, row) = (state.public_url.to_string(), project.clone(), payment.id);
@@ -559,7 +685,7 @@ async fn issue(
             Box::pin(async move { proceed(tx, &public_url, &project, &secret, row).await })
         })
         .await?;
-    Ok(to_payment(payment))
+    Ok(to_payment(payment, lang))
 }
 
 async fn by_token(state: &AppState, token: String) -> Result<CashPayment, PageError> {
@@ -570,72 +696,113 @@ async fn by_token(state: &AppState, token: String) -> Result<CashPayment, PageEr
         .ok_or(PageError::new(Code::PaymentNotFound, "voucher"))
 }
 
-pub async fn voucher(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let payment = match by_token(&state, token).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let Some(code) = payment.voucher_code.clone() else {
-        return without_voucher(&payment);
-    };
-    let expires = super::wire::wire_date(payment.expires_at.unwrap_or_default());
-    let (state_en, state_de) = match payment.status {
-        PaymentStatus::Success => ("Paid. Thank you!", "Bezahlt. Danke!"),
-        PaymentStatus::Decline if payment.code == Code::Timeout.number() => {
-            ("This code has expired.", "Dieser Code ist abgelaufen.")
-        }
-        PaymentStatus::Decline => (
-            "This payment was declined.",
-            "Diese Zahlung wurde abgelehnt.",
-        ),
-        _ => (
-            "Waiting for your cash payment.",
-            "Wir warten auf Ihre Barzahlung.",
-        ),
-    };
-    let body = format!(
-        "<h1>CashtoCode</h1><div class=\"box\"><p>Your payment code / Ihr Zahlungscode:</p><p class=\"code\" id=\"code\">{code}</p><img id=\"barcode\" alt=\"Code 128 barcode of {code}\" src=\"/cashtocode/voucher/{token}/barcode.svg\"><p>Amount / Betrag: <strong id=\"amount\">{amount} {currency}</strong></p><p>Valid until / Gültig bis: <strong id=\"expires\" data-expires-at=\"{expires_ms}\">{expires}</strong></p><p id=\"status\" data-status=\"{status}\">{state_en} / {state_de}</p>{back}</div><div class=\"box\" lang=\"en\"><h2>How to pay</h2><ol><li>Go to a CashtoCode cash terminal in Austria or Germany.</li><li>Choose CashtoCode and scan the barcode or type in the code.</li><li>Insert exactly {amount} {currency} in cash.</li><li>Keep the receipt. The shop is told as soon as you have paid.</li></ol></div><div class=\"box\" lang=\"de\"><h2>So bezahlen Sie</h2><ol><li>Gehen Sie zu einem CashtoCode-Bargeldterminal in Österreich oder Deutschland.</li><li>Wählen Sie CashtoCode und scannen Sie den Barcode oder geben Sie den Code ein.</li><li>Zahlen Sie genau {amount} {currency} in bar ein.</li><li>Bewahren Sie den Beleg auf. Der Shop wird sofort nach Ihrer Zahlung benachrichtigt.</li></ol></div>",
-        code = escape(&code),
-        token = escape(&payment.token),
-        amount = euros(payment.amount),
-        currency = escape(&payment.currency),
-        expires_ms = payment.expires_at.unwrap_or_default(),
-        status = escape(payment.status.as_str()),
-        back = shop_link(back_to_shop(&payment)),
-    );
-    Html(html_page("CashtoCode payment code", &body)).into_response()
+/// Seconds between the voucher's own reloads while it waits for the cash.
+const VOUCHER_REFRESH_SECS: u32 = 15;
+
+#[derive(Template)]
+#[template(path = "ecommpay/voucher.html")]
+struct VoucherView {
+    page: Chrome,
+    shop: String,
+    payment_id: String,
+    description: String,
+    amount: String,
+    status: &'static str,
+    /// The Gate's code of the payment's last step.
+    wire_code: String,
+    code: String,
+    /// The voucher's code in groups of four, for reading out; `None` without a voucher.
+    groups: Option<Vec<String>>,
+    token: String,
+    /// Unix ms, and the same in UTC as `lang` writes it (the page's script shows local time).
+    expires_at: i64,
+    expires: String,
+    expires_iso: String,
+    /// The message id of where the payment stands, and whether that is bad news.
+    state: &'static str,
+    failed: bool,
+    waiting: bool,
+    reason: Option<String>,
+    back: Option<String>,
+    refreshes: String,
+    refresh_ms: u32,
 }
 
-/// A payment that never got a voucher: still waiting for the customer's data (the form), or
-/// declined before any (why, and the way back to the shop).
-fn without_voucher(payment: &CashPayment) -> Response {
-    if payment.status == PaymentStatus::Created {
-        return Html(customer_form(payment, None)).into_response();
+impl Page for VoucherView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
     }
-    let (state_en, state_de) = if payment.code == Code::Timeout.number() {
-        (
-            "This payment was not completed in time.",
-            "Diese Zahlung wurde nicht rechtzeitig abgeschlossen.",
-        )
-    } else {
-        (
-            "This payment was declined.",
-            "Diese Zahlung wurde abgelehnt.",
-        )
+}
+
+/// CashtoCode's page for a payment: the voucher while it waits (code, barcode, the way to pay,
+/// reloading itself), how it ended once it did, or the form while data is missing.
+pub async fn voucher(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    asked: Asked,
+) -> Response {
+    let lang = asked.pick_given(None, CASH);
+    let payment = match by_token(&state, token).await {
+        Ok(p) => p,
+        Err(e) => return e.answer(lang),
     };
-    let reason = decline_reason(payment)
-        .map(|r| format!("<p id=\"reason\">{}</p>", escape(&r)))
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>CashtoCode</h1><div class=\"box error\"><p>Payment / Zahlung <strong>{id}</strong>: <strong id=\"amount\">{amount} {currency}</strong></p><p id=\"status\" data-status=\"{status}\" data-code=\"{code}\">{state_en} / {state_de}</p>{reason}</div>{back}",
-        id = escape(&payment.payment_id),
-        amount = euros(payment.amount),
-        currency = escape(&payment.currency),
-        status = escape(payment.status.as_str()),
-        code = escape(&payment.code),
-        back = shop_link(back_to_shop(payment)),
-    );
-    Html(html_page("CashtoCode payment", &body)).into_response()
+    let shop = shop_name(&state, payment.project_id).await;
+    if payment.voucher_code.is_none() && payment.status == PaymentStatus::Created {
+        return customer_form(&payment, &shop, &Map::new(), None, lang);
+    }
+    let timed_out = payment.code == Code::Timeout.number();
+    let (state_id, failed) = match (payment.status, &payment.voucher_code) {
+        (PaymentStatus::Success, _) => ("cash-paid", false),
+        (PaymentStatus::Decline, Some(_)) if timed_out => ("cash-expired", true),
+        (PaymentStatus::Decline, None) if timed_out => ("cash-not-in-time", true),
+        (PaymentStatus::Decline, _) => ("cash-declined", true),
+        _ => ("cash-waiting", false),
+    };
+    let waiting = state_id == "cash-waiting";
+    let code = payment.voucher_code.clone().unwrap_or_default();
+    let expires_at = payment.expires_at.unwrap_or_default();
+    let page = Chrome::titled(lang, "cash-voucher-title")
+        .brand(shop.clone())
+        .switch(
+            &asked,
+            &format!("/cashtocode/voucher/{}", payment.token),
+            CASH,
+        );
+    let values = [("seconds", FluentValue::from(VOUCHER_REFRESH_SECS))];
+    let view = VoucherView {
+        page,
+        shop,
+        payment_id: payment.payment_id.clone(),
+        description: payment.description.clone(),
+        amount: money(&payment, lang),
+        status: payment.status.as_str(),
+        wire_code: payment.code.clone(),
+        groups: payment.voucher_code.as_ref().map(|c| {
+            c.as_bytes()
+                .chunks(4)
+                .map(|g| String::from_utf8_lossy(g).into_owned())
+                .collect()
+        }),
+        code,
+        token: payment.token.clone(),
+        expires_at,
+        expires: i18n::datetime(expires_at, "UTC", lang),
+        expires_iso: chrono::DateTime::from_timestamp_millis(expires_at)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
+        state: state_id,
+        failed,
+        waiting,
+        reason: payment
+            .voucher_code
+            .is_none()
+            .then(|| decline_reason(&payment, lang))
+            .flatten(),
+        back: back_to_shop(&payment).map(str::to_string),
+        refreshes: i18n::text(lang, "cash-refreshes", Some(&i18n::args(&values))),
+        refresh_ms: VOUCHER_REFRESH_SECS * 1000,
+    };
+    render(StatusCode::OK, &view)
 }
 
 pub async fn barcode(State(state): State<AppState>, Path(token): Path<String>) -> Response {

@@ -1,17 +1,23 @@
-//! Hosted pages' HTML: escaping, one shared layout (no scripts, no external assets) and the
-//! security headers of every page a customer sees.
+//! Every HTML page a person sees: one layout (`templates/layout.html`) and one stylesheet
+//! (`assets/pages.css`), askama templates (auto-escaped), and the security headers — fixed
+//! ones for a surface's routes ([`customer_pages`]), a content policy with a nonce fresh for
+//! each answer ([`render`]).
 
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{Html, IntoResponse, Response};
+use super::i18n::{self, Asked, Lang};
+use askama::Template;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The content policy of a page that sets none of its own: its own origin only, inline styles
-/// and scripts as the pages write them, never framed. A page may send a stricter one (the
-/// inCust pages, with nonces).
+/// The content policy of an answer that sets none of its own (the API reference's vendored
+/// Swagger UI, an image, a redirect): its own origin only, never framed.
 const DEFAULT_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// `routes` as pages a customer sees: not framed, not cached, not sniffed, no referrer sent
+/// The one stylesheet of every page, inlined under the page's nonce.
+const STYLESHEET: &str = include_str!("../../assets/pages.css");
+
+/// `routes` as pages a person sees: not framed, not cached, not sniffed, no referrer sent
 /// on, and a content policy unless the page set its own.
 pub fn customer_pages<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
     let fixed = [
@@ -44,43 +50,206 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
+/// Escapes text for HTML element content and quoted attribute values (an SVG's label).
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    askama::filters::escape(text, askama::filters::Html)
+        .map(|e| e.to_string())
+        .unwrap_or_default()
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#222}\
-h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}\
-.amount{font-size:1.6rem;font-weight:600}.error{color:#b00020}.note{color:#555}\
-input{font-size:1.2rem;padding:.3rem}button{font-size:1.1rem;padding:.4rem 1rem}code{font-size:1.2rem}";
+/// A link of the page's header: the language switch, a cabinet section.
+pub struct Link {
+    pub label: String,
+    /// The language the link leads to (the switch's), empty for others.
+    pub lang: &'static str,
+    pub href: String,
+    pub current: bool,
+}
 
-/// A whole page; `body` is HTML the caller escaped.
-pub fn page(title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
-        escape(title)
+/// What the layout needs of a page: its language, title, nonce and header links.
+pub struct Chrome {
+    pub lang: Lang,
+    pub title: String,
+    /// The name over the page (the shop's, the program's).
+    pub brand: String,
+    pub nonce: String,
+    /// The language switch: empty where the page has no address to come back to (a form's
+    /// answer), or only one language.
+    pub languages: Vec<Link>,
+    /// Sections (the cabinet's); a page of another module adds its own link here.
+    pub nav: Vec<Link>,
+    /// Keep the switch's choice in a cookie.
+    remember: bool,
+    /// `form-action` sources beyond none (`'self'`); `None`: forms may go anywhere (the shop).
+    form_action: Option<&'static str>,
+}
+
+impl Chrome {
+    pub fn new(lang: Lang, title: impl Into<String>) -> Chrome {
+        Chrome {
+            lang,
+            title: title.into(),
+            brand: String::new(),
+            nonce: crate::secrets::random_token(16),
+            languages: Vec::new(),
+            nav: Vec::new(),
+            remember: false,
+            form_action: Some("'self'"),
+        }
+    }
+
+    /// The page's title in its language.
+    pub fn titled(lang: Lang, id: &str) -> Chrome {
+        Chrome::new(lang, i18n::text(lang, id, None))
+    }
+
+    pub fn brand(mut self, brand: impl Into<String>) -> Chrome {
+        self.brand = brand.into();
+        self
+    }
+
+    /// A switch to each of `offered` at `path` (`?lang=…` added to its query), remembering the
+    /// choice this request made.
+    pub fn switch(mut self, asked: &Asked, path: &str, offered: &[Lang]) -> Chrome {
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        self.languages = offered
+            .iter()
+            .map(|lang| Link {
+                label: lang.name().to_string(),
+                lang: lang.code(),
+                href: format!("{path}{joiner}lang={}", lang.code()),
+                current: *lang == self.lang,
+            })
+            .collect();
+        self.remember = asked.switched == Some(self.lang);
+        self
+    }
+
+    /// Forms on the page may post to other sites (the way back to a shop).
+    pub fn forms_anywhere(mut self) -> Chrome {
+        self.form_action = None;
+        self
+    }
+
+    /// Message `id` in the page's language.
+    pub fn t(&self, id: &str) -> String {
+        i18n::text(self.lang, id, None)
+    }
+
+    /// Message `id` with one named value.
+    pub fn t_with(&self, id: &str, name: &str, value: &str) -> String {
+        let values = [(name, fluent_bundle::FluentValue::from(value))];
+        i18n::text(self.lang, id, Some(&i18n::args(&values)))
+    }
+
+    pub fn stylesheet(&self) -> &'static str {
+        STYLESHEET
+    }
+}
+
+/// A page's template: its data and its [`Chrome`].
+pub trait Page: Template {
+    fn chrome(&self) -> &Chrome;
+}
+
+/// `page` as an answer with `status`: its content policy allows only the page's own styles and
+/// scripts (by nonce), images from its origin, forms to its origin unless it says otherwise.
+pub fn render(status: StatusCode, page: &impl Page) -> Response {
+    let chrome = page.chrome();
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!("page template failed: {e}");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+        }
+    };
+    let nonce = &chrome.nonce;
+    let mut csp = format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
-    Html(html).into_response()
+    if let Some(sources) = chrome.form_action {
+        csp.push_str("; form-action ");
+        csp.push_str(sources);
+    }
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    if chrome.remember {
+        let cookie = format!(
+            "{}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+            i18n::LANG_COOKIE,
+            chrome.lang.code()
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            headers.insert(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// A page with a heading, a text and perhaps a link: what went wrong, what was done.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub page: Chrome,
+    pub heading: String,
+    pub text: String,
+    /// `id="…"` of the text, for the tests and the shops' scripts.
+    pub text_id: &'static str,
+    pub link: Option<Link>,
+}
+
+impl Page for Message {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+impl Message {
+    /// A page titled by message `heading` saying `text`.
+    pub fn new(lang: Lang, heading: &str, text: impl Into<String>) -> Message {
+        let page = Chrome::titled(lang, heading);
+        Message {
+            heading: page.title.clone(),
+            page,
+            text: text.into(),
+            text_id: "message",
+            link: None,
+        }
+    }
+
+    pub fn link(mut self, label: String, href: impl Into<String>) -> Message {
+        self.link = Some(Link {
+            label,
+            lang: "",
+            href: href.into(),
+            current: false,
+        });
+        self
+    }
+
+    pub fn answer(self, status: StatusCode) -> Response {
+        render(status, &self)
+    }
 }
 
 /// A page saying why the edge refused the request (`super::edge`), with the refusal's status.
-pub fn refused_page(title: &str, refused: &super::edge::Refused) -> Response {
-    let body = format!(
-        "<h1>Запрос отклонён</h1><p class=\"error\">{}</p>",
-        escape(refused.message)
-    );
-    let mut page = page(title, &body);
-    *page.status_mut() = refused.status;
-    page
+pub fn refused_page(lang: Lang, refused: &super::edge::Refused) -> Response {
+    use super::edge::Cause;
+    let id = match refused.cause {
+        Cause::TooLarge | Cause::TooLong => "common-refused-too-large",
+        Cause::Busy => "common-refused-busy",
+        Cause::Unread => "common-refused-unread",
+        Cause::Nul | Cause::Framework => "common-refused-invalid",
+    };
+    let text = i18n::text(lang, id, None);
+    let mut message = Message::new(lang, "common-request-refused", text);
+    message.text_id = "error";
+    message.answer(refused.status)
 }

@@ -16,6 +16,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod html;
+pub mod i18n;
 pub mod paging;
 pub mod secret_check;
 pub mod urls;

@@ -3,11 +3,13 @@
 //! with every field posted back and every XML request and response. Its state lives in memory.
 
 use super::wire::{self, Fields};
+use crate::http::html::{self, Chrome};
+use crate::http::i18n::Lang;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, RawForm, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use kopilka_domain::money::{format_decimal, parse_decimal};
@@ -82,9 +84,16 @@ fn order(n: u32, amount: &str) -> Order {
 
 type Shared = Arc<Mutex<Book>>;
 
+impl html::Page for ShopView<'_> {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
 #[derive(Template)]
 #[template(path = "incust/shop.html")]
 struct ShopView<'a> {
+    page: Chrome,
     login: &'a str,
     password: &'a str,
     cardphone: &'a str,
@@ -125,6 +134,8 @@ async fn show(
     let order_number: String =
         form_urlencoded::byte_serialize(book.order.number.as_bytes()).collect();
     let view = ShopView {
+        // The demo shop is the shop's page, in Russian as the protocol's shops are.
+        page: Chrome::new(Lang::Ru, "Demo Shop — оформление заказа (inCust)").brand("Demo Shop"),
         login: LOGIN,
         password: PASSWORD,
         cardphone: &book.cardphone,
@@ -134,10 +145,7 @@ async fn show(
         operations: &book.operations,
         log: book.log.iter().rev().collect(),
     };
-    match view.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    }
+    html::render(StatusCode::OK, &view)
 }
 
 fn form(raw: &[u8]) -> Vec<(String, String)> {

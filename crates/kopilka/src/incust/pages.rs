@@ -5,14 +5,16 @@
 use super::api::{card_phone, comment, money};
 use super::ops::{self, Done, Shop};
 use super::wire::{Fault, Fields};
+use crate::http::html::{self, Chrome};
+use crate::http::i18n;
 use crate::http::secret_check::{check_secret, Attempt, SecretCheck};
 use crate::http::ClientAddr;
 use crate::secrets;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
 use futures::FutureExt;
 use kopilka_domain::code_quota::Surface;
 use kopilka_domain::incust::{self as rules, Lang, Sale, Status};
@@ -173,12 +175,18 @@ fn customer_text(fault: &Fault, lang: Lang) -> String {
     }
 }
 
+/// The layout's language for a page in the program's language.
+fn reader(lang: Lang) -> i18n::Lang {
+    match lang {
+        Lang::Ru => i18n::Lang::Ru,
+        Lang::En => i18n::Lang::En,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "incust/page.html")]
 struct PageView {
-    lang: &'static str,
-    title: String,
-    nonce: String,
+    page: Chrome,
     w: &'static Words,
     heading: &'static str,
     confirm: &'static str,
@@ -199,9 +207,7 @@ struct PageView {
 #[derive(Template)]
 #[template(path = "incust/back.html")]
 struct BackView {
-    lang: &'static str,
-    title: String,
-    nonce: String,
+    page: Chrome,
     w: &'static Words,
     heading: String,
     message: String,
@@ -212,9 +218,7 @@ struct BackView {
 #[derive(Template)]
 #[template(path = "incust/error.html")]
 struct ErrorView {
-    lang: &'static str,
-    title: String,
-    nonce: String,
+    page: Chrome,
     w: &'static Words,
     message: String,
     hint: &'static str,
@@ -291,8 +295,7 @@ impl Page {
     }
 
     fn render(self) -> Response {
-        let nonce = secrets::random_token(16);
-        let (status, html, form_action) = match self {
+        match self {
             Page::Error {
                 status,
                 fault,
@@ -306,9 +309,7 @@ impl Page {
                 }
                 let w = words(lang);
                 let view = ErrorView {
-                    lang: lang.code(),
-                    title: w.error.to_string(),
-                    nonce: nonce.clone(),
+                    page: Chrome::new(reader(lang), w.error),
                     w,
                     message: customer_text(&fault, lang),
                     hint: match hint {
@@ -316,12 +317,9 @@ impl Page {
                         Hint::CheckOrder => w.check_order,
                     },
                 };
-                (status, view.render(), "'none'")
+                html::render(status, &view)
             }
-            Page::Form(mut view) => {
-                view.nonce = nonce.clone();
-                (StatusCode::OK, view.render(), "'self'")
-            }
+            Page::Form(view) => html::render(StatusCode::OK, view.as_ref()),
             Page::Back {
                 url,
                 fields,
@@ -329,45 +327,36 @@ impl Page {
                 lang,
             } => {
                 let w = words(lang);
+                // Its form goes to the shop, whose return page may redirect further.
                 let view = BackView {
-                    lang: lang.code(),
-                    title: w.returning.to_string(),
-                    nonce: nonce.clone(),
+                    page: Chrome::new(reader(lang), w.returning).forms_anywhere(),
                     w,
                     heading: w.returning.to_string(),
                     message,
                     url,
                     fields,
                 };
-                // No form-action here: the form goes to the shop, whose return page may
-                // redirect further.
-                (StatusCode::OK, view.render(), "")
+                html::render(StatusCode::OK, &view)
             }
-        };
-        let html = match html {
-            Ok(html) => html,
-            Err(e) => {
-                tracing::error!("inCust page template failed: {e}");
-                return (StatusCode::SERVICE_UNAVAILABLE, "").into_response();
-            }
-        };
-        let mut csp = format!(
-            "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; frame-ancestors 'none'; base-uri 'none'"
-        );
-        if !form_action.is_empty() {
-            csp.push_str(&format!("; form-action {form_action}"));
         }
-        let mut response = (status, html).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        // The other security headers: `crate::http::html::customer_pages`.
-        if let Ok(value) = HeaderValue::from_str(&csp) {
-            headers.insert(header::CONTENT_SECURITY_POLICY, value);
-        }
-        response
+    }
+}
+
+impl html::Page for PageView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+impl html::Page for BackView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+impl html::Page for ErrorView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
     }
 }
 
@@ -721,9 +710,11 @@ impl FormData {
         };
         let decimals = shop.rules.decimals;
         PageView {
-            lang: shop.lang.code(),
-            title: format!("{heading} — {}", shop.merchant.name),
-            nonce: String::new(),
+            page: Chrome::new(
+                reader(shop.lang),
+                format!("{heading} — {}", shop.merchant.name),
+            )
+            .brand(shop.merchant.name.clone()),
             w,
             heading,
             confirm,

@@ -1,10 +1,13 @@
 //! The demo platform (the seed's example keys) and a demo shop that pays with Kupi-Kupi points
 //! at `/demo/shop/kupikupi`, served only by `kopilka demo`.
 
-use crate::http::html::{escape, page};
+use crate::http::html::{render, Chrome, Page};
+use crate::http::i18n::Lang;
 use crate::secrets::Sealer;
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Form, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Extension;
@@ -85,30 +88,38 @@ pub fn shop_router(platform: Option<DemoPlatform>) -> Router<AppState> {
     crate::http::html::customer_pages(routes)
 }
 
-fn received_html() -> String {
-    let received = RECEIVED.lock().map(|r| r.clone()).unwrap_or_default();
-    if received.is_empty() {
-        return "<p class=\"note\" id=\"received\">Уведомлений пока не было.</p>".into();
+#[derive(Template)]
+#[template(path = "demo/kupikupi.html")]
+struct ShopView {
+    page: Chrome,
+    /// How the payment ended.
+    result: Option<&'static str>,
+    error: Option<String>,
+    received: Vec<String>,
+}
+
+impl Page for ShopView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
     }
-    let items: String = received
-        .iter()
-        .map(|body| format!("<li><code>{}</code></li>", escape(body)))
-        .collect();
-    format!("<ul id=\"received\">{items}</ul>")
+}
+
+/// The shop's page (the demo shop is Russian, as the protocol's shops are).
+fn shop_page(result: Option<&'static str>, error: Option<String>) -> Response {
+    let view = ShopView {
+        page: Chrome::new(Lang::Ru, result.unwrap_or("Demo Shop"))
+            .brand("Demo Shop")
+            // The form's answer redirects to the transfer form's address.
+            .forms_anywhere(),
+        result,
+        error,
+        received: RECEIVED.lock().map(|r| r.clone()).unwrap_or_default(),
+    };
+    render(StatusCode::OK, &view)
 }
 
 async fn shop() -> Response {
-    let body = format!(
-        "<h1>Demo Shop</h1><p>Заказ: чайник, 250.00 ₽.</p>\
-         <form method=\"post\" action=\"/demo/shop/kupikupi/pay\">\
-         <p><label>Телефон покупателя<br><input name=\"phone\" value=\"79000000000\"></label></p>\
-         <p><label>Сумма, копеек<br><input name=\"amount\" value=\"25000\"></label></p>\
-         <p><label><input type=\"checkbox\" name=\"test\" value=\"1\"> тестовый режим (DevSecretKey)</label></p>\
-         <button id=\"pay\" type=\"submit\">Оплатить баллами Купи-Купи</button></form>\
-         <h2>Уведомления на NotificationURL</h2>{}",
-        received_html()
-    );
-    page("Demo Shop", &body)
+    shop_page(None, None)
 }
 
 #[derive(Deserialize)]
@@ -126,7 +137,7 @@ async fn pay(
     Form(form): Form<PayForm>,
 ) -> Response {
     let Some(platform) = platform.as_ref() else {
-        return page("Demo Shop", "<p>No demo platform configured.</p>");
+        return shop_page(None, Some("No demo platform configured.".into()));
     };
     let secret = if form.test.is_some() {
         &platform.dev_secret_key
@@ -158,13 +169,7 @@ async fn pay(
     };
     match answer["transferURL"].as_str() {
         Some(url) => Redirect::to(url).into_response(),
-        None => page(
-            "Demo Shop",
-            &format!(
-                "<h1>Ошибка</h1><p id=\"error\">{}</p><p><a href=\"/demo/shop/kupikupi\">Назад</a></p>",
-                escape(&answer.to_string())
-            ),
-        ),
+        None => shop_page(None, Some(answer.to_string())),
     }
 }
 
@@ -183,11 +188,5 @@ async fn result_page(success: bool) -> Response {
     } else {
         "Оплата не прошла"
     };
-    page(
-        title,
-        &format!(
-            "<h1 id=\"result\">{title}</h1><h2>Уведомления на NotificationURL</h2>{}<p><a href=\"/demo/shop/kupikupi\">В магазин</a></p>",
-            received_html()
-        ),
-    )
+    shop_page(Some(title), None)
 }

@@ -1,22 +1,24 @@
-//! The hosted transfer form at `transferURL`: shop, amount in roubles, the masked phone and a
-//! field for the 6-digit code.
+//! The hosted transfer form at `transferURL`: shop, order, amount in roubles, the masked phone
+//! and a field for the 6-digit code, in the program's language or the reader's
+//! (`templates/kupikupi/transfer.html`).
 
 use super::{absolute, enter_code, notify, rules_of, Ending, Signer};
-use crate::http::html::{escape, page};
+use crate::http::html::{render, Chrome, Message, Page};
+use crate::http::i18n::{self, Asked, Lang, CUSTOMER};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use fluent_bundle::FluentValue;
 use kopilka_domain::kupikupi::{sandbox_phone, Step, TransferStatus, MAX_CODE_ATTEMPTS};
-use kopilka_domain::money::format_decimal;
 use kopilka_domain::phone::mask;
-use kopilka_domain::Amount;
 use kopilka_store::kupikupi::{Platform, Transfer};
 use kopilka_store::{StoreError, StoreResult, Tx};
 use serde::Deserialize;
 
 pub fn url(public_url: &str, form_key: &str) -> String {
-    format!("{public_url}/kupikupi/transfer/{form_key}")
+    format!("{public_url}{}", form_path(form_key))
 }
 
 /// What the page shows.
@@ -24,6 +26,8 @@ struct View {
     transfer: Transfer,
     platform: Platform,
     shop: String,
+    /// The program's language.
+    language: String,
 }
 
 async fn view(tx: &mut Tx, transfer: Transfer) -> StoreResult<View> {
@@ -31,19 +35,24 @@ async fn view(tx: &mut Tx, transfer: Transfer) -> StoreResult<View> {
         .kupikupi_platform_by_id(transfer.platform_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("transfer {} platform", transfer.id)))?;
-    let shop = tx
-        .merchant(platform.merchant_id)
-        .await?
-        .map(|m| m.name)
-        .unwrap_or_default();
+    let merchant = tx.merchant(platform.merchant_id).await?;
+    let language = match &merchant {
+        Some(m) => tx.program(m.program_id).await?.map(|p| p.rules.language),
+        None => None,
+    };
     Ok(View {
         transfer,
         platform,
-        shop,
+        shop: merchant.map(|m| m.name).unwrap_or_default(),
+        language: language.unwrap_or_default(),
     })
 }
 
-pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    asked: Asked,
+    Path(key): Path<String>,
+) -> Response {
     let signer = Signer::of(&state);
     let opened = state
         .store
@@ -96,9 +105,9 @@ pub async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Res
         })
         .await;
     match opened {
-        Ok(Some(view)) => render(&state, &view, None),
-        Ok(None) => not_found(),
-        Err(e) => failure(e),
+        Ok(Some(view)) => page(&state, &asked, &view, None),
+        Ok(None) => not_found(&asked),
+        Err(e) => failure(&asked, e),
     }
 }
 
@@ -110,6 +119,7 @@ pub struct CodeForm {
 
 pub async fn submit(
     State(state): State<AppState>,
+    asked: Asked,
     Path(key): Path<String>,
     Form(form): Form<CodeForm>,
 ) -> Response {
@@ -138,81 +148,109 @@ pub async fn submit(
         .await;
     let (step, view) = match result {
         Ok(Some(found)) => found,
-        Ok(None) => return not_found(),
-        Err(e) => return failure(e),
+        Ok(None) => return not_found(&asked),
+        Err(e) => return failure(&asked, e),
     };
     let success = absolute(&view.platform.success_url, &state.public_url);
     let fail = absolute(&view.platform.fail_url, &state.public_url);
     match step {
-        None if !view.transfer.is_sandbox() => render(&state, &view, Some("Введите 6 цифр кода")),
+        None if !view.transfer.is_sandbox() => {
+            page(&state, &asked, &view, Some(("transfer-code-format", 0)))
+        }
         Some(Step::Hold) => Redirect::to(&success).into_response(),
-        Some(Step::WrongCode { left }) if left > 0 => render(
-            &state,
-            &view,
-            Some(&format!("Неверный код. Осталось попыток: {left}")),
-        ),
+        Some(Step::WrongCode { left }) if left > 0 => {
+            page(&state, &asked, &view, Some(("transfer-code-wrong", left)))
+        }
         _ => match view.transfer.status {
             TransferStatus::Held | TransferStatus::Confirmed => {
                 Redirect::to(&success).into_response()
             }
-            s if s.awaits_code() => render(&state, &view, None),
+            s if s.awaits_code() => page(&state, &asked, &view, None),
             _ => Redirect::to(&fail).into_response(),
         },
     }
 }
 
-fn render(state: &AppState, view: &View, error: Option<&str>) -> Response {
+#[derive(Template)]
+#[template(path = "kupikupi/transfer.html")]
+struct TransferView {
+    page: Chrome,
+    shop: String,
+    order: String,
+    amount: String,
+    phone: String,
+    sandbox: bool,
+    awaits_code: bool,
+    /// `transfer-done`, `transfer-expired` or `transfer-declined` once it ended.
+    ended: Option<(&'static str, bool)>,
+    attempts_left: String,
+    error: Option<String>,
+    back: String,
+}
+
+impl Page for TransferView {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
+}
+
+/// The form, or how the transfer ended; `error` a message id with the attempts left.
+fn page(state: &AppState, asked: &Asked, view: &View, error: Option<(&str, i64)>) -> Response {
     let t = &view.transfer;
-    let success = escape(&absolute(&view.platform.success_url, &state.public_url));
-    let fail = escape(&absolute(&view.platform.fail_url, &state.public_url));
-    let mut body = format!(
-        "<h1>Оплата баллами Купи-Купи</h1><p>Магазин: <strong id=\"shop\">{}</strong></p><p class=\"amount\" id=\"amount\">{} ₽</p><p>Телефон: <span id=\"phone\">{}</span></p>",
-        escape(&view.shop),
-        format_decimal(Amount(t.amount), 2),
-        escape(&mask(&t.phone)),
-    );
-    if t.is_sandbox() {
-        body.push_str("<p class=\"note\">Тестовый перевод: баллы не списываются.</p>");
-    }
-    match t.status {
-        s if s.awaits_code() => {
-            if let Some(error) = error {
-                body.push_str(&format!("<p class=\"error\" id=\"error\">{}</p>", escape(error)));
-            }
-            body.push_str(&format!(
-                "<form method=\"post\"><p><label>Код из личного кабинета или SMS<br><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required autofocus></label></p><p class=\"note\">Осталось попыток: {}</p><button id=\"pay\" type=\"submit\">Перевести баллы</button></form><p><a id=\"back\" href=\"{fail}\">Вернуться в магазин</a></p>",
-                MAX_CODE_ATTEMPTS - t.attempts
-            ));
-        }
-        TransferStatus::Held | TransferStatus::Confirmed => body.push_str(&format!(
-            "<p id=\"status\">Баллы переведены.</p><p><a id=\"back\" href=\"{success}\">Вернуться в магазин</a></p>"
-        )),
-        TransferStatus::Canceled => body.push_str(&format!(
-            "<p id=\"status\" class=\"error\">Время на перевод истекло.</p><p><a id=\"back\" href=\"{fail}\">Вернуться в магазин</a></p>"
-        )),
-        _ => body.push_str(&format!(
-            "<p id=\"status\" class=\"error\">Перевод отклонён.</p><p><a id=\"back\" href=\"{fail}\">Вернуться в магазин</a></p>"
-        )),
-    }
-    page("Оплата баллами Купи-Купи", &body)
+    let lang = asked.pick(Some(&view.language), CUSTOMER);
+    let left = |id: &str, left: i64| {
+        let values = [("left", FluentValue::from(left))];
+        i18n::text(lang, id, Some(&i18n::args(&values)))
+    };
+    let ended = match t.status {
+        s if s.awaits_code() => None,
+        TransferStatus::Held | TransferStatus::Confirmed => Some(("transfer-done", true)),
+        TransferStatus::Canceled => Some(("transfer-expired", false)),
+        _ => Some(("transfer-declined", false)),
+    };
+    let back = match ended {
+        Some((_, true)) => &view.platform.success_url,
+        _ => &view.platform.fail_url,
+    };
+    let path = form_path(&t.form_key);
+    let transfer = TransferView {
+        page: Chrome::titled(lang, "transfer-title")
+            .brand(view.shop.clone())
+            .switch(asked, &path, CUSTOMER)
+            // A right code's answer redirects to the shop, which `form-action` would stop.
+            .forms_anywhere(),
+        shop: view.shop.clone(),
+        order: t.order_id.clone(),
+        amount: format!("{} ₽", i18n::number(t.amount, 2, lang)),
+        phone: mask(&t.phone),
+        sandbox: t.is_sandbox(),
+        awaits_code: ended.is_none(),
+        ended,
+        attempts_left: left("transfer-attempts-left", MAX_CODE_ATTEMPTS - t.attempts),
+        error: error.map(|(id, n)| left(id, n)),
+        back: absolute(back, &state.public_url),
+    };
+    render(StatusCode::OK, &transfer)
 }
 
-fn not_found() -> Response {
-    let mut response = page(
-        "Перевод не найден",
-        "<h1>Перевод не найден</h1><p>Ссылка неверна или устарела.</p>",
-    );
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+/// The form's path on this server.
+fn form_path(form_key: &str) -> String {
+    format!("/kupikupi/transfer/{form_key}")
 }
 
-fn failure(error: StoreError) -> Response {
+fn not_found(asked: &Asked) -> Response {
+    let lang = asked.pick(None, CUSTOMER);
+    let text = i18n::text(lang, "transfer-not-found-text", None);
+    Message::new(lang, "transfer-not-found", text).answer(StatusCode::NOT_FOUND)
+}
+
+fn failure(asked: &Asked, error: StoreError) -> Response {
+    let lang: Lang = asked.pick(None, CUSTOMER);
     let id = uuid::Uuid::new_v4();
     tracing::error!(error_id = %id, "kupikupi form: {error}");
-    let mut response = page(
-        "Ошибка",
-        &format!("<h1>Ошибка</h1><p>Попробуйте ещё раз. Код ошибки {id}.</p>"),
-    );
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+    let values = [("id", FluentValue::from(id.to_string()))];
+    let text = i18n::text(lang, "common-error-text", Some(&i18n::args(&values)));
+    let mut message = Message::new(lang, "common-error", text);
+    message.text_id = "error";
+    message.answer(StatusCode::INTERNAL_SERVER_ERROR)
 }

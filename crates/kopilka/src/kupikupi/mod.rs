@@ -59,7 +59,7 @@ pub fn router() -> Router<AppState> {
 fn edge_refusal(refused: &Refused) -> axum::response::Response {
     use axum::response::IntoResponse;
     if refused.path.starts_with("/kupikupi/") {
-        return crate::http::html::refused_page("Перевод баллов", refused);
+        return crate::http::html::refused_page(crate::http::i18n::CUSTOMER[0], refused);
     }
     wire::KkError::field(refused.place, refused.message).into_response()
 }
@@ -515,6 +515,8 @@ pub struct PendingCode {
     pub amount: i64,
     pub code: String,
     pub url: String,
+    /// Unix ms.
+    pub expires_at: i64,
 }
 
 /// The codes of a customer's transfers that still wait for one.
@@ -549,6 +551,7 @@ pub async fn pending_codes(
             amount: transfer.amount,
             code,
             url: form::url(public_url, &transfer.form_key),
+            expires_at: transfer.expires_at,
         });
     }
     Ok(pending)

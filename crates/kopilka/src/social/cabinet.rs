@@ -8,7 +8,8 @@ use super::oauth::{self, Callback};
 use super::utc_offset_minutes;
 use crate::cabinet::{self, Customer};
 use crate::http::edge::{self, Refused};
-use crate::http::html::page;
+use crate::http::html::{self, Chrome, Message, Page};
+use crate::http::i18n::{self, Asked, Lang, CUSTOMER};
 use crate::secrets;
 use crate::state::AppState;
 use askama::Template;
@@ -46,11 +47,11 @@ pub fn router() -> Router<AppState> {
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
         ));
-    crate::http::html::customer_pages(pages)
+    html::customer_pages(pages)
 }
 
 fn edge_refusal(refused: &Refused) -> Response {
-    crate::http::html::refused_page("Социальные сети", refused)
+    html::refused_page(CUSTOMER[0], refused)
 }
 
 /// The networks the cabinet links, as paths and pages name them.
@@ -86,56 +87,50 @@ struct NetworkRow {
 #[derive(Template)]
 #[template(path = "social/linked.html")]
 struct LinkedPage {
+    page: Chrome,
     note: Option<String>,
     networks: Vec<NetworkRow>,
+}
+
+impl Page for LinkedPage {
+    fn chrome(&self) -> &Chrome {
+        &self.page
+    }
 }
 
 #[derive(Template)]
 #[template(path = "social/signin.html")]
 struct SignInPage {
-    program: String,
+    page: Chrome,
     program_id: i64,
     networks: Vec<NetworkRow>,
 }
 
-#[derive(Template)]
-#[template(path = "social/note.html")]
-struct NotePage<'a> {
-    heading: &'a str,
-    text: &'a str,
-    error: bool,
-    back: &'a str,
-}
-
-fn render(title: &str, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(body) => page(title, &body),
-        Err(error) => failure(error),
+impl Page for SignInPage {
+    fn chrome(&self) -> &Chrome {
+        &self.page
     }
 }
 
-fn note(status: StatusCode, text: &str, back: &str) -> Response {
-    let mut response = render(
-        "Социальные сети",
-        &NotePage {
-            heading: "Социальные сети",
-            text,
-            error: status != StatusCode::OK,
-            back,
-        },
-    );
-    *response.status_mut() = status;
-    response
+/// A page saying what happened (message `text`), with a way `back`.
+fn note(lang: Lang, status: StatusCode, text: &str, back: &str) -> Response {
+    let mut message = Message::new(lang, "social-title", i18n::text(lang, text, None))
+        .link(i18n::text(lang, "social-back", None), back);
+    if status != StatusCode::OK {
+        message.text_id = "error";
+    }
+    message.answer(status)
 }
 
-fn failure(error: impl std::fmt::Display) -> Response {
+fn failure(lang: Lang, error: impl std::fmt::Display) -> Response {
     let id = uuid::Uuid::new_v4();
     tracing::error!(error_id = %id, "cabinet social: {error}");
-    note(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &format!("Попробуйте ещё раз. Код ошибки {id}."),
-        "/cabinet",
-    )
+    let values = [("id", fluent_bundle::FluentValue::from(id.to_string()))];
+    let text = i18n::text(lang, "common-error-text", Some(&i18n::args(&values)));
+    let mut message = Message::new(lang, "common-error", text)
+        .link(i18n::text(lang, "social-back", None), "/cabinet");
+    message.text_id = "error";
+    message.answer(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn secure(state: &AppState) -> &'static str {
@@ -147,19 +142,16 @@ fn secure(state: &AppState) -> &'static str {
 }
 
 async fn linked(State(state): State<AppState>, customer: Result<Customer, Response>) -> Response {
-    let Customer(customer) = match customer {
+    let customer = match customer {
         Ok(c) => c,
         Err(page) => return page,
     };
-    linked_page(&state, customer.id, customer.program_id, None).await
+    linked_page(&state, &customer, None).await
 }
 
-async fn linked_page(
-    state: &AppState,
-    customer_id: CustomerId,
-    program_id: ProgramId,
-    note_text: Option<String>,
-) -> Response {
+async fn linked_page(state: &AppState, customer: &Customer, note_id: Option<&str>) -> Response {
+    let lang = customer.lang;
+    let (customer_id, program_id) = (customer.customer.id, customer.customer.program_id);
     let found = state
         .store
         .read(move |tx| {
@@ -172,7 +164,7 @@ async fn linked_page(
         .await;
     let (accounts, clients) = match found {
         Ok(found) => found,
-        Err(error) => return failure(error),
+        Err(error) => return failure(lang, error),
     };
     let networks = NETWORKS
         .iter()
@@ -186,18 +178,18 @@ async fn linked_page(
             available: clients.iter().any(|c| c.network == network),
         })
         .collect();
-    render(
-        "Социальные сети",
-        &LinkedPage {
-            note: note_text,
-            networks,
-        },
-    )
+    let page = LinkedPage {
+        page: cabinet::chrome(customer, "/cabinet/social", "social-title"),
+        note: note_id.map(|id| i18n::text(lang, id, None)),
+        networks,
+    };
+    html::render(StatusCode::OK, &page)
 }
 
 /// Starts a flow: the state and verifier kept, the browser sent to the network.
 async fn start(
     state: &AppState,
+    lang: Lang,
     program_id: ProgramId,
     network: Network,
     purpose: &'static str,
@@ -208,11 +200,12 @@ async fn start(
         .store
         .read(move |tx| Box::pin(async move { tx.oauth_clients(program_id).await }))
         .await
-        .map_err(failure)?;
+        .map_err(|e| failure(lang, e))?;
     let Some(client) = clients.into_iter().find(|c| c.network == network) else {
         return Err(note(
+            lang,
             StatusCode::NOT_FOUND,
-            "Эта социальная сеть в программе не настроена.",
+            "social-not-configured",
             "/cabinet",
         ));
     };
@@ -224,7 +217,7 @@ async fn start(
         &flow_state,
         &verifier,
     )
-    .map_err(failure)?;
+    .map_err(|e| failure(lang, e))?;
     let flow = OAuthFlow {
         program_id,
         network,
@@ -243,7 +236,7 @@ async fn start(
             })
         })
         .await
-        .map_err(failure)?;
+        .map_err(|e| failure(lang, e))?;
     Ok(Redirect::to(&url))
 }
 
@@ -253,21 +246,28 @@ async fn start_link(
     headers: HeaderMap,
     customer: Result<Customer, Response>,
 ) -> Response {
-    let Customer(customer) = match customer {
+    let customer = match customer {
         Ok(c) => c,
         Err(page) => return page,
     };
+    let lang = customer.lang;
     let Some(network) = network_of(&code) else {
-        return note(StatusCode::NOT_FOUND, "Нет такой сети.", "/cabinet/social");
+        return note(
+            lang,
+            StatusCode::NOT_FOUND,
+            "social-no-network",
+            "/cabinet/social",
+        );
     };
     // Signed in means the session cookie is there: the flow is bound to it.
     let session = cabinet::session_token(&headers).unwrap_or_default();
     match start(
         &state,
-        customer.program_id,
+        lang,
+        customer.customer.program_id,
         network,
         LINK,
-        Some(customer.id),
+        Some(customer.customer.id),
         &session,
     )
     .await
@@ -277,7 +277,12 @@ async fn start_link(
     }
 }
 
-async fn sign_in_page(State(state): State<AppState>, Path(program): Path<i64>) -> Response {
+async fn sign_in_page(
+    State(state): State<AppState>,
+    Path(program): Path<i64>,
+    asked: Asked,
+) -> Response {
+    let lang = asked.pick(None, CUSTOMER);
     let found = state
         .store
         .read(move |tx| {
@@ -289,9 +294,10 @@ async fn sign_in_page(State(state): State<AppState>, Path(program): Path<i64>) -
         .await;
     let (program, clients): (_, Vec<OAuthClient>) = match found {
         Ok((Some(program), clients)) => (program, clients),
-        Ok((None, _)) => return note(StatusCode::NOT_FOUND, "Нет такой программы.", "/cabinet"),
-        Err(error) => return failure(error),
+        Ok((None, _)) => return note(lang, StatusCode::NOT_FOUND, "social-no-program", "/cabinet"),
+        Err(error) => return failure(lang, error),
     };
+    let lang = asked.pick(Some(&program.rules.language), CUSTOMER);
     let networks = NETWORKS
         .iter()
         .filter(|n| clients.iter().any(|c| c.network == n.0))
@@ -302,25 +308,38 @@ async fn sign_in_page(State(state): State<AppState>, Path(program): Path<i64>) -
             available: true,
         })
         .collect();
-    render(
-        "Вход через социальную сеть",
-        &SignInPage {
-            program: program.name,
-            program_id: program.id.0,
-            networks,
-        },
-    )
+    let path = format!("/cabinet/social/signin/{}", program.id.0);
+    let page = SignInPage {
+        page: Chrome::titled(lang, "social-signin-title")
+            .brand(program.name)
+            .switch(&asked, &path, CUSTOMER),
+        program_id: program.id.0,
+        networks,
+    };
+    html::render(StatusCode::OK, &page)
 }
 
 async fn start_sign_in(
     State(state): State<AppState>,
     Path((program, code)): Path<(i64, String)>,
+    asked: Asked,
 ) -> Response {
+    let lang = asked.pick(None, CUSTOMER);
     let Some(network) = network_of(&code) else {
-        return note(StatusCode::NOT_FOUND, "Нет такой сети.", "/cabinet");
+        return note(lang, StatusCode::NOT_FOUND, "social-no-network", "/cabinet");
     };
     let binding = secrets::random_token(32);
-    match start(&state, ProgramId(program), network, SIGN_IN, None, &binding).await {
+    match start(
+        &state,
+        lang,
+        ProgramId(program),
+        network,
+        SIGN_IN,
+        None,
+        &binding,
+    )
+    .await
+    {
         Ok(redirect) => {
             let cookie = format!(
                 "{FLOW_COOKIE}={binding}; Path=/cabinet/social; HttpOnly; SameSite=Lax; Max-Age={}{}",
@@ -351,14 +370,17 @@ async fn callback(
     State(state): State<AppState>,
     Path(code): Path<String>,
     headers: HeaderMap,
+    asked: Asked,
+    signed_in: Result<Customer, Response>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let refused = |text: &str| note(StatusCode::BAD_REQUEST, text, "/cabinet/social");
+    let lang = asked.pick(None, CUSTOMER);
+    let refused = |id: &str| note(lang, StatusCode::BAD_REQUEST, id, "/cabinet/social");
     let Some(network) = network_of(&code) else {
-        return refused("Нет такой сети.");
+        return refused("social-no-network");
     };
     let Some(flow_state) = query.state.as_deref().filter(|s| s.len() <= 200) else {
-        return refused("Ссылка неполная: начните привязку заново.");
+        return refused("social-link-incomplete");
     };
     let digest = secrets::token_digest(flow_state);
     let flow = state
@@ -367,12 +389,12 @@ async fn callback(
         .await;
     let flow = match flow {
         Ok(Some(flow)) if flow.network == network => flow,
-        Ok(_) => return refused("Ссылка устарела или уже использована: начните заново."),
-        Err(error) => return failure(error),
+        Ok(_) => return refused("social-link-stale"),
+        Err(error) => return failure(lang, error),
     };
     let binding = match flow.purpose.as_str() {
         LINK => cabinet::session_token(&headers),
-        _ => crate::http::html::cookie(&headers, FLOW_COOKIE),
+        _ => html::cookie(&headers, FLOW_COOKIE),
     };
     let bound = match (&binding, &flow.session_digest) {
         (Some(binding), Some(expected)) => {
@@ -382,20 +404,21 @@ async fn callback(
     };
     if !bound {
         return note(
+            lang,
             StatusCode::FORBIDDEN,
-            "Привязка начата в другом браузере или сеансе: начните заново.",
+            "social-other-browser",
             "/cabinet/social",
         );
     }
     if query.error.is_some() {
-        return refused("Сеть не дала доступ: начните заново.");
+        return refused("social-network-refused");
     }
     let Some(code) = query
         .code
         .as_deref()
         .filter(|c| !c.is_empty() && c.len() <= 1000)
     else {
-        return refused("Сеть не вернула код: начните заново.");
+        return refused("social-no-code");
     };
     let program_id = flow.program_id;
     let loaded = state
@@ -411,16 +434,16 @@ async fn callback(
     let (rules, client) = match loaded {
         Ok((Some(program), clients)) => match clients.into_iter().find(|c| c.network == network) {
             Some(client) => (program.rules, client),
-            None => return refused("Эта социальная сеть в программе больше не настроена."),
+            None => return refused("social-not-configured"),
         },
-        Ok((None, _)) => return refused("Нет такой программы."),
-        Err(error) => return failure(error),
+        Ok((None, _)) => return refused("social-no-program"),
+        Err(error) => return failure(lang, error),
     };
     let (Ok(secret), Ok(verifier)) = (
         state.sealer.unseal(&client.sealed_client_secret),
         state.sealer.unseal(&flow.sealed_code_verifier),
     ) else {
-        return failure("a sealed OAuth secret does not unseal");
+        return failure(lang, "a sealed OAuth secret does not unseal");
     };
     let account = oauth::account(
         &client,
@@ -439,8 +462,9 @@ async fn callback(
         Err(error) => {
             tracing::warn!(?network, "OAuth flow failed: {error}");
             return note(
+                lang,
                 StatusCode::BAD_GATEWAY,
-                "Сеть не подтвердила вход: начните заново.",
+                "social-network-failed",
                 "/cabinet/social",
             );
         }
@@ -460,21 +484,26 @@ async fn callback(
                 })
                 .await;
             let text = match linked {
-                Ok(Linked::New) => "Профиль привязан.",
-                Ok(Linked::Already) => "Этот профиль уже привязан.",
-                Ok(Linked::TakenByAnother) => "Этот профиль привязан к другому участнику.",
-                Ok(Linked::CustomerHasAnother) => "У вас уже привязан другой профиль этой сети.",
-                Err(error) => return failure(error),
+                Ok(Linked::New) => "social-linked-new",
+                Ok(Linked::Already) => "social-linked-already",
+                Ok(Linked::TakenByAnother) => "social-linked-taken",
+                Ok(Linked::CustomerHasAnother) => "social-linked-other",
+                Err(error) => return failure(lang, error),
             };
-            linked_page(&state, customer_id, program_id, Some(text.to_string())).await
+            // The flow is bound to this session, so its customer is the one linked.
+            match signed_in {
+                Ok(customer) => linked_page(&state, &customer, Some(text)).await,
+                Err(page) => page,
+            }
         }
-        _ => sign_in(&state, program_id, rules, offset, network, account).await,
+        _ => sign_in(&state, lang, program_id, rules, offset, network, account).await,
     }
 }
 
 /// Signs in the customer the account is linked to, or registers one with it.
 async fn sign_in(
     state: &AppState,
+    lang: Lang,
     program_id: ProgramId,
     rules: kopilka_domain::program::ProgramRules,
     offset: i32,
@@ -523,10 +552,11 @@ async fn sign_in(
                 .into_response()
         }
         Err(JobError::Refused(()) | JobError::RefusedKeeping(())) => note(
+            lang,
             StatusCode::CONFLICT,
-            "Этот профиль только что зарегистрирован: войдите ещё раз.",
+            "social-just-registered",
             "/cabinet",
         ),
-        Err(JobError::Store(error)) => failure(error),
+        Err(JobError::Store(error)) => failure(lang, error),
     }
 }

@@ -533,3 +533,58 @@ async fn the_country_choice_in_chromium_is_explained_final_and_leads_back() {
     assert_eq!(payment_row(&app, "chromium-de").await["status"], "decline");
     app.stop().await;
 }
+
+both_stores!(the_payment_page_keeps_what_was_typed_and_takes_a_date_input);
+async fn the_payment_page_keeps_what_was_typed_and_takes_a_date_input(app: TestApp) {
+    let (_, form) = open(&app, &page_url(&app, "typed", "2500", &[])).await;
+    assert!(
+        form.contains("type=\"date\"") && form.contains("autocomplete=\"given-name\""),
+        "{form}"
+    );
+    let at = form.find("action=\"").unwrap() + "action=\"".len();
+    let action = form[at..].split('"').next().unwrap().replace("&#38;", "&");
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        app.http.post(app.url(&action)).form(&fields).send()
+    };
+    // A field missing: the form again with what was typed, and nothing stored.
+    let again = post(vec![
+        ("first_name", "Erika"),
+        ("last_name", ""),
+        ("day_of_birth", "1985-12-24"),
+        ("country", "AT"),
+    ])
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(again.contains("id=\"error\""), "{again}");
+    assert!(
+        again.contains("value=\"Erika\"")
+            && again.contains("value=\"1985-12-24\"")
+            && again.contains("value=\"AT\" selected"),
+        "{again}"
+    );
+    assert_eq!(
+        payment_row(&app, "typed").await["customer"]["first_name"],
+        Value::Null
+    );
+    // The date input's value is stored as CashtoCode writes it.
+    let done = post(vec![
+        ("first_name", "Erika"),
+        ("last_name", "Musterfrau"),
+        ("day_of_birth", "1985-12-24"),
+        ("country", "AT"),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        done.url().path().starts_with("/cashtocode/voucher/"),
+        "{}",
+        done.url()
+    );
+    let payment = payment_row(&app, "typed").await;
+    assert_eq!(payment["customer"]["day_of_birth"], "24-12-1985");
+    assert_eq!(payment["customer"]["last_name"], "Musterfrau");
+    app.stop().await;
+}

@@ -89,7 +89,7 @@ async fn a_transfer_goes_from_init_to_confirmed(app: TestApp) {
 
     let page = common::text(&app.http, &form).await;
     assert!(
-        page.contains("Demo Shop") && page.contains("250.00 ₽") && page.contains("***0000"),
+        page.contains("Demo Shop") && page.contains("250,00 ₽") && page.contains("***0000"),
         "{page}"
     );
     assert!(!page.contains(PHONE));
@@ -634,15 +634,18 @@ async fn the_shop_acknowledges_after_three_failures_and_is_paid_once(backend: Ba
 both_stores!(the_cabinet_signs_in_with_an_sms_code_and_limits_attempts);
 async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp) {
     let client = no_redirects();
+    // The sign-in pages know no program yet: they speak the browser's language.
     let ask = || {
         client
             .post(app.url("/cabinet/code"))
+            .header("accept-language", "ru")
             .form(&[("phone", "+7 900 000-00-00")])
             .send()
     };
     let sign_in = |code: String| {
         client
             .post(app.url("/cabinet/signin"))
+            .header("accept-language", "ru")
             .form(&[("phone", PHONE.to_string()), ("code", code)])
             .send()
     };
@@ -677,18 +680,23 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
         "{cookie}"
     );
     let session = cookie.split(';').next().unwrap().to_string();
-    let cabinet = || async {
-        let request = client.get(app.url("/cabinet")).header("cookie", &session);
-        request.send().await.unwrap().text().await.unwrap()
+    let page = |path: &'static str| {
+        let request = client.get(app.url(path)).header("cookie", &session);
+        async move { request.send().await.unwrap().text().await.unwrap() }
     };
+    let cabinet = || page("/cabinet");
+    // Signed in: the program's language (ru) and its way of writing numbers.
     let home = cabinet().await;
     assert!(
-        home.contains("id=\"balance\">1000.00<")
-            && home.contains("***0000")
-            && home.contains("demo opening balance"),
+        home.contains("id=\"balance\">1\u{a0}000,00<") && home.contains("***0000"),
         "{home}"
     );
     assert!(!home.contains(PHONE));
+    let history = page("/cabinet/history").await;
+    assert!(
+        history.contains("demo opening balance") && history.contains("Зачислено"),
+        "{history}"
+    );
     let out = client
         .post(app.url("/cabinet/signout"))
         .header("cookie", &session)
@@ -707,9 +715,10 @@ async fn the_cabinet_signs_in_with_an_sms_code_and_limits_attempts(app: TestApp)
     assert!(page.contains("Слишком много кодов"), "{page}");
     let stranger = client
         .post(app.url("/cabinet/code"))
+        .header("accept-language", "ru")
         .form(&[("phone", "79990001122")]);
     let page = stranger.send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("Если этот телефон зарегистрирован"), "{page}");
+    assert!(page.contains("Если этот номер зарегистрирован"), "{page}");
     let (_, none) = app.get("/v1/messages?recipient=79990001122").await;
     assert_eq!(none["items"], json!([]));
     app.stop().await;
@@ -742,7 +751,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
     );
     let page = common::text(&client, &form).await;
     assert!(
-        page.contains("Demo Shop") && page.contains("250.00 ₽"),
+        page.contains("Demo Shop") && page.contains("250,00 ₽"),
         "{page}"
     );
     let back = page
@@ -762,7 +771,7 @@ async fn the_demo_shop_pays_with_kupikupi_points() {
     assert_eq!(answer.text().await.unwrap(), "OK");
     let success = common::text(&client, format!("{base}/demo/shop/kupikupi/success")).await;
     assert!(
-        success.contains("&quot;orderId&quot;:&quot;x&quot;"),
+        success.contains("&#34;orderId&#34;:&#34;x&#34;"),
         "{success}"
     );
     app.stop().await;

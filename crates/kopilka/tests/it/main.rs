@@ -36,6 +36,7 @@ mod outbox;
 mod outbox_processes;
 mod outbox_subjects;
 mod packaging;
+mod pages;
 mod processes;
 mod protocol_errors;
 mod serve_startup;

@@ -1,0 +1,128 @@
+# Русский. Страницы CashtoCode — на английском и немецком (en, de).
+
+points = { $count ->
+    [one] { $points } балл
+    [few] { $points } балла
+    [many] { $points } баллов
+   *[other] { $points } балла
+}
+
+common-language-switch = Язык
+common-sections = Разделы
+common-back-to-shop = Вернуться в магазин
+common-error = Ошибка
+common-error-text = Попробуйте ещё раз. Код ошибки { $id }.
+common-request-refused = Запрос отклонён
+common-refused-too-large = Форма слишком велика.
+common-refused-busy = Сервер занят. Попробуйте через минуту.
+common-refused-unread = Форма пришла не целиком. Отправьте её ещё раз.
+common-refused-invalid = Запрос не удалось прочитать.
+
+cabinet-title = Личный кабинет
+cabinet-phone = Номер телефона
+cabinet-phone-hint = С кодом страны, например 79000000000
+cabinet-phone-invalid = Введите номер телефона с кодом страны.
+cabinet-send-code = Получить код
+cabinet-code = Код из SMS
+cabinet-code-sent = Если этот номер зарегистрирован, мы отправили код на { $phone }.
+cabinet-sign-in = Войти
+cabinet-resend = Отправить код ещё раз
+cabinet-change-number = Сменить номер
+cabinet-code-wrong = Неверный код.
+cabinet-code-stale = Код устарел: запросите новый.
+cabinet-code-spent = Слишком много попыток: запросите новый код.
+cabinet-too-many-codes = Слишком много кодов: попробуйте через час.
+cabinet-sms-code = Код для входа в личный кабинет: { $code }
+cabinet-sign-out = Выйти
+cabinet-nav-balance = Баланс
+cabinet-nav-history = История
+cabinet-nav-profile = Профиль
+cabinet-balance = Баланс
+cabinet-spendable = Доступно
+cabinet-held = { $points } ждут подтверждения магазина.
+cabinet-expiring = Скоро сгорят
+cabinet-expires = до { $date }
+cabinet-no-expiry = Эти баллы не сгорают.
+cabinet-codes = Коды для переводов
+cabinet-no-codes = Нет переводов, ждущих кода.
+cabinet-codes-shop = Магазин
+cabinet-codes-amount = Сумма
+cabinet-codes-code = Код
+cabinet-codes-valid = Действует ещё
+cabinet-codes-until = до { $time }
+cabinet-codes-open = Открыть перевод
+cabinet-history = История
+cabinet-history-empty = Операций пока нет.
+cabinet-history-when = Когда
+cabinet-history-what = Операция
+cabinet-history-shop = Магазин
+cabinet-history-points = Баллы
+cabinet-newer = Новее
+cabinet-older = Старше
+cabinet-profile = Профиль
+cabinet-profile-phone = Телефон
+cabinet-profile-email = Электронная почта
+cabinet-profile-member = Номер участника
+cabinet-profile-since = Участник с
+cabinet-subscriptions = Подписки
+cabinet-no-subscriptions = Вы ни на что не подписаны.
+cabinet-subscription = { $channel ->
+    [smsNotification] SMS
+    [emailNotification] Электронная почта
+    [pushNotification] Push-уведомления
+    [viberNotification] Viber
+    [socialNetworksNotification] Социальные сети
+    [chatBotNotification] Чат-бот
+   *[other] { $channel }
+}
+kind-earn = Начислено
+kind-accrue = Зачислено
+kind-redeem = Потрачено
+kind-withdraw = Списано
+kind-expire = Сгорели
+kind-reversal = Возврат
+status-pending = ждёт
+status-voided = отменено
+
+transfer-title = Оплата баллами Купи-Купи
+transfer-shop = Магазин
+transfer-order = Заказ
+transfer-amount = Сумма
+transfer-phone = Телефон
+transfer-sandbox = Тестовый перевод: баллы не списываются.
+transfer-code = Код из личного кабинета или SMS
+transfer-attempts-left = Осталось попыток: { $left }
+transfer-pay = Перевести баллы
+transfer-code-format = Введите 6 цифр кода
+transfer-code-wrong = Неверный код. Осталось попыток: { $left }
+transfer-done = Баллы переведены.
+transfer-expired = Время на перевод истекло.
+transfer-declined = Перевод отклонён.
+transfer-not-found = Перевод не найден
+transfer-not-found-text = Ссылка неверна или устарела.
+
+cabinet-nav-social = Соцсети
+social-title = Социальные сети
+social-linked-account = привязан ({ $account })
+social-link = Привязать
+social-unavailable = недоступно
+social-back = Назад
+social-signin-title = Вход через социальную сеть
+social-signin-none = Вход через социальные сети в этой программе не настроен.
+social-signin-with = Войти через { $network }
+social-signin-registers = Если профиль ещё не привязан, мы зарегистрируем вас в программе.
+social-signin-by-phone = Войти по телефону
+social-not-configured = Эта социальная сеть в программе не настроена.
+social-no-network = Нет такой сети.
+social-no-program = Нет такой программы.
+social-link-incomplete = Ссылка неполная: начните привязку заново.
+social-link-stale = Ссылка устарела или уже использована: начните заново.
+social-other-browser = Привязка начата в другом браузере или сеансе: начните заново.
+social-network-refused = Сеть не дала доступ: начните заново.
+social-no-code = Сеть не вернула код: начните заново.
+social-network-failed = Сеть не подтвердила вход: начните заново.
+social-linked-new = Профиль привязан.
+social-linked-already = Этот профиль уже привязан.
+social-linked-taken = Этот профиль привязан к другому участнику.
+social-linked-other = У вас уже привязан другой профиль этой сети.
+social-just-registered = Этот профиль только что зарегистрирован: войдите ещё раз.

@@ -1,0 +1,128 @@
+# Українська. Сторінки CashtoCode — англійською та німецькою (en, de).
+
+points = { $count ->
+    [one] { $points } бал
+    [few] { $points } бали
+    [many] { $points } балів
+   *[other] { $points } бала
+}
+
+common-language-switch = Мова
+common-sections = Розділи
+common-back-to-shop = Повернутися до магазину
+common-error = Помилка
+common-error-text = Спробуйте ще раз. Код помилки { $id }.
+common-request-refused = Запит відхилено
+common-refused-too-large = Форма завелика.
+common-refused-busy = Сервер зайнятий. Спробуйте за хвилину.
+common-refused-unread = Форма надійшла не повністю. Надішліть її ще раз.
+common-refused-invalid = Запит не вдалося прочитати.
+
+cabinet-title = Особистий кабінет
+cabinet-phone = Номер телефону
+cabinet-phone-hint = З кодом країни, наприклад 380671111111
+cabinet-phone-invalid = Введіть номер телефону з кодом країни.
+cabinet-send-code = Отримати код
+cabinet-code = Код із SMS
+cabinet-code-sent = Якщо цей номер зареєстровано, ми надіслали код на { $phone }.
+cabinet-sign-in = Увійти
+cabinet-resend = Надіслати код ще раз
+cabinet-change-number = Змінити номер
+cabinet-code-wrong = Невірний код.
+cabinet-code-stale = Код застарів: запросіть новий.
+cabinet-code-spent = Забагато спроб: запросіть новий код.
+cabinet-too-many-codes = Забагато кодів: спробуйте за годину.
+cabinet-sms-code = Код для входу в особистий кабінет: { $code }
+cabinet-sign-out = Вийти
+cabinet-nav-balance = Баланс
+cabinet-nav-history = Історія
+cabinet-nav-profile = Профіль
+cabinet-balance = Баланс
+cabinet-spendable = Доступно
+cabinet-held = { $points } чекають на підтвердження магазину.
+cabinet-expiring = Незабаром згорять
+cabinet-expires = до { $date }
+cabinet-no-expiry = Ці бали не згорають.
+cabinet-codes = Коди для переказів
+cabinet-no-codes = Немає переказів, що чекають на код.
+cabinet-codes-shop = Магазин
+cabinet-codes-amount = Сума
+cabinet-codes-code = Код
+cabinet-codes-valid = Дійсний ще
+cabinet-codes-until = до { $time }
+cabinet-codes-open = Відкрити переказ
+cabinet-history = Історія
+cabinet-history-empty = Операцій ще немає.
+cabinet-history-when = Коли
+cabinet-history-what = Операція
+cabinet-history-shop = Магазин
+cabinet-history-points = Бали
+cabinet-newer = Новіші
+cabinet-older = Старіші
+cabinet-profile = Профіль
+cabinet-profile-phone = Телефон
+cabinet-profile-email = Електронна пошта
+cabinet-profile-member = Номер учасника
+cabinet-profile-since = Учасник з
+cabinet-subscriptions = Підписки
+cabinet-no-subscriptions = Ви ні на що не підписані.
+cabinet-subscription = { $channel ->
+    [smsNotification] SMS
+    [emailNotification] Електронна пошта
+    [pushNotification] Push-сповіщення
+    [viberNotification] Viber
+    [socialNetworksNotification] Соціальні мережі
+    [chatBotNotification] Чат-бот
+   *[other] { $channel }
+}
+kind-earn = Нараховано
+kind-accrue = Зараховано
+kind-redeem = Витрачено
+kind-withdraw = Списано
+kind-expire = Згоріли
+kind-reversal = Повернення
+status-pending = очікує
+status-voided = скасовано
+
+transfer-title = Оплата балами Купі-Купі
+transfer-shop = Магазин
+transfer-order = Замовлення
+transfer-amount = Сума
+transfer-phone = Телефон
+transfer-sandbox = Тестовий переказ: бали не списуються.
+transfer-code = Код з особистого кабінету або SMS
+transfer-attempts-left = Залишилось спроб: { $left }
+transfer-pay = Перевести бали
+transfer-code-format = Введіть 6 цифр коду
+transfer-code-wrong = Невірний код. Залишилось спроб: { $left }
+transfer-done = Бали переведено.
+transfer-expired = Час на переказ минув.
+transfer-declined = Переказ відхилено.
+transfer-not-found = Переказ не знайдено
+transfer-not-found-text = Посилання невірне або застаріле.
+
+cabinet-nav-social = Соцмережі
+social-title = Соціальні мережі
+social-linked-account = прив'язано ({ $account })
+social-link = Прив'язати
+social-unavailable = недоступно
+social-back = Назад
+social-signin-title = Вхід через соціальну мережу
+social-signin-none = Вхід через соціальні мережі в цій програмі не налаштовано.
+social-signin-with = Увійти через { $network }
+social-signin-registers = Якщо профіль ще не прив'язано, ми зареєструємо вас у програмі.
+social-signin-by-phone = Увійти за телефоном
+social-not-configured = Цю соціальну мережу в програмі не налаштовано.
+social-no-network = Такої мережі немає.
+social-no-program = Такої програми немає.
+social-link-incomplete = Посилання неповне: почніть прив'язку знову.
+social-link-stale = Посилання застаріло або вже використане: почніть знову.
+social-other-browser = Прив'язку почато в іншому браузері або сеансі: почніть знову.
+social-network-refused = Мережа не надала доступ: почніть знову.
+social-no-code = Мережа не повернула код: почніть знову.
+social-network-failed = Мережа не підтвердила вхід: почніть знову.
+social-linked-new = Профіль прив'язано.
+social-linked-already = Цей профіль уже прив'язано.
+social-linked-taken = Цей профіль прив'язано до іншого учасника.
+social-linked-other = У вас уже прив'язано інший профіль цієї мережі.
+social-just-registered = Цей профіль щойно зареєстровано: увійдіть ще раз.
