@@ -122,16 +122,51 @@ struct PhoneForm {
 }
 
 /// Sends a sign-in code. The answer is the same whether or not the phone is known.
-/// The customer the cabinet signs in by `digits`, in whichever program has them.
+/// The customer the cabinet signs in by `digits`, in whichever program has them (the newest);
+/// a merged customer's phone signs the customer it was merged into in.
 async fn customer_by_phone(
     tx: &mut Tx,
     digits: &str,
 ) -> kopilka_store::StoreResult<Option<kopilka_store::model::Customer>> {
-    Ok(tx
-        .customers(None, Some(digits), None, 1)
+    let filter = kopilka_store::customers::CustomerFilter {
+        phone: Some(digits.to_string()),
+        ..Default::default()
+    };
+    let found = kopilka_store::customers::search(tx, &filter, None, 1)
         .await?
         .into_iter()
-        .next())
+        .next();
+    match found.map(|f| f.customer) {
+        Some(c) => match c.merged_into {
+            Some(into) => tx.customer(into).await,
+            None => Ok(Some(c)),
+        },
+        None => Ok(None),
+    }
+}
+
+/// A phone typed into the cabinet, which serves every program: read in each program's
+/// region (or with its country code), taken only when every program reads the same number.
+async fn read_phone(state: &AppState, text: &str) -> Option<Phone> {
+    let programs = state
+        .store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await
+        .ok()?;
+    if programs.is_empty() {
+        return Phone::parse(text).ok();
+    }
+    let mut read: Option<Phone> = None;
+    for program in programs {
+        let Ok(phone) = program.rules.parse_phone(text) else {
+            continue;
+        };
+        match &read {
+            Some(other) if *other != phone => return None,
+            _ => read = Some(phone),
+        }
+    }
+    read
 }
 
 async fn send_code(
@@ -139,7 +174,7 @@ async fn send_code(
     client: ClientAddr,
     Form(form): Form<PhoneForm>,
 ) -> Response {
-    let Ok(phone) = Phone::parse(&form.phone) else {
+    let Some(phone) = read_phone(&state, &form.phone).await else {
         return sign_in_page(None, Some("Введите телефон с кодом страны: 79000000000"));
     };
     let digits = phone.digits().to_string();
@@ -204,7 +239,7 @@ struct SignInForm {
 }
 
 async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) -> Response {
-    let Ok(phone) = Phone::parse(&form.phone) else {
+    let Some(phone) = read_phone(&state, &form.phone).await else {
         return sign_in_page(None, None);
     };
     let digits = phone.digits().to_string();
