@@ -827,7 +827,7 @@ row!(
 );
 
 /// An account's lots with points left, in spending order.
-pub(crate) async fn open_lots(tx: &mut Tx, account_id: i64) -> StoreResult<Vec<Lot>> {
+pub async fn open_lots(tx: &mut Tx, account_id: i64) -> StoreResult<Vec<Lot>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| select::<Lot>("lots WHERE account_id = $1 AND remaining > 0"));
     let mut position = Position {
