@@ -499,3 +499,63 @@ async fn operations_are_filtered_by_a_half_open_date_range(app: TestApp) {
     }
     app.stop().await;
 }
+
+/// Two `kopilka` processes on one PostgreSQL schema: one merges while both take earns on the
+/// source (and on the target); every earn answered 201 is in the target's balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_merging_while_earning_lose_nothing() {
+    use crate::common::process::{self, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _schema, store) = process::postgres_schema("merge").await;
+    store.close().await;
+    let a = Server::start(&url, dir.path()).await;
+    let b = Server::start(&url, dir.path()).await;
+    let (_, customers) = a.seed(2, "50.00").await;
+    let (source, target) = (customers[0], customers[1]);
+    let servers = std::sync::Arc::new([a, b]);
+    let mut tasks = Vec::new();
+    for i in 0..60usize {
+        let earning = servers.clone();
+        let customer = if i % 3 == 0 { target } else { source };
+        tasks.push(tokio::spawn(async move {
+            let (status, body) = earning[i % 2]
+                .post(
+                    "/v1/operations",
+                    json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": format!("p-{i}")}),
+                )
+                .await;
+            match status {
+                StatusCode::CREATED => 100,
+                StatusCode::CONFLICT => {
+                    assert_eq!(body["error"]["code"], "customer_merged", "{body}");
+                    0
+                }
+                other => panic!("{other}: {body}"),
+            }
+        }));
+        if i == 20 {
+            let merging = servers.clone();
+            tasks.push(tokio::spawn(async move {
+                let (status, merged) = merging[1]
+                    .post("/v1/customers/merge", json!({"source_id": source, "target_id": target}))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{merged}");
+                0
+            }));
+        }
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += task.await.unwrap();
+    }
+    for server in servers.iter() {
+        let (_, target_balance) = server.get(&format!("/v1/customers/{target}/balances")).await;
+        assert_eq!(target_balance[0]["balance_minor"], 10_000 + accepted, "{target_balance}");
+        let (_, source_balance) = server.get(&format!("/v1/customers/{source}/balances")).await;
+        assert_eq!(source_balance[0]["balance_minor"], 0);
+        server.audit_is_clean().await;
+    }
+    for server in servers.iter() {
+        server.terminate().await;
+    }
+}
