@@ -10,7 +10,9 @@ pub enum Standing {
     /// Active, or registering through Loymax: points move.
     Open,
     Blocked,
-    Merged { into: CustomerId },
+    Merged {
+        into: CustomerId,
+    },
     Anonymised,
 }
 
@@ -98,7 +100,11 @@ pub fn check_attributes(value: &serde_json::Value) -> Result<(), DomainError> {
     let object = value
         .as_object()
         .ok_or_else(|| invalid("attributes", "a JSON object"))?;
-    if object.len() > 50 || object.keys().any(|k| k.is_empty() || k.chars().count() > 64) {
+    if object.len() > 50
+        || object
+            .keys()
+            .any(|k| k.is_empty() || k.chars().count() > 64)
+    {
         return Err(invalid(
             "attributes",
             "at most 50 keys of 1 to 64 characters",
@@ -128,23 +134,40 @@ mod tests {
         );
         assert!(Standing::Blocked.may_resolve().is_ok());
         assert_eq!(
-            Standing::Merged { into: CustomerId(7) }.may_resolve(),
-            Err(DomainError::CustomerMerged { into: CustomerId(7) })
+            Standing::Merged {
+                into: CustomerId(7)
+            }
+            .may_resolve(),
+            Err(DomainError::CustomerMerged {
+                into: CustomerId(7)
+            })
         );
         assert!(Standing::Anonymised.may_resolve().is_err());
     }
 
     #[test]
     fn personal_data_is_checked() {
-        assert_eq!(parse_email(" Ivan@Example.com ").unwrap(), "Ivan@Example.com");
-        for bad in ["ivan", "@example.com", "ivan@", "ivan@example", "iv an@example.com"] {
+        assert_eq!(
+            parse_email(" Ivan@Example.com ").unwrap(),
+            "Ivan@Example.com"
+        );
+        for bad in [
+            "ivan",
+            "@example.com",
+            "ivan@",
+            "ivan@example",
+            "iv an@example.com",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_name("  Олена Петренко ").unwrap(), "Олена Петренко");
         assert!(parse_name("").is_err());
         assert!(parse_name("a\u{0}b").is_err());
         assert_eq!(name_key("ОЛЕНА Petrenko"), "олена petrenko");
-        assert_eq!(parse_birthday("1990-05-01", "2026-12-03").unwrap(), "1990-05-01");
+        assert_eq!(
+            parse_birthday("1990-05-01", "2026-12-03").unwrap(),
+            "1990-05-01"
+        );
         assert!(parse_birthday("1990-02-30", "2026-12-03").is_err());
         assert!(parse_birthday("2030-01-01", "2026-12-03").is_err());
         assert!(parse_birthday("01.05.1990", "2026-12-03").is_err());

@@ -16,7 +16,11 @@ pub struct Region(Id);
 impl Region {
     /// "UA", "ru", …; `None` for a code libphonenumber has no numbering plan for.
     pub fn parse(code: &str) -> Option<Region> {
-        code.trim().to_ascii_uppercase().parse::<Id>().ok().map(Region)
+        code.trim()
+            .to_ascii_uppercase()
+            .parse::<Id>()
+            .ok()
+            .map(Region)
     }
 
     /// The region a program in this IANA time zone most likely serves; `None` when the zone
@@ -39,8 +43,13 @@ impl Region {
             "Europe/Paris" => "FR",
             "Asia/Tbilisi" => "GE",
             "Asia/Tashkent" | "Asia/Samarkand" => "UZ",
-            "America/New_York" | "America/Chicago" | "America/Denver" | "America/Los_Angeles"
-            | "America/Phoenix" | "America/Anchorage" | "Pacific/Honolulu" => "US",
+            "America/New_York"
+            | "America/Chicago"
+            | "America/Denver"
+            | "America/Los_Angeles"
+            | "America/Phoenix"
+            | "America/Anchorage"
+            | "Pacific/Honolulu" => "US",
             _ => return None,
         };
         Region::parse(code)
@@ -64,11 +73,9 @@ impl Phone {
         if trimmed.is_empty() || trimmed.len() > 32 {
             return Err(invalid("must be a phone number"));
         }
-        if !trimmed
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0))
-        {
+        if !trimmed.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0)
+        }) {
             return Err(invalid("contains characters other than digits"));
         }
         let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
@@ -153,12 +160,25 @@ mod tests {
             "+38 067 111 11 11",
             " +380.67.111.11.11 ",
         ] {
-            assert_eq!(Phone::parse(text).unwrap().digits(), "380671111111", "{text}");
+            assert_eq!(
+                Phone::parse(text).unwrap().digits(),
+                "380671111111",
+                "{text}"
+            );
         }
-        assert_eq!(Phone::parse("+7 916 123-45-67").unwrap().digits(), "79161234567");
+        assert_eq!(
+            Phone::parse("+7 916 123-45-67").unwrap().digits(),
+            "79161234567"
+        );
         assert_eq!(Phone::parse("79161234567").unwrap().digits(), "79161234567");
-        assert_eq!(Phone::parse("+49 30 901820").unwrap().digits(), "4930901820");
-        assert_eq!(Phone::parse("+1 (212) 555-0123").unwrap().digits(), "12125550123");
+        assert_eq!(
+            Phone::parse("+49 30 901820").unwrap().digits(),
+            "4930901820"
+        );
+        assert_eq!(
+            Phone::parse("+1 (212) 555-0123").unwrap().digits(),
+            "12125550123"
+        );
         // National spellings are ambiguous without a region.
         assert!(Phone::parse("067 111 11 11").is_err());
         assert!(Phone::parse("8 916 123 45 67").is_err());
@@ -200,12 +220,20 @@ mod tests {
             assert_eq!(in_region("RU", text).unwrap(), "79161234567", "{text}");
         }
         assert_eq!(in_region("RU", "8 495 123-45-67").unwrap(), "74951234567");
-        assert_eq!(in_region("RU", "+380 67 111 11 11").unwrap(), "380671111111");
+        assert_eq!(
+            in_region("RU", "+380 67 111 11 11").unwrap(),
+            "380671111111"
+        );
     }
 
     #[test]
     fn kazakh_spellings() {
-        for text in ["8 701 123 45 67", "+7 701 123 45 67", "87011234567", "8 (701) 123-45-67"] {
+        for text in [
+            "8 701 123 45 67",
+            "+7 701 123 45 67",
+            "87011234567",
+            "8 (701) 123-45-67",
+        ] {
             assert_eq!(in_region("KZ", text).unwrap(), "77011234567", "{text}");
         }
         assert_eq!(in_region("KZ", "8 727 258 12 34").unwrap(), "77272581234");
@@ -213,7 +241,12 @@ mod tests {
 
     #[test]
     fn german_spellings() {
-        for text in ["030 901820", "030/901820", "+49 30 901820", "0049 30 901820"] {
+        for text in [
+            "030 901820",
+            "030/901820",
+            "+49 30 901820",
+            "0049 30 901820",
+        ] {
             if text.contains('/') {
                 assert!(in_region("DE", text).is_err(), "{text}: '/' is not taken");
                 continue;
@@ -225,14 +258,27 @@ mod tests {
 
     #[test]
     fn american_spellings() {
-        for text in ["(212) 555-0123", "212-555-0123", "212.555.0123", "1 212 555 0123", "+1 212 555 0123"] {
+        for text in [
+            "(212) 555-0123",
+            "212-555-0123",
+            "212.555.0123",
+            "1 212 555 0123",
+            "+1 212 555 0123",
+        ] {
             assert_eq!(in_region("US", text).unwrap(), "12125550123", "{text}");
         }
     }
 
     #[test]
     fn refuses_what_is_no_number() {
-        for text in ["", "12345", "38067abc", "+", "++380671111111", "380 67 111 11 11 11 11 11 11"] {
+        for text in [
+            "",
+            "12345",
+            "38067abc",
+            "+",
+            "++380671111111",
+            "380 67 111 11 11 11 11 11 11",
+        ] {
             assert!(Phone::parse(text).is_err(), "{text}");
             assert!(in_region("UA", text).is_err(), "{text}");
         }

@@ -126,7 +126,10 @@ impl ProgramRules {
         }
         if let Some(code) = &self.phone_region {
             if code.len() != 2 || Region::parse(code).is_none() {
-                return invalid("phone_region", "an ISO 3166-1 alpha-2 code with a numbering plan (UA, RU, KZ, DE, US…)");
+                return invalid(
+                    "phone_region",
+                    "an ISO 3166-1 alpha-2 code with a numbering plan (UA, RU, KZ, DE, US…)",
+                );
             }
         }
         if self.hold_lifetime_minutes == Some(0) {

@@ -161,7 +161,10 @@ pub async fn merge(
     target_id: CustomerId,
 ) -> StoreResult<Merged> {
     if source_id == target_id {
-        return Err(invalid("target_id", "a customer cannot be merged into itself"));
+        return Err(invalid(
+            "target_id",
+            "a customer cannot be merged into itself",
+        ));
     }
     let source = tx
         .customer(source_id)
@@ -172,21 +175,27 @@ pub async fn merge(
         .await?
         .ok_or_else(|| invalid("target_id", "no such customer"))?;
     if source.program_id != target.program_id {
-        return Err(invalid("target_id", "the customers are of different programs"));
+        return Err(invalid(
+            "target_id",
+            "the customers are of different programs",
+        ));
     }
     let program = tx
         .program(source.program_id)
         .await?
         .ok_or(DomainError::NotFound { entity: "program" })?;
     let mut currencies = vec![program.rules.currency.clone()];
-    for account in ledger::accounts_of(tx, kopilka_domain::ledger::Owner::Customer(source_id)).await? {
+    for account in
+        ledger::accounts_of(tx, kopilka_domain::ledger::Owner::Customer(source_id)).await?
+    {
         if !currencies.contains(&account.currency) {
             currencies.push(account.currency);
         }
     }
     // Lock first, then decide on what is committed: a concurrent merge, block or earn
     // either finished before (and is seen now) or waits for this one.
-    let locked = ledger::lock_customers(tx, program.id, &currencies, &[source_id, target_id]).await?;
+    let locked =
+        ledger::lock_customers(tx, program.id, &currencies, &[source_id, target_id]).await?;
     let mut source = tx
         .customer(source_id)
         .await?
@@ -211,8 +220,16 @@ pub async fn merge(
         target_id.0,
         source_id.0,
     )?;
-    execute!(tx, "DELETE FROM loymax_tokens WHERE customer_id = $1", source_id.0)?;
-    execute!(tx, "DELETE FROM cabinet_sessions WHERE customer_id = $1", source_id.0)?;
+    execute!(
+        tx,
+        "DELETE FROM loymax_tokens WHERE customer_id = $1",
+        source_id.0
+    )?;
+    execute!(
+        tx,
+        "DELETE FROM cabinet_sessions WHERE customer_id = $1",
+        source_id.0
+    )?;
     // Every customer merged into the source before now leads to the target.
     execute!(
         tx,
@@ -260,7 +277,9 @@ pub async fn anonymise(tx: &mut Tx, customer_id: CustomerId) -> StoreResult<bool
         .await?
         .ok_or(DomainError::NotFound { entity: "program" })?;
     let mut currencies = vec![program.rules.currency.clone()];
-    for account in ledger::accounts_of(tx, kopilka_domain::ledger::Owner::Customer(customer_id)).await? {
+    for account in
+        ledger::accounts_of(tx, kopilka_domain::ledger::Owner::Customer(customer_id)).await?
+    {
         if !currencies.contains(&account.currency) {
             currencies.push(account.currency);
         }
@@ -370,9 +389,21 @@ pub async fn anonymise(tx: &mut Tx, customer_id: CustomerId) -> StoreResult<bool
         gone,
         customer_id.0,
     )?;
-    execute!(tx, "DELETE FROM cabinet_sessions WHERE customer_id = $1", customer_id.0)?;
-    execute!(tx, "DELETE FROM loymax_tokens WHERE customer_id = $1", customer_id.0)?;
-    execute!(tx, "DELETE FROM loymax_registrations WHERE customer_id = $1", customer_id.0)?;
+    execute!(
+        tx,
+        "DELETE FROM cabinet_sessions WHERE customer_id = $1",
+        customer_id.0
+    )?;
+    execute!(
+        tx,
+        "DELETE FROM loymax_tokens WHERE customer_id = $1",
+        customer_id.0
+    )?;
+    execute!(
+        tx,
+        "DELETE FROM loymax_registrations WHERE customer_id = $1",
+        customer_id.0
+    )?;
     customer.phone = None;
     customer.email = None;
     customer.name = None;

@@ -290,7 +290,14 @@ impl Tx {
                 Customer::COLUMNS
             )
         });
-        Ok(fetch!(self, fetch_optional, Customer, &SQL, program_id.0, phone)?)
+        Ok(fetch!(
+            self,
+            fetch_optional,
+            Customer,
+            &SQL,
+            program_id.0,
+            phone
+        )?)
     }
 
     pub async fn update_customer(&mut self, customer: &Customer) -> StoreResult<()> {

@@ -4,12 +4,12 @@ use crate::model::{Account, Operation};
 use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::{StoreError, StoreResult};
+use kopilka_domain::customer::Standing;
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{
     self, check_replay, Lot, LotTake, OperationKind, OperationStatus, OperationView, Owner, Plan,
     Position, Target,
 };
-use kopilka_domain::customer::Standing;
 use kopilka_domain::{Amount, DomainError};
 use std::sync::LazyLock;
 
@@ -286,7 +286,9 @@ pub async fn lock_customers(
     let mut ids = Vec::new();
     for currency in currencies {
         for customer in customers {
-            ids.push(ensure_member_account(tx, program_id, currency, Owner::Customer(*customer)).await?);
+            ids.push(
+                ensure_member_account(tx, program_id, currency, Owner::Customer(*customer)).await?,
+            );
         }
     }
     ids.sort_unstable();
@@ -327,7 +329,10 @@ pub async fn merge_locked(
                 .cloned()
                 .ok_or_else(|| StoreError::Corrupt(format!("no locked {currency} account")))
         };
-        let (from, to) = (find(Owner::Customer(source))?, find(Owner::Customer(target))?);
+        let (from, to) = (
+            find(Owner::Customer(source))?,
+            find(Owner::Customer(target))?,
+        );
         let from_position = position(tx, &from, true).await?;
         let to_position = position(tx, &to, false).await?;
         let Some(merge) = ledger::plan_merge(&from_position, source, &to_position, target)? else {
@@ -396,7 +401,15 @@ pub async fn close_account(
     for hold in pending {
         let view = hold.view()?;
         let position = position(tx, &account, false).await?;
-        let outcome = apply(tx, &entry, &account, &position, ledger::plan_void(&view)?, None).await?;
+        let outcome = apply(
+            tx,
+            &entry,
+            &account,
+            &position,
+            ledger::plan_void(&view)?,
+            None,
+        )
+        .await?;
         account.balance = outcome.balance;
         account.held = outcome.held;
         written.push(outcome.operation);

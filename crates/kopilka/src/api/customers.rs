@@ -156,8 +156,15 @@ pub async fn list(
             return Err(ApiError::invalid("name", "2 to 100 characters"));
         }
     }
-    for (field, value) in [("card", &query.card), ("member_no", &query.member_no), ("email", &query.email)] {
-        if value.as_ref().is_some_and(|v| v.is_empty() || v.len() > 254) {
+    for (field, value) in [
+        ("card", &query.card),
+        ("member_no", &query.member_no),
+        ("email", &query.email),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 254)
+        {
             return Err(ApiError::invalid(field, "1 to 254 characters"));
         }
     }
@@ -543,10 +550,7 @@ async fn set_blocked(
 /// are removed. Operations stay, under the customer's id. Irreversible; repeating it
 /// changes nothing.
 #[utoipa::path(post, path = "/v1/customers/{id}/anonymise", responses((status = 200, body = CustomerView)))]
-pub async fn anonymise(
-    State(state): State<AppState>,
-    Id(id): Id,
-) -> ApiResult<Json<CustomerView>> {
+pub async fn anonymise(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<CustomerView>> {
     let customer = state
         .store
         .write(move |tx| {

@@ -368,7 +368,10 @@ struct BeginBody {
 
 enum Login {
     FreeCard(Card),
-    Customer { customer: Customer, by_card: bool },
+    Customer {
+        customer: Box<Customer>,
+        by_card: bool,
+    },
     NewPhone(Phone),
 }
 
@@ -396,7 +399,7 @@ async fn find_login(
                 .await?
                 .ok_or_else(|| LmError::Fail(format!("card {} has no customer", card.id)))?;
             return Ok(Login::Customer {
-                customer,
+                customer: Box::new(customer),
                 by_card: true,
             });
         }
@@ -415,7 +418,7 @@ async fn find_login(
         .await?;
     Ok(match existing {
         Some(customer) => Login::Customer {
-            customer,
+            customer: Box::new(customer),
             by_card: false,
         },
         None => Login::NewPhone(phone),
@@ -445,7 +448,7 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
     for _ in 0..BEGIN_LOOKUPS {
         let started = match find_login(&state, &program, &settings, &login).await? {
             Login::Customer { customer, by_card } => Some(
-                continue_registration(&state, customer, by_card, password.clone(), ip.clone())
+                continue_registration(&state, *customer, by_card, password.clone(), ip.clone())
                     .await?,
             ),
             Login::FreeCard(card) => begin_by_card(&state, card, &settings, &password).await?,

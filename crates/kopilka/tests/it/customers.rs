@@ -55,26 +55,43 @@ async fn customers_are_created_updated_and_found_with_balances(app: TestApp) {
     let olena_id = olena["id"].as_i64().unwrap();
     // A Russian trunk prefix on a Ukrainian number is refused, never made Russian.
     let (status, refused) = app
-        .post("/v1/customers", json!({"program_id": PROGRAM, "phone": "8 067 222 33 45"}))
+        .post(
+            "/v1/customers",
+            json!({"program_id": PROGRAM, "phone": "8 067 222 33 45"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["error"]["field"], "phone");
     // A number with +7 stays Russian in a Ukrainian program.
     let ivan = app
-        .create_customer(json!({"program_id": PROGRAM, "phone": "+7 916 555-44-33", "name": "Ivan PETROV"}))
+        .create_customer(
+            json!({"program_id": PROGRAM, "phone": "+7 916 555-44-33", "name": "Ivan PETROV"}),
+        )
         .await;
     let ivan_id = ivan["id"].as_i64().unwrap();
     assert_eq!(ids(&app, "phone=%2B79165554433").await, vec![ivan_id]);
     // The same phone twice in a program is refused, in any spelling.
     let (status, taken) = app
-        .post("/v1/customers", json!({"program_id": PROGRAM, "phone": "+380672223344"}))
+        .post(
+            "/v1/customers",
+            json!({"program_id": PROGRAM, "phone": "+380672223344"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{taken}");
     for (field, body) in [
-        ("email", json!({"program_id": PROGRAM, "email": "no-at-sign"})),
-        ("birthday", json!({"program_id": PROGRAM, "birthday": "1990-02-30"})),
+        (
+            "email",
+            json!({"program_id": PROGRAM, "email": "no-at-sign"}),
+        ),
+        (
+            "birthday",
+            json!({"program_id": PROGRAM, "birthday": "1990-02-30"}),
+        ),
         ("name", json!({"program_id": PROGRAM, "name": ""})),
-        ("attributes", json!({"program_id": PROGRAM, "attributes": [1]})),
+        (
+            "attributes",
+            json!({"program_id": PROGRAM, "attributes": [1]}),
+        ),
     ] {
         let (status, refused) = app.post("/v1/customers", body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
@@ -89,26 +106,46 @@ async fn customers_are_created_updated_and_found_with_balances(app: TestApp) {
     assert_eq!(found[0]["balances"][0]["balance"], "12.50");
     assert_eq!(found[0]["balances"][0]["balance_minor"], 1250);
     assert_eq!(ids(&app, "email=olena%40example.COM").await, vec![olena_id]);
-    assert_eq!(ids(&app, "name=%D0%9F%D0%95%D0%A2%D0%A0%D0%95%D0%9D").await, vec![olena_id]); // ПЕТРЕН
+    assert_eq!(
+        ids(&app, "name=%D0%9F%D0%95%D0%A2%D0%A0%D0%95%D0%9D").await,
+        vec![olena_id]
+    ); // ПЕТРЕН
     assert_eq!(ids(&app, "name=petr").await, vec![ivan_id]);
-    assert_eq!(ids(&app, "name=%25_").await, Vec::<i64>::new(), "% and _ are taken literally");
+    assert_eq!(
+        ids(&app, "name=%25_").await,
+        Vec::<i64>::new(),
+        "% and _ are taken literally"
+    );
     let card = app
         .create("/v1/cards", json!({"program_id": PROGRAM, "number": "5550001", "kind": "physical", "customer_id": ivan_id}))
         .await;
     assert_eq!(card["customer_id"], ivan_id);
     assert_eq!(ids(&app, "card=5550001").await, vec![ivan_id]);
     let member_no = ivan["member_no"].as_str().unwrap();
-    assert_eq!(ids(&app, &format!("member_no={member_no}")).await, vec![ivan_id]);
+    assert_eq!(
+        ids(&app, &format!("member_no={member_no}")).await,
+        vec![ivan_id]
+    );
     let ivan_listed = &search(&app, &format!("member_no={member_no}")).await[0];
-    assert_eq!(ivan_listed["balances"][0]["balance"], "0.00", "none held yet");
-    assert_eq!(ids(&app, "name=petr&email=olena%40example.com").await, Vec::<i64>::new());
+    assert_eq!(
+        ivan_listed["balances"][0]["balance"], "0.00",
+        "none held yet"
+    );
+    assert_eq!(
+        ids(&app, "name=petr&email=olena%40example.com").await,
+        Vec::<i64>::new()
+    );
     let (status, refused) = app.get("/v1/customers?name=a").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     // Keyset paging as before.
-    let (_, first) = app.get(&format!("/v1/customers?program_id={PROGRAM}&limit=1")).await;
+    let (_, first) = app
+        .get(&format!("/v1/customers?program_id={PROGRAM}&limit=1"))
+        .await;
     let cursor = first["next_cursor"].as_i64().expect("a next page");
     let (_, second) = app
-        .get(&format!("/v1/customers?program_id={PROGRAM}&limit=1&cursor={cursor}"))
+        .get(&format!(
+            "/v1/customers?program_id={PROGRAM}&limit=1&cursor={cursor}"
+        ))
         .await;
     assert!(second["items"][0]["id"].as_i64().unwrap() < cursor);
 
@@ -133,7 +170,10 @@ async fn customers_are_created_updated_and_found_with_balances(app: TestApp) {
     assert_eq!(updated["birthday"], "1990-05-01", "left out, kept");
     assert_eq!(ids(&app, "phone=%2B380507654321").await, vec![olena_id]);
     assert!(ids(&app, "phone=%2B380672223344").await.is_empty());
-    assert_eq!(ids(&app, "name=%D0%BA%D0%BE%D0%B2%D0%B0%D0%BB%D1%8C").await, vec![olena_id]); // коваль
+    assert_eq!(
+        ids(&app, "name=%D0%BA%D0%BE%D0%B2%D0%B0%D0%BB%D1%8C").await,
+        vec![olena_id]
+    ); // коваль
     app.stop().await;
 }
 
@@ -141,10 +181,15 @@ both_stores!(blocked_customers_move_no_points_through_any_protocol);
 async fn blocked_customers_move_no_points_through_any_protocol(app: TestApp) {
     let demo = app.customer_by_phone("+380671111111").await;
     let id = demo["id"].as_i64().unwrap();
-    let (status, refused) = app.post(&format!("/v1/customers/{id}/block"), json!({"reason": ""})).await;
+    let (status, refused) = app
+        .post(&format!("/v1/customers/{id}/block"), json!({"reason": ""}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let (status, blocked) = app
-        .post(&format!("/v1/customers/{id}/block"), json!({"reason": "card reported stolen"}))
+        .post(
+            &format!("/v1/customers/{id}/block"),
+            json!({"reason": "card reported stolen"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{blocked}");
     assert_eq!(blocked["state"], "blocked");
@@ -164,7 +209,13 @@ async fn blocked_customers_move_no_points_through_any_protocol(app: TestApp) {
     // inCust: the card is blocked (3002), in its own format.
     let earn = app
         .incust()
-        .earn("380501111111", "0000", "380671111111", "100.00", "blocked-1")
+        .earn(
+            "380501111111",
+            "0000",
+            "380671111111",
+            "100.00",
+            "blocked-1",
+        )
         .await;
     assert_eq!(earn.status(), "3002", "{}", earn.raw);
 
@@ -173,7 +224,10 @@ async fn blocked_customers_move_no_points_through_any_protocol(app: TestApp) {
     let kk = app.customer_by_phone("+79000000000").await;
     let kk_id = kk["id"].as_i64().unwrap();
     let (status, _) = app
-        .post(&format!("/v1/customers/{kk_id}/block"), json!({"reason": "fraud"}))
+        .post(
+            &format!("/v1/customers/{kk_id}/block"),
+            json!({"reason": "fraud"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let init = shop.init(&app, "blocked-order", 1000).await;
@@ -181,13 +235,21 @@ async fn blocked_customers_move_no_points_through_any_protocol(app: TestApp) {
     assert_eq!(init["errorCode"], "4", "{init}");
 
     // Unblocked, everything moves again.
-    let (status, unblocked) = app.post(&format!("/v1/customers/{id}/unblock"), json!({})).await;
+    let (status, unblocked) = app
+        .post(&format!("/v1/customers/{id}/unblock"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{unblocked}");
     assert_eq!(unblocked["state"], "active");
     assert_eq!(unblocked["blocked_reason"], Value::Null);
     let earn = app
         .incust()
-        .earn("380501111111", "0000", "380671111111", "100.00", "blocked-2")
+        .earn(
+            "380501111111",
+            "0000",
+            "380671111111",
+            "100.00",
+            "blocked-2",
+        )
         .await;
     assert_eq!(earn.status(), "0000", "{}", earn.raw);
     let (status, _) = accrue(&app, id, "1.00").await;
@@ -213,7 +275,10 @@ async fn anonymised_customers_are_gone_and_the_ledger_still_adds_up(app: TestApp
         .earn("380501111111", "0000", phone, "50.00", "anon-1")
         .await;
     assert_eq!(earn.status(), "0000", "{}", earn.raw);
-    assert!(!app.sms_to(phone).await.is_empty(), "an SMS went to the customer");
+    assert!(
+        !app.sms_to(phone).await.is_empty(),
+        "an SMS went to the customer"
+    );
     let (status, hold) = app
         .operation(json!({"kind": "redeem", "customer_id": id, "merchant_id": 1, "amount": "2.00", "hold": true}))
         .await;
@@ -221,7 +286,9 @@ async fn anonymised_customers_are_gone_and_the_ledger_still_adds_up(app: TestApp
     let before = app.balance(id).await["balance_minor"].as_i64().unwrap();
     assert_eq!(before, 2000, "10.00 opening + 20 % of 50.00");
 
-    let (status, anonymised) = app.post(&format!("/v1/customers/{id}/anonymise"), json!({})).await;
+    let (status, anonymised) = app
+        .post(&format!("/v1/customers/{id}/anonymise"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{anonymised}");
     assert_eq!(anonymised["state"], "anonymised");
     for field in ["phone", "email", "name", "birthday"] {
@@ -239,7 +306,9 @@ async fn anonymised_customers_are_gone_and_the_ledger_still_adds_up(app: TestApp
         .expect("the balance burned");
     assert_eq!(burned["amount_minor"], 2000, "{burned}");
     assert_eq!(burned["description"], "customer anonymised: balance burned");
-    assert!(items.iter().any(|o| o["id"] == hold["id"] && o["status"] == "voided"));
+    assert!(items
+        .iter()
+        .any(|o| o["id"] == hold["id"] && o["status"] == "voided"));
     assert_eq!(app.balance(id).await["balance_minor"], 0);
     // Nobody finds the person any more; the outbox keeps no text to them.
     assert!(ids(&app, &format!("phone=%2B{phone}")).await.is_empty());
@@ -254,14 +323,22 @@ async fn anonymised_customers_are_gone_and_the_ledger_still_adds_up(app: TestApp
     let (status, refused) = accrue(&app, id, "1.00").await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"]["code"], "customer_anonymised");
-    let (status, refused) = patch(&app, &format!("/v1/customers/{id}"), json!({"name": "Back"})).await;
+    let (status, refused) = patch(
+        &app,
+        &format!("/v1/customers/{id}"),
+        json!({"name": "Back"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
-    let (status, again) = app.post(&format!("/v1/customers/{id}/anonymise"), json!({})).await;
+    let (status, again) = app
+        .post(&format!("/v1/customers/{id}/anonymise"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     let (_, ops_after) = app.get(&format!("/v1/operations?customer_id={id}")).await;
     assert_eq!(ops_after["items"].as_array().unwrap().len(), items.len());
     // The phone is free for someone new.
-    app.create_customer(json!({"program_id": PROGRAM, "phone": phone})).await;
+    app.create_customer(json!({"program_id": PROGRAM, "phone": phone}))
+        .await;
     app.audit_is_clean().await;
     app.stop().await;
 }
@@ -292,7 +369,9 @@ async fn lots(app: &TestApp, customer: i64) -> Vec<(i64, Option<i64>)> {
             Box::pin(async move {
                 let accounts = kopilka_store::ledger::accounts_of(
                     tx,
-                    kopilka_domain::ledger::Owner::Customer(kopilka_domain::ids::CustomerId(customer)),
+                    kopilka_domain::ledger::Owner::Customer(kopilka_domain::ids::CustomerId(
+                        customer,
+                    )),
                 )
                 .await?;
                 let mut lots = Vec::new();
@@ -318,21 +397,37 @@ async fn a_merge_moves_points_lots_cards_and_the_phone(app: TestApp) {
     assert!(source_lots[0].1.is_some(), "points expire in 30 days");
 
     let (status, refused) = app
-        .post("/v1/customers/merge", json!({"source_id": source, "target_id": source}))
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": source, "target_id": source}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let (status, refused) = app
-        .post("/v1/customers/merge", json!({"source_id": source, "target_id": 1}))
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": source, "target_id": 1}),
+        )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "another program's: {refused}");
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another program's: {refused}"
+    );
 
     let (status, merged) = app
-        .post("/v1/customers/merge", json!({"source_id": source, "target_id": target}))
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": source, "target_id": target}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{merged}");
     assert_eq!(merged["replayed"], false);
     assert_eq!(merged["operation_ids"].as_array().unwrap().len(), 1);
-    assert_eq!(merged["target"]["phone"], "***2233", "the target had none: it takes the source's");
+    assert_eq!(
+        merged["target"]["phone"], "***2233",
+        "the target had none: it takes the source's"
+    );
     assert_eq!(merged["target"]["email"], "src@example.com");
     assert_eq!(app.balance(target).await["balance"], "35.00");
     assert_eq!(app.balance(source).await["balance"], "0.00");
@@ -345,7 +440,9 @@ async fn a_merge_moves_points_lots_cards_and_the_phone(app: TestApp) {
     assert_eq!(moved, source_lots);
     assert!(lots(&app, source).await.is_empty());
     // The history shows it; the source is closed and leads to the target.
-    let (_, ops) = app.get(&format!("/v1/operations?customer_id={target}&kind=merge")).await;
+    let (_, ops) = app
+        .get(&format!("/v1/operations?customer_id={target}&kind=merge"))
+        .await;
     assert_eq!(ops["items"][0]["amount"], "30.00", "{ops}");
     let (_, source_view) = app.get(&format!("/v1/customers/{source}")).await;
     assert_eq!(source_view["state"], "merged");
@@ -358,7 +455,10 @@ async fn a_merge_moves_points_lots_cards_and_the_phone(app: TestApp) {
     assert_eq!(refused["error"]["code"], "customer_merged");
     // A repeat answers the merge as done.
     let (status, again) = app
-        .post("/v1/customers/merge", json!({"source_id": source, "target_id": target}))
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": source, "target_id": target}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["replayed"], true);
@@ -370,7 +470,10 @@ async fn a_merge_moves_points_lots_cards_and_the_phone(app: TestApp) {
         .as_i64()
         .unwrap();
     let (status, refused) = app
-        .post("/v1/customers/merge", json!({"source_id": third, "target_id": source}))
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": third, "target_id": source}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"]["code"], "customer_merged");
@@ -382,7 +485,9 @@ both_stores!(a_phone_of_a_merged_customer_reaches_the_target_in_every_protocol);
 async fn a_phone_of_a_merged_customer_reaches_the_target_in_every_protocol(app: TestApp) {
     // Both have phones: the source keeps its own, which now leads to the target.
     let source = app
-        .create_customer(json!({"program_id": PROGRAM, "phone": "0681112233", "opening_balance": "3.00"}))
+        .create_customer(
+            json!({"program_id": PROGRAM, "phone": "0681112233", "opening_balance": "3.00"}),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
@@ -392,7 +497,10 @@ async fn a_phone_of_a_merged_customer_reaches_the_target_in_every_protocol(app: 
         .as_i64()
         .unwrap();
     let (status, merged) = app
-        .post("/v1/customers/merge", json!({"source_id": source, "target_id": target}))
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": source, "target_id": target}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{merged}");
     assert_eq!(merged["target"]["phone"], "***2244");
@@ -401,10 +509,17 @@ async fn a_phone_of_a_merged_customer_reaches_the_target_in_every_protocol(app: 
         .earn("380501111111", "0000", "380681112233", "10.00", "merged-1")
         .await;
     assert_eq!(earn.status(), "0000", "{}", earn.raw);
-    assert_eq!(app.balance(target).await["balance"], "5.00", "3.00 moved + 2.00 earned");
+    assert_eq!(
+        app.balance(target).await["balance"],
+        "5.00",
+        "3.00 moved + 2.00 earned"
+    );
     assert_eq!(app.balance(source).await["balance"], "0.00");
     let (status, taken) = app
-        .post("/v1/customers", json!({"program_id": PROGRAM, "phone": "0681112233"}))
+        .post(
+            "/v1/customers",
+            json!({"program_id": PROGRAM, "phone": "0681112233"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{taken}");
     app.audit_is_clean().await;
@@ -435,7 +550,10 @@ async fn earns_racing_a_merge_are_never_lost(app: TestApp) {
             let merging = app.clone();
             earns.push(tokio::spawn(async move {
                 let (status, merged) = merging
-                    .post("/v1/customers/merge", json!({"source_id": source, "target_id": target}))
+                    .post(
+                        "/v1/customers/merge",
+                        json!({"source_id": source, "target_id": target}),
+                    )
                     .await;
                 assert_eq!(status, StatusCode::OK, "{merged}");
                 0
@@ -447,7 +565,11 @@ async fn earns_racing_a_merge_are_never_lost(app: TestApp) {
         accepted += earn.await.unwrap();
     }
     let target_minor = app.balance(target).await["balance_minor"].as_i64().unwrap();
-    assert_eq!(target_minor, 500 + 10_000 + accepted * 100, "{accepted} earns accepted");
+    assert_eq!(
+        target_minor,
+        500 + 10_000 + accepted * 100,
+        "{accepted} earns accepted"
+    );
     assert_eq!(app.balance(source).await["balance_minor"], 0);
     app.audit_is_clean().await;
     std::sync::Arc::into_inner(app).unwrap().stop().await;
@@ -480,11 +602,22 @@ async fn operations_are_filtered_by_a_half_open_date_range(app: TestApp) {
     };
     let enc = |t: String| -> String { form_urlencoded::byte_serialize(t.as_bytes()).collect() };
     // From is inclusive, to exclusive.
-    assert!(listed(format!("from={}", enc(at(created)))).await.contains(&first["id"].as_i64().unwrap()));
-    assert!(!listed(format!("to={}", enc(at(created)))).await.contains(&first["id"].as_i64().unwrap()));
-    assert!(listed(format!("from={}", enc(at(created + 1)))).await.is_empty());
+    assert!(listed(format!("from={}", enc(at(created))))
+        .await
+        .contains(&first["id"].as_i64().unwrap()));
+    assert!(!listed(format!("to={}", enc(at(created))))
+        .await
+        .contains(&first["id"].as_i64().unwrap()));
+    assert!(listed(format!("from={}", enc(at(created + 1))))
+        .await
+        .is_empty());
     assert_eq!(
-        listed(format!("from={}&to={}&kind=accrue", enc(at(created)), enc(at(created + 1)))).await,
+        listed(format!(
+            "from={}&to={}&kind=accrue",
+            enc(at(created)),
+            enc(at(created + 1))
+        ))
+        .await,
         vec![first["id"].as_i64().unwrap()]
     );
     // In another offset, the same instant.
@@ -492,8 +625,14 @@ async fn operations_are_filtered_by_a_half_open_date_range(app: TestApp) {
         .unwrap()
         .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap())
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-    assert!(listed(format!("from={}", enc(kyiv))).await.contains(&first["id"].as_i64().unwrap()));
-    for bad in ["from=yesterday", "to=2026-12-01", "from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z"] {
+    assert!(listed(format!("from={}", enc(kyiv)))
+        .await
+        .contains(&first["id"].as_i64().unwrap()));
+    for bad in [
+        "from=yesterday",
+        "to=2026-12-01",
+        "from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z",
+    ] {
         let (status, refused) = app.get(&format!("/v1/operations?{bad}")).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {refused}");
     }
@@ -537,7 +676,10 @@ async fn two_processes_merging_while_earning_lose_nothing() {
             let merging = servers.clone();
             tasks.push(tokio::spawn(async move {
                 let (status, merged) = merging[1]
-                    .post("/v1/customers/merge", json!({"source_id": source, "target_id": target}))
+                    .post(
+                        "/v1/customers/merge",
+                        json!({"source_id": source, "target_id": target}),
+                    )
                     .await;
                 assert_eq!(status, StatusCode::OK, "{merged}");
                 0
@@ -549,9 +691,17 @@ async fn two_processes_merging_while_earning_lose_nothing() {
         accepted += task.await.unwrap();
     }
     for server in servers.iter() {
-        let (_, target_balance) = server.get(&format!("/v1/customers/{target}/balances")).await;
-        assert_eq!(target_balance[0]["balance_minor"], 10_000 + accepted, "{target_balance}");
-        let (_, source_balance) = server.get(&format!("/v1/customers/{source}/balances")).await;
+        let (_, target_balance) = server
+            .get(&format!("/v1/customers/{target}/balances"))
+            .await;
+        assert_eq!(
+            target_balance[0]["balance_minor"],
+            10_000 + accepted,
+            "{target_balance}"
+        );
+        let (_, source_balance) = server
+            .get(&format!("/v1/customers/{source}/balances"))
+            .await;
         assert_eq!(source_balance[0]["balance_minor"], 0);
         server.audit_is_clean().await;
     }
