@@ -40,11 +40,13 @@ pub fn flow_of(kind: OperationKind, reversed_kind: Option<OperationKind>) -> Opt
         OperationKind::Redeem => Flow::Redeemed,
         OperationKind::Withdraw => Flow::Withdrawn,
         OperationKind::Expire => Flow::Expired,
+        // Points moved between two members: neither issued nor spent.
+        OperationKind::Merge => return None,
         OperationKind::Reversal => Flow::Reversed(match reversed_kind? {
             OperationKind::Earn | OperationKind::Accrue => ReversedFlow::Issued,
             OperationKind::Redeem => ReversedFlow::Redeemed,
             OperationKind::Withdraw => ReversedFlow::Withdrawn,
-            OperationKind::Expire | OperationKind::Reversal => return None,
+            OperationKind::Expire | OperationKind::Reversal | OperationKind::Merge => return None,
         }),
     })
 }

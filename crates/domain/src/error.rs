@@ -1,4 +1,4 @@
-use crate::ids::OperationId;
+use crate::ids::{CustomerId, OperationId};
 use thiserror::Error;
 
 /// Every business refusal the domain can give. Protocol modules map these to their own codes.
@@ -40,4 +40,13 @@ pub enum DomainError {
     Invalid { field: &'static str, reason: String },
     #[error("{entity} already exists")]
     AlreadyExists { entity: &'static str },
+    /// The customer is blocked: nothing may be earned, spent or transferred (reads stay).
+    #[error("the customer is blocked")]
+    CustomerBlocked,
+    /// The customer was merged into another; its cards and phone lead to that one.
+    #[error("the customer was merged into customer {into}")]
+    CustomerMerged { into: CustomerId },
+    /// The customer was anonymised on request; the account is closed.
+    #[error("the customer was anonymised; the account is closed")]
+    CustomerAnonymised,
 }

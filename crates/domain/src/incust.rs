@@ -244,6 +244,11 @@ impl Status {
             DomainError::NotFound { .. } => Status::UnknownCard,
             DomainError::Invalid { .. } => Status::InvalidField,
             DomainError::AlreadyExists { .. } => Status::Internal,
+            DomainError::CustomerBlocked => Status::CardBlocked,
+            // Closed accounts: their phone leads to the merged-into customer, or to no one.
+            DomainError::CustomerMerged { .. } | DomainError::CustomerAnonymised => {
+                Status::UnknownCard
+            }
         }
     }
 }

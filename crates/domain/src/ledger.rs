@@ -65,6 +65,9 @@ pub enum OperationKind {
     Reversal,
     /// Points whose lifetime ended: customer → burn.
     Expire,
+    /// A merged customer's points moved to the customer it was merged into: customer →
+    /// customer, its lots following with their expiry (`plan_merge`). Never reversed.
+    Merge,
 }
 
 impl OperationKind {
@@ -76,6 +79,7 @@ impl OperationKind {
             OperationKind::Withdraw => "withdraw",
             OperationKind::Reversal => "reversal",
             OperationKind::Expire => "expire",
+            OperationKind::Merge => "merge",
         }
     }
 
@@ -87,6 +91,7 @@ impl OperationKind {
             "withdraw" => OperationKind::Withdraw,
             "reversal" => OperationKind::Reversal,
             "expire" => OperationKind::Expire,
+            "merge" => OperationKind::Merge,
             _ => return None,
         })
     }
@@ -403,6 +408,73 @@ pub fn plan_confirm(hold: &OperationView, position: &Position) -> Result<Plan, D
     })
 }
 
+/// A merge's movement of one currency: the source's whole balance to the target, every open
+/// lot of the source taken whole and given again to the target with its expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergePlan {
+    pub amount: i64,
+    pub postings: Vec<Posting>,
+    pub takes: Vec<LotTake>,
+    /// The target's new lots: what remained of each source lot, with its expiry, in order.
+    pub new_lots: Vec<(i64, Option<i64>)>,
+}
+
+/// Plans moving `source`'s points to `target` (both locked). `None`: nothing to move. A
+/// source with pending holds is refused: a hold resolves against the account it reserved.
+pub fn plan_merge(
+    source: &Position,
+    source_id: CustomerId,
+    target: &Position,
+    target_id: CustomerId,
+) -> Result<Option<MergePlan>, DomainError> {
+    if source.held > 0 {
+        return Err(DomainError::Invalid {
+            field: "source_id",
+            reason: "the customer has pending holds; confirm or void them first".into(),
+        });
+    }
+    if source.balance == 0 {
+        return Ok(None);
+    }
+    check_room(target, source.balance)?;
+    let takes: Vec<LotTake> = source
+        .lots
+        .iter()
+        .filter(|l| l.remaining > 0)
+        .map(|l| LotTake {
+            lot_id: l.id,
+            amount: l.remaining,
+        })
+        .collect();
+    let new_lots = source
+        .lots
+        .iter()
+        .filter(|l| l.remaining > 0)
+        .map(|l| (l.remaining, l.expires_at))
+        .collect::<Vec<_>>();
+    if new_lots.iter().map(|(n, _)| n).sum::<i64>() != source.balance {
+        return Err(DomainError::Invalid {
+            field: "source_id",
+            reason: "the customer's lots do not add up to the balance".into(),
+        });
+    }
+    Ok(Some(MergePlan {
+        amount: source.balance,
+        postings: vec![
+            Posting {
+                owner: Owner::Customer(source_id),
+                amount: -source.balance,
+            },
+            Posting {
+                owner: Owner::Customer(target_id),
+                amount: source.balance,
+            },
+        ],
+        takes,
+        new_lots,
+    }))
+}
+
 /// Voids a pending hold: the reservation is dropped, nothing moves.
 pub fn plan_void(hold: &OperationView) -> Result<Plan, DomainError> {
     pending_check(hold)?;
@@ -436,6 +508,7 @@ pub fn plan_reverse(
     match original.kind {
         OperationKind::Reversal => return Err(not("it is itself a reversal")),
         OperationKind::Expire => return Err(not("expiry is final")),
+        OperationKind::Merge => return Err(not("a merge is final")),
         _ => {}
     }
     match original.status {

@@ -6,6 +6,7 @@
 pub mod analytics;
 pub mod cheque;
 pub mod code_quota;
+pub mod customer;
 pub mod ecommpay;
 pub mod error;
 pub mod ids;

@@ -710,10 +710,11 @@ impl HistoryType {
     /// How an operation kind reads in history; a reversal reads by what it reverses (a refund
     /// of a purchase is a purchase row with `isRefund`).
     pub fn of(kind: OperationKind, reversed_kind: Option<OperationKind>) -> HistoryType {
-        use OperationKind::{Accrue, Earn, Expire, Redeem, Reversal, Withdraw};
+        use OperationKind::{Accrue, Earn, Expire, Merge, Redeem, Reversal, Withdraw};
         match (kind, reversed_kind) {
             (Earn | Redeem, _) => HistoryType::Purchase,
-            (Accrue, _) => HistoryType::RewardData,
+            // Points received from a customer merged into this one.
+            (Accrue | Merge, _) => HistoryType::RewardData,
             (Reversal, Some(Accrue)) => HistoryType::WithdrawData,
             (Reversal, Some(Withdraw | Expire)) => HistoryType::RewardData,
             (Reversal, _) => HistoryType::Purchase,
@@ -725,7 +726,7 @@ impl HistoryType {
     pub fn kinds(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
             HistoryType::Purchase => (&["earn", "redeem"], &["earn", "redeem"]),
-            HistoryType::RewardData => (&["accrue"], &["withdraw", "expire"]),
+            HistoryType::RewardData => (&["accrue", "merge"], &["withdraw", "expire"]),
             HistoryType::WithdrawData => (&["withdraw", "expire"], &["accrue"]),
         }
     }

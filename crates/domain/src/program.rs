@@ -1,6 +1,7 @@
 //! A loyalty program's rules: what a payment earns, how much of an order points may pay.
 
 use crate::money::{apply_bps, rescale, Amount, Rounding};
+use crate::phone::{Phone, Region};
 use serde::{Deserialize, Serialize};
 
 /// The settings of a program that every protocol reads. Stored as JSON with the program, so
@@ -34,6 +35,11 @@ pub struct ProgramRules {
     /// voided and its points are spendable again; `None`: until it is confirmed or voided.
     /// (The protocols' own holds end with their purchases, transfers and pages.)
     pub hold_lifetime_minutes: Option<u32>,
+    /// The region (ISO 3166-1 alpha-2, "UA") whose national spellings of phone numbers every
+    /// protocol and the cabinet accept ("067 111 11 11"); `None`: the time zone's country
+    /// (Europe/Kyiv: UA), and with a zone of no single country (UTC) only numbers written
+    /// with their country code.
+    pub phone_region: Option<String>,
 }
 
 impl Default for ProgramRules {
@@ -50,6 +56,7 @@ impl Default for ProgramRules {
             language: "ru".into(),
             enrol_on_earn: true,
             hold_lifetime_minutes: None,
+            phone_region: None,
         }
     }
 }
@@ -82,6 +89,20 @@ impl ProgramRules {
             .map(|minutes| now_ms - minutes as i64 * MS_PER_MINUTE)
     }
 
+    /// The region phone numbers are read in: [`ProgramRules::phone_region`], else the time
+    /// zone's.
+    pub fn phone_region(&self) -> Option<Region> {
+        match &self.phone_region {
+            Some(code) => Region::parse(code),
+            None => Region::of_time_zone(&self.time_zone),
+        }
+    }
+
+    /// Reads a phone number as this program's customers write it.
+    pub fn parse_phone(&self, text: &str) -> Result<Phone, crate::DomainError> {
+        Phone::parse_in(text, self.phone_region())
+    }
+
     pub fn validate(&self) -> Result<(), crate::DomainError> {
         let invalid = |field: &'static str, reason: &str| {
             Err(crate::DomainError::Invalid {
@@ -103,6 +124,14 @@ impl ProgramRules {
         }
         if !matches!(self.language.as_str(), "ru" | "en" | "uk") {
             return invalid("language", "ru, en or uk");
+        }
+        if let Some(code) = &self.phone_region {
+            if code.len() != 2 || Region::parse(code).is_none() {
+                return invalid(
+                    "phone_region",
+                    "an ISO 3166-1 alpha-2 code with a numbering plan (UA, RU, KZ, DE, US…)",
+                );
+            }
         }
         if self.hold_lifetime_minutes == Some(0) {
             return invalid("hold_lifetime_minutes", "at least 1, or null for no limit");

@@ -277,50 +277,46 @@ impl Tx {
         )?)
     }
 
+    /// The customer with this phone in the program; a merged customer's phone leads to the
+    /// customer it was merged into.
     pub async fn customer_by_phone(
         &mut self,
         program_id: ProgramId,
         phone: &str,
     ) -> StoreResult<Option<Customer>> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM customers JOIN customers owner ON owner.program_id = customers.program_id AND owner.phone = $2 WHERE customers.id = COALESCE(owner.merged_into, owner.id) AND owner.program_id = $1",
+                Customer::COLUMNS
+            )
+        });
         Ok(fetch!(
             self,
             fetch_optional,
             Customer,
-            &select::<Customer>("customers WHERE program_id = $1 AND phone = $2"),
+            &SQL,
             program_id.0,
             phone
-        )?)
-    }
-
-    pub async fn customers(
-        &mut self,
-        program_id: Option<ProgramId>,
-        phone: Option<&str>,
-        before_id: Option<CustomerId>,
-        limit: i64,
-    ) -> StoreResult<Vec<Customer>> {
-        Ok(fetch!(
-            self,
-            fetch_all,
-            Customer,
-            &select::<Customer>("customers WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR phone = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"),
-            program_id.map(|id| id.0),
-            phone,
-            before_id.map(|id| id.0),
-            limit
         )?)
     }
 
     pub async fn update_customer(&mut self, customer: &Customer) -> StoreResult<()> {
         execute!(
             self,
-            "UPDATE customers SET phone = $1, email = $2, password_hash = $3, pin_hash = $4, state = $5, profile = $6 WHERE id = $7",
+            "UPDATE customers SET phone = $1, email = $2, password_hash = $3, pin_hash = $4, state = $5, profile = $6, name = $7, name_key = $8, birthday = $9, blocked_reason = $10, merged_into = $11, closed_at = $12, member_no = $13 WHERE id = $14",
             &customer.phone,
             &customer.email,
             &customer.password_hash,
             &customer.pin_hash,
             customer.state.as_str(),
             customer.profile.to_string(),
+            &customer.name,
+            customer.name.as_deref().map(kopilka_domain::customer::name_key),
+            &customer.birthday,
+            &customer.blocked_reason,
+            customer.merged_into.map(|id| id.0),
+            customer.closed_at,
+            &customer.member_no,
             customer.id.0,
         )?;
         Ok(())

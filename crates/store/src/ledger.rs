@@ -4,6 +4,7 @@ use crate::model::{Account, Operation};
 use crate::row::{row, select, Row};
 use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::{StoreError, StoreResult};
+use kopilka_domain::customer::Standing;
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{
     self, check_replay, Lot, LotTake, OperationKind, OperationStatus, OperationView, Owner, Plan,
@@ -177,6 +178,13 @@ async fn run(
         }
     }
     let customer_id = customer_of(&account)?;
+    // Read under the account's lock: a block, merge or anonymisation committed before it
+    // is seen, one committed after waits for this operation.
+    let standing = standing(tx, customer_id).await?;
+    match &request.action {
+        Action::Credit { .. } | Action::Debit { .. } => standing.may_move_points()?,
+        _ => standing.may_resolve()?,
+    }
     let original = match original {
         Some(op) => Some(op.view()?),
         None => None,
@@ -242,6 +250,202 @@ async fn run(
         details: &request.details,
     };
     apply(tx, &entry, &account, &position, plan, original.as_ref()).await
+}
+
+/// Whether a customer's points may move (`None`: no such customer, which the foreign key
+/// on operations refuses anyway).
+async fn standing(tx: &mut Tx, customer_id: CustomerId) -> StoreResult<Standing> {
+    let row = fetch!(
+        tx,
+        fetch_optional,
+        (String, Option<i64>),
+        "SELECT state, merged_into FROM customers WHERE id = $1",
+        customer_id.0
+    )?;
+    Ok(match row {
+        Some((state, merged_into)) => match (state.as_str(), merged_into) {
+            ("blocked", _) => Standing::Blocked,
+            ("merged", Some(into)) => Standing::Merged {
+                into: CustomerId(into),
+            },
+            ("merged" | "anonymised", _) => Standing::Anonymised,
+            _ => Standing::Open,
+        },
+        None => Standing::Open,
+    })
+}
+
+/// Locks the accounts of `customers` in each of `currencies` (creating the missing ones
+/// empty), all in account order like every job that locks several accounts.
+pub async fn lock_customers(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    currencies: &[String],
+    customers: &[CustomerId],
+) -> StoreResult<Vec<Account>> {
+    let mut ids = Vec::new();
+    for currency in currencies {
+        for customer in customers {
+            ids.push(
+                ensure_member_account(tx, program_id, currency, Owner::Customer(*customer)).await?,
+            );
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = tx.select_locked::<Account>("accounts WHERE id = $1");
+    let mut locked = Vec::with_capacity(ids.len());
+    for id in ids {
+        locked.push(fetch!(tx, fetch_one, Account, &sql, id)?);
+    }
+    Ok(locked)
+}
+
+/// Moves every point `source` holds to `target` (customers of one program, their accounts
+/// `locked` by [`lock_customers`]): one `merge` operation per currency with points,
+/// recorded as the target's (its `details` name the source), the source's open lots
+/// following with their expiry.
+pub async fn merge_locked(
+    tx: &mut Tx,
+    locked: &[Account],
+    currencies: &[String],
+    source: CustomerId,
+    target: CustomerId,
+) -> StoreResult<Vec<Operation>> {
+    let details = serde_json::json!({ "merged_from": source.0 });
+    let entry = Entry {
+        merchant_id: None,
+        protocol: "native",
+        idempotency: None,
+        description: Some("customer merged"),
+        details: &details,
+    };
+    let mut written = Vec::new();
+    for currency in currencies {
+        let find = |owner| {
+            locked
+                .iter()
+                .find(|a| a.owner == owner && &a.currency == currency)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("no locked {currency} account")))
+        };
+        let (from, to) = (
+            find(Owner::Customer(source))?,
+            find(Owner::Customer(target))?,
+        );
+        let from_position = position(tx, &from, true).await?;
+        let to_position = position(tx, &to, false).await?;
+        let Some(merge) = ledger::plan_merge(&from_position, source, &to_position, target)? else {
+            continue;
+        };
+        let plan = Plan {
+            target: Target::New {
+                kind: OperationKind::Merge,
+                status: OperationStatus::Confirmed,
+            },
+            amount: merge.amount,
+            // The target's posting first: `apply` moves the account it is given (the
+            // target's) and the other member's (the source's) through its posting.
+            postings: merge.postings.into_iter().rev().collect(),
+            held_delta: 0,
+            new_lot: None,
+            takes: merge.takes,
+            reverses: None,
+        };
+        let outcome = apply(tx, &entry, &to, &to_position, plan, None).await?;
+        let now = tx.now();
+        for (amount, expires_at) in merge.new_lots {
+            execute!(
+                tx,
+                "INSERT INTO lots (account_id, amount, remaining, expires_at, origin, created_at) VALUES ($1, $2, $2, $3, $4, $5)",
+                to.id,
+                amount,
+                expires_at,
+                outcome.operation.id.0,
+                now,
+            )?;
+        }
+        written.push(outcome.operation);
+    }
+    Ok(written)
+}
+
+/// Closes a customer's account in one currency: voids its pending holds and burns what is
+/// left with a `withdraw` described by `description`. Returns the operations written.
+pub async fn close_account(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    currency: &str,
+    customer: CustomerId,
+    description: &str,
+) -> StoreResult<Vec<Operation>> {
+    let mut account = lock_account(tx, program_id, currency, Owner::Customer(customer)).await?;
+    let entry = Entry {
+        merchant_id: None,
+        protocol: "native",
+        idempotency: None,
+        description: Some(description),
+        details: &serde_json::json!({}),
+    };
+    let mut written = Vec::new();
+    let pending = fetch!(
+        tx,
+        fetch_all,
+        Operation,
+        &select::<Operation>(
+            "operations WHERE customer_id = $1 AND currency = $2 AND status = 'pending' ORDER BY id"
+        ),
+        customer.0,
+        currency,
+    )?;
+    for hold in pending {
+        let view = hold.view()?;
+        let position = position(tx, &account, false).await?;
+        let outcome = apply(
+            tx,
+            &entry,
+            &account,
+            &position,
+            ledger::plan_void(&view)?,
+            None,
+        )
+        .await?;
+        account.balance = outcome.balance;
+        account.held = outcome.held;
+        written.push(outcome.operation);
+    }
+    if account.balance > 0 {
+        let position = position(tx, &account, true).await?;
+        let plan = ledger::plan_debit(
+            OperationKind::Withdraw,
+            &position,
+            customer,
+            None,
+            Amount(account.balance),
+            false,
+        )?;
+        let outcome = apply(tx, &entry, &account, &position, plan, None).await?;
+        written.push(outcome.operation);
+    }
+    Ok(written)
+}
+
+/// A member account's id, the account created empty if it is new (not locked).
+async fn ensure_member_account(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    currency: &str,
+    owner: Owner,
+) -> StoreResult<i64> {
+    insert_empty_account(tx, program_id, currency, owner).await?;
+    Ok(int!(
+        tx,
+        "SELECT id FROM accounts WHERE program_id = $1 AND currency = $2 AND owner_kind = $3 AND owner_id = $4",
+        program_id.0,
+        currency,
+        owner.kind(),
+        owner.id(),
+    )?)
 }
 
 /// The customer a customer's account belongs to.
@@ -636,7 +840,7 @@ row!(
 );
 
 /// An account's lots with points left, in spending order.
-pub(crate) async fn open_lots(tx: &mut Tx, account_id: i64) -> StoreResult<Vec<Lot>> {
+pub async fn open_lots(tx: &mut Tx, account_id: i64) -> StoreResult<Vec<Lot>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| select::<Lot>("lots WHERE account_id = $1 AND remaining > 0"));
     let mut position = Position {
@@ -675,6 +879,17 @@ pub async fn lock_account(
     if let Some(account) = account!(fetch_optional)? {
         return Ok(account);
     }
+    insert_empty_account(tx, program_id, currency, owner).await?;
+    Ok(account!(fetch_one)?)
+}
+
+/// Creates a member account, empty, unless it exists.
+async fn insert_empty_account(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    currency: &str,
+    owner: Owner,
+) -> StoreResult<()> {
     execute!(
         tx,
         "INSERT INTO accounts (program_id, currency, owner_kind, owner_id, balance, held) VALUES ($1, $2, $3, $4, 0, 0) ON CONFLICT (program_id, currency, owner_kind, owner_id) DO NOTHING",
@@ -683,7 +898,7 @@ pub async fn lock_account(
         owner.kind(),
         owner.id(),
     )?;
-    Ok(account!(fetch_one)?)
+    Ok(())
 }
 
 /// The id of a system account, which is never locked: its balance is the sum of its postings.
@@ -797,6 +1012,10 @@ pub struct OperationFilter {
     pub merchant_id: Option<MerchantId>,
     pub kind: Option<String>,
     pub status: Option<String>,
+    /// Created at or after this instant (unix milliseconds).
+    pub created_from: Option<i64>,
+    /// Created before this instant (half-open with `created_from`).
+    pub created_before: Option<i64>,
     /// Only operations with an id below this (keyset paging, newest first).
     pub before_id: Option<OperationId>,
     pub limit: i64,
@@ -814,7 +1033,7 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
         }
     };
     let sql = format!(
-        "SELECT {} FROM operations WHERE {} AND {} AND {} AND {} AND {} AND {} ORDER BY id DESC LIMIT $7",
+        "SELECT {} FROM operations WHERE {} AND {} AND {} AND {} AND {} AND {} AND {} AND {} ORDER BY id DESC LIMIT $9",
         Operation::COLUMNS,
         condition(filter.program_id.is_some(), "program_id =", 1),
         condition(filter.customer_id.is_some(), "customer_id =", 2),
@@ -822,6 +1041,8 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
         condition(filter.kind.is_some(), "kind =", 4),
         condition(filter.status.is_some(), "status =", 5),
         condition(filter.before_id.is_some(), "id <", 6),
+        condition(filter.created_from.is_some(), "created_at >=", 7),
+        condition(filter.created_before.is_some(), "created_at <", 8),
     );
     Ok(fetch!(
         tx,
@@ -834,6 +1055,8 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
         filter.kind.clone(),
         filter.status.clone(),
         filter.before_id.map(|id| id.0),
+        filter.created_from,
+        filter.created_before,
         filter.limit,
     )?)
 }

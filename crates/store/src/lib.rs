@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod backup;
 pub mod cabinet;
 pub mod code_quota;
+pub mod customers;
 pub mod ecommpay;
 pub mod entities;
 pub mod incust;

@@ -317,7 +317,7 @@ impl Run<'_> {
         };
         // A few statements for the whole chunk, not a few round trips per member.
         let customers: Vec<(String, Option<i64>)> = sqlx::query_as(
-            "SELECT t.no, COALESCE(c.id, k.customer_id) FROM unnest($2::text[]) AS t(no) LEFT JOIN customers c ON c.program_id = $1 AND c.member_no = t.no LEFT JOIN cards k ON k.program_id = $1 AND k.number = t.no AND k.state = 'active'",
+            "SELECT t.no, COALESCE(c.merged_into, c.id, k.customer_id) FROM unnest($2::text[]) AS t(no) LEFT JOIN customers c ON c.program_id = $1 AND c.member_no = t.no LEFT JOIN cards k ON k.program_id = $1 AND k.number = t.no AND k.state = 'active'",
         )
         .bind(program)
         .bind(&numbers)
@@ -366,7 +366,7 @@ impl Run<'_> {
             tx,
             fetch_optional,
             Option<i64>,
-            "SELECT COALESCE((SELECT id FROM customers WHERE program_id = $1 AND member_no = $2), (SELECT customer_id FROM cards WHERE program_id = $1 AND number = $2 AND state = 'active'))",
+            "SELECT COALESCE((SELECT COALESCE(merged_into, id) FROM customers WHERE program_id = $1 AND member_no = $2), (SELECT customer_id FROM cards WHERE program_id = $1 AND number = $2 AND state = 'active'))",
             program.0,
             member_no,
         )?

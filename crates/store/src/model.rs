@@ -166,11 +166,14 @@ row!(
 );
 
 stored_names!(
-    /// Where a customer stands: registering (Loymax registration under way), active, blocked.
+    /// Where a customer stands: registering (Loymax registration under way), active, blocked,
+    /// merged into another customer, anonymised (the last two are final).
     CustomerState {
         Registering = "registering",
         Active = "active",
         Blocked = "blocked",
+        Merged = "merged",
+        Anonymised = "anonymised",
     }
 );
 
@@ -189,10 +192,30 @@ pub struct Customer {
     #[serde(skip)]
     pub profile: serde_json::Value,
     pub created_at: i64,
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<String>,
+    pub blocked_reason: Option<String>,
+    pub merged_into: Option<CustomerId>,
+    /// When the customer was merged or anonymised.
+    pub closed_at: Option<i64>,
+}
+
+impl Customer {
+    /// What the ledger asks before points move.
+    pub fn standing(&self) -> kopilka_domain::customer::Standing {
+        use kopilka_domain::customer::Standing;
+        match (self.state, self.merged_into) {
+            (CustomerState::Blocked, _) => Standing::Blocked,
+            (CustomerState::Merged, Some(into)) => Standing::Merged { into },
+            (CustomerState::Merged, None) | (CustomerState::Anonymised, _) => Standing::Anonymised,
+            (CustomerState::Active | CustomerState::Registering, _) => Standing::Open,
+        }
+    }
 }
 row!(
     Customer,
-    "customers.id, customers.program_id, customers.phone, customers.email, customers.password_hash, customers.pin_hash, customers.member_no, customers.state, customers.profile, customers.created_at",
+    "customers.id, customers.program_id, customers.phone, customers.email, customers.password_hash, customers.pin_hash, customers.member_no, customers.state, customers.profile, customers.created_at, customers.name, customers.birthday, customers.blocked_reason, customers.merged_into, customers.closed_at",
     |c| Customer {
         id: CustomerId(c.next()?),
         program_id: ProgramId(c.next()?),
@@ -204,6 +227,11 @@ row!(
         state: c.parse("customer state", |s: &String| CustomerState::parse(s))?,
         profile: c.json("customer profile")?,
         created_at: c.next()?,
+        name: c.next()?,
+        birthday: c.next()?,
+        blocked_reason: c.next()?,
+        merged_into: c.next::<Option<i64>>()?.map(CustomerId),
+        closed_at: c.next()?,
     }
 );
 

@@ -80,6 +80,7 @@ kind-redeem = Spent
 kind-withdraw = Taken off
 kind-expire = Expired
 kind-reversal = Returned
+kind-merge = Accounts merged
 status-pending = waiting
 status-voided = cancelled
 

@@ -81,6 +81,7 @@ kind-redeem = Потрачено
 kind-withdraw = Списано
 kind-expire = Сгорели
 kind-reversal = Возврат
+kind-merge = Объединение счетов
 status-pending = ждёт
 status-voided = отменено
 

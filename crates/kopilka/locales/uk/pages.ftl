@@ -81,6 +81,7 @@ kind-redeem = Витрачено
 kind-withdraw = Списано
 kind-expire = Згоріли
 kind-reversal = Повернення
+kind-merge = Об'єднання рахунків
 status-pending = очікує
 status-voided = скасовано
 

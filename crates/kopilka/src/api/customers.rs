@@ -5,25 +5,39 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use kopilka_domain::customer;
 use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::ledger::{OperationKind, Owner};
 use kopilka_domain::money::format_decimal;
 use kopilka_domain::phone::Phone;
+use kopilka_domain::program::ProgramRules;
 use kopilka_domain::{Amount, DomainError};
+use kopilka_store::customers::{self as care, CustomerFilter, CustomerWithBalances};
 use kopilka_store::entities::NewCustomer;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
-use kopilka_store::model::{Card, CardKind, Customer, CustomerState};
-use serde::{Deserialize, Serialize};
+use kopilka_store::model::{Card, CardKind, Customer, CustomerState, Program};
+use kopilka_store::{StoreResult, Tx};
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     pub program_id: i64,
-    /// Any common format with the country code; stored as E.164.
+    /// As the program's customers write it ("067 111 11 11" in a program of region UA), or
+    /// with the country code; stored as E.164.
     #[serde(default)]
     pub phone: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birthday: Option<String>,
+    /// A JSON object of the program's own fields (at most 50 keys, 8 KiB).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
     /// The spend PIN ("пароль на трату бонусов"); stored hashed.
     #[serde(default)]
     pub pin: Option<String>,
@@ -43,8 +57,19 @@ pub struct CustomerView {
     /// Masked: `***` and the last four digits.
     pub phone: Option<String>,
     pub email: Option<String>,
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
     pub member_no: String,
+    /// `registering`, `active`, `blocked`, `merged` or `anonymised`.
     pub state: String,
+    pub blocked_reason: Option<String>,
+    /// The customer this one was merged into.
+    pub merged_into: Option<i64>,
+    /// When the customer was merged or anonymised (unix milliseconds).
+    pub closed_at: Option<i64>,
     pub has_pin: bool,
     pub has_password: bool,
     pub created_at: i64,
@@ -59,83 +84,266 @@ impl From<Customer> for CustomerView {
             id: c.id.0,
             program_id: c.program_id.0,
             email: c.email,
+            name: c.name,
+            birthday: c.birthday,
+            attributes: c.profile,
             member_no: c.member_no,
             state: c.state.as_str().to_string(),
+            blocked_reason: c.blocked_reason,
+            merged_into: c.merged_into.map(|id| id.0),
+            closed_at: c.closed_at,
             created_at: c.created_at,
         }
     }
+}
+
+/// A customer in a search's answer, with their balances.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomerListItem {
+    #[serde(flatten)]
+    pub customer: CustomerView,
+    /// One per currency the customer holds; the program's, at zero, when none.
+    pub balances: Vec<BalanceView>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
     pub program_id: Option<i64>,
-    /// Any common format.
+    /// The whole number, as the program's customers write it (with `program_id`) or with its
+    /// country code.
     pub phone: Option<String>,
+    /// The whole address, in any case.
+    pub email: Option<String>,
+    /// A card's whole number.
+    pub card: Option<String>,
+    pub member_no: Option<String>,
+    /// A part of the name, in any case (2 to 100 characters).
+    pub name: Option<String>,
+    /// `registering`, `active`, `blocked`, `merged` or `anonymised`.
+    pub state: Option<String>,
     pub cursor: Option<i64>,
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/customers", params(CustomerQuery), responses((status = 200, body = PageOf<CustomerView>)))]
+/// Searches customers: every filter given must match; newest first, with balances.
+#[utoipa::path(get, path = "/v1/customers", params(CustomerQuery), responses((status = 200, body = PageOf<CustomerListItem>)))]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<CustomerQuery>,
-) -> ApiResult<Json<PageOf<CustomerView>>> {
+) -> ApiResult<Json<PageOf<CustomerListItem>>> {
     let limit = Paging {
         cursor: query.cursor,
         limit: query.limit,
     }
     .limit()?;
-    let phone = match &query.phone {
-        Some(p) => Some(Phone::parse(p)?.digits().to_string()),
+    let program = match query.program_id {
+        Some(id) => Some(
+            state
+                .store
+                .read(move |tx| Box::pin(async move { tx.program(ProgramId(id)).await }))
+                .await?
+                .ok_or_else(|| ApiError::invalid("program_id", "no such program"))?,
+        ),
         None => None,
     };
-    let program_id = query.program_id;
-    let cursor = query.cursor;
-    let customers = state
+    let phone = match &query.phone {
+        Some(p) => Some(parse_phone(program.as_ref(), p)?.digits().to_string()),
+        None => None,
+    };
+    if let Some(name) = &query.name {
+        if !(2..=100).contains(&name.trim().chars().count()) {
+            return Err(ApiError::invalid("name", "2 to 100 characters"));
+        }
+    }
+    for (field, value) in [
+        ("card", &query.card),
+        ("member_no", &query.member_no),
+        ("email", &query.email),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 254)
+        {
+            return Err(ApiError::invalid(field, "1 to 254 characters"));
+        }
+    }
+    let filter = CustomerFilter {
+        program_id: query.program_id.map(ProgramId),
+        phone,
+        email: query.email.map(|e| e.trim().to_string()),
+        card_number: query.card,
+        member_no: query.member_no,
+        name: query.name.map(|n| n.trim().to_string()),
+        state: match &query.state {
+            Some(s) => Some(CustomerState::parse(s).ok_or_else(|| {
+                ApiError::invalid(
+                    "state",
+                    "registering, active, blocked, merged or anonymised",
+                )
+            })?),
+            None => None,
+        },
+    };
+    let before = query.cursor.map(CustomerId);
+    let (found, programs) = state
         .store
         .read(move |tx| {
             Box::pin(async move {
-                tx.customers(
-                    program_id.map(ProgramId),
-                    phone.as_deref(),
-                    cursor.map(CustomerId),
-                    limit,
-                )
-                .await
+                Ok((
+                    care::search(tx, &filter, before, limit).await?,
+                    tx.programs().await?,
+                ))
             })
         })
         .await?;
-    let views: Vec<CustomerView> = customers.into_iter().map(Into::into).collect();
-    Ok(Json(PageOf::new(views, limit, |c| c.id)))
+    let items = found
+        .into_iter()
+        .map(|found| {
+            let rules = programs
+                .iter()
+                .find(|p| p.id == found.customer.program_id)
+                .map(|p| p.rules.clone())
+                .unwrap_or_default();
+            list_item(found, &rules)
+        })
+        .collect();
+    Ok(Json(PageOf::new(items, limit, |c| c.customer.id)))
 }
 
-#[utoipa::path(post, path = "/v1/customers", request_body = CustomerInput, responses((status = 201, body = CustomerView), (status = 422, body = crate::http::ErrorBody)))]
+fn list_item(found: CustomerWithBalances, rules: &ProgramRules) -> CustomerListItem {
+    let mut balances: Vec<BalanceView> = found
+        .balances
+        .iter()
+        .map(|(currency, balance, held)| balance_view(currency, *balance, *held, rules.decimals))
+        .collect();
+    if balances.is_empty() {
+        balances.push(balance_view(&rules.currency, 0, 0, rules.decimals));
+    }
+    CustomerListItem {
+        customer: found.customer.into(),
+        balances,
+    }
+}
+
+/// A phone as the program's customers write it, or with its country code when no program
+/// is known.
+fn parse_phone(program: Option<&Program>, text: &str) -> Result<Phone, DomainError> {
+    match program {
+        Some(p) => p.rules.parse_phone(text),
+        None => Phone::parse(text),
+    }
+}
+
+/// The personal data of a create or an update, checked.
+struct Personal {
+    phone: Option<Option<String>>,
+    email: Option<Option<String>>,
+    name: Option<Option<String>>,
+    birthday: Option<Option<String>>,
+    attributes: Option<serde_json::Value>,
+}
+
+impl Personal {
+    fn check(
+        rules: &ProgramRules,
+        phone: Option<Option<&str>>,
+        email: Option<Option<&str>>,
+        name: Option<Option<&str>>,
+        birthday: Option<Option<&str>>,
+        attributes: Option<&serde_json::Value>,
+    ) -> Result<Personal, DomainError> {
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        Ok(Personal {
+            phone: match phone {
+                Some(Some(p)) => Some(Some(rules.parse_phone(p)?.digits().to_string())),
+                Some(None) => Some(None),
+                None => None,
+            },
+            email: match email {
+                Some(Some(e)) => Some(Some(customer::parse_email(e)?)),
+                other => other.map(|_| None),
+            },
+            name: match name {
+                Some(Some(n)) => Some(Some(customer::parse_name(n)?)),
+                other => other.map(|_| None),
+            },
+            birthday: match birthday {
+                Some(Some(b)) => Some(Some(customer::parse_birthday(b, &today)?)),
+                other => other.map(|_| None),
+            },
+            attributes: match attributes {
+                Some(a) => {
+                    customer::check_attributes(a)?;
+                    Some(a.clone())
+                }
+                None => None,
+            },
+        })
+    }
+
+    /// Writes the data onto `customer`, in the transaction that checks the phone is free.
+    async fn apply(self, tx: &mut Tx, customer: &mut Customer) -> StoreResult<()> {
+        if let Some(Some(phone)) = &self.phone {
+            if tx
+                .customer_by_phone(customer.program_id, phone)
+                .await?
+                .is_some_and(|other| other.id != customer.id)
+            {
+                return Err(DomainError::AlreadyExists {
+                    entity: "customer with this phone",
+                }
+                .into());
+            }
+        }
+        if let Some(phone) = self.phone {
+            customer.phone = phone;
+        }
+        if let Some(email) = self.email {
+            customer.email = email;
+        }
+        if let Some(name) = self.name {
+            customer.name = name;
+        }
+        if let Some(birthday) = self.birthday {
+            customer.birthday = birthday;
+        }
+        if let Some(attributes) = self.attributes {
+            customer.profile = attributes;
+        }
+        Ok(())
+    }
+}
+
+async fn program_of(state: &AppState, program_id: i64) -> ApiResult<Program> {
+    state
+        .store
+        .read(move |tx| Box::pin(async move { tx.program(ProgramId(program_id)).await }))
+        .await?
+        .ok_or_else(|| ApiError::invalid("program_id", "no such program"))
+}
+
+#[utoipa::path(post, path = "/v1/customers", request_body = CustomerInput, responses((status = 201, body = CustomerView), (status = 409, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<CustomerInput>,
 ) -> ApiResult<(StatusCode, Json<CustomerView>)> {
-    let phone = match &input.phone {
-        Some(p) => Some(Phone::parse(p)?.digits().to_string()),
-        None => None,
-    };
-    if let Some(email) = &input.email {
-        if !email.contains('@') || email.len() > 254 {
-            return Err(ApiError::invalid("email", "not an e-mail address"));
-        }
-    }
     if let Some(pin) = &input.pin {
         if pin.len() < 4 || pin.len() > 64 {
             return Err(ApiError::invalid("pin", "must be 4 to 64 characters"));
         }
     }
     let program_id = input.program_id;
-    let program = state
-        .store
-        .read(move |tx| Box::pin(async move { tx.program(ProgramId(program_id)).await }))
-        .await?
-        .ok_or_else(|| ApiError::invalid("program_id", "no such program"))?;
+    let program = program_of(&state, program_id).await?;
     let rules = program.rules.clone();
+    let personal = Personal::check(
+        &rules,
+        input.phone.as_deref().map(Some),
+        input.email.as_deref().map(Some),
+        input.name.as_deref().map(Some),
+        input.birthday.as_deref().map(Some),
+        input.attributes.as_ref(),
+    )?;
     let opening = match &input.opening_balance {
         Some(d) => Some(d.parse_positive("opening_balance", rules.decimals)?),
         None => None,
@@ -149,32 +357,18 @@ pub async fn create(
         None => None,
     };
     let new = NewCustomer {
-        program_id: ProgramId(program_id),
-        phone,
-        email: input.email.clone(),
         password_hash,
         pin_hash,
         member_no: input.member_no.clone(),
-        state: CustomerState::Active,
-        profile: serde_json::json!({}),
+        ..NewCustomer::active(ProgramId(program_id), None)
     };
     let customer = state
         .store
         .write(move |tx| {
             Box::pin(async move {
-                if let Some(phone) = &new.phone {
-                    if tx
-                        .customer_by_phone(ProgramId(program_id), phone)
-                        .await?
-                        .is_some()
-                    {
-                        return Err(DomainError::AlreadyExists {
-                            entity: "customer with this phone",
-                        }
-                        .into());
-                    }
-                }
-                let customer = tx.create_customer(&new).await?;
+                let mut customer = tx.create_customer(&new).await?;
+                personal.apply(tx, &mut customer).await?;
+                tx.update_customer(&customer).await?;
                 if let Some(amount) = opening {
                     ledger::execute(
                         tx,
@@ -211,6 +405,204 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Cu
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
     Ok(Json(customer.into()))
+}
+
+/// `Some(None)` for a field sent as `null`, `None` for a field left out.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The fields to change; one left out stays, `null` removes it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerUpdate {
+    /// As the program's customers write it, or with the country code.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub birthday: Option<Option<String>>,
+    /// Replaces every attribute.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
+}
+
+/// Changes a customer's personal data, checked as on create (the phone stays unique in the
+/// program). A merged or anonymised customer is closed: 409.
+#[utoipa::path(patch, path = "/v1/customers/{id}", request_body = CustomerUpdate, responses((status = 200, body = CustomerView), (status = 409, body = crate::http::ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Id(id): Id,
+    JsonBody(input): JsonBody<CustomerUpdate>,
+) -> ApiResult<Json<CustomerView>> {
+    let program = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                match tx.customer(CustomerId(id)).await? {
+                    Some(c) => tx.program(c.program_id).await,
+                    None => Ok(None),
+                }
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    let personal = Personal::check(
+        &program.rules,
+        input.phone.as_ref().map(Option::as_deref),
+        input.email.as_ref().map(Option::as_deref),
+        input.name.as_ref().map(Option::as_deref),
+        input.birthday.as_ref().map(Option::as_deref),
+        input.attributes.as_ref(),
+    )?;
+    let customer = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut customer = existing(tx, id).await?;
+                customer.standing().may_resolve()?;
+                personal.apply(tx, &mut customer).await?;
+                tx.update_customer(&customer).await?;
+                Ok(customer)
+            })
+        })
+        .await?;
+    Ok(Json(customer.into()))
+}
+
+async fn existing(tx: &mut Tx, id: i64) -> StoreResult<Customer> {
+    Ok(tx
+        .customer(CustomerId(id))
+        .await?
+        .ok_or(DomainError::NotFound { entity: "customer" })?)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockInput {
+    /// Why (kept with the customer, shown to operators; up to 500 characters).
+    pub reason: String,
+}
+
+/// Blocks a customer: no protocol lets them earn, redeem or transfer until unblocked;
+/// reads stay. Blocking a blocked customer replaces the reason.
+#[utoipa::path(post, path = "/v1/customers/{id}/block", request_body = BlockInput, responses((status = 200, body = CustomerView), (status = 409, body = crate::http::ErrorBody)))]
+pub async fn block(
+    State(state): State<AppState>,
+    Id(id): Id,
+    JsonBody(input): JsonBody<BlockInput>,
+) -> ApiResult<Json<CustomerView>> {
+    let reason = input.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > customer::MAX_BLOCK_REASON {
+        return Err(ApiError::invalid("reason", "1 to 500 characters"));
+    }
+    set_blocked(&state, id, Some(reason)).await
+}
+
+/// Lifts a block; unblocking an active customer changes nothing.
+#[utoipa::path(post, path = "/v1/customers/{id}/unblock", responses((status = 200, body = CustomerView), (status = 409, body = crate::http::ErrorBody)))]
+pub async fn unblock(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<CustomerView>> {
+    set_blocked(&state, id, None).await
+}
+
+async fn set_blocked(
+    state: &AppState,
+    id: i64,
+    reason: Option<String>,
+) -> ApiResult<Json<CustomerView>> {
+    let customer = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut customer = existing(tx, id).await?;
+                customer.standing().may_resolve()?;
+                // Blocking is a state of its own; a registering customer unblocked is active.
+                customer.state = match reason {
+                    Some(_) => CustomerState::Blocked,
+                    None if customer.state == CustomerState::Blocked => CustomerState::Active,
+                    None => customer.state,
+                };
+                customer.blocked_reason = reason;
+                tx.update_customer(&customer).await?;
+                Ok(customer)
+            })
+        })
+        .await?;
+    Ok(Json(customer.into()))
+}
+
+/// Anonymises a customer on request (erasure): pending holds are voided and the balance is
+/// burned by a `withdraw` ("customer anonymised: balance burned"), then the name, phone,
+/// e-mail, birthday, attributes, secrets, message recipients and texts, codes and sessions
+/// are removed. Operations stay, under the customer's id. Irreversible; repeating it
+/// changes nothing.
+#[utoipa::path(post, path = "/v1/customers/{id}/anonymise", responses((status = 200, body = CustomerView)))]
+pub async fn anonymise(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<CustomerView>> {
+    let customer = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                care::anonymise(tx, CustomerId(id)).await?;
+                existing(tx, id).await
+            })
+        })
+        .await?;
+    tracing::info!(customer_id = id, "customer anonymised");
+    Ok(Json(customer.into()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeInput {
+    /// The customer merged away (closed).
+    pub source_id: i64,
+    /// The customer who keeps everything.
+    pub target_id: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MergeView {
+    pub target: CustomerView,
+    /// The `merge` operations written (one per currency with points); empty on a repeat.
+    pub operation_ids: Vec<i64>,
+    /// True when the source was already merged into the target.
+    pub replayed: bool,
+}
+
+/// Merges two customers of one program: the source's points move to the target through
+/// `merge` operations (lots keep their expiry), its cards follow, its phone and e-mail lead
+/// to the target, and it is closed. Repeating a merge answers it as done.
+#[utoipa::path(post, path = "/v1/customers/merge", request_body = MergeInput, responses((status = 200, body = MergeView), (status = 409, body = crate::http::ErrorBody)))]
+pub async fn merge(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<MergeInput>,
+) -> ApiResult<Json<MergeView>> {
+    let merged = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                care::merge(tx, CustomerId(input.source_id), CustomerId(input.target_id)).await
+            })
+        })
+        .await?;
+    Ok(Json(MergeView {
+        target: merged.target.into(),
+        operation_ids: merged.operations.iter().map(|o| o.id.0).collect(),
+        replayed: merged.replayed,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

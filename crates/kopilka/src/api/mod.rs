@@ -40,7 +40,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merchants::rotate_webhook_secret));
     let customers = OpenApiRouter::new()
         .routes(routes!(customers::list, customers::create))
-        .routes(routes!(customers::get))
+        .routes(routes!(customers::get, customers::update))
+        .routes(routes!(customers::block))
+        .routes(routes!(customers::unblock))
+        .routes(routes!(customers::anonymise))
+        .routes(routes!(customers::merge))
         .routes(routes!(customers::set_pin))
         .routes(routes!(customers::balances))
         .routes(routes!(customers::list_cards, customers::create_card))

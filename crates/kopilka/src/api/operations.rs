@@ -433,8 +433,22 @@ pub struct OperationQuery {
     pub merchant_id: Option<i64>,
     pub kind: Option<String>,
     pub status: Option<String>,
+    /// Created at or after this instant (RFC 3339, `2026-12-01T00:00:00+02:00`).
+    pub from: Option<String>,
+    /// Created before this instant (RFC 3339): `from` and `to` make a half-open range.
+    pub to: Option<String>,
     pub cursor: Option<i64>,
     pub limit: Option<i64>,
+}
+
+/// An RFC 3339 instant of a filter, as unix milliseconds.
+fn instant(field: &'static str, text: &Option<String>) -> ApiResult<Option<i64>> {
+    match text {
+        None => Ok(None),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
+            .map(|d| Some(d.timestamp_millis()))
+            .map_err(|_| ApiError::invalid(field, "an RFC 3339 date and time with its offset")),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/operations", params(OperationQuery), responses((status = 200, body = PageOf<OperationView>)))]
@@ -457,7 +471,16 @@ pub async fn list(
             return Err(ApiError::invalid("status", "pending, confirmed or voided"));
         }
     }
+    let created_from = instant("from", &query.from)?;
+    let created_before = instant("to", &query.to)?;
+    if let (Some(from), Some(to)) = (created_from, created_before) {
+        if from >= to {
+            return Err(ApiError::invalid("to", "must be later than from"));
+        }
+    }
     let filter = OperationFilter {
+        created_from,
+        created_before,
         program_id: query.program_id.map(ProgramId),
         customer_id: query.customer_id.map(CustomerId),
         merchant_id: query.merchant_id.map(MerchantId),

@@ -201,17 +201,29 @@ struct PhoneForm {
     phone: String,
 }
 
-/// The customer the cabinet signs in by `digits`, in whichever program has them.
+/// The customer the cabinet signs in by `digits`, in whichever program has them (the newest),
+/// with the program's language; a merged customer's phone signs the customer it was merged
+/// into in.
 async fn customer_by_phone(
     tx: &mut Tx,
     digits: &str,
 ) -> kopilka_store::StoreResult<Option<(kopilka_store::model::Customer, String)>> {
-    let Some(customer) = tx
-        .customers(None, Some(digits), None, 1)
+    let filter = kopilka_store::customers::CustomerFilter {
+        phone: Some(digits.to_string()),
+        ..Default::default()
+    };
+    let found = kopilka_store::customers::search(tx, &filter, None, 1)
         .await?
         .into_iter()
-        .next()
-    else {
+        .next();
+    let customer = match found.map(|f| f.customer) {
+        Some(c) => match c.merged_into {
+            Some(into) => tx.customer(into).await?,
+            None => Some(c),
+        },
+        None => None,
+    };
+    let Some(customer) = customer else {
         return Ok(None);
     };
     let language = tx
@@ -220,6 +232,29 @@ async fn customer_by_phone(
         .map(|p| p.rules.language)
         .unwrap_or_default();
     Ok(Some((customer, language)))
+}
+/// A phone typed into the cabinet, which serves every program: read in each program's
+/// region (or with its country code), taken only when every program reads the same number.
+async fn read_phone(state: &AppState, text: &str) -> Option<Phone> {
+    let programs = state
+        .store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await
+        .ok()?;
+    if programs.is_empty() {
+        return Phone::parse(text).ok();
+    }
+    let mut read: Option<Phone> = None;
+    for program in programs {
+        let Ok(phone) = program.rules.parse_phone(text) else {
+            continue;
+        };
+        match &read {
+            Some(other) if *other != phone => return None,
+            _ => read = Some(phone),
+        }
+    }
+    read
 }
 
 /// Sends a sign-in code. The answer is the same whether or not the phone is known.
@@ -230,7 +265,7 @@ async fn send_code(
     Form(form): Form<PhoneForm>,
 ) -> Response {
     let lang = asked.pick(None, CUSTOMER);
-    let Ok(phone) = Phone::parse(&form.phone) else {
+    let Some(phone) = read_phone(&state, &form.phone).await else {
         let step = SignIn {
             error: Some("cabinet-phone-invalid"),
             ..SignIn::default()
@@ -315,7 +350,7 @@ async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> Response {
     let lang = asked.pick(None, CUSTOMER);
-    let Ok(phone) = Phone::parse(&form.phone) else {
+    let Some(phone) = read_phone(&state, &form.phone).await else {
         return sign_in_page(&asked, lang, SignIn::default());
     };
     let digits = phone.digits().to_string();
@@ -540,7 +575,7 @@ struct HistoryQuery {
 /// Whether an operation of `kind` brings points (a reversal: the opposite of what it reverses).
 fn brings_points(kind: OperationKind, reversed: Option<OperationKind>) -> bool {
     match kind {
-        OperationKind::Earn | OperationKind::Accrue => true,
+        OperationKind::Earn | OperationKind::Accrue | OperationKind::Merge => true,
         OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire => false,
         OperationKind::Reversal => reversed.is_some_and(|k| !brings_points(k, None)),
     }

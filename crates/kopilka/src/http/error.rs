@@ -96,6 +96,9 @@ impl From<DomainError> for ApiError {
                 (StatusCode::CONFLICT, "merchant_funds_short")
             }
             DomainError::AlreadyExists { .. } => (StatusCode::CONFLICT, "already_exists"),
+            DomainError::CustomerBlocked => (StatusCode::CONFLICT, "customer_blocked"),
+            DomainError::CustomerMerged { .. } => (StatusCode::CONFLICT, "customer_merged"),
+            DomainError::CustomerAnonymised => (StatusCode::CONFLICT, "customer_anonymised"),
         };
         ApiError::new(status, code, message)
     }

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use kopilka_domain::incust::{Lang, Status};
 use kopilka_domain::money::parse_decimal;
-use kopilka_domain::phone::{mask, Phone};
+use kopilka_domain::phone::mask;
+use kopilka_domain::program::ProgramRules;
 use std::panic::AssertUnwindSafe;
 
 /// The largest request body taken (the edge's, which reads it first); the documents are a few
@@ -171,10 +172,11 @@ async fn login(state: &AppState, fields: &Fields, client: ClientAddr) -> Result<
     ops::authenticate(state, phone, password, client).await
 }
 
-/// The card's phone as E.164 digits.
-pub fn card_phone(fields: &Fields) -> Result<String, Fault> {
+/// The card's phone as E.164 digits, read as the program's customers write it.
+pub fn card_phone(fields: &Fields, rules: &ProgramRules) -> Result<String, Fault> {
     let raw = fields.require("cardphone")?;
-    Phone::parse(raw)
+    rules
+        .parse_phone(raw)
         .map(|p| p.digits().to_string())
         .map_err(|_| Fault::with(Status::InvalidField, "cardphone"))
 }
@@ -211,7 +213,7 @@ pub fn money(fields: &Fields, name: &str, decimals: u8) -> Result<kopilka_domain
 }
 
 async fn transaction(state: &AppState, shop: &Shop, fields: &Fields) -> Result<Done, Fault> {
-    let phone = card_phone(fields)?;
+    let phone = card_phone(fields, &shop.rules)?;
     let paid = money(fields, "amount", shop.rules.money_decimals)?;
     let comment = comment(fields)?;
     let shop = shop.clone();
@@ -226,7 +228,7 @@ async fn transaction(state: &AppState, shop: &Shop, fields: &Fields) -> Result<D
 }
 
 async fn cancel(state: &AppState, shop: &Shop, fields: &Fields) -> Result<Done, Fault> {
-    let phone = card_phone(fields)?;
+    let phone = card_phone(fields, &shop.rules)?;
     let id = fields
         .require("transactionid")?
         .parse::<i64>()

@@ -525,7 +525,7 @@ async fn prepare(
     kind: Kind,
     client: ClientAddr,
 ) -> Result<Page, Fault> {
-    let phone = card_phone(fields)?;
+    let phone = card_phone(fields, &shop.rules)?;
     let amount = money(fields, "amount", shop.rules.money_decimals)?;
     let comment = comment(fields)?;
     let earn = match kind {

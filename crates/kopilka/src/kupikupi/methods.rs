@@ -229,6 +229,12 @@ async fn init(
                         else {
                             return Err(JobError::RefusedKeeping(unknown_phone()));
                         };
+                        // A blocked member's form would only fail at its code.
+                        if let Err(e) = customer.standing().may_move_points() {
+                            return Err(JobError::Refused(KkError::from(
+                                kopilka_store::StoreError::from(e),
+                            )));
+                        }
                         let (balance, held) = ledger::balance(
                             tx,
                             program.id,

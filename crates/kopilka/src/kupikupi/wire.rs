@@ -90,6 +90,13 @@ impl From<kopilka_store::StoreError> for KkError {
             StoreError::Domain(DomainError::Invalid { field, .. }) => {
                 KkError::field(field, "недопустимое значение")
             }
+            // The nearest of the codes: the phone is no member who may spend.
+            StoreError::Domain(DomainError::CustomerBlocked) => {
+                KkError::new(ErrorCode::UnknownPhone, "Участник заблокирован")
+            }
+            StoreError::Domain(
+                DomainError::CustomerMerged { .. } | DomainError::CustomerAnonymised,
+            ) => KkError::new(ErrorCode::UnknownPhone, "Участник не найден"),
             StoreError::Domain(e) => {
                 tracing::info!("kupikupi: refused: {e}");
                 KkError::new(ErrorCode::BadField, "Запрос отклонён: неверные данные")

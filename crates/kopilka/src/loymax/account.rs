@@ -464,7 +464,7 @@ async fn start(state: &AppState, parts: &Parts, login: String, field: &str) -> L
     let settings = super::settings(&program);
     job(state, move |tx| {
         Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id, &login).await?;
+            let customer = auth::find_by_login(tx, &program, &login).await?;
             if let Some((customer, phone)) = customer
                 .filter(|c| c.state == CustomerState::Active)
                 .and_then(|c| c.phone.clone().map(|p| (c, p)))
@@ -502,7 +502,7 @@ async fn confirm(state: &AppState, input: &Value, login: String, sign_in: bool) 
     let settings = super::settings(&program);
     job(state, move |tx| {
         Box::pin(async move {
-            let customer = auth::find_by_login(tx, program.id, &login).await?;
+            let customer = auth::find_by_login(tx, &program, &login).await?;
             let Some((mut customer, phone)) =
                 customer.and_then(|c| c.phone.clone().map(|p| (c, p)))
             else {

@@ -13,9 +13,8 @@ use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kopilka_domain::ids::{CustomerId, MerchantId, ProgramId};
+use kopilka_domain::ids::{CustomerId, MerchantId};
 use kopilka_domain::loymax::Settings;
-use kopilka_domain::phone::Phone;
 use kopilka_domain::throttle::Secret;
 use kopilka_store::model::{Credential, Customer, CustomerState, Program};
 use kopilka_store::{StoreResult, Tx};
@@ -339,11 +338,11 @@ async fn token_inner(
         Some("password") => {
             let username = form.get("username").cloned().unwrap_or_default();
             let password = form.get("password").cloned().unwrap_or_default();
-            let program_id = program.id;
+            let found_in = program.clone();
             let customer = state
                 .store
                 .read(move |tx| {
-                    Box::pin(async move { find_by_login(tx, program_id, &username).await })
+                    Box::pin(async move { find_by_login(tx, &found_in, &username).await })
                 })
                 .await
                 .map_err(server_error)?;
@@ -445,16 +444,17 @@ pub async fn check_password(
 /// A customer by the login they sign in with: a card number or a phone.
 pub async fn find_by_login(
     tx: &mut Tx,
-    program_id: ProgramId,
+    program: &Program,
     login: &str,
 ) -> StoreResult<Option<Customer>> {
+    let program_id = program.id;
     let login = login.trim();
     if let Some(card) = tx.card_by_number(program_id, login).await? {
         if let Some(id) = card.customer_id {
             return tx.customer(id).await;
         }
     }
-    if let Ok(phone) = Phone::parse(login) {
+    if let Ok(phone) = program.rules.parse_phone(login) {
         if let Some(c) = tx.customer_by_phone(program_id, phone.digits()).await? {
             return Ok(Some(c));
         }

@@ -265,7 +265,8 @@ struct Movement {
 impl Movement {
     fn signed(self) -> i64 {
         let credit = match self.kind {
-            OperationKind::Earn | OperationKind::Accrue => true,
+            // A merge is listed as the receiving customer's.
+            OperationKind::Earn | OperationKind::Accrue | OperationKind::Merge => true,
             OperationKind::Reversal => matches!(
                 self.reversed_kind,
                 Some(OperationKind::Redeem | OperationKind::Withdraw | OperationKind::Expire)

@@ -368,17 +368,21 @@ struct BeginBody {
 
 enum Login {
     FreeCard(Card),
-    Customer { customer: Customer, by_card: bool },
+    Customer {
+        customer: Box<Customer>,
+        by_card: bool,
+    },
     NewPhone(Phone),
 }
 
 /// What `login` names: a card (when cards register), else a phone (when phones do).
 async fn find_login(
     state: &AppState,
-    program_id: ProgramId,
+    program: &Program,
     settings: &Settings,
     login: &str,
 ) -> LmResult<Login> {
+    let program_id = program.id;
     if settings.provider_card.is_on() {
         let number = login.to_string();
         let card = state
@@ -395,7 +399,7 @@ async fn find_login(
                 .await?
                 .ok_or_else(|| LmError::Fail(format!("card {} has no customer", card.id)))?;
             return Ok(Login::Customer {
-                customer,
+                customer: Box::new(customer),
                 by_card: true,
             });
         }
@@ -403,7 +407,9 @@ async fn find_login(
     if !settings.provider_phone.is_on() {
         return Err(LmError::invalid("login", "Карта не найдена"));
     }
-    let phone = Phone::parse(login)
+    let phone = program
+        .rules
+        .parse_phone(login)
         .map_err(|_| LmError::invalid("login", "Неверный номер телефона или карты"))?;
     let digits = phone.digits().to_string();
     let existing = state
@@ -412,7 +418,7 @@ async fn find_login(
         .await?;
     Ok(match existing {
         Some(customer) => Login::Customer {
-            customer,
+            customer: Box::new(customer),
             by_card: false,
         },
         None => Login::NewPhone(phone),
@@ -440,9 +446,9 @@ pub async fn begin(State(state): State<AppState>, parts: Parts, bytes: Bytes) ->
         ));
     }
     for _ in 0..BEGIN_LOOKUPS {
-        let started = match find_login(&state, program.id, &settings, &login).await? {
+        let started = match find_login(&state, &program, &settings, &login).await? {
             Login::Customer { customer, by_card } => Some(
-                continue_registration(&state, customer, by_card, password.clone(), ip.clone())
+                continue_registration(&state, *customer, by_card, password.clone(), ip.clone())
                     .await?,
             ),
             Login::FreeCard(card) => begin_by_card(&state, card, &settings, &password).await?,
@@ -972,7 +978,10 @@ pub async fn set_phone(
         .get("phoneNumber")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let phone = Phone::parse(text)
+    let phone = session
+        .program
+        .rules
+        .parse_phone(text)
         .map_err(|_| LmError::invalid("phoneNumber", "Неверный номер телефона"))?;
     let digits = phone.digits().to_string();
     send_contact_code(&state, &session, &parts, Contact::Phone, Some(digits)).await

@@ -148,6 +148,10 @@ fn domain_refusal(error: kopilka_domain::DomainError) -> LmError {
         ),
         E::NotFound { .. } => LmError::coded("NotFound", "Не найдено"),
         E::AlreadyExists { .. } => LmError::coded("AlreadyExists", "Уже существует"),
+        E::CustomerBlocked => LmError::coded("CardBlocked", "Участник заблокирован"),
+        E::CustomerMerged { .. } | E::CustomerAnonymised => {
+            LmError::coded("CardNotFound", "Участник не найден")
+        }
     }
 }
 

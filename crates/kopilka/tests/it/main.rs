@@ -10,6 +10,7 @@ mod backup;
 mod bench;
 mod connections;
 mod core_api;
+mod customers;
 mod ecommpay;
 mod ecommpay_shops;
 mod fuzz;

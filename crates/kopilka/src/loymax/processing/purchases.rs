@@ -492,7 +492,12 @@ impl Job {
         let Some(context) = tx.loymax_purchase_context(&key).await? else {
             return Ok(Processed::Unauthorized);
         };
-        if !context.token_live || context.customer_state == CustomerState::Blocked {
+        if !context.token_live
+            || matches!(
+                context.customer_state,
+                CustomerState::Blocked | CustomerState::Merged | CustomerState::Anonymised
+            )
+        {
             return Ok(Processed::Unauthorized);
         }
         if !program.is_current(&context.program_rules, &context.program_settings) {
@@ -880,6 +885,12 @@ impl Job {
             StoreError::Domain(DomainError::InsufficientFunds { .. }) => {
                 refused(Code::NotEnoughMoney, self.t.payment(Code::NotEnoughMoney))
             }
+            // Blocked (or closed) after the purchase's context was read.
+            StoreError::Domain(
+                DomainError::CustomerBlocked
+                | DomainError::CustomerMerged { .. }
+                | DomainError::CustomerAnonymised,
+            ) => refused(Code::CardBlocked, self.t.payment(Code::CardBlocked)),
             StoreError::Domain(d) => Outcome::Refused(Refused::System(d.to_string())),
             other => Outcome::Store(other),
         }

@@ -106,6 +106,7 @@ impl Texts {
                 "The payment exceeds the amount available",
             ),
             Code::NotEnoughMoney => self.pick("Недостаточно бонусов", "Not enough points"),
+            Code::CardBlocked => self.pick("Участник заблокирован", "The member is blocked"),
             _ => self.pick("Сумма оплаты не указана", "The payment amount is missing"),
         }
     }
