@@ -37,6 +37,14 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         table: "kupikupi_transfers",
         column: "sealed_code",
     },
+    SealedColumn {
+        table: "operators",
+        column: "sealed_totp",
+    },
+    SealedColumn {
+        table: "operators",
+        column: "sealed_totp_pending",
+    },
 ];
 
 impl Tx {
