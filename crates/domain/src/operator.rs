@@ -130,8 +130,22 @@ pub fn classify(method: &str, template: &str) -> Option<Action> {
 /// at `_`, `-` and lower-to-upper case changes (`secret_key`, `SecretKey`, `dev-secret`).
 pub fn is_secret_field(name: &str) -> bool {
     const WORDS: &[&str] = &[
-        "secret", "secrets", "password", "passwords", "pin", "pins", "key", "keys", "token",
-        "tokens", "totp", "otpauth", "cvc", "cvv", "hash", "authorization",
+        "secret",
+        "secrets",
+        "password",
+        "passwords",
+        "pin",
+        "pins",
+        "key",
+        "keys",
+        "token",
+        "tokens",
+        "totp",
+        "otpauth",
+        "cvc",
+        "cvv",
+        "hash",
+        "authorization",
     ];
     let mut words = Vec::new();
     let mut word = String::new();
@@ -177,7 +191,8 @@ pub const TOTP_SKEW_STEPS: i64 = 1;
 /// The TOTP time steps a code presented at `now_ms` may belong to, the current one first.
 pub fn totp_candidate_steps(now_ms: i64) -> impl Iterator<Item = i64> {
     let current = now_ms.div_euclid(1000 * TOTP_STEP_SECS);
-    std::iter::once(current).chain((1..=TOTP_SKEW_STEPS).flat_map(move |d| [current - d, current + d]))
+    std::iter::once(current)
+        .chain((1..=TOTP_SKEW_STEPS).flat_map(move |d| [current - d, current + d]))
 }
 
 /// A code matching `step` is taken only after every step used before: a code seen once (or
@@ -303,9 +318,8 @@ mod tests {
             Approve,
             ManageOperators,
         ];
-        let allowed = |role: Role| -> Vec<Action> {
-            all.into_iter().filter(|a| role.permits(*a)).collect()
-        };
+        let allowed =
+            |role: Role| -> Vec<Action> { all.into_iter().filter(|a| role.permits(*a)).collect() };
         assert_eq!(allowed(Role::Administrator), all);
         assert_eq!(
             allowed(Role::ProgramManager),
@@ -368,7 +382,8 @@ mod tests {
         for name in ["shipping", "login", "amount", "code", "keyword", "uid"] {
             assert!(!is_secret_field(name), "{name}");
         }
-        let mut value = serde_json::json!({"login": "a", "inner": [{"password": "p", "n": 1}], "pin": null});
+        let mut value =
+            serde_json::json!({"login": "a", "inner": [{"password": "p", "n": 1}], "pin": null});
         redact(&mut value);
         assert_eq!(
             value,
@@ -395,7 +410,9 @@ mod tests {
         assert!(!needs_approval(Amount(i64::MAX), None));
         assert!(approval_threshold(&serde_json::json!({APPROVAL_SETTING: "-1"}), 2).is_err());
         assert!(approval_threshold(&serde_json::json!({APPROVAL_SETTING: "1.001"}), 2).is_err());
-        assert!(approval_threshold(&serde_json::json!({}), 2).unwrap().is_none());
+        assert!(approval_threshold(&serde_json::json!({}), 2)
+            .unwrap()
+            .is_none());
         assert!(check_approver(Actor::Operator(1), Actor::Operator(1)).is_err());
         assert!(check_approver(Actor::Bootstrap, Actor::Bootstrap).is_err());
         assert!(check_approver(Actor::Operator(1), Actor::Operator(2)).is_ok());

@@ -170,7 +170,10 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Ad
         })
         .await?;
     let (adjustment, program) = found.ok_or_else(|| ApiError::not_found("adjustment"))?;
-    Ok(Json(view(adjustment, program.map_or(2, |p| p.rules.decimals))))
+    Ok(Json(view(
+        adjustment,
+        program.map_or(2, |p| p.rules.decimals),
+    )))
 }
 
 /// Approves another operator's pending adjustment: its operation is made in the same
@@ -203,47 +206,50 @@ async fn decide(
     let decider = principal.actor();
     let (adjustment, decimals) = state
         .store
-        .write_retrying_refusing(|| move |tx| {
-            Box::pin(async move {
-                let adjustment = tx
-                    .adjustment_locked(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("adjustment"))?;
-                let program = tx
-                    .program(adjustment.program_id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("program"))?;
-                let decimals = program.rules.decimals;
-                let wanted = if approve { "approved" } else { "rejected" };
-                if adjustment.status == wanted {
-                    return Ok((adjustment, decimals));
-                }
-                if adjustment.status != "pending" {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "adjustment_decided",
-                        format!("the adjustment was {} already", adjustment.status),
-                    )
-                    .into());
-                }
-                let requested_by = parse_actor_label(&adjustment.requested_by).ok_or_else(|| {
-                    ApiError::internal("an adjustment's maker is not an actor label")
-                })?;
-                let operation_id = if approve {
-                    check_approver(requested_by, decider)
-                        .map_err(|e| ApiError::forbidden(&e.to_string()))?;
-                    Some(make_operation(tx, &adjustment, &program, decider).await?)
-                } else {
-                    None
-                };
-                tx.decide_adjustment(id, wanted, &actor_label(decider), operation_id)
-                    .await?;
-                let decided = tx
-                    .adjustment(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("adjustment"))?;
-                Ok((decided, decimals))
-            })
+        .write_retrying_refusing(|| {
+            move |tx| {
+                Box::pin(async move {
+                    let adjustment = tx
+                        .adjustment_locked(id)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("adjustment"))?;
+                    let program = tx
+                        .program(adjustment.program_id)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("program"))?;
+                    let decimals = program.rules.decimals;
+                    let wanted = if approve { "approved" } else { "rejected" };
+                    if adjustment.status == wanted {
+                        return Ok((adjustment, decimals));
+                    }
+                    if adjustment.status != "pending" {
+                        return Err(ApiError::new(
+                            StatusCode::CONFLICT,
+                            "adjustment_decided",
+                            format!("the adjustment was {} already", adjustment.status),
+                        )
+                        .into());
+                    }
+                    let requested_by =
+                        parse_actor_label(&adjustment.requested_by).ok_or_else(|| {
+                            ApiError::internal("an adjustment's maker is not an actor label")
+                        })?;
+                    let operation_id = if approve {
+                        check_approver(requested_by, decider)
+                            .map_err(|e| ApiError::forbidden(&e.to_string()))?;
+                        Some(make_operation(tx, &adjustment, &program, decider).await?)
+                    } else {
+                        None
+                    };
+                    tx.decide_adjustment(id, wanted, &actor_label(decider), operation_id)
+                        .await?;
+                    let decided = tx
+                        .adjustment(id)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("adjustment"))?;
+                    Ok((decided, decimals))
+                })
+            }
         })
         .await?;
     Ok(Json(view(adjustment, decimals)))

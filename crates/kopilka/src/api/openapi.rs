@@ -4,8 +4,8 @@
 //! path parameters) is added here, in one pass.
 
 use crate::http::ErrorBody;
-use kopilka_domain::operator::{classify, Action};
 use crate::state::AppState;
+use kopilka_domain::operator::{classify, Action};
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};

@@ -1,20 +1,20 @@
+use crate::http::operator::Principal;
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::outbox::webhooks;
 use crate::state::AppState;
-use crate::http::operator::Principal;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use kopilka_domain::operator::{approval_threshold, check_reason, needs_approval};
-use kopilka_store::operators::NewAdjustment;
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::money::format_decimal;
+use kopilka_domain::operator::{approval_threshold, check_reason, needs_approval};
 use kopilka_domain::Amount;
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, OperationFilter, Outcome};
 use kopilka_store::model::{Operation, Posting};
+use kopilka_store::operators::NewAdjustment;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -308,7 +308,9 @@ pub async fn create(
         idempotency,
         description: input.description.clone(),
         details: match &reason {
-            Some(reason) => serde_json::json!({"reason": reason, "requested_by": principal.label()}),
+            Some(reason) => {
+                serde_json::json!({"reason": reason, "requested_by": principal.label()})
+            }
             None => serde_json::json!({}),
         },
         action,

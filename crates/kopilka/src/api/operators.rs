@@ -69,10 +69,7 @@ impl From<Token> for TokenView {
 
 fn role(text: &str) -> ApiResult<Role> {
     Role::parse(text).ok_or_else(|| {
-        ApiError::invalid(
-            "role",
-            "administrator, program_manager, support or finance",
-        )
+        ApiError::invalid("role", "administrator, program_manager, support or finance")
     })
 }
 
@@ -363,7 +360,10 @@ pub async fn confirm_totp(
     .await?;
     match checked {
         Ok(credentials::Checked::Right) => Ok(Json(find(&state, id).await?.into())),
-        Ok(_) => Err(ApiError::invalid("totp", "not a current code of the new secret")),
+        Ok(_) => Err(ApiError::invalid(
+            "totp",
+            "not a current code of the new secret",
+        )),
         Err(_) => Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -483,7 +483,10 @@ pub async fn update(
     Id(id): Id,
     JsonBody(input): JsonBody<OperatorUpdate>,
 ) -> ApiResult<Json<OperatorView>> {
-    let demoted = input.role.as_deref().is_some_and(|r| r != Role::Administrator.as_str());
+    let demoted = input
+        .role
+        .as_deref()
+        .is_some_and(|r| r != Role::Administrator.as_str());
     if principal.actor() == kopilka_domain::operator::Actor::Operator(id)
         && (input.disabled == Some(true) || demoted)
     {
@@ -501,7 +504,11 @@ pub async fn update(
         None => None,
     };
     let change = OperatorChange {
-        display_name: input.display_name.as_deref().map(display_name).transpose()?,
+        display_name: input
+            .display_name
+            .as_deref()
+            .map(display_name)
+            .transpose()?,
         role: input.role.as_deref().map(role).transpose()?,
         password_hash,
         disabled: input.disabled,
@@ -519,7 +526,10 @@ pub async fn update(
 
 /// An operator's tokens, revoked ones included.
 #[utoipa::path(get, path = "/v1/operators/{id}/tokens", responses((status = 200, body = [TokenView])))]
-pub async fn list_tokens(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Vec<TokenView>>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<Json<Vec<TokenView>>> {
     find(&state, id).await?;
     tokens_of(&state, id).await
 }

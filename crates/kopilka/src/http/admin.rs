@@ -20,7 +20,11 @@ use tower::ServiceExt;
 
 /// The method and template of the request's route, once routed.
 fn route_of(request: &Request) -> Option<(String, String)> {
-    let template = request.extensions().get::<MatchedPath>()?.as_str().to_string();
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()?
+        .as_str()
+        .to_string();
     Some((request.method().as_str().to_string(), template))
 }
 
@@ -156,9 +160,8 @@ fn request_record(query: Option<&str>, body: &[u8]) -> Option<serde_json::Value>
         record.insert("query".into(), fields.into());
     }
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let body = serde_json::from_slice(body).unwrap_or_else(|_| {
-            serde_json::json!({"not_json_bytes": body.len()})
-        });
+        let body = serde_json::from_slice(body)
+            .unwrap_or_else(|_| serde_json::json!({"not_json_bytes": body.len()}));
         record.insert("body".into(), body);
     }
     let mut record = serde_json::Value::Object(record);
@@ -186,7 +189,9 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         None => None,
     };
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, BODY_MAX).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, BODY_MAX)
+        .await
+        .unwrap_or_default();
     let request_json = request_record(query.as_deref(), &body);
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
@@ -196,7 +201,9 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         (response, entity.id.clone(), None)
     } else {
         let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, BODY_MAX).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, BODY_MAX)
+            .await
+            .unwrap_or_default();
         let answer: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
         let response = Response::from_parts(parts, Body::from(bytes));
         let created = match (&entity.created_under, status.is_success(), &answer) {
@@ -216,9 +223,7 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         }
     };
     let (actor, operator_id, token_id) = match &principal {
-        Some(Principal::Operator { id, token_id, .. }) => {
-            ("operator", Some(*id), Some(*token_id))
-        }
+        Some(Principal::Operator { id, token_id, .. }) => ("operator", Some(*id), Some(*token_id)),
         Some(Principal::Bootstrap) => ("bootstrap", None, None),
         None => ("anonymous", None, None),
     };
@@ -244,15 +249,20 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         .await;
     match written {
         Ok(_) => response,
-        Err(error) => ApiError::internal(format!("the audit row was not written: {error}"))
-            .into_response(),
+        Err(error) => {
+            ApiError::internal(format!("the audit row was not written: {error}")).into_response()
+        }
     }
 }
 
 /// Admin routes as every surface mounts them: the principal and its role checked first
 /// (before any extractor reads the body), then the edge in the native error format, then the
 /// audit log.
-pub fn admin_routes(routes: Router<AppState>, state: AppState, auditor: Auditor) -> Router<AppState> {
+pub fn admin_routes(
+    routes: Router<AppState>,
+    state: AppState,
+    auditor: Auditor,
+) -> Router<AppState> {
     routes
         .layer(axum::middleware::from_fn_with_state(auditor, audit))
         .layer(axum::middleware::from_fn_with_state(
@@ -280,11 +290,18 @@ mod tests {
         assert_eq!(put.kind.as_deref(), Some("programs"));
         assert_eq!(put.id.as_deref(), Some("7"));
         assert_eq!(put.read_path.as_deref(), Some("/v1/programs/7"));
-        let reverse = entity_of("/v1/operations/{id}/reverse", "/v1/operations/9/reverse", &reads);
+        let reverse = entity_of(
+            "/v1/operations/{id}/reverse",
+            "/v1/operations/9/reverse",
+            &reads,
+        );
         assert_eq!(reverse.read_path.as_deref(), Some("/v1/operations/9"));
         let create = entity_of("/v1/kupikupi/platforms", "/v1/kupikupi/platforms", &reads);
         assert_eq!(create.kind.as_deref(), Some("kupikupi/platforms"));
-        assert_eq!(create.created_under.as_deref(), Some("/v1/kupikupi/platforms"));
+        assert_eq!(
+            create.created_under.as_deref(),
+            Some("/v1/kupikupi/platforms")
+        );
         let secrets = entity_of(
             "/v1/loymax/cards/{card_id}/secrets",
             "/v1/loymax/cards/5/secrets",
@@ -294,7 +311,9 @@ mod tests {
         assert_eq!(secrets.read_path, None);
         assert_eq!(
             request_record(Some("a=1"), br#"{"password": "x", "login": "y"}"#),
-            Some(serde_json::json!({"query": {"a": "1"}, "body": {"password": "[redacted]", "login": "y"}}))
+            Some(
+                serde_json::json!({"query": {"a": "1"}, "body": {"password": "[redacted]", "login": "y"}})
+            )
         );
     }
 }

@@ -216,7 +216,9 @@ pub fn new_totp_secret() -> String {
     use rand::Rng;
     let mut bytes = [0u8; 20];
     rand::thread_rng().fill(&mut bytes[..]);
-    totp_rs::Secret::Raw(bytes.to_vec()).to_encoded().to_string()
+    totp_rs::Secret::Raw(bytes.to_vec())
+        .to_encoded()
+        .to_string()
 }
 
 /// The time step around `now_ms` whose code `code` is, compared in constant time.

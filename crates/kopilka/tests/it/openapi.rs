@@ -157,7 +157,11 @@ async fn every_admin_route_is_documented_and_protected() {
         assert!(id.starts_with(&format!("{area}_")), "{id} not in {area}");
         assert!(!area.contains(':'), "{area}");
         if (method.as_str(), path.as_str()) == SIGN_IN {
-            assert_eq!(operation["security"], Value::Array(vec![]), "sign-in is open");
+            assert_eq!(
+                operation["security"],
+                Value::Array(vec![]),
+                "sign-in is open"
+            );
             continue;
         }
         assert_eq!(operation["security"][0]["admin"], Value::Array(vec![]));

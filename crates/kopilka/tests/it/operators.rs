@@ -100,10 +100,20 @@ async fn every_admin_route_answers_each_role_as_the_role_table_says(app: TestApp
             body.clone(),
         )
         .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {refused}");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {refused}"
+        );
         for (role, token) in &tokens {
-            let (status, answer) =
-                send(&app, Some(token), http_method.clone(), &concrete, body.clone()).await;
+            let (status, answer) = send(
+                &app,
+                Some(token),
+                http_method.clone(),
+                &concrete,
+                body.clone(),
+            )
+            .await;
             if allowed(role, method, path) {
                 assert!(
                     ![StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&status)
@@ -111,12 +121,15 @@ async fn every_admin_route_answers_each_role_as_the_role_table_says(app: TestApp
                     "{role} {method} {path}: {status} {answer}"
                 );
             } else {
-                assert_eq!(status, StatusCode::FORBIDDEN, "{role} {method} {path}: {answer}");
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path}: {answer}"
+                );
                 assert_eq!(answer["error"]["code"], "forbidden");
             }
         }
-        let (status, answer) =
-            send(&app, Some(ADMIN_TOKEN), http_method, &concrete, body).await;
+        let (status, answer) = send(&app, Some(ADMIN_TOKEN), http_method, &concrete, body).await;
         assert!(
             ![StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&status)
                 && !status.is_server_error(),
@@ -175,7 +188,8 @@ async fn sign_in_takes_a_totp_code_once(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{confirmed}");
     assert_eq!(confirmed["totp_enabled"], true);
 
-    let (status, refused) = sign_in_with(&app, json!({"login": "anna", "password": PASSWORD})).await;
+    let (status, refused) =
+        sign_in_with(&app, json!({"login": "anna", "password": PASSWORD})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
     assert_eq!(refused["error"]["code"], "totp_required");
     // The confirming code was taken: the same code signs nobody in.
@@ -207,7 +221,10 @@ async fn sign_in_takes_a_totp_code_once(app: TestApp) {
     let (_, operators) = app.get("/v1/operators").await;
     let id = operators[0]["id"].as_i64().unwrap();
     let (status, removed) = app
-        .send_put(&format!("/v1/operators/{id}"), &json!({"remove_totp": true}))
+        .send_put(
+            &format!("/v1/operators/{id}"),
+            &json!({"remove_totp": true}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{removed}");
     assert_eq!(removed["totp_enabled"], false);
@@ -215,7 +232,10 @@ async fn sign_in_takes_a_totp_code_once(app: TestApp) {
     app.stop().await;
 }
 
-both_stores!(wrong_sign_ins_wait_by_address_and_the_owner_signs_in_from_another, Backend);
+both_stores!(
+    wrong_sign_ins_wait_by_address_and_the_owner_signs_in_from_another,
+    Backend
+);
 async fn wrong_sign_ins_wait_by_address_and_the_owner_signs_in_from_another(backend: Backend) {
     let app = TestApp::start_with(backend, false, |config| {
         config.trusted_proxies =
@@ -245,13 +265,18 @@ async fn wrong_sign_ins_wait_by_address_and_the_owner_signs_in_from_another(back
         "then the address waits: {statuses:?}"
     );
     let (status, refused) = attempt("203.0.113.7", PASSWORD).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even the right password: {refused}");
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password: {refused}"
+    );
     assert_eq!(refused["error"]["code"], "too_many_attempts");
     // The owner, elsewhere, is not locked out.
     let (status, signed_in) = attempt("198.51.100.2", PASSWORD).await;
     assert_eq!(status, StatusCode::CREATED, "{signed_in}");
     // An unknown login is answered as a wrong password.
-    let (status, unknown) = sign_in_with(&app, json!({"login": "nobody", "password": PASSWORD})).await;
+    let (status, unknown) =
+        sign_in_with(&app, json!({"login": "nobody", "password": PASSWORD})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown["error"]["code"], "wrong_credentials");
     app.stop().await;
@@ -265,7 +290,10 @@ async fn a_revoked_token_and_a_disabled_operator_are_refused_at_once(app: TestAp
     let (status, tokens) = send(&app, Some(&first), Method::GET, "/v1/me/tokens", None).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens.as_array().unwrap().len(), 2);
-    assert!(!tokens.to_string().contains(&first), "a token is shown once");
+    assert!(
+        !tokens.to_string().contains(&first),
+        "a token is shown once"
+    );
     let second_id = tokens[1]["id"].as_i64().unwrap();
     let (status, _) = send(
         &app,
@@ -433,7 +461,11 @@ async fn the_audit_log_keeps_who_what_before_and_after_and_no_secret(app: TestAp
         .unwrap();
     assert_eq!(export.status(), StatusCode::OK);
 
-    let rows = audit(&app, &format!("entity_kind=programs&entity_id={program_id}")).await;
+    let rows = audit(
+        &app,
+        &format!("entity_kind=programs&entity_id={program_id}"),
+    )
+    .await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     let (update, create) = (&rows[0], &rows[1]);
     assert_eq!(update["method"], "PUT");
@@ -457,7 +489,10 @@ async fn the_audit_log_keeps_who_what_before_and_after_and_no_secret(app: TestAp
         token.as_str(),
         ADMIN_TOKEN,
     ] {
-        assert!(!text.contains(secret), "the audit log holds a secret: {text}");
+        assert!(
+            !text.contains(secret),
+            "the audit log holds a secret: {text}"
+        );
     }
     let bootstrap = audit(&app, "actor=bootstrap").await;
     assert_eq!(bootstrap.len(), 1, "the operator's creation: {bootstrap:?}");
@@ -475,7 +510,9 @@ async fn the_audit_log_keeps_who_what_before_and_after_and_no_secret(app: TestAp
         .collect();
     assert_eq!(exports.len(), 1, "{text}");
     assert_eq!(exports[0]["request"]["query"]["status"], "success");
-    assert!(!everything.iter().any(|row| row["method"] == "GET" && row["route"] == "/v1/programs"));
+    assert!(!everything
+        .iter()
+        .any(|row| row["method"] == "GET" && row["route"] == "/v1/programs"));
 
     // Filters and paging.
     let mine = audit(&app, &format!("operator_id={manager_id}")).await;
@@ -483,8 +520,13 @@ async fn the_audit_log_keeps_who_what_before_and_after_and_no_secret(app: TestAp
     assert_eq!(mine.len(), everything.len() - 1);
     let (_, first) = app.get("/v1/audit?limit=2").await;
     let cursor = first["next_cursor"].as_i64().unwrap();
-    let (_, rest) = app.get(&format!("/v1/audit?limit=500&cursor={cursor}")).await;
-    assert_eq!(rest["items"].as_array().unwrap().len(), everything.len() - 2);
+    let (_, rest) = app
+        .get(&format!("/v1/audit?limit=500&cursor={cursor}"))
+        .await;
+    assert_eq!(
+        rest["items"].as_array().unwrap().len(),
+        everything.len() - 2
+    );
     assert!(audit(&app, &format!("to={started}")).await.is_empty());
     assert_eq!(
         audit(&app, &format!("from={started}")).await.len(),
@@ -558,7 +600,11 @@ async fn a_large_manual_adjustment_waits_for_another_operator(app: TestApp) {
     assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
     assert_eq!(pending["status"], "pending");
     assert_eq!(pending["amount_minor"], 6000);
-    assert_eq!(balance().await, before, "a pending adjustment moves nothing");
+    assert_eq!(
+        balance().await,
+        before,
+        "a pending adjustment moves nothing"
+    );
     let (status, repeated) = operate(&app, &maker, large).await;
     assert_eq!(status, StatusCode::OK, "{repeated}");
     assert_eq!(repeated["id"], pending["id"]);
