@@ -151,13 +151,12 @@ pub fn is_secret_field(name: &str) -> bool {
     let mut word = String::new();
     let mut previous_lower = false;
     for c in name.chars() {
-        if c == '_' || c == '-' || c == '.' || (c.is_uppercase() && previous_lower) {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
+        let separator = matches!(c, '_' | '-' | '.');
+        if (separator || (c.is_uppercase() && previous_lower)) && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
         }
         previous_lower = c.is_lowercase() || c.is_ascii_digit();
-        if c != '_' && c != '-' && c != '.' {
+        if !separator {
             word.extend(c.to_lowercase());
         }
     }
