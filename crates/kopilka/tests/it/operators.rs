@@ -285,16 +285,46 @@ async fn wrong_sign_ins_wait_by_address_and_the_owner_signs_in_from_another(back
 both_stores!(a_revoked_token_and_a_disabled_operator_are_refused_at_once);
 async fn a_revoked_token_and_a_disabled_operator_are_refused_at_once(app: TestApp) {
     let id = create_operator(&app, "vera", "program_manager").await;
+    let (status, short) = sign_in_with(
+        &app,
+        json!({"login": "vera", "password": PASSWORD, "expires_in_secs": 59}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{short}");
+    let asked = kopilka_store::now_ms();
+    let (status, expiring) = sign_in_with(
+        &app,
+        json!({"login": "vera", "password": PASSWORD, "expires_in_secs": 3600, "token_name": "script"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{expiring}");
+    let expires_at = expiring["token_info"]["expires_at"].as_i64().unwrap();
+    assert!((asked + 3_600_000..asked + 3_660_000).contains(&expires_at));
+    let expiring_id = expiring["token_info"]["id"].as_i64().unwrap();
+    let (status, _) = app
+        .http
+        .delete(app.url(&format!("/v1/operators/{id}/tokens/{expiring_id}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .map(|r| (r.status(), ()))
+        .unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let first = sign_in(&app, "vera").await;
     let second = sign_in(&app, "vera").await;
     let (status, tokens) = send(&app, Some(&first), Method::GET, "/v1/me/tokens", None).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    assert_eq!(tokens.as_array().unwrap().len(), 2);
+    assert_eq!(
+        tokens.as_array().unwrap().len(),
+        3,
+        "the revoked one listed too"
+    );
     assert!(
         !tokens.to_string().contains(&first),
         "a token is shown once"
     );
-    let second_id = tokens[1]["id"].as_i64().unwrap();
+    assert!(tokens[0]["revoked_at"].is_i64());
+    let second_id = tokens[2]["id"].as_i64().unwrap();
     let (status, _) = send(
         &app,
         Some(&first),
@@ -309,8 +339,8 @@ async fn a_revoked_token_and_a_disabled_operator_are_refused_at_once(app: TestAp
     let (status, _) = send(&app, Some(&first), Method::GET, "/v1/programs", None).await;
     assert_eq!(status, StatusCode::OK);
     let (_, listed) = app.get(&format!("/v1/operators/{id}/tokens")).await;
-    assert!(listed[1]["revoked_at"].is_i64(), "{listed}");
-    assert!(listed[0]["last_used_at"].is_i64(), "{listed}");
+    assert!(listed[2]["revoked_at"].is_i64(), "{listed}");
+    assert!(listed[1]["last_used_at"].is_i64(), "{listed}");
 
     let (status, _) = app
         .send_put(&format!("/v1/operators/{id}"), &json!({"disabled": true}))
@@ -325,7 +355,7 @@ async fn a_revoked_token_and_a_disabled_operator_are_refused_at_once(app: TestAp
         .await;
     let third = sign_in(&app, "vera").await;
     let (_, listed) = app.get(&format!("/v1/operators/{id}/tokens")).await;
-    let third_id = listed[2]["id"].as_i64().unwrap();
+    let third_id = listed[3]["id"].as_i64().unwrap();
     let response = app
         .http
         .delete(app.url(&format!("/v1/operators/{id}/tokens/{third_id}")))
