@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct AuditQuery {
     /// Actions of this operator.
     pub operator_id: Option<i64>,
-    /// `bootstrap`, `operator` or `anonymous` (a failed sign-in).
+    /// `bootstrap` or `operator`.
     pub actor: Option<String>,
     /// The entity's kind as the route names it: `programs`, `kupikupi/platforms`…
     pub entity_kind: Option<String>,
@@ -29,7 +29,7 @@ pub struct AuditQuery {
 pub struct AuditEntryView {
     pub id: i64,
     pub at: i64,
-    /// `bootstrap` (the admin token of `serve`), `operator` or `anonymous`.
+    /// `bootstrap` (the admin token of `serve`) or `operator`.
     pub actor: String,
     pub operator_id: Option<i64>,
     pub token_id: Option<i64>,

@@ -195,8 +195,12 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
     let request_json = request_record(query.as_deref(), &body);
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
-    // Sign-in names its operator in the answer's extensions.
-    let principal = principal.or_else(|| response.extensions().get::<Principal>().cloned());
+    // Sign-in names its operator in the answer's extensions. A failed sign-in acts for
+    // nobody: it is counted by the throttle, and a stranger's guesses write no audit rows.
+    let Some(principal) = principal.or_else(|| response.extensions().get::<Principal>().cloned())
+    else {
+        return response;
+    };
     let (response, entity_id, after) = if method == Method::GET.as_str() {
         (response, entity.id.clone(), None)
     } else {
@@ -223,9 +227,8 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         }
     };
     let (actor, operator_id, token_id) = match &principal {
-        Some(Principal::Operator { id, token_id, .. }) => ("operator", Some(*id), Some(*token_id)),
-        Some(Principal::Bootstrap) => ("bootstrap", None, None),
-        None => ("anonymous", None, None),
+        Principal::Operator { id, token_id, .. } => ("operator", Some(*id), Some(*token_id)),
+        Principal::Bootstrap => ("bootstrap", None, None),
     };
     let entry = AuditEntry {
         id: 0,

@@ -490,6 +490,13 @@ async fn the_audit_log_keeps_who_what_before_and_after_and_no_secret(app: TestAp
         .await
         .unwrap();
     assert_eq!(export.status(), StatusCode::OK);
+    // A failed sign-in acts for nobody: no row.
+    let (status, _) = sign_in_with(
+        &app,
+        json!({"login": "dina", "password": "not her password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let rows = audit(
         &app,
@@ -532,7 +539,7 @@ async fn the_audit_log_keeps_who_what_before_and_after_and_no_secret(app: TestAp
         .iter()
         .filter(|row| row["route"] == "/v1/sign-in")
         .collect();
-    assert_eq!(sign_ins.len(), 1);
+    assert_eq!(sign_ins.len(), 1, "the failed one left no row");
     assert_eq!(sign_ins[0]["operator_id"], manager_id);
     let exports: Vec<&Value> = everything
         .iter()
