@@ -93,9 +93,16 @@ impl Auditor {
     }
 }
 
-/// The most of a request or answer body the audit log keeps (admin bodies are small; a
-/// larger one is noted by its size).
+/// The most of an entity's answer the audit log reads.
 const BODY_MAX: usize = 1 << 20;
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
 
 /// The entity a route changes: its kind (the path before its id, `kupikupi/platforms`), its
 /// id, and the `GET` path that shows it, when there is one.
@@ -188,8 +195,9 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         Some(read_path) => auditor.read(read_path).await,
         None => None,
     };
+    // The edge read the body within its limit: it is in memory already.
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, BODY_MAX)
+    let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
     let request_json = request_record(query.as_deref(), &body);
@@ -201,30 +209,29 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
     else {
         return response;
     };
-    let (response, entity_id, after) = if method == Method::GET.as_str() {
-        (response, entity.id.clone(), None)
-    } else {
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, BODY_MAX)
-            .await
-            .unwrap_or_default();
-        let answer: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
-        let response = Response::from_parts(parts, Body::from(bytes));
-        let created = match (&entity.created_under, status.is_success(), &answer) {
-            (Some(under), true, Some(answer)) => created_id(answer).map(|id| (under, id)),
-            _ => None,
-        };
-        match (created, &entity.read_path) {
-            (Some((under, id)), _) => {
-                let after = auditor.read(&format!("{under}/{id}")).await;
-                (response, Some(id), after)
-            }
-            (None, Some(read_path)) => {
-                let after = auditor.read(read_path).await;
-                (response, entity.id.clone(), after)
-            }
-            (None, None) => (response, entity.id.clone(), None),
+    let (response, entity_id, after) = match (&entity.created_under, &entity.read_path) {
+        // A creation: the new entity's id is in the answer (a JSON value built in memory).
+        (Some(under), _)
+            if method != Method::GET.as_str() && status.is_success() && is_json(&response) =>
+        {
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let id = serde_json::from_slice(&bytes)
+                .ok()
+                .and_then(|a| created_id(&a));
+            let after = match &id {
+                Some(id) => auditor.read(&format!("{under}/{id}")).await,
+                None => None,
+            };
+            (Response::from_parts(parts, Body::from(bytes)), id, after)
         }
+        (None, Some(read_path)) if method != Method::GET.as_str() => {
+            let after = auditor.read(read_path).await;
+            (response, entity.id.clone(), after)
+        }
+        _ => (response, entity.id.clone(), None),
     };
     let (actor, operator_id, token_id) = match &principal {
         Principal::Operator { id, token_id, .. } => ("operator", Some(*id), Some(*token_id)),
