@@ -18,6 +18,7 @@ pub mod loymax_purchase;
 pub mod message;
 pub mod money;
 pub mod offers;
+pub mod operator;
 pub mod phone;
 pub mod program;
 pub mod text;

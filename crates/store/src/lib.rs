@@ -24,6 +24,7 @@ pub mod loymax_purchase;
 pub mod migration;
 pub mod model;
 pub mod offers;
+pub mod operators;
 pub mod outbox;
 mod postgres;
 mod row;

@@ -57,6 +57,14 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         table: "social_oauth_flows",
         column: "sealed_code_verifier",
     },
+    SealedColumn {
+        table: "operators",
+        column: "sealed_totp",
+    },
+    SealedColumn {
+        table: "operators",
+        column: "sealed_totp_pending",
+    },
 ];
 
 impl Tx {

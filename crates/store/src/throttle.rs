@@ -147,7 +147,8 @@ impl Tx {
     }
 }
 
-/// What wrong merchant passwords are counted by (`credential_failures`).
+/// What wrong merchant passwords (and operators' passwords and TOTP codes, protocol
+/// `operator`) are counted by (`credential_failures`).
 #[derive(Debug, Clone, Copy)]
 pub enum CredentialKey<'a> {
     /// One login of a protocol, from anywhere.

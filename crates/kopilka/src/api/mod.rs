@@ -2,7 +2,9 @@
 //! the protocols') the token check, the OpenAPI document (`/v1/openapi.json`) and its reference
 //! page (`/v1/docs`).
 
+mod adjustments;
 mod analytics;
+mod audit;
 mod customers;
 mod docs;
 mod merchants;
@@ -10,8 +12,10 @@ mod messages;
 mod offers;
 mod openapi;
 mod operations;
+mod operators;
 mod programs;
 
+use crate::http::admin::Auditor;
 use crate::http::{admin_routes, ApiError};
 use crate::state::AppState;
 use axum::routing::{any, get};
@@ -61,6 +65,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::get))
         .routes(routes!(messages::attempts))
         .routes(routes!(messages::resend));
+    let adjustments = OpenApiRouter::new()
+        .routes(routes!(adjustments::list))
+        .routes(routes!(adjustments::get))
+        .routes(routes!(adjustments::approve))
+        .routes(routes!(adjustments::reject));
+    let operators = OpenApiRouter::new()
+        .routes(routes!(operators::sign_in))
+        .routes(routes!(operators::me))
+        .routes(routes!(operators::enrol_totp))
+        .routes(routes!(operators::confirm_totp))
+        .routes(routes!(operators::my_tokens))
+        .routes(routes!(operators::revoke_my_token))
+        .routes(routes!(operators::list, operators::create))
+        .routes(routes!(operators::get, operators::update))
+        .routes(routes!(operators::list_tokens))
+        .routes(routes!(operators::revoke_token));
+    let audit = OpenApiRouter::new().routes(routes!(audit::list));
     OpenApiRouter::default()
         .merge(area("programs", programs))
         .merge(area("analytics", analytics))
@@ -69,6 +90,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(area("customers", customers))
         .merge(area("operations", operations))
         .merge(area("messages", messages))
+        .merge(area("adjustments", adjustments))
+        .merge(area("operators", operators))
+        .merge(area("audit", audit))
 }
 
 /// Every admin route (`admin`) at its full path (`/v1/…`), behind the admin token; the document
@@ -76,8 +100,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState, admin: OpenApiRouter<AppState>) -> Router<AppState> {
     let (routes, document) = admin.split_for_parts();
     let document = openapi::document(document);
+    let reads = document
+        .paths
+        .paths
+        .iter()
+        .filter(|(_, item)| item.get.is_some())
+        .map(|(path, _)| path.clone())
+        .collect();
+    let auditor = Auditor::new(state.clone(), routes.clone(), reads);
     let not_found = || async { ApiError::not_found("route") };
-    admin_routes(routes, state)
+    admin_routes(routes, state, auditor)
         .route(
             "/v1/openapi.json",
             get(move || std::future::ready(axum::Json(document.clone()))),

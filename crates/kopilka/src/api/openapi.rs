@@ -5,6 +5,7 @@
 
 use crate::http::ErrorBody;
 use crate::state::AppState;
+use kopilka_domain::operator::{classify, Action};
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
@@ -20,7 +21,7 @@ const SCHEME: &str = "admin";
 #[derive(utoipa::OpenApi)]
 #[openapi(info(
     title = "kopilka admin API",
-    description = "Administration of programs, merchants, customers, cards, the points ledger and each protocol's merchants (ECommPay, Loymax, Kupi-Kupi). Every operation takes the admin token as `Authorization: Bearer …`. Amounts are decimal strings (or JSON numbers) in the currency's units, parsed exactly; every `*_minor` field is the same amount in integer minor units. Errors are `{\"error\": {\"code\", \"field\", \"message\"}}`. Field names are snake_case."
+    description = "Administration of programs, merchants, customers, cards, the points ledger and each protocol's merchants (ECommPay, Loymax, Kupi-Kupi). Every operation but `POST /v1/sign-in` takes a token as `Authorization: Bearer …`: an operator's (from sign-in) or the bootstrap admin token of `serve`; the operator's role decides what it may do (403 otherwise). Amounts are decimal strings (or JSON numbers) in the currency's units, parsed exactly; every `*_minor` field is the same amount in integer minor units. Errors are `{\"error\": {\"code\", \"field\", \"message\"}}`. Field names are snake_case."
 ))]
 struct Info;
 
@@ -54,8 +55,12 @@ pub fn document(routes: OpenApi) -> OpenApi {
         .schemas
         .insert(ErrorBody::name().into_owned(), ErrorBody::schema());
     components.schemas.extend(error_schemas);
-    for (path, _, operation) in operations(&mut document.paths) {
-        operation.security = Some(vec![SecurityRequirement::new::<_, _, &str>(SCHEME, [])]);
+    for (path, method, operation) in operations(&mut document.paths) {
+        let open = classify(method_name(&method), &path) == Some(Action::SignIn);
+        operation.security = Some(match open {
+            true => Vec::new(),
+            false => vec![SecurityRequirement::new::<_, _, &str>(SCHEME, [])],
+        });
         declare_path_parameters(&path, operation);
         let takes_input = operation.request_body.is_some()
             || operation
@@ -71,6 +76,9 @@ pub fn document(routes: OpenApi) -> OpenApi {
             }
         }
         add_error(operation, "401", "No or a wrong admin token");
+        if !open {
+            add_error(operation, "403", "The token's role may not do this");
+        }
         if path.contains('{') {
             add_error(operation, "404", "No such resource");
         }
@@ -79,6 +87,18 @@ pub fn document(routes: OpenApi) -> OpenApi {
         }
     }
     document
+}
+
+/// A method as the role rules name it.
+fn method_name(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Post => "POST",
+        HttpMethod::Delete => "DELETE",
+        HttpMethod::Patch => "PATCH",
+        _ => "OTHER",
+    }
 }
 
 /// Every operation of `paths` with its path and method.

@@ -1,16 +1,20 @@
+use crate::http::operator::Principal;
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::outbox::webhooks;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::money::format_decimal;
+use kopilka_domain::operator::{approval_threshold, check_reason, needs_approval};
 use kopilka_domain::Amount;
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, OperationFilter, Outcome};
 use kopilka_store::model::{Operation, Posting};
+use kopilka_store::operators::NewAdjustment;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -33,6 +37,11 @@ pub struct OperationInput {
     pub hold: bool,
     #[serde(default)]
     pub description: Option<String>,
+    /// Why: required for a manual `accrue` or `withdraw` (1 to 500 characters), shown with
+    /// the operation. Above the program's `settings.adjustment_approval_above` such an
+    /// adjustment waits for another operator's approval (answered `202` with the adjustment).
+    #[serde(default)]
+    pub reason: Option<String>,
     /// Repeating a request with the same key returns the first result and changes nothing.
     /// The `Idempotency-Key` header works too.
     #[serde(default)]
@@ -66,6 +75,12 @@ pub struct OperationView {
     pub reverses: Option<i64>,
     pub protocol: String,
     pub description: Option<String>,
+    /// A manual adjustment's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The adjustment whose approval made this operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adjustment_id: Option<i64>,
     pub idempotency_key: Option<String>,
     pub created_at: i64,
     pub resolved_at: Option<i64>,
@@ -93,6 +108,8 @@ fn view(op: Operation, decimals: u8) -> OperationView {
         customer_id: op.customer_id.map(|id| id.0),
         merchant_id: op.merchant_id.map(|id| id.0),
         reverses: op.reverses.map(|id| id.0),
+        reason: op.details["reason"].as_str().map(str::to_string),
+        adjustment_id: op.details["adjustment_id"].as_i64(),
         protocol: op.protocol,
         description: op.description,
         idempotency_key: op.idem_key,
@@ -142,12 +159,14 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
 
 #[utoipa::path(post, path = "/v1/operations", request_body = OperationInput,
     responses((status = 201, body = OperationView), (status = 200, description = "a replay", body = OperationView),
+        (status = 202, description = "a manual adjustment waiting for approval", body = super::adjustments::AdjustmentView),
         (status = 409, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     JsonBody(input): JsonBody<OperationInput>,
-) -> ApiResult<(StatusCode, Json<OperationView>)> {
+) -> ApiResult<Response> {
     let kind = match OperationKind::parse(&input.kind) {
         Some(
             k @ (OperationKind::Earn
@@ -177,6 +196,11 @@ pub async fn create(
     if input.description.as_ref().is_some_and(|d| d.len() > 500) {
         return Err(ApiError::invalid("description", "at most 500 characters"));
     }
+    let manual = matches!(kind, OperationKind::Accrue | OperationKind::Withdraw);
+    let reason = match (manual, &input.reason) {
+        (true, reason) | (false, reason @ Some(_)) => Some(check_reason(reason.as_deref())?),
+        (false, None) => None,
+    };
     let key = idempotency_key(&headers, input.idempotency_key.clone())?;
     let customer_id = input.customer_id;
     let merchant_id = input.merchant_id;
@@ -235,10 +259,33 @@ pub async fn create(
             &amount.0.to_string(),
             &input.hold.to_string(),
             input.description.as_deref().unwrap_or(""),
+            reason.as_deref().unwrap_or(""),
         ]),
         scope,
         key,
     });
+    let threshold = approval_threshold(&program.settings, rules.decimals)?;
+    if manual && needs_approval(amount, threshold) {
+        let new = NewAdjustment {
+            program_id: program.id,
+            customer_id: CustomerId(customer_id),
+            kind: kind.as_str().to_string(),
+            amount: amount.0,
+            reason: reason.unwrap_or_default(),
+            requested_by: principal.label(),
+            fingerprint: idempotency.as_ref().map(|i| i.fingerprint.clone()),
+            idem_key: idempotency.map(|i| i.key),
+        };
+        if input.hold || merchant_id.is_some() {
+            return Err(ApiError::invalid(
+                "hold",
+                "an adjustment waiting for approval is neither held nor a merchant's",
+            ));
+        }
+        return Ok(super::adjustments::request(&state, &program, new)
+            .await?
+            .into_response());
+    }
     let action = match kind {
         OperationKind::Earn | OperationKind::Accrue => Action::Credit {
             kind,
@@ -260,7 +307,12 @@ pub async fn create(
         protocol: "native".into(),
         idempotency,
         description: input.description.clone(),
-        details: serde_json::json!({}),
+        details: match &reason {
+            Some(reason) => {
+                serde_json::json!({"reason": reason, "requested_by": principal.label()})
+            }
+            None => serde_json::json!({}),
+        },
         action,
     };
     let lifetime = rules.clone();
@@ -289,7 +341,7 @@ pub async fn create(
             }
         })
         .await?;
-    Ok(outcome_view(outcome, rules.decimals))
+    Ok(outcome_view(outcome, rules.decimals).into_response())
 }
 
 async fn resolve(

@@ -74,6 +74,7 @@ fn validate(input: &ProgramInput) -> ApiResult<(ProgramRules, serde_json::Value)
         kopilka_domain::loymax_purchase::ProcessingSettings::from_program(settings)
             .map_err(|e| ApiError::invalid("settings.loymax_processing", e))?;
         kopilka_domain::analytics::PointValue::from_settings(settings)?;
+        kopilka_domain::operator::approval_threshold(settings, rules.decimals)?;
     }
     let settings = input
         .settings

@@ -80,16 +80,62 @@ pub async fn authenticate(
     let login = found
         .as_ref()
         .map_or(login, |holder| holder.credential.login.clone());
-    let (hold_ms, owner_typos) = match throttled(store, protocol, &login, address).await? {
+    let hash = found
+        .as_ref()
+        .map(|holder| holder.credential.secret_hash.clone().unwrap_or_default());
+    let checked = check_throttled(store, protocol, &login, address, || async move {
+        let right = match hash {
+            Some(hash) => verify_password(password, hash).await?,
+            None => verify_decoy(password).await?,
+        };
+        Ok(match right {
+            true => Checked::Right,
+            false => Checked::Wrong,
+        })
+    })
+    .await?;
+    Ok(match (checked, found) {
+        (Ok(Checked::Right), Some(holder)) => Ok(holder),
+        (Err(refusal), _) => Err(refusal),
+        _ => Err(Refusal::Wrong),
+    })
+}
+
+/// What a throttled check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    Right,
+    /// Counted as a wrong attempt.
+    Wrong,
+    /// Neither right nor wrong (a second factor still to give): not counted.
+    Unfinished,
+}
+
+/// Runs `check` of a secret presented for `login` (of `protocol`) from `address` under the
+/// growing delays of `kopilka_domain::throttle`: per address, per login from it (refused
+/// unchecked when too soon), per login (held, never refused). A wrong one is counted; a
+/// right one clears the login's failures from this address (the owner's typos).
+pub async fn check_throttled<F, C>(
+    store: &SharedStore,
+    protocol: &'static str,
+    login: &str,
+    address: &str,
+    check: C,
+) -> StoreResult<Result<Checked, Refusal>>
+where
+    C: FnOnce() -> F,
+    F: std::future::Future<Output = Result<Checked, secrets::Busy>>,
+{
+    let (hold_ms, owner_typos) = match throttled(store, protocol, login, address).await? {
         Ok(verdict) => verdict,
         Err(retry_after_ms) => {
             tracing::warn!(
                 protocol,
                 address,
                 retry_after_ms,
-                "wrong merchant passwords from this address, refused unchecked"
+                "wrong passwords from this address, refused unchecked"
             );
-            metrics::counter!("kopilka_lockouts_total", "secret" => "merchant_password")
+            metrics::counter!("kopilka_lockouts_total", "secret" => lockout_label(protocol))
                 .increment(1);
             return Ok(Err(Refusal::TooSoon));
         }
@@ -97,18 +143,10 @@ pub async fn authenticate(
     if hold_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(hold_ms.unsigned_abs())).await;
     }
-    let checked = match &found {
-        Some(holder) => {
-            let hash = holder.credential.secret_hash.clone().unwrap_or_default();
-            verify_password(password, hash).await
-        }
-        None => secrets::verify_secret_async(password, decoy_hash().await.to_string())
-            .await
-            .map(|_| false),
-    };
-    let (login, address) = (login.clone(), address.to_string());
+    let checked = check().await;
+    let (login, address) = (login.to_string(), address.to_string());
     match checked {
-        Ok(false) => {
+        Ok(Checked::Wrong) => {
             store
                 .write(move |tx| {
                     Box::pin(async move {
@@ -119,7 +157,7 @@ pub async fn authenticate(
                 })
                 .await?
         }
-        Ok(true) if owner_typos => {
+        Ok(Checked::Right) if owner_typos => {
             store
                 .write(move |tx| {
                     Box::pin(async move {
@@ -131,11 +169,26 @@ pub async fn authenticate(
         }
         _ => {}
     }
-    Ok(match (checked, found) {
-        (Ok(true), Some(holder)) => Ok(holder),
-        (Err(secrets::Busy), _) => Err(Refusal::Busy),
-        _ => Err(Refusal::Wrong),
-    })
+    Ok(checked.map_err(|secrets::Busy| Refusal::Busy))
+}
+
+/// The metric label of a lockout (a closed set).
+fn lockout_label(protocol: &str) -> &'static str {
+    match protocol {
+        OPERATOR => "operator_password",
+        _ => "merchant_password",
+    }
+}
+
+/// The `protocol` under which operators' wrong passwords and TOTP codes are counted.
+pub const OPERATOR: &str = "operator";
+
+/// Checks `password` against a hash no password matches, so an unknown login takes as long as
+/// a known one: always false.
+pub async fn verify_decoy(password: String) -> Result<bool, secrets::Busy> {
+    secrets::verify_secret_async(password, decoy_hash().await.to_string())
+        .await
+        .map(|_| false)
 }
 
 /// What the wrong passwords counted for `login` and `address` allow now: how long to hold

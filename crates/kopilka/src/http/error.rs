@@ -64,6 +64,10 @@ impl ApiError {
         )
     }
 
+    pub fn forbidden(message: &str) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         let id = uuid::Uuid::new_v4();
         tracing::error!(error_id = %id, "internal error: {error}");

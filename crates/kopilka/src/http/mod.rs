@@ -1,6 +1,7 @@
 //! The HTTP toolkit every surface shares: the native JSON error and its mapping from domain and
 //! store errors, the edge every protocol router is guarded by (docs/errors.md), extractors that
-//! answer in it, the admin token check, merchant credentials,
+//! answer in it, the admin routes' principal, roles and audit log, operators' sign-in,
+//! merchant credentials,
 //! the client's address behind trusted proxies, keyset paging and the hosted pages' HTML
 //! helpers.
 //!
@@ -17,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod html;
 pub mod i18n;
+pub mod operator;
 pub mod paging;
 pub mod secret_check;
 pub mod urls;

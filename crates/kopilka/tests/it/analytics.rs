@@ -34,7 +34,7 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
     let first = customer(&app, "0").await;
     op(
         &app,
-        json!({"kind": "accrue", "customer_id": first, "amount": "10.00"}),
+        json!({"kind": "accrue", "customer_id": first, "reason": "test", "amount": "10.00"}),
     )
     .await;
     op(
@@ -58,7 +58,7 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
     .await;
     let accrued = op(
         &app,
-        json!({"kind": "accrue", "customer_id": first, "amount": "7.00"}),
+        json!({"kind": "accrue", "customer_id": first, "reason": "test", "amount": "7.00"}),
     )
     .await;
     let redeem = op(
@@ -71,7 +71,7 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
     reverse(&app, earn, "0.01").await;
     op(
         &app,
-        json!({"kind": "withdraw", "customer_id": first, "amount": "0.50"}),
+        json!({"kind": "withdraw", "customer_id": first, "reason": "test", "amount": "0.50"}),
     )
     .await;
     let demo_member = app.customer_by_phone("+380671111111").await["id"]
@@ -109,7 +109,7 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
     let third = customer(&app, "2").await;
     op(
         &app,
-        json!({"kind": "accrue", "customer_id": third, "amount": "4.00"}),
+        json!({"kind": "accrue", "customer_id": third, "reason": "test", "amount": "4.00"}),
     )
     .await;
 

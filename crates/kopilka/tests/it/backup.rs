@@ -153,7 +153,7 @@ async fn a_backup_under_load_restores(backend: Backend) {
                     n += 1;
                     let key = format!("w{worker}-{n}");
                     let body = if n % 2 == 0 {
-                        json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": key})
+                        json!({"kind": "accrue", "customer_id": customer, "reason": "test", "amount": "1.00", "idempotency_key": key})
                     } else {
                         json!({"kind": "redeem", "customer_id": customer, "merchant_id": merchant, "amount": "0.50", "idempotency_key": key})
                     };

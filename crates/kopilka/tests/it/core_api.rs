@@ -431,7 +431,7 @@ async fn graceful_shutdown_finishes_what_it_started(backend: Backend) {
                 let sent = http
                     .post(format!("{base}/v1/operations"))
                     .bearer_auth(ADMIN_TOKEN)
-                    .json(&json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": format!("e{i}")}))
+                    .json(&json!({"kind": "accrue", "customer_id": customer, "reason": "test", "amount": "1.00", "idempotency_key": format!("e{i}")}))
                     .send()
                     .await;
                 answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

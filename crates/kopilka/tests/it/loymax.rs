@@ -560,7 +560,9 @@ async fn history_follows_the_seeds_filters_and_shapes(app: TestApp) {
     let (s1, earn) = app.operation(json!({"kind": "earn", "customer_id": customer, "merchant_id": shop, "paid": "765.00", "idempotency_key": "p-1"})).await;
     let (s2, _) = app.operation(json!({"kind": "redeem", "customer_id": customer, "merchant_id": shop, "amount": "36.50", "idempotency_key": "p-2"})).await;
     let (s3, _) = app
-        .operation(json!({"kind": "withdraw", "customer_id": customer, "amount": "10"}))
+        .operation(
+            json!({"kind": "withdraw", "customer_id": customer, "reason": "test", "amount": "10"}),
+        )
         .await;
     assert_eq!(
         (s1, s2, s3),

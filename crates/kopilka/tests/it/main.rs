@@ -33,6 +33,7 @@ mod native_api;
 mod observability;
 mod offers;
 mod openapi;
+mod operators;
 mod outbox;
 mod outbox_processes;
 mod outbox_subjects;

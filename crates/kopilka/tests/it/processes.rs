@@ -108,7 +108,7 @@ async fn survives_kill_9(database: &str) {
                     n += 1;
                     let key = format!("w{worker}-{n}");
                     let (kind, body) = if n % 2 == 0 {
-                        ("accrue", json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": key}))
+                        ("accrue", json!({"kind": "accrue", "customer_id": customer, "reason": "test", "amount": "1.00", "idempotency_key": key}))
                     } else {
                         ("redeem", json!({"kind": "redeem", "customer_id": customer, "merchant_id": merchant, "amount": "0.50", "idempotency_key": key}))
                     };
@@ -158,7 +158,7 @@ async fn survives_kill_9(database: &str) {
         .unwrap();
     let customer = server.get(&format!("/v1/operations/{id}")).await.1["customer_id"].clone();
     let (status, replay) = server
-        .post("/v1/operations", json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": key}))
+        .post("/v1/operations", json!({"kind": "accrue", "customer_id": customer, "reason": "test", "amount": "1.00", "idempotency_key": key}))
         .await;
     assert_eq!(
         (status, replay["id"].as_i64(), replay["replayed"].as_bool()),

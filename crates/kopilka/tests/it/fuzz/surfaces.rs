@@ -721,14 +721,14 @@ fn cashtocode_terminal(g: &mut Gen, _: &Credentials) -> Request {
 
 fn native(g: &mut Gen, c: &Credentials) -> Request {
     let customer = c.native_customer;
-    let (path, body) = match g.below(8) {
+    let (path, body) = match g.below(11) {
         0 => (
             "/v1/customers".to_string(),
             json!({"program_id": 1, "phone": "+79000000003", "email": "ann@example.com", "pin": "1234", "password": "ann-password", "member_no": "ann-1", "opening_balance": "10.00"}),
         ),
         1 | 2 => (
             "/v1/operations".to_string(),
-            json!({"kind": *g.pick(&["earn", "redeem", "hold", "withdraw"]), "customer_id": customer, "merchant_id": 1, "amount": "1.00", "idempotency_key": format!("fz-{}", g.below(100))}),
+            json!({"kind": *g.pick(&["earn", "redeem", "hold", "withdraw"]), "customer_id": customer, "merchant_id": 1, "amount": "1.00", "reason": "fz", "idempotency_key": format!("fz-{}", g.below(100))}),
         ),
         3 => (
             "/v1/cards".to_string(),
@@ -747,6 +747,19 @@ fn native(g: &mut Gen, c: &Credentials) -> Request {
             "/v1/programs/1/offers".to_string(),
             json!({"id": g.below(5), "version": g.below(3), "name": "fz", "effective_from": 0, "cumulative": true, "triggers": [{"social": "like"}], "actions": [{"type": "accrue", "points": {"by": "tiered", "first": [5], "then": 1, "period": "month"}}], "limits": [{"scope": {"type": "customer"}, "period": "month", "cap": {"points": 15}}]}),
         ),
+        8 => (
+            "/v1/sign-in".to_string(),
+            json!({"login": "fz", "password": "fz-password-long", "totp": "123456", "token_name": "fz", "expires_in_secs": 3600}),
+        ),
+        9 => (
+            "/v1/operators".to_string(),
+            json!({"login": format!("fz{}", g.below(1000)), "display_name": "Fz", "role": "support", "password": "fz-password-long"}),
+        ),
+        10 => {
+            let id = segment(g, &["1", "2", "999999"]);
+            let action = *g.pick(&["approve", "reject"]);
+            (format!("/v1/adjustments/{id}/{action}"), json!({}))
+        }
         _ => {
             let id = segment(g, &["1", "2", "999999"]);
             let action = *g.pick(&["confirm", "void", "reverse"]);
@@ -766,7 +779,7 @@ fn native(g: &mut Gen, c: &Credentials) -> Request {
 
 fn native_query(g: &mut Gen, c: &Credentials) -> Request {
     let customer = c.native_customer.to_string();
-    let (path, query) = match g.below(5) {
+    let (path, query) = match g.below(6) {
         0 => (
             "/v1/customers",
             pairs(&[("phone", "+79000000003"), ("limit", "10"), ("cursor", "1")]),
@@ -788,6 +801,16 @@ fn native_query(g: &mut Gen, c: &Credentials) -> Request {
             ]),
         ),
         3 => ("/v1/customers/ID/balances", pairs(&[])),
+        4 => (
+            "/v1/audit",
+            pairs(&[
+                ("operator_id", "1"),
+                ("entity_kind", "programs"),
+                ("from", "0"),
+                ("to", "9999999999999"),
+                ("limit", "5"),
+            ]),
+        ),
         _ => (
             "/v1/ecommpay/payments",
             pairs(&[("payment_id", "fz-1"), ("limit", "5")]),
