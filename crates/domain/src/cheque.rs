@@ -201,31 +201,39 @@ impl Default for PurchaseRules {
 }
 
 impl PurchaseRules {
-    /// The coupons a customer presents, each once (compared case-insensitively, as sent
-    /// first): those the program knows, and those it does not (ignored, and named to the
-    /// cashier).
-    pub fn presented_coupons(&self, presented: &[String]) -> (Vec<String>, Vec<String>) {
-        let (mut known, mut unknown): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-        for code in presented {
-            if known
-                .iter()
-                .chain(&unknown)
-                .any(|c| c.eq_ignore_ascii_case(code))
-            {
-                continue;
-            }
-            if self
-                .coupons
-                .iter()
-                .any(|c| c.code.eq_ignore_ascii_case(code))
-            {
-                known.push(code.clone());
-            } else {
-                unknown.push(code.clone());
-            }
-        }
-        (known, unknown)
+    /// Whether the rules know the coupon (compared case-insensitively).
+    pub fn knows_coupon(&self, code: &str) -> bool {
+        self.coupons.iter().any(|c| c.code.eq_ignore_ascii_case(code))
     }
+
+    /// The coupons a customer presents, each once, split by whether the rules know them.
+    pub fn presented_coupons(&self, presented: &[String]) -> (Vec<String>, Vec<String>) {
+        presented_coupons(presented, |code| self.knows_coupon(code))
+    }
+}
+
+/// The coupons a customer presents, each once (compared case-insensitively, as sent first):
+/// those `known`, and the others (ignored, and named to the cashier).
+pub fn presented_coupons(
+    presented: &[String],
+    known: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let (mut kept, mut unknown): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for code in presented {
+        if kept
+            .iter()
+            .chain(&unknown)
+            .any(|c| c.eq_ignore_ascii_case(code))
+        {
+            continue;
+        }
+        if known(code) {
+            kept.push(code.clone());
+        } else {
+            unknown.push(code.clone());
+        }
+    }
+    (kept, unknown)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -240,6 +248,9 @@ pub enum ChequeError {
     LargePayment { requested: i64, available: i64 },
     #[error("refund of line {position} exceeds what remains of it")]
     RefundTooLarge { position: i64 },
+    /// The offers could not evaluate the cheque (its scales, its time).
+    #[error("offers: {0}")]
+    Offers(String),
 }
 
 /// A line after pricing.
@@ -274,7 +285,7 @@ impl PricedCheque {
     }
 }
 
-fn validate(lines: &[ChequeLine]) -> Result<(), ChequeError> {
+pub(crate) fn validate(lines: &[ChequeLine]) -> Result<(), ChequeError> {
     if lines.is_empty() {
         return Err(ChequeError::Empty);
     }

@@ -497,6 +497,17 @@ async fn begin_by_card(
                 .await?;
             tx.update_card(card.id, CardState::Active, Some(customer.id))
                 .await?;
+            if let Some(program) = tx.program(card.program_id).await? {
+                crate::offers::welcome(
+                    tx,
+                    &program.rules,
+                    program.id,
+                    customer.id,
+                    crate::offers::Welcome::CardActivated,
+                    format!("card:{}", card.id),
+                )
+                .await?;
+            }
             tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
                 .await?;
             Ok(Some(auth::issue(tx, customer.id, None, &settings).await?))
@@ -1471,6 +1482,15 @@ pub async fn set_card(
             }
             tx.update_card(card.id, CardState::Active, Some(ctx.customer.id))
                 .await?;
+            crate::offers::welcome(
+                tx,
+                &ctx.program.rules,
+                ctx.program.id,
+                ctx.customer.id,
+                crate::offers::Welcome::CardActivated,
+                format!("card:{}", card.id),
+            )
+            .await?;
             Ok(match version {
                 Version::Seed => ok(Value::Null),
                 Version::V12 => {
@@ -1530,6 +1550,16 @@ pub async fn finish(State(state): State<AppState>, version: Version, session: Se
             }
             ctx.customer.state = CustomerState::Active;
             tx.update_customer(&ctx.customer).await?;
+            // A welcome bonus is an offer on the registration, given with it.
+            crate::offers::welcome(
+                tx,
+                &ctx.program.rules,
+                ctx.program.id,
+                ctx.customer.id,
+                crate::offers::Welcome::Registration,
+                format!("registration:{}", ctx.customer.id.0),
+            )
+            .await?;
             let now = tx.now();
             ctx.reg_mut(now).completed_at = Some(now);
             let mut answer = new_token(tx, key, &ctx.settings, version).await?;
