@@ -198,6 +198,7 @@ pub async fn event(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VersionsQuery {
     /// The program the offer belongs to (offer ids are the program's own).
@@ -289,6 +290,7 @@ pub async fn counters(State(state): State<AppState>, Id(id): Id) -> ApiResult<Js
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainQuery {
     /// The customer (the offer is of the customer's program).
