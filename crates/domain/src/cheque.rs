@@ -203,7 +203,9 @@ impl Default for PurchaseRules {
 impl PurchaseRules {
     /// Whether the rules know the coupon (compared case-insensitively).
     pub fn knows_coupon(&self, code: &str) -> bool {
-        self.coupons.iter().any(|c| c.code.eq_ignore_ascii_case(code))
+        self.coupons
+            .iter()
+            .any(|c| c.code.eq_ignore_ascii_case(code))
     }
 
     /// The coupons a customer presents, each once, split by whether the rules know them.

@@ -575,7 +575,8 @@ mod tests {
     #[test]
     fn the_seed_flow() {
         let rules = demo_rules();
-        let mut p = Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
+        let mut p =
+            Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.priced.total_amount, 7_650);
         let mut sent = seed_line();
         sent.amount = 7_650;
@@ -586,7 +587,10 @@ mod tests {
         assert_eq!(p.pay(3_650, 3_000), Err(Code::NotEnoughMoney));
         p.pay(3_650, 1_000_000).unwrap();
         assert_eq!(p.paid, vec![3_650]);
-        assert_eq!(p.account(3_000, &Pricing::of(&rules).offers()), Err(Code::DifferentCheque));
+        assert_eq!(
+            p.account(3_000, &Pricing::of(&rules).offers()),
+            Err(Code::DifferentCheque)
+        );
         p.account(3_650, &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.earned, vec![400]);
     }
@@ -676,7 +680,8 @@ mod tests {
     #[test]
     fn confirm_commits_the_hold_and_credits_the_bonus() {
         let rules = demo_rules();
-        let mut p = Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
+        let mut p =
+            Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
         p.pay(3_650, 1_000_000).unwrap();
         p.account(3_650, &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.confirm(), vec![Booking::ConfirmHold, Booking::Earn(400)]);
@@ -686,7 +691,8 @@ mod tests {
     #[test]
     fn cancelling_operations_one_by_one() {
         let rules = demo_rules();
-        let mut p = Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
+        let mut p =
+            Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
         p.pay(3_650, 1_000_000).unwrap();
         p.account(3_650, &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.cancel_operation("b", Method::Bonus, 0), Ok(vec![]));

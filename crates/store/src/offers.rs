@@ -167,14 +167,8 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
     let customer_id = request.customer.id;
     let event_id = request.trigger.event_id.clone();
     let now = tx.now();
-    if let Some(result) = record_event(
-        tx,
-        program_id,
-        &event_id,
-        customer_id,
-        &request.fingerprint,
-    )
-    .await?
+    if let Some(result) =
+        record_event(tx, program_id, &event_id, customer_id, &request.fingerprint).await?
     {
         return Ok(Applied {
             result,
@@ -259,8 +253,15 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
         };
         operations.push(operation);
     }
-    let result = write_evaluation(tx, program_id, customer_id, &event_id, evaluation, &operations)
-        .await?;
+    let result = write_evaluation(
+        tx,
+        program_id,
+        customer_id,
+        &event_id,
+        evaluation,
+        &operations,
+    )
+    .await?;
     Ok(Applied {
         result,
         replayed: false,

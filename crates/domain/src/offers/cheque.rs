@@ -48,7 +48,11 @@ pub fn rules_as_offers(rules: &PurchaseRules) -> Vec<Offer> {
     };
     let mut offers: Vec<(String, Vec<Action>, Option<String>)> = Vec::new();
     for rule in &rules.discounts {
-        offers.push((rule.name.clone(), discount(rule).into_iter().collect(), None));
+        offers.push((
+            rule.name.clone(),
+            discount(rule).into_iter().collect(),
+            None,
+        ));
     }
     for coupon in &rules.coupons {
         let actions = coupon
@@ -138,8 +142,9 @@ impl ChequeOffers<'_> {
             }),
             undoes: Vec::new(),
         };
-        let evaluation = super::evaluate(self.offers, &trigger, self.customer, self.usage, self.now)
-            .map_err(|e| ChequeError::Offers(e.to_string()))?;
+        let evaluation =
+            super::evaluate(self.offers, &trigger, self.customer, self.usage, self.now)
+                .map_err(|e| ChequeError::Offers(e.to_string()))?;
         Ok(ChequePricing {
             priced: priced(lines, &evaluation, self.offers),
             evaluation,
@@ -158,7 +163,9 @@ fn priced(lines: &[ChequeLine], evaluation: &Evaluation, offers: &[Offer]) -> Pr
             continue;
         };
         match effect.kind {
-            EffectKind::LineDiscount { amount } => *discounts.entry(position).or_default() += amount,
+            EffectKind::LineDiscount { amount } => {
+                *discounts.entry(position).or_default() += amount
+            }
             EffectKind::PointsPaymentCap { amount } => {
                 let cap = caps.entry(position).or_insert(amount);
                 *cap = (*cap).min(amount);
@@ -174,7 +181,11 @@ fn priced(lines: &[ChequeLine], evaluation: &Evaluation, offers: &[Offer]) -> Pr
                 position: line.position,
                 amount,
                 discount: line.price - amount,
-                bonus_cap: caps.get(&line.position).copied().unwrap_or(amount).min(amount),
+                bonus_cap: caps
+                    .get(&line.position)
+                    .copied()
+                    .unwrap_or(amount)
+                    .min(amount),
             }
         })
         .collect();
@@ -200,7 +211,11 @@ pub fn applied_names(evaluation: &Evaluation, offers: &[Offer]) -> Vec<String> {
     }
     seen.iter()
         .filter_map(|id| {
-            let version = evaluation.effects.iter().find(|e| e.key.offer == *id)?.version;
+            let version = evaluation
+                .effects
+                .iter()
+                .find(|e| e.key.offer == *id)?
+                .version;
             offers
                 .iter()
                 .find(|o| o.id == *id && o.version == version)
@@ -246,12 +261,16 @@ pub fn accruals_by_offer(evaluation: &Evaluation) -> Vec<(OfferId, u32, i64)> {
     let mut by_offer: BTreeMap<OfferId, (u32, i64)> = BTreeMap::new();
     for effect in &evaluation.effects {
         if let EffectKind::Accrue { points, .. } = effect.kind {
-            let entry = by_offer.entry(effect.key.offer).or_insert((effect.version, 0));
+            let entry = by_offer
+                .entry(effect.key.offer)
+                .or_insert((effect.version, 0));
             entry.1 += points;
         }
     }
-    let mut list: Vec<(OfferId, u32, i64)> =
-        by_offer.into_iter().map(|(id, (v, p))| (id, v, p)).collect();
+    let mut list: Vec<(OfferId, u32, i64)> = by_offer
+        .into_iter()
+        .map(|(id, (v, p))| (id, v, p))
+        .collect();
     list.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
     list
 }

@@ -1260,7 +1260,11 @@ fn rules_pricing(
         .expect("a valid cheque");
     let positions = lines.iter().map(|l| l.position);
     let accounted = pricing
-        .price(lines, coupons, positions.zip(paid.iter().copied()).collect())
+        .price(
+            lines,
+            coupons,
+            positions.zip(paid.iter().copied()).collect(),
+        )
         .expect("a valid cheque");
     let earned = earned_per_line(&calculated.priced, &accounted.evaluation, paid);
     (calculated.priced, earned)
@@ -1272,7 +1276,10 @@ fn each_loymax_rule_as_an_offer_prices_the_seed_vector_exactly() {
     let rules = demo_rules();
     let (priced, earned) = rules_pricing(&rules, &[seed_line()], &[], &[3_650]);
     // The seed: price 100, the till's 15, the program's 10 %: 76.50, 38.25 payable, 4.00 earned.
-    assert_eq!(priced, crate::cheque::price(&[seed_line()], &rules, &[]).expect("seed"));
+    assert_eq!(
+        priced,
+        crate::cheque::price(&[seed_line()], &rules, &[]).expect("seed")
+    );
     assert_eq!(
         (priced.total_amount, priced.total_discount, priced.bonus_cap),
         (7_650, 2_350, 3_825)

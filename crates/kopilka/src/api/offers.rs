@@ -275,7 +275,9 @@ pub async fn counters(State(state): State<AppState>, Id(id): Id) -> ApiResult<Js
                 let Some(customer) = tx.customer(CustomerId(id)).await? else {
                     return Ok(None);
                 };
-                Ok(Some(tx.offer_counters(customer.program_id, customer.id).await?))
+                Ok(Some(
+                    tx.offer_counters(customer.program_id, customer.id).await?,
+                ))
             })
         })
         .await?
@@ -374,7 +376,10 @@ pub async fn explain(
         event: query.event.clone(),
         evaluated,
         version: version_of(trace.as_ref().and_then(|t| t.version)),
-        effects: effects.into_iter().filter(|e| e.key.offer.0 == id).collect(),
+        effects: effects
+            .into_iter()
+            .filter(|e| e.key.offer.0 == id)
+            .collect(),
         trace,
     };
     if let Some((_, result)) = recorded.filter(|(owner, _)| *owner == customer.id) {

@@ -83,8 +83,16 @@ both_stores!(a_tie_of_non_cumulative_offers_goes_to_the_better_and_rules_stack);
 async fn a_tie_of_non_cumulative_offers_goes_to_the_better_and_rules_stack(app: TestApp) {
     let shop = app.loymax().shop().await;
     // Same priority and weight: the better for the customer takes the line.
-    add_offer(&app, offer(11, "Сыр −15%", false, json!([percent_off("34277", 1_500)]))).await;
-    add_offer(&app, offer(10, "Сыр −20%", false, json!([percent_off("34277", 2_000)]))).await;
+    add_offer(
+        &app,
+        offer(11, "Сыр −15%", false, json!([percent_off("34277", 1_500)])),
+    )
+    .await;
+    add_offer(
+        &app,
+        offer(10, "Сыр −20%", false, json!([percent_off("34277", 2_000)])),
+    )
+    .await;
     // A fixed sum off larger than the line: the line goes to zero, never below.
     let all_off = json!([{"type": "line_discount", "lines": {"by": "goods_id", "value": "34211"}, "discount": {"by": "fixed_per_line", "amount": 100_000}}]);
     add_offer(&app, offer(12, "Маасдам даром", true, all_off)).await;
@@ -103,8 +111,7 @@ async fn a_tie_of_non_cumulative_offers_goes_to_the_better_and_rules_stack(app: 
     // Exclusive first, then the cumulative ones in their order; the program's own cap and earn
     // are not named.
     assert_eq!(
-        item["chequeMessage"],
-        "Сыр −20%, Маасдам даром, Скидка программы 10%",
+        item["chequeMessage"], "Сыр −20%, Маасдам даром, Скидка программы 10%",
         "{item}"
     );
     assert_eq!(
@@ -133,7 +140,9 @@ async fn an_offers_bonus_is_in_history_and_a_refund_takes_it_back_once(app: Test
     let gained = after.as_f64().unwrap() - before.as_f64().unwrap();
     assert!((gained - 115.69).abs() < 1e-6, "{before} → {after}");
 
-    let history = shop.history("/api/v1.1", "filter.toDate=2100-01-01&filter.count=10").await;
+    let history = shop
+        .history("/api/v1.1", "filter.toDate=2100-01-01&filter.count=10")
+        .await;
     let rows = history["data"]["rows"].as_array().unwrap();
     let purchase = rows
         .iter()
@@ -141,8 +150,7 @@ async fn an_offers_bonus_is_in_history_and_a_refund_takes_it_back_once(app: Test
         .unwrap_or_else(|| panic!("{history}"));
     // The offer that gave the most of the bonus (0x28 = 40).
     assert_eq!(
-        purchase["data"]["rewards"][0]["offerExternalId"],
-        "00000000-0000-4000-8060-000000000028",
+        purchase["data"]["rewards"][0]["offerExternalId"], "00000000-0000-4000-8060-000000000028",
         "{purchase}"
     );
 
@@ -183,7 +191,8 @@ async fn a_cheque_is_priced_with_the_offers_of_its_own_time(app: TestApp) {
     let later = buy(&shop, "e-2", 0.0).await;
     assert_eq!(later["data"][0]["cheque"]["totalCashback"], json!(30.69));
     // …one calculated before it does, whenever it is confirmed.
-    let lines = json!({"lines": [{"position": 1, "amount": 153}, {"position": 2, "amount": 153.9}]});
+    let lines =
+        json!({"lines": [{"position": 1, "amount": 153}, {"position": 2, "amount": 153.9}]});
     let body = json!({"operationId": "e-1-b", "cheque": lines, "pays": []}).to_string();
     let earlier = shop.purchase("e-1", "Bonus", &body).await;
     assert_eq!(code(&earlier), "Ok", "{earlier}");
@@ -235,7 +244,9 @@ async fn a_welcome_bonus_is_given_once_and_explained(app: TestApp) {
     let mut outcomes = Vec::new();
     for id in card_ids {
         let (status, explained) = app
-            .get(&format!("/v1/offers/60/explain?customer={customer}&event=card:{id}"))
+            .get(&format!(
+                "/v1/offers/60/explain?customer={customer}&event=card:{id}"
+            ))
             .await;
         assert_eq!(status, StatusCode::OK, "{explained}");
         assert_eq!(explained["evaluated"], "recorded", "{explained}");
@@ -244,14 +255,18 @@ async fn a_welcome_bonus_is_given_once_and_explained(app: TestApp) {
     assert_eq!(outcomes, [json!("applied"), json!("limit_reached")]);
     // Evaluated now, nothing written: the limit is reached.
     let (status, now) = app
-        .get(&format!("/v1/offers/60/explain?customer={customer}&event=card_activated"))
+        .get(&format!(
+            "/v1/offers/60/explain?customer={customer}&event=card_activated"
+        ))
         .await;
     assert_eq!(status, StatusCode::OK, "{now}");
     assert_eq!(now["evaluated"], "now");
     assert_eq!(now["trace"]["outcome"]["outcome"], "limit_reached", "{now}");
     assert_eq!(now["version"]["limits"][0]["cap"]["count"], 1, "{now}");
     let (status, _) = app
-        .get(&format!("/v1/offers/61/explain?customer={customer}&event=card_activated"))
+        .get(&format!(
+            "/v1/offers/61/explain?customer={customer}&event=card_activated"
+        ))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

@@ -19,8 +19,8 @@ use kopilka_domain::offers::{
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
 use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
-use kopilka_store::offers::{lock_usage, record_event, write_evaluation};
 use kopilka_store::model::{Account, CustomerState};
+use kopilka_store::offers::{lock_usage, record_event, write_evaluation};
 use kopilka_store::{JobError, SharedStore, StoreError, StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -576,7 +576,11 @@ impl Job {
             updated_at: 0,
         });
         // The offers in force when the cheque was first calculated price all of it.
-        let at = if row.id == 0 { tx.now() } else { row.created_at };
+        let at = if row.id == 0 {
+            tx.now()
+        } else {
+            row.created_at
+        };
         let mut offers_given: Option<Evaluation> = None;
         let mut messages: Vec<String> = Vec::new();
         let mut amounts = Amounts::default();
@@ -841,11 +845,8 @@ impl Job {
             .cheque_offers
             .get(tx, program_id, &program.rules_offers)
             .await?;
-        let customer = crate::offers::customer_at(
-            &program.rules,
-            CustomerId(self.caller.customer_id),
-            at,
-        );
+        let customer =
+            crate::offers::customer_at(&program.rules, CustomerId(self.caller.customer_id), at);
         let decimals = program.rules.decimals;
         // The cheque as sent: only the offers that can apply to it have buckets to read.
         let probe = Trigger {
