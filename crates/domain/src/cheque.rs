@@ -281,6 +281,16 @@ pub struct PricedCheque {
 }
 
 impl PricedCheque {
+    /// The money paid for each line: its amount less the points paying it (`paid`, by line;
+    /// missing: none).
+    pub fn paid_with_money(&self, paid: &[i64]) -> Vec<i64> {
+        self.lines
+            .iter()
+            .zip(paid.iter().chain(std::iter::repeat(&0)))
+            .map(|(l, p)| (l.amount - p).max(0))
+            .collect()
+    }
+
     /// The most points the customer can pay: the cap, limited by what they can spend.
     pub fn available(&self, spendable: i64) -> i64 {
         self.bonus_cap.min(spendable.max(0))
@@ -410,12 +420,7 @@ pub fn distribute_payment(cheque: &PricedCheque, amount: i64) -> Result<Vec<i64>
 /// Points earned per line on the money paid (line amount less its points payment): the total
 /// is rounded once and spread by largest remainder.
 pub fn earn(cheque: &PricedCheque, paid_with_points: &[i64], rules: &PurchaseRules) -> Vec<i64> {
-    let money: Vec<i64> = cheque
-        .lines
-        .iter()
-        .zip(paid_with_points.iter().chain(std::iter::repeat(&0)))
-        .map(|(l, p)| (l.amount - p).max(0))
-        .collect();
+    let money = cheque.paid_with_money(paid_with_points);
     let base: i64 = money.iter().sum();
     let bps = rules.earn_bps.saturating_add(cheque.coupon_bonus_bps);
     let total = rules.rounding.divide(base as i128 * bps as i128, 10_000) as i64;

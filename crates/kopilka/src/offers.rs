@@ -6,6 +6,7 @@ use chrono::{Offset, TimeZone};
 use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::offers::{Customer, Event, Offer, Trigger, TriggerKind};
 use kopilka_domain::program::ProgramRules;
+use kopilka_store::model::Program;
 use kopilka_store::offers::{apply_event, Applied, EventRequest};
 use kopilka_store::{StoreResult, Tx};
 use std::sync::{Arc, Mutex};
@@ -70,30 +71,29 @@ impl ChequeOffersCache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Welcome {
     Registration,
-    CardActivated,
+    CardActivated { card: i64 },
 }
 
 /// Applies a welcome trigger in the caller's write transaction: the program's offers on it
-/// (a welcome bonus) with their limits, once per `event_id` (the customer's registration,
-/// the card's activation), atomically with what the caller writes.
+/// (a welcome bonus) with their limits, once per event (`registration:{customer}`,
+/// `card:{card}`), atomically with what the caller writes.
 pub async fn welcome(
     tx: &mut Tx,
-    rules: &ProgramRules,
-    program_id: ProgramId,
+    program: &Program,
     customer_id: CustomerId,
     kind: Welcome,
-    event_id: String,
 ) -> StoreResult<Applied> {
     let at = tx.now();
-    let event = match kind {
-        Welcome::Registration => Event::Registration,
-        Welcome::CardActivated => Event::CardActivated,
+    let (event, event_id) = match kind {
+        Welcome::Registration => (Event::Registration, format!("registration:{customer_id}")),
+        Welcome::CardActivated { card } => (Event::CardActivated, format!("card:{card}")),
     };
+    let rules = &program.rules;
     let fingerprint = kopilka_domain::ledger::fingerprint(&[&customer_id.0.to_string()]);
     apply_event(
         tx,
         EventRequest {
-            program_id,
+            program_id: program.id,
             rules: rules.clone(),
             customer: customer_at(rules, customer_id, at),
             trigger: Trigger {

@@ -38,7 +38,7 @@ pub fn rules_as_offers(rules: &PurchaseRules) -> Vec<Offer> {
         })
     };
     let earn = |bps: u32| {
-        (bps > 0).then(|| Action::Accrue {
+        (bps > 0).then_some(Action::Accrue {
             points: Points::PercentOfCheque {
                 bps,
                 of: Base::PaidWithMoney,
@@ -228,12 +228,7 @@ pub fn applied_names(evaluation: &Evaluation, offers: &[Offer]) -> Vec<String> {
 /// one on the whole cheque is spread over the lines by the money paid for them, as
 /// `cheque::earn` spreads the program's rate.
 pub fn earned_per_line(priced: &PricedCheque, evaluation: &Evaluation, paid: &[i64]) -> Vec<i64> {
-    let money: Vec<i64> = priced
-        .lines
-        .iter()
-        .zip(paid.iter().chain(std::iter::repeat(&0)))
-        .map(|(l, p)| (l.amount - p).max(0))
-        .collect();
+    let money = priced.paid_with_money(paid);
     let mut earned = vec![0i64; priced.lines.len()];
     for effect in &evaluation.effects {
         let EffectKind::Accrue { points, .. } = effect.kind else {

@@ -559,6 +559,18 @@ fn date_time_offset(ms: i64) -> String {
         .to_string()
 }
 
+/// `offerExternalId` of an operation: the offer its details name (an offer's own operation, a
+/// purchase's bonus), else the id a batch row carried.
+fn offer_external_id(details: &Value) -> Value {
+    match details.get("offer").and_then(Value::as_i64) {
+        Some(offer) => json!(super::offer_uuid(offer)),
+        None => details
+            .get("offerExternalId")
+            .cloned()
+            .unwrap_or(Value::Null),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,17 +582,5 @@ mod tests {
             "2024-06-18T14:21:29+03:00"
         );
         assert_eq!(plus_restored("2024-06-18"), "2024-06-18");
-    }
-}
-
-/// `offerExternalId` of an operation: the offer its details name (an offer's own operation, a
-/// purchase's bonus), else the id a batch row carried.
-fn offer_external_id(details: &Value) -> Value {
-    match details.get("offer").and_then(Value::as_i64) {
-        Some(offer) => json!(super::offer_uuid(offer)),
-        None => details
-            .get("offerExternalId")
-            .cloned()
-            .unwrap_or(Value::Null),
     }
 }

@@ -500,11 +500,9 @@ async fn begin_by_card(
             if let Some(program) = tx.program(card.program_id).await? {
                 crate::offers::welcome(
                     tx,
-                    &program.rules,
-                    program.id,
+                    &program,
                     customer.id,
-                    crate::offers::Welcome::CardActivated,
-                    format!("card:{}", card.id),
+                    crate::offers::Welcome::CardActivated { card: card.id },
                 )
                 .await?;
             }
@@ -1484,11 +1482,9 @@ pub async fn set_card(
                 .await?;
             crate::offers::welcome(
                 tx,
-                &ctx.program.rules,
-                ctx.program.id,
+                &ctx.program,
                 ctx.customer.id,
-                crate::offers::Welcome::CardActivated,
-                format!("card:{}", card.id),
+                crate::offers::Welcome::CardActivated { card: card.id },
             )
             .await?;
             Ok(match version {
@@ -1553,11 +1549,9 @@ pub async fn finish(State(state): State<AppState>, version: Version, session: Se
             // A welcome bonus is an offer on the registration, given with it.
             crate::offers::welcome(
                 tx,
-                &ctx.program.rules,
-                ctx.program.id,
+                &ctx.program,
                 ctx.customer.id,
                 crate::offers::Welcome::Registration,
-                format!("registration:{}", ctx.customer.id.0),
             )
             .await?;
             let now = tx.now();

@@ -6,7 +6,7 @@
 use super::texts::Texts;
 use crate::http::DecimalInput;
 use kopilka_domain::cheque::{presented_coupons, ChequeLine, Quantity, TillLine};
-use kopilka_domain::ids::{CustomerId, MerchantId, OfferId, OperationId};
+use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::loymax_purchase::{
     check_order, Booking, Code, Method, ProcessingSettings, Purchase, PurchaseState,
@@ -760,10 +760,15 @@ impl Job {
             }
         }
         let p = purchase.expect("every call that gets here has a purchase");
-        let offer = offers_given
+        let mut details = self.history_details(&p, &shown);
+        if let Some((offer, _, _)) = offers_given
             .as_ref()
-            .and_then(|e| accruals_by_offer(e).first().map(|(id, _, _)| *id));
-        self.book_all(tx, &mut account, &mut row, &p, &bookings, &shown, offer)
+            .and_then(|e| accruals_by_offer(e).first().copied())
+        {
+            // History's `offerExternalId` for the bonus.
+            details["offer"] = json!(offer);
+        }
+        self.book_all(tx, &mut account, &mut row, &bookings, details)
             .await?;
         if let Some(evaluation) = offers_given {
             // The purchase's bonus is one operation: every accrual of an offer is part of it.
@@ -891,23 +896,16 @@ impl Job {
 
     /// Books what the domain asked for on the purchase's own ledger operations, and makes the
     /// points of one call one history row (a purchase: its bonus with its payment; a refund:
-    /// the points given back with those taken back), with the cheque in its details.
+    /// the points given back with those taken back), with `details` (`history_details`).
     async fn book_all(
         &self,
         tx: &mut Tx,
         account: &mut Account,
         row: &mut PurchaseRow,
-        p: &Purchase,
         bookings: &[Booking],
-        shown: &Shown,
-        offer: Option<OfferId>,
+        details: Value,
     ) -> Result<(), Outcome> {
         let customer_id = CustomerId(self.caller.customer_id);
-        let mut details = self.history_details(p, shown);
-        if let Some(offer) = offer {
-            // History's `offerExternalId` for the bonus.
-            details["offer"] = json!(offer);
-        }
         let hold = |row: &PurchaseRow| {
             row.hold_operation.ok_or_else(|| {
                 Outcome::Store(StoreError::Corrupt(format!("purchase {}: no hold", row.id)))
