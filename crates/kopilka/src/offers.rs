@@ -4,7 +4,7 @@
 
 use chrono::{Offset, TimeZone};
 use kopilka_domain::ids::{CustomerId, ProgramId};
-use kopilka_domain::offers::{Customer, Event, Offer, Trigger, TriggerKind};
+use kopilka_domain::offers::{ChequeOfferIndex, Customer, Event, Offer, Trigger, TriggerKind};
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::model::Program;
 use kopilka_store::offers::{apply_event, Applied, EventRequest};
@@ -29,12 +29,12 @@ pub fn customer_at(rules: &ProgramRules, id: CustomerId, at: i64) -> Customer {
     }
 }
 
-/// A program's cheque offers, parsed once per revision of its stored versions (versions are
-/// only added, so their count is the revision): only the offers a cheque can trigger, so a
-/// cheque never looks at the others.
+/// A program's cheque offers, parsed and indexed once per revision of its stored versions
+/// (versions are only added, so their count is the revision): only the offers a cheque can
+/// trigger, indexed by what a cheque must carry for them.
 #[derive(Debug, Default)]
 pub struct ChequeOffersCache {
-    copy: Mutex<Option<(i64, Arc<Vec<Offer>>)>>,
+    copy: Mutex<Option<(i64, Arc<ChequeOfferIndex>)>>,
 }
 
 impl ChequeOffersCache {
@@ -45,7 +45,7 @@ impl ChequeOffersCache {
         tx: &mut Tx,
         program_id: ProgramId,
         rules_offers: &[Offer],
-    ) -> StoreResult<Arc<Vec<Offer>>> {
+    ) -> StoreResult<Arc<ChequeOfferIndex>> {
         let revision = tx.offers_revision(program_id).await?;
         if let Some((cached, offers)) = self.copy.lock().ok().and_then(|c| c.clone()) {
             if cached == revision {
@@ -59,7 +59,7 @@ impl ChequeOffersCache {
             .filter(|o| o.triggers.contains(&TriggerKind::Cheque))
             .collect();
         offers.extend_from_slice(rules_offers);
-        let offers = Arc::new(offers);
+        let offers = Arc::new(ChequeOfferIndex::new(offers));
         if let Ok(mut copy) = self.copy.lock() {
             *copy = Some((revision, offers.clone()));
         }

@@ -279,3 +279,92 @@ pub fn offers_know_coupon(offers: &[Offer], code: &str) -> bool {
             .any(|c| matches!(c, super::Condition::Coupon { code: wanted } if wanted.eq_ignore_ascii_case(code)))
     })
 }
+
+/// What a cheque must carry for an offer to apply to it: goods, a barcode or a group on a line,
+/// or a coupon (upper case).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum IndexKey {
+    Goods(String),
+    Barcode(String),
+    Group(String),
+    Coupon(String),
+}
+
+impl IndexKey {
+    /// The key a version's conditions require, if one does: a `lines` condition on goods, a
+    /// barcode or a group, or a `coupon` condition.
+    fn required_by(offer: &Offer) -> Option<IndexKey> {
+        offer
+            .conditions
+            .iter()
+            .find_map(|condition| match condition {
+                super::Condition::Lines { lines, .. } => match lines {
+                    cheque::LineFilter::GoodsId(g) => Some(IndexKey::Goods(g.clone())),
+                    cheque::LineFilter::Barcode(b) => Some(IndexKey::Barcode(b.clone())),
+                    cheque::LineFilter::Group(g) => Some(IndexKey::Group(g.clone())),
+                    cheque::LineFilter::All => None,
+                },
+                super::Condition::Coupon { code } => Some(IndexKey::Coupon(code.to_uppercase())),
+                _ => None,
+            })
+    }
+}
+
+/// A program's cheque offers indexed by what a cheque must carry for them to apply, so a
+/// cheque evaluates only the offers that can: of a program's hundreds, most target goods,
+/// groups or coupons the cheque does not have. An offer's versions go together — under every
+/// key they require, or, when one of them requires none, with every cheque.
+#[derive(Debug, Clone, Default)]
+pub struct ChequeOfferIndex {
+    offers: Vec<Offer>,
+    always: Vec<usize>,
+    keyed: BTreeMap<IndexKey, Vec<usize>>,
+}
+
+impl ChequeOfferIndex {
+    pub fn new(offers: Vec<Offer>) -> ChequeOfferIndex {
+        let mut by_id: BTreeMap<OfferId, Vec<usize>> = BTreeMap::new();
+        for (i, offer) in offers.iter().enumerate() {
+            by_id.entry(offer.id).or_default().push(i);
+        }
+        let mut index = ChequeOfferIndex::default();
+        for versions in by_id.into_values() {
+            let keys: Option<Vec<IndexKey>> = versions
+                .iter()
+                .map(|i| IndexKey::required_by(&offers[*i]))
+                .collect();
+            match keys {
+                Some(mut keys) => {
+                    keys.sort();
+                    keys.dedup();
+                    for key in keys {
+                        index.keyed.entry(key).or_default().extend(&versions);
+                    }
+                }
+                None => index.always.extend(&versions),
+            }
+        }
+        index.offers = offers;
+        index
+    }
+
+    /// Every offer version that may apply to a cheque of `lines` presenting `coupons`.
+    pub fn candidates(&self, lines: &[ChequeLine], coupons: &[String]) -> Vec<Offer> {
+        let mut picked: Vec<usize> = self.always.clone();
+        let mut keys: Vec<IndexKey> = Vec::new();
+        for line in lines {
+            keys.extend(line.goods_id.clone().map(IndexKey::Goods));
+            keys.extend(line.barcode.clone().map(IndexKey::Barcode));
+            keys.extend(line.group.clone().map(IndexKey::Group));
+        }
+        keys.extend(coupons.iter().map(|c| IndexKey::Coupon(c.to_uppercase())));
+        for key in keys {
+            if let Some(found) = self.keyed.get(&key) {
+                picked.extend(found);
+            }
+        }
+        picked.sort_unstable();
+        picked.dedup();
+        picked.into_iter().map(|i| self.offers[i].clone()).collect()
+    }
+}

@@ -16,7 +16,7 @@ mod tests;
 pub use action::{Action, Base, Channel, Discount, Points};
 pub use cheque::{
     accruals_by_offer, applied_names, earned_per_line, offers_know_coupon, rules_as_offers,
-    ChequeOffers, ChequePricing, PROGRAM_RULES_OFFER,
+    ChequeOfferIndex, ChequeOffers, ChequePricing, PROGRAM_RULES_OFFER,
 };
 pub use condition::{Condition, Weekday};
 pub use evaluate::{evaluate, usage_keys};

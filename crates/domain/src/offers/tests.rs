@@ -1347,3 +1347,56 @@ proptest! {
         prop_assert_eq!(earned, crate::cheque::earn(&expected, &paid, &rules));
     }
 }
+
+#[test]
+fn the_cheque_index_leaves_out_only_offers_that_cannot_apply() {
+    let on = |id: i64, condition: Condition| Offer {
+        conditions: vec![condition],
+        ..discount(OfferId(id), LineFilter::All, 1_000)
+    };
+    let lines_of = |filter: LineFilter| Condition::Lines {
+        lines: filter,
+        min_quantity: Quantity::one(),
+    };
+    let mut offers = vec![
+        on(1, lines_of(LineFilter::GoodsId("milk".into()))),
+        on(2, lines_of(LineFilter::GoodsId("bread".into()))),
+        on(3, lines_of(LineFilter::Group("g1".into()))),
+        on(
+            4,
+            Condition::Coupon {
+                code: "Spring".into(),
+            },
+        ),
+        on(
+            5,
+            Condition::Coupon {
+                code: "AUTUMN".into(),
+            },
+        ),
+        discount(OfferId(6), LineFilter::All, 500),
+    ];
+    // A second version without a key of its own: the offer goes with every cheque.
+    offers.push(Offer {
+        version: 2,
+        effective_from: utc("2026-02-01T00:00:00Z"),
+        ..discount(OfferId(2), LineFilter::All, 300)
+    });
+    let index = ChequeOfferIndex::new(offers.clone());
+    let mut sent = line(1, "g1", 10_000);
+    sent.goods_id = Some("milk".into());
+    let coupons = vec!["spring".to_string()];
+    let picked = index.candidates(std::slice::from_ref(&sent), &coupons);
+    let ids: BTreeSet<i64> = picked.iter().map(|o| o.id.0).collect();
+    assert_eq!(ids, BTreeSet::from([1, 2, 3, 4, 6]));
+    let event = Event::Cheque(ChequeFacts {
+        lines: vec![sent],
+        coupons,
+        paid_with_points: BTreeMap::new(),
+        money_decimals: 2,
+        points_decimals: 2,
+    });
+    let all = price(&offers, event.clone(), "2026-01-10T12:00:00Z");
+    let indexed = price(&picked, event, "2026-01-10T12:00:00Z");
+    assert_eq!(all.effects, indexed.effects);
+}

@@ -14,7 +14,7 @@ use kopilka_domain::loymax_purchase::{
 use kopilka_domain::money::{format_decimal_trimmed, parse_decimal, Amount};
 use kopilka_domain::offers::{
     accruals_by_offer, offers_know_coupon, usage_keys, ChequeFacts, ChequeOffers, Customer,
-    EffectKind, Evaluation, Event, Offer, Trigger, Usage,
+    EffectKind, Evaluation, Event, Offer, Outcome as TraceOutcome, Trigger, Usage,
 };
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
@@ -690,6 +690,20 @@ impl Job {
                     .evaluate_paid(&pricing)
                     .map_err(|c| refused(c, t.order(c)))?;
                 p.take_earned(&evaluation);
+                // A cheque is recorded with the trace of the offers that passed their
+                // conditions: of a program's hundreds, most target other goods, and a row
+                // naming each of them on every purchase would cost the writer more than the
+                // purchase.
+                let mut evaluation = evaluation;
+                evaluation.trace.retain(|entry| {
+                    !matches!(
+                        entry.outcome,
+                        TraceOutcome::ConditionFalse { .. }
+                            | TraceOutcome::OtherTrigger
+                            | TraceOutcome::NotYetEffective { .. }
+                            | TraceOutcome::Ended { .. }
+                    )
+                });
                 offers_given = Some(evaluation);
                 bookings = p.confirm();
                 cheque_view = ChequeView::None;
@@ -849,7 +863,8 @@ impl Job {
         let offers = program
             .cheque_offers
             .get(tx, program_id, &program.rules_offers)
-            .await?;
+            .await?
+            .candidates(lines, coupons);
         let customer =
             crate::offers::customer_at(&program.rules, CustomerId(self.caller.customer_id), at);
         let decimals = program.rules.decimals;
@@ -1170,7 +1185,8 @@ fn with_transaction(answer: &str, id: i64) -> StoreResult<String> {
 
 /// What a purchase's cheque is priced with (`Job::cheque_scope`).
 struct ChequeScope {
-    offers: Arc<Vec<Offer>>,
+    /// The offers that may apply to the cheque (`ChequeOfferIndex::candidates`).
+    offers: Vec<Offer>,
     customer: Customer,
     usage: Usage,
     at: i64,
