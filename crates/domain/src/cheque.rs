@@ -201,31 +201,41 @@ impl Default for PurchaseRules {
 }
 
 impl PurchaseRules {
-    /// The coupons a customer presents, each once (compared case-insensitively, as sent
-    /// first): those the program knows, and those it does not (ignored, and named to the
-    /// cashier).
-    pub fn presented_coupons(&self, presented: &[String]) -> (Vec<String>, Vec<String>) {
-        let (mut known, mut unknown): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-        for code in presented {
-            if known
-                .iter()
-                .chain(&unknown)
-                .any(|c| c.eq_ignore_ascii_case(code))
-            {
-                continue;
-            }
-            if self
-                .coupons
-                .iter()
-                .any(|c| c.code.eq_ignore_ascii_case(code))
-            {
-                known.push(code.clone());
-            } else {
-                unknown.push(code.clone());
-            }
-        }
-        (known, unknown)
+    /// Whether the rules know the coupon (compared case-insensitively).
+    pub fn knows_coupon(&self, code: &str) -> bool {
+        self.coupons
+            .iter()
+            .any(|c| c.code.eq_ignore_ascii_case(code))
     }
+
+    /// The coupons a customer presents, each once, split by whether the rules know them.
+    pub fn presented_coupons(&self, presented: &[String]) -> (Vec<String>, Vec<String>) {
+        presented_coupons(presented, |code| self.knows_coupon(code))
+    }
+}
+
+/// The coupons a customer presents, each once (compared case-insensitively, as sent first):
+/// those `known`, and the others (ignored, and named to the cashier).
+pub fn presented_coupons(
+    presented: &[String],
+    known: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let (mut kept, mut unknown): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for code in presented {
+        if kept
+            .iter()
+            .chain(&unknown)
+            .any(|c| c.eq_ignore_ascii_case(code))
+        {
+            continue;
+        }
+        if known(code) {
+            kept.push(code.clone());
+        } else {
+            unknown.push(code.clone());
+        }
+    }
+    (kept, unknown)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -240,6 +250,9 @@ pub enum ChequeError {
     LargePayment { requested: i64, available: i64 },
     #[error("refund of line {position} exceeds what remains of it")]
     RefundTooLarge { position: i64 },
+    /// The offers could not evaluate the cheque (its scales, its time).
+    #[error("offers: {0}")]
+    Offers(String),
 }
 
 /// A line after pricing.
@@ -268,13 +281,23 @@ pub struct PricedCheque {
 }
 
 impl PricedCheque {
+    /// The money paid for each line: its amount less the points paying it (`paid`, by line;
+    /// missing: none).
+    pub fn paid_with_money(&self, paid: &[i64]) -> Vec<i64> {
+        self.lines
+            .iter()
+            .zip(paid.iter().chain(std::iter::repeat(&0)))
+            .map(|(l, p)| (l.amount - p).max(0))
+            .collect()
+    }
+
     /// The most points the customer can pay: the cap, limited by what they can spend.
     pub fn available(&self, spendable: i64) -> i64 {
         self.bonus_cap.min(spendable.max(0))
     }
 }
 
-fn validate(lines: &[ChequeLine]) -> Result<(), ChequeError> {
+pub(crate) fn validate(lines: &[ChequeLine]) -> Result<(), ChequeError> {
     if lines.is_empty() {
         return Err(ChequeError::Empty);
     }
@@ -397,12 +420,7 @@ pub fn distribute_payment(cheque: &PricedCheque, amount: i64) -> Result<Vec<i64>
 /// Points earned per line on the money paid (line amount less its points payment): the total
 /// is rounded once and spread by largest remainder.
 pub fn earn(cheque: &PricedCheque, paid_with_points: &[i64], rules: &PurchaseRules) -> Vec<i64> {
-    let money: Vec<i64> = cheque
-        .lines
-        .iter()
-        .zip(paid_with_points.iter().chain(std::iter::repeat(&0)))
-        .map(|(l, p)| (l.amount - p).max(0))
-        .collect();
+    let money = cheque.paid_with_money(paid_with_points);
     let base: i64 = money.iter().sum();
     let bps = rules.earn_bps.saturating_add(cheque.coupon_bonus_bps);
     let total = rules.rounding.divide(base as i128 * bps as i128, 10_000) as i64;

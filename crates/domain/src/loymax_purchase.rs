@@ -5,6 +5,7 @@
 //! the purchase.
 
 use crate::cheque::{self, ChequeLine, LineHistory, PricedCheque, PurchaseRules};
+use crate::offers::{earned_per_line, ChequeOffers, Evaluation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -232,16 +233,17 @@ pub struct Purchase {
 }
 
 impl Purchase {
-    /// Prices a cheque: the start of a purchase (or a fresh Calculate of one not yet paid).
+    /// Prices a cheque through the offers in force at its time: the start of a purchase (or a
+    /// fresh Calculate of one not yet paid).
     pub fn calculate(
         lines: Vec<ChequeLine>,
         coupons: Vec<String>,
-        rules: &PurchaseRules,
+        offers: &ChequeOffers,
     ) -> Result<Purchase, Code> {
-        let priced = cheque::price(&lines, rules, &coupons).map_err(|e| match e {
-            cheque::ChequeError::UnknownCoupon(_) => Code::CouponsException,
-            _ => Code::BusinessError,
-        })?;
+        let priced = offers
+            .price(&lines, &coupons, BTreeMap::new())
+            .map_err(|_| Code::BusinessError)?
+            .priced;
         let n = lines.len();
         Ok(Purchase {
             state: PurchaseState::Calculated,
@@ -294,15 +296,37 @@ impl Purchase {
         Ok(vec![Booking::Hold(amount)])
     }
 
-    /// Computes the bonus on the money paid. `loymax_paid` is what the till says points paid
-    /// (its `pays` of type Loymax): it must be the payment placed.
-    pub fn account(&mut self, loymax_paid: i64, rules: &PurchaseRules) -> Result<(), Code> {
+    /// Computes the bonus on the money paid: the offers evaluated with the points paying each
+    /// line. `loymax_paid` is what the till says points paid (its `pays` of type Loymax): it
+    /// must be the payment placed. The evaluation is what the offers give.
+    pub fn account(&mut self, loymax_paid: i64, offers: &ChequeOffers) -> Result<Evaluation, Code> {
         if loymax_paid != self.payment_total() {
             return Err(Code::DifferentCheque);
         }
-        self.earned = cheque::earn(&self.priced, &self.paid, rules);
+        let evaluation = self.evaluate_paid(offers)?;
+        self.take_earned(&evaluation);
         self.state = PurchaseState::Accounted;
-        Ok(())
+        Ok(evaluation)
+    }
+
+    /// The offers evaluated on the cheque as calculated, with its payment.
+    pub fn evaluate_paid(&self, offers: &ChequeOffers) -> Result<Evaluation, Code> {
+        let paid = self
+            .lines
+            .iter()
+            .zip(&self.paid)
+            .filter(|(_, p)| **p > 0)
+            .map(|(l, p)| (l.position, *p))
+            .collect();
+        offers
+            .price(&self.lines, &self.coupons, paid)
+            .map(|pricing| pricing.evaluation)
+            .map_err(|_| Code::BusinessError)
+    }
+
+    /// Takes the bonus per line from what the offers accrue.
+    pub fn take_earned(&mut self, evaluation: &Evaluation) {
+        self.earned = earned_per_line(&self.priced, evaluation, &self.paid);
     }
 
     /// Confirms the purchase: the payment's hold is committed and the bonus credited.
@@ -503,7 +527,38 @@ mod tests {
     use super::*;
     use crate::cheque::tests::seed_line;
     use crate::cheque::CouponRule;
+    use crate::offers::{rules_as_offers, Customer, Offer, Usage};
     use proptest::prelude::*;
+
+    /// The rules as the offers a purchase is priced with.
+    struct Pricing {
+        offers: Vec<Offer>,
+        customer: Customer,
+        usage: Usage,
+    }
+
+    impl Pricing {
+        fn of(rules: &PurchaseRules) -> Pricing {
+            Pricing {
+                offers: rules_as_offers(rules),
+                customer: Customer::default(),
+                usage: Usage::default(),
+            }
+        }
+
+        fn offers(&self) -> ChequeOffers<'_> {
+            ChequeOffers {
+                offers: &self.offers,
+                customer: &self.customer,
+                usage: &self.usage,
+                event_id: "purchase",
+                at: 0,
+                now: 0,
+                money_decimals: 2,
+                points_decimals: 2,
+            }
+        }
+    }
 
     /// The cheque tests' rules with a coupon that grants nothing itself.
     fn demo_rules() -> PurchaseRules {
@@ -520,7 +575,8 @@ mod tests {
     #[test]
     fn the_seed_flow() {
         let rules = demo_rules();
-        let mut p = Purchase::calculate(vec![seed_line()], vec![], &rules).unwrap();
+        let mut p =
+            Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.priced.total_amount, 7_650);
         let mut sent = seed_line();
         sent.amount = 7_650;
@@ -531,8 +587,11 @@ mod tests {
         assert_eq!(p.pay(3_650, 3_000), Err(Code::NotEnoughMoney));
         p.pay(3_650, 1_000_000).unwrap();
         assert_eq!(p.paid, vec![3_650]);
-        assert_eq!(p.account(3_000, &rules), Err(Code::DifferentCheque));
-        p.account(3_650, &rules).unwrap();
+        assert_eq!(
+            p.account(3_000, &Pricing::of(&rules).offers()),
+            Err(Code::DifferentCheque)
+        );
+        p.account(3_650, &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.earned, vec![400]);
     }
 
@@ -599,12 +658,12 @@ mod tests {
             .enumerate()
             .map(|(i, p)| line(i as i64 + 1, *p))
             .collect();
-        let mut p = Purchase::calculate(lines, vec![], &rules).unwrap();
+        let mut p = Purchase::calculate(lines, vec![], &Pricing::of(&rules).offers()).unwrap();
         let pay = (p.priced.bonus_cap as i128 * pay_share as i128 / 10_000) as i64;
         if pay > 0 {
             assert_eq!(p.pay(pay, i64::MAX).unwrap(), vec![Booking::Hold(pay)]);
         }
-        p.account(pay, &rules).unwrap();
+        p.account(pay, &Pricing::of(&rules).offers()).unwrap();
         p.confirm();
         p
     }
@@ -621,9 +680,10 @@ mod tests {
     #[test]
     fn confirm_commits_the_hold_and_credits_the_bonus() {
         let rules = demo_rules();
-        let mut p = Purchase::calculate(vec![seed_line()], vec![], &rules).unwrap();
+        let mut p =
+            Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
         p.pay(3_650, 1_000_000).unwrap();
-        p.account(3_650, &rules).unwrap();
+        p.account(3_650, &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.confirm(), vec![Booking::ConfirmHold, Booking::Earn(400)]);
         assert_eq!(p.state, PurchaseState::Confirmed);
     }
@@ -631,9 +691,10 @@ mod tests {
     #[test]
     fn cancelling_operations_one_by_one() {
         let rules = demo_rules();
-        let mut p = Purchase::calculate(vec![seed_line()], vec![], &rules).unwrap();
+        let mut p =
+            Purchase::calculate(vec![seed_line()], vec![], &Pricing::of(&rules).offers()).unwrap();
         p.pay(3_650, 1_000_000).unwrap();
-        p.account(3_650, &rules).unwrap();
+        p.account(3_650, &Pricing::of(&rules).offers()).unwrap();
         assert_eq!(p.cancel_operation("b", Method::Bonus, 0), Ok(vec![]));
         assert_eq!(p.state, PurchaseState::Paid);
         assert_eq!(

@@ -16,6 +16,7 @@ pub mod kupikupi;
 mod layering;
 pub mod loymax;
 pub mod observability;
+pub mod offers;
 pub mod outbox;
 pub mod seal_key;
 pub mod secrets;

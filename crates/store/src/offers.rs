@@ -8,8 +8,8 @@ use crate::{StoreError, StoreResult};
 use kopilka_domain::ids::{CustomerId, OfferId, OperationId, ProgramId};
 use kopilka_domain::ledger::{check_replay, OperationKind, Owner};
 use kopilka_domain::offers::{
-    evaluate, usage_keys, Customer, Effect, EffectKey, EffectKind, Offer, PastEffect, TraceEntry,
-    Trigger, Usage, UsageKey, Used,
+    evaluate, usage_keys, Customer, Effect, EffectKey, EffectKind, Evaluation, Offer, PastEffect,
+    TraceEntry, Trigger, Usage, UsageKey, Used,
 };
 use kopilka_domain::program::ProgramRules;
 use kopilka_domain::{Amount, DomainError};
@@ -84,6 +84,80 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// How many offer versions the program has. Versions are only ever added, so a copy of
+    /// the offers read at the same count is current.
+    pub async fn offers_revision(&mut self, program_id: ProgramId) -> StoreResult<i64> {
+        scalar!(
+            self,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM offers WHERE program_id = $1",
+            program_id.0,
+        )
+    }
+
+    /// The customer's counters, by name.
+    pub async fn offer_counters(
+        &mut self,
+        program_id: ProgramId,
+        customer_id: CustomerId,
+    ) -> StoreResult<BTreeMap<String, i64>> {
+        counters(self, program_id, customer_id).await
+    }
+
+    /// The usage the engine would read for `keys`, without locking (a bucket never written
+    /// is empty) — for pricing before the confirmation, and for the explain API — and the
+    /// customer's counters.
+    pub async fn offer_usage(
+        &mut self,
+        program_id: ProgramId,
+        customer_id: CustomerId,
+        keys: Vec<UsageKey>,
+    ) -> StoreResult<Usage> {
+        let mut usage = Usage {
+            counters: counters(self, program_id, customer_id).await?,
+            buckets: BTreeMap::new(),
+        };
+        for key in keys {
+            let used = fetch!(
+                self,
+                fetch_optional,
+                (i64, i64),
+                "SELECT points, uses FROM offer_usage WHERE program_id = $1 AND owner = $2 AND period = $3",
+                program_id.0,
+                json(&key.owner),
+                key.bucket.to_string(),
+            )?;
+            let (points, count) = used.unwrap_or_default();
+            usage.buckets.insert(key, Used { points, count });
+        }
+        Ok(usage)
+    }
+
+    /// An event as recorded: its customer and what it gave (`None`: never recorded).
+    pub async fn offer_event(
+        &mut self,
+        program_id: ProgramId,
+        event_id: &str,
+    ) -> StoreResult<Option<(CustomerId, EventResult)>> {
+        let row = fetch!(
+            self,
+            fetch_optional,
+            (i64, Option<String>),
+            "SELECT customer_id, result FROM offer_events WHERE program_id = $1 AND event_id = $2",
+            program_id.0,
+            event_id,
+        )?;
+        let Some((customer, Some(result))) = row else {
+            return Ok(None);
+        };
+        let result = serde_json::from_str(&result)
+            .map_err(|e| StoreError::Corrupt(format!("event result: {e}")))?;
+        Ok(Some((CustomerId(customer), result)))
+    }
+}
+
 /// Applies an event in the caller's write transaction: records it (a repeat answers what was
 /// recorded), locks the customer's account — which serializes the customer's counters and
 /// take-backs — and the usage buckets the engine names, in key order, evaluates, and writes the
@@ -93,30 +167,9 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
     let customer_id = request.customer.id;
     let event_id = request.trigger.event_id.clone();
     let now = tx.now();
-    // On PostgreSQL a concurrent insert of the same id waits here for the first to end.
-    let inserted = execute!(
-        tx,
-        "INSERT INTO offer_events (program_id, event_id, customer_id, fingerprint, result, created_at) VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (program_id, event_id) DO NOTHING",
-        program_id.0,
-        &event_id,
-        customer_id.0,
-        &request.fingerprint,
-        now,
-    )?;
-    if inserted == 0 {
-        let (fingerprint, result) = fetch!(
-            tx,
-            fetch_one,
-            (String, Option<String>),
-            "SELECT fingerprint, result FROM offer_events WHERE program_id = $1 AND event_id = $2",
-            program_id.0,
-            &event_id,
-        )?;
-        check_replay(&fingerprint, &request.fingerprint)?;
-        let result =
-            result.ok_or_else(|| StoreError::Corrupt(format!("event {event_id} has no result")))?;
-        let result = serde_json::from_str(&result)
-            .map_err(|e| StoreError::Corrupt(format!("event result: {e}")))?;
+    if let Some(result) =
+        record_event(tx, program_id, &event_id, customer_id, &request.fingerprint).await?
+    {
         return Ok(Applied {
             result,
             replayed: true,
@@ -137,14 +190,7 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
     }
     let offers = tx.offers(program_id).await?;
     let keys = usage_keys(&offers, &trigger, &request.customer, now)?;
-    let mut usage = Usage {
-        counters: counters(tx, program_id, customer_id).await?,
-        buckets: BTreeMap::new(),
-    };
-    for key in keys {
-        let used = lock_bucket(tx, program_id, &key).await?;
-        usage.buckets.insert(key, used);
-    }
+    let usage = lock_usage(tx, program_id, customer_id, keys).await?;
     let evaluation = evaluate(&offers, &trigger, &request.customer, &usage, now)?;
 
     let names: BTreeMap<OfferId, &str> = offers.iter().map(|o| (o.id, o.name.as_str())).collect();
@@ -160,42 +206,30 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
             "offer_version": effect.version,
             "event_id": effect.key.event_id,
         });
-        let (action, points, original) = match &effect.kind {
-            EffectKind::Accrue { points, .. } => (
-                Some(Action::Credit {
-                    kind: OperationKind::Accrue,
-                    customer_id,
-                    amount: Amount(*points),
-                    expires_at: request.rules.expiry_for(now),
-                }),
-                *points,
-                None,
-            ),
-            EffectKind::Withdraw { points } => (
-                Some(Action::Debit {
-                    kind: OperationKind::Withdraw,
-                    customer_id,
-                    amount: Amount(*points),
-                    hold: false,
-                }),
-                *points,
-                None,
-            ),
+        let action = match &effect.kind {
+            EffectKind::Accrue { points, .. } => Some(Action::Credit {
+                kind: OperationKind::Accrue,
+                customer_id,
+                amount: Amount(*points),
+                expires_at: request.rules.expiry_for(now),
+            }),
+            EffectKind::Withdraw { points } => Some(Action::Debit {
+                kind: OperationKind::Withdraw,
+                customer_id,
+                amount: Amount(*points),
+                hold: false,
+            }),
             // The accrual's own operation reversed: its lot first, and History shows which.
             EffectKind::TakeBack { original, points } => {
                 let operation_id = *operations_of
                     .get(original)
                     .ok_or_else(|| StoreError::Corrupt(format!("no operation for {original:?}")))?;
-                (
-                    Some(Action::Reverse {
-                        operation_id,
-                        amount: Some(Amount(*points)),
-                    }),
-                    *points,
-                    Some(json(original)),
-                )
+                Some(Action::Reverse {
+                    operation_id,
+                    amount: Some(Amount(*points)),
+                })
             }
-            _ => (None, 0, None),
+            _ => None,
         };
         let operation = match action {
             Some(action) => {
@@ -213,17 +247,113 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
                     },
                 )
                 .await?;
-                operations.push(outcome.operation.id);
                 Some(outcome.operation.id)
             }
             None => None,
+        };
+        operations.push(operation);
+    }
+    let result = write_evaluation(
+        tx,
+        program_id,
+        customer_id,
+        &event_id,
+        evaluation,
+        &operations,
+    )
+    .await?;
+    Ok(Applied {
+        result,
+        replayed: false,
+    })
+}
+
+/// Records the event `(program, event_id)` once. `Some` is the result recorded by the first
+/// (the fingerprint must match: `idempotency_conflict` otherwise), and nothing may be written;
+/// `None`: the event is new and the caller writes its evaluation with [`write_evaluation`] in
+/// the same transaction. On PostgreSQL a concurrent insert of the same id waits here for the
+/// first to end.
+pub async fn record_event(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    event_id: &str,
+    customer_id: CustomerId,
+    fingerprint: &str,
+) -> StoreResult<Option<EventResult>> {
+    let now = tx.now();
+    let inserted = execute!(
+        tx,
+        "INSERT INTO offer_events (program_id, event_id, customer_id, fingerprint, result, created_at) VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (program_id, event_id) DO NOTHING",
+        program_id.0,
+        event_id,
+        customer_id.0,
+        fingerprint,
+        now,
+    )?;
+    if inserted > 0 {
+        return Ok(None);
+    }
+    let (recorded, result) = fetch!(
+        tx,
+        fetch_one,
+        (String, Option<String>),
+        "SELECT fingerprint, result FROM offer_events WHERE program_id = $1 AND event_id = $2",
+        program_id.0,
+        event_id,
+    )?;
+    check_replay(&recorded, fingerprint)?;
+    let result =
+        result.ok_or_else(|| StoreError::Corrupt(format!("event {event_id} has no result")))?;
+    serde_json::from_str(&result)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("event result: {e}")))
+}
+
+/// The usage the engine reads for `keys` (from `usage_keys`), each bucket created if new and
+/// locked in key order, and the customer's counters. The caller holds the customer's account
+/// lock, which serializes the counters.
+pub async fn lock_usage(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    customer_id: CustomerId,
+    keys: Vec<UsageKey>,
+) -> StoreResult<Usage> {
+    let mut usage = Usage {
+        counters: counters(tx, program_id, customer_id).await?,
+        buckets: BTreeMap::new(),
+    };
+    for key in keys {
+        let used = lock_bucket(tx, program_id, &key).await?;
+        usage.buckets.insert(key, used);
+    }
+    Ok(usage)
+}
+
+/// Writes an evaluation of a recorded event: each effect (unique key; a take-back unique per
+/// original) with the ledger operation that posted it (`operations`, by effect), the usage and
+/// counter changes, and the result answered to a repeat.
+pub async fn write_evaluation(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    customer_id: CustomerId,
+    event_id: &str,
+    evaluation: Evaluation,
+    operations: &[Option<OperationId>],
+) -> StoreResult<EventResult> {
+    let now = tx.now();
+    for (index, effect) in evaluation.effects.iter().enumerate() {
+        let operation = operations.get(index).copied().flatten();
+        let (points, original) = match &effect.kind {
+            EffectKind::Accrue { points, .. } | EffectKind::Withdraw { points } => (*points, None),
+            EffectKind::TakeBack { original, points } => (*points, Some(json(original))),
+            _ => (0, None),
         };
         execute!(
             tx,
             "INSERT INTO offer_effects (program_id, effect_key, event_id, offer_id, version, customer_id, points, effect, operation_id, original, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             program_id.0,
             json(&effect.key),
-            &event_id,
+            event_id,
             effect.key.offer.0,
             i64::from(effect.version),
             customer_id.0,
@@ -258,19 +388,16 @@ pub async fn apply_event(tx: &mut Tx, request: EventRequest) -> StoreResult<Appl
     let result = EventResult {
         effects: evaluation.effects,
         trace: evaluation.trace,
-        operations,
+        operations: operations.iter().flatten().copied().collect(),
     };
     execute!(
         tx,
         "UPDATE offer_events SET result = $1 WHERE program_id = $2 AND event_id = $3",
         json(&result),
         program_id.0,
-        &event_id,
+        event_id,
     )?;
-    Ok(Applied {
-        result,
-        replayed: false,
-    })
+    Ok(result)
 }
 
 /// The accruals recorded for `event_id`, with whether each is taken back and the operation

@@ -5,6 +5,7 @@
 //! whole) goes to one of them. Cumulative offers then stack on what is left.
 
 use super::action::{Action, Base, Discount, Points};
+use super::condition::Condition;
 use super::limit::{Cap, Period, Usage, UsageChange, UsageKey, UsageOwner, Used};
 use super::{
     ChequeFacts, CounterChange, Customer, Effect, EffectKey, EffectKind, Evaluation, Event,
@@ -126,7 +127,9 @@ pub fn evaluate(
 
 /// The usage buckets evaluating `trigger` reads or changes. The store locks them (creating
 /// empty ones) and loads them into [`Usage`] before [`evaluate`], in the same transaction that
-/// then writes the evaluation: two concurrent triggers never both pass a limit.
+/// then writes the evaluation: two concurrent triggers never both pass a limit. An offer a
+/// condition rules out needs none (counters are read with the buckets, so a counter condition
+/// counts as holding here): a cheque locks only the buckets of offers that can apply to it.
 pub fn usage_keys(
     offers: &[Offer],
     trigger: &Trigger,
@@ -136,10 +139,15 @@ pub fn usage_keys(
     let at = trigger.at.min(now);
     let local = LocalTime::at(at, customer.utc_offset_minutes)?;
     let kind = trigger.event.kind();
+    let no_counters = BTreeMap::new();
+    let may_hold = |condition: &Condition| {
+        matches!(condition, Condition::Counter { .. })
+            || condition.holds(&trigger.event, customer, &no_counters, &local)
+    };
     let mut keys = BTreeSet::new();
     for versions in by_id(offers).into_values() {
         if let Ok(offer) = in_force(&versions, at) {
-            if offer.triggers.contains(&kind) {
+            if offer.triggers.contains(&kind) && offer.conditions.iter().all(may_hold) {
                 keys.extend(counted_in(offer, customer.id, &local));
             }
         }

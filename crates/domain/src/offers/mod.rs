@@ -6,6 +6,7 @@
 //! The store makes it exactly-once and atomic: see docs/offers.md for the contract.
 
 mod action;
+mod cheque;
 mod condition;
 mod evaluate;
 mod limit;
@@ -13,6 +14,10 @@ mod limit;
 mod tests;
 
 pub use action::{Action, Base, Channel, Discount, Points};
+pub use cheque::{
+    accruals_by_offer, applied_names, earned_per_line, offers_know_coupon, rules_as_offers,
+    ChequeOfferIndex, ChequeOffers, ChequePricing, PROGRAM_RULES_OFFER,
+};
 pub use condition::{Condition, Weekday};
 pub use evaluate::{evaluate, usage_keys};
 pub use limit::{

@@ -1235,3 +1235,168 @@ proptest! {
         }
     }
 }
+
+/// A cheque priced with the program's rules read as offers, paid with `paid` points per line.
+fn rules_pricing(
+    rules: &crate::cheque::PurchaseRules,
+    lines: &[crate::cheque::ChequeLine],
+    coupons: &[String],
+    paid: &[i64],
+) -> (crate::cheque::PricedCheque, Vec<i64>) {
+    let offers = rules_as_offers(rules);
+    let (customer, usage) = (customer(0), Usage::default());
+    let pricing = ChequeOffers {
+        offers: &offers,
+        customer: &customer,
+        usage: &usage,
+        event_id: "purchase-1",
+        at: utc("2026-01-10T12:00:00Z"),
+        now: utc("2026-01-10T12:00:00Z"),
+        money_decimals: 2,
+        points_decimals: 2,
+    };
+    let calculated = pricing
+        .price(lines, coupons, BTreeMap::new())
+        .expect("a valid cheque");
+    let positions = lines.iter().map(|l| l.position);
+    let accounted = pricing
+        .price(
+            lines,
+            coupons,
+            positions.zip(paid.iter().copied()).collect(),
+        )
+        .expect("a valid cheque");
+    let earned = earned_per_line(&calculated.priced, &accounted.evaluation, paid);
+    (calculated.priced, earned)
+}
+
+#[test]
+fn each_loymax_rule_as_an_offer_prices_the_seed_vector_exactly() {
+    use crate::cheque::tests::{demo_rules, seed_line};
+    let rules = demo_rules();
+    let (priced, earned) = rules_pricing(&rules, &[seed_line()], &[], &[3_650]);
+    // The seed: price 100, the till's 15, the program's 10 %: 76.50, 38.25 payable, 4.00 earned.
+    assert_eq!(
+        priced,
+        crate::cheque::price(&[seed_line()], &rules, &[]).expect("seed")
+    );
+    assert_eq!(
+        (priced.total_amount, priced.total_discount, priced.bonus_cap),
+        (7_650, 2_350, 3_825)
+    );
+    assert_eq!(priced.applied, ["Скидка программы 10%"]);
+    assert_eq!(earned, [400]);
+    // The coupon's discount on top, named after it.
+    let coupon = ["welcome10".to_string()];
+    let (priced, _) = rules_pricing(&rules, &[seed_line()], &coupon, &[0]);
+    assert_eq!(priced.total_amount, 6_885);
+    assert_eq!(priced.applied, ["Скидка программы 10%", "WELCOME10"]);
+    // No rules: nothing off, all payable, nothing earned.
+    let none = crate::cheque::PurchaseRules::default();
+    let (priced, earned) = rules_pricing(&none, &[seed_line()], &[], &[8_500]);
+    assert_eq!((priced.total_amount, priced.bonus_cap), (8_500, 8_500));
+    assert!(priced.applied.is_empty());
+    assert_eq!(earned, [0]);
+}
+
+proptest! {
+    /// The rules read as offers price every cheque exactly as `cheque::price` did, and earn
+    /// what `cheque::earn` did (coupons adding no rate of their own: with one, each offer
+    /// rounds its own share — docs/offers.md).
+    #[test]
+    fn the_rules_as_offers_price_and_earn_as_the_rules_did(
+        lines in proptest::collection::vec((0u8..3, 0i64..1_000_000, 0i64..50_000), 1..6),
+        pct in 0u32..=10_000,
+        fixed in 0i64..300_000,
+        cap in 0u32..=10_000,
+        earn_bps in 0u32..5_000,
+        coupon in any::<bool>(),
+        pay_share in 0u32..=10_000,
+    ) {
+        use crate::cheque::{CouponRule, DiscountRule, DiscountSize, PurchaseRules};
+        let lines: Vec<_> = (1i64..)
+            .zip(&lines)
+            .map(|(position, (group, amount, till))| crate::cheque::ChequeLine {
+                price: amount + till,
+                till_discount: *till,
+                ..line(position, &format!("g{group}"), *amount)
+            })
+            .collect();
+        let rules = PurchaseRules {
+            discounts: vec![
+                DiscountRule { name: "p".into(), lines: LineFilter::Group("g1".into()), size: DiscountSize::Percent(pct) },
+                DiscountRule { name: "f".into(), lines: LineFilter::All, size: DiscountSize::Fixed(fixed) },
+            ],
+            max_bonus_payment_bps: cap,
+            earn_bps,
+            coupons: vec![CouponRule {
+                code: "C1".into(),
+                discount: Some(DiscountRule { name: "C1".into(), lines: LineFilter::Group("g0".into()), size: DiscountSize::Percent(pct / 2) }),
+                bonus_bps: 0,
+            }],
+            rounding: Rounding::HalfUp,
+        };
+        let coupons: Vec<String> = if coupon { vec!["c1".into()] } else { Vec::new() };
+        let expected = crate::cheque::price(&lines, &rules, &coupons).expect("valid");
+        let pay = (expected.bonus_cap as i128 * pay_share as i128 / 10_000) as i64;
+        let paid = crate::cheque::distribute_payment(&expected, pay).expect("within the cap");
+        let (priced, earned) = rules_pricing(&rules, &lines, &coupons, &paid);
+        prop_assert_eq!(&priced.lines, &expected.lines);
+        prop_assert_eq!(priced.total_amount, expected.total_amount);
+        prop_assert_eq!(priced.bonus_cap, expected.bonus_cap);
+        prop_assert_eq!(earned, crate::cheque::earn(&expected, &paid, &rules));
+    }
+}
+
+#[test]
+fn the_cheque_index_leaves_out_only_offers_that_cannot_apply() {
+    let on = |id: i64, condition: Condition| Offer {
+        conditions: vec![condition],
+        ..discount(OfferId(id), LineFilter::All, 1_000)
+    };
+    let lines_of = |filter: LineFilter| Condition::Lines {
+        lines: filter,
+        min_quantity: Quantity::one(),
+    };
+    let mut offers = vec![
+        on(1, lines_of(LineFilter::GoodsId("milk".into()))),
+        on(2, lines_of(LineFilter::GoodsId("bread".into()))),
+        on(3, lines_of(LineFilter::Group("g1".into()))),
+        on(
+            4,
+            Condition::Coupon {
+                code: "Spring".into(),
+            },
+        ),
+        on(
+            5,
+            Condition::Coupon {
+                code: "AUTUMN".into(),
+            },
+        ),
+        discount(OfferId(6), LineFilter::All, 500),
+    ];
+    // A second version without a key of its own: the offer goes with every cheque.
+    offers.push(Offer {
+        version: 2,
+        effective_from: utc("2026-02-01T00:00:00Z"),
+        ..discount(OfferId(2), LineFilter::All, 300)
+    });
+    let index = ChequeOfferIndex::new(offers.clone());
+    let mut sent = line(1, "g1", 10_000);
+    sent.goods_id = Some("milk".into());
+    let coupons = vec!["spring".to_string()];
+    let picked = index.candidates(std::slice::from_ref(&sent), &coupons);
+    let ids: BTreeSet<i64> = picked.iter().map(|o| o.id.0).collect();
+    assert_eq!(ids, BTreeSet::from([1, 2, 3, 4, 6]));
+    let event = Event::Cheque(ChequeFacts {
+        lines: vec![sent],
+        coupons,
+        paid_with_points: BTreeMap::new(),
+        money_decimals: 2,
+        points_decimals: 2,
+    });
+    let all = price(&offers, event.clone(), "2026-01-10T12:00:00Z");
+    let indexed = price(&picked, event, "2026-01-10T12:00:00Z");
+    assert_eq!(all.effects, indexed.effects);
+}

@@ -33,7 +33,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     let analytics = OpenApiRouter::new().routes(routes!(analytics::get));
     let offers = OpenApiRouter::new()
         .routes(routes!(offers::list, offers::create))
-        .routes(routes!(offers::event));
+        .routes(routes!(offers::event))
+        .routes(routes!(offers::versions))
+        .routes(routes!(offers::explain))
+        .routes(routes!(offers::counters));
     let merchants = OpenApiRouter::new()
         .routes(routes!(merchants::list, merchants::create))
         .routes(routes!(merchants::get, merchants::update))

@@ -2,16 +2,16 @@
 //! event API for networks without push and for collectors, applied once per event id.
 
 use crate::http::{ApiError, ApiResult};
-use crate::http::{Id, JsonBody};
+use crate::http::{Id, JsonBody, QueryParams};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{Offset, TimeZone};
 use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::ledger::fingerprint;
 use kopilka_domain::offers::{
-    Customer, Effect, Event, Network, Offer, SocialEvent, SocialKind, TraceEntry, Trigger,
+    evaluate, usage_keys, Effect, Event, Network, Offer, SocialEvent, SocialKind, TraceEntry,
+    Trigger,
 };
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::offers::{apply_event, Applied, EventRequest};
@@ -83,6 +83,10 @@ pub async fn create(
     JsonBody(offer): JsonBody<Offer>,
 ) -> ApiResult<(StatusCode, Json<Offer>)> {
     offer.validate()?;
+    if offer.id.0 <= 0 {
+        // Below zero are the program's purchase rules read as offers.
+        return Err(ApiError::invalid("id", "must be positive"));
+    }
     program_rules(&state, id).await?;
     let stored = offer.clone();
     state
@@ -132,7 +136,7 @@ pub async fn event(
     if let Some(undoes) = &input.undoes {
         text_field("undoes", undoes)?;
     }
-    let occurred = chrono::DateTime::from_timestamp_millis(input.occurred_at)
+    chrono::DateTime::from_timestamp_millis(input.occurred_at)
         .ok_or_else(|| ApiError::invalid("occurred_at", "unix milliseconds, in range"))?;
     let rules = program_rules(&state, id).await?;
     let customer_id = input.customer_id;
@@ -142,16 +146,9 @@ pub async fn event(
         .await?
         .filter(|c| c.program_id == ProgramId(id))
         .ok_or_else(|| ApiError::invalid("customer_id", "no such customer in the program"))?;
-    // Periods and time windows are the program's local calendar at the event's instant.
-    let zone: chrono_tz::Tz = rules
-        .time_zone
-        .parse()
-        .map_err(|_| ApiError::internal("the program's time zone does not parse"))?;
-    let utc_offset_minutes = zone
-        .offset_from_utc_datetime(&occurred.naive_utc())
-        .fix()
-        .local_minus_utc()
-        / 60;
+    if rules.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::internal("the program's time zone does not parse"));
+    }
     let fingerprint = fingerprint(&[
         &input.customer_id.to_string(),
         &serde_json::to_string(&(input.network, input.kind)).unwrap_or_default(),
@@ -161,12 +158,8 @@ pub async fn event(
     ]);
     let request = EventRequest {
         program_id: ProgramId(id),
+        customer: crate::offers::customer_at(&rules, customer.id, input.occurred_at),
         rules,
-        customer: Customer {
-            id: customer.id,
-            utc_offset_minutes,
-            ..Customer::default()
-        },
         trigger: Trigger {
             event_id: input.event_id.clone(),
             at: input.occurred_at,
@@ -202,4 +195,228 @@ pub async fn event(
             replayed,
         }),
     ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct VersionsQuery {
+    /// The program the offer belongs to (offer ids are the program's own).
+    pub program: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VersionsView {
+    pub offer: i64,
+    /// The version in force now, if one is.
+    pub in_force: Option<u32>,
+    /// Every version, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub versions: Vec<Offer>,
+}
+
+#[utoipa::path(get, path = "/v1/offers/{id}/versions", params(("id" = i64, Path, description = "The offer's id"), VersionsQuery),
+    responses((status = 200, body = VersionsView), (status = 404, body = crate::http::ErrorBody),
+        (status = 422, body = crate::http::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn versions(
+    State(state): State<AppState>,
+    Id(id): Id,
+    QueryParams(query): QueryParams<VersionsQuery>,
+) -> ApiResult<Json<VersionsView>> {
+    program_rules(&state, query.program).await?;
+    let program_id = ProgramId(query.program);
+    let (offers, now) = state
+        .store
+        .read(move |tx| Box::pin(async move { Ok((tx.offers(program_id).await?, tx.now())) }))
+        .await?;
+    let versions: Vec<Offer> = offers.into_iter().filter(|o| o.id.0 == id).collect();
+    if versions.is_empty() {
+        return Err(ApiError::not_found("offer"));
+    }
+    Ok(Json(VersionsView {
+        offer: id,
+        in_force: in_force(&versions, now),
+        versions,
+    }))
+}
+
+/// The version in force at `at`, as the engine picks it.
+fn in_force(versions: &[Offer], at: i64) -> Option<u32> {
+    versions
+        .iter()
+        .filter(|o| o.effective_from <= at)
+        .max_by_key(|o| (o.effective_from, o.version))
+        .filter(|o| o.effective_to.is_none_or(|to| to > at))
+        .map(|o| o.version)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CounterView {
+    pub name: String,
+    pub value: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CountersView {
+    pub customer_id: i64,
+    /// The customer's counters offers keep, by name.
+    pub counters: Vec<CounterView>,
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/counters", params(("id" = i64, Path, description = "The customer's id")),
+    responses((status = 200, body = CountersView), (status = 404, body = crate::http::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn counters(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<CountersView>> {
+    let counters = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(customer) = tx.customer(CustomerId(id)).await? else {
+                    return Ok(None);
+                };
+                Ok(Some(
+                    tx.offer_counters(customer.program_id, customer.id).await?,
+                ))
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    Ok(Json(CountersView {
+        customer_id: id,
+        counters: counters
+            .into_iter()
+            .map(|(name, value)| CounterView { name, value })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainQuery {
+    /// The customer (the offer is of the customer's program).
+    pub customer: i64,
+    /// An event recorded for the customer (its `event_id`): the trace recorded then. Or a
+    /// trigger to evaluate now, without effect: `registration`, `card_activated`, or a social
+    /// kind (`like`, `group_joined`, …) with `network`.
+    pub event: String,
+    /// For a social kind: `vk`, `odnoklassniki`, `facebook`, `instagram` or `moi_mir`.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    pub network: Option<Network>,
+    /// For a social kind: the group.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ExplainView {
+    pub offer: i64,
+    pub customer_id: i64,
+    pub event: String,
+    /// `recorded`: the trace of the event as it was applied; `now`: evaluated now, nothing
+    /// written.
+    pub evaluated: &'static str,
+    /// Why the offer did or did not apply (`outcome`), with the version considered.
+    #[schema(value_type = Object)]
+    pub trace: Option<TraceEntry>,
+    /// The version considered, with its conditions and limits (what the trace's indexes name).
+    #[schema(value_type = Object)]
+    pub version: Option<Offer>,
+    /// What the offer gave on the event.
+    #[schema(value_type = Vec<Object>)]
+    pub effects: Vec<Effect>,
+}
+
+#[utoipa::path(get, path = "/v1/offers/{id}/explain", params(("id" = i64, Path, description = "The offer's id"), ExplainQuery),
+    responses((status = 200, body = ExplainView),
+        (status = 404, description = "no such customer, offer or event", body = crate::http::ErrorBody),
+        (status = 422, body = crate::http::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn explain(
+    State(state): State<AppState>,
+    Id(id): Id,
+    QueryParams(query): QueryParams<ExplainQuery>,
+) -> ApiResult<Json<ExplainView>> {
+    if query.event.is_empty() || query.event.chars().count() > MAX_ID_CHARS {
+        return Err(ApiError::invalid(
+            "event",
+            format!("must be 1 to {MAX_ID_CHARS} characters"),
+        ));
+    }
+    let customer_id = CustomerId(query.customer);
+    let event_id = query.event.clone();
+    let (customer, offers, recorded, now) = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(customer) = tx.customer(customer_id).await? else {
+                    return Ok(None);
+                };
+                let offers = tx.offers(customer.program_id).await?;
+                let recorded = tx.offer_event(customer.program_id, &event_id).await?;
+                Ok(Some((customer, offers, recorded, tx.now())))
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    if !offers.iter().any(|o| o.id.0 == id) {
+        return Err(ApiError::not_found("offer"));
+    }
+    let version_of = |version: Option<u32>| {
+        offers
+            .iter()
+            .find(|o| o.id.0 == id && Some(o.version) == version)
+            .cloned()
+    };
+    let view = |evaluated, trace: Option<TraceEntry>, effects: Vec<Effect>| ExplainView {
+        offer: id,
+        customer_id: customer.id.0,
+        event: query.event.clone(),
+        evaluated,
+        version: version_of(trace.as_ref().and_then(|t| t.version)),
+        effects: effects
+            .into_iter()
+            .filter(|e| e.key.offer.0 == id)
+            .collect(),
+        trace,
+    };
+    if let Some((_, result)) = recorded.filter(|(owner, _)| *owner == customer.id) {
+        let trace = result.trace.into_iter().find(|t| t.offer.0 == id);
+        return Ok(Json(view("recorded", trace, result.effects)));
+    }
+    let event = match query.event.as_str() {
+        "registration" => Event::Registration,
+        "card_activated" => Event::CardActivated,
+        kind => {
+            let kind: SocialKind = serde_json::from_value(serde_json::json!(kind))
+                .map_err(|_| ApiError::not_found("event"))?;
+            let network = query.network.ok_or_else(|| {
+                ApiError::invalid("network", "required to evaluate a social event")
+            })?;
+            Event::Social(SocialEvent {
+                network,
+                kind,
+                group: query.group.clone(),
+            })
+        }
+    };
+    let rules = program_rules(&state, customer.program_id.0).await?;
+    let trigger = Trigger {
+        event_id: format!("explain:{}", query.event),
+        at: now,
+        event,
+        undoes: Vec::new(),
+    };
+    let offer_customer = crate::offers::customer_at(&rules, customer.id, now);
+    let keys = usage_keys(&offers, &trigger, &offer_customer, now)?;
+    let (program_id, for_usage) = (customer.program_id, offer_customer.id);
+    let usage = state
+        .store
+        .read(move |tx| Box::pin(async move { tx.offer_usage(program_id, for_usage, keys).await }))
+        .await?;
+    let evaluation = evaluate(&offers, &trigger, &offer_customer, &usage, now)?;
+    let trace = evaluation.trace.into_iter().find(|t| t.offer.0 == id);
+    Ok(Json(view("now", trace, evaluation.effects)))
 }

@@ -6,6 +6,12 @@ use super::{drive, member_no, seed, BenchArgs, Driven, Load, StoreChoice, Worklo
 use crate::config::Config;
 use crate::server;
 use anyhow::{anyhow, bail, Context};
+use kopilka_domain::cheque::{LineFilter, Quantity};
+use kopilka_domain::ids::{OfferId, ProgramId};
+use kopilka_domain::money::Rounding;
+use kopilka_domain::offers::{
+    Action, Base, Cap, Condition, Discount, Limit, LimitScope, Offer, Period, Points, TriggerKind,
+};
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::{PgStore, SharedStore};
 use serde::Serialize;
@@ -233,6 +239,8 @@ pub(crate) fn round2(v: f64) -> f64 {
 #[derive(Debug, Serialize)]
 pub struct PurchaseReport {
     pub scenario: &'static str,
+    /// Offers active in the program (`--offers`).
+    pub offers: usize,
     pub store: StoreChoice,
     pub clients: usize,
     pub customers: usize,
@@ -262,15 +270,128 @@ fn purchase_settings() -> serde_json::Value {
     }}})
 }
 
+/// Offers active in a program that a bench cheque triggers but never satisfies: each on goods,
+/// a group or a coupon of its own (Loymax's recommended maximum is 1,000), a quarter with a
+/// monthly limit, priorities spread. What they cost is the evaluation of offers that cannot
+/// apply: the case of a real program, whose offers each target a few goods.
+fn bench_offers(count: usize) -> Vec<Offer> {
+    (1..=count as i64)
+        .map(|id| {
+            let goods = LineFilter::GoodsId(format!("goods-{id}"));
+            let lines = Condition::Lines {
+                lines: goods.clone(),
+                min_quantity: Quantity::one(),
+            };
+            let (cumulative, conditions, actions, limits) = match id % 4 {
+                0 => (
+                    false,
+                    vec![lines],
+                    vec![Action::LineDiscount {
+                        lines: goods,
+                        discount: Discount::Percent {
+                            bps: 500,
+                            rounding: Rounding::HalfUp,
+                        },
+                    }],
+                    Vec::new(),
+                ),
+                1 => (
+                    true,
+                    vec![lines],
+                    vec![Action::Accrue {
+                        points: Points::PercentOfLines {
+                            lines: goods,
+                            bps: 200,
+                            of: Base::PaidWithMoney,
+                            rounding: Rounding::HalfUp,
+                        },
+                    }],
+                    vec![Limit {
+                        scope: LimitScope::Customer,
+                        period: Period::Month,
+                        cap: Cap::Points(100_000),
+                    }],
+                ),
+                2 => (
+                    false,
+                    vec![Condition::Coupon {
+                        code: format!("COUPON-{id}"),
+                    }],
+                    vec![Action::LineDiscount {
+                        lines: LineFilter::All,
+                        discount: Discount::Fixed { amount: 100 },
+                    }],
+                    Vec::new(),
+                ),
+                _ => (
+                    true,
+                    vec![Condition::Lines {
+                        lines: LineFilter::Group(format!("group-{id}")),
+                        min_quantity: Quantity::one(),
+                    }],
+                    vec![Action::Accrue {
+                        points: Points::Fixed { points: 100 },
+                    }],
+                    Vec::new(),
+                ),
+            };
+            Offer {
+                id: OfferId(id),
+                version: 1,
+                name: format!("bench offer {id}"),
+                effective_from: 0,
+                effective_to: None,
+                cumulative,
+                priority: (id % 10) as i32,
+                weight: 0,
+                triggers: vec![TriggerKind::Cheque],
+                conditions,
+                actions,
+                limits,
+            }
+        })
+        .collect()
+}
+
+/// The purchase scenario; with `--offers N`, run twice — without offers, then with N — and
+/// report both and the ratio of their cycles per second.
 pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
     if args.clients == 0 || args.duration == 0 {
         bail!("--clients and --duration must be positive");
     }
+    if args.offers == 0 {
+        let report = purchase_run(&args, 0).await?;
+        return print_purchase(&args, &report);
+    }
+    let without = purchase_run(&args, 0).await?;
+    print_purchase(&args, &without)?;
+    let with = purchase_run(&args, args.offers).await?;
+    print_purchase(&args, &with)?;
+    let ratio = if without.cycles_per_s > 0.0 {
+        round2(with.cycles_per_s / without.cycles_per_s)
+    } else {
+        0.0
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"scenario": "purchase_offers", "offers": args.offers, "ratio": ratio})
+        );
+    } else {
+        println!(
+            "with {} offers: {:.0} cycles/s against {:.0} without: ratio {ratio:.2}",
+            args.offers, with.cycles_per_s, without.cycles_per_s
+        );
+    }
+    Ok(())
+}
+
+async fn purchase_run(args: &BenchArgs, offers: usize) -> anyhow::Result<PurchaseReport> {
     let dir = tempfile::tempdir()?;
-    let (store, database, schema) = fresh_store(&args, &dir).await?;
+    let (store, database, schema) = fresh_store(args, &dir).await?;
     // Each customer gets a token over HTTP: a thousand spread the load enough.
     let customers = args.customers.clamp(1, 1000);
-    let (_, merchant, ids) = seed(
+    let (program, merchant, ids) = seed(
         &store,
         ProgramRules::default(),
         purchase_settings(),
@@ -278,6 +399,17 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
         100_000_000,
     )
     .await?;
+    let active = bench_offers(offers);
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                for offer in &active {
+                    tx.create_offer(ProgramId(program), offer).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
     let running = start(store, database).await?;
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
@@ -323,7 +455,7 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
     })
     .await;
     running.shutdown().await;
-    drop_schema(&args, schema).await?;
+    drop_schema(args, schema).await?;
     let Driven {
         operations: cycles,
         errors,
@@ -342,8 +474,9 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
     };
     let window = args.duration as f64;
     let cycles_per_s = cycles as f64 / window;
-    let report = PurchaseReport {
+    Ok(PurchaseReport {
         scenario: "purchase",
+        offers,
         store: args.store,
         clients: args.clients,
         customers,
@@ -360,13 +493,16 @@ pub async fn purchase(args: BenchArgs) -> anyhow::Result<()> {
             .map(|(p, c)| round2(100.0 * (p - c).max(0.0) / window)),
         peak_rss_mb: peak_rss_mb(),
         first_error,
-    };
+    })
+}
+
+fn print_purchase(args: &BenchArgs, report: &PurchaseReport) -> anyhow::Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(report)?);
     } else {
         println!(
-            "scenario purchase on {:?}: {} clients, {} s: {} cycles ({} errors), {:.0} cycles/s ({:.0} requests/s), cycle p50 {:.2} ms, p99 {:.2} ms",
-            report.store, report.clients, report.duration_s, report.cycles, report.errors, report.cycles_per_s, report.requests_per_s, report.p50_ms, report.p99_ms
+            "scenario purchase on {:?} with {} offers: {} clients, {} s: {} cycles ({} errors), {:.0} cycles/s ({:.0} requests/s), cycle p50 {:.2} ms, p99 {:.2} ms",
+            report.store, report.offers, report.clients, report.duration_s, report.cycles, report.errors, report.cycles_per_s, report.requests_per_s, report.p50_ms, report.p99_ms
         );
         if let (Some(client), Some(server)) = (report.client_cpu_pct, report.kopilka_cpu_pct) {
             println!("  cpu: load generator {client:.0}% of a core, kopilka {server:.0}%");
@@ -388,7 +524,7 @@ impl Workload for Purchases {
     fn requests(&self, client: usize, i: usize) -> Vec<String> {
         let token = &self.tokens[(i * 7919) % self.tokens.len()];
         let id = format!("b{client}-{i}");
-        let line = |amount: f64| serde_json::json!({"lines": [{"position": 1, "amount": amount, "price": 100, "quantity": 1}]});
+        let line = |amount: f64| serde_json::json!({"lines": [{"position": 1, "amount": amount, "price": 100, "quantity": 1, "goodsId": "g1", "group": "dairy"}]});
         [
             (
                 "Calculate",

@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// Rows of the batch scenario; operations of the analytics scenario.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: usize,
+    /// Offers active in the purchase scenario: it runs without offers, then with this many,
+    /// and reports the ratio of the two.
+    #[arg(long, default_value_t = 0)]
+    pub offers: usize,
 }
 
 #[derive(Debug, Serialize)]

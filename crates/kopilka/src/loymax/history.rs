@@ -337,6 +337,8 @@ impl View<'_> {
 
     fn row(&self, r: &HistoryRow) -> Value {
         let detail = |key: &str| r.details.get(key).cloned().filter(|v| !v.is_null());
+        // The offer that caused the operation (its details name it), or one a batch named.
+        let offer_external_id = offer_external_id(&r.details);
         let kind = HistoryType::of(r.kind, r.reversed_kind);
         let refund = r.kind == OperationKind::Reversal;
         let original = r.reversed_kind.unwrap_or(r.kind);
@@ -391,7 +393,7 @@ impl View<'_> {
         let data = match kind {
             HistoryType::Purchase => self.purchase(r, own, refund),
             HistoryType::RewardData => json!({
-                "offerExternalId": detail("offerExternalId"),
+                "offerExternalId": offer_external_id,
                 "rewardType": detail("rewardType").unwrap_or(json!("Bonus")),
                 "description": r.description,
                 "amount": self.points(own.signed()),
@@ -450,7 +452,7 @@ impl View<'_> {
         for m in movements {
             if m.is_reward() {
                 rewards.push(json!({
-                    "offerExternalId": r.details.get("offerExternalId").cloned().unwrap_or(Value::Null),
+                    "offerExternalId": offer_external_id(&r.details),
                     "rewardType": r.details.get("rewardType").cloned().unwrap_or(json!("Bonus")),
                     "description": if self.english() { "Points earned" } else { "Начисление бонусов" },
                     "amount": self.points(m.signed()),
@@ -556,6 +558,18 @@ fn date_time_offset(ms: i64) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S+00:00")
         .to_string()
+}
+
+/// `offerExternalId` of an operation: the offer its details name (an offer's own operation, a
+/// purchase's bonus), else the id a batch row carried.
+fn offer_external_id(details: &Value) -> Value {
+    match details.get("offer").and_then(Value::as_i64) {
+        Some(offer) => json!(super::offer_uuid(offer)),
+        None => details
+            .get("offerExternalId")
+            .cloned()
+            .unwrap_or(Value::Null),
+    }
 }
 
 #[cfg(test)]

@@ -460,6 +460,16 @@ pub(crate) fn entity_uuid(kind: u8, id: i64) -> String {
     format!("00000000-0000-4000-80{kind:02x}-{:012x}", id.max(0))
 }
 
+/// History's `offerExternalId` of an offer: the program's purchase rules read as offers
+/// (ids below zero) and stored offers are numbered apart.
+pub(crate) fn offer_uuid(id: i64) -> String {
+    if id < 0 {
+        entity_uuid(0x61, id.saturating_neg())
+    } else {
+        entity_uuid(0x60, id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::method_path;

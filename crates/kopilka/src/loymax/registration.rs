@@ -503,6 +503,15 @@ async fn begin_by_card(
                 .await?;
             tx.update_card(card.id, CardState::Active, Some(customer.id))
                 .await?;
+            if let Some(program) = tx.program(card.program_id).await? {
+                crate::offers::welcome(
+                    tx,
+                    &program,
+                    customer.id,
+                    crate::offers::Welcome::CardActivated { card: card.id },
+                )
+                .await?;
+            }
             tx.loymax_save_registration(&new_registration(tx, customer.id, "card", None))
                 .await?;
             Ok(Some(auth::issue(tx, customer.id, None, &settings).await?))
@@ -1483,6 +1492,13 @@ pub async fn set_card(
             }
             tx.update_card(card.id, CardState::Active, Some(ctx.customer.id))
                 .await?;
+            crate::offers::welcome(
+                tx,
+                &ctx.program,
+                ctx.customer.id,
+                crate::offers::Welcome::CardActivated { card: card.id },
+            )
+            .await?;
             Ok(match version {
                 Version::Seed => ok(Value::Null),
                 Version::V12 => {
@@ -1542,6 +1558,14 @@ pub async fn finish(State(state): State<AppState>, version: Version, session: Se
             }
             ctx.customer.state = CustomerState::Active;
             tx.update_customer(&ctx.customer).await?;
+            // A welcome bonus is an offer on the registration, given with it.
+            crate::offers::welcome(
+                tx,
+                &ctx.program,
+                ctx.customer.id,
+                crate::offers::Welcome::Registration,
+            )
+            .await?;
             let now = tx.now();
             ctx.reg_mut(now).completed_at = Some(now);
             let mut answer = new_token(tx, key, &ctx.settings, version).await?;

@@ -24,6 +24,7 @@ mod loymax_batch;
 mod loymax_batch_fields;
 mod loymax_cheques;
 mod loymax_history_bench;
+mod loymax_offers;
 mod loymax_processing;
 mod loymax_registration_processes;
 mod loymax_registration_safety;

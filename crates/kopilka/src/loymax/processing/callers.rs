@@ -10,8 +10,10 @@
 
 use super::purchases::Caller;
 use crate::loymax::wire::{LmError, LmResult};
+use crate::offers::ChequeOffersCache;
 use kopilka_domain::ids::ProgramId;
 use kopilka_domain::loymax_purchase::ProcessingSettings;
+use kopilka_domain::offers::{rules_as_offers, Offer};
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::model::{CustomerState, Program};
 use kopilka_store::SharedStore;
@@ -27,13 +29,23 @@ pub struct ProgramEntry {
     pub program: Program,
     pub rules: ProgramRules,
     pub settings: Result<ProcessingSettings, String>,
+    /// The purchase rules of the settings, read as offers.
+    pub rules_offers: Vec<Offer>,
+    /// The program's cheque offers with the rules' offers, parsed once per revision.
+    pub cheque_offers: ChequeOffersCache,
 }
 
 impl ProgramEntry {
     fn new(program: Program) -> ProgramEntry {
+        let settings = ProcessingSettings::from_program(&program.settings);
         ProgramEntry {
             rules: program.rules.clone(),
-            settings: ProcessingSettings::from_program(&program.settings),
+            rules_offers: settings
+                .as_ref()
+                .map(|s| rules_as_offers(&s.rules))
+                .unwrap_or_default(),
+            settings,
+            cheque_offers: ChequeOffersCache::default(),
             program,
         }
     }

@@ -5,17 +5,22 @@
 
 use super::texts::Texts;
 use crate::http::DecimalInput;
-use kopilka_domain::cheque::{ChequeLine, Quantity, TillLine};
+use kopilka_domain::cheque::{presented_coupons, ChequeLine, Quantity, TillLine};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::loymax_purchase::{
     check_order, Booking, Code, Method, ProcessingSettings, Purchase, PurchaseState,
 };
 use kopilka_domain::money::{format_decimal_trimmed, parse_decimal, Amount};
+use kopilka_domain::offers::{
+    accruals_by_offer, offers_know_coupon, usage_keys, ChequeFacts, ChequeOffers, Customer,
+    EffectKind, Evaluation, Event, Offer, Outcome as TraceOutcome, Trigger, Usage,
+};
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
 use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
 use kopilka_store::model::{Account, CustomerState};
+use kopilka_store::offers::{lock_usage, record_event, write_evaluation};
 use kopilka_store::{JobError, SharedStore, StoreError, StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -575,6 +580,13 @@ impl Job {
             created_at: 0,
             updated_at: 0,
         });
+        // The offers in force when the cheque was first calculated price all of it.
+        let at = if row.id == 0 {
+            tx.now()
+        } else {
+            row.created_at
+        };
+        let mut offers_given: Option<Evaluation> = None;
         let mut messages: Vec<String> = Vec::new();
         let mut amounts = Amounts::default();
         let mut cheque_view = ChequeView::Priced {
@@ -586,10 +598,16 @@ impl Job {
         let mut shown = Shown::Purchase;
         match &self.call {
             Call::Calculate => {
-                let (known, unknown) = rules.presented_coupons(&self.input.coupons);
+                let (lines, coupons) = (&self.input.lines, &self.input.coupons);
+                let scope = self.cheque_scope(tx, at, lines, coupons, false).await?;
+                let (known, unknown) = presented_coupons(&self.input.coupons, |code| {
+                    rules.knows_coupon(code) || offers_know_coupon(&scope.offers, code)
+                });
                 messages.extend(unknown.iter().map(|c| t.unknown_coupon(c)));
-                let mut p =
-                    Purchase::calculate(self.input.lines.clone(), known, rules).map_err(|c| {
+                let event_id = self.event_id();
+                let pricing = scope.pricing(&event_id, tx.now(), decimals);
+                let mut p = Purchase::calculate(self.input.lines.clone(), known, &pricing)
+                    .map_err(|c| {
                         refused(
                             c,
                             t.pick(
@@ -635,7 +653,12 @@ impl Job {
             Call::Bonus => {
                 let p = purchase.as_mut().expect("checked: calculated or paid");
                 self.same_cheque(p)?;
-                p.account(self.input.loymax_paid, rules).map_err(|c| {
+                let scope = self
+                    .cheque_scope(tx, at, &p.lines, &p.coupons, false)
+                    .await?;
+                let event_id = self.event_id();
+                let pricing = scope.pricing(&event_id, tx.now(), decimals);
+                p.account(self.input.loymax_paid, &pricing).map_err(|c| {
                     refused(
                         c,
                         t.pick(
@@ -651,6 +674,42 @@ impl Job {
             }
             Call::Confirm => {
                 let p = purchase.as_mut().expect("checked: accounted");
+                // The offers' limits are locked and their effects recorded with the purchase:
+                // the bonus is what they give now (the Bonus step's, unless a limit filled).
+                let scope = self
+                    .cheque_scope(tx, at, &p.lines, &p.coupons, true)
+                    .await?;
+                let event_id = self.event_id();
+                let customer_id = CustomerId(self.caller.customer_id);
+                let program_id = self.caller.program.program.id;
+                if record_event(tx, program_id, &event_id, customer_id, &event_id)
+                    .await?
+                    .is_some()
+                {
+                    return Err(Outcome::Store(StoreError::Corrupt(format!(
+                        "{event_id}: its offers were recorded before"
+                    ))));
+                }
+                let pricing = scope.pricing(&event_id, tx.now(), decimals);
+                let evaluation = p
+                    .evaluate_paid(&pricing)
+                    .map_err(|c| refused(c, t.order(c)))?;
+                p.take_earned(&evaluation);
+                // A cheque is recorded with the trace of the offers that passed their
+                // conditions: of a program's hundreds, most target other goods, and a row
+                // naming each of them on every purchase would cost the writer more than the
+                // purchase.
+                let mut evaluation = evaluation;
+                evaluation.trace.retain(|entry| {
+                    !matches!(
+                        entry.outcome,
+                        TraceOutcome::ConditionFalse { .. }
+                            | TraceOutcome::OtherTrigger
+                            | TraceOutcome::NotYetEffective { .. }
+                            | TraceOutcome::Ended { .. }
+                    )
+                });
+                offers_given = Some(evaluation);
                 bookings = p.confirm();
                 cheque_view = ChequeView::None;
             }
@@ -720,8 +779,36 @@ impl Job {
             }
         }
         let p = purchase.expect("every call that gets here has a purchase");
-        self.book_all(tx, &mut account, &mut row, &p, &bookings, &shown)
+        let mut details = self.history_details(&p, &shown);
+        if let Some((offer, _, _)) = offers_given
+            .as_ref()
+            .and_then(|e| accruals_by_offer(e).first().copied())
+        {
+            // History's `offerExternalId` for the bonus.
+            details["offer"] = json!(offer);
+        }
+        self.book_all(tx, &mut account, &mut row, &bookings, details)
             .await?;
+        if let Some(evaluation) = offers_given {
+            // The purchase's bonus is one operation: every accrual of an offer is part of it.
+            let operations: Vec<Option<OperationId>> = evaluation
+                .effects
+                .iter()
+                .map(|e| match e.kind {
+                    EffectKind::Accrue { .. } => row.earn_operation,
+                    _ => None,
+                })
+                .collect();
+            write_evaluation(
+                tx,
+                self.caller.program.program.id,
+                CustomerId(self.caller.customer_id),
+                &self.event_id(),
+                evaluation,
+                &operations,
+            )
+            .await?;
+        }
         if !p.state.is_open() {
             row.expires_at = None;
         }
@@ -760,6 +847,59 @@ impl Job {
         Ok(item)
     }
 
+    /// The purchase as an offers' event: unique per program, as a purchase id is per merchant.
+    fn event_id(&self) -> String {
+        format!("loymax:{}:{}", self.caller.merchant_id, self.purchase_id)
+    }
+
+    /// The offers pricing this purchase's cheque at its time `at`, the customer as their
+    /// conditions see them, and the usage their limits read: locked for the confirmation,
+    /// which writes it; as it stands before that.
+    async fn cheque_scope(
+        &self,
+        tx: &mut Tx,
+        at: i64,
+        lines: &[ChequeLine],
+        coupons: &[String],
+        lock: bool,
+    ) -> Result<ChequeScope, Outcome> {
+        let program = &self.caller.program;
+        let program_id = program.program.id;
+        let offers = program
+            .cheque_offers
+            .get(tx, program_id, &program.rules_offers)
+            .await?
+            .candidates(lines, coupons);
+        let customer =
+            crate::offers::customer_at(&program.rules, CustomerId(self.caller.customer_id), at);
+        let decimals = program.rules.decimals;
+        // The cheque as sent: only the offers that can apply to it have buckets to read.
+        let probe = Trigger {
+            event_id: String::new(),
+            at,
+            event: Event::Cheque(ChequeFacts {
+                lines: lines.to_vec(),
+                coupons: coupons.to_vec(),
+                paid_with_points: Default::default(),
+                money_decimals: decimals,
+                points_decimals: decimals,
+            }),
+            undoes: Vec::new(),
+        };
+        let keys = usage_keys(&offers, &probe, &customer, tx.now()).map_err(StoreError::from)?;
+        let usage = if lock {
+            lock_usage(tx, program_id, customer.id, keys).await?
+        } else {
+            tx.offer_usage(program_id, customer.id, keys).await?
+        };
+        Ok(ChequeScope {
+            offers,
+            customer,
+            usage,
+            at,
+        })
+    }
+
     fn same_cheque(&self, p: &Purchase) -> Result<(), Outcome> {
         if p.same_cheque(&self.input.lines) {
             Ok(())
@@ -776,18 +916,16 @@ impl Job {
 
     /// Books what the domain asked for on the purchase's own ledger operations, and makes the
     /// points of one call one history row (a purchase: its bonus with its payment; a refund:
-    /// the points given back with those taken back), with the cheque in its details.
+    /// the points given back with those taken back), with `details` (`history_details`).
     async fn book_all(
         &self,
         tx: &mut Tx,
         account: &mut Account,
         row: &mut PurchaseRow,
-        p: &Purchase,
         bookings: &[Booking],
-        shown: &Shown,
+        details: Value,
     ) -> Result<(), Outcome> {
         let customer_id = CustomerId(self.caller.customer_id);
-        let details = self.history_details(p, shown);
         let hold = |row: &PurchaseRow| {
             row.hold_operation.ok_or_else(|| {
                 Outcome::Store(StoreError::Corrupt(format!("purchase {}: no hold", row.id)))
@@ -1054,6 +1192,30 @@ fn with_transaction(answer: &str, id: i64) -> StoreResult<String> {
         serde_json::from_str(answer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     item["transactionId"] = json!(id);
     Ok(item.to_string())
+}
+
+/// What a purchase's cheque is priced with (`Job::cheque_scope`).
+struct ChequeScope {
+    /// The offers that may apply to the cheque (`ChequeOfferIndex::candidates`).
+    offers: Vec<Offer>,
+    customer: Customer,
+    usage: Usage,
+    at: i64,
+}
+
+impl ChequeScope {
+    fn pricing<'a>(&'a self, event_id: &'a str, now: i64, decimals: u8) -> ChequeOffers<'a> {
+        ChequeOffers {
+            offers: &self.offers,
+            customer: &self.customer,
+            usage: &self.usage,
+            event_id,
+            at: self.at,
+            now,
+            money_decimals: decimals,
+            points_decimals: decimals,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

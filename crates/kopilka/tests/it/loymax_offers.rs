@@ -1,0 +1,287 @@
+//! Loymax cheques priced by offers (docs/offers.md, docs/loymax-processing.md), on both stores:
+//! stored offers beside the program's rules, a tie of two non-cumulative offers, a line never
+//! below zero, a cheque evaluated with the offers of its own time, the bonus an offer gave in
+//! History and taken back once by a refund, a welcome bonus once, and the explain and counters
+//! routes.
+
+use crate::common::loymax::{code, Shop};
+use crate::common::TestApp;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// A line of 200 − 30 = 170 (goods 34277) and 0.342 kg at 500 = 171 (goods 34211).
+fn cheque(operation: &str, extra: Value) -> String {
+    let mut body = json!({
+        "operationId": operation,
+        "cheque": {"number": "77", "lines": [
+            {"position": 1, "goodsId": "34277", "name": "Сыр", "price": 100, "quantity": 2, "discount": 30, "amount": 170},
+            {"position": 2, "goodsId": "34211", "name": "Маасдам", "price": 500, "quantity": 0.342, "discount": 0, "amount": 171},
+        ]},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body.to_string()
+}
+
+/// A cheque offer of the demo Loymax program.
+fn offer(id: i64, name: &str, cumulative: bool, actions: Value) -> Value {
+    json!({
+        "id": id, "version": 1, "name": name, "effective_from": 0, "cumulative": cumulative,
+        "triggers": ["cheque"], "actions": actions,
+    })
+}
+
+fn percent_off(goods: &str, bps: u32) -> Value {
+    json!({"type": "line_discount", "lines": {"by": "goods_id", "value": goods}, "discount": {"by": "percent", "bps": bps}})
+}
+
+async fn add_offer(app: &TestApp, body: Value) -> i64 {
+    let program = app.demo_loymax_program().await["id"].as_i64().unwrap();
+    let (status, answer) = app
+        .post(&format!("/v1/programs/{program}/offers"), body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    program
+}
+
+/// Calculate → Payment of `paid` → Bonus → Confirm of the test cheque as calculated.
+async fn buy(shop: &Shop, id: &str, paid: f64) -> Value {
+    let calculated = shop
+        .purchase(id, "Calculate", &cheque(&format!("{id}-c"), json!({})))
+        .await;
+    assert_eq!(code(&calculated), "Ok", "{calculated}");
+    let lines: Vec<Value> = calculated["data"][0]["cheque"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| json!({"position": l["position"], "amount": l["amount"]}))
+        .collect();
+    let later = |op: &str, extra: Value| {
+        let mut body = json!({"operationId": format!("{id}-{op}"), "cheque": {"lines": lines}});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body.to_string()
+    };
+    if paid > 0.0 {
+        let payment = shop
+            .purchase(id, "Bonus/Payment", &later("p", json!({"amount": paid})))
+            .await;
+        assert_eq!(code(&payment), "Ok", "{payment}");
+    }
+    let pays = json!({"pays": [{"type": "Loymax", "amount": paid}]});
+    let bonus = shop.purchase(id, "Bonus", &later("b", pays)).await;
+    assert_eq!(code(&bonus), "Ok", "{bonus}");
+    let confirm = json!({"operationId": format!("{id}-f")}).to_string();
+    let confirmed = shop.purchase(id, "Confirm", &confirm).await;
+    assert_eq!(code(&confirmed), "Ok", "{confirmed}");
+    bonus
+}
+
+both_stores!(a_tie_of_non_cumulative_offers_goes_to_the_better_and_rules_stack);
+async fn a_tie_of_non_cumulative_offers_goes_to_the_better_and_rules_stack(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    // Same priority and weight: the better for the customer takes the line.
+    add_offer(
+        &app,
+        offer(11, "Сыр −15%", false, json!([percent_off("34277", 1_500)])),
+    )
+    .await;
+    add_offer(
+        &app,
+        offer(10, "Сыр −20%", false, json!([percent_off("34277", 2_000)])),
+    )
+    .await;
+    // A fixed sum off larger than the line: the line goes to zero, never below.
+    let all_off = json!([{"type": "line_discount", "lines": {"by": "goods_id", "value": "34211"}, "discount": {"by": "fixed_per_line", "amount": 100_000}}]);
+    add_offer(&app, offer(12, "Маасдам даром", true, all_off)).await;
+
+    let calculated = shop
+        .purchase("t-1", "Calculate", &cheque("t-1-c", json!({})))
+        .await;
+    assert_eq!(code(&calculated), "Ok", "{calculated}");
+    let item = &calculated["data"][0];
+    let lines = &item["cheque"]["lines"];
+    // 170 less 20 % = 136, then the program's cumulative 10 %: 122.4.
+    assert_eq!(lines[0]["amount"], json!(122.4), "{item}");
+    assert_eq!(lines[1]["amount"], json!(0), "{item}");
+    assert_eq!(lines[1]["discount"], json!(171), "{item}");
+    assert_eq!(item["cheque"]["totalAmount"], json!(122.4));
+    // Exclusive first, then the cumulative ones in their order; the program's own cap and earn
+    // are not named.
+    assert_eq!(
+        item["chequeMessage"], "Сыр −20%, Маасдам даром, Скидка программы 10%",
+        "{item}"
+    );
+    assert_eq!(
+        item["cashierMessage"],
+        "Применено: Сыр −20%, Маасдам даром, Скидка программы 10%"
+    );
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(an_offers_bonus_is_in_history_and_a_refund_takes_it_back_once);
+async fn an_offers_bonus_is_in_history_and_a_refund_takes_it_back_once(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    let double = json!([{"type": "accrue", "points": {"by": "percent_of_lines", "lines": {"by": "goods_id", "value": "34277"}, "bps": 5_000}}]);
+    add_offer(&app, offer(40, "Баллы за сыр", true, double)).await;
+    let (before, _) = shop.balance().await;
+    let bonus = buy(&shop, "h-1", 0.0).await;
+    // 50 % of line 1 as the offer finds it (170: it ranks above the rules, so before the
+    // program's discount) and the program's 10 % of the 306.9 paid: 85 + 30.69.
+    assert_eq!(
+        bonus["data"][0]["cheque"]["totalCashback"],
+        json!(115.69),
+        "{bonus}"
+    );
+    let (after, _) = shop.balance().await;
+    let gained = after.as_f64().unwrap() - before.as_f64().unwrap();
+    assert!((gained - 115.69).abs() < 1e-6, "{before} → {after}");
+
+    let history = shop
+        .history("/api/v1.1", "filter.toDate=2100-01-01&filter.count=10")
+        .await;
+    let rows = history["data"]["rows"].as_array().unwrap();
+    let purchase = rows
+        .iter()
+        .find(|r| r["type"] == "Purchase")
+        .unwrap_or_else(|| panic!("{history}"));
+    // The offer that gave the most of the bonus (0x28 = 40).
+    assert_eq!(
+        purchase["data"]["rewards"][0]["offerExternalId"], "00000000-0000-4000-8060-000000000028",
+        "{purchase}"
+    );
+
+    let refund = json!({"operationId": "h-1-r"}).to_string();
+    let refunded = shop.purchase("h-1", "Refund", &refund).await;
+    assert_eq!(code(&refunded), "Ok", "{refunded}");
+    assert_eq!(refunded["data"][0]["cashbackAmount"], json!(115.69));
+    let again = json!({"operationId": "h-1-r2"}).to_string();
+    let refused = shop.purchase("h-1", "Refund", &again).await;
+    assert_ne!(code(&refused), "Ok", "{refused}");
+    let (back, _) = shop.balance().await;
+    assert_eq!(back, before);
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(a_cheque_is_priced_with_the_offers_of_its_own_time);
+async fn a_cheque_is_priced_with_the_offers_of_its_own_time(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    let bonus = json!([{"type": "accrue", "points": {"by": "fixed", "points": 1_000}}]);
+    let program = add_offer(&app, offer(50, "Десять баллов", true, bonus.clone())).await;
+    let calculated = shop
+        .purchase("e-1", "Calculate", &cheque("e-1-c", json!({})))
+        .await;
+    assert_eq!(code(&calculated), "Ok", "{calculated}");
+    // The offer ends: a version in force for a millisecond, ended since.
+    let now = chrono::Utc::now().timestamp_millis();
+    let ended = json!({
+        "id": 50, "version": 2, "name": "Десять баллов", "effective_from": now,
+        "effective_to": now + 1, "cumulative": true, "triggers": ["cheque"], "actions": bonus,
+    });
+    let (status, answer) = app
+        .post(&format!("/v1/programs/{program}/offers"), ended)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // A cheque begun after the end does not get it…
+    let later = buy(&shop, "e-2", 0.0).await;
+    assert_eq!(later["data"][0]["cheque"]["totalCashback"], json!(30.69));
+    // …one calculated before it does, whenever it is confirmed.
+    let lines =
+        json!({"lines": [{"position": 1, "amount": 153}, {"position": 2, "amount": 153.9}]});
+    let body = json!({"operationId": "e-1-b", "cheque": lines, "pays": []}).to_string();
+    let earlier = shop.purchase("e-1", "Bonus", &body).await;
+    assert_eq!(code(&earlier), "Ok", "{earlier}");
+    assert_eq!(earlier["data"][0]["cheque"]["totalCashback"], json!(40.69));
+    let confirm = json!({"operationId": "e-1-f"}).to_string();
+    assert_eq!(code(&shop.purchase("e-1", "Confirm", &confirm).await), "Ok");
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(a_welcome_bonus_is_given_once_and_explained);
+async fn a_welcome_bonus_is_given_once_and_explained(app: TestApp) {
+    let welcome = json!({
+        "id": 60, "version": 1, "name": "Бонус за карту", "effective_from": 0, "cumulative": true,
+        "triggers": ["card_activated"],
+        "actions": [
+            {"type": "accrue", "points": {"by": "fixed", "points": 5_000}},
+            {"type": "counter", "name": "cards", "by": 1},
+        ],
+        "limits": [{"scope": {"type": "customer"}, "period": "none", "cap": {"count": 1}}],
+    });
+    let program = add_offer(&app, welcome).await;
+    let token = app.loymax().demo_token().await;
+    let customer = app.customer_by_phone("+79161234567").await["id"]
+        .as_i64()
+        .unwrap();
+    let before = balance(&app, customer).await;
+    app.loymax().set_card(&token, "9116580844911085").await.ok();
+    assert_eq!(balance(&app, customer).await, before + 5_000);
+    // A second card: the limit of one per customer holds.
+    let card = json!({"program_id": program, "number": "9116580844911093", "kind": "physical"});
+    app.create("/v1/cards", card).await;
+    app.loymax().set_card(&token, "9116580844911093").await.ok();
+    assert_eq!(balance(&app, customer).await, before + 5_000);
+
+    let (status, counters) = app.get(&format!("/v1/customers/{customer}/counters")).await;
+    assert_eq!(status, StatusCode::OK, "{counters}");
+    assert_eq!(counters["counters"], json!([{"name": "cards", "value": 1}]));
+
+    let (_, cards) = app.get(&format!("/v1/cards?customer_id={customer}")).await;
+    let mut card_ids: Vec<i64> = cards
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "physical")
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    card_ids.sort_unstable();
+    let mut outcomes = Vec::new();
+    for id in card_ids {
+        let (status, explained) = app
+            .get(&format!(
+                "/v1/offers/60/explain?customer={customer}&event=card:{id}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{explained}");
+        assert_eq!(explained["evaluated"], "recorded", "{explained}");
+        outcomes.push(explained["trace"]["outcome"]["outcome"].clone());
+    }
+    assert_eq!(outcomes, [json!("applied"), json!("limit_reached")]);
+    // Evaluated now, nothing written: the limit is reached.
+    let (status, now) = app
+        .get(&format!(
+            "/v1/offers/60/explain?customer={customer}&event=card_activated"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{now}");
+    assert_eq!(now["evaluated"], "now");
+    assert_eq!(now["trace"]["outcome"]["outcome"], "limit_reached", "{now}");
+    assert_eq!(now["version"]["limits"][0]["cap"]["count"], 1, "{now}");
+    let (status, _) = app
+        .get(&format!(
+            "/v1/offers/61/explain?customer={customer}&event=card_activated"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, versions) = app
+        .get(&format!("/v1/offers/60/versions?program={program}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{versions}");
+    assert_eq!(versions["in_force"], 1);
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+async fn balance(app: &TestApp, customer: i64) -> i64 {
+    app.balance(customer).await["balance_minor"]
+        .as_i64()
+        .unwrap()
+}
