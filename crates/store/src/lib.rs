@@ -12,6 +12,7 @@ pub mod cabinet;
 pub mod code_quota;
 pub mod ecommpay;
 pub mod entities;
+pub mod exports;
 pub mod incust;
 pub mod job_lease;
 pub mod kupikupi;

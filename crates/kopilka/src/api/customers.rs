@@ -1,3 +1,4 @@
+use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
@@ -76,6 +77,16 @@ pub struct CustomerQuery {
     pub limit: Option<i64>,
 }
 
+impl CustomerQuery {
+    /// The phone filter as stored; the listing and its exports share it.
+    fn phone_digits(&self) -> ApiResult<Option<String>> {
+        match &self.phone {
+            Some(p) => Ok(Some(Phone::parse(p)?.digits().to_string())),
+            None => Ok(None),
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/v1/customers", params(CustomerQuery), responses((status = 200, body = PageOf<CustomerView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -86,10 +97,7 @@ pub async fn list(
         limit: query.limit,
     }
     .limit()?;
-    let phone = match &query.phone {
-        Some(p) => Some(Phone::parse(p)?.digits().to_string()),
-        None => None,
-    };
+    let phone = query.phone_digits()?;
     let program_id = query.program_id;
     let cursor = query.cursor;
     let customers = state
@@ -406,4 +414,101 @@ pub async fn get_card(State(state): State<AppState>, Id(id): Id) -> ApiResult<Js
         .await?
         .ok_or_else(|| ApiError::not_found("card"))?;
     Ok(Json(card))
+}
+
+const EXPORT: Table = Table {
+    name: "customers",
+    columns: &[
+        "id",
+        "created_at",
+        "program_id",
+        "member_no",
+        "phone",
+        "email",
+        "state",
+        "balance",
+        "held",
+        "spendable",
+        "currency",
+    ],
+};
+
+/// The customers the listing's filter selects, with their balances, newest first.
+async fn export(
+    state: AppState,
+    query: CustomerQuery,
+    options: ExportOptions,
+    format: ExportFormat,
+) -> ApiResult<axum::response::Response> {
+    let phone = query.phone_digits()?;
+    let program_id = query.program_id.map(ProgramId);
+    let start = export::start(query.cursor, query.limit)?;
+    let programs = state
+        .store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await?;
+    let units = export::ProgramUnits::new(&programs);
+    let pages: export::Pages = Box::new(move |cursor| {
+        let (state, units, phone) = (state.clone(), units.clone(), phone.clone());
+        Box::pin(async move {
+            let customers = state
+                .store
+                .read(move |tx| {
+                    Box::pin(async move {
+                        tx.customers_with_balances(
+                            program_id,
+                            phone.as_deref(),
+                            cursor.map(CustomerId),
+                            export::PAGE_ROWS,
+                        )
+                        .await
+                    })
+                })
+                .await?;
+            Ok(Page::of(customers, |c| c.customer.id.0, |c| {
+                let units = units.of(c.customer.program_id);
+                let customer = c.customer;
+                vec![
+                    Cell::Integer(customer.id.0),
+                    units.time(customer.created_at),
+                    Cell::Integer(customer.program_id.0),
+                    Cell::Text(customer.member_no),
+                    Cell::optional(customer.phone.as_deref(), |p| {
+                        Cell::Text(kopilka_domain::phone::mask(p))
+                    }),
+                    Cell::optional(customer.email, Cell::Text),
+                    Cell::text(customer.state.as_str()),
+                    units.amount(c.balance),
+                    units.amount(c.held),
+                    units.amount(c.balance - c.held),
+                    Cell::Text(units.currency),
+                ]
+            }))
+        })
+    });
+    export::export(format, &options, EXPORT, start, pages).await
+}
+
+/// CSV of the customers `GET /v1/customers` lists with the same filter, with their balances
+/// (docs/exports.md).
+#[utoipa::path(get, path = "/v1/customers/export.csv", params(CustomerQuery, ExportOptions),
+    responses((status = 200, description = "CSV, one customer a row", content_type = "text/csv", body = String)))]
+pub async fn export_csv(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<CustomerQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
+) -> ApiResult<axum::response::Response> {
+    export(state, query, options, ExportFormat::Csv).await
+}
+
+/// XLSX of the customers `GET /v1/customers` lists with the same filter, with their balances
+/// (docs/exports.md).
+#[utoipa::path(get, path = "/v1/customers/export.xlsx", params(CustomerQuery, ExportOptions),
+    responses((status = 200, description = "An XLSX workbook, one customer a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<CustomerQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
+) -> ApiResult<axum::response::Response> {
+    export(state, query, options, ExportFormat::Xlsx).await
 }

@@ -14,6 +14,7 @@ pub mod connections;
 pub mod credentials;
 pub mod edge;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod html;
 pub mod paging;

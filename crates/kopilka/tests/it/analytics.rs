@@ -124,9 +124,9 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 
-    let operations = all_pages(&app, &format!("/v1/operations?program_id={PROGRAM}")).await;
-    let customers = all_pages(&app, &format!("/v1/customers?program_id={PROGRAM}")).await;
-    let payments = all_pages(&app, "/v1/ecommpay/payments").await;
+    let operations = app.all_pages(&format!("/v1/operations?program_id={PROGRAM}")).await;
+    let customers = app.all_pages(&format!("/v1/customers?program_id={PROGRAM}")).await;
+    let payments = app.all_pages("/v1/ecommpay/payments").await;
     let mut histories = HashMap::new();
     for payment in &payments {
         let (_, shown) = app
@@ -394,26 +394,6 @@ async fn reverse(app: &TestApp, operation: i64, amount: &str) {
         json!({"amount": amount}),
     )
     .await;
-}
-
-/// Every item of a listing, page after page.
-async fn all_pages(app: &TestApp, path: &str) -> Vec<Value> {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let mut items = Vec::new();
-    let mut cursor: Option<i64> = None;
-    loop {
-        let page_path = match cursor {
-            Some(c) => format!("{path}{separator}limit=500&cursor={c}"),
-            None => format!("{path}{separator}limit=500"),
-        };
-        let (status, page) = app.get(&page_path).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_i64() {
-            Some(next) => cursor = Some(next),
-            None => return items,
-        }
-    }
 }
 
 /// One integer a query sums, read with plain SQL beside the server.

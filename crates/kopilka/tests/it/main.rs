@@ -12,6 +12,7 @@ mod connections;
 mod core_api;
 mod ecommpay;
 mod ecommpay_shops;
+mod exports;
 mod fuzz;
 mod incust;
 mod incust_shops;

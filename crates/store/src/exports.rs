@@ -1,0 +1,108 @@
+//! Keyset pages the exports read beyond the listings' own queries (docs/exports.md): customers
+//! with their balances, and the open lots that make up a program's liability. Newest first,
+//! below an id, like every listing.
+
+use crate::model::Customer;
+use crate::row::{Columns, FromColumns, Row};
+use crate::tx::{fetch, Tx};
+use crate::StoreResult;
+use kopilka_domain::ids::{CustomerId, OperationId, ProgramId};
+
+/// A customer with the sums of their accounts (one per program currency).
+#[derive(Debug, Clone)]
+pub struct CustomerBalance {
+    pub customer: Customer,
+    pub balance: i64,
+    /// Reserved by pending holds, part of `balance`.
+    pub held: i64,
+}
+
+impl FromColumns for CustomerBalance {
+    fn decode(c: &mut Columns<'_>) -> StoreResult<CustomerBalance> {
+        Ok(CustomerBalance {
+            customer: Customer::decode(c)?,
+            balance: c.next()?,
+            held: c.next()?,
+        })
+    }
+}
+
+/// An open lot of a customer: points still owed, and when they expire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiabilityLot {
+    pub id: i64,
+    pub customer_id: CustomerId,
+    pub member_no: String,
+    /// The operation that credited the lot.
+    pub origin: OperationId,
+    pub created_at: i64,
+    /// Unix milliseconds; `None` never expires.
+    pub expires_at: Option<i64>,
+    pub amount: i64,
+    pub remaining: i64,
+}
+
+impl FromColumns for LiabilityLot {
+    fn decode(c: &mut Columns<'_>) -> StoreResult<LiabilityLot> {
+        Ok(LiabilityLot {
+            id: c.next()?,
+            customer_id: CustomerId(c.next()?),
+            member_no: c.next()?,
+            origin: OperationId(c.next()?),
+            created_at: c.next()?,
+            expires_at: c.next()?,
+            amount: c.next()?,
+            remaining: c.next()?,
+        })
+    }
+}
+
+impl Tx {
+    /// Customers as `customers` lists them (program, phone), each with their balances.
+    pub async fn customers_with_balances(
+        &mut self,
+        program_id: Option<ProgramId>,
+        phone: Option<&str>,
+        before_id: Option<CustomerId>,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerBalance>> {
+        let sql = format!(
+            "SELECT {}, \
+             CAST(COALESCE((SELECT SUM(a.balance) FROM accounts a WHERE a.owner_kind = 'customer' AND a.owner_id = customers.id), 0) AS BIGINT), \
+             CAST(COALESCE((SELECT SUM(a.held) FROM accounts a WHERE a.owner_kind = 'customer' AND a.owner_id = customers.id), 0) AS BIGINT) \
+             FROM customers WHERE ($1 IS NULL OR program_id = $1) AND ($2 IS NULL OR phone = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+            Customer::COLUMNS
+        );
+        Ok(fetch!(
+            self,
+            fetch_all,
+            CustomerBalance,
+            &sql,
+            program_id.map(|id| id.0),
+            phone,
+            before_id.map(|id| id.0),
+            limit
+        )?)
+    }
+
+    /// The program's customers' lots with points remaining, newest first below `before_id`.
+    pub async fn liability_lots(
+        &mut self,
+        program_id: ProgramId,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<LiabilityLot>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            LiabilityLot,
+            "SELECT l.id, c.id, c.member_no, l.origin, l.created_at, l.expires_at, l.amount, l.remaining \
+             FROM lots l JOIN accounts a ON a.id = l.account_id JOIN customers c ON c.id = a.owner_id \
+             WHERE a.program_id = $1 AND a.owner_kind = 'customer' AND l.remaining > 0 AND ($2 IS NULL OR l.id < $2) \
+             ORDER BY l.id DESC LIMIT $3",
+            program_id.0,
+            before_id,
+            limit
+        )?)
+    }
+}
