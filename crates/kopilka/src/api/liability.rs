@@ -78,7 +78,7 @@ async fn export(
 #[utoipa::path(get, path = "/v1/programs/{id}/liability/export.csv",
     params(("id" = i64, Path, description = "The program's id"), ExportOptions),
     responses((status = 200, description = "CSV, one open lot a row", content_type = "text/csv", body = String)))]
-pub async fn export_csv(
+pub async fn liability_csv(
     State(state): State<AppState>,
     Id(id): Id,
     QueryParams(options): QueryParams<ExportOptions>,
@@ -90,7 +90,7 @@ pub async fn export_csv(
 #[utoipa::path(get, path = "/v1/programs/{id}/liability/export.xlsx",
     params(("id" = i64, Path, description = "The program's id"), ExportOptions),
     responses((status = 200, description = "An XLSX workbook, one open lot a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
-pub async fn export_xlsx(
+pub async fn liability_xlsx(
     State(state): State<AppState>,
     Id(id): Id,
     QueryParams(options): QueryParams<ExportOptions>,

@@ -29,8 +29,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(programs::get, programs::update));
     let analytics = OpenApiRouter::new()
         .routes(routes!(analytics::get))
-        .routes(routes!(liability::export_csv))
-        .routes(routes!(liability::export_xlsx));
+        .routes(routes!(liability::liability_csv))
+        .routes(routes!(liability::liability_xlsx));
     let offers = OpenApiRouter::new()
         .routes(routes!(offers::list, offers::create))
         .routes(routes!(offers::event));

@@ -253,7 +253,8 @@ impl Sender {
 
 struct Gone;
 
-/// Calls `each` with every row of `first` and the pages after it; an error aborts the body.
+/// Calls `each` with every row of `first` and the pages after it: `Some` when all were written,
+/// `None` when the client has gone or an error aborted the body.
 async fn each_row(
     body: &Sender,
     first: Page,
@@ -272,7 +273,9 @@ async fn each_row(
                 }
             }
         }
-        let next = page.next?;
+        let Some(next) = page.next else {
+            return Some(());
+        };
         page = match pages(Some(next)).await {
             Ok(page) => page,
             Err(error) => {

@@ -42,7 +42,7 @@ async fn exports_are_the_listing_s_rows_as_typed_cells(app: TestApp) {
         }))
         .await;
     }
-    let filter = format!("program_id={PROGRAM}&kind=accrue");
+    let filter = format!("program_id={PROGRAM}&customer_id={member}&kind=accrue");
     let listed = app.all_pages(&format!("/v1/operations?{filter}")).await;
     assert_eq!(listed.len(), ACCRUALS);
     let kyiv: chrono_tz::Tz = "Europe/Kyiv".parse().unwrap();
