@@ -285,20 +285,35 @@ mod tests {
         assert_eq!(
             split.days,
             [
-                Period { from: day, to: 2 * day },
-                Period { from: 2 * day, to: 3 * day }
+                Period {
+                    from: day,
+                    to: 2 * day
+                },
+                Period {
+                    from: 2 * day,
+                    to: 3 * day
+                }
             ]
         );
         assert_eq!(
             split.live,
             [
-                Period { from: day / 2, to: day },
-                Period { from: 3 * day, to: 4 * day + 5 }
+                Period {
+                    from: day / 2,
+                    to: day
+                },
+                Period {
+                    from: 3 * day,
+                    to: 4 * day + 5
+                }
             ]
         );
         // Nothing settled: all of it live; aligned on days: nothing live.
         assert_eq!(split_days(period, &boundaries, 0).live, [period]);
-        let whole = Period { from: 0, to: 2 * day };
+        let whole = Period {
+            from: 0,
+            to: 2 * day,
+        };
         let split = split_days(whole, &boundaries, 5 * day);
         assert_eq!(split.days.len(), 2);
         assert!(split.live.is_empty());

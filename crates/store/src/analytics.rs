@@ -130,7 +130,8 @@ fn add_sums(totals: &mut BTreeMap<SumKey, OperationSum>, sums: &[OperationSum]) 
 type StoredSum = (String, String, Option<String>, i64, i64);
 
 fn operation_kind(text: &str) -> StoreResult<OperationKind> {
-    OperationKind::parse(text).ok_or_else(|| StoreError::Corrupt(format!("operation kind {text:?}")))
+    OperationKind::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("operation kind {text:?}")))
 }
 
 impl Tx {
@@ -170,8 +171,13 @@ impl Tx {
             }
         }
         for part in &split.live {
-            add_sums(&mut totals, &self.operation_sums(program, *part).await?.operations);
-            members.union(&MemberSet::of(self.active_member_ids(program, *part).await?));
+            add_sums(
+                &mut totals,
+                &self.operation_sums(program, *part).await?.operations,
+            );
+            members.union(&MemberSet::of(
+                self.active_member_ids(program, *part).await?,
+            ));
         }
         Ok((
             LedgerSums {
@@ -262,7 +268,11 @@ impl Tx {
 
     /// Operations created in `period`, the confirmed ones summed by protocol, kind and
     /// reversed kind.
-    async fn operation_sums(&mut self, program: ProgramId, period: Period) -> StoreResult<RangeSums> {
+    async fn operation_sums(
+        &mut self,
+        program: ProgramId,
+        period: Period,
+    ) -> StoreResult<RangeSums> {
         let rows = fetch!(
             self,
             fetch_all,
@@ -297,7 +307,11 @@ impl Tx {
     }
 
     /// Customers with a confirmed operation of their own (not an expiry) created in `period`.
-    async fn active_member_ids(&mut self, program: ProgramId, period: Period) -> StoreResult<Vec<i64>> {
+    async fn active_member_ids(
+        &mut self,
+        program: ProgramId,
+        period: Period,
+    ) -> StoreResult<Vec<i64>> {
         Ok(scalar!(
             self,
             fetch_all,

@@ -86,6 +86,8 @@ impl Tx {
     }
 
     /// The program's customers' lots with points remaining, newest first below `before_id`.
+    /// SQLite walks the lots down their primary key (`CROSS JOIN` keeps them the outer loop), so
+    /// a page stops at its end instead of sorting every lot of the program.
     pub async fn liability_lots(
         &mut self,
         program_id: ProgramId,
@@ -97,8 +99,8 @@ impl Tx {
             fetch_all,
             LiabilityLot,
             "SELECT l.id, c.id, c.member_no, l.origin, l.created_at, l.expires_at, l.amount, l.remaining \
-             FROM lots l JOIN accounts a ON a.id = l.account_id JOIN customers c ON c.id = a.owner_id \
-             WHERE a.program_id = $1 AND a.owner_kind = 'customer' AND l.remaining > 0 AND ($2 IS NULL OR l.id < $2) \
+             FROM lots l CROSS JOIN accounts a JOIN customers c ON c.id = a.owner_id \
+             WHERE a.id = l.account_id AND a.program_id = $1 AND a.owner_kind = 'customer' AND l.remaining > 0 AND ($2 IS NULL OR l.id < $2) \
              ORDER BY l.id DESC LIMIT $3",
             program_id.0,
             before_id,

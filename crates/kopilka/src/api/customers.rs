@@ -465,25 +465,29 @@ async fn export(
                     })
                 })
                 .await?;
-            Ok(Page::of(customers, |c| c.customer.id.0, |c| {
-                let units = units.of(c.customer.program_id);
-                let customer = c.customer;
-                vec![
-                    Cell::Integer(customer.id.0),
-                    units.time(customer.created_at),
-                    Cell::Integer(customer.program_id.0),
-                    Cell::Text(customer.member_no),
-                    Cell::optional(customer.phone.as_deref(), |p| {
-                        Cell::Text(kopilka_domain::phone::mask(p))
-                    }),
-                    Cell::optional(customer.email, Cell::Text),
-                    Cell::text(customer.state.as_str()),
-                    units.amount(c.balance),
-                    units.amount(c.held),
-                    units.amount(c.balance - c.held),
-                    Cell::Text(units.currency),
-                ]
-            }))
+            Ok(Page::of(
+                customers,
+                |c| c.customer.id.0,
+                |c| {
+                    let units = units.of(c.customer.program_id);
+                    let customer = c.customer;
+                    vec![
+                        Cell::Integer(customer.id.0),
+                        units.time(customer.created_at),
+                        Cell::Integer(customer.program_id.0),
+                        Cell::Text(customer.member_no),
+                        Cell::optional(customer.phone.as_deref(), |p| {
+                            Cell::Text(kopilka_domain::phone::mask(p))
+                        }),
+                        Cell::optional(customer.email, Cell::Text),
+                        Cell::text(customer.state.as_str()),
+                        units.amount(c.balance),
+                        units.amount(c.held),
+                        units.amount(c.balance - c.held),
+                        Cell::Text(units.currency),
+                    ]
+                },
+            ))
         })
     });
     export::export(format, &options, EXPORT, start, pages).await

@@ -47,28 +47,32 @@ async fn export(
             let lots = state
                 .store
                 .read(move |tx| {
-                    Box::pin(async move {
-                        tx.liability_lots(program, cursor, export::PAGE_ROWS).await
-                    })
+                    Box::pin(
+                        async move { tx.liability_lots(program, cursor, export::PAGE_ROWS).await },
+                    )
                 })
                 .await?;
-            Ok(Page::of(lots, |lot| lot.id, |lot| {
-                vec![
-                    Cell::Integer(lot.id),
-                    Cell::Integer(lot.customer_id.0),
-                    Cell::Text(lot.member_no),
-                    units.time(lot.created_at),
-                    Cell::optional(lot.expires_at, |at| units.time(at)),
-                    units.amount(lot.amount),
-                    units.amount(lot.remaining),
-                    Cell::Text(units.currency.clone()),
-                    Cell::optional(point_value, |value| Cell::Amount {
-                        minor: value.money(lot.remaining),
-                        decimals: money_decimals,
-                    }),
-                    Cell::Integer(lot.origin.0),
-                ]
-            }))
+            Ok(Page::of(
+                lots,
+                |lot| lot.id,
+                |lot| {
+                    vec![
+                        Cell::Integer(lot.id),
+                        Cell::Integer(lot.customer_id.0),
+                        Cell::Text(lot.member_no),
+                        units.time(lot.created_at),
+                        Cell::optional(lot.expires_at, |at| units.time(at)),
+                        units.amount(lot.amount),
+                        units.amount(lot.remaining),
+                        Cell::Text(units.currency.clone()),
+                        Cell::optional(point_value, |value| Cell::Amount {
+                            minor: value.money(lot.remaining),
+                            decimals: money_decimals,
+                        }),
+                        Cell::Integer(lot.origin.0),
+                    ]
+                },
+            ))
         })
     });
     export::export(format, &options, EXPORT, None, pages).await

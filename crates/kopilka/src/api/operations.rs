@@ -1,5 +1,5 @@
-use crate::http::{ApiError, ApiResult};
 use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
+use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::outbox::webhooks;
 use crate::state::AppState;
@@ -542,27 +542,31 @@ async fn export(
                 .store
                 .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
                 .await?;
-            Ok(Page::of(ops, |op| op.id.0, |op| {
-                let units = units.of(op.program_id);
-                let (amount, time) = (|minor| units.amount(minor), |ms| units.time(ms));
-                vec![
-                    Cell::Integer(op.id.0),
-                    time(op.created_at),
-                    Cell::Integer(op.program_id.0),
-                    Cell::optional(op.customer_id, |id| Cell::Integer(id.0)),
-                    Cell::optional(op.merchant_id, |id| Cell::Integer(id.0)),
-                    Cell::text(op.kind.as_str()),
-                    Cell::text(op.status.as_str()),
-                    amount(op.amount),
-                    Cell::Text(op.currency),
-                    amount(op.reversed),
-                    Cell::optional(op.reverses, |id| Cell::Integer(id.0)),
-                    Cell::Text(op.protocol),
-                    Cell::optional(op.description, Cell::Text),
-                    Cell::optional(op.resolved_at, time),
-                    Cell::Text(op.uuid),
-                ]
-            }))
+            Ok(Page::of(
+                ops,
+                |op| op.id.0,
+                |op| {
+                    let units = units.of(op.program_id);
+                    let (amount, time) = (|minor| units.amount(minor), |ms| units.time(ms));
+                    vec![
+                        Cell::Integer(op.id.0),
+                        time(op.created_at),
+                        Cell::Integer(op.program_id.0),
+                        Cell::optional(op.customer_id, |id| Cell::Integer(id.0)),
+                        Cell::optional(op.merchant_id, |id| Cell::Integer(id.0)),
+                        Cell::text(op.kind.as_str()),
+                        Cell::text(op.status.as_str()),
+                        amount(op.amount),
+                        Cell::Text(op.currency),
+                        amount(op.reversed),
+                        Cell::optional(op.reverses, |id| Cell::Integer(id.0)),
+                        Cell::Text(op.protocol),
+                        Cell::optional(op.description, Cell::Text),
+                        Cell::optional(op.resolved_at, time),
+                        Cell::Text(op.uuid),
+                    ]
+                },
+            ))
         })
     });
     export::export(format, &options, EXPORT, start, pages).await

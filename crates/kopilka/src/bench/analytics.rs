@@ -207,7 +207,13 @@ async fn beside_the_server(
                 sqlx::query(statement).execute(&pool).await?;
                 sqlx::query(FORGET_DAYS).execute(&pool).await?;
             }
-            for table in ["operations", "customers", "accounts", "lots", "analytics_days"] {
+            for table in [
+                "operations",
+                "customers",
+                "accounts",
+                "lots",
+                "analytics_days",
+            ] {
                 sqlx::query(&format!("VACUUM ANALYZE {table}"))
                     .execute(&pool)
                     .await?;

@@ -437,36 +437,40 @@ async fn export(
                 .store
                 .read(move |tx| Box::pin(async move { tx.cash_payments(&filter).await }))
                 .await?;
-            Ok(Page::of(payments, |p| p.id, |p| {
-                let zone = zones.get(&p.project_id).copied().unwrap_or(chrono_tz::UTC);
-                let customer_id = p.customer.get("id").and_then(Value::as_str);
-                vec![
-                    Cell::Integer(p.id),
-                    Cell::Integer(p.project_id),
-                    Cell::Text(p.payment_id.clone()),
-                    Cell::Integer(p.operation_id.0),
-                    Cell::Text(p.interface.clone()),
-                    Cell::Text(p.method.clone()),
-                    Cell::text(p.status.to_string()),
-                    Cell::Text(p.code.clone()),
-                    Cell::Text(p.message.clone()),
-                    // ECommPay amounts are in cents.
-                    Cell::Amount {
-                        minor: p.amount,
-                        decimals: 2,
-                    },
-                    Cell::Text(p.currency.clone()),
-                    Cell::optional(customer_id, Cell::text),
-                    Cell::Time {
-                        ms: p.created_at,
-                        zone,
-                    },
-                    Cell::Time {
-                        ms: p.updated_at,
-                        zone,
-                    },
-                ]
-            }))
+            Ok(Page::of(
+                payments,
+                |p| p.id,
+                |p| {
+                    let zone = zones.get(&p.project_id).copied().unwrap_or(chrono_tz::UTC);
+                    let customer_id = p.customer.get("id").and_then(Value::as_str);
+                    vec![
+                        Cell::Integer(p.id),
+                        Cell::Integer(p.project_id),
+                        Cell::Text(p.payment_id.clone()),
+                        Cell::Integer(p.operation_id.0),
+                        Cell::Text(p.interface.clone()),
+                        Cell::Text(p.method.clone()),
+                        Cell::text(p.status.to_string()),
+                        Cell::Text(p.code.clone()),
+                        Cell::Text(p.message.clone()),
+                        // ECommPay amounts are in cents.
+                        Cell::Amount {
+                            minor: p.amount,
+                            decimals: 2,
+                        },
+                        Cell::Text(p.currency.clone()),
+                        Cell::optional(customer_id, Cell::text),
+                        Cell::Time {
+                            ms: p.created_at,
+                            zone,
+                        },
+                        Cell::Time {
+                            ms: p.updated_at,
+                            zone,
+                        },
+                    ]
+                },
+            ))
         })
     });
     export::export(format, &options, EXPORT, start, pages).await

@@ -12,8 +12,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, TimeZone, Timelike};
 use futures::future::BoxFuture;
-use kopilka_domain::money::format_decimal;
 use kopilka_domain::ids::ProgramId;
+use kopilka_domain::money::format_decimal;
 use kopilka_domain::Amount;
 use kopilka_store::model::Program;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet};
@@ -55,9 +55,15 @@ pub enum Cell {
     Text(String),
     Integer(i64),
     /// Money or points in minor units: a number with the currency's decimals.
-    Amount { minor: i64, decimals: u8 },
+    Amount {
+        minor: i64,
+        decimals: u8,
+    },
     /// Unix milliseconds, shown in `zone`.
-    Time { ms: i64, zone: chrono_tz::Tz },
+    Time {
+        ms: i64,
+        zone: chrono_tz::Tz,
+    },
     Empty,
 }
 
@@ -183,10 +189,9 @@ fn dialect(format: ExportFormat, options: &ExportOptions) -> ApiResult<Dialect> 
         (_, None) => Ok(Dialect::Comma),
         (ExportFormat::Csv, Some("comma")) => Ok(Dialect::Comma),
         (ExportFormat::Csv, Some("excel-semicolon")) => Ok(Dialect::ExcelSemicolon),
-        (ExportFormat::Csv, Some(_)) => Err(ApiError::invalid(
-            "dialect",
-            "comma or excel-semicolon",
-        )),
+        (ExportFormat::Csv, Some(_)) => {
+            Err(ApiError::invalid("dialect", "comma or excel-semicolon"))
+        }
         (ExportFormat::Xlsx, Some(_)) => Err(ApiError::invalid("dialect", "only CSV has dialects")),
     }
 }
@@ -449,7 +454,9 @@ async fn write_xlsx(
         if let Err(error) = saved {
             // Also when the client has gone; the abort then reaches nobody.
             tracing::warn!(%error, "export aborted");
-            let _ = body.0.blocking_send(Err(io::Error::other("export aborted")));
+            let _ = body
+                .0
+                .blocking_send(Err(io::Error::other("export aborted")));
         }
     })
     .await;
@@ -476,18 +483,23 @@ fn xlsx_row(
             Cell::Amount { minor, decimals } => {
                 // The double nearest the decimal, as a spreadsheet stores "12.34" typed in.
                 let value = *minor as f64 / 10f64.powi(i32::from(*decimals));
-                let format = &formats.amounts[usize::from(*decimals).min(formats.amounts.len() - 1)];
+                let format =
+                    &formats.amounts[usize::from(*decimals).min(formats.amounts.len() - 1)];
                 sheet.write_number_with_format(row_number, c, value, format)?;
             }
             Cell::Time { ms, zone } => {
                 if let Some(at) = local(*ms, *zone) {
-                    let date = ExcelDateTime::from_ymd(at.year() as u16, at.month() as u8, at.day() as u8)?
-                        .and_hms_milli(
-                            at.hour() as u16,
-                            at.minute() as u8,
-                            at.second() as u8,
-                            (at.nanosecond() / 1_000_000).min(999) as u16,
-                        )?;
+                    let date = ExcelDateTime::from_ymd(
+                        at.year() as u16,
+                        at.month() as u8,
+                        at.day() as u8,
+                    )?
+                    .and_hms_milli(
+                        at.hour() as u16,
+                        at.minute() as u8,
+                        at.second() as u8,
+                        (at.nanosecond() / 1_000_000).min(999) as u16,
+                    )?;
                     sheet.write_datetime_with_format(row_number, c, &date, &formats.time)?;
                 }
             }

@@ -124,8 +124,12 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 
-    let operations = app.all_pages(&format!("/v1/operations?program_id={PROGRAM}")).await;
-    let customers = app.all_pages(&format!("/v1/customers?program_id={PROGRAM}")).await;
+    let operations = app
+        .all_pages(&format!("/v1/operations?program_id={PROGRAM}"))
+        .await;
+    let customers = app
+        .all_pages(&format!("/v1/customers?program_id={PROGRAM}"))
+        .await;
     let payments = app.all_pages("/v1/ecommpay/payments").await;
     let mut histories = HashMap::new();
     for payment in &payments {
@@ -258,10 +262,26 @@ async fn kept_days_still_equal_the_ledger(app: TestApp) {
     let shop = app.merchant_named("Demo Shop").await;
     let first = customer(&app, "0").await;
     let second = customer(&app, "1").await;
-    let accrued = op(&app, json!({"kind": "accrue", "customer_id": first, "amount": "10.00"})).await;
-    op(&app, json!({"kind": "accrue", "customer_id": second, "amount": "5.00"})).await;
-    op(&app, json!({"kind": "redeem", "customer_id": first, "merchant_id": shop, "amount": "2.00"})).await;
-    op(&app, json!({"kind": "withdraw", "customer_id": second, "amount": "1.00"})).await;
+    let accrued = op(
+        &app,
+        json!({"kind": "accrue", "customer_id": first, "amount": "10.00"}),
+    )
+    .await;
+    op(
+        &app,
+        json!({"kind": "accrue", "customer_id": second, "amount": "5.00"}),
+    )
+    .await;
+    op(
+        &app,
+        json!({"kind": "redeem", "customer_id": first, "merchant_id": shop, "amount": "2.00"}),
+    )
+    .await;
+    op(
+        &app,
+        json!({"kind": "withdraw", "customer_id": second, "amount": "1.00"}),
+    )
+    .await;
     let hold = op(&app, json!({"kind": "redeem", "customer_id": first, "merchant_id": shop, "amount": "1.00", "hold": true})).await;
     sql_execute(
         &app,
@@ -285,7 +305,10 @@ async fn kept_days_still_equal_the_ledger(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{confirmed}");
     reverse(&app, accrued, "3.00").await;
     equal_the_ledger(&app, from, kopilka_store::now_ms()).await;
-    assert!(sql_sum(&app, kept).await > days, "the hold's day, final now, is kept");
+    assert!(
+        sql_sum(&app, kept).await > days,
+        "the hold's day, final now, is kept"
+    );
     equal_the_ledger(&app, from, kopilka_store::now_ms()).await;
     app.audit_is_clean().await;
     app.stop().await;
@@ -301,9 +324,16 @@ async fn equal_the_ledger(app: &TestApp, from: i64, to: i64) {
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let operations = app.all_pages(&format!("/v1/operations?program_id={PROGRAM}")).await;
-    let customers = app.all_pages(&format!("/v1/customers?program_id={PROGRAM}")).await;
-    for (name, from, to) in [("period", from, to), ("previous_period", 2 * from - to, from)] {
+    let operations = app
+        .all_pages(&format!("/v1/operations?program_id={PROGRAM}"))
+        .await;
+    let customers = app
+        .all_pages(&format!("/v1/customers?program_id={PROGRAM}"))
+        .await;
+    for (name, from, to) in [
+        ("period", from, to),
+        ("previous_period", 2 * from - to, from),
+    ] {
         let expected = expected_period(&operations, &customers, &[], &HashMap::new(), from, to);
         assert_eq!(answer[name], expected, "{name} on {:?}", app.backend);
     }

@@ -85,7 +85,10 @@ async fn exports_are_the_listing_s_rows_as_typed_cells(app: TestApp) {
 
     // CSV, both dialects: the same rows.
     let comma = csv(&app, &format!("/v1/operations/export.csv?{filter}")).await;
-    assert!(comma.starts_with("id,created_at,program_id,"), "{comma:.80}");
+    assert!(
+        comma.starts_with("id,created_at,program_id,"),
+        "{comma:.80}"
+    );
     let lines: Vec<&str> = comma.split_terminator("\r\n").collect();
     assert_eq!(lines.len() - 1, listed.len());
     let first = &listed[0];
@@ -117,7 +120,10 @@ async fn exports_are_the_listing_s_rows_as_typed_cells(app: TestApp) {
     // The listing's own checks; and what an export has no use for.
     for (path, field) in [
         ("/v1/operations/export.csv?kind=nonsense", "kind"),
-        ("/v1/operations/export.xlsx?dialect=excel-semicolon", "dialect"),
+        (
+            "/v1/operations/export.xlsx?dialect=excel-semicolon",
+            "dialect",
+        ),
         ("/v1/operations/export.csv?dialect=tabs", "dialect"),
         ("/v1/operations/export.csv?limit=10", "limit"),
     ] {
@@ -148,9 +154,7 @@ async fn exports_are_the_listing_s_rows_as_typed_cells(app: TestApp) {
     }
 
     // Liability, lot by lot, sums to the analytics' liability.
-    let (_, analytics) = app
-        .get(&format!("/v1/programs/{PROGRAM}/analytics"))
-        .await;
+    let (_, analytics) = app.get(&format!("/v1/programs/{PROGRAM}/analytics")).await;
     let liability = csv(
         &app,
         &format!("/v1/programs/{PROGRAM}/liability/export.csv"),
