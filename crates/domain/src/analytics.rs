@@ -221,12 +221,105 @@ impl Period {
     }
 }
 
+/// How long after a day ends its operations are taken as final: no write still running began
+/// inside it (a write's operations carry the time it began), and clocks of processes sharing a
+/// database agree within it.
+pub const SETTLE_MS: i64 = 3_600_000;
+
+/// A period cut at a program's day boundaries: its whole days that ended before a moment (kept
+/// summed once, docs/analytics.md), and the rest, summed from the ledger when asked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DaySplit {
+    pub days: Vec<Period>,
+    pub live: Vec<Period>,
+}
+
+/// Cuts `period` at `boundaries` (the starts of days in the program's zone, ascending): the days
+/// lying wholly inside it and ending by `settled_before`, and the parts before and after them.
+pub fn split_days(period: Period, boundaries: &[i64], settled_before: i64) -> DaySplit {
+    let end = period.to.min(settled_before);
+    let days: Vec<Period> = boundaries
+        .windows(2)
+        .map(|w| Period {
+            from: w[0],
+            to: w[1],
+        })
+        .filter(|day| day.from >= period.from && day.to <= end)
+        .collect();
+    let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        return DaySplit {
+            days,
+            live: vec![period],
+        };
+    };
+    let live = [
+        Period {
+            from: period.from,
+            to: first.from,
+        },
+        Period {
+            from: last.to,
+            to: period.to,
+        },
+    ]
+    .into_iter()
+    .filter(|part| part.to > part.from)
+    .collect();
+    DaySplit { days, live }
+}
+
 /// Horizons, in days, of the points-expiring figures.
 pub const EXPIRY_HORIZON_DAYS: [i64; 3] = [30, 60, 90];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_split_into_settled_days_and_live_parts() {
+        let day = 86_400_000;
+        let boundaries: Vec<i64> = (0..6).map(|d| d * day).collect();
+        let period = Period {
+            from: day / 2,
+            to: 4 * day + 5,
+        };
+        let split = split_days(period, &boundaries, 3 * day + 1);
+        assert_eq!(
+            split.days,
+            [
+                Period {
+                    from: day,
+                    to: 2 * day
+                },
+                Period {
+                    from: 2 * day,
+                    to: 3 * day
+                }
+            ]
+        );
+        assert_eq!(
+            split.live,
+            [
+                Period {
+                    from: day / 2,
+                    to: day
+                },
+                Period {
+                    from: 3 * day,
+                    to: 4 * day + 5
+                }
+            ]
+        );
+        // Nothing settled: all of it live; aligned on days: nothing live.
+        assert_eq!(split_days(period, &boundaries, 0).live, [period]);
+        let whole = Period {
+            from: 0,
+            to: 2 * day,
+        };
+        let split = split_days(whole, &boundaries, 5 * day);
+        assert_eq!(split.days.len(), 2);
+        assert!(split.live.is_empty());
+    }
     use serde_json::json;
 
     #[test]

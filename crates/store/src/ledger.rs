@@ -1023,7 +1023,7 @@ pub struct OperationFilter {
 
 /// Operations newest first. Only the filters given become conditions on columns (the others
 /// are `$n IS NULL`), so a customer's listing reads their rows through the `loymax_history`
-/// index instead of walking every operation.
+/// index instead of walking every operation, and a program's walks the primary key.
 pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Vec<Operation>> {
     let condition = |given: bool, column: &str, n: usize| {
         if given {
@@ -1035,7 +1035,10 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
     let sql = format!(
         "SELECT {} FROM operations WHERE {} AND {} AND {} AND {} AND {} AND {} AND {} AND {} ORDER BY id DESC LIMIT $9",
         Operation::COLUMNS,
-        condition(filter.program_id.is_some(), "program_id =", 1),
+        // `+`: not through `operations_program_created`, which would read and sort every
+        // operation of the program for each page; newest first by id is a walk down the
+        // primary key that stops at the page's end (the exports read every page).
+        condition(filter.program_id.is_some(), "+program_id =", 1),
         condition(filter.customer_id.is_some(), "customer_id =", 2),
         condition(filter.merchant_id.is_some(), "merchant_id =", 3),
         condition(filter.kind.is_some(), "kind =", 4),

@@ -13,6 +13,7 @@ pub mod code_quota;
 pub mod customers;
 pub mod ecommpay;
 pub mod entities;
+pub mod exports;
 pub mod incust;
 pub mod job_lease;
 pub mod kupikupi;

@@ -93,6 +93,7 @@ tuple_row!(A, B);
 tuple_row!(A, B, C);
 tuple_row!(A, B, C, D);
 tuple_row!(A, B, C, D, E);
+tuple_row!(A, B, C, D, E, F);
 
 /// What a PostgreSQL fetch returned (one row, maybe one, all), decoded into the same shape.
 pub(crate) trait PgFetched {

@@ -102,7 +102,17 @@ macro_rules! execute {
 
 /// Fetches rows as `$ty` (a [`Row`](crate::row::Row) or a tuple) with `$method` (`fetch_one`,
 /// `fetch_optional`, `fetch_all`).
+///
+/// `unprepared;` first: on PostgreSQL, planned for its parameters every time instead of a
+/// cached statement, whose generic plan (after five runs) cannot see how small a range is.
 macro_rules! fetch {
+    (unprepared; $tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        let sql: &str = $sql;
+        match &mut $tx.conn {
+            $crate::tx::Conn::Sqlite(c) => $crate::sqlite::statement::$method::<$ty>(c, sql, &[$(&$arg as &dyn rusqlite::ToSql),*]),
+            $crate::tx::Conn::Pg(c) => sqlx::query(sql)$(.bind($arg))*.persistent(false).$method(&mut **c).await.map_err($crate::StoreError::from).and_then(|rows| $crate::row::PgFetched::decode::<$ty>(rows)),
+        }
+    }};
     ($tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let sql: &str = $sql;
         match &mut $tx.conn {
@@ -114,6 +124,13 @@ macro_rules! fetch {
 
 /// Fetches one scalar column with `$method`.
 macro_rules! scalar {
+    (unprepared; $tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
+        let sql: &str = $sql;
+        match &mut $tx.conn {
+            $crate::tx::Conn::Sqlite(c) => $crate::sqlite::statement::scalar::$method::<$ty>(c, sql, &[$(&$arg as &dyn rusqlite::ToSql),*]),
+            $crate::tx::Conn::Pg(c) => sqlx::query_scalar::<_, $ty>(sql)$(.bind($arg))*.persistent(false).$method(&mut **c).await.map_err($crate::StoreError::from),
+        }
+    }};
     ($tx:expr, $method:ident, $ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => {{
         let sql: &str = $sql;
         match &mut $tx.conn {

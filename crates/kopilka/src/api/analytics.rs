@@ -6,10 +6,12 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Days, NaiveDate, TimeZone};
-use kopilka_domain::analytics::{percentile, FlowTotals, Period, PointValue, Ratio};
+use kopilka_domain::analytics::{
+    percentile, split_days, DaySplit, FlowTotals, Period, PointValue, Ratio, SETTLE_MS,
+};
 use kopilka_domain::ecommpay::PaymentStatus;
 use kopilka_domain::ids::ProgramId;
-use kopilka_store::analytics::{OperationSum, Outstanding, Voucher};
+use kopilka_store::analytics::{DayFigures, LedgerSums, Outstanding, Voucher};
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_PERIOD_MS: i64 = 30 * 24 * 3_600_000;
@@ -135,8 +137,7 @@ pub struct AnalyticsView {
 
 struct PeriodSums {
     period: Period,
-    operations: Vec<OperationSum>,
-    active_members: i64,
+    ledger: LedgerSums,
     new_members: i64,
     vouchers: Vec<Voucher>,
 }
@@ -167,18 +168,23 @@ pub async fn get(
     let zone: chrono_tz::Tz = found.rules.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let now = kopilka_store::now_ms();
     let period = parse_period(&query, zone, now)?;
-    let (current, previous, outstanding, as_of) = state
+    let settled = now - SETTLE_MS;
+    let splits = [period, period.previous()].map(|p| (p, days_of(p, zone, settled)));
+    let (current, previous, outstanding, as_of, fresh) = state
         .store
         .read(move |tx| {
             Box::pin(async move {
-                let current = period_sums(tx, program, period).await?;
-                let previous = period_sums(tx, program, period.previous()).await?;
+                let [(period, current), (previous, before)] = splits;
+                let (current, mut fresh) = period_sums(tx, program, period, &current).await?;
+                let (previous, more) = period_sums(tx, program, previous, &before).await?;
+                fresh.extend(more);
                 let as_of = tx.now();
                 let outstanding: Outstanding = tx.outstanding(program, as_of).await?;
-                Ok((current, previous, outstanding, as_of))
+                Ok((current, previous, outstanding, as_of, fresh))
             })
         })
         .await?;
+    keep_days(&state, program, fresh).await;
     let [within_30, within_60, within_90] = outstanding.expiring;
     Ok(Json(AnalyticsView {
         program_id: id,
@@ -200,24 +206,61 @@ pub async fn get(
     }))
 }
 
+/// A period's sums: the ledger's from its closed days and the parts around them (with the days
+/// summed now that are final, to keep); members and vouchers as they are now.
 async fn period_sums(
     tx: &mut kopilka_store::Tx,
     program: ProgramId,
     period: Period,
-) -> kopilka_store::StoreResult<PeriodSums> {
-    Ok(PeriodSums {
+    split: &DaySplit,
+) -> kopilka_store::StoreResult<(PeriodSums, Vec<DayFigures>)> {
+    let (ledger, fresh) = tx.ledger_sums(program, split).await?;
+    let sums = PeriodSums {
         period,
-        operations: tx.operation_sums(program, period).await?,
-        active_members: tx.active_members(program, period).await?,
+        ledger,
         new_members: tx.new_members(program, period).await?,
         vouchers: tx.vouchers(program, period).await?,
-    })
+    };
+    Ok((sums, fresh))
+}
+
+/// Keeps the final days a request summed, so the next reads them. A failure costs only time:
+/// the next request sums them again.
+async fn keep_days(state: &AppState, program: ProgramId, days: Vec<DayFigures>) {
+    if days.is_empty() {
+        return;
+    }
+    let kept = state
+        .store
+        .write(move |tx| Box::pin(async move { tx.keep_days(program, &days).await }))
+        .await;
+    if let Err(error) = kept {
+        tracing::warn!(%error, "analytics: closed days not kept");
+    }
+}
+
+/// `period` cut at the starts of days in `zone`: the days ended by `settled`, and the rest.
+fn days_of(period: Period, zone: chrono_tz::Tz, settled: i64) -> DaySplit {
+    let date = |ms: i64| {
+        zone.timestamp_millis_opt(ms)
+            .single()
+            .map(|at| at.date_naive())
+    };
+    let (Some(first), Some(last)) = (date(period.from), date(period.to)) else {
+        return split_days(period, &[], settled);
+    };
+    let boundaries: Vec<i64> = first
+        .iter_days()
+        .take_while(|day| *day <= last)
+        .filter_map(|day| day_start(zone, day))
+        .collect();
+    split_days(period, &boundaries, settled)
 }
 
 fn period_view(sums: PeriodSums) -> PeriodView {
     let mut flows = FlowTotals::default();
     let mut operations: Vec<ProtocolOperationsView> = Vec::new();
-    for sum in &sums.operations {
+    for sum in &sums.ledger.operations {
         flows.add(sum.kind, sum.reversed_kind, sum.amount);
         // Rows come ordered by protocol and kind; reversals of several kinds fold into one.
         match operations.last_mut() {
@@ -246,7 +289,7 @@ fn period_view(sums: PeriodSums) -> PeriodView {
         reversed_withdrawn_minor: flows.reversed_withdrawn,
         breakage: flows.breakage().map(Into::into),
         redemption_rate: flows.redemption_rate().map(Into::into),
-        active_members: sums.active_members,
+        active_members: sums.ledger.active_members,
         new_members: sums.new_members,
         operations,
         ecommpay_vouchers: vouchers_view(&sums.vouchers),
@@ -306,8 +349,13 @@ fn instant(field: &str, text: &str, zone: chrono_tz::Tz, days_after: u64) -> Api
         .map_err(|_| invalid())?
         .checked_add_days(Days::new(days_after))
         .ok_or_else(invalid)?;
-    // A midnight skipped by a clock change starts at the first instant after it.
-    let start = date.and_hms_opt(0, 0, 0).ok_or_else(invalid)?;
+    day_start(zone, date).ok_or_else(invalid)
+}
+
+/// The first instant of `date` in `zone`: a midnight skipped by a clock change starts at the
+/// first instant after it.
+fn day_start(zone: chrono_tz::Tz, date: NaiveDate) -> Option<i64> {
+    let start = date.and_hms_opt(0, 0, 0)?;
     zone.from_local_datetime(&start)
         .earliest()
         .or_else(|| {
@@ -315,7 +363,6 @@ fn instant(field: &str, text: &str, zone: chrono_tz::Tz, days_after: u64) -> Api
                 .earliest()
         })
         .map(|at| at.timestamp_millis())
-        .ok_or_else(invalid)
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
@@ -126,6 +127,60 @@ pub struct CustomerQuery {
     pub limit: Option<i64>,
 }
 
+impl CustomerQuery {
+    /// The search the listing and its exports share: every filter given must match.
+    async fn filter(&self, state: &AppState) -> ApiResult<CustomerFilter> {
+        let program = match self.program_id {
+            Some(id) => Some(
+                state
+                    .store
+                    .read(move |tx| Box::pin(async move { tx.program(ProgramId(id)).await }))
+                    .await?
+                    .ok_or_else(|| ApiError::invalid("program_id", "no such program"))?,
+            ),
+            None => None,
+        };
+        let phone = match &self.phone {
+            Some(p) => Some(parse_phone(program.as_ref(), p)?.digits().to_string()),
+            None => None,
+        };
+        if let Some(name) = &self.name {
+            if !(2..=100).contains(&name.trim().chars().count()) {
+                return Err(ApiError::invalid("name", "2 to 100 characters"));
+            }
+        }
+        for (field, value) in [
+            ("card", &self.card),
+            ("member_no", &self.member_no),
+            ("email", &self.email),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.len() > 254)
+            {
+                return Err(ApiError::invalid(field, "1 to 254 characters"));
+            }
+        }
+        Ok(CustomerFilter {
+            program_id: self.program_id.map(ProgramId),
+            phone,
+            email: self.email.as_ref().map(|e| e.trim().to_string()),
+            card_number: self.card.clone(),
+            member_no: self.member_no.clone(),
+            name: self.name.as_ref().map(|n| n.trim().to_string()),
+            state: match &self.state {
+                Some(s) => Some(CustomerState::parse(s).ok_or_else(|| {
+                    ApiError::invalid(
+                        "state",
+                        "registering, active, blocked, merged or anonymised",
+                    )
+                })?),
+                None => None,
+            },
+        })
+    }
+}
+
 /// Searches customers: every filter given must match; newest first, with balances.
 #[utoipa::path(get, path = "/v1/customers", params(CustomerQuery), responses((status = 200, body = PageOf<CustomerListItem>)))]
 pub async fn list(
@@ -137,54 +192,7 @@ pub async fn list(
         limit: query.limit,
     }
     .limit()?;
-    let program = match query.program_id {
-        Some(id) => Some(
-            state
-                .store
-                .read(move |tx| Box::pin(async move { tx.program(ProgramId(id)).await }))
-                .await?
-                .ok_or_else(|| ApiError::invalid("program_id", "no such program"))?,
-        ),
-        None => None,
-    };
-    let phone = match &query.phone {
-        Some(p) => Some(parse_phone(program.as_ref(), p)?.digits().to_string()),
-        None => None,
-    };
-    if let Some(name) = &query.name {
-        if !(2..=100).contains(&name.trim().chars().count()) {
-            return Err(ApiError::invalid("name", "2 to 100 characters"));
-        }
-    }
-    for (field, value) in [
-        ("card", &query.card),
-        ("member_no", &query.member_no),
-        ("email", &query.email),
-    ] {
-        if value
-            .as_ref()
-            .is_some_and(|v| v.is_empty() || v.len() > 254)
-        {
-            return Err(ApiError::invalid(field, "1 to 254 characters"));
-        }
-    }
-    let filter = CustomerFilter {
-        program_id: query.program_id.map(ProgramId),
-        phone,
-        email: query.email.map(|e| e.trim().to_string()),
-        card_number: query.card,
-        member_no: query.member_no,
-        name: query.name.map(|n| n.trim().to_string()),
-        state: match &query.state {
-            Some(s) => Some(CustomerState::parse(s).ok_or_else(|| {
-                ApiError::invalid(
-                    "state",
-                    "registering, active, blocked, merged or anonymised",
-                )
-            })?),
-            None => None,
-        },
-    };
+    let filter = query.filter(&state).await?;
     let before = query.cursor.map(CustomerId);
     let (found, programs) = state
         .store
@@ -798,4 +806,104 @@ pub async fn get_card(State(state): State<AppState>, Id(id): Id) -> ApiResult<Js
         .await?
         .ok_or_else(|| ApiError::not_found("card"))?;
     Ok(Json(card))
+}
+
+const EXPORT: Table = Table {
+    name: "customers",
+    columns: &[
+        "id",
+        "created_at",
+        "program_id",
+        "member_no",
+        "phone",
+        "email",
+        "state",
+        "balance",
+        "held",
+        "spendable",
+        "currency",
+    ],
+};
+
+/// The customers the listing's filter selects, with their balances, newest first.
+async fn export(
+    state: AppState,
+    query: CustomerQuery,
+    options: ExportOptions,
+    format: ExportFormat,
+) -> ApiResult<axum::response::Response> {
+    let filter = query.filter(&state).await?;
+    let start = export::start(query.cursor, query.limit)?;
+    let programs = state
+        .store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await?;
+    let units = export::ProgramUnits::new(&programs);
+    let pages: export::Pages = Box::new(move |cursor| {
+        let (state, units, filter) = (state.clone(), units.clone(), filter.clone());
+        Box::pin(async move {
+            let customers = state
+                .store
+                .read(move |tx| {
+                    Box::pin(async move {
+                        care::search(tx, &filter, cursor.map(CustomerId), export::PAGE_ROWS).await
+                    })
+                })
+                .await?;
+            Ok(Page::of(
+                customers,
+                |c| c.customer.id.0,
+                |c| {
+                    let units = units.of(c.customer.program_id);
+                    // The program's own points; a customer holds no other currency today.
+                    let (balance, held) = c
+                        .balances
+                        .iter()
+                        .find(|(currency, _, _)| *currency == units.currency)
+                        .map_or((0, 0), |(_, balance, held)| (*balance, *held));
+                    let customer = c.customer;
+                    vec![
+                        Cell::Integer(customer.id.0),
+                        units.time(customer.created_at),
+                        Cell::Integer(customer.program_id.0),
+                        Cell::Text(customer.member_no),
+                        Cell::optional(customer.phone.as_deref(), |p| {
+                            Cell::Text(kopilka_domain::phone::mask(p))
+                        }),
+                        Cell::optional(customer.email, Cell::Text),
+                        Cell::text(customer.state.as_str()),
+                        units.amount(balance),
+                        units.amount(held),
+                        units.amount(balance - held),
+                        Cell::Text(units.currency),
+                    ]
+                },
+            ))
+        })
+    });
+    export::export(format, &options, EXPORT, start, pages).await
+}
+
+/// CSV of the customers `GET /v1/customers` lists with the same filter, with their balances
+/// (docs/exports.md).
+#[utoipa::path(get, path = "/v1/customers/export.csv", params(CustomerQuery, ExportOptions),
+    responses((status = 200, description = "CSV, one customer a row", content_type = "text/csv", body = String)))]
+pub async fn export_csv(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<CustomerQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
+) -> ApiResult<axum::response::Response> {
+    export(state, query, options, ExportFormat::Csv).await
+}
+
+/// XLSX of the customers `GET /v1/customers` lists with the same filter, with their balances
+/// (docs/exports.md).
+#[utoipa::path(get, path = "/v1/customers/export.xlsx", params(CustomerQuery, ExportOptions),
+    responses((status = 200, description = "An XLSX workbook, one customer a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<CustomerQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
+) -> ApiResult<axum::response::Response> {
+    export(state, query, options, ExportFormat::Xlsx).await
 }

@@ -7,6 +7,7 @@ mod analytics;
 mod audit;
 mod customers;
 mod docs;
+mod liability;
 mod merchants;
 mod messages;
 mod offers;
@@ -30,7 +31,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     let programs = OpenApiRouter::new()
         .routes(routes!(programs::list, programs::create))
         .routes(routes!(programs::get, programs::update));
-    let analytics = OpenApiRouter::new().routes(routes!(analytics::get));
+    let analytics = OpenApiRouter::new()
+        .routes(routes!(analytics::get))
+        .routes(routes!(liability::liability_csv))
+        .routes(routes!(liability::liability_xlsx));
     let offers = OpenApiRouter::new()
         .routes(routes!(offers::list, offers::create))
         .routes(routes!(offers::event))
@@ -47,6 +51,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(merchants::rotate_webhook_secret));
     let customers = OpenApiRouter::new()
         .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::export_csv))
+        .routes(routes!(customers::export_xlsx))
         .routes(routes!(customers::get, customers::update))
         .routes(routes!(customers::block))
         .routes(routes!(customers::unblock))
@@ -58,6 +64,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::get_card));
     let operations = OpenApiRouter::new()
         .routes(routes!(operations::list, operations::create))
+        .routes(routes!(operations::export_csv))
+        .routes(routes!(operations::export_xlsx))
         .routes(routes!(operations::get))
         .routes(routes!(operations::confirm))
         .routes(routes!(operations::void))

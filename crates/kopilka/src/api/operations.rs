@@ -1,3 +1,4 @@
+use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::operator::Principal;
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
@@ -503,6 +504,40 @@ fn instant(field: &'static str, text: &Option<String>) -> ApiResult<Option<i64>>
     }
 }
 
+impl OperationQuery {
+    /// The filter the listing and its exports share, from `before` on, `limit` at a time.
+    fn filter(&self, before: Option<i64>, limit: i64) -> ApiResult<OperationFilter> {
+        if let Some(k) = &self.kind {
+            if OperationKind::parse(k).is_none() {
+                return Err(ApiError::invalid("kind", "unknown operation kind"));
+            }
+        }
+        if let Some(s) = &self.status {
+            if kopilka_domain::ledger::OperationStatus::parse(s).is_none() {
+                return Err(ApiError::invalid("status", "pending, confirmed or voided"));
+            }
+        }
+        let created_from = instant("from", &self.from)?;
+        let created_before = instant("to", &self.to)?;
+        if let (Some(from), Some(to)) = (created_from, created_before) {
+            if from >= to {
+                return Err(ApiError::invalid("to", "must be later than from"));
+            }
+        }
+        Ok(OperationFilter {
+            created_from,
+            created_before,
+            program_id: self.program_id.map(ProgramId),
+            customer_id: self.customer_id.map(CustomerId),
+            merchant_id: self.merchant_id.map(MerchantId),
+            kind: self.kind.clone(),
+            status: self.status.clone(),
+            before_id: before.map(OperationId),
+            limit,
+        })
+    }
+}
+
 #[utoipa::path(get, path = "/v1/operations", params(OperationQuery), responses((status = 200, body = PageOf<OperationView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -513,34 +548,7 @@ pub async fn list(
         limit: query.limit,
     }
     .limit()?;
-    if let Some(k) = &query.kind {
-        if OperationKind::parse(k).is_none() {
-            return Err(ApiError::invalid("kind", "unknown operation kind"));
-        }
-    }
-    if let Some(s) = &query.status {
-        if kopilka_domain::ledger::OperationStatus::parse(s).is_none() {
-            return Err(ApiError::invalid("status", "pending, confirmed or voided"));
-        }
-    }
-    let created_from = instant("from", &query.from)?;
-    let created_before = instant("to", &query.to)?;
-    if let (Some(from), Some(to)) = (created_from, created_before) {
-        if from >= to {
-            return Err(ApiError::invalid("to", "must be later than from"));
-        }
-    }
-    let filter = OperationFilter {
-        created_from,
-        created_before,
-        program_id: query.program_id.map(ProgramId),
-        customer_id: query.customer_id.map(CustomerId),
-        merchant_id: query.merchant_id.map(MerchantId),
-        kind: query.kind,
-        status: query.status,
-        before_id: query.cursor.map(OperationId),
-        limit,
-    };
+    let filter = query.filter(query.cursor, limit)?;
     let (ops, programs) = state
         .store
         .read(move |tx| {
@@ -563,6 +571,102 @@ pub async fn list(
         })
         .collect();
     Ok(Json(PageOf::new(views, limit, |v| v.id)))
+}
+
+const EXPORT: Table = Table {
+    name: "operations",
+    columns: &[
+        "id",
+        "created_at",
+        "program_id",
+        "customer_id",
+        "merchant_id",
+        "kind",
+        "status",
+        "amount",
+        "currency",
+        "reversed",
+        "reverses",
+        "protocol",
+        "description",
+        "resolved_at",
+        "uuid",
+    ],
+};
+
+/// The operations the listing's filter selects, every page of them, newest first.
+async fn export(
+    state: AppState,
+    query: OperationQuery,
+    options: ExportOptions,
+    format: ExportFormat,
+) -> ApiResult<axum::response::Response> {
+    let filter = query.filter(None, export::PAGE_ROWS)?;
+    let start = export::start(query.cursor, query.limit)?;
+    let units = state
+        .store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await?;
+    let units = export::ProgramUnits::new(&units);
+    let pages: export::Pages = Box::new(move |cursor| {
+        let (state, units) = (state.clone(), units.clone());
+        let mut filter = filter.clone();
+        filter.before_id = cursor.map(OperationId);
+        Box::pin(async move {
+            let ops = state
+                .store
+                .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
+                .await?;
+            Ok(Page::of(
+                ops,
+                |op| op.id.0,
+                |op| {
+                    let units = units.of(op.program_id);
+                    let (amount, time) = (|minor| units.amount(minor), |ms| units.time(ms));
+                    vec![
+                        Cell::Integer(op.id.0),
+                        time(op.created_at),
+                        Cell::Integer(op.program_id.0),
+                        Cell::optional(op.customer_id, |id| Cell::Integer(id.0)),
+                        Cell::optional(op.merchant_id, |id| Cell::Integer(id.0)),
+                        Cell::text(op.kind.as_str()),
+                        Cell::text(op.status.as_str()),
+                        amount(op.amount),
+                        Cell::Text(op.currency),
+                        amount(op.reversed),
+                        Cell::optional(op.reverses, |id| Cell::Integer(id.0)),
+                        Cell::Text(op.protocol),
+                        Cell::optional(op.description, Cell::Text),
+                        Cell::optional(op.resolved_at, time),
+                        Cell::Text(op.uuid),
+                    ]
+                },
+            ))
+        })
+    });
+    export::export(format, &options, EXPORT, start, pages).await
+}
+
+/// CSV of the operations `GET /v1/operations` lists with the same filter (docs/exports.md).
+#[utoipa::path(get, path = "/v1/operations/export.csv", params(OperationQuery, ExportOptions),
+    responses((status = 200, description = "CSV, one operation a row", content_type = "text/csv", body = String)))]
+pub async fn export_csv(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<OperationQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
+) -> ApiResult<axum::response::Response> {
+    export(state, query, options, ExportFormat::Csv).await
+}
+
+/// XLSX of the operations `GET /v1/operations` lists with the same filter (docs/exports.md).
+#[utoipa::path(get, path = "/v1/operations/export.xlsx", params(OperationQuery, ExportOptions),
+    responses((status = 200, description = "An XLSX workbook, one operation a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<OperationQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
+) -> ApiResult<axum::response::Response> {
+    export(state, query, options, ExportFormat::Xlsx).await
 }
 
 #[utoipa::path(get, path = "/v1/operations/{id}", responses((status = 200, body = OperationView), (status = 404, body = crate::http::ErrorBody)))]

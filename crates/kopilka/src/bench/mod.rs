@@ -7,6 +7,7 @@
 //! takes as little as possible from the server it measures.
 
 mod analytics;
+mod export;
 mod loymax;
 
 use crate::config::Config;
@@ -55,11 +56,12 @@ pub struct BenchArgs {
     pub no_pgbench: bool,
     #[arg(long)]
     pub json: bool,
-    /// earn (native API), purchase (the Loymax purchase cycle), batch (a Loymax batch accrual)
-    /// or analytics (a program's analytics over `--rows` operations).
+    /// earn (native API), purchase (the Loymax purchase cycle), batch (a Loymax batch accrual),
+    /// analytics (a program's analytics over `--rows` operations) or export (its operations
+    /// exported as CSV and XLSX).
     #[arg(long, default_value = "earn")]
     pub scenario: String,
-    /// Rows of the batch scenario; operations of the analytics scenario.
+    /// Rows of the batch scenario; operations of the analytics and export scenarios.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: usize,
     /// Offers active in the purchase scenario: it runs without offers, then with this many,
@@ -100,7 +102,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "batch" => return loymax::batch(args).await,
         "purchase" => return loymax::purchase(args).await,
         "analytics" => return analytics::run(args).await,
-        other => bail!("unknown scenario {other}: earn, purchase, batch or analytics"),
+        "export" => return export::run(args).await,
+        other => bail!("unknown scenario {other}: earn, purchase, batch, analytics or export"),
     }
     let report = measure(&args).await?;
     if args.json {

@@ -1,14 +1,13 @@
 //! Admin API under `/v1/ecommpay`: projects, CashtoCode terminals, payments and their exports.
 
-use super::euros;
-use super::wire::wire_date;
+use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::{ApiError, ApiResult};
 use crate::http::{ErrorBody, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use kopilka_domain::ecommpay::{self as domain, PaymentStatus};
 use kopilka_domain::ids::MerchantId;
@@ -18,6 +17,8 @@ use kopilka_store::ecommpay::{
 use kopilka_store::{StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -375,151 +376,122 @@ async fn get_payment(State(state): State<AppState>, Id(id): Id) -> ApiResult<Jso
     Ok(Json(view))
 }
 
-const COLUMNS: [&str; 14] = [
-    "id",
-    "project_id",
-    "payment_id",
-    "operation_id",
-    "interface",
-    "method",
-    "status",
-    "code",
-    "message",
-    "amount",
-    "currency",
-    "customer_id",
-    "created",
-    "updated",
-];
+const EXPORT: Table = Table {
+    name: "payments",
+    columns: &[
+        "id",
+        "project_id",
+        "payment_id",
+        "operation_id",
+        "interface",
+        "method",
+        "status",
+        "code",
+        "message",
+        "amount",
+        "currency",
+        "customer_id",
+        "created",
+        "updated",
+    ],
+};
 
-fn row(p: &CashPayment) -> [String; 14] {
-    [
-        p.id.to_string(),
-        p.project_id.to_string(),
-        p.payment_id.clone(),
-        p.operation_id.to_string(),
-        p.interface.clone(),
-        p.method.clone(),
-        p.status.to_string(),
-        p.code.clone(),
-        p.message.clone(),
-        euros(p.amount),
-        p.currency.clone(),
-        p.customer
-            .clone()
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        wire_date(p.created_at),
-        wire_date(p.updated_at),
-    ]
+/// The payments the listing's filter selects, newest first; times in the time zone of the
+/// project's merchant's program.
+async fn export(
+    state: AppState,
+    query: PaymentQuery,
+    options: ExportOptions,
+    format: ExportFormat,
+) -> ApiResult<Response> {
+    let filter = query.filter(export::PAGE_ROWS)?;
+    let start = export::start(query.cursor, query.limit)?;
+    let (projects, merchants, programs) = state
+        .store
+        .read(|tx| {
+            Box::pin(async move {
+                Ok((
+                    tx.ecommpay_projects().await?,
+                    tx.merchants(None).await?,
+                    tx.programs().await?,
+                ))
+            })
+        })
+        .await?;
+    let units = export::ProgramUnits::new(&programs);
+    let zones: Arc<HashMap<i64, chrono_tz::Tz>> = Arc::new(
+        projects
+            .iter()
+            .filter_map(|project| {
+                let merchant = merchants.iter().find(|m| m.id == project.merchant_id)?;
+                Some((project.id, units.of(merchant.program_id).zone))
+            })
+            .collect(),
+    );
+    let pages: export::Pages = Box::new(move |cursor| {
+        let (state, zones) = (state.clone(), zones.clone());
+        let mut filter = filter.clone();
+        filter.before_id = cursor;
+        Box::pin(async move {
+            let payments = state
+                .store
+                .read(move |tx| Box::pin(async move { tx.cash_payments(&filter).await }))
+                .await?;
+            Ok(Page::of(
+                payments,
+                |p| p.id,
+                |p| {
+                    let zone = zones.get(&p.project_id).copied().unwrap_or(chrono_tz::UTC);
+                    let customer_id = p.customer.get("id").and_then(Value::as_str);
+                    vec![
+                        Cell::Integer(p.id),
+                        Cell::Integer(p.project_id),
+                        Cell::Text(p.payment_id.clone()),
+                        Cell::Integer(p.operation_id.0),
+                        Cell::Text(p.interface.clone()),
+                        Cell::Text(p.method.clone()),
+                        Cell::text(p.status.to_string()),
+                        Cell::Text(p.code.clone()),
+                        Cell::Text(p.message.clone()),
+                        // ECommPay amounts are in cents.
+                        Cell::Amount {
+                            minor: p.amount,
+                            decimals: 2,
+                        },
+                        Cell::Text(p.currency.clone()),
+                        Cell::optional(customer_id, Cell::text),
+                        Cell::Time {
+                            ms: p.created_at,
+                            zone,
+                        },
+                        Cell::Time {
+                            ms: p.updated_at,
+                            zone,
+                        },
+                    ]
+                },
+            ))
+        })
+    });
+    export::export(format, &options, EXPORT, start, pages).await
 }
 
-/// Calls `each` with every payment matching the query, page by page, newest first.
-async fn for_each_payment(
-    state: &AppState,
-    query: &PaymentQuery,
-    mut each: impl FnMut(&CashPayment) -> ApiResult<()>,
-) -> ApiResult<()> {
-    let mut filter = query.filter(500)?;
-    loop {
-        let page_filter = filter.clone();
-        let page = state
-            .store
-            .read(move |tx| Box::pin(async move { tx.cash_payments(&page_filter).await }))
-            .await?;
-        for p in &page {
-            each(p)?;
-        }
-        match page.last() {
-            Some(last) if page.len() == 500 => filter.before_id = Some(last.id),
-            _ => return Ok(()),
-        }
-    }
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-/// The payments the filter selects, as CSV.
-#[utoipa::path(get, path = "/v1/ecommpay/payments/export.csv", params(PaymentQuery), responses((status = 200, description = "CSV, one payment a row", content_type = "text/csv", body = String)))]
+/// The payments the filter selects, as CSV (docs/exports.md).
+#[utoipa::path(get, path = "/v1/ecommpay/payments/export.csv", params(PaymentQuery, ExportOptions), responses((status = 200, description = "CSV, one payment a row", content_type = "text/csv", body = String)))]
 async fn export_csv(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<PaymentQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
 ) -> ApiResult<Response> {
-    let mut out = COLUMNS.join(",") + "\r\n";
-    for_each_payment(&state, &query, |p| {
-        out.push_str(
-            &row(p)
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
-        Ok(())
-    })
-    .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"payments.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    export(state, query, options, ExportFormat::Csv).await
 }
 
-/// The payments the filter selects, as an XLSX workbook.
-#[utoipa::path(get, path = "/v1/ecommpay/payments/export.xlsx", params(PaymentQuery), responses((status = 200, description = "An XLSX workbook, one payment a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
+/// The payments the filter selects, as an XLSX workbook (docs/exports.md).
+#[utoipa::path(get, path = "/v1/ecommpay/payments/export.xlsx", params(PaymentQuery, ExportOptions), responses((status = 200, description = "An XLSX workbook, one payment a row", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = String)))]
 async fn export_xlsx(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<PaymentQuery>,
+    QueryParams(options): QueryParams<ExportOptions>,
 ) -> ApiResult<Response> {
-    use rust_xlsxwriter::Workbook;
-    let mut workbook = Workbook::new();
-    let sheet = workbook
-        .add_worksheet_with_constant_memory()
-        .map_err(ApiError::internal)?;
-    sheet.set_name("Payments").map_err(ApiError::internal)?;
-    for (c, name) in COLUMNS.iter().enumerate() {
-        sheet
-            .write_string(0, c as u16, *name)
-            .map_err(ApiError::internal)?;
-    }
-    let mut r = 0u32;
-    for_each_payment(&state, &query, |p| {
-        r += 1;
-        for (c, value) in row(p).iter().enumerate() {
-            sheet
-                .write_string(r, c as u16, value)
-                .map_err(ApiError::internal)?;
-        }
-        Ok(())
-    })
-    .await?;
-    let bytes = workbook.save_to_buffer().map_err(ApiError::internal)?;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"payments.xlsx\"",
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    export(state, query, options, ExportFormat::Xlsx).await
 }

@@ -15,6 +15,7 @@ pub mod connections;
 pub mod credentials;
 pub mod edge;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod html;
 pub mod i18n;

@@ -124,9 +124,13 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 
-    let operations = all_pages(&app, &format!("/v1/operations?program_id={PROGRAM}")).await;
-    let customers = all_pages(&app, &format!("/v1/customers?program_id={PROGRAM}")).await;
-    let payments = all_pages(&app, "/v1/ecommpay/payments").await;
+    let operations = app
+        .all_pages(&format!("/v1/operations?program_id={PROGRAM}"))
+        .await;
+    let customers = app
+        .all_pages(&format!("/v1/customers?program_id={PROGRAM}"))
+        .await;
+    let payments = app.all_pages("/v1/ecommpay/payments").await;
     let mut histories = HashMap::new();
     for payment in &payments {
         let (_, shown) = app
@@ -238,6 +242,124 @@ async fn analytics_equal_the_ledger_s_own_sums(app: TestApp) {
     assert_eq!(parameters, ["id", "from", "to"], "{documented}");
     app.audit_is_clean().await;
     app.stop().await;
+}
+
+both_stores!(kept_days_still_equal_the_ledger);
+/// Operations on closed days (moved back in time beside the server): the first request sums
+/// and keeps the final days, later ones read them; a hold pending on a closed day keeps that day
+/// summed live until it is confirmed, and a reversal today of an old operation counts today.
+async fn kept_days_still_equal_the_ledger(app: TestApp) {
+    let (_, program) = app.get(&format!("/v1/programs/{PROGRAM}")).await;
+    let mut rules = program["rules"].clone();
+    rules["time_zone"] = json!("Europe/Kyiv");
+    let (status, updated) = app
+        .send_put(
+            &format!("/v1/programs/{PROGRAM}"),
+            &json!({"code": program["code"], "name": program["name"], "rules": rules, "settings": program["settings"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let shop = app.merchant_named("Demo Shop").await;
+    let first = customer(&app, "0").await;
+    let second = customer(&app, "1").await;
+    let accrued = op(
+        &app,
+        json!({"kind": "accrue", "customer_id": first, "amount": "10.00"}),
+    )
+    .await;
+    op(
+        &app,
+        json!({"kind": "accrue", "customer_id": second, "amount": "5.00"}),
+    )
+    .await;
+    op(
+        &app,
+        json!({"kind": "redeem", "customer_id": first, "merchant_id": shop, "amount": "2.00"}),
+    )
+    .await;
+    op(
+        &app,
+        json!({"kind": "withdraw", "customer_id": second, "amount": "1.00"}),
+    )
+    .await;
+    let hold = op(&app, json!({"kind": "redeem", "customer_id": first, "merchant_id": shop, "amount": "1.00", "hold": true})).await;
+    sql_execute(
+        &app,
+        &format!("UPDATE operations SET created_at = created_at - (id % 5 + 2) * {DAY_MS} WHERE program_id = {PROGRAM}"),
+    )
+    .await;
+
+    let to = kopilka_store::now_ms();
+    let from = to - 10 * DAY_MS;
+    equal_the_ledger(&app, from, to).await;
+    let kept = "SELECT COUNT(*) FROM analytics_days";
+    let days = sql_sum(&app, kept).await;
+    assert!(days > 0, "closed days are kept");
+    // Read again: from the kept days.
+    equal_the_ledger(&app, from, to).await;
+    assert_eq!(sql_sum(&app, kept).await, days);
+
+    let (status, confirmed) = app
+        .post(&format!("/v1/operations/{hold}/confirm"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    reverse(&app, accrued, "3.00").await;
+    equal_the_ledger(&app, from, kopilka_store::now_ms()).await;
+    assert!(
+        sql_sum(&app, kept).await > days,
+        "the hold's day, final now, is kept"
+    );
+    equal_the_ledger(&app, from, kopilka_store::now_ms()).await;
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+/// The analytics of `[from, to)` and the period before equal the sums of the listed rows.
+async fn equal_the_ledger(app: &TestApp, from: i64, to: i64) {
+    let (status, answer) = app
+        .get(&format!(
+            "/v1/programs/{PROGRAM}/analytics?from={}&to={}",
+            rfc3339(from),
+            rfc3339(to)
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let operations = app
+        .all_pages(&format!("/v1/operations?program_id={PROGRAM}"))
+        .await;
+    let customers = app
+        .all_pages(&format!("/v1/customers?program_id={PROGRAM}"))
+        .await;
+    for (name, from, to) in [
+        ("period", from, to),
+        ("previous_period", 2 * from - to, from),
+    ] {
+        let expected = expected_period(&operations, &customers, &[], &HashMap::new(), from, to);
+        assert_eq!(answer[name], expected, "{name} on {:?}", app.backend);
+    }
+    assert!(answer["period"]["issued_minor"].as_i64().unwrap() > 0);
+}
+
+/// Runs a statement with plain SQL beside the server.
+async fn sql_execute(app: &TestApp, sql: &str) {
+    match app.backend {
+        Backend::Sqlite => {
+            let path = app.database.trim_start_matches("sqlite://");
+            let connection = rusqlite::Connection::open(path).unwrap();
+            connection.busy_timeout(Duration::from_secs(10)).unwrap();
+            connection.execute(sql, []).unwrap();
+        }
+        Backend::Postgres => {
+            let url = format!(
+                "{}?options=-c%20search_path%3D{}",
+                postgres_url(),
+                app.database
+            );
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
 }
 
 /// One period's figures, summed here from the listed rows.
@@ -394,26 +516,6 @@ async fn reverse(app: &TestApp, operation: i64, amount: &str) {
         json!({"amount": amount}),
     )
     .await;
-}
-
-/// Every item of a listing, page after page.
-async fn all_pages(app: &TestApp, path: &str) -> Vec<Value> {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let mut items = Vec::new();
-    let mut cursor: Option<i64> = None;
-    loop {
-        let page_path = match cursor {
-            Some(c) => format!("{path}{separator}limit=500&cursor={c}"),
-            None => format!("{path}{separator}limit=500"),
-        };
-        let (status, page) = app.get(&page_path).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_i64() {
-            Some(next) => cursor = Some(next),
-            None => return items,
-        }
-    }
 }
 
 /// One integer a query sums, read with plain SQL beside the server.

@@ -13,6 +13,7 @@ mod core_api;
 mod customers;
 mod ecommpay;
 mod ecommpay_shops;
+mod exports;
 mod fuzz;
 mod incust;
 mod incust_shops;

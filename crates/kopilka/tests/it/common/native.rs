@@ -98,6 +98,26 @@ impl TestApp {
         self.messages(&format!("recipient={phone}&kind=sms")).await
     }
 
+    /// Every item of a listing, page after page.
+    pub async fn all_pages(&self, path: &str) -> Vec<Value> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<i64> = None;
+        loop {
+            let page_path = match cursor {
+                Some(c) => format!("{path}{separator}limit=500&cursor={c}"),
+                None => format!("{path}{separator}limit=500"),
+            };
+            let (status, page) = self.get(&page_path).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_i64() {
+                Some(next) => cursor = Some(next),
+                None => return items,
+            }
+        }
+    }
+
     /// The id of the merchant called `name`.
     pub async fn merchant_named(&self, name: &str) -> i64 {
         let (_, merchants) = self.get("/v1/merchants").await;
