@@ -95,6 +95,7 @@ const PROGRAM_AREAS: &[&str] = &[
     "cards",
     "operations",
     "adjustments",
+    "offers",
     "ledger",
     "messages",
     "audit",

@@ -264,12 +264,12 @@ async fn kept_days_still_equal_the_ledger(app: TestApp) {
     let second = customer(&app, "1").await;
     let accrued = op(
         &app,
-        json!({"kind": "accrue", "customer_id": first, "amount": "10.00"}),
+        json!({"kind": "accrue", "customer_id": first, "reason": "test", "amount": "10.00"}),
     )
     .await;
     op(
         &app,
-        json!({"kind": "accrue", "customer_id": second, "amount": "5.00"}),
+        json!({"kind": "accrue", "customer_id": second, "reason": "test", "amount": "5.00"}),
     )
     .await;
     op(
@@ -279,7 +279,7 @@ async fn kept_days_still_equal_the_ledger(app: TestApp) {
     .await;
     op(
         &app,
-        json!({"kind": "withdraw", "customer_id": second, "amount": "1.00"}),
+        json!({"kind": "withdraw", "customer_id": second, "reason": "test", "amount": "1.00"}),
     )
     .await;
     let hold = op(&app, json!({"kind": "redeem", "customer_id": first, "merchant_id": shop, "amount": "1.00", "hold": true})).await;

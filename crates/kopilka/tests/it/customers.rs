@@ -35,8 +35,10 @@ async fn ids(app: &TestApp, query: &str) -> Vec<i64> {
 }
 
 async fn accrue(app: &TestApp, customer: i64, amount: &str) -> (StatusCode, Value) {
-    app.operation(json!({"kind": "accrue", "customer_id": customer, "amount": amount}))
-        .await
+    app.operation(
+        json!({"kind": "accrue", "customer_id": customer, "reason": "test", "amount": amount}),
+    )
+    .await
 }
 
 both_stores!(customers_are_created_updated_and_found_with_balances);
@@ -198,7 +200,7 @@ async fn blocked_customers_move_no_points_through_any_protocol(app: TestApp) {
     // Native: earn, accrue, redeem, withdraw and holds refused; reads answer.
     for kind in ["accrue", "redeem", "withdraw"] {
         let (status, refused) = app
-            .operation(json!({"kind": kind, "customer_id": id, "merchant_id": 1, "amount": "1.00"}))
+            .operation(json!({"kind": kind, "customer_id": id, "merchant_id": 1, "reason": "test", "amount": "1.00"}))
             .await;
         assert_eq!(status, StatusCode::CONFLICT, "{kind}: {refused}");
         assert_eq!(refused["error"]["code"], "customer_blocked");
@@ -535,7 +537,7 @@ async fn earns_racing_a_merge_are_never_lost(app: TestApp) {
         let earning = app.clone();
         earns.push(tokio::spawn(async move {
             let (status, body) = earning
-                .operation(json!({"kind": "accrue", "customer_id": source, "amount": "1.00", "idempotency_key": format!("race-{i}")}))
+                .operation(json!({"kind": "accrue", "customer_id": source, "reason": "test", "amount": "1.00", "idempotency_key": format!("race-{i}")}))
                 .await;
             match status {
                 StatusCode::CREATED => 1,
@@ -660,7 +662,7 @@ async fn two_processes_merging_while_earning_lose_nothing() {
             let (status, body) = earning[i % 2]
                 .post(
                     "/v1/operations",
-                    json!({"kind": "accrue", "customer_id": customer, "amount": "1.00", "idempotency_key": format!("p-{i}")}),
+                    json!({"kind": "accrue", "customer_id": customer, "reason": "test", "amount": "1.00", "idempotency_key": format!("p-{i}")}),
                 )
                 .await;
             match status {

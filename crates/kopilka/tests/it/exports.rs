@@ -37,7 +37,7 @@ async fn exports_are_the_listing_s_rows_as_typed_cells(app: TestApp) {
             let description = descriptions[i % descriptions.len()];
             app.create(
                 "/v1/operations",
-                json!({"kind": "accrue", "customer_id": member, "amount": format!("{}.{:02}", i / 100, i % 100 + 1), "description": description}),
+                json!({"kind": "accrue", "customer_id": member, "reason": "test", "amount": format!("{}.{:02}", i / 100, i % 100 + 1), "description": description}),
             )
         }))
         .await;
