@@ -1,4 +1,5 @@
 use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
+use crate::http::admin::{AuditDraft, Audited};
 use crate::http::operator::Principal;
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
@@ -11,11 +12,12 @@ use axum::{Extension, Json};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId, ProgramId};
 use kopilka_domain::ledger::{fingerprint, OperationKind};
 use kopilka_domain::money::format_decimal;
-use kopilka_domain::operator::{approval_threshold, check_reason, needs_approval};
+use kopilka_domain::operator::{approval_threshold, check_reason, needs_approval, redact};
 use kopilka_domain::Amount;
 use kopilka_store::ledger::{self, Action, Idempotency, LedgerRequest, OperationFilter, Outcome};
 use kopilka_store::model::{Operation, Posting};
-use kopilka_store::operators::NewAdjustment;
+use kopilka_store::operators::{AuditEntry, NewAdjustment};
+use kopilka_store::StoreError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -165,6 +167,7 @@ fn idempotency_key(headers: &HeaderMap, body: Option<String>) -> ApiResult<Optio
 pub async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    draft: Option<Extension<AuditDraft>>,
     headers: HeaderMap,
     JsonBody(input): JsonBody<OperationInput>,
 ) -> ApiResult<Response> {
@@ -317,11 +320,13 @@ pub async fn create(
         action,
     };
     let lifetime = rules.clone();
-    let outcome = state
+    let draft = draft.map(|Extension(AuditDraft(entry))| entry);
+    let (status, answer) = state
         .store
         .write_retrying(|| {
             let mut request = request.clone();
             let lifetime = lifetime.clone();
+            let draft = draft.clone();
             move |tx| {
                 Box::pin(async move {
                     if let Action::Credit { expires_at, .. } = &mut request.action {
@@ -337,12 +342,30 @@ pub async fn create(
                         )
                         .await?;
                     }
-                    Ok(outcome)
+                    let (status, Json(answer)) = outcome_view(outcome, lifetime.decimals);
+                    // The audit row commits with the operation it records.
+                    if let Some(draft) = draft {
+                        let mut after = serde_json::to_value(&answer)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        redact(&mut after);
+                        let entry = AuditEntry {
+                            entity_id: Some(answer.id.to_string()),
+                            status: i64::from(status.as_u16()),
+                            after: Some(after),
+                            ..draft
+                        };
+                        tx.record_audit(&entry).await?;
+                    }
+                    Ok((status, answer))
                 })
             }
         })
         .await?;
-    Ok(outcome_view(outcome, rules.decimals).into_response())
+    let mut response = (status, Json(answer)).into_response();
+    if draft.is_some() {
+        response.extensions_mut().insert(Audited);
+    }
+    Ok(response)
 }
 
 async fn resolve(

@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 
 /// Requests timed in each case, one after another.
-const REQUESTS: usize = 30;
+pub(super) const REQUESTS: usize = 30;
 const DAY_MS: i64 = 24 * 3_600_000;
 /// After the bench moves operations in time, the days kept before are no longer theirs.
 const FORGET_DAYS: &str = "DELETE FROM analytics_days";
@@ -152,14 +152,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Request times in ms: the first, and p50 and p99 of the `REQUESTS` after it.
-struct Timings {
-    cold: f64,
-    p50: f64,
-    p99: f64,
+pub(super) struct Timings {
+    pub cold: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 /// `REQUESTS` requests one after another, after one timed alone.
-async fn timed(url: &str, token: &str) -> anyhow::Result<Timings> {
+pub(super) async fn timed(url: &str, token: &str) -> anyhow::Result<Timings> {
     let client = reqwest::Client::new();
     let mut latencies = Vec::with_capacity(REQUESTS);
     let mut cold = 0.0;
@@ -192,7 +192,7 @@ async fn timed(url: &str, token: &str) -> anyhow::Result<Timings> {
 /// Runs `statement` on the database beside the server (which only reads meanwhile) and forgets
 /// the kept days it changed, then on PostgreSQL refreshes the planner's statistics and
 /// visibility map as autovacuum would after a bulk change.
-async fn beside_the_server(
+pub(super) async fn beside_the_server(
     args: &BenchArgs,
     database: &str,
     schema: Option<&str>,
@@ -200,9 +200,7 @@ async fn beside_the_server(
 ) -> anyhow::Result<()> {
     match (args.store, schema) {
         (StoreChoice::Postgres, Some(schema)) => {
-            let separator = if database.contains('?') { '&' } else { '?' };
-            let url = format!("{database}{separator}options=-c%20search_path%3D{schema}");
-            let pool = sqlx::PgPool::connect(&url).await?;
+            let pool = sqlx::PgPool::connect(&super::schema_url(database, schema)).await?;
             if let Some(statement) = statement {
                 sqlx::query(statement).execute(&pool).await?;
                 sqlx::query(FORGET_DAYS).execute(&pool).await?;

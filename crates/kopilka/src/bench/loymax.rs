@@ -444,7 +444,7 @@ async fn purchase_run(args: &BenchArgs, offers: usize) -> anyhow::Result<Purchas
         );
     }
     let driven = drive(Load {
-        addr: running.addr,
+        addrs: vec![running.addr],
         clients: args.clients,
         warmup: std::time::Duration::from_secs(args.warmup),
         duration: std::time::Duration::from_secs(args.duration),
@@ -464,14 +464,7 @@ async fn purchase_run(args: &BenchArgs, offers: usize) -> anyhow::Result<Purchas
         process_cpu_s,
         first_error,
     } = driven?;
-    latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i] as f64 / 1000.0
-    };
+    let pct = super::percentiles(&mut latencies);
     let window = args.duration as f64;
     let cycles_per_s = cycles as f64 / window;
     Ok(PurchaseReport {

@@ -8,6 +8,7 @@
 
 mod analytics;
 mod export;
+mod history;
 mod loymax;
 
 use crate::config::Config;
@@ -33,7 +34,7 @@ pub enum StoreChoice {
     Postgres,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "sqlite")]
     pub store: StoreChoice,
@@ -57,8 +58,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// earn (native API), purchase (the Loymax purchase cycle), batch (a Loymax batch accrual),
-    /// analytics (a program's analytics over `--rows` operations) or export (its operations
-    /// exported as CSV and XLSX).
+    /// analytics (a program's analytics over `--rows` operations), export (its operations
+    /// exported as CSV and XLSX) or history (a customer's 100,000 operations paged).
     #[arg(long, default_value = "earn")]
     pub scenario: String,
     /// Rows of the batch scenario; operations of the analytics and export scenarios.
@@ -68,6 +69,13 @@ pub struct BenchArgs {
     /// and reports the ratio of the two.
     #[arg(long, default_value_t = 0)]
     pub offers: usize,
+    /// Server processes on the one PostgreSQL database (earn): this process and `nodes - 1`
+    /// `kopilka serve` children; the clients are spread over them and the sum is reported.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// Skip the HTTP limit: the same clients against `/healthz`, a route without the store.
+    #[arg(long)]
+    pub no_http_limit: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,6 +99,13 @@ pub struct BenchReport {
     pub pgbench_latency_ms: Option<f64>,
     pub pgbench_failed: Option<u64>,
     pub ratio: Option<f64>,
+    /// Server processes that served the run (the sum of their operations is reported).
+    pub nodes: usize,
+    /// The same clients against `/healthz` on the same servers, right after the run: what
+    /// HTTP alone allows on this machine.
+    pub http_limit_rps: Option<f64>,
+    pub http_limit_p99_ms: Option<f64>,
+    pub ratio_to_http_limit: Option<f64>,
     /// The first error seen, for diagnosis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
@@ -103,7 +118,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "purchase" => return loymax::purchase(args).await,
         "analytics" => return analytics::run(args).await,
         "export" => return export::run(args).await,
-        other => bail!("unknown scenario {other}: earn, purchase, batch, analytics or export"),
+        "history" => return history::run(args).await,
+        other => bail!(
+            "unknown scenario {other}: earn, purchase, batch, analytics, export or history"
+        ),
     }
     let report = measure(&args).await?;
     if args.json {
@@ -131,6 +149,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
             println!("  ratio kopilka / pgbench: {ratio:.2}");
         }
+        if let (Some(rps), Some(ratio)) = (report.http_limit_rps, report.ratio_to_http_limit) {
+            println!(
+                "  HTTP limit (GET /healthz): {rps:.0} requests/s, p99 {:.2} ms; ratio kopilka / limit: {ratio:.2}",
+                report.http_limit_p99_ms.unwrap_or(0.0)
+            );
+        }
     }
     Ok(())
 }
@@ -138,8 +162,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// Runs kopilka under load (and pgbench unless told not to) and reports what it measured.
 /// Fails if the ledger audit finds any account whose balance disagrees with its postings.
 pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
-    if args.clients == 0 || args.duration == 0 || args.customers == 0 {
-        bail!("--clients, --duration and --customers must be positive");
+    if args.clients == 0 || args.duration == 0 || args.customers == 0 || args.nodes == 0 {
+        bail!("--clients, --duration, --customers and --nodes must be positive");
+    }
+    if args.nodes > 1 && !matches!(args.store, StoreChoice::Postgres) {
+        bail!("--nodes above 1 needs --store postgres: nodes share one database");
     }
     let dir = tempfile::tempdir()?;
     let mut schema = None;
@@ -163,20 +190,31 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let (_, merchant_id, customers) =
         seed(&store, rules, serde_json::json!({}), args.customers, 0).await?;
     let token = crate::secrets::random_token(16);
+    let seal_key = crate::secrets::Sealer::generate_key();
     let running = server::start_with_store(
         Config {
             listen: "127.0.0.1:0".parse()?,
             database,
             admin_token: Some(token.clone()),
             jobs_interval_secs: 3600,
-            seal_key: Some(crate::secrets::Sealer::generate_key()),
+            seal_key: Some(seal_key.clone()),
             ..Config::default()
         },
         store,
     )
     .await?;
+    let mut others = Vec::new();
+    if let Some(schema) = &schema {
+        for _ in 1..args.nodes {
+            let url = schema_url(&postgres_url(args)?, schema);
+            others.push(Node::spawn(&url, &token, &seal_key).await?);
+        }
+    }
+    let nodes: Vec<SocketAddr> = std::iter::once(running.addr)
+        .chain(others.iter().map(|node| node.addr))
+        .collect();
     let load = Load {
-        addr: running.addr,
+        addrs: nodes.clone(),
         workload: Arc::new(Earns {
             addr: running.addr,
             token: token.clone(),
@@ -188,7 +226,15 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         duration: Duration::from_secs(args.duration),
     };
     let driven = drive(load).await;
+    let limit = if args.no_http_limit {
+        None
+    } else {
+        Some(http_limit(nodes, args).await?)
+    };
     let audit = audit(running.addr, &token).await;
+    for node in others {
+        node.stop().await;
+    }
     running.shutdown().await;
     if let Some(schema) = schema {
         drop_schema(&postgres_url(args)?, &schema).await?;
@@ -199,15 +245,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         bail!("the ledger audit after the run found mismatched accounts: {mismatched:?}");
     }
 
-    driven.latencies.sort_unstable();
-    let latencies = &driven.latencies;
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i] as f64 / 1000.0
-    };
+    let pct = percentiles(&mut driven.latencies);
     let ops_per_s = driven.operations as f64 / args.duration as f64;
     let window = args.duration as f64;
     let pgbench = if args.no_pgbench {
@@ -234,8 +272,122 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         pgbench_latency_ms: pgbench.as_ref().and_then(|p| p.latency_ms),
         pgbench_failed: pgbench.as_ref().map(|p| p.failed),
         ratio: pgbench.as_ref().map(|p| round2(ops_per_s / p.tps)),
+        nodes: args.nodes,
+        http_limit_rps: limit.map(|l| round2(l.rps)),
+        http_limit_p99_ms: limit.map(|l| l.p99_ms),
+        ratio_to_http_limit: limit.map(|l| round2(ops_per_s / l.rps)),
         first_error: driven.first_error,
     })
+}
+
+/// Sorts `latencies` (microseconds) and answers their percentiles in milliseconds.
+pub(crate) fn percentiles(latencies: &mut [u32]) -> impl Fn(f64) -> f64 + '_ {
+    latencies.sort_unstable();
+    let latencies = &*latencies;
+    move |p: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i] as f64 / 1000.0
+    }
+}
+
+#[derive(Clone, Copy)]
+struct HttpLimit {
+    rps: f64,
+    p99_ms: f64,
+}
+
+/// The same clients, for as long, against `GET /healthz` of the same servers: what the HTTP
+/// path alone (connections, parsing, routing, the load generator) allows on this machine.
+async fn http_limit(nodes: Vec<SocketAddr>, args: &BenchArgs) -> anyhow::Result<HttpLimit> {
+    let mut driven = drive(Load {
+        addrs: nodes,
+        workload: Arc::new(HealthChecks),
+        clients: args.clients,
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+    })
+    .await?;
+    if driven.errors > 0 {
+        bail!(
+            "the HTTP limit's health checks failed: {}",
+            driven.first_error.unwrap_or_default()
+        );
+    }
+    let rps = driven.operations as f64 / args.duration as f64;
+    let pct = percentiles(&mut driven.latencies);
+    Ok(HttpLimit {
+        rps,
+        p99_ms: round2(pct(0.99)),
+    })
+}
+
+struct HealthChecks;
+
+impl Workload for HealthChecks {
+    fn requests(&self, _client: usize, _i: usize) -> Vec<String> {
+        vec!["GET /healthz HTTP/1.1\r\nhost: kopilka\r\n\r\n".into()]
+    }
+}
+
+/// A PostgreSQL URL whose connections use `schema`.
+fn schema_url(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Another server process, `kopilka serve` on the bench's database.
+struct Node {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+}
+
+impl Node {
+    async fn spawn(url: &str, token: &str, seal_key: &str) -> anyhow::Result<Node> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+            .env("KOPILKA_ADMIN_TOKEN", token)
+            .env("KOPILKA_SEAL_KEY", seal_key)
+            .env("KOPILKA_JOBS_INTERVAL_SECS", "3600")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting another kopilka serve")?;
+        let stdout = child.stdout.take().context("the node's output")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("kopilka listening on http://") {
+                    return Ok(addr.trim().parse::<SocketAddr>()?);
+                }
+            }
+            bail!("the other node exited before listening")
+        })
+        .await
+        .context("the other node did not listen within 60 s")??;
+        // Keep reading, so the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Node { child, addr })
+    }
+
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            // SIGTERM: a graceful shutdown, as an operator would stop it.
+            let _ = tokio::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status()
+                .await;
+        }
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
 }
 
 fn postgres_url(args: &BenchArgs) -> anyhow::Result<String> {
@@ -339,7 +491,8 @@ pub(crate) trait Workload: Send + Sync + 'static {
 }
 
 pub(crate) struct Load {
-    pub addr: SocketAddr,
+    /// The servers; client `i` talks to `addrs[i % addrs.len()]`.
+    pub addrs: Vec<SocketAddr>,
     pub clients: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -453,6 +606,7 @@ async fn client_loop(
     };
     let mut connection: Option<TcpStream> = None;
     let mut buffer = Vec::with_capacity(4096);
+    let addr = load.addrs[client % load.addrs.len()];
     let mut i = client;
     while Instant::now() < deadline {
         let requests = load.workload.requests(client, i);
@@ -461,7 +615,7 @@ async fn client_loop(
         for request in &requests {
             let answer = tokio::time::timeout(
                 Duration::from_secs(30),
-                exchange(&mut connection, load.addr, request.as_bytes(), &mut buffer),
+                exchange(&mut connection, addr, request.as_bytes(), &mut buffer),
             )
             .await;
             failure = match answer {

@@ -93,6 +93,17 @@ impl Auditor {
     }
 }
 
+/// The audit row of a change as the audit layer drafted it, in the request's extensions for a
+/// handler that writes it in the change's own transaction (a ledger operation: one commit per
+/// operation instead of two). The handler sets the status, the entity's id and the after, and
+/// marks its answer [`Audited`].
+#[derive(Clone)]
+pub struct AuditDraft(pub AuditEntry);
+
+/// In an answer's extensions: its audit row was written in the change's own transaction.
+#[derive(Clone, Copy)]
+pub struct Audited;
+
 /// The most of an entity's answer the audit log reads.
 const BODY_MAX: usize = 1 << 20;
 
@@ -201,7 +212,20 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         .await
         .unwrap_or_default();
     let request_json = request_record(query.as_deref(), &body);
+    let mut parts = parts;
+    if let Some(principal) = &principal {
+        parts.extensions.insert(AuditDraft(audit_entry(
+            principal,
+            &method,
+            &template,
+            entity.kind.clone(),
+            request_json.clone(),
+        )));
+    }
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    if response.extensions().get::<Audited>().is_some() {
+        return response;
+    }
     let status = response.status();
     // Sign-in names its operator in the answer's extensions. A failed sign-in acts for
     // nobody: it is counted by the throttle, and a stranger's guesses write no audit rows.
@@ -210,22 +234,21 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         return response;
     };
     let (response, entity_id, after) = match (&entity.created_under, &entity.read_path) {
-        // A creation: the new entity's id is in the answer (a JSON value built in memory).
-        (Some(under), _)
+        // A creation: the new entity's id is in the answer (a JSON value built in memory),
+        // and the answer is its after, as a read of it would show it right after.
+        (Some(_), _)
             if method != Method::GET.as_str() && status.is_success() && is_json(&response) =>
         {
             let (parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX)
                 .await
                 .unwrap_or_default();
-            let id = serde_json::from_slice(&bytes)
-                .ok()
-                .and_then(|a| created_id(&a));
-            let after = match &id {
-                Some(id) => auditor.read(&format!("{under}/{id}")).await,
-                None => None,
-            };
-            (Response::from_parts(parts, Body::from(bytes)), id, after)
+            let mut answer = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+            let id = answer.as_ref().and_then(created_id);
+            if let Some(answer) = &mut answer {
+                redact(answer);
+            }
+            (Response::from_parts(parts, Body::from(bytes)), id, answer)
         }
         (None, Some(read_path)) if method != Method::GET.as_str() => {
             let after = auditor.read(read_path).await;
@@ -233,24 +256,12 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         }
         _ => (response, entity.id.clone(), None),
     };
-    let (actor, operator_id, token_id) = match &principal {
-        Principal::Operator { id, token_id, .. } => ("operator", Some(*id), Some(*token_id)),
-        Principal::Bootstrap => ("bootstrap", None, None),
-    };
     let entry = AuditEntry {
-        id: 0,
-        at: kopilka_store::now_ms(),
-        actor: actor.into(),
-        operator_id,
-        token_id,
-        method,
-        route: template,
-        entity_kind: entity.kind,
         entity_id,
         status: i64::from(status.as_u16()),
         before,
         after,
-        request: request_json,
+        ..audit_entry(&principal, &method, &template, entity.kind, request_json)
     };
     let written = auditor
         .state
@@ -262,6 +273,35 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         Err(error) => {
             ApiError::internal(format!("the audit row was not written: {error}")).into_response()
         }
+    }
+}
+
+/// An audit row of `principal`'s request, without what its answer tells.
+fn audit_entry(
+    principal: &Principal,
+    method: &str,
+    template: &str,
+    entity_kind: Option<String>,
+    request: Option<serde_json::Value>,
+) -> AuditEntry {
+    let (actor, operator_id, token_id) = match principal {
+        Principal::Operator { id, token_id, .. } => ("operator", Some(*id), Some(*token_id)),
+        Principal::Bootstrap => ("bootstrap", None, None),
+    };
+    AuditEntry {
+        id: 0,
+        at: kopilka_store::now_ms(),
+        actor: actor.into(),
+        operator_id,
+        token_id,
+        method: method.into(),
+        route: template.into(),
+        entity_kind,
+        entity_id: None,
+        status: 0,
+        before: None,
+        after: None,
+        request,
     }
 }
 
