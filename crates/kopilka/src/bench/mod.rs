@@ -352,6 +352,9 @@ impl Node {
             .env("KOPILKA_ADMIN_TOKEN", token)
             .env("KOPILKA_SEAL_KEY", seal_key)
             .env("KOPILKA_JOBS_INTERVAL_SECS", "3600")
+            // The bench sends no texts; `serve` insists that a sender is chosen.
+            .env("KOPILKA_SMS_SENDER", "log")
+            .env("KOPILKA_EMAIL_SENDER", "log")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -66,6 +66,40 @@ async fn bench_prints_its_report_as_json(backend: Backend) {
         report["operations"].as_u64().is_some_and(|n| n > 0),
         "{report}"
     );
+    // The same clients against /healthz of the same server, and earn's share of it.
+    for field in ["http_limit_rps", "http_limit_p99_ms", "ratio_to_http_limit"] {
+        assert!(
+            report[field].as_f64().is_some_and(|v| v > 0.0),
+            "{field} in {report}"
+        );
+    }
+    assert_eq!(report["nodes"], 1, "{report}");
+}
+
+#[tokio::test]
+async fn bench_runs_two_nodes_on_one_postgres() {
+    let report = run(
+        "postgres",
+        &[
+            "--no-pgbench",
+            "--no-http-limit",
+            "--nodes",
+            "2",
+            "--duration",
+            "1",
+            "--clients",
+            "4",
+            "--customers",
+            "100",
+        ],
+    );
+    assert_eq!(report["nodes"], 2, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(
+        report["operations"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
+    assert!(report["http_limit_rps"].is_null(), "{report}");
 }
 
 both_stores!(
