@@ -1022,8 +1022,8 @@ pub struct OperationFilter {
 }
 
 /// Operations newest first. Only the filters given become conditions on columns (the others
-/// are `$n IS NULL`), so a customer's listing reads their rows through the `loymax_history`
-/// index instead of walking every operation, and a program's walks the primary key.
+/// are `$n IS NULL`), so a customer's listing reads their newest rows through an index of
+/// theirs instead of walking every operation, and a program's likewise.
 pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Vec<Operation>> {
     let condition = |given: bool, column: &str, n: usize| {
         if given {
@@ -1032,20 +1032,26 @@ pub async fn operations(tx: &mut Tx, filter: &OperationFilter) -> StoreResult<Ve
             format!("${n} IS NULL")
         }
     };
+    // A customer's rows through `operations_customer_newest` (customer_id, id), else a
+    // program's through `operations_program` (program_id, id): newest first, a walk that reads
+    // those rows only and stops at the page's end (the exports read every page). `+` keeps the
+    // planners off the indexes that would read and sort every row of the customer's program
+    // or of a period (`operations_program_created`, `loymax_history`) for each page.
+    let program = match filter.customer_id {
+        Some(_) => "+program_id =",
+        None => "program_id =",
+    };
     let sql = format!(
         "SELECT {} FROM operations WHERE {} AND {} AND {} AND {} AND {} AND {} AND {} AND {} ORDER BY id DESC LIMIT $9",
         Operation::COLUMNS,
-        // `+`: not through `operations_program_created`, which would read and sort every
-        // operation of the program for each page; newest first by id is a walk down the
-        // primary key that stops at the page's end (the exports read every page).
-        condition(filter.program_id.is_some(), "+program_id =", 1),
+        condition(filter.program_id.is_some(), program, 1),
         condition(filter.customer_id.is_some(), "customer_id =", 2),
         condition(filter.merchant_id.is_some(), "merchant_id =", 3),
         condition(filter.kind.is_some(), "kind =", 4),
         condition(filter.status.is_some(), "status =", 5),
         condition(filter.before_id.is_some(), "id <", 6),
-        condition(filter.created_from.is_some(), "created_at >=", 7),
-        condition(filter.created_before.is_some(), "created_at <", 8),
+        condition(filter.created_from.is_some(), "+created_at >=", 7),
+        condition(filter.created_before.is_some(), "+created_at <", 8),
     );
     Ok(fetch!(
         tx,
