@@ -1,5 +1,5 @@
-use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::admin::{AuditDraft, Audited};
+use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::operator::Principal;
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};

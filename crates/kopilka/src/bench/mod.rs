@@ -119,9 +119,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "analytics" => return analytics::run(args).await,
         "export" => return export::run(args).await,
         "history" => return history::run(args).await,
-        other => bail!(
-            "unknown scenario {other}: earn, purchase, batch, analytics, export or history"
-        ),
+        other => {
+            bail!("unknown scenario {other}: earn, purchase, batch, analytics, export or history")
+        }
     }
     let report = measure(&args).await?;
     if args.json {
