@@ -21,6 +21,7 @@ use crate::http::{admin_routes, ApiError};
 use crate::state::AppState;
 use axum::routing::{any, get};
 use axum::Router;
+pub use analytics::keep_closed_days;
 pub use openapi::area;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
