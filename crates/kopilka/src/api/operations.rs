@@ -214,8 +214,10 @@ pub async fn create(
             })
         })
         .await?;
-    let (program, merchant_program) =
-        found.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
+    // A customer of a program the operator may not see is as unknown as one that is not.
+    let (program, merchant_program) = found
+        .filter(|(program, _)| principal.scope().covers(program.id.0))
+        .ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
     if merchant_id.is_some() && merchant_program != Some(program.id) {
         return Err(ApiError::invalid(
             "merchant_id",
