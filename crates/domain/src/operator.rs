@@ -236,12 +236,16 @@ pub fn program_route(method: &str, template: &str) -> ProgramRoute {
         "programs" => entity(ProgramEntity::Program)
             .or((read && segments.len() == 1).then_some(ProgramRoute::Programs)),
         "customers" => entity(ProgramEntity::Customer).or(match (method, &segments[1..]) {
-            ("GET", [] | ["export.csv" | "export.xlsx"]) => Some(ProgramRoute::Listed("program_id")),
+            ("GET", [] | ["export.csv" | "export.xlsx"]) => {
+                Some(ProgramRoute::Listed("program_id"))
+            }
             ("POST", []) => Some(ProgramRoute::InBody),
             _ => None,
         }),
         "operations" => entity(ProgramEntity::Operation).or(match (method, &segments[1..]) {
-            ("GET", [] | ["export.csv" | "export.xlsx"]) => Some(ProgramRoute::Listed("program_id")),
+            ("GET", [] | ["export.csv" | "export.xlsx"]) => {
+                Some(ProgramRoute::Listed("program_id"))
+            }
             ("POST", []) => Some(ProgramRoute::InBody),
             _ => None,
         }),
@@ -438,25 +442,57 @@ mod tests {
             ("GET", "/v1/me", ProgramRoute::Own),
             ("GET", "/v1/programs", ProgramRoute::Programs),
             ("POST", "/v1/programs", ProgramRoute::Global),
-            ("GET", "/v1/programs/{id}/analytics", ProgramRoute::Entity(Program)),
+            (
+                "GET",
+                "/v1/programs/{id}/analytics",
+                ProgramRoute::Entity(Program),
+            ),
             ("PUT", "/v1/programs/{id}", ProgramRoute::Entity(Program)),
-            ("GET", "/v1/programs/{id}/liability/export.csv", ProgramRoute::Entity(Program)),
+            (
+                "GET",
+                "/v1/programs/{id}/liability/export.csv",
+                ProgramRoute::Entity(Program),
+            ),
             ("GET", "/v1/customers", ProgramRoute::Listed("program_id")),
-            ("GET", "/v1/customers/export.xlsx", ProgramRoute::Listed("program_id")),
+            (
+                "GET",
+                "/v1/customers/export.xlsx",
+                ProgramRoute::Listed("program_id"),
+            ),
             ("POST", "/v1/customers", ProgramRoute::InBody),
             ("POST", "/v1/customers/merge", ProgramRoute::Global),
-            ("POST", "/v1/customers/{id}/block", ProgramRoute::Entity(Customer)),
-            ("GET", "/v1/operations/export.csv", ProgramRoute::Listed("program_id")),
+            (
+                "POST",
+                "/v1/customers/{id}/block",
+                ProgramRoute::Entity(Customer),
+            ),
+            (
+                "GET",
+                "/v1/operations/export.csv",
+                ProgramRoute::Listed("program_id"),
+            ),
             ("POST", "/v1/operations", ProgramRoute::InBody),
-            ("POST", "/v1/operations/{id}/reverse", ProgramRoute::Entity(Operation)),
+            (
+                "POST",
+                "/v1/operations/{id}/reverse",
+                ProgramRoute::Entity(Operation),
+            ),
             ("PUT", "/v1/merchants/{id}", ProgramRoute::Entity(Merchant)),
             ("GET", "/v1/merchants", ProgramRoute::Global),
-            ("GET", "/v1/offers/{id}/versions", ProgramRoute::Listed("program")),
+            (
+                "GET",
+                "/v1/offers/{id}/versions",
+                ProgramRoute::Listed("program"),
+            ),
             ("GET", "/v1/audit", ProgramRoute::Global),
             ("GET", "/v1/ecommpay/payments", ProgramRoute::Global),
             ("POST", "/v1/adjustments/{id}/approve", ProgramRoute::Global),
         ] {
-            assert_eq!(program_route(method, template), route, "{method} {template}");
+            assert_eq!(
+                program_route(method, template),
+                route,
+                "{method} {template}"
+            );
         }
     }
 

@@ -283,9 +283,7 @@ pub async fn keep_closed_days(store: &SharedStore, now: i64) -> StoreResult<usiz
                 .await?;
             if let Some(figures) = figures {
                 store
-                    .write(move |tx| {
-                        Box::pin(async move { tx.keep_days(id, &[figures]).await })
-                    })
+                    .write(move |tx| Box::pin(async move { tx.keep_days(id, &[figures]).await }))
                     .await?;
                 kept += 1;
             }

@@ -1,5 +1,5 @@
-use crate::http::{ApiError, ApiResult};
 use crate::http::operator::Principal;
+use crate::http::{ApiError, ApiResult};
 use crate::http::{Id, JsonBody};
 use crate::state::AppState;
 use axum::extract::State;

@@ -121,13 +121,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let month = format!("UPDATE operations SET created_at = created_at - (id % 30) * {DAY_MS}");
     beside_the_server(&args, &database, schema.as_deref(), Some(&month)).await?;
     let all_in_period = timed(&url, &token).await?;
-    let all_in_period_job = after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
+    let all_in_period_job =
+        after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
     let year = format!(
         "UPDATE operations SET created_at = created_at + (id % 30) * {DAY_MS} - (id % 365) * {DAY_MS}"
     );
     beside_the_server(&args, &database, schema.as_deref(), Some(&year)).await?;
     let spread = timed(&url, &token).await?;
-    let spread_job = after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
+    let spread_job =
+        after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
     running.shutdown().await;
     drop_schema(&args, schema).await?;
     let report = AnalyticsReport {

@@ -277,11 +277,6 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
         .await
         .unwrap_or_default();
     let mut request_json = request_record(query.as_deref(), &body);
-    // The programs the operator was limited to when it acted.
-    if let Some(programs) = principal.as_ref().and_then(|p| p.scope().programs()) {
-        let record = request_json.get_or_insert_with(|| serde_json::json!({}));
-        record["operator_programs"] = programs.into();
-    }
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
     // Sign-in names its operator in the answer's extensions. A failed sign-in acts for
@@ -290,6 +285,11 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
     else {
         return response;
     };
+    // The programs the operator was limited to when it acted.
+    if let Some(programs) = principal.scope().programs() {
+        let record = request_json.get_or_insert_with(|| serde_json::json!({}));
+        record["operator_programs"] = programs.into();
+    }
     let (response, entity_id, after) = match (&entity.created_under, &entity.read_path) {
         // A creation: the new entity's id is in the answer (a JSON value built in memory).
         (Some(under), _)

@@ -358,7 +358,10 @@ async fn the_job_keeps_closed_days_ahead(app: TestApp) {
     let mut kept = 0;
     loop {
         // 64 days a round: the other programs' days take rounds too.
-        match kopilka::api::keep_closed_days(&app.store, now).await.unwrap() {
+        match kopilka::api::keep_closed_days(&app.store, now)
+            .await
+            .unwrap()
+        {
             0 => break,
             more => kept += more,
         }
@@ -372,9 +375,15 @@ async fn the_job_keeps_closed_days_ahead(app: TestApp) {
          (SELECT 1 FROM analytics_days d WHERE d.program_id = o.program_id \
          AND o.created_at >= d.day_start AND o.created_at < d.day_end)"
     );
-    assert_eq!(sql_sum(&app, &unkept).await, 0, "every operation's day is kept");
     assert_eq!(
-        kopilka::api::keep_closed_days(&app.store, now).await.unwrap(),
+        sql_sum(&app, &unkept).await,
+        0,
+        "every operation's day is kept"
+    );
+    assert_eq!(
+        kopilka::api::keep_closed_days(&app.store, now)
+            .await
+            .unwrap(),
         0,
         "nothing left to keep"
     );
