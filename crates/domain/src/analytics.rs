@@ -268,12 +268,39 @@ pub fn split_days(period: Period, boundaries: &[i64], settled_before: i64) -> Da
     DaySplit { days, live }
 }
 
+/// How many days back closed days are kept ahead of any request (the analytics job): the
+/// default period and the one before it (30 + 30 days), and a day either side.
+pub const KEEP_AHEAD_DAYS: i64 = 62;
+
+/// The closed `days` not among the `kept`, newest first: those a request is likeliest to need.
+pub fn days_to_keep(days: &[Period], kept: &[Period]) -> Vec<Period> {
+    days.iter()
+        .rev()
+        .filter(|day| !kept.contains(day))
+        .copied()
+        .collect()
+}
+
 /// Horizons, in days, of the points-expiring figures.
 pub const EXPIRY_HORIZON_DAYS: [i64; 3] = [30, 60, 90];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_to_keep_are_the_unkept_newest_first() {
+        let day = |d: i64| Period {
+            from: d * 10,
+            to: d * 10 + 10,
+        };
+        let days: Vec<Period> = (0..4).map(day).collect();
+        assert_eq!(days_to_keep(&days, &[day(1), day(3)]), [day(2), day(0)]);
+        assert!(days_to_keep(&days, &days).is_empty());
+        // A day kept in another time zone (other bounds) is not this one.
+        let shifted = Period { from: 20, to: 29 };
+        assert_eq!(days_to_keep(&days[2..3], &[shifted]), [day(2)]);
+    }
 
     #[test]
     fn periods_split_into_settled_days_and_live_parts() {

@@ -126,6 +126,136 @@ pub fn classify(method: &str, template: &str) -> Option<Action> {
     })
 }
 
+/// The programs an operator may see and change: all of them, or a set (docs/operators.md,
+/// "Programs"). An administrator is always global.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    AllPrograms,
+    Programs(std::collections::BTreeSet<i64>),
+}
+
+/// The most programs one operator may be limited to.
+pub const MAX_SCOPED_PROGRAMS: usize = 1000;
+
+impl Scope {
+    /// An operator's scope as given (`None`: all programs), checked against its role: an
+    /// administrator manages operators and so every program, and a limit names at least one.
+    pub fn of(role: Role, programs: Option<&[i64]>) -> Result<Scope, DomainError> {
+        let Some(programs) = programs else {
+            return Ok(Scope::AllPrograms);
+        };
+        let invalid = |reason: &str| DomainError::Invalid {
+            field: "program_ids",
+            reason: reason.into(),
+        };
+        if role == Role::Administrator {
+            return Err(invalid("an administrator is not limited to programs"));
+        }
+        if programs.is_empty() || programs.len() > MAX_SCOPED_PROGRAMS {
+            return Err(invalid("1 to 1000 program ids, or null for all programs"));
+        }
+        Ok(Scope::Programs(programs.iter().copied().collect()))
+    }
+
+    /// Whether the program is one this scope covers.
+    pub fn covers(&self, program: i64) -> bool {
+        match self {
+            Scope::AllPrograms => true,
+            Scope::Programs(programs) => programs.contains(&program),
+        }
+    }
+
+    /// The programs of a limited scope, `None` for all.
+    pub fn programs(&self) -> Option<Vec<i64>> {
+        match self {
+            Scope::AllPrograms => None,
+            Scope::Programs(programs) => Some(programs.iter().copied().collect()),
+        }
+    }
+}
+
+/// What a program-limited operator's request is checked against, from the route's method and
+/// template ([`program_route`]); a global operator's requests are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramRoute {
+    /// `/v1/me/…` and sign-in: the operator's own; no program.
+    Own,
+    /// A route under one entity of a program, named by the path's first `{…}`: the entity's
+    /// program must be in scope, else the entity is not found (404, so ids do not leak).
+    Entity(ProgramEntity),
+    /// A list, export or read naming its program in this query parameter (`program_id`; the
+    /// offers' `program`): that program must be in scope (else 404); without one, the
+    /// operator's only program is taken.
+    Listed(&'static str),
+    /// `GET /v1/programs`: the handler lists the programs in scope.
+    Programs,
+    /// A creation naming its program in the body (`POST /v1/customers`: `program_id`;
+    /// `POST /v1/operations`: `customer_id`): the handler checks it.
+    InBody,
+    /// Everything else (protocol settings, messages, cards, adjustments, merges, the audit log,
+    /// operators): global operators only.
+    Global,
+}
+
+/// The kinds of entity a route may be under, each belonging to one program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramEntity {
+    Program,
+    Customer,
+    Operation,
+    Merchant,
+}
+
+impl ProgramEntity {
+    /// How a 404 names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgramEntity::Program => "program",
+            ProgramEntity::Customer => "customer",
+            ProgramEntity::Operation => "operation",
+            ProgramEntity::Merchant => "merchant",
+        }
+    }
+}
+
+/// How a program-limited operator's request on this route is checked.
+pub fn program_route(method: &str, template: &str) -> ProgramRoute {
+    let Some(rest) = template.strip_prefix("/v1/") else {
+        return ProgramRoute::Global;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let under_id = segments.get(1).is_some_and(|s| s.starts_with('{'));
+    let read = method == "GET";
+    let entity = |kind| match under_id {
+        true => Some(ProgramRoute::Entity(kind)),
+        false => None,
+    };
+    let found = match segments[0] {
+        "sign-in" | "me" => Some(ProgramRoute::Own),
+        "programs" => entity(ProgramEntity::Program)
+            .or((read && segments.len() == 1).then_some(ProgramRoute::Programs)),
+        "customers" => entity(ProgramEntity::Customer).or(match (method, &segments[1..]) {
+            ("GET", [] | ["export.csv" | "export.xlsx"]) => {
+                Some(ProgramRoute::Listed("program_id"))
+            }
+            ("POST", []) => Some(ProgramRoute::InBody),
+            _ => None,
+        }),
+        "operations" => entity(ProgramEntity::Operation).or(match (method, &segments[1..]) {
+            ("GET", [] | ["export.csv" | "export.xlsx"]) => {
+                Some(ProgramRoute::Listed("program_id"))
+            }
+            ("POST", []) => Some(ProgramRoute::InBody),
+            _ => None,
+        }),
+        "merchants" => entity(ProgramEntity::Merchant),
+        "offers" if under_id => Some(ProgramRoute::Listed("program")),
+        _ => None,
+    };
+    found.unwrap_or(ProgramRoute::Global)
+}
+
 /// Whether a JSON field of that name may hold a secret (a password, PIN, key, token, TOTP
 /// secret or code, a card's CVC): the audit log writes `"[redacted]"` in its place. Names are split into words
 /// at `_`, `-` and lower-to-upper case changes (`secret_key`, `SecretKey`, `dev-secret`).
@@ -304,6 +434,78 @@ fn invalid(field: &'static str, reason: &str) -> DomainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn program_limited_operators_are_checked_by_route() {
+        use ProgramEntity::*;
+        for (method, template, route) in [
+            ("GET", "/v1/me", ProgramRoute::Own),
+            ("GET", "/v1/programs", ProgramRoute::Programs),
+            ("POST", "/v1/programs", ProgramRoute::Global),
+            (
+                "GET",
+                "/v1/programs/{id}/analytics",
+                ProgramRoute::Entity(Program),
+            ),
+            ("PUT", "/v1/programs/{id}", ProgramRoute::Entity(Program)),
+            (
+                "GET",
+                "/v1/programs/{id}/liability/export.csv",
+                ProgramRoute::Entity(Program),
+            ),
+            ("GET", "/v1/customers", ProgramRoute::Listed("program_id")),
+            (
+                "GET",
+                "/v1/customers/export.xlsx",
+                ProgramRoute::Listed("program_id"),
+            ),
+            ("POST", "/v1/customers", ProgramRoute::InBody),
+            ("POST", "/v1/customers/merge", ProgramRoute::Global),
+            (
+                "POST",
+                "/v1/customers/{id}/block",
+                ProgramRoute::Entity(Customer),
+            ),
+            (
+                "GET",
+                "/v1/operations/export.csv",
+                ProgramRoute::Listed("program_id"),
+            ),
+            ("POST", "/v1/operations", ProgramRoute::InBody),
+            (
+                "POST",
+                "/v1/operations/{id}/reverse",
+                ProgramRoute::Entity(Operation),
+            ),
+            ("PUT", "/v1/merchants/{id}", ProgramRoute::Entity(Merchant)),
+            ("GET", "/v1/merchants", ProgramRoute::Global),
+            (
+                "GET",
+                "/v1/offers/{id}/versions",
+                ProgramRoute::Listed("program"),
+            ),
+            ("GET", "/v1/audit", ProgramRoute::Global),
+            ("GET", "/v1/ecommpay/payments", ProgramRoute::Global),
+            ("POST", "/v1/adjustments/{id}/approve", ProgramRoute::Global),
+        ] {
+            assert_eq!(
+                program_route(method, template),
+                route,
+                "{method} {template}"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_are_checked_against_the_role() {
+        assert_eq!(Scope::of(Role::Support, None).unwrap(), Scope::AllPrograms);
+        let scope = Scope::of(Role::Finance, Some(&[2, 1, 2])).unwrap();
+        assert!(scope.covers(1) && scope.covers(2) && !scope.covers(3));
+        assert_eq!(scope.programs(), Some(vec![1, 2]));
+        assert!(Scope::of(Role::Administrator, Some(&[1])).is_err());
+        assert!(Scope::of(Role::ProgramManager, Some(&[])).is_err());
+        assert!(Scope::AllPrograms.covers(7));
+    }
 
     #[test]
     fn roles_permit_their_actions_only() {

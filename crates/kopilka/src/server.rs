@@ -254,6 +254,15 @@ fn spawn_workers(
             },
         ),
         jobs::spawn_every(
+            leases.clone(),
+            "analytics_days",
+            interval,
+            shutdown.clone(),
+            "kept closed days of programs' analytics",
+            store.clone(),
+            |store, now| async move { crate::api::keep_closed_days(&store, now).await },
+        ),
+        jobs::spawn_every(
             leases,
             "kupikupi_form_expiry",
             interval,

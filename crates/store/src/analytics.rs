@@ -188,6 +188,47 @@ impl Tx {
         ))
     }
 
+    /// The periods of the program's kept days starting in `[from, to)`.
+    pub async fn kept_day_periods(
+        &mut self,
+        program: ProgramId,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<Period>> {
+        let rows = fetch!(
+            self,
+            fetch_all,
+            (i64, i64),
+            "SELECT day_start, day_end FROM analytics_days \
+             WHERE program_id = $1 AND day_start >= $2 AND day_start < $3",
+            program.0,
+            from,
+            to,
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|(from, to)| Period { from, to })
+            .collect())
+    }
+
+    /// A closed day summed from the ledger, to keep; `None` while one of its operations is
+    /// pending (not final yet).
+    pub async fn final_day(
+        &mut self,
+        program: ProgramId,
+        day: Period,
+    ) -> StoreResult<Option<DayFigures>> {
+        let sums = self.operation_sums(program, day).await?;
+        if sums.pending {
+            return Ok(None);
+        }
+        Ok(Some(DayFigures {
+            day,
+            operations: sums.operations,
+            active: MemberSet::of(self.active_member_ids(program, day).await?),
+        }))
+    }
+
     /// The program's kept days starting in `[from, to)`.
     async fn kept_days(
         &mut self,

@@ -2,10 +2,10 @@
 //! manual adjustments waiting for a second operator's approval (migration 0024).
 
 use crate::row::{row, select};
-use crate::tx::{execute, fetch, int, Tx};
+use crate::tx::{execute, fetch, int, scalar, Tx};
 use crate::{StoreError, StoreResult};
 use kopilka_domain::ids::{CustomerId, OperationId, ProgramId};
-use kopilka_domain::operator::Role;
+use kopilka_domain::operator::{ProgramEntity, Role};
 
 #[derive(Debug, Clone)]
 pub struct Operator {
@@ -20,10 +20,12 @@ pub struct Operator {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The programs the operator is limited to (migration 0028); `None`: all of them.
+    pub program_ids: Option<Vec<i64>>,
 }
 row!(
     Operator,
-    "operators.id, operators.login, operators.display_name, operators.role, operators.password_hash, operators.sealed_totp, operators.sealed_totp_pending, operators.totp_last_step, operators.disabled, operators.created_at, operators.updated_at",
+    "operators.id, operators.login, operators.display_name, operators.role, operators.password_hash, operators.sealed_totp, operators.sealed_totp_pending, operators.totp_last_step, operators.disabled, operators.created_at, operators.updated_at, operators.program_ids",
     |c| Operator {
         id: c.next()?,
         login: c.next()?,
@@ -36,6 +38,10 @@ row!(
         disabled: c.next::<i64>()? != 0,
         created_at: c.next()?,
         updated_at: c.next()?,
+        program_ids: c.parse("operators.program_ids", |s: &Option<String>| match s {
+            None => Some(None),
+            Some(text) => serde_json::from_str(text).ok().map(Some),
+        })?,
     }
 );
 
@@ -95,29 +101,58 @@ pub struct OperatorChange {
     pub disabled: Option<bool>,
     /// Removes the TOTP second factor (a lost phone).
     pub remove_totp: bool,
+    /// `Some(None)`: all programs; `Some(Some(ids))`: limited to those.
+    pub program_ids: Option<Option<Vec<i64>>>,
 }
 
 /// How often a token's `last_used_at` is written: at most once a minute, so reads do not
 /// each become a write.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+fn program_ids_text(ids: &[i64]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
+}
+
 impl Tx {
+    /// The program an entity belongs to; `None` when there is no such entity.
+    pub async fn program_of(&mut self, entity: ProgramEntity, id: i64) -> StoreResult<Option<i64>> {
+        let table = match entity {
+            ProgramEntity::Program => "programs WHERE id = $1",
+            ProgramEntity::Customer => "customers WHERE id = $1",
+            ProgramEntity::Operation => "operations WHERE id = $1",
+            ProgramEntity::Merchant => "merchants WHERE id = $1",
+        };
+        let column = match entity {
+            ProgramEntity::Program => "id",
+            _ => "program_id",
+        };
+        Ok(scalar!(
+            self,
+            fetch_optional,
+            i64,
+            &format!("SELECT {column} FROM {table}"),
+            id
+        )?)
+    }
+
     pub async fn create_operator(
         &mut self,
         login: &str,
         display_name: &str,
         role: Role,
         password_hash: &str,
+        program_ids: Option<&[i64]>,
     ) -> StoreResult<Operator> {
         let now = self.now();
         let id = int!(
             self,
-            "INSERT INTO operators (login, display_name, role, password_hash, totp_last_step, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, 0, $5, $5) RETURNING id",
+            "INSERT INTO operators (login, display_name, role, password_hash, totp_last_step, disabled, created_at, updated_at, program_ids) VALUES ($1, $2, $3, $4, 0, 0, $5, $5, $6) RETURNING id",
             login,
             display_name,
             role.as_str(),
             password_hash,
-            now
+            now,
+            program_ids.map(program_ids_text)
         )?;
         self.operator(id)
             .await?
@@ -166,6 +201,14 @@ impl Tx {
             now,
             id
         )?;
+        if let (true, Some(programs)) = (changed > 0, &change.program_ids) {
+            execute!(
+                self,
+                "UPDATE operators SET program_ids = $1 WHERE id = $2",
+                programs.as_deref().map(program_ids_text),
+                id
+            )?;
+        }
         if changed > 0 && change.remove_totp {
             execute!(
                 self,

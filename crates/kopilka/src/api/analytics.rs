@@ -7,14 +7,18 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Days, NaiveDate, TimeZone};
 use kopilka_domain::analytics::{
-    percentile, split_days, DaySplit, FlowTotals, Period, PointValue, Ratio, SETTLE_MS,
+    days_to_keep, percentile, split_days, DaySplit, FlowTotals, Period, PointValue, Ratio,
+    KEEP_AHEAD_DAYS, SETTLE_MS,
 };
 use kopilka_domain::ecommpay::PaymentStatus;
 use kopilka_domain::ids::ProgramId;
+use kopilka_domain::program::ProgramRules;
 use kopilka_store::analytics::{DayFigures, LedgerSums, Outstanding, Voucher};
+use kopilka_store::{SharedStore, StoreResult};
 use serde::{Deserialize, Serialize};
 
-const DEFAULT_PERIOD_MS: i64 = 30 * 24 * 3_600_000;
+const DAY_MS: i64 = 24 * 3_600_000;
+const DEFAULT_PERIOD_MS: i64 = 30 * DAY_MS;
 /// The ECommPay code of a payment that timed out: for a voucher, that it expired.
 const TIMED_OUT: &str = "20602";
 
@@ -165,7 +169,7 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("program"))?;
     let point_value = PointValue::from_settings(&found.settings)?;
-    let zone: chrono_tz::Tz = found.rules.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let zone = program_zone(&found.rules);
     let now = kopilka_store::now_ms();
     let period = parse_period(&query, zone, now)?;
     let settled = now - SETTLE_MS;
@@ -237,6 +241,60 @@ async fn keep_days(state: &AppState, program: ProgramId, days: Vec<DayFigures>) 
     if let Err(error) = kept {
         tracing::warn!(%error, "analytics: closed days not kept");
     }
+}
+
+/// Closed days summed (and kept) per round of the analytics job at most: a first start on a
+/// big database catches up over several rounds, never in one long run.
+const DAYS_PER_ROUND: usize = 64;
+
+/// The analytics job's round: keeps each program's closed days of the last
+/// [`KEEP_AHEAD_DAYS`] not kept yet, newest first, at most [`DAYS_PER_ROUND`] of them, each
+/// summed in a read of its own and kept in a write of its own, so the store is never held long.
+/// A day with an operation still pending stays unkept (a request sums it live). Answers how many
+/// days it kept.
+pub async fn keep_closed_days(store: &SharedStore, now: i64) -> StoreResult<usize> {
+    let programs = store
+        .read(|tx| Box::pin(async move { tx.programs().await }))
+        .await?;
+    let settled = now - SETTLE_MS;
+    let window = Period {
+        from: settled - KEEP_AHEAD_DAYS * DAY_MS,
+        to: settled,
+    };
+    let mut budget = DAYS_PER_ROUND;
+    let mut kept = 0;
+    for program in programs {
+        let id = program.id;
+        let split = days_of(window, program_zone(&program.rules), settled);
+        let (Some(first), Some(last)) = (split.days.first(), split.days.last()) else {
+            continue;
+        };
+        let (from, to) = (first.from, last.to);
+        let done = store
+            .read(move |tx| Box::pin(async move { tx.kept_day_periods(id, from, to).await }))
+            .await?;
+        for day in days_to_keep(&split.days, &done) {
+            if budget == 0 {
+                return Ok(kept);
+            }
+            budget -= 1;
+            let figures = store
+                .read(move |tx| Box::pin(async move { tx.final_day(id, day).await }))
+                .await?;
+            if let Some(figures) = figures {
+                store
+                    .write(move |tx| Box::pin(async move { tx.keep_days(id, &[figures]).await }))
+                    .await?;
+                kept += 1;
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// The program's time zone (UTC when it names none the server knows).
+fn program_zone(rules: &ProgramRules) -> chrono_tz::Tz {
+    rules.time_zone.parse().unwrap_or(chrono_tz::UTC)
 }
 
 /// `period` cut at the starts of days in `zone`: the days ended by `settled`, and the rest.

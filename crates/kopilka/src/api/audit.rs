@@ -1,6 +1,6 @@
 //! The audit log of admin actions (`GET /v1/audit`), newest first — docs/operators.md.
 
-use crate::http::{ApiError, ApiResult, PageOf, Paging, QueryParams};
+use crate::http::{instant_range, ApiResult, PageOf, Paging, QueryParams};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -17,10 +17,10 @@ pub struct AuditQuery {
     /// The entity's kind as the route names it: `programs`, `kupikupi/platforms`…
     pub entity_kind: Option<String>,
     pub entity_id: Option<String>,
-    /// From this time on (unix milliseconds, inclusive).
-    pub from: Option<i64>,
-    /// Before this time (unix milliseconds, exclusive).
-    pub to: Option<i64>,
+    /// At or after this instant (RFC 3339, `2026-12-01T00:00:00+02:00`).
+    pub from: Option<String>,
+    /// Before this instant (RFC 3339): `from` and `to` make a half-open range.
+    pub to: Option<String>,
     pub cursor: Option<i64>,
     pub limit: Option<i64>,
 }
@@ -81,18 +81,14 @@ pub async fn list(
         limit: query.limit,
     }
     .limit()?;
-    if let (Some(from), Some(to)) = (query.from, query.to) {
-        if from > to {
-            return Err(ApiError::invalid("to", "must not be before from"));
-        }
-    }
+    let (from, to) = instant_range(query.from.as_deref(), query.to.as_deref())?;
     let filter = AuditFilter {
         operator_id: query.operator_id,
         actor: query.actor,
         entity_kind: query.entity_kind,
         entity_id: query.entity_id,
-        from: query.from,
-        to: query.to,
+        from,
+        to,
         before_id: query.cursor,
         limit,
     };

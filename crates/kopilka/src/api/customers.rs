@@ -1,11 +1,12 @@
 use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
+use crate::http::operator::Principal;
 use crate::http::{ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use kopilka_domain::customer;
 use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::ledger::{OperationKind, Owner};
@@ -334,6 +335,7 @@ async fn program_of(state: &AppState, program_id: i64) -> ApiResult<Program> {
 #[utoipa::path(post, path = "/v1/customers", request_body = CustomerInput, responses((status = 201, body = CustomerView), (status = 409, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     JsonBody(input): JsonBody<CustomerInput>,
 ) -> ApiResult<(StatusCode, Json<CustomerView>)> {
     if let Some(pin) = &input.pin {
@@ -342,6 +344,9 @@ pub async fn create(
         }
     }
     let program_id = input.program_id;
+    if !principal.scope().covers(program_id) {
+        return Err(ApiError::invalid("program_id", "no such program"));
+    }
     let program = program_of(&state, program_id).await?;
     let rules = program.rules.clone();
     let personal = Personal::check(

@@ -19,6 +19,7 @@ mod programs;
 use crate::http::admin::Auditor;
 use crate::http::{admin_routes, ApiError};
 use crate::state::AppState;
+pub use analytics::keep_closed_days;
 use axum::routing::{any, get};
 use axum::Router;
 pub use openapi::area;

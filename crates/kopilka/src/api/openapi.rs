@@ -62,12 +62,12 @@ pub fn document(routes: OpenApi) -> OpenApi {
             false => vec![SecurityRequirement::new::<_, _, &str>(SCHEME, [])],
         });
         declare_path_parameters(&path, operation);
-        let takes_input = operation.request_body.is_some()
-            || operation
-                .parameters
-                .iter()
-                .flatten()
-                .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+        let takes_query = operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+        let takes_input = operation.request_body.is_some() || takes_query;
         for (status, response) in operation.responses.responses.iter_mut() {
             if let RefOr::T(response) = response {
                 if response.description.is_empty() {
@@ -81,6 +81,13 @@ pub fn document(routes: OpenApi) -> OpenApi {
         }
         if path.contains('{') {
             add_error(operation, "404", "No such resource");
+        }
+        if takes_query {
+            add_error(
+                operation,
+                "400",
+                "A query parameter does not parse (a time not RFC 3339, `to` not after `from`); `field` names it",
+            );
         }
         if takes_input {
             add_error(operation, "422", "Invalid input; `field` names it");

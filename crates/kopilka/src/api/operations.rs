@@ -1,7 +1,7 @@
 use crate::http::admin::{AuditDraft, Audited};
 use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::operator::Principal;
-use crate::http::{ApiError, ApiResult};
+use crate::http::{instant_range, ApiError, ApiResult};
 use crate::http::{DecimalInput, Id, JsonBody, PageOf, QueryParams};
 use crate::outbox::webhooks;
 use crate::state::AppState;
@@ -217,8 +217,10 @@ pub async fn create(
             })
         })
         .await?;
-    let (program, merchant_program) =
-        found.ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
+    // A customer of a program the operator may not see is as unknown as one that is not.
+    let (program, merchant_program) = found
+        .filter(|(program, _)| principal.scope().covers(program.id.0))
+        .ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
     if merchant_id.is_some() && merchant_program != Some(program.id) {
         return Err(ApiError::invalid(
             "merchant_id",
@@ -517,16 +519,6 @@ pub struct OperationQuery {
     pub limit: Option<i64>,
 }
 
-/// An RFC 3339 instant of a filter, as unix milliseconds.
-fn instant(field: &'static str, text: &Option<String>) -> ApiResult<Option<i64>> {
-    match text {
-        None => Ok(None),
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
-            .map(|d| Some(d.timestamp_millis()))
-            .map_err(|_| ApiError::invalid(field, "an RFC 3339 date and time with its offset")),
-    }
-}
-
 impl OperationQuery {
     /// The filter the listing and its exports share, from `before` on, `limit` at a time.
     fn filter(&self, before: Option<i64>, limit: i64) -> ApiResult<OperationFilter> {
@@ -540,13 +532,8 @@ impl OperationQuery {
                 return Err(ApiError::invalid("status", "pending, confirmed or voided"));
             }
         }
-        let created_from = instant("from", &self.from)?;
-        let created_before = instant("to", &self.to)?;
-        if let (Some(from), Some(to)) = (created_from, created_before) {
-            if from >= to {
-                return Err(ApiError::invalid("to", "must be later than from"));
-            }
-        }
+        let (created_from, created_before) =
+            instant_range(self.from.as_deref(), self.to.as_deref())?;
         Ok(OperationFilter {
             created_from,
             created_before,

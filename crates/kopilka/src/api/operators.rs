@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use kopilka_domain::operator::{check_login, check_password, Role};
+use kopilka_domain::operator::{check_login, check_password, Role, Scope};
 use kopilka_store::operators::{Operator, OperatorChange, Token};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,8 @@ pub struct OperatorView {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The programs the operator may see and change; null: all of them.
+    pub program_ids: Option<Vec<i64>>,
 }
 
 impl From<Operator> for OperatorView {
@@ -38,6 +40,7 @@ impl From<Operator> for OperatorView {
             disabled: o.disabled,
             created_at: o.created_at,
             updated_at: o.updated_at,
+            program_ids: o.program_ids,
         }
     }
 }
@@ -186,6 +189,7 @@ pub async fn sign_in(
         login: operator.login.clone(),
         role: operator.role,
         token_id: issued.id,
+        scope: operator::stored_scope(operator.program_ids.clone()),
     };
     let mut response = (
         StatusCode::CREATED,
@@ -422,6 +426,32 @@ pub struct OperatorInput {
     pub role: String,
     /// 12 to 256 characters; stored as an argon2id hash.
     pub password: String,
+    /// Limits the operator to these programs (not an administrator); absent or null: all.
+    #[serde(default)]
+    pub program_ids: Option<Vec<i64>>,
+}
+
+/// `program_ids` as given, the role's rule checked (`Scope::of`) and each program known.
+async fn scope(state: &AppState, role: Role, program_ids: Option<&[i64]>) -> ApiResult<Scope> {
+    let scope = Scope::of(role, program_ids)?;
+    if let Some(ids) = scope.programs() {
+        let known = state
+            .store
+            .read(|tx| Box::pin(async move { tx.programs().await }))
+            .await?;
+        if let Some(unknown) = ids.iter().find(|id| !known.iter().any(|p| p.id.0 == **id)) {
+            return Err(ApiError::invalid(
+                "program_ids",
+                format!("no program {unknown}"),
+            ));
+        }
+    }
+    Ok(scope)
+}
+
+/// A field that may be given as null (`Some(None)`), unlike one left out (`None`).
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Vec<i64>>>, D::Error> {
+    Option::<Vec<i64>>::deserialize(d).map(Some)
 }
 
 #[utoipa::path(get, path = "/v1/operators", responses((status = 200, body = [OperatorView])))]
@@ -442,12 +472,18 @@ pub async fn create(
     let name = display_name(&input.display_name)?;
     let role = role(&input.role)?;
     check_password(&input.password)?;
+    let programs = scope(&state, role, input.program_ids.as_deref())
+        .await?
+        .programs();
     let hash = secrets::hash_secret_async(input.password).await;
     let login = input.login;
     let operator = state
         .store
         .write(move |tx| {
-            Box::pin(async move { tx.create_operator(&login, &name, role, &hash).await })
+            Box::pin(async move {
+                tx.create_operator(&login, &name, role, &hash, programs.as_deref())
+                    .await
+            })
         })
         .await?;
     Ok((StatusCode::CREATED, Json(operator.into())))
@@ -474,6 +510,10 @@ pub struct OperatorUpdate {
     /// Removes the TOTP second factor (a lost phone); the operator may enrol again.
     #[serde(default)]
     pub remove_totp: bool,
+    /// Limits the operator to these programs; null: all programs; absent: unchanged.
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<Vec<i64>>)]
+    pub program_ids: Option<Option<Vec<i64>>>,
 }
 
 #[utoipa::path(put, path = "/v1/operators/{id}", request_body = OperatorUpdate, responses((status = 200, body = OperatorView), (status = 409, body = crate::http::ErrorBody)))]
@@ -503,16 +543,29 @@ pub async fn update(
         }
         None => None,
     };
+    // The role and programs it will have, checked together: an administrator is global.
+    let current = find(&state, id).await?;
+    let role_after = input.role.as_deref().map(role).transpose()?;
+    let programs_after = input.program_ids.clone().unwrap_or(current.program_ids);
+    let programs_after = scope(
+        &state,
+        role_after.unwrap_or(current.role),
+        programs_after.as_deref(),
+    )
+    .await?
+    .programs();
+    let program_ids = input.program_ids.is_some().then_some(programs_after);
     let change = OperatorChange {
         display_name: input
             .display_name
             .as_deref()
             .map(display_name)
             .transpose()?,
-        role: input.role.as_deref().map(role).transpose()?,
+        role: role_after,
         password_hash,
         disabled: input.disabled,
         remove_totp: input.remove_totp,
+        program_ids,
     };
     let updated = state
         .store

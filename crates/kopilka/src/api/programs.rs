@@ -1,9 +1,10 @@
+use crate::http::operator::Principal;
 use crate::http::{ApiError, ApiResult};
 use crate::http::{Id, JsonBody};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use kopilka_domain::ids::ProgramId;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::model::Program;
@@ -84,12 +85,23 @@ fn validate(input: &ProgramInput) -> ApiResult<(ProgramRules, serde_json::Value)
 }
 
 #[utoipa::path(get, path = "/v1/programs", responses((status = 200, body = [ProgramView])))]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ProgramView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+) -> ApiResult<Json<Vec<ProgramView>>> {
     let programs = state
         .store
         .read(|tx| Box::pin(async move { tx.programs().await }))
         .await?;
-    Ok(Json(programs.into_iter().map(Into::into).collect()))
+    // The programs the operator may see (every one through the audit log's unguarded reads).
+    let seen = |program: &Program| {
+        principal
+            .as_ref()
+            .is_none_or(|Extension(p)| p.scope().covers(program.id.0))
+    };
+    Ok(Json(
+        programs.into_iter().filter(seen).map(Into::into).collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/programs", request_body = ProgramInput, responses((status = 201, body = ProgramView), (status = 422, body = crate::http::ErrorBody)))]

@@ -4,8 +4,9 @@
 //! (the batch writes them all now: the open day, summed live); with their times spread over the
 //! 30 days of the period; and spread over the year before (a program a year old). The first
 //! request of each case (not in the percentiles) sums and keeps the closed days; it is reported
-//! as the cold time. Moving operations in time is the bench's doing, never the ledger's, so the
-//! kept days are forgotten after each move.
+//! as the cold time. Then the kept days are forgotten, the analytics job keeps them ahead
+//! (timed) and the first request after it is timed. Moving operations in time is the bench's
+//! doing, never the ledger's, so the kept days are forgotten after each move.
 
 use super::loymax::{
     drop_schema, fresh_store, peak_rss_mb, round2, send_batch, start_with_token, BATCH_KEY,
@@ -41,6 +42,12 @@ pub struct AnalyticsReport {
     pub spread_cold_ms: f64,
     pub spread_p50_ms: f64,
     pub spread_p99_ms: f64,
+    /// The kept days forgotten again and the analytics job run (until it has nothing left to
+    /// keep): how long the job took, and the first request after it.
+    pub all_in_period_job_ms: f64,
+    pub all_in_period_after_job_ms: f64,
+    pub spread_job_ms: f64,
+    pub spread_after_job_ms: f64,
     pub peak_rss_mb: f64,
 }
 
@@ -114,11 +121,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let month = format!("UPDATE operations SET created_at = created_at - (id % 30) * {DAY_MS}");
     beside_the_server(&args, &database, schema.as_deref(), Some(&month)).await?;
     let all_in_period = timed(&url, &token).await?;
+    let all_in_period_job =
+        after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
     let year = format!(
         "UPDATE operations SET created_at = created_at + (id % 30) * {DAY_MS} - (id % 365) * {DAY_MS}"
     );
     beside_the_server(&args, &database, schema.as_deref(), Some(&year)).await?;
     let spread = timed(&url, &token).await?;
+    let spread_job =
+        after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
     running.shutdown().await;
     drop_schema(&args, schema).await?;
     let report = AnalyticsReport {
@@ -136,6 +147,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         spread_cold_ms: spread.cold,
         spread_p50_ms: spread.p50,
         spread_p99_ms: spread.p99,
+        all_in_period_job_ms: all_in_period_job.job_ms,
+        all_in_period_after_job_ms: all_in_period_job.first_ms,
+        spread_job_ms: spread_job.job_ms,
+        spread_after_job_ms: spread_job.first_ms,
         peak_rss_mb: peak_rss_mb(),
     };
     if args.json {
@@ -147,8 +162,48 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             report.today_p50_ms, report.today_p99_ms, report.all_in_period_cold_ms, report.all_in_period_p50_ms, report.all_in_period_p99_ms,
             report.spread_cold_ms, report.spread_p50_ms, report.spread_p99_ms
         );
+        println!(
+            "after the analytics job: all in the period job {:.1} ms, first request {:.1} ms; spread over a year job {:.1} ms, first request {:.1} ms",
+            report.all_in_period_job_ms, report.all_in_period_after_job_ms, report.spread_job_ms, report.spread_after_job_ms
+        );
     }
     Ok(())
+}
+
+/// The analytics job's time and the first request's after it.
+struct AfterTheJob {
+    job_ms: f64,
+    first_ms: f64,
+}
+
+/// Forgets the kept days, runs the analytics job's rounds until one keeps nothing, then times
+/// one request: what the first request over new days costs once the job keeps them ahead.
+async fn after_the_job(
+    args: &BenchArgs,
+    running: &crate::server::Running,
+    database: &str,
+    schema: Option<&str>,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<AfterTheJob> {
+    beside_the_server(args, database, schema, Some(FORGET_DAYS)).await?;
+    let started = Instant::now();
+    while crate::api::keep_closed_days(&running.store, kopilka_store::now_ms()).await? > 0 {}
+    let job_ms = round2(started.elapsed().as_secs_f64() * 1000.0);
+    let started = Instant::now();
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    Ok(AfterTheJob {
+        job_ms,
+        first_ms: round2(started.elapsed().as_secs_f64() * 1000.0),
+    })
 }
 
 /// Request times in ms: the first, and p50 and p99 of the `REQUESTS` after it.

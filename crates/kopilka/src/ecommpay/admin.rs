@@ -1,7 +1,7 @@
 //! Admin API under `/v1/ecommpay`: projects, CashtoCode terminals, payments and their exports.
 
 use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
-use crate::http::{ApiError, ApiResult};
+use crate::http::{instant_range, ApiError, ApiResult};
 use crate::http::{ErrorBody, Id, JsonBody, PageOf, Paging, QueryParams};
 use crate::secrets;
 use crate::state::AppState;
@@ -280,10 +280,10 @@ pub struct PaymentQuery {
     project_id: Option<i64>,
     status: Option<String>,
     payment_id: Option<String>,
-    /// Created at or after (unix ms).
-    from: Option<i64>,
-    /// Created before (unix ms).
-    to: Option<i64>,
+    /// Created at or after this instant (RFC 3339, `2026-12-01T00:00:00+02:00`).
+    from: Option<String>,
+    /// Created before this instant (RFC 3339): `from` and `to` make a half-open range.
+    to: Option<String>,
     cursor: Option<i64>,
     limit: Option<i64>,
 }
@@ -300,12 +300,13 @@ impl PaymentQuery {
                 "processing, awaiting redirect result, success or decline",
             ));
         }
+        let (created_from, created_to) = instant_range(self.from.as_deref(), self.to.as_deref())?;
         Ok(CashPaymentFilter {
             project_id: self.project_id,
             status: self.status.clone(),
             payment_id: self.payment_id.clone(),
-            created_from: self.from,
-            created_to: self.to,
+            created_from,
+            created_to,
             before_id: self.cursor,
             limit,
         })

@@ -12,7 +12,9 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use kopilka_domain::operator::{classify, is_audited, redact, Action};
+use kopilka_domain::operator::{
+    classify, is_audited, program_route, redact, Action, ProgramRoute, Scope,
+};
 use kopilka_store::operators::AuditEntry;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -54,8 +56,82 @@ pub async fn require_admin(
         ))
         .into_response();
     }
+    if principal.scope() != &Scope::AllPrograms {
+        if let Err(refused) = limit_to_programs(&state, &principal, &mut request).await {
+            return refused.into_response();
+        }
+    }
     request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+/// A program-limited operator's request checked against its scope, as the route's
+/// `program_route` says: another program's entity is not found (404, ids do not leak); a list
+/// names a program in scope (the only one when it names none); a global route is refused.
+async fn limit_to_programs(
+    state: &AppState,
+    principal: &Principal,
+    request: &mut Request,
+) -> Result<(), ApiError> {
+    let Some((method, template)) = route_of(request) else {
+        return Err(ApiError::forbidden("this route is not open to any role"));
+    };
+    match program_route(&method, &template) {
+        ProgramRoute::Own | ProgramRoute::Programs | ProgramRoute::InBody => Ok(()),
+        ProgramRoute::Global => Err(ApiError::forbidden(
+            "an operator limited to programs may not do this",
+        )),
+        ProgramRoute::Entity(entity) => {
+            let id = path_id(&template, request.uri().path());
+            let program = match id {
+                Some(id) => {
+                    state
+                        .store
+                        .read(move |tx| Box::pin(async move { tx.program_of(entity, id).await }))
+                        .await?
+                }
+                None => None,
+            };
+            match program {
+                Some(program) => principal.may_see(program, entity.as_str()),
+                None => Err(ApiError::not_found(entity.as_str())),
+            }
+        }
+        ProgramRoute::Listed(parameter) => {
+            let query = request.uri().query().unwrap_or_default().to_string();
+            let named = form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == parameter)
+                .map(|(_, value)| value.into_owned());
+            if let Some(named) = named {
+                let program = named
+                    .parse()
+                    .map_err(|_| ApiError::bad_parameter(parameter, "a program's id"))?;
+                return principal.may_see(program, "program");
+            }
+            let programs = principal.scope().programs().unwrap_or_default();
+            let [only] = programs.as_slice() else {
+                return Err(ApiError::bad_parameter(
+                    parameter,
+                    "an operator limited to several programs names one",
+                ));
+            };
+            let separator = if query.is_empty() { "" } else { "&" };
+            let uri = format!(
+                "{}?{query}{separator}{parameter}={only}",
+                request.uri().path()
+            );
+            *request.uri_mut() = uri
+                .parse()
+                .map_err(|_| ApiError::bad_parameter(parameter, "a program's id"))?;
+            Ok(())
+        }
+    }
+}
+
+/// The id in the path at the template's first `{…}` segment, when it is a number.
+fn path_id(template: &str, path: &str) -> Option<i64> {
+    let at = template.split('/').position(|s| s.starts_with('{'))?;
+    path.split('/').nth(at)?.parse().ok()
 }
 
 /// What the audit layer needs: the store, and the admin routes themselves (unguarded) to read
@@ -187,6 +263,14 @@ fn request_record(query: Option<&str>, body: &[u8]) -> Option<serde_json::Value>
     Some(record).filter(|r| r.as_object().is_some_and(|o| !o.is_empty()))
 }
 
+/// Names in the request's record the programs the operator was limited to when it acted.
+fn record_scope(principal: &Principal, request_json: &mut Option<serde_json::Value>) {
+    if let Some(programs) = principal.scope().programs() {
+        let record = request_json.get_or_insert_with(|| serde_json::json!({}));
+        record["operator_programs"] = programs.into();
+    }
+}
+
 /// Middleware inside the edge: every change and export gets its audit row before its answer
 /// goes out; when the row cannot be written the answer is a 500 (the change may have been
 /// made: docs/operators.md).
@@ -211,9 +295,10 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let request_json = request_record(query.as_deref(), &body);
+    let mut request_json = request_record(query.as_deref(), &body);
     let mut parts = parts;
     if let Some(principal) = &principal {
+        record_scope(principal, &mut request_json);
         parts.extensions.insert(AuditDraft(audit_entry(
             principal,
             &method,
@@ -233,6 +318,7 @@ pub async fn audit(State(auditor): State<Auditor>, request: Request, next: Next)
     else {
         return response;
     };
+    record_scope(&principal, &mut request_json);
     let (response, entity_id, after) = match (&entity.created_under, &entity.read_path) {
         // A creation: the new entity's id is in the answer (a JSON value built in memory),
         // and the answer is its after, as a read of it would show it right after.

@@ -39,6 +39,16 @@ impl ApiError {
         }
     }
 
+    /// A query parameter that does not parse or contradicts another (400, `invalid_field`).
+    pub fn bad_parameter(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_field",
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,

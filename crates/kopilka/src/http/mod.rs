@@ -28,5 +28,5 @@ pub use admin::admin_routes;
 pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use extract::{parse_json, parse_json_object, DecimalInput, Id, JsonBody, QueryParams};
-pub use paging::{PageOf, Paging};
+pub use paging::{instant_range, PageOf, Paging};
 pub use urls::check_url;

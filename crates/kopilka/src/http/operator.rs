@@ -8,7 +8,7 @@ use super::error::ApiError;
 use crate::secrets::{self, Sealer};
 use crate::state::AppState;
 use axum::http::{header, HeaderMap};
-use kopilka_domain::operator::{self, Actor, Role};
+use kopilka_domain::operator::{self, Actor, Role, Scope};
 use kopilka_store::operators::Operator;
 use kopilka_store::{SharedStore, StoreResult};
 
@@ -22,6 +22,8 @@ pub enum Principal {
         login: String,
         role: Role,
         token_id: i64,
+        /// The programs it may see and change.
+        scope: Scope,
     },
 }
 
@@ -30,6 +32,22 @@ impl Principal {
         match self {
             Principal::Bootstrap => Role::Administrator,
             Principal::Operator { role, .. } => *role,
+        }
+    }
+
+    pub fn scope(&self) -> &Scope {
+        match self {
+            Principal::Bootstrap => &Scope::AllPrograms,
+            Principal::Operator { scope, .. } => scope,
+        }
+    }
+
+    /// The program's entity unless this principal may not see its program: then the entity
+    /// is not found (404), so ids of other programs do not leak.
+    pub fn may_see(&self, program: i64, entity: &str) -> Result<(), ApiError> {
+        match self.scope().covers(program) {
+            true => Ok(()),
+            false => Err(ApiError::not_found(entity)),
         }
     }
 
@@ -43,6 +61,14 @@ impl Principal {
     /// How the audit log and adjustments name it: `bootstrap` or `operator:ID`.
     pub fn label(&self) -> String {
         actor_label(self.actor())
+    }
+}
+
+/// The scope an operator's stored `program_ids` give (checked when they were stored).
+pub fn stored_scope(program_ids: Option<Vec<i64>>) -> Scope {
+    match program_ids {
+        None => Scope::AllPrograms,
+        Some(ids) => Scope::Programs(ids.into_iter().collect()),
     }
 }
 
@@ -103,6 +129,7 @@ pub async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principa
         login: holder.operator.login,
         role: holder.operator.role,
         token_id: holder.token.id,
+        scope: stored_scope(holder.operator.program_ids),
     })
 }
 

@@ -564,13 +564,24 @@ async fn the_audit_log_keeps_who_what_before_and_after_and_no_secret(app: TestAp
         rest["items"].as_array().unwrap().len(),
         everything.len() - 2
     );
+    let started = chrono::DateTime::from_timestamp_millis(started)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     assert!(audit(&app, &format!("to={started}")).await.is_empty());
     assert_eq!(
         audit(&app, &format!("from={started}")).await.len(),
         everything.len()
     );
-    let (status, _) = app.get("/v1/audit?from=2&to=1").await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for (query, field) in [
+        ("from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z", "to"),
+        ("from=1764547200000", "from"),
+        ("to=yesterday", "to"),
+    ] {
+        let (status, refused) = app.get(&format!("/v1/audit?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {refused}");
+        assert_eq!(refused["error"]["code"], "invalid_field", "{refused}");
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+    }
     app.stop().await;
 }
 
@@ -729,5 +740,171 @@ async fn a_large_manual_adjustment_waits_for_another_operator(app: TestApp) {
     let (status, ledger) = app.get("/v1/ledger/audit").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ledger["mismatched_accounts"], json!([]));
+    app.stop().await;
+}
+
+both_stores!(operators_limited_to_programs_see_and_change_only_theirs);
+/// Each role limited to a second program: its program's customers, operations, exports and
+/// analytics as the role allows, lists filtered to it, another program's entities not found
+/// (404, not 403: their ids do not leak), global routes refused; the audit row names the scope.
+async fn operators_limited_to_programs_see_and_change_only_theirs(app: TestApp) {
+    let (_, first) = app.get("/v1/programs/1").await;
+    let (status, second) = app
+        .post(
+            "/v1/programs",
+            json!({"code": "second", "name": "Second", "rules": first["rules"], "settings": first["settings"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let (theirs, other) = (second["id"].as_i64().unwrap(), 1);
+    let customer_of = |program: i64, phone: &str| {
+        app.create_customer(json!({"program_id": program, "phone": phone}))
+    };
+    let in_scope = customer_of(theirs, "380675550101").await["id"]
+        .as_i64()
+        .unwrap();
+    let outside = customer_of(other, "380675550102").await["id"]
+        .as_i64()
+        .unwrap();
+    let accrue = |customer: i64| json!({"kind": "accrue", "customer_id": customer, "reason": "test", "amount": "1.00"});
+    let their_op = app.create("/v1/operations", accrue(in_scope)).await["id"]
+        .as_i64()
+        .unwrap();
+    let other_op = app.create("/v1/operations", accrue(outside)).await["id"]
+        .as_i64()
+        .unwrap();
+
+    let (status, refused) = app
+        .post(
+            "/v1/operators",
+            json!({"login": "boss", "display_name": "boss", "role": "administrator", "password": PASSWORD, "program_ids": [theirs]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["field"], "program_ids");
+
+    for role in ["program_manager", "support", "finance"] {
+        let login = format!("{role}-limited");
+        let (status, created) = app
+            .post(
+                "/v1/operators",
+                json!({"login": login, "display_name": login, "role": role, "password": PASSWORD, "program_ids": [theirs]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["program_ids"], json!([theirs]));
+        let token = sign_in(&app, &login).await;
+        let get = |path: String| {
+            let token = token.clone();
+            let app = &app;
+            async move { send(app, Some(&token), Method::GET, &path, None).await }
+        };
+        let (status, programs) = get("/v1/programs".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(programs.as_array().unwrap().len(), 1, "{role}: {programs}");
+        assert_eq!(programs[0]["id"], theirs);
+        for (path, found) in [
+            (format!("/v1/programs/{theirs}/analytics"), true),
+            (format!("/v1/programs/{other}/analytics"), false),
+            (format!("/v1/programs/{other}"), false),
+            (format!("/v1/customers/{in_scope}"), true),
+            (format!("/v1/customers/{outside}"), false),
+            (format!("/v1/operations/{their_op}"), true),
+            (format!("/v1/operations/{other_op}"), false),
+            (format!("/v1/customers?program_id={other}"), false),
+            (format!("/v1/operations?program_id={other}"), false),
+        ] {
+            let (status, answer) = get(path.clone()).await;
+            let expected = if found {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            assert_eq!(status, expected, "{role} {path}: {answer}");
+        }
+        // A list without a program: the operator's only one.
+        for (list, field, value) in [
+            ("/v1/customers", "program_id", theirs),
+            ("/v1/operations", "customer_id", in_scope),
+        ] {
+            let (status, page) = get(list.into()).await;
+            assert_eq!(status, StatusCode::OK, "{role} {list}: {page}");
+            let items = page["items"].as_array().unwrap();
+            assert!(!items.is_empty(), "{role} {list}");
+            assert!(
+                items.iter().all(|item| item[field] == value),
+                "{role} {list}: {page}"
+            );
+        }
+        let exports = role != "support";
+        for (program, found) in [(theirs, true), (other, false)] {
+            let (status, _) = get(format!("/v1/operations/export.csv?program_id={program}")).await;
+            let expected = match (exports, found) {
+                (false, _) => StatusCode::FORBIDDEN,
+                (true, true) => StatusCode::OK,
+                (true, false) => StatusCode::NOT_FOUND,
+            };
+            assert_eq!(status, expected, "{role} export of {program}");
+        }
+        let (status, _) = get("/v1/audit".into()).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{role}: the audit log is global"
+        );
+
+        let changes = role == "program_manager";
+        for (customer, found) in [(outside, false), (in_scope, true)] {
+            let (status, answer) = send(
+                &app,
+                Some(&token),
+                Method::POST,
+                "/v1/operations",
+                Some(accrue(customer)),
+            )
+            .await;
+            let expected = match (changes, found) {
+                (false, _) => StatusCode::FORBIDDEN,
+                (true, true) => StatusCode::CREATED,
+                (true, false) => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            assert_eq!(status, expected, "{role} accrues to {customer}: {answer}");
+            let (status, answer) = send(
+                &app,
+                Some(&token),
+                Method::PATCH,
+                &format!("/v1/customers/{customer}"),
+                Some(json!({"name": "Renamed"})),
+            )
+            .await;
+            let expected = match (changes, found) {
+                (false, _) => StatusCode::FORBIDDEN,
+                (true, true) => StatusCode::OK,
+                (true, false) => StatusCode::NOT_FOUND,
+            };
+            assert_eq!(status, expected, "{role} renames {customer}: {answer}");
+        }
+        if changes {
+            let (status, answer) = send(
+                &app,
+                Some(&token),
+                Method::POST,
+                "/v1/customers",
+                Some(json!({"program_id": other, "phone": "380675550103"})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+            assert_eq!(answer["error"]["field"], "program_id");
+            let id = created["id"].as_i64().unwrap();
+            let (_, rows) = app.get(&format!("/v1/audit?operator_id={id}")).await;
+            let rows = rows["items"].as_array().unwrap();
+            assert!(!rows.is_empty());
+            assert!(
+                rows.iter()
+                    .all(|row| row["request"]["operator_programs"] == json!([theirs])),
+                "{rows:?}"
+            );
+        }
+    }
     app.stop().await;
 }
