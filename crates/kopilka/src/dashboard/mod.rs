@@ -8,11 +8,13 @@
 //! `templates/dashboard/`, its texts in `locales/*/dashboard.ftl` and a row in [`SECTIONS`].
 
 mod api;
+mod customers;
 mod home;
 mod session;
 mod sign_in;
 
 pub use api::{ApiAnswer, ApiFailure};
+pub use customers::{programs, Choice, Program};
 pub use session::{Posted, SignedIn, Who};
 
 use crate::http::edge::{self, Refused};
@@ -78,6 +80,15 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .route("/admin/sign-in", get(sign_in::page).post(sign_in::submit))
         .route("/admin/sign-out", post(sign_in::sign_out))
+        .route("/admin/customers", get(customers::search))
+        .route("/admin/customers/{id}", get(customers::customer))
+        .route("/admin/customers/{id}/block", post(customers::block))
+        .route("/admin/customers/{id}/unblock", post(customers::unblock))
+        .route(
+            "/admin/customers/{id}/anonymise",
+            get(customers::confirm_anonymise).post(customers::anonymise),
+        )
+        .route("/admin/customers/{id}/adjust", post(customers::adjust))
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,

@@ -220,3 +220,130 @@ async fn an_operator_with_a_second_factor_gives_its_code(app: TestApp) {
     assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+/// Posts a dashboard form from `path`'s page (its form token) to `action`.
+async fn post_form(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let (_, html) = page(app, session, path).await;
+    let token = csrf(&html);
+    let mut fields: Vec<(&str, &str)> = fields.to_vec();
+    fields.push(("csrf", &token));
+    client()
+        .post(app.url(action))
+        .header(header::COOKIE, session)
+        .header("origin", app.base.clone())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The demo's first customer with the phone `phone`: its id.
+async fn customer_id(app: &TestApp, phone: &str) -> i64 {
+    let (_, found) = app.get(&format!("/v1/customers?phone=%2B{phone}")).await;
+    found["items"][0]["id"].as_i64().unwrap()
+}
+
+both_stores!(each_role_sees_and_does_on_a_customer_what_the_api_allows_it);
+async fn each_role_sees_and_does_on_a_customer_what_the_api_allows_it(app: TestApp) {
+    for (login, role) in [
+        ("manager", "program_manager"),
+        ("helpdesk", "support"),
+        ("books", "finance"),
+    ] {
+        create_operator(&app, login, role).await;
+    }
+    let id = customer_id(&app, "380671111111").await;
+    let here = format!("/admin/customers/{id}");
+
+    // The program manager finds the customer, accrues with a reason, and blocks.
+    let manager = sign_in(&app, "manager").await;
+    let (status, html) = page(&app, &manager, "/admin/customers?by=phone&q=0671111111").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("href=\"{here}\"")), "{html}");
+    let (_, html) = page(&app, &manager, &here).await;
+    assert!(html.contains("id=\"adjust\"") && html.contains("id=\"block\""));
+    let before = app.get(&format!("/v1/customers/{id}/balances")).await.1[0]["balance_minor"]
+        .as_i64()
+        .unwrap();
+    // No reason: refused beside the form, nothing moved.
+    let refused = post_form(
+        &app,
+        &manager,
+        &here,
+        &format!("{here}/adjust"),
+        &[("kind", "accrue"), ("amount", "5"), ("reason", " ")],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("id=\"error\""));
+    let done = post_form(
+        &app,
+        &manager,
+        &here,
+        &format!("{here}/adjust"),
+        &[("kind", "accrue"), ("amount", "5"), ("reason", "goodwill")],
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        done.headers()[header::LOCATION],
+        format!("{here}?done=accrued").as_str()
+    );
+    let after = app.get(&format!("/v1/customers/{id}/balances")).await.1[0]["balance_minor"]
+        .as_i64()
+        .unwrap();
+    let (_, program) = app.get("/v1/programs").await;
+    let places = program[0]["rules"]["decimals"].as_u64().unwrap() as u32;
+    assert_eq!(after - before, 5 * 10i64.pow(places));
+    let (_, html) = page(&app, &manager, &format!("{here}?done=accrued")).await;
+    assert!(
+        html.contains("id=\"notice\"") && html.contains("goodwill"),
+        "{html}"
+    );
+    let blocked = post_form(
+        &app,
+        &manager,
+        &here,
+        &format!("{here}/block"),
+        &[("reason", "lost card")],
+    )
+    .await;
+    assert_eq!(blocked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get(&format!("/v1/customers/{id}")).await.1["state"],
+        "blocked"
+    );
+    // The audit log names the operator for each change, as for the API.
+    let (_, audit) = app.get("/v1/audit?entity_kind=customers").await;
+    assert!(audit.to_string().contains("lost card"), "{audit}");
+
+    // Support reads but may not accrue or block: no forms, and a forged post is refused.
+    let support = sign_in(&app, "helpdesk").await;
+    let (status, html) = page(&app, &support, &here).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("id=\"adjust\"") && !html.contains("id=\"unblock\""));
+    let forged = post_form(
+        &app,
+        &support,
+        &here,
+        &format!("{here}/adjust"),
+        &[("kind", "accrue"), ("amount", "5"), ("reason", "why not")],
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // Finance neither.
+    let finance = sign_in(&app, "books").await;
+    let forged = post_form(&app, &finance, &here, &format!("{here}/unblock"), &[]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/v1/customers/{id}")).await.1["state"],
+        "blocked"
+    );
+    app.stop().await;
+}
