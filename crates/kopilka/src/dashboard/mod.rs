@@ -8,7 +8,9 @@
 //! `templates/dashboard/`, its texts in `locales/*/dashboard.ftl` and a row in [`SECTIONS`].
 
 mod api;
+mod audit;
 mod customers;
+mod demo;
 mod home;
 mod session;
 mod sign_in;
@@ -75,7 +77,15 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         app: state.clone(),
         api,
     };
+    let demo = if state.config.demo_pages {
+        Router::new()
+            .route("/", get(demo::landing))
+            .route("/demo/dashboard", post(demo::sign_in))
+    } else {
+        Router::new()
+    };
     let pages = Router::new()
+        .merge(demo)
         .route("/admin", get(home::page))
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .route("/admin/sign-in", get(sign_in::page).post(sign_in::submit))
@@ -89,6 +99,7 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             get(customers::confirm_anonymise).post(customers::anonymise),
         )
         .route("/admin/customers/{id}/adjust", post(customers::adjust))
+        .route("/admin/audit", get(audit::page))
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
