@@ -225,9 +225,10 @@ impl SignedIn {
     }
 }
 
-/// Whether a form's POST comes from the dashboard's own pages: `Sec-Fetch-Site`, when the
-/// browser sends it, is same-origin (or a person's own navigation), and `Origin`, when sent,
-/// is this host.
+/// Whether a form's POST comes from the dashboard's own pages: `Sec-Fetch-Site`, which every
+/// current browser sends, is same-origin (or a person's own navigation); without it, `Origin`,
+/// when it names one, is this host. (The pages send no referrer, so a browser's `Origin` on
+/// their forms is `null`.)
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let text = |name| {
         headers
@@ -235,12 +236,10 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
     if let Some(site) = text("sec-fetch-site") {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
+        return matches!(site, "same-origin" | "none");
     }
     match (text("origin"), text("host")) {
-        (None, _) => true,
+        (None | Some("null"), _) => true,
         (Some(origin), Some(host)) => origin
             .split_once("://")
             .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
@@ -344,6 +343,8 @@ mod tests {
         );
         headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
         assert!(same_origin(&headers));
+        headers.insert("origin", HeaderValue::from_static("null"));
+        assert!(same_origin(&headers), "a page without a referrer");
         headers.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&headers));
         headers.remove("sec-fetch-site");

@@ -347,3 +347,56 @@ async fn each_role_sees_and_does_on_a_customer_what_the_api_allows_it(app: TestA
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_dashboard_passes_axe_per_role_in_each_language_on_a_phone_and_a_desktop() {
+    let app = TestApp::start(crate::common::Backend::Sqlite, true).await;
+    for (login, role) in [
+        ("manager", "program_manager"),
+        ("helpdesk", "support"),
+        ("books", "finance"),
+        ("guarded", "administrator"),
+    ] {
+        create_operator(&app, login, role).await;
+    }
+    // `guarded` has a second factor.
+    let (status, signed) = answer(
+        app.http
+            .post(app.url("/v1/sign-in"))
+            .json(&json!({"login": "guarded", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = signed["token"].as_str().unwrap();
+    let (_, enrolled) = answer(
+        app.http
+            .post(app.url("/v1/me/totp"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let secret = enrolled["secret"].as_str().unwrap().to_string();
+    // Confirmed with the step before, so the browser's code of this step is still fresh.
+    let step = kopilka_store::now_ms() / 30_000 - 1;
+    let code = kopilka::http::operator::totp(&secret, "guarded")
+        .unwrap()
+        .generate((step * 30) as u64);
+    let (status, confirmed) = answer(
+        app.http
+            .post(app.url("/v1/me/totp/confirm"))
+            .bearer_auth(token)
+            .json(&json!({"totp": code}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(status.is_success(), "{confirmed}");
+    crate::common::run_browser("dashboard.mjs", &app.base, &[PASSWORD, "guarded", &secret]).await;
+    app.stop().await;
+}
