@@ -158,3 +158,4 @@ dash-landing-kupikupi = Kupi-Kupi shop (pay with points by code)
 dash-landing-ecommpay = ECommPay shop (cash payments by voucher)
 dash-landing-customers = For customers
 dash-landing-cabinet = The customer cabinet
+dash-period-column = Period

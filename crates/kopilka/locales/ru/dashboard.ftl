@@ -158,3 +158,4 @@ dash-landing-kupikupi = Магазин Kupi-Kupi (оплата баллами п
 dash-landing-ecommpay = Магазин ECommPay (оплата наличными по ваучеру)
 dash-landing-customers = Для клиентов
 dash-landing-cabinet = Личный кабинет клиента
+dash-period-column = Период

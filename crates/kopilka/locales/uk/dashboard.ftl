@@ -158,3 +158,4 @@ dash-landing-kupikupi = Магазин Kupi-Kupi (оплата балами за
 dash-landing-ecommpay = Магазин ECommPay (оплата готівкою за ваучером)
 dash-landing-customers = Для клієнтів
 dash-landing-cabinet = Особистий кабінет клієнта
+dash-period-column = Період
