@@ -51,6 +51,23 @@ pub fn flow_of(kind: OperationKind, reversed_kind: Option<OperationKind>) -> Opt
     })
 }
 
+/// How a confirmed operation of `kind` (reversing `reversed_kind`) of `amount` points changed
+/// its customer's balance: issued points add, spent, withdrawn and expired ones take away, and
+/// a reversal undoes its original. `None` for a merge, which moves points between two customers
+/// (the operation alone does not say which side a customer was on).
+pub fn customer_change(
+    kind: OperationKind,
+    reversed_kind: Option<OperationKind>,
+    amount: i64,
+) -> Option<i64> {
+    Some(match flow_of(kind, reversed_kind)? {
+        Flow::Issued | Flow::Reversed(ReversedFlow::Redeemed | ReversedFlow::Withdrawn) => amount,
+        Flow::Redeemed | Flow::Withdrawn | Flow::Expired | Flow::Reversed(ReversedFlow::Issued) => {
+            -amount
+        }
+    })
+}
+
 /// Points moved in a period by flow, in the points' minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct FlowTotals {
@@ -300,6 +317,19 @@ mod tests {
         // A day kept in another time zone (other bounds) is not this one.
         let shifted = Period { from: 20, to: 29 };
         assert_eq!(days_to_keep(&days[2..3], &[shifted]), [day(2)]);
+    }
+
+    #[test]
+    fn an_operation_changes_its_customers_balance_by_its_flow() {
+        use OperationKind::*;
+        assert_eq!(customer_change(Earn, None, 5), Some(5));
+        assert_eq!(customer_change(Accrue, None, 5), Some(5));
+        assert_eq!(customer_change(Redeem, None, 5), Some(-5));
+        assert_eq!(customer_change(Withdraw, None, 5), Some(-5));
+        assert_eq!(customer_change(Expire, None, 5), Some(-5));
+        assert_eq!(customer_change(Reversal, Some(Earn), 5), Some(-5));
+        assert_eq!(customer_change(Reversal, Some(Redeem), 5), Some(5));
+        assert_eq!(customer_change(Merge, None, 5), None);
     }
 
     #[test]
