@@ -47,8 +47,13 @@ async fn add_offer(app: &TestApp, body: Value) -> i64 {
 
 /// Calculate → Payment of `paid` → Bonus → Confirm of the test cheque as calculated.
 async fn buy(shop: &Shop, id: &str, paid: f64) -> Value {
+    buy_with(shop, id, paid, json!({})).await
+}
+
+/// [`buy`] with `extra` in the Calculate's body (coupons).
+async fn buy_with(shop: &Shop, id: &str, paid: f64, extra: Value) -> Value {
     let calculated = shop
-        .purchase(id, "Calculate", &cheque(&format!("{id}-c"), json!({})))
+        .purchase(id, "Calculate", &cheque(&format!("{id}-c"), extra))
         .await;
     assert_eq!(code(&calculated), "Ok", "{calculated}");
     let lines: Vec<Value> = calculated["data"][0]["cheque"]["lines"]
@@ -276,6 +281,120 @@ async fn a_welcome_bonus_is_given_once_and_explained(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{versions}");
     assert_eq!(versions["in_force"], 1);
     assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(a_refund_returns_the_usage_its_offers_counted);
+async fn a_refund_returns_the_usage_its_offers_counted(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    // 85 points on the cheese, once a month per customer.
+    let mut once = offer(
+        41,
+        "Сыр раз в месяц",
+        true,
+        json!([{"type": "accrue", "points": {"by": "percent_of_lines", "lines": {"by": "goods_id", "value": "34277"}, "bps": 5_000}}]),
+    );
+    once["limits"] =
+        json!([{"scope": {"type": "customer"}, "period": "month", "cap": {"count": 1}}]);
+    add_offer(&app, once).await;
+    let first = buy(&shop, "u-1", 0.0).await;
+    assert_eq!(first["data"][0]["cheque"]["totalCashback"], json!(115.69));
+    // The month's one application is used: the program's 10 % only.
+    let second = buy(&shop, "u-2", 0.0).await;
+    assert_eq!(second["data"][0]["cheque"]["totalCashback"], json!(30.69));
+    // A part of the first cheque refunded: it still counts.
+    let part = json!({"operationId": "u-1-r1", "cheque": {"lines": [{"position": 2, "amount": 100}]}});
+    let refunded = shop.purchase("u-1", "Refund", &part.to_string()).await;
+    assert_eq!(code(&refunded), "Ok", "{refunded}");
+    let third = buy(&shop, "u-3", 0.0).await;
+    assert_eq!(third["data"][0]["cheque"]["totalCashback"], json!(30.69));
+    // The rest refunded: the application comes back, once.
+    let rest = json!({"operationId": "u-1-r2"}).to_string();
+    let refunded = shop.purchase("u-1", "Refund", &rest).await;
+    assert_eq!(code(&refunded), "Ok", "{refunded}");
+    let again = shop.purchase("u-1", "Refund", &rest).await;
+    assert_eq!(code(&again), "Ok", "{again}");
+    let fourth = buy(&shop, "u-4", 0.0).await;
+    assert_eq!(fourth["data"][0]["cheque"]["totalCashback"], json!(115.69));
+    let fifth = buy(&shop, "u-5", 0.0).await;
+    assert_eq!(fifth["data"][0]["cheque"]["totalCashback"], json!(30.69));
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(an_offer_issues_a_coupon_a_cheque_uses_once_and_messages_the_customer);
+async fn an_offer_issues_a_coupon_a_cheque_uses_once_and_messages_the_customer(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    let like = json!({
+        "id": 70, "version": 1, "name": "Купон за лайк", "effective_from": 0, "cumulative": true,
+        "triggers": [{"social": "like"}],
+        "actions": [
+            {"type": "issue_coupon", "series": "like"},
+            {"type": "message", "channel": "sms", "template": "offer.coupon"},
+        ],
+    });
+    let program = add_offer(&app, like).await;
+    let mut half = offer(71, "Сыр за купон", true, json!([percent_off("34277", 5_000)]));
+    half["conditions"] = json!([{"type": "coupon", "code": "LIKE"}]);
+    add_offer(&app, half).await;
+    let unsubscribe = json!({
+        "id": 72, "version": 1, "name": "Отписка", "effective_from": 0, "cumulative": true,
+        "triggers": [{"social": "group_left"}],
+        "actions": [{"type": "subscription", "channel": "sms", "on": false}],
+    });
+    add_offer(&app, unsubscribe).await;
+    let at = chrono::Utc::now().timestamp_millis();
+    let event = |id: &str, kind: &str| {
+        json!({"event_id": id, "network": "vk", "kind": kind, "customer_id": shop.customer, "group": "club1", "occurred_at": at})
+    };
+    let path = format!("/v1/programs/{program}/events");
+    let (status, liked) = app.post(&path, event("like-1", "like")).await;
+    assert_eq!(status, StatusCode::CREATED, "{liked}");
+    // The coupon's code reaches the customer by SMS, once however often the event comes.
+    let (status, again) = app.post(&path, event("like-1", "like")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let coupons: Vec<Value> = app
+        .sms_to("79001234567")
+        .await
+        .into_iter()
+        .filter(|m| m["body"].as_str().unwrap_or_default().contains("LIKE-"))
+        .collect();
+    assert_eq!(coupons.len(), 1, "{coupons:?}");
+    let body = coupons[0]["body"].as_str().unwrap();
+    let code_sent = body[body.find("LIKE-").unwrap()..].trim().to_string();
+    assert_eq!(code_sent.len(), "LIKE-".len() + 12, "{body}");
+
+    // The coupon prices a cheque as its series: half off the cheese, then the program's 10 %.
+    let with_coupon = json!({"coupons": [{"number": code_sent.to_lowercase()}]});
+    let calculated = shop
+        .purchase("k-0", "Calculate", &cheque("k-0-c", with_coupon.clone()))
+        .await;
+    assert_eq!(code(&calculated), "Ok", "{calculated}");
+    let lines = &calculated["data"][0]["cheque"]["lines"];
+    assert_eq!(lines[0]["amount"], json!(76.5), "{calculated}");
+    buy_with(&shop, "k-1", 0.0, with_coupon.clone()).await;
+    // Used up by the confirmed cheque: another cheque does not know it.
+    let later = shop
+        .purchase("k-2", "Calculate", &cheque("k-2-c", with_coupon))
+        .await;
+    assert_eq!(code(&later), "Ok", "{later}");
+    assert_eq!(later["data"][0]["cheque"]["lines"][0]["amount"], json!(153));
+
+    // Leaving the group switches the SMS mailing off: the next coupon is issued, not sent.
+    let (status, left) = app.post(&path, event("leave-1", "group_left")).await;
+    assert_eq!(status, StatusCode::CREATED, "{left}");
+    assert_eq!(left["effects"][0]["kind"]["type"], "subscription", "{left}");
+    let (status, liked) = app.post(&path, event("like-2", "like")).await;
+    assert_eq!(status, StatusCode::CREATED, "{liked}");
+    assert_eq!(liked["effects"][1]["kind"]["type"], "message", "{liked}");
+    let sent = app.sms_to("79001234567").await;
+    assert_eq!(
+        sent.iter()
+            .filter(|m| m["body"].as_str().unwrap_or_default().contains("LIKE-"))
+            .count(),
+        1
+    );
     app.audit_is_clean().await;
     app.stop().await;
 }
