@@ -404,3 +404,119 @@ async fn balance(app: &TestApp, customer: i64) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// Two `kopilka serve` processes on one PostgreSQL schema: cheques confirmed through both at
+/// once never pass an offer's limit together, as the bucket row the confirmation locks
+/// serializes them; a refund's returned usage is seen by the other process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_never_pass_a_cheque_limit() {
+    use crate::common::process::{self, Server, SEAL_KEY};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _schema, store) = process::postgres_schema("cheques").await;
+    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
+    let sealer = kopilka::secrets::Sealer::from_hex(SEAL_KEY).unwrap();
+    kopilka::demo::seed(&store, &sealer, &data).await.unwrap();
+    store.close().await;
+    let servers = Arc::new([
+        Server::start(&url, dir.path()).await,
+        Server::start(&url, dir.path()).await,
+    ]);
+    let (_, programs) = servers[0].get("/v1/programs").await;
+    let program = programs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "demo-loymax")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (_, merchants) = servers[0].get("/v1/merchants").await;
+    let merchants = merchants
+        .as_array()
+        .cloned()
+        .or_else(|| merchants["items"].as_array().cloned())
+        .unwrap();
+    let merchant = merchants
+        .iter()
+        .find(|m| m["name"] == "Demo Loymax Shop")
+        .unwrap()["id"]
+        .clone();
+    let (status, customer) = servers[0]
+        .post("/v1/customers", json!({"program_id": program, "phone": "79001234599", "opening_balance": "1000.00"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    let customer = customer["id"].as_i64().unwrap();
+    let (_, application) = servers[1]
+        .post("/v1/loymax/applications", json!({"merchant_id": merchant}))
+        .await;
+    let client = application["client_id"].as_str().unwrap().to_string();
+    let (_, token) = servers[1]
+        .post(
+            &format!("/v1/loymax/applications/{client}/tokens"),
+            json!({"customer_id": customer}),
+        )
+        .await;
+    let token = Arc::new(token["access_token"].as_str().unwrap().to_string());
+    // 10.00 a cheque, three cheques a month per customer.
+    let mut capped = offer(
+        45,
+        "Десять за чек",
+        true,
+        json!([{"type": "accrue", "points": {"by": "fixed", "points": 1_000}}]),
+    );
+    capped["limits"] =
+        json!([{"scope": {"type": "customer"}, "period": "month", "cap": {"count": 3}}]);
+    let (status, answer) = servers[0]
+        .post(&format!("/v1/programs/{program}/offers"), capped)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+
+    /// One processing call through `server`, answered `Ok`.
+    async fn call(server: &Server, token: &str, id: &str, method: &str, body: String) -> Value {
+        let url = format!(
+            "{}{}",
+            server.base,
+            crate::common::loymax::purchase_path(id, method)
+        );
+        let http = reqwest::Client::new();
+        let response = crate::common::post_json_text(&http, url, Some(token), body).await;
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(code(&answer), "Ok", "{method}: {answer}");
+        answer
+    }
+    /// Calculate → Bonus → Confirm of the test cheque through `server`.
+    async fn buy(server: &Server, token: &str, id: &str) {
+        let calculated = cheque(&format!("{id}-c"), json!({}));
+        let calculated = call(server, token, id, "Calculate", calculated).await;
+        let lines: Vec<Value> = calculated["data"][0]["cheque"]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| json!({"position": l["position"], "amount": l["amount"]}))
+            .collect();
+        let bonus = json!({"operationId": format!("{id}-b"), "cheque": {"lines": lines}, "pays": []});
+        call(server, token, id, "Bonus", bonus.to_string()).await;
+        let confirm = json!({"operationId": format!("{id}-f")});
+        call(server, token, id, "Confirm", confirm.to_string()).await;
+    }
+    let purchases = (0..12).map(|n| {
+        let (servers, token) = (servers.clone(), token.clone());
+        tokio::spawn(async move { buy(&servers[n % 2], &token, &format!("two-{n}")).await })
+    });
+    for purchase in futures::future::join_all(purchases).await {
+        purchase.unwrap();
+    }
+    // Twelve cheques at the program's 30.69 each, and the offer's 10.00 on three of them.
+    let expected = 100_000 + 12 * 3_069 + 3 * 1_000;
+    for server in servers.iter() {
+        let (_, balances) = server
+            .get(&format!("/v1/customers/{customer}/balances"))
+            .await;
+        assert_eq!(balances[0]["balance_minor"], expected, "{balances}");
+        server.audit_is_clean().await;
+    }
+    for server in servers.iter() {
+        server.terminate().await;
+    }
+}
