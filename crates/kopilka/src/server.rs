@@ -254,6 +254,17 @@ fn spawn_workers(
             },
         ),
         jobs::spawn_every(
+            leases.clone(),
+            "social_collector",
+            interval,
+            shutdown.clone(),
+            "social events collected from the networks' APIs",
+            state.clone(),
+            |state, now| async move {
+                crate::social::collect_once(&state.store, &state.sealer, now).await
+            },
+        ),
+        jobs::spawn_every(
             leases,
             "kupikupi_form_expiry",
             interval,

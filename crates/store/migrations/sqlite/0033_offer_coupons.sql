@@ -57,3 +57,20 @@ CREATE INDEX messages_sequence ON messages (sequence, id) WHERE state = 'pending
 CREATE INDEX messages_customer ON messages (customer_id) WHERE customer_id IS NOT NULL;
 INSERT INTO message_attempts SELECT * FROM temp.message_attempts_0033;
 DROP TABLE temp.message_attempts_0033;
+
+-- The periodic collector (docs/social.md): a program's VK access token (sealed) and API
+-- address, and the last membership each collector saw, by program, network and subject
+-- (`members:{group}`): the next round's differences are the events.
+ALTER TABLE social_settings ADD COLUMN sealed_vk_access_token TEXT;
+ALTER TABLE social_settings ADD COLUMN vk_api_url TEXT;
+CREATE TABLE social_collector_rounds (
+    program_id INTEGER NOT NULL REFERENCES programs(id),
+    network TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    -- The account ids seen, a sorted JSON array.
+    members TEXT NOT NULL,
+    -- Rounds that found a change: the next round's event ids name it.
+    round INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (program_id, network, subject)
+);
