@@ -717,9 +717,9 @@ mod tests {
                 | "KOPILKA_EMAIL_SENDER"
                 | "KOPILKA_PUSH_SENDER"
                 | "KOPILKA_VIBER_SENDER" => "log",
-                "KOPILKA_SMS_BODY_ESCAPE" | "KOPILKA_PUSH_BODY_ESCAPE" | "KOPILKA_VIBER_BODY_ESCAPE" => {
-                    "form"
-                }
+                "KOPILKA_SMS_BODY_ESCAPE"
+                | "KOPILKA_PUSH_BODY_ESCAPE"
+                | "KOPILKA_VIBER_BODY_ESCAPE" => "form",
                 "KOPILKA_SMTP_TLS" => "plain",
                 _ => "value",
             },

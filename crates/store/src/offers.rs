@@ -6,15 +6,15 @@ use crate::ledger::{self, Action, LedgerRequest};
 use crate::outbox::NewMessage;
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::{StoreError, StoreResult};
+use kopilka_domain::customer::{mailing_is_system, MAILING_TYPES, OFFERS_MAILING};
 use kopilka_domain::ids::{CustomerId, OfferId, OperationId, ProgramId};
 use kopilka_domain::ledger::{check_replay, OperationKind, Owner};
+use kopilka_domain::message::{self, Language};
+use kopilka_domain::money::format_decimal_trimmed;
 use kopilka_domain::offers::{
     evaluate, usage_keys, Channel, Customer, Effect, EffectKey, EffectKind, Evaluation, Offer,
     PastEffect, TraceEntry, Trigger, Usage, UsageChange, UsageKey, Used,
 };
-use kopilka_domain::customer::{mailing_is_system, MAILING_TYPES, OFFERS_MAILING};
-use kopilka_domain::message::{self, Language};
-use kopilka_domain::money::format_decimal_trimmed;
 use kopilka_domain::program::ProgramRules;
 use kopilka_domain::{Amount, DomainError};
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,6 @@
 //! (`subscriptions`, `pushDevices`).
 
 // The mailing types of 1.2, in its order.
-use kopilka_domain::customer::MAILING_TYPES as TYPES;
 use super::auth::Session;
 use super::registration::job;
 use super::wire::{self, ok, LmError, LmResult};
@@ -12,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use kopilka_domain::customer::MAILING_TYPES as TYPES;
 use kopilka_domain::phone::mask;
 use kopilka_store::model::Customer;
 use serde_json::{json, Map, Value};

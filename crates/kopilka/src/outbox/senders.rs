@@ -147,7 +147,9 @@ impl Senders {
         }
         let method = match reqwest::Method::from_bytes(gateway.method.as_bytes()) {
             Ok(m) => m,
-            Err(_) => return Delivery::failed(format!("outbox.{name}.method is not an HTTP method")),
+            Err(_) => {
+                return Delivery::failed(format!("outbox.{name}.method is not an HTTP method"))
+            }
         };
         let mut request = self.http.request(method, url);
         for (name, value) in &gateway.headers {

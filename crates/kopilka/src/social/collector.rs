@@ -203,7 +203,10 @@ async fn members(api: &str, token: &str, group: i64) -> Result<BTreeSet<String>,
         let page = match (answer.response, answer.error) {
             (Some(page), _) => page,
             (None, Some(error)) => {
-                return Err(format!("VK API error {}: {}", error.error_code, error.error_msg))
+                return Err(format!(
+                    "VK API error {}: {}",
+                    error.error_code, error.error_msg
+                ))
             }
             (None, None) => return Err("VK API answered neither response nor error".into()),
         };

@@ -222,7 +222,12 @@ pub async fn notification(
         };
         metrics::counter!("kopilka_social_unknown_entries_total", "network" => network)
             .increment(unknown.len() as u64);
-        tracing::debug!(program, network, entries = unknown.len(), "webhook entries of accounts the program does not list ignored");
+        tracing::debug!(
+            program,
+            network,
+            entries = unknown.len(),
+            "webhook entries of accounts the program does not list ignored"
+        );
     }
     for entry in known {
         for change in &entry.changes {

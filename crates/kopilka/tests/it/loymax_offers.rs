@@ -304,7 +304,8 @@ async fn a_refund_returns_the_usage_its_offers_counted(app: TestApp) {
     let second = buy(&shop, "u-2", 0.0).await;
     assert_eq!(second["data"][0]["cheque"]["totalCashback"], json!(30.69));
     // A part of the first cheque refunded: it still counts.
-    let part = json!({"operationId": "u-1-r1", "cheque": {"lines": [{"position": 2, "amount": 100}]}});
+    let part =
+        json!({"operationId": "u-1-r1", "cheque": {"lines": [{"position": 2, "amount": 100}]}});
     let refunded = shop.purchase("u-1", "Refund", &part.to_string()).await;
     assert_eq!(code(&refunded), "Ok", "{refunded}");
     let third = buy(&shop, "u-3", 0.0).await;
@@ -335,7 +336,12 @@ async fn an_offer_issues_a_coupon_a_cheque_uses_once_and_messages_the_customer(a
         ],
     });
     let program = add_offer(&app, like).await;
-    let mut half = offer(71, "Сыр за купон", true, json!([percent_off("34277", 5_000)]));
+    let mut half = offer(
+        71,
+        "Сыр за купон",
+        true,
+        json!([percent_off("34277", 5_000)]),
+    );
     half["conditions"] = json!([{"type": "coupon", "code": "LIKE"}]);
     add_offer(&app, half).await;
     let unsubscribe = json!({
@@ -345,9 +351,7 @@ async fn an_offer_issues_a_coupon_a_cheque_uses_once_and_messages_the_customer(a
     });
     add_offer(&app, unsubscribe).await;
     let at = chrono::Utc::now().timestamp_millis();
-    let event = |id: &str, kind: &str| {
-        json!({"event_id": id, "network": "vk", "kind": kind, "customer_id": shop.customer, "group": "club1", "occurred_at": at})
-    };
+    let event = |id: &str, kind: &str| json!({"event_id": id, "network": "vk", "kind": kind, "customer_id": shop.customer, "group": "club1", "occurred_at": at});
     let path = format!("/v1/programs/{program}/events");
     let (status, liked) = app.post(&path, event("like-1", "like")).await;
     assert_eq!(status, StatusCode::CREATED, "{liked}");
@@ -443,7 +447,10 @@ async fn two_processes_on_postgres_never_pass_a_cheque_limit() {
         .unwrap()["id"]
         .clone();
     let (status, customer) = servers[0]
-        .post("/v1/customers", json!({"program_id": program, "phone": "79001234599", "opening_balance": "1000.00"}))
+        .post(
+            "/v1/customers",
+            json!({"program_id": program, "phone": "79001234599", "opening_balance": "1000.00"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{customer}");
     let customer = customer["id"].as_i64().unwrap();
@@ -495,7 +502,8 @@ async fn two_processes_on_postgres_never_pass_a_cheque_limit() {
             .iter()
             .map(|l| json!({"position": l["position"], "amount": l["amount"]}))
             .collect();
-        let bonus = json!({"operationId": format!("{id}-b"), "cheque": {"lines": lines}, "pays": []});
+        let bonus =
+            json!({"operationId": format!("{id}-b"), "cheque": {"lines": lines}, "pays": []});
         call(server, token, id, "Bonus", bonus.to_string()).await;
         let confirm = json!({"operationId": format!("{id}-f")});
         call(server, token, id, "Confirm", confirm.to_string()).await;

@@ -931,7 +931,9 @@ async fn the_collector_turns_membership_changes_into_events_once(app: TestApp) {
         .unwrap();
     let start = balance(&app, customer).await;
     let sealer = kopilka::secrets::Sealer::from_hex(&app.seal_key).unwrap();
-    let round = || kopilka::social::collect_once(&app.store, &sealer, chrono::Utc::now().timestamp_millis());
+    let round = || {
+        kopilka::social::collect_once(&app.store, &sealer, chrono::Utc::now().timestamp_millis())
+    };
     // The first round learns who is there (three pages): no event.
     assert_eq!(round().await.unwrap(), 0);
     // Nothing changed: no event.

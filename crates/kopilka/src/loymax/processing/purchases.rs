@@ -14,8 +14,7 @@ use kopilka_domain::loymax_purchase::{
 use kopilka_domain::money::{format_decimal_trimmed, parse_decimal, Amount};
 use kopilka_domain::offers::{
     accruals_by_offer, offers_know_coupon, refund_usage, usage_keys, ChequeFacts, ChequeOffers,
-    Customer,
-    EffectKind, Evaluation, Event, Offer, Outcome as TraceOutcome, Trigger, Usage,
+    Customer, EffectKind, Evaluation, Event, Offer, Outcome as TraceOutcome, Trigger, Usage,
 };
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
