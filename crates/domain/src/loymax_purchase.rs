@@ -230,6 +230,10 @@ pub struct Purchase {
     /// The cheque's number at the till, as the Calculate sent it.
     #[serde(default)]
     pub cheque_number: Option<String>,
+    /// The codes of coupons offers issued to the customer that the cheque presents (priced as
+    /// their series in `coupons`): the confirmation uses them up.
+    #[serde(default)]
+    pub issued_coupons: Vec<String>,
 }
 
 impl Purchase {
@@ -257,6 +261,7 @@ impl Purchase {
             reclaimed: vec![0; n],
             cancelled_operations: Vec::new(),
             cheque_number: None,
+            issued_coupons: Vec::new(),
         })
     }
 
@@ -496,6 +501,17 @@ impl Purchase {
             .zip(&self.refunded)
             .map(|(l, r)| l.amount - r)
             .collect()
+    }
+
+    /// Whether nothing of the confirmed cheque is left: cancelled, or every line refunded.
+    pub fn wholly_refunded(&self) -> bool {
+        self.state == PurchaseState::Cancelled
+            || self
+                .priced
+                .lines
+                .iter()
+                .zip(&self.refunded)
+                .all(|(line, refunded)| *refunded >= line.amount)
     }
 
     /// Points given back (paid) and taken back (earned) so far.

@@ -117,7 +117,29 @@ pub const TEMPLATES: &[Template] = &[
         ru: "{shop}: код для оплаты {amount} бонусами: {code}",
         en: "{shop}: code to pay {amount} in points: {code}",
     },
+    // Offers' messages (docs/offers.md): `points` is what the offer gave on the event,
+    // `coupon` the code of the coupon it issued.
+    Template {
+        name: "offer.reward",
+        placeholders: OFFER_PLACEHOLDERS,
+        ru: "{program}: по акции «{offer}» начислено {points} бонусов",
+        en: "{program}: {points} bonuses for “{offer}”",
+    },
+    Template {
+        name: "offer.coupon",
+        placeholders: OFFER_PLACEHOLDERS,
+        ru: "{program}: ваш купон по акции «{offer}»: {coupon}",
+        en: "{program}: your coupon for “{offer}”: {coupon}",
+    },
+    Template {
+        name: "offer.thanks",
+        placeholders: OFFER_PLACEHOLDERS,
+        ru: "{program}: спасибо! Акция «{offer}»",
+        en: "{program}: thank you! “{offer}”",
+    },
 ];
+
+const OFFER_PLACEHOLDERS: &[&str] = &["program", "offer", "points", "coupon"];
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TemplateError {

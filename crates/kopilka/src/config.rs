@@ -298,6 +298,44 @@ pub const SETTINGS: &[Setting] = &[
         .means("The gateway request's body; `{phone}` and `{text}` are replaced."),
     setting("outbox.sms.body_escape", "KOPILKA_SMS_BODY_ESCAPE", Kind::Text)
         .means("How `{phone}` and `{text}` are escaped in the body: `json`, `form` or `none`."),
+    setting("outbox.push.sender", "KOPILKA_PUSH_SENDER", Kind::Text)
+        .default("`log`")
+        .means("Offers' push notifications (`{phone}` is the device's token): `http` (a gateway, set like `outbox.sms`) or `log`."),
+    setting("outbox.push.method", "KOPILKA_PUSH_METHOD", Kind::Text)
+        .means("The push gateway request's HTTP method."),
+    setting("outbox.push.url", "KOPILKA_PUSH_URL", Kind::Text)
+        .default("none")
+        .means("The push gateway's URL; `{phone}` and `{text}` are replaced, URL-encoded."),
+    Setting::file_only("outbox.push.headers")
+        .default("none")
+        .means("Headers of the push gateway request (`[outbox.push.headers]`)."),
+    setting("outbox.push.headers.Authorization", "KOPILKA_PUSH_AUTHORIZATION", Kind::Text)
+        .default("none")
+        .means("The push gateway request's `Authorization` header."),
+    setting("outbox.push.body", "KOPILKA_PUSH_BODY", Kind::Text)
+        .default("none: no body")
+        .means("The push gateway request's body; `{phone}` and `{text}` are replaced."),
+    setting("outbox.push.body_escape", "KOPILKA_PUSH_BODY_ESCAPE", Kind::Text)
+        .means("How `{phone}` and `{text}` are escaped in the push gateway's body."),
+    setting("outbox.viber.sender", "KOPILKA_VIBER_SENDER", Kind::Text)
+        .default("`log`")
+        .means("Offers' Viber messages: `http` (a gateway, set like `outbox.sms`) or `log`."),
+    setting("outbox.viber.method", "KOPILKA_VIBER_METHOD", Kind::Text)
+        .means("The viber gateway request's HTTP method."),
+    setting("outbox.viber.url", "KOPILKA_VIBER_URL", Kind::Text)
+        .default("none")
+        .means("The viber gateway's URL; `{phone}` and `{text}` are replaced, URL-encoded."),
+    Setting::file_only("outbox.viber.headers")
+        .default("none")
+        .means("Headers of the viber gateway request (`[outbox.viber.headers]`)."),
+    setting("outbox.viber.headers.Authorization", "KOPILKA_VIBER_AUTHORIZATION", Kind::Text)
+        .default("none")
+        .means("The viber gateway request's `Authorization` header."),
+    setting("outbox.viber.body", "KOPILKA_VIBER_BODY", Kind::Text)
+        .default("none: no body")
+        .means("The viber gateway request's body; `{phone}` and `{text}` are replaced."),
+    setting("outbox.viber.body_escape", "KOPILKA_VIBER_BODY_ESCAPE", Kind::Text)
+        .means("How `{phone}` and `{text}` are escaped in the viber gateway's body."),
     setting("outbox.email.sender", "KOPILKA_EMAIL_SENDER", Kind::Text)
         .default("`serve`: required; `demo`: `log`")
         .means("`smtp` or `log` (development)."),
@@ -675,8 +713,13 @@ mod tests {
             Kind::List => "127.0.0.1, ::1",
             _ => match setting.env.unwrap() {
                 "KOPILKA_LISTEN" | "KOPILKA_ADMIN_LISTEN" => "127.0.0.1:9",
-                "KOPILKA_SMS_SENDER" | "KOPILKA_EMAIL_SENDER" => "log",
-                "KOPILKA_SMS_BODY_ESCAPE" => "form",
+                "KOPILKA_SMS_SENDER"
+                | "KOPILKA_EMAIL_SENDER"
+                | "KOPILKA_PUSH_SENDER"
+                | "KOPILKA_VIBER_SENDER" => "log",
+                "KOPILKA_SMS_BODY_ESCAPE"
+                | "KOPILKA_PUSH_BODY_ESCAPE"
+                | "KOPILKA_VIBER_BODY_ESCAPE" => "form",
                 "KOPILKA_SMTP_TLS" => "plain",
                 _ => "value",
             },

@@ -263,6 +263,17 @@ fn spawn_workers(
             |store, now| async move { crate::api::keep_closed_days(&store, now).await },
         ),
         jobs::spawn_every(
+            leases.clone(),
+            "social_collector",
+            interval,
+            shutdown.clone(),
+            "social events collected from the networks' APIs",
+            state.clone(),
+            |state, now| async move {
+                crate::social::collect_once(&state.store, &state.sealer, now).await
+            },
+        ),
+        jobs::spawn_every(
             leases,
             "kupikupi_form_expiry",
             interval,

@@ -3,13 +3,17 @@
 //! in one transaction, once per event id.
 
 use crate::ledger::{self, Action, LedgerRequest};
+use crate::outbox::NewMessage;
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::{StoreError, StoreResult};
+use kopilka_domain::customer::{mailing_is_system, MAILING_TYPES, OFFERS_MAILING};
 use kopilka_domain::ids::{CustomerId, OfferId, OperationId, ProgramId};
 use kopilka_domain::ledger::{check_replay, OperationKind, Owner};
+use kopilka_domain::message::{self, Language};
+use kopilka_domain::money::format_decimal_trimmed;
 use kopilka_domain::offers::{
-    evaluate, usage_keys, Customer, Effect, EffectKey, EffectKind, Evaluation, Offer, PastEffect,
-    TraceEntry, Trigger, Usage, UsageKey, Used,
+    evaluate, usage_keys, Channel, Customer, Effect, EffectKey, EffectKind, Evaluation, Offer,
+    PastEffect, TraceEntry, Trigger, Usage, UsageChange, UsageKey, Used,
 };
 use kopilka_domain::program::ProgramRules;
 use kopilka_domain::{Amount, DomainError};
@@ -35,6 +39,10 @@ pub struct EventResult {
     pub trace: Vec<TraceEntry>,
     /// The ledger operations the effects posted, in the effects' order.
     pub operations: Vec<OperationId>,
+    /// What the event counted towards the offers' limits: a refund of a cheque returns it
+    /// (`return_usage`). Empty in results recorded before it was kept.
+    #[serde(default)]
+    pub usage_changes: Vec<UsageChange>,
 }
 
 #[derive(Debug, Clone)]
@@ -364,6 +372,7 @@ pub async fn write_evaluation(
             now,
         )?;
     }
+    deliver(tx, program_id, customer_id, &evaluation.effects).await?;
     for change in &evaluation.usage_changes {
         execute!(
             tx,
@@ -389,6 +398,7 @@ pub async fn write_evaluation(
         effects: evaluation.effects,
         trace: evaluation.trace,
         operations: operations.iter().flatten().copied().collect(),
+        usage_changes: evaluation.usage_changes,
     };
     execute!(
         tx,
@@ -484,4 +494,250 @@ async fn lock_bucket(tx: &mut Tx, program_id: ProgramId, key: &UsageKey) -> Stor
         &period
     )?;
     Ok(Used { points, count })
+}
+
+/// Returns usage to the offers' limits (a refund of a cheque: `refund_usage`'s changes, whose
+/// amounts are negative), in key order as buckets are locked. The caller holds the customer's
+/// account lock and recorded the refund once, so the same usage never returns twice.
+pub async fn return_usage(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    changes: &[UsageChange],
+) -> StoreResult<()> {
+    let mut changes: Vec<&UsageChange> = changes.iter().collect();
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
+    for change in changes {
+        execute!(
+            tx,
+            "UPDATE offer_usage SET points = points + $1, uses = uses + $2 WHERE program_id = $3 AND owner = $4 AND period = $5",
+            change.points,
+            change.count,
+            program_id.0,
+            json(&change.key.owner),
+            change.key.bucket.to_string(),
+        )?;
+    }
+    Ok(())
+}
+
+/// What the effects that post nothing do, in the transaction that records them (so once per
+/// effect key): a coupon issued to the customer, the customer's mailing subscription switched,
+/// a message queued in the outbox for its sender. A customer without the channel's address
+/// (no phone, no e-mail, no push device), or who turned personal offers off on it, gets no
+/// message; the effect stays recorded.
+async fn deliver(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    customer_id: CustomerId,
+    effects: &[Effect],
+) -> StoreResult<()> {
+    let delivered = |e: &&Effect| {
+        matches!(
+            e.kind,
+            EffectKind::Message { .. }
+                | EffectKind::Subscription { .. }
+                | EffectKind::IssueCoupon { .. }
+        )
+    };
+    if !effects.iter().any(|e| delivered(&e)) {
+        return Ok(());
+    }
+    let now = tx.now();
+    let mut coupons: BTreeMap<OfferId, String> = BTreeMap::new();
+    for effect in effects {
+        if let EffectKind::IssueCoupon { series } = &effect.kind {
+            let code = coupon_code(series);
+            execute!(
+                tx,
+                "INSERT INTO offer_coupons (program_id, code, series, customer_id, effect_key, issued_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                program_id.0,
+                &code,
+                series,
+                customer_id.0,
+                json(&effect.key),
+                now,
+            )?;
+            coupons.insert(effect.key.offer, code);
+        }
+    }
+    let mut customer = tx
+        .customer(customer_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("no customer {customer_id}")))?;
+    let switches: Vec<(Channel, bool)> = effects
+        .iter()
+        .filter_map(|e| match e.kind {
+            EffectKind::Subscription { channel, on } => Some((channel, on)),
+            _ => None,
+        })
+        .collect();
+    if !switches.is_empty() {
+        let mut profile = customer.profile.as_object().cloned().unwrap_or_default();
+        let subscriptions = object(&mut profile, "subscriptions");
+        for (channel, on) in switches {
+            for (type_id, external_id, _) in MAILING_TYPES {
+                if !mailing_is_system(external_id) {
+                    object(subscriptions, &type_id.to_string())
+                        .insert(channel.subscription_field().into(), on.into());
+                }
+            }
+        }
+        customer.profile = serde_json::Value::Object(profile);
+        tx.update_customer(&customer).await?;
+    }
+    let messages: Vec<&Effect> = effects
+        .iter()
+        .filter(|e| matches!(e.kind, EffectKind::Message { .. }))
+        .collect();
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let program = tx
+        .program(program_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("no program {program_id}")))?;
+    let offers = tx.offers(program_id).await?;
+    let language = Language::parse(&program.rules.language);
+    for effect in messages {
+        let EffectKind::Message { channel, template } = &effect.kind else {
+            continue;
+        };
+        let declined = customer
+            .profile
+            .pointer(&format!(
+                "/subscriptions/{OFFERS_MAILING}/{}",
+                channel.subscription_field()
+            ))
+            .and_then(serde_json::Value::as_bool)
+            == Some(false);
+        if declined {
+            continue;
+        }
+        let offer_name = offers
+            .iter()
+            .find(|o| o.id == effect.key.offer && o.version == effect.version)
+            .map_or("", |o| o.name.as_str());
+        let points: i64 = effects
+            .iter()
+            .filter(|e| e.key.offer == effect.key.offer)
+            .map(|e| match e.kind {
+                EffectKind::Accrue { points, .. } => points,
+                _ => 0,
+            })
+            .sum();
+        let points = format_decimal_trimmed(Amount(points), program.rules.decimals);
+        let coupon = coupons.get(&effect.key.offer).cloned().unwrap_or_default();
+        let values = [
+            ("program", program.name.as_str()),
+            ("offer", offer_name),
+            ("points", points.as_str()),
+            ("coupon", coupon.as_str()),
+        ];
+        let body = message::render(template, language, &program.settings, &values)
+            .map_err(|e| StoreError::Corrupt(format!("offer message: {e}")))?;
+        let recipients: Vec<String> = match channel {
+            Channel::Sms | Channel::Viber => customer.phone.iter().cloned().collect(),
+            Channel::Email => customer.email.iter().cloned().collect(),
+            // Every device the customer registered for push (Loymax's `POST Pushes`).
+            Channel::Push => customer
+                .profile
+                .get("pushDevices")
+                .and_then(serde_json::Value::as_object)
+                .into_iter()
+                .flat_map(|devices| devices.values())
+                .filter_map(|device| device.get("token")?.as_str().map(String::from))
+                .collect(),
+        };
+        for recipient in recipients {
+            let mut message = match channel {
+                Channel::Sms => NewMessage::sms(&recipient, body.clone()),
+                Channel::Email => {
+                    let subject = format!("{}: {offer_name}", program.name);
+                    NewMessage::email(&recipient, subject, body.clone())
+                }
+                Channel::Push => NewMessage::push(&recipient, body.clone()),
+                Channel::Viber => NewMessage::viber(&recipient, body.clone()),
+            };
+            message.customer_id = Some(customer_id);
+            tx.enqueue(&message).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A coupon's code: its series and 12 random hexadecimal digits (48 bits, drawn from a v4
+/// UUID), so a code cannot be guessed from another.
+fn coupon_code(series: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("{}-{}", series.trim().to_uppercase(), &random[..12])
+}
+
+/// `map[key]` as an object, made one if it is not.
+fn object<'a>(
+    map: &'a mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> &'a mut serde_json::Map<String, serde_json::Value> {
+    let entry = map
+        .entry(key.to_string())
+        .or_insert_with(|| serde_json::json!({}));
+    if !entry.is_object() {
+        *entry = serde_json::json!({});
+    }
+    entry.as_object_mut().expect("made an object above")
+}
+
+impl Tx {
+    /// Of the codes a cheque presents, the customer's issued coupons not yet used: code →
+    /// series. A code presented in any case matches.
+    pub async fn offer_coupons(
+        &mut self,
+        program_id: ProgramId,
+        customer_id: CustomerId,
+        codes: &[String],
+    ) -> StoreResult<BTreeMap<String, String>> {
+        let mut found = BTreeMap::new();
+        for code in codes {
+            let code = code.trim().to_uppercase();
+            let series = scalar!(
+                self,
+                fetch_optional,
+                String,
+                "SELECT series FROM offer_coupons WHERE program_id = $1 AND code = $2 AND customer_id = $3 AND used_at IS NULL",
+                program_id.0,
+                &code,
+                customer_id.0,
+            )?;
+            if let Some(series) = series {
+                found.insert(code, series);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Marks the customer's coupons `codes` used by `event_id` (a confirmed cheque). A code
+    /// already used is `StoreError::Duplicate`: the cheque cannot take it again.
+    pub async fn use_offer_coupons(
+        &mut self,
+        program_id: ProgramId,
+        customer_id: CustomerId,
+        codes: &[String],
+        event_id: &str,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        for code in codes {
+            let used = execute!(
+                self,
+                "UPDATE offer_coupons SET used_at = $1, used_by = $2 WHERE program_id = $3 AND code = $4 AND customer_id = $5 AND used_at IS NULL",
+                now,
+                event_id,
+                program_id.0,
+                code,
+                customer_id.0,
+            )?;
+            if used == 0 {
+                return Err(StoreError::Duplicate(format!("coupon {code} already used")));
+            }
+        }
+        Ok(())
+    }
 }

@@ -11,6 +11,10 @@ stored_names!(
         Sms = "sms",
         Email = "email",
         Callback = "callback",
+        // Offers' messages (docs/offers.md): to a push token or a Viber phone, through their
+        // HTTP gateways.
+        Push = "push",
+        Viber = "viber",
     }
 );
 
@@ -64,6 +68,21 @@ impl NewMessage {
             kind: MessageKind::Email,
             subject: Some(subject),
             ..NewMessage::sms(address, body)
+        }
+    }
+
+    /// A push notification to one device's token.
+    pub fn push(token: &str, body: String) -> NewMessage {
+        NewMessage {
+            kind: MessageKind::Push,
+            ..NewMessage::sms(token, body)
+        }
+    }
+
+    pub fn viber(phone: &str, body: String) -> NewMessage {
+        NewMessage {
+            kind: MessageKind::Viber,
+            ..NewMessage::sms(phone, body)
         }
     }
 

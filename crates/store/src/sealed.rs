@@ -47,6 +47,10 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     },
     SealedColumn {
         table: "social_settings",
+        column: "sealed_vk_access_token",
+    },
+    SealedColumn {
+        table: "social_settings",
         column: "sealed_facebook_verify_token",
     },
     SealedColumn {

@@ -22,6 +22,10 @@ pub struct SocialSettings {
     pub sealed_facebook_verify_token: Option<String>,
     pub facebook_page_ids: Vec<String>,
     pub instagram_account_ids: Vec<String>,
+    /// The VK API token the periodic collector reads the community with; none: no collector.
+    pub sealed_vk_access_token: Option<String>,
+    /// The VK API's address (`https://api.vk.com/method`; a stand-in's in tests).
+    pub vk_api_url: Option<String>,
 }
 
 /// An OAuth client of a network (VK ID, Facebook) for a program.
@@ -49,7 +53,7 @@ pub struct OAuthFlow {
 
 row!(
     SocialSettings,
-    "social_settings.vk_group_id, social_settings.vk_confirmation, social_settings.sealed_vk_secret, social_settings.sealed_facebook_app_secret, social_settings.sealed_facebook_verify_token, social_settings.facebook_page_ids, social_settings.instagram_account_ids",
+    "social_settings.vk_group_id, social_settings.vk_confirmation, social_settings.sealed_vk_secret, social_settings.sealed_facebook_app_secret, social_settings.sealed_facebook_verify_token, social_settings.facebook_page_ids, social_settings.instagram_account_ids, social_settings.sealed_vk_access_token, social_settings.vk_api_url",
     |c| SocialSettings {
         vk_group_id: c.next()?,
         vk_confirmation: c.next()?,
@@ -58,6 +62,8 @@ row!(
         sealed_facebook_verify_token: c.next()?,
         facebook_page_ids: c.json("facebook_page_ids")?,
         instagram_account_ids: c.json("instagram_account_ids")?,
+        sealed_vk_access_token: c.next()?,
+        vk_api_url: c.next()?,
     }
 );
 row!(
@@ -180,7 +186,7 @@ impl Tx {
         let now = self.now();
         execute!(
             self,
-            "INSERT INTO social_settings (program_id, vk_group_id, vk_confirmation, sealed_vk_secret, sealed_facebook_app_secret, sealed_facebook_verify_token, facebook_page_ids, instagram_account_ids, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (program_id) DO UPDATE SET vk_group_id = excluded.vk_group_id, vk_confirmation = excluded.vk_confirmation, sealed_vk_secret = excluded.sealed_vk_secret, sealed_facebook_app_secret = excluded.sealed_facebook_app_secret, sealed_facebook_verify_token = excluded.sealed_facebook_verify_token, facebook_page_ids = excluded.facebook_page_ids, instagram_account_ids = excluded.instagram_account_ids, updated_at = excluded.updated_at",
+            "INSERT INTO social_settings (program_id, vk_group_id, vk_confirmation, sealed_vk_secret, sealed_facebook_app_secret, sealed_facebook_verify_token, facebook_page_ids, instagram_account_ids, updated_at, sealed_vk_access_token, vk_api_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (program_id) DO UPDATE SET vk_group_id = excluded.vk_group_id, vk_confirmation = excluded.vk_confirmation, sealed_vk_secret = excluded.sealed_vk_secret, sealed_facebook_app_secret = excluded.sealed_facebook_app_secret, sealed_facebook_verify_token = excluded.sealed_facebook_verify_token, facebook_page_ids = excluded.facebook_page_ids, instagram_account_ids = excluded.instagram_account_ids, updated_at = excluded.updated_at, sealed_vk_access_token = excluded.sealed_vk_access_token, vk_api_url = excluded.vk_api_url",
             program_id.0,
             settings.vk_group_id,
             &settings.vk_confirmation,
@@ -190,6 +196,8 @@ impl Tx {
             ids_json(&settings.facebook_page_ids),
             ids_json(&settings.instagram_account_ids),
             now,
+            &settings.sealed_vk_access_token,
+            &settings.vk_api_url,
         )?;
         execute!(
             self,
@@ -497,5 +505,66 @@ pub async fn register_with_identity(
         // Someone registered with that account at the same moment: roll back and let the
         // caller sign in again.
         _ => Err(StoreError::Duplicate("social identity".into())),
+    }
+}
+
+impl Tx {
+    /// The programs whose VK community the periodic collector reads (a token is set).
+    pub async fn collected_programs(&mut self) -> StoreResult<Vec<ProgramId>> {
+        let ids = scalar!(
+            self,
+            fetch_all,
+            i64,
+            "SELECT program_id FROM social_settings WHERE sealed_vk_access_token IS NOT NULL AND vk_group_id IS NOT NULL ORDER BY program_id",
+        )?;
+        Ok(ids.into_iter().map(ProgramId).collect())
+    }
+
+    /// What the collector last saw of `subject`: the sorted account ids and the round
+    /// (`None`: never read).
+    pub async fn collector_round(
+        &mut self,
+        program_id: ProgramId,
+        network: Network,
+        subject: &str,
+    ) -> StoreResult<Option<(Vec<String>, i64)>> {
+        let row = fetch!(
+            self,
+            fetch_optional,
+            (String, i64),
+            "SELECT members, round FROM social_collector_rounds WHERE program_id = $1 AND network = $2 AND subject = $3",
+            program_id.0,
+            network_name(network),
+            subject,
+        )?;
+        row.map(|(members, round)| {
+            serde_json::from_str(&members)
+                .map(|members| (members, round))
+                .map_err(|e| StoreError::Corrupt(format!("collector round: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Keeps what the collector saw of `subject` as of `round`.
+    pub async fn save_collector_round(
+        &mut self,
+        program_id: ProgramId,
+        network: Network,
+        subject: &str,
+        members: &[String],
+        round: i64,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "INSERT INTO social_collector_rounds (program_id, network, subject, members, round, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (program_id, network, subject) DO UPDATE SET members = excluded.members, round = excluded.round, updated_at = excluded.updated_at",
+            program_id.0,
+            network_name(network),
+            subject,
+            serde_json::to_string(members).expect("ids serialize"),
+            round,
+            now,
+        )?;
+        Ok(())
     }
 }

@@ -36,7 +36,8 @@ pub enum Action {
     },
     Message {
         channel: Channel,
-        /// A message template's name (`message.rs`).
+        /// A message template's name (`message.rs`: `offer.reward`, `offer.coupon`,
+        /// `offer.thanks`, or any other, each overridable in the program's settings).
         template: String,
     },
     /// Adds `by` to the customer's counter.
@@ -124,6 +125,18 @@ pub enum Channel {
     Viber,
 }
 
+impl Channel {
+    /// The channel's field in a customer's mailing subscriptions (Loymax's public API 1.2).
+    pub fn subscription_field(self) -> &'static str {
+        match self {
+            Channel::Sms => "smsNotification",
+            Channel::Email => "emailNotification",
+            Channel::Push => "pushNotification",
+            Channel::Viber => "viberNotification",
+        }
+    }
+}
+
 /// The most an accrual may earn on money: 100 times it.
 const MAX_ACCRUE_BPS: u32 = 1_000_000;
 
@@ -170,8 +183,9 @@ impl Action {
             Action::PointsPaymentCap { bps, .. } if *bps > 10_000 => {
                 bad("a payment cap is 0 to 10 000 bps")
             }
-            Action::Message { template, .. } if !named(template) => {
-                bad("a message needs a template")
+            // Only a known template: a program's texts override known ones (`message.rs`).
+            Action::Message { template, .. } if crate::message::template(template).is_none() => {
+                bad("a message needs a known template (offer.reward, offer.coupon, offer.thanks)")
             }
             Action::Counter { name, by } if !named(name) || *by == 0 || by.abs() > MAX_AMOUNT => {
                 bad("a counter needs a name and a non-zero change")

@@ -181,3 +181,35 @@ pub struct Usage {
     pub counters: BTreeMap<String, i64>,
     pub buckets: BTreeMap<UsageKey, Used>,
 }
+
+/// What a refund of a cheque returns to the limits it counted in (`counted`, the cheque's own
+/// usage changes): of each, the points in proportion to the bonus this refund took back
+/// (`earned` the cheque's bonus, `reclaimed_before` and `reclaimed_after` what was taken back
+/// of it before and after; rounded down, cumulatively, so refunds in parts return at most what
+/// was counted), and the application itself once the cheque is wholly refunded
+/// (`wholly_refunded`: by this refund). What the customer kept still counts.
+pub fn refund_usage(
+    counted: &[UsageChange],
+    earned: i64,
+    reclaimed_before: i64,
+    reclaimed_after: i64,
+    wholly_refunded: bool,
+) -> Vec<UsageChange> {
+    let share = |points: i64, reclaimed: i64| -> i64 {
+        if earned <= 0 {
+            return 0;
+        }
+        let reclaimed = reclaimed.clamp(0, earned);
+        (i128::from(points) * i128::from(reclaimed) / i128::from(earned)) as i64
+    };
+    counted
+        .iter()
+        .map(|change| UsageChange {
+            key: change.key.clone(),
+            points: -(share(change.points, reclaimed_after)
+                - share(change.points, reclaimed_before)),
+            count: if wholly_refunded { -change.count } else { 0 },
+        })
+        .filter(|change| change.points != 0 || change.count != 0)
+        .collect()
+}

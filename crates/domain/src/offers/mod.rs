@@ -21,7 +21,8 @@ pub use cheque::{
 pub use condition::{Condition, Weekday};
 pub use evaluate::{evaluate, usage_keys};
 pub use limit::{
-    Cap, Limit, LimitScope, Period, PeriodBucket, Usage, UsageChange, UsageKey, UsageOwner, Used,
+    refund_usage, Cap, Limit, LimitScope, Period, PeriodBucket, Usage, UsageChange, UsageKey,
+    UsageOwner, Used,
 };
 
 use crate::cheque::ChequeLine;

@@ -995,7 +995,7 @@ fn time_windows_counters_and_the_other_actions() {
             },
             Action::Message {
                 channel: Channel::Sms,
-                template: "social.thanks".into(),
+                template: "offer.thanks".into(),
             },
             Action::Subscription {
                 channel: Channel::Email,
@@ -1399,4 +1399,37 @@ fn the_cheque_index_leaves_out_only_offers_that_cannot_apply() {
     let all = price(&offers, event.clone(), "2026-01-10T12:00:00Z");
     let indexed = price(&picked, event, "2026-01-10T12:00:00Z");
     assert_eq!(all.effects, indexed.effects);
+}
+
+#[test]
+fn a_refund_returns_the_usage_it_took_back_and_the_application_once_wholly_refunded() {
+    let key = UsageKey {
+        owner: UsageOwner::CustomerOffer {
+            customer: CustomerId(7),
+            offer: OfferId(40),
+        },
+        bucket: PeriodBucket::Month {
+            year: 2026,
+            month: 2,
+        },
+    };
+    let counted = vec![UsageChange {
+        key: key.clone(),
+        points: 85,
+        count: 1,
+    }];
+    // A third of the bonus taken back: a third of the points, rounded down; the cheque still
+    // counts as an application.
+    let first = refund_usage(&counted, 120, 0, 40, false);
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].points, first[0].count), (-28, 0));
+    // The rest, wholly refunded: the points left and the application.
+    let rest = refund_usage(&counted, 120, 40, 120, true);
+    assert_eq!((rest[0].points, rest[0].count), (-57, -1));
+    assert_eq!(first[0].points + rest[0].points, -85);
+    // Nothing taken back (the customer spent it) and not wholly refunded: nothing returns.
+    assert!(refund_usage(&counted, 120, 40, 40, false).is_empty());
+    // A cheque that earned nothing returns only its application.
+    let none = refund_usage(&counted, 0, 0, 0, true);
+    assert_eq!((none[0].points, none[0].count), (0, -1));
 }

@@ -2,6 +2,7 @@
 //! mailings and push devices. Subscriptions and devices live in the customer's profile
 //! (`subscriptions`, `pushDevices`).
 
+// The mailing types of 1.2, in its order.
 use super::auth::Session;
 use super::registration::job;
 use super::wire::{self, ok, LmError, LmResult};
@@ -10,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use kopilka_domain::customer::MAILING_TYPES as TYPES;
 use kopilka_domain::phone::mask;
 use kopilka_store::model::Customer;
 use serde_json::{json, Map, Value};
@@ -44,18 +46,6 @@ pub async fn status(_session: Session) -> LmResult {
     Ok(ok(json!([])))
 }
 
-/// The mailing types of 1.2 (`typeId`, `externalId`, name) in its order; `System` messages
-/// cannot be turned off.
-const TYPES: [(i64, &str, &str); 7] = [
-    (1, "DiscountOperation", "Начисление бонусов"),
-    (2, "PaymentOperation", "Оплата бонусами"),
-    (3, "DepositOperation", "Пополнение счёта"),
-    (4, "CommunicationOffer", "Персональные предложения"),
-    (5, "System", "Системные сообщения"),
-    (6, "Advertisement", "Рекламные рассылки"),
-    (7, "RefundOperation", "Возвраты"),
-];
-
 const CHANNELS: [&str; 6] = [
     "smsNotification",
     "emailNotification",
@@ -66,7 +56,7 @@ const CHANNELS: [&str; 6] = [
 ];
 
 fn read_only(external_id: &str) -> bool {
-    external_id == "System"
+    kopilka_domain::customer::mailing_is_system(external_id)
 }
 
 /// Whether the customer chose a channel of a type (stored by type id and channel).

@@ -45,6 +45,11 @@ pub struct OutboxConfig {
     pub schedules: BTreeMap<String, Schedule>,
     pub sms: SmsConfig,
     pub email: EmailConfig,
+    /// Offers' push notifications: an HTTP gateway like the SMS one, `{phone}` being the
+    /// device's token.
+    pub push: SmsConfig,
+    /// Offers' Viber messages: an HTTP gateway like the SMS one.
+    pub viber: SmsConfig,
 }
 
 impl Default for OutboxConfig {
@@ -60,6 +65,8 @@ impl Default for OutboxConfig {
             schedules: BTreeMap::new(),
             sms: SmsConfig::default(),
             email: EmailConfig::default(),
+            push: SmsConfig::default(),
+            viber: SmsConfig::default(),
         }
     }
 }

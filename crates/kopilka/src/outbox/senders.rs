@@ -54,6 +54,8 @@ pub struct Senders {
     refuse_private: bool,
     sms: SmsConfig,
     email: EmailSender,
+    push: SmsConfig,
+    viber: SmsConfig,
 }
 
 enum EmailSender {
@@ -80,6 +82,8 @@ impl Senders {
             refuse_private: config.refuse_private_addresses,
             sms: config.sms.clone(),
             email: email_sender(&config.email, timeout)?,
+            push: config.push.clone(),
+            viber: config.viber.clone(),
         })
     }
 
@@ -87,10 +91,9 @@ impl Senders {
     pub async fn send(&self, message: &Message, extra_headers: &[(String, String)]) -> Delivery {
         match message.kind.as_str() {
             "callback" => self.callback(message, extra_headers).await,
-            "sms" => match self.sms.sender() {
-                SmsSenderKind::Log => log(message),
-                SmsSenderKind::Http => self.sms_gateway(message).await,
-            },
+            "sms" => self.gateway(&self.sms, "sms", message).await,
+            "push" => self.gateway(&self.push, "push", message).await,
+            "viber" => self.gateway(&self.viber, "viber", message).await,
             "email" => match &self.email {
                 EmailSender::Log => log(message),
                 EmailSender::Smtp { transport, from } => smtp(transport, from, message).await,
@@ -121,15 +124,20 @@ impl Senders {
         answer(request, &message.accept).await
     }
 
-    async fn sms_gateway(&self, message: &Message) -> Delivery {
+    /// An HTTP gateway's delivery (`[outbox.sms]`, `[outbox.push]`, `[outbox.viber]`), or the
+    /// log when it is the sender chosen (or none is).
+    async fn gateway(&self, gateway: &SmsConfig, name: &str, message: &Message) -> Delivery {
+        if gateway.sender() == SmsSenderKind::Log {
+            return log(message);
+        }
         let url = substitute(
-            &self.sms.url,
+            &gateway.url,
             &[
                 ("phone", &url_encode(&message.recipient)),
                 ("text", &url_encode(&message.body)),
             ],
         );
-        let (phone, text) = match self.sms.body_escape {
+        let (phone, text) = match gateway.body_escape {
             BodyEscape::Json => (json_escape(&message.recipient), json_escape(&message.body)),
             BodyEscape::Form => (url_encode(&message.recipient), url_encode(&message.body)),
             BodyEscape::None => (message.recipient.clone(), message.body.clone()),
@@ -137,16 +145,18 @@ impl Senders {
         if let Err(refused) = self.check_host(&url) {
             return refused;
         }
-        let method = match reqwest::Method::from_bytes(self.sms.method.as_bytes()) {
+        let method = match reqwest::Method::from_bytes(gateway.method.as_bytes()) {
             Ok(m) => m,
-            Err(_) => return Delivery::failed("outbox.sms.method is not an HTTP method"),
+            Err(_) => {
+                return Delivery::failed(format!("outbox.{name}.method is not an HTTP method"))
+            }
         };
         let mut request = self.http.request(method, url);
-        for (name, value) in &self.sms.headers {
+        for (name, value) in &gateway.headers {
             request = request.header(name, value);
         }
-        if !self.sms.body.is_empty() {
-            let body = substitute(&self.sms.body, &[("phone", &phone), ("text", &text)]);
+        if !gateway.body.is_empty() {
+            let body = substitute(&gateway.body, &[("phone", &phone), ("text", &text)]);
             request = request.body(body);
         }
         answer(request, "2xx").await
@@ -252,10 +262,11 @@ fn email_sender(config: &EmailConfig, timeout: Duration) -> anyhow::Result<Email
 /// readable through the admin API (and the customer cabinet), which is how the demo and tests
 /// read codes. The log shows neither the code nor the recipient: logs are kept and shipped.
 fn log(message: &Message) -> Delivery {
-    let recipient = if message.kind == MessageKind::Sms {
-        mask(&message.recipient)
-    } else {
-        mask_email(&message.recipient)
+    let recipient = match message.kind {
+        MessageKind::Sms | MessageKind::Viber => mask(&message.recipient),
+        // A device's token: its kind is enough.
+        MessageKind::Push => "a device".to_string(),
+        _ => mask_email(&message.recipient),
     };
     let text = mask_codes(&message.body);
     tracing::info!(message_id = message.id, kind = %message.kind, %recipient, "outbox (log sender): {text}");

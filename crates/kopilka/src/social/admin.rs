@@ -49,6 +49,15 @@ pub struct VkInput {
     /// The Callback API's secret key (16 to 200 characters); omitted: the stored one stays.
     #[serde(default)]
     pub secret: Option<String>,
+    /// A VK API token (a community's or service token) the periodic collector reads the
+    /// community's members with (docs/social.md); omitted: the stored one stays; `""`: no
+    /// collector.
+    #[serde(default)]
+    pub access_token: Option<String>,
+    /// The VK API's address; omitted: `https://api.vk.com/method` (an https URL, or http on
+    /// loopback).
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -101,6 +110,9 @@ pub struct VkView {
     pub secret_set: bool,
     /// The address to give VK as the Callback API server.
     pub callback_url: String,
+    /// Whether the periodic collector reads the community (a token is set).
+    pub access_token_set: bool,
+    pub api_url: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -156,6 +168,9 @@ fn check_text(field: &str, value: &str, min: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// VK's API, which the periodic collector reads.
+pub const VK_API: &str = "https://api.vk.com/method";
+
 fn check_ids(field: &str, ids: &[String]) -> ApiResult<()> {
     if ids.len() > MAX_IDS {
         return Err(ApiError::invalid(field, format!("at most {MAX_IDS}")));
@@ -199,6 +214,11 @@ fn view(
             confirmation: settings.vk_confirmation.clone().unwrap_or_default(),
             secret_set: settings.sealed_vk_secret.is_some(),
             callback_url: format!("{base}/vk"),
+            access_token_set: settings.sealed_vk_access_token.is_some(),
+            api_url: settings
+                .vk_api_url
+                .clone()
+                .unwrap_or_else(|| VK_API.to_string()),
         }),
         facebook: settings
             .sealed_facebook_app_secret
@@ -279,6 +299,18 @@ pub async fn update(
             old.sealed_vk_secret.clone(),
             MIN_SECRET_CHARS,
         )?);
+        settings.sealed_vk_access_token = match vk.access_token.as_deref() {
+            Some("") => None,
+            Some(token) => {
+                check_text("vk.access_token", token, 1)?;
+                Some(state.sealer.seal(token))
+            }
+            None => old.sealed_vk_access_token.clone(),
+        };
+        if let Some(url) = &vk.api_url {
+            crate::http::check_url("vk.api_url", url)?;
+            settings.vk_api_url = Some(url.trim_end_matches('/').to_string());
+        }
     }
     if let Some(facebook) = &input.facebook {
         check_ids("facebook.page_ids", &facebook.page_ids)?;

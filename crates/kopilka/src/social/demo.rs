@@ -62,6 +62,9 @@ pub async fn seed(
             sealed_facebook_verify_token: Some(sealer.seal(&s.facebook_verify_token)),
             facebook_page_ids: s.facebook_page_ids.clone(),
             instagram_account_ids: Vec::new(),
+            // The demo gets its events from VK's push: no collector.
+            sealed_vk_access_token: None,
+            vk_api_url: None,
         };
         let mut identities = Vec::new();
         for identity in &s.identities {

@@ -208,11 +208,28 @@ pub async fn notification(
         _ => return plain(StatusCode::OK, "ok"),
     };
     let mut answer = plain(StatusCode::OK, "ok");
-    for entry in notification
+    let (known, unknown): (Vec<&Entry>, Vec<&Entry>) = notification
         .entry
         .iter()
-        .filter(|e| accounts.contains(&e.id))
-    {
+        .partition(|e| accounts.contains(&e.id));
+    if !unknown.is_empty() {
+        // A page or account the program does not list (another program's, or one removed
+        // from the settings): ignored, and counted so a misconfiguration shows.
+        let network = if network == Network::Facebook {
+            "facebook"
+        } else {
+            "instagram"
+        };
+        metrics::counter!("kopilka_social_unknown_entries_total", "network" => network)
+            .increment(unknown.len() as u64);
+        tracing::debug!(
+            program,
+            network,
+            entries = unknown.len(),
+            "webhook entries of accounts the program does not list ignored"
+        );
+    }
+    for entry in known {
         for change in &entry.changes {
             let activity = match (network, change.field.as_str()) {
                 (Network::Facebook, "feed") => feed_activity(&change.value),
@@ -242,7 +259,7 @@ pub async fn notification(
                 undo_by_object: activity.by_object,
                 fingerprint: content,
             };
-            if let Handled::Retry = apply(&state, event).await {
+            if let Handled::Retry = apply(&state.store, event).await {
                 // The rest is still tried; Facebook sends the whole batch again, and what was
                 // applied is recognised by its id.
                 answer = plain(StatusCode::SERVICE_UNAVAILABLE, "try again");

@@ -7,6 +7,7 @@
 
 mod admin;
 mod cabinet;
+mod collector;
 pub mod demo;
 mod facebook;
 mod oauth;
@@ -19,10 +20,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+pub use collector::collect_once;
 use kopilka_domain::ids::ProgramId;
 use kopilka_domain::program::ProgramRules;
 use kopilka_store::social::{apply_network_event, NetworkEvent, NetworkOutcome, SocialSettings};
-use kopilka_store::StoreError;
+use kopilka_store::{SharedStore, StoreError};
 
 /// The webhooks and the cabinet's social pages.
 pub fn router() -> Router<AppState> {
@@ -100,11 +102,10 @@ enum Handled {
 /// Applies one event the way every network needs it: once per event id, an unlinked account
 /// or a refusal (too few points to take back, a repeat with other content) logged and
 /// answered as done, so the network does not retry what can never apply.
-async fn apply(state: &AppState, event: NetworkEvent) -> Handled {
+async fn apply(store: &SharedStore, event: NetworkEvent) -> Handled {
     let network = event.network;
     let kind = event.kind;
-    let outcome = state
-        .store
+    let outcome = store
         .write_retrying(|| {
             let event = event.clone();
             move |tx| Box::pin(async move { apply_network_event(tx, event).await })

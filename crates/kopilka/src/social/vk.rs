@@ -214,7 +214,7 @@ pub async fn callback(
         undo_by_object: activity.by_object,
         fingerprint: content,
     };
-    match apply(&state, event).await {
+    match apply(&state.store, event).await {
         Handled::Done => plain(StatusCode::OK, "ok"),
         Handled::Retry => plain(StatusCode::SERVICE_UNAVAILABLE, "try again"),
     }

@@ -47,8 +47,13 @@ async fn add_offer(app: &TestApp, body: Value) -> i64 {
 
 /// Calculate → Payment of `paid` → Bonus → Confirm of the test cheque as calculated.
 async fn buy(shop: &Shop, id: &str, paid: f64) -> Value {
+    buy_with(shop, id, paid, json!({})).await
+}
+
+/// [`buy`] with `extra` in the Calculate's body (coupons).
+async fn buy_with(shop: &Shop, id: &str, paid: f64, extra: Value) -> Value {
     let calculated = shop
-        .purchase(id, "Calculate", &cheque(&format!("{id}-c"), json!({})))
+        .purchase(id, "Calculate", &cheque(&format!("{id}-c"), extra))
         .await;
     assert_eq!(code(&calculated), "Ok", "{calculated}");
     let lines: Vec<Value> = calculated["data"][0]["cheque"]["lines"]
@@ -280,8 +285,246 @@ async fn a_welcome_bonus_is_given_once_and_explained(app: TestApp) {
     app.stop().await;
 }
 
+both_stores!(a_refund_returns_the_usage_its_offers_counted);
+async fn a_refund_returns_the_usage_its_offers_counted(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    // 85 points on the cheese, once a month per customer.
+    let mut once = offer(
+        41,
+        "Сыр раз в месяц",
+        true,
+        json!([{"type": "accrue", "points": {"by": "percent_of_lines", "lines": {"by": "goods_id", "value": "34277"}, "bps": 5_000}}]),
+    );
+    once["limits"] =
+        json!([{"scope": {"type": "customer"}, "period": "month", "cap": {"count": 1}}]);
+    add_offer(&app, once).await;
+    let first = buy(&shop, "u-1", 0.0).await;
+    assert_eq!(first["data"][0]["cheque"]["totalCashback"], json!(115.69));
+    // The month's one application is used: the program's 10 % only.
+    let second = buy(&shop, "u-2", 0.0).await;
+    assert_eq!(second["data"][0]["cheque"]["totalCashback"], json!(30.69));
+    // A part of the first cheque refunded: it still counts.
+    let part =
+        json!({"operationId": "u-1-r1", "cheque": {"lines": [{"position": 2, "amount": 100}]}});
+    let refunded = shop.purchase("u-1", "Refund", &part.to_string()).await;
+    assert_eq!(code(&refunded), "Ok", "{refunded}");
+    let third = buy(&shop, "u-3", 0.0).await;
+    assert_eq!(third["data"][0]["cheque"]["totalCashback"], json!(30.69));
+    // The rest refunded: the application comes back, once.
+    let rest = json!({"operationId": "u-1-r2"}).to_string();
+    let refunded = shop.purchase("u-1", "Refund", &rest).await;
+    assert_eq!(code(&refunded), "Ok", "{refunded}");
+    let again = shop.purchase("u-1", "Refund", &rest).await;
+    assert_eq!(code(&again), "Ok", "{again}");
+    let fourth = buy(&shop, "u-4", 0.0).await;
+    assert_eq!(fourth["data"][0]["cheque"]["totalCashback"], json!(115.69));
+    let fifth = buy(&shop, "u-5", 0.0).await;
+    assert_eq!(fifth["data"][0]["cheque"]["totalCashback"], json!(30.69));
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(an_offer_issues_a_coupon_a_cheque_uses_once_and_messages_the_customer);
+async fn an_offer_issues_a_coupon_a_cheque_uses_once_and_messages_the_customer(app: TestApp) {
+    let shop = app.loymax().shop().await;
+    let like = json!({
+        "id": 70, "version": 1, "name": "Купон за лайк", "effective_from": 0, "cumulative": true,
+        "triggers": [{"social": "like"}],
+        "actions": [
+            {"type": "issue_coupon", "series": "like"},
+            {"type": "message", "channel": "sms", "template": "offer.coupon"},
+        ],
+    });
+    let program = add_offer(&app, like).await;
+    let mut half = offer(
+        71,
+        "Сыр за купон",
+        true,
+        json!([percent_off("34277", 5_000)]),
+    );
+    half["conditions"] = json!([{"type": "coupon", "code": "LIKE"}]);
+    add_offer(&app, half).await;
+    let unsubscribe = json!({
+        "id": 72, "version": 1, "name": "Отписка", "effective_from": 0, "cumulative": true,
+        "triggers": [{"social": "group_left"}],
+        "actions": [{"type": "subscription", "channel": "sms", "on": false}],
+    });
+    add_offer(&app, unsubscribe).await;
+    let at = chrono::Utc::now().timestamp_millis();
+    let event = |id: &str, kind: &str| json!({"event_id": id, "network": "vk", "kind": kind, "customer_id": shop.customer, "group": "club1", "occurred_at": at});
+    let path = format!("/v1/programs/{program}/events");
+    let (status, liked) = app.post(&path, event("like-1", "like")).await;
+    assert_eq!(status, StatusCode::CREATED, "{liked}");
+    // The coupon's code reaches the customer by SMS, once however often the event comes.
+    let (status, again) = app.post(&path, event("like-1", "like")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let coupons: Vec<Value> = app
+        .sms_to("79001234567")
+        .await
+        .into_iter()
+        .filter(|m| m["body"].as_str().unwrap_or_default().contains("LIKE-"))
+        .collect();
+    assert_eq!(coupons.len(), 1, "{coupons:?}");
+    let body = coupons[0]["body"].as_str().unwrap();
+    let code_sent = body[body.find("LIKE-").unwrap()..].trim().to_string();
+    assert_eq!(code_sent.len(), "LIKE-".len() + 12, "{body}");
+
+    // The coupon prices a cheque as its series: half off the cheese, then the program's 10 %.
+    let with_coupon = json!({"coupons": [{"number": code_sent.to_lowercase()}]});
+    let calculated = shop
+        .purchase("k-0", "Calculate", &cheque("k-0-c", with_coupon.clone()))
+        .await;
+    assert_eq!(code(&calculated), "Ok", "{calculated}");
+    let lines = &calculated["data"][0]["cheque"]["lines"];
+    assert_eq!(lines[0]["amount"], json!(76.5), "{calculated}");
+    buy_with(&shop, "k-1", 0.0, with_coupon.clone()).await;
+    // Used up by the confirmed cheque: another cheque does not know it.
+    let later = shop
+        .purchase("k-2", "Calculate", &cheque("k-2-c", with_coupon))
+        .await;
+    assert_eq!(code(&later), "Ok", "{later}");
+    assert_eq!(later["data"][0]["cheque"]["lines"][0]["amount"], json!(153));
+
+    // Leaving the group switches the SMS mailing off: the next coupon is issued, not sent.
+    let (status, left) = app.post(&path, event("leave-1", "group_left")).await;
+    assert_eq!(status, StatusCode::CREATED, "{left}");
+    assert_eq!(left["effects"][0]["kind"]["type"], "subscription", "{left}");
+    let (status, liked) = app.post(&path, event("like-2", "like")).await;
+    assert_eq!(status, StatusCode::CREATED, "{liked}");
+    assert_eq!(liked["effects"][1]["kind"]["type"], "message", "{liked}");
+    let sent = app.sms_to("79001234567").await;
+    assert_eq!(
+        sent.iter()
+            .filter(|m| m["body"].as_str().unwrap_or_default().contains("LIKE-"))
+            .count(),
+        1
+    );
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
 async fn balance(app: &TestApp, customer: i64) -> i64 {
     app.balance(customer).await["balance_minor"]
         .as_i64()
         .unwrap()
+}
+
+/// Two `kopilka serve` processes on one PostgreSQL schema: cheques confirmed through both at
+/// once never pass an offer's limit together, as the bucket row the confirmation locks
+/// serializes them; a refund's returned usage is seen by the other process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_never_pass_a_cheque_limit() {
+    use crate::common::process::{self, Server, SEAL_KEY};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _schema, store) = process::postgres_schema("cheques").await;
+    let data = kopilka::demo::parse(kopilka::demo::DEMO_TOML).unwrap();
+    let sealer = kopilka::secrets::Sealer::from_hex(SEAL_KEY).unwrap();
+    kopilka::demo::seed(&store, &sealer, &data).await.unwrap();
+    store.close().await;
+    let servers = Arc::new([
+        Server::start(&url, dir.path()).await,
+        Server::start(&url, dir.path()).await,
+    ]);
+    let (_, programs) = servers[0].get("/v1/programs").await;
+    let program = programs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "demo-loymax")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (_, merchants) = servers[0].get("/v1/merchants").await;
+    let merchants = merchants
+        .as_array()
+        .cloned()
+        .or_else(|| merchants["items"].as_array().cloned())
+        .unwrap();
+    let merchant = merchants
+        .iter()
+        .find(|m| m["name"] == "Demo Loymax Shop")
+        .unwrap()["id"]
+        .clone();
+    let (status, customer) = servers[0]
+        .post(
+            "/v1/customers",
+            json!({"program_id": program, "phone": "79001234599", "opening_balance": "1000.00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    let customer = customer["id"].as_i64().unwrap();
+    let (_, application) = servers[1]
+        .post("/v1/loymax/applications", json!({"merchant_id": merchant}))
+        .await;
+    let client = application["client_id"].as_str().unwrap().to_string();
+    let (_, token) = servers[1]
+        .post(
+            &format!("/v1/loymax/applications/{client}/tokens"),
+            json!({"customer_id": customer}),
+        )
+        .await;
+    let token = Arc::new(token["access_token"].as_str().unwrap().to_string());
+    // 10.00 a cheque, three cheques a month per customer.
+    let mut capped = offer(
+        45,
+        "Десять за чек",
+        true,
+        json!([{"type": "accrue", "points": {"by": "fixed", "points": 1_000}}]),
+    );
+    capped["limits"] =
+        json!([{"scope": {"type": "customer"}, "period": "month", "cap": {"count": 3}}]);
+    let (status, answer) = servers[0]
+        .post(&format!("/v1/programs/{program}/offers"), capped)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+
+    /// One processing call through `server`, answered `Ok`.
+    async fn call(server: &Server, token: &str, id: &str, method: &str, body: String) -> Value {
+        let url = format!(
+            "{}{}",
+            server.base,
+            crate::common::loymax::purchase_path(id, method)
+        );
+        let http = reqwest::Client::new();
+        let response = crate::common::post_json_text(&http, url, Some(token), body).await;
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(code(&answer), "Ok", "{method}: {answer}");
+        answer
+    }
+    /// Calculate → Bonus → Confirm of the test cheque through `server`.
+    async fn buy(server: &Server, token: &str, id: &str) {
+        let calculated = cheque(&format!("{id}-c"), json!({}));
+        let calculated = call(server, token, id, "Calculate", calculated).await;
+        let lines: Vec<Value> = calculated["data"][0]["cheque"]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| json!({"position": l["position"], "amount": l["amount"]}))
+            .collect();
+        let bonus =
+            json!({"operationId": format!("{id}-b"), "cheque": {"lines": lines}, "pays": []});
+        call(server, token, id, "Bonus", bonus.to_string()).await;
+        let confirm = json!({"operationId": format!("{id}-f")});
+        call(server, token, id, "Confirm", confirm.to_string()).await;
+    }
+    let purchases = (0..12).map(|n| {
+        let (servers, token) = (servers.clone(), token.clone());
+        tokio::spawn(async move { buy(&servers[n % 2], &token, &format!("two-{n}")).await })
+    });
+    for purchase in futures::future::join_all(purchases).await {
+        purchase.unwrap();
+    }
+    // Twelve cheques at the program's 30.69 each, and the offer's 10.00 on three of them.
+    let expected = 100_000 + 12 * 3_069 + 3 * 1_000;
+    for server in servers.iter() {
+        let (_, balances) = server
+            .get(&format!("/v1/customers/{customer}/balances"))
+            .await;
+        assert_eq!(balances[0]["balance_minor"], expected, "{balances}");
+        server.audit_is_clean().await;
+    }
+    for server in servers.iter() {
+        server.terminate().await;
+    }
 }

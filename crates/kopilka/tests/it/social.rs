@@ -876,3 +876,84 @@ async fn two_processes_apply_each_vk_event_once() {
         server.terminate().await;
     }
 }
+
+/// A stand-in of VK's API: `groups.getMembers` pages through the members the test sets.
+async fn vk_api(members: Arc<Mutex<Vec<i64>>>) -> String {
+    use axum::extract::Form;
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/groups.getMembers",
+        post(move |Form(f): Form<HashMap<String, String>>| {
+            let members = members.clone();
+            async move {
+                if f.get("access_token").map(String::as_str) != Some("vk-api-token") {
+                    return axum::Json(
+                        json!({"error": {"error_code": 5, "error_msg": "User authorization failed"}}),
+                    );
+                }
+                assert_eq!(f["group_id"], GROUP.to_string());
+                let all = members.lock().unwrap().clone();
+                let offset: usize = f["offset"].parse().unwrap();
+                let count: usize = f["count"].parse().unwrap();
+                let page: Vec<i64> = all.iter().skip(offset).take(count).copied().collect();
+                axum::Json(json!({"response": {"count": all.len(), "items": page}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+both_stores!(the_collector_turns_membership_changes_into_events_once);
+async fn the_collector_turns_membership_changes_into_events_once(app: TestApp) {
+    let members = Arc::new(Mutex::new((1..=2_500).collect::<Vec<i64>>()));
+    let api = vk_api(members.clone()).await;
+    let (_, programs) = app.get("/v1/programs").await;
+    let program = programs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "demo-social")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let settings = json!({"vk": {"group_id": GROUP, "confirmation": "d3m0c0nf", "access_token": "vk-api-token", "api_url": api}});
+    let (status, shown) = app
+        .send_put(&format!("/v1/programs/{program}/social"), &settings)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["vk"]["access_token_set"], true, "{shown}");
+    assert!(!shown.to_string().contains("vk-api-token"));
+    let customer = app.customer_by_phone("+79000000501").await["id"]
+        .as_i64()
+        .unwrap();
+    let start = balance(&app, customer).await;
+    let sealer = kopilka::secrets::Sealer::from_hex(&app.seal_key).unwrap();
+    let round = || {
+        kopilka::social::collect_once(&app.store, &sealer, chrono::Utc::now().timestamp_millis())
+    };
+    // The first round learns who is there (three pages): no event.
+    assert_eq!(round().await.unwrap(), 0);
+    // Nothing changed: no event.
+    assert_eq!(round().await.unwrap(), 0);
+    // Someone unlinked joins, 1001 leaves: two events, the leave takes nothing (its join was
+    // never given).
+    members.lock().unwrap().retain(|&m| m != 1001);
+    members.lock().unwrap().push(9_999);
+    assert_eq!(round().await.unwrap(), 2);
+    assert_eq!(balance(&app, customer).await, start);
+    // 1001 joins: the join's 50; the same membership again gives nothing.
+    members.lock().unwrap().push(1001);
+    assert_eq!(round().await.unwrap(), 1);
+    assert_eq!(balance(&app, customer).await, start + 50);
+    assert_eq!(round().await.unwrap(), 0);
+    assert_eq!(balance(&app, customer).await, start + 50);
+    // 1001 leaves: the join's 50 taken back.
+    members.lock().unwrap().retain(|&m| m != 1001);
+    assert_eq!(round().await.unwrap(), 1);
+    assert_eq!(balance(&app, customer).await, start);
+    app.audit_is_clean().await;
+    app.stop().await;
+}

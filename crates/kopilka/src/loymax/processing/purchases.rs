@@ -13,17 +13,18 @@ use kopilka_domain::loymax_purchase::{
 };
 use kopilka_domain::money::{format_decimal_trimmed, parse_decimal, Amount};
 use kopilka_domain::offers::{
-    accruals_by_offer, offers_know_coupon, usage_keys, ChequeFacts, ChequeOffers, Customer,
-    EffectKind, Evaluation, Event, Offer, Outcome as TraceOutcome, Trigger, Usage,
+    accruals_by_offer, offers_know_coupon, refund_usage, usage_keys, ChequeFacts, ChequeOffers,
+    Customer, EffectKind, Evaluation, Event, Offer, Outcome as TraceOutcome, Trigger, Usage,
 };
 use kopilka_domain::DomainError;
 use kopilka_store::ledger::{self, Action, LedgerRequest};
 use kopilka_store::loymax_purchase::{ContextKey, PurchaseContext, PurchaseRow};
 use kopilka_store::model::{Account, CustomerState};
-use kopilka_store::offers::{lock_usage, record_event, write_evaluation};
+use kopilka_store::offers::{lock_usage, record_event, return_usage, write_evaluation};
 use kopilka_store::{JobError, SharedStore, StoreError, StoreResult, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub const PROTOCOL: &str = "loymax";
@@ -596,11 +597,34 @@ impl Job {
         // What the call asks the ledger for, and the cheque its history row shows.
         let mut bookings = Vec::new();
         let mut shown = Shown::Purchase;
+        // What was taken back of a confirmed cheque's bonus, and whether all of it was
+        // refunded, before this call: a refund returns the usage its offers counted.
+        let reversed_before = purchase
+            .as_ref()
+            .filter(|p| p.state == PurchaseState::Confirmed)
+            .map(|p| (p.reversed_totals().1, p.wholly_refunded()));
         match &self.call {
             Call::Calculate => {
-                let (lines, coupons) = (&self.input.lines, &self.input.coupons);
-                let scope = self.cheque_scope(tx, at, lines, coupons, false).await?;
-                let (known, unknown) = presented_coupons(&self.input.coupons, |code| {
+                // A coupon an offer issued to the customer counts as its series.
+                let issued = if self.input.coupons.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    tx.offer_coupons(
+                        self.caller.program.program.id,
+                        CustomerId(self.caller.customer_id),
+                        &self.input.coupons,
+                    )
+                    .await?
+                };
+                let coupons: Vec<String> = self
+                    .input
+                    .coupons
+                    .iter()
+                    .map(|c| issued.get(&c.trim().to_uppercase()).unwrap_or(c).clone())
+                    .collect();
+                let lines = &self.input.lines;
+                let scope = self.cheque_scope(tx, at, lines, &coupons, false).await?;
+                let (known, unknown) = presented_coupons(&coupons, |code| {
                     rules.knows_coupon(code) || offers_know_coupon(&scope.offers, code)
                 });
                 messages.extend(unknown.iter().map(|c| t.unknown_coupon(c)));
@@ -617,6 +641,7 @@ impl Job {
                         )
                     })?;
                 p.cheque_number = self.input.cheque_number.clone();
+                p.issued_coupons = issued.into_keys().collect();
                 let available = p.priced.available(spendable);
                 amounts.available_amount = Some(number(available, decimals));
                 amounts.available_bonus_amount = Some(number(available, decimals));
@@ -689,6 +714,18 @@ impl Job {
                     return Err(Outcome::Store(StoreError::Corrupt(format!(
                         "{event_id}: its offers were recorded before"
                     ))));
+                }
+                if let Err(e) = tx
+                    .use_offer_coupons(program_id, customer_id, &p.issued_coupons, &event_id)
+                    .await
+                {
+                    return Err(match e {
+                        StoreError::Duplicate(_) => refused(
+                            Code::CouponsException,
+                            t.pick("Купон уже использован", "The coupon is already used"),
+                        ),
+                        other => Outcome::Store(other),
+                    });
                 }
                 let pricing = scope.pricing(&event_id, tx.now(), decimals);
                 let evaluation = p
@@ -779,6 +816,10 @@ impl Job {
             }
         }
         let p = purchase.expect("every call that gets here has a purchase");
+        if let Some((reclaimed_before, wholly_before)) = reversed_before {
+            self.return_offers_usage(tx, &p, reclaimed_before, wholly_before)
+                .await?;
+        }
         let mut details = self.history_details(&p, &shown);
         if let Some((offer, _, _)) = offers_given
             .as_ref()
@@ -845,6 +886,36 @@ impl Job {
             item = with_transaction(&item, transaction_id)?;
         }
         Ok(item)
+    }
+
+    /// Returns to the offers' limits what a refund or cancel of the confirmed cheque took
+    /// back (`refund_usage`): the points in proportion, the application once nothing of the
+    /// cheque is left. The purchase's operations are recorded once, so this happens once.
+    async fn return_offers_usage(
+        &self,
+        tx: &mut Tx,
+        p: &Purchase,
+        reclaimed_before: i64,
+        wholly_before: bool,
+    ) -> Result<(), Outcome> {
+        let (_, reclaimed_after) = p.reversed_totals();
+        let wholly_now = p.wholly_refunded() && !wholly_before;
+        if reclaimed_after == reclaimed_before && !wholly_now {
+            return Ok(());
+        }
+        let program_id = self.caller.program.program.id;
+        let Some((_, result)) = tx.offer_event(program_id, &self.event_id()).await? else {
+            return Ok(());
+        };
+        let changes = refund_usage(
+            &result.usage_changes,
+            p.earned_total(),
+            reclaimed_before,
+            reclaimed_after,
+            wholly_now,
+        );
+        return_usage(tx, program_id, &changes).await?;
+        Ok(())
     }
 
     /// The purchase as an offers' event: unique per program, as a purchase id is per merchant.
