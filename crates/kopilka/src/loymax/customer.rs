@@ -46,7 +46,7 @@ pub async fn status(_session: Session) -> LmResult {
 
 /// The mailing types of 1.2 (`typeId`, `externalId`, name) in its order; `System` messages
 /// cannot be turned off.
-const TYPES: [(i64, &str, &str); 7] = [
+pub(crate) const TYPES: [(i64, &str, &str); 7] = [
     (1, "DiscountOperation", "Начисление бонусов"),
     (2, "PaymentOperation", "Оплата бонусами"),
     (3, "DepositOperation", "Пополнение счёта"),
@@ -56,7 +56,7 @@ const TYPES: [(i64, &str, &str); 7] = [
     (7, "RefundOperation", "Возвраты"),
 ];
 
-const CHANNELS: [&str; 6] = [
+pub(crate) const CHANNELS: [&str; 6] = [
     "smsNotification",
     "emailNotification",
     "pushNotification",
@@ -65,12 +65,17 @@ const CHANNELS: [&str; 6] = [
     "chatBotNotification",
 ];
 
-fn read_only(external_id: &str) -> bool {
+pub(crate) fn read_only(external_id: &str) -> bool {
     external_id == "System"
 }
 
 /// Whether the customer chose a channel of a type (stored by type id and channel).
-fn selected(customer: &Customer, type_id: i64, external_id: &str, channel: &str) -> bool {
+pub(crate) fn selected(
+    customer: &Customer,
+    type_id: i64,
+    external_id: &str,
+    channel: &str,
+) -> bool {
     read_only(external_id)
         || customer
             .profile
@@ -167,14 +172,23 @@ async fn save_subscriptions(
     changes: Vec<(i64, &'static str, bool)>,
 ) -> LmResult {
     update_profile(state, session, move |profile| {
-        let subscriptions = object(profile, "subscriptions");
-        for (type_id, channel, on) in changes {
-            let by_type = object(subscriptions, &type_id.to_string());
-            by_type.insert(channel.to_string(), json!(on));
-        }
+        set_subscriptions(profile, changes);
         Ok(())
     })
     .await
+}
+
+/// Turns each (type, channel) of `changes` on or off in a customer's profile (also the
+/// cabinet's profile page).
+pub(crate) fn set_subscriptions(
+    profile: &mut Map<String, Value>,
+    changes: Vec<(i64, &'static str, bool)>,
+) {
+    let subscriptions = object(profile, "subscriptions");
+    for (type_id, channel, on) in changes {
+        let by_type = object(subscriptions, &type_id.to_string());
+        by_type.insert(channel.to_string(), json!(on));
+    }
 }
 
 /// `profile[key]` as an object, made one if it is not.

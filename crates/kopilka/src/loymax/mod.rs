@@ -8,7 +8,7 @@ mod account;
 pub mod auth;
 mod cards;
 mod catalog;
-mod customer;
+pub(crate) mod customer;
 mod history;
 mod language;
 mod notifications;
