@@ -149,6 +149,12 @@ sms-incust-cancelled-returned = { $shop }: transaction { $transaction } cancelle
 sms-incust-cancelled-taken = { $shop }: transaction { $transaction } cancelled; { $taken } taken back. Balance: { $balance }
 sms-incust-code = { $shop }: your confirmation code is { $code }. Do not share it
 
+sms-kupikupi-code = Code { $code } to transfer { $points } to { $shop }. Do not share it.
+
+sms-loymax-code = Confirmation code: { $code }. Do not share it.
+email-loymax-link = Or confirm the address by the link: { $link }
+email-loymax-code-subject = Confirmation code
+
 transfer-title = Pay with Kupi-Kupi points
 transfer-shop = Shop
 transfer-order = Order

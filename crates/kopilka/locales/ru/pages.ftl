@@ -152,6 +152,12 @@ sms-incust-cancelled-returned = { $shop }: операция { $transaction } о�
 sms-incust-cancelled-taken = { $shop }: операция { $transaction } отменена, списано { $taken }. Баланс: { $balance }
 sms-incust-code = { $shop }: код подтверждения { $code }. Никому его не сообщайте
 
+sms-kupikupi-code = Код { $code } для перевода { $points } в { $shop }. Никому его не сообщайте.
+
+sms-loymax-code = Код подтверждения: { $code }. Никому его не сообщайте.
+email-loymax-link = Или подтвердите адрес по ссылке: { $link }
+email-loymax-code-subject = Код подтверждения
+
 transfer-title = Оплата баллами Купи-Купи
 transfer-shop = Магазин
 transfer-order = Заказ

@@ -152,6 +152,12 @@ sms-incust-cancelled-returned = { $shop }: операцію { $transaction } с�
 sms-incust-cancelled-taken = { $shop }: операцію { $transaction } скасовано, списано { $taken }. Баланс: { $balance }
 sms-incust-code = { $shop }: код підтвердження { $code }. Нікому його не повідомляйте
 
+sms-kupikupi-code = Код { $code } для переказу { $points } до { $shop }. Нікому його не повідомляйте.
+
+sms-loymax-code = Код підтвердження: { $code }. Нікому його не повідомляйте.
+email-loymax-link = Або підтвердіть адресу за посиланням: { $link }
+email-loymax-code-subject = Код підтвердження
+
 transfer-title = Оплата балами Купі-Купі
 transfer-shop = Магазин
 transfer-order = Замовлення
