@@ -107,6 +107,12 @@ fn reader(lang: Lang) -> i18n::Lang {
     }
 }
 
+/// The page's language before the shop is known: the switch's cookie, the browser's, else
+/// Russian, the protocol's.
+fn before_the_shop(asked: &Asked) -> i18n::Lang {
+    asked.pick(Some(i18n::Lang::Ru.code()), CUSTOMER)
+}
+
 /// The page's language once the shop is known: the switch (or its cookie), the browser's,
 /// the program's.
 fn reader_for(asked: &Asked, shop: &Shop) -> i18n::Lang {
@@ -413,8 +419,7 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
 
 async fn open(state: AppState, client: ClientAddr, request: Request, kind: Kind) -> Page {
     let asked = Asked::of(request.headers(), None);
-    // Before the shop is known: the switch's cookie or the browser's language.
-    let unknown = asked.pick(None, CUSTOMER);
+    let unknown = before_the_shop(&asked);
     let fields = match read_form(request).await {
         Ok(f) => f,
         Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, unknown),
@@ -794,13 +799,11 @@ async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
     let asked = Asked::of(request.headers(), None);
     let fields = match read_form(request).await {
         Ok(f) => f,
-        Err(fault) => {
-            return Page::error(StatusCode::BAD_REQUEST, fault, asked.pick(None, CUSTOMER))
-        }
+        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, before_the_shop(&asked)),
     };
     // The switch on the page posts its choice with the form's token.
     let asked = asked.switched_to(fields.get("lang").and_then(i18n::Lang::parse));
-    let unknown = asked.pick(None, CUSTOMER);
+    let unknown = before_the_shop(&asked);
     let stale = || Page::stale(StatusCode::GONE, Status::PageExpired, unknown);
     let Some(token) = fields.get("token") else {
         return stale();
