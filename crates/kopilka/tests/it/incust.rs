@@ -492,9 +492,9 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     );
     for text in [
         "Demo Shop",
-        "251.25",
+        "251,25",
         "***1111",
-        "1000.00",
+        "1\u{a0}000,00 бонуса",
         "value=\"251.25\"",
     ] {
         assert!(html.contains(text), "{text} in {html}");
