@@ -1,10 +1,9 @@
-//! The customer's subscriptions on the profile page: the mailings of each type (Loymax's, kept
-//! in `profile.subscriptions`, type → channel → on) the customer turns on and off by channel.
+//! The customer's subscriptions on the profile page: the mailings of each type
+//! (`kopilka_domain::subscriptions`, Loymax's, kept in `profile.subscriptions`) the customer turns on and off by channel.
 //! The form carries a token derived from the session, so another site cannot post it.
 
 use super::Customer;
 use crate::http::i18n::{self, Lang};
-use crate::loymax::customer::{self as mailings, CHANNELS, TYPES};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -12,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use fluent_bundle::FluentValue;
+use kopilka_domain::subscriptions::{self as mailings, CHANNELS, TYPES};
 use serde_json::Value;
 
 /// A mailing type with its channels, as the profile's form shows it.
@@ -43,7 +43,7 @@ pub(super) fn mailings(customer: &kopilka_store::model::Customer, lang: Lang) ->
                 .map(|channel| Channel {
                     value: format!("{type_id}.{channel}"),
                     label: say("cabinet-subscription", "channel", channel),
-                    on: mailings::selected(customer, *type_id, external_id, channel),
+                    on: mailings::selected(&customer.profile, *type_id, external_id, channel),
                 })
                 .collect(),
         })
@@ -115,7 +115,7 @@ pub(super) async fn save(
                     return Ok(());
                 };
                 let mut profile = customer.profile.as_object().cloned().unwrap_or_default();
-                mailings::set_subscriptions(&mut profile, changes);
+                mailings::set(&mut profile, changes);
                 customer.profile = Value::Object(profile);
                 tx.update_customer(&customer).await?;
                 Ok(())

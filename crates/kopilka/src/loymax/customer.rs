@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use kopilka_domain::phone::mask;
+use kopilka_domain::subscriptions::{self, read_only, CHANNELS, TYPES};
 use kopilka_store::model::Customer;
 use serde_json::{json, Map, Value};
 
@@ -44,46 +45,9 @@ pub async fn status(_session: Session) -> LmResult {
     Ok(ok(json!([])))
 }
 
-/// The mailing types of 1.2 (`typeId`, `externalId`, name) in its order; `System` messages
-/// cannot be turned off.
-pub(crate) const TYPES: [(i64, &str, &str); 7] = [
-    (1, "DiscountOperation", "Начисление бонусов"),
-    (2, "PaymentOperation", "Оплата бонусами"),
-    (3, "DepositOperation", "Пополнение счёта"),
-    (4, "CommunicationOffer", "Персональные предложения"),
-    (5, "System", "Системные сообщения"),
-    (6, "Advertisement", "Рекламные рассылки"),
-    (7, "RefundOperation", "Возвраты"),
-];
-
-pub(crate) const CHANNELS: [&str; 6] = [
-    "smsNotification",
-    "emailNotification",
-    "pushNotification",
-    "viberNotification",
-    "socialNetworksNotification",
-    "chatBotNotification",
-];
-
-pub(crate) fn read_only(external_id: &str) -> bool {
-    external_id == "System"
-}
-
 /// Whether the customer chose a channel of a type (stored by type id and channel).
-pub(crate) fn selected(
-    customer: &Customer,
-    type_id: i64,
-    external_id: &str,
-    channel: &str,
-) -> bool {
-    read_only(external_id)
-        || customer
-            .profile
-            .get("subscriptions")
-            .and_then(|s| s.get(type_id.to_string()))
-            .and_then(|t| t.get(channel))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+fn selected(customer: &Customer, type_id: i64, external_id: &str, channel: &str) -> bool {
+    subscriptions::selected(&customer.profile, type_id, external_id, channel)
 }
 
 /// `GET User/Subscriptions` (`subscriptionExternalIds[]` narrows the types).
@@ -172,23 +136,10 @@ async fn save_subscriptions(
     changes: Vec<(i64, &'static str, bool)>,
 ) -> LmResult {
     update_profile(state, session, move |profile| {
-        set_subscriptions(profile, changes);
+        subscriptions::set(profile, changes);
         Ok(())
     })
     .await
-}
-
-/// Turns each (type, channel) of `changes` on or off in a customer's profile (also the
-/// cabinet's profile page).
-pub(crate) fn set_subscriptions(
-    profile: &mut Map<String, Value>,
-    changes: Vec<(i64, &'static str, bool)>,
-) {
-    let subscriptions = object(profile, "subscriptions");
-    for (type_id, channel, on) in changes {
-        let by_type = object(subscriptions, &type_id.to_string());
-        by_type.insert(channel.to_string(), json!(on));
-    }
 }
 
 /// `profile[key]` as an object, made one if it is not.

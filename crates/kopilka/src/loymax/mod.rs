@@ -8,7 +8,7 @@ mod account;
 pub mod auth;
 mod cards;
 mod catalog;
-pub(crate) mod customer;
+mod customer;
 mod history;
 mod language;
 mod notifications;
