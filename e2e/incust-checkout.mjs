@@ -14,15 +14,17 @@ const text = async (page, selector) => (await page.textContent(selector)).trim()
 
 await run(async (page, baseUrl) => {
   const atShop = (url) => url.pathname === '/demo/shop';
+  // The customer's browser speaks Russian: the hosted page does too.
+  await page.context().addCookies([{ name: 'kopilka_lang', value: 'ru', url: baseUrl }]);
   await page.goto(`${baseUrl}/demo/shop`);
   const order = await text(page, '#order-number');
   expectEqual(await text(page, '#order-amount'), '251.25', 'order amount');
 
   await Promise.all([page.waitForURL((u) => u.pathname === '/app/redeem/'), page.click('#redeem')]);
   expectEqual(await text(page, '#shop'), 'Demo Shop', 'shop name');
-  expectEqual(await text(page, '#order'), '251.25', 'order on the page');
+  expectEqual(await text(page, '#order'), '251,25', 'order on the page');
   expectEqual(await text(page, '#card'), '***1111', 'masked phone');
-  expectEqual(await text(page, '#balance'), '1000.00', 'balance');
+  expectEqual(await text(page, '#balance'), '1\u00a0000,00 бонуса', 'balance');
   expectEqual(await page.inputValue('#bonuses'), '251.25', 'default: the most the program allows');
   await page.fill('#bonuses', '40.00');
   await page.fill('#secret', '0000');

@@ -11,11 +11,11 @@ const text = async (page, selector) => (await page.textContent(selector)).trim()
 const atShop = (url) => url.pathname === '/demo/shop';
 
 async function earnWithoutScripts(browser, baseUrl) {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const context = await browser.newContext({ javaScriptEnabled: false, locale: 'ru-RU' });
   const page = await context.newPage();
   await page.goto(`${baseUrl}/demo/shop`);
   await Promise.all([page.waitForURL((u) => u.pathname === '/app/earn/'), page.click('#earn')]);
-  expectEqual(await text(page, '#earn'), '50.25', 'bonuses to earn on 251.25');
+  expectEqual(await text(page, '#earn'), '50,25 бонуса', 'bonuses to earn on 251.25');
   await page.fill('#secret', '0000');
   await Promise.all([page.waitForURL((u) => u.pathname === '/app/confirm/'), page.click('#confirm')]);
   await page.waitForSelector('#return', { state: 'visible' });
@@ -31,7 +31,7 @@ async function earnWithoutScripts(browser, baseUrl) {
 }
 
 async function foreignReturnUrl(browser, baseUrl) {
-  const page = await browser.newPage();
+  const page = await browser.newPage({ locale: 'ru-RU' });
   const leaked = [];
   await page.route('**/*', (route) => {
     const url = route.request().url();
@@ -60,7 +60,7 @@ async function foreignReturnUrl(browser, baseUrl) {
 }
 
 async function wrongPasswordsSlowDownNeverLock(browser, baseUrl) {
-  const page = await browser.newPage();
+  const page = await browser.newPage({ locale: 'ru-RU' });
   await page.goto(`${baseUrl}/demo/shop`);
   await Promise.all([page.waitForNavigation(), page.click('#create-order')]);
   await Promise.all([page.waitForURL((u) => u.pathname === '/app/redeem/'), page.click('#redeem')]);

@@ -32,9 +32,8 @@ await run(async (page, baseUrl, [adminToken, phone]) => {
       if (shown.scroll > shown.inner) {
         problems.push(`${name} (${lang}) is ${shown.scroll} px wide at ${width} px`);
       }
-      // The demo shops are the shops' pages, in their own language; the inCust pages speak
-      // their program's (the demo's: Russian) until they move to the translation files.
-      const fixed = name.startsWith('demo-') || (name.startsWith('incust-') && shown.lang === 'ru');
+      // The demo shops are the shops' pages, in their own language.
+      const fixed = name.startsWith('demo-');
       if (shown.lang !== lang && !fixed) problems.push(`${name} is in "${shown.lang}", asked for ${lang}`);
       await page.evaluate(axeSource);
       const result = await page.evaluate(
@@ -106,12 +105,37 @@ await run(async (page, baseUrl, [adminToken, phone]) => {
     await check('cabinet-history', lang);
     await page.goto(`${baseUrl}/cabinet/profile`);
     await check('cabinet-profile', lang);
+    // Subscriptions: a box turned over is kept.
+    const box = '#subscriptions input[value="4.emailNotification"]';
+    const was = await page.isChecked(box);
+    await page.setChecked(box, !was);
+    await Promise.all([page.waitForNavigation(), page.click('#save-subscriptions')]);
+    await page.waitForSelector('#saved');
+    if ((await page.isChecked(box)) === was) problems.push(`subscriptions (${lang}) were not saved`);
+    await check('cabinet-profile-saved', lang);
 
     // inCust: the demo shop opens the hosted redeem page.
     await page.goto(`${baseUrl}/demo/shop`);
     await check('demo-incust', lang);
     await Promise.all([page.waitForNavigation(), page.click('#redeem')]);
     await check('incust-redeem', lang);
+    // A wrong spend password: the form again, with the error.
+    await page.fill('#secret', '1111');
+    await Promise.all([page.waitForNavigation(), page.click('#confirm')]);
+    await page.waitForSelector('#error');
+    await check('incust-wrong-secret', lang);
+    // The switch posts the page's token: the same page in another language.
+    const other = lang === 'en' ? 'uk' : 'en';
+    await Promise.all([page.waitForNavigation(), page.click(`nav.languages button[value="${other}"]`)]);
+    await page.waitForSelector('#secret');
+    await check('incust-switched', other);
+    await page.context().clearCookies();
+    await page.context().addCookies([{ name: 'kopilka_lang', value: lang, url: baseUrl }]);
+    await Promise.all([page.waitForNavigation(), page.click('#cancel')]);
+    await page.waitForLoadState('load');
+    // A page asked for without the shop's form: the error page.
+    await page.goto(`${baseUrl}/app/confirm/`);
+    await check('incust-error', lang);
 
     await page.goto(`${baseUrl}/kupikupi/transfer/no-such-form`);
     await check('not-found', lang);

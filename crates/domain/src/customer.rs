@@ -175,24 +175,3 @@ mod tests {
         assert!(check_attributes(&serde_json::json!([1])).is_err());
     }
 }
-
-/// The mailing types a customer subscribes to (`typeId`, `externalId`, name), as Loymax's
-/// public API 1.2 lists them; a customer's choices are kept in the profile's `subscriptions`
-/// by type id and channel. `System` messages cannot be turned off.
-pub const MAILING_TYPES: [(i64, &str, &str); 7] = [
-    (1, "DiscountOperation", "Начисление бонусов"),
-    (2, "PaymentOperation", "Оплата бонусами"),
-    (3, "DepositOperation", "Пополнение счёта"),
-    (4, "CommunicationOffer", "Персональные предложения"),
-    (5, "System", "Системные сообщения"),
-    (6, "Advertisement", "Рекламные рассылки"),
-    (7, "RefundOperation", "Возвраты"),
-];
-
-/// The mailing type of offers' messages: personal offers.
-pub const OFFERS_MAILING: i64 = 4;
-
-/// Whether a mailing type is `System`, which no customer can turn off.
-pub fn mailing_is_system(external_id: &str) -> bool {
-    external_id == "System"
-}

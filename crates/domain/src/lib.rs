@@ -21,6 +21,7 @@ pub mod offers;
 pub mod operator;
 pub mod phone;
 pub mod program;
+pub mod subscriptions;
 pub mod text;
 pub mod throttle;
 

@@ -6,7 +6,6 @@ use crate::ledger::{self, Action, LedgerRequest};
 use crate::outbox::NewMessage;
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::{StoreError, StoreResult};
-use kopilka_domain::customer::{mailing_is_system, MAILING_TYPES, OFFERS_MAILING};
 use kopilka_domain::ids::{CustomerId, OfferId, OperationId, ProgramId};
 use kopilka_domain::ledger::{check_replay, OperationKind, Owner};
 use kopilka_domain::message::{self, Language};
@@ -16,6 +15,7 @@ use kopilka_domain::offers::{
     PastEffect, TraceEntry, Trigger, Usage, UsageChange, UsageKey, Used,
 };
 use kopilka_domain::program::ProgramRules;
+use kopilka_domain::subscriptions;
 use kopilka_domain::{Amount, DomainError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -573,15 +573,16 @@ async fn deliver(
         .collect();
     if !switches.is_empty() {
         let mut profile = customer.profile.as_object().cloned().unwrap_or_default();
-        let subscriptions = object(&mut profile, "subscriptions");
-        for (channel, on) in switches {
-            for (type_id, external_id, _) in MAILING_TYPES {
-                if !mailing_is_system(external_id) {
-                    object(subscriptions, &type_id.to_string())
-                        .insert(channel.subscription_field().into(), on.into());
-                }
-            }
-        }
+        let changes = switches
+            .into_iter()
+            .flat_map(|(channel, on)| {
+                subscriptions::TYPES
+                    .iter()
+                    .filter(|(_, external_id, _)| !subscriptions::read_only(external_id))
+                    .map(move |(type_id, _, _)| (*type_id, channel.subscription_field(), on))
+            })
+            .collect();
+        subscriptions::set(&mut profile, changes);
         customer.profile = serde_json::Value::Object(profile);
         tx.update_customer(&customer).await?;
     }
@@ -605,7 +606,8 @@ async fn deliver(
         let declined = customer
             .profile
             .pointer(&format!(
-                "/subscriptions/{OFFERS_MAILING}/{}",
+                "/subscriptions/{}/{}",
+                subscriptions::OFFERS,
                 channel.subscription_field()
             ))
             .and_then(serde_json::Value::as_bool)
@@ -670,20 +672,6 @@ async fn deliver(
 fn coupon_code(series: &str) -> String {
     let random = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
     format!("{}-{}", series.trim().to_uppercase(), &random[..12])
-}
-
-/// `map[key]` as an object, made one if it is not.
-fn object<'a>(
-    map: &'a mut serde_json::Map<String, serde_json::Value>,
-    key: &str,
-) -> &'a mut serde_json::Map<String, serde_json::Value> {
-    let entry = map
-        .entry(key.to_string())
-        .or_insert_with(|| serde_json::json!({}));
-    if !entry.is_object() {
-        *entry = serde_json::json!({});
-    }
-    entry.as_object_mut().expect("made an object above")
 }
 
 impl Tx {

@@ -64,7 +64,19 @@ cabinet-profile-email = E-mail
 cabinet-profile-member = Member number
 cabinet-profile-since = Member since
 cabinet-subscriptions = Subscriptions
-cabinet-no-subscriptions = You are subscribed to nothing.
+cabinet-subscriptions-hint = The messages you get, by channel. System messages always come.
+cabinet-subscriptions-save = Save the subscriptions
+cabinet-subscriptions-saved = The subscriptions are saved.
+cabinet-form-stale = The form is out of date. Open the page again and send it from there.
+cabinet-mailing = { $type ->
+    [DiscountOperation] Points earned
+    [PaymentOperation] Paying with points
+    [DepositOperation] Account top-ups
+    [CommunicationOffer] Personal offers
+    [Advertisement] Advertising
+    [RefundOperation] Refunds
+   *[other] { $type }
+}
 cabinet-subscription = { $channel ->
     [smsNotification] SMS
     [emailNotification] E-mail
@@ -83,6 +95,65 @@ kind-reversal = Returned
 kind-merge = Accounts merged
 status-pending = waiting
 status-voided = cancelled
+
+bonuses = { $count ->
+    [one] { $bonuses } bonus
+   *[other] { $bonuses } bonuses
+}
+
+incust-redeem = Pay with bonuses
+incust-earn = Earn bonuses
+incust-shop = Shop
+incust-order = Order amount
+incust-card = Card
+incust-balance = Bonuses on the card
+incust-will-earn = You will earn
+incust-spend = Bonuses to spend
+incust-at-most = You can spend up to { $bonuses }
+incust-password = Spend password
+incust-code = Code from the SMS
+incust-code-sent = The code was sent to { $phone }
+incust-open-until = The page is open until { $time }
+incust-pay = Pay with bonuses
+incust-confirm-earn = Earn bonuses
+incust-cancel = Cancel
+incust-returning = Returning to the shop…
+incust-redeemed = Paid with bonuses: { $bonuses }
+incust-earned = Bonuses earned: { $bonuses }
+incust-already-paid = The order is already paid with bonuses: { $bonuses }
+incust-already-earned = Bonuses for this order were already earned: { $bonuses }
+incust-nothing-done = Nothing was done. Go back to the shop's site and try again.
+incust-check-order = Check the order on the shop's site before paying again.
+incust-shop-mistake = The shop sent wrong payment data. Please tell the shop.
+incust-unavailable = The service is unavailable for a moment. Please try again later.
+incust-fill-in = Fill in every field of the form
+incust-wrong-secret = Wrong password or code.
+incust-attempts-left = Wrong password or code. Attempts left: { $left }
+incust-try-later = Too many sign-in attempts; please try again later.
+incust-unknown-card = No card has this phone number.
+incust-card-blocked = The card is blocked.
+incust-bad-amount = Enter a number of bonuses greater than zero.
+incust-not-enough = Not enough bonuses.
+incust-already-cancelled = This order's payment was cancelled.
+incust-order-conflict = This order was already paid with another card or amount.
+incust-too-many-attempts = Too many wrong codes: open the payment again for a new code.
+incust-too-many-codes = Too many codes were asked for. Please try again later.
+incust-page-expired = The page has expired or was already used.
+incust-cancelled = You cancelled the operation.
+
+sms-incust-earned = { $shop }: { $earned } earned. Balance: { $balance }
+sms-incust-enrolled = { $shop }: welcome to { $program }; { $earned } earned. Balance: { $balance }
+sms-incust-redeemed = { $shop }: { $redeemed } paid. Balance: { $balance }
+sms-incust-cancelled = { $shop }: transaction { $transaction } cancelled. Balance: { $balance }
+sms-incust-cancelled-returned = { $shop }: transaction { $transaction } cancelled; { $returned } returned. Balance: { $balance }
+sms-incust-cancelled-taken = { $shop }: transaction { $transaction } cancelled; { $taken } taken back. Balance: { $balance }
+sms-incust-code = { $shop }: your confirmation code is { $code }. Do not share it
+
+sms-kupikupi-code = Code { $code } to transfer { $points } to { $shop }. Do not share it.
+
+sms-loymax-code = Confirmation code: { $code }. Do not share it.
+email-loymax-link = Or confirm the address by the link: { $link }
+email-loymax-code-subject = Confirmation code
 
 transfer-title = Pay with Kupi-Kupi points
 transfer-shop = Shop

@@ -65,7 +65,19 @@ cabinet-profile-email = Электронная почта
 cabinet-profile-member = Номер участника
 cabinet-profile-since = Участник с
 cabinet-subscriptions = Подписки
-cabinet-no-subscriptions = Вы ни на что не подписаны.
+cabinet-subscriptions-hint = Какие сообщения и куда вам присылать. Системные сообщения приходят всегда.
+cabinet-subscriptions-save = Сохранить подписки
+cabinet-subscriptions-saved = Подписки сохранены.
+cabinet-form-stale = Форма устарела. Откройте страницу снова и отправьте форму оттуда.
+cabinet-mailing = { $type ->
+    [DiscountOperation] Начисление баллов
+    [PaymentOperation] Оплата баллами
+    [DepositOperation] Пополнение счёта
+    [CommunicationOffer] Персональные предложения
+    [Advertisement] Рекламные рассылки
+    [RefundOperation] Возвраты
+   *[other] { $type }
+}
 cabinet-subscription = { $channel ->
     [smsNotification] SMS
     [emailNotification] Электронная почта
@@ -84,6 +96,67 @@ kind-reversal = Возврат
 kind-merge = Объединение счетов
 status-pending = ждёт
 status-voided = отменено
+
+bonuses = { $count ->
+    [one] { $bonuses } бонус
+    [few] { $bonuses } бонуса
+    [many] { $bonuses } бонусов
+   *[other] { $bonuses } бонуса
+}
+
+incust-redeem = Оплата бонусами
+incust-earn = Начисление бонусов
+incust-shop = Магазин
+incust-order = Сумма заказа
+incust-card = Карточка
+incust-balance = Бонусов на карточке
+incust-will-earn = Будет начислено
+incust-spend = Сколько бонусов потратить
+incust-at-most = Можно потратить не больше { $bonuses }
+incust-password = Пароль на трату бонусов
+incust-code = Код из SMS
+incust-code-sent = Код отправлен на номер { $phone }
+incust-open-until = Страница открыта до { $time }
+incust-pay = Оплатить бонусами
+incust-confirm-earn = Начислить бонусы
+incust-cancel = Отмена
+incust-returning = Возвращаемся в магазин…
+incust-redeemed = Оплачено бонусами: { $bonuses }
+incust-earned = Начислено: { $bonuses }
+incust-already-paid = Заказ уже оплачен бонусами: { $bonuses }
+incust-already-earned = Бонусы за этот заказ уже начислены: { $bonuses }
+incust-nothing-done = Операция не проведена. Вернитесь на сайт магазина и попробуйте снова.
+incust-check-order = Проверьте состояние заказа на сайте магазина, прежде чем платить снова.
+incust-shop-mistake = Магазин передал неверные данные для оплаты. Сообщите об этом магазину.
+incust-unavailable = Сервис временно недоступен. Попробуйте позже.
+incust-fill-in = Заполните все поля формы
+incust-wrong-secret = Неверный пароль или код.
+incust-attempts-left = Неверный пароль или код. Осталось попыток: { $left }
+incust-try-later = Слишком много попыток входа, повторите позже.
+incust-unknown-card = Карточка с таким номером телефона не найдена.
+incust-card-blocked = Карточка заблокирована.
+incust-bad-amount = Укажите число бонусов больше нуля.
+incust-not-enough = Недостаточно бонусов.
+incust-already-cancelled = Оплата этого заказа отменена.
+incust-order-conflict = Этот заказ уже оплачен другой карточкой или на другую сумму.
+incust-too-many-attempts = Слишком много неверных кодов: откройте оплату снова, чтобы получить новый код.
+incust-too-many-codes = Слишком много запросов кода. Попробуйте позже.
+incust-page-expired = Страница устарела или уже использована.
+incust-cancelled = Вы отменили операцию.
+
+sms-incust-earned = { $shop }: начислено { $earned }. Баланс: { $balance }
+sms-incust-enrolled = { $shop }: вы стали участником программы «{ $program }», начислено { $earned }. Баланс: { $balance }
+sms-incust-redeemed = { $shop }: оплачено { $redeemed }. Баланс: { $balance }
+sms-incust-cancelled = { $shop }: операция { $transaction } отменена. Баланс: { $balance }
+sms-incust-cancelled-returned = { $shop }: операция { $transaction } отменена, возвращено { $returned }. Баланс: { $balance }
+sms-incust-cancelled-taken = { $shop }: операция { $transaction } отменена, списано { $taken }. Баланс: { $balance }
+sms-incust-code = { $shop }: код подтверждения { $code }. Никому его не сообщайте
+
+sms-kupikupi-code = Код { $code } для перевода { $points } в { $shop }. Никому его не сообщайте.
+
+sms-loymax-code = Код подтверждения: { $code }. Никому его не сообщайте.
+email-loymax-link = Или подтвердите адрес по ссылке: { $link }
+email-loymax-code-subject = Код подтверждения
 
 transfer-title = Оплата баллами Купи-Купи
 transfer-shop = Магазин

@@ -65,7 +65,19 @@ cabinet-profile-email = Електронна пошта
 cabinet-profile-member = Номер учасника
 cabinet-profile-since = Учасник з
 cabinet-subscriptions = Підписки
-cabinet-no-subscriptions = Ви ні на що не підписані.
+cabinet-subscriptions-hint = Які повідомлення й куди вам надсилати. Системні повідомлення надходять завжди.
+cabinet-subscriptions-save = Зберегти підписки
+cabinet-subscriptions-saved = Підписки збережено.
+cabinet-form-stale = Форма застаріла. Відкрийте сторінку знову й надішліть форму звідти.
+cabinet-mailing = { $type ->
+    [DiscountOperation] Нарахування балів
+    [PaymentOperation] Оплата балами
+    [DepositOperation] Поповнення рахунку
+    [CommunicationOffer] Персональні пропозиції
+    [Advertisement] Рекламні розсилки
+    [RefundOperation] Повернення
+   *[other] { $type }
+}
 cabinet-subscription = { $channel ->
     [smsNotification] SMS
     [emailNotification] Електронна пошта
@@ -84,6 +96,67 @@ kind-reversal = Повернення
 kind-merge = Об'єднання рахунків
 status-pending = очікує
 status-voided = скасовано
+
+bonuses = { $count ->
+    [one] { $bonuses } бонус
+    [few] { $bonuses } бонуси
+    [many] { $bonuses } бонусів
+   *[other] { $bonuses } бонуса
+}
+
+incust-redeem = Оплата бонусами
+incust-earn = Нарахування бонусів
+incust-shop = Магазин
+incust-order = Сума замовлення
+incust-card = Картка
+incust-balance = Бонусів на картці
+incust-will-earn = Буде нараховано
+incust-spend = Скільки бонусів витратити
+incust-at-most = Можна витратити не більше { $bonuses }
+incust-password = Пароль на витрату бонусів
+incust-code = Код з SMS
+incust-code-sent = Код надіслано на номер { $phone }
+incust-open-until = Сторінка відкрита до { $time }
+incust-pay = Оплатити бонусами
+incust-confirm-earn = Нарахувати бонуси
+incust-cancel = Скасувати
+incust-returning = Повертаємося до магазину…
+incust-redeemed = Оплачено бонусами: { $bonuses }
+incust-earned = Нараховано: { $bonuses }
+incust-already-paid = Замовлення вже оплачено бонусами: { $bonuses }
+incust-already-earned = Бонуси за це замовлення вже нараховано: { $bonuses }
+incust-nothing-done = Операцію не проведено. Поверніться на сайт магазину і спробуйте ще раз.
+incust-check-order = Перевірте стан замовлення на сайті магазину, перш ніж платити знову.
+incust-shop-mistake = Магазин передав неправильні дані для оплати. Повідомте про це магазин.
+incust-unavailable = Сервіс тимчасово недоступний. Спробуйте пізніше.
+incust-fill-in = Заповніть усі поля форми
+incust-wrong-secret = Неправильний пароль або код.
+incust-attempts-left = Неправильний пароль або код. Залишилося спроб: { $left }
+incust-try-later = Забагато спроб входу, повторіть пізніше.
+incust-unknown-card = Картку з таким номером телефону не знайдено.
+incust-card-blocked = Картку заблоковано.
+incust-bad-amount = Вкажіть кількість бонусів, більшу за нуль.
+incust-not-enough = Недостатньо бонусів.
+incust-already-cancelled = Оплату цього замовлення скасовано.
+incust-order-conflict = Це замовлення вже оплачено іншою карткою або на іншу суму.
+incust-too-many-attempts = Забагато неправильних кодів: відкрийте оплату знову, щоб отримати новий код.
+incust-too-many-codes = Забагато запитів коду. Спробуйте пізніше.
+incust-page-expired = Сторінка застаріла або вже використана.
+incust-cancelled = Ви скасували операцію.
+
+sms-incust-earned = { $shop }: нараховано { $earned }. Баланс: { $balance }
+sms-incust-enrolled = { $shop }: ви стали учасником програми «{ $program }», нараховано { $earned }. Баланс: { $balance }
+sms-incust-redeemed = { $shop }: оплачено { $redeemed }. Баланс: { $balance }
+sms-incust-cancelled = { $shop }: операцію { $transaction } скасовано. Баланс: { $balance }
+sms-incust-cancelled-returned = { $shop }: операцію { $transaction } скасовано, повернуто { $returned }. Баланс: { $balance }
+sms-incust-cancelled-taken = { $shop }: операцію { $transaction } скасовано, списано { $taken }. Баланс: { $balance }
+sms-incust-code = { $shop }: код підтвердження { $code }. Нікому його не повідомляйте
+
+sms-kupikupi-code = Код { $code } для переказу { $points } до { $shop }. Нікому його не повідомляйте.
+
+sms-loymax-code = Код підтвердження: { $code }. Нікому його не повідомляйте.
+email-loymax-link = Або підтвердіть адресу за посиланням: { $link }
+email-loymax-code-subject = Код підтвердження
 
 transfer-title = Оплата балами Купі-Купі
 transfer-shop = Магазин

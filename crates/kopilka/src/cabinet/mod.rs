@@ -31,6 +31,8 @@ use serde::Deserialize;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+mod subscriptions;
+
 const COOKIE: &str = "kopilka_cabinet";
 pub(crate) const SESSION_MS: i64 = 24 * 3600 * 1000;
 const CODE_MS: i64 = 10 * 60 * 1000;
@@ -45,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/cabinet/", get(home))
         .route("/cabinet/history", get(history))
         .route("/cabinet/profile", get(profile))
+        .route("/cabinet/subscriptions", post(subscriptions::save))
         .route("/cabinet/code", post(send_code))
         .route("/cabinet/signin", post(sign_in))
         .route("/cabinet/signout", post(sign_out))
@@ -301,9 +304,7 @@ async fn send_code(
                 tx.create_cabinet_code(customer.program_id, &lookup, &digest, now + CODE_MS)
                     .await?;
                 // The SMS in the program's language: the page's may be a stranger's choice.
-                let sms_lang = Lang::parse(&language)
-                    .filter(|l| CUSTOMER.contains(l))
-                    .unwrap_or(Lang::Ru);
+                let sms_lang = i18n::of_program(&language);
                 let values = [("code", FluentValue::from(code))];
                 let text = i18n::text(sms_lang, "cabinet-sms-code", Some(&i18n::args(&values)));
                 let mut sms = NewMessage::sms(&lookup, text);
@@ -674,7 +675,11 @@ struct ProfileView {
     email: String,
     member: String,
     since: String,
-    subscriptions: Vec<String>,
+    mailings: Vec<subscriptions::Mailing>,
+    /// The subscriptions form's token.
+    token: String,
+    /// The subscriptions were just saved.
+    saved: bool,
 }
 
 impl Page for ProfileView {
@@ -683,30 +688,17 @@ impl Page for ProfileView {
     }
 }
 
-/// The channels the customer subscribed to (`profile.subscriptions`: type → channel → bool).
-fn subscriptions(profile: &serde_json::Value, lang: Lang) -> Vec<String> {
-    let mut channels: Vec<&str> = profile
-        .get("subscriptions")
-        .and_then(|s| s.as_object())
-        .into_iter()
-        .flat_map(|types| types.values())
-        .filter_map(|t| t.as_object())
-        .flat_map(|t| t.iter())
-        .filter(|(_, on)| on.as_bool() == Some(true))
-        .map(|(channel, _)| channel.as_str())
-        .collect();
-    channels.sort_unstable();
-    channels.dedup();
-    channels
-        .into_iter()
-        .map(|channel| {
-            let values = [("channel", FluentValue::from(channel))];
-            i18n::text(lang, "cabinet-subscription", Some(&i18n::args(&values)))
-        })
-        .collect()
+#[derive(Deserialize)]
+struct ProfileQuery {
+    #[serde(default)]
+    saved: Option<String>,
 }
 
-async fn profile(customer: Result<Customer, Response>) -> Response {
+async fn profile(
+    customer: Result<Customer, Response>,
+    headers: HeaderMap,
+    Query(query): Query<ProfileQuery>,
+) -> Response {
     let customer = match customer {
         Ok(c) => c,
         Err(page) => return page,
@@ -718,7 +710,9 @@ async fn profile(customer: Result<Customer, Response>) -> Response {
         email: c.email.clone().unwrap_or_default(),
         member: c.member_no.clone(),
         since: i18n::datetime(c.created_at, &customer.rules.time_zone, lang),
-        subscriptions: subscriptions(&c.profile, lang),
+        mailings: subscriptions::mailings(c, lang),
+        token: subscriptions::form_token(&headers),
+        saved: query.saved.is_some(),
     };
     render(StatusCode::OK, &view)
 }

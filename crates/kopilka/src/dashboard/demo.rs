@@ -54,8 +54,14 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
                 let operator = match tx.operator_by_login(DEMO_LOGIN).await? {
                     Some(operator) => operator,
                     None => {
-                        tx.create_operator(DEMO_LOGIN, "Demo", Role::ProgramManager, &unusable)
-                            .await?
+                        tx.create_operator(
+                            DEMO_LOGIN,
+                            "Demo",
+                            Role::ProgramManager,
+                            &unusable,
+                            None,
+                        )
+                        .await?
                     }
                 };
                 let expires_at = tx.now() + session::SESSION_SECS * 1000;

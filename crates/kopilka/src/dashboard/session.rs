@@ -118,6 +118,7 @@ impl FromRequestParts<Dash> for SignedIn {
             login,
             role,
             token_id,
+            ..
         }) = principal
         else {
             return Err(to_sign_in(parts));

@@ -66,6 +66,12 @@ pub struct Link {
     pub current: bool,
 }
 
+/// Where the language switch of a [`Chrome::switch_posting`] page posts, and what it carries.
+pub struct SwitchForm {
+    pub action: &'static str,
+    pub fields: Vec<(&'static str, String)>,
+}
+
 /// What the layout needs of a page: its language, title, nonce and header links.
 pub struct Chrome {
     pub lang: Lang,
@@ -76,6 +82,9 @@ pub struct Chrome {
     /// The language switch: empty where the page has no address to come back to (a form's
     /// answer), or only one language.
     pub languages: Vec<Link>,
+    /// The switch as buttons of a form, for a page that answers a form and has no address to
+    /// come back to (inCust's hosted page).
+    pub switch_form: Option<SwitchForm>,
     /// Sections (the cabinet's); a page of another module adds its own link here.
     pub nav: Vec<Link>,
     /// Keep the switch's choice in a cookie.
@@ -92,6 +101,7 @@ impl Chrome {
             brand: String::new(),
             nonce: crate::secrets::random_token(16),
             languages: Vec::new(),
+            switch_form: None,
             nav: Vec::new(),
             remember: false,
             form_action: Some("'self'"),
@@ -122,6 +132,20 @@ impl Chrome {
             })
             .collect();
         self.remember = asked.switched == Some(self.lang);
+        self
+    }
+
+    /// A switch to each of `offered` that posts `fields` and `lang=…` to `action`, remembering
+    /// the choice this request made.
+    pub fn switch_posting(
+        mut self,
+        asked: &Asked,
+        action: &'static str,
+        fields: Vec<(&'static str, String)>,
+        offered: &[Lang],
+    ) -> Chrome {
+        self = self.switch(asked, action, offered);
+        self.switch_form = Some(SwitchForm { action, fields });
         self
     }
 

@@ -182,11 +182,30 @@ pub fn number(minor: i64, decimals: u8, lang: Lang) -> String {
 
 /// `minor` points with their word: "1 бал", "2 бали", "5 балів", "1,50 бала".
 pub fn points(minor: i64, decimals: u8, lang: Lang) -> String {
+    counted("points", minor, decimals, lang)
+}
+
+/// `minor` bonuses (inCust's word for its points) with their word: "1 бонус", "2 бонуси",
+/// "5 бонусів".
+pub fn bonuses(minor: i64, decimals: u8, lang: Lang) -> String {
+    counted("bonuses", minor, decimals, lang)
+}
+
+/// Message `id` (a plural whose variable is named as the message) for `minor` units.
+fn counted(id: &str, minor: i64, decimals: u8, lang: Lang) -> String {
     let values = [
         ("count", count(minor, decimals)),
-        ("points", FluentValue::from(number(minor, decimals, lang))),
+        (id, FluentValue::from(number(minor, decimals, lang))),
     ];
-    text(lang, "points", Some(&args(&values)))
+    text(lang, id, Some(&args(&values)))
+}
+
+/// The language of a program's messages (SMS, e-mail): its `rules.language` among the customer
+/// languages, Russian (the protocols' own) for any other.
+pub fn of_program(language: &str) -> Lang {
+    Lang::parse(language)
+        .filter(|lang| CUSTOMER.contains(lang))
+        .unwrap_or(Lang::Ru)
 }
 
 /// A moment (unix ms) in the time zone `zone` (the program's; UTC when unknown) as `lang`
@@ -245,6 +264,15 @@ impl Asked {
 }
 
 impl Asked {
+    /// These wishes with the switch's choice carried some other way than `?lang=` (a form's
+    /// field, on a page that has no address to come back to).
+    pub fn switched_to(mut self, lang: Option<Lang>) -> Asked {
+        if lang.is_some() {
+            self.switched = lang;
+        }
+        self
+    }
+
     /// The language among `offered` when a caller named one (`given`: the shop's
     /// `language_code`): the switch, else `given`, else `Accept-Language`, else the first.
     pub fn pick_given(&self, given: Option<&str>, offered: &[Lang]) -> Lang {

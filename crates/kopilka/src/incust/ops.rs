@@ -221,9 +221,9 @@ pub async fn earn(
         shop.points(outcome.spendable()),
     );
     let sms = if enrolled {
-        texts::enrolled(shop, &earned, &balance)
+        texts::enrolled(shop, sale.bonuses_earned.0, outcome.spendable())
     } else {
-        texts::earned(shop, &earned, &balance)
+        texts::earned(shop, sale.bonuses_earned.0, outcome.spendable())
     };
     let message = texts::earn_answer(shop, &earned, &balance);
     let entry = Entry {
@@ -269,8 +269,7 @@ pub async fn redeem(
     if outcome.replayed {
         return replay(tx, &outcome).await;
     }
-    let balance = shop.points(outcome.spendable());
-    let sms = texts::redeemed(shop, &shop.points(sale.bonuses_redeemed.0), &balance);
+    let sms = texts::redeemed(shop, sale.bonuses_redeemed.0, outcome.spendable());
     let entry = Entry {
         kind: "redeem",
         cancels: None,
@@ -325,10 +324,9 @@ pub async fn cancel(
         bonuses_earned: Amount(original.bonuses_earned),
     }
     .cancellation();
-    let balance = shop.points(outcome.spendable());
-    let returned = (original.bonuses_redeemed > 0).then(|| shop.points(original.bonuses_redeemed));
-    let taken = (original.bonuses_earned > 0).then(|| shop.points(original.bonuses_earned));
-    let sms = texts::cancelled(shop, id, returned.as_deref(), taken.as_deref(), &balance);
+    let returned = (original.bonuses_redeemed > 0).then_some(original.bonuses_redeemed);
+    let taken = (original.bonuses_earned > 0).then_some(original.bonuses_earned);
+    let sms = texts::cancelled(shop, id, returned, taken, outcome.spendable());
     let entry = Entry {
         kind: "cancel",
         cancels: Some(id),

@@ -4,9 +4,9 @@
 
 use super::api::{card_phone, comment, money};
 use super::ops::{self, Done, Shop};
-use super::wire::{Fault, Fields};
+use super::wire::{Detail, Fault, Fields};
 use crate::http::html::{self, Chrome};
-use crate::http::i18n;
+use crate::http::i18n::{self, Asked, CUSTOMER};
 use crate::http::secret_check::{check_secret, Attempt, SecretCheck};
 use crate::http::ClientAddr;
 use crate::secrets;
@@ -15,6 +15,7 @@ use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
+use fluent_bundle::FluentValue;
 use futures::FutureExt;
 use kopilka_domain::code_quota::Surface;
 use kopilka_domain::incust::{self as rules, Lang, Sale, Status};
@@ -51,111 +52,10 @@ impl Kind {
     }
 }
 
-/// The words of the pages, per language.
-pub struct Words {
-    pub redeem: &'static str,
-    pub earn: &'static str,
-    pub shop: &'static str,
-    pub order: &'static str,
-    pub card: &'static str,
-    pub balance: &'static str,
-    pub will_earn: &'static str,
-    pub spend: &'static str,
-    pub at_most: &'static str,
-    pub password: &'static str,
-    pub code: &'static str,
-    pub code_sent: &'static str,
-    pub pay: &'static str,
-    pub confirm_earn: &'static str,
-    pub cancel: &'static str,
-    pub back: &'static str,
-    pub returning: &'static str,
-    pub redeemed: &'static str,
-    pub earned: &'static str,
-    pub attempts_left: &'static str,
-    pub error: &'static str,
-    pub nothing_done: &'static str,
-    pub check_order: &'static str,
-    pub shop_mistake: &'static str,
-    pub unavailable: &'static str,
-    pub already_paid: &'static str,
-    pub already_earned: &'static str,
-    pub fill_in: &'static str,
-}
-
-const RU: Words = Words {
-    redeem: "Оплата бонусами",
-    earn: "Начисление бонусов",
-    shop: "Магазин",
-    order: "Сумма заказа",
-    card: "Карточка",
-    balance: "Бонусов на карточке",
-    will_earn: "Будет начислено",
-    spend: "Сколько бонусов потратить",
-    at_most: "Можно потратить не больше",
-    password: "Пароль на трату бонусов",
-    code: "Код из SMS",
-    code_sent: "Код отправлен на номер",
-    pay: "Оплатить бонусами",
-    confirm_earn: "Начислить бонусы",
-    cancel: "Отмена",
-    back: "Вернуться в магазин",
-    returning: "Возвращаемся в магазин…",
-    redeemed: "Оплачено бонусами",
-    earned: "Начислено бонусов",
-    attempts_left: "осталось попыток",
-    error: "Ошибка",
-    nothing_done: "Операция не проведена. Вернитесь на сайт магазина и попробуйте снова.",
-    check_order: "Проверьте состояние заказа на сайте магазина, прежде чем платить снова.",
-    shop_mistake: "Магазин передал неверные данные для оплаты. Сообщите об этом магазину.",
-    unavailable: "Сервис временно недоступен. Попробуйте позже.",
-    already_paid: "Заказ уже оплачен бонусами",
-    already_earned: "Бонусы за этот заказ уже начислены",
-    fill_in: "Заполните все поля формы",
-};
-
-const EN: Words = Words {
-    redeem: "Pay with bonuses",
-    earn: "Earn bonuses",
-    shop: "Shop",
-    order: "Order amount",
-    card: "Card",
-    balance: "Bonuses on the card",
-    will_earn: "You will earn",
-    spend: "Bonuses to spend",
-    at_most: "You can spend up to",
-    password: "Spend password",
-    code: "Code from the SMS",
-    code_sent: "The code was sent to",
-    pay: "Pay with bonuses",
-    confirm_earn: "Earn bonuses",
-    cancel: "Cancel",
-    back: "Back to the shop",
-    returning: "Returning to the shop…",
-    redeemed: "Paid with bonuses",
-    earned: "Bonuses earned",
-    attempts_left: "attempts left",
-    error: "Error",
-    nothing_done: "Nothing was done. Go back to the shop's site and try again.",
-    check_order: "Check the order on the shop's site before paying again.",
-    shop_mistake: "The shop sent wrong payment data. Please tell the shop.",
-    unavailable: "The service is unavailable for a moment. Please try again later.",
-    already_paid: "The order is already paid with bonuses",
-    already_earned: "Bonuses for this order were already earned",
-    fill_in: "Fill in every field of the form",
-};
-
-fn words(lang: Lang) -> &'static Words {
-    match lang {
-        Lang::Ru => &RU,
-        Lang::En => &EN,
-    }
-}
-
-/// What the customer reads about a refusal: never XML, field names or the words meant for the
-/// shop's developer (those go to `statusdesc` and the log).
-fn customer_text(fault: &Fault, lang: Lang) -> String {
-    let w = words(lang);
+/// What the customer reads about a refusal, in the page's language: never XML, field names or
+/// the words meant for the shop's developer (those go to `statusdesc` and the log).
+fn customer_text(fault: &Fault, reader: i18n::Lang) -> String {
+    let say = |id| i18n::text(reader, id, None);
     match fault.status {
         Status::Malformed
         | Status::MissingField
@@ -167,15 +67,39 @@ fn customer_text(fault: &Fault, lang: Lang) -> String {
         | Status::ReturnUrlRefused
         | Status::UnknownTransaction
         | Status::NotCancellable
-        | Status::OtherCard => w.shop_mistake.to_string(),
-        Status::Internal => w.unavailable.to_string(),
+        | Status::OtherCard => say("incust-shop-mistake"),
+        Status::Internal => say("incust-unavailable"),
         // The number of attempts left is the customer's business.
-        Status::WrongSecret => fault.text(lang),
-        other => other.text(lang).to_string(),
+        Status::WrongSecret => match &fault.detail {
+            Some(Detail::Name(left)) => {
+                let values = [("left", FluentValue::from(left.as_str()))];
+                i18n::text(reader, "incust-attempts-left", Some(&i18n::args(&values)))
+            }
+            _ => say("incust-wrong-secret"),
+        },
+        Status::TryLater => say("incust-try-later"),
+        Status::UnknownCard => say("incust-unknown-card"),
+        Status::CardBlocked => say("incust-card-blocked"),
+        Status::BadAmount => say("incust-bad-amount"),
+        Status::NotEnoughBonuses => say("incust-not-enough"),
+        Status::AlreadyCancelled => say("incust-already-cancelled"),
+        Status::OrderConflict => say("incust-order-conflict"),
+        Status::TooManyAttempts => say("incust-too-many-attempts"),
+        Status::TooManyCodes => say("incust-too-many-codes"),
+        Status::PageExpired => say("incust-page-expired"),
+        Status::CancelledByCustomer => say("incust-cancelled"),
+        Status::Ok => String::new(),
     }
 }
 
-/// The layout's language for a page in the program's language.
+/// A message with a number of bonuses (`incust-redeemed`, `incust-earned`, …).
+fn with_bonuses(reader: i18n::Lang, id: &str, shop: &Shop, minor: i64) -> String {
+    let bonuses = i18n::bonuses(minor, shop.rules.decimals, reader);
+    let values = [("bonuses", FluentValue::from(bonuses))];
+    i18n::text(reader, id, Some(&i18n::args(&values)))
+}
+
+/// The page's language where only the protocol's is known (the edge's refusal, a panic).
 fn reader(lang: Lang) -> i18n::Lang {
     match lang {
         Lang::Ru => i18n::Lang::Ru,
@@ -183,12 +107,23 @@ fn reader(lang: Lang) -> i18n::Lang {
     }
 }
 
+/// The page's language before the shop is known: the switch's cookie, the browser's, else
+/// Russian, the protocol's.
+fn before_the_shop(asked: &Asked) -> i18n::Lang {
+    asked.pick(Some(i18n::Lang::Ru.code()), CUSTOMER)
+}
+
+/// The page's language once the shop is known: the switch (or its cookie), the browser's,
+/// the program's.
+fn reader_for(asked: &Asked, shop: &Shop) -> i18n::Lang {
+    asked.pick(Some(&shop.rules.language), CUSTOMER)
+}
+
 #[derive(Template)]
 #[template(path = "incust/page.html")]
 struct PageView {
     page: Chrome,
-    w: &'static Words,
-    heading: &'static str,
+    heading: String,
     confirm: &'static str,
     redeem: bool,
     shop: String,
@@ -197,9 +132,13 @@ struct PageView {
     balance: String,
     earn: String,
     max: String,
+    /// The most bonuses, as the locale writes them.
+    at_most: String,
     chosen: String,
     step: String,
     by_code: bool,
+    /// Until when the page takes an answer, in the program's time zone.
+    until: String,
     token: String,
     error: Option<String>,
 }
@@ -208,7 +147,6 @@ struct PageView {
 #[template(path = "incust/back.html")]
 struct BackView {
     page: Chrome,
-    w: &'static Words,
     heading: String,
     message: String,
     url: String,
@@ -219,9 +157,8 @@ struct BackView {
 #[template(path = "incust/error.html")]
 struct ErrorView {
     page: Chrome,
-    w: &'static Words,
     message: String,
-    hint: &'static str,
+    hint: String,
 }
 
 /// What the customer is told to do after an error page.
@@ -236,7 +173,7 @@ enum Hint {
 /// A page request refused at the edge: the error page with the envelope's `status`.
 pub(super) fn edge_refusal(refused: &crate::http::edge::Refused, status: Status) -> Response {
     let fault = Fault::with(status, refused.place);
-    Page::error(refused.status, fault, Lang::Ru).render()
+    Page::error(refused.status, fault, reader(Lang::Ru)).render()
 }
 
 /// What a page request ends in.
@@ -245,7 +182,7 @@ enum Page {
     Error {
         status: StatusCode,
         fault: Fault,
-        lang: Lang,
+        reader: i18n::Lang,
         hint: Hint,
     },
     /// The page with its form (again, with an error, after a wrong answer).
@@ -255,42 +192,43 @@ enum Page {
         url: String,
         fields: Vec<(&'static str, String)>,
         message: String,
-        lang: Lang,
+        reader: i18n::Lang,
     },
 }
 
 impl Page {
-    fn error(status: StatusCode, fault: impl Into<Fault>, lang: Lang) -> Page {
+    fn error(status: StatusCode, fault: impl Into<Fault>, reader: i18n::Lang) -> Page {
         Page::Error {
             status,
             fault: fault.into(),
-            lang,
+            reader,
             hint: Hint::NothingDone,
         }
     }
 
     /// A form whose page kopilka no longer knows (or a page it cannot read now): whatever that
     /// page did stands, so the customer checks the order rather than pays again.
-    fn stale(status: StatusCode, fault: impl Into<Fault>, lang: Lang) -> Page {
+    fn stale(status: StatusCode, fault: impl Into<Fault>, reader: i18n::Lang) -> Page {
         Page::Error {
             status,
             fault: fault.into(),
-            lang,
+            reader,
             hint: Hint::CheckOrder,
         }
     }
 
-    /// A refusal posted back: `status` and `statusdesc`, no `transactionid`.
-    fn refusal(url: &str, fault: impl Into<Fault>, lang: Lang) -> Page {
+    /// A refusal posted back: `status` and `statusdesc` (in the protocol's language `lang`),
+    /// no `transactionid`.
+    fn refusal(url: &str, fault: impl Into<Fault>, lang: Lang, reader: i18n::Lang) -> Page {
         let fault = fault.into();
         Page::Back {
             url: url.to_string(),
-            message: customer_text(&fault, lang),
+            message: customer_text(&fault, reader),
             fields: vec![
                 ("status", fault.status.code().to_string()),
                 ("statusdesc", fault.text(lang)),
             ],
-            lang,
+            reader,
         }
     }
 
@@ -299,7 +237,7 @@ impl Page {
             Page::Error {
                 status,
                 fault,
-                lang,
+                reader,
                 hint,
             } => {
                 if fault.status == Status::Internal {
@@ -307,15 +245,14 @@ impl Page {
                 } else {
                     tracing::info!("inCust page refused: {}", fault.text(Lang::En));
                 }
-                let w = words(lang);
+                let hint = match hint {
+                    Hint::NothingDone => "incust-nothing-done",
+                    Hint::CheckOrder => "incust-check-order",
+                };
                 let view = ErrorView {
-                    page: Chrome::new(reader(lang), w.error),
-                    w,
-                    message: customer_text(&fault, lang),
-                    hint: match hint {
-                        Hint::NothingDone => w.nothing_done,
-                        Hint::CheckOrder => w.check_order,
-                    },
+                    page: Chrome::titled(reader, "common-error"),
+                    message: customer_text(&fault, reader),
+                    hint: i18n::text(reader, hint, None),
                 };
                 html::render(status, &view)
             }
@@ -324,14 +261,13 @@ impl Page {
                 url,
                 fields,
                 message,
-                lang,
+                reader,
             } => {
-                let w = words(lang);
                 // Its form goes to the shop, whose return page may redirect further.
+                let page = Chrome::titled(reader, "incust-returning").forms_anywhere();
                 let view = BackView {
-                    page: Chrome::new(reader(lang), w.returning).forms_anywhere(),
-                    w,
-                    heading: w.returning.to_string(),
+                    heading: page.title.clone(),
+                    page,
                     message,
                     url,
                     fields,
@@ -384,7 +320,12 @@ pub async fn confirm(
 async fn guarded(handler: impl std::future::Future<Output = Page>) -> Response {
     match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(page) => page.render(),
-        Err(_) => Page::error(StatusCode::SERVICE_UNAVAILABLE, Status::Internal, Lang::Ru).render(),
+        Err(_) => Page::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Status::Internal,
+            reader(Lang::Ru),
+        )
+        .render(),
     }
 }
 
@@ -477,13 +418,15 @@ async fn card_state(state: &AppState, shop: &Shop, phone: &str) -> Result<CardSt
 }
 
 async fn open(state: AppState, client: ClientAddr, request: Request, kind: Kind) -> Page {
+    let asked = Asked::of(request.headers(), None);
+    let unknown = before_the_shop(&asked);
     let fields = match read_form(request).await {
         Ok(f) => f,
-        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
+        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, unknown),
     };
     let url = match return_url(&fields) {
         Ok(u) => u,
-        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
+        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, unknown),
     };
     let login = fields
         .require("phone")
@@ -494,8 +437,9 @@ async fn open(state: AppState, client: ClientAddr, request: Request, kind: Kind)
     };
     let shop = match shop {
         Ok(s) => s,
-        Err(fault) => return Page::error(StatusCode::UNAUTHORIZED, fault, Lang::Ru),
+        Err(fault) => return Page::error(StatusCode::UNAUTHORIZED, fault, unknown),
     };
+    let reader = reader_for(&asked, &shop);
     let host = url.host_str().unwrap_or_default();
     if !rules::return_host_allowed(host, &shop.merchant.return_hosts) {
         tracing::warn!(
@@ -506,25 +450,46 @@ async fn open(state: AppState, client: ClientAddr, request: Request, kind: Kind)
         return Page::error(
             StatusCode::FORBIDDEN,
             Fault::with(Status::ReturnUrlRefused, host),
-            shop.lang,
+            reader,
         );
     }
     let url = url.to_string();
     // From here on the shop is known and its address trusted: refusals go back to it.
-    match prepare(&state, &shop, &fields, &url, kind, client).await {
+    let opening = Opening {
+        shop: &shop,
+        fields: &fields,
+        url: &url,
+        kind,
+        asked: &asked,
+    };
+    match prepare(&state, opening, client).await {
         Ok(page) => page,
-        Err(fault) => Page::refusal(&url, fault, shop.lang),
+        Err(fault) => Page::refusal(&url, fault, shop.lang, reader),
     }
+}
+
+/// A page a shop's form asks to open.
+struct Opening<'a> {
+    shop: &'a Shop,
+    fields: &'a Fields,
+    url: &'a str,
+    kind: Kind,
+    asked: &'a Asked,
 }
 
 async fn prepare(
     state: &AppState,
-    shop: &Shop,
-    fields: &Fields,
-    url: &str,
-    kind: Kind,
+    opening: Opening<'_>,
     client: ClientAddr,
 ) -> Result<Page, Fault> {
+    let Opening {
+        shop,
+        fields,
+        url,
+        kind,
+        asked,
+    } = opening;
+    let reader = reader_for(asked, shop);
     let phone = card_phone(fields, &shop.rules)?;
     let amount = money(fields, "amount", shop.rules.money_decimals)?;
     let comment = comment(fields)?;
@@ -532,7 +497,9 @@ async fn prepare(
         Kind::Earn => Sale::earn(&shop.rules, amount)?.bonuses_earned,
         Kind::Redeem => Amount::ZERO,
     };
-    if let Some(page) = already_done(state, shop, kind, &phone, amount, &comment, url).await? {
+    if let Some(page) =
+        already_done(state, shop, kind, &phone, amount, &comment, url, reader).await?
+    {
         return Ok(page);
     }
     let card = card_state(state, shop, &phone).await?;
@@ -576,7 +543,7 @@ async fn prepare(
             Box::pin(async move {
                 let Some(sms) = &sms else {
                     tx.incust_open_page(&page).await?;
-                    return Ok(Ok(()));
+                    return Ok(Ok(page.expires_at));
                 };
                 let sending = CodeSending {
                     surface: Surface::IncustPage,
@@ -595,27 +562,30 @@ async fn prepare(
                     page.code_digest = Some(digest);
                     page.expires_at = expires_at;
                     tx.incust_open_page(&page).await?;
-                    return Ok(Ok(()));
+                    return Ok(Ok(expires_at));
                 }
                 if let Err(exceeded) = tx.spend_code_quota(sending).await? {
                     return Ok(Err(exceeded));
                 }
                 tx.incust_open_page(&page).await?;
                 tx.enqueue(sms).await?;
-                Ok(Ok(()))
+                Ok(Ok(page.expires_at))
             })
         })
         .await
         .map_err(ops::store_fault)?;
-    if let Err(exceeded) = opened {
-        tracing::warn!(
-            merchant = shop.merchant.id.0,
-            %client,
-            ?exceeded,
-            "inCust page refused: code SMS quota spent"
-        );
-        return Err(Status::TooManyCodes.into());
-    }
+    let until = match opened {
+        Ok(until) => until,
+        Err(exceeded) => {
+            tracing::warn!(
+                merchant = shop.merchant.id.0,
+                %client,
+                ?exceeded,
+                "inCust page refused: code SMS quota spent"
+            );
+            return Err(Status::TooManyCodes.into());
+        }
+    };
     let view = FormData {
         kind,
         phone,
@@ -625,14 +595,16 @@ async fn prepare(
         max,
         chosen: max,
         by_code: pin.is_none(),
+        until,
     };
-    Ok(Page::Form(Box::new(view.view(shop, token, None))))
+    Ok(Page::Form(Box::new(view.view(shop, asked, token, None))))
 }
 
 /// An order this shop already paid with bonuses (or earned on) through a page or the API: the
 /// customer is told so at once and goes back to the shop with that transaction's answer,
 /// instead of being offered to pay again. A cancelled one, or one with another card or amount,
 /// is refused as the XML API refuses it.
+#[allow(clippy::too_many_arguments)]
 async fn already_done(
     state: &AppState,
     shop: &Shop,
@@ -641,6 +613,7 @@ async fn already_done(
     amount: Amount,
     comment: &str,
     url: &str,
+    reader: i18n::Lang,
 ) -> Result<Option<Page>, Fault> {
     let (merchant_id, comment) = (shop.merchant.id, comment.to_string());
     let found = state
@@ -670,22 +643,21 @@ async fn already_done(
     if transaction.cardphone != phone || transaction.amount != amount.0 {
         return Err(Status::OrderConflict.into());
     }
-    let w = words(shop.lang);
     let done = Done {
         transaction,
         replayed: true,
     };
-    let (fields, _) = success(shop, kind, &done);
+    let (fields, _) = success(shop, kind, &done, reader);
     let t = &done.transaction;
     let message = match kind {
-        Kind::Redeem => format!("{}: {}", w.already_paid, shop.points(t.bonuses_redeemed)),
-        Kind::Earn => format!("{}: {}", w.already_earned, shop.points(t.bonuses_earned)),
+        Kind::Redeem => with_bonuses(reader, "incust-already-paid", shop, t.bonuses_redeemed),
+        Kind::Earn => with_bonuses(reader, "incust-already-earned", shop, t.bonuses_earned),
     };
     Ok(Some(Page::Back {
         url: url.to_string(),
         fields,
         message,
-        lang: shop.lang,
+        reader,
     }))
 }
 
@@ -699,35 +671,40 @@ struct FormData {
     max: Amount,
     chosen: Amount,
     by_code: bool,
+    /// When the page stops taking an answer (unix ms).
+    until: i64,
 }
 
 impl FormData {
-    fn view(&self, shop: &Shop, token: String, error: Option<String>) -> PageView {
-        let w = words(shop.lang);
+    /// The page in the language `asked` picks, its switch posting the form's token back.
+    fn view(&self, shop: &Shop, asked: &Asked, token: String, error: Option<String>) -> PageView {
+        let reader = reader_for(asked, shop);
         let (heading, confirm) = match self.kind {
-            Kind::Redeem => (w.redeem, w.pay),
-            Kind::Earn => (w.earn, w.confirm_earn),
+            Kind::Redeem => ("incust-redeem", "incust-pay"),
+            Kind::Earn => ("incust-earn", "incust-confirm-earn"),
         };
-        let decimals = shop.rules.decimals;
+        let heading = i18n::text(reader, heading, None);
+        let switch = vec![("token", token.clone()), ("action", "language".to_string())];
+        let (decimals, rules) = (shop.rules.decimals, &shop.rules);
+        let plain = |minor| kopilka_domain::money::format_decimal(Amount(minor), decimals);
         PageView {
-            page: Chrome::new(
-                reader(shop.lang),
-                format!("{heading} — {}", shop.merchant.name),
-            )
-            .brand(shop.merchant.name.clone()),
-            w,
+            page: Chrome::new(reader, format!("{heading} — {}", shop.merchant.name))
+                .brand(shop.merchant.name.clone())
+                .switch_posting(asked, "/app/confirm/", switch, CUSTOMER),
             heading,
             confirm,
             redeem: self.kind == Kind::Redeem,
             shop: shop.merchant.name.clone(),
-            order: shop.money(self.amount.0),
+            order: i18n::number(self.amount.0, rules.money_decimals, reader),
             card: mask(&self.phone),
-            balance: shop.points(self.spendable),
-            earn: shop.points(self.earn.0),
-            max: kopilka_domain::money::format_decimal(self.max, decimals),
-            chosen: kopilka_domain::money::format_decimal(self.chosen, decimals),
-            step: kopilka_domain::money::format_decimal(Amount(1), decimals),
+            balance: i18n::bonuses(self.spendable, decimals, reader),
+            earn: i18n::bonuses(self.earn.0, decimals, reader),
+            max: plain(self.max.0),
+            at_most: with_bonuses(reader, "incust-at-most", shop, self.max.0),
+            chosen: plain(self.chosen.0),
+            step: plain(1),
             by_code: self.by_code,
+            until: i18n::datetime(self.until, &rules.time_zone, reader),
             token,
             error,
         }
@@ -819,17 +796,21 @@ fn kind_of(page: &IncustPage) -> Kind {
 }
 
 async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
+    let asked = Asked::of(request.headers(), None);
     let fields = match read_form(request).await {
         Ok(f) => f,
-        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, Lang::Ru),
+        Err(fault) => return Page::error(StatusCode::BAD_REQUEST, fault, before_the_shop(&asked)),
     };
-    let stale = || Page::stale(StatusCode::GONE, Status::PageExpired, Lang::Ru);
+    // The switch on the page posts its choice with the form's token.
+    let asked = asked.switched_to(fields.get("lang").and_then(i18n::Lang::parse));
+    let unknown = before_the_shop(&asked);
+    let stale = || Page::stale(StatusCode::GONE, Status::PageExpired, unknown);
     let Some(token) = fields.get("token") else {
         return stale();
     };
     let digest = secrets::token_digest(token);
-    let unavailable = |e: StoreError, lang| {
-        Page::stale(StatusCode::SERVICE_UNAVAILABLE, ops::store_fault(e), lang)
+    let unavailable = |e: StoreError, reader| {
+        Page::stale(StatusCode::SERVICE_UNAVAILABLE, ops::store_fault(e), reader)
     };
     let Found {
         page,
@@ -839,20 +820,22 @@ async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
     } = match find(&state, &digest).await {
         Ok(Some(found)) => found,
         Ok(None) => return stale(),
-        Err(e) => return unavailable(e, Lang::Ru),
+        Err(e) => return unavailable(e, unknown),
     };
+    let reader = reader_for(&asked, &shop);
     // The same form again (refresh, back button): what the page did stands and is shown.
     if page.finished_at.is_some() {
-        return completed(&state, &shop, &page).await;
+        return completed(&state, &shop, &page, reader).await;
     }
     let kind = kind_of(&page);
     let card = match card_state(&state, &shop, &page.cardphone).await {
         Ok(c) => c,
-        Err(fault) => return Page::stale(StatusCode::SERVICE_UNAVAILABLE, fault, shop.lang),
+        Err(fault) => return Page::stale(StatusCode::SERVICE_UNAVAILABLE, fault, reader),
     };
     let next = secrets::random_token(24);
-    if !current {
-        // A form from before the page's last answer: the page again, as it is now.
+    if !current || fields.get("action") == Some("language") {
+        // A form from before the page's last answer, or the language switch: the page again,
+        // as it is now.
         let reissued = {
             let (id, next) = (page.id, secrets::token_digest(&next));
             state
@@ -860,38 +843,44 @@ async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
                 .write(move |tx| Box::pin(async move { tx.incust_reissue_page(id, &next).await }))
                 .await
         };
+        let again = Again {
+            shop: &shop,
+            page: &page,
+            card: &card,
+            fields: &fields,
+            asked: &asked,
+        };
         return match reissued {
-            Ok(true) => form_again(&shop, &page, &card, &fields, kind, next, None),
-            Ok(false) => completed(&state, &shop, &page).await,
-            Err(e) => unavailable(e, shop.lang),
+            Ok(true) => again.form(kind, next, None),
+            Ok(false) => completed(&state, &shop, &page, reader).await,
+            Err(e) => unavailable(e, reader),
         };
     }
     let verdict = judge(&state, client, &shop, &page, &card, &fields, kind, now).await;
-    let result = settle(&state, &shop, &page, &digest, &next, &verdict, kind).await;
+    let result = settle(&state, &shop, &page, &digest, &next, &verdict, kind, reader).await;
+    let again = Again {
+        shop: &shop,
+        page: &page,
+        card: &card,
+        fields: &fields,
+        asked: &asked,
+    };
     match result {
         // Another submission of this form took it first.
         Ok(Settled::Stale) => match find(&state, &digest).await {
             Ok(Some(found)) if found.page.finished_at.is_some() => {
-                completed(&state, &shop, &found.page).await
+                completed(&state, &shop, &found.page, reader).await
             }
             Ok(_) => stale(),
-            Err(e) => unavailable(e, shop.lang),
+            Err(e) => unavailable(e, reader),
         },
         Ok(Settled::Back(fields, message)) => Page::Back {
             url: page.return_url.clone(),
             fields,
             message,
-            lang: shop.lang,
+            reader,
         },
-        Ok(Settled::Again(fault)) => form_again(
-            &shop,
-            &page,
-            &card,
-            &fields,
-            kind,
-            next,
-            Some(form_error(&fault, shop.lang)),
-        ),
+        Ok(Settled::Again(fault)) => again.form(kind, next, Some(form_error(&fault, reader))),
         Err(StoreError::Domain(e)) => {
             // The operation was refused and rolled back; the page closes with the reason.
             let status = Status::of_domain(&e);
@@ -903,6 +892,7 @@ async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
                 &next,
                 &Verdict::Cancel(status),
                 kind,
+                reader,
             )
             .await
             {
@@ -910,59 +900,70 @@ async fn answer(state: AppState, client: ClientAddr, request: Request) -> Page {
                     url: page.return_url.clone(),
                     fields,
                     message,
-                    lang: shop.lang,
+                    reader,
                 },
                 Ok(_) => stale(),
-                Err(e) => unavailable(e, shop.lang),
+                Err(e) => unavailable(e, reader),
             }
         }
-        Err(e) => unavailable(e, shop.lang),
+        Err(e) => unavailable(e, reader),
     }
 }
 
 /// What a problem with the customer's own answer says on the form.
-fn form_error(fault: &Fault, lang: Lang) -> String {
+fn form_error(fault: &Fault, reader: i18n::Lang) -> String {
     match fault.status {
-        Status::MissingField => words(lang).fill_in.to_string(),
-        _ => customer_text(fault, lang),
+        Status::MissingField => i18n::text(reader, "incust-fill-in", None),
+        _ => customer_text(fault, reader),
     }
 }
 
-/// The page's form again, with a fresh token.
-fn form_again(
-    shop: &Shop,
-    page: &IncustPage,
-    card: &CardState,
-    fields: &Fields,
-    kind: Kind,
-    next: String,
-    error: Option<String>,
-) -> Page {
-    let max = shop
-        .rules
-        .max_redeemable(Amount(page.amount), Amount(card.spendable));
-    let chosen = fields
-        .get("bonuses")
-        .and_then(|b| parse_decimal(b, shop.rules.decimals).ok())
-        .filter(|b| b.0 > 0 && *b <= max)
-        .unwrap_or(max);
-    let data = FormData {
-        kind,
-        phone: page.cardphone.clone(),
-        amount: Amount(page.amount),
-        earn: Sale::earn(&shop.rules, Amount(page.amount))
-            .map(|s| s.bonuses_earned)
-            .unwrap_or_default(),
-        spendable: card.spendable,
-        max,
-        chosen,
-        by_code: page.code_digest.is_some(),
-    };
-    Page::Form(Box::new(data.view(shop, next, error)))
+/// An open page and what its last form said, to show the form again.
+struct Again<'a> {
+    shop: &'a Shop,
+    page: &'a IncustPage,
+    card: &'a CardState,
+    fields: &'a Fields,
+    asked: &'a Asked,
+}
+
+impl Again<'_> {
+    /// The page's form again, with a fresh token.
+    fn form(&self, kind: Kind, next: String, error: Option<String>) -> Page {
+        let Again {
+            shop,
+            page,
+            card,
+            fields,
+            asked,
+        } = self;
+        let max = shop
+            .rules
+            .max_redeemable(Amount(page.amount), Amount(card.spendable));
+        let chosen = fields
+            .get("bonuses")
+            .and_then(|b| parse_decimal(b, shop.rules.decimals).ok())
+            .filter(|b| b.0 > 0 && *b <= max)
+            .unwrap_or(max);
+        let data = FormData {
+            kind,
+            phone: page.cardphone.clone(),
+            amount: Amount(page.amount),
+            earn: Sale::earn(&shop.rules, Amount(page.amount))
+                .map(|s| s.bonuses_earned)
+                .unwrap_or_default(),
+            spendable: card.spendable,
+            max,
+            chosen,
+            by_code: page.code_digest.is_some(),
+            until: page.expires_at,
+        };
+        Page::Form(Box::new(data.view(shop, asked, next, error)))
+    }
 }
 
 /// A finished page shown again: back to the shop with what it returned the first time.
-async fn completed(state: &AppState, shop: &Shop, page: &IncustPage) -> Page {
+async fn completed(state: &AppState, shop: &Shop, page: &IncustPage, reader: i18n::Lang) -> Page {
     let status = page
         .status
         .as_deref()
@@ -972,10 +973,10 @@ async fn completed(state: &AppState, shop: &Shop, page: &IncustPage) -> Page {
         url: page.return_url.clone(),
         fields,
         message,
-        lang: shop.lang,
+        reader,
     };
     let Some(operation_id) = page.operation_id.filter(|_| status == Status::Ok) else {
-        let (fields, message) = refused(status, shop.lang);
+        let (fields, message) = refused(status, shop.lang, reader);
         return back(fields, message);
     };
     let transaction = state
@@ -988,7 +989,7 @@ async fn completed(state: &AppState, shop: &Shop, page: &IncustPage) -> Page {
                 transaction,
                 replayed: true,
             };
-            let (fields, message) = success(shop, kind_of(page), &done);
+            let (fields, message) = success(shop, kind_of(page), &done, reader);
             back(fields, message)
         }
         Ok(None) => Page::stale(
@@ -997,25 +998,26 @@ async fn completed(state: &AppState, shop: &Shop, page: &IncustPage) -> Page {
                 "page {} operation {operation_id} has no inCust answer",
                 page.id
             ))),
-            shop.lang,
+            reader,
         ),
-        Err(e) => Page::stale(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ops::store_fault(e),
-            shop.lang,
-        ),
+        Err(e) => Page::stale(StatusCode::SERVICE_UNAVAILABLE, ops::store_fault(e), reader),
     }
 }
 
-/// A refusal going back to the shop: `status` and `statusdesc`, and what the customer reads.
-fn refused(status: Status, lang: Lang) -> (Vec<(&'static str, String)>, String) {
+/// A refusal going back to the shop: `status` and `statusdesc` in the protocol's language
+/// `lang`, and what the customer reads.
+fn refused(
+    status: Status,
+    lang: Lang,
+    reader: i18n::Lang,
+) -> (Vec<(&'static str, String)>, String) {
     let fault = Fault::new(status);
     (
         vec![
             ("status", status.code().to_string()),
             ("statusdesc", fault.text(lang)),
         ],
-        customer_text(&fault, lang),
+        customer_text(&fault, reader),
     )
 }
 
@@ -1097,6 +1099,7 @@ enum Settled {
 
 /// Takes the page's form token and does what the verdict says, in one transaction: the wrong
 /// attempt, the refusal, or the operation with its answer and SMS.
+#[allow(clippy::too_many_arguments)]
 async fn settle(
     state: &AppState,
     shop: &Shop,
@@ -1105,6 +1108,7 @@ async fn settle(
     next: &str,
     verdict: &Verdict,
     kind: Kind,
+    reader: i18n::Lang,
 ) -> Result<Settled, StoreError> {
     let next_digest = secrets::token_digest(next);
     let lang = shop.lang;
@@ -1124,7 +1128,7 @@ async fn settle(
                         return Ok(Settled::Stale);
                     }
                     let refuse = |status: Status| {
-                        let (fields, message) = refused(status, lang);
+                        let (fields, message) = refused(status, lang, reader);
                         Settled::Back(fields, message)
                     };
                     let (right, sale) = match verdict {
@@ -1141,7 +1145,7 @@ async fn settle(
                         if !right {
                             return Ok(Settled::Again(Status::WrongSecret.into()));
                         }
-                        return settle_operation(tx, &shop, &page, kind, sale, lang).await;
+                        return settle_operation(tx, &shop, &page, kind, sale, reader).await;
                     };
                     let attempts = format!("code:{code}");
                     let since = tx.now() - rules::ATTEMPT_WINDOW_MS;
@@ -1154,8 +1158,9 @@ async fn settle(
                             .await?;
                         let left = rules::attempts_left(failures + 1);
                         if left > 0 {
-                            let detail = format!("{} {left}", words(lang).attempts_left);
-                            return Ok(Settled::Again(Fault::with(Status::WrongSecret, detail)));
+                            // The form says how many are left (`customer_text`).
+                            let left = Fault::with(Status::WrongSecret, left.to_string());
+                            return Ok(Settled::Again(left));
                         }
                     }
                     if !right || spent {
@@ -1171,7 +1176,7 @@ async fn settle(
                         return Ok(refuse(Status::TooManyAttempts));
                     }
                     tx.incust_clear_failures(page.program_id, &attempts).await?;
-                    settle_operation(tx, &shop, &page, kind, sale, lang).await
+                    settle_operation(tx, &shop, &page, kind, sale, reader).await
                 })
             }
         })
@@ -1185,7 +1190,7 @@ async fn settle_operation(
     page: &IncustPage,
     kind: Kind,
     sale: Sale,
-    lang: Lang,
+    reader: i18n::Lang,
 ) -> Result<Settled, StoreError> {
     let done = match kind {
         Kind::Redeem => ops::redeem(tx, shop, &page.cardphone, sale, &page.comment).await,
@@ -1198,7 +1203,7 @@ async fn settle_operation(
         Err(e) => {
             let status = e.refusal()?;
             tx.incust_finish_page(page.id, status.code(), None).await?;
-            let (fields, message) = refused(status, lang);
+            let (fields, message) = refused(status, shop.lang, reader);
             return Ok(Settled::Back(fields, message));
         }
     };
@@ -1208,14 +1213,18 @@ async fn settle_operation(
         Some(done.transaction.operation_id.0),
     )
     .await?;
-    let (fields, message) = success(shop, kind, &done);
+    let (fields, message) = success(shop, kind, &done, reader);
     Ok(Settled::Back(fields, message))
 }
 
-/// The seed's answer fields plus `status`.
-fn success(shop: &Shop, kind: Kind, done: &Done) -> (Vec<(&'static str, String)>, String) {
+/// The seed's answer fields plus `status`, and what the customer reads.
+fn success(
+    shop: &Shop,
+    kind: Kind,
+    done: &Done,
+    reader: i18n::Lang,
+) -> (Vec<(&'static str, String)>, String) {
     let t = &done.transaction;
-    let w = words(shop.lang);
     let mut fields = vec![
         ("transactionid", t.operation_id.to_string()),
         ("cardphone", t.cardphone.clone()),
@@ -1223,12 +1232,12 @@ fn success(shop: &Shop, kind: Kind, done: &Done) -> (Vec<(&'static str, String)>
     let message = match kind {
         Kind::Redeem => {
             fields.push(("bonusesredeemed", shop.points(t.bonuses_redeemed)));
-            format!("{}: {}", w.redeemed, shop.points(t.bonuses_redeemed))
+            with_bonuses(reader, "incust-redeemed", shop, t.bonuses_redeemed)
         }
         Kind::Earn => {
             fields.push(("amount", shop.money(t.amount)));
             fields.push(("bonusesearned", shop.points(t.bonuses_earned)));
-            format!("{}: {}", w.earned, shop.points(t.bonuses_earned))
+            with_bonuses(reader, "incust-earned", shop, t.bonuses_earned)
         }
     };
     fields.push(("cardbonuses", shop.points(t.card_bonuses)));

@@ -11,15 +11,16 @@ mod methods;
 mod wire;
 
 use crate::http::edge::{self, Refused};
+use crate::http::i18n;
 use crate::secrets::{self, Sealer};
 use crate::state::AppState;
 use axum::routing::{any, get};
 use axum::Router;
+use fluent_bundle::FluentValue;
 use kopilka_domain::code_quota::{Exceeded, Surface};
 use kopilka_domain::ids::CustomerId;
 use kopilka_domain::kupikupi::{SandboxPhone, Step, Transfer as Rules, TransferStatus};
 use kopilka_domain::ledger::{fingerprint, OperationKind, Owner};
-use kopilka_domain::money::format_decimal;
 use kopilka_domain::Amount;
 use kopilka_store::code_quota::CodeSending;
 use kopilka_store::kupikupi::{Platform, Transfer};
@@ -270,15 +271,23 @@ pub(crate) async fn send_code(
     let code = sealer
         .unseal(&transfer.sealed_code)
         .map_err(|e| StoreError::Corrupt(format!("transfer {} code: {e}", transfer.id)))?;
-    let shop = tx
-        .merchant(platform.merchant_id)
-        .await?
-        .map(|m| m.sms_name)
-        .unwrap_or_default();
-    let text = format!(
-        "Код {code} для перевода {} баллов в {shop}. Никому его не сообщайте.",
-        format_decimal(Amount(transfer.amount), 2)
-    );
+    let merchant = tx.merchant(platform.merchant_id).await?;
+    let language = match &merchant {
+        Some(m) => tx.program(m.program_id).await?.map(|p| p.rules.language),
+        None => None,
+    };
+    let shop = merchant.map(|m| m.sms_name).unwrap_or_default();
+    // In the program's language; the amount is roubles with two places, as the form shows it.
+    let lang = i18n::of_program(language.as_deref().unwrap_or_default());
+    let values = [
+        ("code", FluentValue::from(code)),
+        (
+            "points",
+            FluentValue::from(i18n::points(transfer.amount, 2, lang)),
+        ),
+        ("shop", FluentValue::from(shop)),
+    ];
+    let text = i18n::text(lang, "sms-kupikupi-code", Some(&i18n::args(&values)));
     let mut sms = NewMessage::sms(&transfer.phone, text);
     sms.customer_id = transfer.customer_id;
     sms.merchant_id = Some(platform.merchant_id);

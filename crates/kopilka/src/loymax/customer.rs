@@ -11,8 +11,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use kopilka_domain::customer::MAILING_TYPES as TYPES;
 use kopilka_domain::phone::mask;
+use kopilka_domain::subscriptions::{self, read_only, CHANNELS, TYPES};
 use kopilka_store::model::Customer;
 use serde_json::{json, Map, Value};
 
@@ -46,29 +46,9 @@ pub async fn status(_session: Session) -> LmResult {
     Ok(ok(json!([])))
 }
 
-const CHANNELS: [&str; 6] = [
-    "smsNotification",
-    "emailNotification",
-    "pushNotification",
-    "viberNotification",
-    "socialNetworksNotification",
-    "chatBotNotification",
-];
-
-fn read_only(external_id: &str) -> bool {
-    kopilka_domain::customer::mailing_is_system(external_id)
-}
-
 /// Whether the customer chose a channel of a type (stored by type id and channel).
 fn selected(customer: &Customer, type_id: i64, external_id: &str, channel: &str) -> bool {
-    read_only(external_id)
-        || customer
-            .profile
-            .get("subscriptions")
-            .and_then(|s| s.get(type_id.to_string()))
-            .and_then(|t| t.get(channel))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+    subscriptions::selected(&customer.profile, type_id, external_id, channel)
 }
 
 /// `GET User/Subscriptions` (`subscriptionExternalIds[]` narrows the types).
@@ -157,11 +137,7 @@ async fn save_subscriptions(
     changes: Vec<(i64, &'static str, bool)>,
 ) -> LmResult {
     update_profile(state, session, move |profile| {
-        let subscriptions = object(profile, "subscriptions");
-        for (type_id, channel, on) in changes {
-            let by_type = object(subscriptions, &type_id.to_string());
-            by_type.insert(channel.to_string(), json!(on));
-        }
+        subscriptions::set(profile, changes);
         Ok(())
     })
     .await

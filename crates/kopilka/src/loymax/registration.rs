@@ -4,11 +4,13 @@
 
 use super::auth::{self, ConfirmingSession, Session};
 use super::wire::{self, ok, LmError, LmResult, Version};
+use crate::http::i18n;
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::request::Parts;
+use fluent_bundle::FluentValue;
 use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::loymax::{self as rules, Action, Begin, CodeCheck, Node, Settings, Step};
 use kopilka_domain::phone::{mask, Phone};
@@ -207,7 +209,21 @@ async fn send_code_with_link(
     let expires_at = tx.now() + rules::CODE_TTL_MS;
     tx.loymax_insert_code(customer_id, purpose, target, ip, &hash, expires_at)
         .await?;
-    let mut text = format!("Код подтверждения: {code}. Никому его не сообщайте.");
+    // In the customer's program's language (Russian, Loymax's own, when there is none).
+    let program = match customer_id {
+        Some(id) => match tx.customer(id).await? {
+            Some(customer) => tx.program(customer.program_id).await?,
+            None => None,
+        },
+        None => None,
+    };
+    let lang = i18n::of_program(program.as_ref().map_or("", |p| p.rules.language.as_str()));
+    let say =
+        |id: &str, values: &[(&str, FluentValue)]| i18n::text(lang, id, Some(&i18n::args(values)));
+    let mut text = say(
+        "sms-loymax-code",
+        &[("code", FluentValue::from(code.as_str()))],
+    );
     if let Some(base) = link_base {
         let token = secrets::random_token(24);
         let link_target = email_link_target(target);
@@ -219,12 +235,15 @@ async fn send_code_with_link(
             .append_pair("email", target)
             .append_pair("token", &token)
             .finish();
-        text.push_str(&format!(
-            "\nИли подтвердите адрес по ссылке: {base}{EMAIL_LINK_PATH}?{query}"
+        let link = format!("{base}{EMAIL_LINK_PATH}?{query}");
+        text.push('\n');
+        text.push_str(&say(
+            "email-loymax-link",
+            &[("link", FluentValue::from(link))],
         ));
     }
     let mut message = if purpose == "email" {
-        NewMessage::email(target, "Код подтверждения".into(), text)
+        NewMessage::email(target, say("email-loymax-code-subject", &[]), text)
     } else {
         NewMessage::sms(target, text)
     };

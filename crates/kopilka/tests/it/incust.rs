@@ -102,14 +102,14 @@ async fn the_seeds_earn_and_cancel_examples_answer_field_for_field(app: TestApp)
     let earn_sms = sms[1]["body"].as_str().unwrap();
     assert!(
         earn_sms.contains("Demo Shop")
-            && earn_sms.contains("42.25")
-            && earn_sms.contains("1042.25"),
+            && earn_sms.contains("начислено 42,25 бонуса")
+            && earn_sms.contains("Баланс: 1\u{a0}042,25 бонуса"),
         "{earn_sms}"
     );
     assert!(
         cancel_sms.contains("Demo Shop")
             && cancel_sms.contains(&id)
-            && cancel_sms.contains("1000.00"),
+            && cancel_sms.contains("1\u{a0}000,00"),
         "{cancel_sms}"
     );
     app.audit_is_clean().await;
@@ -492,9 +492,9 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     );
     for text in [
         "Demo Shop",
-        "251.25",
+        "251,25",
         "***1111",
-        "1000.00",
+        "1\u{a0}000,00 бонуса",
         "value=\"251.25\"",
     ] {
         assert!(html.contains(text), "{text} in {html}");
@@ -540,7 +540,7 @@ async fn hosted_pages_over_http_guard_their_forms(app: TestApp) {
     assert_eq!(hidden(&again, "transactionid").unwrap(), id);
     let sms = app.sms_to("380671111111").await;
     assert_eq!(sms.len(), 1);
-    assert!(sms[0]["body"].as_str().unwrap().contains("40.00"));
+    assert!(sms[0]["body"].as_str().unwrap().contains("40,00"));
 
     // The redeem is cancelled through the API: the bonuses come back.
     let cancel = app.incust().api(&seed_cancel(&id)).await;

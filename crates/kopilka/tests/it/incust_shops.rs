@@ -89,7 +89,10 @@ async fn a_second_page_for_a_paid_order_says_so_at_once(app: TestApp) {
     let (status, html, _) = incust.open("/app/redeem/", BACK, "251.25", "twice-1").await;
     assert_eq!(status, StatusCode::OK);
     assert!(hidden(&html, "token").is_none(), "no second form: {html}");
-    assert!(html.contains("Заказ уже оплачен бонусами: 40.00"), "{html}");
+    assert!(
+        html.contains("Заказ уже оплачен бонусами: 40,00 бонуса"),
+        "{html}"
+    );
     assert_hidden(
         &html,
         &[
@@ -110,7 +113,7 @@ async fn a_second_page_for_a_paid_order_says_so_at_once(app: TestApp) {
     let (_, html, _) = incust.open("/app/earn/", BACK, "100.00", "earned-1").await;
     assert!(hidden(&html, "token").is_none(), "{html}");
     assert!(
-        html.contains("Бонусы за этот заказ уже начислены: 20.00"),
+        html.contains("Бонусы за этот заказ уже начислены: 20,00 бонуса"),
         "{html}"
     );
     assert_hidden(

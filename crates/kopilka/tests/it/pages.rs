@@ -112,3 +112,99 @@ async fn a_page_speaks_the_switch_then_the_browser_then_the_program(backend: Bac
     );
     app.stop().await;
 }
+
+/// The value of the hidden input `name` in `html` (the first one).
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+both_stores!(
+    incust_hosted_pages_speak_the_browser_then_the_switch,
+    Backend
+);
+async fn incust_hosted_pages_speak_the_browser_then_the_switch(backend: Backend) {
+    let app = TestApp::start(backend, true).await;
+    let client = reqwest::Client::new();
+    // The demo shop's form, as the customer's browser posts it, in Ukrainian.
+    let shop = client
+        .get(app.url("/demo/shop"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form: Vec<(String, String)> = [
+        "returnurl",
+        "phone",
+        "password",
+        "cardphone",
+        "amount",
+        "comment",
+    ]
+    .iter()
+    .map(|name| (name.to_string(), hidden(&shop, name)))
+    .collect();
+    let page = client
+        .post(app.url("/app/redeem/"))
+        .header("accept-language", "uk-UA, ru;q=0.9")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(!page.headers().contains_key(header::SET_COOKIE));
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<html lang=\"uk\">")
+            && html.contains("Оплата бонусами")
+            && html.contains("Сторінка відкрита до"),
+        "{html}"
+    );
+    // The switch posts the page's token: the same page in English, kept in the cookie.
+    let token = hidden(&html, "token");
+    let switched = client
+        .post(app.url("/app/confirm/"))
+        .header("accept-language", "uk")
+        .form(&[
+            ("token", token.as_str()),
+            ("action", "language"),
+            ("lang", "en"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = switched.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("kopilka_lang=en;"), "{cookie}");
+    let html = switched.text().await.unwrap();
+    assert!(
+        html.contains("<html lang=\"en\">") && html.contains("Spend password"),
+        "{html}"
+    );
+    // The old token is spent; the new one cancels, and the shop gets its status in the
+    // protocol's language (the demo program's: Russian) while the customer reads English.
+    let token = hidden(&html, "token");
+    let back = client
+        .post(app.url("/app/confirm/"))
+        .header("cookie", "kopilka_lang=en")
+        .form(&[("token", token.as_str()), ("action", "cancel")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        back.contains("You cancelled the operation.")
+            && back.contains("value=\"Операция отменена покупателем\""),
+        "{back}"
+    );
+    app.stop().await;
+}
