@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cabinet;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod ecommpay;
 pub mod http;

@@ -291,6 +291,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
         .merge(crate::social::router())
+        .merge(crate::dashboard::router())
         .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -12,7 +12,7 @@ mod merchants;
 mod messages;
 mod offers;
 mod openapi;
-mod operations;
+pub mod operations;
 mod operators;
 mod programs;
 

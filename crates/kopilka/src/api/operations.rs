@@ -573,7 +573,8 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |v| v.id)))
 }
 
-const EXPORT: Table = Table {
+/// The operations export's sheet: the dashboard's export of its filtered view uses it too.
+pub const EXPORT: Table = Table {
     name: "operations",
     columns: &[
         "id",
@@ -593,6 +594,29 @@ const EXPORT: Table = Table {
         "uuid",
     ],
 };
+
+/// One operation as a row of [`EXPORT`], amounts and times in its program's units.
+pub fn export_row(op: Operation, units: &export::ProgramUnits) -> Vec<Cell> {
+    let units = units.of(op.program_id);
+    let (amount, time) = (|minor| units.amount(minor), |ms| units.time(ms));
+    vec![
+        Cell::Integer(op.id.0),
+        time(op.created_at),
+        Cell::Integer(op.program_id.0),
+        Cell::optional(op.customer_id, |id| Cell::Integer(id.0)),
+        Cell::optional(op.merchant_id, |id| Cell::Integer(id.0)),
+        Cell::text(op.kind.as_str()),
+        Cell::text(op.status.as_str()),
+        amount(op.amount),
+        Cell::Text(op.currency),
+        amount(op.reversed),
+        Cell::optional(op.reverses, |id| Cell::Integer(id.0)),
+        Cell::Text(op.protocol),
+        Cell::optional(op.description, Cell::Text),
+        Cell::optional(op.resolved_at, time),
+        Cell::Text(op.uuid),
+    ]
+}
 
 /// The operations the listing's filter selects, every page of them, newest first.
 async fn export(
@@ -617,31 +641,7 @@ async fn export(
                 .store
                 .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
                 .await?;
-            Ok(Page::of(
-                ops,
-                |op| op.id.0,
-                |op| {
-                    let units = units.of(op.program_id);
-                    let (amount, time) = (|minor| units.amount(minor), |ms| units.time(ms));
-                    vec![
-                        Cell::Integer(op.id.0),
-                        time(op.created_at),
-                        Cell::Integer(op.program_id.0),
-                        Cell::optional(op.customer_id, |id| Cell::Integer(id.0)),
-                        Cell::optional(op.merchant_id, |id| Cell::Integer(id.0)),
-                        Cell::text(op.kind.as_str()),
-                        Cell::text(op.status.as_str()),
-                        amount(op.amount),
-                        Cell::Text(op.currency),
-                        amount(op.reversed),
-                        Cell::optional(op.reverses, |id| Cell::Integer(id.0)),
-                        Cell::Text(op.protocol),
-                        Cell::optional(op.description, Cell::Text),
-                        Cell::optional(op.resolved_at, time),
-                        Cell::Text(op.uuid),
-                    ]
-                },
-            ))
+            Ok(Page::of(ops, |op| op.id.0, |op| export_row(op, &units)))
         })
     });
     export::export(format, &options, EXPORT, start, pages).await

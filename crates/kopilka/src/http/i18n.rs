@@ -1,5 +1,6 @@
 //! The words, numbers and times of the pages a person sees, in the reader's language: Fluent
-//! files compiled in (`crates/kopilka/locales/LANG/pages.ftl`), the language chosen from the
+//! files compiled in (`crates/kopilka/locales/LANG/pages.ftl`, the dashboard's
+//! `dashboard.ftl`), the language chosen from the
 //! page's switch, `Accept-Language` and the program's setting (docs/pages.md).
 
 use axum::http::{header, request::Parts, HeaderMap};
@@ -25,11 +26,30 @@ pub const CUSTOMER: &[Lang] = &[Lang::Uk, Lang::Ru, Lang::En];
 /// The languages CashtoCode's pages are written in (its customers are in Austria and Germany).
 pub const CASH: &[Lang] = &[Lang::En, Lang::De];
 
-const SOURCES: [(Lang, &str); 4] = [
-    (Lang::Uk, include_str!("../../locales/uk/pages.ftl")),
-    (Lang::Ru, include_str!("../../locales/ru/pages.ftl")),
-    (Lang::En, include_str!("../../locales/en/pages.ftl")),
-    (Lang::De, include_str!("../../locales/de/pages.ftl")),
+/// Each language's Fluent files, in one bundle per language (an id is unique across them).
+const SOURCES: [(Lang, &[&str]); 4] = [
+    (
+        Lang::Uk,
+        &[
+            include_str!("../../locales/uk/pages.ftl"),
+            include_str!("../../locales/uk/dashboard.ftl"),
+        ],
+    ),
+    (
+        Lang::Ru,
+        &[
+            include_str!("../../locales/ru/pages.ftl"),
+            include_str!("../../locales/ru/dashboard.ftl"),
+        ],
+    ),
+    (
+        Lang::En,
+        &[
+            include_str!("../../locales/en/pages.ftl"),
+            include_str!("../../locales/en/dashboard.ftl"),
+        ],
+    ),
+    (Lang::De, &[include_str!("../../locales/de/pages.ftl")]),
 ];
 
 impl Lang {
@@ -77,16 +97,18 @@ impl Lang {
 static BUNDLES: LazyLock<Vec<FluentBundle<FluentResource>>> = LazyLock::new(|| {
     SOURCES
         .iter()
-        .map(|(lang, source)| {
-            let resource = FluentResource::try_new(source.to_string())
-                .unwrap_or_else(|(_, errors)| panic!("locales/{}: {errors:?}", lang.code()));
+        .map(|(lang, sources)| {
             let id = lang.code().parse().expect("a language tag");
             let mut bundle = FluentBundle::new_concurrent(vec![id]);
             // No bidi isolation marks: every language here writes left to right.
             bundle.set_use_isolating(false);
-            bundle
-                .add_resource(resource)
-                .unwrap_or_else(|errors| panic!("locales/{}: {errors:?}", lang.code()));
+            for source in *sources {
+                let resource = FluentResource::try_new(source.to_string())
+                    .unwrap_or_else(|(_, errors)| panic!("locales/{}: {errors:?}", lang.code()));
+                bundle
+                    .add_resource(resource)
+                    .unwrap_or_else(|errors| panic!("locales/{}: {errors:?}", lang.code()));
+            }
             bundle
         })
         .collect()
@@ -275,9 +297,10 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn ids(source: &str) -> Vec<String> {
-        source
-            .lines()
+    fn ids(sources: &[&str]) -> Vec<String> {
+        sources
+            .iter()
+            .flat_map(|source| source.lines())
             .filter(|l| !l.starts_with([' ', '#', '\t']) && l.contains(" ="))
             .map(|l| l.split(" =").next().unwrap_or("").trim().to_string())
             .collect()
@@ -289,7 +312,8 @@ mod tests {
         for (lang, source) in SOURCES {
             let have = ids(source);
             for id in &english {
-                // CashtoCode's pages are in English and German only, and German has no other.
+                // CashtoCode's pages are in English and German only, and German has no other
+                // (the dashboard's `dash-` texts included).
                 let cash = id.starts_with("cash-") || id.starts_with("common-");
                 let needed = match lang {
                     Lang::De => cash,
