@@ -26,7 +26,7 @@ const PAGE: i64 = 50;
 
 /// Protocols an operation can come from (`operations.protocol`).
 const PROTOCOLS: &[&str] = &[
-    "native", "incust", "loymax", "kupikupi", "ecommpay", "offers", "system",
+    "native", "incust", "loymax", "kupikupi", "ecommpay", "offers", "system", "demo", "bench",
 ];
 
 const KINDS: &[OperationKind] = &[
