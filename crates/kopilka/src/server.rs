@@ -277,6 +277,8 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new()
     };
+    let admin = api::router(state.clone(), admin_api());
+    let dashboard = crate::dashboard::router(&state, admin.clone().with_state(state.clone()));
     let routes = Router::new()
         .merge(demo)
         .route("/healthz", get(healthz))
@@ -286,12 +288,12 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { observability::render_metrics(&metrics) }),
         )
         .merge(crate::ecommpay::router())
-        .merge(api::router(state.clone(), admin_api()))
+        .merge(admin)
+        .merge(dashboard)
         .merge(crate::incust::router(&state.config))
         .merge(crate::kupikupi::router())
         .merge(crate::cabinet::router())
         .merge(crate::social::router())
-        .merge(crate::dashboard::router())
         .merge(crate::loymax::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -377,10 +379,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Whether a path belongs on the admin listener: `/metrics` and the admin API under `/v1`
-/// (but ECommPay's `/v1/operations/get`, a protocol method).
+/// Whether a path belongs on the admin listener: `/metrics`, the dashboard under `/admin` and
+/// the admin API under `/v1` (but ECommPay's `/v1/operations/get`, a protocol method).
 fn is_admin_path(path: &str) -> bool {
     path == "/metrics"
+        || path == "/admin"
+        || path.starts_with("/admin/")
         || ((path == "/v1" || path.starts_with("/v1/"))
             && path.trim_end_matches('/') != "/v1/operations/get")
 }

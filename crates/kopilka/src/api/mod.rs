@@ -12,7 +12,7 @@ mod merchants;
 mod messages;
 mod offers;
 mod openapi;
-pub mod operations;
+mod operations;
 mod operators;
 mod programs;
 
@@ -73,6 +73,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operations::audit));
     let messages = OpenApiRouter::new()
         .routes(routes!(messages::list))
+        .routes(routes!(messages::queues))
         .routes(routes!(messages::get))
         .routes(routes!(messages::attempts))
         .routes(routes!(messages::resend));

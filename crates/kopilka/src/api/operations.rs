@@ -71,6 +71,7 @@ pub struct OperationView {
     pub amount_minor: i64,
     /// How much later reversals took back, in minor units.
     pub reversed_minor: i64,
+    pub program_id: i64,
     pub customer_id: Option<i64>,
     pub merchant_id: Option<i64>,
     pub reverses: Option<i64>,
@@ -106,6 +107,7 @@ fn view(op: Operation, decimals: u8) -> OperationView {
         currency: op.currency,
         amount_minor: op.amount,
         reversed_minor: op.reversed,
+        program_id: op.program_id.0,
         customer_id: op.customer_id.map(|id| id.0),
         merchant_id: op.merchant_id.map(|id| id.0),
         reverses: op.reverses.map(|id| id.0),
@@ -486,6 +488,9 @@ pub struct OperationQuery {
     pub merchant_id: Option<i64>,
     pub kind: Option<String>,
     pub status: Option<String>,
+    /// The protocol that made the operation: `native`, `incust`, `loymax`, `kupikupi`,
+    /// `ecommpay`, `offers`, `system`, `demo`.
+    pub protocol: Option<String>,
     /// Created at or after this instant (RFC 3339, `2026-12-01T00:00:00+02:00`).
     pub from: Option<String>,
     /// Created before this instant (RFC 3339): `from` and `to` make a half-open range.
@@ -549,12 +554,16 @@ pub async fn list(
     }
     .limit()?;
     let filter = query.filter(query.cursor, limit)?;
+    let protocol = query.protocol.clone();
     let (ops, programs) = state
         .store
         .read(move |tx| {
-            Box::pin(
-                async move { Ok((ledger::operations(tx, &filter).await?, tx.programs().await?)) },
-            )
+            Box::pin(async move {
+                let ops = tx
+                    .operations_of_protocol(&filter, protocol.as_deref())
+                    .await?;
+                Ok((ops, tx.programs().await?))
+            })
         })
         .await?;
     let decimals = |program_id: i64| {
@@ -573,8 +582,7 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |v| v.id)))
 }
 
-/// The operations export's sheet: the dashboard's export of its filtered view uses it too.
-pub const EXPORT: Table = Table {
+const EXPORT: Table = Table {
     name: "operations",
     columns: &[
         "id",
@@ -595,29 +603,6 @@ pub const EXPORT: Table = Table {
     ],
 };
 
-/// One operation as a row of [`EXPORT`], amounts and times in its program's units.
-pub fn export_row(op: Operation, units: &export::ProgramUnits) -> Vec<Cell> {
-    let units = units.of(op.program_id);
-    let (amount, time) = (|minor| units.amount(minor), |ms| units.time(ms));
-    vec![
-        Cell::Integer(op.id.0),
-        time(op.created_at),
-        Cell::Integer(op.program_id.0),
-        Cell::optional(op.customer_id, |id| Cell::Integer(id.0)),
-        Cell::optional(op.merchant_id, |id| Cell::Integer(id.0)),
-        Cell::text(op.kind.as_str()),
-        Cell::text(op.status.as_str()),
-        amount(op.amount),
-        Cell::Text(op.currency),
-        amount(op.reversed),
-        Cell::optional(op.reverses, |id| Cell::Integer(id.0)),
-        Cell::Text(op.protocol),
-        Cell::optional(op.description, Cell::Text),
-        Cell::optional(op.resolved_at, time),
-        Cell::Text(op.uuid),
-    ]
-}
-
 /// The operations the listing's filter selects, every page of them, newest first.
 async fn export(
     state: AppState,
@@ -632,16 +617,46 @@ async fn export(
         .read(|tx| Box::pin(async move { tx.programs().await }))
         .await?;
     let units = export::ProgramUnits::new(&units);
+    let protocol = query.protocol.clone();
     let pages: export::Pages = Box::new(move |cursor| {
-        let (state, units) = (state.clone(), units.clone());
+        let (state, units, protocol) = (state.clone(), units.clone(), protocol.clone());
         let mut filter = filter.clone();
         filter.before_id = cursor.map(OperationId);
         Box::pin(async move {
             let ops = state
                 .store
-                .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
+                .read(move |tx| {
+                    Box::pin(async move {
+                        tx.operations_of_protocol(&filter, protocol.as_deref())
+                            .await
+                    })
+                })
                 .await?;
-            Ok(Page::of(ops, |op| op.id.0, |op| export_row(op, &units)))
+            Ok(Page::of(
+                ops,
+                |op| op.id.0,
+                |op| {
+                    let units = units.of(op.program_id);
+                    let (amount, time) = (|minor| units.amount(minor), |ms| units.time(ms));
+                    vec![
+                        Cell::Integer(op.id.0),
+                        time(op.created_at),
+                        Cell::Integer(op.program_id.0),
+                        Cell::optional(op.customer_id, |id| Cell::Integer(id.0)),
+                        Cell::optional(op.merchant_id, |id| Cell::Integer(id.0)),
+                        Cell::text(op.kind.as_str()),
+                        Cell::text(op.status.as_str()),
+                        amount(op.amount),
+                        Cell::Text(op.currency),
+                        amount(op.reversed),
+                        Cell::optional(op.reverses, |id| Cell::Integer(id.0)),
+                        Cell::Text(op.protocol),
+                        Cell::optional(op.description, Cell::Text),
+                        Cell::optional(op.resolved_at, time),
+                        Cell::Text(op.uuid),
+                    ]
+                },
+            ))
         })
     });
     export::export(format, &options, EXPORT, start, pages).await

@@ -1,199 +1,136 @@
 //! The operators' dashboard at `/admin` (docs/dashboard.md): server-rendered pages on the
-//! one layout, each action allowed by the same domain rule as the API route it mirrors.
+//! shared layout, signed in with the operator accounts of the admin API. Every read and change
+//! a page makes is a request to the admin API itself, made in process with the operator's own
+//! token ([`SignedIn::api`]): the API's role check (`operator::classify`), edge and audit log
+//! apply to the dashboard unchanged, so what a role may do cannot drift between the two.
 //!
-//! Until the framework of part 1 (cookie sessions, CSRF, navigation) is merged, an operator is
-//! the principal of the request's bearer token.
+//! A section is a file here with its routes in [`router`], its templates under
+//! `templates/dashboard/`, its texts in `locales/*/dashboard.ftl` and a row in [`SECTIONS`].
 
-pub mod operations;
-pub mod outbox;
+mod api;
+mod home;
+mod operations;
+mod outbox;
+mod session;
+mod sign_in;
 
-use crate::http::html::{self, Chrome, Link};
-use crate::http::i18n::{self, Asked, Lang};
-use crate::http::operator::{self, Principal};
+pub use api::{ApiAnswer, ApiFailure};
+pub use session::{Posted, SignedIn, Who};
+
+use crate::http::edge::{self, Refused};
+use crate::http::html::{self, Link, Message};
+use crate::http::i18n::{self, Lang, CUSTOMER};
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use kopilka_domain::operator::classify;
-use kopilka_store::operators::AuditEntry;
+
+/// The dashboard's own styles, after the pages' stylesheet (`templates/dashboard/base.html`).
+pub const STYLESHEET: &str = include_str!("../../assets/dashboard.css");
 
 /// The languages of the dashboard.
-const LANGS: &[Lang] = i18n::CUSTOMER;
+pub const LANGUAGES: &[Lang] = CUSTOMER;
 
-/// The operator a dashboard page is for, and the page's language.
-pub struct Operator {
-    pub principal: Principal,
-    pub lang: Lang,
-    asked: Asked,
-    /// The request's path and query, for the language switch.
-    here: String,
+/// What every dashboard handler shares: the server's state and the admin API's routes (with
+/// their guard, edge and audit layers), which the pages call in process.
+#[derive(Clone)]
+pub struct Dash {
+    pub app: AppState,
+    api: Router,
 }
 
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let asked = Asked::of(&parts.headers, parts.uri.query());
-        let lang = asked.pick(None, LANGS);
-        let principal = operator::principal(state, &parts.headers)
-            .await
-            .map_err(|_| {
-                html::Message::new(
-                    lang,
-                    "dash-signed-out",
-                    i18n::text(lang, "dash-signed-out-text", None),
-                )
-                .answer(StatusCode::UNAUTHORIZED)
-            })?;
-        let here = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
-        Ok(Operator {
-            principal,
-            lang,
-            asked,
-            here,
-        })
-    }
+/// A section of the dashboard: its address, the Fluent id of its name, and the admin API
+/// route (method, template) it equals — the navigation shows it only to roles that route's
+/// action (`operator::classify`) is open to.
+pub struct Section {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub route: (&'static str, &'static str),
 }
 
-impl Operator {
-    /// Whether the operator's role may do what the API route `method` `api_route` does.
-    pub fn may(&self, method: &str, api_route: &str) -> bool {
-        classify(method, api_route).is_some_and(|action| self.principal.role().permits(action))
-    }
-
-    /// The layout of a page of `section` titled by message `title`.
-    pub fn chrome(&self, section: &str, title: &str) -> Chrome {
-        self.chrome_with(section, &i18n::text(self.lang, title, None))
-    }
-
-    /// The layout of a page of `section` with the title `title`.
-    pub fn chrome_with(&self, section: &str, title: &str) -> Chrome {
-        let here = strip_lang(&self.here);
-        let mut chrome = Chrome::new(self.lang, title)
-            .brand(i18n::text(self.lang, "dash-brand", None))
-            .switch(&self.asked, &here, LANGS);
-        chrome.nav = SECTIONS
-            .iter()
-            .filter(|(_, _, route)| self.may("GET", route))
-            .map(|(href, label, _)| Link {
-                label: i18n::text(self.lang, label, None),
-                lang: "",
-                href: href.to_string(),
-                current: *href == section,
-            })
-            .collect();
-        chrome
-    }
-
-    pub fn not_found(&self) -> Response {
-        html::Message::new(
-            self.lang,
-            "dash-not-found",
-            i18n::text(self.lang, "dash-not-found-text", None),
-        )
-        .answer(StatusCode::NOT_FOUND)
-    }
-
-    pub fn forbidden(&self) -> Response {
-        html::Message::new(
-            self.lang,
-            "dash-forbidden",
-            i18n::text(self.lang, "dash-forbidden-text", None),
-        )
-        .answer(StatusCode::FORBIDDEN)
-    }
-
-    /// The store failed: logged, and a page saying so.
-    pub fn failed(&self, error: kopilka_store::StoreError) -> Response {
-        tracing::error!("dashboard page failed: {error}");
-        let id = crate::secrets::random_token(4);
-        let text = i18n::text(
-            self.lang,
-            "common-error-text",
-            Some(&i18n::args(&[("id", id.as_str().into())])),
-        );
-        html::Message::new(self.lang, "common-error", text)
-            .answer(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    /// `response` to a change or an export, after its row in the audit log as the API writes
-    /// one for the route it mirrors: nothing is acknowledged unless the row was written.
-    pub async fn audited(
-        &self,
-        state: &AppState,
-        method: &str,
-        route: &str,
-        entity: Option<(&str, String)>,
-        response: Response,
-    ) -> Response {
-        let (actor, operator_id, token_id) = match &self.principal {
-            Principal::Bootstrap => ("bootstrap", None, None),
-            Principal::Operator { id, token_id, .. } => ("operator", Some(*id), Some(*token_id)),
-        };
-        let query = self.here.split_once('?').map_or("", |(_, q)| q);
-        let (entity_kind, entity_id) =
-            entity.map_or((None, None), |(kind, id)| (Some(kind.into()), Some(id)));
-        let entry = AuditEntry {
-            id: 0,
-            at: kopilka_store::now_ms(),
-            actor: actor.into(),
-            operator_id,
-            token_id,
-            method: method.into(),
-            route: route.into(),
-            entity_kind,
-            entity_id,
-            status: i64::from(response.status().as_u16()),
-            before: None,
-            after: None,
-            request: Some(serde_json::json!({ "query": query })),
-        };
-        match state
-            .store
-            .write(move |tx| Box::pin(async move { tx.record_audit(&entry).await }))
-            .await
-        {
-            Ok(_) => response,
-            Err(e) => self.failed(e),
-        }
-    }
-}
-
-/// `path` without its `lang` parameter (the switch adds its own).
-fn strip_lang(path: &str) -> String {
-    let Some((path, query)) = path.split_once('?') else {
-        return path.to_string();
-    };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| !pair.starts_with("lang=") && !pair.is_empty())
-        .collect();
-    match kept.is_empty() {
-        true => path.to_string(),
-        false => format!("{path}?{}", kept.join("&")),
-    }
-}
-
-/// The sections of part 2: the page, its title, and the API route whose reading it mirrors.
-const SECTIONS: &[(&str, &str, &str)] = &[
-    ("/admin/operations", "dash-nav-operations", "/v1/operations"),
-    ("/admin/outbox", "dash-nav-outbox", "/v1/messages"),
+/// The dashboard's sections, in the order the navigation shows them.
+pub const SECTIONS: &[Section] = &[
+    Section {
+        href: "/admin",
+        label: "dash-nav-home",
+        route: ("GET", "/v1/programs/{id}/analytics"),
+    },
+    Section {
+        href: "/admin/customers",
+        label: "dash-nav-customers",
+        route: ("GET", "/v1/customers"),
+    },
+    Section {
+        href: "/admin/operations",
+        label: "dash-nav-operations",
+        route: ("GET", "/v1/operations"),
+    },
+    Section {
+        href: "/admin/outbox",
+        label: "dash-nav-outbox",
+        route: ("GET", "/v1/messages"),
+    },
+    Section {
+        href: "/admin/audit",
+        label: "dash-nav-audit",
+        route: ("GET", "/v1/audit"),
+    },
 ];
 
-/// The dashboard's routes.
-pub fn router() -> Router<AppState> {
+/// The dashboard's routes (`api`: the admin API's routes with their state, as `api::router`
+/// serves them). Every answer carries the pages' fixed headers; bodies pass the edge.
+pub fn router(state: &AppState, api: Router) -> Router<AppState> {
+    let dash = Dash {
+        app: state.clone(),
+        api,
+    };
     let pages = Router::new()
+        .route("/admin", get(home::page))
+        .route("/admin/", get(|| async { Redirect::to("/admin") }))
+        .route("/admin/sign-in", get(sign_in::page).post(sign_in::submit))
+        .route("/admin/sign-out", post(sign_in::sign_out))
         .route("/admin/operations", get(operations::list))
         .route("/admin/operations/export", get(operations::export))
         .route("/admin/operations/{id}", get(operations::detail))
         .route("/admin/outbox", get(outbox::monitor))
         .route("/admin/outbox/{id}", get(outbox::message))
-        .route("/admin/outbox/{id}/resend", post(outbox::resend));
+        .route("/admin/outbox/{id}/resend", post(outbox::resend))
+        .layer(axum::middleware::from_fn_with_state(
+            edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
+            edge::guard,
+        ))
+        .with_state(dash);
     html::customer_pages(pages)
+}
+
+/// The edge's refusals (`crate::http::edge`) as a page.
+fn edge_refusal(refused: &Refused) -> Response {
+    html::refused_page(LANGUAGES[0], refused)
+}
+
+/// The navigation for `signed`'s role, the section `path` is in marked current.
+pub fn sections(signed: &SignedIn, path: &str) -> Vec<Link> {
+    let current = SECTIONS
+        .iter()
+        .filter(|s| path == s.href || path.starts_with(&format!("{}/", s.href)))
+        .max_by_key(|s| s.href.len())
+        .map(|s| s.href);
+    SECTIONS
+        .iter()
+        .filter(|s| signed.may(s.route.0, s.route.1))
+        .map(|s| Link {
+            label: i18n::text(signed.lang, s.label, None),
+            lang: "",
+            href: s.href.to_string(),
+            current: Some(s.href) == current,
+        })
+        .collect()
+}
+
+/// A short page saying what went wrong, with a way back to the dashboard.
+pub fn message(lang: Lang, status: StatusCode, heading: &str, text: String) -> Response {
+    Message::new(lang, heading, text)
+        .link(i18n::text(lang, "dash-back-home", None), "/admin")
+        .answer(status)
 }

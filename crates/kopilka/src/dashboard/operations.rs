@@ -1,32 +1,27 @@
 //! Operations: the ledger's operations filtered in the address (program, customer, kind,
 //! protocol, status, a period of days in the program's zone), newest first a page at a time,
-//! each with its postings and the messages sent about it, and the filtered view exported as
-//! CSV or XLSX through the API's export (`http::export`).
+//! each with its postings and the messages sent about it; the filtered view exported as CSV or
+//! XLSX. Every read is the admin API's (`GET /v1/operations…`, `/v1/messages?operation=`), the
+//! export its `export.csv`/`export.xlsx` with the same filter.
 
-use super::Operator;
-use crate::api::operations as api;
-use crate::http::export::{self, ExportFormat, ExportOptions, Page as ExportPage};
+use super::{ApiFailure, SignedIn, Who};
+use crate::http::export;
 use crate::http::html::{self, Chrome, Page};
 use crate::http::i18n::{self, Lang};
-use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeZone};
-use kopilka_domain::ids::{CustomerId, OperationId, ProgramId};
 use kopilka_domain::ledger::{OperationKind, OperationStatus};
-use kopilka_store::ledger::{self, OperationFilter};
-use kopilka_store::model::{Message, Operation, Posting, Program};
-use kopilka_store::outbox::MessageFilter;
 use serde::Deserialize;
 
 /// Operations on a page.
 const PAGE: i64 = 50;
 
-/// Protocols an operation can come from (`operations.protocol`).
+/// Protocols an operation can come from (`protocol` of an operation).
 const PROTOCOLS: &[&str] = &[
-    "native", "incust", "loymax", "kupikupi", "ecommpay", "offers", "system", "demo", "bench",
+    "native", "incust", "loymax", "kupikupi", "ecommpay", "offers", "system", "demo",
 ];
 
 const KINDS: &[OperationKind] = &[
@@ -44,6 +39,26 @@ const STATUSES: &[OperationStatus] = &[
     OperationStatus::Confirmed,
     OperationStatus::Voided,
 ];
+
+/// A program as the pages need it (`GET /v1/programs`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProgramBrief {
+    pub id: i64,
+    pub name: String,
+    pub rules: ProgramUnits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProgramUnits {
+    pub decimals: u8,
+    pub time_zone: String,
+}
+
+/// The programs, for their names, decimals and time zones.
+pub async fn programs(signed: &SignedIn) -> Result<Vec<ProgramBrief>, ApiFailure> {
+    let json = signed.get("/v1/programs").await?;
+    Ok(serde_json::from_value(json).unwrap_or_default())
+}
 
 /// The filter as the address carries it; every field text, so a wrong one is shown next to
 /// its field instead of refusing the page.
@@ -72,14 +87,8 @@ pub struct Filter {
 
 /// A field the filter could not take, and the message saying why.
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: String,
     pub text: String,
-}
-
-/// The filter checked: the store's filter and the protocol.
-struct Checked {
-    filter: OperationFilter,
-    protocol: Option<String>,
 }
 
 fn given(text: &str) -> Option<&str> {
@@ -87,7 +96,7 @@ fn given(text: &str) -> Option<&str> {
 }
 
 impl Filter {
-    /// The filter without its page: the address of the export and of the first page.
+    /// The filter without its page, as this page's address carries it.
     fn query(&self) -> String {
         let pairs = [
             ("program", &self.program),
@@ -107,99 +116,95 @@ impl Filter {
         query.finish()
     }
 
-    fn check(&self, programs: &[Program], lang: Lang) -> Result<Checked, Vec<FieldError>> {
+    /// The API's query for the filter (`GET /v1/operations` and its exports), or what is
+    /// wrong with it, field by field.
+    fn api_query(&self, programs: &[ProgramBrief], lang: Lang) -> Result<String, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut wrong = |field: &'static str, id: &str| {
+        let mut wrong = |field: &str, id: &str| {
             errors.push(FieldError {
-                field,
+                field: field.to_string(),
                 text: i18n::text(lang, id, None),
             })
         };
+        let mut query = form_urlencoded::Serializer::new(String::new());
         let number = |text: &str| given(text).map(|t| t.parse::<i64>().ok().filter(|n| *n > 0));
         let program = match number(&self.program) {
-            Some(Some(id)) => match programs.iter().find(|p| p.id == ProgramId(id)) {
-                Some(p) => Some(p),
-                None => {
+            Some(id) => {
+                let found = id.and_then(|id| programs.iter().find(|p| p.id == id));
+                if found.is_none() {
                     wrong("program", "dash-ops-no-program");
-                    None
                 }
-            },
-            Some(None) => {
-                wrong("program", "dash-ops-no-program");
-                None
+                found
             }
             None => None,
         };
-        let customer = number(&self.customer);
-        if customer == Some(None) {
-            wrong("customer", "dash-ops-wrong-customer");
+        if let Some(p) = program {
+            query.append_pair("program_id", &p.id.to_string());
         }
-        let kind = given(&self.kind);
-        if kind.is_some_and(|k| OperationKind::parse(k).is_none()) {
-            wrong("kind", "dash-ops-wrong-choice");
+        match number(&self.customer) {
+            Some(Some(id)) => {
+                query.append_pair("customer_id", &id.to_string());
+            }
+            Some(None) => wrong("customer", "dash-ops-wrong-customer"),
+            None => {}
         }
-        let protocol = given(&self.protocol);
-        if protocol.is_some_and(|p| !PROTOCOLS.contains(&p)) {
-            wrong("protocol", "dash-ops-wrong-choice");
-        }
-        let status = given(&self.status);
-        if status.is_some_and(|s| OperationStatus::parse(s).is_none()) {
-            wrong("status", "dash-ops-wrong-choice");
+        let chosen = [
+            ("kind", &self.kind, KINDS.iter().any(|k| Some(k.as_str()) == given(&self.kind))),
+            ("protocol", &self.protocol, PROTOCOLS.contains(&self.protocol.trim())),
+            (
+                "status",
+                &self.status,
+                STATUSES.iter().any(|s| Some(s.as_str()) == given(&self.status)),
+            ),
+        ];
+        for (field, value, known) in chosen {
+            match (given(value), known) {
+                (Some(value), true) => {
+                    query.append_pair(field, value);
+                }
+                (Some(_), false) => wrong(field, "dash-ops-wrong-choice"),
+                (None, _) => {}
+            }
         }
         let zone = program.map_or(chrono_tz::UTC, |p| export::zone(&p.rules.time_zone));
-        let day = |text: &str| {
-            given(text).map(|t| {
-                NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|day| start_of(day, zone))
-            })
-        };
-        let from = day(&self.from);
-        if from == Some(None) {
-            wrong("from", "dash-ops-wrong-day");
-        }
         // The last day is included: the period ends where the next day starts.
-        let to = given(&self.to).map(|t| {
-            NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        let days = [("from", &self.from, 0), ("to", &self.to, 1)];
+        let mut period = Vec::new();
+        for (field, text, after) in days {
+            let Some(text) = given(text) else { continue };
+            let start = NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .ok()
-                .and_then(|day| day.succ_opt())
-                .and_then(|day| start_of(day, zone))
-        });
-        if to == Some(None) {
-            wrong("to", "dash-ops-wrong-day");
+                .and_then(|day| day.checked_add_days(chrono::Days::new(after)))
+                .and_then(|day| start_of(day, zone));
+            match start {
+                Some(instant) => {
+                    period.push(instant);
+                    query.append_pair(field, &instant.to_rfc3339());
+                }
+                None => wrong(field, "dash-ops-wrong-day"),
+            }
         }
-        if let (Some(Some(from)), Some(Some(to))) = (from, to) {
+        if let [from, to] = period[..] {
             if from >= to {
                 wrong("to", "dash-ops-wrong-period");
             }
         }
-        let before = number(&self.before).flatten();
-        if !errors.is_empty() {
-            return Err(errors);
+        if let Some(Some(before)) = number(&self.before) {
+            query.append_pair("cursor", &before.to_string());
         }
-        Ok(Checked {
-            filter: OperationFilter {
-                program_id: program.map(|p| p.id),
-                customer_id: customer.flatten().map(CustomerId),
-                merchant_id: None,
-                kind: kind.map(str::to_string),
-                status: status.map(str::to_string),
-                created_from: from.flatten(),
-                created_before: to.flatten(),
-                before_id: before.map(OperationId),
-                limit: PAGE,
-            },
-            protocol: protocol.map(str::to_string),
-        })
+        match errors.is_empty() {
+            true => Ok(query.finish()),
+            false => Err(errors),
+        }
     }
 }
 
-/// Where `day` begins in `zone`, in unix milliseconds (the earlier instant of a repeated hour).
-fn start_of(day: NaiveDate, zone: chrono_tz::Tz) -> Option<i64> {
+/// Where `day` begins in `zone` (the earlier instant of a repeated hour).
+fn start_of(day: NaiveDate, zone: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
     let midnight = day.and_hms_opt(0, 0, 0)?;
     zone.from_local_datetime(&midnight)
         .earliest()
-        .map(|t| t.timestamp_millis())
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// A choice of a filter's list.
@@ -209,10 +214,7 @@ pub struct Choice {
     pub selected: bool,
 }
 
-fn choices<'a>(
-    current: &str,
-    items: impl IntoIterator<Item = (String, String)> + 'a,
-) -> Vec<Choice> {
+fn choices(current: &str, items: impl IntoIterator<Item = (String, String)>) -> Vec<Choice> {
     items
         .into_iter()
         .map(|(value, label)| Choice {
@@ -221,6 +223,42 @@ fn choices<'a>(
             label,
         })
         .collect()
+}
+
+/// An operation as the API answers it.
+#[derive(Debug, Deserialize)]
+pub struct OperationItem {
+    pub id: i64,
+    pub uuid: String,
+    pub kind: String,
+    pub status: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub reversed_minor: i64,
+    pub program_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub merchant_id: Option<i64>,
+    pub reverses: Option<i64>,
+    pub protocol: String,
+    pub description: Option<String>,
+    pub reason: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+    #[serde(default)]
+    pub postings: Option<Vec<PostingItem>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostingItem {
+    pub account_id: i64,
+    pub amount: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct OperationPage {
+    items: Vec<OperationItem>,
+    next_cursor: Option<i64>,
 }
 
 /// An operation as a row of the list and the head of its page.
@@ -242,35 +280,45 @@ pub struct Row {
     pub reason: Option<String>,
 }
 
-fn row(op: Operation, programs: &[Program], lang: Lang) -> Row {
-    let program = programs.iter().find(|p| p.id == op.program_id);
+/// The program of an operation: its name, decimals and zone (the first program's when the
+/// API does not say, two decimals in UTC when there is none).
+fn units_of<'a>(programs: &'a [ProgramBrief], id: Option<i64>) -> Option<&'a ProgramBrief> {
+    programs.iter().find(|p| Some(p.id) == id)
+}
+
+fn row(op: &OperationItem, programs: &[ProgramBrief], lang: Lang) -> Row {
+    let program = units_of(programs, op.program_id);
     let (decimals, zone) = program.map_or((2, "UTC"), |p| {
         (p.rules.decimals, p.rules.time_zone.as_str())
     });
-    let brings = match op.kind {
-        OperationKind::Earn | OperationKind::Accrue | OperationKind::Merge => true,
-        OperationKind::Reversal => op.amount < 0,
+    let brings = match OperationKind::parse(&op.kind) {
+        Some(OperationKind::Earn | OperationKind::Accrue | OperationKind::Merge) => true,
+        Some(OperationKind::Reversal) => op.amount_minor < 0,
         _ => false,
     };
     Row {
-        id: op.id.0,
+        id: op.id,
         when: i18n::datetime(op.created_at, zone, lang),
-        kind: i18n::text(lang, &format!("dash-kind-{}", op.kind.as_str()), None),
+        kind: i18n::text(lang, &format!("dash-kind-{}", op.kind), None),
         class: if brings { "earn" } else { "spend" },
-        status: i18n::text(lang, &format!("dash-status-{}", op.status.as_str()), None),
+        status: i18n::text(lang, &format!("dash-status-{}", op.status), None),
         amount: format!(
             "{} {}",
-            i18n::number(op.amount, decimals, lang),
+            i18n::number(op.amount_minor, decimals, lang),
             op.currency
         ),
-        reversed: (op.reversed != 0).then(|| i18n::number(op.reversed, decimals, lang)),
-        customer: op.customer_id.map(|id| id.0),
-        merchant: op.merchant_id.map(|id| id.0),
-        program: program.map_or_else(|| op.program_id.0.to_string(), |p| p.name.clone()),
-        protocol: op.protocol,
-        reverses: op.reverses.map(|id| id.0),
-        reason: op.details["reason"].as_str().map(str::to_string),
-        description: op.description,
+        reversed: (op.reversed_minor != 0)
+            .then(|| i18n::number(op.reversed_minor, decimals, lang)),
+        customer: op.customer_id,
+        merchant: op.merchant_id,
+        program: program.map_or_else(
+            || op.program_id.map(|id| id.to_string()).unwrap_or_default(),
+            |p| p.name.clone(),
+        ),
+        protocol: op.protocol.clone(),
+        reverses: op.reverses,
+        reason: op.reason.clone(),
+        description: op.description.clone(),
     }
 }
 
@@ -278,6 +326,7 @@ fn row(op: Operation, programs: &[Program], lang: Lang) -> Row {
 #[template(path = "dashboard/operations.html")]
 struct ListPage {
     page: Chrome,
+    who: Who,
     filter: Filter,
     errors: Vec<FieldError>,
     programs: Vec<Choice>,
@@ -288,7 +337,7 @@ struct ListPage {
     /// The first page of the same filter, when this is a later one.
     first: Option<String>,
     older: Option<String>,
-    /// The export's address with the filter (`.csv` or `.xlsx` appended), for roles that export.
+    /// The export's address with the filter, for roles that export.
     export: Option<String>,
 }
 
@@ -308,58 +357,65 @@ impl ListPage {
 }
 
 /// `GET /admin/operations`
-pub async fn list(
-    State(state): State<AppState>,
-    operator: Operator,
-    Query(filter): Query<Filter>,
-) -> Response {
-    let lang = operator.lang;
-    let programs = match state
-        .store
-        .read(|tx| Box::pin(async move { tx.programs().await }))
-        .await
-    {
+pub async fn list(signed: SignedIn, Query(filter): Query<Filter>) -> Response {
+    let lang = signed.lang;
+    let programs = match programs(&signed).await {
         Ok(programs) => programs,
-        Err(e) => return operator.failed(e),
+        Err(failure) => return signed.failed(&failure),
     };
-    let checked = filter.check(&programs, lang);
-    let (rows, errors, older) = match checked {
-        Ok(checked) => {
-            let read = state
-                .store
-                .read(move |tx| {
-                    Box::pin(async move {
-                        tx.operations_of_protocol(&checked.filter, checked.protocol.as_deref())
-                            .await
-                    })
-                })
-                .await;
-            let ops = match read {
-                Ok(ops) => ops,
-                Err(e) => return operator.failed(e),
+    let (rows, errors, older) = match filter.api_query(&programs, lang) {
+        Ok(query) => {
+            let uri = format!("/v1/operations?{query}&limit={PAGE}");
+            let json = match signed.get(&uri).await {
+                Ok(json) => json,
+                // A filter the API refuses is shown at its field.
+                Err(failure) if failure.status == StatusCode::UNPROCESSABLE_ENTITY => {
+                    return answer_list(&signed, filter, &programs, Vec::new(), vec![FieldError {
+                        field: failure.field.unwrap_or_default(),
+                        text: failure.message,
+                    }], None);
+                }
+                Err(failure) => return signed.failed(&failure),
             };
-            let older = match ops.last() {
-                Some(last) if ops.len() as i64 == PAGE => Some(last.id.0),
-                _ => None,
+            let page: OperationPage = match serde_json::from_value(json) {
+                Ok(page) => page,
+                Err(e) => return signed.failed(&unreadable(e)),
             };
-            let rows = ops.into_iter().map(|op| row(op, &programs, lang)).collect();
-            (rows, Vec::new(), older)
+            let rows = page.items.iter().map(|op| row(op, &programs, lang)).collect();
+            (rows, Vec::new(), page.next_cursor)
         }
         Err(errors) => (Vec::new(), errors, None),
     };
+    answer_list(&signed, filter, &programs, rows, errors, older)
+}
+
+fn answer_list(
+    signed: &SignedIn,
+    filter: Filter,
+    programs: &[ProgramBrief],
+    rows: Vec<Row>,
+    errors: Vec<FieldError>,
+    older: Option<i64>,
+) -> Response {
+    let lang = signed.lang;
     let query = filter.query();
-    let joined = |extra: String| match (query.is_empty(), extra.is_empty()) {
-        (true, _) => format!("/admin/operations?{extra}"),
-        (false, true) => format!("/admin/operations?{query}"),
-        (false, false) => format!("/admin/operations?{query}&{extra}"),
+    let address = |extra: &str| {
+        let joined: Vec<&str> = [query.as_str(), extra]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect();
+        match joined.is_empty() {
+            true => "/admin/operations".to_string(),
+            false => format!("/admin/operations?{}", joined.join("&")),
+        }
     };
+    let exports = signed.may("GET", "/v1/operations/export.csv") && errors.is_empty();
     let page = ListPage {
-        page: operator.chrome("/admin/operations", "dash-ops-title"),
+        page: signed.chrome(signed.t("dash-ops-title")),
+        who: signed.who(),
         programs: choices(
             &filter.program,
-            programs
-                .iter()
-                .map(|p| (p.id.0.to_string(), p.name.clone())),
+            programs.iter().map(|p| (p.id.to_string(), p.name.clone())),
         ),
         kinds: choices(
             &filter.kind,
@@ -379,24 +435,34 @@ pub async fn list(
                 (s.as_str().to_string(), label)
             }),
         ),
-        first: given(&filter.before).map(|_| joined(String::new())),
-        older: older.map(|id| joined(format!("before={id}"))),
-        export: (errors.is_empty() && operator.may("GET", "/v1/operations/export.csv")).then(
-            || match query.is_empty() {
-                true => "/admin/operations/export".to_string(),
-                false => format!("/admin/operations/export?{query}"),
-            },
-        ),
+        first: given(&filter.before).map(|_| address("")),
+        older: older.map(|id| address(&format!("before={id}"))),
+        export: exports.then(|| {
+            let filtered = address("").replacen("/admin/operations", "/admin/operations/export", 1);
+            match filtered.contains('?') {
+                true => format!("{filtered}&"),
+                false => format!("{filtered}?"),
+            }
+        }),
         rows,
         errors,
         filter,
     };
-    let status = if page.errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let status = match page.errors.is_empty() {
+        true => StatusCode::OK,
+        false => StatusCode::UNPROCESSABLE_ENTITY,
     };
     html::render(status, &page)
+}
+
+/// An answer of the API the page could not read: the server's fault.
+pub fn unreadable(error: serde_json::Error) -> ApiFailure {
+    ApiFailure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "unreadable".into(),
+        field: None,
+        message: format!("the API's answer did not read: {error}"),
+    }
 }
 
 /// A posting of the operation's page.
@@ -406,26 +472,68 @@ pub struct PostingRow {
     pub class: &'static str,
 }
 
-/// A message about the operation (a callback, a webhook, an SMS).
+/// A message as the API answers it (`GET /v1/messages…`).
+#[derive(Debug, Deserialize)]
+pub struct MessageItem {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub body: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: i64,
+    pub operation_id: Option<i64>,
+    pub purpose: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    #[serde(default)]
+    pub attempt_log: Option<Vec<AttemptItem>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttemptItem {
+    pub at: i64,
+    pub outcome: String,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessagePage {
+    pub items: Vec<MessageItem>,
+    pub next_cursor: Option<i64>,
+}
+
+/// A message about an operation (a callback, a webhook, an SMS) as a row.
 pub struct MessageRow {
     pub id: i64,
     pub kind: String,
     pub purpose: String,
+    /// Where it goes: a phone masked, a URL or an address as it is.
+    pub recipient: String,
     pub state: String,
+    pub dead: bool,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub when: String,
 }
 
 impl MessageRow {
-    pub fn of(m: Message, zone: &str, lang: Lang) -> MessageRow {
+    pub fn of(m: &MessageItem, zone: &str, lang: Lang) -> MessageRow {
         MessageRow {
             id: m.id,
-            kind: m.kind.as_str().to_string(),
-            purpose: m.purpose.unwrap_or_default(),
-            state: i18n::text(lang, &format!("dash-message-{}", m.state.as_str()), None),
+            kind: m.kind.clone(),
+            purpose: m.purpose.clone().unwrap_or_default(),
+            recipient: match m.kind.as_str() {
+                "sms" => kopilka_domain::phone::mask(&m.recipient),
+                _ => m.recipient.clone(),
+            },
+            state: i18n::text(lang, &format!("dash-message-{}", m.state), None),
+            dead: m.state == "dead",
             attempts: m.attempts,
-            last_error: m.last_error,
+            last_error: m.last_error.clone(),
             when: i18n::datetime(m.created_at, zone, lang),
         }
     }
@@ -435,14 +543,13 @@ impl MessageRow {
 #[template(path = "dashboard/operation.html")]
 struct DetailPage {
     page: Chrome,
+    who: Who,
     op: Row,
     uuid: String,
     idempotency_key: Option<String>,
     resolved: Option<String>,
     postings: Vec<PostingRow>,
     messages: Vec<MessageRow>,
-    /// Reversals of this operation.
-    reversals: Vec<i64>,
 }
 
 impl Page for DetailPage {
@@ -451,89 +558,44 @@ impl Page for DetailPage {
     }
 }
 
-type Found = (
-    Operation,
-    Vec<Program>,
-    Vec<Posting>,
-    Vec<Message>,
-    Vec<i64>,
-);
-
 /// `GET /admin/operations/{id}`
-pub async fn detail(
-    State(state): State<AppState>,
-    operator: Operator,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn detail(signed: SignedIn, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return operator.not_found();
+        return signed.failed(&not_found());
     };
-    let found = state
-        .store
-        .read(move |tx| {
-            Box::pin(async move {
-                let Some(op) = ledger::operation(tx, OperationId(id)).await? else {
-                    return Ok(None);
-                };
-                let postings = ledger::postings_of(tx, op.id).await?;
-                let messages = tx
-                    .messages(&MessageFilter {
-                        operation_id: Some(op.id),
-                        limit: 100,
-                        ..MessageFilter::default()
-                    })
-                    .await?;
-                let reversals = tx
-                    .operations_of_protocol(
-                        &OperationFilter {
-                            program_id: Some(op.program_id),
-                            customer_id: op.customer_id,
-                            kind: Some(OperationKind::Reversal.as_str().into()),
-                            created_from: Some(op.created_at),
-                            limit: 100,
-                            ..OperationFilter::default()
-                        },
-                        None,
-                    )
-                    .await?
-                    .into_iter()
-                    .filter(|r| r.reverses == Some(op.id))
-                    .map(|r| r.id.0)
-                    .collect();
-                Ok(Some((
-                    op,
-                    tx.programs().await?,
-                    postings,
-                    messages,
-                    reversals,
-                )))
-            })
-        })
-        .await;
-    let (op, programs, postings, messages, reversals): Found = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return operator.not_found(),
-        Err(e) => return operator.failed(e),
+    let read = async {
+        let op = signed.get(&format!("/v1/operations/{id}")).await?;
+        let op: OperationItem = serde_json::from_value(op).map_err(unreadable)?;
+        let messages = signed
+            .get(&format!("/v1/messages?operation={id}&limit=100"))
+            .await?;
+        let messages: MessagePage = serde_json::from_value(messages).map_err(unreadable)?;
+        Ok::<_, ApiFailure>((op, messages.items, programs(&signed).await?))
     };
-    let lang = operator.lang;
-    let program = programs.iter().find(|p| p.id == op.program_id);
+    let (op, messages, programs) = match read.await {
+        Ok(read) => read,
+        Err(failure) => return signed.failed(&failure),
+    };
+    let lang = signed.lang;
+    let program = units_of(&programs, op.program_id);
     let (decimals, zone) = program.map_or((2, "UTC".to_string()), |p| {
         (p.rules.decimals, p.rules.time_zone.clone())
     });
+    let title = i18n::text(
+        lang,
+        "dash-op-title",
+        Some(&i18n::args(&[("id", op.id.into())])),
+    );
     let page = DetailPage {
-        page: operator.chrome_with(
-            "/admin/operations",
-            &i18n::text(
-                lang,
-                "dash-op-title",
-                Some(&i18n::args(&[("id", op.id.0.into())])),
-            ),
-        ),
+        page: signed.chrome(title),
+        who: signed.who(),
         uuid: op.uuid.clone(),
-        idempotency_key: op.idem_key.clone(),
+        idempotency_key: op.idempotency_key.clone(),
         resolved: op.resolved_at.map(|at| i18n::datetime(at, &zone, lang)),
-        postings: postings
-            .into_iter()
+        postings: op
+            .postings
+            .iter()
+            .flatten()
             .map(|p| PostingRow {
                 account: p.account_id,
                 amount: i18n::number(p.amount, decimals, lang),
@@ -541,13 +603,22 @@ pub async fn detail(
             })
             .collect(),
         messages: messages
-            .into_iter()
+            .iter()
             .map(|m| MessageRow::of(m, &zone, lang))
             .collect(),
-        reversals,
-        op: row(op, &programs, lang),
+        op: row(&op, &programs, lang),
     };
     html::render(StatusCode::OK, &page)
+}
+
+/// The API's 404, for an address whose id is no number.
+pub fn not_found() -> ApiFailure {
+    ApiFailure {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found".into(),
+        field: None,
+        message: String::new(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -556,74 +627,31 @@ pub struct ExportQuery {
     filter: Filter,
     #[serde(default)]
     format: String,
-    /// `excel-semicolon` for spreadsheets set to Russian or Ukrainian.
+    /// `excel-semicolon`: for spreadsheets set to Russian or Ukrainian.
     #[serde(default)]
-    dialect: Option<String>,
+    dialect: String,
 }
 
-/// `GET /admin/operations/export?…&format=csv|xlsx`: exactly the list's filter (every page
-/// of it), for the roles the API lets export.
-pub async fn export(
-    State(state): State<AppState>,
-    operator: Operator,
-    Query(query): Query<ExportQuery>,
-) -> Response {
-    if !operator.may("GET", "/v1/operations/export.csv") {
-        return operator.forbidden();
-    }
-    let format = match query.format.as_str() {
-        "xlsx" => ExportFormat::Xlsx,
-        _ => ExportFormat::Csv,
-    };
-    let programs = match state
-        .store
-        .read(|tx| Box::pin(async move { tx.programs().await }))
-        .await
-    {
+/// `GET /admin/operations/export?…&format=csv|xlsx`: the API's export of exactly the list's
+/// filter (every page of it), with the API's role rule and audit row.
+pub async fn export(signed: SignedIn, Query(query): Query<ExportQuery>) -> Response {
+    let programs = match programs(&signed).await {
         Ok(programs) => programs,
-        Err(e) => return operator.failed(e),
+        Err(failure) => return signed.failed(&failure),
     };
-    let checked = match query.filter.check(&programs, operator.lang) {
-        Ok(checked) => checked,
-        // The list shows what is wrong with the filter.
-        Err(_) => {
-            let back = format!("/admin/operations?{}", query.filter.query());
-            return axum::response::Redirect::to(&back).into_response();
-        }
+    let Ok(mut api_query) = query.filter.api_query(&programs, signed.lang) else {
+        // The list says what is wrong with the filter.
+        let back = format!("/admin/operations?{}", query.filter.query());
+        return Redirect::to(&back).into_response();
     };
-    let units = export::ProgramUnits::new(&programs);
-    let Checked { filter, protocol } = checked;
-    let start = filter.before_id.map(|id| id.0);
-    let reader = state.clone();
-    let pages: export::Pages = Box::new(move |cursor| {
-        let (state, units, protocol) = (reader.clone(), units.clone(), protocol.clone());
-        let mut filter = filter.clone();
-        filter.before_id = cursor.map(OperationId);
-        filter.limit = export::PAGE_ROWS;
-        Box::pin(async move {
-            let ops = state
-                .store
-                .read(move |tx| {
-                    Box::pin(async move {
-                        tx.operations_of_protocol(&filter, protocol.as_deref())
-                            .await
-                    })
-                })
-                .await?;
-            Ok(ExportPage::of(
-                ops,
-                |op| op.id.0,
-                |op| api::export_row(op, &units),
-            ))
-        })
-    });
-    let options = ExportOptions {
-        dialect: query.dialect,
+    if query.dialect == "excel-semicolon" {
+        api_query.push_str("&dialect=excel-semicolon");
+    }
+    let file = match query.format.as_str() {
+        "xlsx" => "export.xlsx",
+        _ => "export.csv",
     };
-    let answer = export::export(format, &options, api::EXPORT, start, pages)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
-    operator
-        .audited(&state, "GET", "/admin/operations/export", None, answer)
+    signed
+        .download(&format!("/v1/operations/{file}?{api_query}"))
         .await
 }

@@ -1,29 +1,33 @@
-//! The outbox monitor: the queues with messages pending or dead (per kind, purpose and
-//! callback URL), the messages of one state a page at a time with their last error, one
-//! message with every attempt, and a dead message's resend (`POST /v1/messages/{id}/resend`'s
-//! rule: support may resend).
+//! The outbox monitor: the queues with messages pending or dead (`GET /v1/messages/queues`:
+//! per kind, purpose and callback URL), the messages of one state a page at a time with their
+//! last error, one message with every attempt, and a dead message's resend
+//! (`POST /v1/messages/{id}/resend`, which support may use).
 
-use super::operations::MessageRow;
-use super::Operator;
+use super::operations::{not_found, unreadable, MessageItem, MessagePage, MessageRow};
+use super::{ApiFailure, Posted, SignedIn, Who};
 use crate::http::html::{self, Chrome, Page};
 use crate::http::i18n::{self, Lang};
-use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use kopilka_domain::phone;
-use kopilka_store::dashboard::OutboxQueue;
-use kopilka_store::model::{Message, MessageAttempt};
-use kopilka_store::outbox::{MessageFilter, MessageKind};
 use serde::Deserialize;
 
 /// Messages on a page.
 const PAGE: i64 = 50;
-/// Queues shown, the deepest first.
-const QUEUES: i64 = 100;
 const STATES: &[&str] = &["dead", "pending", "delivered"];
-const RESEND_ROUTE: &str = "/v1/messages/{id}/resend";
+const RESEND: &str = "/v1/messages/{id}/resend";
+
+/// A queue as the API answers it.
+#[derive(Debug, Deserialize)]
+struct QueueItem {
+    kind: String,
+    purpose: Option<String>,
+    url: Option<String>,
+    pending: i64,
+    dead: i64,
+    oldest_pending_at: Option<i64>,
+}
 
 /// A queue as a row of the monitor.
 pub struct QueueRow {
@@ -33,6 +37,22 @@ pub struct QueueRow {
     pub pending: i64,
     pub dead: i64,
     pub oldest: String,
+}
+
+impl QueueRow {
+    fn of(queue: QueueItem, lang: Lang) -> QueueRow {
+        QueueRow {
+            purpose: queue.purpose.unwrap_or_default(),
+            url: queue.url.unwrap_or_default(),
+            pending: queue.pending,
+            dead: queue.dead,
+            oldest: queue
+                .oldest_pending_at
+                .map(|at| i18n::datetime(at, "UTC", lang))
+                .unwrap_or_default(),
+            kind: queue.kind,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,21 +70,17 @@ pub struct StateLink {
     pub current: bool,
 }
 
-/// A message of the listing, and whether it may be resent from here.
-pub struct Listed {
-    pub row: MessageRow,
-    pub recipient: String,
-    pub resend: bool,
-}
-
 #[derive(Template)]
 #[template(path = "dashboard/outbox.html")]
 struct MonitorPage {
     page: Chrome,
+    who: Who,
     queues: Vec<QueueRow>,
     states: Vec<StateLink>,
     state_label: String,
-    messages: Vec<Listed>,
+    messages: Vec<MessageRow>,
+    /// Dead messages show a resend button (the role may resend).
+    resend: bool,
     first: Option<String>,
     older: Option<String>,
 }
@@ -75,55 +91,33 @@ impl Page for MonitorPage {
     }
 }
 
-/// Where a message goes, as the dashboard shows it: a phone masked, others as they are.
-fn recipient(message: &Message) -> String {
-    match message.kind {
-        MessageKind::Sms => phone::mask(&message.recipient),
-        _ => message.recipient.clone(),
-    }
-}
-
 /// `GET /admin/outbox`
-pub async fn monitor(
-    State(state): State<AppState>,
-    operator: Operator,
-    Query(listing): Query<Listing>,
-) -> Response {
-    let lang = operator.lang;
+pub async fn monitor(signed: SignedIn, Query(listing): Query<Listing>) -> Response {
+    let lang = signed.lang;
     let shown = STATES
         .iter()
         .copied()
         .find(|s| *s == listing.state.trim())
         .unwrap_or("dead");
     let before = listing.before.trim().parse::<i64>().ok();
-    let filter = MessageFilter {
-        state: Some(shown.to_string()),
-        before_id: before,
-        limit: PAGE,
-        ..MessageFilter::default()
+    let cursor = before.map(|id| format!("&cursor={id}")).unwrap_or_default();
+    let read = async {
+        let queues: Vec<QueueItem> =
+            serde_json::from_value(signed.get("/v1/messages/queues").await?)
+                .map_err(unreadable)?;
+        let uri = format!("/v1/messages?state={shown}&limit={PAGE}{cursor}");
+        let messages: MessagePage =
+            serde_json::from_value(signed.get(&uri).await?).map_err(unreadable)?;
+        Ok::<_, ApiFailure>((queues, messages))
     };
-    let read = state
-        .store
-        .read(move |tx| {
-            Box::pin(
-                async move { Ok((tx.outbox_queues(QUEUES).await?, tx.messages(&filter).await?)) },
-            )
-        })
-        .await;
-    let (queues, messages) = match read {
+    let (queues, messages) = match read.await {
         Ok(read) => read,
-        Err(e) => return operator.failed(e),
+        Err(failure) => return signed.failed(&failure),
     };
-    let older = match messages.last() {
-        Some(last) if messages.len() as i64 == PAGE => {
-            Some(format!("/admin/outbox?state={shown}&before={}", last.id))
-        }
-        _ => None,
-    };
-    let may_resend = operator.may("POST", RESEND_ROUTE);
     let page = MonitorPage {
-        page: operator.chrome("/admin/outbox", "dash-outbox-title"),
-        queues: queues.into_iter().map(|q| queue_row(q, lang)).collect(),
+        page: signed.chrome(signed.t("dash-outbox-title")),
+        who: signed.who(),
+        queues: queues.into_iter().map(|q| QueueRow::of(q, lang)).collect(),
         states: STATES
             .iter()
             .map(|s| StateLink {
@@ -134,31 +128,17 @@ pub async fn monitor(
             .collect(),
         state_label: i18n::text(lang, &format!("dash-messages-{shown}"), None),
         messages: messages
-            .into_iter()
-            .map(|m| Listed {
-                recipient: recipient(&m),
-                resend: may_resend && m.state.as_str() == "dead",
-                row: MessageRow::of(m, "UTC", lang),
-            })
+            .items
+            .iter()
+            .map(|m| MessageRow::of(m, "UTC", lang))
             .collect(),
+        resend: signed.may("POST", RESEND),
         first: before.map(|_| format!("/admin/outbox?state={shown}")),
-        older,
+        older: messages
+            .next_cursor
+            .map(|id| format!("/admin/outbox?state={shown}&before={id}")),
     };
     html::render(StatusCode::OK, &page)
-}
-
-fn queue_row(queue: OutboxQueue, lang: Lang) -> QueueRow {
-    QueueRow {
-        purpose: queue.purpose.unwrap_or_default(),
-        url: queue.url.unwrap_or_default(),
-        pending: queue.pending,
-        dead: queue.dead,
-        oldest: queue
-            .oldest_pending_at
-            .map(|at| i18n::datetime(at, "UTC", lang))
-            .unwrap_or_default(),
-        kind: queue.kind,
-    }
 }
 
 /// An attempt of a message's page.
@@ -172,23 +152,21 @@ pub struct AttemptRow {
 
 #[derive(Template)]
 #[template(path = "dashboard/message.html")]
-struct MessagePage {
+struct MessageView {
     page: Chrome,
+    who: Who,
     message: MessageRow,
-    recipient: String,
-    schedule: String,
     next_attempt: Option<String>,
     delivered: Option<String>,
     operation: Option<i64>,
-    customer: Option<i64>,
-    /// A callback's body (SMS and e-mail bodies may hold codes: not shown).
+    /// A callback's body (an SMS or an e-mail may hold a code: not shown).
     body: Option<String>,
     attempts: Vec<AttemptRow>,
     resend: bool,
     resent: bool,
 }
 
-impl Page for MessagePage {
+impl Page for MessageView {
     fn chrome(&self) -> &Chrome {
         &self.page
     }
@@ -202,96 +180,70 @@ pub struct Shown {
 
 /// `GET /admin/outbox/{id}`
 pub async fn message(
-    State(state): State<AppState>,
-    operator: Operator,
+    signed: SignedIn,
     Path(id): Path<String>,
     Query(shown): Query<Shown>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return operator.not_found();
+        return signed.failed(&not_found());
     };
-    let found = state
-        .store
-        .read(move |tx| {
-            Box::pin(async move {
-                let Some(message) = tx.message(id).await? else {
-                    return Ok(None);
-                };
-                Ok(Some((message, tx.message_attempts(id).await?)))
-            })
-        })
-        .await;
-    let (message, attempts): (Message, Vec<MessageAttempt>) = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return operator.not_found(),
-        Err(e) => return operator.failed(e),
+    let read = async {
+        let json = signed.get(&format!("/v1/messages/{id}")).await?;
+        serde_json::from_value::<MessageItem>(json).map_err(unreadable)
     };
-    let lang = operator.lang;
+    let message = match read.await {
+        Ok(message) => message,
+        Err(failure) => return signed.failed(&failure),
+    };
+    let lang = signed.lang;
     let time = |at: i64| i18n::datetime(at, "UTC", lang);
-    let pending = message.state.as_str() == "pending";
-    let page = MessagePage {
-        page: operator.chrome_with(
-            "/admin/outbox",
-            &i18n::text(
-                lang,
-                "dash-message-title",
-                Some(&i18n::args(&[("id", message.id.into())])),
-            ),
-        ),
-        recipient: recipient(&message),
-        schedule: message.schedule.clone(),
-        next_attempt: pending.then(|| time(message.next_attempt_at)),
+    let title = i18n::text(
+        lang,
+        "dash-message-title",
+        Some(&i18n::args(&[("id", message.id.into())])),
+    );
+    let row = MessageRow::of(&message, "UTC", lang);
+    let view = MessageView {
+        page: signed.chrome(title),
+        who: signed.who(),
+        next_attempt: (message.state == "pending").then(|| time(message.next_attempt_at)),
         delivered: message.delivered_at.map(time),
-        operation: message.operation_id.map(|id| id.0),
-        customer: message.customer_id.map(|id| id.0),
-        body: (message.kind == MessageKind::Callback).then(|| message.body.clone()),
-        attempts: attempts
-            .into_iter()
+        operation: message.operation_id,
+        body: (message.kind == "callback").then(|| message.body.clone()),
+        attempts: message
+            .attempt_log
+            .iter()
+            .flatten()
             .map(|a| AttemptRow {
                 when: time(a.at),
-                outcome: i18n::text(lang, &format!("dash-attempt-{}", a.outcome.as_str()), None),
+                outcome: i18n::text(lang, &format!("dash-attempt-{}", a.outcome), None),
                 status_code: a.status_code,
-                error: a.error,
+                error: a.error.clone(),
                 duration_ms: a.duration_ms,
             })
             .collect(),
-        resend: operator.may("POST", RESEND_ROUTE) && message.state.as_str() == "dead",
+        resend: row.dead && signed.may("POST", RESEND),
         resent: shown.resent.is_some(),
-        message: MessageRow::of(message, "UTC", lang),
+        message: row,
     };
-    html::render(StatusCode::OK, &page)
+    html::render(StatusCode::OK, &view)
 }
 
-/// `POST /admin/outbox/{id}/resend`: a dead message back in the queue, as the API's resend;
-/// back to the message's page.
-pub async fn resend(
-    State(state): State<AppState>,
-    operator: Operator,
-    Path(id): Path<String>,
-) -> Response {
-    if !operator.may("POST", RESEND_ROUTE) {
-        return operator.forbidden();
-    }
+/// The resend form: nothing but its form token.
+#[derive(Debug, Deserialize)]
+pub struct ResendForm {}
+
+/// `POST /admin/outbox/{id}/resend`: the API's resend, then the message's page.
+pub async fn resend(Path(id): Path<String>, posted: Posted<ResendForm>) -> Response {
+    let signed = posted.signed;
     let Ok(id) = id.parse::<i64>() else {
-        return operator.not_found();
+        return signed.failed(&not_found());
     };
-    let requeued = state
-        .store
-        .write(move |tx| Box::pin(async move { tx.resend_message(id).await }))
+    let resent = signed
+        .api(Method::POST, &format!("/v1/messages/{id}/resend"), None)
         .await;
-    let answer = match requeued {
-        Ok(true) => Redirect::to(&format!("/admin/outbox/{id}?resent=1")).into_response(),
-        // Not dead (resent already, or delivered): its page shows where it stands.
-        Ok(false) => Redirect::to(&format!("/admin/outbox/{id}")).into_response(),
-        Err(e) => return operator.failed(e),
-    };
-    operator
-        .audited(
-            &state,
-            "POST",
-            "/admin/outbox/{id}/resend",
-            Some(("messages", id.to_string())),
-            answer,
-        )
-        .await
+    match resent {
+        Ok(_) => Redirect::to(&format!("/admin/outbox/{id}?resent=1")).into_response(),
+        Err(failure) => signed.failed(&failure),
+    }
 }

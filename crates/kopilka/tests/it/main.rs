@@ -11,6 +11,7 @@ mod bench;
 mod connections;
 mod core_api;
 mod customers;
+mod dashboard;
 mod ecommpay;
 mod ecommpay_shops;
 mod exports;

@@ -1,0 +1,222 @@
+//! The operators' dashboard (docs/dashboard.md): sign-in with and without a second factor,
+//! the session cookie's flags, forms refused without the session's token or from another
+//! site, sign-out revoking the token; and in Chromium (`e2e/dashboard.mjs`) every page per
+//! role in uk/ru/en at 1280 and 390 px under axe-core.
+
+use crate::common::{answer, TestApp};
+use reqwest::header;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Creates an operator through the bootstrap token and answers its id.
+pub async fn create_operator(app: &TestApp, login: &str, role: &str) -> i64 {
+    let (status, operator) = app
+        .post(
+            "/v1/operators",
+            json!({"login": login, "display_name": login, "role": role, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{operator}");
+    operator["id"].as_i64().unwrap()
+}
+
+/// A browser-like client: no redirects followed, cookies kept by hand.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Posts the sign-in form; answers the response.
+async fn post_sign_in(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(app.url("/admin/sign-in"))
+        .header("origin", app.base.clone())
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs `login` in through the form; answers the session cookie (`name=value`).
+pub async fn sign_in(app: &TestApp, login: &str) -> String {
+    let response = post_sign_in(app, &[("login", login), ("password", PASSWORD)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    session_of(&response)
+}
+
+fn session_of(response: &reqwest::Response) -> String {
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, String) {
+    let response = client()
+        .get(app.url(path))
+        .header(header::COOKIE, session)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+/// The form token of a page (`name="csrf" value="…"`).
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+both_stores!(signing_in_sets_a_strict_http_only_cookie_and_signing_out_revokes_it);
+async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_revokes_it(app: TestApp) {
+    create_operator(&app, "olena", "program_manager").await;
+    // Nobody signed in: the sign-in page, coming back to where the person was going.
+    let response = client()
+        .get(app.url("/admin?program=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/admin/sign-in?next=%2Fadmin%3Fprogram%3D1"
+    );
+    let wrong = post_sign_in(&app, &[("login", "olena"), ("password", "wrong password!")]).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(!wrong.headers().contains_key(header::SET_COOKIE));
+
+    let response = post_sign_in(
+        &app,
+        &[
+            ("login", "olena"),
+            ("password", PASSWORD),
+            ("next", "/admin/audit"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/admin/audit");
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    for flag in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/admin",
+        "Max-Age=43200",
+    ] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    // Served over http here: not `Secure` (an https public URL makes it so).
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let session = session_of(&response);
+    // The session is an operator token named `dashboard`, expiring with the cookie.
+    let (_, tokens) = app.get("/v1/operators/1/tokens").await;
+    assert_eq!(tokens[0]["name"], "dashboard", "{tokens}");
+    assert!(tokens[0]["expires_at"].is_string() || tokens[0]["expires_at"].is_number());
+
+    let (status, html) = page(&app, &session, "/admin").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("olena"), "{html}");
+    let token = csrf(&html);
+
+    // A form without the session's token, with another's, or from another site: refused.
+    let post = |fields: Vec<(&'static str, String)>, origin: &'static str| {
+        client()
+            .post(app.url("/admin/sign-out"))
+            .header(header::COOKIE, session.clone())
+            .header("origin", origin)
+            .form(&fields)
+            .send()
+    };
+    let own = app.base.clone();
+    let own: &'static str = Box::leak(own.into_boxed_str());
+    for (fields, origin) in [
+        (vec![], own),
+        (vec![("csrf", "0".repeat(64))], own),
+        (vec![("csrf", token.clone())], "http://evil.example"),
+    ] {
+        let refused = post(fields, origin).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    }
+    let (status, _) = page(&app, &session, "/admin").await;
+    assert_eq!(status, StatusCode::OK, "still signed in");
+
+    let out = post(vec![("csrf", token)], own).await.unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let cleared = out.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // The token is revoked: the old cookie signs nobody in.
+    let (status, _) = page(&app, &session, "/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, audit) = app.get("/v1/audit?operator_id=1").await;
+    let routes: Vec<&str> = audit["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|e| e["route"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(routes.contains(&"/v1/sign-in"), "{audit}");
+    app.stop().await;
+}
+
+both_stores!(an_operator_with_a_second_factor_gives_its_code);
+async fn an_operator_with_a_second_factor_gives_its_code(app: TestApp) {
+    create_operator(&app, "taras", "support").await;
+    let (status, signed) = answer(
+        app.http
+            .post(app.url("/v1/sign-in"))
+            .json(&json!({"login": "taras", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = signed["token"].as_str().unwrap();
+    let enrol = |path: &'static str, body: Value| {
+        app.http
+            .post(app.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let (_, enrolled) = answer(enrol("/v1/me/totp", json!({})).await.unwrap()).await;
+    let secret = enrolled["secret"].as_str().unwrap().to_string();
+    let code = |step: i64| {
+        kopilka::http::operator::totp(&secret, "taras")
+            .unwrap()
+            .generate((step * 30) as u64)
+    };
+    let step = kopilka_store::now_ms() / 30_000;
+    let (status, confirmed) = answer(
+        enrol("/v1/me/totp/confirm", json!({"totp": code(step - 1)}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(status.is_success(), "{confirmed}");
+
+    // The password alone asks for the code.
+    let asked = post_sign_in(&app, &[("login", "taras"), ("password", PASSWORD)]).await;
+    assert_eq!(asked.status(), StatusCode::UNAUTHORIZED);
+    let html = asked.text().await.unwrap();
+    assert!(
+        html.contains("id=\"totp\"") && html.contains("required autofocus"),
+        "{html}"
+    );
+    let now = code(step);
+    let signed_in = post_sign_in(
+        &app,
+        &[("login", "taras"), ("password", PASSWORD), ("totp", &now)],
+    )
+    .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    // The same code again is a replay: refused.
+    let replayed = post_sign_in(
+        &app,
+        &[("login", "taras"), ("password", PASSWORD), ("totp", &now)],
+    )
+    .await;
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
