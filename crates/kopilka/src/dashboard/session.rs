@@ -92,7 +92,7 @@ fn to_sign_in(parts: &Parts) -> Response {
     } else {
         "/admin".into()
     };
-    let target = form_urlencoded::Serializer::new(String::from("/admin/sign-in?"))
+    let target = form_urlencoded::Serializer::for_suffix(String::from("/admin/sign-in?"), 15)
         .append_pair("next", &back)
         .finish();
     Redirect::to(&target).into_response()

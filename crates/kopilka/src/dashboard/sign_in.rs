@@ -38,7 +38,7 @@ pub struct Next {
 
 fn sign_in_page(asked: &Asked, lang: Lang, view: SignIn, status: StatusCode) -> Response {
     let next = session::safe_next(Some(&view.next));
-    let back = form_urlencoded::Serializer::new(String::from("/admin/sign-in?"))
+    let back = form_urlencoded::Serializer::for_suffix(String::from("/admin/sign-in?"), 15)
         .append_pair("next", &next)
         .finish();
     let page = Chrome::titled(lang, "dash-sign-in")
