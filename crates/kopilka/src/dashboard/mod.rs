@@ -11,6 +11,7 @@ mod api;
 mod home;
 mod operations;
 mod outbox;
+mod payments;
 mod session;
 mod sign_in;
 
@@ -67,6 +68,11 @@ pub const SECTIONS: &[Section] = &[
         route: ("GET", "/v1/operations"),
     },
     Section {
+        href: "/admin/payments",
+        label: "dash-nav-payments",
+        route: ("GET", "/v1/ecommpay/payments"),
+    },
+    Section {
         href: "/admin/outbox",
         label: "dash-nav-outbox",
         route: ("GET", "/v1/messages"),
@@ -93,6 +99,9 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         .route("/admin/operations", get(operations::list))
         .route("/admin/operations/export", get(operations::export))
         .route("/admin/operations/{id}", get(operations::detail))
+        .route("/admin/payments", get(payments::list))
+        .route("/admin/payments/export", get(payments::export))
+        .route("/admin/payments/{id}", get(payments::detail))
         .route("/admin/outbox", get(outbox::monitor))
         .route("/admin/outbox/{id}", get(outbox::message))
         .route("/admin/outbox/{id}/resend", post(outbox::resend))
