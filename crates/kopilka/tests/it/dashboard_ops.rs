@@ -59,11 +59,21 @@ async fn history(app: &TestApp) -> (i64, i64, i64) {
     (earn, accrual["id"].as_i64().unwrap(), message)
 }
 
+/// A CashtoCode sale of the demo's ECommPay project; answers the payment's id in kopilka.
+async fn payment(app: &TestApp) -> i64 {
+    let request = common::ecommpay::sale_request("dash-7", 1500, "AT");
+    let (status, answer) = common::ecommpay::sale(app, &request).await;
+    assert!(status.is_success(), "{answer}");
+    let (_, listed) = app.get("/v1/ecommpay/payments?payment_id=dash-7").await;
+    listed["items"][0]["id"].as_i64().expect("the payment listed")
+}
+
 both_stores!(each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api_allows);
 async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api_allows(
     app: TestApp,
 ) {
     let (earn, accrual, message) = history(&app).await;
+    let sale = payment(&app).await;
     for (login, role) in [
         ("adm", "administrator"),
         ("pm", "program_manager"),
@@ -116,6 +126,15 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
         let (status, html) = page(&app, &session, &format!("/admin/operations/{earn}")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("id=\"postings\"") && html.contains(&format!("href=\"/admin/outbox/{message}\"")));
+
+        // ECommPay payments: the list, the export for the roles that export, the payment.
+        let (status, html) = page(&app, &session, "/admin/payments?project=35&from=2020-01-01").await;
+        assert_eq!(status, StatusCode::OK, "{role}: {html}");
+        assert!(html.contains(&format!("href=\"/admin/payments/{sale}\"")), "{role}: {html}");
+        assert_eq!(html.contains("id=\"export-csv\""), exports, "{role}");
+        let (status, html) = page(&app, &session, &format!("/admin/payments/{sale}")).await;
+        assert_eq!(status, StatusCode::OK, "{role}");
+        assert!(html.contains("dash-7") && html.contains("id=\"history\""), "{role}");
 
         let (status, html) = page(&app, &session, "/admin/outbox?lang=en").await;
         assert_eq!(status, StatusCode::OK);
@@ -180,11 +199,13 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
 async fn the_operations_and_outbox_pages_pass_axe_in_each_language_on_a_phone_and_a_desktop() {
     let app = TestApp::start(Backend::Sqlite, true).await;
     let (earn, _, message) = history(&app).await;
+    let sale = payment(&app).await;
     create_operator(&app, "olena", "program_manager").await;
+    let ids = [earn, message, sale].map(|id| id.to_string());
     common::run_browser(
         "dashboard-ops.mjs",
         &app.base,
-        &["olena", PASSWORD, &earn.to_string(), &message.to_string()],
+        &["olena", PASSWORD, &ids[0], &ids[1], &ids[2]],
     )
     .await;
     app.stop().await;
