@@ -149,12 +149,22 @@ impl Filter {
             None => {}
         }
         let chosen = [
-            ("kind", &self.kind, KINDS.iter().any(|k| Some(k.as_str()) == given(&self.kind))),
-            ("protocol", &self.protocol, PROTOCOLS.contains(&self.protocol.trim())),
+            (
+                "kind",
+                &self.kind,
+                KINDS.iter().any(|k| Some(k.as_str()) == given(&self.kind)),
+            ),
+            (
+                "protocol",
+                &self.protocol,
+                PROTOCOLS.contains(&self.protocol.trim()),
+            ),
             (
                 "status",
                 &self.status,
-                STATUSES.iter().any(|s| Some(s.as_str()) == given(&self.status)),
+                STATUSES
+                    .iter()
+                    .any(|s| Some(s.as_str()) == given(&self.status)),
             ),
         ];
         for (field, value, known) in chosen {
@@ -307,8 +317,7 @@ fn row(op: &OperationItem, programs: &[ProgramBrief], lang: Lang) -> Row {
             i18n::number(op.amount_minor, decimals, lang),
             op.currency
         ),
-        reversed: (op.reversed_minor != 0)
-            .then(|| i18n::number(op.reversed_minor, decimals, lang)),
+        reversed: (op.reversed_minor != 0).then(|| i18n::number(op.reversed_minor, decimals, lang)),
         customer: op.customer_id,
         merchant: op.merchant_id,
         program: program.map_or_else(
@@ -370,10 +379,17 @@ pub async fn list(signed: SignedIn, Query(filter): Query<Filter>) -> Response {
                 Ok(json) => json,
                 // A filter the API refuses is shown at its field.
                 Err(failure) if failure.status == StatusCode::UNPROCESSABLE_ENTITY => {
-                    return answer_list(&signed, filter, &programs, Vec::new(), vec![FieldError {
-                        field: failure.field.unwrap_or_default(),
-                        text: failure.message,
-                    }], None);
+                    return answer_list(
+                        &signed,
+                        filter,
+                        &programs,
+                        Vec::new(),
+                        vec![FieldError {
+                            field: failure.field.unwrap_or_default(),
+                            text: failure.message,
+                        }],
+                        None,
+                    );
                 }
                 Err(failure) => return signed.failed(&failure),
             };
@@ -381,7 +397,11 @@ pub async fn list(signed: SignedIn, Query(filter): Query<Filter>) -> Response {
                 Ok(page) => page,
                 Err(e) => return signed.failed(&unreadable(e)),
             };
-            let rows = page.items.iter().map(|op| row(op, &programs, lang)).collect();
+            let rows = page
+                .items
+                .iter()
+                .map(|op| row(op, &programs, lang))
+                .collect();
             (rows, Vec::new(), page.next_cursor)
         }
         Err(errors) => (Vec::new(), errors, None),

@@ -103,8 +103,7 @@ pub async fn monitor(signed: SignedIn, Query(listing): Query<Listing>) -> Respon
     let cursor = before.map(|id| format!("&cursor={id}")).unwrap_or_default();
     let read = async {
         let queues: Vec<QueueItem> =
-            serde_json::from_value(signed.get("/v1/messages/queues").await?)
-                .map_err(unreadable)?;
+            serde_json::from_value(signed.get("/v1/messages/queues").await?).map_err(unreadable)?;
         let uri = format!("/v1/messages?state={shown}&limit={PAGE}{cursor}");
         let messages: MessagePage =
             serde_json::from_value(signed.get(&uri).await?).map_err(unreadable)?;

@@ -17,7 +17,12 @@ use serde::Deserialize;
 /// Payments on a page.
 const PAGE: i64 = 50;
 /// A payment's statuses as the API writes them.
-const STATUSES: &[&str] = &["processing", "awaiting redirect result", "success", "decline"];
+const STATUSES: &[&str] = &[
+    "processing",
+    "awaiting redirect result",
+    "success",
+    "decline",
+];
 
 #[derive(Debug, Deserialize)]
 struct ProjectItem {

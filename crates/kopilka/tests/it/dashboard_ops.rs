@@ -50,7 +50,8 @@ async fn history(app: &TestApp) -> (i64, i64, i64) {
                     error: Some("connection refused".into()),
                     duration_ms: 3,
                 };
-                tx.finish_attempt(id, lease, &attempt, NextStep::Dead).await?;
+                tx.finish_attempt(id, lease, &attempt, NextStep::Dead)
+                    .await?;
                 Ok(id)
             })
         })
@@ -65,7 +66,9 @@ async fn payment(app: &TestApp) -> i64 {
     let (status, answer) = common::ecommpay::sale(app, &request).await;
     assert!(status.is_success(), "{answer}");
     let (_, listed) = app.get("/v1/ecommpay/payments?payment_id=dash-7").await;
-    listed["items"][0]["id"].as_i64().expect("the payment listed")
+    listed["items"][0]["id"]
+        .as_i64()
+        .expect("the payment listed")
 }
 
 both_stores!(each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api_allows);
@@ -87,16 +90,36 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
 
         let (status, html) = page(&app, &session, "/admin/operations?lang=en").await;
         assert_eq!(status, StatusCode::OK, "{role}: {html}");
-        assert!(html.contains("href=\"/admin/operations\" aria-current=\"page\""), "{role}");
-        assert!(html.contains(&format!("href=\"/admin/operations/{earn}\"")), "{role}");
-        assert!(html.contains("href=\"/admin/outbox\""), "{role}: the outbox in the nav");
+        assert!(
+            html.contains("href=\"/admin/operations\" aria-current=\"page\""),
+            "{role}"
+        );
+        assert!(
+            html.contains(&format!("href=\"/admin/operations/{earn}\"")),
+            "{role}"
+        );
+        assert!(
+            html.contains("href=\"/admin/outbox\""),
+            "{role}: the outbox in the nav"
+        );
         assert_eq!(html.contains("id=\"export-csv\""), exports, "{role}");
 
         // The filter is in the address, and the export is of exactly that view.
-        let (status, html) = page(&app, &session, "/admin/operations?kind=accrue&protocol=native").await;
+        let (status, html) = page(
+            &app,
+            &session,
+            "/admin/operations?kind=accrue&protocol=native",
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
-        assert!(html.contains(&format!("/admin/operations/{accrual}\"")), "{role}");
-        assert!(!html.contains(&format!("/admin/operations/{earn}\"")), "{role}");
+        assert!(
+            html.contains(&format!("/admin/operations/{accrual}\"")),
+            "{role}"
+        );
+        assert!(
+            !html.contains(&format!("/admin/operations/{earn}\"")),
+            "{role}"
+        );
         let export = reqwest::Client::new()
             .get(app.url("/admin/operations/export?kind=accrue&protocol=native&format=csv"))
             .header(header::COOKIE, &session)
@@ -105,40 +128,69 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
             .unwrap();
         if exports {
             assert_eq!(export.status(), StatusCode::OK, "{role}");
-            assert!(export.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/csv"));
+            assert!(export.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv"));
             let csv = export.text().await.unwrap();
             let rows: Vec<&str> = csv.lines().skip(1).collect();
-            assert!(!rows.is_empty() && rows.iter().all(|r| r.contains(",accrue,")), "{csv}");
-            assert!(rows.iter().any(|r| r.starts_with(&format!("{accrual},"))), "{csv}");
+            assert!(
+                !rows.is_empty() && rows.iter().all(|r| r.contains(",accrue,")),
+                "{csv}"
+            );
+            assert!(
+                rows.iter().any(|r| r.starts_with(&format!("{accrual},"))),
+                "{csv}"
+            );
         } else {
             assert_eq!(export.status(), StatusCode::FORBIDDEN, "{role}");
         }
 
         // A wrong filter: the page says what is wrong beside each field, and lists nothing.
-        let (status, html) = page(&app, &session, "/admin/operations?kind=nonsense&customer=x&from=2026-02-30&lang=en").await;
+        let (status, html) = page(
+            &app,
+            &session,
+            "/admin/operations?kind=nonsense&customer=x&from=2026-02-30&lang=en",
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         for field in ["kind", "customer", "from"] {
-            assert!(html.contains(&format!("id=\"e-{field}\"")), "{field}: {html}");
+            assert!(
+                html.contains(&format!("id=\"e-{field}\"")),
+                "{field}: {html}"
+            );
         }
         assert!(!html.contains("id=\"operations\"") && !html.contains("id=\"export-csv\""));
 
         // The operation with its postings and the callback about it.
         let (status, html) = page(&app, &session, &format!("/admin/operations/{earn}")).await;
         assert_eq!(status, StatusCode::OK);
-        assert!(html.contains("id=\"postings\"") && html.contains(&format!("href=\"/admin/outbox/{message}\"")));
+        assert!(
+            html.contains("id=\"postings\"")
+                && html.contains(&format!("href=\"/admin/outbox/{message}\""))
+        );
 
         // ECommPay payments: the list, the export for the roles that export, the payment.
-        let (status, html) = page(&app, &session, "/admin/payments?project=35&from=2020-01-01").await;
+        let (status, html) =
+            page(&app, &session, "/admin/payments?project=35&from=2020-01-01").await;
         assert_eq!(status, StatusCode::OK, "{role}: {html}");
-        assert!(html.contains(&format!("href=\"/admin/payments/{sale}\"")), "{role}: {html}");
+        assert!(
+            html.contains(&format!("href=\"/admin/payments/{sale}\"")),
+            "{role}: {html}"
+        );
         assert_eq!(html.contains("id=\"export-csv\""), exports, "{role}");
         let (status, html) = page(&app, &session, &format!("/admin/payments/{sale}")).await;
         assert_eq!(status, StatusCode::OK, "{role}");
-        assert!(html.contains("dash-7") && html.contains("id=\"history\""), "{role}");
+        assert!(
+            html.contains("dash-7") && html.contains("id=\"history\""),
+            "{role}"
+        );
 
         let (status, html) = page(&app, &session, "/admin/outbox?lang=en").await;
         assert_eq!(status, StatusCode::OK);
-        assert!(html.contains("http://127.0.0.1:9/shop-hook") && html.contains("connection refused"));
+        assert!(
+            html.contains("http://127.0.0.1:9/shop-hook") && html.contains("connection refused")
+        );
         let button = format!("action=\"/admin/outbox/{message}/resend\"");
         assert_eq!(html.contains(&button), resends, "{role}");
     }
@@ -163,7 +215,10 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
                 .unwrap()
         }
     };
-    assert_eq!(resend(finance.clone()).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        resend(finance.clone()).await.status(),
+        StatusCode::FORBIDDEN
+    );
     // Support may: the message is pending again.
     let support = sign_in(&app, "sup").await;
     let (_, html) = page(&app, &support, "/admin/outbox").await;
@@ -178,7 +233,10 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()[header::LOCATION], format!("/admin/outbox/{message}?resent=1"));
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        format!("/admin/outbox/{message}?resent=1")
+    );
     let (_, shown) = app.get(&format!("/v1/messages/{message}")).await;
     assert_eq!(shown["state"], "pending", "{shown}");
 
@@ -188,10 +246,21 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["route"].as_str().unwrap().to_string(), e["status"].to_string()))
+        .map(|e| {
+            (
+                e["route"].as_str().unwrap().to_string(),
+                e["status"].to_string(),
+            )
+        })
         .collect();
-    assert!(routes.contains(&("/v1/operations/export.csv".into(), "200".into())), "{routes:?}");
-    assert!(routes.contains(&("/v1/messages/{id}/resend".into(), "202".into())), "{routes:?}");
+    assert!(
+        routes.contains(&("/v1/operations/export.csv".into(), "200".into())),
+        "{routes:?}"
+    );
+    assert!(
+        routes.contains(&("/v1/messages/{id}/resend".into(), "202".into())),
+        "{routes:?}"
+    );
     app.stop().await;
 }
 
