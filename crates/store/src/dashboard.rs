@@ -23,6 +23,16 @@ pub struct OutboxQueue {
     pub oldest_pending_at: Option<i64>,
 }
 
+/// A queue as the query reads it: kind, purpose, URL, pending, dead, oldest pending.
+type QueueRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
 impl Tx {
     /// Operations newest first as [`ledger::operations`] lists them, and only those `protocol`
     /// made (`native`, `incust`, `loymax`, `kupikupi`, `ecommpay`) when it is given. The filter
@@ -78,24 +88,10 @@ impl Tx {
     /// The outbox's queues with a message pending or dead: callbacks per URL, SMS and e-mail
     /// per kind, each per purpose; the deepest first, at most `limit`.
     pub async fn outbox_queues(&mut self, limit: i64) -> StoreResult<Vec<OutboxQueue>> {
-        let rows: Vec<(
-            String,
-            Option<String>,
-            Option<String>,
-            i64,
-            i64,
-            Option<i64>,
-        )> = fetch!(
+        let rows: Vec<QueueRow> = fetch!(
             self,
             fetch_all,
-            (
-                String,
-                Option<String>,
-                Option<String>,
-                i64,
-                i64,
-                Option<i64>
-            ),
+            QueueRow,
             "SELECT kind, purpose, url, SUM(pending), SUM(dead), MIN(pending_at) FROM (\
                SELECT kind, purpose, CASE WHEN kind = 'callback' THEN recipient END AS url, \
                  CASE WHEN state = 'pending' THEN 1 ELSE 0 END AS pending, \

@@ -217,6 +217,42 @@ fn start_of(day: NaiveDate, zone: chrono_tz::Tz) -> Option<chrono::DateTime<chro
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// The links around a filtered list: its first page when this is a later one, the next, and
+/// the export of the same filter (`…/export?…&` for the format to follow) for roles that export.
+pub struct Links {
+    pub first: Option<String>,
+    pub older: Option<String>,
+    pub export: Option<String>,
+}
+
+impl Links {
+    /// The links of the list at `path` with the filter `query`; `before` is this page's
+    /// cursor, `older` the next page's.
+    pub fn new(path: &str, query: &str, before: &str, older: Option<i64>, export: bool) -> Links {
+        let address = |path: &str, extra: &str| {
+            let parts: Vec<&str> = [query, extra]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            format!("{path}?{}", parts.join("&"))
+        };
+        Links {
+            first: given(before).map(|_| match query.is_empty() {
+                true => path.to_string(),
+                false => format!("{path}?{query}"),
+            }),
+            older: older.map(|id| address(path, &format!("before={id}"))),
+            export: export.then(|| {
+                let link = address(&format!("{path}/export"), "");
+                match link.ends_with('?') {
+                    true => link,
+                    false => link + "&",
+                }
+            }),
+        }
+    }
+}
+
 /// A choice of a filter's list.
 pub struct Choice {
     pub value: String,
@@ -292,7 +328,7 @@ pub struct Row {
 
 /// The program of an operation: its name, decimals and zone (the first program's when the
 /// API does not say, two decimals in UTC when there is none).
-fn units_of<'a>(programs: &'a [ProgramBrief], id: Option<i64>) -> Option<&'a ProgramBrief> {
+fn units_of(programs: &[ProgramBrief], id: Option<i64>) -> Option<&ProgramBrief> {
     programs.iter().find(|p| Some(p.id) == id)
 }
 
@@ -343,11 +379,7 @@ struct ListPage {
     protocols: Vec<Choice>,
     statuses: Vec<Choice>,
     rows: Vec<Row>,
-    /// The first page of the same filter, when this is a later one.
-    first: Option<String>,
-    older: Option<String>,
-    /// The export's address with the filter, for roles that export.
-    export: Option<String>,
+    links: Links,
 }
 
 impl Page for ListPage {
@@ -418,18 +450,14 @@ fn answer_list(
     older: Option<i64>,
 ) -> Response {
     let lang = signed.lang;
-    let query = filter.query();
-    let address = |extra: &str| {
-        let joined: Vec<&str> = [query.as_str(), extra]
-            .into_iter()
-            .filter(|part| !part.is_empty())
-            .collect();
-        match joined.is_empty() {
-            true => "/admin/operations".to_string(),
-            false => format!("/admin/operations?{}", joined.join("&")),
-        }
-    };
-    let exports = signed.may("GET", "/v1/operations/export.csv") && errors.is_empty();
+    let exports = signed.may("GET", "/v1/operations/export.csv");
+    let links = Links::new(
+        "/admin/operations",
+        &filter.query(),
+        &filter.before,
+        older,
+        exports && errors.is_empty(),
+    );
     let page = ListPage {
         page: signed.chrome(signed.t("dash-ops-title")),
         who: signed.who(),
@@ -455,15 +483,7 @@ fn answer_list(
                 (s.as_str().to_string(), label)
             }),
         ),
-        first: given(&filter.before).map(|_| address("")),
-        older: older.map(|id| address(&format!("before={id}"))),
-        export: exports.then(|| {
-            let filtered = address("").replacen("/admin/operations", "/admin/operations/export", 1);
-            match filtered.contains('?') {
-                true => format!("{filtered}&"),
-                false => format!("{filtered}?"),
-            }
-        }),
+        links,
         rows,
         errors,
         filter,

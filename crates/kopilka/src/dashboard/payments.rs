@@ -3,7 +3,9 @@
 //! its status history and the callbacks sent to the shop with their delivery attempts; the
 //! filtered view exported. Every read is the admin API's (`GET /v1/ecommpay/payments…`).
 
-use super::operations::{not_found, unreadable, MessagePage, MessageRow};
+use super::operations::{
+    not_found, unreadable, Choice, FieldError, Links, MessagePage, MessageRow,
+};
 use super::{ApiFailure, SignedIn, Who};
 use crate::http::html::{self, Chrome, Page};
 use crate::http::i18n::{self, Lang};
@@ -115,16 +117,19 @@ impl Filter {
     }
 
     /// The API's query, or the fields that are wrong (with the message for each).
-    fn api_query(&self, lang: Lang) -> Result<String, Vec<(String, String)>> {
+    fn api_query(&self, lang: Lang) -> Result<String, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut query = form_urlencoded::Serializer::new(String::new());
-        let text = |id: &str| i18n::text(lang, id, None);
+        let wrong = |field: &str, id: &str| FieldError {
+            field: field.into(),
+            text: i18n::text(lang, id, None),
+        };
         if let Some(project) = given(&self.project) {
             match project.parse::<i64>() {
                 Ok(id) => {
                     query.append_pair("project_id", &id.to_string());
                 }
-                Err(_) => errors.push(("project".into(), text("dash-ops-wrong-choice"))),
+                Err(_) => errors.push(wrong("project", "dash-ops-wrong-choice")),
             }
         }
         if let Some(status) = given(&self.status) {
@@ -132,7 +137,7 @@ impl Filter {
                 true => {
                     query.append_pair("status", status);
                 }
-                false => errors.push(("status".into(), text("dash-ops-wrong-choice"))),
+                false => errors.push(wrong("status", "dash-ops-wrong-choice")),
             }
         }
         if let Some(payment) = given(&self.payment) {
@@ -144,7 +149,7 @@ impl Filter {
                 Some(ms) => {
                     query.append_pair(field, &ms.to_string());
                 }
-                None => errors.push((field.into(), text("dash-ops-wrong-day"))),
+                None => errors.push(wrong(field, "dash-ops-wrong-day")),
             }
         }
         if let Some(before) = given(&self.before).and_then(|b| b.parse::<i64>().ok()) {
@@ -184,26 +189,17 @@ fn row(p: &PaymentItem, projects: &[ProjectItem], lang: Lang) -> Row {
     }
 }
 
-/// A choice of a filter's list.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
 #[derive(Template)]
 #[template(path = "dashboard/payments.html")]
 struct ListPage {
     page: Chrome,
     who: Who,
     filter: Filter,
-    errors: Vec<(String, String)>,
+    errors: Vec<FieldError>,
     projects: Vec<Choice>,
     statuses: Vec<Choice>,
     rows: Vec<Row>,
-    first: Option<String>,
-    older: Option<String>,
-    export: Option<String>,
+    links: Links,
 }
 
 impl Page for ListPage {
@@ -216,8 +212,8 @@ impl ListPage {
     fn error(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, text)| text.as_str())
+            .find(|e| e.field == field)
+            .map(|e| e.text.as_str())
     }
 }
 
@@ -246,7 +242,10 @@ pub async fn list(signed: SignedIn, Query(filter): Query<Filter>) -> Response {
                 ),
                 Err(failure) if failure.status == StatusCode::UNPROCESSABLE_ENTITY => (
                     Vec::new(),
-                    vec![(failure.field.unwrap_or_default(), failure.message)],
+                    vec![FieldError {
+                        field: failure.field.unwrap_or_default(),
+                        text: failure.message,
+                    }],
                     None,
                 ),
                 Err(failure) => return signed.failed(&failure),
@@ -254,18 +253,14 @@ pub async fn list(signed: SignedIn, Query(filter): Query<Filter>) -> Response {
         }
         Err(errors) => (Vec::new(), errors, None),
     };
-    let query = filter.query();
-    let address = |extra: &str| {
-        let parts: Vec<&str> = [query.as_str(), extra]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect();
-        match parts.is_empty() {
-            true => "/admin/payments".to_string(),
-            false => format!("/admin/payments?{}", parts.join("&")),
-        }
-    };
     let exports = signed.may("GET", "/v1/ecommpay/payments/export.csv") && errors.is_empty();
+    let links = Links::new(
+        "/admin/payments",
+        &filter.query(),
+        &filter.before,
+        older,
+        exports,
+    );
     let page = ListPage {
         page: signed.chrome(signed.t("dash-pay-title")),
         who: signed.who(),
@@ -285,15 +280,7 @@ pub async fn list(signed: SignedIn, Query(filter): Query<Filter>) -> Response {
                 selected: given(&filter.status) == Some(s),
             })
             .collect(),
-        first: given(&filter.before).map(|_| address("")),
-        older: older.map(|id| address(&format!("before={id}"))),
-        export: exports.then(|| {
-            let filtered = address("").replacen("/admin/payments", "/admin/payments/export", 1);
-            match filtered.contains('?') {
-                true => format!("{filtered}&"),
-                false => format!("{filtered}?"),
-            }
-        }),
+        links,
         rows,
         errors,
         filter,

@@ -23,7 +23,7 @@ pub async fn create_operator(app: &TestApp, login: &str, role: &str) -> i64 {
 }
 
 /// A browser-like client: no redirects followed, cookies kept by hand.
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -4,7 +4,7 @@
 //! Chromium (`e2e/dashboard-ops.mjs`) every page in uk/ru/en at 1280 and 390 px under axe-core.
 
 use crate::common::{self, Backend, TestApp};
-use crate::dashboard::{create_operator, csrf, page, sign_in, PASSWORD};
+use crate::dashboard::{client, create_operator, csrf, page, sign_in, PASSWORD};
 use kopilka_domain::ids::OperationId;
 use kopilka_store::outbox::{Attempt, AttemptOutcome, NewMessage, NextStep};
 use reqwest::header;
@@ -203,10 +203,7 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
         let form = form.clone();
         let url = app.url(&format!("/admin/outbox/{message}/resend"));
         async move {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap()
+            client()
                 .post(url)
                 .header(header::COOKIE, session)
                 .form(&form)
@@ -222,10 +219,7 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
     // Support may: the message is pending again.
     let support = sign_in(&app, "sup").await;
     let (_, html) = page(&app, &support, "/admin/outbox").await;
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let response = client()
         .post(app.url(&format!("/admin/outbox/{message}/resend")))
         .header(header::COOKIE, &support)
         .form(&[("csrf", csrf(&html))])
