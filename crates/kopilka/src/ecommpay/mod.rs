@@ -217,8 +217,6 @@ pub(crate) async fn enqueue_callback(
     message.accept = "200".into();
     message.ordered_by = Some(format!("ecommpay.payment:{}", payment.id));
     message.merchant_id = Some(project.merchant_id);
-    // The payment's sale operation: the dashboard finds a payment's callbacks by it.
-    message.operation_id = Some(payment.operation_id);
     tx.enqueue(&message).await?;
     Ok(())
 }
