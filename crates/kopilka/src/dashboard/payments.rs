@@ -332,7 +332,7 @@ pub async fn detail(signed: SignedIn, Path(id): Path<String>) -> Response {
         let payment: PaymentItem =
             serde_json::from_value(signed.get(&format!("/v1/ecommpay/payments/{id}")).await?)
                 .map_err(unreadable)?;
-        // The shop's callbacks name the payment's sale operation.
+        // Callbacks naming the payment's sale operation (ECommPay's do not yet: docs/dashboard.md).
         let uri = format!(
             "/v1/messages?operation={}&kind=callback&limit=100",
             payment.operation_id
