@@ -11,6 +11,7 @@ pub mod backup;
 pub mod cabinet;
 pub mod code_quota;
 pub mod customers;
+pub mod dashboard;
 pub mod ecommpay;
 pub mod entities;
 pub mod exports;

@@ -119,6 +119,43 @@ pub async fn list(
     Ok(Json(PageOf::new(views, limit, |m| m.id)))
 }
 
+/// A queue of the outbox: the messages pending or dead for one destination.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueView {
+    /// `sms`, `email` or `callback`.
+    pub kind: String,
+    /// What the messages are for (`native.webhook`); null for plain ones.
+    pub purpose: Option<String>,
+    /// A callback's URL; SMS and e-mail are one queue per kind (never per recipient).
+    pub url: Option<String>,
+    pub pending: i64,
+    pub dead: i64,
+    /// When the oldest pending message was created (unix ms).
+    pub oldest_pending_at: Option<i64>,
+}
+
+/// The outbox's queues with a message pending or dead, the deepest first (at most 100).
+#[utoipa::path(get, path = "/v1/messages/queues", responses((status = 200, body = [QueueView])))]
+pub async fn queues(State(state): State<AppState>) -> ApiResult<Json<Vec<QueueView>>> {
+    let queues = state
+        .store
+        .read(|tx| Box::pin(async move { tx.outbox_queues(100).await }))
+        .await?;
+    Ok(Json(
+        queues
+            .into_iter()
+            .map(|q| QueueView {
+                kind: q.kind,
+                purpose: q.purpose,
+                url: q.url,
+                pending: q.pending,
+                dead: q.dead,
+                oldest_pending_at: q.oldest_pending_at,
+            })
+            .collect(),
+    ))
+}
+
 #[utoipa::path(get, path = "/v1/messages/{id}", responses((status = 200, body = MessageView), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<MessageView>> {
     let found = state

@@ -74,6 +74,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operations::audit));
     let messages = OpenApiRouter::new()
         .routes(routes!(messages::list))
+        .routes(routes!(messages::queues))
         .routes(routes!(messages::get))
         .routes(routes!(messages::attempts))
         .routes(routes!(messages::resend));

@@ -73,6 +73,7 @@ pub struct OperationView {
     pub amount_minor: i64,
     /// How much later reversals took back, in minor units.
     pub reversed_minor: i64,
+    pub program_id: i64,
     pub customer_id: Option<i64>,
     pub merchant_id: Option<i64>,
     pub reverses: Option<i64>,
@@ -108,6 +109,7 @@ fn view(op: Operation, decimals: u8) -> OperationView {
         currency: op.currency,
         amount_minor: op.amount,
         reversed_minor: op.reversed,
+        program_id: op.program_id.0,
         customer_id: op.customer_id.map(|id| id.0),
         merchant_id: op.merchant_id.map(|id| id.0),
         reverses: op.reverses.map(|id| id.0),
@@ -511,6 +513,9 @@ pub struct OperationQuery {
     pub merchant_id: Option<i64>,
     pub kind: Option<String>,
     pub status: Option<String>,
+    /// The protocol that made the operation: `native`, `incust`, `loymax`, `kupikupi`,
+    /// `ecommpay`, `offers`, `system`, `demo`.
+    pub protocol: Option<String>,
     /// Created at or after this instant (RFC 3339, `2026-12-01T00:00:00+02:00`).
     pub from: Option<String>,
     /// Created before this instant (RFC 3339): `from` and `to` make a half-open range.
@@ -559,12 +564,16 @@ pub async fn list(
     }
     .limit()?;
     let filter = query.filter(query.cursor, limit)?;
+    let protocol = query.protocol.clone();
     let (ops, programs) = state
         .store
         .read(move |tx| {
-            Box::pin(
-                async move { Ok((ledger::operations(tx, &filter).await?, tx.programs().await?)) },
-            )
+            Box::pin(async move {
+                let ops = tx
+                    .operations_of_protocol(&filter, protocol.as_deref())
+                    .await?;
+                Ok((ops, tx.programs().await?))
+            })
         })
         .await?;
     let decimals = |program_id: i64| {
@@ -618,14 +627,20 @@ async fn export(
         .read(|tx| Box::pin(async move { tx.programs().await }))
         .await?;
     let units = export::ProgramUnits::new(&units);
+    let protocol = query.protocol.clone();
     let pages: export::Pages = Box::new(move |cursor| {
-        let (state, units) = (state.clone(), units.clone());
+        let (state, units, protocol) = (state.clone(), units.clone(), protocol.clone());
         let mut filter = filter.clone();
         filter.before_id = cursor.map(OperationId);
         Box::pin(async move {
             let ops = state
                 .store
-                .read(move |tx| Box::pin(async move { ledger::operations(tx, &filter).await }))
+                .read(move |tx| {
+                    Box::pin(async move {
+                        tx.operations_of_protocol(&filter, protocol.as_deref())
+                            .await
+                    })
+                })
                 .await?;
             Ok(Page::of(
                 ops,

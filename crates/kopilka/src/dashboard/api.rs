@@ -77,6 +77,41 @@ pub async fn call(
     uri: &str,
     body: Option<serde_json::Value>,
 ) -> Result<ApiAnswer, ApiFailure> {
+    read(send(api, carried, token, method, uri, body).await?).await
+}
+
+/// An answer of the API as JSON, or its refusal.
+pub async fn read(response: axum::response::Response) -> Result<ApiAnswer, ApiFailure> {
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), ANSWER_MAX)
+        .await
+        .map_err(|e| ApiFailure::internal(format!("answer: {e}")))?;
+    let json = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+    };
+    if status.is_success() {
+        return Ok(ApiAnswer { status, json });
+    }
+    let error = &json["error"];
+    Err(ApiFailure {
+        status,
+        code: error["code"].as_str().unwrap_or("unknown").to_string(),
+        field: error["field"].as_str().map(str::to_string),
+        message: error["message"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+/// The API's whole answer to `method uri`, its body unread (an export streams it on).
+pub async fn send(
+    api: &Router,
+    carried: &Carried,
+    token: Option<&str>,
+    method: Method,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> Result<axum::response::Response, ApiFailure> {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -100,28 +135,8 @@ pub async fn call(
     if let Some(budget) = &carried.budget {
         request.extensions_mut().insert(budget.clone());
     }
-    let response = api
-        .clone()
+    api.clone()
         .oneshot(request)
         .await
-        .map_err(|e| ApiFailure::internal(format!("{e}")))?;
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), ANSWER_MAX)
-        .await
-        .map_err(|e| ApiFailure::internal(format!("answer: {e}")))?;
-    let json = if bytes.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
-    };
-    if status.is_success() {
-        return Ok(ApiAnswer { status, json });
-    }
-    let error = &json["error"];
-    Err(ApiFailure {
-        status,
-        code: error["code"].as_str().unwrap_or("unknown").to_string(),
-        field: error["field"].as_str().map(str::to_string),
-        message: error["message"].as_str().unwrap_or_default().to_string(),
-    })
+        .map_err(|e| ApiFailure::internal(format!("{e}")))
 }

@@ -12,6 +12,9 @@ mod audit;
 mod customers;
 mod demo;
 mod home;
+mod operations;
+mod outbox;
+mod payments;
 mod session;
 mod sign_in;
 
@@ -64,6 +67,21 @@ pub const SECTIONS: &[Section] = &[
         route: ("GET", "/v1/customers"),
     },
     Section {
+        href: "/admin/operations",
+        label: "dash-nav-operations",
+        route: ("GET", "/v1/operations"),
+    },
+    Section {
+        href: "/admin/payments",
+        label: "dash-nav-payments",
+        route: ("GET", "/v1/ecommpay/payments"),
+    },
+    Section {
+        href: "/admin/outbox",
+        label: "dash-nav-outbox",
+        route: ("GET", "/v1/messages"),
+    },
+    Section {
         href: "/admin/audit",
         label: "dash-nav-audit",
         route: ("GET", "/v1/audit"),
@@ -100,6 +118,15 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         )
         .route("/admin/customers/{id}/adjust", post(customers::adjust))
         .route("/admin/audit", get(audit::page))
+        .route("/admin/operations", get(operations::list))
+        .route("/admin/operations/export", get(operations::export))
+        .route("/admin/operations/{id}", get(operations::detail))
+        .route("/admin/payments", get(payments::list))
+        .route("/admin/payments/export", get(payments::export))
+        .route("/admin/payments/{id}", get(payments::detail))
+        .route("/admin/outbox", get(outbox::monitor))
+        .route("/admin/outbox/{id}", get(outbox::message))
+        .route("/admin/outbox/{id}/resend", post(outbox::resend))
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,

@@ -164,6 +164,33 @@ impl SignedIn {
         .await
     }
 
+    /// A file the API answers to `GET uri` (an export), passed on as it streams: the API's
+    /// role check and audit row apply; a refusal is a page.
+    pub async fn download(&self, uri: &str) -> Response {
+        let sent = api::send(
+            &self.dash.api,
+            &self.carried,
+            Some(&self.token),
+            Method::GET,
+            uri,
+            None,
+        )
+        .await;
+        match sent {
+            Ok(response) if response.status().is_success() => response,
+            Ok(response) => match api::read(response).await {
+                Err(failure) => self.failed(&failure),
+                Ok(answer) => self.failed(&ApiFailure {
+                    status: answer.status,
+                    code: "unexpected".into(),
+                    field: None,
+                    message: String::new(),
+                }),
+            },
+            Err(failure) => self.failed(&failure),
+        }
+    }
+
     /// `GET uri` as this operator: its JSON.
     pub async fn get(&self, uri: &str) -> Result<serde_json::Value, ApiFailure> {
         Ok(self.api(Method::GET, uri, None).await?.json)
@@ -240,7 +267,11 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
         return matches!(site, "same-origin" | "none");
     }
     match (text("origin"), text("host")) {
-        (None | Some("null"), _) => true,
+        (None, _) => true,
+        // A page sent with `Referrer-Policy: no-referrer` (every dashboard page) posts its
+        // forms with `Origin: null` and `Sec-Fetch-Site: same-origin` (taken above); without
+        // the browser's word, a null origin may be anyone's.
+        (Some("null"), _) => false,
         (Some(origin), Some(host)) => origin
             .split_once("://")
             .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
@@ -348,7 +379,12 @@ mod tests {
         assert!(same_origin(&headers), "a page without a referrer");
         headers.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&headers));
+        headers.insert("origin", HeaderValue::from_static("null"));
+        assert!(!same_origin(&headers));
+        headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(same_origin(&headers), "a no-referrer page's own form");
         headers.remove("sec-fetch-site");
+        assert!(!same_origin(&headers));
         headers.insert("origin", HeaderValue::from_static("http://evil.example"));
         assert!(!same_origin(&headers));
     }

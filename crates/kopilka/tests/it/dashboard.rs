@@ -23,7 +23,7 @@ pub async fn create_operator(app: &TestApp, login: &str, role: &str) -> i64 {
 }
 
 /// A browser-like client: no redirects followed, cookies kept by hand.
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -53,7 +53,7 @@ fn session_of(response: &reqwest::Response) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
-async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, String) {
+pub async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, String) {
     let response = client()
         .get(app.url(path))
         .header(header::COOKIE, session)
@@ -65,7 +65,7 @@ async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, String) 
 }
 
 /// The form token of a page (`name="csrf" value="…"`).
-fn csrf(html: &str) -> String {
+pub fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form token") + 19;
     html[at..].split('"').next().unwrap().to_string()
 }

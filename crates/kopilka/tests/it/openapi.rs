@@ -62,6 +62,7 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/operations/{id}/reverse"),
     ("get", "/v1/ledger/audit"),
     ("get", "/v1/messages"),
+    ("get", "/v1/messages/queues"),
     ("get", "/v1/messages/{id}"),
     ("get", "/v1/messages/{id}/attempts"),
     ("post", "/v1/messages/{id}/resend"),
