@@ -195,6 +195,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let seeded = demo::seed(&store, &sealer, &data).await?;
             let running = server::start_with_store(cfg, store).await?;
             println!("kopilka demo listening on http://{}", running.addr);
+            println!(
+                "  start here:   {}/ (the demo's landing page)",
+                running.public_url
+            );
+            println!(
+                "  dashboard:    {}/admin (the landing page signs you in as operator demo)",
+                running.public_url
+            );
             println!("  database:     {database}");
             println!("  admin token:  {}", running.admin_token);
             println!("  health:       {}/healthz", running.public_url);

@@ -226,6 +226,10 @@ fn describe() {
     );
     describe_counter!("kopilka_code_quota_refusals_total", "Code SMS refused by a quota, by surface and the key whose quota was spent (phone, address, sender).");
     describe_counter!(
+        "kopilka_social_unknown_entries_total",
+        "Webhook entries from a network account no program is mapped to, by network (ignored)."
+    );
+    describe_counter!(
         "kopilka_lockouts_total",
         "Password and PIN checks refused unchecked after too many wrong ones, by secret."
     );

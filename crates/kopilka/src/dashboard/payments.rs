@@ -91,11 +91,12 @@ fn given(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|t| !t.is_empty())
 }
 
-/// Where a UTC day begins, in unix ms.
-fn day_start(text: &str, after: u64) -> Option<i64> {
+/// Where a UTC day begins, as the API's RFC 3339 instant.
+fn day_start(text: &str, after: u64) -> Option<String> {
     let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
     let day = day.checked_add_days(chrono::Days::new(after))?;
-    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    let start = day.and_hms_opt(0, 0, 0)?.and_utc();
+    Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 impl Filter {
@@ -146,8 +147,8 @@ impl Filter {
         for (field, value, after) in [("from", &self.from, 0), ("to", &self.to, 1)] {
             let Some(value) = given(value) else { continue };
             match day_start(value, after) {
-                Some(ms) => {
-                    query.append_pair(field, &ms.to_string());
+                Some(instant) => {
+                    query.append_pair(field, &instant);
                 }
                 None => errors.push(wrong(field, "dash-ops-wrong-day")),
             }
