@@ -449,7 +449,7 @@ pub async fn offer(
                 let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
                 explained = Some(Explained {
                     evaluated: signed.t(&format!("dash-explain-{}", text(&e["evaluated"]))),
-                    outcome: text(&e["trace"]["outcome"]),
+                    outcome: text(&e["trace"]["outcome"]["outcome"]),
                     trace: pretty(&e["trace"]),
                     effects: pretty(&e["effects"]),
                 });
