@@ -347,7 +347,9 @@ struct VersionRow {
     name: String,
     from: String,
     to: String,
-    in_force: bool,
+    /// `in-force`, `scheduled` (it starts later), or empty (replaced or ended).
+    state: &'static str,
+    state_label: String,
     body: String,
 }
 
@@ -415,6 +417,16 @@ pub async fn offer(
     };
     let in_force = answer["in_force"].as_u64();
     let when = |v: &Value| v.as_i64().map(|ms| i18n::datetime(ms, &zone, lang));
+    let now = chrono::Utc::now().timestamp_millis();
+    let state = |v: &Value| {
+        if v["version"].as_u64() == in_force {
+            "in-force"
+        } else if v["effective_from"].as_i64().is_some_and(|from| from > now) {
+            "scheduled"
+        } else {
+            ""
+        }
+    };
     let versions: Vec<VersionRow> = answer["versions"]
         .as_array()
         .into_iter()
@@ -424,7 +436,11 @@ pub async fn offer(
             name: text(&v["name"]),
             from: when(&v["effective_from"]).unwrap_or_default(),
             to: when(&v["effective_to"]).unwrap_or_else(|| "–".into()),
-            in_force: v["version"].as_u64() == in_force,
+            state: state(v),
+            state_label: match state(v) {
+                "" => "–".into(),
+                state => signed.t(&format!("dash-offer-state-{state}")),
+            },
             body: serde_json::to_string_pretty(v).unwrap_or_default(),
         })
         .collect();
