@@ -135,6 +135,7 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             "/admin/programs/{id}",
             get(programs::program).post(programs::update),
         )
+        .route("/admin/programs/{id}/offers", post(programs::add_offer))
         .route(
             "/admin/programs/{program}/offers/{offer}",
             get(programs::offer),

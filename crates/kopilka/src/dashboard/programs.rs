@@ -118,6 +118,10 @@ struct ProgramPage {
     rules: String,
     settings: String,
     offers: Vec<OfferRow>,
+    may_add_offer: bool,
+    /// The offer version's JSON as typed, and the refusal of it.
+    draft: String,
+    draft_error: Option<String>,
 }
 
 impl Page for ProgramPage {
@@ -157,7 +161,7 @@ pub async fn program(
         .done
         .filter(|d| d == "saved")
         .map(|_| signed.t("dash-program-saved"));
-    show(&signed, id, None, notice, None, StatusCode::OK).await
+    show(&signed, id, None, None, notice, None, StatusCode::OK).await
 }
 
 /// The program's page; `form` is a refused form as typed, with the field the API named.
@@ -165,6 +169,7 @@ async fn show(
     signed: &SignedIn,
     id: i64,
     form: Option<(&BTreeMap<String, String>, Option<String>)>,
+    draft: Option<(String, String)>,
     notice: Option<String>,
     error: Option<String>,
     status: StatusCode,
@@ -217,10 +222,14 @@ async fn show(
         .into_iter()
         .map(|(offer, versions)| {
             let (in_force, state) = offer_state(&versions, now);
-            let latest = versions.iter().max_by_key(|v| v["version"].as_u64());
+            // The name of the version in force, else of the newest.
+            let shown = versions
+                .iter()
+                .find(|v| in_force.is_some() && v["version"].as_u64() == in_force)
+                .or_else(|| versions.iter().max_by_key(|v| v["version"].as_u64()));
             OfferRow {
                 id: offer,
-                name: latest.map(|v| text(&v["name"])).unwrap_or_default(),
+                name: shown.map(|v| text(&v["name"])).unwrap_or_default(),
                 versions: versions.len(),
                 in_force,
                 state,
@@ -248,6 +257,9 @@ async fn show(
         rules: pretty(&program["rules"]),
         settings: pretty(&program["settings"]),
         offers,
+        may_add_offer: signed.may("POST", "/v1/programs/{id}/offers"),
+        draft: draft.as_ref().map(|d| d.0.clone()).unwrap_or_default(),
+        draft_error: draft.map(|d| d.1),
     };
     render(status, &view)
 }
@@ -301,6 +313,7 @@ pub async fn update(Path(id): Path<i64>, posted: Posted<BTreeMap<String, String>
             id,
             Some((&typed, field)),
             None,
+            None,
             Some(message),
             StatusCode::UNPROCESSABLE_ENTITY,
         )
@@ -333,7 +346,70 @@ pub async fn update(Path(id): Path<i64>, posted: Posted<BTreeMap<String, String>
                 id,
                 Some((&typed, field)),
                 None,
+                None,
                 Some(message),
+                failure.status,
+            )
+            .await
+        }
+        Err(failure) => signed.failed(&failure),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OfferForm {
+    #[serde(default)]
+    offer: String,
+}
+
+/// A new offer, or a new version of one, as the API's JSON (docs/offers.md), checked by the
+/// API (`POST /v1/programs/{id}/offers`); refused, it stays in the box with the reason.
+pub async fn add_offer(Path(id): Path<i64>, posted: Posted<OfferForm>) -> Response {
+    let signed = posted.signed;
+    let draft = posted.form.offer;
+    let answer = match serde_json::from_str::<Value>(&draft) {
+        Ok(body) => {
+            signed
+                .api(
+                    Method::POST,
+                    &format!("/v1/programs/{id}/offers"),
+                    Some(body),
+                )
+                .await
+        }
+        Err(e) => {
+            let message = format!("{}: {e}", signed.t("dash-offer-json-invalid"));
+            let refused = Some((draft, message));
+            return show(
+                &signed,
+                id,
+                None,
+                refused,
+                None,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    match answer {
+        Ok(created) => {
+            let offer = created.json["id"].as_i64().unwrap_or_default();
+            Redirect::to(&format!("/admin/programs/{id}/offers/{offer}")).into_response()
+        }
+        Err(failure) if failure.status.is_client_error() && failure.status.as_u16() != 401 => {
+            let message = match (failure.status, &failure.field) {
+                (StatusCode::FORBIDDEN, _) => signed.t("dash-forbidden-text"),
+                (_, Some(field)) => format!("{field}: {}", failure.message),
+                _ => failure.message.clone(),
+            };
+            show(
+                &signed,
+                id,
+                None,
+                Some((draft, message)),
+                None,
+                None,
                 failure.status,
             )
             .await

@@ -93,13 +93,14 @@ async fn each_role_sees_and_changes_programs_and_offers_as_the_api_allows(app: T
         assert_eq!(status, StatusCode::OK, "{role}: {html}");
         assert_eq!(html.contains("id=\"program-form\""), edits, "{role}");
         assert_eq!(html.contains("id=\"program-facts\""), !edits, "{role}");
+        assert_eq!(html.contains("id=\"add-offer\""), edits, "{role}");
         // The offer: version 1 in force, version 2 waiting.
         assert!(
             html.contains(&format!("href=\"/admin/programs/1/offers/{offer}\"")),
             "{role}"
         );
         assert!(
-            html.contains("Likes v2") && html.contains("In force"),
+            html.contains("Likes v1") && html.contains("In force"),
             "{html}"
         );
 
@@ -197,6 +198,47 @@ async fn each_role_sees_and_changes_programs_and_offers_as_the_api_allows(app: T
     assert_eq!(after["rules"]["decimals"], program["rules"]["decimals"]);
     let (_, html) = page(&app, &manager, "/admin/programs/1?done=saved&lang=en").await;
     assert!(html.contains("id=\"notice\""));
+
+    // A new offer as JSON: refused by the API with its field beside the box, then added.
+    let add = |offer: Value| {
+        let url = app.url("/admin/programs/1/offers");
+        let (session, token) = (manager.clone(), token.clone());
+        async move {
+            client()
+                .post(url)
+                .header(header::COOKIE, session)
+                .form(&[("csrf", token), ("offer", offer.to_string())])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut draft = json!({
+        "id": 8, "version": 1, "name": "Joins", "effective_from": 0,
+        "triggers": [{"social": "group_joined"}],
+        "actions": [{"type": "accrue", "points": {"by": "fixed", "points": 100}}],
+    });
+    draft["id"] = json!(-1);
+    let refused = add(draft.clone()).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("id=\"e-offer\"") && html.contains("Joins"),
+        "{html}"
+    );
+    draft["id"] = json!(8);
+    let added = add(draft).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        added.headers()[header::LOCATION],
+        "/admin/programs/1/offers/8"
+    );
+    let (_, versions) = app.get("/v1/offers/8/versions?program=1").await;
+    assert_eq!(versions["in_force"], 1, "{versions}");
+    // Finance sees no such form.
+    let finance = sign_in(&app, "fin").await;
+    let (_, html) = page(&app, &finance, "/admin/programs/1").await;
+    assert!(!html.contains("id=\"add-offer\""));
     app.stop().await;
 }
 
