@@ -15,6 +15,7 @@ mod home;
 mod operations;
 mod outbox;
 mod payments;
+mod programs;
 mod session;
 mod sign_in;
 
@@ -77,6 +78,11 @@ pub const SECTIONS: &[Section] = &[
         route: ("GET", "/v1/ecommpay/payments"),
     },
     Section {
+        href: "/admin/programs",
+        label: "dash-nav-programs",
+        route: ("GET", "/v1/programs"),
+    },
+    Section {
         href: "/admin/outbox",
         label: "dash-nav-outbox",
         route: ("GET", "/v1/messages"),
@@ -124,6 +130,16 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         .route("/admin/payments", get(payments::list))
         .route("/admin/payments/export", get(payments::export))
         .route("/admin/payments/{id}", get(payments::detail))
+        .route("/admin/programs", get(programs::list))
+        .route(
+            "/admin/programs/{id}",
+            get(programs::program).post(programs::update),
+        )
+        .route("/admin/programs/{id}/offers", post(programs::add_offer))
+        .route(
+            "/admin/programs/{program}/offers/{offer}",
+            get(programs::offer),
+        )
         .route("/admin/outbox", get(outbox::monitor))
         .route("/admin/outbox/{id}", get(outbox::message))
         .route("/admin/outbox/{id}/resend", post(outbox::resend))

@@ -13,6 +13,7 @@ mod core_api;
 mod customers;
 mod dashboard;
 mod dashboard_ops;
+mod dashboard_programs;
 mod ecommpay;
 mod ecommpay_shops;
 mod exports;
