@@ -12,6 +12,7 @@ mod audit;
 mod customers;
 mod demo;
 mod home;
+mod merchants;
 mod operations;
 mod outbox;
 mod payments;
@@ -86,6 +87,11 @@ pub const SECTIONS: &[Section] = &[
         label: "dash-nav-audit",
         route: ("GET", "/v1/audit"),
     },
+    Section {
+        href: "/admin/merchants",
+        label: "dash-nav-merchants",
+        route: ("GET", "/v1/merchants"),
+    },
 ];
 
 /// The dashboard's routes (`api`: the admin API's routes with their state, as `api::router`
@@ -127,6 +133,16 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         .route("/admin/outbox", get(outbox::monitor))
         .route("/admin/outbox/{id}", get(outbox::message))
         .route("/admin/outbox/{id}/resend", post(outbox::resend))
+        .route("/admin/merchants", get(merchants::list))
+        .route("/admin/merchants/{id}", get(merchants::merchant))
+        .route(
+            "/admin/merchants/{id}/credentials",
+            post(merchants::add_credential),
+        )
+        .route(
+            "/admin/merchants/{id}/webhook-secret",
+            post(merchants::rotate_webhook),
+        )
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
