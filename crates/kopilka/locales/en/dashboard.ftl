@@ -274,3 +274,15 @@ dash-merchant-rotate-hint = A new secret signs the merchant's webhooks from now 
 dash-merchant-rotate = Make a new secret
 dash-merchant-secret-once = The secret, shown only this once
 dash-merchant-secret-hint = Copy it now and hand it to the merchant: kopilka keeps only a hash or a sealed copy and will never show it again.
+
+# Message templates (dashboard/templates.rs)
+dash-nav-templates = Message templates
+dash-templates-title = Message templates
+dash-templates-program = Program
+dash-templates-show = Show
+dash-templates-languages = Customer messages are written in Russian and English; a customer who chose Ukrainian gets the Russian text. A program's own texts are set in its settings (templates).
+dash-templates-placeholders = Placeholders
+dash-templates-language = Language
+dash-templates-text = Text
+dash-templates-preview = Preview
+dash-templates-custom = the program's own

@@ -274,3 +274,15 @@ dash-merchant-rotate-hint = Новый секрет подписывает ве�
 dash-merchant-rotate = Создать новый секрет
 dash-merchant-secret-once = Секрет — показывается только в этот раз
 dash-merchant-secret-hint = Скопируйте его сейчас и передайте мерчанту: kopilka хранит только хеш или запечатанную копию и больше его не покажет.
+
+# Message templates (dashboard/templates.rs)
+dash-nav-templates = Шаблоны сообщений
+dash-templates-title = Шаблоны сообщений
+dash-templates-program = Программа
+dash-templates-show = Показать
+dash-templates-languages = Сообщения клиентам пишутся на русском и английском; клиент, выбравший украинский, получает русский текст. Собственные тексты программы задаются в её настройках (templates).
+dash-templates-placeholders = Подстановки
+dash-templates-language = Язык
+dash-templates-text = Текст
+dash-templates-preview = Как выглядит
+dash-templates-custom = свой текст программы

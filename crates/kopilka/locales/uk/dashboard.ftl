@@ -274,3 +274,15 @@ dash-merchant-rotate-hint = Новий секрет підписує вебху�
 dash-merchant-rotate = Створити новий секрет
 dash-merchant-secret-once = Секрет — показується лише цей раз
 dash-merchant-secret-hint = Скопіюйте його зараз і передайте мерчантові: kopilka зберігає лише хеш або запечатану копію й більше його не покаже.
+
+# Message templates (dashboard/templates.rs)
+dash-nav-templates = Шаблони повідомлень
+dash-templates-title = Шаблони повідомлень
+dash-templates-program = Програма
+dash-templates-show = Показати
+dash-templates-languages = Повідомлення клієнтам пишуться російською та англійською; клієнт, що обрав українську, отримує російський текст. Власні тексти програми задаються в її налаштуваннях (templates).
+dash-templates-placeholders = Підстановки
+dash-templates-language = Мова
+dash-templates-text = Текст
+dash-templates-preview = Як виглядає
+dash-templates-custom = власний текст програми

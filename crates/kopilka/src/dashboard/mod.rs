@@ -18,6 +18,7 @@ mod outbox;
 mod payments;
 mod session;
 mod sign_in;
+mod templates;
 
 pub use api::{ApiAnswer, ApiFailure};
 pub use customers::{programs, Choice, Program};
@@ -92,6 +93,11 @@ pub const SECTIONS: &[Section] = &[
         label: "dash-nav-merchants",
         route: ("GET", "/v1/merchants"),
     },
+    Section {
+        href: "/admin/templates",
+        label: "dash-nav-templates",
+        route: ("GET", "/v1/programs/{id}/templates"),
+    },
 ];
 
 /// The dashboard's routes (`api`: the admin API's routes with their state, as `api::router`
@@ -143,6 +149,7 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             "/admin/merchants/{id}/webhook-secret",
             post(merchants::rotate_webhook),
         )
+        .route("/admin/templates", get(templates::list))
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
