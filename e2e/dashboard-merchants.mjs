@@ -1,4 +1,4 @@
-// The dashboard's merchants pages as an administrator, in each language at 1280 and 390 px:
+// The dashboard's merchants and message templates pages as an administrator, in each language at 1280 and 390 px:
 // axe-core finds no violations, nothing scrolls sideways at 390 px, the page is in the language
 // asked for; then a credential made through the form, its secret shown once and not again.
 // SHOTS=dir saves a screenshot of each.
@@ -13,6 +13,7 @@ await run(async (page, baseUrl, [login, password]) => {
   const pages = [
     ['merchants', '/admin/merchants'],
     ['merchant', '/admin/merchants/1'],
+    ['templates', '/admin/templates?program=1'],
   ];
   for (const lang of ['uk', 'ru', 'en']) {
     await speak(page, baseUrl, lang);

@@ -134,6 +134,34 @@ async fn an_administrator_makes_a_credential_whose_secret_is_shown_once_and_othe
     app.stop().await;
 }
 
+both_stores!(a_programs_message_templates_are_listed_with_a_preview_in_each_language);
+async fn a_programs_message_templates_are_listed_with_a_preview_in_each_language(app: TestApp) {
+    let (status, listed) = app.get("/v1/programs/1/templates").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let earned = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "incust.earned")
+        .expect("incust.earned listed");
+    assert_eq!(earned["texts"][0]["language"], "ru");
+    assert_eq!(
+        earned["texts"][1]["preview"],
+        "Demo Shop: 25 bonuses earned. Balance: 310"
+    );
+    let (status, _) = app.get("/v1/programs/999/templates").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    create_operator(&app, "sup", "support").await;
+    let support = sign_in(&app, "sup").await;
+    let (status, html) = page(&app, &support, "/admin/templates?program=1&lang=en").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("href=\"/admin/templates\" aria-current=\"page\""));
+    assert!(html.contains("incust.earned"));
+    assert!(html.contains("Demo Shop: 25 bonuses earned. Balance: 310"));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_merchants_pages_pass_axe_in_each_language_on_a_phone_and_a_desktop() {
     let app = TestApp::start(Backend::Sqlite, true).await;
