@@ -203,6 +203,9 @@ pub fn preview(name: &str, language: Language, settings: &Value) -> Option<Strin
         ("code", "4821"),
         ("minutes", "5"),
         ("transaction", "T-1042"),
+        ("offer", "Coffee Week"),
+        ("points", "50"),
+        ("coupon", "CW-7Q2F"),
     ];
     text(name, language, settings).map(|text| substitute(text, EXAMPLES))
 }

@@ -80,12 +80,10 @@ pub async fn list(signed: SignedIn, Query(chosen): Query<Chosen>) -> Response {
             .filter(|id| programs.iter().any(|p| p.id == *id))
             .or(programs.first().map(|p| p.id));
         let templates: Vec<TemplateItem> = match program {
-            Some(id) => serde_json::from_value(
-                signed
-                    .get(&format!("/v1/programs/{id}/templates"))
-                    .await?,
-            )
-            .map_err(unreadable)?,
+            Some(id) => {
+                serde_json::from_value(signed.get(&format!("/v1/programs/{id}/templates")).await?)
+                    .map_err(unreadable)?
+            }
             None => Vec::new(),
         };
         Ok::<_, ApiFailure>((programs, program, templates))

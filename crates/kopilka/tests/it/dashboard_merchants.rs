@@ -97,7 +97,14 @@ async fn an_administrator_makes_a_credential_whose_secret_is_shown_once_and_othe
     assert!(html.contains("id=\"refused\""), "{html}");
 
     // A new webhook secret, shown once.
-    let (status, html) = submit(&app, &admin, &token, "/admin/merchants/1/webhook-secret", &[]).await;
+    let (status, html) = submit(
+        &app,
+        &admin,
+        &token,
+        "/admin/merchants/1/webhook-secret",
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let webhook = shown_secret(&html);
     assert!(webhook.starts_with("whsec_"), "{webhook}");
@@ -125,8 +132,14 @@ async fn an_administrator_makes_a_credential_whose_secret_is_shown_once_and_othe
         )
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{login}: {html}");
-        let (status, _) =
-            submit(&app, &session, &token, "/admin/merchants/1/webhook-secret", &[]).await;
+        let (status, _) = submit(
+            &app,
+            &session,
+            &token,
+            "/admin/merchants/1/webhook-secret",
+            &[],
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{login}");
     }
     let (_, listed) = app.get("/v1/merchants/1/credentials").await;
