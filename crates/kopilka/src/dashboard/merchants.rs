@@ -16,6 +16,8 @@ use serde_json::json;
 
 const ADD_CREDENTIAL: &str = "/v1/merchants/{id}/credentials";
 const ROTATE_WEBHOOK: &str = "/v1/merchants/{id}/webhook-secret";
+const ROTATE_PROJECT: &str = "/v1/ecommpay/projects/{id}/secret";
+const ROTATE_PLATFORM: &str = "/v1/kupikupi/platforms/{uid}/keys";
 /// The protocols a credential may be for (`POST /v1/merchants/{id}/credentials`).
 const PROTOCOLS: &[&str] = &["native", "incust", "loymax", "kupikupi", "ecommpay"];
 /// What stands for a secret once it has been shown (it is stored hashed or sealed).
@@ -61,6 +63,8 @@ pub struct CredentialRow {
     pub login: String,
     pub detail: String,
     pub created: String,
+    /// The dashboard's address that makes a new secret for it, when the role may.
+    pub rotate: Option<String>,
 }
 
 #[derive(Template)]
@@ -188,8 +192,11 @@ async fn merchant_page(
             login: c.login,
             detail: format!("№ {}", c.id),
             created: time(c.created_at),
+            rotate: None,
         })
         .collect();
+    let rotate_project = signed.may("POST", ROTATE_PROJECT);
+    let rotate_platform = signed.may("POST", ROTATE_PLATFORM);
     rows.extend(
         projects
             .into_iter()
@@ -203,6 +210,8 @@ async fn merchant_page(
                     .collect::<Vec<_>>()
                     .join(" · "),
                 created: String::new(),
+                rotate: rotate_project
+                    .then(|| format!("/admin/merchants/{id}/ecommpay/{}/secret", p.project_id)),
             }),
     );
     rows.extend(
@@ -211,6 +220,10 @@ async fn merchant_page(
             .filter(|p| p.merchant_id == id)
             .map(|p| CredentialRow {
                 protocol: "kupikupi".into(),
+                rotate: rotate_platform.then(|| {
+                    let uid: String = form_urlencoded::byte_serialize(p.uid.as_bytes()).collect();
+                    format!("/admin/merchants/{id}/kupikupi/{uid}/keys")
+                }),
                 login: p.uid,
                 detail: p.site,
                 created: String::new(),
@@ -306,6 +319,57 @@ pub async fn rotate_webhook(Path(id): Path<String>, posted: Posted<RotateForm>) 
             let shown = Shown {
                 what: signed.t("dash-merchant-webhook-secret"),
                 value: answer.json["secret"].as_str().unwrap_or_default().into(),
+            };
+            merchant_page(&signed, id, StatusCode::CREATED, Some(shown), None).await
+        }
+        Err(failure) => signed.failed(&failure),
+    }
+}
+
+/// `POST /admin/merchants/{id}/ecommpay/{project}/secret`: the project's new secret, shown once.
+pub async fn rotate_project(
+    Path((id, project)): Path<(String, String)>,
+    posted: Posted<RotateForm>,
+) -> Response {
+    let signed = posted.signed;
+    let (Ok(id), Ok(project)) = (id.parse::<i64>(), project.parse::<i64>()) else {
+        return signed.failed(&not_found());
+    };
+    let uri = format!("/v1/ecommpay/projects/{project}/secret");
+    match signed.api(Method::POST, &uri, None).await {
+        Ok(answer) => {
+            let shown = Shown {
+                what: format!("ecommpay {project}"),
+                value: answer.json["secret"].as_str().unwrap_or_default().into(),
+            };
+            merchant_page(&signed, id, StatusCode::CREATED, Some(shown), None).await
+        }
+        Err(failure) => signed.failed(&failure),
+    }
+}
+
+/// `POST /admin/merchants/{id}/kupikupi/{uid}/keys`: the platform's new keys (production and
+/// test), shown once.
+pub async fn rotate_platform(
+    Path((id, uid)): Path<(String, String)>,
+    posted: Posted<RotateForm>,
+) -> Response {
+    let signed = posted.signed;
+    let Ok(id) = id.parse::<i64>() else {
+        return signed.failed(&not_found());
+    };
+    let encoded: String = form_urlencoded::byte_serialize(uid.as_bytes()).collect();
+    let uri = format!("/v1/kupikupi/platforms/{encoded}/keys");
+    match signed.api(Method::POST, &uri, None).await {
+        Ok(answer) => {
+            let keys = [&answer.json["secret_key"], &answer.json["dev_secret_key"]];
+            let shown = Shown {
+                what: format!("kupikupi {uid}"),
+                value: keys
+                    .iter()
+                    .filter_map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
             };
             merchant_page(&signed, id, StatusCode::CREATED, Some(shown), None).await
         }

@@ -149,6 +149,14 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             "/admin/merchants/{id}/webhook-secret",
             post(merchants::rotate_webhook),
         )
+        .route(
+            "/admin/merchants/{id}/ecommpay/{project}/secret",
+            post(merchants::rotate_project),
+        )
+        .route(
+            "/admin/merchants/{id}/kupikupi/{uid}/keys",
+            post(merchants::rotate_platform),
+        )
         .route("/admin/templates", get(templates::list))
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),

@@ -111,6 +111,22 @@ async fn an_administrator_makes_a_credential_whose_secret_is_shown_once_and_othe
     let (_, again) = page(&app, &admin, "/admin/merchants/1").await;
     assert!(!again.contains(&webhook));
 
+    // The protocols' own secrets: an ECommPay project's and a Kupi-Kupi platform's, each once.
+    for kind in ["/ecommpay/", "/kupikupi/"] {
+        let (_, html) = page(&app, &admin, "/admin/merchants/1").await;
+        let at = html
+            .find(&format!("action=\"/admin/merchants/1{kind}"))
+            .unwrap_or_else(|| panic!("{kind} rotation offered: {html}"))
+            + 8;
+        let action = html[at..].split('"').next().unwrap().to_string();
+        let (status, html) = submit(&app, &admin, &token, &action, &[]).await;
+        assert_eq!(status, StatusCode::CREATED, "{kind}: {html}");
+        let secret = shown_secret(&html);
+        assert!(secret.len() >= 16, "{kind}: {secret}");
+        let (_, again) = page(&app, &admin, "/admin/merchants/1").await;
+        assert!(!again.contains(&secret), "{kind}");
+    }
+
     // Support and finance: no forms, and the API refuses the posts whatever the page showed.
     for login in ["sup", "fin"] {
         let session = sign_in(&app, login).await;
@@ -118,6 +134,8 @@ async fn an_administrator_makes_a_credential_whose_secret_is_shown_once_and_othe
         if status == StatusCode::OK {
             assert!(!html.contains("/credentials\""), "{login}");
             assert!(!html.contains("/webhook-secret\""), "{login}");
+            assert!(!html.contains("/secret\""), "{login}");
+            assert!(!html.contains("/keys\""), "{login}");
         } else {
             assert_eq!(status, StatusCode::FORBIDDEN, "{login}");
         }
