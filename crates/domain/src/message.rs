@@ -188,6 +188,28 @@ pub fn render(
     Ok(substitute(text, values))
 }
 
+/// Template `name` in `language` as a program would send it, with example values in place of
+/// its placeholders (the dashboard's preview); a placeholder without an example stays as written.
+pub fn preview(name: &str, language: Language, settings: &Value) -> Option<String> {
+    const EXAMPLES: &[(&str, &str)] = &[
+        ("shop", "Demo Shop"),
+        ("program", "Kopilka"),
+        ("earned", "25"),
+        ("redeemed", "40"),
+        ("returned", "10"),
+        ("taken", "15"),
+        ("amount", "120"),
+        ("balance", "310"),
+        ("code", "4821"),
+        ("minutes", "5"),
+        ("transaction", "T-1042"),
+        ("offer", "Coffee Week"),
+        ("points", "50"),
+        ("coupon", "CW-7Q2F"),
+    ];
+    text(name, language, settings).map(|text| substitute(text, EXAMPLES))
+}
+
 /// Replaces each `{name}` (a name of letters, digits, `_` and `.`) with its value. Other
 /// braces are text, so JSON and other braced formats can be templates too.
 pub fn substitute(text: &str, values: &[(&str, &str)]) -> String {

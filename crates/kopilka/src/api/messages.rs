@@ -211,3 +211,60 @@ pub async fn resend(State(state): State<AppState>, Id(id): Id) -> ApiResult<Stat
         ))
     }
 }
+
+/// A message template's text in one language.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TemplateText {
+    /// `ru` or `en` (customer messages in any other language are Russian).
+    pub language: String,
+    pub built_in: String,
+    /// The program's own text (`settings.templates`), when it has one.
+    pub custom: Option<String>,
+    /// The text sent, with example values in its placeholders.
+    pub preview: String,
+}
+
+/// A message template as a program sends it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TemplateView {
+    pub name: String,
+    pub placeholders: Vec<String>,
+    pub texts: Vec<TemplateText>,
+}
+
+/// The program's customer message templates: kopilka's texts, the program's overrides
+/// (`settings.templates`, changed with `PUT /v1/programs/{id}`) and a preview of each.
+#[utoipa::path(get, path = "/v1/programs/{id}/templates", responses((status = 200, body = [TemplateView]), (status = 404, body = crate::http::ErrorBody)))]
+pub async fn templates(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<Json<Vec<TemplateView>>> {
+    use kopilka_domain::message::{self, Language, TEMPLATES};
+    let program = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move { tx.program(kopilka_domain::ids::ProgramId(id)).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("program"))?;
+    let settings = &program.settings;
+    let views = TEMPLATES
+        .iter()
+        .map(|t| TemplateView {
+            name: t.name.to_string(),
+            placeholders: t.placeholders.iter().map(|p| p.to_string()).collect(),
+            texts: [(Language::Ru, t.ru), (Language::En, t.en)]
+                .into_iter()
+                .map(|(language, built_in)| TemplateText {
+                    language: language.code().to_string(),
+                    built_in: built_in.to_string(),
+                    custom: settings["templates"][t.name][language.code()]
+                        .as_str()
+                        .map(str::to_string),
+                    preview: message::preview(t.name, language, settings).unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(views))
+}

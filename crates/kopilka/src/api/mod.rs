@@ -77,7 +77,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::queues))
         .routes(routes!(messages::get))
         .routes(routes!(messages::attempts))
-        .routes(routes!(messages::resend));
+        .routes(routes!(messages::resend))
+        .routes(routes!(messages::templates));
     let adjustments = OpenApiRouter::new()
         .routes(routes!(adjustments::list))
         .routes(routes!(adjustments::get))

@@ -12,12 +12,14 @@ mod audit;
 mod customers;
 mod demo;
 mod home;
+mod merchants;
 mod operations;
 mod outbox;
 mod payments;
 mod programs;
 mod session;
 mod sign_in;
+mod templates;
 
 pub use api::{ApiAnswer, ApiFailure};
 pub use customers::{programs, Choice, Program};
@@ -92,6 +94,16 @@ pub const SECTIONS: &[Section] = &[
         label: "dash-nav-audit",
         route: ("GET", "/v1/audit"),
     },
+    Section {
+        href: "/admin/merchants",
+        label: "dash-nav-merchants",
+        route: ("GET", "/v1/merchants"),
+    },
+    Section {
+        href: "/admin/templates",
+        label: "dash-nav-templates",
+        route: ("GET", "/v1/programs/{id}/templates"),
+    },
 ];
 
 /// The dashboard's routes (`api`: the admin API's routes with their state, as `api::router`
@@ -143,6 +155,25 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         .route("/admin/outbox", get(outbox::monitor))
         .route("/admin/outbox/{id}", get(outbox::message))
         .route("/admin/outbox/{id}/resend", post(outbox::resend))
+        .route("/admin/merchants", get(merchants::list))
+        .route("/admin/merchants/{id}", get(merchants::merchant))
+        .route(
+            "/admin/merchants/{id}/credentials",
+            post(merchants::add_credential),
+        )
+        .route(
+            "/admin/merchants/{id}/webhook-secret",
+            post(merchants::rotate_webhook),
+        )
+        .route(
+            "/admin/merchants/{id}/ecommpay/{project}/secret",
+            post(merchants::rotate_project),
+        )
+        .route(
+            "/admin/merchants/{id}/kupikupi/{uid}/keys",
+            post(merchants::rotate_platform),
+        )
+        .route("/admin/templates", get(templates::list))
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,

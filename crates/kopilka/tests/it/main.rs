@@ -12,6 +12,7 @@ mod connections;
 mod core_api;
 mod customers;
 mod dashboard;
+mod dashboard_merchants;
 mod dashboard_ops;
 mod dashboard_programs;
 mod ecommpay;

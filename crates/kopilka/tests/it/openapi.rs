@@ -20,6 +20,7 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/programs/{id}"),
     ("put", "/v1/programs/{id}"),
     ("get", "/v1/programs/{id}/analytics"),
+    ("get", "/v1/programs/{id}/templates"),
     ("get", "/v1/programs/{id}/liability/export.csv"),
     ("get", "/v1/programs/{id}/liability/export.xlsx"),
     ("get", "/v1/programs/{id}/offers"),
