@@ -91,6 +91,14 @@ pub struct FieldError {
     pub text: String,
 }
 
+/// The message about `field` among a filter's errors, shown beside it.
+pub fn error_of<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.text.as_str())
+}
+
 fn given(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|t| !t.is_empty())
 }
@@ -390,10 +398,7 @@ impl Page for ListPage {
 
 impl ListPage {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.text.as_str())
+        error_of(&self.errors, field)
     }
 }
 

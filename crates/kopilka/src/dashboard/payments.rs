@@ -211,10 +211,7 @@ impl Page for ListPage {
 
 impl ListPage {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.text.as_str())
+        super::operations::error_of(&self.errors, field)
     }
 }
 
