@@ -62,7 +62,7 @@ pub struct ApplicationQuery {
 
 /// The applications, oldest first, of a merchant or a program when asked.
 #[utoipa::path(get, path = "/v1/loymax/applications", params(ApplicationQuery), responses((status = 200, body = [ApplicationView])))]
-pub async fn list(
+pub async fn list_applications(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ApplicationQuery>,
 ) -> ApiResult<Json<Vec<ApplicationView>>> {
@@ -95,7 +95,7 @@ pub async fn list(
 
 /// Registers a partner's OAuth application.
 #[utoipa::path(post, path = "/v1/loymax/applications", request_body = NewApplication, responses((status = 201, body = ApplicationView), (status = 422, body = ErrorBody)))]
-pub async fn create(
+pub async fn create_application(
     State(state): State<AppState>,
     JsonBody(input): JsonBody<NewApplication>,
 ) -> ApiResult<(StatusCode, Json<ApplicationView>)> {
@@ -163,7 +163,7 @@ async fn find(state: &AppState, client_id: String) -> ApiResult<ApplicationView>
 /// A new secret for the application; the old one stops working at once (tokens already handed
 /// out keep their lifetimes).
 #[utoipa::path(post, path = "/v1/loymax/applications/{client_id}/secret", params(("client_id" = String, Path, description = "The application's client_id")), responses((status = 200, description = "The application with its new secret, shown this once", body = ApplicationView), (status = 404, body = ErrorBody), (status = 409, description = "The application is disabled", body = ErrorBody)))]
-pub async fn rotate_secret(
+pub async fn rotate_application_secret(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
 ) -> ApiResult<Json<ApplicationView>> {
@@ -195,7 +195,7 @@ pub async fn rotate_secret(
 /// Disables the application for good: the token endpoint no longer knows it and every token it
 /// was given ends now.
 #[utoipa::path(post, path = "/v1/loymax/applications/{client_id}/disable", params(("client_id" = String, Path, description = "The application's client_id")), responses((status = 200, description = "The application, disabled", body = ApplicationView), (status = 404, body = ErrorBody)))]
-pub async fn disable(
+pub async fn disable_application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
 ) -> ApiResult<Json<ApplicationView>> {

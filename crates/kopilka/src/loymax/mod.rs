@@ -94,9 +94,12 @@ pub fn canonical_prefix(path: &str) -> Option<String> {
 /// them to the admin API, which protects them.
 pub fn admin_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(applications::list, applications::create))
-        .routes(routes!(applications::rotate_secret))
-        .routes(routes!(applications::disable))
+        .routes(routes!(
+            applications::list_applications,
+            applications::create_application
+        ))
+        .routes(routes!(applications::rotate_application_secret))
+        .routes(routes!(applications::disable_application))
         .routes(routes!(auth::issue_user_token))
         .routes(routes!(notifications::create))
         .routes(routes!(cards::set_secrets))
