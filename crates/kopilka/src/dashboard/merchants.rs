@@ -351,12 +351,15 @@ async fn merchant_page(
     html::render(status, &page)
 }
 
-/// The merchant's id in a dashboard path; a page saying it is not found otherwise.
+/// The merchant's id in a dashboard path; a page saying it is not found otherwise. (A
+/// handler's refusal is the page it answers, so it is a whole `Response`.)
+#[allow(clippy::result_large_err)]
 fn merchant_id(signed: &SignedIn, id: &str) -> Result<i64, Response> {
     id.parse::<i64>().map_err(|_| signed.failed(&not_found()))
 }
 
 /// A posted form's operator, the merchant its path names, and the form.
+#[allow(clippy::result_large_err)]
 fn posted_to<T>(posted: Posted<T>, id: &str) -> Result<(SignedIn, i64, T), Response> {
     let id = merchant_id(&posted.signed, id)?;
     Ok((posted.signed, id, posted.form))
