@@ -21,10 +21,12 @@ pub struct EcommpayProject {
     pub return_hosts: Vec<String>,
     pub voucher_ttl_secs: i64,
     pub created_at: i64,
+    /// When an operator disabled it: the Gate and the Payment Page no longer know it.
+    pub disabled_at: Option<i64>,
 }
 row!(
     EcommpayProject,
-    "ecommpay_projects.id, ecommpay_projects.merchant_id, ecommpay_projects.name, ecommpay_projects.sealed_secret, ecommpay_projects.callback_url, ecommpay_projects.methods, ecommpay_projects.return_hosts, ecommpay_projects.voucher_ttl_secs, ecommpay_projects.created_at",
+    "ecommpay_projects.id, ecommpay_projects.merchant_id, ecommpay_projects.name, ecommpay_projects.sealed_secret, ecommpay_projects.callback_url, ecommpay_projects.methods, ecommpay_projects.return_hosts, ecommpay_projects.voucher_ttl_secs, ecommpay_projects.created_at, ecommpay_projects.disabled_at",
     |c| EcommpayProject {
         id: c.next()?,
         merchant_id: MerchantId(c.next()?),
@@ -35,6 +37,7 @@ row!(
         return_hosts: c.json("ecommpay project return hosts")?,
         voucher_ttl_secs: c.next()?,
         created_at: c.next()?,
+        disabled_at: c.next()?,
     }
 );
 
@@ -244,6 +247,18 @@ impl Tx {
             self,
             "UPDATE ecommpay_projects SET sealed_secret = $1 WHERE id = $2",
             sealed_secret,
+            id
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Disables the project (once: a disabled one keeps its first time); whether it exists.
+    pub async fn disable_ecommpay_project(&mut self, id: i64) -> StoreResult<bool> {
+        let now = self.now();
+        let changed = execute!(
+            self,
+            "UPDATE ecommpay_projects SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2",
+            now,
             id
         )?;
         Ok(changed == 1)

@@ -234,6 +234,40 @@ impl Tx {
         )?)
     }
 
+    /// Every credential of one protocol, oldest first.
+    pub async fn credentials_for(&mut self, protocol: &str) -> StoreResult<Vec<Credential>> {
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Credential,
+            &select::<Credential>("credentials WHERE protocol = $1 ORDER BY id"),
+            protocol
+        )?)
+    }
+
+    /// A new secret's hash for a credential that is not disabled; whether it was one.
+    pub async fn set_credential_secret_hash(&mut self, id: i64, hash: &str) -> StoreResult<bool> {
+        let changed = execute!(
+            self,
+            "UPDATE credentials SET secret_hash = $1 WHERE id = $2 AND disabled_at IS NULL",
+            hash,
+            id
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Disables the credential (once: a disabled one keeps its first time).
+    pub async fn disable_credential(&mut self, id: i64) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE credentials SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2",
+            now,
+            id
+        )?;
+        Ok(())
+    }
+
     pub async fn create_customer(&mut self, new: &NewCustomer) -> StoreResult<Customer> {
         let now = self.now();
         let member_no = new

@@ -22,10 +22,12 @@ pub struct Platform {
     pub sealed_dev_secret: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When an operator disabled it: the protocol's methods no longer know it.
+    pub disabled_at: Option<i64>,
 }
 row!(
     Platform,
-    "kupikupi_platforms.id, kupikupi_platforms.uid, kupikupi_platforms.merchant_id, kupikupi_platforms.site, kupikupi_platforms.success_url, kupikupi_platforms.fail_url, kupikupi_platforms.notification_url, kupikupi_platforms.sealed_secret, kupikupi_platforms.sealed_dev_secret, kupikupi_platforms.created_at, kupikupi_platforms.updated_at",
+    "kupikupi_platforms.id, kupikupi_platforms.uid, kupikupi_platforms.merchant_id, kupikupi_platforms.site, kupikupi_platforms.success_url, kupikupi_platforms.fail_url, kupikupi_platforms.notification_url, kupikupi_platforms.sealed_secret, kupikupi_platforms.sealed_dev_secret, kupikupi_platforms.created_at, kupikupi_platforms.updated_at, kupikupi_platforms.disabled_at",
     |c| Platform {
         id: c.next()?,
         uid: c.next()?,
@@ -38,6 +40,7 @@ row!(
         sealed_dev_secret: c.next()?,
         created_at: c.next()?,
         updated_at: c.next()?,
+        disabled_at: c.next()?,
     }
 );
 
@@ -193,6 +196,18 @@ impl Tx {
             &urls.success_url,
             &urls.fail_url,
             &urls.notification_url,
+            now,
+            id,
+        )?;
+        Ok(())
+    }
+
+    /// Disables the platform (once: a disabled one keeps its first time).
+    pub async fn disable_kupikupi_platform(&mut self, id: i64) -> StoreResult<()> {
+        let now = self.now();
+        execute!(
+            self,
+            "UPDATE kupikupi_platforms SET disabled_at = COALESCE(disabled_at, $1), updated_at = $1 WHERE id = $2",
             now,
             id,
         )?;

@@ -345,6 +345,21 @@ impl Tx {
         Ok(())
     }
 
+    /// Ends every token handed out to an application at `until` (it was disabled).
+    pub async fn loymax_end_application_tokens(
+        &mut self,
+        credential_id: i64,
+        until: i64,
+    ) -> StoreResult<()> {
+        execute!(
+            self,
+            "UPDATE loymax_tokens SET expires_at = $1 WHERE credential_id = $2 AND expires_at > $1",
+            until,
+            credential_id,
+        )?;
+        Ok(())
+    }
+
     /// Ends every token of a customer at `until` (a password reset).
     pub async fn loymax_end_all_tokens(
         &mut self,

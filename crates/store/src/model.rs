@@ -149,10 +149,12 @@ pub struct Credential {
     #[serde(skip)]
     pub meta: serde_json::Value,
     pub created_at: i64,
+    /// When an operator disabled it: its protocol no longer knows it.
+    pub disabled_at: Option<i64>,
 }
 row!(
     Credential,
-    "credentials.id, credentials.merchant_id, credentials.protocol, credentials.login, credentials.secret_hash, credentials.sealed_secret, credentials.meta, credentials.created_at",
+    "credentials.id, credentials.merchant_id, credentials.protocol, credentials.login, credentials.secret_hash, credentials.sealed_secret, credentials.meta, credentials.created_at, credentials.disabled_at",
     |c| Credential {
         id: c.next()?,
         merchant_id: MerchantId(c.next()?),
@@ -162,6 +164,7 @@ row!(
         sealed_secret: c.next()?,
         meta: c.json("credential meta")?,
         created_at: c.next()?,
+        disabled_at: c.next()?,
     }
 );
 

@@ -324,6 +324,26 @@ dash-merchant-rotate-hint = A new secret signs the merchant's webhooks from now 
 dash-merchant-rotate = Make a new secret
 dash-merchant-secret-once = The secret, shown only this once
 dash-merchant-secret-hint = Copy it now and hand it to the merchant: kopilka keeps only a hash or a sealed copy and will never show it again.
+dash-merchant-state = State
+dash-merchant-active = Active
+dash-merchant-disabled = Disabled
+dash-merchant-disable = Disable
+dash-merchant-disable-hint = Disabling is for good: the protocol no longer knows the credential, and its payments and history stay.
+dash-merchant-project-add = New ECommPay project
+dash-merchant-project-hint = The shop signs its Gate and Payment Page requests with the secret made now; payments are in the program's currency.
+dash-merchant-project-name = Project name
+dash-merchant-project-id = Project ID (the next free one when empty)
+dash-merchant-callback-url = Callback URL
+dash-merchant-project-hosts = Return hosts, comma-separated
+dash-merchant-platform-add = New Kupi-Kupi platform
+dash-merchant-urls-hint = Every address is an https URL; plain http only on a loopback host (a demo).
+dash-merchant-site = Site
+dash-merchant-success-url = Success URL
+dash-merchant-fail-url = Failure URL
+dash-merchant-notification-url = Notification URL
+dash-merchant-application-add = New Loymax application
+dash-merchant-application-hint = A partner's OAuth application: it gets tokens at /authorizationService/token with its client_id and the secret made now.
+dash-merchant-client-id = client_id (generated when empty)
 
 # Message templates (dashboard/templates.rs)
 dash-nav-templates = Message templates

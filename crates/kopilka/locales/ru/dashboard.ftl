@@ -324,6 +324,26 @@ dash-merchant-rotate-hint = Новый секрет подписывает ве�
 dash-merchant-rotate = Создать новый секрет
 dash-merchant-secret-once = Секрет — показывается только в этот раз
 dash-merchant-secret-hint = Скопируйте его сейчас и передайте мерчанту: kopilka хранит только хеш или запечатанную копию и больше его не покажет.
+dash-merchant-state = Состояние
+dash-merchant-active = Действует
+dash-merchant-disabled = Отключён
+dash-merchant-disable = Отключить
+dash-merchant-disable-hint = Отключение навсегда: протокол больше не узнаёт эти учётные данные, их платежи и история остаются.
+dash-merchant-project-add = Новый проект ECommPay
+dash-merchant-project-hint = Магазин подписывает запросы Gate и Payment Page секретом, созданным сейчас; платежи — в валюте программы.
+dash-merchant-project-name = Название проекта
+dash-merchant-project-id = ID проекта (следующий свободный, если пусто)
+dash-merchant-callback-url = URL для callback
+dash-merchant-project-hosts = Хосты возврата через запятую
+dash-merchant-platform-add = Новая платформа Kupi-Kupi
+dash-merchant-urls-hint = Каждый адрес — URL https; обычный http только на loopback-хосте (демо).
+dash-merchant-site = Сайт
+dash-merchant-success-url = URL успеха
+dash-merchant-fail-url = URL неудачи
+dash-merchant-notification-url = URL уведомлений
+dash-merchant-application-add = Новое приложение Loymax
+dash-merchant-application-hint = OAuth-приложение партнёра: получает токены в /authorizationService/token по своему client_id и секрету, созданному сейчас.
+dash-merchant-client-id = client_id (создаётся, если пусто)
 
 # Message templates (dashboard/templates.rs)
 dash-nav-templates = Шаблоны сообщений

@@ -324,6 +324,26 @@ dash-merchant-rotate-hint = Новий секрет підписує вебху�
 dash-merchant-rotate = Створити новий секрет
 dash-merchant-secret-once = Секрет — показується лише цей раз
 dash-merchant-secret-hint = Скопіюйте його зараз і передайте мерчантові: kopilka зберігає лише хеш або запечатану копію й більше його не покаже.
+dash-merchant-state = Стан
+dash-merchant-active = Діє
+dash-merchant-disabled = Вимкнено
+dash-merchant-disable = Вимкнути
+dash-merchant-disable-hint = Вимкнення назавжди: протокол більше не впізнає ці облікові дані, їхні платежі та історія лишаються.
+dash-merchant-project-add = Новий проєкт ECommPay
+dash-merchant-project-hint = Магазин підписує запити Gate і Payment Page секретом, створеним зараз; платежі — у валюті програми.
+dash-merchant-project-name = Назва проєкту
+dash-merchant-project-id = ID проєкту (наступний вільний, якщо порожньо)
+dash-merchant-callback-url = URL для callback
+dash-merchant-project-hosts = Хости повернення через кому
+dash-merchant-platform-add = Нова платформа Kupi-Kupi
+dash-merchant-urls-hint = Кожна адреса — URL https; звичайний http лише на loopback-хості (демо).
+dash-merchant-site = Сайт
+dash-merchant-success-url = URL успіху
+dash-merchant-fail-url = URL невдачі
+dash-merchant-notification-url = URL сповіщень
+dash-merchant-application-add = Новий застосунок Loymax
+dash-merchant-application-hint = OAuth-застосунок партнера: отримує токени в /authorizationService/token за своїм client_id і секретом, створеним зараз.
+dash-merchant-client-id = client_id (створюється, якщо порожньо)
 
 # Message templates (dashboard/templates.rs)
 dash-nav-templates = Шаблони повідомлень

@@ -166,12 +166,20 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             post(merchants::rotate_webhook),
         )
         .route(
-            "/admin/merchants/{id}/ecommpay/{project}/secret",
-            post(merchants::rotate_project),
+            "/admin/merchants/{id}/ecommpay",
+            post(merchants::add_project),
         )
         .route(
-            "/admin/merchants/{id}/kupikupi/{uid}/keys",
-            post(merchants::rotate_platform),
+            "/admin/merchants/{id}/kupikupi",
+            post(merchants::add_platform),
+        )
+        .route(
+            "/admin/merchants/{id}/loymax",
+            post(merchants::add_application),
+        )
+        .route(
+            "/admin/merchants/{id}/{kind}/{key}/{action}",
+            post(merchants::credential_action),
         )
         .route("/admin/templates", get(templates::list))
         .layer(axum::middleware::from_fn_with_state(

@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_projects, create_project))
         .routes(routes!(get_project, update_project))
         .routes(routes!(rotate_secret))
+        .routes(routes!(disable_project))
         .routes(routes!(create_terminal))
         .routes(routes!(list_payments))
         .routes(routes!(export_csv))
@@ -64,6 +65,8 @@ pub struct ProjectView {
     return_hosts: Vec<String>,
     voucher_ttl_secs: i64,
     created_at: i64,
+    /// When it was disabled: the Gate and the Payment Page answer it as an unknown project.
+    disabled_at: Option<i64>,
     /// Only in the answer that created or rotated it.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
@@ -80,6 +83,7 @@ impl From<EcommpayProject> for ProjectView {
             callback_url: p.callback_url,
             voucher_ttl_secs: p.voucher_ttl_secs,
             created_at: p.created_at,
+            disabled_at: p.disabled_at,
             secret: None,
         }
     }
@@ -213,8 +217,8 @@ async fn update_project(
     ))
 }
 
-/// Issues a new secret; the old one stops working at once.
-#[utoipa::path(post, path = "/v1/ecommpay/projects/{id}/secret", params(("id" = i64, Path, description = "The project_id")), responses((status = 200, description = "The project with its new secret, shown this once", body = ProjectView)))]
+/// Issues a new secret; the old one stops working at once. A disabled project keeps none.
+#[utoipa::path(post, path = "/v1/ecommpay/projects/{id}/secret", params(("id" = i64, Path, description = "The project_id")), responses((status = 200, description = "The project with its new secret, shown this once", body = ProjectView), (status = 409, description = "The project is disabled", body = ErrorBody)))]
 async fn rotate_secret(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<ProjectView>> {
     let secret = secrets::random_token(24);
     let sealed = state.sealer.seal(&secret);
@@ -222,14 +226,45 @@ async fn rotate_secret(State(state): State<AppState>, Id(id): Id) -> ApiResult<J
         .store
         .write(move |tx| {
             Box::pin(async move {
-                tx.set_ecommpay_secret(id, &sealed).await?;
+                let project = tx.ecommpay_project(id).await?;
+                if project.as_ref().is_some_and(|p| p.disabled_at.is_none()) {
+                    tx.set_ecommpay_secret(id, &sealed).await?;
+                }
+                Ok(project)
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("project"))?;
+    if project.disabled_at.is_some() {
+        return Err(disabled());
+    }
+    let mut view = ProjectView::from(project);
+    view.secret = Some(secret);
+    Ok(Json(view))
+}
+
+fn disabled() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "disabled", "the project is disabled")
+}
+
+/// Disables the project for good: the Gate and the Payment Page answer it as an unknown
+/// project from now on; its payments stay.
+#[utoipa::path(post, path = "/v1/ecommpay/projects/{id}/disable", params(("id" = i64, Path, description = "The project_id")), responses((status = 200, description = "The project, disabled", body = ProjectView), (status = 404, body = ErrorBody)))]
+async fn disable_project(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<Json<ProjectView>> {
+    let project = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.disable_ecommpay_project(id).await?;
                 tx.ecommpay_project(id).await
             })
         })
-        .await?;
-    let mut view = ProjectView::from(project.ok_or_else(|| ApiError::not_found("project"))?);
-    view.secret = Some(secret);
-    Ok(Json(view))
+        .await?
+        .ok_or_else(|| ApiError::not_found("project"))?;
+    Ok(Json(project.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

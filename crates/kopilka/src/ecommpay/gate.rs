@@ -47,6 +47,7 @@ async fn signed_project(
         .store
         .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
         .await?
+        .filter(|p| p.disabled_at.is_none())
         .ok_or(GateError::new(
             Code::ProjectNotFound,
             format!("{at}project_id"),

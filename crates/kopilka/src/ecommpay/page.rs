@@ -198,6 +198,7 @@ async fn open_inner(
         .store
         .read(move |tx| Box::pin(async move { tx.ecommpay_project(project_id).await }))
         .await?
+        .filter(|p| p.disabled_at.is_none())
         .ok_or(PageError::new(Code::ProjectNotFound, "project_id"))?;
     let secret = project_secret(&state.sealer, &project)?;
     if !domain::verify_page(&secret, &params, &signature) {

@@ -24,12 +24,16 @@ pub enum Proof {
     KeyDigest,
 }
 
-/// The credential `protocol` knows by the first of `logins` that has one.
+/// The credential `protocol` knows by the first of `logins` that has one; a disabled one is
+/// known to no protocol.
 pub async fn find(tx: &mut Tx, protocol: &str, logins: &[String]) -> StoreResult<Option<Holder>> {
     for login in logins {
         let Some(credential) = tx.credential(protocol, login).await? else {
             continue;
         };
+        if credential.disabled_at.is_some() {
+            return Ok(None);
+        }
         let Some(merchant) = tx.merchant(credential.merchant_id).await? else {
             return Ok(None);
         };

@@ -20,6 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(show, update))
         .routes(routes!(rotate))
+        .routes(routes!(disable))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -63,6 +64,8 @@ pub struct PlatformView {
     pub dev_secret_key: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When it was disabled: the protocol's methods answer it as an unknown platform.
+    pub disabled_at: Option<i64>,
 }
 
 impl From<Platform> for PlatformView {
@@ -78,6 +81,7 @@ impl From<Platform> for PlatformView {
             dev_secret_key: None,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            disabled_at: p.disabled_at,
         }
     }
 }
@@ -242,8 +246,8 @@ pub struct RotateInput {
     which: Option<String>,
 }
 
-/// Issues new keys; the old ones stop working at once.
-#[utoipa::path(post, path = "/v1/kupikupi/platforms/{uid}/keys", request_body(content = Option<RotateInput>), responses((status = 200, description = "The platform with its new keys, shown this once", body = PlatformView)))]
+/// Issues new keys; the old ones stop working at once. A disabled platform gets none.
+#[utoipa::path(post, path = "/v1/kupikupi/platforms/{uid}/keys", request_body(content = Option<RotateInput>), responses((status = 200, description = "The platform with its new keys, shown this once", body = PlatformView), (status = 409, description = "The platform is disabled", body = crate::http::ErrorBody)))]
 async fn rotate(
     State(state): State<AppState>,
     Path(uid): Path<String>,
@@ -261,6 +265,13 @@ async fn rotate(
         _ => return Err(ApiError::invalid("which", "secret, dev or both")),
     };
     let platform = find(&state, uid).await?;
+    if platform.disabled_at.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "disabled",
+            "the platform is disabled",
+        ));
+    }
     let secret = production.then(|| random_key(32));
     let dev_secret = dev.then(|| random_key(32));
     let sealed = secret
@@ -284,4 +295,25 @@ async fn rotate(
     view.secret_key = secret;
     view.dev_secret_key = dev_secret;
     Ok(Json(view))
+}
+
+/// Disables the platform for good: its requests are answered as an unknown platform's from now
+/// on, so its transfers under way are left to expire.
+#[utoipa::path(post, path = "/v1/kupikupi/platforms/{uid}/disable", responses((status = 200, description = "The platform, disabled", body = PlatformView), (status = 404, body = crate::http::ErrorBody)))]
+async fn disable(
+    State(state): State<AppState>,
+    Path(uid): Path<String>,
+) -> ApiResult<Json<PlatformView>> {
+    let platform = find(&state, uid).await?;
+    let disabled = state
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.disable_kupikupi_platform(platform.id).await?;
+                tx.kupikupi_platform_by_id(platform.id).await
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("platform"))?;
+    Ok(Json(disabled.into()))
 }

@@ -79,6 +79,7 @@ async fn authenticate(state: &AppState, fields: &Fields) -> Result<Caller, KkErr
         .store
         .read(move |tx| Box::pin(async move { tx.kupikupi_platform(&lookup).await }))
         .await?
+        .filter(|p| p.disabled_at.is_none())
         .ok_or_else(|| {
             KkError::new(
                 ErrorCode::UnknownPlatform,

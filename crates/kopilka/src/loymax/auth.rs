@@ -1,6 +1,6 @@
 //! Sign-in: the OAuth token endpoint (password and refresh-token grants for a partner's
-//! application), bearer sessions, logout, token rotation, and the SystemApi routes where an
-//! administrator registers an application and issues a customer's token to it.
+//! application), bearer sessions, logout, token rotation, and the SystemApi route where an
+//! administrator issues a customer's token to an application (`applications.rs` registers them).
 
 use super::wire::{ok, LmError, LmResult};
 use crate::http::credentials::{self, Proof, Refusal};
@@ -13,7 +13,7 @@ use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kopilka_domain::ids::{CustomerId, MerchantId};
+use kopilka_domain::ids::CustomerId;
 use kopilka_domain::loymax::Settings;
 use kopilka_domain::throttle::Secret;
 use kopilka_store::model::{Credential, Customer, CustomerState, Program};
@@ -480,74 +480,6 @@ pub async fn logout(
         })
         .await?;
     Ok(ok(serde_json::Value::Null))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewApplication {
-    pub merchant_id: i64,
-    /// Generated when absent.
-    pub client_id: Option<String>,
-    /// Generated when absent; returned once.
-    pub client_secret: Option<String>,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ApplicationView {
-    pub client_id: String,
-    /// Shown this once.
-    pub client_secret: String,
-    pub merchant_id: i64,
-}
-
-/// Registers a partner's OAuth application.
-#[utoipa::path(post, path = "/v1/loymax/applications", request_body = NewApplication, responses((status = 201, body = ApplicationView)))]
-pub async fn create_application(
-    State(state): State<AppState>,
-    crate::http::JsonBody(input): crate::http::JsonBody<NewApplication>,
-) -> Result<(StatusCode, Json<ApplicationView>), crate::http::ApiError> {
-    use crate::http::ApiError;
-    let client_id = input.client_id.unwrap_or_else(|| secrets::random_token(8));
-    if client_id.is_empty() || client_id.len() > 100 {
-        return Err(ApiError::invalid("client_id", "1 to 100 characters"));
-    }
-    let secret = input
-        .client_secret
-        .unwrap_or_else(|| secrets::random_token(16));
-    if secret.len() < 8 {
-        return Err(ApiError::invalid("client_secret", "at least 8 characters"));
-    }
-    let hash = secrets::hash_secret_async(secret.clone()).await;
-    let (merchant_id, id) = (input.merchant_id, client_id.clone());
-    let created = state
-        .store
-        .write(move |tx| {
-            Box::pin(async move {
-                if tx.merchant(MerchantId(merchant_id)).await?.is_none() {
-                    return Ok(None);
-                }
-                tx.add_credential(
-                    MerchantId(merchant_id),
-                    PROTOCOL,
-                    &id,
-                    Some(&hash),
-                    None,
-                    &json!({}),
-                )
-                .await
-                .map(Some)
-            })
-        })
-        .await?;
-    created.ok_or_else(|| ApiError::invalid("merchant_id", "no such merchant"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ApplicationView {
-            client_id,
-            client_secret: secret,
-            merchant_id,
-        }),
-    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@
 //! an inner router keyed by the lowercased method path.
 
 mod account;
+mod applications;
 pub mod auth;
 mod cards;
 mod catalog;
@@ -93,7 +94,12 @@ pub fn canonical_prefix(path: &str) -> Option<String> {
 /// them to the admin API, which protects them.
 pub fn admin_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(auth::create_application))
+        .routes(routes!(
+            applications::list_applications,
+            applications::create_application
+        ))
+        .routes(routes!(applications::rotate_application_secret))
+        .routes(routes!(applications::disable_application))
         .routes(routes!(auth::issue_user_token))
         .routes(routes!(notifications::create))
         .routes(routes!(cards::set_secrets))

@@ -89,12 +89,16 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/ecommpay/projects/{id}"),
     ("put", "/v1/ecommpay/projects/{id}"),
     ("post", "/v1/ecommpay/projects/{id}/secret"),
+    ("post", "/v1/ecommpay/projects/{id}/disable"),
     ("post", "/v1/ecommpay/terminals"),
     ("get", "/v1/ecommpay/payments"),
     ("get", "/v1/ecommpay/payments/{id}"),
     ("get", "/v1/ecommpay/payments/export.csv"),
     ("get", "/v1/ecommpay/payments/export.xlsx"),
+    ("get", "/v1/loymax/applications"),
     ("post", "/v1/loymax/applications"),
+    ("post", "/v1/loymax/applications/{client_id}/secret"),
+    ("post", "/v1/loymax/applications/{client_id}/disable"),
     ("post", "/v1/loymax/applications/{client_id}/tokens"),
     ("post", "/v1/loymax/notifications"),
     ("put", "/v1/loymax/cards/{card_id}/secrets"),
@@ -104,6 +108,7 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/kupikupi/platforms/{uid}"),
     ("put", "/v1/kupikupi/platforms/{uid}"),
     ("post", "/v1/kupikupi/platforms/{uid}/keys"),
+    ("post", "/v1/kupikupi/platforms/{uid}/disable"),
 ];
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
