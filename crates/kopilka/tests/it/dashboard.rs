@@ -359,6 +359,23 @@ async fn the_dashboard_passes_axe_per_role_in_each_language_on_a_phone_and_a_des
     ] {
         create_operator(&app, login, role).await;
     }
+    // The demo's customer has a VK profile linked, for the customer's page.
+    app.store
+        .write(|tx| {
+            Box::pin(async move {
+                let program_id = kopilka_domain::ids::ProgramId(1);
+                let program = tx.program(program_id).await?.unwrap();
+                let customer = tx
+                    .customer_by_phone(program_id, "380671111111")
+                    .await?
+                    .unwrap();
+                let vk = kopilka_domain::offers::Network::Vk;
+                kopilka_store::social::link_identity(tx, program.rules, 0, customer.id, vk, "id5551111")
+                    .await
+            })
+        })
+        .await
+        .unwrap();
     // `guarded` has a second factor.
     let (status, signed) = answer(
         app.http
