@@ -173,7 +173,8 @@ row!(
 
 /// The order lots are spent in (`Position::sort_lots`): soonest expiry first, never-expiring
 /// last, older first among equals.
-const LOT_ORDER: &str = "CASE WHEN lots.expires_at IS NULL THEN 1 ELSE 0 END, COALESCE(lots.expires_at, 0), lots.id";
+const LOT_ORDER: &str =
+    "CASE WHEN lots.expires_at IS NULL THEN 1 ELSE 0 END, COALESCE(lots.expires_at, 0), lots.id";
 
 /// A customer's lots with points left — together their balance — in spending order, `limit`
 /// of them after the lot `after_id`. A lot past its expiry stays until the expiry job burns
@@ -192,7 +193,15 @@ pub async fn open_lots(
         CustomerLot::COLUMNS,
         LOT_ORDER,
     );
-    Ok(fetch!(tx, fetch_all, CustomerLot, &sql, customer_id.0, after_id, limit)?)
+    Ok(fetch!(
+        tx,
+        fetch_all,
+        CustomerLot,
+        &sql,
+        customer_id.0,
+        after_id,
+        limit
+    )?)
 }
 
 /// What a merge did: the merge operations written now (none on a repeat).

@@ -274,9 +274,7 @@ impl Tx {
             self,
             fetch_all,
             LinkedIdentity,
-            &select::<LinkedIdentity>(
-                "social_identities WHERE customer_id = $1 ORDER BY network"
-            ),
+            &select::<LinkedIdentity>("social_identities WHERE customer_id = $1 ORDER BY network"),
             customer_id.0,
         )?)
     }

@@ -535,7 +535,10 @@ async fn show(
                     "dash-network-{}",
                     i["network"].as_str().unwrap_or_default()
                 )),
-                user: i["network_user_id"].as_str().unwrap_or_default().to_string(),
+                user: i["network_user_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 linked: i18n::datetime(i["linked_at"].as_i64().unwrap_or(0), &zone, lang),
             })
             .collect(),

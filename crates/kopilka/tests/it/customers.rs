@@ -739,11 +739,16 @@ async fn a_customers_open_lots_add_up_to_the_balance_soonest_expiry_first(app: T
     // A withdrawal spends the soonest-expiring lot first: the opening 10.00 is gone, 2.00 of
     // the 5.00 is left.
     let (status, op) = app
-        .operation(json!({"kind": "withdraw", "customer_id": source, "reason": "test", "amount": "13.00"}))
+        .operation(
+            json!({"kind": "withdraw", "customer_id": source, "reason": "test", "amount": "13.00"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{op}");
     let lots = all_lots(&app, source, 500).await;
-    let remaining: Vec<&str> = lots.iter().map(|l| l["remaining"].as_str().unwrap()).collect();
+    let remaining: Vec<&str> = lots
+        .iter()
+        .map(|l| l["remaining"].as_str().unwrap())
+        .collect();
     assert_eq!(remaining, ["2.00", "2.50", "1.25"], "{lots:?}");
     assert_eq!(lots[0]["amount"], "5.00");
     assert_eq!(lots[0]["amount_minor"], 500);
@@ -751,30 +756,49 @@ async fn a_customers_open_lots_add_up_to_the_balance_soonest_expiry_first(app: T
     for lot in &lots {
         assert_eq!(lot["expired"], false);
         let earned = lot["earned_at"].as_i64().unwrap();
-        let expires = lot["expires_at"].as_i64().expect("the program's points expire");
+        let expires = lot["expires_at"]
+            .as_i64()
+            .expect("the program's points expire");
         assert_eq!(expires - earned, 30 * 24 * 3600 * 1000, "{lot}");
-        let (status, origin) = app.get(&format!("/v1/operations/{}", lot["operation_id"])).await;
+        let (status, origin) = app
+            .get(&format!("/v1/operations/{}", lot["operation_id"]))
+            .await;
         assert_eq!(status, StatusCode::OK, "{origin}");
         assert_eq!(origin["kind"], "accrue");
         assert_eq!(origin["amount"], lot["amount"]);
     }
-    let expiries: Vec<i64> = lots.iter().map(|l| l["expires_at"].as_i64().unwrap()).collect();
+    let expiries: Vec<i64> = lots
+        .iter()
+        .map(|l| l["expires_at"].as_i64().unwrap())
+        .collect();
     assert!(expiries.windows(2).all(|w| w[0] <= w[1]), "soonest first");
-    let sum: i64 = lots.iter().map(|l| l["remaining_minor"].as_i64().unwrap()).sum();
+    let sum: i64 = lots
+        .iter()
+        .map(|l| l["remaining_minor"].as_i64().unwrap())
+        .sum();
     assert_eq!(app.balance(source).await["balance_minor"], sum);
     // Pages of one lot walk the same lots in the same order.
     assert_eq!(all_lots(&app, source, 1).await, lots);
     // Merged away, the lots are the target's, with their expiry.
     let (status, merged) = app
-        .post("/v1/customers/merge", json!({"source_id": source, "target_id": target}))
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": source, "target_id": target}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{merged}");
     assert!(all_lots(&app, source, 50).await.is_empty());
     let moved = all_lots(&app, target, 50).await;
-    let sum: i64 = moved.iter().map(|l| l["remaining_minor"].as_i64().unwrap()).sum();
+    let sum: i64 = moved
+        .iter()
+        .map(|l| l["remaining_minor"].as_i64().unwrap())
+        .sum();
     assert_eq!(sum, 1075);
     assert_eq!(app.balance(target).await["balance_minor"], sum);
-    let moved_expiries: Vec<i64> = moved.iter().map(|l| l["expires_at"].as_i64().unwrap()).collect();
+    let moved_expiries: Vec<i64> = moved
+        .iter()
+        .map(|l| l["expires_at"].as_i64().unwrap())
+        .collect();
     for expiry in &expiries {
         assert!(moved_expiries.contains(expiry), "{moved:?}");
     }
@@ -789,7 +813,9 @@ async fn a_customers_open_lots_add_up_to_the_balance_soonest_expiry_first(app: T
     assert!(all_lots(&app, target, 50).await.is_empty());
     assert_eq!(app.balance(target).await["balance_minor"], 0);
     // A bad page size or an unknown customer is refused.
-    let (status, refused) = app.get(&format!("/v1/customers/{target}/lots?limit=0")).await;
+    let (status, refused) = app
+        .get(&format!("/v1/customers/{target}/lots?limit=0"))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["error"]["field"], "limit");
     let (status, _) = app.get("/v1/customers/999999/lots").await;
@@ -805,7 +831,9 @@ async fn a_customers_linked_social_profiles_are_listed(app: TestApp) {
         .await["id"]
         .as_i64()
         .unwrap();
-    let (status, none) = app.get(&format!("/v1/customers/{customer}/identities")).await;
+    let (status, none) = app
+        .get(&format!("/v1/customers/{customer}/identities"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(none, json!([]));
     for (network, user) in [
@@ -820,20 +848,34 @@ async fn a_customers_linked_social_profiles_are_listed(app: TestApp) {
                         .await?
                         .unwrap();
                     let customer = kopilka_domain::ids::CustomerId(customer);
-                    kopilka_store::social::link_identity(tx, program.rules, 0, customer, network, user)
-                        .await
+                    kopilka_store::social::link_identity(
+                        tx,
+                        program.rules,
+                        0,
+                        customer,
+                        network,
+                        user,
+                    )
+                    .await
                 })
             })
             .await
             .unwrap();
     }
-    let (status, linked) = app.get(&format!("/v1/customers/{customer}/identities")).await;
+    let (status, linked) = app
+        .get(&format!("/v1/customers/{customer}/identities"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{linked}");
     let pairs: Vec<(&str, &str)> = linked
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["network"].as_str().unwrap(), i["network_user_id"].as_str().unwrap()))
+        .map(|i| {
+            (
+                i["network"].as_str().unwrap(),
+                i["network_user_id"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(pairs, [("facebook", "fb-123"), ("vk", "id777")]);
     assert!(linked[0]["linked_at"].as_i64().unwrap() > 0);
