@@ -1,5 +1,5 @@
 // The dashboard in Chromium (docs/dashboard.md): the demo landing page, sign-in with and
-// without a second factor, home, customer search → page → accrual with a reason → block, the
+// without a second factor, home, customer search → page (points, linked profiles) → accrual with a reason → block, the
 // audit log — per role, in uk/ru/en at 1280 and 390 px under axe-core, nothing scrolling
 // sideways. SHOTS=dir saves a screenshot of each.
 // usage: node dashboard.mjs BASE_URL PASSWORD TOTP_LOGIN TOTP_SECRET_BASE32
@@ -56,6 +56,8 @@ await run(async (page, baseUrl, [password, totpLogin, totpSecret]) => {
     await check(page, problems, 'customers', lang);
     await Promise.all([page.waitForNavigation(), page.click('#customers tbody a')]);
     customerUrl = page.url();
+    expect(await page.locator('#lot-table .status.soon').count() === 1, `no lot marked "expires soon" (${lang})`);
+    expect((await page.textContent('#identity-table')).includes('id5551111'), `no linked VK profile (${lang})`);
     await check(page, problems, 'customer', lang);
     await page.goto(`${baseUrl}/admin/audit`);
     await check(page, problems, 'audit', lang);

@@ -3,11 +3,11 @@
 
 use crate::ledger;
 use crate::model::{Customer, CustomerState};
-use crate::row::{Columns, FromColumns, Row};
+use crate::row::{row, Columns, FromColumns, Row};
 use crate::tx::{execute, fetch, scalar, Tx};
 use crate::StoreResult;
 use kopilka_domain::customer::anonymised_member_no;
-use kopilka_domain::ids::{CustomerId, ProgramId};
+use kopilka_domain::ids::{CustomerId, OperationId, ProgramId};
 use kopilka_domain::DomainError;
 
 /// What a customer search matches; every filter given must match. `phone` is E.164 digits,
@@ -139,6 +139,69 @@ pub async fn search(
         }
     }
     Ok(found)
+}
+
+/// A lot a customer holds points in: what is left of what an operation credited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerLot {
+    pub id: i64,
+    pub program_id: ProgramId,
+    pub currency: String,
+    /// The operation that credited the lot.
+    pub origin: OperationId,
+    pub amount: i64,
+    pub remaining: i64,
+    pub created_at: i64,
+    /// Unix milliseconds; `None` never expires.
+    pub expires_at: Option<i64>,
+}
+
+row!(
+    CustomerLot,
+    "lots.id, accounts.program_id, accounts.currency, lots.origin, lots.amount, lots.remaining, lots.created_at, lots.expires_at",
+    |c| CustomerLot {
+        id: c.next()?,
+        program_id: ProgramId(c.next()?),
+        currency: c.next()?,
+        origin: OperationId(c.next()?),
+        amount: c.next()?,
+        remaining: c.next()?,
+        created_at: c.next()?,
+        expires_at: c.next()?,
+    }
+);
+
+/// The order lots are spent in (`Position::sort_lots`): soonest expiry first, never-expiring
+/// last, older first among equals.
+const LOT_ORDER: &str =
+    "CASE WHEN lots.expires_at IS NULL THEN 1 ELSE 0 END, COALESCE(lots.expires_at, 0), lots.id";
+
+/// A customer's lots with points left — together their balance — in spending order, `limit`
+/// of them after the lot `after_id`. A lot past its expiry stays until the expiry job burns
+/// it, as it stays in the balance.
+pub async fn open_lots(
+    tx: &mut Tx,
+    customer_id: CustomerId,
+    after_id: Option<i64>,
+    limit: i64,
+) -> StoreResult<Vec<CustomerLot>> {
+    let sql = format!(
+        "SELECT {} FROM lots JOIN accounts ON accounts.id = lots.account_id \
+         WHERE accounts.owner_kind = 'customer' AND accounts.owner_id = $1 AND lots.remaining > 0 \
+         AND ($2 IS NULL OR ({LOT_ORDER}) > (SELECT {} FROM lots WHERE lots.id = $2)) \
+         ORDER BY {LOT_ORDER} LIMIT $3",
+        CustomerLot::COLUMNS,
+        LOT_ORDER,
+    );
+    Ok(fetch!(
+        tx,
+        fetch_all,
+        CustomerLot,
+        &sql,
+        customer_id.0,
+        after_id,
+        limit
+    )?)
 }
 
 /// What a merge did: the merge operations written now (none on a repeat).

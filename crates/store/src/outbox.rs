@@ -3,7 +3,7 @@
 use crate::model::{stored_names, Message, MessageAttempt, MessageState};
 use crate::row::Row;
 use crate::tx::{execute, fetch, int, scalar, Tx};
-use crate::StoreResult;
+use crate::{StoreKind, StoreResult};
 use kopilka_domain::ids::{CustomerId, MerchantId, OperationId};
 
 stored_names!(
@@ -161,6 +161,33 @@ impl Tx {
             filter.customer_id.map(|id| id.0),
             filter.before_id,
             filter.limit,
+        )?)
+    }
+
+    /// The messages queued about one subject (`ordered_by`: an ECommPay payment…) to any
+    /// destination, oldest first, at most `limit`. Their sequences begin with the subject and
+    /// a space (`enqueue`); the range reads migration 0034's index, compared byte by byte.
+    pub async fn messages_of_subject(
+        &mut self,
+        subject: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        let sequence = match self.kind() {
+            StoreKind::Sqlite => "sequence",
+            StoreKind::Postgres => "(sequence COLLATE \"C\")",
+        };
+        Ok(fetch!(
+            self,
+            fetch_all,
+            Message,
+            &format!(
+                "SELECT {} FROM messages WHERE {sequence} >= $1 AND {sequence} < $2 ORDER BY id LIMIT $3",
+                Message::COLUMNS
+            ),
+            format!("{subject} "),
+            // The byte after the space: every sequence beginning "subject " sorts below it.
+            format!("{subject}!"),
+            limit,
         )?)
     }
 

@@ -39,6 +39,15 @@ pub struct OAuthClient {
     pub user_info_url: String,
 }
 
+/// A network profile a customer linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentity {
+    pub network: Network,
+    pub network_user_id: String,
+    /// Unix milliseconds.
+    pub linked_at: i64,
+}
+
 /// An OAuth flow under way, as its callback finds it.
 #[derive(Debug, Clone)]
 pub struct OAuthFlow {
@@ -76,6 +85,15 @@ row!(
         authorize_url: c.next()?,
         token_url: c.next()?,
         user_info_url: c.next()?,
+    }
+);
+row!(
+    LinkedIdentity,
+    "social_identities.network, social_identities.network_user_id, social_identities.created_at",
+    |c| LinkedIdentity {
+        network: c.parse("network", |s: &String| parse_network(s))?,
+        network_user_id: c.next()?,
+        linked_at: c.next()?,
     }
 );
 row!(
@@ -251,21 +269,14 @@ impl Tx {
     pub async fn social_identities_of(
         &mut self,
         customer_id: CustomerId,
-    ) -> StoreResult<Vec<(Network, String)>> {
-        let rows = fetch!(
+    ) -> StoreResult<Vec<LinkedIdentity>> {
+        Ok(fetch!(
             self,
             fetch_all,
-            (String, String),
-            "SELECT network, network_user_id FROM social_identities WHERE customer_id = $1 ORDER BY network",
+            LinkedIdentity,
+            &select::<LinkedIdentity>("social_identities WHERE customer_id = $1 ORDER BY network"),
             customer_id.0,
-        )?;
-        rows.into_iter()
-            .map(|(network, user)| {
-                let network = parse_network(&network)
-                    .ok_or_else(|| StoreError::Corrupt(format!("network {network}")))?;
-                Ok((network, user))
-            })
-            .collect()
+        )?)
     }
 
     pub async fn create_oauth_flow(

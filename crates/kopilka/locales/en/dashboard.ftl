@@ -249,6 +249,11 @@ dash-pay-updated = Updated
 dash-pay-history = Status history
 dash-pay-callbacks = Callbacks to the shop
 dash-pay-no-callbacks = No callback was sent for this payment.
+dash-pay-operation = ECommPay operation
+dash-pay-ledger = Ledger operations
+dash-pay-ledger-none = None: a cash payment is not points, it posts nothing to the ledger.
+dash-pay-callback = Callback
+dash-pay-host = Host
 
 # Programs, rules and offers (dashboard/programs.rs)
 dash-nav-programs = Programs
@@ -356,3 +361,26 @@ dash-templates-language = Language
 dash-templates-text = Text
 dash-templates-preview = Preview
 dash-templates-custom = the program's own
+
+# A customer's points with their expiry, and linked social profiles.
+dash-lots = Points and their expiry
+dash-lots-caption = Soonest expiry first, the order they are spent in; together they make the balance.
+dash-lots-none = No points held.
+dash-lot-expires = Expires
+dash-lot-remaining = Left
+dash-lot-amount = Of
+dash-lot-earned = Earned
+dash-lot-operation = Operation
+dash-lot-never = Never
+dash-lot-soon = Expires soon
+dash-lot-expired = Expired, burned at the next expiry run
+dash-identities = Linked social profiles
+dash-identities-none = No social profiles linked.
+dash-identity-network = Network
+dash-identity-user = Profile id
+dash-identity-linked = Linked
+dash-network-vk = VK
+dash-network-odnoklassniki = Odnoklassniki
+dash-network-facebook = Facebook
+dash-network-instagram = Instagram
+dash-network-moi_mir = My World

@@ -249,6 +249,11 @@ dash-pay-updated = Обновлено
 dash-pay-history = История статусов
 dash-pay-callbacks = Колбэки магазину
 dash-pay-no-callbacks = Для этого платежа колбэков не отправляли.
+dash-pay-operation = Операция ECommPay
+dash-pay-ledger = Операции с баллами
+dash-pay-ledger-none = Нет: оплата наличными — не баллы, в учёт баллов она ничего не проводит.
+dash-pay-callback = Колбэк
+dash-pay-host = Хост
 
 # Программы, правила и предложения (dashboard/programs.rs)
 dash-nav-programs = Программы
@@ -356,3 +361,26 @@ dash-templates-language = Язык
 dash-templates-text = Текст
 dash-templates-preview = Как выглядит
 dash-templates-custom = свой текст программы
+
+# Баллы клиента со сроками и привязанные профили соцсетей.
+dash-lots = Баллы и их сроки
+dash-lots-caption = Сначала сгорающие раньше — в этом порядке они тратятся; вместе они составляют баланс.
+dash-lots-none = Баллов нет.
+dash-lot-expires = Сгорают
+dash-lot-remaining = Осталось
+dash-lot-amount = Из
+dash-lot-earned = Начислены
+dash-lot-operation = Операция
+dash-lot-never = Никогда
+dash-lot-soon = Скоро сгорят
+dash-lot-expired = Срок вышел, сгорят при следующем списании
+dash-identities = Привязанные профили соцсетей
+dash-identities-none = Профили соцсетей не привязаны.
+dash-identity-network = Сеть
+dash-identity-user = Id профиля
+dash-identity-linked = Привязан
+dash-network-vk = ВКонтакте
+dash-network-odnoklassniki = Одноклассники
+dash-network-facebook = Facebook
+dash-network-instagram = Instagram
+dash-network-moi_mir = Мой Мир

@@ -249,6 +249,11 @@ dash-pay-updated = Оновлено
 dash-pay-history = Історія станів
 dash-pay-callbacks = Колбеки магазину
 dash-pay-no-callbacks = Для цього платежу колбеків не надсилали.
+dash-pay-operation = Операція ECommPay
+dash-pay-ledger = Операції з балами
+dash-pay-ledger-none = Немає: оплата готівкою — не бали, в облік балів вона нічого не проводить.
+dash-pay-callback = Колбек
+dash-pay-host = Хост
 
 # Програми, правила й пропозиції (dashboard/programs.rs)
 dash-nav-programs = Програми
@@ -356,3 +361,26 @@ dash-templates-language = Мова
 dash-templates-text = Текст
 dash-templates-preview = Як виглядає
 dash-templates-custom = власний текст програми
+
+# Бали клієнта з термінами та прив'язані профілі соцмереж.
+dash-lots = Бали та їхні терміни
+dash-lots-caption = Спершу ті, що згоряють раніше, — у такому порядку вони витрачаються; разом вони складають баланс.
+dash-lots-none = Балів немає.
+dash-lot-expires = Згоряють
+dash-lot-remaining = Залишилось
+dash-lot-amount = З
+dash-lot-earned = Нараховані
+dash-lot-operation = Операція
+dash-lot-never = Ніколи
+dash-lot-soon = Скоро згорять
+dash-lot-expired = Термін минув, згорять під час наступного списання
+dash-identities = Прив'язані профілі соцмереж
+dash-identities-none = Профілі соцмереж не прив'язані.
+dash-identity-network = Мережа
+dash-identity-user = Id профілю
+dash-identity-linked = Прив'язано
+dash-network-vk = ВКонтакте
+dash-network-odnoklassniki = Однокласники
+dash-network-facebook = Facebook
+dash-network-instagram = Instagram
+dash-network-moi_mir = Мой Мир

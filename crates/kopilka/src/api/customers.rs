@@ -11,6 +11,7 @@ use kopilka_domain::customer;
 use kopilka_domain::ids::{CustomerId, ProgramId};
 use kopilka_domain::ledger::{OperationKind, Owner};
 use kopilka_domain::money::format_decimal;
+use kopilka_domain::offers::Network;
 use kopilka_domain::phone::Phone;
 use kopilka_domain::program::ProgramRules;
 use kopilka_domain::{Amount, DomainError};
@@ -418,6 +419,119 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Cu
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
     Ok(Json(customer.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LotQuery {
+    /// The `next_cursor` of the page before (a lot's id).
+    pub cursor: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// Points a customer still holds from one credit, and when they expire.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LotView {
+    pub id: i64,
+    pub program_id: i64,
+    pub currency: String,
+    /// The operation that credited the lot (an accrual, a merge, a reversal of a spend…).
+    pub operation_id: i64,
+    /// What the operation credited, and what is left of it (decimal strings).
+    pub amount: String,
+    pub remaining: String,
+    pub amount_minor: i64,
+    pub remaining_minor: i64,
+    /// When it was credited (unix milliseconds).
+    pub earned_at: i64,
+    /// When what is left expires (unix milliseconds); null never.
+    pub expires_at: Option<i64>,
+    /// Past its expiry: the expiry job burns it on its next run (it still counts in the
+    /// balance until then, and is spent first).
+    pub expired: bool,
+}
+
+/// The customer's lots with points left, soonest expiry first (never-expiring last): the order
+/// they are spent in. Their `remaining` add up to the balance. Keyset pages.
+#[utoipa::path(get, path = "/v1/customers/{id}/lots", params(LotQuery), responses((status = 200, body = PageOf<LotView>), (status = 404, body = crate::http::ErrorBody)))]
+pub async fn lots(
+    State(state): State<AppState>,
+    Id(id): Id,
+    QueryParams(query): QueryParams<LotQuery>,
+) -> ApiResult<Json<PageOf<LotView>>> {
+    let limit = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    }
+    .limit()?;
+    let (program, lots, now) = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let customer = existing(tx, id).await?;
+                let program = tx.program(customer.program_id).await?;
+                let lots = care::open_lots(tx, customer.id, query.cursor, limit).await?;
+                Ok((program, lots, tx.now()))
+            })
+        })
+        .await?;
+    let decimals = program.map(|p| p.rules.decimals).unwrap_or_default();
+    let items = lots
+        .into_iter()
+        .map(|lot| LotView {
+            id: lot.id,
+            program_id: lot.program_id.0,
+            operation_id: lot.origin.0,
+            amount: format_decimal(Amount(lot.amount), decimals),
+            remaining: format_decimal(Amount(lot.remaining), decimals),
+            amount_minor: lot.amount,
+            remaining_minor: lot.remaining,
+            earned_at: lot.created_at,
+            expires_at: lot.expires_at,
+            expired: lot.expires_at.is_some_and(|at| at <= now),
+            currency: lot.currency,
+        })
+        .collect();
+    Ok(Json(PageOf::new(items, limit, |lot| lot.id)))
+}
+
+/// A social network profile linked to the customer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IdentityView {
+    /// `vk`, `odnoklassniki`, `facebook`, `instagram` or `moi_mir`.
+    #[schema(value_type = String)]
+    pub network: Network,
+    /// The customer's id in that network.
+    pub network_user_id: String,
+    /// Unix milliseconds.
+    pub linked_at: i64,
+}
+
+/// The social network profiles linked to the customer (one per network at most).
+#[utoipa::path(get, path = "/v1/customers/{id}/identities", responses((status = 200, body = [IdentityView]), (status = 404, body = crate::http::ErrorBody)))]
+pub async fn identities(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<Json<Vec<IdentityView>>> {
+    let linked = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let customer = existing(tx, id).await?;
+                tx.social_identities_of(customer.id).await
+            })
+        })
+        .await?;
+    Ok(Json(
+        linked
+            .into_iter()
+            .map(|l| IdentityView {
+                network: l.network,
+                network_user_id: l.network_user_id,
+                linked_at: l.linked_at,
+            })
+            .collect(),
+    ))
 }
 
 /// `Some(None)` for a field sent as `null`, `None` for a field left out.

@@ -68,6 +68,16 @@ impl From<Message> for MessageView {
     }
 }
 
+impl MessageView {
+    /// A message with its delivery attempts, every round's.
+    pub fn with_attempts(message: Message, attempts: Vec<MessageAttempt>) -> MessageView {
+        MessageView {
+            attempt_log: Some(attempts),
+            ..message.into()
+        }
+    }
+}
+
 /// Phones are stored as E.164 digits; e-mails and URLs as given.
 fn normalize_recipient(recipient: &str) -> String {
     if recipient.contains('@') || recipient.contains("://") {
@@ -169,9 +179,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Me
         })
         .await?;
     let (message, attempts) = found.ok_or_else(|| ApiError::not_found("message"))?;
-    let mut view = MessageView::from(message);
-    view.attempt_log = Some(attempts);
-    Ok(Json(view))
+    Ok(Json(MessageView::with_attempts(message, attempts)))
 }
 
 #[utoipa::path(get, path = "/v1/messages/{id}/attempts", responses((status = 200, body = [Object]), (status = 404, body = crate::http::ErrorBody)))]

@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub use analytics::keep_closed_days;
 use axum::routing::{any, get};
 use axum::Router;
+pub use messages::MessageView;
 pub use openapi::area;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -61,6 +62,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::merge))
         .routes(routes!(customers::set_pin))
         .routes(routes!(customers::balances))
+        .routes(routes!(customers::lots))
+        .routes(routes!(customers::identities))
         .routes(routes!(customers::list_cards, customers::create_card))
         .routes(routes!(customers::get_card));
     let operations = OpenApiRouter::new()

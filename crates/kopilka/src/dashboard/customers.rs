@@ -1,6 +1,6 @@
 //! Customers: the search (`GET /v1/customers`: phone, e-mail, card, member number, name, state;
-//! keyset pages), a customer's page (balances, history with the running balance, messages,
-//! cards) and its actions — block, unblock, anonymise after a confirmation, manual accrual and
+//! keyset pages), a customer's page (balances, points with their expiry, history with the
+//! running balance, messages, cards, linked social profiles) and its actions — block, unblock, anonymise after a confirmation, manual accrual and
 //! withdrawal with a reason (`POST /v1/operations`; above the program's threshold it waits
 //! for approval). Each action is the API route it names.
 
@@ -22,6 +22,10 @@ use std::collections::HashMap;
 const PAGE: i64 = 25;
 /// Messages shown on a customer's page.
 const MESSAGES: i64 = 10;
+/// Lots on a page of a customer's points.
+const LOTS: i64 = 25;
+/// Points expiring within this are marked "expires soon" (30 days, as the analytics count).
+const EXPIRES_SOON_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// A program as the pages need it: its id, name and rules (currency places, time zone).
 #[derive(Clone)]
@@ -271,6 +275,23 @@ struct CardRow {
     state: String,
 }
 
+/// A lot: points left of one credit, and when they expire.
+struct LotRow {
+    operation: i64,
+    earned: String,
+    remaining: String,
+    amount: String,
+    expires: String,
+    /// "Expires soon" or "expired", in words: the mark is not only a colour.
+    mark: Option<(&'static str, String)>,
+}
+
+struct IdentityRow {
+    network: String,
+    user: String,
+    linked: String,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard/customer.html")]
 struct CustomerPage {
@@ -285,6 +306,9 @@ struct CustomerPage {
     history_next: Option<String>,
     messages: Vec<Sent>,
     cards: Vec<CardRow>,
+    lots: Vec<LotRow>,
+    lots_next: Option<String>,
+    identities: Vec<IdentityRow>,
     notice: Option<String>,
     error: Option<String>,
     may_block: bool,
@@ -306,6 +330,8 @@ pub struct CustomerQuery {
     /// The history page's cursor and the balance after its newest operation.
     cursor: Option<i64>,
     after: Option<i64>,
+    /// The points' page cursor (a lot's id).
+    lots: Option<i64>,
     /// What the last action did (`blocked`, `accrued`, `pending`…), shown as a notice.
     done: Option<String>,
 }
@@ -463,6 +489,61 @@ async fn show(
             .collect(),
         Err(failure) => return signed.failed(&failure),
     };
+    let mut uri = format!("/v1/customers/{id}/lots?limit={LOTS}");
+    if let Some(cursor) = query.lots {
+        uri.push_str(&format!("&cursor={cursor}"));
+    }
+    let lots_page = match signed.get(&uri).await {
+        Ok(page) => page,
+        Err(failure) => return signed.failed(&failure),
+    };
+    let soon = chrono::Utc::now().timestamp_millis() + EXPIRES_SOON_MS;
+    let lots = lots_page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|lot| {
+            let expires_at = lot["expires_at"].as_i64();
+            let mark = match expires_at {
+                _ if lot["expired"] == true => Some(("expired", signed.t("dash-lot-expired"))),
+                Some(at) if at <= soon => Some(("soon", signed.t("dash-lot-soon"))),
+                _ => None,
+            };
+            LotRow {
+                operation: lot["operation_id"].as_i64().unwrap_or_default(),
+                earned: i18n::datetime(lot["earned_at"].as_i64().unwrap_or(0), &zone, lang),
+                remaining: points(&lot["remaining_minor"]),
+                amount: points(&lot["amount_minor"]),
+                expires: expires_at.map_or_else(
+                    || signed.t("dash-lot-never"),
+                    |at| i18n::datetime(at, &zone, lang),
+                ),
+                mark,
+            }
+        })
+        .collect();
+    let lots_next = lots_page["next_cursor"]
+        .as_i64()
+        .map(|cursor| format!("/admin/customers/{id}?lots={cursor}#lots"));
+    let identities = match signed.get(&format!("/v1/customers/{id}/identities")).await {
+        Ok(list) => list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| IdentityRow {
+                network: signed.t(&format!(
+                    "dash-network-{}",
+                    i["network"].as_str().unwrap_or_default()
+                )),
+                user: i["network_user_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                linked: i18n::datetime(i["linked_at"].as_i64().unwrap_or(0), &zone, lang),
+            })
+            .collect(),
+        Err(failure) => return signed.failed(&failure),
+    };
     let text = |name: &str| customer[name].as_str().unwrap_or_default().to_string();
     let state = text("state");
     let mut facts = vec![
@@ -501,6 +582,9 @@ async fn show(
         history_next,
         messages,
         cards,
+        lots,
+        lots_next,
+        identities,
         notice: query
             .done
             .filter(|d| DONE.contains(&d.as_str()))

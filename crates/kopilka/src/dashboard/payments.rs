@@ -1,11 +1,11 @@
 //! ECommPay payments: the CashtoCode payments filtered in the address (project, status, the
 //! shop's payment id, a period of days in UTC), newest first a page at a time; a payment with
-//! its status history and the callbacks sent to the shop with their delivery attempts; the
-//! filtered view exported. Every read is the admin API's (`GET /v1/ecommpay/payments…`).
+//! its status history and the callbacks sent to the shop with each delivery attempt (time,
+//! host, HTTP status, outcome); the filtered view exported. Every read is the admin API's
+//! (`GET /v1/ecommpay/payments…`). A payment posts nothing to the points ledger (cash is not
+//! points), so its page names ECommPay's own operation, not a ledger one.
 
-use super::operations::{
-    not_found, unreadable, Choice, FieldError, Links, MessagePage, MessageRow,
-};
+use super::operations::{not_found, unreadable, Choice, FieldError, Links, MessageItem};
 use super::{ApiFailure, SignedIn, Who};
 use crate::http::html::{self, Chrome, Page};
 use crate::http::i18n::{self, Lang};
@@ -312,7 +312,51 @@ struct DetailPage {
     updated: String,
     operation: i64,
     history: Vec<HistoryRow>,
-    callbacks: Vec<MessageRow>,
+    deliveries: Vec<DeliveryRow>,
+}
+
+/// A delivery attempt of a callback, or a callback not tried yet.
+pub struct DeliveryRow {
+    pub callback: i64,
+    pub when: String,
+    /// The callback URL's host: where it went, without its path and query.
+    pub host: String,
+    pub status_code: Option<i64>,
+    pub outcome: String,
+}
+
+/// A callback's attempts as rows, oldest first; one waiting for its first attempt is a row
+/// saying so.
+fn deliveries(callback: &MessageItem, lang: Lang) -> Vec<DeliveryRow> {
+    let host = callback
+        .recipient
+        .parse::<axum::http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(str::to_string))
+        .unwrap_or_else(|| callback.recipient.clone());
+    let row = |at: i64, status_code: Option<i64>, outcome: String| DeliveryRow {
+        callback: callback.id,
+        when: i18n::datetime(at, "UTC", lang),
+        host: host.clone(),
+        status_code,
+        outcome,
+    };
+    let attempts = callback.attempt_log.as_deref().unwrap_or_default();
+    if attempts.is_empty() {
+        let state = i18n::text(lang, &format!("dash-message-{}", callback.state), None);
+        return vec![row(callback.created_at, None, state)];
+    }
+    attempts
+        .iter()
+        .map(|a| {
+            let outcome = i18n::text(lang, &format!("dash-attempt-{}", a.outcome), None);
+            let outcome = match &a.error {
+                Some(error) => format!("{outcome} · {error}"),
+                None => outcome,
+            };
+            row(a.at, a.status_code, outcome)
+        })
+        .collect()
 }
 
 impl Page for DetailPage {
@@ -330,14 +374,10 @@ pub async fn detail(signed: SignedIn, Path(id): Path<String>) -> Response {
         let payment: PaymentItem =
             serde_json::from_value(signed.get(&format!("/v1/ecommpay/payments/{id}")).await?)
                 .map_err(unreadable)?;
-        // Callbacks naming the payment's sale operation (ECommPay's do not yet: docs/dashboard.md).
-        let uri = format!(
-            "/v1/messages?operation={}&kind=callback&limit=100",
-            payment.operation_id
-        );
-        let callbacks: MessagePage =
+        let uri = format!("/v1/ecommpay/payments/{id}/callbacks");
+        let callbacks: Vec<MessageItem> =
             serde_json::from_value(signed.get(&uri).await?).map_err(unreadable)?;
-        Ok::<_, ApiFailure>((payment, callbacks.items, projects(&signed).await?))
+        Ok::<_, ApiFailure>((payment, callbacks, projects(&signed).await?))
     };
     let (payment, callbacks, projects) = match read.await {
         Ok(read) => read,
@@ -372,9 +412,9 @@ pub async fn detail(signed: SignedIn, Path(id): Path<String>) -> Response {
                 when: i18n::datetime(h.at, "UTC", lang),
             })
             .collect(),
-        callbacks: callbacks
+        deliveries: callbacks
             .iter()
-            .map(|m| MessageRow::of(m, "UTC", lang))
+            .flat_map(|callback| deliveries(callback, lang))
             .collect(),
         payment: row(&payment, &projects, lang),
     };

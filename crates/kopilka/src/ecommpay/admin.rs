@@ -1,5 +1,6 @@
 //! Admin API under `/v1/ecommpay`: projects, CashtoCode terminals, payments and their exports.
 
+use crate::api::MessageView;
 use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::{instant_range, ApiError, ApiResult};
 use crate::http::{ErrorBody, Id, JsonBody, PageOf, Paging, QueryParams};
@@ -35,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(export_csv))
         .routes(routes!(export_xlsx))
         .routes(routes!(get_payment))
+        .routes(routes!(payment_callbacks))
 }
 
 /// Default lifetime of a CashtoCode code: 7 days.
@@ -410,6 +412,43 @@ async fn get_payment(State(state): State<AppState>, Id(id): Id) -> ApiResult<Jso
     let mut view = PaymentView::from(payment);
     view.history = Some(history);
     Ok(Json(view))
+}
+
+/// The most callbacks a payment's listing shows; a payment sends one per final state.
+const CALLBACKS_MAX: i64 = 100;
+
+/// The callbacks sent to the shop about a payment (one per status it reported), oldest first,
+/// each with every delivery attempt. A payment posts nothing to the points ledger (cash is
+/// not points: docs/ecommpay.md), so these are all it caused beyond its own rows.
+#[utoipa::path(get, path = "/v1/ecommpay/payments/{id}/callbacks", responses((status = 200, body = [MessageView]), (status = 404, body = ErrorBody)))]
+async fn payment_callbacks(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> ApiResult<Json<Vec<MessageView>>> {
+    let found = state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                if tx.cash_payment_row(id, false).await?.is_none() {
+                    return Ok(None);
+                }
+                let subject = super::callback_subject(id);
+                let mut callbacks = Vec::new();
+                for message in tx.messages_of_subject(&subject, CALLBACKS_MAX).await? {
+                    let attempts = tx.message_attempts(message.id).await?;
+                    callbacks.push((message, attempts));
+                }
+                Ok(Some(callbacks))
+            })
+        })
+        .await?;
+    let callbacks = found.ok_or_else(|| ApiError::not_found("payment"))?;
+    Ok(Json(
+        callbacks
+            .into_iter()
+            .map(|(message, attempts)| MessageView::with_attempts(message, attempts))
+            .collect(),
+    ))
 }
 
 const EXPORT: Table = Table {

@@ -189,6 +189,11 @@ pub(crate) async fn stored_payment(
         .ok_or(StoreError::Corrupt("payment vanished".into()))
 }
 
+/// The outbox subject of a payment's callbacks: they go out in order, and are found by it.
+pub(crate) fn callback_subject(row: i64) -> String {
+    format!("ecommpay.payment:{row}")
+}
+
 /// Queues the signed callback for the payment's current state, in the caller's transaction.
 pub(crate) async fn enqueue_callback(
     tx: &mut Tx,
@@ -215,7 +220,7 @@ pub(crate) async fn enqueue_callback(
     message.schedule = SCHEDULE.into();
     // ECommPay acknowledges a callback with HTTP 200 only.
     message.accept = "200".into();
-    message.ordered_by = Some(format!("ecommpay.payment:{}", payment.id));
+    message.ordered_by = Some(callback_subject(payment.id));
     message.merchant_id = Some(project.merchant_id);
     tx.enqueue(&message).await?;
     Ok(())

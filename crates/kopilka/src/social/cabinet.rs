@@ -173,8 +173,8 @@ async fn linked_page(state: &AppState, customer: &Customer, note_id: Option<&str
             name,
             account: accounts
                 .iter()
-                .find(|(n, _)| *n == network)
-                .map(|(_, id)| id.clone()),
+                .find(|linked| linked.network == network)
+                .map(|linked| linked.network_user_id.clone()),
             available: clients.iter().any(|c| c.network == network),
         })
         .collect();

@@ -712,3 +712,174 @@ async fn two_processes_merging_while_earning_lose_nothing() {
         server.terminate().await;
     }
 }
+
+/// Every page of a customer's lots, walked by `next_cursor` with `limit` a page.
+async fn all_lots(app: &TestApp, customer: i64, limit: i64) -> Vec<Value> {
+    let mut lots = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = format!("/v1/customers/{customer}/lots?limit={limit}{cursor}");
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        lots.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_i64() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return lots,
+        }
+    }
+}
+
+both_stores!(a_customers_open_lots_add_up_to_the_balance_soonest_expiry_first);
+async fn a_customers_open_lots_add_up_to_the_balance_soonest_expiry_first(app: TestApp) {
+    let (program_id, source, target) = merge_pair(&app, "lots-a", "10.00").await;
+    for amount in ["5.00", "2.50", "1.25"] {
+        let (status, op) = accrue(&app, source, amount).await;
+        assert_eq!(status, StatusCode::CREATED, "{op}");
+    }
+    // A withdrawal spends the soonest-expiring lot first: the opening 10.00 is gone, 2.00 of
+    // the 5.00 is left.
+    let (status, op) = app
+        .operation(
+            json!({"kind": "withdraw", "customer_id": source, "reason": "test", "amount": "13.00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{op}");
+    let lots = all_lots(&app, source, 500).await;
+    let remaining: Vec<&str> = lots
+        .iter()
+        .map(|l| l["remaining"].as_str().unwrap())
+        .collect();
+    assert_eq!(remaining, ["2.00", "2.50", "1.25"], "{lots:?}");
+    assert_eq!(lots[0]["amount"], "5.00");
+    assert_eq!(lots[0]["amount_minor"], 500);
+    assert_eq!(lots[0]["program_id"], program_id);
+    for lot in &lots {
+        assert_eq!(lot["expired"], false);
+        let earned = lot["earned_at"].as_i64().unwrap();
+        let expires = lot["expires_at"]
+            .as_i64()
+            .expect("the program's points expire");
+        assert_eq!(expires - earned, 30 * 24 * 3600 * 1000, "{lot}");
+        let (status, origin) = app
+            .get(&format!("/v1/operations/{}", lot["operation_id"]))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{origin}");
+        assert_eq!(origin["kind"], "accrue");
+        assert_eq!(origin["amount"], lot["amount"]);
+    }
+    let expiries: Vec<i64> = lots
+        .iter()
+        .map(|l| l["expires_at"].as_i64().unwrap())
+        .collect();
+    assert!(expiries.windows(2).all(|w| w[0] <= w[1]), "soonest first");
+    let sum: i64 = lots
+        .iter()
+        .map(|l| l["remaining_minor"].as_i64().unwrap())
+        .sum();
+    assert_eq!(app.balance(source).await["balance_minor"], sum);
+    // Pages of one lot walk the same lots in the same order.
+    assert_eq!(all_lots(&app, source, 1).await, lots);
+    // Merged away, the lots are the target's, with their expiry.
+    let (status, merged) = app
+        .post(
+            "/v1/customers/merge",
+            json!({"source_id": source, "target_id": target}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    assert!(all_lots(&app, source, 50).await.is_empty());
+    let moved = all_lots(&app, target, 50).await;
+    let sum: i64 = moved
+        .iter()
+        .map(|l| l["remaining_minor"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, 1075);
+    assert_eq!(app.balance(target).await["balance_minor"], sum);
+    let moved_expiries: Vec<i64> = moved
+        .iter()
+        .map(|l| l["expires_at"].as_i64().unwrap())
+        .collect();
+    for expiry in &expiries {
+        assert!(moved_expiries.contains(expiry), "{moved:?}");
+    }
+    // Once the expiry job burned them, none is left open.
+    let later = expiries.last().unwrap() + 1;
+    app.store
+        .write(move |tx| {
+            Box::pin(async move { kopilka_store::ledger::expire_due(tx, later, 100).await })
+        })
+        .await
+        .unwrap();
+    assert!(all_lots(&app, target, 50).await.is_empty());
+    assert_eq!(app.balance(target).await["balance_minor"], 0);
+    // A bad page size or an unknown customer is refused.
+    let (status, refused) = app
+        .get(&format!("/v1/customers/{target}/lots?limit=0"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["field"], "limit");
+    let (status, _) = app.get("/v1/customers/999999/lots").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.audit_is_clean().await;
+    app.stop().await;
+}
+
+both_stores!(a_customers_linked_social_profiles_are_listed);
+async fn a_customers_linked_social_profiles_are_listed(app: TestApp) {
+    let customer = app
+        .create_customer(json!({"program_id": PROGRAM, "phone": "067 555 01 99"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let (status, none) = app
+        .get(&format!("/v1/customers/{customer}/identities"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(none, json!([]));
+    for (network, user) in [
+        (kopilka_domain::offers::Network::Vk, "id777"),
+        (kopilka_domain::offers::Network::Facebook, "fb-123"),
+    ] {
+        app.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let program = tx
+                        .program(kopilka_domain::ids::ProgramId(PROGRAM))
+                        .await?
+                        .unwrap();
+                    let customer = kopilka_domain::ids::CustomerId(customer);
+                    kopilka_store::social::link_identity(
+                        tx,
+                        program.rules,
+                        0,
+                        customer,
+                        network,
+                        user,
+                    )
+                    .await
+                })
+            })
+            .await
+            .unwrap();
+    }
+    let (status, linked) = app
+        .get(&format!("/v1/customers/{customer}/identities"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{linked}");
+    let pairs: Vec<(&str, &str)> = linked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["network"].as_str().unwrap(),
+                i["network_user_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs, [("facebook", "fb-123"), ("vk", "id777")]);
+    assert!(linked[0]["linked_at"].as_i64().unwrap() > 0);
+    let (status, _) = app.get("/v1/customers/999999/identities").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -306,6 +306,18 @@ async fn each_role_sees_and_does_on_a_customer_what_the_api_allows_it(app: TestA
         html.contains("id=\"notice\"") && html.contains("goodwill"),
         "{html}"
     );
+    // The points with their expiry: each lot of the API's first page, linked to its operation.
+    let (_, lots) = app.get(&format!("/v1/customers/{id}/lots?limit=25")).await;
+    let lots = lots["items"].as_array().unwrap();
+    assert!(
+        !lots.is_empty() && html.contains("id=\"lot-table\""),
+        "{html}"
+    );
+    for lot in lots {
+        let link = format!("href=\"/admin/operations/{}\"", lot["operation_id"]);
+        assert!(html.contains(&link), "{link}: {html}");
+    }
+    assert!(html.contains("id=\"no-identities\""), "{html}");
     let blocked = post_form(
         &app,
         &manager,
@@ -359,6 +371,41 @@ async fn the_dashboard_passes_axe_per_role_in_each_language_on_a_phone_and_a_des
     ] {
         create_operator(&app, login, role).await;
     }
+    // The demo's points now live 10 days: an accrual's lot is marked "expires soon".
+    let (_, program) = app.get("/v1/programs/1").await;
+    let mut rules = program["rules"].clone();
+    rules["lifetime_days"] = json!(10);
+    let body = json!({"code": program["code"], "name": program["name"], "rules": rules, "settings": program["settings"]});
+    let (status, updated) = app.send_put("/v1/programs/1", &body).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let accrual =
+        json!({"kind": "accrue", "customer_id": 1, "amount": "7", "reason": "expires soon"});
+    let (status, accrued) = app.post("/v1/operations", accrual).await;
+    assert_eq!(status, StatusCode::CREATED, "{accrued}");
+    // The demo's customer has a VK profile linked, for the customer's page.
+    app.store
+        .write(|tx| {
+            Box::pin(async move {
+                let program_id = kopilka_domain::ids::ProgramId(1);
+                let program = tx.program(program_id).await?.unwrap();
+                let customer = tx
+                    .customer_by_phone(program_id, "380671111111")
+                    .await?
+                    .unwrap();
+                let vk = kopilka_domain::offers::Network::Vk;
+                kopilka_store::social::link_identity(
+                    tx,
+                    program.rules,
+                    0,
+                    customer.id,
+                    vk,
+                    "id5551111",
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
     // `guarded` has a second factor.
     let (status, signed) = answer(
         app.http

@@ -185,6 +185,15 @@ async fn each_role_sees_and_does_on_the_operations_and_outbox_pages_what_the_api
             html.contains("dash-7") && html.contains("id=\"history\""),
             "{role}"
         );
+        // Cash is not points: no ledger operation is linked, the callbacks are.
+        assert!(html.contains("id=\"ledger\""), "{role}");
+        let (_, sent) = app
+            .get(&format!("/v1/ecommpay/payments/{sale}/callbacks"))
+            .await;
+        for callback in sent.as_array().unwrap() {
+            let link = format!("href=\"/admin/outbox/{}\"", callback["id"]);
+            assert!(html.contains(&link), "{role}: {html}");
+        }
 
         let (status, html) = page(&app, &session, "/admin/outbox?lang=en").await;
         assert_eq!(status, StatusCode::OK);

@@ -341,6 +341,27 @@ async fn the_wrong_amount_at_the_terminal_declines(app: TestApp) {
         terminal(&app, "pay", &code, Some(5000)).await["result"],
         "declined"
     );
+    // The payment's callbacks, found by the payment alone: the same ones, oldest first, each
+    // with its attempts; another payment's are not among them.
+    sale(&app, &sale_request("wrong-2", 5000, "AT")).await;
+    let row = payment_row(&app, "wrong-1").await["id"].as_i64().unwrap();
+    let (status, listed) = app
+        .get(&format!("/v1/ecommpay/payments/{row}/callbacks"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let bodies: Vec<Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["kind"], "callback");
+            assert!(m["attempt_log"].is_array(), "{m}");
+            serde_json::from_str(m["body"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(bodies, callbacks(&app, "wrong-1").await);
+    let (status, _) = app.get("/v1/ecommpay/payments/999999/callbacks").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
 
@@ -498,6 +519,27 @@ async fn callbacks_reach_a_real_receiver_on_the_third_attempt_once() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["payment"]["status"], "awaiting redirect result");
     assert_signed(&got[0]);
+    // The payment's page reads each delivery attempt: two refusals, then the 200.
+    let row = payment_row(&app, "recv-1").await["id"].as_i64().unwrap();
+    let (_, listed) = app
+        .get(&format!("/v1/ecommpay/payments/{row}/callbacks"))
+        .await;
+    let attempts: Vec<(Value, Value)> = listed[0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["status_code"].clone(), a["outcome"].clone()))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            (json!(503), json!("rejected")),
+            (json!(503), json!("rejected")),
+            (json!(200), json!("accepted")),
+        ],
+        "{listed}"
+    );
+    assert_eq!(listed[0]["state"], "delivered");
     app.stop().await;
 }
 

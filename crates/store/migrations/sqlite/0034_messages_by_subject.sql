@@ -1,0 +1,3 @@
+-- Every message about a subject (an ECommPay payment's callbacks), delivered or not, for the
+-- dashboard's payment page: sequences begin with the subject (`Tx::messages_of_subject`).
+CREATE INDEX messages_subject ON messages (sequence, id);
