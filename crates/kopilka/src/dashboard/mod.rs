@@ -13,6 +13,7 @@ mod customers;
 mod demo;
 mod home;
 mod merchants;
+mod offer_form;
 mod operations;
 mod outbox;
 mod payments;
@@ -148,9 +149,15 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             get(programs::program).post(programs::update),
         )
         .route("/admin/programs/{id}/offers", post(programs::add_offer))
+        .route("/admin/programs/{id}/offers/new", get(offer_form::new_offer))
+        .route("/admin/programs/{id}/offers/form", post(offer_form::submit))
         .route(
             "/admin/programs/{program}/offers/{offer}",
             get(programs::offer),
+        )
+        .route(
+            "/admin/programs/{program}/offers/{offer}/new",
+            get(offer_form::new_version),
         )
         .route("/admin/outbox", get(outbox::monitor))
         .route("/admin/outbox/{id}", get(outbox::message))
@@ -174,6 +181,10 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             post(merchants::rotate_platform),
         )
         .route("/admin/templates", get(templates::list))
+        .route(
+            "/admin/templates/{name}",
+            get(templates::edit).post(templates::change),
+        )
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,

@@ -451,6 +451,8 @@ struct OfferPage {
     group: String,
     explained: Option<Explained>,
     error: Option<String>,
+    /// Whether the operator may add a version (the typed form's link).
+    may_add_version: bool,
 }
 
 impl Page for OfferPage {
@@ -576,6 +578,7 @@ pub async fn offer(
         group: query.group,
         explained,
         error,
+        may_add_version: signed.may("POST", "/v1/programs/{id}/offers"),
     };
     render(status, &view)
 }
