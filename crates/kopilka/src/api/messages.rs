@@ -358,9 +358,9 @@ async fn change_override(
                     .ok_or_else(|| ApiError::invalid("settings.templates", "must be an object"))?
                     .entry(template.name)
                     .or_insert_with(|| serde_json::json!({}));
-                let texts = texts.as_object_mut().ok_or_else(|| {
-                    ApiError::invalid("settings.templates", "must be an object")
-                })?;
+                let texts = texts
+                    .as_object_mut()
+                    .ok_or_else(|| ApiError::invalid("settings.templates", "must be an object"))?;
                 match text {
                     Some(text) => {
                         texts.insert(language.code().into(), text.into());

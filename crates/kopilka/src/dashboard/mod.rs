@@ -149,7 +149,10 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             get(programs::program).post(programs::update),
         )
         .route("/admin/programs/{id}/offers", post(programs::add_offer))
-        .route("/admin/programs/{id}/offers/new", get(offer_form::new_offer))
+        .route(
+            "/admin/programs/{id}/offers/new",
+            get(offer_form::new_offer),
+        )
         .route("/admin/programs/{id}/offers/form", post(offer_form::submit))
         .route(
             "/admin/programs/{program}/offers/{offer}",

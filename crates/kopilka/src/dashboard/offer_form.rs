@@ -85,7 +85,10 @@ const CONDITIONS: &[(&str, &[Spec])] = &[
     ("group", &[("groups", Kind::Text)]),
     ("in_segment", &[("segment", Kind::Text)]),
     ("not_in_segment", &[("segment", Kind::Text)]),
-    ("attribute", &[("attribute", Kind::Text), ("equals", Kind::Text)]),
+    (
+        "attribute",
+        &[("attribute", Kind::Text), ("equals", Kind::Text)],
+    ),
     ("lines", &[LINES[0], LINES[1], ("quantity", Kind::Decimal)]),
     ("coupon", &[("code", Kind::Text)]),
     (
@@ -124,12 +127,18 @@ const ACTIONS: &[(&str, &[Spec])] = &[
         ],
     ),
     ("withdraw", &[("points", Kind::Decimal)]),
-    ("take_back", &[("offer", Kind::Whole), ("action", Kind::Whole)]),
+    (
+        "take_back",
+        &[("offer", Kind::Whole), ("action", Kind::Whole)],
+    ),
     (
         "discount_percent",
         &[LINES[0], LINES[1], SHARE[0], SHARE[2]],
     ),
-    ("discount_fixed", &[LINES[0], LINES[1], ("amount", Kind::Decimal)]),
+    (
+        "discount_fixed",
+        &[LINES[0], LINES[1], ("amount", Kind::Decimal)],
+    ),
     (
         "discount_fixed_per_line",
         &[LINES[0], LINES[1], ("amount", Kind::Decimal)],
@@ -137,12 +146,21 @@ const ACTIONS: &[(&str, &[Spec])] = &[
     ("points_payment_cap", &[LINES[0], LINES[1], SHARE[0]]),
     (
         "message",
-        &[("channel", Kind::Choose(CHANNELS)), ("template", Kind::Template)],
+        &[
+            ("channel", Kind::Choose(CHANNELS)),
+            ("template", Kind::Template),
+        ],
     ),
-    ("counter", &[("counter", Kind::Text), ("change", Kind::Whole)]),
+    (
+        "counter",
+        &[("counter", Kind::Text), ("change", Kind::Whole)],
+    ),
     (
         "subscription",
-        &[("channel", Kind::Choose(CHANNELS)), ("switch", Kind::Choose(SWITCH))],
+        &[
+            ("channel", Kind::Choose(CHANNELS)),
+            ("switch", Kind::Choose(SWITCH)),
+        ],
     ),
     ("issue_coupon", &[("series", Kind::Text)]),
 ];
@@ -312,7 +330,13 @@ fn draft_of(offer: &Offer, scales: &Scales) -> Draft {
     put("version", offer.version.to_string());
     put("name", offer.name.clone());
     put("from", scales.when(offer.effective_from));
-    put("to", offer.effective_to.map(|t| scales.when(t)).unwrap_or_default());
+    put(
+        "to",
+        offer
+            .effective_to
+            .map(|t| scales.when(t))
+            .unwrap_or_default(),
+    );
     put("priority", offer.priority.to_string());
     put("weight", offer.weight.to_string());
     if offer.cumulative {
@@ -330,11 +354,7 @@ fn draft_of(offer: &Offer, scales: &Scales) -> Draft {
     let limits = offer.limits.iter().map(|l| limit_row(l, scales));
     Draft {
         head,
-        rows: [
-            conditions.collect(),
-            actions.collect(),
-            limits.collect(),
-        ],
+        rows: [conditions.collect(), actions.collect(), limits.collect()],
     }
 }
 
@@ -393,7 +413,10 @@ fn condition_row(condition: &Condition, scales: &Scales) -> Row {
             min_quantity,
         } => {
             let [by, value] = lines_values(lines);
-            let quantity = ("quantity", scales.number(min_quantity.0, Quantity::DECIMALS));
+            let quantity = (
+                "quantity",
+                scales.number(min_quantity.0, Quantity::DECIMALS),
+            );
             row("lines", &[by, value, quantity])
         }
         Condition::Coupon { code } => row("coupon", &[("code", code.clone())]),
@@ -466,7 +489,11 @@ fn action_row(action: &Action, scales: &Scales) -> Row {
                 &[
                     (
                         "first",
-                        first.iter().map(|p| points(*p)).collect::<Vec<_>>().join("; "),
+                        first
+                            .iter()
+                            .map(|p| points(*p))
+                            .collect::<Vec<_>>()
+                            .join("; "),
                     ),
                     ("then", points(*then)),
                     ("period", name_of(period)),
@@ -503,7 +530,10 @@ fn action_row(action: &Action, scales: &Scales) -> Row {
         }
         Action::Message { channel, template } => row(
             "message",
-            &[("channel", name_of(channel)), ("template", template.clone())],
+            &[
+                ("channel", name_of(channel)),
+                ("template", template.clone()),
+            ],
         ),
         Action::Counter { name, by } => row(
             "counter",
@@ -1118,7 +1148,10 @@ async fn show(
         page: signed.chrome(title),
         who: signed.who(),
         program,
-        program_name: program_json["name"].as_str().unwrap_or_default().to_string(),
+        program_name: program_json["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         offer,
         id: draft.head.get("id").cloned().unwrap_or_default(),
         version: draft.head.get("version").cloned().unwrap_or_default(),
@@ -1165,7 +1198,12 @@ pub async fn new_offer(signed: SignedIn, Path(program): Path<i64>) -> Response {
         Ok(read) => read,
         Err(response) => return response,
     };
-    let next = offers.iter().filter_map(|o| o["id"].as_i64()).max().unwrap_or(0) + 1;
+    let next = offers
+        .iter()
+        .filter_map(|o| o["id"].as_i64())
+        .max()
+        .unwrap_or(0)
+        + 1;
     let mut draft = Draft::default();
     for (key, value) in [
         ("id", next.to_string()),
@@ -1178,7 +1216,15 @@ pub async fn new_offer(signed: SignedIn, Path(program): Path<i64>) -> Response {
         draft.head.insert(key.into(), value);
     }
     draft.rows[1].push(row("accrue_fixed", &[]));
-    show(&signed, program, None, &draft, &BTreeMap::new(), StatusCode::OK).await
+    show(
+        &signed,
+        program,
+        None,
+        &draft,
+        &BTreeMap::new(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `GET /admin/programs/{id}/offers/{offer}/new`: the next version, prefilled from the one in
@@ -1237,13 +1283,22 @@ pub async fn new_version(signed: SignedIn, Path((program, offer)): Path<(i64, i6
 /// `POST /admin/programs/{id}/offers/form`: `op` adds a row (`add-conditions` with the kind in
 /// `new-conditions`), removes one (`remove-a2`), or saves the version (any other, the form's
 /// first button, so Enter in a field saves).
-pub async fn submit(Path(program): Path<i64>, posted: Posted<BTreeMap<String, String>>) -> Response {
+pub async fn submit(
+    Path(program): Path<i64>,
+    posted: Posted<BTreeMap<String, String>>,
+) -> Response {
     let signed = posted.signed;
     let mut form = posted.form;
     let op = form.remove("op").unwrap_or_default();
     let added: BTreeMap<&str, String> = Section::ALL
         .iter()
-        .map(|s| (s.field(), form.remove(&format!("new-{}", s.field())).unwrap_or_default()))
+        .map(|s| {
+            (
+                s.field(),
+                form.remove(&format!("new-{}", s.field()))
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     form.remove("csrf");
     let offer = form.remove("offer").and_then(|o| o.parse::<i64>().ok());
@@ -1261,7 +1316,15 @@ pub async fn submit(Path(program): Path<i64>, posted: Posted<BTreeMap<String, St
                 }
                 draft.rows[s].push(new);
             }
-            return show(&signed, program, offer, &draft, &BTreeMap::new(), StatusCode::OK).await;
+            return show(
+                &signed,
+                program,
+                offer,
+                &draft,
+                &BTreeMap::new(),
+                StatusCode::OK,
+            )
+            .await;
         }
         let removed = op
             .strip_prefix("remove-")
@@ -1269,7 +1332,15 @@ pub async fn submit(Path(program): Path<i64>, posted: Posted<BTreeMap<String, St
             .and_then(|i| i.parse::<usize>().ok());
         if let Some(i) = removed.filter(|i| *i < draft.rows[s].len()) {
             draft.rows[s].remove(i);
-            return show(&signed, program, offer, &draft, &BTreeMap::new(), StatusCode::OK).await;
+            return show(
+                &signed,
+                program,
+                offer,
+                &draft,
+                &BTreeMap::new(),
+                StatusCode::OK,
+            )
+            .await;
         }
     }
     let program_json = match signed.get(&format!("/v1/programs/{program}")).await {
@@ -1300,8 +1371,11 @@ pub async fn submit(Path(program): Path<i64>, posted: Posted<BTreeMap<String, St
         )
         .await
     {
-        Ok(_) => Redirect::to(&format!("/admin/programs/{program}/offers/{}", version.id.0))
-            .into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/admin/programs/{program}/offers/{}",
+            version.id.0
+        ))
+        .into_response(),
         Err(failure) if failure.status.is_client_error() && failure.status.as_u16() != 401 => {
             let message = match failure.status {
                 StatusCode::FORBIDDEN => signed.t("dash-forbidden-text"),

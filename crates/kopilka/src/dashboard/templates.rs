@@ -205,9 +205,12 @@ async fn show(
 ) -> Response {
     let read = async {
         let program_json = signed.get(&format!("/v1/programs/{program}")).await?;
-        let templates: Vec<TemplateItem> =
-            serde_json::from_value(signed.get(&format!("/v1/programs/{program}/templates")).await?)
-                .map_err(unreadable)?;
+        let templates: Vec<TemplateItem> = serde_json::from_value(
+            signed
+                .get(&format!("/v1/programs/{program}/templates"))
+                .await?,
+        )
+        .map_err(unreadable)?;
         Ok::<_, ApiFailure>((program_json, templates))
     };
     let (program_json, templates) = match read.await {
@@ -237,7 +240,8 @@ async fn show(
             };
             // A placeholder the template lacks is named before the API is asked.
             let error = error.or_else(|| {
-                let checked = known.map(|k| message::check_text(k, Language::parse(language), &text));
+                let checked =
+                    known.map(|k| message::check_text(k, Language::parse(language), &text));
                 match checked {
                     Some(Err(e)) => Some(e.to_string()),
                     _ => None,
@@ -268,7 +272,10 @@ async fn show(
         page: signed.chrome(name.to_string()),
         who: signed.who(),
         program,
-        program_name: program_json["name"].as_str().unwrap_or_default().to_string(),
+        program_name: program_json["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         name: name.to_string(),
         placeholders: template
             .placeholders
@@ -286,7 +293,10 @@ async fn show(
 /// `POST /admin/templates/{name}`: `op` is `preview` (the texts as typed, nothing saved),
 /// `reset-ru` / `reset-en` (kopilka's text again), or saves each text that changed (any other,
 /// the form's first button).
-pub async fn change(Path(name): Path<String>, posted: Posted<BTreeMap<String, String>>) -> Response {
+pub async fn change(
+    Path(name): Path<String>,
+    posted: Posted<BTreeMap<String, String>>,
+) -> Response {
     let signed = posted.signed;
     let form = posted.form;
     let program = form
@@ -310,7 +320,15 @@ pub async fn change(Path(name): Path<String>, posted: Posted<BTreeMap<String, St
     };
     if op == "preview" {
         let errors = BTreeMap::new();
-        return show(&signed, program, &name, Some((&texts, &errors)), None, StatusCode::OK).await;
+        return show(
+            &signed,
+            program,
+            &name,
+            Some((&texts, &errors)),
+            None,
+            StatusCode::OK,
+        )
+        .await;
     }
     if let Some(language) = op.strip_prefix("reset-") {
         return match signed.api(Method::DELETE, &route(language), None).await {
@@ -319,7 +337,10 @@ pub async fn change(Path(name): Path<String>, posted: Posted<BTreeMap<String, St
         };
     }
     // Each language whose text is not what the program sends now.
-    let current = match signed.get(&format!("/v1/programs/{program}/templates")).await {
+    let current = match signed
+        .get(&format!("/v1/programs/{program}/templates"))
+        .await
+    {
         Ok(c) => c,
         Err(failure) => return signed.failed(&failure),
     };
@@ -330,9 +351,17 @@ pub async fn change(Path(name): Path<String>, posted: Posted<BTreeMap<String, St
             .flatten()
             .find(|t| t["name"] == name.as_str())
             .and_then(|t| {
-                t["texts"].as_array()?.iter().find(|x| x["language"] == language).map(|x| {
-                    x["custom"].as_str().or(x["built_in"].as_str()).unwrap_or_default().to_string()
-                })
+                t["texts"]
+                    .as_array()?
+                    .iter()
+                    .find(|x| x["language"] == language)
+                    .map(|x| {
+                        x["custom"]
+                            .as_str()
+                            .or(x["built_in"].as_str())
+                            .unwrap_or_default()
+                            .to_string()
+                    })
             })
     };
     let mut errors: BTreeMap<&str, String> = BTreeMap::new();
