@@ -1148,10 +1148,7 @@ async fn show(
         page: signed.chrome(title),
         who: signed.who(),
         program,
-        program_name: program_json["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        program_name: super::programs::text(&program_json["name"]),
         offer,
         id: draft.head.get("id").cloned().unwrap_or_default(),
         version: draft.head.get("version").cloned().unwrap_or_default(),
@@ -1303,8 +1300,11 @@ pub async fn submit(
     form.remove("csrf");
     let offer = form.remove("offer").and_then(|o| o.parse::<i64>().ok());
     let mut draft = Draft::of_form(&form);
+    // Adding or removing a row shows the form again with it; nothing is sent.
+    let mut reshown = false;
     for (s, section) in Section::ALL.iter().enumerate() {
         if op == format!("add-{}", section.field()) {
+            reshown = true;
             let kind = match section {
                 Section::Limits => "limit".to_string(),
                 _ => added[section.field()].clone(),
@@ -1316,32 +1316,19 @@ pub async fn submit(
                 }
                 draft.rows[s].push(new);
             }
-            return show(
-                &signed,
-                program,
-                offer,
-                &draft,
-                &BTreeMap::new(),
-                StatusCode::OK,
-            )
-            .await;
         }
         let removed = op
             .strip_prefix("remove-")
             .and_then(|r| r.strip_prefix(section.prefix()))
             .and_then(|i| i.parse::<usize>().ok());
         if let Some(i) = removed.filter(|i| *i < draft.rows[s].len()) {
+            reshown = true;
             draft.rows[s].remove(i);
-            return show(
-                &signed,
-                program,
-                offer,
-                &draft,
-                &BTreeMap::new(),
-                StatusCode::OK,
-            )
-            .await;
         }
+    }
+    if reshown {
+        let errors = BTreeMap::new();
+        return show(&signed, program, offer, &draft, &errors, StatusCode::OK).await;
     }
     let program_json = match signed.get(&format!("/v1/programs/{program}")).await {
         Ok(p) => p,

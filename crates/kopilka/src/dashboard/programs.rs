@@ -39,7 +39,8 @@ impl Page for ProgramsPage {
     }
 }
 
-fn text(value: &Value) -> String {
+/// A JSON value as a page shows it: a string as it is, nothing as empty.
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),

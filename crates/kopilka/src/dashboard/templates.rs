@@ -193,13 +193,18 @@ pub async fn edit(
     show(&signed, program, &name, None, notice, StatusCode::OK).await
 }
 
-/// The template's page; `typed` the texts as typed by language, `errors` the refusals by
-/// language.
+/// The texts of a template's form as posted, and their refusals, by language.
+struct Typed<'a> {
+    texts: &'a BTreeMap<String, String>,
+    errors: &'a BTreeMap<&'a str, String>,
+}
+
+/// The template's page, with the texts as typed when given.
 async fn show(
     signed: &SignedIn,
     program: i64,
     name: &str,
-    typed: Option<(&BTreeMap<String, String>, &BTreeMap<&str, String>)>,
+    typed: Option<Typed<'_>>,
     notice: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -232,7 +237,7 @@ async fn show(
         .map(|x| {
             let language = if x.language == "en" { "en" } else { "ru" };
             let (text, error) = match typed {
-                Some((texts, errors)) => (
+                Some(Typed { texts, errors }) => (
                     texts.get(language).cloned().unwrap_or_default(),
                     errors.get(language).cloned(),
                 ),
@@ -272,10 +277,7 @@ async fn show(
         page: signed.chrome(name.to_string()),
         who: signed.who(),
         program,
-        program_name: program_json["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        program_name: super::programs::text(&program_json["name"]),
         name: name.to_string(),
         placeholders: template
             .placeholders
@@ -324,7 +326,10 @@ pub async fn change(
             &signed,
             program,
             &name,
-            Some((&texts, &errors)),
+            Some(Typed {
+                texts: &texts,
+                errors: &errors,
+            }),
             None,
             StatusCode::OK,
         )
@@ -386,7 +391,10 @@ pub async fn change(
         &signed,
         program,
         &name,
-        Some((&texts, &errors)),
+        Some(Typed {
+            texts: &texts,
+            errors: &errors,
+        }),
         None,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
