@@ -191,6 +191,11 @@ pub fn render(
 /// Template `name` in `language` as a program would send it, with example values in place of
 /// its placeholders (the dashboard's preview); a placeholder without an example stays as written.
 pub fn preview(name: &str, language: Language, settings: &Value) -> Option<String> {
+    text(name, language, settings).map(preview_text)
+}
+
+/// A text with example values in place of its placeholders: what a customer would read.
+pub fn preview_text(text: &str) -> String {
     const EXAMPLES: &[(&str, &str)] = &[
         ("shop", "Demo Shop"),
         ("program", "Kopilka"),
@@ -207,7 +212,7 @@ pub fn preview(name: &str, language: Language, settings: &Value) -> Option<Strin
         ("points", "50"),
         ("coupon", "CW-7Q2F"),
     ];
-    text(name, language, settings).map(|text| substitute(text, EXAMPLES))
+    substitute(text, EXAMPLES)
 }
 
 /// Replaces each `{name}` (a name of letters, digits, `_` and `.`) with its value. Other
@@ -263,20 +268,68 @@ pub fn validate_overrides(settings: &Value) -> Result<(), TemplateError> {
                 "en" => Language::En,
                 _ => return Err(TemplateError::Shape),
             };
-            let mut rest = text.as_str().ok_or(TemplateError::Shape)?;
-            while let Some((_, key, after)) = next_placeholder(rest) {
-                if !known.placeholders.contains(&key) {
-                    return Err(TemplateError::UnknownPlaceholder {
-                        template: known.name.to_string(),
-                        language: language.code(),
-                        placeholder: key.to_string(),
-                    });
-                }
-                rest = after;
-            }
+            check_text(known, language, text.as_str().ok_or(TemplateError::Shape)?)?;
         }
     }
     Ok(())
+}
+
+/// Checks a program's text of `template`: it may use only the template's placeholders.
+pub fn check_text(template: &Template, language: Language, text: &str) -> Result<(), TemplateError> {
+    let mut rest = text;
+    while let Some((_, key, after)) = next_placeholder(rest) {
+        if !template.placeholders.contains(&key) {
+            return Err(TemplateError::UnknownPlaceholder {
+                template: template.name.to_string(),
+                language: language.code(),
+                placeholder: key.to_string(),
+            });
+        }
+        rest = after;
+    }
+    Ok(())
+}
+
+/// How long a text is as an SMS: GSM 03.38's 7-bit alphabet (an escaped character counts
+/// twice) fits 160 in one message and 153 in each part of a longer one; any other character
+/// makes it UCS-2: 70, and 67 a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsLength {
+    /// Characters as the encoding counts them.
+    pub units: usize,
+    pub segments: usize,
+    pub unicode: bool,
+}
+
+impl SmsLength {
+    pub fn of(text: &str) -> SmsLength {
+        const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+            ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+        const ESCAPED: &str = "^{}\\[~]|€\u{c}";
+        let gsm: Option<usize> = text
+            .chars()
+            .map(|c| match c {
+                c if BASIC.contains(c) => Some(1),
+                c if ESCAPED.contains(c) => Some(2),
+                _ => None,
+            })
+            .sum();
+        let (units, unicode) = match gsm {
+            Some(units) => (units, false),
+            None => (text.encode_utf16().count(), true),
+        };
+        let (single, part) = if unicode { (70, 67) } else { (160, 153) };
+        let segments = match units {
+            0 => 0,
+            n if n <= single => 1,
+            n => n.div_ceil(part),
+        };
+        SmsLength {
+            units,
+            segments,
+            unicode,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -362,5 +415,18 @@ mod tests {
             Err(TemplateError::Shape)
         );
         assert!(render("nope", Language::Ru, &json!({}), &[]).is_err());
+    }
+
+    #[test]
+    fn sms_length_counts_gsm_and_unicode_parts() {
+        assert_eq!(
+            SmsLength::of(&"a".repeat(160)),
+            SmsLength { units: 160, segments: 1, unicode: false }
+        );
+        assert_eq!(SmsLength::of(&"a".repeat(161)).segments, 2);
+        assert_eq!(SmsLength::of("{€}").units, 6);
+        let russian = SmsLength::of(&"я".repeat(71));
+        assert_eq!((russian.units, russian.segments, russian.unicode), (71, 2, true));
+        assert_eq!(SmsLength::of("").segments, 0);
     }
 }

@@ -1,10 +1,12 @@
 use crate::http::{ApiError, ApiResult};
-use crate::http::{Id, PageOf, QueryParams};
+use crate::http::{Id, JsonBody, PageOf, QueryParams};
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use kopilka_domain::ids::{CustomerId, OperationId};
+use kopilka_domain::ids::{CustomerId, OperationId, ProgramId};
+use kopilka_domain::message::{self, Language};
 use kopilka_domain::phone::Phone;
 use kopilka_store::model::{Message, MessageAttempt};
 use kopilka_store::outbox::MessageFilter;
@@ -241,38 +243,150 @@ pub struct TemplateView {
 }
 
 /// The program's customer message templates: kopilka's texts, the program's overrides
-/// (`settings.templates`, changed with `PUT /v1/programs/{id}`) and a preview of each.
+/// (`settings.templates`, changed with `PUT /v1/programs/{id}/templates/{name}/{language}`
+/// or `PUT /v1/programs/{id}`) and a preview of each.
 #[utoipa::path(get, path = "/v1/programs/{id}/templates", responses((status = 200, body = [TemplateView]), (status = 404, body = crate::http::ErrorBody)))]
 pub async fn templates(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> ApiResult<Json<Vec<TemplateView>>> {
-    use kopilka_domain::message::{self, Language, TEMPLATES};
     let program = state
         .store
-        .read(move |tx| {
-            Box::pin(async move { tx.program(kopilka_domain::ids::ProgramId(id)).await })
-        })
+        .read(move |tx| Box::pin(async move { tx.program(ProgramId(id)).await }))
         .await?
         .ok_or_else(|| ApiError::not_found("program"))?;
-    let settings = &program.settings;
-    let views = TEMPLATES
-        .iter()
-        .map(|t| TemplateView {
-            name: t.name.to_string(),
-            placeholders: t.placeholders.iter().map(|p| p.to_string()).collect(),
-            texts: [(Language::Ru, t.ru), (Language::En, t.en)]
-                .into_iter()
-                .map(|(language, built_in)| TemplateText {
-                    language: language.code().to_string(),
-                    built_in: built_in.to_string(),
-                    custom: settings["templates"][t.name][language.code()]
-                        .as_str()
-                        .map(str::to_string),
-                    preview: message::preview(t.name, language, settings).unwrap_or_default(),
-                })
-                .collect(),
+    Ok(Json(
+        message::TEMPLATES
+            .iter()
+            .map(|t| template_view(t, &program.settings))
+            .collect(),
+    ))
+}
+
+/// A template as a program with `settings` sends it.
+fn template_view(t: &message::Template, settings: &serde_json::Value) -> TemplateView {
+    TemplateView {
+        name: t.name.to_string(),
+        placeholders: t.placeholders.iter().map(|p| p.to_string()).collect(),
+        texts: [(Language::Ru, t.ru), (Language::En, t.en)]
+            .into_iter()
+            .map(|(language, built_in)| TemplateText {
+                language: language.code().to_string(),
+                built_in: built_in.to_string(),
+                custom: settings["templates"][t.name][language.code()]
+                    .as_str()
+                    .map(str::to_string),
+                preview: message::preview(t.name, language, settings).unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+/// The program's own text of a template in one language.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateOverride {
+    /// Only the template's placeholders (`{shop}`); other braces are text.
+    pub text: String,
+}
+
+/// The longest text a program may give a template.
+const OVERRIDE_MAX_CHARS: usize = 2000;
+
+/// Sets the program's own text of template `name` in `language` (`ru` or `en`): the next
+/// message of that template in that language is written with it. A placeholder the template
+/// does not have is refused on `text`.
+#[utoipa::path(put, path = "/v1/programs/{id}/templates/{name}/{language}", request_body = TemplateOverride, responses((status = 200, body = TemplateView), (status = 404, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+pub async fn set_template(
+    State(state): State<AppState>,
+    path: Result<Path<(i64, String, String)>, PathRejection>,
+    JsonBody(input): JsonBody<TemplateOverride>,
+) -> ApiResult<Json<TemplateView>> {
+    let (id, template, language) = template_path(path)?;
+    let text = input.text.trim().to_string();
+    if text.is_empty() || text.chars().count() > OVERRIDE_MAX_CHARS {
+        return Err(ApiError::invalid("text", "must be 1 to 2000 characters"));
+    }
+    message::check_text(template, language, &text)
+        .map_err(|e| ApiError::invalid("text", e.to_string()))?;
+    change_override(&state, id, template, language, Some(text)).await
+}
+
+/// Removes the program's own text of template `name` in `language`: kopilka's is sent again.
+#[utoipa::path(delete, path = "/v1/programs/{id}/templates/{name}/{language}", responses((status = 200, body = TemplateView), (status = 404, body = crate::http::ErrorBody)))]
+pub async fn reset_template(
+    State(state): State<AppState>,
+    path: Result<Path<(i64, String, String)>, PathRejection>,
+) -> ApiResult<Json<TemplateView>> {
+    let (id, template, language) = template_path(path)?;
+    change_override(&state, id, template, language, None).await
+}
+
+/// The program, the known template and the language a template's path names; 404 otherwise.
+fn template_path(
+    path: Result<Path<(i64, String, String)>, PathRejection>,
+) -> ApiResult<(i64, &'static message::Template, Language)> {
+    let Ok(Path((id, name, language))) = path else {
+        return Err(ApiError::not_found("template"));
+    };
+    let template = message::template(&name).ok_or_else(|| ApiError::not_found("template"))?;
+    let language = match language.as_str() {
+        "ru" => Language::Ru,
+        "en" => Language::En,
+        _ => return Err(ApiError::not_found("language")),
+    };
+    Ok((id, template, language))
+}
+
+/// The program's settings with its text of `template` in `language` set (or removed, and the
+/// template's entry with it when no language is left), written in one job.
+async fn change_override(
+    state: &AppState,
+    id: i64,
+    template: &'static message::Template,
+    language: Language,
+    text: Option<String>,
+) -> ApiResult<Json<TemplateView>> {
+    let program = state
+        .store
+        .write_refusing(move |tx| {
+            Box::pin(async move {
+                let program = tx
+                    .program(ProgramId(id))
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("program"))?;
+                let mut settings = program.settings.clone();
+                let templates = settings
+                    .as_object_mut()
+                    .ok_or_else(|| ApiError::invalid("settings", "must be an object"))?
+                    .entry("templates")
+                    .or_insert_with(|| serde_json::json!({}));
+                let texts = templates
+                    .as_object_mut()
+                    .ok_or_else(|| ApiError::invalid("settings.templates", "must be an object"))?
+                    .entry(template.name)
+                    .or_insert_with(|| serde_json::json!({}));
+                let texts = texts
+                    .as_object_mut()
+                    .ok_or_else(|| ApiError::invalid("settings.templates", "must be an object"))?;
+                match text {
+                    Some(text) => {
+                        texts.insert(language.code().into(), text.into());
+                    }
+                    None => {
+                        texts.remove(language.code());
+                    }
+                }
+                if texts.is_empty() {
+                    templates.as_object_mut().map(|t| t.remove(template.name));
+                }
+                let updated = tx
+                    .update_program(ProgramId(id), &program.name, &program.rules, &settings)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("program"))?;
+                Ok::<_, kopilka_store::JobError<ApiError>>(updated)
+            })
         })
-        .collect();
-    Ok(Json(views))
+        .await?;
+    Ok(Json(template_view(template, &program.settings)))
 }

@@ -81,7 +81,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::get))
         .routes(routes!(messages::attempts))
         .routes(routes!(messages::resend))
-        .routes(routes!(messages::templates));
+        .routes(routes!(messages::templates))
+        .routes(routes!(messages::set_template, messages::reset_template));
     let adjustments = OpenApiRouter::new()
         .routes(routes!(adjustments::list))
         .routes(routes!(adjustments::get))

@@ -749,12 +749,8 @@ pub async fn adjust(Path(id): Path<i64>, posted: Posted<AdjustForm>) -> Response
     } else {
         "accrue"
     };
-    // The amount as typed, a comma read as the decimal point (uk and ru write it so).
-    let amount = form
-        .amount
-        .trim()
-        .replace([' ', '\u{a0}'], "")
-        .replace(',', ".");
+    // The amount as the operator's language writes it; the API parses it exactly.
+    let amount = crate::http::i18n::plain_number(&form.amount, signed.lang);
     let body = json!({
         "kind": kind,
         "customer_id": id,

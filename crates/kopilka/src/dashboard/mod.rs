@@ -13,6 +13,7 @@ mod customers;
 mod demo;
 mod home;
 mod merchants;
+mod offer_form;
 mod operations;
 mod outbox;
 mod payments;
@@ -149,8 +150,17 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
         )
         .route("/admin/programs/{id}/offers", post(programs::add_offer))
         .route(
+            "/admin/programs/{id}/offers/new",
+            get(offer_form::new_offer),
+        )
+        .route("/admin/programs/{id}/offers/form", post(offer_form::submit))
+        .route(
             "/admin/programs/{program}/offers/{offer}",
             get(programs::offer),
+        )
+        .route(
+            "/admin/programs/{program}/offers/{offer}/new",
+            get(offer_form::new_version),
         )
         .route("/admin/outbox", get(outbox::monitor))
         .route("/admin/outbox/{id}", get(outbox::message))
@@ -182,6 +192,10 @@ pub fn router(state: &AppState, api: Router) -> Router<AppState> {
             post(merchants::credential_action),
         )
         .route("/admin/templates", get(templates::list))
+        .route(
+            "/admin/templates/{name}",
+            get(templates::edit).post(templates::change),
+        )
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,

@@ -39,7 +39,8 @@ impl Page for ProgramsPage {
     }
 }
 
-fn text(value: &Value) -> String {
+/// A JSON value as a page shows it: a string as it is, nothing as empty.
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -451,6 +452,8 @@ struct OfferPage {
     group: String,
     explained: Option<Explained>,
     error: Option<String>,
+    /// Whether the operator may add a version (the typed form's link).
+    may_add_version: bool,
 }
 
 impl Page for OfferPage {
@@ -576,6 +579,7 @@ pub async fn offer(
         group: query.group,
         explained,
         error,
+        may_add_version: signed.may("POST", "/v1/programs/{id}/offers"),
     };
     render(status, &view)
 }

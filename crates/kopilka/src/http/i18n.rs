@@ -180,6 +180,34 @@ pub fn number(minor: i64, decimals: u8, lang: Lang) -> String {
     out
 }
 
+/// A number as `lang` writes it (`1 000,50`, `1.000,50`, `1,000.50`; a point is read as the
+/// decimal point in every language) in minor units with `decimals` places, exactly: more places
+/// than that is an error, never a rounding.
+pub fn parse_number(
+    text: &str,
+    decimals: u8,
+    lang: Lang,
+) -> Result<i64, kopilka_domain::money::MoneyError> {
+    kopilka_domain::money::parse_decimal(&plain_number(text, lang), decimals).map(|a| a.0)
+}
+
+/// A number as `lang` writes it, without its group separators and with a point for the
+/// decimal one: `1 000,50` is `1000.50`.
+pub fn plain_number(text: &str, lang: Lang) -> String {
+    let text = text.trim().replace([' ', '\u{a0}', '\u{202f}'], "");
+    // An English comma groups thousands only where every group after it has three digits:
+    // `10,5` typed in English is ten and a half, never a hundred and five.
+    let grouped = |text: &str| {
+        let whole = text.split('.').next().unwrap_or_default();
+        whole.split(',').skip(1).all(|group| group.len() == 3)
+    };
+    match lang {
+        Lang::En if grouped(&text) => text.replace(',', ""),
+        Lang::De if text.contains(',') => text.replace('.', "").replace(',', "."),
+        _ => text.replace(',', "."),
+    }
+}
+
 /// `minor` points with their word: "1 бал", "2 бали", "5 балів", "1,50 бала".
 pub fn points(minor: i64, decimals: u8, lang: Lang) -> String {
     counted("points", minor, decimals, lang)
@@ -420,5 +448,16 @@ mod tests {
             Asked::of(&headers, Some("lang=de")).pick(None, CUSTOMER),
             Lang::Uk
         );
+    }
+
+    #[test]
+    fn numbers_are_read_as_each_language_writes_them() {
+        assert_eq!(parse_number("1\u{a0}000,50", 2, Lang::Uk), Ok(100_050));
+        assert_eq!(parse_number(" 1 000.5 ", 2, Lang::Ru), Ok(100_050));
+        assert_eq!(parse_number("1,000.50", 2, Lang::En), Ok(100_050));
+        assert_eq!(parse_number("10,5", 2, Lang::En), Ok(1_050));
+        assert_eq!(parse_number("1.000,5", 2, Lang::De), Ok(100_050));
+        assert!(parse_number("1,005", 2, Lang::Uk).is_err());
+        assert!(parse_number("1 0x", 2, Lang::Uk).is_err());
     }
 }

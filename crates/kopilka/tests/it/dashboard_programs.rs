@@ -1,7 +1,9 @@
 //! The dashboard's programs, rules and offers pages (docs/dashboard.md, programs): what each
 //! role sees and may change there — the API's rule, through the API — the settings form with
-//! the API's refusals beside their fields, an offer's versions and the explain form; and in
-//! Chromium (`e2e/dashboard-programs.mjs`) every page in uk/ru/en at 1280 and 390 px under axe.
+//! the API's refusals beside their fields, an offer's versions and the explain form; an offer
+//! typed in the form that prices a Loymax cheque, a new version prefilled, and a program's
+//! message text that the next SMS is written with; and in Chromium
+//! (`e2e/dashboard-programs.mjs`) every page in uk/ru/en at 1280 and 390 px under axe.
 
 use crate::common::{self, Backend, TestApp};
 use crate::dashboard::{client, create_operator, csrf, page, sign_in, PASSWORD};
@@ -239,6 +241,248 @@ async fn each_role_sees_and_changes_programs_and_offers_as_the_api_allows(app: T
     let finance = sign_in(&app, "fin").await;
     let (_, html) = page(&app, &finance, "/admin/programs/1").await;
     assert!(!html.contains("id=\"add-offer\""));
+    app.stop().await;
+}
+
+/// The value of the hidden field `name` of a page's form.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name}: {html}"))
+        + marker.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+async fn send_form(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    client()
+        .post(app.url(path))
+        .header(header::COOKIE, session)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+both_stores!(an_offer_typed_in_the_form_prices_a_cheque_and_its_message_has_the_programs_text);
+async fn an_offer_typed_in_the_form_prices_a_cheque_and_its_message_has_the_programs_text(
+    app: TestApp,
+) {
+    let shop = app.loymax().shop().await;
+    let program = app.demo_loymax_program().await["id"].as_i64().unwrap();
+    create_operator(&app, "pm", "program_manager").await;
+    create_operator(&app, "sup", "support").await;
+    let manager = sign_in(&app, "pm").await;
+
+    // The program's own SMS text of an offer's reward: an unknown placeholder is refused
+    // beside its text, the preview shows example values, nothing is saved until Save.
+    let template = format!("/admin/templates/offer.reward?program={program}&lang=uk");
+    let (status, html) = page(&app, &manager, &template).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let token = csrf(&html);
+    let program_text = program.to_string();
+    let texts = |ru: &'static str, op: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("program", program_text.clone()),
+            ("text-ru", ru.to_string()),
+            (
+                "text-en",
+                "{program}: {points} bonuses for “{offer}”".to_string(),
+            ),
+            ("op", op.to_string()),
+        ]
+    };
+    let post_texts = |fields: Vec<(&'static str, String)>| {
+        let (url, session) = (app.url("/admin/templates/offer.reward"), manager.clone());
+        async move {
+            client()
+                .post(url)
+                .header(header::COOKIE, session)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let wrong = post_texts(texts("Бонус {oops}", "save")).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = wrong.text().await.unwrap();
+    assert!(
+        html.contains("id=\"e-ru\"") && html.contains("oops"),
+        "{html}"
+    );
+    let ours = "Бонус за «{offer}»: {points}";
+    let preview = post_texts(texts(ours, "preview")).await;
+    assert_eq!(preview.status(), StatusCode::OK);
+    let html = preview.text().await.unwrap();
+    assert!(html.contains("Бонус за «Coffee Week»: 50"), "{html}");
+    assert!(html.contains("SMS (UCS-2)"), "{html}");
+    let (_, templates) = app.get(&format!("/v1/programs/{program}/templates")).await;
+    let reward = |t: &Value| {
+        t.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "offer.reward")
+            .unwrap()["texts"][0]["custom"]
+            .clone()
+    };
+    assert_eq!(reward(&templates), Value::Null);
+    let saved = post_texts(texts(ours, "save")).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, templates) = app.get(&format!("/v1/programs/{program}/templates")).await;
+    assert_eq!(reward(&templates), json!(ours));
+    // Support reads the texts but has no form; the API refuses its change.
+    let support = sign_in(&app, "sup").await;
+    let (status, html) = page(&app, &support, &template).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("id=\"template-form\""));
+    let (_, list) = page(&app, &support, "/admin/programs").await;
+    let refused = send_form(
+        &app,
+        &support,
+        "/admin/templates/offer.reward",
+        &[
+            ("csrf", &csrf(&list)),
+            ("program", &program_text),
+            ("op", "reset-ru"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // A new offer typed in the form: a condition added keeps what was typed.
+    let (status, html) = page(
+        &app,
+        &manager,
+        &format!("/admin/programs/{program}/offers/new?lang=uk"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"offer-form\"") && html.contains("name=\"a0.kind\""));
+    let (id, from) = (hidden(&html, "id"), hidden(&html, "from"));
+    let form_url = format!("/admin/programs/{program}/offers/form");
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("csrf", &token),
+        ("id", &id),
+        ("version", "1"),
+        ("name", "Сир тижня"),
+        ("from", &from),
+        ("cumulative", "on"),
+        ("trigger.cheque", "on"),
+        ("a0.kind", "accrue_fixed"),
+        ("a0.points", "1,005"),
+    ];
+    let mut adding = fields.clone();
+    adding.extend([("op", "add-actions"), ("new-actions", "message")]);
+    let added = send_form(&app, &manager, &form_url, &adding).await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let html = added.text().await.unwrap();
+    assert!(
+        html.contains("name=\"a1.kind\" value=\"message\""),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Сир тижня\"") && html.contains("value=\"1,005\""));
+    // A sum with more decimals than the points have is refused beside its field.
+    let mut saving = fields.clone();
+    saving.extend([
+        ("a1.kind", "message"),
+        ("a1.channel", "sms"),
+        ("a1.template", "offer.reward"),
+    ]);
+    let refused = send_form(&app, &manager, &form_url, &saving).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("id=\"e-f-a0-points\""), "{html}");
+    // As Ukrainian writes it: 12,50 points, on cheques with goods 34277.
+    for field in fields.iter_mut() {
+        if field.0 == "a0.points" {
+            field.1 = "12,50";
+        }
+    }
+    fields.extend([
+        ("c0.kind", "lines"),
+        ("c0.by", "goods_id"),
+        ("c0.match", "34277"),
+        ("c0.quantity", "1"),
+        ("a1.kind", "message"),
+        ("a1.channel", "sms"),
+        ("a1.template", "offer.reward"),
+    ]);
+    let saved = send_form(&app, &manager, &form_url, &fields).await;
+    assert_eq!(
+        saved.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        saved.text().await.unwrap()
+    );
+    let (_, versions) = app
+        .get(&format!("/v1/offers/{id}/versions?program={program}"))
+        .await;
+    let stored = &versions["versions"][0];
+    assert_eq!(
+        stored["actions"][0]["points"],
+        json!({"by": "fixed", "points": 1250}),
+        "{versions}"
+    );
+    assert_eq!(
+        stored["conditions"][0]["lines"],
+        json!({"by": "goods_id", "value": "34277"})
+    );
+
+    // A cheque at a Loymax till gets the offer's 12.50 over the program's 10 % of 306.90.
+    let (before, _) = shop.balance().await;
+    let bonus = crate::loymax_offers::buy(&shop, "form-1", 0.0).await;
+    assert_eq!(
+        bonus["data"][0]["cheque"]["totalCashback"],
+        json!(43.19),
+        "{bonus}"
+    );
+    let (after, _) = shop.balance().await;
+    assert!((after.as_f64().unwrap() - before.as_f64().unwrap() - 43.19).abs() < 1e-6);
+    // Its message is the program's text.
+    let sms = app.sms_to("79001234567").await;
+    assert!(
+        sms.iter().any(|m| m["body"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Бонус за «Сир тижня»: ")),
+        "{sms:?}"
+    );
+
+    // The next version is prefilled from this one; reset gives kopilka's text back.
+    let (status, html) = page(
+        &app,
+        &manager,
+        &format!("/admin/programs/{program}/offers/{id}/new?lang=en"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(hidden(&html, "version"), "2");
+    assert!(
+        html.contains("value=\"12.50\"") && html.contains("value=\"34277\""),
+        "{html}"
+    );
+    let reset = send_form(
+        &app,
+        &manager,
+        "/admin/templates/offer.reward",
+        &[
+            ("csrf", &token),
+            ("program", &program_text),
+            ("op", "reset-ru"),
+        ],
+    )
+    .await;
+    assert_eq!(reset.status(), StatusCode::SEE_OTHER);
+    let (_, templates) = app.get(&format!("/v1/programs/{program}/templates")).await;
+    assert_eq!(reward(&templates), Value::Null);
+    app.audit_is_clean().await;
     app.stop().await;
 }
 

@@ -46,7 +46,7 @@ async fn add_offer(app: &TestApp, body: Value) -> i64 {
 }
 
 /// Calculate → Payment of `paid` → Bonus → Confirm of the test cheque as calculated.
-async fn buy(shop: &Shop, id: &str, paid: f64) -> Value {
+pub async fn buy(shop: &Shop, id: &str, paid: f64) -> Value {
     buy_with(shop, id, paid, json!({})).await
 }
 

@@ -21,6 +21,8 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/programs/{id}"),
     ("get", "/v1/programs/{id}/analytics"),
     ("get", "/v1/programs/{id}/templates"),
+    ("put", "/v1/programs/{id}/templates/{name}/{language}"),
+    ("delete", "/v1/programs/{id}/templates/{name}/{language}"),
     ("get", "/v1/programs/{id}/liability/export.csv"),
     ("get", "/v1/programs/{id}/liability/export.xlsx"),
     ("get", "/v1/programs/{id}/offers"),
