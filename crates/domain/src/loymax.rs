@@ -99,7 +99,11 @@ impl Settings {
             offer_url: s
                 .get("OfferUrl")
                 .and_then(Value::as_str)
-                .filter(|url| url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+                .filter(|url| {
+                    url.starts_with("https://")
+                        || url.starts_with("http://")
+                        || url.starts_with('/')
+                })
                 .map(str::to_string),
         }
     }

@@ -94,25 +94,15 @@ impl FromRequestParts<AppState> for Customer {
         let Some(token) = session_token(&parts.headers) else {
             return Err(sign_in_page(&asked, lang, SignIn::default()));
         };
-        let digest = secrets::token_digest(&token);
-        let found = state
-            .store
-            .read(move |tx| {
-                Box::pin(async move {
-                    let Some(session) = tx.cabinet_session(&digest).await? else {
-                        return Ok(None);
-                    };
-                    let Some(customer) = tx.customer(session.customer_id).await? else {
-                        return Ok(None);
-                    };
-                    let registering = registration::registering(tx, &customer).await?;
-                    let program = tx.program(customer.program_id).await?;
-                    Ok(Some((customer, program, registering)))
-                })
-            })
+        let found = session_customer(state, &token)
             .await
             .map_err(|e| failure(lang, e))?;
-        let Some((customer, program, registering)) = found else {
+        let Some(SessionCustomer {
+            customer,
+            program,
+            registering,
+        }) = found
+        else {
             return Err(sign_in_page(&asked, lang, SignIn::default()));
         };
         if registering {
@@ -128,6 +118,41 @@ impl FromRequestParts<AppState> for Customer {
             asked,
         })
     }
+}
+
+/// The customer a session token signs in, with the program and whether the customer's
+/// registration is still open.
+struct SessionCustomer {
+    customer: kopilka_store::model::Customer,
+    program: Option<kopilka_store::model::Program>,
+    registering: bool,
+}
+
+async fn session_customer(
+    state: &AppState,
+    token: &str,
+) -> kopilka_store::StoreResult<Option<SessionCustomer>> {
+    let digest = secrets::token_digest(token);
+    state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(session) = tx.cabinet_session(&digest).await? else {
+                    return Ok(None);
+                };
+                let Some(customer) = tx.customer(session.customer_id).await? else {
+                    return Ok(None);
+                };
+                let registering = registration::registering(tx, &customer).await?;
+                let program = tx.program(customer.program_id).await?;
+                Ok(Some(SessionCustomer {
+                    customer,
+                    program,
+                    registering,
+                }))
+            })
+        })
+        .await
 }
 
 /// The cabinet's sections, `current` marked.
@@ -406,7 +431,8 @@ async fn sign_in(
                 tx.update_cabinet_code(code.id, code.attempts, true).await?;
                 // Only now, the phone proved, may the answer differ: a new customer's
                 // registration begins, a half-done one continues.
-                let Some(entered) = registration::entered(tx, program_id, customer, &lookup).await?
+                let Some(entered) =
+                    registration::entered(tx, program_id, customer, &lookup).await?
                 else {
                     return Err(JobError::RefusedKeeping("cabinet-blocked"));
                 };

@@ -6,7 +6,7 @@
 //! takes each step through `loymax::registration`, the steps Loymax's API takes: one customer,
 //! one registration, whichever way it goes on.
 
-use super::{failure, form_token, session_token};
+use super::{failure, form_token, session_customer, session_token};
 use crate::http::html::{render, Chrome, Message, Page};
 use crate::http::i18n::{self, Asked, Lang, CUSTOMER};
 use crate::http::ClientAddr;
@@ -122,34 +122,20 @@ async fn registrant(
     let Some(session) = session_token(headers) else {
         return Err(Redirect::to("/cabinet").into_response());
     };
-    let digest = secrets::token_digest(&session);
-    let found = state
-        .store
-        .read(move |tx| {
-            Box::pin(async move {
-                let Some(session) = tx.cabinet_session(&digest).await? else {
-                    return Ok(None);
-                };
-                let Some(customer) = tx.customer(session.customer_id).await? else {
-                    return Ok(None);
-                };
-                if !registering(tx, &customer).await? {
-                    return Ok(None);
-                }
-                let program = tx.program(customer.program_id).await?;
-                Ok(program.map(|p| (customer.id, p.name, p.rules.language)))
-            })
-        })
+    let found = session_customer(state, &session)
         .await
         .map_err(|e| failure(lang, e))?;
     // Signed out, or registered: the cabinet's own page says which.
-    let Some((id, program, language)) = found else {
+    let Some((id, program)) = found
+        .filter(|found| found.registering)
+        .and_then(|found| Some((found.customer.id, found.program?)))
+    else {
         return Err(Redirect::to("/cabinet").into_response());
     };
     Ok(Registrant {
         id,
-        program,
-        lang: asked.pick(Some(&language), CUSTOMER),
+        lang: asked.pick(Some(&program.rules.language), CUSTOMER),
+        program: program.name,
         asked,
         ip,
         token: form_token(headers, FORM),
@@ -446,7 +432,8 @@ fn check(ctx: &Ctx, sent: &Sent, today: rules::Date) -> Errors {
         }
     }
     if open(ctx, Step::Questions).is_some() {
-        if let Err(found) = rules::validate_answers(&ctx.tree, &answers(&ctx.tree, sent), today, true)
+        if let Err(found) =
+            rules::validate_answers(&ctx.tree, &answers(&ctx.tree, sent), today, true)
         {
             errors.questions = found;
         }

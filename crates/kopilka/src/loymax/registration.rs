@@ -788,10 +788,7 @@ pub async fn accept_offer(
 }
 
 /// The offer accepted (Loymax's `User/AcceptTenderOffer`, the cabinet's box).
-pub(crate) async fn accept_offer_step(
-    tx: &mut Tx,
-    ctx: &mut Ctx,
-) -> Result<(), JobError<LmError>> {
+pub(crate) async fn accept_offer_step(tx: &mut Tx, ctx: &mut Ctx) -> Result<(), JobError<LmError>> {
     ctx.check(Step::AcceptTenderOffer)?;
     if !ctx.registering() {
         return Err(LmError::from(rules::RegistrationError::Completed).into());

@@ -68,7 +68,11 @@ fn token(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
-async fn register(app: &TestApp, session: &str, fields: &[(&str, &str)]) -> (StatusCode, String, Option<String>) {
+async fn register(
+    app: &TestApp,
+    session: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
     let (_, form, _) = page(app, session, "/cabinet/register").await;
     let mut fields: Vec<(&str, String)> = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
     fields.push(("token", token(&form)));
@@ -104,7 +108,9 @@ async fn a_new_phone_registers_in_the_cabinet_and_signs_in_through_loymax(app: T
         "triggers": ["registration"],
         "actions": [{"type": "accrue", "points": {"by": "fixed", "points": 10_000}}],
     });
-    let (status, answer) = app.post(&format!("/v1/programs/{program}/offers"), welcome).await;
+    let (status, answer) = app
+        .post(&format!("/v1/programs/{program}/offers"), welcome)
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
 
     let phone = "79005550101";
@@ -120,9 +126,19 @@ async fn a_new_phone_registers_in_the_cabinet_and_signs_in_through_loymax(app: T
     assert_eq!(next, "/cabinet/register");
     // Until registered the cabinet shows only the registration.
     let (status, _, location) = page(&app, &session, "/cabinet").await;
-    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/cabinet/register")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/cabinet/register"))
+    );
     let (_, form, _) = page(&app, &session, "/cabinet/register").await;
-    for field in ["autocomplete=\"new-password\"", "type=\"date\"", "autocomplete=\"bday\"", "<select", "type=\"email\"", "name=\"offer\""] {
+    for field in [
+        "autocomplete=\"new-password\"",
+        "type=\"date\"",
+        "autocomplete=\"bday\"",
+        "<select",
+        "type=\"email\"",
+        "name=\"offer\"",
+    ] {
         assert!(form.contains(field), "{field}: {form}");
     }
 
@@ -130,11 +146,19 @@ async fn a_new_phone_registers_in_the_cabinet_and_signs_in_through_loymax(app: T
     let (status, again, _) = register(
         &app,
         &session,
-        &[("password", "secret1"), ("q2", "Иванова"), ("q7", "2030-01-01"), ("q5", "2")],
+        &[
+            ("password", "secret1"),
+            ("q2", "Иванова"),
+            ("q7", "2030-01-01"),
+            ("q5", "2"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(again.contains("accept its terms") && again.contains("value=\"Иванова\""), "{again}");
+    assert!(
+        again.contains("accept its terms") && again.contains("value=\"Иванова\""),
+        "{again}"
+    );
     assert!(again.contains("<option value=\"2\" selected>"), "{again}");
     assert!(again.contains("id=\"q7-error\""), "{again}");
     let customer = app.customer_by_phone(phone).await;
@@ -144,21 +168,40 @@ async fn a_new_phone_registers_in_the_cabinet_and_signs_in_through_loymax(app: T
     let (status, _, location) = register(
         &app,
         &session,
-        &[("password", "secret1"), ("q2", "Иванова"), ("q7", "1990-05-17"), ("q5", "2"), ("offer", "on")],
+        &[
+            ("password", "secret1"),
+            ("q2", "Иванова"),
+            ("q7", "1990-05-17"),
+            ("q5", "2"),
+            ("offer", "on"),
+        ],
     )
     .await;
-    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/cabinet?registered=1")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/cabinet?registered=1"))
+    );
     let (_, home, _) = page(&app, &session, "/cabinet?registered=1").await;
-    assert!(home.contains("id=\"registered\"") && home.contains("id=\"balance\">100.00<"), "{home}");
+    assert!(
+        home.contains("id=\"registered\"") && home.contains("id=\"balance\">100.00<"),
+        "{home}"
+    );
 
     // One customer: Loymax's password grant signs the same one in, its registration complete.
     let (_, found) = app.get(&format!("/v1/customers?phone={phone}")).await;
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
     let id = found["items"][0]["id"].clone();
     assert_eq!(found["items"][0]["state"], "active");
-    let (status, grant) = app.loymax().password_grant(phone, "secret1", "demo-pos-secret").await;
+    let (status, grant) = app
+        .loymax()
+        .password_grant(phone, "secret1", "demo-pos-secret")
+        .await;
     assert_eq!(status, StatusCode::OK, "{grant}");
-    let user = app.loymax().get(grant["access_token"].as_str().unwrap(), "/User").await.ok();
+    let user = app
+        .loymax()
+        .get(grant["access_token"].as_str().unwrap(), "/User")
+        .await
+        .ok();
     assert_eq!(user["id"], id, "{user}");
     assert_eq!(user["lastName"], "Иванова", "{user}");
     // Registration gave the virtual card the program issues by default.
@@ -187,14 +230,24 @@ async fn a_registration_begun_through_loymax_is_finished_in_the_cabinet(app: Tes
     assert_eq!(next, "/cabinet/register");
     // The offer is done already: the page asks only for what is open.
     let (_, form, _) = page(&app, &session, "/cabinet/register").await;
-    assert!(!form.contains("name=\"offer\"") && form.contains("name=\"password\""), "{form}");
+    assert!(
+        !form.contains("name=\"offer\"") && form.contains("name=\"password\""),
+        "{form}"
+    );
     let (status, _, location) = register(
         &app,
         &session,
-        &[("password", "secret2"), ("q2", "Петров"), ("q7", "1985-01-02")],
+        &[
+            ("password", "secret2"),
+            ("q2", "Петров"),
+            ("q7", "1985-01-02"),
+        ],
     )
     .await;
-    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/cabinet?registered=1")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/cabinet?registered=1"))
+    );
     let (_, found) = app.get(&format!("/v1/customers?phone={phone}")).await;
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
     assert_eq!(found["items"][0]["state"], "active");
@@ -214,14 +267,20 @@ async fn cabinet_codes_keep_their_quota_and_wrong_codes_lock_nobody_out(app: Tes
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..5 {
         let page = sign_in(&app, phone, wrong).await.unwrap_err();
-        assert!(page.contains("Wrong code") || page.contains("Too many attempts"), "{page}");
+        assert!(
+            page.contains("Wrong code") || page.contains("Too many attempts"),
+            "{page}"
+        );
     }
     // Nothing was registered by guessing; a new code lets the holder in.
     let (_, none) = app.get(&format!("/v1/customers?phone={phone}")).await;
     assert_eq!(none["items"], json!([]));
     ask_code(&app, phone).await;
     let code = last_code(&app, phone).await;
-    assert_eq!(sign_in(&app, phone, &code).await.unwrap().0, "/cabinet/register");
+    assert_eq!(
+        sign_in(&app, phone, &code).await.unwrap().0,
+        "/cabinet/register"
+    );
     // Five codes an hour per phone, registered or not.
     for _ in 0..3 {
         assert_eq!(ask_code(&app, phone).await.0, StatusCode::OK);
@@ -236,7 +295,10 @@ both_stores!(a_blocked_customer_learns_it_only_after_the_right_code);
 async fn a_blocked_customer_learns_it_only_after_the_right_code(app: TestApp) {
     let id = app.customer_by_phone(KNOWN).await["id"].as_i64().unwrap();
     let (status, answer): (StatusCode, Value) = app
-        .post(&format!("/v1/customers/{id}/block"), json!({"reason": "test"}))
+        .post(
+            &format!("/v1/customers/{id}/block"),
+            json!({"reason": "test"}),
+        )
         .await;
     assert!(status.is_success(), "{answer}");
     let (status, first) = ask_code(&app, KNOWN).await;
