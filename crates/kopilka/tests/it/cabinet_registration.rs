@@ -54,6 +54,11 @@ async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, String, 
         .send()
         .await
         .unwrap();
+    answer(response).await
+}
+
+/// A response's status, body and where it redirects.
+async fn answer(response: reqwest::Response) -> (StatusCode, String, Option<String>) {
     let status = response.status();
     let location = response
         .headers()
@@ -84,12 +89,7 @@ async fn register(
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_string());
-    (status, response.text().await.unwrap(), location)
+    answer(response).await
 }
 
 /// The page's text with the masked phone left out: what tells one phone's answer from another's.
