@@ -54,9 +54,9 @@ await run(async (page, baseUrl, [adminToken, phone]) => {
     await page.context().addCookies([{ name: 'kopilka_lang', value: lang, url: baseUrl }]);
   };
 
-  const newestCode = async (since) => {
+  const newestCode = async (since, recipient = phone) => {
     for (let i = 0; i < 50; i += 1) {
-      const response = await page.request.get(`${baseUrl}/v1/messages?recipient=${phone}&kind=sms`, {
+      const response = await page.request.get(`${baseUrl}/v1/messages?recipient=${recipient}&kind=sms`, {
         headers: { Authorization: `Bearer ${adminToken}` },
       });
       const { items } = await response.json();
@@ -66,8 +66,8 @@ await run(async (page, baseUrl, [adminToken, phone]) => {
     }
     throw new Error('no new SMS');
   };
-  const smsIds = async () => {
-    const response = await page.request.get(`${baseUrl}/v1/messages?recipient=${phone}&kind=sms`, {
+  const smsIds = async (recipient = phone) => {
+    const response = await page.request.get(`${baseUrl}/v1/messages?recipient=${recipient}&kind=sms`, {
       headers: { Authorization: `Bearer ${adminToken}` },
     });
     return (await response.json()).items.map((m) => m.id);
@@ -113,6 +113,30 @@ await run(async (page, baseUrl, [adminToken, phone]) => {
     await page.waitForSelector('#saved');
     if ((await page.isChecked(box)) === was) problems.push(`subscriptions (${lang}) were not saved`);
     await check('cabinet-profile-saved', lang);
+
+    // Registration: a new phone, its code, the program's steps (an error first), the welcome.
+    await speak(lang);
+    const newcomer = `7900555100${['uk', 'ru', 'en'].indexOf(lang)}`;
+    await page.goto(`${baseUrl}/cabinet`);
+    await page.fill('#phone', newcomer);
+    await Promise.all([page.waitForNavigation(), page.click('#send')]);
+    const { code: joining } = await newestCode([], newcomer);
+    await page.fill('#code', joining);
+    await Promise.all([page.waitForNavigation(), page.click('#signin')]);
+    await page.waitForSelector('#register');
+    await check('cabinet-register', lang);
+    await page.fill('#q2', 'Шевченко');
+    await Promise.all([page.waitForNavigation(), page.click('#register-submit')]);
+    await page.waitForSelector('.field-error');
+    if ((await page.inputValue('#q2')) !== 'Шевченко') problems.push(`registration (${lang}) lost what was typed`);
+    await check('cabinet-register-errors', lang);
+    await page.fill('#password', 'secret1');
+    await page.fill('#q7', '1990-05-17');
+    await page.selectOption('#q5', '2');
+    await page.check('#offer');
+    await Promise.all([page.waitForNavigation(), page.click('#register-submit')]);
+    await page.waitForSelector('#registered');
+    await check('cabinet-registered', lang);
 
     // inCust: the demo shop opens the hosted redeem page.
     await page.goto(`${baseUrl}/demo/shop`);

@@ -54,6 +54,9 @@ pub struct Settings {
     /// Whether the token endpoint serves clients that send no client credentials (a site's or
     /// an app's front end, the public SDK): `PublicClient`, off unless set.
     pub public_client: bool,
+    /// kopilka's own `OfferUrl`: where the program's offer (the terms a customer accepts when
+    /// registering) is published; the cabinet's registration links to it.
+    pub offer_url: Option<String>,
 }
 
 impl Settings {
@@ -93,6 +96,15 @@ impl Settings {
             public_client: s
                 .get("PublicClient")
                 .is_some_and(|v| v.as_bool() == Some(true) || v.as_i64().is_some_and(|n| n > 0)),
+            offer_url: s
+                .get("OfferUrl")
+                .and_then(Value::as_str)
+                .filter(|url| {
+                    url.starts_with("https://")
+                        || url.starts_with("http://")
+                        || url.starts_with('/')
+                })
+                .map(str::to_string),
         }
     }
 

@@ -31,6 +31,7 @@ use serde::Deserialize;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+mod registration;
 mod subscriptions;
 
 const COOKIE: &str = "kopilka_cabinet";
@@ -51,6 +52,10 @@ pub fn router() -> Router<AppState> {
         .route("/cabinet/code", post(send_code))
         .route("/cabinet/signin", post(sign_in))
         .route("/cabinet/signout", post(sign_out))
+        .route(
+            "/cabinet/register",
+            get(registration::page).post(registration::save),
+        )
         .layer(axum::middleware::from_fn_with_state(
             edge::Edge::new(edge_refusal, edge::FORM_BODY_LIMIT),
             edge::guard,
@@ -89,26 +94,20 @@ impl FromRequestParts<AppState> for Customer {
         let Some(token) = session_token(&parts.headers) else {
             return Err(sign_in_page(&asked, lang, SignIn::default()));
         };
-        let digest = secrets::token_digest(&token);
-        let found = state
-            .store
-            .read(move |tx| {
-                Box::pin(async move {
-                    let Some(session) = tx.cabinet_session(&digest).await? else {
-                        return Ok(None);
-                    };
-                    let Some(customer) = tx.customer(session.customer_id).await? else {
-                        return Ok(None);
-                    };
-                    let program = tx.program(customer.program_id).await?;
-                    Ok(Some((customer, program)))
-                })
-            })
+        let found = session_customer(state, &token)
             .await
             .map_err(|e| failure(lang, e))?;
-        let Some((customer, program)) = found else {
+        let Some(SessionCustomer {
+            customer,
+            program,
+            registering,
+        }) = found
+        else {
             return Err(sign_in_page(&asked, lang, SignIn::default()));
         };
+        if registering {
+            return Err(Redirect::to(registration::PATH).into_response());
+        }
         let (program, rules) = program.map(|p| (p.name, p.rules)).unwrap_or_default();
         let lang = asked.pick(Some(&rules.language), CUSTOMER);
         Ok(Customer {
@@ -119,6 +118,41 @@ impl FromRequestParts<AppState> for Customer {
             asked,
         })
     }
+}
+
+/// The customer a session token signs in, with the program and whether the customer's
+/// registration is still open.
+struct SessionCustomer {
+    customer: kopilka_store::model::Customer,
+    program: Option<kopilka_store::model::Program>,
+    registering: bool,
+}
+
+async fn session_customer(
+    state: &AppState,
+    token: &str,
+) -> kopilka_store::StoreResult<Option<SessionCustomer>> {
+    let digest = secrets::token_digest(token);
+    state
+        .store
+        .read(move |tx| {
+            Box::pin(async move {
+                let Some(session) = tx.cabinet_session(&digest).await? else {
+                    return Ok(None);
+                };
+                let Some(customer) = tx.customer(session.customer_id).await? else {
+                    return Ok(None);
+                };
+                let registering = registration::registering(tx, &customer).await?;
+                let program = tx.program(customer.program_id).await?;
+                Ok(Some(SessionCustomer {
+                    customer,
+                    program,
+                    registering,
+                }))
+            })
+        })
+        .await
 }
 
 /// The cabinet's sections, `current` marked.
@@ -282,6 +316,7 @@ async fn send_code(
     );
     let digest = secrets::token_digest(&format!("{digits}:{code}"));
     let (lookup, address) = (digits.clone(), client.to_string());
+    let registers = registration::program(&state).await;
     let sent = state
         .store
         .write(move |tx| {
@@ -297,18 +332,27 @@ async fn send_code(
                 if tx.spend_code_quota(sending).await?.is_err() {
                     return Ok(false);
                 }
-                let Some((customer, language)) = customer_by_phone(tx, &lookup).await? else {
-                    return Ok(true);
-                };
+                // A phone nobody has gets the code of the program that registers new
+                // customers: the same page and SMS, so the answer tells nobody who is one.
+                let (program_id, language, customer_id) =
+                    match customer_by_phone(tx, &lookup).await? {
+                        Some((customer, language)) => {
+                            (customer.program_id, language, Some(customer.id))
+                        }
+                        None => match registers {
+                            Some((program_id, language)) => (program_id, language, None),
+                            None => return Ok(true),
+                        },
+                    };
                 let now = tx.now();
-                tx.create_cabinet_code(customer.program_id, &lookup, &digest, now + CODE_MS)
+                tx.create_cabinet_code(program_id, &lookup, &digest, now + CODE_MS)
                     .await?;
                 // The SMS in the program's language: the page's may be a stranger's choice.
                 let sms_lang = i18n::of_program(&language);
                 let values = [("code", FluentValue::from(code))];
                 let text = i18n::text(sms_lang, "cabinet-sms-code", Some(&i18n::args(&values)));
                 let mut sms = NewMessage::sms(&lookup, text);
-                sms.customer_id = Some(customer.id);
+                sms.customer_id = customer_id;
                 tx.enqueue(&sms).await?;
                 Ok(true)
             })
@@ -359,17 +403,18 @@ async fn sign_in(
     let session = secrets::random_token(32);
     let session_digest = secrets::token_digest(&session);
     let lookup = digits.clone();
+    let registers = registration::program(&state).await.map(|(id, _)| id);
     let outcome = state
         .store
         .write_refusing(move |tx| {
             Box::pin(async move {
-                let Some((customer, _)) = customer_by_phone(tx, &lookup).await? else {
-                    return Err(JobError::Refused("cabinet-code-wrong"));
+                let customer = customer_by_phone(tx, &lookup).await?.map(|(c, _)| c);
+                let program_id = match (&customer, registers) {
+                    (Some(customer), _) => customer.program_id,
+                    (None, Some(program_id)) => program_id,
+                    (None, None) => return Err(JobError::Refused("cabinet-code-wrong")),
                 };
-                let Some(code) = tx
-                    .cabinet_current_code(customer.program_id, &lookup)
-                    .await?
-                else {
+                let Some(code) = tx.cabinet_current_code(program_id, &lookup).await? else {
                     return Err(JobError::Refused("cabinet-code-stale"));
                 };
                 if !secrets::constant_time_eq(&presented, &code.code_digest) {
@@ -384,19 +429,30 @@ async fn sign_in(
                     }));
                 }
                 tx.update_cabinet_code(code.id, code.attempts, true).await?;
+                // Only now, the phone proved, may the answer differ: a new customer's
+                // registration begins, a half-done one continues.
+                let Some(entered) =
+                    registration::entered(tx, program_id, customer, &lookup).await?
+                else {
+                    return Err(JobError::RefusedKeeping("cabinet-blocked"));
+                };
                 let now = tx.now();
-                tx.create_cabinet_session(customer.id, &session_digest, now + SESSION_MS)
+                tx.create_cabinet_session(entered.customer, &session_digest, now + SESSION_MS)
                     .await?;
-                Ok(())
+                Ok(entered.next)
             })
         })
         .await;
     match outcome {
-        Ok(()) => (
+        Ok(next) => (
             [(header::SET_COOKIE, session_cookie(&state, &session))],
-            Redirect::to("/cabinet"),
+            Redirect::to(next),
         )
             .into_response(),
+        Err(JobError::RefusedKeeping("cabinet-blocked")) => {
+            let text = i18n::text(lang, "cabinet-blocked", None);
+            Message::new(lang, "cabinet-title", text).answer(StatusCode::FORBIDDEN)
+        }
         Err(JobError::Refused(error) | JobError::RefusedKeeping(error)) => {
             let step = SignIn {
                 phone: Some(&digits),
@@ -407,6 +463,15 @@ async fn sign_in(
         }
         Err(JobError::Store(e)) => failure(lang, e),
     }
+}
+
+/// The token of a form of the session of `headers` (`purpose` names the form): a digest of
+/// the session token, which is never readable by a page's script (HttpOnly), so no other site
+/// can know it.
+fn form_token(headers: &HeaderMap, purpose: &str) -> String {
+    session_token(headers)
+        .map(|session| secrets::token_digest(&format!("{purpose}:{session}")))
+        .unwrap_or_default()
 }
 
 /// The cookie of a new cabinet session (also set by signing in through a social network).
@@ -458,6 +523,8 @@ struct HomeView {
     /// (points, until) soonest first.
     expiring: Vec<(String, String)>,
     codes: Vec<CodeRow>,
+    /// The registration was just completed.
+    registered: bool,
 }
 
 impl Page for HomeView {
@@ -466,7 +533,17 @@ impl Page for HomeView {
     }
 }
 
-async fn home(State(state): State<AppState>, customer: Result<Customer, Response>) -> Response {
+#[derive(Deserialize)]
+struct HomeQuery {
+    #[serde(default)]
+    registered: Option<String>,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    customer: Result<Customer, Response>,
+    Query(query): Query<HomeQuery>,
+) -> Response {
     let customer = match customer {
         Ok(c) => c,
         Err(page) => return page,
@@ -535,6 +612,7 @@ async fn home(State(state): State<AppState>, customer: Result<Customer, Response
                 until: when(p.expires_at),
             })
             .collect(),
+        registered: query.registered.is_some(),
     };
     render(StatusCode::OK, &view)
 }
@@ -711,7 +789,7 @@ async fn profile(
         member: c.member_no.clone(),
         since: i18n::datetime(c.created_at, &customer.rules.time_zone, lang),
         mailings: subscriptions::mailings(c, lang),
-        token: subscriptions::form_token(&headers),
+        token: form_token(&headers, subscriptions::FORM),
         saved: query.saved.is_some(),
     };
     render(StatusCode::OK, &view)

@@ -50,13 +50,8 @@ pub(super) fn mailings(customer: &kopilka_store::model::Customer, lang: Lang) ->
         .collect()
 }
 
-/// The form's token for the session of `headers`: a digest of the session token, which is
-/// never readable by a page's script (HttpOnly), so no other site can know it.
-pub(super) fn form_token(headers: &HeaderMap) -> String {
-    super::session_token(headers)
-        .map(|session| secrets::token_digest(&format!("subscriptions:{session}")))
-        .unwrap_or_default()
-}
+/// The form's purpose in its token (`super::form_token`).
+pub(super) const FORM: &str = "subscriptions";
 
 /// `POST /cabinet/subscriptions` (`token`, `on=typeId.channel` for each box ticked): every
 /// channel of every type the customer may change is set as the form says.
@@ -76,7 +71,7 @@ pub(super) async fn save(
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    let expected = form_token(&headers);
+    let expected = super::form_token(&headers, FORM);
     if expected.is_empty() || !secrets::constant_time_eq(token, &expected) {
         let lang = customer.lang;
         let message = crate::http::html::Message::new(

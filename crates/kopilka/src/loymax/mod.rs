@@ -14,7 +14,7 @@ mod history;
 mod language;
 mod notifications;
 pub mod processing;
-mod registration;
+pub(crate) mod registration;
 pub mod wire;
 
 use crate::http::edge::{self, Cause, Refused};

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A customer with everything registration decides on, loaded in one transaction.
-pub(super) struct Ctx {
+pub(crate) struct Ctx {
     pub customer: Customer,
     pub program: Program,
     pub settings: Settings,
@@ -40,7 +40,7 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    pub async fn load(tx: &mut Tx, customer_id: CustomerId) -> StoreResult<Ctx> {
+    pub(crate) async fn load(tx: &mut Tx, customer_id: CustomerId) -> StoreResult<Ctx> {
         let customer = tx
             .customer(customer_id)
             .await?
@@ -150,7 +150,7 @@ impl Ctx {
         })
     }
 
-    async fn save(&mut self, tx: &mut Tx) -> StoreResult<()> {
+    pub(crate) async fn save(&mut self, tx: &mut Tx) -> StoreResult<()> {
         if let Some(reg) = self.reg.as_mut() {
             reg.done = serde_json::to_string(&self.steps_done).expect("steps serialize");
             tx.loymax_save_registration(reg).await?;
@@ -780,26 +780,32 @@ pub async fn accept_offer(
 ) -> LmResult {
     step(&state, &session, |tx, ctx| {
         Box::pin(async move {
-            ctx.check(Step::AcceptTenderOffer)?;
-            if !ctx.registering() {
-                return Err(LmError::from(rules::RegistrationError::Completed).into());
-            }
-            // Nobody accepts the offer for the holder of a confirmed phone but the holder.
-            if ctx.phone_unconfirmed && ctx.phone_confirmed() {
-                return Err(LmError::from(rules::RegistrationError::PhoneFirst).into());
-            }
-            ctx.mark(Step::AcceptTenderOffer);
-            let card_flow = ctx.reg.as_ref().is_some_and(|r| r.flow == "card");
-            if card_flow
-                && ctx.settings.emit_virtual_card == rules::Mode::Required
-                && ctx.virtual_cards() == 0
-            {
-                emit(tx, ctx).await?;
-            }
+            accept_offer_step(tx, ctx).await?;
             Ok(ok(Value::Null))
         })
     })
     .await
+}
+
+/// The offer accepted (Loymax's `User/AcceptTenderOffer`, the cabinet's box).
+pub(crate) async fn accept_offer_step(tx: &mut Tx, ctx: &mut Ctx) -> Result<(), JobError<LmError>> {
+    ctx.check(Step::AcceptTenderOffer)?;
+    if !ctx.registering() {
+        return Err(LmError::from(rules::RegistrationError::Completed).into());
+    }
+    // Nobody accepts the offer for the holder of a confirmed phone but the holder.
+    if ctx.phone_unconfirmed && ctx.phone_confirmed() {
+        return Err(LmError::from(rules::RegistrationError::PhoneFirst).into());
+    }
+    ctx.mark(Step::AcceptTenderOffer);
+    let card_flow = ctx.reg.as_ref().is_some_and(|r| r.flow == "card");
+    if card_flow
+        && ctx.settings.emit_virtual_card == rules::Mode::Required
+        && ctx.virtual_cards() == 0
+    {
+        emit(tx, ctx).await?;
+    }
+    Ok(())
 }
 
 /// The two contacts registration confirms by code; their handlers differ only in these.
@@ -894,45 +900,79 @@ async fn send_contact_code(
     let link_base = (contact == Contact::Email).then(|| state.public_url.to_string());
     step(state, session, move |tx, ctx| {
         Box::pin(async move {
-            ctx.check(contact.step())?;
-            let target = match &new {
-                // Only the confirmed phone's code makes such a token the registration's.
-                Some(_)
-                    if contact == Contact::Phone
-                        && ctx.phone_unconfirmed
-                        && ctx.phone_confirmed() =>
-                {
-                    return Err(LmError::from(rules::RegistrationError::PhoneFirst).into());
-                }
-                Some(new) => {
-                    if contact == Contact::Phone && phone_taken(tx, ctx, new).await? {
-                        return Err(phone_in_use().into());
-                    }
-                    new.clone()
-                }
-                None => contact
-                    .waiting(ctx)
-                    .ok_or_else(|| contact.nothing_pending())?,
-            };
-            let purpose = contact.purpose();
-            send_code_with_link(
-                tx,
-                &ctx.settings,
-                Some(ctx.customer.id),
-                purpose,
-                &target,
-                &ip,
-                link_base.as_deref(),
-            )
-            .await?;
-            if new.is_some() {
-                let now = tx.now();
-                *contact.pending(ctx.reg_mut(now)) = Some(target);
-            }
+            contact_code(tx, ctx, contact, new, &ip, link_base.as_deref()).await?;
             Ok(ok(json!({"codeLength": rules::CODE_LENGTH})))
         })
     })
     .await
+}
+
+/// The body of [`send_contact_code`], in the caller's job.
+async fn contact_code(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    contact: Contact,
+    new: Option<String>,
+    ip: &str,
+    link_base: Option<&str>,
+) -> Result<(), JobError<LmError>> {
+    ctx.check(contact.step())?;
+    let target = match &new {
+        // Only the confirmed phone's code makes such a token the registration's.
+        Some(_) if contact == Contact::Phone && ctx.phone_unconfirmed && ctx.phone_confirmed() => {
+            return Err(LmError::from(rules::RegistrationError::PhoneFirst).into());
+        }
+        Some(new) => {
+            if contact == Contact::Phone && phone_taken(tx, ctx, new).await? {
+                return Err(phone_in_use().into());
+            }
+            new.clone()
+        }
+        None => contact
+            .waiting(ctx)
+            .ok_or_else(|| contact.nothing_pending())?,
+    };
+    send_code_with_link(
+        tx,
+        &ctx.settings,
+        Some(ctx.customer.id),
+        contact.purpose(),
+        &target,
+        ip,
+        link_base,
+    )
+    .await?;
+    if new.is_some() {
+        let now = tx.now();
+        *contact.pending(ctx.reg_mut(now)) = Some(target);
+    }
+    Ok(())
+}
+
+/// An address for the registration to confirm (Loymax's `POST User/Email`): its code and
+/// link go out within the quotas, and it waits for either.
+pub(crate) async fn email_code_step(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    address: String,
+    ip: &str,
+    link_base: &str,
+) -> Result<(), JobError<LmError>> {
+    contact_code(tx, ctx, Contact::Email, Some(address), ip, Some(link_base)).await
+}
+
+/// The address waiting for its code becomes the customer's (Loymax's `User/Email/Confirm`).
+pub(crate) async fn confirm_email_step(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    code: &str,
+) -> Result<(), JobError<LmError>> {
+    confirm(tx, ctx, Contact::Email, code).await
+}
+
+/// The address waiting for its code, if any.
+pub(crate) fn email_waiting(ctx: &Ctx) -> Option<String> {
+    Contact::Email.waiting(ctx)
 }
 
 /// The waiting contact becomes the customer's once `code` matches. Refusals after the code is
@@ -1102,21 +1142,31 @@ pub async fn set_password(
     let key = session.key();
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            if !ctx.registering() {
-                return Err(LmError::coded(
-                    "PasswordAlreadySet",
-                    "Пароль уже установлен: используйте смену пароля",
-                )
-                .into());
-            }
-            ctx.check(Step::PasswordRequired)?;
-            ctx.customer.password_hash = Some(hash);
-            tx.update_customer(&ctx.customer).await?;
-            ctx.mark(Step::PasswordRequired);
+            set_password_step(tx, ctx, hash).await?;
             Ok(ok(new_token(tx, key, &ctx.settings, version).await?))
         })
     })
     .await
+}
+
+/// The registration's password (its argon2 `hash`), once its phone is confirmed.
+pub(crate) async fn set_password_step(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    hash: String,
+) -> Result<(), JobError<LmError>> {
+    if !ctx.registering() {
+        return Err(LmError::coded(
+            "PasswordAlreadySet",
+            "Пароль уже установлен: используйте смену пароля",
+        )
+        .into());
+    }
+    ctx.check(Step::PasswordRequired)?;
+    ctx.customer.password_hash = Some(hash);
+    tx.update_customer(&ctx.customer).await?;
+    ctx.mark(Step::PasswordRequired);
+    Ok(())
 }
 
 pub(super) fn validate_password(password: &str, field: &str) -> LmResult<()> {
@@ -1151,7 +1201,7 @@ pub async fn email(State(state): State<AppState>, version: Version, session: Ses
     Ok(ok(answer))
 }
 
-fn valid_email(email: &str) -> bool {
+pub(crate) fn valid_email(email: &str) -> bool {
     let Some((user, domain)) = email.split_once('@') else {
         return false;
     };
@@ -1340,29 +1390,41 @@ pub async fn answers(
     let today = wire::today(&session.program.rules.time_zone);
     step(&state, &session, move |tx, ctx| {
         Box::pin(async move {
-            ctx.check(Step::Questions)?;
-            let registering = ctx.registering();
-            let kept = rules::validate_answers(&ctx.tree, &input.answers, today, registering)
-                .map_err(|errors| {
-                    LmError::with_data("Ошибка при заполнении анкеты", json!({"errors": errors}))
-                })?;
-            let mut profile = ctx.customer.profile.clone();
-            if !profile.is_object() {
-                profile = json!({});
-            }
-            for answer in kept {
-                profile["answers"][answer.id.to_string()] = json!(answer.value);
-                if let Some(name) = answer.logical_name {
-                    profile[name] = json!(answer.value);
-                }
-            }
-            ctx.customer.profile = profile;
-            tx.update_customer(&ctx.customer).await?;
-            ctx.mark(Step::Questions);
+            answers_step(tx, ctx, &input.answers, today).await?;
             Ok(ok(Value::Null))
         })
     })
     .await
+}
+
+/// The questionnaire's answers, validated against the program's tree (while registering,
+/// every required question answered) and kept in the profile.
+pub(crate) async fn answers_step(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    answers: &[rules::Answer],
+    today: rules::Date,
+) -> Result<(), JobError<LmError>> {
+    ctx.check(Step::Questions)?;
+    let registering = ctx.registering();
+    let kept =
+        rules::validate_answers(&ctx.tree, answers, today, registering).map_err(|errors| {
+            LmError::with_data("Ошибка при заполнении анкеты", json!({"errors": errors}))
+        })?;
+    let mut profile = ctx.customer.profile.clone();
+    if !profile.is_object() {
+        profile = json!({});
+    }
+    for answer in kept {
+        profile["answers"][answer.id.to_string()] = json!(answer.value);
+        if let Some(name) = answer.logical_name {
+            profile[name] = json!(answer.value);
+        }
+    }
+    ctx.customer.profile = profile;
+    tx.update_customer(&ctx.customer).await?;
+    ctx.mark(Step::Questions);
+    Ok(())
 }
 
 /// An answer of the 1.2 questionnaire (`[{questionId, questionGroupId, value, fixedAnswerIds,
@@ -1541,15 +1603,7 @@ pub async fn finish(State(state): State<AppState>, version: Version, session: Se
             if !ctx.registering() {
                 return Err(LmError::from(rules::RegistrationError::Completed).into());
             }
-            let emits =
-                ctx.settings.emit_virtual_card == rules::Mode::Required && ctx.virtual_cards() == 0;
-            let mut actions = ctx.actions();
-            if emits {
-                for a in actions.iter_mut().filter(|a| a.step == Step::AssignCard) {
-                    a.done = true;
-                }
-            }
-            if let Err(e) = rules::check_finish(&actions) {
+            if let Err((e, actions)) = complete(tx, ctx).await? {
                 if version == Version::V12 {
                     // 1.2 answers the steps still open as data, as the public SDK reads it.
                     let open: Vec<Value> = actions
@@ -1572,21 +1626,6 @@ pub async fn finish(State(state): State<AppState>, version: Version, session: Se
                 )
                 .into());
             }
-            if emits {
-                emit(tx, ctx).await?;
-            }
-            ctx.customer.state = CustomerState::Active;
-            tx.update_customer(&ctx.customer).await?;
-            // A welcome bonus is an offer on the registration, given with it.
-            crate::offers::welcome(
-                tx,
-                &ctx.program,
-                ctx.customer.id,
-                crate::offers::Welcome::Registration,
-            )
-            .await?;
-            let now = tx.now();
-            ctx.reg_mut(now).completed_at = Some(now);
             let mut answer = new_token(tx, key, &ctx.settings, version).await?;
             answer["registrationCompleted"] = json!(true);
             if version == Version::V12 {
@@ -1596,4 +1635,75 @@ pub async fn finish(State(state): State<AppState>, version: Version, session: Se
         })
     })
     .await
+}
+
+/// Completes a registration whose required steps are done (with `EmitVirtualCard` 1 a
+/// customer without a virtual card gets one here) and gives the registration's welcome
+/// offers; otherwise why not, with the steps as they stand.
+pub(crate) async fn complete(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+) -> StoreResult<Result<(), (rules::RegistrationError, Vec<Action>)>> {
+    let emits = ctx.settings.emit_virtual_card == rules::Mode::Required && ctx.virtual_cards() == 0;
+    let mut actions = ctx.actions();
+    if emits {
+        for a in actions.iter_mut().filter(|a| a.step == Step::AssignCard) {
+            a.done = true;
+        }
+    }
+    if let Err(e) = rules::check_finish(&actions) {
+        return Ok(Err((e, actions)));
+    }
+    if emits {
+        emit(tx, ctx).await?;
+    }
+    ctx.customer.state = CustomerState::Active;
+    tx.update_customer(&ctx.customer).await?;
+    // A welcome bonus is an offer on the registration, given with it.
+    crate::offers::welcome(
+        tx,
+        &ctx.program,
+        ctx.customer.id,
+        crate::offers::Welcome::Registration,
+    )
+    .await?;
+    let now = tx.now();
+    ctx.reg_mut(now).completed_at = Some(now);
+    Ok(Ok(()))
+}
+
+/// A phone registration begun by someone who proved the phone with a code (the cabinet's
+/// sign-in code): the registering customer, its phone confirmed. `None` when the program has
+/// the phone already (a concurrent registration).
+pub(crate) async fn begin_proved(
+    tx: &mut Tx,
+    program_id: ProgramId,
+    phone: &str,
+) -> StoreResult<Option<CustomerId>> {
+    if tx.customer_by_phone(program_id, phone).await?.is_some() {
+        return Ok(None);
+    }
+    let customer = tx
+        .create_customer(&registering(program_id, Some(phone.to_string())))
+        .await?;
+    let mut reg = new_registration(tx, customer.id, "phone", None);
+    reg.done = serde_json::to_string(&[Step::ChangePhone]).expect("steps serialize");
+    tx.loymax_save_registration(&reg).await?;
+    Ok(Some(customer.id))
+}
+
+/// The registration's phone proved by its holder elsewhere (a cabinet code to `phone`), as
+/// `User/PhoneNumber/Confirm` proves it: the phone becomes confirmed, and tokens still waiting
+/// for its code (a stranger's) end.
+pub(crate) async fn prove_phone(
+    tx: &mut Tx,
+    ctx: &mut Ctx,
+    phone: &str,
+) -> Result<(), JobError<LmError>> {
+    if ctx.phone_confirmed() {
+        return Ok(());
+    }
+    take_waiting(tx, ctx, Contact::Phone, phone.to_string()).await?;
+    tx.loymax_end_unconfirmed_tokens(ctx.customer.id, 0).await?;
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod abuse_limits;
 mod analytics;
 mod backup;
 mod bench;
+mod cabinet_registration;
 mod connections;
 mod core_api;
 mod customers;
