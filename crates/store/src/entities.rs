@@ -61,38 +61,25 @@ impl Tx {
     }
 
     /// A customer's program and, when `merchant_id` is given and exists, that merchant's
-    /// program id: what an operation request checks before its write, in one statement.
-    /// `None` when there is no such customer.
+    /// program id and webhook URL: what an operation request checks before its write, in one
+    /// statement. `None` when there is no such customer.
     pub async fn program_of_customer(
         &mut self,
         customer_id: CustomerId,
         merchant_id: Option<MerchantId>,
-    ) -> StoreResult<Option<(Program, Option<ProgramId>)>> {
-        struct Found {
-            program: Program,
-            merchant_program: Option<i64>,
-        }
-        impl FromColumns for Found {
-            fn decode(c: &mut Columns<'_>) -> StoreResult<Found> {
-                Ok(Found {
-                    program: Program::decode(c)?,
-                    merchant_program: c.next()?,
-                })
-            }
-        }
+    ) -> StoreResult<Option<CustomerProgram>> {
         let sql = format!(
-            "SELECT {}, merchants.program_id FROM customers c JOIN programs ON programs.id = c.program_id LEFT JOIN merchants ON merchants.id = $2 WHERE c.id = $1",
+            "SELECT {}, merchants.program_id, merchants.webhook_url FROM customers c JOIN programs ON programs.id = c.program_id LEFT JOIN merchants ON merchants.id = $2 WHERE c.id = $1",
             Program::COLUMNS
         );
-        let found = fetch!(
+        Ok(fetch!(
             self,
             fetch_optional,
-            Found,
+            CustomerProgram,
             &sql,
             customer_id.0,
             merchant_id.map(|id| id.0),
-        )?;
-        Ok(found.map(|f| (f.program, f.merchant_program.map(ProgramId))))
+        )?)
     }
 
     pub async fn programs(&mut self) -> StoreResult<Vec<Program>> {
@@ -443,6 +430,26 @@ impl Tx {
         )?;
         Ok(())
     }
+}
+
+impl FromColumns for CustomerProgram {
+    fn decode(c: &mut Columns<'_>) -> StoreResult<CustomerProgram> {
+        Ok(CustomerProgram {
+            program: Program::decode(c)?,
+            merchant_program: c.next::<Option<i64>>()?.map(ProgramId),
+            merchant_webhook_url: c.next()?,
+        })
+    }
+}
+
+/// A customer's program, and what an operation request needs of the merchant it names.
+#[derive(Debug, Clone)]
+pub struct CustomerProgram {
+    pub program: Program,
+    /// The merchant's program; `None` when no merchant is named or there is no such merchant.
+    pub merchant_program: Option<ProgramId>,
+    /// Where the merchant wants its operations' events; read here so the write job need not.
+    pub merchant_webhook_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]

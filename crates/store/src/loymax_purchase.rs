@@ -330,6 +330,21 @@ impl Tx {
         row: OperationId,
         part: OperationId,
     ) -> StoreResult<()> {
+        if self.kind() == StoreKind::Postgres {
+            // One statement: the part's row, the mark and the count, a round trip each before.
+            let marked = int!(
+                self,
+                "WITH part AS (SELECT op.customer_id, op.kind, COALESCE(orig.kind, '') AS reversed_kind FROM operations op LEFT JOIN operations orig ON orig.id = op.reverses WHERE op.id = $1 AND op.status = 'confirmed' AND op.customer_id IS NOT NULL), marked AS (INSERT INTO loymax_history_parts (part, row_operation) SELECT $1, $2 FROM part RETURNING 1), counted AS (INSERT INTO operation_counts (customer_id, kind, reversed_kind, n) SELECT customer_id, kind, reversed_kind, -1 FROM part ON CONFLICT (customer_id, kind, reversed_kind) DO UPDATE SET n = operation_counts.n + excluded.n) SELECT count(*) FROM marked",
+                part.0,
+                row.0
+            )?;
+            if marked != 1 {
+                return Err(crate::StoreError::Corrupt(format!(
+                    "history part {part}: no confirmed operation of a customer"
+                )));
+            }
+            return Ok(());
+        }
         let (customer, kind, reversed_kind) = fetch!(
             self,
             fetch_one,

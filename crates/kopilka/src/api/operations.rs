@@ -220,10 +220,11 @@ pub async fn create(
         })
         .await?;
     // A customer of a program the operator may not see is as unknown as one that is not.
-    let (program, merchant_program) = found
-        .filter(|(program, _)| principal.scope().covers(program.id.0))
+    let found = found
+        .filter(|found| principal.scope().covers(found.program.id.0))
         .ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
-    if merchant_id.is_some() && merchant_program != Some(program.id) {
+    let (program, webhook_url) = (found.program, found.merchant_webhook_url);
+    if merchant_id.is_some() && found.merchant_program != Some(program.id) {
         return Err(ApiError::invalid(
             "merchant_id",
             "no such merchant in the customer's program",
@@ -331,6 +332,7 @@ pub async fn create(
             let mut request = request.clone();
             let lifetime = lifetime.clone();
             let draft = draft.clone();
+            let webhook_url = webhook_url.clone();
             move |tx| {
                 Box::pin(async move {
                     if let Action::Credit { expires_at, .. } = &mut request.action {
@@ -338,8 +340,9 @@ pub async fn create(
                     }
                     let outcome = ledger::execute(tx, request).await?;
                     if !outcome.replayed {
-                        webhooks::operation_event(
+                        webhooks::operation_event_to(
                             tx,
+                            webhook_url.as_deref(),
                             "operation.created",
                             &outcome.operation,
                             lifetime.decimals,

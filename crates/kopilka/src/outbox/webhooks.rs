@@ -26,7 +26,20 @@ pub async fn operation_event(
     let Some(merchant_id) = operation.merchant_id else {
         return Ok(());
     };
-    let Some(url) = tx.merchant(merchant_id).await?.and_then(|m| m.webhook_url) else {
+    let url = tx.merchant(merchant_id).await?.and_then(|m| m.webhook_url);
+    operation_event_to(tx, url.as_deref(), event, operation, decimals).await
+}
+
+/// [`operation_event`] for a caller that read the merchant's webhook URL (`None`: it has
+/// none) before the job, sparing the job a statement.
+pub async fn operation_event_to(
+    tx: &mut Tx,
+    url: Option<&str>,
+    event: &str,
+    operation: &Operation,
+    decimals: u8,
+) -> StoreResult<()> {
+    let (Some(merchant_id), Some(url)) = (operation.merchant_id, url) else {
         return Ok(());
     };
     let body = json!({
@@ -53,7 +66,7 @@ pub async fn operation_event(
             }
         }
     });
-    let mut message = NewMessage::callback(&url, body.to_string(), Vec::new());
+    let mut message = NewMessage::callback(url, body.to_string(), Vec::new());
     message.purpose = Some(PURPOSE.into());
     // A reversal's event follows the events of the operation it reverses.
     message.ordered_by = Some(format!(
