@@ -48,11 +48,12 @@ impl BatchRow {
 }
 
 /// What the request's parser sends: rows as they are read, then `End` once the whole body
-/// was read and found well-formed. A channel closed without `End` abandons the request.
+/// was read and found well-formed, with the body's fingerprint (known only then: the body is
+/// read as it arrives). A channel closed without `End` abandons the request.
 #[derive(Debug)]
 pub enum BatchInput {
     Rows(Vec<BatchRow>),
-    End,
+    End { fingerprint: String },
 }
 
 /// The request's own fields.
@@ -68,7 +69,6 @@ pub struct BatchApply {
     pub expires_at: Option<i64>,
     /// Used for rows without a description of their own.
     pub description: Option<String>,
-    pub fingerprint: String,
     /// The answer stored for replays when the request applies.
     pub answer: String,
 }
@@ -101,6 +101,8 @@ const REJECTED_SHOWN: usize = 100;
 const PENDING_ACCOUNTS: usize = 100_000;
 /// Member numbers remembered with their accounts.
 const MEMBERS_KEPT: usize = 200_000;
+/// Bytes of COPY text sent to PostgreSQL at a time.
+const COPY_PIECE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 struct Member {
@@ -179,18 +181,19 @@ impl Tx {
             rejected: Vec::new(),
             rows: 0,
         };
-        loop {
+        let fingerprint = loop {
             match input.recv().await {
                 Some(BatchInput::Rows(rows)) => run.take(self, rows).await?,
-                Some(BatchInput::End) => break,
+                Some(BatchInput::End { fingerprint }) => break Some(fingerprint),
                 // The rows at fault so far still go back, for the list of errors.
                 None if run.rejected.is_empty() => return Err(StoreError::Abandoned.into()),
-                None => break,
+                None => break None,
             }
-        }
+        };
         if !run.rejected.is_empty() {
             return Err(JobError::Refused(run.rejected));
         }
+        let fingerprint = fingerprint.ok_or(StoreError::Abandoned)?;
         run.settle(self).await?;
         let now = self.now();
         execute!(
@@ -199,7 +202,7 @@ impl Tx {
             request.merchant_id.0,
             &request.request_id,
             request.request_type,
-            &request.fingerprint,
+            &fingerprint,
             run.rows,
             &request.answer,
             now,
@@ -422,7 +425,6 @@ impl Run<'_> {
                 }
                 Ok(ids)
             }
-            // A chunk in three statements over arrays, with ids drawn from the sequence first.
             // A chunk through two COPYs (PostgreSQL's fastest way in), with ids drawn from
             // the sequence first so the postings can name their operations.
             Conn::Pg(c) => {
@@ -433,37 +435,42 @@ impl Run<'_> {
                 .bind(rows.len() as i64)
                 .fetch_all(&mut **c)
                 .await?;
-                let mut operations = String::with_capacity(rows.len() * 384);
-                let mut postings = String::with_capacity(rows.len() * 64);
+                // Sent in pieces as they are made: the server takes each while the next is made.
+                let mut copy = c
+                    .copy_in_raw("COPY operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) FROM STDIN")
+                    .await?;
+                let mut piece = String::with_capacity(COPY_PIECE + 4096);
                 for ((row, member), id) in rows.iter().zip(&ids) {
-                    let points = self.sign * row.points;
-                    let _ = write!(operations, "{id}\t{}\t{}\t", row.uuid, request.program_id);
-                    copy_text(&mut operations, Some(&request.currency));
+                    let _ = write!(piece, "{id}\t{}\t{}\t", row.uuid, request.program_id);
+                    copy_text(&mut piece, Some(&request.currency));
                     let _ = write!(
-                        operations,
+                        piece,
                         "\t{}\tconfirmed\t{}\t0\t{}\t{}\tloymax\t",
                         request.kind.as_str(),
                         row.points,
                         member.customer_id,
                         request.merchant_id
                     );
-                    copy_text(
-                        &mut operations,
-                        description(row, request).map(String::as_str),
-                    );
-                    operations.push('\t');
-                    copy_text(&mut operations, Some(&row.details));
-                    let _ = writeln!(operations, "\t{now}");
+                    copy_text(&mut piece, description(row, request).map(String::as_str));
+                    piece.push('\t');
+                    copy_text(&mut piece, Some(&row.details));
+                    let _ = writeln!(piece, "\t{now}");
+                    if piece.len() >= COPY_PIECE {
+                        copy.send(piece.as_bytes()).await?;
+                        piece.clear();
+                    }
+                }
+                copy.send(piece.as_bytes()).await?;
+                // The postings are made while the server takes the last operations.
+                let mut postings = String::with_capacity(rows.len() * 64);
+                for ((row, member), id) in rows.iter().zip(&ids) {
+                    let points = self.sign * row.points;
                     let _ = writeln!(
                         postings,
                         "{id}\t{}\t{points}\t{now}\n{id}\t{}\t{}\t{now}",
                         member.account_id, self.system_account, -points
                     );
                 }
-                let mut copy = c
-                    .copy_in_raw("COPY operations (id, uuid, program_id, currency, kind, status, amount, reversed, customer_id, merchant_id, protocol, description, details, created_at) FROM STDIN")
-                    .await?;
-                copy.send(operations.into_bytes()).await?;
                 copy.finish().await?;
                 let mut copy = c
                     .copy_in_raw(
@@ -567,19 +574,25 @@ impl Run<'_> {
 }
 
 /// Appends a text field in COPY's text format: `\N` for NULL, and backslash, tab, newline and
-/// carriage return escaped.
+/// carriage return escaped. The text between them goes in whole.
 fn copy_text(out: &mut String, value: Option<&str>) {
     let Some(value) = value else {
         out.push_str("\\N");
         return;
     };
-    for ch in value.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            ch => out.push(ch),
-        }
+    let mut start = 0;
+    for (i, byte) in value.bytes().enumerate() {
+        let escaped = match byte {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            _ => continue,
+        };
+        // ASCII bytes: never inside a character, so `i` is a character boundary.
+        out.push_str(&value[start..i]);
+        out.push_str(escaped);
+        start = i + 1;
     }
+    out.push_str(&value[start..]);
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 
 /// Requests timed in each case, one after another.
-pub(super) const REQUESTS: usize = 30;
+const REQUESTS: usize = 30;
 const DAY_MS: i64 = 24 * 3_600_000;
 /// After the bench moves operations in time, the days kept before are no longer theirs.
 const FORGET_DAYS: &str = "DELETE FROM analytics_days";
@@ -117,17 +117,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } = seeded(&args).await?;
     let url = format!("http://{}/v1/programs/{program}/analytics", running.addr);
     beside_the_server(&args, &database, schema.as_deref(), None).await?;
-    let today = timed(&url, &token).await?;
+    let today = timed(&url, &token, REQUESTS).await?;
     let month = format!("UPDATE operations SET created_at = created_at - (id % 30) * {DAY_MS}");
     beside_the_server(&args, &database, schema.as_deref(), Some(&month)).await?;
-    let all_in_period = timed(&url, &token).await?;
+    let all_in_period = timed(&url, &token, REQUESTS).await?;
     let all_in_period_job =
         after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
     let year = format!(
         "UPDATE operations SET created_at = created_at + (id % 30) * {DAY_MS} - (id % 365) * {DAY_MS}"
     );
     beside_the_server(&args, &database, schema.as_deref(), Some(&year)).await?;
-    let spread = timed(&url, &token).await?;
+    let spread = timed(&url, &token, REQUESTS).await?;
     let spread_job =
         after_the_job(&args, &running, &database, schema.as_deref(), &url, &token).await?;
     running.shutdown().await;
@@ -206,19 +206,19 @@ async fn after_the_job(
     })
 }
 
-/// Request times in ms: the first, and p50 and p99 of the `REQUESTS` after it.
+/// Request times in ms: the first, and p50 and p99 of the requests after it.
 pub(super) struct Timings {
     pub cold: f64,
     pub p50: f64,
     pub p99: f64,
 }
 
-/// `REQUESTS` requests one after another, after one timed alone.
-pub(super) async fn timed(url: &str, token: &str) -> anyhow::Result<Timings> {
+/// `requests` requests one after another, after one timed alone.
+pub(super) async fn timed(url: &str, token: &str, requests: usize) -> anyhow::Result<Timings> {
     let client = reqwest::Client::new();
-    let mut latencies = Vec::with_capacity(REQUESTS);
+    let mut latencies = Vec::with_capacity(requests);
     let mut cold = 0.0;
-    for i in 0..=REQUESTS {
+    for i in 0..=requests {
         let started = Instant::now();
         client
             .get(url)

@@ -198,6 +198,25 @@ async fn a_batch_is_read_whole_before_it_applies(app: TestApp) {
     batch(&app, big(&rows), 0).await;
     assert_eq!(balance(&app).await, "13003.00");
 
+    // Chunks of rows written while the body still arrives (PostgreSQL reads it as it is
+    // spooled), then a token too long after them: the spooler's refusal is the answer and
+    // none of the rows stays.
+    let huge = format!(
+        r#"{{"requestId": "145", "type": 2, "accrue": [{}], "accrueDescription": "{}"}}"#,
+        rows.join(","),
+        "x".repeat(32 * 1024)
+    );
+    let (status, refused) = app.loymax().send_batch(&huge).await;
+    assert_eq!(status, StatusCode::OK, "{refused}");
+    assert_eq!(refused["status"], 1, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("accrueDescription")),
+        "{refused}"
+    );
+    assert_eq!(balance(&app).await, "13003.00");
+
     app.audit_is_clean().await;
     app.stop().await;
 }

@@ -71,12 +71,16 @@ async fn batch(l: &Ledger, at: i64, id: &str, kind: OperationKind, rows: &[(&str
         kind,
         expires_at: None,
         description: None,
-        fingerprint: id.into(),
         answer: "{}".into(),
     };
     let (sender, mut input) = tokio::sync::mpsc::channel(2);
     sender.send(BatchInput::Rows(rows)).await.expect("rows");
-    sender.send(BatchInput::End).await.expect("end");
+    sender
+        .send(BatchInput::End {
+            fingerprint: id.into(),
+        })
+        .await
+        .expect("end");
     let outcome = l
         .store
         .write_bulk_refusing(move |tx| {

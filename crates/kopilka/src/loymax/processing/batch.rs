@@ -3,10 +3,11 @@
 //! authenticated with a partner API key sent as `Authorization: Bearer <key>`.
 //!
 //! A request may hold a million rows, so it is never held in memory whole: the body is spooled
-//! to a temporary file (hashed on the way for the replay check), then parsed on a blocking
-//! thread by a streaming serde visitor that hands rows over in chunks to one store job, which
-//! writes them as they come and commits all rows or none. The header goes to the store job
-//! when `accrue` begins; a body whose header comes after `accrue` is read twice.
+//! to a temporary file (hashed on the way for the replay check) and, as it is spooled, parsed
+//! on a blocking thread by a streaming serde visitor that hands rows over in chunks to one
+//! store job, which writes them as they come and commits all rows or none — only once the
+//! whole body was spooled and read. The header goes to the store job when `accrue` begins; a
+//! body whose header comes after `accrue` is read twice (the second time from the file).
 
 use super::texts::Texts;
 use crate::http::credentials::{self, Proof};
@@ -14,6 +15,7 @@ use crate::http::{ApiError, ApiResult};
 use crate::secrets;
 use crate::state::AppState;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,18 +28,21 @@ use kopilka_domain::money::{format_decimal, parse_decimal};
 use kopilka_store::loymax_batch::{
     BatchApply, BatchInput, BatchOutcome, BatchRow, RejectReason, RejectedRow,
 };
-use kopilka_store::{JobError, StoreError};
+use kopilka_store::{JobError, StoreError, StoreKind};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::io::{Seek, SeekFrom, Write};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// The credential protocol of batch keys; the credential's login is the key's SHA-256.
 pub const KEY_PROTOCOL: &str = "loymax_batch";
 /// Rows per chunk sent to the store job.
 const CHUNK: usize = 5_000;
+/// Pieces of the body the spooler may be ahead of its first reading.
+const SPOOLED_AHEAD: usize = 64;
 /// Rows at fault listed in an answer.
 const ERRORS_SHOWN: usize = 100;
 /// The largest body accepted (a million rows take about 200 MB).
@@ -164,75 +169,150 @@ pub async fn wrong_method() -> Response {
 
 async fn process(state: AppState, request: Request) -> Result<Answer, Refusal> {
     let partner = authenticate(&state, request.headers()).await?;
-    let t = Texts::of(&partner.program.rules);
-    let (mut file, fingerprint) = spool(request.into_body(), t).await?;
-    let rules = partner.program.rules.clone();
-    let (decimals, money_decimals) = (rules.decimals, rules.money_decimals);
+    let rules = &partner.program.rules;
+    let reading = Reading {
+        decimals: rules.decimals,
+        money_decimals: rules.money_decimals,
+        t: Texts::of(rules),
+    };
+    let fingerprint = Arc::new(OnceLock::new());
+    let (chunks_in, chunks_out) = mpsc::channel(SPOOLED_AHEAD);
+    let spooler = tokio::spawn(spool(
+        request.into_body(),
+        reading.t,
+        chunks_in,
+        fingerprint.clone(),
+    ));
     let started = std::time::Instant::now();
+    // On PostgreSQL the first reading takes the body's bytes as the spooler writes them, so
+    // the rows are applied while the body still arrives: the job holds its members' accounts
+    // meanwhile, no more. On SQLite the job holds the only writer: the body is spooled whole
+    // first, so no slow upload keeps every other write waiting.
+    let first = match state.store.kind() {
+        StoreKind::Postgres => {
+            let handed = Handed {
+                chunks: chunks_out,
+                current: Bytes::new(),
+                fingerprint: fingerprint.clone(),
+            };
+            Some(read_and_apply(&state, &partner, reading, handed, None, &fingerprint).await)
+        }
+        StoreKind::Sqlite => {
+            drop(chunks_out);
+            None
+        }
+    };
+    // The spooler's refusals (too large, a token too long) come first, as when the body was
+    // spooled whole before its reading: nothing was applied then (the reading saw no end).
+    let file = spooler
+        .await
+        .map_err(|_| Refusal::system("spooler stopped"))??;
+    let mut done = match first {
+        Some(first) => first?,
+        None => {
+            read_and_apply(
+                &state,
+                &partner,
+                reading,
+                from_start(&file)?,
+                None,
+                &fingerprint,
+            )
+            .await?
+        }
+    };
+    let fingerprint = fingerprint
+        .get()
+        .cloned()
+        .ok_or_else(|| Refusal::system("the body spooled without a fingerprint"))?;
     // The rows are read under the header seen before `accrue`; read again when the header
     // came (or changed) after it.
-    let mut known: Option<Header> = None;
-    loop {
-        let (header_in, header_out) = oneshot::channel();
-        let (rows_in, mut rows_out) = mpsc::channel::<BatchInput>(2);
-        let reread = known.clone();
-        let parser = tokio::task::spawn_blocking(move || {
-            parse(
-                file,
-                decimals,
-                money_decimals,
-                t,
-                reread,
-                header_in,
-                rows_in,
-            )
-        });
-        let mut announced = None;
-        let applied = match header_out.await {
-            Ok(header) => {
-                let (apply, _) = store_request(&partner, &header, &fingerprint)?;
-                announced = Some(header);
-                Some(
-                    state
-                        .store
-                        .write_bulk_refusing(move |tx| {
-                            Box::pin(
-                                async move { tx.loymax_batch_apply(&apply, &mut rows_out).await },
-                            )
-                        })
-                        .await,
+    let spooled = Arc::new(OnceLock::from(fingerprint.clone()));
+    let (announced, applied, pass) = loop {
+        match done {
+            (_, _, Pass::Again(header)) => {
+                done = read_and_apply(
+                    &state,
+                    &partner,
+                    reading,
+                    from_start(&file)?,
+                    Some(header),
+                    &spooled,
                 )
+                .await?;
             }
-            Err(_) => None,
-        };
-        let (returned, pass) = parser
-            .await
-            .map_err(|_| Refusal::system("parser stopped"))?;
-        file = returned.map_err(Refusal::system)?;
-        let answer = match pass {
-            Pass::Again(header) => {
-                known = Some(header);
-                continue;
-            }
-            Pass::Malformed(message) => Err(Refusal::new(StatusCode::BAD_REQUEST, message)),
-            Pass::Stopped => answer(&partner, None, announced, &fingerprint, applied),
-            Pass::Streamed(read) => answer(&partner, Some(read), announced, &fingerprint, applied),
-        };
-        tracing::info!(
-            ms = started.elapsed().as_millis() as u64,
-            status = answer.as_ref().map_or(1, |a| a.status),
-            "loymax batch request"
-        );
-        return answer;
-    }
+            read => break read,
+        }
+    };
+    let answer = match pass {
+        Pass::Again(_) => unreachable!("read again above"),
+        Pass::Malformed(message) => Err(Refusal::new(StatusCode::BAD_REQUEST, message)),
+        Pass::Stopped => answer(&partner, None, announced, &fingerprint, applied),
+        Pass::Streamed(read) => answer(&partner, Some(read), announced, &fingerprint, applied),
+    };
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        status = answer.as_ref().map_or(1, |a| a.status),
+        "loymax batch request"
+    );
+    answer
+}
+
+/// The spooled body from its start, for a reading of it.
+fn from_start(file: &std::fs::File) -> Result<std::fs::File, Refusal> {
+    let mut again = file.try_clone().map_err(Refusal::system)?;
+    again.seek(SeekFrom::Start(0)).map_err(Refusal::system)?;
+    Ok(again)
+}
+
+/// What one reading gives: the header the store job ran under, what the store job did (`None`
+/// when it never ran) and how the reading went.
+type ReadingDone = (
+    Option<Header>,
+    Option<Result<BatchOutcome, JobError<Vec<RejectedRow>>>>,
+    Pass,
+);
+
+/// Reads the body once from `source` (under `known`, when given) and runs the store job the
+/// rows go to once the header is known.
+async fn read_and_apply(
+    state: &AppState,
+    partner: &Partner,
+    reading: Reading,
+    source: impl std::io::Read + Send + 'static,
+    known: Option<Header>,
+    fingerprint: &Arc<OnceLock<String>>,
+) -> Result<ReadingDone, Refusal> {
+    let (header_in, header_out) = oneshot::channel();
+    let (rows_in, mut rows_out) = mpsc::channel::<BatchInput>(2);
+    let fingerprint = fingerprint.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        parse(source, reading, known, header_in, rows_in, fingerprint)
+    });
+    let mut announced = None;
+    let applied = match header_out.await {
+        Ok(header) => {
+            let (apply, _) = store_request(partner, &header)?;
+            announced = Some(header);
+            Some(
+                state
+                    .store
+                    .write_bulk_refusing(move |tx| {
+                        Box::pin(async move { tx.loymax_batch_apply(&apply, &mut rows_out).await })
+                    })
+                    .await,
+            )
+        }
+        Err(_) => None,
+    };
+    let pass = parser
+        .await
+        .map_err(|_| Refusal::system("parser stopped"))?;
+    Ok((announced, applied, pass))
 }
 
 /// The store's request, and the answer it gives when it applies, from the request's header.
-fn store_request(
-    partner: &Partner,
-    header: &Header,
-    fingerprint: &str,
-) -> Result<(BatchApply, Answer), Refusal> {
+fn store_request(partner: &Partner, header: &Header) -> Result<(BatchApply, Answer), Refusal> {
     let t = Texts::of(&partner.program.rules);
     let refuse = |message: String| header.refusal(message, Vec::new());
     let texts = [
@@ -305,7 +385,6 @@ fn store_request(
         kind,
         expires_at: kopilka_domain::program::expiry_after(lifetime_days, kopilka_store::now_ms()),
         description: header.description.clone(),
-        fingerprint: fingerprint.to_string(),
         answer: serde_json::to_string(&ok).expect("answer serializes"),
     };
     Ok((apply, ok))
@@ -329,7 +408,7 @@ fn answer(
     let t = Texts::of(&partner.program.rules);
     let refuse = |message: String, errors: Vec<RowError>| header.refusal(message, errors);
     if let Some(read) = &read {
-        let (_, ok) = store_request(partner, &read.header, fingerprint)?;
+        let (_, ok) = store_request(partner, &read.header)?;
         if !read.errors.is_empty() {
             // The store checked the rows before the first malformed one: its finds go too.
             let mut errors = read.errors.clone();
@@ -408,8 +487,15 @@ fn row_error(row: &RejectedRow, t: Texts) -> RowError {
     }
 }
 
-/// Writes the body to an anonymous temporary file, returning it rewound with the body's hash.
-async fn spool(body: Body, t: Texts) -> Result<(std::fs::File, String), Refusal> {
+/// Writes the body to an anonymous temporary file and hands each piece, once scanned, to the
+/// first reading (while it reads; a reading that stopped leaves the spooler to finish alone).
+/// Sets the body's hash once all of it is written, before the first reading sees its end.
+async fn spool(
+    body: Body,
+    t: Texts,
+    reading: mpsc::Sender<Bytes>,
+    fingerprint: Arc<OnceLock<String>>,
+) -> Result<std::fs::File, Refusal> {
     let fail = |e: std::io::Error| Refusal::system(e.to_string());
     let file = tempfile::tempfile().map_err(fail)?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -419,6 +505,7 @@ async fn spool(body: Body, t: Texts) -> Result<(std::fs::File, String), Refusal>
         texts: Some(t),
         ..TokenBound::default()
     };
+    let mut reading = Some(reading);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -436,9 +523,39 @@ async fn spool(body: Body, t: Texts) -> Result<(std::fs::File, String), Refusal>
         tokens.scan(&chunk)?;
         hasher.update(&chunk);
         writer.write_all(&chunk).map_err(fail)?;
+        if let Some(sender) = &reading {
+            if sender.send(chunk).await.is_err() {
+                reading = None;
+            }
+        }
     }
     let file = writer.into_inner().map_err(|e| fail(e.into_error()))?;
-    Ok((file, hex::encode(hasher.finalize())))
+    let _ = fingerprint.set(hex::encode(hasher.finalize()));
+    Ok(file)
+}
+
+/// The body as the spooler hands it over, for its first reading. It ends where the body does
+/// only once the spooler has taken all of it (the fingerprint is set then); a body the
+/// spooler refused or lost ends in an error, so no reading of it reaches its end.
+struct Handed {
+    chunks: mpsc::Receiver<Bytes>,
+    current: Bytes,
+    fingerprint: Arc<OnceLock<String>>,
+}
+
+impl std::io::Read for Handed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None if self.fingerprint.get().is_some() => return Ok(0),
+                None => return Err(std::io::Error::other("the body was not spooled whole")),
+            }
+        }
+        let piece = self.current.split_to(buf.len().min(self.current.len()));
+        buf[..piece.len()].copy_from_slice(&piece);
+        Ok(piece.len())
+    }
 }
 
 /// Watches the body's JSON as it is spooled for a token longer than [`MAX_TOKEN`], and
@@ -628,22 +745,32 @@ enum Pass {
     Stopped,
 }
 
-/// Reads the spooled body from its start. The header goes out when `accrue` begins (under
-/// `known`, when given), then the rows in chunks, while none is at fault. Gives the file back.
-fn parse(
-    file: std::fs::File,
+/// How a program's rows are read: its points' and money's decimals, its language.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
     decimals: u8,
     money_decimals: u8,
     t: Texts,
+}
+
+/// Reads the body from `source`. The header goes out when `accrue` begins (under `known`,
+/// when given), then the rows in chunks, while none is at fault, and at the end (the body's
+/// fingerprint known) `End`.
+fn parse(
+    source: impl std::io::Read,
+    reading: Reading,
     known: Option<Header>,
     header: oneshot::Sender<Header>,
     rows: mpsc::Sender<BatchInput>,
-) -> (Result<std::fs::File, String>, Pass) {
-    if let Err(e) = (&file).seek(SeekFrom::Start(0)) {
-        return (Err(e.to_string()), Pass::Stopped);
-    }
-    let reader = std::io::BufReader::with_capacity(1 << 20, &file);
+    fingerprint: Arc<OnceLock<String>>,
+) -> Pass {
+    let reader = std::io::BufReader::with_capacity(1 << 20, source);
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let Reading {
+        decimals,
+        money_decimals,
+        t,
+    } = reading;
     let mut sink = RowSink {
         decimals,
         money_decimals,
@@ -657,12 +784,13 @@ fn parse(
         chunk: Vec::with_capacity(CHUNK),
         read: Read::default(),
         stopped: false,
+        fingerprint,
     };
     let parsed =
         serde::Deserializer::deserialize_map(&mut deserializer, RequestVisitor { sink: &mut sink })
             .and_then(|()| deserializer.end());
     drop(deserializer);
-    let pass = match parsed {
+    match parsed {
         _ if sink.stopped => Pass::Stopped,
         // serde's own words are English: where, in the program's language.
         Err(e) => Pass::Malformed(format!(
@@ -675,8 +803,7 @@ fn parse(
             e.column()
         )),
         Ok(()) => sink.finish(),
-    };
-    (Ok(file), pass)
+    }
 }
 
 struct RowSink {
@@ -697,6 +824,8 @@ struct RowSink {
     read: Read,
     /// The receiver went away.
     stopped: bool,
+    /// The body's fingerprint, set once all of it was spooled.
+    fingerprint: Arc<OnceLock<String>>,
 }
 
 impl RowSink {
@@ -748,7 +877,10 @@ impl RowSink {
         }
         self.flush();
         if self.read.errors.is_empty() && self.read.rows > 0 {
-            self.send(BatchInput::End);
+            // The reading ended where the body did: the spooler had all of it.
+            if let Some(fingerprint) = self.fingerprint.get().cloned() {
+                self.send(BatchInput::End { fingerprint });
+            }
         }
         if self.stopped {
             return Pass::Stopped;
