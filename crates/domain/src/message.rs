@@ -275,7 +275,11 @@ pub fn validate_overrides(settings: &Value) -> Result<(), TemplateError> {
 }
 
 /// Checks a program's text of `template`: it may use only the template's placeholders.
-pub fn check_text(template: &Template, language: Language, text: &str) -> Result<(), TemplateError> {
+pub fn check_text(
+    template: &Template,
+    language: Language,
+    text: &str,
+) -> Result<(), TemplateError> {
     let mut rest = text;
     while let Some((_, key, after)) = next_placeholder(rest) {
         if !template.placeholders.contains(&key) {
@@ -421,12 +425,19 @@ mod tests {
     fn sms_length_counts_gsm_and_unicode_parts() {
         assert_eq!(
             SmsLength::of(&"a".repeat(160)),
-            SmsLength { units: 160, segments: 1, unicode: false }
+            SmsLength {
+                units: 160,
+                segments: 1,
+                unicode: false
+            }
         );
         assert_eq!(SmsLength::of(&"a".repeat(161)).segments, 2);
         assert_eq!(SmsLength::of("{€}").units, 6);
         let russian = SmsLength::of(&"я".repeat(71));
-        assert_eq!((russian.units, russian.segments, russian.unicode), (71, 2, true));
+        assert_eq!(
+            (russian.units, russian.segments, russian.unicode),
+            (71, 2, true)
+        );
         assert_eq!(SmsLength::of("").segments, 0);
     }
 }

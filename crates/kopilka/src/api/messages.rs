@@ -1,5 +1,6 @@
 use crate::http::{ApiError, ApiResult};
 use crate::http::{Id, JsonBody, PageOf, QueryParams};
+use crate::outbox::MessageView;
 use crate::state::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -8,7 +9,7 @@ use axum::Json;
 use kopilka_domain::ids::{CustomerId, OperationId, ProgramId};
 use kopilka_domain::message::{self, Language};
 use kopilka_domain::phone::Phone;
-use kopilka_store::model::{Message, MessageAttempt};
+use kopilka_store::model::MessageAttempt;
 use kopilka_store::outbox::MessageFilter;
 use serde::{Deserialize, Serialize};
 
@@ -25,59 +26,6 @@ pub struct MessageQuery {
     pub customer: Option<i64>,
     pub cursor: Option<i64>,
     pub limit: Option<i64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct MessageView {
-    pub id: i64,
-    pub kind: String,
-    pub recipient: String,
-    pub subject: Option<String>,
-    pub body: String,
-    pub state: String,
-    /// Delivery attempts in the current round (a re-send starts a new one).
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub next_attempt_at: i64,
-    pub operation_id: Option<i64>,
-    /// What the message is for (`native.webhook`, `kupikupi.notification`); null for plain ones.
-    pub purpose: Option<String>,
-    pub created_at: i64,
-    pub delivered_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub attempt_log: Option<Vec<MessageAttempt>>,
-}
-
-impl From<Message> for MessageView {
-    fn from(m: Message) -> Self {
-        MessageView {
-            id: m.id,
-            kind: m.kind.as_str().to_string(),
-            recipient: m.recipient,
-            subject: m.subject,
-            body: m.body,
-            state: m.state.as_str().to_string(),
-            attempts: m.attempts,
-            last_error: m.last_error,
-            next_attempt_at: m.next_attempt_at,
-            operation_id: m.operation_id.map(|id| id.0),
-            purpose: m.purpose,
-            created_at: m.created_at,
-            delivered_at: m.delivered_at,
-            attempt_log: None,
-        }
-    }
-}
-
-impl MessageView {
-    /// A message with its delivery attempts, every round's.
-    pub fn with_attempts(message: Message, attempts: Vec<MessageAttempt>) -> MessageView {
-        MessageView {
-            attempt_log: Some(attempts),
-            ..message.into()
-        }
-    }
 }
 
 /// Phones are stored as E.164 digits; e-mails and URLs as given.

@@ -22,7 +22,6 @@ use crate::state::AppState;
 pub use analytics::keep_closed_days;
 use axum::routing::{any, get};
 use axum::Router;
-pub use messages::MessageView;
 pub use openapi::area;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -1,9 +1,9 @@
 //! Admin API under `/v1/ecommpay`: projects, CashtoCode terminals, payments and their exports.
 
-use crate::api::MessageView;
 use crate::http::export::{self, Cell, ExportFormat, ExportOptions, Page, Table};
 use crate::http::{instant_range, ApiError, ApiResult};
 use crate::http::{ErrorBody, Id, JsonBody, PageOf, Paging, QueryParams};
+use crate::outbox::MessageView;
 use crate::secrets;
 use crate::state::AppState;
 use axum::extract::State;

@@ -10,6 +10,7 @@
 pub mod hooks;
 pub mod schedule;
 pub mod senders;
+mod view;
 pub mod webhooks;
 mod worker;
 
@@ -17,6 +18,7 @@ use schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use view::MessageView;
 pub use worker::{run, Worker};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
